@@ -1,0 +1,5 @@
+#include <kiln/kiln.hpp>
+
+#include "../common/checks.hpp"
+
+int main() { return consumer::run_checks("FetchContent"); }
