@@ -2198,6 +2198,1504 @@ class ThreadPool {
 } // namespace kiln
 // ---- end kiln/runtime/thread_pool.hpp ----
 
+// kernel level: tensor expressions, schedules, lowering and the printer
+// ---- begin kiln/core/name.hpp ----
+// kiln/core/name.hpp: short names usable in constant expressions and as template arguments.
+//
+// Tensor expressions name their tensors and loops with string literals ("C", "i.o"); those
+// names live in types (te::Var<"i">) and in constexpr schedules, so they must be
+// structural values: a fixed-size character array, not a pointer.
+
+#include <cstddef>
+#include <string_view>
+
+namespace kiln {
+
+struct Name {
+  static constexpr std::size_t capacity = 31;
+  char chars[capacity + 1] = {};
+
+  constexpr Name() = default;
+  template <std::size_t N>
+  constexpr Name(const char (&text)[N]) noexcept {  // NOLINT: implicit, so "i" works everywhere
+    static_assert(N - 1 <= capacity, "kiln::Name holds at most 31 characters");
+    for (std::size_t i = 0; i + 1 < N; ++i) chars[i] = text[i];
+  }
+  constexpr explicit Name(std::string_view text) noexcept {
+    for (std::size_t i = 0; i < text.size() && i < capacity; ++i) chars[i] = text[i];
+  }
+
+  constexpr std::size_t size() const noexcept {
+    std::size_t n = 0;
+    while (n < capacity && chars[n] != '\0') ++n;
+    return n;
+  }
+  constexpr bool empty() const noexcept { return chars[0] == '\0'; }
+  constexpr std::string_view view() const noexcept { return std::string_view(chars, size()); }
+  constexpr const char* c_str() const noexcept { return chars; }
+
+  // Whether `a + b` would still fit; names built by primitives (split, fuse) check this.
+  static constexpr bool fits(std::size_t length) noexcept { return length <= capacity; }
+
+  friend constexpr bool operator==(const Name& a, const Name& b) noexcept { return a.view() == b.view(); }
+  friend constexpr Name operator+(const Name& a, std::string_view b) noexcept {
+    Name out = a;
+    std::size_t n = a.size();
+    for (std::size_t i = 0; i < b.size() && n < capacity; ++i) out.chars[n++] = b[i];
+    return out;
+  }
+  friend constexpr Name operator+(const Name& a, const Name& b) noexcept { return a + b.view(); }
+  template <std::size_t N>
+  friend constexpr Name operator+(const Name& a, const char (&b)[N]) noexcept {
+    return a + std::string_view(b, N - 1);
+  }
+};
+
+} // namespace kiln
+// ---- end kiln/core/name.hpp ----
+// ---- begin kiln/te/type_list.hpp ----
+// kiln/te/type_list.hpp: the small type-list toolkit the tensor-expression layer uses to
+// collect placeholders and axes from expression types.
+
+#include <cstddef>
+#include <type_traits>
+
+namespace kiln::te {
+
+template <class... Ts>
+struct TypeList {
+  static constexpr std::size_t size = sizeof...(Ts);
+};
+
+namespace detail {
+template <class A, class B> struct concat;
+template <class... As, class... Bs>
+struct concat<TypeList<As...>, TypeList<Bs...>> {
+  using type = TypeList<As..., Bs...>;
+};
+
+// Appends T unless an element with the same `name` is already there.
+template <class List, class T> struct append_unique_by_name;
+template <class... Ts, class T>
+struct append_unique_by_name<TypeList<Ts...>, T> {
+  using type = std::conditional_t<((Ts::name == T::name) || ...), TypeList<Ts...>, TypeList<Ts..., T>>;
+};
+
+template <class Acc, class List> struct unique_by_name_impl;
+template <class Acc>
+struct unique_by_name_impl<Acc, TypeList<>> {
+  using type = Acc;
+};
+template <class Acc, class T, class... Rest>
+struct unique_by_name_impl<Acc, TypeList<T, Rest...>> {
+  using type = typename unique_by_name_impl<typename append_unique_by_name<Acc, T>::type, TypeList<Rest...>>::type;
+};
+} // namespace detail
+
+template <class... Lists> struct concat_lists;
+template <> struct concat_lists<> { using type = TypeList<>; };
+template <class L> struct concat_lists<L> { using type = L; };
+template <class L1, class L2, class... Rest>
+struct concat_lists<L1, L2, Rest...> {
+  using type = typename concat_lists<typename detail::concat<L1, L2>::type, Rest...>::type;
+};
+template <class... Lists>
+using concat_t = typename concat_lists<Lists...>::type;
+
+// Keeps the first element of each name, in order.
+template <class List>
+using unique_by_name_t = typename detail::unique_by_name_impl<TypeList<>, List>::type;
+
+} // namespace kiln::te
+// ---- end kiln/te/type_list.hpp ----
+// ---- begin kiln/te/expr.hpp ----
+// kiln/te/expr.hpp: tensor expression nodes. An expression is a type (an expression template)
+// whose leaves are loop variables, constants and loads from tensors; evaluating it at
+// concrete indices is what a lowered kernel's innermost statement does.
+
+#include <cmath>
+#include <concepts>
+#include <cstdint>
+#include <type_traits>
+#include <utility>
+
+
+namespace kiln::te {
+
+// Every node derives from ExprBase so that operators apply to expressions only.
+struct ExprBase {};
+
+template <class T>
+concept Expr = std::is_base_of_v<ExprBase, std::remove_cvref_t<T>>;
+
+// An iteration variable: a spatial axis of a compute or a reduction axis.
+template <Name N>
+struct Var : ExprBase {
+  using value_type = std::int64_t;
+  static constexpr Name name = N;
+  template <class Env>
+  constexpr std::int64_t eval(const Env& env) const noexcept {
+    return env.template var<N>();
+  }
+};
+
+// A constant of type T, stored in the expression.
+template <class T>
+struct Const : ExprBase {
+  using value_type = T;
+  T value;
+  constexpr explicit Const(T v) noexcept : value(v) {}
+  template <class Env>
+  constexpr T eval(const Env&) const noexcept {
+    return value;
+  }
+};
+
+// Turns an operand into an expression: expressions stay, arithmetic values become Const.
+template <class T>
+constexpr auto as_expr(T&& x) noexcept {
+  if constexpr (Expr<T>) return std::forward<T>(x);
+  else return Const<std::remove_cvref_t<T>>(x);
+}
+template <class T>
+using as_expr_t = decltype(as_expr(std::declval<T>()));
+
+// The arithmetic type an operation between a and b computes in. 16-bit floats compute in f32.
+template <class T>
+using compute_type_t = std::conditional_t<std::is_same_v<T, f16> || std::is_same_v<T, bf16>, float, T>;
+template <class A, class B>
+using promote_t = std::common_type_t<compute_type_t<A>, compute_type_t<B>>;
+
+// ---- operations -------------------------------------------------------------------------
+// Each op is a tag with a scalar `apply`; the CPU backend adds vector forms.
+namespace op {
+#define KILN_TE_BINARY_OP(NAME, SYMBOL, EXPR)                                      \
+  struct NAME {                                                                    \
+    static constexpr const char* symbol = SYMBOL;                                  \
+    template <class A, class B>                                                    \
+    static constexpr auto apply(A a, B b) noexcept { return EXPR; }               \
+  };
+KILN_TE_BINARY_OP(add, "+", a + b)
+KILN_TE_BINARY_OP(sub, "-", a - b)
+KILN_TE_BINARY_OP(mul, "*", a * b)
+KILN_TE_BINARY_OP(div, "/", a / b)
+KILN_TE_BINARY_OP(less, "<", a < b)
+KILN_TE_BINARY_OP(less_equal, "<=", a <= b)
+KILN_TE_BINARY_OP(greater, ">", a > b)
+KILN_TE_BINARY_OP(greater_equal, ">=", a >= b)
+KILN_TE_BINARY_OP(equal, "==", a == b)
+KILN_TE_BINARY_OP(not_equal, "!=", a != b)
+KILN_TE_BINARY_OP(logical_and, "&&", a && b)
+KILN_TE_BINARY_OP(logical_or, "||", a || b)
+KILN_TE_BINARY_OP(minimum, "min", a < b ? a : b)
+KILN_TE_BINARY_OP(maximum, "max", a < b ? b : a)
+#undef KILN_TE_BINARY_OP
+
+struct floordiv {
+  static constexpr const char* symbol = "floordiv";
+  template <class A, class B>
+  static constexpr auto apply(A a, B b) noexcept {
+    if constexpr (std::is_integral_v<A> && std::is_integral_v<B>) {
+      auto q = a / b;
+      return (a % b != 0 && ((a < 0) != (b < 0))) ? q - 1 : q;
+    } else {
+      return std::floor(a / b);
+    }
+  }
+};
+struct floormod {
+  static constexpr const char* symbol = "floormod";
+  template <class A, class B>
+  static constexpr auto apply(A a, B b) noexcept {
+    return a - floordiv::apply(a, b) * b;
+  }
+};
+struct power {
+  static constexpr const char* symbol = "pow";
+  template <class A, class B>
+  static auto apply(A a, B b) noexcept {
+    return std::pow(a, b);
+  }
+};
+
+#define KILN_TE_UNARY_OP(NAME, EXPR)                   \
+  struct NAME {                                        \
+    static constexpr const char* symbol = #NAME;       \
+    template <class A>                                 \
+    static auto apply(A a) noexcept { return EXPR; }   \
+  };
+KILN_TE_UNARY_OP(negate, -a)
+KILN_TE_UNARY_OP(logical_not, !a)
+KILN_TE_UNARY_OP(exp, std::exp(a))
+KILN_TE_UNARY_OP(log, std::log(a))
+KILN_TE_UNARY_OP(sqrt, std::sqrt(a))
+KILN_TE_UNARY_OP(rsqrt, A(1) / std::sqrt(a))
+KILN_TE_UNARY_OP(tanh, std::tanh(a))
+KILN_TE_UNARY_OP(sigmoid, A(1) / (A(1) + std::exp(-a)))
+KILN_TE_UNARY_OP(erf, std::erf(a))
+KILN_TE_UNARY_OP(abs, a < A(0) ? A(-a) : a)
+KILN_TE_UNARY_OP(floor, std::floor(a))
+KILN_TE_UNARY_OP(ceil, std::ceil(a))
+KILN_TE_UNARY_OP(round, std::nearbyint(a))  // ties to even, as ONNX Round
+#undef KILN_TE_UNARY_OP
+} // namespace op
+
+template <class Op>
+inline constexpr bool is_comparison_v =
+    std::is_same_v<Op, op::less> || std::is_same_v<Op, op::less_equal> || std::is_same_v<Op, op::greater> ||
+    std::is_same_v<Op, op::greater_equal> || std::is_same_v<Op, op::equal> || std::is_same_v<Op, op::not_equal> ||
+    std::is_same_v<Op, op::logical_and> || std::is_same_v<Op, op::logical_or>;
+
+template <class Op, Expr L, Expr R>
+struct Binary : ExprBase {
+  using value_type =
+      std::conditional_t<is_comparison_v<Op>, bool, promote_t<typename L::value_type, typename R::value_type>>;
+  L lhs;
+  R rhs;
+  constexpr Binary(L l, R r) noexcept : lhs(l), rhs(r) {}
+  template <class Env>
+  constexpr value_type eval(const Env& env) const noexcept {
+    using C = promote_t<typename L::value_type, typename R::value_type>;
+    return static_cast<value_type>(Op::apply(static_cast<C>(lhs.eval(env)), static_cast<C>(rhs.eval(env))));
+  }
+};
+
+template <class Op, Expr A>
+struct Unary : ExprBase {
+  using value_type = std::conditional_t<std::is_same_v<Op, op::logical_not>, bool, compute_type_t<typename A::value_type>>;
+  A arg;
+  constexpr explicit Unary(A a) noexcept : arg(a) {}
+  template <class Env>
+  value_type eval(const Env& env) const noexcept {
+    return static_cast<value_type>(Op::apply(static_cast<value_type>(arg.eval(env))));
+  }
+};
+
+template <Expr C, Expr T, Expr F>
+struct Select : ExprBase {
+  using value_type = promote_t<typename T::value_type, typename F::value_type>;
+  C cond;
+  T if_true;
+  F if_false;
+  template <class Env>
+  constexpr value_type eval(const Env& env) const noexcept {
+    return cond.eval(env) ? static_cast<value_type>(if_true.eval(env)) : static_cast<value_type>(if_false.eval(env));
+  }
+};
+
+// A conversion to T with C++'s rules, through f32 for the 16-bit floats (rounding to
+// nearest even), and to bool as "not zero".
+template <Element T, Expr A>
+struct Cast : ExprBase {
+  using value_type = T;
+  A arg;
+  template <class Env>
+  constexpr T eval(const Env& env) const noexcept {
+    auto v = arg.eval(env);
+    if constexpr (std::is_same_v<T, bool>) return static_cast<float>(v) != 0.0f;
+    else if constexpr (std::is_same_v<T, f16> || std::is_same_v<T, bf16>) return T(static_cast<float>(v));
+    else return static_cast<T>(v);
+  }
+};
+
+// ---- building expressions ---------------------------------------------------------------
+// Reduction axes are declared in tensor.hpp; binary min/max step aside for them.
+template <class T>
+inline constexpr bool is_reduction_axis_v = requires { requires std::remove_cvref_t<T>::is_reduction_axis; };
+
+template <class L, class R>
+concept ExprOperands = (Expr<L> || Expr<R>) && (Expr<L> || std::is_arithmetic_v<std::remove_cvref_t<L>>) &&
+                       (Expr<R> || std::is_arithmetic_v<std::remove_cvref_t<R>>);
+
+#define KILN_TE_OPERATOR(SYMBOL, OP)                                          \
+  template <class L, class R>                                                 \
+    requires ExprOperands<L, R>                                               \
+  constexpr auto operator SYMBOL(L&& l, R&& r) noexcept {                     \
+    return Binary<OP, as_expr_t<L>, as_expr_t<R>>(as_expr(std::forward<L>(l)), as_expr(std::forward<R>(r))); \
+  }
+KILN_TE_OPERATOR(+, op::add)
+KILN_TE_OPERATOR(-, op::sub)
+KILN_TE_OPERATOR(*, op::mul)
+KILN_TE_OPERATOR(/, op::div)
+KILN_TE_OPERATOR(<, op::less)
+KILN_TE_OPERATOR(<=, op::less_equal)
+KILN_TE_OPERATOR(>, op::greater)
+KILN_TE_OPERATOR(>=, op::greater_equal)
+KILN_TE_OPERATOR(==, op::equal)
+KILN_TE_OPERATOR(!=, op::not_equal)
+KILN_TE_OPERATOR(&&, op::logical_and)
+KILN_TE_OPERATOR(||, op::logical_or)
+#undef KILN_TE_OPERATOR
+
+#define KILN_TE_BINARY_FUNCTION(NAME, OP)                                     \
+  template <class L, class R>                                                 \
+    requires(ExprOperands<L, R> && !is_reduction_axis_v<R>)                   \
+  constexpr auto NAME(L&& l, R&& r) noexcept {                                \
+    return Binary<OP, as_expr_t<L>, as_expr_t<R>>(as_expr(std::forward<L>(l)), as_expr(std::forward<R>(r))); \
+  }
+KILN_TE_BINARY_FUNCTION(min, op::minimum)  // min(a, k) with a reduction axis k is the reduction
+KILN_TE_BINARY_FUNCTION(max, op::maximum)
+KILN_TE_BINARY_FUNCTION(floordiv, op::floordiv)
+KILN_TE_BINARY_FUNCTION(floormod, op::floormod)
+KILN_TE_BINARY_FUNCTION(pow, op::power)
+#undef KILN_TE_BINARY_FUNCTION
+
+template <Expr A>
+constexpr auto operator-(A a) noexcept { return Unary<op::negate, A>(a); }
+template <Expr A>
+constexpr auto operator!(A a) noexcept { return Unary<op::logical_not, A>(a); }
+
+#define KILN_TE_UNARY_FUNCTION(NAME)                                                \
+  template <Expr A>                                                                 \
+  constexpr auto NAME(A a) noexcept { return Unary<op::NAME, A>(a); }
+KILN_TE_UNARY_FUNCTION(exp)
+KILN_TE_UNARY_FUNCTION(log)
+KILN_TE_UNARY_FUNCTION(sqrt)
+KILN_TE_UNARY_FUNCTION(rsqrt)
+KILN_TE_UNARY_FUNCTION(tanh)
+KILN_TE_UNARY_FUNCTION(sigmoid)
+KILN_TE_UNARY_FUNCTION(erf)
+KILN_TE_UNARY_FUNCTION(abs)
+KILN_TE_UNARY_FUNCTION(floor)
+KILN_TE_UNARY_FUNCTION(ceil)
+KILN_TE_UNARY_FUNCTION(round)
+#undef KILN_TE_UNARY_FUNCTION
+
+// select(cond, a, b): a where cond holds, else b (both sides are evaluated).
+template <class C, class T, class F>
+  requires(Expr<C> && (Expr<T> || Expr<F> || true))
+constexpr auto select(C c, T t, F f) noexcept {
+  return Select<C, as_expr_t<T>, as_expr_t<F>>{{}, c, as_expr(t), as_expr(f)};
+}
+template <class C, class T, class F>
+constexpr auto if_then_else(C c, T t, F f) noexcept {
+  return select(c, t, f);
+}
+
+template <Element T, Expr A>
+constexpr auto cast(A a) noexcept {
+  return Cast<T, A>{{}, a};
+}
+
+} // namespace kiln::te
+// ---- end kiln/te/expr.hpp ----
+// ---- begin kiln/te/tensor.hpp ----
+// kiln/te/tensor.hpp: placeholders (kernel inputs), symbolic extents, reduction axes and
+// compute (a tensor defined element by element), the algorithm half of a kernel.
+
+#include <cstddef>
+#include <cstdint>
+#include <limits>
+#include <tuple>
+#include <type_traits>
+#include <utility>
+
+
+namespace kiln::te {
+
+// ---- extents ----------------------------------------------------------------------------
+// A named dynamic extent, bound from the shapes of the tensors a kernel is called with:
+// every use of dim<"m"> must agree. Static extents are Int<N>.
+template <Name N>
+struct Dim {
+  static constexpr Name name = N;
+};
+template <Name N>
+inline constexpr Dim<N> dim{};
+
+template <class T> struct is_dim : std::false_type {};
+template <Name N> struct is_dim<Dim<N>> : std::true_type {};
+
+template <class T>
+concept TeExtent = is_static_v<T> || is_dim<std::remove_cvref_t<T>>::value;
+
+// The symbols (Dim types) among some extents.
+template <class... Es>
+using dims_of_t = concat_t<std::conditional_t<is_dim<Es>::value, TypeList<Es>, TypeList<>>...>;
+
+template <TeExtent... Es>
+struct Extents {
+  static constexpr std::size_t rank = sizeof...(Es);
+};
+template <TeExtent... Es>
+constexpr Extents<Es...> extents(Es...) noexcept {
+  return {};
+}
+
+// ---- placeholders and loads -------------------------------------------------------------
+template <class P, Expr... Idx>
+struct Load;
+
+// A kernel input of element type T named N with the given extents.
+template <Element T, Name N, TeExtent... Es>
+struct Placeholder {
+  using value_type = T;
+  using extents_type = Extents<Es...>;
+  static constexpr Name name = N;
+  static constexpr std::size_t rank = sizeof...(Es);
+
+  template <class... Idx>
+  constexpr auto operator()(Idx... idx) const noexcept {
+    static_assert(sizeof...(Idx) == rank, "te: a placeholder is indexed with as many indices as its rank");
+    static_assert(((Expr<Idx> || std::is_integral_v<Idx>) && ...), "te: placeholder indices must be integer expressions");
+    return Load<Placeholder, as_expr_t<Idx>...>{{}, std::tuple<as_expr_t<Idx>...>(as_expr(idx)...)};
+  }
+};
+
+template <Element T, Name N, TeExtent... Es>
+constexpr Placeholder<T, N, Es...> placeholder(Es...) noexcept {
+  return {};
+}
+
+template <class P, Expr... Idx>
+struct Load : ExprBase {
+  using value_type = typename P::value_type;
+  using placeholder_type = P;
+  std::tuple<Idx...> indices;
+
+  template <class Env>
+  constexpr value_type eval(const Env& env) const noexcept {
+    return std::apply([&](const auto&... idx) { return env.template load<P>(idx.eval(env)...); }, indices);
+  }
+};
+
+// ---- reductions ----------------------------------------------------------------------------
+// A reduction axis: a loop variable with its own extent, usable in index expressions.
+template <Name N, TeExtent E>
+struct ReduceAxis : Var<N> {
+  using extent_type = E;
+  static constexpr bool is_reduction_axis = true;
+};
+template <Name N, TeExtent E>
+constexpr ReduceAxis<N, E> reduce_axis(E) noexcept {
+  return {};
+}
+
+template <class T> struct is_reduce_axis : std::false_type {};
+template <Name N, class E> struct is_reduce_axis<ReduceAxis<N, E>> : std::true_type {};
+template <class T>
+concept ReductionAxis = is_reduce_axis<std::remove_cvref_t<T>>::value;
+
+namespace reducer {
+struct sum {
+  static constexpr const char* name = "sum";
+  template <class T> static constexpr T identity() noexcept { return T(0); }
+  template <class T> static constexpr T combine(T a, T b) noexcept { return a + b; }
+};
+struct prod {
+  static constexpr const char* name = "prod";
+  template <class T> static constexpr T identity() noexcept { return T(1); }
+  template <class T> static constexpr T combine(T a, T b) noexcept { return a * b; }
+};
+struct max {
+  static constexpr const char* name = "max";
+  template <class T> static constexpr T identity() noexcept { return std::numeric_limits<T>::lowest(); }
+  template <class T> static constexpr T combine(T a, T b) noexcept { return a < b ? b : a; }
+};
+struct min {
+  static constexpr const char* name = "min";
+  template <class T> static constexpr T identity() noexcept { return std::numeric_limits<T>::max(); }
+  template <class T> static constexpr T combine(T a, T b) noexcept { return b < a ? b : a; }
+};
+} // namespace reducer
+
+template <class R, Expr Body, class... Axes>
+struct Reduce : ExprBase {
+  using value_type = compute_type_t<typename Body::value_type>;
+  using reducer_type = R;
+  using expr_type = Body;
+  using axes = TypeList<Axes...>;
+  Body body;
+};
+
+template <class T> struct is_reduce : std::false_type {};
+template <class R, class B, class... A> struct is_reduce<Reduce<R, B, A...>> : std::true_type {};
+
+// The reduction axes of a compute body (none unless it is a Reduce).
+template <class T> struct reduce_axes_of { using type = TypeList<>; };
+template <class R, class B, class... A> struct reduce_axes_of<Reduce<R, B, A...>> { using type = TypeList<A...>; };
+
+// sum(body, k), max(body, k1, k2), ...: a reduction of body over its reduction axes.
+#define KILN_TE_REDUCTION(NAME)                                                       \
+  template <Expr Body, ReductionAxis... Axes>                                         \
+    requires(sizeof...(Axes) > 0)                                                     \
+  constexpr auto NAME(Body body, Axes...) noexcept {                                  \
+    return Reduce<reducer::NAME, Body, Axes...>{{}, body};                            \
+  }
+KILN_TE_REDUCTION(sum)
+KILN_TE_REDUCTION(prod)
+KILN_TE_REDUCTION(max)
+KILN_TE_REDUCTION(min)
+#undef KILN_TE_REDUCTION
+
+// ---- what an expression reads --------------------------------------------------------------
+template <class E> struct placeholders_of { using type = TypeList<>; };
+template <class P, class... Idx>
+struct placeholders_of<Load<P, Idx...>> {
+  using type = concat_t<TypeList<P>, typename placeholders_of<Idx>::type...>;
+};
+template <class Op, class L, class R>
+struct placeholders_of<Binary<Op, L, R>> {
+  using type = concat_t<typename placeholders_of<L>::type, typename placeholders_of<R>::type>;
+};
+template <class Op, class A>
+struct placeholders_of<Unary<Op, A>> { using type = typename placeholders_of<A>::type; };
+template <class C, class T, class F>
+struct placeholders_of<Select<C, T, F>> {
+  using type = concat_t<typename placeholders_of<C>::type, typename placeholders_of<T>::type,
+                        typename placeholders_of<F>::type>;
+};
+template <class T, class A>
+struct placeholders_of<Cast<T, A>> { using type = typename placeholders_of<A>::type; };
+template <class R, class B, class... A>
+struct placeholders_of<Reduce<R, B, A...>> { using type = typename placeholders_of<B>::type; };
+
+// ---- compute ----------------------------------------------------------------------------
+// A spatial axis of a compute: its loop variable's name and extent.
+template <Name N, TeExtent E>
+struct SpatialAxis : Var<N> {
+  using extent_type = E;
+};
+
+namespace detail {
+template <std::size_t I>
+constexpr Name default_axis_name() noexcept {
+  Name n("i");
+  return n + std::string_view(&"0123456789"[I % 10], 1);
+}
+} // namespace detail
+
+// The tensor `N` whose element at the spatial axes' values is `body` there.
+template <Name N, class SpatialAxes, Expr Body>
+struct Compute;
+
+template <Name N, class... Spatial, Expr Body>
+struct Compute<N, TypeList<Spatial...>, Body> {
+  static constexpr Name name = N;
+  using spatial_axes = TypeList<Spatial...>;
+  using body_type = Body;
+  static constexpr bool is_reduction = is_reduce<Body>::value;
+  using reduce_axes = typename reduce_axes_of<Body>::type;
+  using value_type = typename Body::value_type;
+  // The inputs, in order of first appearance in the body.
+  using inputs = unique_by_name_t<typename placeholders_of<Body>::type>;
+  static constexpr std::size_t rank = sizeof...(Spatial);
+
+  Body body;
+};
+
+// compute<"C", "i", "j">(extents(m, n), [](auto i, auto j) { return ...; })
+// Unnamed axes are called i0, i1, ...
+template <Name N, Name... AxisNames, TeExtent... Es, class Fn>
+constexpr auto compute(Extents<Es...>, Fn fn) noexcept {
+  static_assert(sizeof...(AxisNames) == 0 || sizeof...(AxisNames) == sizeof...(Es),
+                "te::compute: name every axis or none");
+  return [&]<std::size_t... I>(std::index_sequence<I...>) {
+    constexpr Name names[] = {AxisNames..., Name()};
+    using Axes = TypeList<SpatialAxis<(sizeof...(AxisNames) ? names[I] : detail::default_axis_name<I>()),
+                                      std::tuple_element_t<I, std::tuple<Es...>>>...>;
+    auto body = as_expr(fn(SpatialAxis<(sizeof...(AxisNames) ? names[I] : detail::default_axis_name<I>()),
+                                       std::tuple_element_t<I, std::tuple<Es...>>>{}...));
+    return Compute<N, Axes, decltype(body)>{body};
+  }(std::index_sequence_for<Es...>{});
+}
+
+} // namespace kiln::te
+// ---- end kiln/te/tensor.hpp ----
+// ---- begin kiln/tir/schedule.hpp ----
+// kiln/tir/schedule.hpp: a schedule, the second half of a kernel: a constexpr value (usable as
+// a template argument) recording primitives in the order they were applied, with TVM's
+// semantics. Lowering (tir/lower.hpp) replays them on the compute's loop nest and rejects an
+// illegal schedule at compile time, naming the primitive and the loop.
+
+#include <cstdint>
+
+
+namespace kiln::tir {
+
+// What happens to the last, partial tile when a split factor does not divide the extent.
+enum class Tail : std::uint8_t {
+  guard,     // one loop nest; iterations past the extent are masked by a predicate
+  separate,  // full tiles run a loop with a static extent; the last tile a shorter loop
+};
+
+enum class PrimitiveKind : std::uint8_t {
+  split,
+  fuse,
+  reorder,
+  parallel,
+  vectorize,
+  unroll,
+  bind,
+};
+
+constexpr const char* to_string(PrimitiveKind kind) noexcept {
+  switch (kind) {
+    case PrimitiveKind::split: return "split";
+    case PrimitiveKind::fuse: return "fuse";
+    case PrimitiveKind::reorder: return "reorder";
+    case PrimitiveKind::parallel: return "parallel";
+    case PrimitiveKind::vectorize: return "vectorize";
+    case PrimitiveKind::unroll: return "unroll";
+    case PrimitiveKind::bind: return "bind";
+  }
+  return "?";
+}
+
+// GPU thread axes for bind (kept in the schedule so one schedule can target several
+// backends; the CPU backend rejects them).
+enum class ThreadAxis : std::uint8_t { block_x, block_y, block_z, thread_x, thread_y, thread_z };
+
+inline constexpr int kMaxPrimitives = 24;
+inline constexpr int kMaxLoopsPerPrimitive = 8;
+
+struct Primitive {
+  PrimitiveKind kind = PrimitiveKind::split;
+  Name loops[kMaxLoopsPerPrimitive] = {};  // the loops it applies to
+  int loop_count = 0;
+  std::int64_t factor = 0;                 // split
+  Tail tail = Tail::guard;                 // split
+  Name results[2] = {};                    // names of the loops it creates (split: outer, inner)
+  ThreadAxis thread_axis = ThreadAxis::block_x;  // bind
+};
+
+struct Schedule {
+  Name stage;  // the compute this schedule is for
+  Primitive primitives[kMaxPrimitives] = {};
+  int count = 0;
+  bool overflow = false;  // more primitives than fit; lowering reports it
+
+  constexpr explicit Schedule(Name stage_name) noexcept : stage(stage_name) {}
+
+  // Splits `loop` into `loop.o` (outer) and `loop.i` (inner, extent `factor`).
+  constexpr Schedule split(Name loop, std::int64_t factor, Tail tail = Tail::guard) const noexcept {
+    return split(loop, factor, tail, loop + ".o", loop + ".i");
+  }
+  constexpr Schedule split(Name loop, std::int64_t factor, Tail tail, Name outer, Name inner) const noexcept {
+    Primitive p = one(PrimitiveKind::split, loop);
+    p.factor = factor;
+    p.tail = tail;
+    p.results[0] = outer;
+    p.results[1] = inner;
+    return with(p);
+  }
+
+  // Fuses `outer` with `inner`, the loop directly inside it, into one loop (named
+  // `outer_inner` unless a name is given).
+  constexpr Schedule fuse(Name outer, Name inner) const noexcept {
+    return fuse(outer, inner, outer + "_" + inner);
+  }
+  constexpr Schedule fuse(Name outer, Name inner, Name fused) const noexcept {
+    Primitive p = one(PrimitiveKind::fuse, outer);
+    p.loops[1] = inner;
+    p.loop_count = 2;
+    p.results[0] = fused;
+    return with(p);
+  }
+
+  // The named loops take the positions the named loops occupy, in the order given.
+  template <class... Names>
+  constexpr Schedule reorder(Name first, Names... rest) const noexcept {
+    Primitive p = one(PrimitiveKind::reorder, first);
+    for (Name n : {Name(rest)...}) {
+      if (p.loop_count < kMaxLoopsPerPrimitive) p.loops[p.loop_count++] = n;
+    }
+    return with(p);
+  }
+
+  // split x and y, then reorder to x.o, y.o, x.i, y.i.
+  constexpr Schedule tile(Name x, Name y, std::int64_t x_factor, std::int64_t y_factor,
+                          Tail tail = Tail::guard) const noexcept {
+    return split(x, x_factor, tail).split(y, y_factor, tail).reorder(x + ".o", y + ".o", x + ".i", y + ".i");
+  }
+
+  constexpr Schedule parallel(Name loop) const noexcept { return with(one(PrimitiveKind::parallel, loop)); }
+  constexpr Schedule vectorize(Name loop) const noexcept { return with(one(PrimitiveKind::vectorize, loop)); }
+  constexpr Schedule unroll(Name loop) const noexcept { return with(one(PrimitiveKind::unroll, loop)); }
+  constexpr Schedule bind(Name loop, ThreadAxis axis) const noexcept {
+    Primitive p = one(PrimitiveKind::bind, loop);
+    p.thread_axis = axis;
+    return with(p);
+  }
+
+ private:
+  static constexpr Primitive one(PrimitiveKind kind, Name loop) noexcept {
+    Primitive p;
+    p.kind = kind;
+    p.loops[0] = loop;
+    p.loop_count = 1;
+    return p;
+  }
+  constexpr Schedule with(const Primitive& p) const noexcept {
+    Schedule s = *this;
+    if (s.count < kMaxPrimitives) s.primitives[s.count++] = p;
+    else s.overflow = true;
+    return s;
+  }
+};
+
+// schedule("C").split("i", 32).parallel("i.o")...
+constexpr Schedule schedule(Name stage) noexcept { return Schedule(stage); }
+
+} // namespace kiln::tir
+// ---- end kiln/tir/schedule.hpp ----
+// ---- begin kiln/tir/loop_program.hpp ----
+// kiln/tir/loop_program.hpp: the lowered form of a scheduled compute: a loop nest (outer to
+// inner) with each loop's extent and kind, how every axis of the compute is rebuilt from
+// the loop variables, and the predicates a guarded tail needs. It is a structural
+// constexpr value, so a backend receives it as a template argument and instantiates code
+// in which every static extent and factor is a constant.
+
+#include <cstdint>
+
+
+namespace kiln::tir {
+
+inline constexpr int kMaxAxes = 8;
+inline constexpr int kMaxLoops = 16;
+inline constexpr int kMaxNodes = 96;
+inline constexpr int kMaxGuards = 8;
+inline constexpr int kMaxSymbols = 8;
+
+// Integer index arithmetic over constants, symbols (dynamic extents bound at run time)
+// and loop variables.
+struct IndexNode {
+  enum Op : std::uint8_t { constant, symbol, loop_var, add, sub, mul, floordiv, floormod, ceildiv, min } op = constant;
+  std::int32_t a = -1, b = -1;  // operand nodes
+  std::int64_t value = 0;       // constant: the value; symbol: its slot; loop_var: the loop's id
+};
+
+enum class LoopKind : std::uint8_t { serial, parallel, vectorized, unrolled };
+
+constexpr const char* to_string(LoopKind kind) noexcept {
+  switch (kind) {
+    case LoopKind::serial: return "serial";
+    case LoopKind::parallel: return "parallel";
+    case LoopKind::vectorized: return "vectorized";
+    case LoopKind::unrolled: return "unrolled";
+  }
+  return "?";
+}
+
+struct Loop {
+  Name name;
+  std::int32_t id = -1;         // stable identity; IndexNode::loop_var refers to it
+  std::int32_t extent = -1;     // node: the trip count of a full tile
+  std::int32_t tail_bound = -1; // node, for a separate tail: the trip count of this tile
+  LoopKind kind = LoopKind::serial;
+  bool reduction = false;
+};
+
+// value < bound, checked before the statement runs (guarded split tails).
+struct Guard {
+  std::int32_t value = -1;
+  std::int32_t bound = -1;
+};
+
+// An illegal schedule: the primitive, the loop and what is wrong, in one message.
+struct Diagnostic {
+  bool failed = false;
+  char message[160] = {};
+};
+
+struct LoopProgram {
+  Name stage;
+  // The compute's axes (spatial first, then reduction) and how each is rebuilt.
+  Name axis_names[kMaxAxes] = {};
+  bool axis_reduction[kMaxAxes] = {};
+  std::int32_t axis_extent[kMaxAxes] = {};
+  std::int32_t axis_value[kMaxAxes] = {};
+  int axis_count = 0;
+  int spatial_count = 0;
+  Name symbols[kMaxSymbols] = {};
+  int symbol_count = 0;
+
+  Loop loops[kMaxLoops] = {};
+  int loop_count = 0;
+  IndexNode nodes[kMaxNodes] = {};
+  int node_count = 0;
+  Guard guards[kMaxGuards] = {};
+  int guard_count = 0;
+
+  Diagnostic error;
+
+  constexpr int find_loop(const Name& name) const noexcept {
+    for (int i = 0; i < loop_count; ++i)
+      if (loops[i].name == name) return i;
+    return -1;
+  }
+  constexpr int find_axis(const Name& name) const noexcept {
+    for (int i = 0; i < axis_count; ++i)
+      if (axis_names[i] == name) return i;
+    return -1;
+  }
+  // The static value of a node, or -1 when it depends on a symbol or a loop variable.
+  constexpr std::int64_t static_value(int node) const noexcept {
+    const IndexNode& n = nodes[node];
+    switch (n.op) {
+      case IndexNode::constant: return n.value;
+      case IndexNode::symbol:
+      case IndexNode::loop_var: return -1;
+      default: break;
+    }
+    const std::int64_t a = static_value(n.a), b = static_value(n.b);
+    if (a < 0 || b < 0) return -1;
+    switch (n.op) {
+      case IndexNode::add: return a + b;
+      case IndexNode::sub: return a - b;
+      case IndexNode::mul: return a * b;
+      case IndexNode::floordiv: return b ? a / b : -1;
+      case IndexNode::floormod: return b ? a % b : -1;
+      case IndexNode::ceildiv: return b ? (a + b - 1) / b : -1;
+      case IndexNode::min: return a < b ? a : b;
+      default: return -1;
+    }
+  }
+  // Whether a node's value changes with the given loop's variable.
+  constexpr bool depends_on_loop(int node, int loop_id) const noexcept {
+    const IndexNode& n = nodes[node];
+    if (n.op == IndexNode::loop_var) return n.value == loop_id;
+    if (n.op == IndexNode::constant || n.op == IndexNode::symbol) return false;
+    return depends_on_loop(n.a, loop_id) || depends_on_loop(n.b, loop_id);
+  }
+  // The coefficient of a loop variable in an affine node (value = c * var + rest), or 0
+  // when the node is not affine in it with a static coefficient.
+  constexpr std::int64_t unit_coefficient(int node, int loop_id) const noexcept {
+    const IndexNode& n = nodes[node];
+    switch (n.op) {
+      case IndexNode::loop_var: return n.value == loop_id ? 1 : 0;
+      case IndexNode::add:
+        if (!depends_on_loop(n.a, loop_id)) return unit_coefficient(n.b, loop_id);
+        if (!depends_on_loop(n.b, loop_id)) return unit_coefficient(n.a, loop_id);
+        return 0;
+      case IndexNode::mul: {
+        if (!depends_on_loop(n.b, loop_id) && static_value(n.b) >= 0) return unit_coefficient(n.a, loop_id) * static_value(n.b);
+        if (!depends_on_loop(n.a, loop_id) && static_value(n.a) >= 0) return unit_coefficient(n.b, loop_id) * static_value(n.a);
+        return 0;
+      }
+      default: return 0;
+    }
+  }
+};
+
+} // namespace kiln::tir
+// ---- end kiln/tir/loop_program.hpp ----
+// ---- begin kiln/tir/compute_spec.hpp ----
+// kiln/tir/compute_spec.hpp: what lowering needs to know of a compute, read off its type:
+// its axes with their static extents or symbol slots, and every symbolic extent
+// (te::dim<"...">) the kernel binds at run time, outputs' and inputs' alike.
+
+#include <cstdint>
+
+
+namespace kiln::tir {
+
+struct AxisSpec {
+  Name name;
+  bool reduction = false;
+  std::int64_t static_extent = -1;  // -1: symbolic
+  int symbol = -1;                  // slot in ComputeSpec::symbols when symbolic
+};
+
+struct ComputeSpec {
+  Name stage;
+  AxisSpec axes[kMaxAxes] = {};
+  int axis_count = 0;
+  int spatial_count = 0;
+  Name symbols[kMaxSymbols] = {};
+  int symbol_count = 0;
+  bool too_many = false;  // more axes or symbols than a loop program holds
+
+  constexpr int symbol_slot(const Name& n) noexcept {
+    for (int i = 0; i < symbol_count; ++i)
+      if (symbols[i] == n) return i;
+    if (symbol_count == kMaxSymbols) {
+      too_many = true;
+      return -1;
+    }
+    symbols[symbol_count] = n;
+    return symbol_count++;
+  }
+  template <class E>
+  constexpr void add_axis(Name name, bool reduction) noexcept {
+    if (axis_count == kMaxAxes) {
+      too_many = true;
+      return;
+    }
+    AxisSpec& a = axes[axis_count++];
+    a.name = name;
+    a.reduction = reduction;
+    if constexpr (is_static_v<E>) a.static_extent = E::value;
+    else a.symbol = symbol_slot(E::name);
+  }
+  template <class E>
+  constexpr void add_symbol_of() noexcept {
+    if constexpr (te::is_dim<E>::value) symbol_slot(E::name);
+  }
+};
+
+namespace detail {
+template <class C, class... Spatial, class... Reduce, class... Inputs>
+constexpr ComputeSpec make_spec(te::TypeList<Spatial...>, te::TypeList<Reduce...>, te::TypeList<Inputs...>) noexcept {
+  ComputeSpec spec;
+  spec.stage = C::name;
+  (spec.template add_axis<typename Spatial::extent_type>(Spatial::name, false), ...);
+  (spec.template add_axis<typename Reduce::extent_type>(Reduce::name, true), ...);
+  spec.spatial_count = static_cast<int>(sizeof...(Spatial));
+  // Symbols that only inputs use are bound (and checked) at run time too.
+  ([&]<class... Es>(te::Extents<Es...>) { (spec.template add_symbol_of<Es>(), ...); }(
+       typename Inputs::extents_type{}),
+   ...);
+  return spec;
+}
+} // namespace detail
+
+template <class C>
+constexpr ComputeSpec compute_spec() noexcept {
+  return detail::make_spec<C>(typename C::spatial_axes{}, typename C::reduce_axes{}, typename C::inputs{});
+}
+
+} // namespace kiln::tir
+// ---- end kiln/tir/compute_spec.hpp ----
+// ---- begin kiln/tir/lower.hpp ----
+// kiln/tir/lower.hpp: lowering, the constexpr function that replays a schedule's primitives
+// on a compute's loop nest and yields a LoopProgram, or a diagnostic naming the primitive
+// and the loop when the schedule is illegal.
+
+#include <cstdint>
+#include <string_view>
+
+
+namespace kiln::tir {
+
+namespace detail {
+
+constexpr void append(Diagnostic& d, std::string_view text) noexcept {
+  std::size_t n = 0;
+  while (n < sizeof(d.message) - 1 && d.message[n] != '\0') ++n;
+  for (char c : text) {
+    if (n == sizeof(d.message) - 1) break;
+    d.message[n++] = c;
+  }
+}
+constexpr void append_number(Diagnostic& d, std::int64_t v) noexcept {
+  char buf[24] = {};
+  int n = 0;
+  const bool negative = v < 0;
+  std::uint64_t u = negative ? static_cast<std::uint64_t>(-(v + 1)) + 1 : static_cast<std::uint64_t>(v);
+  do {
+    buf[n++] = static_cast<char>('0' + u % 10);
+    u /= 10;
+  } while (u != 0);
+  if (negative) append(d, "-");
+  for (int i = n - 1; i >= 0; --i) append(d, std::string_view(&buf[i], 1));
+}
+
+// Builds programs node by node; every step checks a capacity.
+struct Builder {
+  LoopProgram p;
+  int next_loop_id = 0;
+  int loop_var_node[kMaxLoops * 4] = {};  // loop id -> its loop_var node (rewritten by split/fuse)
+
+  constexpr bool failed() const noexcept { return p.error.failed; }
+
+  // "<primitive>("<loop>"): <what>"
+  constexpr void fail(const char* primitive, const Name& loop, std::string_view what) noexcept {
+    if (p.error.failed) return;
+    p.error.failed = true;
+    append(p.error, primitive);
+    append(p.error, "(\"");
+    append(p.error, loop.view());
+    append(p.error, "\"): ");
+    append(p.error, what);
+  }
+
+  constexpr int node(IndexNode n) noexcept {
+    if (p.node_count == kMaxNodes) {
+      fail("lower", p.stage, "the loop program needs more index nodes than kiln::tir::kMaxNodes");
+      return 0;
+    }
+    p.nodes[p.node_count] = n;
+    return p.node_count++;
+  }
+  constexpr int constant(std::int64_t v) noexcept { return node({IndexNode::constant, -1, -1, v}); }
+  // Folds arithmetic on two constants so static extents stay visible as constants.
+  constexpr int binary(IndexNode::Op op, int a, int b) noexcept {
+    const IndexNode &na = p.nodes[a], &nb = p.nodes[b];
+    if (na.op == IndexNode::constant && nb.op == IndexNode::constant) {
+      const std::int64_t x = na.value, y = nb.value;
+      switch (op) {
+        case IndexNode::add: return constant(x + y);
+        case IndexNode::sub: return constant(x - y);
+        case IndexNode::mul: return constant(x * y);
+        case IndexNode::floordiv: return constant(y ? x / y : 0);
+        case IndexNode::floormod: return constant(y ? x % y : 0);
+        case IndexNode::ceildiv: return constant(y ? (x + y - 1) / y : 0);
+        case IndexNode::min: return constant(x < y ? x : y);
+        default: break;
+      }
+    }
+    return node({op, a, b, 0});
+  }
+
+  constexpr int new_loop(Name name, int extent, bool reduction, int position) noexcept {
+    if (p.loop_count == kMaxLoops) {
+      fail("lower", name, "the loop nest has more loops than kiln::tir::kMaxLoops");
+      return 0;
+    }
+    for (int i = p.loop_count; i > position; --i) p.loops[i] = p.loops[i - 1];
+    Loop& l = p.loops[position];
+    l = Loop{};
+    l.name = name;
+    l.id = next_loop_id++;
+    l.extent = extent;
+    l.reduction = reduction;
+    ++p.loop_count;
+    loop_var_node[l.id] = node({IndexNode::loop_var, -1, -1, l.id});
+    return position;
+  }
+  constexpr void erase_loop(int position) noexcept {
+    for (int i = position; i + 1 < p.loop_count; ++i) p.loops[i] = p.loops[i + 1];
+    --p.loop_count;
+  }
+  // Every index expression that used this loop's variable now uses `replacement`.
+  constexpr void substitute(int loop_id, IndexNode replacement) noexcept {
+    p.nodes[loop_var_node[loop_id]] = replacement;
+  }
+
+  constexpr int require_loop(const char* primitive, const Name& name) noexcept {
+    const int at = p.find_loop(name);
+    if (at < 0) fail(primitive, name, "no loop of that name in the loop nest");
+    return at;
+  }
+  constexpr bool require_unannotated(const char* primitive, const Loop& l) noexcept {
+    if (l.kind != LoopKind::serial) {
+      Diagnostic d;
+      append(d, "the loop is already ");
+      append(d, to_string(l.kind));
+      fail(primitive, l.name, d.message);
+      return false;
+    }
+    return true;
+  }
+
+  constexpr void split(const Primitive& s) noexcept {
+    const int at = require_loop("split", s.loops[0]);
+    if (failed()) return;
+    if (s.factor <= 0) return fail("split", s.loops[0], "the factor must be positive");
+    if (s.results[0] == s.results[1] || (p.find_loop(s.results[0]) >= 0 && !(s.results[0] == s.loops[0])) ||
+        (p.find_loop(s.results[1]) >= 0 && !(s.results[1] == s.loops[0])))
+      return fail("split", s.loops[0], "the new loop names clash with existing loops");
+    const Loop old = p.loops[at];
+    if (!require_unannotated("split", old)) return;
+    if (old.tail_bound >= 0) return fail("split", old.name, "a loop with a separate tail cannot be split again");
+    const int factor = constant(s.factor);
+    const int outer_extent = binary(IndexNode::ceildiv, old.extent, factor);
+    erase_loop(at);
+    const int outer = new_loop(s.results[0], outer_extent, old.reduction, at);
+    const int inner = new_loop(s.results[1], factor, old.reduction, at + 1);
+    const int outer_id = p.loops[outer].id, inner_id = p.loops[inner].id;
+    const int value = binary(IndexNode::add, binary(IndexNode::mul, loop_var_node[outer_id], factor),
+                             loop_var_node[inner_id]);
+    // The old variable becomes outer * factor + inner wherever it was used.
+    const IndexNode rebuilt = p.nodes[value];
+    substitute(old.id, rebuilt);
+    const std::int64_t e = p.static_value(old.extent);
+    const bool divides = e >= 0 && e % s.factor == 0;
+    if (divides || failed()) return;
+    if (s.tail == Tail::guard) {
+      if (p.guard_count == kMaxGuards) return fail("split", old.name, "more guarded tails than kiln::tir::kMaxGuards");
+      p.guards[p.guard_count++] = Guard{loop_var_node[old.id], old.extent};
+    } else {
+      // The last outer iteration runs min(factor, extent - outer * factor) inner iterations.
+      const int rest = binary(IndexNode::sub, old.extent, binary(IndexNode::mul, loop_var_node[outer_id], factor));
+      p.loops[inner].tail_bound = binary(IndexNode::min, factor, rest);
+    }
+  }
+
+  constexpr void fuse(const Primitive& s) noexcept {
+    const int a = require_loop("fuse", s.loops[0]);
+    const int b = require_loop("fuse", s.loops[1]);
+    if (failed()) return;
+    if (b != a + 1) return fail("fuse", s.loops[1], "the loop is not directly inside the loop it is fused with");
+    const Loop outer = p.loops[a], inner = p.loops[b];
+    if (outer.reduction != inner.reduction)
+      return fail("fuse", s.loops[1], "a reduction loop cannot be fused with a spatial loop");
+    if (!require_unannotated("fuse", outer) || !require_unannotated("fuse", inner)) return;
+    if (outer.tail_bound >= 0 || inner.tail_bound >= 0)
+      return fail("fuse", inner.tail_bound >= 0 ? inner.name : outer.name, "a loop with a separate tail cannot be fused");
+    if (p.find_loop(s.results[0]) >= 0 && !(s.results[0] == outer.name) && !(s.results[0] == inner.name))
+      return fail("fuse", s.loops[0], "the name of the fused loop clashes with an existing loop");
+    const int extent = binary(IndexNode::mul, outer.extent, inner.extent);
+    erase_loop(b);
+    erase_loop(a);
+    const int fused = new_loop(s.results[0], extent, outer.reduction, a);
+    const int var = loop_var_node[p.loops[fused].id];
+    substitute(outer.id, IndexNode{IndexNode::floordiv, var, inner.extent, 0});
+    substitute(inner.id, IndexNode{IndexNode::floormod, var, inner.extent, 0});
+  }
+
+  constexpr void reorder(const Primitive& s) noexcept {
+    int positions[kMaxLoopsPerPrimitive] = {};
+    for (int i = 0; i < s.loop_count; ++i) {
+      positions[i] = require_loop("reorder", s.loops[i]);
+      if (failed()) return;
+      for (int j = 0; j < i; ++j)
+        if (positions[j] == positions[i]) return fail("reorder", s.loops[i], "the loop is listed twice");
+    }
+    // The listed loops fill their own (sorted) positions in the order given.
+    int sorted[kMaxLoopsPerPrimitive] = {};
+    for (int i = 0; i < s.loop_count; ++i) sorted[i] = positions[i];
+    for (int i = 1; i < s.loop_count; ++i)
+      for (int j = i; j > 0 && sorted[j - 1] > sorted[j]; --j) {
+        const int t = sorted[j];
+        sorted[j] = sorted[j - 1];
+        sorted[j - 1] = t;
+      }
+    Loop moved[kMaxLoopsPerPrimitive] = {};
+    for (int i = 0; i < s.loop_count; ++i) moved[i] = p.loops[positions[i]];
+    for (int i = 0; i < s.loop_count; ++i) p.loops[sorted[i]] = moved[i];
+    // A separate tail's bound reads its outer loop, which must stay outside it.
+    for (int i = 0; i < p.loop_count; ++i) {
+      if (p.loops[i].tail_bound < 0) continue;
+      for (int j = i + 1; j < p.loop_count; ++j)
+        if (p.depends_on_loop(p.loops[i].tail_bound, p.loops[j].id))
+          return fail("reorder", p.loops[j].name, "the loop would move inside the tail loop it bounds");
+    }
+  }
+
+  constexpr void annotate(const Primitive& s, LoopKind kind) noexcept {
+    const char* primitive = to_string(s.kind);
+    const int at = require_loop(primitive, s.loops[0]);
+    if (failed()) return;
+    Loop& l = p.loops[at];
+    if (!require_unannotated(primitive, l)) return;
+    if (kind == LoopKind::vectorized || kind == LoopKind::parallel) {
+      if (l.reduction) {
+        return fail(primitive, l.name,
+                    kind == LoopKind::vectorized
+                        ? "the loop is a reduction loop; only spatial loops can be vectorized (rfactor it first)"
+                        : "the loop is a reduction loop; only spatial loops can run in parallel");
+      }
+    }
+    if (kind == LoopKind::unrolled && p.static_value(l.extent) < 0)
+      return fail(primitive, l.name, "the extent of the loop is not static; only static loops can be unrolled");
+    if (kind == LoopKind::vectorized && p.static_value(l.extent) < 0)
+      return fail(primitive, l.name, "the extent of the loop is not static; split it and vectorize the inner loop");
+    l.kind = kind;
+  }
+};
+
+// Checks that apply once every primitive has run.
+constexpr void check_final(Builder& b) noexcept {
+  LoopProgram& p = b.p;
+  for (int i = 0; i < p.loop_count && !b.failed(); ++i) {
+    const Loop& l = p.loops[i];
+    if (l.kind == LoopKind::vectorized) {
+      if (i != p.loop_count - 1) b.fail("vectorize", l.name, "the loop is not the innermost loop");
+      // The vector lanes must walk one axis with unit step.
+      int users = 0;
+      bool unit = false;
+      for (int a = 0; a < p.axis_count; ++a) {
+        if (p.depends_on_loop(p.axis_value[a], l.id)) {
+          ++users;
+          unit = p.unit_coefficient(p.axis_value[a], l.id) == 1;
+        }
+      }
+      if (!b.failed() && (users != 1 || !unit))
+        b.fail("vectorize", l.name, "the loop does not step one axis by one (it comes from a fuse)");
+    }
+    if (l.kind == LoopKind::parallel && i != 0) {
+      for (int j = 0; j < i; ++j)
+        if (p.loops[j].kind != LoopKind::parallel)
+          b.fail("parallel", l.name, "the loop is inside a serial loop; fuse the outer loops and parallelize the fused loop");
+    }
+  }
+}
+
+} // namespace detail
+
+// Lowers a compute under a schedule. The result's `error` is set for an illegal schedule.
+constexpr LoopProgram lower(const ComputeSpec& spec, const Schedule& s) noexcept {
+  detail::Builder b;
+  LoopProgram& p = b.p;
+  p.stage = spec.stage;
+  if (spec.too_many) {
+    b.fail("lower", spec.stage, "the compute has more axes or symbolic extents than a loop program holds");
+    return p;
+  }
+  if (!(s.stage == spec.stage)) {
+    b.fail("schedule", s.stage, "the schedule names another stage than the compute it is applied to");
+    return p;
+  }
+  if (s.overflow) {
+    b.fail("schedule", s.stage, "the schedule has more primitives than kiln::tir::kMaxPrimitives");
+    return p;
+  }
+  for (int i = 0; i < spec.symbol_count; ++i) p.symbols[i] = spec.symbols[i];
+  p.symbol_count = spec.symbol_count;
+  p.axis_count = spec.axis_count;
+  p.spatial_count = spec.spatial_count;
+  // The default nest: spatial axes outside, reductions inside, in declaration order.
+  for (int a = 0; a < spec.axis_count; ++a) {
+    const AxisSpec& axis = spec.axes[a];
+    const int extent = axis.static_extent >= 0 ? b.constant(axis.static_extent)
+                                               : b.node({IndexNode::symbol, -1, -1, axis.symbol});
+    p.axis_names[a] = axis.name;
+    p.axis_reduction[a] = axis.reduction;
+    p.axis_extent[a] = extent;
+    const int at = b.new_loop(axis.name, extent, axis.reduction, p.loop_count);
+    p.axis_value[a] = b.loop_var_node[p.loops[at].id];
+  }
+  for (int i = 0; i < s.count && !b.failed(); ++i) {
+    const Primitive& prim = s.primitives[i];
+    switch (prim.kind) {
+      case PrimitiveKind::split: b.split(prim); break;
+      case PrimitiveKind::fuse: b.fuse(prim); break;
+      case PrimitiveKind::reorder: b.reorder(prim); break;
+      case PrimitiveKind::parallel: b.annotate(prim, LoopKind::parallel); break;
+      case PrimitiveKind::vectorize: b.annotate(prim, LoopKind::vectorized); break;
+      case PrimitiveKind::unroll: b.annotate(prim, LoopKind::unrolled); break;
+      case PrimitiveKind::bind:
+        b.fail("bind", prim.loops[0], "the CPU backend has no GPU thread axes to bind to");
+        break;
+    }
+  }
+  if (!b.failed()) detail::check_final(b);
+  return p;
+}
+
+} // namespace kiln::tir
+// ---- end kiln/tir/lower.hpp ----
+// ---- begin kiln/tir/print.hpp ----
+// kiln/tir/print.hpp: renders a lowered kernel as TVMScript-like text, so a user can read
+// what a schedule did to the loops, and tests can compare it.
+
+#include <cstdint>
+#include <string>
+#include <type_traits>
+
+
+namespace kiln::tir {
+
+namespace detail {
+
+inline std::string print_index(const LoopProgram& p, int node) {
+  const IndexNode& n = p.nodes[node];
+  auto loop_name = [&](std::int64_t id) -> std::string {
+    for (int i = 0; i < p.loop_count; ++i)
+      if (p.loops[i].id == id) return std::string(p.loops[i].name.view());
+    return "?";
+  };
+  switch (n.op) {
+    case IndexNode::constant: return str_cat(n.value);
+    case IndexNode::symbol: return std::string(p.symbols[n.value].view());
+    case IndexNode::loop_var: return loop_name(n.value);
+    case IndexNode::add: return str_cat(print_index(p, n.a), " + ", print_index(p, n.b));
+    case IndexNode::sub: return str_cat(print_index(p, n.a), " - (", print_index(p, n.b), ")");
+    case IndexNode::mul: {
+      auto side = [&](int m) {
+        const auto op = p.nodes[m].op;
+        const bool wrap = op == IndexNode::add || op == IndexNode::sub;
+        return wrap ? str_cat("(", print_index(p, m), ")") : print_index(p, m);
+      };
+      return str_cat(side(n.a), " * ", side(n.b));
+    }
+    case IndexNode::floordiv: return str_cat(print_index(p, n.a), " // ", print_index(p, n.b));
+    case IndexNode::floormod: return str_cat(print_index(p, n.a), " % ", print_index(p, n.b));
+    case IndexNode::ceildiv: return str_cat("T.ceildiv(", print_index(p, n.a), ", ", print_index(p, n.b), ")");
+    case IndexNode::min: return str_cat("T.min(", print_index(p, n.a), ", ", print_index(p, n.b), ")");
+  }
+  return "?";
+}
+
+// ---- expressions ---------------------------------------------------------------------------
+// TVM's dtype spelling.
+template <class T>
+constexpr const char* dtype_name() noexcept {
+  switch (dtype_v<T>) {
+    case DType::f32: return "float32";
+    case DType::f64: return "float64";
+    case DType::f16: return "float16";
+    case DType::bf16: return "bfloat16";
+    case DType::i8: return "int8";
+    case DType::u8: return "uint8";
+    case DType::i16: return "int16";
+    case DType::i32: return "int32";
+    case DType::i64: return "int64";
+    case DType::boolean: return "bool";
+  }
+  return "?";
+}
+
+// Declared first so that each overload can print any other kind of child.
+template <Name N> std::string print_expr(const te::Var<N>&);
+template <Name N, class E> std::string print_expr(const te::ReduceAxis<N, E>&);
+template <Name N, class E> std::string print_expr(const te::SpatialAxis<N, E>&);
+template <class U> std::string print_expr(const te::Const<U>&);
+template <class P, class... Idx> std::string print_expr(const te::Load<P, Idx...>&);
+template <class Op, class L, class R> std::string print_expr(const te::Binary<Op, L, R>&);
+template <class Op, class A> std::string print_expr(const te::Unary<Op, A>&);
+template <class C, class A, class B> std::string print_expr(const te::Select<C, A, B>&);
+template <class T, class A> std::string print_expr(const te::Cast<T, A>&);
+
+template <Name N>
+std::string print_expr(const te::Var<N>&) {
+  return std::string(N.view());
+}
+template <Name N, class E>
+std::string print_expr(const te::ReduceAxis<N, E>&) {
+  return std::string(N.view());
+}
+template <Name N, class E>
+std::string print_expr(const te::SpatialAxis<N, E>&) {
+  return std::string(N.view());
+}
+template <class U>
+std::string print_expr(const te::Const<U>& c) {
+  if constexpr (std::is_same_v<U, std::int64_t> || std::is_same_v<U, int>) return str_cat(c.value);
+  else return str_cat("T.", dtype_name<U>(), "(", c.value, ")");
+}
+template <class P, class... Idx>
+std::string print_expr(const te::Load<P, Idx...>& load) {
+  std::string out = str_cat(P::name.view(), "[");
+  bool first = true;
+  std::apply([&](const auto&... idx) { ((out += str_cat(first ? "" : ", ", print_expr(idx)), first = false), ...); },
+             load.indices);
+  return out + "]";
+}
+template <class Op, class L, class R>
+std::string print_expr(const te::Binary<Op, L, R>& e) {
+  const std::string_view symbol = Op::symbol;
+  if (symbol.size() <= 2) return str_cat("(", print_expr(e.lhs), " ", symbol, " ", print_expr(e.rhs), ")");
+  return str_cat("T.", symbol, "(", print_expr(e.lhs), ", ", print_expr(e.rhs), ")");
+}
+template <class Op, class A>
+std::string print_expr(const te::Unary<Op, A>& e) {
+  if constexpr (std::is_same_v<Op, te::op::negate>) return str_cat("-", print_expr(e.arg));
+  else if constexpr (std::is_same_v<Op, te::op::logical_not>) return str_cat("not ", print_expr(e.arg));
+  else return str_cat("T.", Op::symbol, "(", print_expr(e.arg), ")");
+}
+template <class C, class A, class B>
+std::string print_expr(const te::Select<C, A, B>& e) {
+  return str_cat("T.Select(", print_expr(e.cond), ", ", print_expr(e.if_true), ", ", print_expr(e.if_false), ")");
+}
+template <class T, class A>
+std::string print_expr(const te::Cast<T, A>& e) {
+  return str_cat("T.Cast(\"", dtype_name<T>(), "\", ", print_expr(e.arg), ")");
+}
+
+template <class... Es>
+std::string print_extents(te::Extents<Es...>) {
+  std::string out;
+  bool first = true;
+  auto one = [&]<class E>(std::type_identity<E>) {
+    if constexpr (is_static_v<E>) out += str_cat(first ? "" : ", ", E::value);
+    else out += str_cat(first ? "" : ", ", E::name.view());
+    first = false;
+  };
+  (one(std::type_identity<Es>{}), ...);
+  return sizeof...(Es) == 1 ? out + "," : out;
+}
+
+template <class... Ps>
+std::string print_params(te::TypeList<Ps...>) {
+  std::string out;
+  ((out += str_cat(Ps::name.view(), ": T.Buffer((", print_extents(typename Ps::extents_type{}), "), \"",
+                   dtype_name<typename Ps::value_type>(), "\"), ")),
+   ...);
+  return out;
+}
+
+template <class... Axes>
+auto output_extents(te::TypeList<Axes...>) {
+  return te::Extents<typename Axes::extent_type...>{};
+}
+
+} // namespace detail
+
+// The loop nest alone: one line per loop, its kind and extent.
+inline std::string print(const LoopProgram& p) {
+  if (p.error.failed) return str_cat("# illegal schedule: ", p.error.message, "\n");
+  std::string out;
+  for (int i = 0; i < p.loop_count; ++i) {
+    const Loop& l = p.loops[i];
+    const char* kind = l.kind == LoopKind::serial ? "range" : l.kind == LoopKind::parallel ? "T.parallel"
+                       : l.kind == LoopKind::vectorized                                   ? "T.vectorized"
+                                                                                           : "T.unroll";
+    std::string extent = detail::print_index(p, l.extent);
+    if (l.tail_bound >= 0) extent = detail::print_index(p, l.tail_bound);
+    out += str_cat(std::string(static_cast<std::size_t>(i) * 4, ' '), "for ", l.name.view(), " in ", kind, "(", extent,
+                   "):", l.reduction ? "  # reduction" : "", "\n");
+  }
+  return out;
+}
+
+// The whole kernel as a TVMScript-like function: buffers, loops, axis bindings, guarded
+// tails, the reduction's initialization and the statement.
+template <Schedule S, class C>
+std::string print(const C& compute) {
+  constexpr LoopProgram p = lower(compute_spec<C>(), S);
+  if constexpr (p.error.failed) {
+    return print(p);
+  } else {
+    using T = typename C::value_type;
+    std::string out = str_cat("@T.prim_func\ndef ", C::name.view(), "(", detail::print_params(typename C::inputs{}),
+                              C::name.view(), ": T.Buffer((",
+                              detail::print_extents(detail::output_extents(typename C::spatial_axes{})), "), \"",
+                              detail::dtype_name<T>(), "\")):\n");
+    out += [&] {
+      std::string loops = print(p);
+      std::string indented;
+      std::size_t start = 0;
+      while (start < loops.size()) {
+        const std::size_t end = loops.find('\n', start);
+        indented += str_cat("    ", std::string_view(loops).substr(start, end - start + 1));
+        start = end + 1;
+      }
+      return indented;
+    }();
+    const std::string pad(static_cast<std::size_t>(p.loop_count + 1) * 4, ' ');
+    for (int a = 0; a < p.axis_count; ++a) {
+      const std::string value = detail::print_index(p, p.axis_value[a]);
+      if (value != p.axis_names[a].view())
+        out += str_cat(pad, p.axis_names[a].view(), " = ", value, "\n");
+    }
+    std::string guard;
+    for (int g = 0; g < p.guard_count; ++g) {
+      // A guard on a whole axis reads best as that axis.
+      std::string value = detail::print_index(p, p.guards[g].value);
+      for (int a = 0; a < p.axis_count; ++a)
+        if (p.axis_value[a] == p.guards[g].value) value = std::string(p.axis_names[a].view());
+      guard += str_cat(g ? " and " : "", value, " < ", detail::print_index(p, p.guards[g].bound));
+    }
+    std::string body_pad = pad;
+    if (!guard.empty()) {
+      out += str_cat(pad, "if ", guard, ":\n");
+      body_pad += "    ";
+    }
+    std::string target = str_cat(C::name.view(), "[");
+    for (int a = 0; a < p.spatial_count; ++a) target += str_cat(a ? ", " : "", p.axis_names[a].view());
+    target += "]";
+    if constexpr (C::is_reduction) {
+      using R = typename C::body_type::reducer_type;
+      std::string start;
+      for (int a = p.spatial_count; a < p.axis_count; ++a)
+        start += str_cat(a > p.spatial_count ? " and " : "", p.axis_names[a].view(), " == 0");
+      out += str_cat(body_pad, "if ", start, ":\n", body_pad, "    ", target, " = T.", R::name, "_identity(\"",
+                     detail::dtype_name<T>(), "\")\n");
+      out += str_cat(body_pad, target, " = T.", R::name, "(", target, ", ", detail::print_expr(compute.body.body),
+                     ")\n");
+    } else {
+      out += str_cat(body_pad, target, " = ", detail::print_expr(compute.body), "\n");
+    }
+    return out;
+  }
+}
+
+} // namespace kiln::tir
+// ---- end kiln/tir/print.hpp ----
+
 // Interop with libraries found on the include path. These come last so that every header
 // they need is already included unconditionally above.
 #if __has_include(<dlpack/dlpack.h>)
@@ -2468,5 +3966,912 @@ auto view_of(M&& m) {
 } // namespace kiln
 // ---- end kiln/runtime/eigen.hpp ----
 #endif // KILN_AMALGAMATED_KILN_RUNTIME_EIGEN_HPP
+#endif
+
+// The CPU backend, built on xsimd.
+#if __has_include(<xsimd/xsimd.hpp>)
+#ifndef KILN_AMALGAMATED_KILN_BACKEND_CPU_BUFFER_HPP
+#define KILN_AMALGAMATED_KILN_BACKEND_CPU_BUFFER_HPP
+// ---- begin kiln/backend/cpu/buffer.hpp ----
+// kiln/backend/cpu/buffer.hpp: the run-time form of a kernel argument on the CPU: a typed
+// pointer with the extents and strides of each axis, taken from a TensorView or a Tensor.
+
+#include <cstddef>
+#include <cstdint>
+#include <type_traits>
+
+
+namespace kiln::cpu {
+
+template <class T, std::size_t R>
+struct Buffer {
+  T* data = nullptr;
+  std::int64_t extent[R > 0 ? R : 1] = {};
+  std::int64_t stride[R > 0 ? R : 1] = {};
+
+  template <class... Idx>
+  KILN_FORCEINLINE T* at(Idx... idx) const noexcept {
+    std::int64_t offset = 0;
+    std::size_t axis = 0;
+    ((offset += static_cast<std::int64_t>(idx) * stride[axis++]), ...);
+    return data + offset;
+  }
+};
+
+template <class T> struct is_tensor_view : std::false_type {};
+template <class T, class S, class St> struct is_tensor_view<TensorView<T, S, St>> : std::true_type {};
+
+// A TensorView of element type T (const or not) and rank R.
+template <class T, std::size_t R, class V>
+Result<Buffer<T, R>> to_buffer(const V& v, const char* argument)
+  requires is_tensor_view<V>::value
+{
+  using E = std::remove_const_t<typename V::element_type>;
+  static_assert(std::is_same_v<E, std::remove_const_t<T>>, "kiln::cpu: a kernel argument has the wrong element type");
+  static_assert(V::rank == R, "kiln::cpu: a kernel argument has the wrong rank");
+  static_assert(std::is_const_v<T> || !std::is_const_v<typename V::element_type>,
+                "kiln::cpu: the output of a kernel must be writable");
+  (void)argument;
+  Buffer<T, R> b;
+  b.data = v.data();
+  for (std::size_t a = 0; a < R; ++a) {
+    b.extent[a] = v.shape()[a];
+    b.stride[a] = v.stride()[a];
+  }
+  return b;
+}
+
+// A Tensor, checked at run time.
+template <class T, std::size_t R>
+Result<Buffer<T, R>> to_buffer(const Tensor& t, const char* argument) {
+  using E = std::remove_const_t<T>;
+  if (!t.defined()) return make_error(StatusCode::invalid_argument, "argument ", argument, " is an undefined tensor");
+  if (t.dtype() != dtype_v<E>) {
+    return make_error(StatusCode::dtype_mismatch, "argument ", argument, " holds ", to_string(t.dtype()),
+                      " but the kernel expects ", to_string(dtype_v<E>));
+  }
+  if (static_cast<std::size_t>(t.rank()) != R) {
+    return make_error(StatusCode::shape_mismatch, "argument ", argument, " has rank ", t.rank(),
+                      " but the kernel expects rank ", R);
+  }
+  if (t.device().kind != DeviceKind::cpu) {
+    return make_error(StatusCode::unsupported, "argument ", argument, " lives on ", to_string(t.device().kind),
+                      ", not on the CPU");
+  }
+  Buffer<T, R> b;
+  b.data = static_cast<T*>(t.data());
+  for (std::size_t a = 0; a < R; ++a) {
+    b.extent[a] = t.dim(static_cast<int>(a));
+    b.stride[a] = t.stride(static_cast<int>(a));
+  }
+  return b;
+}
+
+} // namespace kiln::cpu
+// ---- end kiln/backend/cpu/buffer.hpp ----
+#endif // KILN_AMALGAMATED_KILN_BACKEND_CPU_BUFFER_HPP
+#ifndef KILN_AMALGAMATED_KILN_BACKEND_CPU_VECTOR_EVAL_HPP
+#define KILN_AMALGAMATED_KILN_BACKEND_CPU_VECTOR_EVAL_HPP
+// ---- begin kiln/backend/cpu/vector_eval.hpp ----
+// kiln/backend/cpu/vector_eval.hpp: evaluates a tensor expression for W consecutive values of
+// one axis at once as an xsimd batch. Loads that step that axis by one become vector loads,
+// loads that ignore it become broadcasts; anything else makes the whole statement fall back
+// to one lane at a time (decided at compile time by vectorizable_v).
+
+#include <xsimd/xsimd.hpp>
+
+#include <cstdint>
+#include <type_traits>
+
+
+namespace kiln::cpu::detail {
+
+// ---- does an index expression depend on an axis, and how -----------------------------------
+template <class E, Name A> struct depends_on : std::false_type {};
+template <Name N, Name A> struct depends_on<te::Var<N>, A> : std::bool_constant<N == A> {};
+template <Name N, class E, Name A> struct depends_on<te::ReduceAxis<N, E>, A> : std::bool_constant<N == A> {};
+template <Name N, class E, Name A> struct depends_on<te::SpatialAxis<N, E>, A> : std::bool_constant<N == A> {};
+template <class Op, class L, class R, Name A>
+struct depends_on<te::Binary<Op, L, R>, A> : std::bool_constant<depends_on<L, A>::value || depends_on<R, A>::value> {};
+template <class Op, class X, Name A> struct depends_on<te::Unary<Op, X>, A> : depends_on<X, A> {};
+template <class T, class X, Name A> struct depends_on<te::Cast<T, X>, A> : depends_on<X, A> {};
+template <class C, class T, class F, Name A>
+struct depends_on<te::Select<C, T, F>, A>
+    : std::bool_constant<depends_on<C, A>::value || depends_on<T, A>::value || depends_on<F, A>::value> {};
+template <class P, class... Idx, Name A>
+struct depends_on<te::Load<P, Idx...>, A> : std::bool_constant<(depends_on<Idx, A>::value || ...)> {};
+
+// The axis itself, plus or minus something that ignores it: steps by one with the axis.
+template <class E, Name A> struct unit_step : std::false_type {};
+template <Name N, Name A> struct unit_step<te::Var<N>, A> : std::bool_constant<N == A> {};
+template <Name N, class E, Name A> struct unit_step<te::ReduceAxis<N, E>, A> : std::bool_constant<N == A> {};
+template <Name N, class E, Name A> struct unit_step<te::SpatialAxis<N, E>, A> : std::bool_constant<N == A> {};
+template <class L, class R, Name A>
+struct unit_step<te::Binary<te::op::add, L, R>, A>
+    : std::bool_constant<(unit_step<L, A>::value && !depends_on<R, A>::value) ||
+                         (unit_step<R, A>::value && !depends_on<L, A>::value)> {};
+template <class L, class R, Name A>
+struct unit_step<te::Binary<te::op::sub, L, R>, A>
+    : std::bool_constant<unit_step<L, A>::value && !depends_on<R, A>::value> {};
+
+// A load whose last index steps with the axis and whose other indices ignore it.
+template <class L, Name A> struct contiguous_load : std::false_type {};
+template <class P, class... Idx, Name A>
+struct contiguous_load<te::Load<P, Idx...>, A> {
+  static constexpr bool value = [] {
+    constexpr bool unit[] = {unit_step<Idx, A>::value...};
+    constexpr bool dep[] = {depends_on<Idx, A>::value...};
+    constexpr std::size_t n = sizeof...(Idx);
+    if (n == 0 || !unit[n - 1]) return false;
+    for (std::size_t i = 0; i + 1 < n; ++i)
+      if (dep[i]) return false;
+    return true;
+  }();
+};
+
+// ---- which expressions evaluate as batches of T ------------------------------------------
+template <class Op>
+inline constexpr bool vector_arith_op_v =
+    std::is_same_v<Op, te::op::add> || std::is_same_v<Op, te::op::sub> || std::is_same_v<Op, te::op::mul> ||
+    std::is_same_v<Op, te::op::div> || std::is_same_v<Op, te::op::minimum> || std::is_same_v<Op, te::op::maximum> ||
+    std::is_same_v<Op, te::op::power>;
+template <class Op>
+inline constexpr bool vector_compare_op_v =
+    std::is_same_v<Op, te::op::less> || std::is_same_v<Op, te::op::less_equal> || std::is_same_v<Op, te::op::greater> ||
+    std::is_same_v<Op, te::op::greater_equal> || std::is_same_v<Op, te::op::equal> ||
+    std::is_same_v<Op, te::op::not_equal>;
+template <class Op>
+inline constexpr bool vector_unary_op_v = !std::is_same_v<Op, te::op::logical_not>;
+
+template <class E, class T, Name A> struct vectorizable : std::false_type {};
+template <class U, class T, Name A> struct vectorizable<te::Const<U>, T, A> : std::is_arithmetic<U> {};
+template <class P, class... Idx, class T, Name A>
+struct vectorizable<te::Load<P, Idx...>, T, A> : std::is_same<typename P::value_type, T> {};
+template <class Op, class L, class R, class T, Name A>
+struct vectorizable<te::Binary<Op, L, R>, T, A>
+    : std::bool_constant<(vector_arith_op_v<Op> || vector_compare_op_v<Op>) && vectorizable<L, T, A>::value &&
+                         vectorizable<R, T, A>::value> {};
+template <class Op, class X, class T, Name A>
+struct vectorizable<te::Unary<Op, X>, T, A>
+    : std::bool_constant<vector_unary_op_v<Op> && vectorizable<X, T, A>::value> {};
+template <class Op, class L, class R, class F, class T, Name A>
+struct vectorizable<te::Select<te::Binary<Op, L, R>, T, F>, T, A>
+    : std::bool_constant<vector_compare_op_v<Op> && vectorizable<L, T, A>::value && vectorizable<R, T, A>::value &&
+                         vectorizable<T, T, A>::value && vectorizable<F, T, A>::value> {};
+template <class X, class T, Name A>
+struct vectorizable<te::Cast<T, X>, T, A> : std::bool_constant<std::is_same_v<typename X::value_type, T> && vectorizable<X, T, A>::value> {};
+
+template <class E, class T, Name A>
+inline constexpr bool vectorizable_v = vectorizable<E, T, A>::value;
+
+// ---- batch evaluation ---------------------------------------------------------------------
+// Env provides scalar evaluation at lane 0 (the axis holds its first lane's value) and
+// `buffer<P>()` for loads.
+template <class T, class Arch, Name A>
+struct VectorEval {
+  using batch = xsimd::batch<T, Arch>;
+
+  template <class U, class Env>
+  static KILN_FORCEINLINE batch eval(const te::Const<U>& c, const Env&) noexcept {
+    return batch(static_cast<T>(c.value));
+  }
+
+  template <class P, class... Idx, class Env>
+  static KILN_FORCEINLINE batch eval(const te::Load<P, Idx...>& load, const Env& env) noexcept {
+    if constexpr (!depends_on<te::Load<P, Idx...>, A>::value) {
+      return batch(load.eval(env));
+    } else {
+      const auto& buf = env.template buffer<P>();
+      const T* first = std::apply([&](const auto&... idx) { return buf.at(idx.eval(env)...); }, load.indices);
+      if constexpr (contiguous_load<te::Load<P, Idx...>, A>::value) {
+        if (KILN_LIKELY(buf.stride[sizeof...(Idx) - 1] == 1)) return batch::load_unaligned(first);
+      }
+      // Any other access pattern: gather lane by lane.
+      alignas(64) T lanes[batch::size];
+      Env shifted = env;
+      for (std::size_t l = 0; l < batch::size; ++l) {
+        lanes[l] = load.eval(shifted);
+        shifted.template advance<A>(1);
+      }
+      return batch::load_aligned(lanes);
+    }
+  }
+
+  template <class Op, class L, class R, class Env>
+  static KILN_FORCEINLINE auto eval(const te::Binary<Op, L, R>& e, const Env& env) noexcept {
+    const auto a = eval(e.lhs, env);
+    const auto b = eval(e.rhs, env);
+    if constexpr (std::is_same_v<Op, te::op::add>) return a + b;
+    else if constexpr (std::is_same_v<Op, te::op::sub>) return a - b;
+    else if constexpr (std::is_same_v<Op, te::op::mul>) return a * b;
+    else if constexpr (std::is_same_v<Op, te::op::div>) return a / b;
+    else if constexpr (std::is_same_v<Op, te::op::minimum>) return xsimd::min(a, b);
+    else if constexpr (std::is_same_v<Op, te::op::maximum>) return xsimd::max(a, b);
+    else if constexpr (std::is_same_v<Op, te::op::power>) return xsimd::pow(a, b);
+    else if constexpr (std::is_same_v<Op, te::op::less>) return a < b;
+    else if constexpr (std::is_same_v<Op, te::op::less_equal>) return a <= b;
+    else if constexpr (std::is_same_v<Op, te::op::greater>) return a > b;
+    else if constexpr (std::is_same_v<Op, te::op::greater_equal>) return a >= b;
+    else if constexpr (std::is_same_v<Op, te::op::equal>) return a == b;
+    else return a != b;
+  }
+
+  template <class Op, class X, class Env>
+  static KILN_FORCEINLINE batch eval(const te::Unary<Op, X>& e, const Env& env) noexcept {
+    const batch a = eval(e.arg, env);
+    if constexpr (std::is_same_v<Op, te::op::negate>) return -a;
+    else if constexpr (std::is_same_v<Op, te::op::exp>) return xsimd::exp(a);
+    else if constexpr (std::is_same_v<Op, te::op::log>) return xsimd::log(a);
+    else if constexpr (std::is_same_v<Op, te::op::sqrt>) return xsimd::sqrt(a);
+    else if constexpr (std::is_same_v<Op, te::op::rsqrt>) return batch(T(1)) / xsimd::sqrt(a);
+    else if constexpr (std::is_same_v<Op, te::op::tanh>) return xsimd::tanh(a);
+    else if constexpr (std::is_same_v<Op, te::op::sigmoid>) return batch(T(1)) / (batch(T(1)) + xsimd::exp(-a));
+    else if constexpr (std::is_same_v<Op, te::op::erf>) return xsimd::erf(a);
+    else if constexpr (std::is_same_v<Op, te::op::abs>) return xsimd::abs(a);
+    else if constexpr (std::is_same_v<Op, te::op::floor>) return xsimd::floor(a);
+    else if constexpr (std::is_same_v<Op, te::op::ceil>) return xsimd::ceil(a);
+    else return xsimd::nearbyint(a);
+  }
+
+  template <class C, class X, class F, class Env>
+  static KILN_FORCEINLINE batch eval(const te::Select<C, X, F>& e, const Env& env) noexcept {
+    return xsimd::select(eval(e.cond, env), eval(e.if_true, env), eval(e.if_false, env));
+  }
+
+  template <class X, class Env>
+  static KILN_FORCEINLINE batch eval(const te::Cast<T, X>& e, const Env& env) noexcept {
+    return eval(e.arg, env);
+  }
+};
+
+} // namespace kiln::cpu::detail
+// ---- end kiln/backend/cpu/vector_eval.hpp ----
+#endif // KILN_AMALGAMATED_KILN_BACKEND_CPU_VECTOR_EVAL_HPP
+#ifndef KILN_AMALGAMATED_KILN_BACKEND_CPU_KERNEL_HPP
+#define KILN_AMALGAMATED_KILN_BACKEND_CPU_KERNEL_HPP
+// ---- begin kiln/backend/cpu/kernel.hpp ----
+// kiln/backend/cpu/kernel.hpp: the CPU backend. build<schedule>(compute) lowers the compute
+// under the schedule at compile time and returns a Kernel whose loops are instantiated from
+// the loop program: static extents become constants, the vectorized loop becomes xsimd
+// batches, the outermost parallel loop runs on a ThreadPool.
+
+#include <xsimd/xsimd.hpp>
+
+#include <cstddef>
+#include <cstdint>
+#include <tuple>
+#include <type_traits>
+#include <utility>
+
+#ifndef KILN_AMALGAMATED_KILN_BACKEND_CPU_BUFFER_HPP
+#define KILN_AMALGAMATED_KILN_BACKEND_CPU_BUFFER_HPP
+// ---- begin kiln/backend/cpu/buffer.hpp ----
+// kiln/backend/cpu/buffer.hpp: the run-time form of a kernel argument on the CPU: a typed
+// pointer with the extents and strides of each axis, taken from a TensorView or a Tensor.
+
+#include <cstddef>
+#include <cstdint>
+#include <type_traits>
+
+
+namespace kiln::cpu {
+
+template <class T, std::size_t R>
+struct Buffer {
+  T* data = nullptr;
+  std::int64_t extent[R > 0 ? R : 1] = {};
+  std::int64_t stride[R > 0 ? R : 1] = {};
+
+  template <class... Idx>
+  KILN_FORCEINLINE T* at(Idx... idx) const noexcept {
+    std::int64_t offset = 0;
+    std::size_t axis = 0;
+    ((offset += static_cast<std::int64_t>(idx) * stride[axis++]), ...);
+    return data + offset;
+  }
+};
+
+template <class T> struct is_tensor_view : std::false_type {};
+template <class T, class S, class St> struct is_tensor_view<TensorView<T, S, St>> : std::true_type {};
+
+// A TensorView of element type T (const or not) and rank R.
+template <class T, std::size_t R, class V>
+Result<Buffer<T, R>> to_buffer(const V& v, const char* argument)
+  requires is_tensor_view<V>::value
+{
+  using E = std::remove_const_t<typename V::element_type>;
+  static_assert(std::is_same_v<E, std::remove_const_t<T>>, "kiln::cpu: a kernel argument has the wrong element type");
+  static_assert(V::rank == R, "kiln::cpu: a kernel argument has the wrong rank");
+  static_assert(std::is_const_v<T> || !std::is_const_v<typename V::element_type>,
+                "kiln::cpu: the output of a kernel must be writable");
+  (void)argument;
+  Buffer<T, R> b;
+  b.data = v.data();
+  for (std::size_t a = 0; a < R; ++a) {
+    b.extent[a] = v.shape()[a];
+    b.stride[a] = v.stride()[a];
+  }
+  return b;
+}
+
+// A Tensor, checked at run time.
+template <class T, std::size_t R>
+Result<Buffer<T, R>> to_buffer(const Tensor& t, const char* argument) {
+  using E = std::remove_const_t<T>;
+  if (!t.defined()) return make_error(StatusCode::invalid_argument, "argument ", argument, " is an undefined tensor");
+  if (t.dtype() != dtype_v<E>) {
+    return make_error(StatusCode::dtype_mismatch, "argument ", argument, " holds ", to_string(t.dtype()),
+                      " but the kernel expects ", to_string(dtype_v<E>));
+  }
+  if (static_cast<std::size_t>(t.rank()) != R) {
+    return make_error(StatusCode::shape_mismatch, "argument ", argument, " has rank ", t.rank(),
+                      " but the kernel expects rank ", R);
+  }
+  if (t.device().kind != DeviceKind::cpu) {
+    return make_error(StatusCode::unsupported, "argument ", argument, " lives on ", to_string(t.device().kind),
+                      ", not on the CPU");
+  }
+  Buffer<T, R> b;
+  b.data = static_cast<T*>(t.data());
+  for (std::size_t a = 0; a < R; ++a) {
+    b.extent[a] = t.dim(static_cast<int>(a));
+    b.stride[a] = t.stride(static_cast<int>(a));
+  }
+  return b;
+}
+
+} // namespace kiln::cpu
+// ---- end kiln/backend/cpu/buffer.hpp ----
+#endif // KILN_AMALGAMATED_KILN_BACKEND_CPU_BUFFER_HPP
+#ifndef KILN_AMALGAMATED_KILN_BACKEND_CPU_VECTOR_EVAL_HPP
+#define KILN_AMALGAMATED_KILN_BACKEND_CPU_VECTOR_EVAL_HPP
+// ---- begin kiln/backend/cpu/vector_eval.hpp ----
+// kiln/backend/cpu/vector_eval.hpp: evaluates a tensor expression for W consecutive values of
+// one axis at once as an xsimd batch. Loads that step that axis by one become vector loads,
+// loads that ignore it become broadcasts; anything else makes the whole statement fall back
+// to one lane at a time (decided at compile time by vectorizable_v).
+
+#include <xsimd/xsimd.hpp>
+
+#include <cstdint>
+#include <type_traits>
+
+
+namespace kiln::cpu::detail {
+
+// ---- does an index expression depend on an axis, and how -----------------------------------
+template <class E, Name A> struct depends_on : std::false_type {};
+template <Name N, Name A> struct depends_on<te::Var<N>, A> : std::bool_constant<N == A> {};
+template <Name N, class E, Name A> struct depends_on<te::ReduceAxis<N, E>, A> : std::bool_constant<N == A> {};
+template <Name N, class E, Name A> struct depends_on<te::SpatialAxis<N, E>, A> : std::bool_constant<N == A> {};
+template <class Op, class L, class R, Name A>
+struct depends_on<te::Binary<Op, L, R>, A> : std::bool_constant<depends_on<L, A>::value || depends_on<R, A>::value> {};
+template <class Op, class X, Name A> struct depends_on<te::Unary<Op, X>, A> : depends_on<X, A> {};
+template <class T, class X, Name A> struct depends_on<te::Cast<T, X>, A> : depends_on<X, A> {};
+template <class C, class T, class F, Name A>
+struct depends_on<te::Select<C, T, F>, A>
+    : std::bool_constant<depends_on<C, A>::value || depends_on<T, A>::value || depends_on<F, A>::value> {};
+template <class P, class... Idx, Name A>
+struct depends_on<te::Load<P, Idx...>, A> : std::bool_constant<(depends_on<Idx, A>::value || ...)> {};
+
+// The axis itself, plus or minus something that ignores it: steps by one with the axis.
+template <class E, Name A> struct unit_step : std::false_type {};
+template <Name N, Name A> struct unit_step<te::Var<N>, A> : std::bool_constant<N == A> {};
+template <Name N, class E, Name A> struct unit_step<te::ReduceAxis<N, E>, A> : std::bool_constant<N == A> {};
+template <Name N, class E, Name A> struct unit_step<te::SpatialAxis<N, E>, A> : std::bool_constant<N == A> {};
+template <class L, class R, Name A>
+struct unit_step<te::Binary<te::op::add, L, R>, A>
+    : std::bool_constant<(unit_step<L, A>::value && !depends_on<R, A>::value) ||
+                         (unit_step<R, A>::value && !depends_on<L, A>::value)> {};
+template <class L, class R, Name A>
+struct unit_step<te::Binary<te::op::sub, L, R>, A>
+    : std::bool_constant<unit_step<L, A>::value && !depends_on<R, A>::value> {};
+
+// A load whose last index steps with the axis and whose other indices ignore it.
+template <class L, Name A> struct contiguous_load : std::false_type {};
+template <class P, class... Idx, Name A>
+struct contiguous_load<te::Load<P, Idx...>, A> {
+  static constexpr bool value = [] {
+    constexpr bool unit[] = {unit_step<Idx, A>::value...};
+    constexpr bool dep[] = {depends_on<Idx, A>::value...};
+    constexpr std::size_t n = sizeof...(Idx);
+    if (n == 0 || !unit[n - 1]) return false;
+    for (std::size_t i = 0; i + 1 < n; ++i)
+      if (dep[i]) return false;
+    return true;
+  }();
+};
+
+// ---- which expressions evaluate as batches of T ------------------------------------------
+template <class Op>
+inline constexpr bool vector_arith_op_v =
+    std::is_same_v<Op, te::op::add> || std::is_same_v<Op, te::op::sub> || std::is_same_v<Op, te::op::mul> ||
+    std::is_same_v<Op, te::op::div> || std::is_same_v<Op, te::op::minimum> || std::is_same_v<Op, te::op::maximum> ||
+    std::is_same_v<Op, te::op::power>;
+template <class Op>
+inline constexpr bool vector_compare_op_v =
+    std::is_same_v<Op, te::op::less> || std::is_same_v<Op, te::op::less_equal> || std::is_same_v<Op, te::op::greater> ||
+    std::is_same_v<Op, te::op::greater_equal> || std::is_same_v<Op, te::op::equal> ||
+    std::is_same_v<Op, te::op::not_equal>;
+template <class Op>
+inline constexpr bool vector_unary_op_v = !std::is_same_v<Op, te::op::logical_not>;
+
+template <class E, class T, Name A> struct vectorizable : std::false_type {};
+template <class U, class T, Name A> struct vectorizable<te::Const<U>, T, A> : std::is_arithmetic<U> {};
+template <class P, class... Idx, class T, Name A>
+struct vectorizable<te::Load<P, Idx...>, T, A> : std::is_same<typename P::value_type, T> {};
+template <class Op, class L, class R, class T, Name A>
+struct vectorizable<te::Binary<Op, L, R>, T, A>
+    : std::bool_constant<(vector_arith_op_v<Op> || vector_compare_op_v<Op>) && vectorizable<L, T, A>::value &&
+                         vectorizable<R, T, A>::value> {};
+template <class Op, class X, class T, Name A>
+struct vectorizable<te::Unary<Op, X>, T, A>
+    : std::bool_constant<vector_unary_op_v<Op> && vectorizable<X, T, A>::value> {};
+template <class Op, class L, class R, class F, class T, Name A>
+struct vectorizable<te::Select<te::Binary<Op, L, R>, T, F>, T, A>
+    : std::bool_constant<vector_compare_op_v<Op> && vectorizable<L, T, A>::value && vectorizable<R, T, A>::value &&
+                         vectorizable<T, T, A>::value && vectorizable<F, T, A>::value> {};
+template <class X, class T, Name A>
+struct vectorizable<te::Cast<T, X>, T, A> : std::bool_constant<std::is_same_v<typename X::value_type, T> && vectorizable<X, T, A>::value> {};
+
+template <class E, class T, Name A>
+inline constexpr bool vectorizable_v = vectorizable<E, T, A>::value;
+
+// ---- batch evaluation ---------------------------------------------------------------------
+// Env provides scalar evaluation at lane 0 (the axis holds its first lane's value) and
+// `buffer<P>()` for loads.
+template <class T, class Arch, Name A>
+struct VectorEval {
+  using batch = xsimd::batch<T, Arch>;
+
+  template <class U, class Env>
+  static KILN_FORCEINLINE batch eval(const te::Const<U>& c, const Env&) noexcept {
+    return batch(static_cast<T>(c.value));
+  }
+
+  template <class P, class... Idx, class Env>
+  static KILN_FORCEINLINE batch eval(const te::Load<P, Idx...>& load, const Env& env) noexcept {
+    if constexpr (!depends_on<te::Load<P, Idx...>, A>::value) {
+      return batch(load.eval(env));
+    } else {
+      const auto& buf = env.template buffer<P>();
+      const T* first = std::apply([&](const auto&... idx) { return buf.at(idx.eval(env)...); }, load.indices);
+      if constexpr (contiguous_load<te::Load<P, Idx...>, A>::value) {
+        if (KILN_LIKELY(buf.stride[sizeof...(Idx) - 1] == 1)) return batch::load_unaligned(first);
+      }
+      // Any other access pattern: gather lane by lane.
+      alignas(64) T lanes[batch::size];
+      Env shifted = env;
+      for (std::size_t l = 0; l < batch::size; ++l) {
+        lanes[l] = load.eval(shifted);
+        shifted.template advance<A>(1);
+      }
+      return batch::load_aligned(lanes);
+    }
+  }
+
+  template <class Op, class L, class R, class Env>
+  static KILN_FORCEINLINE auto eval(const te::Binary<Op, L, R>& e, const Env& env) noexcept {
+    const auto a = eval(e.lhs, env);
+    const auto b = eval(e.rhs, env);
+    if constexpr (std::is_same_v<Op, te::op::add>) return a + b;
+    else if constexpr (std::is_same_v<Op, te::op::sub>) return a - b;
+    else if constexpr (std::is_same_v<Op, te::op::mul>) return a * b;
+    else if constexpr (std::is_same_v<Op, te::op::div>) return a / b;
+    else if constexpr (std::is_same_v<Op, te::op::minimum>) return xsimd::min(a, b);
+    else if constexpr (std::is_same_v<Op, te::op::maximum>) return xsimd::max(a, b);
+    else if constexpr (std::is_same_v<Op, te::op::power>) return xsimd::pow(a, b);
+    else if constexpr (std::is_same_v<Op, te::op::less>) return a < b;
+    else if constexpr (std::is_same_v<Op, te::op::less_equal>) return a <= b;
+    else if constexpr (std::is_same_v<Op, te::op::greater>) return a > b;
+    else if constexpr (std::is_same_v<Op, te::op::greater_equal>) return a >= b;
+    else if constexpr (std::is_same_v<Op, te::op::equal>) return a == b;
+    else return a != b;
+  }
+
+  template <class Op, class X, class Env>
+  static KILN_FORCEINLINE batch eval(const te::Unary<Op, X>& e, const Env& env) noexcept {
+    const batch a = eval(e.arg, env);
+    if constexpr (std::is_same_v<Op, te::op::negate>) return -a;
+    else if constexpr (std::is_same_v<Op, te::op::exp>) return xsimd::exp(a);
+    else if constexpr (std::is_same_v<Op, te::op::log>) return xsimd::log(a);
+    else if constexpr (std::is_same_v<Op, te::op::sqrt>) return xsimd::sqrt(a);
+    else if constexpr (std::is_same_v<Op, te::op::rsqrt>) return batch(T(1)) / xsimd::sqrt(a);
+    else if constexpr (std::is_same_v<Op, te::op::tanh>) return xsimd::tanh(a);
+    else if constexpr (std::is_same_v<Op, te::op::sigmoid>) return batch(T(1)) / (batch(T(1)) + xsimd::exp(-a));
+    else if constexpr (std::is_same_v<Op, te::op::erf>) return xsimd::erf(a);
+    else if constexpr (std::is_same_v<Op, te::op::abs>) return xsimd::abs(a);
+    else if constexpr (std::is_same_v<Op, te::op::floor>) return xsimd::floor(a);
+    else if constexpr (std::is_same_v<Op, te::op::ceil>) return xsimd::ceil(a);
+    else return xsimd::nearbyint(a);
+  }
+
+  template <class C, class X, class F, class Env>
+  static KILN_FORCEINLINE batch eval(const te::Select<C, X, F>& e, const Env& env) noexcept {
+    return xsimd::select(eval(e.cond, env), eval(e.if_true, env), eval(e.if_false, env));
+  }
+
+  template <class X, class Env>
+  static KILN_FORCEINLINE batch eval(const te::Cast<T, X>& e, const Env& env) noexcept {
+    return eval(e.arg, env);
+  }
+};
+
+} // namespace kiln::cpu::detail
+// ---- end kiln/backend/cpu/vector_eval.hpp ----
+#endif // KILN_AMALGAMATED_KILN_BACKEND_CPU_VECTOR_EVAL_HPP
+
+namespace kiln::cpu {
+
+// The SIMD architecture kernels are built for: the best one the compile flags enable.
+using default_arch = xsimd::default_arch;
+
+// An illegal schedule stops compilation here. g++ prints the diagnostic in the template
+// argument: schedule_error<kiln::tir::Diagnostic{true, "vectorize(\"k\"): ..."}>.
+template <tir::Diagnostic D>
+struct schedule_error {
+  static_assert(!D.failed, "kiln: illegal schedule; the message is in schedule_error<...> above");
+  static constexpr bool ok = !D.failed;
+};
+
+namespace detail {
+
+template <class List> struct buffers_of;
+template <class... Ps>
+struct buffers_of<te::TypeList<Ps...>> {
+  using type = std::tuple<Buffer<const typename Ps::value_type, Ps::rank>...>;
+};
+
+template <class List, Name N> struct index_by_name;
+template <class... Ps, Name N>
+struct index_by_name<te::TypeList<Ps...>, N> {
+  static constexpr std::size_t value = [] {
+    constexpr bool match[] = {(Ps::name == N)..., false};
+    std::size_t i = 0;
+    while (i < sizeof...(Ps) && !match[i]) ++i;
+    return i;
+  }();
+};
+
+// What the innermost statement sees: the compute's axis values and the bound buffers.
+template <tir::LoopProgram P, class C>
+struct Env {
+  using Output = typename C::value_type;
+  using Inputs = typename buffers_of<typename C::inputs>::type;
+
+  std::int64_t axes[tir::kMaxAxes] = {};
+  const Inputs* inputs = nullptr;
+  const Buffer<Output, C::rank>* output = nullptr;
+
+  template <Name N>
+  KILN_FORCEINLINE std::int64_t var() const noexcept {
+    constexpr int a = P.find_axis(N);
+    static_assert(a >= 0, "kiln: the expression uses a loop variable that is not an axis of its compute");
+    return axes[a];
+  }
+  template <Name N>
+  KILN_FORCEINLINE void advance(std::int64_t by) noexcept {
+    axes[P.find_axis(N)] += by;
+  }
+  template <class Placeholder>
+  KILN_FORCEINLINE const auto& buffer() const noexcept {
+    return std::get<index_by_name<typename C::inputs, Placeholder::name>::value>(*inputs);
+  }
+  template <class Placeholder, class... Idx>
+  KILN_FORCEINLINE auto load(Idx... idx) const noexcept {
+    return *buffer<Placeholder>().at(idx...);
+  }
+  KILN_FORCEINLINE Output* out() const noexcept {
+    return [&]<std::size_t... I>(std::index_sequence<I...>) { return output->at(axes[I]...); }(
+        std::make_index_sequence<C::rank>{});
+  }
+};
+
+// The expression a statement evaluates: the body, or what a reduction combines.
+template <class B> struct statement_expr { using type = B; };
+template <class R, class B, class... A> struct statement_expr<te::Reduce<R, B, A...>> { using type = B; };
+
+template <tir::LoopProgram P, class C, class Arch>
+struct Codegen {
+  using T = typename C::value_type;
+  using EnvT = Env<P, C>;
+  static constexpr bool has_simd = !std::is_same_v<Arch, xsimd::unavailable> && xsimd::has_simd_register<T, Arch>::value;
+  static constexpr std::size_t width = [] {
+    if constexpr (has_simd) return xsimd::batch<T, Arch>::size;
+    else return std::size_t{1};
+  }();
+
+  struct State {
+    std::int64_t loop[tir::kMaxLoops * 4] = {};  // loop variable values, by loop id
+    const std::int64_t* symbols = nullptr;
+    EnvT env;
+  };
+
+  template <int Node>
+  static KILN_FORCEINLINE std::int64_t index(const State& s) noexcept {
+    constexpr tir::IndexNode n = P.nodes[Node];
+    if constexpr (n.op == tir::IndexNode::constant) return n.value;
+    else if constexpr (n.op == tir::IndexNode::symbol) return s.symbols[n.value];
+    else if constexpr (n.op == tir::IndexNode::loop_var) return s.loop[n.value];
+    else {
+      const std::int64_t a = index<n.a>(s), b = index<n.b>(s);
+      if constexpr (n.op == tir::IndexNode::add) return a + b;
+      else if constexpr (n.op == tir::IndexNode::sub) return a - b;
+      else if constexpr (n.op == tir::IndexNode::mul) return a * b;
+      else if constexpr (n.op == tir::IndexNode::floordiv) return a / b;  // operands are never negative
+      else if constexpr (n.op == tir::IndexNode::floormod) return a % b;
+      else if constexpr (n.op == tir::IndexNode::ceildiv) return (a + b - 1) / b;
+      else return a < b ? a : b;
+    }
+  }
+
+  static KILN_FORCEINLINE void compute_axes(State& s) noexcept {
+    [&]<int... A>(std::integer_sequence<int, A...>) { ((s.env.axes[A] = index<P.axis_value[A]>(s)), ...); }(
+        std::make_integer_sequence<int, P.axis_count>{});
+  }
+  // Guards that do not involve the loop `skip_id` (-1: all of them).
+  template <int SkipId>
+  static KILN_FORCEINLINE bool guards_hold(const State& s) noexcept {
+    return [&]<int... G>(std::integer_sequence<int, G...>) {
+      return (... && (P.depends_on_loop(P.guards[G].value, SkipId) ||
+                      index<P.guards[G].value>(s) < index<P.guards[G].bound>(s)));
+    }(std::make_integer_sequence<int, P.guard_count>{});
+  }
+  // The reduction starts at an output element when every reduction axis is at 0.
+  static KILN_FORCEINLINE bool at_reduction_start(const State& s) noexcept {
+    return [&]<int... A>(std::integer_sequence<int, A...>) {
+      return (... && (!P.axis_reduction[A] || s.env.axes[A] == 0));
+    }(std::make_integer_sequence<int, P.axis_count>{});
+  }
+
+  static KILN_FORCEINLINE void scalar_statement(State& s, const C& c) noexcept {
+    compute_axes(s);
+    if (!guards_hold<-1>(s)) return;
+    T* out = s.env.out();
+    if constexpr (C::is_reduction) {
+      using R = typename C::body_type::reducer_type;
+      if (at_reduction_start(s)) *out = R::template identity<T>();
+      *out = R::combine(*out, static_cast<T>(c.body.body.eval(s.env)));
+    } else {
+      *out = static_cast<T>(c.body.eval(s.env));
+    }
+  }
+
+  // W lanes of the vectorized loop, starting at the current value of its variable.
+  template <int Depth>
+  static KILN_FORCEINLINE void vector_statement(State& s, const C& c) noexcept {
+    constexpr tir::Loop L = P.loops[Depth];
+    constexpr int axis = [] {
+      for (int a = 0; a < P.axis_count; ++a)
+        if (P.depends_on_loop(P.axis_value[a], L.id)) return a;
+      return -1;
+    }();
+    constexpr Name axis_name = P.axis_names[axis];
+    using Body = typename statement_expr<typename C::body_type>::type;
+    compute_axes(s);
+    if (!guards_hold<L.id>(s)) return;
+    // Lanes past a guarded tail are dropped.
+    std::int64_t lanes = static_cast<std::int64_t>(width);
+    [&]<int... G>(std::integer_sequence<int, G...>) {
+      ((P.depends_on_loop(P.guards[G].value, L.id)
+            ? (lanes = std::min(lanes, index<P.guards[G].bound>(s) - index<P.guards[G].value>(s)), 0)
+            : 0),
+       ...);
+    }(std::make_integer_sequence<int, P.guard_count>{});
+    constexpr bool output_contiguous = axis == C::rank - 1;
+    if constexpr (has_simd && output_contiguous && vectorizable_v<Body, T, axis_name>) {
+      if (lanes == static_cast<std::int64_t>(width) && s.env.output->stride[C::rank - 1] == 1) {
+        using batch = xsimd::batch<T, Arch>;
+        using V = VectorEval<T, Arch, axis_name>;
+        T* out = s.env.out();
+        if constexpr (C::is_reduction) {
+          using R = typename C::body_type::reducer_type;
+          batch acc = at_reduction_start(s) ? batch(R::template identity<T>()) : batch::load_unaligned(out);
+          const batch v = V::eval(c.body.body, s.env);
+          if constexpr (std::is_same_v<R, te::reducer::sum>) acc += v;
+          else if constexpr (std::is_same_v<R, te::reducer::prod>) acc *= v;
+          else if constexpr (std::is_same_v<R, te::reducer::max>) acc = xsimd::max(acc, v);
+          else acc = xsimd::min(acc, v);
+          acc.store_unaligned(out);
+        } else {
+          V::eval(c.body, s.env).store_unaligned(out);
+        }
+        return;
+      }
+    }
+    // One lane at a time.
+    const std::int64_t first = s.loop[L.id];
+    for (std::int64_t l = 0; l < lanes; ++l) {
+      s.loop[L.id] = first + l;
+      scalar_statement(s, c);
+    }
+    s.loop[L.id] = first;
+  }
+
+  template <int Depth>
+  static KILN_FORCEINLINE void loop_body(State& s, const C& c, std::int64_t i) noexcept {
+    s.loop[P.loops[Depth].id] = i;
+    run<Depth + 1>(s, c);
+  }
+
+  template <int Depth, std::int64_t Trip>
+  static KILN_FORCEINLINE void static_loop(State& s, const C& c) noexcept {
+    constexpr tir::Loop L = P.loops[Depth];
+    if constexpr (L.kind == tir::LoopKind::vectorized) {
+      constexpr std::int64_t w = static_cast<std::int64_t>(width);
+      std::int64_t i = 0;
+      for (; i + w <= Trip; i += w) {
+        s.loop[L.id] = i;
+        vector_statement<Depth>(s, c);
+      }
+      for (; i < Trip; ++i) loop_body<Depth>(s, c, i);
+    } else if constexpr (L.kind == tir::LoopKind::unrolled) {
+      [&]<std::int64_t... I>(std::integer_sequence<std::int64_t, I...>) { (loop_body<Depth>(s, c, I), ...); }(
+          std::make_integer_sequence<std::int64_t, Trip>{});
+    } else {
+      for (std::int64_t i = 0; i < Trip; ++i) loop_body<Depth>(s, c, i);
+    }
+  }
+
+  static KILN_FORCEINLINE void dynamic_loop_at(State& s, const C& c, std::int64_t trip, auto depth) noexcept {
+    constexpr int Depth = decltype(depth)::value;
+    for (std::int64_t i = 0; i < trip; ++i) loop_body<Depth>(s, c, i);
+  }
+
+  template <int Depth>
+  static KILN_FORCEINLINE void run(State& s, const C& c) noexcept {
+    if constexpr (Depth == P.loop_count) {
+      scalar_statement(s, c);
+    } else {
+      constexpr tir::Loop L = P.loops[Depth];
+      constexpr std::int64_t full = P.static_value(L.extent);
+      if constexpr (L.tail_bound >= 0) {
+        // A separate tail: full tiles take the static loop, the last one a shorter loop.
+        const std::int64_t trip = index<L.tail_bound>(s);
+        if (KILN_LIKELY(trip == full)) static_loop<Depth, full>(s, c);
+        else dynamic_loop_at(s, c, trip, std::integral_constant<int, Depth>{});
+      } else if constexpr (full >= 0) {
+        static_loop<Depth, full>(s, c);
+      } else {
+        dynamic_loop_at(s, c, index<L.extent>(s), std::integral_constant<int, Depth>{});
+      }
+    }
+  }
+
+  // The whole nest; the outermost loop goes to the pool when it is parallel.
+  static void execute(State& s, const C& c, ThreadPool* pool) {
+    if constexpr (P.loop_count > 0 && P.loops[0].kind == tir::LoopKind::parallel) {
+      if (pool != nullptr && pool->size() > 1) {
+        const std::int64_t trip = index<P.loops[0].extent>(s);
+        pool->parallel_for(0, trip, [&](std::int64_t begin, std::int64_t end) {
+          State local = s;
+          for (std::int64_t i = begin; i < end; ++i) loop_body<0>(local, c, i);
+        });
+        return;
+      }
+    }
+    run<0>(s, c);
+  }
+};
+
+} // namespace detail
+
+// A compute lowered under a schedule for the CPU. Call it with the inputs, in the order
+// they first appear in the compute's body, then the output; views or tensors.
+template <tir::LoopProgram P, class C, class Arch>
+class Kernel {
+ public:
+  using compute_type = C;
+  static constexpr const tir::LoopProgram& program = P;
+
+  explicit Kernel(const C& compute) : compute_(compute) {}
+
+  template <class... Args>
+  Status operator()(Args&&... args) const {
+    return run(nullptr, std::forward<Args>(args)...);
+  }
+
+  // Runs the outermost loop, if the schedule made it parallel, on the pool.
+  template <class... Args>
+  Status run(ThreadPool* pool, Args&&... args) const {
+    static_assert(sizeof...(Args) == C::inputs::size + 1,
+                  "kiln::cpu::Kernel: pass every input (in order of first use in the compute) and then the output");
+    using Codegen = detail::Codegen<P, C, Arch>;
+    typename Codegen::State state;
+    std::int64_t symbols[tir::kMaxSymbols] = {};
+    bool bound[tir::kMaxSymbols] = {};
+    typename detail::Env<P, C>::Inputs inputs;
+    Buffer<typename C::value_type, C::rank> output;
+    KILN_RETURN_IF_ERROR(bind_all(inputs, output, symbols, bound, std::forward_as_tuple(args...),
+                                  std::make_index_sequence<C::inputs::size>{}));
+    state.symbols = symbols;
+    state.env.inputs = &inputs;
+    state.env.output = &output;
+    Codegen::execute(state, compute_, pool);
+    return {};
+  }
+
+ private:
+  // Checks one argument's extents against a placeholder's (static extents must match,
+  // symbolic ones bind on first use and must agree afterwards).
+  template <class... Es, class B>
+  static Status check_extents(te::Extents<Es...>, const B& buf, const Name& name, std::int64_t* symbols, bool* bound) {
+    Status status;
+    std::size_t axis = 0;
+    auto check_one = [&]<class E>(std::type_identity<E>) {
+      const std::int64_t actual = buf.extent[axis];
+      if (status.ok()) {
+        if constexpr (is_static_v<E>) {
+          if (actual != E::value)
+            status = make_error(StatusCode::shape_mismatch, "argument ", name.view(), ": extent ", actual, " on axis ",
+                                axis, " but the kernel was built for ", E::value);
+        } else {
+          constexpr int slot = [] {
+            for (int i = 0; i < P.symbol_count; ++i)
+              if (P.symbols[i] == E::name) return i;
+            return -1;
+          }();
+          if (!bound[slot]) {
+            symbols[slot] = actual;
+            bound[slot] = true;
+          } else if (symbols[slot] != actual) {
+            status = make_error(StatusCode::shape_mismatch, "argument ", name.view(), ": extent ", actual, " on axis ",
+                                axis, " but ", E::name.view(), " = ", symbols[slot], " from an earlier argument");
+          }
+        }
+      }
+      ++axis;
+    };
+    (check_one(std::type_identity<Es>{}), ...);
+    return status;
+  }
+
+  template <class Inputs, class Output, class ArgTuple, std::size_t... I>
+  static Status bind_all(Inputs& inputs, Output& output, std::int64_t* symbols, bool* bound, ArgTuple args,
+                         std::index_sequence<I...>) {
+    Status status;
+    auto bind_input = [&]<std::size_t K>(std::integral_constant<std::size_t, K>) {
+      if (!status.ok()) return;
+      using Ph = std::tuple_element_t<K, te_list_tuple<typename C::inputs>>;
+      auto b = to_buffer<const typename Ph::value_type, Ph::rank>(std::get<K>(args), Ph::name.c_str());
+      if (!b.ok()) {
+        status = std::move(b).status();
+        return;
+      }
+      std::get<K>(inputs) = *b;
+      status = check_extents(typename Ph::extents_type{}, *b, Ph::name, symbols, bound);
+    };
+    (bind_input(std::integral_constant<std::size_t, I>{}), ...);
+    KILN_RETURN_IF_ERROR(status);
+    auto out = to_buffer<typename C::value_type, C::rank>(std::get<sizeof...(I)>(args), C::name.c_str());
+    if (!out.ok()) return std::move(out).status();
+    output = *out;
+    return check_extents(output_extents(typename C::spatial_axes{}), output, C::name, symbols, bound);
+  }
+
+  template <class List> struct te_list_tuple_impl;
+  template <class... Ps> struct te_list_tuple_impl<te::TypeList<Ps...>> { using type = std::tuple<Ps...>; };
+  template <class List> using te_list_tuple = typename te_list_tuple_impl<List>::type;
+
+  template <class... Axes>
+  static constexpr auto output_extents(te::TypeList<Axes...>) {
+    return te::Extents<typename Axes::extent_type...>{};
+  }
+
+  C compute_;
+};
+
+// Lowers `compute` under schedule S for SIMD architecture Arch; an illegal schedule is a
+// compile-time error naming the primitive and the loop.
+template <tir::Schedule S, class Arch = default_arch, class C>
+auto build(const C& compute) {
+  constexpr tir::LoopProgram program = tir::lower(tir::compute_spec<C>(), S);
+  static_assert(schedule_error<program.error>::ok);
+  return Kernel<program, C, Arch>(compute);
+}
+
+} // namespace kiln::cpu
+// ---- end kiln/backend/cpu/kernel.hpp ----
+#endif // KILN_AMALGAMATED_KILN_BACKEND_CPU_KERNEL_HPP
 #endif
 // ---- end kiln/kiln.hpp ----

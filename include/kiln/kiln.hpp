@@ -21,6 +21,17 @@
 #include "runtime/arena.hpp"
 #include "runtime/thread_pool.hpp"
 
+// kernel level: tensor expressions, schedules, lowering and the printer
+#include "core/name.hpp"
+#include "te/type_list.hpp"
+#include "te/expr.hpp"
+#include "te/tensor.hpp"
+#include "tir/schedule.hpp"
+#include "tir/loop_program.hpp"
+#include "tir/compute_spec.hpp"
+#include "tir/lower.hpp"
+#include "tir/print.hpp"
+
 // Interop with libraries found on the include path. These come last so that every header
 // they need is already included unconditionally above.
 #if __has_include(<dlpack/dlpack.h>)
@@ -28,4 +39,11 @@
 #endif
 #if __has_include(<Eigen/Core>)
 #include "runtime/eigen.hpp"
+#endif
+
+// The CPU backend, built on xsimd.
+#if __has_include(<xsimd/xsimd.hpp>)
+#include "backend/cpu/buffer.hpp"
+#include "backend/cpu/vector_eval.hpp"
+#include "backend/cpu/kernel.hpp"
 #endif

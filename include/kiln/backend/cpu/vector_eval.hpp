@@ -1,0 +1,175 @@
+// kiln/backend/cpu/vector_eval.hpp: evaluates a tensor expression for W consecutive values of
+// one axis at once as an xsimd batch. Loads that step that axis by one become vector loads,
+// loads that ignore it become broadcasts; anything else makes the whole statement fall back
+// to one lane at a time (decided at compile time by vectorizable_v).
+#pragma once
+
+#include <xsimd/xsimd.hpp>
+
+#include <cstdint>
+#include <type_traits>
+
+#include "../../config.hpp"
+#include "../../te/tensor.hpp"
+
+namespace kiln::cpu::detail {
+
+// ---- does an index expression depend on an axis, and how -----------------------------------
+template <class E, Name A> struct depends_on : std::false_type {};
+template <Name N, Name A> struct depends_on<te::Var<N>, A> : std::bool_constant<N == A> {};
+template <Name N, class E, Name A> struct depends_on<te::ReduceAxis<N, E>, A> : std::bool_constant<N == A> {};
+template <Name N, class E, Name A> struct depends_on<te::SpatialAxis<N, E>, A> : std::bool_constant<N == A> {};
+template <class Op, class L, class R, Name A>
+struct depends_on<te::Binary<Op, L, R>, A> : std::bool_constant<depends_on<L, A>::value || depends_on<R, A>::value> {};
+template <class Op, class X, Name A> struct depends_on<te::Unary<Op, X>, A> : depends_on<X, A> {};
+template <class T, class X, Name A> struct depends_on<te::Cast<T, X>, A> : depends_on<X, A> {};
+template <class C, class T, class F, Name A>
+struct depends_on<te::Select<C, T, F>, A>
+    : std::bool_constant<depends_on<C, A>::value || depends_on<T, A>::value || depends_on<F, A>::value> {};
+template <class P, class... Idx, Name A>
+struct depends_on<te::Load<P, Idx...>, A> : std::bool_constant<(depends_on<Idx, A>::value || ...)> {};
+
+// The axis itself, plus or minus something that ignores it: steps by one with the axis.
+template <class E, Name A> struct unit_step : std::false_type {};
+template <Name N, Name A> struct unit_step<te::Var<N>, A> : std::bool_constant<N == A> {};
+template <Name N, class E, Name A> struct unit_step<te::ReduceAxis<N, E>, A> : std::bool_constant<N == A> {};
+template <Name N, class E, Name A> struct unit_step<te::SpatialAxis<N, E>, A> : std::bool_constant<N == A> {};
+template <class L, class R, Name A>
+struct unit_step<te::Binary<te::op::add, L, R>, A>
+    : std::bool_constant<(unit_step<L, A>::value && !depends_on<R, A>::value) ||
+                         (unit_step<R, A>::value && !depends_on<L, A>::value)> {};
+template <class L, class R, Name A>
+struct unit_step<te::Binary<te::op::sub, L, R>, A>
+    : std::bool_constant<unit_step<L, A>::value && !depends_on<R, A>::value> {};
+
+// A load whose last index steps with the axis and whose other indices ignore it.
+template <class L, Name A> struct contiguous_load : std::false_type {};
+template <class P, class... Idx, Name A>
+struct contiguous_load<te::Load<P, Idx...>, A> {
+  static constexpr bool value = [] {
+    constexpr bool unit[] = {unit_step<Idx, A>::value...};
+    constexpr bool dep[] = {depends_on<Idx, A>::value...};
+    constexpr std::size_t n = sizeof...(Idx);
+    if (n == 0 || !unit[n - 1]) return false;
+    for (std::size_t i = 0; i + 1 < n; ++i)
+      if (dep[i]) return false;
+    return true;
+  }();
+};
+
+// ---- which expressions evaluate as batches of T ------------------------------------------
+template <class Op>
+inline constexpr bool vector_arith_op_v =
+    std::is_same_v<Op, te::op::add> || std::is_same_v<Op, te::op::sub> || std::is_same_v<Op, te::op::mul> ||
+    std::is_same_v<Op, te::op::div> || std::is_same_v<Op, te::op::minimum> || std::is_same_v<Op, te::op::maximum> ||
+    std::is_same_v<Op, te::op::power>;
+template <class Op>
+inline constexpr bool vector_compare_op_v =
+    std::is_same_v<Op, te::op::less> || std::is_same_v<Op, te::op::less_equal> || std::is_same_v<Op, te::op::greater> ||
+    std::is_same_v<Op, te::op::greater_equal> || std::is_same_v<Op, te::op::equal> ||
+    std::is_same_v<Op, te::op::not_equal>;
+template <class Op>
+inline constexpr bool vector_unary_op_v = !std::is_same_v<Op, te::op::logical_not>;
+
+template <class E, class T, Name A> struct vectorizable : std::false_type {};
+template <class U, class T, Name A> struct vectorizable<te::Const<U>, T, A> : std::is_arithmetic<U> {};
+template <class P, class... Idx, class T, Name A>
+struct vectorizable<te::Load<P, Idx...>, T, A> : std::is_same<typename P::value_type, T> {};
+template <class Op, class L, class R, class T, Name A>
+struct vectorizable<te::Binary<Op, L, R>, T, A>
+    : std::bool_constant<(vector_arith_op_v<Op> || vector_compare_op_v<Op>) && vectorizable<L, T, A>::value &&
+                         vectorizable<R, T, A>::value> {};
+template <class Op, class X, class T, Name A>
+struct vectorizable<te::Unary<Op, X>, T, A>
+    : std::bool_constant<vector_unary_op_v<Op> && vectorizable<X, T, A>::value> {};
+template <class Op, class L, class R, class F, class T, Name A>
+struct vectorizable<te::Select<te::Binary<Op, L, R>, T, F>, T, A>
+    : std::bool_constant<vector_compare_op_v<Op> && vectorizable<L, T, A>::value && vectorizable<R, T, A>::value &&
+                         vectorizable<T, T, A>::value && vectorizable<F, T, A>::value> {};
+template <class X, class T, Name A>
+struct vectorizable<te::Cast<T, X>, T, A> : std::bool_constant<std::is_same_v<typename X::value_type, T> && vectorizable<X, T, A>::value> {};
+
+template <class E, class T, Name A>
+inline constexpr bool vectorizable_v = vectorizable<E, T, A>::value;
+
+// ---- batch evaluation ---------------------------------------------------------------------
+// Env provides scalar evaluation at lane 0 (the axis holds its first lane's value) and
+// `buffer<P>()` for loads.
+template <class T, class Arch, Name A>
+struct VectorEval {
+  using batch = xsimd::batch<T, Arch>;
+
+  template <class U, class Env>
+  static KILN_FORCEINLINE batch eval(const te::Const<U>& c, const Env&) noexcept {
+    return batch(static_cast<T>(c.value));
+  }
+
+  template <class P, class... Idx, class Env>
+  static KILN_FORCEINLINE batch eval(const te::Load<P, Idx...>& load, const Env& env) noexcept {
+    if constexpr (!depends_on<te::Load<P, Idx...>, A>::value) {
+      return batch(load.eval(env));
+    } else {
+      const auto& buf = env.template buffer<P>();
+      const T* first = std::apply([&](const auto&... idx) { return buf.at(idx.eval(env)...); }, load.indices);
+      if constexpr (contiguous_load<te::Load<P, Idx...>, A>::value) {
+        if (KILN_LIKELY(buf.stride[sizeof...(Idx) - 1] == 1)) return batch::load_unaligned(first);
+      }
+      // Any other access pattern: gather lane by lane.
+      alignas(64) T lanes[batch::size];
+      Env shifted = env;
+      for (std::size_t l = 0; l < batch::size; ++l) {
+        lanes[l] = load.eval(shifted);
+        shifted.template advance<A>(1);
+      }
+      return batch::load_aligned(lanes);
+    }
+  }
+
+  template <class Op, class L, class R, class Env>
+  static KILN_FORCEINLINE auto eval(const te::Binary<Op, L, R>& e, const Env& env) noexcept {
+    const auto a = eval(e.lhs, env);
+    const auto b = eval(e.rhs, env);
+    if constexpr (std::is_same_v<Op, te::op::add>) return a + b;
+    else if constexpr (std::is_same_v<Op, te::op::sub>) return a - b;
+    else if constexpr (std::is_same_v<Op, te::op::mul>) return a * b;
+    else if constexpr (std::is_same_v<Op, te::op::div>) return a / b;
+    else if constexpr (std::is_same_v<Op, te::op::minimum>) return xsimd::min(a, b);
+    else if constexpr (std::is_same_v<Op, te::op::maximum>) return xsimd::max(a, b);
+    else if constexpr (std::is_same_v<Op, te::op::power>) return xsimd::pow(a, b);
+    else if constexpr (std::is_same_v<Op, te::op::less>) return a < b;
+    else if constexpr (std::is_same_v<Op, te::op::less_equal>) return a <= b;
+    else if constexpr (std::is_same_v<Op, te::op::greater>) return a > b;
+    else if constexpr (std::is_same_v<Op, te::op::greater_equal>) return a >= b;
+    else if constexpr (std::is_same_v<Op, te::op::equal>) return a == b;
+    else return a != b;
+  }
+
+  template <class Op, class X, class Env>
+  static KILN_FORCEINLINE batch eval(const te::Unary<Op, X>& e, const Env& env) noexcept {
+    const batch a = eval(e.arg, env);
+    if constexpr (std::is_same_v<Op, te::op::negate>) return -a;
+    else if constexpr (std::is_same_v<Op, te::op::exp>) return xsimd::exp(a);
+    else if constexpr (std::is_same_v<Op, te::op::log>) return xsimd::log(a);
+    else if constexpr (std::is_same_v<Op, te::op::sqrt>) return xsimd::sqrt(a);
+    else if constexpr (std::is_same_v<Op, te::op::rsqrt>) return batch(T(1)) / xsimd::sqrt(a);
+    else if constexpr (std::is_same_v<Op, te::op::tanh>) return xsimd::tanh(a);
+    else if constexpr (std::is_same_v<Op, te::op::sigmoid>) return batch(T(1)) / (batch(T(1)) + xsimd::exp(-a));
+    else if constexpr (std::is_same_v<Op, te::op::erf>) return xsimd::erf(a);
+    else if constexpr (std::is_same_v<Op, te::op::abs>) return xsimd::abs(a);
+    else if constexpr (std::is_same_v<Op, te::op::floor>) return xsimd::floor(a);
+    else if constexpr (std::is_same_v<Op, te::op::ceil>) return xsimd::ceil(a);
+    else return xsimd::nearbyint(a);
+  }
+
+  template <class C, class X, class F, class Env>
+  static KILN_FORCEINLINE batch eval(const te::Select<C, X, F>& e, const Env& env) noexcept {
+    return xsimd::select(eval(e.cond, env), eval(e.if_true, env), eval(e.if_false, env));
+  }
+
+  template <class X, class Env>
+  static KILN_FORCEINLINE batch eval(const te::Cast<T, X>& e, const Env& env) noexcept {
+    return eval(e.arg, env);
+  }
+};
+
+} // namespace kiln::cpu::detail

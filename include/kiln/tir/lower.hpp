@@ -1,0 +1,312 @@
+// kiln/tir/lower.hpp: lowering, the constexpr function that replays a schedule's primitives
+// on a compute's loop nest and yields a LoopProgram, or a diagnostic naming the primitive
+// and the loop when the schedule is illegal.
+#pragma once
+
+#include <cstdint>
+#include <string_view>
+
+#include "compute_spec.hpp"
+#include "loop_program.hpp"
+#include "schedule.hpp"
+
+namespace kiln::tir {
+
+namespace detail {
+
+constexpr void append(Diagnostic& d, std::string_view text) noexcept {
+  std::size_t n = 0;
+  while (n < sizeof(d.message) - 1 && d.message[n] != '\0') ++n;
+  for (char c : text) {
+    if (n == sizeof(d.message) - 1) break;
+    d.message[n++] = c;
+  }
+}
+constexpr void append_number(Diagnostic& d, std::int64_t v) noexcept {
+  char buf[24] = {};
+  int n = 0;
+  const bool negative = v < 0;
+  std::uint64_t u = negative ? static_cast<std::uint64_t>(-(v + 1)) + 1 : static_cast<std::uint64_t>(v);
+  do {
+    buf[n++] = static_cast<char>('0' + u % 10);
+    u /= 10;
+  } while (u != 0);
+  if (negative) append(d, "-");
+  for (int i = n - 1; i >= 0; --i) append(d, std::string_view(&buf[i], 1));
+}
+
+// Builds programs node by node; every step checks a capacity.
+struct Builder {
+  LoopProgram p;
+  int next_loop_id = 0;
+  int loop_var_node[kMaxLoops * 4] = {};  // loop id -> its loop_var node (rewritten by split/fuse)
+
+  constexpr bool failed() const noexcept { return p.error.failed; }
+
+  // "<primitive>("<loop>"): <what>"
+  constexpr void fail(const char* primitive, const Name& loop, std::string_view what) noexcept {
+    if (p.error.failed) return;
+    p.error.failed = true;
+    append(p.error, primitive);
+    append(p.error, "(\"");
+    append(p.error, loop.view());
+    append(p.error, "\"): ");
+    append(p.error, what);
+  }
+
+  constexpr int node(IndexNode n) noexcept {
+    if (p.node_count == kMaxNodes) {
+      fail("lower", p.stage, "the loop program needs more index nodes than kiln::tir::kMaxNodes");
+      return 0;
+    }
+    p.nodes[p.node_count] = n;
+    return p.node_count++;
+  }
+  constexpr int constant(std::int64_t v) noexcept { return node({IndexNode::constant, -1, -1, v}); }
+  // Folds arithmetic on two constants so static extents stay visible as constants.
+  constexpr int binary(IndexNode::Op op, int a, int b) noexcept {
+    const IndexNode &na = p.nodes[a], &nb = p.nodes[b];
+    if (na.op == IndexNode::constant && nb.op == IndexNode::constant) {
+      const std::int64_t x = na.value, y = nb.value;
+      switch (op) {
+        case IndexNode::add: return constant(x + y);
+        case IndexNode::sub: return constant(x - y);
+        case IndexNode::mul: return constant(x * y);
+        case IndexNode::floordiv: return constant(y ? x / y : 0);
+        case IndexNode::floormod: return constant(y ? x % y : 0);
+        case IndexNode::ceildiv: return constant(y ? (x + y - 1) / y : 0);
+        case IndexNode::min: return constant(x < y ? x : y);
+        default: break;
+      }
+    }
+    return node({op, a, b, 0});
+  }
+
+  constexpr int new_loop(Name name, int extent, bool reduction, int position) noexcept {
+    if (p.loop_count == kMaxLoops) {
+      fail("lower", name, "the loop nest has more loops than kiln::tir::kMaxLoops");
+      return 0;
+    }
+    for (int i = p.loop_count; i > position; --i) p.loops[i] = p.loops[i - 1];
+    Loop& l = p.loops[position];
+    l = Loop{};
+    l.name = name;
+    l.id = next_loop_id++;
+    l.extent = extent;
+    l.reduction = reduction;
+    ++p.loop_count;
+    loop_var_node[l.id] = node({IndexNode::loop_var, -1, -1, l.id});
+    return position;
+  }
+  constexpr void erase_loop(int position) noexcept {
+    for (int i = position; i + 1 < p.loop_count; ++i) p.loops[i] = p.loops[i + 1];
+    --p.loop_count;
+  }
+  // Every index expression that used this loop's variable now uses `replacement`.
+  constexpr void substitute(int loop_id, IndexNode replacement) noexcept {
+    p.nodes[loop_var_node[loop_id]] = replacement;
+  }
+
+  constexpr int require_loop(const char* primitive, const Name& name) noexcept {
+    const int at = p.find_loop(name);
+    if (at < 0) fail(primitive, name, "no loop of that name in the loop nest");
+    return at;
+  }
+  constexpr bool require_unannotated(const char* primitive, const Loop& l) noexcept {
+    if (l.kind != LoopKind::serial) {
+      Diagnostic d;
+      append(d, "the loop is already ");
+      append(d, to_string(l.kind));
+      fail(primitive, l.name, d.message);
+      return false;
+    }
+    return true;
+  }
+
+  constexpr void split(const Primitive& s) noexcept {
+    const int at = require_loop("split", s.loops[0]);
+    if (failed()) return;
+    if (s.factor <= 0) return fail("split", s.loops[0], "the factor must be positive");
+    if (s.results[0] == s.results[1] || (p.find_loop(s.results[0]) >= 0 && !(s.results[0] == s.loops[0])) ||
+        (p.find_loop(s.results[1]) >= 0 && !(s.results[1] == s.loops[0])))
+      return fail("split", s.loops[0], "the new loop names clash with existing loops");
+    const Loop old = p.loops[at];
+    if (!require_unannotated("split", old)) return;
+    if (old.tail_bound >= 0) return fail("split", old.name, "a loop with a separate tail cannot be split again");
+    const int factor = constant(s.factor);
+    const int outer_extent = binary(IndexNode::ceildiv, old.extent, factor);
+    erase_loop(at);
+    const int outer = new_loop(s.results[0], outer_extent, old.reduction, at);
+    const int inner = new_loop(s.results[1], factor, old.reduction, at + 1);
+    const int outer_id = p.loops[outer].id, inner_id = p.loops[inner].id;
+    const int value = binary(IndexNode::add, binary(IndexNode::mul, loop_var_node[outer_id], factor),
+                             loop_var_node[inner_id]);
+    // The old variable becomes outer * factor + inner wherever it was used.
+    const IndexNode rebuilt = p.nodes[value];
+    substitute(old.id, rebuilt);
+    const std::int64_t e = p.static_value(old.extent);
+    const bool divides = e >= 0 && e % s.factor == 0;
+    if (divides || failed()) return;
+    if (s.tail == Tail::guard) {
+      if (p.guard_count == kMaxGuards) return fail("split", old.name, "more guarded tails than kiln::tir::kMaxGuards");
+      p.guards[p.guard_count++] = Guard{loop_var_node[old.id], old.extent};
+    } else {
+      // The last outer iteration runs min(factor, extent - outer * factor) inner iterations.
+      const int rest = binary(IndexNode::sub, old.extent, binary(IndexNode::mul, loop_var_node[outer_id], factor));
+      p.loops[inner].tail_bound = binary(IndexNode::min, factor, rest);
+    }
+  }
+
+  constexpr void fuse(const Primitive& s) noexcept {
+    const int a = require_loop("fuse", s.loops[0]);
+    const int b = require_loop("fuse", s.loops[1]);
+    if (failed()) return;
+    if (b != a + 1) return fail("fuse", s.loops[1], "the loop is not directly inside the loop it is fused with");
+    const Loop outer = p.loops[a], inner = p.loops[b];
+    if (outer.reduction != inner.reduction)
+      return fail("fuse", s.loops[1], "a reduction loop cannot be fused with a spatial loop");
+    if (!require_unannotated("fuse", outer) || !require_unannotated("fuse", inner)) return;
+    if (outer.tail_bound >= 0 || inner.tail_bound >= 0)
+      return fail("fuse", inner.tail_bound >= 0 ? inner.name : outer.name, "a loop with a separate tail cannot be fused");
+    if (p.find_loop(s.results[0]) >= 0 && !(s.results[0] == outer.name) && !(s.results[0] == inner.name))
+      return fail("fuse", s.loops[0], "the name of the fused loop clashes with an existing loop");
+    const int extent = binary(IndexNode::mul, outer.extent, inner.extent);
+    erase_loop(b);
+    erase_loop(a);
+    const int fused = new_loop(s.results[0], extent, outer.reduction, a);
+    const int var = loop_var_node[p.loops[fused].id];
+    substitute(outer.id, IndexNode{IndexNode::floordiv, var, inner.extent, 0});
+    substitute(inner.id, IndexNode{IndexNode::floormod, var, inner.extent, 0});
+  }
+
+  constexpr void reorder(const Primitive& s) noexcept {
+    int positions[kMaxLoopsPerPrimitive] = {};
+    for (int i = 0; i < s.loop_count; ++i) {
+      positions[i] = require_loop("reorder", s.loops[i]);
+      if (failed()) return;
+      for (int j = 0; j < i; ++j)
+        if (positions[j] == positions[i]) return fail("reorder", s.loops[i], "the loop is listed twice");
+    }
+    // The listed loops fill their own (sorted) positions in the order given.
+    int sorted[kMaxLoopsPerPrimitive] = {};
+    for (int i = 0; i < s.loop_count; ++i) sorted[i] = positions[i];
+    for (int i = 1; i < s.loop_count; ++i)
+      for (int j = i; j > 0 && sorted[j - 1] > sorted[j]; --j) {
+        const int t = sorted[j];
+        sorted[j] = sorted[j - 1];
+        sorted[j - 1] = t;
+      }
+    Loop moved[kMaxLoopsPerPrimitive] = {};
+    for (int i = 0; i < s.loop_count; ++i) moved[i] = p.loops[positions[i]];
+    for (int i = 0; i < s.loop_count; ++i) p.loops[sorted[i]] = moved[i];
+    // A separate tail's bound reads its outer loop, which must stay outside it.
+    for (int i = 0; i < p.loop_count; ++i) {
+      if (p.loops[i].tail_bound < 0) continue;
+      for (int j = i + 1; j < p.loop_count; ++j)
+        if (p.depends_on_loop(p.loops[i].tail_bound, p.loops[j].id))
+          return fail("reorder", p.loops[j].name, "the loop would move inside the tail loop it bounds");
+    }
+  }
+
+  constexpr void annotate(const Primitive& s, LoopKind kind) noexcept {
+    const char* primitive = to_string(s.kind);
+    const int at = require_loop(primitive, s.loops[0]);
+    if (failed()) return;
+    Loop& l = p.loops[at];
+    if (!require_unannotated(primitive, l)) return;
+    if (kind == LoopKind::vectorized || kind == LoopKind::parallel) {
+      if (l.reduction) {
+        return fail(primitive, l.name,
+                    kind == LoopKind::vectorized
+                        ? "the loop is a reduction loop; only spatial loops can be vectorized (rfactor it first)"
+                        : "the loop is a reduction loop; only spatial loops can run in parallel");
+      }
+    }
+    if (kind == LoopKind::unrolled && p.static_value(l.extent) < 0)
+      return fail(primitive, l.name, "the extent of the loop is not static; only static loops can be unrolled");
+    if (kind == LoopKind::vectorized && p.static_value(l.extent) < 0)
+      return fail(primitive, l.name, "the extent of the loop is not static; split it and vectorize the inner loop");
+    l.kind = kind;
+  }
+};
+
+// Checks that apply once every primitive has run.
+constexpr void check_final(Builder& b) noexcept {
+  LoopProgram& p = b.p;
+  for (int i = 0; i < p.loop_count && !b.failed(); ++i) {
+    const Loop& l = p.loops[i];
+    if (l.kind == LoopKind::vectorized) {
+      if (i != p.loop_count - 1) b.fail("vectorize", l.name, "the loop is not the innermost loop");
+      // The vector lanes must walk one axis with unit step.
+      int users = 0;
+      bool unit = false;
+      for (int a = 0; a < p.axis_count; ++a) {
+        if (p.depends_on_loop(p.axis_value[a], l.id)) {
+          ++users;
+          unit = p.unit_coefficient(p.axis_value[a], l.id) == 1;
+        }
+      }
+      if (!b.failed() && (users != 1 || !unit))
+        b.fail("vectorize", l.name, "the loop does not step one axis by one (it comes from a fuse)");
+    }
+    if (l.kind == LoopKind::parallel && i != 0) {
+      for (int j = 0; j < i; ++j)
+        if (p.loops[j].kind != LoopKind::parallel)
+          b.fail("parallel", l.name, "the loop is inside a serial loop; fuse the outer loops and parallelize the fused loop");
+    }
+  }
+}
+
+} // namespace detail
+
+// Lowers a compute under a schedule. The result's `error` is set for an illegal schedule.
+constexpr LoopProgram lower(const ComputeSpec& spec, const Schedule& s) noexcept {
+  detail::Builder b;
+  LoopProgram& p = b.p;
+  p.stage = spec.stage;
+  if (spec.too_many) {
+    b.fail("lower", spec.stage, "the compute has more axes or symbolic extents than a loop program holds");
+    return p;
+  }
+  if (!(s.stage == spec.stage)) {
+    b.fail("schedule", s.stage, "the schedule names another stage than the compute it is applied to");
+    return p;
+  }
+  if (s.overflow) {
+    b.fail("schedule", s.stage, "the schedule has more primitives than kiln::tir::kMaxPrimitives");
+    return p;
+  }
+  for (int i = 0; i < spec.symbol_count; ++i) p.symbols[i] = spec.symbols[i];
+  p.symbol_count = spec.symbol_count;
+  p.axis_count = spec.axis_count;
+  p.spatial_count = spec.spatial_count;
+  // The default nest: spatial axes outside, reductions inside, in declaration order.
+  for (int a = 0; a < spec.axis_count; ++a) {
+    const AxisSpec& axis = spec.axes[a];
+    const int extent = axis.static_extent >= 0 ? b.constant(axis.static_extent)
+                                               : b.node({IndexNode::symbol, -1, -1, axis.symbol});
+    p.axis_names[a] = axis.name;
+    p.axis_reduction[a] = axis.reduction;
+    p.axis_extent[a] = extent;
+    const int at = b.new_loop(axis.name, extent, axis.reduction, p.loop_count);
+    p.axis_value[a] = b.loop_var_node[p.loops[at].id];
+  }
+  for (int i = 0; i < s.count && !b.failed(); ++i) {
+    const Primitive& prim = s.primitives[i];
+    switch (prim.kind) {
+      case PrimitiveKind::split: b.split(prim); break;
+      case PrimitiveKind::fuse: b.fuse(prim); break;
+      case PrimitiveKind::reorder: b.reorder(prim); break;
+      case PrimitiveKind::parallel: b.annotate(prim, LoopKind::parallel); break;
+      case PrimitiveKind::vectorize: b.annotate(prim, LoopKind::vectorized); break;
+      case PrimitiveKind::unroll: b.annotate(prim, LoopKind::unrolled); break;
+      case PrimitiveKind::bind:
+        b.fail("bind", prim.loops[0], "the CPU backend has no GPU thread axes to bind to");
+        break;
+    }
+  }
+  if (!b.failed()) detail::check_final(b);
+  return p;
+}
+
+} // namespace kiln::tir

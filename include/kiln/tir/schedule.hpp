@@ -1,0 +1,137 @@
+// kiln/tir/schedule.hpp: a schedule, the second half of a kernel: a constexpr value (usable as
+// a template argument) recording primitives in the order they were applied, with TVM's
+// semantics. Lowering (tir/lower.hpp) replays them on the compute's loop nest and rejects an
+// illegal schedule at compile time, naming the primitive and the loop.
+#pragma once
+
+#include <cstdint>
+
+#include "../core/name.hpp"
+
+namespace kiln::tir {
+
+// What happens to the last, partial tile when a split factor does not divide the extent.
+enum class Tail : std::uint8_t {
+  guard,     // one loop nest; iterations past the extent are masked by a predicate
+  separate,  // full tiles run a loop with a static extent; the last tile a shorter loop
+};
+
+enum class PrimitiveKind : std::uint8_t {
+  split,
+  fuse,
+  reorder,
+  parallel,
+  vectorize,
+  unroll,
+  bind,
+};
+
+constexpr const char* to_string(PrimitiveKind kind) noexcept {
+  switch (kind) {
+    case PrimitiveKind::split: return "split";
+    case PrimitiveKind::fuse: return "fuse";
+    case PrimitiveKind::reorder: return "reorder";
+    case PrimitiveKind::parallel: return "parallel";
+    case PrimitiveKind::vectorize: return "vectorize";
+    case PrimitiveKind::unroll: return "unroll";
+    case PrimitiveKind::bind: return "bind";
+  }
+  return "?";
+}
+
+// GPU thread axes for bind (kept in the schedule so one schedule can target several
+// backends; the CPU backend rejects them).
+enum class ThreadAxis : std::uint8_t { block_x, block_y, block_z, thread_x, thread_y, thread_z };
+
+inline constexpr int kMaxPrimitives = 24;
+inline constexpr int kMaxLoopsPerPrimitive = 8;
+
+struct Primitive {
+  PrimitiveKind kind = PrimitiveKind::split;
+  Name loops[kMaxLoopsPerPrimitive] = {};  // the loops it applies to
+  int loop_count = 0;
+  std::int64_t factor = 0;                 // split
+  Tail tail = Tail::guard;                 // split
+  Name results[2] = {};                    // names of the loops it creates (split: outer, inner)
+  ThreadAxis thread_axis = ThreadAxis::block_x;  // bind
+};
+
+struct Schedule {
+  Name stage;  // the compute this schedule is for
+  Primitive primitives[kMaxPrimitives] = {};
+  int count = 0;
+  bool overflow = false;  // more primitives than fit; lowering reports it
+
+  constexpr explicit Schedule(Name stage_name) noexcept : stage(stage_name) {}
+
+  // Splits `loop` into `loop.o` (outer) and `loop.i` (inner, extent `factor`).
+  constexpr Schedule split(Name loop, std::int64_t factor, Tail tail = Tail::guard) const noexcept {
+    return split(loop, factor, tail, loop + ".o", loop + ".i");
+  }
+  constexpr Schedule split(Name loop, std::int64_t factor, Tail tail, Name outer, Name inner) const noexcept {
+    Primitive p = one(PrimitiveKind::split, loop);
+    p.factor = factor;
+    p.tail = tail;
+    p.results[0] = outer;
+    p.results[1] = inner;
+    return with(p);
+  }
+
+  // Fuses `outer` with `inner`, the loop directly inside it, into one loop (named
+  // `outer_inner` unless a name is given).
+  constexpr Schedule fuse(Name outer, Name inner) const noexcept {
+    return fuse(outer, inner, outer + "_" + inner);
+  }
+  constexpr Schedule fuse(Name outer, Name inner, Name fused) const noexcept {
+    Primitive p = one(PrimitiveKind::fuse, outer);
+    p.loops[1] = inner;
+    p.loop_count = 2;
+    p.results[0] = fused;
+    return with(p);
+  }
+
+  // The named loops take the positions the named loops occupy, in the order given.
+  template <class... Names>
+  constexpr Schedule reorder(Name first, Names... rest) const noexcept {
+    Primitive p = one(PrimitiveKind::reorder, first);
+    for (Name n : {Name(rest)...}) {
+      if (p.loop_count < kMaxLoopsPerPrimitive) p.loops[p.loop_count++] = n;
+    }
+    return with(p);
+  }
+
+  // split x and y, then reorder to x.o, y.o, x.i, y.i.
+  constexpr Schedule tile(Name x, Name y, std::int64_t x_factor, std::int64_t y_factor,
+                          Tail tail = Tail::guard) const noexcept {
+    return split(x, x_factor, tail).split(y, y_factor, tail).reorder(x + ".o", y + ".o", x + ".i", y + ".i");
+  }
+
+  constexpr Schedule parallel(Name loop) const noexcept { return with(one(PrimitiveKind::parallel, loop)); }
+  constexpr Schedule vectorize(Name loop) const noexcept { return with(one(PrimitiveKind::vectorize, loop)); }
+  constexpr Schedule unroll(Name loop) const noexcept { return with(one(PrimitiveKind::unroll, loop)); }
+  constexpr Schedule bind(Name loop, ThreadAxis axis) const noexcept {
+    Primitive p = one(PrimitiveKind::bind, loop);
+    p.thread_axis = axis;
+    return with(p);
+  }
+
+ private:
+  static constexpr Primitive one(PrimitiveKind kind, Name loop) noexcept {
+    Primitive p;
+    p.kind = kind;
+    p.loops[0] = loop;
+    p.loop_count = 1;
+    return p;
+  }
+  constexpr Schedule with(const Primitive& p) const noexcept {
+    Schedule s = *this;
+    if (s.count < kMaxPrimitives) s.primitives[s.count++] = p;
+    else s.overflow = true;
+    return s;
+  }
+};
+
+// schedule("C").split("i", 32).parallel("i.o")...
+constexpr Schedule schedule(Name stage) noexcept { return Schedule(stage); }
+
+} // namespace kiln::tir
