@@ -2258,7 +2258,9 @@ struct Name {
 // collect placeholders and axes from expression types.
 
 #include <cstddef>
+#include <tuple>
 #include <type_traits>
+
 
 namespace kiln::te {
 
@@ -2305,6 +2307,21 @@ using concat_t = typename concat_lists<Lists...>::type;
 // Keeps the first element of each name, in order.
 template <class List>
 using unique_by_name_t = typename detail::unique_by_name_impl<TypeList<>, List>::type;
+
+template <class List> struct tuple_of;
+template <class... Ts> struct tuple_of<TypeList<Ts...>> { using type = std::tuple<Ts...>; };
+
+// The position of the first element named N (the size when there is none).
+template <class List, Name N> struct index_by_name;
+template <class... Ps, Name N>
+struct index_by_name<TypeList<Ps...>, N> {
+  static constexpr std::size_t value = [] {
+    constexpr bool match[] = {(Ps::name == N)..., false};
+    std::size_t i = 0;
+    while (i < sizeof...(Ps) && !match[i]) ++i;
+    return i;
+  }();
+};
 
 } // namespace kiln::te
 // ---- end kiln/te/type_list.hpp ----
@@ -2448,6 +2465,7 @@ inline constexpr bool is_comparison_v =
 
 template <class Op, Expr L, Expr R>
 struct Binary : ExprBase {
+  using op_type = Op;
   using value_type =
       std::conditional_t<is_comparison_v<Op>, bool, promote_t<typename L::value_type, typename R::value_type>>;
   L lhs;
@@ -2625,6 +2643,8 @@ constexpr Extents<Es...> extents(Es...) noexcept {
 // ---- placeholders and loads -------------------------------------------------------------
 template <class P, Expr... Idx>
 struct Load;
+template <class C, Expr... Idx>
+struct StageLoad;
 
 // A kernel input of element type T named N with the given extents.
 template <Element T, Name N, TeExtent... Es>
@@ -2749,6 +2769,39 @@ template <class T, class A>
 struct placeholders_of<Cast<T, A>> { using type = typename placeholders_of<A>::type; };
 template <class R, class B, class... A>
 struct placeholders_of<Reduce<R, B, A...>> { using type = typename placeholders_of<B>::type; };
+template <class C, class... Idx>
+struct placeholders_of<StageLoad<C, Idx...>> {
+  using type = concat_t<typename placeholders_of<Idx>::type...>;
+};
+
+// The computes an expression reads directly.
+template <class E> struct stages_read { using type = TypeList<>; };
+template <class P, class... Idx>
+struct stages_read<Load<P, Idx...>> { using type = concat_t<typename stages_read<Idx>::type...>; };
+template <class C, class... Idx>
+struct stages_read<StageLoad<C, Idx...>> {
+  using type = concat_t<TypeList<C>, typename stages_read<Idx>::type...>;
+};
+template <class Op, class L, class R>
+struct stages_read<Binary<Op, L, R>> {
+  using type = concat_t<typename stages_read<L>::type, typename stages_read<R>::type>;
+};
+template <class Op, class A>
+struct stages_read<Unary<Op, A>> { using type = typename stages_read<A>::type; };
+template <class C, class T, class F>
+struct stages_read<Select<C, T, F>> {
+  using type = concat_t<typename stages_read<C>::type, typename stages_read<T>::type, typename stages_read<F>::type>;
+};
+template <class T, class A>
+struct stages_read<Cast<T, A>> { using type = typename stages_read<A>::type; };
+template <class R, class B, class... A>
+struct stages_read<Reduce<R, B, A...>> { using type = typename stages_read<B>::type; };
+
+template <class List> struct all_placeholders;
+template <class... Cs>
+struct all_placeholders<TypeList<Cs...>> {
+  using type = concat_t<typename placeholders_of<typename Cs::body_type>::type...>;
+};
 
 // ---- compute ----------------------------------------------------------------------------
 // A spatial axis of a compute: its loop variable's name and extent.
@@ -2765,23 +2818,54 @@ constexpr Name default_axis_name() noexcept {
 }
 } // namespace detail
 
-// The tensor `N` whose element at the spatial axes' values is `body` there.
+// The tensor `N` whose element at the spatial axes' values is `body` there. A compute can
+// read other computes (its producers): together they are the stages of one kernel.
 template <Name N, class SpatialAxes, Expr Body>
 struct Compute;
+
+template <class List> struct all_stages_of;
+template <class... Cs>
+struct all_stages_of<TypeList<Cs...>> {
+  using type = concat_t<typename Cs::stages...>;
+};
 
 template <Name N, class... Spatial, Expr Body>
 struct Compute<N, TypeList<Spatial...>, Body> {
   static constexpr Name name = N;
   using spatial_axes = TypeList<Spatial...>;
+  using extents_type = Extents<typename Spatial::extent_type...>;
   using body_type = Body;
   static constexpr bool is_reduction = is_reduce<Body>::value;
   using reduce_axes = typename reduce_axes_of<Body>::type;
   using value_type = typename Body::value_type;
-  // The inputs, in order of first appearance in the body.
-  using inputs = unique_by_name_t<typename placeholders_of<Body>::type>;
   static constexpr std::size_t rank = sizeof...(Spatial);
+  // Every stage of the kernel this compute ends, producers before consumers, this one last.
+  using stages = unique_by_name_t<concat_t<typename all_stages_of<typename stages_read<Body>::type>::type, TypeList<Compute>>>;
+  // The kernel's inputs: placeholders in order of first appearance, earlier stages first.
+  using inputs = unique_by_name_t<typename all_placeholders<stages>::type>;
 
   Body body;
+
+  template <class... Idx>
+  constexpr auto operator()(Idx... idx) const noexcept {
+    static_assert(sizeof...(Idx) == rank, "te: a compute is indexed with as many indices as its rank");
+    return StageLoad<Compute, as_expr_t<Idx>...>{{}, *this, std::tuple<as_expr_t<Idx>...>(as_expr(idx)...)};
+  }
+};
+
+// A read of another compute's element: the producer travels with the expression, so a
+// kernel built from the last stage knows every stage.
+template <class C, Expr... Idx>
+struct StageLoad : ExprBase {
+  using value_type = typename C::value_type;
+  using stage_type = C;
+  C source;
+  std::tuple<Idx...> indices;
+
+  template <class Env>
+  constexpr value_type eval(const Env& env) const noexcept {
+    return std::apply([&](const auto&... idx) { return env.template load_stage<C>(idx.eval(env)...); }, indices);
+  }
 };
 
 // compute<"C", "i", "j">(extents(m, n), [](auto i, auto j) { return ...; })
@@ -2802,6 +2886,280 @@ constexpr auto compute(Extents<Es...>, Fn fn) noexcept {
 
 } // namespace kiln::te
 // ---- end kiln/te/tensor.hpp ----
+// ---- begin kiln/te/inline.hpp ----
+// kiln/te/inline.hpp: rewriting expressions. compute_inline replaces each read of an inlined
+// stage by that stage's body with its axes bound to the read's indices; reverse_compute_inline
+// turns a consumer's body into an epilogue of its producer. Both happen on expression types at
+// compile time, so the result evaluates, vectorizes and prints like any other expression.
+
+#include <cstddef>
+#include <optional>
+#include <tuple>
+#include <type_traits>
+#include <utility>
+
+
+namespace kiln::te {
+
+// A set of stage names, usable as a template argument.
+struct NameSet {
+  Name names[8] = {};
+  int count = 0;
+  constexpr bool contains(const Name& n) const noexcept {
+    for (int i = 0; i < count; ++i)
+      if (names[i] == n) return true;
+    return false;
+  }
+};
+
+// The value the producer stage computed, seen from its consumer's epilogue.
+template <class Producer>
+struct EpilogueValue : ExprBase {
+  using value_type = typename Producer::value_type;
+  using producer_type = Producer;
+  using T = value_type;
+  template <class Env>
+  constexpr T eval(const Env& env) const noexcept {
+    return static_cast<T>(env.epilogue_value());
+  }
+};
+
+// ---- substitution of loop variables ----------------------------------------------------------
+// Names -> index expressions.
+template <class Values, Name... Ns>
+struct Substitution {
+  Values values;  // std::tuple of expressions, one per name
+  template <Name N>
+  static constexpr int find() noexcept {
+    constexpr Name names[] = {Ns..., Name()};
+    for (int i = 0; i < static_cast<int>(sizeof...(Ns)); ++i)
+      if (names[i] == N) return i;
+    return -1;
+  }
+};
+
+template <class E, class S> constexpr auto substitute(const E& e, const S& s) noexcept;
+
+namespace detail {
+template <Name N, class E, class S>
+constexpr auto substitute_var(const E& e, const S& s) noexcept {
+  constexpr int at = S::template find<N>();
+  if constexpr (at >= 0) return std::get<at>(s.values);
+  else return e;
+}
+template <class Tuple, class S>
+constexpr auto substitute_all(const Tuple& t, const S& s) noexcept {
+  return std::apply([&](const auto&... x) { return std::make_tuple(substitute(x, s)...); }, t);
+}
+} // namespace detail
+
+template <class E, class S>
+constexpr auto substitute(const E& e, const S& s) noexcept {
+  if constexpr (requires { E::is_reduction_axis; }) {
+    return detail::substitute_var<E::name>(e, s);
+  } else if constexpr (requires { typename E::extent_type; E::name; }) {  // SpatialAxis
+    return detail::substitute_var<E::name>(e, s);
+  } else if constexpr (requires { E::name; requires std::is_same_v<E, Var<E::name>>; }) {
+    return detail::substitute_var<E::name>(e, s);
+  } else {
+    return substitute_node(e, s);
+  }
+}
+
+template <class U, class S>
+constexpr auto substitute_node(const Const<U>& c, const S&) noexcept { return c; }
+template <class P, class S>
+constexpr auto substitute_node(const EpilogueValue<P>& v, const S&) noexcept { return v; }
+template <class P, class... Idx, class S>
+constexpr auto substitute_node(const Load<P, Idx...>& l, const S& s) noexcept {
+  auto idx = detail::substitute_all(l.indices, s);
+  return std::apply([](auto... i) { return Load<P, decltype(i)...>{{}, std::make_tuple(i...)}; }, idx);
+}
+template <class C, class... Idx, class S>
+constexpr auto substitute_node(const StageLoad<C, Idx...>& l, const S& s) noexcept {
+  auto idx = detail::substitute_all(l.indices, s);
+  return std::apply([&](auto... i) { return StageLoad<C, decltype(i)...>{{}, l.source, std::make_tuple(i...)}; }, idx);
+}
+template <class Op, class L, class R, class S>
+constexpr auto substitute_node(const Binary<Op, L, R>& b, const S& s) noexcept {
+  auto l = substitute(b.lhs, s);
+  auto r = substitute(b.rhs, s);
+  return Binary<Op, decltype(l), decltype(r)>(l, r);
+}
+template <class Op, class A, class S>
+constexpr auto substitute_node(const Unary<Op, A>& u, const S& s) noexcept {
+  auto a = substitute(u.arg, s);
+  return Unary<Op, decltype(a)>(a);
+}
+template <class C, class T, class F, class S>
+constexpr auto substitute_node(const Select<C, T, F>& e, const S& s) noexcept {
+  auto c = substitute(e.cond, s);
+  auto t = substitute(e.if_true, s);
+  auto f = substitute(e.if_false, s);
+  return Select<decltype(c), decltype(t), decltype(f)>{{}, c, t, f};
+}
+template <class T, class A, class S>
+constexpr auto substitute_node(const Cast<T, A>& e, const S& s) noexcept {
+  auto a = substitute(e.arg, s);
+  return Cast<T, decltype(a)>{{}, a};
+}
+template <class R, class B, class... A, class S>
+constexpr auto substitute_node(const Reduce<R, B, A...>& e, const S& s) noexcept {
+  auto b = substitute(e.body, s);
+  return Reduce<R, decltype(b), A...>{{}, b};
+}
+
+// Binds a compute's spatial axes, in order, to index expressions.
+template <class... Spatial, class... Idx>
+constexpr auto bind_axes(TypeList<Spatial...>, const std::tuple<Idx...>& indices) noexcept {
+  return Substitution<std::tuple<Idx...>, Spatial::name...>{indices};
+}
+
+template <class Op, class A, class NewA>
+constexpr auto substitute_node_rewrap(const Unary<Op, A>&, const NewA& a) noexcept {
+  return Unary<Op, NewA>(a);
+}
+template <class T, class A, class NewA>
+constexpr auto substitute_node_rewrap(const Cast<T, A>&, const NewA& a) noexcept {
+  return Cast<T, NewA>{{}, a};
+}
+template <class R, class B, class... A, class NewB>
+constexpr auto rewrap_reduce(const Reduce<R, B, A...>&, const NewB& b) noexcept {
+  return Reduce<R, NewB, A...>{{}, b};
+}
+
+// ---- compute_inline ---------------------------------------------------------------------
+// Replaces every read of a stage named in Inlined by that stage's body at the read's indices,
+// repeatedly, so chains of inlined stages collapse into one expression.
+template <NameSet Inlined, class E>
+constexpr auto inline_stages(const E& e) noexcept;
+
+namespace detail {
+template <NameSet Inlined>
+struct Inliner {
+  template <class E>
+  constexpr auto operator()(const E& e) const noexcept {
+    return inline_stages<Inlined>(e);
+  }
+};
+} // namespace detail
+
+template <NameSet Inlined, class E>
+constexpr auto inline_stages(const E& e) noexcept {
+  constexpr detail::Inliner<Inlined> recurse;
+  if constexpr (requires { typename E::stage_type; }) {  // StageLoad
+    auto idx = std::apply([&](const auto&... i) { return std::make_tuple(recurse(i)...); }, e.indices);
+    using C = typename E::stage_type;
+    if constexpr (Inlined.contains(C::name)) {
+      return recurse(substitute(e.source.body, bind_axes(typename C::spatial_axes{}, idx)));
+    } else {
+      return std::apply([&](auto... i) { return StageLoad<C, decltype(i)...>{{}, e.source, std::make_tuple(i...)}; },
+                        idx);
+    }
+  } else if constexpr (requires { typename E::placeholder_type; }) {  // Load
+    auto idx = std::apply([&](const auto&... i) { return std::make_tuple(recurse(i)...); }, e.indices);
+    return std::apply([](auto... i) { return Load<typename E::placeholder_type, decltype(i)...>{{}, std::make_tuple(i...)}; },
+                      idx);
+  } else if constexpr (requires { e.lhs; e.rhs; }) {
+    using Op = typename E::op_type;
+    auto l = recurse(e.lhs);
+    auto r = recurse(e.rhs);
+    return Binary<Op, decltype(l), decltype(r)>(l, r);
+  } else if constexpr (requires { e.arg; typename E::value_type; } && !requires { e.cond; }) {
+    return substitute_node_rewrap(e, recurse(e.arg));
+  } else if constexpr (requires { e.cond; }) {
+    auto c = recurse(e.cond);
+    auto t = recurse(e.if_true);
+    auto f = recurse(e.if_false);
+    return Select<decltype(c), decltype(t), decltype(f)>{{}, c, t, f};
+  } else if constexpr (is_reduce<E>::value) {
+    auto b = recurse(e.body);
+    return rewrap_reduce(e, b);
+  } else {
+    return e;  // variables, constants, epilogue values
+  }
+}
+
+// ---- reverse_compute_inline -------------------------------------------------------------
+// The consumer's body as an epilogue of the producer named P: reads of P become the value the
+// producer computed, and the consumer's axes become the producer's.
+template <Name P, class E>
+constexpr auto replace_with_epilogue_value(const E& e) noexcept {
+  if constexpr (requires { typename E::stage_type; }) {
+    if constexpr (E::stage_type::name == P) return EpilogueValue<typename E::stage_type>{};
+    else return e;
+  } else if constexpr (requires { e.lhs; e.rhs; }) {
+    using Op = typename E::op_type;
+    auto l = replace_with_epilogue_value<P>(e.lhs);
+    auto r = replace_with_epilogue_value<P>(e.rhs);
+    return Binary<Op, decltype(l), decltype(r)>(l, r);
+  } else if constexpr (requires { e.cond; }) {
+    auto c = replace_with_epilogue_value<P>(e.cond);
+    auto t = replace_with_epilogue_value<P>(e.if_true);
+    auto f = replace_with_epilogue_value<P>(e.if_false);
+    return Select<decltype(c), decltype(t), decltype(f)>{{}, c, t, f};
+  } else if constexpr (requires { e.arg; }) {
+    return substitute_node_rewrap(e, replace_with_epilogue_value<P>(e.arg));
+  } else {
+    return e;  // loads of other tensors keep their indices, which the caller rebinds
+  }
+}
+
+template <class Producer, class Body, class... ConsumerAxes, class... ProducerAxes>
+constexpr auto make_epilogue_impl(const Body& consumer_body, TypeList<ConsumerAxes...>, TypeList<ProducerAxes...>) noexcept {
+  auto body = replace_with_epilogue_value<Producer::name>(consumer_body);
+  Substitution<std::tuple<Var<ProducerAxes::name>...>, ConsumerAxes::name...> rename{
+      std::make_tuple(Var<ProducerAxes::name>{}...)};
+  return substitute(body, rename);
+}
+
+// `consumer_body` is the consumer's body (possibly after inlining other stages into it).
+template <class Producer, class Consumer, class Body>
+constexpr auto make_epilogue(const Body& consumer_body) noexcept {
+  return make_epilogue_impl<Producer>(consumer_body, typename Consumer::spatial_axes{},
+                                      typename Producer::spatial_axes{});
+}
+
+// ---- finding a stage's compute in the expression tree -----------------------------------------
+template <Name N, class E>
+constexpr void find_stage(const E& e, auto& out) noexcept {
+  if constexpr (requires { typename E::stage_type; }) {
+    if constexpr (E::stage_type::name == N) {
+      if (!out) out.emplace(e.source);
+    } else {
+      find_stage<N>(e.source.body, out);
+    }
+    std::apply([&](const auto&... i) { (find_stage<N>(i, out), ...); }, e.indices);
+  } else if constexpr (requires { typename E::placeholder_type; }) {
+    std::apply([&](const auto&... i) { (find_stage<N>(i, out), ...); }, e.indices);
+  } else if constexpr (requires { e.lhs; e.rhs; }) {
+    find_stage<N>(e.lhs, out);
+    find_stage<N>(e.rhs, out);
+  } else if constexpr (requires { e.cond; }) {
+    find_stage<N>(e.cond, out);
+    find_stage<N>(e.if_true, out);
+    find_stage<N>(e.if_false, out);
+  } else if constexpr (requires { e.arg; }) {
+    find_stage<N>(e.arg, out);
+  } else if constexpr (is_reduce<E>::value) {
+    find_stage<N>(e.body, out);
+  }
+}
+
+// The compute object of stage S of the kernel that `last` ends.
+template <class S, class Last>
+constexpr S stage_object(const Last& last) noexcept {
+  if constexpr (std::is_same_v<S, Last>) {
+    return last;
+  } else {
+    std::optional<S> out;
+    find_stage<S::name>(last.body, out);
+    return *out;
+  }
+}
+
+} // namespace kiln::te
+// ---- end kiln/te/inline.hpp ----
 // ---- begin kiln/tir/schedule.hpp ----
 // kiln/tir/schedule.hpp: a schedule, the second half of a kernel: a constexpr value (usable as
 // a template argument) recording primitives in the order they were applied, with TVM's
@@ -2827,6 +3185,8 @@ enum class PrimitiveKind : std::uint8_t {
   vectorize,
   unroll,
   bind,
+  compute_inline,
+  reverse_compute_inline,
 };
 
 constexpr const char* to_string(PrimitiveKind kind) noexcept {
@@ -2838,6 +3198,8 @@ constexpr const char* to_string(PrimitiveKind kind) noexcept {
     case PrimitiveKind::vectorize: return "vectorize";
     case PrimitiveKind::unroll: return "unroll";
     case PrimitiveKind::bind: return "bind";
+    case PrimitiveKind::compute_inline: return "compute_inline";
+    case PrimitiveKind::reverse_compute_inline: return "reverse_compute_inline";
   }
   return "?";
 }
@@ -2851,6 +3213,7 @@ inline constexpr int kMaxLoopsPerPrimitive = 8;
 
 struct Primitive {
   PrimitiveKind kind = PrimitiveKind::split;
+  Name stage;                              // the stage it applies to
   Name loops[kMaxLoopsPerPrimitive] = {};  // the loops it applies to
   int loop_count = 0;
   std::int64_t factor = 0;                 // split
@@ -2859,13 +3222,41 @@ struct Primitive {
   ThreadAxis thread_axis = ThreadAxis::block_x;  // bind
 };
 
+// A schedule for the stages of one kernel. Primitives apply to the current stage, set by
+// schedule("C") and changed with .stage("D").
 struct Schedule {
-  Name stage;  // the compute this schedule is for
+  Name current;  // the stage the next primitive applies to
   Primitive primitives[kMaxPrimitives] = {};
   int count = 0;
   bool overflow = false;  // more primitives than fit; lowering reports it
 
-  constexpr explicit Schedule(Name stage_name) noexcept : stage(stage_name) {}
+  constexpr explicit Schedule(Name stage_name) noexcept : current(stage_name) {}
+
+  // Primitives after this apply to `name`.
+  constexpr Schedule stage(Name name) const noexcept {
+    Schedule s = *this;
+    s.current = name;
+    return s;
+  }
+
+  // The current stage is not materialized: every read of it computes its body in place.
+  // Only injective (non-reduction) stages other than the kernel's output can be inlined.
+  constexpr Schedule compute_inline() const noexcept {
+    return with(one(PrimitiveKind::compute_inline, current));
+  }
+  // The current stage, an elementwise consumer of one producer, becomes the producer's
+  // epilogue: applied to each element right after the producer computed it (bias,
+  // activation, residual add after a matmul or conv).
+  constexpr Schedule reverse_compute_inline() const noexcept {
+    return with(one(PrimitiveKind::reverse_compute_inline, current));
+  }
+
+  // Whether a stage has one of the two inline primitives.
+  constexpr bool has(PrimitiveKind kind, const Name& stage_name) const noexcept {
+    for (int i = 0; i < count; ++i)
+      if (primitives[i].kind == kind && primitives[i].stage == stage_name) return true;
+    return false;
+  }
 
   // Splits `loop` into `loop.o` (outer) and `loop.i` (inner, extent `factor`).
   constexpr Schedule split(Name loop, std::int64_t factor, Tail tail = Tail::guard) const noexcept {
@@ -2926,7 +3317,8 @@ struct Schedule {
     p.loop_count = 1;
     return p;
   }
-  constexpr Schedule with(const Primitive& p) const noexcept {
+  constexpr Schedule with(Primitive p) const noexcept {
+    p.stage = current;
     Schedule s = *this;
     if (s.count < kMaxPrimitives) s.primitives[s.count++] = p;
     else s.overflow = true;
@@ -3116,6 +3508,12 @@ struct ComputeSpec {
     symbols[symbol_count] = n;
     return symbol_count++;
   }
+  // The slot of a symbol that must already be known.
+  constexpr int symbol_slot_of(const Name& n) const noexcept {
+    for (int i = 0; i < symbol_count; ++i)
+      if (symbols[i] == n) return i;
+    return -1;
+  }
   template <class E>
   constexpr void add_axis(Name name, bool reduction) noexcept {
     if (axis_count == kMaxAxes) {
@@ -3135,24 +3533,38 @@ struct ComputeSpec {
 };
 
 namespace detail {
-template <class C, class... Spatial, class... Reduce, class... Inputs>
-constexpr ComputeSpec make_spec(te::TypeList<Spatial...>, te::TypeList<Reduce...>, te::TypeList<Inputs...>) noexcept {
-  ComputeSpec spec;
+template <class... Es>
+constexpr void add_symbols(ComputeSpec& spec, te::Extents<Es...>) noexcept {
+  (spec.template add_symbol_of<Es>(), ...);
+}
+template <class... Stages, class... Inputs>
+constexpr void add_kernel_symbols(ComputeSpec& spec, te::TypeList<Stages...>, te::TypeList<Inputs...>) noexcept {
+  // Outputs and reductions first, then what only inputs use; the order is the slot order.
+  auto stage_symbols = [&]<class S>(std::type_identity<S>) {
+    add_symbols(spec, typename S::extents_type{});
+    [&]<class... R>(te::TypeList<R...>) { (spec.template add_symbol_of<typename R::extent_type>(), ...); }(
+        typename S::reduce_axes{});
+  };
+  (stage_symbols(std::type_identity<Stages>{}), ...);
+  (add_symbols(spec, typename Inputs::extents_type{}), ...);
+}
+template <class C, class... Spatial, class... Reduce>
+constexpr void add_axes(ComputeSpec& spec, te::TypeList<Spatial...>, te::TypeList<Reduce...>) noexcept {
   spec.stage = C::name;
   (spec.template add_axis<typename Spatial::extent_type>(Spatial::name, false), ...);
   (spec.template add_axis<typename Reduce::extent_type>(Reduce::name, true), ...);
   spec.spatial_count = static_cast<int>(sizeof...(Spatial));
-  // Symbols that only inputs use are bound (and checked) at run time too.
-  ([&]<class... Es>(te::Extents<Es...>) { (spec.template add_symbol_of<Es>(), ...); }(
-       typename Inputs::extents_type{}),
-   ...);
-  return spec;
 }
 } // namespace detail
 
-template <class C>
+// The spec of stage C of the kernel that ends with stage Last. Symbol slots are shared by
+// every stage of the kernel, so one table of bound extents serves all of them.
+template <class C, class Last = C>
 constexpr ComputeSpec compute_spec() noexcept {
-  return detail::make_spec<C>(typename C::spatial_axes{}, typename C::reduce_axes{}, typename C::inputs{});
+  ComputeSpec spec;
+  detail::add_kernel_symbols(spec, typename Last::stages{}, typename Last::inputs{});
+  detail::add_axes<C>(spec, typename C::spatial_axes{}, typename C::reduce_axes{});
+  return spec;
 }
 
 } // namespace kiln::tir
@@ -3415,7 +3827,8 @@ constexpr void check_final(Builder& b) noexcept {
 
 } // namespace detail
 
-// Lowers a compute under a schedule. The result's `error` is set for an illegal schedule.
+// Lowers one stage under the primitives of a schedule that name it. The result's `error` is
+// set for an illegal schedule.
 constexpr LoopProgram lower(const ComputeSpec& spec, const Schedule& s) noexcept {
   detail::Builder b;
   LoopProgram& p = b.p;
@@ -3424,12 +3837,8 @@ constexpr LoopProgram lower(const ComputeSpec& spec, const Schedule& s) noexcept
     b.fail("lower", spec.stage, "the compute has more axes or symbolic extents than a loop program holds");
     return p;
   }
-  if (!(s.stage == spec.stage)) {
-    b.fail("schedule", s.stage, "the schedule names another stage than the compute it is applied to");
-    return p;
-  }
   if (s.overflow) {
-    b.fail("schedule", s.stage, "the schedule has more primitives than kiln::tir::kMaxPrimitives");
+    b.fail("schedule", s.current, "the schedule has more primitives than kiln::tir::kMaxPrimitives");
     return p;
   }
   for (int i = 0; i < spec.symbol_count; ++i) p.symbols[i] = spec.symbols[i];
@@ -3449,6 +3858,7 @@ constexpr LoopProgram lower(const ComputeSpec& spec, const Schedule& s) noexcept
   }
   for (int i = 0; i < s.count && !b.failed(); ++i) {
     const Primitive& prim = s.primitives[i];
+    if (!(prim.stage == spec.stage)) continue;  // another stage's
     switch (prim.kind) {
       case PrimitiveKind::split: b.split(prim); break;
       case PrimitiveKind::fuse: b.fuse(prim); break;
@@ -3459,6 +3869,9 @@ constexpr LoopProgram lower(const ComputeSpec& spec, const Schedule& s) noexcept
       case PrimitiveKind::bind:
         b.fail("bind", prim.loops[0], "the CPU backend has no GPU thread axes to bind to");
         break;
+      case PrimitiveKind::compute_inline:
+      case PrimitiveKind::reverse_compute_inline:
+        break;  // stage-level: checked and applied by check_stages and the backend
     }
   }
   if (!b.failed()) detail::check_final(b);
@@ -3467,6 +3880,262 @@ constexpr LoopProgram lower(const ComputeSpec& spec, const Schedule& s) noexcept
 
 } // namespace kiln::tir
 // ---- end kiln/tir/lower.hpp ----
+// ---- begin kiln/tir/stage_graph.hpp ----
+// kiln/tir/stage_graph.hpp: the stages of a kernel as data (names, which stages each one reads
+// and how) and the legality of the stage-level primitives (compute_inline,
+// reverse_compute_inline) and of the stage names a schedule uses.
+
+#include <type_traits>
+
+
+namespace kiln::tir {
+
+inline constexpr int kMaxStages = 8;
+
+struct StageInfo {
+  Name name;
+  bool reduction = false;
+  Name reads[kMaxStages] = {};  // the stages it reads
+  bool reads_at_own_axes[kMaxStages] = {};  // every read of that stage uses exactly this stage's axes, in order
+  int read_count = 0;
+};
+
+struct StageGraph {
+  StageInfo stages[kMaxStages] = {};
+  int count = 0;
+  bool too_many = false;
+
+  constexpr int find(const Name& n) const noexcept {
+    for (int i = 0; i < count; ++i)
+      if (stages[i].name == n) return i;
+    return -1;
+  }
+  constexpr int consumer_count(const Name& producer) const noexcept {
+    int n = 0;
+    for (int i = 0; i < count; ++i)
+      for (int r = 0; r < stages[i].read_count; ++r)
+        if (stages[i].reads[r] == producer) ++n;
+    return n;
+  }
+};
+
+namespace detail {
+// Whether every read of stage P in E indexes it with exactly the axes Axes, in order.
+template <Name P, class E, class Axes> struct reads_at_axes : std::true_type {};
+template <Name P, class C, class... Idx, class... Axes>
+struct reads_at_axes<P, te::StageLoad<C, Idx...>, te::TypeList<Axes...>> {
+  static constexpr bool here = !(C::name == P) || std::is_same_v<te::TypeList<Idx...>, te::TypeList<Axes...>>;
+  static constexpr bool value = here && (reads_at_axes<P, Idx, te::TypeList<Axes...>>::value && ...);
+};
+template <Name P, class Ph, class... Idx, class Axes>
+struct reads_at_axes<P, te::Load<Ph, Idx...>, Axes> : std::bool_constant<(reads_at_axes<P, Idx, Axes>::value && ...)> {};
+template <Name P, class Op, class L, class R, class Axes>
+struct reads_at_axes<P, te::Binary<Op, L, R>, Axes>
+    : std::bool_constant<reads_at_axes<P, L, Axes>::value && reads_at_axes<P, R, Axes>::value> {};
+template <Name P, class Op, class A, class Axes>
+struct reads_at_axes<P, te::Unary<Op, A>, Axes> : reads_at_axes<P, A, Axes> {};
+template <Name P, class T, class A, class Axes>
+struct reads_at_axes<P, te::Cast<T, A>, Axes> : reads_at_axes<P, A, Axes> {};
+template <Name P, class C, class T, class F, class Axes>
+struct reads_at_axes<P, te::Select<C, T, F>, Axes>
+    : std::bool_constant<reads_at_axes<P, C, Axes>::value && reads_at_axes<P, T, Axes>::value &&
+                         reads_at_axes<P, F, Axes>::value> {};
+template <Name P, class R, class B, class... A, class Axes>
+struct reads_at_axes<P, te::Reduce<R, B, A...>, Axes> : reads_at_axes<P, B, Axes> {};
+
+template <class S, class... Read>
+constexpr StageInfo stage_info(te::TypeList<Read...>) noexcept {
+  StageInfo info;
+  info.name = S::name;
+  info.reduction = S::is_reduction;
+  [[maybe_unused]] auto add = [&]<class R>(std::type_identity<R>) {
+    for (int i = 0; i < info.read_count; ++i)
+      if (info.reads[i] == R::name) return;
+    if (info.read_count == kMaxStages) return;
+    info.reads[info.read_count] = R::name;
+    info.reads_at_own_axes[info.read_count] =
+        reads_at_axes<R::name, typename S::body_type, typename S::spatial_axes>::value;
+    ++info.read_count;
+  };
+  (add(std::type_identity<Read>{}), ...);
+  return info;
+}
+
+template <class... Stages>
+constexpr StageGraph make_graph(te::TypeList<Stages...>) noexcept {
+  StageGraph g;
+  if (sizeof...(Stages) > static_cast<std::size_t>(kMaxStages)) {
+    g.too_many = true;
+    return g;
+  }
+  ((g.stages[g.count++] = stage_info<Stages>(typename te::stages_read<typename Stages::body_type>::type{})), ...);
+  return g;
+}
+} // namespace detail
+
+// The stage graph of the kernel that ends with stage Last (stages in execution order).
+template <class Last>
+constexpr StageGraph stage_graph() noexcept {
+  return detail::make_graph(typename Last::stages{});
+}
+
+// Checks the stage names of a schedule and its stage-level primitives. Returns a failed
+// Diagnostic naming the primitive and the stage when something is illegal.
+constexpr Diagnostic check_stages(const StageGraph& g, const Schedule& s) noexcept {
+  detail::Builder b;  // only its diagnostic helper is used
+  if (g.too_many) {
+    b.fail("schedule", s.current, "the kernel has more stages than kiln::tir::kMaxStages");
+    return b.p.error;
+  }
+  const Name last = g.stages[g.count - 1].name;
+  for (int i = 0; i < s.count && !b.failed(); ++i) {
+    const Primitive& p = s.primitives[i];
+    const char* primitive = to_string(p.kind);
+    const int at = g.find(p.stage);
+    if (at < 0) {
+      b.fail(primitive, p.stage, "no stage of that name in the kernel");
+      break;
+    }
+    const StageInfo& stage = g.stages[at];
+    const bool inlined = s.has(PrimitiveKind::compute_inline, p.stage);
+    const bool reverse_inlined = s.has(PrimitiveKind::reverse_compute_inline, p.stage);
+    if (p.kind == PrimitiveKind::compute_inline) {
+      if (p.stage == last) b.fail(primitive, p.stage, "the stage is the output of the kernel and cannot be inlined");
+      else if (stage.reduction) b.fail(primitive, p.stage, "the stage is a reduction; only injective stages can be inlined");
+      else if (reverse_inlined) b.fail(primitive, p.stage, "the stage is also reverse-inlined");
+    } else if (p.kind == PrimitiveKind::reverse_compute_inline) {
+      // Its producer: the one stage it reads that is not inlined away.
+      int producer = -1, producers = 0;
+      bool at_own_axes = false;
+      for (int r = 0; r < stage.read_count; ++r) {
+        if (s.has(PrimitiveKind::compute_inline, stage.reads[r])) continue;
+        producer = g.find(stage.reads[r]);
+        at_own_axes = stage.reads_at_own_axes[r];
+        ++producers;
+      }
+      if (stage.reduction) b.fail(primitive, p.stage, "the stage is a reduction; only injective stages can be reverse-inlined");
+      else if (producers != 1) b.fail(primitive, p.stage, "the stage must read exactly one materialized stage");
+      else if (!at_own_axes) b.fail(primitive, p.stage, "the stage does not read its producer at its own axes, in order");
+      else if (g.consumer_count(g.stages[producer].name) != 1)
+        b.fail(primitive, p.stage, "its producer has other consumers and must stay materialized");
+      else if (s.has(PrimitiveKind::reverse_compute_inline, g.stages[producer].name))
+        b.fail(primitive, p.stage, "its producer is itself reverse-inlined");
+    } else if (inlined || reverse_inlined) {
+      b.fail(primitive, p.stage, inlined ? "the stage is inlined; it has no loops to schedule"
+                                         : "the stage is reverse-inlined; it has no loops to schedule");
+    }
+  }
+  return b.p.error;
+}
+
+} // namespace kiln::tir
+// ---- end kiln/tir/stage_graph.hpp ----
+// ---- begin kiln/tir/stage_plan.hpp ----
+// kiln/tir/stage_plan.hpp: what each stage of a kernel becomes under a schedule: folded into
+// its consumers (compute_inline), run as its producer's epilogue (reverse_compute_inline), or
+// executed as a loop nest that writes its own buffer. Backends and the printer share it.
+
+#include <tuple>
+#include <type_traits>
+#include <utility>
+
+
+namespace kiln::tir {
+
+// The roles of the stages, as plain data computed from the stage graph and the schedule.
+struct StageRoles {
+  int producer[kMaxStages] = {};  // for a reverse-inlined stage, the stage it reads; else -1
+  int epilogue[kMaxStages] = {};  // the reverse-inlined consumer run as this stage's epilogue; else -1
+  bool executed[kMaxStages] = {};
+  int output[kMaxStages] = {};    // the stage whose buffer this stage writes
+  bool needs_workspace[kMaxStages] = {};
+  // Stages folded into expressions: the inlined ones, and the injective producers of
+  // reverse-inlined stages (for those, running the consumer with the producer inlined is the
+  // same computation).
+  te::NameSet inlined;
+};
+
+constexpr StageRoles stage_roles(const StageGraph& g, const Schedule& s) noexcept {
+  StageRoles r;
+  for (int i = 0; i < g.count; ++i) {
+    r.producer[i] = -1;
+    r.epilogue[i] = -1;
+    const StageInfo& info = g.stages[i];
+    if (!s.has(PrimitiveKind::reverse_compute_inline, info.name)) continue;
+    for (int k = 0; k < info.read_count && r.producer[i] < 0; ++k)
+      if (!s.has(PrimitiveKind::compute_inline, info.reads[k])) r.producer[i] = g.find(info.reads[k]);
+  }
+  for (int i = 0; i < g.count; ++i) {
+    if (s.has(PrimitiveKind::compute_inline, g.stages[i].name)) r.inlined.names[r.inlined.count++] = g.stages[i].name;
+    const int p = r.producer[i];
+    if (p < 0) continue;
+    if (g.stages[p].reduction) r.epilogue[p] = i;
+    else r.inlined.names[r.inlined.count++] = g.stages[p].name;
+  }
+  for (int i = 0; i < g.count; ++i) {
+    const int p = r.producer[i];
+    r.executed[i] = !r.inlined.contains(g.stages[i].name) && !(p >= 0 && g.stages[p].reduction);
+    r.output[i] = r.epilogue[i] >= 0 ? r.epilogue[i] : i;
+  }
+  for (int i = 0; i < g.count; ++i)
+    if (r.executed[i] && r.output[i] != g.count - 1) r.needs_workspace[r.output[i]] = true;
+  return r;
+}
+
+template <Schedule S, class Last>
+struct StagePlan {
+  using Stages = typename Last::stages;
+  static constexpr StageGraph graph = stage_graph<Last>();
+  static constexpr Diagnostic stage_error = check_stages(graph, S);
+  static constexpr StageRoles roles = stage_roles(graph, S);
+  static constexpr te::NameSet inlined = roles.inlined;
+
+  static constexpr int epilogue_of(int stage) noexcept { return roles.epilogue[stage]; }
+  static constexpr bool executed(int stage) noexcept { return roles.executed[stage]; }
+  static constexpr int output_of(int stage) noexcept { return roles.output[stage]; }
+  static constexpr bool needs_workspace(int stage) noexcept { return roles.needs_workspace[stage]; }
+
+  template <class St>
+  static constexpr int index_of = static_cast<int>(te::index_by_name<Stages, St::name>::value);
+
+  template <class St>
+  static constexpr LoopProgram program = lower(compute_spec<St, Last>(), S);
+};
+
+// The first illegal thing about a schedule for a kernel, for the compile-time report.
+template <Schedule S, class Last>
+constexpr Diagnostic schedule_diagnostic() noexcept {
+  using PlanT = StagePlan<S, Last>;
+  if (PlanT::stage_error.failed) return PlanT::stage_error;
+  Diagnostic d;
+  [&]<class... Ss>(te::TypeList<Ss...>) {
+    ((PlanT::executed(PlanT::template index_of<Ss>) && PlanT::template program<Ss>.error.failed && !d.failed
+          ? (d = PlanT::template program<Ss>.error, 0)
+          : 0),
+     ...);
+  }(typename PlanT::Stages{});
+  return d;
+}
+
+// The run-time form of one executed stage: its expression with inlined stages folded in, and
+// its epilogue (a reverse-inlined consumer's body over this stage's axes), if any.
+template <class PlanT, class St, class Last>
+auto make_stage_exprs(const Last& last) {
+  const St stage = te::stage_object<St>(last);
+  auto expr = te::inline_stages<PlanT::inlined>(stage.body);
+  constexpr int epilogue = PlanT::epilogue_of(PlanT::template index_of<St>);
+  if constexpr (epilogue >= 0) {
+    using Consumer = std::tuple_element_t<epilogue, typename te::tuple_of<typename PlanT::Stages>::type>;
+    const Consumer consumer = te::stage_object<Consumer>(last);
+    auto epi = te::make_epilogue<St, Consumer>(te::inline_stages<PlanT::inlined>(consumer.body));
+    return std::make_pair(expr, epi);
+  } else {
+    return std::make_pair(expr, 0);
+  }
+}
+
+} // namespace kiln::tir
+// ---- end kiln/tir/stage_plan.hpp ----
 // ---- begin kiln/tir/print.hpp ----
 // kiln/tir/print.hpp: renders a lowered kernel as TVMScript-like text, so a user can read
 // what a schedule did to the loops, and tests can compare it.
@@ -3538,6 +4207,15 @@ template <class Op, class L, class R> std::string print_expr(const te::Binary<Op
 template <class Op, class A> std::string print_expr(const te::Unary<Op, A>&);
 template <class C, class A, class B> std::string print_expr(const te::Select<C, A, B>&);
 template <class T, class A> std::string print_expr(const te::Cast<T, A>&);
+template <class C, class... Idx> std::string print_expr(const te::StageLoad<C, Idx...>&);
+template <class P> std::string print_expr(const te::EpilogueValue<P>&);
+
+template <class... Axes>
+std::string axis_list(te::TypeList<Axes...>) {
+  std::string out;
+  ((out += str_cat(out.empty() ? "" : ", ", Axes::name.view())), ...);
+  return out;
+}
 
 template <Name N>
 std::string print_expr(const te::Var<N>&) {
@@ -3563,6 +4241,19 @@ std::string print_expr(const te::Load<P, Idx...>& load) {
   std::apply([&](const auto&... idx) { ((out += str_cat(first ? "" : ", ", print_expr(idx)), first = false), ...); },
              load.indices);
   return out + "]";
+}
+template <class C, class... Idx>
+std::string print_expr(const te::StageLoad<C, Idx...>& load) {
+  std::string out = str_cat(C::name.view(), "[");
+  bool first = true;
+  std::apply([&](const auto&... idx) { ((out += str_cat(first ? "" : ", ", print_expr(idx)), first = false), ...); },
+             load.indices);
+  return out + "]";
+}
+// In an epilogue, the producer's value at its own axes.
+template <class P>
+std::string print_expr(const te::EpilogueValue<P>&) {
+  return str_cat(P::name.view(), "[", axis_list(typename P::spatial_axes{}), "]");
 }
 template <class Op, class L, class R>
 std::string print_expr(const te::Binary<Op, L, R>& e) {
@@ -3607,88 +4298,124 @@ std::string print_params(te::TypeList<Ps...>) {
   return out;
 }
 
-template <class... Axes>
-auto output_extents(te::TypeList<Axes...>) {
-  return te::Extents<typename Axes::extent_type...>{};
+} // namespace detail
+
+namespace detail {
+inline std::string indent(int depth) { return std::string(static_cast<std::size_t>(depth) * 4, ' '); }
+
+inline std::string loop_line(const LoopProgram& p, int i, int depth) {
+  const Loop& l = p.loops[i];
+  const char* kind = l.kind == LoopKind::serial       ? "range"
+                     : l.kind == LoopKind::parallel   ? "T.parallel"
+                     : l.kind == LoopKind::vectorized ? "T.vectorized"
+                                                      : "T.unroll";
+  const std::string extent = print_index(p, l.tail_bound >= 0 ? l.tail_bound : l.extent);
+  return str_cat(indent(depth), "for ", l.name.view(), " in ", kind, "(", extent, "):",
+                 l.reduction ? "  # reduction" : "", "\n");
 }
 
+// Axis bindings and guards at the innermost level; returns the depth of the statement.
+inline int bindings(const LoopProgram& p, int depth, bool spatial_only, std::string& out) {
+  for (int a = 0; a < p.axis_count; ++a) {
+    if (spatial_only && p.axis_reduction[a]) continue;
+    const std::string value = print_index(p, p.axis_value[a]);
+    if (value != p.axis_names[a].view()) out += str_cat(indent(depth), p.axis_names[a].view(), " = ", value, "\n");
+  }
+  std::string guard;
+  for (int g = 0; g < p.guard_count; ++g) {
+    bool reduction_guard = false;
+    for (int i = 0; i < p.loop_count; ++i)
+      if (p.loops[i].reduction && p.depends_on_loop(p.guards[g].value, p.loops[i].id)) reduction_guard = true;
+    if (spatial_only && reduction_guard) continue;
+    // A guard on a whole axis reads best as that axis.
+    std::string value = print_index(p, p.guards[g].value);
+    for (int a = 0; a < p.axis_count; ++a)
+      if (p.axis_value[a] == p.guards[g].value) value = std::string(p.axis_names[a].view());
+    guard += str_cat(guard.empty() ? "" : " and ", value, " < ", print_index(p, p.guards[g].bound));
+  }
+  if (guard.empty()) return depth;
+  out += str_cat(indent(depth), "if ", guard, ":\n");
+  return depth + 1;
+}
+
+template <class St>
+std::string element(const LoopProgram& p) {
+  std::string target = str_cat(St::name.view(), "[");
+  for (int a = 0; a < p.spatial_count; ++a) target += str_cat(a ? ", " : "", p.axis_names[a].view());
+  return target + "]";
+}
+
+// One executed stage: its loops, bindings, guards, the reduction's start and the statement,
+// then the epilogue a reverse-inlined consumer contributes.
+template <class PlanT, class St, class Last>
+std::string print_stage(const Last& last) {
+  constexpr const LoopProgram& p = PlanT::template program<St>;
+  using T = typename St::value_type;
+  const auto exprs = make_stage_exprs<PlanT, St>(last);
+  std::string out;
+  for (int i = 0; i < p.loop_count; ++i) out += loop_line(p, i, i + 1);
+  const int depth = bindings(p, p.loop_count + 1, false, out);
+  constexpr int output = PlanT::output_of(PlanT::template index_of<St>);
+  using Out = std::tuple_element_t<output, typename te::tuple_of<typename PlanT::Stages>::type>;
+  const std::string target = str_cat(Out::name.view(), element<St>(p).substr(St::name.size()));
+  if constexpr (St::is_reduction) {
+    using R = typename decltype(exprs.first)::reducer_type;
+    std::string start;
+    for (int a = p.spatial_count; a < p.axis_count; ++a)
+      start += str_cat(a > p.spatial_count ? " and " : "", p.axis_names[a].view(), " == 0");
+    out += str_cat(indent(depth), "if ", start, ":\n", indent(depth + 1), target, " = T.", R::name, "_identity(\"",
+                   dtype_name<T>(), "\")\n");
+    out += str_cat(indent(depth), target, " = T.", R::name, "(", target, ", ", print_expr(exprs.first.body), ")\n");
+    if constexpr (!std::is_same_v<typename decltype(exprs)::second_type, int>) {
+      // The epilogue: after the first reduction loop, over the spatial loops inside it.
+      int first = 0;
+      while (!p.loops[first].reduction) ++first;
+      out += str_cat(indent(first + 1), "# epilogue: ", Out::name.view(), " once ", St::name.view(), " is reduced\n");
+      int d = first + 1;
+      for (int i = first + 1; i < p.loop_count; ++i)
+        if (!p.loops[i].reduction) out += loop_line(p, i, d++);
+      const int at = bindings(p, d, true, out);
+      out += str_cat(indent(at), target, " = ", print_expr(exprs.second), "\n");
+    }
+  } else {
+    out += str_cat(indent(depth), target, " = ", print_expr(exprs.first), "\n");
+  }
+  return out;
+}
 } // namespace detail
 
 // The loop nest alone: one line per loop, its kind and extent.
 inline std::string print(const LoopProgram& p) {
   if (p.error.failed) return str_cat("# illegal schedule: ", p.error.message, "\n");
   std::string out;
-  for (int i = 0; i < p.loop_count; ++i) {
-    const Loop& l = p.loops[i];
-    const char* kind = l.kind == LoopKind::serial ? "range" : l.kind == LoopKind::parallel ? "T.parallel"
-                       : l.kind == LoopKind::vectorized                                   ? "T.vectorized"
-                                                                                           : "T.unroll";
-    std::string extent = detail::print_index(p, l.extent);
-    if (l.tail_bound >= 0) extent = detail::print_index(p, l.tail_bound);
-    out += str_cat(std::string(static_cast<std::size_t>(i) * 4, ' '), "for ", l.name.view(), " in ", kind, "(", extent,
-                   "):", l.reduction ? "  # reduction" : "", "\n");
-  }
+  for (int i = 0; i < p.loop_count; ++i) out += detail::loop_line(p, i, i);
   return out;
 }
 
-// The whole kernel as a TVMScript-like function: buffers, loops, axis bindings, guarded
-// tails, the reduction's initialization and the statement.
-template <Schedule S, class C>
-std::string print(const C& compute) {
-  constexpr LoopProgram p = lower(compute_spec<C>(), S);
-  if constexpr (p.error.failed) {
-    return print(p);
+// A whole kernel as a TVMScript-like function: buffers, intermediate allocations, and for each
+// executed stage its loops, axis bindings, guarded tails, the reduction's start, the
+// statement and any epilogue. Inlined stages appear inside the expressions that read them.
+template <Schedule S, class Last>
+std::string print(const Last& last) {
+  using PlanT = StagePlan<S, Last>;
+  constexpr Diagnostic error = schedule_diagnostic<S, Last>();
+  if constexpr (error.failed) {
+    return str_cat("# illegal schedule: ", error.message, "\n");
   } else {
-    using T = typename C::value_type;
-    std::string out = str_cat("@T.prim_func\ndef ", C::name.view(), "(", detail::print_params(typename C::inputs{}),
-                              C::name.view(), ": T.Buffer((",
-                              detail::print_extents(detail::output_extents(typename C::spatial_axes{})), "), \"",
-                              detail::dtype_name<T>(), "\")):\n");
-    out += [&] {
-      std::string loops = print(p);
-      std::string indented;
-      std::size_t start = 0;
-      while (start < loops.size()) {
-        const std::size_t end = loops.find('\n', start);
-        indented += str_cat("    ", std::string_view(loops).substr(start, end - start + 1));
-        start = end + 1;
-      }
-      return indented;
-    }();
-    const std::string pad(static_cast<std::size_t>(p.loop_count + 1) * 4, ' ');
-    for (int a = 0; a < p.axis_count; ++a) {
-      const std::string value = detail::print_index(p, p.axis_value[a]);
-      if (value != p.axis_names[a].view())
-        out += str_cat(pad, p.axis_names[a].view(), " = ", value, "\n");
-    }
-    std::string guard;
-    for (int g = 0; g < p.guard_count; ++g) {
-      // A guard on a whole axis reads best as that axis.
-      std::string value = detail::print_index(p, p.guards[g].value);
-      for (int a = 0; a < p.axis_count; ++a)
-        if (p.axis_value[a] == p.guards[g].value) value = std::string(p.axis_names[a].view());
-      guard += str_cat(g ? " and " : "", value, " < ", detail::print_index(p, p.guards[g].bound));
-    }
-    std::string body_pad = pad;
-    if (!guard.empty()) {
-      out += str_cat(pad, "if ", guard, ":\n");
-      body_pad += "    ";
-    }
-    std::string target = str_cat(C::name.view(), "[");
-    for (int a = 0; a < p.spatial_count; ++a) target += str_cat(a ? ", " : "", p.axis_names[a].view());
-    target += "]";
-    if constexpr (C::is_reduction) {
-      using R = typename C::body_type::reducer_type;
-      std::string start;
-      for (int a = p.spatial_count; a < p.axis_count; ++a)
-        start += str_cat(a > p.spatial_count ? " and " : "", p.axis_names[a].view(), " == 0");
-      out += str_cat(body_pad, "if ", start, ":\n", body_pad, "    ", target, " = T.", R::name, "_identity(\"",
-                     detail::dtype_name<T>(), "\")\n");
-      out += str_cat(body_pad, target, " = T.", R::name, "(", target, ", ", detail::print_expr(compute.body.body),
-                     ")\n");
-    } else {
-      out += str_cat(body_pad, target, " = ", detail::print_expr(compute.body), "\n");
-    }
+    std::string out = str_cat("@T.prim_func\ndef ", Last::name.view(), "(", detail::print_params(typename Last::inputs{}),
+                              Last::name.view(), ": T.Buffer((", detail::print_extents(typename Last::extents_type{}),
+                              "), \"", detail::dtype_name<typename Last::value_type>(), "\")):\n");
+    [&]<class... Ss>(te::TypeList<Ss...>) {
+      auto one = [&]<class St>(std::type_identity<St>) {
+        constexpr int i = PlanT::template index_of<St>;
+        if constexpr (PlanT::needs_workspace(i)) {
+          out += str_cat("    ", St::name.view(), " = T.alloc_buffer((", detail::print_extents(typename St::extents_type{}),
+                         "), \"", detail::dtype_name<typename St::value_type>(), "\")\n");
+        }
+        if constexpr (PlanT::executed(i)) out += detail::print_stage<PlanT, St>(last);
+      };
+      (one(std::type_identity<Ss>{}), ...);
+    }(typename PlanT::Stages{});
     return out;
   }
 }
@@ -4080,6 +4807,8 @@ struct depends_on<te::Select<C, T, F>, A>
     : std::bool_constant<depends_on<C, A>::value || depends_on<T, A>::value || depends_on<F, A>::value> {};
 template <class P, class... Idx, Name A>
 struct depends_on<te::Load<P, Idx...>, A> : std::bool_constant<(depends_on<Idx, A>::value || ...)> {};
+template <class C, class... Idx, Name A>
+struct depends_on<te::StageLoad<C, Idx...>, A> : std::bool_constant<(depends_on<Idx, A>::value || ...)> {};
 
 // The axis itself, plus or minus something that ignores it: steps by one with the axis.
 template <class E, Name A> struct unit_step : std::false_type {};
@@ -4096,8 +4825,10 @@ struct unit_step<te::Binary<te::op::sub, L, R>, A>
 
 // A load whose last index steps with the axis and whose other indices ignore it.
 template <class L, Name A> struct contiguous_load : std::false_type {};
-template <class P, class... Idx, Name A>
-struct contiguous_load<te::Load<P, Idx...>, A> {
+template <template <class, class...> class LoadNode, class P, class... Idx, Name A>
+  requires(std::is_same_v<LoadNode<P, Idx...>, te::Load<P, Idx...>> ||
+           std::is_same_v<LoadNode<P, Idx...>, te::StageLoad<P, Idx...>>)
+struct contiguous_load<LoadNode<P, Idx...>, A> {
   static constexpr bool value = [] {
     constexpr bool unit[] = {unit_step<Idx, A>::value...};
     constexpr bool dep[] = {depends_on<Idx, A>::value...};
@@ -4127,6 +4858,8 @@ template <class E, class T, Name A> struct vectorizable : std::false_type {};
 template <class U, class T, Name A> struct vectorizable<te::Const<U>, T, A> : std::is_arithmetic<U> {};
 template <class P, class... Idx, class T, Name A>
 struct vectorizable<te::Load<P, Idx...>, T, A> : std::is_same<typename P::value_type, T> {};
+template <class C, class... Idx, class T, Name A>
+struct vectorizable<te::StageLoad<C, Idx...>, T, A> : std::is_same<typename C::value_type, T> {};
 template <class Op, class L, class R, class T, Name A>
 struct vectorizable<te::Binary<Op, L, R>, T, A>
     : std::bool_constant<(vector_arith_op_v<Op> || vector_compare_op_v<Op>) && vectorizable<L, T, A>::value &&
@@ -4158,13 +4891,23 @@ struct VectorEval {
 
   template <class P, class... Idx, class Env>
   static KILN_FORCEINLINE batch eval(const te::Load<P, Idx...>& load, const Env& env) noexcept {
-    if constexpr (!depends_on<te::Load<P, Idx...>, A>::value) {
+    return eval_load(load, env.template buffer<P>(), env);
+  }
+  template <class C, class... Idx, class Env>
+  static KILN_FORCEINLINE batch eval(const te::StageLoad<C, Idx...>& load, const Env& env) noexcept {
+    return eval_load(load, env.template stage_buffer<C>(), env);
+  }
+
+  // A load from a placeholder or a materialized stage.
+  template <class L, class B, class Env>
+  static KILN_FORCEINLINE batch eval_load(const L& load, const B& buf, const Env& env) noexcept {
+    if constexpr (!depends_on<L, A>::value) {
       return batch(load.eval(env));
     } else {
-      const auto& buf = env.template buffer<P>();
+      constexpr std::size_t rank = std::tuple_size_v<decltype(load.indices)>;
       const T* first = std::apply([&](const auto&... idx) { return buf.at(idx.eval(env)...); }, load.indices);
-      if constexpr (contiguous_load<te::Load<P, Idx...>, A>::value) {
-        if (KILN_LIKELY(buf.stride[sizeof...(Idx) - 1] == 1)) return batch::load_unaligned(first);
+      if constexpr (contiguous_load<L, A>::value) {
+        if (KILN_LIKELY(buf.stride[rank - 1] == 1)) return batch::load_unaligned(first);
       }
       // Any other access pattern: gather lane by lane.
       alignas(64) T lanes[batch::size];
@@ -4230,15 +4973,18 @@ struct VectorEval {
 #ifndef KILN_AMALGAMATED_KILN_BACKEND_CPU_KERNEL_HPP
 #define KILN_AMALGAMATED_KILN_BACKEND_CPU_KERNEL_HPP
 // ---- begin kiln/backend/cpu/kernel.hpp ----
-// kiln/backend/cpu/kernel.hpp: the CPU backend. build<schedule>(compute) lowers the compute
-// under the schedule at compile time and returns a Kernel whose loops are instantiated from
-// the loop program: static extents become constants, the vectorized loop becomes xsimd
-// batches, the outermost parallel loop runs on a ThreadPool.
+// kiln/backend/cpu/kernel.hpp: the CPU backend. build<schedule>(compute) checks and lowers every
+// stage of the kernel that `compute` ends at compile time and returns a Kernel whose loops are
+// instantiated from the loop programs: static extents become constants, the vectorized loop
+// becomes xsimd batches, the outermost parallel loop runs on a ThreadPool. Inlined stages are
+// folded into the expressions of their consumers; a reverse-inlined stage runs as the
+// epilogue of its producer.
 
 #include <xsimd/xsimd.hpp>
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <tuple>
 #include <type_traits>
 #include <utility>
@@ -4353,6 +5099,8 @@ struct depends_on<te::Select<C, T, F>, A>
     : std::bool_constant<depends_on<C, A>::value || depends_on<T, A>::value || depends_on<F, A>::value> {};
 template <class P, class... Idx, Name A>
 struct depends_on<te::Load<P, Idx...>, A> : std::bool_constant<(depends_on<Idx, A>::value || ...)> {};
+template <class C, class... Idx, Name A>
+struct depends_on<te::StageLoad<C, Idx...>, A> : std::bool_constant<(depends_on<Idx, A>::value || ...)> {};
 
 // The axis itself, plus or minus something that ignores it: steps by one with the axis.
 template <class E, Name A> struct unit_step : std::false_type {};
@@ -4369,8 +5117,10 @@ struct unit_step<te::Binary<te::op::sub, L, R>, A>
 
 // A load whose last index steps with the axis and whose other indices ignore it.
 template <class L, Name A> struct contiguous_load : std::false_type {};
-template <class P, class... Idx, Name A>
-struct contiguous_load<te::Load<P, Idx...>, A> {
+template <template <class, class...> class LoadNode, class P, class... Idx, Name A>
+  requires(std::is_same_v<LoadNode<P, Idx...>, te::Load<P, Idx...>> ||
+           std::is_same_v<LoadNode<P, Idx...>, te::StageLoad<P, Idx...>>)
+struct contiguous_load<LoadNode<P, Idx...>, A> {
   static constexpr bool value = [] {
     constexpr bool unit[] = {unit_step<Idx, A>::value...};
     constexpr bool dep[] = {depends_on<Idx, A>::value...};
@@ -4400,6 +5150,8 @@ template <class E, class T, Name A> struct vectorizable : std::false_type {};
 template <class U, class T, Name A> struct vectorizable<te::Const<U>, T, A> : std::is_arithmetic<U> {};
 template <class P, class... Idx, class T, Name A>
 struct vectorizable<te::Load<P, Idx...>, T, A> : std::is_same<typename P::value_type, T> {};
+template <class C, class... Idx, class T, Name A>
+struct vectorizable<te::StageLoad<C, Idx...>, T, A> : std::is_same<typename C::value_type, T> {};
 template <class Op, class L, class R, class T, Name A>
 struct vectorizable<te::Binary<Op, L, R>, T, A>
     : std::bool_constant<(vector_arith_op_v<Op> || vector_compare_op_v<Op>) && vectorizable<L, T, A>::value &&
@@ -4431,13 +5183,23 @@ struct VectorEval {
 
   template <class P, class... Idx, class Env>
   static KILN_FORCEINLINE batch eval(const te::Load<P, Idx...>& load, const Env& env) noexcept {
-    if constexpr (!depends_on<te::Load<P, Idx...>, A>::value) {
+    return eval_load(load, env.template buffer<P>(), env);
+  }
+  template <class C, class... Idx, class Env>
+  static KILN_FORCEINLINE batch eval(const te::StageLoad<C, Idx...>& load, const Env& env) noexcept {
+    return eval_load(load, env.template stage_buffer<C>(), env);
+  }
+
+  // A load from a placeholder or a materialized stage.
+  template <class L, class B, class Env>
+  static KILN_FORCEINLINE batch eval_load(const L& load, const B& buf, const Env& env) noexcept {
+    if constexpr (!depends_on<L, A>::value) {
       return batch(load.eval(env));
     } else {
-      const auto& buf = env.template buffer<P>();
+      constexpr std::size_t rank = std::tuple_size_v<decltype(load.indices)>;
       const T* first = std::apply([&](const auto&... idx) { return buf.at(idx.eval(env)...); }, load.indices);
-      if constexpr (contiguous_load<te::Load<P, Idx...>, A>::value) {
-        if (KILN_LIKELY(buf.stride[sizeof...(Idx) - 1] == 1)) return batch::load_unaligned(first);
+      if constexpr (contiguous_load<L, A>::value) {
+        if (KILN_LIKELY(buf.stride[rank - 1] == 1)) return batch::load_unaligned(first);
       }
       // Any other access pattern: gather lane by lane.
       alignas(64) T lanes[batch::size];
@@ -4516,37 +5278,41 @@ struct schedule_error {
 
 namespace detail {
 
-template <class List> struct buffers_of;
-template <class... Ps>
-struct buffers_of<te::TypeList<Ps...>> {
+
+template <class List> struct input_buffers;
+template <class... Ps> struct input_buffers<te::TypeList<Ps...>> {
   using type = std::tuple<Buffer<const typename Ps::value_type, Ps::rank>...>;
 };
-
-template <class List, Name N> struct index_by_name;
-template <class... Ps, Name N>
-struct index_by_name<te::TypeList<Ps...>, N> {
-  static constexpr std::size_t value = [] {
-    constexpr bool match[] = {(Ps::name == N)..., false};
-    std::size_t i = 0;
-    while (i < sizeof...(Ps) && !match[i]) ++i;
-    return i;
-  }();
+template <class List> struct stage_buffers;
+template <class... Ss> struct stage_buffers<te::TypeList<Ss...>> {
+  using type = std::tuple<Buffer<typename Ss::value_type, Ss::rank>...>;
 };
 
-// What the innermost statement sees: the compute's axis values and the bound buffers.
-template <tir::LoopProgram P, class C>
+// The expression a statement evaluates: the body, or what a reduction combines.
+template <class B> struct statement_expr { using type = B; };
+template <class R, class B, class... A> struct statement_expr<te::Reduce<R, B, A...>> { using type = B; };
+
+// All argument and intermediate buffers of one run.
+template <class Last>
+struct Buffers {
+  typename input_buffers<typename Last::inputs>::type inputs;
+  typename stage_buffers<typename Last::stages>::type stages;
+};
+
+// What the innermost statement of stage St sees: its axis values and every buffer.
+template <class PlanT, class St, class Last>
 struct Env {
-  using Output = typename C::value_type;
-  using Inputs = typename buffers_of<typename C::inputs>::type;
+  static constexpr const tir::LoopProgram& P = PlanT::template program<St>;
+  using Output = typename St::value_type;
 
   std::int64_t axes[tir::kMaxAxes] = {};
-  const Inputs* inputs = nullptr;
-  const Buffer<Output, C::rank>* output = nullptr;
+  const Buffers<Last>* buffers = nullptr;
+  Output epilogue_input{};
 
   template <Name N>
   KILN_FORCEINLINE std::int64_t var() const noexcept {
     constexpr int a = P.find_axis(N);
-    static_assert(a >= 0, "kiln: the expression uses a loop variable that is not an axis of its compute");
+    static_assert(a >= 0, "kiln: the expression uses a loop variable that is not an axis of its stage");
     return axes[a];
   }
   template <Name N>
@@ -4555,36 +5321,58 @@ struct Env {
   }
   template <class Placeholder>
   KILN_FORCEINLINE const auto& buffer() const noexcept {
-    return std::get<index_by_name<typename C::inputs, Placeholder::name>::value>(*inputs);
+    return std::get<te::index_by_name<typename Last::inputs, Placeholder::name>::value>(buffers->inputs);
+  }
+  template <class Stage>
+  KILN_FORCEINLINE const auto& stage_buffer() const noexcept {
+    return std::get<te::index_by_name<typename Last::stages, Stage::name>::value>(buffers->stages);
   }
   template <class Placeholder, class... Idx>
   KILN_FORCEINLINE auto load(Idx... idx) const noexcept {
     return *buffer<Placeholder>().at(idx...);
   }
-  KILN_FORCEINLINE Output* out() const noexcept {
-    return [&]<std::size_t... I>(std::index_sequence<I...>) { return output->at(axes[I]...); }(
-        std::make_index_sequence<C::rank>{});
+  template <class Stage, class... Idx>
+  KILN_FORCEINLINE auto load_stage(Idx... idx) const noexcept {
+    return *stage_buffer<Stage>().at(idx...);
+  }
+  KILN_FORCEINLINE Output epilogue_value() const noexcept { return epilogue_input; }
+  // The element the statement writes: in this stage's buffer or its epilogue consumer's.
+  KILN_FORCEINLINE auto* out() const noexcept {
+    const auto& buf = std::get<PlanT::output_of(PlanT::template index_of<St>)>(buffers->stages);
+    return [&]<std::size_t... I>(std::index_sequence<I...>) { return buf.at(axes[I]...); }(
+        std::make_index_sequence<St::rank>{});
+  }
+  KILN_FORCEINLINE std::int64_t out_stride_last() const noexcept {
+    return std::get<PlanT::output_of(PlanT::template index_of<St>)>(buffers->stages).stride[St::rank - 1];
   }
 };
 
-// The expression a statement evaluates: the body, or what a reduction combines.
-template <class B> struct statement_expr { using type = B; };
-template <class R, class B, class... A> struct statement_expr<te::Reduce<R, B, A...>> { using type = B; };
-
-template <tir::LoopProgram P, class C, class Arch>
+template <class PlanT, class St, class Last, class Arch, class Exprs>
 struct Codegen {
-  using T = typename C::value_type;
-  using EnvT = Env<P, C>;
+  static constexpr const tir::LoopProgram& P = PlanT::template program<St>;
+  using T = typename St::value_type;
+  using EnvT = Env<PlanT, St, Last>;
+  using Body = typename Exprs::first_type;
+  using Stmt = typename statement_expr<Body>::type;
+  static constexpr bool is_reduction = St::is_reduction;
+  static constexpr bool has_epilogue = !std::is_same_v<typename Exprs::second_type, int>;
   static constexpr bool has_simd = !std::is_same_v<Arch, xsimd::unavailable> && xsimd::has_simd_register<T, Arch>::value;
   static constexpr std::size_t width = [] {
     if constexpr (has_simd) return xsimd::batch<T, Arch>::size;
     else return std::size_t{1};
+  }();
+  // The outermost reduction loop: where a reduction's epilogue runs once it has finished.
+  static constexpr int first_reduction_loop = [] {
+    for (int i = 0; i < P.loop_count; ++i)
+      if (P.loops[i].reduction) return i;
+    return -1;
   }();
 
   struct State {
     std::int64_t loop[tir::kMaxLoops * 4] = {};  // loop variable values, by loop id
     const std::int64_t* symbols = nullptr;
     EnvT env;
+    const Exprs* exprs = nullptr;
   };
 
   template <int Node>
@@ -4609,11 +5397,17 @@ struct Codegen {
     [&]<int... A>(std::integer_sequence<int, A...>) { ((s.env.axes[A] = index<P.axis_value[A]>(s)), ...); }(
         std::make_integer_sequence<int, P.axis_count>{});
   }
-  // Guards that do not involve the loop `skip_id` (-1: all of them).
-  template <int SkipId>
+  static constexpr bool guard_uses_reduction(int g) noexcept {
+    for (int i = 0; i < P.loop_count; ++i)
+      if (P.loops[i].reduction && P.depends_on_loop(P.guards[g].value, P.loops[i].id)) return true;
+    return false;
+  }
+  // Guards that do not involve the loop `SkipId` (-1: all of them); with SpatialOnly, only
+  // the guards of spatial axes.
+  template <int SkipId, bool SpatialOnly = false>
   static KILN_FORCEINLINE bool guards_hold(const State& s) noexcept {
     return [&]<int... G>(std::integer_sequence<int, G...>) {
-      return (... && (P.depends_on_loop(P.guards[G].value, SkipId) ||
+      return (... && (P.depends_on_loop(P.guards[G].value, SkipId) || (SpatialOnly && guard_uses_reduction(G)) ||
                       index<P.guards[G].value>(s) < index<P.guards[G].bound>(s)));
     }(std::make_integer_sequence<int, P.guard_count>{});
   }
@@ -4624,22 +5418,22 @@ struct Codegen {
     }(std::make_integer_sequence<int, P.axis_count>{});
   }
 
-  static KILN_FORCEINLINE void scalar_statement(State& s, const C& c) noexcept {
+  static KILN_FORCEINLINE void scalar_statement(State& s) noexcept {
     compute_axes(s);
     if (!guards_hold<-1>(s)) return;
     T* out = s.env.out();
-    if constexpr (C::is_reduction) {
-      using R = typename C::body_type::reducer_type;
+    if constexpr (is_reduction) {
+      using R = typename Body::reducer_type;
       if (at_reduction_start(s)) *out = R::template identity<T>();
-      *out = R::combine(*out, static_cast<T>(c.body.body.eval(s.env)));
+      *out = R::combine(*out, static_cast<T>(s.exprs->first.body.eval(s.env)));
     } else {
-      *out = static_cast<T>(c.body.eval(s.env));
+      *out = static_cast<T>(s.exprs->first.eval(s.env));
     }
   }
 
   // W lanes of the vectorized loop, starting at the current value of its variable.
   template <int Depth>
-  static KILN_FORCEINLINE void vector_statement(State& s, const C& c) noexcept {
+  static KILN_FORCEINLINE void vector_statement(State& s) noexcept {
     constexpr tir::Loop L = P.loops[Depth];
     constexpr int axis = [] {
       for (int a = 0; a < P.axis_count; ++a)
@@ -4647,7 +5441,6 @@ struct Codegen {
       return -1;
     }();
     constexpr Name axis_name = P.axis_names[axis];
-    using Body = typename statement_expr<typename C::body_type>::type;
     compute_axes(s);
     if (!guards_hold<L.id>(s)) return;
     // Lanes past a guarded tail are dropped.
@@ -4658,23 +5451,23 @@ struct Codegen {
             : 0),
        ...);
     }(std::make_integer_sequence<int, P.guard_count>{});
-    constexpr bool output_contiguous = axis == C::rank - 1;
-    if constexpr (has_simd && output_contiguous && vectorizable_v<Body, T, axis_name>) {
-      if (lanes == static_cast<std::int64_t>(width) && s.env.output->stride[C::rank - 1] == 1) {
+    constexpr bool output_contiguous = axis == static_cast<int>(St::rank) - 1;
+    if constexpr (has_simd && output_contiguous && vectorizable_v<Stmt, T, axis_name>) {
+      if (lanes == static_cast<std::int64_t>(width) && s.env.out_stride_last() == 1) {
         using batch = xsimd::batch<T, Arch>;
         using V = VectorEval<T, Arch, axis_name>;
         T* out = s.env.out();
-        if constexpr (C::is_reduction) {
-          using R = typename C::body_type::reducer_type;
+        if constexpr (is_reduction) {
+          using R = typename Body::reducer_type;
           batch acc = at_reduction_start(s) ? batch(R::template identity<T>()) : batch::load_unaligned(out);
-          const batch v = V::eval(c.body.body, s.env);
+          const batch v = V::eval(s.exprs->first.body, s.env);
           if constexpr (std::is_same_v<R, te::reducer::sum>) acc += v;
           else if constexpr (std::is_same_v<R, te::reducer::prod>) acc *= v;
           else if constexpr (std::is_same_v<R, te::reducer::max>) acc = xsimd::max(acc, v);
           else acc = xsimd::min(acc, v);
           acc.store_unaligned(out);
         } else {
-          V::eval(c.body, s.env).store_unaligned(out);
+          V::eval(s.exprs->first, s.env).store_unaligned(out);
         }
         return;
       }
@@ -4683,117 +5476,228 @@ struct Codegen {
     const std::int64_t first = s.loop[L.id];
     for (std::int64_t l = 0; l < lanes; ++l) {
       s.loop[L.id] = first + l;
-      scalar_statement(s, c);
+      scalar_statement(s);
     }
     s.loop[L.id] = first;
   }
 
+  // ---- the epilogue of a reduction: over the spatial loops inside the first reduction loop
   template <int Depth>
-  static KILN_FORCEINLINE void loop_body(State& s, const C& c, std::int64_t i) noexcept {
+  static void epilogue_nest(State& s) noexcept {
+    if constexpr (Depth == P.loop_count) {
+      compute_axes(s);
+      if (!guards_hold<-1, true>(s)) return;
+      T* out = s.env.out();
+      s.env.epilogue_input = *out;
+      *out = static_cast<T>(s.exprs->second.eval(s.env));
+    } else {
+      constexpr tir::Loop L = P.loops[Depth];
+      if constexpr (L.reduction) {
+        s.loop[L.id] = 0;
+        epilogue_nest<Depth + 1>(s);
+      } else {
+        std::int64_t trip = 0;
+        if constexpr (L.tail_bound >= 0) trip = index<L.tail_bound>(s);
+        else trip = index<L.extent>(s);
+        for (std::int64_t i = 0; i < trip; ++i) {
+          s.loop[L.id] = i;
+          epilogue_nest<Depth + 1>(s);
+        }
+      }
+    }
+  }
+
+  template <int Depth>
+  static KILN_FORCEINLINE void loop_body(State& s, std::int64_t i) noexcept {
     s.loop[P.loops[Depth].id] = i;
-    run<Depth + 1>(s, c);
+    run<Depth + 1>(s);
   }
 
   template <int Depth, std::int64_t Trip>
-  static KILN_FORCEINLINE void static_loop(State& s, const C& c) noexcept {
+  static KILN_FORCEINLINE void static_loop(State& s) noexcept {
     constexpr tir::Loop L = P.loops[Depth];
     if constexpr (L.kind == tir::LoopKind::vectorized) {
       constexpr std::int64_t w = static_cast<std::int64_t>(width);
       std::int64_t i = 0;
       for (; i + w <= Trip; i += w) {
         s.loop[L.id] = i;
-        vector_statement<Depth>(s, c);
+        vector_statement<Depth>(s);
       }
-      for (; i < Trip; ++i) loop_body<Depth>(s, c, i);
+      for (; i < Trip; ++i) loop_body<Depth>(s, i);
     } else if constexpr (L.kind == tir::LoopKind::unrolled) {
-      [&]<std::int64_t... I>(std::integer_sequence<std::int64_t, I...>) { (loop_body<Depth>(s, c, I), ...); }(
+      [&]<std::int64_t... I>(std::integer_sequence<std::int64_t, I...>) { (loop_body<Depth>(s, I), ...); }(
           std::make_integer_sequence<std::int64_t, Trip>{});
     } else {
-      for (std::int64_t i = 0; i < Trip; ++i) loop_body<Depth>(s, c, i);
+      for (std::int64_t i = 0; i < Trip; ++i) loop_body<Depth>(s, i);
     }
   }
 
-  static KILN_FORCEINLINE void dynamic_loop_at(State& s, const C& c, std::int64_t trip, auto depth) noexcept {
-    constexpr int Depth = decltype(depth)::value;
-    for (std::int64_t i = 0; i < trip; ++i) loop_body<Depth>(s, c, i);
+  template <int Depth>
+  static KILN_FORCEINLINE void dynamic_loop(State& s, std::int64_t trip) noexcept {
+    for (std::int64_t i = 0; i < trip; ++i) loop_body<Depth>(s, i);
   }
 
   template <int Depth>
-  static KILN_FORCEINLINE void run(State& s, const C& c) noexcept {
-    if constexpr (Depth == P.loop_count) {
-      scalar_statement(s, c);
+  static KILN_FORCEINLINE void loop(State& s) noexcept {
+    constexpr tir::Loop L = P.loops[Depth];
+    constexpr std::int64_t full = P.static_value(L.extent);
+    if constexpr (L.tail_bound >= 0) {
+      // A separate tail: full tiles take the static loop, the last one a shorter loop.
+      const std::int64_t trip = index<L.tail_bound>(s);
+      if (KILN_LIKELY(trip == full)) static_loop<Depth, full>(s);
+      else dynamic_loop<Depth>(s, trip);
+    } else if constexpr (full >= 0) {
+      static_loop<Depth, full>(s);
     } else {
-      constexpr tir::Loop L = P.loops[Depth];
-      constexpr std::int64_t full = P.static_value(L.extent);
-      if constexpr (L.tail_bound >= 0) {
-        // A separate tail: full tiles take the static loop, the last one a shorter loop.
-        const std::int64_t trip = index<L.tail_bound>(s);
-        if (KILN_LIKELY(trip == full)) static_loop<Depth, full>(s, c);
-        else dynamic_loop_at(s, c, trip, std::integral_constant<int, Depth>{});
-      } else if constexpr (full >= 0) {
-        static_loop<Depth, full>(s, c);
-      } else {
-        dynamic_loop_at(s, c, index<L.extent>(s), std::integral_constant<int, Depth>{});
-      }
+      dynamic_loop<Depth>(s, index<L.extent>(s));
+    }
+  }
+
+  template <int Depth>
+  static KILN_FORCEINLINE void run(State& s) noexcept {
+    if constexpr (Depth == P.loop_count) {
+      scalar_statement(s);
+    } else {
+      loop<Depth>(s);
+      if constexpr (has_epilogue && Depth == first_reduction_loop) epilogue_nest<Depth + 1>(s);
     }
   }
 
   // The whole nest; the outermost loop goes to the pool when it is parallel.
-  static void execute(State& s, const C& c, ThreadPool* pool) {
+  static void execute(State& s, ThreadPool* pool) {
     if constexpr (P.loop_count > 0 && P.loops[0].kind == tir::LoopKind::parallel) {
       if (pool != nullptr && pool->size() > 1) {
         const std::int64_t trip = index<P.loops[0].extent>(s);
         pool->parallel_for(0, trip, [&](std::int64_t begin, std::int64_t end) {
           State local = s;
-          for (std::int64_t i = begin; i < end; ++i) loop_body<0>(local, c, i);
+          for (std::int64_t i = begin; i < end; ++i) loop_body<0>(local, i);
         });
         return;
       }
     }
-    run<0>(s, c);
+    run<0>(s);
   }
 };
 
 } // namespace detail
 
-// A compute lowered under a schedule for the CPU. Call it with the inputs, in the order
-// they first appear in the compute's body, then the output; views or tensors.
-template <tir::LoopProgram P, class C, class Arch>
+// The stages of a kernel lowered under a schedule for the CPU. Call it with the inputs, in the
+// order they first appear (earlier stages first), then the output; views or tensors. Each
+// Kernel keeps the workspace of its intermediate stages, allocated on the first run and
+// reused while shapes do not grow; one Kernel object must not run on two threads at once.
+template <tir::Schedule S, class Last, class Arch>
 class Kernel {
- public:
-  using compute_type = C;
-  static constexpr const tir::LoopProgram& program = P;
+  using PlanT = tir::StagePlan<S, Last>;
+  using Stages = typename Last::stages;
+  using StageTuple = typename te::tuple_of<Stages>::type;
 
-  explicit Kernel(const C& compute) : compute_(compute) {}
+  template <class... Ss>
+  static auto all_exprs(te::TypeList<Ss...>, const Last& last) {
+    return std::make_tuple(tir::make_stage_exprs<PlanT, Ss>(last)...);
+  }
+
+ public:
+  using compute_type = Last;
+
+  explicit Kernel(const Last& last) : exprs_(all_exprs(Stages{}, last)) {}
+
+  // The loop program of one stage, for inspection.
+  template <class St>
+  static constexpr const tir::LoopProgram& program = PlanT::template program<St>;
 
   template <class... Args>
   Status operator()(Args&&... args) const {
     return run(nullptr, std::forward<Args>(args)...);
   }
 
-  // Runs the outermost loop, if the schedule made it parallel, on the pool.
+  // Runs the outermost loop of each stage, if the schedule made it parallel, on the pool.
   template <class... Args>
   Status run(ThreadPool* pool, Args&&... args) const {
-    static_assert(sizeof...(Args) == C::inputs::size + 1,
-                  "kiln::cpu::Kernel: pass every input (in order of first use in the compute) and then the output");
-    using Codegen = detail::Codegen<P, C, Arch>;
-    typename Codegen::State state;
+    static_assert(sizeof...(Args) == Last::inputs::size + 1,
+                  "kiln::cpu::Kernel: pass every input (in order of first use) and then the output");
     std::int64_t symbols[tir::kMaxSymbols] = {};
     bool bound[tir::kMaxSymbols] = {};
-    typename detail::Env<P, C>::Inputs inputs;
-    Buffer<typename C::value_type, C::rank> output;
-    KILN_RETURN_IF_ERROR(bind_all(inputs, output, symbols, bound, std::forward_as_tuple(args...),
-                                  std::make_index_sequence<C::inputs::size>{}));
-    state.symbols = symbols;
-    state.env.inputs = &inputs;
-    state.env.output = &output;
-    Codegen::execute(state, compute_, pool);
-    return {};
+    detail::Buffers<Last> buffers;
+    KILN_RETURN_IF_ERROR(bind_all(buffers, symbols, bound, std::forward_as_tuple(args...),
+                                  std::make_index_sequence<Last::inputs::size>{}));
+    constexpr tir::LoopProgram last_program = PlanT::template program<Last>;
+    for (int i = 0; i < last_program.symbol_count; ++i)
+      if (!bound[i])
+        return make_error(StatusCode::invalid_argument, "kernel ", Last::name.view(), ": extent ",
+                          last_program.symbols[i].view(), " is not the extent of any argument");
+    KILN_RETURN_IF_ERROR(place_intermediates(buffers, symbols));
+    Status status;
+    [&]<std::size_t... I>(std::index_sequence<I...>) {
+      (run_stage<std::tuple_element_t<I, StageTuple>, I>(buffers, symbols, pool), ...);
+    }(std::make_index_sequence<Stages::size>{});
+    return status;
   }
 
  private:
-  // Checks one argument's extents against a placeholder's (static extents must match,
-  // symbolic ones bind on first use and must agree afterwards).
+  template <class St, std::size_t I>
+  void run_stage(const detail::Buffers<Last>& buffers, const std::int64_t* symbols, ThreadPool* pool) const {
+    if constexpr (PlanT::executed(static_cast<int>(I))) {
+      using Exprs = std::tuple_element_t<I, decltype(exprs_)>;
+      using Codegen = detail::Codegen<PlanT, St, Last, Arch, Exprs>;
+      typename Codegen::State state;
+      state.symbols = symbols;
+      state.env.buffers = &buffers;
+      state.exprs = &std::get<I>(exprs_);
+      Codegen::execute(state, pool);
+    }
+  }
+
+  // Row-major buffers in the workspace for the intermediate stages that are written.
+  Status place_intermediates(detail::Buffers<Last>& buffers, const std::int64_t* symbols) const {
+    std::size_t total = 0;
+    Status status;
+    auto layout = [&]<class St, std::size_t I>(bool assign) {
+      if constexpr (PlanT::needs_workspace(static_cast<int>(I))) {
+        auto& buf = std::get<I>(buffers.stages);
+        std::int64_t count = 1;
+        std::size_t axis = 0;
+        [&]<class... Es>(te::Extents<Es...>) {
+          auto one = [&]<class E>(std::type_identity<E>) {
+            std::int64_t e = 0;
+            if constexpr (is_static_v<E>) e = E::value;
+            else e = symbols[tir::compute_spec<St, Last>().symbol_slot_of(E::name)];
+            buf.extent[axis++] = e;
+            count *= e;
+          };
+          (one(std::type_identity<Es>{}), ...);
+        }(typename St::extents_type{});
+        std::int64_t stride = 1;
+        for (std::size_t a = St::rank; a-- > 0;) {
+          buf.stride[a] = stride;
+          stride *= buf.extent[a];
+        }
+        const std::size_t bytes = (static_cast<std::size_t>(count) * sizeof(typename St::value_type) + 63) / 64 * 64;
+        if (assign) buf.data = reinterpret_cast<typename St::value_type*>(workspace_.get() + total);
+        total += bytes;
+      }
+    };
+    auto pass = [&](bool assign) {
+      total = 0;
+      [&]<std::size_t... I>(std::index_sequence<I...>) {
+        (layout.template operator()<std::tuple_element_t<I, StageTuple>, I>(assign), ...);
+      }(std::make_index_sequence<Stages::size>{});
+    };
+    pass(false);
+    if (total > workspace_bytes_) {
+      workspace_.reset(static_cast<std::byte*>(aligned_alloc_bytes(total)));
+      if (!workspace_) {
+        workspace_bytes_ = 0;
+        return make_error(StatusCode::out_of_memory, "kernel ", Last::name.view(), ": cannot allocate ", total,
+                          " bytes of workspace for intermediate stages");
+      }
+      workspace_bytes_ = total;
+    }
+    pass(true);
+    return status;
+  }
+
+  // Checks one argument's extents against a tensor's declared extents (static extents must
+  // match, symbolic ones bind on first use and must agree afterwards).
   template <class... Es, class B>
   static Status check_extents(te::Extents<Es...>, const B& buf, const Name& name, std::int64_t* symbols, bool* bound) {
     Status status;
@@ -4806,11 +5710,7 @@ class Kernel {
             status = make_error(StatusCode::shape_mismatch, "argument ", name.view(), ": extent ", actual, " on axis ",
                                 axis, " but the kernel was built for ", E::value);
         } else {
-          constexpr int slot = [] {
-            for (int i = 0; i < P.symbol_count; ++i)
-              if (P.symbols[i] == E::name) return i;
-            return -1;
-          }();
+          constexpr int slot = tir::compute_spec<Last, Last>().symbol_slot_of(E::name);
           if (!bound[slot]) {
             symbols[slot] = actual;
             bound[slot] = true;
@@ -4826,48 +5726,44 @@ class Kernel {
     return status;
   }
 
-  template <class Inputs, class Output, class ArgTuple, std::size_t... I>
-  static Status bind_all(Inputs& inputs, Output& output, std::int64_t* symbols, bool* bound, ArgTuple args,
+  template <class ArgTuple, std::size_t... I>
+  static Status bind_all(detail::Buffers<Last>& buffers, std::int64_t* symbols, bool* bound, ArgTuple args,
                          std::index_sequence<I...>) {
     Status status;
     auto bind_input = [&]<std::size_t K>(std::integral_constant<std::size_t, K>) {
       if (!status.ok()) return;
-      using Ph = std::tuple_element_t<K, te_list_tuple<typename C::inputs>>;
+      using Ph = std::tuple_element_t<K, typename te::tuple_of<typename Last::inputs>::type>;
       auto b = to_buffer<const typename Ph::value_type, Ph::rank>(std::get<K>(args), Ph::name.c_str());
       if (!b.ok()) {
         status = std::move(b).status();
         return;
       }
-      std::get<K>(inputs) = *b;
+      std::get<K>(buffers.inputs) = *b;
       status = check_extents(typename Ph::extents_type{}, *b, Ph::name, symbols, bound);
     };
     (bind_input(std::integral_constant<std::size_t, I>{}), ...);
     KILN_RETURN_IF_ERROR(status);
-    auto out = to_buffer<typename C::value_type, C::rank>(std::get<sizeof...(I)>(args), C::name.c_str());
+    auto out = to_buffer<typename Last::value_type, Last::rank>(std::get<sizeof...(I)>(args), Last::name.c_str());
     if (!out.ok()) return std::move(out).status();
-    output = *out;
-    return check_extents(output_extents(typename C::spatial_axes{}), output, C::name, symbols, bound);
+    std::get<Stages::size - 1>(buffers.stages) = *out;
+    return check_extents(typename Last::extents_type{}, *out, Last::name, symbols, bound);
   }
 
-  template <class List> struct te_list_tuple_impl;
-  template <class... Ps> struct te_list_tuple_impl<te::TypeList<Ps...>> { using type = std::tuple<Ps...>; };
-  template <class List> using te_list_tuple = typename te_list_tuple_impl<List>::type;
+  struct FreeAligned {
+    void operator()(std::byte* p) const noexcept { aligned_free(p); }
+  };
 
-  template <class... Axes>
-  static constexpr auto output_extents(te::TypeList<Axes...>) {
-    return te::Extents<typename Axes::extent_type...>{};
-  }
-
-  C compute_;
+  decltype(all_exprs(Stages{}, std::declval<const Last&>())) exprs_;
+  mutable std::unique_ptr<std::byte, FreeAligned> workspace_;
+  mutable std::size_t workspace_bytes_ = 0;
 };
 
-// Lowers `compute` under schedule S for SIMD architecture Arch; an illegal schedule is a
-// compile-time error naming the primitive and the loop.
-template <tir::Schedule S, class Arch = default_arch, class C>
-auto build(const C& compute) {
-  constexpr tir::LoopProgram program = tir::lower(tir::compute_spec<C>(), S);
-  static_assert(schedule_error<program.error>::ok);
-  return Kernel<program, C, Arch>(compute);
+// Lowers every stage of the kernel that `last` ends under schedule S, for SIMD architecture
+// Arch; an illegal schedule is a compile-time error naming the primitive and the loop.
+template <tir::Schedule S, class Arch = default_arch, class Last>
+auto build(const Last& last) {
+  static_assert(schedule_error<tir::schedule_diagnostic<S, Last>()>::ok);
+  return Kernel<S, Last, Arch>(last);
 }
 
 } // namespace kiln::cpu

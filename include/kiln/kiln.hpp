@@ -26,10 +26,13 @@
 #include "te/type_list.hpp"
 #include "te/expr.hpp"
 #include "te/tensor.hpp"
+#include "te/inline.hpp"
 #include "tir/schedule.hpp"
 #include "tir/loop_program.hpp"
 #include "tir/compute_spec.hpp"
 #include "tir/lower.hpp"
+#include "tir/stage_graph.hpp"
+#include "tir/stage_plan.hpp"
 #include "tir/print.hpp"
 
 // Interop with libraries found on the include path. These come last so that every header

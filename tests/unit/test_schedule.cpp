@@ -92,8 +92,8 @@ TEST_CASE("illegal schedules are diagnosed with the primitive and the loop") {
   CHECK(message(tir::schedule("C").split("i", 4, tir::Tail::separate).reorder("i.i", "i.o")) ==
         "reorder(\"i.o\"): the loop would move inside the tail loop it bounds");
   CHECK(message(tir::schedule("C").split("i", 4).split("i", 2)) == "split(\"i\"): no loop of that name in the loop nest");
-  CHECK(message(tir::schedule("E").unroll("x")) ==
-        "schedule(\"E\"): the schedule names another stage than the compute it is applied to");
+  // Primitives of other stages are left to those stages.
+  CHECK(message(tir::schedule("E").unroll("x")) == "");
 }
 
 TEST_CASE("the printed loop program of a tiled, vectorized matmul") {

@@ -140,6 +140,7 @@ inline constexpr bool is_comparison_v =
 
 template <class Op, Expr L, Expr R>
 struct Binary : ExprBase {
+  using op_type = Op;
   using value_type =
       std::conditional_t<is_comparison_v<Op>, bool, promote_t<typename L::value_type, typename R::value_type>>;
   L lhs;

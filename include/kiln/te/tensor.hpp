@@ -48,6 +48,8 @@ constexpr Extents<Es...> extents(Es...) noexcept {
 // ---- placeholders and loads -------------------------------------------------------------
 template <class P, Expr... Idx>
 struct Load;
+template <class C, Expr... Idx>
+struct StageLoad;
 
 // A kernel input of element type T named N with the given extents.
 template <Element T, Name N, TeExtent... Es>
@@ -172,6 +174,39 @@ template <class T, class A>
 struct placeholders_of<Cast<T, A>> { using type = typename placeholders_of<A>::type; };
 template <class R, class B, class... A>
 struct placeholders_of<Reduce<R, B, A...>> { using type = typename placeholders_of<B>::type; };
+template <class C, class... Idx>
+struct placeholders_of<StageLoad<C, Idx...>> {
+  using type = concat_t<typename placeholders_of<Idx>::type...>;
+};
+
+// The computes an expression reads directly.
+template <class E> struct stages_read { using type = TypeList<>; };
+template <class P, class... Idx>
+struct stages_read<Load<P, Idx...>> { using type = concat_t<typename stages_read<Idx>::type...>; };
+template <class C, class... Idx>
+struct stages_read<StageLoad<C, Idx...>> {
+  using type = concat_t<TypeList<C>, typename stages_read<Idx>::type...>;
+};
+template <class Op, class L, class R>
+struct stages_read<Binary<Op, L, R>> {
+  using type = concat_t<typename stages_read<L>::type, typename stages_read<R>::type>;
+};
+template <class Op, class A>
+struct stages_read<Unary<Op, A>> { using type = typename stages_read<A>::type; };
+template <class C, class T, class F>
+struct stages_read<Select<C, T, F>> {
+  using type = concat_t<typename stages_read<C>::type, typename stages_read<T>::type, typename stages_read<F>::type>;
+};
+template <class T, class A>
+struct stages_read<Cast<T, A>> { using type = typename stages_read<A>::type; };
+template <class R, class B, class... A>
+struct stages_read<Reduce<R, B, A...>> { using type = typename stages_read<B>::type; };
+
+template <class List> struct all_placeholders;
+template <class... Cs>
+struct all_placeholders<TypeList<Cs...>> {
+  using type = concat_t<typename placeholders_of<typename Cs::body_type>::type...>;
+};
 
 // ---- compute ----------------------------------------------------------------------------
 // A spatial axis of a compute: its loop variable's name and extent.
@@ -188,23 +223,54 @@ constexpr Name default_axis_name() noexcept {
 }
 } // namespace detail
 
-// The tensor `N` whose element at the spatial axes' values is `body` there.
+// The tensor `N` whose element at the spatial axes' values is `body` there. A compute can
+// read other computes (its producers): together they are the stages of one kernel.
 template <Name N, class SpatialAxes, Expr Body>
 struct Compute;
+
+template <class List> struct all_stages_of;
+template <class... Cs>
+struct all_stages_of<TypeList<Cs...>> {
+  using type = concat_t<typename Cs::stages...>;
+};
 
 template <Name N, class... Spatial, Expr Body>
 struct Compute<N, TypeList<Spatial...>, Body> {
   static constexpr Name name = N;
   using spatial_axes = TypeList<Spatial...>;
+  using extents_type = Extents<typename Spatial::extent_type...>;
   using body_type = Body;
   static constexpr bool is_reduction = is_reduce<Body>::value;
   using reduce_axes = typename reduce_axes_of<Body>::type;
   using value_type = typename Body::value_type;
-  // The inputs, in order of first appearance in the body.
-  using inputs = unique_by_name_t<typename placeholders_of<Body>::type>;
   static constexpr std::size_t rank = sizeof...(Spatial);
+  // Every stage of the kernel this compute ends, producers before consumers, this one last.
+  using stages = unique_by_name_t<concat_t<typename all_stages_of<typename stages_read<Body>::type>::type, TypeList<Compute>>>;
+  // The kernel's inputs: placeholders in order of first appearance, earlier stages first.
+  using inputs = unique_by_name_t<typename all_placeholders<stages>::type>;
 
   Body body;
+
+  template <class... Idx>
+  constexpr auto operator()(Idx... idx) const noexcept {
+    static_assert(sizeof...(Idx) == rank, "te: a compute is indexed with as many indices as its rank");
+    return StageLoad<Compute, as_expr_t<Idx>...>{{}, *this, std::tuple<as_expr_t<Idx>...>(as_expr(idx)...)};
+  }
+};
+
+// A read of another compute's element: the producer travels with the expression, so a
+// kernel built from the last stage knows every stage.
+template <class C, Expr... Idx>
+struct StageLoad : ExprBase {
+  using value_type = typename C::value_type;
+  using stage_type = C;
+  C source;
+  std::tuple<Idx...> indices;
+
+  template <class Env>
+  constexpr value_type eval(const Env& env) const noexcept {
+    return std::apply([&](const auto&... idx) { return env.template load_stage<C>(idx.eval(env)...); }, indices);
+  }
 };
 
 // compute<"C", "i", "j">(extents(m, n), [](auto i, auto j) { return ...; })

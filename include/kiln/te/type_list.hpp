@@ -3,7 +3,10 @@
 #pragma once
 
 #include <cstddef>
+#include <tuple>
 #include <type_traits>
+
+#include "../core/name.hpp"
 
 namespace kiln::te {
 
@@ -50,5 +53,20 @@ using concat_t = typename concat_lists<Lists...>::type;
 // Keeps the first element of each name, in order.
 template <class List>
 using unique_by_name_t = typename detail::unique_by_name_impl<TypeList<>, List>::type;
+
+template <class List> struct tuple_of;
+template <class... Ts> struct tuple_of<TypeList<Ts...>> { using type = std::tuple<Ts...>; };
+
+// The position of the first element named N (the size when there is none).
+template <class List, Name N> struct index_by_name;
+template <class... Ps, Name N>
+struct index_by_name<TypeList<Ps...>, N> {
+  static constexpr std::size_t value = [] {
+    constexpr bool match[] = {(Ps::name == N)..., false};
+    std::size_t i = 0;
+    while (i < sizeof...(Ps) && !match[i]) ++i;
+    return i;
+  }();
+};
 
 } // namespace kiln::te

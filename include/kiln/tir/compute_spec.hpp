@@ -37,6 +37,12 @@ struct ComputeSpec {
     symbols[symbol_count] = n;
     return symbol_count++;
   }
+  // The slot of a symbol that must already be known.
+  constexpr int symbol_slot_of(const Name& n) const noexcept {
+    for (int i = 0; i < symbol_count; ++i)
+      if (symbols[i] == n) return i;
+    return -1;
+  }
   template <class E>
   constexpr void add_axis(Name name, bool reduction) noexcept {
     if (axis_count == kMaxAxes) {
@@ -56,24 +62,38 @@ struct ComputeSpec {
 };
 
 namespace detail {
-template <class C, class... Spatial, class... Reduce, class... Inputs>
-constexpr ComputeSpec make_spec(te::TypeList<Spatial...>, te::TypeList<Reduce...>, te::TypeList<Inputs...>) noexcept {
-  ComputeSpec spec;
+template <class... Es>
+constexpr void add_symbols(ComputeSpec& spec, te::Extents<Es...>) noexcept {
+  (spec.template add_symbol_of<Es>(), ...);
+}
+template <class... Stages, class... Inputs>
+constexpr void add_kernel_symbols(ComputeSpec& spec, te::TypeList<Stages...>, te::TypeList<Inputs...>) noexcept {
+  // Outputs and reductions first, then what only inputs use; the order is the slot order.
+  auto stage_symbols = [&]<class S>(std::type_identity<S>) {
+    add_symbols(spec, typename S::extents_type{});
+    [&]<class... R>(te::TypeList<R...>) { (spec.template add_symbol_of<typename R::extent_type>(), ...); }(
+        typename S::reduce_axes{});
+  };
+  (stage_symbols(std::type_identity<Stages>{}), ...);
+  (add_symbols(spec, typename Inputs::extents_type{}), ...);
+}
+template <class C, class... Spatial, class... Reduce>
+constexpr void add_axes(ComputeSpec& spec, te::TypeList<Spatial...>, te::TypeList<Reduce...>) noexcept {
   spec.stage = C::name;
   (spec.template add_axis<typename Spatial::extent_type>(Spatial::name, false), ...);
   (spec.template add_axis<typename Reduce::extent_type>(Reduce::name, true), ...);
   spec.spatial_count = static_cast<int>(sizeof...(Spatial));
-  // Symbols that only inputs use are bound (and checked) at run time too.
-  ([&]<class... Es>(te::Extents<Es...>) { (spec.template add_symbol_of<Es>(), ...); }(
-       typename Inputs::extents_type{}),
-   ...);
-  return spec;
 }
 } // namespace detail
 
-template <class C>
+// The spec of stage C of the kernel that ends with stage Last. Symbol slots are shared by
+// every stage of the kernel, so one table of bound extents serves all of them.
+template <class C, class Last = C>
 constexpr ComputeSpec compute_spec() noexcept {
-  return detail::make_spec<C>(typename C::spatial_axes{}, typename C::reduce_axes{}, typename C::inputs{});
+  ComputeSpec spec;
+  detail::add_kernel_symbols(spec, typename Last::stages{}, typename Last::inputs{});
+  detail::add_axes<C>(spec, typename C::spatial_axes{}, typename C::reduce_axes{});
+  return spec;
 }
 
 } // namespace kiln::tir

@@ -259,7 +259,8 @@ constexpr void check_final(Builder& b) noexcept {
 
 } // namespace detail
 
-// Lowers a compute under a schedule. The result's `error` is set for an illegal schedule.
+// Lowers one stage under the primitives of a schedule that name it. The result's `error` is
+// set for an illegal schedule.
 constexpr LoopProgram lower(const ComputeSpec& spec, const Schedule& s) noexcept {
   detail::Builder b;
   LoopProgram& p = b.p;
@@ -268,12 +269,8 @@ constexpr LoopProgram lower(const ComputeSpec& spec, const Schedule& s) noexcept
     b.fail("lower", spec.stage, "the compute has more axes or symbolic extents than a loop program holds");
     return p;
   }
-  if (!(s.stage == spec.stage)) {
-    b.fail("schedule", s.stage, "the schedule names another stage than the compute it is applied to");
-    return p;
-  }
   if (s.overflow) {
-    b.fail("schedule", s.stage, "the schedule has more primitives than kiln::tir::kMaxPrimitives");
+    b.fail("schedule", s.current, "the schedule has more primitives than kiln::tir::kMaxPrimitives");
     return p;
   }
   for (int i = 0; i < spec.symbol_count; ++i) p.symbols[i] = spec.symbols[i];
@@ -293,6 +290,7 @@ constexpr LoopProgram lower(const ComputeSpec& spec, const Schedule& s) noexcept
   }
   for (int i = 0; i < s.count && !b.failed(); ++i) {
     const Primitive& prim = s.primitives[i];
+    if (!(prim.stage == spec.stage)) continue;  // another stage's
     switch (prim.kind) {
       case PrimitiveKind::split: b.split(prim); break;
       case PrimitiveKind::fuse: b.fuse(prim); break;
@@ -303,6 +301,9 @@ constexpr LoopProgram lower(const ComputeSpec& spec, const Schedule& s) noexcept
       case PrimitiveKind::bind:
         b.fail("bind", prim.loops[0], "the CPU backend has no GPU thread axes to bind to");
         break;
+      case PrimitiveKind::compute_inline:
+      case PrimitiveKind::reverse_compute_inline:
+        break;  // stage-level: checked and applied by check_stages and the backend
     }
   }
   if (!b.failed()) detail::check_final(b);

@@ -7,10 +7,12 @@
 #include <type_traits>
 
 #include "../core/str_cat.hpp"
+#include "../te/inline.hpp"
 #include "../te/tensor.hpp"
 #include "compute_spec.hpp"
 #include "loop_program.hpp"
 #include "lower.hpp"
+#include "stage_plan.hpp"
 
 namespace kiln::tir {
 
@@ -74,6 +76,15 @@ template <class Op, class L, class R> std::string print_expr(const te::Binary<Op
 template <class Op, class A> std::string print_expr(const te::Unary<Op, A>&);
 template <class C, class A, class B> std::string print_expr(const te::Select<C, A, B>&);
 template <class T, class A> std::string print_expr(const te::Cast<T, A>&);
+template <class C, class... Idx> std::string print_expr(const te::StageLoad<C, Idx...>&);
+template <class P> std::string print_expr(const te::EpilogueValue<P>&);
+
+template <class... Axes>
+std::string axis_list(te::TypeList<Axes...>) {
+  std::string out;
+  ((out += str_cat(out.empty() ? "" : ", ", Axes::name.view())), ...);
+  return out;
+}
 
 template <Name N>
 std::string print_expr(const te::Var<N>&) {
@@ -99,6 +110,19 @@ std::string print_expr(const te::Load<P, Idx...>& load) {
   std::apply([&](const auto&... idx) { ((out += str_cat(first ? "" : ", ", print_expr(idx)), first = false), ...); },
              load.indices);
   return out + "]";
+}
+template <class C, class... Idx>
+std::string print_expr(const te::StageLoad<C, Idx...>& load) {
+  std::string out = str_cat(C::name.view(), "[");
+  bool first = true;
+  std::apply([&](const auto&... idx) { ((out += str_cat(first ? "" : ", ", print_expr(idx)), first = false), ...); },
+             load.indices);
+  return out + "]";
+}
+// In an epilogue, the producer's value at its own axes.
+template <class P>
+std::string print_expr(const te::EpilogueValue<P>&) {
+  return str_cat(P::name.view(), "[", axis_list(typename P::spatial_axes{}), "]");
 }
 template <class Op, class L, class R>
 std::string print_expr(const te::Binary<Op, L, R>& e) {
@@ -143,88 +167,124 @@ std::string print_params(te::TypeList<Ps...>) {
   return out;
 }
 
-template <class... Axes>
-auto output_extents(te::TypeList<Axes...>) {
-  return te::Extents<typename Axes::extent_type...>{};
+} // namespace detail
+
+namespace detail {
+inline std::string indent(int depth) { return std::string(static_cast<std::size_t>(depth) * 4, ' '); }
+
+inline std::string loop_line(const LoopProgram& p, int i, int depth) {
+  const Loop& l = p.loops[i];
+  const char* kind = l.kind == LoopKind::serial       ? "range"
+                     : l.kind == LoopKind::parallel   ? "T.parallel"
+                     : l.kind == LoopKind::vectorized ? "T.vectorized"
+                                                      : "T.unroll";
+  const std::string extent = print_index(p, l.tail_bound >= 0 ? l.tail_bound : l.extent);
+  return str_cat(indent(depth), "for ", l.name.view(), " in ", kind, "(", extent, "):",
+                 l.reduction ? "  # reduction" : "", "\n");
 }
 
+// Axis bindings and guards at the innermost level; returns the depth of the statement.
+inline int bindings(const LoopProgram& p, int depth, bool spatial_only, std::string& out) {
+  for (int a = 0; a < p.axis_count; ++a) {
+    if (spatial_only && p.axis_reduction[a]) continue;
+    const std::string value = print_index(p, p.axis_value[a]);
+    if (value != p.axis_names[a].view()) out += str_cat(indent(depth), p.axis_names[a].view(), " = ", value, "\n");
+  }
+  std::string guard;
+  for (int g = 0; g < p.guard_count; ++g) {
+    bool reduction_guard = false;
+    for (int i = 0; i < p.loop_count; ++i)
+      if (p.loops[i].reduction && p.depends_on_loop(p.guards[g].value, p.loops[i].id)) reduction_guard = true;
+    if (spatial_only && reduction_guard) continue;
+    // A guard on a whole axis reads best as that axis.
+    std::string value = print_index(p, p.guards[g].value);
+    for (int a = 0; a < p.axis_count; ++a)
+      if (p.axis_value[a] == p.guards[g].value) value = std::string(p.axis_names[a].view());
+    guard += str_cat(guard.empty() ? "" : " and ", value, " < ", print_index(p, p.guards[g].bound));
+  }
+  if (guard.empty()) return depth;
+  out += str_cat(indent(depth), "if ", guard, ":\n");
+  return depth + 1;
+}
+
+template <class St>
+std::string element(const LoopProgram& p) {
+  std::string target = str_cat(St::name.view(), "[");
+  for (int a = 0; a < p.spatial_count; ++a) target += str_cat(a ? ", " : "", p.axis_names[a].view());
+  return target + "]";
+}
+
+// One executed stage: its loops, bindings, guards, the reduction's start and the statement,
+// then the epilogue a reverse-inlined consumer contributes.
+template <class PlanT, class St, class Last>
+std::string print_stage(const Last& last) {
+  constexpr const LoopProgram& p = PlanT::template program<St>;
+  using T = typename St::value_type;
+  const auto exprs = make_stage_exprs<PlanT, St>(last);
+  std::string out;
+  for (int i = 0; i < p.loop_count; ++i) out += loop_line(p, i, i + 1);
+  const int depth = bindings(p, p.loop_count + 1, false, out);
+  constexpr int output = PlanT::output_of(PlanT::template index_of<St>);
+  using Out = std::tuple_element_t<output, typename te::tuple_of<typename PlanT::Stages>::type>;
+  const std::string target = str_cat(Out::name.view(), element<St>(p).substr(St::name.size()));
+  if constexpr (St::is_reduction) {
+    using R = typename decltype(exprs.first)::reducer_type;
+    std::string start;
+    for (int a = p.spatial_count; a < p.axis_count; ++a)
+      start += str_cat(a > p.spatial_count ? " and " : "", p.axis_names[a].view(), " == 0");
+    out += str_cat(indent(depth), "if ", start, ":\n", indent(depth + 1), target, " = T.", R::name, "_identity(\"",
+                   dtype_name<T>(), "\")\n");
+    out += str_cat(indent(depth), target, " = T.", R::name, "(", target, ", ", print_expr(exprs.first.body), ")\n");
+    if constexpr (!std::is_same_v<typename decltype(exprs)::second_type, int>) {
+      // The epilogue: after the first reduction loop, over the spatial loops inside it.
+      int first = 0;
+      while (!p.loops[first].reduction) ++first;
+      out += str_cat(indent(first + 1), "# epilogue: ", Out::name.view(), " once ", St::name.view(), " is reduced\n");
+      int d = first + 1;
+      for (int i = first + 1; i < p.loop_count; ++i)
+        if (!p.loops[i].reduction) out += loop_line(p, i, d++);
+      const int at = bindings(p, d, true, out);
+      out += str_cat(indent(at), target, " = ", print_expr(exprs.second), "\n");
+    }
+  } else {
+    out += str_cat(indent(depth), target, " = ", print_expr(exprs.first), "\n");
+  }
+  return out;
+}
 } // namespace detail
 
 // The loop nest alone: one line per loop, its kind and extent.
 inline std::string print(const LoopProgram& p) {
   if (p.error.failed) return str_cat("# illegal schedule: ", p.error.message, "\n");
   std::string out;
-  for (int i = 0; i < p.loop_count; ++i) {
-    const Loop& l = p.loops[i];
-    const char* kind = l.kind == LoopKind::serial ? "range" : l.kind == LoopKind::parallel ? "T.parallel"
-                       : l.kind == LoopKind::vectorized                                   ? "T.vectorized"
-                                                                                           : "T.unroll";
-    std::string extent = detail::print_index(p, l.extent);
-    if (l.tail_bound >= 0) extent = detail::print_index(p, l.tail_bound);
-    out += str_cat(std::string(static_cast<std::size_t>(i) * 4, ' '), "for ", l.name.view(), " in ", kind, "(", extent,
-                   "):", l.reduction ? "  # reduction" : "", "\n");
-  }
+  for (int i = 0; i < p.loop_count; ++i) out += detail::loop_line(p, i, i);
   return out;
 }
 
-// The whole kernel as a TVMScript-like function: buffers, loops, axis bindings, guarded
-// tails, the reduction's initialization and the statement.
-template <Schedule S, class C>
-std::string print(const C& compute) {
-  constexpr LoopProgram p = lower(compute_spec<C>(), S);
-  if constexpr (p.error.failed) {
-    return print(p);
+// A whole kernel as a TVMScript-like function: buffers, intermediate allocations, and for each
+// executed stage its loops, axis bindings, guarded tails, the reduction's start, the
+// statement and any epilogue. Inlined stages appear inside the expressions that read them.
+template <Schedule S, class Last>
+std::string print(const Last& last) {
+  using PlanT = StagePlan<S, Last>;
+  constexpr Diagnostic error = schedule_diagnostic<S, Last>();
+  if constexpr (error.failed) {
+    return str_cat("# illegal schedule: ", error.message, "\n");
   } else {
-    using T = typename C::value_type;
-    std::string out = str_cat("@T.prim_func\ndef ", C::name.view(), "(", detail::print_params(typename C::inputs{}),
-                              C::name.view(), ": T.Buffer((",
-                              detail::print_extents(detail::output_extents(typename C::spatial_axes{})), "), \"",
-                              detail::dtype_name<T>(), "\")):\n");
-    out += [&] {
-      std::string loops = print(p);
-      std::string indented;
-      std::size_t start = 0;
-      while (start < loops.size()) {
-        const std::size_t end = loops.find('\n', start);
-        indented += str_cat("    ", std::string_view(loops).substr(start, end - start + 1));
-        start = end + 1;
-      }
-      return indented;
-    }();
-    const std::string pad(static_cast<std::size_t>(p.loop_count + 1) * 4, ' ');
-    for (int a = 0; a < p.axis_count; ++a) {
-      const std::string value = detail::print_index(p, p.axis_value[a]);
-      if (value != p.axis_names[a].view())
-        out += str_cat(pad, p.axis_names[a].view(), " = ", value, "\n");
-    }
-    std::string guard;
-    for (int g = 0; g < p.guard_count; ++g) {
-      // A guard on a whole axis reads best as that axis.
-      std::string value = detail::print_index(p, p.guards[g].value);
-      for (int a = 0; a < p.axis_count; ++a)
-        if (p.axis_value[a] == p.guards[g].value) value = std::string(p.axis_names[a].view());
-      guard += str_cat(g ? " and " : "", value, " < ", detail::print_index(p, p.guards[g].bound));
-    }
-    std::string body_pad = pad;
-    if (!guard.empty()) {
-      out += str_cat(pad, "if ", guard, ":\n");
-      body_pad += "    ";
-    }
-    std::string target = str_cat(C::name.view(), "[");
-    for (int a = 0; a < p.spatial_count; ++a) target += str_cat(a ? ", " : "", p.axis_names[a].view());
-    target += "]";
-    if constexpr (C::is_reduction) {
-      using R = typename C::body_type::reducer_type;
-      std::string start;
-      for (int a = p.spatial_count; a < p.axis_count; ++a)
-        start += str_cat(a > p.spatial_count ? " and " : "", p.axis_names[a].view(), " == 0");
-      out += str_cat(body_pad, "if ", start, ":\n", body_pad, "    ", target, " = T.", R::name, "_identity(\"",
-                     detail::dtype_name<T>(), "\")\n");
-      out += str_cat(body_pad, target, " = T.", R::name, "(", target, ", ", detail::print_expr(compute.body.body),
-                     ")\n");
-    } else {
-      out += str_cat(body_pad, target, " = ", detail::print_expr(compute.body), "\n");
-    }
+    std::string out = str_cat("@T.prim_func\ndef ", Last::name.view(), "(", detail::print_params(typename Last::inputs{}),
+                              Last::name.view(), ": T.Buffer((", detail::print_extents(typename Last::extents_type{}),
+                              "), \"", detail::dtype_name<typename Last::value_type>(), "\")):\n");
+    [&]<class... Ss>(te::TypeList<Ss...>) {
+      auto one = [&]<class St>(std::type_identity<St>) {
+        constexpr int i = PlanT::template index_of<St>;
+        if constexpr (PlanT::needs_workspace(i)) {
+          out += str_cat("    ", St::name.view(), " = T.alloc_buffer((", detail::print_extents(typename St::extents_type{}),
+                         "), \"", detail::dtype_name<typename St::value_type>(), "\")\n");
+        }
+        if constexpr (PlanT::executed(i)) out += detail::print_stage<PlanT, St>(last);
+      };
+      (one(std::type_identity<Ss>{}), ...);
+    }(typename PlanT::Stages{});
     return out;
   }
 }

@@ -24,6 +24,8 @@ enum class PrimitiveKind : std::uint8_t {
   vectorize,
   unroll,
   bind,
+  compute_inline,
+  reverse_compute_inline,
 };
 
 constexpr const char* to_string(PrimitiveKind kind) noexcept {
@@ -35,6 +37,8 @@ constexpr const char* to_string(PrimitiveKind kind) noexcept {
     case PrimitiveKind::vectorize: return "vectorize";
     case PrimitiveKind::unroll: return "unroll";
     case PrimitiveKind::bind: return "bind";
+    case PrimitiveKind::compute_inline: return "compute_inline";
+    case PrimitiveKind::reverse_compute_inline: return "reverse_compute_inline";
   }
   return "?";
 }
@@ -48,6 +52,7 @@ inline constexpr int kMaxLoopsPerPrimitive = 8;
 
 struct Primitive {
   PrimitiveKind kind = PrimitiveKind::split;
+  Name stage;                              // the stage it applies to
   Name loops[kMaxLoopsPerPrimitive] = {};  // the loops it applies to
   int loop_count = 0;
   std::int64_t factor = 0;                 // split
@@ -56,13 +61,41 @@ struct Primitive {
   ThreadAxis thread_axis = ThreadAxis::block_x;  // bind
 };
 
+// A schedule for the stages of one kernel. Primitives apply to the current stage, set by
+// schedule("C") and changed with .stage("D").
 struct Schedule {
-  Name stage;  // the compute this schedule is for
+  Name current;  // the stage the next primitive applies to
   Primitive primitives[kMaxPrimitives] = {};
   int count = 0;
   bool overflow = false;  // more primitives than fit; lowering reports it
 
-  constexpr explicit Schedule(Name stage_name) noexcept : stage(stage_name) {}
+  constexpr explicit Schedule(Name stage_name) noexcept : current(stage_name) {}
+
+  // Primitives after this apply to `name`.
+  constexpr Schedule stage(Name name) const noexcept {
+    Schedule s = *this;
+    s.current = name;
+    return s;
+  }
+
+  // The current stage is not materialized: every read of it computes its body in place.
+  // Only injective (non-reduction) stages other than the kernel's output can be inlined.
+  constexpr Schedule compute_inline() const noexcept {
+    return with(one(PrimitiveKind::compute_inline, current));
+  }
+  // The current stage, an elementwise consumer of one producer, becomes the producer's
+  // epilogue: applied to each element right after the producer computed it (bias,
+  // activation, residual add after a matmul or conv).
+  constexpr Schedule reverse_compute_inline() const noexcept {
+    return with(one(PrimitiveKind::reverse_compute_inline, current));
+  }
+
+  // Whether a stage has one of the two inline primitives.
+  constexpr bool has(PrimitiveKind kind, const Name& stage_name) const noexcept {
+    for (int i = 0; i < count; ++i)
+      if (primitives[i].kind == kind && primitives[i].stage == stage_name) return true;
+    return false;
+  }
 
   // Splits `loop` into `loop.o` (outer) and `loop.i` (inner, extent `factor`).
   constexpr Schedule split(Name loop, std::int64_t factor, Tail tail = Tail::guard) const noexcept {
@@ -123,7 +156,8 @@ struct Schedule {
     p.loop_count = 1;
     return p;
   }
-  constexpr Schedule with(const Primitive& p) const noexcept {
+  constexpr Schedule with(Primitive p) const noexcept {
+    p.stage = current;
     Schedule s = *this;
     if (s.count < kMaxPrimitives) s.primitives[s.count++] = p;
     else s.overflow = true;

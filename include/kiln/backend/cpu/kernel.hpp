@@ -1,23 +1,31 @@
-// kiln/backend/cpu/kernel.hpp: the CPU backend. build<schedule>(compute) lowers the compute
-// under the schedule at compile time and returns a Kernel whose loops are instantiated from
-// the loop program: static extents become constants, the vectorized loop becomes xsimd
-// batches, the outermost parallel loop runs on a ThreadPool.
+// kiln/backend/cpu/kernel.hpp: the CPU backend. build<schedule>(compute) checks and lowers every
+// stage of the kernel that `compute` ends at compile time and returns a Kernel whose loops are
+// instantiated from the loop programs: static extents become constants, the vectorized loop
+// becomes xsimd batches, the outermost parallel loop runs on a ThreadPool. Inlined stages are
+// folded into the expressions of their consumers; a reverse-inlined stage runs as the
+// epilogue of its producer.
 #pragma once
 
 #include <xsimd/xsimd.hpp>
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <tuple>
 #include <type_traits>
 #include <utility>
 
+#include "../../config.hpp"
 #include "../../core/result.hpp"
 #include "../../core/status.hpp"
+#include "../../runtime/aligned_alloc.hpp"
 #include "../../runtime/thread_pool.hpp"
+#include "../../te/inline.hpp"
 #include "../../te/tensor.hpp"
 #include "../../tir/compute_spec.hpp"
 #include "../../tir/lower.hpp"
+#include "../../tir/stage_graph.hpp"
+#include "../../tir/stage_plan.hpp"
 #include "buffer.hpp"
 #include "vector_eval.hpp"
 
@@ -36,37 +44,41 @@ struct schedule_error {
 
 namespace detail {
 
-template <class List> struct buffers_of;
-template <class... Ps>
-struct buffers_of<te::TypeList<Ps...>> {
+
+template <class List> struct input_buffers;
+template <class... Ps> struct input_buffers<te::TypeList<Ps...>> {
   using type = std::tuple<Buffer<const typename Ps::value_type, Ps::rank>...>;
 };
-
-template <class List, Name N> struct index_by_name;
-template <class... Ps, Name N>
-struct index_by_name<te::TypeList<Ps...>, N> {
-  static constexpr std::size_t value = [] {
-    constexpr bool match[] = {(Ps::name == N)..., false};
-    std::size_t i = 0;
-    while (i < sizeof...(Ps) && !match[i]) ++i;
-    return i;
-  }();
+template <class List> struct stage_buffers;
+template <class... Ss> struct stage_buffers<te::TypeList<Ss...>> {
+  using type = std::tuple<Buffer<typename Ss::value_type, Ss::rank>...>;
 };
 
-// What the innermost statement sees: the compute's axis values and the bound buffers.
-template <tir::LoopProgram P, class C>
+// The expression a statement evaluates: the body, or what a reduction combines.
+template <class B> struct statement_expr { using type = B; };
+template <class R, class B, class... A> struct statement_expr<te::Reduce<R, B, A...>> { using type = B; };
+
+// All argument and intermediate buffers of one run.
+template <class Last>
+struct Buffers {
+  typename input_buffers<typename Last::inputs>::type inputs;
+  typename stage_buffers<typename Last::stages>::type stages;
+};
+
+// What the innermost statement of stage St sees: its axis values and every buffer.
+template <class PlanT, class St, class Last>
 struct Env {
-  using Output = typename C::value_type;
-  using Inputs = typename buffers_of<typename C::inputs>::type;
+  static constexpr const tir::LoopProgram& P = PlanT::template program<St>;
+  using Output = typename St::value_type;
 
   std::int64_t axes[tir::kMaxAxes] = {};
-  const Inputs* inputs = nullptr;
-  const Buffer<Output, C::rank>* output = nullptr;
+  const Buffers<Last>* buffers = nullptr;
+  Output epilogue_input{};
 
   template <Name N>
   KILN_FORCEINLINE std::int64_t var() const noexcept {
     constexpr int a = P.find_axis(N);
-    static_assert(a >= 0, "kiln: the expression uses a loop variable that is not an axis of its compute");
+    static_assert(a >= 0, "kiln: the expression uses a loop variable that is not an axis of its stage");
     return axes[a];
   }
   template <Name N>
@@ -75,36 +87,58 @@ struct Env {
   }
   template <class Placeholder>
   KILN_FORCEINLINE const auto& buffer() const noexcept {
-    return std::get<index_by_name<typename C::inputs, Placeholder::name>::value>(*inputs);
+    return std::get<te::index_by_name<typename Last::inputs, Placeholder::name>::value>(buffers->inputs);
+  }
+  template <class Stage>
+  KILN_FORCEINLINE const auto& stage_buffer() const noexcept {
+    return std::get<te::index_by_name<typename Last::stages, Stage::name>::value>(buffers->stages);
   }
   template <class Placeholder, class... Idx>
   KILN_FORCEINLINE auto load(Idx... idx) const noexcept {
     return *buffer<Placeholder>().at(idx...);
   }
-  KILN_FORCEINLINE Output* out() const noexcept {
-    return [&]<std::size_t... I>(std::index_sequence<I...>) { return output->at(axes[I]...); }(
-        std::make_index_sequence<C::rank>{});
+  template <class Stage, class... Idx>
+  KILN_FORCEINLINE auto load_stage(Idx... idx) const noexcept {
+    return *stage_buffer<Stage>().at(idx...);
+  }
+  KILN_FORCEINLINE Output epilogue_value() const noexcept { return epilogue_input; }
+  // The element the statement writes: in this stage's buffer or its epilogue consumer's.
+  KILN_FORCEINLINE auto* out() const noexcept {
+    const auto& buf = std::get<PlanT::output_of(PlanT::template index_of<St>)>(buffers->stages);
+    return [&]<std::size_t... I>(std::index_sequence<I...>) { return buf.at(axes[I]...); }(
+        std::make_index_sequence<St::rank>{});
+  }
+  KILN_FORCEINLINE std::int64_t out_stride_last() const noexcept {
+    return std::get<PlanT::output_of(PlanT::template index_of<St>)>(buffers->stages).stride[St::rank - 1];
   }
 };
 
-// The expression a statement evaluates: the body, or what a reduction combines.
-template <class B> struct statement_expr { using type = B; };
-template <class R, class B, class... A> struct statement_expr<te::Reduce<R, B, A...>> { using type = B; };
-
-template <tir::LoopProgram P, class C, class Arch>
+template <class PlanT, class St, class Last, class Arch, class Exprs>
 struct Codegen {
-  using T = typename C::value_type;
-  using EnvT = Env<P, C>;
+  static constexpr const tir::LoopProgram& P = PlanT::template program<St>;
+  using T = typename St::value_type;
+  using EnvT = Env<PlanT, St, Last>;
+  using Body = typename Exprs::first_type;
+  using Stmt = typename statement_expr<Body>::type;
+  static constexpr bool is_reduction = St::is_reduction;
+  static constexpr bool has_epilogue = !std::is_same_v<typename Exprs::second_type, int>;
   static constexpr bool has_simd = !std::is_same_v<Arch, xsimd::unavailable> && xsimd::has_simd_register<T, Arch>::value;
   static constexpr std::size_t width = [] {
     if constexpr (has_simd) return xsimd::batch<T, Arch>::size;
     else return std::size_t{1};
+  }();
+  // The outermost reduction loop: where a reduction's epilogue runs once it has finished.
+  static constexpr int first_reduction_loop = [] {
+    for (int i = 0; i < P.loop_count; ++i)
+      if (P.loops[i].reduction) return i;
+    return -1;
   }();
 
   struct State {
     std::int64_t loop[tir::kMaxLoops * 4] = {};  // loop variable values, by loop id
     const std::int64_t* symbols = nullptr;
     EnvT env;
+    const Exprs* exprs = nullptr;
   };
 
   template <int Node>
@@ -129,11 +163,17 @@ struct Codegen {
     [&]<int... A>(std::integer_sequence<int, A...>) { ((s.env.axes[A] = index<P.axis_value[A]>(s)), ...); }(
         std::make_integer_sequence<int, P.axis_count>{});
   }
-  // Guards that do not involve the loop `skip_id` (-1: all of them).
-  template <int SkipId>
+  static constexpr bool guard_uses_reduction(int g) noexcept {
+    for (int i = 0; i < P.loop_count; ++i)
+      if (P.loops[i].reduction && P.depends_on_loop(P.guards[g].value, P.loops[i].id)) return true;
+    return false;
+  }
+  // Guards that do not involve the loop `SkipId` (-1: all of them); with SpatialOnly, only
+  // the guards of spatial axes.
+  template <int SkipId, bool SpatialOnly = false>
   static KILN_FORCEINLINE bool guards_hold(const State& s) noexcept {
     return [&]<int... G>(std::integer_sequence<int, G...>) {
-      return (... && (P.depends_on_loop(P.guards[G].value, SkipId) ||
+      return (... && (P.depends_on_loop(P.guards[G].value, SkipId) || (SpatialOnly && guard_uses_reduction(G)) ||
                       index<P.guards[G].value>(s) < index<P.guards[G].bound>(s)));
     }(std::make_integer_sequence<int, P.guard_count>{});
   }
@@ -144,22 +184,22 @@ struct Codegen {
     }(std::make_integer_sequence<int, P.axis_count>{});
   }
 
-  static KILN_FORCEINLINE void scalar_statement(State& s, const C& c) noexcept {
+  static KILN_FORCEINLINE void scalar_statement(State& s) noexcept {
     compute_axes(s);
     if (!guards_hold<-1>(s)) return;
     T* out = s.env.out();
-    if constexpr (C::is_reduction) {
-      using R = typename C::body_type::reducer_type;
+    if constexpr (is_reduction) {
+      using R = typename Body::reducer_type;
       if (at_reduction_start(s)) *out = R::template identity<T>();
-      *out = R::combine(*out, static_cast<T>(c.body.body.eval(s.env)));
+      *out = R::combine(*out, static_cast<T>(s.exprs->first.body.eval(s.env)));
     } else {
-      *out = static_cast<T>(c.body.eval(s.env));
+      *out = static_cast<T>(s.exprs->first.eval(s.env));
     }
   }
 
   // W lanes of the vectorized loop, starting at the current value of its variable.
   template <int Depth>
-  static KILN_FORCEINLINE void vector_statement(State& s, const C& c) noexcept {
+  static KILN_FORCEINLINE void vector_statement(State& s) noexcept {
     constexpr tir::Loop L = P.loops[Depth];
     constexpr int axis = [] {
       for (int a = 0; a < P.axis_count; ++a)
@@ -167,7 +207,6 @@ struct Codegen {
       return -1;
     }();
     constexpr Name axis_name = P.axis_names[axis];
-    using Body = typename statement_expr<typename C::body_type>::type;
     compute_axes(s);
     if (!guards_hold<L.id>(s)) return;
     // Lanes past a guarded tail are dropped.
@@ -178,23 +217,23 @@ struct Codegen {
             : 0),
        ...);
     }(std::make_integer_sequence<int, P.guard_count>{});
-    constexpr bool output_contiguous = axis == C::rank - 1;
-    if constexpr (has_simd && output_contiguous && vectorizable_v<Body, T, axis_name>) {
-      if (lanes == static_cast<std::int64_t>(width) && s.env.output->stride[C::rank - 1] == 1) {
+    constexpr bool output_contiguous = axis == static_cast<int>(St::rank) - 1;
+    if constexpr (has_simd && output_contiguous && vectorizable_v<Stmt, T, axis_name>) {
+      if (lanes == static_cast<std::int64_t>(width) && s.env.out_stride_last() == 1) {
         using batch = xsimd::batch<T, Arch>;
         using V = VectorEval<T, Arch, axis_name>;
         T* out = s.env.out();
-        if constexpr (C::is_reduction) {
-          using R = typename C::body_type::reducer_type;
+        if constexpr (is_reduction) {
+          using R = typename Body::reducer_type;
           batch acc = at_reduction_start(s) ? batch(R::template identity<T>()) : batch::load_unaligned(out);
-          const batch v = V::eval(c.body.body, s.env);
+          const batch v = V::eval(s.exprs->first.body, s.env);
           if constexpr (std::is_same_v<R, te::reducer::sum>) acc += v;
           else if constexpr (std::is_same_v<R, te::reducer::prod>) acc *= v;
           else if constexpr (std::is_same_v<R, te::reducer::max>) acc = xsimd::max(acc, v);
           else acc = xsimd::min(acc, v);
           acc.store_unaligned(out);
         } else {
-          V::eval(c.body, s.env).store_unaligned(out);
+          V::eval(s.exprs->first, s.env).store_unaligned(out);
         }
         return;
       }
@@ -203,117 +242,228 @@ struct Codegen {
     const std::int64_t first = s.loop[L.id];
     for (std::int64_t l = 0; l < lanes; ++l) {
       s.loop[L.id] = first + l;
-      scalar_statement(s, c);
+      scalar_statement(s);
     }
     s.loop[L.id] = first;
   }
 
+  // ---- the epilogue of a reduction: over the spatial loops inside the first reduction loop
   template <int Depth>
-  static KILN_FORCEINLINE void loop_body(State& s, const C& c, std::int64_t i) noexcept {
+  static void epilogue_nest(State& s) noexcept {
+    if constexpr (Depth == P.loop_count) {
+      compute_axes(s);
+      if (!guards_hold<-1, true>(s)) return;
+      T* out = s.env.out();
+      s.env.epilogue_input = *out;
+      *out = static_cast<T>(s.exprs->second.eval(s.env));
+    } else {
+      constexpr tir::Loop L = P.loops[Depth];
+      if constexpr (L.reduction) {
+        s.loop[L.id] = 0;
+        epilogue_nest<Depth + 1>(s);
+      } else {
+        std::int64_t trip = 0;
+        if constexpr (L.tail_bound >= 0) trip = index<L.tail_bound>(s);
+        else trip = index<L.extent>(s);
+        for (std::int64_t i = 0; i < trip; ++i) {
+          s.loop[L.id] = i;
+          epilogue_nest<Depth + 1>(s);
+        }
+      }
+    }
+  }
+
+  template <int Depth>
+  static KILN_FORCEINLINE void loop_body(State& s, std::int64_t i) noexcept {
     s.loop[P.loops[Depth].id] = i;
-    run<Depth + 1>(s, c);
+    run<Depth + 1>(s);
   }
 
   template <int Depth, std::int64_t Trip>
-  static KILN_FORCEINLINE void static_loop(State& s, const C& c) noexcept {
+  static KILN_FORCEINLINE void static_loop(State& s) noexcept {
     constexpr tir::Loop L = P.loops[Depth];
     if constexpr (L.kind == tir::LoopKind::vectorized) {
       constexpr std::int64_t w = static_cast<std::int64_t>(width);
       std::int64_t i = 0;
       for (; i + w <= Trip; i += w) {
         s.loop[L.id] = i;
-        vector_statement<Depth>(s, c);
+        vector_statement<Depth>(s);
       }
-      for (; i < Trip; ++i) loop_body<Depth>(s, c, i);
+      for (; i < Trip; ++i) loop_body<Depth>(s, i);
     } else if constexpr (L.kind == tir::LoopKind::unrolled) {
-      [&]<std::int64_t... I>(std::integer_sequence<std::int64_t, I...>) { (loop_body<Depth>(s, c, I), ...); }(
+      [&]<std::int64_t... I>(std::integer_sequence<std::int64_t, I...>) { (loop_body<Depth>(s, I), ...); }(
           std::make_integer_sequence<std::int64_t, Trip>{});
     } else {
-      for (std::int64_t i = 0; i < Trip; ++i) loop_body<Depth>(s, c, i);
+      for (std::int64_t i = 0; i < Trip; ++i) loop_body<Depth>(s, i);
     }
   }
 
-  static KILN_FORCEINLINE void dynamic_loop_at(State& s, const C& c, std::int64_t trip, auto depth) noexcept {
-    constexpr int Depth = decltype(depth)::value;
-    for (std::int64_t i = 0; i < trip; ++i) loop_body<Depth>(s, c, i);
+  template <int Depth>
+  static KILN_FORCEINLINE void dynamic_loop(State& s, std::int64_t trip) noexcept {
+    for (std::int64_t i = 0; i < trip; ++i) loop_body<Depth>(s, i);
   }
 
   template <int Depth>
-  static KILN_FORCEINLINE void run(State& s, const C& c) noexcept {
-    if constexpr (Depth == P.loop_count) {
-      scalar_statement(s, c);
+  static KILN_FORCEINLINE void loop(State& s) noexcept {
+    constexpr tir::Loop L = P.loops[Depth];
+    constexpr std::int64_t full = P.static_value(L.extent);
+    if constexpr (L.tail_bound >= 0) {
+      // A separate tail: full tiles take the static loop, the last one a shorter loop.
+      const std::int64_t trip = index<L.tail_bound>(s);
+      if (KILN_LIKELY(trip == full)) static_loop<Depth, full>(s);
+      else dynamic_loop<Depth>(s, trip);
+    } else if constexpr (full >= 0) {
+      static_loop<Depth, full>(s);
     } else {
-      constexpr tir::Loop L = P.loops[Depth];
-      constexpr std::int64_t full = P.static_value(L.extent);
-      if constexpr (L.tail_bound >= 0) {
-        // A separate tail: full tiles take the static loop, the last one a shorter loop.
-        const std::int64_t trip = index<L.tail_bound>(s);
-        if (KILN_LIKELY(trip == full)) static_loop<Depth, full>(s, c);
-        else dynamic_loop_at(s, c, trip, std::integral_constant<int, Depth>{});
-      } else if constexpr (full >= 0) {
-        static_loop<Depth, full>(s, c);
-      } else {
-        dynamic_loop_at(s, c, index<L.extent>(s), std::integral_constant<int, Depth>{});
-      }
+      dynamic_loop<Depth>(s, index<L.extent>(s));
+    }
+  }
+
+  template <int Depth>
+  static KILN_FORCEINLINE void run(State& s) noexcept {
+    if constexpr (Depth == P.loop_count) {
+      scalar_statement(s);
+    } else {
+      loop<Depth>(s);
+      if constexpr (has_epilogue && Depth == first_reduction_loop) epilogue_nest<Depth + 1>(s);
     }
   }
 
   // The whole nest; the outermost loop goes to the pool when it is parallel.
-  static void execute(State& s, const C& c, ThreadPool* pool) {
+  static void execute(State& s, ThreadPool* pool) {
     if constexpr (P.loop_count > 0 && P.loops[0].kind == tir::LoopKind::parallel) {
       if (pool != nullptr && pool->size() > 1) {
         const std::int64_t trip = index<P.loops[0].extent>(s);
         pool->parallel_for(0, trip, [&](std::int64_t begin, std::int64_t end) {
           State local = s;
-          for (std::int64_t i = begin; i < end; ++i) loop_body<0>(local, c, i);
+          for (std::int64_t i = begin; i < end; ++i) loop_body<0>(local, i);
         });
         return;
       }
     }
-    run<0>(s, c);
+    run<0>(s);
   }
 };
 
 } // namespace detail
 
-// A compute lowered under a schedule for the CPU. Call it with the inputs, in the order
-// they first appear in the compute's body, then the output; views or tensors.
-template <tir::LoopProgram P, class C, class Arch>
+// The stages of a kernel lowered under a schedule for the CPU. Call it with the inputs, in the
+// order they first appear (earlier stages first), then the output; views or tensors. Each
+// Kernel keeps the workspace of its intermediate stages, allocated on the first run and
+// reused while shapes do not grow; one Kernel object must not run on two threads at once.
+template <tir::Schedule S, class Last, class Arch>
 class Kernel {
- public:
-  using compute_type = C;
-  static constexpr const tir::LoopProgram& program = P;
+  using PlanT = tir::StagePlan<S, Last>;
+  using Stages = typename Last::stages;
+  using StageTuple = typename te::tuple_of<Stages>::type;
 
-  explicit Kernel(const C& compute) : compute_(compute) {}
+  template <class... Ss>
+  static auto all_exprs(te::TypeList<Ss...>, const Last& last) {
+    return std::make_tuple(tir::make_stage_exprs<PlanT, Ss>(last)...);
+  }
+
+ public:
+  using compute_type = Last;
+
+  explicit Kernel(const Last& last) : exprs_(all_exprs(Stages{}, last)) {}
+
+  // The loop program of one stage, for inspection.
+  template <class St>
+  static constexpr const tir::LoopProgram& program = PlanT::template program<St>;
 
   template <class... Args>
   Status operator()(Args&&... args) const {
     return run(nullptr, std::forward<Args>(args)...);
   }
 
-  // Runs the outermost loop, if the schedule made it parallel, on the pool.
+  // Runs the outermost loop of each stage, if the schedule made it parallel, on the pool.
   template <class... Args>
   Status run(ThreadPool* pool, Args&&... args) const {
-    static_assert(sizeof...(Args) == C::inputs::size + 1,
-                  "kiln::cpu::Kernel: pass every input (in order of first use in the compute) and then the output");
-    using Codegen = detail::Codegen<P, C, Arch>;
-    typename Codegen::State state;
+    static_assert(sizeof...(Args) == Last::inputs::size + 1,
+                  "kiln::cpu::Kernel: pass every input (in order of first use) and then the output");
     std::int64_t symbols[tir::kMaxSymbols] = {};
     bool bound[tir::kMaxSymbols] = {};
-    typename detail::Env<P, C>::Inputs inputs;
-    Buffer<typename C::value_type, C::rank> output;
-    KILN_RETURN_IF_ERROR(bind_all(inputs, output, symbols, bound, std::forward_as_tuple(args...),
-                                  std::make_index_sequence<C::inputs::size>{}));
-    state.symbols = symbols;
-    state.env.inputs = &inputs;
-    state.env.output = &output;
-    Codegen::execute(state, compute_, pool);
-    return {};
+    detail::Buffers<Last> buffers;
+    KILN_RETURN_IF_ERROR(bind_all(buffers, symbols, bound, std::forward_as_tuple(args...),
+                                  std::make_index_sequence<Last::inputs::size>{}));
+    constexpr tir::LoopProgram last_program = PlanT::template program<Last>;
+    for (int i = 0; i < last_program.symbol_count; ++i)
+      if (!bound[i])
+        return make_error(StatusCode::invalid_argument, "kernel ", Last::name.view(), ": extent ",
+                          last_program.symbols[i].view(), " is not the extent of any argument");
+    KILN_RETURN_IF_ERROR(place_intermediates(buffers, symbols));
+    Status status;
+    [&]<std::size_t... I>(std::index_sequence<I...>) {
+      (run_stage<std::tuple_element_t<I, StageTuple>, I>(buffers, symbols, pool), ...);
+    }(std::make_index_sequence<Stages::size>{});
+    return status;
   }
 
  private:
-  // Checks one argument's extents against a placeholder's (static extents must match,
-  // symbolic ones bind on first use and must agree afterwards).
+  template <class St, std::size_t I>
+  void run_stage(const detail::Buffers<Last>& buffers, const std::int64_t* symbols, ThreadPool* pool) const {
+    if constexpr (PlanT::executed(static_cast<int>(I))) {
+      using Exprs = std::tuple_element_t<I, decltype(exprs_)>;
+      using Codegen = detail::Codegen<PlanT, St, Last, Arch, Exprs>;
+      typename Codegen::State state;
+      state.symbols = symbols;
+      state.env.buffers = &buffers;
+      state.exprs = &std::get<I>(exprs_);
+      Codegen::execute(state, pool);
+    }
+  }
+
+  // Row-major buffers in the workspace for the intermediate stages that are written.
+  Status place_intermediates(detail::Buffers<Last>& buffers, const std::int64_t* symbols) const {
+    std::size_t total = 0;
+    Status status;
+    auto layout = [&]<class St, std::size_t I>(bool assign) {
+      if constexpr (PlanT::needs_workspace(static_cast<int>(I))) {
+        auto& buf = std::get<I>(buffers.stages);
+        std::int64_t count = 1;
+        std::size_t axis = 0;
+        [&]<class... Es>(te::Extents<Es...>) {
+          auto one = [&]<class E>(std::type_identity<E>) {
+            std::int64_t e = 0;
+            if constexpr (is_static_v<E>) e = E::value;
+            else e = symbols[tir::compute_spec<St, Last>().symbol_slot_of(E::name)];
+            buf.extent[axis++] = e;
+            count *= e;
+          };
+          (one(std::type_identity<Es>{}), ...);
+        }(typename St::extents_type{});
+        std::int64_t stride = 1;
+        for (std::size_t a = St::rank; a-- > 0;) {
+          buf.stride[a] = stride;
+          stride *= buf.extent[a];
+        }
+        const std::size_t bytes = (static_cast<std::size_t>(count) * sizeof(typename St::value_type) + 63) / 64 * 64;
+        if (assign) buf.data = reinterpret_cast<typename St::value_type*>(workspace_.get() + total);
+        total += bytes;
+      }
+    };
+    auto pass = [&](bool assign) {
+      total = 0;
+      [&]<std::size_t... I>(std::index_sequence<I...>) {
+        (layout.template operator()<std::tuple_element_t<I, StageTuple>, I>(assign), ...);
+      }(std::make_index_sequence<Stages::size>{});
+    };
+    pass(false);
+    if (total > workspace_bytes_) {
+      workspace_.reset(static_cast<std::byte*>(aligned_alloc_bytes(total)));
+      if (!workspace_) {
+        workspace_bytes_ = 0;
+        return make_error(StatusCode::out_of_memory, "kernel ", Last::name.view(), ": cannot allocate ", total,
+                          " bytes of workspace for intermediate stages");
+      }
+      workspace_bytes_ = total;
+    }
+    pass(true);
+    return status;
+  }
+
+  // Checks one argument's extents against a tensor's declared extents (static extents must
+  // match, symbolic ones bind on first use and must agree afterwards).
   template <class... Es, class B>
   static Status check_extents(te::Extents<Es...>, const B& buf, const Name& name, std::int64_t* symbols, bool* bound) {
     Status status;
@@ -326,11 +476,7 @@ class Kernel {
             status = make_error(StatusCode::shape_mismatch, "argument ", name.view(), ": extent ", actual, " on axis ",
                                 axis, " but the kernel was built for ", E::value);
         } else {
-          constexpr int slot = [] {
-            for (int i = 0; i < P.symbol_count; ++i)
-              if (P.symbols[i] == E::name) return i;
-            return -1;
-          }();
+          constexpr int slot = tir::compute_spec<Last, Last>().symbol_slot_of(E::name);
           if (!bound[slot]) {
             symbols[slot] = actual;
             bound[slot] = true;
@@ -346,48 +492,44 @@ class Kernel {
     return status;
   }
 
-  template <class Inputs, class Output, class ArgTuple, std::size_t... I>
-  static Status bind_all(Inputs& inputs, Output& output, std::int64_t* symbols, bool* bound, ArgTuple args,
+  template <class ArgTuple, std::size_t... I>
+  static Status bind_all(detail::Buffers<Last>& buffers, std::int64_t* symbols, bool* bound, ArgTuple args,
                          std::index_sequence<I...>) {
     Status status;
     auto bind_input = [&]<std::size_t K>(std::integral_constant<std::size_t, K>) {
       if (!status.ok()) return;
-      using Ph = std::tuple_element_t<K, te_list_tuple<typename C::inputs>>;
+      using Ph = std::tuple_element_t<K, typename te::tuple_of<typename Last::inputs>::type>;
       auto b = to_buffer<const typename Ph::value_type, Ph::rank>(std::get<K>(args), Ph::name.c_str());
       if (!b.ok()) {
         status = std::move(b).status();
         return;
       }
-      std::get<K>(inputs) = *b;
+      std::get<K>(buffers.inputs) = *b;
       status = check_extents(typename Ph::extents_type{}, *b, Ph::name, symbols, bound);
     };
     (bind_input(std::integral_constant<std::size_t, I>{}), ...);
     KILN_RETURN_IF_ERROR(status);
-    auto out = to_buffer<typename C::value_type, C::rank>(std::get<sizeof...(I)>(args), C::name.c_str());
+    auto out = to_buffer<typename Last::value_type, Last::rank>(std::get<sizeof...(I)>(args), Last::name.c_str());
     if (!out.ok()) return std::move(out).status();
-    output = *out;
-    return check_extents(output_extents(typename C::spatial_axes{}), output, C::name, symbols, bound);
+    std::get<Stages::size - 1>(buffers.stages) = *out;
+    return check_extents(typename Last::extents_type{}, *out, Last::name, symbols, bound);
   }
 
-  template <class List> struct te_list_tuple_impl;
-  template <class... Ps> struct te_list_tuple_impl<te::TypeList<Ps...>> { using type = std::tuple<Ps...>; };
-  template <class List> using te_list_tuple = typename te_list_tuple_impl<List>::type;
+  struct FreeAligned {
+    void operator()(std::byte* p) const noexcept { aligned_free(p); }
+  };
 
-  template <class... Axes>
-  static constexpr auto output_extents(te::TypeList<Axes...>) {
-    return te::Extents<typename Axes::extent_type...>{};
-  }
-
-  C compute_;
+  decltype(all_exprs(Stages{}, std::declval<const Last&>())) exprs_;
+  mutable std::unique_ptr<std::byte, FreeAligned> workspace_;
+  mutable std::size_t workspace_bytes_ = 0;
 };
 
-// Lowers `compute` under schedule S for SIMD architecture Arch; an illegal schedule is a
-// compile-time error naming the primitive and the loop.
-template <tir::Schedule S, class Arch = default_arch, class C>
-auto build(const C& compute) {
-  constexpr tir::LoopProgram program = tir::lower(tir::compute_spec<C>(), S);
-  static_assert(schedule_error<program.error>::ok);
-  return Kernel<program, C, Arch>(compute);
+// Lowers every stage of the kernel that `last` ends under schedule S, for SIMD architecture
+// Arch; an illegal schedule is a compile-time error naming the primitive and the loop.
+template <tir::Schedule S, class Arch = default_arch, class Last>
+auto build(const Last& last) {
+  static_assert(schedule_error<tir::schedule_diagnostic<S, Last>()>::ok);
+  return Kernel<S, Last, Arch>(last);
 }
 
 } // namespace kiln::cpu

@@ -28,6 +28,8 @@ struct depends_on<te::Select<C, T, F>, A>
     : std::bool_constant<depends_on<C, A>::value || depends_on<T, A>::value || depends_on<F, A>::value> {};
 template <class P, class... Idx, Name A>
 struct depends_on<te::Load<P, Idx...>, A> : std::bool_constant<(depends_on<Idx, A>::value || ...)> {};
+template <class C, class... Idx, Name A>
+struct depends_on<te::StageLoad<C, Idx...>, A> : std::bool_constant<(depends_on<Idx, A>::value || ...)> {};
 
 // The axis itself, plus or minus something that ignores it: steps by one with the axis.
 template <class E, Name A> struct unit_step : std::false_type {};
@@ -44,8 +46,10 @@ struct unit_step<te::Binary<te::op::sub, L, R>, A>
 
 // A load whose last index steps with the axis and whose other indices ignore it.
 template <class L, Name A> struct contiguous_load : std::false_type {};
-template <class P, class... Idx, Name A>
-struct contiguous_load<te::Load<P, Idx...>, A> {
+template <template <class, class...> class LoadNode, class P, class... Idx, Name A>
+  requires(std::is_same_v<LoadNode<P, Idx...>, te::Load<P, Idx...>> ||
+           std::is_same_v<LoadNode<P, Idx...>, te::StageLoad<P, Idx...>>)
+struct contiguous_load<LoadNode<P, Idx...>, A> {
   static constexpr bool value = [] {
     constexpr bool unit[] = {unit_step<Idx, A>::value...};
     constexpr bool dep[] = {depends_on<Idx, A>::value...};
@@ -75,6 +79,8 @@ template <class E, class T, Name A> struct vectorizable : std::false_type {};
 template <class U, class T, Name A> struct vectorizable<te::Const<U>, T, A> : std::is_arithmetic<U> {};
 template <class P, class... Idx, class T, Name A>
 struct vectorizable<te::Load<P, Idx...>, T, A> : std::is_same<typename P::value_type, T> {};
+template <class C, class... Idx, class T, Name A>
+struct vectorizable<te::StageLoad<C, Idx...>, T, A> : std::is_same<typename C::value_type, T> {};
 template <class Op, class L, class R, class T, Name A>
 struct vectorizable<te::Binary<Op, L, R>, T, A>
     : std::bool_constant<(vector_arith_op_v<Op> || vector_compare_op_v<Op>) && vectorizable<L, T, A>::value &&
@@ -106,13 +112,23 @@ struct VectorEval {
 
   template <class P, class... Idx, class Env>
   static KILN_FORCEINLINE batch eval(const te::Load<P, Idx...>& load, const Env& env) noexcept {
-    if constexpr (!depends_on<te::Load<P, Idx...>, A>::value) {
+    return eval_load(load, env.template buffer<P>(), env);
+  }
+  template <class C, class... Idx, class Env>
+  static KILN_FORCEINLINE batch eval(const te::StageLoad<C, Idx...>& load, const Env& env) noexcept {
+    return eval_load(load, env.template stage_buffer<C>(), env);
+  }
+
+  // A load from a placeholder or a materialized stage.
+  template <class L, class B, class Env>
+  static KILN_FORCEINLINE batch eval_load(const L& load, const B& buf, const Env& env) noexcept {
+    if constexpr (!depends_on<L, A>::value) {
       return batch(load.eval(env));
     } else {
-      const auto& buf = env.template buffer<P>();
+      constexpr std::size_t rank = std::tuple_size_v<decltype(load.indices)>;
       const T* first = std::apply([&](const auto&... idx) { return buf.at(idx.eval(env)...); }, load.indices);
-      if constexpr (contiguous_load<te::Load<P, Idx...>, A>::value) {
-        if (KILN_LIKELY(buf.stride[sizeof...(Idx) - 1] == 1)) return batch::load_unaligned(first);
+      if constexpr (contiguous_load<L, A>::value) {
+        if (KILN_LIKELY(buf.stride[rank - 1] == 1)) return batch::load_unaligned(first);
       }
       // Any other access pattern: gather lane by lane.
       alignas(64) T lanes[batch::size];
