@@ -2489,8 +2489,12 @@ struct Unary : ExprBase {
   }
 };
 
-template <Expr C, Expr T, Expr F>
+// cond ? if_true : if_false. Eager (select) evaluates both sides, so it vectorizes; lazy
+// (if_then_else) evaluates only the side taken, so it can guard a read that would be out of
+// bounds (padding), and it runs one lane at a time.
+template <Expr C, Expr T, Expr F, bool Lazy = false>
 struct Select : ExprBase {
+  static constexpr bool lazy = Lazy;
   using value_type = promote_t<typename T::value_type, typename F::value_type>;
   C cond;
   T if_true;
@@ -2579,15 +2583,15 @@ KILN_TE_UNARY_FUNCTION(ceil)
 KILN_TE_UNARY_FUNCTION(round)
 #undef KILN_TE_UNARY_FUNCTION
 
-// select(cond, a, b): a where cond holds, else b (both sides are evaluated).
-template <class C, class T, class F>
-  requires(Expr<C> && (Expr<T> || Expr<F> || true))
+// select(cond, a, b): a where cond holds, else b; both sides are evaluated.
+template <Expr C, class T, class F>
 constexpr auto select(C c, T t, F f) noexcept {
   return Select<C, as_expr_t<T>, as_expr_t<F>>{{}, c, as_expr(t), as_expr(f)};
 }
-template <class C, class T, class F>
+// if_then_else(cond, a, b): as select, but only the side taken is evaluated.
+template <Expr C, class T, class F>
 constexpr auto if_then_else(C c, T t, F f) noexcept {
-  return select(c, t, f);
+  return Select<C, as_expr_t<T>, as_expr_t<F>, true>{{}, c, as_expr(t), as_expr(f)};
 }
 
 template <Element T, Expr A>
@@ -2630,6 +2634,26 @@ concept TeExtent = is_static_v<T> || is_dim<std::remove_cvref_t<T>>::value;
 // The symbols (Dim types) among some extents.
 template <class... Es>
 using dims_of_t = concat_t<std::conditional_t<is_dim<Es>::value, TypeList<Es>, TypeList<>>...>;
+
+// The value of an extent inside an expression (e.g. a mean divides by it): a constant for
+// Int<N>, the bound value for dim<"n">.
+template <Name N>
+struct ExtentValue : ExprBase {
+  using value_type = std::int64_t;
+  static constexpr Name name = N;
+  template <class Env>
+  constexpr std::int64_t eval(const Env& env) const noexcept {
+    return env.template symbol<N>();
+  }
+};
+template <Name N>
+constexpr ExtentValue<N> extent_of(Dim<N>) noexcept {
+  return {};
+}
+template <std::int64_t V>
+constexpr Const<std::int64_t> extent_of(Int<V>) noexcept {
+  return Const<std::int64_t>(V);
+}
 
 template <TeExtent... Es>
 struct Extents {
@@ -2760,8 +2784,8 @@ struct placeholders_of<Binary<Op, L, R>> {
 };
 template <class Op, class A>
 struct placeholders_of<Unary<Op, A>> { using type = typename placeholders_of<A>::type; };
-template <class C, class T, class F>
-struct placeholders_of<Select<C, T, F>> {
+template <class C, class T, class F, bool L>
+struct placeholders_of<Select<C, T, F, L>> {
   using type = concat_t<typename placeholders_of<C>::type, typename placeholders_of<T>::type,
                         typename placeholders_of<F>::type>;
 };
@@ -2788,8 +2812,8 @@ struct stages_read<Binary<Op, L, R>> {
 };
 template <class Op, class A>
 struct stages_read<Unary<Op, A>> { using type = typename stages_read<A>::type; };
-template <class C, class T, class F>
-struct stages_read<Select<C, T, F>> {
+template <class C, class T, class F, bool L>
+struct stages_read<Select<C, T, F, L>> {
   using type = concat_t<typename stages_read<C>::type, typename stages_read<T>::type, typename stages_read<F>::type>;
 };
 template <class T, class A>
@@ -2970,6 +2994,8 @@ template <class U, class S>
 constexpr auto substitute_node(const Const<U>& c, const S&) noexcept { return c; }
 template <class P, class S>
 constexpr auto substitute_node(const EpilogueValue<P>& v, const S&) noexcept { return v; }
+template <Name N, class S>
+constexpr auto substitute_node(const ExtentValue<N>& v, const S&) noexcept { return v; }
 template <class P, class... Idx, class S>
 constexpr auto substitute_node(const Load<P, Idx...>& l, const S& s) noexcept {
   auto idx = detail::substitute_all(l.indices, s);
@@ -2991,12 +3017,12 @@ constexpr auto substitute_node(const Unary<Op, A>& u, const S& s) noexcept {
   auto a = substitute(u.arg, s);
   return Unary<Op, decltype(a)>(a);
 }
-template <class C, class T, class F, class S>
-constexpr auto substitute_node(const Select<C, T, F>& e, const S& s) noexcept {
+template <class C, class T, class F, bool Lazy, class S>
+constexpr auto substitute_node(const Select<C, T, F, Lazy>& e, const S& s) noexcept {
   auto c = substitute(e.cond, s);
   auto t = substitute(e.if_true, s);
   auto f = substitute(e.if_false, s);
-  return Select<decltype(c), decltype(t), decltype(f)>{{}, c, t, f};
+  return Select<decltype(c), decltype(t), decltype(f), Lazy>{{}, c, t, f};
 }
 template <class T, class A, class S>
 constexpr auto substitute_node(const Cast<T, A>& e, const S& s) noexcept {
@@ -3071,7 +3097,7 @@ constexpr auto inline_stages(const E& e) noexcept {
     auto c = recurse(e.cond);
     auto t = recurse(e.if_true);
     auto f = recurse(e.if_false);
-    return Select<decltype(c), decltype(t), decltype(f)>{{}, c, t, f};
+    return Select<decltype(c), decltype(t), decltype(f), E::lazy>{{}, c, t, f};
   } else if constexpr (is_reduce<E>::value) {
     auto b = recurse(e.body);
     return rewrap_reduce(e, b);
@@ -3097,7 +3123,7 @@ constexpr auto replace_with_epilogue_value(const E& e) noexcept {
     auto c = replace_with_epilogue_value<P>(e.cond);
     auto t = replace_with_epilogue_value<P>(e.if_true);
     auto f = replace_with_epilogue_value<P>(e.if_false);
-    return Select<decltype(c), decltype(t), decltype(f)>{{}, c, t, f};
+    return Select<decltype(c), decltype(t), decltype(f), E::lazy>{{}, c, t, f};
   } else if constexpr (requires { e.arg; }) {
     return substitute_node_rewrap(e, replace_with_epilogue_value<P>(e.arg));
   } else {
@@ -3347,7 +3373,7 @@ inline constexpr int kMaxAxes = 8;
 inline constexpr int kMaxLoops = 16;
 inline constexpr int kMaxNodes = 96;
 inline constexpr int kMaxGuards = 8;
-inline constexpr int kMaxSymbols = 8;
+inline constexpr int kMaxSymbols = 16;
 
 // Integer index arithmetic over constants, symbols (dynamic extents bound at run time)
 // and loop variables.
@@ -3936,8 +3962,8 @@ template <Name P, class Op, class A, class Axes>
 struct reads_at_axes<P, te::Unary<Op, A>, Axes> : reads_at_axes<P, A, Axes> {};
 template <Name P, class T, class A, class Axes>
 struct reads_at_axes<P, te::Cast<T, A>, Axes> : reads_at_axes<P, A, Axes> {};
-template <Name P, class C, class T, class F, class Axes>
-struct reads_at_axes<P, te::Select<C, T, F>, Axes>
+template <Name P, class C, class T, class F, bool L, class Axes>
+struct reads_at_axes<P, te::Select<C, T, F, L>, Axes>
     : std::bool_constant<reads_at_axes<P, C, Axes>::value && reads_at_axes<P, T, Axes>::value &&
                          reads_at_axes<P, F, Axes>::value> {};
 template <Name P, class R, class B, class... A, class Axes>
@@ -4205,10 +4231,11 @@ template <class U> std::string print_expr(const te::Const<U>&);
 template <class P, class... Idx> std::string print_expr(const te::Load<P, Idx...>&);
 template <class Op, class L, class R> std::string print_expr(const te::Binary<Op, L, R>&);
 template <class Op, class A> std::string print_expr(const te::Unary<Op, A>&);
-template <class C, class A, class B> std::string print_expr(const te::Select<C, A, B>&);
+template <class C, class A, class B, bool L> std::string print_expr(const te::Select<C, A, B, L>&);
 template <class T, class A> std::string print_expr(const te::Cast<T, A>&);
 template <class C, class... Idx> std::string print_expr(const te::StageLoad<C, Idx...>&);
 template <class P> std::string print_expr(const te::EpilogueValue<P>&);
+template <Name N> std::string print_expr(const te::ExtentValue<N>&) { return std::string(N.view()); }
 
 template <class... Axes>
 std::string axis_list(te::TypeList<Axes...>) {
@@ -4267,9 +4294,10 @@ std::string print_expr(const te::Unary<Op, A>& e) {
   else if constexpr (std::is_same_v<Op, te::op::logical_not>) return str_cat("not ", print_expr(e.arg));
   else return str_cat("T.", Op::symbol, "(", print_expr(e.arg), ")");
 }
-template <class C, class A, class B>
-std::string print_expr(const te::Select<C, A, B>& e) {
-  return str_cat("T.Select(", print_expr(e.cond), ", ", print_expr(e.if_true), ", ", print_expr(e.if_false), ")");
+template <class C, class A, class B, bool L>
+std::string print_expr(const te::Select<C, A, B, L>& e) {
+  return str_cat(L ? "T.if_then_else(" : "T.Select(", print_expr(e.cond), ", ", print_expr(e.if_true), ", ",
+                 print_expr(e.if_false), ")");
 }
 template <class T, class A>
 std::string print_expr(const te::Cast<T, A>& e) {
@@ -4422,6 +4450,284 @@ std::string print(const Last& last) {
 
 } // namespace kiln::tir
 // ---- end kiln/tir/print.hpp ----
+
+// the kernel library: tensor expressions of common operators
+// ---- begin kiln/kernels/accumulate.hpp ----
+// kiln/kernels/accumulate.hpp: the type a kernel accumulates in for a given input type:
+// f32 for f32, f16 and bf16 inputs; i32 for 8-bit integers; the type itself otherwise.
+
+#include <cstdint>
+#include <type_traits>
+
+
+namespace kiln::kernels {
+
+template <class In>
+using accumulator_t =
+    std::conditional_t<std::is_same_v<In, f16> || std::is_same_v<In, bf16>, float,
+                       std::conditional_t<std::is_same_v<In, std::int8_t> || std::is_same_v<In, std::uint8_t>,
+                                          std::int32_t, In>>;
+
+} // namespace kiln::kernels
+// ---- end kiln/kernels/accumulate.hpp ----
+// ---- begin kiln/kernels/matmul.hpp ----
+// kiln/kernels/matmul.hpp: matrix products as tensor expressions: C[i, j] = sum_k A[i, k] * B[k, j]
+// and its batched form, accumulating in accumulator_t (f32 for f16/bf16, i32 for int8).
+
+
+namespace kiln::kernels {
+
+// A is m x k, B is k x n, C is m x n; placeholders "A" and "B", output `Out`.
+template <Element In = float, Name Out = "C", te::TeExtent M, te::TeExtent N, te::TeExtent K>
+auto matmul(M, N, K) {
+  using Acc = accumulator_t<In>;
+  static constexpr auto A = te::placeholder<In, "A">(M{}, K{});
+  static constexpr auto B = te::placeholder<In, "B">(K{}, N{});
+  static constexpr auto k = te::reduce_axis<"k">(K{});
+  return te::compute<Out, "i", "j">(te::extents(M{}, N{}), [](auto i, auto j) {
+    return te::sum(te::cast<Acc>(A(i, k)) * te::cast<Acc>(B(k, j)), k);
+  });
+}
+
+// A is b x m x k, B is b x k x n, C is b x m x n.
+template <Element In = float, Name Out = "C", te::TeExtent Batch, te::TeExtent M, te::TeExtent N, te::TeExtent K>
+auto batch_matmul(Batch, M, N, K) {
+  using Acc = accumulator_t<In>;
+  static constexpr auto A = te::placeholder<In, "A">(Batch{}, M{}, K{});
+  static constexpr auto B = te::placeholder<In, "B">(Batch{}, K{}, N{});
+  static constexpr auto k = te::reduce_axis<"k">(K{});
+  return te::compute<Out, "b", "i", "j">(te::extents(Batch{}, M{}, N{}), [](auto b, auto i, auto j) {
+    return te::sum(te::cast<Acc>(A(b, i, k)) * te::cast<Acc>(B(b, k, j)), k);
+  });
+}
+
+} // namespace kiln::kernels
+// ---- end kiln/kernels/matmul.hpp ----
+// ---- begin kiln/kernels/softmax.hpp ----
+// kiln/kernels/softmax.hpp: softmax and log-softmax over the last axis of a rows x cols input
+// "X", in stages (row max, exponentials, row sum, normalize) so that large inputs do not
+// overflow. The exponentials stage "E" is a candidate for compute_inline.
+
+
+namespace kiln::kernels {
+
+template <Name Out = "Y", te::TeExtent Rows, te::TeExtent Cols>
+auto softmax(Rows rows, Cols cols) {
+  constexpr auto X = te::placeholder<float, "X">(Rows{}, Cols{});
+  constexpr auto c1 = te::reduce_axis<"c1">(Cols{});
+  constexpr auto c2 = te::reduce_axis<"c2">(Cols{});
+  const auto M = te::compute<"M", "i">(te::extents(rows), [=](auto i) { return te::max(X(i, c1), c1); });
+  const auto E = te::compute<"E", "i", "j">(te::extents(rows, cols), [=](auto i, auto j) { return te::exp(X(i, j) - M(i)); });
+  const auto S = te::compute<"S", "i">(te::extents(rows), [=](auto i) { return te::sum(E(i, c2), c2); });
+  return te::compute<Out, "i", "j">(te::extents(rows, cols), [=](auto i, auto j) { return E(i, j) / S(i); });
+}
+
+// log(softmax(x)) = x - max - log(sum(exp(x - max)))
+template <Name Out = "Y", te::TeExtent Rows, te::TeExtent Cols>
+auto log_softmax(Rows rows, Cols cols) {
+  constexpr auto X = te::placeholder<float, "X">(Rows{}, Cols{});
+  constexpr auto c1 = te::reduce_axis<"c1">(Cols{});
+  constexpr auto c2 = te::reduce_axis<"c2">(Cols{});
+  const auto M = te::compute<"M", "i">(te::extents(rows), [=](auto i) { return te::max(X(i, c1), c1); });
+  const auto S = te::compute<"S", "i">(te::extents(rows), [=](auto i) { return te::sum(te::exp(X(i, c2) - M(i)), c2); });
+  return te::compute<Out, "i", "j">(te::extents(rows, cols),
+                                    [=](auto i, auto j) { return X(i, j) - M(i) - te::log(S(i)); });
+}
+
+} // namespace kiln::kernels
+// ---- end kiln/kernels/softmax.hpp ----
+// ---- begin kiln/kernels/layer_norm.hpp ----
+// kiln/kernels/layer_norm.hpp: layer normalization over the last axis of a rows x cols input
+// "X" with per-column scale "gamma" and shift "beta":
+// Y = (X - mean) / sqrt(var + eps) * gamma + beta, with the biased variance.
+
+
+namespace kiln::kernels {
+
+template <Name Out = "Y", te::TeExtent Rows, te::TeExtent Cols>
+auto layer_norm(Rows rows, Cols cols, float eps) {
+  constexpr auto X = te::placeholder<float, "X">(Rows{}, Cols{});
+  constexpr auto Gamma = te::placeholder<float, "gamma">(Cols{});
+  constexpr auto Beta = te::placeholder<float, "beta">(Cols{});
+  constexpr auto c1 = te::reduce_axis<"c1">(Cols{});
+  constexpr auto c2 = te::reduce_axis<"c2">(Cols{});
+  const auto n = te::cast<float>(te::extent_of(cols));
+  const auto Mean = te::compute<"mean", "i">(te::extents(rows), [=](auto i) { return te::sum(X(i, c1) / n, c1); });
+  const auto Var = te::compute<"var", "i">(te::extents(rows), [=](auto i) {
+    const auto d = X(i, c2) - Mean(i);
+    return te::sum(d * d / n, c2);
+  });
+  return te::compute<Out, "i", "j">(te::extents(rows, cols), [=](auto i, auto j) {
+    return (X(i, j) - Mean(i)) * te::rsqrt(Var(i) + eps) * Gamma(j) + Beta(j);
+  });
+}
+
+} // namespace kiln::kernels
+// ---- end kiln/kernels/layer_norm.hpp ----
+// ---- begin kiln/kernels/reduce.hpp ----
+// kiln/kernels/reduce.hpp: reductions of a rows x cols input "X" over its last axis: sum,
+// mean, max, min and prod.
+
+
+namespace kiln::kernels {
+
+enum class Reduction { sum, mean, max, min, prod };
+
+template <Reduction R, Element T = float, Name Out = "Y", te::TeExtent Rows, te::TeExtent Cols>
+auto reduce_last_axis(Rows rows, Cols cols) {
+  constexpr auto X = te::placeholder<T, "X">(Rows{}, Cols{});
+  constexpr auto c = te::reduce_axis<"c">(Cols{});
+  return te::compute<Out, "i">(te::extents(rows), [=](auto i) {
+    if constexpr (R == Reduction::sum) return te::sum(X(i, c), c);
+    else if constexpr (R == Reduction::mean) return te::sum(X(i, c) / te::cast<T>(te::extent_of(cols)), c);
+    else if constexpr (R == Reduction::max) return te::max(X(i, c), c);
+    else if constexpr (R == Reduction::min) return te::min(X(i, c), c);
+    else return te::prod(X(i, c), c);
+  });
+}
+
+} // namespace kiln::kernels
+// ---- end kiln/kernels/reduce.hpp ----
+// ---- begin kiln/kernels/transpose.hpp ----
+// kiln/kernels/transpose.hpp: Y[j, i] = X[i, j] for a rows x cols input "X".
+
+
+namespace kiln::kernels {
+
+template <Element T = float, Name Out = "Y", te::TeExtent Rows, te::TeExtent Cols>
+auto transpose(Rows, Cols cols) {
+  constexpr auto X = te::placeholder<T, "X">(Rows{}, Cols{});
+  return te::compute<Out, "j", "i">(te::extents(cols, Rows{}), [=](auto j, auto i) { return X(i, j); });
+}
+
+} // namespace kiln::kernels
+// ---- end kiln/kernels/transpose.hpp ----
+// ---- begin kiln/kernels/conv2d.hpp ----
+// kiln/kernels/conv2d.hpp: 2-D convolution in the NCHW layout with strides, zero padding,
+// dilation and groups (depthwise when groups == channels). Input "X" is n x c x h x w, weights
+// "W" are k x (c / groups) x r x s, output is n x k x oh x ow, where
+// oh = (h + 2 * pad_h - dilation_h * (r - 1) - 1) / stride_h + 1 (likewise ow).
+// The output extents are symbols bound from the output tensor (check them with
+// conv2d_output_extent); every input read is bounds-checked, so a wrong output shape can
+// give wrong values but never reads outside the input.
+
+#include <cstdint>
+
+
+namespace kiln::kernels {
+
+struct Conv2dParams {
+  std::int64_t stride_h = 1, stride_w = 1;
+  std::int64_t pad_h = 0, pad_w = 0;
+  std::int64_t dilation_h = 1, dilation_w = 1;
+  std::int64_t groups = 1;
+};
+
+constexpr std::int64_t conv2d_output_extent(std::int64_t in, std::int64_t kernel, std::int64_t stride, std::int64_t pad,
+                                            std::int64_t dilation) noexcept {
+  return (in + 2 * pad - dilation * (kernel - 1) - 1) / stride + 1;
+}
+
+template <Conv2dParams P, Element T = float, Name Out = "Y", te::TeExtent N, te::TeExtent C, te::TeExtent H,
+          te::TeExtent Wd, te::TeExtent K, te::TeExtent CPerGroup, te::TeExtent R, te::TeExtent S, te::TeExtent OH,
+          te::TeExtent OW>
+auto conv2d_nchw(N n, C, H h, Wd w, K k, CPerGroup, R, S, OH oh, OW ow) {
+  static_assert(P.stride_h > 0 && P.stride_w > 0 && P.dilation_h > 0 && P.dilation_w > 0 && P.groups > 0,
+                "conv2d_nchw: strides, dilations and groups must be positive");
+  constexpr auto X = te::placeholder<T, "X">(N{}, C{}, H{}, Wd{});
+  constexpr auto W = te::placeholder<T, "W">(K{}, CPerGroup{}, R{}, S{});
+  constexpr auto rc = te::reduce_axis<"rc">(CPerGroup{});
+  constexpr auto rr = te::reduce_axis<"rr">(R{});
+  constexpr auto rs = te::reduce_axis<"rs">(S{});
+  const auto height = te::extent_of(h);
+  const auto width = te::extent_of(w);
+  const auto out_per_group = te::extent_of(k) / P.groups;
+  const auto in_per_group = te::extent_of(CPerGroup{});
+  return te::compute<Out, "n", "k", "y", "x">(te::extents(n, k, oh, ow), [=](auto b, auto f, auto y, auto x) {
+    const auto iy = y * P.stride_h + rr * P.dilation_h - P.pad_h;
+    const auto ix = x * P.stride_w + rs * P.dilation_w - P.pad_w;
+    const auto channel = te::floordiv(f, out_per_group) * in_per_group + rc;
+    const auto inside = (iy >= 0) && (iy < height) && (ix >= 0) && (ix < width);
+    return te::sum(te::if_then_else(inside, X(b, channel, iy, ix), T(0)) * W(f, rc, rr, rs), rc, rr, rs);
+  });
+}
+
+} // namespace kiln::kernels
+// ---- end kiln/kernels/conv2d.hpp ----
+// ---- begin kiln/kernels/pool2d.hpp ----
+// kiln/kernels/pool2d.hpp: 2-D max and average pooling in the NCHW layout with strides and
+// padding (padded positions are ignored by max and, for average, counted only when
+// count_include_pad), and global average pooling. Output extents follow conv2d's rule.
+
+#include <cstdint>
+#include <limits>
+
+
+namespace kiln::kernels {
+
+struct Pool2dParams {
+  std::int64_t kernel_h = 1, kernel_w = 1;
+  std::int64_t stride_h = 1, stride_w = 1;
+  std::int64_t pad_h = 0, pad_w = 0;
+  bool count_include_pad = false;
+};
+
+template <Pool2dParams P, Name Out = "Y", te::TeExtent N, te::TeExtent C, te::TeExtent H, te::TeExtent W,
+          te::TeExtent OH, te::TeExtent OW>
+auto max_pool2d_nchw(N n, C c, H h, W w, OH oh, OW ow) {
+  constexpr auto X = te::placeholder<float, "X">(N{}, C{}, H{}, W{});
+  constexpr auto ry = te::reduce_axis<"ry">(Int<P.kernel_h>{});
+  constexpr auto rx = te::reduce_axis<"rx">(Int<P.kernel_w>{});
+  const auto height = te::extent_of(h);
+  const auto width = te::extent_of(w);
+  return te::compute<Out, "n", "c", "y", "x">(te::extents(n, c, oh, ow), [=](auto b, auto ch, auto y, auto x) {
+    const auto iy = y * P.stride_h + ry - P.pad_h;
+    const auto ix = x * P.stride_w + rx - P.pad_w;
+    const auto inside = (iy >= 0) && (iy < height) && (ix >= 0) && (ix < width);
+    return te::max(te::if_then_else(inside, X(b, ch, iy, ix), std::numeric_limits<float>::lowest()), ry, rx);
+  });
+}
+
+template <Pool2dParams P, Name Out = "Y", te::TeExtent N, te::TeExtent C, te::TeExtent H, te::TeExtent W,
+          te::TeExtent OH, te::TeExtent OW>
+auto avg_pool2d_nchw(N n, C c, H h, W w, OH oh, OW ow) {
+  constexpr auto X = te::placeholder<float, "X">(N{}, C{}, H{}, W{});
+  constexpr auto ry = te::reduce_axis<"ry">(Int<P.kernel_h>{});
+  constexpr auto rx = te::reduce_axis<"rx">(Int<P.kernel_w>{});
+  const auto height = te::extent_of(h);
+  const auto width = te::extent_of(w);
+  return te::compute<Out, "n", "c", "y", "x">(te::extents(n, c, oh, ow), [=](auto b, auto ch, auto y, auto x) {
+    const auto y0 = y * P.stride_h - P.pad_h;
+    const auto x0 = x * P.stride_w - P.pad_w;
+    const auto iy = y0 + ry;
+    const auto ix = x0 + rx;
+    const auto inside = (iy >= 0) && (iy < height) && (ix >= 0) && (ix < width);
+    // The window's element count: the whole window, or its part inside the input.
+    const auto count = [&] {
+      if constexpr (P.count_include_pad) {
+        return te::cast<float>(te::min(y0 + P.kernel_h, height + P.pad_h) - y0) *
+               te::cast<float>(te::min(x0 + P.kernel_w, width + P.pad_w) - x0);
+      } else {
+        return te::cast<float>(te::min(y0 + P.kernel_h, height) - te::max(y0, 0)) *
+               te::cast<float>(te::min(x0 + P.kernel_w, width) - te::max(x0, 0));
+      }
+    }();
+    return te::sum(te::if_then_else(inside, X(b, ch, iy, ix), 0.0f) / count, ry, rx);
+  });
+}
+
+// Y[n, c] = mean over h, w of X[n, c, h, w]
+template <Name Out = "Y", te::TeExtent N, te::TeExtent C, te::TeExtent H, te::TeExtent W>
+auto global_avg_pool_nchw(N n, C c, H h, W w) {
+  constexpr auto X = te::placeholder<float, "X">(N{}, C{}, H{}, W{});
+  constexpr auto ry = te::reduce_axis<"ry">(H{});
+  constexpr auto rx = te::reduce_axis<"rx">(W{});
+  const auto count = te::cast<float>(te::extent_of(h)) * te::cast<float>(te::extent_of(w));
+  return te::compute<Out, "n", "c">(te::extents(n, c), [=](auto b, auto ch) { return te::sum(X(b, ch, ry, rx) / count, ry, rx); });
+}
+
+} // namespace kiln::kernels
+// ---- end kiln/kernels/pool2d.hpp ----
 
 // Interop with libraries found on the include path. These come last so that every header
 // they need is already included unconditionally above.
@@ -4802,8 +5108,8 @@ template <class Op, class L, class R, Name A>
 struct depends_on<te::Binary<Op, L, R>, A> : std::bool_constant<depends_on<L, A>::value || depends_on<R, A>::value> {};
 template <class Op, class X, Name A> struct depends_on<te::Unary<Op, X>, A> : depends_on<X, A> {};
 template <class T, class X, Name A> struct depends_on<te::Cast<T, X>, A> : depends_on<X, A> {};
-template <class C, class T, class F, Name A>
-struct depends_on<te::Select<C, T, F>, A>
+template <class C, class T, class F, bool L, Name A>
+struct depends_on<te::Select<C, T, F, L>, A>
     : std::bool_constant<depends_on<C, A>::value || depends_on<T, A>::value || depends_on<F, A>::value> {};
 template <class P, class... Idx, Name A>
 struct depends_on<te::Load<P, Idx...>, A> : std::bool_constant<(depends_on<Idx, A>::value || ...)> {};
@@ -4854,6 +5160,12 @@ inline constexpr bool vector_compare_op_v =
 template <class Op>
 inline constexpr bool vector_unary_op_v = !std::is_same_v<Op, te::op::logical_not>;
 
+// An expression that ignores the axis is evaluated once and broadcast, whatever its type.
+template <class E, class T, Name A> struct vectorizable;
+template <class E, class T, Name A>
+struct vec_ok : std::bool_constant<(!depends_on<E, A>::value && std::is_convertible_v<typename E::value_type, T>) ||
+                                   vectorizable<E, T, A>::value> {};
+
 template <class E, class T, Name A> struct vectorizable : std::false_type {};
 template <class U, class T, Name A> struct vectorizable<te::Const<U>, T, A> : std::is_arithmetic<U> {};
 template <class P, class... Idx, class T, Name A>
@@ -4862,20 +5174,20 @@ template <class C, class... Idx, class T, Name A>
 struct vectorizable<te::StageLoad<C, Idx...>, T, A> : std::is_same<typename C::value_type, T> {};
 template <class Op, class L, class R, class T, Name A>
 struct vectorizable<te::Binary<Op, L, R>, T, A>
-    : std::bool_constant<(vector_arith_op_v<Op> || vector_compare_op_v<Op>) && vectorizable<L, T, A>::value &&
-                         vectorizable<R, T, A>::value> {};
+    : std::bool_constant<(vector_arith_op_v<Op> || vector_compare_op_v<Op>) && vec_ok<L, T, A>::value &&
+                         vec_ok<R, T, A>::value> {};
 template <class Op, class X, class T, Name A>
 struct vectorizable<te::Unary<Op, X>, T, A>
-    : std::bool_constant<vector_unary_op_v<Op> && vectorizable<X, T, A>::value> {};
+    : std::bool_constant<vector_unary_op_v<Op> && vec_ok<X, T, A>::value> {};
 template <class Op, class L, class R, class F, class T, Name A>
 struct vectorizable<te::Select<te::Binary<Op, L, R>, T, F>, T, A>
-    : std::bool_constant<vector_compare_op_v<Op> && vectorizable<L, T, A>::value && vectorizable<R, T, A>::value &&
-                         vectorizable<T, T, A>::value && vectorizable<F, T, A>::value> {};
+    : std::bool_constant<vector_compare_op_v<Op> && vec_ok<L, T, A>::value && vec_ok<R, T, A>::value &&
+                         vec_ok<T, T, A>::value && vec_ok<F, T, A>::value> {};
 template <class X, class T, Name A>
-struct vectorizable<te::Cast<T, X>, T, A> : std::bool_constant<std::is_same_v<typename X::value_type, T> && vectorizable<X, T, A>::value> {};
+struct vectorizable<te::Cast<T, X>, T, A> : std::bool_constant<std::is_same_v<typename X::value_type, T> && vec_ok<X, T, A>::value> {};
 
 template <class E, class T, Name A>
-inline constexpr bool vectorizable_v = vectorizable<E, T, A>::value;
+inline constexpr bool vectorizable_v = vec_ok<E, T, A>::value;
 
 // ---- batch evaluation ---------------------------------------------------------------------
 // Env provides scalar evaluation at lane 0 (the axis holds its first lane's value) and
@@ -4883,6 +5195,16 @@ inline constexpr bool vectorizable_v = vectorizable<E, T, A>::value;
 template <class T, class Arch, Name A>
 struct VectorEval {
   using batch = xsimd::batch<T, Arch>;
+
+  // Any vectorizable expression: invariant ones are evaluated once and broadcast.
+  template <class E, class Env>
+  static KILN_FORCEINLINE auto eval_any(const E& e, const Env& env) noexcept {
+    if constexpr (!depends_on<E, A>::value && !std::is_same_v<typename E::value_type, bool>) {
+      return batch(static_cast<T>(e.eval(env)));
+    } else {
+      return eval(e, env);
+    }
+  }
 
   template <class U, class Env>
   static KILN_FORCEINLINE batch eval(const te::Const<U>& c, const Env&) noexcept {
@@ -4922,8 +5244,8 @@ struct VectorEval {
 
   template <class Op, class L, class R, class Env>
   static KILN_FORCEINLINE auto eval(const te::Binary<Op, L, R>& e, const Env& env) noexcept {
-    const auto a = eval(e.lhs, env);
-    const auto b = eval(e.rhs, env);
+    const auto a = eval_any(e.lhs, env);
+    const auto b = eval_any(e.rhs, env);
     if constexpr (std::is_same_v<Op, te::op::add>) return a + b;
     else if constexpr (std::is_same_v<Op, te::op::sub>) return a - b;
     else if constexpr (std::is_same_v<Op, te::op::mul>) return a * b;
@@ -4941,7 +5263,7 @@ struct VectorEval {
 
   template <class Op, class X, class Env>
   static KILN_FORCEINLINE batch eval(const te::Unary<Op, X>& e, const Env& env) noexcept {
-    const batch a = eval(e.arg, env);
+    const batch a = eval_any(e.arg, env);
     if constexpr (std::is_same_v<Op, te::op::negate>) return -a;
     else if constexpr (std::is_same_v<Op, te::op::exp>) return xsimd::exp(a);
     else if constexpr (std::is_same_v<Op, te::op::log>) return xsimd::log(a);
@@ -4957,13 +5279,13 @@ struct VectorEval {
   }
 
   template <class C, class X, class F, class Env>
-  static KILN_FORCEINLINE batch eval(const te::Select<C, X, F>& e, const Env& env) noexcept {
-    return xsimd::select(eval(e.cond, env), eval(e.if_true, env), eval(e.if_false, env));
+  static KILN_FORCEINLINE batch eval(const te::Select<C, X, F, false>& e, const Env& env) noexcept {
+    return xsimd::select(eval_any(e.cond, env), eval_any(e.if_true, env), eval_any(e.if_false, env));
   }
 
   template <class X, class Env>
   static KILN_FORCEINLINE batch eval(const te::Cast<T, X>& e, const Env& env) noexcept {
-    return eval(e.arg, env);
+    return eval_any(e.arg, env);
   }
 };
 
@@ -5094,8 +5416,8 @@ template <class Op, class L, class R, Name A>
 struct depends_on<te::Binary<Op, L, R>, A> : std::bool_constant<depends_on<L, A>::value || depends_on<R, A>::value> {};
 template <class Op, class X, Name A> struct depends_on<te::Unary<Op, X>, A> : depends_on<X, A> {};
 template <class T, class X, Name A> struct depends_on<te::Cast<T, X>, A> : depends_on<X, A> {};
-template <class C, class T, class F, Name A>
-struct depends_on<te::Select<C, T, F>, A>
+template <class C, class T, class F, bool L, Name A>
+struct depends_on<te::Select<C, T, F, L>, A>
     : std::bool_constant<depends_on<C, A>::value || depends_on<T, A>::value || depends_on<F, A>::value> {};
 template <class P, class... Idx, Name A>
 struct depends_on<te::Load<P, Idx...>, A> : std::bool_constant<(depends_on<Idx, A>::value || ...)> {};
@@ -5146,6 +5468,12 @@ inline constexpr bool vector_compare_op_v =
 template <class Op>
 inline constexpr bool vector_unary_op_v = !std::is_same_v<Op, te::op::logical_not>;
 
+// An expression that ignores the axis is evaluated once and broadcast, whatever its type.
+template <class E, class T, Name A> struct vectorizable;
+template <class E, class T, Name A>
+struct vec_ok : std::bool_constant<(!depends_on<E, A>::value && std::is_convertible_v<typename E::value_type, T>) ||
+                                   vectorizable<E, T, A>::value> {};
+
 template <class E, class T, Name A> struct vectorizable : std::false_type {};
 template <class U, class T, Name A> struct vectorizable<te::Const<U>, T, A> : std::is_arithmetic<U> {};
 template <class P, class... Idx, class T, Name A>
@@ -5154,20 +5482,20 @@ template <class C, class... Idx, class T, Name A>
 struct vectorizable<te::StageLoad<C, Idx...>, T, A> : std::is_same<typename C::value_type, T> {};
 template <class Op, class L, class R, class T, Name A>
 struct vectorizable<te::Binary<Op, L, R>, T, A>
-    : std::bool_constant<(vector_arith_op_v<Op> || vector_compare_op_v<Op>) && vectorizable<L, T, A>::value &&
-                         vectorizable<R, T, A>::value> {};
+    : std::bool_constant<(vector_arith_op_v<Op> || vector_compare_op_v<Op>) && vec_ok<L, T, A>::value &&
+                         vec_ok<R, T, A>::value> {};
 template <class Op, class X, class T, Name A>
 struct vectorizable<te::Unary<Op, X>, T, A>
-    : std::bool_constant<vector_unary_op_v<Op> && vectorizable<X, T, A>::value> {};
+    : std::bool_constant<vector_unary_op_v<Op> && vec_ok<X, T, A>::value> {};
 template <class Op, class L, class R, class F, class T, Name A>
 struct vectorizable<te::Select<te::Binary<Op, L, R>, T, F>, T, A>
-    : std::bool_constant<vector_compare_op_v<Op> && vectorizable<L, T, A>::value && vectorizable<R, T, A>::value &&
-                         vectorizable<T, T, A>::value && vectorizable<F, T, A>::value> {};
+    : std::bool_constant<vector_compare_op_v<Op> && vec_ok<L, T, A>::value && vec_ok<R, T, A>::value &&
+                         vec_ok<T, T, A>::value && vec_ok<F, T, A>::value> {};
 template <class X, class T, Name A>
-struct vectorizable<te::Cast<T, X>, T, A> : std::bool_constant<std::is_same_v<typename X::value_type, T> && vectorizable<X, T, A>::value> {};
+struct vectorizable<te::Cast<T, X>, T, A> : std::bool_constant<std::is_same_v<typename X::value_type, T> && vec_ok<X, T, A>::value> {};
 
 template <class E, class T, Name A>
-inline constexpr bool vectorizable_v = vectorizable<E, T, A>::value;
+inline constexpr bool vectorizable_v = vec_ok<E, T, A>::value;
 
 // ---- batch evaluation ---------------------------------------------------------------------
 // Env provides scalar evaluation at lane 0 (the axis holds its first lane's value) and
@@ -5175,6 +5503,16 @@ inline constexpr bool vectorizable_v = vectorizable<E, T, A>::value;
 template <class T, class Arch, Name A>
 struct VectorEval {
   using batch = xsimd::batch<T, Arch>;
+
+  // Any vectorizable expression: invariant ones are evaluated once and broadcast.
+  template <class E, class Env>
+  static KILN_FORCEINLINE auto eval_any(const E& e, const Env& env) noexcept {
+    if constexpr (!depends_on<E, A>::value && !std::is_same_v<typename E::value_type, bool>) {
+      return batch(static_cast<T>(e.eval(env)));
+    } else {
+      return eval(e, env);
+    }
+  }
 
   template <class U, class Env>
   static KILN_FORCEINLINE batch eval(const te::Const<U>& c, const Env&) noexcept {
@@ -5214,8 +5552,8 @@ struct VectorEval {
 
   template <class Op, class L, class R, class Env>
   static KILN_FORCEINLINE auto eval(const te::Binary<Op, L, R>& e, const Env& env) noexcept {
-    const auto a = eval(e.lhs, env);
-    const auto b = eval(e.rhs, env);
+    const auto a = eval_any(e.lhs, env);
+    const auto b = eval_any(e.rhs, env);
     if constexpr (std::is_same_v<Op, te::op::add>) return a + b;
     else if constexpr (std::is_same_v<Op, te::op::sub>) return a - b;
     else if constexpr (std::is_same_v<Op, te::op::mul>) return a * b;
@@ -5233,7 +5571,7 @@ struct VectorEval {
 
   template <class Op, class X, class Env>
   static KILN_FORCEINLINE batch eval(const te::Unary<Op, X>& e, const Env& env) noexcept {
-    const batch a = eval(e.arg, env);
+    const batch a = eval_any(e.arg, env);
     if constexpr (std::is_same_v<Op, te::op::negate>) return -a;
     else if constexpr (std::is_same_v<Op, te::op::exp>) return xsimd::exp(a);
     else if constexpr (std::is_same_v<Op, te::op::log>) return xsimd::log(a);
@@ -5249,13 +5587,13 @@ struct VectorEval {
   }
 
   template <class C, class X, class F, class Env>
-  static KILN_FORCEINLINE batch eval(const te::Select<C, X, F>& e, const Env& env) noexcept {
-    return xsimd::select(eval(e.cond, env), eval(e.if_true, env), eval(e.if_false, env));
+  static KILN_FORCEINLINE batch eval(const te::Select<C, X, F, false>& e, const Env& env) noexcept {
+    return xsimd::select(eval_any(e.cond, env), eval_any(e.if_true, env), eval_any(e.if_false, env));
   }
 
   template <class X, class Env>
   static KILN_FORCEINLINE batch eval(const te::Cast<T, X>& e, const Env& env) noexcept {
-    return eval(e.arg, env);
+    return eval_any(e.arg, env);
   }
 };
 
@@ -5307,7 +5645,19 @@ struct Env {
 
   std::int64_t axes[tir::kMaxAxes] = {};
   const Buffers<Last>* buffers = nullptr;
+  const std::int64_t* symbols = nullptr;
   Output epilogue_input{};
+
+  template <Name N>
+  KILN_FORCEINLINE std::int64_t symbol() const noexcept {
+    constexpr int slot = [] {
+      for (int i = 0; i < P.symbol_count; ++i)
+        if (P.symbols[i] == N) return i;
+      return -1;
+    }();
+    static_assert(slot >= 0, "kiln: extent_of names an extent the kernel does not have");
+    return symbols[slot];
+  }
 
   template <Name N>
   KILN_FORCEINLINE std::int64_t var() const noexcept {
@@ -5460,14 +5810,14 @@ struct Codegen {
         if constexpr (is_reduction) {
           using R = typename Body::reducer_type;
           batch acc = at_reduction_start(s) ? batch(R::template identity<T>()) : batch::load_unaligned(out);
-          const batch v = V::eval(s.exprs->first.body, s.env);
+          const batch v = V::eval_any(s.exprs->first.body, s.env);
           if constexpr (std::is_same_v<R, te::reducer::sum>) acc += v;
           else if constexpr (std::is_same_v<R, te::reducer::prod>) acc *= v;
           else if constexpr (std::is_same_v<R, te::reducer::max>) acc = xsimd::max(acc, v);
           else acc = xsimd::min(acc, v);
           acc.store_unaligned(out);
         } else {
-          V::eval(s.exprs->first, s.env).store_unaligned(out);
+          V::eval_any(s.exprs->first, s.env).store_unaligned(out);
         }
         return;
       }
@@ -5641,6 +5991,7 @@ class Kernel {
       using Codegen = detail::Codegen<PlanT, St, Last, Arch, Exprs>;
       typename Codegen::State state;
       state.symbols = symbols;
+      state.env.symbols = symbols;
       state.env.buffers = &buffers;
       state.exprs = &std::get<I>(exprs_);
       Codegen::execute(state, pool);
@@ -5769,5 +6120,939 @@ auto build(const Last& last) {
 } // namespace kiln::cpu
 // ---- end kiln/backend/cpu/kernel.hpp ----
 #endif // KILN_AMALGAMATED_KILN_BACKEND_CPU_KERNEL_HPP
+#ifndef KILN_AMALGAMATED_KILN_BACKEND_CPU_RULES_HPP
+#define KILN_AMALGAMATED_KILN_BACKEND_CPU_RULES_HPP
+// ---- begin kiln/backend/cpu/rules.hpp ----
+// kiln/backend/cpu/rules.hpp: default CPU schedules chosen by rules from a kernel's stages, in
+// the spirit of TVM's dlight: injective stages other than the output are inlined into their
+// consumers; each remaining stage is scheduled by its kind:
+//  - injective: the outer axes in parallel (the two outermost fused when there are three
+//    or more), the last axis split by the vector width and vectorized;
+//  - matmul-like (two spatial axes, one sum): tiled 4 x 2W, the reduction between the tile
+//    loops, the inner tile unrolled and vectorized, the row tiles in parallel;
+//  - other reductions: the outer spatial axes in parallel (fused when there are two or more);
+// and a stage that only applies an elementwise epilogue to a reduction is reverse-inlined.
+
+#include <xsimd/xsimd.hpp>
+
+#include <cstdint>
+#include <type_traits>
+
+#ifndef KILN_AMALGAMATED_KILN_BACKEND_CPU_KERNEL_HPP
+#define KILN_AMALGAMATED_KILN_BACKEND_CPU_KERNEL_HPP
+// ---- begin kiln/backend/cpu/kernel.hpp ----
+// kiln/backend/cpu/kernel.hpp: the CPU backend. build<schedule>(compute) checks and lowers every
+// stage of the kernel that `compute` ends at compile time and returns a Kernel whose loops are
+// instantiated from the loop programs: static extents become constants, the vectorized loop
+// becomes xsimd batches, the outermost parallel loop runs on a ThreadPool. Inlined stages are
+// folded into the expressions of their consumers; a reverse-inlined stage runs as the
+// epilogue of its producer.
+
+#include <xsimd/xsimd.hpp>
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <tuple>
+#include <type_traits>
+#include <utility>
+
+#ifndef KILN_AMALGAMATED_KILN_BACKEND_CPU_BUFFER_HPP
+#define KILN_AMALGAMATED_KILN_BACKEND_CPU_BUFFER_HPP
+// ---- begin kiln/backend/cpu/buffer.hpp ----
+// kiln/backend/cpu/buffer.hpp: the run-time form of a kernel argument on the CPU: a typed
+// pointer with the extents and strides of each axis, taken from a TensorView or a Tensor.
+
+#include <cstddef>
+#include <cstdint>
+#include <type_traits>
+
+
+namespace kiln::cpu {
+
+template <class T, std::size_t R>
+struct Buffer {
+  T* data = nullptr;
+  std::int64_t extent[R > 0 ? R : 1] = {};
+  std::int64_t stride[R > 0 ? R : 1] = {};
+
+  template <class... Idx>
+  KILN_FORCEINLINE T* at(Idx... idx) const noexcept {
+    std::int64_t offset = 0;
+    std::size_t axis = 0;
+    ((offset += static_cast<std::int64_t>(idx) * stride[axis++]), ...);
+    return data + offset;
+  }
+};
+
+template <class T> struct is_tensor_view : std::false_type {};
+template <class T, class S, class St> struct is_tensor_view<TensorView<T, S, St>> : std::true_type {};
+
+// A TensorView of element type T (const or not) and rank R.
+template <class T, std::size_t R, class V>
+Result<Buffer<T, R>> to_buffer(const V& v, const char* argument)
+  requires is_tensor_view<V>::value
+{
+  using E = std::remove_const_t<typename V::element_type>;
+  static_assert(std::is_same_v<E, std::remove_const_t<T>>, "kiln::cpu: a kernel argument has the wrong element type");
+  static_assert(V::rank == R, "kiln::cpu: a kernel argument has the wrong rank");
+  static_assert(std::is_const_v<T> || !std::is_const_v<typename V::element_type>,
+                "kiln::cpu: the output of a kernel must be writable");
+  (void)argument;
+  Buffer<T, R> b;
+  b.data = v.data();
+  for (std::size_t a = 0; a < R; ++a) {
+    b.extent[a] = v.shape()[a];
+    b.stride[a] = v.stride()[a];
+  }
+  return b;
+}
+
+// A Tensor, checked at run time.
+template <class T, std::size_t R>
+Result<Buffer<T, R>> to_buffer(const Tensor& t, const char* argument) {
+  using E = std::remove_const_t<T>;
+  if (!t.defined()) return make_error(StatusCode::invalid_argument, "argument ", argument, " is an undefined tensor");
+  if (t.dtype() != dtype_v<E>) {
+    return make_error(StatusCode::dtype_mismatch, "argument ", argument, " holds ", to_string(t.dtype()),
+                      " but the kernel expects ", to_string(dtype_v<E>));
+  }
+  if (static_cast<std::size_t>(t.rank()) != R) {
+    return make_error(StatusCode::shape_mismatch, "argument ", argument, " has rank ", t.rank(),
+                      " but the kernel expects rank ", R);
+  }
+  if (t.device().kind != DeviceKind::cpu) {
+    return make_error(StatusCode::unsupported, "argument ", argument, " lives on ", to_string(t.device().kind),
+                      ", not on the CPU");
+  }
+  Buffer<T, R> b;
+  b.data = static_cast<T*>(t.data());
+  for (std::size_t a = 0; a < R; ++a) {
+    b.extent[a] = t.dim(static_cast<int>(a));
+    b.stride[a] = t.stride(static_cast<int>(a));
+  }
+  return b;
+}
+
+} // namespace kiln::cpu
+// ---- end kiln/backend/cpu/buffer.hpp ----
+#endif // KILN_AMALGAMATED_KILN_BACKEND_CPU_BUFFER_HPP
+#ifndef KILN_AMALGAMATED_KILN_BACKEND_CPU_VECTOR_EVAL_HPP
+#define KILN_AMALGAMATED_KILN_BACKEND_CPU_VECTOR_EVAL_HPP
+// ---- begin kiln/backend/cpu/vector_eval.hpp ----
+// kiln/backend/cpu/vector_eval.hpp: evaluates a tensor expression for W consecutive values of
+// one axis at once as an xsimd batch. Loads that step that axis by one become vector loads,
+// loads that ignore it become broadcasts; anything else makes the whole statement fall back
+// to one lane at a time (decided at compile time by vectorizable_v).
+
+#include <xsimd/xsimd.hpp>
+
+#include <cstdint>
+#include <type_traits>
+
+
+namespace kiln::cpu::detail {
+
+// ---- does an index expression depend on an axis, and how -----------------------------------
+template <class E, Name A> struct depends_on : std::false_type {};
+template <Name N, Name A> struct depends_on<te::Var<N>, A> : std::bool_constant<N == A> {};
+template <Name N, class E, Name A> struct depends_on<te::ReduceAxis<N, E>, A> : std::bool_constant<N == A> {};
+template <Name N, class E, Name A> struct depends_on<te::SpatialAxis<N, E>, A> : std::bool_constant<N == A> {};
+template <class Op, class L, class R, Name A>
+struct depends_on<te::Binary<Op, L, R>, A> : std::bool_constant<depends_on<L, A>::value || depends_on<R, A>::value> {};
+template <class Op, class X, Name A> struct depends_on<te::Unary<Op, X>, A> : depends_on<X, A> {};
+template <class T, class X, Name A> struct depends_on<te::Cast<T, X>, A> : depends_on<X, A> {};
+template <class C, class T, class F, bool L, Name A>
+struct depends_on<te::Select<C, T, F, L>, A>
+    : std::bool_constant<depends_on<C, A>::value || depends_on<T, A>::value || depends_on<F, A>::value> {};
+template <class P, class... Idx, Name A>
+struct depends_on<te::Load<P, Idx...>, A> : std::bool_constant<(depends_on<Idx, A>::value || ...)> {};
+template <class C, class... Idx, Name A>
+struct depends_on<te::StageLoad<C, Idx...>, A> : std::bool_constant<(depends_on<Idx, A>::value || ...)> {};
+
+// The axis itself, plus or minus something that ignores it: steps by one with the axis.
+template <class E, Name A> struct unit_step : std::false_type {};
+template <Name N, Name A> struct unit_step<te::Var<N>, A> : std::bool_constant<N == A> {};
+template <Name N, class E, Name A> struct unit_step<te::ReduceAxis<N, E>, A> : std::bool_constant<N == A> {};
+template <Name N, class E, Name A> struct unit_step<te::SpatialAxis<N, E>, A> : std::bool_constant<N == A> {};
+template <class L, class R, Name A>
+struct unit_step<te::Binary<te::op::add, L, R>, A>
+    : std::bool_constant<(unit_step<L, A>::value && !depends_on<R, A>::value) ||
+                         (unit_step<R, A>::value && !depends_on<L, A>::value)> {};
+template <class L, class R, Name A>
+struct unit_step<te::Binary<te::op::sub, L, R>, A>
+    : std::bool_constant<unit_step<L, A>::value && !depends_on<R, A>::value> {};
+
+// A load whose last index steps with the axis and whose other indices ignore it.
+template <class L, Name A> struct contiguous_load : std::false_type {};
+template <template <class, class...> class LoadNode, class P, class... Idx, Name A>
+  requires(std::is_same_v<LoadNode<P, Idx...>, te::Load<P, Idx...>> ||
+           std::is_same_v<LoadNode<P, Idx...>, te::StageLoad<P, Idx...>>)
+struct contiguous_load<LoadNode<P, Idx...>, A> {
+  static constexpr bool value = [] {
+    constexpr bool unit[] = {unit_step<Idx, A>::value...};
+    constexpr bool dep[] = {depends_on<Idx, A>::value...};
+    constexpr std::size_t n = sizeof...(Idx);
+    if (n == 0 || !unit[n - 1]) return false;
+    for (std::size_t i = 0; i + 1 < n; ++i)
+      if (dep[i]) return false;
+    return true;
+  }();
+};
+
+// ---- which expressions evaluate as batches of T ------------------------------------------
+template <class Op>
+inline constexpr bool vector_arith_op_v =
+    std::is_same_v<Op, te::op::add> || std::is_same_v<Op, te::op::sub> || std::is_same_v<Op, te::op::mul> ||
+    std::is_same_v<Op, te::op::div> || std::is_same_v<Op, te::op::minimum> || std::is_same_v<Op, te::op::maximum> ||
+    std::is_same_v<Op, te::op::power>;
+template <class Op>
+inline constexpr bool vector_compare_op_v =
+    std::is_same_v<Op, te::op::less> || std::is_same_v<Op, te::op::less_equal> || std::is_same_v<Op, te::op::greater> ||
+    std::is_same_v<Op, te::op::greater_equal> || std::is_same_v<Op, te::op::equal> ||
+    std::is_same_v<Op, te::op::not_equal>;
+template <class Op>
+inline constexpr bool vector_unary_op_v = !std::is_same_v<Op, te::op::logical_not>;
+
+// An expression that ignores the axis is evaluated once and broadcast, whatever its type.
+template <class E, class T, Name A> struct vectorizable;
+template <class E, class T, Name A>
+struct vec_ok : std::bool_constant<(!depends_on<E, A>::value && std::is_convertible_v<typename E::value_type, T>) ||
+                                   vectorizable<E, T, A>::value> {};
+
+template <class E, class T, Name A> struct vectorizable : std::false_type {};
+template <class U, class T, Name A> struct vectorizable<te::Const<U>, T, A> : std::is_arithmetic<U> {};
+template <class P, class... Idx, class T, Name A>
+struct vectorizable<te::Load<P, Idx...>, T, A> : std::is_same<typename P::value_type, T> {};
+template <class C, class... Idx, class T, Name A>
+struct vectorizable<te::StageLoad<C, Idx...>, T, A> : std::is_same<typename C::value_type, T> {};
+template <class Op, class L, class R, class T, Name A>
+struct vectorizable<te::Binary<Op, L, R>, T, A>
+    : std::bool_constant<(vector_arith_op_v<Op> || vector_compare_op_v<Op>) && vec_ok<L, T, A>::value &&
+                         vec_ok<R, T, A>::value> {};
+template <class Op, class X, class T, Name A>
+struct vectorizable<te::Unary<Op, X>, T, A>
+    : std::bool_constant<vector_unary_op_v<Op> && vec_ok<X, T, A>::value> {};
+template <class Op, class L, class R, class F, class T, Name A>
+struct vectorizable<te::Select<te::Binary<Op, L, R>, T, F>, T, A>
+    : std::bool_constant<vector_compare_op_v<Op> && vec_ok<L, T, A>::value && vec_ok<R, T, A>::value &&
+                         vec_ok<T, T, A>::value && vec_ok<F, T, A>::value> {};
+template <class X, class T, Name A>
+struct vectorizable<te::Cast<T, X>, T, A> : std::bool_constant<std::is_same_v<typename X::value_type, T> && vec_ok<X, T, A>::value> {};
+
+template <class E, class T, Name A>
+inline constexpr bool vectorizable_v = vec_ok<E, T, A>::value;
+
+// ---- batch evaluation ---------------------------------------------------------------------
+// Env provides scalar evaluation at lane 0 (the axis holds its first lane's value) and
+// `buffer<P>()` for loads.
+template <class T, class Arch, Name A>
+struct VectorEval {
+  using batch = xsimd::batch<T, Arch>;
+
+  // Any vectorizable expression: invariant ones are evaluated once and broadcast.
+  template <class E, class Env>
+  static KILN_FORCEINLINE auto eval_any(const E& e, const Env& env) noexcept {
+    if constexpr (!depends_on<E, A>::value && !std::is_same_v<typename E::value_type, bool>) {
+      return batch(static_cast<T>(e.eval(env)));
+    } else {
+      return eval(e, env);
+    }
+  }
+
+  template <class U, class Env>
+  static KILN_FORCEINLINE batch eval(const te::Const<U>& c, const Env&) noexcept {
+    return batch(static_cast<T>(c.value));
+  }
+
+  template <class P, class... Idx, class Env>
+  static KILN_FORCEINLINE batch eval(const te::Load<P, Idx...>& load, const Env& env) noexcept {
+    return eval_load(load, env.template buffer<P>(), env);
+  }
+  template <class C, class... Idx, class Env>
+  static KILN_FORCEINLINE batch eval(const te::StageLoad<C, Idx...>& load, const Env& env) noexcept {
+    return eval_load(load, env.template stage_buffer<C>(), env);
+  }
+
+  // A load from a placeholder or a materialized stage.
+  template <class L, class B, class Env>
+  static KILN_FORCEINLINE batch eval_load(const L& load, const B& buf, const Env& env) noexcept {
+    if constexpr (!depends_on<L, A>::value) {
+      return batch(load.eval(env));
+    } else {
+      constexpr std::size_t rank = std::tuple_size_v<decltype(load.indices)>;
+      const T* first = std::apply([&](const auto&... idx) { return buf.at(idx.eval(env)...); }, load.indices);
+      if constexpr (contiguous_load<L, A>::value) {
+        if (KILN_LIKELY(buf.stride[rank - 1] == 1)) return batch::load_unaligned(first);
+      }
+      // Any other access pattern: gather lane by lane.
+      alignas(64) T lanes[batch::size];
+      Env shifted = env;
+      for (std::size_t l = 0; l < batch::size; ++l) {
+        lanes[l] = load.eval(shifted);
+        shifted.template advance<A>(1);
+      }
+      return batch::load_aligned(lanes);
+    }
+  }
+
+  template <class Op, class L, class R, class Env>
+  static KILN_FORCEINLINE auto eval(const te::Binary<Op, L, R>& e, const Env& env) noexcept {
+    const auto a = eval_any(e.lhs, env);
+    const auto b = eval_any(e.rhs, env);
+    if constexpr (std::is_same_v<Op, te::op::add>) return a + b;
+    else if constexpr (std::is_same_v<Op, te::op::sub>) return a - b;
+    else if constexpr (std::is_same_v<Op, te::op::mul>) return a * b;
+    else if constexpr (std::is_same_v<Op, te::op::div>) return a / b;
+    else if constexpr (std::is_same_v<Op, te::op::minimum>) return xsimd::min(a, b);
+    else if constexpr (std::is_same_v<Op, te::op::maximum>) return xsimd::max(a, b);
+    else if constexpr (std::is_same_v<Op, te::op::power>) return xsimd::pow(a, b);
+    else if constexpr (std::is_same_v<Op, te::op::less>) return a < b;
+    else if constexpr (std::is_same_v<Op, te::op::less_equal>) return a <= b;
+    else if constexpr (std::is_same_v<Op, te::op::greater>) return a > b;
+    else if constexpr (std::is_same_v<Op, te::op::greater_equal>) return a >= b;
+    else if constexpr (std::is_same_v<Op, te::op::equal>) return a == b;
+    else return a != b;
+  }
+
+  template <class Op, class X, class Env>
+  static KILN_FORCEINLINE batch eval(const te::Unary<Op, X>& e, const Env& env) noexcept {
+    const batch a = eval_any(e.arg, env);
+    if constexpr (std::is_same_v<Op, te::op::negate>) return -a;
+    else if constexpr (std::is_same_v<Op, te::op::exp>) return xsimd::exp(a);
+    else if constexpr (std::is_same_v<Op, te::op::log>) return xsimd::log(a);
+    else if constexpr (std::is_same_v<Op, te::op::sqrt>) return xsimd::sqrt(a);
+    else if constexpr (std::is_same_v<Op, te::op::rsqrt>) return batch(T(1)) / xsimd::sqrt(a);
+    else if constexpr (std::is_same_v<Op, te::op::tanh>) return xsimd::tanh(a);
+    else if constexpr (std::is_same_v<Op, te::op::sigmoid>) return batch(T(1)) / (batch(T(1)) + xsimd::exp(-a));
+    else if constexpr (std::is_same_v<Op, te::op::erf>) return xsimd::erf(a);
+    else if constexpr (std::is_same_v<Op, te::op::abs>) return xsimd::abs(a);
+    else if constexpr (std::is_same_v<Op, te::op::floor>) return xsimd::floor(a);
+    else if constexpr (std::is_same_v<Op, te::op::ceil>) return xsimd::ceil(a);
+    else return xsimd::nearbyint(a);
+  }
+
+  template <class C, class X, class F, class Env>
+  static KILN_FORCEINLINE batch eval(const te::Select<C, X, F, false>& e, const Env& env) noexcept {
+    return xsimd::select(eval_any(e.cond, env), eval_any(e.if_true, env), eval_any(e.if_false, env));
+  }
+
+  template <class X, class Env>
+  static KILN_FORCEINLINE batch eval(const te::Cast<T, X>& e, const Env& env) noexcept {
+    return eval_any(e.arg, env);
+  }
+};
+
+} // namespace kiln::cpu::detail
+// ---- end kiln/backend/cpu/vector_eval.hpp ----
+#endif // KILN_AMALGAMATED_KILN_BACKEND_CPU_VECTOR_EVAL_HPP
+
+namespace kiln::cpu {
+
+// The SIMD architecture kernels are built for: the best one the compile flags enable.
+using default_arch = xsimd::default_arch;
+
+// An illegal schedule stops compilation here. g++ prints the diagnostic in the template
+// argument: schedule_error<kiln::tir::Diagnostic{true, "vectorize(\"k\"): ..."}>.
+template <tir::Diagnostic D>
+struct schedule_error {
+  static_assert(!D.failed, "kiln: illegal schedule; the message is in schedule_error<...> above");
+  static constexpr bool ok = !D.failed;
+};
+
+namespace detail {
+
+
+template <class List> struct input_buffers;
+template <class... Ps> struct input_buffers<te::TypeList<Ps...>> {
+  using type = std::tuple<Buffer<const typename Ps::value_type, Ps::rank>...>;
+};
+template <class List> struct stage_buffers;
+template <class... Ss> struct stage_buffers<te::TypeList<Ss...>> {
+  using type = std::tuple<Buffer<typename Ss::value_type, Ss::rank>...>;
+};
+
+// The expression a statement evaluates: the body, or what a reduction combines.
+template <class B> struct statement_expr { using type = B; };
+template <class R, class B, class... A> struct statement_expr<te::Reduce<R, B, A...>> { using type = B; };
+
+// All argument and intermediate buffers of one run.
+template <class Last>
+struct Buffers {
+  typename input_buffers<typename Last::inputs>::type inputs;
+  typename stage_buffers<typename Last::stages>::type stages;
+};
+
+// What the innermost statement of stage St sees: its axis values and every buffer.
+template <class PlanT, class St, class Last>
+struct Env {
+  static constexpr const tir::LoopProgram& P = PlanT::template program<St>;
+  using Output = typename St::value_type;
+
+  std::int64_t axes[tir::kMaxAxes] = {};
+  const Buffers<Last>* buffers = nullptr;
+  const std::int64_t* symbols = nullptr;
+  Output epilogue_input{};
+
+  template <Name N>
+  KILN_FORCEINLINE std::int64_t symbol() const noexcept {
+    constexpr int slot = [] {
+      for (int i = 0; i < P.symbol_count; ++i)
+        if (P.symbols[i] == N) return i;
+      return -1;
+    }();
+    static_assert(slot >= 0, "kiln: extent_of names an extent the kernel does not have");
+    return symbols[slot];
+  }
+
+  template <Name N>
+  KILN_FORCEINLINE std::int64_t var() const noexcept {
+    constexpr int a = P.find_axis(N);
+    static_assert(a >= 0, "kiln: the expression uses a loop variable that is not an axis of its stage");
+    return axes[a];
+  }
+  template <Name N>
+  KILN_FORCEINLINE void advance(std::int64_t by) noexcept {
+    axes[P.find_axis(N)] += by;
+  }
+  template <class Placeholder>
+  KILN_FORCEINLINE const auto& buffer() const noexcept {
+    return std::get<te::index_by_name<typename Last::inputs, Placeholder::name>::value>(buffers->inputs);
+  }
+  template <class Stage>
+  KILN_FORCEINLINE const auto& stage_buffer() const noexcept {
+    return std::get<te::index_by_name<typename Last::stages, Stage::name>::value>(buffers->stages);
+  }
+  template <class Placeholder, class... Idx>
+  KILN_FORCEINLINE auto load(Idx... idx) const noexcept {
+    return *buffer<Placeholder>().at(idx...);
+  }
+  template <class Stage, class... Idx>
+  KILN_FORCEINLINE auto load_stage(Idx... idx) const noexcept {
+    return *stage_buffer<Stage>().at(idx...);
+  }
+  KILN_FORCEINLINE Output epilogue_value() const noexcept { return epilogue_input; }
+  // The element the statement writes: in this stage's buffer or its epilogue consumer's.
+  KILN_FORCEINLINE auto* out() const noexcept {
+    const auto& buf = std::get<PlanT::output_of(PlanT::template index_of<St>)>(buffers->stages);
+    return [&]<std::size_t... I>(std::index_sequence<I...>) { return buf.at(axes[I]...); }(
+        std::make_index_sequence<St::rank>{});
+  }
+  KILN_FORCEINLINE std::int64_t out_stride_last() const noexcept {
+    return std::get<PlanT::output_of(PlanT::template index_of<St>)>(buffers->stages).stride[St::rank - 1];
+  }
+};
+
+template <class PlanT, class St, class Last, class Arch, class Exprs>
+struct Codegen {
+  static constexpr const tir::LoopProgram& P = PlanT::template program<St>;
+  using T = typename St::value_type;
+  using EnvT = Env<PlanT, St, Last>;
+  using Body = typename Exprs::first_type;
+  using Stmt = typename statement_expr<Body>::type;
+  static constexpr bool is_reduction = St::is_reduction;
+  static constexpr bool has_epilogue = !std::is_same_v<typename Exprs::second_type, int>;
+  static constexpr bool has_simd = !std::is_same_v<Arch, xsimd::unavailable> && xsimd::has_simd_register<T, Arch>::value;
+  static constexpr std::size_t width = [] {
+    if constexpr (has_simd) return xsimd::batch<T, Arch>::size;
+    else return std::size_t{1};
+  }();
+  // The outermost reduction loop: where a reduction's epilogue runs once it has finished.
+  static constexpr int first_reduction_loop = [] {
+    for (int i = 0; i < P.loop_count; ++i)
+      if (P.loops[i].reduction) return i;
+    return -1;
+  }();
+
+  struct State {
+    std::int64_t loop[tir::kMaxLoops * 4] = {};  // loop variable values, by loop id
+    const std::int64_t* symbols = nullptr;
+    EnvT env;
+    const Exprs* exprs = nullptr;
+  };
+
+  template <int Node>
+  static KILN_FORCEINLINE std::int64_t index(const State& s) noexcept {
+    constexpr tir::IndexNode n = P.nodes[Node];
+    if constexpr (n.op == tir::IndexNode::constant) return n.value;
+    else if constexpr (n.op == tir::IndexNode::symbol) return s.symbols[n.value];
+    else if constexpr (n.op == tir::IndexNode::loop_var) return s.loop[n.value];
+    else {
+      const std::int64_t a = index<n.a>(s), b = index<n.b>(s);
+      if constexpr (n.op == tir::IndexNode::add) return a + b;
+      else if constexpr (n.op == tir::IndexNode::sub) return a - b;
+      else if constexpr (n.op == tir::IndexNode::mul) return a * b;
+      else if constexpr (n.op == tir::IndexNode::floordiv) return a / b;  // operands are never negative
+      else if constexpr (n.op == tir::IndexNode::floormod) return a % b;
+      else if constexpr (n.op == tir::IndexNode::ceildiv) return (a + b - 1) / b;
+      else return a < b ? a : b;
+    }
+  }
+
+  static KILN_FORCEINLINE void compute_axes(State& s) noexcept {
+    [&]<int... A>(std::integer_sequence<int, A...>) { ((s.env.axes[A] = index<P.axis_value[A]>(s)), ...); }(
+        std::make_integer_sequence<int, P.axis_count>{});
+  }
+  static constexpr bool guard_uses_reduction(int g) noexcept {
+    for (int i = 0; i < P.loop_count; ++i)
+      if (P.loops[i].reduction && P.depends_on_loop(P.guards[g].value, P.loops[i].id)) return true;
+    return false;
+  }
+  // Guards that do not involve the loop `SkipId` (-1: all of them); with SpatialOnly, only
+  // the guards of spatial axes.
+  template <int SkipId, bool SpatialOnly = false>
+  static KILN_FORCEINLINE bool guards_hold(const State& s) noexcept {
+    return [&]<int... G>(std::integer_sequence<int, G...>) {
+      return (... && (P.depends_on_loop(P.guards[G].value, SkipId) || (SpatialOnly && guard_uses_reduction(G)) ||
+                      index<P.guards[G].value>(s) < index<P.guards[G].bound>(s)));
+    }(std::make_integer_sequence<int, P.guard_count>{});
+  }
+  // The reduction starts at an output element when every reduction axis is at 0.
+  static KILN_FORCEINLINE bool at_reduction_start(const State& s) noexcept {
+    return [&]<int... A>(std::integer_sequence<int, A...>) {
+      return (... && (!P.axis_reduction[A] || s.env.axes[A] == 0));
+    }(std::make_integer_sequence<int, P.axis_count>{});
+  }
+
+  static KILN_FORCEINLINE void scalar_statement(State& s) noexcept {
+    compute_axes(s);
+    if (!guards_hold<-1>(s)) return;
+    T* out = s.env.out();
+    if constexpr (is_reduction) {
+      using R = typename Body::reducer_type;
+      if (at_reduction_start(s)) *out = R::template identity<T>();
+      *out = R::combine(*out, static_cast<T>(s.exprs->first.body.eval(s.env)));
+    } else {
+      *out = static_cast<T>(s.exprs->first.eval(s.env));
+    }
+  }
+
+  // W lanes of the vectorized loop, starting at the current value of its variable.
+  template <int Depth>
+  static KILN_FORCEINLINE void vector_statement(State& s) noexcept {
+    constexpr tir::Loop L = P.loops[Depth];
+    constexpr int axis = [] {
+      for (int a = 0; a < P.axis_count; ++a)
+        if (P.depends_on_loop(P.axis_value[a], L.id)) return a;
+      return -1;
+    }();
+    constexpr Name axis_name = P.axis_names[axis];
+    compute_axes(s);
+    if (!guards_hold<L.id>(s)) return;
+    // Lanes past a guarded tail are dropped.
+    std::int64_t lanes = static_cast<std::int64_t>(width);
+    [&]<int... G>(std::integer_sequence<int, G...>) {
+      ((P.depends_on_loop(P.guards[G].value, L.id)
+            ? (lanes = std::min(lanes, index<P.guards[G].bound>(s) - index<P.guards[G].value>(s)), 0)
+            : 0),
+       ...);
+    }(std::make_integer_sequence<int, P.guard_count>{});
+    constexpr bool output_contiguous = axis == static_cast<int>(St::rank) - 1;
+    if constexpr (has_simd && output_contiguous && vectorizable_v<Stmt, T, axis_name>) {
+      if (lanes == static_cast<std::int64_t>(width) && s.env.out_stride_last() == 1) {
+        using batch = xsimd::batch<T, Arch>;
+        using V = VectorEval<T, Arch, axis_name>;
+        T* out = s.env.out();
+        if constexpr (is_reduction) {
+          using R = typename Body::reducer_type;
+          batch acc = at_reduction_start(s) ? batch(R::template identity<T>()) : batch::load_unaligned(out);
+          const batch v = V::eval_any(s.exprs->first.body, s.env);
+          if constexpr (std::is_same_v<R, te::reducer::sum>) acc += v;
+          else if constexpr (std::is_same_v<R, te::reducer::prod>) acc *= v;
+          else if constexpr (std::is_same_v<R, te::reducer::max>) acc = xsimd::max(acc, v);
+          else acc = xsimd::min(acc, v);
+          acc.store_unaligned(out);
+        } else {
+          V::eval_any(s.exprs->first, s.env).store_unaligned(out);
+        }
+        return;
+      }
+    }
+    // One lane at a time.
+    const std::int64_t first = s.loop[L.id];
+    for (std::int64_t l = 0; l < lanes; ++l) {
+      s.loop[L.id] = first + l;
+      scalar_statement(s);
+    }
+    s.loop[L.id] = first;
+  }
+
+  // ---- the epilogue of a reduction: over the spatial loops inside the first reduction loop
+  template <int Depth>
+  static void epilogue_nest(State& s) noexcept {
+    if constexpr (Depth == P.loop_count) {
+      compute_axes(s);
+      if (!guards_hold<-1, true>(s)) return;
+      T* out = s.env.out();
+      s.env.epilogue_input = *out;
+      *out = static_cast<T>(s.exprs->second.eval(s.env));
+    } else {
+      constexpr tir::Loop L = P.loops[Depth];
+      if constexpr (L.reduction) {
+        s.loop[L.id] = 0;
+        epilogue_nest<Depth + 1>(s);
+      } else {
+        std::int64_t trip = 0;
+        if constexpr (L.tail_bound >= 0) trip = index<L.tail_bound>(s);
+        else trip = index<L.extent>(s);
+        for (std::int64_t i = 0; i < trip; ++i) {
+          s.loop[L.id] = i;
+          epilogue_nest<Depth + 1>(s);
+        }
+      }
+    }
+  }
+
+  template <int Depth>
+  static KILN_FORCEINLINE void loop_body(State& s, std::int64_t i) noexcept {
+    s.loop[P.loops[Depth].id] = i;
+    run<Depth + 1>(s);
+  }
+
+  template <int Depth, std::int64_t Trip>
+  static KILN_FORCEINLINE void static_loop(State& s) noexcept {
+    constexpr tir::Loop L = P.loops[Depth];
+    if constexpr (L.kind == tir::LoopKind::vectorized) {
+      constexpr std::int64_t w = static_cast<std::int64_t>(width);
+      std::int64_t i = 0;
+      for (; i + w <= Trip; i += w) {
+        s.loop[L.id] = i;
+        vector_statement<Depth>(s);
+      }
+      for (; i < Trip; ++i) loop_body<Depth>(s, i);
+    } else if constexpr (L.kind == tir::LoopKind::unrolled) {
+      [&]<std::int64_t... I>(std::integer_sequence<std::int64_t, I...>) { (loop_body<Depth>(s, I), ...); }(
+          std::make_integer_sequence<std::int64_t, Trip>{});
+    } else {
+      for (std::int64_t i = 0; i < Trip; ++i) loop_body<Depth>(s, i);
+    }
+  }
+
+  template <int Depth>
+  static KILN_FORCEINLINE void dynamic_loop(State& s, std::int64_t trip) noexcept {
+    for (std::int64_t i = 0; i < trip; ++i) loop_body<Depth>(s, i);
+  }
+
+  template <int Depth>
+  static KILN_FORCEINLINE void loop(State& s) noexcept {
+    constexpr tir::Loop L = P.loops[Depth];
+    constexpr std::int64_t full = P.static_value(L.extent);
+    if constexpr (L.tail_bound >= 0) {
+      // A separate tail: full tiles take the static loop, the last one a shorter loop.
+      const std::int64_t trip = index<L.tail_bound>(s);
+      if (KILN_LIKELY(trip == full)) static_loop<Depth, full>(s);
+      else dynamic_loop<Depth>(s, trip);
+    } else if constexpr (full >= 0) {
+      static_loop<Depth, full>(s);
+    } else {
+      dynamic_loop<Depth>(s, index<L.extent>(s));
+    }
+  }
+
+  template <int Depth>
+  static KILN_FORCEINLINE void run(State& s) noexcept {
+    if constexpr (Depth == P.loop_count) {
+      scalar_statement(s);
+    } else {
+      loop<Depth>(s);
+      if constexpr (has_epilogue && Depth == first_reduction_loop) epilogue_nest<Depth + 1>(s);
+    }
+  }
+
+  // The whole nest; the outermost loop goes to the pool when it is parallel.
+  static void execute(State& s, ThreadPool* pool) {
+    if constexpr (P.loop_count > 0 && P.loops[0].kind == tir::LoopKind::parallel) {
+      if (pool != nullptr && pool->size() > 1) {
+        const std::int64_t trip = index<P.loops[0].extent>(s);
+        pool->parallel_for(0, trip, [&](std::int64_t begin, std::int64_t end) {
+          State local = s;
+          for (std::int64_t i = begin; i < end; ++i) loop_body<0>(local, i);
+        });
+        return;
+      }
+    }
+    run<0>(s);
+  }
+};
+
+} // namespace detail
+
+// The stages of a kernel lowered under a schedule for the CPU. Call it with the inputs, in the
+// order they first appear (earlier stages first), then the output; views or tensors. Each
+// Kernel keeps the workspace of its intermediate stages, allocated on the first run and
+// reused while shapes do not grow; one Kernel object must not run on two threads at once.
+template <tir::Schedule S, class Last, class Arch>
+class Kernel {
+  using PlanT = tir::StagePlan<S, Last>;
+  using Stages = typename Last::stages;
+  using StageTuple = typename te::tuple_of<Stages>::type;
+
+  template <class... Ss>
+  static auto all_exprs(te::TypeList<Ss...>, const Last& last) {
+    return std::make_tuple(tir::make_stage_exprs<PlanT, Ss>(last)...);
+  }
+
+ public:
+  using compute_type = Last;
+
+  explicit Kernel(const Last& last) : exprs_(all_exprs(Stages{}, last)) {}
+
+  // The loop program of one stage, for inspection.
+  template <class St>
+  static constexpr const tir::LoopProgram& program = PlanT::template program<St>;
+
+  template <class... Args>
+  Status operator()(Args&&... args) const {
+    return run(nullptr, std::forward<Args>(args)...);
+  }
+
+  // Runs the outermost loop of each stage, if the schedule made it parallel, on the pool.
+  template <class... Args>
+  Status run(ThreadPool* pool, Args&&... args) const {
+    static_assert(sizeof...(Args) == Last::inputs::size + 1,
+                  "kiln::cpu::Kernel: pass every input (in order of first use) and then the output");
+    std::int64_t symbols[tir::kMaxSymbols] = {};
+    bool bound[tir::kMaxSymbols] = {};
+    detail::Buffers<Last> buffers;
+    KILN_RETURN_IF_ERROR(bind_all(buffers, symbols, bound, std::forward_as_tuple(args...),
+                                  std::make_index_sequence<Last::inputs::size>{}));
+    constexpr tir::LoopProgram last_program = PlanT::template program<Last>;
+    for (int i = 0; i < last_program.symbol_count; ++i)
+      if (!bound[i])
+        return make_error(StatusCode::invalid_argument, "kernel ", Last::name.view(), ": extent ",
+                          last_program.symbols[i].view(), " is not the extent of any argument");
+    KILN_RETURN_IF_ERROR(place_intermediates(buffers, symbols));
+    Status status;
+    [&]<std::size_t... I>(std::index_sequence<I...>) {
+      (run_stage<std::tuple_element_t<I, StageTuple>, I>(buffers, symbols, pool), ...);
+    }(std::make_index_sequence<Stages::size>{});
+    return status;
+  }
+
+ private:
+  template <class St, std::size_t I>
+  void run_stage(const detail::Buffers<Last>& buffers, const std::int64_t* symbols, ThreadPool* pool) const {
+    if constexpr (PlanT::executed(static_cast<int>(I))) {
+      using Exprs = std::tuple_element_t<I, decltype(exprs_)>;
+      using Codegen = detail::Codegen<PlanT, St, Last, Arch, Exprs>;
+      typename Codegen::State state;
+      state.symbols = symbols;
+      state.env.symbols = symbols;
+      state.env.buffers = &buffers;
+      state.exprs = &std::get<I>(exprs_);
+      Codegen::execute(state, pool);
+    }
+  }
+
+  // Row-major buffers in the workspace for the intermediate stages that are written.
+  Status place_intermediates(detail::Buffers<Last>& buffers, const std::int64_t* symbols) const {
+    std::size_t total = 0;
+    Status status;
+    auto layout = [&]<class St, std::size_t I>(bool assign) {
+      if constexpr (PlanT::needs_workspace(static_cast<int>(I))) {
+        auto& buf = std::get<I>(buffers.stages);
+        std::int64_t count = 1;
+        std::size_t axis = 0;
+        [&]<class... Es>(te::Extents<Es...>) {
+          auto one = [&]<class E>(std::type_identity<E>) {
+            std::int64_t e = 0;
+            if constexpr (is_static_v<E>) e = E::value;
+            else e = symbols[tir::compute_spec<St, Last>().symbol_slot_of(E::name)];
+            buf.extent[axis++] = e;
+            count *= e;
+          };
+          (one(std::type_identity<Es>{}), ...);
+        }(typename St::extents_type{});
+        std::int64_t stride = 1;
+        for (std::size_t a = St::rank; a-- > 0;) {
+          buf.stride[a] = stride;
+          stride *= buf.extent[a];
+        }
+        const std::size_t bytes = (static_cast<std::size_t>(count) * sizeof(typename St::value_type) + 63) / 64 * 64;
+        if (assign) buf.data = reinterpret_cast<typename St::value_type*>(workspace_.get() + total);
+        total += bytes;
+      }
+    };
+    auto pass = [&](bool assign) {
+      total = 0;
+      [&]<std::size_t... I>(std::index_sequence<I...>) {
+        (layout.template operator()<std::tuple_element_t<I, StageTuple>, I>(assign), ...);
+      }(std::make_index_sequence<Stages::size>{});
+    };
+    pass(false);
+    if (total > workspace_bytes_) {
+      workspace_.reset(static_cast<std::byte*>(aligned_alloc_bytes(total)));
+      if (!workspace_) {
+        workspace_bytes_ = 0;
+        return make_error(StatusCode::out_of_memory, "kernel ", Last::name.view(), ": cannot allocate ", total,
+                          " bytes of workspace for intermediate stages");
+      }
+      workspace_bytes_ = total;
+    }
+    pass(true);
+    return status;
+  }
+
+  // Checks one argument's extents against a tensor's declared extents (static extents must
+  // match, symbolic ones bind on first use and must agree afterwards).
+  template <class... Es, class B>
+  static Status check_extents(te::Extents<Es...>, const B& buf, const Name& name, std::int64_t* symbols, bool* bound) {
+    Status status;
+    std::size_t axis = 0;
+    auto check_one = [&]<class E>(std::type_identity<E>) {
+      const std::int64_t actual = buf.extent[axis];
+      if (status.ok()) {
+        if constexpr (is_static_v<E>) {
+          if (actual != E::value)
+            status = make_error(StatusCode::shape_mismatch, "argument ", name.view(), ": extent ", actual, " on axis ",
+                                axis, " but the kernel was built for ", E::value);
+        } else {
+          constexpr int slot = tir::compute_spec<Last, Last>().symbol_slot_of(E::name);
+          if (!bound[slot]) {
+            symbols[slot] = actual;
+            bound[slot] = true;
+          } else if (symbols[slot] != actual) {
+            status = make_error(StatusCode::shape_mismatch, "argument ", name.view(), ": extent ", actual, " on axis ",
+                                axis, " but ", E::name.view(), " = ", symbols[slot], " from an earlier argument");
+          }
+        }
+      }
+      ++axis;
+    };
+    (check_one(std::type_identity<Es>{}), ...);
+    return status;
+  }
+
+  template <class ArgTuple, std::size_t... I>
+  static Status bind_all(detail::Buffers<Last>& buffers, std::int64_t* symbols, bool* bound, ArgTuple args,
+                         std::index_sequence<I...>) {
+    Status status;
+    auto bind_input = [&]<std::size_t K>(std::integral_constant<std::size_t, K>) {
+      if (!status.ok()) return;
+      using Ph = std::tuple_element_t<K, typename te::tuple_of<typename Last::inputs>::type>;
+      auto b = to_buffer<const typename Ph::value_type, Ph::rank>(std::get<K>(args), Ph::name.c_str());
+      if (!b.ok()) {
+        status = std::move(b).status();
+        return;
+      }
+      std::get<K>(buffers.inputs) = *b;
+      status = check_extents(typename Ph::extents_type{}, *b, Ph::name, symbols, bound);
+    };
+    (bind_input(std::integral_constant<std::size_t, I>{}), ...);
+    KILN_RETURN_IF_ERROR(status);
+    auto out = to_buffer<typename Last::value_type, Last::rank>(std::get<sizeof...(I)>(args), Last::name.c_str());
+    if (!out.ok()) return std::move(out).status();
+    std::get<Stages::size - 1>(buffers.stages) = *out;
+    return check_extents(typename Last::extents_type{}, *out, Last::name, symbols, bound);
+  }
+
+  struct FreeAligned {
+    void operator()(std::byte* p) const noexcept { aligned_free(p); }
+  };
+
+  decltype(all_exprs(Stages{}, std::declval<const Last&>())) exprs_;
+  mutable std::unique_ptr<std::byte, FreeAligned> workspace_;
+  mutable std::size_t workspace_bytes_ = 0;
+};
+
+// Lowers every stage of the kernel that `last` ends under schedule S, for SIMD architecture
+// Arch; an illegal schedule is a compile-time error naming the primitive and the loop.
+template <tir::Schedule S, class Arch = default_arch, class Last>
+auto build(const Last& last) {
+  static_assert(schedule_error<tir::schedule_diagnostic<S, Last>()>::ok);
+  return Kernel<S, Last, Arch>(last);
+}
+
+} // namespace kiln::cpu
+// ---- end kiln/backend/cpu/kernel.hpp ----
+#endif // KILN_AMALGAMATED_KILN_BACKEND_CPU_KERNEL_HPP
+
+namespace kiln::cpu {
+
+namespace detail {
+template <class... Axes>
+constexpr Name axis_name(te::TypeList<Axes...>, int i) noexcept {
+  const Name names[] = {Axes::name..., Name()};
+  return names[i];
+}
+
+template <class St, class Arch, class T>
+constexpr tir::Schedule schedule_stage(tir::Schedule s) noexcept {
+  constexpr std::int64_t width = [] {
+    if constexpr (!std::is_same_v<Arch, xsimd::unavailable> && xsimd::has_simd_register<T, Arch>::value)
+      return static_cast<std::int64_t>(xsimd::batch<T, Arch>::size);
+    else return std::int64_t{1};
+  }();
+  using Axes = typename St::spatial_axes;
+  constexpr int rank = static_cast<int>(St::rank);
+  s = s.stage(St::name);
+  if constexpr (rank == 0) {
+    return s;
+  } else if constexpr (!St::is_reduction) {
+    const Name last = axis_name(Axes{}, rank - 1);
+    s = s.split(last, width);
+    if constexpr (rank == 1) return s.parallel(last + ".o").vectorize(last + ".i");
+    else if constexpr (rank == 2) return s.parallel(axis_name(Axes{}, 0)).vectorize(last + ".i");
+    else return s.fuse(axis_name(Axes{}, 0), axis_name(Axes{}, 1)).parallel(axis_name(Axes{}, 0) + "_" + axis_name(Axes{}, 1))
+        .vectorize(last + ".i");
+  } else if constexpr (rank == 2 && St::reduce_axes::size == 1 &&
+                       std::is_same_v<typename St::body_type::reducer_type, te::reducer::sum>) {
+    const Name i = axis_name(Axes{}, 0), j = axis_name(Axes{}, 1);
+    const Name k = [] {
+      return []<class R>(te::TypeList<R>) { return R::name; }(typename St::reduce_axes{});
+    }();
+    return s.split(i, 4).split(j, 2 * width).reorder(i + ".o", j + ".o", k, i + ".i", j + ".i").parallel(i + ".o")
+        .unroll(i + ".i").vectorize(j + ".i");
+  } else if constexpr (rank == 1) {
+    return s.parallel(axis_name(Axes{}, 0));
+  } else {
+    return s.fuse(axis_name(Axes{}, 0), axis_name(Axes{}, 1)).parallel(axis_name(Axes{}, 0) + "_" + axis_name(Axes{}, 1));
+  }
+}
+template <class Last>
+inline constexpr tir::StageGraph graph_of = tir::stage_graph<Last>();
+} // namespace detail
+
+// The default schedule of the kernel that stage Last ends, for SIMD architecture Arch.
+template <class Last, class Arch = xsimd::default_arch>
+constexpr tir::Schedule default_schedule() noexcept {
+  constexpr const tir::StageGraph& g = detail::graph_of<Last>;
+  tir::Schedule s = tir::schedule(Last::name);
+  // The stage an elementwise output consumes, when the output can be its epilogue.
+  constexpr int epilogue_producer = [] {
+    constexpr const tir::StageGraph& graph = detail::graph_of<Last>;
+    const tir::StageInfo& last = graph.stages[graph.count - 1];
+    if (last.reduction || last.read_count != 1 || !last.reads_at_own_axes[0]) return -1;
+    const int p = graph.find(last.reads[0]);
+    return graph.stages[p].reduction && graph.consumer_count(last.reads[0]) == 1 ? p : -1;
+  }();
+  [&]<class... Ss>(te::TypeList<Ss...>) {
+    int index = 0;
+    auto one = [&]<class St>(std::type_identity<St>) {
+      const bool is_last = index == g.count - 1;
+      if (is_last && epilogue_producer >= 0) {
+        s = s.stage(St::name).reverse_compute_inline();
+      } else if (!St::is_reduction && !is_last) {
+        s = s.stage(St::name).compute_inline();
+      } else {
+        s = detail::schedule_stage<St, Arch, typename St::value_type>(s);
+      }
+      ++index;
+    };
+    (one(std::type_identity<Ss>{}), ...);
+  }(typename Last::stages{});
+  return s;
+}
+
+// Builds the kernel that `last` ends under its default schedule.
+template <class Arch = default_arch, class Last>
+  requires requires { Last::stages::size; }
+auto build(const Last& last) {
+  return build<default_schedule<Last, Arch>(), Arch>(last);
+}
+
+} // namespace kiln::cpu
+// ---- end kiln/backend/cpu/rules.hpp ----
+#endif // KILN_AMALGAMATED_KILN_BACKEND_CPU_RULES_HPP
 #endif
 // ---- end kiln/kiln.hpp ----

@@ -35,6 +35,16 @@
 #include "tir/stage_plan.hpp"
 #include "tir/print.hpp"
 
+// the kernel library: tensor expressions of common operators
+#include "kernels/accumulate.hpp"
+#include "kernels/matmul.hpp"
+#include "kernels/softmax.hpp"
+#include "kernels/layer_norm.hpp"
+#include "kernels/reduce.hpp"
+#include "kernels/transpose.hpp"
+#include "kernels/conv2d.hpp"
+#include "kernels/pool2d.hpp"
+
 // Interop with libraries found on the include path. These come last so that every header
 // they need is already included unconditionally above.
 #if __has_include(<dlpack/dlpack.h>)
@@ -49,4 +59,5 @@
 #include "backend/cpu/buffer.hpp"
 #include "backend/cpu/vector_eval.hpp"
 #include "backend/cpu/kernel.hpp"
+#include "backend/cpu/rules.hpp"
 #endif

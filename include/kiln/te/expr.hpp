@@ -164,8 +164,12 @@ struct Unary : ExprBase {
   }
 };
 
-template <Expr C, Expr T, Expr F>
+// cond ? if_true : if_false. Eager (select) evaluates both sides, so it vectorizes; lazy
+// (if_then_else) evaluates only the side taken, so it can guard a read that would be out of
+// bounds (padding), and it runs one lane at a time.
+template <Expr C, Expr T, Expr F, bool Lazy = false>
 struct Select : ExprBase {
+  static constexpr bool lazy = Lazy;
   using value_type = promote_t<typename T::value_type, typename F::value_type>;
   C cond;
   T if_true;
@@ -254,15 +258,15 @@ KILN_TE_UNARY_FUNCTION(ceil)
 KILN_TE_UNARY_FUNCTION(round)
 #undef KILN_TE_UNARY_FUNCTION
 
-// select(cond, a, b): a where cond holds, else b (both sides are evaluated).
-template <class C, class T, class F>
-  requires(Expr<C> && (Expr<T> || Expr<F> || true))
+// select(cond, a, b): a where cond holds, else b; both sides are evaluated.
+template <Expr C, class T, class F>
 constexpr auto select(C c, T t, F f) noexcept {
   return Select<C, as_expr_t<T>, as_expr_t<F>>{{}, c, as_expr(t), as_expr(f)};
 }
-template <class C, class T, class F>
+// if_then_else(cond, a, b): as select, but only the side taken is evaluated.
+template <Expr C, class T, class F>
 constexpr auto if_then_else(C c, T t, F f) noexcept {
-  return select(c, t, f);
+  return Select<C, as_expr_t<T>, as_expr_t<F>, true>{{}, c, as_expr(t), as_expr(f)};
 }
 
 template <Element T, Expr A>

@@ -85,6 +85,8 @@ template <class U, class S>
 constexpr auto substitute_node(const Const<U>& c, const S&) noexcept { return c; }
 template <class P, class S>
 constexpr auto substitute_node(const EpilogueValue<P>& v, const S&) noexcept { return v; }
+template <Name N, class S>
+constexpr auto substitute_node(const ExtentValue<N>& v, const S&) noexcept { return v; }
 template <class P, class... Idx, class S>
 constexpr auto substitute_node(const Load<P, Idx...>& l, const S& s) noexcept {
   auto idx = detail::substitute_all(l.indices, s);
@@ -106,12 +108,12 @@ constexpr auto substitute_node(const Unary<Op, A>& u, const S& s) noexcept {
   auto a = substitute(u.arg, s);
   return Unary<Op, decltype(a)>(a);
 }
-template <class C, class T, class F, class S>
-constexpr auto substitute_node(const Select<C, T, F>& e, const S& s) noexcept {
+template <class C, class T, class F, bool Lazy, class S>
+constexpr auto substitute_node(const Select<C, T, F, Lazy>& e, const S& s) noexcept {
   auto c = substitute(e.cond, s);
   auto t = substitute(e.if_true, s);
   auto f = substitute(e.if_false, s);
-  return Select<decltype(c), decltype(t), decltype(f)>{{}, c, t, f};
+  return Select<decltype(c), decltype(t), decltype(f), Lazy>{{}, c, t, f};
 }
 template <class T, class A, class S>
 constexpr auto substitute_node(const Cast<T, A>& e, const S& s) noexcept {
@@ -186,7 +188,7 @@ constexpr auto inline_stages(const E& e) noexcept {
     auto c = recurse(e.cond);
     auto t = recurse(e.if_true);
     auto f = recurse(e.if_false);
-    return Select<decltype(c), decltype(t), decltype(f)>{{}, c, t, f};
+    return Select<decltype(c), decltype(t), decltype(f), E::lazy>{{}, c, t, f};
   } else if constexpr (is_reduce<E>::value) {
     auto b = recurse(e.body);
     return rewrap_reduce(e, b);
@@ -212,7 +214,7 @@ constexpr auto replace_with_epilogue_value(const E& e) noexcept {
     auto c = replace_with_epilogue_value<P>(e.cond);
     auto t = replace_with_epilogue_value<P>(e.if_true);
     auto f = replace_with_epilogue_value<P>(e.if_false);
-    return Select<decltype(c), decltype(t), decltype(f)>{{}, c, t, f};
+    return Select<decltype(c), decltype(t), decltype(f), E::lazy>{{}, c, t, f};
   } else if constexpr (requires { e.arg; }) {
     return substitute_node_rewrap(e, replace_with_epilogue_value<P>(e.arg));
   } else {

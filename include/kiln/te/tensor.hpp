@@ -36,6 +36,26 @@ concept TeExtent = is_static_v<T> || is_dim<std::remove_cvref_t<T>>::value;
 template <class... Es>
 using dims_of_t = concat_t<std::conditional_t<is_dim<Es>::value, TypeList<Es>, TypeList<>>...>;
 
+// The value of an extent inside an expression (e.g. a mean divides by it): a constant for
+// Int<N>, the bound value for dim<"n">.
+template <Name N>
+struct ExtentValue : ExprBase {
+  using value_type = std::int64_t;
+  static constexpr Name name = N;
+  template <class Env>
+  constexpr std::int64_t eval(const Env& env) const noexcept {
+    return env.template symbol<N>();
+  }
+};
+template <Name N>
+constexpr ExtentValue<N> extent_of(Dim<N>) noexcept {
+  return {};
+}
+template <std::int64_t V>
+constexpr Const<std::int64_t> extent_of(Int<V>) noexcept {
+  return Const<std::int64_t>(V);
+}
+
 template <TeExtent... Es>
 struct Extents {
   static constexpr std::size_t rank = sizeof...(Es);
@@ -165,8 +185,8 @@ struct placeholders_of<Binary<Op, L, R>> {
 };
 template <class Op, class A>
 struct placeholders_of<Unary<Op, A>> { using type = typename placeholders_of<A>::type; };
-template <class C, class T, class F>
-struct placeholders_of<Select<C, T, F>> {
+template <class C, class T, class F, bool L>
+struct placeholders_of<Select<C, T, F, L>> {
   using type = concat_t<typename placeholders_of<C>::type, typename placeholders_of<T>::type,
                         typename placeholders_of<F>::type>;
 };
@@ -193,8 +213,8 @@ struct stages_read<Binary<Op, L, R>> {
 };
 template <class Op, class A>
 struct stages_read<Unary<Op, A>> { using type = typename stages_read<A>::type; };
-template <class C, class T, class F>
-struct stages_read<Select<C, T, F>> {
+template <class C, class T, class F, bool L>
+struct stages_read<Select<C, T, F, L>> {
   using type = concat_t<typename stages_read<C>::type, typename stages_read<T>::type, typename stages_read<F>::type>;
 };
 template <class T, class A>

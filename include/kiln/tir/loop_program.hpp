@@ -16,7 +16,7 @@ inline constexpr int kMaxAxes = 8;
 inline constexpr int kMaxLoops = 16;
 inline constexpr int kMaxNodes = 96;
 inline constexpr int kMaxGuards = 8;
-inline constexpr int kMaxSymbols = 8;
+inline constexpr int kMaxSymbols = 16;
 
 // Integer index arithmetic over constants, symbols (dynamic extents bound at run time)
 // and loop variables.

@@ -74,10 +74,11 @@ template <class U> std::string print_expr(const te::Const<U>&);
 template <class P, class... Idx> std::string print_expr(const te::Load<P, Idx...>&);
 template <class Op, class L, class R> std::string print_expr(const te::Binary<Op, L, R>&);
 template <class Op, class A> std::string print_expr(const te::Unary<Op, A>&);
-template <class C, class A, class B> std::string print_expr(const te::Select<C, A, B>&);
+template <class C, class A, class B, bool L> std::string print_expr(const te::Select<C, A, B, L>&);
 template <class T, class A> std::string print_expr(const te::Cast<T, A>&);
 template <class C, class... Idx> std::string print_expr(const te::StageLoad<C, Idx...>&);
 template <class P> std::string print_expr(const te::EpilogueValue<P>&);
+template <Name N> std::string print_expr(const te::ExtentValue<N>&) { return std::string(N.view()); }
 
 template <class... Axes>
 std::string axis_list(te::TypeList<Axes...>) {
@@ -136,9 +137,10 @@ std::string print_expr(const te::Unary<Op, A>& e) {
   else if constexpr (std::is_same_v<Op, te::op::logical_not>) return str_cat("not ", print_expr(e.arg));
   else return str_cat("T.", Op::symbol, "(", print_expr(e.arg), ")");
 }
-template <class C, class A, class B>
-std::string print_expr(const te::Select<C, A, B>& e) {
-  return str_cat("T.Select(", print_expr(e.cond), ", ", print_expr(e.if_true), ", ", print_expr(e.if_false), ")");
+template <class C, class A, class B, bool L>
+std::string print_expr(const te::Select<C, A, B, L>& e) {
+  return str_cat(L ? "T.if_then_else(" : "T.Select(", print_expr(e.cond), ", ", print_expr(e.if_true), ", ",
+                 print_expr(e.if_false), ")");
 }
 template <class T, class A>
 std::string print_expr(const te::Cast<T, A>& e) {

@@ -59,8 +59,8 @@ template <Name P, class Op, class A, class Axes>
 struct reads_at_axes<P, te::Unary<Op, A>, Axes> : reads_at_axes<P, A, Axes> {};
 template <Name P, class T, class A, class Axes>
 struct reads_at_axes<P, te::Cast<T, A>, Axes> : reads_at_axes<P, A, Axes> {};
-template <Name P, class C, class T, class F, class Axes>
-struct reads_at_axes<P, te::Select<C, T, F>, Axes>
+template <Name P, class C, class T, class F, bool L, class Axes>
+struct reads_at_axes<P, te::Select<C, T, F, L>, Axes>
     : std::bool_constant<reads_at_axes<P, C, Axes>::value && reads_at_axes<P, T, Axes>::value &&
                          reads_at_axes<P, F, Axes>::value> {};
 template <Name P, class R, class B, class... A, class Axes>

@@ -73,7 +73,19 @@ struct Env {
 
   std::int64_t axes[tir::kMaxAxes] = {};
   const Buffers<Last>* buffers = nullptr;
+  const std::int64_t* symbols = nullptr;
   Output epilogue_input{};
+
+  template <Name N>
+  KILN_FORCEINLINE std::int64_t symbol() const noexcept {
+    constexpr int slot = [] {
+      for (int i = 0; i < P.symbol_count; ++i)
+        if (P.symbols[i] == N) return i;
+      return -1;
+    }();
+    static_assert(slot >= 0, "kiln: extent_of names an extent the kernel does not have");
+    return symbols[slot];
+  }
 
   template <Name N>
   KILN_FORCEINLINE std::int64_t var() const noexcept {
@@ -226,14 +238,14 @@ struct Codegen {
         if constexpr (is_reduction) {
           using R = typename Body::reducer_type;
           batch acc = at_reduction_start(s) ? batch(R::template identity<T>()) : batch::load_unaligned(out);
-          const batch v = V::eval(s.exprs->first.body, s.env);
+          const batch v = V::eval_any(s.exprs->first.body, s.env);
           if constexpr (std::is_same_v<R, te::reducer::sum>) acc += v;
           else if constexpr (std::is_same_v<R, te::reducer::prod>) acc *= v;
           else if constexpr (std::is_same_v<R, te::reducer::max>) acc = xsimd::max(acc, v);
           else acc = xsimd::min(acc, v);
           acc.store_unaligned(out);
         } else {
-          V::eval(s.exprs->first, s.env).store_unaligned(out);
+          V::eval_any(s.exprs->first, s.env).store_unaligned(out);
         }
         return;
       }
@@ -407,6 +419,7 @@ class Kernel {
       using Codegen = detail::Codegen<PlanT, St, Last, Arch, Exprs>;
       typename Codegen::State state;
       state.symbols = symbols;
+      state.env.symbols = symbols;
       state.env.buffers = &buffers;
       state.exprs = &std::get<I>(exprs_);
       Codegen::execute(state, pool);

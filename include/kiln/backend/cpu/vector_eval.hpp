@@ -23,8 +23,8 @@ template <class Op, class L, class R, Name A>
 struct depends_on<te::Binary<Op, L, R>, A> : std::bool_constant<depends_on<L, A>::value || depends_on<R, A>::value> {};
 template <class Op, class X, Name A> struct depends_on<te::Unary<Op, X>, A> : depends_on<X, A> {};
 template <class T, class X, Name A> struct depends_on<te::Cast<T, X>, A> : depends_on<X, A> {};
-template <class C, class T, class F, Name A>
-struct depends_on<te::Select<C, T, F>, A>
+template <class C, class T, class F, bool L, Name A>
+struct depends_on<te::Select<C, T, F, L>, A>
     : std::bool_constant<depends_on<C, A>::value || depends_on<T, A>::value || depends_on<F, A>::value> {};
 template <class P, class... Idx, Name A>
 struct depends_on<te::Load<P, Idx...>, A> : std::bool_constant<(depends_on<Idx, A>::value || ...)> {};
@@ -75,6 +75,12 @@ inline constexpr bool vector_compare_op_v =
 template <class Op>
 inline constexpr bool vector_unary_op_v = !std::is_same_v<Op, te::op::logical_not>;
 
+// An expression that ignores the axis is evaluated once and broadcast, whatever its type.
+template <class E, class T, Name A> struct vectorizable;
+template <class E, class T, Name A>
+struct vec_ok : std::bool_constant<(!depends_on<E, A>::value && std::is_convertible_v<typename E::value_type, T>) ||
+                                   vectorizable<E, T, A>::value> {};
+
 template <class E, class T, Name A> struct vectorizable : std::false_type {};
 template <class U, class T, Name A> struct vectorizable<te::Const<U>, T, A> : std::is_arithmetic<U> {};
 template <class P, class... Idx, class T, Name A>
@@ -83,20 +89,20 @@ template <class C, class... Idx, class T, Name A>
 struct vectorizable<te::StageLoad<C, Idx...>, T, A> : std::is_same<typename C::value_type, T> {};
 template <class Op, class L, class R, class T, Name A>
 struct vectorizable<te::Binary<Op, L, R>, T, A>
-    : std::bool_constant<(vector_arith_op_v<Op> || vector_compare_op_v<Op>) && vectorizable<L, T, A>::value &&
-                         vectorizable<R, T, A>::value> {};
+    : std::bool_constant<(vector_arith_op_v<Op> || vector_compare_op_v<Op>) && vec_ok<L, T, A>::value &&
+                         vec_ok<R, T, A>::value> {};
 template <class Op, class X, class T, Name A>
 struct vectorizable<te::Unary<Op, X>, T, A>
-    : std::bool_constant<vector_unary_op_v<Op> && vectorizable<X, T, A>::value> {};
+    : std::bool_constant<vector_unary_op_v<Op> && vec_ok<X, T, A>::value> {};
 template <class Op, class L, class R, class F, class T, Name A>
 struct vectorizable<te::Select<te::Binary<Op, L, R>, T, F>, T, A>
-    : std::bool_constant<vector_compare_op_v<Op> && vectorizable<L, T, A>::value && vectorizable<R, T, A>::value &&
-                         vectorizable<T, T, A>::value && vectorizable<F, T, A>::value> {};
+    : std::bool_constant<vector_compare_op_v<Op> && vec_ok<L, T, A>::value && vec_ok<R, T, A>::value &&
+                         vec_ok<T, T, A>::value && vec_ok<F, T, A>::value> {};
 template <class X, class T, Name A>
-struct vectorizable<te::Cast<T, X>, T, A> : std::bool_constant<std::is_same_v<typename X::value_type, T> && vectorizable<X, T, A>::value> {};
+struct vectorizable<te::Cast<T, X>, T, A> : std::bool_constant<std::is_same_v<typename X::value_type, T> && vec_ok<X, T, A>::value> {};
 
 template <class E, class T, Name A>
-inline constexpr bool vectorizable_v = vectorizable<E, T, A>::value;
+inline constexpr bool vectorizable_v = vec_ok<E, T, A>::value;
 
 // ---- batch evaluation ---------------------------------------------------------------------
 // Env provides scalar evaluation at lane 0 (the axis holds its first lane's value) and
@@ -104,6 +110,16 @@ inline constexpr bool vectorizable_v = vectorizable<E, T, A>::value;
 template <class T, class Arch, Name A>
 struct VectorEval {
   using batch = xsimd::batch<T, Arch>;
+
+  // Any vectorizable expression: invariant ones are evaluated once and broadcast.
+  template <class E, class Env>
+  static KILN_FORCEINLINE auto eval_any(const E& e, const Env& env) noexcept {
+    if constexpr (!depends_on<E, A>::value && !std::is_same_v<typename E::value_type, bool>) {
+      return batch(static_cast<T>(e.eval(env)));
+    } else {
+      return eval(e, env);
+    }
+  }
 
   template <class U, class Env>
   static KILN_FORCEINLINE batch eval(const te::Const<U>& c, const Env&) noexcept {
@@ -143,8 +159,8 @@ struct VectorEval {
 
   template <class Op, class L, class R, class Env>
   static KILN_FORCEINLINE auto eval(const te::Binary<Op, L, R>& e, const Env& env) noexcept {
-    const auto a = eval(e.lhs, env);
-    const auto b = eval(e.rhs, env);
+    const auto a = eval_any(e.lhs, env);
+    const auto b = eval_any(e.rhs, env);
     if constexpr (std::is_same_v<Op, te::op::add>) return a + b;
     else if constexpr (std::is_same_v<Op, te::op::sub>) return a - b;
     else if constexpr (std::is_same_v<Op, te::op::mul>) return a * b;
@@ -162,7 +178,7 @@ struct VectorEval {
 
   template <class Op, class X, class Env>
   static KILN_FORCEINLINE batch eval(const te::Unary<Op, X>& e, const Env& env) noexcept {
-    const batch a = eval(e.arg, env);
+    const batch a = eval_any(e.arg, env);
     if constexpr (std::is_same_v<Op, te::op::negate>) return -a;
     else if constexpr (std::is_same_v<Op, te::op::exp>) return xsimd::exp(a);
     else if constexpr (std::is_same_v<Op, te::op::log>) return xsimd::log(a);
@@ -178,13 +194,13 @@ struct VectorEval {
   }
 
   template <class C, class X, class F, class Env>
-  static KILN_FORCEINLINE batch eval(const te::Select<C, X, F>& e, const Env& env) noexcept {
-    return xsimd::select(eval(e.cond, env), eval(e.if_true, env), eval(e.if_false, env));
+  static KILN_FORCEINLINE batch eval(const te::Select<C, X, F, false>& e, const Env& env) noexcept {
+    return xsimd::select(eval_any(e.cond, env), eval_any(e.if_true, env), eval_any(e.if_false, env));
   }
 
   template <class X, class Env>
   static KILN_FORCEINLINE batch eval(const te::Cast<T, X>& e, const Env& env) noexcept {
-    return eval(e.arg, env);
+    return eval_any(e.arg, env);
   }
 };
 
