@@ -3213,7 +3213,13 @@ enum class PrimitiveKind : std::uint8_t {
   bind,
   compute_inline,
   reverse_compute_inline,
+  cache_write,
+  decompose_reduction,
 };
+
+// Where a cached buffer lives: registers/stack (local), GPU workgroup memory (shared), or
+// main memory (global).
+enum class Scope : std::uint8_t { global, shared, local };
 
 constexpr const char* to_string(PrimitiveKind kind) noexcept {
   switch (kind) {
@@ -3226,6 +3232,8 @@ constexpr const char* to_string(PrimitiveKind kind) noexcept {
     case PrimitiveKind::bind: return "bind";
     case PrimitiveKind::compute_inline: return "compute_inline";
     case PrimitiveKind::reverse_compute_inline: return "reverse_compute_inline";
+    case PrimitiveKind::cache_write: return "cache_write";
+    case PrimitiveKind::decompose_reduction: return "decompose_reduction";
   }
   return "?";
 }
@@ -3246,6 +3254,7 @@ struct Primitive {
   Tail tail = Tail::guard;                 // split
   Name results[2] = {};                    // names of the loops it creates (split: outer, inner)
   ThreadAxis thread_axis = ThreadAxis::block_x;  // bind
+  Scope scope = Scope::global;                   // cache_write
 };
 
 // A schedule for the stages of one kernel. Primitives apply to the current stage, set by
@@ -3275,6 +3284,20 @@ struct Schedule {
   // activation, residual add after a matmul or conv).
   constexpr Schedule reverse_compute_inline() const noexcept {
     return with(one(PrimitiveKind::reverse_compute_inline, current));
+  }
+
+  // The current reduction stage accumulates the tile of outputs that the spatial loops
+  // inside its first reduction loop cover in a buffer of `scope` (local: registers), which
+  // is initialized before that loop and written back (through any epilogue) after it.
+  constexpr Schedule cache_write(Scope scope) const noexcept {
+    Primitive p = one(PrimitiveKind::cache_write, current);
+    p.scope = scope;
+    return with(p);
+  }
+  // The current reduction stage initializes its outputs in a loop nest of its own, placed
+  // before its first reduction loop, instead of testing for the first reduction step.
+  constexpr Schedule decompose_reduction() const noexcept {
+    return with(one(PrimitiveKind::decompose_reduction, current));
   }
 
   // Whether a stage has one of the two inline primitives.
@@ -3434,6 +3457,12 @@ struct LoopProgram {
   int node_count = 0;
   Guard guards[kMaxGuards] = {};
   int guard_count = 0;
+
+  // How a reduction starts: by testing for the first step in the statement (default), in a
+  // separate init nest before the first reduction loop (decompose_reduction), or in a local
+  // accumulator tile written back after the reduction (cache_write(local)).
+  bool decomposed_init = false;
+  bool local_accumulator = false;
 
   Diagnostic error;
 
@@ -3824,9 +3853,34 @@ struct Builder {
   }
 };
 
+// The number of outputs the spatial loops inside the first reduction loop cover, or -1 when
+// one of them has a dynamic extent (or a separate tail).
+constexpr std::int64_t reduction_tile(const LoopProgram& p) noexcept {
+  int first = 0;
+  while (first < p.loop_count && !p.loops[first].reduction) ++first;
+  std::int64_t tile = 1;
+  for (int i = first + 1; i < p.loop_count; ++i) {
+    if (p.loops[i].reduction) continue;
+    const std::int64_t e = p.static_value(p.loops[i].extent);
+    if (e < 0 || p.loops[i].tail_bound >= 0) return -1;
+    tile *= e;
+  }
+  return tile;
+}
+
+inline constexpr std::int64_t kMaxLocalTile = 1024;
+
 // Checks that apply once every primitive has run.
 constexpr void check_final(Builder& b) noexcept {
   LoopProgram& p = b.p;
+  if (p.local_accumulator) {
+    const std::int64_t tile = reduction_tile(p);
+    if (tile < 0)
+      b.fail("cache_write", p.stage,
+             "a spatial loop inside the first reduction loop has a dynamic extent; the local tile must be static");
+    else if (tile > kMaxLocalTile)
+      b.fail("cache_write", p.stage, "the local tile is larger than kiln::tir::kMaxLocalTile elements");
+  }
   for (int i = 0; i < p.loop_count && !b.failed(); ++i) {
     const Loop& l = p.loops[i];
     if (l.kind == LoopKind::vectorized) {
@@ -3898,6 +3952,20 @@ constexpr LoopProgram lower(const ComputeSpec& spec, const Schedule& s) noexcept
       case PrimitiveKind::compute_inline:
       case PrimitiveKind::reverse_compute_inline:
         break;  // stage-level: checked and applied by check_stages and the backend
+      case PrimitiveKind::cache_write:
+        if (spec.axis_count == spec.spatial_count)
+          b.fail("cache_write", spec.stage, "the stage is not a reduction; only reductions cache their writes");
+        else if (prim.scope != Scope::local)
+          b.fail("cache_write", spec.stage, "the CPU backend caches writes in local scope only (shared is for GPUs)");
+        else
+          p.local_accumulator = true;
+        break;
+      case PrimitiveKind::decompose_reduction:
+        if (spec.axis_count == spec.spatial_count)
+          b.fail("decompose_reduction", spec.stage, "the stage is not a reduction");
+        else
+          p.decomposed_init = true;
+        break;
     }
   }
   if (!b.failed()) detail::check_final(b);
@@ -4373,42 +4441,89 @@ std::string element(const LoopProgram& p) {
   return target + "]";
 }
 
-// One executed stage: its loops, bindings, guards, the reduction's start and the statement,
-// then the epilogue a reverse-inlined consumer contributes.
+// The spatial loops inside the first reduction loop, from depth `depth`; returns the depth of
+// their body after bindings and guards.
+inline int inner_spatial_nest(const LoopProgram& p, int first, int depth, std::string& out) {
+  for (int i = first + 1; i < p.loop_count; ++i)
+    if (!p.loops[i].reduction) out += loop_line(p, i, depth++);
+  return bindings(p, depth, true, out);
+}
+
+// The local tile of cache_write(local): indexed by the spatial loops inside the first
+// reduction loop.
+inline std::string tile_element(const LoopProgram& p, int first, const Name& stage) {
+  std::string out = str_cat(stage.view(), "_local[");
+  bool any = false;
+  for (int i = first + 1; i < p.loop_count; ++i)
+    if (!p.loops[i].reduction) {
+      out += str_cat(any ? ", " : "", p.loops[i].name.view());
+      any = true;
+    }
+  return out + (any ? "]" : "0]");
+}
+
+// One executed stage: its loops, bindings, guards, how the reduction starts, the statement,
+// then the write-back of a local tile and the epilogue of a reverse-inlined consumer.
 template <class PlanT, class St, class Last>
 std::string print_stage(const Last& last) {
   constexpr const LoopProgram& p = PlanT::template program<St>;
   using T = typename St::value_type;
   const auto exprs = make_stage_exprs<PlanT, St>(last);
-  std::string out;
-  for (int i = 0; i < p.loop_count; ++i) out += loop_line(p, i, i + 1);
-  const int depth = bindings(p, p.loop_count + 1, false, out);
   constexpr int output = PlanT::output_of(PlanT::template index_of<St>);
   using Out = std::tuple_element_t<output, typename te::tuple_of<typename PlanT::Stages>::type>;
   const std::string target = str_cat(Out::name.view(), element<St>(p).substr(St::name.size()));
-  if constexpr (St::is_reduction) {
-    using R = typename decltype(exprs.first)::reducer_type;
-    std::string start;
-    for (int a = p.spatial_count; a < p.axis_count; ++a)
-      start += str_cat(a > p.spatial_count ? " and " : "", p.axis_names[a].view(), " == 0");
-    out += str_cat(indent(depth), "if ", start, ":\n", indent(depth + 1), target, " = T.", R::name, "_identity(\"",
-                   dtype_name<T>(), "\")\n");
-    out += str_cat(indent(depth), target, " = T.", R::name, "(", target, ", ", print_expr(exprs.first.body), ")\n");
-    if constexpr (!std::is_same_v<typename decltype(exprs)::second_type, int>) {
-      // The epilogue: after the first reduction loop, over the spatial loops inside it.
-      int first = 0;
-      while (!p.loops[first].reduction) ++first;
-      out += str_cat(indent(first + 1), "# epilogue: ", Out::name.view(), " once ", St::name.view(), " is reduced\n");
-      int d = first + 1;
-      for (int i = first + 1; i < p.loop_count; ++i)
-        if (!p.loops[i].reduction) out += loop_line(p, i, d++);
-      const int at = bindings(p, d, true, out);
-      out += str_cat(indent(at), target, " = ", print_expr(exprs.second), "\n");
-    }
-  } else {
+  std::string out;
+  if constexpr (!St::is_reduction) {
+    for (int i = 0; i < p.loop_count; ++i) out += loop_line(p, i, i + 1);
+    const int depth = bindings(p, p.loop_count + 1, false, out);
     out += str_cat(indent(depth), target, " = ", print_expr(exprs.first), "\n");
+    return out;
+  } else {
+    using R = typename decltype(exprs.first)::reducer_type;
+    const std::string identity = str_cat("T.", R::name, "_identity(\"", dtype_name<T>(), "\")");
+    int first = 0;
+    while (!p.loops[first].reduction) ++first;
+    for (int i = 0; i < first; ++i) out += loop_line(p, i, i + 1);
+    std::string accumulator = target;
+    if (p.local_accumulator) {
+      accumulator = tile_element(p, first, St::name);
+      out += str_cat(indent(first + 1), St::name.view(), "_local = T.alloc_buffer((", reduction_tile(p), ",), \"",
+                     dtype_name<T>(), "\", scope=\"local\")\n");
+      const int d = inner_spatial_nest(p, first, first + 1, out);
+      out += str_cat(indent(d), accumulator, " = ", identity, "\n");
+    } else if (p.decomposed_init) {
+      const int d = inner_spatial_nest(p, first, first + 1, out);
+      out += str_cat(indent(d), target, " = ", identity, "\n");
+    }
+    for (int i = first; i < p.loop_count; ++i) out += loop_line(p, i, i + 1);
+    const int depth = bindings(p, p.loop_count + 1, false, out);
+    if (!p.local_accumulator && !p.decomposed_init) {
+      std::string start;
+      for (int a = p.spatial_count; a < p.axis_count; ++a)
+        start += str_cat(a > p.spatial_count ? " and " : "", p.axis_names[a].view(), " == 0");
+      out += str_cat(indent(depth), "if ", start, ":\n", indent(depth + 1), target, " = ", identity, "\n");
+    }
+    out += str_cat(indent(depth), accumulator, " = T.", R::name, "(", accumulator, ", ", print_expr(exprs.first.body),
+                   ")\n");
+    constexpr bool has_epilogue = !std::is_same_v<typename decltype(exprs)::second_type, int>;
+    if (p.local_accumulator || has_epilogue) {
+      std::string value = p.local_accumulator ? accumulator : target;
+      if constexpr (has_epilogue) {
+        out += str_cat(indent(first + 1), "# epilogue: ", Out::name.view(), " once ", St::name.view(), " is reduced\n");
+        const int d = inner_spatial_nest(p, first, first + 1, out);
+        std::string epilogue = print_expr(exprs.second);
+        // The producer's value is the accumulator.
+        const std::string produced = str_cat(St::name.view(), "[", axis_list(typename St::spatial_axes{}), "]");
+        for (std::size_t at = epilogue.find(produced); at != std::string::npos; at = epilogue.find(produced, at + value.size()))
+          epilogue.replace(at, produced.size(), value);
+        out += str_cat(indent(d), target, " = ", epilogue, "\n");
+      } else {
+        const int d = inner_spatial_nest(p, first, first + 1, out);
+        out += str_cat(indent(d), target, " = ", value, "\n");
+      }
+    }
+    return out;
   }
-  return out;
 }
 } // namespace detail
 
@@ -5304,6 +5419,7 @@ struct VectorEval {
 
 #include <xsimd/xsimd.hpp>
 
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -5711,11 +5827,27 @@ struct Codegen {
     if constexpr (has_simd) return xsimd::batch<T, Arch>::size;
     else return std::size_t{1};
   }();
-  // The outermost reduction loop: where a reduction's epilogue runs once it has finished.
+  // The outermost reduction loop: the init nest runs before it; the write-back of a local
+  // accumulator and the epilogue run after it, over the spatial loops inside it.
   static constexpr int first_reduction_loop = [] {
     for (int i = 0; i < P.loop_count; ++i)
       if (P.loops[i].reduction) return i;
     return -1;
+  }();
+  static constexpr bool local_accumulator = P.local_accumulator;
+  static constexpr bool decomposed_init = P.decomposed_init && !P.local_accumulator;
+  static constexpr std::int64_t tile_size = local_accumulator ? tir::detail::reduction_tile(P) : 1;
+  // The position of each loop (by id) in the local tile: row-major over the spatial loops
+  // inside the first reduction loop.
+  static constexpr auto tile_stride = [] {
+    std::array<std::int64_t, tir::kMaxLoops * 4> stride{};
+    std::int64_t s = 1;
+    for (int i = P.loop_count - 1; i > first_reduction_loop && first_reduction_loop >= 0; --i) {
+      if (P.loops[i].reduction) continue;
+      stride[static_cast<std::size_t>(P.loops[i].id)] = s;
+      s *= P.static_value(P.loops[i].extent);
+    }
+    return stride;
   }();
 
   struct State {
@@ -5723,7 +5855,19 @@ struct Codegen {
     const std::int64_t* symbols = nullptr;
     EnvT env;
     const Exprs* exprs = nullptr;
+    T* tile = nullptr;  // the local accumulator while the reduction runs
   };
+
+  static KILN_FORCEINLINE std::int64_t tile_index(const State& s) noexcept {
+    return [&]<int... L>(std::integer_sequence<int, L...>) {
+      return (std::int64_t{0} + ... + (s.loop[P.loops[L].id] * tile_stride[static_cast<std::size_t>(P.loops[L].id)]));
+    }(std::make_integer_sequence<int, P.loop_count>{});
+  }
+  // Where the statement accumulates: the local tile, or the output element.
+  static KILN_FORCEINLINE T* target(const State& s) noexcept {
+    if constexpr (local_accumulator) return s.tile + tile_index(s);
+    else return s.env.out();
+  }
 
   template <int Node>
   static KILN_FORCEINLINE std::int64_t index(const State& s) noexcept {
@@ -5771,10 +5915,12 @@ struct Codegen {
   static KILN_FORCEINLINE void scalar_statement(State& s) noexcept {
     compute_axes(s);
     if (!guards_hold<-1>(s)) return;
-    T* out = s.env.out();
+    T* out = target(s);
     if constexpr (is_reduction) {
       using R = typename Body::reducer_type;
-      if (at_reduction_start(s)) *out = R::template identity<T>();
+      if constexpr (!decomposed_init && !local_accumulator) {
+        if (at_reduction_start(s)) *out = R::template identity<T>();
+      }
       *out = R::combine(*out, static_cast<T>(s.exprs->first.body.eval(s.env)));
     } else {
       *out = static_cast<T>(s.exprs->first.eval(s.env));
@@ -5801,15 +5947,19 @@ struct Codegen {
             : 0),
        ...);
     }(std::make_integer_sequence<int, P.guard_count>{});
-    constexpr bool output_contiguous = axis == static_cast<int>(St::rank) - 1;
+    // The vector loop is the innermost, so it steps the local tile by one.
+    constexpr bool output_contiguous = local_accumulator || axis == static_cast<int>(St::rank) - 1;
     if constexpr (has_simd && output_contiguous && vectorizable_v<Stmt, T, axis_name>) {
-      if (lanes == static_cast<std::int64_t>(width) && s.env.out_stride_last() == 1) {
+      if (lanes == static_cast<std::int64_t>(width) && (local_accumulator || s.env.out_stride_last() == 1)) {
         using batch = xsimd::batch<T, Arch>;
         using V = VectorEval<T, Arch, axis_name>;
-        T* out = s.env.out();
+        T* out = target(s);
         if constexpr (is_reduction) {
           using R = typename Body::reducer_type;
-          batch acc = at_reduction_start(s) ? batch(R::template identity<T>()) : batch::load_unaligned(out);
+          batch acc = batch::load_unaligned(out);
+          if constexpr (!decomposed_init && !local_accumulator) {
+            if (at_reduction_start(s)) acc = batch(R::template identity<T>());
+          }
           const batch v = V::eval_any(s.exprs->first.body, s.env);
           if constexpr (std::is_same_v<R, te::reducer::sum>) acc += v;
           else if constexpr (std::is_same_v<R, te::reducer::prod>) acc *= v;
@@ -5831,27 +5981,39 @@ struct Codegen {
     s.loop[L.id] = first;
   }
 
-  // ---- the epilogue of a reduction: over the spatial loops inside the first reduction loop
-  template <int Depth>
-  static void epilogue_nest(State& s) noexcept {
+  // ---- around the reduction: nests over the spatial loops inside the first reduction loop
+  enum class Around { init, finish };
+
+  // init: the outputs start at the reducer's identity. finish: the local tile is written
+  // back and the epilogue applied.
+  template <Around What, int Depth>
+  static void around_reduction(State& s) noexcept {
     if constexpr (Depth == P.loop_count) {
       compute_axes(s);
       if (!guards_hold<-1, true>(s)) return;
       T* out = s.env.out();
-      s.env.epilogue_input = *out;
-      *out = static_cast<T>(s.exprs->second.eval(s.env));
+      if constexpr (What == Around::init) {
+        *out = Body::reducer_type::template identity<T>();
+      } else {
+        T value = local_accumulator ? s.tile[tile_index(s)] : *out;
+        if constexpr (has_epilogue) {
+          s.env.epilogue_input = value;
+          value = static_cast<T>(s.exprs->second.eval(s.env));
+        }
+        *out = value;
+      }
     } else {
       constexpr tir::Loop L = P.loops[Depth];
       if constexpr (L.reduction) {
         s.loop[L.id] = 0;
-        epilogue_nest<Depth + 1>(s);
+        around_reduction<What, Depth + 1>(s);
       } else {
         std::int64_t trip = 0;
         if constexpr (L.tail_bound >= 0) trip = index<L.tail_bound>(s);
         else trip = index<L.extent>(s);
         for (std::int64_t i = 0; i < trip; ++i) {
           s.loop[L.id] = i;
-          epilogue_nest<Depth + 1>(s);
+          around_reduction<What, Depth + 1>(s);
         }
       }
     }
@@ -5908,8 +6070,18 @@ struct Codegen {
     if constexpr (Depth == P.loop_count) {
       scalar_statement(s);
     } else {
-      loop<Depth>(s);
-      if constexpr (has_epilogue && Depth == first_reduction_loop) epilogue_nest<Depth + 1>(s);
+      if constexpr (Depth == first_reduction_loop && local_accumulator) {
+        alignas(64) T tile[tile_size];
+        for (T& v : tile) v = Body::reducer_type::template identity<T>();
+        s.tile = tile;
+        loop<Depth>(s);
+        around_reduction<Around::finish, Depth + 1>(s);
+        s.tile = nullptr;
+      } else {
+        if constexpr (Depth == first_reduction_loop && decomposed_init) around_reduction<Around::init, Depth + 1>(s);
+        loop<Depth>(s);
+        if constexpr (Depth == first_reduction_loop && has_epilogue) around_reduction<Around::finish, Depth + 1>(s);
+      }
     }
   }
 
@@ -6150,6 +6322,7 @@ auto build(const Last& last) {
 
 #include <xsimd/xsimd.hpp>
 
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -6557,11 +6730,27 @@ struct Codegen {
     if constexpr (has_simd) return xsimd::batch<T, Arch>::size;
     else return std::size_t{1};
   }();
-  // The outermost reduction loop: where a reduction's epilogue runs once it has finished.
+  // The outermost reduction loop: the init nest runs before it; the write-back of a local
+  // accumulator and the epilogue run after it, over the spatial loops inside it.
   static constexpr int first_reduction_loop = [] {
     for (int i = 0; i < P.loop_count; ++i)
       if (P.loops[i].reduction) return i;
     return -1;
+  }();
+  static constexpr bool local_accumulator = P.local_accumulator;
+  static constexpr bool decomposed_init = P.decomposed_init && !P.local_accumulator;
+  static constexpr std::int64_t tile_size = local_accumulator ? tir::detail::reduction_tile(P) : 1;
+  // The position of each loop (by id) in the local tile: row-major over the spatial loops
+  // inside the first reduction loop.
+  static constexpr auto tile_stride = [] {
+    std::array<std::int64_t, tir::kMaxLoops * 4> stride{};
+    std::int64_t s = 1;
+    for (int i = P.loop_count - 1; i > first_reduction_loop && first_reduction_loop >= 0; --i) {
+      if (P.loops[i].reduction) continue;
+      stride[static_cast<std::size_t>(P.loops[i].id)] = s;
+      s *= P.static_value(P.loops[i].extent);
+    }
+    return stride;
   }();
 
   struct State {
@@ -6569,7 +6758,19 @@ struct Codegen {
     const std::int64_t* symbols = nullptr;
     EnvT env;
     const Exprs* exprs = nullptr;
+    T* tile = nullptr;  // the local accumulator while the reduction runs
   };
+
+  static KILN_FORCEINLINE std::int64_t tile_index(const State& s) noexcept {
+    return [&]<int... L>(std::integer_sequence<int, L...>) {
+      return (std::int64_t{0} + ... + (s.loop[P.loops[L].id] * tile_stride[static_cast<std::size_t>(P.loops[L].id)]));
+    }(std::make_integer_sequence<int, P.loop_count>{});
+  }
+  // Where the statement accumulates: the local tile, or the output element.
+  static KILN_FORCEINLINE T* target(const State& s) noexcept {
+    if constexpr (local_accumulator) return s.tile + tile_index(s);
+    else return s.env.out();
+  }
 
   template <int Node>
   static KILN_FORCEINLINE std::int64_t index(const State& s) noexcept {
@@ -6617,10 +6818,12 @@ struct Codegen {
   static KILN_FORCEINLINE void scalar_statement(State& s) noexcept {
     compute_axes(s);
     if (!guards_hold<-1>(s)) return;
-    T* out = s.env.out();
+    T* out = target(s);
     if constexpr (is_reduction) {
       using R = typename Body::reducer_type;
-      if (at_reduction_start(s)) *out = R::template identity<T>();
+      if constexpr (!decomposed_init && !local_accumulator) {
+        if (at_reduction_start(s)) *out = R::template identity<T>();
+      }
       *out = R::combine(*out, static_cast<T>(s.exprs->first.body.eval(s.env)));
     } else {
       *out = static_cast<T>(s.exprs->first.eval(s.env));
@@ -6647,15 +6850,19 @@ struct Codegen {
             : 0),
        ...);
     }(std::make_integer_sequence<int, P.guard_count>{});
-    constexpr bool output_contiguous = axis == static_cast<int>(St::rank) - 1;
+    // The vector loop is the innermost, so it steps the local tile by one.
+    constexpr bool output_contiguous = local_accumulator || axis == static_cast<int>(St::rank) - 1;
     if constexpr (has_simd && output_contiguous && vectorizable_v<Stmt, T, axis_name>) {
-      if (lanes == static_cast<std::int64_t>(width) && s.env.out_stride_last() == 1) {
+      if (lanes == static_cast<std::int64_t>(width) && (local_accumulator || s.env.out_stride_last() == 1)) {
         using batch = xsimd::batch<T, Arch>;
         using V = VectorEval<T, Arch, axis_name>;
-        T* out = s.env.out();
+        T* out = target(s);
         if constexpr (is_reduction) {
           using R = typename Body::reducer_type;
-          batch acc = at_reduction_start(s) ? batch(R::template identity<T>()) : batch::load_unaligned(out);
+          batch acc = batch::load_unaligned(out);
+          if constexpr (!decomposed_init && !local_accumulator) {
+            if (at_reduction_start(s)) acc = batch(R::template identity<T>());
+          }
           const batch v = V::eval_any(s.exprs->first.body, s.env);
           if constexpr (std::is_same_v<R, te::reducer::sum>) acc += v;
           else if constexpr (std::is_same_v<R, te::reducer::prod>) acc *= v;
@@ -6677,27 +6884,39 @@ struct Codegen {
     s.loop[L.id] = first;
   }
 
-  // ---- the epilogue of a reduction: over the spatial loops inside the first reduction loop
-  template <int Depth>
-  static void epilogue_nest(State& s) noexcept {
+  // ---- around the reduction: nests over the spatial loops inside the first reduction loop
+  enum class Around { init, finish };
+
+  // init: the outputs start at the reducer's identity. finish: the local tile is written
+  // back and the epilogue applied.
+  template <Around What, int Depth>
+  static void around_reduction(State& s) noexcept {
     if constexpr (Depth == P.loop_count) {
       compute_axes(s);
       if (!guards_hold<-1, true>(s)) return;
       T* out = s.env.out();
-      s.env.epilogue_input = *out;
-      *out = static_cast<T>(s.exprs->second.eval(s.env));
+      if constexpr (What == Around::init) {
+        *out = Body::reducer_type::template identity<T>();
+      } else {
+        T value = local_accumulator ? s.tile[tile_index(s)] : *out;
+        if constexpr (has_epilogue) {
+          s.env.epilogue_input = value;
+          value = static_cast<T>(s.exprs->second.eval(s.env));
+        }
+        *out = value;
+      }
     } else {
       constexpr tir::Loop L = P.loops[Depth];
       if constexpr (L.reduction) {
         s.loop[L.id] = 0;
-        epilogue_nest<Depth + 1>(s);
+        around_reduction<What, Depth + 1>(s);
       } else {
         std::int64_t trip = 0;
         if constexpr (L.tail_bound >= 0) trip = index<L.tail_bound>(s);
         else trip = index<L.extent>(s);
         for (std::int64_t i = 0; i < trip; ++i) {
           s.loop[L.id] = i;
-          epilogue_nest<Depth + 1>(s);
+          around_reduction<What, Depth + 1>(s);
         }
       }
     }
@@ -6754,8 +6973,18 @@ struct Codegen {
     if constexpr (Depth == P.loop_count) {
       scalar_statement(s);
     } else {
-      loop<Depth>(s);
-      if constexpr (has_epilogue && Depth == first_reduction_loop) epilogue_nest<Depth + 1>(s);
+      if constexpr (Depth == first_reduction_loop && local_accumulator) {
+        alignas(64) T tile[tile_size];
+        for (T& v : tile) v = Body::reducer_type::template identity<T>();
+        s.tile = tile;
+        loop<Depth>(s);
+        around_reduction<Around::finish, Depth + 1>(s);
+        s.tile = nullptr;
+      } else {
+        if constexpr (Depth == first_reduction_loop && decomposed_init) around_reduction<Around::init, Depth + 1>(s);
+        loop<Depth>(s);
+        if constexpr (Depth == first_reduction_loop && has_epilogue) around_reduction<Around::finish, Depth + 1>(s);
+      }
     }
   }
 

@@ -169,7 +169,7 @@ TEST_CASE("the printed program of a matmul with its epilogue") {
         "                    i = i.o * 4 + i.i\n"
         "                    j = j.o * 16 + j.i\n"
         "                    if i < m and j < n:\n"
-        "                        D[i, j] = T.max((C[i, j] + bias[j]), T.float32(0))\n");
+        "                        D[i, j] = T.max((D[i, j] + bias[j]), T.float32(0))\n");
   CHECK(tir::print<kMaterialized>(D).find("    C = T.alloc_buffer((m, n), \"float32\")\n") != std::string::npos);
 }
 
@@ -190,4 +190,38 @@ TEST_CASE("illegal stage-level schedules are diagnosed with the primitive and th
   constexpr auto gt = tir::stage_graph<std::remove_const_t<decltype(T)>>();
   CHECK(std::string(tir::check_stages(gt, tir::schedule("T").reverse_compute_inline()).message) ==
         "reverse_compute_inline(\"T\"): the stage does not read its producer at its own axes, in order");
+}
+
+TEST_CASE("decompose_reduction and cache_write(local), alone and with an epilogue") {
+  constexpr auto tiled = tir::schedule("C")
+                             .split("i", 4)
+                             .split("j", 32)
+                             .reorder("i.o", "j.o", "r", "i.i", "j.i")
+                             .unroll("i.i")
+                             .vectorize("j.i");
+  constexpr auto decomposed = tiled.decompose_reduction().stage("D").reverse_compute_inline();
+  constexpr auto cached = tiled.cache_write(tir::Scope::local).parallel("i.o").stage("D").reverse_compute_inline();
+  constexpr auto cached_materialized = tiled.cache_write(tir::Scope::local);
+  ThreadPool pool(2);
+  for (std::int64_t m : {1, 5, 17})
+    for (std::int64_t n : {1, 33, 64})
+      for (std::int64_t k : {1, 19}) {
+        check_dense<decomposed>(m, n, k, nullptr);
+        check_dense<cached>(m, n, k, &pool);
+        check_dense<cached_materialized>(m, n, k, nullptr);
+      }
+  constexpr auto p = tir::lower(tir::compute_spec<std::remove_const_t<decltype(C)>, DType_>(), cached);
+  CHECK(p.local_accumulator);
+  CHECK(tir::detail::reduction_tile(p) == 4 * 32);
+  auto message = [](const tir::Schedule& s) {
+    return std::string(tir::lower(tir::compute_spec<std::remove_const_t<decltype(C)>, DType_>(), s).error.message);
+  };
+  CHECK(message(tir::schedule("C").cache_write(tir::Scope::local)) == "");  // a one-element tile: a register
+  CHECK(message(tir::schedule("C").reorder("i", "r", "j").cache_write(tir::Scope::local)) ==
+        "cache_write(\"C\"): a spatial loop inside the first reduction loop has a dynamic extent; the local tile must be "
+        "static");
+  CHECK(message(tir::schedule("C").cache_write(tir::Scope::shared)) ==
+        "cache_write(\"C\"): the CPU backend caches writes in local scope only (shared is for GPUs)");
+  CHECK(message(tir::schedule("C").split("j", 2048).reorder("i", "j.o", "r", "j.i").cache_write(tir::Scope::local)) ==
+        "cache_write(\"C\"): the local tile is larger than kiln::tir::kMaxLocalTile elements");
 }

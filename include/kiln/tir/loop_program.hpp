@@ -78,6 +78,12 @@ struct LoopProgram {
   Guard guards[kMaxGuards] = {};
   int guard_count = 0;
 
+  // How a reduction starts: by testing for the first step in the statement (default), in a
+  // separate init nest before the first reduction loop (decompose_reduction), or in a local
+  // accumulator tile written back after the reduction (cache_write(local)).
+  bool decomposed_init = false;
+  bool local_accumulator = false;
+
   Diagnostic error;
 
   constexpr int find_loop(const Name& name) const noexcept {

@@ -230,9 +230,34 @@ struct Builder {
   }
 };
 
+// The number of outputs the spatial loops inside the first reduction loop cover, or -1 when
+// one of them has a dynamic extent (or a separate tail).
+constexpr std::int64_t reduction_tile(const LoopProgram& p) noexcept {
+  int first = 0;
+  while (first < p.loop_count && !p.loops[first].reduction) ++first;
+  std::int64_t tile = 1;
+  for (int i = first + 1; i < p.loop_count; ++i) {
+    if (p.loops[i].reduction) continue;
+    const std::int64_t e = p.static_value(p.loops[i].extent);
+    if (e < 0 || p.loops[i].tail_bound >= 0) return -1;
+    tile *= e;
+  }
+  return tile;
+}
+
+inline constexpr std::int64_t kMaxLocalTile = 1024;
+
 // Checks that apply once every primitive has run.
 constexpr void check_final(Builder& b) noexcept {
   LoopProgram& p = b.p;
+  if (p.local_accumulator) {
+    const std::int64_t tile = reduction_tile(p);
+    if (tile < 0)
+      b.fail("cache_write", p.stage,
+             "a spatial loop inside the first reduction loop has a dynamic extent; the local tile must be static");
+    else if (tile > kMaxLocalTile)
+      b.fail("cache_write", p.stage, "the local tile is larger than kiln::tir::kMaxLocalTile elements");
+  }
   for (int i = 0; i < p.loop_count && !b.failed(); ++i) {
     const Loop& l = p.loops[i];
     if (l.kind == LoopKind::vectorized) {
@@ -304,6 +329,20 @@ constexpr LoopProgram lower(const ComputeSpec& spec, const Schedule& s) noexcept
       case PrimitiveKind::compute_inline:
       case PrimitiveKind::reverse_compute_inline:
         break;  // stage-level: checked and applied by check_stages and the backend
+      case PrimitiveKind::cache_write:
+        if (spec.axis_count == spec.spatial_count)
+          b.fail("cache_write", spec.stage, "the stage is not a reduction; only reductions cache their writes");
+        else if (prim.scope != Scope::local)
+          b.fail("cache_write", spec.stage, "the CPU backend caches writes in local scope only (shared is for GPUs)");
+        else
+          p.local_accumulator = true;
+        break;
+      case PrimitiveKind::decompose_reduction:
+        if (spec.axis_count == spec.spatial_count)
+          b.fail("decompose_reduction", spec.stage, "the stage is not a reduction");
+        else
+          p.decomposed_init = true;
+        break;
     }
   }
   if (!b.failed()) detail::check_final(b);

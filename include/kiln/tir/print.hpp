@@ -216,42 +216,89 @@ std::string element(const LoopProgram& p) {
   return target + "]";
 }
 
-// One executed stage: its loops, bindings, guards, the reduction's start and the statement,
-// then the epilogue a reverse-inlined consumer contributes.
+// The spatial loops inside the first reduction loop, from depth `depth`; returns the depth of
+// their body after bindings and guards.
+inline int inner_spatial_nest(const LoopProgram& p, int first, int depth, std::string& out) {
+  for (int i = first + 1; i < p.loop_count; ++i)
+    if (!p.loops[i].reduction) out += loop_line(p, i, depth++);
+  return bindings(p, depth, true, out);
+}
+
+// The local tile of cache_write(local): indexed by the spatial loops inside the first
+// reduction loop.
+inline std::string tile_element(const LoopProgram& p, int first, const Name& stage) {
+  std::string out = str_cat(stage.view(), "_local[");
+  bool any = false;
+  for (int i = first + 1; i < p.loop_count; ++i)
+    if (!p.loops[i].reduction) {
+      out += str_cat(any ? ", " : "", p.loops[i].name.view());
+      any = true;
+    }
+  return out + (any ? "]" : "0]");
+}
+
+// One executed stage: its loops, bindings, guards, how the reduction starts, the statement,
+// then the write-back of a local tile and the epilogue of a reverse-inlined consumer.
 template <class PlanT, class St, class Last>
 std::string print_stage(const Last& last) {
   constexpr const LoopProgram& p = PlanT::template program<St>;
   using T = typename St::value_type;
   const auto exprs = make_stage_exprs<PlanT, St>(last);
-  std::string out;
-  for (int i = 0; i < p.loop_count; ++i) out += loop_line(p, i, i + 1);
-  const int depth = bindings(p, p.loop_count + 1, false, out);
   constexpr int output = PlanT::output_of(PlanT::template index_of<St>);
   using Out = std::tuple_element_t<output, typename te::tuple_of<typename PlanT::Stages>::type>;
   const std::string target = str_cat(Out::name.view(), element<St>(p).substr(St::name.size()));
-  if constexpr (St::is_reduction) {
-    using R = typename decltype(exprs.first)::reducer_type;
-    std::string start;
-    for (int a = p.spatial_count; a < p.axis_count; ++a)
-      start += str_cat(a > p.spatial_count ? " and " : "", p.axis_names[a].view(), " == 0");
-    out += str_cat(indent(depth), "if ", start, ":\n", indent(depth + 1), target, " = T.", R::name, "_identity(\"",
-                   dtype_name<T>(), "\")\n");
-    out += str_cat(indent(depth), target, " = T.", R::name, "(", target, ", ", print_expr(exprs.first.body), ")\n");
-    if constexpr (!std::is_same_v<typename decltype(exprs)::second_type, int>) {
-      // The epilogue: after the first reduction loop, over the spatial loops inside it.
-      int first = 0;
-      while (!p.loops[first].reduction) ++first;
-      out += str_cat(indent(first + 1), "# epilogue: ", Out::name.view(), " once ", St::name.view(), " is reduced\n");
-      int d = first + 1;
-      for (int i = first + 1; i < p.loop_count; ++i)
-        if (!p.loops[i].reduction) out += loop_line(p, i, d++);
-      const int at = bindings(p, d, true, out);
-      out += str_cat(indent(at), target, " = ", print_expr(exprs.second), "\n");
-    }
-  } else {
+  std::string out;
+  if constexpr (!St::is_reduction) {
+    for (int i = 0; i < p.loop_count; ++i) out += loop_line(p, i, i + 1);
+    const int depth = bindings(p, p.loop_count + 1, false, out);
     out += str_cat(indent(depth), target, " = ", print_expr(exprs.first), "\n");
+    return out;
+  } else {
+    using R = typename decltype(exprs.first)::reducer_type;
+    const std::string identity = str_cat("T.", R::name, "_identity(\"", dtype_name<T>(), "\")");
+    int first = 0;
+    while (!p.loops[first].reduction) ++first;
+    for (int i = 0; i < first; ++i) out += loop_line(p, i, i + 1);
+    std::string accumulator = target;
+    if (p.local_accumulator) {
+      accumulator = tile_element(p, first, St::name);
+      out += str_cat(indent(first + 1), St::name.view(), "_local = T.alloc_buffer((", reduction_tile(p), ",), \"",
+                     dtype_name<T>(), "\", scope=\"local\")\n");
+      const int d = inner_spatial_nest(p, first, first + 1, out);
+      out += str_cat(indent(d), accumulator, " = ", identity, "\n");
+    } else if (p.decomposed_init) {
+      const int d = inner_spatial_nest(p, first, first + 1, out);
+      out += str_cat(indent(d), target, " = ", identity, "\n");
+    }
+    for (int i = first; i < p.loop_count; ++i) out += loop_line(p, i, i + 1);
+    const int depth = bindings(p, p.loop_count + 1, false, out);
+    if (!p.local_accumulator && !p.decomposed_init) {
+      std::string start;
+      for (int a = p.spatial_count; a < p.axis_count; ++a)
+        start += str_cat(a > p.spatial_count ? " and " : "", p.axis_names[a].view(), " == 0");
+      out += str_cat(indent(depth), "if ", start, ":\n", indent(depth + 1), target, " = ", identity, "\n");
+    }
+    out += str_cat(indent(depth), accumulator, " = T.", R::name, "(", accumulator, ", ", print_expr(exprs.first.body),
+                   ")\n");
+    constexpr bool has_epilogue = !std::is_same_v<typename decltype(exprs)::second_type, int>;
+    if (p.local_accumulator || has_epilogue) {
+      std::string value = p.local_accumulator ? accumulator : target;
+      if constexpr (has_epilogue) {
+        out += str_cat(indent(first + 1), "# epilogue: ", Out::name.view(), " once ", St::name.view(), " is reduced\n");
+        const int d = inner_spatial_nest(p, first, first + 1, out);
+        std::string epilogue = print_expr(exprs.second);
+        // The producer's value is the accumulator.
+        const std::string produced = str_cat(St::name.view(), "[", axis_list(typename St::spatial_axes{}), "]");
+        for (std::size_t at = epilogue.find(produced); at != std::string::npos; at = epilogue.find(produced, at + value.size()))
+          epilogue.replace(at, produced.size(), value);
+        out += str_cat(indent(d), target, " = ", epilogue, "\n");
+      } else {
+        const int d = inner_spatial_nest(p, first, first + 1, out);
+        out += str_cat(indent(d), target, " = ", value, "\n");
+      }
+    }
+    return out;
   }
-  return out;
 }
 } // namespace detail
 

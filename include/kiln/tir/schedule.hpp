@@ -26,7 +26,13 @@ enum class PrimitiveKind : std::uint8_t {
   bind,
   compute_inline,
   reverse_compute_inline,
+  cache_write,
+  decompose_reduction,
 };
+
+// Where a cached buffer lives: registers/stack (local), GPU workgroup memory (shared), or
+// main memory (global).
+enum class Scope : std::uint8_t { global, shared, local };
 
 constexpr const char* to_string(PrimitiveKind kind) noexcept {
   switch (kind) {
@@ -39,6 +45,8 @@ constexpr const char* to_string(PrimitiveKind kind) noexcept {
     case PrimitiveKind::bind: return "bind";
     case PrimitiveKind::compute_inline: return "compute_inline";
     case PrimitiveKind::reverse_compute_inline: return "reverse_compute_inline";
+    case PrimitiveKind::cache_write: return "cache_write";
+    case PrimitiveKind::decompose_reduction: return "decompose_reduction";
   }
   return "?";
 }
@@ -59,6 +67,7 @@ struct Primitive {
   Tail tail = Tail::guard;                 // split
   Name results[2] = {};                    // names of the loops it creates (split: outer, inner)
   ThreadAxis thread_axis = ThreadAxis::block_x;  // bind
+  Scope scope = Scope::global;                   // cache_write
 };
 
 // A schedule for the stages of one kernel. Primitives apply to the current stage, set by
@@ -88,6 +97,20 @@ struct Schedule {
   // activation, residual add after a matmul or conv).
   constexpr Schedule reverse_compute_inline() const noexcept {
     return with(one(PrimitiveKind::reverse_compute_inline, current));
+  }
+
+  // The current reduction stage accumulates the tile of outputs that the spatial loops
+  // inside its first reduction loop cover in a buffer of `scope` (local: registers), which
+  // is initialized before that loop and written back (through any epilogue) after it.
+  constexpr Schedule cache_write(Scope scope) const noexcept {
+    Primitive p = one(PrimitiveKind::cache_write, current);
+    p.scope = scope;
+    return with(p);
+  }
+  // The current reduction stage initializes its outputs in a loop nest of its own, placed
+  // before its first reduction loop, instead of testing for the first reduction step.
+  constexpr Schedule decompose_reduction() const noexcept {
+    return with(one(PrimitiveKind::decompose_reduction, current));
   }
 
   // Whether a stage has one of the two inline primitives.

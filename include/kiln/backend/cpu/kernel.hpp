@@ -8,6 +8,7 @@
 
 #include <xsimd/xsimd.hpp>
 
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -139,11 +140,27 @@ struct Codegen {
     if constexpr (has_simd) return xsimd::batch<T, Arch>::size;
     else return std::size_t{1};
   }();
-  // The outermost reduction loop: where a reduction's epilogue runs once it has finished.
+  // The outermost reduction loop: the init nest runs before it; the write-back of a local
+  // accumulator and the epilogue run after it, over the spatial loops inside it.
   static constexpr int first_reduction_loop = [] {
     for (int i = 0; i < P.loop_count; ++i)
       if (P.loops[i].reduction) return i;
     return -1;
+  }();
+  static constexpr bool local_accumulator = P.local_accumulator;
+  static constexpr bool decomposed_init = P.decomposed_init && !P.local_accumulator;
+  static constexpr std::int64_t tile_size = local_accumulator ? tir::detail::reduction_tile(P) : 1;
+  // The position of each loop (by id) in the local tile: row-major over the spatial loops
+  // inside the first reduction loop.
+  static constexpr auto tile_stride = [] {
+    std::array<std::int64_t, tir::kMaxLoops * 4> stride{};
+    std::int64_t s = 1;
+    for (int i = P.loop_count - 1; i > first_reduction_loop && first_reduction_loop >= 0; --i) {
+      if (P.loops[i].reduction) continue;
+      stride[static_cast<std::size_t>(P.loops[i].id)] = s;
+      s *= P.static_value(P.loops[i].extent);
+    }
+    return stride;
   }();
 
   struct State {
@@ -151,7 +168,19 @@ struct Codegen {
     const std::int64_t* symbols = nullptr;
     EnvT env;
     const Exprs* exprs = nullptr;
+    T* tile = nullptr;  // the local accumulator while the reduction runs
   };
+
+  static KILN_FORCEINLINE std::int64_t tile_index(const State& s) noexcept {
+    return [&]<int... L>(std::integer_sequence<int, L...>) {
+      return (std::int64_t{0} + ... + (s.loop[P.loops[L].id] * tile_stride[static_cast<std::size_t>(P.loops[L].id)]));
+    }(std::make_integer_sequence<int, P.loop_count>{});
+  }
+  // Where the statement accumulates: the local tile, or the output element.
+  static KILN_FORCEINLINE T* target(const State& s) noexcept {
+    if constexpr (local_accumulator) return s.tile + tile_index(s);
+    else return s.env.out();
+  }
 
   template <int Node>
   static KILN_FORCEINLINE std::int64_t index(const State& s) noexcept {
@@ -199,10 +228,12 @@ struct Codegen {
   static KILN_FORCEINLINE void scalar_statement(State& s) noexcept {
     compute_axes(s);
     if (!guards_hold<-1>(s)) return;
-    T* out = s.env.out();
+    T* out = target(s);
     if constexpr (is_reduction) {
       using R = typename Body::reducer_type;
-      if (at_reduction_start(s)) *out = R::template identity<T>();
+      if constexpr (!decomposed_init && !local_accumulator) {
+        if (at_reduction_start(s)) *out = R::template identity<T>();
+      }
       *out = R::combine(*out, static_cast<T>(s.exprs->first.body.eval(s.env)));
     } else {
       *out = static_cast<T>(s.exprs->first.eval(s.env));
@@ -229,15 +260,19 @@ struct Codegen {
             : 0),
        ...);
     }(std::make_integer_sequence<int, P.guard_count>{});
-    constexpr bool output_contiguous = axis == static_cast<int>(St::rank) - 1;
+    // The vector loop is the innermost, so it steps the local tile by one.
+    constexpr bool output_contiguous = local_accumulator || axis == static_cast<int>(St::rank) - 1;
     if constexpr (has_simd && output_contiguous && vectorizable_v<Stmt, T, axis_name>) {
-      if (lanes == static_cast<std::int64_t>(width) && s.env.out_stride_last() == 1) {
+      if (lanes == static_cast<std::int64_t>(width) && (local_accumulator || s.env.out_stride_last() == 1)) {
         using batch = xsimd::batch<T, Arch>;
         using V = VectorEval<T, Arch, axis_name>;
-        T* out = s.env.out();
+        T* out = target(s);
         if constexpr (is_reduction) {
           using R = typename Body::reducer_type;
-          batch acc = at_reduction_start(s) ? batch(R::template identity<T>()) : batch::load_unaligned(out);
+          batch acc = batch::load_unaligned(out);
+          if constexpr (!decomposed_init && !local_accumulator) {
+            if (at_reduction_start(s)) acc = batch(R::template identity<T>());
+          }
           const batch v = V::eval_any(s.exprs->first.body, s.env);
           if constexpr (std::is_same_v<R, te::reducer::sum>) acc += v;
           else if constexpr (std::is_same_v<R, te::reducer::prod>) acc *= v;
@@ -259,27 +294,39 @@ struct Codegen {
     s.loop[L.id] = first;
   }
 
-  // ---- the epilogue of a reduction: over the spatial loops inside the first reduction loop
-  template <int Depth>
-  static void epilogue_nest(State& s) noexcept {
+  // ---- around the reduction: nests over the spatial loops inside the first reduction loop
+  enum class Around { init, finish };
+
+  // init: the outputs start at the reducer's identity. finish: the local tile is written
+  // back and the epilogue applied.
+  template <Around What, int Depth>
+  static void around_reduction(State& s) noexcept {
     if constexpr (Depth == P.loop_count) {
       compute_axes(s);
       if (!guards_hold<-1, true>(s)) return;
       T* out = s.env.out();
-      s.env.epilogue_input = *out;
-      *out = static_cast<T>(s.exprs->second.eval(s.env));
+      if constexpr (What == Around::init) {
+        *out = Body::reducer_type::template identity<T>();
+      } else {
+        T value = local_accumulator ? s.tile[tile_index(s)] : *out;
+        if constexpr (has_epilogue) {
+          s.env.epilogue_input = value;
+          value = static_cast<T>(s.exprs->second.eval(s.env));
+        }
+        *out = value;
+      }
     } else {
       constexpr tir::Loop L = P.loops[Depth];
       if constexpr (L.reduction) {
         s.loop[L.id] = 0;
-        epilogue_nest<Depth + 1>(s);
+        around_reduction<What, Depth + 1>(s);
       } else {
         std::int64_t trip = 0;
         if constexpr (L.tail_bound >= 0) trip = index<L.tail_bound>(s);
         else trip = index<L.extent>(s);
         for (std::int64_t i = 0; i < trip; ++i) {
           s.loop[L.id] = i;
-          epilogue_nest<Depth + 1>(s);
+          around_reduction<What, Depth + 1>(s);
         }
       }
     }
@@ -336,8 +383,18 @@ struct Codegen {
     if constexpr (Depth == P.loop_count) {
       scalar_statement(s);
     } else {
-      loop<Depth>(s);
-      if constexpr (has_epilogue && Depth == first_reduction_loop) epilogue_nest<Depth + 1>(s);
+      if constexpr (Depth == first_reduction_loop && local_accumulator) {
+        alignas(64) T tile[tile_size];
+        for (T& v : tile) v = Body::reducer_type::template identity<T>();
+        s.tile = tile;
+        loop<Depth>(s);
+        around_reduction<Around::finish, Depth + 1>(s);
+        s.tile = nullptr;
+      } else {
+        if constexpr (Depth == first_reduction_loop && decomposed_init) around_reduction<Around::init, Depth + 1>(s);
+        loop<Depth>(s);
+        if constexpr (Depth == first_reduction_loop && has_epilogue) around_reduction<Around::finish, Depth + 1>(s);
+      }
     }
   }
 
