@@ -4843,6 +4843,177 @@ auto global_avg_pool_nchw(N n, C c, H h, W w) {
 
 } // namespace kiln::kernels
 // ---- end kiln/kernels/pool2d.hpp ----
+// ---- begin kiln/kernels/elementwise.hpp ----
+// kiln/kernels/elementwise.hpp: elementwise operations with NumPy broadcasting over inputs of
+// any rank. Shapes are aligned on their last axis; an input axis of static extent 1 (or a
+// missing leading axis) is broadcast; other extents must agree and give the output's.
+
+#include <cstddef>
+#include <tuple>
+#include <type_traits>
+#include <utility>
+
+
+namespace kiln::kernels {
+
+namespace detail {
+template <class E> inline constexpr bool is_one_v = std::is_same_v<E, Int<1>>;
+
+// Extent I (counted from the left of the output) of an input of rank R inside an output of
+// rank `Out`: Int<1> where the input has no such axis.
+template <std::size_t I, std::size_t Out, class... Es>
+struct aligned_extent {
+  static constexpr std::size_t rank = sizeof...(Es);
+  using type = std::conditional_t<(I + rank < Out), Int<1>,
+                                  std::tuple_element_t<(I + rank >= Out ? I + rank - Out : 0), std::tuple<Es..., Int<1>>>>;
+};
+
+template <class A, class B>
+struct broadcast_extent {
+  static_assert(is_one_v<A> || is_one_v<B> || std::is_same_v<A, B>,
+                "kiln::kernels: broadcast extents must be equal, or one of them Int<1>");
+  using type = std::conditional_t<is_one_v<A>, B, A>;
+};
+
+// The index an input of extents Es uses for the output variables `vars`.
+template <class... Es, class Vars, std::size_t... I>
+constexpr auto input_indices(te::Extents<Es...>, const Vars& vars, std::index_sequence<I...>) noexcept {
+  constexpr std::size_t out = std::tuple_size_v<Vars>;
+  constexpr std::size_t rank = sizeof...(Es);
+  return std::make_tuple([&] {
+    using E = std::tuple_element_t<I, std::tuple<Es...>>;
+    if constexpr (is_one_v<E>) return te::Const<std::int64_t>(0);
+    else return std::get<I + out - rank>(vars);
+  }()...);
+}
+
+template <class P, class Vars>
+constexpr auto read(const P& p, const Vars& vars) noexcept {
+  auto idx = input_indices(typename P::extents_type{}, vars, std::make_index_sequence<P::rank>{});
+  return std::apply([&](auto... i) { return p(i...); }, idx);
+}
+
+template <std::size_t Out, class EA, class EB, std::size_t... I>
+auto broadcast_extents(EA, EB, std::index_sequence<I...>) {
+  return [&]<class... As, class... Bs>(te::Extents<As...>, te::Extents<Bs...>) {
+    return te::Extents<typename broadcast_extent<typename aligned_extent<I, Out, As...>::type,
+                                                 typename aligned_extent<I, Out, Bs...>::type>::type...>{};
+  }(EA{}, EB{});
+}
+} // namespace detail
+
+// Out[i...] = fn(A[...], B[...]) with A named "A" and B named "B", broadcast against each other.
+template <Element T = float, Name Out = "Y", class... EA, class... EB, class Fn>
+auto broadcast_binary(te::Extents<EA...> a_extents, te::Extents<EB...> b_extents, Fn fn) {
+  constexpr std::size_t rank = sizeof...(EA) > sizeof...(EB) ? sizeof...(EA) : sizeof...(EB);
+  constexpr auto A = te::placeholder<T, "A">(EA{}...);
+  constexpr auto B = te::placeholder<T, "B">(EB{}...);
+  const auto out = detail::broadcast_extents<rank>(a_extents, b_extents, std::make_index_sequence<rank>{});
+  return te::compute<Out>(out, [=](auto... vars) {
+    const auto v = std::make_tuple(vars...);
+    return fn(detail::read(A, v), detail::read(B, v));
+  });
+}
+
+// Out[i...] = fn(X[i...]) for an input "X" of any rank.
+template <Element T = float, Name Out = "Y", class... E, class Fn>
+auto unary(te::Extents<E...> extents, Fn fn) {
+  constexpr auto X = te::placeholder<T, "X">(E{}...);
+  return te::compute<Out>(extents, [=](auto... vars) { return fn(X(vars...)); });
+}
+
+} // namespace kiln::kernels
+// ---- end kiln/kernels/elementwise.hpp ----
+// ---- begin kiln/kernels/reduce_axes.hpp ----
+// kiln/kernels/reduce_axes.hpp: reductions of an input "X" of any rank over any set of axes
+// (given as positions), keeping the reduced axes as extent 1 or dropping them.
+
+#include <cstddef>
+#include <string_view>
+#include <tuple>
+#include <type_traits>
+#include <utility>
+
+
+namespace kiln::kernels {
+
+template <std::size_t... Axes>
+struct AxisList {
+  static constexpr std::size_t size = sizeof...(Axes);
+  static constexpr bool contains(std::size_t a) noexcept { return ((a == Axes) || ...); }
+  // The position of axis a among the reduced axes.
+  static constexpr std::size_t rank_of(std::size_t a) noexcept {
+    std::size_t n = 0;
+    ((Axes < a ? ++n : n), ...);
+    return n;
+  }
+};
+
+namespace detail {
+template <std::size_t I>
+constexpr Name reduce_axis_name() noexcept {
+  return Name("r") + std::string_view(&"0123456789"[I % 10], 1);
+}
+
+// The output extents: reduced axes become Int<1> (keepdims) or disappear.
+template <class Reduced, bool KeepDims, class... Es, std::size_t... I>
+auto reduced_extents(te::Extents<Es...>, std::index_sequence<I...>) {
+  using Kept = te::concat_t<std::conditional_t<
+      Reduced::contains(I), std::conditional_t<KeepDims, te::TypeList<Int<1>>, te::TypeList<>>,
+      te::TypeList<std::tuple_element_t<I, std::tuple<Es...>>>>...>;
+  return []<class... K>(te::TypeList<K...>) { return te::Extents<K...>{}; }(Kept{});
+}
+} // namespace detail
+
+// R over the axes in Reduced (e.g. AxisList<0, 2>) of an input with extents `extents`.
+template <Reduction R, class Reduced, bool KeepDims = true, Element T = float, Name Out = "Y", class... Es>
+auto reduce_axes(te::Extents<Es...> extents) {
+  constexpr std::size_t rank = sizeof...(Es);
+  static_assert(Reduced::size > 0, "kiln::kernels::reduce_axes: name at least one axis");
+  constexpr auto X = te::placeholder<T, "X">(Es{}...);
+  const auto out = detail::reduced_extents<Reduced, KeepDims>(extents, std::make_index_sequence<rank>{});
+  // One reduction axis per reduced input axis.
+  const auto raxes = [&]<std::size_t... I>(std::index_sequence<I...>) {
+    return te::concat_t<std::conditional_t<Reduced::contains(I),
+                                           te::TypeList<te::ReduceAxis<detail::reduce_axis_name<Reduced::rank_of(I)>(),
+                                                                       std::tuple_element_t<I, std::tuple<Es...>>>>,
+                                           te::TypeList<>>...>{};
+  }(std::make_index_sequence<rank>{});
+  // The count a mean divides by: the product of the reduced extents.
+  const auto count = [&]<std::size_t... I>(std::index_sequence<I...>) {
+    return (te::cast<T>(te::Const<std::int64_t>(1)) * ... *
+            [&] {
+              if constexpr (Reduced::contains(I)) return te::cast<T>(te::extent_of(std::tuple_element_t<I, std::tuple<Es...>>{}));
+              else return te::cast<T>(te::Const<std::int64_t>(1));
+            }());
+  }(std::make_index_sequence<rank>{});
+  return te::compute<Out>(out, [=](auto... vars) {
+    const auto v = std::make_tuple(vars...);
+    // Input index for axis I: its reduction variable, or the output variable it maps to.
+    const auto index = [&]<std::size_t I>(std::integral_constant<std::size_t, I>) {
+      using Axes = std::remove_const_t<decltype(raxes)>;
+      if constexpr (Reduced::contains(I)) {
+        return std::tuple_element_t<Reduced::rank_of(I), typename te::tuple_of<Axes>::type>{};
+      } else {
+        constexpr std::size_t out_axis = KeepDims ? I : I - Reduced::rank_of(I);
+        return std::get<out_axis>(v);
+      }
+    };
+    const auto value = [&]<std::size_t... I>(std::index_sequence<I...>) {
+      return X(index(std::integral_constant<std::size_t, I>{})...);
+    }(std::make_index_sequence<rank>{});
+    return [&]<class... RA>(te::TypeList<RA...>) {
+      if constexpr (R == Reduction::sum) return te::sum(value, RA{}...);
+      else if constexpr (R == Reduction::mean) return te::sum(value / count, RA{}...);
+      else if constexpr (R == Reduction::max) return te::max(value, RA{}...);
+      else if constexpr (R == Reduction::min) return te::min(value, RA{}...);
+      else return te::prod(value, RA{}...);
+    }(raxes);
+  });
+}
+
+} // namespace kiln::kernels
+// ---- end kiln/kernels/reduce_axes.hpp ----
 
 // Interop with libraries found on the include path. These come last so that every header
 // they need is already included unconditionally above.

@@ -44,6 +44,8 @@
 #include "kernels/transpose.hpp"
 #include "kernels/conv2d.hpp"
 #include "kernels/pool2d.hpp"
+#include "kernels/elementwise.hpp"
+#include "kernels/reduce_axes.hpp"
 
 // Interop with libraries found on the include path. These come last so that every header
 // they need is already included unconditionally above.

@@ -297,3 +297,78 @@ TEST_CASE("max, average and global average pooling") {
       CHECK(g[at(b * c + ch)] == doctest::Approx(sum / double(h * w)).epsilon(1e-5));
     }
 }
+
+#include <kiln/kernels/elementwise.hpp>
+#include <kiln/kernels/reduce_axes.hpp>
+
+TEST_CASE("elementwise with NumPy broadcasting across ranks") {
+  // A: [N, 1, W] against B: [H, 1] -> [N, H, W]
+  auto add = cpu::build(kernels::broadcast_binary(te::extents(dim<"N">, 1_c, dim<"W">), te::extents(dim<"H">, 1_c),
+                                                  [](auto a, auto b) { return a + b * 2.0f; }));
+  const std::int64_t n = 3, h = 5, w = 17;
+  auto a = pattern(at(n * w), 0.1f), b = pattern(at(h), 0.2f);
+  std::vector<float> y(at(n * h * w));
+  REQUIRE(add(make_view(a.data(), shape(n, 1_c, w)), make_view(b.data(), shape(h, 1_c)), make_view(y.data(), shape(n, h, w))).ok());
+  for (std::int64_t i = 0; i < n; ++i)
+    for (std::int64_t j = 0; j < h; ++j)
+      for (std::int64_t k = 0; k < w; ++k) CHECK(y[at((i * h + j) * w + k)] == a[at(i * w + k)] + b[at(j)] * 2.0f);
+  // Same shapes, an integer type and a comparison producing a select.
+  auto relu_diff = cpu::build(kernels::broadcast_binary<std::int32_t>(te::extents(dim<"N">), te::extents(dim<"N">),
+                                                                      [](auto p, auto q) { return te::max(p - q, 0); }));
+  std::vector<std::int32_t> p(1023), q(1023), r(1023);
+  for (int i = 0; i < 1023; ++i) {
+    p[at(i)] = (i * 37) % 101;
+    q[at(i)] = (i * 53) % 89;
+  }
+  REQUIRE(relu_diff(make_view(p.data(), shape(std::int64_t{1023})), make_view(q.data(), shape(std::int64_t{1023})),
+                    make_view(r.data(), shape(std::int64_t{1023})))
+              .ok());
+  for (int i = 0; i < 1023; ++i) CHECK(r[at(i)] == std::max(p[at(i)] - q[at(i)], 0));
+  auto sig = cpu::build(kernels::unary(te::extents(dim<"a">, dim<"b">, 3_c), [](auto x) { return te::sigmoid(x); }));
+  auto xs = pattern(2 * 7 * 3, 0.3f, 4.0f);
+  std::vector<float> ys(xs.size());
+  REQUIRE(sig(make_view(xs.data(), shape(std::int64_t{2}, std::int64_t{7}, 3_c)), make_view(ys.data(), shape(std::int64_t{2}, std::int64_t{7}, 3_c))).ok());
+  for (std::size_t i = 0; i < xs.size(); ++i) CHECK(ys[i] == doctest::Approx(1.0 / (1.0 + std::exp(-double(xs[i])))).epsilon(1e-6));
+}
+
+TEST_CASE("reductions over any axes, with and without kept dimensions") {
+  using kernels::AxisList;
+  using kernels::Reduction;
+  const std::int64_t d0 = 3, d1 = 4, d2 = 5, d3 = 2;
+  auto x = pattern(at(d0 * d1 * d2 * d3), 0.7f);
+  auto xv = make_view(x.data(), shape(d0, d1, d2, d3));
+  const auto ext = te::extents(dim<"a">, dim<"b">, dim<"c">, dim<"d">);
+  // Sum over axes 0 and 2, kept as extent 1: [1, d1, 1, d3].
+  auto sum02 = cpu::build(kernels::reduce_axes<Reduction::sum, AxisList<0, 2>, true>(ext));
+  std::vector<float> s(at(d1 * d3));
+  REQUIRE(sum02(xv, make_view(s.data(), shape(1_c, d1, 1_c, d3))).ok());
+  // Max over axis 1, dropped: [d0, d2, d3].
+  auto max1 = cpu::build(kernels::reduce_axes<Reduction::max, AxisList<1>, false>(ext));
+  std::vector<float> mx(at(d0 * d2 * d3));
+  REQUIRE(max1(xv, make_view(mx.data(), shape(d0, d2, d3))).ok());
+  // Mean over the last three axes.
+  auto mean123 = cpu::build(kernels::reduce_axes<Reduction::mean, AxisList<1, 2, 3>, false>(ext));
+  std::vector<float> mean(at(d0));
+  REQUIRE(mean123(xv, make_view(mean.data(), shape(d0))).ok());
+  for (std::int64_t j = 0; j < d1; ++j)
+    for (std::int64_t l = 0; l < d3; ++l) {
+      double ref = 0;
+      for (std::int64_t i = 0; i < d0; ++i)
+        for (std::int64_t k = 0; k < d2; ++k) ref += xv(i, j, k, l);
+      CHECK(s[at(j * d3 + l)] == doctest::Approx(ref).epsilon(1e-5));
+    }
+  for (std::int64_t i = 0; i < d0; ++i)
+    for (std::int64_t k = 0; k < d2; ++k)
+      for (std::int64_t l = 0; l < d3; ++l) {
+        float ref = -INFINITY;
+        for (std::int64_t j = 0; j < d1; ++j) ref = std::max(ref, xv(i, j, k, l));
+        CHECK(mx[at((i * d2 + k) * d3 + l)] == ref);
+      }
+  for (std::int64_t i = 0; i < d0; ++i) {
+    double ref = 0;
+    for (std::int64_t j = 0; j < d1; ++j)
+      for (std::int64_t k = 0; k < d2; ++k)
+        for (std::int64_t l = 0; l < d3; ++l) ref += xv(i, j, k, l);
+    CHECK(mean[at(i)] == doctest::Approx(ref / double(d1 * d2 * d3)).epsilon(1e-5));
+  }
+}
