@@ -47,4 +47,5 @@ write_basic_package_version_file(
 install(FILES
   ${PROJECT_BINARY_DIR}/kilnConfig.cmake
   ${PROJECT_BINARY_DIR}/kilnConfigVersion.cmake
+  ${PROJECT_SOURCE_DIR}/cmake/KilnDispatch.cmake
   DESTINATION ${KILN_CMAKE_INSTALL_DIR})

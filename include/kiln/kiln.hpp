@@ -62,4 +62,5 @@
 #include "backend/cpu/vector_eval.hpp"
 #include "backend/cpu/kernel.hpp"
 #include "backend/cpu/rules.hpp"
+#include "backend/cpu/dispatch.hpp"
 #endif

@@ -348,7 +348,9 @@ struct Codegen {
         s.loop[L.id] = i;
         vector_statement<Depth>(s);
       }
-      for (; i < Trip; ++i) loop_body<Depth>(s, i);
+      if constexpr (Trip % w != 0) {
+        for (; i < Trip; ++i) loop_body<Depth>(s, i);
+      }
     } else if constexpr (L.kind == tir::LoopKind::unrolled) {
       [&]<std::int64_t... I>(std::integer_sequence<std::int64_t, I...>) { (loop_body<Depth>(s, I), ...); }(
           std::make_integer_sequence<std::int64_t, Trip>{});
