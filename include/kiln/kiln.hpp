@@ -63,4 +63,5 @@
 #include "backend/cpu/kernel.hpp"
 #include "backend/cpu/rules.hpp"
 #include "backend/cpu/dispatch.hpp"
+#include "backend/cpu/intrin/int8_dot.hpp"
 #endif
