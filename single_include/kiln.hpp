@@ -350,6 +350,48 @@ class [[nodiscard]] Result {
 #include <cstdint>
 #include <limits>
 
+// ---- begin kiln/core/narrow_float.hpp ----
+// kiln/core/narrow_float.hpp: comparisons and arithmetic for the 16-bit float storage types
+// (f16, bf16), computed in f32 and rounded back.
+
+#include <cstdint>
+
+namespace kiln::detail {
+
+// Derived stores its `bits`, converts exactly to float, rounds from float to nearest even,
+// and provides from_bits. Everything here goes through float:
+//  - comparisons get IEEE semantics for free (NaN is unordered, +0 == -0);
+//  - + - * / are correctly rounded: float's 24 bits are at least 2 p + 2 for the 11 (f16)
+//    or 8 (bf16) bits of precision, so rounding twice does no harm;
+//  - unary minus flips the sign bit only, so -NaN keeps its payload and -0 differs from 0.
+template <class Derived>
+struct NarrowFloatOps {
+  friend constexpr bool operator==(Derived a, Derived b) noexcept { return float(a) == float(b); }
+  friend constexpr bool operator!=(Derived a, Derived b) noexcept { return float(a) != float(b); }
+  friend constexpr bool operator<(Derived a, Derived b) noexcept { return float(a) < float(b); }
+  friend constexpr bool operator<=(Derived a, Derived b) noexcept { return float(a) <= float(b); }
+  friend constexpr bool operator>(Derived a, Derived b) noexcept { return float(a) > float(b); }
+  friend constexpr bool operator>=(Derived a, Derived b) noexcept { return float(a) >= float(b); }
+
+  friend constexpr Derived operator+(Derived a) noexcept { return a; }
+  friend constexpr Derived operator-(Derived a) noexcept {
+    return Derived::from_bits(static_cast<std::uint16_t>(a.bits ^ 0x8000u));
+  }
+
+  friend constexpr Derived operator+(Derived a, Derived b) noexcept { return Derived(float(a) + float(b)); }
+  friend constexpr Derived operator-(Derived a, Derived b) noexcept { return Derived(float(a) - float(b)); }
+  friend constexpr Derived operator*(Derived a, Derived b) noexcept { return Derived(float(a) * float(b)); }
+  friend constexpr Derived operator/(Derived a, Derived b) noexcept { return Derived(float(a) / float(b)); }
+
+  friend constexpr Derived& operator+=(Derived& a, Derived b) noexcept { return a = a + b; }
+  friend constexpr Derived& operator-=(Derived& a, Derived b) noexcept { return a = a - b; }
+  friend constexpr Derived& operator*=(Derived& a, Derived b) noexcept { return a = a * b; }
+  friend constexpr Derived& operator/=(Derived& a, Derived b) noexcept { return a = a / b; }
+};
+
+} // namespace kiln::detail
+// ---- end kiln/core/narrow_float.hpp ----
+
 namespace kiln {
 
 namespace detail::f16_impl {
@@ -421,7 +463,7 @@ constexpr float to_float(std::uint16_t h) noexcept {
 
 } // namespace detail::f16_impl
 
-struct f16 {
+struct f16 : detail::NarrowFloatOps<f16> {
   std::uint16_t bits = 0;
 
   f16() = default;
@@ -449,30 +491,6 @@ struct f16 {
   static constexpr f16 min_normal() noexcept { return from_bits(0x0400); }  // 2^-14
   static constexpr f16 denorm_min() noexcept { return from_bits(0x0001); }  // 2^-24
   static constexpr f16 epsilon() noexcept { return from_bits(0x1400); }     // 2^-10
-
-  // Comparisons through float give IEEE semantics for free: NaN is unordered, +0 == -0.
-  friend constexpr bool operator==(f16 a, f16 b) noexcept { return float(a) == float(b); }
-  friend constexpr bool operator!=(f16 a, f16 b) noexcept { return float(a) != float(b); }
-  friend constexpr bool operator<(f16 a, f16 b) noexcept { return float(a) < float(b); }
-  friend constexpr bool operator<=(f16 a, f16 b) noexcept { return float(a) <= float(b); }
-  friend constexpr bool operator>(f16 a, f16 b) noexcept { return float(a) > float(b); }
-  friend constexpr bool operator>=(f16 a, f16 b) noexcept { return float(a) >= float(b); }
-
-  constexpr f16 operator+() const noexcept { return *this; }
-  // Flips the sign bit only, so -NaN stays a NaN with its payload and -0 is distinct from 0.
-  constexpr f16 operator-() const noexcept { return from_bits(static_cast<std::uint16_t>(bits ^ 0x8000u)); }
-
-  // float has 24 bits >= 2 * 11 + 2, so rounding the float result to f16 gives the correctly rounded
-  // f16 result of + - * / (rounding twice does no harm at that precision).
-  friend constexpr f16 operator+(f16 a, f16 b) noexcept { return f16(float(a) + float(b)); }
-  friend constexpr f16 operator-(f16 a, f16 b) noexcept { return f16(float(a) - float(b)); }
-  friend constexpr f16 operator*(f16 a, f16 b) noexcept { return f16(float(a) * float(b)); }
-  friend constexpr f16 operator/(f16 a, f16 b) noexcept { return f16(float(a) / float(b)); }
-
-  constexpr f16& operator+=(f16 o) noexcept { return *this = *this + o; }
-  constexpr f16& operator-=(f16 o) noexcept { return *this = *this - o; }
-  constexpr f16& operator*=(f16 o) noexcept { return *this = *this * o; }
-  constexpr f16& operator/=(f16 o) noexcept { return *this = *this / o; }
 };
 
 static_assert(sizeof(f16) == 2 && alignof(f16) == 2);
@@ -532,6 +550,7 @@ struct numeric_limits<kiln::f16> {
 #include <concepts>
 #include <cstdint>
 #include <limits>
+
 #include <type_traits>
 
 namespace kiln {
@@ -606,7 +625,7 @@ constexpr std::uint16_t from_integer(I x) noexcept {
 
 } // namespace detail::bf16_impl
 
-struct bf16 {
+struct bf16 : detail::NarrowFloatOps<bf16> {
   std::uint16_t bits = 0;
 
   bf16() = default;
@@ -635,30 +654,6 @@ struct bf16 {
   static constexpr bf16 min_normal() noexcept { return from_bits(0x0080); }  // 2^-126
   static constexpr bf16 denorm_min() noexcept { return from_bits(0x0001); }  // 2^-133
   static constexpr bf16 epsilon() noexcept { return from_bits(0x3c00); }     // 2^-7
-
-  // Comparisons through float give IEEE semantics for free: NaN is unordered, +0 == -0.
-  friend constexpr bool operator==(bf16 a, bf16 b) noexcept { return float(a) == float(b); }
-  friend constexpr bool operator!=(bf16 a, bf16 b) noexcept { return float(a) != float(b); }
-  friend constexpr bool operator<(bf16 a, bf16 b) noexcept { return float(a) < float(b); }
-  friend constexpr bool operator<=(bf16 a, bf16 b) noexcept { return float(a) <= float(b); }
-  friend constexpr bool operator>(bf16 a, bf16 b) noexcept { return float(a) > float(b); }
-  friend constexpr bool operator>=(bf16 a, bf16 b) noexcept { return float(a) >= float(b); }
-
-  constexpr bf16 operator+() const noexcept { return *this; }
-  // Flips the sign bit only, so -NaN stays a NaN with its payload and -0 is distinct from 0.
-  constexpr bf16 operator-() const noexcept { return from_bits(static_cast<std::uint16_t>(bits ^ 0x8000u)); }
-
-  // float has 24 bits >= 2 * 8 + 2, so rounding the float result to bf16 gives the correctly rounded
-  // bf16 result of + - * / (rounding twice does no harm at that precision).
-  friend constexpr bf16 operator+(bf16 a, bf16 b) noexcept { return bf16(float(a) + float(b)); }
-  friend constexpr bf16 operator-(bf16 a, bf16 b) noexcept { return bf16(float(a) - float(b)); }
-  friend constexpr bf16 operator*(bf16 a, bf16 b) noexcept { return bf16(float(a) * float(b)); }
-  friend constexpr bf16 operator/(bf16 a, bf16 b) noexcept { return bf16(float(a) / float(b)); }
-
-  constexpr bf16& operator+=(bf16 o) noexcept { return *this = *this + o; }
-  constexpr bf16& operator-=(bf16 o) noexcept { return *this = *this - o; }
-  constexpr bf16& operator*=(bf16 o) noexcept { return *this = *this * o; }
-  constexpr bf16& operator/=(bf16 o) noexcept { return *this = *this / o; }
 };
 
 static_assert(sizeof(bf16) == 2 && alignof(bf16) == 2);

@@ -2,6 +2,8 @@
 // sizes, both tail strategies, vectorized, unrolled and parallel loops.
 #include <doctest/doctest.h>
 
+#include "test_data.hpp"
+
 #include <kiln/backend/cpu/kernel.hpp>
 #include <kiln/runtime/tensor.hpp>
 #include <kiln/runtime/thread_pool.hpp>
@@ -13,12 +15,8 @@
 using namespace kiln;
 
 namespace {
-
-std::vector<float> pattern(std::size_t n, float phase) {
-  std::vector<float> v(n);
-  for (std::size_t i = 0; i < n; ++i) v[i] = std::sin(static_cast<float>(i) * 0.37f + phase);
-  return v;
-}
+using kiln::test::at;
+using kiln::test::pattern;
 
 // ---- matmul with every extent dynamic ------------------------------------------------------
 constexpr auto A = te::placeholder<float, "A">(te::dim<"m">, te::dim<"k">);

@@ -3,6 +3,8 @@
 // conv2d (strides, padding, dilation, groups, depthwise), max/average/global pooling.
 #include <doctest/doctest.h>
 
+#include "test_data.hpp"
+
 #include <kiln/backend/cpu/rules.hpp>
 #include <kiln/kernels/conv2d.hpp>
 #include <kiln/kernels/layer_norm.hpp>
@@ -21,18 +23,14 @@ using namespace kiln;
 using te::dim;
 
 namespace {
-std::vector<float> pattern(std::size_t n, float phase, float scale = 1.0f) {
-  std::vector<float> v(n);
-  for (std::size_t i = 0; i < n; ++i) v[i] = scale * std::sin(static_cast<float>(i) * 0.73f + phase);
-  return v;
-}
+using kiln::test::at;
+using kiln::test::pattern;
 template <class T>
 std::vector<T> converted(const std::vector<float>& v) {
   std::vector<T> out(v.size());
   for (std::size_t i = 0; i < v.size(); ++i) out[i] = T(v[i]);
   return out;
 }
-std::size_t at(std::int64_t i) { return static_cast<std::size_t>(i); }
 } // namespace
 
 TEST_CASE("matmul: f32, f16 and bf16 with f32 accumulation, int8 with i32, static and dynamic extents") {

@@ -3,6 +3,8 @@
 // the diagnostics of illegal stage-level schedules.
 #include <doctest/doctest.h>
 
+#include "test_data.hpp"
+
 #include <kiln/backend/cpu/kernel.hpp>
 #include <kiln/tir/print.hpp>
 #include <kiln/tir/stage_graph.hpp>
@@ -14,12 +16,8 @@
 using namespace kiln;
 
 namespace {
-std::vector<float> pattern(std::size_t n, float phase) {
-  std::vector<float> v(n);
-  for (std::size_t i = 0; i < n; ++i) v[i] = std::sin(static_cast<float>(i) * 0.61f + phase);
-  return v;
-}
-
+using kiln::test::at;
+using kiln::test::pattern;
 // relu(A @ B + bias)
 constexpr auto A = te::placeholder<float, "A">(te::dim<"m">, te::dim<"k">);
 constexpr auto B = te::placeholder<float, "B">(te::dim<"k">, te::dim<"n">);

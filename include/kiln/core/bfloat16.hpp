@@ -5,6 +5,8 @@
 #include <concepts>
 #include <cstdint>
 #include <limits>
+
+#include "narrow_float.hpp"
 #include <type_traits>
 
 namespace kiln {
@@ -79,7 +81,7 @@ constexpr std::uint16_t from_integer(I x) noexcept {
 
 } // namespace detail::bf16_impl
 
-struct bf16 {
+struct bf16 : detail::NarrowFloatOps<bf16> {
   std::uint16_t bits = 0;
 
   bf16() = default;
@@ -108,30 +110,6 @@ struct bf16 {
   static constexpr bf16 min_normal() noexcept { return from_bits(0x0080); }  // 2^-126
   static constexpr bf16 denorm_min() noexcept { return from_bits(0x0001); }  // 2^-133
   static constexpr bf16 epsilon() noexcept { return from_bits(0x3c00); }     // 2^-7
-
-  // Comparisons through float give IEEE semantics for free: NaN is unordered, +0 == -0.
-  friend constexpr bool operator==(bf16 a, bf16 b) noexcept { return float(a) == float(b); }
-  friend constexpr bool operator!=(bf16 a, bf16 b) noexcept { return float(a) != float(b); }
-  friend constexpr bool operator<(bf16 a, bf16 b) noexcept { return float(a) < float(b); }
-  friend constexpr bool operator<=(bf16 a, bf16 b) noexcept { return float(a) <= float(b); }
-  friend constexpr bool operator>(bf16 a, bf16 b) noexcept { return float(a) > float(b); }
-  friend constexpr bool operator>=(bf16 a, bf16 b) noexcept { return float(a) >= float(b); }
-
-  constexpr bf16 operator+() const noexcept { return *this; }
-  // Flips the sign bit only, so -NaN stays a NaN with its payload and -0 is distinct from 0.
-  constexpr bf16 operator-() const noexcept { return from_bits(static_cast<std::uint16_t>(bits ^ 0x8000u)); }
-
-  // float has 24 bits >= 2 * 8 + 2, so rounding the float result to bf16 gives the correctly rounded
-  // bf16 result of + - * / (rounding twice does no harm at that precision).
-  friend constexpr bf16 operator+(bf16 a, bf16 b) noexcept { return bf16(float(a) + float(b)); }
-  friend constexpr bf16 operator-(bf16 a, bf16 b) noexcept { return bf16(float(a) - float(b)); }
-  friend constexpr bf16 operator*(bf16 a, bf16 b) noexcept { return bf16(float(a) * float(b)); }
-  friend constexpr bf16 operator/(bf16 a, bf16 b) noexcept { return bf16(float(a) / float(b)); }
-
-  constexpr bf16& operator+=(bf16 o) noexcept { return *this = *this + o; }
-  constexpr bf16& operator-=(bf16 o) noexcept { return *this = *this - o; }
-  constexpr bf16& operator*=(bf16 o) noexcept { return *this = *this * o; }
-  constexpr bf16& operator/=(bf16 o) noexcept { return *this = *this / o; }
 };
 
 static_assert(sizeof(bf16) == 2 && alignof(bf16) == 2);

@@ -6,6 +6,8 @@
 #include <cstdint>
 #include <limits>
 
+#include "narrow_float.hpp"
+
 namespace kiln {
 
 namespace detail::f16_impl {
@@ -77,7 +79,7 @@ constexpr float to_float(std::uint16_t h) noexcept {
 
 } // namespace detail::f16_impl
 
-struct f16 {
+struct f16 : detail::NarrowFloatOps<f16> {
   std::uint16_t bits = 0;
 
   f16() = default;
@@ -105,30 +107,6 @@ struct f16 {
   static constexpr f16 min_normal() noexcept { return from_bits(0x0400); }  // 2^-14
   static constexpr f16 denorm_min() noexcept { return from_bits(0x0001); }  // 2^-24
   static constexpr f16 epsilon() noexcept { return from_bits(0x1400); }     // 2^-10
-
-  // Comparisons through float give IEEE semantics for free: NaN is unordered, +0 == -0.
-  friend constexpr bool operator==(f16 a, f16 b) noexcept { return float(a) == float(b); }
-  friend constexpr bool operator!=(f16 a, f16 b) noexcept { return float(a) != float(b); }
-  friend constexpr bool operator<(f16 a, f16 b) noexcept { return float(a) < float(b); }
-  friend constexpr bool operator<=(f16 a, f16 b) noexcept { return float(a) <= float(b); }
-  friend constexpr bool operator>(f16 a, f16 b) noexcept { return float(a) > float(b); }
-  friend constexpr bool operator>=(f16 a, f16 b) noexcept { return float(a) >= float(b); }
-
-  constexpr f16 operator+() const noexcept { return *this; }
-  // Flips the sign bit only, so -NaN stays a NaN with its payload and -0 is distinct from 0.
-  constexpr f16 operator-() const noexcept { return from_bits(static_cast<std::uint16_t>(bits ^ 0x8000u)); }
-
-  // float has 24 bits >= 2 * 11 + 2, so rounding the float result to f16 gives the correctly rounded
-  // f16 result of + - * / (rounding twice does no harm at that precision).
-  friend constexpr f16 operator+(f16 a, f16 b) noexcept { return f16(float(a) + float(b)); }
-  friend constexpr f16 operator-(f16 a, f16 b) noexcept { return f16(float(a) - float(b)); }
-  friend constexpr f16 operator*(f16 a, f16 b) noexcept { return f16(float(a) * float(b)); }
-  friend constexpr f16 operator/(f16 a, f16 b) noexcept { return f16(float(a) / float(b)); }
-
-  constexpr f16& operator+=(f16 o) noexcept { return *this = *this + o; }
-  constexpr f16& operator-=(f16 o) noexcept { return *this = *this - o; }
-  constexpr f16& operator*=(f16 o) noexcept { return *this = *this * o; }
-  constexpr f16& operator/=(f16 o) noexcept { return *this = *this / o; }
 };
 
 static_assert(sizeof(f16) == 2 && alignof(f16) == 2);
