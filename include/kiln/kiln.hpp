@@ -64,4 +64,7 @@
 #include "backend/cpu/rules.hpp"
 #include "backend/cpu/dispatch.hpp"
 #include "backend/cpu/intrin/int8_dot.hpp"
+#include "backend/cpu/arch.hpp"
+#include "backend/cpu/intrin/fma_block.hpp"
+#include "backend/cpu/gemm.hpp"
 #endif
