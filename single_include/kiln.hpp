@@ -6316,11 +6316,10 @@ class Kernel {
         return make_error(StatusCode::invalid_argument, "kernel ", Last::name.view(), ": extent ",
                           last_program.symbols[i].view(), " is not the extent of any argument");
     KILN_RETURN_IF_ERROR(place_intermediates(buffers, symbols));
-    Status status;
     [&]<std::size_t... I>(std::index_sequence<I...>) {
       (run_stage<std::tuple_element_t<I, StageTuple>, I>(buffers, symbols, pool), ...);
     }(std::make_index_sequence<Stages::size>{});
-    return status;
+    return {};
   }
 
  private:
@@ -6341,7 +6340,6 @@ class Kernel {
   // Row-major buffers in the workspace for the intermediate stages that are written.
   Status place_intermediates(detail::Buffers<Last>& buffers, const std::int64_t* symbols) const {
     std::size_t total = 0;
-    Status status;
     auto layout = [&]<class St, std::size_t I>(bool assign) {
       if constexpr (PlanT::needs_workspace(static_cast<int>(I))) {
         auto& buf = std::get<I>(buffers.stages);
@@ -6384,7 +6382,7 @@ class Kernel {
       workspace_bytes_ = total;
     }
     pass(true);
-    return status;
+    return {};
   }
 
   // Checks one argument's extents against a tensor's declared extents (static extents must
@@ -7221,11 +7219,10 @@ class Kernel {
         return make_error(StatusCode::invalid_argument, "kernel ", Last::name.view(), ": extent ",
                           last_program.symbols[i].view(), " is not the extent of any argument");
     KILN_RETURN_IF_ERROR(place_intermediates(buffers, symbols));
-    Status status;
     [&]<std::size_t... I>(std::index_sequence<I...>) {
       (run_stage<std::tuple_element_t<I, StageTuple>, I>(buffers, symbols, pool), ...);
     }(std::make_index_sequence<Stages::size>{});
-    return status;
+    return {};
   }
 
  private:
@@ -7246,7 +7243,6 @@ class Kernel {
   // Row-major buffers in the workspace for the intermediate stages that are written.
   Status place_intermediates(detail::Buffers<Last>& buffers, const std::int64_t* symbols) const {
     std::size_t total = 0;
-    Status status;
     auto layout = [&]<class St, std::size_t I>(bool assign) {
       if constexpr (PlanT::needs_workspace(static_cast<int>(I))) {
         auto& buf = std::get<I>(buffers.stages);
@@ -7289,7 +7285,7 @@ class Kernel {
       workspace_bytes_ = total;
     }
     pass(true);
-    return status;
+    return {};
   }
 
   // Checks one argument's extents against a tensor's declared extents (static extents must
