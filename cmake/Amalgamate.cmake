@@ -6,12 +6,13 @@
 # is replaced by that header's text, in place; `#include <...>` lines stay as they are.
 # Each header's `#pragma once` is dropped and the output carries a single one at the top.
 #
-# A header is inlined once where it is first reached outside any preprocessor conditional;
-# later includes of it are dropped. A header reached inside a conditional (`#if
-# __has_include(<dlpack/dlpack.h>)` ...) is inlined there wrapped in its own
-# `#ifndef KILN_AMALGAMATED_<PATH>` guard, and inlined again (with the same guard) if a
-# later include reaches it, so the output is correct whatever order the umbrella header
-# includes things in. The output depends only on the headers' text: reruns are
+# A header is inlined where it is first reached; a later include of it is dropped when the
+# first one sits in the same preprocessor conditionals as the later one, or in fewer of
+# them (a header inlined outside any conditional is never inlined again). A header reached
+# inside a conditional (`#if __has_include(<dlpack/dlpack.h>)` ...) is wrapped in its own
+# `#ifndef KILN_AMALGAMATED_<PATH>` guard, and inlined again (with the same guard) where a
+# later include is not covered by it, so the output is correct whatever order the umbrella
+# header includes things in. The output depends only on the headers' text: reruns are
 # byte-identical, and an unchanged output file is not rewritten.
 cmake_minimum_required(VERSION 3.20)
 
@@ -50,9 +51,34 @@ function(_kiln_read_lines file out_var)
   set(${out_var} "${text}" PARENT_SCOPE)
 endfunction()
 
-# Appends the inlined text of `file` to `out_var`. `depth` is the number of preprocessor
-# conditionals open around the include that reached it.
-function(_kiln_inline file depth out_var)
+# Whether `file` was already inlined in a conditional context that covers `context` (the
+# same chain of open conditionals, or a prefix of it).
+function(_kiln_already_inlined file context out_var)
+  get_property(entries GLOBAL PROPERTY KILN_AMALGAMATED_CONTEXTS)
+  set(found FALSE)
+  foreach(entry IN LISTS entries)
+    string(FIND "${entry}" "|" bar)
+    string(SUBSTRING "${entry}" 0 ${bar} entry_file)
+    math(EXPR start "${bar} + 1")
+    string(SUBSTRING "${entry}" ${start} -1 entry_context)
+    if(entry_file STREQUAL file)
+      # A prefix of whole entries: "a:6" covers "a:6,b:2" but not "a:60".
+      if(entry_context STREQUAL "" OR context STREQUAL entry_context)
+        set(found TRUE)
+      else()
+        string(FIND "${context}" "${entry_context}," at)
+        if(at EQUAL 0)
+          set(found TRUE)
+        endif()
+      endif()
+    endif()
+  endforeach()
+  set(${out_var} ${found} PARENT_SCOPE)
+endfunction()
+
+# Appends the inlined text of `file` to `out_var`. `context` names the preprocessor
+# conditionals open around the include that reached it ("" at top level).
+function(_kiln_inline file context out_var)
   file(RELATIVE_PATH rel "${_kiln_include_root}" "${file}")
   get_filename_component(dir "${file}" DIRECTORY)
   set(out "${${out_var}}")
@@ -61,35 +87,47 @@ function(_kiln_inline file depth out_var)
   # inlined again.
   get_property(guarded GLOBAL PROPERTY KILN_AMALGAMATED_GUARDED)
   set(guard "")
-  if(depth GREATER 0 OR file IN_LIST guarded)
+  if(NOT context STREQUAL "" OR file IN_LIST guarded)
     string(MAKE_C_IDENTIFIER "KILN_AMALGAMATED_${rel}" guard)
     string(TOUPPER "${guard}" guard)
     string(APPEND out "#ifndef ${guard}\n#define ${guard}\n")
     set_property(GLOBAL APPEND PROPERTY KILN_AMALGAMATED_GUARDED "${file}")
   endif()
-  if(depth EQUAL 0)
-    set_property(GLOBAL APPEND PROPERTY KILN_AMALGAMATED_DONE "${file}")
-  endif()
+  # Semicolons would split the list entry; conditionals rarely contain them.
+  string(REPLACE ";" "," recorded "${context}")
+  set_property(GLOBAL APPEND PROPERTY KILN_AMALGAMATED_CONTEXTS "${file}|${recorded}")
   string(APPEND out "// ---- begin ${rel} ----\n")
 
   _kiln_read_lines("${file}" lines)
-  set(local_depth 0)
+  # The conditionals open inside this file, each recorded as "<file>:<line number>" so that
+  # the same condition text in two places counts as two contexts.
+  set(open_conditionals "")
+  set(line_number 0)
   foreach(line IN LISTS lines)
+    math(EXPR line_number "${line_number} + 1")
     if(line MATCHES "^[ \t]*#[ \t]*pragma[ \t]+once")
       continue()
     elseif(line MATCHES "^[ \t]*#[ \t]*if")
-      math(EXPR local_depth "${local_depth} + 1")
+      list(APPEND open_conditionals "${rel}:${line_number}")
+    elseif(line MATCHES "^[ \t]*#[ \t]*(elif|else)")
+      list(POP_BACK open_conditionals)
+      list(APPEND open_conditionals "${rel}:${line_number}")
     elseif(line MATCHES "^[ \t]*#[ \t]*endif")
-      math(EXPR local_depth "${local_depth} - 1")
+      list(POP_BACK open_conditionals)
     elseif(line MATCHES "^[ \t]*#[ \t]*include[ \t]*\"([^\"]+)\"")
       set(inc "${CMAKE_MATCH_1}")
       cmake_path(ABSOLUTE_PATH inc BASE_DIRECTORY "${dir}" NORMALIZE OUTPUT_VARIABLE target)
       cmake_path(IS_PREFIX _kiln_header_root "${target}" NORMALIZE in_kiln)
       if(in_kiln AND EXISTS "${target}")
-        get_property(done GLOBAL PROPERTY KILN_AMALGAMATED_DONE)
-        if(NOT target IN_LIST done)
-          math(EXPR inner_depth "${depth} + ${local_depth}")
-          _kiln_inline("${target}" ${inner_depth} out)
+        string(JOIN "," inner_context ${open_conditionals})
+        if(NOT context STREQUAL "" AND NOT inner_context STREQUAL "")
+          set(inner_context "${context},${inner_context}")
+        elseif(inner_context STREQUAL "")
+          set(inner_context "${context}")
+        endif()
+        _kiln_already_inlined("${target}" "${inner_context}" covered)
+        if(NOT covered)
+          _kiln_inline("${target}" "${inner_context}" out)
         endif()
         continue()
       elseif(in_kiln AND inc MATCHES "\\.hpp$")
@@ -123,10 +161,10 @@ if(NOT _kiln_version)
   endif()
 endif()
 
-set_property(GLOBAL PROPERTY KILN_AMALGAMATED_DONE "")
+set_property(GLOBAL PROPERTY KILN_AMALGAMATED_CONTEXTS "")
 set_property(GLOBAL PROPERTY KILN_AMALGAMATED_GUARDED "")
 set(_kiln_body "")
-_kiln_inline("${_kiln_umbrella}" 0 _kiln_body)
+_kiln_inline("${_kiln_umbrella}" "" _kiln_body)
 string(REPLACE "${_kiln_semicolon}" ";" _kiln_body "${_kiln_body}")
 string(REPLACE "${_kiln_lbracket}" "[" _kiln_body "${_kiln_body}")
 string(REPLACE "${_kiln_rbracket}" "]" _kiln_body "${_kiln_body}")
