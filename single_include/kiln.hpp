@@ -4324,21 +4324,22 @@ std::string print_expr(const te::Const<U>& c) {
   if constexpr (std::is_same_v<U, std::int64_t> || std::is_same_v<U, int>) return str_cat(c.value);
   else return str_cat("T.", dtype_name<U>(), "(", c.value, ")");
 }
-template <class P, class... Idx>
-std::string print_expr(const te::Load<P, Idx...>& load) {
-  std::string out = str_cat(P::name.view(), "[");
+// "A[i, k]": a read of a placeholder or of another stage.
+template <class Indices>
+std::string print_read(const Name& tensor, const Indices& indices) {
+  std::string out = str_cat(tensor.view(), "[");
   bool first = true;
   std::apply([&](const auto&... idx) { ((out += str_cat(first ? "" : ", ", print_expr(idx)), first = false), ...); },
-             load.indices);
+             indices);
   return out + "]";
+}
+template <class P, class... Idx>
+std::string print_expr(const te::Load<P, Idx...>& load) {
+  return print_read(P::name, load.indices);
 }
 template <class C, class... Idx>
 std::string print_expr(const te::StageLoad<C, Idx...>& load) {
-  std::string out = str_cat(C::name.view(), "[");
-  bool first = true;
-  std::apply([&](const auto&... idx) { ((out += str_cat(first ? "" : ", ", print_expr(idx)), first = false), ...); },
-             load.indices);
-  return out + "]";
+  return print_read(C::name, load.indices);
 }
 // In an epilogue, the producer's value at its own axes.
 template <class P>
