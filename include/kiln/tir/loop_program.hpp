@@ -8,6 +8,7 @@
 #include <cstdint>
 
 #include "../core/name.hpp"
+#include "intrinsic.hpp"
 #include "schedule.hpp"
 
 namespace kiln::tir {
@@ -83,6 +84,10 @@ struct LoopProgram {
   // accumulator tile written back after the reduction (cache_write(local)).
   bool decomposed_init = false;
   bool local_accumulator = false;
+
+  // tensorize: the loops from position `tensorize_at` inwards are replaced by `intrinsic`.
+  int tensorize_at = -1;
+  Intrinsic intrinsic = {};
 
   Diagnostic error;
 

@@ -247,6 +247,47 @@ constexpr std::int64_t reduction_tile(const LoopProgram& p) noexcept {
 
 inline constexpr std::int64_t kMaxLocalTile = 1024;
 
+// The only axis a loop steps, when it steps exactly one with coefficient one; else -1.
+constexpr int unit_axis_of(const LoopProgram& p, const Loop& l) noexcept {
+  int axis = -1;
+  for (int a = 0; a < p.axis_count; ++a) {
+    if (!p.depends_on_loop(p.axis_value[a], l.id)) continue;
+    if (axis >= 0 || p.unit_coefficient(p.axis_value[a], l.id) != 1) return -1;
+    axis = a;
+  }
+  return axis;
+}
+
+// tensorize("k", gemm intrinsic): the loops from "k" inwards are exactly k (the only
+// reduction axis, stepped by one), then the rows and the columns of the output's last two
+// axes, stepped by one, with the intrinsic's tile as static extents.
+constexpr void check_tensorize(Builder& b, const Name& loop) noexcept {
+  LoopProgram& p = b.p;
+  const Intrinsic& in = p.intrinsic;
+  const int at = p.find_loop(loop);
+  if (at < 0) return b.fail("tensorize", loop, "no loop of that name in the loop nest");
+  if (p.local_accumulator)
+    return b.fail("tensorize", loop, "the intrinsic keeps its own accumulators; drop cache_write(local)");
+  if (p.axis_count != p.spatial_count + 1 || p.spatial_count < 2)
+    return b.fail("tensorize", loop, "the gemm pattern needs two or more spatial axes and one reduction axis");
+  if (at + 3 != p.loop_count)
+    return b.fail("tensorize", loop, "the gemm pattern needs exactly three loops from here inwards: k, rows, columns");
+  const Loop &k = p.loops[at], &rows = p.loops[at + 1], &cols = p.loops[at + 2];
+  if (!k.reduction || unit_axis_of(p, k) != p.spatial_count)
+    return b.fail("tensorize", k.name, "the loop must step the reduction axis by one");
+  if (rows.reduction || unit_axis_of(p, rows) != p.spatial_count - 2)
+    return b.fail("tensorize", rows.name, "the loop must step the output's second-to-last axis by one");
+  if (cols.reduction || unit_axis_of(p, cols) != p.spatial_count - 1)
+    return b.fail("tensorize", cols.name, "the loop must step the output's last axis by one");
+  if (p.static_value(rows.extent) != in.rows || p.static_value(cols.extent) != in.cols)
+    return b.fail("tensorize", rows.name, "the extents of the row and column loops differ from the intrinsic's tile");
+  if (rows.tail_bound >= 0 || cols.tail_bound >= 0)
+    return b.fail("tensorize", rows.name, "a tile loop has a separate tail; use a guarded tail");
+  for (int i = at; i < p.loop_count; ++i)
+    if (p.loops[i].kind == LoopKind::parallel) return b.fail("tensorize", p.loops[i].name, "the loop is parallel");
+  p.tensorize_at = at;
+}
+
 // Checks that apply once every primitive has run.
 constexpr void check_final(Builder& b) noexcept {
   LoopProgram& p = b.p;
@@ -313,6 +354,7 @@ constexpr LoopProgram lower(const ComputeSpec& spec, const Schedule& s) noexcept
     const int at = b.new_loop(axis.name, extent, axis.reduction, p.loop_count);
     p.axis_value[a] = b.loop_var_node[p.loops[at].id];
   }
+  Name tensorized;
   for (int i = 0; i < s.count && !b.failed(); ++i) {
     const Primitive& prim = s.primitives[i];
     if (!(prim.stage == spec.stage)) continue;  // another stage's
@@ -337,6 +379,13 @@ constexpr LoopProgram lower(const ComputeSpec& spec, const Schedule& s) noexcept
         else
           p.local_accumulator = true;
         break;
+      case PrimitiveKind::tensorize:
+        if (b.require_loop("tensorize", prim.loops[0]) >= 0) {
+          if (!p.intrinsic.empty()) b.fail("tensorize", prim.loops[0], "the stage is already tensorized");
+          tensorized = prim.loops[0];
+          p.intrinsic = prim.intrinsic;
+        }
+        break;
       case PrimitiveKind::decompose_reduction:
         if (spec.axis_count == spec.spatial_count)
           b.fail("decompose_reduction", spec.stage, "the stage is not a reduction");
@@ -345,6 +394,7 @@ constexpr LoopProgram lower(const ComputeSpec& spec, const Schedule& s) noexcept
         break;
     }
   }
+  if (!b.failed() && !p.intrinsic.empty()) detail::check_tensorize(b, tensorized);
   if (!b.failed()) detail::check_final(b);
   return p;
 }

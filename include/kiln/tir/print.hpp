@@ -182,7 +182,11 @@ inline std::string loop_line(const LoopProgram& p, int i, int depth) {
                      : l.kind == LoopKind::vectorized ? "T.vectorized"
                                                       : "T.unroll";
   const std::string extent = print_index(p, l.tail_bound >= 0 ? l.tail_bound : l.extent);
-  return str_cat(indent(depth), "for ", l.name.view(), " in ", kind, "(", extent, "):",
+  const std::string tensorized =
+      i == p.tensorize_at ? str_cat(indent(depth), "# tensorized from here inwards: ", p.intrinsic.name.view(), "[",
+                                    p.intrinsic.rows, " x ", p.intrinsic.cols, "]\n")
+                          : std::string();
+  return str_cat(tensorized, indent(depth), "for ", l.name.view(), " in ", kind, "(", extent, "):",
                  l.reduction ? "  # reduction" : "", "\n");
 }
 

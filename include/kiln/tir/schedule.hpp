@@ -7,6 +7,7 @@
 #include <cstdint>
 
 #include "../core/name.hpp"
+#include "intrinsic.hpp"
 
 namespace kiln::tir {
 
@@ -28,6 +29,7 @@ enum class PrimitiveKind : std::uint8_t {
   reverse_compute_inline,
   cache_write,
   decompose_reduction,
+  tensorize,
 };
 
 // Where a cached buffer lives: registers/stack (local), GPU workgroup memory (shared), or
@@ -47,6 +49,7 @@ constexpr const char* to_string(PrimitiveKind kind) noexcept {
     case PrimitiveKind::reverse_compute_inline: return "reverse_compute_inline";
     case PrimitiveKind::cache_write: return "cache_write";
     case PrimitiveKind::decompose_reduction: return "decompose_reduction";
+    case PrimitiveKind::tensorize: return "tensorize";
   }
   return "?";
 }
@@ -68,6 +71,7 @@ struct Primitive {
   Name results[2] = {};                    // names of the loops it creates (split: outer, inner)
   ThreadAxis thread_axis = ThreadAxis::block_x;  // bind
   Scope scope = Scope::global;                   // cache_write
+  Intrinsic intrinsic = {};                      // tensorize
 };
 
 // A schedule for the stages of one kernel. Primitives apply to the current stage, set by
@@ -111,6 +115,16 @@ struct Schedule {
   // before its first reduction loop, instead of testing for the first reduction step.
   constexpr Schedule decompose_reduction() const noexcept {
     return with(one(PrimitiveKind::decompose_reduction, current));
+  }
+
+  // The loop nest from `loop` inwards is replaced by a tensor intrinsic: for the gemm
+  // pattern, `loop` is the reduction loop and the two loops inside it, in order, step the
+  // output's rows and columns by one with the intrinsic's tile as their extents. Tiles cut
+  // by a guarded tail, or operands that are not contiguous, run the loops as scheduled.
+  constexpr Schedule tensorize(Name loop, Intrinsic intrinsic) const noexcept {
+    Primitive p = one(PrimitiveKind::tensorize, loop);
+    p.intrinsic = intrinsic;
+    return with(p);
   }
 
   // Whether a stage has one of the two inline primitives.

@@ -14,6 +14,7 @@
 #include "lower.hpp"
 #include "schedule.hpp"
 #include "stage_graph.hpp"
+#include "tensorize.hpp"
 
 namespace kiln::tir {
 
@@ -88,6 +89,17 @@ constexpr Diagnostic schedule_diagnostic() noexcept {
           ? (d = PlanT::template program<Ss>.error, 0)
           : 0),
      ...);
+  }(typename PlanT::Stages{});
+  if (d.failed) return d;
+  [&]<class... Ss>(te::TypeList<Ss...>) {
+    auto one = [&]<class St>(std::type_identity<St>) {
+      if constexpr (PlanT::executed(PlanT::template index_of<St>)) {
+        using Body = decltype(te::inline_stages<PlanT::inlined>(std::declval<const typename St::body_type&>()));
+        constexpr Diagnostic t = tensorize_diagnostic<St, Body, PlanT::template program<St>>();
+        if (t.failed && !d.failed) d = t;
+      }
+    };
+    (one(std::type_identity<Ss>{}), ...);
   }(typename PlanT::Stages{});
   return d;
 }

@@ -27,7 +27,9 @@
 #include "../../tir/lower.hpp"
 #include "../../tir/stage_graph.hpp"
 #include "../../tir/stage_plan.hpp"
+#include "../../tir/tensorize.hpp"
 #include "buffer.hpp"
+#include "tensor_intrinsic.hpp"
 #include "vector_eval.hpp"
 
 namespace kiln::cpu {
@@ -332,6 +334,17 @@ struct Codegen {
     }
   }
 
+  static constexpr bool reduction_may_be_empty = [] {
+    for (int a = P.spatial_count; a < P.axis_count; ++a)
+      if (P.static_value(P.axis_extent[a]) <= 0) return true;
+    return false;
+  }();
+  static KILN_FORCEINLINE bool reduction_is_empty(const State& s) noexcept {
+    return [&]<int... A>(std::integer_sequence<int, A...>) {
+      return (... || (P.axis_reduction[A] && index<P.axis_extent[A]>(s) == 0));
+    }(std::make_integer_sequence<int, P.axis_count>{});
+  }
+
   template <int Depth>
   static KILN_FORCEINLINE void loop_body(State& s, std::int64_t i) noexcept {
     s.loop[P.loops[Depth].id] = i;
@@ -364,8 +377,66 @@ struct Codegen {
     for (std::int64_t i = 0; i < trip; ++i) loop_body<Depth>(s, i);
   }
 
+  // ---- tensorize: the loops from Depth inwards (k, rows, columns) as one intrinsic call
+  template <class Load>
+  static KILN_FORCEINLINE const auto& operand_buffer(const EnvT& env) noexcept {
+    if constexpr (requires { typename Load::placeholder_type; })
+      return env.template buffer<typename Load::placeholder_type>();
+    else return env.template stage_buffer<typename Load::stage_type>();
+  }
+  template <class Load>
+  static KILN_FORCEINLINE auto operand_at(const Load& load, const EnvT& env) noexcept {
+    const auto& buf = operand_buffer<Load>(env);
+    return std::apply([&](const auto&... idx) { return buf.at(idx.eval(env)...); }, load.indices);
+  }
+
+  // False when the tile is cut by a guarded tail or an operand is not contiguous along its
+  // rows; the scheduled loops then run instead.
+  template <int Depth>
+  static KILN_FORCEINLINE bool tensorized(State& s) noexcept {
+    constexpr tir::Loop K = P.loops[Depth], Rows = P.loops[Depth + 1], Cols = P.loops[Depth + 2];
+    constexpr int rows = P.intrinsic.rows, cols = P.intrinsic.cols;
+    s.loop[K.id] = 0;
+    s.loop[Rows.id] = rows - 1;
+    s.loop[Cols.id] = cols - 1;
+    compute_axes(s);
+    if (!guards_hold<K.id>(s)) return false;
+    s.loop[Rows.id] = 0;
+    s.loop[Cols.id] = 0;
+    compute_axes(s);
+    // A guarded split of k shortens the run of k in the last chunk.
+    std::int64_t kc = 0;
+    if constexpr (K.tail_bound >= 0) kc = index<K.tail_bound>(s);
+    else kc = index<K.extent>(s);
+    [&]<int... G>(std::integer_sequence<int, G...>) {
+      ((P.depends_on_loop(P.guards[G].value, K.id)
+            ? (kc = std::min(kc, index<P.guards[G].bound>(s) - index<P.guards[G].value>(s)), 0)
+            : 0),
+       ...);
+    }(std::make_integer_sequence<int, P.guard_count>{});
+    kc = std::max<std::int64_t>(kc, 0);
+    const auto& product = s.exprs->first.body;
+    const auto& a = tir::uncast_operand(product.lhs);
+    const auto& b = tir::uncast_operand(product.rhs);
+    using A = std::remove_cvref_t<decltype(a)>;
+    using B = std::remove_cvref_t<decltype(b)>;
+    const auto& abuf = operand_buffer<A>(s.env);
+    const auto& bbuf = operand_buffer<B>(s.env);
+    constexpr std::size_t ar = std::tuple_size_v<decltype(a.indices)>, br = std::tuple_size_v<decltype(b.indices)>;
+    const auto& cbuf = std::get<PlanT::output_of(PlanT::template index_of<St>)>(s.env.buffers->stages);
+    if (abuf.stride[ar - 1] != 1 || bbuf.stride[br - 1] != 1 || cbuf.stride[St::rank - 1] != 1) return false;
+    const bool accumulate = decomposed_init || !at_reduction_start(s);
+    tensor_intrinsic<P.intrinsic.name>::template run<rows, cols, Arch>(
+        kc, operand_at(a, s.env), abuf.stride[ar - 2], operand_at(b, s.env), bbuf.stride[br - 2], s.env.out(),
+        cbuf.stride[St::rank - 2], accumulate);
+    return true;
+  }
+
   template <int Depth>
   static KILN_FORCEINLINE void loop(State& s) noexcept {
+    if constexpr (Depth == P.tensorize_at) {
+      if (tensorized<Depth>(s)) return;
+    }
     constexpr tir::Loop L = P.loops[Depth];
     constexpr std::int64_t full = P.static_value(L.extent);
     if constexpr (L.tail_bound >= 0) {
@@ -394,6 +465,10 @@ struct Codegen {
         s.tile = nullptr;
       } else {
         if constexpr (Depth == first_reduction_loop && decomposed_init) around_reduction<Around::init, Depth + 1>(s);
+        // Initialized at the first reduction step, an empty reduction would never be written.
+        if constexpr (Depth == first_reduction_loop && !decomposed_init && reduction_may_be_empty) {
+          if (reduction_is_empty(s)) around_reduction<Around::init, Depth + 1>(s);
+        }
         loop<Depth>(s);
         if constexpr (Depth == first_reduction_loop && has_epilogue) around_reduction<Around::finish, Depth + 1>(s);
       }

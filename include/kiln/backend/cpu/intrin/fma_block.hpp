@@ -104,6 +104,13 @@ struct fma_block {
   // MR rows of a row-major matrix used in place.
   static KILN_FORCEINLINE void run(std::int64_t kc, const float* a, std::int64_t lda, const float* packed_b, float* c,
                                    std::int64_t ldc, bool accumulate) noexcept {
+    run(kc, a, lda, packed_b, NR, c, ldc, accumulate);
+  }
+
+  // The same with B's rows ldb floats apart: NR columns of a row-major matrix used in
+  // place (what tensorize does with unpacked operands).
+  static KILN_FORCEINLINE void run(std::int64_t kc, const float* a, std::int64_t lda, const float* b_rows,
+                                   std::int64_t ldb, float* c, std::int64_t ldc, bool accumulate) noexcept {
     vec acc[MR][nv];
     detail::static_for<MR>([&](auto i) KILN_CPU_INLINE_LAMBDA {
       detail::static_for<nv>([&](auto j) KILN_CPU_INLINE_LAMBDA { acc[i][j] = ops::zero(); });
@@ -112,7 +119,7 @@ struct fma_block {
       __builtin_prefetch(c + i * ldc + NR - 1, 1);
     });
 
-    const float* b = packed_b;
+    const float* b = b_rows;
 #if defined(__clang__)
 #pragma clang loop unroll_count(4)
 #elif defined(__GNUC__)
@@ -125,7 +132,7 @@ struct fma_block {
         const vec av = ops::broadcast(a[i * lda + p]);
         detail::static_for<nv>([&](auto j) KILN_CPU_INLINE_LAMBDA { acc[i][j] = ops::fma(av, bv[j], acc[i][j]); });
       });
-      b += NR;
+      b += ldb;
     }
 
     if (accumulate) {
