@@ -17,7 +17,7 @@ inline constexpr int kMaxAxes = 8;
 inline constexpr int kMaxLoops = 16;
 inline constexpr int kMaxNodes = 96;
 inline constexpr int kMaxGuards = 8;
-inline constexpr int kMaxSymbols = 16;
+inline constexpr int kMaxSymbols = 32;
 
 // Integer index arithmetic over constants, symbols (dynamic extents bound at run time)
 // and loop variables.
@@ -84,6 +84,15 @@ struct LoopProgram {
   // accumulator tile written back after the reduction (cache_write(local)).
   bool decomposed_init = false;
   bool local_accumulator = false;
+
+  // compute_at / reverse_compute_at: the stage runs over a region of its spatial axes whose
+  // extent and origin (per axis) are symbols of this program only, set by the host stage;
+  // axis_full_extent keeps the extents of the whole tensor.
+  bool attached = false;
+  int region_extent_slot[kMaxAxes] = {};
+  int region_origin_slot[kMaxAxes] = {};
+  std::int32_t axis_full_extent[kMaxAxes] = {};
+  int kernel_symbol_count = 0;  // the symbols shared by every stage come first
 
   // tensorize: the loops from position `tensorize_at` inwards are replaced by `intrinsic`.
   int tensorize_at = -1;

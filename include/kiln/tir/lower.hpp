@@ -341,18 +341,37 @@ constexpr LoopProgram lower(const ComputeSpec& spec, const Schedule& s) noexcept
   }
   for (int i = 0; i < spec.symbol_count; ++i) p.symbols[i] = spec.symbols[i];
   p.symbol_count = spec.symbol_count;
+  p.kernel_symbol_count = spec.symbol_count;
   p.axis_count = spec.axis_count;
   p.spatial_count = spec.spatial_count;
-  // The default nest: spatial axes outside, reductions inside, in declaration order.
+  p.attached = s.attachment(spec.stage) >= 0;
+  if (p.attached && p.symbol_count + 2 * spec.spatial_count > kMaxSymbols) {
+    b.fail("compute_at", spec.stage, "the region of the stage needs more symbols than kiln::tir::kMaxSymbols");
+    return p;
+  }
+  // The default nest: spatial axes outside, reductions inside, in declaration order. An
+  // attached stage's spatial loops cover its region: origin + loop variable.
   for (int a = 0; a < spec.axis_count; ++a) {
     const AxisSpec& axis = spec.axes[a];
-    const int extent = axis.static_extent >= 0 ? b.constant(axis.static_extent)
-                                               : b.node({IndexNode::symbol, -1, -1, axis.symbol});
+    const int full = axis.static_extent >= 0 ? b.constant(axis.static_extent)
+                                             : b.node({IndexNode::symbol, -1, -1, axis.symbol});
     p.axis_names[a] = axis.name;
     p.axis_reduction[a] = axis.reduction;
+    p.axis_full_extent[a] = full;
+    int extent = full;
+    int origin = -1;
+    if (p.attached && !axis.reduction) {
+      p.region_extent_slot[a] = p.symbol_count;
+      p.symbols[p.symbol_count++] = spec.stage + "." + axis.name + ".extent";
+      p.region_origin_slot[a] = p.symbol_count;
+      p.symbols[p.symbol_count++] = spec.stage + "." + axis.name + ".origin";
+      extent = b.node({IndexNode::symbol, -1, -1, p.region_extent_slot[a]});
+      origin = b.node({IndexNode::symbol, -1, -1, p.region_origin_slot[a]});
+    }
     p.axis_extent[a] = extent;
     const int at = b.new_loop(axis.name, extent, axis.reduction, p.loop_count);
-    p.axis_value[a] = b.loop_var_node[p.loops[at].id];
+    const int var = b.loop_var_node[p.loops[at].id];
+    p.axis_value[a] = origin < 0 ? var : b.node({IndexNode::add, origin, var, 0});
   }
   Name tensorized;
   for (int i = 0; i < s.count && !b.failed(); ++i) {
@@ -370,7 +389,9 @@ constexpr LoopProgram lower(const ComputeSpec& spec, const Schedule& s) noexcept
         break;
       case PrimitiveKind::compute_inline:
       case PrimitiveKind::reverse_compute_inline:
-        break;  // stage-level: checked and applied by check_stages and the backend
+      case PrimitiveKind::compute_at:
+      case PrimitiveKind::reverse_compute_at:
+        break;  // stage-level: checked by check_stages and the stage plan, applied by the backend
       case PrimitiveKind::cache_write:
         if (spec.axis_count == spec.spatial_count)
           b.fail("cache_write", spec.stage, "the stage is not a reduction; only reductions cache their writes");

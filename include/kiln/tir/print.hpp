@@ -244,8 +244,28 @@ inline std::string tile_element(const LoopProgram& p, int first, const Name& sta
 
 // One executed stage: its loops, bindings, guards, how the reduction starts, the statement,
 // then the write-back of a local tile and the epilogue of a reverse-inlined consumer.
+// Stages attached to a stage's loops (compute_at, reverse_compute_at), printed inside it:
+// before[i] right after the line of loop i, `after` once the nest is done (reverse_compute_at
+// attaches outside the reduction, so the end of the text is the end of that loop's body).
+struct Attached {
+  std::string before[kMaxLoops];
+  std::string after;
+};
+
+inline std::string reindent(const std::string& text, int depth) {
+  std::string out;
+  std::size_t start = 0;
+  while (start < text.size()) {
+    const std::size_t end = text.find('\n', start);
+    out += indent(depth);
+    out += text.substr(start, end - start + 1);
+    start = end == std::string::npos ? text.size() : end + 1;
+  }
+  return out;
+}
+
 template <class PlanT, class St, class Last>
-std::string print_stage(const Last& last) {
+std::string print_stage(const Last& last, const Attached& attached = {}) {
   constexpr const LoopProgram& p = PlanT::template program<St>;
   using T = typename St::value_type;
   const auto exprs = make_stage_exprs<PlanT, St>(last);
@@ -254,16 +274,16 @@ std::string print_stage(const Last& last) {
   const std::string target = str_cat(Out::name.view(), element<St>(p).substr(St::name.size()));
   std::string out;
   if constexpr (!St::is_reduction) {
-    for (int i = 0; i < p.loop_count; ++i) out += loop_line(p, i, i + 1);
+    for (int i = 0; i < p.loop_count; ++i) out += loop_line(p, i, i + 1) + attached.before[i];
     const int depth = bindings(p, p.loop_count + 1, false, out);
     out += str_cat(indent(depth), target, " = ", print_expr(exprs.first), "\n");
-    return out;
+    return out + attached.after;
   } else {
     using R = typename decltype(exprs.first)::reducer_type;
     const std::string identity = str_cat("T.", R::name, "_identity(\"", dtype_name<T>(), "\")");
     int first = 0;
     while (!p.loops[first].reduction) ++first;
-    for (int i = 0; i < first; ++i) out += loop_line(p, i, i + 1);
+    for (int i = 0; i < first; ++i) out += loop_line(p, i, i + 1) + attached.before[i];
     std::string accumulator = target;
     if (p.local_accumulator) {
       accumulator = tile_element(p, first, St::name);
@@ -275,7 +295,7 @@ std::string print_stage(const Last& last) {
       const int d = inner_spatial_nest(p, first, first + 1, out);
       out += str_cat(indent(d), target, " = ", identity, "\n");
     }
-    for (int i = first; i < p.loop_count; ++i) out += loop_line(p, i, i + 1);
+    for (int i = first; i < p.loop_count; ++i) out += loop_line(p, i, i + 1) + attached.before[i];
     const int depth = bindings(p, p.loop_count + 1, false, out);
     if (!p.local_accumulator && !p.decomposed_init) {
       std::string start;
@@ -302,8 +322,31 @@ std::string print_stage(const Last& last) {
         out += str_cat(indent(d), target, " = ", value, "\n");
       }
     }
-    return out;
+    return out + attached.after;
   }
+}
+
+// A stage's text with the stages attached to its loops (and theirs) inside.
+template <class PlanT, class St, class Last>
+std::string print_with_attached(const Last& last) {
+  constexpr int self = PlanT::template index_of<St>;
+  constexpr const LoopProgram& p = PlanT::template program<St>;
+  Attached attached;
+  [&]<class... Ss>(te::TypeList<Ss...>) {
+    auto one = [&]<class A>(std::type_identity<A>) {
+      constexpr int a = PlanT::template index_of<A>;
+      if constexpr (PlanT::host_of(a) == self) {
+        constexpr int at = p.find_loop(PlanT::roles.host_loop[a]);
+        const std::string text = reindent(print_with_attached<PlanT, A>(last), at + 1);
+        const std::string header = str_cat(indent(at + 2), "# ", A::name.view(), " over the region ",
+                                           PlanT::roles.after_body[a] ? "this iteration wrote" : "this iteration reads", "\n");
+        if (PlanT::roles.after_body[a]) attached.after += header + text;
+        else attached.before[at] += header + text;
+      }
+    };
+    (one(std::type_identity<Ss>{}), ...);
+  }(typename PlanT::Stages{});
+  return print_stage<PlanT, St>(last, attached);
 }
 } // namespace detail
 
@@ -335,7 +378,7 @@ std::string print(const Last& last) {
           out += str_cat("    ", St::name.view(), " = T.alloc_buffer((", detail::print_extents(typename St::extents_type{}),
                          "), \"", detail::dtype_name<typename St::value_type>(), "\")\n");
         }
-        if constexpr (PlanT::executed(i)) out += detail::print_stage<PlanT, St>(last);
+        if constexpr (PlanT::top_level(i)) out += detail::print_with_attached<PlanT, St>(last);
       };
       (one(std::type_identity<Ss>{}), ...);
     }(typename PlanT::Stages{});

@@ -30,6 +30,8 @@ enum class PrimitiveKind : std::uint8_t {
   cache_write,
   decompose_reduction,
   tensorize,
+  compute_at,
+  reverse_compute_at,
 };
 
 // Where a cached buffer lives: registers/stack (local), GPU workgroup memory (shared), or
@@ -50,6 +52,8 @@ constexpr const char* to_string(PrimitiveKind kind) noexcept {
     case PrimitiveKind::cache_write: return "cache_write";
     case PrimitiveKind::decompose_reduction: return "decompose_reduction";
     case PrimitiveKind::tensorize: return "tensorize";
+    case PrimitiveKind::compute_at: return "compute_at";
+    case PrimitiveKind::reverse_compute_at: return "reverse_compute_at";
   }
   return "?";
 }
@@ -68,7 +72,8 @@ struct Primitive {
   int loop_count = 0;
   std::int64_t factor = 0;                 // split
   Tail tail = Tail::guard;                 // split
-  Name results[2] = {};                    // names of the loops it creates (split: outer, inner)
+  Name results[2] = {};                    // names of the loops it creates (split: outer, inner);
+                                           // compute_at / reverse_compute_at: the other stage
   ThreadAxis thread_axis = ThreadAxis::block_x;  // bind
   Scope scope = Scope::global;                   // cache_write
   Intrinsic intrinsic = {};                      // tensorize
@@ -125,6 +130,30 @@ struct Schedule {
     Primitive p = one(PrimitiveKind::tensorize, loop);
     p.intrinsic = intrinsic;
     return with(p);
+  }
+
+  // The current stage is computed inside loop `loop` of its consumer `consumer`: at the start
+  // of each iteration, over the region of it that the iteration reads (found at run time by
+  // interval arithmetic on the consumer's indices), instead of all at once beforehand.
+  constexpr Schedule compute_at(Name consumer, Name loop) const noexcept {
+    Primitive p = one(PrimitiveKind::compute_at, loop);
+    p.results[0] = consumer;
+    return with(p);
+  }
+  // The current stage, which reads `producer` at its own axes, is computed inside loop `loop`
+  // of the producer: at the end of each iteration, over the region the iteration produced.
+  constexpr Schedule reverse_compute_at(Name producer, Name loop) const noexcept {
+    Primitive p = one(PrimitiveKind::reverse_compute_at, loop);
+    p.results[0] = producer;
+    return with(p);
+  }
+  // The index of a stage's compute_at or reverse_compute_at primitive, or -1.
+  constexpr int attachment(const Name& stage_name) const noexcept {
+    for (int i = 0; i < count; ++i)
+      if ((primitives[i].kind == PrimitiveKind::compute_at || primitives[i].kind == PrimitiveKind::reverse_compute_at) &&
+          primitives[i].stage == stage_name)
+        return i;
+    return -1;
   }
 
   // Whether a stage has one of the two inline primitives.

@@ -143,6 +143,34 @@ constexpr Diagnostic check_stages(const StageGraph& g, const Schedule& s) noexce
         b.fail(primitive, p.stage, "its producer has other consumers and must stay materialized");
       else if (s.has(PrimitiveKind::reverse_compute_inline, g.stages[producer].name))
         b.fail(primitive, p.stage, "its producer is itself reverse-inlined");
+    } else if (p.kind == PrimitiveKind::compute_at || p.kind == PrimitiveKind::reverse_compute_at) {
+      const int host = g.find(p.results[0]);
+      const bool forward = p.kind == PrimitiveKind::compute_at;
+      int read = -1;  // where the consumer's reads list the producer
+      const StageInfo& consumer = forward ? (host >= 0 ? g.stages[host] : stage) : stage;
+      const Name producer = forward ? p.stage : p.results[0];
+      for (int r = 0; r < consumer.read_count; ++r)
+        if (consumer.reads[r] == producer) read = r;
+      if (host < 0) {
+        b.fail(primitive, p.loops[0], "the stage it names is not in the kernel");
+      } else if (s.attachment(p.stage) != i) {
+        b.fail(primitive, p.loops[0], "the stage is already attached to another loop");
+      } else if (inlined || reverse_inlined || s.has(PrimitiveKind::compute_inline, p.results[0]) ||
+                 s.has(PrimitiveKind::reverse_compute_inline, p.results[0])) {
+        b.fail(primitive, p.loops[0], "an inlined stage has no loops to attach to or at");
+      } else if (read < 0) {
+        b.fail(primitive, p.loops[0], forward ? "the consumer it names does not read the stage"
+                                              : "the stage does not read the producer it names");
+      } else if (forward && g.consumer_count(p.stage) != 1) {
+        b.fail(primitive, p.loops[0], "the stage has other consumers, which would read it unfinished");
+      } else if (!forward && (stage.reduction || !stage.reads_at_own_axes[read])) {
+        b.fail(primitive, p.loops[0], "the stage must be injective and read the producer at its own axes, in order");
+      } else if (!forward) {
+        // Everything else it reads must be complete when the producer's loop runs.
+        for (int r = 0; r < stage.read_count; ++r)
+          if (g.find(stage.reads[r]) > host)
+            b.fail(primitive, p.loops[0], "the stage reads a stage computed after the producer");
+      }
     } else if (inlined || reverse_inlined) {
       b.fail(primitive, p.stage, inlined ? "the stage is inlined; it has no loops to schedule"
                                          : "the stage is reverse-inlined; it has no loops to schedule");

@@ -25,6 +25,11 @@ struct StageRoles {
   bool executed[kMaxStages] = {};
   int output[kMaxStages] = {};    // the stage whose buffer this stage writes
   bool needs_workspace[kMaxStages] = {};
+  // compute_at / reverse_compute_at: the stage whose loop runs this one (else -1), that
+  // loop's name, and whether it runs after the loop's body (reverse) or before it.
+  int host[kMaxStages] = {};
+  Name host_loop[kMaxStages] = {};
+  bool after_body[kMaxStages] = {};
   // Stages folded into expressions: the inlined ones, and the injective producers of
   // reverse-inlined stages (for those, running the consumer with the producer inlined is the
   // same computation).
@@ -55,6 +60,15 @@ constexpr StageRoles stage_roles(const StageGraph& g, const Schedule& s) noexcep
   }
   for (int i = 0; i < g.count; ++i)
     if (r.executed[i] && r.output[i] != g.count - 1) r.needs_workspace[r.output[i]] = true;
+  for (int i = 0; i < g.count; ++i) {
+    r.host[i] = -1;
+    if (const int at = s.attachment(g.stages[i].name); at >= 0 && r.executed[i]) {
+      const Primitive& p = s.primitives[at];
+      r.host[i] = g.find(p.results[0]);
+      r.host_loop[i] = p.loops[0];
+      r.after_body[i] = p.kind == PrimitiveKind::reverse_compute_at;
+    }
+  }
   return r;
 }
 
@@ -70,6 +84,9 @@ struct StagePlan {
   static constexpr bool executed(int stage) noexcept { return roles.executed[stage]; }
   static constexpr int output_of(int stage) noexcept { return roles.output[stage]; }
   static constexpr bool needs_workspace(int stage) noexcept { return roles.needs_workspace[stage]; }
+  // Executed on its own, not inside another stage's loop.
+  static constexpr bool top_level(int stage) noexcept { return roles.executed[stage] && roles.host[stage] < 0; }
+  static constexpr int host_of(int stage) noexcept { return roles.host[stage]; }
 
   template <class St>
   static constexpr int index_of = static_cast<int>(te::index_by_name<Stages, St::name>::value);
@@ -89,6 +106,42 @@ constexpr Diagnostic schedule_diagnostic() noexcept {
           ? (d = PlanT::template program<Ss>.error, 0)
           : 0),
      ...);
+  }(typename PlanT::Stages{});
+  if (d.failed) return d;
+  // The loop a stage is attached at must exist in the host, hold whole iterations of it and,
+  // for reverse_compute_at, lie outside the host's reduction (its outputs are final there).
+  [&]<class... Ss>(te::TypeList<Ss...>) {
+    auto one = [&]<class St>(std::type_identity<St>) {
+      constexpr int i = PlanT::template index_of<St>;
+      if constexpr (PlanT::host_of(i) >= 0) {
+        using Host = std::tuple_element_t<PlanT::host_of(i), typename te::tuple_of<typename PlanT::Stages>::type>;
+        constexpr const LoopProgram& hp = PlanT::template program<Host>;
+        constexpr Name loop = PlanT::roles.host_loop[i];
+        constexpr int at = hp.find_loop(loop);
+        const char* primitive = PlanT::roles.after_body[i] ? "reverse_compute_at" : "compute_at";
+        Diagnostic e;
+        auto fail = [&](std::string_view what) {
+          e.failed = true;
+          detail::append(e, primitive);
+          detail::append(e, "(\"");
+          detail::append(e, loop.view());
+          detail::append(e, "\"): ");
+          detail::append(e, what);
+        };
+        if constexpr (at < 0) {
+          fail("no loop of that name in the stage it names");
+        } else {
+          bool inside_reduction = false;
+          for (int l = 0; l <= at; ++l) inside_reduction = inside_reduction || hp.loops[l].reduction;
+          if (hp.loops[at].kind == LoopKind::vectorized) fail("the loop is vectorized; attach outside it");
+          else if (hp.tensorize_at >= 0 && at >= hp.tensorize_at) fail("the loop is inside a tensorized nest");
+          else if (PlanT::roles.after_body[i] && inside_reduction)
+            fail("the loop is inside the producer's reduction, whose outputs are not final there");
+        }
+        if (e.failed && !d.failed) d = e;
+      }
+    };
+    (one(std::type_identity<Ss>{}), ...);
   }(typename PlanT::Stages{});
   if (d.failed) return d;
   [&]<class... Ss>(te::TypeList<Ss...>) {

@@ -98,33 +98,34 @@ struct GemmMatch<te::Reduce<te::reducer::sum, te::Binary<Op, L, R>, Axes...>, I,
 
 // What is wrong with tensorizing stage St (body type Body after inlining) as lowered in P,
 // or nothing.
+constexpr Diagnostic tensorize_failure(const LoopProgram& p, const char* what) noexcept {
+  Diagnostic d;
+  d.failed = true;
+  detail::append(d, "tensorize(\"");
+  detail::append(d, p.loops[p.tensorize_at].name.view());
+  detail::append(d, "\"): ");
+  detail::append(d, what);
+  return d;
+}
+
 template <class St, class Body, const LoopProgram& P>
 constexpr Diagnostic tensorize_diagnostic() noexcept {
-  Diagnostic d;
   if constexpr (P.tensorize_at >= 0) {
-    constexpr Name i = P.axis_names[P.spatial_count - 2], j = P.axis_names[P.spatial_count - 1],
-                   k = P.axis_names[P.spatial_count];
-    using Match = GemmMatch<Body, i, j, k>;
-    auto fail = [&](const char* what) {
-      d.failed = true;
-      detail::append(d, "tensorize(\"");
-      detail::append(d, P.loops[P.tensorize_at].name.view());
-      detail::append(d, "\"): ");
-      detail::append(d, what);
-    };
+    using Match = GemmMatch<Body, P.axis_names[P.spatial_count - 2], P.axis_names[P.spatial_count - 1],
+                            P.axis_names[P.spatial_count]>;
     if constexpr (!Match::is_sum_of_product) {
-      fail("the stage is not a sum of products, as the gemm pattern needs");
+      return tensorize_failure(P, "the stage is not a sum of products, as the gemm pattern needs");
     } else if constexpr (!Match::operands_match) {
-      fail("the operands are not A[.., i, k] and B[.., k, j] over the stage's last two axes");
+      return tensorize_failure(P, "the operands are not A[.., i, k] and B[.., k, j] over the stage's last two axes");
     } else {
       if (dtype_v<typename Match::a_type::value_type> != P.intrinsic.input ||
           dtype_v<typename Match::b_type::value_type> != P.intrinsic.input)
-        fail("the operands' dtype is not the intrinsic's input dtype");
-      else if (dtype_v<typename St::value_type> != P.intrinsic.accumulator)
-        fail("the stage's dtype is not the intrinsic's accumulator dtype");
+        return tensorize_failure(P, "the operands' dtype is not the intrinsic's input dtype");
+      if (dtype_v<typename St::value_type> != P.intrinsic.accumulator)
+        return tensorize_failure(P, "the stage's dtype is not the intrinsic's accumulator dtype");
     }
   }
-  return d;
+  return Diagnostic{};
 }
 
 } // namespace kiln::tir

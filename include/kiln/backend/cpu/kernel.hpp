@@ -27,6 +27,7 @@
 #include "../../tir/lower.hpp"
 #include "../../tir/stage_graph.hpp"
 #include "../../tir/stage_plan.hpp"
+#include "../../tir/region.hpp"
 #include "../../tir/tensorize.hpp"
 #include "buffer.hpp"
 #include "tensor_intrinsic.hpp"
@@ -128,7 +129,7 @@ struct Env {
   }
 };
 
-template <class PlanT, class St, class Last, class Arch, class Exprs>
+template <class PlanT, class St, class Last, class Arch, class Exprs, class AllExprs>
 struct Codegen {
   static constexpr const tir::LoopProgram& P = PlanT::template program<St>;
   using T = typename St::value_type;
@@ -170,6 +171,7 @@ struct Codegen {
     const std::int64_t* symbols = nullptr;
     EnvT env;
     const Exprs* exprs = nullptr;
+    const AllExprs* all = nullptr;  // every stage's, for the stages attached to this one's loops
     T* tile = nullptr;  // the local accumulator while the reduction runs
   };
 
@@ -345,10 +347,112 @@ struct Codegen {
     }(std::make_integer_sequence<int, P.axis_count>{});
   }
 
+  // ---- compute_at / reverse_compute_at: stages run inside this stage's loops
+  static constexpr int self = PlanT::template index_of<St>;
+  using StageTuple = typename te::tuple_of<typename PlanT::Stages>::type;
+
+  // Whether some stage runs before (or after) the body of the loop at Depth.
+  template <int Depth, bool After>
+  static constexpr bool has_attached = [] {
+    for (int a = 0; a < PlanT::graph.count; ++a)
+      if (PlanT::host_of(a) == self && PlanT::roles.after_body[a] == After &&
+          P.find_loop(PlanT::roles.host_loop[a]) == Depth)
+        return true;
+    return false;
+  }();
+
+  static constexpr int position_of_loop_id(std::int64_t id) noexcept {
+    for (int i = 0; i < P.loop_count; ++i)
+      if (P.loops[i].id == id) return i;
+    return -1;
+  }
+  // The values a node takes while the loops outside and at Depth keep theirs.
+  template <int Node, int Depth>
+  static KILN_FORCEINLINE tir::Interval node_interval(const State& s) noexcept {
+    constexpr tir::IndexNode n = P.nodes[Node];
+    if constexpr (n.op == tir::IndexNode::constant || n.op == tir::IndexNode::symbol) {
+      return tir::Interval::point(index<Node>(s));
+    } else if constexpr (n.op == tir::IndexNode::loop_var) {
+      constexpr int position = position_of_loop_id(n.value);
+      if constexpr (position <= Depth) return tir::Interval::point(s.loop[n.value]);
+      else return {0, index<P.loops[position].extent>(s) - 1};
+    } else {
+      const tir::Interval a = node_interval<n.a, Depth>(s), b = node_interval<n.b, Depth>(s);
+      if constexpr (n.op == tir::IndexNode::add) return a + b;
+      else if constexpr (n.op == tir::IndexNode::sub) return a - b;
+      else if constexpr (n.op == tir::IndexNode::mul) return a * b;
+      else if constexpr (n.op == tir::IndexNode::floordiv) return {a.lo / b.hi, a.hi / b.lo};
+      else if constexpr (n.op == tir::IndexNode::ceildiv) return {(a.lo + b.hi - 1) / b.hi, (a.hi + b.lo - 1) / b.lo};
+      else if constexpr (n.op == tir::IndexNode::floormod)
+        return a.lo / b.lo == a.hi / b.lo && b.lo == b.hi ? tir::Interval{a.lo % b.lo, a.hi % b.lo} : tir::Interval{0, b.hi - 1};
+      else return {std::min(a.lo, b.lo), std::min(a.hi, b.hi)};
+    }
+  }
+
+  // Runs stage A (index Ai) over the region that one iteration of the loop at Depth reads of
+  // it (compute_at) or wrote of it (reverse_compute_at).
+  template <int Depth, class A, int Ai>
+  static void run_attached_stage(const State& s) noexcept {
+    using AExprs = std::tuple_element_t<Ai, AllExprs>;
+    using ACodegen = Codegen<PlanT, A, Last, Arch, AExprs, AllExprs>;
+    constexpr const tir::LoopProgram& AP = PlanT::template program<A>;
+    // This stage's axes during the iteration, within their extents (the guards skip the rest).
+    tir::Interval axes[tir::kMaxAxes];
+    [&]<int... X>(std::integer_sequence<int, X...>) {
+      ((axes[X] = node_interval<P.axis_value[X], Depth>(s).clamped(0, index<P.axis_extent[X]>(s) - 1)), ...);
+    }(std::make_integer_sequence<int, P.axis_count>{});
+    tir::Interval region[A::rank > 0 ? A::rank : 1];
+    if constexpr (PlanT::roles.after_body[Ai]) {
+      for (std::size_t q = 0; q < A::rank; ++q) region[q] = axes[q];
+    } else {
+      auto axis = [&](const Name& n) {
+        const int a = P.find_axis(n);
+        return a >= 0 ? axes[a] : tir::Interval::unbounded();
+      };
+      tir::read_region<A::name>(s.exprs->first, axis, s.env, region);
+    }
+    typename ACodegen::State as;
+    std::int64_t symbols[tir::kMaxSymbols] = {};
+    for (int i = 0; i < AP.kernel_symbol_count; ++i) symbols[i] = s.symbols[i];
+    as.symbols = symbols;
+    const bool empty = [&]<int... Q>(std::integer_sequence<int, Q...>) {
+      ((region[Q] = region[Q].clamped(0, ACodegen::template full_extent<Q>(as) - 1)), ...);
+      return (... || region[Q].empty());
+    }(std::make_integer_sequence<int, static_cast<int>(A::rank)>{});
+    if (empty) return;
+    for (std::size_t q = 0; q < A::rank; ++q) {
+      symbols[AP.region_extent_slot[q]] = region[q].hi - region[q].lo + 1;
+      symbols[AP.region_origin_slot[q]] = region[q].lo;
+    }
+    as.env.symbols = symbols;
+    as.env.buffers = s.env.buffers;
+    as.exprs = &std::get<Ai>(*s.all);
+    as.all = s.all;
+    ACodegen::template run<0>(as);
+  }
+  template <int Axis>
+  static KILN_FORCEINLINE std::int64_t full_extent(const State& s) noexcept {
+    return index<P.axis_full_extent[Axis]>(s);
+  }
+
+  template <int Depth, bool After>
+  static KILN_FORCEINLINE void run_attached(const State& s) noexcept {
+    [&]<std::size_t... A>(std::index_sequence<A...>) {
+      auto one = [&]<std::size_t Ai>(std::integral_constant<std::size_t, Ai>) {
+        if constexpr (PlanT::host_of(static_cast<int>(Ai)) == self && PlanT::roles.after_body[Ai] == After &&
+                      P.find_loop(PlanT::roles.host_loop[Ai]) == Depth)
+          run_attached_stage<Depth, std::tuple_element_t<Ai, StageTuple>, static_cast<int>(Ai)>(s);
+      };
+      (one(std::integral_constant<std::size_t, A>{}), ...);
+    }(std::make_index_sequence<std::tuple_size_v<StageTuple>>{});
+  }
+
   template <int Depth>
   static KILN_FORCEINLINE void loop_body(State& s, std::int64_t i) noexcept {
     s.loop[P.loops[Depth].id] = i;
+    if constexpr (has_attached<Depth, false>) run_attached<Depth, false>(s);
     run<Depth + 1>(s);
+    if constexpr (has_attached<Depth, true>) run_attached<Depth, true>(s);
   }
 
   template <int Depth, std::int64_t Trip>
@@ -533,7 +637,7 @@ class Kernel {
     KILN_RETURN_IF_ERROR(bind_all(buffers, symbols, bound, std::forward_as_tuple(args...),
                                   std::make_index_sequence<Last::inputs::size>{}));
     constexpr tir::LoopProgram last_program = PlanT::template program<Last>;
-    for (int i = 0; i < last_program.symbol_count; ++i)
+    for (int i = 0; i < last_program.kernel_symbol_count; ++i)
       if (!bound[i])
         return make_error(StatusCode::invalid_argument, "kernel ", Last::name.view(), ": extent ",
                           last_program.symbols[i].view(), " is not the extent of any argument");
@@ -547,14 +651,16 @@ class Kernel {
  private:
   template <class St, std::size_t I>
   void run_stage(const detail::Buffers<Last>& buffers, const std::int64_t* symbols, ThreadPool* pool) const {
-    if constexpr (PlanT::executed(static_cast<int>(I))) {
-      using Exprs = std::tuple_element_t<I, decltype(exprs_)>;
-      using Codegen = detail::Codegen<PlanT, St, Last, Arch, Exprs>;
+    if constexpr (PlanT::top_level(static_cast<int>(I))) {
+      using AllExprs = decltype(exprs_);
+      using Exprs = std::tuple_element_t<I, AllExprs>;
+      using Codegen = detail::Codegen<PlanT, St, Last, Arch, Exprs, AllExprs>;
       typename Codegen::State state;
       state.symbols = symbols;
       state.env.symbols = symbols;
       state.env.buffers = &buffers;
       state.exprs = &std::get<I>(exprs_);
+      state.all = &exprs_;
       Codegen::execute(state, pool);
     }
   }

@@ -1,0 +1,129 @@
+// kiln/tir/region.hpp: the region of a producer that a consumer reads, by interval
+// arithmetic. compute_at runs a producer inside a consumer's loop over just the elements
+// that one iteration of the loop reads: the consumer's axes there are intervals (the loops
+// outside are fixed, the ones inside range over their extents), and each index expression
+// of a read of the producer maps them to an interval of the producer's axis.
+#pragma once
+
+#include <algorithm>
+#include <cstdint>
+#include <limits>
+#include <type_traits>
+
+#include "../core/name.hpp"
+#include "../te/expr.hpp"
+#include "../te/tensor.hpp"
+
+namespace kiln::tir {
+
+struct Interval {
+  std::int64_t lo = std::numeric_limits<std::int64_t>::max();
+  std::int64_t hi = std::numeric_limits<std::int64_t>::min();
+
+  static constexpr Interval point(std::int64_t v) noexcept { return {v, v}; }
+  // Far enough from the limits that the arithmetic below cannot overflow; clamped later.
+  static constexpr Interval unbounded() noexcept { return {-(std::int64_t{1} << 40), std::int64_t{1} << 40}; }
+  constexpr bool empty() const noexcept { return lo > hi; }
+  constexpr void unite(const Interval& o) noexcept {
+    lo = std::min(lo, o.lo);
+    hi = std::max(hi, o.hi);
+  }
+  constexpr Interval clamped(std::int64_t first, std::int64_t last) const noexcept {
+    return {std::max(lo, first), std::min(hi, last)};
+  }
+};
+
+constexpr Interval operator+(Interval a, Interval b) noexcept { return {a.lo + b.lo, a.hi + b.hi}; }
+constexpr Interval operator-(Interval a, Interval b) noexcept { return {a.lo - b.hi, a.hi - b.lo}; }
+constexpr Interval operator*(Interval a, Interval b) noexcept {
+  const std::int64_t p[] = {a.lo * b.lo, a.lo * b.hi, a.hi * b.lo, a.hi * b.hi};
+  return {*std::min_element(p, p + 4), *std::max_element(p, p + 4)};
+}
+
+namespace detail {
+template <class E> struct mentions_any_var : std::false_type {};
+template <Name N> struct mentions_any_var<te::Var<N>> : std::true_type {};
+template <Name N, class X> struct mentions_any_var<te::SpatialAxis<N, X>> : std::true_type {};
+template <Name N, class X> struct mentions_any_var<te::ReduceAxis<N, X>> : std::true_type {};
+template <class P, class... I> struct mentions_any_var<te::Load<P, I...>> : std::bool_constant<(mentions_any_var<I>::value || ...)> {};
+template <class C, class... I>
+struct mentions_any_var<te::StageLoad<C, I...>> : std::bool_constant<(mentions_any_var<I>::value || ...)> {};
+template <class Op, class L, class R>
+struct mentions_any_var<te::Binary<Op, L, R>> : std::bool_constant<mentions_any_var<L>::value || mentions_any_var<R>::value> {};
+template <class Op, class A> struct mentions_any_var<te::Unary<Op, A>> : mentions_any_var<A> {};
+template <class T, class A> struct mentions_any_var<te::Cast<T, A>> : mentions_any_var<A> {};
+template <class C, class T, class F, bool L>
+struct mentions_any_var<te::Select<C, T, F, L>>
+    : std::bool_constant<mentions_any_var<C>::value || mentions_any_var<T>::value || mentions_any_var<F>::value> {};
+
+template <class E> struct var_name_of { static constexpr bool is_var = false; };
+template <Name N> struct var_name_of<te::Var<N>> { static constexpr bool is_var = true; static constexpr Name name = N; };
+template <Name N, class X> struct var_name_of<te::SpatialAxis<N, X>> : var_name_of<te::Var<N>> {};
+template <Name N, class X> struct var_name_of<te::ReduceAxis<N, X>> : var_name_of<te::Var<N>> {};
+
+constexpr std::int64_t floor_div(std::int64_t a, std::int64_t b) noexcept {
+  const std::int64_t q = a / b;
+  return (a % b != 0 && ((a < 0) != (b < 0))) ? q - 1 : q;
+}
+} // namespace detail
+
+// The interval of an integer index expression. `axis(name)` gives a variable's interval;
+// subexpressions without variables are evaluated in `env`. What interval arithmetic cannot
+// bound (a select, a cast, a load) is unbounded, and the caller clamps it to the tensor.
+template <class E, class AxisFn, class Env>
+constexpr Interval bounds(const E& e, const AxisFn& axis, const Env& env) noexcept {
+  if constexpr (!detail::mentions_any_var<E>::value) {
+    if constexpr (std::is_integral_v<typename E::value_type>) return Interval::point(static_cast<std::int64_t>(e.eval(env)));
+    else return Interval::unbounded();
+  } else if constexpr (detail::var_name_of<E>::is_var) {
+    return axis(detail::var_name_of<E>::name);
+  } else if constexpr (requires { e.lhs; e.rhs; typename E::op_type; }) {
+    using Op = typename E::op_type;
+    const Interval a = bounds(e.lhs, axis, env), b = bounds(e.rhs, axis, env);
+    if constexpr (std::is_same_v<Op, te::op::add>) return a + b;
+    else if constexpr (std::is_same_v<Op, te::op::sub>) return a - b;
+    else if constexpr (std::is_same_v<Op, te::op::mul>) return a * b;
+    else if constexpr (std::is_same_v<Op, te::op::minimum>) return {std::min(a.lo, b.lo), std::min(a.hi, b.hi)};
+    else if constexpr (std::is_same_v<Op, te::op::maximum>) return {std::max(a.lo, b.lo), std::max(a.hi, b.hi)};
+    else if constexpr (std::is_same_v<Op, te::op::floordiv>) {
+      if (b.lo != b.hi || b.lo <= 0) return Interval::unbounded();
+      return {detail::floor_div(a.lo, b.lo), detail::floor_div(a.hi, b.lo)};
+    } else if constexpr (std::is_same_v<Op, te::op::floormod>) {
+      if (b.lo != b.hi || b.lo <= 0) return Interval::unbounded();
+      const std::int64_t d = b.lo;
+      if (detail::floor_div(a.lo, d) == detail::floor_div(a.hi, d)) return {a.lo - detail::floor_div(a.lo, d) * d, a.hi - detail::floor_div(a.hi, d) * d};
+      return {0, d - 1};
+    } else {
+      return Interval::unbounded();
+    }
+  } else {
+    return Interval::unbounded();
+  }
+}
+
+// Unites into region[0..rank) the intervals of every read of stage Producer in `e`.
+template <Name Producer, class E, class AxisFn, class Env>
+constexpr void read_region(const E& e, const AxisFn& axis, const Env& env, Interval* region) noexcept {
+  if constexpr (requires { typename E::stage_type; }) {
+    if constexpr (E::stage_type::name == Producer) {
+      std::size_t q = 0;
+      std::apply([&](const auto&... idx) { (region[q++].unite(bounds(idx, axis, env)), ...); }, e.indices);
+    }
+    std::apply([&](const auto&... idx) { (read_region<Producer>(idx, axis, env, region), ...); }, e.indices);
+  } else if constexpr (requires { typename E::placeholder_type; }) {
+    std::apply([&](const auto&... idx) { (read_region<Producer>(idx, axis, env, region), ...); }, e.indices);
+  } else if constexpr (requires { e.lhs; e.rhs; }) {
+    read_region<Producer>(e.lhs, axis, env, region);
+    read_region<Producer>(e.rhs, axis, env, region);
+  } else if constexpr (requires { e.cond; }) {
+    read_region<Producer>(e.cond, axis, env, region);
+    read_region<Producer>(e.if_true, axis, env, region);
+    read_region<Producer>(e.if_false, axis, env, region);
+  } else if constexpr (requires { e.arg; }) {
+    read_region<Producer>(e.arg, axis, env, region);
+  } else if constexpr (te::is_reduce<E>::value) {
+    read_region<Producer>(e.body, axis, env, region);
+  }
+}
+
+} // namespace kiln::tir

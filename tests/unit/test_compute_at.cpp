@@ -1,0 +1,206 @@
+// compute_at and reverse_compute_at: a producer computed inside its consumer's loop over the
+// region one iteration reads (found by interval arithmetic), and a consumer computed inside
+// its producer's loop over the region one iteration wrote; against naive loops, with
+// static and dynamic extents, tails and a thread pool; their printed programs; and the
+// diagnostics of illegal attachments.
+#include <doctest/doctest.h>
+
+#include "test_data.hpp"
+
+#include <kiln/backend/cpu/kernel.hpp>
+#include <kiln/tir/print.hpp>
+
+#include <cmath>
+#include <string>
+#include <vector>
+
+using namespace kiln;
+using te::dim;
+
+namespace {
+using kiln::test::at;
+using kiln::test::pattern;
+
+// C = tanh(A) @ W: the producer T = tanh(A) feeds a matmul.
+constexpr auto A = te::placeholder<float, "A">(dim<"m">, dim<"k">);
+constexpr auto W = te::placeholder<float, "W">(dim<"k">, dim<"n">);
+constexpr auto r = te::reduce_axis<"r">(dim<"k">);
+const auto T = te::compute<"T", "p", "q">(te::extents(dim<"m">, dim<"k">), [](auto p, auto q) { return te::tanh(A(p, q)); });
+const auto C = te::compute<"C", "i", "j">(te::extents(dim<"m">, dim<"n">),
+                                          [](auto i, auto j) { return te::sum(T(i, r) * W(r, j), r); });
+using Cmm = std::remove_const_t<decltype(C)>;
+
+// Y = a 3 x 3 convolution of a zero-padded H x W image: P[y, x] = X[y - 1, x - 1] inside, 0
+// outside (the padded extents are static: an intermediate's extents must be static or the
+// extents of an argument).
+constexpr auto K = te::placeholder<float, "K">(3_c, 3_c);
+constexpr auto ry = te::reduce_axis<"ry">(3_c);
+constexpr auto rx = te::reduce_axis<"rx">(3_c);
+template <std::int64_t H, std::int64_t Wd>
+auto padded_conv() {
+  static constexpr auto X = te::placeholder<float, "X">(Int<H>{}, Int<Wd>{});
+  const auto pad = te::compute<"P", "py", "px">(te::extents(Int<H + 2>{}, Int<Wd + 2>{}), [](auto py, auto px) {
+    const auto inside = (py >= 1) && (py <= H) && (px >= 1) && (px <= Wd);
+    return te::if_then_else(inside, X(py - 1, px - 1), 0.0f);
+  });
+  return te::compute<"Y", "y", "x">(te::extents(Int<H>{}, Int<Wd>{}),
+                                    [=](auto y, auto x) { return te::sum(pad(y + ry, x + rx) * K(ry, rx), ry, rx); });
+}
+
+template <std::int64_t H, std::int64_t Wd>
+void check_padded_conv() {
+  CAPTURE(H);
+  CAPTURE(Wd);
+  // Rows y .. y + 2 of the padded image per output row y: the regions overlap.
+  constexpr auto s = tir::schedule("Y").reorder("y", "ry", "rx", "x").stage("P").compute_at("Y", "y");
+  // At the reduction loop: just the row y + ry.
+  constexpr auto inner = tir::schedule("Y").reorder("y", "ry", "rx", "x").stage("P").compute_at("Y", "ry");
+  auto per_row = cpu::build<s>(padded_conv<H, Wd>());
+  auto per_tap = cpu::build<inner>(padded_conv<H, Wd>());
+  auto x = pattern(H * Wd, 0.4f), k = pattern(9, 1.3f);
+  std::vector<float> y1(H * Wd), y2(H * Wd);
+  auto xv = make_view(x.data(), shape(Int<H>{}, Int<Wd>{}));
+  auto kv = make_view(k.data(), shape(3_c, 3_c));
+  REQUIRE(per_row(xv, kv, make_view(y1.data(), shape(Int<H>{}, Int<Wd>{}))).ok());
+  REQUIRE(per_tap(xv, kv, make_view(y2.data(), shape(Int<H>{}, Int<Wd>{}))).ok());
+  for (std::int64_t i = 0; i < H; ++i)
+    for (std::int64_t j = 0; j < Wd; ++j) {
+      double ref = 0;
+      for (std::int64_t dy = 0; dy < 3; ++dy)
+        for (std::int64_t dx = 0; dx < 3; ++dx) {
+          const std::int64_t yy = i + dy - 1, xx = j + dx - 1;
+          if (yy >= 0 && yy < H && xx >= 0 && xx < Wd) ref += double(x[at(yy * Wd + xx)]) * double(k[at(dy * 3 + dx)]);
+        }
+      CHECK(y1[at(i * Wd + j)] == doctest::Approx(ref).epsilon(1e-5));
+      CHECK(y2[at(i * Wd + j)] == doctest::Approx(ref).epsilon(1e-5));
+    }
+}
+
+std::vector<double> naive_tanh_matmul(const std::vector<float>& a, const std::vector<float>& w, std::int64_t m,
+                                      std::int64_t n, std::int64_t k) {
+  std::vector<double> c(at(m * n));
+  for (std::int64_t i = 0; i < m; ++i)
+    for (std::int64_t j = 0; j < n; ++j)
+      for (std::int64_t p = 0; p < k; ++p) c[at(i * n + j)] += std::tanh(double(a[at(i * k + p)])) * double(w[at(p * n + j)]);
+  return c;
+}
+} // namespace
+
+TEST_CASE("compute_at: a producer computed per row tile of a matmul, on one thread and on a pool") {
+  constexpr auto s = tir::schedule("C")
+                         .split("i", 4)
+                         .split("j", 16)
+                         .reorder("i.o", "j.o", "r", "i.i", "j.i")
+                         .parallel("i.o")
+                         .vectorize("j.i")
+                         .stage("T")
+                         .compute_at("C", "i.o")
+                         .split("q", 8)
+                         .vectorize("q.i");
+  auto kernel = cpu::build<s>(C);
+  ThreadPool pool(2);
+  for (std::int64_t m : {1, 4, 9})
+    for (std::int64_t n : {3, 16})
+      for (std::int64_t k : {1, 5, 17}) {
+        CAPTURE(m);
+        CAPTURE(n);
+        CAPTURE(k);
+        auto a = pattern(at(m * k), 0.2f), w = pattern(at(k * n), 0.7f);
+        std::vector<float> c1(at(m * n)), c2(at(m * n));
+        REQUIRE(kernel(make_view(a.data(), shape(m, k)), make_view(w.data(), shape(k, n)), make_view(c1.data(), shape(m, n))).ok());
+        REQUIRE(kernel.run(&pool, make_view(a.data(), shape(m, k)), make_view(w.data(), shape(k, n)),
+                           make_view(c2.data(), shape(m, n)))
+                    .ok());
+        const auto ref = naive_tanh_matmul(a, w, m, n, k);
+        for (std::size_t e = 0; e < c1.size(); ++e) {
+          CHECK(c1[e] == doctest::Approx(ref[e]).epsilon(1e-4));
+          CHECK(c2[e] == doctest::Approx(ref[e]).epsilon(1e-4));
+        }
+      }
+}
+
+TEST_CASE("compute_at: a padded image computed per output row of a convolution reads a halo") {
+  check_padded_conv<1, 1>();
+  check_padded_conv<5, 7>();
+  check_padded_conv<17, 3>();
+}
+
+TEST_CASE("reverse_compute_at: an activation computed per output tile of a matmul, static extents") {
+  static constexpr auto Am = te::placeholder<float, "A">(10_c, 7_c);
+  static constexpr auto Wm = te::placeholder<float, "W">(7_c, 20_c);
+  static constexpr auto rk = te::reduce_axis<"r">(7_c);
+  const auto M = te::compute<"M", "i", "j">(te::extents(10_c, 20_c), [](auto i, auto j) { return te::sum(Am(i, rk) * Wm(rk, j), rk); });
+  const auto R = te::compute<"R", "x", "y">(te::extents(10_c, 20_c), [=](auto x, auto y) { return te::max(M(x, y), 0.0f); });
+  constexpr auto s = tir::schedule("M")
+                         .split("i", 4)
+                         .split("j", 8, tir::Tail::separate)
+                         .reorder("i.o", "j.o", "r", "i.i", "j.i")
+                         .stage("R")
+                         .reverse_compute_at("M", "j.o");
+  auto kernel = cpu::build<s>(R);
+  auto a = pattern(70, 0.1f), w = pattern(140, 0.5f);
+  std::vector<float> out(200);
+  const Status status = kernel(make_view(a.data(), shape(10_c, 7_c)), make_view(w.data(), shape(7_c, 20_c)), make_view(out.data(), shape(10_c, 20_c)));
+  INFO(status.to_string());
+  REQUIRE(status.ok());
+  for (int i = 0; i < 10; ++i)
+    for (int j = 0; j < 20; ++j) {
+      double ref = 0;
+      for (int p = 0; p < 7; ++p) ref += double(a[at(i * 7 + p)]) * double(w[at(p * 20 + j)]);
+      CHECK(out[at(i * 20 + j)] == doctest::Approx(std::max(ref, 0.0)).epsilon(1e-5));
+    }
+  const std::string text = tir::print<s>(R);
+  CHECK(text.find("        for j.o in range(3):\n"
+                  "            for r in range(7):  # reduction\n") != std::string::npos);
+  CHECK(text.find("            # R over the region this iteration wrote\n"
+                  "            for x in range(R.x.extent):\n"
+                  "                for y in range(R.y.extent):\n"
+                  "                    x = R.x.origin + x\n") != std::string::npos);
+}
+
+TEST_CASE("the printed program shows the producer inside the consumer's loop") {
+  constexpr auto s = tir::schedule("C").split("i", 4).stage("T").compute_at("C", "i.o");
+  CHECK(tir::print<s>(C) ==
+        "@T.prim_func\n"
+        "def C(A: T.Buffer((m, k), \"float32\"), W: T.Buffer((k, n), \"float32\"), C: T.Buffer((m, n), \"float32\")):\n"
+        "    T = T.alloc_buffer((m, k), \"float32\")\n"
+        "    for i.o in range(T.ceildiv(m, 4)):\n"
+        "        # T over the region this iteration reads\n"
+        "        for p in range(T.p.extent):\n"
+        "            for q in range(T.q.extent):\n"
+        "                p = T.p.origin + p\n"
+        "                q = T.q.origin + q\n"
+        "                T[p, q] = T.tanh(A[p, q])\n"
+        "        for i.i in range(4):\n"
+        "            for j in range(n):\n"
+        "                for r in range(k):  # reduction\n"
+        "                    i = i.o * 4 + i.i\n"
+        "                    if i < m:\n"
+        "                        if r == 0:\n"
+        "                            C[i, j] = T.sum_identity(\"float32\")\n"
+        "                        C[i, j] = T.sum(C[i, j], (T[i, r] * W[r, j]))\n");
+}
+
+TEST_CASE("illegal attachments are diagnosed with the primitive and the loop") {
+  auto message = [](auto d) { return std::string(d.message); };
+  CHECK(message(tir::schedule_diagnostic<tir::schedule("T").compute_at("C", "z"), Cmm>()) ==
+        "compute_at(\"z\"): no loop of that name in the stage it names");
+  CHECK(message(tir::schedule_diagnostic<tir::schedule("C").compute_at("T", "p"), Cmm>()) ==
+        "compute_at(\"p\"): the consumer it names does not read the stage");
+  CHECK(message(tir::schedule_diagnostic<tir::schedule("T").compute_at("Q", "i"), Cmm>()) ==
+        "compute_at(\"i\"): the stage it names is not in the kernel");
+  CHECK(message(tir::schedule_diagnostic<tir::schedule("T").compute_inline().compute_at("C", "i"), Cmm>()) ==
+        "compute_at(\"i\"): an inlined stage has no loops to attach to or at");
+  CHECK(message(tir::schedule_diagnostic<tir::schedule("C").split("j", 8).reorder("i", "j.o", "r", "j.i").vectorize("j.i")
+                                             .stage("T").compute_at("C", "j.i"), Cmm>()) ==
+        "compute_at(\"j.i\"): the loop is vectorized; attach outside it");
+  const auto R = te::compute<"R", "x", "y">(te::extents(dim<"m">, dim<"n">), [](auto x, auto y) { return te::max(C(x, y), 0.0f); });
+  using Relu = std::remove_const_t<decltype(R)>;
+  CHECK(message(tir::schedule_diagnostic<tir::schedule("R").reverse_compute_at("C", "r"), Relu>()) ==
+        "reverse_compute_at(\"r\"): the loop is inside the producer's reduction, whose outputs are not final there");
+  // T feeds both C and E: computed inside C's loop, E would read it unfinished.
+  const auto E = te::compute<"E", "x", "y">(te::extents(dim<"m">, dim<"n">), [](auto x, auto y) { return C(x, y) + T(x, y); });
+  using Both = std::remove_const_t<decltype(E)>;
+  CHECK(message(tir::schedule_diagnostic<tir::schedule("T").compute_at("C", "i"), Both>()) ==
+        "compute_at(\"i\"): the stage has other consumers, which would read it unfinished");
+}
