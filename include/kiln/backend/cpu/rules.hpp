@@ -5,6 +5,12 @@
 //    or more), the last axis split by the vector width and vectorized;
 //  - matmul-like (two spatial axes, one sum): tiled 4 x 2W, the reduction between the tile
 //    loops, the inner tile unrolled and vectorized, the row tiles in parallel;
+//  - convolution-like (rank 4 or 5, a sum over three reduction axes of an expression that
+//    reads two tensors and vectorizes along the last axis, as conv2d_nchwc makes; the
+//    bounds-checked reads of conv2d_nchw do not yet): the outer axes fused and in
+//    parallel (n, k in NCHW; n, k, oh in NCHWc), the last axis (ow in NCHW, the contiguous
+//    channel block in NCHWc) vectorized with the reductions outside it and its outputs
+//    accumulated in a local tile; a dynamic last axis is split by the vector width first;
 //  - other reductions: the outer spatial axes in parallel (fused when there are two or more);
 // and a stage that only applies an elementwise epilogue to a reduction is reverse-inlined.
 #pragma once
@@ -12,6 +18,7 @@
 #include <xsimd/xsimd.hpp>
 
 #include <cstdint>
+#include <tuple>
 #include <type_traits>
 
 #include "../../te/tensor.hpp"
@@ -26,6 +33,52 @@ template <class... Axes>
 constexpr Name axis_name(te::TypeList<Axes...>, int i) noexcept {
   const Name names[] = {Axes::name..., Name()};
   return names[i];
+}
+
+// A sum over three reduction axes of an expression that reads two or more tensors (an input
+// and weights), with a rank 4 or 5 output: the shape of conv2d_nchw and conv2d_nchwc.
+template <class St>
+constexpr bool is_conv_like() noexcept {
+  if constexpr (!St::is_reduction) {
+    return false;
+  } else {
+    using Body = typename St::body_type;
+    using Summed = typename Body::expr_type;
+    using Read = te::unique_by_name_t<
+        te::concat_t<typename te::placeholders_of<Summed>::type, typename te::stages_read<Summed>::type>>;
+    return (St::rank == 4 || St::rank == 5) && St::reduce_axes::size == 3 &&
+           std::is_same_v<typename Body::reducer_type, te::reducer::sum> && Read::size >= 2;
+  }
+}
+
+template <class St>
+constexpr tir::Schedule schedule_conv(tir::Schedule s, std::int64_t width) noexcept {
+  using Axes = typename St::spatial_axes;
+  using Reductions = typename St::reduce_axes;
+  constexpr int rank = static_cast<int>(St::rank);
+  using Last = typename std::tuple_element_t<rank - 1, typename te::tuple_of<Axes>::type>::extent_type;
+  const Name n = axis_name(Axes{}, 0), k = axis_name(Axes{}, 1), y = axis_name(Axes{}, 2);
+  const Name last = axis_name(Axes{}, rank - 1);
+  const Name rc = axis_name(Reductions{}, 0), rr = axis_name(Reductions{}, 1), rs = axis_name(Reductions{}, 2);
+  // NCHW has k parallel tasks per image; NCHWc only k / kb, so its output rows join them.
+  s = s.fuse(n, k);
+  if constexpr (rank == 4) s = s.parallel(n + "_" + k);
+  else s = s.fuse(n + "_" + k, y).parallel(n + "_" + k + "_" + y);
+  // A static last axis (up to the local tile's limit) is vectorized whole: the backend steps
+  // it by the vector width and ends with scalar steps, where a split would test a guard at
+  // every statement. A dynamic one is split by the width first.
+  constexpr bool vectorize_whole = [] {
+    if constexpr (is_static_v<Last>) return Last::value <= tir::detail::kMaxLocalTile;
+    else return false;
+  }();
+  if constexpr (vectorize_whole) {
+    return s.reorder(rc, rr, rs, last).vectorize(last).cache_write(tir::Scope::local);
+  } else {
+    return s.split(last, width)
+        .reorder(last + ".o", rc, rr, rs, last + ".i")
+        .vectorize(last + ".i")
+        .cache_write(tir::Scope::local);
+  }
 }
 
 template <class St, class Arch, class T>
@@ -55,6 +108,9 @@ constexpr tir::Schedule schedule_stage(tir::Schedule s) noexcept {
     }();
     return s.split(i, 4).split(j, 2 * width).reorder(i + ".o", j + ".o", k, i + ".i", j + ".i").parallel(i + ".o")
         .unroll(i + ".i").vectorize(j + ".i");
+  } else if constexpr (is_conv_like<St>() &&
+                       vectorizable_v<typename St::body_type::expr_type, T, axis_name(Axes{}, rank - 1)>) {
+    return schedule_conv<St>(s, width);
   } else if constexpr (rank == 1) {
     return s.parallel(axis_name(Axes{}, 0));
   } else {

@@ -94,10 +94,10 @@ struct vectorizable<te::Binary<Op, L, R>, T, A>
 template <class Op, class X, class T, Name A>
 struct vectorizable<te::Unary<Op, X>, T, A>
     : std::bool_constant<vector_unary_op_v<Op> && vec_ok<X, T, A>::value> {};
-template <class Op, class L, class R, class F, class T, Name A>
-struct vectorizable<te::Select<te::Binary<Op, L, R>, T, F>, T, A>
+template <class Op, class L, class R, class X, class F, class T, Name A>
+struct vectorizable<te::Select<te::Binary<Op, L, R>, X, F, false>, T, A>
     : std::bool_constant<vector_compare_op_v<Op> && vec_ok<L, T, A>::value && vec_ok<R, T, A>::value &&
-                         vec_ok<T, T, A>::value && vec_ok<F, T, A>::value> {};
+                         vec_ok<X, T, A>::value && vec_ok<F, T, A>::value> {};
 template <class X, class T, Name A>
 struct vectorizable<te::Cast<T, X>, T, A> : std::bool_constant<std::is_same_v<typename X::value_type, T> && vec_ok<X, T, A>::value> {};
 
