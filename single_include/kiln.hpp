@@ -3181,6 +3181,48 @@ constexpr S stage_object(const Last& last) noexcept {
 
 } // namespace kiln::te
 // ---- end kiln/te/inline.hpp ----
+// ---- begin kiln/tir/intrinsic.hpp ----
+// kiln/tir/intrinsic.hpp: tensor intrinsics as schedules name them. A descriptor says what
+// computation a hardware instruction sequence performs (its pattern) and on what tile; a
+// schedule's tensorize replaces a loop nest of that shape by it. Each backend registers
+// its implementations by name (cpu::tensor_intrinsic<"fma_block">), so one schedule can
+// name an intrinsic that several backends provide, and a backend lacking it says so.
+
+#include <cstdint>
+
+
+namespace kiln::tir {
+
+enum class IntrinsicPattern : std::uint8_t {
+  // C[.., i, j] += A[.., i, k] * B[.., k, j] over a rows x cols tile of C and any run of k.
+  gemm,
+};
+
+struct Intrinsic {
+  Name name;
+  IntrinsicPattern pattern = IntrinsicPattern::gemm;
+  int rows = 0;
+  int cols = 0;
+  DType input = DType::f32;        // the dtype of A and B
+  DType accumulator = DType::f32;  // the dtype of C
+
+  constexpr bool empty() const noexcept { return name.empty(); }
+};
+
+namespace intrin {
+// The register-blocked FMA micro-kernel: an MR x NR block of f32 C kept in vector
+// registers while k streams by (NR a multiple of the vector width).
+template <int MR, int NR>
+inline constexpr Intrinsic fma_block{"fma_block", IntrinsicPattern::gemm, MR, NR, DType::f32, DType::f32};
+
+// The int8 dot product (AVX-512 VNNI / AVX-VNNI): an MR x NR block of i32 C from i8 A and B,
+// four k at a time (NR a multiple of 16).
+template <int MR, int NR>
+inline constexpr Intrinsic int8_dot{"int8_dot", IntrinsicPattern::gemm, MR, NR, DType::i8, DType::i32};
+} // namespace intrin
+
+} // namespace kiln::tir
+// ---- end kiln/tir/intrinsic.hpp ----
 // ---- begin kiln/tir/schedule.hpp ----
 // kiln/tir/schedule.hpp: a schedule, the second half of a kernel: a constexpr value (usable as
 // a template argument) recording primitives in the order they were applied, with TVM's
@@ -3210,6 +3252,9 @@ enum class PrimitiveKind : std::uint8_t {
   reverse_compute_inline,
   cache_write,
   decompose_reduction,
+  tensorize,
+  compute_at,
+  reverse_compute_at,
 };
 
 // Where a cached buffer lives: registers/stack (local), GPU workgroup memory (shared), or
@@ -3229,6 +3274,9 @@ constexpr const char* to_string(PrimitiveKind kind) noexcept {
     case PrimitiveKind::reverse_compute_inline: return "reverse_compute_inline";
     case PrimitiveKind::cache_write: return "cache_write";
     case PrimitiveKind::decompose_reduction: return "decompose_reduction";
+    case PrimitiveKind::tensorize: return "tensorize";
+    case PrimitiveKind::compute_at: return "compute_at";
+    case PrimitiveKind::reverse_compute_at: return "reverse_compute_at";
   }
   return "?";
 }
@@ -3247,9 +3295,11 @@ struct Primitive {
   int loop_count = 0;
   std::int64_t factor = 0;                 // split
   Tail tail = Tail::guard;                 // split
-  Name results[2] = {};                    // names of the loops it creates (split: outer, inner)
+  Name results[2] = {};                    // names of the loops it creates (split: outer, inner);
+                                           // compute_at / reverse_compute_at: the other stage
   ThreadAxis thread_axis = ThreadAxis::block_x;  // bind
   Scope scope = Scope::global;                   // cache_write
+  Intrinsic intrinsic = {};                      // tensorize
 };
 
 // A schedule for the stages of one kernel. Primitives apply to the current stage, set by
@@ -3293,6 +3343,40 @@ struct Schedule {
   // before its first reduction loop, instead of testing for the first reduction step.
   constexpr Schedule decompose_reduction() const noexcept {
     return with(one(PrimitiveKind::decompose_reduction, current));
+  }
+
+  // The loop nest from `loop` inwards is replaced by a tensor intrinsic: for the gemm
+  // pattern, `loop` is the reduction loop and the two loops inside it, in order, step the
+  // output's rows and columns by one with the intrinsic's tile as their extents. Tiles cut
+  // by a guarded tail, or operands that are not contiguous, run the loops as scheduled.
+  constexpr Schedule tensorize(Name loop, Intrinsic intrinsic) const noexcept {
+    Primitive p = one(PrimitiveKind::tensorize, loop);
+    p.intrinsic = intrinsic;
+    return with(p);
+  }
+
+  // The current stage is computed inside loop `loop` of its consumer `consumer`: at the start
+  // of each iteration, over the region of it that the iteration reads (found at run time by
+  // interval arithmetic on the consumer's indices), instead of all at once beforehand.
+  constexpr Schedule compute_at(Name consumer, Name loop) const noexcept {
+    Primitive p = one(PrimitiveKind::compute_at, loop);
+    p.results[0] = consumer;
+    return with(p);
+  }
+  // The current stage, which reads `producer` at its own axes, is computed inside loop `loop`
+  // of the producer: at the end of each iteration, over the region the iteration produced.
+  constexpr Schedule reverse_compute_at(Name producer, Name loop) const noexcept {
+    Primitive p = one(PrimitiveKind::reverse_compute_at, loop);
+    p.results[0] = producer;
+    return with(p);
+  }
+  // The index of a stage's compute_at or reverse_compute_at primitive, or -1.
+  constexpr int attachment(const Name& stage_name) const noexcept {
+    for (int i = 0; i < count; ++i)
+      if ((primitives[i].kind == PrimitiveKind::compute_at || primitives[i].kind == PrimitiveKind::reverse_compute_at) &&
+          primitives[i].stage == stage_name)
+        return i;
+    return -1;
   }
 
   // Whether a stage has one of the two inline primitives.
@@ -3391,7 +3475,7 @@ inline constexpr int kMaxAxes = 8;
 inline constexpr int kMaxLoops = 16;
 inline constexpr int kMaxNodes = 96;
 inline constexpr int kMaxGuards = 8;
-inline constexpr int kMaxSymbols = 16;
+inline constexpr int kMaxSymbols = 32;
 
 // Integer index arithmetic over constants, symbols (dynamic extents bound at run time)
 // and loop variables.
@@ -3458,6 +3542,19 @@ struct LoopProgram {
   // accumulator tile written back after the reduction (cache_write(local)).
   bool decomposed_init = false;
   bool local_accumulator = false;
+
+  // compute_at / reverse_compute_at: the stage runs over a region of its spatial axes whose
+  // extent and origin (per axis) are symbols of this program only, set by the host stage;
+  // axis_full_extent keeps the extents of the whole tensor.
+  bool attached = false;
+  int region_extent_slot[kMaxAxes] = {};
+  int region_origin_slot[kMaxAxes] = {};
+  std::int32_t axis_full_extent[kMaxAxes] = {};
+  int kernel_symbol_count = 0;  // the symbols shared by every stage come first
+
+  // tensorize: the loops from position `tensorize_at` inwards are replaced by `intrinsic`.
+  int tensorize_at = -1;
+  Intrinsic intrinsic = {};
 
   Diagnostic error;
 
@@ -3865,6 +3962,47 @@ constexpr std::int64_t reduction_tile(const LoopProgram& p) noexcept {
 
 inline constexpr std::int64_t kMaxLocalTile = 1024;
 
+// The only axis a loop steps, when it steps exactly one with coefficient one; else -1.
+constexpr int unit_axis_of(const LoopProgram& p, const Loop& l) noexcept {
+  int axis = -1;
+  for (int a = 0; a < p.axis_count; ++a) {
+    if (!p.depends_on_loop(p.axis_value[a], l.id)) continue;
+    if (axis >= 0 || p.unit_coefficient(p.axis_value[a], l.id) != 1) return -1;
+    axis = a;
+  }
+  return axis;
+}
+
+// tensorize("k", gemm intrinsic): the loops from "k" inwards are exactly k (the only
+// reduction axis, stepped by one), then the rows and the columns of the output's last two
+// axes, stepped by one, with the intrinsic's tile as static extents.
+constexpr void check_tensorize(Builder& b, const Name& loop) noexcept {
+  LoopProgram& p = b.p;
+  const Intrinsic& in = p.intrinsic;
+  const int at = p.find_loop(loop);
+  if (at < 0) return b.fail("tensorize", loop, "no loop of that name in the loop nest");
+  if (p.local_accumulator)
+    return b.fail("tensorize", loop, "the intrinsic keeps its own accumulators; drop cache_write(local)");
+  if (p.axis_count != p.spatial_count + 1 || p.spatial_count < 2)
+    return b.fail("tensorize", loop, "the gemm pattern needs two or more spatial axes and one reduction axis");
+  if (at + 3 != p.loop_count)
+    return b.fail("tensorize", loop, "the gemm pattern needs exactly three loops from here inwards: k, rows, columns");
+  const Loop &k = p.loops[at], &rows = p.loops[at + 1], &cols = p.loops[at + 2];
+  if (!k.reduction || unit_axis_of(p, k) != p.spatial_count)
+    return b.fail("tensorize", k.name, "the loop must step the reduction axis by one");
+  if (rows.reduction || unit_axis_of(p, rows) != p.spatial_count - 2)
+    return b.fail("tensorize", rows.name, "the loop must step the output's second-to-last axis by one");
+  if (cols.reduction || unit_axis_of(p, cols) != p.spatial_count - 1)
+    return b.fail("tensorize", cols.name, "the loop must step the output's last axis by one");
+  if (p.static_value(rows.extent) != in.rows || p.static_value(cols.extent) != in.cols)
+    return b.fail("tensorize", rows.name, "the extents of the row and column loops differ from the intrinsic's tile");
+  if (rows.tail_bound >= 0 || cols.tail_bound >= 0)
+    return b.fail("tensorize", rows.name, "a tile loop has a separate tail; use a guarded tail");
+  for (int i = at; i < p.loop_count; ++i)
+    if (p.loops[i].kind == LoopKind::parallel) return b.fail("tensorize", p.loops[i].name, "the loop is parallel");
+  p.tensorize_at = at;
+}
+
 // Checks that apply once every primitive has run.
 constexpr void check_final(Builder& b) noexcept {
   LoopProgram& p = b.p;
@@ -3918,19 +4056,39 @@ constexpr LoopProgram lower(const ComputeSpec& spec, const Schedule& s) noexcept
   }
   for (int i = 0; i < spec.symbol_count; ++i) p.symbols[i] = spec.symbols[i];
   p.symbol_count = spec.symbol_count;
+  p.kernel_symbol_count = spec.symbol_count;
   p.axis_count = spec.axis_count;
   p.spatial_count = spec.spatial_count;
-  // The default nest: spatial axes outside, reductions inside, in declaration order.
+  p.attached = s.attachment(spec.stage) >= 0;
+  if (p.attached && p.symbol_count + 2 * spec.spatial_count > kMaxSymbols) {
+    b.fail("compute_at", spec.stage, "the region of the stage needs more symbols than kiln::tir::kMaxSymbols");
+    return p;
+  }
+  // The default nest: spatial axes outside, reductions inside, in declaration order. An
+  // attached stage's spatial loops cover its region: origin + loop variable.
   for (int a = 0; a < spec.axis_count; ++a) {
     const AxisSpec& axis = spec.axes[a];
-    const int extent = axis.static_extent >= 0 ? b.constant(axis.static_extent)
-                                               : b.node({IndexNode::symbol, -1, -1, axis.symbol});
+    const int full = axis.static_extent >= 0 ? b.constant(axis.static_extent)
+                                             : b.node({IndexNode::symbol, -1, -1, axis.symbol});
     p.axis_names[a] = axis.name;
     p.axis_reduction[a] = axis.reduction;
+    p.axis_full_extent[a] = full;
+    int extent = full;
+    int origin = -1;
+    if (p.attached && !axis.reduction) {
+      p.region_extent_slot[a] = p.symbol_count;
+      p.symbols[p.symbol_count++] = spec.stage + "." + axis.name + ".extent";
+      p.region_origin_slot[a] = p.symbol_count;
+      p.symbols[p.symbol_count++] = spec.stage + "." + axis.name + ".origin";
+      extent = b.node({IndexNode::symbol, -1, -1, p.region_extent_slot[a]});
+      origin = b.node({IndexNode::symbol, -1, -1, p.region_origin_slot[a]});
+    }
     p.axis_extent[a] = extent;
     const int at = b.new_loop(axis.name, extent, axis.reduction, p.loop_count);
-    p.axis_value[a] = b.loop_var_node[p.loops[at].id];
+    const int var = b.loop_var_node[p.loops[at].id];
+    p.axis_value[a] = origin < 0 ? var : b.node({IndexNode::add, origin, var, 0});
   }
+  Name tensorized;
   for (int i = 0; i < s.count && !b.failed(); ++i) {
     const Primitive& prim = s.primitives[i];
     if (!(prim.stage == spec.stage)) continue;  // another stage's
@@ -3946,7 +4104,9 @@ constexpr LoopProgram lower(const ComputeSpec& spec, const Schedule& s) noexcept
         break;
       case PrimitiveKind::compute_inline:
       case PrimitiveKind::reverse_compute_inline:
-        break;  // stage-level: checked and applied by check_stages and the backend
+      case PrimitiveKind::compute_at:
+      case PrimitiveKind::reverse_compute_at:
+        break;  // stage-level: checked by check_stages and the stage plan, applied by the backend
       case PrimitiveKind::cache_write:
         if (spec.axis_count == spec.spatial_count)
           b.fail("cache_write", spec.stage, "the stage is not a reduction; only reductions cache their writes");
@@ -3954,6 +4114,13 @@ constexpr LoopProgram lower(const ComputeSpec& spec, const Schedule& s) noexcept
           b.fail("cache_write", spec.stage, "the CPU backend caches writes in local scope only (shared is for GPUs)");
         else
           p.local_accumulator = true;
+        break;
+      case PrimitiveKind::tensorize:
+        if (b.require_loop("tensorize", prim.loops[0]) >= 0) {
+          if (!p.intrinsic.empty()) b.fail("tensorize", prim.loops[0], "the stage is already tensorized");
+          tensorized = prim.loops[0];
+          p.intrinsic = prim.intrinsic;
+        }
         break;
       case PrimitiveKind::decompose_reduction:
         if (spec.axis_count == spec.spatial_count)
@@ -3963,6 +4130,7 @@ constexpr LoopProgram lower(const ComputeSpec& spec, const Schedule& s) noexcept
         break;
     }
   }
+  if (!b.failed() && !p.intrinsic.empty()) detail::check_tensorize(b, tensorized);
   if (!b.failed()) detail::check_final(b);
   return p;
 }
@@ -4109,6 +4277,34 @@ constexpr Diagnostic check_stages(const StageGraph& g, const Schedule& s) noexce
         b.fail(primitive, p.stage, "its producer has other consumers and must stay materialized");
       else if (s.has(PrimitiveKind::reverse_compute_inline, g.stages[producer].name))
         b.fail(primitive, p.stage, "its producer is itself reverse-inlined");
+    } else if (p.kind == PrimitiveKind::compute_at || p.kind == PrimitiveKind::reverse_compute_at) {
+      const int host = g.find(p.results[0]);
+      const bool forward = p.kind == PrimitiveKind::compute_at;
+      int read = -1;  // where the consumer's reads list the producer
+      const StageInfo& consumer = forward ? (host >= 0 ? g.stages[host] : stage) : stage;
+      const Name producer = forward ? p.stage : p.results[0];
+      for (int r = 0; r < consumer.read_count; ++r)
+        if (consumer.reads[r] == producer) read = r;
+      if (host < 0) {
+        b.fail(primitive, p.loops[0], "the stage it names is not in the kernel");
+      } else if (s.attachment(p.stage) != i) {
+        b.fail(primitive, p.loops[0], "the stage is already attached to another loop");
+      } else if (inlined || reverse_inlined || s.has(PrimitiveKind::compute_inline, p.results[0]) ||
+                 s.has(PrimitiveKind::reverse_compute_inline, p.results[0])) {
+        b.fail(primitive, p.loops[0], "an inlined stage has no loops to attach to or at");
+      } else if (read < 0) {
+        b.fail(primitive, p.loops[0], forward ? "the consumer it names does not read the stage"
+                                              : "the stage does not read the producer it names");
+      } else if (forward && g.consumer_count(p.stage) != 1) {
+        b.fail(primitive, p.loops[0], "the stage has other consumers, which would read it unfinished");
+      } else if (!forward && (stage.reduction || !stage.reads_at_own_axes[read])) {
+        b.fail(primitive, p.loops[0], "the stage must be injective and read the producer at its own axes, in order");
+      } else if (!forward) {
+        // Everything else it reads must be complete when the producer's loop runs.
+        for (int r = 0; r < stage.read_count; ++r)
+          if (g.find(stage.reads[r]) > host)
+            b.fail(primitive, p.loops[0], "the stage reads a stage computed after the producer");
+      }
     } else if (inlined || reverse_inlined) {
       b.fail(primitive, p.stage, inlined ? "the stage is inlined; it has no loops to schedule"
                                          : "the stage is reverse-inlined; it has no loops to schedule");
@@ -4119,6 +4315,257 @@ constexpr Diagnostic check_stages(const StageGraph& g, const Schedule& s) noexce
 
 } // namespace kiln::tir
 // ---- end kiln/tir/stage_graph.hpp ----
+// ---- begin kiln/tir/tensorize.hpp ----
+// kiln/tir/tensorize.hpp: whether a stage's expression has the shape a tensor intrinsic
+// computes, read off its type. For the gemm pattern the body must be
+//   sum over k of A[.., i, k] * B[.., k, j]   (each operand possibly cast)
+// where i and j are the stage's last two spatial axes, k its reduction axis, and the
+// leading indices of A and B do not involve i, j or k. Backends use the same matcher to
+// find the operands they hand to the intrinsic.
+
+#include <cstddef>
+#include <type_traits>
+
+
+namespace kiln::tir {
+
+namespace detail {
+template <class E, Name N> struct is_var_named : std::false_type {};
+template <Name M, Name N> struct is_var_named<te::Var<M>, N> : std::bool_constant<M == N> {};
+template <Name M, class X, Name N> struct is_var_named<te::SpatialAxis<M, X>, N> : std::bool_constant<M == N> {};
+template <Name M, class X, Name N> struct is_var_named<te::ReduceAxis<M, X>, N> : std::bool_constant<M == N> {};
+
+// Whether expression E reads loop variable N anywhere.
+template <Name N, class E> struct mentions : std::false_type {};
+template <Name N, Name M> struct mentions<N, te::Var<M>> : std::bool_constant<M == N> {};
+template <Name N, Name M, class X> struct mentions<N, te::SpatialAxis<M, X>> : std::bool_constant<M == N> {};
+template <Name N, Name M, class X> struct mentions<N, te::ReduceAxis<M, X>> : std::bool_constant<M == N> {};
+template <Name N, class P, class... I>
+struct mentions<N, te::Load<P, I...>> : std::bool_constant<(mentions<N, I>::value || ...)> {};
+template <Name N, class C, class... I>
+struct mentions<N, te::StageLoad<C, I...>> : std::bool_constant<(mentions<N, I>::value || ...)> {};
+template <Name N, class Op, class L, class R>
+struct mentions<N, te::Binary<Op, L, R>> : std::bool_constant<mentions<N, L>::value || mentions<N, R>::value> {};
+template <Name N, class Op, class A> struct mentions<N, te::Unary<Op, A>> : mentions<N, A> {};
+template <Name N, class T, class A> struct mentions<N, te::Cast<T, A>> : mentions<N, A> {};
+template <Name N, class C, class T, class F, bool L>
+struct mentions<N, te::Select<C, T, F, L>>
+    : std::bool_constant<mentions<N, C>::value || mentions<N, T>::value || mentions<N, F>::value> {};
+
+template <Name Row, Name Col, Name I, Name J, Name K, class... Idx>
+constexpr bool indices_end_with() noexcept {
+  constexpr std::size_t n = sizeof...(Idx);
+  if constexpr (n < 2) {
+    return false;
+  } else {
+    constexpr bool row[] = {is_var_named<Idx, Row>::value...};
+    constexpr bool col[] = {is_var_named<Idx, Col>::value...};
+    constexpr bool free[] = {!(mentions<I, Idx>::value || mentions<J, Idx>::value || mentions<K, Idx>::value)...};
+    if (!row[n - 2] || !col[n - 1]) return false;
+    for (std::size_t q = 0; q + 2 < n; ++q)
+      if (!free[q]) return false;
+    return true;
+  }
+}
+
+// A load whose last two indices are Row and Col and whose others do not involve I, J, K.
+template <class L, Name Row, Name Col, Name I, Name J, Name K> struct load_ends_with : std::false_type {};
+template <class P, class... Idx, Name Row, Name Col, Name I, Name J, Name K>
+struct load_ends_with<te::Load<P, Idx...>, Row, Col, I, J, K>
+    : std::bool_constant<indices_end_with<Row, Col, I, J, K, Idx...>()> {};
+template <class C, class... Idx, Name Row, Name Col, Name I, Name J, Name K>
+struct load_ends_with<te::StageLoad<C, Idx...>, Row, Col, I, J, K>
+    : std::bool_constant<indices_end_with<Row, Col, I, J, K, Idx...>()> {};
+} // namespace detail
+
+// An operand with its casts removed (the intrinsic converts by itself).
+template <class E> struct uncast { using type = E; };
+template <class T, class A> struct uncast<te::Cast<T, A>> : uncast<A> {};
+template <class E>
+constexpr const E& uncast_operand(const E& e) noexcept {
+  return e;
+}
+template <class T, class A>
+constexpr const auto& uncast_operand(const te::Cast<T, A>& e) noexcept {
+  return uncast_operand(e.arg);
+}
+
+// The gemm pattern of a stage body (after inlining) with rows I, columns J, reduction K.
+template <class Body, Name I, Name J, Name K>
+struct GemmMatch {
+  static constexpr bool is_sum_of_product = false;
+  static constexpr bool operands_match = false;
+};
+template <class Op, class L, class R, class... Axes, Name I, Name J, Name K>
+struct GemmMatch<te::Reduce<te::reducer::sum, te::Binary<Op, L, R>, Axes...>, I, J, K> {
+  static constexpr bool is_sum_of_product = std::is_same_v<Op, te::op::mul>;
+  using a_type = typename uncast<L>::type;
+  using b_type = typename uncast<R>::type;
+  static constexpr bool operands_match = is_sum_of_product && detail::load_ends_with<a_type, I, K, I, J, K>::value &&
+                                         detail::load_ends_with<b_type, K, J, I, J, K>::value;
+};
+
+// What is wrong with tensorizing stage St (body type Body after inlining) as lowered in P,
+// or nothing.
+constexpr Diagnostic tensorize_failure(const LoopProgram& p, const char* what) noexcept {
+  Diagnostic d;
+  d.failed = true;
+  detail::append(d, "tensorize(\"");
+  detail::append(d, p.loops[p.tensorize_at].name.view());
+  detail::append(d, "\"): ");
+  detail::append(d, what);
+  return d;
+}
+
+template <class St, class Body, const LoopProgram& P>
+constexpr Diagnostic tensorize_diagnostic() noexcept {
+  if constexpr (P.tensorize_at >= 0) {
+    using Match = GemmMatch<Body, P.axis_names[P.spatial_count - 2], P.axis_names[P.spatial_count - 1],
+                            P.axis_names[P.spatial_count]>;
+    if constexpr (!Match::is_sum_of_product) {
+      return tensorize_failure(P, "the stage is not a sum of products, as the gemm pattern needs");
+    } else if constexpr (!Match::operands_match) {
+      return tensorize_failure(P, "the operands are not A[.., i, k] and B[.., k, j] over the stage's last two axes");
+    } else {
+      if (dtype_v<typename Match::a_type::value_type> != P.intrinsic.input ||
+          dtype_v<typename Match::b_type::value_type> != P.intrinsic.input)
+        return tensorize_failure(P, "the operands' dtype is not the intrinsic's input dtype");
+      if (dtype_v<typename St::value_type> != P.intrinsic.accumulator)
+        return tensorize_failure(P, "the stage's dtype is not the intrinsic's accumulator dtype");
+    }
+  }
+  return Diagnostic{};
+}
+
+} // namespace kiln::tir
+// ---- end kiln/tir/tensorize.hpp ----
+// ---- begin kiln/tir/region.hpp ----
+// kiln/tir/region.hpp: the region of a producer that a consumer reads, by interval
+// arithmetic. compute_at runs a producer inside a consumer's loop over just the elements
+// that one iteration of the loop reads: the consumer's axes there are intervals (the loops
+// outside are fixed, the ones inside range over their extents), and each index expression
+// of a read of the producer maps them to an interval of the producer's axis.
+
+#include <algorithm>
+#include <cstdint>
+#include <limits>
+#include <type_traits>
+
+
+namespace kiln::tir {
+
+struct Interval {
+  std::int64_t lo = std::numeric_limits<std::int64_t>::max();
+  std::int64_t hi = std::numeric_limits<std::int64_t>::min();
+
+  static constexpr Interval point(std::int64_t v) noexcept { return {v, v}; }
+  // Far enough from the limits that the arithmetic below cannot overflow; clamped later.
+  static constexpr Interval unbounded() noexcept { return {-(std::int64_t{1} << 40), std::int64_t{1} << 40}; }
+  constexpr bool empty() const noexcept { return lo > hi; }
+  constexpr void unite(const Interval& o) noexcept {
+    lo = std::min(lo, o.lo);
+    hi = std::max(hi, o.hi);
+  }
+  constexpr Interval clamped(std::int64_t first, std::int64_t last) const noexcept {
+    return {std::max(lo, first), std::min(hi, last)};
+  }
+};
+
+constexpr Interval operator+(Interval a, Interval b) noexcept { return {a.lo + b.lo, a.hi + b.hi}; }
+constexpr Interval operator-(Interval a, Interval b) noexcept { return {a.lo - b.hi, a.hi - b.lo}; }
+constexpr Interval operator*(Interval a, Interval b) noexcept {
+  const std::int64_t p[] = {a.lo * b.lo, a.lo * b.hi, a.hi * b.lo, a.hi * b.hi};
+  return {*std::min_element(p, p + 4), *std::max_element(p, p + 4)};
+}
+
+namespace detail {
+template <class E> struct mentions_any_var : std::false_type {};
+template <Name N> struct mentions_any_var<te::Var<N>> : std::true_type {};
+template <Name N, class X> struct mentions_any_var<te::SpatialAxis<N, X>> : std::true_type {};
+template <Name N, class X> struct mentions_any_var<te::ReduceAxis<N, X>> : std::true_type {};
+template <class P, class... I> struct mentions_any_var<te::Load<P, I...>> : std::bool_constant<(mentions_any_var<I>::value || ...)> {};
+template <class C, class... I>
+struct mentions_any_var<te::StageLoad<C, I...>> : std::bool_constant<(mentions_any_var<I>::value || ...)> {};
+template <class Op, class L, class R>
+struct mentions_any_var<te::Binary<Op, L, R>> : std::bool_constant<mentions_any_var<L>::value || mentions_any_var<R>::value> {};
+template <class Op, class A> struct mentions_any_var<te::Unary<Op, A>> : mentions_any_var<A> {};
+template <class T, class A> struct mentions_any_var<te::Cast<T, A>> : mentions_any_var<A> {};
+template <class C, class T, class F, bool L>
+struct mentions_any_var<te::Select<C, T, F, L>>
+    : std::bool_constant<mentions_any_var<C>::value || mentions_any_var<T>::value || mentions_any_var<F>::value> {};
+
+template <class E> struct var_name_of { static constexpr bool is_var = false; };
+template <Name N> struct var_name_of<te::Var<N>> { static constexpr bool is_var = true; static constexpr Name name = N; };
+template <Name N, class X> struct var_name_of<te::SpatialAxis<N, X>> : var_name_of<te::Var<N>> {};
+template <Name N, class X> struct var_name_of<te::ReduceAxis<N, X>> : var_name_of<te::Var<N>> {};
+
+constexpr std::int64_t floor_div(std::int64_t a, std::int64_t b) noexcept {
+  const std::int64_t q = a / b;
+  return (a % b != 0 && ((a < 0) != (b < 0))) ? q - 1 : q;
+}
+} // namespace detail
+
+// The interval of an integer index expression. `axis(name)` gives a variable's interval;
+// subexpressions without variables are evaluated in `env`. What interval arithmetic cannot
+// bound (a select, a cast, a load) is unbounded, and the caller clamps it to the tensor.
+template <class E, class AxisFn, class Env>
+constexpr Interval bounds(const E& e, const AxisFn& axis, const Env& env) noexcept {
+  if constexpr (!detail::mentions_any_var<E>::value) {
+    if constexpr (std::is_integral_v<typename E::value_type>) return Interval::point(static_cast<std::int64_t>(e.eval(env)));
+    else return Interval::unbounded();
+  } else if constexpr (detail::var_name_of<E>::is_var) {
+    return axis(detail::var_name_of<E>::name);
+  } else if constexpr (requires { e.lhs; e.rhs; typename E::op_type; }) {
+    using Op = typename E::op_type;
+    const Interval a = bounds(e.lhs, axis, env), b = bounds(e.rhs, axis, env);
+    if constexpr (std::is_same_v<Op, te::op::add>) return a + b;
+    else if constexpr (std::is_same_v<Op, te::op::sub>) return a - b;
+    else if constexpr (std::is_same_v<Op, te::op::mul>) return a * b;
+    else if constexpr (std::is_same_v<Op, te::op::minimum>) return {std::min(a.lo, b.lo), std::min(a.hi, b.hi)};
+    else if constexpr (std::is_same_v<Op, te::op::maximum>) return {std::max(a.lo, b.lo), std::max(a.hi, b.hi)};
+    else if constexpr (std::is_same_v<Op, te::op::floordiv>) {
+      if (b.lo != b.hi || b.lo <= 0) return Interval::unbounded();
+      return {detail::floor_div(a.lo, b.lo), detail::floor_div(a.hi, b.lo)};
+    } else if constexpr (std::is_same_v<Op, te::op::floormod>) {
+      if (b.lo != b.hi || b.lo <= 0) return Interval::unbounded();
+      const std::int64_t d = b.lo;
+      if (detail::floor_div(a.lo, d) == detail::floor_div(a.hi, d)) return {a.lo - detail::floor_div(a.lo, d) * d, a.hi - detail::floor_div(a.hi, d) * d};
+      return {0, d - 1};
+    } else {
+      return Interval::unbounded();
+    }
+  } else {
+    return Interval::unbounded();
+  }
+}
+
+// Unites into region[0..rank) the intervals of every read of stage Producer in `e`.
+template <Name Producer, class E, class AxisFn, class Env>
+constexpr void read_region(const E& e, const AxisFn& axis, const Env& env, Interval* region) noexcept {
+  if constexpr (requires { typename E::stage_type; }) {
+    if constexpr (E::stage_type::name == Producer) {
+      std::size_t q = 0;
+      std::apply([&](const auto&... idx) { (region[q++].unite(bounds(idx, axis, env)), ...); }, e.indices);
+    }
+    std::apply([&](const auto&... idx) { (read_region<Producer>(idx, axis, env, region), ...); }, e.indices);
+  } else if constexpr (requires { typename E::placeholder_type; }) {
+    std::apply([&](const auto&... idx) { (read_region<Producer>(idx, axis, env, region), ...); }, e.indices);
+  } else if constexpr (requires { e.lhs; e.rhs; }) {
+    read_region<Producer>(e.lhs, axis, env, region);
+    read_region<Producer>(e.rhs, axis, env, region);
+  } else if constexpr (requires { e.cond; }) {
+    read_region<Producer>(e.cond, axis, env, region);
+    read_region<Producer>(e.if_true, axis, env, region);
+    read_region<Producer>(e.if_false, axis, env, region);
+  } else if constexpr (requires { e.arg; }) {
+    read_region<Producer>(e.arg, axis, env, region);
+  } else if constexpr (te::is_reduce<E>::value) {
+    read_region<Producer>(e.body, axis, env, region);
+  }
+}
+
+} // namespace kiln::tir
+// ---- end kiln/tir/region.hpp ----
 // ---- begin kiln/tir/stage_plan.hpp ----
 // kiln/tir/stage_plan.hpp: what each stage of a kernel becomes under a schedule: folded into
 // its consumers (compute_inline), run as its producer's epilogue (reverse_compute_inline), or
@@ -4138,6 +4585,11 @@ struct StageRoles {
   bool executed[kMaxStages] = {};
   int output[kMaxStages] = {};    // the stage whose buffer this stage writes
   bool needs_workspace[kMaxStages] = {};
+  // compute_at / reverse_compute_at: the stage whose loop runs this one (else -1), that
+  // loop's name, and whether it runs after the loop's body (reverse) or before it.
+  int host[kMaxStages] = {};
+  Name host_loop[kMaxStages] = {};
+  bool after_body[kMaxStages] = {};
   // Stages folded into expressions: the inlined ones, and the injective producers of
   // reverse-inlined stages (for those, running the consumer with the producer inlined is the
   // same computation).
@@ -4168,6 +4620,15 @@ constexpr StageRoles stage_roles(const StageGraph& g, const Schedule& s) noexcep
   }
   for (int i = 0; i < g.count; ++i)
     if (r.executed[i] && r.output[i] != g.count - 1) r.needs_workspace[r.output[i]] = true;
+  for (int i = 0; i < g.count; ++i) {
+    r.host[i] = -1;
+    if (const int at = s.attachment(g.stages[i].name); at >= 0 && r.executed[i]) {
+      const Primitive& p = s.primitives[at];
+      r.host[i] = g.find(p.results[0]);
+      r.host_loop[i] = p.loops[0];
+      r.after_body[i] = p.kind == PrimitiveKind::reverse_compute_at;
+    }
+  }
   return r;
 }
 
@@ -4183,6 +4644,9 @@ struct StagePlan {
   static constexpr bool executed(int stage) noexcept { return roles.executed[stage]; }
   static constexpr int output_of(int stage) noexcept { return roles.output[stage]; }
   static constexpr bool needs_workspace(int stage) noexcept { return roles.needs_workspace[stage]; }
+  // Executed on its own, not inside another stage's loop.
+  static constexpr bool top_level(int stage) noexcept { return roles.executed[stage] && roles.host[stage] < 0; }
+  static constexpr int host_of(int stage) noexcept { return roles.host[stage]; }
 
   template <class St>
   static constexpr int index_of = static_cast<int>(te::index_by_name<Stages, St::name>::value);
@@ -4202,6 +4666,53 @@ constexpr Diagnostic schedule_diagnostic() noexcept {
           ? (d = PlanT::template program<Ss>.error, 0)
           : 0),
      ...);
+  }(typename PlanT::Stages{});
+  if (d.failed) return d;
+  // The loop a stage is attached at must exist in the host, hold whole iterations of it and,
+  // for reverse_compute_at, lie outside the host's reduction (its outputs are final there).
+  [&]<class... Ss>(te::TypeList<Ss...>) {
+    auto one = [&]<class St>(std::type_identity<St>) {
+      constexpr int i = PlanT::template index_of<St>;
+      if constexpr (PlanT::host_of(i) >= 0) {
+        using Host = std::tuple_element_t<PlanT::host_of(i), typename te::tuple_of<typename PlanT::Stages>::type>;
+        constexpr const LoopProgram& hp = PlanT::template program<Host>;
+        constexpr Name loop = PlanT::roles.host_loop[i];
+        constexpr int at = hp.find_loop(loop);
+        const char* primitive = PlanT::roles.after_body[i] ? "reverse_compute_at" : "compute_at";
+        Diagnostic e;
+        auto fail = [&](std::string_view what) {
+          e.failed = true;
+          detail::append(e, primitive);
+          detail::append(e, "(\"");
+          detail::append(e, loop.view());
+          detail::append(e, "\"): ");
+          detail::append(e, what);
+        };
+        if constexpr (at < 0) {
+          fail("no loop of that name in the stage it names");
+        } else {
+          bool inside_reduction = false;
+          for (int l = 0; l <= at; ++l) inside_reduction = inside_reduction || hp.loops[l].reduction;
+          if (hp.loops[at].kind == LoopKind::vectorized) fail("the loop is vectorized; attach outside it");
+          else if (hp.tensorize_at >= 0 && at >= hp.tensorize_at) fail("the loop is inside a tensorized nest");
+          else if (PlanT::roles.after_body[i] && inside_reduction)
+            fail("the loop is inside the producer's reduction, whose outputs are not final there");
+        }
+        if (e.failed && !d.failed) d = e;
+      }
+    };
+    (one(std::type_identity<Ss>{}), ...);
+  }(typename PlanT::Stages{});
+  if (d.failed) return d;
+  [&]<class... Ss>(te::TypeList<Ss...>) {
+    auto one = [&]<class St>(std::type_identity<St>) {
+      if constexpr (PlanT::executed(PlanT::template index_of<St>)) {
+        using Body = decltype(te::inline_stages<PlanT::inlined>(std::declval<const typename St::body_type&>()));
+        constexpr Diagnostic t = tensorize_diagnostic<St, Body, PlanT::template program<St>>();
+        if (t.failed && !d.failed) d = t;
+      }
+    };
+    (one(std::type_identity<Ss>{}), ...);
   }(typename PlanT::Stages{});
   return d;
 }
@@ -4402,7 +4913,11 @@ inline std::string loop_line(const LoopProgram& p, int i, int depth) {
                      : l.kind == LoopKind::vectorized ? "T.vectorized"
                                                       : "T.unroll";
   const std::string extent = print_index(p, l.tail_bound >= 0 ? l.tail_bound : l.extent);
-  return str_cat(indent(depth), "for ", l.name.view(), " in ", kind, "(", extent, "):",
+  const std::string tensorized =
+      i == p.tensorize_at ? str_cat(indent(depth), "# tensorized from here inwards: ", p.intrinsic.name.view(), "[",
+                                    p.intrinsic.rows, " x ", p.intrinsic.cols, "]\n")
+                          : std::string();
+  return str_cat(tensorized, indent(depth), "for ", l.name.view(), " in ", kind, "(", extent, "):",
                  l.reduction ? "  # reduction" : "", "\n");
 }
 
@@ -4460,8 +4975,28 @@ inline std::string tile_element(const LoopProgram& p, int first, const Name& sta
 
 // One executed stage: its loops, bindings, guards, how the reduction starts, the statement,
 // then the write-back of a local tile and the epilogue of a reverse-inlined consumer.
+// Stages attached to a stage's loops (compute_at, reverse_compute_at), printed inside it:
+// before[i] right after the line of loop i, `after` once the nest is done (reverse_compute_at
+// attaches outside the reduction, so the end of the text is the end of that loop's body).
+struct Attached {
+  std::string before[kMaxLoops];
+  std::string after;
+};
+
+inline std::string reindent(const std::string& text, int depth) {
+  std::string out;
+  std::size_t start = 0;
+  while (start < text.size()) {
+    const std::size_t end = text.find('\n', start);
+    out += indent(depth);
+    out += text.substr(start, end - start + 1);
+    start = end == std::string::npos ? text.size() : end + 1;
+  }
+  return out;
+}
+
 template <class PlanT, class St, class Last>
-std::string print_stage(const Last& last) {
+std::string print_stage(const Last& last, const Attached& attached = {}) {
   constexpr const LoopProgram& p = PlanT::template program<St>;
   using T = typename St::value_type;
   const auto exprs = make_stage_exprs<PlanT, St>(last);
@@ -4470,16 +5005,16 @@ std::string print_stage(const Last& last) {
   const std::string target = str_cat(Out::name.view(), element<St>(p).substr(St::name.size()));
   std::string out;
   if constexpr (!St::is_reduction) {
-    for (int i = 0; i < p.loop_count; ++i) out += loop_line(p, i, i + 1);
+    for (int i = 0; i < p.loop_count; ++i) out += loop_line(p, i, i + 1) + attached.before[i];
     const int depth = bindings(p, p.loop_count + 1, false, out);
     out += str_cat(indent(depth), target, " = ", print_expr(exprs.first), "\n");
-    return out;
+    return out + attached.after;
   } else {
     using R = typename decltype(exprs.first)::reducer_type;
     const std::string identity = str_cat("T.", R::name, "_identity(\"", dtype_name<T>(), "\")");
     int first = 0;
     while (!p.loops[first].reduction) ++first;
-    for (int i = 0; i < first; ++i) out += loop_line(p, i, i + 1);
+    for (int i = 0; i < first; ++i) out += loop_line(p, i, i + 1) + attached.before[i];
     std::string accumulator = target;
     if (p.local_accumulator) {
       accumulator = tile_element(p, first, St::name);
@@ -4491,7 +5026,7 @@ std::string print_stage(const Last& last) {
       const int d = inner_spatial_nest(p, first, first + 1, out);
       out += str_cat(indent(d), target, " = ", identity, "\n");
     }
-    for (int i = first; i < p.loop_count; ++i) out += loop_line(p, i, i + 1);
+    for (int i = first; i < p.loop_count; ++i) out += loop_line(p, i, i + 1) + attached.before[i];
     const int depth = bindings(p, p.loop_count + 1, false, out);
     if (!p.local_accumulator && !p.decomposed_init) {
       std::string start;
@@ -4518,8 +5053,31 @@ std::string print_stage(const Last& last) {
         out += str_cat(indent(d), target, " = ", value, "\n");
       }
     }
-    return out;
+    return out + attached.after;
   }
+}
+
+// A stage's text with the stages attached to its loops (and theirs) inside.
+template <class PlanT, class St, class Last>
+std::string print_with_attached(const Last& last) {
+  constexpr int self = PlanT::template index_of<St>;
+  constexpr const LoopProgram& p = PlanT::template program<St>;
+  Attached attached;
+  [&]<class... Ss>(te::TypeList<Ss...>) {
+    auto one = [&]<class A>(std::type_identity<A>) {
+      constexpr int a = PlanT::template index_of<A>;
+      if constexpr (PlanT::host_of(a) == self) {
+        constexpr int at = p.find_loop(PlanT::roles.host_loop[a]);
+        const std::string text = reindent(print_with_attached<PlanT, A>(last), at + 1);
+        const std::string header = str_cat(indent(at + 2), "# ", A::name.view(), " over the region ",
+                                           PlanT::roles.after_body[a] ? "this iteration wrote" : "this iteration reads", "\n");
+        if (PlanT::roles.after_body[a]) attached.after += header + text;
+        else attached.before[at] += header + text;
+      }
+    };
+    (one(std::type_identity<Ss>{}), ...);
+  }(typename PlanT::Stages{});
+  return print_stage<PlanT, St>(last, attached);
 }
 } // namespace detail
 
@@ -4551,7 +5109,7 @@ std::string print(const Last& last) {
           out += str_cat("    ", St::name.view(), " = T.alloc_buffer((", detail::print_extents(typename St::extents_type{}),
                          "), \"", detail::dtype_name<typename St::value_type>(), "\")\n");
         }
-        if constexpr (PlanT::executed(i)) out += detail::print_stage<PlanT, St>(last);
+        if constexpr (PlanT::top_level(i)) out += detail::print_with_attached<PlanT, St>(last);
       };
       (one(std::type_identity<Ss>{}), ...);
     }(typename PlanT::Stages{});
@@ -4765,6 +5323,148 @@ auto conv2d_nchw(N n, C, H h, Wd w, K k, CPerGroup, R, S, OH oh, OW ow) {
 
 } // namespace kiln::kernels
 // ---- end kiln/kernels/conv2d.hpp ----
+// ---- begin kiln/kernels/conv2d_nchwc.hpp ----
+// kiln/kernels/conv2d_nchwc.hpp: 2-D convolution in the blocked NCHWc layout, where channels
+// come in blocks that are the innermost, contiguous axis, so a kernel can vectorize over
+// output channels. Input "X" is n x c_blocks x h x w x cb, weights "W" are
+// k_blocks x c_blocks x r x s x cb x kb (OIHW{cb}i{kb}o), output is n x k_blocks x oh x ow x kb,
+// with strides, zero padding and dilation as in conv2d_nchw and the output extents given by
+// conv2d_output_extent. Channel counts that are not a multiple of a block are zero-padded
+// (kernels/layout.hpp packs tensors into these layouts). Every input read is bounds-checked,
+// so a wrong output shape can give wrong values but never reads outside the input.
+//
+// Groups: conv2d_nchwc computes groups == 1 only; depthwise_conv2d_nchwc is the depthwise case
+// (one group per channel, channel multiplier 1). Other grouped convolutions are not supported
+// in the blocked layout.
+
+#include <cstdint>
+#include <utility>
+
+
+namespace kiln::kernels {
+
+// Y[b, f, y, x, kb] = sum over rc, rr, rs and i < CB of X[b, rc, iy, ix, i] * W[f, rc, rr, rs, i, kb].
+// The input-channel block is summed in the body, so the statement reads a whole block of X
+// (one value per lane, broadcast) against contiguous rows of W, and the stage keeps three
+// reduction axes, as conv2d_nchw does.
+template <Conv2dParams P, Element T = float, Name Out = "Y", te::TeExtent N, te::TeExtent CBlocks, te::TeExtent H,
+          te::TeExtent Wd, te::TeExtent KBlocks, te::TeExtent R, te::TeExtent S, te::TeExtent OH, te::TeExtent OW,
+          std::int64_t CB, std::int64_t KB>
+auto conv2d_nchwc(N n, CBlocks, H h, Wd w, KBlocks k_blocks, R, S, OH oh, OW ow, Int<CB>, Int<KB>) {
+  static_assert(P.stride_h > 0 && P.stride_w > 0 && P.dilation_h > 0 && P.dilation_w > 0,
+                "conv2d_nchwc: strides and dilations must be positive");
+  static_assert(P.groups == 1,
+                "conv2d_nchwc: only groups == 1 is supported in the blocked layout; use depthwise_conv2d_nchwc for "
+                "depthwise convolution");
+  static_assert(CB > 0 && KB > 0, "conv2d_nchwc: channel blocks must be positive");
+  constexpr auto X = te::placeholder<T, "X">(N{}, CBlocks{}, H{}, Wd{}, Int<CB>{});
+  constexpr auto W = te::placeholder<T, "W">(KBlocks{}, CBlocks{}, R{}, S{}, Int<CB>{}, Int<KB>{});
+  constexpr auto rc = te::reduce_axis<"rc">(CBlocks{});
+  constexpr auto rr = te::reduce_axis<"rr">(R{});
+  constexpr auto rs = te::reduce_axis<"rs">(S{});
+  const auto height = te::extent_of(h);
+  const auto width = te::extent_of(w);
+  return te::compute<Out, "n", "k", "y", "x", "kb">(
+      te::extents(n, k_blocks, oh, ow, Int<KB>{}), [=](auto b, auto f, auto y, auto x, auto kb) {
+        const auto iy = y * P.stride_h + rr * P.dilation_h - P.pad_h;
+        const auto ix = x * P.stride_w + rs * P.dilation_w - P.pad_w;
+        const auto inside = (iy >= 0) && (iy < height) && (ix >= 0) && (ix < width);
+        // Each term guards its own read: a guard around the whole sum would depend on kb.
+        auto block = [&]<std::int64_t... I>(std::integer_sequence<std::int64_t, I...>) {
+          return (... + (te::if_then_else(inside, X(b, rc, iy, ix, I), T(0)) * W(f, rc, rr, rs, I, kb)));
+        };
+        return te::sum(block(std::make_integer_sequence<std::int64_t, CB>{}), rc, rr, rs);
+      });
+}
+
+// Depthwise: Y[b, f, y, x, kb] = sum over rr, rs of X[b, f, iy, ix, kb] * W[f, 0, rr, rs, 0, kb],
+// with weights c_blocks x 1 x r x s x 1 x cb (OIHW1i{cb}o, what oihw_to_oihwio<1, CB> makes of
+// c x 1 x r x s weights). P.groups is implied (one group per channel) and not read.
+template <Conv2dParams P, Element T = float, Name Out = "Y", te::TeExtent N, te::TeExtent CBlocks, te::TeExtent H,
+          te::TeExtent Wd, te::TeExtent R, te::TeExtent S, te::TeExtent OH, te::TeExtent OW, std::int64_t CB>
+auto depthwise_conv2d_nchwc(N n, CBlocks c_blocks, H h, Wd w, R, S, OH oh, OW ow, Int<CB>) {
+  static_assert(P.stride_h > 0 && P.stride_w > 0 && P.dilation_h > 0 && P.dilation_w > 0,
+                "depthwise_conv2d_nchwc: strides and dilations must be positive");
+  static_assert(CB > 0, "depthwise_conv2d_nchwc: the channel block must be positive");
+  constexpr auto X = te::placeholder<T, "X">(N{}, CBlocks{}, H{}, Wd{}, Int<CB>{});
+  constexpr auto W = te::placeholder<T, "W">(CBlocks{}, Int<1>{}, R{}, S{}, Int<1>{}, Int<CB>{});
+  constexpr auto rr = te::reduce_axis<"rr">(R{});
+  constexpr auto rs = te::reduce_axis<"rs">(S{});
+  const auto height = te::extent_of(h);
+  const auto width = te::extent_of(w);
+  return te::compute<Out, "n", "k", "y", "x", "kb">(
+      te::extents(n, c_blocks, oh, ow, Int<CB>{}), [=](auto b, auto f, auto y, auto x, auto kb) {
+        const auto iy = y * P.stride_h + rr * P.dilation_h - P.pad_h;
+        const auto ix = x * P.stride_w + rs * P.dilation_w - P.pad_w;
+        const auto inside = (iy >= 0) && (iy < height) && (ix >= 0) && (ix < width);
+        return te::sum(te::if_then_else(inside, X(b, f, iy, ix, kb), T(0)) * W(f, 0, rr, rs, 0, kb), rr, rs);
+      });
+}
+
+} // namespace kiln::kernels
+// ---- end kiln/kernels/conv2d_nchwc.hpp ----
+// ---- begin kiln/kernels/layout.hpp ----
+// kiln/kernels/layout.hpp: layout transforms between NCHW and the blocked layouts of
+// conv2d_nchwc: activations n x c x h x w <-> n x c_blocks x h x w x cb, and the packing of
+// k x c x r x s weights into k_blocks x c_blocks x r x s x cb x kb (OIHW{cb}i{kb}o). Packing
+// pads a channel count that is not a multiple of its block with zeros; the block counts are
+// extents of the output, ceildiv(c, cb) for a tight fit (kiln::ceildiv keeps Int<N> static).
+// Every read is bounds-checked, so a wrong output extent gives zeros, never a read outside
+// the input.
+
+#include <cstdint>
+
+
+namespace kiln::kernels {
+
+// Y[b, cb, y, x, i] = X[b, cb * CB + i, y, x], zero where cb * CB + i >= c.
+template <std::int64_t CB, Element T = float, Name Out = "Y", te::TeExtent N, te::TeExtent C, te::TeExtent H,
+          te::TeExtent W, te::TeExtent CBlocks>
+auto nchw_to_nchwc(N n, C c, H h, W w, CBlocks c_blocks) {
+  static_assert(CB > 0, "nchw_to_nchwc: the channel block must be positive");
+  constexpr auto X = te::placeholder<T, "X">(N{}, C{}, H{}, W{});
+  const auto channels = te::extent_of(c);
+  return te::compute<Out, "n", "cb", "y", "x", "i">(
+      te::extents(n, c_blocks, h, w, Int<CB>{}), [=](auto b, auto block, auto y, auto x, auto i) {
+        const auto channel = block * CB + i;
+        return te::if_then_else(channel < channels, X(b, channel, y, x), T(0));
+      });
+}
+
+// Y[b, ch, y, x] = X[b, ch / CB, y, x, ch % CB]: the first c channels, dropping the padding.
+template <std::int64_t CB, Element T = float, Name Out = "Y", te::TeExtent N, te::TeExtent CBlocks, te::TeExtent H,
+          te::TeExtent W, te::TeExtent C>
+auto nchwc_to_nchw(N n, CBlocks c_blocks, H h, W w, C c) {
+  static_assert(CB > 0, "nchwc_to_nchw: the channel block must be positive");
+  constexpr auto X = te::placeholder<T, "X">(N{}, CBlocks{}, H{}, W{}, Int<CB>{});
+  const auto blocks = te::extent_of(c_blocks);
+  return te::compute<Out, "n", "c", "y", "x">(te::extents(n, c, h, w), [=](auto b, auto ch, auto y, auto x) {
+    const auto block = te::floordiv(ch, CB);
+    return te::if_then_else(block < blocks, X(b, block, y, x, te::floormod(ch, CB)), T(0));
+  });
+}
+
+// Y[ko, co, u, v, ci, ki] = W[ko * KB + ki, co * CB + ci, u, v], zero past k output or c
+// input channels. Depthwise weights (c x 1 x r x s) pack with CB = 1.
+template <std::int64_t CB, std::int64_t KB, Element T = float, Name Out = "Y", te::TeExtent K, te::TeExtent C,
+          te::TeExtent R, te::TeExtent S, te::TeExtent KBlocks, te::TeExtent CBlocks>
+auto oihw_to_oihwio(K k, C c, R r, S s, KBlocks k_blocks, CBlocks c_blocks) {
+  static_assert(CB > 0 && KB > 0, "oihw_to_oihwio: channel blocks must be positive");
+  constexpr auto W = te::placeholder<T, "W">(K{}, C{}, R{}, S{});
+  const auto outputs = te::extent_of(k);
+  const auto inputs = te::extent_of(c);
+  return te::compute<Out, "ko", "co", "u", "v", "ci", "ki">(
+      te::extents(k_blocks, c_blocks, r, s, Int<CB>{}, Int<KB>{}),
+      [=](auto ko, auto co, auto u, auto v, auto ci, auto ki) {
+        const auto output_channel = ko * KB + ki;
+        const auto input_channel = co * CB + ci;
+        return te::if_then_else((output_channel < outputs) && (input_channel < inputs),
+                                W(output_channel, input_channel, u, v), T(0));
+      });
+}
+
+} // namespace kiln::kernels
+// ---- end kiln/kernels/layout.hpp ----
 // ---- begin kiln/kernels/pool2d.hpp ----
 // kiln/kernels/pool2d.hpp: 2-D max and average pooling in the NCHW layout with strides and
 // padding (padded positions are ignored by max and, for average, counted only when
@@ -5010,6 +5710,2804 @@ auto reduce_axes(te::Extents<Es...> extents) {
 
 } // namespace kiln::kernels
 // ---- end kiln/kernels/reduce_axes.hpp ----
+
+// graph level: symbolic dimensions and shape/dtype inference of the operators
+// ---- begin kiln/relax/shape_inference.hpp ----
+// kiln/relax/shape_inference.hpp: shape and dtype inference for the graph level's op set.
+//
+// Every op's inference is a constexpr function in kiln::relax::infer that takes the input
+// TensorTypes (and the op's attributes) and returns Inferred<TensorType>: the output type,
+// or a TypeError whose message names the op and what was wrong. The same functions serve a
+// static graph, where the C++ compiler runs them on constant dims:
+//
+//   constexpr auto y = infer::conv(x, w, nullptr, {.strides = {2, 2}, .pads = {3, 3, 3, 3}});
+//   static_assert(y.ok() && y->dims[2] == 112);
+//
+// and a dynamic module, where dims are symbolic and errors become kiln::Status:
+//
+//   Result<TensorType> t = infer::matmul(a, b);
+
+// ---- begin kiln/relax/sym_dim.hpp ----
+// kiln/relax/sym_dim.hpp: symbolic dimensions (`batch*seq + 1`), values usable in constant expressions.
+//
+// A static graph knows every dim as a constant and infers its shapes in the C++ compiler; a
+// dynamic module knows some dims only as named symbols bound at run time. SymDim serves
+// both: it keeps its whole expression in fixed-capacity arrays, so it is a literal type
+// that the compiler can build, compare and print, and that a module evaluates once the
+// symbols are bound.
+//
+// Every SymDim is kept in a canonical form, so that dims equal by ordinary algebra compare
+// equal as values (`b*seq == seq*b`, `2*b + b == 3*b`): a sum
+//     c0 + c1*m1 + c2*m2 + ...
+// of monomials m (products of atoms, higher degree first, then in atom order) with nonzero
+// integer coefficients, where an atom is a symbol or an operation the sum cannot absorb:
+// floordiv, floormod, min or max of two sub-expressions. Division by a constant keeps only
+// the part that does not divide evenly inside the atom (floordiv(4*s + 3, 2) = 2*s + 1).
+//
+// Symbols stand for dimensions: simplification assumes 0 <= symbol <= kMaxSymbolValue,
+// and evaluation rejects bindings outside that range.
+
+#include <concepts>
+#include <cstdint>
+#include <initializer_list>
+#include <limits>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <type_traits>
+
+// ---- begin kiln/relax/fixed_string.hpp ----
+// kiln/relax/fixed_string.hpp: a string of at most N characters, built in constant expressions.
+//
+// Shape inference reports errors with messages that name the op and the dims involved; a
+// static graph builds those messages in the C++ compiler, so they cannot be std::strings.
+
+#include <concepts>
+#include <cstddef>
+#include <cstdint>
+#include <string_view>
+
+namespace kiln::relax {
+
+template <std::size_t N>
+struct FixedString {
+  static constexpr std::size_t capacity = N;
+
+  char chars[N + 1] = {};
+  std::size_t length = 0;
+  bool truncated = false;
+
+  constexpr void append(char c) noexcept {
+    if (length < N) chars[length++] = c;
+    else truncated = true;
+  }
+  constexpr void append(std::string_view text) noexcept {
+    for (char c : text) append(c);
+  }
+
+  constexpr std::string_view view() const noexcept { return std::string_view(chars, length); }
+  constexpr const char* c_str() const noexcept { return chars; }
+  constexpr std::size_t size() const noexcept { return length; }
+  constexpr bool empty() const noexcept { return length == 0; }
+};
+
+// Appends the decimal digits of `magnitude`; the sink is anything with append(char).
+template <class Sink>
+constexpr void append_unsigned(Sink& out, std::uint64_t magnitude) noexcept {
+  char digits[20] = {};
+  int n = 0;
+  do {
+    digits[n++] = static_cast<char>('0' + magnitude % 10);
+    magnitude /= 10;
+  } while (magnitude != 0);
+  while (n > 0) out.append(digits[--n]);
+}
+
+// |value|, exact for INT64_MIN too.
+constexpr std::uint64_t magnitude_of(std::int64_t value) noexcept {
+  return value < 0 ? std::uint64_t{0} - static_cast<std::uint64_t>(value) : static_cast<std::uint64_t>(value);
+}
+
+template <class Sink>
+constexpr void append_decimal(Sink& out, std::int64_t value) noexcept {
+  if (value < 0) out.append('-');
+  append_unsigned(out, magnitude_of(value));
+}
+
+// The pieces an error message is made of. Other types (SymDim, DType) add their own overloads.
+template <std::size_t N>
+constexpr void append_piece(FixedString<N>& out, std::string_view text) noexcept {
+  out.append(text);
+}
+template <std::size_t N>
+constexpr void append_piece(FixedString<N>& out, char c) noexcept {
+  out.append(c);
+}
+template <std::size_t N, std::integral I>
+  requires(!std::same_as<I, bool> && !std::same_as<I, char>)
+constexpr void append_piece(FixedString<N>& out, I value) noexcept {
+  append_decimal(out, static_cast<std::int64_t>(value));
+}
+
+} // namespace kiln::relax
+// ---- end kiln/relax/fixed_string.hpp ----
+
+namespace kiln::relax {
+
+// The answer to a question about dims that may not be known yet.
+enum class Truth : std::uint8_t { no, yes, unknown };
+
+// Why a SymDim holds no expression. A faulted dim stays faulted through arithmetic; shape
+// inference and evaluation report the fault.
+enum class DimFault : std::uint8_t {
+  none,
+  too_complex,       // the expression outgrew SymDim's fixed capacity
+  division_by_zero,  // floordiv, floormod or ceildiv by a constant 0
+  overflow,          // a constant outside int64_t
+};
+
+constexpr std::string_view to_string(DimFault fault) noexcept {
+  switch (fault) {
+    case DimFault::none: return "valid";
+    case DimFault::too_complex: return "too complex";
+    case DimFault::division_by_zero: return "division by zero";
+    case DimFault::overflow: return "integer overflow";
+  }
+  return "?";
+}
+
+// The largest value a symbol can be bound to (2^48: far above any real dimension, far
+// enough below int64_t that products of a few dims do not overflow in bounds).
+inline constexpr std::int64_t kMaxSymbolValue = std::int64_t{1} << 48;
+
+// A value bound to a symbol.
+struct SymbolValue {
+  Name symbol;
+  std::int64_t value = 0;
+};
+
+// The values of the symbols a module's dims are expressed in: evaluate(dim, {{"batch", 2}}).
+class Bindings {
+ public:
+  static constexpr int capacity = 16;
+
+  constexpr Bindings() = default;
+  constexpr Bindings(std::initializer_list<SymbolValue> values) noexcept {  // NOLINT: implicit
+    for (const SymbolValue& v : values) bind(v.symbol, v.value);
+  }
+
+  // Binds `symbol`, or rebinds it; false (and overflow() true) when there is no room left.
+  constexpr bool bind(const Name& symbol, std::int64_t value) noexcept {
+    for (int i = 0; i < count_; ++i) {
+      if (entries_[i].symbol == symbol) {
+        entries_[i].value = value;
+        return true;
+      }
+    }
+    if (count_ == capacity) {
+      overflow_ = true;
+      return false;
+    }
+    entries_[count_++] = SymbolValue{symbol, value};
+    return true;
+  }
+
+  constexpr std::optional<std::int64_t> find(const Name& symbol) const noexcept {
+    for (int i = 0; i < count_; ++i)
+      if (entries_[i].symbol == symbol) return entries_[i].value;
+    return std::nullopt;
+  }
+  constexpr int size() const noexcept { return count_; }
+  constexpr bool overflow() const noexcept { return overflow_; }
+  constexpr const SymbolValue* begin() const noexcept { return entries_; }
+  constexpr const SymbolValue* end() const noexcept { return entries_ + count_; }
+
+ private:
+  SymbolValue entries_[capacity] = {};
+  int count_ = 0;
+  bool overflow_ = false;
+};
+
+// Bounds of a dim; the int64_t extremes stand for "unbounded".
+struct DimBounds {
+  std::int64_t lo = std::numeric_limits<std::int64_t>::min();
+  std::int64_t hi = std::numeric_limits<std::int64_t>::max();
+};
+
+// Why a dim has no value under some bindings.
+enum class EvalFailure : std::uint8_t {
+  none,
+  faulted,           // the dim itself is faulted (SymDim::fault() says why)
+  unbound,           // a symbol it uses has no value
+  out_of_range,      // a symbol is bound to a negative value or one above kMaxSymbolValue
+  division_by_zero,  // a divisor evaluated to 0
+  overflow,          // an intermediate value left int64_t
+};
+
+// The value of a dim under some bindings, or why there is none (`symbol` names the
+// symbol for unbound and out_of_range).
+struct DimValue {
+  std::int64_t value = 0;
+  EvalFailure failure = EvalFailure::none;
+  Name symbol;
+  constexpr bool ok() const noexcept { return failure == EvalFailure::none; }
+};
+
+namespace detail {
+inline constexpr std::int64_t kNegInf = std::numeric_limits<std::int64_t>::min();
+inline constexpr std::int64_t kPosInf = std::numeric_limits<std::int64_t>::max();
+
+// Interval arithmetic for bounds: the int64_t extremes absorb everything, and results that
+// leave int64_t become one of them.
+constexpr std::int64_t saturating_add(std::int64_t a, std::int64_t b, bool lower) noexcept {
+  if (lower && (a == kNegInf || b == kNegInf)) return kNegInf;
+  if (!lower && (a == kPosInf || b == kPosInf)) return kPosInf;
+  std::int64_t r = 0;
+  if (__builtin_add_overflow(a, b, &r)) return a < 0 ? kNegInf : kPosInf;
+  return r;
+}
+constexpr std::int64_t saturating_mul(std::int64_t a, std::int64_t b) noexcept {
+  if (a == 0 || b == 0) return 0;
+  const bool negative = (a < 0) != (b < 0);
+  std::int64_t r = 0;
+  if (a == kNegInf || a == kPosInf || b == kNegInf || b == kPosInf || __builtin_mul_overflow(a, b, &r))
+    return negative ? kNegInf : kPosInf;
+  return r;
+}
+constexpr DimBounds scale_bounds(DimBounds b, std::int64_t k) noexcept {
+  if (k >= 0) return {saturating_mul(b.lo, k), saturating_mul(b.hi, k)};
+  return {saturating_mul(b.hi, k), saturating_mul(b.lo, k)};
+}
+constexpr DimBounds multiply_bounds(DimBounds a, DimBounds b) noexcept {
+  const std::int64_t p[4] = {saturating_mul(a.lo, b.lo), saturating_mul(a.lo, b.hi), saturating_mul(a.hi, b.lo),
+                             saturating_mul(a.hi, b.hi)};
+  DimBounds out{p[0], p[0]};
+  for (std::int64_t v : p) {
+    if (v < out.lo) out.lo = v;
+    if (v > out.hi) out.hi = v;
+  }
+  return out;
+}
+constexpr DimBounds add_bounds(DimBounds a, DimBounds b) noexcept {
+  return {saturating_add(a.lo, b.lo, true), saturating_add(a.hi, b.hi, false)};
+}
+// floordiv of a bound by a positive constant; unbounded stays unbounded.
+constexpr std::int64_t floordiv_bound(std::int64_t v, std::int64_t d) noexcept {
+  return (v == kNegInf || v == kPosInf) ? v : kiln::floordiv(v, d);
+}
+} // namespace detail
+
+class SymDim {
+ public:
+  // Capacities of the expression pool each SymDim carries.
+  static constexpr int kMaxSymbols = 4;  // distinct symbol names
+  static constexpr int kMaxAtoms = 6;    // distinct symbols and operations
+  static constexpr int kMaxPolys = 4;    // the root sum and the operands of operations
+  static constexpr int kMaxTerms = 4;    // non-constant terms of one sum
+  static constexpr int kMaxDegree = 4;   // atoms in one monomial
+
+  // The constant 0.
+  constexpr SymDim() noexcept = default;
+  // A constant; implicit, so that dims can be written {batch, 3, 224, 224}.
+  template <std::integral I>
+    requires(!std::same_as<I, bool>)
+  constexpr SymDim(I value) noexcept {  // NOLINT(google-explicit-constructor)
+    if constexpr (std::is_unsigned_v<I> && sizeof(I) >= sizeof(std::int64_t)) {
+      if (value > static_cast<I>(detail::kPosInf)) {
+        fault_ = DimFault::overflow;
+        return;
+      }
+    }
+    polys_[0].constant = static_cast<std::int64_t>(value);
+  }
+
+  static constexpr SymDim symbol(const Name& name) noexcept {
+    SymDim d;
+    d.symbols_[0] = name;
+    d.symbol_count_ = 1;
+    d.atoms_[0] = Atom{};
+    d.atom_count_ = 1;
+    d.polys_[0] = atom_poly(0);
+    return d;
+  }
+  static constexpr SymDim faulted(DimFault fault) noexcept {
+    SymDim d;
+    d.fault_ = fault;
+    return d;
+  }
+
+  constexpr bool valid() const noexcept { return fault_ == DimFault::none; }
+  constexpr DimFault fault() const noexcept { return fault_; }
+  constexpr bool is_constant() const noexcept { return valid() && root().term_count == 0; }
+  constexpr bool is_constant(std::int64_t value) const noexcept { return is_constant() && root().constant == value; }
+  // The value of a constant dim; 0 for any other.
+  constexpr std::int64_t constant_value() const noexcept { return is_constant() ? root().constant : 0; }
+  constexpr std::optional<std::int64_t> as_constant() const noexcept {
+    if (!is_constant()) return std::nullopt;
+    return root().constant;
+  }
+  // Whether the dim is exactly one symbol.
+  constexpr bool is_symbol() const noexcept {
+    const Poly& p = root();
+    return valid() && p.constant == 0 && p.term_count == 1 && p.terms[0].coef == 1 && p.terms[0].degree == 1 &&
+           atoms_[p.terms[0].factors[0]].kind == AtomKind::symbol;
+  }
+
+  // The symbols the dim depends on, in canonical order.
+  constexpr int symbol_count() const noexcept { return symbol_count_; }
+  constexpr const Name& symbol_at(int i) const noexcept { return symbols_[i]; }
+
+  // Bounds that hold for every binding of the symbols.
+  constexpr DimBounds bounds() const noexcept {
+    if (!valid()) return {};
+    return poly_bounds(root());
+  }
+
+  // Writes the expression (`batch*seq + 1`) to a sink with append(char) and append(string_view).
+  template <class Sink>
+  constexpr void print(Sink& out) const {
+    if (!valid()) {
+      out.append('<');
+      out.append(to_string(fault_));
+      out.append('>');
+      return;
+    }
+    print_poly(out, root());
+  }
+
+  friend constexpr SymDim operator+(const SymDim& a, const SymDim& b) noexcept { return arith(a, b, Arith::add); }
+  friend constexpr SymDim operator-(const SymDim& a, const SymDim& b) noexcept { return arith(a, b, Arith::sub); }
+  friend constexpr SymDim operator*(const SymDim& a, const SymDim& b) noexcept { return arith(a, b, Arith::mul); }
+  friend constexpr SymDim operator-(const SymDim& a) noexcept { return arith(SymDim(0), a, Arith::sub); }
+  constexpr SymDim& operator+=(const SymDim& b) noexcept { return *this = *this + b; }
+  constexpr SymDim& operator-=(const SymDim& b) noexcept { return *this = *this - b; }
+  constexpr SymDim& operator*=(const SymDim& b) noexcept { return *this = *this * b; }
+
+  // Division and remainder rounding towards negative infinity, as kiln::floordiv does.
+  friend constexpr SymDim floordiv(const SymDim& a, const SymDim& b) noexcept { return divide(a, b, AtomKind::floordiv); }
+  friend constexpr SymDim floormod(const SymDim& a, const SymDim& b) noexcept { return divide(a, b, AtomKind::floormod); }
+  friend constexpr SymDim ceildiv(const SymDim& a, const SymDim& b) noexcept {
+    return divide(a + b - SymDim(1), b, AtomKind::floordiv);
+  }
+  friend constexpr SymDim min(const SymDim& a, const SymDim& b) noexcept { return extremum(a, b, AtomKind::min); }
+  friend constexpr SymDim max(const SymDim& a, const SymDim& b) noexcept { return extremum(a, b, AtomKind::max); }
+
+  // Structural equality of canonical forms: true means equal for every binding; false means
+  // only that simplification did not show it (prove_equal answers the question with bounds).
+  friend constexpr bool operator==(const SymDim& a, const SymDim& b) noexcept {
+    if (a.fault_ != b.fault_) return false;
+    return !a.valid() || compare_polys(a, a.root(), b, b.root()) == 0;
+  }
+
+  friend constexpr DimValue evaluate_dim(const SymDim& d, const Bindings& bindings) noexcept {
+    DimValue out;
+    if (!d.valid()) {
+      out.failure = EvalFailure::faulted;
+      return out;
+    }
+    out.value = d.eval_poly(d.root(), bindings, out);
+    if (!out.ok()) out.value = 0;
+    return out;
+  }
+
+ private:
+  static constexpr std::uint8_t kConstantOperand = 0xFF;
+
+  enum class AtomKind : std::uint8_t { symbol, floordiv, floormod, min, max };
+  enum class Arith : std::uint8_t { add, sub, mul };
+
+  // coef * factors[0] * ... * factors[degree - 1]; factors index atoms_, in canonical order.
+  struct Term {
+    std::int64_t coef = 0;
+    std::uint8_t factors[kMaxDegree] = {};
+    std::uint8_t degree = 0;
+  };
+  // constant + terms[0] + ...; terms in canonical order, no two with the same monomial.
+  struct Poly {
+    std::int64_t constant = 0;
+    Term terms[kMaxTerms] = {};
+    std::uint8_t term_count = 0;
+  };
+  // A symbol (symbols_[symbol]) or an operation on polys_[lhs] and polys_[rhs], where rhs
+  // kConstantOperand means the constant rhs_constant.
+  struct Atom {
+    AtomKind kind = AtomKind::symbol;
+    std::uint8_t symbol = 0;
+    std::uint8_t lhs = 0;
+    std::uint8_t rhs = kConstantOperand;
+    std::int64_t rhs_constant = 0;
+  };
+
+  // polys_[0] is the dim itself. Atoms and operand polys are unique (interned), so within
+  // one SymDim equal atoms have equal indices.
+  Poly polys_[kMaxPolys] = {};
+  Atom atoms_[kMaxAtoms] = {};
+  Name symbols_[kMaxSymbols] = {};
+  std::uint8_t poly_count_ = 1;
+  std::uint8_t atom_count_ = 0;
+  std::uint8_t symbol_count_ = 0;
+  DimFault fault_ = DimFault::none;
+
+  static constexpr std::uint8_t u8(int v) noexcept { return static_cast<std::uint8_t>(v); }
+  constexpr const Poly& root() const noexcept { return polys_[0]; }
+  constexpr void fail(DimFault f) noexcept {
+    if (fault_ == DimFault::none) fault_ = f;
+  }
+
+  static constexpr Poly atom_poly(int atom) noexcept {
+    Poly p;
+    p.term_count = 1;
+    p.terms[0].coef = 1;
+    p.terms[0].degree = 1;
+    p.terms[0].factors[0] = u8(atom);
+    return p;
+  }
+
+  // ---- the canonical order -----------------------------------------------------------------
+  static constexpr int order(std::int64_t a, std::int64_t b) noexcept { return a < b ? -1 : (a > b ? 1 : 0); }
+
+  static constexpr int compare_atoms(const SymDim& a, int i, const SymDim& b, int j) noexcept {
+    if (&a == &b && i == j) return 0;
+    const Atom& x = a.atoms_[i];
+    const Atom& y = b.atoms_[j];
+    if (x.kind != y.kind) return x.kind < y.kind ? -1 : 1;
+    if (x.kind == AtomKind::symbol) {
+      const int c = a.symbols_[x.symbol].view().compare(b.symbols_[y.symbol].view());
+      return c < 0 ? -1 : (c > 0 ? 1 : 0);
+    }
+    if (const int c = compare_polys(a, a.polys_[x.lhs], b, b.polys_[y.lhs])) return c;
+    const bool x_constant = x.rhs == kConstantOperand;
+    const bool y_constant = y.rhs == kConstantOperand;
+    if (x_constant != y_constant) return x_constant ? -1 : 1;
+    if (x_constant) return order(x.rhs_constant, y.rhs_constant);
+    return compare_polys(a, a.polys_[x.rhs], b, b.polys_[y.rhs]);
+  }
+
+  // Higher degree first, then atom by atom.
+  static constexpr int compare_monomials(const SymDim& a, const Term& x, const SymDim& b, const Term& y) noexcept {
+    if (x.degree != y.degree) return x.degree > y.degree ? -1 : 1;
+    for (int k = 0; k < x.degree; ++k)
+      if (const int c = compare_atoms(a, x.factors[k], b, y.factors[k])) return c;
+    return 0;
+  }
+
+  static constexpr int compare_polys(const SymDim& a, const Poly& p, const SymDim& b, const Poly& q) noexcept {
+    if (p.term_count != q.term_count) return p.term_count < q.term_count ? -1 : 1;
+    for (int t = 0; t < p.term_count; ++t) {
+      if (const int c = compare_monomials(a, p.terms[t], b, q.terms[t])) return c;
+      if (const int c = order(p.terms[t].coef, q.terms[t].coef)) return c;
+    }
+    return order(p.constant, q.constant);
+  }
+
+  // ---- the pool: interning and copying between dims ----------------------------------------
+  constexpr int intern_symbol(const Name& name) noexcept {
+    for (int i = 0; i < symbol_count_; ++i)
+      if (symbols_[i] == name) return i;
+    if (symbol_count_ == kMaxSymbols) return -1;
+    symbols_[symbol_count_] = name;
+    return symbol_count_++;
+  }
+  constexpr int intern_atom(const Atom& atom) noexcept {
+    for (int i = 0; i < atom_count_; ++i) {
+      const Atom& a = atoms_[i];
+      if (a.kind == atom.kind && a.symbol == atom.symbol && a.lhs == atom.lhs && a.rhs == atom.rhs &&
+          a.rhs_constant == atom.rhs_constant)
+        return i;
+    }
+    if (atom_count_ == kMaxAtoms) return -1;
+    atoms_[atom_count_] = atom;
+    return atom_count_++;
+  }
+  constexpr int intern_poly(const Poly& p) noexcept {
+    for (int i = 1; i < poly_count_; ++i)
+      if (compare_polys(*this, polys_[i], *this, p) == 0) return i;
+    if (poly_count_ == kMaxPolys) return -1;
+    polys_[poly_count_] = p;
+    return poly_count_++;
+  }
+
+  // Copies atom `index` of `src`, and what it refers to, into this pool; -1 when full.
+  constexpr int import_atom(const SymDim& src, int index) noexcept {
+    const Atom& from = src.atoms_[index];
+    Atom atom;
+    atom.kind = from.kind;
+    if (from.kind == AtomKind::symbol) {
+      const int s = intern_symbol(src.symbols_[from.symbol]);
+      if (s < 0) return -1;
+      atom.symbol = u8(s);
+    } else {
+      const int lhs = import_operand(src, from.lhs);
+      if (lhs < 0) return -1;
+      atom.lhs = u8(lhs);
+      if (from.rhs == kConstantOperand) {
+        atom.rhs_constant = from.rhs_constant;
+      } else {
+        const int rhs = import_operand(src, from.rhs);
+        if (rhs < 0) return -1;
+        atom.rhs = u8(rhs);
+      }
+    }
+    return intern_atom(atom);
+  }
+  constexpr int import_operand(const SymDim& src, int poly) noexcept {
+    Poly p;
+    if (!import_poly(src, src.polys_[poly], p)) return -1;
+    return intern_poly(p);
+  }
+  // `from`, a poly of `src`, as a poly over this pool's atoms. Atom order is structural, so
+  // the copy is canonical as it stands.
+  constexpr bool import_poly(const SymDim& src, const Poly& from, Poly& to) noexcept {
+    Poly p;
+    p.constant = from.constant;
+    p.term_count = from.term_count;
+    for (int t = 0; t < from.term_count; ++t) {
+      p.terms[t].coef = from.terms[t].coef;
+      p.terms[t].degree = from.terms[t].degree;
+      for (int k = 0; k < from.terms[t].degree; ++k) {
+        const int a = import_atom(src, from.terms[t].factors[k]);
+        if (a < 0) return false;
+        p.terms[t].factors[k] = u8(a);
+      }
+    }
+    to = p;
+    return true;
+  }
+
+  // An operand of an operation, as a poly of this (result) dim's pool.
+  constexpr Poly take(const SymDim& operand) noexcept {
+    Poly p;
+    if (!import_poly(operand, operand.root(), p)) fail(DimFault::too_complex);
+    return p;
+  }
+  // The dim whose value is `p`, a poly of this pool, without the pool entries p does not
+  // reach. Copying only what the root reaches also makes the layout canonical.
+  constexpr SymDim finish(const Poly& p) const noexcept {
+    if (!valid()) return faulted(fault_);
+    SymDim out;
+    if (!out.import_poly(*this, p, out.polys_[0])) return faulted(DimFault::too_complex);
+    return out;
+  }
+
+  // ---- sums of monomials -----------------------------------------------------------------
+  constexpr std::int64_t checked_add(std::int64_t a, std::int64_t b) noexcept {
+    std::int64_t r = 0;
+    if (__builtin_add_overflow(a, b, &r)) fail(DimFault::overflow);
+    return r;
+  }
+  constexpr std::int64_t checked_mul(std::int64_t a, std::int64_t b) noexcept {
+    std::int64_t r = 0;
+    if (__builtin_mul_overflow(a, b, &r)) fail(DimFault::overflow);
+    return r;
+  }
+
+  static constexpr bool same_monomial(const Term& x, const Term& y) noexcept {
+    if (x.degree != y.degree) return false;
+    for (int k = 0; k < x.degree; ++k)
+      if (x.factors[k] != y.factors[k]) return false;
+    return true;
+  }
+
+  // p += coef * monomial, combining like terms and keeping the canonical order.
+  constexpr void add_term(Poly& p, std::int64_t coef, const Term& monomial) noexcept {
+    if (coef == 0) return;
+    for (int i = 0; i < p.term_count; ++i) {
+      if (!same_monomial(p.terms[i], monomial)) continue;
+      const std::int64_t sum = checked_add(p.terms[i].coef, coef);
+      if (sum != 0) {
+        p.terms[i].coef = sum;
+        return;
+      }
+      for (int j = i; j + 1 < p.term_count; ++j) p.terms[j] = p.terms[j + 1];
+      p.term_count = u8(p.term_count - 1);
+      p.terms[p.term_count] = Term{};
+      return;
+    }
+    if (p.term_count == kMaxTerms) {
+      fail(DimFault::too_complex);
+      return;
+    }
+    int at = 0;
+    while (at < p.term_count && compare_monomials(*this, p.terms[at], *this, monomial) < 0) ++at;
+    for (int j = p.term_count; j > at; --j) p.terms[j] = p.terms[j - 1];
+    p.terms[at] = monomial;
+    p.terms[at].coef = coef;
+    p.term_count = u8(p.term_count + 1);
+  }
+
+  constexpr Poly add_polys(const Poly& a, const Poly& b) noexcept {
+    Poly out = a;
+    out.constant = checked_add(a.constant, b.constant);
+    for (int t = 0; t < b.term_count; ++t) add_term(out, b.terms[t].coef, b.terms[t]);
+    return out;
+  }
+  constexpr Poly scale_poly(const Poly& p, std::int64_t k) noexcept {
+    Poly out;
+    if (k == 0) return out;
+    out = p;
+    out.constant = checked_mul(p.constant, k);
+    for (int t = 0; t < p.term_count; ++t) out.terms[t].coef = checked_mul(p.terms[t].coef, k);
+    return out;
+  }
+  // The product of two monomials, factors merged in canonical order.
+  constexpr Term merge_monomials(const Term& x, const Term& y) noexcept {
+    Term m;
+    int i = 0;
+    int j = 0;
+    while (i < x.degree || j < y.degree) {
+      const bool take_x = j >= y.degree || (i < x.degree && compare_atoms(*this, x.factors[i], *this, y.factors[j]) <= 0);
+      m.factors[m.degree] = take_x ? x.factors[i++] : y.factors[j++];
+      m.degree = u8(m.degree + 1);
+    }
+    return m;
+  }
+  constexpr Poly multiply_polys(const Poly& a, const Poly& b) noexcept {
+    Poly out;
+    out.constant = checked_mul(a.constant, b.constant);
+    for (int t = 0; t < a.term_count; ++t) add_term(out, checked_mul(a.terms[t].coef, b.constant), a.terms[t]);
+    for (int t = 0; t < b.term_count; ++t) add_term(out, checked_mul(a.constant, b.terms[t].coef), b.terms[t]);
+    for (int s = 0; s < a.term_count; ++s) {
+      for (int t = 0; t < b.term_count; ++t) {
+        if (a.terms[s].degree + b.terms[t].degree > kMaxDegree) {
+          fail(DimFault::too_complex);
+          return out;
+        }
+        add_term(out, checked_mul(a.terms[s].coef, b.terms[t].coef), merge_monomials(a.terms[s], b.terms[t]));
+      }
+    }
+    return out;
+  }
+  // q = a / b when b is a single monomial that divides every term of a exactly.
+  constexpr bool divide_exactly(const Poly& a, const Poly& b, Poly& q) noexcept {
+    if (b.constant != 0 || b.term_count != 1 || a.constant != 0) return false;
+    const Term& d = b.terms[0];
+    Poly out;
+    for (int t = 0; t < a.term_count; ++t) {
+      const Term& x = a.terms[t];
+      if (x.coef % d.coef != 0 || (x.coef == detail::kNegInf && d.coef == -1)) return false;
+      // Both factor lists are in canonical order: remove d's factors from x's in one pass.
+      Term rest;
+      int k = 0;
+      for (int i = 0; i < x.degree; ++i) {
+        if (k < d.degree && x.factors[i] == d.factors[k]) {
+          ++k;
+        } else {
+          rest.factors[rest.degree] = x.factors[i];
+          rest.degree = u8(rest.degree + 1);
+        }
+      }
+      if (k != d.degree) return false;
+      if (rest.degree == 0) out.constant = checked_add(out.constant, x.coef / d.coef);
+      else add_term(out, x.coef / d.coef, rest);
+    }
+    q = out;
+    return true;
+  }
+
+  // The poly `1 * kind(lhs, rhs)`, with rhs a poly or (rhs == nullptr) the constant
+  // rhs_constant; the atom and its operands are interned in this pool.
+  constexpr Poly make_atom(AtomKind kind, const Poly& lhs, const Poly* rhs, std::int64_t rhs_constant) noexcept {
+    Atom atom;
+    atom.kind = kind;
+    const int l = intern_poly(lhs);
+    const int r = rhs ? intern_poly(*rhs) : int{kConstantOperand};
+    if (l < 0 || r < 0) {
+      fail(DimFault::too_complex);
+      return Poly{};
+    }
+    atom.lhs = u8(l);
+    atom.rhs = u8(r);
+    atom.rhs_constant = rhs ? 0 : rhs_constant;
+    const int a = intern_atom(atom);
+    if (a < 0) {
+      fail(DimFault::too_complex);
+      return Poly{};
+    }
+    return atom_poly(a);
+  }
+
+  // ---- operations ------------------------------------------------------------------------
+  static constexpr SymDim arith(const SymDim& a, const SymDim& b, Arith op) noexcept {
+    if (!a.valid()) return faulted(a.fault_);
+    if (!b.valid()) return faulted(b.fault_);
+    if (a.is_constant() && b.is_constant()) {  // the static-graph path: no pool work
+      std::int64_t r = 0;
+      const std::int64_t x = a.root().constant;
+      const std::int64_t y = b.root().constant;
+      const bool overflow = op == Arith::add   ? __builtin_add_overflow(x, y, &r)
+                            : op == Arith::sub ? __builtin_sub_overflow(x, y, &r)
+                                               : __builtin_mul_overflow(x, y, &r);
+      return overflow ? faulted(DimFault::overflow) : SymDim(r);
+    }
+    SymDim r;
+    const Poly pa = r.take(a);
+    const Poly pb = r.take(b);
+    switch (op) {
+      case Arith::add: return r.finish(r.add_polys(pa, pb));
+      case Arith::sub: return r.finish(r.add_polys(pa, r.scale_poly(pb, -1)));
+      case Arith::mul: return r.finish(r.multiply_polys(pa, pb));
+    }
+    return faulted(DimFault::too_complex);
+  }
+
+  // floordiv (kind == floordiv) or floormod (kind == floormod).
+  static constexpr SymDim divide(const SymDim& a, const SymDim& b, AtomKind kind) noexcept {
+    if (!a.valid()) return faulted(a.fault_);
+    if (!b.valid()) return faulted(b.fault_);
+    if (b.is_constant()) return divide_by_constant(a, b.root().constant, kind);
+    SymDim r;
+    const Poly pa = r.take(a);
+    const Poly pb = r.take(b);
+    if (pa.term_count == 0 && pa.constant == 0) return SymDim(0);
+    if (compare_polys(r, pa, r, pb) == 0) return SymDim(kind == AtomKind::floordiv ? 1 : 0);
+    Poly quotient;
+    if (r.divide_exactly(pa, pb, quotient)) return kind == AtomKind::floordiv ? r.finish(quotient) : SymDim(0);
+    return r.finish(r.make_atom(kind, pa, &pb, 0));
+  }
+
+  static constexpr SymDim divide_by_constant(const SymDim& a, std::int64_t c, AtomKind kind) noexcept {
+    if (c == 0) return faulted(DimFault::division_by_zero);
+    if (a.is_constant()) {
+      const std::int64_t v = a.root().constant;
+      if (c == -1 && v == detail::kNegInf) return faulted(DimFault::overflow);
+      return kind == AtomKind::floordiv ? SymDim(kiln::floordiv(v, c)) : SymDim(kiln::floormod(v, c));
+    }
+    if (c < 0) {
+      // floordiv(a, c) == floordiv(-a, -c); floormod(a, c) == -floormod(-a, -c).
+      if (c == detail::kNegInf) return faulted(DimFault::overflow);
+      const SymDim r = divide_by_constant(-a, -c, kind);
+      return kind == AtomKind::floordiv ? r : -r;
+    }
+    if (c == 1) return kind == AtomKind::floordiv ? a : SymDim(0);
+
+    // a == c * quotient + remainder, every coefficient of the remainder in [0, c).
+    SymDim r;
+    const Poly p = r.take(a);
+    Poly quotient;
+    Poly remainder;
+    quotient.constant = kiln::floordiv(p.constant, c);
+    remainder.constant = kiln::floormod(p.constant, c);
+    for (int t = 0; t < p.term_count; ++t) {
+      r.add_term(quotient, kiln::floordiv(p.terms[t].coef, c), p.terms[t]);
+      r.add_term(remainder, kiln::floormod(p.terms[t].coef, c), p.terms[t]);
+    }
+    const DimBounds rb = r.poly_bounds(remainder);
+    if (kind == AtomKind::floormod) {
+      if (remainder.term_count == 0 || (rb.lo >= 0 && rb.hi < c)) return r.finish(remainder);
+      return r.finish(r.make_atom(AtomKind::floormod, remainder, nullptr, c));
+    }
+    // floordiv(c*q + rem, c) == q + floordiv(rem, c), and floordiv(rem, c) is constant when
+    // the bounds of rem fall in one multiple of c (always so when rem is a constant in [0, c)).
+    if (remainder.term_count == 0) return r.finish(quotient);
+    if (rb.lo != detail::kNegInf && rb.hi != detail::kPosInf && kiln::floordiv(rb.lo, c) == kiln::floordiv(rb.hi, c)) {
+      quotient.constant = r.checked_add(quotient.constant, kiln::floordiv(rb.lo, c));
+      return r.finish(quotient);
+    }
+    // floordiv(floordiv(x, d) + k, c) == floordiv(x + k*d, d*c) for positive c and d: nested
+    // strided windows (pooling after a strided conv) collapse into one division.
+    const Term& only = remainder.terms[0];
+    if (remainder.term_count == 1 && only.coef == 1 && only.degree == 1) {
+      const Atom& inner = r.atoms_[only.factors[0]];
+      std::int64_t dc = 0;
+      std::int64_t kd = 0;
+      if (inner.kind == AtomKind::floordiv && inner.rhs == kConstantOperand &&
+          !__builtin_mul_overflow(inner.rhs_constant, c, &dc) &&
+          !__builtin_mul_overflow(remainder.constant, inner.rhs_constant, &kd)) {
+        const SymDim x = r.finish(r.polys_[inner.lhs]);
+        return r.finish(quotient) + divide_by_constant(x + SymDim(kd), dc, AtomKind::floordiv);
+      }
+    }
+    return r.finish(r.add_polys(quotient, r.make_atom(AtomKind::floordiv, remainder, nullptr, c)));
+  }
+
+  static constexpr SymDim extremum(const SymDim& a, const SymDim& b, AtomKind kind) noexcept {
+    if (!a.valid()) return faulted(a.fault_);
+    if (!b.valid()) return faulted(b.fault_);
+    if (a.is_constant() && b.is_constant()) {
+      const bool a_smaller = a.root().constant < b.root().constant;
+      return (kind == AtomKind::min) == a_smaller ? a : b;
+    }
+    const SymDim difference = a - b;
+    if (difference.valid()) {
+      const DimBounds range = difference.bounds();
+      if (range.lo >= 0) return kind == AtomKind::min ? b : a;
+      if (range.hi <= 0) return kind == AtomKind::min ? a : b;
+    }
+    SymDim r;
+    Poly pa = r.take(a);
+    Poly pb = r.take(b);
+    // min and max commute: a constant operand goes right, otherwise the smaller poly left.
+    const bool a_constant = pa.term_count == 0;
+    const bool b_constant = pb.term_count == 0;
+    if (a_constant || (!b_constant && compare_polys(r, pa, r, pb) > 0)) {
+      const Poly t = pa;
+      pa = pb;
+      pb = t;
+    }
+    if (pb.term_count == 0) return r.finish(r.make_atom(kind, pa, nullptr, pb.constant));
+    return r.finish(r.make_atom(kind, pa, &pb, 0));
+  }
+
+  // ---- bounds ----------------------------------------------------------------------------
+  constexpr DimBounds operand_bounds(const Atom& a) const noexcept {
+    if (a.rhs == kConstantOperand) return {a.rhs_constant, a.rhs_constant};
+    return poly_bounds(polys_[a.rhs]);
+  }
+
+  constexpr DimBounds atom_bounds(int index) const noexcept {
+    const Atom& a = atoms_[index];
+    if (a.kind == AtomKind::symbol) return {0, kMaxSymbolValue};
+    const DimBounds l = poly_bounds(polys_[a.lhs]);
+    const DimBounds r = operand_bounds(a);
+    switch (a.kind) {
+      case AtomKind::floordiv:
+        if (a.rhs == kConstantOperand && a.rhs_constant > 0)
+          return {detail::floordiv_bound(l.lo, a.rhs_constant), detail::floordiv_bound(l.hi, a.rhs_constant)};
+        if (l.lo >= 0 && r.lo >= 1) return {0, l.hi};
+        return {};
+      case AtomKind::floormod: {
+        if (r.lo < 1) return {};
+        const std::int64_t hi = r.hi == detail::kPosInf ? detail::kPosInf : r.hi - 1;
+        if (l.lo >= 0 && l.hi <= hi) return l;
+        return {0, hi};
+      }
+      case AtomKind::min: return {l.lo < r.lo ? l.lo : r.lo, l.hi < r.hi ? l.hi : r.hi};
+      case AtomKind::max: return {l.lo > r.lo ? l.lo : r.lo, l.hi > r.hi ? l.hi : r.hi};
+      case AtomKind::symbol: break;
+    }
+    return {};
+  }
+
+  // For x*floordiv(u + k1, d) - x*floordiv(u + k2, d): the bounds of the difference, which
+  // are much tighter than those of the two terms apart.
+  constexpr bool floordiv_difference(const Term& x, const Term& y, DimBounds& out) const noexcept {
+    if (x.degree != 1 || y.degree != 1 || x.coef != -y.coef) return false;
+    const Atom& a = atoms_[x.factors[0]];
+    const Atom& b = atoms_[y.factors[0]];
+    if (a.kind != AtomKind::floordiv || b.kind != AtomKind::floordiv || a.rhs != kConstantOperand ||
+        b.rhs != kConstantOperand || a.rhs_constant != b.rhs_constant || a.rhs_constant <= 0)
+      return false;
+    const Poly& u = polys_[a.lhs];
+    const Poly& v = polys_[b.lhs];
+    if (u.term_count != v.term_count) return false;
+    for (int t = 0; t < u.term_count; ++t)
+      if (!same_monomial(u.terms[t], v.terms[t]) || u.terms[t].coef != v.terms[t].coef) return false;
+    std::int64_t delta = 0;
+    if (__builtin_sub_overflow(u.constant, v.constant, &delta)) return false;
+    const std::int64_t d = a.rhs_constant;
+    const DimBounds difference{kiln::floordiv(delta, d), kiln::floordiv(delta, d) + (kiln::floormod(delta, d) != 0 ? 1 : 0)};
+    out = detail::scale_bounds(difference, x.coef);
+    return true;
+  }
+
+  constexpr DimBounds poly_bounds(const Poly& p) const noexcept {
+    DimBounds out{p.constant, p.constant};
+    bool paired[kMaxTerms] = {};
+    for (int i = 0; i < p.term_count; ++i) {
+      for (int j = i + 1; j < p.term_count && !paired[i]; ++j) {
+        DimBounds diff;
+        if (!paired[j] && floordiv_difference(p.terms[i], p.terms[j], diff)) {
+          paired[i] = paired[j] = true;
+          out = detail::add_bounds(out, diff);
+        }
+      }
+    }
+    for (int t = 0; t < p.term_count; ++t) {
+      if (paired[t]) continue;
+      DimBounds product{1, 1};
+      for (int k = 0; k < p.terms[t].degree; ++k)
+        product = detail::multiply_bounds(product, atom_bounds(p.terms[t].factors[k]));
+      out = detail::add_bounds(out, detail::scale_bounds(product, p.terms[t].coef));
+    }
+    return out;
+  }
+
+  // ---- evaluation ------------------------------------------------------------------------
+  static constexpr std::int64_t failed(DimValue& out, EvalFailure why) noexcept {
+    if (out.ok()) out.failure = why;
+    return 0;
+  }
+
+  constexpr std::int64_t eval_atom(int index, const Bindings& bindings, DimValue& out) const noexcept {
+    const Atom& a = atoms_[index];
+    if (a.kind == AtomKind::symbol) {
+      const std::optional<std::int64_t> bound = bindings.find(symbols_[a.symbol]);
+      if (!bound || *bound < 0 || *bound > kMaxSymbolValue) {
+        out.symbol = symbols_[a.symbol];
+        return failed(out, bound ? EvalFailure::out_of_range : EvalFailure::unbound);
+      }
+      return *bound;
+    }
+    const std::int64_t l = eval_poly(polys_[a.lhs], bindings, out);
+    const std::int64_t r = a.rhs == kConstantOperand ? a.rhs_constant : eval_poly(polys_[a.rhs], bindings, out);
+    if (!out.ok()) return 0;
+    switch (a.kind) {
+      case AtomKind::floordiv:
+      case AtomKind::floormod:
+        if (r == 0) return failed(out, EvalFailure::division_by_zero);
+        if (r == -1 && l == detail::kNegInf) return failed(out, EvalFailure::overflow);
+        return a.kind == AtomKind::floordiv ? kiln::floordiv(l, r) : kiln::floormod(l, r);
+      case AtomKind::min: return l < r ? l : r;
+      case AtomKind::max: return l > r ? l : r;
+      case AtomKind::symbol: break;
+    }
+    return 0;
+  }
+
+  constexpr std::int64_t eval_poly(const Poly& p, const Bindings& bindings, DimValue& out) const noexcept {
+    std::int64_t sum = p.constant;
+    for (int t = 0; t < p.term_count && out.ok(); ++t) {
+      std::int64_t product = p.terms[t].coef;
+      for (int k = 0; k < p.terms[t].degree && out.ok(); ++k) {
+        const std::int64_t v = eval_atom(p.terms[t].factors[k], bindings, out);
+        if (__builtin_mul_overflow(product, v, &product)) return failed(out, EvalFailure::overflow);
+      }
+      if (__builtin_add_overflow(sum, product, &sum)) return failed(out, EvalFailure::overflow);
+    }
+    return out.ok() ? sum : 0;
+  }
+
+  // ---- printing --------------------------------------------------------------------------
+  template <class Sink>
+  constexpr void print_atom(Sink& out, int index) const {
+    const Atom& a = atoms_[index];
+    switch (a.kind) {
+      case AtomKind::symbol: out.append(symbols_[a.symbol].view()); return;
+      case AtomKind::floordiv: out.append("floordiv("); break;
+      case AtomKind::floormod: out.append("floormod("); break;
+      case AtomKind::min: out.append("min("); break;
+      case AtomKind::max: out.append("max("); break;
+    }
+    print_poly(out, polys_[a.lhs]);
+    out.append(", ");
+    if (a.rhs == kConstantOperand) append_decimal(out, a.rhs_constant);
+    else print_poly(out, polys_[a.rhs]);
+    out.append(')');
+  }
+
+  template <class Sink>
+  constexpr void print_poly(Sink& out, const Poly& p) const {
+    for (int t = 0; t < p.term_count; ++t) {
+      const Term& term = p.terms[t];
+      if (t == 0) {
+        if (term.coef < 0) out.append('-');
+      } else {
+        out.append(term.coef < 0 ? std::string_view(" - ") : std::string_view(" + "));
+      }
+      if (term.coef != 1 && term.coef != -1) {
+        append_unsigned(out, magnitude_of(term.coef));
+        out.append('*');
+      }
+      for (int k = 0; k < term.degree; ++k) {
+        if (k > 0) out.append('*');
+        print_atom(out, term.factors[k]);
+      }
+    }
+    if (p.term_count == 0) {
+      append_decimal(out, p.constant);
+    } else if (p.constant != 0) {
+      out.append(p.constant < 0 ? std::string_view(" - ") : std::string_view(" + "));
+      append_unsigned(out, magnitude_of(p.constant));
+    }
+  }
+};
+
+// A dim that is the symbol `name`: sym("batch").
+constexpr SymDim sym(const Name& name) noexcept { return SymDim::symbol(name); }
+
+// a == b for every binding (yes), for none (no), or not known.
+constexpr Truth prove_equal(const SymDim& a, const SymDim& b) noexcept {
+  if (!a.valid() || !b.valid()) return Truth::unknown;
+  if (a == b) return Truth::yes;
+  const SymDim diff = a - b;
+  if (!diff.valid()) return Truth::unknown;
+  const DimBounds range = diff.bounds();
+  if (range.lo > 0 || range.hi < 0) return Truth::no;
+  if (range.lo == 0 && range.hi == 0) return Truth::yes;
+  return Truth::unknown;
+}
+
+// a <= b for every binding (yes), for none (no), or not known.
+constexpr Truth prove_less_equal(const SymDim& a, const SymDim& b) noexcept {
+  if (!a.valid() || !b.valid()) return Truth::unknown;
+  const SymDim diff = b - a;
+  if (!diff.valid()) return Truth::unknown;
+  const DimBounds range = diff.bounds();
+  if (range.lo >= 0) return Truth::yes;
+  if (range.hi < 0) return Truth::no;
+  return Truth::unknown;
+}
+
+// a < b for every binding (yes), for none (no), or not known.
+constexpr Truth prove_less(const SymDim& a, const SymDim& b) noexcept {
+  return prove_less_equal(a + SymDim(1), b);
+}
+
+// The value of a dim under `bindings`, or nullopt (evaluate() says why).
+constexpr std::optional<std::int64_t> try_evaluate(const SymDim& d, const Bindings& bindings) noexcept {
+  const DimValue v = evaluate_dim(d, bindings);
+  if (!v.ok()) return std::nullopt;
+  return v.value;
+}
+
+template <std::size_t N>
+constexpr void append_piece(FixedString<N>& out, const SymDim& d) noexcept {
+  d.print(out);
+}
+
+namespace detail {
+// Lets SymDim::print write to a std::string.
+struct StringSink {
+  std::string& text;
+  void append(char c) { text.push_back(c); }
+  void append(std::string_view s) { text.append(s); }
+};
+} // namespace detail
+
+// "batch*seq + 1"
+inline std::string to_string(const SymDim& d) {
+  std::string text;
+  detail::StringSink sink{text};
+  d.print(sink);
+  return text;
+}
+
+// The value of `d` once its symbols are bound, or an error naming the unbound symbol, the
+// division by zero or the overflow.
+inline Result<std::int64_t> evaluate(const SymDim& d, const Bindings& bindings) {
+  const DimValue v = evaluate_dim(d, bindings);
+  switch (v.failure) {
+    case EvalFailure::none: return v.value;
+    case EvalFailure::faulted:
+      return make_error(StatusCode::invalid_argument, "cannot evaluate a dimension: its expression is ",
+                        to_string(d.fault()));
+    case EvalFailure::unbound:
+      return make_error(StatusCode::not_found, "symbol '", v.symbol.view(), "' is not bound in ", to_string(d));
+    case EvalFailure::out_of_range:
+      return make_error(StatusCode::out_of_range, "symbol '", v.symbol.view(), "' is bound to ",
+                        *bindings.find(v.symbol), ", outside the dimension range [0, ", kMaxSymbolValue,
+                        "]");
+    case EvalFailure::division_by_zero:
+      return make_error(StatusCode::invalid_argument, "division by zero evaluating ", to_string(d));
+    case EvalFailure::overflow:
+      return make_error(StatusCode::out_of_range, "integer overflow evaluating ", to_string(d));
+  }
+  return make_error(StatusCode::internal, "evaluate: unknown failure");
+}
+
+} // namespace kiln::relax
+// ---- end kiln/relax/sym_dim.hpp ----
+// ---- begin kiln/relax/tensor_type.hpp ----
+// kiln/relax/tensor_type.hpp: TensorType, the type of a graph value: dtype, rank and symbolic dims.
+
+#include <cstddef>
+#include <cstdint>
+#include <initializer_list>
+#include <optional>
+#include <string>
+#include <string_view>
+
+// ---- begin kiln/relax/fixed_vector.hpp ----
+// kiln/relax/fixed_vector.hpp: a vector of at most N values, usable in constant expressions.
+//
+// Static graphs run shape inference in the C++ compiler, where nothing may allocate; every
+// list the graph level passes around (axes, pads, dims, output types) has a fixed capacity.
+
+#include <initializer_list>
+
+namespace kiln::relax {
+
+template <class T, int N>
+struct FixedVector {
+  static constexpr int capacity = N;
+
+  T items[N] = {};
+  int count = 0;
+  bool overflow = false;  // more values were given than fit; users of the list report it
+
+  constexpr FixedVector() = default;
+  constexpr FixedVector(std::initializer_list<T> values) noexcept {  // NOLINT: implicit, so {2, 2} works
+    for (const T& v : values) push_back(v);
+  }
+
+  constexpr void push_back(const T& value) noexcept {
+    if (count < N) items[count++] = value;
+    else overflow = true;
+  }
+
+  constexpr int size() const noexcept { return count; }
+  constexpr bool empty() const noexcept { return count == 0; }
+  constexpr T& operator[](int i) noexcept { return items[i]; }
+  constexpr const T& operator[](int i) const noexcept { return items[i]; }
+  constexpr T* begin() noexcept { return items; }
+  constexpr T* end() noexcept { return items + count; }
+  constexpr const T* begin() const noexcept { return items; }
+  constexpr const T* end() const noexcept { return items + count; }
+};
+
+} // namespace kiln::relax
+// ---- end kiln/relax/fixed_vector.hpp ----
+// ---- begin kiln/relax/inferred.hpp ----
+// kiln/relax/inferred.hpp: Inferred<T>, the outcome of shape/dtype inference: a type or a TypeError.
+//
+// kiln::Result cannot live in a constant expression (its Status owns a std::string), and a
+// static graph infers its types in the C++ compiler. Inferred<T> is the literal-type twin
+// of Result<T>: the same ok()/value()/status() surface, a message kept in a fixed-size
+// buffer, and an implicit conversion to Result<T> for run-time callers.
+
+#include <cstddef>
+#include <optional>
+#include <string>
+#include <string_view>
+
+
+namespace kiln::relax {
+
+inline constexpr std::size_t kMaxErrorMessage = 200;
+
+// What was wrong, in a message that starts with the op: "matmul: inner dimensions 64 and 32 differ".
+struct TypeError {
+  StatusCode code = StatusCode::invalid_argument;
+  FixedString<kMaxErrorMessage> message;
+
+  Status to_status() const { return Status(code, std::string(message.view())); }
+};
+
+template <std::size_t N>
+constexpr void append_piece(FixedString<N>& out, DType dtype) noexcept {
+  out.append(to_string(dtype));
+}
+
+// type_error(StatusCode::shape_mismatch, "matmul: inner dimensions ", k1, " and ", k2, " differ");
+// pieces are strings, integers, DTypes, SymDims and TensorTypes.
+template <class... Pieces>
+constexpr TypeError type_error(StatusCode code, const Pieces&... pieces) noexcept {
+  TypeError error;
+  error.code = code;
+  (append_piece(error.message, pieces), ...);
+  return error;
+}
+
+namespace detail {
+// Reached when value() is asked of a failed inference. In a constant expression the call
+// to this non-constexpr function is the compile error (compilers do not print the message:
+// static_assert(r.ok()) and reading r.message() at run time is the way to see it).
+[[noreturn]] inline void inference_failed(const char* message) {
+  kiln::detail::fail_on_error(Status(StatusCode::invalid_argument, message));
+}
+} // namespace detail
+
+template <class T>
+class [[nodiscard]] Inferred {
+ public:
+  using value_type = T;
+
+  // NOLINTBEGIN(google-explicit-constructor): implicit, so `return type;` and `return error;` both work.
+  constexpr Inferred(const T& value) noexcept : value_(value), ok_(true) {}
+  constexpr Inferred(const TypeError& error) noexcept : error_(error) {}
+  // NOLINTEND(google-explicit-constructor)
+
+  constexpr bool ok() const noexcept { return ok_; }
+  constexpr explicit operator bool() const noexcept { return ok_; }
+
+  constexpr const T& value() const {
+    if (!ok_) detail::inference_failed(error_.message.c_str());
+    return value_;
+  }
+  // Unchecked access, for code that has just tested ok().
+  constexpr const T& operator*() const noexcept { return value_; }
+  constexpr const T* operator->() const noexcept { return &value_; }
+
+  constexpr const TypeError& error() const noexcept { return error_; }
+  // The error, or nullopt: for KILN_RELAX_CHECK when only the check matters.
+  constexpr std::optional<TypeError> failure() const noexcept {
+    if (ok_) return std::nullopt;
+    return error_;
+  }
+  constexpr StatusCode code() const noexcept { return ok_ ? StatusCode::ok : error_.code; }
+  constexpr std::string_view message() const noexcept { return error_.message.view(); }
+
+  Status status() const { return ok_ ? Status() : error_.to_status(); }
+  Result<T> to_result() const {
+    if (ok_) return value_;
+    return error_.to_status();
+  }
+  operator Result<T>() const { return to_result(); }  // NOLINT(google-explicit-constructor)
+
+ private:
+  T value_{};
+  TypeError error_{};
+  bool ok_ = false;
+};
+
+} // namespace kiln::relax
+
+// Returns the TypeError of a check (an std::optional<TypeError>) from the enclosing
+// inference function when there is one.
+#define KILN_RELAX_CHECK(expr)                                    \
+  do {                                                            \
+    if (auto kiln_type_error_ = (expr)) return *kiln_type_error_; \
+  } while (false)
+
+// KILN_RELAX_ASSIGN(int axis, normalize_axis(...)); declares `axis` from an Inferred value,
+// or returns its TypeError from the enclosing inference function.
+#define KILN_RELAX_ASSIGN(lhs, expr) KILN_RELAX_ASSIGN_IMPL_(KILN_CONCAT_(kiln_inferred_, __LINE__), lhs, expr)
+#define KILN_RELAX_ASSIGN_IMPL_(tmp, lhs, expr) \
+  auto tmp = (expr);                            \
+  if (!tmp.ok()) return tmp.error();            \
+  lhs = *tmp
+// ---- end kiln/relax/inferred.hpp ----
+
+namespace kiln::relax {
+
+struct TensorType {
+  DType dtype = DType::f32;
+  int rank = 0;  // -1 when more than kMaxRank dims were given
+  SymDim dims[kMaxRank] = {};
+
+  constexpr TensorType() = default;
+  // TensorType(DType::f32, {sym("batch"), 3, 224, 224})
+  constexpr TensorType(DType type, std::initializer_list<SymDim> shape) noexcept : dtype(type) {
+    if (shape.size() > static_cast<std::size_t>(kMaxRank)) {
+      rank = -1;
+      return;
+    }
+    for (const SymDim& d : shape) dims[rank++] = d;
+  }
+
+  constexpr const SymDim& operator[](int axis) const noexcept { return dims[axis]; }
+  constexpr SymDim& operator[](int axis) noexcept { return dims[axis]; }
+
+  // Whether every dim is a constant: the shapes of a static graph.
+  constexpr bool is_static() const noexcept {
+    for (int i = 0; i < rank; ++i)
+      if (!dims[i].is_constant()) return false;
+    return rank >= 0;
+  }
+
+  // The product of the dims.
+  constexpr SymDim element_count() const noexcept {
+    SymDim n = 1;
+    for (int i = 0; i < rank; ++i) n = n * dims[i];
+    return n;
+  }
+
+  // A copy with rank 0, keeping the dtype: the start of a type built dim by dim.
+  constexpr TensorType with_no_dims() const noexcept {
+    TensorType t;
+    t.dtype = dtype;
+    return t;
+  }
+  // Appends a dim; the caller keeps the rank within kMaxRank.
+  constexpr void push_back(const SymDim& d) noexcept { dims[rank++] = d; }
+
+  // "f32[batch, 3, 224, 224]"
+  template <class Sink>
+  constexpr void print(Sink& out) const {
+    out.append(to_string(dtype));
+    out.append('[');
+    for (int i = 0; i < rank; ++i) {
+      if (i > 0) out.append(", ");
+      dims[i].print(out);
+    }
+    out.append(']');
+  }
+
+  friend constexpr bool operator==(const TensorType& a, const TensorType& b) noexcept {
+    if (a.dtype != b.dtype || a.rank != b.rank) return false;
+    for (int i = 0; i < a.rank; ++i)
+      if (!(a.dims[i] == b.dims[i])) return false;
+    return true;
+  }
+};
+
+template <std::size_t N>
+constexpr void append_piece(FixedString<N>& out, const TensorType& t) noexcept {
+  t.print(out);
+}
+
+// The dims of a type without its dtype, for messages: "[batch, 3]".
+struct DimsOf {
+  const TensorType& type;
+};
+template <std::size_t N>
+constexpr void append_piece(FixedString<N>& out, DimsOf dims) noexcept {
+  out.append('[');
+  for (int i = 0; i < dims.type.rank; ++i) {
+    if (i > 0) out.append(", ");
+    dims.type.dims[i].print(out);
+  }
+  out.append(']');
+}
+
+inline std::string to_string(const TensorType& t) {
+  std::string text;
+  detail::StringSink sink{text};
+  t.print(sink);
+  return text;
+}
+
+// Lists an op's attributes and inputs take: axes, pads and strides (Ints), target
+// shapes (Dims), and the outputs of multi-output ops (TensorTypeList).
+using Ints = FixedVector<std::int64_t, 2 * kMaxRank>;
+using Dims = FixedVector<SymDim, kMaxRank>;
+inline constexpr int kMaxOutputs = 16;
+using TensorTypeList = FixedVector<TensorType, kMaxOutputs>;
+
+// "(f32[batch, 5], i64[batch, 5])"
+inline std::string to_string(const TensorTypeList& types) {
+  std::string text = "(";
+  for (int i = 0; i < types.size(); ++i) {
+    if (i > 0) text += ", ";
+    text += to_string(types[i]);
+  }
+  return text + ")";
+}
+
+// What kind of element an op accepts.
+enum class ElementKind : std::uint8_t {
+  any,
+  numeric,   // not bool
+  floating,  // f32, f64, f16, bf16
+  integer,   // signed or unsigned, not bool
+  boolean,
+};
+
+constexpr bool accepts(ElementKind kind, DType t) noexcept {
+  switch (kind) {
+    case ElementKind::any: return true;
+    case ElementKind::numeric: return t != DType::boolean;
+    case ElementKind::floating: return is_floating_point(t);
+    case ElementKind::integer: return is_integer(t);
+    case ElementKind::boolean: return t == DType::boolean;
+  }
+  return false;
+}
+
+constexpr std::string_view describe(ElementKind kind) noexcept {
+  switch (kind) {
+    case ElementKind::any: return "any";
+    case ElementKind::numeric: return "a numeric";
+    case ElementKind::floating: return "a floating-point";
+    case ElementKind::integer: return "an integer";
+    case ElementKind::boolean: return "a bool";
+  }
+  return "?";
+}
+
+namespace detail {
+
+using Check = std::optional<TypeError>;
+
+// Every input is checked before use: a rank past kMaxRank or a faulted dim is reported
+// here, naming the op and the input, instead of surfacing later as a puzzling mismatch.
+constexpr Check check_input(std::string_view op, std::string_view role, const TensorType& t) noexcept {
+  if (t.rank < 0 || t.rank > kMaxRank)
+    return type_error(StatusCode::unsupported, op, ": ", role, " has more than ", kMaxRank, " dimensions");
+  for (int i = 0; i < t.rank; ++i) {
+    if (!t.dims[i].valid())
+      return type_error(StatusCode::unsupported, op, ": dimension ", i, " of ", role, " is invalid (",
+                        to_string(t.dims[i].fault()), ")");
+  }
+  return std::nullopt;
+}
+
+constexpr Check check_element(std::string_view op, std::string_view role, const TensorType& t,
+                              ElementKind kind) noexcept {
+  if (accepts(kind, t.dtype)) return std::nullopt;
+  return type_error(StatusCode::dtype_mismatch, op, ": ", role, " must be ", describe(kind), " tensor, got ",
+                    t.dtype);
+}
+
+constexpr Check check_same_dtype(std::string_view op, const TensorType& a, const TensorType& b) noexcept {
+  if (a.dtype == b.dtype) return std::nullopt;
+  return type_error(StatusCode::dtype_mismatch, op, ": dtypes ", a.dtype, " and ", b.dtype, " differ");
+}
+
+constexpr Check check_rank(std::string_view op, std::string_view role, const TensorType& t, int expected) noexcept {
+  if (t.rank == expected) return std::nullopt;
+  return type_error(StatusCode::shape_mismatch, op, ": ", role, " must have rank ", expected, ", got ", t);
+}
+
+// A list attribute that overflowed its capacity.
+template <class T, int N>
+constexpr Check check_list(std::string_view op, std::string_view what, const FixedVector<T, N>& list) noexcept {
+  if (!list.overflow) return std::nullopt;
+  return type_error(StatusCode::unsupported, op, ": ", what, " has more than ", N, " values");
+}
+
+// A list attribute that must be empty (defaults) or have `expected` values.
+template <class T, int N>
+constexpr Check check_length(std::string_view op, std::string_view what, const FixedVector<T, N>& list,
+                             int expected) noexcept {
+  KILN_RELAX_CHECK(check_list(op, what, list));
+  if (list.empty() || list.size() == expected) return std::nullopt;
+  return type_error(StatusCode::invalid_argument, op, ": ", what, " has ", list.size(), " values, expected ",
+                    expected);
+}
+
+// An axis in [-rank, rank) as a position in [0, rank).
+constexpr Inferred<int> normalize_axis(std::string_view op, std::int64_t axis, int rank) noexcept {
+  if (axis < -rank || axis >= rank)
+    return type_error(StatusCode::out_of_range, op, ": axis ", axis, " is out of range for rank ", rank);
+  return static_cast<int>(axis < 0 ? axis + rank : axis);
+}
+
+// A list of distinct axes, normalized; `marked[i]` tells whether axis i is in it.
+struct AxisSet {
+  bool marked[kMaxRank] = {};
+  int count = 0;
+};
+constexpr Inferred<AxisSet> normalize_axes(std::string_view op, const Ints& axes, int rank) noexcept {
+  KILN_RELAX_CHECK(check_list(op, "axes", axes));
+  AxisSet set;
+  for (std::int64_t axis : axes) {
+    KILN_RELAX_ASSIGN(const int a, normalize_axis(op, axis, rank));
+    if (set.marked[a]) return type_error(StatusCode::invalid_argument, op, ": axis ", axis, " is repeated");
+    set.marked[a] = true;
+    ++set.count;
+  }
+  return set;
+}
+
+} // namespace detail
+} // namespace kiln::relax
+// ---- end kiln/relax/tensor_type.hpp ----
+// ---- begin kiln/relax/broadcast.hpp ----
+// kiln/relax/broadcast.hpp: NumPy broadcasting of symbolic shapes.
+//
+// Shapes align at their last axis; along each axis the dims must be equal or one of them 1.
+// With symbolic dims:
+//   - a constant 1 broadcasts against anything;
+//   - dims that prove equal (batch and batch, 2*n and n + n) match;
+//   - a non-1 constant against a different constant, or against a symbolic dim it is not
+//     provably equal to (seq against 4), is an error: the graph says nothing that makes them
+//     agree;
+//   - two symbolic dims not provably equal (n and m) broadcast to max(n, m), which is the
+//     right value whenever the program is valid (n == m, or one of them 1 with the other
+//     not 0). The module checks the bound values when it prepares the run.
+
+#include <string_view>
+
+
+namespace kiln::relax {
+namespace detail {
+
+// The dim `a` and `b` broadcast to, or nullopt when they cannot.
+constexpr std::optional<SymDim> broadcast_dim(const SymDim& a, const SymDim& b) noexcept {
+  if (a.is_constant(1)) return b;
+  if (b.is_constant(1)) return a;
+  if (prove_equal(a, b) == Truth::yes) return a;
+  if (a.is_constant() || b.is_constant()) return std::nullopt;
+  const SymDim m = max(a, b);
+  if (!m.valid()) return std::nullopt;
+  return m;
+}
+
+// Appends to `out` the broadcast of the first `a_count` dims of `a` with the first
+// `b_count` dims of `b` (the batch dims of matmul and attention); false when they cannot.
+constexpr bool broadcast_leading(const TensorType& a, int a_count, const TensorType& b, int b_count,
+                                 TensorType& out) noexcept {
+  const int count = a_count > b_count ? a_count : b_count;
+  for (int i = 0; i < count; ++i) {
+    const int ia = i - (count - a_count);
+    const int ib = i - (count - b_count);
+    const std::optional<SymDim> d = broadcast_dim(ia >= 0 ? a.dims[ia] : SymDim(1), ib >= 0 ? b.dims[ib] : SymDim(1));
+    if (!d) return false;
+    out.push_back(*d);
+  }
+  return true;
+}
+
+// Whether `t` can be broadcast to `target` without changing `target` (unidirectional
+// broadcasting: a bias to the output of a gemm, a mask to attention scores).
+constexpr Check check_broadcastable_to(std::string_view op, std::string_view role, const TensorType& t,
+                                       const TensorType& target) noexcept {
+  bool ok = t.rank <= target.rank;
+  for (int i = 0; ok && i < t.rank; ++i) {
+    const SymDim& d = t.dims[i];
+    const SymDim& to = target.dims[target.rank - t.rank + i];
+    if (d.is_constant(1) || prove_equal(d, to) == Truth::yes) continue;
+    // Two symbolic dims that may agree are left to the run-time check.
+    ok = !d.is_constant() && !to.is_constant();
+  }
+  if (ok) return std::nullopt;
+  return type_error(StatusCode::shape_mismatch, op, ": ", role, " ", t, " cannot be broadcast to ", target);
+}
+
+} // namespace detail
+
+namespace infer {
+
+// The shape `a` and `b` broadcast to, with a's dtype.
+constexpr Inferred<TensorType> broadcast_shapes(std::string_view op, const TensorType& a,
+                                                const TensorType& b) noexcept {
+  KILN_RELAX_CHECK(detail::check_input(op, "the first input", a));
+  KILN_RELAX_CHECK(detail::check_input(op, "the second input", b));
+  TensorType out = a.with_no_dims();
+  out.rank = a.rank > b.rank ? a.rank : b.rank;
+  for (int i = 0; i < out.rank; ++i) {
+    const int ia = i - (out.rank - a.rank);
+    const int ib = i - (out.rank - b.rank);
+    const SymDim da = ia >= 0 ? a.dims[ia] : SymDim(1);
+    const SymDim db = ib >= 0 ? b.dims[ib] : SymDim(1);
+    const std::optional<SymDim> d = detail::broadcast_dim(da, db);
+    if (!d)
+      return type_error(StatusCode::shape_mismatch, op, ": cannot broadcast ", a, " with ", b, ": dimensions ", da,
+                        " and ", db, " differ");
+    out.dims[i] = *d;
+  }
+  return out;
+}
+
+} // namespace infer
+} // namespace kiln::relax
+// ---- end kiln/relax/broadcast.hpp ----
+// ---- begin kiln/relax/infer_elementwise.hpp ----
+// kiln/relax/infer_elementwise.hpp: types of elementwise ops: unary, binary with broadcasting,
+// comparisons and logic, where, clip and cast.
+
+#include <string_view>
+
+
+namespace kiln::relax::infer {
+
+// relu, exp, neg, not, ...: the input's type. `kind` is what the op computes on
+// (unary("exp", x, ElementKind::floating)).
+constexpr Inferred<TensorType> unary(std::string_view op, const TensorType& x,
+                                     ElementKind kind = ElementKind::any) noexcept {
+  KILN_RELAX_CHECK(detail::check_input(op, "the input", x));
+  KILN_RELAX_CHECK(detail::check_element(op, "the input", x, kind));
+  return x;
+}
+
+// add, mul, pow, ...: both inputs of one dtype, shapes broadcast.
+constexpr Inferred<TensorType> binary(std::string_view op, const TensorType& a, const TensorType& b,
+                                      ElementKind kind = ElementKind::any) noexcept {
+  KILN_RELAX_CHECK(detail::check_same_dtype(op, a, b));
+  KILN_RELAX_CHECK(detail::check_element(op, "the input", a, kind));
+  return broadcast_shapes(op, a, b);
+}
+
+// equal, less, greater_or_equal, ...: a bool tensor of the broadcast shape.
+constexpr Inferred<TensorType> compare(std::string_view op, const TensorType& a, const TensorType& b) noexcept {
+  KILN_RELAX_CHECK(detail::check_same_dtype(op, a, b));
+  KILN_RELAX_ASSIGN(TensorType out, broadcast_shapes(op, a, b));
+  out.dtype = DType::boolean;
+  return out;
+}
+
+// and, or, xor: bool inputs, a bool result.
+constexpr Inferred<TensorType> logical(std::string_view op, const TensorType& a, const TensorType& b) noexcept {
+  KILN_RELAX_CHECK(detail::check_element(op, "the first input", a, ElementKind::boolean));
+  KILN_RELAX_CHECK(detail::check_element(op, "the second input", b, ElementKind::boolean));
+  return broadcast_shapes(op, a, b);
+}
+
+// where(condition, x, y): elements of x where condition holds, else of y; all three broadcast.
+constexpr Inferred<TensorType> where(const TensorType& condition, const TensorType& x, const TensorType& y) noexcept {
+  KILN_RELAX_CHECK(detail::check_element("where", "the condition", condition, ElementKind::boolean));
+  KILN_RELAX_CHECK(detail::check_same_dtype("where", x, y));
+  KILN_RELAX_ASSIGN(const TensorType xy, broadcast_shapes("where", x, y));
+  KILN_RELAX_ASSIGN(TensorType out, broadcast_shapes("where", condition, xy));
+  out.dtype = x.dtype;
+  return out;
+}
+
+// clip(x, min, max): x's type; min and max, when given, are scalars of x's dtype.
+constexpr Inferred<TensorType> clip(const TensorType& x, const TensorType* min_value = nullptr,
+                                    const TensorType* max_value = nullptr) noexcept {
+  KILN_RELAX_CHECK(detail::check_input("clip", "the input", x));
+  KILN_RELAX_CHECK(detail::check_element("clip", "the input", x, ElementKind::numeric));
+  for (const TensorType* bound : {min_value, max_value}) {
+    if (!bound) continue;
+    KILN_RELAX_CHECK(detail::check_input("clip", "a bound", *bound));
+    KILN_RELAX_CHECK(detail::check_same_dtype("clip", x, *bound));
+    if (prove_equal(bound->element_count(), 1) != Truth::yes)
+      return type_error(StatusCode::shape_mismatch, "clip: ", bound == min_value ? "min" : "max",
+                        " must be a scalar, got ", *bound);
+  }
+  return x;
+}
+
+// cast(x, to): x's shape with dtype `to`.
+constexpr Inferred<TensorType> cast(const TensorType& x, DType to) noexcept {
+  KILN_RELAX_CHECK(detail::check_input("cast", "the input", x));
+  TensorType out = x;
+  out.dtype = to;
+  return out;
+}
+
+} // namespace kiln::relax::infer
+// ---- end kiln/relax/infer_elementwise.hpp ----
+// ---- begin kiln/relax/infer_linear.hpp ----
+// kiln/relax/infer_linear.hpp: types of matmul, gemm and fused attention.
+//
+// An inner (contracted) dimension is an error only when it provably differs from its
+// partner: a symbol against a constant may agree at run time, and the module checks it
+// when it binds the symbols.
+
+#include <string_view>
+
+
+namespace kiln::relax::infer {
+
+// numpy.matmul: [..., m, k] @ [..., k, n] -> [broadcast(...), m, n]. A 1-D first operand
+// [k] acts as [1, k], a 1-D second operand [k] as [k, 1]; the added dims are dropped.
+constexpr Inferred<TensorType> matmul(const TensorType& a, const TensorType& b) noexcept {
+  KILN_RELAX_CHECK(detail::check_input("matmul", "input A", a));
+  KILN_RELAX_CHECK(detail::check_input("matmul", "input B", b));
+  KILN_RELAX_CHECK(detail::check_same_dtype("matmul", a, b));
+  KILN_RELAX_CHECK(detail::check_element("matmul", "input A", a, ElementKind::numeric));
+  if (a.rank == 0 || b.rank == 0)
+    return type_error(StatusCode::shape_mismatch, "matmul: operands must have rank 1 or more, got ", a, " and ", b);
+  const SymDim& k_a = a.dims[a.rank - 1];
+  const SymDim& k_b = b.dims[b.rank == 1 ? 0 : b.rank - 2];
+  if (prove_equal(k_a, k_b) == Truth::no)
+    return type_error(StatusCode::shape_mismatch, "matmul: inner dimensions ", k_a, " and ", k_b, " differ (", a,
+                      " @ ", b, ")");
+  const int a_batch = a.rank > 2 ? a.rank - 2 : 0;
+  const int b_batch = b.rank > 2 ? b.rank - 2 : 0;
+  TensorType out = a.with_no_dims();
+  if (!detail::broadcast_leading(a, a_batch, b, b_batch, out))
+    return type_error(StatusCode::shape_mismatch, "matmul: batch dimensions of ", a, " and ", b,
+                      " cannot be broadcast");
+  if (a.rank >= 2) out.push_back(a.dims[a.rank - 2]);
+  if (b.rank >= 2) out.push_back(b.dims[b.rank - 1]);
+  return out;
+}
+
+struct GemmAttrs {
+  bool trans_a = false;
+  bool trans_b = false;
+};
+
+// ONNX Gemm: op(A) [m, k] @ op(B) [k, n] (+ C, broadcast to [m, n]) -> [m, n].
+constexpr Inferred<TensorType> gemm(const TensorType& a, const TensorType& b, const TensorType* c = nullptr,
+                                    GemmAttrs attrs = {}) noexcept {
+  KILN_RELAX_CHECK(detail::check_input("gemm", "input A", a));
+  KILN_RELAX_CHECK(detail::check_input("gemm", "input B", b));
+  KILN_RELAX_CHECK(detail::check_rank("gemm", "input A", a, 2));
+  KILN_RELAX_CHECK(detail::check_rank("gemm", "input B", b, 2));
+  KILN_RELAX_CHECK(detail::check_same_dtype("gemm", a, b));
+  KILN_RELAX_CHECK(detail::check_element("gemm", "input A", a, ElementKind::numeric));
+  const SymDim& m = a.dims[attrs.trans_a ? 1 : 0];
+  const SymDim& k_a = a.dims[attrs.trans_a ? 0 : 1];
+  const SymDim& k_b = b.dims[attrs.trans_b ? 1 : 0];
+  const SymDim& n = b.dims[attrs.trans_b ? 0 : 1];
+  if (prove_equal(k_a, k_b) == Truth::no)
+    return type_error(StatusCode::shape_mismatch, "gemm: inner dimensions ", k_a, " and ", k_b, " differ");
+  const TensorType out(a.dtype, {m, n});
+  if (c) {
+    KILN_RELAX_CHECK(detail::check_input("gemm", "input C", *c));
+    KILN_RELAX_CHECK(detail::check_same_dtype("gemm", a, *c));
+    KILN_RELAX_CHECK(detail::check_broadcastable_to("gemm", "input C", *c, out));
+  }
+  return out;
+}
+
+// Fused scaled dot-product attention, softmax(q @ k^T * scale + mask) @ v:
+// q [..., s, d], k [..., t, d], v [..., t, dv] -> [..., s, dv], the leading dims (batch,
+// heads) broadcast. The mask, bool or of q's dtype, broadcasts to the scores [..., s, t].
+constexpr Inferred<TensorType> attention(const TensorType& q, const TensorType& k, const TensorType& v,
+                                         const TensorType* mask = nullptr) noexcept {
+  KILN_RELAX_CHECK(detail::check_input("attention", "the query", q));
+  KILN_RELAX_CHECK(detail::check_input("attention", "the key", k));
+  KILN_RELAX_CHECK(detail::check_input("attention", "the value", v));
+  KILN_RELAX_CHECK(detail::check_element("attention", "the query", q, ElementKind::floating));
+  KILN_RELAX_CHECK(detail::check_same_dtype("attention", q, k));
+  KILN_RELAX_CHECK(detail::check_same_dtype("attention", q, v));
+  if (q.rank < 2 || k.rank != q.rank || v.rank != q.rank)
+    return type_error(StatusCode::shape_mismatch,
+                      "attention: query, key and value must have one rank of 2 or more, got ", q, ", ", k, ", ", v);
+  const int r = q.rank;
+  if (prove_equal(q.dims[r - 1], k.dims[r - 1]) == Truth::no)
+    return type_error(StatusCode::shape_mismatch, "attention: query head size ", q.dims[r - 1],
+                      " and key head size ", k.dims[r - 1], " differ");
+  if (prove_equal(k.dims[r - 2], v.dims[r - 2]) == Truth::no)
+    return type_error(StatusCode::shape_mismatch, "attention: key length ", k.dims[r - 2], " and value length ",
+                      v.dims[r - 2], " differ");
+  TensorType qk = q.with_no_dims();
+  TensorType out = q.with_no_dims();
+  if (!detail::broadcast_leading(q, r - 2, k, r - 2, qk) || !detail::broadcast_leading(qk, r - 2, v, r - 2, out))
+    return type_error(StatusCode::shape_mismatch, "attention: leading dimensions of ", q, ", ", k, " and ", v,
+                      " cannot be broadcast");
+  if (mask) {
+    KILN_RELAX_CHECK(detail::check_input("attention", "the mask", *mask));
+    if (mask->dtype != DType::boolean && mask->dtype != q.dtype)
+      return type_error(StatusCode::dtype_mismatch, "attention: the mask must be bool or ", q.dtype, ", got ",
+                        mask->dtype);
+    TensorType scores = out;
+    scores.push_back(q.dims[r - 2]);
+    scores.push_back(k.dims[r - 2]);
+    KILN_RELAX_CHECK(detail::check_broadcastable_to("attention", "the mask", *mask, scores));
+  }
+  out.push_back(q.dims[r - 2]);
+  out.push_back(v.dims[r - 1]);
+  return out;
+}
+
+} // namespace kiln::relax::infer
+// ---- end kiln/relax/infer_linear.hpp ----
+// ---- begin kiln/relax/infer_conv.hpp ----
+// kiln/relax/infer_conv.hpp: types of sliding-window ops: conv and conv-transpose (1-D, 2-D,
+// 3-D), pooling and global pooling, with ONNX's attributes.
+//
+// Inputs are [batch, channels, spatial...]. An output extent along a spatial axis is an
+// expression of the input extent, so a symbolic height stays symbolic:
+//   conv, pool:      floordiv(in + pad_begin + pad_end - dilation*(kernel - 1) - 1, stride) + 1
+//   conv-transpose:  stride*(in - 1) + output_padding + dilation*(kernel - 1) + 1 - pad_begin - pad_end
+
+#include <cstdint>
+#include <string_view>
+
+
+namespace kiln::relax {
+
+// ONNX's auto_pad: explicit pads, or pads chosen so that out = ceildiv(in, stride) (the
+// odd pad at the end for same_upper, at the beginning for same_lower), or no padding.
+enum class AutoPad : std::uint8_t { explicit_pads, same_upper, same_lower, valid };
+
+// Empty lists mean the defaults: strides and dilations 1, pads 0. `pads` holds the begin
+// pads of every spatial axis, then the end pads (ONNX order).
+struct ConvAttrs {
+  Ints strides = {};
+  Ints pads = {};
+  Ints dilations = {};
+  std::int64_t groups = 1;
+  AutoPad auto_pad = AutoPad::explicit_pads;
+};
+
+struct ConvTransposeAttrs {
+  Ints strides = {};
+  Ints pads = {};
+  Ints dilations = {};
+  std::int64_t groups = 1;
+  AutoPad auto_pad = AutoPad::explicit_pads;
+  Ints output_padding = {};  // added at the end of each spatial axis; empty: 0
+  Dims output_shape = {};    // the spatial output extents, when given (pads are then implied)
+};
+
+enum class PoolKind : std::uint8_t { max, average, lp };
+
+struct PoolAttrs {
+  Ints kernel_shape = {};  // required: one extent per spatial axis
+  Ints strides = {};
+  Ints pads = {};
+  Ints dilations = {};
+  bool ceil_mode = false;
+  AutoPad auto_pad = AutoPad::explicit_pads;
+};
+
+constexpr std::string_view pool_name(PoolKind kind) noexcept {
+  switch (kind) {
+    case PoolKind::max: return "max_pool";
+    case PoolKind::average: return "average_pool";
+    case PoolKind::lp: return "lp_pool";
+  }
+  return "pool";
+}
+constexpr std::string_view global_pool_name(PoolKind kind) noexcept {
+  switch (kind) {
+    case PoolKind::max: return "global_max_pool";
+    case PoolKind::average: return "global_average_pool";
+    case PoolKind::lp: return "global_lp_pool";
+  }
+  return "global_pool";
+}
+
+namespace detail {
+
+inline constexpr int kMaxSpatial = kMaxRank - 2;
+
+struct Window {
+  std::int64_t stride = 1;
+  std::int64_t dilation = 1;
+  std::int64_t pad_begin = 0;
+  std::int64_t pad_end = 0;
+};
+struct Windows {
+  Window axis[kMaxSpatial] = {};
+};
+
+constexpr Inferred<Windows> resolve_windows(std::string_view op, int spatial, const Ints& strides, const Ints& pads,
+                                            const Ints& dilations) noexcept {
+  KILN_RELAX_CHECK(check_length(op, "strides", strides, spatial));
+  KILN_RELAX_CHECK(check_length(op, "dilations", dilations, spatial));
+  KILN_RELAX_CHECK(check_length(op, "pads", pads, 2 * spatial));
+  Windows w;
+  for (int i = 0; i < spatial; ++i) {
+    Window& a = w.axis[i];
+    if (!strides.empty()) a.stride = strides[i];
+    if (!dilations.empty()) a.dilation = dilations[i];
+    if (!pads.empty()) {
+      a.pad_begin = pads[i];
+      a.pad_end = pads[spatial + i];
+    }
+    if (a.stride < 1) return type_error(StatusCode::invalid_argument, op, ": strides must be positive, got ", a.stride);
+    if (a.dilation < 1)
+      return type_error(StatusCode::invalid_argument, op, ": dilations must be positive, got ", a.dilation);
+    if (a.pad_begin < 0 || a.pad_end < 0)
+      return type_error(StatusCode::invalid_argument, op, ": pads must not be negative, got ",
+                        a.pad_begin < 0 ? a.pad_begin : a.pad_end);
+  }
+  return w;
+}
+
+// The number of positions of a window of `kernel` taps along an axis of extent `in`.
+constexpr SymDim window_count(const SymDim& in, const SymDim& kernel, const Window& w, AutoPad auto_pad,
+                              bool ceil_mode) noexcept {
+  if (auto_pad == AutoPad::same_upper || auto_pad == AutoPad::same_lower) return ceildiv(in, w.stride);
+  const bool padded = auto_pad == AutoPad::explicit_pads;
+  const std::int64_t pad_begin = padded ? w.pad_begin : 0;
+  const std::int64_t pad_end = padded ? w.pad_end : 0;
+  const SymDim span = in + SymDim(pad_begin + pad_end) - SymDim(w.dilation) * (kernel - 1) - 1;
+  if (!ceil_mode) return floordiv(span, w.stride) + 1;
+  // ceil_mode adds a last, partial window, but never one that starts in the end padding.
+  const SymDim out = ceildiv(span, w.stride) + 1;
+  const SymDim starts_inside = ceildiv(in + SymDim(pad_begin), w.stride);
+  if (out.is_constant() && starts_inside.is_constant()) {
+    // The rule as ONNX Runtime and PyTorch state it.
+    const std::int64_t n = out.constant_value();
+    return (n - 1) * w.stride >= in.constant_value() + pad_begin ? SymDim(n - 1) : out;
+  }
+  return min(out, starts_inside);
+}
+
+// An output extent that is provably below 1 means the window does not fit.
+constexpr Check check_window_fits(std::string_view op, int axis, const SymDim& out, const SymDim& in,
+                                  const SymDim& kernel) noexcept {
+  if (!out.valid())
+    return type_error(StatusCode::unsupported, op, ": output extent of spatial axis ", axis, " is ",
+                      to_string(out.fault()));
+  if (out.bounds().hi >= 1) return std::nullopt;
+  return type_error(StatusCode::shape_mismatch, op, ": spatial axis ", axis, " of the output would have extent ", out,
+                    " (input ", in, ", kernel ", kernel, ")");
+}
+
+constexpr Check check_spatial_rank(std::string_view op, const TensorType& x) noexcept {
+  if (x.rank >= 3 && x.rank <= 5) return std::nullopt;
+  return type_error(StatusCode::shape_mismatch, op,
+                    ": input must have rank 3, 4 or 5 (batch, channels, 1 to 3 spatial axes), got ", x);
+}
+
+constexpr Check check_bias(std::string_view op, const TensorType* bias, const TensorType& x,
+                           const SymDim& channels) noexcept {
+  if (!bias) return std::nullopt;
+  KILN_RELAX_CHECK(check_input(op, "the bias", *bias));
+  KILN_RELAX_CHECK(check_same_dtype(op, x, *bias));
+  if (bias->rank != 1 || prove_equal(bias->dims[0], channels) == Truth::no)
+    return type_error(StatusCode::shape_mismatch, op, ": bias must be [", channels, "], got ", *bias);
+  return std::nullopt;
+}
+
+} // namespace detail
+
+namespace infer {
+
+// x [n, c, spatial...], weight [m, c / groups, kernel...] (, bias [m]) -> [n, m, out...].
+constexpr Inferred<TensorType> conv(const TensorType& x, const TensorType& weight, const TensorType* bias = nullptr,
+                                    const ConvAttrs& attrs = {}) noexcept {
+  constexpr std::string_view op = "conv";
+  KILN_RELAX_CHECK(detail::check_input(op, "the input", x));
+  KILN_RELAX_CHECK(detail::check_input(op, "the weight", weight));
+  KILN_RELAX_CHECK(detail::check_same_dtype(op, x, weight));
+  KILN_RELAX_CHECK(detail::check_element(op, "the input", x, ElementKind::numeric));
+  KILN_RELAX_CHECK(detail::check_spatial_rank(op, x));
+  if (weight.rank != x.rank)
+    return type_error(StatusCode::shape_mismatch, op, ": weight must have rank ", x.rank, " like the input, got ",
+                      weight);
+  if (attrs.groups < 1)
+    return type_error(StatusCode::invalid_argument, op, ": groups must be positive, got ", attrs.groups);
+  const int spatial = x.rank - 2;
+  KILN_RELAX_ASSIGN(const detail::Windows windows,
+                    detail::resolve_windows(op, spatial, attrs.strides, attrs.pads, attrs.dilations));
+  const SymDim& out_channels = weight.dims[0];
+  if (prove_equal(x.dims[1], weight.dims[1] * attrs.groups) == Truth::no)
+    return type_error(StatusCode::shape_mismatch, op, ": input has ", x.dims[1], " channels, the weight expects ",
+                      weight.dims[1], " per group x ", attrs.groups, " groups");
+  if (out_channels.is_constant() && out_channels.constant_value() % attrs.groups != 0)
+    return type_error(StatusCode::shape_mismatch, op, ": ", out_channels, " output channels do not divide into ",
+                      attrs.groups, " groups");
+  KILN_RELAX_CHECK(detail::check_bias(op, bias, x, out_channels));
+  TensorType out(x.dtype, {x.dims[0], out_channels});
+  for (int i = 0; i < spatial; ++i) {
+    const SymDim& in = x.dims[2 + i];
+    const SymDim& kernel = weight.dims[2 + i];
+    const SymDim extent = detail::window_count(in, kernel, windows.axis[i], attrs.auto_pad, false);
+    KILN_RELAX_CHECK(detail::check_window_fits(op, i, extent, in, kernel));
+    out.push_back(extent);
+  }
+  return out;
+}
+
+// x [n, c, spatial...], weight [c, m / groups, kernel...] (, bias [m]) -> [n, m, out...].
+constexpr Inferred<TensorType> conv_transpose(const TensorType& x, const TensorType& weight,
+                                              const TensorType* bias = nullptr,
+                                              const ConvTransposeAttrs& attrs = {}) noexcept {
+  constexpr std::string_view op = "conv_transpose";
+  KILN_RELAX_CHECK(detail::check_input(op, "the input", x));
+  KILN_RELAX_CHECK(detail::check_input(op, "the weight", weight));
+  KILN_RELAX_CHECK(detail::check_same_dtype(op, x, weight));
+  KILN_RELAX_CHECK(detail::check_element(op, "the input", x, ElementKind::numeric));
+  KILN_RELAX_CHECK(detail::check_spatial_rank(op, x));
+  if (weight.rank != x.rank)
+    return type_error(StatusCode::shape_mismatch, op, ": weight must have rank ", x.rank, " like the input, got ",
+                      weight);
+  if (attrs.groups < 1)
+    return type_error(StatusCode::invalid_argument, op, ": groups must be positive, got ", attrs.groups);
+  const int spatial = x.rank - 2;
+  KILN_RELAX_ASSIGN(const detail::Windows windows,
+                    detail::resolve_windows(op, spatial, attrs.strides, attrs.pads, attrs.dilations));
+  KILN_RELAX_CHECK(detail::check_length(op, "output_padding", attrs.output_padding, spatial));
+  KILN_RELAX_CHECK(detail::check_length(op, "output_shape", attrs.output_shape, spatial));
+  if (prove_equal(x.dims[1], weight.dims[0]) == Truth::no)
+    return type_error(StatusCode::shape_mismatch, op, ": input has ", x.dims[1], " channels, the weight expects ",
+                      weight.dims[0]);
+  const SymDim out_channels = weight.dims[1] * attrs.groups;
+  KILN_RELAX_CHECK(detail::check_bias(op, bias, x, out_channels));
+  TensorType out(x.dtype, {x.dims[0], out_channels});
+  for (int i = 0; i < spatial; ++i) {
+    const detail::Window& w = windows.axis[i];
+    const std::int64_t output_padding = attrs.output_padding.empty() ? 0 : attrs.output_padding[i];
+    if (output_padding < 0 || (output_padding >= w.stride && output_padding >= w.dilation))
+      return type_error(StatusCode::invalid_argument, op, ": output_padding ", output_padding,
+                        " must be smaller than the stride or the dilation");
+    const SymDim& in = x.dims[2 + i];
+    const SymDim& kernel = weight.dims[2 + i];
+    SymDim extent;
+    if (!attrs.output_shape.empty()) {
+      extent = attrs.output_shape[i];
+    } else if (attrs.auto_pad == AutoPad::same_upper || attrs.auto_pad == AutoPad::same_lower) {
+      extent = in * w.stride;
+    } else {
+      const std::int64_t pads = attrs.auto_pad == AutoPad::valid ? 0 : w.pad_begin + w.pad_end;
+      extent = SymDim(w.stride) * (in - 1) + SymDim(output_padding) + SymDim(w.dilation) * (kernel - 1) + 1 - pads;
+    }
+    KILN_RELAX_CHECK(detail::check_window_fits(op, i, extent, in, kernel));
+    out.push_back(extent);
+  }
+  return out;
+}
+
+// max/average/lp pooling: x [n, c, spatial...] -> [n, c, out...].
+constexpr Inferred<TensorType> pool(PoolKind kind, const TensorType& x, const PoolAttrs& attrs) noexcept {
+  const std::string_view op = pool_name(kind);
+  KILN_RELAX_CHECK(detail::check_input(op, "the input", x));
+  KILN_RELAX_CHECK(detail::check_element(op, "the input", x, ElementKind::numeric));
+  KILN_RELAX_CHECK(detail::check_spatial_rank(op, x));
+  const int spatial = x.rank - 2;
+  KILN_RELAX_CHECK(detail::check_list(op, "kernel_shape", attrs.kernel_shape));
+  if (attrs.kernel_shape.size() != spatial)
+    return type_error(StatusCode::invalid_argument, op, ": kernel_shape has ", attrs.kernel_shape.size(),
+                      " values, expected ", spatial);
+  KILN_RELAX_ASSIGN(const detail::Windows windows,
+                    detail::resolve_windows(op, spatial, attrs.strides, attrs.pads, attrs.dilations));
+  TensorType out(x.dtype, {x.dims[0], x.dims[1]});
+  for (int i = 0; i < spatial; ++i) {
+    const std::int64_t kernel = attrs.kernel_shape[i];
+    if (kernel < 1)
+      return type_error(StatusCode::invalid_argument, op, ": kernel_shape must be positive, got ", kernel);
+    const SymDim& in = x.dims[2 + i];
+    const SymDim extent = detail::window_count(in, kernel, windows.axis[i], attrs.auto_pad, attrs.ceil_mode);
+    KILN_RELAX_CHECK(detail::check_window_fits(op, i, extent, in, kernel));
+    out.push_back(extent);
+  }
+  return out;
+}
+
+// Global pooling: x [n, c, spatial...] -> [n, c, 1, ...].
+constexpr Inferred<TensorType> global_pool(PoolKind kind, const TensorType& x) noexcept {
+  const std::string_view op = global_pool_name(kind);
+  KILN_RELAX_CHECK(detail::check_input(op, "the input", x));
+  KILN_RELAX_CHECK(detail::check_element(op, "the input", x, ElementKind::numeric));
+  KILN_RELAX_CHECK(detail::check_spatial_rank(op, x));
+  TensorType out = x;
+  for (int i = 2; i < x.rank; ++i) out.dims[i] = 1;
+  return out;
+}
+
+} // namespace infer
+} // namespace kiln::relax
+// ---- end kiln/relax/infer_conv.hpp ----
+// ---- begin kiln/relax/infer_norm.hpp ----
+// kiln/relax/infer_norm.hpp: types of normalizations (batch, layer, instance, group) and of
+// the softmax family. Each returns its input's type and checks the parameters against it.
+
+#include <cstdint>
+#include <string_view>
+
+
+namespace kiln::relax {
+namespace detail {
+
+// A per-channel parameter: a 1-D floating-point tensor of `channels` elements.
+constexpr Check check_channel_param(std::string_view op, std::string_view role, const TensorType& p,
+                                    const SymDim& channels) noexcept {
+  KILN_RELAX_CHECK(check_input(op, role, p));
+  KILN_RELAX_CHECK(check_element(op, role, p, ElementKind::floating));
+  if (p.rank == 1 && prove_equal(p.dims[0], channels) != Truth::no) return std::nullopt;
+  return type_error(StatusCode::shape_mismatch, op, ": ", role, " must be [", channels, "], got ", p);
+}
+
+constexpr Check check_normalized_input(std::string_view op, const TensorType& x, int min_rank) noexcept {
+  KILN_RELAX_CHECK(check_input(op, "the input", x));
+  KILN_RELAX_CHECK(check_element(op, "the input", x, ElementKind::floating));
+  if (x.rank >= min_rank) return std::nullopt;
+  return type_error(StatusCode::shape_mismatch, op, ": input must have rank ", min_rank, " or more, got ", x);
+}
+
+} // namespace detail
+
+namespace infer {
+
+// Inference-mode batch normalization: x [n, c, ...] with scale, bias, mean and variance [c].
+constexpr Inferred<TensorType> batch_norm(const TensorType& x, const TensorType& scale, const TensorType& bias,
+                                          const TensorType& mean, const TensorType& variance) noexcept {
+  constexpr std::string_view op = "batch_norm";
+  KILN_RELAX_CHECK(detail::check_normalized_input(op, x, 2));
+  KILN_RELAX_CHECK(detail::check_channel_param(op, "the scale", scale, x.dims[1]));
+  KILN_RELAX_CHECK(detail::check_channel_param(op, "the bias", bias, x.dims[1]));
+  KILN_RELAX_CHECK(detail::check_channel_param(op, "the mean", mean, x.dims[1]));
+  KILN_RELAX_CHECK(detail::check_channel_param(op, "the variance", variance, x.dims[1]));
+  return x;
+}
+
+// Normalizes over the axes from `axis` on; scale and bias broadcast to x's dims from `axis` on.
+constexpr Inferred<TensorType> layer_norm(const TensorType& x, const TensorType& scale,
+                                          const TensorType* bias = nullptr, std::int64_t axis = -1) noexcept {
+  constexpr std::string_view op = "layer_norm";
+  KILN_RELAX_CHECK(detail::check_normalized_input(op, x, 1));
+  KILN_RELAX_ASSIGN(const int first, detail::normalize_axis(op, axis, x.rank));
+  TensorType normalized = x.with_no_dims();
+  for (int i = first; i < x.rank; ++i) normalized.push_back(x.dims[i]);
+  for (const TensorType* p : {&scale, bias}) {
+    if (!p) continue;
+    const std::string_view role = p == &scale ? "the scale" : "the bias";
+    KILN_RELAX_CHECK(detail::check_input(op, role, *p));
+    KILN_RELAX_CHECK(detail::check_same_dtype(op, x, *p));
+    KILN_RELAX_CHECK(detail::check_broadcastable_to(op, role, *p, normalized));
+  }
+  return x;
+}
+
+// x [n, c, spatial...] normalized per sample and channel; scale and bias [c].
+constexpr Inferred<TensorType> instance_norm(const TensorType& x, const TensorType& scale,
+                                             const TensorType& bias) noexcept {
+  constexpr std::string_view op = "instance_norm";
+  KILN_RELAX_CHECK(detail::check_normalized_input(op, x, 3));
+  KILN_RELAX_CHECK(detail::check_channel_param(op, "the scale", scale, x.dims[1]));
+  KILN_RELAX_CHECK(detail::check_channel_param(op, "the bias", bias, x.dims[1]));
+  return x;
+}
+
+// x [n, c, ...] normalized per sample over groups of c / num_groups channels. Scale and
+// bias are [c] (ONNX opset 21); the [num_groups] form of opset 18 is accepted as well.
+constexpr Inferred<TensorType> group_norm(const TensorType& x, const TensorType& scale, const TensorType& bias,
+                                          std::int64_t num_groups) noexcept {
+  constexpr std::string_view op = "group_norm";
+  KILN_RELAX_CHECK(detail::check_normalized_input(op, x, 2));
+  if (num_groups < 1)
+    return type_error(StatusCode::invalid_argument, op, ": num_groups must be positive, got ", num_groups);
+  const SymDim& channels = x.dims[1];
+  if (channels.is_constant() && channels.constant_value() % num_groups != 0)
+    return type_error(StatusCode::shape_mismatch, op, ": ", channels, " channels do not divide into ", num_groups,
+                      " groups");
+  for (const TensorType* p : {&scale, &bias}) {
+    const std::string_view role = p == &scale ? "the scale" : "the bias";
+    const bool per_group = p->rank == 1 && prove_equal(p->dims[0], num_groups) == Truth::yes;
+    if (!per_group) KILN_RELAX_CHECK(detail::check_channel_param(op, role, *p, channels));
+  }
+  return x;
+}
+
+// softmax, log_softmax, hardmax along `axis`.
+constexpr Inferred<TensorType> softmax(std::string_view op, const TensorType& x, std::int64_t axis = -1) noexcept {
+  KILN_RELAX_CHECK(detail::check_input(op, "the input", x));
+  KILN_RELAX_CHECK(detail::check_element(op, "the input", x, ElementKind::floating));
+  if (x.rank == 0) return type_error(StatusCode::shape_mismatch, op, ": input must have rank 1 or more, got ", x);
+  KILN_RELAX_CHECK(detail::normalize_axis(op, axis, x.rank).failure());
+  return x;
+}
+
+} // namespace infer
+} // namespace kiln::relax
+// ---- end kiln/relax/infer_norm.hpp ----
+// ---- begin kiln/relax/infer_reduce.hpp ----
+// kiln/relax/infer_reduce.hpp: types of reductions over axes, argmax/argmin, top-k and cumsum.
+
+#include <cstdint>
+#include <string_view>
+
+
+namespace kiln::relax {
+
+// Axes may be negative (counted from the end). No axes means all of them, unless
+// noop_with_empty_axes makes the reduction an identity (ONNX).
+struct ReduceAttrs {
+  Ints axes = {};
+  bool keepdims = true;
+  bool noop_with_empty_axes = false;
+};
+
+namespace infer {
+
+// reduce_sum, reduce_mean, reduce_max, ...: reduced axes become 1 (keepdims) or disappear.
+constexpr Inferred<TensorType> reduce(std::string_view op, const TensorType& x, const ReduceAttrs& attrs = {}) noexcept {
+  KILN_RELAX_CHECK(detail::check_input(op, "the input", x));
+  if (attrs.axes.empty() && attrs.noop_with_empty_axes) return x;
+  KILN_RELAX_ASSIGN(detail::AxisSet reduced, detail::normalize_axes(op, attrs.axes, x.rank));
+  if (attrs.axes.empty())
+    for (int i = 0; i < x.rank; ++i) reduced.marked[i] = true;
+  TensorType out = x.with_no_dims();
+  for (int i = 0; i < x.rank; ++i) {
+    if (!reduced.marked[i]) out.push_back(x.dims[i]);
+    else if (attrs.keepdims) out.push_back(1);
+  }
+  return out;
+}
+
+// argmax, argmin: i64 indices along one axis.
+constexpr Inferred<TensorType> arg_reduce(std::string_view op, const TensorType& x, std::int64_t axis = 0,
+                                          bool keepdims = true) noexcept {
+  KILN_RELAX_CHECK(detail::check_input(op, "the input", x));
+  KILN_RELAX_CHECK(detail::check_element(op, "the input", x, ElementKind::numeric));
+  KILN_RELAX_ASSIGN(const int a, detail::normalize_axis(op, axis, x.rank));
+  TensorType out = x.with_no_dims();
+  out.dtype = DType::i64;
+  for (int i = 0; i < x.rank; ++i) {
+    if (i != a) out.push_back(x.dims[i]);
+    else if (keepdims) out.push_back(1);
+  }
+  return out;
+}
+
+// The k largest (or smallest) elements along `axis`: {values of x's dtype, i64 indices},
+// both with extent k along the axis.
+constexpr Inferred<TensorTypeList> topk(const TensorType& x, const SymDim& k, std::int64_t axis = -1) noexcept {
+  constexpr std::string_view op = "topk";
+  KILN_RELAX_CHECK(detail::check_input(op, "the input", x));
+  KILN_RELAX_CHECK(detail::check_element(op, "the input", x, ElementKind::numeric));
+  KILN_RELAX_ASSIGN(const int a, detail::normalize_axis(op, axis, x.rank));
+  if (!k.valid() || k.bounds().hi < 0)
+    return type_error(StatusCode::invalid_argument, op, ": k must not be negative, got ", k);
+  if (prove_less(x.dims[a], k) == Truth::yes)
+    return type_error(StatusCode::out_of_range, op, ": k = ", k, " exceeds the extent ", x.dims[a], " of axis ", a);
+  TensorType values = x;
+  values.dims[a] = k;
+  TensorType indices = values;
+  indices.dtype = DType::i64;
+  return TensorTypeList{values, indices};
+}
+
+// Running sum along `axis`: the input's type.
+constexpr Inferred<TensorType> cumsum(const TensorType& x, std::int64_t axis) noexcept {
+  constexpr std::string_view op = "cumsum";
+  KILN_RELAX_CHECK(detail::check_input(op, "the input", x));
+  KILN_RELAX_CHECK(detail::check_element(op, "the input", x, ElementKind::numeric));
+  KILN_RELAX_CHECK(detail::normalize_axis(op, axis, x.rank).failure());
+  return x;
+}
+
+} // namespace infer
+} // namespace kiln::relax
+// ---- end kiln/relax/infer_reduce.hpp ----
+// ---- begin kiln/relax/infer_layout.hpp ----
+// kiln/relax/infer_layout.hpp: types of ops that rearrange dims without computing: reshape,
+// flatten, squeeze, unsqueeze, expand, transpose and shape-of.
+
+#include <cstdint>
+#include <string_view>
+
+
+namespace kiln::relax::infer {
+
+// The dims of `target` with ONNX's conventions: a constant 0 copies the input's dim at that
+// position (unless allowzero, where it is a real 0), a constant -1 takes whatever the
+// element count leaves. Element counts are compared symbolically: b*seq*768 elements can
+// become [b, seq, 12, 64], and a mismatch that cannot be proved is left to the run time.
+constexpr Inferred<TensorType> reshape(const TensorType& x, const Dims& target, bool allowzero = false) noexcept {
+  constexpr std::string_view op = "reshape";
+  KILN_RELAX_CHECK(detail::check_input(op, "the input", x));
+  KILN_RELAX_CHECK(detail::check_list(op, "the target shape", target));
+  TensorType out = x.with_no_dims();
+  int inferred_axis = -1;
+  bool has_zero = false;
+  SymDim known = 1;
+  for (int i = 0; i < target.size(); ++i) {
+    SymDim d = target[i];
+    if (!d.valid())
+      return type_error(StatusCode::unsupported, op, ": dimension ", i, " of the target shape is ",
+                        to_string(d.fault()));
+    if (d.is_constant(-1)) {
+      if (inferred_axis >= 0)
+        return type_error(StatusCode::invalid_argument, op, ": more than one target dimension is -1");
+      inferred_axis = i;
+      out.push_back(1);
+      continue;
+    }
+    if (d.is_constant(0)) {
+      has_zero = true;
+      if (!allowzero) {
+        if (i >= x.rank)
+          return type_error(StatusCode::invalid_argument, op, ": target dimension ", i,
+                            " is 0 (copy the input's) but the input ", x, " has no dimension ", i);
+        d = x.dims[i];
+      }
+    } else if (d.bounds().hi < 0) {
+      return type_error(StatusCode::invalid_argument, op, ": target dimension ", i, " is ", d,
+                        "; only -1 may be negative");
+    }
+    out.push_back(d);
+    known = known * d;
+  }
+  if (allowzero && has_zero && inferred_axis >= 0)
+    return type_error(StatusCode::invalid_argument, op, ": with allowzero, a target cannot hold both 0 and -1");
+  const SymDim total = x.element_count();
+  if (!total.valid() || !known.valid())
+    return type_error(StatusCode::unsupported, op, ": element counts of ", x, " are too complex to compare");
+  if (inferred_axis < 0) {
+    if (prove_equal(total, known) == Truth::no)
+      return type_error(StatusCode::shape_mismatch, op, ": ", total, " elements cannot become ", known);
+    return out;
+  }
+  if (known.is_constant(0))
+    return type_error(StatusCode::invalid_argument, op, ": cannot infer the -1 dimension next to a 0 dimension");
+  const SymDim rest = floordiv(total, known);
+  if (!rest.valid())
+    return type_error(StatusCode::unsupported, op, ": the -1 dimension of ", total, " / ", known, " is too complex");
+  if (prove_equal(rest * known, total) == Truth::no)
+    return type_error(StatusCode::shape_mismatch, op, ": ", total, " elements cannot become a multiple of ", known);
+  out.dims[inferred_axis] = rest;
+  return out;
+}
+
+// [d0, ..., dn) -> [d0 * ... * d(axis-1), d(axis) * ... * d(n-1)]; axis in [-rank, rank].
+constexpr Inferred<TensorType> flatten(const TensorType& x, std::int64_t axis = 1) noexcept {
+  constexpr std::string_view op = "flatten";
+  KILN_RELAX_CHECK(detail::check_input(op, "the input", x));
+  if (axis < -x.rank || axis > x.rank)
+    return type_error(StatusCode::out_of_range, op, ": axis ", axis, " is out of range for rank ", x.rank);
+  const int split = static_cast<int>(axis < 0 ? axis + x.rank : axis);
+  SymDim outer = 1;
+  SymDim inner = 1;
+  for (int i = 0; i < x.rank; ++i) (i < split ? outer : inner) *= x.dims[i];
+  if (!outer.valid() || !inner.valid())
+    return type_error(StatusCode::unsupported, op, ": the flattened extents of ", x, " are too complex");
+  return TensorType(x.dtype, {outer, inner});
+}
+
+// Removes the listed axes, which must have extent 1. With no axes, removes every dim that is
+// the constant 1 (a symbolic dim stays: it may be 1 only at run time).
+constexpr Inferred<TensorType> squeeze(const TensorType& x, const Ints& axes = {}) noexcept {
+  constexpr std::string_view op = "squeeze";
+  KILN_RELAX_CHECK(detail::check_input(op, "the input", x));
+  KILN_RELAX_ASSIGN(detail::AxisSet removed, detail::normalize_axes(op, axes, x.rank));
+  for (int i = 0; i < x.rank; ++i) {
+    if (axes.empty()) removed.marked[i] = x.dims[i].is_constant(1);
+    else if (removed.marked[i] && prove_equal(x.dims[i], 1) == Truth::no)
+      return type_error(StatusCode::shape_mismatch, op, ": axis ", i, " of ", x, " has extent ", x.dims[i], ", not 1");
+  }
+  TensorType out = x.with_no_dims();
+  for (int i = 0; i < x.rank; ++i)
+    if (!removed.marked[i]) out.push_back(x.dims[i]);
+  return out;
+}
+
+// Inserts dims of extent 1 at the listed axes, which are positions in the output.
+constexpr Inferred<TensorType> unsqueeze(const TensorType& x, const Ints& axes) noexcept {
+  constexpr std::string_view op = "unsqueeze";
+  KILN_RELAX_CHECK(detail::check_input(op, "the input", x));
+  KILN_RELAX_CHECK(detail::check_list(op, "axes", axes));
+  const int rank = x.rank + axes.size();
+  if (rank > kMaxRank)
+    return type_error(StatusCode::unsupported, op, ": the result would have rank ", rank, ", above ", kMaxRank);
+  KILN_RELAX_ASSIGN(const detail::AxisSet inserted, detail::normalize_axes(op, axes, rank));
+  TensorType out = x.with_no_dims();
+  int next = 0;
+  for (int i = 0; i < rank; ++i) out.push_back(inserted.marked[i] ? SymDim(1) : x.dims[next++]);
+  return out;
+}
+
+// ONNX Expand: x broadcast with `shape` (in both directions, as NumPy would).
+constexpr Inferred<TensorType> expand(const TensorType& x, const Dims& shape) noexcept {
+  constexpr std::string_view op = "expand";
+  KILN_RELAX_CHECK(detail::check_list(op, "the shape", shape));
+  TensorType target = x.with_no_dims();
+  for (const SymDim& d : shape) target.push_back(d);
+  return broadcast_shapes(op, x, target);
+}
+
+// out.dims[i] = x.dims[perm[i]]; no perm reverses the dims.
+constexpr Inferred<TensorType> transpose(const TensorType& x, const Ints& perm = {}) noexcept {
+  constexpr std::string_view op = "transpose";
+  KILN_RELAX_CHECK(detail::check_input(op, "the input", x));
+  KILN_RELAX_CHECK(detail::check_list(op, "perm", perm));
+  TensorType out = x;
+  if (perm.empty()) {
+    for (int i = 0; i < x.rank; ++i) out.dims[i] = x.dims[x.rank - 1 - i];
+    return out;
+  }
+  if (perm.size() != x.rank)
+    return type_error(StatusCode::invalid_argument, op, ": perm has ", perm.size(), " values for rank ", x.rank);
+  KILN_RELAX_CHECK(detail::normalize_axes(op, perm, x.rank).failure());
+  for (int i = 0; i < x.rank; ++i) {
+    KILN_RELAX_ASSIGN(const int from, detail::normalize_axis(op, perm[i], x.rank));
+    out.dims[i] = x.dims[from];
+  }
+  return out;
+}
+
+// ONNX Shape: the dims of x from `start` to `end` (clamped, negative from the end) as a 1-D
+// i64 tensor.
+constexpr Inferred<TensorType> shape_of(const TensorType& x, std::int64_t start = 0,
+                                        std::int64_t end = detail::kPosInf) noexcept {
+  KILN_RELAX_CHECK(detail::check_input("shape_of", "the input", x));
+  const auto clamp = [&](std::int64_t v) {
+    if (v < 0) v += x.rank;
+    return v < 0 ? 0 : (v > x.rank ? x.rank : v);
+  };
+  const std::int64_t length = clamp(end) - clamp(start);
+  return TensorType(DType::i64, {length > 0 ? length : 0});
+}
+
+} // namespace kiln::relax::infer
+// ---- end kiln/relax/infer_layout.hpp ----
+// ---- begin kiln/relax/infer_slice.hpp ----
+// kiln/relax/infer_slice.hpp: types of ops that cut, join or grow tensors along axes: concat,
+// split, slice, pad and tile.
+
+#include <cstddef>
+#include <cstdint>
+#include <initializer_list>
+#include <span>
+#include <string_view>
+
+
+namespace kiln::relax {
+
+// ONNX Split: `sizes` along `axis`, or `num_outputs` chunks of ceildiv(extent, num_outputs)
+// with a smaller last chunk.
+struct SplitAttrs {
+  std::int64_t axis = 0;
+  Ints sizes = {};
+  std::int64_t num_outputs = 0;
+};
+
+// ONNX Slice: for each listed axis (all axes 0, 1, ... when none are listed) the elements
+// from `starts` towards `ends` (exclusive) in `steps` (1 when none are listed). Negative
+// starts and ends count from the end; out-of-range values clamp as NumPy clamps them, so
+// INT64_MAX means "to the end" and INT64_MIN "to the beginning" when stepping backwards.
+// (The ONNX text clamps a backward start into [0, d - 1], which would take one element
+// from a start before the beginning; its reference implementation, NumPy, takes none.)
+struct SliceAttrs {
+  Ints starts = {};
+  Ints ends = {};
+  Ints axes = {};
+  Ints steps = {};
+};
+
+namespace detail {
+
+// The smallest of the candidates, dropping those another one provably undercuts first, so
+// that only the candidates that can win become min() atoms.
+template <int N>
+constexpr SymDim min_of(const SymDim (&candidates)[N]) noexcept {
+  constexpr int n = N;
+  bool dropped[N] = {};
+  for (int i = 0; i < n; ++i) {
+    for (int j = 0; j < n && !dropped[i]; ++j) {
+      if (i == j || dropped[j]) continue;
+      // j undercuts i; on a tie keep the earlier one.
+      const Truth le = prove_less_equal(candidates[j], candidates[i]);
+      if (le == Truth::yes && (j < i || prove_equal(candidates[i], candidates[j]) != Truth::yes)) dropped[i] = true;
+    }
+  }
+  SymDim out;
+  bool first = true;
+  for (int i = 0; i < n; ++i) {
+    if (dropped[i]) continue;
+    out = first ? candidates[i] : min(out, candidates[i]);
+    first = false;
+  }
+  return out;
+}
+
+// A slice bound on an axis of extent d: d + v for negative v, v otherwise, with values
+// beyond any extent the axis can have marked instead (they clamp to an end of the axis).
+struct SliceIndex {
+  SymDim value;
+  bool past_end = false;      // v >= d for any d
+  bool before_start = false;  // d + v < 0 for any d
+};
+constexpr SliceIndex slice_index(std::int64_t v, const SymDim& d) noexcept {
+  const std::int64_t largest = d.is_constant() ? d.constant_value() : kMaxSymbolValue;
+  SliceIndex index;
+  if (v >= largest) index.past_end = true;
+  else if (v < -largest) index.before_start = true;
+  else index.value = v < 0 ? d + v : SymDim(v);
+  return index;
+}
+
+// The extent of one sliced axis. Start and end clamp as in NumPy (and ONNX's reference
+// implementation): into [0, d] when stepping forwards, into [-1, d - 1] when stepping
+// backwards. Stepping backwards is stepping forwards on the mirrored axis i -> d - 1 - i,
+// so both become max(0, ceildiv(clamp(to) - clamp(from), |step|)) with clamps into [0, d],
+// which equals max(0, ceildiv(min(to, d) - max(from, 0), |step|)): a min() of four
+// differences, most of which drop out by proof, instead of nested clamps.
+constexpr SymDim slice_extent(const SymDim& d, std::int64_t start, std::int64_t end, std::int64_t step) noexcept {
+  const SliceIndex s = slice_index(start, d);
+  const SliceIndex e = slice_index(end, d);
+  SymDim from;
+  SymDim to;
+  if (step > 0) {
+    if (s.past_end || e.before_start) return 0;
+    from = s.before_start ? SymDim(0) : s.value;
+    to = e.past_end ? d : e.value;
+  } else {
+    if (s.before_start || e.past_end) return 0;
+    from = s.past_end ? SymDim(0) : d - 1 - s.value;
+    to = e.before_start ? d : d - 1 - e.value;
+  }
+  const SymDim candidates[4] = {to - from, to, d - from, d};
+  return max(ceildiv(min_of(candidates), step > 0 ? step : -step), 0);
+}
+
+} // namespace detail
+
+namespace infer {
+
+// Joins inputs along `axis`; the other dims must agree. Dims that cannot be proved equal
+// or different (two unrelated symbols) take the first input's, and the run time checks.
+constexpr Inferred<TensorType> concat(std::span<const TensorType> inputs, std::int64_t axis) noexcept {
+  constexpr std::string_view op = "concat";
+  if (inputs.empty()) return type_error(StatusCode::invalid_argument, op, ": needs at least one input");
+  const TensorType& first = inputs[0];
+  KILN_RELAX_CHECK(detail::check_input(op, "input 0", first));
+  KILN_RELAX_ASSIGN(const int a, detail::normalize_axis(op, axis, first.rank));
+  TensorType out = first;
+  for (std::size_t i = 1; i < inputs.size(); ++i) {
+    const TensorType& t = inputs[i];
+    KILN_RELAX_CHECK(detail::check_input(op, "an input", t));
+    KILN_RELAX_CHECK(detail::check_same_dtype(op, first, t));
+    if (t.rank != first.rank)
+      return type_error(StatusCode::shape_mismatch, op, ": input ", i, " ", t, " has rank ", t.rank, ", input 0 ",
+                        first.rank);
+    for (int j = 0; j < first.rank; ++j) {
+      if (j != a && prove_equal(first.dims[j], t.dims[j]) == Truth::no)
+        return type_error(StatusCode::shape_mismatch, op, ": input ", i, " ", t, " differs from input 0 ", first,
+                          " at axis ", j);
+    }
+    out.dims[a] += t.dims[a];
+  }
+  if (!out.dims[a].valid())
+    return type_error(StatusCode::unsupported, op, ": the joined extent is ", to_string(out.dims[a].fault()));
+  return out;
+}
+
+constexpr Inferred<TensorType> concat(std::initializer_list<TensorType> inputs, std::int64_t axis) noexcept {
+  return concat(std::span<const TensorType>(inputs.begin(), inputs.size()), axis);
+}
+
+constexpr Inferred<TensorTypeList> split(const TensorType& x, const SplitAttrs& attrs) noexcept {
+  constexpr std::string_view op = "split";
+  KILN_RELAX_CHECK(detail::check_input(op, "the input", x));
+  KILN_RELAX_CHECK(detail::check_list(op, "sizes", attrs.sizes));
+  KILN_RELAX_ASSIGN(const int a, detail::normalize_axis(op, attrs.axis, x.rank));
+  const SymDim& extent = x.dims[a];
+  if (attrs.sizes.empty() == (attrs.num_outputs == 0))
+    return type_error(StatusCode::invalid_argument, op, ": give either sizes or num_outputs");
+  TensorTypeList outputs;
+  TensorType part = x;
+  if (!attrs.sizes.empty()) {
+    SymDim total = 0;
+    for (std::int64_t size : attrs.sizes) {
+      if (size < 0) return type_error(StatusCode::invalid_argument, op, ": sizes must not be negative, got ", size);
+      part.dims[a] = size;
+      outputs.push_back(part);
+      total += size;
+    }
+    if (prove_equal(total, extent) == Truth::no)
+      return type_error(StatusCode::shape_mismatch, op, ": sizes add up to ", total, " but axis ", a, " has extent ",
+                        extent);
+    return outputs;
+  }
+  const std::int64_t n = attrs.num_outputs;
+  if (n < 1 || n > kMaxOutputs)
+    return type_error(StatusCode::invalid_argument, op, ": num_outputs must be in [1, ", kMaxOutputs, "], got ", n);
+  const SymDim chunk = ceildiv(extent, n);
+  const SymDim last = extent - chunk * (n - 1);
+  if (!last.valid() || last.bounds().hi < 0)
+    return type_error(StatusCode::shape_mismatch, op, ": extent ", extent, " of axis ", a, " cannot split into ", n,
+                      " outputs");
+  for (std::int64_t i = 0; i < n; ++i) {
+    part.dims[a] = i + 1 < n ? chunk : last;
+    outputs.push_back(part);
+  }
+  return outputs;
+}
+
+constexpr Inferred<TensorType> slice(const TensorType& x, const SliceAttrs& attrs) noexcept {
+  constexpr std::string_view op = "slice";
+  KILN_RELAX_CHECK(detail::check_input(op, "the input", x));
+  const int n = attrs.starts.size();
+  KILN_RELAX_CHECK(detail::check_list(op, "starts", attrs.starts));
+  KILN_RELAX_CHECK(detail::check_list(op, "ends", attrs.ends));
+  KILN_RELAX_CHECK(detail::check_length(op, "axes", attrs.axes, n));
+  KILN_RELAX_CHECK(detail::check_length(op, "steps", attrs.steps, n));
+  if (attrs.ends.size() != n)
+    return type_error(StatusCode::invalid_argument, op, ": ends has ", attrs.ends.size(), " values, starts ", n);
+  if (attrs.axes.empty() && n > x.rank)
+    return type_error(StatusCode::invalid_argument, op, ": ", n, " starts for rank ", x.rank);
+  KILN_RELAX_CHECK(detail::normalize_axes(op, attrs.axes, x.rank).failure());
+  TensorType out = x;
+  for (int i = 0; i < n; ++i) {
+    const std::int64_t step = attrs.steps.empty() ? 1 : attrs.steps[i];
+    if (step == 0 || step == detail::kNegInf)
+      return type_error(StatusCode::invalid_argument, op, ": steps must not be 0, got ", step);
+    int a = i;
+    if (!attrs.axes.empty()) {
+      KILN_RELAX_ASSIGN(a, detail::normalize_axis(op, attrs.axes[i], x.rank));
+    }
+    out.dims[a] = detail::slice_extent(x.dims[a], attrs.starts[i], attrs.ends[i], step);
+    if (!out.dims[a].valid())
+      return type_error(StatusCode::unsupported, op, ": the extent of axis ", a, " is ",
+                        to_string(out.dims[a].fault()));
+  }
+  return out;
+}
+
+// pads: the begin pads of the listed axes (all axes when none are listed), then the end
+// pads; negative pads crop.
+constexpr Inferred<TensorType> pad(const TensorType& x, const Ints& pads, const Ints& axes = {}) noexcept {
+  constexpr std::string_view op = "pad";
+  KILN_RELAX_CHECK(detail::check_input(op, "the input", x));
+  KILN_RELAX_CHECK(detail::check_list(op, "pads", pads));
+  KILN_RELAX_CHECK(detail::normalize_axes(op, axes, x.rank).failure());
+  const int n = axes.empty() ? x.rank : axes.size();
+  if (pads.size() != 2 * n)
+    return type_error(StatusCode::invalid_argument, op, ": pads has ", pads.size(), " values, expected ", 2 * n);
+  TensorType out = x;
+  for (int i = 0; i < n; ++i) {
+    int a = i;
+    if (!axes.empty()) {
+      KILN_RELAX_ASSIGN(a, detail::normalize_axis(op, axes[i], x.rank));
+    }
+    out.dims[a] = x.dims[a] + pads[i] + pads[n + i];
+    if (!out.dims[a].valid() || out.dims[a].bounds().hi < 0)
+      return type_error(StatusCode::shape_mismatch, op, ": axis ", a, " of extent ", x.dims[a], " padded by ",
+                        pads[i], " and ", pads[n + i], " would have extent ", out.dims[a]);
+  }
+  return out;
+}
+
+// Each dim times its repeat count.
+constexpr Inferred<TensorType> tile(const TensorType& x, const Ints& repeats) noexcept {
+  constexpr std::string_view op = "tile";
+  KILN_RELAX_CHECK(detail::check_input(op, "the input", x));
+  KILN_RELAX_CHECK(detail::check_list(op, "repeats", repeats));
+  if (repeats.size() != x.rank)
+    return type_error(StatusCode::invalid_argument, op, ": repeats has ", repeats.size(), " values for rank ", x.rank);
+  TensorType out = x;
+  for (int i = 0; i < x.rank; ++i) {
+    if (repeats[i] < 0)
+      return type_error(StatusCode::invalid_argument, op, ": repeats must not be negative, got ", repeats[i]);
+    out.dims[i] = x.dims[i] * repeats[i];
+  }
+  return out;
+}
+
+} // namespace infer
+} // namespace kiln::relax
+// ---- end kiln/relax/infer_slice.hpp ----
+// ---- begin kiln/relax/infer_resize.hpp ----
+// kiln/relax/infer_resize.hpp: the type of resize (ONNX Resize), by scales or by sizes.
+
+#include <cstdint>
+#include <string_view>
+
+
+namespace kiln::relax {
+
+// Exactly one of `scales` and `sizes`, for the listed axes (all axes when none are listed).
+// The interpolation mode and coordinate transform do not change the type. ONNX's
+// keep_aspect_ratio_policy is not modelled: sizes are taken as they are.
+struct ResizeAttrs {
+  FixedVector<double, kMaxRank> scales = {};
+  Dims sizes = {};
+  Ints axes = {};
+};
+
+namespace detail {
+
+// A positive scale as numerator / denominator, the denominator at most 1024, when the
+// double is exactly such a fraction (0.5, 1.5, 2); false otherwise.
+constexpr bool scale_as_fraction(double scale, std::int64_t& numerator, std::int64_t& denominator) noexcept {
+  for (std::int64_t q = 1; q <= 1024; ++q) {
+    const double p = scale * static_cast<double>(q);
+    if (p > 4.0e15) return false;
+    const auto whole = static_cast<std::int64_t>(p);
+    if (static_cast<double>(whole) == p) {
+      numerator = whole;
+      denominator = q;
+      return true;
+    }
+  }
+  return false;
+}
+
+// floor(d * scale). A scale that is a simple fraction p / q is applied as floordiv(d * p, q)
+// to constant and symbolic extents alike (so 30 * 0.3 is 9, not the 8 of double rounding);
+// other scales apply in double precision, to constant extents only.
+constexpr Inferred<SymDim> scaled_extent(const SymDim& d, double scale) noexcept {
+  std::int64_t p = 0;
+  std::int64_t q = 1;
+  if (scale_as_fraction(scale, p, q)) {
+    const SymDim extent = floordiv(d * p, q);
+    if (!extent.valid())
+      return type_error(StatusCode::out_of_range, "resize: extent ", d, " scaled is ", to_string(extent.fault()));
+    return extent;
+  }
+  if (!d.is_constant())
+    return type_error(StatusCode::unsupported,
+                      "resize: a scale that is no simple fraction cannot apply to the symbolic extent ", d);
+  const double extent = static_cast<double>(d.constant_value()) * scale;
+  if (!(extent < 9.0e18)) return type_error(StatusCode::out_of_range, "resize: extent ", d, " scaled is too large");
+  return SymDim(static_cast<std::int64_t>(extent));
+}
+
+} // namespace detail
+
+namespace infer {
+
+constexpr Inferred<TensorType> resize(const TensorType& x, const ResizeAttrs& attrs) noexcept {
+  constexpr std::string_view op = "resize";
+  KILN_RELAX_CHECK(detail::check_input(op, "the input", x));
+  KILN_RELAX_CHECK(detail::check_list(op, "scales", attrs.scales));
+  KILN_RELAX_CHECK(detail::check_list(op, "sizes", attrs.sizes));
+  KILN_RELAX_CHECK(detail::normalize_axes(op, attrs.axes, x.rank).failure());
+  if (attrs.scales.empty() == attrs.sizes.empty())
+    return type_error(StatusCode::invalid_argument, op, ": give either scales or sizes");
+  const int n = attrs.axes.empty() ? x.rank : attrs.axes.size();
+  const int given = attrs.scales.empty() ? attrs.sizes.size() : attrs.scales.size();
+  if (given != n)
+    return type_error(StatusCode::invalid_argument, op, ": ", attrs.scales.empty() ? "sizes" : "scales", " has ", given,
+                      " values, expected ", n);
+  TensorType out = x;
+  for (int i = 0; i < n; ++i) {
+    int a = i;
+    if (!attrs.axes.empty()) {
+      KILN_RELAX_ASSIGN(a, detail::normalize_axis(op, attrs.axes[i], x.rank));
+    }
+    if (attrs.scales.empty()) {
+      out.dims[a] = attrs.sizes[i];
+      if (!out.dims[a].valid() || out.dims[a].bounds().hi < 0)
+        return type_error(StatusCode::invalid_argument, op, ": sizes must not be negative, got ", attrs.sizes[i]);
+      continue;
+    }
+    if (!(attrs.scales[i] > 0.0))
+      return type_error(StatusCode::invalid_argument, op, ": scales must be positive (axis ", a, ")");
+    KILN_RELAX_ASSIGN(out.dims[a], detail::scaled_extent(x.dims[a], attrs.scales[i]));
+  }
+  return out;
+}
+
+} // namespace infer
+} // namespace kiln::relax
+// ---- end kiln/relax/infer_resize.hpp ----
+// ---- begin kiln/relax/infer_index.hpp ----
+// kiln/relax/infer_index.hpp: types of ops that read or write through index tensors: gather,
+// gather_elements, scatter_elements and scatter_nd.
+
+#include <cstdint>
+#include <string_view>
+
+
+namespace kiln::relax {
+namespace detail {
+
+constexpr Check check_indices(std::string_view op, const TensorType& indices) noexcept {
+  KILN_RELAX_CHECK(check_input(op, "the indices", indices));
+  if (indices.dtype == DType::i32 || indices.dtype == DType::i64) return std::nullopt;
+  return type_error(StatusCode::dtype_mismatch, op, ": indices must be i32 or i64, got ", indices.dtype);
+}
+
+// Two shapes that must be the same (indices and updates of a scatter).
+constexpr Check check_same_shape(std::string_view op, const TensorType& a, std::string_view a_role,
+                                 const TensorType& b, std::string_view b_role) noexcept {
+  bool same = a.rank == b.rank;
+  for (int i = 0; same && i < a.rank; ++i) same = prove_equal(a.dims[i], b.dims[i]) != Truth::no;
+  if (same) return std::nullopt;
+  return type_error(StatusCode::shape_mismatch, op, ": ", a_role, " ", a, " and ", b_role, " ", b,
+                    " must have one shape");
+}
+
+} // namespace detail
+
+namespace infer {
+
+// ONNX Gather: data [d0, ..., d(axis), ..., dn) indexed along `axis` by indices [i...] ->
+// [d0, ..., d(axis-1), i..., d(axis+1), ...].
+constexpr Inferred<TensorType> gather(const TensorType& data, const TensorType& indices, std::int64_t axis = 0) noexcept {
+  constexpr std::string_view op = "gather";
+  KILN_RELAX_CHECK(detail::check_input(op, "the data", data));
+  KILN_RELAX_CHECK(detail::check_indices(op, indices));
+  KILN_RELAX_ASSIGN(const int a, detail::normalize_axis(op, axis, data.rank));
+  const int rank = data.rank - 1 + indices.rank;
+  if (rank > kMaxRank)
+    return type_error(StatusCode::unsupported, op, ": the result would have rank ", rank, ", above ", kMaxRank);
+  TensorType out = data.with_no_dims();
+  for (int i = 0; i < a; ++i) out.push_back(data.dims[i]);
+  for (int i = 0; i < indices.rank; ++i) out.push_back(indices.dims[i]);
+  for (int i = a + 1; i < data.rank; ++i) out.push_back(data.dims[i]);
+  return out;
+}
+
+// ONNX GatherElements: indices of data's rank pick one element each; the result has the
+// indices' shape and data's dtype.
+constexpr Inferred<TensorType> gather_elements(const TensorType& data, const TensorType& indices,
+                                               std::int64_t axis = 0) noexcept {
+  constexpr std::string_view op = "gather_elements";
+  KILN_RELAX_CHECK(detail::check_input(op, "the data", data));
+  KILN_RELAX_CHECK(detail::check_indices(op, indices));
+  KILN_RELAX_CHECK(detail::normalize_axis(op, axis, data.rank).failure());
+  if (indices.rank != data.rank)
+    return type_error(StatusCode::shape_mismatch, op, ": indices ", indices, " must have the rank of the data ", data);
+  TensorType out = indices;
+  out.dtype = data.dtype;
+  return out;
+}
+
+// ONNX ScatterElements: updates, shaped like indices, are written into a copy of data.
+constexpr Inferred<TensorType> scatter_elements(const TensorType& data, const TensorType& indices,
+                                                const TensorType& updates, std::int64_t axis = 0) noexcept {
+  constexpr std::string_view op = "scatter_elements";
+  KILN_RELAX_CHECK(detail::check_input(op, "the data", data));
+  KILN_RELAX_CHECK(detail::check_indices(op, indices));
+  KILN_RELAX_CHECK(detail::check_input(op, "the updates", updates));
+  KILN_RELAX_CHECK(detail::check_same_dtype(op, data, updates));
+  KILN_RELAX_CHECK(detail::normalize_axis(op, axis, data.rank).failure());
+  if (indices.rank != data.rank)
+    return type_error(StatusCode::shape_mismatch, op, ": indices ", indices, " must have the rank of the data ", data);
+  KILN_RELAX_CHECK(detail::check_same_shape(op, indices, "indices", updates, "updates"));
+  return data;
+}
+
+// ONNX ScatterND: indices [..., k] address slices data[i0, ..., i(k-1)], and updates are
+// [..., data dims from k on].
+constexpr Inferred<TensorType> scatter_nd(const TensorType& data, const TensorType& indices,
+                                          const TensorType& updates) noexcept {
+  constexpr std::string_view op = "scatter_nd";
+  KILN_RELAX_CHECK(detail::check_input(op, "the data", data));
+  KILN_RELAX_CHECK(detail::check_indices(op, indices));
+  KILN_RELAX_CHECK(detail::check_input(op, "the updates", updates));
+  KILN_RELAX_CHECK(detail::check_same_dtype(op, data, updates));
+  if (indices.rank < 1)
+    return type_error(StatusCode::shape_mismatch, op, ": indices must have rank 1 or more, got ", indices);
+  const SymDim& depth = indices.dims[indices.rank - 1];
+  if (!depth.is_constant()) return data;  // the updates' shape depends on a run-time value
+  const std::int64_t k = depth.constant_value();
+  if (k < 1 || k > data.rank)
+    return type_error(StatusCode::shape_mismatch, op, ": indices address ", k, " axes of the data ", data);
+  TensorType expected = updates.with_no_dims();
+  for (int i = 0; i + 1 < indices.rank; ++i) expected.push_back(indices.dims[i]);
+  for (int i = static_cast<int>(k); i < data.rank; ++i) {
+    if (expected.rank == kMaxRank)
+      return type_error(StatusCode::unsupported, op, ": updates would have rank above ", kMaxRank);
+    expected.push_back(data.dims[i]);
+  }
+  bool same = updates.rank == expected.rank;
+  for (int i = 0; same && i < updates.rank; ++i) same = prove_equal(updates.dims[i], expected.dims[i]) != Truth::no;
+  if (!same)
+    return type_error(StatusCode::shape_mismatch, op, ": updates ", updates, " must be ", DimsOf{expected},
+                      " for indices ", indices, " into ", data);
+  return data;
+}
+
+} // namespace infer
+} // namespace kiln::relax
+// ---- end kiln/relax/infer_index.hpp ----
+// ---- end kiln/relax/shape_inference.hpp ----
 
 // Interop with libraries found on the include path. These come last so that every header
 // they need is already included unconditionally above.
@@ -5461,10 +8959,10 @@ struct vectorizable<te::Binary<Op, L, R>, T, A>
 template <class Op, class X, class T, Name A>
 struct vectorizable<te::Unary<Op, X>, T, A>
     : std::bool_constant<vector_unary_op_v<Op> && vec_ok<X, T, A>::value> {};
-template <class Op, class L, class R, class F, class T, Name A>
-struct vectorizable<te::Select<te::Binary<Op, L, R>, T, F>, T, A>
+template <class Op, class L, class R, class X, class F, class T, Name A>
+struct vectorizable<te::Select<te::Binary<Op, L, R>, X, F, false>, T, A>
     : std::bool_constant<vector_compare_op_v<Op> && vec_ok<L, T, A>::value && vec_ok<R, T, A>::value &&
-                         vec_ok<T, T, A>::value && vec_ok<F, T, A>::value> {};
+                         vec_ok<X, T, A>::value && vec_ok<F, T, A>::value> {};
 template <class X, class T, Name A>
 struct vectorizable<te::Cast<T, X>, T, A> : std::bool_constant<std::is_same_v<typename X::value_type, T> && vec_ok<X, T, A>::value> {};
 
@@ -5574,953 +9072,20 @@ struct VectorEval {
 } // namespace kiln::cpu::detail
 // ---- end kiln/backend/cpu/vector_eval.hpp ----
 #endif // KILN_AMALGAMATED_KILN_BACKEND_CPU_VECTOR_EVAL_HPP
-#ifndef KILN_AMALGAMATED_KILN_BACKEND_CPU_KERNEL_HPP
-#define KILN_AMALGAMATED_KILN_BACKEND_CPU_KERNEL_HPP
-// ---- begin kiln/backend/cpu/kernel.hpp ----
-// kiln/backend/cpu/kernel.hpp: the CPU backend. build<schedule>(compute) checks and lowers every
-// stage of the kernel that `compute` ends at compile time and returns a Kernel whose loops are
-// instantiated from the loop programs: static extents become constants, the vectorized loop
-// becomes xsimd batches, the outermost parallel loop runs on a ThreadPool. Inlined stages are
-// folded into the expressions of their consumers; a reverse-inlined stage runs as the
-// epilogue of its producer.
+#ifndef KILN_AMALGAMATED_KILN_BACKEND_CPU_TENSOR_INTRINSIC_HPP
+#define KILN_AMALGAMATED_KILN_BACKEND_CPU_TENSOR_INTRINSIC_HPP
+// ---- begin kiln/backend/cpu/tensor_intrinsic.hpp ----
+// kiln/backend/cpu/tensor_intrinsic.hpp: the CPU implementations of the tensor intrinsics a
+// schedule can tensorize onto, registered by the intrinsic's name. Each runs one tile of
+// its pattern on operands used in place (rows lda / ldb / ldc elements apart, unit stride
+// along a row); the kernel falls back to its scheduled loops when that does not hold.
 
 #include <xsimd/xsimd.hpp>
 
-#include <array>
-#include <cstddef>
-#include <cstdint>
-#include <memory>
-#include <tuple>
-#include <type_traits>
-#include <utility>
-
-
-namespace kiln::cpu {
-
-// The SIMD architecture kernels are built for: the best one the compile flags enable.
-using default_arch = xsimd::default_arch;
-
-// An illegal schedule stops compilation here. g++ prints the diagnostic in the template
-// argument: schedule_error<kiln::tir::Diagnostic{true, "vectorize(\"k\"): ..."}>.
-template <tir::Diagnostic D>
-struct schedule_error {
-  static_assert(!D.failed, "kiln: illegal schedule; the message is in schedule_error<...> above");
-  static constexpr bool ok = !D.failed;
-};
-
-namespace detail {
-
-
-template <class List> struct input_buffers;
-template <class... Ps> struct input_buffers<te::TypeList<Ps...>> {
-  using type = std::tuple<Buffer<const typename Ps::value_type, Ps::rank>...>;
-};
-template <class List> struct stage_buffers;
-template <class... Ss> struct stage_buffers<te::TypeList<Ss...>> {
-  using type = std::tuple<Buffer<typename Ss::value_type, Ss::rank>...>;
-};
-
-// The expression a statement evaluates: the body, or what a reduction combines.
-template <class B> struct statement_expr { using type = B; };
-template <class R, class B, class... A> struct statement_expr<te::Reduce<R, B, A...>> { using type = B; };
-
-// All argument and intermediate buffers of one run.
-template <class Last>
-struct Buffers {
-  typename input_buffers<typename Last::inputs>::type inputs;
-  typename stage_buffers<typename Last::stages>::type stages;
-};
-
-// What the innermost statement of stage St sees: its axis values and every buffer.
-template <class PlanT, class St, class Last>
-struct Env {
-  static constexpr const tir::LoopProgram& P = PlanT::template program<St>;
-  using Output = typename St::value_type;
-
-  std::int64_t axes[tir::kMaxAxes] = {};
-  const Buffers<Last>* buffers = nullptr;
-  const std::int64_t* symbols = nullptr;
-  Output epilogue_input{};
-
-  template <Name N>
-  KILN_FORCEINLINE std::int64_t symbol() const noexcept {
-    constexpr int slot = [] {
-      for (int i = 0; i < P.symbol_count; ++i)
-        if (P.symbols[i] == N) return i;
-      return -1;
-    }();
-    static_assert(slot >= 0, "kiln: extent_of names an extent the kernel does not have");
-    return symbols[slot];
-  }
-
-  template <Name N>
-  KILN_FORCEINLINE std::int64_t var() const noexcept {
-    constexpr int a = P.find_axis(N);
-    static_assert(a >= 0, "kiln: the expression uses a loop variable that is not an axis of its stage");
-    return axes[a];
-  }
-  template <Name N>
-  KILN_FORCEINLINE void advance(std::int64_t by) noexcept {
-    axes[P.find_axis(N)] += by;
-  }
-  template <class Placeholder>
-  KILN_FORCEINLINE const auto& buffer() const noexcept {
-    return std::get<te::index_by_name<typename Last::inputs, Placeholder::name>::value>(buffers->inputs);
-  }
-  template <class Stage>
-  KILN_FORCEINLINE const auto& stage_buffer() const noexcept {
-    return std::get<te::index_by_name<typename Last::stages, Stage::name>::value>(buffers->stages);
-  }
-  template <class Placeholder, class... Idx>
-  KILN_FORCEINLINE auto load(Idx... idx) const noexcept {
-    return *buffer<Placeholder>().at(idx...);
-  }
-  template <class Stage, class... Idx>
-  KILN_FORCEINLINE auto load_stage(Idx... idx) const noexcept {
-    return *stage_buffer<Stage>().at(idx...);
-  }
-  KILN_FORCEINLINE Output epilogue_value() const noexcept { return epilogue_input; }
-  // The element the statement writes: in this stage's buffer or its epilogue consumer's.
-  KILN_FORCEINLINE auto* out() const noexcept {
-    const auto& buf = std::get<PlanT::output_of(PlanT::template index_of<St>)>(buffers->stages);
-    return [&]<std::size_t... I>(std::index_sequence<I...>) { return buf.at(axes[I]...); }(
-        std::make_index_sequence<St::rank>{});
-  }
-  KILN_FORCEINLINE std::int64_t out_stride_last() const noexcept {
-    return std::get<PlanT::output_of(PlanT::template index_of<St>)>(buffers->stages).stride[St::rank - 1];
-  }
-};
-
-template <class PlanT, class St, class Last, class Arch, class Exprs>
-struct Codegen {
-  static constexpr const tir::LoopProgram& P = PlanT::template program<St>;
-  using T = typename St::value_type;
-  using EnvT = Env<PlanT, St, Last>;
-  using Body = typename Exprs::first_type;
-  using Stmt = typename statement_expr<Body>::type;
-  static constexpr bool is_reduction = St::is_reduction;
-  static constexpr bool has_epilogue = !std::is_same_v<typename Exprs::second_type, int>;
-  static constexpr bool has_simd = !std::is_same_v<Arch, xsimd::unavailable> && xsimd::has_simd_register<T, Arch>::value;
-  static constexpr std::size_t width = [] {
-    if constexpr (has_simd) return xsimd::batch<T, Arch>::size;
-    else return std::size_t{1};
-  }();
-  // The outermost reduction loop: the init nest runs before it; the write-back of a local
-  // accumulator and the epilogue run after it, over the spatial loops inside it.
-  static constexpr int first_reduction_loop = [] {
-    for (int i = 0; i < P.loop_count; ++i)
-      if (P.loops[i].reduction) return i;
-    return -1;
-  }();
-  static constexpr bool local_accumulator = P.local_accumulator;
-  static constexpr bool decomposed_init = P.decomposed_init && !P.local_accumulator;
-  static constexpr std::int64_t tile_size = local_accumulator ? tir::detail::reduction_tile(P) : 1;
-  // The position of each loop (by id) in the local tile: row-major over the spatial loops
-  // inside the first reduction loop.
-  static constexpr auto tile_stride = [] {
-    std::array<std::int64_t, tir::kMaxLoops * 4> stride{};
-    std::int64_t s = 1;
-    for (int i = P.loop_count - 1; i > first_reduction_loop && first_reduction_loop >= 0; --i) {
-      if (P.loops[i].reduction) continue;
-      stride[static_cast<std::size_t>(P.loops[i].id)] = s;
-      s *= P.static_value(P.loops[i].extent);
-    }
-    return stride;
-  }();
-
-  struct State {
-    std::int64_t loop[tir::kMaxLoops * 4] = {};  // loop variable values, by loop id
-    const std::int64_t* symbols = nullptr;
-    EnvT env;
-    const Exprs* exprs = nullptr;
-    T* tile = nullptr;  // the local accumulator while the reduction runs
-  };
-
-  static KILN_FORCEINLINE std::int64_t tile_index(const State& s) noexcept {
-    return [&]<int... L>(std::integer_sequence<int, L...>) {
-      return (std::int64_t{0} + ... + (s.loop[P.loops[L].id] * tile_stride[static_cast<std::size_t>(P.loops[L].id)]));
-    }(std::make_integer_sequence<int, P.loop_count>{});
-  }
-  // Where the statement accumulates: the local tile, or the output element.
-  static KILN_FORCEINLINE T* target(const State& s) noexcept {
-    if constexpr (local_accumulator) return s.tile + tile_index(s);
-    else return s.env.out();
-  }
-
-  template <int Node>
-  static KILN_FORCEINLINE std::int64_t index(const State& s) noexcept {
-    constexpr tir::IndexNode n = P.nodes[Node];
-    if constexpr (n.op == tir::IndexNode::constant) return n.value;
-    else if constexpr (n.op == tir::IndexNode::symbol) return s.symbols[n.value];
-    else if constexpr (n.op == tir::IndexNode::loop_var) return s.loop[n.value];
-    else {
-      const std::int64_t a = index<n.a>(s), b = index<n.b>(s);
-      if constexpr (n.op == tir::IndexNode::add) return a + b;
-      else if constexpr (n.op == tir::IndexNode::sub) return a - b;
-      else if constexpr (n.op == tir::IndexNode::mul) return a * b;
-      else if constexpr (n.op == tir::IndexNode::floordiv) return a / b;  // operands are never negative
-      else if constexpr (n.op == tir::IndexNode::floormod) return a % b;
-      else if constexpr (n.op == tir::IndexNode::ceildiv) return (a + b - 1) / b;
-      else return a < b ? a : b;
-    }
-  }
-
-  static KILN_FORCEINLINE void compute_axes(State& s) noexcept {
-    [&]<int... A>(std::integer_sequence<int, A...>) { ((s.env.axes[A] = index<P.axis_value[A]>(s)), ...); }(
-        std::make_integer_sequence<int, P.axis_count>{});
-  }
-  static constexpr bool guard_uses_reduction(int g) noexcept {
-    for (int i = 0; i < P.loop_count; ++i)
-      if (P.loops[i].reduction && P.depends_on_loop(P.guards[g].value, P.loops[i].id)) return true;
-    return false;
-  }
-  // Guards that do not involve the loop `SkipId` (-1: all of them); with SpatialOnly, only
-  // the guards of spatial axes.
-  template <int SkipId, bool SpatialOnly = false>
-  static KILN_FORCEINLINE bool guards_hold(const State& s) noexcept {
-    return [&]<int... G>(std::integer_sequence<int, G...>) {
-      return (... && (P.depends_on_loop(P.guards[G].value, SkipId) || (SpatialOnly && guard_uses_reduction(G)) ||
-                      index<P.guards[G].value>(s) < index<P.guards[G].bound>(s)));
-    }(std::make_integer_sequence<int, P.guard_count>{});
-  }
-  // The reduction starts at an output element when every reduction axis is at 0.
-  static KILN_FORCEINLINE bool at_reduction_start(const State& s) noexcept {
-    return [&]<int... A>(std::integer_sequence<int, A...>) {
-      return (... && (!P.axis_reduction[A] || s.env.axes[A] == 0));
-    }(std::make_integer_sequence<int, P.axis_count>{});
-  }
-
-  static KILN_FORCEINLINE void scalar_statement(State& s) noexcept {
-    compute_axes(s);
-    if (!guards_hold<-1>(s)) return;
-    T* out = target(s);
-    if constexpr (is_reduction) {
-      using R = typename Body::reducer_type;
-      if constexpr (!decomposed_init && !local_accumulator) {
-        if (at_reduction_start(s)) *out = R::template identity<T>();
-      }
-      *out = R::combine(*out, static_cast<T>(s.exprs->first.body.eval(s.env)));
-    } else {
-      *out = static_cast<T>(s.exprs->first.eval(s.env));
-    }
-  }
-
-  // W lanes of the vectorized loop, starting at the current value of its variable.
-  template <int Depth>
-  static KILN_FORCEINLINE void vector_statement(State& s) noexcept {
-    constexpr tir::Loop L = P.loops[Depth];
-    constexpr int axis = [] {
-      for (int a = 0; a < P.axis_count; ++a)
-        if (P.depends_on_loop(P.axis_value[a], L.id)) return a;
-      return -1;
-    }();
-    constexpr Name axis_name = P.axis_names[axis];
-    compute_axes(s);
-    if (!guards_hold<L.id>(s)) return;
-    // Lanes past a guarded tail are dropped.
-    std::int64_t lanes = static_cast<std::int64_t>(width);
-    [&]<int... G>(std::integer_sequence<int, G...>) {
-      ((P.depends_on_loop(P.guards[G].value, L.id)
-            ? (lanes = std::min(lanes, index<P.guards[G].bound>(s) - index<P.guards[G].value>(s)), 0)
-            : 0),
-       ...);
-    }(std::make_integer_sequence<int, P.guard_count>{});
-    // The vector loop is the innermost, so it steps the local tile by one.
-    constexpr bool output_contiguous = local_accumulator || axis == static_cast<int>(St::rank) - 1;
-    if constexpr (has_simd && output_contiguous && vectorizable_v<Stmt, T, axis_name>) {
-      if (lanes == static_cast<std::int64_t>(width) && (local_accumulator || s.env.out_stride_last() == 1)) {
-        using batch = xsimd::batch<T, Arch>;
-        using V = VectorEval<T, Arch, axis_name>;
-        T* out = target(s);
-        if constexpr (is_reduction) {
-          using R = typename Body::reducer_type;
-          batch acc = batch::load_unaligned(out);
-          if constexpr (!decomposed_init && !local_accumulator) {
-            if (at_reduction_start(s)) acc = batch(R::template identity<T>());
-          }
-          const batch v = V::eval_any(s.exprs->first.body, s.env);
-          if constexpr (std::is_same_v<R, te::reducer::sum>) acc += v;
-          else if constexpr (std::is_same_v<R, te::reducer::prod>) acc *= v;
-          else if constexpr (std::is_same_v<R, te::reducer::max>) acc = xsimd::max(acc, v);
-          else acc = xsimd::min(acc, v);
-          acc.store_unaligned(out);
-        } else {
-          V::eval_any(s.exprs->first, s.env).store_unaligned(out);
-        }
-        return;
-      }
-    }
-    // One lane at a time.
-    const std::int64_t first = s.loop[L.id];
-    for (std::int64_t l = 0; l < lanes; ++l) {
-      s.loop[L.id] = first + l;
-      scalar_statement(s);
-    }
-    s.loop[L.id] = first;
-  }
-
-  // ---- around the reduction: nests over the spatial loops inside the first reduction loop
-  enum class Around { init, finish };
-
-  // init: the outputs start at the reducer's identity. finish: the local tile is written
-  // back and the epilogue applied.
-  template <Around What, int Depth>
-  static void around_reduction(State& s) noexcept {
-    if constexpr (Depth == P.loop_count) {
-      compute_axes(s);
-      if (!guards_hold<-1, true>(s)) return;
-      T* out = s.env.out();
-      if constexpr (What == Around::init) {
-        *out = Body::reducer_type::template identity<T>();
-      } else {
-        T value = local_accumulator ? s.tile[tile_index(s)] : *out;
-        if constexpr (has_epilogue) {
-          s.env.epilogue_input = value;
-          value = static_cast<T>(s.exprs->second.eval(s.env));
-        }
-        *out = value;
-      }
-    } else {
-      constexpr tir::Loop L = P.loops[Depth];
-      if constexpr (L.reduction) {
-        s.loop[L.id] = 0;
-        around_reduction<What, Depth + 1>(s);
-      } else {
-        std::int64_t trip = 0;
-        if constexpr (L.tail_bound >= 0) trip = index<L.tail_bound>(s);
-        else trip = index<L.extent>(s);
-        for (std::int64_t i = 0; i < trip; ++i) {
-          s.loop[L.id] = i;
-          around_reduction<What, Depth + 1>(s);
-        }
-      }
-    }
-  }
-
-  template <int Depth>
-  static KILN_FORCEINLINE void loop_body(State& s, std::int64_t i) noexcept {
-    s.loop[P.loops[Depth].id] = i;
-    run<Depth + 1>(s);
-  }
-
-  template <int Depth, std::int64_t Trip>
-  static KILN_FORCEINLINE void static_loop(State& s) noexcept {
-    constexpr tir::Loop L = P.loops[Depth];
-    if constexpr (L.kind == tir::LoopKind::vectorized) {
-      constexpr std::int64_t w = static_cast<std::int64_t>(width);
-      std::int64_t i = 0;
-      for (; i + w <= Trip; i += w) {
-        s.loop[L.id] = i;
-        vector_statement<Depth>(s);
-      }
-      if constexpr (Trip % w != 0) {
-        for (; i < Trip; ++i) loop_body<Depth>(s, i);
-      }
-    } else if constexpr (L.kind == tir::LoopKind::unrolled) {
-      [&]<std::int64_t... I>(std::integer_sequence<std::int64_t, I...>) { (loop_body<Depth>(s, I), ...); }(
-          std::make_integer_sequence<std::int64_t, Trip>{});
-    } else {
-      for (std::int64_t i = 0; i < Trip; ++i) loop_body<Depth>(s, i);
-    }
-  }
-
-  template <int Depth>
-  static KILN_FORCEINLINE void dynamic_loop(State& s, std::int64_t trip) noexcept {
-    for (std::int64_t i = 0; i < trip; ++i) loop_body<Depth>(s, i);
-  }
-
-  template <int Depth>
-  static KILN_FORCEINLINE void loop(State& s) noexcept {
-    constexpr tir::Loop L = P.loops[Depth];
-    constexpr std::int64_t full = P.static_value(L.extent);
-    if constexpr (L.tail_bound >= 0) {
-      // A separate tail: full tiles take the static loop, the last one a shorter loop.
-      const std::int64_t trip = index<L.tail_bound>(s);
-      if (KILN_LIKELY(trip == full)) static_loop<Depth, full>(s);
-      else dynamic_loop<Depth>(s, trip);
-    } else if constexpr (full >= 0) {
-      static_loop<Depth, full>(s);
-    } else {
-      dynamic_loop<Depth>(s, index<L.extent>(s));
-    }
-  }
-
-  template <int Depth>
-  static KILN_FORCEINLINE void run(State& s) noexcept {
-    if constexpr (Depth == P.loop_count) {
-      scalar_statement(s);
-    } else {
-      if constexpr (Depth == first_reduction_loop && local_accumulator) {
-        alignas(64) T tile[tile_size];
-        for (T& v : tile) v = Body::reducer_type::template identity<T>();
-        s.tile = tile;
-        loop<Depth>(s);
-        around_reduction<Around::finish, Depth + 1>(s);
-        s.tile = nullptr;
-      } else {
-        if constexpr (Depth == first_reduction_loop && decomposed_init) around_reduction<Around::init, Depth + 1>(s);
-        loop<Depth>(s);
-        if constexpr (Depth == first_reduction_loop && has_epilogue) around_reduction<Around::finish, Depth + 1>(s);
-      }
-    }
-  }
-
-  // The whole nest; the outermost loop goes to the pool when it is parallel.
-  static void execute(State& s, ThreadPool* pool) {
-    if constexpr (P.loop_count > 0 && P.loops[0].kind == tir::LoopKind::parallel) {
-      if (pool != nullptr && pool->size() > 1) {
-        const std::int64_t trip = index<P.loops[0].extent>(s);
-        pool->parallel_for(0, trip, [&](std::int64_t begin, std::int64_t end) {
-          State local = s;
-          for (std::int64_t i = begin; i < end; ++i) loop_body<0>(local, i);
-        });
-        return;
-      }
-    }
-    run<0>(s);
-  }
-};
-
-} // namespace detail
-
-// The stages of a kernel lowered under a schedule for the CPU. Call it with the inputs, in the
-// order they first appear (earlier stages first), then the output; views or tensors. Each
-// Kernel keeps the workspace of its intermediate stages, allocated on the first run and
-// reused while shapes do not grow; one Kernel object must not run on two threads at once.
-template <tir::Schedule S, class Last, class Arch>
-class Kernel {
-  using PlanT = tir::StagePlan<S, Last>;
-  using Stages = typename Last::stages;
-  using StageTuple = typename te::tuple_of<Stages>::type;
-
-  template <class... Ss>
-  static auto all_exprs(te::TypeList<Ss...>, const Last& last) {
-    return std::make_tuple(tir::make_stage_exprs<PlanT, Ss>(last)...);
-  }
-
- public:
-  using compute_type = Last;
-
-  explicit Kernel(const Last& last) : exprs_(all_exprs(Stages{}, last)) {}
-
-  // The loop program of one stage, for inspection.
-  template <class St>
-  static constexpr const tir::LoopProgram& program = PlanT::template program<St>;
-
-  template <class... Args>
-  Status operator()(Args&&... args) const {
-    return run(nullptr, std::forward<Args>(args)...);
-  }
-
-  // Runs the outermost loop of each stage, if the schedule made it parallel, on the pool.
-  template <class... Args>
-  Status run(ThreadPool* pool, Args&&... args) const {
-    static_assert(sizeof...(Args) == Last::inputs::size + 1,
-                  "kiln::cpu::Kernel: pass every input (in order of first use) and then the output");
-    std::int64_t symbols[tir::kMaxSymbols] = {};
-    bool bound[tir::kMaxSymbols] = {};
-    detail::Buffers<Last> buffers;
-    KILN_RETURN_IF_ERROR(bind_all(buffers, symbols, bound, std::forward_as_tuple(args...),
-                                  std::make_index_sequence<Last::inputs::size>{}));
-    constexpr tir::LoopProgram last_program = PlanT::template program<Last>;
-    for (int i = 0; i < last_program.symbol_count; ++i)
-      if (!bound[i])
-        return make_error(StatusCode::invalid_argument, "kernel ", Last::name.view(), ": extent ",
-                          last_program.symbols[i].view(), " is not the extent of any argument");
-    KILN_RETURN_IF_ERROR(place_intermediates(buffers, symbols));
-    [&]<std::size_t... I>(std::index_sequence<I...>) {
-      (run_stage<std::tuple_element_t<I, StageTuple>, I>(buffers, symbols, pool), ...);
-    }(std::make_index_sequence<Stages::size>{});
-    return {};
-  }
-
- private:
-  template <class St, std::size_t I>
-  void run_stage(const detail::Buffers<Last>& buffers, const std::int64_t* symbols, ThreadPool* pool) const {
-    if constexpr (PlanT::executed(static_cast<int>(I))) {
-      using Exprs = std::tuple_element_t<I, decltype(exprs_)>;
-      using Codegen = detail::Codegen<PlanT, St, Last, Arch, Exprs>;
-      typename Codegen::State state;
-      state.symbols = symbols;
-      state.env.symbols = symbols;
-      state.env.buffers = &buffers;
-      state.exprs = &std::get<I>(exprs_);
-      Codegen::execute(state, pool);
-    }
-  }
-
-  // Row-major buffers in the workspace for the intermediate stages that are written.
-  Status place_intermediates(detail::Buffers<Last>& buffers, const std::int64_t* symbols) const {
-    std::size_t total = 0;
-    auto layout = [&]<class St, std::size_t I>(bool assign) {
-      if constexpr (PlanT::needs_workspace(static_cast<int>(I))) {
-        auto& buf = std::get<I>(buffers.stages);
-        std::int64_t count = 1;
-        std::size_t axis = 0;
-        [&]<class... Es>(te::Extents<Es...>) {
-          auto one = [&]<class E>(std::type_identity<E>) {
-            std::int64_t e = 0;
-            if constexpr (is_static_v<E>) e = E::value;
-            else e = symbols[tir::compute_spec<St, Last>().symbol_slot_of(E::name)];
-            buf.extent[axis++] = e;
-            count *= e;
-          };
-          (one(std::type_identity<Es>{}), ...);
-        }(typename St::extents_type{});
-        std::int64_t stride = 1;
-        for (std::size_t a = St::rank; a-- > 0;) {
-          buf.stride[a] = stride;
-          stride *= buf.extent[a];
-        }
-        const std::size_t bytes = (static_cast<std::size_t>(count) * sizeof(typename St::value_type) + 63) / 64 * 64;
-        if (assign) buf.data = reinterpret_cast<typename St::value_type*>(workspace_.get() + total);
-        total += bytes;
-      }
-    };
-    auto pass = [&](bool assign) {
-      total = 0;
-      [&]<std::size_t... I>(std::index_sequence<I...>) {
-        (layout.template operator()<std::tuple_element_t<I, StageTuple>, I>(assign), ...);
-      }(std::make_index_sequence<Stages::size>{});
-    };
-    pass(false);
-    if (total > workspace_bytes_) {
-      workspace_.reset(static_cast<std::byte*>(aligned_alloc_bytes(total)));
-      if (!workspace_) {
-        workspace_bytes_ = 0;
-        return make_error(StatusCode::out_of_memory, "kernel ", Last::name.view(), ": cannot allocate ", total,
-                          " bytes of workspace for intermediate stages");
-      }
-      workspace_bytes_ = total;
-    }
-    pass(true);
-    return {};
-  }
-
-  // Checks one argument's extents against a tensor's declared extents (static extents must
-  // match, symbolic ones bind on first use and must agree afterwards).
-  template <class... Es, class B>
-  static Status check_extents(te::Extents<Es...>, const B& buf, const Name& name, std::int64_t* symbols, bool* bound) {
-    Status status;
-    std::size_t axis = 0;
-    auto check_one = [&]<class E>(std::type_identity<E>) {
-      const std::int64_t actual = buf.extent[axis];
-      if (status.ok()) {
-        if constexpr (is_static_v<E>) {
-          if (actual != E::value)
-            status = make_error(StatusCode::shape_mismatch, "argument ", name.view(), ": extent ", actual, " on axis ",
-                                axis, " but the kernel was built for ", E::value);
-        } else {
-          constexpr int slot = tir::compute_spec<Last, Last>().symbol_slot_of(E::name);
-          if (!bound[slot]) {
-            symbols[slot] = actual;
-            bound[slot] = true;
-          } else if (symbols[slot] != actual) {
-            status = make_error(StatusCode::shape_mismatch, "argument ", name.view(), ": extent ", actual, " on axis ",
-                                axis, " but ", E::name.view(), " = ", symbols[slot], " from an earlier argument");
-          }
-        }
-      }
-      ++axis;
-    };
-    (check_one(std::type_identity<Es>{}), ...);
-    return status;
-  }
-
-  template <class ArgTuple, std::size_t... I>
-  static Status bind_all(detail::Buffers<Last>& buffers, std::int64_t* symbols, bool* bound, ArgTuple args,
-                         std::index_sequence<I...>) {
-    Status status;
-    auto bind_input = [&]<std::size_t K>(std::integral_constant<std::size_t, K>) {
-      if (!status.ok()) return;
-      using Ph = std::tuple_element_t<K, typename te::tuple_of<typename Last::inputs>::type>;
-      auto b = to_buffer<const typename Ph::value_type, Ph::rank>(std::get<K>(args), Ph::name.c_str());
-      if (!b.ok()) {
-        status = std::move(b).status();
-        return;
-      }
-      std::get<K>(buffers.inputs) = *b;
-      status = check_extents(typename Ph::extents_type{}, *b, Ph::name, symbols, bound);
-    };
-    (bind_input(std::integral_constant<std::size_t, I>{}), ...);
-    KILN_RETURN_IF_ERROR(status);
-    auto out = to_buffer<typename Last::value_type, Last::rank>(std::get<sizeof...(I)>(args), Last::name.c_str());
-    if (!out.ok()) return std::move(out).status();
-    std::get<Stages::size - 1>(buffers.stages) = *out;
-    return check_extents(typename Last::extents_type{}, *out, Last::name, symbols, bound);
-  }
-
-  struct FreeAligned {
-    void operator()(std::byte* p) const noexcept { aligned_free(p); }
-  };
-
-  decltype(all_exprs(Stages{}, std::declval<const Last&>())) exprs_;
-  mutable std::unique_ptr<std::byte, FreeAligned> workspace_;
-  mutable std::size_t workspace_bytes_ = 0;
-};
-
-// Lowers every stage of the kernel that `last` ends under schedule S, for SIMD architecture
-// Arch; an illegal schedule is a compile-time error naming the primitive and the loop.
-template <tir::Schedule S, class Arch = default_arch, class Last>
-auto build(const Last& last) {
-  static_assert(schedule_error<tir::schedule_diagnostic<S, Last>()>::ok);
-  return Kernel<S, Last, Arch>(last);
-}
-
-} // namespace kiln::cpu
-// ---- end kiln/backend/cpu/kernel.hpp ----
-#endif // KILN_AMALGAMATED_KILN_BACKEND_CPU_KERNEL_HPP
-#ifndef KILN_AMALGAMATED_KILN_BACKEND_CPU_RULES_HPP
-#define KILN_AMALGAMATED_KILN_BACKEND_CPU_RULES_HPP
-// ---- begin kiln/backend/cpu/rules.hpp ----
-// kiln/backend/cpu/rules.hpp: default CPU schedules chosen by rules from a kernel's stages, in
-// the spirit of TVM's dlight: injective stages other than the output are inlined into their
-// consumers; each remaining stage is scheduled by its kind:
-//  - injective: the outer axes in parallel (the two outermost fused when there are three
-//    or more), the last axis split by the vector width and vectorized;
-//  - matmul-like (two spatial axes, one sum): tiled 4 x 2W, the reduction between the tile
-//    loops, the inner tile unrolled and vectorized, the row tiles in parallel;
-//  - other reductions: the outer spatial axes in parallel (fused when there are two or more);
-// and a stage that only applies an elementwise epilogue to a reduction is reverse-inlined.
-
-#include <xsimd/xsimd.hpp>
-
+#include <algorithm>
 #include <cstdint>
 #include <type_traits>
 
-
-namespace kiln::cpu {
-
-namespace detail {
-template <class... Axes>
-constexpr Name axis_name(te::TypeList<Axes...>, int i) noexcept {
-  const Name names[] = {Axes::name..., Name()};
-  return names[i];
-}
-
-template <class St, class Arch, class T>
-constexpr tir::Schedule schedule_stage(tir::Schedule s) noexcept {
-  constexpr std::int64_t width = [] {
-    if constexpr (!std::is_same_v<Arch, xsimd::unavailable> && xsimd::has_simd_register<T, Arch>::value)
-      return static_cast<std::int64_t>(xsimd::batch<T, Arch>::size);
-    else return std::int64_t{1};
-  }();
-  using Axes = typename St::spatial_axes;
-  constexpr int rank = static_cast<int>(St::rank);
-  s = s.stage(St::name);
-  if constexpr (rank == 0) {
-    return s;
-  } else if constexpr (!St::is_reduction) {
-    const Name last = axis_name(Axes{}, rank - 1);
-    s = s.split(last, width);
-    if constexpr (rank == 1) return s.parallel(last + ".o").vectorize(last + ".i");
-    else if constexpr (rank == 2) return s.parallel(axis_name(Axes{}, 0)).vectorize(last + ".i");
-    else return s.fuse(axis_name(Axes{}, 0), axis_name(Axes{}, 1)).parallel(axis_name(Axes{}, 0) + "_" + axis_name(Axes{}, 1))
-        .vectorize(last + ".i");
-  } else if constexpr (rank == 2 && St::reduce_axes::size == 1 &&
-                       std::is_same_v<typename St::body_type::reducer_type, te::reducer::sum>) {
-    const Name i = axis_name(Axes{}, 0), j = axis_name(Axes{}, 1);
-    const Name k = [] {
-      return []<class R>(te::TypeList<R>) { return R::name; }(typename St::reduce_axes{});
-    }();
-    return s.split(i, 4).split(j, 2 * width).reorder(i + ".o", j + ".o", k, i + ".i", j + ".i").parallel(i + ".o")
-        .unroll(i + ".i").vectorize(j + ".i");
-  } else if constexpr (rank == 1) {
-    return s.parallel(axis_name(Axes{}, 0));
-  } else {
-    return s.fuse(axis_name(Axes{}, 0), axis_name(Axes{}, 1)).parallel(axis_name(Axes{}, 0) + "_" + axis_name(Axes{}, 1));
-  }
-}
-template <class Last>
-inline constexpr tir::StageGraph graph_of = tir::stage_graph<Last>();
-} // namespace detail
-
-// The default schedule of the kernel that stage Last ends, for SIMD architecture Arch.
-template <class Last, class Arch = xsimd::default_arch>
-constexpr tir::Schedule default_schedule() noexcept {
-  constexpr const tir::StageGraph& g = detail::graph_of<Last>;
-  tir::Schedule s = tir::schedule(Last::name);
-  // The stage an elementwise output consumes, when the output can be its epilogue.
-  constexpr int epilogue_producer = [] {
-    constexpr const tir::StageGraph& graph = detail::graph_of<Last>;
-    const tir::StageInfo& last = graph.stages[graph.count - 1];
-    if (last.reduction || last.read_count != 1 || !last.reads_at_own_axes[0]) return -1;
-    const int p = graph.find(last.reads[0]);
-    return graph.stages[p].reduction && graph.consumer_count(last.reads[0]) == 1 ? p : -1;
-  }();
-  [&]<class... Ss>(te::TypeList<Ss...>) {
-    int index = 0;
-    auto one = [&]<class St>(std::type_identity<St>) {
-      const bool is_last = index == g.count - 1;
-      if (is_last && epilogue_producer >= 0) {
-        s = s.stage(St::name).reverse_compute_inline();
-      } else if (!St::is_reduction && !is_last) {
-        s = s.stage(St::name).compute_inline();
-      } else {
-        s = detail::schedule_stage<St, Arch, typename St::value_type>(s);
-      }
-      ++index;
-    };
-    (one(std::type_identity<Ss>{}), ...);
-  }(typename Last::stages{});
-  return s;
-}
-
-// Builds the kernel that `last` ends under its default schedule.
-template <class Arch = default_arch, class Last>
-  requires requires { Last::stages::size; }
-auto build(const Last& last) {
-  return build<default_schedule<Last, Arch>(), Arch>(last);
-}
-
-} // namespace kiln::cpu
-// ---- end kiln/backend/cpu/rules.hpp ----
-#endif // KILN_AMALGAMATED_KILN_BACKEND_CPU_RULES_HPP
-#ifndef KILN_AMALGAMATED_KILN_BACKEND_CPU_DISPATCH_HPP
-#define KILN_AMALGAMATED_KILN_BACKEND_CPU_DISPATCH_HPP
-// ---- begin kiln/backend/cpu/dispatch.hpp ----
-// kiln/backend/cpu/dispatch.hpp: run-time choice between builds of one kernel for several SIMD
-// architectures. Each build lives in a translation unit compiled with that architecture's
-// flags (see kiln_cpu_dispatch_sources in cmake/KilnDispatch.cmake); the program calls
-// dispatch(), which runs the best build the CPU supports.
-//
-//   struct Dense {                                        // in a header
-//     template <class Arch> static kiln::Status run(Args...);   // defined in the header too
-//   };
-//   extern template kiln::Status Dense::run<xsimd::avx512bw>(Args...);  // built elsewhere
-//   template kiln::Status Dense::run<xsimd::avx512bw>(Args...);  // in dense_avx512.cpp
-//   kiln::cpu::dispatch<Dense>(kiln::cpu::arch_list<xsimd::avx512bw, xsimd::fma3<xsimd::avx2>>{}, args...);
-//
-// The environment variable KILN_CPU_ARCH (an xsimd architecture name such as "fma3+avx2")
-// caps the choice, to test or compare the narrower builds on a wider machine.
-
-#include <xsimd/xsimd.hpp>
-
-#include <cstdlib>
-#include <cstring>
-#include <string>
-#include <utility>
-
-
-namespace kiln::cpu {
-
-// Architectures from the most capable to the least.
-template <class... Archs>
-struct arch_list {
-  static_assert(sizeof...(Archs) > 0, "kiln::cpu::arch_list needs at least one architecture");
-};
-
-namespace detail {
-// The best architecture version to use: the CPU's, capped by KILN_CPU_ARCH when it names
-// one of the listed architectures.
-template <class... Archs>
-unsigned usable_version() noexcept {
-  unsigned best = xsimd::available_architectures().best;
-  if (const char* cap = std::getenv("KILN_CPU_ARCH"); cap != nullptr && *cap != '\0') {
-    unsigned capped = 0;
-    ((std::strcmp(cap, Archs::name()) == 0 ? (capped = Archs::version(), 0) : 0), ...);
-    if (capped != 0 && capped < best) best = capped;
-  }
-  return best;
-}
-} // namespace detail
-
-// The position in the list of the architecture dispatch() runs, or -1 when the CPU supports
-// none of them.
-template <class... Archs>
-int chosen_arch(arch_list<Archs...>) noexcept {
-  const unsigned usable = detail::usable_version<Archs...>();
-  int index = 0, chosen = -1;
-  ((chosen < 0 && Archs::version() <= usable ? (chosen = index, 0) : 0, ++index), ...);
-  return chosen;
-}
-
-template <class... Archs>
-std::string chosen_arch_name(arch_list<Archs...> list) {
-  const int chosen = chosen_arch(list);
-  const char* names[] = {Archs::name()...};
-  return chosen < 0 ? std::string("none") : std::string(names[chosen]);
-}
-
-// Runs Fn::run<Arch>(args...) for the best listed architecture the CPU supports. Fn::run
-// returns a Status; when no listed architecture is supported the result says so.
-template <class Fn, class... Archs, class... Args>
-Status dispatch(arch_list<Archs...> list, Args&&... args) {
-  const int chosen = chosen_arch(list);
-  Status status = make_error(StatusCode::unavailable, "kiln::cpu::dispatch: this CPU supports none of the builds (",
-                             [] {
-                               std::string names;
-                               ((names += std::string(names.empty() ? "" : ", ") + Archs::name()), ...);
-                               return names;
-                             }(),
-                             ")");
-  int index = 0;
-  ((index++ == chosen ? (status = Fn::template run<Archs>(std::forward<Args>(args)...), 0) : 0), ...);
-  return status;
-}
-
-} // namespace kiln::cpu
-// ---- end kiln/backend/cpu/dispatch.hpp ----
-#endif // KILN_AMALGAMATED_KILN_BACKEND_CPU_DISPATCH_HPP
-#ifndef KILN_AMALGAMATED_KILN_BACKEND_CPU_INTRIN_INT8_DOT_HPP
-#define KILN_AMALGAMATED_KILN_BACKEND_CPU_INTRIN_INT8_DOT_HPP
-// ---- begin kiln/backend/cpu/intrin/int8_dot.hpp ----
-// kiln/backend/cpu/intrin/int8_dot.hpp: the int8 dot-product intrinsic for quantized matmul.
-//
-// VNNI's vpdpbusd multiplies 4 unsigned bytes of A by 4 signed bytes of B and adds the four
-// products into one i32 lane, so B is packed with 4 consecutive k values of one column next
-// to each other: packed_b[(p / 4) * n_pad * 4 + j * 4 + p % 4] = B[p, j] (k padded to a
-// multiple of 4 with zeros). int8_block computes an MR x NR block of C (+)= A * B from such
-// a panel with AVX-512 VNNI, AVX-VNNI, or a portable loop, whichever the translation unit
-// was compiled for.
-//
-// Signed A: vpdpbusd wants unsigned A, so int8_gemm adds 128 to A (a u8 value) and removes
-// the extra 128 * sum_p B[p, j] from each column afterwards.
-
-#include <cstddef>
-#include <cstdint>
-#include <cstring>
-
-#if defined(__AVX512VNNI__) || defined(__AVXVNNI__)
-#include <immintrin.h>
-#endif
-
-
-namespace kiln::cpu::intrin {
-
-// Which implementation this translation unit gets.
-enum class Int8DotIsa { avx512_vnni, avx_vnni, portable };
-inline constexpr Int8DotIsa int8_dot_isa =
-#if defined(__AVX512VNNI__) && defined(__AVX512BW__)
-    Int8DotIsa::avx512_vnni;
-#elif defined(__AVXVNNI__)
-    Int8DotIsa::avx_vnni;
-#else
-    Int8DotIsa::portable;
-#endif
-
-// Columns per block: one 512-bit register (16 i32 lanes), one 256-bit register, or 16.
-inline constexpr int kInt8BlockColumns = int8_dot_isa == Int8DotIsa::avx_vnni ? 8 : 16;
-
-constexpr std::int64_t round_up_to(std::int64_t x, std::int64_t to) noexcept { return (x + to - 1) / to * to; }
-
-// Bytes of a packed B (k x n): k rounded up to 4, n rounded up to the block width.
-constexpr std::size_t packed_b_bytes(std::int64_t k, std::int64_t n) noexcept {
-  return static_cast<std::size_t>(round_up_to(k, 4) * round_up_to(n, kInt8BlockColumns));
-}
-
-// Packs row-major B (k x n, leading dimension ldb) into the layout above.
-inline void pack_b_int8(std::int64_t k, std::int64_t n, const std::int8_t* b, std::int64_t ldb, std::int8_t* out) noexcept {
-  const std::int64_t n_pad = round_up_to(n, kInt8BlockColumns), k_pad = round_up_to(k, 4);
-  std::memset(out, 0, static_cast<std::size_t>(k_pad * n_pad));
-  for (std::int64_t p = 0; p < k; ++p)
-    for (std::int64_t j = 0; j < n; ++j) out[(p / 4) * n_pad * 4 + j * 4 + p % 4] = b[p * ldb + j];
-}
-
-// C[0..MR)[0..kInt8BlockColumns) (+)= A[0..MR)[0..k) * B-panel, A given as bytes already
-// made unsigned (A + 128) with rows lda apart and k padded readable to a multiple of 4
-// (bytes past k are ignored because B's padding is zero). panel points at the block's first
-// column in the packed B; panel_stride = n_pad * 4. Only the first `rows` rows and
-// `columns` columns of C are written.
-template <int MR>
-struct int8_block {
-  static KILN_FORCEINLINE void run(std::int64_t k, const std::uint8_t* a, std::int64_t lda, const std::int8_t* panel,
-                                   std::int64_t panel_stride, std::int32_t* c, std::int64_t ldc, int rows,
-                                   int columns, bool accumulate) noexcept {
-    const std::int64_t groups = round_up_to(k, 4) / 4;
-#if defined(__AVX512VNNI__) && defined(__AVX512BW__)
-    __m512i acc[MR];
-    for (int i = 0; i < MR; ++i) acc[i] = _mm512_setzero_si512();
-    for (std::int64_t g = 0; g < groups; ++g) {
-      const __m512i bv = _mm512_loadu_si512(panel + g * panel_stride);
-      for (int i = 0; i < MR; ++i) {
-        std::int32_t four;
-        std::memcpy(&four, a + i * lda + g * 4, 4);
-        acc[i] = _mm512_dpbusd_epi32(acc[i], _mm512_set1_epi32(four), bv);
-      }
-    }
-    for (int i = 0; i < rows; ++i) {
-      alignas(64) std::int32_t lanes[16];
-      _mm512_store_si512(lanes, acc[i]);
-      for (int j = 0; j < columns; ++j) c[i * ldc + j] = (accumulate ? c[i * ldc + j] : 0) + lanes[j];
-    }
-#elif defined(__AVXVNNI__)
-    __m256i acc[MR];
-    for (int i = 0; i < MR; ++i) acc[i] = _mm256_setzero_si256();
-    for (std::int64_t g = 0; g < groups; ++g) {
-      const __m256i bv = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(panel + g * panel_stride));
-      for (int i = 0; i < MR; ++i) {
-        std::int32_t four;
-        std::memcpy(&four, a + i * lda + g * 4, 4);
-        acc[i] = _mm256_dpbusd_avx_epi32(acc[i], _mm256_set1_epi32(four), bv);
-      }
-    }
-    for (int i = 0; i < rows; ++i) {
-      alignas(32) std::int32_t lanes[8];
-      _mm256_store_si256(reinterpret_cast<__m256i*>(lanes), acc[i]);
-      for (int j = 0; j < columns; ++j) c[i * ldc + j] = (accumulate ? c[i * ldc + j] : 0) + lanes[j];
-    }
-#else
-    for (int i = 0; i < rows; ++i)
-      for (int j = 0; j < columns; ++j) {
-        std::int32_t sum = accumulate ? c[i * ldc + j] : 0;
-        for (std::int64_t g = 0; g < groups; ++g)
-          for (int q = 0; q < 4; ++q)
-            sum += std::int32_t{a[i * lda + g * 4 + q]} * std::int32_t{panel[g * panel_stride + j * 4 + q]};
-        c[i * ldc + j] = sum;
-      }
-#endif
-  }
-};
-
-// Bytes of workspace int8_gemm needs.
-constexpr std::size_t int8_gemm_workspace_bytes(std::int64_t m, std::int64_t n, std::int64_t k) noexcept {
-  (void)m;
-  return packed_b_bytes(k, n) + static_cast<std::size_t>(round_up_to(k, 4)) * 4 /* one block of A rows */ +
-         static_cast<std::size_t>(round_up_to(n, kInt8BlockColumns)) * sizeof(std::int32_t) + 64;
-}
-
-// C (i32, m x n) = A (i8, m x k) * B (i8, k x n), all row-major with leading dimensions.
-inline Status int8_gemm(std::int64_t m, std::int64_t n, std::int64_t k, const std::int8_t* a, std::int64_t lda,
-                        const std::int8_t* b, std::int64_t ldb, std::int32_t* c, std::int64_t ldc, void* workspace,
-                        std::size_t workspace_bytes) noexcept {
-  if (m < 0 || n < 0 || k < 0 || lda < k || ldb < n || ldc < n)
-    return make_error(StatusCode::invalid_argument, "int8_gemm: shape m=", m, " n=", n, " k=", k,
-                      " does not fit leading dimensions lda=", lda, " ldb=", ldb, " ldc=", ldc);
-  if (workspace_bytes < int8_gemm_workspace_bytes(m, n, k))
-    return make_error(StatusCode::invalid_argument, "int8_gemm: the workspace has ", workspace_bytes,
-                      " bytes, needs ", int8_gemm_workspace_bytes(m, n, k));
-  constexpr int MR = 4;
-  const std::int64_t k_pad = round_up_to(k, 4), n_pad = round_up_to(n, kInt8BlockColumns);
-  auto* packed = static_cast<std::int8_t*>(workspace);
-  auto* rows = reinterpret_cast<std::uint8_t*>(packed + packed_b_bytes(k, n));
-  auto* column_sums = reinterpret_cast<std::int32_t*>(
-      reinterpret_cast<std::uintptr_t>(rows + k_pad * 4 + 63) / 64 * 64);
-  pack_b_int8(k, n, b, ldb, packed);
-  for (std::int64_t j = 0; j < n; ++j) {
-    std::int32_t s = 0;
-    for (std::int64_t p = 0; p < k; ++p) s += b[p * ldb + j];
-    column_sums[j] = s;
-  }
-  for (std::int64_t i0 = 0; i0 < m; i0 += MR) {
-    const int mr = static_cast<int>(m - i0 < MR ? m - i0 : MR);
-    // The block's rows of A, made unsigned and padded with zeros to k_pad.
-    std::memset(rows, 0, static_cast<std::size_t>(k_pad * MR));
-    for (int i = 0; i < mr; ++i)
-      for (std::int64_t p = 0; p < k; ++p) rows[i * k_pad + p] = static_cast<std::uint8_t>(a[(i0 + i) * lda + p] + 128);
-    for (std::int64_t j0 = 0; j0 < n; j0 += kInt8BlockColumns) {
-      const int columns = static_cast<int>(n - j0 < kInt8BlockColumns ? n - j0 : kInt8BlockColumns);
-      int8_block<MR>::run(k, rows, k_pad, packed + j0 * 4, n_pad * 4, c + i0 * ldc + j0, ldc, mr, columns, false);
-    }
-    for (int i = 0; i < mr; ++i)
-      for (std::int64_t j = 0; j < n; ++j) c[(i0 + i) * ldc + j] -= 128 * column_sums[j];
-  }
-  return {};
-}
-
-} // namespace kiln::cpu::intrin
-// ---- end kiln/backend/cpu/intrin/int8_dot.hpp ----
-#endif // KILN_AMALGAMATED_KILN_BACKEND_CPU_INTRIN_INT8_DOT_HPP
 #ifndef KILN_AMALGAMATED_KILN_BACKEND_CPU_ARCH_HPP
 #define KILN_AMALGAMATED_KILN_BACKEND_CPU_ARCH_HPP
 // ---- begin kiln/backend/cpu/arch.hpp ----
@@ -6771,6 +9336,13 @@ struct fma_block {
   // MR rows of a row-major matrix used in place.
   static KILN_FORCEINLINE void run(std::int64_t kc, const float* a, std::int64_t lda, const float* packed_b, float* c,
                                    std::int64_t ldc, bool accumulate) noexcept {
+    run(kc, a, lda, packed_b, NR, c, ldc, accumulate);
+  }
+
+  // The same with B's rows ldb floats apart: NR columns of a row-major matrix used in
+  // place (what tensorize does with unpacked operands).
+  static KILN_FORCEINLINE void run(std::int64_t kc, const float* a, std::int64_t lda, const float* b_rows,
+                                   std::int64_t ldb, float* c, std::int64_t ldc, bool accumulate) noexcept {
     vec acc[MR][nv];
     detail::static_for<MR>([&](auto i) KILN_CPU_INLINE_LAMBDA {
       detail::static_for<nv>([&](auto j) KILN_CPU_INLINE_LAMBDA { acc[i][j] = ops::zero(); });
@@ -6779,7 +9351,7 @@ struct fma_block {
       __builtin_prefetch(c + i * ldc + NR - 1, 1);
     });
 
-    const float* b = packed_b;
+    const float* b = b_rows;
 #if defined(__clang__)
 #pragma clang loop unroll_count(4)
 #elif defined(__GNUC__)
@@ -6792,7 +9364,7 @@ struct fma_block {
         const vec av = ops::broadcast(a[i * lda + p]);
         detail::static_for<nv>([&](auto j) KILN_CPU_INLINE_LAMBDA { acc[i][j] = ops::fma(av, bv[j], acc[i][j]); });
       });
-      b += NR;
+      b += ldb;
     }
 
     if (accumulate) {
@@ -6857,6 +9429,1264 @@ using default_fma_block =
 } // namespace kiln::cpu::intrin
 // ---- end kiln/backend/cpu/intrin/fma_block.hpp ----
 #endif // KILN_AMALGAMATED_KILN_BACKEND_CPU_INTRIN_FMA_BLOCK_HPP
+#ifndef KILN_AMALGAMATED_KILN_BACKEND_CPU_INTRIN_INT8_DOT_HPP
+#define KILN_AMALGAMATED_KILN_BACKEND_CPU_INTRIN_INT8_DOT_HPP
+// ---- begin kiln/backend/cpu/intrin/int8_dot.hpp ----
+// kiln/backend/cpu/intrin/int8_dot.hpp: the int8 dot-product intrinsic for quantized matmul.
+//
+// VNNI's vpdpbusd multiplies 4 unsigned bytes of A by 4 signed bytes of B and adds the four
+// products into one i32 lane, so B is packed with 4 consecutive k values of one column next
+// to each other: packed_b[(p / 4) * n_pad * 4 + j * 4 + p % 4] = B[p, j] (k padded to a
+// multiple of 4 with zeros). int8_block computes an MR x NR block of C (+)= A * B from such
+// a panel with AVX-512 VNNI, AVX-VNNI, or a portable loop, whichever the translation unit
+// was compiled for.
+//
+// Signed A: vpdpbusd wants unsigned A, so int8_gemm adds 128 to A (a u8 value) and removes
+// the extra 128 * sum_p B[p, j] from each column afterwards.
+
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+
+#if defined(__AVX512VNNI__) || defined(__AVXVNNI__)
+#include <immintrin.h>
+#endif
+
+
+namespace kiln::cpu::intrin {
+
+// Which implementation this translation unit gets.
+enum class Int8DotIsa { avx512_vnni, avx_vnni, portable };
+inline constexpr Int8DotIsa int8_dot_isa =
+#if defined(__AVX512VNNI__) && defined(__AVX512BW__)
+    Int8DotIsa::avx512_vnni;
+#elif defined(__AVXVNNI__)
+    Int8DotIsa::avx_vnni;
+#else
+    Int8DotIsa::portable;
+#endif
+
+// Columns per block: one 512-bit register (16 i32 lanes), one 256-bit register, or 16.
+inline constexpr int kInt8BlockColumns = int8_dot_isa == Int8DotIsa::avx_vnni ? 8 : 16;
+
+constexpr std::int64_t round_up_to(std::int64_t x, std::int64_t to) noexcept { return (x + to - 1) / to * to; }
+
+// Bytes of a packed B (k x n): k rounded up to 4, n rounded up to the block width.
+constexpr std::size_t packed_b_bytes(std::int64_t k, std::int64_t n) noexcept {
+  return static_cast<std::size_t>(round_up_to(k, 4) * round_up_to(n, kInt8BlockColumns));
+}
+
+// Packs row-major B (k x n, leading dimension ldb) into the layout above.
+inline void pack_b_int8(std::int64_t k, std::int64_t n, const std::int8_t* b, std::int64_t ldb, std::int8_t* out) noexcept {
+  const std::int64_t n_pad = round_up_to(n, kInt8BlockColumns), k_pad = round_up_to(k, 4);
+  std::memset(out, 0, static_cast<std::size_t>(k_pad * n_pad));
+  for (std::int64_t p = 0; p < k; ++p)
+    for (std::int64_t j = 0; j < n; ++j) out[(p / 4) * n_pad * 4 + j * 4 + p % 4] = b[p * ldb + j];
+}
+
+// C[0..MR)[0..kInt8BlockColumns) (+)= A[0..MR)[0..k) * B-panel, A given as bytes already
+// made unsigned (A + 128) with rows lda apart and k padded readable to a multiple of 4
+// (bytes past k are ignored because B's padding is zero). panel points at the block's first
+// column in the packed B; panel_stride = n_pad * 4. Only the first `rows` rows and
+// `columns` columns of C are written.
+template <int MR>
+struct int8_block {
+  static KILN_FORCEINLINE void run(std::int64_t k, const std::uint8_t* a, std::int64_t lda, const std::int8_t* panel,
+                                   std::int64_t panel_stride, std::int32_t* c, std::int64_t ldc, int rows,
+                                   int columns, bool accumulate) noexcept {
+    const std::int64_t groups = round_up_to(k, 4) / 4;
+#if defined(__AVX512VNNI__) && defined(__AVX512BW__)
+    __m512i acc[MR];
+    for (int i = 0; i < MR; ++i) acc[i] = _mm512_setzero_si512();
+    for (std::int64_t g = 0; g < groups; ++g) {
+      const __m512i bv = _mm512_loadu_si512(panel + g * panel_stride);
+      for (int i = 0; i < MR; ++i) {
+        std::int32_t four;
+        std::memcpy(&four, a + i * lda + g * 4, 4);
+        acc[i] = _mm512_dpbusd_epi32(acc[i], _mm512_set1_epi32(four), bv);
+      }
+    }
+    for (int i = 0; i < rows; ++i) {
+      alignas(64) std::int32_t lanes[16];
+      _mm512_store_si512(lanes, acc[i]);
+      for (int j = 0; j < columns; ++j) c[i * ldc + j] = (accumulate ? c[i * ldc + j] : 0) + lanes[j];
+    }
+#elif defined(__AVXVNNI__)
+    __m256i acc[MR];
+    for (int i = 0; i < MR; ++i) acc[i] = _mm256_setzero_si256();
+    for (std::int64_t g = 0; g < groups; ++g) {
+      const __m256i bv = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(panel + g * panel_stride));
+      for (int i = 0; i < MR; ++i) {
+        std::int32_t four;
+        std::memcpy(&four, a + i * lda + g * 4, 4);
+        acc[i] = _mm256_dpbusd_avx_epi32(acc[i], _mm256_set1_epi32(four), bv);
+      }
+    }
+    for (int i = 0; i < rows; ++i) {
+      alignas(32) std::int32_t lanes[8];
+      _mm256_store_si256(reinterpret_cast<__m256i*>(lanes), acc[i]);
+      for (int j = 0; j < columns; ++j) c[i * ldc + j] = (accumulate ? c[i * ldc + j] : 0) + lanes[j];
+    }
+#else
+    for (int i = 0; i < rows; ++i)
+      for (int j = 0; j < columns; ++j) {
+        std::int32_t sum = accumulate ? c[i * ldc + j] : 0;
+        for (std::int64_t g = 0; g < groups; ++g)
+          for (int q = 0; q < 4; ++q)
+            sum += std::int32_t{a[i * lda + g * 4 + q]} * std::int32_t{panel[g * panel_stride + j * 4 + q]};
+        c[i * ldc + j] = sum;
+      }
+#endif
+  }
+};
+
+// Bytes of workspace int8_gemm needs.
+constexpr std::size_t int8_gemm_workspace_bytes(std::int64_t m, std::int64_t n, std::int64_t k) noexcept {
+  (void)m;
+  return packed_b_bytes(k, n) + static_cast<std::size_t>(round_up_to(k, 4)) * 4 /* one block of A rows */ +
+         static_cast<std::size_t>(round_up_to(n, kInt8BlockColumns)) * sizeof(std::int32_t) + 64;
+}
+
+// C (i32, m x n) = A (i8, m x k) * B (i8, k x n), all row-major with leading dimensions.
+inline Status int8_gemm(std::int64_t m, std::int64_t n, std::int64_t k, const std::int8_t* a, std::int64_t lda,
+                        const std::int8_t* b, std::int64_t ldb, std::int32_t* c, std::int64_t ldc, void* workspace,
+                        std::size_t workspace_bytes) noexcept {
+  if (m < 0 || n < 0 || k < 0 || lda < k || ldb < n || ldc < n)
+    return make_error(StatusCode::invalid_argument, "int8_gemm: shape m=", m, " n=", n, " k=", k,
+                      " does not fit leading dimensions lda=", lda, " ldb=", ldb, " ldc=", ldc);
+  if (workspace_bytes < int8_gemm_workspace_bytes(m, n, k))
+    return make_error(StatusCode::invalid_argument, "int8_gemm: the workspace has ", workspace_bytes,
+                      " bytes, needs ", int8_gemm_workspace_bytes(m, n, k));
+  constexpr int MR = 4;
+  const std::int64_t k_pad = round_up_to(k, 4), n_pad = round_up_to(n, kInt8BlockColumns);
+  auto* packed = static_cast<std::int8_t*>(workspace);
+  auto* rows = reinterpret_cast<std::uint8_t*>(packed + packed_b_bytes(k, n));
+  auto* column_sums = reinterpret_cast<std::int32_t*>(
+      reinterpret_cast<std::uintptr_t>(rows + k_pad * 4 + 63) / 64 * 64);
+  pack_b_int8(k, n, b, ldb, packed);
+  for (std::int64_t j = 0; j < n; ++j) {
+    std::int32_t s = 0;
+    for (std::int64_t p = 0; p < k; ++p) s += b[p * ldb + j];
+    column_sums[j] = s;
+  }
+  for (std::int64_t i0 = 0; i0 < m; i0 += MR) {
+    const int mr = static_cast<int>(m - i0 < MR ? m - i0 : MR);
+    // The block's rows of A, made unsigned and padded with zeros to k_pad.
+    std::memset(rows, 0, static_cast<std::size_t>(k_pad * MR));
+    for (int i = 0; i < mr; ++i)
+      for (std::int64_t p = 0; p < k; ++p) rows[i * k_pad + p] = static_cast<std::uint8_t>(a[(i0 + i) * lda + p] + 128);
+    for (std::int64_t j0 = 0; j0 < n; j0 += kInt8BlockColumns) {
+      const int columns = static_cast<int>(n - j0 < kInt8BlockColumns ? n - j0 : kInt8BlockColumns);
+      int8_block<MR>::run(k, rows, k_pad, packed + j0 * 4, n_pad * 4, c + i0 * ldc + j0, ldc, mr, columns, false);
+    }
+    for (int i = 0; i < mr; ++i)
+      for (std::int64_t j = 0; j < n; ++j) c[(i0 + i) * ldc + j] -= 128 * column_sums[j];
+  }
+  return {};
+}
+
+} // namespace kiln::cpu::intrin
+// ---- end kiln/backend/cpu/intrin/int8_dot.hpp ----
+#endif // KILN_AMALGAMATED_KILN_BACKEND_CPU_INTRIN_INT8_DOT_HPP
+
+namespace kiln::cpu {
+
+// The kiln architecture tag for an xsimd architecture the kernel is built for.
+template <class XArch>
+using cpu_tag_of = std::conditional_t<
+    avx512::compiled && std::is_base_of_v<xsimd::avx512f, XArch>, avx512,
+    std::conditional_t<avx2::compiled && std::is_base_of_v<xsimd::avx2, XArch>, avx2, scalar>>;
+
+template <class T> inline constexpr bool dependent_false_v = false;
+
+// The registry: one specialization per intrinsic name.
+template <Name N>
+struct tensor_intrinsic {
+  static_assert(dependent_false_v<tensor_intrinsic>, "kiln::cpu: no CPU implementation is registered for this tensor intrinsic");
+};
+
+// fma_block: C[MR x NR] (+)= A[MR x kc] * B[kc x NR], f32, in vector registers.
+template <>
+struct tensor_intrinsic<"fma_block"> {
+  template <int MR, int NR, class XArch>
+  static KILN_FORCEINLINE void run(std::int64_t kc, const float* a, std::int64_t lda, const float* b, std::int64_t ldb,
+                                   float* c, std::int64_t ldc, bool accumulate) noexcept {
+    using Arch = cpu_tag_of<XArch>;
+    if constexpr (NR % Arch::width == 0) {
+      intrin::fma_block<MR, NR, Arch>::run(kc, a, lda, b, ldb, c, ldc, accumulate);
+    } else {
+      intrin::fma_block<MR, NR, scalar>::run(kc, a, lda, b, ldb, c, ldc, accumulate);
+    }
+  }
+};
+
+// int8_dot: C[MR x NR] (+)= A[MR x kc] * B[kc x NR], i8 operands, i32 C, four k per
+// instruction. The VNNI instructions multiply unsigned by signed bytes, so A is shifted to
+// A + 128 and 128 * (the column sums of B) is subtracted afterwards; k is taken in chunks
+// whose B panel is packed on the stack in the instruction's layout.
+template <>
+struct tensor_intrinsic<"int8_dot"> {
+  template <int MR, int NR, class XArch>
+  static void run(std::int64_t kc, const std::int8_t* a, std::int64_t lda, const std::int8_t* b, std::int64_t ldb,
+                  std::int32_t* c, std::int64_t ldc, bool accumulate) noexcept {
+    constexpr int block = intrin::kInt8BlockColumns;
+    static_assert(NR % 16 == 0, "int8_dot: NR must be a multiple of 16");
+    constexpr std::int64_t chunk = 256;
+    if (kc == 0) {
+      if (!accumulate)
+        for (int i = 0; i < MR; ++i) std::fill(c + i * ldc, c + i * ldc + NR, 0);
+      return;
+    }
+    alignas(64) std::uint8_t a_shifted[MR * chunk];
+    alignas(64) std::int8_t panel[chunk * NR];
+    std::int32_t correction[NR];
+    for (std::int64_t k0 = 0; k0 < kc; k0 += chunk) {
+      const std::int64_t kn = std::min(chunk, kc - k0), k4 = intrin::round_up_to(kn, 4);
+      for (int i = 0; i < MR; ++i)
+        for (std::int64_t p = 0; p < k4; ++p)
+          a_shifted[i * chunk + p] = p < kn ? static_cast<std::uint8_t>(static_cast<std::uint8_t>(a[i * lda + k0 + p]) ^ 0x80u) : 0;
+      for (int j = 0; j < NR; ++j) correction[j] = 0;
+      for (std::int64_t p = 0; p < k4; ++p)
+        for (int j = 0; j < NR; ++j) {
+          const std::int8_t v = p < kn ? b[(k0 + p) * ldb + j] : std::int8_t{0};
+          panel[(p / 4) * NR * 4 + j * 4 + p % 4] = v;
+          correction[j] += 128 * std::int32_t{v};
+        }
+      const bool add = accumulate || k0 > 0;
+      for (int cb = 0; cb < NR / block; ++cb)
+        intrin::int8_block<MR>::run(kn, a_shifted, chunk, panel + cb * block * 4, NR * 4, c + cb * block, ldc, MR,
+                                    block, add);
+      for (int i = 0; i < MR; ++i)
+        for (int j = 0; j < NR; ++j) c[i * ldc + j] -= correction[j];
+    }
+  }
+};
+
+} // namespace kiln::cpu
+// ---- end kiln/backend/cpu/tensor_intrinsic.hpp ----
+#endif // KILN_AMALGAMATED_KILN_BACKEND_CPU_TENSOR_INTRINSIC_HPP
+#ifndef KILN_AMALGAMATED_KILN_BACKEND_CPU_KERNEL_HPP
+#define KILN_AMALGAMATED_KILN_BACKEND_CPU_KERNEL_HPP
+// ---- begin kiln/backend/cpu/kernel.hpp ----
+// kiln/backend/cpu/kernel.hpp: the CPU backend. build<schedule>(compute) checks and lowers every
+// stage of the kernel that `compute` ends at compile time and returns a Kernel whose loops are
+// instantiated from the loop programs: static extents become constants, the vectorized loop
+// becomes xsimd batches, the outermost parallel loop runs on a ThreadPool. Inlined stages are
+// folded into the expressions of their consumers; a reverse-inlined stage runs as the
+// epilogue of its producer.
+
+#include <xsimd/xsimd.hpp>
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <tuple>
+#include <type_traits>
+#include <utility>
+
+
+namespace kiln::cpu {
+
+// The SIMD architecture kernels are built for: the best one the compile flags enable.
+using default_arch = xsimd::default_arch;
+
+// An illegal schedule stops compilation here. g++ prints the diagnostic in the template
+// argument: schedule_error<kiln::tir::Diagnostic{true, "vectorize(\"k\"): ..."}>.
+template <tir::Diagnostic D>
+struct schedule_error {
+  static_assert(!D.failed, "kiln: illegal schedule; the message is in schedule_error<...> above");
+  static constexpr bool ok = !D.failed;
+};
+
+namespace detail {
+
+
+template <class List> struct input_buffers;
+template <class... Ps> struct input_buffers<te::TypeList<Ps...>> {
+  using type = std::tuple<Buffer<const typename Ps::value_type, Ps::rank>...>;
+};
+template <class List> struct stage_buffers;
+template <class... Ss> struct stage_buffers<te::TypeList<Ss...>> {
+  using type = std::tuple<Buffer<typename Ss::value_type, Ss::rank>...>;
+};
+
+// The expression a statement evaluates: the body, or what a reduction combines.
+template <class B> struct statement_expr { using type = B; };
+template <class R, class B, class... A> struct statement_expr<te::Reduce<R, B, A...>> { using type = B; };
+
+// All argument and intermediate buffers of one run.
+template <class Last>
+struct Buffers {
+  typename input_buffers<typename Last::inputs>::type inputs;
+  typename stage_buffers<typename Last::stages>::type stages;
+};
+
+// What the innermost statement of stage St sees: its axis values and every buffer.
+template <class PlanT, class St, class Last>
+struct Env {
+  static constexpr const tir::LoopProgram& P = PlanT::template program<St>;
+  using Output = typename St::value_type;
+
+  std::int64_t axes[tir::kMaxAxes] = {};
+  const Buffers<Last>* buffers = nullptr;
+  const std::int64_t* symbols = nullptr;
+  Output epilogue_input{};
+
+  template <Name N>
+  KILN_FORCEINLINE std::int64_t symbol() const noexcept {
+    constexpr int slot = [] {
+      for (int i = 0; i < P.symbol_count; ++i)
+        if (P.symbols[i] == N) return i;
+      return -1;
+    }();
+    static_assert(slot >= 0, "kiln: extent_of names an extent the kernel does not have");
+    return symbols[slot];
+  }
+
+  template <Name N>
+  KILN_FORCEINLINE std::int64_t var() const noexcept {
+    constexpr int a = P.find_axis(N);
+    static_assert(a >= 0, "kiln: the expression uses a loop variable that is not an axis of its stage");
+    return axes[a];
+  }
+  template <Name N>
+  KILN_FORCEINLINE void advance(std::int64_t by) noexcept {
+    axes[P.find_axis(N)] += by;
+  }
+  template <class Placeholder>
+  KILN_FORCEINLINE const auto& buffer() const noexcept {
+    return std::get<te::index_by_name<typename Last::inputs, Placeholder::name>::value>(buffers->inputs);
+  }
+  template <class Stage>
+  KILN_FORCEINLINE const auto& stage_buffer() const noexcept {
+    return std::get<te::index_by_name<typename Last::stages, Stage::name>::value>(buffers->stages);
+  }
+  template <class Placeholder, class... Idx>
+  KILN_FORCEINLINE auto load(Idx... idx) const noexcept {
+    return *buffer<Placeholder>().at(idx...);
+  }
+  template <class Stage, class... Idx>
+  KILN_FORCEINLINE auto load_stage(Idx... idx) const noexcept {
+    return *stage_buffer<Stage>().at(idx...);
+  }
+  KILN_FORCEINLINE Output epilogue_value() const noexcept { return epilogue_input; }
+  // The element the statement writes: in this stage's buffer or its epilogue consumer's.
+  KILN_FORCEINLINE auto* out() const noexcept {
+    const auto& buf = std::get<PlanT::output_of(PlanT::template index_of<St>)>(buffers->stages);
+    return [&]<std::size_t... I>(std::index_sequence<I...>) { return buf.at(axes[I]...); }(
+        std::make_index_sequence<St::rank>{});
+  }
+  KILN_FORCEINLINE std::int64_t out_stride_last() const noexcept {
+    return std::get<PlanT::output_of(PlanT::template index_of<St>)>(buffers->stages).stride[St::rank - 1];
+  }
+};
+
+template <class PlanT, class St, class Last, class Arch, class Exprs, class AllExprs>
+struct Codegen {
+  static constexpr const tir::LoopProgram& P = PlanT::template program<St>;
+  using T = typename St::value_type;
+  using EnvT = Env<PlanT, St, Last>;
+  using Body = typename Exprs::first_type;
+  using Stmt = typename statement_expr<Body>::type;
+  static constexpr bool is_reduction = St::is_reduction;
+  static constexpr bool has_epilogue = !std::is_same_v<typename Exprs::second_type, int>;
+  static constexpr bool has_simd = !std::is_same_v<Arch, xsimd::unavailable> && xsimd::has_simd_register<T, Arch>::value;
+  static constexpr std::size_t width = [] {
+    if constexpr (has_simd) return xsimd::batch<T, Arch>::size;
+    else return std::size_t{1};
+  }();
+  // The outermost reduction loop: the init nest runs before it; the write-back of a local
+  // accumulator and the epilogue run after it, over the spatial loops inside it.
+  static constexpr int first_reduction_loop = [] {
+    for (int i = 0; i < P.loop_count; ++i)
+      if (P.loops[i].reduction) return i;
+    return -1;
+  }();
+  static constexpr bool local_accumulator = P.local_accumulator;
+  static constexpr bool decomposed_init = P.decomposed_init && !P.local_accumulator;
+  static constexpr std::int64_t tile_size = local_accumulator ? tir::detail::reduction_tile(P) : 1;
+  // The position of each loop (by id) in the local tile: row-major over the spatial loops
+  // inside the first reduction loop.
+  static constexpr auto tile_stride = [] {
+    std::array<std::int64_t, tir::kMaxLoops * 4> stride{};
+    std::int64_t s = 1;
+    for (int i = P.loop_count - 1; i > first_reduction_loop && first_reduction_loop >= 0; --i) {
+      if (P.loops[i].reduction) continue;
+      stride[static_cast<std::size_t>(P.loops[i].id)] = s;
+      s *= P.static_value(P.loops[i].extent);
+    }
+    return stride;
+  }();
+
+  struct State {
+    std::int64_t loop[tir::kMaxLoops * 4] = {};  // loop variable values, by loop id
+    const std::int64_t* symbols = nullptr;
+    EnvT env;
+    const Exprs* exprs = nullptr;
+    const AllExprs* all = nullptr;  // every stage's, for the stages attached to this one's loops
+    T* tile = nullptr;  // the local accumulator while the reduction runs
+  };
+
+  static KILN_FORCEINLINE std::int64_t tile_index(const State& s) noexcept {
+    return [&]<int... L>(std::integer_sequence<int, L...>) {
+      return (std::int64_t{0} + ... + (s.loop[P.loops[L].id] * tile_stride[static_cast<std::size_t>(P.loops[L].id)]));
+    }(std::make_integer_sequence<int, P.loop_count>{});
+  }
+  // Where the statement accumulates: the local tile, or the output element.
+  static KILN_FORCEINLINE T* target(const State& s) noexcept {
+    if constexpr (local_accumulator) return s.tile + tile_index(s);
+    else return s.env.out();
+  }
+
+  template <int Node>
+  static KILN_FORCEINLINE std::int64_t index(const State& s) noexcept {
+    constexpr tir::IndexNode n = P.nodes[Node];
+    if constexpr (n.op == tir::IndexNode::constant) return n.value;
+    else if constexpr (n.op == tir::IndexNode::symbol) return s.symbols[n.value];
+    else if constexpr (n.op == tir::IndexNode::loop_var) return s.loop[n.value];
+    else {
+      const std::int64_t a = index<n.a>(s), b = index<n.b>(s);
+      if constexpr (n.op == tir::IndexNode::add) return a + b;
+      else if constexpr (n.op == tir::IndexNode::sub) return a - b;
+      else if constexpr (n.op == tir::IndexNode::mul) return a * b;
+      else if constexpr (n.op == tir::IndexNode::floordiv) return a / b;  // operands are never negative
+      else if constexpr (n.op == tir::IndexNode::floormod) return a % b;
+      else if constexpr (n.op == tir::IndexNode::ceildiv) return (a + b - 1) / b;
+      else return a < b ? a : b;
+    }
+  }
+
+  static KILN_FORCEINLINE void compute_axes(State& s) noexcept {
+    [&]<int... A>(std::integer_sequence<int, A...>) { ((s.env.axes[A] = index<P.axis_value[A]>(s)), ...); }(
+        std::make_integer_sequence<int, P.axis_count>{});
+  }
+  static constexpr bool guard_uses_reduction(int g) noexcept {
+    for (int i = 0; i < P.loop_count; ++i)
+      if (P.loops[i].reduction && P.depends_on_loop(P.guards[g].value, P.loops[i].id)) return true;
+    return false;
+  }
+  // Guards that do not involve the loop `SkipId` (-1: all of them); with SpatialOnly, only
+  // the guards of spatial axes.
+  template <int SkipId, bool SpatialOnly = false>
+  static KILN_FORCEINLINE bool guards_hold(const State& s) noexcept {
+    return [&]<int... G>(std::integer_sequence<int, G...>) {
+      return (... && (P.depends_on_loop(P.guards[G].value, SkipId) || (SpatialOnly && guard_uses_reduction(G)) ||
+                      index<P.guards[G].value>(s) < index<P.guards[G].bound>(s)));
+    }(std::make_integer_sequence<int, P.guard_count>{});
+  }
+  // The reduction starts at an output element when every reduction axis is at 0.
+  static KILN_FORCEINLINE bool at_reduction_start(const State& s) noexcept {
+    return [&]<int... A>(std::integer_sequence<int, A...>) {
+      return (... && (!P.axis_reduction[A] || s.env.axes[A] == 0));
+    }(std::make_integer_sequence<int, P.axis_count>{});
+  }
+
+  static KILN_FORCEINLINE void scalar_statement(State& s) noexcept {
+    compute_axes(s);
+    if (!guards_hold<-1>(s)) return;
+    T* out = target(s);
+    if constexpr (is_reduction) {
+      using R = typename Body::reducer_type;
+      if constexpr (!decomposed_init && !local_accumulator) {
+        if (at_reduction_start(s)) *out = R::template identity<T>();
+      }
+      *out = R::combine(*out, static_cast<T>(s.exprs->first.body.eval(s.env)));
+    } else {
+      *out = static_cast<T>(s.exprs->first.eval(s.env));
+    }
+  }
+
+  // W lanes of the vectorized loop, starting at the current value of its variable.
+  template <int Depth>
+  static KILN_FORCEINLINE void vector_statement(State& s) noexcept {
+    constexpr tir::Loop L = P.loops[Depth];
+    constexpr int axis = [] {
+      for (int a = 0; a < P.axis_count; ++a)
+        if (P.depends_on_loop(P.axis_value[a], L.id)) return a;
+      return -1;
+    }();
+    constexpr Name axis_name = P.axis_names[axis];
+    compute_axes(s);
+    if (!guards_hold<L.id>(s)) return;
+    // Lanes past a guarded tail are dropped.
+    std::int64_t lanes = static_cast<std::int64_t>(width);
+    [&]<int... G>(std::integer_sequence<int, G...>) {
+      ((P.depends_on_loop(P.guards[G].value, L.id)
+            ? (lanes = std::min(lanes, index<P.guards[G].bound>(s) - index<P.guards[G].value>(s)), 0)
+            : 0),
+       ...);
+    }(std::make_integer_sequence<int, P.guard_count>{});
+    // The vector loop is the innermost, so it steps the local tile by one.
+    constexpr bool output_contiguous = local_accumulator || axis == static_cast<int>(St::rank) - 1;
+    if constexpr (has_simd && output_contiguous && vectorizable_v<Stmt, T, axis_name>) {
+      if (lanes == static_cast<std::int64_t>(width) && (local_accumulator || s.env.out_stride_last() == 1)) {
+        using batch = xsimd::batch<T, Arch>;
+        using V = VectorEval<T, Arch, axis_name>;
+        T* out = target(s);
+        if constexpr (is_reduction) {
+          using R = typename Body::reducer_type;
+          batch acc = batch::load_unaligned(out);
+          if constexpr (!decomposed_init && !local_accumulator) {
+            if (at_reduction_start(s)) acc = batch(R::template identity<T>());
+          }
+          const batch v = V::eval_any(s.exprs->first.body, s.env);
+          if constexpr (std::is_same_v<R, te::reducer::sum>) acc += v;
+          else if constexpr (std::is_same_v<R, te::reducer::prod>) acc *= v;
+          else if constexpr (std::is_same_v<R, te::reducer::max>) acc = xsimd::max(acc, v);
+          else acc = xsimd::min(acc, v);
+          acc.store_unaligned(out);
+        } else {
+          V::eval_any(s.exprs->first, s.env).store_unaligned(out);
+        }
+        return;
+      }
+    }
+    // One lane at a time.
+    const std::int64_t first = s.loop[L.id];
+    for (std::int64_t l = 0; l < lanes; ++l) {
+      s.loop[L.id] = first + l;
+      scalar_statement(s);
+    }
+    s.loop[L.id] = first;
+  }
+
+  // ---- around the reduction: nests over the spatial loops inside the first reduction loop
+  enum class Around { init, finish };
+
+  // init: the outputs start at the reducer's identity. finish: the local tile is written
+  // back and the epilogue applied.
+  template <Around What, int Depth>
+  static void around_reduction(State& s) noexcept {
+    if constexpr (Depth == P.loop_count) {
+      compute_axes(s);
+      if (!guards_hold<-1, true>(s)) return;
+      T* out = s.env.out();
+      if constexpr (What == Around::init) {
+        *out = Body::reducer_type::template identity<T>();
+      } else {
+        T value = local_accumulator ? s.tile[tile_index(s)] : *out;
+        if constexpr (has_epilogue) {
+          s.env.epilogue_input = value;
+          value = static_cast<T>(s.exprs->second.eval(s.env));
+        }
+        *out = value;
+      }
+    } else {
+      constexpr tir::Loop L = P.loops[Depth];
+      if constexpr (L.reduction) {
+        s.loop[L.id] = 0;
+        around_reduction<What, Depth + 1>(s);
+      } else {
+        std::int64_t trip = 0;
+        if constexpr (L.tail_bound >= 0) trip = index<L.tail_bound>(s);
+        else trip = index<L.extent>(s);
+        for (std::int64_t i = 0; i < trip; ++i) {
+          s.loop[L.id] = i;
+          around_reduction<What, Depth + 1>(s);
+        }
+      }
+    }
+  }
+
+  static constexpr bool reduction_may_be_empty = [] {
+    for (int a = P.spatial_count; a < P.axis_count; ++a)
+      if (P.static_value(P.axis_extent[a]) <= 0) return true;
+    return false;
+  }();
+  static KILN_FORCEINLINE bool reduction_is_empty(const State& s) noexcept {
+    return [&]<int... A>(std::integer_sequence<int, A...>) {
+      return (... || (P.axis_reduction[A] && index<P.axis_extent[A]>(s) == 0));
+    }(std::make_integer_sequence<int, P.axis_count>{});
+  }
+
+  // ---- compute_at / reverse_compute_at: stages run inside this stage's loops
+  static constexpr int self = PlanT::template index_of<St>;
+  using StageTuple = typename te::tuple_of<typename PlanT::Stages>::type;
+
+  // Whether some stage runs before (or after) the body of the loop at Depth.
+  template <int Depth, bool After>
+  static constexpr bool has_attached = [] {
+    for (int a = 0; a < PlanT::graph.count; ++a)
+      if (PlanT::host_of(a) == self && PlanT::roles.after_body[a] == After &&
+          P.find_loop(PlanT::roles.host_loop[a]) == Depth)
+        return true;
+    return false;
+  }();
+
+  static constexpr int position_of_loop_id(std::int64_t id) noexcept {
+    for (int i = 0; i < P.loop_count; ++i)
+      if (P.loops[i].id == id) return i;
+    return -1;
+  }
+  // The values a node takes while the loops outside and at Depth keep theirs.
+  template <int Node, int Depth>
+  static KILN_FORCEINLINE tir::Interval node_interval(const State& s) noexcept {
+    constexpr tir::IndexNode n = P.nodes[Node];
+    if constexpr (n.op == tir::IndexNode::constant || n.op == tir::IndexNode::symbol) {
+      return tir::Interval::point(index<Node>(s));
+    } else if constexpr (n.op == tir::IndexNode::loop_var) {
+      constexpr int position = position_of_loop_id(n.value);
+      if constexpr (position <= Depth) return tir::Interval::point(s.loop[n.value]);
+      else return {0, index<P.loops[position].extent>(s) - 1};
+    } else {
+      const tir::Interval a = node_interval<n.a, Depth>(s), b = node_interval<n.b, Depth>(s);
+      if constexpr (n.op == tir::IndexNode::add) return a + b;
+      else if constexpr (n.op == tir::IndexNode::sub) return a - b;
+      else if constexpr (n.op == tir::IndexNode::mul) return a * b;
+      else if constexpr (n.op == tir::IndexNode::floordiv) return {a.lo / b.hi, a.hi / b.lo};
+      else if constexpr (n.op == tir::IndexNode::ceildiv) return {(a.lo + b.hi - 1) / b.hi, (a.hi + b.lo - 1) / b.lo};
+      else if constexpr (n.op == tir::IndexNode::floormod)
+        return a.lo / b.lo == a.hi / b.lo && b.lo == b.hi ? tir::Interval{a.lo % b.lo, a.hi % b.lo} : tir::Interval{0, b.hi - 1};
+      else return {std::min(a.lo, b.lo), std::min(a.hi, b.hi)};
+    }
+  }
+
+  // Runs stage A (index Ai) over the region that one iteration of the loop at Depth reads of
+  // it (compute_at) or wrote of it (reverse_compute_at).
+  template <int Depth, class A, int Ai>
+  static void run_attached_stage(const State& s) noexcept {
+    using AExprs = std::tuple_element_t<Ai, AllExprs>;
+    using ACodegen = Codegen<PlanT, A, Last, Arch, AExprs, AllExprs>;
+    constexpr const tir::LoopProgram& AP = PlanT::template program<A>;
+    // This stage's axes during the iteration, within their extents (the guards skip the rest).
+    tir::Interval axes[tir::kMaxAxes];
+    [&]<int... X>(std::integer_sequence<int, X...>) {
+      ((axes[X] = node_interval<P.axis_value[X], Depth>(s).clamped(0, index<P.axis_extent[X]>(s) - 1)), ...);
+    }(std::make_integer_sequence<int, P.axis_count>{});
+    tir::Interval region[A::rank > 0 ? A::rank : 1];
+    if constexpr (PlanT::roles.after_body[Ai]) {
+      for (std::size_t q = 0; q < A::rank; ++q) region[q] = axes[q];
+    } else {
+      auto axis = [&](const Name& n) {
+        const int a = P.find_axis(n);
+        return a >= 0 ? axes[a] : tir::Interval::unbounded();
+      };
+      tir::read_region<A::name>(s.exprs->first, axis, s.env, region);
+    }
+    typename ACodegen::State as;
+    std::int64_t symbols[tir::kMaxSymbols] = {};
+    for (int i = 0; i < AP.kernel_symbol_count; ++i) symbols[i] = s.symbols[i];
+    as.symbols = symbols;
+    const bool empty = [&]<int... Q>(std::integer_sequence<int, Q...>) {
+      ((region[Q] = region[Q].clamped(0, ACodegen::template full_extent<Q>(as) - 1)), ...);
+      return (... || region[Q].empty());
+    }(std::make_integer_sequence<int, static_cast<int>(A::rank)>{});
+    if (empty) return;
+    for (std::size_t q = 0; q < A::rank; ++q) {
+      symbols[AP.region_extent_slot[q]] = region[q].hi - region[q].lo + 1;
+      symbols[AP.region_origin_slot[q]] = region[q].lo;
+    }
+    as.env.symbols = symbols;
+    as.env.buffers = s.env.buffers;
+    as.exprs = &std::get<Ai>(*s.all);
+    as.all = s.all;
+    ACodegen::template run<0>(as);
+  }
+  template <int Axis>
+  static KILN_FORCEINLINE std::int64_t full_extent(const State& s) noexcept {
+    return index<P.axis_full_extent[Axis]>(s);
+  }
+
+  template <int Depth, bool After>
+  static KILN_FORCEINLINE void run_attached(const State& s) noexcept {
+    [&]<std::size_t... A>(std::index_sequence<A...>) {
+      auto one = [&]<std::size_t Ai>(std::integral_constant<std::size_t, Ai>) {
+        if constexpr (PlanT::host_of(static_cast<int>(Ai)) == self && PlanT::roles.after_body[Ai] == After &&
+                      P.find_loop(PlanT::roles.host_loop[Ai]) == Depth)
+          run_attached_stage<Depth, std::tuple_element_t<Ai, StageTuple>, static_cast<int>(Ai)>(s);
+      };
+      (one(std::integral_constant<std::size_t, A>{}), ...);
+    }(std::make_index_sequence<std::tuple_size_v<StageTuple>>{});
+  }
+
+  template <int Depth>
+  static KILN_FORCEINLINE void loop_body(State& s, std::int64_t i) noexcept {
+    s.loop[P.loops[Depth].id] = i;
+    if constexpr (has_attached<Depth, false>) run_attached<Depth, false>(s);
+    run<Depth + 1>(s);
+    if constexpr (has_attached<Depth, true>) run_attached<Depth, true>(s);
+  }
+
+  template <int Depth, std::int64_t Trip>
+  static KILN_FORCEINLINE void static_loop(State& s) noexcept {
+    constexpr tir::Loop L = P.loops[Depth];
+    if constexpr (L.kind == tir::LoopKind::vectorized) {
+      constexpr std::int64_t w = static_cast<std::int64_t>(width);
+      std::int64_t i = 0;
+      for (; i + w <= Trip; i += w) {
+        s.loop[L.id] = i;
+        vector_statement<Depth>(s);
+      }
+      if constexpr (Trip % w != 0) {
+        for (; i < Trip; ++i) loop_body<Depth>(s, i);
+      }
+    } else if constexpr (L.kind == tir::LoopKind::unrolled) {
+      [&]<std::int64_t... I>(std::integer_sequence<std::int64_t, I...>) { (loop_body<Depth>(s, I), ...); }(
+          std::make_integer_sequence<std::int64_t, Trip>{});
+    } else {
+      for (std::int64_t i = 0; i < Trip; ++i) loop_body<Depth>(s, i);
+    }
+  }
+
+  template <int Depth>
+  static KILN_FORCEINLINE void dynamic_loop(State& s, std::int64_t trip) noexcept {
+    for (std::int64_t i = 0; i < trip; ++i) loop_body<Depth>(s, i);
+  }
+
+  // ---- tensorize: the loops from Depth inwards (k, rows, columns) as one intrinsic call
+  template <class Load>
+  static KILN_FORCEINLINE const auto& operand_buffer(const EnvT& env) noexcept {
+    if constexpr (requires { typename Load::placeholder_type; })
+      return env.template buffer<typename Load::placeholder_type>();
+    else return env.template stage_buffer<typename Load::stage_type>();
+  }
+  template <class Load>
+  static KILN_FORCEINLINE auto operand_at(const Load& load, const EnvT& env) noexcept {
+    const auto& buf = operand_buffer<Load>(env);
+    return std::apply([&](const auto&... idx) { return buf.at(idx.eval(env)...); }, load.indices);
+  }
+
+  // False when the tile is cut by a guarded tail or an operand is not contiguous along its
+  // rows; the scheduled loops then run instead.
+  template <int Depth>
+  static KILN_FORCEINLINE bool tensorized(State& s) noexcept {
+    constexpr tir::Loop K = P.loops[Depth], Rows = P.loops[Depth + 1], Cols = P.loops[Depth + 2];
+    constexpr int rows = P.intrinsic.rows, cols = P.intrinsic.cols;
+    s.loop[K.id] = 0;
+    s.loop[Rows.id] = rows - 1;
+    s.loop[Cols.id] = cols - 1;
+    compute_axes(s);
+    if (!guards_hold<K.id>(s)) return false;
+    s.loop[Rows.id] = 0;
+    s.loop[Cols.id] = 0;
+    compute_axes(s);
+    // A guarded split of k shortens the run of k in the last chunk.
+    std::int64_t kc = 0;
+    if constexpr (K.tail_bound >= 0) kc = index<K.tail_bound>(s);
+    else kc = index<K.extent>(s);
+    [&]<int... G>(std::integer_sequence<int, G...>) {
+      ((P.depends_on_loop(P.guards[G].value, K.id)
+            ? (kc = std::min(kc, index<P.guards[G].bound>(s) - index<P.guards[G].value>(s)), 0)
+            : 0),
+       ...);
+    }(std::make_integer_sequence<int, P.guard_count>{});
+    kc = std::max<std::int64_t>(kc, 0);
+    const auto& product = s.exprs->first.body;
+    const auto& a = tir::uncast_operand(product.lhs);
+    const auto& b = tir::uncast_operand(product.rhs);
+    using A = std::remove_cvref_t<decltype(a)>;
+    using B = std::remove_cvref_t<decltype(b)>;
+    const auto& abuf = operand_buffer<A>(s.env);
+    const auto& bbuf = operand_buffer<B>(s.env);
+    constexpr std::size_t ar = std::tuple_size_v<decltype(a.indices)>, br = std::tuple_size_v<decltype(b.indices)>;
+    const auto& cbuf = std::get<PlanT::output_of(PlanT::template index_of<St>)>(s.env.buffers->stages);
+    if (abuf.stride[ar - 1] != 1 || bbuf.stride[br - 1] != 1 || cbuf.stride[St::rank - 1] != 1) return false;
+    const bool accumulate = decomposed_init || !at_reduction_start(s);
+    tensor_intrinsic<P.intrinsic.name>::template run<rows, cols, Arch>(
+        kc, operand_at(a, s.env), abuf.stride[ar - 2], operand_at(b, s.env), bbuf.stride[br - 2], s.env.out(),
+        cbuf.stride[St::rank - 2], accumulate);
+    return true;
+  }
+
+  template <int Depth>
+  static KILN_FORCEINLINE void loop(State& s) noexcept {
+    if constexpr (Depth == P.tensorize_at) {
+      if (tensorized<Depth>(s)) return;
+    }
+    constexpr tir::Loop L = P.loops[Depth];
+    constexpr std::int64_t full = P.static_value(L.extent);
+    if constexpr (L.tail_bound >= 0) {
+      // A separate tail: full tiles take the static loop, the last one a shorter loop.
+      const std::int64_t trip = index<L.tail_bound>(s);
+      if (KILN_LIKELY(trip == full)) static_loop<Depth, full>(s);
+      else dynamic_loop<Depth>(s, trip);
+    } else if constexpr (full >= 0) {
+      static_loop<Depth, full>(s);
+    } else {
+      dynamic_loop<Depth>(s, index<L.extent>(s));
+    }
+  }
+
+  template <int Depth>
+  static KILN_FORCEINLINE void run(State& s) noexcept {
+    if constexpr (Depth == P.loop_count) {
+      scalar_statement(s);
+    } else {
+      if constexpr (Depth == first_reduction_loop && local_accumulator) {
+        alignas(64) T tile[tile_size];
+        for (T& v : tile) v = Body::reducer_type::template identity<T>();
+        s.tile = tile;
+        loop<Depth>(s);
+        around_reduction<Around::finish, Depth + 1>(s);
+        s.tile = nullptr;
+      } else {
+        if constexpr (Depth == first_reduction_loop && decomposed_init) around_reduction<Around::init, Depth + 1>(s);
+        // Initialized at the first reduction step, an empty reduction would never be written.
+        if constexpr (Depth == first_reduction_loop && !decomposed_init && reduction_may_be_empty) {
+          if (reduction_is_empty(s)) around_reduction<Around::init, Depth + 1>(s);
+        }
+        loop<Depth>(s);
+        if constexpr (Depth == first_reduction_loop && has_epilogue) around_reduction<Around::finish, Depth + 1>(s);
+      }
+    }
+  }
+
+  // The whole nest; the outermost loop goes to the pool when it is parallel.
+  static void execute(State& s, ThreadPool* pool) {
+    if constexpr (P.loop_count > 0 && P.loops[0].kind == tir::LoopKind::parallel) {
+      if (pool != nullptr && pool->size() > 1) {
+        const std::int64_t trip = index<P.loops[0].extent>(s);
+        pool->parallel_for(0, trip, [&](std::int64_t begin, std::int64_t end) {
+          State local = s;
+          for (std::int64_t i = begin; i < end; ++i) loop_body<0>(local, i);
+        });
+        return;
+      }
+    }
+    run<0>(s);
+  }
+};
+
+} // namespace detail
+
+// The stages of a kernel lowered under a schedule for the CPU. Call it with the inputs, in the
+// order they first appear (earlier stages first), then the output; views or tensors. Each
+// Kernel keeps the workspace of its intermediate stages, allocated on the first run and
+// reused while shapes do not grow; one Kernel object must not run on two threads at once.
+template <tir::Schedule S, class Last, class Arch>
+class Kernel {
+  using PlanT = tir::StagePlan<S, Last>;
+  using Stages = typename Last::stages;
+  using StageTuple = typename te::tuple_of<Stages>::type;
+
+  template <class... Ss>
+  static auto all_exprs(te::TypeList<Ss...>, const Last& last) {
+    return std::make_tuple(tir::make_stage_exprs<PlanT, Ss>(last)...);
+  }
+
+ public:
+  using compute_type = Last;
+
+  explicit Kernel(const Last& last) : exprs_(all_exprs(Stages{}, last)) {}
+
+  // The loop program of one stage, for inspection.
+  template <class St>
+  static constexpr const tir::LoopProgram& program = PlanT::template program<St>;
+
+  template <class... Args>
+  Status operator()(Args&&... args) const {
+    return run(nullptr, std::forward<Args>(args)...);
+  }
+
+  // Runs the outermost loop of each stage, if the schedule made it parallel, on the pool.
+  template <class... Args>
+  Status run(ThreadPool* pool, Args&&... args) const {
+    static_assert(sizeof...(Args) == Last::inputs::size + 1,
+                  "kiln::cpu::Kernel: pass every input (in order of first use) and then the output");
+    std::int64_t symbols[tir::kMaxSymbols] = {};
+    bool bound[tir::kMaxSymbols] = {};
+    detail::Buffers<Last> buffers;
+    KILN_RETURN_IF_ERROR(bind_all(buffers, symbols, bound, std::forward_as_tuple(args...),
+                                  std::make_index_sequence<Last::inputs::size>{}));
+    constexpr tir::LoopProgram last_program = PlanT::template program<Last>;
+    for (int i = 0; i < last_program.kernel_symbol_count; ++i)
+      if (!bound[i])
+        return make_error(StatusCode::invalid_argument, "kernel ", Last::name.view(), ": extent ",
+                          last_program.symbols[i].view(), " is not the extent of any argument");
+    KILN_RETURN_IF_ERROR(place_intermediates(buffers, symbols));
+    [&]<std::size_t... I>(std::index_sequence<I...>) {
+      (run_stage<std::tuple_element_t<I, StageTuple>, I>(buffers, symbols, pool), ...);
+    }(std::make_index_sequence<Stages::size>{});
+    return {};
+  }
+
+ private:
+  template <class St, std::size_t I>
+  void run_stage(const detail::Buffers<Last>& buffers, const std::int64_t* symbols, ThreadPool* pool) const {
+    if constexpr (PlanT::top_level(static_cast<int>(I))) {
+      using AllExprs = decltype(exprs_);
+      using Exprs = std::tuple_element_t<I, AllExprs>;
+      using Codegen = detail::Codegen<PlanT, St, Last, Arch, Exprs, AllExprs>;
+      typename Codegen::State state;
+      state.symbols = symbols;
+      state.env.symbols = symbols;
+      state.env.buffers = &buffers;
+      state.exprs = &std::get<I>(exprs_);
+      state.all = &exprs_;
+      Codegen::execute(state, pool);
+    }
+  }
+
+  // Row-major buffers in the workspace for the intermediate stages that are written.
+  Status place_intermediates(detail::Buffers<Last>& buffers, const std::int64_t* symbols) const {
+    std::size_t total = 0;
+    auto layout = [&]<class St, std::size_t I>(bool assign) {
+      if constexpr (PlanT::needs_workspace(static_cast<int>(I))) {
+        auto& buf = std::get<I>(buffers.stages);
+        std::int64_t count = 1;
+        std::size_t axis = 0;
+        [&]<class... Es>(te::Extents<Es...>) {
+          auto one = [&]<class E>(std::type_identity<E>) {
+            std::int64_t e = 0;
+            if constexpr (is_static_v<E>) e = E::value;
+            else e = symbols[tir::compute_spec<St, Last>().symbol_slot_of(E::name)];
+            buf.extent[axis++] = e;
+            count *= e;
+          };
+          (one(std::type_identity<Es>{}), ...);
+        }(typename St::extents_type{});
+        std::int64_t stride = 1;
+        for (std::size_t a = St::rank; a-- > 0;) {
+          buf.stride[a] = stride;
+          stride *= buf.extent[a];
+        }
+        const std::size_t bytes = (static_cast<std::size_t>(count) * sizeof(typename St::value_type) + 63) / 64 * 64;
+        if (assign) buf.data = reinterpret_cast<typename St::value_type*>(workspace_.get() + total);
+        total += bytes;
+      }
+    };
+    auto pass = [&](bool assign) {
+      total = 0;
+      [&]<std::size_t... I>(std::index_sequence<I...>) {
+        (layout.template operator()<std::tuple_element_t<I, StageTuple>, I>(assign), ...);
+      }(std::make_index_sequence<Stages::size>{});
+    };
+    pass(false);
+    if (total > workspace_bytes_) {
+      workspace_.reset(static_cast<std::byte*>(aligned_alloc_bytes(total)));
+      if (!workspace_) {
+        workspace_bytes_ = 0;
+        return make_error(StatusCode::out_of_memory, "kernel ", Last::name.view(), ": cannot allocate ", total,
+                          " bytes of workspace for intermediate stages");
+      }
+      workspace_bytes_ = total;
+    }
+    pass(true);
+    return {};
+  }
+
+  // Checks one argument's extents against a tensor's declared extents (static extents must
+  // match, symbolic ones bind on first use and must agree afterwards).
+  template <class... Es, class B>
+  static Status check_extents(te::Extents<Es...>, const B& buf, const Name& name, std::int64_t* symbols, bool* bound) {
+    Status status;
+    std::size_t axis = 0;
+    auto check_one = [&]<class E>(std::type_identity<E>) {
+      const std::int64_t actual = buf.extent[axis];
+      if (status.ok()) {
+        if constexpr (is_static_v<E>) {
+          if (actual != E::value)
+            status = make_error(StatusCode::shape_mismatch, "argument ", name.view(), ": extent ", actual, " on axis ",
+                                axis, " but the kernel was built for ", E::value);
+        } else {
+          constexpr int slot = tir::compute_spec<Last, Last>().symbol_slot_of(E::name);
+          if (!bound[slot]) {
+            symbols[slot] = actual;
+            bound[slot] = true;
+          } else if (symbols[slot] != actual) {
+            status = make_error(StatusCode::shape_mismatch, "argument ", name.view(), ": extent ", actual, " on axis ",
+                                axis, " but ", E::name.view(), " = ", symbols[slot], " from an earlier argument");
+          }
+        }
+      }
+      ++axis;
+    };
+    (check_one(std::type_identity<Es>{}), ...);
+    return status;
+  }
+
+  template <class ArgTuple, std::size_t... I>
+  static Status bind_all(detail::Buffers<Last>& buffers, std::int64_t* symbols, bool* bound, ArgTuple args,
+                         std::index_sequence<I...>) {
+    Status status;
+    auto bind_input = [&]<std::size_t K>(std::integral_constant<std::size_t, K>) {
+      if (!status.ok()) return;
+      using Ph = std::tuple_element_t<K, typename te::tuple_of<typename Last::inputs>::type>;
+      auto b = to_buffer<const typename Ph::value_type, Ph::rank>(std::get<K>(args), Ph::name.c_str());
+      if (!b.ok()) {
+        status = std::move(b).status();
+        return;
+      }
+      std::get<K>(buffers.inputs) = *b;
+      status = check_extents(typename Ph::extents_type{}, *b, Ph::name, symbols, bound);
+    };
+    (bind_input(std::integral_constant<std::size_t, I>{}), ...);
+    KILN_RETURN_IF_ERROR(status);
+    auto out = to_buffer<typename Last::value_type, Last::rank>(std::get<sizeof...(I)>(args), Last::name.c_str());
+    if (!out.ok()) return std::move(out).status();
+    std::get<Stages::size - 1>(buffers.stages) = *out;
+    return check_extents(typename Last::extents_type{}, *out, Last::name, symbols, bound);
+  }
+
+  struct FreeAligned {
+    void operator()(std::byte* p) const noexcept { aligned_free(p); }
+  };
+
+  decltype(all_exprs(Stages{}, std::declval<const Last&>())) exprs_;
+  mutable std::unique_ptr<std::byte, FreeAligned> workspace_;
+  mutable std::size_t workspace_bytes_ = 0;
+};
+
+// Lowers every stage of the kernel that `last` ends under schedule S, for SIMD architecture
+// Arch; an illegal schedule is a compile-time error naming the primitive and the loop.
+template <tir::Schedule S, class Arch = default_arch, class Last>
+auto build(const Last& last) {
+  static_assert(schedule_error<tir::schedule_diagnostic<S, Last>()>::ok);
+  return Kernel<S, Last, Arch>(last);
+}
+
+} // namespace kiln::cpu
+// ---- end kiln/backend/cpu/kernel.hpp ----
+#endif // KILN_AMALGAMATED_KILN_BACKEND_CPU_KERNEL_HPP
+#ifndef KILN_AMALGAMATED_KILN_BACKEND_CPU_RULES_HPP
+#define KILN_AMALGAMATED_KILN_BACKEND_CPU_RULES_HPP
+// ---- begin kiln/backend/cpu/rules.hpp ----
+// kiln/backend/cpu/rules.hpp: default CPU schedules chosen by rules from a kernel's stages, in
+// the spirit of TVM's dlight: injective stages other than the output are inlined into their
+// consumers; each remaining stage is scheduled by its kind:
+//  - injective: the outer axes in parallel (the two outermost fused when there are three
+//    or more), the last axis split by the vector width and vectorized;
+//  - matmul-like (two spatial axes, one sum): tiled 4 x 2W, the reduction between the tile
+//    loops, the inner tile unrolled and vectorized, the row tiles in parallel;
+//  - convolution-like (rank 4 or 5, a sum over three reduction axes of an expression that
+//    reads two tensors and vectorizes along the last axis, as conv2d_nchwc makes; the
+//    bounds-checked reads of conv2d_nchw do not yet): the outer axes fused and in
+//    parallel (n, k in NCHW; n, k, oh in NCHWc), the last axis (ow in NCHW, the contiguous
+//    channel block in NCHWc) vectorized with the reductions outside it and its outputs
+//    accumulated in a local tile; a dynamic last axis is split by the vector width first;
+//  - other reductions: the outer spatial axes in parallel (fused when there are two or more);
+// and a stage that only applies an elementwise epilogue to a reduction is reverse-inlined.
+
+#include <xsimd/xsimd.hpp>
+
+#include <cstdint>
+#include <tuple>
+#include <type_traits>
+
+
+namespace kiln::cpu {
+
+namespace detail {
+template <class... Axes>
+constexpr Name axis_name(te::TypeList<Axes...>, int i) noexcept {
+  const Name names[] = {Axes::name..., Name()};
+  return names[i];
+}
+
+// A sum over three reduction axes of an expression that reads two or more tensors (an input
+// and weights), with a rank 4 or 5 output: the shape of conv2d_nchw and conv2d_nchwc.
+template <class St>
+constexpr bool is_conv_like() noexcept {
+  if constexpr (!St::is_reduction) {
+    return false;
+  } else {
+    using Body = typename St::body_type;
+    using Summed = typename Body::expr_type;
+    using Read = te::unique_by_name_t<
+        te::concat_t<typename te::placeholders_of<Summed>::type, typename te::stages_read<Summed>::type>>;
+    return (St::rank == 4 || St::rank == 5) && St::reduce_axes::size == 3 &&
+           std::is_same_v<typename Body::reducer_type, te::reducer::sum> && Read::size >= 2;
+  }
+}
+
+template <class St>
+constexpr tir::Schedule schedule_conv(tir::Schedule s, std::int64_t width) noexcept {
+  using Axes = typename St::spatial_axes;
+  using Reductions = typename St::reduce_axes;
+  constexpr int rank = static_cast<int>(St::rank);
+  using Last = typename std::tuple_element_t<rank - 1, typename te::tuple_of<Axes>::type>::extent_type;
+  const Name n = axis_name(Axes{}, 0), k = axis_name(Axes{}, 1), y = axis_name(Axes{}, 2);
+  const Name last = axis_name(Axes{}, rank - 1);
+  const Name rc = axis_name(Reductions{}, 0), rr = axis_name(Reductions{}, 1), rs = axis_name(Reductions{}, 2);
+  // NCHW has k parallel tasks per image; NCHWc only k / kb, so its output rows join them.
+  s = s.fuse(n, k);
+  if constexpr (rank == 4) s = s.parallel(n + "_" + k);
+  else s = s.fuse(n + "_" + k, y).parallel(n + "_" + k + "_" + y);
+  // A static last axis (up to the local tile's limit) is vectorized whole: the backend steps
+  // it by the vector width and ends with scalar steps, where a split would test a guard at
+  // every statement. A dynamic one is split by the width first.
+  constexpr bool vectorize_whole = [] {
+    if constexpr (is_static_v<Last>) return Last::value <= tir::detail::kMaxLocalTile;
+    else return false;
+  }();
+  if constexpr (vectorize_whole) {
+    return s.reorder(rc, rr, rs, last).vectorize(last).cache_write(tir::Scope::local);
+  } else {
+    return s.split(last, width)
+        .reorder(last + ".o", rc, rr, rs, last + ".i")
+        .vectorize(last + ".i")
+        .cache_write(tir::Scope::local);
+  }
+}
+
+template <class St, class Arch, class T>
+constexpr tir::Schedule schedule_stage(tir::Schedule s) noexcept {
+  constexpr std::int64_t width = [] {
+    if constexpr (!std::is_same_v<Arch, xsimd::unavailable> && xsimd::has_simd_register<T, Arch>::value)
+      return static_cast<std::int64_t>(xsimd::batch<T, Arch>::size);
+    else return std::int64_t{1};
+  }();
+  using Axes = typename St::spatial_axes;
+  constexpr int rank = static_cast<int>(St::rank);
+  s = s.stage(St::name);
+  if constexpr (rank == 0) {
+    return s;
+  } else if constexpr (!St::is_reduction) {
+    const Name last = axis_name(Axes{}, rank - 1);
+    s = s.split(last, width);
+    if constexpr (rank == 1) return s.parallel(last + ".o").vectorize(last + ".i");
+    else if constexpr (rank == 2) return s.parallel(axis_name(Axes{}, 0)).vectorize(last + ".i");
+    else return s.fuse(axis_name(Axes{}, 0), axis_name(Axes{}, 1)).parallel(axis_name(Axes{}, 0) + "_" + axis_name(Axes{}, 1))
+        .vectorize(last + ".i");
+  } else if constexpr (rank == 2 && St::reduce_axes::size == 1 &&
+                       std::is_same_v<typename St::body_type::reducer_type, te::reducer::sum>) {
+    const Name i = axis_name(Axes{}, 0), j = axis_name(Axes{}, 1);
+    const Name k = [] {
+      return []<class R>(te::TypeList<R>) { return R::name; }(typename St::reduce_axes{});
+    }();
+    return s.split(i, 4).split(j, 2 * width).reorder(i + ".o", j + ".o", k, i + ".i", j + ".i").parallel(i + ".o")
+        .unroll(i + ".i").vectorize(j + ".i");
+  } else if constexpr (is_conv_like<St>() &&
+                       vectorizable_v<typename St::body_type::expr_type, T, axis_name(Axes{}, rank - 1)>) {
+    return schedule_conv<St>(s, width);
+  } else if constexpr (rank == 1) {
+    return s.parallel(axis_name(Axes{}, 0));
+  } else {
+    return s.fuse(axis_name(Axes{}, 0), axis_name(Axes{}, 1)).parallel(axis_name(Axes{}, 0) + "_" + axis_name(Axes{}, 1));
+  }
+}
+template <class Last>
+inline constexpr tir::StageGraph graph_of = tir::stage_graph<Last>();
+} // namespace detail
+
+// The default schedule of the kernel that stage Last ends, for SIMD architecture Arch.
+template <class Last, class Arch = xsimd::default_arch>
+constexpr tir::Schedule default_schedule() noexcept {
+  constexpr const tir::StageGraph& g = detail::graph_of<Last>;
+  tir::Schedule s = tir::schedule(Last::name);
+  // The stage an elementwise output consumes, when the output can be its epilogue.
+  constexpr int epilogue_producer = [] {
+    constexpr const tir::StageGraph& graph = detail::graph_of<Last>;
+    const tir::StageInfo& last = graph.stages[graph.count - 1];
+    if (last.reduction || last.read_count != 1 || !last.reads_at_own_axes[0]) return -1;
+    const int p = graph.find(last.reads[0]);
+    return graph.stages[p].reduction && graph.consumer_count(last.reads[0]) == 1 ? p : -1;
+  }();
+  [&]<class... Ss>(te::TypeList<Ss...>) {
+    int index = 0;
+    auto one = [&]<class St>(std::type_identity<St>) {
+      const bool is_last = index == g.count - 1;
+      if (is_last && epilogue_producer >= 0) {
+        s = s.stage(St::name).reverse_compute_inline();
+      } else if (!St::is_reduction && !is_last) {
+        s = s.stage(St::name).compute_inline();
+      } else {
+        s = detail::schedule_stage<St, Arch, typename St::value_type>(s);
+      }
+      ++index;
+    };
+    (one(std::type_identity<Ss>{}), ...);
+  }(typename Last::stages{});
+  return s;
+}
+
+// Builds the kernel that `last` ends under its default schedule.
+template <class Arch = default_arch, class Last>
+  requires requires { Last::stages::size; }
+auto build(const Last& last) {
+  return build<default_schedule<Last, Arch>(), Arch>(last);
+}
+
+} // namespace kiln::cpu
+// ---- end kiln/backend/cpu/rules.hpp ----
+#endif // KILN_AMALGAMATED_KILN_BACKEND_CPU_RULES_HPP
+#ifndef KILN_AMALGAMATED_KILN_BACKEND_CPU_DISPATCH_HPP
+#define KILN_AMALGAMATED_KILN_BACKEND_CPU_DISPATCH_HPP
+// ---- begin kiln/backend/cpu/dispatch.hpp ----
+// kiln/backend/cpu/dispatch.hpp: run-time choice between builds of one kernel for several SIMD
+// architectures. Each build lives in a translation unit compiled with that architecture's
+// flags (see kiln_cpu_dispatch_sources in cmake/KilnDispatch.cmake); the program calls
+// dispatch(), which runs the best build the CPU supports.
+//
+//   struct Dense {                                        // in a header
+//     template <class Arch> static kiln::Status run(Args...);   // defined in the header too
+//   };
+//   extern template kiln::Status Dense::run<xsimd::avx512bw>(Args...);  // built elsewhere
+//   template kiln::Status Dense::run<xsimd::avx512bw>(Args...);  // in dense_avx512.cpp
+//   kiln::cpu::dispatch<Dense>(kiln::cpu::arch_list<xsimd::avx512bw, xsimd::fma3<xsimd::avx2>>{}, args...);
+//
+// The environment variable KILN_CPU_ARCH (an xsimd architecture name such as "fma3+avx2")
+// caps the choice, to test or compare the narrower builds on a wider machine.
+
+#include <xsimd/xsimd.hpp>
+
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <utility>
+
+
+namespace kiln::cpu {
+
+// Architectures from the most capable to the least.
+template <class... Archs>
+struct arch_list {
+  static_assert(sizeof...(Archs) > 0, "kiln::cpu::arch_list needs at least one architecture");
+};
+
+namespace detail {
+// The best architecture version to use: the CPU's, capped by KILN_CPU_ARCH when it names
+// one of the listed architectures.
+template <class... Archs>
+unsigned usable_version() noexcept {
+  unsigned best = xsimd::available_architectures().best;
+  if (const char* cap = std::getenv("KILN_CPU_ARCH"); cap != nullptr && *cap != '\0') {
+    unsigned capped = 0;
+    ((std::strcmp(cap, Archs::name()) == 0 ? (capped = Archs::version(), 0) : 0), ...);
+    if (capped != 0 && capped < best) best = capped;
+  }
+  return best;
+}
+} // namespace detail
+
+// The position in the list of the architecture dispatch() runs, or -1 when the CPU supports
+// none of them.
+template <class... Archs>
+int chosen_arch(arch_list<Archs...>) noexcept {
+  const unsigned usable = detail::usable_version<Archs...>();
+  int index = 0, chosen = -1;
+  ((chosen < 0 && Archs::version() <= usable ? (chosen = index, 0) : 0, ++index), ...);
+  return chosen;
+}
+
+template <class... Archs>
+std::string chosen_arch_name(arch_list<Archs...> list) {
+  const int chosen = chosen_arch(list);
+  const char* names[] = {Archs::name()...};
+  return chosen < 0 ? std::string("none") : std::string(names[chosen]);
+}
+
+// Runs Fn::run<Arch>(args...) for the best listed architecture the CPU supports. Fn::run
+// returns a Status; when no listed architecture is supported the result says so.
+template <class Fn, class... Archs, class... Args>
+Status dispatch(arch_list<Archs...> list, Args&&... args) {
+  const int chosen = chosen_arch(list);
+  Status status = make_error(StatusCode::unavailable, "kiln::cpu::dispatch: this CPU supports none of the builds (",
+                             [] {
+                               std::string names;
+                               ((names += std::string(names.empty() ? "" : ", ") + Archs::name()), ...);
+                               return names;
+                             }(),
+                             ")");
+  int index = 0;
+  ((index++ == chosen ? (status = Fn::template run<Archs>(std::forward<Args>(args)...), 0) : 0), ...);
+  return status;
+}
+
+} // namespace kiln::cpu
+// ---- end kiln/backend/cpu/dispatch.hpp ----
+#endif // KILN_AMALGAMATED_KILN_BACKEND_CPU_DISPATCH_HPP
 #ifndef KILN_AMALGAMATED_KILN_BACKEND_CPU_GEMM_HPP
 #define KILN_AMALGAMATED_KILN_BACKEND_CPU_GEMM_HPP
 // ---- begin kiln/backend/cpu/gemm.hpp ----

@@ -27,11 +27,14 @@
 #include "te/expr.hpp"
 #include "te/tensor.hpp"
 #include "te/inline.hpp"
+#include "tir/intrinsic.hpp"
 #include "tir/schedule.hpp"
 #include "tir/loop_program.hpp"
 #include "tir/compute_spec.hpp"
 #include "tir/lower.hpp"
 #include "tir/stage_graph.hpp"
+#include "tir/tensorize.hpp"
+#include "tir/region.hpp"
 #include "tir/stage_plan.hpp"
 #include "tir/print.hpp"
 
@@ -43,9 +46,14 @@
 #include "kernels/reduce.hpp"
 #include "kernels/transpose.hpp"
 #include "kernels/conv2d.hpp"
+#include "kernels/conv2d_nchwc.hpp"
+#include "kernels/layout.hpp"
 #include "kernels/pool2d.hpp"
 #include "kernels/elementwise.hpp"
 #include "kernels/reduce_axes.hpp"
+
+// graph level: symbolic dimensions and shape/dtype inference of the operators
+#include "relax/shape_inference.hpp"
 
 // Interop with libraries found on the include path. These come last so that every header
 // they need is already included unconditionally above.
@@ -60,6 +68,7 @@
 #if __has_include(<xsimd/xsimd.hpp>)
 #include "backend/cpu/buffer.hpp"
 #include "backend/cpu/vector_eval.hpp"
+#include "backend/cpu/tensor_intrinsic.hpp"
 #include "backend/cpu/kernel.hpp"
 #include "backend/cpu/rules.hpp"
 #include "backend/cpu/dispatch.hpp"
