@@ -5069,8 +5069,17 @@ std::string print_with_attached(const Last& last) {
       if constexpr (PlanT::host_of(a) == self) {
         constexpr int at = p.find_loop(PlanT::roles.host_loop[a]);
         const std::string text = reindent(print_with_attached<PlanT, A>(last), at + 1);
-        const std::string header = str_cat(indent(at + 2), "# ", A::name.view(), " over the region ",
-                                           PlanT::roles.after_body[a] ? "this iteration wrote" : "this iteration reads", "\n");
+        std::string header = str_cat(indent(at + 2), "# ", A::name.view(), " over the region ",
+                                     PlanT::roles.after_body[a] ? "this iteration wrote" : "this iteration reads", "\n");
+        if (!PlanT::roles.after_body[a]) {
+          // Only the region is stored, densely.
+          constexpr const LoopProgram& ap = PlanT::template program<A>;
+          std::string extents;
+          for (int q = 0; q < ap.spatial_count; ++q)
+            extents += str_cat(q ? ", " : "", ap.symbols[ap.region_extent_slot[q]].view());
+          header += str_cat(indent(at + 2), A::name.view(), " = T.alloc_buffer((", extents, "), \"",
+                            dtype_name<typename A::value_type>(), "\")\n");
+        }
         if (PlanT::roles.after_body[a]) attached.after += header + text;
         else attached.before[at] += header + text;
       }
@@ -5105,7 +5114,7 @@ std::string print(const Last& last) {
     [&]<class... Ss>(te::TypeList<Ss...>) {
       auto one = [&]<class St>(std::type_identity<St>) {
         constexpr int i = PlanT::template index_of<St>;
-        if constexpr (PlanT::needs_workspace(i)) {
+        if constexpr (PlanT::needs_workspace(i) && (PlanT::host_of(i) < 0 || PlanT::roles.after_body[i])) {
           out += str_cat("    ", St::name.view(), " = T.alloc_buffer((", detail::print_extents(typename St::extents_type{}),
                          "), \"", detail::dtype_name<typename St::value_type>(), "\")\n");
         }
@@ -8801,13 +8810,17 @@ struct Buffer {
   T* data = nullptr;
   std::int64_t extent[R > 0 ? R : 1] = {};
   std::int64_t stride[R > 0 ? R : 1] = {};
+  // Added to every element's offset: a buffer holding only a region of its tensor (a stage
+  // computed at another stage's loop) is indexed by the tensor's indices, the region's
+  // origin mapping to data[0].
+  std::int64_t offset = 0;
 
   template <class... Idx>
   KILN_FORCEINLINE T* at(Idx... idx) const noexcept {
-    std::int64_t offset = 0;
+    std::int64_t element = offset;
     std::size_t axis = 0;
-    ((offset += static_cast<std::int64_t>(idx) * stride[axis++]), ...);
-    return data + offset;
+    ((element += static_cast<std::int64_t>(idx) * stride[axis++]), ...);
+    return data + element;
   }
 };
 
@@ -9720,6 +9733,9 @@ template <class Last>
 struct Buffers {
   typename input_buffers<typename Last::inputs>::type inputs;
   typename stage_buffers<typename Last::stages>::type stages;
+  // For a stage computed at another stage's loop: the elements between the buffers of two
+  // chunks of a parallel loop (each chunk computes its regions into its own buffer).
+  std::int64_t chunk_elements[Last::stages::size] = {};
 };
 
 // What the innermost statement of stage St sees: its axis values and every buffer.
@@ -9729,7 +9745,7 @@ struct Env {
   using Output = typename St::value_type;
 
   std::int64_t axes[tir::kMaxAxes] = {};
-  const Buffers<Last>* buffers = nullptr;
+  Buffers<Last>* buffers = nullptr;  // an attached stage's buffer takes the shape of each region
   const std::int64_t* symbols = nullptr;
   Output epilogue_input{};
 
@@ -10077,6 +10093,19 @@ struct Codegen {
       symbols[AP.region_extent_slot[q]] = region[q].hi - region[q].lo + 1;
       symbols[AP.region_origin_slot[q]] = region[q].lo;
     }
+    if constexpr (compacted(Ai)) {
+      // Only this iteration reads the region: it is stored densely, indexed by the tensor's
+      // indices. (A reverse-attached stage writes its final tensor, which others may read.)
+      auto& buffer = std::get<Ai>(s.env.buffers->stages);
+      std::int64_t stride = 1, offset = 0;
+      for (std::size_t q = A::rank; q-- > 0;) {
+        buffer.extent[q] = region[q].hi - region[q].lo + 1;
+        buffer.stride[q] = stride;
+        offset -= region[q].lo * stride;
+        stride *= buffer.extent[q];
+      }
+      buffer.offset = offset;
+    }
     as.env.symbols = symbols;
     as.env.buffers = s.env.buffers;
     as.exprs = &std::get<Ai>(*s.all);
@@ -10232,14 +10261,39 @@ struct Codegen {
     }
   }
 
+  // A stage computed at this stage's loops holds one region at a time.
+  static constexpr bool compacted(int stage) noexcept {
+    return PlanT::host_of(stage) == self && !PlanT::roles.after_body[stage];
+  }
+  static constexpr bool hosts_stages = [] {
+    for (int a = 0; a < PlanT::graph.count; ++a)
+      if (compacted(a)) return true;
+    return false;
+  }();
+
   // The whole nest; the outermost loop goes to the pool when it is parallel.
   static void execute(State& s, ThreadPool* pool) {
     if constexpr (P.loop_count > 0 && P.loops[0].kind == tir::LoopKind::parallel) {
       if (pool != nullptr && pool->size() > 1) {
         const std::int64_t trip = index<P.loops[0].extent>(s);
+        const std::int64_t chunks = pool->chunk_count(0, trip);
         pool->parallel_for(0, trip, [&](std::int64_t begin, std::int64_t end) {
           State local = s;
-          for (std::int64_t i = begin; i < end; ++i) loop_body<0>(local, i);
+          if constexpr (hosts_stages) {
+            // Stages attached to this nest compute into this chunk's own buffers.
+            std::int64_t chunk = 0;
+            while (chunk + 1 < chunks && ThreadPool::chunk_range(0, trip, chunks, chunk).begin != begin) ++chunk;
+            Buffers<Last> mine = *s.env.buffers;
+            [&]<std::size_t... A>(std::index_sequence<A...>) {
+              ((compacted(static_cast<int>(A)) ? (std::get<A>(mine.stages).data += chunk * mine.chunk_elements[A], 0)
+                    : 0),
+               ...);
+            }(std::make_index_sequence<Last::stages::size>{});
+            local.env.buffers = &mine;
+            for (std::int64_t i = begin; i < end; ++i) loop_body<0>(local, i);
+          } else {
+            for (std::int64_t i = begin; i < end; ++i) loop_body<0>(local, i);
+          }
         });
         return;
       }
@@ -10294,7 +10348,7 @@ class Kernel {
       if (!bound[i])
         return make_error(StatusCode::invalid_argument, "kernel ", Last::name.view(), ": extent ",
                           last_program.symbols[i].view(), " is not the extent of any argument");
-    KILN_RETURN_IF_ERROR(place_intermediates(buffers, symbols));
+    KILN_RETURN_IF_ERROR(place_intermediates(buffers, symbols, pool != nullptr ? pool->size() : 1));
     [&]<std::size_t... I>(std::index_sequence<I...>) {
       (run_stage<std::tuple_element_t<I, StageTuple>, I>(buffers, symbols, pool), ...);
     }(std::make_index_sequence<Stages::size>{});
@@ -10303,7 +10357,7 @@ class Kernel {
 
  private:
   template <class St, std::size_t I>
-  void run_stage(const detail::Buffers<Last>& buffers, const std::int64_t* symbols, ThreadPool* pool) const {
+  void run_stage(detail::Buffers<Last>& buffers, const std::int64_t* symbols, ThreadPool* pool) const {
     if constexpr (PlanT::top_level(static_cast<int>(I))) {
       using AllExprs = decltype(exprs_);
       using Exprs = std::tuple_element_t<I, AllExprs>;
@@ -10318,8 +10372,10 @@ class Kernel {
     }
   }
 
-  // Row-major buffers in the workspace for the intermediate stages that are written.
-  Status place_intermediates(detail::Buffers<Last>& buffers, const std::int64_t* symbols) const {
+  // Row-major buffers in the workspace for the intermediate stages that are written. A stage
+  // computed at another stage's loop gets one buffer per chunk of a parallel run, each large
+  // enough for the whole tensor (a region never exceeds it) but holding one region at a time.
+  Status place_intermediates(detail::Buffers<Last>& buffers, const std::int64_t* symbols, int chunks) const {
     std::size_t total = 0;
     auto layout = [&]<class St, std::size_t I>(bool assign) {
       if constexpr (PlanT::needs_workspace(static_cast<int>(I))) {
@@ -10343,7 +10399,13 @@ class Kernel {
         }
         const std::size_t bytes = (static_cast<std::size_t>(count) * sizeof(typename St::value_type) + 63) / 64 * 64;
         if (assign) buf.data = reinterpret_cast<typename St::value_type*>(workspace_.get() + total);
-        total += bytes;
+        buf.offset = 0;
+        if constexpr (PlanT::host_of(static_cast<int>(I)) >= 0 && !PlanT::roles.after_body[I]) {
+          buffers.chunk_elements[I] = static_cast<std::int64_t>(bytes / sizeof(typename St::value_type));
+          total += bytes * static_cast<std::size_t>(chunks);
+        } else {
+          total += bytes;
+        }
       }
     };
     auto pass = [&](bool assign) {

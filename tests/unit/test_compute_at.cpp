@@ -158,14 +158,54 @@ TEST_CASE("reverse_compute_at: an activation computed per output tile of a matmu
                   "                    x = R.x.origin + x\n") != std::string::npos);
 }
 
+TEST_CASE("compute_at packs a panel of B per k chunk, stored densely, for the tensorized block") {
+  static constexpr auto Bm = te::placeholder<float, "B">(dim<"k">, dim<"n">);
+  static constexpr auto Am = te::placeholder<float, "A">(dim<"m">, dim<"k">);
+  const auto packed = te::compute<"Bp", "kk", "jj">(te::extents(dim<"k">, dim<"n">), [](auto kk, auto jj) { return Bm(kk, jj); });
+  const auto prod = te::compute<"C", "i", "j">(te::extents(dim<"m">, dim<"n">),
+                                               [=](auto i, auto j) { return te::sum(Am(i, r) * packed(r, j), r); });
+  constexpr auto s = tir::schedule("C")
+                         .split("i", 3)
+                         .split("j", 32)
+                         .split("r", 8)
+                         .reorder("j.o", "r.o", "i.o", "r.i", "i.i", "j.i")
+                         .tensorize("r.i", tir::intrin::fma_block<3, 32>)
+                         .parallel("j.o")
+                         .stage("Bp")
+                         .compute_at("C", "r.o")
+                         .split("jj", 16)
+                         .vectorize("jj.i");
+  auto kernel = cpu::build<s>(prod);
+  ThreadPool pool(2);
+  for (std::int64_t m : {1, 7})
+    for (std::int64_t n : {5, 64, 70})
+      for (std::int64_t k : {3, 16, 21}) {
+        CAPTURE(m);
+        CAPTURE(n);
+        CAPTURE(k);
+        auto a = pattern(at(m * k), 0.3f), b = pattern(at(k * n), 0.8f);
+        std::vector<float> c(at(m * n));
+        // Inputs in order of first use: B (read by the packing stage), then A.
+        REQUIRE(kernel.run(&pool, make_view(b.data(), shape(k, n)), make_view(a.data(), shape(m, k)),
+                           make_view(c.data(), shape(m, n)))
+                    .ok());
+        for (std::int64_t i = 0; i < m; ++i)
+          for (std::int64_t j = 0; j < n; ++j) {
+            double ref = 0;
+            for (std::int64_t p = 0; p < k; ++p) ref += double(a[at(i * k + p)]) * double(b[at(p * n + j)]);
+            CHECK(c[at(i * n + j)] == doctest::Approx(ref).epsilon(1e-4));
+          }
+      }
+}
+
 TEST_CASE("the printed program shows the producer inside the consumer's loop") {
   constexpr auto s = tir::schedule("C").split("i", 4).stage("T").compute_at("C", "i.o");
   CHECK(tir::print<s>(C) ==
         "@T.prim_func\n"
         "def C(A: T.Buffer((m, k), \"float32\"), W: T.Buffer((k, n), \"float32\"), C: T.Buffer((m, n), \"float32\")):\n"
-        "    T = T.alloc_buffer((m, k), \"float32\")\n"
         "    for i.o in range(T.ceildiv(m, 4)):\n"
         "        # T over the region this iteration reads\n"
+        "        T = T.alloc_buffer((T.p.extent, T.q.extent), \"float32\")\n"
         "        for p in range(T.p.extent):\n"
         "            for q in range(T.q.extent):\n"
         "                p = T.p.origin + p\n"

@@ -338,8 +338,17 @@ std::string print_with_attached(const Last& last) {
       if constexpr (PlanT::host_of(a) == self) {
         constexpr int at = p.find_loop(PlanT::roles.host_loop[a]);
         const std::string text = reindent(print_with_attached<PlanT, A>(last), at + 1);
-        const std::string header = str_cat(indent(at + 2), "# ", A::name.view(), " over the region ",
-                                           PlanT::roles.after_body[a] ? "this iteration wrote" : "this iteration reads", "\n");
+        std::string header = str_cat(indent(at + 2), "# ", A::name.view(), " over the region ",
+                                     PlanT::roles.after_body[a] ? "this iteration wrote" : "this iteration reads", "\n");
+        if (!PlanT::roles.after_body[a]) {
+          // Only the region is stored, densely.
+          constexpr const LoopProgram& ap = PlanT::template program<A>;
+          std::string extents;
+          for (int q = 0; q < ap.spatial_count; ++q)
+            extents += str_cat(q ? ", " : "", ap.symbols[ap.region_extent_slot[q]].view());
+          header += str_cat(indent(at + 2), A::name.view(), " = T.alloc_buffer((", extents, "), \"",
+                            dtype_name<typename A::value_type>(), "\")\n");
+        }
         if (PlanT::roles.after_body[a]) attached.after += header + text;
         else attached.before[at] += header + text;
       }
@@ -374,7 +383,7 @@ std::string print(const Last& last) {
     [&]<class... Ss>(te::TypeList<Ss...>) {
       auto one = [&]<class St>(std::type_identity<St>) {
         constexpr int i = PlanT::template index_of<St>;
-        if constexpr (PlanT::needs_workspace(i)) {
+        if constexpr (PlanT::needs_workspace(i) && (PlanT::host_of(i) < 0 || PlanT::roles.after_body[i])) {
           out += str_cat("    ", St::name.view(), " = T.alloc_buffer((", detail::print_extents(typename St::extents_type{}),
                          "), \"", detail::dtype_name<typename St::value_type>(), "\")\n");
         }

@@ -19,13 +19,17 @@ struct Buffer {
   T* data = nullptr;
   std::int64_t extent[R > 0 ? R : 1] = {};
   std::int64_t stride[R > 0 ? R : 1] = {};
+  // Added to every element's offset: a buffer holding only a region of its tensor (a stage
+  // computed at another stage's loop) is indexed by the tensor's indices, the region's
+  // origin mapping to data[0].
+  std::int64_t offset = 0;
 
   template <class... Idx>
   KILN_FORCEINLINE T* at(Idx... idx) const noexcept {
-    std::int64_t offset = 0;
+    std::int64_t element = offset;
     std::size_t axis = 0;
-    ((offset += static_cast<std::int64_t>(idx) * stride[axis++]), ...);
-    return data + offset;
+    ((element += static_cast<std::int64_t>(idx) * stride[axis++]), ...);
+    return data + element;
   }
 };
 
