@@ -3251,6 +3251,9 @@ enum class PrimitiveKind : std::uint8_t {
   compute_inline,
   reverse_compute_inline,
   cache_write,
+  cache_read,
+  storage_align,
+  rfactor,
   decompose_reduction,
   tensorize,
   compute_at,
@@ -3260,6 +3263,19 @@ enum class PrimitiveKind : std::uint8_t {
 // Where a cached buffer lives: registers/stack (local), GPU workgroup memory (shared), or
 // main memory (global).
 enum class Scope : std::uint8_t { global, shared, local };
+
+constexpr const char* to_string(Scope scope) noexcept {
+  switch (scope) {
+    case Scope::global: return "global";
+    case Scope::shared: return "shared";
+    case Scope::local: return "local";
+  }
+  return "?";
+}
+
+// The name of the copy of `tensor` that cache_read makes (and of the stage cache_write(global)
+// moves a computation to).
+constexpr Name cache_name(const Name& tensor, Scope scope) noexcept { return tensor + "_" + to_string(scope); }
 
 constexpr const char* to_string(PrimitiveKind kind) noexcept {
   switch (kind) {
@@ -3273,6 +3289,9 @@ constexpr const char* to_string(PrimitiveKind kind) noexcept {
     case PrimitiveKind::compute_inline: return "compute_inline";
     case PrimitiveKind::reverse_compute_inline: return "reverse_compute_inline";
     case PrimitiveKind::cache_write: return "cache_write";
+    case PrimitiveKind::cache_read: return "cache_read";
+    case PrimitiveKind::storage_align: return "storage_align";
+    case PrimitiveKind::rfactor: return "rfactor";
     case PrimitiveKind::decompose_reduction: return "decompose_reduction";
     case PrimitiveKind::tensorize: return "tensorize";
     case PrimitiveKind::compute_at: return "compute_at";
@@ -3293,12 +3312,13 @@ struct Primitive {
   Name stage;                              // the stage it applies to
   Name loops[kMaxLoopsPerPrimitive] = {};  // the loops it applies to
   int loop_count = 0;
-  std::int64_t factor = 0;                 // split
+  std::int64_t factor = 0;                 // split, storage_align, rfactor
+  std::int64_t align_offset = 0;           // storage_align
   Tail tail = Tail::guard;                 // split
   Name results[2] = {};                    // names of the loops it creates (split: outer, inner);
                                            // compute_at / reverse_compute_at: the other stage
   ThreadAxis thread_axis = ThreadAxis::block_x;  // bind
-  Scope scope = Scope::global;                   // cache_write
+  Scope scope = Scope::global;                   // cache_write, cache_read
   Intrinsic intrinsic = {};                      // tensorize
 };
 
@@ -3331,12 +3351,37 @@ struct Schedule {
     return with(one(PrimitiveKind::reverse_compute_inline, current));
   }
 
-  // The current reduction stage accumulates the tile of outputs that the spatial loops
-  // inside its first reduction loop cover in a buffer of `scope` (local: registers), which
-  // is initialized before that loop and written back (through any epilogue) after it.
+  // local: the current reduction stage accumulates the tile of outputs that the spatial
+  // loops inside its first reduction loop cover in registers, initialized before that loop
+  // and written back (through any epilogue) after it. global: the stage's computation moves
+  // to a new stage "<stage>_global" and the stage becomes a copy of it (tir/cache.hpp).
   constexpr Schedule cache_write(Scope scope) const noexcept {
     Primitive p = one(PrimitiveKind::cache_write, current);
     p.scope = scope;
+    return with(p);
+  }
+  // The current stage reads `tensor` (an input or a stage) through a copy, the new stage
+  // "<tensor>_<scope>" (tir/cache.hpp), to be placed with compute_at and scheduled like any.
+  constexpr Schedule cache_read(Name tensor, Scope scope) const noexcept {
+    Primitive p = one(PrimitiveKind::cache_read, tensor);
+    p.scope = scope;
+    return with(p);
+  }
+  // The stride of `axis` in the current stage's buffer is padded to factor * q + offset for
+  // some q (to keep rows on cache-line or vector boundaries, or off a power of two that makes
+  // rows collide in the cache). The stage must have a buffer of its own, not the caller's.
+  constexpr Schedule storage_align(Name axis, std::int64_t factor, std::int64_t offset) const noexcept {
+    Primitive p = one(PrimitiveKind::storage_align, axis);
+    p.factor = factor;
+    p.align_offset = offset;
+    return with(p);
+  }
+  // The current reduction stage's axis `axis` (static extent) becomes axis.o * factor +
+  // axis.i; a new stage "<stage>_rf" reduces over axis.o with axis.i as a spatial axis, and
+  // the stage reduces its partial results over axis.i (tir/rfactor.hpp).
+  constexpr Schedule rfactor(Name axis, std::int64_t factor) const noexcept {
+    Primitive p = one(PrimitiveKind::rfactor, axis);
+    p.factor = factor;
     return with(p);
   }
   // The current reduction stage initializes its outputs in a loop nest of its own, placed
@@ -3542,6 +3587,11 @@ struct LoopProgram {
   // accumulator tile written back after the reduction (cache_write(local)).
   bool decomposed_init = false;
   bool local_accumulator = false;
+
+  // storage_align: per axis, the stride of the stage's buffer is a multiple of
+  // align_factor[a] plus align_offset[a] (factor 0: the natural row-major stride).
+  std::int64_t align_factor[kMaxAxes] = {};
+  std::int64_t align_offset[kMaxAxes] = {};
 
   // compute_at / reverse_compute_at: the stage runs over a region of its spatial axes whose
   // extent and origin (per axis) are symbols of this program only, set by the host stage;
@@ -4106,15 +4156,35 @@ constexpr LoopProgram lower(const ComputeSpec& spec, const Schedule& s) noexcept
       case PrimitiveKind::reverse_compute_inline:
       case PrimitiveKind::compute_at:
       case PrimitiveKind::reverse_compute_at:
+      case PrimitiveKind::rfactor:
         break;  // stage-level: checked by check_stages and the stage plan, applied by the backend
       case PrimitiveKind::cache_write:
-        if (spec.axis_count == spec.spatial_count)
-          b.fail("cache_write", spec.stage, "the stage is not a reduction; only reductions cache their writes");
-        else if (prim.scope != Scope::local)
-          b.fail("cache_write", spec.stage, "the CPU backend caches writes in local scope only (shared is for GPUs)");
+        if (prim.scope == Scope::global) break;  // a stage of its own (tir/cache.hpp)
+        if (prim.scope == Scope::shared)
+          b.fail("cache_write", spec.stage, "the CPU backend has no shared memory (shared scope is for GPUs)");
+        else if (spec.axis_count == spec.spatial_count)
+          b.fail("cache_write", spec.stage, "the stage is not a reduction; only reductions cache their writes locally");
         else
           p.local_accumulator = true;
         break;
+      case PrimitiveKind::storage_align: {
+        const int a = p.find_axis(prim.loops[0]);
+        if (a < 0 || a >= spec.spatial_count)
+          b.fail("storage_align", prim.loops[0], "the stage has no spatial axis of that name");
+        else if (prim.factor <= 0 || prim.align_offset < 0 || prim.align_offset >= prim.factor)
+          b.fail("storage_align", prim.loops[0], "the factor must be positive and the offset in [0, factor)");
+        else if (p.attached)
+          b.fail("storage_align", prim.loops[0], "a stage computed at another stage's loop stores its regions densely");
+        else {
+          p.align_factor[a] = prim.factor;
+          p.align_offset[a] = prim.align_offset;
+        }
+        break;
+      }
+      case PrimitiveKind::cache_read:
+        if (prim.scope == Scope::shared)
+          b.fail("cache_read", prim.loops[0], "the CPU backend has no shared memory (shared scope is for GPUs)");
+        break;  // the copy is a stage of its own (tir/cache.hpp)
       case PrimitiveKind::tensorize:
         if (b.require_loop("tensorize", prim.loops[0]) >= 0) {
           if (!p.intrinsic.empty()) b.fail("tensorize", prim.loops[0], "the stage is already tensorized");
@@ -4256,7 +4326,9 @@ constexpr Diagnostic check_stages(const StageGraph& g, const Schedule& s) noexce
     const StageInfo& stage = g.stages[at];
     const bool inlined = s.has(PrimitiveKind::compute_inline, p.stage);
     const bool reverse_inlined = s.has(PrimitiveKind::reverse_compute_inline, p.stage);
-    if (p.kind == PrimitiveKind::compute_inline) {
+    if (p.kind == PrimitiveKind::storage_align && p.stage == last) {
+      b.fail(primitive, p.loops[0], "the stage is the output of the kernel, whose buffer the caller lays out");
+    } else if (p.kind == PrimitiveKind::compute_inline) {
       if (p.stage == last) b.fail(primitive, p.stage, "the stage is the output of the kernel and cannot be inlined");
       else if (stage.reduction) b.fail(primitive, p.stage, "the stage is a reduction; only injective stages can be inlined");
       else if (reverse_inlined) b.fail(primitive, p.stage, "the stage is also reverse-inlined");
@@ -4277,6 +4349,18 @@ constexpr Diagnostic check_stages(const StageGraph& g, const Schedule& s) noexce
         b.fail(primitive, p.stage, "its producer has other consumers and must stay materialized");
       else if (s.has(PrimitiveKind::reverse_compute_inline, g.stages[producer].name))
         b.fail(primitive, p.stage, "its producer is itself reverse-inlined");
+    } else if (p.kind == PrimitiveKind::rfactor) {
+      // The kernel was rewritten already: the partial stage exists when the axis could be factored.
+      if (p.factor <= 0) b.fail(primitive, p.loops[0], "the factor must be positive");
+      else if (g.find(p.stage + "_rf") < 0)
+        b.fail(primitive, p.loops[0], "the stage has no reduction axis of that name with a static extent");
+    } else if (p.kind == PrimitiveKind::cache_read) {
+      // The kernel was rewritten already: the copy exists where the stage read the tensor.
+      bool reads_copy = false;
+      const Name copy = cache_name(p.loops[0], p.scope);
+      for (int r = 0; r < stage.read_count; ++r) reads_copy = reads_copy || stage.reads[r] == copy;
+      if (!reads_copy) b.fail(primitive, p.loops[0], "the stage does not read a tensor of that name");
+      else if (inlined || reverse_inlined) b.fail(primitive, p.loops[0], "the stage is inlined");
     } else if (p.kind == PrimitiveKind::compute_at || p.kind == PrimitiveKind::reverse_compute_at) {
       const int host = g.find(p.results[0]);
       const bool forward = p.kind == PrimitiveKind::compute_at;
@@ -4471,10 +4555,22 @@ struct Interval {
   }
 };
 
-constexpr Interval operator+(Interval a, Interval b) noexcept { return {a.lo + b.lo, a.hi + b.hi}; }
-constexpr Interval operator-(Interval a, Interval b) noexcept { return {a.lo - b.hi, a.hi - b.lo}; }
+// Arithmetic that would overflow gives up: the result is unbounded (and clamped later).
+constexpr Interval operator+(Interval a, Interval b) noexcept {
+  Interval r;
+  if (__builtin_add_overflow(a.lo, b.lo, &r.lo) || __builtin_add_overflow(a.hi, b.hi, &r.hi)) return Interval::unbounded();
+  return r;
+}
+constexpr Interval operator-(Interval a, Interval b) noexcept {
+  Interval r;
+  if (__builtin_sub_overflow(a.lo, b.hi, &r.lo) || __builtin_sub_overflow(a.hi, b.lo, &r.hi)) return Interval::unbounded();
+  return r;
+}
 constexpr Interval operator*(Interval a, Interval b) noexcept {
-  const std::int64_t p[] = {a.lo * b.lo, a.lo * b.hi, a.hi * b.lo, a.hi * b.hi};
+  std::int64_t p[4] = {};
+  if (__builtin_mul_overflow(a.lo, b.lo, &p[0]) || __builtin_mul_overflow(a.lo, b.hi, &p[1]) ||
+      __builtin_mul_overflow(a.hi, b.lo, &p[2]) || __builtin_mul_overflow(a.hi, b.hi, &p[3]))
+    return Interval::unbounded();
   return {*std::min_element(p, p + 4), *std::max_element(p, p + 4)};
 }
 
@@ -4566,6 +4662,262 @@ constexpr void read_region(const E& e, const AxisFn& axis, const Env& env, Inter
 
 } // namespace kiln::tir
 // ---- end kiln/tir/region.hpp ----
+// ---- begin kiln/tir/rebuild.hpp ----
+// kiln/tir/rebuild.hpp: rebuilding a kernel's expression stage by stage, the machinery of the
+// primitives that add stages (cache_read, cache_write(global), rfactor): every stage read is
+// rebuilt bottom-up by an operation that may replace a stage or the loads in one stage.
+
+#include <tuple>
+#include <type_traits>
+
+
+namespace kiln::tir {
+
+namespace detail {
+// Rebuilds an expression of stage Current, rebuilding every stage it reads with `op` and
+// letting `op` replace loads.
+template <Name Current, class Op, class E>
+constexpr auto rebuild_expr(const E& e, const Op& op) noexcept {
+  auto recurse = [&](const auto& x) { return rebuild_expr<Current>(x, op); };
+  if constexpr (requires { typename E::stage_type; }) {  // StageLoad
+    auto idx = std::apply([&](const auto&... i) { return std::make_tuple(recurse(i)...); }, e.indices);
+    auto source = op.compute(e.source);
+    auto load = std::apply(
+        [&](auto... i) { return te::StageLoad<decltype(source), decltype(i)...>{{}, source, std::make_tuple(i...)}; }, idx);
+    return op.template load<Current>(load);
+  } else if constexpr (requires { typename E::placeholder_type; }) {  // Load
+    auto idx = std::apply([&](const auto&... i) { return std::make_tuple(recurse(i)...); }, e.indices);
+    auto load = std::apply(
+        [](auto... i) { return te::Load<typename E::placeholder_type, decltype(i)...>{{}, std::make_tuple(i...)}; }, idx);
+    return op.template load<Current>(load);
+  } else if constexpr (requires { e.lhs; e.rhs; }) {
+    auto l = recurse(e.lhs);
+    auto r = recurse(e.rhs);
+    return te::Binary<typename E::op_type, decltype(l), decltype(r)>(l, r);
+  } else if constexpr (requires { e.arg; typename E::value_type; } && !requires { e.cond; }) {
+    return te::substitute_node_rewrap(e, recurse(e.arg));
+  } else if constexpr (requires { e.cond; }) {
+    auto c = recurse(e.cond);
+    auto t = recurse(e.if_true);
+    auto f = recurse(e.if_false);
+    return te::Select<decltype(c), decltype(t), decltype(f), E::lazy>{{}, c, t, f};
+  } else if constexpr (te::is_reduce<E>::value) {
+    return te::rewrap_reduce(e, recurse(e.body));
+  } else {
+    return e;
+  }
+}
+
+template <class C, class Op>
+constexpr auto rebuild_compute(const C& c, const Op& op) noexcept {
+  auto body = rebuild_expr<C::name>(c.body, op);
+  return te::Compute<C::name, typename C::spatial_axes, decltype(body)>{body};
+}
+
+} // namespace detail
+
+} // namespace kiln::tir
+// ---- end kiln/tir/rebuild.hpp ----
+// ---- begin kiln/tir/cache.hpp ----
+// kiln/tir/cache.hpp: the primitives that add stages to a kernel. cache_read(tensor) gives
+// the current stage a copy of a tensor it reads, the stage "<tensor>_<scope>", which a
+// schedule can then place (compute_at) and shape like any stage: packing a panel of B per
+// tile is cache_read("B") plus compute_at. cache_write(Scope::global) moves the current
+// stage's computation into a new stage "<stage>_global" and leaves the stage as a copy of it.
+// Both rewrite the kernel's expression before planning (tir/stage_rewrites.hpp); schedules
+// name the new stages.
+
+#include <tuple>
+#include <type_traits>
+
+
+namespace kiln::tir {
+
+namespace detail {
+// A compute named N that copies `source` (a placeholder or a stage) element by element.
+template <Name N, class Source>
+constexpr auto copy_of(const Source& source) noexcept {
+  return te::compute<N>(typename Source::extents_type{}, [source](auto... axes) { return source(axes...); });
+}
+
+template <Name Consumer, Name Tensor, Name Cache>
+struct CacheReadOp {
+  template <class C>
+  constexpr auto compute(const C& c) const noexcept {
+    return rebuild_compute(c, *this);
+  }
+  template <Name Current, class L>
+  constexpr auto load(const L& l) const noexcept {
+    if constexpr (!(Current == Consumer)) {
+      return l;
+    } else if constexpr (requires { typename L::placeholder_type; }) {
+      using Ph = typename L::placeholder_type;
+      if constexpr (Ph::name == Tensor) return reread(copy_of<Cache>(Ph{}), l.indices);
+      else return l;
+    } else {
+      if constexpr (L::stage_type::name == Tensor) return reread(copy_of<Cache>(l.source), l.indices);
+      else return l;
+    }
+  }
+  template <class CacheStage, class... Idx>
+  static constexpr auto reread(const CacheStage& cache, const std::tuple<Idx...>& indices) noexcept {
+    return te::StageLoad<CacheStage, Idx...>{{}, cache, indices};
+  }
+};
+
+template <Name Stage, Name Global>
+struct CacheWriteOp {
+  template <class C>
+  constexpr auto compute(const C& c) const noexcept {
+    auto rebuilt = rebuild_compute(c, *this);
+    if constexpr (C::name == Stage) {
+      using Computed = te::Compute<Global, typename C::spatial_axes, decltype(rebuilt.body)>;
+      const Computed computed{rebuilt.body};
+      return [&]<class... Axes>(te::TypeList<Axes...>) {
+        using Copy = te::StageLoad<Computed, Axes...>;
+        return te::Compute<Stage, typename C::spatial_axes, Copy>{Copy{{}, computed, std::tuple<Axes...>{}}};
+      }(typename C::spatial_axes{});
+    } else {
+      return rebuilt;
+    }
+  }
+  template <Name Current, class L>
+  constexpr auto load(const L& l) const noexcept {
+    return l;
+  }
+};
+} // namespace detail
+
+} // namespace kiln::tir
+// ---- end kiln/tir/cache.hpp ----
+// ---- begin kiln/tir/rfactor.hpp ----
+// kiln/tir/rfactor.hpp: rfactor(axis, factor) splits a reduction in two stages. The reduction
+// axis k becomes k.o * factor + k.i; the new stage "<stage>_rf" keeps k.i as a spatial axis
+// and reduces over k.o (and the other reduction axes), and the stage then reduces the
+// partial results over k.i. The partial results are independent, so k.i can be vectorized
+// or run in parallel, which a reduction loop cannot. The factored axis needs a static extent
+// (the extent of k.o is derived from it); a factor that does not divide it guards the last
+// chunk with the reducer's identity.
+
+#include <cstdint>
+#include <tuple>
+#include <type_traits>
+
+
+namespace kiln::tir {
+
+// The name of the stage rfactor adds.
+constexpr Name rfactor_name(const Name& stage) noexcept { return stage + "_rf"; }
+
+namespace detail {
+template <Name Axis, class... RAxes>
+struct factored_axis {
+  // The static extent of the reduction axis named Axis, or -1 (absent or dynamic).
+  static constexpr std::int64_t extent = [] {
+    std::int64_t e = -1;
+    auto one = [&]<class A>(std::type_identity<A>) {
+      if constexpr (is_static_v<typename A::extent_type>)
+        if (A::name == Axis) e = A::extent_type::value;
+    };
+    (one(std::type_identity<RAxes>{}), ...);
+    return e;
+  }();
+  // The other reduction axes, in order.
+  using others = te::concat_t<std::conditional_t<RAxes::name == Axis, te::TypeList<>, te::TypeList<RAxes>>...>;
+};
+
+template <Name Stage, Name Axis, std::int64_t Factor>
+struct RfactorOp {
+  static constexpr Name outer_name = Axis + ".o";
+  static constexpr Name inner_name = Axis + ".i";
+
+  template <class C>
+  constexpr auto compute(const C& c) const noexcept {
+    auto rebuilt = rebuild_compute(c, *this);
+    if constexpr (C::name == Stage && C::is_reduction && Factor > 0) return factor(rebuilt, rebuilt.body);
+    else return rebuilt;
+  }
+  template <Name Current, class L>
+  constexpr auto load(const L& l) const noexcept {
+    return l;
+  }
+
+ private:
+  template <class C, class R, class B, class... RAxes>
+  static constexpr auto factor(const C& c, const te::Reduce<R, B, RAxes...>& reduce) noexcept {
+    using Found = factored_axis<Axis, RAxes...>;
+    constexpr std::int64_t K = Found::extent;
+    if constexpr (K < 0) {
+      return c;  // nothing to factor; check_stages reports it
+    } else {
+      using Outer = te::ReduceAxis<outer_name, Int<(K + Factor - 1) / Factor>>;
+      using InnerSpatial = te::SpatialAxis<inner_name, Int<Factor>>;
+      using InnerReduce = te::ReduceAxis<inner_name, Int<Factor>>;
+      const auto k = Outer{} * Factor + InnerSpatial{};
+      te::Substitution<std::tuple<std::remove_const_t<decltype(k)>>, Axis> rename{std::make_tuple(k)};
+      const auto body = te::substitute(reduce.body, rename);
+      using T = typename te::Reduce<R, B, RAxes...>::value_type;
+      const auto partial_body = [&] {
+        if constexpr (K % Factor == 0) return body;
+        else return te::if_then_else(k < K, body, R::template identity<T>());
+      }();
+      using PartialBody = std::remove_const_t<decltype(partial_body)>;
+      const auto partial_reduce = [&]<class... Others>(te::TypeList<Others...>) {
+        return te::Reduce<R, PartialBody, Others..., Outer>{{}, partial_body};
+      }(typename Found::others{});
+      return [&]<class... Spatial>(te::TypeList<Spatial...>) {
+        using Partial = te::Compute<rfactor_name(Stage), te::TypeList<Spatial..., InnerSpatial>,
+                                    std::remove_const_t<decltype(partial_reduce)>>;
+        using Read = te::StageLoad<Partial, Spatial..., InnerReduce>;
+        using Final = te::Reduce<R, Read, InnerReduce>;
+        const Partial partial{partial_reduce};
+        return te::Compute<Stage, te::TypeList<Spatial...>, Final>{
+            Final{{}, Read{{}, partial, std::tuple<Spatial..., InnerReduce>{}}}};
+      }(typename C::spatial_axes{});
+    }
+  }
+};
+} // namespace detail
+
+} // namespace kiln::tir
+// ---- end kiln/tir/rfactor.hpp ----
+// ---- begin kiln/tir/stage_rewrites.hpp ----
+// kiln/tir/stage_rewrites.hpp: the kernel as a schedule reshapes it before planning: the
+// primitives that add stages (cache_read, cache_write(global), rfactor) rewrite the kernel's
+// expression, in the order the schedule lists them. Backends and the printer plan the result.
+
+#include <utility>
+
+
+namespace kiln::tir {
+
+// The kernel that `last` ends with the stages that the primitives of S add. Without such
+// primitives it is `last` itself.
+template <Schedule S, int I = 0, class Last>
+constexpr auto rewrite_stages(const Last& last) noexcept {
+  if constexpr (I >= S.count) {
+    return last;
+  } else {
+    constexpr Primitive p = S.primitives[I];
+    if constexpr (p.kind == PrimitiveKind::cache_read) {
+      constexpr Name cache = cache_name(p.loops[0], p.scope);
+      return rewrite_stages<S, I + 1>(detail::CacheReadOp<p.stage, p.loops[0], cache>{}.compute(last));
+    } else if constexpr (p.kind == PrimitiveKind::cache_write && p.scope == Scope::global) {
+      constexpr Name global = cache_name(p.stage, Scope::global);
+      return rewrite_stages<S, I + 1>(detail::CacheWriteOp<p.stage, global>{}.compute(last));
+    } else if constexpr (p.kind == PrimitiveKind::rfactor) {
+      return rewrite_stages<S, I + 1>(detail::RfactorOp<p.stage, p.loops[0], p.factor>{}.compute(last));
+    } else {
+      return rewrite_stages<S, I + 1>(last);
+    }
+  }
+}
+
+template <Schedule S, class Last>
+using rewritten_kernel_t = decltype(rewrite_stages<S>(std::declval<const Last&>()));
+
+} // namespace kiln::tir
+// ---- end kiln/tir/stage_rewrites.hpp ----
 // ---- begin kiln/tir/stage_plan.hpp ----
 // kiln/tir/stage_plan.hpp: what each stage of a kernel becomes under a schedule: folded into
 // its consumers (compute_inline), run as its producer's epilogue (reverse_compute_inline), or
@@ -5101,22 +5453,30 @@ inline std::string print(const LoopProgram& p) {
 // A whole kernel as a TVMScript-like function: buffers, intermediate allocations, and for each
 // executed stage its loops, axis bindings, guarded tails, the reduction's start, the
 // statement and any epilogue. Inlined stages appear inside the expressions that read them.
-template <Schedule S, class Last>
-std::string print(const Last& last) {
+namespace detail {
+// ArgInputs: the inputs in argument order (that of the kernel before cache_read).
+template <Schedule S, class ArgInputs, class Last>
+std::string print_kernel(const Last& last) {
   using PlanT = StagePlan<S, Last>;
   constexpr Diagnostic error = schedule_diagnostic<S, Last>();
   if constexpr (error.failed) {
     return str_cat("# illegal schedule: ", error.message, "\n");
   } else {
-    std::string out = str_cat("@T.prim_func\ndef ", Last::name.view(), "(", detail::print_params(typename Last::inputs{}),
+    std::string out = str_cat("@T.prim_func\ndef ", Last::name.view(), "(", detail::print_params(ArgInputs{}),
                               Last::name.view(), ": T.Buffer((", detail::print_extents(typename Last::extents_type{}),
                               "), \"", detail::dtype_name<typename Last::value_type>(), "\")):\n");
     [&]<class... Ss>(te::TypeList<Ss...>) {
       auto one = [&]<class St>(std::type_identity<St>) {
         constexpr int i = PlanT::template index_of<St>;
         if constexpr (PlanT::needs_workspace(i) && (PlanT::host_of(i) < 0 || PlanT::roles.after_body[i])) {
+          constexpr const LoopProgram& sp = PlanT::template program<St>;
+          std::string aligned;
+          for (int a = 0; a < sp.spatial_count; ++a)
+            if (sp.align_factor[a] > 0)
+              aligned += str_cat(aligned.empty() ? "  # stride of " : ", ", sp.axis_names[a].view(), " = ",
+                                 sp.align_factor[a], " * q + ", sp.align_offset[a]);
           out += str_cat("    ", St::name.view(), " = T.alloc_buffer((", detail::print_extents(typename St::extents_type{}),
-                         "), \"", detail::dtype_name<typename St::value_type>(), "\")\n");
+                         "), \"", detail::dtype_name<typename St::value_type>(), "\")", aligned, "\n");
         }
         if constexpr (PlanT::top_level(i)) out += detail::print_with_attached<PlanT, St>(last);
       };
@@ -5124,6 +5484,13 @@ std::string print(const Last& last) {
     }(typename PlanT::Stages{});
     return out;
   }
+}
+} // namespace detail
+
+template <Schedule S, class Last>
+std::string print(const Last& original) {
+  // The stages that cache_read and cache_write(global) add come first.
+  return detail::print_kernel<S, typename Last::inputs>(rewrite_stages<S>(original));
 }
 
 } // namespace kiln::tir
@@ -5720,7 +6087,8 @@ auto reduce_axes(te::Extents<Es...> extents) {
 } // namespace kiln::kernels
 // ---- end kiln/kernels/reduce_axes.hpp ----
 
-// graph level: symbolic dimensions and shape/dtype inference of the operators
+// graph level: symbolic dimensions and shape/dtype inference of the operators; the dynamic
+// module (built at run time), its printer, passes and shape binding
 // ---- begin kiln/relax/shape_inference.hpp ----
 // kiln/relax/shape_inference.hpp: shape and dtype inference for the graph level's op set.
 //
@@ -8517,6 +8885,3060 @@ constexpr Inferred<TensorType> scatter_nd(const TensorType& data, const TensorTy
 } // namespace kiln::relax
 // ---- end kiln/relax/infer_index.hpp ----
 // ---- end kiln/relax/shape_inference.hpp ----
+// ---- begin kiln/relax/module.hpp ----
+// kiln/relax/module.hpp: Module, the load-time form of a graph: functions of bindings over values.
+//
+// A function is SSA over values named by small integer ids (ValueId): its parameters, its
+// constants (kiln::Tensors) and the outputs of its bindings `%v = op(args, attrs) : type`.
+// Ids index `Function::values`, so a function copies, moves and is edited without any
+// pointer to fix up. Bindings sit in blocks in an order where every input is defined
+// before it is used; a dataflow block holds only pure ops, control flow (if, loop) sits in
+// blocks of its own, and refers to other functions of the module by index.
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+// ---- begin kiln/relax/attributes.hpp ----
+// kiln/relax/attributes.hpp: Attrs, the attributes of a binding in a dynamic module, and their text.
+//
+// Attributes are the structs the infer:: functions take (ConvAttrs, SliceAttrs, ...), plus
+// a few small ones for ops whose inference takes loose arguments (an axis, a dtype), held
+// in one variant. Their printed form ("strides=[2, 2], pads=[3, 3, 3, 3]", defaults left
+// out) is canonical: the printer shows it, and common-subexpression elimination compares
+// attributes by it, so two bindings merge exactly when they print the same.
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <variant>
+#include <vector>
+
+// ---- begin kiln/relax/op_kind.hpp ----
+// kiln/relax/op_kind.hpp: OpKind, the ops a dynamic module's bindings apply, and what each one takes.
+//
+// A dynamic module names its ops with a run-time enum instead of types, so that a graph
+// loaded at run time (an ONNX file) and one built in code are the same data. The table
+// below is the one place that says, per op, its printed name, how many inputs it takes and
+// which family it belongs to; inference, printing, the passes and the reference evaluator
+// all read it.
+
+#include <cstdint>
+#include <optional>
+#include <string_view>
+
+
+namespace kiln::relax {
+
+enum class OpKind : std::uint8_t {
+  // elementwise unary
+  identity, neg, abs, sign, relu, sigmoid, tanh, exp, log, sqrt, rsqrt, reciprocal, floor, ceil, round, sin, cos,
+  erf, gelu, silu, logical_not,
+  // elementwise binary, with broadcasting
+  add, subtract, multiply, divide, power, maximum, minimum, mod,
+  // comparisons (bool results) and logic (bool inputs)
+  equal, not_equal, less, less_equal, greater, greater_equal,
+  logical_and, logical_or, logical_xor,
+  where, clip, cast,
+  // linear algebra and sliding windows
+  matmul, gemm, conv, conv_transpose,
+  max_pool, average_pool, lp_pool, global_max_pool, global_average_pool, global_lp_pool,
+  // normalization and the softmax family
+  batch_norm, layer_norm, instance_norm, group_norm,
+  softmax, log_softmax, hardmax,
+  // reductions
+  reduce_sum, reduce_mean, reduce_max, reduce_min, reduce_prod, argmax, argmin, topk, cumsum,
+  // layout
+  reshape, flatten, squeeze, unsqueeze, expand, transpose, shape_of,
+  // cutting, joining, indexing
+  concat, split, slice, gather, gather_elements, scatter_elements, scatter_nd, pad, tile, resize,
+  attention,
+  // a user's own scheduled kernel, referenced by name (a cross-level call)
+  call_kernel,
+  // control flow: run sub-functions of the module
+  if_then_else, loop,
+};
+
+// How an op relates its inputs to its outputs; passes and the evaluator switch on it.
+enum class OpFamily : std::uint8_t {
+  unary,     // one input, same type out
+  binary,    // two inputs broadcast, same dtype out
+  compare,   // two inputs broadcast, bool out
+  logical,   // bool inputs broadcast, bool out
+  other,     // an op with its own rule
+  control,   // if_then_else and loop: the types come from sub-functions
+};
+
+// Inputs an op takes. Optional inputs (a conv's bias) may be absent (kNoValue) in a binding.
+inline constexpr int kVariadic = 255;
+
+struct OpInfo {
+  std::string_view name;
+  OpFamily family = OpFamily::other;
+  std::uint8_t min_inputs = 1;
+  std::uint8_t max_inputs = 1;
+  ElementKind element = ElementKind::any;  // for unary and binary ops: what they compute on
+};
+
+namespace detail::op_table {
+using F = OpFamily;
+using E = ElementKind;
+inline constexpr std::uint8_t V = kVariadic;
+// In OpKind order; a static_assert below keeps the two in step.
+inline constexpr OpInfo kOpTable[] = {
+    {"identity", F::unary, 1, 1, E::any},
+    {"neg", F::unary, 1, 1, E::numeric},
+    {"abs", F::unary, 1, 1, E::numeric},
+    {"sign", F::unary, 1, 1, E::numeric},
+    {"relu", F::unary, 1, 1, E::numeric},
+    {"sigmoid", F::unary, 1, 1, E::floating},
+    {"tanh", F::unary, 1, 1, E::floating},
+    {"exp", F::unary, 1, 1, E::floating},
+    {"log", F::unary, 1, 1, E::floating},
+    {"sqrt", F::unary, 1, 1, E::floating},
+    {"rsqrt", F::unary, 1, 1, E::floating},
+    {"reciprocal", F::unary, 1, 1, E::floating},
+    {"floor", F::unary, 1, 1, E::floating},
+    {"ceil", F::unary, 1, 1, E::floating},
+    {"round", F::unary, 1, 1, E::floating},
+    {"sin", F::unary, 1, 1, E::floating},
+    {"cos", F::unary, 1, 1, E::floating},
+    {"erf", F::unary, 1, 1, E::floating},
+    {"gelu", F::unary, 1, 1, E::floating},
+    {"silu", F::unary, 1, 1, E::floating},
+    {"logical_not", F::unary, 1, 1, E::boolean},
+    {"add", F::binary, 2, 2, E::numeric},
+    {"subtract", F::binary, 2, 2, E::numeric},
+    {"multiply", F::binary, 2, 2, E::numeric},
+    {"divide", F::binary, 2, 2, E::numeric},
+    {"power", F::binary, 2, 2, E::numeric},
+    {"maximum", F::binary, 2, 2, E::numeric},
+    {"minimum", F::binary, 2, 2, E::numeric},
+    {"mod", F::binary, 2, 2, E::numeric},
+    {"equal", F::compare, 2, 2},
+    {"not_equal", F::compare, 2, 2},
+    {"less", F::compare, 2, 2},
+    {"less_equal", F::compare, 2, 2},
+    {"greater", F::compare, 2, 2},
+    {"greater_equal", F::compare, 2, 2},
+    {"logical_and", F::logical, 2, 2, E::boolean},
+    {"logical_or", F::logical, 2, 2, E::boolean},
+    {"logical_xor", F::logical, 2, 2, E::boolean},
+    {"where", F::other, 3, 3},
+    {"clip", F::other, 1, 3},  // x, min, max
+    {"cast", F::other, 1, 1},
+    {"matmul", F::other, 2, 2},
+    {"gemm", F::other, 2, 3},  // a, b, c
+    {"conv", F::other, 2, 3},  // x, weight, bias
+    {"conv_transpose", F::other, 2, 3},
+    {"max_pool", F::other, 1, 1},
+    {"average_pool", F::other, 1, 1},
+    {"lp_pool", F::other, 1, 1},
+    {"global_max_pool", F::other, 1, 1},
+    {"global_average_pool", F::other, 1, 1},
+    {"global_lp_pool", F::other, 1, 1},
+    {"batch_norm", F::other, 5, 5},  // x, scale, bias, mean, variance
+    {"layer_norm", F::other, 2, 3},  // x, scale, bias
+    {"instance_norm", F::other, 3, 3},
+    {"group_norm", F::other, 3, 3},
+    {"softmax", F::other, 1, 1},
+    {"log_softmax", F::other, 1, 1},
+    {"hardmax", F::other, 1, 1},
+    {"reduce_sum", F::other, 1, 1},
+    {"reduce_mean", F::other, 1, 1},
+    {"reduce_max", F::other, 1, 1},
+    {"reduce_min", F::other, 1, 1},
+    {"reduce_prod", F::other, 1, 1},
+    {"argmax", F::other, 1, 1},
+    {"argmin", F::other, 1, 1},
+    {"topk", F::other, 1, 1},
+    {"cumsum", F::other, 1, 1},
+    {"reshape", F::other, 1, 2},  // x, and the target shape as an i64 tensor unless it is an attribute
+    {"flatten", F::other, 1, 1},
+    {"squeeze", F::other, 1, 1},
+    {"unsqueeze", F::other, 1, 1},
+    {"expand", F::other, 1, 2},  // x, and the shape as an i64 tensor unless it is an attribute
+    {"transpose", F::other, 1, 1},
+    {"shape_of", F::other, 1, 1},
+    {"concat", F::other, 1, V},
+    {"split", F::other, 1, 1},
+    {"slice", F::other, 1, 1},
+    {"gather", F::other, 2, 2},
+    {"gather_elements", F::other, 2, 2},
+    {"scatter_elements", F::other, 3, 3},
+    {"scatter_nd", F::other, 3, 3},
+    {"pad", F::other, 1, 1},
+    {"tile", F::other, 1, 1},
+    {"resize", F::other, 1, 1},
+    {"attention", F::other, 3, 4},  // q, k, v, mask
+    {"call_kernel", F::other, 0, V},
+    {"if", F::control, 1, V},    // condition, then the arguments both branches take
+    {"loop", F::control, 1, V},  // trip count, then the carried values
+};
+} // namespace detail::op_table
+
+inline constexpr int kOpCount = static_cast<int>(OpKind::loop) + 1;
+static_assert(sizeof(detail::op_table::kOpTable) / sizeof(OpInfo) == kOpCount, "kOpTable must list every OpKind in order");
+
+constexpr const OpInfo& op_info(OpKind op) noexcept { return detail::op_table::kOpTable[static_cast<int>(op)]; }
+constexpr std::string_view to_string(OpKind op) noexcept { return op_info(op).name; }
+
+constexpr std::optional<OpKind> parse_op(std::string_view name) noexcept {
+  for (int i = 0; i < kOpCount; ++i)
+    if (detail::op_table::kOpTable[i].name == name) return static_cast<OpKind>(i);
+  return std::nullopt;
+}
+
+constexpr bool is_control_flow(OpKind op) noexcept { return op_info(op).family == OpFamily::control; }
+
+// Ops whose result depends only on their inputs and attributes: passes may merge or drop
+// them. A user kernel is opaque (it may write elsewhere, or count its calls), so passes
+// keep every call to it.
+constexpr bool is_pure(OpKind op) noexcept { return op != OpKind::call_kernel; }
+
+} // namespace kiln::relax
+// ---- end kiln/relax/op_kind.hpp ----
+
+namespace kiln::relax {
+
+struct NoAttrs {};
+
+// The one axis of softmax, concat, gather, cumsum, flatten, ...
+struct AxisAttrs {
+  std::int64_t axis = 0;
+};
+
+struct ArgReduceAttrs {
+  std::int64_t axis = 0;
+  bool keepdims = true;
+};
+
+struct CastAttrs {
+  DType to = DType::f32;
+};
+
+// ONNX Gemm: alpha * op(A) @ op(B) + beta * C.
+struct GemmOpAttrs {
+  bool trans_a = false;
+  bool trans_b = false;
+  double alpha = 1.0;
+  double beta = 1.0;
+};
+
+// batch_norm and instance_norm use epsilon; layer_norm adds its first normalized axis,
+// group_norm its number of groups.
+struct NormAttrs {
+  double epsilon = 1e-5;
+  std::int64_t axis = -1;
+  std::int64_t num_groups = 0;
+};
+
+// The target of a reshape or expand given as an attribute (the static form). A reshape or
+// expand with a second input takes its shape from that i64 tensor instead.
+struct ShapeAttrs {
+  Dims shape = {};
+  bool allowzero = false;
+};
+
+// squeeze and unsqueeze.
+struct AxesAttrs {
+  Ints axes = {};
+};
+
+struct PermAttrs {
+  Ints perm = {};  // empty: reverse the dims
+};
+
+struct ShapeOfAttrs {
+  std::int64_t start = 0;
+  std::int64_t end = detail::kPosInf;
+};
+
+struct PadAttrs {
+  Ints pads = {};
+  Ints axes = {};
+  double value = 0.0;
+};
+
+struct TileAttrs {
+  Ints repeats = {};
+};
+
+struct TopKAttrs {
+  SymDim k = 1;
+  std::int64_t axis = -1;
+  bool largest = true;
+  bool sorted = true;
+};
+
+struct AttentionAttrs {
+  double scale = 0.0;  // 0: 1 / sqrt(head size)
+  bool causal = false;
+};
+
+// A call of a user's own scheduled kernel, known by name; it declares its output types
+// (the graph cannot see inside it).
+struct CallKernelAttrs {
+  std::string kernel;
+  std::vector<TensorType> outputs;
+};
+
+// Sub-functions are indices into the module's functions.
+struct IfAttrs {
+  int then_branch = -1;
+  int else_branch = -1;
+};
+
+struct LoopAttrs {
+  int body = -1;
+};
+
+using Attrs = std::variant<NoAttrs, AxisAttrs, ArgReduceAttrs, CastAttrs, GemmOpAttrs, ConvAttrs, ConvTransposeAttrs,
+                           PoolAttrs, NormAttrs, ReduceAttrs, ShapeAttrs, AxesAttrs, PermAttrs, ShapeOfAttrs,
+                           SplitAttrs, SliceAttrs, PadAttrs, TileAttrs, ResizeAttrs, TopKAttrs, AttentionAttrs,
+                           CallKernelAttrs, IfAttrs, LoopAttrs>;
+
+// The attributes `op` takes, with their defaults.
+inline Attrs default_attrs(OpKind op) {
+  switch (op) {
+    case OpKind::cast: return CastAttrs{};
+    case OpKind::gemm: return GemmOpAttrs{};
+    case OpKind::conv: return ConvAttrs{};
+    case OpKind::conv_transpose: return ConvTransposeAttrs{};
+    case OpKind::max_pool:
+    case OpKind::average_pool:
+    case OpKind::lp_pool: return PoolAttrs{};
+    case OpKind::batch_norm:
+    case OpKind::layer_norm:
+    case OpKind::instance_norm:
+    case OpKind::group_norm: return NormAttrs{};
+    case OpKind::softmax:
+    case OpKind::log_softmax:
+    case OpKind::hardmax: return AxisAttrs{-1};
+    case OpKind::flatten: return AxisAttrs{1};
+    case OpKind::concat:
+    case OpKind::gather:
+    case OpKind::gather_elements:
+    case OpKind::scatter_elements:
+    case OpKind::cumsum: return AxisAttrs{0};
+    case OpKind::reduce_sum:
+    case OpKind::reduce_mean:
+    case OpKind::reduce_max:
+    case OpKind::reduce_min:
+    case OpKind::reduce_prod: return ReduceAttrs{};
+    case OpKind::argmax:
+    case OpKind::argmin: return ArgReduceAttrs{};
+    case OpKind::topk: return TopKAttrs{};
+    case OpKind::reshape:
+    case OpKind::expand: return ShapeAttrs{};
+    case OpKind::squeeze:
+    case OpKind::unsqueeze: return AxesAttrs{};
+    case OpKind::transpose: return PermAttrs{};
+    case OpKind::shape_of: return ShapeOfAttrs{};
+    case OpKind::split: return SplitAttrs{};
+    case OpKind::slice: return SliceAttrs{};
+    case OpKind::pad: return PadAttrs{};
+    case OpKind::tile: return TileAttrs{};
+    case OpKind::resize: return ResizeAttrs{};
+    case OpKind::attention: return AttentionAttrs{};
+    case OpKind::call_kernel: return CallKernelAttrs{};
+    case OpKind::if_then_else: return IfAttrs{};
+    case OpKind::loop: return LoopAttrs{};
+    default: return NoAttrs{};
+  }
+}
+
+// Whether `attrs` holds the struct `op` takes.
+inline bool attrs_fit(OpKind op, const Attrs& attrs) { return default_attrs(op).index() == attrs.index(); }
+
+namespace detail {
+
+// Writes "name=value" pairs separated by ", ".
+class AttrWriter {
+ public:
+  explicit AttrWriter(std::string& out) : out_(out) {}
+
+  void field(std::string_view name, std::string_view text) {
+    if (!out_.empty()) out_ += ", ";
+    out_ += name;
+    out_ += '=';
+    out_ += text;
+  }
+  void integer(std::string_view name, std::int64_t v) { field(name, str_cat(v)); }
+  void real(std::string_view name, double v) { field(name, str_cat(v)); }
+  void flag(std::string_view name, bool v) { field(name, v ? "true" : "false"); }
+  void ints(std::string_view name, const Ints& values) {
+    std::string text = "[";
+    for (int i = 0; i < values.size(); ++i) text += str_cat(i ? ", " : "", values[i]);
+    field(name, text + "]");
+  }
+  void dims(std::string_view name, const Dims& values) {
+    std::string text = "[";
+    for (int i = 0; i < values.size(); ++i) text += (i ? ", " : "") + to_string(values[i]);
+    field(name, text + "]");
+  }
+  // Lists print only when given: an empty list means the op's default.
+  void ints_if_any(std::string_view name, const Ints& values) {
+    if (!values.empty()) ints(name, values);
+  }
+
+ private:
+  std::string& out_;
+};
+
+constexpr std::string_view to_string(AutoPad pad) noexcept {
+  switch (pad) {
+    case AutoPad::explicit_pads: return "explicit";
+    case AutoPad::same_upper: return "same_upper";
+    case AutoPad::same_lower: return "same_lower";
+    case AutoPad::valid: return "valid";
+  }
+  return "?";
+}
+
+inline void write_window(AttrWriter& w, const Ints& strides, const Ints& pads, const Ints& dilations,
+                         AutoPad auto_pad) {
+  w.ints_if_any("strides", strides);
+  w.ints_if_any("pads", pads);
+  w.ints_if_any("dilations", dilations);
+  if (auto_pad != AutoPad::explicit_pads) w.field("auto_pad", to_string(auto_pad));
+}
+
+} // namespace detail
+
+// "axis=1", "strides=[2, 2], pads=[3, 3, 3, 3]"; empty for default attributes. Values that
+// equal their defaults are left out, so equal attributes always print the same.
+inline std::string to_string(const Attrs& attrs) {
+  std::string out;
+  detail::AttrWriter w(out);
+  std::visit(
+      [&](const auto& a) {
+        using A = std::decay_t<decltype(a)>;
+        if constexpr (std::is_same_v<A, AxisAttrs>) {
+          w.integer("axis", a.axis);
+        } else if constexpr (std::is_same_v<A, ArgReduceAttrs>) {
+          w.integer("axis", a.axis);
+          if (!a.keepdims) w.flag("keepdims", false);
+        } else if constexpr (std::is_same_v<A, CastAttrs>) {
+          w.field("to", kiln::to_string(a.to));
+        } else if constexpr (std::is_same_v<A, GemmOpAttrs>) {
+          if (a.trans_a) w.flag("trans_a", true);
+          if (a.trans_b) w.flag("trans_b", true);
+          if (a.alpha != 1.0) w.real("alpha", a.alpha);
+          if (a.beta != 1.0) w.real("beta", a.beta);
+        } else if constexpr (std::is_same_v<A, ConvAttrs>) {
+          detail::write_window(w, a.strides, a.pads, a.dilations, a.auto_pad);
+          if (a.groups != 1) w.integer("groups", a.groups);
+        } else if constexpr (std::is_same_v<A, ConvTransposeAttrs>) {
+          detail::write_window(w, a.strides, a.pads, a.dilations, a.auto_pad);
+          if (a.groups != 1) w.integer("groups", a.groups);
+          w.ints_if_any("output_padding", a.output_padding);
+          if (!a.output_shape.empty()) w.dims("output_shape", a.output_shape);
+        } else if constexpr (std::is_same_v<A, PoolAttrs>) {
+          w.ints("kernel", a.kernel_shape);
+          detail::write_window(w, a.strides, a.pads, a.dilations, a.auto_pad);
+          if (a.ceil_mode) w.flag("ceil_mode", true);
+        } else if constexpr (std::is_same_v<A, NormAttrs>) {
+          w.real("epsilon", a.epsilon);
+          if (a.axis != -1) w.integer("axis", a.axis);
+          if (a.num_groups != 0) w.integer("num_groups", a.num_groups);
+        } else if constexpr (std::is_same_v<A, ReduceAttrs>) {
+          w.ints_if_any("axes", a.axes);
+          if (!a.keepdims) w.flag("keepdims", false);
+          if (a.noop_with_empty_axes) w.flag("noop_with_empty_axes", true);
+        } else if constexpr (std::is_same_v<A, ShapeAttrs>) {
+          w.dims("shape", a.shape);
+          if (a.allowzero) w.flag("allowzero", true);
+        } else if constexpr (std::is_same_v<A, AxesAttrs>) {
+          w.ints("axes", a.axes);
+        } else if constexpr (std::is_same_v<A, PermAttrs>) {
+          w.ints_if_any("perm", a.perm);
+        } else if constexpr (std::is_same_v<A, ShapeOfAttrs>) {
+          if (a.start != 0) w.integer("start", a.start);
+          if (a.end != detail::kPosInf) w.integer("end", a.end);
+        } else if constexpr (std::is_same_v<A, SplitAttrs>) {
+          w.integer("axis", a.axis);
+          w.ints_if_any("sizes", a.sizes);
+          if (a.num_outputs != 0) w.integer("num_outputs", a.num_outputs);
+        } else if constexpr (std::is_same_v<A, SliceAttrs>) {
+          w.ints("starts", a.starts);
+          w.ints("ends", a.ends);
+          w.ints_if_any("axes", a.axes);
+          w.ints_if_any("steps", a.steps);
+        } else if constexpr (std::is_same_v<A, PadAttrs>) {
+          w.ints("pads", a.pads);
+          w.ints_if_any("axes", a.axes);
+          if (a.value != 0.0) w.real("value", a.value);
+        } else if constexpr (std::is_same_v<A, TileAttrs>) {
+          w.ints("repeats", a.repeats);
+        } else if constexpr (std::is_same_v<A, ResizeAttrs>) {
+          if (!a.scales.empty()) {
+            std::string text = "[";
+            for (int i = 0; i < a.scales.size(); ++i) text += str_cat(i ? ", " : "", a.scales[i]);
+            w.field("scales", text + "]");
+          }
+          if (!a.sizes.empty()) w.dims("sizes", a.sizes);
+          w.ints_if_any("axes", a.axes);
+        } else if constexpr (std::is_same_v<A, TopKAttrs>) {
+          w.field("k", to_string(a.k));
+          w.integer("axis", a.axis);
+          if (!a.largest) w.flag("largest", false);
+          if (!a.sorted) w.flag("sorted", false);
+        } else if constexpr (std::is_same_v<A, AttentionAttrs>) {
+          if (a.scale != 0.0) w.real("scale", a.scale);
+          if (a.causal) w.flag("causal", true);
+        } else if constexpr (std::is_same_v<A, CallKernelAttrs>) {
+          w.field("kernel", str_cat('"', a.kernel, '"'));
+        } else if constexpr (std::is_same_v<A, IfAttrs>) {
+          w.integer("then", a.then_branch);
+          w.integer("else", a.else_branch);
+        } else if constexpr (std::is_same_v<A, LoopAttrs>) {
+          w.integer("body", a.body);
+        }
+      },
+      attrs);
+  return out;
+}
+
+} // namespace kiln::relax
+// ---- end kiln/relax/attributes.hpp ----
+
+namespace kiln::relax {
+
+using ValueId = std::int32_t;
+// An optional input that is absent (a conv without bias).
+inline constexpr ValueId kNoValue = -1;
+
+enum class ValueKind : std::uint8_t { param, constant, binding };
+
+// The elements of a small integer tensor, as dims (they are usually a shape).
+using Contents = std::vector<SymDim>;
+
+struct Value {
+  ValueKind kind = ValueKind::binding;
+  TensorType type;
+  std::string name;  // a parameter's name; empty for other values
+  // A parameter's position, a constant's index in Function::constants, or which output of
+  // its binding this value is.
+  int index = 0;
+  // For small 1-D or 0-D integer tensors whose elements are known at load time, perhaps
+  // only symbolically (shape_of(x) is [batch, 3, 224, 224]): the elements. Reshapes and
+  // expands read their target shapes from here.
+  std::optional<Contents> contents;
+};
+
+struct Binding {
+  OpKind op = OpKind::identity;
+  std::vector<ValueId> inputs;  // kNoValue for an absent optional input
+  Attrs attrs;
+  std::vector<ValueId> outputs;
+};
+
+struct Block {
+  bool dataflow = true;  // false for the blocks that hold control flow
+  std::vector<Binding> bindings;
+};
+
+struct Function {
+  std::string name;
+  std::vector<Name> symbols;  // the shape variables its parameters' dims are written in
+  std::vector<ValueId> params;
+  std::vector<Tensor> constants;
+  std::vector<Value> values;
+  std::vector<Block> blocks;
+  std::vector<ValueId> outputs;
+
+  bool has_value(ValueId id) const noexcept { return id >= 0 && id < static_cast<ValueId>(values.size()); }
+  const Value& value(ValueId id) const { return values[static_cast<std::size_t>(id)]; }
+  Value& value(ValueId id) { return values[static_cast<std::size_t>(id)]; }
+  const TensorType& type(ValueId id) const { return value(id).type; }
+
+  // The constant a value holds, or null when it is not a constant.
+  const Tensor* constant_of(ValueId id) const {
+    if (!has_value(id) || value(id).kind != ValueKind::constant) return nullptr;
+    return &constants[static_cast<std::size_t>(value(id).index)];
+  }
+
+  std::optional<ValueId> find_param(std::string_view param_name) const {
+    for (ValueId p : params)
+      if (value(p).name == param_name) return p;
+    return std::nullopt;
+  }
+
+  // Adds a value and returns its id.
+  ValueId add_value(Value v) {
+    values.push_back(std::move(v));
+    return static_cast<ValueId>(values.size() - 1);
+  }
+  ValueId add_constant(Tensor tensor, const TensorType& type) {
+    Value v;
+    v.kind = ValueKind::constant;
+    v.type = type;
+    v.index = static_cast<int>(constants.size());
+    constants.push_back(std::move(tensor));
+    return add_value(std::move(v));
+  }
+
+  int binding_count() const noexcept {
+    int n = 0;
+    for (const Block& b : blocks) n += static_cast<int>(b.bindings.size());
+    return n;
+  }
+
+  // Calls fn(binding) for every binding, in order.
+  template <class Fn>
+  void for_each_binding(Fn&& fn) const {
+    for (const Block& b : blocks)
+      for (const Binding& binding : b.bindings) fn(binding);
+  }
+  template <class Fn>
+  void for_each_binding(Fn&& fn) {
+    for (Block& b : blocks)
+      for (Binding& binding : b.bindings) fn(binding);
+  }
+};
+
+struct Module {
+  std::vector<Function> functions;  // functions[0] is the entry point
+
+  const Function& main() const { return functions.front(); }
+  Function& main() { return functions.front(); }
+
+  std::optional<int> find_function(std::string_view function_name) const {
+    for (std::size_t i = 0; i < functions.size(); ++i)
+      if (functions[i].name == function_name) return static_cast<int>(i);
+    return std::nullopt;
+  }
+};
+
+// The TensorType of a constant tensor (its dims are all static).
+inline Result<TensorType> type_of(const Tensor& t) {
+  if (!t.defined()) return make_error(StatusCode::invalid_argument, "constant: the tensor is undefined");
+  TensorType type;
+  type.dtype = t.dtype();
+  for (std::int64_t d : t.dims()) type.push_back(d);
+  return type;
+}
+
+namespace detail {
+
+inline Status check_ref(const Function& fn, ValueId id, const std::vector<char>& defined, std::string_view where) {
+  if (!fn.has_value(id))
+    return make_error(StatusCode::internal, "function ", fn.name, ": ", where, " refers to value ", id,
+                      ", which does not exist");
+  if (!defined[static_cast<std::size_t>(id)])
+    return make_error(StatusCode::internal, "function ", fn.name, ": ", where, " uses value ", id,
+                      " before it is defined");
+  return {};
+}
+
+} // namespace detail
+
+// Checks the invariants the passes rely on: every id exists, each value is defined once,
+// before its uses; each binding holds the attributes of its op; control flow sits outside
+// dataflow blocks and, when `function_count` is given, refers to functions that exist. A
+// failure is a bug in whatever built or rewrote the function.
+inline Status verify(const Function& fn, std::optional<int> function_count = std::nullopt) {
+  std::vector<char> defined(fn.values.size(), 0);
+  const auto define = [&](ValueId id, std::string_view what) -> Status {
+    if (!fn.has_value(id))
+      return make_error(StatusCode::internal, "function ", fn.name, ": ", what, " defines value ", id,
+                        ", which does not exist");
+    if (defined[static_cast<std::size_t>(id)])
+      return make_error(StatusCode::internal, "function ", fn.name, ": value ", id, " is defined twice");
+    defined[static_cast<std::size_t>(id)] = 1;
+    return {};
+  };
+  for (std::size_t i = 0; i < fn.params.size(); ++i) {
+    KILN_RETURN_IF_ERROR(define(fn.params[i], "a parameter"));
+    if (fn.value(fn.params[i]).kind != ValueKind::param || fn.value(fn.params[i]).index != static_cast<int>(i))
+      return make_error(StatusCode::internal, "function ", fn.name, ": parameter ", i, " is not marked as one");
+  }
+  for (std::size_t i = 0; i < fn.values.size(); ++i) {
+    const Value& v = fn.values[i];
+    if (v.kind != ValueKind::constant) continue;
+    KILN_RETURN_IF_ERROR(define(static_cast<ValueId>(i), "a constant"));
+    if (v.index < 0 || v.index >= static_cast<int>(fn.constants.size()))
+      return make_error(StatusCode::internal, "function ", fn.name, ": constant ", v.index, " does not exist");
+  }
+  for (const Block& block : fn.blocks) {
+    for (const Binding& b : block.bindings) {
+      const std::string where = str_cat("a binding of ", to_string(b.op));
+      for (ValueId in : b.inputs)
+        if (in != kNoValue) KILN_RETURN_IF_ERROR(detail::check_ref(fn, in, defined, where));
+      if (!attrs_fit(b.op, b.attrs))
+        return make_error(StatusCode::internal, "function ", fn.name, ": ", where, " holds another op's attributes");
+      if (block.dataflow && is_control_flow(b.op))
+        return make_error(StatusCode::internal, "function ", fn.name, ": ", to_string(b.op),
+                          " inside a dataflow block");
+      const auto exists = [&](int f) { return !function_count || (f >= 0 && f < *function_count); };
+      if (const auto* a = std::get_if<IfAttrs>(&b.attrs); a && (!exists(a->then_branch) || !exists(a->else_branch)))
+        return make_error(StatusCode::internal, "function ", fn.name, ": if refers to a missing branch");
+      if (const auto* a = std::get_if<LoopAttrs>(&b.attrs); a && !exists(a->body))
+        return make_error(StatusCode::internal, "function ", fn.name, ": loop refers to a missing body");
+      for (ValueId out : b.outputs) KILN_RETURN_IF_ERROR(define(out, where));
+    }
+  }
+  for (ValueId out : fn.outputs) KILN_RETURN_IF_ERROR(detail::check_ref(fn, out, defined, "an output"));
+  return {};
+}
+
+inline Status verify(const Module& module) {
+  if (module.functions.empty()) return make_error(StatusCode::internal, "module: no functions");
+  for (const Function& fn : module.functions)
+    KILN_RETURN_IF_ERROR(verify(fn, static_cast<int>(module.functions.size())));
+  return {};
+}
+
+} // namespace kiln::relax
+// ---- end kiln/relax/module.hpp ----
+// ---- begin kiln/relax/builder.hpp ----
+// kiln/relax/builder.hpp: Builder, which records a dynamic module op by op, PyTorch style.
+//
+//   Builder b;
+//   Var x = b.input("x", TensorType(DType::f32, {sym("batch"), 3, 224, 224}));
+//   Var w = b.constant(weights);
+//   Var y = b.relu(b.conv(x, w, {}, ConvAttrs{.strides = {2, 2}, .pads = {3, 3, 3, 3}}));
+//   Result<Module> m = b.finish({y});
+//
+// Every call infers its output type at once. The first error is kept (naming the binding
+// and the op) and later calls do nothing, so a whole graph is written without checking each
+// step; finish() returns that error.
+
+#include <cstddef>
+#include <initializer_list>
+#include <span>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+// ---- begin kiln/relax/infer_binding.hpp ----
+// kiln/relax/infer_binding.hpp: the output types of one binding of a dynamic module, by op.
+//
+// infer_types() is the run-time dispatch from (OpKind, Attrs, input types) to the constexpr
+// infer:: functions; the builder calls it for every op it records, and passes call it for
+// the bindings they create. Reshape and expand may take their target shape as an i64
+// tensor; its elements must then be known at load time (Value::contents), perhaps as
+// symbolic dims: shape_of(x) followed by shape arithmetic is the usual way.
+
+#include <cstddef>
+#include <span>
+#include <string_view>
+#include <vector>
+
+
+namespace kiln::relax {
+
+// One input as inference sees it.
+struct InferInput {
+  const TensorType* type = nullptr;                // null: an absent optional input
+  const Contents* contents = nullptr;              // the elements, when known at load time
+};
+
+namespace detail {
+
+inline Result<std::vector<TensorType>> one_type(const Inferred<TensorType>& r) {
+  if (!r.ok()) return r.error().to_status();
+  return std::vector<TensorType>{*r};
+}
+inline Result<std::vector<TensorType>> type_list(const Inferred<TensorTypeList>& r) {
+  if (!r.ok()) return r.error().to_status();
+  return std::vector<TensorType>(r->begin(), r->end());
+}
+
+constexpr PoolKind pool_kind(OpKind op) noexcept {
+  switch (op) {
+    case OpKind::max_pool:
+    case OpKind::global_max_pool: return PoolKind::max;
+    case OpKind::lp_pool:
+    case OpKind::global_lp_pool: return PoolKind::lp;
+    default: return PoolKind::average;
+  }
+}
+
+// The target shape of a reshape or expand: the attribute, or the known elements of the
+// shape tensor.
+inline Result<Dims> target_shape(std::string_view op, const Attrs& attrs, std::span<const InferInput> in) {
+  if (in.size() < 2) return std::get<ShapeAttrs>(attrs).shape;
+  const TensorType& shape = *in[1].type;
+  if (!is_integer(shape.dtype) || shape.rank != 1)
+    return make_error(StatusCode::dtype_mismatch, op, ": the shape must be a 1-D integer tensor, got ",
+                      to_string(shape));
+  if (!in[1].contents)
+    return make_error(StatusCode::unsupported, op, ": the shape ", to_string(shape),
+                      " is computed from run-time data; it must be known at load time");
+  if (in[1].contents->size() > static_cast<std::size_t>(kMaxRank))
+    return make_error(StatusCode::unsupported, op, ": the shape has ", in[1].contents->size(), " dims, above ",
+                      kMaxRank);
+  Dims dims;
+  for (const SymDim& d : *in[1].contents) dims.push_back(d);
+  return dims;
+}
+
+// The types of a call of `callee` with `args`; the parameters must take them as they are.
+inline Status check_call(std::string_view op, const Module& module, int callee, std::span<const InferInput> args) {
+  if (callee < 0 || callee >= static_cast<int>(module.functions.size()))
+    return make_error(StatusCode::not_found, op, ": function ", callee, " does not exist");
+  const Function& fn = module.functions[static_cast<std::size_t>(callee)];
+  if (fn.params.size() != args.size())
+    return make_error(StatusCode::invalid_argument, op, ": @", fn.name, " takes ", fn.params.size(),
+                      " arguments, given ", args.size());
+  for (std::size_t i = 0; i < args.size(); ++i) {
+    const TensorType& param = fn.type(fn.params[i]);
+    if (!args[i].type || !(*args[i].type == param))
+      return make_error(StatusCode::shape_mismatch, op, ": argument ", i, " of @", fn.name, " is ",
+                        args[i].type ? to_string(*args[i].type) : std::string("absent"), ", the parameter ",
+                        fn.value(fn.params[i]).name, " is ", to_string(param));
+  }
+  return {};
+}
+
+inline std::vector<TensorType> output_types(const Function& fn) {
+  std::vector<TensorType> types;
+  for (ValueId out : fn.outputs) types.push_back(fn.type(out));
+  return types;
+}
+
+inline Result<std::vector<TensorType>> infer_control(OpKind op, const Attrs& attrs, std::span<const InferInput> in,
+                                                     const Module* module) {
+  const std::string_view name = to_string(op);
+  if (!module) return make_error(StatusCode::invalid_argument, name, ": needs the module its sub-functions are in");
+  const TensorType& head = *in[0].type;
+  if (prove_equal(head.element_count(), 1) != Truth::yes)
+    return make_error(StatusCode::shape_mismatch, name, ": ", op == OpKind::loop ? "the trip count" : "the condition",
+                      " must have one element, got ", to_string(head));
+  const std::span<const InferInput> args = in.subspan(1);
+  if (op == OpKind::if_then_else) {
+    if (head.dtype != DType::boolean)
+      return make_error(StatusCode::dtype_mismatch, name, ": the condition must be bool, got ", to_string(head));
+    const auto& a = std::get<IfAttrs>(attrs);
+    KILN_RETURN_IF_ERROR(check_call(name, *module, a.then_branch, args));
+    KILN_RETURN_IF_ERROR(check_call(name, *module, a.else_branch, args));
+    std::vector<TensorType> then_types = output_types(module->functions[static_cast<std::size_t>(a.then_branch)]);
+    std::vector<TensorType> else_types = output_types(module->functions[static_cast<std::size_t>(a.else_branch)]);
+    if (then_types.size() != else_types.size())
+      return make_error(StatusCode::shape_mismatch, name, ": the branches return ", then_types.size(), " and ",
+                        else_types.size(), " values");
+    for (std::size_t i = 0; i < then_types.size(); ++i)
+      if (!(then_types[i] == else_types[i]))
+        return make_error(StatusCode::shape_mismatch, name, ": output ", i, " is ", to_string(then_types[i]),
+                          " in one branch and ", to_string(else_types[i]), " in the other");
+    return then_types;
+  }
+  // loop: body(iteration, carried...) -> carried..., each carried value keeping its type.
+  if (!is_integer(head.dtype))
+    return make_error(StatusCode::dtype_mismatch, name, ": the trip count must be an integer, got ", to_string(head));
+  const auto& a = std::get<LoopAttrs>(attrs);
+  const TensorType iteration(DType::i64, {});
+  std::vector<InferInput> body_args{InferInput{&iteration}};
+  body_args.insert(body_args.end(), args.begin(), args.end());
+  KILN_RETURN_IF_ERROR(check_call(name, *module, a.body, body_args));
+  std::vector<TensorType> carried = output_types(module->functions[static_cast<std::size_t>(a.body)]);
+  if (carried.size() != args.size())
+    return make_error(StatusCode::invalid_argument, name, ": the body returns ", carried.size(), " values for ",
+                      args.size(), " carried values");
+  for (std::size_t i = 0; i < carried.size(); ++i)
+    if (!(carried[i] == *args[i].type))
+      return make_error(StatusCode::shape_mismatch, name, ": carried value ", i, " changes from ",
+                        to_string(*args[i].type), " to ", to_string(carried[i]), " in the body");
+  return carried;
+}
+
+} // namespace detail
+
+// The output types of `op` applied to `inputs` with `attrs`, or an error whose message
+// starts with the op. Control flow needs the module its sub-functions live in.
+inline Result<std::vector<TensorType>> infer_types(OpKind op, const Attrs& attrs, std::span<const InferInput> in,
+                                             const Module* module = nullptr) {
+  const OpInfo& info = op_info(op);
+  const std::string_view name = info.name;
+  if (in.size() < info.min_inputs || (info.max_inputs != kVariadic && in.size() > info.max_inputs)) {
+    if (info.min_inputs == info.max_inputs)
+      return make_error(StatusCode::invalid_argument, name, ": takes ", int{info.min_inputs},
+                        info.min_inputs == 1 ? " input" : " inputs", ", given ", in.size());
+    return make_error(StatusCode::invalid_argument, name, ": takes ", int{info.min_inputs}, " to ",
+                      info.max_inputs == kVariadic ? std::string("any number of") : str_cat(int{info.max_inputs}),
+                      " inputs, given ", in.size());
+  }
+  for (std::size_t i = 0; i < in.size(); ++i)
+    if (!in[i].type && (i < info.min_inputs || op == OpKind::concat || op == OpKind::call_kernel ||
+                        is_control_flow(op)))
+      return make_error(StatusCode::invalid_argument, name, ": input ", i, " is required");
+  if (!attrs_fit(op, attrs))
+    return make_error(StatusCode::invalid_argument, name, ": given the attributes of another op");
+
+  const auto t = [&](std::size_t i) -> const TensorType& { return *in[i].type; };
+  const auto optional = [&](std::size_t i) -> const TensorType* { return i < in.size() ? in[i].type : nullptr; };
+
+  switch (info.family) {
+    case OpFamily::unary: return detail::one_type(infer::unary(name, t(0), info.element));
+    case OpFamily::binary: return detail::one_type(infer::binary(name, t(0), t(1), info.element));
+    case OpFamily::compare: return detail::one_type(infer::compare(name, t(0), t(1)));
+    case OpFamily::logical: return detail::one_type(infer::logical(name, t(0), t(1)));
+    case OpFamily::control: return detail::infer_control(op, attrs, in, module);
+    case OpFamily::other: break;
+  }
+
+  switch (op) {
+    case OpKind::where: return detail::one_type(infer::where(t(0), t(1), t(2)));
+    case OpKind::clip: return detail::one_type(infer::clip(t(0), optional(1), optional(2)));
+    case OpKind::cast: return detail::one_type(infer::cast(t(0), std::get<CastAttrs>(attrs).to));
+    case OpKind::matmul: return detail::one_type(infer::matmul(t(0), t(1)));
+    case OpKind::gemm: {
+      const auto& a = std::get<GemmOpAttrs>(attrs);
+      return detail::one_type(infer::gemm(t(0), t(1), optional(2), infer::GemmAttrs{a.trans_a, a.trans_b}));
+    }
+    case OpKind::conv: return detail::one_type(infer::conv(t(0), t(1), optional(2), std::get<ConvAttrs>(attrs)));
+    case OpKind::conv_transpose:
+      return detail::one_type(infer::conv_transpose(t(0), t(1), optional(2), std::get<ConvTransposeAttrs>(attrs)));
+    case OpKind::max_pool:
+    case OpKind::average_pool:
+    case OpKind::lp_pool: return detail::one_type(infer::pool(detail::pool_kind(op), t(0), std::get<PoolAttrs>(attrs)));
+    case OpKind::global_max_pool:
+    case OpKind::global_average_pool:
+    case OpKind::global_lp_pool: return detail::one_type(infer::global_pool(detail::pool_kind(op), t(0)));
+    case OpKind::batch_norm: return detail::one_type(infer::batch_norm(t(0), t(1), t(2), t(3), t(4)));
+    case OpKind::layer_norm:
+      return detail::one_type(infer::layer_norm(t(0), t(1), optional(2), std::get<NormAttrs>(attrs).axis));
+    case OpKind::instance_norm: return detail::one_type(infer::instance_norm(t(0), t(1), t(2)));
+    case OpKind::group_norm:
+      return detail::one_type(infer::group_norm(t(0), t(1), t(2), std::get<NormAttrs>(attrs).num_groups));
+    case OpKind::softmax:
+    case OpKind::log_softmax:
+    case OpKind::hardmax: return detail::one_type(infer::softmax(name, t(0), std::get<AxisAttrs>(attrs).axis));
+    case OpKind::reduce_sum:
+    case OpKind::reduce_mean:
+    case OpKind::reduce_max:
+    case OpKind::reduce_min:
+    case OpKind::reduce_prod: return detail::one_type(infer::reduce(name, t(0), std::get<ReduceAttrs>(attrs)));
+    case OpKind::argmax:
+    case OpKind::argmin: {
+      const auto& a = std::get<ArgReduceAttrs>(attrs);
+      return detail::one_type(infer::arg_reduce(name, t(0), a.axis, a.keepdims));
+    }
+    case OpKind::topk: {
+      const auto& a = std::get<TopKAttrs>(attrs);
+      return detail::type_list(infer::topk(t(0), a.k, a.axis));
+    }
+    case OpKind::cumsum: return detail::one_type(infer::cumsum(t(0), std::get<AxisAttrs>(attrs).axis));
+    case OpKind::reshape: {
+      KILN_ASSIGN_OR_RETURN(const Dims target, detail::target_shape(name, attrs, in));
+      return detail::one_type(infer::reshape(t(0), target, std::get<ShapeAttrs>(attrs).allowzero));
+    }
+    case OpKind::expand: {
+      KILN_ASSIGN_OR_RETURN(const Dims target, detail::target_shape(name, attrs, in));
+      return detail::one_type(infer::expand(t(0), target));
+    }
+    case OpKind::flatten: return detail::one_type(infer::flatten(t(0), std::get<AxisAttrs>(attrs).axis));
+    case OpKind::squeeze: return detail::one_type(infer::squeeze(t(0), std::get<AxesAttrs>(attrs).axes));
+    case OpKind::unsqueeze: return detail::one_type(infer::unsqueeze(t(0), std::get<AxesAttrs>(attrs).axes));
+    case OpKind::transpose: return detail::one_type(infer::transpose(t(0), std::get<PermAttrs>(attrs).perm));
+    case OpKind::shape_of: {
+      const auto& a = std::get<ShapeOfAttrs>(attrs);
+      return detail::one_type(infer::shape_of(t(0), a.start, a.end));
+    }
+    case OpKind::concat: {
+      std::vector<TensorType> types;
+      for (const InferInput& i : in) types.push_back(*i.type);
+      return detail::one_type(infer::concat(std::span<const TensorType>(types), std::get<AxisAttrs>(attrs).axis));
+    }
+    case OpKind::split: return detail::type_list(infer::split(t(0), std::get<SplitAttrs>(attrs)));
+    case OpKind::slice: return detail::one_type(infer::slice(t(0), std::get<SliceAttrs>(attrs)));
+    case OpKind::gather: return detail::one_type(infer::gather(t(0), t(1), std::get<AxisAttrs>(attrs).axis));
+    case OpKind::gather_elements:
+      return detail::one_type(infer::gather_elements(t(0), t(1), std::get<AxisAttrs>(attrs).axis));
+    case OpKind::scatter_elements:
+      return detail::one_type(infer::scatter_elements(t(0), t(1), t(2), std::get<AxisAttrs>(attrs).axis));
+    case OpKind::scatter_nd: return detail::one_type(infer::scatter_nd(t(0), t(1), t(2)));
+    case OpKind::pad: {
+      const auto& a = std::get<PadAttrs>(attrs);
+      return detail::one_type(infer::pad(t(0), a.pads, a.axes));
+    }
+    case OpKind::tile: return detail::one_type(infer::tile(t(0), std::get<TileAttrs>(attrs).repeats));
+    case OpKind::resize: return detail::one_type(infer::resize(t(0), std::get<ResizeAttrs>(attrs)));
+    case OpKind::attention: return detail::one_type(infer::attention(t(0), t(1), t(2), optional(3)));
+    case OpKind::call_kernel: {
+      const auto& a = std::get<CallKernelAttrs>(attrs);
+      if (a.kernel.empty()) return make_error(StatusCode::invalid_argument, name, ": the kernel has no name");
+      if (a.outputs.empty())
+        return make_error(StatusCode::invalid_argument, name, ": kernel \"", a.kernel, "\" declares no outputs");
+      for (const TensorType& out : a.outputs) {
+        if (auto error = detail::check_input(name, "an output", out)) return error->to_status();
+      }
+      return a.outputs;
+    }
+    default: break;
+  }
+  return make_error(StatusCode::internal, name, ": no inference rule");
+}
+
+// The output types of a binding of `fn`, from the types (and known contents) of its inputs.
+inline Result<std::vector<TensorType>> infer_types(const Function& fn, const Binding& binding,
+                                             const Module* module = nullptr) {
+  std::vector<InferInput> inputs;
+  for (ValueId id : binding.inputs) {
+    if (id == kNoValue) {
+      inputs.push_back({});
+      continue;
+    }
+    if (!fn.has_value(id))
+      return make_error(StatusCode::internal, to_string(binding.op), ": input ", inputs.size(), " is no value");
+    const Value& v = fn.value(id);
+    inputs.push_back({&v.type, v.contents ? &*v.contents : nullptr});
+  }
+  return infer_types(binding.op, binding.attrs, inputs, module);
+}
+
+} // namespace kiln::relax
+// ---- end kiln/relax/infer_binding.hpp ----
+// ---- begin kiln/relax/known_contents.hpp ----
+// kiln/relax/known_contents.hpp: the elements of small integer tensors that are known at load
+// time, perhaps only symbolically: the shape computations of exported graphs.
+//
+// Exporters write `x.reshape(x.shape[0], -1)` as shape_of -> gather -> concat -> reshape.
+// Tracking the elements of those little i64 tensors as SymDims ([batch, -1]) lets reshape
+// infer a symbolic output type, and lets the passes turn the chain into a reshape with a
+// static or symbolic target.
+
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <vector>
+
+
+namespace kiln::relax {
+
+// Tensors with more elements than this are not tracked: shapes are short.
+inline constexpr std::int64_t kMaxTrackedElements = 64;
+
+// Whether a value of type `t` may have tracked contents: an integer scalar or short vector.
+inline bool trackable(const TensorType& t) {
+  if (!is_integer(t.dtype) || t.rank > 1) return false;
+  return t.rank == 0 || (t.dims[0].is_constant() && t.dims[0].constant_value() <= kMaxTrackedElements);
+}
+
+// The elements of a constant, when it is a small integer tensor.
+inline std::optional<Contents> contents_of(const Tensor& t) {
+  if (!t.defined() || !is_integer(t.dtype()) || t.rank() > 1 || t.numel() > kMaxTrackedElements ||
+      !t.is_contiguous())
+    return std::nullopt;
+  Contents out;
+  for (std::int64_t i = 0; i < t.numel(); ++i) {
+    const std::int64_t v = visit_dtype(t.dtype(), [&](auto zero) -> std::int64_t {
+      using T = decltype(zero);
+      if constexpr (std::is_integral_v<T>) return static_cast<std::int64_t>(static_cast<const T*>(t.data())[i]);
+      else return 0;
+    });
+    out.push_back(v);
+  }
+  return out;
+}
+
+namespace detail {
+
+// ONNX integer division truncates; SymDim's floordiv agrees when the dividend cannot be
+// negative and the divisor is a positive constant.
+inline std::optional<SymDim> divide_truncating(const SymDim& a, const SymDim& b) {
+  if (a.is_constant() && b.is_constant()) {
+    if (b.constant_value() == 0) return std::nullopt;
+    if (b.constant_value() == -1 && a.constant_value() == detail::kNegInf) return std::nullopt;
+    return SymDim(a.constant_value() / b.constant_value());
+  }
+  if (!b.is_constant() || b.constant_value() <= 0 || a.bounds().lo < 0) return std::nullopt;
+  return floordiv(a, b);
+}
+
+inline std::optional<SymDim> combine(OpKind op, const SymDim& a, const SymDim& b) {
+  switch (op) {
+    case OpKind::add: return a + b;
+    case OpKind::subtract: return a - b;
+    case OpKind::multiply: return a * b;
+    case OpKind::divide: return divide_truncating(a, b);
+    case OpKind::maximum: return max(a, b);
+    case OpKind::minimum: return min(a, b);
+    default: return std::nullopt;
+  }
+}
+
+// An index in [-n, n) as a position, or nullopt.
+inline std::optional<std::size_t> position(const SymDim& index, std::size_t n) {
+  if (!index.is_constant()) return std::nullopt;
+  std::int64_t i = index.constant_value();
+  const auto size = static_cast<std::int64_t>(n);
+  if (i < 0) i += size;
+  if (i < 0 || i >= size) return std::nullopt;
+  return static_cast<std::size_t>(i);
+}
+
+} // namespace detail
+
+// The elements of the output of `op` when they follow from what is known of its inputs;
+// nullopt when they do not (or the output is not a small integer tensor).
+inline std::optional<Contents> infer_contents(OpKind op, const Attrs& attrs, std::span<const InferInput> in,
+                                              const TensorType& out) {
+  if (!trackable(out)) return std::nullopt;
+  const auto known = [&](std::size_t i) -> const Contents* {
+    return i < in.size() && in[i].contents ? in[i].contents : nullptr;
+  };
+  std::optional<Contents> result;
+  switch (op) {
+    case OpKind::shape_of: {
+      const TensorType& x = *in[0].type;
+      const auto& a = std::get<ShapeOfAttrs>(attrs);
+      const auto clamp = [&](std::int64_t v) -> std::int64_t {
+        if (v < 0) v += x.rank;
+        return v < 0 ? 0 : (v > x.rank ? x.rank : v);
+      };
+      result.emplace();
+      for (std::int64_t i = clamp(a.start); i < clamp(a.end); ++i) result->push_back(x.dims[i]);
+      break;
+    }
+    case OpKind::identity:
+    case OpKind::reshape:
+    case OpKind::flatten:
+    case OpKind::squeeze:
+    case OpKind::unsqueeze:
+    case OpKind::cast:  // between integer types; trackable(out) rules out the others
+      if (const Contents* c = known(0); c && is_integer(in[0].type->dtype)) result = *c;
+      break;
+    case OpKind::neg:
+      if (const Contents* c = known(0)) {
+        result.emplace();
+        for (const SymDim& d : *c) result->push_back(-d);
+      }
+      break;
+    case OpKind::add:
+    case OpKind::subtract:
+    case OpKind::multiply:
+    case OpKind::divide:
+    case OpKind::maximum:
+    case OpKind::minimum: {
+      const Contents* a = known(0);
+      const Contents* b = known(1);
+      if (!a || !b) break;
+      const std::size_t n = a->size() > b->size() ? a->size() : b->size();
+      if ((a->size() != n && a->size() != 1) || (b->size() != n && b->size() != 1)) break;
+      result.emplace();
+      for (std::size_t i = 0; i < n; ++i) {
+        const std::optional<SymDim> d = detail::combine(op, (*a)[a->size() == 1 ? 0 : i], (*b)[b->size() == 1 ? 0 : i]);
+        if (!d || !d->valid()) return std::nullopt;
+        result->push_back(*d);
+      }
+      break;
+    }
+    case OpKind::gather: {
+      const Contents* data = known(0);
+      const Contents* indices = known(1);
+      if (!data || !indices || in[0].type->rank != 1) break;
+      result.emplace();
+      for (const SymDim& index : *indices) {
+        const std::optional<std::size_t> p = detail::position(index, data->size());
+        if (!p) return std::nullopt;
+        result->push_back((*data)[*p]);
+      }
+      break;
+    }
+    case OpKind::concat: {
+      result.emplace();
+      for (std::size_t i = 0; i < in.size(); ++i) {
+        const Contents* c = known(i);
+        if (!c) return std::nullopt;
+        result->insert(result->end(), c->begin(), c->end());
+      }
+      break;
+    }
+    case OpKind::slice: {
+      const Contents* c = known(0);
+      const auto& a = std::get<SliceAttrs>(attrs);
+      if (!c || in[0].type->rank != 1 || a.starts.size() != 1) break;
+      const auto n = static_cast<std::int64_t>(c->size());
+      const std::int64_t step = a.steps.empty() ? 1 : a.steps[0];
+      if (step <= 0) break;  // backwards slices of shapes do not occur in practice
+      const auto clamp = [&](std::int64_t v) { return v < 0 ? (v + n < 0 ? 0 : v + n) : (v > n ? n : v); };
+      result.emplace();
+      for (std::int64_t i = clamp(a.starts[0]); i < clamp(a.ends[0]); i += step)
+        result->push_back((*c)[static_cast<std::size_t>(i)]);
+      break;
+    }
+    default: break;
+  }
+  if (!result) return std::nullopt;
+  // The elements must fill the output exactly.
+  const std::int64_t expected = out.rank == 0 ? 1 : out.dims[0].constant_value();
+  if (static_cast<std::int64_t>(result->size()) != expected) return std::nullopt;
+  return result;
+}
+
+} // namespace kiln::relax
+// ---- end kiln/relax/known_contents.hpp ----
+
+namespace kiln::relax {
+
+// A value being built; only meaningful with the Builder that made it.
+struct Var {
+  ValueId id = kNoValue;
+  constexpr bool valid() const noexcept { return id != kNoValue; }
+};
+
+class Builder {
+ public:
+  explicit Builder(std::string function_name = "main") {
+    module_.functions.emplace_back();
+    fn().name = std::move(function_name);
+  }
+
+  // ---- values ------------------------------------------------------------------------------
+  Var input(std::string_view name, const TensorType& type) {
+    if (!ok()) return {};
+    if (name.empty()) return fail(make_error(StatusCode::invalid_argument, "input: the name is empty"));
+    if (fn().find_param(name))
+      return fail(make_error(StatusCode::invalid_argument, "input ", name, ": the name is already taken"));
+    if (auto error = detail::check_input("input", name, type)) return fail(error->to_status());
+    Value v;
+    v.kind = ValueKind::param;
+    v.type = type;
+    v.name = std::string(name);
+    v.index = static_cast<int>(fn().params.size());
+    const ValueId id = fn().add_value(std::move(v));
+    fn().params.push_back(id);
+    for (int i = 0; i < type.rank; ++i) declare_symbols(type.dims[i]);
+    return Var{id};
+  }
+
+  Var constant(Tensor tensor) {
+    if (!ok()) return {};
+    Result<TensorType> type = type_of(tensor);
+    if (!type.ok()) return fail(std::move(type).status());
+    std::optional<Contents> contents = contents_of(tensor);
+    const ValueId id = fn().add_constant(std::move(tensor), *type);
+    fn().value(id).contents = std::move(contents);
+    return Var{id};
+  }
+
+  // ---- any op ------------------------------------------------------------------------------
+  // Records `op`; NoAttrs stands for the op's default attributes. Pass Var{} for an absent
+  // optional input.
+  std::vector<Var> emit_multi(OpKind op, std::span<const Var> inputs, Attrs attrs = NoAttrs{}) {
+    if (!ok()) return {};
+    // Errors name the binding as the printer will: by the number of its first output.
+    const auto in_context = [&](Status s) { return fail(std::move(s).with_context(str_cat("%", next_number_))); };
+    if (std::holds_alternative<NoAttrs>(attrs)) attrs = default_attrs(op);
+    Binding binding;
+    binding.op = op;
+    binding.attrs = std::move(attrs);
+    for (Var v : inputs) {
+      if (v.valid() && !fn().has_value(v.id)) {
+        in_context(make_error(StatusCode::invalid_argument, to_string(op), ": input ", binding.inputs.size(),
+                              " is not a value of this builder"));
+        return {};
+      }
+      binding.inputs.push_back(v.id);
+    }
+    Result<std::vector<TensorType>> types = infer_types(fn(), binding, &module_);
+    if (!types.ok()) {
+      in_context(std::move(types).status());
+      return {};
+    }
+    std::optional<Contents> contents;
+    if (types->size() == 1) {
+      std::vector<InferInput> infer_inputs;
+      for (ValueId id : binding.inputs) {
+        if (id == kNoValue) infer_inputs.push_back({});
+        else infer_inputs.push_back({&fn().type(id), fn().value(id).contents ? &*fn().value(id).contents : nullptr});
+      }
+      contents = infer_contents(op, binding.attrs, infer_inputs, types->front());
+    }
+    std::vector<Var> outputs;
+    for (std::size_t i = 0; i < types->size(); ++i) {
+      Value v;
+      v.kind = ValueKind::binding;
+      v.type = (*types)[i];
+      v.index = static_cast<int>(i);
+      v.contents = std::move(contents);
+      const ValueId id = fn().add_value(std::move(v));
+      binding.outputs.push_back(id);
+      outputs.push_back(Var{id});
+    }
+    next_number_ += static_cast<int>(outputs.size());
+    block_for(op).bindings.push_back(std::move(binding));
+    return outputs;
+  }
+  std::vector<Var> emit_multi(OpKind op, std::initializer_list<Var> inputs, Attrs attrs = NoAttrs{}) {
+    return emit_multi(op, std::span<const Var>(inputs.begin(), inputs.size()), std::move(attrs));
+  }
+
+  // Records a single-output op.
+  Var emit(OpKind op, std::span<const Var> inputs, Attrs attrs = NoAttrs{}) {
+    std::vector<Var> out = emit_multi(op, inputs, std::move(attrs));
+    if (out.empty()) return {};
+    if (out.size() != 1) return fail(make_error(StatusCode::invalid_argument, to_string(op), ": has ", out.size(),
+                                                " outputs; use emit_multi"));
+    return out[0];
+  }
+  Var emit(OpKind op, std::initializer_list<Var> inputs, Attrs attrs = NoAttrs{}) {
+    return emit(op, std::span<const Var>(inputs.begin(), inputs.size()), std::move(attrs));
+  }
+
+  // ---- elementwise -------------------------------------------------------------------------
+  Var unary(OpKind op, Var x) { return emit(op, {x}); }
+  Var relu(Var x) { return emit(OpKind::relu, {x}); }
+  Var sigmoid(Var x) { return emit(OpKind::sigmoid, {x}); }
+  Var tanh(Var x) { return emit(OpKind::tanh, {x}); }
+  Var exp(Var x) { return emit(OpKind::exp, {x}); }
+  Var sqrt(Var x) { return emit(OpKind::sqrt, {x}); }
+  Var gelu(Var x) { return emit(OpKind::gelu, {x}); }
+  Var silu(Var x) { return emit(OpKind::silu, {x}); }
+  Var neg(Var x) { return emit(OpKind::neg, {x}); }
+
+  Var binary(OpKind op, Var a, Var b) { return emit(op, {a, b}); }
+  Var add(Var a, Var b) { return emit(OpKind::add, {a, b}); }
+  Var subtract(Var a, Var b) { return emit(OpKind::subtract, {a, b}); }
+  Var multiply(Var a, Var b) { return emit(OpKind::multiply, {a, b}); }
+  Var divide(Var a, Var b) { return emit(OpKind::divide, {a, b}); }
+  Var maximum(Var a, Var b) { return emit(OpKind::maximum, {a, b}); }
+  Var minimum(Var a, Var b) { return emit(OpKind::minimum, {a, b}); }
+  Var power(Var a, Var b) { return emit(OpKind::power, {a, b}); }
+  Var compare(OpKind op, Var a, Var b) { return emit(op, {a, b}); }
+  Var where(Var condition, Var x, Var y) { return emit(OpKind::where, {condition, x, y}); }
+  Var clip(Var x, Var min_value = {}, Var max_value = {}) { return emit(OpKind::clip, {x, min_value, max_value}); }
+  Var cast(Var x, DType to) { return emit(OpKind::cast, {x}, CastAttrs{to}); }
+
+  // ---- linear algebra and windows ----------------------------------------------------------
+  Var matmul(Var a, Var b) { return emit(OpKind::matmul, {a, b}); }
+  Var gemm(Var a, Var b, Var c = {}, GemmOpAttrs attrs = {}) {
+    return c.valid() ? emit(OpKind::gemm, {a, b, c}, attrs) : emit(OpKind::gemm, {a, b}, attrs);
+  }
+  Var conv(Var x, Var weight, Var bias = {}, const ConvAttrs& attrs = {}) {
+    return bias.valid() ? emit(OpKind::conv, {x, weight, bias}, attrs) : emit(OpKind::conv, {x, weight}, attrs);
+  }
+  // conv with its checks for a 4-D input (NCHW).
+  Var conv2d(Var x, Var weight, const ConvAttrs& attrs = {}, Var bias = {}) {
+    if (ok() && x.valid() && fn().has_value(x.id) && fn().type(x.id).rank != 4)
+      return fail(make_error(StatusCode::shape_mismatch, "%", next_number_, ": conv2d: input must have rank 4, got ",
+                             to_string(fn().type(x.id))));
+    return conv(x, weight, bias, attrs);
+  }
+  Var conv_transpose(Var x, Var weight, Var bias = {}, const ConvTransposeAttrs& attrs = {}) {
+    return bias.valid() ? emit(OpKind::conv_transpose, {x, weight, bias}, attrs)
+                        : emit(OpKind::conv_transpose, {x, weight}, attrs);
+  }
+  Var max_pool(Var x, const PoolAttrs& attrs) { return emit(OpKind::max_pool, {x}, attrs); }
+  Var average_pool(Var x, const PoolAttrs& attrs) { return emit(OpKind::average_pool, {x}, attrs); }
+  Var global_average_pool(Var x) { return emit(OpKind::global_average_pool, {x}); }
+  Var attention(Var q, Var k, Var v, Var mask = {}, AttentionAttrs attrs = {}) {
+    return mask.valid() ? emit(OpKind::attention, {q, k, v, mask}, attrs) : emit(OpKind::attention, {q, k, v}, attrs);
+  }
+
+  // ---- normalization, softmax, reductions --------------------------------------------------
+  Var batch_norm(Var x, Var scale, Var bias, Var mean, Var variance, double epsilon = 1e-5) {
+    return emit(OpKind::batch_norm, {x, scale, bias, mean, variance}, NormAttrs{.epsilon = epsilon});
+  }
+  Var layer_norm(Var x, Var scale, Var bias = {}, NormAttrs attrs = {}) {
+    return bias.valid() ? emit(OpKind::layer_norm, {x, scale, bias}, attrs) : emit(OpKind::layer_norm, {x, scale}, attrs);
+  }
+  Var softmax(Var x, std::int64_t axis = -1) { return emit(OpKind::softmax, {x}, AxisAttrs{axis}); }
+  Var reduce(OpKind op, Var x, const ReduceAttrs& attrs = {}) { return emit(op, {x}, attrs); }
+  Var argmax(Var x, std::int64_t axis = 0, bool keepdims = true) {
+    return emit(OpKind::argmax, {x}, ArgReduceAttrs{axis, keepdims});
+  }
+
+  // ---- layout ------------------------------------------------------------------------------
+  Var reshape(Var x, const Dims& shape) { return emit(OpKind::reshape, {x}, ShapeAttrs{shape}); }
+  Var reshape(Var x, Var shape) { return emit(OpKind::reshape, {x, shape}); }
+  Var expand(Var x, const Dims& shape) { return emit(OpKind::expand, {x}, ShapeAttrs{shape}); }
+  Var expand(Var x, Var shape) { return emit(OpKind::expand, {x, shape}); }
+  Var flatten(Var x, std::int64_t axis = 1) { return emit(OpKind::flatten, {x}, AxisAttrs{axis}); }
+  Var squeeze(Var x, const Ints& axes = {}) { return emit(OpKind::squeeze, {x}, AxesAttrs{axes}); }
+  Var unsqueeze(Var x, const Ints& axes) { return emit(OpKind::unsqueeze, {x}, AxesAttrs{axes}); }
+  Var transpose(Var x, const Ints& perm = {}) { return emit(OpKind::transpose, {x}, PermAttrs{perm}); }
+  Var shape_of(Var x) { return emit(OpKind::shape_of, {x}); }
+
+  // ---- cutting and joining -----------------------------------------------------------------
+  Var concat(std::span<const Var> inputs, std::int64_t axis) { return emit(OpKind::concat, inputs, AxisAttrs{axis}); }
+  Var concat(std::initializer_list<Var> inputs, std::int64_t axis) {
+    return concat(std::span<const Var>(inputs.begin(), inputs.size()), axis);
+  }
+  std::vector<Var> split(Var x, const SplitAttrs& attrs) { return emit_multi(OpKind::split, {x}, attrs); }
+  Var slice(Var x, const SliceAttrs& attrs) { return emit(OpKind::slice, {x}, attrs); }
+  Var gather(Var data, Var indices, std::int64_t axis = 0) { return emit(OpKind::gather, {data, indices}, AxisAttrs{axis}); }
+  Var pad(Var x, const PadAttrs& attrs) { return emit(OpKind::pad, {x}, attrs); }
+  Var tile(Var x, const Ints& repeats) { return emit(OpKind::tile, {x}, TileAttrs{repeats}); }
+
+  // ---- cross-level calls and control flow ---------------------------------------------------
+  // A call of the user's kernel `kernel` (registered with the executor by that name), whose
+  // outputs have the declared types.
+  std::vector<Var> call_kernel(std::string kernel, std::span<const Var> inputs, std::vector<TensorType> outputs) {
+    return emit_multi(OpKind::call_kernel, inputs, CallKernelAttrs{std::move(kernel), std::move(outputs)});
+  }
+
+  // if condition: then_branch(args...) else else_branch(args...). Each branch is a module
+  // whose main function takes `args`; both return values of the same types.
+  std::vector<Var> if_then_else(Var condition, Module then_branch, Module else_branch, std::span<const Var> args) {
+    if (!ok()) return {};
+    IfAttrs attrs;
+    attrs.then_branch = adopt(std::move(then_branch));
+    attrs.else_branch = adopt(std::move(else_branch));
+    std::vector<Var> inputs{condition};
+    inputs.insert(inputs.end(), args.begin(), args.end());
+    return emit_multi(OpKind::if_then_else, inputs, attrs);
+  }
+
+  // Runs body(iteration, carried...) -> carried... `trip_count` times.
+  std::vector<Var> loop(Var trip_count, Module body, std::span<const Var> carried) {
+    if (!ok()) return {};
+    LoopAttrs attrs;
+    attrs.body = adopt(std::move(body));
+    std::vector<Var> inputs{trip_count};
+    inputs.insert(inputs.end(), carried.begin(), carried.end());
+    return emit_multi(OpKind::loop, inputs, attrs);
+  }
+
+  // ---- state -------------------------------------------------------------------------------
+  bool ok() const noexcept { return status_.ok(); }
+  const Status& status() const noexcept { return status_; }
+  // The type of `v`; an empty f32[] for a Var that an error left invalid.
+  const TensorType& type(Var v) const {
+    static const TensorType none{};
+    return fn().has_value(v.id) ? fn().type(v.id) : none;
+  }
+  const Function& function() const { return module_.main(); }
+
+  // The module with `outputs` as the results of its main function, or the first error.
+  Result<Module> finish(std::span<const Var> outputs) {
+    if (!ok()) return status_;
+    if (outputs.empty()) return make_error(StatusCode::invalid_argument, "finish: a function needs an output");
+    for (Var v : outputs) {
+      if (!v.valid() || !fn().has_value(v.id))
+        return make_error(StatusCode::invalid_argument, "finish: an output is not a value of this builder");
+      fn().outputs.push_back(v.id);
+    }
+    status_ = make_error(StatusCode::invalid_argument, "the builder has finished");
+    return std::move(module_);
+  }
+  Result<Module> finish(std::initializer_list<Var> outputs) {
+    return finish(std::span<const Var>(outputs.begin(), outputs.size()));
+  }
+
+ private:
+  Function& fn() { return module_.main(); }
+  const Function& fn() const { return module_.main(); }
+
+  Var fail(Status s) {
+    if (status_.ok()) status_ = std::move(s);
+    return {};
+  }
+
+  void declare_symbols(const SymDim& d) {
+    for (int i = 0; i < d.symbol_count(); ++i) {
+      bool known = false;
+      for (const Name& s : fn().symbols) known = known || s == d.symbol_at(i);
+      if (!known) fn().symbols.push_back(d.symbol_at(i));
+    }
+  }
+
+  // Control flow sits in blocks of its own, between dataflow blocks.
+  Block& block_for(OpKind op) {
+    const bool dataflow = !is_control_flow(op);
+    if (fn().blocks.empty() || fn().blocks.back().dataflow != dataflow) fn().blocks.push_back(Block{dataflow, {}});
+    return fn().blocks.back();
+  }
+
+  // Moves the functions of `sub` into this module, returning the index of its main; names
+  // that are taken get a suffix.
+  int adopt(Module sub) {
+    const int offset = static_cast<int>(module_.functions.size());
+    for (Function& f : sub.functions) {
+      for (Block& block : f.blocks) {
+        for (Binding& b : block.bindings) {
+          if (auto* a = std::get_if<IfAttrs>(&b.attrs)) {
+            a->then_branch += offset;
+            a->else_branch += offset;
+          } else if (auto* l = std::get_if<LoopAttrs>(&b.attrs)) {
+            l->body += offset;
+          }
+        }
+      }
+      std::string name = f.name;
+      for (int n = 1; module_.find_function(name); ++n) name = str_cat(f.name, "_", n);
+      f.name = std::move(name);
+      module_.functions.push_back(std::move(f));
+    }
+    return offset;
+  }
+
+  Module module_;
+  Status status_;
+  int next_number_ = 0;  // the printed number of the next binding's first output
+};
+
+} // namespace kiln::relax
+// ---- end kiln/relax/builder.hpp ----
+// ---- begin kiln/relax/printer.hpp ----
+// kiln/relax/printer.hpp: a module as readable Relax-like text.
+//
+//   function @main(%x: f32[batch, 64], %w: f32[64, 64]) -> f32[batch, 64] {
+//     symbols batch
+//     dataflow {
+//       %0 = relax.matmul(%x, %w) : f32[batch, 64]
+//       %1 = relax.relu(%0) : f32[batch, 64]
+//     }
+//     return %1
+//   }
+//
+// Parameters print by name, constants as %c<index> (with their elements when there are
+// few), binding outputs as %<n> numbered in the order they are defined, so the text does not
+// depend on the ids inside the function and stays the same across equivalent edits.
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+
+namespace kiln::relax {
+
+// Constants with at most this many elements print their elements.
+inline constexpr std::int64_t kPrintedConstantElements = 8;
+
+namespace detail {
+
+// "[1, -1]": the elements of a small constant.
+inline std::string constant_elements(const Tensor& t) {
+  if (!t.defined() || !t.is_contiguous()) return "[?]";
+  std::string text = "[";
+  for (std::int64_t i = 0; i < t.numel(); ++i) {
+    if (i > 0) text += ", ";
+    visit_dtype(t.dtype(), [&](auto zero) {
+      using T = decltype(zero);
+      const T v = static_cast<const T*>(t.data())[i];
+      if constexpr (std::is_same_v<T, bool>) text += v ? "true" : "false";
+      else if constexpr (std::is_integral_v<T>) text += str_cat(static_cast<std::int64_t>(v));
+      else text += str_cat(static_cast<double>(v));
+    });
+  }
+  return text + "]";
+}
+
+class FunctionPrinter {
+ public:
+  FunctionPrinter(const Module& module, const Function& fn) : module_(module), fn_(fn) {
+    names_.resize(fn.values.size());
+    for (std::size_t i = 0; i < fn.values.size(); ++i) {
+      const Value& v = fn.values[i];
+      if (v.kind == ValueKind::param) names_[i] = "%" + v.name;
+      else if (v.kind == ValueKind::constant) names_[i] = str_cat("%c", v.index);
+    }
+    int next = 0;
+    fn.for_each_binding([&](const Binding& b) {
+      for (ValueId out : b.outputs)
+        if (fn.has_value(out)) names_[static_cast<std::size_t>(out)] = str_cat("%", next++);
+    });
+  }
+
+  void print(std::string& out) const {
+    out += "function @" + fn_.name + "(";
+    for (std::size_t i = 0; i < fn_.params.size(); ++i) {
+      if (i > 0) out += ", ";
+      out += name(fn_.params[i]) + ": " + type_text(fn_.params[i]);
+    }
+    out += ") -> ";
+    if (fn_.outputs.size() == 1) {
+      out += type_text(fn_.outputs[0]);
+    } else {
+      out += "(";
+      for (std::size_t i = 0; i < fn_.outputs.size(); ++i) out += (i ? ", " : "") + type_text(fn_.outputs[i]);
+      out += ")";
+    }
+    out += " {\n";
+    if (!fn_.symbols.empty()) {
+      out += "  symbols ";
+      for (std::size_t i = 0; i < fn_.symbols.size(); ++i) {
+        if (i > 0) out += ", ";
+        out += fn_.symbols[i].view();
+      }
+      out += "\n";
+    }
+    for (std::size_t i = 0; i < fn_.values.size(); ++i) {
+      const Value& v = fn_.values[i];
+      if (v.kind != ValueKind::constant) continue;
+      out += "  " + names_[i] + " = constant " + to_string(v.type);
+      const Tensor* t = fn_.constant_of(static_cast<ValueId>(i));
+      if (t && t->numel() <= kPrintedConstantElements) out += " " + constant_elements(*t);
+      out += "\n";
+    }
+    for (const Block& block : fn_.blocks) {
+      const char* indent = block.dataflow ? "    " : "  ";
+      if (block.dataflow) out += "  dataflow {\n";
+      for (const Binding& b : block.bindings) {
+        out += indent;
+        print_binding(out, b);
+        out += "\n";
+      }
+      if (block.dataflow) out += "  }\n";
+    }
+    out += "  return ";
+    for (std::size_t i = 0; i < fn_.outputs.size(); ++i) out += (i ? ", " : "") + name(fn_.outputs[i]);
+    out += "\n}\n";
+  }
+
+  void print_binding(std::string& out, const Binding& b) const {
+    for (std::size_t i = 0; i < b.outputs.size(); ++i) out += (i ? ", " : "") + name(b.outputs[i]);
+    out += str_cat(" = relax.", to_string(b.op), "(");
+    bool first = true;
+    const auto piece = [&](const std::string& text) {
+      if (!first) out += ", ";
+      out += text;
+      first = false;
+    };
+    for (ValueId in : b.inputs) piece(in == kNoValue ? std::string("_") : name(in));
+    if (const auto* a = std::get_if<IfAttrs>(&b.attrs)) {
+      piece("then=@" + function_name(a->then_branch));
+      piece("else=@" + function_name(a->else_branch));
+    } else if (const auto* l = std::get_if<LoopAttrs>(&b.attrs)) {
+      piece("body=@" + function_name(l->body));
+    } else if (const std::string attrs = to_string(b.attrs); !attrs.empty() && !shape_from_input(b)) {
+      piece(attrs);
+    }
+    out += ") : ";
+    if (b.outputs.size() == 1) {
+      out += type_text(b.outputs[0]);
+    } else {
+      out += "(";
+      for (std::size_t i = 0; i < b.outputs.size(); ++i) out += (i ? ", " : "") + type_text(b.outputs[i]);
+      out += ")";
+    }
+  }
+
+ private:
+  // A reshape or expand that reads its shape from a tensor has no attributes to show.
+  static bool shape_from_input(const Binding& b) {
+    const auto* a = std::get_if<ShapeAttrs>(&b.attrs);
+    return (b.op == OpKind::reshape || b.op == OpKind::expand) && b.inputs.size() == 2 && (!a || !a->allowzero);
+  }
+  std::string name(ValueId id) const {
+    if (!fn_.has_value(id) || names_[static_cast<std::size_t>(id)].empty()) return str_cat("%?", id);
+    return names_[static_cast<std::size_t>(id)];
+  }
+  std::string type_text(ValueId id) const { return fn_.has_value(id) ? to_string(fn_.type(id)) : "?"; }
+  std::string function_name(int index) const {
+    if (index < 0 || index >= static_cast<int>(module_.functions.size())) return str_cat("?", index);
+    return module_.functions[static_cast<std::size_t>(index)].name;
+  }
+
+  const Module& module_;
+  const Function& fn_;
+  std::vector<std::string> names_;
+};
+
+} // namespace detail
+
+inline std::string to_string(const Module& module, const Function& fn) {
+  std::string out;
+  detail::FunctionPrinter(module, fn).print(out);
+  return out;
+}
+
+// Every function of the module, the entry point first, separated by blank lines.
+inline std::string to_string(const Module& module) {
+  std::string out;
+  for (std::size_t i = 0; i < module.functions.size(); ++i) {
+    if (i > 0) out += "\n";
+    out += to_string(module, module.functions[i]);
+  }
+  return out;
+}
+
+} // namespace kiln::relax
+// ---- end kiln/relax/printer.hpp ----
+// ---- begin kiln/relax/bind_shapes.hpp ----
+// kiln/relax/bind_shapes.hpp: binds a function's shape symbols from concrete input shapes and
+// computes the concrete shape of every value.
+//
+// This is what an executor's prepare() does before it plans memory: the inputs fix the
+// symbols (batch = 2, seq = 128), every type's dims are evaluated under them, and each
+// binding's inference is run again on the concrete shapes, which catches what symbolic
+// inference had to leave to the run time (two symbols that must agree, a symbolic inner
+// dimension against a constant). Errors name the input, the dim and where a symbol got its
+// value: "input x: dim 1 is 4 but batch = 2 from input y".
+
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+
+namespace kiln::relax {
+
+struct InputShape {
+  std::string name;
+  std::vector<std::int64_t> dims;
+};
+
+// A shape with its dims inline, so that a prepared module holds them without allocating.
+struct ConcreteShape {
+  int rank = 0;
+  std::int64_t dims[kMaxRank] = {};
+
+  std::span<const std::int64_t> view() const noexcept { return {dims, static_cast<std::size_t>(rank)}; }
+  friend bool operator==(const ConcreteShape& a, const ConcreteShape& b) noexcept {
+    if (a.rank != b.rank) return false;
+    for (int i = 0; i < a.rank; ++i)
+      if (a.dims[i] != b.dims[i]) return false;
+    return true;
+  }
+};
+
+inline std::string to_string(const ConcreteShape& s) {
+  std::string text = "[";
+  for (int i = 0; i < s.rank; ++i) text += str_cat(i ? ", " : "", s.dims[i]);
+  return text + "]";
+}
+
+struct BoundShapes {
+  Bindings symbols;
+  std::vector<ConcreteShape> shapes;  // by ValueId
+
+  const ConcreteShape& shape(ValueId id) const { return shapes[static_cast<std::size_t>(id)]; }
+};
+
+namespace detail {
+
+// Where a symbol got its value, for messages.
+struct SymbolSource {
+  Name symbol;
+  std::string input;
+};
+
+inline std::string source_of(const std::vector<SymbolSource>& sources, const Name& symbol) {
+  for (const SymbolSource& s : sources)
+    if (s.symbol == symbol) return s.input;
+  return "?";
+}
+
+// The one symbol of `d` that `bindings` lacks, or nullopt when there are none or several.
+inline std::optional<Name> single_unbound(const SymDim& d, const Bindings& bindings, int& unbound_count) {
+  std::optional<Name> found;
+  unbound_count = 0;
+  for (int i = 0; i < d.symbol_count(); ++i) {
+    if (bindings.find(d.symbol_at(i))) continue;
+    ++unbound_count;
+    found = d.symbol_at(i);
+  }
+  if (unbound_count != 1) return std::nullopt;
+  return found;
+}
+
+// Solves d(s) == value for the single unbound symbol s of d, when d is linear in s (checked
+// by evaluating the answer): 2*n + 1 = 9 gives n = 4.
+inline std::optional<std::int64_t> solve_for(const SymDim& d, const Name& s, Bindings bindings, std::int64_t value) {
+  if (!bindings.bind(s, 0)) return std::nullopt;
+  const std::optional<std::int64_t> at0 = try_evaluate(d, bindings);
+  bindings.bind(s, 1);
+  const std::optional<std::int64_t> at1 = try_evaluate(d, bindings);
+  if (!at0 || !at1 || *at1 == *at0) return std::nullopt;
+  const std::int64_t slope = *at1 - *at0;
+  if ((value - *at0) % slope != 0) return std::nullopt;
+  const std::int64_t candidate = (value - *at0) / slope;
+  if (candidate < 0 || candidate > kMaxSymbolValue) return std::nullopt;
+  bindings.bind(s, candidate);
+  if (try_evaluate(d, bindings) != value) return std::nullopt;
+  return candidate;
+}
+
+inline Result<ConcreteShape> evaluate_type(const TensorType& t, const Bindings& bindings) {
+  ConcreteShape shape;
+  shape.rank = t.rank;
+  for (int i = 0; i < t.rank; ++i) {
+    KILN_ASSIGN_OR_RETURN(shape.dims[i], evaluate(t.dims[i], bindings));
+    if (shape.dims[i] < 0)
+      return make_error(StatusCode::shape_mismatch, "dim ", i, " of ", to_string(t), " evaluates to ", shape.dims[i]);
+  }
+  return shape;
+}
+
+// Dims in attributes (a reshape's symbolic target, a top-k's k) with the symbols bound.
+inline Status bind_dims(Dims& dims, const Bindings& bindings) {
+  for (SymDim& d : dims) {
+    KILN_ASSIGN_OR_RETURN(const std::int64_t v, evaluate(d, bindings));
+    d = v;
+  }
+  return {};
+}
+inline Status bind_attrs(Attrs& attrs, const Bindings& bindings) {
+  if (auto* a = std::get_if<ShapeAttrs>(&attrs)) return bind_dims(a->shape, bindings);
+  if (auto* a = std::get_if<ConvTransposeAttrs>(&attrs)) return bind_dims(a->output_shape, bindings);
+  if (auto* a = std::get_if<ResizeAttrs>(&attrs)) return bind_dims(a->sizes, bindings);
+  if (auto* a = std::get_if<TopKAttrs>(&attrs)) {
+    KILN_ASSIGN_OR_RETURN(const std::int64_t k, evaluate(a->k, bindings));
+    a->k = k;
+  }
+  return {};
+}
+
+inline TensorType concrete_type(DType dtype, const ConcreteShape& shape) {
+  TensorType t;
+  t.dtype = dtype;
+  for (int i = 0; i < shape.rank; ++i) t.push_back(shape.dims[i]);
+  return t;
+}
+
+} // namespace detail
+
+inline Result<BoundShapes> bind_shapes(const Function& fn, std::span<const InputShape> inputs) {
+  // Everything below indexes by ids; a malformed function is reported, not followed.
+  KILN_RETURN_IF_ERROR(verify(fn));
+  BoundShapes out;
+  out.shapes.resize(fn.values.size());
+
+  // Every parameter gets exactly one shape, of its rank, with no negative dims.
+  std::vector<const InputShape*> given(fn.params.size(), nullptr);
+  for (const InputShape& in : inputs) {
+    const std::optional<ValueId> p = fn.find_param(in.name);
+    if (!p) {
+      std::string names;
+      for (ValueId q : fn.params) names += (names.empty() ? "" : ", ") + fn.value(q).name;
+      return make_error(StatusCode::not_found, "no input named '", in.name, "' (inputs: ", names, ")");
+    }
+    const auto index = static_cast<std::size_t>(fn.value(*p).index);
+    if (given[index]) return make_error(StatusCode::invalid_argument, "input ", in.name, ": shape given twice");
+    given[index] = &in;
+  }
+  for (std::size_t i = 0; i < fn.params.size(); ++i) {
+    const Value& param = fn.value(fn.params[i]);
+    if (!given[i]) return make_error(StatusCode::invalid_argument, "input ", param.name, ": no shape given");
+    const std::vector<std::int64_t>& dims = given[i]->dims;
+    if (static_cast<int>(dims.size()) != param.type.rank)
+      return make_error(StatusCode::shape_mismatch, "input ", param.name, ": rank ", dims.size(), ", expected ",
+                        param.type.rank, " (", to_string(param.type), ")");
+    for (std::size_t a = 0; a < dims.size(); ++a) {
+      if (dims[a] < 0 || dims[a] > kMaxSymbolValue)
+        return make_error(StatusCode::out_of_range, "input ", param.name, ": dim ", a, " is ", dims[a],
+                          ", outside [0, ", kMaxSymbolValue, "]");
+    }
+  }
+
+  // Constants and bare symbols first, then expressions, solving those that are linear in
+  // one symbol still unbound.
+  std::vector<detail::SymbolSource> sources;
+  const auto bind = [&](const Name& symbol, std::int64_t value, const std::string& input) -> Status {
+    if (!out.symbols.bind(symbol, value))
+      return make_error(StatusCode::unsupported, "input ", input, ": more than ", Bindings::capacity,
+                        " shape symbols");
+    sources.push_back({symbol, input});
+    return {};
+  };
+  for (std::size_t i = 0; i < fn.params.size(); ++i) {
+    const Value& param = fn.value(fn.params[i]);
+    for (int a = 0; a < param.type.rank; ++a) {
+      const SymDim& d = param.type.dims[a];
+      const std::int64_t v = given[i]->dims[static_cast<std::size_t>(a)];
+      if (d.is_constant() && d.constant_value() != v)
+        return make_error(StatusCode::shape_mismatch, "input ", param.name, ": dim ", a, " is ", v, ", expected ",
+                          d.constant_value());
+      if (!d.is_symbol()) continue;
+      const Name& s = d.symbol_at(0);
+      if (const std::optional<std::int64_t> bound = out.symbols.find(s)) {
+        if (*bound != v)
+          return make_error(StatusCode::shape_mismatch, "input ", param.name, ": dim ", a, " is ", v, " but ",
+                            s.view(), " = ", *bound, " from input ", detail::source_of(sources, s));
+      } else {
+        KILN_RETURN_IF_ERROR(bind(s, v, param.name));
+      }
+    }
+  }
+  for (bool progress = true; progress;) {
+    progress = false;
+    for (std::size_t i = 0; i < fn.params.size(); ++i) {
+      const Value& param = fn.value(fn.params[i]);
+      for (int a = 0; a < param.type.rank; ++a) {
+        const SymDim& d = param.type.dims[a];
+        if (d.is_constant() || d.is_symbol()) continue;
+        int unbound = 0;
+        const std::optional<Name> s = detail::single_unbound(d, out.symbols, unbound);
+        if (unbound > 1) continue;
+        const std::int64_t v = given[i]->dims[static_cast<std::size_t>(a)];
+        if (s) {
+          const std::optional<std::int64_t> solved = detail::solve_for(d, *s, out.symbols, v);
+          if (!solved)
+            return make_error(StatusCode::shape_mismatch, "input ", param.name, ": dim ", a, " is ", v,
+                              ", which no value of ", s->view(), " makes ", to_string(d));
+          KILN_RETURN_IF_ERROR(bind(*s, *solved, param.name));
+          progress = true;
+          continue;
+        }
+        KILN_ASSIGN_OR_RETURN(const std::int64_t expected, evaluate(d, out.symbols));
+        if (expected != v)
+          return make_error(StatusCode::shape_mismatch, "input ", param.name, ": dim ", a, " is ", v, " but ",
+                            to_string(d), " = ", expected);
+      }
+    }
+  }
+  for (ValueId p : fn.params) {
+    const Value& param = fn.value(p);
+    for (int a = 0; a < param.type.rank; ++a) {
+      int unbound = 0;
+      (void)detail::single_unbound(param.type.dims[a], out.symbols, unbound);
+      if (unbound > 0)
+        return make_error(StatusCode::invalid_argument, "input ", param.name, ": dim ", a, " is ",
+                          to_string(param.type.dims[a]), ", which does not determine its symbols");
+    }
+  }
+
+  // Every value's shape: parameters as given, constants as they are, binding outputs by
+  // evaluating their types; then each binding is inferred again on concrete shapes.
+  for (std::size_t i = 0; i < fn.params.size(); ++i) {
+    ConcreteShape& s = out.shapes[static_cast<std::size_t>(fn.params[i])];
+    s.rank = static_cast<int>(given[i]->dims.size());
+    for (int a = 0; a < s.rank; ++a) s.dims[a] = given[i]->dims[static_cast<std::size_t>(a)];
+  }
+  for (std::size_t i = 0; i < fn.values.size(); ++i) {
+    if (const Tensor* t = fn.constant_of(static_cast<ValueId>(i))) {
+      ConcreteShape& s = out.shapes[i];
+      s.rank = t->rank();
+      for (int a = 0; a < s.rank; ++a) s.dims[a] = t->dim(a);
+    }
+  }
+  int number = 0;
+  Status status;
+  fn.for_each_binding([&](const Binding& b) {
+    if (!status.ok()) return;
+    const std::string where = str_cat("%", number, " = relax.", to_string(b.op));
+    number += static_cast<int>(b.outputs.size());
+    for (ValueId o : b.outputs) {
+      Result<ConcreteShape> s = detail::evaluate_type(fn.type(o), out.symbols);
+      if (!s.ok()) {
+        status = std::move(s).status().with_context(where);
+        return;
+      }
+      out.shapes[static_cast<std::size_t>(o)] = *s;
+    }
+    if (is_control_flow(b.op) || b.op == OpKind::call_kernel) return;
+    // Inference once more, on the concrete shapes (and on concrete shape contents).
+    std::vector<TensorType> types;
+    std::vector<Contents> contents;
+    types.reserve(b.inputs.size());
+    contents.reserve(b.inputs.size());
+    std::vector<InferInput> in;
+    for (ValueId id : b.inputs) {
+      if (id == kNoValue) {
+        in.push_back({});
+        continue;
+      }
+      types.push_back(detail::concrete_type(fn.type(id).dtype, out.shape(id)));
+      InferInput input{&types.back()};
+      if (const std::optional<Contents>& c = fn.value(id).contents) {
+        Contents& values = contents.emplace_back();
+        for (const SymDim& d : *c) {
+          Result<std::int64_t> v = evaluate(d, out.symbols);
+          if (!v.ok()) {
+            status = std::move(v).status().with_context(where);
+            return;
+          }
+          values.push_back(*v);
+        }
+        input.contents = &values;
+      }
+      in.push_back(input);
+    }
+    Attrs attrs = b.attrs;
+    if (Status bound = detail::bind_attrs(attrs, out.symbols); !bound.ok()) {
+      status = std::move(bound).with_context(where);
+      return;
+    }
+    Result<std::vector<TensorType>> inferred = infer_types(b.op, attrs, in);
+    if (!inferred.ok()) {
+      status = std::move(inferred).status().with_context(where);
+      return;
+    }
+    for (std::size_t k = 0; k < b.outputs.size() && k < inferred->size(); ++k) {
+      const ConcreteShape& expected = out.shape(b.outputs[k]);
+      const TensorType& got = (*inferred)[k];
+      bool same = got.rank == expected.rank;
+      for (int a = 0; same && a < got.rank; ++a) same = got.dims[a].is_constant(expected.dims[a]);
+      if (!same)
+        status = make_error(StatusCode::shape_mismatch, where, ": output ", k, " is ", to_string(got),
+                            " for these inputs, but its type ", to_string(fn.type(b.outputs[k])), " gives ",
+                            to_string(expected));
+    }
+  });
+  KILN_RETURN_IF_ERROR(status);
+  return out;
+}
+
+inline Result<BoundShapes> bind_shapes(const Function& fn, std::initializer_list<InputShape> inputs) {
+  return bind_shapes(fn, std::span<const InputShape>(inputs.begin(), inputs.size()));
+}
+
+} // namespace kiln::relax
+// ---- end kiln/relax/bind_shapes.hpp ----
+// ---- begin kiln/relax/passes/pass_manager.hpp ----
+// kiln/relax/passes/pass_manager.hpp: runs passes over a module in order, checking the module
+// after each one and, when asked, showing it.
+//
+//   PassManager pm = default_pipeline();
+//   std::string log;
+//   pm.print_after_each(log);         // "// after fold_constants" + the module, per pass
+//   Status s = pm.run(module);
+
+#include <functional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+// ---- begin kiln/relax/passes/canonicalize.hpp ----
+// kiln/relax/passes/canonicalize.hpp: local rewrites that remove work that does nothing.
+//
+//   x * 1, 1 * x, x / 1, x + 0, 0 + x, x - 0   -> x   (a one-element constant, no broadcast growth)
+//   identity(x), cast(x) to x's dtype           -> x
+//   transpose(transpose(x, p), q)               -> transpose(x, p o q), or x when that is the identity
+//   reshape(reshape(x)) (flatten, squeeze, ...) -> one reshape of x
+//   reshape, flatten, squeeze, unsqueeze, expand, transpose that keep x's type and order -> x
+//
+// Bindings whose outputs are replaced are dropped; inputs they leave unused are left for
+// dead code elimination.
+
+#include <vector>
+
+// ---- begin kiln/relax/reference_eval.hpp ----
+// kiln/relax/reference_eval.hpp: a naive evaluator of the light ops, on constant tensors.
+//
+// Constant folding needs the value of an op whose inputs are all constants. The ops that
+// matter at load time are the cheap ones: elementwise arithmetic and the data movement of
+// shape computations (reshape, transpose, concat, slice, gather on small i64 tensors).
+// This evaluator does those one element at a time, in double (floating dtypes) or int64
+// (integer dtypes) arithmetic; anything else, heavy ops included, is `unsupported`, and
+// the folder leaves it alone. It favours being obviously right over being fast.
+
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <optional>
+#include <span>
+#include <vector>
+
+
+namespace kiln::relax {
+
+// The dims of a type whose dims are all constants.
+inline std::optional<std::vector<std::int64_t>> static_dims(const TensorType& t) {
+  if (!t.is_static()) return std::nullopt;
+  std::vector<std::int64_t> dims;
+  for (int i = 0; i < t.rank; ++i) dims.push_back(t.dims[i].constant_value());
+  return dims;
+}
+
+namespace detail {
+
+using Index = std::vector<std::int64_t>;
+
+// Element `offset` (in elements, strides included) of `t`, as a double or an int64.
+inline double load_real(const Tensor& t, std::int64_t offset) {
+  return visit_dtype(t.dtype(), [&](auto zero) {
+    using T = decltype(zero);
+    return static_cast<double>(static_cast<const T*>(t.data())[offset]);
+  });
+}
+inline std::int64_t load_int(const Tensor& t, std::int64_t offset) {
+  return visit_dtype(t.dtype(), [&](auto zero) -> std::int64_t {
+    using T = decltype(zero);
+    if constexpr (std::is_integral_v<T>) return static_cast<std::int64_t>(static_cast<const T*>(t.data())[offset]);
+    else return static_cast<std::int64_t>(static_cast<double>(static_cast<const T*>(t.data())[offset]));
+  });
+}
+inline void store_real(const Tensor& t, std::int64_t offset, double v) {
+  visit_dtype(t.dtype(), [&](auto zero) {
+    using T = decltype(zero);
+    if constexpr (std::is_same_v<T, bool>) static_cast<T*>(t.data())[offset] = v != 0.0;
+    else static_cast<T*>(t.data())[offset] = static_cast<T>(v);
+  });
+}
+inline void store_int(const Tensor& t, std::int64_t offset, std::int64_t v) {
+  visit_dtype(t.dtype(), [&](auto zero) {
+    using T = decltype(zero);
+    if constexpr (std::is_same_v<T, bool>) static_cast<T*>(t.data())[offset] = v != 0;
+    else if constexpr (std::is_integral_v<T>) static_cast<T*>(t.data())[offset] = static_cast<T>(v);
+    else static_cast<T*>(t.data())[offset] = static_cast<T>(static_cast<double>(v));
+  });
+}
+
+// Steps a row-major multi-index; false after the last one.
+inline bool next_index(Index& index, std::span<const std::int64_t> dims) {
+  for (std::size_t a = index.size(); a-- > 0;) {
+    if (++index[a] < dims[a]) return true;
+    index[a] = 0;
+  }
+  return false;
+}
+
+// Calls fn(index) for every index of `dims`, in row-major order.
+template <class Fn>
+void for_each_index(std::span<const std::int64_t> dims, Fn&& fn) {
+  for (std::int64_t d : dims)
+    if (d == 0) return;
+  Index index(dims.size(), 0);
+  do {
+    fn(index);
+  } while (next_index(index, dims));
+}
+
+inline std::int64_t offset_of(const Tensor& t, const Index& index) {
+  std::int64_t offset = 0;
+  for (int a = 0; a < t.rank(); ++a) offset += index[static_cast<std::size_t>(a)] * t.stride(a);
+  return offset;
+}
+
+// The offset in `t` of the element an output index reads when `t` broadcasts to the output.
+inline std::int64_t broadcast_offset(const Tensor& t, const Index& out_index) {
+  const std::size_t shift = out_index.size() - static_cast<std::size_t>(t.rank());
+  std::int64_t offset = 0;
+  for (int a = 0; a < t.rank(); ++a)
+    if (t.dim(a) != 1) offset += out_index[shift + static_cast<std::size_t>(a)] * t.stride(a);
+  return offset;
+}
+
+// Copies elements: output element `index` is element in_offset(index) of `in`.
+template <class Fn>
+void gather_copy(const Tensor& out, const Tensor& in, Fn&& in_offset) {
+  const std::size_t item = out.itemsize();
+  auto* dst = static_cast<std::byte*>(out.data());
+  const auto* src = static_cast<const std::byte*>(in.data());
+  std::int64_t n = 0;
+  for_each_index(out.dims(), [&](const Index& index) {
+    std::memcpy(dst + static_cast<std::size_t>(n++) * item,
+                src + static_cast<std::size_t>(in_offset(index)) * item, item);
+  });
+}
+
+inline Status not_evaluated(OpKind op, std::string_view why) {
+  return make_error(StatusCode::unsupported, "reference evaluation of ", to_string(op), ": ", why);
+}
+
+inline std::optional<double> unary_real(OpKind op, double x) {
+  switch (op) {
+    case OpKind::identity: return x;
+    case OpKind::neg: return -x;
+    case OpKind::abs: return std::fabs(x);
+    case OpKind::sign: return x > 0 ? 1.0 : (x < 0 ? -1.0 : 0.0);
+    case OpKind::relu: return x > 0 ? x : 0.0;
+    case OpKind::sigmoid: return 1.0 / (1.0 + std::exp(-x));
+    case OpKind::tanh: return std::tanh(x);
+    case OpKind::exp: return std::exp(x);
+    case OpKind::log: return std::log(x);
+    case OpKind::sqrt: return std::sqrt(x);
+    case OpKind::rsqrt: return 1.0 / std::sqrt(x);
+    case OpKind::reciprocal: return 1.0 / x;
+    case OpKind::floor: return std::floor(x);
+    case OpKind::ceil: return std::ceil(x);
+    case OpKind::round: return std::nearbyint(x);  // halves to even, as ONNX rounds
+    case OpKind::sin: return std::sin(x);
+    case OpKind::cos: return std::cos(x);
+    case OpKind::erf: return std::erf(x);
+    case OpKind::gelu: return 0.5 * x * (1.0 + std::erf(x / std::sqrt(2.0)));
+    case OpKind::silu: return x / (1.0 + std::exp(-x));
+    default: return std::nullopt;
+  }
+}
+
+// Integer arithmetic wraps, as the int64 kernels do, instead of being undefined.
+inline std::int64_t wrap_int(std::uint64_t v) { return static_cast<std::int64_t>(v); }
+inline std::uint64_t bits_of(std::int64_t v) { return static_cast<std::uint64_t>(v); }
+
+inline std::optional<std::int64_t> unary_int(OpKind op, std::int64_t x) {
+  switch (op) {
+    case OpKind::identity: return x;
+    case OpKind::neg: return wrap_int(0 - bits_of(x));
+    case OpKind::abs: return x < 0 ? wrap_int(0 - bits_of(x)) : x;
+    case OpKind::sign: return x > 0 ? 1 : (x < 0 ? -1 : 0);
+    case OpKind::relu: return x > 0 ? x : 0;
+    case OpKind::logical_not: return x == 0 ? 1 : 0;
+    default: return std::nullopt;
+  }
+}
+
+inline std::optional<double> binary_real(OpKind op, double a, double b) {
+  switch (op) {
+    case OpKind::add: return a + b;
+    case OpKind::subtract: return a - b;
+    case OpKind::multiply: return a * b;
+    case OpKind::divide: return a / b;
+    case OpKind::power: return std::pow(a, b);
+    case OpKind::maximum: return a > b ? a : b;
+    case OpKind::minimum: return a < b ? a : b;
+    case OpKind::mod: return std::fmod(a, b);
+    case OpKind::equal: return a == b;
+    case OpKind::not_equal: return a != b;
+    case OpKind::less: return a < b;
+    case OpKind::less_equal: return a <= b;
+    case OpKind::greater: return a > b;
+    case OpKind::greater_equal: return a >= b;
+    default: return std::nullopt;
+  }
+}
+
+// nullopt for an op this evaluator does not do, or a value it cannot give (division by 0).
+inline std::optional<std::int64_t> binary_int(OpKind op, std::int64_t a, std::int64_t b) {
+  switch (op) {
+    case OpKind::add: return wrap_int(bits_of(a) + bits_of(b));
+    case OpKind::subtract: return wrap_int(bits_of(a) - bits_of(b));
+    case OpKind::multiply: return wrap_int(bits_of(a) * bits_of(b));
+    case OpKind::divide:  // truncating, as ONNX's integer Div
+      if (b == 0 || (b == -1 && a == detail::kNegInf)) return std::nullopt;
+      return a / b;
+    case OpKind::mod:  // the sign of the divisor, as ONNX's integer Mod
+      if (b == 0 || b == -1) return b == 0 ? std::nullopt : std::optional<std::int64_t>(0);
+      return ((a % b) + b) % b;
+    case OpKind::power: {
+      if (b < 0) return std::nullopt;
+      std::uint64_t r = 1;
+      for (std::int64_t i = 0; i < b && i < 64; ++i) r *= bits_of(a);
+      return wrap_int(r);
+    }
+    case OpKind::maximum: return a > b ? a : b;
+    case OpKind::minimum: return a < b ? a : b;
+    case OpKind::equal: return a == b;
+    case OpKind::not_equal: return a != b;
+    case OpKind::less: return a < b;
+    case OpKind::less_equal: return a <= b;
+    case OpKind::greater: return a > b;
+    case OpKind::greater_equal: return a >= b;
+    case OpKind::logical_and: return (a != 0) && (b != 0);
+    case OpKind::logical_or: return (a != 0) || (b != 0);
+    case OpKind::logical_xor: return (a != 0) != (b != 0);
+    default: return std::nullopt;
+  }
+}
+
+inline Status eval_elementwise(OpKind op, std::span<const Tensor> in, const Tensor& out) {
+  const OpFamily family = op_info(op).family;
+  const bool real = is_floating_point(in[0].dtype());
+  std::int64_t n = 0;
+  Status status;
+  for_each_index(out.dims(), [&](const Index& index) {
+    if (!status.ok()) return;
+    const std::int64_t o = n++;
+    if (family == OpFamily::unary) {
+      const std::int64_t a = broadcast_offset(in[0], index);
+      if (real) {
+        const std::optional<double> v = unary_real(op, load_real(in[0], a));
+        if (!v) status = not_evaluated(op, "not for floating-point elements");
+        else store_real(out, o, *v);
+      } else {
+        const std::optional<std::int64_t> v = unary_int(op, load_int(in[0], a));
+        if (!v) status = not_evaluated(op, "not for integer elements");
+        else store_int(out, o, *v);
+      }
+      return;
+    }
+    const std::int64_t a = broadcast_offset(in[0], index);
+    const std::int64_t b = broadcast_offset(in[1], index);
+    if (real) {
+      const std::optional<double> v = binary_real(op, load_real(in[0], a), load_real(in[1], b));
+      if (!v) status = not_evaluated(op, "not for floating-point elements");
+      else store_real(out, o, *v);
+    } else {
+      const std::optional<std::int64_t> v = binary_int(op, load_int(in[0], a), load_int(in[1], b));
+      if (!v) status = not_evaluated(op, "an integer division by zero, or not for integer elements");
+      else store_int(out, o, *v);
+    }
+  });
+  return status;
+}
+
+inline Status eval_where(std::span<const Tensor> in, const Tensor& out) {
+  std::int64_t n = 0;
+  const bool real = is_floating_point(out.dtype());
+  for_each_index(out.dims(), [&](const Index& index) {
+    const bool take_x = load_int(in[0], broadcast_offset(in[0], index)) != 0;
+    const Tensor& from = take_x ? in[1] : in[2];
+    const std::int64_t offset = broadcast_offset(from, index);
+    if (real) store_real(out, n++, load_real(from, offset));
+    else store_int(out, n++, load_int(from, offset));
+  });
+  return {};
+}
+
+inline Status eval_cast(const Tensor& in, const Tensor& out) {
+  std::int64_t n = 0;
+  Status status;
+  const bool real_in = is_floating_point(in.dtype());
+  for_each_index(out.dims(), [&](const Index& index) {
+    const std::int64_t offset = offset_of(in, index);
+    if (!real_in) {
+      store_int(out, n++, load_int(in, offset));
+      return;
+    }
+    const double v = load_real(in, offset);
+    if (is_floating_point(out.dtype()) || out.dtype() == DType::boolean) {
+      store_real(out, n++, v);
+    } else if (!(v > -9.2e18 && v < 9.2e18)) {
+      status = not_evaluated(OpKind::cast, "a value outside the integer range");
+    } else {
+      store_int(out, n++, static_cast<std::int64_t>(v));  // truncates towards zero
+    }
+  });
+  return status;
+}
+
+inline Status eval_clip(std::span<const Tensor> in, const Tensor& out) {
+  const bool real = is_floating_point(out.dtype());
+  const auto bound = [&](std::size_t i) -> const Tensor* {
+    return i < in.size() && in[i].defined() ? &in[i] : nullptr;
+  };
+  std::int64_t n = 0;
+  for_each_index(out.dims(), [&](const Index& index) {
+    const std::int64_t offset = offset_of(in[0], index);
+    if (real) {
+      double v = load_real(in[0], offset);
+      if (const Tensor* lo = bound(1); lo && v < load_real(*lo, 0)) v = load_real(*lo, 0);
+      if (const Tensor* hi = bound(2); hi && v > load_real(*hi, 0)) v = load_real(*hi, 0);
+      store_real(out, n++, v);
+    } else {
+      std::int64_t v = load_int(in[0], offset);
+      if (const Tensor* lo = bound(1); lo && v < load_int(*lo, 0)) v = load_int(*lo, 0);
+      if (const Tensor* hi = bound(2); hi && v > load_int(*hi, 0)) v = load_int(*hi, 0);
+      store_int(out, n++, v);
+    }
+  });
+  return {};
+}
+
+inline Status eval_transpose(const Tensor& in, const Ints& perm, const Tensor& out) {
+  const int rank = in.rank();
+  Index source(static_cast<std::size_t>(rank), 0);
+  gather_copy(out, in, [&](const Index& index) {
+    for (int k = 0; k < rank; ++k) {
+      std::int64_t p = perm.empty() ? rank - 1 - k : perm[k];
+      if (p < 0) p += rank;
+      source[static_cast<std::size_t>(p)] = index[static_cast<std::size_t>(k)];
+    }
+    return offset_of(in, source);
+  });
+  return {};
+}
+
+inline Status eval_concat(std::span<const Tensor> in, std::int64_t axis, const Tensor& out) {
+  const auto a = static_cast<std::size_t>(axis < 0 ? axis + out.rank() : axis);
+  const std::size_t item = out.itemsize();
+  auto* dst = static_cast<std::byte*>(out.data());
+  std::int64_t n = 0;
+  for_each_index(out.dims(), [&](const Index& index) {
+    Index source = index;
+    std::size_t which = 0;
+    while (which + 1 < in.size() && source[a] >= in[which].dim(static_cast<int>(a))) {
+      source[a] -= in[which].dim(static_cast<int>(a));
+      ++which;
+    }
+    const Tensor& from = in[which];
+    std::memcpy(dst + static_cast<std::size_t>(n++) * item,
+                static_cast<const std::byte*>(from.data()) + static_cast<std::size_t>(offset_of(from, source)) * item,
+                item);
+  });
+  return {};
+}
+
+inline Status eval_slice(const Tensor& in, const SliceAttrs& attrs, const Tensor& out) {
+  const int rank = in.rank();
+  std::vector<std::int64_t> first(static_cast<std::size_t>(rank), 0);
+  std::vector<std::int64_t> step(static_cast<std::size_t>(rank), 1);
+  for (int i = 0; i < attrs.starts.size(); ++i) {
+    std::int64_t a = attrs.axes.empty() ? i : attrs.axes[i];
+    if (a < 0) a += rank;
+    const std::int64_t d = in.dim(static_cast<int>(a));
+    const std::int64_t s = attrs.steps.empty() ? 1 : attrs.steps[i];
+    std::int64_t start = attrs.starts[i];
+    if (start < 0) start = start < -d ? -1 : start + d;
+    // NumPy clamps: [0, d] stepping forwards, [-1, d - 1] stepping backwards.
+    start = s > 0 ? (start < 0 ? 0 : (start > d ? d : start)) : (start < -1 ? -1 : (start > d - 1 ? d - 1 : start));
+    first[static_cast<std::size_t>(a)] = start;
+    step[static_cast<std::size_t>(a)] = s;
+  }
+  Index source(static_cast<std::size_t>(rank), 0);
+  gather_copy(out, in, [&](const Index& index) {
+    for (std::size_t k = 0; k < source.size(); ++k) source[k] = first[k] + index[k] * step[k];
+    return offset_of(in, source);
+  });
+  return {};
+}
+
+inline Status eval_gather(const Tensor& data, const Tensor& indices, std::int64_t axis, const Tensor& out) {
+  const int a = static_cast<int>(axis < 0 ? axis + data.rank() : axis);
+  const int index_rank = indices.rank();
+  const std::int64_t extent = data.dim(a);
+  Status status;
+  Index source(static_cast<std::size_t>(data.rank()), 0);
+  Index position(static_cast<std::size_t>(index_rank), 0);
+  gather_copy(out, data, [&](const Index& index) -> std::int64_t {
+    for (int k = 0; k < a; ++k) source[static_cast<std::size_t>(k)] = index[static_cast<std::size_t>(k)];
+    for (int k = 0; k < index_rank; ++k) position[static_cast<std::size_t>(k)] = index[static_cast<std::size_t>(a + k)];
+    std::int64_t i = load_int(indices, offset_of(indices, position));
+    if (i < 0) i += extent;
+    if (i < 0 || i >= extent) {
+      if (status.ok()) status = make_error(StatusCode::out_of_range, "gather: index ", i, " is outside [0, ", extent, ")");
+      i = 0;
+    }
+    source[static_cast<std::size_t>(a)] = i;
+    for (int k = a + 1; k < data.rank(); ++k)
+      source[static_cast<std::size_t>(k)] = index[static_cast<std::size_t>(k - 1 + index_rank)];
+    return offset_of(data, source);
+  });
+  return status;
+}
+
+} // namespace detail
+
+// The outputs of `op` on constant `inputs` (an undefined Tensor for an absent optional
+// input), with the given (static) output types; `unsupported` for ops it does not do.
+inline Result<std::vector<Tensor>> evaluate_reference(OpKind op, const Attrs& attrs, std::span<const Tensor> inputs,
+                                                      std::span<const TensorType> output_types) {
+  if (output_types.size() != 1) return detail::not_evaluated(op, "only single-output ops are evaluated");
+  std::optional<std::vector<std::int64_t>> dims = static_dims(output_types[0]);
+  if (!dims) return detail::not_evaluated(op, "the output shape is not static");
+  if (inputs.empty()) return detail::not_evaluated(op, "no inputs");
+  for (std::size_t i = 0; i < inputs.size(); ++i)
+    if (!inputs[i].defined() && !(op == OpKind::clip && i > 0))
+      return detail::not_evaluated(op, "an input is absent");
+  KILN_ASSIGN_OR_RETURN(Tensor out, Tensor::empty(output_types[0].dtype, std::span<const std::int64_t>(*dims)));
+  const Tensor& x = inputs[0];
+  Status status;
+  switch (op_info(op).family) {
+    case OpFamily::unary:
+    case OpFamily::binary:
+    case OpFamily::compare:
+    case OpFamily::logical: status = detail::eval_elementwise(op, inputs, out); break;
+    case OpFamily::control: return detail::not_evaluated(op, "control flow");
+    case OpFamily::other:
+      switch (op) {
+        case OpKind::where: status = detail::eval_where(inputs, out); break;
+        case OpKind::cast: status = detail::eval_cast(x, out); break;
+        case OpKind::clip: status = detail::eval_clip(inputs, out); break;
+        case OpKind::reshape:
+        case OpKind::flatten:
+        case OpKind::squeeze:
+        case OpKind::unsqueeze: {
+          // The same elements in the same order: copy them row-major into the new shape.
+          std::int64_t n = 0;
+          const std::size_t item = out.itemsize();
+          detail::for_each_index(x.dims(), [&](const detail::Index& index) {
+            std::memcpy(static_cast<std::byte*>(out.data()) + static_cast<std::size_t>(n++) * item,
+                        static_cast<const std::byte*>(x.data()) +
+                            static_cast<std::size_t>(detail::offset_of(x, index)) * item,
+                        item);
+          });
+          break;
+        }
+        case OpKind::expand:
+          detail::gather_copy(out, x, [&](const detail::Index& index) { return detail::broadcast_offset(x, index); });
+          break;
+        case OpKind::transpose: status = detail::eval_transpose(x, std::get<PermAttrs>(attrs).perm, out); break;
+        case OpKind::concat: status = detail::eval_concat(inputs, std::get<AxisAttrs>(attrs).axis, out); break;
+        case OpKind::slice: status = detail::eval_slice(x, std::get<SliceAttrs>(attrs), out); break;
+        case OpKind::gather: status = detail::eval_gather(x, inputs[1], std::get<AxisAttrs>(attrs).axis, out); break;
+        case OpKind::shape_of: {
+          const auto& a = std::get<ShapeOfAttrs>(attrs);
+          std::int64_t start = a.start < 0 ? a.start + x.rank() : a.start;
+          start = start < 0 ? 0 : (start > x.rank() ? x.rank() : start);
+          for (std::int64_t i = 0; i < out.numel(); ++i) detail::store_int(out, i, x.dim(static_cast<int>(start + i)));
+          break;
+        }
+        default: return detail::not_evaluated(op, "not an op the reference evaluator does");
+      }
+      break;
+  }
+  KILN_RETURN_IF_ERROR(status);
+  std::vector<Tensor> outputs;
+  outputs.push_back(std::move(out));
+  return outputs;
+}
+
+} // namespace kiln::relax
+// ---- end kiln/relax/reference_eval.hpp ----
+// ---- begin kiln/relax/rewrite.hpp ----
+// kiln/relax/rewrite.hpp: the edits passes make to a function: replacing values, dropping
+// bindings, and compacting the value table afterwards.
+//
+// A pass decides, for some values, another value that computes the same thing (CSE: an
+// earlier duplicate; canonicalization: the input of x*1; folding: a new constant). A
+// Replacement records those decisions; apply() points every use at the replacement and
+// drops the bindings whose outputs were all replaced, and compact() renumbers the values
+// that are left so ids stay dense and in definition order.
+
+#include <cstddef>
+#include <utility>
+#include <vector>
+
+
+namespace kiln::relax {
+
+class Replacement {
+ public:
+  explicit Replacement(const Function& fn) : to_(fn.values.size(), kNoValue) {}
+
+  // From now on `from` is computed by `to`, which is defined before every use of `from`.
+  void replace(ValueId from, ValueId to) {
+    grow(from);
+    to_[static_cast<std::size_t>(from)] = to;
+  }
+
+  // What `id` stands for after the replacements (following chains).
+  ValueId resolve(ValueId id) const {
+    while (id >= 0 && static_cast<std::size_t>(id) < to_.size() && to_[static_cast<std::size_t>(id)] != kNoValue)
+      id = to_[static_cast<std::size_t>(id)];
+    return id;
+  }
+  bool replaced(ValueId id) const { return resolve(id) != id; }
+  bool empty() const {
+    for (ValueId t : to_)
+      if (t != kNoValue) return false;
+    return true;
+  }
+
+  // Rewrites every use in `fn` and drops the bindings whose outputs were all replaced.
+  void apply(Function& fn) const {
+    for (Block& block : fn.blocks) {
+      std::vector<Binding> kept;
+      kept.reserve(block.bindings.size());
+      for (Binding& b : block.bindings) {
+        bool all_replaced = !b.outputs.empty();
+        for (ValueId out : b.outputs) all_replaced = all_replaced && replaced(out);
+        if (all_replaced) continue;
+        for (ValueId& in : b.inputs)
+          if (in != kNoValue) in = resolve(in);
+        kept.push_back(std::move(b));
+      }
+      block.bindings = std::move(kept);
+    }
+    for (ValueId& out : fn.outputs) out = resolve(out);
+  }
+
+ private:
+  void grow(ValueId id) {
+    if (static_cast<std::size_t>(id) >= to_.size()) to_.resize(static_cast<std::size_t>(id) + 1, kNoValue);
+  }
+  std::vector<ValueId> to_;
+};
+
+// Renumbers the values of `fn`: parameters, then constants, then binding outputs in
+// definition order; values nothing defines any more are dropped, as are empty blocks, and
+// neighbouring blocks of one kind are merged. Constants keep their indices.
+inline void compact(Function& fn) {
+  std::vector<ValueId> new_id(fn.values.size(), kNoValue);
+  std::vector<Value> values;
+  values.reserve(fn.values.size());
+  const auto keep = [&](ValueId id) {
+    if (!fn.has_value(id) || new_id[static_cast<std::size_t>(id)] != kNoValue) return;
+    new_id[static_cast<std::size_t>(id)] = static_cast<ValueId>(values.size());
+    values.push_back(std::move(fn.value(id)));
+  };
+  for (ValueId p : fn.params) keep(p);
+  for (std::size_t i = 0; i < fn.values.size(); ++i)
+    if (fn.values[i].kind == ValueKind::constant) keep(static_cast<ValueId>(i));
+  fn.for_each_binding([&](const Binding& b) {
+    for (ValueId out : b.outputs) keep(out);
+  });
+  const auto map = [&](ValueId id) {
+    return fn.has_value(id) ? new_id[static_cast<std::size_t>(id)] : kNoValue;
+  };
+  for (ValueId& p : fn.params) p = map(p);
+  fn.for_each_binding([&](Binding& b) {
+    for (ValueId& in : b.inputs) in = in == kNoValue ? kNoValue : map(in);
+    for (ValueId& out : b.outputs) out = map(out);
+  });
+  for (ValueId& out : fn.outputs) out = map(out);
+  fn.values = std::move(values);
+
+  std::vector<Block> blocks;
+  for (Block& block : fn.blocks) {
+    if (block.bindings.empty()) continue;
+    if (!blocks.empty() && blocks.back().dataflow == block.dataflow) {
+      for (Binding& b : block.bindings) blocks.back().bindings.push_back(std::move(b));
+    } else {
+      blocks.push_back(std::move(block));
+    }
+  }
+  fn.blocks = std::move(blocks);
+}
+
+// Drops the constants whose `keep` entry is 0, renumbering the rest; their values become
+// undefined, for compact() to remove.
+inline void drop_constants(Function& fn, const std::vector<char>& keep) {
+  std::vector<int> new_index(fn.constants.size(), -1);
+  std::vector<Tensor> constants;
+  for (std::size_t i = 0; i < fn.constants.size(); ++i) {
+    if (i < keep.size() && !keep[i]) continue;
+    new_index[i] = static_cast<int>(constants.size());
+    constants.push_back(std::move(fn.constants[i]));
+  }
+  for (Value& v : fn.values) {
+    if (v.kind != ValueKind::constant) continue;
+    const int index = new_index[static_cast<std::size_t>(v.index)];
+    if (index < 0) v.kind = ValueKind::binding;  // no longer defined by anything
+    else v.index = index;
+  }
+  fn.constants = std::move(constants);
+}
+
+} // namespace kiln::relax
+// ---- end kiln/relax/rewrite.hpp ----
+
+namespace kiln::relax {
+namespace detail {
+
+// Whether `id` is a one-element constant equal to `value`.
+inline bool is_scalar_constant(const Function& fn, ValueId id, double value) {
+  const Tensor* t = fn.constant_of(id);
+  if (!t || t->numel() != 1 || t->dtype() == DType::boolean) return false;
+  return load_real(*t, 0) == value;
+}
+
+// A permutation with the empty "reverse" form spelled out.
+inline Ints explicit_perm(const Ints& perm, int rank) {
+  Ints out;
+  for (int i = 0; i < rank; ++i) {
+    std::int64_t p = perm.empty() ? rank - 1 - i : perm[i];
+    out.push_back(p < 0 ? p + rank : p);
+  }
+  return out;
+}
+
+inline bool is_identity_perm(const Ints& perm) {
+  for (int i = 0; i < perm.size(); ++i)
+    if (perm[i] != i) return false;
+  return true;
+}
+
+constexpr bool is_reshape_like(OpKind op) noexcept {
+  return op == OpKind::reshape || op == OpKind::flatten || op == OpKind::squeeze || op == OpKind::unsqueeze;
+}
+
+// The static reshape to `t`: its dims as the target, 0 meaning 0.
+inline ShapeAttrs reshape_to(const TensorType& t) {
+  ShapeAttrs a;
+  for (int i = 0; i < t.rank; ++i) {
+    a.shape.push_back(t.dims[i]);
+    a.allowzero = a.allowzero || t.dims[i].is_constant(0);
+  }
+  return a;
+}
+
+// The value `b` can be replaced by, or kNoValue.
+inline ValueId trivial_result(const Function& fn, const Binding& b) {
+  if (b.outputs.size() != 1 || b.inputs.empty() || b.inputs[0] == kNoValue) return kNoValue;
+  const TensorType& out = fn.type(b.outputs[0]);
+  const ValueId x = b.inputs[0];
+  const auto keeps_type = [&](ValueId v) { return v != kNoValue && fn.type(v) == out; };
+  switch (b.op) {
+    case OpKind::identity: return x;
+    case OpKind::cast:
+    case OpKind::reshape:
+    case OpKind::flatten:
+    case OpKind::squeeze:
+    case OpKind::unsqueeze:
+    case OpKind::expand: return keeps_type(x) ? x : kNoValue;
+    case OpKind::transpose:
+      return keeps_type(x) && is_identity_perm(explicit_perm(std::get<PermAttrs>(b.attrs).perm, out.rank)) ? x
+                                                                                                          : kNoValue;
+    case OpKind::multiply:
+      if (is_scalar_constant(fn, b.inputs[1], 1.0) && keeps_type(x)) return x;
+      if (is_scalar_constant(fn, x, 1.0) && keeps_type(b.inputs[1])) return b.inputs[1];
+      return kNoValue;
+    case OpKind::add:
+      if (is_scalar_constant(fn, b.inputs[1], 0.0) && keeps_type(x)) return x;
+      if (is_scalar_constant(fn, x, 0.0) && keeps_type(b.inputs[1])) return b.inputs[1];
+      return kNoValue;
+    case OpKind::subtract: return is_scalar_constant(fn, b.inputs[1], 0.0) && keeps_type(x) ? x : kNoValue;
+    case OpKind::divide: return is_scalar_constant(fn, b.inputs[1], 1.0) && keeps_type(x) ? x : kNoValue;
+    default: return kNoValue;
+  }
+}
+
+} // namespace detail
+
+inline void canonicalize(Function& fn) {
+  Replacement replacement(fn);
+  // The binding that defines each value, for patterns that look through their inputs.
+  std::vector<const Binding*> producer(fn.values.size(), nullptr);
+  for (Block& block : fn.blocks) {
+    for (Binding& b : block.bindings) {
+      for (ValueId& in : b.inputs)
+        if (in != kNoValue) in = replacement.resolve(in);
+      const Binding* inner = b.inputs.empty() || b.inputs[0] == kNoValue
+                                 ? nullptr
+                                 : producer[static_cast<std::size_t>(b.inputs[0])];
+      // Two transposes compose into one: out[i] = x[p[q[i]]].
+      if (b.op == OpKind::transpose && inner && inner->op == OpKind::transpose) {
+        const int rank = fn.type(b.outputs[0]).rank;
+        const Ints p = detail::explicit_perm(std::get<PermAttrs>(inner->attrs).perm, rank);
+        const Ints q = detail::explicit_perm(std::get<PermAttrs>(b.attrs).perm, rank);
+        Ints composed;
+        for (int i = 0; i < rank; ++i) composed.push_back(p[static_cast<int>(q[i])]);
+        b.inputs = {inner->inputs[0]};
+        b.attrs = PermAttrs{composed};
+      }
+      // Reshapes of reshapes: only the last target matters.
+      if (detail::is_reshape_like(b.op) && inner && detail::is_reshape_like(inner->op)) {
+        b.op = OpKind::reshape;
+        b.inputs = {inner->inputs[0]};
+        b.attrs = detail::reshape_to(fn.type(b.outputs[0]));
+      }
+      if (const ValueId to = detail::trivial_result(fn, b); to != kNoValue) {
+        replacement.replace(b.outputs[0], to);
+        continue;
+      }
+      for (ValueId out : b.outputs) producer[static_cast<std::size_t>(out)] = &b;
+    }
+  }
+  replacement.apply(fn);
+  compact(fn);
+}
+
+inline Status canonicalize(Module& module) {
+  for (Function& fn : module.functions) canonicalize(fn);
+  return {};
+}
+
+} // namespace kiln::relax
+// ---- end kiln/relax/passes/canonicalize.hpp ----
+// ---- begin kiln/relax/passes/common_subexpr.hpp ----
+// kiln/relax/passes/common_subexpr.hpp: common subexpression elimination: a binding that
+// applies the same op with the same attributes to the same inputs as an earlier one is
+// dropped, and its uses take the earlier binding's outputs. Equal constants merge too.
+//
+// Attributes compare by their canonical text (attributes.hpp), so `axis=-1` and the
+// default axis of softmax are one. Calls of user kernels and control flow are left alone.
+
+#include <cstdint>
+#include <cstring>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+
+namespace kiln::relax {
+namespace detail {
+
+// Whether two constants hold the same dtype, shape and bytes.
+inline bool same_constant(const Tensor& a, const Tensor& b) {
+  if (a.dtype() != b.dtype() || a.rank() != b.rank() || !a.is_contiguous() || !b.is_contiguous()) return false;
+  for (int i = 0; i < a.rank(); ++i)
+    if (a.dim(i) != b.dim(i)) return false;
+  return a.nbytes() == 0 || std::memcmp(a.data(), b.data(), a.nbytes()) == 0;
+}
+
+// FNV-1a over a constant's bytes: buckets for same_constant.
+inline std::uint64_t constant_hash(const Tensor& t) {
+  std::uint64_t h = 1469598103934665603ull ^ static_cast<std::uint64_t>(t.dtype());
+  if (!t.is_contiguous()) return h;
+  const auto* p = static_cast<const unsigned char*>(t.data());
+  for (std::size_t i = 0; i < t.nbytes(); ++i) h = (h ^ p[i]) * 1099511628211ull;
+  for (std::int64_t d : t.dims()) h = (h ^ static_cast<std::uint64_t>(d)) * 1099511628211ull;
+  return h;
+}
+
+} // namespace detail
+
+inline void eliminate_common_subexpressions(Function& fn) {
+  Replacement replacement(fn);
+  std::unordered_map<std::uint64_t, std::vector<ValueId>> constants;
+  for (std::size_t i = 0; i < fn.values.size(); ++i) {
+    const auto id = static_cast<ValueId>(i);
+    const Tensor* t = fn.constant_of(id);
+    if (!t) continue;
+    std::vector<ValueId>& bucket = constants[detail::constant_hash(*t)];
+    bool merged = false;
+    for (ValueId earlier : bucket) {
+      if (detail::same_constant(*fn.constant_of(earlier), *t)) {
+        replacement.replace(id, earlier);
+        merged = true;
+        break;
+      }
+    }
+    if (!merged) bucket.push_back(id);
+  }
+  std::unordered_map<std::string, const Binding*> seen;
+  for (const Block& block : fn.blocks) {
+    for (const Binding& b : block.bindings) {
+      if (!is_pure(b.op) || is_control_flow(b.op)) continue;
+      std::string key = str_cat(to_string(b.op), "(");
+      for (ValueId in : b.inputs) key += str_cat(replacement.resolve(in), ",");
+      key += ")" + to_string(b.attrs);
+      const auto [it, inserted] = seen.emplace(std::move(key), &b);
+      if (inserted) continue;
+      for (std::size_t i = 0; i < b.outputs.size(); ++i) replacement.replace(b.outputs[i], it->second->outputs[i]);
+    }
+  }
+  if (replacement.empty()) return;
+  replacement.apply(fn);
+  std::vector<char> keep(fn.constants.size(), 1);
+  for (std::size_t i = 0; i < fn.values.size(); ++i)
+    if (fn.values[i].kind == ValueKind::constant && replacement.replaced(static_cast<ValueId>(i)))
+      keep[static_cast<std::size_t>(fn.values[i].index)] = 0;
+  drop_constants(fn, keep);
+  compact(fn);
+}
+
+inline Status common_subexpression_elimination(Module& module) {
+  for (Function& fn : module.functions) eliminate_common_subexpressions(fn);
+  return {};
+}
+
+} // namespace kiln::relax
+// ---- end kiln/relax/passes/common_subexpr.hpp ----
+// ---- begin kiln/relax/passes/dead_code.hpp ----
+// kiln/relax/passes/dead_code.hpp: dead code elimination: drops bindings and constants that
+// no output of the function depends on.
+//
+// A binding lives when one of its outputs is used by a live binding or returned; calls of
+// user kernels always live (they are opaque). Parameters stay: they are the interface.
+
+#include <vector>
+
+
+namespace kiln::relax {
+
+inline void eliminate_dead_code(Function& fn) {
+  std::vector<char> used(fn.values.size(), 0);
+  const auto use = [&](ValueId id) {
+    if (fn.has_value(id)) used[static_cast<std::size_t>(id)] = 1;
+  };
+  for (ValueId out : fn.outputs) use(out);
+  // Walk backwards: a binding's users come after it.
+  for (auto block = fn.blocks.rbegin(); block != fn.blocks.rend(); ++block) {
+    std::vector<Binding> kept;
+    for (auto b = block->bindings.rbegin(); b != block->bindings.rend(); ++b) {
+      bool live = !is_pure(b->op);
+      for (ValueId out : b->outputs) live = live || (fn.has_value(out) && used[static_cast<std::size_t>(out)]);
+      if (!live) continue;
+      for (ValueId in : b->inputs) use(in);
+      kept.push_back(std::move(*b));
+    }
+    block->bindings.assign(std::make_move_iterator(kept.rbegin()), std::make_move_iterator(kept.rend()));
+  }
+  std::vector<char> keep(fn.constants.size(), 0);
+  for (std::size_t i = 0; i < fn.values.size(); ++i)
+    if (fn.values[i].kind == ValueKind::constant && used[i]) keep[static_cast<std::size_t>(fn.values[i].index)] = 1;
+  drop_constants(fn, keep);
+  compact(fn);
+}
+
+inline Status dead_code_elimination(Module& module) {
+  for (Function& fn : module.functions) eliminate_dead_code(fn);
+  return {};
+}
+
+} // namespace kiln::relax
+// ---- end kiln/relax/passes/dead_code.hpp ----
+// ---- begin kiln/relax/passes/fold_constants.hpp ----
+// kiln/relax/passes/fold_constants.hpp: constant folding: a binding whose inputs are all
+// constants becomes the constant it computes, when the reference evaluator can compute it.
+//
+// Also folded: shape_of of a value whose dims are all static (its result depends only on
+// the type), and reshape/expand whose target shape is a constant tensor, which become the
+// static form with an attribute. Heavy ops (conv, matmul, reductions) are left alone, as
+// is any result with more than `max_elements` elements, so folding never bloats a module.
+
+#include <cstdint>
+#include <vector>
+
+// ---- begin kiln/relax/passes/simplify_shapes.hpp ----
+// kiln/relax/passes/simplify_shapes.hpp: shape computations folded into the types they describe.
+//
+//   shape_of(x) with every dim of x known, and any shape arithmetic whose elements are
+//   all known numbers (the static tail of a symbolic shape)  -> a constant i64 tensor
+//   reshape(x, s) / expand(x, s) where the elements of s are known, perhaps symbolically
+//   (shape_of -> gather -> concat of a [batch, seq, 768] input)  -> reshape(x, shape=[batch*seq, 768])
+//
+// The second rule is what lets a module with symbolic dims drop the shape arithmetic an
+// exporter wrote: the target becomes SymDim expressions, evaluated once the symbols are
+// bound. The shape computations left unused go with dead code elimination.
+
+#include <cstdint>
+#include <span>
+#include <vector>
+
+
+namespace kiln::relax {
+namespace detail {
+
+// The constant a binding computes when its elements are all known numbers (shape_of of
+// static dims, a slice or gather of those, arithmetic on them).
+inline std::optional<Tensor> constant_from_contents(const Function& fn, const Binding& b) {
+  if (b.outputs.size() != 1) return std::nullopt;
+  const Value& v = fn.value(b.outputs[0]);
+  if (!v.contents) return std::nullopt;
+  for (const SymDim& d : *v.contents)
+    if (!d.is_constant()) return std::nullopt;
+  const std::optional<std::vector<std::int64_t>> dims = static_dims(v.type);
+  if (!dims) return std::nullopt;
+  Result<Tensor> t = Tensor::empty(v.type.dtype, std::span<const std::int64_t>(*dims));
+  if (!t.ok() || t->numel() != static_cast<std::int64_t>(v.contents->size())) return std::nullopt;
+  for (std::size_t i = 0; i < v.contents->size(); ++i)
+    store_int(*t, static_cast<std::int64_t>(i), (*v.contents)[i].constant_value());
+  return std::move(*t);
+}
+
+// A constant of `fn` for `t`, with its contents tracked.
+inline ValueId add_folded_constant(Function& fn, Tensor t, const TensorType& type) {
+  std::optional<Contents> contents = contents_of(t);
+  const ValueId id = fn.add_constant(std::move(t), type);
+  fn.value(id).contents = std::move(contents);
+  return id;
+}
+
+// Turns a reshape or expand that reads its target from a tensor into the static form, when
+// `known` says the target is known; the target becomes the output's own dims.
+inline bool use_static_target(Function& fn, Binding& b, bool (*known)(const Function&, ValueId)) {
+  if ((b.op != OpKind::reshape && b.op != OpKind::expand) || b.inputs.size() != 2) return false;
+  if (!known(fn, b.inputs[1])) return false;
+  ShapeAttrs attrs = reshape_to(fn.type(b.outputs[0]));
+  if (b.op == OpKind::expand) attrs.allowzero = false;
+  b.inputs.resize(1);
+  b.attrs = attrs;
+  return true;
+}
+
+} // namespace detail
+
+inline void simplify_shapes(Function& fn) {
+  Replacement replacement(fn);
+  for (Block& block : fn.blocks) {
+    for (Binding& b : block.bindings) {
+      for (ValueId& in : b.inputs)
+        if (in != kNoValue) in = replacement.resolve(in);
+      if (std::optional<Tensor> known = detail::constant_from_contents(fn, b)) {
+        const TensorType type = fn.type(b.outputs[0]);
+        replacement.replace(b.outputs[0], detail::add_folded_constant(fn, std::move(*known), type));
+        continue;
+      }
+      detail::use_static_target(fn, b, [](const Function& f, ValueId v) { return f.value(v).contents.has_value(); });
+    }
+  }
+  replacement.apply(fn);
+  compact(fn);
+}
+
+inline Status simplify_shapes(Module& module) {
+  for (Function& fn : module.functions) simplify_shapes(fn);
+  return {};
+}
+
+} // namespace kiln::relax
+// ---- end kiln/relax/passes/simplify_shapes.hpp ----
+
+namespace kiln::relax {
+
+struct FoldOptions {
+  std::int64_t max_elements = std::int64_t{1} << 16;
+};
+
+inline void fold_constants(Function& fn, const FoldOptions& options = {}) {
+  Replacement replacement(fn);
+  for (Block& block : fn.blocks) {
+    if (!block.dataflow) continue;
+    for (Binding& b : block.bindings) {
+      for (ValueId& in : b.inputs)
+        if (in != kNoValue) in = replacement.resolve(in);
+      if (std::optional<Tensor> shape = b.op == OpKind::shape_of ? detail::constant_from_contents(fn, b) : std::nullopt) {
+        const TensorType type = fn.type(b.outputs[0]);
+        replacement.replace(b.outputs[0], detail::add_folded_constant(fn, std::move(*shape), type));
+        continue;
+      }
+      detail::use_static_target(fn, b, [](const Function& f, ValueId v) { return f.constant_of(v) != nullptr; });
+      if (!is_pure(b.op) || b.inputs.empty() || b.outputs.size() != 1) continue;
+      std::vector<Tensor> inputs;
+      bool all_constant = true;
+      for (ValueId in : b.inputs) {
+        const Tensor* t = in == kNoValue ? nullptr : fn.constant_of(in);
+        if (in != kNoValue && !t) all_constant = false;
+        inputs.push_back(t ? *t : Tensor());
+      }
+      const TensorType type = fn.type(b.outputs[0]);
+      if (!all_constant || !type.is_static() || type.element_count().constant_value() > options.max_elements)
+        continue;
+      Result<std::vector<Tensor>> folded = evaluate_reference(b.op, b.attrs, inputs, std::span<const TensorType>(&type, 1));
+      if (!folded.ok()) continue;  // not something the evaluator does: leave the binding
+      replacement.replace(b.outputs[0], detail::add_folded_constant(fn, std::move(folded->front()), type));
+    }
+  }
+  replacement.apply(fn);
+  compact(fn);
+}
+
+inline Status fold_constants(Module& module) {
+  for (Function& fn : module.functions) fold_constants(fn);
+  return {};
+}
+
+} // namespace kiln::relax
+// ---- end kiln/relax/passes/fold_constants.hpp ----
+
+namespace kiln::relax {
+
+struct Pass {
+  std::string name;
+  std::function<Status(Module&)> run;
+};
+
+class PassManager {
+ public:
+  using Observer = std::function<void(std::string_view pass, const Module& module)>;
+
+  PassManager& add(std::string name, std::function<Status(Module&)> run) {
+    passes_.push_back(Pass{std::move(name), std::move(run)});
+    return *this;
+  }
+
+  // Calls `observer` after every pass with the module as that pass left it.
+  PassManager& after_each(Observer observer) {
+    observer_ = std::move(observer);
+    return *this;
+  }
+  // Appends "// after <pass>\n<module>" to `log` after every pass; `log` must outlive run().
+  PassManager& print_after_each(std::string& log) {
+    return after_each([&log](std::string_view pass, const Module& module) {
+      log += str_cat("// after ", pass, "\n", to_string(module));
+    });
+  }
+
+  const std::vector<Pass>& passes() const noexcept { return passes_; }
+
+  // Runs the passes in order; stops at the first that fails, or that leaves a module that
+  // does not verify, with an error that names the pass.
+  Status run(Module& module) const {
+    KILN_RETURN_IF_ERROR(verify(module).with_context("before the passes"));
+    for (const Pass& pass : passes_) {
+      KILN_RETURN_IF_ERROR(pass.run(module).with_context(str_cat("pass ", pass.name)));
+      Status check = verify(module);
+      if (!check.ok())
+        return make_error(StatusCode::internal, "pass ", pass.name, " left an invalid module: ", check.message());
+      if (observer_) observer_(pass.name, module);
+    }
+    return {};
+  }
+
+ private:
+  std::vector<Pass> passes_;
+  Observer observer_;
+};
+
+// The load-time pipeline: fold what is constant, turn shape computations into static or
+// symbolic targets, remove no-op work and duplicates, then what is left unused.
+inline PassManager default_pipeline() {
+  PassManager pm;
+  pm.add("fold_constants", [](Module& m) { return fold_constants(m); })
+      .add("simplify_shapes", [](Module& m) { return simplify_shapes(m); })
+      .add("canonicalize", [](Module& m) { return canonicalize(m); })
+      .add("common_subexpression_elimination", [](Module& m) { return common_subexpression_elimination(m); })
+      .add("dead_code_elimination", [](Module& m) { return dead_code_elimination(m); });
+  return pm;
+}
+
+} // namespace kiln::relax
+// ---- end kiln/relax/passes/pass_manager.hpp ----
 
 // Interop with libraries found on the include path. These come last so that every header
 // they need is already included unconditionally above.
@@ -10308,7 +13730,9 @@ struct Codegen {
 // order they first appear (earlier stages first), then the output; views or tensors. Each
 // Kernel keeps the workspace of its intermediate stages, allocated on the first run and
 // reused while shapes do not grow; one Kernel object must not run on two threads at once.
-template <tir::Schedule S, class Last, class Arch>
+// ArgInputs is the order of the input arguments: the inputs of the kernel as written, before
+// cache_read added stages (which can change which input is read first).
+template <tir::Schedule S, class Last, class Arch, class ArgInputs = typename Last::inputs>
 class Kernel {
   using PlanT = tir::StagePlan<S, Last>;
   using Stages = typename Last::stages;
@@ -10323,6 +13747,9 @@ class Kernel {
   using compute_type = Last;
 
   explicit Kernel(const Last& last) : exprs_(all_exprs(Stages{}, last)) {}
+
+  // Bytes of workspace held for intermediate stages: the most any run so far needed.
+  std::size_t workspace_bytes() const noexcept { return workspace_bytes_; }
 
   // The loop program of one stage, for inspection.
   template <class St>
@@ -10392,11 +13819,16 @@ class Kernel {
           };
           (one(std::type_identity<Es>{}), ...);
         }(typename St::extents_type{});
+        // Row-major, each stride padded as storage_align asks.
+        constexpr const tir::LoopProgram& sp = PlanT::template program<St>;
         std::int64_t stride = 1;
         for (std::size_t a = St::rank; a-- > 0;) {
+          if (const std::int64_t f = sp.align_factor[a]; f > 0)
+            stride += ((sp.align_offset[a] - stride) % f + f) % f;
           buf.stride[a] = stride;
           stride *= buf.extent[a];
         }
+        count = std::max(count, stride);
         const std::size_t bytes = (static_cast<std::size_t>(count) * sizeof(typename St::value_type) + 63) / 64 * 64;
         if (assign) buf.data = reinterpret_cast<typename St::value_type*>(workspace_.get() + total);
         buf.offset = 0;
@@ -10464,13 +13896,13 @@ class Kernel {
     Status status;
     auto bind_input = [&]<std::size_t K>(std::integral_constant<std::size_t, K>) {
       if (!status.ok()) return;
-      using Ph = std::tuple_element_t<K, typename te::tuple_of<typename Last::inputs>::type>;
+      using Ph = std::tuple_element_t<K, typename te::tuple_of<ArgInputs>::type>;
       auto b = to_buffer<const typename Ph::value_type, Ph::rank>(std::get<K>(args), Ph::name.c_str());
       if (!b.ok()) {
         status = std::move(b).status();
         return;
       }
-      std::get<K>(buffers.inputs) = *b;
+      std::get<te::index_by_name<typename Last::inputs, Ph::name>::value>(buffers.inputs) = *b;
       status = check_extents(typename Ph::extents_type{}, *b, Ph::name, symbols, bound);
     };
     (bind_input(std::integral_constant<std::size_t, I>{}), ...);
@@ -10494,8 +13926,11 @@ class Kernel {
 // Arch; an illegal schedule is a compile-time error naming the primitive and the loop.
 template <tir::Schedule S, class Arch = default_arch, class Last>
 auto build(const Last& last) {
-  static_assert(schedule_error<tir::schedule_diagnostic<S, Last>()>::ok);
-  return Kernel<S, Last, Arch>(last);
+  // The stages that cache_read and cache_write(global) add come first.
+  const auto kernel = tir::rewrite_stages<S>(last);
+  using Kernel_ = std::remove_const_t<decltype(kernel)>;
+  static_assert(schedule_error<tir::schedule_diagnostic<S, Kernel_>()>::ok);
+  return Kernel<S, Kernel_, Arch, typename Last::inputs>(kernel);
 }
 
 } // namespace kiln::cpu

@@ -35,6 +35,10 @@
 #include "tir/stage_graph.hpp"
 #include "tir/tensorize.hpp"
 #include "tir/region.hpp"
+#include "tir/rebuild.hpp"
+#include "tir/cache.hpp"
+#include "tir/rfactor.hpp"
+#include "tir/stage_rewrites.hpp"
 #include "tir/stage_plan.hpp"
 #include "tir/print.hpp"
 
@@ -52,8 +56,14 @@
 #include "kernels/elementwise.hpp"
 #include "kernels/reduce_axes.hpp"
 
-// graph level: symbolic dimensions and shape/dtype inference of the operators
+// graph level: symbolic dimensions and shape/dtype inference of the operators; the dynamic
+// module (built at run time), its printer, passes and shape binding
 #include "relax/shape_inference.hpp"
+#include "relax/module.hpp"
+#include "relax/builder.hpp"
+#include "relax/printer.hpp"
+#include "relax/bind_shapes.hpp"
+#include "relax/passes/pass_manager.hpp"
 
 // Interop with libraries found on the include path. These come last so that every header
 // they need is already included unconditionally above.

@@ -1,13 +1,14 @@
-// compute_at and reverse_compute_at: a producer computed inside its consumer's loop over the
-// region one iteration reads (found by interval arithmetic), and a consumer computed inside
-// its producer's loop over the region one iteration wrote; against naive loops, with
-// static and dynamic extents, tails and a thread pool; their printed programs; and the
-// diagnostics of illegal attachments.
+// Where stages run and how their buffers are laid out: compute_at (a producer computed inside
+// its consumer's loop over the region one iteration reads, found by interval arithmetic and
+// stored densely) and reverse_compute_at; cache_read and cache_write(global), which add
+// stages; storage_align. Against naive loops, with static and dynamic extents, tails and a
+// thread pool; their printed programs; and the diagnostics of illegal uses.
 #include <doctest/doctest.h>
 
 #include "test_data.hpp"
 
 #include <kiln/backend/cpu/kernel.hpp>
+#include <kiln/kernels/matmul.hpp>
 #include <kiln/tir/print.hpp>
 
 #include <cmath>
@@ -243,4 +244,147 @@ TEST_CASE("illegal attachments are diagnosed with the primitive and the loop") {
   using Both = std::remove_const_t<decltype(E)>;
   CHECK(message(tir::schedule_diagnostic<tir::schedule("T").compute_at("C", "i"), Both>()) ==
         "compute_at(\"i\"): the stage has other consumers, which would read it unfinished");
+}
+
+TEST_CASE("cache_read makes the packing stage; cache_write(global) moves the computation to a stage of its own") {
+  // The packed-panel schedule again, with the copy of B made by cache_read; the arguments
+  // keep the order of the kernel as written (A, then B).
+  const auto prod = kernels::matmul<float>(dim<"m">, dim<"n">, dim<"k">);
+  constexpr auto packed = tir::schedule("C")
+                              .cache_read("B", tir::Scope::global)
+                              .split("i", 3)
+                              .split("j", 32)
+                              .split("k", 8)
+                              .reorder("j.o", "k.o", "i.o", "k.i", "i.i", "j.i")
+                              .tensorize("k.i", tir::intrin::fma_block<3, 32>)
+                              .parallel("j.o")
+                              .stage("B_global")
+                              .compute_at("C", "k.o");
+  // C_global reduces into a register tile; C copies it out, vectorized.
+  constexpr auto moved = tir::schedule("C")
+                             .cache_write(tir::Scope::global)
+                             .split("j", 8)
+                             .vectorize("j.i")
+                             .stage("C_global")
+                             .split("j", 8)
+                             .reorder("i", "j.o", "k", "j.i")
+                             .cache_write(tir::Scope::local);
+  auto with_cache_read = cpu::build<packed>(prod);
+  auto with_cache_write = cpu::build<moved>(prod);
+  ThreadPool pool(2);
+  for (std::int64_t m : {1, 7})
+    for (std::int64_t n : {5, 70})
+      for (std::int64_t k : {3, 21}) {
+        CAPTURE(m);
+        CAPTURE(n);
+        CAPTURE(k);
+        auto a = pattern(at(m * k), 0.3f), b = pattern(at(k * n), 0.8f);
+        std::vector<float> c1(at(m * n)), c2(at(m * n));
+        const auto av = make_view(a.data(), shape(m, k));
+        const auto bv = make_view(b.data(), shape(k, n));
+        REQUIRE(with_cache_read.run(&pool, av, bv, make_view(c1.data(), shape(m, n))).ok());
+        REQUIRE(with_cache_write.run(&pool, av, bv, make_view(c2.data(), shape(m, n))).ok());
+        for (std::int64_t i = 0; i < m; ++i)
+          for (std::int64_t j = 0; j < n; ++j) {
+            double ref = 0;
+            for (std::int64_t p = 0; p < k; ++p) ref += double(a[at(i * k + p)]) * double(b[at(p * n + j)]);
+            CHECK(c1[at(i * n + j)] == doctest::Approx(ref).epsilon(1e-4));
+            CHECK(c2[at(i * n + j)] == doctest::Approx(ref).epsilon(1e-4));
+          }
+      }
+  const std::string text = tir::print<moved>(prod);
+  CHECK(text.find("    C_global = T.alloc_buffer((m, n), \"float32\")\n") != std::string::npos);
+  CHECK(text.find("C[i, j.o * 8 + j.i] = C_global[i, j.o * 8 + j.i]") == std::string::npos);  // bound, not inlined
+  CHECK(text.find("C[i, j] = C_global[i, j]\n") != std::string::npos);
+
+  using Matmul = std::remove_const_t<decltype(prod)>;
+  auto message = [](auto d) { return std::string(d.message); };
+  constexpr auto unknown = tir::schedule("C").cache_read("Q", tir::Scope::global);
+  CHECK(message(tir::schedule_diagnostic<unknown, tir::rewritten_kernel_t<unknown, Matmul>>()) ==
+        "cache_read(\"Q\"): the stage does not read a tensor of that name");
+  constexpr auto shared = tir::schedule("C").cache_read("A", tir::Scope::shared);
+  CHECK(message(tir::schedule_diagnostic<shared, tir::rewritten_kernel_t<shared, Matmul>>()) ==
+        "cache_read(\"A\"): the CPU backend has no shared memory (shared scope is for GPUs)");
+}
+
+TEST_CASE("storage_align pads the row stride of an intermediate buffer") {
+  // T is m x 37; with its rows aligned to 16 floats each row takes 48.
+  static constexpr auto Ar = te::placeholder<float, "A">(dim<"m">, 37_c);
+  static constexpr auto rq = te::reduce_axis<"q">(37_c);
+  const auto T37 = te::compute<"T", "p", "c">(te::extents(dim<"m">, 37_c), [](auto p, auto c) { return te::exp(Ar(p, c)); });
+  const auto S = te::compute<"S", "i">(te::extents(dim<"m">), [=](auto i) { return te::sum(T37(i, rq), rq); });
+  constexpr auto plain = tir::schedule("S");
+  constexpr auto aligned = tir::schedule("T").storage_align("p", 16, 0).split("c", 16).vectorize("c.i");
+  auto k_plain = cpu::build<plain>(S);
+  auto k_aligned = cpu::build<aligned>(S);
+  const std::int64_t m = 3;
+  auto a = pattern(3 * 37, 0.5f, 0.3f);
+  std::vector<float> s1(3), s2(3);
+  REQUIRE(k_plain(make_view(a.data(), shape(m, 37_c)), make_view(s1.data(), shape(m))).ok());
+  REQUIRE(k_aligned(make_view(a.data(), shape(m, 37_c)), make_view(s2.data(), shape(m))).ok());
+  CHECK(k_plain.workspace_bytes() == 448);     // 3 * 37 floats, rounded to 64 bytes
+  CHECK(k_aligned.workspace_bytes() == 576);   // 3 * 48 floats
+  for (std::int64_t i = 0; i < m; ++i) {
+    double ref = 0;
+    for (int c = 0; c < 37; ++c) ref += std::exp(double(a[at(i * 37 + c)]));
+    CHECK(s1[at(i)] == doctest::Approx(ref).epsilon(1e-5));
+    CHECK(s2[at(i)] == doctest::Approx(ref).epsilon(1e-5));
+  }
+  CHECK(tir::print<aligned>(S).find("    T = T.alloc_buffer((m, 37), \"float32\")  # stride of p = 16 * q + 0\n") !=
+        std::string::npos);
+  using Sum = std::remove_const_t<decltype(S)>;
+  auto message = [](auto d) { return std::string(d.message); };
+  CHECK(message(tir::schedule_diagnostic<tir::schedule("T").storage_align("z", 16, 0), Sum>()) ==
+        "storage_align(\"z\"): the stage has no spatial axis of that name");
+  CHECK(message(tir::schedule_diagnostic<tir::schedule("T").storage_align("p", 16, 16), Sum>()) ==
+        "storage_align(\"p\"): the factor must be positive and the offset in [0, factor)");
+  CHECK(message(tir::schedule_diagnostic<tir::schedule("S").storage_align("i", 16, 0), Sum>()) ==
+        "storage_align(\"i\"): the stage is the output of the kernel, whose buffer the caller lays out");
+}
+
+TEST_CASE("rfactor: a long row sum as vectorized partial sums, with and without a remainder") {
+  static constexpr auto X = te::placeholder<float, "X">(dim<"m">, 1000_c);
+  static constexpr auto q = te::reduce_axis<"q">(1000_c);
+  const auto rowsum = te::compute<"S", "i">(te::extents(dim<"m">), [](auto i) { return te::sum(X(i, q), q); });
+  // The partial sums S_rf[i, q.i] over q.o are a spatial axis q.i: vectorized.
+  constexpr auto by16 = tir::schedule("S").rfactor("q", 16).stage("S_rf").reorder("i", "q.o", "q.i").vectorize("q.i");
+  constexpr auto by24 = tir::schedule("S").rfactor("q", 24).parallel("i");  // 1000 = 41 * 24 + 16
+  auto k16 = cpu::build<by16>(rowsum);
+  auto k24 = cpu::build<by24>(rowsum);
+  ThreadPool pool(2);
+  const std::int64_t m = 5;
+  auto x = pattern(5 * 1000, 0.1f);
+  std::vector<float> s16(5), s24(5);
+  REQUIRE(k16(make_view(x.data(), shape(m, 1000_c)), make_view(s16.data(), shape(m))).ok());
+  REQUIRE(k24.run(&pool, make_view(x.data(), shape(m, 1000_c)), make_view(s24.data(), shape(m))).ok());
+  for (std::int64_t i = 0; i < m; ++i) {
+    double ref = 0;
+    for (int c = 0; c < 1000; ++c) ref += double(x[at(i * 1000 + c)]);
+    CHECK(s16[at(i)] == doctest::Approx(ref).epsilon(1e-4));
+    CHECK(s24[at(i)] == doctest::Approx(ref).epsilon(1e-4));
+  }
+  const std::string text = tir::print<by16>(rowsum);
+  CHECK(text.find("    S_rf = T.alloc_buffer((m, 16), \"float32\")\n") != std::string::npos);
+  CHECK(text.find("        for q.o in range(63):  # reduction\n"
+                  "            for q.i in T.vectorized(16):\n") != std::string::npos);
+  CHECK(text.find("S[i] = T.sum(S[i], S_rf[i, q.i])") != std::string::npos);
+
+  using RowSum = std::remove_const_t<decltype(rowsum)>;
+  auto message = [](auto d) { return std::string(d.message); };
+  constexpr auto unknown = tir::schedule("S").rfactor("z", 16);
+  CHECK(message(tir::schedule_diagnostic<unknown, tir::rewritten_kernel_t<unknown, RowSum>>()) ==
+        "rfactor(\"z\"): the stage has no reduction axis of that name with a static extent");
+}
+
+TEST_CASE("interval arithmetic for regions: signs, floor division, and overflow that gives up") {
+  using tir::Interval;
+  static_assert((Interval{2, 3} * Interval{-1, 4}).lo == -3 && (Interval{2, 3} * Interval{-1, 4}).hi == 12);
+  static_assert((Interval{0, 5} - Interval{1, 1}).lo == -1);
+  // Two unknown factors multiplied must not overflow: the result is unbounded, then clamped.
+  constexpr Interval huge = Interval::unbounded() * Interval::unbounded();
+  CHECK(huge.lo == Interval::unbounded().lo);
+  CHECK(huge.hi == Interval::unbounded().hi);
+  CHECK(huge.clamped(0, 9).lo == 0);
+  CHECK(huge.clamped(0, 9).hi == 9);
+  CHECK(Interval{5, 2}.empty());
 }

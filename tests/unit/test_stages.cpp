@@ -219,7 +219,7 @@ TEST_CASE("decompose_reduction and cache_write(local), alone and with an epilogu
         "cache_write(\"C\"): a spatial loop inside the first reduction loop has a dynamic extent; the local tile must be "
         "static");
   CHECK(message(tir::schedule("C").cache_write(tir::Scope::shared)) ==
-        "cache_write(\"C\"): the CPU backend caches writes in local scope only (shared is for GPUs)");
+        "cache_write(\"C\"): the CPU backend has no shared memory (shared scope is for GPUs)");
   CHECK(message(tir::schedule("C").split("j", 2048).reorder("i", "j.o", "r", "j.i").cache_write(tir::Scope::local)) ==
         "cache_write(\"C\"): the local tile is larger than kiln::tir::kMaxLocalTile elements");
 }

@@ -85,6 +85,11 @@ struct LoopProgram {
   bool decomposed_init = false;
   bool local_accumulator = false;
 
+  // storage_align: per axis, the stride of the stage's buffer is a multiple of
+  // align_factor[a] plus align_offset[a] (factor 0: the natural row-major stride).
+  std::int64_t align_factor[kMaxAxes] = {};
+  std::int64_t align_offset[kMaxAxes] = {};
+
   // compute_at / reverse_compute_at: the stage runs over a region of its spatial axes whose
   // extent and origin (per axis) are symbols of this program only, set by the host stage;
   // axis_full_extent keeps the extents of the whole tensor.

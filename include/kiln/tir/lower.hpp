@@ -391,15 +391,35 @@ constexpr LoopProgram lower(const ComputeSpec& spec, const Schedule& s) noexcept
       case PrimitiveKind::reverse_compute_inline:
       case PrimitiveKind::compute_at:
       case PrimitiveKind::reverse_compute_at:
+      case PrimitiveKind::rfactor:
         break;  // stage-level: checked by check_stages and the stage plan, applied by the backend
       case PrimitiveKind::cache_write:
-        if (spec.axis_count == spec.spatial_count)
-          b.fail("cache_write", spec.stage, "the stage is not a reduction; only reductions cache their writes");
-        else if (prim.scope != Scope::local)
-          b.fail("cache_write", spec.stage, "the CPU backend caches writes in local scope only (shared is for GPUs)");
+        if (prim.scope == Scope::global) break;  // a stage of its own (tir/cache.hpp)
+        if (prim.scope == Scope::shared)
+          b.fail("cache_write", spec.stage, "the CPU backend has no shared memory (shared scope is for GPUs)");
+        else if (spec.axis_count == spec.spatial_count)
+          b.fail("cache_write", spec.stage, "the stage is not a reduction; only reductions cache their writes locally");
         else
           p.local_accumulator = true;
         break;
+      case PrimitiveKind::storage_align: {
+        const int a = p.find_axis(prim.loops[0]);
+        if (a < 0 || a >= spec.spatial_count)
+          b.fail("storage_align", prim.loops[0], "the stage has no spatial axis of that name");
+        else if (prim.factor <= 0 || prim.align_offset < 0 || prim.align_offset >= prim.factor)
+          b.fail("storage_align", prim.loops[0], "the factor must be positive and the offset in [0, factor)");
+        else if (p.attached)
+          b.fail("storage_align", prim.loops[0], "a stage computed at another stage's loop stores its regions densely");
+        else {
+          p.align_factor[a] = prim.factor;
+          p.align_offset[a] = prim.align_offset;
+        }
+        break;
+      }
+      case PrimitiveKind::cache_read:
+        if (prim.scope == Scope::shared)
+          b.fail("cache_read", prim.loops[0], "the CPU backend has no shared memory (shared scope is for GPUs)");
+        break;  // the copy is a stage of its own (tir/cache.hpp)
       case PrimitiveKind::tensorize:
         if (b.require_loop("tensorize", prim.loops[0]) >= 0) {
           if (!p.intrinsic.empty()) b.fail("tensorize", prim.loops[0], "the stage is already tensorized");

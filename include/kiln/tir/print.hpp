@@ -9,6 +9,7 @@
 #include "../core/str_cat.hpp"
 #include "../te/inline.hpp"
 #include "../te/tensor.hpp"
+#include "stage_rewrites.hpp"
 #include "compute_spec.hpp"
 #include "loop_program.hpp"
 #include "lower.hpp"
@@ -370,22 +371,30 @@ inline std::string print(const LoopProgram& p) {
 // A whole kernel as a TVMScript-like function: buffers, intermediate allocations, and for each
 // executed stage its loops, axis bindings, guarded tails, the reduction's start, the
 // statement and any epilogue. Inlined stages appear inside the expressions that read them.
-template <Schedule S, class Last>
-std::string print(const Last& last) {
+namespace detail {
+// ArgInputs: the inputs in argument order (that of the kernel before cache_read).
+template <Schedule S, class ArgInputs, class Last>
+std::string print_kernel(const Last& last) {
   using PlanT = StagePlan<S, Last>;
   constexpr Diagnostic error = schedule_diagnostic<S, Last>();
   if constexpr (error.failed) {
     return str_cat("# illegal schedule: ", error.message, "\n");
   } else {
-    std::string out = str_cat("@T.prim_func\ndef ", Last::name.view(), "(", detail::print_params(typename Last::inputs{}),
+    std::string out = str_cat("@T.prim_func\ndef ", Last::name.view(), "(", detail::print_params(ArgInputs{}),
                               Last::name.view(), ": T.Buffer((", detail::print_extents(typename Last::extents_type{}),
                               "), \"", detail::dtype_name<typename Last::value_type>(), "\")):\n");
     [&]<class... Ss>(te::TypeList<Ss...>) {
       auto one = [&]<class St>(std::type_identity<St>) {
         constexpr int i = PlanT::template index_of<St>;
         if constexpr (PlanT::needs_workspace(i) && (PlanT::host_of(i) < 0 || PlanT::roles.after_body[i])) {
+          constexpr const LoopProgram& sp = PlanT::template program<St>;
+          std::string aligned;
+          for (int a = 0; a < sp.spatial_count; ++a)
+            if (sp.align_factor[a] > 0)
+              aligned += str_cat(aligned.empty() ? "  # stride of " : ", ", sp.axis_names[a].view(), " = ",
+                                 sp.align_factor[a], " * q + ", sp.align_offset[a]);
           out += str_cat("    ", St::name.view(), " = T.alloc_buffer((", detail::print_extents(typename St::extents_type{}),
-                         "), \"", detail::dtype_name<typename St::value_type>(), "\")\n");
+                         "), \"", detail::dtype_name<typename St::value_type>(), "\")", aligned, "\n");
         }
         if constexpr (PlanT::top_level(i)) out += detail::print_with_attached<PlanT, St>(last);
       };
@@ -393,6 +402,13 @@ std::string print(const Last& last) {
     }(typename PlanT::Stages{});
     return out;
   }
+}
+} // namespace detail
+
+template <Schedule S, class Last>
+std::string print(const Last& original) {
+  // The stages that cache_read and cache_write(global) add come first.
+  return detail::print_kernel<S, typename Last::inputs>(rewrite_stages<S>(original));
 }
 
 } // namespace kiln::tir

@@ -33,10 +33,22 @@ struct Interval {
   }
 };
 
-constexpr Interval operator+(Interval a, Interval b) noexcept { return {a.lo + b.lo, a.hi + b.hi}; }
-constexpr Interval operator-(Interval a, Interval b) noexcept { return {a.lo - b.hi, a.hi - b.lo}; }
+// Arithmetic that would overflow gives up: the result is unbounded (and clamped later).
+constexpr Interval operator+(Interval a, Interval b) noexcept {
+  Interval r;
+  if (__builtin_add_overflow(a.lo, b.lo, &r.lo) || __builtin_add_overflow(a.hi, b.hi, &r.hi)) return Interval::unbounded();
+  return r;
+}
+constexpr Interval operator-(Interval a, Interval b) noexcept {
+  Interval r;
+  if (__builtin_sub_overflow(a.lo, b.hi, &r.lo) || __builtin_sub_overflow(a.hi, b.lo, &r.hi)) return Interval::unbounded();
+  return r;
+}
 constexpr Interval operator*(Interval a, Interval b) noexcept {
-  const std::int64_t p[] = {a.lo * b.lo, a.lo * b.hi, a.hi * b.lo, a.hi * b.hi};
+  std::int64_t p[4] = {};
+  if (__builtin_mul_overflow(a.lo, b.lo, &p[0]) || __builtin_mul_overflow(a.lo, b.hi, &p[1]) ||
+      __builtin_mul_overflow(a.hi, b.lo, &p[2]) || __builtin_mul_overflow(a.hi, b.hi, &p[3]))
+    return Interval::unbounded();
   return {*std::min_element(p, p + 4), *std::max_element(p, p + 4)};
 }
 

@@ -28,6 +28,9 @@ enum class PrimitiveKind : std::uint8_t {
   compute_inline,
   reverse_compute_inline,
   cache_write,
+  cache_read,
+  storage_align,
+  rfactor,
   decompose_reduction,
   tensorize,
   compute_at,
@@ -37,6 +40,19 @@ enum class PrimitiveKind : std::uint8_t {
 // Where a cached buffer lives: registers/stack (local), GPU workgroup memory (shared), or
 // main memory (global).
 enum class Scope : std::uint8_t { global, shared, local };
+
+constexpr const char* to_string(Scope scope) noexcept {
+  switch (scope) {
+    case Scope::global: return "global";
+    case Scope::shared: return "shared";
+    case Scope::local: return "local";
+  }
+  return "?";
+}
+
+// The name of the copy of `tensor` that cache_read makes (and of the stage cache_write(global)
+// moves a computation to).
+constexpr Name cache_name(const Name& tensor, Scope scope) noexcept { return tensor + "_" + to_string(scope); }
 
 constexpr const char* to_string(PrimitiveKind kind) noexcept {
   switch (kind) {
@@ -50,6 +66,9 @@ constexpr const char* to_string(PrimitiveKind kind) noexcept {
     case PrimitiveKind::compute_inline: return "compute_inline";
     case PrimitiveKind::reverse_compute_inline: return "reverse_compute_inline";
     case PrimitiveKind::cache_write: return "cache_write";
+    case PrimitiveKind::cache_read: return "cache_read";
+    case PrimitiveKind::storage_align: return "storage_align";
+    case PrimitiveKind::rfactor: return "rfactor";
     case PrimitiveKind::decompose_reduction: return "decompose_reduction";
     case PrimitiveKind::tensorize: return "tensorize";
     case PrimitiveKind::compute_at: return "compute_at";
@@ -70,12 +89,13 @@ struct Primitive {
   Name stage;                              // the stage it applies to
   Name loops[kMaxLoopsPerPrimitive] = {};  // the loops it applies to
   int loop_count = 0;
-  std::int64_t factor = 0;                 // split
+  std::int64_t factor = 0;                 // split, storage_align, rfactor
+  std::int64_t align_offset = 0;           // storage_align
   Tail tail = Tail::guard;                 // split
   Name results[2] = {};                    // names of the loops it creates (split: outer, inner);
                                            // compute_at / reverse_compute_at: the other stage
   ThreadAxis thread_axis = ThreadAxis::block_x;  // bind
-  Scope scope = Scope::global;                   // cache_write
+  Scope scope = Scope::global;                   // cache_write, cache_read
   Intrinsic intrinsic = {};                      // tensorize
 };
 
@@ -108,12 +128,37 @@ struct Schedule {
     return with(one(PrimitiveKind::reverse_compute_inline, current));
   }
 
-  // The current reduction stage accumulates the tile of outputs that the spatial loops
-  // inside its first reduction loop cover in a buffer of `scope` (local: registers), which
-  // is initialized before that loop and written back (through any epilogue) after it.
+  // local: the current reduction stage accumulates the tile of outputs that the spatial
+  // loops inside its first reduction loop cover in registers, initialized before that loop
+  // and written back (through any epilogue) after it. global: the stage's computation moves
+  // to a new stage "<stage>_global" and the stage becomes a copy of it (tir/cache.hpp).
   constexpr Schedule cache_write(Scope scope) const noexcept {
     Primitive p = one(PrimitiveKind::cache_write, current);
     p.scope = scope;
+    return with(p);
+  }
+  // The current stage reads `tensor` (an input or a stage) through a copy, the new stage
+  // "<tensor>_<scope>" (tir/cache.hpp), to be placed with compute_at and scheduled like any.
+  constexpr Schedule cache_read(Name tensor, Scope scope) const noexcept {
+    Primitive p = one(PrimitiveKind::cache_read, tensor);
+    p.scope = scope;
+    return with(p);
+  }
+  // The stride of `axis` in the current stage's buffer is padded to factor * q + offset for
+  // some q (to keep rows on cache-line or vector boundaries, or off a power of two that makes
+  // rows collide in the cache). The stage must have a buffer of its own, not the caller's.
+  constexpr Schedule storage_align(Name axis, std::int64_t factor, std::int64_t offset) const noexcept {
+    Primitive p = one(PrimitiveKind::storage_align, axis);
+    p.factor = factor;
+    p.align_offset = offset;
+    return with(p);
+  }
+  // The current reduction stage's axis `axis` (static extent) becomes axis.o * factor +
+  // axis.i; a new stage "<stage>_rf" reduces over axis.o with axis.i as a spatial axis, and
+  // the stage reduces its partial results over axis.i (tir/rfactor.hpp).
+  constexpr Schedule rfactor(Name axis, std::int64_t factor) const noexcept {
+    Primitive p = one(PrimitiveKind::rfactor, axis);
+    p.factor = factor;
     return with(p);
   }
   // The current reduction stage initializes its outputs in a loop nest of its own, placed

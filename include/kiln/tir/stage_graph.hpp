@@ -122,7 +122,9 @@ constexpr Diagnostic check_stages(const StageGraph& g, const Schedule& s) noexce
     const StageInfo& stage = g.stages[at];
     const bool inlined = s.has(PrimitiveKind::compute_inline, p.stage);
     const bool reverse_inlined = s.has(PrimitiveKind::reverse_compute_inline, p.stage);
-    if (p.kind == PrimitiveKind::compute_inline) {
+    if (p.kind == PrimitiveKind::storage_align && p.stage == last) {
+      b.fail(primitive, p.loops[0], "the stage is the output of the kernel, whose buffer the caller lays out");
+    } else if (p.kind == PrimitiveKind::compute_inline) {
       if (p.stage == last) b.fail(primitive, p.stage, "the stage is the output of the kernel and cannot be inlined");
       else if (stage.reduction) b.fail(primitive, p.stage, "the stage is a reduction; only injective stages can be inlined");
       else if (reverse_inlined) b.fail(primitive, p.stage, "the stage is also reverse-inlined");
@@ -143,6 +145,18 @@ constexpr Diagnostic check_stages(const StageGraph& g, const Schedule& s) noexce
         b.fail(primitive, p.stage, "its producer has other consumers and must stay materialized");
       else if (s.has(PrimitiveKind::reverse_compute_inline, g.stages[producer].name))
         b.fail(primitive, p.stage, "its producer is itself reverse-inlined");
+    } else if (p.kind == PrimitiveKind::rfactor) {
+      // The kernel was rewritten already: the partial stage exists when the axis could be factored.
+      if (p.factor <= 0) b.fail(primitive, p.loops[0], "the factor must be positive");
+      else if (g.find(p.stage + "_rf") < 0)
+        b.fail(primitive, p.loops[0], "the stage has no reduction axis of that name with a static extent");
+    } else if (p.kind == PrimitiveKind::cache_read) {
+      // The kernel was rewritten already: the copy exists where the stage read the tensor.
+      bool reads_copy = false;
+      const Name copy = cache_name(p.loops[0], p.scope);
+      for (int r = 0; r < stage.read_count; ++r) reads_copy = reads_copy || stage.reads[r] == copy;
+      if (!reads_copy) b.fail(primitive, p.loops[0], "the stage does not read a tensor of that name");
+      else if (inlined || reverse_inlined) b.fail(primitive, p.loops[0], "the stage is inlined");
     } else if (p.kind == PrimitiveKind::compute_at || p.kind == PrimitiveKind::reverse_compute_at) {
       const int host = g.find(p.results[0]);
       const bool forward = p.kind == PrimitiveKind::compute_at;

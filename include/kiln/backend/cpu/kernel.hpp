@@ -23,6 +23,7 @@
 #include "../../runtime/thread_pool.hpp"
 #include "../../te/inline.hpp"
 #include "../../te/tensor.hpp"
+#include "../../tir/stage_rewrites.hpp"
 #include "../../tir/compute_spec.hpp"
 #include "../../tir/lower.hpp"
 #include "../../tir/stage_graph.hpp"
@@ -642,7 +643,9 @@ struct Codegen {
 // order they first appear (earlier stages first), then the output; views or tensors. Each
 // Kernel keeps the workspace of its intermediate stages, allocated on the first run and
 // reused while shapes do not grow; one Kernel object must not run on two threads at once.
-template <tir::Schedule S, class Last, class Arch>
+// ArgInputs is the order of the input arguments: the inputs of the kernel as written, before
+// cache_read added stages (which can change which input is read first).
+template <tir::Schedule S, class Last, class Arch, class ArgInputs = typename Last::inputs>
 class Kernel {
   using PlanT = tir::StagePlan<S, Last>;
   using Stages = typename Last::stages;
@@ -657,6 +660,9 @@ class Kernel {
   using compute_type = Last;
 
   explicit Kernel(const Last& last) : exprs_(all_exprs(Stages{}, last)) {}
+
+  // Bytes of workspace held for intermediate stages: the most any run so far needed.
+  std::size_t workspace_bytes() const noexcept { return workspace_bytes_; }
 
   // The loop program of one stage, for inspection.
   template <class St>
@@ -726,11 +732,16 @@ class Kernel {
           };
           (one(std::type_identity<Es>{}), ...);
         }(typename St::extents_type{});
+        // Row-major, each stride padded as storage_align asks.
+        constexpr const tir::LoopProgram& sp = PlanT::template program<St>;
         std::int64_t stride = 1;
         for (std::size_t a = St::rank; a-- > 0;) {
+          if (const std::int64_t f = sp.align_factor[a]; f > 0)
+            stride += ((sp.align_offset[a] - stride) % f + f) % f;
           buf.stride[a] = stride;
           stride *= buf.extent[a];
         }
+        count = std::max(count, stride);
         const std::size_t bytes = (static_cast<std::size_t>(count) * sizeof(typename St::value_type) + 63) / 64 * 64;
         if (assign) buf.data = reinterpret_cast<typename St::value_type*>(workspace_.get() + total);
         buf.offset = 0;
@@ -798,13 +809,13 @@ class Kernel {
     Status status;
     auto bind_input = [&]<std::size_t K>(std::integral_constant<std::size_t, K>) {
       if (!status.ok()) return;
-      using Ph = std::tuple_element_t<K, typename te::tuple_of<typename Last::inputs>::type>;
+      using Ph = std::tuple_element_t<K, typename te::tuple_of<ArgInputs>::type>;
       auto b = to_buffer<const typename Ph::value_type, Ph::rank>(std::get<K>(args), Ph::name.c_str());
       if (!b.ok()) {
         status = std::move(b).status();
         return;
       }
-      std::get<K>(buffers.inputs) = *b;
+      std::get<te::index_by_name<typename Last::inputs, Ph::name>::value>(buffers.inputs) = *b;
       status = check_extents(typename Ph::extents_type{}, *b, Ph::name, symbols, bound);
     };
     (bind_input(std::integral_constant<std::size_t, I>{}), ...);
@@ -828,8 +839,11 @@ class Kernel {
 // Arch; an illegal schedule is a compile-time error naming the primitive and the loop.
 template <tir::Schedule S, class Arch = default_arch, class Last>
 auto build(const Last& last) {
-  static_assert(schedule_error<tir::schedule_diagnostic<S, Last>()>::ok);
-  return Kernel<S, Last, Arch>(last);
+  // The stages that cache_read and cache_write(global) add come first.
+  const auto kernel = tir::rewrite_stages<S>(last);
+  using Kernel_ = std::remove_const_t<decltype(kernel)>;
+  static_assert(schedule_error<tir::schedule_diagnostic<S, Kernel_>()>::ok);
+  return Kernel<S, Kernel_, Arch, typename Last::inputs>(kernel);
 }
 
 } // namespace kiln::cpu

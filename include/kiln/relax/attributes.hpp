@@ -1,0 +1,327 @@
+// kiln/relax/attributes.hpp: Attrs, the attributes of a binding in a dynamic module, and their text.
+//
+// Attributes are the structs the infer:: functions take (ConvAttrs, SliceAttrs, ...), plus
+// a few small ones for ops whose inference takes loose arguments (an axis, a dtype), held
+// in one variant. Their printed form ("strides=[2, 2], pads=[3, 3, 3, 3]", defaults left
+// out) is canonical: the printer shows it, and common-subexpression elimination compares
+// attributes by it, so two bindings merge exactly when they print the same.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <variant>
+#include <vector>
+
+#include "../core/dtype.hpp"
+#include "../core/str_cat.hpp"
+#include "infer_conv.hpp"
+#include "infer_linear.hpp"
+#include "infer_reduce.hpp"
+#include "infer_resize.hpp"
+#include "infer_slice.hpp"
+#include "op_kind.hpp"
+#include "tensor_type.hpp"
+
+namespace kiln::relax {
+
+struct NoAttrs {};
+
+// The one axis of softmax, concat, gather, cumsum, flatten, ...
+struct AxisAttrs {
+  std::int64_t axis = 0;
+};
+
+struct ArgReduceAttrs {
+  std::int64_t axis = 0;
+  bool keepdims = true;
+};
+
+struct CastAttrs {
+  DType to = DType::f32;
+};
+
+// ONNX Gemm: alpha * op(A) @ op(B) + beta * C.
+struct GemmOpAttrs {
+  bool trans_a = false;
+  bool trans_b = false;
+  double alpha = 1.0;
+  double beta = 1.0;
+};
+
+// batch_norm and instance_norm use epsilon; layer_norm adds its first normalized axis,
+// group_norm its number of groups.
+struct NormAttrs {
+  double epsilon = 1e-5;
+  std::int64_t axis = -1;
+  std::int64_t num_groups = 0;
+};
+
+// The target of a reshape or expand given as an attribute (the static form). A reshape or
+// expand with a second input takes its shape from that i64 tensor instead.
+struct ShapeAttrs {
+  Dims shape = {};
+  bool allowzero = false;
+};
+
+// squeeze and unsqueeze.
+struct AxesAttrs {
+  Ints axes = {};
+};
+
+struct PermAttrs {
+  Ints perm = {};  // empty: reverse the dims
+};
+
+struct ShapeOfAttrs {
+  std::int64_t start = 0;
+  std::int64_t end = detail::kPosInf;
+};
+
+struct PadAttrs {
+  Ints pads = {};
+  Ints axes = {};
+  double value = 0.0;
+};
+
+struct TileAttrs {
+  Ints repeats = {};
+};
+
+struct TopKAttrs {
+  SymDim k = 1;
+  std::int64_t axis = -1;
+  bool largest = true;
+  bool sorted = true;
+};
+
+struct AttentionAttrs {
+  double scale = 0.0;  // 0: 1 / sqrt(head size)
+  bool causal = false;
+};
+
+// A call of a user's own scheduled kernel, known by name; it declares its output types
+// (the graph cannot see inside it).
+struct CallKernelAttrs {
+  std::string kernel;
+  std::vector<TensorType> outputs;
+};
+
+// Sub-functions are indices into the module's functions.
+struct IfAttrs {
+  int then_branch = -1;
+  int else_branch = -1;
+};
+
+struct LoopAttrs {
+  int body = -1;
+};
+
+using Attrs = std::variant<NoAttrs, AxisAttrs, ArgReduceAttrs, CastAttrs, GemmOpAttrs, ConvAttrs, ConvTransposeAttrs,
+                           PoolAttrs, NormAttrs, ReduceAttrs, ShapeAttrs, AxesAttrs, PermAttrs, ShapeOfAttrs,
+                           SplitAttrs, SliceAttrs, PadAttrs, TileAttrs, ResizeAttrs, TopKAttrs, AttentionAttrs,
+                           CallKernelAttrs, IfAttrs, LoopAttrs>;
+
+// The attributes `op` takes, with their defaults.
+inline Attrs default_attrs(OpKind op) {
+  switch (op) {
+    case OpKind::cast: return CastAttrs{};
+    case OpKind::gemm: return GemmOpAttrs{};
+    case OpKind::conv: return ConvAttrs{};
+    case OpKind::conv_transpose: return ConvTransposeAttrs{};
+    case OpKind::max_pool:
+    case OpKind::average_pool:
+    case OpKind::lp_pool: return PoolAttrs{};
+    case OpKind::batch_norm:
+    case OpKind::layer_norm:
+    case OpKind::instance_norm:
+    case OpKind::group_norm: return NormAttrs{};
+    case OpKind::softmax:
+    case OpKind::log_softmax:
+    case OpKind::hardmax: return AxisAttrs{-1};
+    case OpKind::flatten: return AxisAttrs{1};
+    case OpKind::concat:
+    case OpKind::gather:
+    case OpKind::gather_elements:
+    case OpKind::scatter_elements:
+    case OpKind::cumsum: return AxisAttrs{0};
+    case OpKind::reduce_sum:
+    case OpKind::reduce_mean:
+    case OpKind::reduce_max:
+    case OpKind::reduce_min:
+    case OpKind::reduce_prod: return ReduceAttrs{};
+    case OpKind::argmax:
+    case OpKind::argmin: return ArgReduceAttrs{};
+    case OpKind::topk: return TopKAttrs{};
+    case OpKind::reshape:
+    case OpKind::expand: return ShapeAttrs{};
+    case OpKind::squeeze:
+    case OpKind::unsqueeze: return AxesAttrs{};
+    case OpKind::transpose: return PermAttrs{};
+    case OpKind::shape_of: return ShapeOfAttrs{};
+    case OpKind::split: return SplitAttrs{};
+    case OpKind::slice: return SliceAttrs{};
+    case OpKind::pad: return PadAttrs{};
+    case OpKind::tile: return TileAttrs{};
+    case OpKind::resize: return ResizeAttrs{};
+    case OpKind::attention: return AttentionAttrs{};
+    case OpKind::call_kernel: return CallKernelAttrs{};
+    case OpKind::if_then_else: return IfAttrs{};
+    case OpKind::loop: return LoopAttrs{};
+    default: return NoAttrs{};
+  }
+}
+
+// Whether `attrs` holds the struct `op` takes.
+inline bool attrs_fit(OpKind op, const Attrs& attrs) { return default_attrs(op).index() == attrs.index(); }
+
+namespace detail {
+
+// Writes "name=value" pairs separated by ", ".
+class AttrWriter {
+ public:
+  explicit AttrWriter(std::string& out) : out_(out) {}
+
+  void field(std::string_view name, std::string_view text) {
+    if (!out_.empty()) out_ += ", ";
+    out_ += name;
+    out_ += '=';
+    out_ += text;
+  }
+  void integer(std::string_view name, std::int64_t v) { field(name, str_cat(v)); }
+  void real(std::string_view name, double v) { field(name, str_cat(v)); }
+  void flag(std::string_view name, bool v) { field(name, v ? "true" : "false"); }
+  void ints(std::string_view name, const Ints& values) {
+    std::string text = "[";
+    for (int i = 0; i < values.size(); ++i) text += str_cat(i ? ", " : "", values[i]);
+    field(name, text + "]");
+  }
+  void dims(std::string_view name, const Dims& values) {
+    std::string text = "[";
+    for (int i = 0; i < values.size(); ++i) text += (i ? ", " : "") + to_string(values[i]);
+    field(name, text + "]");
+  }
+  // Lists print only when given: an empty list means the op's default.
+  void ints_if_any(std::string_view name, const Ints& values) {
+    if (!values.empty()) ints(name, values);
+  }
+
+ private:
+  std::string& out_;
+};
+
+constexpr std::string_view to_string(AutoPad pad) noexcept {
+  switch (pad) {
+    case AutoPad::explicit_pads: return "explicit";
+    case AutoPad::same_upper: return "same_upper";
+    case AutoPad::same_lower: return "same_lower";
+    case AutoPad::valid: return "valid";
+  }
+  return "?";
+}
+
+inline void write_window(AttrWriter& w, const Ints& strides, const Ints& pads, const Ints& dilations,
+                         AutoPad auto_pad) {
+  w.ints_if_any("strides", strides);
+  w.ints_if_any("pads", pads);
+  w.ints_if_any("dilations", dilations);
+  if (auto_pad != AutoPad::explicit_pads) w.field("auto_pad", to_string(auto_pad));
+}
+
+} // namespace detail
+
+// "axis=1", "strides=[2, 2], pads=[3, 3, 3, 3]"; empty for default attributes. Values that
+// equal their defaults are left out, so equal attributes always print the same.
+inline std::string to_string(const Attrs& attrs) {
+  std::string out;
+  detail::AttrWriter w(out);
+  std::visit(
+      [&](const auto& a) {
+        using A = std::decay_t<decltype(a)>;
+        if constexpr (std::is_same_v<A, AxisAttrs>) {
+          w.integer("axis", a.axis);
+        } else if constexpr (std::is_same_v<A, ArgReduceAttrs>) {
+          w.integer("axis", a.axis);
+          if (!a.keepdims) w.flag("keepdims", false);
+        } else if constexpr (std::is_same_v<A, CastAttrs>) {
+          w.field("to", kiln::to_string(a.to));
+        } else if constexpr (std::is_same_v<A, GemmOpAttrs>) {
+          if (a.trans_a) w.flag("trans_a", true);
+          if (a.trans_b) w.flag("trans_b", true);
+          if (a.alpha != 1.0) w.real("alpha", a.alpha);
+          if (a.beta != 1.0) w.real("beta", a.beta);
+        } else if constexpr (std::is_same_v<A, ConvAttrs>) {
+          detail::write_window(w, a.strides, a.pads, a.dilations, a.auto_pad);
+          if (a.groups != 1) w.integer("groups", a.groups);
+        } else if constexpr (std::is_same_v<A, ConvTransposeAttrs>) {
+          detail::write_window(w, a.strides, a.pads, a.dilations, a.auto_pad);
+          if (a.groups != 1) w.integer("groups", a.groups);
+          w.ints_if_any("output_padding", a.output_padding);
+          if (!a.output_shape.empty()) w.dims("output_shape", a.output_shape);
+        } else if constexpr (std::is_same_v<A, PoolAttrs>) {
+          w.ints("kernel", a.kernel_shape);
+          detail::write_window(w, a.strides, a.pads, a.dilations, a.auto_pad);
+          if (a.ceil_mode) w.flag("ceil_mode", true);
+        } else if constexpr (std::is_same_v<A, NormAttrs>) {
+          w.real("epsilon", a.epsilon);
+          if (a.axis != -1) w.integer("axis", a.axis);
+          if (a.num_groups != 0) w.integer("num_groups", a.num_groups);
+        } else if constexpr (std::is_same_v<A, ReduceAttrs>) {
+          w.ints_if_any("axes", a.axes);
+          if (!a.keepdims) w.flag("keepdims", false);
+          if (a.noop_with_empty_axes) w.flag("noop_with_empty_axes", true);
+        } else if constexpr (std::is_same_v<A, ShapeAttrs>) {
+          w.dims("shape", a.shape);
+          if (a.allowzero) w.flag("allowzero", true);
+        } else if constexpr (std::is_same_v<A, AxesAttrs>) {
+          w.ints("axes", a.axes);
+        } else if constexpr (std::is_same_v<A, PermAttrs>) {
+          w.ints_if_any("perm", a.perm);
+        } else if constexpr (std::is_same_v<A, ShapeOfAttrs>) {
+          if (a.start != 0) w.integer("start", a.start);
+          if (a.end != detail::kPosInf) w.integer("end", a.end);
+        } else if constexpr (std::is_same_v<A, SplitAttrs>) {
+          w.integer("axis", a.axis);
+          w.ints_if_any("sizes", a.sizes);
+          if (a.num_outputs != 0) w.integer("num_outputs", a.num_outputs);
+        } else if constexpr (std::is_same_v<A, SliceAttrs>) {
+          w.ints("starts", a.starts);
+          w.ints("ends", a.ends);
+          w.ints_if_any("axes", a.axes);
+          w.ints_if_any("steps", a.steps);
+        } else if constexpr (std::is_same_v<A, PadAttrs>) {
+          w.ints("pads", a.pads);
+          w.ints_if_any("axes", a.axes);
+          if (a.value != 0.0) w.real("value", a.value);
+        } else if constexpr (std::is_same_v<A, TileAttrs>) {
+          w.ints("repeats", a.repeats);
+        } else if constexpr (std::is_same_v<A, ResizeAttrs>) {
+          if (!a.scales.empty()) {
+            std::string text = "[";
+            for (int i = 0; i < a.scales.size(); ++i) text += str_cat(i ? ", " : "", a.scales[i]);
+            w.field("scales", text + "]");
+          }
+          if (!a.sizes.empty()) w.dims("sizes", a.sizes);
+          w.ints_if_any("axes", a.axes);
+        } else if constexpr (std::is_same_v<A, TopKAttrs>) {
+          w.field("k", to_string(a.k));
+          w.integer("axis", a.axis);
+          if (!a.largest) w.flag("largest", false);
+          if (!a.sorted) w.flag("sorted", false);
+        } else if constexpr (std::is_same_v<A, AttentionAttrs>) {
+          if (a.scale != 0.0) w.real("scale", a.scale);
+          if (a.causal) w.flag("causal", true);
+        } else if constexpr (std::is_same_v<A, CallKernelAttrs>) {
+          w.field("kernel", str_cat('"', a.kernel, '"'));
+        } else if constexpr (std::is_same_v<A, IfAttrs>) {
+          w.integer("then", a.then_branch);
+          w.integer("else", a.else_branch);
+        } else if constexpr (std::is_same_v<A, LoopAttrs>) {
+          w.integer("body", a.body);
+        }
+      },
+      attrs);
+  return out;
+}
+
+} // namespace kiln::relax
