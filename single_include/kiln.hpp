@@ -3995,6 +3995,8 @@ struct Builder {
   }
 };
 
+} // namespace detail
+
 // The number of outputs the spatial loops inside the first reduction loop cover, or -1 when
 // one of them has a dynamic extent (or a separate tail).
 constexpr std::int64_t reduction_tile(const LoopProgram& p) noexcept {
@@ -4010,7 +4012,10 @@ constexpr std::int64_t reduction_tile(const LoopProgram& p) noexcept {
   return tile;
 }
 
+// The most elements a local accumulator tile (cache_write(local)) may hold.
 inline constexpr std::int64_t kMaxLocalTile = 1024;
+
+namespace detail {
 
 // The only axis a loop steps, when it steps exactly one with coefficient one; else -1.
 constexpr int unit_axis_of(const LoopProgram& p, const Loop& l) noexcept {
@@ -13243,7 +13248,7 @@ struct Codegen {
   }();
   static constexpr bool local_accumulator = P.local_accumulator;
   static constexpr bool decomposed_init = P.decomposed_init && !P.local_accumulator;
-  static constexpr std::int64_t tile_size = local_accumulator ? tir::detail::reduction_tile(P) : 1;
+  static constexpr std::int64_t tile_size = local_accumulator ? tir::reduction_tile(P) : 1;
   // The position of each loop (by id) in the local tile: row-major over the spatial loops
   // inside the first reduction loop.
   static constexpr auto tile_stride = [] {
@@ -14004,7 +14009,7 @@ constexpr tir::Schedule schedule_conv(tir::Schedule s, std::int64_t width) noexc
   // it by the vector width and ends with scalar steps, where a split would test a guard at
   // every statement. A dynamic one is split by the width first.
   constexpr bool vectorize_whole = [] {
-    if constexpr (is_static_v<Last>) return Last::value <= tir::detail::kMaxLocalTile;
+    if constexpr (is_static_v<Last>) return Last::value <= tir::kMaxLocalTile;
     else return false;
   }();
   if constexpr (vectorize_whole) {

@@ -210,7 +210,7 @@ TEST_CASE("decompose_reduction and cache_write(local), alone and with an epilogu
       }
   constexpr auto p = tir::lower(tir::compute_spec<std::remove_const_t<decltype(C)>, DType_>(), cached);
   CHECK(p.local_accumulator);
-  CHECK(tir::detail::reduction_tile(p) == 4 * 32);
+  CHECK(tir::reduction_tile(p) == 4 * 32);
   auto message = [](const tir::Schedule& s) {
     return std::string(tir::lower(tir::compute_spec<std::remove_const_t<decltype(C)>, DType_>(), s).error.message);
   };

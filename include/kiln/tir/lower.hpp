@@ -230,6 +230,8 @@ struct Builder {
   }
 };
 
+} // namespace detail
+
 // The number of outputs the spatial loops inside the first reduction loop cover, or -1 when
 // one of them has a dynamic extent (or a separate tail).
 constexpr std::int64_t reduction_tile(const LoopProgram& p) noexcept {
@@ -245,7 +247,10 @@ constexpr std::int64_t reduction_tile(const LoopProgram& p) noexcept {
   return tile;
 }
 
+// The most elements a local accumulator tile (cache_write(local)) may hold.
 inline constexpr std::int64_t kMaxLocalTile = 1024;
+
+namespace detail {
 
 // The only axis a loop steps, when it steps exactly one with coefficient one; else -1.
 constexpr int unit_axis_of(const LoopProgram& p, const Loop& l) noexcept {

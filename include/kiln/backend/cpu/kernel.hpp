@@ -156,7 +156,7 @@ struct Codegen {
   }();
   static constexpr bool local_accumulator = P.local_accumulator;
   static constexpr bool decomposed_init = P.decomposed_init && !P.local_accumulator;
-  static constexpr std::int64_t tile_size = local_accumulator ? tir::detail::reduction_tile(P) : 1;
+  static constexpr std::int64_t tile_size = local_accumulator ? tir::reduction_tile(P) : 1;
   // The position of each loop (by id) in the local tile: row-major over the spatial loops
   // inside the first reduction loop.
   static constexpr auto tile_stride = [] {

@@ -68,7 +68,7 @@ constexpr tir::Schedule schedule_conv(tir::Schedule s, std::int64_t width) noexc
   // it by the vector width and ends with scalar steps, where a split would test a guard at
   // every statement. A dynamic one is split by the width first.
   constexpr bool vectorize_whole = [] {
-    if constexpr (is_static_v<Last>) return Last::value <= tir::detail::kMaxLocalTile;
+    if constexpr (is_static_v<Last>) return Last::value <= tir::kMaxLocalTile;
     else return false;
   }();
   if constexpr (vectorize_whole) {
