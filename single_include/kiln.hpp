@@ -5047,6 +5047,9 @@ constexpr Diagnostic schedule_diagnostic() noexcept {
         };
         if constexpr (at < 0) {
           fail("no loop of that name in the stage it names");
+        } else if constexpr (PlanT::host_of(PlanT::host_of(i)) >= 0) {
+          // Its buffers would be shared by the chunks of a parallel loop around the host.
+          fail("the stage it names is itself computed at another stage's loop; attach both to that stage");
         } else {
           bool inside_reduction = false;
           for (int l = 0; l <= at; ++l) inside_reduction = inside_reduction || hp.loops[l].reduction;

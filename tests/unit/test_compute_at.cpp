@@ -239,6 +239,13 @@ TEST_CASE("illegal attachments are diagnosed with the primitive and the loop") {
   using Relu = std::remove_const_t<decltype(R)>;
   CHECK(message(tir::schedule_diagnostic<tir::schedule("R").reverse_compute_at("C", "r"), Relu>()) ==
         "reverse_compute_at(\"r\"): the loop is inside the producer's reduction, whose outputs are not final there");
+  // U feeds T, which is attached to C: U cannot be attached to T in turn.
+  const auto U = te::compute<"U", "u", "v">(te::extents(dim<"m">, dim<"k">), [](auto u, auto v) { return A(u, v) * 2.0f; });
+  const auto T2 = te::compute<"T", "p", "q">(te::extents(dim<"m">, dim<"k">), [=](auto p, auto q) { return te::tanh(U(p, q)); });
+  const auto C2 = te::compute<"C", "i", "j">(te::extents(dim<"m">, dim<"n">), [=](auto i, auto j) { return te::sum(T2(i, r) * W(r, j), r); });
+  using Chain = std::remove_const_t<decltype(C2)>;
+  CHECK(message(tir::schedule_diagnostic<tir::schedule("T").compute_at("C", "i").stage("U").compute_at("T", "p"), Chain>()) ==
+        "compute_at(\"p\"): the stage it names is itself computed at another stage's loop; attach both to that stage");
   // T feeds both C and E: computed inside C's loop, E would read it unfinished.
   const auto E = te::compute<"E", "x", "y">(te::extents(dim<"m">, dim<"n">), [](auto x, auto y) { return C(x, y) + T(x, y); });
   using Both = std::remove_const_t<decltype(E)>;
