@@ -3181,6 +3181,62 @@ constexpr S stage_object(const Last& last) noexcept {
 
 } // namespace kiln::te
 // ---- end kiln/te/inline.hpp ----
+// ---- begin kiln/te/var_traits.hpp ----
+// kiln/te/var_traits.hpp: which loop variables an expression reads, read off its type. The CPU
+// backend uses it to decide how a statement vectorizes; the kernel level to match tensor
+// intrinsics and to bound the regions of compute_at.
+
+#include <type_traits>
+
+
+namespace kiln::te {
+
+// Whether E is a loop variable (a spatial or reduction axis), and its name.
+template <class E> struct var_name { static constexpr bool is_var = false; };
+template <Name N> struct var_name<Var<N>> {
+  static constexpr bool is_var = true;
+  static constexpr Name name = N;
+};
+template <Name N, class X> struct var_name<SpatialAxis<N, X>> : var_name<Var<N>> {};
+template <Name N, class X> struct var_name<ReduceAxis<N, X>> : var_name<Var<N>> {};
+
+namespace detail {
+// Whether E reads a loop variable whose name Match accepts.
+template <class E, class Match> struct reads_matching : std::false_type {};
+template <Name N, class Match> struct reads_matching<Var<N>, Match> : std::bool_constant<Match::template accepts<N>> {};
+template <Name N, class X, class Match> struct reads_matching<SpatialAxis<N, X>, Match> : reads_matching<Var<N>, Match> {};
+template <Name N, class X, class Match> struct reads_matching<ReduceAxis<N, X>, Match> : reads_matching<Var<N>, Match> {};
+template <class Op, class L, class R, class Match>
+struct reads_matching<Binary<Op, L, R>, Match>
+    : std::bool_constant<reads_matching<L, Match>::value || reads_matching<R, Match>::value> {};
+template <class Op, class X, class Match> struct reads_matching<Unary<Op, X>, Match> : reads_matching<X, Match> {};
+template <class T, class X, class Match> struct reads_matching<Cast<T, X>, Match> : reads_matching<X, Match> {};
+template <class C, class T, class F, bool L, class Match>
+struct reads_matching<Select<C, T, F, L>, Match>
+    : std::bool_constant<reads_matching<C, Match>::value || reads_matching<T, Match>::value ||
+                         reads_matching<F, Match>::value> {};
+template <class P, class... Idx, class Match>
+struct reads_matching<Load<P, Idx...>, Match> : std::bool_constant<(reads_matching<Idx, Match>::value || ...)> {};
+template <class C, class... Idx, class Match>
+struct reads_matching<StageLoad<C, Idx...>, Match> : std::bool_constant<(reads_matching<Idx, Match>::value || ...)> {};
+
+template <Name A> struct named {
+  template <Name N> static constexpr bool accepts = N == A;
+};
+struct any_name {
+  template <Name N> static constexpr bool accepts = true;
+};
+} // namespace detail
+
+// Whether E reads loop variable A.
+template <class E, Name A>
+inline constexpr bool reads_var_v = detail::reads_matching<E, detail::named<A>>::value;
+// Whether E reads any loop variable.
+template <class E>
+inline constexpr bool reads_any_var_v = detail::reads_matching<E, detail::any_name>::value;
+
+} // namespace kiln::te
+// ---- end kiln/te/var_traits.hpp ----
 // ---- begin kiln/tir/intrinsic.hpp ----
 // kiln/tir/intrinsic.hpp: tensor intrinsics as schedules name them. A descriptor says what
 // computation a hardware instruction sequence performs (its pattern) and on what tile; a
@@ -3276,6 +3332,8 @@ constexpr const char* to_string(Scope scope) noexcept {
 // The name of the copy of `tensor` that cache_read makes (and of the stage cache_write(global)
 // moves a computation to).
 constexpr Name cache_name(const Name& tensor, Scope scope) noexcept { return tensor + "_" + to_string(scope); }
+// The name of the stage of partial results that rfactor adds.
+constexpr Name rfactor_name(const Name& stage) noexcept { return stage + "_rf"; }
 
 constexpr const char* to_string(PrimitiveKind kind) noexcept {
   switch (kind) {
@@ -4074,15 +4132,7 @@ constexpr void check_final(Builder& b) noexcept {
     if (l.kind == LoopKind::vectorized) {
       if (i != p.loop_count - 1) b.fail("vectorize", l.name, "the loop is not the innermost loop");
       // The vector lanes must walk one axis with unit step.
-      int users = 0;
-      bool unit = false;
-      for (int a = 0; a < p.axis_count; ++a) {
-        if (p.depends_on_loop(p.axis_value[a], l.id)) {
-          ++users;
-          unit = p.unit_coefficient(p.axis_value[a], l.id) == 1;
-        }
-      }
-      if (!b.failed() && (users != 1 || !unit))
+      if (!b.failed() && unit_axis_of(p, l) < 0)
         b.fail("vectorize", l.name, "the loop does not step one axis by one (it comes from a fuse)");
     }
     if (l.kind == LoopKind::parallel && i != 0) {
@@ -4357,7 +4407,7 @@ constexpr Diagnostic check_stages(const StageGraph& g, const Schedule& s) noexce
     } else if (p.kind == PrimitiveKind::rfactor) {
       // The kernel was rewritten already: the partial stage exists when the axis could be factored.
       if (p.factor <= 0) b.fail(primitive, p.loops[0], "the factor must be positive");
-      else if (g.find(p.stage + "_rf") < 0)
+      else if (g.find(rfactor_name(p.stage)) < 0)
         b.fail(primitive, p.loops[0], "the stage has no reduction axis of that name with a static extent");
     } else if (p.kind == PrimitiveKind::cache_read) {
       // The kernel was rewritten already: the copy exists where the stage read the tensor.
@@ -4419,27 +4469,11 @@ constexpr Diagnostic check_stages(const StageGraph& g, const Schedule& s) noexce
 namespace kiln::tir {
 
 namespace detail {
-template <class E, Name N> struct is_var_named : std::false_type {};
-template <Name M, Name N> struct is_var_named<te::Var<M>, N> : std::bool_constant<M == N> {};
-template <Name M, class X, Name N> struct is_var_named<te::SpatialAxis<M, X>, N> : std::bool_constant<M == N> {};
-template <Name M, class X, Name N> struct is_var_named<te::ReduceAxis<M, X>, N> : std::bool_constant<M == N> {};
-
-// Whether expression E reads loop variable N anywhere.
-template <Name N, class E> struct mentions : std::false_type {};
-template <Name N, Name M> struct mentions<N, te::Var<M>> : std::bool_constant<M == N> {};
-template <Name N, Name M, class X> struct mentions<N, te::SpatialAxis<M, X>> : std::bool_constant<M == N> {};
-template <Name N, Name M, class X> struct mentions<N, te::ReduceAxis<M, X>> : std::bool_constant<M == N> {};
-template <Name N, class P, class... I>
-struct mentions<N, te::Load<P, I...>> : std::bool_constant<(mentions<N, I>::value || ...)> {};
-template <Name N, class C, class... I>
-struct mentions<N, te::StageLoad<C, I...>> : std::bool_constant<(mentions<N, I>::value || ...)> {};
-template <Name N, class Op, class L, class R>
-struct mentions<N, te::Binary<Op, L, R>> : std::bool_constant<mentions<N, L>::value || mentions<N, R>::value> {};
-template <Name N, class Op, class A> struct mentions<N, te::Unary<Op, A>> : mentions<N, A> {};
-template <Name N, class T, class A> struct mentions<N, te::Cast<T, A>> : mentions<N, A> {};
-template <Name N, class C, class T, class F, bool L>
-struct mentions<N, te::Select<C, T, F, L>>
-    : std::bool_constant<mentions<N, C>::value || mentions<N, T>::value || mentions<N, F>::value> {};
+template <class E, Name N>
+inline constexpr bool is_var_named = [] {
+  if constexpr (te::var_name<E>::is_var) return te::var_name<E>::name == N;
+  else return false;
+}();
 
 template <Name Row, Name Col, Name I, Name J, Name K, class... Idx>
 constexpr bool indices_end_with() noexcept {
@@ -4447,9 +4481,9 @@ constexpr bool indices_end_with() noexcept {
   if constexpr (n < 2) {
     return false;
   } else {
-    constexpr bool row[] = {is_var_named<Idx, Row>::value...};
-    constexpr bool col[] = {is_var_named<Idx, Col>::value...};
-    constexpr bool free[] = {!(mentions<I, Idx>::value || mentions<J, Idx>::value || mentions<K, Idx>::value)...};
+    constexpr bool row[] = {is_var_named<Idx, Row>...};
+    constexpr bool col[] = {is_var_named<Idx, Col>...};
+    constexpr bool free[] = {!(te::reads_var_v<Idx, I> || te::reads_var_v<Idx, J> || te::reads_var_v<Idx, K>)...};
     if (!row[n - 2] || !col[n - 1]) return false;
     for (std::size_t q = 0; q + 2 < n; ++q)
       if (!free[q]) return false;
@@ -4578,63 +4612,42 @@ constexpr Interval operator*(Interval a, Interval b) noexcept {
     return Interval::unbounded();
   return {*std::min_element(p, p + 4), *std::max_element(p, p + 4)};
 }
-
-namespace detail {
-template <class E> struct mentions_any_var : std::false_type {};
-template <Name N> struct mentions_any_var<te::Var<N>> : std::true_type {};
-template <Name N, class X> struct mentions_any_var<te::SpatialAxis<N, X>> : std::true_type {};
-template <Name N, class X> struct mentions_any_var<te::ReduceAxis<N, X>> : std::true_type {};
-template <class P, class... I> struct mentions_any_var<te::Load<P, I...>> : std::bool_constant<(mentions_any_var<I>::value || ...)> {};
-template <class C, class... I>
-struct mentions_any_var<te::StageLoad<C, I...>> : std::bool_constant<(mentions_any_var<I>::value || ...)> {};
-template <class Op, class L, class R>
-struct mentions_any_var<te::Binary<Op, L, R>> : std::bool_constant<mentions_any_var<L>::value || mentions_any_var<R>::value> {};
-template <class Op, class A> struct mentions_any_var<te::Unary<Op, A>> : mentions_any_var<A> {};
-template <class T, class A> struct mentions_any_var<te::Cast<T, A>> : mentions_any_var<A> {};
-template <class C, class T, class F, bool L>
-struct mentions_any_var<te::Select<C, T, F, L>>
-    : std::bool_constant<mentions_any_var<C>::value || mentions_any_var<T>::value || mentions_any_var<F>::value> {};
-
-template <class E> struct var_name_of { static constexpr bool is_var = false; };
-template <Name N> struct var_name_of<te::Var<N>> { static constexpr bool is_var = true; static constexpr Name name = N; };
-template <Name N, class X> struct var_name_of<te::SpatialAxis<N, X>> : var_name_of<te::Var<N>> {};
-template <Name N, class X> struct var_name_of<te::ReduceAxis<N, X>> : var_name_of<te::Var<N>> {};
-
-constexpr std::int64_t floor_div(std::int64_t a, std::int64_t b) noexcept {
-  const std::int64_t q = a / b;
-  return (a % b != 0 && ((a < 0) != (b < 0))) ? q - 1 : q;
+constexpr Interval min(Interval a, Interval b) noexcept { return {std::min(a.lo, b.lo), std::min(a.hi, b.hi)}; }
+constexpr Interval max(Interval a, Interval b) noexcept { return {std::max(a.lo, b.lo), std::max(a.hi, b.hi)}; }
+// Division and remainder rounding towards negative infinity, by a positive constant divisor
+// (anything else is unbounded).
+constexpr Interval floordiv(Interval a, Interval b) noexcept {
+  if (b.lo != b.hi || b.lo <= 0) return Interval::unbounded();
+  return {te::op::floordiv::apply(a.lo, b.lo), te::op::floordiv::apply(a.hi, b.lo)};
 }
-} // namespace detail
+constexpr Interval floormod(Interval a, Interval b) noexcept {
+  if (b.lo != b.hi || b.lo <= 0) return Interval::unbounded();
+  const std::int64_t d = b.lo;
+  if (te::op::floordiv::apply(a.lo, d) != te::op::floordiv::apply(a.hi, d)) return {0, d - 1};
+  return {te::op::floormod::apply(a.lo, d), te::op::floormod::apply(a.hi, d)};
+}
 
 // The interval of an integer index expression. `axis(name)` gives a variable's interval;
 // subexpressions without variables are evaluated in `env`. What interval arithmetic cannot
 // bound (a select, a cast, a load) is unbounded, and the caller clamps it to the tensor.
 template <class E, class AxisFn, class Env>
 constexpr Interval bounds(const E& e, const AxisFn& axis, const Env& env) noexcept {
-  if constexpr (!detail::mentions_any_var<E>::value) {
+  if constexpr (!te::reads_any_var_v<E>) {
     if constexpr (std::is_integral_v<typename E::value_type>) return Interval::point(static_cast<std::int64_t>(e.eval(env)));
     else return Interval::unbounded();
-  } else if constexpr (detail::var_name_of<E>::is_var) {
-    return axis(detail::var_name_of<E>::name);
+  } else if constexpr (te::var_name<E>::is_var) {
+    return axis(te::var_name<E>::name);
   } else if constexpr (requires { e.lhs; e.rhs; typename E::op_type; }) {
     using Op = typename E::op_type;
     const Interval a = bounds(e.lhs, axis, env), b = bounds(e.rhs, axis, env);
     if constexpr (std::is_same_v<Op, te::op::add>) return a + b;
     else if constexpr (std::is_same_v<Op, te::op::sub>) return a - b;
     else if constexpr (std::is_same_v<Op, te::op::mul>) return a * b;
-    else if constexpr (std::is_same_v<Op, te::op::minimum>) return {std::min(a.lo, b.lo), std::min(a.hi, b.hi)};
-    else if constexpr (std::is_same_v<Op, te::op::maximum>) return {std::max(a.lo, b.lo), std::max(a.hi, b.hi)};
-    else if constexpr (std::is_same_v<Op, te::op::floordiv>) {
-      if (b.lo != b.hi || b.lo <= 0) return Interval::unbounded();
-      return {detail::floor_div(a.lo, b.lo), detail::floor_div(a.hi, b.lo)};
-    } else if constexpr (std::is_same_v<Op, te::op::floormod>) {
-      if (b.lo != b.hi || b.lo <= 0) return Interval::unbounded();
-      const std::int64_t d = b.lo;
-      if (detail::floor_div(a.lo, d) == detail::floor_div(a.hi, d)) return {a.lo - detail::floor_div(a.lo, d) * d, a.hi - detail::floor_div(a.hi, d) * d};
-      return {0, d - 1};
-    } else {
-      return Interval::unbounded();
-    }
+    else if constexpr (std::is_same_v<Op, te::op::minimum>) return min(a, b);
+    else if constexpr (std::is_same_v<Op, te::op::maximum>) return max(a, b);
+    else if constexpr (std::is_same_v<Op, te::op::floordiv>) return floordiv(a, b);
+    else if constexpr (std::is_same_v<Op, te::op::floormod>) return floormod(a, b);
+    else return Interval::unbounded();
   } else {
     return Interval::unbounded();
   }
@@ -4810,9 +4823,6 @@ struct CacheWriteOp {
 
 
 namespace kiln::tir {
-
-// The name of the stage rfactor adds.
-constexpr Name rfactor_name(const Name& stage) noexcept { return stage + "_rf"; }
 
 namespace detail {
 template <Name Axis, class... RAxes>
@@ -5681,6 +5691,22 @@ constexpr std::int64_t conv2d_output_extent(std::int64_t in, std::int64_t kernel
   return (in + 2 * pad - dilation * (kernel - 1) - 1) / stride + 1;
 }
 
+// The input position a kernel tap (rr, rs) reads for output (y, x), and whether it lies inside
+// the height x width image (outside is zero padding): the same for every layout.
+template <class IY, class IX, class Inside>
+struct Conv2dTap {
+  IY iy;
+  IX ix;
+  Inside inside;
+};
+template <Conv2dParams P, class Y, class X, class RR, class RS, class Height, class Width>
+constexpr auto conv2d_tap(Y y, X x, RR rr, RS rs, Height height, Width width) noexcept {
+  const auto iy = y * P.stride_h + rr * P.dilation_h - P.pad_h;
+  const auto ix = x * P.stride_w + rs * P.dilation_w - P.pad_w;
+  const auto inside = (iy >= 0) && (iy < height) && (ix >= 0) && (ix < width);
+  return Conv2dTap<decltype(iy), decltype(ix), decltype(inside)>{iy, ix, inside};
+}
+
 template <Conv2dParams P, Element T = float, Name Out = "Y", te::TeExtent N, te::TeExtent C, te::TeExtent H,
           te::TeExtent Wd, te::TeExtent K, te::TeExtent CPerGroup, te::TeExtent R, te::TeExtent S, te::TeExtent OH,
           te::TeExtent OW>
@@ -5697,11 +5723,9 @@ auto conv2d_nchw(N n, C, H h, Wd w, K k, CPerGroup, R, S, OH oh, OW ow) {
   const auto out_per_group = te::extent_of(k) / P.groups;
   const auto in_per_group = te::extent_of(CPerGroup{});
   return te::compute<Out, "n", "k", "y", "x">(te::extents(n, k, oh, ow), [=](auto b, auto f, auto y, auto x) {
-    const auto iy = y * P.stride_h + rr * P.dilation_h - P.pad_h;
-    const auto ix = x * P.stride_w + rs * P.dilation_w - P.pad_w;
+    const auto tap = conv2d_tap<P>(y, x, rr, rs, height, width);
     const auto channel = te::floordiv(f, out_per_group) * in_per_group + rc;
-    const auto inside = (iy >= 0) && (iy < height) && (ix >= 0) && (ix < width);
-    return te::sum(te::if_then_else(inside, X(b, channel, iy, ix), T(0)) * W(f, rc, rr, rs), rc, rr, rs);
+    return te::sum(te::if_then_else(tap.inside, X(b, channel, tap.iy, tap.ix), T(0)) * W(f, rc, rr, rs), rc, rr, rs);
   });
 }
 
@@ -5750,12 +5774,10 @@ auto conv2d_nchwc(N n, CBlocks, H h, Wd w, KBlocks k_blocks, R, S, OH oh, OW ow,
   const auto width = te::extent_of(w);
   return te::compute<Out, "n", "k", "y", "x", "kb">(
       te::extents(n, k_blocks, oh, ow, Int<KB>{}), [=](auto b, auto f, auto y, auto x, auto kb) {
-        const auto iy = y * P.stride_h + rr * P.dilation_h - P.pad_h;
-        const auto ix = x * P.stride_w + rs * P.dilation_w - P.pad_w;
-        const auto inside = (iy >= 0) && (iy < height) && (ix >= 0) && (ix < width);
+        const auto tap = conv2d_tap<P>(y, x, rr, rs, height, width);
         // Each term guards its own read: a guard around the whole sum would depend on kb.
         auto block = [&]<std::int64_t... I>(std::integer_sequence<std::int64_t, I...>) {
-          return (... + (te::if_then_else(inside, X(b, rc, iy, ix, I), T(0)) * W(f, rc, rr, rs, I, kb)));
+          return (... + (te::if_then_else(tap.inside, X(b, rc, tap.iy, tap.ix, I), T(0)) * W(f, rc, rr, rs, I, kb)));
         };
         return te::sum(block(std::make_integer_sequence<std::int64_t, CB>{}), rc, rr, rs);
       });
@@ -5778,10 +5800,8 @@ auto depthwise_conv2d_nchwc(N n, CBlocks c_blocks, H h, Wd w, R, S, OH oh, OW ow
   const auto width = te::extent_of(w);
   return te::compute<Out, "n", "k", "y", "x", "kb">(
       te::extents(n, c_blocks, oh, ow, Int<CB>{}), [=](auto b, auto f, auto y, auto x, auto kb) {
-        const auto iy = y * P.stride_h + rr * P.dilation_h - P.pad_h;
-        const auto ix = x * P.stride_w + rs * P.dilation_w - P.pad_w;
-        const auto inside = (iy >= 0) && (iy < height) && (ix >= 0) && (ix < width);
-        return te::sum(te::if_then_else(inside, X(b, f, iy, ix, kb), T(0)) * W(f, 0, rr, rs, 0, kb), rr, rs);
+        const auto tap = conv2d_tap<P>(y, x, rr, rs, height, width);
+        return te::sum(te::if_then_else(tap.inside, X(b, f, tap.iy, tap.ix, kb), T(0)) * W(f, 0, rr, rs, 0, kb), rr, rs);
       });
 }
 
@@ -7966,6 +7986,24 @@ constexpr Check check_bias(std::string_view op, const TensorType* bias, const Te
   return std::nullopt;
 }
 
+// What conv and conv_transpose check alike (both operands, their dtype and rank, the groups),
+// and the windows their attributes describe.
+template <class Attrs>
+constexpr Inferred<Windows> check_conv_operands(std::string_view op, const TensorType& x, const TensorType& weight,
+                                                const Attrs& attrs) noexcept {
+  KILN_RELAX_CHECK(check_input(op, "the input", x));
+  KILN_RELAX_CHECK(check_input(op, "the weight", weight));
+  KILN_RELAX_CHECK(check_same_dtype(op, x, weight));
+  KILN_RELAX_CHECK(check_element(op, "the input", x, ElementKind::numeric));
+  KILN_RELAX_CHECK(check_spatial_rank(op, x));
+  if (weight.rank != x.rank)
+    return type_error(StatusCode::shape_mismatch, op, ": weight must have rank ", x.rank, " like the input, got ",
+                      weight);
+  if (attrs.groups < 1)
+    return type_error(StatusCode::invalid_argument, op, ": groups must be positive, got ", attrs.groups);
+  return resolve_windows(op, x.rank - 2, attrs.strides, attrs.pads, attrs.dilations);
+}
+
 } // namespace detail
 
 namespace infer {
@@ -7974,19 +8012,8 @@ namespace infer {
 constexpr Inferred<TensorType> conv(const TensorType& x, const TensorType& weight, const TensorType* bias = nullptr,
                                     const ConvAttrs& attrs = {}) noexcept {
   constexpr std::string_view op = "conv";
-  KILN_RELAX_CHECK(detail::check_input(op, "the input", x));
-  KILN_RELAX_CHECK(detail::check_input(op, "the weight", weight));
-  KILN_RELAX_CHECK(detail::check_same_dtype(op, x, weight));
-  KILN_RELAX_CHECK(detail::check_element(op, "the input", x, ElementKind::numeric));
-  KILN_RELAX_CHECK(detail::check_spatial_rank(op, x));
-  if (weight.rank != x.rank)
-    return type_error(StatusCode::shape_mismatch, op, ": weight must have rank ", x.rank, " like the input, got ",
-                      weight);
-  if (attrs.groups < 1)
-    return type_error(StatusCode::invalid_argument, op, ": groups must be positive, got ", attrs.groups);
   const int spatial = x.rank - 2;
-  KILN_RELAX_ASSIGN(const detail::Windows windows,
-                    detail::resolve_windows(op, spatial, attrs.strides, attrs.pads, attrs.dilations));
+  KILN_RELAX_ASSIGN(const detail::Windows windows, detail::check_conv_operands(op, x, weight, attrs));
   const SymDim& out_channels = weight.dims[0];
   if (prove_equal(x.dims[1], weight.dims[1] * attrs.groups) == Truth::no)
     return type_error(StatusCode::shape_mismatch, op, ": input has ", x.dims[1], " channels, the weight expects ",
@@ -8011,19 +8038,8 @@ constexpr Inferred<TensorType> conv_transpose(const TensorType& x, const TensorT
                                               const TensorType* bias = nullptr,
                                               const ConvTransposeAttrs& attrs = {}) noexcept {
   constexpr std::string_view op = "conv_transpose";
-  KILN_RELAX_CHECK(detail::check_input(op, "the input", x));
-  KILN_RELAX_CHECK(detail::check_input(op, "the weight", weight));
-  KILN_RELAX_CHECK(detail::check_same_dtype(op, x, weight));
-  KILN_RELAX_CHECK(detail::check_element(op, "the input", x, ElementKind::numeric));
-  KILN_RELAX_CHECK(detail::check_spatial_rank(op, x));
-  if (weight.rank != x.rank)
-    return type_error(StatusCode::shape_mismatch, op, ": weight must have rank ", x.rank, " like the input, got ",
-                      weight);
-  if (attrs.groups < 1)
-    return type_error(StatusCode::invalid_argument, op, ": groups must be positive, got ", attrs.groups);
   const int spatial = x.rank - 2;
-  KILN_RELAX_ASSIGN(const detail::Windows windows,
-                    detail::resolve_windows(op, spatial, attrs.strides, attrs.pads, attrs.dilations));
+  KILN_RELAX_ASSIGN(const detail::Windows windows, detail::check_conv_operands(op, x, weight, attrs));
   KILN_RELAX_CHECK(detail::check_length(op, "output_padding", attrs.output_padding, spatial));
   KILN_RELAX_CHECK(detail::check_length(op, "output_shape", attrs.output_shape, spatial));
   if (prove_equal(x.dims[1], weight.dims[0]) == Truth::no)
@@ -12323,21 +12339,7 @@ Result<Buffer<T, R>> to_buffer(const Tensor& t, const char* argument) {
 namespace kiln::cpu::detail {
 
 // ---- does an index expression depend on an axis, and how -----------------------------------
-template <class E, Name A> struct depends_on : std::false_type {};
-template <Name N, Name A> struct depends_on<te::Var<N>, A> : std::bool_constant<N == A> {};
-template <Name N, class E, Name A> struct depends_on<te::ReduceAxis<N, E>, A> : std::bool_constant<N == A> {};
-template <Name N, class E, Name A> struct depends_on<te::SpatialAxis<N, E>, A> : std::bool_constant<N == A> {};
-template <class Op, class L, class R, Name A>
-struct depends_on<te::Binary<Op, L, R>, A> : std::bool_constant<depends_on<L, A>::value || depends_on<R, A>::value> {};
-template <class Op, class X, Name A> struct depends_on<te::Unary<Op, X>, A> : depends_on<X, A> {};
-template <class T, class X, Name A> struct depends_on<te::Cast<T, X>, A> : depends_on<X, A> {};
-template <class C, class T, class F, bool L, Name A>
-struct depends_on<te::Select<C, T, F, L>, A>
-    : std::bool_constant<depends_on<C, A>::value || depends_on<T, A>::value || depends_on<F, A>::value> {};
-template <class P, class... Idx, Name A>
-struct depends_on<te::Load<P, Idx...>, A> : std::bool_constant<(depends_on<Idx, A>::value || ...)> {};
-template <class C, class... Idx, Name A>
-struct depends_on<te::StageLoad<C, Idx...>, A> : std::bool_constant<(depends_on<Idx, A>::value || ...)> {};
+template <class E, Name A> using depends_on = std::bool_constant<te::reads_var_v<E, A>>;
 
 // The axis itself, plus or minus something that ignores it: steps by one with the axis.
 template <class E, Name A> struct unit_step : std::false_type {};
@@ -13321,6 +13323,18 @@ struct Codegen {
                       index<P.guards[G].value>(s) < index<P.guards[G].bound>(s)));
     }(std::make_integer_sequence<int, P.guard_count>{});
   }
+  // How many of `limit` steps of loop LoopId, from its current value, the guarded tails on it
+  // let run.
+  template <int LoopId>
+  static KILN_FORCEINLINE std::int64_t guarded_steps(const State& s, std::int64_t limit) noexcept {
+    [&]<int... G>(std::integer_sequence<int, G...>) {
+      ((P.depends_on_loop(P.guards[G].value, LoopId)
+            ? (limit = std::min(limit, index<P.guards[G].bound>(s) - index<P.guards[G].value>(s)), 0)
+            : 0),
+       ...);
+    }(std::make_integer_sequence<int, P.guard_count>{});
+    return limit;
+  }
   // The reduction starts at an output element when every reduction axis is at 0.
   static KILN_FORCEINLINE bool at_reduction_start(const State& s) noexcept {
     return [&]<int... A>(std::integer_sequence<int, A...>) {
@@ -13356,13 +13370,7 @@ struct Codegen {
     compute_axes(s);
     if (!guards_hold<L.id>(s)) return;
     // Lanes past a guarded tail are dropped.
-    std::int64_t lanes = static_cast<std::int64_t>(width);
-    [&]<int... G>(std::integer_sequence<int, G...>) {
-      ((P.depends_on_loop(P.guards[G].value, L.id)
-            ? (lanes = std::min(lanes, index<P.guards[G].bound>(s) - index<P.guards[G].value>(s)), 0)
-            : 0),
-       ...);
-    }(std::make_integer_sequence<int, P.guard_count>{});
+    const std::int64_t lanes = guarded_steps<L.id>(s, static_cast<std::int64_t>(width));
     // The vector loop is the innermost, so it steps the local tile by one.
     constexpr bool output_contiguous = local_accumulator || axis == static_cast<int>(St::rank) - 1;
     if constexpr (has_simd && output_contiguous && vectorizable_v<Stmt, T, axis_name>) {
@@ -13450,13 +13458,15 @@ struct Codegen {
   static constexpr int self = PlanT::template index_of<St>;
   using StageTuple = typename te::tuple_of<typename PlanT::Stages>::type;
 
-  // Whether some stage runs before (or after) the body of the loop at Depth.
+  // Whether stage a runs before (or after) the body of this stage's loop at Depth.
+  static constexpr bool attached_at(int a, int depth, bool after) noexcept {
+    return PlanT::host_of(a) == self && PlanT::roles.after_body[a] == after &&
+           P.find_loop(PlanT::roles.host_loop[a]) == depth;
+  }
   template <int Depth, bool After>
   static constexpr bool has_attached = [] {
     for (int a = 0; a < PlanT::graph.count; ++a)
-      if (PlanT::host_of(a) == self && PlanT::roles.after_body[a] == After &&
-          P.find_loop(PlanT::roles.host_loop[a]) == Depth)
-        return true;
+      if (attached_at(a, Depth, After)) return true;
     return false;
   }();
 
@@ -13480,11 +13490,10 @@ struct Codegen {
       if constexpr (n.op == tir::IndexNode::add) return a + b;
       else if constexpr (n.op == tir::IndexNode::sub) return a - b;
       else if constexpr (n.op == tir::IndexNode::mul) return a * b;
-      else if constexpr (n.op == tir::IndexNode::floordiv) return {a.lo / b.hi, a.hi / b.lo};
-      else if constexpr (n.op == tir::IndexNode::ceildiv) return {(a.lo + b.hi - 1) / b.hi, (a.hi + b.lo - 1) / b.lo};
-      else if constexpr (n.op == tir::IndexNode::floormod)
-        return a.lo / b.lo == a.hi / b.lo && b.lo == b.hi ? tir::Interval{a.lo % b.lo, a.hi % b.lo} : tir::Interval{0, b.hi - 1};
-      else return {std::min(a.lo, b.lo), std::min(a.hi, b.hi)};
+      else if constexpr (n.op == tir::IndexNode::floordiv) return tir::floordiv(a, b);
+      else if constexpr (n.op == tir::IndexNode::ceildiv) return tir::floordiv(a + b - tir::Interval::point(1), b);
+      else if constexpr (n.op == tir::IndexNode::floormod) return tir::floormod(a, b);
+      else return tir::min(a, b);
     }
   }
 
@@ -13551,8 +13560,7 @@ struct Codegen {
   static KILN_FORCEINLINE void run_attached(const State& s) noexcept {
     [&]<std::size_t... A>(std::index_sequence<A...>) {
       auto one = [&]<std::size_t Ai>(std::integral_constant<std::size_t, Ai>) {
-        if constexpr (PlanT::host_of(static_cast<int>(Ai)) == self && PlanT::roles.after_body[Ai] == After &&
-                      P.find_loop(PlanT::roles.host_loop[Ai]) == Depth)
+        if constexpr (attached_at(static_cast<int>(Ai), Depth, After))
           run_attached_stage<Depth, std::tuple_element_t<Ai, StageTuple>, static_cast<int>(Ai)>(s);
       };
       (one(std::integral_constant<std::size_t, A>{}), ...);
@@ -13624,13 +13632,7 @@ struct Codegen {
     std::int64_t kc = 0;
     if constexpr (K.tail_bound >= 0) kc = index<K.tail_bound>(s);
     else kc = index<K.extent>(s);
-    [&]<int... G>(std::integer_sequence<int, G...>) {
-      ((P.depends_on_loop(P.guards[G].value, K.id)
-            ? (kc = std::min(kc, index<P.guards[G].bound>(s) - index<P.guards[G].value>(s)), 0)
-            : 0),
-       ...);
-    }(std::make_integer_sequence<int, P.guard_count>{});
-    kc = std::max<std::int64_t>(kc, 0);
+    kc = std::max<std::int64_t>(guarded_steps<K.id>(s, kc), 0);
     const auto& product = s.exprs->first.body;
     const auto& a = tir::uncast_operand(product.lhs);
     const auto& b = tir::uncast_operand(product.rhs);

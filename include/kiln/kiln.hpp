@@ -27,6 +27,7 @@
 #include "te/expr.hpp"
 #include "te/tensor.hpp"
 #include "te/inline.hpp"
+#include "te/var_traits.hpp"
 #include "tir/intrinsic.hpp"
 #include "tir/schedule.hpp"
 #include "tir/loop_program.hpp"

@@ -20,6 +20,7 @@ using te::dim;
 
 namespace {
 using kiln::test::at;
+using kiln::test::naive_matmul;
 using kiln::test::pattern;
 
 // C = tanh(A) @ W: the producer T = tanh(A) feeds a matmul.
@@ -144,12 +145,8 @@ TEST_CASE("reverse_compute_at: an activation computed per output tile of a matmu
   const Status status = kernel(make_view(a.data(), shape(10_c, 7_c)), make_view(w.data(), shape(7_c, 20_c)), make_view(out.data(), shape(10_c, 20_c)));
   INFO(status.to_string());
   REQUIRE(status.ok());
-  for (int i = 0; i < 10; ++i)
-    for (int j = 0; j < 20; ++j) {
-      double ref = 0;
-      for (int p = 0; p < 7; ++p) ref += double(a[at(i * 7 + p)]) * double(w[at(p * 20 + j)]);
-      CHECK(out[at(i * 20 + j)] == doctest::Approx(std::max(ref, 0.0)).epsilon(1e-5));
-    }
+  const auto ref = naive_matmul<float, double>(a, w, 10, 20, 7);
+  for (std::size_t e = 0; e < ref.size(); ++e) CHECK(out[e] == doctest::Approx(std::max(ref[e], 0.0)).epsilon(1e-5));
   const std::string text = tir::print<s>(R);
   CHECK(text.find("        for j.o in range(3):\n"
                   "            for r in range(7):  # reduction\n") != std::string::npos);
@@ -190,12 +187,8 @@ TEST_CASE("compute_at packs a panel of B per k chunk, stored densely, for the te
         REQUIRE(kernel.run(&pool, make_view(b.data(), shape(k, n)), make_view(a.data(), shape(m, k)),
                            make_view(c.data(), shape(m, n)))
                     .ok());
-        for (std::int64_t i = 0; i < m; ++i)
-          for (std::int64_t j = 0; j < n; ++j) {
-            double ref = 0;
-            for (std::int64_t p = 0; p < k; ++p) ref += double(a[at(i * k + p)]) * double(b[at(p * n + j)]);
-            CHECK(c[at(i * n + j)] == doctest::Approx(ref).epsilon(1e-4));
-          }
+        const auto ref = naive_matmul<float, double>(a, b, m, n, k);
+        for (std::size_t e = 0; e < c.size(); ++e) CHECK(c[e] == doctest::Approx(ref[e]).epsilon(1e-4));
       }
 }
 
@@ -291,13 +284,11 @@ TEST_CASE("cache_read makes the packing stage; cache_write(global) moves the com
         const auto bv = make_view(b.data(), shape(k, n));
         REQUIRE(with_cache_read.run(&pool, av, bv, make_view(c1.data(), shape(m, n))).ok());
         REQUIRE(with_cache_write.run(&pool, av, bv, make_view(c2.data(), shape(m, n))).ok());
-        for (std::int64_t i = 0; i < m; ++i)
-          for (std::int64_t j = 0; j < n; ++j) {
-            double ref = 0;
-            for (std::int64_t p = 0; p < k; ++p) ref += double(a[at(i * k + p)]) * double(b[at(p * n + j)]);
-            CHECK(c1[at(i * n + j)] == doctest::Approx(ref).epsilon(1e-4));
-            CHECK(c2[at(i * n + j)] == doctest::Approx(ref).epsilon(1e-4));
-          }
+        const auto ref = naive_matmul<float, double>(a, b, m, n, k);
+        for (std::size_t e = 0; e < ref.size(); ++e) {
+          CHECK(c1[e] == doctest::Approx(ref[e]).epsilon(1e-4));
+          CHECK(c2[e] == doctest::Approx(ref[e]).epsilon(1e-4));
+        }
       }
   const std::string text = tir::print<moved>(prod);
   CHECK(text.find("    C_global = T.alloc_buffer((m, n), \"float32\")\n") != std::string::npos);

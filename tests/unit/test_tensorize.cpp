@@ -19,6 +19,7 @@ using te::dim;
 
 namespace {
 using kiln::test::at;
+using kiln::test::naive_matmul;
 using kiln::test::pattern;
 
 // i by 6 and j by 32 for the block, k by 64 so the block accumulates over several calls.
@@ -38,18 +39,6 @@ const auto kMatmul = kernels::matmul<float>(dim<"m">, dim<"n">, dim<"k">);
 using Matmul = std::remove_const_t<decltype(kMatmul)>;
 constexpr auto kMatmulSchedule = blocked<kFma>(tir::schedule("C")).parallel("i.o");
 
-template <class T, class Acc>
-std::vector<double> naive_matmul(const std::vector<T>& a, const std::vector<T>& b, std::int64_t m, std::int64_t n,
-                                 std::int64_t k) {
-  std::vector<double> c(at(m * n));
-  for (std::int64_t i = 0; i < m; ++i)
-    for (std::int64_t j = 0; j < n; ++j) {
-      Acc sum = 0;
-      for (std::int64_t p = 0; p < k; ++p) sum += static_cast<Acc>(a[at(i * k + p)]) * static_cast<Acc>(b[at(p * n + j)]);
-      c[at(i * n + j)] = static_cast<double>(sum);
-    }
-  return c;
-}
 } // namespace
 
 TEST_CASE("a matmul tensorized onto the FMA block matches a naive loop, edge tiles included") {

@@ -25,6 +25,22 @@ constexpr std::int64_t conv2d_output_extent(std::int64_t in, std::int64_t kernel
   return (in + 2 * pad - dilation * (kernel - 1) - 1) / stride + 1;
 }
 
+// The input position a kernel tap (rr, rs) reads for output (y, x), and whether it lies inside
+// the height x width image (outside is zero padding): the same for every layout.
+template <class IY, class IX, class Inside>
+struct Conv2dTap {
+  IY iy;
+  IX ix;
+  Inside inside;
+};
+template <Conv2dParams P, class Y, class X, class RR, class RS, class Height, class Width>
+constexpr auto conv2d_tap(Y y, X x, RR rr, RS rs, Height height, Width width) noexcept {
+  const auto iy = y * P.stride_h + rr * P.dilation_h - P.pad_h;
+  const auto ix = x * P.stride_w + rs * P.dilation_w - P.pad_w;
+  const auto inside = (iy >= 0) && (iy < height) && (ix >= 0) && (ix < width);
+  return Conv2dTap<decltype(iy), decltype(ix), decltype(inside)>{iy, ix, inside};
+}
+
 template <Conv2dParams P, Element T = float, Name Out = "Y", te::TeExtent N, te::TeExtent C, te::TeExtent H,
           te::TeExtent Wd, te::TeExtent K, te::TeExtent CPerGroup, te::TeExtent R, te::TeExtent S, te::TeExtent OH,
           te::TeExtent OW>
@@ -41,11 +57,9 @@ auto conv2d_nchw(N n, C, H h, Wd w, K k, CPerGroup, R, S, OH oh, OW ow) {
   const auto out_per_group = te::extent_of(k) / P.groups;
   const auto in_per_group = te::extent_of(CPerGroup{});
   return te::compute<Out, "n", "k", "y", "x">(te::extents(n, k, oh, ow), [=](auto b, auto f, auto y, auto x) {
-    const auto iy = y * P.stride_h + rr * P.dilation_h - P.pad_h;
-    const auto ix = x * P.stride_w + rs * P.dilation_w - P.pad_w;
+    const auto tap = conv2d_tap<P>(y, x, rr, rs, height, width);
     const auto channel = te::floordiv(f, out_per_group) * in_per_group + rc;
-    const auto inside = (iy >= 0) && (iy < height) && (ix >= 0) && (ix < width);
-    return te::sum(te::if_then_else(inside, X(b, channel, iy, ix), T(0)) * W(f, rc, rr, rs), rc, rr, rs);
+    return te::sum(te::if_then_else(tap.inside, X(b, channel, tap.iy, tap.ix), T(0)) * W(f, rc, rr, rs), rc, rr, rs);
   });
 }
 

@@ -43,12 +43,10 @@ auto conv2d_nchwc(N n, CBlocks, H h, Wd w, KBlocks k_blocks, R, S, OH oh, OW ow,
   const auto width = te::extent_of(w);
   return te::compute<Out, "n", "k", "y", "x", "kb">(
       te::extents(n, k_blocks, oh, ow, Int<KB>{}), [=](auto b, auto f, auto y, auto x, auto kb) {
-        const auto iy = y * P.stride_h + rr * P.dilation_h - P.pad_h;
-        const auto ix = x * P.stride_w + rs * P.dilation_w - P.pad_w;
-        const auto inside = (iy >= 0) && (iy < height) && (ix >= 0) && (ix < width);
+        const auto tap = conv2d_tap<P>(y, x, rr, rs, height, width);
         // Each term guards its own read: a guard around the whole sum would depend on kb.
         auto block = [&]<std::int64_t... I>(std::integer_sequence<std::int64_t, I...>) {
-          return (... + (te::if_then_else(inside, X(b, rc, iy, ix, I), T(0)) * W(f, rc, rr, rs, I, kb)));
+          return (... + (te::if_then_else(tap.inside, X(b, rc, tap.iy, tap.ix, I), T(0)) * W(f, rc, rr, rs, I, kb)));
         };
         return te::sum(block(std::make_integer_sequence<std::int64_t, CB>{}), rc, rr, rs);
       });
@@ -71,10 +69,8 @@ auto depthwise_conv2d_nchwc(N n, CBlocks c_blocks, H h, Wd w, R, S, OH oh, OW ow
   const auto width = te::extent_of(w);
   return te::compute<Out, "n", "k", "y", "x", "kb">(
       te::extents(n, c_blocks, oh, ow, Int<CB>{}), [=](auto b, auto f, auto y, auto x, auto kb) {
-        const auto iy = y * P.stride_h + rr * P.dilation_h - P.pad_h;
-        const auto ix = x * P.stride_w + rs * P.dilation_w - P.pad_w;
-        const auto inside = (iy >= 0) && (iy < height) && (ix >= 0) && (ix < width);
-        return te::sum(te::if_then_else(inside, X(b, f, iy, ix, kb), T(0)) * W(f, 0, rr, rs, 0, kb), rr, rs);
+        const auto tap = conv2d_tap<P>(y, x, rr, rs, height, width);
+        return te::sum(te::if_then_else(tap.inside, X(b, f, tap.iy, tap.ix, kb), T(0)) * W(f, 0, rr, rs, 0, kb), rr, rs);
       });
 }
 

@@ -153,6 +153,24 @@ constexpr Check check_bias(std::string_view op, const TensorType* bias, const Te
   return std::nullopt;
 }
 
+// What conv and conv_transpose check alike (both operands, their dtype and rank, the groups),
+// and the windows their attributes describe.
+template <class Attrs>
+constexpr Inferred<Windows> check_conv_operands(std::string_view op, const TensorType& x, const TensorType& weight,
+                                                const Attrs& attrs) noexcept {
+  KILN_RELAX_CHECK(check_input(op, "the input", x));
+  KILN_RELAX_CHECK(check_input(op, "the weight", weight));
+  KILN_RELAX_CHECK(check_same_dtype(op, x, weight));
+  KILN_RELAX_CHECK(check_element(op, "the input", x, ElementKind::numeric));
+  KILN_RELAX_CHECK(check_spatial_rank(op, x));
+  if (weight.rank != x.rank)
+    return type_error(StatusCode::shape_mismatch, op, ": weight must have rank ", x.rank, " like the input, got ",
+                      weight);
+  if (attrs.groups < 1)
+    return type_error(StatusCode::invalid_argument, op, ": groups must be positive, got ", attrs.groups);
+  return resolve_windows(op, x.rank - 2, attrs.strides, attrs.pads, attrs.dilations);
+}
+
 } // namespace detail
 
 namespace infer {
@@ -161,19 +179,8 @@ namespace infer {
 constexpr Inferred<TensorType> conv(const TensorType& x, const TensorType& weight, const TensorType* bias = nullptr,
                                     const ConvAttrs& attrs = {}) noexcept {
   constexpr std::string_view op = "conv";
-  KILN_RELAX_CHECK(detail::check_input(op, "the input", x));
-  KILN_RELAX_CHECK(detail::check_input(op, "the weight", weight));
-  KILN_RELAX_CHECK(detail::check_same_dtype(op, x, weight));
-  KILN_RELAX_CHECK(detail::check_element(op, "the input", x, ElementKind::numeric));
-  KILN_RELAX_CHECK(detail::check_spatial_rank(op, x));
-  if (weight.rank != x.rank)
-    return type_error(StatusCode::shape_mismatch, op, ": weight must have rank ", x.rank, " like the input, got ",
-                      weight);
-  if (attrs.groups < 1)
-    return type_error(StatusCode::invalid_argument, op, ": groups must be positive, got ", attrs.groups);
   const int spatial = x.rank - 2;
-  KILN_RELAX_ASSIGN(const detail::Windows windows,
-                    detail::resolve_windows(op, spatial, attrs.strides, attrs.pads, attrs.dilations));
+  KILN_RELAX_ASSIGN(const detail::Windows windows, detail::check_conv_operands(op, x, weight, attrs));
   const SymDim& out_channels = weight.dims[0];
   if (prove_equal(x.dims[1], weight.dims[1] * attrs.groups) == Truth::no)
     return type_error(StatusCode::shape_mismatch, op, ": input has ", x.dims[1], " channels, the weight expects ",
@@ -198,19 +205,8 @@ constexpr Inferred<TensorType> conv_transpose(const TensorType& x, const TensorT
                                               const TensorType* bias = nullptr,
                                               const ConvTransposeAttrs& attrs = {}) noexcept {
   constexpr std::string_view op = "conv_transpose";
-  KILN_RELAX_CHECK(detail::check_input(op, "the input", x));
-  KILN_RELAX_CHECK(detail::check_input(op, "the weight", weight));
-  KILN_RELAX_CHECK(detail::check_same_dtype(op, x, weight));
-  KILN_RELAX_CHECK(detail::check_element(op, "the input", x, ElementKind::numeric));
-  KILN_RELAX_CHECK(detail::check_spatial_rank(op, x));
-  if (weight.rank != x.rank)
-    return type_error(StatusCode::shape_mismatch, op, ": weight must have rank ", x.rank, " like the input, got ",
-                      weight);
-  if (attrs.groups < 1)
-    return type_error(StatusCode::invalid_argument, op, ": groups must be positive, got ", attrs.groups);
   const int spatial = x.rank - 2;
-  KILN_RELAX_ASSIGN(const detail::Windows windows,
-                    detail::resolve_windows(op, spatial, attrs.strides, attrs.pads, attrs.dilations));
+  KILN_RELAX_ASSIGN(const detail::Windows windows, detail::check_conv_operands(op, x, weight, attrs));
   KILN_RELAX_CHECK(detail::check_length(op, "output_padding", attrs.output_padding, spatial));
   KILN_RELAX_CHECK(detail::check_length(op, "output_shape", attrs.output_shape, spatial));
   if (prove_equal(x.dims[1], weight.dims[0]) == Truth::no)

@@ -309,15 +309,7 @@ constexpr void check_final(Builder& b) noexcept {
     if (l.kind == LoopKind::vectorized) {
       if (i != p.loop_count - 1) b.fail("vectorize", l.name, "the loop is not the innermost loop");
       // The vector lanes must walk one axis with unit step.
-      int users = 0;
-      bool unit = false;
-      for (int a = 0; a < p.axis_count; ++a) {
-        if (p.depends_on_loop(p.axis_value[a], l.id)) {
-          ++users;
-          unit = p.unit_coefficient(p.axis_value[a], l.id) == 1;
-        }
-      }
-      if (!b.failed() && (users != 1 || !unit))
+      if (!b.failed() && unit_axis_of(p, l) < 0)
         b.fail("vectorize", l.name, "the loop does not step one axis by one (it comes from a fuse)");
     }
     if (l.kind == LoopKind::parallel && i != 0) {

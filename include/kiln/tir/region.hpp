@@ -13,6 +13,7 @@
 #include "../core/name.hpp"
 #include "../te/expr.hpp"
 #include "../te/tensor.hpp"
+#include "../te/var_traits.hpp"
 
 namespace kiln::tir {
 
@@ -51,63 +52,42 @@ constexpr Interval operator*(Interval a, Interval b) noexcept {
     return Interval::unbounded();
   return {*std::min_element(p, p + 4), *std::max_element(p, p + 4)};
 }
-
-namespace detail {
-template <class E> struct mentions_any_var : std::false_type {};
-template <Name N> struct mentions_any_var<te::Var<N>> : std::true_type {};
-template <Name N, class X> struct mentions_any_var<te::SpatialAxis<N, X>> : std::true_type {};
-template <Name N, class X> struct mentions_any_var<te::ReduceAxis<N, X>> : std::true_type {};
-template <class P, class... I> struct mentions_any_var<te::Load<P, I...>> : std::bool_constant<(mentions_any_var<I>::value || ...)> {};
-template <class C, class... I>
-struct mentions_any_var<te::StageLoad<C, I...>> : std::bool_constant<(mentions_any_var<I>::value || ...)> {};
-template <class Op, class L, class R>
-struct mentions_any_var<te::Binary<Op, L, R>> : std::bool_constant<mentions_any_var<L>::value || mentions_any_var<R>::value> {};
-template <class Op, class A> struct mentions_any_var<te::Unary<Op, A>> : mentions_any_var<A> {};
-template <class T, class A> struct mentions_any_var<te::Cast<T, A>> : mentions_any_var<A> {};
-template <class C, class T, class F, bool L>
-struct mentions_any_var<te::Select<C, T, F, L>>
-    : std::bool_constant<mentions_any_var<C>::value || mentions_any_var<T>::value || mentions_any_var<F>::value> {};
-
-template <class E> struct var_name_of { static constexpr bool is_var = false; };
-template <Name N> struct var_name_of<te::Var<N>> { static constexpr bool is_var = true; static constexpr Name name = N; };
-template <Name N, class X> struct var_name_of<te::SpatialAxis<N, X>> : var_name_of<te::Var<N>> {};
-template <Name N, class X> struct var_name_of<te::ReduceAxis<N, X>> : var_name_of<te::Var<N>> {};
-
-constexpr std::int64_t floor_div(std::int64_t a, std::int64_t b) noexcept {
-  const std::int64_t q = a / b;
-  return (a % b != 0 && ((a < 0) != (b < 0))) ? q - 1 : q;
+constexpr Interval min(Interval a, Interval b) noexcept { return {std::min(a.lo, b.lo), std::min(a.hi, b.hi)}; }
+constexpr Interval max(Interval a, Interval b) noexcept { return {std::max(a.lo, b.lo), std::max(a.hi, b.hi)}; }
+// Division and remainder rounding towards negative infinity, by a positive constant divisor
+// (anything else is unbounded).
+constexpr Interval floordiv(Interval a, Interval b) noexcept {
+  if (b.lo != b.hi || b.lo <= 0) return Interval::unbounded();
+  return {te::op::floordiv::apply(a.lo, b.lo), te::op::floordiv::apply(a.hi, b.lo)};
 }
-} // namespace detail
+constexpr Interval floormod(Interval a, Interval b) noexcept {
+  if (b.lo != b.hi || b.lo <= 0) return Interval::unbounded();
+  const std::int64_t d = b.lo;
+  if (te::op::floordiv::apply(a.lo, d) != te::op::floordiv::apply(a.hi, d)) return {0, d - 1};
+  return {te::op::floormod::apply(a.lo, d), te::op::floormod::apply(a.hi, d)};
+}
 
 // The interval of an integer index expression. `axis(name)` gives a variable's interval;
 // subexpressions without variables are evaluated in `env`. What interval arithmetic cannot
 // bound (a select, a cast, a load) is unbounded, and the caller clamps it to the tensor.
 template <class E, class AxisFn, class Env>
 constexpr Interval bounds(const E& e, const AxisFn& axis, const Env& env) noexcept {
-  if constexpr (!detail::mentions_any_var<E>::value) {
+  if constexpr (!te::reads_any_var_v<E>) {
     if constexpr (std::is_integral_v<typename E::value_type>) return Interval::point(static_cast<std::int64_t>(e.eval(env)));
     else return Interval::unbounded();
-  } else if constexpr (detail::var_name_of<E>::is_var) {
-    return axis(detail::var_name_of<E>::name);
+  } else if constexpr (te::var_name<E>::is_var) {
+    return axis(te::var_name<E>::name);
   } else if constexpr (requires { e.lhs; e.rhs; typename E::op_type; }) {
     using Op = typename E::op_type;
     const Interval a = bounds(e.lhs, axis, env), b = bounds(e.rhs, axis, env);
     if constexpr (std::is_same_v<Op, te::op::add>) return a + b;
     else if constexpr (std::is_same_v<Op, te::op::sub>) return a - b;
     else if constexpr (std::is_same_v<Op, te::op::mul>) return a * b;
-    else if constexpr (std::is_same_v<Op, te::op::minimum>) return {std::min(a.lo, b.lo), std::min(a.hi, b.hi)};
-    else if constexpr (std::is_same_v<Op, te::op::maximum>) return {std::max(a.lo, b.lo), std::max(a.hi, b.hi)};
-    else if constexpr (std::is_same_v<Op, te::op::floordiv>) {
-      if (b.lo != b.hi || b.lo <= 0) return Interval::unbounded();
-      return {detail::floor_div(a.lo, b.lo), detail::floor_div(a.hi, b.lo)};
-    } else if constexpr (std::is_same_v<Op, te::op::floormod>) {
-      if (b.lo != b.hi || b.lo <= 0) return Interval::unbounded();
-      const std::int64_t d = b.lo;
-      if (detail::floor_div(a.lo, d) == detail::floor_div(a.hi, d)) return {a.lo - detail::floor_div(a.lo, d) * d, a.hi - detail::floor_div(a.hi, d) * d};
-      return {0, d - 1};
-    } else {
-      return Interval::unbounded();
-    }
+    else if constexpr (std::is_same_v<Op, te::op::minimum>) return min(a, b);
+    else if constexpr (std::is_same_v<Op, te::op::maximum>) return max(a, b);
+    else if constexpr (std::is_same_v<Op, te::op::floordiv>) return floordiv(a, b);
+    else if constexpr (std::is_same_v<Op, te::op::floormod>) return floormod(a, b);
+    else return Interval::unbounded();
   } else {
     return Interval::unbounded();
   }

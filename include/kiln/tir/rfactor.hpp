@@ -16,11 +16,9 @@
 #include "../te/inline.hpp"
 #include "../te/tensor.hpp"
 #include "rebuild.hpp"
+#include "schedule.hpp"
 
 namespace kiln::tir {
-
-// The name of the stage rfactor adds.
-constexpr Name rfactor_name(const Name& stage) noexcept { return stage + "_rf"; }
 
 namespace detail {
 template <Name Axis, class... RAxes>

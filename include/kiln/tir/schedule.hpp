@@ -53,6 +53,8 @@ constexpr const char* to_string(Scope scope) noexcept {
 // The name of the copy of `tensor` that cache_read makes (and of the stage cache_write(global)
 // moves a computation to).
 constexpr Name cache_name(const Name& tensor, Scope scope) noexcept { return tensor + "_" + to_string(scope); }
+// The name of the stage of partial results that rfactor adds.
+constexpr Name rfactor_name(const Name& stage) noexcept { return stage + "_rf"; }
 
 constexpr const char* to_string(PrimitiveKind kind) noexcept {
   switch (kind) {

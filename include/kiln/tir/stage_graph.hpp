@@ -148,7 +148,7 @@ constexpr Diagnostic check_stages(const StageGraph& g, const Schedule& s) noexce
     } else if (p.kind == PrimitiveKind::rfactor) {
       // The kernel was rewritten already: the partial stage exists when the axis could be factored.
       if (p.factor <= 0) b.fail(primitive, p.loops[0], "the factor must be positive");
-      else if (g.find(p.stage + "_rf") < 0)
+      else if (g.find(rfactor_name(p.stage)) < 0)
         b.fail(primitive, p.loops[0], "the stage has no reduction axis of that name with a static extent");
     } else if (p.kind == PrimitiveKind::cache_read) {
       // The kernel was rewritten already: the copy exists where the stage read the tensor.

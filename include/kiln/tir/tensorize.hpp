@@ -14,6 +14,7 @@
 #include "../te/expr.hpp"
 #include "../te/inline.hpp"
 #include "../te/tensor.hpp"
+#include "../te/var_traits.hpp"
 #include "intrinsic.hpp"
 #include "loop_program.hpp"
 #include "lower.hpp"
@@ -21,27 +22,11 @@
 namespace kiln::tir {
 
 namespace detail {
-template <class E, Name N> struct is_var_named : std::false_type {};
-template <Name M, Name N> struct is_var_named<te::Var<M>, N> : std::bool_constant<M == N> {};
-template <Name M, class X, Name N> struct is_var_named<te::SpatialAxis<M, X>, N> : std::bool_constant<M == N> {};
-template <Name M, class X, Name N> struct is_var_named<te::ReduceAxis<M, X>, N> : std::bool_constant<M == N> {};
-
-// Whether expression E reads loop variable N anywhere.
-template <Name N, class E> struct mentions : std::false_type {};
-template <Name N, Name M> struct mentions<N, te::Var<M>> : std::bool_constant<M == N> {};
-template <Name N, Name M, class X> struct mentions<N, te::SpatialAxis<M, X>> : std::bool_constant<M == N> {};
-template <Name N, Name M, class X> struct mentions<N, te::ReduceAxis<M, X>> : std::bool_constant<M == N> {};
-template <Name N, class P, class... I>
-struct mentions<N, te::Load<P, I...>> : std::bool_constant<(mentions<N, I>::value || ...)> {};
-template <Name N, class C, class... I>
-struct mentions<N, te::StageLoad<C, I...>> : std::bool_constant<(mentions<N, I>::value || ...)> {};
-template <Name N, class Op, class L, class R>
-struct mentions<N, te::Binary<Op, L, R>> : std::bool_constant<mentions<N, L>::value || mentions<N, R>::value> {};
-template <Name N, class Op, class A> struct mentions<N, te::Unary<Op, A>> : mentions<N, A> {};
-template <Name N, class T, class A> struct mentions<N, te::Cast<T, A>> : mentions<N, A> {};
-template <Name N, class C, class T, class F, bool L>
-struct mentions<N, te::Select<C, T, F, L>>
-    : std::bool_constant<mentions<N, C>::value || mentions<N, T>::value || mentions<N, F>::value> {};
+template <class E, Name N>
+inline constexpr bool is_var_named = [] {
+  if constexpr (te::var_name<E>::is_var) return te::var_name<E>::name == N;
+  else return false;
+}();
 
 template <Name Row, Name Col, Name I, Name J, Name K, class... Idx>
 constexpr bool indices_end_with() noexcept {
@@ -49,9 +34,9 @@ constexpr bool indices_end_with() noexcept {
   if constexpr (n < 2) {
     return false;
   } else {
-    constexpr bool row[] = {is_var_named<Idx, Row>::value...};
-    constexpr bool col[] = {is_var_named<Idx, Col>::value...};
-    constexpr bool free[] = {!(mentions<I, Idx>::value || mentions<J, Idx>::value || mentions<K, Idx>::value)...};
+    constexpr bool row[] = {is_var_named<Idx, Row>...};
+    constexpr bool col[] = {is_var_named<Idx, Col>...};
+    constexpr bool free[] = {!(te::reads_var_v<Idx, I> || te::reads_var_v<Idx, J> || te::reads_var_v<Idx, K>)...};
     if (!row[n - 2] || !col[n - 1]) return false;
     for (std::size_t q = 0; q + 2 < n; ++q)
       if (!free[q]) return false;

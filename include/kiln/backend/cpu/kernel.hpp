@@ -226,6 +226,18 @@ struct Codegen {
                       index<P.guards[G].value>(s) < index<P.guards[G].bound>(s)));
     }(std::make_integer_sequence<int, P.guard_count>{});
   }
+  // How many of `limit` steps of loop LoopId, from its current value, the guarded tails on it
+  // let run.
+  template <int LoopId>
+  static KILN_FORCEINLINE std::int64_t guarded_steps(const State& s, std::int64_t limit) noexcept {
+    [&]<int... G>(std::integer_sequence<int, G...>) {
+      ((P.depends_on_loop(P.guards[G].value, LoopId)
+            ? (limit = std::min(limit, index<P.guards[G].bound>(s) - index<P.guards[G].value>(s)), 0)
+            : 0),
+       ...);
+    }(std::make_integer_sequence<int, P.guard_count>{});
+    return limit;
+  }
   // The reduction starts at an output element when every reduction axis is at 0.
   static KILN_FORCEINLINE bool at_reduction_start(const State& s) noexcept {
     return [&]<int... A>(std::integer_sequence<int, A...>) {
@@ -261,13 +273,7 @@ struct Codegen {
     compute_axes(s);
     if (!guards_hold<L.id>(s)) return;
     // Lanes past a guarded tail are dropped.
-    std::int64_t lanes = static_cast<std::int64_t>(width);
-    [&]<int... G>(std::integer_sequence<int, G...>) {
-      ((P.depends_on_loop(P.guards[G].value, L.id)
-            ? (lanes = std::min(lanes, index<P.guards[G].bound>(s) - index<P.guards[G].value>(s)), 0)
-            : 0),
-       ...);
-    }(std::make_integer_sequence<int, P.guard_count>{});
+    const std::int64_t lanes = guarded_steps<L.id>(s, static_cast<std::int64_t>(width));
     // The vector loop is the innermost, so it steps the local tile by one.
     constexpr bool output_contiguous = local_accumulator || axis == static_cast<int>(St::rank) - 1;
     if constexpr (has_simd && output_contiguous && vectorizable_v<Stmt, T, axis_name>) {
@@ -355,13 +361,15 @@ struct Codegen {
   static constexpr int self = PlanT::template index_of<St>;
   using StageTuple = typename te::tuple_of<typename PlanT::Stages>::type;
 
-  // Whether some stage runs before (or after) the body of the loop at Depth.
+  // Whether stage a runs before (or after) the body of this stage's loop at Depth.
+  static constexpr bool attached_at(int a, int depth, bool after) noexcept {
+    return PlanT::host_of(a) == self && PlanT::roles.after_body[a] == after &&
+           P.find_loop(PlanT::roles.host_loop[a]) == depth;
+  }
   template <int Depth, bool After>
   static constexpr bool has_attached = [] {
     for (int a = 0; a < PlanT::graph.count; ++a)
-      if (PlanT::host_of(a) == self && PlanT::roles.after_body[a] == After &&
-          P.find_loop(PlanT::roles.host_loop[a]) == Depth)
-        return true;
+      if (attached_at(a, Depth, After)) return true;
     return false;
   }();
 
@@ -385,11 +393,10 @@ struct Codegen {
       if constexpr (n.op == tir::IndexNode::add) return a + b;
       else if constexpr (n.op == tir::IndexNode::sub) return a - b;
       else if constexpr (n.op == tir::IndexNode::mul) return a * b;
-      else if constexpr (n.op == tir::IndexNode::floordiv) return {a.lo / b.hi, a.hi / b.lo};
-      else if constexpr (n.op == tir::IndexNode::ceildiv) return {(a.lo + b.hi - 1) / b.hi, (a.hi + b.lo - 1) / b.lo};
-      else if constexpr (n.op == tir::IndexNode::floormod)
-        return a.lo / b.lo == a.hi / b.lo && b.lo == b.hi ? tir::Interval{a.lo % b.lo, a.hi % b.lo} : tir::Interval{0, b.hi - 1};
-      else return {std::min(a.lo, b.lo), std::min(a.hi, b.hi)};
+      else if constexpr (n.op == tir::IndexNode::floordiv) return tir::floordiv(a, b);
+      else if constexpr (n.op == tir::IndexNode::ceildiv) return tir::floordiv(a + b - tir::Interval::point(1), b);
+      else if constexpr (n.op == tir::IndexNode::floormod) return tir::floormod(a, b);
+      else return tir::min(a, b);
     }
   }
 
@@ -456,8 +463,7 @@ struct Codegen {
   static KILN_FORCEINLINE void run_attached(const State& s) noexcept {
     [&]<std::size_t... A>(std::index_sequence<A...>) {
       auto one = [&]<std::size_t Ai>(std::integral_constant<std::size_t, Ai>) {
-        if constexpr (PlanT::host_of(static_cast<int>(Ai)) == self && PlanT::roles.after_body[Ai] == After &&
-                      P.find_loop(PlanT::roles.host_loop[Ai]) == Depth)
+        if constexpr (attached_at(static_cast<int>(Ai), Depth, After))
           run_attached_stage<Depth, std::tuple_element_t<Ai, StageTuple>, static_cast<int>(Ai)>(s);
       };
       (one(std::integral_constant<std::size_t, A>{}), ...);
@@ -529,13 +535,7 @@ struct Codegen {
     std::int64_t kc = 0;
     if constexpr (K.tail_bound >= 0) kc = index<K.tail_bound>(s);
     else kc = index<K.extent>(s);
-    [&]<int... G>(std::integer_sequence<int, G...>) {
-      ((P.depends_on_loop(P.guards[G].value, K.id)
-            ? (kc = std::min(kc, index<P.guards[G].bound>(s) - index<P.guards[G].value>(s)), 0)
-            : 0),
-       ...);
-    }(std::make_integer_sequence<int, P.guard_count>{});
-    kc = std::max<std::int64_t>(kc, 0);
+    kc = std::max<std::int64_t>(guarded_steps<K.id>(s, kc), 0);
     const auto& product = s.exprs->first.body;
     const auto& a = tir::uncast_operand(product.lhs);
     const auto& b = tir::uncast_operand(product.rhs);

@@ -11,25 +11,12 @@
 
 #include "../../config.hpp"
 #include "../../te/tensor.hpp"
+#include "../../te/var_traits.hpp"
 
 namespace kiln::cpu::detail {
 
 // ---- does an index expression depend on an axis, and how -----------------------------------
-template <class E, Name A> struct depends_on : std::false_type {};
-template <Name N, Name A> struct depends_on<te::Var<N>, A> : std::bool_constant<N == A> {};
-template <Name N, class E, Name A> struct depends_on<te::ReduceAxis<N, E>, A> : std::bool_constant<N == A> {};
-template <Name N, class E, Name A> struct depends_on<te::SpatialAxis<N, E>, A> : std::bool_constant<N == A> {};
-template <class Op, class L, class R, Name A>
-struct depends_on<te::Binary<Op, L, R>, A> : std::bool_constant<depends_on<L, A>::value || depends_on<R, A>::value> {};
-template <class Op, class X, Name A> struct depends_on<te::Unary<Op, X>, A> : depends_on<X, A> {};
-template <class T, class X, Name A> struct depends_on<te::Cast<T, X>, A> : depends_on<X, A> {};
-template <class C, class T, class F, bool L, Name A>
-struct depends_on<te::Select<C, T, F, L>, A>
-    : std::bool_constant<depends_on<C, A>::value || depends_on<T, A>::value || depends_on<F, A>::value> {};
-template <class P, class... Idx, Name A>
-struct depends_on<te::Load<P, Idx...>, A> : std::bool_constant<(depends_on<Idx, A>::value || ...)> {};
-template <class C, class... Idx, Name A>
-struct depends_on<te::StageLoad<C, Idx...>, A> : std::bool_constant<(depends_on<Idx, A>::value || ...)> {};
+template <class E, Name A> using depends_on = std::bool_constant<te::reads_var_v<E, A>>;
 
 // The axis itself, plus or minus something that ignores it: steps by one with the axis.
 template <class E, Name A> struct unit_step : std::false_type {};
