@@ -8981,6 +8981,8 @@ enum class OpKind : std::uint8_t {
   attention,
   // a user's own scheduled kernel, referenced by name (a cross-level call)
   call_kernel,
+  // a group of ops the fusion pass moved into a sub-function, run as one kernel
+  fused,
   // control flow: run sub-functions of the module
   if_then_else, loop,
 };
@@ -9098,6 +9100,7 @@ inline constexpr OpInfo kOpTable[] = {
     {"resize", F::other, 1, 1},
     {"attention", F::other, 3, 4},  // q, k, v, mask
     {"call_kernel", F::other, 0, V},
+    {"fused", F::other, 1, V},  // the arguments of the fused sub-function
     {"if", F::control, 1, V},    // condition, then the arguments both branches take
     {"loop", F::control, 1, V},  // trip count, then the carried values
 };
@@ -9218,11 +9221,15 @@ struct IfAttrs {
 struct LoopAttrs {
   int body = -1;
 };
+// The sub-function a fused binding runs (made by the fusion pass).
+struct FusedAttrs {
+  int function = -1;
+};
 
 using Attrs = std::variant<NoAttrs, AxisAttrs, ArgReduceAttrs, CastAttrs, GemmOpAttrs, ConvAttrs, ConvTransposeAttrs,
                            PoolAttrs, NormAttrs, ReduceAttrs, ShapeAttrs, AxesAttrs, PermAttrs, ShapeOfAttrs,
                            SplitAttrs, SliceAttrs, PadAttrs, TileAttrs, ResizeAttrs, TopKAttrs, AttentionAttrs,
-                           CallKernelAttrs, IfAttrs, LoopAttrs>;
+                           CallKernelAttrs, IfAttrs, LoopAttrs, FusedAttrs>;
 
 // The attributes `op` takes, with their defaults.
 inline Attrs default_attrs(OpKind op) {
@@ -9270,6 +9277,7 @@ inline Attrs default_attrs(OpKind op) {
     case OpKind::call_kernel: return CallKernelAttrs{};
     case OpKind::if_then_else: return IfAttrs{};
     case OpKind::loop: return LoopAttrs{};
+    case OpKind::fused: return FusedAttrs{};
     default: return NoAttrs{};
   }
 }
@@ -9420,6 +9428,8 @@ inline std::string to_string(const Attrs& attrs) {
           w.integer("else", a.else_branch);
         } else if constexpr (std::is_same_v<A, LoopAttrs>) {
           w.integer("body", a.body);
+        } else if constexpr (std::is_same_v<A, FusedAttrs>) {
+          w.integer("function", a.function);
         }
       },
       attrs);
@@ -9602,6 +9612,8 @@ inline Status verify(const Function& fn, std::optional<int> function_count = std
         return make_error(StatusCode::internal, "function ", fn.name, ": if refers to a missing branch");
       if (const auto* a = std::get_if<LoopAttrs>(&b.attrs); a && !exists(a->body))
         return make_error(StatusCode::internal, "function ", fn.name, ": loop refers to a missing body");
+      if (const auto* a = std::get_if<FusedAttrs>(&b.attrs); a && !exists(a->function))
+        return make_error(StatusCode::internal, "function ", fn.name, ": fused refers to a missing function");
       for (ValueId out : b.outputs) KILN_RETURN_IF_ERROR(define(out, where));
     }
   }
@@ -9788,7 +9800,7 @@ inline Result<std::vector<TensorType>> infer_types(OpKind op, const Attrs& attrs
                       " inputs, given ", in.size());
   }
   for (std::size_t i = 0; i < in.size(); ++i)
-    if (!in[i].type && (i < info.min_inputs || op == OpKind::concat || op == OpKind::call_kernel ||
+    if (!in[i].type && (i < info.min_inputs || op == OpKind::concat || op == OpKind::call_kernel || op == OpKind::fused ||
                         is_control_flow(op)))
       return make_error(StatusCode::invalid_argument, name, ": input ", i, " is required");
   if (!attrs_fit(op, attrs))
@@ -9893,6 +9905,12 @@ inline Result<std::vector<TensorType>> infer_types(OpKind op, const Attrs& attrs
         if (auto error = detail::check_input(name, "an output", out)) return error->to_status();
       }
       return a.outputs;
+    }
+    case OpKind::fused: {
+      if (!module) return make_error(StatusCode::invalid_argument, name, ": needs the module its sub-function is in");
+      const int callee = std::get<FusedAttrs>(attrs).function;
+      KILN_RETURN_IF_ERROR(detail::check_call(name, *module, callee, in));
+      return detail::output_types(module->functions[static_cast<std::size_t>(callee)]);
     }
     default: break;
   }
@@ -10382,6 +10400,8 @@ class Builder {
             a->else_branch += offset;
           } else if (auto* l = std::get_if<LoopAttrs>(&b.attrs)) {
             l->body += offset;
+          } else if (auto* fused = std::get_if<FusedAttrs>(&b.attrs)) {
+            fused->function += offset;
           }
         }
       }
@@ -10522,6 +10542,8 @@ class FunctionPrinter {
       piece("else=@" + function_name(a->else_branch));
     } else if (const auto* l = std::get_if<LoopAttrs>(&b.attrs)) {
       piece("body=@" + function_name(l->body));
+    } else if (const auto* f = std::get_if<FusedAttrs>(&b.attrs)) {
+      piece("@" + function_name(f->function));
     } else if (const std::string attrs = to_string(b.attrs); !attrs.empty() && !shape_from_input(b)) {
       piece(attrs);
     }
@@ -10840,7 +10862,7 @@ inline Result<BoundShapes> bind_shapes(const Function& fn, std::span<const Input
       }
       out.shapes[static_cast<std::size_t>(o)] = *s;
     }
-    if (is_control_flow(b.op) || b.op == OpKind::call_kernel) return;
+    if (is_control_flow(b.op) || b.op == OpKind::call_kernel || b.op == OpKind::fused) return;
     // Inference once more, on the concrete shapes (and on concrete shape contents).
     std::vector<TensorType> types;
     std::vector<Contents> contents;
@@ -11963,6 +11985,1051 @@ inline PassManager default_pipeline() {
 
 } // namespace kiln::relax
 // ---- end kiln/relax/passes/pass_manager.hpp ----
+// ---- begin kiln/relax/passes/fuse_ops.hpp ----
+// kiln/relax/passes/fuse_ops.hpp: operator fusion: groups of ops that one kernel can run
+// without writing their intermediate results move into a sub-function, called by one
+// `fused` binding.
+//
+// Two kinds of group are formed, walking the bindings in order:
+//   - a chain of elementwise ops (unary, binary, clip) where each op reads the previous
+//     one's result, which nothing else reads; the kernel computes the chain tile by tile,
+//     so the intermediate tensors never reach memory;
+//   - an anchor (matmul, gemm, conv) followed by such a chain: the elementwise epilogue
+//     (bias, activation, residual add) runs on the anchor's output while it is in cache.
+// Every op of a group keeps the group's output shape (operands of the elementwise ops may
+// broadcast into it, never the other way), so the kernel walks one index space. Only f32
+// groups fuse: that is what the fused kernels compute in. A group is at most
+// kMaxFusedOps ops, so that its registers fit a kernel's stack.
+
+#include <string>
+#include <vector>
+
+
+namespace kiln::relax {
+
+inline constexpr int kMaxFusedOps = 8;
+inline constexpr int kMaxFusedInputs = 8;
+
+// Elementwise ops a fused kernel computes.
+constexpr bool is_fusible_elementwise(OpKind op) noexcept {
+  const OpFamily family = op_info(op).family;
+  return (family == OpFamily::unary && op != OpKind::logical_not) || family == OpFamily::binary ||
+         op == OpKind::clip;
+}
+// Ops whose output an elementwise epilogue may follow.
+constexpr bool is_fusion_anchor(OpKind op) noexcept {
+  return op == OpKind::matmul || op == OpKind::gemm || op == OpKind::conv;
+}
+
+namespace detail {
+
+struct FusionGroup {
+  std::vector<const Binding*> members;
+  ValueId output = kNoValue;  // the last member's output
+  std::vector<ValueId> inputs;  // values from outside the group, in order of first use
+};
+
+inline bool all_f32(const Function& fn, const Binding& b) {
+  for (ValueId in : b.inputs)
+    if (in != kNoValue && fn.type(in).dtype != DType::f32) return false;
+  for (ValueId out : b.outputs)
+    if (fn.type(out).dtype != DType::f32) return false;
+  return b.outputs.size() == 1;
+}
+
+// The external inputs a group would have with `extra` added.
+inline std::vector<ValueId> group_inputs(const FusionGroup& g, const Binding& extra) {
+  std::vector<ValueId> inputs = g.inputs;
+  for (ValueId in : extra.inputs) {
+    if (in == kNoValue || in == g.output) continue;
+    bool known = false;
+    for (ValueId seen : inputs) known = known || seen == in;
+    if (!known) inputs.push_back(in);
+  }
+  return inputs;
+}
+
+inline Function fused_function(const Function& fn, const FusionGroup& g) {
+  Function sub;
+  sub.name = "fused";
+  for (const Binding* b : g.members) sub.name += str_cat("_", to_string(b->op));
+  sub.symbols = fn.symbols;
+  std::vector<ValueId> mapped(fn.values.size(), kNoValue);
+  for (ValueId in : g.inputs) {
+    Value p;
+    p.kind = ValueKind::param;
+    p.type = fn.type(in);
+    p.name = str_cat("in", sub.params.size());
+    p.index = static_cast<int>(sub.params.size());
+    const ValueId id = sub.add_value(std::move(p));
+    sub.params.push_back(id);
+    mapped[static_cast<std::size_t>(in)] = id;
+  }
+  Block block;
+  for (const Binding* b : g.members) {
+    Binding copy = *b;
+    for (ValueId& in : copy.inputs)
+      if (in != kNoValue) in = mapped[static_cast<std::size_t>(in)];
+    for (ValueId& out : copy.outputs) {
+      Value v;
+      v.type = fn.type(out);
+      const ValueId id = sub.add_value(std::move(v));
+      mapped[static_cast<std::size_t>(out)] = id;
+      out = id;
+    }
+    block.bindings.push_back(std::move(copy));
+  }
+  sub.blocks.push_back(std::move(block));
+  sub.outputs.push_back(mapped[static_cast<std::size_t>(g.output)]);
+  return sub;
+}
+
+} // namespace detail
+
+// Fuses the groups of the module's entry function. Returns the number of fused bindings made.
+inline Result<int> fuse_ops(Module& module) {
+  if (module.functions.empty()) return 0;
+  Function& fn = module.main();
+
+  std::vector<int> uses(fn.values.size(), 0);
+  fn.for_each_binding([&](const Binding& b) {
+    for (ValueId in : b.inputs)
+      if (in != kNoValue) ++uses[static_cast<std::size_t>(in)];
+  });
+  for (ValueId out : fn.outputs) uses[static_cast<std::size_t>(out)] += 2;  // never an intermediate
+
+  std::vector<detail::FusionGroup> groups;
+  std::vector<int> group_of_output(fn.values.size(), -1);  // the group whose current output it is
+  for (const Block& block : fn.blocks) {
+    if (!block.dataflow) continue;
+    for (const Binding& b : block.bindings) {
+      const bool elementwise = is_fusible_elementwise(b.op);
+      if (!(elementwise || is_fusion_anchor(b.op)) || !detail::all_f32(fn, b)) continue;
+      const ValueId out = b.outputs[0];
+      if (elementwise) {
+        // Join the group of an input this op alone reads, when the shape stays.
+        int joined = -1;
+        for (ValueId in : b.inputs) {
+          if (in == kNoValue || joined >= 0) continue;
+          const int g = group_of_output[static_cast<std::size_t>(in)];
+          if (g < 0 || uses[static_cast<std::size_t>(in)] != 1 || !(fn.type(in) == fn.type(out))) continue;
+          detail::FusionGroup& group = groups[static_cast<std::size_t>(g)];
+          const std::vector<ValueId> inputs = detail::group_inputs(group, b);
+          if (static_cast<int>(group.members.size()) >= kMaxFusedOps ||
+              static_cast<int>(inputs.size()) > kMaxFusedInputs)
+            continue;
+          group.members.push_back(&b);
+          group.inputs = inputs;
+          group_of_output[static_cast<std::size_t>(in)] = -1;
+          group.output = out;
+          group_of_output[static_cast<std::size_t>(out)] = g;
+          joined = g;
+        }
+        if (joined >= 0) continue;
+      }
+      detail::FusionGroup group;
+      group.output = out;
+      group.inputs = detail::group_inputs(group, b);
+      group.members.push_back(&b);
+      if (static_cast<int>(group.inputs.size()) > kMaxFusedInputs) continue;
+      group_of_output[static_cast<std::size_t>(out)] = static_cast<int>(groups.size());
+      groups.push_back(std::move(group));
+    }
+  }
+
+  // Each group of two or more ops becomes a sub-function; its last binding turns into the call.
+  std::vector<Function> added;
+  std::vector<char> fused_away(fn.values.size(), 0);
+  std::vector<Binding> calls;
+  std::vector<ValueId> call_at;  // the output of the binding each call replaces
+  for (const detail::FusionGroup& g : groups) {
+    if (g.members.size() < 2) continue;
+    Function sub = detail::fused_function(fn, g);
+    const auto taken = [&](const std::string& name) {
+      if (module.find_function(name)) return true;
+      for (const Function& f : added)
+        if (f.name == name) return true;
+      return false;
+    };
+    const std::string base = sub.name;
+    for (int n = 1; taken(sub.name); ++n) sub.name = str_cat(base, "_", n);
+    Binding call;
+    call.op = OpKind::fused;
+    call.inputs = g.inputs;
+    call.attrs = FusedAttrs{static_cast<int>(module.functions.size() + added.size())};
+    call.outputs = {g.output};
+    for (const Binding* m : g.members)
+      if (m->outputs[0] != g.output) fused_away[static_cast<std::size_t>(m->outputs[0])] = 1;
+    calls.push_back(std::move(call));
+    call_at.push_back(g.output);
+    added.push_back(std::move(sub));
+  }
+  if (calls.empty()) return 0;
+
+  for (Block& block : fn.blocks) {
+    std::vector<Binding> kept;
+    for (Binding& b : block.bindings) {
+      if (b.outputs.size() == 1 && fused_away[static_cast<std::size_t>(b.outputs[0])]) continue;
+      bool replaced = false;
+      for (std::size_t c = 0; c < calls.size() && !replaced; ++c) {
+        if (b.outputs.size() == 1 && b.outputs[0] == call_at[c]) {
+          kept.push_back(std::move(calls[c]));
+          replaced = true;
+        }
+      }
+      if (!replaced) kept.push_back(std::move(b));
+    }
+    block.bindings = std::move(kept);
+  }
+  compact(fn);
+  const int count = static_cast<int>(added.size());
+  for (Function& f : added) module.functions.push_back(std::move(f));
+  return count;
+}
+
+} // namespace kiln::relax
+// ---- end kiln/relax/passes/fuse_ops.hpp ----
+
+// the VM: a module loaded into a flat instruction list, run with one planned arena
+// ---- begin kiln/vm/slot.hpp ----
+// kiln/vm/slot.hpp: Slot, a value of a running module: where its elements are and their shape.
+//
+// A slot is plain data (no ownership, no heap), so a prepared execution context holds one per
+// value and a kernel call passes them around without allocating. The planner points slots
+// into the context's arena, at parameters the caller passed, or at the executable's constants.
+
+#include <cstddef>
+#include <cstdint>
+#include <span>
+
+
+namespace kiln::vm {
+
+struct Slot {
+  void* data = nullptr;
+  DType dtype = DType::f32;
+  int rank = 0;
+  std::int64_t dims[kMaxRank] = {};
+  std::int64_t strides[kMaxRank] = {};  // in elements
+
+  std::span<const std::int64_t> shape() const noexcept { return {dims, static_cast<std::size_t>(rank)}; }
+
+  std::int64_t elements() const noexcept {
+    std::int64_t n = 1;
+    for (int a = 0; a < rank; ++a) n *= dims[a];
+    return n;
+  }
+  std::size_t bytes() const noexcept { return static_cast<std::size_t>(elements()) * size_of(dtype); }
+
+  // Row-major without gaps (extents of 1 may have any stride).
+  bool contiguous() const noexcept {
+    std::int64_t expect = 1;
+    for (int a = rank; a-- > 0;) {
+      if (dims[a] != 1 && strides[a] != expect) return false;
+      expect *= dims[a];
+    }
+    return true;
+  }
+
+  // Sets dims and row-major strides.
+  void set_shape(std::span<const std::int64_t> shape) noexcept {
+    rank = static_cast<int>(shape.size());
+    std::int64_t stride = 1;
+    for (int a = rank; a-- > 0;) {
+      dims[a] = shape[static_cast<std::size_t>(a)];
+      strides[a] = stride;
+      stride *= dims[a];
+    }
+  }
+
+  template <Element T>
+  T* data_as() const noexcept {
+    return static_cast<T*>(data);
+  }
+
+  // A typed view of rank R; the dtype and rank are the caller's to have checked.
+  template <Element T, std::size_t R>
+  DynTensorView<T, R> view() const noexcept {
+    DynShape<R> shape;
+    DynStride<R> stride;
+    for (std::size_t a = 0; a < R; ++a) {
+      shape.dynamic.values[a] = dims[a];
+      stride.dynamic.values[a] = strides[a];
+    }
+    return DynTensorView<T, R>(static_cast<T*>(data), shape, stride);
+  }
+};
+
+// A slot over a tensor's memory (the tensor keeps owning it).
+inline Slot slot_of(const Tensor& t) noexcept {
+  Slot s;
+  s.data = t.data();
+  s.dtype = t.dtype();
+  s.rank = t.rank();
+  for (int a = 0; a < t.rank(); ++a) {
+    s.dims[a] = t.dim(a);
+    s.strides[a] = t.stride(a);
+  }
+  return s;
+}
+
+} // namespace kiln::vm
+// ---- end kiln/vm/slot.hpp ----
+// ---- begin kiln/vm/op_kernel.hpp ----
+// kiln/vm/op_kernel.hpp: OpKernel, how the VM runs one op on one backend, and OpCall, what a
+// run sees.
+//
+// Every op the dynamic module can execute has one OpKernel per backend. The VM asks it three
+// things at three times:
+//   - at load (`supports`): can you run this binding, given its dtypes, ranks and attributes?
+//     The answer is a Status whose error names what is missing ("conv: 3-D kernels are not
+//     supported"), so a module that cannot run fails at load, not half-way through a run.
+//   - at prepare (`scratch_bytes`): how much scratch memory do you need for these concrete
+//     shapes? The slots carry shapes and dtypes, but no data yet. The planner gives each call
+//     its scratch inside the context's arena.
+//   - at run (`run`): compute. The outputs' memory is already placed; `run` must not allocate.
+
+#include <cstddef>
+#include <span>
+
+
+namespace kiln::vm {
+
+struct FusedProgram;  // fused_program.hpp
+
+struct OpCall {
+  relax::OpKind op = relax::OpKind::identity;
+  const relax::Attrs* attrs = nullptr;
+  std::span<const Slot* const> inputs;  // null where an optional input is absent
+  std::span<const Slot* const> outputs;
+  ThreadPool* pool = nullptr;           // may be null: run on the caller's thread
+  std::span<std::byte> scratch;         // 64-byte aligned, scratch_bytes() of them
+  const FusedProgram* fused = nullptr;  // for a fused call: what it computes
+
+  const Slot* input(std::size_t i) const noexcept { return i < inputs.size() ? inputs[i] : nullptr; }
+  const Slot& output(std::size_t i = 0) const noexcept { return *outputs[i]; }
+  template <class A>
+  const A& attr() const noexcept {
+    return std::get<A>(*attrs);
+  }
+  int threads() const noexcept { return pool != nullptr ? pool->size() : 1; }
+};
+
+struct OpKernel {
+  // Whether this kernel runs `binding` of `fn` (its inputs' and outputs' types are in fn).
+  Status (*supports)(const relax::Binding& binding, const relax::Function& fn) = nullptr;
+  // Scratch bytes a call needs; null means none. Called with slots whose data is null.
+  std::size_t (*scratch_bytes)(const OpCall& call) = nullptr;
+  Status (*run)(const OpCall& call) = nullptr;
+};
+
+} // namespace kiln::vm
+// ---- end kiln/vm/op_kernel.hpp ----
+// ---- begin kiln/vm/memory_plan.hpp ----
+// kiln/vm/memory_plan.hpp: places every buffer of a run in one arena, reusing memory whose
+// contents are dead.
+//
+// The VM runs instructions in a fixed order, so each buffer is live over a known interval
+// of instruction steps: from the step that writes it to the last step that reads it
+// (scratch memory lives for its one step). Buffers whose intervals do not overlap may share
+// bytes. The planner walks the steps in order, gives each new buffer the smallest free
+// block that fits (best fit, which keeps large blocks whole for large buffers), and returns
+// blocks to a free list that merges neighbours. A buffer may also ask to take over the
+// block of an input that dies at the step that writes it (in place: an elementwise op
+// writing over its operand), which saves both the memory and the cache misses.
+
+#include <algorithm>
+#include <cstddef>
+#include <cstdint>
+#include <span>
+#include <vector>
+
+namespace kiln::vm {
+
+inline constexpr std::size_t kBufferAlignment = 64;
+
+constexpr std::size_t align_up(std::size_t bytes, std::size_t to = kBufferAlignment) noexcept {
+  return (bytes + to - 1) / to * to;
+}
+
+struct BufferRequest {
+  std::size_t bytes = 0;
+  int first_step = 0;  // the step that writes it
+  int last_step = 0;   // the last step that reads it (>= first_step)
+  // A request (by index, written earlier) whose block this one may take over when that
+  // buffer's last step is this one's first step and the block is large enough; -1: none.
+  int in_place_of = -1;
+};
+
+struct MemoryPlan {
+  std::vector<std::size_t> offsets;  // per request, 64-byte aligned
+  std::vector<char> in_place;        // per request: took over its in_place_of block
+  std::size_t arena_bytes = 0;
+  std::size_t requested_bytes = 0;   // what the buffers would take without any reuse
+};
+
+namespace detail {
+
+struct FreeBlock {
+  std::size_t offset;
+  std::size_t bytes;
+};
+
+class FreeList {
+ public:
+  // The offset of a block of `bytes`: the best-fitting free block, else the end of the arena
+  // (extended by any free block that touches it).
+  std::size_t take(std::size_t bytes, std::size_t& arena_end) {
+    std::size_t best = blocks_.size();
+    for (std::size_t i = 0; i < blocks_.size(); ++i)
+      if (blocks_[i].bytes >= bytes && (best == blocks_.size() || blocks_[i].bytes < blocks_[best].bytes)) best = i;
+    if (best != blocks_.size()) {
+      const std::size_t offset = blocks_[best].offset;
+      blocks_[best].offset += bytes;
+      blocks_[best].bytes -= bytes;
+      if (blocks_[best].bytes == 0) blocks_.erase(blocks_.begin() + static_cast<std::ptrdiff_t>(best));
+      return offset;
+    }
+    if (!blocks_.empty() && blocks_.back().offset + blocks_.back().bytes == arena_end) {
+      const std::size_t offset = blocks_.back().offset;
+      blocks_.pop_back();
+      arena_end = offset + bytes;
+      return offset;
+    }
+    const std::size_t offset = arena_end;
+    arena_end += bytes;
+    return offset;
+  }
+
+  void give_back(std::size_t offset, std::size_t bytes) {
+    if (bytes == 0) return;
+    auto it = std::lower_bound(blocks_.begin(), blocks_.end(), offset,
+                               [](const FreeBlock& b, std::size_t o) { return b.offset < o; });
+    it = blocks_.insert(it, FreeBlock{offset, bytes});
+    // Merge with the next block, then with the previous one.
+    if (it + 1 != blocks_.end() && it->offset + it->bytes == (it + 1)->offset) {
+      it->bytes += (it + 1)->bytes;
+      blocks_.erase(it + 1);
+    }
+    if (it != blocks_.begin() && (it - 1)->offset + (it - 1)->bytes == it->offset) {
+      (it - 1)->bytes += it->bytes;
+      blocks_.erase(it);
+    }
+  }
+
+ private:
+  std::vector<FreeBlock> blocks_;  // sorted by offset, never touching each other
+};
+
+} // namespace detail
+
+// Plans the requests. Requests with 0 bytes get offset 0 and take no memory.
+inline MemoryPlan plan_memory(std::span<const BufferRequest> requests) {
+  MemoryPlan plan;
+  plan.offsets.assign(requests.size(), 0);
+  plan.in_place.assign(requests.size(), 0);
+  int last = -1;
+  for (const BufferRequest& r : requests) last = std::max(last, r.last_step);
+
+  // Requests by first step and by last step, so each step is visited once.
+  std::vector<std::vector<int>> starting(static_cast<std::size_t>(last + 1)), ending(starting.size());
+  for (std::size_t i = 0; i < requests.size(); ++i) {
+    const BufferRequest& r = requests[i];
+    plan.requested_bytes += align_up(r.bytes);
+    if (r.bytes == 0) continue;
+    starting[static_cast<std::size_t>(r.first_step)].push_back(static_cast<int>(i));
+  }
+
+  detail::FreeList free_list;
+  std::size_t end = 0;
+  std::vector<std::size_t> block_bytes(requests.size(), 0);  // what each live request holds
+  std::vector<char> handed_over(requests.size(), 0);         // its block went to another request
+  for (int step = 0; step <= last; ++step) {
+    // First place what this step writes, while its inputs are still live...
+    for (int i : starting[static_cast<std::size_t>(step)]) {
+      const BufferRequest& r = requests[static_cast<std::size_t>(i)];
+      const std::size_t bytes = align_up(r.bytes);
+      const int donor = r.in_place_of;
+      if (donor >= 0 && donor < i && !handed_over[static_cast<std::size_t>(donor)] &&
+          requests[static_cast<std::size_t>(donor)].last_step == step &&
+          block_bytes[static_cast<std::size_t>(donor)] >= bytes) {
+        plan.offsets[static_cast<std::size_t>(i)] = plan.offsets[static_cast<std::size_t>(donor)];
+        block_bytes[static_cast<std::size_t>(i)] = block_bytes[static_cast<std::size_t>(donor)];
+        handed_over[static_cast<std::size_t>(donor)] = 1;
+        plan.in_place[static_cast<std::size_t>(i)] = 1;
+      } else {
+        plan.offsets[static_cast<std::size_t>(i)] = free_list.take(bytes, end);
+        block_bytes[static_cast<std::size_t>(i)] = bytes;
+      }
+      ending[static_cast<std::size_t>(r.last_step)].push_back(i);
+    }
+    // ...then free what dies here.
+    for (int i : ending[static_cast<std::size_t>(step)])
+      if (!handed_over[static_cast<std::size_t>(i)])
+        free_list.give_back(plan.offsets[static_cast<std::size_t>(i)], block_bytes[static_cast<std::size_t>(i)]);
+  }
+  plan.arena_bytes = end;
+  return plan;
+}
+
+} // namespace kiln::vm
+// ---- end kiln/vm/memory_plan.hpp ----
+// ---- begin kiln/vm/fused_program.hpp ----
+// kiln/vm/fused_program.hpp: FusedProgram, what a `fused` binding computes, in a form a
+// backend kernel walks without looking at the graph.
+//
+// The fusion pass leaves a sub-function of an optional anchor (matmul, gemm, conv) and a
+// chain of elementwise ops. Loading turns it into registers and steps: registers
+// [0, input_count) are the call's inputs (broadcast into the output's shape), then the
+// anchor's result when there is one (the anchor's own kernel writes it into the output
+// first), then one register per step. The backend kernel evaluates the steps tile by tile,
+// so the chain's intermediate tensors never reach memory.
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+
+namespace kiln::vm {
+
+inline constexpr int kMaxFusedRegisters = relax::kMaxFusedInputs + relax::kMaxFusedOps + 1;
+
+struct FusedStep {
+  relax::OpKind op = relax::OpKind::identity;
+  std::int8_t args[3] = {-1, -1, -1};  // registers; -1 for an absent operand (clip's bounds)
+  std::int8_t result = -1;
+};
+
+struct FusedProgram {
+  int input_count = 0;
+  // The anchor, run by its own kernel into the call's output before the steps.
+  const OpKernel* anchor = nullptr;
+  relax::OpKind anchor_op = relax::OpKind::identity;
+  const relax::Attrs* anchor_attrs = nullptr;  // owned by the Executable's module
+  std::vector<std::int8_t> anchor_inputs;      // call input per anchor input; -1 absent
+  std::int8_t anchor_register = -1;
+  std::vector<FusedStep> steps;
+  int register_count = 0;
+  std::uint32_t step_inputs = 0;  // bit r: the steps read input r (others feed only the anchor)
+  const relax::Function* function = nullptr;  // the sub-function (for the anchor's checks)
+  const relax::Binding* anchor_binding = nullptr;
+
+  std::string to_string() const {
+    std::string text;
+    const auto reg = [](int r) { return r < 0 ? std::string("_") : str_cat("r", r); };
+    if (anchor != nullptr) {
+      text += str_cat(reg(anchor_register), " = ", relax::to_string(anchor_op), "(");
+      for (std::size_t i = 0; i < anchor_inputs.size(); ++i) text += str_cat(i ? ", " : "", reg(anchor_inputs[i]));
+      text += ")\n";
+    }
+    for (const FusedStep& s : steps) {
+      text += str_cat(reg(s.result), " = ", relax::to_string(s.op), "(");
+      const int arity = s.op == relax::OpKind::clip ? 3 : relax::op_info(s.op).max_inputs;
+      for (int i = 0; i < arity; ++i) text += str_cat(i ? ", " : "", reg(s.args[i]));
+      text += ")\n";
+    }
+    return text;
+  }
+};
+
+// The program of a `fused` binding whose sub-function is `sub`; `lookup` gives the anchor's kernel.
+inline Result<FusedProgram> compile_fused(const relax::Function& sub, const OpKernel* (*lookup)(relax::OpKind)) {
+  FusedProgram p;
+  p.function = &sub;
+  p.input_count = static_cast<int>(sub.params.size());
+  if (p.input_count > relax::kMaxFusedInputs)
+    return make_error(StatusCode::unsupported, "fused @", sub.name, ": ", p.input_count, " inputs, above ",
+                      relax::kMaxFusedInputs);
+  std::vector<int> register_of(sub.values.size(), -1);
+  for (std::size_t i = 0; i < sub.params.size(); ++i) register_of[static_cast<std::size_t>(sub.params[i])] = static_cast<int>(i);
+  int next = p.input_count;
+  bool first = true;
+  for (const relax::Block& block : sub.blocks) {
+    for (const relax::Binding& b : block.bindings) {
+      if (b.outputs.size() != 1)
+        return make_error(StatusCode::unsupported, "fused @", sub.name, ": ", relax::to_string(b.op), " has ",
+                          b.outputs.size(), " outputs");
+      if (sub.type(b.outputs[0]).dtype != DType::f32)
+        return make_error(StatusCode::unsupported, "fused @", sub.name, ": only f32 groups run fused");
+      if (first && relax::is_fusion_anchor(b.op)) {
+        p.anchor = lookup != nullptr ? lookup(b.op) : nullptr;
+        if (p.anchor == nullptr)
+          return make_error(StatusCode::unsupported, "fused @", sub.name, ": the backend has no kernel for ",
+                            relax::to_string(b.op));
+        if (p.anchor->supports != nullptr)
+          KILN_RETURN_IF_ERROR(p.anchor->supports(b, sub).with_context(str_cat("fused @", sub.name)));
+        p.anchor_op = b.op;
+        p.anchor_attrs = &b.attrs;
+        p.anchor_binding = &b;
+        for (relax::ValueId in : b.inputs) {
+          const int r = in == relax::kNoValue ? -1 : register_of[static_cast<std::size_t>(in)];
+          if (in != relax::kNoValue && (r < 0 || r >= p.input_count))
+            return make_error(StatusCode::internal, "fused @", sub.name, ": the anchor reads a non-input");
+          p.anchor_inputs.push_back(static_cast<std::int8_t>(r));
+        }
+        p.anchor_register = static_cast<std::int8_t>(next);
+        register_of[static_cast<std::size_t>(b.outputs[0])] = next++;
+      } else {
+        if (!relax::is_fusible_elementwise(b.op))
+          return make_error(StatusCode::unsupported, "fused @", sub.name, ": ", relax::to_string(b.op),
+                            " cannot run in a fused kernel");
+        FusedStep step;
+        step.op = b.op;
+        for (std::size_t i = 0; i < b.inputs.size() && i < 3; ++i) {
+          const relax::ValueId in = b.inputs[i];
+          step.args[i] = static_cast<std::int8_t>(in == relax::kNoValue ? -1 : register_of[static_cast<std::size_t>(in)]);
+          if (step.args[i] >= 0 && step.args[i] < p.input_count) p.step_inputs |= 1u << step.args[i];
+        }
+        if (next >= kMaxFusedRegisters)
+          return make_error(StatusCode::unsupported, "fused @", sub.name, ": more than ", kMaxFusedRegisters,
+                            " registers");
+        step.result = static_cast<std::int8_t>(next);
+        register_of[static_cast<std::size_t>(b.outputs[0])] = next++;
+        p.steps.push_back(step);
+      }
+      first = false;
+    }
+  }
+  if (sub.outputs.size() != 1 || register_of[static_cast<std::size_t>(sub.outputs[0])] != next - 1 || next == p.input_count)
+    return make_error(StatusCode::unsupported, "fused @", sub.name, ": the result must be the last op's");
+  p.register_count = next;
+  return p;
+}
+
+} // namespace kiln::vm
+// ---- end kiln/vm/fused_program.hpp ----
+// ---- begin kiln/vm/executable.hpp ----
+// kiln/vm/executable.hpp: Executable, a module compiled for the VM: a flat instruction list.
+//
+// Loading runs the graph passes once, then turns every binding of the entry function into
+// one instruction, in order. An instruction either calls the backend's OpKernel for its op
+// or, for the ops that only reinterpret a shape (reshape, flatten, squeeze, unsqueeze,
+// identity), is a view: its output shares its input's memory and costs nothing at run time.
+// Everything that can be checked without concrete shapes is checked here, so that a module
+// the backend cannot run fails at load with the op and the reason, never half-way through a
+// run. An Executable is immutable after loading; any number of ExecutionContexts (one per
+// thread) run it at once.
+
+#include <cstddef>
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+
+namespace kiln::vm {
+
+// Which backend's kernel runs an op: null when the backend has none.
+using KernelLookup = const OpKernel* (*)(relax::OpKind op);
+
+struct Instruction {
+  relax::OpKind op = relax::OpKind::identity;
+  const relax::Attrs* attrs = nullptr;  // the binding's, owned by the Executable
+  const OpKernel* kernel = nullptr;     // null for a view
+  const FusedProgram* fused = nullptr;  // for a fused call
+  std::vector<relax::ValueId> inputs;   // relax::kNoValue for an absent optional input
+  std::vector<relax::ValueId> outputs;
+
+  bool is_view() const noexcept { return kernel == nullptr; }
+};
+
+// Ops whose output is their first input under another shape (row-major data unchanged).
+constexpr bool is_view_op(relax::OpKind op) noexcept {
+  using relax::OpKind;
+  return op == OpKind::reshape || op == OpKind::flatten || op == OpKind::squeeze || op == OpKind::unsqueeze ||
+         op == OpKind::identity;
+}
+
+// Ops that may write their output over an input of the same shape and element size that
+// dies with them: every output element depends only on the input elements at its own position.
+constexpr bool may_run_in_place(relax::OpKind op) noexcept {
+  using relax::OpFamily;
+  const OpFamily family = relax::op_info(op).family;
+  return family == OpFamily::unary || family == OpFamily::binary || family == OpFamily::compare ||
+         family == OpFamily::logical || op == relax::OpKind::where || op == relax::OpKind::clip ||
+         op == relax::OpKind::cast;
+}
+
+struct LoadOptions {
+  bool run_passes = true;   // the default pipeline (constant folding, CSE, DCE, ...)
+  bool fuse = true;         // operator fusion (relax/passes/fuse_ops.hpp), after the pipeline
+  bool plan_memory = true;  // reuse memory between values; off, every value has its own bytes
+};
+
+class Executable {
+ public:
+  Executable(const Executable&) = delete;
+  Executable& operator=(const Executable&) = delete;
+
+  // Compiles `module` for the backend whose kernels `lookup` gives.
+  static Result<std::shared_ptr<const Executable>> load(relax::Module module, KernelLookup lookup,
+                                                        const LoadOptions& options = {}) {
+    if (module.functions.empty()) return make_error(StatusCode::invalid_argument, "load: the module has no functions");
+    if (options.run_passes) KILN_RETURN_IF_ERROR(relax::default_pipeline().run(module).with_context("load"));
+    else KILN_RETURN_IF_ERROR(relax::verify(module).with_context("load"));
+    if (options.fuse) {
+      Result<int> fused = relax::fuse_ops(module);
+      if (!fused.ok()) return std::move(fused).status().with_context("load: fusion");
+      KILN_RETURN_IF_ERROR(relax::verify(module).with_context("load: after fusion"));
+    }
+    std::shared_ptr<Executable> exe(new Executable(std::move(module), options));
+    KILN_RETURN_IF_ERROR(exe->compile(lookup));
+    return std::shared_ptr<const Executable>(std::move(exe));
+  }
+
+  const relax::Module& module() const noexcept { return module_; }
+  const relax::Function& function() const noexcept { return module_.main(); }
+  const LoadOptions& options() const noexcept { return options_; }
+  std::span<const Instruction> instructions() const noexcept { return instructions_; }
+
+  // The value whose memory `id` lives in: itself, or the start of its chain of views.
+  relax::ValueId storage_of(relax::ValueId id) const { return storage_[static_cast<std::size_t>(id)]; }
+
+  // The instruction list, one line per instruction ("view" marks those that cost nothing).
+  std::string to_string() const {
+    const relax::Function& fn = function();
+    const auto name = [&](relax::ValueId id) -> std::string {
+      if (id == relax::kNoValue) return "_";
+      const relax::Value& v = fn.value(id);
+      if (v.kind == relax::ValueKind::param) return str_cat("%", v.name);
+      if (v.kind == relax::ValueKind::constant) return str_cat("%c", v.index);
+      return str_cat("%", id);
+    };
+    std::string text;
+    for (std::size_t i = 0; i < instructions_.size(); ++i) {
+      const Instruction& ins = instructions_[i];
+      text += str_cat(i, ": ");
+      for (std::size_t o = 0; o < ins.outputs.size(); ++o) text += str_cat(o ? ", " : "", name(ins.outputs[o]));
+      text += str_cat(" = ", ins.is_view() ? "view " : "call ", relax::to_string(ins.op));
+      if (ins.fused != nullptr) text += str_cat(" @", ins.fused->function->name);
+      text += "(";
+      for (std::size_t a = 0; a < ins.inputs.size(); ++a) text += str_cat(a ? ", " : "", name(ins.inputs[a]));
+      text += ")\n";
+    }
+    return text;
+  }
+
+ private:
+  Executable(relax::Module module, const LoadOptions& options) : module_(std::move(module)), options_(options) {}
+
+  Status compile(KernelLookup lookup) {
+    const relax::Function& fn = function();
+    storage_.resize(fn.values.size());
+    for (std::size_t v = 0; v < storage_.size(); ++v) storage_[v] = static_cast<relax::ValueId>(v);
+    for (const relax::Block& block : fn.blocks) {
+      for (const relax::Binding& b : block.bindings) {
+        const auto where = [&] { return str_cat("%", b.outputs.empty() ? -1 : b.outputs.front(), " = ", relax::to_string(b.op)); };
+        if (relax::is_control_flow(b.op))
+          return make_error(StatusCode::unsupported, where(), ": control flow (if, loop) does not run in the VM yet");
+        Instruction ins;
+        ins.op = b.op;
+        ins.attrs = &b.attrs;
+        ins.inputs = b.inputs;
+        ins.outputs = b.outputs;
+        if (is_view_op(b.op)) {
+          if (b.inputs.empty() || b.inputs[0] == relax::kNoValue || b.outputs.size() != 1)
+            return make_error(StatusCode::internal, where(), ": a view needs one input and one output");
+          storage_[static_cast<std::size_t>(b.outputs[0])] = storage_[static_cast<std::size_t>(b.inputs[0])];
+        } else {
+          ins.kernel = lookup != nullptr ? lookup(b.op) : nullptr;
+          if (ins.kernel == nullptr)
+            return make_error(StatusCode::unsupported, where(), ": the backend has no kernel for this op");
+          if (ins.kernel->supports != nullptr) KILN_RETURN_IF_ERROR(ins.kernel->supports(b, fn).with_context(where()));
+          if (const auto* f = std::get_if<relax::FusedAttrs>(&b.attrs)) {
+            Result<FusedProgram> program =
+                compile_fused(module_.functions[static_cast<std::size_t>(f->function)], lookup);
+            if (!program.ok()) return std::move(program).status().with_context(where());
+            programs_.push_back(std::make_unique<FusedProgram>(std::move(*program)));
+            ins.fused = programs_.back().get();
+          }
+        }
+        instructions_.push_back(std::move(ins));
+      }
+    }
+    return {};
+  }
+
+  relax::Module module_;
+  LoadOptions options_;
+  std::vector<Instruction> instructions_;
+  std::vector<std::unique_ptr<FusedProgram>> programs_;
+  std::vector<relax::ValueId> storage_;
+};
+
+} // namespace kiln::vm
+// ---- end kiln/vm/executable.hpp ----
+// ---- begin kiln/vm/execution_context.hpp ----
+// kiln/vm/execution_context.hpp: ExecutionContext, the state of one thread running an Executable.
+//
+// prepare(input shapes) does everything that depends on shapes once: it binds the symbols,
+// computes every value's shape, asks each kernel for its scratch, plans one arena for all
+// intermediate values and scratch (see memory_plan.hpp) and wires every call's slots. run()
+// then only points the parameters at the caller's tensors and calls the kernels in order: it
+// allocates nothing. A run with other input shapes prepares again first (and may allocate);
+// the arena only grows, so alternating between shapes settles after one run of each.
+//
+// Contexts share the Executable and nothing else: run one context per thread.
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <utility>
+#include <vector>
+
+
+namespace kiln::vm {
+
+class ExecutionContext {
+ public:
+  // `pool` (optional, not owned) runs the kernels' parallel loops; it must not be shared with
+  // a context that runs at the same time.
+  explicit ExecutionContext(std::shared_ptr<const Executable> exe, ThreadPool* pool = nullptr)
+      : exe_(std::move(exe)), pool_(pool) {}
+
+  const Executable& executable() const noexcept { return *exe_; }
+
+  // Plans a run for inputs of these shapes (by parameter name).
+  Status prepare(std::span<const relax::InputShape> inputs) {
+    prepared_ = false;
+    const relax::Function& fn = exe_->function();
+    Result<relax::BoundShapes> bound = relax::bind_shapes(fn, inputs);
+    if (!bound.ok()) return std::move(bound).status().with_context("prepare");
+
+    slots_.assign(fn.values.size(), Slot{});
+    for (std::size_t v = 0; v < fn.values.size(); ++v) {
+      Slot& s = slots_[v];
+      s.dtype = fn.values[v].type.dtype;
+      s.set_shape(bound->shapes[v].view());
+      if (const Tensor* c = fn.constant_of(static_cast<relax::ValueId>(v))) s = slot_of(*c);
+    }
+    param_dims_.clear();
+    for (relax::ValueId p : fn.params) param_dims_.push_back(bound->shape(p));
+
+    wire_calls();
+    KILN_RETURN_IF_ERROR(plan());
+    prepared_ = true;
+    return {};
+  }
+  Status prepare(std::initializer_list<relax::InputShape> inputs) {
+    return prepare(std::span<const relax::InputShape>(inputs.begin(), inputs.size()));
+  }
+
+  // Runs on `inputs`, in the order of the function's parameters; row-major tensors. Inputs of
+  // the prepared shapes run without allocating; others prepare first.
+  Status run(std::span<const Tensor> inputs) {
+    const relax::Function& fn = exe_->function();
+    if (inputs.size() != fn.params.size())
+      return make_error(StatusCode::invalid_argument, "run: ", inputs.size(), " inputs given, the module takes ",
+                        fn.params.size());
+    bool same = prepared_;
+    for (std::size_t i = 0; i < inputs.size() && same; ++i)
+      same = shape_of(inputs[i]) == param_dims_[i];
+    if (!same) {
+      std::vector<relax::InputShape> shapes;
+      for (std::size_t i = 0; i < inputs.size(); ++i) {
+        const Tensor& t = inputs[i];
+        if (!t.defined()) return make_error(StatusCode::invalid_argument, "run: input ", i, " is undefined");
+        shapes.push_back({fn.value(fn.params[i]).name, std::vector<std::int64_t>(t.dims().begin(), t.dims().end())});
+      }
+      KILN_RETURN_IF_ERROR(prepare(shapes));
+    }
+    for (std::size_t i = 0; i < inputs.size(); ++i) {
+      const Tensor& t = inputs[i];
+      const relax::Value& p = fn.value(fn.params[i]);
+      if (t.dtype() != p.type.dtype)
+        return make_error(StatusCode::dtype_mismatch, "run: input ", p.name, " holds ", to_string(t.dtype()),
+                          ", the module takes ", to_string(p.type.dtype));
+      if (t.device().kind != DeviceKind::cpu)
+        return make_error(StatusCode::unsupported, "run: input ", p.name, " is not in CPU memory");
+      Slot& s = slots_[static_cast<std::size_t>(fn.params[i])];
+      s = slot_of(t);
+      if (!s.contiguous())
+        return make_error(StatusCode::invalid_argument, "run: input ", p.name, " is not row-major contiguous");
+    }
+    return execute();
+  }
+  Status run(std::initializer_list<Tensor> inputs) { return run(std::span<const Tensor>(inputs.begin(), inputs.size())); }
+
+  std::size_t output_count() const noexcept { return exe_->function().outputs.size(); }
+  // Output i of the last run; its memory is the context's until the next prepare or run.
+  const Slot& output(std::size_t i = 0) const { return slots_[static_cast<std::size_t>(exe_->function().outputs[i])]; }
+  // The slot of any value of the function (for inspection and tests).
+  const Slot& value(relax::ValueId id) const { return slots_[static_cast<std::size_t>(id)]; }
+
+  // Bytes of the arena the current plan uses, and what it would use without reuse.
+  std::size_t arena_bytes() const noexcept { return plan_.arena_bytes; }
+  std::size_t unplanned_bytes() const noexcept { return plan_.requested_bytes; }
+  // How many values were written over a dying input of theirs.
+  int in_place_count() const noexcept {
+    int n = 0;
+    for (std::size_t r = 0; r < plan_.in_place.size(); ++r) n += plan_.in_place[r] ? 1 : 0;
+    return n;
+  }
+
+ private:
+  struct CallSlots {
+    std::size_t first_input = 0;  // in call_slots_
+    std::size_t first_output = 0;
+    std::size_t input_count = 0;
+    std::size_t output_count = 0;
+    std::span<std::byte> scratch;
+  };
+
+  static relax::ConcreteShape shape_of(const Tensor& t) {
+    relax::ConcreteShape s;
+    s.rank = t.rank();
+    for (int a = 0; a < t.rank() && a < kMaxRank; ++a) s.dims[a] = t.dim(a);
+    return s;
+  }
+
+  OpCall call_of(std::size_t i) const {
+    const Instruction& ins = exe_->instructions()[i];
+    const CallSlots& c = calls_[i];
+    OpCall call;
+    call.op = ins.op;
+    call.attrs = ins.attrs;
+    call.inputs = std::span<const Slot* const>(call_slots_.data() + c.first_input, c.input_count);
+    call.outputs = std::span<const Slot* const>(call_slots_.data() + c.first_output, c.output_count);
+    call.pool = pool_;
+    call.scratch = c.scratch;
+    call.fused = ins.fused;
+    return call;
+  }
+
+  void wire_calls() {
+    const auto instructions = exe_->instructions();
+    calls_.assign(instructions.size(), CallSlots{});
+    call_slots_.clear();
+    for (std::size_t i = 0; i < instructions.size(); ++i) {
+      const Instruction& ins = instructions[i];
+      CallSlots& c = calls_[i];
+      c.first_input = call_slots_.size();
+      for (relax::ValueId in : ins.inputs)
+        call_slots_.push_back(in == relax::kNoValue ? nullptr : &slots_[static_cast<std::size_t>(in)]);
+      c.first_output = call_slots_.size();
+      for (relax::ValueId out : ins.outputs) call_slots_.push_back(&slots_[static_cast<std::size_t>(out)]);
+      c.input_count = ins.inputs.size();
+      c.output_count = ins.outputs.size();
+    }
+  }
+
+  // One request per value that owns memory the kernels write (not parameters, constants or
+  // views), live until the last use of it or of any view of it; one per call's scratch.
+  Status plan() {
+    const relax::Function& fn = exe_->function();
+    const auto instructions = exe_->instructions();
+    const int end = static_cast<int>(instructions.size());  // past the last step: outputs live to here
+    std::vector<int> request_of(fn.values.size(), -1);
+    std::vector<BufferRequest> requests;
+    std::vector<int> scratch_request(instructions.size(), -1);
+    const auto owner = [&](relax::ValueId id) { return request_of[static_cast<std::size_t>(exe_->storage_of(id))]; };
+
+    for (std::size_t i = 0; i < instructions.size(); ++i) {
+      const Instruction& ins = instructions[i];
+      const int step = static_cast<int>(i);
+      for (relax::ValueId in : ins.inputs) {
+        if (in == relax::kNoValue) continue;
+        if (const int r = owner(in); r >= 0) requests[static_cast<std::size_t>(r)].last_step = step;
+      }
+      if (ins.is_view()) continue;
+      for (relax::ValueId out : ins.outputs) {
+        BufferRequest r;
+        r.bytes = slots_[static_cast<std::size_t>(out)].bytes();
+        r.first_step = r.last_step = step;
+        if (may_run_in_place(ins.op)) r.in_place_of = in_place_donor(ins, out, request_of);
+        request_of[static_cast<std::size_t>(out)] = static_cast<int>(requests.size());
+        requests.push_back(r);
+      }
+      if (ins.kernel->scratch_bytes != nullptr) {
+        const std::size_t bytes = ins.kernel->scratch_bytes(call_of(i));
+        if (bytes > 0) {
+          scratch_request[i] = static_cast<int>(requests.size());
+          requests.push_back(BufferRequest{bytes, step, step, -1});
+        }
+      }
+    }
+    for (relax::ValueId out : fn.outputs)
+      if (const int r = owner(out); r >= 0) requests[static_cast<std::size_t>(r)].last_step = end;
+    if (!exe_->options().plan_memory) {
+      // Every buffer to itself, for measuring what planning saves.
+      for (BufferRequest& r : requests) {
+        r.last_step = end;
+        r.in_place_of = -1;
+      }
+    }
+
+    plan_ = plan_memory(requests);
+    if (plan_.arena_bytes > arena_capacity_) {
+      arena_.reset(static_cast<std::byte*>(aligned_alloc_bytes(plan_.arena_bytes, kBufferAlignment)));
+      arena_capacity_ = arena_ ? plan_.arena_bytes : 0;
+      if (!arena_)
+        return make_error(StatusCode::out_of_memory, "prepare: cannot allocate an arena of ", plan_.arena_bytes,
+                          " bytes");
+    }
+    for (std::size_t v = 0; v < fn.values.size(); ++v)
+      if (const int r = request_of[v]; r >= 0) slots_[v].data = arena_.get() + plan_.offsets[static_cast<std::size_t>(r)];
+    for (std::size_t i = 0; i < instructions.size(); ++i)
+      if (const int r = scratch_request[i]; r >= 0)
+        calls_[i].scratch = std::span<std::byte>(arena_.get() + plan_.offsets[static_cast<std::size_t>(r)],
+                                                 requests[static_cast<std::size_t>(r)].bytes);
+    return {};
+  }
+
+  // An input of an in-place-capable op whose memory the output may take: same element size
+  // and shape, owned by an earlier request (the planner checks that it dies here).
+  int in_place_donor(const Instruction& ins, relax::ValueId out, const std::vector<int>& request_of) const {
+    const Slot& o = slots_[static_cast<std::size_t>(out)];
+    for (relax::ValueId in : ins.inputs) {
+      if (in == relax::kNoValue) continue;
+      const Slot& s = slots_[static_cast<std::size_t>(in)];
+      const int r = request_of[static_cast<std::size_t>(exe_->storage_of(in))];
+      if (r >= 0 && size_of(s.dtype) == size_of(o.dtype) && s.elements() == o.elements() && s.rank == o.rank) {
+        bool same = true;
+        for (int a = 0; a < s.rank; ++a) same = same && s.dims[a] == o.dims[a];
+        if (same) return r;
+      }
+    }
+    return -1;
+  }
+
+  Status execute() {
+    const auto instructions = exe_->instructions();
+    for (std::size_t i = 0; i < instructions.size(); ++i) {
+      const Instruction& ins = instructions[i];
+      if (ins.is_view()) {
+        // The output slot already has its shape; it takes its input's memory, which for a
+        // parameter changes from run to run.
+        slots_[static_cast<std::size_t>(ins.outputs[0])].data = slots_[static_cast<std::size_t>(ins.inputs[0])].data;
+        continue;
+      }
+      Status s = ins.kernel->run(call_of(i));
+      if (!s.ok())
+        return std::move(s).with_context(str_cat("run: %", ins.outputs.empty() ? -1 : ins.outputs[0], " = ",
+                                                 relax::to_string(ins.op)));
+    }
+    return {};
+  }
+
+  struct FreeAligned {
+    void operator()(std::byte* p) const noexcept { aligned_free(p); }
+  };
+
+  std::shared_ptr<const Executable> exe_;
+  ThreadPool* pool_ = nullptr;
+  bool prepared_ = false;
+  std::vector<Slot> slots_;  // by ValueId
+  std::vector<relax::ConcreteShape> param_dims_;
+  std::vector<CallSlots> calls_;
+  std::vector<const Slot*> call_slots_;
+  MemoryPlan plan_;
+  std::unique_ptr<std::byte, FreeAligned> arena_;
+  std::size_t arena_capacity_ = 0;
+};
+
+} // namespace kiln::vm
+// ---- end kiln/vm/execution_context.hpp ----
 
 // Interop with libraries found on the include path. These come last so that every header
 // they need is already included unconditionally above.
@@ -14710,5 +15777,4219 @@ class GemmPlan {
 } // namespace kiln::cpu
 // ---- end kiln/backend/cpu/gemm.hpp ----
 #endif // KILN_AMALGAMATED_KILN_BACKEND_CPU_GEMM_HPP
+// the VM's CPU kernels
+#ifndef KILN_AMALGAMATED_KILN_VM_CPU_KERNELS_HPP
+#define KILN_AMALGAMATED_KILN_VM_CPU_KERNELS_HPP
+// ---- begin kiln/vm/cpu_kernels.hpp ----
+// kiln/vm/cpu_kernels.hpp: the CPU backend's kernel for every op the VM runs there, and
+// load(), which compiles a module for it.
+
+#include <memory>
+
+#ifndef KILN_AMALGAMATED_KILN_VM_OPS_ELEMENTWISE_HPP
+#define KILN_AMALGAMATED_KILN_VM_OPS_ELEMENTWISE_HPP
+// ---- begin kiln/vm/ops/elementwise.hpp ----
+// kiln/vm/ops/elementwise.hpp: the CPU kernels of the dynamic module's elementwise ops: unary
+// math, binary arithmetic with NumPy broadcasting, comparisons, logic, where, clip and cast.
+//
+// Every op runs over a loop nest made from the output's shape: each input gets a stride per
+// output axis (0 where it is broadcast), and adjacent axes merge wherever every operand
+// allows, so same-shape inputs become one row and a per-channel bias becomes rows with a
+// fixed second operand. The rows are cut among the pool's threads when there is enough work.
+//
+// f32 rows run kiln's own tensor-expression kernels, built once for a dynamic 1-D extent
+// (one per op, and per binary op one for each of "both operands vary", "first fixed" and
+// "second fixed" along the row, so a broadcast operand is a vector broadcast, not a gather).
+// Other dtypes (and the f32 ops without such a kernel: sin, cos, mod, comparisons, rows too
+// short to be worth a kernel call) take a generic loop that computes in double or int64 on
+// blocks of a row. Integer arithmetic wraps; integer division and modulo by zero give 0 instead of
+// trapping; casts from floating point to integers saturate (NaN gives 0).
+
+#include <atomic>
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <limits>
+#include <type_traits>
+
+#ifndef KILN_AMALGAMATED_KILN_VM_OPS_CPU_SUPPORT_HPP
+#define KILN_AMALGAMATED_KILN_VM_OPS_CPU_SUPPORT_HPP
+// ---- begin kiln/vm/ops/cpu_support.hpp ----
+// kiln/vm/ops/cpu_support.hpp: what the CPU op kernels of the dynamic module share: error
+// messages that name the op, the types a binding's operands have, a parallel loop that stays
+// on the caller's thread for small work, and SIMD loops over contiguous f32 rows (sums,
+// extremes, running combinations) that normalizations, reductions and pools are built from.
+//
+// Everything here is allocation-free on success; an error Status allocates its message.
+
+#include <xsimd/xsimd.hpp>
+
+#include <algorithm>
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+#include <limits>
+
+
+namespace kiln::vm::cpu_support {
+
+// ---- errors and binding types ---------------------------------------------------------------
+
+template <class... Pieces>
+Status op_error(StatusCode code, relax::OpKind op, const Pieces&... pieces) {
+  return make_error(code, relax::to_string(op), ": ", pieces...);
+}
+
+// "softmax: f16 input is not supported (f32 only)"
+inline Status dtype_unsupported(relax::OpKind op, std::string_view role, DType dtype, std::string_view accepted) {
+  return op_error(StatusCode::unsupported, op, to_string(dtype), " ", role, " is not supported (", accepted, ")");
+}
+
+// The type of input i of a binding; null when that optional input is absent or missing.
+inline const relax::TensorType* input_type(const relax::Binding& b, const relax::Function& fn, std::size_t i) {
+  if (i >= b.inputs.size() || b.inputs[i] == relax::kNoValue || !fn.has_value(b.inputs[i])) return nullptr;
+  return &fn.type(b.inputs[i]);
+}
+inline const relax::TensorType* output_type(const relax::Binding& b, const relax::Function& fn, std::size_t i = 0) {
+  if (i >= b.outputs.size() || !fn.has_value(b.outputs[i])) return nullptr;
+  return &fn.type(b.outputs[i]);
+}
+
+// The inputs a binding must have present (`required`), how many it may have, and one output.
+inline Status check_operands(const relax::Binding& b, const relax::Function& fn, std::size_t required,
+                             std::size_t most) {
+  if (b.inputs.size() < required || b.inputs.size() > most)
+    return op_error(StatusCode::invalid_argument, b.op, "takes ", required, " to ", most, " inputs, got ",
+                    b.inputs.size());
+  for (std::size_t i = 0; i < required; ++i)
+    if (input_type(b, fn, i) == nullptr) return op_error(StatusCode::invalid_argument, b.op, "input ", i, " is absent");
+  if (b.outputs.size() != 1 || output_type(b, fn) == nullptr)
+    return op_error(StatusCode::invalid_argument, b.op, "expects one output, got ", b.outputs.size());
+  return {};
+}
+
+// A present input slot, or an error naming it (the VM passes null only for optional inputs).
+inline Status require_inputs(const OpCall& call, std::size_t count) {
+  if (call.outputs.size() != 1 || call.outputs[0] == nullptr)
+    return op_error(StatusCode::internal, call.op, "expects one output slot");
+  for (std::size_t i = 0; i < count; ++i)
+    if (call.input(i) == nullptr) return op_error(StatusCode::internal, call.op, "input slot ", i, " is missing");
+  return {};
+}
+
+// An axis in [-rank, rank) as a position in [0, rank); -1 when out of range.
+inline int resolve_axis(std::int64_t axis, int rank) noexcept {
+  if (axis < -rank || axis >= rank) return -1;
+  return static_cast<int>(axis < 0 ? axis + rank : axis);
+}
+
+inline bool same_dims(const Slot& a, const Slot& b) noexcept {
+  if (a.rank != b.rank) return false;
+  for (int i = 0; i < a.rank; ++i)
+    if (a.dims[i] != b.dims[i]) return false;
+  return true;
+}
+
+// The product of dims [first, last).
+inline std::int64_t extent_product(const Slot& s, int first, int last) noexcept {
+  std::int64_t n = 1;
+  for (int a = first; a < last; ++a) n *= s.dims[a];
+  return n;
+}
+
+// ---- parallel loops ---------------------------------------------------------------------------
+
+// Work below this many elements runs on the caller's thread: waking workers costs more.
+inline constexpr std::int64_t kParallelMinElements = std::int64_t{1} << 15;
+
+// Calls fn(begin, end) over [0, count) items of about `item_cost` elements each, split among
+// the pool's threads when the whole is large enough; chunks keep at least
+// kParallelMinElements / 2 elements.
+template <class Fn>
+void parallel_items(ThreadPool* pool, std::int64_t count, std::int64_t item_cost, Fn&& fn) {
+  if (count <= 0) return;
+  const std::int64_t cost = std::max<std::int64_t>(item_cost, 1);
+  if (pool == nullptr || pool->size() <= 1 || count == 1 || count * cost < kParallelMinElements) {
+    fn(std::int64_t{0}, count);
+    return;
+  }
+  const std::int64_t min_items = std::max<std::int64_t>(kParallelMinElements / 2 / cost, 1);
+  pool->parallel_for(std::int64_t{0}, count, fn, min_items);
+}
+
+// ---- SIMD loops over contiguous f32 rows --------------------------------------------------------
+
+using f32_batch = xsimd::batch<float>;
+inline constexpr std::int64_t kLanes = static_cast<std::int64_t>(f32_batch::size);
+
+inline float lane_max(const f32_batch& v) noexcept {
+  alignas(64) float lanes[f32_batch::size];
+  v.store_aligned(lanes);
+  float m = lanes[0];
+  for (std::size_t l = 1; l < f32_batch::size; ++l) m = std::max(m, lanes[l]);
+  return m;
+}
+inline float lane_min(const f32_batch& v) noexcept {
+  alignas(64) float lanes[f32_batch::size];
+  v.store_aligned(lanes);
+  float m = lanes[0];
+  for (std::size_t l = 1; l < f32_batch::size; ++l) m = std::min(m, lanes[l]);
+  return m;
+}
+
+// Two accumulators per loop hide the latency of the adds.
+inline float row_sum(const float* x, std::int64_t n) noexcept {
+  f32_batch a(0.0f), b(0.0f);
+  std::int64_t i = 0;
+  for (; i + 2 * kLanes <= n; i += 2 * kLanes) {
+    a += f32_batch::load_unaligned(x + i);
+    b += f32_batch::load_unaligned(x + i + kLanes);
+  }
+  for (; i + kLanes <= n; i += kLanes) a += f32_batch::load_unaligned(x + i);
+  float s = xsimd::hadd(a + b);
+  for (; i < n; ++i) s += x[i];
+  return s;
+}
+
+// Sum of (x - center)^2: the second pass of a two-pass variance.
+inline float row_squared_deviation(const float* x, std::int64_t n, float center) noexcept {
+  const f32_batch c(center);
+  f32_batch a(0.0f);
+  std::int64_t i = 0;
+  for (; i + kLanes <= n; i += kLanes) {
+    const f32_batch d = f32_batch::load_unaligned(x + i) - c;
+    a = xsimd::fma(d, d, a);
+  }
+  float s = xsimd::hadd(a);
+  for (; i < n; ++i) s += (x[i] - center) * (x[i] - center);
+  return s;
+}
+
+// -inf for an empty row (the identity of max).
+inline float row_max(const float* x, std::int64_t n) noexcept {
+  float m = -std::numeric_limits<float>::infinity();
+  std::int64_t i = 0;
+  if (n >= kLanes) {
+    f32_batch a = f32_batch::load_unaligned(x);
+    for (i = kLanes; i + kLanes <= n; i += kLanes) a = xsimd::max(a, f32_batch::load_unaligned(x + i));
+    m = lane_max(a);
+  }
+  for (; i < n; ++i) m = std::max(m, x[i]);
+  return m;
+}
+inline float row_min(const float* x, std::int64_t n) noexcept {
+  float m = std::numeric_limits<float>::infinity();
+  std::int64_t i = 0;
+  if (n >= kLanes) {
+    f32_batch a = f32_batch::load_unaligned(x);
+    for (i = kLanes; i + kLanes <= n; i += kLanes) a = xsimd::min(a, f32_batch::load_unaligned(x + i));
+    m = lane_min(a);
+  }
+  for (; i < n; ++i) m = std::min(m, x[i]);
+  return m;
+}
+
+// out[i] = fn(a[i], b[i]) for an fn with a batch and a scalar form (a generic lambda over
+// xsimd functions); out may be a or b.
+template <class Fn>
+void zip_row(float* out, const float* a, const float* b, std::int64_t n, Fn fn) noexcept {
+  std::int64_t i = 0;
+  for (; i + kLanes <= n; i += kLanes)
+    f32_batch(fn(f32_batch::load_unaligned(a + i), f32_batch::load_unaligned(b + i))).store_unaligned(out + i);
+  for (; i < n; ++i) out[i] = static_cast<float>(fn(a[i], b[i]));
+}
+
+// acc[i] = combine(acc[i], x[i]).
+template <class Combine>
+void combine_into(float* acc, const float* x, std::int64_t n, Combine combine) noexcept {
+  zip_row(acc, acc, x, n, combine);
+}
+
+// y[i] = exp(x[i] - shift); returns the sum of the y[i].
+inline float exp_shifted(const float* x, float* y, std::int64_t n, float shift) noexcept {
+  const f32_batch s(shift);
+  f32_batch acc(0.0f);
+  std::int64_t i = 0;
+  for (; i + kLanes <= n; i += kLanes) {
+    const f32_batch e = xsimd::exp(f32_batch::load_unaligned(x + i) - s);
+    e.store_unaligned(y + i);
+    acc += e;
+  }
+  float sum = xsimd::hadd(acc);
+  for (; i < n; ++i) {
+    y[i] = std::exp(x[i] - shift);
+    sum += y[i];
+  }
+  return sum;
+}
+
+// y[i] = x[i] * scale + shift
+inline void row_affine(const float* x, float* y, std::int64_t n, float scale, float shift) noexcept {
+  const f32_batch s(scale), t(shift);
+  std::int64_t i = 0;
+  for (; i + kLanes <= n; i += kLanes) xsimd::fma(f32_batch::load_unaligned(x + i), s, t).store_unaligned(y + i);
+  for (; i < n; ++i) y[i] = x[i] * scale + shift;
+}
+
+// y[i] = x[i] * factor
+inline void row_scale(const float* x, float* y, std::int64_t n, float factor) noexcept {
+  row_affine(x, y, n, factor, 0.0f);
+}
+
+} // namespace kiln::vm::cpu_support
+// ---- end kiln/vm/ops/cpu_support.hpp ----
+#endif // KILN_AMALGAMATED_KILN_VM_OPS_CPU_SUPPORT_HPP
+
+namespace kiln::vm {
+namespace elementwise_impl {
+
+using relax::OpFamily;
+using relax::OpKind;
+
+// ---- the loop nest ------------------------------------------------------------------------------
+
+inline constexpr int kMaxOperands = 4;  // the output, then up to three inputs (where)
+
+// The output's axes after merging, and each operand's stride along them (operand 0 is the
+// output; a stride of 0 broadcasts).
+struct Nest {
+  int operands = 0;
+  int rank = 0;
+  std::int64_t dims[kMaxRank] = {};
+  std::int64_t strides[kMaxOperands][kMaxRank] = {};
+
+  std::int64_t elements() const noexcept {
+    std::int64_t n = 1;
+    for (int a = 0; a < rank; ++a) n *= dims[a];
+    return n;
+  }
+  std::int64_t row_stride(int operand) const noexcept { return strides[operand][rank - 1]; }
+  std::int64_t row_length() const noexcept { return dims[rank - 1]; }
+};
+
+// The nest of `out` and `inputs` (null entries are skipped by the caller, never passed). An
+// input that does not broadcast to the output is an error naming the op.
+inline Status make_nest(OpKind op, const Slot& out, std::initializer_list<const Slot*> inputs, Nest& nest) {
+  Nest full;
+  full.operands = 1 + static_cast<int>(inputs.size());
+  full.rank = out.rank;
+  for (int a = 0; a < out.rank; ++a) {
+    full.dims[a] = out.dims[a];
+    full.strides[0][a] = out.strides[a];
+  }
+  int k = 1;
+  for (const Slot* in : inputs) {
+    const int shift = out.rank - in->rank;
+    if (shift < 0)
+      return cpu_support::op_error(StatusCode::shape_mismatch, op, "input ", k - 1, " has rank ", in->rank,
+                                   ", more than the output's ", out.rank);
+    for (int a = 0; a < out.rank; ++a) {
+      std::int64_t stride = 0;
+      if (a >= shift) {
+        const std::int64_t d = in->dims[a - shift];
+        if (d == out.dims[a]) stride = out.dims[a] == 1 ? 0 : in->strides[a - shift];
+        else if (d != 1)
+          return cpu_support::op_error(StatusCode::shape_mismatch, op, "input ", k - 1, " has extent ", d,
+                                       " on axis ", a - shift, ", which does not broadcast to ", out.dims[a]);
+      }
+      full.strides[k][a] = stride;
+    }
+    ++k;
+  }
+  // Drop axes of extent 1 and merge an axis into the one inside it when every operand
+  // steps through both as through one.
+  nest = Nest{};
+  nest.operands = full.operands;
+  for (int a = 0; a < full.rank; ++a) {
+    if (full.dims[a] == 1) continue;
+    bool merges = nest.rank > 0;
+    for (int op_index = 0; merges && op_index < full.operands; ++op_index)
+      merges = full.strides[op_index][a] * full.dims[a] == nest.strides[op_index][nest.rank - 1];
+    if (merges) {
+      nest.dims[nest.rank - 1] *= full.dims[a];
+      for (int op_index = 0; op_index < full.operands; ++op_index)
+        nest.strides[op_index][nest.rank - 1] = full.strides[op_index][a];
+    } else {
+      nest.dims[nest.rank] = full.dims[a];
+      for (int op_index = 0; op_index < full.operands; ++op_index)
+        nest.strides[op_index][nest.rank] = full.strides[op_index][a];
+      ++nest.rank;
+    }
+  }
+  if (nest.rank == 0) {  // a single element
+    nest.rank = 1;
+    nest.dims[0] = 1;
+  }
+  return {};
+}
+
+// A row function: called with the row's length and each operand's element offset at its start.
+using RowFunction = void (*)(const void* context, std::int64_t n, const std::int64_t* offsets);
+
+// Calls row(context, n, offsets) for every run of the innermost axis; rows (or pieces of few
+// long rows) are shared among the pool's threads when there is enough work. Not a template,
+// so that the ops share one copy of the nest walk.
+inline void for_each_row_of(const Nest& nest, ThreadPool* pool, const void* context, RowFunction row) {
+  const int last = nest.rank - 1;
+  const std::int64_t length = nest.dims[last];
+  std::int64_t rows = 1;
+  for (int a = 0; a < last; ++a) rows *= nest.dims[a];
+  if (rows == 0 || length == 0) return;
+  std::int64_t segment = length;
+  const int threads = pool != nullptr ? pool->size() : 1;
+  if (threads > 1 && rows < 2 * threads && rows * length >= cpu_support::kParallelMinElements) {
+    const std::int64_t pieces = (2 * threads + rows - 1) / rows;
+    segment = std::max<std::int64_t>((length + pieces - 1) / pieces, 1024);
+    segment = (segment + 63) / 64 * 64;  // whole vectors in every piece but the last
+  }
+  const std::int64_t segments = (length + segment - 1) / segment;
+  cpu_support::parallel_items(pool, rows * segments, segment, [&](std::int64_t begin, std::int64_t end) {
+    std::int64_t index[kMaxRank] = {};
+    std::int64_t base[kMaxOperands] = {};
+    std::int64_t remaining = begin / segments;
+    for (int a = last - 1; a >= 0; --a) {
+      index[a] = remaining % nest.dims[a];
+      remaining /= nest.dims[a];
+      for (int k = 0; k < nest.operands; ++k) base[k] += index[a] * nest.strides[k][a];
+    }
+    std::int64_t seg = begin % segments;
+    std::int64_t offsets[kMaxOperands] = {};
+    for (std::int64_t item = begin; item < end; ++item) {
+      const std::int64_t start = seg * segment;
+      for (int k = 0; k < nest.operands; ++k) offsets[k] = base[k] + start * nest.strides[k][last];
+      row(context, std::min(segment, length - start), offsets);
+      if (++seg < segments) continue;
+      seg = 0;
+      for (int a = last - 1; a >= 0; --a) {  // the next row: an odometer over the outer axes
+        for (int k = 0; k < nest.operands; ++k) base[k] += nest.strides[k][a];
+        if (++index[a] < nest.dims[a]) break;
+        for (int k = 0; k < nest.operands; ++k) base[k] -= nest.strides[k][a] * nest.dims[a];
+        index[a] = 0;
+      }
+    }
+  });
+}
+
+// for_each_row_of with a callable row(n, offsets).
+template <class Row>
+void for_each_row(const Nest& nest, ThreadPool* pool, const Row& row) {
+  for_each_row_of(nest, pool, &row, [](const void* context, std::int64_t n, const std::int64_t* offsets) {
+    (*static_cast<const Row*>(context))(n, offsets);
+  });
+}
+
+// ---- element types and conversions ------------------------------------------------------------
+
+// The type arithmetic happens in: f16 and bf16 compute in f32.
+template <class T>
+using compute_t = std::conditional_t<std::is_same_v<T, f16> || std::is_same_v<T, bf16>, float, T>;
+
+template <class T>
+inline constexpr bool is_narrow_float_v = std::is_same_v<T, f16> || std::is_same_v<T, bf16>;
+
+// A value converted to another element type: to bool as "not zero", from floating point to
+// an integer truncated and saturated (NaN gives 0), integers to integers modulo 2^bits.
+template <class To, class From>
+To convert_element(From v) noexcept {
+  if constexpr (std::is_same_v<To, From>) {
+    return v;
+  } else if constexpr (std::is_same_v<To, bool>) {
+    if constexpr (is_narrow_float_v<From>) return static_cast<float>(v) != 0.0f;
+    else return v != From(0);
+  } else if constexpr (std::is_same_v<From, bool>) {
+    if constexpr (is_narrow_float_v<To>) return To(v ? 1.0f : 0.0f);
+    else return static_cast<To>(v ? 1 : 0);
+  } else if constexpr (std::is_integral_v<To>) {
+    if constexpr (std::is_integral_v<From>) {
+      return static_cast<To>(v);
+    } else {
+      const double d = static_cast<double>(static_cast<compute_t<From>>(v));
+      constexpr double lowest = static_cast<double>(std::numeric_limits<To>::lowest());
+      constexpr double highest = static_cast<double>(std::numeric_limits<To>::max());
+      if (!(d == d)) return To(0);
+      if (d <= lowest) return std::numeric_limits<To>::lowest();
+      if (d >= highest) return std::numeric_limits<To>::max();
+      return static_cast<To>(d);
+    }
+  } else if constexpr (is_narrow_float_v<To>) {
+    if constexpr (std::is_same_v<From, double>) return To(v);
+    else return To(static_cast<float>(static_cast<compute_t<From>>(v)));
+  } else {
+    return static_cast<To>(static_cast<compute_t<From>>(v));
+  }
+}
+
+// x < 0 without a warning for unsigned types.
+template <class C>
+constexpr bool is_negative(C x) noexcept {
+  if constexpr (std::is_signed_v<C>) return x < C(0);
+  else return false;
+}
+
+// Two's-complement wrap-around for integer arithmetic (no undefined overflow).
+template <class T>
+T wrap(std::uint64_t bits) noexcept {
+  return static_cast<T>(bits);
+}
+template <class T>
+std::uint64_t bits_of(T v) noexcept {
+  return static_cast<std::uint64_t>(v);
+}
+
+// ---- element functions ------------------------------------------------------------------------
+// Each `with_*` calls use(fn) with the scalar function of `op` in compute type C, one
+// instantiation of the caller's loop per op; false when the op has no function for C.
+
+template <class C, class Use>
+bool with_float_unary(OpKind op, Use&& use) {
+  switch (op) {
+    case OpKind::identity: use([](C x) { return x; }); return true;
+    case OpKind::neg: use([](C x) { return -x; }); return true;
+    case OpKind::abs: use([](C x) { return std::fabs(x); }); return true;
+    case OpKind::sign: use([](C x) { return x > C(0) ? C(1) : (x < C(0) ? C(-1) : x); }); return true;
+    case OpKind::relu: use([](C x) { return x < C(0) ? C(0) : x; }); return true;
+    case OpKind::sigmoid: use([](C x) { return C(1) / (C(1) + std::exp(-x)); }); return true;
+    case OpKind::tanh: use([](C x) { return std::tanh(x); }); return true;
+    case OpKind::exp: use([](C x) { return std::exp(x); }); return true;
+    case OpKind::log: use([](C x) { return std::log(x); }); return true;
+    case OpKind::sqrt: use([](C x) { return std::sqrt(x); }); return true;
+    case OpKind::rsqrt: use([](C x) { return C(1) / std::sqrt(x); }); return true;
+    case OpKind::reciprocal: use([](C x) { return C(1) / x; }); return true;
+    case OpKind::floor: use([](C x) { return std::floor(x); }); return true;
+    case OpKind::ceil: use([](C x) { return std::ceil(x); }); return true;
+    case OpKind::round: use([](C x) { return std::nearbyint(x); }); return true;  // halves to even
+    case OpKind::sin: use([](C x) { return std::sin(x); }); return true;
+    case OpKind::cos: use([](C x) { return std::cos(x); }); return true;
+    case OpKind::erf: use([](C x) { return std::erf(x); }); return true;
+    case OpKind::gelu:
+      use([](C x) { return C(0.5) * x * (C(1) + std::erf(x * C(0.70710678118654752440))); });
+      return true;
+    case OpKind::silu: use([](C x) { return x / (C(1) + std::exp(-x)); }); return true;
+    default: return false;
+  }
+}
+
+template <class C, class Use>
+bool with_integer_unary(OpKind op, Use&& use) {
+  switch (op) {
+    case OpKind::identity: use([](C x) { return x; }); return true;
+    case OpKind::neg: use([](C x) { return wrap<C>(0 - bits_of(x)); }); return true;
+    case OpKind::abs: use([](C x) { return is_negative(x) ? wrap<C>(0 - bits_of(x)) : x; }); return true;
+    case OpKind::sign: use([](C x) { return x > C(0) ? C(1) : (is_negative(x) ? static_cast<C>(-1) : C(0)); }); return true;
+    case OpKind::relu: use([](C x) { return is_negative(x) ? C(0) : x; }); return true;
+    default: return false;
+  }
+}
+
+template <class C, class Use>
+bool with_float_binary(OpKind op, Use&& use) {
+  switch (op) {
+    case OpKind::add: use([](C a, C b) { return a + b; }); return true;
+    case OpKind::subtract: use([](C a, C b) { return a - b; }); return true;
+    case OpKind::multiply: use([](C a, C b) { return a * b; }); return true;
+    case OpKind::divide: use([](C a, C b) { return a / b; }); return true;
+    case OpKind::power: use([](C a, C b) { return std::pow(a, b); }); return true;
+    case OpKind::maximum: use([](C a, C b) { return a < b ? b : a; }); return true;
+    case OpKind::minimum: use([](C a, C b) { return a < b ? a : b; }); return true;
+    case OpKind::mod: use([](C a, C b) { return std::fmod(a, b); }); return true;  // the dividend's sign
+    default: return false;
+  }
+}
+
+template <class C>
+C integer_power(C base, C exponent) noexcept {
+  if constexpr (std::is_signed_v<C>) {
+    if (exponent < C(0)) {  // 1 / base^-e, truncated
+      if (base == C(1)) return C(1);
+      if (base == C(-1)) return (bits_of(exponent) & 1) != 0 ? C(-1) : C(1);
+      return C(0);
+    }
+  }
+  std::uint64_t result = 1, factor = bits_of(base), e = bits_of(exponent);
+  for (; e != 0; e >>= 1) {
+    if ((e & 1) != 0) result *= factor;
+    factor *= factor;
+  }
+  return wrap<C>(result);
+}
+
+template <class C, class Use>
+bool with_integer_binary(OpKind op, Use&& use) {
+  switch (op) {
+    case OpKind::add: use([](C a, C b) { return wrap<C>(bits_of(a) + bits_of(b)); }); return true;
+    case OpKind::subtract: use([](C a, C b) { return wrap<C>(bits_of(a) - bits_of(b)); }); return true;
+    case OpKind::multiply: use([](C a, C b) { return wrap<C>(bits_of(a) * bits_of(b)); }); return true;
+    case OpKind::divide:  // truncating; by zero gives 0, lowest / -1 wraps
+      use([](C a, C b) {
+        if (b == C(0)) return C(0);
+        if constexpr (std::is_signed_v<C>) {
+          if (b == C(-1)) return wrap<C>(0 - bits_of(a));
+        }
+        return static_cast<C>(a / b);
+      });
+      return true;
+    case OpKind::mod:  // the divisor's sign, as ONNX's integer Mod; by zero gives 0
+      use([](C a, C b) {
+        if (b == C(0)) return C(0);
+        if constexpr (std::is_signed_v<C>) {
+          if (b == C(-1)) return C(0);
+          C r = static_cast<C>(a % b);
+          if (r != C(0) && ((r < C(0)) != (b < C(0)))) r = static_cast<C>(r + b);
+          return r;
+        } else {
+          return static_cast<C>(a % b);
+        }
+      });
+      return true;
+    case OpKind::power: use([](C a, C b) { return integer_power(a, b); }); return true;
+    case OpKind::maximum: use([](C a, C b) { return a < b ? b : a; }); return true;
+    case OpKind::minimum: use([](C a, C b) { return a < b ? a : b; }); return true;
+    default: return false;
+  }
+}
+
+template <class C, class Use>
+bool with_compare(OpKind op, Use&& use) {
+  switch (op) {
+    case OpKind::equal: use([](C a, C b) { return a == b; }); return true;
+    case OpKind::not_equal: use([](C a, C b) { return a != b; }); return true;
+    case OpKind::less: use([](C a, C b) { return a < b; }); return true;
+    case OpKind::less_equal: use([](C a, C b) { return a <= b; }); return true;
+    case OpKind::greater: use([](C a, C b) { return a > b; }); return true;
+    case OpKind::greater_equal: use([](C a, C b) { return a >= b; }); return true;
+    default: return false;
+  }
+}
+
+template <class Use>
+bool with_logical(OpKind op, Use&& use) {
+  switch (op) {
+    case OpKind::logical_and: use([](bool a, bool b) { return a && b; }); return true;
+    case OpKind::logical_or: use([](bool a, bool b) { return a || b; }); return true;
+    case OpKind::logical_xor: use([](bool a, bool b) { return a != b; }); return true;
+    default: return false;
+  }
+}
+
+// ---- the generic path: blocks of double or int64 -------------------------------------------------
+// Any dtype computes in double (floating-point dtypes, exact for all of them) or int64
+// (integers and bool; wrapping there and truncating on the store is the element type's own
+// wrap-around). A row is loaded into a block, the op runs on the block, and the block is
+// stored back converted: the instantiations grow with dtypes plus ops, not their product.
+
+inline constexpr std::int64_t kBlock = 256;
+
+template <class Acc>
+void load_block(const Slot& s, std::int64_t offset, std::int64_t stride, std::int64_t n, Acc* out) {
+  visit_dtype(s.dtype, [&](auto zero) {
+    using T = decltype(zero);
+    const T* p = s.data_as<const T>() + offset;
+    for (std::int64_t i = 0; i < n; ++i) out[i] = convert_element<Acc>(p[i * stride]);
+  });
+}
+
+template <class Acc>
+void store_block(const Slot& s, std::int64_t offset, std::int64_t stride, std::int64_t n, const Acc* in) {
+  visit_dtype(s.dtype, [&](auto zero) {
+    using T = decltype(zero);
+    T* p = s.data_as<T>() + offset;
+    for (std::int64_t i = 0; i < n; ++i) p[i * stride] = convert_element<T>(in[i]);
+  });
+}
+
+// out = fn(x) (fn: Acc -> Acc or bool), through blocks of Acc.
+template <class Acc, class Fn>
+void map_rows(const Nest& nest, ThreadPool* pool, const Slot& out, const Slot& x, Fn fn) {
+  const std::int64_t so = nest.row_stride(0), sx = nest.row_stride(1);
+  for_each_row(nest, pool, [&](std::int64_t n, const std::int64_t* at) {
+    Acc block[kBlock];
+    for (std::int64_t i = 0; i < n; i += kBlock) {
+      const std::int64_t m = std::min(kBlock, n - i);
+      load_block(x, at[1] + i * sx, sx, m, block);
+      for (std::int64_t j = 0; j < m; ++j) block[j] = static_cast<Acc>(fn(block[j]));
+      store_block(out, at[0] + i * so, so, m, static_cast<const Acc*>(block));
+    }
+  });
+}
+
+// out = fn(a, b), through blocks of Acc.
+template <class Acc, class Fn>
+void zip_rows(const Nest& nest, ThreadPool* pool, const Slot& out, const Slot& a, const Slot& b, Fn fn) {
+  const std::int64_t so = nest.row_stride(0), sa = nest.row_stride(1), sb = nest.row_stride(2);
+  for_each_row(nest, pool, [&](std::int64_t n, const std::int64_t* at) {
+    Acc lhs[kBlock], rhs[kBlock];
+    for (std::int64_t i = 0; i < n; i += kBlock) {
+      const std::int64_t m = std::min(kBlock, n - i);
+      load_block(a, at[1] + i * sa, sa, m, lhs);
+      load_block(b, at[2] + i * sb, sb, m, rhs);
+      for (std::int64_t j = 0; j < m; ++j) lhs[j] = static_cast<Acc>(fn(lhs[j], rhs[j]));
+      store_block(out, at[0] + i * so, so, m, static_cast<const Acc*>(lhs));
+    }
+  });
+}
+
+// ---- f32 rows through tensor-expression kernels -----------------------------------------------
+
+template <class T>
+DynTensorView<T, 1> row_view(T* data, std::int64_t n, std::int64_t stride) noexcept {
+  DynShape<1> shape;
+  DynStride<1> step;
+  shape.dynamic.values[0] = n;
+  step.dynamic.values[0] = stride;
+  return DynTensorView<T, 1>(data, shape, step);
+}
+
+// Whether f32 `op` has a tensor-expression form (sin and cos do not; identity is a copy).
+constexpr bool has_f32_unary_expression(OpKind op) noexcept {
+  return relax::op_info(op).family == OpFamily::unary && op != OpKind::identity && op != OpKind::sin &&
+         op != OpKind::cos && op != OpKind::logical_not;
+}
+
+template <OpKind Op, class X>
+constexpr auto f32_unary_expression(X x) noexcept {
+  if constexpr (Op == OpKind::neg) return -x;
+  else if constexpr (Op == OpKind::abs) return te::abs(x);
+  else if constexpr (Op == OpKind::sign) return te::select(x > 0.0f, 1.0f, te::select(x < 0.0f, -1.0f, x));
+  else if constexpr (Op == OpKind::relu) return te::select(x < 0.0f, 0.0f, x);
+  else if constexpr (Op == OpKind::sigmoid) return te::sigmoid(x);
+  else if constexpr (Op == OpKind::tanh) return te::tanh(x);
+  else if constexpr (Op == OpKind::exp) return te::exp(x);
+  else if constexpr (Op == OpKind::log) return te::log(x);
+  else if constexpr (Op == OpKind::sqrt) return te::sqrt(x);
+  else if constexpr (Op == OpKind::rsqrt) return te::rsqrt(x);
+  else if constexpr (Op == OpKind::reciprocal) return 1.0f / x;
+  else if constexpr (Op == OpKind::floor) return te::floor(x);
+  else if constexpr (Op == OpKind::ceil) return te::ceil(x);
+  else if constexpr (Op == OpKind::round) return te::round(x);  // halves to even
+  else if constexpr (Op == OpKind::erf) return te::erf(x);
+  else if constexpr (Op == OpKind::gelu) return x * 0.5f * (1.0f + te::erf(x * 0.70710678118654752440f));
+  else if constexpr (Op == OpKind::silu) return x * te::sigmoid(x);
+  else static_assert(Op == OpKind::neg, "no f32 expression for this unary op");
+}
+
+// One kernel per op for the whole program: built on first use, then only run (const and
+// allocation-free for a single-stage kernel, so threads may share it).
+template <OpKind Op>
+const auto& f32_unary_kernel() {
+  static const auto kernel = cpu::build(
+      kernels::unary(te::extents(te::dim<"n">), [](auto x) { return f32_unary_expression<Op>(x); }));
+  return kernel;
+}
+
+using F32UnaryRow = Status (*)(const float* x, std::int64_t x_stride, float* y, std::int64_t n);
+
+template <OpKind Op>
+Status f32_unary_row(const float* x, std::int64_t x_stride, float* y, std::int64_t n) {
+  return f32_unary_kernel<Op>().run(nullptr, row_view(x, n, x_stride), row_view(y, n, std::int64_t{1}));
+}
+
+inline F32UnaryRow f32_unary_row_for(OpKind op) noexcept {
+  switch (op) {
+    case OpKind::neg: return &f32_unary_row<OpKind::neg>;
+    case OpKind::abs: return &f32_unary_row<OpKind::abs>;
+    case OpKind::sign: return &f32_unary_row<OpKind::sign>;
+    case OpKind::relu: return &f32_unary_row<OpKind::relu>;
+    case OpKind::sigmoid: return &f32_unary_row<OpKind::sigmoid>;
+    case OpKind::tanh: return &f32_unary_row<OpKind::tanh>;
+    case OpKind::exp: return &f32_unary_row<OpKind::exp>;
+    case OpKind::log: return &f32_unary_row<OpKind::log>;
+    case OpKind::sqrt: return &f32_unary_row<OpKind::sqrt>;
+    case OpKind::rsqrt: return &f32_unary_row<OpKind::rsqrt>;
+    case OpKind::reciprocal: return &f32_unary_row<OpKind::reciprocal>;
+    case OpKind::floor: return &f32_unary_row<OpKind::floor>;
+    case OpKind::ceil: return &f32_unary_row<OpKind::ceil>;
+    case OpKind::round: return &f32_unary_row<OpKind::round>;
+    case OpKind::erf: return &f32_unary_row<OpKind::erf>;
+    case OpKind::gelu: return &f32_unary_row<OpKind::gelu>;
+    case OpKind::silu: return &f32_unary_row<OpKind::silu>;
+    default: return nullptr;
+  }
+}
+
+// How the two operands of a binary row move: both along the row, or one fixed (broadcast).
+enum class RowOperands { both_vary, first_fixed, second_fixed };
+
+template <OpKind Op, class A, class B>
+constexpr auto f32_binary_expression(A a, B b) noexcept {
+  if constexpr (Op == OpKind::add) return a + b;
+  else if constexpr (Op == OpKind::subtract) return a - b;
+  else if constexpr (Op == OpKind::multiply) return a * b;
+  else if constexpr (Op == OpKind::divide) return a / b;
+  else if constexpr (Op == OpKind::power) return te::pow(a, b);
+  else if constexpr (Op == OpKind::maximum) return te::max(a, b);
+  else if constexpr (Op == OpKind::minimum) return te::min(a, b);
+  else static_assert(Op == OpKind::add, "no f32 expression for this binary op");
+}
+
+template <OpKind Op, RowOperands R>
+const auto& f32_binary_kernel() {
+  // A fixed operand has the static extent 1: its load ignores the row's axis and becomes a
+  // vector broadcast.
+  static const auto kernel = [] {
+    const auto fn = [](auto a, auto b) { return f32_binary_expression<Op>(a, b); };
+    if constexpr (R == RowOperands::both_vary)
+      return cpu::build(kernels::broadcast_binary(te::extents(te::dim<"n">), te::extents(te::dim<"n">), fn));
+    else if constexpr (R == RowOperands::first_fixed)
+      return cpu::build(kernels::broadcast_binary(te::extents(Int<1>{}), te::extents(te::dim<"n">), fn));
+    else
+      return cpu::build(kernels::broadcast_binary(te::extents(te::dim<"n">), te::extents(Int<1>{}), fn));
+  }();
+  return kernel;
+}
+
+using F32BinaryRow = Status (*)(const float* a, std::int64_t a_stride, const float* b, std::int64_t b_stride,
+                                float* y, std::int64_t n);
+
+template <OpKind Op, RowOperands R>
+Status f32_binary_row(const float* a, std::int64_t a_stride, const float* b, std::int64_t b_stride, float* y,
+                      std::int64_t n) {
+  const std::int64_t na = R == RowOperands::first_fixed ? 1 : n;
+  const std::int64_t nb = R == RowOperands::second_fixed ? 1 : n;
+  return f32_binary_kernel<Op, R>().run(nullptr, row_view(a, na, a_stride), row_view(b, nb, b_stride),
+                                        row_view(y, n, std::int64_t{1}));
+}
+
+template <OpKind Op>
+F32BinaryRow f32_binary_row_of(RowOperands r) noexcept {
+  switch (r) {
+    case RowOperands::both_vary: return &f32_binary_row<Op, RowOperands::both_vary>;
+    case RowOperands::first_fixed: return &f32_binary_row<Op, RowOperands::first_fixed>;
+    case RowOperands::second_fixed: return &f32_binary_row<Op, RowOperands::second_fixed>;
+  }
+  return nullptr;
+}
+
+inline F32BinaryRow f32_binary_row_for(OpKind op, RowOperands r) noexcept {
+  switch (op) {
+    case OpKind::add: return f32_binary_row_of<OpKind::add>(r);
+    case OpKind::subtract: return f32_binary_row_of<OpKind::subtract>(r);
+    case OpKind::multiply: return f32_binary_row_of<OpKind::multiply>(r);
+    case OpKind::divide: return f32_binary_row_of<OpKind::divide>(r);
+    case OpKind::power: return f32_binary_row_of<OpKind::power>(r);
+    case OpKind::maximum: return f32_binary_row_of<OpKind::maximum>(r);
+    case OpKind::minimum: return f32_binary_row_of<OpKind::minimum>(r);
+    default: return nullptr;
+  }
+}
+
+// clip(x, lo, hi) = min(max(x, lo), hi) with the bounds as 1-element inputs.
+inline const auto& f32_clip_kernel() {
+  static const auto kernel = [] {
+    constexpr auto X = te::placeholder<float, "X">(te::dim<"n">);
+    constexpr auto Lo = te::placeholder<float, "Lo">(Int<1>{});
+    constexpr auto Hi = te::placeholder<float, "Hi">(Int<1>{});
+    return cpu::build(te::compute<"Y">(te::extents(te::dim<"n">),
+                                       [=](auto i) { return te::min(te::max(X(i), Lo(0)), Hi(0)); }));
+  }();
+  return kernel;
+}
+
+// Rows shorter than this run the scalar loop: a kernel call per row would cost more.
+inline constexpr std::int64_t kMinKernelRow = 16;
+
+// Runs a row function that returns a Status on every row; the first failure is returned.
+template <class RowFn>
+Status for_each_row_checked(const Nest& nest, ThreadPool* pool, OpKind op, RowFn&& row) {
+  std::atomic<bool> failed{false};
+  for_each_row(nest, pool, [&](std::int64_t n, const std::int64_t* at) {
+    if (!row(n, at).ok()) failed.store(true, std::memory_order_relaxed);
+  });
+  if (failed.load()) return cpu_support::op_error(StatusCode::internal, op, "an f32 row kernel failed");
+  return {};
+}
+
+// ---- the op families ------------------------------------------------------------------------------
+
+inline Status run_unary(const OpCall& call, const Slot& out, const Slot& x) {
+  Nest nest;
+  KILN_RETURN_IF_ERROR(make_nest(call.op, out, {&x}, nest));
+  if (nest.elements() == 0) return {};
+  const OpKind op = call.op;
+  if (op == OpKind::identity && nest.row_stride(0) == 1 && nest.row_stride(1) == 1) {
+    const std::size_t item = size_of(x.dtype);
+    auto* o = static_cast<std::byte*>(out.data);
+    const auto* a = static_cast<const std::byte*>(x.data);
+    for_each_row(nest, call.pool, [&](std::int64_t n, const std::int64_t* at) {
+      std::memcpy(o + static_cast<std::size_t>(at[0]) * item, a + static_cast<std::size_t>(at[1]) * item,
+                  static_cast<std::size_t>(n) * item);
+    });
+    return {};
+  }
+  if (x.dtype == DType::f32 && has_f32_unary_expression(op) && nest.row_stride(0) == 1 &&
+      nest.row_length() >= kMinKernelRow) {
+    const F32UnaryRow row = f32_unary_row_for(op);
+    const float* a = x.data_as<const float>();
+    float* y = out.data_as<float>();
+    const std::int64_t sx = nest.row_stride(1);
+    return for_each_row_checked(nest, call.pool, op, [&](std::int64_t n, const std::int64_t* at) {
+      return row(a + at[1], sx, y + at[0], n);
+    });
+  }
+  bool done = false;
+  if (is_floating_point(x.dtype)) {
+    done = with_float_unary<double>(op, [&](auto fn) { map_rows<double>(nest, call.pool, out, x, fn); });
+  } else if (x.dtype != DType::boolean) {
+    done = with_integer_unary<std::int64_t>(op, [&](auto fn) { map_rows<std::int64_t>(nest, call.pool, out, x, fn); });
+  } else if (op == OpKind::logical_not || op == OpKind::identity) {
+    const bool negate = op == OpKind::logical_not;
+    map_rows<std::int64_t>(nest, call.pool, out, x, [negate](std::int64_t v) { return (v != 0) != negate ? 1 : 0; });
+    done = true;
+  }
+  if (!done) return cpu_support::dtype_unsupported(op, "input", x.dtype, "no kernel for this dtype");
+  return {};
+}
+
+inline Status run_binary(const OpCall& call, const Slot& out, const Slot& a, const Slot& b) {
+  Nest nest;
+  KILN_RETURN_IF_ERROR(make_nest(call.op, out, {&a, &b}, nest));
+  if (nest.elements() == 0) return {};
+  const OpKind op = call.op;
+  const OpFamily family = relax::op_info(op).family;
+  if (family == OpFamily::binary && a.dtype == DType::f32 && nest.row_stride(0) == 1 &&
+      nest.row_length() >= kMinKernelRow) {
+    const std::int64_t sa = nest.row_stride(1), sb = nest.row_stride(2);
+    const RowOperands shape = sa == 0   ? RowOperands::first_fixed
+                              : sb == 0 ? RowOperands::second_fixed
+                                        : RowOperands::both_vary;
+    if (const F32BinaryRow row = f32_binary_row_for(op, shape)) {
+      const float* pa = a.data_as<const float>();
+      const float* pb = b.data_as<const float>();
+      float* y = out.data_as<float>();
+      return for_each_row_checked(nest, call.pool, op, [&](std::int64_t n, const std::int64_t* at) {
+        return row(pa + at[1], sa, pb + at[2], sb, y + at[0], n);
+      });
+    }
+  }
+  bool done = false;
+  const auto zip = [&]<class Acc>(auto fn) { zip_rows<Acc>(nest, call.pool, out, a, b, fn); };
+  const bool real = is_floating_point(a.dtype);
+  if (family == OpFamily::compare) {
+    if (real) done = with_compare<double>(op, [&](auto fn) { zip.template operator()<double>(fn); });
+    else done = with_compare<std::int64_t>(op, [&](auto fn) { zip.template operator()<std::int64_t>(fn); });
+  } else if (family == OpFamily::logical) {
+    if (a.dtype == DType::boolean && b.dtype == DType::boolean)
+      done = with_logical(op, [&](auto fn) { zip.template operator()<std::int64_t>(fn); });
+  } else if (real) {
+    done = with_float_binary<double>(op, [&](auto fn) { zip.template operator()<double>(fn); });
+  } else if (a.dtype != DType::boolean) {
+    done = with_integer_binary<std::int64_t>(op, [&](auto fn) { zip.template operator()<std::int64_t>(fn); });
+  }
+  if (!done) return cpu_support::dtype_unsupported(op, "input", a.dtype, "no kernel for this dtype");
+  return {};
+}
+
+inline Status run_where(const OpCall& call, const Slot& out, const Slot& condition, const Slot& x, const Slot& y) {
+  Nest nest;
+  KILN_RETURN_IF_ERROR(make_nest(call.op, out, {&condition, &x, &y}, nest));
+  if (nest.elements() == 0) return {};
+  const std::int64_t so = nest.row_stride(0), sc = nest.row_stride(1), sx = nest.row_stride(2),
+                     sy = nest.row_stride(3);
+  // Elements are copied, not converted: only their size matters.
+  const auto copy = [&]<class Bits>() {
+    Bits* o = static_cast<Bits*>(out.data);
+    const bool* c = condition.data_as<const bool>();
+    const Bits* px = static_cast<const Bits*>(x.data);
+    const Bits* py = static_cast<const Bits*>(y.data);
+    for_each_row(nest, call.pool, [&](std::int64_t n, const std::int64_t* at) {
+      for (std::int64_t i = 0; i < n; ++i)
+        o[at[0] + i * so] = c[at[1] + i * sc] ? px[at[2] + i * sx] : py[at[3] + i * sy];
+    });
+  };
+  switch (size_of(out.dtype)) {
+    case 1: copy.template operator()<std::uint8_t>(); break;
+    case 2: copy.template operator()<std::uint16_t>(); break;
+    case 4: copy.template operator()<std::uint32_t>(); break;
+    default: copy.template operator()<std::uint64_t>(); break;
+  }
+  return {};
+}
+
+inline Status run_clip(const OpCall& call, const Slot& out, const Slot& x, const Slot* lo, const Slot* hi) {
+  for (const Slot* bound : {lo, hi})
+    if (bound != nullptr && bound->elements() != 1)
+      return cpu_support::op_error(StatusCode::shape_mismatch, call.op, bound == lo ? "min" : "max",
+                                   " must hold one element, got ", bound->elements());
+  Nest nest;
+  KILN_RETURN_IF_ERROR(make_nest(call.op, out, {&x}, nest));
+  if (nest.elements() == 0) return {};
+  if (x.dtype == DType::f32 && nest.row_stride(0) == 1 && nest.row_length() >= kMinKernelRow) {
+    const float low = lo ? *lo->data_as<const float>() : -std::numeric_limits<float>::infinity();
+    const float high = hi ? *hi->data_as<const float>() : std::numeric_limits<float>::infinity();
+    const float* a = x.data_as<const float>();
+    float* y = out.data_as<float>();
+    const std::int64_t sx = nest.row_stride(1);
+    const auto& kernel = f32_clip_kernel();
+    return for_each_row_checked(nest, call.pool, call.op, [&](std::int64_t n, const std::int64_t* at) {
+      return kernel.run(nullptr, row_view(a + at[1], n, sx), row_view(&low, 1, 1), row_view(&high, 1, 1),
+                        row_view(y + at[0], n, std::int64_t{1}));
+    });
+  }
+  if (x.dtype == DType::boolean) return cpu_support::dtype_unsupported(call.op, "input", x.dtype, "numeric dtypes only");
+  const auto clamp = [&]<class Acc>() {
+    const bool has_lo = lo != nullptr, has_hi = hi != nullptr;
+    Acc low = 0, high = 0;
+    if (has_lo) load_block(*lo, 0, 1, 1, &low);
+    if (has_hi) load_block(*hi, 0, 1, 1, &high);
+    map_rows<Acc>(nest, call.pool, out, x, [=](Acc v) {
+      if (has_lo && v < low) v = low;
+      if (has_hi && high < v) v = high;
+      return v;
+    });
+  };
+  if (is_floating_point(x.dtype)) clamp.template operator()<double>();
+  else clamp.template operator()<std::int64_t>();
+  return {};
+}
+
+inline Status run_cast(const OpCall& call, const Slot& out, const Slot& x) {
+  Nest nest;
+  KILN_RETURN_IF_ERROR(make_nest(call.op, out, {&x}, nest));
+  if (nest.elements() == 0) return {};
+  const auto convert = [&]<class Acc>() { map_rows<Acc>(nest, call.pool, out, x, [](Acc v) { return v; }); };
+  if (is_floating_point(x.dtype)) convert.template operator()<double>();
+  else convert.template operator()<std::int64_t>();
+  return {};
+}
+
+inline Status run(const OpCall& call) {
+  const OpKind op = call.op;
+  const relax::OpInfo& info = relax::op_info(op);
+  KILN_RETURN_IF_ERROR(cpu_support::require_inputs(call, info.min_inputs));
+  const Slot& out = call.output();
+  switch (info.family) {
+    case OpFamily::unary: return run_unary(call, out, *call.input(0));
+    case OpFamily::binary:
+    case OpFamily::compare:
+    case OpFamily::logical: return run_binary(call, out, *call.input(0), *call.input(1));
+    default: break;
+  }
+  switch (op) {
+    case OpKind::where: return run_where(call, out, *call.input(0), *call.input(1), *call.input(2));
+    case OpKind::clip: return run_clip(call, out, *call.input(0), call.input(1), call.input(2));
+    case OpKind::cast: return run_cast(call, out, *call.input(0));
+    default: return cpu_support::op_error(StatusCode::unsupported, op, "is not an elementwise op");
+  }
+}
+
+// ---- what the kernels accept ----------------------------------------------------------------------
+
+inline Status check_same_dtype(OpKind op, const relax::TensorType& a, const relax::TensorType& b) {
+  if (a.dtype == b.dtype) return {};
+  return cpu_support::op_error(StatusCode::dtype_mismatch, op, "inputs of dtypes ", to_string(a.dtype), " and ",
+                               to_string(b.dtype), " are not supported (they must agree)");
+}
+
+inline Status supports(const relax::Binding& binding, const relax::Function& fn) {
+  using cpu_support::input_type;
+  const OpKind op = binding.op;
+  const relax::OpInfo& info = relax::op_info(op);
+  KILN_RETURN_IF_ERROR(cpu_support::check_operands(binding, fn, info.min_inputs, info.max_inputs));
+  const relax::TensorType& x = *input_type(binding, fn, 0);
+  const relax::TensorType& out = *cpu_support::output_type(binding, fn);
+  for (std::size_t i = 0; i < binding.inputs.size(); ++i)
+    if (const relax::TensorType* t = input_type(binding, fn, i); t && (t->rank < 0 || t->rank > out.rank))
+      return cpu_support::op_error(StatusCode::unsupported, op, "input ", i, " has rank ", t->rank,
+                                   ", which does not broadcast to the output's rank ", out.rank);
+  if (out.rank < 0 || out.rank > kMaxRank)
+    return cpu_support::op_error(StatusCode::unsupported, op, "outputs of more than ", kMaxRank,
+                                 " dimensions are not supported");
+  switch (info.family) {
+    case OpFamily::unary:
+      if (!relax::accepts(info.element, x.dtype))
+        return cpu_support::dtype_unsupported(op, "input", x.dtype, str_cat(relax::describe(info.element), " dtype only"));
+      if (out.dtype != x.dtype) return cpu_support::dtype_unsupported(op, "output", out.dtype, "the input's dtype");
+      return {};
+    case OpFamily::binary:
+    case OpFamily::compare:
+    case OpFamily::logical: {
+      const relax::TensorType& y = *input_type(binding, fn, 1);
+      if (info.family != OpFamily::logical) KILN_RETURN_IF_ERROR(check_same_dtype(op, x, y));
+      for (const relax::TensorType* t : {&x, &y})
+        if (!relax::accepts(info.element, t->dtype))
+          return cpu_support::dtype_unsupported(op, "input", t->dtype,
+                                                str_cat(relax::describe(info.element), " dtype only"));
+      const DType expected = info.family == OpFamily::binary ? x.dtype : DType::boolean;
+      if (out.dtype != expected) return cpu_support::dtype_unsupported(op, "output", out.dtype, to_string(expected));
+      return {};
+    }
+    default: break;
+  }
+  switch (op) {
+    case OpKind::where: {
+      if (x.dtype != DType::boolean) return cpu_support::dtype_unsupported(op, "condition", x.dtype, "bool only");
+      const relax::TensorType& a = *input_type(binding, fn, 1);
+      const relax::TensorType& b = *input_type(binding, fn, 2);
+      KILN_RETURN_IF_ERROR(check_same_dtype(op, a, b));
+      if (out.dtype != a.dtype) return cpu_support::dtype_unsupported(op, "output", out.dtype, "the inputs' dtype");
+      return {};
+    }
+    case OpKind::clip:
+      if (x.dtype == DType::boolean) return cpu_support::dtype_unsupported(op, "input", x.dtype, "numeric dtypes only");
+      for (std::size_t i = 1; i < binding.inputs.size(); ++i) {
+        const relax::TensorType* bound = input_type(binding, fn, i);
+        if (bound == nullptr) continue;
+        KILN_RETURN_IF_ERROR(check_same_dtype(op, x, *bound));
+        if (relax::prove_equal(bound->element_count(), 1) == relax::Truth::no)
+          return cpu_support::op_error(StatusCode::unsupported, op, i == 1 ? "min" : "max",
+                                       " must be a single element, got ", relax::to_string(*bound));
+      }
+      if (out.dtype != x.dtype) return cpu_support::dtype_unsupported(op, "output", out.dtype, "the input's dtype");
+      return {};
+    case OpKind::cast: {
+      if (const auto* attrs = std::get_if<relax::CastAttrs>(&binding.attrs); attrs && attrs->to != out.dtype)
+        return cpu_support::op_error(StatusCode::invalid_argument, op, "the output dtype ", to_string(out.dtype),
+                                     " differs from the attribute to=", to_string(attrs->to));
+      return {};
+    }
+    default: return cpu_support::op_error(StatusCode::unsupported, op, "is not an elementwise op");
+  }
+}
+
+inline constexpr OpKernel kKernel{&supports, nullptr, &run};
+
+} // namespace elementwise_impl
+
+// The CPU kernel of an elementwise op (unary, binary, compare, logical, where, clip, cast);
+// null for an op of another family.
+inline const OpKernel* cpu_elementwise_kernel(relax::OpKind op) {
+  const relax::OpFamily family = relax::op_info(op).family;
+  const bool elementwise = family == relax::OpFamily::unary || family == relax::OpFamily::binary ||
+                           family == relax::OpFamily::compare || family == relax::OpFamily::logical ||
+                           op == relax::OpKind::where || op == relax::OpKind::clip || op == relax::OpKind::cast;
+  return elementwise ? &elementwise_impl::kKernel : nullptr;
+}
+
+} // namespace kiln::vm
+// ---- end kiln/vm/ops/elementwise.hpp ----
+#endif // KILN_AMALGAMATED_KILN_VM_OPS_ELEMENTWISE_HPP
+#ifndef KILN_AMALGAMATED_KILN_VM_OPS_FUSED_HPP
+#define KILN_AMALGAMATED_KILN_VM_OPS_FUSED_HPP
+// ---- begin kiln/vm/ops/fused.hpp ----
+// kiln/vm/ops/fused.hpp: the CPU kernel of `fused` calls: an optional anchor, then a chain
+// of f32 elementwise steps evaluated tile by tile in registers on the stack.
+//
+// A tile is kTileFloats consecutive output elements. Each input is loaded into its register
+// for the tile (or read in place when it has the output's shape), each step writes its own
+// register, and the last one is stored into the output. An anchor (matmul, gemm, conv)
+// first writes the whole output with its own kernel; the steps then read it back tile by
+// tile while it is still in cache and overwrite it with the final values.
+
+#include <algorithm>
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+
+
+namespace kiln::vm {
+namespace fused_detail {
+
+inline constexpr std::int64_t kTileFloats = 256;
+
+// Where input `slot` is for output elements [begin, begin + count) of an output of `out`
+// shape: a pointer into the slot when its elements line up with the output's, else the
+// broadcast values gathered into `buffer`.
+inline const float* load_input(const Slot& in, const Slot& out, std::int64_t begin, std::int64_t count, float* buffer) {
+  const auto* data = static_cast<const float*>(in.data);
+  if (in.elements() == out.elements() && in.contiguous()) return data + begin;
+  if (in.elements() == 1) {
+    std::fill(buffer, buffer + count, data[0]);
+    return buffer;
+  }
+  // Output axis a reads the input's axis a - (out.rank - in.rank), with stride 0 where the
+  // input has extent 1 or no such axis.
+  std::int64_t stride[kMaxRank] = {};
+  std::int64_t index[kMaxRank] = {};
+  const int shift = out.rank - in.rank;
+  for (int a = 0; a < out.rank; ++a) {
+    const int ia = a - shift;
+    stride[a] = (ia >= 0 && in.dims[ia] != 1) ? in.strides[ia] : 0;
+  }
+  std::int64_t rest = begin;
+  for (int a = out.rank; a-- > 0;) {
+    index[a] = out.dims[a] > 0 ? rest % out.dims[a] : 0;
+    rest = out.dims[a] > 0 ? rest / out.dims[a] : 0;
+  }
+  std::int64_t offset = 0;
+  for (int a = 0; a < out.rank; ++a) offset += index[a] * stride[a];
+  const int last = out.rank - 1;
+  std::int64_t done = 0;
+  while (done < count) {
+    // A run along the last axis, then carry into the outer axes.
+    const std::int64_t run = std::min(count - done, out.dims[last] - index[last]);
+    if (stride[last] == 0) std::fill(buffer + done, buffer + done + run, data[offset]);
+    else if (stride[last] == 1) std::memcpy(buffer + done, data + offset, static_cast<std::size_t>(run) * sizeof(float));
+    else
+      for (std::int64_t i = 0; i < run; ++i) buffer[done + i] = data[offset + i * stride[last]];
+    done += run;
+    offset += run * stride[last];
+    index[last] += run;
+    for (int a = last; a > 0 && index[a] == out.dims[a]; --a) {
+      offset -= index[a] * stride[a];
+      index[a] = 0;
+      ++index[a - 1];
+      offset += stride[a - 1];
+    }
+  }
+  return buffer;
+}
+
+template <class Fn>
+KILN_FORCEINLINE void map1(const float* x, float* y, std::int64_t n, Fn fn) {
+  for (std::int64_t i = 0; i < n; ++i) y[i] = fn(x[i]);
+}
+
+#if KILN_CPU_HAVE_XSIMD
+using batch = xsimd::batch<float>;
+// y = vector_fn(x) over whole batches, scalar_fn on the tail.
+template <class VFn, class SFn>
+KILN_FORCEINLINE void map1v(const float* x, float* y, std::int64_t n, VFn vector_fn, SFn scalar_fn) {
+  constexpr std::int64_t w = static_cast<std::int64_t>(batch::size);
+  std::int64_t i = 0;
+  for (; i + w <= n; i += w) vector_fn(batch::load_unaligned(x + i)).store_unaligned(y + i);
+  for (; i < n; ++i) y[i] = scalar_fn(x[i]);
+}
+#define KILN_FUSED_MAP(VEXPR, SEXPR) map1v(x, y, n, [](batch v) { return VEXPR; }, [](float s) { return SEXPR; })
+#else
+#define KILN_FUSED_MAP(VEXPR, SEXPR) map1(x, y, n, [](float s) { return SEXPR; })
+#endif
+
+inline float sigmoid(float s) { return 1.0f / (1.0f + std::exp(-s)); }
+inline float gelu(float s) { return 0.5f * s * (1.0f + std::erf(s * 0.70710678118654752f)); }
+
+inline void unary_step(relax::OpKind op, const float* x, float* y, std::int64_t n) {
+  using relax::OpKind;
+  switch (op) {
+    case OpKind::identity: std::memmove(y, x, static_cast<std::size_t>(n) * sizeof(float)); break;
+    case OpKind::neg: KILN_FUSED_MAP(-v, -s); break;
+    case OpKind::abs: KILN_FUSED_MAP(xsimd::abs(v), std::fabs(s)); break;
+    case OpKind::relu: KILN_FUSED_MAP(xsimd::max(v, batch(0.0f)), s > 0.0f ? s : 0.0f); break;
+    case OpKind::sigmoid: KILN_FUSED_MAP(batch(1.0f) / (batch(1.0f) + xsimd::exp(-v)), sigmoid(s)); break;
+    case OpKind::tanh: KILN_FUSED_MAP(xsimd::tanh(v), std::tanh(s)); break;
+    case OpKind::exp: KILN_FUSED_MAP(xsimd::exp(v), std::exp(s)); break;
+    case OpKind::log: KILN_FUSED_MAP(xsimd::log(v), std::log(s)); break;
+    case OpKind::sqrt: KILN_FUSED_MAP(xsimd::sqrt(v), std::sqrt(s)); break;
+    case OpKind::rsqrt: KILN_FUSED_MAP(batch(1.0f) / xsimd::sqrt(v), 1.0f / std::sqrt(s)); break;
+    case OpKind::reciprocal: KILN_FUSED_MAP(batch(1.0f) / v, 1.0f / s); break;
+    case OpKind::floor: KILN_FUSED_MAP(xsimd::floor(v), std::floor(s)); break;
+    case OpKind::ceil: KILN_FUSED_MAP(xsimd::ceil(v), std::ceil(s)); break;
+    case OpKind::erf: KILN_FUSED_MAP(xsimd::erf(v), std::erf(s)); break;
+    case OpKind::gelu:
+      KILN_FUSED_MAP(batch(0.5f) * v * (batch(1.0f) + xsimd::erf(v * batch(0.70710678118654752f))), gelu(s));
+      break;
+    case OpKind::silu: KILN_FUSED_MAP(v / (batch(1.0f) + xsimd::exp(-v)), s * sigmoid(s)); break;
+    // Rare in fused chains: plain loops, exact as the reference.
+    case OpKind::sign: map1(x, y, n, [](float s) { return s > 0.0f ? 1.0f : (s < 0.0f ? -1.0f : 0.0f); }); break;
+    case OpKind::round: map1(x, y, n, [](float s) { return std::nearbyint(s); }); break;
+    case OpKind::sin: map1(x, y, n, [](float s) { return std::sin(s); }); break;
+    case OpKind::cos: map1(x, y, n, [](float s) { return std::cos(s); }); break;
+    default: break;  // compile_fused admits only the ops above
+  }
+}
+#undef KILN_FUSED_MAP
+
+inline void binary_step(relax::OpKind op, const float* a, const float* b, float* y, std::int64_t n) {
+  using relax::OpKind;
+  switch (op) {
+    case OpKind::add: for (std::int64_t i = 0; i < n; ++i) y[i] = a[i] + b[i]; break;
+    case OpKind::subtract: for (std::int64_t i = 0; i < n; ++i) y[i] = a[i] - b[i]; break;
+    case OpKind::multiply: for (std::int64_t i = 0; i < n; ++i) y[i] = a[i] * b[i]; break;
+    case OpKind::divide: for (std::int64_t i = 0; i < n; ++i) y[i] = a[i] / b[i]; break;
+    case OpKind::maximum: for (std::int64_t i = 0; i < n; ++i) y[i] = a[i] > b[i] ? a[i] : b[i]; break;
+    case OpKind::minimum: for (std::int64_t i = 0; i < n; ++i) y[i] = a[i] < b[i] ? a[i] : b[i]; break;
+    case OpKind::power: for (std::int64_t i = 0; i < n; ++i) y[i] = std::pow(a[i], b[i]); break;
+    case OpKind::mod: for (std::int64_t i = 0; i < n; ++i) y[i] = std::fmod(a[i], b[i]); break;
+    default: break;
+  }
+}
+
+// clip(x, lo, hi) with either bound absent (null).
+inline void clip_step(const float* x, const float* lo, const float* hi, float* y, std::int64_t n) {
+  for (std::int64_t i = 0; i < n; ++i) {
+    float v = x[i];
+    if (lo != nullptr) v = v < lo[i] ? lo[i] : v;
+    if (hi != nullptr) v = v > hi[i] ? hi[i] : v;
+    y[i] = v;
+  }
+}
+
+// Output elements [begin, end) of the steps.
+inline void run_tiles(const FusedProgram& p, const OpCall& call, std::int64_t begin, std::int64_t end) {
+  const Slot& out = call.output();
+  auto* result = static_cast<float*>(out.data);
+  alignas(64) float registers[kMaxFusedRegisters][kTileFloats];
+  const float* source[kMaxFusedRegisters] = {};
+  for (std::int64_t t0 = begin; t0 < end; t0 += kTileFloats) {
+    const std::int64_t n = std::min(kTileFloats, end - t0);
+    for (int r = 0; r < p.input_count; ++r)
+      if ((p.step_inputs >> r) & 1u)
+        source[r] = load_input(*call.inputs[static_cast<std::size_t>(r)], out, t0, n, registers[r]);
+    if (p.anchor_register >= 0) source[p.anchor_register] = result + t0;
+    for (std::size_t s = 0; s < p.steps.size(); ++s) {
+      const FusedStep& step = p.steps[s];
+      const bool last = s + 1 == p.steps.size();
+      float* y = last ? result + t0 : registers[step.result];
+      const auto arg = [&](int i) { return step.args[i] < 0 ? nullptr : source[step.args[i]]; };
+      const relax::OpFamily family = relax::op_info(step.op).family;
+      if (family == relax::OpFamily::unary) unary_step(step.op, arg(0), y, n);
+      else if (family == relax::OpFamily::binary) binary_step(step.op, arg(0), arg(1), y, n);
+      else clip_step(arg(0), arg(1), arg(2), y, n);
+      source[step.result] = y;
+    }
+  }
+}
+
+inline OpCall anchor_call(const FusedProgram& p, const OpCall& call, const Slot** inputs) {
+  for (std::size_t i = 0; i < p.anchor_inputs.size(); ++i)
+    inputs[i] = p.anchor_inputs[i] < 0 ? nullptr : call.inputs[static_cast<std::size_t>(p.anchor_inputs[i])];
+  OpCall anchor;
+  anchor.op = p.anchor_op;
+  anchor.attrs = p.anchor_attrs;
+  anchor.inputs = std::span<const Slot* const>(inputs, p.anchor_inputs.size());
+  anchor.outputs = call.outputs;
+  anchor.pool = call.pool;
+  anchor.scratch = call.scratch;
+  return anchor;
+}
+
+inline std::size_t scratch_bytes(const OpCall& call) {
+  const FusedProgram& p = *call.fused;
+  if (p.anchor == nullptr || p.anchor->scratch_bytes == nullptr) return 0;
+  const Slot* inputs[relax::kMaxFusedInputs] = {};
+  return p.anchor->scratch_bytes(anchor_call(p, call, inputs));
+}
+
+inline Status run(const OpCall& call) {
+  if (call.fused == nullptr) return make_error(StatusCode::internal, "fused: the call has no program");
+  const FusedProgram& p = *call.fused;
+  if (p.anchor != nullptr) {
+    const Slot* inputs[relax::kMaxFusedInputs] = {};
+    KILN_RETURN_IF_ERROR(p.anchor->run(anchor_call(p, call, inputs)));
+  }
+  if (p.steps.empty()) return {};
+  const std::int64_t total = call.output().elements();
+  const std::int64_t tiles = (total + kTileFloats - 1) / kTileFloats;
+  // A few tiles per task: enough work to outweigh waking a thread.
+  if (call.pool != nullptr && tiles >= 16) {
+    call.pool->parallel_for(
+        0, tiles,
+        [&](std::int64_t first, std::int64_t last) {
+          run_tiles(p, call, first * kTileFloats, std::min(total, last * kTileFloats));
+        },
+        8);
+  } else {
+    run_tiles(p, call, 0, total);
+  }
+  return {};
+}
+
+} // namespace fused_detail
+
+inline const OpKernel* cpu_fused_kernel(relax::OpKind op) {
+  static constexpr OpKernel kFused{nullptr, fused_detail::scratch_bytes, fused_detail::run};
+  return op == relax::OpKind::fused ? &kFused : nullptr;
+}
+
+} // namespace kiln::vm
+// ---- end kiln/vm/ops/fused.hpp ----
+#endif // KILN_AMALGAMATED_KILN_VM_OPS_FUSED_HPP
+#ifndef KILN_AMALGAMATED_KILN_VM_OPS_LINEAR_HPP
+#define KILN_AMALGAMATED_KILN_VM_OPS_LINEAR_HPP
+// ---- begin kiln/vm/ops/linear.hpp ----
+// kiln/vm/ops/linear.hpp: the CPU kernels of the linear-algebra ops of the dynamic-module VM:
+// matmul, gemm, conv, conv_transpose and fused attention, all f32.
+//
+// Every product runs on kiln's packed GEMM (cpu::gemm_detail::gemm_strided), which takes
+// arbitrary strides for both operands, so a transposed or broadcast operand costs nothing:
+//   matmul:          one GEMM per batch (or one tall GEMM when the batch folds into rows).
+//   gemm:            C broadcast (times beta) into the output, then one GEMM accumulates.
+//   conv:            im2col into scratch, then one GEMM per image and group; a direct loop
+//                    when every output channel reads one input channel (depthwise).
+//   conv_transpose:  one GEMM per image and group into a column buffer, then col2im.
+//   attention:       per batch and block of query rows: S = q k^T (GEMM), masked softmax
+//                    of S in scratch, O = S v (GEMM).
+// Independent products (batches, images, groups, heads) run in parallel on the pool, each
+// participant on its own slice of scratch; a single large product threads inside the GEMM.
+
+#include <algorithm>
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <initializer_list>
+#include <limits>
+#include <span>
+#include <string_view>
+
+#include <xsimd/xsimd.hpp>
+
+
+namespace kiln::vm {
+namespace linear_detail {
+
+using relax::OpKind;
+using Matrix = cpu::gemm_detail::ConstMatrix;
+
+inline constexpr std::size_t kScratchAlign = 64;
+
+constexpr std::size_t align_up(std::size_t bytes) noexcept {
+  return (bytes + kScratchAlign - 1) / kScratchAlign * kScratchAlign;
+}
+inline std::size_t float_bytes(std::int64_t count) noexcept {
+  return align_up(static_cast<std::size_t>(count > 0 ? count : 0) * sizeof(float));
+}
+inline std::size_t gemm_bytes(std::int64_t m, std::int64_t n, std::int64_t k, int threads) noexcept {
+  return align_up(cpu::gemm_workspace_bytes<cpu::native_arch>(m, n, k, threads));
+}
+
+inline float* as_floats(std::span<std::byte> piece) noexcept { return reinterpret_cast<float*>(piece.data()); }
+
+inline Status multiply(std::int64_t m, std::int64_t n, std::int64_t k, float alpha, Matrix a, Matrix b, float beta,
+                       float* c, std::int64_t ldc, std::span<std::byte> workspace, ThreadPool* pool) {
+  return cpu::gemm_detail::gemm_strided<cpu::native_arch>(m, n, k, alpha, a, b, beta, c, ldc, workspace.data(),
+                                                          workspace.size(), pool);
+}
+
+inline Status scratch_too_small(OpKind op, std::size_t have) {
+  return make_error(StatusCode::internal, relax::to_string(op), ": scratch of ", have,
+                    " bytes is smaller than scratch_bytes asked for");
+}
+
+// Independent work items (batches, images) run either one at a time, each product threaded
+// inside the GEMM, or side by side, one participant per thread with its own scratch. Side by
+// side wins when there are enough items to go round or when each is too small to thread.
+inline constexpr int kMaxParticipants = 64;
+
+inline int participants_for(std::int64_t items, double flops_per_item, int threads) noexcept {
+  threads = std::min(threads, kMaxParticipants);
+  if (threads <= 1 || items <= 1) return 1;
+  const bool enough_items = items >= threads;
+  const bool small_items = flops_per_item < cpu::gemm_detail::kMinFlopsPerThread * 2.0;
+  if (!enough_items && !small_items) return 1;
+  return static_cast<int>(std::min<std::int64_t>(items, threads));
+}
+
+// Runs body(item, participant) for every item; participant p handles items p, p + P, ...
+// so that each participant's scratch is used by one thread at a time.
+template <class Body>
+void for_each_item(ThreadPool* pool, int participants, std::int64_t items, Body&& body) {
+  if (participants <= 1 || pool == nullptr) {
+    for (std::int64_t item = 0; item < items; ++item) body(item, 0);
+    return;
+  }
+  pool->parallel_for(0, participants, [&](std::int64_t begin, std::int64_t end) {
+    for (std::int64_t p = begin; p < end; ++p)
+      for (std::int64_t item = p; item < items; item += participants) body(item, static_cast<int>(p));
+  });
+}
+
+// The first failure of items that ran in parallel (each participant keeps its own).
+struct FirstError {
+  Status slots[kMaxParticipants];
+  void record(int participant, Status s) {
+    if (!s.ok() && slots[participant].ok()) slots[participant] = std::move(s);
+  }
+  Status take() {
+    for (Status& s : slots)
+      if (!s.ok()) return std::move(s);
+    return Status::success();
+  }
+};
+
+inline std::string_view op_name(OpKind op) noexcept { return relax::to_string(op); }
+
+inline const relax::TensorType* input_type(const relax::Binding& b, const relax::Function& fn, std::size_t i) {
+  if (i >= b.inputs.size() || b.inputs[i] == relax::kNoValue) return nullptr;
+  return &fn.type(b.inputs[i]);
+}
+
+inline Status require_f32(OpKind op, std::string_view role, const relax::TensorType* t) {
+  if (t == nullptr || t->dtype == DType::f32) return Status::success();
+  return make_error(StatusCode::unsupported, op_name(op), ": ", role, " is ", to_string(t->dtype),
+                    "; the CPU kernel computes f32 only");
+}
+
+inline Status require_inputs(OpKind op, const relax::Binding& b, std::size_t required) {
+  if (b.inputs.size() < required || b.outputs.size() != 1)
+    return make_error(StatusCode::invalid_argument, op_name(op), ": expects ", required, " inputs and one output");
+  for (std::size_t i = 0; i < required; ++i)
+    if (b.inputs[i] == relax::kNoValue)
+      return make_error(StatusCode::invalid_argument, op_name(op), ": input ", i, " is required");
+  return Status::success();
+}
+
+// Whether the output slot is the row-major buffer every kernel here writes.
+inline Status require_contiguous_output(OpKind op, const Slot& out) {
+  if (out.contiguous()) return Status::success();
+  return make_error(StatusCode::internal, op_name(op), ": the output must be row-major contiguous");
+}
+
+// ---------------------------------------------------------------------------------------
+// matmul
+
+struct MatmulPlan {
+  std::int64_t m = 0, n = 0, k = 0;
+  int batch_rank = 0;
+  std::int64_t batch_dims[kMaxRank] = {};
+  std::int64_t a_batch_strides[kMaxRank] = {};  // 0 where A broadcasts
+  std::int64_t b_batch_strides[kMaxRank] = {};
+  std::int64_t batches = 1;
+  Matrix a{nullptr, 0, 0};
+  Matrix b{nullptr, 0, 0};
+  bool folded = false;  // the batch runs as one GEMM of batches * m rows
+  int participants = 1;
+  std::size_t workspace_bytes = 0;  // per participant
+};
+
+inline Status plan_matmul(const OpCall& call, MatmulPlan& p) {
+  const Slot& a = *call.input(0);
+  const Slot& b = *call.input(1);
+  const Slot& out = call.output();
+  if (a.rank < 1 || b.rank < 1)
+    return make_error(StatusCode::shape_mismatch, "matmul: operands must have rank 1 or more");
+  p.k = a.dims[a.rank - 1];
+  const std::int64_t k_b = b.dims[b.rank == 1 ? 0 : b.rank - 2];
+  if (p.k != k_b)
+    return make_error(StatusCode::shape_mismatch, "matmul: inner dimensions ", p.k, " and ", k_b, " differ");
+  p.m = a.rank >= 2 ? a.dims[a.rank - 2] : 1;
+  p.n = b.rank >= 2 ? b.dims[b.rank - 1] : 1;
+  // A 1-D operand is a row (A) or a column (B) whose other stride is never used.
+  p.a = Matrix{a.data_as<float>(), a.rank >= 2 ? a.strides[a.rank - 2] : 0, a.strides[a.rank - 1]};
+  p.b = b.rank >= 2 ? Matrix{b.data_as<float>(), b.strides[b.rank - 2], b.strides[b.rank - 1]}
+                    : Matrix{b.data_as<float>(), b.strides[0], 0};
+  const int a_batch = a.rank > 2 ? a.rank - 2 : 0;
+  const int b_batch = b.rank > 2 ? b.rank - 2 : 0;
+  p.batch_rank = std::max(a_batch, b_batch);
+  const int expected_rank = p.batch_rank + (a.rank >= 2 ? 1 : 0) + (b.rank >= 2 ? 1 : 0);
+  if (out.rank != expected_rank)
+    return make_error(StatusCode::shape_mismatch, "matmul: the output has rank ", out.rank, ", expected ",
+                      expected_rank);
+  p.batches = 1;
+  for (int i = 0; i < p.batch_rank; ++i) {
+    // Batch axes align at the right; a missing or size-1 axis broadcasts (stride 0).
+    const int ia = i - (p.batch_rank - a_batch);
+    const int ib = i - (p.batch_rank - b_batch);
+    const std::int64_t da = ia >= 0 ? a.dims[ia] : 1;
+    const std::int64_t db = ib >= 0 ? b.dims[ib] : 1;
+    if (da != db && da != 1 && db != 1)
+      return make_error(StatusCode::shape_mismatch, "matmul: batch dimensions ", da, " and ", db,
+                        " cannot be broadcast");
+    const std::int64_t d = da == 1 ? db : da;
+    if (out.dims[i] != d)
+      return make_error(StatusCode::shape_mismatch, "matmul: output batch dimension ", i, " is ", out.dims[i],
+                        ", expected ", d);
+    p.batch_dims[i] = d;
+    p.a_batch_strides[i] = ia >= 0 && da != 1 ? a.strides[ia] : 0;
+    p.b_batch_strides[i] = ib >= 0 && db != 1 ? b.strides[ib] : 0;
+    p.batches *= d;
+  }
+  if ((a.rank >= 2 && out.dims[p.batch_rank] != p.m) || (b.rank >= 2 && out.dims[out.rank - 1] != p.n))
+    return make_error(StatusCode::shape_mismatch, "matmul: the output dims do not match the operands");
+
+  // The batch folds into the rows when B is shared and A's rows are evenly spaced across it.
+  bool shared_b = true;
+  for (int i = 0; i < p.batch_rank; ++i) shared_b = shared_b && p.b_batch_strides[i] == 0;
+  if (shared_b && p.batches > 1) {
+    bool even = true;
+    bool have_step = p.m > 1;
+    std::int64_t row_step = p.a.row_stride;
+    std::int64_t rows_inside = p.m;
+    for (int i = p.batch_rank; i-- > 0;) {
+      if (p.batch_dims[i] != 1) {
+        if (!have_step) {
+          row_step = p.a_batch_strides[i];
+          have_step = true;
+        }
+        even = even && p.a_batch_strides[i] == row_step * rows_inside;
+      }
+      rows_inside *= p.batch_dims[i];
+    }
+    if (even) {
+      p.folded = true;
+      p.a.row_stride = row_step;
+    }
+  }
+  const int threads = call.threads();
+  if (p.folded) {
+    p.participants = 1;
+    p.workspace_bytes = gemm_bytes(p.batches * p.m, p.n, p.k, threads);
+  } else {
+    const double flops = 2.0 * static_cast<double>(p.m) * static_cast<double>(p.n) * static_cast<double>(p.k);
+    p.participants = participants_for(p.batches, flops, threads);
+    p.workspace_bytes = gemm_bytes(p.m, p.n, p.k, p.participants > 1 ? 1 : threads);
+  }
+  return Status::success();
+}
+
+inline Status matmul_supports(const relax::Binding& binding, const relax::Function& fn) {
+  KILN_RETURN_IF_ERROR(require_inputs(OpKind::matmul, binding, 2));
+  KILN_RETURN_IF_ERROR(require_f32(OpKind::matmul, "input A", input_type(binding, fn, 0)));
+  KILN_RETURN_IF_ERROR(require_f32(OpKind::matmul, "input B", input_type(binding, fn, 1)));
+  return Status::success();
+}
+
+inline std::size_t matmul_scratch(const OpCall& call) {
+  MatmulPlan p;
+  if (!plan_matmul(call, p).ok()) return 0;
+  return static_cast<std::size_t>(p.participants) * p.workspace_bytes;
+}
+
+inline Status matmul_run(const OpCall& call) {
+  MatmulPlan p;
+  KILN_RETURN_IF_ERROR(plan_matmul(call, p));
+  const Slot& out = call.output();
+  KILN_RETURN_IF_ERROR(require_contiguous_output(OpKind::matmul, out));
+  if (static_cast<std::size_t>(p.participants) * p.workspace_bytes > call.scratch.size())
+    return scratch_too_small(OpKind::matmul, call.scratch.size());
+  float* c = out.data_as<float>();
+  if (p.folded)
+    return multiply(p.batches * p.m, p.n, p.k, 1.0f, p.a, p.b, 0.0f, c, p.n, call.scratch, call.pool);
+
+  FirstError errors;
+  for_each_item(call.pool, p.participants, p.batches, [&](std::int64_t batch, int participant) {
+    // The batch index, digit by digit from the last axis, gives each operand's offset.
+    std::int64_t rest = batch;
+    std::int64_t a_offset = 0;
+    std::int64_t b_offset = 0;
+    for (int i = p.batch_rank; i-- > 0;) {
+      const std::int64_t index = rest % p.batch_dims[i];
+      rest /= p.batch_dims[i];
+      a_offset += index * p.a_batch_strides[i];
+      b_offset += index * p.b_batch_strides[i];
+    }
+    const std::span<std::byte> workspace =
+        call.scratch.subspan(static_cast<std::size_t>(participant) * p.workspace_bytes, p.workspace_bytes);
+    ThreadPool* inner_pool = p.participants > 1 ? nullptr : call.pool;
+    errors.record(participant,
+                  multiply(p.m, p.n, p.k, 1.0f, Matrix{p.a.data + a_offset, p.a.row_stride, p.a.col_stride},
+                           Matrix{p.b.data + b_offset, p.b.row_stride, p.b.col_stride}, 0.0f, c + batch * p.m * p.n,
+                           p.n, workspace, inner_pool));
+  });
+  return errors.take();
+}
+
+// ---------------------------------------------------------------------------------------
+// gemm
+
+struct GemmPlan {
+  std::int64_t m = 0, n = 0, k = 0;
+  Matrix a{nullptr, 0, 0};
+  Matrix b{nullptr, 0, 0};
+};
+
+inline Status plan_gemm(const OpCall& call, GemmPlan& p) {
+  const auto& attrs = call.attr<relax::GemmOpAttrs>();
+  const Slot& a = *call.input(0);
+  const Slot& b = *call.input(1);
+  const Slot& out = call.output();
+  if (a.rank != 2 || b.rank != 2 || out.rank != 2)
+    return make_error(StatusCode::shape_mismatch, "gemm: A, B and the output must have rank 2");
+  // op(A) = A^T is A read with its strides swapped.
+  p.m = a.dims[attrs.trans_a ? 1 : 0];
+  p.k = a.dims[attrs.trans_a ? 0 : 1];
+  p.a = attrs.trans_a ? Matrix{a.data_as<float>(), a.strides[1], a.strides[0]}
+                      : Matrix{a.data_as<float>(), a.strides[0], a.strides[1]};
+  const std::int64_t k_b = b.dims[attrs.trans_b ? 1 : 0];
+  p.n = b.dims[attrs.trans_b ? 0 : 1];
+  p.b = attrs.trans_b ? Matrix{b.data_as<float>(), b.strides[1], b.strides[0]}
+                      : Matrix{b.data_as<float>(), b.strides[0], b.strides[1]};
+  if (p.k != k_b)
+    return make_error(StatusCode::shape_mismatch, "gemm: inner dimensions ", p.k, " and ", k_b, " differ");
+  if (out.dims[0] != p.m || out.dims[1] != p.n)
+    return make_error(StatusCode::shape_mismatch, "gemm: the output is [", out.dims[0], ", ", out.dims[1],
+                      "], expected [", p.m, ", ", p.n, "]");
+  return Status::success();
+}
+
+inline Status gemm_supports(const relax::Binding& binding, const relax::Function& fn) {
+  KILN_RETURN_IF_ERROR(require_inputs(OpKind::gemm, binding, 2));
+  KILN_RETURN_IF_ERROR(require_f32(OpKind::gemm, "input A", input_type(binding, fn, 0)));
+  KILN_RETURN_IF_ERROR(require_f32(OpKind::gemm, "input B", input_type(binding, fn, 1)));
+  const relax::TensorType* c = input_type(binding, fn, 2);
+  KILN_RETURN_IF_ERROR(require_f32(OpKind::gemm, "input C", c));
+  if (c != nullptr && c->rank > 2)
+    return make_error(StatusCode::unsupported, "gemm: input C must have rank 2 or less, got ", to_string(*c));
+  return Status::success();
+}
+
+inline std::size_t gemm_scratch(const OpCall& call) {
+  GemmPlan p;
+  if (!plan_gemm(call, p).ok()) return 0;
+  return gemm_bytes(p.m, p.n, p.k, call.threads());
+}
+
+inline Status gemm_run(const OpCall& call) {
+  GemmPlan p;
+  KILN_RETURN_IF_ERROR(plan_gemm(call, p));
+  const auto& attrs = call.attr<relax::GemmOpAttrs>();
+  const Slot& out = call.output();
+  KILN_RETURN_IF_ERROR(require_contiguous_output(OpKind::gemm, out));
+  float* y = out.data_as<float>();
+  const Slot* c = call.input(2);
+  float beta = 0.0f;
+  if (c != nullptr && attrs.beta != 0.0 && p.m > 0 && p.n > 0) {
+    // C broadcast to [m, n] (aligned at the right), scaled by beta; the GEMM adds to it.
+    if (c->rank > 2) return make_error(StatusCode::shape_mismatch, "gemm: input C must have rank 2 or less");
+    std::int64_t c_dims[2] = {1, 1};
+    std::int64_t c_strides[2] = {0, 0};
+    for (int i = 0; i < c->rank; ++i) {
+      const int axis = 2 - c->rank + i;
+      c_dims[axis] = c->dims[i];
+      c_strides[axis] = c->dims[i] == 1 ? 0 : c->strides[i];
+    }
+    if ((c_dims[0] != 1 && c_dims[0] != p.m) || (c_dims[1] != 1 && c_dims[1] != p.n))
+      return make_error(StatusCode::shape_mismatch, "gemm: input C [", c_dims[0], ", ", c_dims[1],
+                        "] does not broadcast to [", p.m, ", ", p.n, "]");
+    const float scale = static_cast<float>(attrs.beta);
+    const float* cd = c->data_as<float>();
+    for (std::int64_t i = 0; i < p.m; ++i)
+      for (std::int64_t j = 0; j < p.n; ++j) y[i * p.n + j] = scale * cd[i * c_strides[0] + j * c_strides[1]];
+    beta = 1.0f;
+  }
+  if (gemm_bytes(p.m, p.n, p.k, 1) > call.scratch.size()) return scratch_too_small(OpKind::gemm, call.scratch.size());
+  return multiply(p.m, p.n, p.k, static_cast<float>(attrs.alpha), p.a, p.b, beta, y, p.n, call.scratch, call.pool);
+}
+
+// ---------------------------------------------------------------------------------------
+// conv and conv_transpose share the geometry of a 1-D or 2-D window over NCHW.
+
+constexpr std::int64_t ceil_div(std::int64_t a, std::int64_t b) noexcept { return (a + b - 1) / b; }  // a >= 0
+
+// Output positions o in [0, out) whose tap lands inside [0, in): o * stride + offset in [0, in).
+struct Range {
+  std::int64_t begin = 0;
+  std::int64_t end = 0;
+};
+constexpr Range inside(std::int64_t offset, std::int64_t stride, std::int64_t in, std::int64_t out) noexcept {
+  const std::int64_t begin = offset >= 0 ? 0 : ceil_div(-offset, stride);
+  const std::int64_t last = in - 1 - offset;  // o * stride <= last
+  const std::int64_t end = last < 0 ? 0 : last / stride + 1;
+  return Range{std::min(begin, out), std::clamp(end, std::min(begin, out), out)};
+}
+
+struct Axis {
+  std::int64_t in = 1;       // input extent
+  std::int64_t out = 1;      // output extent
+  std::int64_t kernel = 1;
+  std::int64_t stride = 1;
+  std::int64_t dilation = 1;
+  std::int64_t pad_begin = 0;
+  std::int64_t in_stride = 0;  // of the input slot, in elements
+};
+
+struct WindowGeometry {
+  std::int64_t batch = 0;
+  std::int64_t in_channels = 0;
+  std::int64_t out_channels = 0;
+  std::int64_t groups = 1;
+  std::int64_t in_per_group = 0;
+  std::int64_t out_per_group = 0;
+  Axis h;  // a 1-D op runs as 2-D with h of extent 1
+  Axis w;
+  std::int64_t x_batch_stride = 0;
+  std::int64_t x_channel_stride = 0;
+  std::int64_t taps() const noexcept { return h.kernel * w.kernel; }
+  std::int64_t in_plane() const noexcept { return h.in * w.in; }
+  std::int64_t out_plane() const noexcept { return h.out * w.out; }
+};
+
+// Reads the window attributes of spatial axis `i` (of `spatial`) into `axis`.
+inline void read_window(const relax::Ints& strides, const relax::Ints& pads, const relax::Ints& dilations, int spatial,
+                        int i, Axis& axis, std::int64_t& pad_end) {
+  axis.stride = strides.empty() ? 1 : strides[i];
+  axis.dilation = dilations.empty() ? 1 : dilations[i];
+  axis.pad_begin = pads.empty() ? 0 : pads[i];
+  pad_end = pads.empty() ? 0 : pads[spatial + i];
+}
+
+// Fills batch, channels and the spatial axes common to conv and conv_transpose.
+inline Status read_operands(OpKind op, const OpCall& call, WindowGeometry& g, int& spatial) {
+  const Slot& x = *call.input(0);
+  const Slot& weight = *call.input(1);
+  const Slot& out = call.output();
+  if (x.rank < 3 || x.rank > 4 || weight.rank != x.rank || out.rank != x.rank)
+    return make_error(StatusCode::unsupported, op_name(op), ": only 1-D and 2-D windows (rank 3 or 4) are supported");
+  spatial = x.rank - 2;
+  g.batch = x.dims[0];
+  g.in_channels = x.dims[1];
+  g.out_channels = out.dims[1];
+  g.x_batch_stride = x.strides[0];
+  g.x_channel_stride = x.strides[1];
+  if (out.dims[0] != g.batch)
+    return make_error(StatusCode::shape_mismatch, op_name(op), ": output batch ", out.dims[0], ", input batch ",
+                      g.batch);
+  Axis* axes[2] = {&g.h, &g.w};
+  for (int i = 0; i < spatial; ++i) {
+    Axis& a = *axes[2 - spatial + i];
+    a.in = x.dims[2 + i];
+    a.out = out.dims[2 + i];
+    a.kernel = weight.dims[2 + i];
+    a.in_stride = x.strides[2 + i];
+  }
+  // The weight is read as a plain matrix: its rows must be packed.
+  std::int64_t expect = 1;
+  for (int i = weight.rank; i-- > 1;) {
+    if (weight.dims[i] != 1 && weight.strides[i] != expect)
+      return make_error(StatusCode::unsupported, op_name(op), ": the weight's inner dimensions must be contiguous");
+    expect *= weight.dims[i];
+  }
+  return Status::success();
+}
+
+inline Status check_bias(OpKind op, const Slot* bias, std::int64_t channels) {
+  if (bias == nullptr) return Status::success();
+  if (bias->rank != 1 || bias->dims[0] != channels)
+    return make_error(StatusCode::shape_mismatch, op_name(op), ": the bias must be [", channels, "]");
+  return Status::success();
+}
+
+// conv's pads for one axis, and a check that the output extent agrees with them.
+inline Status resolve_conv_axis(relax::AutoPad auto_pad, std::int64_t pad_end, Axis& a) {
+  if (a.stride < 1 || a.dilation < 1 || a.kernel < 1)
+    return make_error(StatusCode::invalid_argument, "conv: strides, dilations and kernel extents must be positive");
+  const std::int64_t span = a.dilation * (a.kernel - 1) + 1;
+  std::int64_t expected = 0;
+  switch (auto_pad) {
+    case relax::AutoPad::explicit_pads: {
+      const std::int64_t room = a.in + a.pad_begin + pad_end - span;
+      expected = room < 0 ? 0 : room / a.stride + 1;
+      break;
+    }
+    case relax::AutoPad::valid: {
+      a.pad_begin = 0;
+      const std::int64_t room = a.in - span;
+      expected = room < 0 ? 0 : room / a.stride + 1;
+      break;
+    }
+    case relax::AutoPad::same_upper:
+    case relax::AutoPad::same_lower: {
+      expected = ceil_div(a.in, a.stride);
+      const std::int64_t total = std::max<std::int64_t>(0, (expected - 1) * a.stride + span - a.in);
+      a.pad_begin = auto_pad == relax::AutoPad::same_upper ? total / 2 : total - total / 2;
+      break;
+    }
+  }
+  if (a.out != expected)
+    return make_error(StatusCode::shape_mismatch, "conv: an output extent is ", a.out, ", the window gives ", expected);
+  return Status::success();
+}
+
+inline Status plan_conv_geometry(const OpCall& call, WindowGeometry& g) {
+  const auto& attrs = call.attr<relax::ConvAttrs>();
+  int spatial = 0;
+  KILN_RETURN_IF_ERROR(read_operands(OpKind::conv, call, g, spatial));
+  const Slot& weight = *call.input(1);
+  g.groups = attrs.groups;
+  if (g.groups < 1 || g.in_channels % g.groups != 0 || g.out_channels % g.groups != 0 ||
+      weight.dims[0] != g.out_channels || weight.dims[1] * g.groups != g.in_channels)
+    return make_error(StatusCode::shape_mismatch, "conv: channels ", g.in_channels, " -> ", g.out_channels,
+                      " do not match the weight and ", g.groups, " groups");
+  g.in_per_group = g.in_channels / g.groups;
+  g.out_per_group = g.out_channels / g.groups;
+  Axis* axes[2] = {&g.h, &g.w};
+  for (int i = 0; i < spatial; ++i) {
+    Axis& a = *axes[2 - spatial + i];
+    std::int64_t pad_end = 0;
+    read_window(attrs.strides, attrs.pads, attrs.dilations, spatial, i, a, pad_end);
+    KILN_RETURN_IF_ERROR(resolve_conv_axis(attrs.auto_pad, pad_end, a));
+  }
+  return check_bias(OpKind::conv, call.input(2), g.out_channels);
+}
+
+// A 1x1 window with unit stride over packed planes needs no im2col: the input is the matrix.
+inline bool is_pointwise(const WindowGeometry& g) noexcept {
+  const bool unit = g.h.kernel == 1 && g.w.kernel == 1 && g.h.stride == 1 && g.w.stride == 1 && g.h.pad_begin == 0 &&
+                    g.w.pad_begin == 0 && g.h.out == g.h.in && g.w.out == g.w.in;
+  const bool packed = (g.w.in == 1 || g.w.in_stride == 1) && (g.h.in == 1 || g.h.in_stride == g.w.in);
+  return unit && packed;
+}
+
+// Every output channel reads a single input channel: a direct loop beats im2col + GEMM.
+inline bool is_depthwise(const WindowGeometry& g) noexcept { return g.in_per_group == 1 && g.groups > 1; }
+
+struct ConvPlan {
+  WindowGeometry g;
+  bool pointwise = false;
+  bool depthwise = false;
+  int participants = 1;
+  std::size_t columns_bytes = 0;    // per participant
+  std::size_t workspace_bytes = 0;  // per participant
+  std::size_t total() const noexcept {
+    return static_cast<std::size_t>(participants) * (columns_bytes + workspace_bytes);
+  }
+};
+
+inline Status plan_conv(const OpCall& call, ConvPlan& p) {
+  KILN_RETURN_IF_ERROR(plan_conv_geometry(call, p.g));
+  const WindowGeometry& g = p.g;
+  p.depthwise = is_depthwise(g);
+  p.pointwise = !p.depthwise && is_pointwise(g);
+  if (p.depthwise) return Status::success();
+  const std::int64_t rows = g.in_per_group * g.taps();
+  const std::int64_t items = g.batch * g.groups;
+  const double flops = 2.0 * static_cast<double>(g.out_per_group) * static_cast<double>(rows) *
+                       static_cast<double>(g.out_plane());
+  const int threads = call.threads();
+  p.participants = participants_for(items, flops, threads);
+  p.columns_bytes = p.pointwise ? 0 : float_bytes(rows * g.out_plane());
+  p.workspace_bytes = gemm_bytes(g.out_per_group, g.out_plane(), rows, p.participants > 1 ? 1 : threads);
+  return Status::success();
+}
+
+// Rows [row_begin, row_end) of the im2col matrix of one image and group: row (c, i, j) holds,
+// for every output position, the input under tap (i, j) of channel c, or 0 in the padding.
+inline void im2col_rows(const WindowGeometry& g, const float* x_group, float* columns, std::int64_t row_begin,
+                        std::int64_t row_end) noexcept {
+  const std::int64_t taps = g.taps();
+  const std::int64_t plane = g.out_plane();
+  for (std::int64_t row = row_begin; row < row_end; ++row) {
+    const std::int64_t c = row / taps;
+    const std::int64_t i = (row % taps) / g.w.kernel;
+    const std::int64_t j = row % g.w.kernel;
+    const float* channel = x_group + c * g.x_channel_stride;
+    float* dst = columns + row * plane;
+    const std::int64_t w_offset = j * g.w.dilation - g.w.pad_begin;
+    const Range cols = inside(w_offset, g.w.stride, g.w.in, g.w.out);
+    for (std::int64_t oh = 0; oh < g.h.out; ++oh) {
+      float* out_row = dst + oh * g.w.out;
+      const std::int64_t ih = oh * g.h.stride + i * g.h.dilation - g.h.pad_begin;
+      if (ih < 0 || ih >= g.h.in) {
+        std::fill(out_row, out_row + g.w.out, 0.0f);
+        continue;
+      }
+      const float* in_row = channel + ih * g.h.in_stride;
+      std::fill(out_row, out_row + cols.begin, 0.0f);
+      if (g.w.stride == 1 && g.w.in_stride == 1) {
+        if (cols.end > cols.begin)
+          std::memcpy(out_row + cols.begin, in_row + cols.begin + w_offset,
+                      static_cast<std::size_t>(cols.end - cols.begin) * sizeof(float));
+      } else {
+        for (std::int64_t ow = cols.begin; ow < cols.end; ++ow)
+          out_row[ow] = in_row[(ow * g.w.stride + w_offset) * g.w.in_stride];
+      }
+      std::fill(out_row + cols.end, out_row + g.w.out, 0.0f);
+    }
+  }
+}
+
+inline void add_bias(const float* bias, float* out, std::int64_t channels, std::int64_t plane) noexcept {
+  if (bias == nullptr) return;
+  for (std::int64_t c = 0; c < channels; ++c) {
+    const float b = bias[c];
+    float* row = out + c * plane;
+    for (std::int64_t i = 0; i < plane; ++i) row[i] += b;
+  }
+}
+
+// One output plane of a depthwise window, row by row. With unit stride along the row, the
+// columns where every tap is inside the input (all but a pad's width at each end) take all
+// kh x kw taps in one vectorized pass that keeps the sums in registers; the other columns
+// add tap by tap, skipping taps that fall in the padding.
+inline void depthwise_plane(const WindowGeometry& g, const float* x_channel, const float* weights, float bias,
+                            float* out_plane) noexcept {
+  using Batch = xsimd::batch<float>;
+  constexpr auto kLanes = static_cast<std::int64_t>(Batch::size);
+  const Axis& a = g.w;
+  Range interior{0, 0};
+  if (a.stride == 1 && a.in_stride == 1) {
+    interior = Range{0, a.out};
+    for (std::int64_t j = 0; j < a.kernel; ++j) {
+      const Range r = inside(j * a.dilation - a.pad_begin, 1, a.in, a.out);
+      interior.begin = std::max(interior.begin, r.begin);
+      interior.end = std::min(interior.end, r.end);
+    }
+    if (interior.end <= interior.begin) interior = Range{0, 0};
+  }
+  for (std::int64_t oh = 0; oh < g.h.out; ++oh) {
+    float* out_row = out_plane + oh * a.out;
+    // The kernel rows whose input row exists.
+    const std::int64_t top = oh * g.h.stride - g.h.pad_begin;
+    const Range rows = inside(top, g.h.dilation, g.h.in, g.h.kernel);
+    const auto in_row_of = [&](std::int64_t i) { return x_channel + (top + i * g.h.dilation) * g.h.in_stride; };
+    // Interior columns: every tap reads in_row[ow - pad + j * dilation], inside the row.
+    const auto interior_vector = [&](std::int64_t ow) {
+      Batch sum(bias);
+      for (std::int64_t i = rows.begin; i < rows.end; ++i) {
+        const float* src = in_row_of(i) + ow - a.pad_begin;
+        const float* w = weights + i * a.kernel;
+        for (std::int64_t j = 0; j < a.kernel; ++j)
+          sum = xsimd::fma(Batch(w[j]), Batch::load_unaligned(src + j * a.dilation), sum);
+      }
+      sum.store_unaligned(out_row + ow);
+    };
+    const std::int64_t width = interior.end - interior.begin;
+    if (width >= kLanes) {
+      std::int64_t ow = interior.begin;
+      for (; ow + kLanes <= interior.end; ow += kLanes) interior_vector(ow);
+      // The last partial vector overlaps the previous one; it writes the same sums again.
+      if (ow < interior.end) interior_vector(interior.end - kLanes);
+    } else {
+      for (std::int64_t ow = interior.begin; ow < interior.end; ++ow) {
+        float sum = bias;
+        for (std::int64_t i = rows.begin; i < rows.end; ++i) {
+          const float* src = in_row_of(i) + ow - a.pad_begin;
+          const float* w = weights + i * a.kernel;
+          for (std::int64_t j = 0; j < a.kernel; ++j) sum += w[j] * src[j * a.dilation];
+        }
+        out_row[ow] = sum;
+      }
+    }
+    const auto edge_column = [&](std::int64_t ow) {
+      float sum = bias;
+      for (std::int64_t i = rows.begin; i < rows.end; ++i) {
+        const float* in_row = in_row_of(i);
+        const float* w = weights + i * a.kernel;
+        for (std::int64_t j = 0; j < a.kernel; ++j) {
+          const std::int64_t iw = ow * a.stride + j * a.dilation - a.pad_begin;
+          if (iw >= 0 && iw < a.in) sum += w[j] * in_row[iw * a.in_stride];
+        }
+      }
+      out_row[ow] = sum;
+    };
+    for (std::int64_t ow = 0; ow < interior.begin; ++ow) edge_column(ow);
+    for (std::int64_t ow = interior.end; ow < a.out; ++ow) edge_column(ow);
+  }
+}
+
+inline Status conv_supports(const relax::Binding& binding, const relax::Function& fn) {
+  KILN_RETURN_IF_ERROR(require_inputs(OpKind::conv, binding, 2));
+  const relax::TensorType* x = input_type(binding, fn, 0);
+  KILN_RETURN_IF_ERROR(require_f32(OpKind::conv, "the input", x));
+  KILN_RETURN_IF_ERROR(require_f32(OpKind::conv, "the weight", input_type(binding, fn, 1)));
+  KILN_RETURN_IF_ERROR(require_f32(OpKind::conv, "the bias", input_type(binding, fn, 2)));
+  if (x->rank == 5) return make_error(StatusCode::unsupported, "conv: 3-D windows (rank-5 input) are not supported");
+  if (x->rank != 3 && x->rank != 4)
+    return make_error(StatusCode::unsupported, "conv: the input must have rank 3 or 4, got ", to_string(*x));
+  if (!std::holds_alternative<relax::ConvAttrs>(binding.attrs))
+    return make_error(StatusCode::invalid_argument, "conv: the binding holds another op's attributes");
+  return Status::success();
+}
+
+inline std::size_t conv_scratch(const OpCall& call) {
+  ConvPlan p;
+  if (!plan_conv(call, p).ok()) return 0;
+  return p.total();
+}
+
+inline Status conv_run(const OpCall& call) {
+  ConvPlan p;
+  KILN_RETURN_IF_ERROR(plan_conv(call, p));
+  const WindowGeometry& g = p.g;
+  const Slot& out = call.output();
+  KILN_RETURN_IF_ERROR(require_contiguous_output(OpKind::conv, out));
+  const float* x = call.input(0)->data_as<float>();
+  const float* weight = call.input(1)->data_as<float>();
+  const float* bias = call.input(2) != nullptr ? call.input(2)->data_as<float>() : nullptr;
+  float* y = out.data_as<float>();
+  const std::int64_t plane = g.out_plane();
+  const std::int64_t taps = g.taps();
+  const std::int64_t weight_row = call.input(1)->strides[0];
+  if (g.batch == 0 || g.out_channels == 0 || plane == 0) return Status::success();
+
+  if (p.depthwise) {
+    const auto run_planes = [&](std::int64_t begin, std::int64_t end) {
+      for (std::int64_t item = begin; item < end; ++item) {
+        const std::int64_t n = item / g.out_channels;
+        const std::int64_t m = item % g.out_channels;
+        const std::int64_t c = m / g.out_per_group;  // the one input channel of m's group
+        depthwise_plane(g, x + n * g.x_batch_stride + c * g.x_channel_stride, weight + m * weight_row,
+                        bias != nullptr ? bias[m] : 0.0f, y + item * plane);
+      }
+    };
+    const std::int64_t planes = g.batch * g.out_channels;
+    if (call.pool != nullptr) {
+      const std::int64_t grain = std::max<std::int64_t>(1, 16384 / std::max<std::int64_t>(1, plane * taps));
+      call.pool->parallel_for(0, planes, run_planes, grain);
+    } else {
+      run_planes(0, planes);
+    }
+    return Status::success();
+  }
+
+  if (p.total() > call.scratch.size()) return scratch_too_small(OpKind::conv, call.scratch.size());
+  const std::int64_t rows = g.in_per_group * taps;
+  const std::int64_t weight_group_stride = g.out_per_group * weight_row;
+  FirstError errors;
+  for_each_item(call.pool, p.participants, g.batch * g.groups, [&](std::int64_t item, int participant) {
+    const std::int64_t n = item / g.groups;
+    const std::int64_t group = item % g.groups;
+    const std::span<std::byte> mine =
+        call.scratch.subspan(static_cast<std::size_t>(participant) * (p.columns_bytes + p.workspace_bytes),
+                             p.columns_bytes + p.workspace_bytes);
+    const float* x_group = x + n * g.x_batch_stride + group * g.in_per_group * g.x_channel_stride;
+    ThreadPool* inner_pool = p.participants > 1 ? nullptr : call.pool;
+    Matrix columns{x_group, g.x_channel_stride, 1};
+    if (!p.pointwise) {
+      float* buffer = as_floats(mine.first(p.columns_bytes));
+      if (inner_pool != nullptr) {
+        inner_pool->parallel_for(
+            0, rows, [&](std::int64_t begin, std::int64_t end) { im2col_rows(g, x_group, buffer, begin, end); },
+            std::max<std::int64_t>(1, 4096 / plane));
+      } else {
+        im2col_rows(g, x_group, buffer, 0, rows);
+      }
+      columns = Matrix{buffer, plane, 1};
+    }
+    float* y_group = y + (n * g.out_channels + group * g.out_per_group) * plane;
+    errors.record(participant, multiply(g.out_per_group, plane, rows, 1.0f,
+                                        Matrix{weight + group * weight_group_stride, weight_row, 1}, columns, 0.0f,
+                                        y_group, plane, mine.subspan(p.columns_bytes), inner_pool));
+    add_bias(bias != nullptr ? bias + group * g.out_per_group : nullptr, y_group, g.out_per_group, plane);
+  });
+  return errors.take();
+}
+
+// ---------------------------------------------------------------------------------------
+// conv_transpose
+
+// ONNX's rule for the pads of a transposed window whose output extent is fixed (by
+// output_shape or auto_pad): the extra pad goes to the end for same_upper, else the begin.
+inline Status resolve_transpose_axis(const relax::ConvTransposeAttrs& attrs, bool fixed_output,
+                                     std::int64_t output_padding, std::int64_t pad_end, Axis& a) {
+  if (a.stride < 1 || a.dilation < 1 || a.kernel < 1)
+    return make_error(StatusCode::invalid_argument,
+                      "conv_transpose: strides, dilations and kernel extents must be positive");
+  const std::int64_t full = a.stride * (a.in - 1) + output_padding + a.dilation * (a.kernel - 1) + 1;
+  if (fixed_output) {
+    const std::int64_t total = full - a.out;
+    a.pad_begin = attrs.auto_pad == relax::AutoPad::same_upper ? total / 2 : total - total / 2;
+    return Status::success();
+  }
+  if (attrs.auto_pad == relax::AutoPad::valid) a.pad_begin = pad_end = 0;
+  const std::int64_t expected = full - a.pad_begin - pad_end;
+  if (a.out != expected)
+    return make_error(StatusCode::shape_mismatch, "conv_transpose: an output extent is ", a.out, ", the window gives ",
+                      expected);
+  return Status::success();
+}
+
+struct TransposePlan {
+  WindowGeometry g;  // in/out as the transposed op sees them: x is [n, c, in...], y [n, m, out...]
+  int participants = 1;
+  std::size_t columns_bytes = 0;
+  std::size_t workspace_bytes = 0;
+  std::size_t total() const noexcept {
+    return static_cast<std::size_t>(participants) * (columns_bytes + workspace_bytes);
+  }
+};
+
+inline Status plan_conv_transpose(const OpCall& call, TransposePlan& p) {
+  const auto& attrs = call.attr<relax::ConvTransposeAttrs>();
+  WindowGeometry& g = p.g;
+  int spatial = 0;
+  KILN_RETURN_IF_ERROR(read_operands(OpKind::conv_transpose, call, g, spatial));
+  const Slot& weight = *call.input(1);
+  g.groups = attrs.groups;
+  if (g.groups < 1 || g.in_channels % g.groups != 0 || weight.dims[0] != g.in_channels ||
+      weight.dims[1] * g.groups != g.out_channels)
+    return make_error(StatusCode::shape_mismatch, "conv_transpose: channels ", g.in_channels, " -> ", g.out_channels,
+                      " do not match the weight and ", g.groups, " groups");
+  g.in_per_group = g.in_channels / g.groups;
+  g.out_per_group = g.out_channels / g.groups;
+  const bool fixed_output = !attrs.output_shape.empty() || attrs.auto_pad == relax::AutoPad::same_upper ||
+                            attrs.auto_pad == relax::AutoPad::same_lower;
+  Axis* axes[2] = {&g.h, &g.w};
+  for (int i = 0; i < spatial; ++i) {
+    Axis& a = *axes[2 - spatial + i];
+    std::int64_t pad_end = 0;
+    read_window(attrs.strides, attrs.pads, attrs.dilations, spatial, i, a, pad_end);
+    const std::int64_t output_padding = attrs.output_padding.empty() ? 0 : attrs.output_padding[i];
+    KILN_RETURN_IF_ERROR(resolve_transpose_axis(attrs, fixed_output, output_padding, pad_end, a));
+  }
+  // The input planes are the GEMM's B operand: they must be packed.
+  if (!((g.w.in == 1 || g.w.in_stride == 1) && (g.h.in == 1 || g.h.in_stride == g.w.in)))
+    return make_error(StatusCode::unsupported, "conv_transpose: the input's spatial dimensions must be contiguous");
+  KILN_RETURN_IF_ERROR(check_bias(OpKind::conv_transpose, call.input(2), g.out_channels));
+  const std::int64_t rows = g.out_per_group * g.taps();
+  const double flops = 2.0 * static_cast<double>(rows) * static_cast<double>(g.in_per_group) *
+                       static_cast<double>(g.in_plane());
+  const int threads = call.threads();
+  p.participants = participants_for(g.batch * g.groups, flops, threads);
+  p.columns_bytes = float_bytes(rows * g.in_plane());
+  p.workspace_bytes = gemm_bytes(rows, g.in_plane(), g.in_per_group, p.participants > 1 ? 1 : threads);
+  return Status::success();
+}
+
+// Scatters the column matrix (row (m, i, j) over input positions) into the output planes of
+// one image and group, which start zeroed.
+inline void col2im(const WindowGeometry& g, const float* columns, float* y_group) noexcept {
+  const std::int64_t taps = g.taps();
+  const std::int64_t in_plane = g.in_plane();
+  const std::int64_t out_plane = g.out_plane();
+  for (std::int64_t row = 0; row < g.out_per_group * taps; ++row) {
+    const std::int64_t m = row / taps;
+    const std::int64_t i = (row % taps) / g.w.kernel;
+    const std::int64_t j = row % g.w.kernel;
+    const float* src = columns + row * in_plane;
+    float* dst = y_group + m * out_plane;
+    // Input position iw lands on output column iw * stride + offset.
+    const std::int64_t w_offset = j * g.w.dilation - g.w.pad_begin;
+    const Range cols = inside(w_offset, g.w.stride, g.w.out, g.w.in);
+    for (std::int64_t ih = 0; ih < g.h.in; ++ih) {
+      const std::int64_t oh = ih * g.h.stride + i * g.h.dilation - g.h.pad_begin;
+      if (oh < 0 || oh >= g.h.out) continue;
+      const float* src_row = src + ih * g.w.in;
+      float* dst_row = dst + oh * g.w.out;
+      for (std::int64_t iw = cols.begin; iw < cols.end; ++iw) dst_row[iw * g.w.stride + w_offset] += src_row[iw];
+    }
+  }
+}
+
+inline Status conv_transpose_supports(const relax::Binding& binding, const relax::Function& fn) {
+  KILN_RETURN_IF_ERROR(require_inputs(OpKind::conv_transpose, binding, 2));
+  const relax::TensorType* x = input_type(binding, fn, 0);
+  KILN_RETURN_IF_ERROR(require_f32(OpKind::conv_transpose, "the input", x));
+  KILN_RETURN_IF_ERROR(require_f32(OpKind::conv_transpose, "the weight", input_type(binding, fn, 1)));
+  KILN_RETURN_IF_ERROR(require_f32(OpKind::conv_transpose, "the bias", input_type(binding, fn, 2)));
+  if (x->rank == 5)
+    return make_error(StatusCode::unsupported, "conv_transpose: 3-D windows (rank-5 input) are not supported");
+  if (x->rank != 3 && x->rank != 4)
+    return make_error(StatusCode::unsupported, "conv_transpose: the input must have rank 3 or 4, got ", to_string(*x));
+  if (!std::holds_alternative<relax::ConvTransposeAttrs>(binding.attrs))
+    return make_error(StatusCode::invalid_argument, "conv_transpose: the binding holds another op's attributes");
+  return Status::success();
+}
+
+inline std::size_t conv_transpose_scratch(const OpCall& call) {
+  TransposePlan p;
+  if (!plan_conv_transpose(call, p).ok()) return 0;
+  return p.total();
+}
+
+inline Status conv_transpose_run(const OpCall& call) {
+  TransposePlan p;
+  KILN_RETURN_IF_ERROR(plan_conv_transpose(call, p));
+  const WindowGeometry& g = p.g;
+  const Slot& out = call.output();
+  KILN_RETURN_IF_ERROR(require_contiguous_output(OpKind::conv_transpose, out));
+  if (p.total() > call.scratch.size()) return scratch_too_small(OpKind::conv_transpose, call.scratch.size());
+  const float* x = call.input(0)->data_as<float>();
+  const float* weight = call.input(1)->data_as<float>();
+  const float* bias = call.input(2) != nullptr ? call.input(2)->data_as<float>() : nullptr;
+  float* y = out.data_as<float>();
+  const std::int64_t out_plane = g.out_plane();
+  const std::int64_t rows = g.out_per_group * g.taps();
+  const std::int64_t weight_row = call.input(1)->strides[0];
+  if (g.batch == 0 || g.out_channels == 0 || out_plane == 0) return Status::success();
+  FirstError errors;
+  for_each_item(call.pool, p.participants, g.batch * g.groups, [&](std::int64_t item, int participant) {
+    const std::int64_t n = item / g.groups;
+    const std::int64_t group = item % g.groups;
+    const std::span<std::byte> mine =
+        call.scratch.subspan(static_cast<std::size_t>(participant) * (p.columns_bytes + p.workspace_bytes),
+                             p.columns_bytes + p.workspace_bytes);
+    float* columns = as_floats(mine.first(p.columns_bytes));
+    const float* x_group = x + n * g.x_batch_stride + group * g.in_per_group * g.x_channel_stride;
+    // The group's weight is [c/g, rows] row-major; its transpose is the same memory read
+    // with the strides swapped.
+    const float* w_group = weight + group * g.in_per_group * weight_row;
+    ThreadPool* inner_pool = p.participants > 1 ? nullptr : call.pool;
+    Status s = multiply(rows, g.in_plane(), g.in_per_group, 1.0f, Matrix{w_group, 1, weight_row},
+                        Matrix{x_group, g.x_channel_stride, 1}, 0.0f, columns, g.in_plane(),
+                        mine.subspan(p.columns_bytes), inner_pool);
+    float* y_group = y + (n * g.out_channels + group * g.out_per_group) * out_plane;
+    std::fill(y_group, y_group + g.out_per_group * out_plane, 0.0f);
+    if (s.ok() && g.in_per_group > 0) col2im(g, columns, y_group);
+    add_bias(bias != nullptr ? bias + group * g.out_per_group : nullptr, y_group, g.out_per_group, out_plane);
+    errors.record(participant, std::move(s));
+  });
+  return errors.take();
+}
+
+// ---------------------------------------------------------------------------------------
+// attention
+
+struct AttentionPlan {
+  int lead_rank = 0;  // the batch and head axes
+  std::int64_t lead_dims[kMaxRank] = {};
+  std::int64_t q_lead[kMaxRank] = {};  // strides per leading axis, 0 where broadcast
+  std::int64_t k_lead[kMaxRank] = {};
+  std::int64_t v_lead[kMaxRank] = {};
+  std::int64_t mask_lead[kMaxRank] = {};
+  std::int64_t mask_row = 0;  // mask strides along s and t (0 where broadcast)
+  std::int64_t mask_col = 0;
+  std::int64_t items = 1;
+  std::int64_t s = 0, t = 0, d = 0, dv = 0;
+  float scale = 1.0f;
+  std::int64_t row_block = 1;    // query rows per work unit
+  std::int64_t blocks_per_item = 1;
+  int participants = 1;
+  std::size_t scores_bytes = 0;  // per participant
+  std::size_t workspace_bytes = 0;
+  std::size_t total() const noexcept {
+    return static_cast<std::size_t>(participants) * (scores_bytes + workspace_bytes);
+  }
+};
+
+inline Status plan_attention(const OpCall& call, AttentionPlan& p) {
+  const Slot& q = *call.input(0);
+  const Slot& k = *call.input(1);
+  const Slot& v = *call.input(2);
+  const Slot* mask = call.input(3);
+  const Slot& out = call.output();
+  const int r = q.rank;
+  if (r < 2 || k.rank != r || v.rank != r || out.rank != r)
+    return make_error(StatusCode::shape_mismatch, "attention: q, k, v and the output must share one rank of 2 or more");
+  p.s = q.dims[r - 2];
+  p.d = q.dims[r - 1];
+  p.t = k.dims[r - 2];
+  p.dv = v.dims[r - 1];
+  if (k.dims[r - 1] != p.d || v.dims[r - 2] != p.t || out.dims[r - 2] != p.s || out.dims[r - 1] != p.dv)
+    return make_error(StatusCode::shape_mismatch, "attention: the extents of q, k, v and the output disagree");
+  p.lead_rank = r - 2;
+  p.items = 1;
+  for (int i = 0; i < p.lead_rank; ++i) {
+    const std::int64_t d = out.dims[i];
+    for (const Slot* operand : {&q, &k, &v})
+      if (operand->dims[i] != d && operand->dims[i] != 1)
+        return make_error(StatusCode::shape_mismatch, "attention: leading dimension ", i, " of an operand is ",
+                          operand->dims[i], ", the output's ", d);
+    p.lead_dims[i] = d;
+    p.q_lead[i] = q.dims[i] == 1 ? 0 : q.strides[i];
+    p.k_lead[i] = k.dims[i] == 1 ? 0 : k.strides[i];
+    p.v_lead[i] = v.dims[i] == 1 ? 0 : v.strides[i];
+    p.items *= d;
+  }
+  if (mask != nullptr) {
+    // The mask aligns at the right with the scores [lead..., s, t].
+    if (mask->rank > r) return make_error(StatusCode::shape_mismatch, "attention: the mask has rank above the scores'");
+    const auto mask_stride = [&](int score_axis, std::int64_t extent) -> std::int64_t {
+      const int axis = score_axis - (r - mask->rank);
+      if (axis < 0 || mask->dims[axis] == 1) return 0;
+      if (mask->dims[axis] != extent) return -1;
+      return mask->strides[axis];
+    };
+    for (int i = 0; i < p.lead_rank; ++i) {
+      p.mask_lead[i] = mask_stride(i, p.lead_dims[i]);
+      if (p.mask_lead[i] < 0) return make_error(StatusCode::shape_mismatch, "attention: the mask does not broadcast");
+    }
+    p.mask_row = mask_stride(r - 2, p.s);
+    p.mask_col = mask_stride(r - 1, p.t);
+    if (p.mask_row < 0 || p.mask_col < 0)
+      return make_error(StatusCode::shape_mismatch, "attention: the mask does not broadcast to the scores");
+  }
+  const double scale = call.attr<relax::AttentionAttrs>().scale;
+  p.scale = scale != 0.0 ? static_cast<float>(scale)
+                         : (p.d > 0 ? 1.0f / std::sqrt(static_cast<float>(p.d)) : 1.0f);
+  // Query rows are independent: when there are fewer (batch, head) items than threads, each
+  // item's rows are cut into blocks so that every thread gets work.
+  const int threads = call.threads();
+  p.blocks_per_item = 1;
+  if (threads > 1 && p.items < threads && p.s > 1)
+    p.blocks_per_item = std::min<std::int64_t>(p.s, ceil_div(threads, std::max<std::int64_t>(p.items, 1)));
+  p.row_block = std::max<std::int64_t>(1, ceil_div(p.s, p.blocks_per_item));
+  p.blocks_per_item = std::max<std::int64_t>(1, ceil_div(p.s, p.row_block));
+  const std::int64_t units = p.items * p.blocks_per_item;
+  p.participants =
+      static_cast<int>(std::clamp<std::int64_t>(std::min<std::int64_t>(units, threads), 1, kMaxParticipants));
+  p.scores_bytes = float_bytes(p.row_block * p.t);
+  p.workspace_bytes = std::max(gemm_bytes(p.row_block, p.t, p.d, 1), gemm_bytes(p.row_block, p.dv, p.t, 1));
+  return Status::success();
+}
+
+// Softmax of one row of scores in place, over the keys the row may see (the others become
+// 0). A row that sees no key at all comes out all 0 rather than NaN.
+inline void softmax_row(float* row, std::int64_t visible) noexcept {
+  float top = -std::numeric_limits<float>::infinity();
+  for (std::int64_t j = 0; j < visible; ++j) top = std::max(top, row[j]);
+  if (top == -std::numeric_limits<float>::infinity()) {
+    std::fill(row, row + visible, 0.0f);
+    return;
+  }
+  float sum = 0.0f;
+  for (std::int64_t j = 0; j < visible; ++j) {
+    row[j] = std::exp(row[j] - top);
+    sum += row[j];
+  }
+  const float inverse = 1.0f / sum;
+  for (std::int64_t j = 0; j < visible; ++j) row[j] *= inverse;
+}
+
+inline Status attention_supports(const relax::Binding& binding, const relax::Function& fn) {
+  KILN_RETURN_IF_ERROR(require_inputs(OpKind::attention, binding, 3));
+  KILN_RETURN_IF_ERROR(require_f32(OpKind::attention, "the query", input_type(binding, fn, 0)));
+  KILN_RETURN_IF_ERROR(require_f32(OpKind::attention, "the key", input_type(binding, fn, 1)));
+  KILN_RETURN_IF_ERROR(require_f32(OpKind::attention, "the value", input_type(binding, fn, 2)));
+  const relax::TensorType* mask = input_type(binding, fn, 3);
+  if (mask != nullptr && mask->dtype != DType::f32 && mask->dtype != DType::boolean)
+    return make_error(StatusCode::unsupported, "attention: the mask must be f32 or bool, got ", to_string(mask->dtype));
+  if (input_type(binding, fn, 0)->rank < 2)
+    return make_error(StatusCode::unsupported, "attention: the query must have rank 2 or more");
+  return Status::success();
+}
+
+inline std::size_t attention_scratch(const OpCall& call) {
+  AttentionPlan p;
+  if (!plan_attention(call, p).ok()) return 0;
+  return p.total();
+}
+
+inline Status attention_run(const OpCall& call) {
+  AttentionPlan p;
+  KILN_RETURN_IF_ERROR(plan_attention(call, p));
+  const Slot& out = call.output();
+  KILN_RETURN_IF_ERROR(require_contiguous_output(OpKind::attention, out));
+  if (p.total() > call.scratch.size()) return scratch_too_small(OpKind::attention, call.scratch.size());
+  const Slot& q = *call.input(0);
+  const Slot& k = *call.input(1);
+  const Slot& v = *call.input(2);
+  const Slot* mask = call.input(3);
+  const bool causal = call.attr<relax::AttentionAttrs>().causal;
+  const int r = q.rank;
+  float* y = out.data_as<float>();
+  if (p.items == 0 || p.s == 0 || p.dv == 0) return Status::success();
+
+  FirstError errors;
+  for_each_item(call.pool, p.participants, p.items * p.blocks_per_item, [&](std::int64_t unit, int participant) {
+    const std::int64_t item = unit / p.blocks_per_item;
+    const std::int64_t row0 = (unit % p.blocks_per_item) * p.row_block;
+    const std::int64_t rows = std::min(p.row_block, p.s - row0);
+    if (rows <= 0) return;
+    std::int64_t rest = item;
+    std::int64_t q_off = 0, k_off = 0, v_off = 0, mask_off = 0;
+    for (int i = p.lead_rank; i-- > 0;) {
+      const std::int64_t index = rest % p.lead_dims[i];
+      rest /= p.lead_dims[i];
+      q_off += index * p.q_lead[i];
+      k_off += index * p.k_lead[i];
+      v_off += index * p.v_lead[i];
+      mask_off += index * p.mask_lead[i];
+    }
+    const std::span<std::byte> mine =
+        call.scratch.subspan(static_cast<std::size_t>(participant) * (p.scores_bytes + p.workspace_bytes),
+                             p.scores_bytes + p.workspace_bytes);
+    float* scores = as_floats(mine.first(p.scores_bytes));
+    const std::span<std::byte> workspace = mine.subspan(p.scores_bytes);
+    float* y_rows = y + (item * p.s + row0) * p.dv;
+    if (p.t == 0) {  // no keys: every row attends to nothing
+      std::fill(y_rows, y_rows + rows * p.dv, 0.0f);
+      return;
+    }
+    // S = scale * q k^T: k^T is k read with its strides swapped.
+    const float* q_rows = q.data_as<float>() + q_off + row0 * q.strides[r - 2];
+    Status s = multiply(rows, p.t, p.d, p.scale, Matrix{q_rows, q.strides[r - 2], q.strides[r - 1]},
+                        Matrix{k.data_as<float>() + k_off, k.strides[r - 1], k.strides[r - 2]}, 0.0f, scores, p.t,
+                        workspace, nullptr);
+    if (!s.ok()) {
+      errors.record(participant, std::move(s));
+      return;
+    }
+    constexpr float kNegInf = -std::numeric_limits<float>::infinity();
+    for (std::int64_t i = 0; i < rows; ++i) {
+      float* row = scores + i * p.t;
+      const std::int64_t query = row0 + i;
+      if (mask != nullptr) {
+        const std::int64_t base = mask_off + query * p.mask_row;
+        if (mask->dtype == DType::boolean) {
+          const bool* m = mask->data_as<bool>() + base;
+          for (std::int64_t j = 0; j < p.t; ++j)
+            if (!m[j * p.mask_col]) row[j] = kNegInf;
+        } else {
+          const float* m = mask->data_as<float>() + base;
+          for (std::int64_t j = 0; j < p.t; ++j) row[j] += m[j * p.mask_col];
+        }
+      }
+      // Causal: query i sees keys 0..i (the mask's upper-left alignment, as ONNX states it).
+      const std::int64_t visible = causal ? std::min(p.t, query + 1) : p.t;
+      softmax_row(row, visible);
+      std::fill(row + visible, row + p.t, 0.0f);
+    }
+    // O = P v.
+    errors.record(participant, multiply(rows, p.dv, p.t, 1.0f, Matrix{scores, p.t, 1},
+                                        Matrix{v.data_as<float>() + v_off, v.strides[r - 2], v.strides[r - 1]}, 0.0f,
+                                        y_rows, p.dv, workspace, nullptr));
+  });
+  return errors.take();
+}
+
+inline constexpr OpKernel kMatmul{&matmul_supports, &matmul_scratch, &matmul_run};
+inline constexpr OpKernel kGemm{&gemm_supports, &gemm_scratch, &gemm_run};
+inline constexpr OpKernel kConv{&conv_supports, &conv_scratch, &conv_run};
+inline constexpr OpKernel kConvTranspose{&conv_transpose_supports, &conv_transpose_scratch, &conv_transpose_run};
+inline constexpr OpKernel kAttention{&attention_supports, &attention_scratch, &attention_run};
+
+} // namespace linear_detail
+
+// The CPU kernel of a linear-algebra op (matmul, gemm, conv, conv_transpose, attention), or
+// null for an op of another family.
+inline const OpKernel* cpu_linear_kernel(relax::OpKind op) {
+  switch (op) {
+    case relax::OpKind::matmul: return &linear_detail::kMatmul;
+    case relax::OpKind::gemm: return &linear_detail::kGemm;
+    case relax::OpKind::conv: return &linear_detail::kConv;
+    case relax::OpKind::conv_transpose: return &linear_detail::kConvTranspose;
+    case relax::OpKind::attention: return &linear_detail::kAttention;
+    default: return nullptr;
+  }
+}
+
+} // namespace kiln::vm
+// ---- end kiln/vm/ops/linear.hpp ----
+#endif // KILN_AMALGAMATED_KILN_VM_OPS_LINEAR_HPP
+#ifndef KILN_AMALGAMATED_KILN_VM_OPS_MOVEMENT_HPP
+#define KILN_AMALGAMATED_KILN_VM_OPS_MOVEMENT_HPP
+// ---- begin kiln/vm/ops/movement.hpp ----
+// kiln/vm/ops/movement.hpp: the CPU kernels of the ops that move elements without computing
+// on them, for every dtype: identity (and the reshape family), transpose, concat, split,
+// slice, gather, pad, tile, expand and shape_of.
+//
+// Almost all of them are one strided copy: a loop nest whose every axis has an extent, a
+// source stride and a destination stride. A transpose permutes the source strides, a slice
+// offsets them and multiplies them by its steps (negative steps give negative strides),
+// expand gives broadcast axes a source stride of 0, tile splits each axis in two (repeat,
+// extent) with the repeat's source stride 0, and concat, split and pad copy into or out of
+// an offset window of the larger tensor. The copy works on raw bytes by element size, so
+// the dtype never matters, and it merges axes that nest evenly, so a contiguous copy is
+// one memcpy.
+
+#include <algorithm>
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <limits>
+#include <span>
+#include <string_view>
+
+
+namespace kiln::vm {
+namespace movement_detail {
+
+using relax::OpKind;
+
+// tile splits every axis in two.
+inline constexpr int kMaxCopyRank = 2 * kMaxRank;
+
+// A strided copy: dst[sum i_a * dst_stride_a] = src[sum i_a * src_stride_a] over the extents.
+struct CopyNest {
+  int rank = 0;
+  std::int64_t dims[kMaxCopyRank] = {};
+  std::int64_t src[kMaxCopyRank] = {};  // in elements; may be negative or 0
+  std::int64_t dst[kMaxCopyRank] = {};
+
+  void push(std::int64_t extent, std::int64_t src_stride, std::int64_t dst_stride) noexcept {
+    dims[rank] = extent;
+    src[rank] = src_stride;
+    dst[rank] = dst_stride;
+    ++rank;
+  }
+  std::int64_t elements() const noexcept {
+    std::int64_t n = 1;
+    for (int a = 0; a < rank; ++a) n *= dims[a];
+    return n;
+  }
+};
+
+// Drops axes of extent 1 and merges an axis into the next where both tensors step over it
+// evenly, so that the innermost loop is as long as it can be.
+inline void coalesce(CopyNest& nest) noexcept {
+  CopyNest out;
+  for (int a = 0; a < nest.rank; ++a) {
+    if (nest.dims[a] == 1) continue;
+    out.push(nest.dims[a], nest.src[a], nest.dst[a]);
+  }
+  int kept = 0;
+  for (int a = 0; a < out.rank; ++a) {
+    if (kept > 0) {
+      const int prev = kept - 1;
+      if (out.src[prev] == out.src[a] * out.dims[a] && out.dst[prev] == out.dst[a] * out.dims[a]) {
+        out.dims[prev] *= out.dims[a];
+        out.src[prev] = out.src[a];
+        out.dst[prev] = out.dst[a];
+        continue;
+      }
+    }
+    out.dims[kept] = out.dims[a];
+    out.src[kept] = out.src[a];
+    out.dst[kept] = out.dst[a];
+    ++kept;
+  }
+  out.rank = kept;
+  nest = out;
+}
+
+// Element copies of a fixed size compile to one load and one store.
+template <std::size_t Size>
+struct Bytes {
+  unsigned char b[Size];
+};
+
+template <std::size_t Size>
+void copy_block_typed(std::byte* dst, const std::byte* src, std::int64_t rows, std::int64_t cols,
+                      std::int64_t src_row, std::int64_t src_col, std::int64_t dst_row, std::int64_t dst_col) noexcept {
+  using E = Bytes<Size>;
+  auto* d = reinterpret_cast<E*>(dst);
+  const auto* s = reinterpret_cast<const E*>(src);
+  if (dst_col == 1 && src_row == 1 && src_col != 1 && rows > 1) {
+    // A transpose: visit in square tiles so that both the strided reads and the unit-stride
+    // writes stay within a few cache lines.
+    constexpr std::int64_t kTile = 32;
+    for (std::int64_t i0 = 0; i0 < rows; i0 += kTile) {
+      const std::int64_t i1 = std::min(rows, i0 + kTile);
+      for (std::int64_t j0 = 0; j0 < cols; j0 += kTile) {
+        const std::int64_t j1 = std::min(cols, j0 + kTile);
+        for (std::int64_t i = i0; i < i1; ++i)
+          for (std::int64_t j = j0; j < j1; ++j) d[i * dst_row + j] = s[i + j * src_col];
+      }
+    }
+    return;
+  }
+  for (std::int64_t i = 0; i < rows; ++i) {
+    E* drow = d + i * dst_row;
+    const E* srow = s + i * src_row;
+    if (src_col == 1 && dst_col == 1) {
+      std::memcpy(static_cast<void*>(drow), srow, static_cast<std::size_t>(cols) * Size);
+    } else {
+      for (std::int64_t j = 0; j < cols; ++j) drow[j * dst_col] = srow[j * src_col];
+    }
+  }
+}
+
+// A rows x cols block with strides in elements of `size` bytes.
+inline void copy_block(std::size_t size, std::byte* dst, const std::byte* src, std::int64_t rows, std::int64_t cols,
+                       std::int64_t src_row, std::int64_t src_col, std::int64_t dst_row,
+                       std::int64_t dst_col) noexcept {
+  switch (size) {
+    case 1: copy_block_typed<1>(dst, src, rows, cols, src_row, src_col, dst_row, dst_col); return;
+    case 2: copy_block_typed<2>(dst, src, rows, cols, src_row, src_col, dst_row, dst_col); return;
+    case 4: copy_block_typed<4>(dst, src, rows, cols, src_row, src_col, dst_row, dst_col); return;
+    case 8: copy_block_typed<8>(dst, src, rows, cols, src_row, src_col, dst_row, dst_col); return;
+    default: {
+      const auto s = static_cast<std::int64_t>(size);
+      for (std::int64_t i = 0; i < rows; ++i)
+        for (std::int64_t j = 0; j < cols; ++j)
+          std::memcpy(dst + (i * dst_row + j * dst_col) * s, src + (i * src_row + j * src_col) * s, size);
+    }
+  }
+}
+
+// Below this many bytes a copy stays on the caller's thread.
+inline constexpr std::int64_t kParallelCopyBytes = std::int64_t{1} << 18;
+inline constexpr std::int64_t kRowsPerUnit = 32;
+
+// Copies the nest from `src` to `dst` (byte pointers at index 0 of both), elements of `size`
+// bytes; on the pool when it is large.
+inline void copy_nest(std::byte* dst, const std::byte* src, std::size_t size, CopyNest nest, ThreadPool* pool) {
+  for (int a = 0; a < nest.rank; ++a)
+    if (nest.dims[a] == 0) return;
+  coalesce(nest);
+  if (nest.rank == 0) {
+    std::memcpy(dst, src, size);
+    return;
+  }
+  // A transpose keeps its unit-stride source axis next to the innermost one, for tiling.
+  const int inner = nest.rank - 1;
+  if (nest.rank >= 3 && nest.dst[inner] == 1 && nest.src[inner] != 1) {
+    for (int a = 0; a < inner - 1; ++a) {
+      if (nest.src[a] == 1) {
+        std::swap(nest.dims[a], nest.dims[inner - 1]);
+        std::swap(nest.src[a], nest.src[inner - 1]);
+        std::swap(nest.dst[a], nest.dst[inner - 1]);
+        break;
+      }
+    }
+  }
+  // The innermost two axes form a block; the outer axes and blocks of kRowsPerUnit rows
+  // are the units of work.
+  const bool two_d = nest.rank >= 2;
+  const std::int64_t rows = two_d ? nest.dims[nest.rank - 2] : 1;
+  const std::int64_t cols = nest.dims[nest.rank - 1];
+  const std::int64_t src_row = two_d ? nest.src[nest.rank - 2] : 0;
+  const std::int64_t dst_row = two_d ? nest.dst[nest.rank - 2] : 0;
+  const std::int64_t src_col = nest.src[nest.rank - 1];
+  const std::int64_t dst_col = nest.dst[nest.rank - 1];
+  const int outer_rank = two_d ? nest.rank - 2 : 0;
+  std::int64_t outer = 1;
+  for (int a = 0; a < outer_rank; ++a) outer *= nest.dims[a];
+  const std::int64_t row_units = (rows + kRowsPerUnit - 1) / kRowsPerUnit;
+  const auto element = static_cast<std::int64_t>(size);
+
+  const auto run_units = [&](std::int64_t begin, std::int64_t end) {
+    for (std::int64_t unit = begin; unit < end; ++unit) {
+      std::int64_t rest = unit / row_units;
+      const std::int64_t row0 = (unit % row_units) * kRowsPerUnit;
+      std::int64_t src_off = row0 * src_row;
+      std::int64_t dst_off = row0 * dst_row;
+      for (int a = outer_rank; a-- > 0;) {
+        const std::int64_t index = rest % nest.dims[a];
+        rest /= nest.dims[a];
+        src_off += index * nest.src[a];
+        dst_off += index * nest.dst[a];
+      }
+      copy_block(size, dst + dst_off * element, src + src_off * element, std::min(kRowsPerUnit, rows - row0), cols,
+                 src_row, src_col, dst_row, dst_col);
+    }
+  };
+  const std::int64_t units = outer * row_units;
+  const std::int64_t bytes = nest.elements() * element;
+  if (pool != nullptr && pool->size() > 1 && bytes >= kParallelCopyBytes) {
+    const std::int64_t bytes_per_unit = std::max<std::int64_t>(1, bytes / units);
+    pool->parallel_for(0, units, run_units, std::max<std::int64_t>(1, (kParallelCopyBytes / 4) / bytes_per_unit));
+  } else {
+    run_units(0, units);
+  }
+}
+
+inline std::byte* bytes_of(const Slot& s) noexcept { return static_cast<std::byte*>(s.data); }
+
+// A nest over all of `src` into `dst`, axis by axis (same dims).
+inline CopyNest whole(const Slot& src, const Slot& dst) noexcept {
+  CopyNest nest;
+  for (int a = 0; a < src.rank; ++a) nest.push(src.dims[a], src.strides[a], dst.strides[a]);
+  return nest;
+}
+
+inline std::string_view op_name(OpKind op) noexcept { return relax::to_string(op); }
+
+inline bool same_dims(const Slot& a, const Slot& b) noexcept {
+  if (a.rank != b.rank) return false;
+  for (int i = 0; i < a.rank; ++i)
+    if (a.dims[i] != b.dims[i]) return false;
+  return true;
+}
+
+inline Status mismatch(OpKind op, std::string_view what) {
+  return make_error(StatusCode::shape_mismatch, op_name(op), ": ", what);
+}
+
+inline int normalize_axis(std::int64_t axis, int rank) noexcept {
+  return static_cast<int>(axis < 0 ? axis + rank : axis);
+}
+inline bool axis_in_range(std::int64_t axis, int rank) noexcept { return axis >= -rank && axis < rank; }
+
+// ---- checks at load ----------------------------------------------------------------------
+
+inline const relax::TensorType* input_type(const relax::Binding& b, const relax::Function& fn, std::size_t i) {
+  if (i >= b.inputs.size() || b.inputs[i] == relax::kNoValue) return nullptr;
+  return &fn.type(b.inputs[i]);
+}
+inline const relax::TensorType& output_type(const relax::Binding& b, const relax::Function& fn, std::size_t i) {
+  return fn.type(b.outputs[i]);
+}
+
+// The inputs a movement op needs present, its outputs, and that they all share one dtype.
+inline Status check_binding(OpKind op, const relax::Binding& b, const relax::Function& fn, std::size_t required,
+                            bool same_dtype_out) {
+  if (b.inputs.size() < required || b.outputs.empty())
+    return make_error(StatusCode::invalid_argument, op_name(op), ": expects ", required, " inputs and an output");
+  for (std::size_t i = 0; i < required; ++i)
+    if (b.inputs[i] == relax::kNoValue)
+      return make_error(StatusCode::invalid_argument, op_name(op), ": input ", i, " is required");
+  if (!relax::attrs_fit(op, b.attrs))
+    return make_error(StatusCode::invalid_argument, op_name(op), ": the binding holds another op's attributes");
+  const relax::TensorType& x = *input_type(b, fn, 0);
+  if (x.rank < 0 || x.rank > kMaxRank)
+    return make_error(StatusCode::unsupported, op_name(op), ": input rank ", x.rank, " is not supported");
+  for (std::size_t i = 0; i < b.outputs.size(); ++i) {
+    const relax::TensorType& out = output_type(b, fn, i);
+    if (out.rank < 0 || out.rank > kMaxRank)
+      return make_error(StatusCode::unsupported, op_name(op), ": output rank ", out.rank, " is not supported");
+    if (same_dtype_out && out.dtype != x.dtype)
+      return make_error(StatusCode::dtype_mismatch, op_name(op), ": the output is ", to_string(out.dtype),
+                        ", the input ", to_string(x.dtype));
+  }
+  return Status::success();
+}
+
+// ---- identity and the reshape family -----------------------------------------------------
+
+inline Status identity_supports(const relax::Binding& b, const relax::Function& fn) {
+  return check_binding(b.op, b, fn, 1, true);
+}
+
+// identity copies axis by axis; reshape, flatten, squeeze and unsqueeze keep the row-major
+// order of the elements and only regroup them, so they read the input in row-major order
+// and write the (contiguous) output in the same order.
+inline Status identity_run(const OpCall& call) {
+  const Slot& x = *call.input(0);
+  const Slot& out = call.output();
+  if (x.dtype != out.dtype) return make_error(StatusCode::dtype_mismatch, op_name(call.op), ": dtypes differ");
+  if (same_dims(x, out)) {
+    copy_nest(bytes_of(out), bytes_of(x), size_of(x.dtype), whole(x, out), call.pool);
+    return Status::success();
+  }
+  if (x.elements() != out.elements())
+    return mismatch(call.op, "the output has another number of elements than the input");
+  if (!out.contiguous()) return make_error(StatusCode::internal, op_name(call.op), ": the output must be contiguous");
+  CopyNest nest;
+  std::int64_t stride = 1;
+  for (int a = x.rank; a-- > 0;) stride *= x.dims[a];
+  for (int a = 0; a < x.rank; ++a) {
+    stride /= std::max<std::int64_t>(x.dims[a], 1);
+    nest.push(x.dims[a], x.strides[a], stride);
+  }
+  copy_nest(bytes_of(out), bytes_of(x), size_of(x.dtype), nest, call.pool);
+  return Status::success();
+}
+
+// ---- transpose ---------------------------------------------------------------------------
+
+inline Status transpose_supports(const relax::Binding& b, const relax::Function& fn) {
+  KILN_RETURN_IF_ERROR(check_binding(OpKind::transpose, b, fn, 1, true));
+  const auto& perm = std::get<relax::PermAttrs>(b.attrs).perm;
+  const int rank = input_type(b, fn, 0)->rank;
+  if (!perm.empty() && perm.size() != rank)
+    return make_error(StatusCode::invalid_argument, "transpose: perm has ", perm.size(), " values for rank ", rank);
+  bool seen[kMaxRank] = {};
+  for (std::int64_t p : perm) {
+    if (!axis_in_range(p, rank) || seen[normalize_axis(p, rank)])
+      return make_error(StatusCode::invalid_argument, "transpose: perm is not a permutation of the axes");
+    seen[normalize_axis(p, rank)] = true;
+  }
+  return Status::success();
+}
+
+inline Status transpose_run(const OpCall& call) {
+  const auto& perm = call.attr<relax::PermAttrs>().perm;
+  const Slot& x = *call.input(0);
+  const Slot& out = call.output();
+  if (out.rank != x.rank || (!perm.empty() && perm.size() != x.rank))
+    return mismatch(OpKind::transpose, "the ranks of the input, output and perm differ");
+  CopyNest nest;
+  for (int i = 0; i < out.rank; ++i) {
+    const int from = perm.empty() ? x.rank - 1 - i : normalize_axis(perm[i], x.rank);
+    if (from < 0 || from >= x.rank || x.dims[from] != out.dims[i])
+      return mismatch(OpKind::transpose, "the output dims are not the permuted input dims");
+    nest.push(out.dims[i], x.strides[from], out.strides[i]);
+  }
+  copy_nest(bytes_of(out), bytes_of(x), size_of(x.dtype), nest, call.pool);
+  return Status::success();
+}
+
+// ---- concat and split --------------------------------------------------------------------
+
+inline Status concat_supports(const relax::Binding& b, const relax::Function& fn) {
+  KILN_RETURN_IF_ERROR(check_binding(OpKind::concat, b, fn, b.inputs.size(), true));
+  const relax::TensorType& first = *input_type(b, fn, 0);
+  if (!axis_in_range(std::get<relax::AxisAttrs>(b.attrs).axis, first.rank))
+    return make_error(StatusCode::invalid_argument, "concat: the axis is out of range for rank ", first.rank);
+  for (std::size_t i = 1; i < b.inputs.size(); ++i)
+    if (input_type(b, fn, i)->dtype != first.dtype)
+      return make_error(StatusCode::dtype_mismatch, "concat: input ", i, " has another dtype than input 0");
+  return Status::success();
+}
+
+inline Status concat_run(const OpCall& call) {
+  const Slot& out = call.output();
+  const std::int64_t attr_axis = call.attr<relax::AxisAttrs>().axis;
+  if (!axis_in_range(attr_axis, out.rank)) return mismatch(OpKind::concat, "the axis is out of range");
+  const int axis = normalize_axis(attr_axis, out.rank);
+  // Check every input before writing anything.
+  std::int64_t total = 0;
+  for (const Slot* in : call.inputs) {
+    if (in == nullptr || in->rank != out.rank || in->dtype != out.dtype)
+      return mismatch(OpKind::concat, "an input differs from the output in rank or dtype");
+    for (int a = 0; a < out.rank; ++a)
+      if (a != axis && in->dims[a] != out.dims[a])
+        return mismatch(OpKind::concat, "an input differs from the output off the joined axis");
+    total += in->dims[axis];
+  }
+  if (total != out.dims[axis]) return mismatch(OpKind::concat, "the inputs do not add up to the output's extent");
+  std::int64_t offset = 0;
+  const std::size_t size = size_of(out.dtype);
+  for (const Slot* in : call.inputs) {
+    std::byte* dst = bytes_of(out) + offset * out.strides[axis] * static_cast<std::int64_t>(size);
+    if (in->dims[axis] > 0) copy_nest(dst, bytes_of(*in), size, whole(*in, out), call.pool);
+    offset += in->dims[axis];
+  }
+  return Status::success();
+}
+
+inline Status split_supports(const relax::Binding& b, const relax::Function& fn) {
+  KILN_RETURN_IF_ERROR(check_binding(OpKind::split, b, fn, 1, true));
+  const int rank = input_type(b, fn, 0)->rank;
+  if (!axis_in_range(std::get<relax::SplitAttrs>(b.attrs).axis, rank))
+    return make_error(StatusCode::invalid_argument, "split: the axis is out of range for rank ", rank);
+  return Status::success();
+}
+
+// The parts' extents are the outputs' dims (sizes, or num_outputs chunks, as inference set them).
+inline Status split_run(const OpCall& call) {
+  const Slot& x = *call.input(0);
+  const std::int64_t attr_axis = call.attr<relax::SplitAttrs>().axis;
+  if (!axis_in_range(attr_axis, x.rank)) return mismatch(OpKind::split, "the axis is out of range");
+  const int axis = normalize_axis(attr_axis, x.rank);
+  std::int64_t total = 0;
+  for (const Slot* out : call.outputs) {
+    if (out->rank != x.rank || out->dtype != x.dtype)
+      return mismatch(OpKind::split, "an output differs from the input in rank or dtype");
+    for (int a = 0; a < x.rank; ++a)
+      if (a != axis && out->dims[a] != x.dims[a])
+        return mismatch(OpKind::split, "an output differs from the input off the split axis");
+    total += out->dims[axis];
+  }
+  if (total != x.dims[axis]) return mismatch(OpKind::split, "the outputs do not add up to the input's extent");
+  std::int64_t offset = 0;
+  const std::size_t size = size_of(x.dtype);
+  for (const Slot* out : call.outputs) {
+    const std::byte* src = bytes_of(x) + offset * x.strides[axis] * static_cast<std::int64_t>(size);
+    CopyNest part;
+    for (int a = 0; a < x.rank; ++a) part.push(out->dims[a], x.strides[a], out->strides[a]);
+    copy_nest(bytes_of(*out), src, size, part, call.pool);
+    offset += out->dims[axis];
+  }
+  return Status::success();
+}
+
+// ---- slice -------------------------------------------------------------------------------
+
+inline Status slice_supports(const relax::Binding& b, const relax::Function& fn) {
+  KILN_RETURN_IF_ERROR(check_binding(OpKind::slice, b, fn, 1, true));
+  const auto& a = std::get<relax::SliceAttrs>(b.attrs);
+  const int rank = input_type(b, fn, 0)->rank;
+  const int n = a.starts.size();
+  if (a.ends.size() != n || (!a.axes.empty() && a.axes.size() != n) || (!a.steps.empty() && a.steps.size() != n))
+    return make_error(StatusCode::invalid_argument, "slice: starts, ends, axes and steps differ in length");
+  if (a.axes.empty() && n > rank)
+    return make_error(StatusCode::invalid_argument, "slice: ", n, " starts for rank ", rank);
+  bool seen[kMaxRank] = {};
+  for (int i = 0; i < n; ++i) {
+    const std::int64_t axis = a.axes.empty() ? i : a.axes[i];
+    if (!axis_in_range(axis, rank) || seen[normalize_axis(axis, rank)])
+      return make_error(StatusCode::invalid_argument, "slice: axis ", axis, " is out of range or repeated");
+    seen[normalize_axis(axis, rank)] = true;
+    const std::int64_t step = a.steps.empty() ? 1 : a.steps[i];
+    if (step == 0 || step == std::numeric_limits<std::int64_t>::min())
+      return make_error(StatusCode::invalid_argument, "slice: steps must not be 0");
+  }
+  return Status::success();
+}
+
+// Where a slice of one axis of extent d starts and how many elements it takes, with NumPy's
+// clamping: into [0, d] stepping forwards, into [-1, d - 1] stepping backwards.
+struct SliceAxis {
+  std::int64_t start = 0;
+  std::int64_t count = 0;
+};
+constexpr SliceAxis slice_axis(std::int64_t d, std::int64_t start, std::int64_t end, std::int64_t step) noexcept {
+  const auto resolve = [d](std::int64_t v, std::int64_t lo, std::int64_t hi) {
+    if (v < 0) v = v < -d ? lo : v + d;
+    return std::clamp(v, lo, hi);
+  };
+  if (step > 0) {
+    const std::int64_t from = resolve(start, 0, d);
+    const std::int64_t to = resolve(end, 0, d);
+    return SliceAxis{from, to > from ? (to - from + step - 1) / step : 0};
+  }
+  const std::int64_t from = resolve(start, -1, d - 1);
+  const std::int64_t to = resolve(end, -1, d - 1);
+  const std::int64_t back = -step;
+  return SliceAxis{from, from > to ? (from - to + back - 1) / back : 0};
+}
+
+inline Status slice_run(const OpCall& call) {
+  const auto& a = call.attr<relax::SliceAttrs>();
+  const Slot& x = *call.input(0);
+  const Slot& out = call.output();
+  if (out.rank != x.rank) return mismatch(OpKind::slice, "the output's rank differs from the input's");
+  std::int64_t step_of[kMaxRank];
+  std::int64_t start_of[kMaxRank];
+  for (int i = 0; i < x.rank; ++i) {
+    step_of[i] = 1;
+    start_of[i] = 0;
+  }
+  std::int64_t count_of[kMaxRank];
+  for (int i = 0; i < x.rank; ++i) count_of[i] = x.dims[i];
+  for (int i = 0; i < a.starts.size(); ++i) {
+    const std::int64_t attr_axis = a.axes.empty() ? i : a.axes[i];
+    if (!axis_in_range(attr_axis, x.rank)) return mismatch(OpKind::slice, "an axis is out of range");
+    const int axis = normalize_axis(attr_axis, x.rank);
+    const std::int64_t step = a.steps.empty() ? 1 : a.steps[i];
+    if (step == 0) return make_error(StatusCode::invalid_argument, "slice: steps must not be 0");
+    const SliceAxis s = slice_axis(x.dims[axis], a.starts[i], a.ends[i], step);
+    step_of[axis] = step;
+    start_of[axis] = s.start;
+    count_of[axis] = s.count;
+  }
+  CopyNest nest;
+  std::int64_t src_offset = 0;
+  for (int i = 0; i < x.rank; ++i) {
+    if (out.dims[i] != count_of[i])
+      return make_error(StatusCode::shape_mismatch, "slice: output axis ", i, " has extent ", out.dims[i],
+                        ", the slice takes ", count_of[i]);
+    if (count_of[i] == 0) return Status::success();
+    src_offset += start_of[i] * x.strides[i];
+    nest.push(count_of[i], step_of[i] * x.strides[i], out.strides[i]);
+  }
+  const std::size_t size = size_of(x.dtype);
+  copy_nest(bytes_of(out), bytes_of(x) + src_offset * static_cast<std::int64_t>(size), size, nest, call.pool);
+  return Status::success();
+}
+
+// ---- gather ------------------------------------------------------------------------------
+
+inline Status gather_supports(const relax::Binding& b, const relax::Function& fn) {
+  KILN_RETURN_IF_ERROR(check_binding(OpKind::gather, b, fn, 2, true));
+  const relax::TensorType& data = *input_type(b, fn, 0);
+  const relax::TensorType& indices = *input_type(b, fn, 1);
+  if (indices.dtype != DType::i32 && indices.dtype != DType::i64)
+    return make_error(StatusCode::unsupported, "gather: indices must be i32 or i64, got ", to_string(indices.dtype));
+  if (!axis_in_range(std::get<relax::AxisAttrs>(b.attrs).axis, data.rank))
+    return make_error(StatusCode::invalid_argument, "gather: the axis is out of range for rank ", data.rank);
+  if (data.rank - 1 + indices.rank > kMaxRank)
+    return make_error(StatusCode::unsupported, "gather: the result would have rank above ", kMaxRank);
+  return Status::success();
+}
+
+// Index `position` (row-major over the indices' dims) as an element offset.
+inline std::int64_t index_offset(const Slot& indices, std::int64_t position, const std::int64_t* strides) noexcept {
+  std::int64_t offset = 0;
+  for (int a = indices.rank; a-- > 0;) {
+    offset += (position % indices.dims[a]) * strides[a];
+    position /= indices.dims[a];
+  }
+  return offset;
+}
+
+inline std::int64_t load_index(const Slot& indices, std::int64_t offset) noexcept {
+  return indices.dtype == DType::i64 ? indices.data_as<std::int64_t>()[offset]
+                                     : std::int64_t{indices.data_as<std::int32_t>()[offset]};
+}
+
+inline Status gather_run(const OpCall& call) {
+  const Slot& data = *call.input(0);
+  const Slot& indices = *call.input(1);
+  const Slot& out = call.output();
+  const std::int64_t attr_axis = call.attr<relax::AxisAttrs>().axis;
+  if (!axis_in_range(attr_axis, data.rank)) return mismatch(OpKind::gather, "the axis is out of range");
+  if (indices.dtype != DType::i32 && indices.dtype != DType::i64)
+    return make_error(StatusCode::unsupported, "gather: indices must be i32 or i64");
+  const int axis = normalize_axis(attr_axis, data.rank);
+  const int ri = indices.rank;
+  if (out.rank != data.rank - 1 + ri || out.dtype != data.dtype)
+    return mismatch(OpKind::gather, "the output's rank or dtype does not fit the data and indices");
+  for (int a = 0; a < out.rank; ++a) {
+    const std::int64_t expect =
+        a < axis ? data.dims[a] : (a < axis + ri ? indices.dims[a - axis] : data.dims[a - ri + 1]);
+    if (out.dims[a] != expect) return mismatch(OpKind::gather, "the output dims do not fit the data and indices");
+  }
+  const std::int64_t extent = data.dims[axis];
+  const std::int64_t count = indices.elements();
+  // Every index is checked before any element moves: a bad one reads nothing.
+  for (std::int64_t p = 0; p < count; ++p) {
+    const std::int64_t v = load_index(indices, index_offset(indices, p, indices.strides));
+    if (v < -extent || v >= extent)
+      return make_error(StatusCode::out_of_range, "gather: index ", v, " is out of range for axis ", axis,
+                        " of extent ", extent);
+  }
+  if (out.elements() == 0) return Status::success();
+  // One strided copy per index: the data's axes around `axis` into the output's around the
+  // index axes.
+  CopyNest slab;
+  for (int a = 0; a < data.rank; ++a)
+    if (a != axis) slab.push(data.dims[a], data.strides[a], out.strides[a < axis ? a : a + ri - 1]);
+  const std::size_t size = size_of(data.dtype);
+  const auto element = static_cast<std::int64_t>(size);
+  const std::int64_t* index_out_strides = out.strides + axis;
+  const auto run = [&](std::int64_t begin, std::int64_t end) {
+    for (std::int64_t p = begin; p < end; ++p) {
+      std::int64_t v = load_index(indices, index_offset(indices, p, indices.strides));
+      if (v < 0) v += extent;
+      const std::byte* src = bytes_of(data) + v * data.strides[axis] * element;
+      std::byte* dst = bytes_of(out) + index_offset(indices, p, index_out_strides) * element;
+      copy_nest(dst, src, size, slab, nullptr);
+    }
+  };
+  const std::int64_t bytes = out.elements() * element;
+  if (call.pool != nullptr && bytes >= kParallelCopyBytes) {
+    const std::int64_t bytes_per_index = std::max<std::int64_t>(1, bytes / count);
+    call.pool->parallel_for(0, count, run, std::max<std::int64_t>(1, (kParallelCopyBytes / 4) / bytes_per_index));
+  } else {
+    run(0, count);
+  }
+  return Status::success();
+}
+
+// ---- pad ---------------------------------------------------------------------------------
+
+inline Status pad_supports(const relax::Binding& b, const relax::Function& fn) {
+  KILN_RETURN_IF_ERROR(check_binding(OpKind::pad, b, fn, 1, true));
+  const auto& a = std::get<relax::PadAttrs>(b.attrs);
+  const int rank = input_type(b, fn, 0)->rank;
+  const int n = a.axes.empty() ? rank : a.axes.size();
+  if (a.pads.size() != 2 * n)
+    return make_error(StatusCode::invalid_argument, "pad: pads has ", a.pads.size(), " values, expected ", 2 * n);
+  for (std::int64_t axis : a.axes)
+    if (!axis_in_range(axis, rank))
+      return make_error(StatusCode::invalid_argument, "pad: axis ", axis, " is out of range");
+  return Status::success();
+}
+
+// `value` as one element of `dtype` (integers saturate, bool is value != 0).
+inline void encode_value(DType dtype, double value, unsigned char (&out)[8]) noexcept {
+  const auto put = [&](auto v) { std::memcpy(out, &v, sizeof(v)); };
+  const auto saturate = [&](auto lo, auto hi) {
+    using I = decltype(lo);
+    const double v = std::isnan(value) ? 0.0 : std::clamp(value, static_cast<double>(lo), static_cast<double>(hi));
+    put(static_cast<I>(v));
+  };
+  switch (dtype) {
+    case DType::f32: put(static_cast<float>(value)); return;
+    case DType::f64: put(value); return;
+    case DType::f16: put(f16(value)); return;
+    case DType::bf16: put(bf16(value)); return;
+    case DType::i8: saturate(std::numeric_limits<std::int8_t>::min(), std::numeric_limits<std::int8_t>::max()); return;
+    case DType::u8:
+      saturate(std::numeric_limits<std::uint8_t>::min(), std::numeric_limits<std::uint8_t>::max());
+      return;
+    case DType::i16:
+      saturate(std::numeric_limits<std::int16_t>::min(), std::numeric_limits<std::int16_t>::max());
+      return;
+    case DType::i32:
+      saturate(std::numeric_limits<std::int32_t>::min(), std::numeric_limits<std::int32_t>::max());
+      return;
+    case DType::i64: {
+      // 2^63 is the first double past the range.
+      const double limit = 9223372036854775808.0;
+      put(std::isnan(value) ? std::int64_t{0}
+                         : value >= limit ? std::numeric_limits<std::int64_t>::max()
+                         : value < -limit ? std::numeric_limits<std::int64_t>::min()
+                                          : static_cast<std::int64_t>(value));
+      return;
+    }
+    case DType::boolean: put(static_cast<unsigned char>(value != 0.0 ? 1 : 0)); return;
+  }
+}
+
+inline Status pad_run(const OpCall& call) {
+  const auto& a = call.attr<relax::PadAttrs>();
+  const Slot& x = *call.input(0);
+  const Slot& out = call.output();
+  if (out.rank != x.rank || out.dtype != x.dtype) return mismatch(OpKind::pad, "the output's rank or dtype differs");
+  const int n = a.axes.empty() ? x.rank : a.axes.size();
+  if (a.pads.size() != 2 * n) return make_error(StatusCode::invalid_argument, "pad: pads does not fit the axes");
+  std::int64_t begin[kMaxRank] = {};
+  std::int64_t end[kMaxRank] = {};
+  for (int i = 0; i < n; ++i) {
+    const std::int64_t attr_axis = a.axes.empty() ? i : a.axes[i];
+    if (!axis_in_range(attr_axis, x.rank)) return mismatch(OpKind::pad, "an axis is out of range");
+    const int axis = normalize_axis(attr_axis, x.rank);
+    begin[axis] = a.pads[i];
+    end[axis] = a.pads[n + i];
+  }
+  for (int i = 0; i < x.rank; ++i)
+    if (out.dims[i] != x.dims[i] + begin[i] + end[i])
+      return make_error(StatusCode::shape_mismatch, "pad: output axis ", i, " has extent ", out.dims[i],
+                        ", padding gives ", x.dims[i] + begin[i] + end[i]);
+  const std::size_t size = size_of(x.dtype);
+  const auto element = static_cast<std::int64_t>(size);
+  // The whole output takes the value (a source of stride 0), then the kept input overwrites
+  // its window. Negative pads crop the input instead.
+  unsigned char value[8] = {};
+  encode_value(x.dtype, a.value, value);
+  CopyNest fill;
+  for (int i = 0; i < out.rank; ++i) fill.push(out.dims[i], 0, out.strides[i]);
+  copy_nest(bytes_of(out), reinterpret_cast<const std::byte*>(value), size, fill, call.pool);
+  CopyNest kept;
+  std::int64_t src_offset = 0;
+  std::int64_t dst_offset = 0;
+  for (int i = 0; i < x.rank; ++i) {
+    const std::int64_t extent = x.dims[i] + std::min<std::int64_t>(begin[i], 0) + std::min<std::int64_t>(end[i], 0);
+    if (extent <= 0) return Status::success();
+    src_offset += std::max<std::int64_t>(-begin[i], 0) * x.strides[i];
+    dst_offset += std::max<std::int64_t>(begin[i], 0) * out.strides[i];
+    kept.push(extent, x.strides[i], out.strides[i]);
+  }
+  copy_nest(bytes_of(out) + dst_offset * element, bytes_of(x) + src_offset * element, size, kept, call.pool);
+  return Status::success();
+}
+
+// ---- tile and expand ---------------------------------------------------------------------
+
+inline Status tile_supports(const relax::Binding& b, const relax::Function& fn) {
+  KILN_RETURN_IF_ERROR(check_binding(OpKind::tile, b, fn, 1, true));
+  const auto& repeats = std::get<relax::TileAttrs>(b.attrs).repeats;
+  const int rank = input_type(b, fn, 0)->rank;
+  if (repeats.size() != rank)
+    return make_error(StatusCode::invalid_argument, "tile: repeats has ", repeats.size(), " values for rank ", rank);
+  for (std::int64_t r : repeats)
+    if (r < 0) return make_error(StatusCode::invalid_argument, "tile: repeats must not be negative");
+  return Status::success();
+}
+
+inline Status tile_run(const OpCall& call) {
+  const auto& repeats = call.attr<relax::TileAttrs>().repeats;
+  const Slot& x = *call.input(0);
+  const Slot& out = call.output();
+  if (out.rank != x.rank || repeats.size() != x.rank) return mismatch(OpKind::tile, "the ranks differ");
+  // Output axis i is (repeat r, element e) with index r * d + e: two nest axes, the repeat
+  // reading the same input again (stride 0).
+  CopyNest nest;
+  for (int i = 0; i < x.rank; ++i) {
+    if (repeats[i] < 0 || out.dims[i] != x.dims[i] * repeats[i])
+      return mismatch(OpKind::tile, "the output dims are not the input dims times the repeats");
+    nest.push(repeats[i], 0, out.strides[i] * x.dims[i]);
+    nest.push(x.dims[i], x.strides[i], out.strides[i]);
+  }
+  copy_nest(bytes_of(out), bytes_of(x), size_of(x.dtype), nest, call.pool);
+  return Status::success();
+}
+
+inline Status expand_supports(const relax::Binding& b, const relax::Function& fn) {
+  return check_binding(OpKind::expand, b, fn, 1, true);
+}
+
+// The target is the output's shape; input axes align at the right and those of extent 1
+// broadcast (source stride 0).
+inline Status expand_run(const OpCall& call) {
+  const Slot& x = *call.input(0);
+  const Slot& out = call.output();
+  if (out.rank < x.rank || out.dtype != x.dtype)
+    return mismatch(OpKind::expand, "the output's rank or dtype does not fit");
+  CopyNest nest;
+  const int lead = out.rank - x.rank;
+  for (int i = 0; i < out.rank; ++i) {
+    const int from = i - lead;
+    const std::int64_t d = from >= 0 ? x.dims[from] : 1;
+    if (d != out.dims[i] && d != 1)
+      return make_error(StatusCode::shape_mismatch, "expand: input extent ", d, " does not broadcast to ", out.dims[i]);
+    nest.push(out.dims[i], d == 1 ? 0 : x.strides[from], out.strides[i]);
+  }
+  copy_nest(bytes_of(out), bytes_of(x), size_of(x.dtype), nest, call.pool);
+  return Status::success();
+}
+
+// ---- shape_of ----------------------------------------------------------------------------
+
+inline Status shape_of_supports(const relax::Binding& b, const relax::Function& fn) {
+  KILN_RETURN_IF_ERROR(check_binding(OpKind::shape_of, b, fn, 1, false));
+  const relax::TensorType& out = output_type(b, fn, 0);
+  if (out.dtype != DType::i64 || out.rank != 1)
+    return make_error(StatusCode::unsupported, "shape_of: the output must be a 1-D i64 tensor, got ", to_string(out));
+  return Status::success();
+}
+
+inline Status shape_of_run(const OpCall& call) {
+  const auto& a = call.attr<relax::ShapeOfAttrs>();
+  const Slot& x = *call.input(0);
+  const Slot& out = call.output();
+  const auto clamp = [&](std::int64_t v) -> std::int64_t {
+    if (v < 0) v = v < -x.rank ? 0 : v + x.rank;
+    return std::min<std::int64_t>(v, x.rank);
+  };
+  const std::int64_t start = clamp(a.start);
+  const std::int64_t length = std::max<std::int64_t>(clamp(a.end) - start, 0);
+  if (out.dtype != DType::i64 || out.rank != 1 || out.dims[0] != length)
+    return mismatch(OpKind::shape_of, "the output must be i64 with one element per reported dimension");
+  auto* dst = out.data_as<std::int64_t>();
+  for (std::int64_t i = 0; i < length; ++i) dst[i * out.strides[0]] = x.dims[start + i];
+  return Status::success();
+}
+
+inline constexpr OpKernel kIdentity{&identity_supports, nullptr, &identity_run};
+inline constexpr OpKernel kTranspose{&transpose_supports, nullptr, &transpose_run};
+inline constexpr OpKernel kConcat{&concat_supports, nullptr, &concat_run};
+inline constexpr OpKernel kSplit{&split_supports, nullptr, &split_run};
+inline constexpr OpKernel kSlice{&slice_supports, nullptr, &slice_run};
+inline constexpr OpKernel kGather{&gather_supports, nullptr, &gather_run};
+inline constexpr OpKernel kPad{&pad_supports, nullptr, &pad_run};
+inline constexpr OpKernel kTile{&tile_supports, nullptr, &tile_run};
+inline constexpr OpKernel kExpand{&expand_supports, nullptr, &expand_run};
+inline constexpr OpKernel kShapeOf{&shape_of_supports, nullptr, &shape_of_run};
+
+} // namespace movement_detail
+
+// The CPU kernel of a data-movement op, or null for an op of another family. reshape,
+// flatten, squeeze and unsqueeze share identity's kernel (a copy in row-major order), for a
+// VM that does not turn them into views.
+inline const OpKernel* cpu_movement_kernel(relax::OpKind op) {
+  using relax::OpKind;
+  switch (op) {
+    case OpKind::identity:
+    case OpKind::reshape:
+    case OpKind::flatten:
+    case OpKind::squeeze:
+    case OpKind::unsqueeze: return &movement_detail::kIdentity;
+    case OpKind::transpose: return &movement_detail::kTranspose;
+    case OpKind::concat: return &movement_detail::kConcat;
+    case OpKind::split: return &movement_detail::kSplit;
+    case OpKind::slice: return &movement_detail::kSlice;
+    case OpKind::gather: return &movement_detail::kGather;
+    case OpKind::pad: return &movement_detail::kPad;
+    case OpKind::tile: return &movement_detail::kTile;
+    case OpKind::expand: return &movement_detail::kExpand;
+    case OpKind::shape_of: return &movement_detail::kShapeOf;
+    default: return nullptr;
+  }
+}
+
+} // namespace kiln::vm
+// ---- end kiln/vm/ops/movement.hpp ----
+#endif // KILN_AMALGAMATED_KILN_VM_OPS_MOVEMENT_HPP
+#ifndef KILN_AMALGAMATED_KILN_VM_OPS_NORMALIZE_HPP
+#define KILN_AMALGAMATED_KILN_VM_OPS_NORMALIZE_HPP
+// ---- begin kiln/vm/ops/normalize.hpp ----
+// kiln/vm/ops/normalize.hpp: the CPU kernels of the dynamic module's normalizations: softmax
+// and log-softmax along any axis, layer, batch (inference form), instance and group norm.
+//
+// They are direct SIMD loops over contiguous rows (kiln/vm/ops/cpu_support.hpp) rather than
+// the multi-stage tensor-expression kernels of kiln/kernels/: those keep their intermediate
+// stages in workspace the kernel object allocates and owns, which a run may neither allocate
+// nor share between threads. Statistics take two passes (mean, then squared deviations) for
+// accuracy. f32 only; other dtypes are refused at load with a message naming op and dtype.
+
+#include <algorithm>
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+#include <limits>
+
+
+namespace kiln::vm {
+namespace normalize_impl {
+
+using relax::OpKind;
+using cpu_support::f32_batch;
+using cpu_support::kLanes;
+
+// ---- softmax and log-softmax -----------------------------------------------------------------------
+
+// Columns of a non-last softmax axis processed together: their running statistics live on
+// the stack.
+inline constexpr std::int64_t kColumnBlock = 256;
+
+// One contiguous row: y = softmax(x) or log_softmax(x).
+inline void softmax_row(const float* x, float* y, std::int64_t n, bool log) noexcept {
+  const float top = cpu_support::row_max(x, n);
+  const float sum = cpu_support::exp_shifted(x, y, n, top);
+  if (log) cpu_support::row_affine(x, y, n, 1.0f, -(top + std::log(sum)));
+  else cpu_support::row_scale(y, y, n, 1.0f / sum);
+}
+
+// Columns [0, width) of an [n, stride] block (the axis is n, rows `stride` apart).
+inline void softmax_columns(const float* x, float* y, std::int64_t n, std::int64_t stride, std::int64_t width,
+                            bool log) noexcept {
+  alignas(64) float top[kColumnBlock];
+  alignas(64) float sum[kColumnBlock];
+  std::fill(top, top + width, -std::numeric_limits<float>::infinity());
+  std::fill(sum, sum + width, 0.0f);
+  const auto max_fn = [](auto a, auto b) { return xsimd::max(a, b); };
+  for (std::int64_t i = 0; i < n; ++i) cpu_support::combine_into(top, x + i * stride, width, max_fn);
+  for (std::int64_t i = 0; i < n; ++i) {
+    float* row = y + i * stride;
+    cpu_support::zip_row(row, x + i * stride, top, width, [](auto v, auto t) { return xsimd::exp(v - t); });
+    cpu_support::combine_into(sum, row, width, [](auto a, auto b) { return a + b; });
+  }
+  if (log) {
+    // log_softmax = x - (max + log(sum)); once per column, so std::log is enough.
+    for (std::int64_t j = 0; j < width; ++j) sum[j] = top[j] + std::log(sum[j]);
+    for (std::int64_t i = 0; i < n; ++i)
+      cpu_support::zip_row(y + i * stride, x + i * stride, sum, width, [](auto v, auto s) { return v - s; });
+  } else {
+    for (std::int64_t i = 0; i < n; ++i)
+      cpu_support::combine_into(y + i * stride, sum, width, [](auto v, auto s) { return v / s; });
+  }
+}
+
+inline Status run_softmax(const OpCall& call, const Slot& x, const Slot& y) {
+  const auto* attrs = std::get_if<relax::AxisAttrs>(call.attrs);
+  const int axis = attrs ? cpu_support::resolve_axis(attrs->axis, x.rank) : -1;
+  if (axis < 0) return cpu_support::op_error(StatusCode::invalid_argument, call.op, "the axis is out of range");
+  const bool log = call.op == OpKind::log_softmax;
+  const std::int64_t outer = cpu_support::extent_product(x, 0, axis);
+  const std::int64_t n = x.dims[axis];
+  const std::int64_t inner = cpu_support::extent_product(x, axis + 1, x.rank);
+  const float* in = x.data_as<const float>();
+  float* out = y.data_as<float>();
+  if (outer * n * inner == 0) return {};
+  if (inner == 1) {
+    cpu_support::parallel_items(call.pool, outer, n, [&](std::int64_t begin, std::int64_t end) {
+      for (std::int64_t r = begin; r < end; ++r) softmax_row(in + r * n, out + r * n, n, log);
+    });
+    return {};
+  }
+  const std::int64_t blocks = (inner + kColumnBlock - 1) / kColumnBlock;
+  cpu_support::parallel_items(call.pool, outer * blocks, n * std::min(inner, kColumnBlock),
+                              [&](std::int64_t begin, std::int64_t end) {
+                                for (std::int64_t item = begin; item < end; ++item) {
+                                  const std::int64_t o = item / blocks, first = (item % blocks) * kColumnBlock;
+                                  const std::int64_t offset = o * n * inner + first;
+                                  softmax_columns(in + offset, out + offset, n, inner,
+                                                  std::min(kColumnBlock, inner - first), log);
+                                }
+                              });
+  return {};
+}
+
+// ---- statistics and the affine step -----------------------------------------------------------------
+
+struct Moments {
+  float mean = 0.0f;
+  float inv_std = 0.0f;  // 1 / sqrt(variance + epsilon)
+};
+
+inline Moments moments_of(const float* x, std::int64_t n, float epsilon) noexcept {
+  if (n == 0) return {};
+  const float mean = cpu_support::row_sum(x, n) / static_cast<float>(n);
+  const float variance = cpu_support::row_squared_deviation(x, n, mean) / static_cast<float>(n);
+  return {mean, 1.0f / std::sqrt(variance + epsilon)};
+}
+
+// y = (x - mean) * inv_std * scale[i] + bias[i] (bias may be null).
+inline void normalize_row(const float* x, float* y, std::int64_t n, Moments m, const float* scale,
+                          const float* bias) noexcept {
+  const f32_batch mean(m.mean), inv_std(m.inv_std);
+  std::int64_t i = 0;
+  for (; i + kLanes <= n; i += kLanes) {
+    const f32_batch centred = (f32_batch::load_unaligned(x + i) - mean) * inv_std;
+    const f32_batch shift = bias ? f32_batch::load_unaligned(bias + i) : f32_batch(0.0f);
+    xsimd::fma(centred, f32_batch::load_unaligned(scale + i), shift).store_unaligned(y + i);
+  }
+  for (; i < n; ++i) y[i] = (x[i] - m.mean) * m.inv_std * scale[i] + (bias ? bias[i] : 0.0f);
+}
+
+// ---- layer norm ----------------------------------------------------------------------------------
+
+struct LayerShape {
+  int axis = -1;
+  std::int64_t rows = 0;
+  std::int64_t cols = 0;
+};
+
+inline LayerShape layer_shape(const OpCall& call, const Slot& x) {
+  const auto* attrs = std::get_if<relax::NormAttrs>(call.attrs);
+  LayerShape s;
+  s.axis = attrs ? cpu_support::resolve_axis(attrs->axis, x.rank) : -1;
+  if (s.axis < 0) return s;
+  s.rows = cpu_support::extent_product(x, 0, s.axis);
+  s.cols = cpu_support::extent_product(x, s.axis, x.rank);
+  return s;
+}
+
+// A parameter that does not already hold one value per normalized element is expanded
+// (broadcast) into scratch.
+inline bool needs_expansion(const Slot* p, const LayerShape& s) noexcept {
+  return p != nullptr && p->elements() != s.cols;
+}
+
+inline std::size_t layer_norm_scratch(const OpCall& call) {
+  const Slot* x = call.input(0);
+  if (x == nullptr) return 0;
+  const LayerShape s = layer_shape(call, *x);
+  if (s.axis < 0) return 0;
+  std::size_t floats = 0;
+  for (const Slot* p : {call.input(1), call.input(2)})
+    if (needs_expansion(p, s)) floats += static_cast<std::size_t>(s.cols);
+  return floats * sizeof(float);
+}
+
+// Writes `p` broadcast to x's dims from `axis` on into `out` (cols floats); false when its
+// dims do not broadcast.
+inline bool expand_parameter(const Slot& p, const Slot& x, int axis, float* out, std::int64_t cols) {
+  const int normalized = x.rank - axis;
+  if (p.rank > normalized) return false;
+  const int shift = normalized - p.rank;
+  for (int a = 0; a < p.rank; ++a)
+    if (p.dims[a] != 1 && p.dims[a] != x.dims[axis + shift + a]) return false;
+  const float* values = p.data_as<const float>();
+  for (std::int64_t j = 0; j < cols; ++j) {
+    std::int64_t rest = j, offset = 0;
+    for (int a = x.rank - 1; a >= axis; --a) {
+      const std::int64_t i = rest % x.dims[a];
+      rest /= x.dims[a];
+      const int pa = a - axis - shift;
+      if (pa >= 0 && p.dims[pa] != 1) offset += i * p.strides[pa];
+    }
+    out[j] = values[offset];
+  }
+  return true;
+}
+
+inline Status run_layer_norm(const OpCall& call, const Slot& x, const Slot& y) {
+  const LayerShape s = layer_shape(call, x);
+  if (s.axis < 0) return cpu_support::op_error(StatusCode::invalid_argument, call.op, "the axis is out of range");
+  const float epsilon = static_cast<float>(std::get<relax::NormAttrs>(*call.attrs).epsilon);
+  if (s.rows * s.cols == 0) return {};
+  float* scratch = reinterpret_cast<float*>(call.scratch.data());
+  if (call.scratch.size() < layer_norm_scratch(call))
+    return cpu_support::op_error(StatusCode::internal, call.op, "the scratch is smaller than scratch_bytes()");
+  const float* params[2] = {nullptr, nullptr};
+  for (int k = 0; k < 2; ++k) {
+    const Slot* p = call.input(static_cast<std::size_t>(k + 1));
+    if (p == nullptr) continue;
+    if (!needs_expansion(p, s)) {
+      params[k] = p->data_as<const float>();
+      continue;
+    }
+    if (!expand_parameter(*p, x, s.axis, scratch, s.cols))
+      return cpu_support::op_error(StatusCode::shape_mismatch, call.op, k == 0 ? "the scale" : "the bias",
+                                   " does not broadcast to the normalized dims");
+    params[k] = scratch;
+    scratch += s.cols;
+  }
+  const float* in = x.data_as<const float>();
+  float* out = y.data_as<float>();
+  cpu_support::parallel_items(call.pool, s.rows, s.cols, [&](std::int64_t begin, std::int64_t end) {
+    for (std::int64_t r = begin; r < end; ++r) {
+      const float* row = in + r * s.cols;
+      normalize_row(row, out + r * s.cols, s.cols, moments_of(row, s.cols, epsilon), params[0], params[1]);
+    }
+  });
+  return {};
+}
+
+// ---- per-channel norms: batch, instance, group ---------------------------------------------------
+
+// A per-channel parameter: `count` f32 elements.
+inline Status check_parameter(const OpCall& call, const Slot* p, std::string_view role, std::int64_t count) {
+  if (p == nullptr) return cpu_support::op_error(StatusCode::internal, call.op, role, " is missing");
+  if (p->dtype != DType::f32 || p->elements() != count)
+    return cpu_support::op_error(StatusCode::shape_mismatch, call.op, role, " must hold ", count,
+                                 " f32 elements, got ", p->elements(), " of ", to_string(p->dtype));
+  return {};
+}
+
+inline Status run_batch_norm(const OpCall& call, const Slot& x, const Slot& y) {
+  const std::int64_t channels = x.dims[1];
+  const char* roles[] = {"the scale", "the bias", "the mean", "the variance"};
+  for (std::size_t k = 0; k < 4; ++k) KILN_RETURN_IF_ERROR(check_parameter(call, call.input(k + 1), roles[k], channels));
+  const float epsilon = static_cast<float>(std::get<relax::NormAttrs>(*call.attrs).epsilon);
+  const float* scale = call.input(1)->data_as<const float>();
+  const float* bias = call.input(2)->data_as<const float>();
+  const float* mean = call.input(3)->data_as<const float>();
+  const float* variance = call.input(4)->data_as<const float>();
+  const std::int64_t plane = cpu_support::extent_product(x, 2, x.rank);
+  const float* in = x.data_as<const float>();
+  float* out = y.data_as<float>();
+  cpu_support::parallel_items(call.pool, x.dims[0] * channels, plane, [&](std::int64_t begin, std::int64_t end) {
+    for (std::int64_t p = begin; p < end; ++p) {
+      const std::int64_t c = p % channels;
+      const float a = scale[c] / std::sqrt(variance[c] + epsilon);
+      cpu_support::row_affine(in + p * plane, out + p * plane, plane, a, bias[c] - mean[c] * a);
+    }
+  });
+  return {};
+}
+
+// instance_norm is group_norm with one channel per group.
+inline Status run_group_norm(const OpCall& call, const Slot& x, const Slot& y) {
+  const auto& attrs = std::get<relax::NormAttrs>(*call.attrs);
+  const std::int64_t channels = x.dims[1];
+  const std::int64_t groups = call.op == OpKind::instance_norm ? channels : attrs.num_groups;
+  if (groups < 1 || channels % groups != 0)
+    return cpu_support::op_error(StatusCode::shape_mismatch, call.op, channels, " channels do not divide into ",
+                                 groups, " groups");
+  // Scale and bias hold one value per channel, or (group_norm, opset 18) one per group.
+  const Slot* scale_slot = call.input(1);
+  const bool per_group = call.op == OpKind::group_norm && scale_slot != nullptr &&
+                         scale_slot->elements() == groups && groups != channels;
+  const std::int64_t params = per_group ? groups : channels;
+  KILN_RETURN_IF_ERROR(check_parameter(call, scale_slot, "the scale", params));
+  KILN_RETURN_IF_ERROR(check_parameter(call, call.input(2), "the bias", params));
+  const float epsilon = static_cast<float>(attrs.epsilon);
+  const float* scale = scale_slot->data_as<const float>();
+  const float* bias = call.input(2)->data_as<const float>();
+  const std::int64_t plane = cpu_support::extent_product(x, 2, x.rank);
+  const std::int64_t per = channels / groups;
+  const float* in = x.data_as<const float>();
+  float* out = y.data_as<float>();
+  cpu_support::parallel_items(call.pool, x.dims[0] * groups, per * plane, [&](std::int64_t begin, std::int64_t end) {
+    for (std::int64_t item = begin; item < end; ++item) {
+      const std::int64_t g = item % groups;
+      const std::int64_t first = item * per * plane;  // the group's channels are contiguous
+      const Moments m = moments_of(in + first, per * plane, epsilon);
+      for (std::int64_t k = 0; k < per; ++k) {
+        const std::int64_t p = per_group ? g : g * per + k;
+        const float a = scale[p] * m.inv_std;
+        cpu_support::row_affine(in + first + k * plane, out + first + k * plane, plane, a, bias[p] - m.mean * a);
+      }
+    }
+  });
+  return {};
+}
+
+// ---- the entry points -------------------------------------------------------------------------------
+
+inline Status run(const OpCall& call) {
+  KILN_RETURN_IF_ERROR(cpu_support::require_inputs(call, 1));
+  const Slot& x = *call.input(0);
+  const Slot& y = call.output();
+  if (x.dtype != DType::f32 || y.dtype != DType::f32)
+    return cpu_support::dtype_unsupported(call.op, "input", x.dtype, "f32 only");
+  if (!cpu_support::same_dims(x, y))
+    return cpu_support::op_error(StatusCode::shape_mismatch, call.op, "the output's dims differ from the input's");
+  if (!x.contiguous() || !y.contiguous())
+    return cpu_support::op_error(StatusCode::unsupported, call.op, "non-contiguous operands are not supported");
+  for (std::size_t i = 1; i < call.inputs.size(); ++i)
+    if (const Slot* p = call.input(i); p != nullptr && (!p->contiguous() || p->dtype != DType::f32))
+      return cpu_support::op_error(StatusCode::unsupported, call.op, "parameter ", i,
+                                   " must be a contiguous f32 tensor");
+  const bool needs_channels = call.op == OpKind::batch_norm || call.op == OpKind::instance_norm ||
+                              call.op == OpKind::group_norm;
+  if (needs_channels && x.rank < 2)
+    return cpu_support::op_error(StatusCode::shape_mismatch, call.op, "the input must have rank 2 or more");
+  const bool softmax = call.op == OpKind::softmax || call.op == OpKind::log_softmax;
+  if (!softmax && std::get_if<relax::NormAttrs>(call.attrs) == nullptr)
+    return cpu_support::op_error(StatusCode::internal, call.op, "expects norm attributes");
+  if (x.elements() == 0) return {};
+  switch (call.op) {
+    case OpKind::softmax:
+    case OpKind::log_softmax: return run_softmax(call, x, y);
+    case OpKind::layer_norm: return run_layer_norm(call, x, y);
+    case OpKind::batch_norm: return run_batch_norm(call, x, y);
+    case OpKind::instance_norm:
+    case OpKind::group_norm: return run_group_norm(call, x, y);
+    default: return cpu_support::op_error(StatusCode::unsupported, call.op, "is not a normalization");
+  }
+}
+
+inline std::size_t scratch_bytes(const OpCall& call) {
+  return call.op == OpKind::layer_norm ? layer_norm_scratch(call) : 0;
+}
+
+inline Status supports(const relax::Binding& binding, const relax::Function& fn) {
+  const OpKind op = binding.op;
+  const relax::OpInfo& info = relax::op_info(op);
+  KILN_RETURN_IF_ERROR(cpu_support::check_operands(binding, fn, info.min_inputs, info.max_inputs));
+  for (std::size_t i = 0; i < binding.inputs.size(); ++i) {
+    const relax::TensorType* t = cpu_support::input_type(binding, fn, i);
+    if (t != nullptr && t->dtype != DType::f32)
+      return cpu_support::dtype_unsupported(op, i == 0 ? "input" : "parameter", t->dtype, "f32 only");
+  }
+  const relax::TensorType& x = *cpu_support::input_type(binding, fn, 0);
+  if (cpu_support::output_type(binding, fn)->dtype != DType::f32)
+    return cpu_support::dtype_unsupported(op, "output", cpu_support::output_type(binding, fn)->dtype, "f32 only");
+  if (x.rank < 1 || x.rank > kMaxRank)
+    return cpu_support::op_error(StatusCode::unsupported, op, "inputs of rank ", x.rank, " are not supported");
+  if (op == OpKind::softmax || op == OpKind::log_softmax) {
+    const auto* attrs = std::get_if<relax::AxisAttrs>(&binding.attrs);
+    if (attrs == nullptr || cpu_support::resolve_axis(attrs->axis, x.rank) < 0)
+      return cpu_support::op_error(StatusCode::invalid_argument, op, "the axis is out of range for rank ", x.rank);
+    return {};
+  }
+  const auto* attrs = std::get_if<relax::NormAttrs>(&binding.attrs);
+  if (attrs == nullptr) return cpu_support::op_error(StatusCode::invalid_argument, op, "expects norm attributes");
+  switch (op) {
+    case OpKind::layer_norm:
+      if (cpu_support::resolve_axis(attrs->axis, x.rank) < 0)
+        return cpu_support::op_error(StatusCode::invalid_argument, op, "axis ", attrs->axis,
+                                     " is out of range for rank ", x.rank);
+      return {};
+    case OpKind::batch_norm:
+      if (x.rank < 2) return cpu_support::op_error(StatusCode::unsupported, op, "inputs of rank ", x.rank, " are not supported");
+      return {};
+    case OpKind::instance_norm:
+      if (x.rank < 3) return cpu_support::op_error(StatusCode::unsupported, op, "inputs of rank ", x.rank, " are not supported");
+      return {};
+    case OpKind::group_norm:
+      if (x.rank < 2) return cpu_support::op_error(StatusCode::unsupported, op, "inputs of rank ", x.rank, " are not supported");
+      if (attrs->num_groups < 1)
+        return cpu_support::op_error(StatusCode::invalid_argument, op, "num_groups must be positive, got ",
+                                     attrs->num_groups);
+      return {};
+    default: return cpu_support::op_error(StatusCode::unsupported, op, "is not a normalization");
+  }
+}
+
+inline constexpr OpKernel kKernel{&supports, &scratch_bytes, &run};
+
+} // namespace normalize_impl
+
+// The CPU kernel of softmax, log_softmax, layer_norm, batch_norm, instance_norm and
+// group_norm; null for other ops.
+inline const OpKernel* cpu_normalize_kernel(relax::OpKind op) {
+  using relax::OpKind;
+  switch (op) {
+    case OpKind::softmax:
+    case OpKind::log_softmax:
+    case OpKind::layer_norm:
+    case OpKind::batch_norm:
+    case OpKind::instance_norm:
+    case OpKind::group_norm: return &normalize_impl::kKernel;
+    default: return nullptr;
+  }
+}
+
+} // namespace kiln::vm
+// ---- end kiln/vm/ops/normalize.hpp ----
+#endif // KILN_AMALGAMATED_KILN_VM_OPS_NORMALIZE_HPP
+#ifndef KILN_AMALGAMATED_KILN_VM_OPS_POOL_HPP
+#define KILN_AMALGAMATED_KILN_VM_OPS_POOL_HPP
+// ---- begin kiln/vm/ops/pool.hpp ----
+// kiln/vm/ops/pool.hpp: the CPU kernels of the dynamic module's pooling: max_pool and
+// average_pool over 1-D and 2-D windows (NCW, NCHW) with ONNX's strides, pads, dilations,
+// auto_pad and ceil_mode, and global_max_pool and global_average_pool over any number of
+// spatial axes.
+//
+// Each output element visits only the taps that fall inside the input: the range of valid
+// taps along each axis is computed once per output row and column, so padding costs no
+// test per tap. PoolAttrs has no count_include_pad, so averages divide by the number of
+// valid taps (ONNX's default, count_include_pad = 0); a window with no valid tap gives -inf
+// (max) or 0 (average). f32 only.
+
+#include <algorithm>
+#include <cstdint>
+#include <limits>
+
+
+namespace kiln::vm {
+namespace pool_impl {
+
+using relax::OpKind;
+
+// One spatial axis of a window: its taps, their spacing, and where output position 0 starts.
+struct Axis {
+  std::int64_t in = 1;
+  std::int64_t out = 1;
+  std::int64_t kernel = 1;
+  std::int64_t stride = 1;
+  std::int64_t dilation = 1;
+  std::int64_t pad_begin = 0;
+
+  // The taps [first, last) of output position o that land inside the input.
+  void taps(std::int64_t o, std::int64_t& first, std::int64_t& last) const noexcept {
+    const std::int64_t start = o * stride - pad_begin;
+    first = start >= 0 ? 0 : (-start + dilation - 1) / dilation;
+    last = in - start <= 0 ? 0 : std::min(kernel, (in - start + dilation - 1) / dilation);
+    if (last < first) last = first;
+  }
+};
+
+// A 1-D pool is a 2-D one whose height is 1.
+struct Geometry {
+  Axis h;
+  Axis w;
+};
+
+inline Status resolve_geometry(const OpCall& call, const relax::PoolAttrs& attrs, const Slot& x, const Slot& y,
+                               Geometry& g) {
+  const int spatial = x.rank - 2;
+  Axis* axes[2] = {&g.h, &g.w};
+  for (int i = 0; i < spatial; ++i) {
+    Axis& a = *axes[spatial == 1 ? 1 : i];
+    a.in = x.dims[2 + i];
+    a.out = y.dims[2 + i];
+    a.kernel = attrs.kernel_shape[i];
+    if (!attrs.strides.empty()) a.stride = attrs.strides[i];
+    if (!attrs.dilations.empty()) a.dilation = attrs.dilations[i];
+    switch (attrs.auto_pad) {
+      case relax::AutoPad::explicit_pads:
+        if (!attrs.pads.empty()) a.pad_begin = attrs.pads[i];
+        break;
+      case relax::AutoPad::valid: a.pad_begin = 0; break;
+      case relax::AutoPad::same_upper:
+      case relax::AutoPad::same_lower: {
+        // Enough padding for `out` windows, the odd one at the end (upper) or the start (lower).
+        const std::int64_t total =
+            std::max<std::int64_t>(0, (a.out - 1) * a.stride + (a.kernel - 1) * a.dilation + 1 - a.in);
+        a.pad_begin = attrs.auto_pad == relax::AutoPad::same_upper ? total / 2 : total - total / 2;
+        break;
+      }
+    }
+    if (a.kernel < 1 || a.stride < 1 || a.dilation < 1 || a.pad_begin < 0)
+      return cpu_support::op_error(StatusCode::invalid_argument, call.op,
+                                   "kernel, strides and dilations must be positive and pads not negative");
+  }
+  return {};
+}
+
+inline void pool_plane(bool take_max, const Geometry& g, const float* x, float* y) noexcept {
+  for (std::int64_t oh = 0; oh < g.h.out; ++oh) {
+    std::int64_t kh_first = 0, kh_last = 0;
+    g.h.taps(oh, kh_first, kh_last);
+    const std::int64_t h0 = oh * g.h.stride - g.h.pad_begin;
+    for (std::int64_t ow = 0; ow < g.w.out; ++ow) {
+      std::int64_t kw_first = 0, kw_last = 0;
+      g.w.taps(ow, kw_first, kw_last);
+      const std::int64_t w0 = ow * g.w.stride - g.w.pad_begin;
+      float acc = take_max ? -std::numeric_limits<float>::infinity() : 0.0f;
+      for (std::int64_t kh = kh_first; kh < kh_last; ++kh) {
+        // Indices, not a row pointer: w0 may be negative (padding) and only the taps are valid.
+        const std::int64_t row = (h0 + kh * g.h.dilation) * g.w.in + w0;
+        for (std::int64_t kw = kw_first; kw < kw_last; ++kw) {
+          const float v = x[row + kw * g.w.dilation];
+          acc = take_max ? std::max(acc, v) : acc + v;
+        }
+      }
+      const std::int64_t count = (kh_last - kh_first) * (kw_last - kw_first);
+      if (!take_max) acc = count > 0 ? acc / static_cast<float>(count) : 0.0f;
+      y[oh * g.w.out + ow] = acc;
+    }
+  }
+}
+
+inline Status run_window_pool(const OpCall& call, const Slot& x, const Slot& y) {
+  const auto* attrs = std::get_if<relax::PoolAttrs>(call.attrs);
+  if (attrs == nullptr) return cpu_support::op_error(StatusCode::internal, call.op, "expects pool attributes");
+  if (x.rank != 3 && x.rank != 4)
+    return cpu_support::op_error(StatusCode::unsupported, call.op, "inputs of rank ", x.rank,
+                                 " are not supported (1-D and 2-D pooling only)");
+  if (y.rank != x.rank || attrs->kernel_shape.size() != x.rank - 2)
+    return cpu_support::op_error(StatusCode::shape_mismatch, call.op, "the output or kernel_shape has the wrong rank");
+  Geometry g;
+  KILN_RETURN_IF_ERROR(resolve_geometry(call, *attrs, x, y, g));
+  const std::int64_t planes = x.dims[0] * x.dims[1];
+  const std::int64_t in_plane = g.h.in * g.w.in, out_plane = g.h.out * g.w.out;
+  if (planes * out_plane == 0) return {};
+  const bool take_max = call.op == OpKind::max_pool;
+  const float* in = x.data_as<const float>();
+  float* out = y.data_as<float>();
+  cpu_support::parallel_items(call.pool, planes, out_plane * g.h.kernel * g.w.kernel,
+                              [&](std::int64_t begin, std::int64_t end) {
+                                for (std::int64_t p = begin; p < end; ++p)
+                                  pool_plane(take_max, g, in + p * in_plane, out + p * out_plane);
+                              });
+  return {};
+}
+
+inline Status run_global_pool(const OpCall& call, const Slot& x, const Slot& y) {
+  const std::int64_t planes = x.dims[0] * x.dims[1];
+  const std::int64_t plane = cpu_support::extent_product(x, 2, x.rank);
+  if (y.elements() != planes)
+    return cpu_support::op_error(StatusCode::shape_mismatch, call.op, "the output holds ", y.elements(),
+                                 " elements, expected ", planes);
+  const bool take_max = call.op == OpKind::global_max_pool;
+  const float* in = x.data_as<const float>();
+  float* out = y.data_as<float>();
+  cpu_support::parallel_items(call.pool, planes, plane, [&](std::int64_t begin, std::int64_t end) {
+    for (std::int64_t p = begin; p < end; ++p) {
+      const float* row = in + p * plane;
+      if (take_max) out[p] = cpu_support::row_max(row, plane);
+      else out[p] = plane > 0 ? cpu_support::row_sum(row, plane) / static_cast<float>(plane) : 0.0f;
+    }
+  });
+  return {};
+}
+
+// ---- the entry points -------------------------------------------------------------------------------
+
+inline bool is_global(OpKind op) noexcept { return op == OpKind::global_max_pool || op == OpKind::global_average_pool; }
+
+inline Status run(const OpCall& call) {
+  KILN_RETURN_IF_ERROR(cpu_support::require_inputs(call, 1));
+  const Slot& x = *call.input(0);
+  const Slot& y = call.output();
+  if (x.dtype != DType::f32 || y.dtype != DType::f32)
+    return cpu_support::dtype_unsupported(call.op, "input", x.dtype, "f32 only");
+  if (x.rank < 3 || y.rank != x.rank || x.dims[0] != y.dims[0] || x.dims[1] != y.dims[1])
+    return cpu_support::op_error(StatusCode::shape_mismatch, call.op,
+                                 "input and output must be [batch, channels, spatial...] alike");
+  if (!x.contiguous() || !y.contiguous())
+    return cpu_support::op_error(StatusCode::unsupported, call.op, "non-contiguous operands are not supported");
+  return is_global(call.op) ? run_global_pool(call, x, y) : run_window_pool(call, x, y);
+}
+
+inline Status supports(const relax::Binding& binding, const relax::Function& fn) {
+  const OpKind op = binding.op;
+  KILN_RETURN_IF_ERROR(cpu_support::check_operands(binding, fn, 1, 1));
+  const relax::TensorType& x = *cpu_support::input_type(binding, fn, 0);
+  if (x.dtype != DType::f32) return cpu_support::dtype_unsupported(op, "input", x.dtype, "f32 only");
+  if (x.rank < 3 || x.rank > kMaxRank)
+    return cpu_support::op_error(StatusCode::unsupported, op, "inputs of rank ", x.rank,
+                                 " are not supported ([batch, channels, spatial...])");
+  if (is_global(op)) return {};
+  if (x.rank > 4)
+    return cpu_support::op_error(StatusCode::unsupported, op, x.rank - 2,
+                                 "-D pooling is not supported (1-D and 2-D only)");
+  const auto* attrs = std::get_if<relax::PoolAttrs>(&binding.attrs);
+  if (attrs == nullptr) return cpu_support::op_error(StatusCode::invalid_argument, op, "expects pool attributes");
+  const int spatial = x.rank - 2;
+  if (attrs->kernel_shape.size() != spatial)
+    return cpu_support::op_error(StatusCode::invalid_argument, op, "kernel_shape has ", attrs->kernel_shape.size(),
+                                 " values, expected ", spatial);
+  const auto check_list = [&](const relax::Ints& list, int expected, std::string_view what) -> Status {
+    if (list.overflow || (!list.empty() && list.size() != expected))
+      return cpu_support::op_error(StatusCode::invalid_argument, op, what, " has ", list.size(), " values, expected ",
+                                   expected);
+    return {};
+  };
+  KILN_RETURN_IF_ERROR(check_list(attrs->strides, spatial, "strides"));
+  KILN_RETURN_IF_ERROR(check_list(attrs->dilations, spatial, "dilations"));
+  KILN_RETURN_IF_ERROR(check_list(attrs->pads, 2 * spatial, "pads"));
+  return {};
+}
+
+inline constexpr OpKernel kKernel{&supports, nullptr, &run};
+
+} // namespace pool_impl
+
+// The CPU kernel of max_pool, average_pool (1-D and 2-D), global_max_pool and
+// global_average_pool; null for other ops (lp pooling included).
+inline const OpKernel* cpu_pool_kernel(relax::OpKind op) {
+  using relax::OpKind;
+  switch (op) {
+    case OpKind::max_pool:
+    case OpKind::average_pool:
+    case OpKind::global_max_pool:
+    case OpKind::global_average_pool: return &pool_impl::kKernel;
+    default: return nullptr;
+  }
+}
+
+} // namespace kiln::vm
+// ---- end kiln/vm/ops/pool.hpp ----
+#endif // KILN_AMALGAMATED_KILN_VM_OPS_POOL_HPP
+#ifndef KILN_AMALGAMATED_KILN_VM_OPS_REDUCE_HPP
+#define KILN_AMALGAMATED_KILN_VM_OPS_REDUCE_HPP
+// ---- begin kiln/vm/ops/reduce.hpp ----
+// kiln/vm/ops/reduce.hpp: the CPU kernels of the dynamic module's reductions: reduce_sum,
+// reduce_mean, reduce_max, reduce_min and reduce_prod over any set of axes, and argmax and
+// argmin along one axis.
+//
+// The input's axes are merged into alternating runs of kept and reduced axes. When the last
+// run is reduced, every output element reduces contiguous rows; when it is kept, every
+// output row accumulates contiguous input rows element by element. Both inner loops are SIMD
+// for f32. Empty reductions give the identity (0 for sum, 1 for prod, -inf / +inf for max /
+// min; NaN for mean). f32 throughout, i64 for sum, prod, max and min; argmax and argmin take
+// f32, i64 and i32 (ties give the first index).
+
+#include <algorithm>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <limits>
+
+
+namespace kiln::vm {
+namespace reduce_impl {
+
+using relax::OpKind;
+
+enum class Reduction : std::uint8_t { sum, prod, max, min };
+
+constexpr Reduction reduction_of(OpKind op) noexcept {
+  switch (op) {
+    case OpKind::reduce_prod: return Reduction::prod;
+    case OpKind::reduce_max: return Reduction::max;
+    case OpKind::reduce_min: return Reduction::min;
+    default: return Reduction::sum;  // reduce_sum, reduce_mean
+  }
+}
+
+template <class T>
+constexpr T identity_of(Reduction r) noexcept {
+  switch (r) {
+    case Reduction::sum: return T(0);
+    case Reduction::prod: return T(1);
+    case Reduction::max:
+      return std::numeric_limits<T>::has_infinity ? -std::numeric_limits<T>::infinity()
+                                                  : std::numeric_limits<T>::lowest();
+    case Reduction::min:
+      return std::numeric_limits<T>::has_infinity ? std::numeric_limits<T>::infinity() : std::numeric_limits<T>::max();
+  }
+  return T(0);
+}
+
+template <class T>
+T combine(Reduction r, T a, T b) noexcept {
+  switch (r) {
+    case Reduction::sum:
+      if constexpr (std::is_integral_v<T>)  // wraps, as the elementwise kernels do
+        return static_cast<T>(static_cast<std::uint64_t>(a) + static_cast<std::uint64_t>(b));
+      else return a + b;
+    case Reduction::prod:
+      if constexpr (std::is_integral_v<T>)
+        return static_cast<T>(static_cast<std::uint64_t>(a) * static_cast<std::uint64_t>(b));
+      else return a * b;
+    case Reduction::max: return a < b ? b : a;
+    case Reduction::min: return b < a ? b : a;
+  }
+  return a;
+}
+
+// The reduction of a contiguous row.
+template <class T>
+T reduce_row(Reduction r, const T* x, std::int64_t n) noexcept {
+  if constexpr (std::is_same_v<T, float>) {
+    switch (r) {
+      case Reduction::sum: return cpu_support::row_sum(x, n);
+      case Reduction::max: return cpu_support::row_max(x, n);
+      case Reduction::min: return cpu_support::row_min(x, n);
+      case Reduction::prod: break;
+    }
+  }
+  T acc = identity_of<T>(r);
+  for (std::int64_t i = 0; i < n; ++i) acc = combine(r, acc, x[i]);
+  return acc;
+}
+
+// acc[i] = combine(acc[i], x[i]) over a contiguous row.
+template <class T>
+void accumulate_row(Reduction r, T* acc, const T* x, std::int64_t n) noexcept {
+  if constexpr (std::is_same_v<T, float>) {
+    switch (r) {
+      case Reduction::sum: cpu_support::combine_into(acc, x, n, [](auto a, auto b) { return a + b; }); return;
+      case Reduction::prod: cpu_support::combine_into(acc, x, n, [](auto a, auto b) { return a * b; }); return;
+      case Reduction::max: cpu_support::combine_into(acc, x, n, [](auto a, auto b) { return xsimd::max(a, b); }); return;
+      case Reduction::min: cpu_support::combine_into(acc, x, n, [](auto a, auto b) { return xsimd::min(a, b); }); return;
+    }
+  }
+  for (std::int64_t i = 0; i < n; ++i) acc[i] = combine(r, acc[i], x[i]);
+}
+
+// ---- the plan: merged runs of kept and reduced axes -----------------------------------------------
+
+struct Plan {
+  int rank = 0;
+  std::int64_t dims[kMaxRank] = {};
+  std::int64_t strides[kMaxRank] = {};  // of the input, row-major
+  bool reduced[kMaxRank] = {};
+  std::int64_t kept_count = 1;
+  std::int64_t reduced_count = 1;
+
+  // The input offset of position `flat` among the axes of one kind, skipping the last axis
+  // when `skip_last` (row-major over those axes).
+  std::int64_t offset_of(std::int64_t flat, bool of_reduced, bool skip_last) const noexcept {
+    std::int64_t offset = 0;
+    for (int a = rank - (skip_last ? 2 : 1); a >= 0; --a) {
+      if (reduced[a] != of_reduced) continue;
+      offset += (flat % dims[a]) * strides[a];
+      flat /= dims[a];
+    }
+    return offset;
+  }
+};
+
+// `marked[a]` tells whether input axis a is reduced.
+inline Plan make_plan(const Slot& x, const bool* marked) {
+  Plan p;
+  std::int64_t full_strides[kMaxRank] = {};
+  std::int64_t stride = 1;
+  for (int a = x.rank; a-- > 0;) {
+    full_strides[a] = stride;
+    stride *= x.dims[a];
+  }
+  for (int a = 0; a < x.rank; ++a) {
+    if (marked[a]) p.reduced_count *= x.dims[a];
+    else p.kept_count *= x.dims[a];
+    if (x.dims[a] == 1) continue;  // no effect either way
+    if (p.rank > 0 && p.reduced[p.rank - 1] == marked[a]) {  // contiguous with the run before
+      p.dims[p.rank - 1] *= x.dims[a];
+      p.strides[p.rank - 1] = full_strides[a];
+      continue;
+    }
+    p.dims[p.rank] = x.dims[a];
+    p.strides[p.rank] = full_strides[a];
+    p.reduced[p.rank] = marked[a];
+    ++p.rank;
+  }
+  if (p.rank == 0) {  // one element
+    p.rank = 1;
+    p.dims[0] = 1;
+    p.strides[0] = 1;
+    p.reduced[0] = true;
+  }
+  return p;
+}
+
+template <class T>
+void reduce_plan(const Plan& p, Reduction r, const T* x, T* out, ThreadPool* pool) {
+  const int last = p.rank - 1;
+  const std::int64_t length = p.dims[last];
+  if (p.reduced[last]) {
+    // Every output element reduces rows of `length` contiguous elements.
+    const std::int64_t rows = p.reduced_count / length;
+    cpu_support::parallel_items(pool, p.kept_count, p.reduced_count, [&](std::int64_t begin, std::int64_t end) {
+      for (std::int64_t o = begin; o < end; ++o) {
+        const T* base = x + p.offset_of(o, false, false);
+        T acc = identity_of<T>(r);
+        for (std::int64_t row = 0; row < rows; ++row)
+          acc = combine(r, acc, reduce_row(r, base + p.offset_of(row, true, true), length));
+        out[o] = acc;
+      }
+    });
+    return;
+  }
+  // Every output row (contiguous, `length` long) accumulates input rows; few long rows are
+  // cut into column pieces so that threads share them.
+  const std::int64_t rows = p.kept_count / length;
+  const std::int64_t piece = rows >= 8 ? length : std::max<std::int64_t>(256, (length + 7) / 8);
+  const std::int64_t pieces = (length + piece - 1) / piece;
+  cpu_support::parallel_items(pool, rows * pieces, piece * p.reduced_count, [&](std::int64_t begin, std::int64_t end) {
+    for (std::int64_t item = begin; item < end; ++item) {
+      const std::int64_t row = item / pieces, first = (item % pieces) * piece;
+      const std::int64_t n = std::min(piece, length - first);
+      T* acc = out + row * length + first;
+      std::fill(acc, acc + n, identity_of<T>(r));
+      const T* base = x + p.offset_of(row, false, true) + first;
+      for (std::int64_t k = 0; k < p.reduced_count; ++k) accumulate_row(r, acc, base + p.offset_of(k, true, false), n);
+    }
+  });
+}
+
+// The reduced axes of `x` under the attributes; false when an axis is out of range or
+// repeated. `copy` is set when the op is an identity (no axes with noop_with_empty_axes).
+inline bool marked_axes(const relax::ReduceAttrs& attrs, int rank, bool* marked, bool& copy) {
+  copy = attrs.axes.empty() && attrs.noop_with_empty_axes;
+  for (int a = 0; a < rank; ++a) marked[a] = attrs.axes.empty() && !copy;
+  for (std::int64_t axis : attrs.axes) {
+    const int a = cpu_support::resolve_axis(axis, rank);
+    if (a < 0 || marked[a]) return false;
+    marked[a] = true;
+  }
+  return true;
+}
+
+inline Status run_reduce(const OpCall& call, const Slot& x, const Slot& y) {
+  const auto* attrs = std::get_if<relax::ReduceAttrs>(call.attrs);
+  if (attrs == nullptr) return cpu_support::op_error(StatusCode::internal, call.op, "expects reduce attributes");
+  bool marked[kMaxRank] = {};
+  bool copy = false;
+  if (!marked_axes(*attrs, x.rank, marked, copy))
+    return cpu_support::op_error(StatusCode::invalid_argument, call.op, "an axis is out of range or repeated");
+  if (x.dtype != y.dtype) return cpu_support::dtype_unsupported(call.op, "output", y.dtype, "the input's dtype");
+  if (copy) {
+    if (y.elements() != x.elements())
+      return cpu_support::op_error(StatusCode::shape_mismatch, call.op, "the output must hold the input's elements");
+    if (x.elements() > 0) std::memcpy(y.data, x.data, x.bytes());
+    return {};
+  }
+  const Plan plan = make_plan(x, marked);
+  if (y.elements() != plan.kept_count)
+    return cpu_support::op_error(StatusCode::shape_mismatch, call.op, "the output holds ", y.elements(),
+                                 " elements, the reduction gives ", plan.kept_count);
+  if (plan.kept_count == 0) return {};
+  const Reduction r = reduction_of(call.op);
+  if (x.dtype == DType::f32) {
+    float* out = y.data_as<float>();
+    if (plan.reduced_count == 0) std::fill(out, out + plan.kept_count, identity_of<float>(r));
+    else reduce_plan(plan, r, x.data_as<const float>(), out, call.pool);
+    if (call.op == OpKind::reduce_mean) {
+      const float scale = 1.0f / static_cast<float>(plan.reduced_count);
+      cpu_support::row_scale(out, out, plan.kept_count, scale);
+      if (plan.reduced_count == 0) std::fill(out, out + plan.kept_count, std::numeric_limits<float>::quiet_NaN());
+    }
+    return {};
+  }
+  if (x.dtype == DType::i64 && call.op != OpKind::reduce_mean) {
+    std::int64_t* out = y.data_as<std::int64_t>();
+    if (plan.reduced_count == 0) std::fill(out, out + plan.kept_count, identity_of<std::int64_t>(r));
+    else reduce_plan(plan, r, x.data_as<const std::int64_t>(), out, call.pool);
+    return {};
+  }
+  return cpu_support::dtype_unsupported(call.op, "input", x.dtype, "f32, and i64 for sum, prod, max and min");
+}
+
+// ---- argmax, argmin -----------------------------------------------------------------------------------
+
+// Indices into an [outer, n, inner] input along n.
+template <class T>
+void arg_reduce(bool largest, const T* x, std::int64_t* out, std::int64_t outer, std::int64_t n, std::int64_t inner,
+                ThreadPool* pool) {
+  const auto better = [largest](T candidate, T best) { return largest ? best < candidate : candidate < best; };
+  cpu_support::parallel_items(pool, outer, n * inner, [&](std::int64_t begin, std::int64_t end) {
+    for (std::int64_t o = begin; o < end; ++o) {
+      const T* block = x + o * n * inner;
+      std::int64_t* index = out + o * inner;
+      std::fill(index, index + inner, std::int64_t{0});
+      for (std::int64_t i = 1; i < n; ++i) {
+        const T* row = block + i * inner;
+        for (std::int64_t j = 0; j < inner; ++j)
+          if (better(row[j], block[index[j] * inner + j])) index[j] = i;
+      }
+    }
+  });
+}
+
+inline Status run_arg_reduce(const OpCall& call, const Slot& x, const Slot& y) {
+  const auto* attrs = std::get_if<relax::ArgReduceAttrs>(call.attrs);
+  const int axis = attrs ? cpu_support::resolve_axis(attrs->axis, x.rank) : -1;
+  if (axis < 0) return cpu_support::op_error(StatusCode::invalid_argument, call.op, "the axis is out of range");
+  if (y.dtype != DType::i64) return cpu_support::dtype_unsupported(call.op, "output", y.dtype, "i64 only");
+  const std::int64_t outer = cpu_support::extent_product(x, 0, axis);
+  const std::int64_t n = x.dims[axis];
+  const std::int64_t inner = cpu_support::extent_product(x, axis + 1, x.rank);
+  if (y.elements() != outer * inner)
+    return cpu_support::op_error(StatusCode::shape_mismatch, call.op, "the output holds ", y.elements(),
+                                 " elements, expected ", outer * inner);
+  if (outer * inner == 0) return {};
+  if (n == 0) return cpu_support::op_error(StatusCode::invalid_argument, call.op, "the reduced axis is empty");
+  const bool largest = call.op == OpKind::argmax;
+  std::int64_t* out = y.data_as<std::int64_t>();
+  switch (x.dtype) {
+    case DType::f32: arg_reduce(largest, x.data_as<const float>(), out, outer, n, inner, call.pool); return {};
+    case DType::i64: arg_reduce(largest, x.data_as<const std::int64_t>(), out, outer, n, inner, call.pool); return {};
+    case DType::i32: arg_reduce(largest, x.data_as<const std::int32_t>(), out, outer, n, inner, call.pool); return {};
+    default: return cpu_support::dtype_unsupported(call.op, "input", x.dtype, "f32, i64 and i32");
+  }
+}
+
+// ---- the entry points -------------------------------------------------------------------------------
+
+inline bool is_arg_reduce(OpKind op) noexcept { return op == OpKind::argmax || op == OpKind::argmin; }
+
+inline Status run(const OpCall& call) {
+  KILN_RETURN_IF_ERROR(cpu_support::require_inputs(call, 1));
+  const Slot& x = *call.input(0);
+  const Slot& y = call.output();
+  if (!x.contiguous() || !y.contiguous())
+    return cpu_support::op_error(StatusCode::unsupported, call.op, "non-contiguous operands are not supported");
+  return is_arg_reduce(call.op) ? run_arg_reduce(call, x, y) : run_reduce(call, x, y);
+}
+
+inline Status supports(const relax::Binding& binding, const relax::Function& fn) {
+  const OpKind op = binding.op;
+  KILN_RETURN_IF_ERROR(cpu_support::check_operands(binding, fn, 1, 1));
+  const relax::TensorType& x = *cpu_support::input_type(binding, fn, 0);
+  const relax::TensorType& y = *cpu_support::output_type(binding, fn);
+  if (x.rank < 0 || x.rank > kMaxRank)
+    return cpu_support::op_error(StatusCode::unsupported, op, "inputs of rank ", x.rank, " are not supported");
+  if (is_arg_reduce(op)) {
+    if (x.dtype != DType::f32 && x.dtype != DType::i64 && x.dtype != DType::i32)
+      return cpu_support::dtype_unsupported(op, "input", x.dtype, "f32, i64 and i32");
+    if (y.dtype != DType::i64) return cpu_support::dtype_unsupported(op, "output", y.dtype, "i64 only");
+    const auto* attrs = std::get_if<relax::ArgReduceAttrs>(&binding.attrs);
+    if (attrs == nullptr || cpu_support::resolve_axis(attrs->axis, x.rank) < 0)
+      return cpu_support::op_error(StatusCode::invalid_argument, op, "the axis is out of range for rank ", x.rank);
+    return {};
+  }
+  const bool integer_ok = op != OpKind::reduce_mean;
+  if (x.dtype != DType::f32 && !(integer_ok && x.dtype == DType::i64))
+    return cpu_support::dtype_unsupported(op, "input", x.dtype,
+                                          integer_ok ? "f32 and i64" : "f32 only");
+  if (y.dtype != x.dtype) return cpu_support::dtype_unsupported(op, "output", y.dtype, "the input's dtype");
+  const auto* attrs = std::get_if<relax::ReduceAttrs>(&binding.attrs);
+  if (attrs == nullptr) return cpu_support::op_error(StatusCode::invalid_argument, op, "expects reduce attributes");
+  bool marked[kMaxRank] = {};
+  bool copy = false;
+  if (!marked_axes(*attrs, x.rank, marked, copy))
+    return cpu_support::op_error(StatusCode::invalid_argument, op, "an axis is out of range or repeated");
+  return {};
+}
+
+inline constexpr OpKernel kKernel{&supports, nullptr, &run};
+
+} // namespace reduce_impl
+
+// The CPU kernel of reduce_sum, reduce_mean, reduce_max, reduce_min, reduce_prod, argmax and
+// argmin; null for other ops.
+inline const OpKernel* cpu_reduce_kernel(relax::OpKind op) {
+  using relax::OpKind;
+  switch (op) {
+    case OpKind::reduce_sum:
+    case OpKind::reduce_mean:
+    case OpKind::reduce_max:
+    case OpKind::reduce_min:
+    case OpKind::reduce_prod:
+    case OpKind::argmax:
+    case OpKind::argmin: return &reduce_impl::kKernel;
+    default: return nullptr;
+  }
+}
+
+} // namespace kiln::vm
+// ---- end kiln/vm/ops/reduce.hpp ----
+#endif // KILN_AMALGAMATED_KILN_VM_OPS_REDUCE_HPP
+
+namespace kiln::vm {
+
+// The CPU kernel of `op`, or null when the CPU backend has none.
+inline const OpKernel* cpu_kernel(relax::OpKind op) {
+  using Family = const OpKernel* (*)(relax::OpKind);
+  constexpr Family families[] = {cpu_elementwise_kernel, cpu_linear_kernel, cpu_normalize_kernel, cpu_reduce_kernel,
+                                 cpu_pool_kernel,        cpu_movement_kernel, cpu_fused_kernel};
+  for (Family family : families)
+    if (const OpKernel* k = family(op)) return k;
+  return nullptr;
+}
+
+// Compiles `module` to run on the CPU.
+inline Result<std::shared_ptr<const Executable>> load(relax::Module module, const LoadOptions& options = {}) {
+  return Executable::load(std::move(module), cpu_kernel, options);
+}
+
+} // namespace kiln::vm
+// ---- end kiln/vm/cpu_kernels.hpp ----
+#endif // KILN_AMALGAMATED_KILN_VM_CPU_KERNELS_HPP
 #endif
 // ---- end kiln/kiln.hpp ----

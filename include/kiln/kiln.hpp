@@ -65,6 +65,15 @@
 #include "relax/printer.hpp"
 #include "relax/bind_shapes.hpp"
 #include "relax/passes/pass_manager.hpp"
+#include "relax/passes/fuse_ops.hpp"
+
+// the VM: a module loaded into a flat instruction list, run with one planned arena
+#include "vm/slot.hpp"
+#include "vm/op_kernel.hpp"
+#include "vm/memory_plan.hpp"
+#include "vm/fused_program.hpp"
+#include "vm/executable.hpp"
+#include "vm/execution_context.hpp"
 
 // Interop with libraries found on the include path. These come last so that every header
 // they need is already included unconditionally above.
@@ -87,4 +96,6 @@
 #include "backend/cpu/arch.hpp"
 #include "backend/cpu/intrin/fma_block.hpp"
 #include "backend/cpu/gemm.hpp"
+// the VM's CPU kernels
+#include "vm/cpu_kernels.hpp"
 #endif

@@ -3,6 +3,7 @@
 #include <kiln/relax/bind_shapes.hpp>
 #include <kiln/relax/builder.hpp>
 #include <kiln/relax/module.hpp>
+#include <kiln/relax/passes/fuse_ops.hpp>
 #include <kiln/relax/passes/pass_manager.hpp>
 #include <kiln/relax/printer.hpp>
 #include <kiln/relax/reference_eval.hpp>
@@ -871,4 +872,79 @@ TEST_CASE("verify and bind_shapes reject a binding with another op's attributes"
   CHECK(contains(verify(m).message(), "a binding of transpose holds another op's attributes"));
   CHECK(bind_shapes(m.main(), {{"x", {2, 4}}}).status().code() == StatusCode::internal);
   CHECK(default_pipeline().run(m).message().rfind("before the passes: ", 0) == 0);
+}
+
+TEST_CASE("Fusion moves a matmul with its epilogue, and an elementwise chain, into sub-functions") {
+  Builder b;
+  const Var x = b.input("x", TensorType(DType::f32, {batch, 8}));
+  const Var w = b.constant(filled(DType::f32, {8, 16}, 0.5));
+  const Var bias = b.constant(filled(DType::f32, {16}, 0.25));
+  const Var h = b.relu(b.add(b.matmul(x, w), bias));       // matmul + add + relu: one group
+  const Var g = b.multiply(b.sigmoid(h), h);               // h has two uses: a new chain starts
+  const Var s = b.softmax(b.tanh(g));                      // tanh joins; softmax does not fuse
+  const Var out = b.exp(s);                                // a lone elementwise op stays as it is
+  Module m = finished(b, {out});
+  Result<int> fused = fuse_ops(m);
+  REQUIRE(fused.ok());
+  CHECK(*fused == 2);
+  REQUIRE(verify(m).ok());
+  CHECK(to_string(m) ==
+        "function @main(%x: f32[batch, 8]) -> f32[batch, 16] {\n"
+        "  symbols batch\n"
+        "  %c0 = constant f32[8, 16]\n"
+        "  %c1 = constant f32[16]\n"
+        "  dataflow {\n"
+        "    %0 = relax.fused(%x, %c0, %c1, @fused_matmul_add_relu) : f32[batch, 16]\n"
+        "    %1 = relax.fused(%0, @fused_sigmoid_multiply_tanh) : f32[batch, 16]\n"
+        "    %2 = relax.softmax(%1, axis=-1) : f32[batch, 16]\n"
+        "    %3 = relax.exp(%2) : f32[batch, 16]\n"
+        "  }\n"
+        "  return %3\n"
+        "}\n"
+        "\n"
+        "function @fused_matmul_add_relu(%in0: f32[batch, 8], %in1: f32[8, 16], %in2: f32[16]) -> f32[batch, 16] {\n"
+        "  symbols batch\n"
+        "  dataflow {\n"
+        "    %0 = relax.matmul(%in0, %in1) : f32[batch, 16]\n"
+        "    %1 = relax.add(%0, %in2) : f32[batch, 16]\n"
+        "    %2 = relax.relu(%1) : f32[batch, 16]\n"
+        "  }\n"
+        "  return %2\n"
+        "}\n"
+        "\n"
+        "function @fused_sigmoid_multiply_tanh(%in0: f32[batch, 16]) -> f32[batch, 16] {\n"
+        "  symbols batch\n"
+        "  dataflow {\n"
+        "    %0 = relax.sigmoid(%in0) : f32[batch, 16]\n"
+        "    %1 = relax.multiply(%0, %in0) : f32[batch, 16]\n"
+        "    %2 = relax.tanh(%1) : f32[batch, 16]\n"
+        "  }\n"
+        "  return %2\n"
+        "}\n");
+  // The fused module still binds shapes: the calls keep their types.
+  Result<BoundShapes> bound = bind_shapes(m.main(), {{"x", {3, 8}}});
+  REQUIRE_MESSAGE(bound.ok(), bound.status().to_string());
+  CHECK(bound->shape(m.main().outputs[0]) == ConcreteShape{2, {3, 16}});
+}
+
+TEST_CASE("Fusion leaves alone what a fused kernel could not compute in one pass") {
+  Builder b;
+  const Var x = b.input("x", TensorType(DType::f32, {4, 1}));
+  const Var y = b.input("y", TensorType(DType::f32, {1, 5}));
+  const Var i = b.input("i", TensorType(DType::i32, {4, 5}));
+  // relu(x) broadcast by the add into a larger shape: the add does not join relu's group.
+  const Var grown = b.add(b.relu(x), y);
+  // Integer chains do not fuse.
+  const Var ints = b.neg(b.unary(OpKind::abs, i));
+  // A value read twice ends its group.
+  const Var e = b.exp(grown);
+  Module m = finished(b, {b.add(e, e), ints});
+  Result<int> fused = fuse_ops(m);
+  REQUIRE(fused.ok());
+  CHECK(*fused == 1);  // only add(grown) -> exp
+  const std::string text = to_string(m);
+  CHECK(contains(text, "relax.relu(%x)"));
+  CHECK(contains(text, "@fused_add_exp"));
+  CHECK(contains(text, "relax.neg("));
+  CHECK(contains(text, "relax.add(%3, %3)"));
 }

@@ -116,11 +116,15 @@ struct IfAttrs {
 struct LoopAttrs {
   int body = -1;
 };
+// The sub-function a fused binding runs (made by the fusion pass).
+struct FusedAttrs {
+  int function = -1;
+};
 
 using Attrs = std::variant<NoAttrs, AxisAttrs, ArgReduceAttrs, CastAttrs, GemmOpAttrs, ConvAttrs, ConvTransposeAttrs,
                            PoolAttrs, NormAttrs, ReduceAttrs, ShapeAttrs, AxesAttrs, PermAttrs, ShapeOfAttrs,
                            SplitAttrs, SliceAttrs, PadAttrs, TileAttrs, ResizeAttrs, TopKAttrs, AttentionAttrs,
-                           CallKernelAttrs, IfAttrs, LoopAttrs>;
+                           CallKernelAttrs, IfAttrs, LoopAttrs, FusedAttrs>;
 
 // The attributes `op` takes, with their defaults.
 inline Attrs default_attrs(OpKind op) {
@@ -168,6 +172,7 @@ inline Attrs default_attrs(OpKind op) {
     case OpKind::call_kernel: return CallKernelAttrs{};
     case OpKind::if_then_else: return IfAttrs{};
     case OpKind::loop: return LoopAttrs{};
+    case OpKind::fused: return FusedAttrs{};
     default: return NoAttrs{};
   }
 }
@@ -318,6 +323,8 @@ inline std::string to_string(const Attrs& attrs) {
           w.integer("else", a.else_branch);
         } else if constexpr (std::is_same_v<A, LoopAttrs>) {
           w.integer("body", a.body);
+        } else if constexpr (std::is_same_v<A, FusedAttrs>) {
+          w.integer("function", a.function);
         }
       },
       attrs);

@@ -267,7 +267,7 @@ inline Result<BoundShapes> bind_shapes(const Function& fn, std::span<const Input
       }
       out.shapes[static_cast<std::size_t>(o)] = *s;
     }
-    if (is_control_flow(b.op) || b.op == OpKind::call_kernel) return;
+    if (is_control_flow(b.op) || b.op == OpKind::call_kernel || b.op == OpKind::fused) return;
     // Inference once more, on the concrete shapes (and on concrete shape contents).
     std::vector<TensorType> types;
     std::vector<Contents> contents;

@@ -311,6 +311,8 @@ class Builder {
             a->else_branch += offset;
           } else if (auto* l = std::get_if<LoopAttrs>(&b.attrs)) {
             l->body += offset;
+          } else if (auto* fused = std::get_if<FusedAttrs>(&b.attrs)) {
+            fused->function += offset;
           }
         }
       }

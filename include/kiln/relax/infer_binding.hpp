@@ -153,7 +153,7 @@ inline Result<std::vector<TensorType>> infer_types(OpKind op, const Attrs& attrs
                       " inputs, given ", in.size());
   }
   for (std::size_t i = 0; i < in.size(); ++i)
-    if (!in[i].type && (i < info.min_inputs || op == OpKind::concat || op == OpKind::call_kernel ||
+    if (!in[i].type && (i < info.min_inputs || op == OpKind::concat || op == OpKind::call_kernel || op == OpKind::fused ||
                         is_control_flow(op)))
       return make_error(StatusCode::invalid_argument, name, ": input ", i, " is required");
   if (!attrs_fit(op, attrs))
@@ -258,6 +258,12 @@ inline Result<std::vector<TensorType>> infer_types(OpKind op, const Attrs& attrs
         if (auto error = detail::check_input(name, "an output", out)) return error->to_status();
       }
       return a.outputs;
+    }
+    case OpKind::fused: {
+      if (!module) return make_error(StatusCode::invalid_argument, name, ": needs the module its sub-function is in");
+      const int callee = std::get<FusedAttrs>(attrs).function;
+      KILN_RETURN_IF_ERROR(detail::check_call(name, *module, callee, in));
+      return detail::output_types(module->functions[static_cast<std::size_t>(callee)]);
     }
     default: break;
   }

@@ -195,6 +195,8 @@ inline Status verify(const Function& fn, std::optional<int> function_count = std
         return make_error(StatusCode::internal, "function ", fn.name, ": if refers to a missing branch");
       if (const auto* a = std::get_if<LoopAttrs>(&b.attrs); a && !exists(a->body))
         return make_error(StatusCode::internal, "function ", fn.name, ": loop refers to a missing body");
+      if (const auto* a = std::get_if<FusedAttrs>(&b.attrs); a && !exists(a->function))
+        return make_error(StatusCode::internal, "function ", fn.name, ": fused refers to a missing function");
       for (ValueId out : b.outputs) KILN_RETURN_IF_ERROR(define(out, where));
     }
   }

@@ -40,6 +40,8 @@ enum class OpKind : std::uint8_t {
   attention,
   // a user's own scheduled kernel, referenced by name (a cross-level call)
   call_kernel,
+  // a group of ops the fusion pass moved into a sub-function, run as one kernel
+  fused,
   // control flow: run sub-functions of the module
   if_then_else, loop,
 };
@@ -157,6 +159,7 @@ inline constexpr OpInfo kOpTable[] = {
     {"resize", F::other, 1, 1},
     {"attention", F::other, 3, 4},  // q, k, v, mask
     {"call_kernel", F::other, 0, V},
+    {"fused", F::other, 1, V},  // the arguments of the fused sub-function
     {"if", F::control, 1, V},    // condition, then the arguments both branches take
     {"loop", F::control, 1, V},  // trip count, then the carried values
 };

@@ -124,6 +124,8 @@ class FunctionPrinter {
       piece("else=@" + function_name(a->else_branch));
     } else if (const auto* l = std::get_if<LoopAttrs>(&b.attrs)) {
       piece("body=@" + function_name(l->body));
+    } else if (const auto* f = std::get_if<FusedAttrs>(&b.attrs)) {
+      piece("@" + function_name(f->function));
     } else if (const std::string attrs = to_string(b.attrs); !attrs.empty() && !shape_from_input(b)) {
       piece(attrs);
     }
