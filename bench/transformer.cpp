@@ -2,8 +2,8 @@
 // (examples/models/small_transformer.hpp) run by the VM: the same model loaded four ways,
 // timed per run, with the arena each one needs reported as the `arena_bytes` counter.
 //
-// Names: transformer/<fused|unfused>/<planned|unplanned>/batch:<b>/seq:<s>. bench/vm_report
-// runs it with repetitions and prints medians and ratios.
+// Names: transformer/<fused|unfused>/<planned|unplanned>/batch:<b>/seq:<s>/threads:1; run it
+// with --benchmark_repetitions=5 --benchmark_report_aggregates_only=true for medians.
 #include <benchmark/benchmark.h>
 
 #include <kiln/vm/cpu_kernels.hpp>
@@ -46,12 +46,11 @@ void register_all() {
   for (bool fuse : {true, false})
     for (bool plan : {true, false})
       for (auto [batch, seq] : {std::pair<int, int>{1, 128}, {8, 64}}) {
-        const std::string name = std::string("transformer/") + (fuse ? "fused" : "unfused") + "/" +
-                                 (plan ? "planned" : "unplanned") + "/batch:" + std::to_string(batch) +
-                                 "/seq:" + std::to_string(seq);
+        const std::string name =
+            std::string("transformer/") + (fuse ? "fused" : "unfused") + "/" + (plan ? "planned" : "unplanned");
         benchmark::RegisterBenchmark(name.c_str(), [fuse, plan](benchmark::State& s) { run_layer(s, fuse, plan); })
             ->Args({batch, seq, 1})
-            ->ArgNames({"", "", "threads"})
+            ->ArgNames({"batch", "seq", "threads"})
             ->Unit(benchmark::kMicrosecond)
             ->UseRealTime();
       }

@@ -17751,18 +17751,26 @@ inline void depthwise_plane(const WindowGeometry& g, const float* x_channel, con
   }
 }
 
-inline Status conv_supports(const relax::Binding& binding, const relax::Function& fn) {
-  KILN_RETURN_IF_ERROR(require_inputs(OpKind::conv, binding, 2));
+// conv and conv_transpose take the same operands: f32 input, weight and optional bias, with
+// one or two spatial axes.
+template <class Attrs>
+Status window_op_supports(OpKind op, const relax::Binding& binding, const relax::Function& fn) {
+  KILN_RETURN_IF_ERROR(require_inputs(op, binding, 2));
   const relax::TensorType* x = input_type(binding, fn, 0);
-  KILN_RETURN_IF_ERROR(require_f32(OpKind::conv, "the input", x));
-  KILN_RETURN_IF_ERROR(require_f32(OpKind::conv, "the weight", input_type(binding, fn, 1)));
-  KILN_RETURN_IF_ERROR(require_f32(OpKind::conv, "the bias", input_type(binding, fn, 2)));
-  if (x->rank == 5) return make_error(StatusCode::unsupported, "conv: 3-D windows (rank-5 input) are not supported");
+  KILN_RETURN_IF_ERROR(require_f32(op, "the input", x));
+  KILN_RETURN_IF_ERROR(require_f32(op, "the weight", input_type(binding, fn, 1)));
+  KILN_RETURN_IF_ERROR(require_f32(op, "the bias", input_type(binding, fn, 2)));
+  const std::string_view name = relax::to_string(op);
+  if (x->rank == 5) return make_error(StatusCode::unsupported, name, ": 3-D windows (rank-5 input) are not supported");
   if (x->rank != 3 && x->rank != 4)
-    return make_error(StatusCode::unsupported, "conv: the input must have rank 3 or 4, got ", to_string(*x));
-  if (!std::holds_alternative<relax::ConvAttrs>(binding.attrs))
-    return make_error(StatusCode::invalid_argument, "conv: the binding holds another op's attributes");
+    return make_error(StatusCode::unsupported, name, ": the input must have rank 3 or 4, got ", to_string(*x));
+  if (!std::holds_alternative<Attrs>(binding.attrs))
+    return make_error(StatusCode::invalid_argument, name, ": the binding holds another op's attributes");
   return Status::success();
+}
+
+inline Status conv_supports(const relax::Binding& binding, const relax::Function& fn) {
+  return window_op_supports<relax::ConvAttrs>(OpKind::conv, binding, fn);
 }
 
 inline std::size_t conv_scratch(const OpCall& call) {
@@ -17936,18 +17944,7 @@ inline void col2im(const WindowGeometry& g, const float* columns, float* y_group
 }
 
 inline Status conv_transpose_supports(const relax::Binding& binding, const relax::Function& fn) {
-  KILN_RETURN_IF_ERROR(require_inputs(OpKind::conv_transpose, binding, 2));
-  const relax::TensorType* x = input_type(binding, fn, 0);
-  KILN_RETURN_IF_ERROR(require_f32(OpKind::conv_transpose, "the input", x));
-  KILN_RETURN_IF_ERROR(require_f32(OpKind::conv_transpose, "the weight", input_type(binding, fn, 1)));
-  KILN_RETURN_IF_ERROR(require_f32(OpKind::conv_transpose, "the bias", input_type(binding, fn, 2)));
-  if (x->rank == 5)
-    return make_error(StatusCode::unsupported, "conv_transpose: 3-D windows (rank-5 input) are not supported");
-  if (x->rank != 3 && x->rank != 4)
-    return make_error(StatusCode::unsupported, "conv_transpose: the input must have rank 3 or 4, got ", to_string(*x));
-  if (!std::holds_alternative<relax::ConvTransposeAttrs>(binding.attrs))
-    return make_error(StatusCode::invalid_argument, "conv_transpose: the binding holds another op's attributes");
-  return Status::success();
+  return window_op_supports<relax::ConvTransposeAttrs>(OpKind::conv_transpose, binding, fn);
 }
 
 inline std::size_t conv_transpose_scratch(const OpCall& call) {
