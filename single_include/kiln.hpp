@@ -12141,7 +12141,7 @@ inline Result<int> fuse_ops(Module& module) {
   std::vector<Function> added;
   std::vector<char> fused_away(fn.values.size(), 0);
   std::vector<Binding> calls;
-  std::vector<ValueId> call_at;  // the output of the binding each call replaces
+  std::vector<int> call_replacing(fn.values.size(), -1);  // by output: the call its binding becomes
   for (const detail::FusionGroup& g : groups) {
     if (g.members.size() < 2) continue;
     Function sub = detail::fused_function(fn, g);
@@ -12160,8 +12160,8 @@ inline Result<int> fuse_ops(Module& module) {
     call.outputs = {g.output};
     for (const Binding* m : g.members)
       if (m->outputs[0] != g.output) fused_away[static_cast<std::size_t>(m->outputs[0])] = 1;
+    call_replacing[static_cast<std::size_t>(g.output)] = static_cast<int>(calls.size());
     calls.push_back(std::move(call));
-    call_at.push_back(g.output);
     added.push_back(std::move(sub));
   }
   if (calls.empty()) return 0;
@@ -12169,15 +12169,12 @@ inline Result<int> fuse_ops(Module& module) {
   for (Block& block : fn.blocks) {
     std::vector<Binding> kept;
     for (Binding& b : block.bindings) {
-      if (b.outputs.size() == 1 && fused_away[static_cast<std::size_t>(b.outputs[0])]) continue;
-      bool replaced = false;
-      for (std::size_t c = 0; c < calls.size() && !replaced; ++c) {
-        if (b.outputs.size() == 1 && b.outputs[0] == call_at[c]) {
-          kept.push_back(std::move(calls[c]));
-          replaced = true;
-        }
-      }
-      if (!replaced) kept.push_back(std::move(b));
+      const std::size_t out = b.outputs.size() == 1 ? static_cast<std::size_t>(b.outputs[0]) : 0;
+      if (b.outputs.size() == 1 && fused_away[out]) continue;
+      if (b.outputs.size() == 1 && call_replacing[out] >= 0)
+        kept.push_back(std::move(calls[static_cast<std::size_t>(call_replacing[out])]));
+      else
+        kept.push_back(std::move(b));
     }
     block.bindings = std::move(kept);
   }
@@ -12502,23 +12499,22 @@ struct FusedStep {
 
 struct FusedProgram {
   int input_count = 0;
-  // The anchor, run by its own kernel into the call's output before the steps.
+  // The anchor, run by its own kernel into the call's output before the steps; its binding
+  // (op and attributes) is in the sub-function, owned by the Executable's module.
   const OpKernel* anchor = nullptr;
-  relax::OpKind anchor_op = relax::OpKind::identity;
-  const relax::Attrs* anchor_attrs = nullptr;  // owned by the Executable's module
-  std::vector<std::int8_t> anchor_inputs;      // call input per anchor input; -1 absent
+  const relax::Binding* anchor_binding = nullptr;
+  std::vector<std::int8_t> anchor_inputs;  // call input per anchor input; -1 absent
   std::int8_t anchor_register = -1;
   std::vector<FusedStep> steps;
   int register_count = 0;
   std::uint32_t step_inputs = 0;  // bit r: the steps read input r (others feed only the anchor)
-  const relax::Function* function = nullptr;  // the sub-function (for the anchor's checks)
-  const relax::Binding* anchor_binding = nullptr;
+  const relax::Function* function = nullptr;  // the sub-function
 
   std::string to_string() const {
     std::string text;
     const auto reg = [](int r) { return r < 0 ? std::string("_") : str_cat("r", r); };
     if (anchor != nullptr) {
-      text += str_cat(reg(anchor_register), " = ", relax::to_string(anchor_op), "(");
+      text += str_cat(reg(anchor_register), " = ", relax::to_string(anchor_binding->op), "(");
       for (std::size_t i = 0; i < anchor_inputs.size(); ++i) text += str_cat(i ? ", " : "", reg(anchor_inputs[i]));
       text += ")\n";
     }
@@ -12558,8 +12554,6 @@ inline Result<FusedProgram> compile_fused(const relax::Function& sub, const OpKe
                             relax::to_string(b.op));
         if (p.anchor->supports != nullptr)
           KILN_RETURN_IF_ERROR(p.anchor->supports(b, sub).with_context(str_cat("fused @", sub.name)));
-        p.anchor_op = b.op;
-        p.anchor_attrs = &b.attrs;
         p.anchor_binding = &b;
         for (relax::ValueId in : b.inputs) {
           const int r = in == relax::kNoValue ? -1 : register_of[static_cast<std::size_t>(in)];
@@ -12770,6 +12764,7 @@ class Executable {
 //
 // Contexts share the Executable and nothing else: run one context per thread.
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -12985,11 +12980,7 @@ class ExecutionContext {
       if (in == relax::kNoValue) continue;
       const Slot& s = slots_[static_cast<std::size_t>(in)];
       const int r = request_of[static_cast<std::size_t>(exe_->storage_of(in))];
-      if (r >= 0 && size_of(s.dtype) == size_of(o.dtype) && s.elements() == o.elements() && s.rank == o.rank) {
-        bool same = true;
-        for (int a = 0; a < s.rank; ++a) same = same && s.dims[a] == o.dims[a];
-        if (same) return r;
-      }
+      if (r >= 0 && size_of(s.dtype) == size_of(o.dtype) && std::ranges::equal(s.shape(), o.shape())) return r;
     }
     return -1;
   }
@@ -17043,8 +17034,8 @@ inline OpCall anchor_call(const FusedProgram& p, const OpCall& call, const Slot*
   for (std::size_t i = 0; i < p.anchor_inputs.size(); ++i)
     inputs[i] = p.anchor_inputs[i] < 0 ? nullptr : call.inputs[static_cast<std::size_t>(p.anchor_inputs[i])];
   OpCall anchor;
-  anchor.op = p.anchor_op;
-  anchor.attrs = p.anchor_attrs;
+  anchor.op = p.anchor_binding->op;
+  anchor.attrs = &p.anchor_binding->attrs;
   anchor.inputs = std::span<const Slot* const>(inputs, p.anchor_inputs.size());
   anchor.outputs = call.outputs;
   anchor.pool = call.pool;

@@ -15,42 +15,25 @@
 #include <string_view>
 #include <vector>
 
-#include "allocation_counter.hpp"
 #include "test_data.hpp"
+#include "vm_op_harness.hpp"
 
 using namespace kiln;
 using namespace kiln::relax;
 using kiln::test::at;
 using kiln::test::pattern;
+namespace vm_ops = kiln::test::vm_ops;
 using kiln::vm::OpCall;
 using kiln::vm::OpKernel;
 using kiln::vm::Slot;
 
 namespace {
 
-// A host buffer and the slot over it (the slot's data pointer is set when the op runs).
-struct Host {
-  std::vector<std::byte> bytes;
-  Slot slot;
-
-  template <class T>
-  std::vector<T> values() const {
-    std::vector<T> v(bytes.size() / sizeof(T));
-    if (!v.empty()) std::memcpy(v.data(), bytes.data(), v.size() * sizeof(T));
-    return v;
-  }
-};
-
-template <class T>
-Host host(const std::vector<T>& values, const std::vector<std::int64_t>& dims, DType dtype = dtype_v<T>) {
-  Host h;
-  h.bytes.resize(values.size() * sizeof(T));
-  if (!values.empty()) std::memcpy(h.bytes.data(), values.data(), h.bytes.size());
-  h.slot.dtype = dtype;
-  h.slot.set_shape(dims);
-  REQUIRE(h.slot.elements() == static_cast<std::int64_t>(values.size()));
-  return h;
-}
+using vm_ops::finished;
+using vm_ops::host;
+using vm_ops::host_type;
+using vm_ops::Host;
+using vm_ops::Outcome;
 
 Host floats(const std::vector<std::int64_t>& dims, float phase) {
   std::int64_t n = 1;
@@ -58,88 +41,10 @@ Host floats(const std::vector<std::int64_t>& dims, float phase) {
   return host(pattern(at(n), phase), dims);
 }
 
-TensorType host_type(const Host& h) {
-  TensorType t;
-  t.dtype = h.slot.dtype;
-  for (int i = 0; i < h.slot.rank; ++i) t.push_back(h.slot.dims[i]);
-  return t;
-}
-
 bool contains(std::string_view text, std::string_view piece) { return text.find(piece) != std::string_view::npos; }
 
-struct ScratchDeleter {
-  void operator()(std::byte* p) const { ::operator delete(p, std::align_val_t{64}); }
-};
-
-struct Outcome {
-  Status supported;
-  Status status;
-  std::vector<Host> outputs;
-  std::size_t scratch_bytes = 0;
-  std::vector<float> out(std::size_t i = 0) const { return outputs[i].values<float>(); }
-};
-
-Module finished(Builder& b, Var out) {
-  Result<Module> m = b.finish({out});
-  REQUIRE_MESSAGE(m.ok(), m.status().to_string());
-  return std::move(*m);
-}
-
-// Runs the module's last binding with its CPU kernel: the inputs are the module's parameters
-// in order, the outputs are shaped as inference typed them.
 Outcome run(const Module& m, const std::vector<Host*>& params, ThreadPool* pool = nullptr) {
-  const Function& fn = m.main();
-  const Binding& binding = fn.blocks.back().bindings.back();
-  const OpKernel* kernel = vm::cpu_linear_kernel(binding.op);
-  REQUIRE(kernel != nullptr);
-  Outcome o;
-  o.supported = kernel->supports(binding, fn);
-  if (!o.supported.ok()) return o;
-  std::vector<const Slot*> inputs;
-  for (ValueId id : binding.inputs) {
-    if (id == kNoValue) {
-      inputs.push_back(nullptr);
-      continue;
-    }
-    REQUIRE(fn.value(id).kind == ValueKind::param);
-    Host* h = params.at(at(fn.value(id).index));
-    h->slot.data = h->bytes.data();
-    inputs.push_back(&h->slot);
-  }
-  for (ValueId id : binding.outputs) {
-    const TensorType& t = fn.type(id);
-    REQUIRE(t.is_static());
-    Host h;
-    std::vector<std::int64_t> dims;
-    for (int i = 0; i < t.rank; ++i) dims.push_back(t.dims[i].constant_value());
-    h.slot.dtype = t.dtype;
-    h.slot.set_shape(dims);
-    h.bytes.assign(h.slot.bytes(), std::byte{0xCD});  // garbage that a missed element keeps
-    o.outputs.push_back(std::move(h));
-  }
-  std::vector<const Slot*> outputs;
-  for (Host& h : o.outputs) {
-    h.slot.data = h.bytes.data();
-    outputs.push_back(&h.slot);
-  }
-  OpCall call;
-  call.op = binding.op;
-  call.attrs = &binding.attrs;
-  call.inputs = inputs;
-  call.outputs = outputs;
-  call.pool = pool;
-  o.scratch_bytes = kernel->scratch_bytes != nullptr ? kernel->scratch_bytes(call) : 0;
-  // Exactly as many bytes as asked for, so that the sanitizers see any overrun.
-  std::unique_ptr<std::byte, ScratchDeleter> scratch(
-      o.scratch_bytes == 0 ? nullptr : static_cast<std::byte*>(::operator new(o.scratch_bytes, std::align_val_t{64})));
-  call.scratch = std::span<std::byte>(scratch.get(), o.scratch_bytes);
-  {
-    // run() must not touch the heap (an error's message may).
-    kiln::test::CountAllocations allocations;
-    o.status = kernel->run(call);
-    if (o.status.ok()) CHECK(allocations.count() == 0);
-  }
-  return o;
+  return vm_ops::run_op(m, params, vm::cpu_linear_kernel, pool);
 }
 
 void check_close(const std::vector<float>& got, const std::vector<double>& want, double tolerance = 1e-4) {

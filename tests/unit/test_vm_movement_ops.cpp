@@ -15,12 +15,13 @@
 #include <string_view>
 #include <vector>
 
-#include "allocation_counter.hpp"
 #include "test_data.hpp"
+#include "vm_op_harness.hpp"
 
 using namespace kiln;
 using namespace kiln::relax;
 using kiln::test::at;
+namespace vm_ops = kiln::test::vm_ops;
 using kiln::vm::OpCall;
 using kiln::vm::OpKernel;
 using kiln::vm::Slot;
@@ -29,33 +30,16 @@ namespace {
 
 using Extents = std::vector<std::int64_t>;
 
-struct Host {
-  std::vector<std::byte> bytes;
-  Slot slot;
-
-  template <class T>
-  std::vector<T> values() const {
-    std::vector<T> v(bytes.size() / sizeof(T));
-    if (!v.empty()) std::memcpy(v.data(), bytes.data(), v.size() * sizeof(T));
-    return v;
-  }
-};
+using vm_ops::finished;
+using vm_ops::host;
+using vm_ops::host_type;
+using vm_ops::Host;
+using vm_ops::Outcome;
 
 std::int64_t count_of(const Extents& dims) {
   std::int64_t n = 1;
   for (std::int64_t d : dims) n *= d;
   return n;
-}
-
-template <class T>
-Host host(const std::vector<T>& values, const Extents& dims, DType dtype = dtype_v<T>) {
-  Host h;
-  h.bytes.resize(values.size() * sizeof(T));
-  if (!values.empty()) std::memcpy(h.bytes.data(), values.data(), h.bytes.size());
-  h.slot.dtype = dtype;
-  h.slot.set_shape(dims);
-  REQUIRE(h.slot.elements() == static_cast<std::int64_t>(values.size()));
-  return h;
 }
 
 // Element i holds i (as T, wrapping for narrow types): outputs then name their sources.
@@ -66,81 +50,12 @@ Host numbered(const Extents& dims, DType dtype = dtype_v<T>) {
   return host(v, dims, dtype);
 }
 
-TensorType host_type(const Host& h) {
-  TensorType t;
-  t.dtype = h.slot.dtype;
-  for (int i = 0; i < h.slot.rank; ++i) t.push_back(h.slot.dims[i]);
-  return t;
-}
-
 bool contains(std::string_view text, std::string_view piece) { return text.find(piece) != std::string_view::npos; }
 
-struct Outcome {
-  Status supported;
-  Status status;
-  std::vector<Host> outputs;
-  template <class T>
-  std::vector<T> out(std::size_t i = 0) const {
-    return outputs[i].values<T>();
-  }
-  Extents dims(std::size_t i = 0) const {
-    const Slot& s = outputs[i].slot;
-    return Extents(s.dims, s.dims + s.rank);
-  }
-};
-
-Module finished(Builder& b, std::vector<Var> outputs) {
-  Result<Module> m = b.finish(std::span<const Var>(outputs));
-  REQUIRE_MESSAGE(m.ok(), m.status().to_string());
-  return std::move(*m);
-}
-
-// Runs the module's last binding with its CPU kernel; the parameters are the inputs in
-// order, outputs are shaped as inference typed them.
+// Movement ops need no scratch.
 Outcome run(const Module& m, const std::vector<Host*>& params, ThreadPool* pool = nullptr) {
-  const Function& fn = m.main();
-  const Binding& binding = fn.blocks.back().bindings.back();
-  const OpKernel* kernel = vm::cpu_movement_kernel(binding.op);
-  REQUIRE(kernel != nullptr);
-  Outcome o;
-  o.supported = kernel->supports(binding, fn);
-  if (!o.supported.ok()) return o;
-  std::vector<const Slot*> inputs;
-  for (ValueId id : binding.inputs) {
-    REQUIRE(fn.value(id).kind == ValueKind::param);
-    Host* h = params.at(at(fn.value(id).index));
-    h->slot.data = h->bytes.data();
-    inputs.push_back(&h->slot);
-  }
-  for (ValueId id : binding.outputs) {
-    const TensorType& t = fn.type(id);
-    REQUIRE(t.is_static());
-    Host h;
-    Extents dims;
-    for (int i = 0; i < t.rank; ++i) dims.push_back(t.dims[i].constant_value());
-    h.slot.dtype = t.dtype;
-    h.slot.set_shape(dims);
-    h.bytes.assign(h.slot.bytes(), std::byte{0xCD});  // garbage that a missed element keeps
-    o.outputs.push_back(std::move(h));
-  }
-  std::vector<const Slot*> outputs;
-  for (Host& h : o.outputs) {
-    h.slot.data = h.bytes.data();
-    outputs.push_back(&h.slot);
-  }
-  OpCall call;
-  call.op = binding.op;
-  call.attrs = &binding.attrs;
-  call.inputs = inputs;
-  call.outputs = outputs;
-  call.pool = pool;
-  REQUIRE((kernel->scratch_bytes == nullptr || kernel->scratch_bytes(call) == 0));
-  {
-    // run() must not touch the heap (an error's message may).
-    kiln::test::CountAllocations allocations;
-    o.status = kernel->run(call);
-    if (o.status.ok()) CHECK(allocations.count() == 0);
-  }
+  Outcome o = vm_ops::run_op(m, params, vm::cpu_movement_kernel, pool);
+  REQUIRE(o.scratch_bytes == 0);
   return o;
 }
 

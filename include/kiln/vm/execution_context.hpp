@@ -10,6 +10,7 @@
 // Contexts share the Executable and nothing else: run one context per thread.
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -235,11 +236,7 @@ class ExecutionContext {
       if (in == relax::kNoValue) continue;
       const Slot& s = slots_[static_cast<std::size_t>(in)];
       const int r = request_of[static_cast<std::size_t>(exe_->storage_of(in))];
-      if (r >= 0 && size_of(s.dtype) == size_of(o.dtype) && s.elements() == o.elements() && s.rank == o.rank) {
-        bool same = true;
-        for (int a = 0; a < s.rank; ++a) same = same && s.dims[a] == o.dims[a];
-        if (same) return r;
-      }
+      if (r >= 0 && size_of(s.dtype) == size_of(o.dtype) && std::ranges::equal(s.shape(), o.shape())) return r;
     }
     return -1;
   }

@@ -32,23 +32,22 @@ struct FusedStep {
 
 struct FusedProgram {
   int input_count = 0;
-  // The anchor, run by its own kernel into the call's output before the steps.
+  // The anchor, run by its own kernel into the call's output before the steps; its binding
+  // (op and attributes) is in the sub-function, owned by the Executable's module.
   const OpKernel* anchor = nullptr;
-  relax::OpKind anchor_op = relax::OpKind::identity;
-  const relax::Attrs* anchor_attrs = nullptr;  // owned by the Executable's module
-  std::vector<std::int8_t> anchor_inputs;      // call input per anchor input; -1 absent
+  const relax::Binding* anchor_binding = nullptr;
+  std::vector<std::int8_t> anchor_inputs;  // call input per anchor input; -1 absent
   std::int8_t anchor_register = -1;
   std::vector<FusedStep> steps;
   int register_count = 0;
   std::uint32_t step_inputs = 0;  // bit r: the steps read input r (others feed only the anchor)
-  const relax::Function* function = nullptr;  // the sub-function (for the anchor's checks)
-  const relax::Binding* anchor_binding = nullptr;
+  const relax::Function* function = nullptr;  // the sub-function
 
   std::string to_string() const {
     std::string text;
     const auto reg = [](int r) { return r < 0 ? std::string("_") : str_cat("r", r); };
     if (anchor != nullptr) {
-      text += str_cat(reg(anchor_register), " = ", relax::to_string(anchor_op), "(");
+      text += str_cat(reg(anchor_register), " = ", relax::to_string(anchor_binding->op), "(");
       for (std::size_t i = 0; i < anchor_inputs.size(); ++i) text += str_cat(i ? ", " : "", reg(anchor_inputs[i]));
       text += ")\n";
     }
@@ -88,8 +87,6 @@ inline Result<FusedProgram> compile_fused(const relax::Function& sub, const OpKe
                             relax::to_string(b.op));
         if (p.anchor->supports != nullptr)
           KILN_RETURN_IF_ERROR(p.anchor->supports(b, sub).with_context(str_cat("fused @", sub.name)));
-        p.anchor_op = b.op;
-        p.anchor_attrs = &b.attrs;
         p.anchor_binding = &b;
         for (relax::ValueId in : b.inputs) {
           const int r = in == relax::kNoValue ? -1 : register_of[static_cast<std::size_t>(in)];

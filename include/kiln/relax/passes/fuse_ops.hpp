@@ -159,7 +159,7 @@ inline Result<int> fuse_ops(Module& module) {
   std::vector<Function> added;
   std::vector<char> fused_away(fn.values.size(), 0);
   std::vector<Binding> calls;
-  std::vector<ValueId> call_at;  // the output of the binding each call replaces
+  std::vector<int> call_replacing(fn.values.size(), -1);  // by output: the call its binding becomes
   for (const detail::FusionGroup& g : groups) {
     if (g.members.size() < 2) continue;
     Function sub = detail::fused_function(fn, g);
@@ -178,8 +178,8 @@ inline Result<int> fuse_ops(Module& module) {
     call.outputs = {g.output};
     for (const Binding* m : g.members)
       if (m->outputs[0] != g.output) fused_away[static_cast<std::size_t>(m->outputs[0])] = 1;
+    call_replacing[static_cast<std::size_t>(g.output)] = static_cast<int>(calls.size());
     calls.push_back(std::move(call));
-    call_at.push_back(g.output);
     added.push_back(std::move(sub));
   }
   if (calls.empty()) return 0;
@@ -187,15 +187,12 @@ inline Result<int> fuse_ops(Module& module) {
   for (Block& block : fn.blocks) {
     std::vector<Binding> kept;
     for (Binding& b : block.bindings) {
-      if (b.outputs.size() == 1 && fused_away[static_cast<std::size_t>(b.outputs[0])]) continue;
-      bool replaced = false;
-      for (std::size_t c = 0; c < calls.size() && !replaced; ++c) {
-        if (b.outputs.size() == 1 && b.outputs[0] == call_at[c]) {
-          kept.push_back(std::move(calls[c]));
-          replaced = true;
-        }
-      }
-      if (!replaced) kept.push_back(std::move(b));
+      const std::size_t out = b.outputs.size() == 1 ? static_cast<std::size_t>(b.outputs[0]) : 0;
+      if (b.outputs.size() == 1 && fused_away[out]) continue;
+      if (b.outputs.size() == 1 && call_replacing[out] >= 0)
+        kept.push_back(std::move(calls[static_cast<std::size_t>(call_replacing[out])]));
+      else
+        kept.push_back(std::move(b));
     }
     block.bindings = std::move(kept);
   }

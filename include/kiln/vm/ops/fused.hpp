@@ -182,8 +182,8 @@ inline OpCall anchor_call(const FusedProgram& p, const OpCall& call, const Slot*
   for (std::size_t i = 0; i < p.anchor_inputs.size(); ++i)
     inputs[i] = p.anchor_inputs[i] < 0 ? nullptr : call.inputs[static_cast<std::size_t>(p.anchor_inputs[i])];
   OpCall anchor;
-  anchor.op = p.anchor_op;
-  anchor.attrs = p.anchor_attrs;
+  anchor.op = p.anchor_binding->op;
+  anchor.attrs = &p.anchor_binding->attrs;
   anchor.inputs = std::span<const Slot* const>(inputs, p.anchor_inputs.size());
   anchor.outputs = call.outputs;
   anchor.pool = call.pool;
