@@ -9120,6 +9120,13 @@ constexpr std::optional<OpKind> parse_op(std::string_view name) noexcept {
 
 constexpr bool is_control_flow(OpKind op) noexcept { return op_info(op).family == OpFamily::control; }
 
+// Ops whose output is their first input under another shape (row-major data unchanged), so
+// a runtime can make them views instead of copies.
+constexpr bool is_view_op(OpKind op) noexcept {
+  return op == OpKind::reshape || op == OpKind::flatten || op == OpKind::squeeze || op == OpKind::unsqueeze ||
+         op == OpKind::identity;
+}
+
 // Ops whose result depends only on their inputs and attributes: passes may merge or drop
 // them. A user kernel is opaque (it may write elsewhere, or count its calls), so passes
 // keep every call to it.
@@ -12376,7 +12383,7 @@ class FreeList {
  public:
   // The offset of a block of `bytes`: the best-fitting free block, else the end of the arena
   // (extended by any free block that touches it).
-  std::size_t take(std::size_t bytes, std::size_t& arena_end) {
+  constexpr std::size_t take(std::size_t bytes, std::size_t& arena_end) {
     std::size_t best = blocks_.size();
     for (std::size_t i = 0; i < blocks_.size(); ++i)
       if (blocks_[i].bytes >= bytes && (best == blocks_.size() || blocks_[i].bytes < blocks_[best].bytes)) best = i;
@@ -12398,7 +12405,7 @@ class FreeList {
     return offset;
   }
 
-  void give_back(std::size_t offset, std::size_t bytes) {
+  constexpr void give_back(std::size_t offset, std::size_t bytes) {
     if (bytes == 0) return;
     auto it = std::lower_bound(blocks_.begin(), blocks_.end(), offset,
                                [](const FreeBlock& b, std::size_t o) { return b.offset < o; });
@@ -12420,8 +12427,9 @@ class FreeList {
 
 } // namespace detail
 
-// Plans the requests. Requests with 0 bytes get offset 0 and take no memory.
-inline MemoryPlan plan_memory(std::span<const BufferRequest> requests) {
+// Plans the requests. Requests with 0 bytes get offset 0 and take no memory. A constant
+// expression too: a static graph plans its arena in the compiler.
+constexpr MemoryPlan plan_memory(std::span<const BufferRequest> requests) {
   MemoryPlan plan;
   plan.offsets.assign(requests.size(), 0);
   plan.in_place.assign(requests.size(), 0);
@@ -12592,19 +12600,319 @@ inline Result<FusedProgram> compile_fused(const relax::Function& sub, const OpKe
 
 } // namespace kiln::vm
 // ---- end kiln/vm/fused_program.hpp ----
+// ---- begin kiln/vm/user_kernel.hpp ----
+// kiln/vm/user_kernel.hpp: UserKernel, a kernel of the user's own that a graph calls by name.
+//
+// A `call_kernel` binding names a kernel and declares the types of its outputs (the graph
+// cannot look inside it). The kernels themselves are given at load, in
+// LoadOptions::user_kernels: a name, how many inputs and outputs it takes, and a function
+// over slots. A kernel built with kiln's tensor expressions and schedules is the usual
+// thing to register (wrap the slots in views and call it), which is how a graph calls into
+// the kernel level. The VM plans the outputs' memory from the declared types, as for any
+// op, and the function must compute into it without allocating. Everything that can be
+// checked without shapes (the name, the counts, that the declared output dims are fixed by
+// the inputs) is checked at load.
+
+#include <cstddef>
+#include <functional>
+#include <span>
+#include <string>
+
+
+namespace kiln::vm {
+
+// Computes the outputs from the inputs. Every slot holds the concrete shape of that run and
+// is row-major contiguous; the outputs' memory is placed by the VM.
+using UserKernelFn = std::function<Status(std::span<const Slot* const> inputs, std::span<const Slot* const> outputs)>;
+
+struct UserKernel {
+  std::string name;  // what call_kernel bindings call it by
+  std::size_t input_count = 0;
+  std::size_t output_count = 1;
+  UserKernelFn run;
+};
+
+namespace detail {
+
+// Whether some parameter's dims mention `symbol`, so that binding the inputs fixes it.
+inline bool bound_by_params(const relax::Function& fn, const Name& symbol) {
+  for (relax::ValueId p : fn.params) {
+    const relax::TensorType& t = fn.type(p);
+    for (int a = 0; a < t.rank; ++a)
+      for (int s = 0; s < t.dims[a].symbol_count(); ++s)
+        if (t.dims[a].symbol_at(s) == symbol) return true;
+  }
+  return false;
+}
+
+} // namespace detail
+
+// No two kernels of the table share a name, and each has a function.
+inline Status check_user_kernels(std::span<const UserKernel> kernels) {
+  for (std::size_t i = 0; i < kernels.size(); ++i) {
+    if (kernels[i].name.empty()) return make_error(StatusCode::invalid_argument, "user kernel ", i, " has no name");
+    if (!kernels[i].run)
+      return make_error(StatusCode::invalid_argument, "user kernel '", kernels[i].name, "' has no function");
+    for (std::size_t j = 0; j < i; ++j)
+      if (kernels[j].name == kernels[i].name)
+        return make_error(StatusCode::invalid_argument, "two user kernels are named '", kernels[i].name, "'");
+  }
+  return {};
+}
+
+// The kernel a call_kernel binding of `fn` calls, checked against the binding: the name is
+// registered, the counts agree, and the inputs fix every symbol of the declared outputs.
+// Messages leave the binding and op to the caller's context ("%3 = call_kernel: ...").
+inline Result<const UserKernel*> find_user_kernel(std::span<const UserKernel> kernels, const relax::Binding& binding,
+                                                  const relax::Function& fn) {
+  const auto& attrs = std::get<relax::CallKernelAttrs>(binding.attrs);
+  const UserKernel* kernel = nullptr;
+  for (const UserKernel& k : kernels)
+    if (k.name == attrs.kernel) kernel = &k;
+  if (kernel == nullptr)
+    return make_error(StatusCode::not_found, "no kernel named '", attrs.kernel, "' was registered");
+  if (binding.inputs.size() != kernel->input_count)
+    return make_error(StatusCode::invalid_argument, "the graph passes ", binding.inputs.size(), " inputs, '",
+                      attrs.kernel, "' takes ", kernel->input_count);
+  if (binding.outputs.size() != kernel->output_count || attrs.outputs.size() != kernel->output_count)
+    return make_error(StatusCode::invalid_argument, "the graph declares ", attrs.outputs.size(), " outputs, '",
+                      attrs.kernel, "' writes ", kernel->output_count);
+  for (relax::ValueId in : binding.inputs)
+    if (in == relax::kNoValue)
+      return make_error(StatusCode::invalid_argument, "an input of '", attrs.kernel, "' is absent");
+  for (std::size_t o = 0; o < attrs.outputs.size(); ++o) {
+    const relax::TensorType& t = attrs.outputs[o];
+    for (int a = 0; a < t.rank; ++a)
+      for (int s = 0; s < t.dims[a].symbol_count(); ++s)
+        if (!detail::bound_by_params(fn, t.dims[a].symbol_at(s)))
+          return make_error(StatusCode::invalid_argument, "output ", o, " of '", attrs.kernel, "' is ",
+                            relax::to_string(t), ", but no input of @", fn.name, " fixes ",
+                            t.dims[a].symbol_at(s).view());
+  }
+  return kernel;
+}
+
+} // namespace kiln::vm
+// ---- end kiln/vm/user_kernel.hpp ----
+// ---- begin kiln/vm/control_flow.hpp ----
+// kiln/vm/control_flow.hpp: how `if` and `loop` bindings load: each sub-function they call
+// becomes an Executable of its own.
+//
+// The semantics are relax's (relax/infer_binding.hpp):
+//   - if_then_else(condition, args...): condition is one bool; then_branch(args...) or
+//     else_branch(args...) runs, and both return values of the same types.
+//   - loop(trip_count, carried...): body(iteration, carried...) -> carried... runs trip_count
+//     times (none when it is 0 or less), iteration being an i64[] counting from 0; each
+//     carried value keeps its type. There is no condition output and there are no scan
+//     outputs: a loop that stops early carries a bool flag and freezes its values with
+//     `where` once the flag is false.
+// At load, a sub-function is cut out of the module with everything it calls (sub_module)
+// and loaded like the entry (passes, fusion, its own nested control flow); the checks here
+// are those that need no shapes. The execution context prepares a child context per
+// sub-function with the actual shapes and checks those (execution_context.hpp).
+
+#include <cstddef>
+#include <span>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+
+namespace kiln::vm {
+
+// The module whose entry is function `entry` of `module`, with the functions it reaches
+// (nested branches and bodies, fused calls), renumbered in the order they are found.
+inline relax::Module sub_module(const relax::Module& module, int entry) {
+  std::vector<int> new_index(module.functions.size(), -1);
+  std::vector<int> order{entry};
+  new_index[static_cast<std::size_t>(entry)] = 0;
+  const auto reach = [&](int& f) {
+    if (new_index[static_cast<std::size_t>(f)] < 0) {
+      new_index[static_cast<std::size_t>(f)] = static_cast<int>(order.size());
+      order.push_back(f);
+    }
+    f = new_index[static_cast<std::size_t>(f)];
+  };
+  relax::Module sub;
+  for (std::size_t i = 0; i < order.size(); ++i) {
+    relax::Function fn = module.functions[static_cast<std::size_t>(order[i])];
+    fn.for_each_binding([&](relax::Binding& b) {
+      if (auto* a = std::get_if<relax::IfAttrs>(&b.attrs)) {
+        reach(a->then_branch);
+        reach(a->else_branch);
+      } else if (auto* l = std::get_if<relax::LoopAttrs>(&b.attrs)) {
+        reach(l->body);
+      } else if (auto* fused = std::get_if<relax::FusedAttrs>(&b.attrs)) {
+        reach(fused->function);
+      }
+    });
+    sub.functions.push_back(std::move(fn));
+  }
+  return sub;
+}
+
+// The functions function `f` calls: its branches, bodies and fused sub-functions.
+inline std::vector<int> callees(const relax::Function& f) {
+  std::vector<int> out;
+  f.for_each_binding([&](const relax::Binding& b) {
+    if (const auto* a = std::get_if<relax::IfAttrs>(&b.attrs)) {
+      out.push_back(a->then_branch);
+      out.push_back(a->else_branch);
+    } else if (const auto* l = std::get_if<relax::LoopAttrs>(&b.attrs)) {
+      out.push_back(l->body);
+    } else if (const auto* fused = std::get_if<relax::FusedAttrs>(&b.attrs)) {
+      out.push_back(fused->function);
+    }
+  });
+  return out;
+}
+
+// Refuses a module whose entry reaches a function that calls itself, directly or not: every
+// sub-function loads as an Executable of its own, so loading would never end.
+inline Status check_no_recursion(const relax::Module& module) {
+  enum : char { unseen, open, done };
+  std::vector<char> state(module.functions.size(), unseen);
+  // Depth-first, with an explicit stack of (function, next callee to visit).
+  std::vector<std::pair<int, std::size_t>> stack{{0, 0}};
+  std::vector<std::vector<int>> calls(module.functions.size());
+  state[0] = open;
+  calls[0] = callees(module.functions[0]);
+  while (!stack.empty()) {
+    auto& [f, next] = stack.back();
+    const std::vector<int>& out = calls[static_cast<std::size_t>(f)];
+    if (next == out.size()) {
+      state[static_cast<std::size_t>(f)] = done;
+      stack.pop_back();
+      continue;
+    }
+    const int g = out[next++];
+    if (g < 0 || g >= static_cast<int>(module.functions.size()))
+      return make_error(StatusCode::internal, "@", module.functions[static_cast<std::size_t>(f)].name,
+                        " calls function ", g, ", which does not exist");
+    if (state[static_cast<std::size_t>(g)] == open)
+      return make_error(StatusCode::unsupported, "@", module.functions[static_cast<std::size_t>(g)].name,
+                        " calls itself through if, loop or fused calls; the VM does not run recursion");
+    if (state[static_cast<std::size_t>(g)] == unseen) {
+      state[static_cast<std::size_t>(g)] = open;
+      calls[static_cast<std::size_t>(g)] = callees(module.functions[static_cast<std::size_t>(g)]);
+      stack.emplace_back(g, 0);
+    }
+  }
+  return {};
+}
+
+namespace detail {
+
+// `callee` takes `args` (by value id in `fn`): as many, and of the same dtypes and ranks.
+// The symbolic dims are the prepare's to check, on the actual shapes.
+inline Status check_arguments(std::string_view op, const relax::Function& fn, std::span<const relax::ValueId> args,
+                              const relax::Function& callee, std::size_t first_param = 0) {
+  if (callee.params.size() != first_param + args.size())
+    return make_error(StatusCode::invalid_argument, "@", callee.name, " takes ", callee.params.size(),
+                      " parameters, the ", op, " passes ", first_param + args.size());
+  for (std::size_t i = 0; i < args.size(); ++i) {
+    if (args[i] == relax::kNoValue)
+      return make_error(StatusCode::invalid_argument, "argument ", first_param + i, " is absent");
+    const relax::TensorType& arg = fn.type(args[i]);
+    const relax::TensorType& param = callee.type(callee.params[first_param + i]);
+    if (arg.dtype != param.dtype || arg.rank != param.rank)
+      return make_error(StatusCode::shape_mismatch, "parameter ", callee.value(callee.params[first_param + i]).name,
+                        " of @", callee.name, " is ", relax::to_string(param), ", the ", op, " passes ",
+                        relax::to_string(arg));
+  }
+  return {};
+}
+
+// `callee` returns one value per output of the binding, of its dtype and rank.
+inline Status check_results(std::string_view op, const relax::Function& fn, const relax::Binding& b,
+                            const relax::Function& callee) {
+  if (callee.outputs.size() != b.outputs.size())
+    return make_error(StatusCode::invalid_argument, "@", callee.name, " returns ", callee.outputs.size(),
+                      " values, the ", op, " has ", b.outputs.size(), " outputs");
+  for (std::size_t o = 0; o < b.outputs.size(); ++o) {
+    const relax::TensorType& result = callee.type(callee.outputs[o]);
+    const relax::TensorType& out = fn.type(b.outputs[o]);
+    if (result.dtype != out.dtype || result.rank != out.rank)
+      return make_error(StatusCode::shape_mismatch, "output ", o, " is ", relax::to_string(out), ", but @",
+                        callee.name, " returns ", relax::to_string(result));
+  }
+  return {};
+}
+
+} // namespace detail
+
+// What can be checked of an if_then_else binding of `fn` without shapes. Messages leave the
+// binding and op to the caller's context ("%3 = if: ...").
+inline Status check_if(const relax::Binding& b, const relax::Function& fn, const relax::Module& module) {
+  const auto& attrs = std::get<relax::IfAttrs>(b.attrs);
+  if (b.inputs.empty() || b.inputs[0] == relax::kNoValue)
+    return make_error(StatusCode::invalid_argument, "the condition is missing");
+  const relax::TensorType& condition = fn.type(b.inputs[0]);
+  if (condition.dtype != DType::boolean)
+    return make_error(StatusCode::dtype_mismatch, "the condition must be bool, got ", relax::to_string(condition));
+  const std::span<const relax::ValueId> args = std::span<const relax::ValueId>(b.inputs).subspan(1);
+  for (const int branch : {attrs.then_branch, attrs.else_branch}) {
+    const relax::Function& callee = module.functions[static_cast<std::size_t>(branch)];
+    KILN_RETURN_IF_ERROR(detail::check_arguments("if", fn, args, callee));
+    KILN_RETURN_IF_ERROR(detail::check_results("if", fn, b, callee));
+  }
+  return {};
+}
+
+// What can be checked of a loop binding of `fn` without shapes; the forms relax cannot
+// express (a condition output, scan outputs) are refused here with what the VM runs.
+inline Status check_loop(const relax::Binding& b, const relax::Function& fn, const relax::Module& module) {
+  const auto& attrs = std::get<relax::LoopAttrs>(b.attrs);
+  const relax::Function& body = module.functions[static_cast<std::size_t>(attrs.body)];
+  if (b.inputs.empty() || b.inputs[0] == relax::kNoValue)
+    return make_error(StatusCode::invalid_argument, "the trip count is missing");
+  const relax::TensorType& trip_count = fn.type(b.inputs[0]);
+  if (!is_integer(trip_count.dtype))
+    return make_error(StatusCode::dtype_mismatch, "the trip count must be an integer, got ",
+                      relax::to_string(trip_count));
+  const std::span<const relax::ValueId> carried = std::span<const relax::ValueId>(b.inputs).subspan(1);
+  if (body.outputs.size() != carried.size() || b.outputs.size() != carried.size())
+    return make_error(StatusCode::unsupported, "@", body.name, " returns ", body.outputs.size(),
+                      " values and the loop has ", b.outputs.size(), " outputs for ", carried.size(),
+                      " carried values; the VM runs body(iteration, carried...) -> carried... (no condition "
+                      "output, no scan outputs)");
+  if (body.params.empty())
+    return make_error(StatusCode::invalid_argument, "@", body.name, " takes no iteration number");
+  const relax::TensorType& iteration = body.type(body.params[0]);
+  if (iteration.dtype != DType::i64 || iteration.rank != 0)
+    return make_error(StatusCode::invalid_argument, "the first parameter of @", body.name,
+                      " must be the iteration number, i64[], got ", relax::to_string(iteration));
+  KILN_RETURN_IF_ERROR(detail::check_arguments("loop", fn, carried, body, 1));
+  KILN_RETURN_IF_ERROR(detail::check_results("loop", fn, b, body));
+  for (std::size_t i = 0; i < carried.size(); ++i) {
+    const relax::TensorType& in = fn.type(carried[i]);
+    const relax::TensorType& out = fn.type(b.outputs[i]);
+    if (in.dtype != out.dtype || in.rank != out.rank)
+      return make_error(StatusCode::shape_mismatch, "carried value ", i, " goes in as ", relax::to_string(in),
+                        " and comes out as ", relax::to_string(out));
+  }
+  return {};
+}
+
+} // namespace kiln::vm
+// ---- end kiln/vm/control_flow.hpp ----
 // ---- begin kiln/vm/executable.hpp ----
 // kiln/vm/executable.hpp: Executable, a module compiled for the VM: a flat instruction list.
 //
 // Loading runs the graph passes once, then turns every binding of the entry function into
-// one instruction, in order. An instruction either calls the backend's OpKernel for its op
+// one instruction, in order. An instruction either calls the backend's OpKernel for its op;
 // or, for the ops that only reinterpret a shape (reshape, flatten, squeeze, unsqueeze,
-// identity), is a view: its output shares its input's memory and costs nothing at run time.
+// identity), is a view: its output shares its input's memory and costs nothing at run time;
+// or calls a user kernel registered by name (call_kernel, user_kernel.hpp); or runs
+// sub-functions (if, loop), each loaded as an Executable of its own (control_flow.hpp).
 // Everything that can be checked without concrete shapes is checked here, so that a module
 // the backend cannot run fails at load with the op and the reason, never half-way through a
 // run. An Executable is immutable after loading; any number of ExecutionContexts (one per
 // thread) run it at once.
 
 #include <cstddef>
+#include <cstdint>
 #include <memory>
 #include <span>
 #include <string>
@@ -12616,23 +12924,33 @@ namespace kiln::vm {
 // Which backend's kernel runs an op: null when the backend has none.
 using KernelLookup = const OpKernel* (*)(relax::OpKind op);
 
+class Executable;
+
+enum class InstructionKind : std::uint8_t {
+  kernel,        // the backend's OpKernel for the op (fused calls included)
+  view,          // the output shares its input's memory
+  user_kernel,   // call_kernel: a kernel the user registered by name
+  if_then_else,  // runs one of two sub-executables
+  loop,          // runs a sub-executable trip-count times
+};
+
 struct Instruction {
+  InstructionKind kind = InstructionKind::kernel;
   relax::OpKind op = relax::OpKind::identity;
   const relax::Attrs* attrs = nullptr;  // the binding's, owned by the Executable
-  const OpKernel* kernel = nullptr;     // null for a view
+  const OpKernel* kernel = nullptr;     // for InstructionKind::kernel
   const FusedProgram* fused = nullptr;  // for a fused call
+  const UserKernel* user_kernel = nullptr;  // for call_kernel, owned by the Executable's options
+  // The sub-functions, loaded: then and else branch for an if, the body for a loop.
+  std::vector<std::shared_ptr<const Executable>> subprograms;
   std::vector<relax::ValueId> inputs;   // relax::kNoValue for an absent optional input
   std::vector<relax::ValueId> outputs;
 
-  bool is_view() const noexcept { return kernel == nullptr; }
+  bool is_view() const noexcept { return kind == InstructionKind::view; }
+  bool is_control_flow() const noexcept {
+    return kind == InstructionKind::if_then_else || kind == InstructionKind::loop;
+  }
 };
-
-// Ops whose output is their first input under another shape (row-major data unchanged).
-constexpr bool is_view_op(relax::OpKind op) noexcept {
-  using relax::OpKind;
-  return op == OpKind::reshape || op == OpKind::flatten || op == OpKind::squeeze || op == OpKind::unsqueeze ||
-         op == OpKind::identity;
-}
 
 // Ops that may write their output over an input of the same shape and element size that
 // dies with them: every output element depends only on the input elements at its own position.
@@ -12648,6 +12966,8 @@ struct LoadOptions {
   bool run_passes = true;   // the default pipeline (constant folding, CSE, DCE, ...)
   bool fuse = true;         // operator fusion (relax/passes/fuse_ops.hpp), after the pipeline
   bool plan_memory = true;  // reuse memory between values; off, every value has its own bytes
+  // The kernels call_kernel bindings call, by name; a call of a name not here fails at load.
+  std::vector<UserKernel> user_kernels = {};
 };
 
 class Executable {
@@ -12659,6 +12979,7 @@ class Executable {
   static Result<std::shared_ptr<const Executable>> load(relax::Module module, KernelLookup lookup,
                                                         const LoadOptions& options = {}) {
     if (module.functions.empty()) return make_error(StatusCode::invalid_argument, "load: the module has no functions");
+    KILN_RETURN_IF_ERROR(check_user_kernels(options.user_kernels).with_context("load"));
     if (options.run_passes) KILN_RETURN_IF_ERROR(relax::default_pipeline().run(module).with_context("load"));
     else KILN_RETURN_IF_ERROR(relax::verify(module).with_context("load"));
     if (options.fuse) {
@@ -12666,6 +12987,7 @@ class Executable {
       if (!fused.ok()) return std::move(fused).status().with_context("load: fusion");
       KILN_RETURN_IF_ERROR(relax::verify(module).with_context("load: after fusion"));
     }
+    KILN_RETURN_IF_ERROR(check_no_recursion(module).with_context("load"));
     std::shared_ptr<Executable> exe(new Executable(std::move(module), options));
     KILN_RETURN_IF_ERROR(exe->compile(lookup));
     return std::shared_ptr<const Executable>(std::move(exe));
@@ -12696,6 +13018,8 @@ class Executable {
       for (std::size_t o = 0; o < ins.outputs.size(); ++o) text += str_cat(o ? ", " : "", name(ins.outputs[o]));
       text += str_cat(" = ", ins.is_view() ? "view " : "call ", relax::to_string(ins.op));
       if (ins.fused != nullptr) text += str_cat(" @", ins.fused->function->name);
+      if (ins.user_kernel != nullptr) text += str_cat(" '", ins.user_kernel->name, "'");
+      for (const auto& sub : ins.subprograms) text += str_cat(" @", sub->function().name);
       text += "(";
       for (std::size_t a = 0; a < ins.inputs.size(); ++a) text += str_cat(a ? ", " : "", name(ins.inputs[a]));
       text += ")\n";
@@ -12710,20 +13034,40 @@ class Executable {
     const relax::Function& fn = function();
     storage_.resize(fn.values.size());
     for (std::size_t v = 0; v < storage_.size(); ++v) storage_[v] = static_cast<relax::ValueId>(v);
+    // Sub-functions by index, so a function two bindings call loads once.
+    std::vector<std::shared_ptr<const Executable>> loaded(module_.functions.size());
     for (const relax::Block& block : fn.blocks) {
       for (const relax::Binding& b : block.bindings) {
         const auto where = [&] { return str_cat("%", b.outputs.empty() ? -1 : b.outputs.front(), " = ", relax::to_string(b.op)); };
-        if (relax::is_control_flow(b.op))
-          return make_error(StatusCode::unsupported, where(), ": control flow (if, loop) does not run in the VM yet");
         Instruction ins;
         ins.op = b.op;
         ins.attrs = &b.attrs;
         ins.inputs = b.inputs;
         ins.outputs = b.outputs;
-        if (is_view_op(b.op)) {
+        if (relax::is_view_op(b.op)) {
           if (b.inputs.empty() || b.inputs[0] == relax::kNoValue || b.outputs.size() != 1)
             return make_error(StatusCode::internal, where(), ": a view needs one input and one output");
+          ins.kind = InstructionKind::view;
           storage_[static_cast<std::size_t>(b.outputs[0])] = storage_[static_cast<std::size_t>(b.inputs[0])];
+        } else if (b.op == relax::OpKind::call_kernel) {
+          Result<const UserKernel*> kernel = find_user_kernel(options_.user_kernels, b, fn);
+          if (!kernel.ok()) return std::move(kernel).status().with_context(where());
+          ins.kind = InstructionKind::user_kernel;
+          ins.user_kernel = *kernel;
+        } else if (const auto* branches = std::get_if<relax::IfAttrs>(&b.attrs)) {
+          KILN_RETURN_IF_ERROR(check_if(b, fn, module_).with_context(where()));
+          ins.kind = InstructionKind::if_then_else;
+          for (const int branch : {branches->then_branch, branches->else_branch}) {
+            Result<std::shared_ptr<const Executable>> sub = load_subfunction(branch, lookup, loaded);
+            if (!sub.ok()) return std::move(sub).status().with_context(where());
+            ins.subprograms.push_back(std::move(*sub));
+          }
+        } else if (const auto* loop = std::get_if<relax::LoopAttrs>(&b.attrs)) {
+          KILN_RETURN_IF_ERROR(check_loop(b, fn, module_).with_context(where()));
+          ins.kind = InstructionKind::loop;
+          Result<std::shared_ptr<const Executable>> body = load_subfunction(loop->body, lookup, loaded);
+          if (!body.ok()) return std::move(body).status().with_context(where());
+          ins.subprograms.push_back(std::move(*body));
         } else {
           ins.kernel = lookup != nullptr ? lookup(b.op) : nullptr;
           if (ins.kernel == nullptr)
@@ -12741,6 +13085,19 @@ class Executable {
       }
     }
     return {};
+  }
+
+  // Function `index` of the module as an Executable of its own, loaded like the entry.
+  Result<std::shared_ptr<const Executable>> load_subfunction(int index, KernelLookup lookup,
+                                                            std::vector<std::shared_ptr<const Executable>>& loaded) {
+    std::shared_ptr<const Executable>& slot = loaded[static_cast<std::size_t>(index)];
+    if (slot == nullptr) {
+      const std::string name = module_.functions[static_cast<std::size_t>(index)].name;
+      Result<std::shared_ptr<const Executable>> sub = load(sub_module(module_, index), lookup, options_);
+      if (!sub.ok()) return std::move(sub).status().with_context(str_cat("@", name));
+      slot = std::move(*sub);
+    }
+    return slot;
   }
 
   relax::Module module_;
@@ -12762,14 +13119,27 @@ class Executable {
 // allocates nothing. A run with other input shapes prepares again first (and may allocate);
 // the arena only grows, so alternating between shapes settles after one run of each.
 //
+// Control flow runs in child contexts, one per sub-function of each if and loop (made with
+// the context, so they are never shared). prepare() prepares them with the actual shapes of
+// their arguments, both branches of an if (so that a run taking the other branch does not
+// prepare), and checks what only those shapes tell: both branches return the shapes the
+// if's type gives, and a loop's carried values keep their shapes through the body (a loop
+// whose carried shapes change per iteration is refused at prepare; relax's loop cannot
+// express one). A child's memory is the scratch of its instruction in the parent's arena:
+// the branches of an if share it, and a loop's holds the body's values, a second set of the
+// carried values (the iterations write alternately into it and the loop's outputs, ending
+// in the outputs) and the iteration number. Results are copied into the parent's slots.
+//
 // Contexts share the Executable and nothing else: run one context per thread.
 
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <memory>
 #include <span>
 #include <string>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -12781,29 +13151,24 @@ class ExecutionContext {
   // `pool` (optional, not owned) runs the kernels' parallel loops; it must not be shared with
   // a context that runs at the same time.
   explicit ExecutionContext(std::shared_ptr<const Executable> exe, ThreadPool* pool = nullptr)
-      : exe_(std::move(exe)), pool_(pool) {}
+      : exe_(std::move(exe)), pool_(pool) {
+    make_sub_calls();
+  }
 
   const Executable& executable() const noexcept { return *exe_; }
 
   // Plans a run for inputs of these shapes (by parameter name).
   Status prepare(std::span<const relax::InputShape> inputs) {
     prepared_ = false;
-    const relax::Function& fn = exe_->function();
-    Result<relax::BoundShapes> bound = relax::bind_shapes(fn, inputs);
-    if (!bound.ok()) return std::move(bound).status().with_context("prepare");
-
-    slots_.assign(fn.values.size(), Slot{});
-    for (std::size_t v = 0; v < fn.values.size(); ++v) {
-      Slot& s = slots_[v];
-      s.dtype = fn.values[v].type.dtype;
-      s.set_shape(bound->shapes[v].view());
-      if (const Tensor* c = fn.constant_of(static_cast<relax::ValueId>(v))) s = slot_of(*c);
+    KILN_RETURN_IF_ERROR(lay_out(inputs).with_context("prepare"));
+    if (plan_.arena_bytes > arena_capacity_) {
+      arena_.reset(static_cast<std::byte*>(aligned_alloc_bytes(plan_.arena_bytes, kBufferAlignment)));
+      arena_capacity_ = arena_ ? plan_.arena_bytes : 0;
+      if (!arena_)
+        return make_error(StatusCode::out_of_memory, "prepare: cannot allocate an arena of ", plan_.arena_bytes,
+                          " bytes");
     }
-    param_dims_.clear();
-    for (relax::ValueId p : fn.params) param_dims_.push_back(bound->shape(p));
-
-    wire_calls();
-    KILN_RETURN_IF_ERROR(plan());
+    place(arena_.get());
     prepared_ = true;
     return {};
   }
@@ -12843,7 +13208,7 @@ class ExecutionContext {
       if (!s.contiguous())
         return make_error(StatusCode::invalid_argument, "run: input ", p.name, " is not row-major contiguous");
     }
-    return execute();
+    return execute().with_context("run");
   }
   Status run(std::initializer_list<Tensor> inputs) { return run(std::span<const Tensor>(inputs.begin(), inputs.size())); }
 
@@ -12853,7 +13218,8 @@ class ExecutionContext {
   // The slot of any value of the function (for inspection and tests).
   const Slot& value(relax::ValueId id) const { return slots_[static_cast<std::size_t>(id)]; }
 
-  // Bytes of the arena the current plan uses, and what it would use without reuse.
+  // Bytes of the arena the current plan uses (child contexts of if and loop included), and
+  // what it would use without reuse.
   std::size_t arena_bytes() const noexcept { return plan_.arena_bytes; }
   std::size_t unplanned_bytes() const noexcept { return plan_.requested_bytes; }
   // How many values were written over a dying input of theirs.
@@ -12870,6 +13236,27 @@ class ExecutionContext {
     std::size_t input_count = 0;
     std::size_t output_count = 0;
     std::span<std::byte> scratch;
+
+    std::span<const Slot* const> inputs(const std::vector<const Slot*>& all) const noexcept {
+      return {all.data() + first_input, input_count};
+    }
+    std::span<const Slot* const> outputs(const std::vector<const Slot*>& all) const noexcept {
+      return {all.data() + first_output, output_count};
+    }
+  };
+
+  // An if or loop instruction: the child contexts that run its sub-functions, and what a loop
+  // keeps between iterations. The memory of all of it is the instruction's scratch: the
+  // children's values first (the branches of an if share them), then a loop's spare carried
+  // values and its iteration number.
+  struct SubCall {
+    std::size_t instruction = 0;
+    std::vector<std::unique_ptr<ExecutionContext>> children;  // then and else; or the body
+    std::vector<const Slot*> body_args;  // a loop's: the iteration number, then the carried values
+    std::vector<Slot> spare;             // a loop's second set of carried values
+    Slot iteration;                      // a loop's iteration number, i64[]
+    std::size_t children_bytes = 0;
+    std::size_t scratch_bytes = 0;
   };
 
   static relax::ConcreteShape shape_of(const Tensor& t) {
@@ -12885,8 +13272,8 @@ class ExecutionContext {
     OpCall call;
     call.op = ins.op;
     call.attrs = ins.attrs;
-    call.inputs = std::span<const Slot* const>(call_slots_.data() + c.first_input, c.input_count);
-    call.outputs = std::span<const Slot* const>(call_slots_.data() + c.first_output, c.output_count);
+    call.inputs = c.inputs(call_slots_);
+    call.outputs = c.outputs(call_slots_);
     call.pool = pool_;
     call.scratch = c.scratch;
     call.fused = ins.fused;
@@ -12910,15 +13297,73 @@ class ExecutionContext {
     }
   }
 
+  // Binds the shapes, wires the calls, prepares the child contexts and plans the memory; the
+  // memory itself is placed by place(), in this context's arena or in its parent's.
+  Status lay_out(std::span<const relax::InputShape> inputs) {
+    const relax::Function& fn = exe_->function();
+    Result<relax::BoundShapes> bound = relax::bind_shapes(fn, inputs);
+    if (!bound.ok()) return std::move(bound).status();
+
+    slots_.assign(fn.values.size(), Slot{});
+    for (std::size_t v = 0; v < fn.values.size(); ++v) {
+      Slot& s = slots_[v];
+      s.dtype = fn.values[v].type.dtype;
+      s.set_shape(bound->shapes[v].view());
+      if (const Tensor* c = fn.constant_of(static_cast<relax::ValueId>(v))) s = slot_of(*c);
+    }
+    param_dims_.clear();
+    for (relax::ValueId p : fn.params) param_dims_.push_back(bound->shape(p));
+
+    wire_calls();
+    for (SubCall& sub : sub_calls_) KILN_RETURN_IF_ERROR(lay_out_sub_call(sub));
+    plan();
+    return {};
+  }
+
+  // lay_out() for a child context whose parameters take `args` (their shapes).
+  Status lay_out_call(std::span<const Slot* const> args) {
+    const relax::Function& fn = exe_->function();
+    std::vector<relax::InputShape> shapes;
+    for (std::size_t p = 0; p < fn.params.size() && p < args.size(); ++p) {
+      const auto dims = args[p]->shape();
+      shapes.push_back({fn.value(fn.params[p]).name, std::vector<std::int64_t>(dims.begin(), dims.end())});
+    }
+    return lay_out(shapes);
+  }
+
+  // The bytes at `base` hold this context's values and scratch, as planned.
+  void place(std::byte* base) {
+    const auto instructions = exe_->instructions();
+    for (std::size_t v = 0; v < slots_.size(); ++v)
+      if (const int r = value_request_[v]; r >= 0) slots_[v].data = base + plan_.offsets[static_cast<std::size_t>(r)];
+    for (std::size_t i = 0; i < instructions.size(); ++i)
+      if (const int r = scratch_request_[i]; r >= 0)
+        calls_[i].scratch = std::span<std::byte>(base + plan_.offsets[static_cast<std::size_t>(r)],
+                                                 requests_[static_cast<std::size_t>(r)].bytes);
+    for (SubCall& sub : sub_calls_) {
+      std::byte* region = calls_[sub.instruction].scratch.data();
+      for (auto& child : sub.children) child->place(region);
+      std::size_t offset = sub.children_bytes;
+      for (Slot& spare : sub.spare) {
+        spare.data = region + offset;
+        offset += align_up(spare.bytes());
+      }
+      sub.iteration.data = region + offset;
+    }
+  }
+
   // One request per value that owns memory the kernels write (not parameters, constants or
   // views), live until the last use of it or of any view of it; one per call's scratch.
-  Status plan() {
+  void plan() {
     const relax::Function& fn = exe_->function();
     const auto instructions = exe_->instructions();
     const int end = static_cast<int>(instructions.size());  // past the last step: outputs live to here
-    std::vector<int> request_of(fn.values.size(), -1);
-    std::vector<BufferRequest> requests;
-    std::vector<int> scratch_request(instructions.size(), -1);
+    std::vector<int>& request_of = value_request_;
+    std::vector<BufferRequest>& requests = requests_;
+    std::vector<int>& scratch_request = scratch_request_;
+    request_of.assign(fn.values.size(), -1);
+    requests.clear();
+    scratch_request.assign(instructions.size(), -1);
     const auto owner = [&](relax::ValueId id) { return request_of[static_cast<std::size_t>(exe_->storage_of(id))]; };
 
     for (std::size_t i = 0; i < instructions.size(); ++i) {
@@ -12937,12 +13382,14 @@ class ExecutionContext {
         request_of[static_cast<std::size_t>(out)] = static_cast<int>(requests.size());
         requests.push_back(r);
       }
-      if (ins.kernel->scratch_bytes != nullptr) {
-        const std::size_t bytes = ins.kernel->scratch_bytes(call_of(i));
-        if (bytes > 0) {
-          scratch_request[i] = static_cast<int>(requests.size());
-          requests.push_back(BufferRequest{bytes, step, step, -1});
-        }
+      std::size_t scratch = 0;
+      if (ins.kind == InstructionKind::kernel && ins.kernel->scratch_bytes != nullptr)
+        scratch = ins.kernel->scratch_bytes(call_of(i));
+      else if (ins.is_control_flow())
+        scratch = sub_calls_[static_cast<std::size_t>(sub_call_of_[i])].scratch_bytes;
+      if (scratch > 0) {
+        scratch_request[i] = static_cast<int>(requests.size());
+        requests.push_back(BufferRequest{scratch, step, step, -1});
       }
     }
     for (relax::ValueId out : fn.outputs)
@@ -12956,20 +13403,6 @@ class ExecutionContext {
     }
 
     plan_ = plan_memory(requests);
-    if (plan_.arena_bytes > arena_capacity_) {
-      arena_.reset(static_cast<std::byte*>(aligned_alloc_bytes(plan_.arena_bytes, kBufferAlignment)));
-      arena_capacity_ = arena_ ? plan_.arena_bytes : 0;
-      if (!arena_)
-        return make_error(StatusCode::out_of_memory, "prepare: cannot allocate an arena of ", plan_.arena_bytes,
-                          " bytes");
-    }
-    for (std::size_t v = 0; v < fn.values.size(); ++v)
-      if (const int r = request_of[v]; r >= 0) slots_[v].data = arena_.get() + plan_.offsets[static_cast<std::size_t>(r)];
-    for (std::size_t i = 0; i < instructions.size(); ++i)
-      if (const int r = scratch_request[i]; r >= 0)
-        calls_[i].scratch = std::span<std::byte>(arena_.get() + plan_.offsets[static_cast<std::size_t>(r)],
-                                                 requests[static_cast<std::size_t>(r)].bytes);
-    return {};
   }
 
   // An input of an in-place-capable op whose memory the output may take: same element size
@@ -12985,20 +13418,187 @@ class ExecutionContext {
     return -1;
   }
 
+  // ---- control flow ------------------------------------------------------------------------
+
+  void make_sub_calls() {
+    const auto instructions = exe_->instructions();
+    sub_call_of_.assign(instructions.size(), -1);
+    for (std::size_t i = 0; i < instructions.size(); ++i) {
+      const Instruction& ins = instructions[i];
+      if (!ins.is_control_flow()) continue;
+      SubCall sub;
+      sub.instruction = i;
+      for (const auto& program : ins.subprograms)
+        sub.children.push_back(std::make_unique<ExecutionContext>(program, pool_));
+      sub_call_of_[i] = static_cast<int>(sub_calls_.size());
+      sub_calls_.push_back(std::move(sub));
+    }
+  }
+
+  std::string where(std::size_t i) const {
+    const Instruction& ins = exe_->instructions()[i];
+    return str_cat("%", ins.outputs.empty() ? -1 : ins.outputs[0], " = ", relax::to_string(ins.op));
+  }
+
+  static std::string shape_text(const Slot& s) {
+    std::string text = "[";
+    for (int a = 0; a < s.rank; ++a) text += str_cat(a ? ", " : "", s.dims[a]);
+    return text + "]";
+  }
+
+  // Prepares the children of an if or loop for the shapes its inputs now have, and checks
+  // that what they return fits the instruction's outputs.
+  Status lay_out_sub_call(SubCall& sub) {
+    const Instruction& ins = exe_->instructions()[sub.instruction];
+    const CallSlots& c = calls_[sub.instruction];
+    const auto inputs = c.inputs(call_slots_);
+    const auto outputs = c.outputs(call_slots_);
+    const auto child_name = [&](std::size_t k) -> const std::string& {
+      return ins.subprograms[k]->function().name;
+    };
+    if (inputs[0]->elements() != 1)
+      return make_error(StatusCode::shape_mismatch, where(sub.instruction), ": the ",
+                        ins.kind == InstructionKind::loop ? "trip count" : "condition", " must have one element, got ",
+                        shape_text(*inputs[0]));
+    const auto carried = inputs.subspan(1);
+    sub.children_bytes = 0;
+    if (ins.kind == InstructionKind::if_then_else) {
+      for (std::size_t k = 0; k < sub.children.size(); ++k) {
+        const char* branch = k == 0 ? ": the then branch @" : ": the else branch @";
+        KILN_RETURN_IF_ERROR(sub.children[k]->lay_out_call(carried).with_context(
+            str_cat(where(sub.instruction), branch, child_name(k))));
+        sub.children_bytes = std::max(sub.children_bytes, sub.children[k]->plan_.arena_bytes);
+      }
+      for (std::size_t o = 0; o < outputs.size(); ++o) {
+        const Slot& then_out = sub.children[0]->output(o);
+        const Slot& else_out = sub.children[1]->output(o);
+        if (!std::ranges::equal(then_out.shape(), else_out.shape()))
+          return make_error(StatusCode::shape_mismatch, where(sub.instruction), ": output ", o, " is ",
+                            shape_text(then_out), " in the then branch @", child_name(0), " but ", shape_text(else_out),
+                            " in the else branch @", child_name(1), " for these inputs; both branches must return the "
+                            "same shapes");
+        if (!std::ranges::equal(then_out.shape(), outputs[o]->shape()))
+          return make_error(StatusCode::shape_mismatch, where(sub.instruction), ": output ", o, " is ",
+                            shape_text(then_out), " in both branches, but the if's type gives ",
+                            shape_text(*outputs[o]));
+      }
+      sub.scratch_bytes = align_up(sub.children_bytes);
+      return {};
+    }
+
+    // A loop: body(iteration, carried...) -> carried..., every carried value keeping its shape.
+    ExecutionContext& body = *sub.children[0];
+    sub.iteration = Slot{};
+    sub.iteration.dtype = DType::i64;
+    sub.body_args.assign(1, &sub.iteration);
+    sub.body_args.insert(sub.body_args.end(), carried.begin(), carried.end());
+    KILN_RETURN_IF_ERROR(body.lay_out_call(sub.body_args).with_context(
+        str_cat(where(sub.instruction), ": the body @", child_name(0))));
+    sub.spare.clear();
+    sub.children_bytes = align_up(body.plan_.arena_bytes);
+    std::size_t bytes = sub.children_bytes;
+    for (std::size_t o = 0; o < outputs.size(); ++o) {
+      const Slot& result = body.output(o);
+      if (!std::ranges::equal(result.shape(), carried[o]->shape()))
+        return make_error(StatusCode::shape_mismatch, where(sub.instruction), ": carried value ", o, " goes in as ",
+                          shape_text(*carried[o]), " but the body @", child_name(0), " returns ", shape_text(result),
+                          "; the VM runs loops whose carried values keep their shapes");
+      if (!std::ranges::equal(result.shape(), outputs[o]->shape()))
+        return make_error(StatusCode::shape_mismatch, where(sub.instruction), ": carried value ", o, " is ",
+                          shape_text(result), ", but the loop's type gives ", shape_text(*outputs[o]));
+      Slot spare = *outputs[o];
+      spare.data = nullptr;
+      bytes += align_up(spare.bytes());
+      sub.spare.push_back(spare);
+    }
+    sub.scratch_bytes = bytes + align_up(sizeof(std::int64_t));
+    return {};
+  }
+
+  // Runs this (child) context with its parameters on `args`; shapes as prepared.
+  Status run_call(std::span<const Slot* const> args) {
+    const relax::Function& fn = exe_->function();
+    for (std::size_t p = 0; p < fn.params.size(); ++p) slots_[static_cast<std::size_t>(fn.params[p])] = *args[p];
+    return execute();
+  }
+
+  // Copies a value of a child into a slot of the same shape and dtype. The two may be the
+  // same memory (a body returning its parameter unchanged).
+  static void copy_value(const Slot& from, const Slot& to) noexcept {
+    const std::size_t bytes = to.bytes();
+    if (bytes > 0 && from.data != to.data) std::memmove(to.data, from.data, bytes);
+  }
+
+  static std::int64_t integer_of(const Slot& s) noexcept {
+    return visit_dtype(s.dtype, [&](auto zero) -> std::int64_t {
+      using T = decltype(zero);
+      if constexpr (std::is_integral_v<T>) return static_cast<std::int64_t>(*static_cast<const T*>(s.data));
+      else return 0;  // load accepts only integer trip counts
+    });
+  }
+
+  Status run_if(std::size_t i) {
+    SubCall& sub = sub_calls_[static_cast<std::size_t>(sub_call_of_[i])];
+    const CallSlots& c = calls_[i];
+    const auto inputs = c.inputs(call_slots_);
+    const auto outputs = c.outputs(call_slots_);
+    // Read as a byte: any nonzero byte is true.
+    const bool condition = *static_cast<const unsigned char*>(inputs[0]->data) != 0;
+    const std::size_t k = condition ? 0 : 1;
+    ExecutionContext& branch = *sub.children[k];
+    if (Status s = branch.run_call(inputs.subspan(1)); !s.ok())
+      return std::move(s).with_context(
+          str_cat(k == 0 ? "the then branch @" : "the else branch @", branch.executable().function().name));
+    for (std::size_t o = 0; o < outputs.size(); ++o) copy_value(branch.output(o), *outputs[o]);
+    return {};
+  }
+
+  Status run_loop(std::size_t i) {
+    SubCall& sub = sub_calls_[static_cast<std::size_t>(sub_call_of_[i])];
+    const CallSlots& c = calls_[i];
+    const auto inputs = c.inputs(call_slots_);
+    const auto outputs = c.outputs(call_slots_);
+    const auto carried = inputs.subspan(1);
+    const std::int64_t trips = integer_of(*inputs[0]);
+    if (trips <= 0) {
+      for (std::size_t o = 0; o < outputs.size(); ++o) copy_value(*carried[o], *outputs[o]);
+      return {};
+    }
+    // Iteration k writes into the outputs when trips - 1 - k is even, else into the spare
+    // set, so the last one writes the outputs and each reads what the one before wrote.
+    const auto target = [&](std::int64_t k, std::size_t o) -> const Slot* {
+      return (trips - 1 - k) % 2 == 0 ? outputs[o] : &sub.spare[o];
+    };
+    ExecutionContext& body = *sub.children[0];
+    for (std::int64_t k = 0; k < trips; ++k) {
+      *sub.iteration.data_as<std::int64_t>() = k;
+      for (std::size_t o = 0; o < outputs.size(); ++o) sub.body_args[o + 1] = k == 0 ? carried[o] : target(k - 1, o);
+      if (Status s = body.run_call(sub.body_args); !s.ok())
+        return std::move(s).with_context(str_cat("the body @", body.executable().function().name, ", iteration ", k));
+      for (std::size_t o = 0; o < outputs.size(); ++o) copy_value(body.output(o), *target(k, o));
+    }
+    return {};
+  }
+
   Status execute() {
     const auto instructions = exe_->instructions();
     for (std::size_t i = 0; i < instructions.size(); ++i) {
       const Instruction& ins = instructions[i];
-      if (ins.is_view()) {
-        // The output slot already has its shape; it takes its input's memory, which for a
-        // parameter changes from run to run.
-        slots_[static_cast<std::size_t>(ins.outputs[0])].data = slots_[static_cast<std::size_t>(ins.inputs[0])].data;
-        continue;
+      Status s;
+      switch (ins.kind) {
+        case InstructionKind::view:
+          // The output slot already has its shape; it takes its input's memory, which for a
+          // parameter changes from run to run.
+          slots_[static_cast<std::size_t>(ins.outputs[0])].data = slots_[static_cast<std::size_t>(ins.inputs[0])].data;
+          continue;
+        case InstructionKind::kernel: s = ins.kernel->run(call_of(i)); break;
+        case InstructionKind::user_kernel:
+          s = ins.user_kernel->run(calls_[i].inputs(call_slots_), calls_[i].outputs(call_slots_));
+          break;
+        case InstructionKind::if_then_else: s = run_if(i); break;
+        case InstructionKind::loop: s = run_loop(i); break;
       }
-      Status s = ins.kernel->run(call_of(i));
-      if (!s.ok())
-        return std::move(s).with_context(str_cat("run: %", ins.outputs.empty() ? -1 : ins.outputs[0], " = ",
-                                                 relax::to_string(ins.op)));
+      if (!s.ok()) return std::move(s).with_context(where(i));
     }
     return {};
   }
@@ -13014,6 +13614,11 @@ class ExecutionContext {
   std::vector<relax::ConcreteShape> param_dims_;
   std::vector<CallSlots> calls_;
   std::vector<const Slot*> call_slots_;
+  std::vector<SubCall> sub_calls_;   // one per if and loop, made with the context
+  std::vector<int> sub_call_of_;     // by instruction: its SubCall, or -1
+  std::vector<int> value_request_;   // by value: its buffer request, or -1 (the last plan's)
+  std::vector<int> scratch_request_; // by instruction: its scratch request, or -1
+  std::vector<BufferRequest> requests_;
   MemoryPlan plan_;
   std::unique_ptr<std::byte, FreeAligned> arena_;
   std::size_t arena_capacity_ = 0;
@@ -13021,6 +13626,776 @@ class ExecutionContext {
 
 } // namespace kiln::vm
 // ---- end kiln/vm/execution_context.hpp ----
+
+// the static graph: a model whose shapes, fusion and memory plan the compiler works out
+// ---- begin kiln/static_graph/node.hpp ----
+// kiln/static_graph/node.hpp: the nodes of a static graph, types whose shapes the C++
+// compiler infers.
+//
+// A static graph is a model whose every shape is known when the application is compiled.
+// Each tensor of it is a type: a Param (an input or a weight, named, with its dtype and
+// dims as template arguments) or a Node (an op, its attributes as a template argument,
+// and the node types of its inputs). A node value holds nothing; everything is in its
+// type, so two nodes of the same type compute the same thing and a graph shares them.
+//
+// A node's output type is inferred by the same constexpr functions that type a dynamic
+// module (relax::infer), run by the compiler. A graph whose shapes do not fit stops
+// compilation; g++ prints the reason inside the template argument of graph_error:
+//     graph_error<kiln::relax::TypeError{..., {"matmul: inner dimensions 64 and 32 differ", ...
+
+#include <cstddef>
+#include <cstdint>
+
+
+namespace kiln::static_graph {
+
+using te::TypeList;
+
+// A static shape: dtype and constant dims, small enough to copy around in constant expressions.
+struct StaticShape {
+  DType dtype = DType::f32;
+  int rank = 0;
+  std::int64_t dims[kMaxRank] = {};
+
+  constexpr std::int64_t elements() const noexcept {
+    std::int64_t n = 1;
+    for (int a = 0; a < rank; ++a) n *= dims[a];
+    return n;
+  }
+  constexpr std::size_t bytes() const noexcept { return static_cast<std::size_t>(elements()) * size_of(dtype); }
+
+  constexpr relax::TensorType tensor_type() const noexcept {
+    relax::TensorType t;
+    t.dtype = dtype;
+    for (int a = 0; a < rank; ++a) t.push_back(relax::SymDim(dims[a]));
+    return t;
+  }
+  friend constexpr bool operator==(const StaticShape& a, const StaticShape& b) noexcept {
+    if (a.dtype != b.dtype || a.rank != b.rank) return false;
+    for (int i = 0; i < a.rank; ++i)
+      if (a.dims[i] != b.dims[i]) return false;
+    return true;
+  }
+};
+
+// An inferred type, once every dim is known to be a constant.
+constexpr StaticShape static_shape_of(const relax::TensorType& t) noexcept {
+  StaticShape s;
+  s.dtype = t.dtype;
+  s.rank = t.rank < 0 ? 0 : t.rank;
+  for (int a = 0; a < s.rank; ++a) s.dims[a] = t.dims[a].constant_value();
+  return s;
+}
+
+// A graph whose shapes do not fit stops here; the message is the template argument.
+template <relax::TypeError E>
+struct graph_error {
+  static_assert(E.message.length == 0, "kiln: a static graph's shapes do not fit; the message is in graph_error<...> above");
+  static constexpr bool ok = E.message.length == 0;
+};
+
+enum class ParamKind : std::uint8_t { input, weight };
+
+// An input (given to every run) or a weight (bound once), named so that a model binds it by name.
+template <ParamKind Kind, Name ParamName, DType D, std::int64_t... Dims>
+struct Param {
+  static_assert(sizeof...(Dims) <= kMaxRank, "kiln: a static graph's tensors have at most kMaxRank dims");
+  static_assert(((Dims > 0) && ...), "kiln: a static graph's dims are positive");
+  static constexpr bool is_param = true;
+  static constexpr ParamKind kind = Kind;
+  static constexpr Name name = ParamName;
+  static constexpr StaticShape shape{D, static_cast<int>(sizeof...(Dims)), {Dims...}};
+  static constexpr relax::TensorType type = shape.tensor_type();
+  using inputs = TypeList<>;
+};
+
+// An absent optional input (a conv without bias).
+struct NoInput {
+  static constexpr bool is_param = false;
+};
+
+namespace detail {
+
+template <class T>
+constexpr relax::TensorType type_of() noexcept {
+  if constexpr (std::is_same_v<T, NoInput>) return relax::TensorType{};
+  else return T::type;
+}
+
+constexpr relax::PoolKind pool_kind(relax::OpKind op) noexcept {
+  using relax::OpKind;
+  if (op == OpKind::max_pool || op == OpKind::global_max_pool) return relax::PoolKind::max;
+  if (op == OpKind::lp_pool || op == OpKind::global_lp_pool) return relax::PoolKind::lp;
+  return relax::PoolKind::average;
+}
+
+// The output type of `Op` with attributes `A` on inputs `In...`: relax's own inference rules.
+template <relax::OpKind Op, auto A, class... In>
+constexpr relax::Inferred<relax::TensorType> infer_node() noexcept {
+  using relax::OpFamily;
+  using relax::OpKind;
+  namespace infer = relax::infer;
+  constexpr const relax::OpInfo& info = relax::op_info(Op);
+  constexpr std::size_t n = sizeof...(In);
+  static_assert(n >= info.min_inputs && (info.max_inputs == relax::kVariadic || n <= info.max_inputs),
+                "kiln: a static graph node has the wrong number of inputs for its op");
+  // The inputs' types as locals: the infer rules test an optional input's pointer against
+  // null, and under -fsanitize=undefined g++ 12 cannot do that in a constant expression for
+  // the address of a static member (In::type), only for the address of a local.
+  const relax::TensorType types[] = {type_of<In>()..., relax::TensorType{}};
+  constexpr bool present[] = {!std::is_same_v<In, NoInput>..., false};
+  const relax::TensorType* in[n + 1] = {};
+  for (std::size_t i = 0; i < n; ++i) in[i] = present[i] ? &types[i] : nullptr;
+  const auto opt = [&](std::size_t i) { return i < n ? in[i] : nullptr; };
+  using AttrType = std::remove_cvref_t<decltype(A)>;
+  if constexpr (info.family == OpFamily::unary) return infer::unary(info.name, *in[0], info.element);
+  else if constexpr (info.family == OpFamily::binary) return infer::binary(info.name, *in[0], *in[1], info.element);
+  else if constexpr (info.family == OpFamily::compare) return infer::compare(info.name, *in[0], *in[1]);
+  else if constexpr (info.family == OpFamily::logical) return infer::logical(info.name, *in[0], *in[1]);
+  else if constexpr (Op == OpKind::where) return infer::where(*in[0], *in[1], *in[2]);
+  else if constexpr (Op == OpKind::clip) return infer::clip(*in[0], opt(1), opt(2));
+  else if constexpr (Op == OpKind::cast) return infer::cast(*in[0], A.to);
+  else if constexpr (Op == OpKind::matmul) return infer::matmul(*in[0], *in[1]);
+  else if constexpr (Op == OpKind::gemm) return infer::gemm(*in[0], *in[1], opt(2), infer::GemmAttrs{A.trans_a, A.trans_b});
+  else if constexpr (Op == OpKind::conv) return infer::conv(*in[0], *in[1], opt(2), A);
+  else if constexpr (Op == OpKind::conv_transpose) return infer::conv_transpose(*in[0], *in[1], opt(2), A.relax_attrs());
+  else if constexpr (Op == OpKind::max_pool || Op == OpKind::average_pool || Op == OpKind::lp_pool)
+    return infer::pool(pool_kind(Op), *in[0], A);
+  else if constexpr (Op == OpKind::global_max_pool || Op == OpKind::global_average_pool || Op == OpKind::global_lp_pool)
+    return infer::global_pool(pool_kind(Op), *in[0]);
+  else if constexpr (Op == OpKind::batch_norm) return infer::batch_norm(*in[0], *in[1], *in[2], *in[3], *in[4]);
+  else if constexpr (Op == OpKind::layer_norm) return infer::layer_norm(*in[0], *in[1], opt(2), A.axis);
+  else if constexpr (Op == OpKind::instance_norm) return infer::instance_norm(*in[0], *in[1], *in[2]);
+  else if constexpr (Op == OpKind::group_norm) return infer::group_norm(*in[0], *in[1], *in[2], A.num_groups);
+  else if constexpr (Op == OpKind::softmax || Op == OpKind::log_softmax || Op == OpKind::hardmax)
+    return infer::softmax(info.name, *in[0], A.axis);
+  else if constexpr (std::is_same_v<AttrType, relax::ReduceAttrs>) return infer::reduce(info.name, *in[0], A);
+  else if constexpr (Op == OpKind::argmax || Op == OpKind::argmin)
+    return infer::arg_reduce(info.name, *in[0], A.axis, A.keepdims);
+  else if constexpr (Op == OpKind::cumsum) return infer::cumsum(*in[0], A.axis);
+  else if constexpr (Op == OpKind::reshape) return infer::reshape(*in[0], A.dims(), false);
+  else if constexpr (Op == OpKind::expand) return infer::expand(*in[0], A.dims());
+  else if constexpr (Op == OpKind::flatten) return infer::flatten(*in[0], A.axis);
+  else if constexpr (Op == OpKind::squeeze) return infer::squeeze(*in[0], A.axes);
+  else if constexpr (Op == OpKind::unsqueeze) return infer::unsqueeze(*in[0], A.axes);
+  else if constexpr (Op == OpKind::transpose) return infer::transpose(*in[0], A.perm);
+  else if constexpr (Op == OpKind::concat) return infer::concat({In::type...}, A.axis);
+  else if constexpr (Op == OpKind::slice) return infer::slice(*in[0], A);
+  else if constexpr (Op == OpKind::gather) return infer::gather(*in[0], *in[1], A.axis);
+  else if constexpr (Op == OpKind::gather_elements) return infer::gather_elements(*in[0], *in[1], A.axis);
+  else if constexpr (Op == OpKind::scatter_elements) return infer::scatter_elements(*in[0], *in[1], *in[2], A.axis);
+  else if constexpr (Op == OpKind::scatter_nd) return infer::scatter_nd(*in[0], *in[1], *in[2]);
+  else if constexpr (Op == OpKind::pad) return infer::pad(*in[0], A.pads, A.axes);
+  else if constexpr (Op == OpKind::tile) return infer::tile(*in[0], A.repeats);
+  else if constexpr (Op == OpKind::attention) return infer::attention(*in[0], *in[1], *in[2], opt(3));
+  else {
+    static_assert(Op == OpKind::identity, "kiln: this op has no static-graph form (several outputs, control flow, "
+                                          "dims known only at run time, or a sub-function)");
+    return *in[0];
+  }
+}
+
+} // namespace detail
+
+// The target shape of a static reshape or expand: dims as template arguments. Converts to
+// relax::ShapeAttrs for the kernels.
+template <std::int64_t... D>
+struct StaticDims {
+  constexpr relax::Dims dims() const noexcept { return relax::Dims{relax::SymDim(D)...}; }
+  relax::ShapeAttrs to_attrs() const { return relax::ShapeAttrs{dims(), false}; }
+};
+
+// relax::ConvTransposeAttrs with its output shape as constants, so that it can be a template
+// argument.
+struct ConvTransposeAttrs {
+  relax::Ints strides = {};
+  relax::Ints pads = {};
+  relax::Ints dilations = {};
+  std::int64_t groups = 1;
+  relax::AutoPad auto_pad = relax::AutoPad::explicit_pads;
+  relax::Ints output_padding = {};
+  relax::Ints output_shape = {};
+
+  constexpr relax::ConvTransposeAttrs relax_attrs() const noexcept {
+    relax::ConvTransposeAttrs a{strides, pads, dilations, groups, auto_pad, output_padding, {}};
+    for (std::int64_t d : output_shape) a.output_shape.push_back(relax::SymDim(d));
+    return a;
+  }
+  relax::Attrs to_attrs() const { return relax_attrs(); }
+};
+
+// One op applied to its inputs. `A` is the op's relax attribute struct (relax::ConvAttrs,
+// relax::AxisAttrs, ...), or StaticDims for reshape and expand.
+template <relax::OpKind Op, auto A, class... In>
+struct Node {
+  static constexpr bool is_param = false;
+  static constexpr relax::OpKind op = Op;
+  static constexpr auto attrs = A;
+  using inputs = TypeList<In...>;
+  static constexpr relax::Inferred<relax::TensorType> inferred = detail::infer_node<Op, A, In...>();
+  static constexpr bool ok = graph_error<inferred.error()>::ok;
+  static_assert(!ok || inferred->is_static(), "kiln: a static graph node's dims must all be constants");
+  static constexpr relax::TensorType type = inferred.ok() ? *inferred : relax::TensorType{};
+  static constexpr StaticShape shape = static_shape_of(type);
+};
+
+template <class T> struct is_node : std::false_type {};
+template <relax::OpKind Op, auto A, class... In> struct is_node<Node<Op, A, In...>> : std::true_type {};
+template <ParamKind K, Name N, DType D, std::int64_t... Dims> struct is_node<Param<K, N, D, Dims...>> : std::true_type {};
+
+// What the API functions accept as a tensor of the graph.
+template <class T>
+concept GraphTensor = is_node<T>::value;
+
+template <class T>
+concept OptionalGraphTensor = GraphTensor<T> || std::is_same_v<T, NoInput>;
+
+} // namespace kiln::static_graph
+// ---- end kiln/static_graph/node.hpp ----
+// ---- begin kiln/static_graph/ops.hpp ----
+// kiln/static_graph/ops.hpp: the functions a static graph is written with.
+//
+//   constexpr auto x = input<"x", DType::f32, 8, 64>();
+//   constexpr auto w = weight<"w", DType::f32, 64, 32>();
+//   constexpr auto y = relu(matmul(x, w) + weight<"b", DType::f32, 32>());
+//
+// Every function returns an empty node value whose type is the computation; attributes are
+// template arguments (the relax attribute structs, so both ways to run a graph share them):
+// conv<relax::ConvAttrs{.pads = {1, 1, 1, 1}}>(x, w, b). `apply<OpKind, attrs>(inputs...)`
+// reaches any op with one output and static attributes.
+
+#include <cstdint>
+
+
+namespace kiln::static_graph {
+
+using relax::OpKind;
+
+template <Name N, DType D, std::int64_t... Dims>
+constexpr auto input() noexcept {
+  return Param<ParamKind::input, N, D, Dims...>{};
+}
+template <Name N, DType D, std::int64_t... Dims>
+constexpr auto weight() noexcept {
+  return Param<ParamKind::weight, N, D, Dims...>{};
+}
+
+template <OpKind Op, auto A = relax::NoAttrs{}, OptionalGraphTensor... In>
+constexpr auto apply(In...) noexcept {
+  return Node<Op, A, In...>{};
+}
+
+// ---- elementwise --------------------------------------------------------------------------
+template <GraphTensor X> constexpr auto neg(X x) noexcept { return apply<OpKind::neg>(x); }
+template <GraphTensor X> constexpr auto abs(X x) noexcept { return apply<OpKind::abs>(x); }
+template <GraphTensor X> constexpr auto relu(X x) noexcept { return apply<OpKind::relu>(x); }
+template <GraphTensor X> constexpr auto sigmoid(X x) noexcept { return apply<OpKind::sigmoid>(x); }
+template <GraphTensor X> constexpr auto tanh(X x) noexcept { return apply<OpKind::tanh>(x); }
+template <GraphTensor X> constexpr auto exp(X x) noexcept { return apply<OpKind::exp>(x); }
+template <GraphTensor X> constexpr auto log(X x) noexcept { return apply<OpKind::log>(x); }
+template <GraphTensor X> constexpr auto sqrt(X x) noexcept { return apply<OpKind::sqrt>(x); }
+template <GraphTensor X> constexpr auto erf(X x) noexcept { return apply<OpKind::erf>(x); }
+template <GraphTensor X> constexpr auto gelu(X x) noexcept { return apply<OpKind::gelu>(x); }
+template <GraphTensor X> constexpr auto silu(X x) noexcept { return apply<OpKind::silu>(x); }
+
+template <GraphTensor A, GraphTensor B> constexpr auto add(A a, B b) noexcept { return apply<OpKind::add>(a, b); }
+template <GraphTensor A, GraphTensor B> constexpr auto subtract(A a, B b) noexcept { return apply<OpKind::subtract>(a, b); }
+template <GraphTensor A, GraphTensor B> constexpr auto multiply(A a, B b) noexcept { return apply<OpKind::multiply>(a, b); }
+template <GraphTensor A, GraphTensor B> constexpr auto divide(A a, B b) noexcept { return apply<OpKind::divide>(a, b); }
+template <GraphTensor A, GraphTensor B> constexpr auto maximum(A a, B b) noexcept { return apply<OpKind::maximum>(a, b); }
+template <GraphTensor A, GraphTensor B> constexpr auto minimum(A a, B b) noexcept { return apply<OpKind::minimum>(a, b); }
+template <GraphTensor A, GraphTensor B> constexpr auto operator+(A a, B b) noexcept { return add(a, b); }
+template <GraphTensor A, GraphTensor B> constexpr auto operator-(A a, B b) noexcept { return subtract(a, b); }
+template <GraphTensor A, GraphTensor B> constexpr auto operator*(A a, B b) noexcept { return multiply(a, b); }
+template <GraphTensor A, GraphTensor B> constexpr auto operator/(A a, B b) noexcept { return divide(a, b); }
+
+template <GraphTensor C, GraphTensor X, GraphTensor Y>
+constexpr auto where(C c, X x, Y y) noexcept { return apply<OpKind::where>(c, x, y); }
+template <DType To, GraphTensor X>
+constexpr auto cast(X x) noexcept { return apply<OpKind::cast, relax::CastAttrs{To}>(x); }
+
+// ---- linear algebra and windows ------------------------------------------------------------
+template <GraphTensor A, GraphTensor B> constexpr auto matmul(A a, B b) noexcept { return apply<OpKind::matmul>(a, b); }
+template <relax::GemmOpAttrs Attrs = relax::GemmOpAttrs{}, GraphTensor A, GraphTensor B, OptionalGraphTensor C = NoInput>
+constexpr auto gemm(A a, B b, C c = {}) noexcept {
+  if constexpr (std::is_same_v<C, NoInput>) return apply<OpKind::gemm, Attrs>(a, b);
+  else return apply<OpKind::gemm, Attrs>(a, b, c);
+}
+template <relax::ConvAttrs Attrs = relax::ConvAttrs{}, GraphTensor X, GraphTensor W, OptionalGraphTensor B = NoInput>
+constexpr auto conv(X x, W w, B b = {}) noexcept {
+  if constexpr (std::is_same_v<B, NoInput>) return apply<OpKind::conv, Attrs>(x, w);
+  else return apply<OpKind::conv, Attrs>(x, w, b);
+}
+template <ConvTransposeAttrs Attrs = ConvTransposeAttrs{}, GraphTensor X, GraphTensor W,
+          OptionalGraphTensor B = NoInput>
+constexpr auto conv_transpose(X x, W w, B b = {}) noexcept {
+  if constexpr (std::is_same_v<B, NoInput>) return apply<OpKind::conv_transpose, Attrs>(x, w);
+  else return apply<OpKind::conv_transpose, Attrs>(x, w, b);
+}
+template <relax::PoolAttrs Attrs, GraphTensor X> constexpr auto max_pool(X x) noexcept { return apply<OpKind::max_pool, Attrs>(x); }
+template <relax::PoolAttrs Attrs, GraphTensor X>
+constexpr auto average_pool(X x) noexcept { return apply<OpKind::average_pool, Attrs>(x); }
+template <GraphTensor X> constexpr auto global_average_pool(X x) noexcept { return apply<OpKind::global_average_pool>(x); }
+template <GraphTensor X> constexpr auto global_max_pool(X x) noexcept { return apply<OpKind::global_max_pool>(x); }
+template <relax::AttentionAttrs Attrs = relax::AttentionAttrs{}, GraphTensor Q, GraphTensor K, GraphTensor V,
+          OptionalGraphTensor M = NoInput>
+constexpr auto attention(Q q, K k, V v, M mask = {}) noexcept {
+  if constexpr (std::is_same_v<M, NoInput>) return apply<OpKind::attention, Attrs>(q, k, v);
+  else return apply<OpKind::attention, Attrs>(q, k, v, mask);
+}
+
+// ---- normalization -------------------------------------------------------------------------
+template <relax::NormAttrs Attrs = relax::NormAttrs{}, GraphTensor X, GraphTensor S, GraphTensor B>
+constexpr auto layer_norm(X x, S scale, B bias) noexcept { return apply<OpKind::layer_norm, Attrs>(x, scale, bias); }
+template <relax::NormAttrs Attrs = relax::NormAttrs{}, GraphTensor X, GraphTensor S, GraphTensor B, GraphTensor M,
+          GraphTensor V>
+constexpr auto batch_norm(X x, S scale, B bias, M mean, V variance) noexcept {
+  return apply<OpKind::batch_norm, Attrs>(x, scale, bias, mean, variance);
+}
+template <std::int64_t Axis = -1, GraphTensor X>
+constexpr auto softmax(X x) noexcept { return apply<OpKind::softmax, relax::AxisAttrs{Axis}>(x); }
+template <std::int64_t Axis = -1, GraphTensor X>
+constexpr auto log_softmax(X x) noexcept { return apply<OpKind::log_softmax, relax::AxisAttrs{Axis}>(x); }
+
+// ---- reductions ----------------------------------------------------------------------------
+template <relax::ReduceAttrs Attrs, GraphTensor X> constexpr auto reduce_sum(X x) noexcept { return apply<OpKind::reduce_sum, Attrs>(x); }
+template <relax::ReduceAttrs Attrs, GraphTensor X> constexpr auto reduce_mean(X x) noexcept { return apply<OpKind::reduce_mean, Attrs>(x); }
+template <relax::ReduceAttrs Attrs, GraphTensor X> constexpr auto reduce_max(X x) noexcept { return apply<OpKind::reduce_max, Attrs>(x); }
+
+// ---- layout --------------------------------------------------------------------------------
+template <std::int64_t... Dims, GraphTensor X>
+constexpr auto reshape(X x) noexcept { return apply<OpKind::reshape, StaticDims<Dims...>{}>(x); }
+template <std::int64_t... Dims, GraphTensor X>
+constexpr auto expand(X x) noexcept { return apply<OpKind::expand, StaticDims<Dims...>{}>(x); }
+template <std::int64_t Axis = 1, GraphTensor X>
+constexpr auto flatten(X x) noexcept { return apply<OpKind::flatten, relax::AxisAttrs{Axis}>(x); }
+template <std::int64_t... Perm, GraphTensor X>
+constexpr auto transpose(X x) noexcept { return apply<OpKind::transpose, relax::PermAttrs{relax::Ints{Perm...}}>(x); }
+template <std::int64_t Axis, GraphTensor... Xs>
+constexpr auto concat(Xs... xs) noexcept { return apply<OpKind::concat, relax::AxisAttrs{Axis}>(xs...); }
+
+} // namespace kiln::static_graph
+// ---- end kiln/static_graph/ops.hpp ----
+// ---- begin kiln/static_graph/plan.hpp ----
+// kiln/static_graph/plan.hpp: what the C++ compiler decides about a static graph: the order
+// of its nodes, which ops fuse, and where every intermediate lives in one arena.
+//
+// Plan<Outputs...> walks the node types reachable from the outputs once each, inputs first
+// (a type reached twice is one node: the graph is a DAG, not a tree). Then, in constant
+// expressions:
+//   - roles: a parameter (input or weight); a view (reshape, flatten, squeeze, unsqueeze,
+//     identity) that shares its input's memory; an f32 elementwise op inlined into its one
+//     consumer; the root of a fused elementwise loop (every inlined op below it runs in
+//     its loop); or a kernel call (the VM's CPU kernel for the op).
+//   - epilogue fusion: a kernel (a matmul, a conv, ...) whose one consumer is a fused loop
+//     of its own shape writes straight into that loop's output, which the loop then
+//     rewrites in place: the bias, activation or residual add never round-trips memory.
+//   - the memory plan: the same liveness planner the VM runs at prepare (vm::plan_memory),
+//     run here by the compiler, so the arena's size and every offset are constants.
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <span>
+#include <type_traits>
+#include <vector>
+
+
+namespace kiln::static_graph {
+
+// A node reads at most this many inputs (concat of many tensors needs a bigger number).
+inline constexpr int kMaxNodeInputs = 16;
+
+enum class Role : std::uint8_t { input, weight, view, inlined, fused, kernel };
+
+struct NodeInfo {
+  relax::OpKind op = relax::OpKind::identity;
+  Role role = Role::kernel;
+  StaticShape shape;
+  int inputs[kMaxNodeInputs] = {};  // node indices; -1 for an absent optional input
+  int input_count = 0;
+  int uses = 0;           // input slots that read it, plus one if it is an output
+  int consumer = -1;      // the last node that reads it
+  bool output = false;
+  int root = -1;          // an inlined op: the fused loop it runs in
+  int storage = -1;       // the node whose arena buffer holds it; -1 for parameters and their views
+  int step = -1;          // its position among the executed nodes (fused loops and kernels)
+  int request = -1;       // its buffer request, when it owns a buffer
+  int epilogue_into = -1; // a kernel writing into a fused loop's output: that loop
+  int in_place_of = -1;   // a fused loop: the buffer (a node) it may overwrite
+};
+
+namespace detail {
+
+template <class List, class T> struct contains;
+template <class... Ts, class T> struct contains<TypeList<Ts...>, T> : std::bool_constant<(std::is_same_v<Ts, T> || ...)> {};
+
+template <class List, class T> struct push_back;
+template <class... Ts, class T> struct push_back<TypeList<Ts...>, T> { using type = TypeList<Ts..., T>; };
+
+// Post-order over the DAG: every node after its inputs, each node once.
+template <class Visited, class N> struct visit;
+template <class Visited, class List> struct visit_all;
+template <class Visited> struct visit_all<Visited, TypeList<>> { using type = Visited; };
+template <class Visited, class N, class... Rest>
+struct visit_all<Visited, TypeList<N, Rest...>> {
+  using type = typename visit_all<typename visit<Visited, N>::type, TypeList<Rest...>>::type;
+};
+// A node already visited, or an absent optional input (NoInput has no inputs to walk), adds
+// nothing; the walk below a node is instantiated only when the node is new.
+template <class Visited, class N, bool Skip = std::is_same_v<N, NoInput> || contains<Visited, N>::value>
+struct visit_new {
+  using type = Visited;
+};
+template <class Visited, class N>
+struct visit_new<Visited, N, false> {
+  using type = typename push_back<typename visit_all<Visited, typename N::inputs>::type, N>::type;
+};
+template <class Visited, class N>
+struct visit {
+  using type = typename visit_new<Visited, N>::type;
+};
+
+template <class List, class T> struct index_of;
+template <class... Ts, class T>
+struct index_of<TypeList<Ts...>, T> {
+  static constexpr int value = [] {
+    if constexpr (std::is_same_v<T, NoInput>) {
+      return -1;
+    } else {
+      constexpr bool match[] = {std::is_same_v<Ts, T>..., false};
+      int i = 0;
+      while (i < static_cast<int>(sizeof...(Ts)) && !match[i]) ++i;
+      return i;
+    }
+  }();
+};
+
+// f32 ops the fused loop computes (fused_loop.hpp has their math).
+constexpr bool is_fusable(relax::OpKind op) noexcept {
+  using relax::OpKind;
+  const relax::OpInfo& info = relax::op_info(op);
+  if (info.family == relax::OpFamily::unary) return op != OpKind::identity && op != OpKind::logical_not;
+  return op == OpKind::add || op == OpKind::subtract || op == OpKind::multiply || op == OpKind::divide ||
+         op == OpKind::maximum || op == OpKind::minimum || op == OpKind::power;
+}
+
+template <class T>
+constexpr bool is_f32() noexcept {
+  if constexpr (std::is_same_v<T, NoInput>) return false;
+  else return T::shape.dtype == DType::f32;
+}
+
+template <class N, class Nodes>
+constexpr NodeInfo describe() noexcept {
+  NodeInfo info;
+  info.shape = N::shape;
+  if constexpr (N::is_param) {
+    info.role = N::kind == ParamKind::input ? Role::input : Role::weight;
+  } else {
+    info.op = N::op;
+    [&]<class... In>(TypeList<In...>) {
+      static_assert(sizeof...(In) <= kMaxNodeInputs, "kiln: a static graph node reads at most kMaxNodeInputs inputs");
+      ((info.inputs[info.input_count++] = index_of<Nodes, In>::value), ...);
+    }(typename N::inputs{});
+    const bool all_f32 = N::shape.dtype == DType::f32 && [&]<class... In>(TypeList<In...>) {
+      return (is_f32<In>() && ...);
+    }(typename N::inputs{});
+    info.role = relax::is_view_op(N::op) ? Role::view : (is_fusable(N::op) && all_f32 ? Role::fused : Role::kernel);
+  }
+  return info;
+}
+
+} // namespace detail
+
+// The compile-time plan of a graph with outputs Outs...: nodes in order, roles, steps, memory.
+template <class... Outs>
+struct Plan {
+  using Nodes = typename detail::visit_all<TypeList<>, TypeList<Outs...>>::type;
+  static constexpr int node_count = static_cast<int>(Nodes::size);
+  static constexpr int output_count = static_cast<int>(sizeof...(Outs));
+
+  template <class N>
+  static constexpr int index_of = detail::index_of<Nodes, N>::value;
+  static constexpr std::array<int, sizeof...(Outs)> outputs{index_of<Outs>...};
+
+  struct Result {
+    std::array<NodeInfo, Nodes::size> nodes{};
+    int steps = 0;
+    int requests = 0;
+    std::size_t arena_bytes = 0;
+    std::size_t unplanned_bytes = 0;  // the arena without any reuse
+    std::array<std::size_t, Nodes::size> offsets{};  // per node that owns a buffer
+  };
+
+  static constexpr Result make() {
+    Result r;
+    auto& n = r.nodes;
+    [&]<class... Ns>(TypeList<Ns...>) {
+      int i = 0;
+      ((n[static_cast<std::size_t>(i++)] = detail::describe<Ns, Nodes>()), ...);
+    }(Nodes{});
+    const auto at = [&](int i) -> NodeInfo& { return n[static_cast<std::size_t>(i)]; };
+
+    for (int o : outputs) {
+      at(o).output = true;
+      ++at(o).uses;
+    }
+    for (int i = 0; i < node_count; ++i)
+      for (int k = 0; k < at(i).input_count; ++k)
+        if (const int in = at(i).inputs[k]; in >= 0) {
+          ++at(in).uses;
+          at(in).consumer = i;
+        }
+
+    // Fusion, consumers before producers: an f32 elementwise op with one use whose reader is
+    // itself fused joins the reader's loop.
+    for (int i = node_count; i-- > 0;) {
+      NodeInfo& x = at(i);
+      if (x.role != Role::fused || x.output || x.uses != 1) continue;
+      const NodeInfo& reader = at(x.consumer);
+      if (reader.role == Role::fused || reader.role == Role::inlined) {
+        x.role = Role::inlined;
+        x.root = reader.role == Role::fused ? x.consumer : reader.root;
+      }
+    }
+
+    // Steps and storage.
+    for (int i = 0; i < node_count; ++i) {
+      NodeInfo& x = at(i);
+      if (x.role == Role::fused || x.role == Role::kernel) {
+        x.step = r.steps++;
+        x.storage = i;
+      } else if (x.role == Role::view) {
+        x.storage = at(x.inputs[0]).storage;
+      }
+    }
+
+    // Epilogues: a kernel with one reader, inlined into (or read by) a fused loop of the same
+    // f32 shape, writes into that loop's buffer. One per loop.
+    for (int i = 0; i < node_count; ++i) {
+      NodeInfo& x = at(i);
+      if (x.role != Role::kernel || x.output || x.uses != 1) continue;
+      const NodeInfo& reader = at(x.consumer);
+      const int loop = reader.role == Role::fused ? x.consumer : (reader.role == Role::inlined ? reader.root : -1);
+      if (loop < 0 || !(at(loop).shape == x.shape) || x.shape.dtype != DType::f32) continue;
+      bool taken = false;
+      for (int j = 0; j < i; ++j) taken = taken || at(j).epilogue_into == loop;
+      if (taken) continue;
+      x.epilogue_into = loop;
+      x.storage = loop;
+    }
+
+    // Liveness over steps: a buffer lives from its first writer to its last reader; outputs
+    // to the end. An inlined op reads at its loop's step; views pass reads to their storage.
+    std::array<int, Nodes::size> first{}, last{};
+    for (int i = 0; i < node_count; ++i) first[static_cast<std::size_t>(i)] = last[static_cast<std::size_t>(i)] = -1;
+    const auto read_step = [&](int reader) { return at(reader).role == Role::inlined ? at(at(reader).root).step : at(reader).step; };
+    for (int i = 0; i < node_count; ++i) {
+      const NodeInfo& x = at(i);
+      if (x.step >= 0) {
+        const auto s = static_cast<std::size_t>(x.storage);
+        if (first[s] < 0 || x.step < first[s]) first[s] = x.step;
+        if (x.step > last[s]) last[s] = x.step;
+      }
+      if (x.role == Role::view) continue;
+      for (int k = 0; k < x.input_count; ++k) {
+        const int in = x.inputs[k];
+        if (in < 0 || at(in).storage < 0) continue;
+        auto& l = last[static_cast<std::size_t>(at(in).storage)];
+        if (read_step(i) > l) l = read_step(i);
+      }
+    }
+    for (int o : outputs)
+      if (at(o).storage >= 0) last[static_cast<std::size_t>(at(o).storage)] = r.steps;
+
+    // In place: a fused loop without an epilogue may overwrite a same-shape buffer it reads
+    // element for element, when that buffer dies at the loop (the planner checks the death).
+    for (int i = 0; i < node_count; ++i) {
+      NodeInfo& x = at(i);
+      if (x.role != Role::fused) continue;
+      bool has_epilogue = false;
+      for (int j = 0; j < node_count; ++j) has_epilogue = has_epilogue || at(j).epilogue_into == i;
+      if (has_epilogue) continue;
+      // Leaves of the loop: inputs of the loop's ops that are not themselves inlined into it.
+      for (int j = 0; j < node_count && x.in_place_of < 0; ++j) {
+        if (!(j == i || (at(j).role == Role::inlined && at(j).root == i))) continue;
+        for (int k = 0; k < at(j).input_count; ++k) {
+          const int leaf = at(j).inputs[k];
+          if (leaf < 0 || at(leaf).role == Role::inlined || at(leaf).storage < 0 || at(leaf).storage == i) continue;
+          if (!(at(leaf).shape == x.shape) || at(at(leaf).storage).output) continue;
+          // Another leaf reading the same buffer with other strides would see it half rewritten.
+          bool alone = true;
+          for (int m = 0; m < node_count; ++m) {
+            if (!(m == i || (at(m).role == Role::inlined && at(m).root == i))) continue;
+            for (int q = 0; q < at(m).input_count; ++q) {
+              const int other = at(m).inputs[q];
+              if (other >= 0 && other != leaf && at(other).storage == at(leaf).storage) alone = false;
+            }
+          }
+          if (alone) {
+            x.in_place_of = at(leaf).storage;
+            break;
+          }
+        }
+      }
+    }
+
+    // Buffer requests, in step order of their first writer, and the plan.
+    std::vector<vm::BufferRequest> requests;
+    std::vector<int> owner;
+    for (int step = 0; step < r.steps; ++step)
+      for (int i = 0; i < node_count; ++i) {
+        const auto s = static_cast<std::size_t>(i);
+        if (at(i).step < 0 || at(i).storage != i || first[s] != step) continue;
+        at(i).request = static_cast<int>(requests.size());
+        owner.push_back(i);
+        vm::BufferRequest q;
+        q.bytes = at(i).shape.bytes();
+        q.first_step = first[s];
+        q.last_step = last[s];
+        requests.push_back(q);
+      }
+    for (std::size_t q = 0; q < requests.size(); ++q) {
+      const int donor = at(owner[q]).in_place_of;
+      if (donor >= 0) requests[q].in_place_of = at(donor).request;
+    }
+    const vm::MemoryPlan plan = vm::plan_memory(requests);
+    r.requests = static_cast<int>(requests.size());
+    r.arena_bytes = plan.arena_bytes;
+    r.unplanned_bytes = plan.requested_bytes;
+    for (std::size_t q = 0; q < requests.size(); ++q) {
+      r.offsets[static_cast<std::size_t>(owner[q])] = plan.offsets[q];
+      if (!plan.in_place[q]) at(owner[q]).in_place_of = -1;
+    }
+    return r;
+  }
+
+  static constexpr Result result = make();
+  static constexpr const NodeInfo& node(int i) noexcept { return result.nodes[static_cast<std::size_t>(i)]; }
+  static constexpr std::size_t arena_bytes = result.arena_bytes;
+  static constexpr std::size_t unplanned_bytes = result.unplanned_bytes;
+  static constexpr int steps = result.steps;
+
+  // The arena offset of node i's memory (its storage's); meaningful when storage >= 0.
+  static constexpr std::size_t offset_of(int i) noexcept {
+    return result.offsets[static_cast<std::size_t>(node(i).storage)];
+  }
+};
+
+} // namespace kiln::static_graph
+// ---- end kiln/static_graph/plan.hpp ----
+// ---- begin kiln/static_graph/graph.hpp ----
+// kiln/static_graph/graph.hpp: a static graph, its inputs in order and its outputs, with the
+// compile-time plan, and its printed form.
+//
+//   constexpr auto net = build(inputs(image), probabilities);
+//   using Net = decltype(net);
+//   static_assert(Net::arena_bytes == ...);   // the memory plan is a constant
+//   std::puts(Net::to_string().c_str());
+
+#include <array>
+#include <cstdint>
+#include <string>
+
+
+namespace kiln::static_graph {
+
+// The inputs of a graph, in the order run() takes them.
+template <class... Ins>
+struct InputList {};
+
+template <GraphTensor... Ins>
+constexpr InputList<Ins...> inputs(Ins...) noexcept {
+  return {};
+}
+
+template <class Inputs, class... Outs>
+struct Graph;
+
+template <class... Ins, class... Outs>
+struct Graph<InputList<Ins...>, Outs...> : Plan<Outs...> {
+  using P = Plan<Outs...>;
+  static_assert(sizeof...(Outs) > 0, "kiln: a static graph needs at least one output");
+  static_assert(((Ins::is_param && Ins::kind == ParamKind::input) && ...),
+                "kiln: the inputs of a static graph are input<...>() parameters");
+  static constexpr std::array<int, sizeof...(Ins)> input_nodes{P::template index_of<Ins>...};
+  static_assert(((P::template index_of<Ins> < P::node_count) && ...),
+                "kiln: a listed input is not used by the graph's outputs");
+  static constexpr bool inputs_complete = [] {
+    for (int i = 0; i < P::node_count; ++i) {
+      if (P::node(i).role != Role::input) continue;
+      bool listed = false;
+      for (int j : input_nodes) listed = listed || j == i;
+      if (!listed) return false;
+    }
+    return true;
+  }();
+  static_assert(inputs_complete, "kiln: the graph reads an input<...>() that inputs(...) does not list");
+
+  // Node i's name in the printed graph: a parameter's own name, else %i.
+  static std::string name_of(int i) {
+    std::string name;
+    [&]<class... Ns>(TypeList<Ns...>) {
+      int k = 0;
+      ((k++ == i ? (name = node_name<Ns>(i), 0) : 0), ...);
+    }(typename P::Nodes{});
+    return name;
+  }
+
+  // One line per node: what it computes and what the plan made of it.
+  static std::string to_string() {
+    std::string out;
+    for (int i = 0; i < P::node_count; ++i) {
+      const NodeInfo& n = P::node(i);
+      const std::string type = shape_string(n.shape);
+      if (n.role == Role::input || n.role == Role::weight) {
+        out += str_cat(n.role == Role::input ? "input " : "weight ", name_of(i), ": ", type, "\n");
+        continue;
+      }
+      std::string args;
+      for (int k = 0; k < n.input_count; ++k)
+        args += str_cat(k > 0 ? ", " : "", n.inputs[k] < 0 ? std::string("_") : name_of(n.inputs[k]));
+      out += str_cat(name_of(i), " = ", relax::op_info(n.op).name, "(", args, ") : ", type);
+      switch (n.role) {
+        case Role::view: out += str_cat("  # view of ", name_of(n.inputs[0])); break;
+        case Role::inlined: out += str_cat("  # inlined into ", name_of(n.root)); break;
+        case Role::fused:
+        case Role::kernel:
+          out += str_cat("  # step ", n.step, n.role == Role::fused ? ", fused loop" : ", kernel");
+          if (n.epilogue_into >= 0) out += str_cat(", writes into ", name_of(n.epilogue_into));
+          else out += str_cat(", arena [", P::offset_of(i), ", ", P::offset_of(i) + n.shape.bytes(), ")");
+          if (n.in_place_of >= 0) out += str_cat(" in place of ", name_of(n.in_place_of));
+          break;
+        default: break;
+      }
+      if (n.output) out += " (output)";
+      out += "\n";
+    }
+    out += str_cat("arena: ", P::arena_bytes, " bytes (", P::unplanned_bytes, " without reuse)\n");
+    return out;
+  }
+
+ private:
+  template <class N>
+  static std::string node_name(int i) {
+    if constexpr (N::is_param) return std::string(N::name.view());
+    else return str_cat("%", i);
+  }
+  static std::string shape_string(const StaticShape& s) {
+    std::string out = str_cat(kiln::to_string(s.dtype), "[");
+    for (int a = 0; a < s.rank; ++a) out += str_cat(a > 0 ? ", " : "", s.dims[a]);
+    return out + "]";
+  }
+};
+
+template <class... Ins, GraphTensor... Outs>
+constexpr auto build(InputList<Ins...>, Outs...) noexcept {
+  return Graph<InputList<Ins...>, Outs...>{};
+}
+
+} // namespace kiln::static_graph
+// ---- end kiln/static_graph/graph.hpp ----
 
 // Interop with libraries found on the include path. These come last so that every header
 // they need is already included unconditionally above.
@@ -15768,6 +17143,103 @@ class GemmPlan {
 } // namespace kiln::cpu
 // ---- end kiln/backend/cpu/gemm.hpp ----
 #endif // KILN_AMALGAMATED_KILN_BACKEND_CPU_GEMM_HPP
+#ifndef KILN_AMALGAMATED_KILN_BACKEND_CPU_ELEMENT_MATH_HPP
+#define KILN_AMALGAMATED_KILN_BACKEND_CPU_ELEMENT_MATH_HPP
+// ---- begin kiln/backend/cpu/element_math.hpp ----
+// kiln/backend/cpu/element_math.hpp: the f32 elementwise ops that fused code computes, on one
+// float or on a SIMD batch of them, the op chosen at compile time. The VM's fused kernel and
+// the static graph's fused loops both take their math from here.
+
+#include <cmath>
+#include <type_traits>
+
+
+namespace kiln::cpu::math {
+
+template <relax::OpKind Op>
+KILN_FORCEINLINE float unary(float s) {
+  using relax::OpKind;
+  if constexpr (Op == OpKind::neg) return -s;
+  else if constexpr (Op == OpKind::abs) return std::fabs(s);
+  else if constexpr (Op == OpKind::sign) return s > 0.0f ? 1.0f : (s < 0.0f ? -1.0f : 0.0f);
+  else if constexpr (Op == OpKind::relu) return s > 0.0f ? s : 0.0f;
+  else if constexpr (Op == OpKind::sigmoid) return 1.0f / (1.0f + std::exp(-s));
+  else if constexpr (Op == OpKind::tanh) return std::tanh(s);
+  else if constexpr (Op == OpKind::exp) return std::exp(s);
+  else if constexpr (Op == OpKind::log) return std::log(s);
+  else if constexpr (Op == OpKind::sqrt) return std::sqrt(s);
+  else if constexpr (Op == OpKind::rsqrt) return 1.0f / std::sqrt(s);
+  else if constexpr (Op == OpKind::reciprocal) return 1.0f / s;
+  else if constexpr (Op == OpKind::floor) return std::floor(s);
+  else if constexpr (Op == OpKind::ceil) return std::ceil(s);
+  else if constexpr (Op == OpKind::round) return std::nearbyint(s);  // halves to even, as ONNX Round
+  else if constexpr (Op == OpKind::sin) return std::sin(s);
+  else if constexpr (Op == OpKind::cos) return std::cos(s);
+  else if constexpr (Op == OpKind::erf) return std::erf(s);
+  else if constexpr (Op == OpKind::gelu) return 0.5f * s * (1.0f + std::erf(s * 0.70710678118654752f));
+  else if constexpr (Op == OpKind::silu) return s / (1.0f + std::exp(-s));
+  else static_assert(Op == OpKind::neg, "kiln: not a fusable unary op");
+}
+
+template <relax::OpKind Op>
+KILN_FORCEINLINE float binary(float a, float b) {
+  using relax::OpKind;
+  if constexpr (Op == OpKind::add) return a + b;
+  else if constexpr (Op == OpKind::subtract) return a - b;
+  else if constexpr (Op == OpKind::multiply) return a * b;
+  else if constexpr (Op == OpKind::divide) return a / b;
+  else if constexpr (Op == OpKind::maximum) return a > b ? a : b;
+  else if constexpr (Op == OpKind::minimum) return a < b ? a : b;
+  else if constexpr (Op == OpKind::power) return std::pow(a, b);
+  else static_assert(Op == OpKind::add, "kiln: not a fusable binary op");
+}
+
+#if KILN_CPU_HAVE_XSIMD
+using batch = xsimd::batch<float>;
+
+template <relax::OpKind Op>
+KILN_FORCEINLINE batch unary(batch v) {
+  using relax::OpKind;
+  const batch one(1.0f), zero(0.0f);
+  if constexpr (Op == OpKind::neg) return -v;
+  else if constexpr (Op == OpKind::abs) return xsimd::abs(v);
+  else if constexpr (Op == OpKind::sign) return xsimd::select(v > zero, one, xsimd::select(v < zero, -one, zero));
+  else if constexpr (Op == OpKind::relu) return xsimd::max(v, zero);
+  else if constexpr (Op == OpKind::sigmoid) return one / (one + xsimd::exp(-v));
+  else if constexpr (Op == OpKind::tanh) return xsimd::tanh(v);
+  else if constexpr (Op == OpKind::exp) return xsimd::exp(v);
+  else if constexpr (Op == OpKind::log) return xsimd::log(v);
+  else if constexpr (Op == OpKind::sqrt) return xsimd::sqrt(v);
+  else if constexpr (Op == OpKind::rsqrt) return one / xsimd::sqrt(v);
+  else if constexpr (Op == OpKind::reciprocal) return one / v;
+  else if constexpr (Op == OpKind::floor) return xsimd::floor(v);
+  else if constexpr (Op == OpKind::ceil) return xsimd::ceil(v);
+  else if constexpr (Op == OpKind::round) return xsimd::nearbyint(v);
+  else if constexpr (Op == OpKind::sin) return xsimd::sin(v);
+  else if constexpr (Op == OpKind::cos) return xsimd::cos(v);
+  else if constexpr (Op == OpKind::erf) return xsimd::erf(v);
+  else if constexpr (Op == OpKind::gelu) return batch(0.5f) * v * (one + xsimd::erf(v * batch(0.70710678118654752f)));
+  else if constexpr (Op == OpKind::silu) return v / (one + xsimd::exp(-v));
+  else static_assert(Op == OpKind::neg, "kiln: not a fusable unary op");
+}
+
+template <relax::OpKind Op>
+KILN_FORCEINLINE batch binary(batch a, batch b) {
+  using relax::OpKind;
+  if constexpr (Op == OpKind::add) return a + b;
+  else if constexpr (Op == OpKind::subtract) return a - b;
+  else if constexpr (Op == OpKind::multiply) return a * b;
+  else if constexpr (Op == OpKind::divide) return a / b;
+  else if constexpr (Op == OpKind::maximum) return xsimd::max(a, b);
+  else if constexpr (Op == OpKind::minimum) return xsimd::min(a, b);
+  else if constexpr (Op == OpKind::power) return xsimd::pow(a, b);
+  else static_assert(Op == OpKind::add, "kiln: not a fusable binary op");
+}
+#endif
+
+} // namespace kiln::cpu::math
+// ---- end kiln/backend/cpu/element_math.hpp ----
+#endif // KILN_AMALGAMATED_KILN_BACKEND_CPU_ELEMENT_MATH_HPP
 // the VM's CPU kernels
 #ifndef KILN_AMALGAMATED_KILN_VM_CPU_KERNELS_HPP
 #define KILN_AMALGAMATED_KILN_VM_CPU_KERNELS_HPP
@@ -16925,70 +18397,67 @@ inline const float* load_input(const Slot& in, const Slot& out, std::int64_t beg
   return buffer;
 }
 
-template <class Fn>
-KILN_FORCEINLINE void map1(const float* x, float* y, std::int64_t n, Fn fn) {
-  for (std::int64_t i = 0; i < n; ++i) y[i] = fn(x[i]);
-}
-
-#if KILN_CPU_HAVE_XSIMD
-using batch = xsimd::batch<float>;
-// y = vector_fn(x) over whole batches, scalar_fn on the tail.
-template <class VFn, class SFn>
-KILN_FORCEINLINE void map1v(const float* x, float* y, std::int64_t n, VFn vector_fn, SFn scalar_fn) {
-  constexpr std::int64_t w = static_cast<std::int64_t>(batch::size);
+// y = op(x) and y = op(a, b) over n floats: SIMD batches, then a scalar tail.
+template <relax::OpKind Op>
+KILN_FORCEINLINE void map_unary(const float* x, float* y, std::int64_t n) {
   std::int64_t i = 0;
-  for (; i + w <= n; i += w) vector_fn(batch::load_unaligned(x + i)).store_unaligned(y + i);
-  for (; i < n; ++i) y[i] = scalar_fn(x[i]);
-}
-#define KILN_FUSED_MAP(VEXPR, SEXPR) map1v(x, y, n, [](batch v) { return VEXPR; }, [](float s) { return SEXPR; })
-#else
-#define KILN_FUSED_MAP(VEXPR, SEXPR) map1(x, y, n, [](float s) { return SEXPR; })
+#if KILN_CPU_HAVE_XSIMD
+  using batch = cpu::math::batch;
+  constexpr auto w = static_cast<std::int64_t>(batch::size);
+  for (; i + w <= n; i += w) cpu::math::unary<Op>(batch::load_unaligned(x + i)).store_unaligned(y + i);
 #endif
+  for (; i < n; ++i) y[i] = cpu::math::unary<Op>(x[i]);
+}
 
-inline float sigmoid(float s) { return 1.0f / (1.0f + std::exp(-s)); }
-inline float gelu(float s) { return 0.5f * s * (1.0f + std::erf(s * 0.70710678118654752f)); }
+template <relax::OpKind Op>
+KILN_FORCEINLINE void map_binary(const float* a, const float* b, float* y, std::int64_t n) {
+  std::int64_t i = 0;
+#if KILN_CPU_HAVE_XSIMD
+  using batch = cpu::math::batch;
+  constexpr auto w = static_cast<std::int64_t>(batch::size);
+  for (; i + w <= n; i += w)
+    cpu::math::binary<Op>(batch::load_unaligned(a + i), batch::load_unaligned(b + i)).store_unaligned(y + i);
+#endif
+  for (; i < n; ++i) y[i] = cpu::math::binary<Op>(a[i], b[i]);
+}
 
 inline void unary_step(relax::OpKind op, const float* x, float* y, std::int64_t n) {
   using relax::OpKind;
   switch (op) {
     case OpKind::identity: std::memmove(y, x, static_cast<std::size_t>(n) * sizeof(float)); break;
-    case OpKind::neg: KILN_FUSED_MAP(-v, -s); break;
-    case OpKind::abs: KILN_FUSED_MAP(xsimd::abs(v), std::fabs(s)); break;
-    case OpKind::relu: KILN_FUSED_MAP(xsimd::max(v, batch(0.0f)), s > 0.0f ? s : 0.0f); break;
-    case OpKind::sigmoid: KILN_FUSED_MAP(batch(1.0f) / (batch(1.0f) + xsimd::exp(-v)), sigmoid(s)); break;
-    case OpKind::tanh: KILN_FUSED_MAP(xsimd::tanh(v), std::tanh(s)); break;
-    case OpKind::exp: KILN_FUSED_MAP(xsimd::exp(v), std::exp(s)); break;
-    case OpKind::log: KILN_FUSED_MAP(xsimd::log(v), std::log(s)); break;
-    case OpKind::sqrt: KILN_FUSED_MAP(xsimd::sqrt(v), std::sqrt(s)); break;
-    case OpKind::rsqrt: KILN_FUSED_MAP(batch(1.0f) / xsimd::sqrt(v), 1.0f / std::sqrt(s)); break;
-    case OpKind::reciprocal: KILN_FUSED_MAP(batch(1.0f) / v, 1.0f / s); break;
-    case OpKind::floor: KILN_FUSED_MAP(xsimd::floor(v), std::floor(s)); break;
-    case OpKind::ceil: KILN_FUSED_MAP(xsimd::ceil(v), std::ceil(s)); break;
-    case OpKind::erf: KILN_FUSED_MAP(xsimd::erf(v), std::erf(s)); break;
-    case OpKind::gelu:
-      KILN_FUSED_MAP(batch(0.5f) * v * (batch(1.0f) + xsimd::erf(v * batch(0.70710678118654752f))), gelu(s));
-      break;
-    case OpKind::silu: KILN_FUSED_MAP(v / (batch(1.0f) + xsimd::exp(-v)), s * sigmoid(s)); break;
-    // Rare in fused chains: plain loops, exact as the reference.
-    case OpKind::sign: map1(x, y, n, [](float s) { return s > 0.0f ? 1.0f : (s < 0.0f ? -1.0f : 0.0f); }); break;
-    case OpKind::round: map1(x, y, n, [](float s) { return std::nearbyint(s); }); break;
-    case OpKind::sin: map1(x, y, n, [](float s) { return std::sin(s); }); break;
-    case OpKind::cos: map1(x, y, n, [](float s) { return std::cos(s); }); break;
+    case OpKind::neg: map_unary<OpKind::neg>(x, y, n); break;
+    case OpKind::abs: map_unary<OpKind::abs>(x, y, n); break;
+    case OpKind::sign: map_unary<OpKind::sign>(x, y, n); break;
+    case OpKind::relu: map_unary<OpKind::relu>(x, y, n); break;
+    case OpKind::sigmoid: map_unary<OpKind::sigmoid>(x, y, n); break;
+    case OpKind::tanh: map_unary<OpKind::tanh>(x, y, n); break;
+    case OpKind::exp: map_unary<OpKind::exp>(x, y, n); break;
+    case OpKind::log: map_unary<OpKind::log>(x, y, n); break;
+    case OpKind::sqrt: map_unary<OpKind::sqrt>(x, y, n); break;
+    case OpKind::rsqrt: map_unary<OpKind::rsqrt>(x, y, n); break;
+    case OpKind::reciprocal: map_unary<OpKind::reciprocal>(x, y, n); break;
+    case OpKind::floor: map_unary<OpKind::floor>(x, y, n); break;
+    case OpKind::ceil: map_unary<OpKind::ceil>(x, y, n); break;
+    case OpKind::round: map_unary<OpKind::round>(x, y, n); break;
+    case OpKind::sin: map_unary<OpKind::sin>(x, y, n); break;
+    case OpKind::cos: map_unary<OpKind::cos>(x, y, n); break;
+    case OpKind::erf: map_unary<OpKind::erf>(x, y, n); break;
+    case OpKind::gelu: map_unary<OpKind::gelu>(x, y, n); break;
+    case OpKind::silu: map_unary<OpKind::silu>(x, y, n); break;
     default: break;  // compile_fused admits only the ops above
   }
 }
-#undef KILN_FUSED_MAP
 
 inline void binary_step(relax::OpKind op, const float* a, const float* b, float* y, std::int64_t n) {
   using relax::OpKind;
   switch (op) {
-    case OpKind::add: for (std::int64_t i = 0; i < n; ++i) y[i] = a[i] + b[i]; break;
-    case OpKind::subtract: for (std::int64_t i = 0; i < n; ++i) y[i] = a[i] - b[i]; break;
-    case OpKind::multiply: for (std::int64_t i = 0; i < n; ++i) y[i] = a[i] * b[i]; break;
-    case OpKind::divide: for (std::int64_t i = 0; i < n; ++i) y[i] = a[i] / b[i]; break;
-    case OpKind::maximum: for (std::int64_t i = 0; i < n; ++i) y[i] = a[i] > b[i] ? a[i] : b[i]; break;
-    case OpKind::minimum: for (std::int64_t i = 0; i < n; ++i) y[i] = a[i] < b[i] ? a[i] : b[i]; break;
-    case OpKind::power: for (std::int64_t i = 0; i < n; ++i) y[i] = std::pow(a[i], b[i]); break;
+    case OpKind::add: map_binary<OpKind::add>(a, b, y, n); break;
+    case OpKind::subtract: map_binary<OpKind::subtract>(a, b, y, n); break;
+    case OpKind::multiply: map_binary<OpKind::multiply>(a, b, y, n); break;
+    case OpKind::divide: map_binary<OpKind::divide>(a, b, y, n); break;
+    case OpKind::maximum: map_binary<OpKind::maximum>(a, b, y, n); break;
+    case OpKind::minimum: map_binary<OpKind::minimum>(a, b, y, n); break;
+    case OpKind::power: map_binary<OpKind::power>(a, b, y, n); break;
     case OpKind::mod: for (std::int64_t i = 0; i < n; ++i) y[i] = std::fmod(a[i], b[i]); break;
     default: break;
   }
@@ -17096,6 +18565,8 @@ inline const OpKernel* cpu_fused_kernel(relax::OpKind op) {
 //   gemm:            C broadcast (times beta) into the output, then one GEMM accumulates.
 //   conv:            im2col into scratch, then one GEMM per image and group; a direct loop
 //                    when every output channel reads one input channel (depthwise).
+//                    1-D, 2-D and 3-D windows share one path: a lower-dimensional window
+//                    is a 3-D one whose outer axes have extent 1.
 //   conv_transpose:  one GEMM per image and group into a column buffer, then col2im.
 //   attention:       per batch and block of query rows: S = q k^T (GEMM), masked softmax
 //                    of S in scratch, O = S v (GEMM).
@@ -17111,6 +18582,8 @@ inline const OpKernel* cpu_fused_kernel(relax::OpKind op) {
 #include <limits>
 #include <span>
 #include <string_view>
+#include <type_traits>
+#include <variant>
 
 #include <xsimd/xsimd.hpp>
 
@@ -17442,7 +18915,8 @@ inline Status gemm_run(const OpCall& call) {
 }
 
 // ---------------------------------------------------------------------------------------
-// conv and conv_transpose share the geometry of a 1-D or 2-D window over NCHW.
+// conv and conv_transpose share the geometry of a 1-D, 2-D or 3-D window over NCW, NCHW or
+// NCDHW.
 
 constexpr std::int64_t ceil_div(std::int64_t a, std::int64_t b) noexcept { return (a + b - 1) / b; }  // a >= 0
 
@@ -17475,14 +18949,48 @@ struct WindowGeometry {
   std::int64_t groups = 1;
   std::int64_t in_per_group = 0;
   std::int64_t out_per_group = 0;
-  Axis h;  // a 1-D op runs as 2-D with h of extent 1
+  // Depth, height, width: a 2-D op runs as 3-D with d of extent 1, a 1-D op with d and h.
+  Axis d;
+  Axis h;
   Axis w;
   std::int64_t x_batch_stride = 0;
   std::int64_t x_channel_stride = 0;
-  std::int64_t taps() const noexcept { return h.kernel * w.kernel; }
-  std::int64_t in_plane() const noexcept { return h.in * w.in; }
-  std::int64_t out_plane() const noexcept { return h.out * w.out; }
+  std::int64_t taps() const noexcept { return d.kernel * h.kernel * w.kernel; }
+  // A "plane" is every spatial position of one channel; a "slice" one depth of it.
+  std::int64_t in_plane() const noexcept { return d.in * h.in * w.in; }
+  std::int64_t out_plane() const noexcept { return d.out * h.out * w.out; }
+  std::int64_t in_slice() const noexcept { return h.in * w.in; }
+  std::int64_t out_slice() const noexcept { return h.out * w.out; }
+  // Spatial axis i of an op with `spatial` of them (1 to 3), counted from the outermost.
+  Axis& spatial_axis(int spatial, int i) noexcept {
+    Axis* axes[3] = {&d, &h, &w};
+    return *axes[3 - spatial + i];
+  }
+  // Whether the input's spatial positions of one channel are packed row-major.
+  bool packed_input() const noexcept {
+    return (w.in == 1 || w.in_stride == 1) && (h.in == 1 || h.in_stride == w.in) &&
+           (d.in == 1 || d.in_stride == h.in * w.in);
+  }
 };
+
+// The window lists hold one value per spatial axis (pads two); inference checked them, but a
+// kernel reads them by index, so it does not trust that.
+inline Status check_window_lists(OpKind op, int spatial, const relax::Ints& strides, const relax::Ints& pads,
+                                 const relax::Ints& dilations) {
+  const auto fits = [](const relax::Ints& list, int expected) {
+    return !list.overflow && (list.empty() || list.size() == expected);
+  };
+  if (!fits(strides, spatial) || !fits(dilations, spatial) || !fits(pads, 2 * spatial))
+    return make_error(StatusCode::invalid_argument, op_name(op), ": strides, dilations and pads must hold ", spatial,
+                      ", ", spatial, " and ", 2 * spatial, " values for a ", spatial, "-D window");
+  return Status::success();
+}
+inline Status check_output_padding(int spatial, const relax::ConvTransposeAttrs& attrs) {
+  const relax::Ints& list = attrs.output_padding;
+  if (list.overflow || (!list.empty() && list.size() != spatial))
+    return make_error(StatusCode::invalid_argument, "conv_transpose: output_padding must hold ", spatial, " values");
+  return Status::success();
+}
 
 // Reads the window attributes of spatial axis `i` (of `spatial`) into `axis`.
 inline void read_window(const relax::Ints& strides, const relax::Ints& pads, const relax::Ints& dilations, int spatial,
@@ -17498,8 +19006,9 @@ inline Status read_operands(OpKind op, const OpCall& call, WindowGeometry& g, in
   const Slot& x = *call.input(0);
   const Slot& weight = *call.input(1);
   const Slot& out = call.output();
-  if (x.rank < 3 || x.rank > 4 || weight.rank != x.rank || out.rank != x.rank)
-    return make_error(StatusCode::unsupported, op_name(op), ": only 1-D and 2-D windows (rank 3 or 4) are supported");
+  if (x.rank < 3 || x.rank > 5 || weight.rank != x.rank || out.rank != x.rank)
+    return make_error(StatusCode::unsupported, op_name(op),
+                      ": only 1-D, 2-D and 3-D windows (input, weight and output of rank 3 to 5) are supported");
   spatial = x.rank - 2;
   g.batch = x.dims[0];
   g.in_channels = x.dims[1];
@@ -17509,9 +19018,8 @@ inline Status read_operands(OpKind op, const OpCall& call, WindowGeometry& g, in
   if (out.dims[0] != g.batch)
     return make_error(StatusCode::shape_mismatch, op_name(op), ": output batch ", out.dims[0], ", input batch ",
                       g.batch);
-  Axis* axes[2] = {&g.h, &g.w};
   for (int i = 0; i < spatial; ++i) {
-    Axis& a = *axes[2 - spatial + i];
+    Axis& a = g.spatial_axis(spatial, i);
     a.in = x.dims[2 + i];
     a.out = out.dims[2 + i];
     a.kernel = weight.dims[2 + i];
@@ -17577,9 +19085,9 @@ inline Status plan_conv_geometry(const OpCall& call, WindowGeometry& g) {
                       " do not match the weight and ", g.groups, " groups");
   g.in_per_group = g.in_channels / g.groups;
   g.out_per_group = g.out_channels / g.groups;
-  Axis* axes[2] = {&g.h, &g.w};
+  KILN_RETURN_IF_ERROR(check_window_lists(OpKind::conv, spatial, attrs.strides, attrs.pads, attrs.dilations));
   for (int i = 0; i < spatial; ++i) {
-    Axis& a = *axes[2 - spatial + i];
+    Axis& a = g.spatial_axis(spatial, i);
     std::int64_t pad_end = 0;
     read_window(attrs.strides, attrs.pads, attrs.dilations, spatial, i, a, pad_end);
     KILN_RETURN_IF_ERROR(resolve_conv_axis(attrs.auto_pad, pad_end, a));
@@ -17589,10 +19097,9 @@ inline Status plan_conv_geometry(const OpCall& call, WindowGeometry& g) {
 
 // A 1x1 window with unit stride over packed planes needs no im2col: the input is the matrix.
 inline bool is_pointwise(const WindowGeometry& g) noexcept {
-  const bool unit = g.h.kernel == 1 && g.w.kernel == 1 && g.h.stride == 1 && g.w.stride == 1 && g.h.pad_begin == 0 &&
-                    g.w.pad_begin == 0 && g.h.out == g.h.in && g.w.out == g.w.in;
-  const bool packed = (g.w.in == 1 || g.w.in_stride == 1) && (g.h.in == 1 || g.h.in_stride == g.w.in);
-  return unit && packed;
+  for (const Axis* a : {&g.d, &g.h, &g.w})
+    if (a->kernel != 1 || a->stride != 1 || a->pad_begin != 0 || a->out != a->in) return false;
+  return g.packed_input();
 }
 
 // Every output channel reads a single input channel: a direct loop beats im2col + GEMM.
@@ -17627,38 +19134,68 @@ inline Status plan_conv(const OpCall& call, ConvPlan& p) {
   return Status::success();
 }
 
-// Rows [row_begin, row_end) of the im2col matrix of one image and group: row (c, i, j) holds,
-// for every output position, the input under tap (i, j) of channel c, or 0 in the padding.
+// The channel and tap (k, i, j) of a row of the im2col (or col2im) matrix, stepped from row to
+// row without a division.
+struct TapCounter {
+  std::int64_t channel = 0, k = 0, i = 0, j = 0;
+  TapCounter(const WindowGeometry& g, std::int64_t row) noexcept {
+    const std::int64_t slice_taps = g.h.kernel * g.w.kernel;
+    channel = row / g.taps();
+    k = (row % g.taps()) / slice_taps;
+    i = (row % slice_taps) / g.w.kernel;
+    j = row % g.w.kernel;
+  }
+  void next(const WindowGeometry& g) noexcept {
+    if (++j < g.w.kernel) return;
+    j = 0;
+    if (++i < g.h.kernel) return;
+    i = 0;
+    if (++k < g.d.kernel) return;
+    k = 0;
+    ++channel;
+  }
+};
+
+// Rows [row_begin, row_end) of the im2col matrix of one image and group: row (c, k, i, j)
+// holds, for every output position, the input under tap (k, i, j) of channel c, or 0 in the
+// padding.
 inline void im2col_rows(const WindowGeometry& g, const float* x_group, float* columns, std::int64_t row_begin,
                         std::int64_t row_end) noexcept {
-  const std::int64_t taps = g.taps();
   const std::int64_t plane = g.out_plane();
-  for (std::int64_t row = row_begin; row < row_end; ++row) {
-    const std::int64_t c = row / taps;
-    const std::int64_t i = (row % taps) / g.w.kernel;
-    const std::int64_t j = row % g.w.kernel;
-    const float* channel = x_group + c * g.x_channel_stride;
-    float* dst = columns + row * plane;
+  const std::int64_t slice = g.out_slice();
+  TapCounter tap(g, row_begin);
+  for (std::int64_t row = row_begin; row < row_end; ++row, tap.next(g)) {
+    const std::int64_t k = tap.k, i = tap.i, j = tap.j;
+    const float* channel = x_group + tap.channel * g.x_channel_stride;
     const std::int64_t w_offset = j * g.w.dilation - g.w.pad_begin;
     const Range cols = inside(w_offset, g.w.stride, g.w.in, g.w.out);
-    for (std::int64_t oh = 0; oh < g.h.out; ++oh) {
-      float* out_row = dst + oh * g.w.out;
-      const std::int64_t ih = oh * g.h.stride + i * g.h.dilation - g.h.pad_begin;
-      if (ih < 0 || ih >= g.h.in) {
-        std::fill(out_row, out_row + g.w.out, 0.0f);
+    for (std::int64_t od = 0; od < g.d.out; ++od) {
+      float* dst = columns + row * plane + od * slice;
+      const std::int64_t id = od * g.d.stride + k * g.d.dilation - g.d.pad_begin;
+      if (id < 0 || id >= g.d.in) {
+        std::fill(dst, dst + slice, 0.0f);
         continue;
       }
-      const float* in_row = channel + ih * g.h.in_stride;
-      std::fill(out_row, out_row + cols.begin, 0.0f);
-      if (g.w.stride == 1 && g.w.in_stride == 1) {
-        if (cols.end > cols.begin)
-          std::memcpy(out_row + cols.begin, in_row + cols.begin + w_offset,
-                      static_cast<std::size_t>(cols.end - cols.begin) * sizeof(float));
-      } else {
-        for (std::int64_t ow = cols.begin; ow < cols.end; ++ow)
-          out_row[ow] = in_row[(ow * g.w.stride + w_offset) * g.w.in_stride];
+      const float* in_slice = channel + id * g.d.in_stride;
+      for (std::int64_t oh = 0; oh < g.h.out; ++oh) {
+        float* out_row = dst + oh * g.w.out;
+        const std::int64_t ih = oh * g.h.stride + i * g.h.dilation - g.h.pad_begin;
+        if (ih < 0 || ih >= g.h.in) {
+          std::fill(out_row, out_row + g.w.out, 0.0f);
+          continue;
+        }
+        const float* in_row = in_slice + ih * g.h.in_stride;
+        std::fill(out_row, out_row + cols.begin, 0.0f);
+        if (g.w.stride == 1 && g.w.in_stride == 1) {
+          if (cols.end > cols.begin)
+            std::memcpy(out_row + cols.begin, in_row + cols.begin + w_offset,
+                        static_cast<std::size_t>(cols.end - cols.begin) * sizeof(float));
+        } else {
+          for (std::int64_t ow = cols.begin; ow < cols.end; ++ow)
+            out_row[ow] = in_row[(ow * g.w.stride + w_offset) * g.w.in_stride];
+        }
+        std::fill(out_row + cols.end, out_row + g.w.out, 0.0f);
       }
-      std::fill(out_row + cols.end, out_row + g.w.out, 0.0f);
     }
   }
 }
@@ -17672,12 +19209,15 @@ inline void add_bias(const float* bias, float* out, std::int64_t channels, std::
   }
 }
 
-// One output plane of a depthwise window, row by row. With unit stride along the row, the
-// columns where every tap is inside the input (all but a pad's width at each end) take all
-// kh x kw taps in one vectorized pass that keeps the sums in registers; the other columns
-// add tap by tap, skipping taps that fall in the padding.
-inline void depthwise_plane(const WindowGeometry& g, const float* x_channel, const float* weights, float bias,
-                            float* out_plane) noexcept {
+// Output depth slice `od` of one depthwise channel (a 1-D or 2-D window has the one slice),
+// row by row. With unit stride along the row, the columns where every tap is inside the input
+// (all but a pad's width at each end) take all the taps in one vectorized pass that keeps the
+// sums in registers; the other columns add tap by tap, skipping taps that fall in the padding.
+// kDepth is false for 1-D and 2-D windows: their depth loop then compiles away, which keeps
+// the inner loops as tight as before 3-D existed.
+template <bool kDepth>
+void depthwise_slice(const WindowGeometry& g, const float* x_channel, const float* weights, float bias,
+                     std::int64_t od, float* out_slice) noexcept {
   using Batch = xsimd::batch<float>;
   constexpr auto kLanes = static_cast<std::int64_t>(Batch::size);
   const Axis& a = g.w;
@@ -17691,21 +19231,31 @@ inline void depthwise_plane(const WindowGeometry& g, const float* x_channel, con
     }
     if (interior.end <= interior.begin) interior = Range{0, 0};
   }
+  // The kernel depths whose input slice exists.
+  const std::int64_t front = kDepth ? od * g.d.stride - g.d.pad_begin : 0;
+  const Range depths = kDepth ? inside(front, g.d.dilation, g.d.in, g.d.kernel) : Range{0, 1};
   for (std::int64_t oh = 0; oh < g.h.out; ++oh) {
-    float* out_row = out_plane + oh * a.out;
+    float* out_row = out_slice + oh * a.out;
     // The kernel rows whose input row exists.
     const std::int64_t top = oh * g.h.stride - g.h.pad_begin;
     const Range rows = inside(top, g.h.dilation, g.h.in, g.h.kernel);
-    const auto in_row_of = [&](std::int64_t i) { return x_channel + (top + i * g.h.dilation) * g.h.in_stride; };
+    const auto in_row_of = [&](std::int64_t k, std::int64_t i) {
+      const float* slice = kDepth ? x_channel + (front + k * g.d.dilation) * g.d.in_stride : x_channel;
+      return slice + (top + i * g.h.dilation) * g.h.in_stride;
+    };
+    const auto weight_row_of = [&](std::int64_t k, std::int64_t i) {
+      return weights + ((kDepth ? k * g.h.kernel : 0) + i) * a.kernel;
+    };
     // Interior columns: every tap reads in_row[ow - pad + j * dilation], inside the row.
     const auto interior_vector = [&](std::int64_t ow) {
       Batch sum(bias);
-      for (std::int64_t i = rows.begin; i < rows.end; ++i) {
-        const float* src = in_row_of(i) + ow - a.pad_begin;
-        const float* w = weights + i * a.kernel;
-        for (std::int64_t j = 0; j < a.kernel; ++j)
-          sum = xsimd::fma(Batch(w[j]), Batch::load_unaligned(src + j * a.dilation), sum);
-      }
+      for (std::int64_t k = depths.begin; k < depths.end; ++k)
+        for (std::int64_t i = rows.begin; i < rows.end; ++i) {
+          const float* src = in_row_of(k, i) + ow - a.pad_begin;
+          const float* w = weight_row_of(k, i);
+          for (std::int64_t j = 0; j < a.kernel; ++j)
+            sum = xsimd::fma(Batch(w[j]), Batch::load_unaligned(src + j * a.dilation), sum);
+        }
       sum.store_unaligned(out_row + ow);
     };
     const std::int64_t width = interior.end - interior.begin;
@@ -17717,24 +19267,26 @@ inline void depthwise_plane(const WindowGeometry& g, const float* x_channel, con
     } else {
       for (std::int64_t ow = interior.begin; ow < interior.end; ++ow) {
         float sum = bias;
-        for (std::int64_t i = rows.begin; i < rows.end; ++i) {
-          const float* src = in_row_of(i) + ow - a.pad_begin;
-          const float* w = weights + i * a.kernel;
-          for (std::int64_t j = 0; j < a.kernel; ++j) sum += w[j] * src[j * a.dilation];
-        }
+        for (std::int64_t k = depths.begin; k < depths.end; ++k)
+          for (std::int64_t i = rows.begin; i < rows.end; ++i) {
+            const float* src = in_row_of(k, i) + ow - a.pad_begin;
+            const float* w = weight_row_of(k, i);
+            for (std::int64_t j = 0; j < a.kernel; ++j) sum += w[j] * src[j * a.dilation];
+          }
         out_row[ow] = sum;
       }
     }
     const auto edge_column = [&](std::int64_t ow) {
       float sum = bias;
-      for (std::int64_t i = rows.begin; i < rows.end; ++i) {
-        const float* in_row = in_row_of(i);
-        const float* w = weights + i * a.kernel;
-        for (std::int64_t j = 0; j < a.kernel; ++j) {
-          const std::int64_t iw = ow * a.stride + j * a.dilation - a.pad_begin;
-          if (iw >= 0 && iw < a.in) sum += w[j] * in_row[iw * a.in_stride];
+      for (std::int64_t k = depths.begin; k < depths.end; ++k)
+        for (std::int64_t i = rows.begin; i < rows.end; ++i) {
+          const float* in_row = in_row_of(k, i);
+          const float* w = weight_row_of(k, i);
+          for (std::int64_t j = 0; j < a.kernel; ++j) {
+            const std::int64_t iw = ow * a.stride + j * a.dilation - a.pad_begin;
+            if (iw >= 0 && iw < a.in) sum += w[j] * in_row[iw * a.in_stride];
+          }
         }
-      }
       out_row[ow] = sum;
     };
     for (std::int64_t ow = 0; ow < interior.begin; ++ow) edge_column(ow);
@@ -17743,7 +19295,7 @@ inline void depthwise_plane(const WindowGeometry& g, const float* x_channel, con
 }
 
 // conv and conv_transpose take the same operands: f32 input, weight and optional bias, with
-// one or two spatial axes.
+// one to three spatial axes.
 template <class Attrs>
 Status window_op_supports(OpKind op, const relax::Binding& binding, const relax::Function& fn) {
   KILN_RETURN_IF_ERROR(require_inputs(op, binding, 2));
@@ -17752,11 +19304,19 @@ Status window_op_supports(OpKind op, const relax::Binding& binding, const relax:
   KILN_RETURN_IF_ERROR(require_f32(op, "the weight", input_type(binding, fn, 1)));
   KILN_RETURN_IF_ERROR(require_f32(op, "the bias", input_type(binding, fn, 2)));
   const std::string_view name = relax::to_string(op);
-  if (x->rank == 5) return make_error(StatusCode::unsupported, name, ": 3-D windows (rank-5 input) are not supported");
-  if (x->rank != 3 && x->rank != 4)
-    return make_error(StatusCode::unsupported, name, ": the input must have rank 3 or 4, got ", to_string(*x));
-  if (!std::holds_alternative<Attrs>(binding.attrs))
+  if (x->rank < 3 || x->rank > 5)
+    return make_error(StatusCode::unsupported, name, ": ", x->rank - 2,
+                      "-D windows are not supported (1-D to 3-D: input of rank 3 to 5), got ", to_string(*x));
+  const relax::TensorType* weight = input_type(binding, fn, 1);
+  if (weight->rank != x->rank)
+    return make_error(StatusCode::unsupported, name, ": the weight must have the input's rank ", x->rank, ", got ",
+                      to_string(*weight));
+  const Attrs* attrs = std::get_if<Attrs>(&binding.attrs);
+  if (attrs == nullptr)
     return make_error(StatusCode::invalid_argument, name, ": the binding holds another op's attributes");
+  const int spatial = x->rank - 2;
+  KILN_RETURN_IF_ERROR(check_window_lists(op, spatial, attrs->strides, attrs->pads, attrs->dilations));
+  if constexpr (std::is_same_v<Attrs, relax::ConvTransposeAttrs>) return check_output_padding(spatial, *attrs);
   return Status::success();
 }
 
@@ -17786,13 +19346,22 @@ inline Status conv_run(const OpCall& call) {
   if (g.batch == 0 || g.out_channels == 0 || plane == 0) return Status::success();
 
   if (p.depthwise) {
+    const std::int64_t slice = g.out_slice();
+    const bool has_depth = call.input(0)->rank == 5;
     const auto run_planes = [&](std::int64_t begin, std::int64_t end) {
       for (std::int64_t item = begin; item < end; ++item) {
         const std::int64_t n = item / g.out_channels;
         const std::int64_t m = item % g.out_channels;
         const std::int64_t c = m / g.out_per_group;  // the one input channel of m's group
-        depthwise_plane(g, x + n * g.x_batch_stride + c * g.x_channel_stride, weight + m * weight_row,
-                        bias != nullptr ? bias[m] : 0.0f, y + item * plane);
+        const float* x_channel = x + n * g.x_batch_stride + c * g.x_channel_stride;
+        const float bias_m = bias != nullptr ? bias[m] : 0.0f;
+        float* y_plane = y + item * plane;
+        if (!has_depth) {
+          depthwise_slice<false>(g, x_channel, weight + m * weight_row, bias_m, 0, y_plane);
+          continue;
+        }
+        for (std::int64_t od = 0; od < g.d.out; ++od)
+          depthwise_slice<true>(g, x_channel, weight + m * weight_row, bias_m, od, y_plane + od * slice);
       }
     };
     const std::int64_t planes = g.batch * g.out_channels;
@@ -17887,16 +19456,18 @@ inline Status plan_conv_transpose(const OpCall& call, TransposePlan& p) {
   g.out_per_group = g.out_channels / g.groups;
   const bool fixed_output = !attrs.output_shape.empty() || attrs.auto_pad == relax::AutoPad::same_upper ||
                             attrs.auto_pad == relax::AutoPad::same_lower;
-  Axis* axes[2] = {&g.h, &g.w};
+  KILN_RETURN_IF_ERROR(
+      check_window_lists(OpKind::conv_transpose, spatial, attrs.strides, attrs.pads, attrs.dilations));
+  KILN_RETURN_IF_ERROR(check_output_padding(spatial, attrs));
   for (int i = 0; i < spatial; ++i) {
-    Axis& a = *axes[2 - spatial + i];
+    Axis& a = g.spatial_axis(spatial, i);
     std::int64_t pad_end = 0;
     read_window(attrs.strides, attrs.pads, attrs.dilations, spatial, i, a, pad_end);
     const std::int64_t output_padding = attrs.output_padding.empty() ? 0 : attrs.output_padding[i];
     KILN_RETURN_IF_ERROR(resolve_transpose_axis(attrs, fixed_output, output_padding, pad_end, a));
   }
   // The input planes are the GEMM's B operand: they must be packed.
-  if (!((g.w.in == 1 || g.w.in_stride == 1) && (g.h.in == 1 || g.h.in_stride == g.w.in)))
+  if (!g.packed_input())
     return make_error(StatusCode::unsupported, "conv_transpose: the input's spatial dimensions must be contiguous");
   KILN_RETURN_IF_ERROR(check_bias(OpKind::conv_transpose, call.input(2), g.out_channels));
   const std::int64_t rows = g.out_per_group * g.taps();
@@ -17909,27 +19480,31 @@ inline Status plan_conv_transpose(const OpCall& call, TransposePlan& p) {
   return Status::success();
 }
 
-// Scatters the column matrix (row (m, i, j) over input positions) into the output planes of
-// one image and group, which start zeroed.
+// Scatters the column matrix (row (m, k, i, j) over input positions) into the output planes
+// of one image and group, which start zeroed.
 inline void col2im(const WindowGeometry& g, const float* columns, float* y_group) noexcept {
-  const std::int64_t taps = g.taps();
   const std::int64_t in_plane = g.in_plane();
   const std::int64_t out_plane = g.out_plane();
-  for (std::int64_t row = 0; row < g.out_per_group * taps; ++row) {
-    const std::int64_t m = row / taps;
-    const std::int64_t i = (row % taps) / g.w.kernel;
-    const std::int64_t j = row % g.w.kernel;
-    const float* src = columns + row * in_plane;
-    float* dst = y_group + m * out_plane;
+  const std::int64_t in_slice = g.in_slice();
+  const std::int64_t out_slice = g.out_slice();
+  TapCounter tap(g, 0);
+  for (std::int64_t row = 0; row < g.out_per_group * g.taps(); ++row, tap.next(g)) {
+    const std::int64_t m = tap.channel, k = tap.k, i = tap.i, j = tap.j;
     // Input position iw lands on output column iw * stride + offset.
     const std::int64_t w_offset = j * g.w.dilation - g.w.pad_begin;
     const Range cols = inside(w_offset, g.w.stride, g.w.out, g.w.in);
-    for (std::int64_t ih = 0; ih < g.h.in; ++ih) {
-      const std::int64_t oh = ih * g.h.stride + i * g.h.dilation - g.h.pad_begin;
-      if (oh < 0 || oh >= g.h.out) continue;
-      const float* src_row = src + ih * g.w.in;
-      float* dst_row = dst + oh * g.w.out;
-      for (std::int64_t iw = cols.begin; iw < cols.end; ++iw) dst_row[iw * g.w.stride + w_offset] += src_row[iw];
+    for (std::int64_t id = 0; id < g.d.in; ++id) {
+      const std::int64_t od = id * g.d.stride + k * g.d.dilation - g.d.pad_begin;
+      if (od < 0 || od >= g.d.out) continue;
+      const float* src = columns + row * in_plane + id * in_slice;
+      float* dst = y_group + m * out_plane + od * out_slice;
+      for (std::int64_t ih = 0; ih < g.h.in; ++ih) {
+        const std::int64_t oh = ih * g.h.stride + i * g.h.dilation - g.h.pad_begin;
+        if (oh < 0 || oh >= g.h.out) continue;
+        const float* src_row = src + ih * g.w.in;
+        float* dst_row = dst + oh * g.w.out;
+        for (std::int64_t iw = cols.begin; iw < cols.end; ++iw) dst_row[iw * g.w.stride + w_offset] += src_row[iw];
+      }
     }
   }
 }
@@ -19007,8 +20582,9 @@ inline const OpKernel* cpu_movement_kernel(relax::OpKind op) {
 #ifndef KILN_AMALGAMATED_KILN_VM_OPS_NORMALIZE_HPP
 #define KILN_AMALGAMATED_KILN_VM_OPS_NORMALIZE_HPP
 // ---- begin kiln/vm/ops/normalize.hpp ----
-// kiln/vm/ops/normalize.hpp: the CPU kernels of the dynamic module's normalizations: softmax
-// and log-softmax along any axis, layer, batch (inference form), instance and group norm.
+// kiln/vm/ops/normalize.hpp: the CPU kernels of the dynamic module's normalizations: softmax,
+// log-softmax and hardmax along any axis, layer, batch (inference form), instance and group
+// norm.
 //
 // They are direct SIMD loops over contiguous rows (kiln/vm/ops/cpu_support.hpp) rather than
 // the multi-stage tensor-expression kernels of kiln/kernels/: those keep their intermediate
@@ -19069,11 +20645,47 @@ inline void softmax_columns(const float* x, float* y, std::int64_t n, std::int64
   }
 }
 
-inline Status run_softmax(const OpCall& call, const Slot& x, const Slot& y) {
+// ---- hardmax --------------------------------------------------------------------------------------
+
+// ONNX Hardmax (opset 13): 1 at the first maximum along the axis, 0 elsewhere. Ties go to the
+// first; a NaN never compares greater, so, as in argmax, it wins only in the first position.
+inline void hardmax_row(const float* x, float* y, std::int64_t n) noexcept {
+  std::int64_t winner = 0;
+  for (std::int64_t i = 1; i < n; ++i)
+    if (x[i] > x[winner]) winner = i;
+  // Every read is done before the first write: y may be x.
+  std::fill(y, y + n, 0.0f);
+  y[winner] = 1.0f;
+}
+
+// Columns [0, width) of an [n, stride] block, as softmax_columns.
+inline void hardmax_columns(const float* x, float* y, std::int64_t n, std::int64_t stride,
+                            std::int64_t width) noexcept {
+  alignas(64) float best[kColumnBlock];
+  std::int64_t winner[kColumnBlock];
+  std::copy(x, x + width, best);
+  std::fill(winner, winner + width, std::int64_t{0});
+  for (std::int64_t i = 1; i < n; ++i) {
+    const float* row = x + i * stride;
+    for (std::int64_t j = 0; j < width; ++j)
+      if (row[j] > best[j]) {
+        best[j] = row[j];
+        winner[j] = i;
+      }
+  }
+  for (std::int64_t i = 0; i < n; ++i) std::fill(y + i * stride, y + i * stride + width, 0.0f);
+  for (std::int64_t j = 0; j < width; ++j) y[winner[j] * stride + j] = 1.0f;
+}
+
+// ---- along one axis -------------------------------------------------------------------------------
+
+// Runs row(x, y, n) over each contiguous row when the axis is the last, else
+// columns(x, y, n, stride, width) over blocks of at most kColumnBlock columns; in parallel.
+template <class Row, class Columns>
+Status along_axis(const OpCall& call, const Slot& x, const Slot& y, Row&& row, Columns&& columns) {
   const auto* attrs = std::get_if<relax::AxisAttrs>(call.attrs);
   const int axis = attrs ? cpu_support::resolve_axis(attrs->axis, x.rank) : -1;
   if (axis < 0) return cpu_support::op_error(StatusCode::invalid_argument, call.op, "the axis is out of range");
-  const bool log = call.op == OpKind::log_softmax;
   const std::int64_t outer = cpu_support::extent_product(x, 0, axis);
   const std::int64_t n = x.dims[axis];
   const std::int64_t inner = cpu_support::extent_product(x, axis + 1, x.rank);
@@ -19082,7 +20694,7 @@ inline Status run_softmax(const OpCall& call, const Slot& x, const Slot& y) {
   if (outer * n * inner == 0) return {};
   if (inner == 1) {
     cpu_support::parallel_items(call.pool, outer, n, [&](std::int64_t begin, std::int64_t end) {
-      for (std::int64_t r = begin; r < end; ++r) softmax_row(in + r * n, out + r * n, n, log);
+      for (std::int64_t r = begin; r < end; ++r) row(in + r * n, out + r * n, n);
     });
     return {};
   }
@@ -19092,11 +20704,23 @@ inline Status run_softmax(const OpCall& call, const Slot& x, const Slot& y) {
                                 for (std::int64_t item = begin; item < end; ++item) {
                                   const std::int64_t o = item / blocks, first = (item % blocks) * kColumnBlock;
                                   const std::int64_t offset = o * n * inner + first;
-                                  softmax_columns(in + offset, out + offset, n, inner,
-                                                  std::min(kColumnBlock, inner - first), log);
+                                  columns(in + offset, out + offset, n, inner, std::min(kColumnBlock, inner - first));
                                 }
                               });
   return {};
+}
+
+inline Status run_softmax(const OpCall& call, const Slot& x, const Slot& y) {
+  const bool log = call.op == OpKind::log_softmax;
+  return along_axis(
+      call, x, y, [log](const float* in, float* out, std::int64_t n) { softmax_row(in, out, n, log); },
+      [log](const float* in, float* out, std::int64_t n, std::int64_t stride, std::int64_t width) {
+        softmax_columns(in, out, n, stride, width, log);
+      });
+}
+
+inline Status run_hardmax(const OpCall& call, const Slot& x, const Slot& y) {
+  return along_axis(call, x, y, hardmax_row, hardmax_columns);
 }
 
 // ---- statistics and the affine step -----------------------------------------------------------------
@@ -19306,13 +20930,15 @@ inline Status run(const OpCall& call) {
                               call.op == OpKind::group_norm;
   if (needs_channels && x.rank < 2)
     return cpu_support::op_error(StatusCode::shape_mismatch, call.op, "the input must have rank 2 or more");
-  const bool softmax = call.op == OpKind::softmax || call.op == OpKind::log_softmax;
-  if (!softmax && std::get_if<relax::NormAttrs>(call.attrs) == nullptr)
+  const bool along_one_axis =
+      call.op == OpKind::softmax || call.op == OpKind::log_softmax || call.op == OpKind::hardmax;
+  if (!along_one_axis && std::get_if<relax::NormAttrs>(call.attrs) == nullptr)
     return cpu_support::op_error(StatusCode::internal, call.op, "expects norm attributes");
   if (x.elements() == 0) return {};
   switch (call.op) {
     case OpKind::softmax:
     case OpKind::log_softmax: return run_softmax(call, x, y);
+    case OpKind::hardmax: return run_hardmax(call, x, y);
     case OpKind::layer_norm: return run_layer_norm(call, x, y);
     case OpKind::batch_norm: return run_batch_norm(call, x, y);
     case OpKind::instance_norm:
@@ -19339,7 +20965,7 @@ inline Status supports(const relax::Binding& binding, const relax::Function& fn)
     return cpu_support::dtype_unsupported(op, "output", cpu_support::output_type(binding, fn)->dtype, "f32 only");
   if (x.rank < 1 || x.rank > kMaxRank)
     return cpu_support::op_error(StatusCode::unsupported, op, "inputs of rank ", x.rank, " are not supported");
-  if (op == OpKind::softmax || op == OpKind::log_softmax) {
+  if (op == OpKind::softmax || op == OpKind::log_softmax || op == OpKind::hardmax) {
     const auto* attrs = std::get_if<relax::AxisAttrs>(&binding.attrs);
     if (attrs == nullptr || cpu_support::resolve_axis(attrs->axis, x.rank) < 0)
       return cpu_support::op_error(StatusCode::invalid_argument, op, "the axis is out of range for rank ", x.rank);
@@ -19373,13 +20999,14 @@ inline constexpr OpKernel kKernel{&supports, &scratch_bytes, &run};
 
 } // namespace normalize_impl
 
-// The CPU kernel of softmax, log_softmax, layer_norm, batch_norm, instance_norm and
+// The CPU kernel of softmax, log_softmax, hardmax, layer_norm, batch_norm, instance_norm and
 // group_norm; null for other ops.
 inline const OpKernel* cpu_normalize_kernel(relax::OpKind op) {
   using relax::OpKind;
   switch (op) {
     case OpKind::softmax:
     case OpKind::log_softmax:
+    case OpKind::hardmax:
     case OpKind::layer_norm:
     case OpKind::batch_norm:
     case OpKind::instance_norm:
@@ -19394,26 +21021,40 @@ inline const OpKernel* cpu_normalize_kernel(relax::OpKind op) {
 #ifndef KILN_AMALGAMATED_KILN_VM_OPS_POOL_HPP
 #define KILN_AMALGAMATED_KILN_VM_OPS_POOL_HPP
 // ---- begin kiln/vm/ops/pool.hpp ----
-// kiln/vm/ops/pool.hpp: the CPU kernels of the dynamic module's pooling: max_pool and
-// average_pool over 1-D and 2-D windows (NCW, NCHW) with ONNX's strides, pads, dilations,
-// auto_pad and ceil_mode, and global_max_pool and global_average_pool over any number of
-// spatial axes.
+// kiln/vm/ops/pool.hpp: the CPU kernels of the dynamic module's pooling: max_pool,
+// average_pool and lp_pool over 1-D, 2-D and 3-D windows (NCW, NCHW, NCDHW) with ONNX's
+// strides, pads, dilations, auto_pad and ceil_mode, and global_max_pool,
+// global_average_pool and global_lp_pool over any number of spatial axes.
 //
 // Each output element visits only the taps that fall inside the input: the range of valid
-// taps along each axis is computed once per output row and column, so padding costs no
-// test per tap. PoolAttrs has no count_include_pad, so averages divide by the number of
-// valid taps (ONNX's default, count_include_pad = 0); a window with no valid tap gives -inf
-// (max) or 0 (average). f32 only.
+// taps along each axis is computed once per output slice, row and column, so padding costs
+// no test per tap. A 1-D or 2-D window runs as a 3-D one whose outer axes have extent 1.
+//
+// PoolAttrs has no count_include_pad, so averages divide by the number of valid taps (ONNX's
+// default, count_include_pad = 0). It has no p either, so lp pooling takes ONNX's default
+// p = 2; the loops take any p > 0 (run_with_lp_order) for when the attribute exists. Padding
+// adds nothing to an lp norm (|0|^p = 0). A window with no valid tap gives -inf (max) or 0
+// (average, lp). f32 only.
 
 #include <algorithm>
+#include <cmath>
 #include <cstdint>
 #include <limits>
+#include <string_view>
+#include <variant>
 
 
 namespace kiln::vm {
 namespace pool_impl {
 
 using relax::OpKind;
+using relax::PoolKind;
+
+// ONNX LpPool's default p; PoolAttrs cannot carry another yet.
+inline constexpr float kDefaultLpOrder = 2.0f;
+
+// The most spatial axes a window pool runs (1-D to 3-D).
+inline constexpr int kMaxWindowAxes = 3;
 
 // One spatial axis of a window: its taps, their spacing, and where output position 0 starts.
 struct Axis {
@@ -19433,18 +21074,73 @@ struct Axis {
   }
 };
 
-// A 1-D pool is a 2-D one whose height is 1.
+// Depth, height, width: a 2-D pool is a 3-D one of depth 1, a 1-D pool also of height 1.
 struct Geometry {
+  Axis d;
   Axis h;
   Axis w;
+  Axis& spatial_axis(int spatial, int i) noexcept {
+    Axis* axes[kMaxWindowAxes] = {&d, &h, &w};
+    return *axes[kMaxWindowAxes - spatial + i];
+  }
+  std::int64_t in_plane() const noexcept { return d.in * h.in * w.in; }
+  std::int64_t out_plane() const noexcept { return d.out * h.out * w.out; }
+  std::int64_t window() const noexcept { return d.kernel * h.kernel * w.kernel; }
 };
+
+// ---- how the taps of a window combine ---------------------------------------------------------------
+
+struct MaxTaps {
+  static float start() noexcept { return -std::numeric_limits<float>::infinity(); }
+  float add(float acc, float v) const noexcept { return std::max(acc, v); }
+  float finish(float acc, std::int64_t) const noexcept { return acc; }
+};
+struct MeanTaps {
+  static float start() noexcept { return 0.0f; }
+  float add(float acc, float v) const noexcept { return acc + v; }
+  float finish(float acc, std::int64_t count) const noexcept {
+    return count > 0 ? acc / static_cast<float>(count) : 0.0f;
+  }
+};
+// The lp norm, with p = 1 and p = 2 spared the calls to pow.
+struct AbsSumTaps {
+  static float start() noexcept { return 0.0f; }
+  float add(float acc, float v) const noexcept { return acc + std::fabs(v); }
+  float finish(float acc, std::int64_t) const noexcept { return acc; }
+};
+struct EuclideanTaps {
+  static float start() noexcept { return 0.0f; }
+  float add(float acc, float v) const noexcept { return acc + v * v; }
+  float finish(float acc, std::int64_t) const noexcept { return std::sqrt(acc); }
+};
+struct PowerTaps {
+  float p = kDefaultLpOrder;
+  static float start() noexcept { return 0.0f; }
+  float add(float acc, float v) const noexcept { return acc + std::pow(std::fabs(v), p); }
+  float finish(float acc, std::int64_t) const noexcept { return std::pow(acc, 1.0f / p); }
+};
+
+// Calls fn with the tap combiner of `kind` (and lp order p).
+template <class Fn>
+void with_taps(PoolKind kind, float p, Fn&& fn) {
+  switch (kind) {
+    case PoolKind::max: fn(MaxTaps{}); return;
+    case PoolKind::average: fn(MeanTaps{}); return;
+    case PoolKind::lp:
+      if (p == 1.0f) fn(AbsSumTaps{});
+      else if (p == 2.0f) fn(EuclideanTaps{});
+      else fn(PowerTaps{p});
+      return;
+  }
+}
+
+// ---- window pooling -------------------------------------------------------------------------------
 
 inline Status resolve_geometry(const OpCall& call, const relax::PoolAttrs& attrs, const Slot& x, const Slot& y,
                                Geometry& g) {
   const int spatial = x.rank - 2;
-  Axis* axes[2] = {&g.h, &g.w};
   for (int i = 0; i < spatial; ++i) {
-    Axis& a = *axes[spatial == 1 ? 1 : i];
+    Axis& a = g.spatial_axis(spatial, i);
     a.in = x.dims[2 + i];
     a.out = y.dims[2 + i];
     a.kernel = attrs.kernel_shape[i];
@@ -19471,69 +21167,122 @@ inline Status resolve_geometry(const OpCall& call, const relax::PoolAttrs& attrs
   return {};
 }
 
-inline void pool_plane(bool take_max, const Geometry& g, const float* x, float* y) noexcept {
-  for (std::int64_t oh = 0; oh < g.h.out; ++oh) {
-    std::int64_t kh_first = 0, kh_last = 0;
-    g.h.taps(oh, kh_first, kh_last);
-    const std::int64_t h0 = oh * g.h.stride - g.h.pad_begin;
-    for (std::int64_t ow = 0; ow < g.w.out; ++ow) {
-      std::int64_t kw_first = 0, kw_last = 0;
-      g.w.taps(ow, kw_first, kw_last);
-      const std::int64_t w0 = ow * g.w.stride - g.w.pad_begin;
-      float acc = take_max ? -std::numeric_limits<float>::infinity() : 0.0f;
-      for (std::int64_t kh = kh_first; kh < kh_last; ++kh) {
-        // Indices, not a row pointer: w0 may be negative (padding) and only the taps are valid.
-        const std::int64_t row = (h0 + kh * g.h.dilation) * g.w.in + w0;
-        for (std::int64_t kw = kw_first; kw < kw_last; ++kw) {
-          const float v = x[row + kw * g.w.dilation];
-          acc = take_max ? std::max(acc, v) : acc + v;
+// One channel's output volume.
+template <class Taps>
+void pool_volume(const Taps& combine, const Geometry& g, const float* x, float* y) noexcept {
+  const std::int64_t in_slice = g.h.in * g.w.in;
+  for (std::int64_t od = 0; od < g.d.out; ++od) {
+    std::int64_t kd_first = 0, kd_last = 0;
+    g.d.taps(od, kd_first, kd_last);
+    const std::int64_t d0 = od * g.d.stride - g.d.pad_begin;
+    float* y_slice = y + od * g.h.out * g.w.out;
+    for (std::int64_t oh = 0; oh < g.h.out; ++oh) {
+      std::int64_t kh_first = 0, kh_last = 0;
+      g.h.taps(oh, kh_first, kh_last);
+      const std::int64_t h0 = oh * g.h.stride - g.h.pad_begin;
+      for (std::int64_t ow = 0; ow < g.w.out; ++ow) {
+        std::int64_t kw_first = 0, kw_last = 0;
+        g.w.taps(ow, kw_first, kw_last);
+        const std::int64_t w0 = ow * g.w.stride - g.w.pad_begin;
+        float acc = Taps::start();
+        for (std::int64_t kd = kd_first; kd < kd_last; ++kd) {
+          const std::int64_t slice = (d0 + kd * g.d.dilation) * in_slice;
+          for (std::int64_t kh = kh_first; kh < kh_last; ++kh) {
+            // Indices, not a row pointer: w0 may be negative (padding) and only the taps are valid.
+            const std::int64_t row = slice + (h0 + kh * g.h.dilation) * g.w.in + w0;
+            for (std::int64_t kw = kw_first; kw < kw_last; ++kw) acc = combine.add(acc, x[row + kw * g.w.dilation]);
+          }
         }
+        const std::int64_t count = (kd_last - kd_first) * (kh_last - kh_first) * (kw_last - kw_first);
+        y_slice[oh * g.w.out + ow] = combine.finish(acc, count);
       }
-      const std::int64_t count = (kh_last - kh_first) * (kw_last - kw_first);
-      if (!take_max) acc = count > 0 ? acc / static_cast<float>(count) : 0.0f;
-      y[oh * g.w.out + ow] = acc;
     }
   }
 }
 
-inline Status run_window_pool(const OpCall& call, const Slot& x, const Slot& y) {
-  const auto* attrs = std::get_if<relax::PoolAttrs>(call.attrs);
-  if (attrs == nullptr) return cpu_support::op_error(StatusCode::internal, call.op, "expects pool attributes");
-  if (x.rank != 3 && x.rank != 4)
-    return cpu_support::op_error(StatusCode::unsupported, call.op, "inputs of rank ", x.rank,
-                                 " are not supported (1-D and 2-D pooling only)");
-  if (y.rank != x.rank || attrs->kernel_shape.size() != x.rank - 2)
-    return cpu_support::op_error(StatusCode::shape_mismatch, call.op, "the output or kernel_shape has the wrong rank");
-  Geometry g;
-  KILN_RETURN_IF_ERROR(resolve_geometry(call, *attrs, x, y, g));
-  const std::int64_t planes = x.dims[0] * x.dims[1];
-  const std::int64_t in_plane = g.h.in * g.w.in, out_plane = g.h.out * g.w.out;
-  if (planes * out_plane == 0) return {};
-  const bool take_max = call.op == OpKind::max_pool;
-  const float* in = x.data_as<const float>();
-  float* out = y.data_as<float>();
-  cpu_support::parallel_items(call.pool, planes, out_plane * g.h.kernel * g.w.kernel,
-                              [&](std::int64_t begin, std::int64_t end) {
-                                for (std::int64_t p = begin; p < end; ++p)
-                                  pool_plane(take_max, g, in + p * in_plane, out + p * out_plane);
-                              });
+inline PoolKind kind_of(OpKind op) noexcept {
+  switch (op) {
+    case OpKind::max_pool:
+    case OpKind::global_max_pool: return PoolKind::max;
+    case OpKind::lp_pool:
+    case OpKind::global_lp_pool: return PoolKind::lp;
+    default: return PoolKind::average;
+  }
+}
+
+// What supports() checks of the attributes, again at run: the loops index the lists.
+inline Status check_pool_attrs(OpKind op, const relax::PoolAttrs& attrs, int spatial) {
+  const auto check_list = [&](const relax::Ints& list, int expected, std::string_view what) -> Status {
+    if (list.overflow || (!list.empty() && list.size() != expected))
+      return cpu_support::op_error(StatusCode::invalid_argument, op, what, " has ", list.size(), " values, expected ",
+                                   expected);
+    return {};
+  };
+  if (attrs.kernel_shape.overflow || attrs.kernel_shape.size() != spatial)
+    return cpu_support::op_error(StatusCode::invalid_argument, op, "kernel_shape has ", attrs.kernel_shape.size(),
+                                 " values, expected ", spatial);
+  KILN_RETURN_IF_ERROR(check_list(attrs.strides, spatial, "strides"));
+  KILN_RETURN_IF_ERROR(check_list(attrs.dilations, spatial, "dilations"));
+  KILN_RETURN_IF_ERROR(check_list(attrs.pads, 2 * spatial, "pads"));
   return {};
 }
 
-inline Status run_global_pool(const OpCall& call, const Slot& x, const Slot& y) {
+inline Status window_rank_unsupported(OpKind op, int rank) {
+  return cpu_support::op_error(StatusCode::unsupported, op, rank - 2,
+                               "-D pooling is not supported (1-D to 3-D: input of rank 3 to 5)");
+}
+
+inline Status run_window_pool(const OpCall& call, const Slot& x, const Slot& y, float lp_order) {
+  const auto* attrs = std::get_if<relax::PoolAttrs>(call.attrs);
+  if (attrs == nullptr) return cpu_support::op_error(StatusCode::internal, call.op, "expects pool attributes");
+  if (x.rank > 2 + kMaxWindowAxes) return window_rank_unsupported(call.op, x.rank);
+  KILN_RETURN_IF_ERROR(check_pool_attrs(call.op, *attrs, x.rank - 2));
+  Geometry g;
+  KILN_RETURN_IF_ERROR(resolve_geometry(call, *attrs, x, y, g));
+  const std::int64_t planes = x.dims[0] * x.dims[1];
+  const std::int64_t in_plane = g.in_plane(), out_plane = g.out_plane();
+  if (planes * out_plane == 0) return {};
+  const float* in = x.data_as<const float>();
+  float* out = y.data_as<float>();
+  with_taps(kind_of(call.op), lp_order, [&](const auto& combine) {
+    cpu_support::parallel_items(call.pool, planes, out_plane * g.window(), [&](std::int64_t begin, std::int64_t end) {
+      for (std::int64_t p = begin; p < end; ++p) pool_volume(combine, g, in + p * in_plane, out + p * out_plane);
+    });
+  });
+  return {};
+}
+
+// ---- global pooling -------------------------------------------------------------------------------
+
+inline float global_lp(const float* x, std::int64_t n, float p) noexcept {
+  if (p == 2.0f) return std::sqrt(cpu_support::row_squared_deviation(x, n, 0.0f));
+  float acc = 0.0f;
+  with_taps(PoolKind::lp, p, [&](const auto& combine) {
+    for (std::int64_t i = 0; i < n; ++i) acc = combine.add(acc, x[i]);
+    acc = combine.finish(acc, n);
+  });
+  return acc;
+}
+
+inline Status run_global_pool(const OpCall& call, const Slot& x, const Slot& y, float lp_order) {
   const std::int64_t planes = x.dims[0] * x.dims[1];
   const std::int64_t plane = cpu_support::extent_product(x, 2, x.rank);
   if (y.elements() != planes)
     return cpu_support::op_error(StatusCode::shape_mismatch, call.op, "the output holds ", y.elements(),
                                  " elements, expected ", planes);
-  const bool take_max = call.op == OpKind::global_max_pool;
+  const PoolKind kind = kind_of(call.op);
   const float* in = x.data_as<const float>();
   float* out = y.data_as<float>();
   cpu_support::parallel_items(call.pool, planes, plane, [&](std::int64_t begin, std::int64_t end) {
     for (std::int64_t p = begin; p < end; ++p) {
       const float* row = in + p * plane;
-      if (take_max) out[p] = cpu_support::row_max(row, plane);
-      else out[p] = plane > 0 ? cpu_support::row_sum(row, plane) / static_cast<float>(plane) : 0.0f;
+      switch (kind) {
+        case PoolKind::max: out[p] = cpu_support::row_max(row, plane); break;
+        case PoolKind::average:
+          out[p] = plane > 0 ? cpu_support::row_sum(row, plane) / static_cast<float>(plane) : 0.0f;
+          break;
+        case PoolKind::lp: out[p] = global_lp(row, plane, lp_order); break;
+      }
     }
   });
   return {};
@@ -19541,9 +21290,12 @@ inline Status run_global_pool(const OpCall& call, const Slot& x, const Slot& y) 
 
 // ---- the entry points -------------------------------------------------------------------------------
 
-inline bool is_global(OpKind op) noexcept { return op == OpKind::global_max_pool || op == OpKind::global_average_pool; }
+inline bool is_global(OpKind op) noexcept {
+  return op == OpKind::global_max_pool || op == OpKind::global_average_pool || op == OpKind::global_lp_pool;
+}
 
-inline Status run(const OpCall& call) {
+// run() with an lp order other than PoolAttrs' implied 2; p must be positive and finite.
+inline Status run_with_lp_order(const OpCall& call, float lp_order) {
   KILN_RETURN_IF_ERROR(cpu_support::require_inputs(call, 1));
   const Slot& x = *call.input(0);
   const Slot& y = call.output();
@@ -19554,8 +21306,13 @@ inline Status run(const OpCall& call) {
                                  "input and output must be [batch, channels, spatial...] alike");
   if (!x.contiguous() || !y.contiguous())
     return cpu_support::op_error(StatusCode::unsupported, call.op, "non-contiguous operands are not supported");
-  return is_global(call.op) ? run_global_pool(call, x, y) : run_window_pool(call, x, y);
+  if (kind_of(call.op) == PoolKind::lp && !(lp_order > 0.0f && std::isfinite(lp_order)))
+    return cpu_support::op_error(StatusCode::invalid_argument, call.op, "p must be positive and finite, got ",
+                                 lp_order);
+  return is_global(call.op) ? run_global_pool(call, x, y, lp_order) : run_window_pool(call, x, y, lp_order);
 }
+
+inline Status run(const OpCall& call) { return run_with_lp_order(call, kDefaultLpOrder); }
 
 inline Status supports(const relax::Binding& binding, const relax::Function& fn) {
   const OpKind op = binding.op;
@@ -19566,40 +21323,27 @@ inline Status supports(const relax::Binding& binding, const relax::Function& fn)
     return cpu_support::op_error(StatusCode::unsupported, op, "inputs of rank ", x.rank,
                                  " are not supported ([batch, channels, spatial...])");
   if (is_global(op)) return {};
-  if (x.rank > 4)
-    return cpu_support::op_error(StatusCode::unsupported, op, x.rank - 2,
-                                 "-D pooling is not supported (1-D and 2-D only)");
+  if (x.rank > 2 + kMaxWindowAxes) return window_rank_unsupported(op, x.rank);
   const auto* attrs = std::get_if<relax::PoolAttrs>(&binding.attrs);
   if (attrs == nullptr) return cpu_support::op_error(StatusCode::invalid_argument, op, "expects pool attributes");
-  const int spatial = x.rank - 2;
-  if (attrs->kernel_shape.size() != spatial)
-    return cpu_support::op_error(StatusCode::invalid_argument, op, "kernel_shape has ", attrs->kernel_shape.size(),
-                                 " values, expected ", spatial);
-  const auto check_list = [&](const relax::Ints& list, int expected, std::string_view what) -> Status {
-    if (list.overflow || (!list.empty() && list.size() != expected))
-      return cpu_support::op_error(StatusCode::invalid_argument, op, what, " has ", list.size(), " values, expected ",
-                                   expected);
-    return {};
-  };
-  KILN_RETURN_IF_ERROR(check_list(attrs->strides, spatial, "strides"));
-  KILN_RETURN_IF_ERROR(check_list(attrs->dilations, spatial, "dilations"));
-  KILN_RETURN_IF_ERROR(check_list(attrs->pads, 2 * spatial, "pads"));
-  return {};
+  return check_pool_attrs(op, *attrs, x.rank - 2);
 }
 
 inline constexpr OpKernel kKernel{&supports, nullptr, &run};
 
 } // namespace pool_impl
 
-// The CPU kernel of max_pool, average_pool (1-D and 2-D), global_max_pool and
-// global_average_pool; null for other ops (lp pooling included).
+// The CPU kernel of max_pool, average_pool, lp_pool (1-D to 3-D windows), global_max_pool,
+// global_average_pool and global_lp_pool; null for other ops.
 inline const OpKernel* cpu_pool_kernel(relax::OpKind op) {
   using relax::OpKind;
   switch (op) {
     case OpKind::max_pool:
     case OpKind::average_pool:
+    case OpKind::lp_pool:
     case OpKind::global_max_pool:
-    case OpKind::global_average_pool: return &pool_impl::kKernel;
+    case OpKind::global_average_pool:
+    case OpKind::global_lp_pool: return &pool_impl::kKernel;
     default: return nullptr;
   }
 }
@@ -19979,5 +21723,434 @@ inline Result<std::shared_ptr<const Executable>> load(relax::Module module, cons
 } // namespace kiln::vm
 // ---- end kiln/vm/cpu_kernels.hpp ----
 #endif // KILN_AMALGAMATED_KILN_VM_CPU_KERNELS_HPP
+#ifndef KILN_AMALGAMATED_KILN_STATIC_GRAPH_FUSED_LOOP_HPP
+#define KILN_AMALGAMATED_KILN_STATIC_GRAPH_FUSED_LOOP_HPP
+// ---- begin kiln/static_graph/fused_loop.hpp ----
+// kiln/static_graph/fused_loop.hpp: one loop over the output of a fused group of f32
+// elementwise ops, with every extent and broadcast stride a compile-time constant.
+//
+// The group's ops are the root and the ops inlined into it (plan.hpp); its leaves are the
+// tensors the group reads from memory. The output's dims are collapsed where every leaf
+// walks them alike (contiguous across the pair, or broadcast along both), leaving rows of
+// the innermost collapsed extent. Per row each leaf is either contiguous (stride 1: SIMD
+// loads) or a broadcast scalar (stride 0). The op tree is instantiated as nested calls on
+// SIMD batches, so the compiler sees the whole chain as one expression.
+
+#include <algorithm>
+#include <array>
+#include <cstddef>
+#include <cstdint>
+
+
+namespace kiln::static_graph {
+
+template <class P, int Root>
+struct FusedLoop {
+  static constexpr int kMaxLeaves = 32;
+
+  struct Layout {
+    int leaves[kMaxLeaves] = {};  // node indices
+    int leaf_count = 0;
+    int rank = 0;                                  // collapsed dims
+    std::int64_t dims[kMaxRank] = {};
+    std::int64_t strides[kMaxLeaves][kMaxRank] = {};  // per leaf, per collapsed dim
+    std::int64_t rows = 1;                         // product of all but the innermost dim
+    std::int64_t row_length = 1;                   // the innermost dim
+  };
+
+  static constexpr bool in_group(int i) noexcept {
+    return i == Root || (P::node(i).role == Role::inlined && P::node(i).root == Root);
+  }
+
+  static constexpr Layout make_layout() noexcept {
+    Layout l;
+    for (int i = 0; i < P::node_count; ++i) {
+      if (!in_group(i)) continue;
+      for (int k = 0; k < P::node(i).input_count; ++k) {
+        const int in = P::node(i).inputs[k];
+        if (in_group(in)) continue;
+        bool seen = false;
+        for (int j = 0; j < l.leaf_count; ++j) seen = seen || l.leaves[j] == in;
+        if (!seen && l.leaf_count < kMaxLeaves) l.leaves[l.leaf_count++] = in;
+      }
+    }
+    // Each leaf's strides over the output's dims (right-aligned broadcasting), dims of 1 dropped.
+    const StaticShape& out = P::node(Root).shape;
+    std::int64_t dims[kMaxRank] = {};
+    std::int64_t strides[kMaxLeaves][kMaxRank] = {};
+    int rank = 0;
+    for (int a = 0; a < out.rank; ++a) {
+      if (out.dims[a] == 1) continue;
+      for (int j = 0; j < l.leaf_count; ++j) {
+        const StaticShape& s = P::node(l.leaves[j]).shape;
+        const int la = a - (out.rank - s.rank);
+        std::int64_t stride = 0;
+        if (la >= 0 && s.dims[la] != 1) {
+          stride = 1;
+          for (int b = la + 1; b < s.rank; ++b) stride *= s.dims[b];
+        }
+        strides[j][rank] = stride;
+      }
+      dims[rank++] = out.dims[a];
+    }
+    // Collapse from the innermost dim outwards.
+    for (int a = rank; a-- > 0;) {
+      const bool merge = l.rank > 0 && [&] {
+        for (int j = 0; j < l.leaf_count; ++j)
+          if (strides[j][a] != l.strides[j][0] * l.dims[0]) return false;
+        return true;
+      }();
+      if (merge) {
+        l.dims[0] *= dims[a];
+        continue;
+      }
+      for (int b = l.rank; b > 0; --b) {  // insert at the front
+        l.dims[b] = l.dims[b - 1];
+        for (int j = 0; j < l.leaf_count; ++j) l.strides[j][b] = l.strides[j][b - 1];
+      }
+      l.dims[0] = dims[a];
+      for (int j = 0; j < l.leaf_count; ++j) l.strides[j][0] = strides[j][a];
+      ++l.rank;
+    }
+    if (l.rank == 0) {  // a single element
+      l.rank = 1;
+      l.dims[0] = 1;
+    }
+    l.row_length = l.dims[l.rank - 1];
+    for (int a = 0; a + 1 < l.rank; ++a) l.rows *= l.dims[a];
+    return l;
+  }
+
+  static constexpr Layout layout = make_layout();
+  static_assert(layout.leaf_count < kMaxLeaves, "kiln: a fused loop reads at most 31 tensors");
+
+  template <int Leaf>
+  static constexpr int leaf_slot = [] {
+    for (int j = 0; j < layout.leaf_count; ++j)
+      if (layout.leaves[j] == Leaf) return j;
+    return -1;
+  }();
+
+  using Nodes = typename P::Nodes;
+
+  // The value of node N at position j of the current row.
+  template <class N, class V>
+  KILN_FORCEINLINE static V eval(const float* const* row, std::int64_t j) {
+    constexpr int index = P::template index_of<N>;
+    if constexpr (in_group(index)) {
+      using Ins = typename N::inputs;
+      if constexpr (Ins::size == 1) {
+        return [&]<class X>(TypeList<X>) { return cpu::math::unary<N::op>(eval<X, V>(row, j)); }(Ins{});
+      } else {
+        return [&]<class A, class B>(TypeList<A, B>) {
+          return cpu::math::binary<N::op>(eval<A, V>(row, j), eval<B, V>(row, j));
+        }(Ins{});
+      }
+    } else {
+      constexpr int slot = leaf_slot<index>;
+      if constexpr (layout.strides[slot][layout.rank - 1] == 0) return V(row[slot][0]);
+      else if constexpr (std::is_same_v<V, float>) return row[slot][j];
+#if KILN_CPU_HAVE_XSIMD
+      else return V::load_unaligned(row[slot] + j);
+#endif
+    }
+  }
+
+  template <class RootNode>
+  static void run_rows(const float* const* leaves, float* out, std::int64_t first, std::int64_t last) {
+    constexpr Layout l = layout;
+    const float* row[kMaxLeaves] = {};
+    for (std::int64_t r = first; r < last; ++r) {
+      // The row's outer index, digit by digit over the collapsed outer dims.
+      for (int j = 0; j < l.leaf_count; ++j) row[j] = leaves[j];
+      if constexpr (l.rank > 1) {
+        std::int64_t rest = r;
+        for (int a = l.rank - 2; a >= 0; --a) {
+          const std::int64_t i = rest % l.dims[a];
+          rest /= l.dims[a];
+          for (int j = 0; j < l.leaf_count; ++j) row[j] += i * l.strides[j][a];
+        }
+      }
+      float* y = out + r * l.row_length;
+#if KILN_CPU_HAVE_XSIMD
+      constexpr auto w = static_cast<std::int64_t>(cpu::math::batch::size);
+      constexpr std::int64_t vector_end = l.row_length / w * w;
+      for (std::int64_t j = 0; j < vector_end; j += w) eval<RootNode, cpu::math::batch>(row, j).store_unaligned(y + j);
+#else
+      constexpr std::int64_t vector_end = 0;
+#endif
+      for (std::int64_t j = vector_end; j < l.row_length; ++j) y[j] = eval<RootNode, float>(row, j);
+    }
+  }
+
+  // leaves[k]: the memory of leaf k (layout.leaves[k]); out: the root's output.
+  template <class RootNode>
+  static void run(const float* const* leaves, float* out, ThreadPool* pool) {
+    constexpr std::int64_t min_rows = std::max<std::int64_t>(1, 16384 / std::max<std::int64_t>(1, layout.row_length));
+    if (pool != nullptr && layout.rows > min_rows) {
+      pool->parallel_for(0, layout.rows, [&](std::int64_t b, std::int64_t e) { run_rows<RootNode>(leaves, out, b, e); },
+                         min_rows);
+    } else {
+      run_rows<RootNode>(leaves, out, 0, layout.rows);
+    }
+  }
+};
+
+} // namespace kiln::static_graph
+// ---- end kiln/static_graph/fused_loop.hpp ----
+#endif // KILN_AMALGAMATED_KILN_STATIC_GRAPH_FUSED_LOOP_HPP
+#ifndef KILN_AMALGAMATED_KILN_STATIC_GRAPH_MODEL_HPP
+#define KILN_AMALGAMATED_KILN_STATIC_GRAPH_MODEL_HPP
+// ---- begin kiln/static_graph/model.hpp ----
+// kiln/static_graph/model.hpp: Model<Graph>, a static graph ready to run on the CPU.
+//
+//   auto model = Model<Net>::create(&pool);          // one arena of Net::arena_bytes
+//   model->bind("stem", stem_weights);              // weights, by name, checked
+//   model->run({image});                            // allocates nothing
+//   const vm::Slot& probabilities = model->output();
+//
+// create() allocates everything a run touches: the arena the compiler planned, the scratch
+// the kernels ask for, and one prepared call per kernel. Fused loops are the compile-time
+// FusedLoop instantiations; every other op runs the VM's CPU kernel for it (the same
+// kernels a dynamic module runs), called with the static shapes. Each Model is one
+// execution context: share a Graph type freely, but give each thread its own Model.
+
+#include <array>
+#include <cstddef>
+#include <initializer_list>
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+
+
+namespace kiln::static_graph {
+
+namespace detail {
+
+// The relax attributes a kernel reads, from a node's static attribute value.
+template <class N>
+relax::Attrs kernel_attrs() {
+  using A = std::remove_cvref_t<decltype(N::attrs)>;
+  if constexpr (requires { N::attrs.to_attrs(); }) return N::attrs.to_attrs();
+  else if constexpr (std::is_same_v<A, relax::NoAttrs>) return relax::default_attrs(N::op);
+  else return relax::Attrs(N::attrs);
+}
+
+inline std::string shape_text(DType dtype, std::span<const std::int64_t> dims) {
+  std::string out = str_cat(to_string(dtype), "[");
+  for (std::size_t a = 0; a < dims.size(); ++a) out += str_cat(a > 0 ? ", " : "", dims[a]);
+  return out + "]";
+}
+
+inline Status check_tensor(std::string_view role, std::string_view name, const Tensor& t, const StaticShape& want) {
+  const std::span<const std::int64_t> want_dims(want.dims, static_cast<std::size_t>(want.rank));
+  bool same = t.defined() && t.dtype() == want.dtype && t.rank() == want.rank;
+  for (int a = 0; same && a < want.rank; ++a) same = t.dim(a) == want.dims[a];
+  if (!same) {
+    std::string given = "an undefined tensor";
+    if (t.defined()) {
+      std::array<std::int64_t, kMaxRank> dims{};
+      for (int a = 0; a < t.rank(); ++a) dims[static_cast<std::size_t>(a)] = t.dim(a);
+      given = shape_text(t.dtype(), std::span<const std::int64_t>(dims.data(), static_cast<std::size_t>(t.rank())));
+    }
+    return make_error(StatusCode::shape_mismatch, role, " '", name, "': expected ", shape_text(want.dtype, want_dims),
+                      ", given ", given);
+  }
+  if (!t.is_contiguous())
+    return make_error(StatusCode::invalid_argument, role, " '", name, "': the tensor must be contiguous");
+  return Status();
+}
+
+} // namespace detail
+
+template <class G>
+class Model {
+ public:
+  using Nodes = typename G::Nodes;
+  static constexpr int node_count = G::node_count;
+  static constexpr std::size_t arena_bytes = G::arena_bytes;
+
+  // Allocates the arena and scratch and prepares every kernel call; fails when a kernel
+  // cannot run an op of the graph (a dtype or attribute the CPU kernels lack).
+  static Result<Model> create(ThreadPool* pool = nullptr) {
+    Model model;
+    model.state_ = std::make_unique<State>();
+    State& s = *model.state_;
+    s.pool = pool;
+    if constexpr (arena_bytes > 0) {
+      s.arena = static_cast<std::byte*>(aligned_alloc_bytes(arena_bytes, vm::kBufferAlignment));
+      if (s.arena == nullptr) return make_error(StatusCode::out_of_memory, "static graph: no memory for the arena");
+    }
+    Status status;
+    [&]<class... Ns>(TypeList<Ns...>) {
+      int i = 0;
+      ((status.ok() ? (status = model.template prepare<Ns>(i++), 0) : 0), ...);
+    }(Nodes{});
+    KILN_RETURN_IF_ERROR(status);
+    if (s.scratch_bytes > 0) {
+      s.scratch = static_cast<std::byte*>(aligned_alloc_bytes(s.scratch_bytes, vm::kBufferAlignment));
+      if (s.scratch == nullptr) return make_error(StatusCode::out_of_memory, "static graph: no memory for scratch");
+      for (int i = 0; i < node_count; ++i)
+        if (G::node(i).role == Role::kernel)
+          s.calls[idx(i)].scratch = std::span<std::byte>(s.scratch, s.scratch_bytes);
+    }
+    return model;
+  }
+
+  // Binds weight `name` to `weight` (its dtype and dims must be the declared ones). The
+  // model keeps a reference to the tensor's memory; it does not copy it.
+  Status bind(std::string_view name, const Tensor& weight) {
+    State& s = *state_;
+    for (int i = 0; i < node_count; ++i) {
+      if (G::node(i).role != Role::weight || G::name_of(i) != name) continue;
+      KILN_RETURN_IF_ERROR(detail::check_tensor("weight", name, weight, G::node(i).shape));
+      s.bound[idx(i)] = weight;
+      s.slots[idx(i)].data = weight.data();
+      return Status();
+    }
+    std::string names;
+    for (int i = 0; i < node_count; ++i)
+      if (G::node(i).role == Role::weight) names += str_cat(names.empty() ? "" : ", ", G::name_of(i));
+    return make_error(StatusCode::not_found, "static graph: no weight named '", name, "' (its weights: ", names, ")");
+  }
+
+  // Runs the graph on `inputs` (in the order of the graph's inputs(...)). Allocates nothing.
+  Status run(std::span<const Tensor> inputs) {
+    State& s = *state_;
+    if (inputs.size() != G::input_nodes.size())
+      return make_error(StatusCode::invalid_argument, "static graph: takes ", G::input_nodes.size(), " inputs, given ",
+                        inputs.size());
+    for (std::size_t k = 0; k < inputs.size(); ++k) {
+      const int i = G::input_nodes[k];
+      KILN_RETURN_IF_ERROR(detail::check_tensor("input", param_name(i), inputs[k], G::node(i).shape));
+      s.slots[idx(i)].data = inputs[k].data();
+    }
+    for (int i = 0; i < node_count; ++i) {
+      const NodeInfo& n = G::node(i);
+      if (n.role == Role::weight && s.slots[idx(i)].data == nullptr)
+        return make_error(StatusCode::invalid_argument, "static graph: weight '", param_name(i), "' is not bound");
+      if (n.role == Role::view && n.storage < 0) s.slots[idx(i)].data = s.slots[idx(n.inputs[0])].data;
+    }
+    Status status;
+    [&]<class... Ns>(TypeList<Ns...>) {
+      int i = 0;
+      ((status.ok() ? (status = execute<Ns>(i++), 0) : (++i, 0)), ...);
+    }(Nodes{});
+    return status;
+  }
+  Status run(std::initializer_list<Tensor> inputs) { return run(std::span<const Tensor>(inputs.begin(), inputs.size())); }
+
+  // Output i after a run: the slot points into the arena (valid until the next run).
+  const vm::Slot& output(int i = 0) const noexcept { return state_->slots[idx(G::outputs[static_cast<std::size_t>(i)])]; }
+  std::size_t scratch_bytes() const noexcept { return state_->scratch_bytes; }
+
+ private:
+  struct State {
+    ThreadPool* pool = nullptr;
+    std::byte* arena = nullptr;
+    std::byte* scratch = nullptr;
+    std::size_t scratch_bytes = 0;
+    std::array<vm::Slot, node_count> slots{};
+    std::array<Tensor, node_count> bound{};
+    std::array<relax::Attrs, node_count> attrs{};
+    std::array<std::array<const vm::Slot*, kMaxNodeInputs>, node_count> inputs{};
+    std::array<const vm::Slot*, node_count> outputs{};
+    std::array<vm::OpCall, node_count> calls{};
+    std::array<const vm::OpKernel*, node_count> kernels{};
+
+    State() = default;
+    State(const State&) = delete;
+    State& operator=(const State&) = delete;
+    ~State() {
+      aligned_free(arena);
+      aligned_free(scratch);
+    }
+  };
+
+  static constexpr std::size_t idx(int i) noexcept { return static_cast<std::size_t>(i); }
+  static std::string param_name(int i) { return G::name_of(i); }
+
+  template <class N>
+  Status prepare(int i) {
+    State& s = *state_;
+    const NodeInfo& n = G::node(i);
+    vm::Slot& slot = s.slots[idx(i)];
+    slot.dtype = n.shape.dtype;
+    slot.set_shape(std::span<const std::int64_t>(n.shape.dims, static_cast<std::size_t>(n.shape.rank)));
+    if (n.storage >= 0) slot.data = s.arena + G::offset_of(i);
+    if constexpr (!N::is_param) {
+      if (n.role != Role::kernel) return Status();
+      const std::string_view op = relax::op_info(N::op).name;
+      s.kernels[idx(i)] = vm::cpu_kernel(N::op);
+      if (s.kernels[idx(i)] == nullptr)
+        return make_error(StatusCode::unsupported, "static graph: ", op, " has no CPU kernel");
+      s.attrs[idx(i)] = detail::kernel_attrs<N>();
+      if (!relax::attrs_fit(N::op, s.attrs[idx(i)]))
+        return make_error(StatusCode::invalid_argument, "static graph: ", op, " was given the attributes of another op");
+      // The kernel's own check, on a one-binding function with the node's types.
+      relax::Function fn;
+      relax::Binding binding;
+      binding.op = N::op;
+      binding.attrs = s.attrs[idx(i)];
+      for (int k = 0; k < n.input_count; ++k) {
+        const int in = n.inputs[k];
+        s.inputs[idx(i)][idx(k)] = in < 0 ? nullptr : &s.slots[idx(in)];
+        if (in < 0) {
+          binding.inputs.push_back(relax::kNoValue);
+          continue;
+        }
+        relax::Value v;
+        v.kind = relax::ValueKind::param;
+        v.type = G::node(in).shape.tensor_type();
+        binding.inputs.push_back(static_cast<relax::ValueId>(fn.values.size()));
+        fn.values.push_back(std::move(v));
+      }
+      relax::Value out;
+      out.type = N::type;
+      binding.outputs.push_back(static_cast<relax::ValueId>(fn.values.size()));
+      fn.values.push_back(std::move(out));
+      if (s.kernels[idx(i)]->supports != nullptr) KILN_RETURN_IF_ERROR(s.kernels[idx(i)]->supports(binding, fn));
+      s.outputs[idx(i)] = &slot;
+      vm::OpCall& call = s.calls[idx(i)];
+      call.op = N::op;
+      call.attrs = &s.attrs[idx(i)];
+      call.inputs = std::span<const vm::Slot* const>(s.inputs[idx(i)].data(), idx(n.input_count));
+      call.outputs = std::span<const vm::Slot* const>(&s.outputs[idx(i)], 1);
+      call.pool = s.pool;
+      if (s.kernels[idx(i)]->scratch_bytes != nullptr)
+        s.scratch_bytes = std::max(s.scratch_bytes, vm::align_up(s.kernels[idx(i)]->scratch_bytes(call)));
+    }
+    return Status();
+  }
+
+  template <class N>
+  Status execute(int i) {
+    if constexpr (N::is_param) {
+      return Status();
+    } else {
+      State& s = *state_;
+      const NodeInfo& n = G::node(i);
+      if (n.role == Role::kernel) return s.kernels[idx(i)]->run(s.calls[idx(i)]);
+      if constexpr (detail::is_fusable(N::op)) {
+        if (n.role == Role::fused) {
+          constexpr int index = G::template index_of<N>;
+          using Loop = FusedLoop<G, index>;
+          std::array<const float*, Loop::kMaxLeaves> leaves{};
+          for (int j = 0; j < Loop::layout.leaf_count; ++j)
+            leaves[idx(j)] = static_cast<const float*>(s.slots[idx(Loop::layout.leaves[j])].data);
+          Loop::template run<N>(leaves.data(), static_cast<float*>(s.slots[idx(i)].data), s.pool);
+        }
+      }
+      return Status();
+    }
+  }
+
+  std::unique_ptr<State> state_;
+};
+
+} // namespace kiln::static_graph
+// ---- end kiln/static_graph/model.hpp ----
+#endif // KILN_AMALGAMATED_KILN_STATIC_GRAPH_MODEL_HPP
 #endif
 // ---- end kiln/kiln.hpp ----

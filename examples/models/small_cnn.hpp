@@ -1,11 +1,16 @@
 // small_cnn.hpp: a small image classifier written with the graph builder: a 3x3 stem
 // convolution, max pooling, a depthwise-separable block with a residual connection, global
-// average pooling and a linear classifier with softmax. The batch size is a symbol.
+// average pooling and a linear classifier with softmax. Written twice with the two graph
+// APIs: a dynamic module whose batch size is a symbol, and a static graph whose batch size
+// is a template argument (shapes, fusion and the memory plan then come from the compiler).
 #pragma once
 
 #include <cstdint>
+#include <utility>
 
 #include <kiln/relax/builder.hpp>
+#include <kiln/static_graph/graph.hpp>
+#include <kiln/static_graph/ops.hpp>
 
 #include "weights.hpp"
 
@@ -39,6 +44,36 @@ inline Result<relax::Module> small_cnn(const CnnWeights& w = {}) {
   const Var pooled = b.flatten(b.global_average_pool(y));
   const Var logits = b.gemm(pooled, constant(w.fc), constant(w.fc_bias), relax::GemmOpAttrs{.trans_b = true});
   return b.finish({b.softmax(logits)});
+}
+
+// The same classifier as a static graph for `Batch` images. Its weights are parameters bound
+// by name (bind_cnn_weights).
+template <std::int64_t Batch>
+constexpr auto small_cnn_graph() {
+  using namespace kiln::static_graph;
+  constexpr DType f32 = DType::f32;
+  constexpr std::int64_t width = CnnWeights::width, classes = CnnWeights::classes;
+  constexpr auto image = input<"image", f32, Batch, CnnWeights::channels, 32, 32>();
+  constexpr auto y = max_pool<relax::PoolAttrs{.kernel_shape = {2, 2}, .strides = {2, 2}}>(
+      relu(conv<relax::ConvAttrs{.pads = {1, 1, 1, 1}}>(image, weight<"stem", f32, width, CnnWeights::channels, 3, 3>(),
+                                                          weight<"stem_bias", f32, width>())));
+  constexpr auto d = relu(conv<relax::ConvAttrs{.pads = {1, 1, 1, 1}, .groups = width}>(
+      y, weight<"depthwise", f32, width, 1, 3, 3>(), weight<"depthwise_bias", f32, width>()));
+  constexpr auto block = relu(conv(d, weight<"pointwise", f32, width, width, 1, 1>(), weight<"pointwise_bias", f32, width>()) + y);
+  constexpr auto logits = gemm<relax::GemmOpAttrs{.trans_b = true}>(
+      flatten(global_average_pool(block)), weight<"fc", f32, classes, width>(), weight<"fc_bias", f32, classes>());
+  return build(inputs(image), softmax(logits));
+}
+
+// Binds the weights of small_cnn_graph by name; `model` is a static_graph::Model.
+template <class Model>
+Status bind_cnn_weights(Model& model, const CnnWeights& w) {
+  const std::pair<const char*, const Weight*> named[] = {
+      {"stem", &w.stem},           {"stem_bias", &w.stem_bias}, {"depthwise", &w.depthwise},
+      {"depthwise_bias", &w.depthwise_bias}, {"pointwise", &w.pointwise}, {"pointwise_bias", &w.pointwise_bias},
+      {"fc", &w.fc},               {"fc_bias", &w.fc_bias}};
+  for (const auto& [name, weight] : named) KILN_RETURN_IF_ERROR(model.bind(name, weight->tensor()));
+  return Status();
 }
 
 } // namespace kiln::examples

@@ -72,8 +72,16 @@
 #include "vm/op_kernel.hpp"
 #include "vm/memory_plan.hpp"
 #include "vm/fused_program.hpp"
+#include "vm/user_kernel.hpp"
+#include "vm/control_flow.hpp"
 #include "vm/executable.hpp"
 #include "vm/execution_context.hpp"
+
+// the static graph: a model whose shapes, fusion and memory plan the compiler works out
+#include "static_graph/node.hpp"
+#include "static_graph/ops.hpp"
+#include "static_graph/plan.hpp"
+#include "static_graph/graph.hpp"
 
 // Interop with libraries found on the include path. These come last so that every header
 // they need is already included unconditionally above.
@@ -96,6 +104,9 @@
 #include "backend/cpu/arch.hpp"
 #include "backend/cpu/intrin/fma_block.hpp"
 #include "backend/cpu/gemm.hpp"
+#include "backend/cpu/element_math.hpp"
 // the VM's CPU kernels
 #include "vm/cpu_kernels.hpp"
+#include "static_graph/fused_loop.hpp"
+#include "static_graph/model.hpp"
 #endif

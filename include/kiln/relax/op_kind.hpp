@@ -179,6 +179,13 @@ constexpr std::optional<OpKind> parse_op(std::string_view name) noexcept {
 
 constexpr bool is_control_flow(OpKind op) noexcept { return op_info(op).family == OpFamily::control; }
 
+// Ops whose output is their first input under another shape (row-major data unchanged), so
+// a runtime can make them views instead of copies.
+constexpr bool is_view_op(OpKind op) noexcept {
+  return op == OpKind::reshape || op == OpKind::flatten || op == OpKind::squeeze || op == OpKind::unsqueeze ||
+         op == OpKind::identity;
+}
+
 // Ops whose result depends only on their inputs and attributes: passes may merge or drop
 // them. A user kernel is opaque (it may write elsewhere, or count its calls), so passes
 // keep every call to it.

@@ -52,7 +52,7 @@ class FreeList {
  public:
   // The offset of a block of `bytes`: the best-fitting free block, else the end of the arena
   // (extended by any free block that touches it).
-  std::size_t take(std::size_t bytes, std::size_t& arena_end) {
+  constexpr std::size_t take(std::size_t bytes, std::size_t& arena_end) {
     std::size_t best = blocks_.size();
     for (std::size_t i = 0; i < blocks_.size(); ++i)
       if (blocks_[i].bytes >= bytes && (best == blocks_.size() || blocks_[i].bytes < blocks_[best].bytes)) best = i;
@@ -74,7 +74,7 @@ class FreeList {
     return offset;
   }
 
-  void give_back(std::size_t offset, std::size_t bytes) {
+  constexpr void give_back(std::size_t offset, std::size_t bytes) {
     if (bytes == 0) return;
     auto it = std::lower_bound(blocks_.begin(), blocks_.end(), offset,
                                [](const FreeBlock& b, std::size_t o) { return b.offset < o; });
@@ -96,8 +96,9 @@ class FreeList {
 
 } // namespace detail
 
-// Plans the requests. Requests with 0 bytes get offset 0 and take no memory.
-inline MemoryPlan plan_memory(std::span<const BufferRequest> requests) {
+// Plans the requests. Requests with 0 bytes get offset 0 and take no memory. A constant
+// expression too: a static graph plans its arena in the compiler.
+constexpr MemoryPlan plan_memory(std::span<const BufferRequest> requests) {
   MemoryPlan plan;
   plan.offsets.assign(requests.size(), 0);
   plan.in_place.assign(requests.size(), 0);

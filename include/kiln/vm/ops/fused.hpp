@@ -15,6 +15,7 @@
 #include <cstring>
 
 #include "../../backend/cpu/arch.hpp"
+#include "../../backend/cpu/element_math.hpp"
 #include "../../config.hpp"
 #include "../../core/status.hpp"
 #include "../fused_program.hpp"
@@ -73,70 +74,67 @@ inline const float* load_input(const Slot& in, const Slot& out, std::int64_t beg
   return buffer;
 }
 
-template <class Fn>
-KILN_FORCEINLINE void map1(const float* x, float* y, std::int64_t n, Fn fn) {
-  for (std::int64_t i = 0; i < n; ++i) y[i] = fn(x[i]);
-}
-
-#if KILN_CPU_HAVE_XSIMD
-using batch = xsimd::batch<float>;
-// y = vector_fn(x) over whole batches, scalar_fn on the tail.
-template <class VFn, class SFn>
-KILN_FORCEINLINE void map1v(const float* x, float* y, std::int64_t n, VFn vector_fn, SFn scalar_fn) {
-  constexpr std::int64_t w = static_cast<std::int64_t>(batch::size);
+// y = op(x) and y = op(a, b) over n floats: SIMD batches, then a scalar tail.
+template <relax::OpKind Op>
+KILN_FORCEINLINE void map_unary(const float* x, float* y, std::int64_t n) {
   std::int64_t i = 0;
-  for (; i + w <= n; i += w) vector_fn(batch::load_unaligned(x + i)).store_unaligned(y + i);
-  for (; i < n; ++i) y[i] = scalar_fn(x[i]);
-}
-#define KILN_FUSED_MAP(VEXPR, SEXPR) map1v(x, y, n, [](batch v) { return VEXPR; }, [](float s) { return SEXPR; })
-#else
-#define KILN_FUSED_MAP(VEXPR, SEXPR) map1(x, y, n, [](float s) { return SEXPR; })
+#if KILN_CPU_HAVE_XSIMD
+  using batch = cpu::math::batch;
+  constexpr auto w = static_cast<std::int64_t>(batch::size);
+  for (; i + w <= n; i += w) cpu::math::unary<Op>(batch::load_unaligned(x + i)).store_unaligned(y + i);
 #endif
+  for (; i < n; ++i) y[i] = cpu::math::unary<Op>(x[i]);
+}
 
-inline float sigmoid(float s) { return 1.0f / (1.0f + std::exp(-s)); }
-inline float gelu(float s) { return 0.5f * s * (1.0f + std::erf(s * 0.70710678118654752f)); }
+template <relax::OpKind Op>
+KILN_FORCEINLINE void map_binary(const float* a, const float* b, float* y, std::int64_t n) {
+  std::int64_t i = 0;
+#if KILN_CPU_HAVE_XSIMD
+  using batch = cpu::math::batch;
+  constexpr auto w = static_cast<std::int64_t>(batch::size);
+  for (; i + w <= n; i += w)
+    cpu::math::binary<Op>(batch::load_unaligned(a + i), batch::load_unaligned(b + i)).store_unaligned(y + i);
+#endif
+  for (; i < n; ++i) y[i] = cpu::math::binary<Op>(a[i], b[i]);
+}
 
 inline void unary_step(relax::OpKind op, const float* x, float* y, std::int64_t n) {
   using relax::OpKind;
   switch (op) {
     case OpKind::identity: std::memmove(y, x, static_cast<std::size_t>(n) * sizeof(float)); break;
-    case OpKind::neg: KILN_FUSED_MAP(-v, -s); break;
-    case OpKind::abs: KILN_FUSED_MAP(xsimd::abs(v), std::fabs(s)); break;
-    case OpKind::relu: KILN_FUSED_MAP(xsimd::max(v, batch(0.0f)), s > 0.0f ? s : 0.0f); break;
-    case OpKind::sigmoid: KILN_FUSED_MAP(batch(1.0f) / (batch(1.0f) + xsimd::exp(-v)), sigmoid(s)); break;
-    case OpKind::tanh: KILN_FUSED_MAP(xsimd::tanh(v), std::tanh(s)); break;
-    case OpKind::exp: KILN_FUSED_MAP(xsimd::exp(v), std::exp(s)); break;
-    case OpKind::log: KILN_FUSED_MAP(xsimd::log(v), std::log(s)); break;
-    case OpKind::sqrt: KILN_FUSED_MAP(xsimd::sqrt(v), std::sqrt(s)); break;
-    case OpKind::rsqrt: KILN_FUSED_MAP(batch(1.0f) / xsimd::sqrt(v), 1.0f / std::sqrt(s)); break;
-    case OpKind::reciprocal: KILN_FUSED_MAP(batch(1.0f) / v, 1.0f / s); break;
-    case OpKind::floor: KILN_FUSED_MAP(xsimd::floor(v), std::floor(s)); break;
-    case OpKind::ceil: KILN_FUSED_MAP(xsimd::ceil(v), std::ceil(s)); break;
-    case OpKind::erf: KILN_FUSED_MAP(xsimd::erf(v), std::erf(s)); break;
-    case OpKind::gelu:
-      KILN_FUSED_MAP(batch(0.5f) * v * (batch(1.0f) + xsimd::erf(v * batch(0.70710678118654752f))), gelu(s));
-      break;
-    case OpKind::silu: KILN_FUSED_MAP(v / (batch(1.0f) + xsimd::exp(-v)), s * sigmoid(s)); break;
-    // Rare in fused chains: plain loops, exact as the reference.
-    case OpKind::sign: map1(x, y, n, [](float s) { return s > 0.0f ? 1.0f : (s < 0.0f ? -1.0f : 0.0f); }); break;
-    case OpKind::round: map1(x, y, n, [](float s) { return std::nearbyint(s); }); break;
-    case OpKind::sin: map1(x, y, n, [](float s) { return std::sin(s); }); break;
-    case OpKind::cos: map1(x, y, n, [](float s) { return std::cos(s); }); break;
+    case OpKind::neg: map_unary<OpKind::neg>(x, y, n); break;
+    case OpKind::abs: map_unary<OpKind::abs>(x, y, n); break;
+    case OpKind::sign: map_unary<OpKind::sign>(x, y, n); break;
+    case OpKind::relu: map_unary<OpKind::relu>(x, y, n); break;
+    case OpKind::sigmoid: map_unary<OpKind::sigmoid>(x, y, n); break;
+    case OpKind::tanh: map_unary<OpKind::tanh>(x, y, n); break;
+    case OpKind::exp: map_unary<OpKind::exp>(x, y, n); break;
+    case OpKind::log: map_unary<OpKind::log>(x, y, n); break;
+    case OpKind::sqrt: map_unary<OpKind::sqrt>(x, y, n); break;
+    case OpKind::rsqrt: map_unary<OpKind::rsqrt>(x, y, n); break;
+    case OpKind::reciprocal: map_unary<OpKind::reciprocal>(x, y, n); break;
+    case OpKind::floor: map_unary<OpKind::floor>(x, y, n); break;
+    case OpKind::ceil: map_unary<OpKind::ceil>(x, y, n); break;
+    case OpKind::round: map_unary<OpKind::round>(x, y, n); break;
+    case OpKind::sin: map_unary<OpKind::sin>(x, y, n); break;
+    case OpKind::cos: map_unary<OpKind::cos>(x, y, n); break;
+    case OpKind::erf: map_unary<OpKind::erf>(x, y, n); break;
+    case OpKind::gelu: map_unary<OpKind::gelu>(x, y, n); break;
+    case OpKind::silu: map_unary<OpKind::silu>(x, y, n); break;
     default: break;  // compile_fused admits only the ops above
   }
 }
-#undef KILN_FUSED_MAP
 
 inline void binary_step(relax::OpKind op, const float* a, const float* b, float* y, std::int64_t n) {
   using relax::OpKind;
   switch (op) {
-    case OpKind::add: for (std::int64_t i = 0; i < n; ++i) y[i] = a[i] + b[i]; break;
-    case OpKind::subtract: for (std::int64_t i = 0; i < n; ++i) y[i] = a[i] - b[i]; break;
-    case OpKind::multiply: for (std::int64_t i = 0; i < n; ++i) y[i] = a[i] * b[i]; break;
-    case OpKind::divide: for (std::int64_t i = 0; i < n; ++i) y[i] = a[i] / b[i]; break;
-    case OpKind::maximum: for (std::int64_t i = 0; i < n; ++i) y[i] = a[i] > b[i] ? a[i] : b[i]; break;
-    case OpKind::minimum: for (std::int64_t i = 0; i < n; ++i) y[i] = a[i] < b[i] ? a[i] : b[i]; break;
-    case OpKind::power: for (std::int64_t i = 0; i < n; ++i) y[i] = std::pow(a[i], b[i]); break;
+    case OpKind::add: map_binary<OpKind::add>(a, b, y, n); break;
+    case OpKind::subtract: map_binary<OpKind::subtract>(a, b, y, n); break;
+    case OpKind::multiply: map_binary<OpKind::multiply>(a, b, y, n); break;
+    case OpKind::divide: map_binary<OpKind::divide>(a, b, y, n); break;
+    case OpKind::maximum: map_binary<OpKind::maximum>(a, b, y, n); break;
+    case OpKind::minimum: map_binary<OpKind::minimum>(a, b, y, n); break;
+    case OpKind::power: map_binary<OpKind::power>(a, b, y, n); break;
     case OpKind::mod: for (std::int64_t i = 0; i < n; ++i) y[i] = std::fmod(a[i], b[i]); break;
     default: break;
   }

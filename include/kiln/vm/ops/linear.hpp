@@ -7,6 +7,8 @@
 //   gemm:            C broadcast (times beta) into the output, then one GEMM accumulates.
 //   conv:            im2col into scratch, then one GEMM per image and group; a direct loop
 //                    when every output channel reads one input channel (depthwise).
+//                    1-D, 2-D and 3-D windows share one path: a lower-dimensional window
+//                    is a 3-D one whose outer axes have extent 1.
 //   conv_transpose:  one GEMM per image and group into a column buffer, then col2im.
 //   attention:       per batch and block of query rows: S = q k^T (GEMM), masked softmax
 //                    of S in scratch, O = S v (GEMM).
@@ -23,6 +25,8 @@
 #include <limits>
 #include <span>
 #include <string_view>
+#include <type_traits>
+#include <variant>
 
 #include <xsimd/xsimd.hpp>
 
@@ -362,7 +366,8 @@ inline Status gemm_run(const OpCall& call) {
 }
 
 // ---------------------------------------------------------------------------------------
-// conv and conv_transpose share the geometry of a 1-D or 2-D window over NCHW.
+// conv and conv_transpose share the geometry of a 1-D, 2-D or 3-D window over NCW, NCHW or
+// NCDHW.
 
 constexpr std::int64_t ceil_div(std::int64_t a, std::int64_t b) noexcept { return (a + b - 1) / b; }  // a >= 0
 
@@ -395,14 +400,48 @@ struct WindowGeometry {
   std::int64_t groups = 1;
   std::int64_t in_per_group = 0;
   std::int64_t out_per_group = 0;
-  Axis h;  // a 1-D op runs as 2-D with h of extent 1
+  // Depth, height, width: a 2-D op runs as 3-D with d of extent 1, a 1-D op with d and h.
+  Axis d;
+  Axis h;
   Axis w;
   std::int64_t x_batch_stride = 0;
   std::int64_t x_channel_stride = 0;
-  std::int64_t taps() const noexcept { return h.kernel * w.kernel; }
-  std::int64_t in_plane() const noexcept { return h.in * w.in; }
-  std::int64_t out_plane() const noexcept { return h.out * w.out; }
+  std::int64_t taps() const noexcept { return d.kernel * h.kernel * w.kernel; }
+  // A "plane" is every spatial position of one channel; a "slice" one depth of it.
+  std::int64_t in_plane() const noexcept { return d.in * h.in * w.in; }
+  std::int64_t out_plane() const noexcept { return d.out * h.out * w.out; }
+  std::int64_t in_slice() const noexcept { return h.in * w.in; }
+  std::int64_t out_slice() const noexcept { return h.out * w.out; }
+  // Spatial axis i of an op with `spatial` of them (1 to 3), counted from the outermost.
+  Axis& spatial_axis(int spatial, int i) noexcept {
+    Axis* axes[3] = {&d, &h, &w};
+    return *axes[3 - spatial + i];
+  }
+  // Whether the input's spatial positions of one channel are packed row-major.
+  bool packed_input() const noexcept {
+    return (w.in == 1 || w.in_stride == 1) && (h.in == 1 || h.in_stride == w.in) &&
+           (d.in == 1 || d.in_stride == h.in * w.in);
+  }
 };
+
+// The window lists hold one value per spatial axis (pads two); inference checked them, but a
+// kernel reads them by index, so it does not trust that.
+inline Status check_window_lists(OpKind op, int spatial, const relax::Ints& strides, const relax::Ints& pads,
+                                 const relax::Ints& dilations) {
+  const auto fits = [](const relax::Ints& list, int expected) {
+    return !list.overflow && (list.empty() || list.size() == expected);
+  };
+  if (!fits(strides, spatial) || !fits(dilations, spatial) || !fits(pads, 2 * spatial))
+    return make_error(StatusCode::invalid_argument, op_name(op), ": strides, dilations and pads must hold ", spatial,
+                      ", ", spatial, " and ", 2 * spatial, " values for a ", spatial, "-D window");
+  return Status::success();
+}
+inline Status check_output_padding(int spatial, const relax::ConvTransposeAttrs& attrs) {
+  const relax::Ints& list = attrs.output_padding;
+  if (list.overflow || (!list.empty() && list.size() != spatial))
+    return make_error(StatusCode::invalid_argument, "conv_transpose: output_padding must hold ", spatial, " values");
+  return Status::success();
+}
 
 // Reads the window attributes of spatial axis `i` (of `spatial`) into `axis`.
 inline void read_window(const relax::Ints& strides, const relax::Ints& pads, const relax::Ints& dilations, int spatial,
@@ -418,8 +457,9 @@ inline Status read_operands(OpKind op, const OpCall& call, WindowGeometry& g, in
   const Slot& x = *call.input(0);
   const Slot& weight = *call.input(1);
   const Slot& out = call.output();
-  if (x.rank < 3 || x.rank > 4 || weight.rank != x.rank || out.rank != x.rank)
-    return make_error(StatusCode::unsupported, op_name(op), ": only 1-D and 2-D windows (rank 3 or 4) are supported");
+  if (x.rank < 3 || x.rank > 5 || weight.rank != x.rank || out.rank != x.rank)
+    return make_error(StatusCode::unsupported, op_name(op),
+                      ": only 1-D, 2-D and 3-D windows (input, weight and output of rank 3 to 5) are supported");
   spatial = x.rank - 2;
   g.batch = x.dims[0];
   g.in_channels = x.dims[1];
@@ -429,9 +469,8 @@ inline Status read_operands(OpKind op, const OpCall& call, WindowGeometry& g, in
   if (out.dims[0] != g.batch)
     return make_error(StatusCode::shape_mismatch, op_name(op), ": output batch ", out.dims[0], ", input batch ",
                       g.batch);
-  Axis* axes[2] = {&g.h, &g.w};
   for (int i = 0; i < spatial; ++i) {
-    Axis& a = *axes[2 - spatial + i];
+    Axis& a = g.spatial_axis(spatial, i);
     a.in = x.dims[2 + i];
     a.out = out.dims[2 + i];
     a.kernel = weight.dims[2 + i];
@@ -497,9 +536,9 @@ inline Status plan_conv_geometry(const OpCall& call, WindowGeometry& g) {
                       " do not match the weight and ", g.groups, " groups");
   g.in_per_group = g.in_channels / g.groups;
   g.out_per_group = g.out_channels / g.groups;
-  Axis* axes[2] = {&g.h, &g.w};
+  KILN_RETURN_IF_ERROR(check_window_lists(OpKind::conv, spatial, attrs.strides, attrs.pads, attrs.dilations));
   for (int i = 0; i < spatial; ++i) {
-    Axis& a = *axes[2 - spatial + i];
+    Axis& a = g.spatial_axis(spatial, i);
     std::int64_t pad_end = 0;
     read_window(attrs.strides, attrs.pads, attrs.dilations, spatial, i, a, pad_end);
     KILN_RETURN_IF_ERROR(resolve_conv_axis(attrs.auto_pad, pad_end, a));
@@ -509,10 +548,9 @@ inline Status plan_conv_geometry(const OpCall& call, WindowGeometry& g) {
 
 // A 1x1 window with unit stride over packed planes needs no im2col: the input is the matrix.
 inline bool is_pointwise(const WindowGeometry& g) noexcept {
-  const bool unit = g.h.kernel == 1 && g.w.kernel == 1 && g.h.stride == 1 && g.w.stride == 1 && g.h.pad_begin == 0 &&
-                    g.w.pad_begin == 0 && g.h.out == g.h.in && g.w.out == g.w.in;
-  const bool packed = (g.w.in == 1 || g.w.in_stride == 1) && (g.h.in == 1 || g.h.in_stride == g.w.in);
-  return unit && packed;
+  for (const Axis* a : {&g.d, &g.h, &g.w})
+    if (a->kernel != 1 || a->stride != 1 || a->pad_begin != 0 || a->out != a->in) return false;
+  return g.packed_input();
 }
 
 // Every output channel reads a single input channel: a direct loop beats im2col + GEMM.
@@ -547,38 +585,68 @@ inline Status plan_conv(const OpCall& call, ConvPlan& p) {
   return Status::success();
 }
 
-// Rows [row_begin, row_end) of the im2col matrix of one image and group: row (c, i, j) holds,
-// for every output position, the input under tap (i, j) of channel c, or 0 in the padding.
+// The channel and tap (k, i, j) of a row of the im2col (or col2im) matrix, stepped from row to
+// row without a division.
+struct TapCounter {
+  std::int64_t channel = 0, k = 0, i = 0, j = 0;
+  TapCounter(const WindowGeometry& g, std::int64_t row) noexcept {
+    const std::int64_t slice_taps = g.h.kernel * g.w.kernel;
+    channel = row / g.taps();
+    k = (row % g.taps()) / slice_taps;
+    i = (row % slice_taps) / g.w.kernel;
+    j = row % g.w.kernel;
+  }
+  void next(const WindowGeometry& g) noexcept {
+    if (++j < g.w.kernel) return;
+    j = 0;
+    if (++i < g.h.kernel) return;
+    i = 0;
+    if (++k < g.d.kernel) return;
+    k = 0;
+    ++channel;
+  }
+};
+
+// Rows [row_begin, row_end) of the im2col matrix of one image and group: row (c, k, i, j)
+// holds, for every output position, the input under tap (k, i, j) of channel c, or 0 in the
+// padding.
 inline void im2col_rows(const WindowGeometry& g, const float* x_group, float* columns, std::int64_t row_begin,
                         std::int64_t row_end) noexcept {
-  const std::int64_t taps = g.taps();
   const std::int64_t plane = g.out_plane();
-  for (std::int64_t row = row_begin; row < row_end; ++row) {
-    const std::int64_t c = row / taps;
-    const std::int64_t i = (row % taps) / g.w.kernel;
-    const std::int64_t j = row % g.w.kernel;
-    const float* channel = x_group + c * g.x_channel_stride;
-    float* dst = columns + row * plane;
+  const std::int64_t slice = g.out_slice();
+  TapCounter tap(g, row_begin);
+  for (std::int64_t row = row_begin; row < row_end; ++row, tap.next(g)) {
+    const std::int64_t k = tap.k, i = tap.i, j = tap.j;
+    const float* channel = x_group + tap.channel * g.x_channel_stride;
     const std::int64_t w_offset = j * g.w.dilation - g.w.pad_begin;
     const Range cols = inside(w_offset, g.w.stride, g.w.in, g.w.out);
-    for (std::int64_t oh = 0; oh < g.h.out; ++oh) {
-      float* out_row = dst + oh * g.w.out;
-      const std::int64_t ih = oh * g.h.stride + i * g.h.dilation - g.h.pad_begin;
-      if (ih < 0 || ih >= g.h.in) {
-        std::fill(out_row, out_row + g.w.out, 0.0f);
+    for (std::int64_t od = 0; od < g.d.out; ++od) {
+      float* dst = columns + row * plane + od * slice;
+      const std::int64_t id = od * g.d.stride + k * g.d.dilation - g.d.pad_begin;
+      if (id < 0 || id >= g.d.in) {
+        std::fill(dst, dst + slice, 0.0f);
         continue;
       }
-      const float* in_row = channel + ih * g.h.in_stride;
-      std::fill(out_row, out_row + cols.begin, 0.0f);
-      if (g.w.stride == 1 && g.w.in_stride == 1) {
-        if (cols.end > cols.begin)
-          std::memcpy(out_row + cols.begin, in_row + cols.begin + w_offset,
-                      static_cast<std::size_t>(cols.end - cols.begin) * sizeof(float));
-      } else {
-        for (std::int64_t ow = cols.begin; ow < cols.end; ++ow)
-          out_row[ow] = in_row[(ow * g.w.stride + w_offset) * g.w.in_stride];
+      const float* in_slice = channel + id * g.d.in_stride;
+      for (std::int64_t oh = 0; oh < g.h.out; ++oh) {
+        float* out_row = dst + oh * g.w.out;
+        const std::int64_t ih = oh * g.h.stride + i * g.h.dilation - g.h.pad_begin;
+        if (ih < 0 || ih >= g.h.in) {
+          std::fill(out_row, out_row + g.w.out, 0.0f);
+          continue;
+        }
+        const float* in_row = in_slice + ih * g.h.in_stride;
+        std::fill(out_row, out_row + cols.begin, 0.0f);
+        if (g.w.stride == 1 && g.w.in_stride == 1) {
+          if (cols.end > cols.begin)
+            std::memcpy(out_row + cols.begin, in_row + cols.begin + w_offset,
+                        static_cast<std::size_t>(cols.end - cols.begin) * sizeof(float));
+        } else {
+          for (std::int64_t ow = cols.begin; ow < cols.end; ++ow)
+            out_row[ow] = in_row[(ow * g.w.stride + w_offset) * g.w.in_stride];
+        }
+        std::fill(out_row + cols.end, out_row + g.w.out, 0.0f);
       }
-      std::fill(out_row + cols.end, out_row + g.w.out, 0.0f);
     }
   }
 }
@@ -592,12 +660,15 @@ inline void add_bias(const float* bias, float* out, std::int64_t channels, std::
   }
 }
 
-// One output plane of a depthwise window, row by row. With unit stride along the row, the
-// columns where every tap is inside the input (all but a pad's width at each end) take all
-// kh x kw taps in one vectorized pass that keeps the sums in registers; the other columns
-// add tap by tap, skipping taps that fall in the padding.
-inline void depthwise_plane(const WindowGeometry& g, const float* x_channel, const float* weights, float bias,
-                            float* out_plane) noexcept {
+// Output depth slice `od` of one depthwise channel (a 1-D or 2-D window has the one slice),
+// row by row. With unit stride along the row, the columns where every tap is inside the input
+// (all but a pad's width at each end) take all the taps in one vectorized pass that keeps the
+// sums in registers; the other columns add tap by tap, skipping taps that fall in the padding.
+// kDepth is false for 1-D and 2-D windows: their depth loop then compiles away, which keeps
+// the inner loops as tight as before 3-D existed.
+template <bool kDepth>
+void depthwise_slice(const WindowGeometry& g, const float* x_channel, const float* weights, float bias,
+                     std::int64_t od, float* out_slice) noexcept {
   using Batch = xsimd::batch<float>;
   constexpr auto kLanes = static_cast<std::int64_t>(Batch::size);
   const Axis& a = g.w;
@@ -611,21 +682,31 @@ inline void depthwise_plane(const WindowGeometry& g, const float* x_channel, con
     }
     if (interior.end <= interior.begin) interior = Range{0, 0};
   }
+  // The kernel depths whose input slice exists.
+  const std::int64_t front = kDepth ? od * g.d.stride - g.d.pad_begin : 0;
+  const Range depths = kDepth ? inside(front, g.d.dilation, g.d.in, g.d.kernel) : Range{0, 1};
   for (std::int64_t oh = 0; oh < g.h.out; ++oh) {
-    float* out_row = out_plane + oh * a.out;
+    float* out_row = out_slice + oh * a.out;
     // The kernel rows whose input row exists.
     const std::int64_t top = oh * g.h.stride - g.h.pad_begin;
     const Range rows = inside(top, g.h.dilation, g.h.in, g.h.kernel);
-    const auto in_row_of = [&](std::int64_t i) { return x_channel + (top + i * g.h.dilation) * g.h.in_stride; };
+    const auto in_row_of = [&](std::int64_t k, std::int64_t i) {
+      const float* slice = kDepth ? x_channel + (front + k * g.d.dilation) * g.d.in_stride : x_channel;
+      return slice + (top + i * g.h.dilation) * g.h.in_stride;
+    };
+    const auto weight_row_of = [&](std::int64_t k, std::int64_t i) {
+      return weights + ((kDepth ? k * g.h.kernel : 0) + i) * a.kernel;
+    };
     // Interior columns: every tap reads in_row[ow - pad + j * dilation], inside the row.
     const auto interior_vector = [&](std::int64_t ow) {
       Batch sum(bias);
-      for (std::int64_t i = rows.begin; i < rows.end; ++i) {
-        const float* src = in_row_of(i) + ow - a.pad_begin;
-        const float* w = weights + i * a.kernel;
-        for (std::int64_t j = 0; j < a.kernel; ++j)
-          sum = xsimd::fma(Batch(w[j]), Batch::load_unaligned(src + j * a.dilation), sum);
-      }
+      for (std::int64_t k = depths.begin; k < depths.end; ++k)
+        for (std::int64_t i = rows.begin; i < rows.end; ++i) {
+          const float* src = in_row_of(k, i) + ow - a.pad_begin;
+          const float* w = weight_row_of(k, i);
+          for (std::int64_t j = 0; j < a.kernel; ++j)
+            sum = xsimd::fma(Batch(w[j]), Batch::load_unaligned(src + j * a.dilation), sum);
+        }
       sum.store_unaligned(out_row + ow);
     };
     const std::int64_t width = interior.end - interior.begin;
@@ -637,24 +718,26 @@ inline void depthwise_plane(const WindowGeometry& g, const float* x_channel, con
     } else {
       for (std::int64_t ow = interior.begin; ow < interior.end; ++ow) {
         float sum = bias;
-        for (std::int64_t i = rows.begin; i < rows.end; ++i) {
-          const float* src = in_row_of(i) + ow - a.pad_begin;
-          const float* w = weights + i * a.kernel;
-          for (std::int64_t j = 0; j < a.kernel; ++j) sum += w[j] * src[j * a.dilation];
-        }
+        for (std::int64_t k = depths.begin; k < depths.end; ++k)
+          for (std::int64_t i = rows.begin; i < rows.end; ++i) {
+            const float* src = in_row_of(k, i) + ow - a.pad_begin;
+            const float* w = weight_row_of(k, i);
+            for (std::int64_t j = 0; j < a.kernel; ++j) sum += w[j] * src[j * a.dilation];
+          }
         out_row[ow] = sum;
       }
     }
     const auto edge_column = [&](std::int64_t ow) {
       float sum = bias;
-      for (std::int64_t i = rows.begin; i < rows.end; ++i) {
-        const float* in_row = in_row_of(i);
-        const float* w = weights + i * a.kernel;
-        for (std::int64_t j = 0; j < a.kernel; ++j) {
-          const std::int64_t iw = ow * a.stride + j * a.dilation - a.pad_begin;
-          if (iw >= 0 && iw < a.in) sum += w[j] * in_row[iw * a.in_stride];
+      for (std::int64_t k = depths.begin; k < depths.end; ++k)
+        for (std::int64_t i = rows.begin; i < rows.end; ++i) {
+          const float* in_row = in_row_of(k, i);
+          const float* w = weight_row_of(k, i);
+          for (std::int64_t j = 0; j < a.kernel; ++j) {
+            const std::int64_t iw = ow * a.stride + j * a.dilation - a.pad_begin;
+            if (iw >= 0 && iw < a.in) sum += w[j] * in_row[iw * a.in_stride];
+          }
         }
-      }
       out_row[ow] = sum;
     };
     for (std::int64_t ow = 0; ow < interior.begin; ++ow) edge_column(ow);
@@ -663,7 +746,7 @@ inline void depthwise_plane(const WindowGeometry& g, const float* x_channel, con
 }
 
 // conv and conv_transpose take the same operands: f32 input, weight and optional bias, with
-// one or two spatial axes.
+// one to three spatial axes.
 template <class Attrs>
 Status window_op_supports(OpKind op, const relax::Binding& binding, const relax::Function& fn) {
   KILN_RETURN_IF_ERROR(require_inputs(op, binding, 2));
@@ -672,11 +755,19 @@ Status window_op_supports(OpKind op, const relax::Binding& binding, const relax:
   KILN_RETURN_IF_ERROR(require_f32(op, "the weight", input_type(binding, fn, 1)));
   KILN_RETURN_IF_ERROR(require_f32(op, "the bias", input_type(binding, fn, 2)));
   const std::string_view name = relax::to_string(op);
-  if (x->rank == 5) return make_error(StatusCode::unsupported, name, ": 3-D windows (rank-5 input) are not supported");
-  if (x->rank != 3 && x->rank != 4)
-    return make_error(StatusCode::unsupported, name, ": the input must have rank 3 or 4, got ", to_string(*x));
-  if (!std::holds_alternative<Attrs>(binding.attrs))
+  if (x->rank < 3 || x->rank > 5)
+    return make_error(StatusCode::unsupported, name, ": ", x->rank - 2,
+                      "-D windows are not supported (1-D to 3-D: input of rank 3 to 5), got ", to_string(*x));
+  const relax::TensorType* weight = input_type(binding, fn, 1);
+  if (weight->rank != x->rank)
+    return make_error(StatusCode::unsupported, name, ": the weight must have the input's rank ", x->rank, ", got ",
+                      to_string(*weight));
+  const Attrs* attrs = std::get_if<Attrs>(&binding.attrs);
+  if (attrs == nullptr)
     return make_error(StatusCode::invalid_argument, name, ": the binding holds another op's attributes");
+  const int spatial = x->rank - 2;
+  KILN_RETURN_IF_ERROR(check_window_lists(op, spatial, attrs->strides, attrs->pads, attrs->dilations));
+  if constexpr (std::is_same_v<Attrs, relax::ConvTransposeAttrs>) return check_output_padding(spatial, *attrs);
   return Status::success();
 }
 
@@ -706,13 +797,22 @@ inline Status conv_run(const OpCall& call) {
   if (g.batch == 0 || g.out_channels == 0 || plane == 0) return Status::success();
 
   if (p.depthwise) {
+    const std::int64_t slice = g.out_slice();
+    const bool has_depth = call.input(0)->rank == 5;
     const auto run_planes = [&](std::int64_t begin, std::int64_t end) {
       for (std::int64_t item = begin; item < end; ++item) {
         const std::int64_t n = item / g.out_channels;
         const std::int64_t m = item % g.out_channels;
         const std::int64_t c = m / g.out_per_group;  // the one input channel of m's group
-        depthwise_plane(g, x + n * g.x_batch_stride + c * g.x_channel_stride, weight + m * weight_row,
-                        bias != nullptr ? bias[m] : 0.0f, y + item * plane);
+        const float* x_channel = x + n * g.x_batch_stride + c * g.x_channel_stride;
+        const float bias_m = bias != nullptr ? bias[m] : 0.0f;
+        float* y_plane = y + item * plane;
+        if (!has_depth) {
+          depthwise_slice<false>(g, x_channel, weight + m * weight_row, bias_m, 0, y_plane);
+          continue;
+        }
+        for (std::int64_t od = 0; od < g.d.out; ++od)
+          depthwise_slice<true>(g, x_channel, weight + m * weight_row, bias_m, od, y_plane + od * slice);
       }
     };
     const std::int64_t planes = g.batch * g.out_channels;
@@ -807,16 +907,18 @@ inline Status plan_conv_transpose(const OpCall& call, TransposePlan& p) {
   g.out_per_group = g.out_channels / g.groups;
   const bool fixed_output = !attrs.output_shape.empty() || attrs.auto_pad == relax::AutoPad::same_upper ||
                             attrs.auto_pad == relax::AutoPad::same_lower;
-  Axis* axes[2] = {&g.h, &g.w};
+  KILN_RETURN_IF_ERROR(
+      check_window_lists(OpKind::conv_transpose, spatial, attrs.strides, attrs.pads, attrs.dilations));
+  KILN_RETURN_IF_ERROR(check_output_padding(spatial, attrs));
   for (int i = 0; i < spatial; ++i) {
-    Axis& a = *axes[2 - spatial + i];
+    Axis& a = g.spatial_axis(spatial, i);
     std::int64_t pad_end = 0;
     read_window(attrs.strides, attrs.pads, attrs.dilations, spatial, i, a, pad_end);
     const std::int64_t output_padding = attrs.output_padding.empty() ? 0 : attrs.output_padding[i];
     KILN_RETURN_IF_ERROR(resolve_transpose_axis(attrs, fixed_output, output_padding, pad_end, a));
   }
   // The input planes are the GEMM's B operand: they must be packed.
-  if (!((g.w.in == 1 || g.w.in_stride == 1) && (g.h.in == 1 || g.h.in_stride == g.w.in)))
+  if (!g.packed_input())
     return make_error(StatusCode::unsupported, "conv_transpose: the input's spatial dimensions must be contiguous");
   KILN_RETURN_IF_ERROR(check_bias(OpKind::conv_transpose, call.input(2), g.out_channels));
   const std::int64_t rows = g.out_per_group * g.taps();
@@ -829,27 +931,31 @@ inline Status plan_conv_transpose(const OpCall& call, TransposePlan& p) {
   return Status::success();
 }
 
-// Scatters the column matrix (row (m, i, j) over input positions) into the output planes of
-// one image and group, which start zeroed.
+// Scatters the column matrix (row (m, k, i, j) over input positions) into the output planes
+// of one image and group, which start zeroed.
 inline void col2im(const WindowGeometry& g, const float* columns, float* y_group) noexcept {
-  const std::int64_t taps = g.taps();
   const std::int64_t in_plane = g.in_plane();
   const std::int64_t out_plane = g.out_plane();
-  for (std::int64_t row = 0; row < g.out_per_group * taps; ++row) {
-    const std::int64_t m = row / taps;
-    const std::int64_t i = (row % taps) / g.w.kernel;
-    const std::int64_t j = row % g.w.kernel;
-    const float* src = columns + row * in_plane;
-    float* dst = y_group + m * out_plane;
+  const std::int64_t in_slice = g.in_slice();
+  const std::int64_t out_slice = g.out_slice();
+  TapCounter tap(g, 0);
+  for (std::int64_t row = 0; row < g.out_per_group * g.taps(); ++row, tap.next(g)) {
+    const std::int64_t m = tap.channel, k = tap.k, i = tap.i, j = tap.j;
     // Input position iw lands on output column iw * stride + offset.
     const std::int64_t w_offset = j * g.w.dilation - g.w.pad_begin;
     const Range cols = inside(w_offset, g.w.stride, g.w.out, g.w.in);
-    for (std::int64_t ih = 0; ih < g.h.in; ++ih) {
-      const std::int64_t oh = ih * g.h.stride + i * g.h.dilation - g.h.pad_begin;
-      if (oh < 0 || oh >= g.h.out) continue;
-      const float* src_row = src + ih * g.w.in;
-      float* dst_row = dst + oh * g.w.out;
-      for (std::int64_t iw = cols.begin; iw < cols.end; ++iw) dst_row[iw * g.w.stride + w_offset] += src_row[iw];
+    for (std::int64_t id = 0; id < g.d.in; ++id) {
+      const std::int64_t od = id * g.d.stride + k * g.d.dilation - g.d.pad_begin;
+      if (od < 0 || od >= g.d.out) continue;
+      const float* src = columns + row * in_plane + id * in_slice;
+      float* dst = y_group + m * out_plane + od * out_slice;
+      for (std::int64_t ih = 0; ih < g.h.in; ++ih) {
+        const std::int64_t oh = ih * g.h.stride + i * g.h.dilation - g.h.pad_begin;
+        if (oh < 0 || oh >= g.h.out) continue;
+        const float* src_row = src + ih * g.w.in;
+        float* dst_row = dst + oh * g.w.out;
+        for (std::int64_t iw = cols.begin; iw < cols.end; ++iw) dst_row[iw * g.w.stride + w_offset] += src_row[iw];
+      }
     }
   }
 }

@@ -1,5 +1,6 @@
-// kiln/vm/ops/normalize.hpp: the CPU kernels of the dynamic module's normalizations: softmax
-// and log-softmax along any axis, layer, batch (inference form), instance and group norm.
+// kiln/vm/ops/normalize.hpp: the CPU kernels of the dynamic module's normalizations: softmax,
+// log-softmax and hardmax along any axis, layer, batch (inference form), instance and group
+// norm.
 //
 // They are direct SIMD loops over contiguous rows (kiln/vm/ops/cpu_support.hpp) rather than
 // the multi-stage tensor-expression kernels of kiln/kernels/: those keep their intermediate
@@ -66,11 +67,47 @@ inline void softmax_columns(const float* x, float* y, std::int64_t n, std::int64
   }
 }
 
-inline Status run_softmax(const OpCall& call, const Slot& x, const Slot& y) {
+// ---- hardmax --------------------------------------------------------------------------------------
+
+// ONNX Hardmax (opset 13): 1 at the first maximum along the axis, 0 elsewhere. Ties go to the
+// first; a NaN never compares greater, so, as in argmax, it wins only in the first position.
+inline void hardmax_row(const float* x, float* y, std::int64_t n) noexcept {
+  std::int64_t winner = 0;
+  for (std::int64_t i = 1; i < n; ++i)
+    if (x[i] > x[winner]) winner = i;
+  // Every read is done before the first write: y may be x.
+  std::fill(y, y + n, 0.0f);
+  y[winner] = 1.0f;
+}
+
+// Columns [0, width) of an [n, stride] block, as softmax_columns.
+inline void hardmax_columns(const float* x, float* y, std::int64_t n, std::int64_t stride,
+                            std::int64_t width) noexcept {
+  alignas(64) float best[kColumnBlock];
+  std::int64_t winner[kColumnBlock];
+  std::copy(x, x + width, best);
+  std::fill(winner, winner + width, std::int64_t{0});
+  for (std::int64_t i = 1; i < n; ++i) {
+    const float* row = x + i * stride;
+    for (std::int64_t j = 0; j < width; ++j)
+      if (row[j] > best[j]) {
+        best[j] = row[j];
+        winner[j] = i;
+      }
+  }
+  for (std::int64_t i = 0; i < n; ++i) std::fill(y + i * stride, y + i * stride + width, 0.0f);
+  for (std::int64_t j = 0; j < width; ++j) y[winner[j] * stride + j] = 1.0f;
+}
+
+// ---- along one axis -------------------------------------------------------------------------------
+
+// Runs row(x, y, n) over each contiguous row when the axis is the last, else
+// columns(x, y, n, stride, width) over blocks of at most kColumnBlock columns; in parallel.
+template <class Row, class Columns>
+Status along_axis(const OpCall& call, const Slot& x, const Slot& y, Row&& row, Columns&& columns) {
   const auto* attrs = std::get_if<relax::AxisAttrs>(call.attrs);
   const int axis = attrs ? cpu_support::resolve_axis(attrs->axis, x.rank) : -1;
   if (axis < 0) return cpu_support::op_error(StatusCode::invalid_argument, call.op, "the axis is out of range");
-  const bool log = call.op == OpKind::log_softmax;
   const std::int64_t outer = cpu_support::extent_product(x, 0, axis);
   const std::int64_t n = x.dims[axis];
   const std::int64_t inner = cpu_support::extent_product(x, axis + 1, x.rank);
@@ -79,7 +116,7 @@ inline Status run_softmax(const OpCall& call, const Slot& x, const Slot& y) {
   if (outer * n * inner == 0) return {};
   if (inner == 1) {
     cpu_support::parallel_items(call.pool, outer, n, [&](std::int64_t begin, std::int64_t end) {
-      for (std::int64_t r = begin; r < end; ++r) softmax_row(in + r * n, out + r * n, n, log);
+      for (std::int64_t r = begin; r < end; ++r) row(in + r * n, out + r * n, n);
     });
     return {};
   }
@@ -89,11 +126,23 @@ inline Status run_softmax(const OpCall& call, const Slot& x, const Slot& y) {
                                 for (std::int64_t item = begin; item < end; ++item) {
                                   const std::int64_t o = item / blocks, first = (item % blocks) * kColumnBlock;
                                   const std::int64_t offset = o * n * inner + first;
-                                  softmax_columns(in + offset, out + offset, n, inner,
-                                                  std::min(kColumnBlock, inner - first), log);
+                                  columns(in + offset, out + offset, n, inner, std::min(kColumnBlock, inner - first));
                                 }
                               });
   return {};
+}
+
+inline Status run_softmax(const OpCall& call, const Slot& x, const Slot& y) {
+  const bool log = call.op == OpKind::log_softmax;
+  return along_axis(
+      call, x, y, [log](const float* in, float* out, std::int64_t n) { softmax_row(in, out, n, log); },
+      [log](const float* in, float* out, std::int64_t n, std::int64_t stride, std::int64_t width) {
+        softmax_columns(in, out, n, stride, width, log);
+      });
+}
+
+inline Status run_hardmax(const OpCall& call, const Slot& x, const Slot& y) {
+  return along_axis(call, x, y, hardmax_row, hardmax_columns);
 }
 
 // ---- statistics and the affine step -----------------------------------------------------------------
@@ -303,13 +352,15 @@ inline Status run(const OpCall& call) {
                               call.op == OpKind::group_norm;
   if (needs_channels && x.rank < 2)
     return cpu_support::op_error(StatusCode::shape_mismatch, call.op, "the input must have rank 2 or more");
-  const bool softmax = call.op == OpKind::softmax || call.op == OpKind::log_softmax;
-  if (!softmax && std::get_if<relax::NormAttrs>(call.attrs) == nullptr)
+  const bool along_one_axis =
+      call.op == OpKind::softmax || call.op == OpKind::log_softmax || call.op == OpKind::hardmax;
+  if (!along_one_axis && std::get_if<relax::NormAttrs>(call.attrs) == nullptr)
     return cpu_support::op_error(StatusCode::internal, call.op, "expects norm attributes");
   if (x.elements() == 0) return {};
   switch (call.op) {
     case OpKind::softmax:
     case OpKind::log_softmax: return run_softmax(call, x, y);
+    case OpKind::hardmax: return run_hardmax(call, x, y);
     case OpKind::layer_norm: return run_layer_norm(call, x, y);
     case OpKind::batch_norm: return run_batch_norm(call, x, y);
     case OpKind::instance_norm:
@@ -336,7 +387,7 @@ inline Status supports(const relax::Binding& binding, const relax::Function& fn)
     return cpu_support::dtype_unsupported(op, "output", cpu_support::output_type(binding, fn)->dtype, "f32 only");
   if (x.rank < 1 || x.rank > kMaxRank)
     return cpu_support::op_error(StatusCode::unsupported, op, "inputs of rank ", x.rank, " are not supported");
-  if (op == OpKind::softmax || op == OpKind::log_softmax) {
+  if (op == OpKind::softmax || op == OpKind::log_softmax || op == OpKind::hardmax) {
     const auto* attrs = std::get_if<relax::AxisAttrs>(&binding.attrs);
     if (attrs == nullptr || cpu_support::resolve_axis(attrs->axis, x.rank) < 0)
       return cpu_support::op_error(StatusCode::invalid_argument, op, "the axis is out of range for rank ", x.rank);
@@ -370,13 +421,14 @@ inline constexpr OpKernel kKernel{&supports, &scratch_bytes, &run};
 
 } // namespace normalize_impl
 
-// The CPU kernel of softmax, log_softmax, layer_norm, batch_norm, instance_norm and
+// The CPU kernel of softmax, log_softmax, hardmax, layer_norm, batch_norm, instance_norm and
 // group_norm; null for other ops.
 inline const OpKernel* cpu_normalize_kernel(relax::OpKind op) {
   using relax::OpKind;
   switch (op) {
     case OpKind::softmax:
     case OpKind::log_softmax:
+    case OpKind::hardmax:
     case OpKind::layer_norm:
     case OpKind::batch_norm:
     case OpKind::instance_norm:

@@ -1,18 +1,25 @@
-// kiln/vm/ops/pool.hpp: the CPU kernels of the dynamic module's pooling: max_pool and
-// average_pool over 1-D and 2-D windows (NCW, NCHW) with ONNX's strides, pads, dilations,
-// auto_pad and ceil_mode, and global_max_pool and global_average_pool over any number of
-// spatial axes.
+// kiln/vm/ops/pool.hpp: the CPU kernels of the dynamic module's pooling: max_pool,
+// average_pool and lp_pool over 1-D, 2-D and 3-D windows (NCW, NCHW, NCDHW) with ONNX's
+// strides, pads, dilations, auto_pad and ceil_mode, and global_max_pool,
+// global_average_pool and global_lp_pool over any number of spatial axes.
 //
 // Each output element visits only the taps that fall inside the input: the range of valid
-// taps along each axis is computed once per output row and column, so padding costs no
-// test per tap. PoolAttrs has no count_include_pad, so averages divide by the number of
-// valid taps (ONNX's default, count_include_pad = 0); a window with no valid tap gives -inf
-// (max) or 0 (average). f32 only.
+// taps along each axis is computed once per output slice, row and column, so padding costs
+// no test per tap. A 1-D or 2-D window runs as a 3-D one whose outer axes have extent 1.
+//
+// PoolAttrs has no count_include_pad, so averages divide by the number of valid taps (ONNX's
+// default, count_include_pad = 0). It has no p either, so lp pooling takes ONNX's default
+// p = 2; the loops take any p > 0 (run_with_lp_order) for when the attribute exists. Padding
+// adds nothing to an lp norm (|0|^p = 0). A window with no valid tap gives -inf (max) or 0
+// (average, lp). f32 only.
 #pragma once
 
 #include <algorithm>
+#include <cmath>
 #include <cstdint>
 #include <limits>
+#include <string_view>
+#include <variant>
 
 #include "../../relax/attributes.hpp"
 #include "../../relax/infer_conv.hpp"
@@ -25,6 +32,13 @@ namespace kiln::vm {
 namespace pool_impl {
 
 using relax::OpKind;
+using relax::PoolKind;
+
+// ONNX LpPool's default p; PoolAttrs cannot carry another yet.
+inline constexpr float kDefaultLpOrder = 2.0f;
+
+// The most spatial axes a window pool runs (1-D to 3-D).
+inline constexpr int kMaxWindowAxes = 3;
 
 // One spatial axis of a window: its taps, their spacing, and where output position 0 starts.
 struct Axis {
@@ -44,18 +58,73 @@ struct Axis {
   }
 };
 
-// A 1-D pool is a 2-D one whose height is 1.
+// Depth, height, width: a 2-D pool is a 3-D one of depth 1, a 1-D pool also of height 1.
 struct Geometry {
+  Axis d;
   Axis h;
   Axis w;
+  Axis& spatial_axis(int spatial, int i) noexcept {
+    Axis* axes[kMaxWindowAxes] = {&d, &h, &w};
+    return *axes[kMaxWindowAxes - spatial + i];
+  }
+  std::int64_t in_plane() const noexcept { return d.in * h.in * w.in; }
+  std::int64_t out_plane() const noexcept { return d.out * h.out * w.out; }
+  std::int64_t window() const noexcept { return d.kernel * h.kernel * w.kernel; }
 };
+
+// ---- how the taps of a window combine ---------------------------------------------------------------
+
+struct MaxTaps {
+  static float start() noexcept { return -std::numeric_limits<float>::infinity(); }
+  float add(float acc, float v) const noexcept { return std::max(acc, v); }
+  float finish(float acc, std::int64_t) const noexcept { return acc; }
+};
+struct MeanTaps {
+  static float start() noexcept { return 0.0f; }
+  float add(float acc, float v) const noexcept { return acc + v; }
+  float finish(float acc, std::int64_t count) const noexcept {
+    return count > 0 ? acc / static_cast<float>(count) : 0.0f;
+  }
+};
+// The lp norm, with p = 1 and p = 2 spared the calls to pow.
+struct AbsSumTaps {
+  static float start() noexcept { return 0.0f; }
+  float add(float acc, float v) const noexcept { return acc + std::fabs(v); }
+  float finish(float acc, std::int64_t) const noexcept { return acc; }
+};
+struct EuclideanTaps {
+  static float start() noexcept { return 0.0f; }
+  float add(float acc, float v) const noexcept { return acc + v * v; }
+  float finish(float acc, std::int64_t) const noexcept { return std::sqrt(acc); }
+};
+struct PowerTaps {
+  float p = kDefaultLpOrder;
+  static float start() noexcept { return 0.0f; }
+  float add(float acc, float v) const noexcept { return acc + std::pow(std::fabs(v), p); }
+  float finish(float acc, std::int64_t) const noexcept { return std::pow(acc, 1.0f / p); }
+};
+
+// Calls fn with the tap combiner of `kind` (and lp order p).
+template <class Fn>
+void with_taps(PoolKind kind, float p, Fn&& fn) {
+  switch (kind) {
+    case PoolKind::max: fn(MaxTaps{}); return;
+    case PoolKind::average: fn(MeanTaps{}); return;
+    case PoolKind::lp:
+      if (p == 1.0f) fn(AbsSumTaps{});
+      else if (p == 2.0f) fn(EuclideanTaps{});
+      else fn(PowerTaps{p});
+      return;
+  }
+}
+
+// ---- window pooling -------------------------------------------------------------------------------
 
 inline Status resolve_geometry(const OpCall& call, const relax::PoolAttrs& attrs, const Slot& x, const Slot& y,
                                Geometry& g) {
   const int spatial = x.rank - 2;
-  Axis* axes[2] = {&g.h, &g.w};
   for (int i = 0; i < spatial; ++i) {
-    Axis& a = *axes[spatial == 1 ? 1 : i];
+    Axis& a = g.spatial_axis(spatial, i);
     a.in = x.dims[2 + i];
     a.out = y.dims[2 + i];
     a.kernel = attrs.kernel_shape[i];
@@ -82,69 +151,122 @@ inline Status resolve_geometry(const OpCall& call, const relax::PoolAttrs& attrs
   return {};
 }
 
-inline void pool_plane(bool take_max, const Geometry& g, const float* x, float* y) noexcept {
-  for (std::int64_t oh = 0; oh < g.h.out; ++oh) {
-    std::int64_t kh_first = 0, kh_last = 0;
-    g.h.taps(oh, kh_first, kh_last);
-    const std::int64_t h0 = oh * g.h.stride - g.h.pad_begin;
-    for (std::int64_t ow = 0; ow < g.w.out; ++ow) {
-      std::int64_t kw_first = 0, kw_last = 0;
-      g.w.taps(ow, kw_first, kw_last);
-      const std::int64_t w0 = ow * g.w.stride - g.w.pad_begin;
-      float acc = take_max ? -std::numeric_limits<float>::infinity() : 0.0f;
-      for (std::int64_t kh = kh_first; kh < kh_last; ++kh) {
-        // Indices, not a row pointer: w0 may be negative (padding) and only the taps are valid.
-        const std::int64_t row = (h0 + kh * g.h.dilation) * g.w.in + w0;
-        for (std::int64_t kw = kw_first; kw < kw_last; ++kw) {
-          const float v = x[row + kw * g.w.dilation];
-          acc = take_max ? std::max(acc, v) : acc + v;
+// One channel's output volume.
+template <class Taps>
+void pool_volume(const Taps& combine, const Geometry& g, const float* x, float* y) noexcept {
+  const std::int64_t in_slice = g.h.in * g.w.in;
+  for (std::int64_t od = 0; od < g.d.out; ++od) {
+    std::int64_t kd_first = 0, kd_last = 0;
+    g.d.taps(od, kd_first, kd_last);
+    const std::int64_t d0 = od * g.d.stride - g.d.pad_begin;
+    float* y_slice = y + od * g.h.out * g.w.out;
+    for (std::int64_t oh = 0; oh < g.h.out; ++oh) {
+      std::int64_t kh_first = 0, kh_last = 0;
+      g.h.taps(oh, kh_first, kh_last);
+      const std::int64_t h0 = oh * g.h.stride - g.h.pad_begin;
+      for (std::int64_t ow = 0; ow < g.w.out; ++ow) {
+        std::int64_t kw_first = 0, kw_last = 0;
+        g.w.taps(ow, kw_first, kw_last);
+        const std::int64_t w0 = ow * g.w.stride - g.w.pad_begin;
+        float acc = Taps::start();
+        for (std::int64_t kd = kd_first; kd < kd_last; ++kd) {
+          const std::int64_t slice = (d0 + kd * g.d.dilation) * in_slice;
+          for (std::int64_t kh = kh_first; kh < kh_last; ++kh) {
+            // Indices, not a row pointer: w0 may be negative (padding) and only the taps are valid.
+            const std::int64_t row = slice + (h0 + kh * g.h.dilation) * g.w.in + w0;
+            for (std::int64_t kw = kw_first; kw < kw_last; ++kw) acc = combine.add(acc, x[row + kw * g.w.dilation]);
+          }
         }
+        const std::int64_t count = (kd_last - kd_first) * (kh_last - kh_first) * (kw_last - kw_first);
+        y_slice[oh * g.w.out + ow] = combine.finish(acc, count);
       }
-      const std::int64_t count = (kh_last - kh_first) * (kw_last - kw_first);
-      if (!take_max) acc = count > 0 ? acc / static_cast<float>(count) : 0.0f;
-      y[oh * g.w.out + ow] = acc;
     }
   }
 }
 
-inline Status run_window_pool(const OpCall& call, const Slot& x, const Slot& y) {
-  const auto* attrs = std::get_if<relax::PoolAttrs>(call.attrs);
-  if (attrs == nullptr) return cpu_support::op_error(StatusCode::internal, call.op, "expects pool attributes");
-  if (x.rank != 3 && x.rank != 4)
-    return cpu_support::op_error(StatusCode::unsupported, call.op, "inputs of rank ", x.rank,
-                                 " are not supported (1-D and 2-D pooling only)");
-  if (y.rank != x.rank || attrs->kernel_shape.size() != x.rank - 2)
-    return cpu_support::op_error(StatusCode::shape_mismatch, call.op, "the output or kernel_shape has the wrong rank");
-  Geometry g;
-  KILN_RETURN_IF_ERROR(resolve_geometry(call, *attrs, x, y, g));
-  const std::int64_t planes = x.dims[0] * x.dims[1];
-  const std::int64_t in_plane = g.h.in * g.w.in, out_plane = g.h.out * g.w.out;
-  if (planes * out_plane == 0) return {};
-  const bool take_max = call.op == OpKind::max_pool;
-  const float* in = x.data_as<const float>();
-  float* out = y.data_as<float>();
-  cpu_support::parallel_items(call.pool, planes, out_plane * g.h.kernel * g.w.kernel,
-                              [&](std::int64_t begin, std::int64_t end) {
-                                for (std::int64_t p = begin; p < end; ++p)
-                                  pool_plane(take_max, g, in + p * in_plane, out + p * out_plane);
-                              });
+inline PoolKind kind_of(OpKind op) noexcept {
+  switch (op) {
+    case OpKind::max_pool:
+    case OpKind::global_max_pool: return PoolKind::max;
+    case OpKind::lp_pool:
+    case OpKind::global_lp_pool: return PoolKind::lp;
+    default: return PoolKind::average;
+  }
+}
+
+// What supports() checks of the attributes, again at run: the loops index the lists.
+inline Status check_pool_attrs(OpKind op, const relax::PoolAttrs& attrs, int spatial) {
+  const auto check_list = [&](const relax::Ints& list, int expected, std::string_view what) -> Status {
+    if (list.overflow || (!list.empty() && list.size() != expected))
+      return cpu_support::op_error(StatusCode::invalid_argument, op, what, " has ", list.size(), " values, expected ",
+                                   expected);
+    return {};
+  };
+  if (attrs.kernel_shape.overflow || attrs.kernel_shape.size() != spatial)
+    return cpu_support::op_error(StatusCode::invalid_argument, op, "kernel_shape has ", attrs.kernel_shape.size(),
+                                 " values, expected ", spatial);
+  KILN_RETURN_IF_ERROR(check_list(attrs.strides, spatial, "strides"));
+  KILN_RETURN_IF_ERROR(check_list(attrs.dilations, spatial, "dilations"));
+  KILN_RETURN_IF_ERROR(check_list(attrs.pads, 2 * spatial, "pads"));
   return {};
 }
 
-inline Status run_global_pool(const OpCall& call, const Slot& x, const Slot& y) {
+inline Status window_rank_unsupported(OpKind op, int rank) {
+  return cpu_support::op_error(StatusCode::unsupported, op, rank - 2,
+                               "-D pooling is not supported (1-D to 3-D: input of rank 3 to 5)");
+}
+
+inline Status run_window_pool(const OpCall& call, const Slot& x, const Slot& y, float lp_order) {
+  const auto* attrs = std::get_if<relax::PoolAttrs>(call.attrs);
+  if (attrs == nullptr) return cpu_support::op_error(StatusCode::internal, call.op, "expects pool attributes");
+  if (x.rank > 2 + kMaxWindowAxes) return window_rank_unsupported(call.op, x.rank);
+  KILN_RETURN_IF_ERROR(check_pool_attrs(call.op, *attrs, x.rank - 2));
+  Geometry g;
+  KILN_RETURN_IF_ERROR(resolve_geometry(call, *attrs, x, y, g));
+  const std::int64_t planes = x.dims[0] * x.dims[1];
+  const std::int64_t in_plane = g.in_plane(), out_plane = g.out_plane();
+  if (planes * out_plane == 0) return {};
+  const float* in = x.data_as<const float>();
+  float* out = y.data_as<float>();
+  with_taps(kind_of(call.op), lp_order, [&](const auto& combine) {
+    cpu_support::parallel_items(call.pool, planes, out_plane * g.window(), [&](std::int64_t begin, std::int64_t end) {
+      for (std::int64_t p = begin; p < end; ++p) pool_volume(combine, g, in + p * in_plane, out + p * out_plane);
+    });
+  });
+  return {};
+}
+
+// ---- global pooling -------------------------------------------------------------------------------
+
+inline float global_lp(const float* x, std::int64_t n, float p) noexcept {
+  if (p == 2.0f) return std::sqrt(cpu_support::row_squared_deviation(x, n, 0.0f));
+  float acc = 0.0f;
+  with_taps(PoolKind::lp, p, [&](const auto& combine) {
+    for (std::int64_t i = 0; i < n; ++i) acc = combine.add(acc, x[i]);
+    acc = combine.finish(acc, n);
+  });
+  return acc;
+}
+
+inline Status run_global_pool(const OpCall& call, const Slot& x, const Slot& y, float lp_order) {
   const std::int64_t planes = x.dims[0] * x.dims[1];
   const std::int64_t plane = cpu_support::extent_product(x, 2, x.rank);
   if (y.elements() != planes)
     return cpu_support::op_error(StatusCode::shape_mismatch, call.op, "the output holds ", y.elements(),
                                  " elements, expected ", planes);
-  const bool take_max = call.op == OpKind::global_max_pool;
+  const PoolKind kind = kind_of(call.op);
   const float* in = x.data_as<const float>();
   float* out = y.data_as<float>();
   cpu_support::parallel_items(call.pool, planes, plane, [&](std::int64_t begin, std::int64_t end) {
     for (std::int64_t p = begin; p < end; ++p) {
       const float* row = in + p * plane;
-      if (take_max) out[p] = cpu_support::row_max(row, plane);
-      else out[p] = plane > 0 ? cpu_support::row_sum(row, plane) / static_cast<float>(plane) : 0.0f;
+      switch (kind) {
+        case PoolKind::max: out[p] = cpu_support::row_max(row, plane); break;
+        case PoolKind::average:
+          out[p] = plane > 0 ? cpu_support::row_sum(row, plane) / static_cast<float>(plane) : 0.0f;
+          break;
+        case PoolKind::lp: out[p] = global_lp(row, plane, lp_order); break;
+      }
     }
   });
   return {};
@@ -152,9 +274,12 @@ inline Status run_global_pool(const OpCall& call, const Slot& x, const Slot& y) 
 
 // ---- the entry points -------------------------------------------------------------------------------
 
-inline bool is_global(OpKind op) noexcept { return op == OpKind::global_max_pool || op == OpKind::global_average_pool; }
+inline bool is_global(OpKind op) noexcept {
+  return op == OpKind::global_max_pool || op == OpKind::global_average_pool || op == OpKind::global_lp_pool;
+}
 
-inline Status run(const OpCall& call) {
+// run() with an lp order other than PoolAttrs' implied 2; p must be positive and finite.
+inline Status run_with_lp_order(const OpCall& call, float lp_order) {
   KILN_RETURN_IF_ERROR(cpu_support::require_inputs(call, 1));
   const Slot& x = *call.input(0);
   const Slot& y = call.output();
@@ -165,8 +290,13 @@ inline Status run(const OpCall& call) {
                                  "input and output must be [batch, channels, spatial...] alike");
   if (!x.contiguous() || !y.contiguous())
     return cpu_support::op_error(StatusCode::unsupported, call.op, "non-contiguous operands are not supported");
-  return is_global(call.op) ? run_global_pool(call, x, y) : run_window_pool(call, x, y);
+  if (kind_of(call.op) == PoolKind::lp && !(lp_order > 0.0f && std::isfinite(lp_order)))
+    return cpu_support::op_error(StatusCode::invalid_argument, call.op, "p must be positive and finite, got ",
+                                 lp_order);
+  return is_global(call.op) ? run_global_pool(call, x, y, lp_order) : run_window_pool(call, x, y, lp_order);
 }
+
+inline Status run(const OpCall& call) { return run_with_lp_order(call, kDefaultLpOrder); }
 
 inline Status supports(const relax::Binding& binding, const relax::Function& fn) {
   const OpKind op = binding.op;
@@ -177,40 +307,27 @@ inline Status supports(const relax::Binding& binding, const relax::Function& fn)
     return cpu_support::op_error(StatusCode::unsupported, op, "inputs of rank ", x.rank,
                                  " are not supported ([batch, channels, spatial...])");
   if (is_global(op)) return {};
-  if (x.rank > 4)
-    return cpu_support::op_error(StatusCode::unsupported, op, x.rank - 2,
-                                 "-D pooling is not supported (1-D and 2-D only)");
+  if (x.rank > 2 + kMaxWindowAxes) return window_rank_unsupported(op, x.rank);
   const auto* attrs = std::get_if<relax::PoolAttrs>(&binding.attrs);
   if (attrs == nullptr) return cpu_support::op_error(StatusCode::invalid_argument, op, "expects pool attributes");
-  const int spatial = x.rank - 2;
-  if (attrs->kernel_shape.size() != spatial)
-    return cpu_support::op_error(StatusCode::invalid_argument, op, "kernel_shape has ", attrs->kernel_shape.size(),
-                                 " values, expected ", spatial);
-  const auto check_list = [&](const relax::Ints& list, int expected, std::string_view what) -> Status {
-    if (list.overflow || (!list.empty() && list.size() != expected))
-      return cpu_support::op_error(StatusCode::invalid_argument, op, what, " has ", list.size(), " values, expected ",
-                                   expected);
-    return {};
-  };
-  KILN_RETURN_IF_ERROR(check_list(attrs->strides, spatial, "strides"));
-  KILN_RETURN_IF_ERROR(check_list(attrs->dilations, spatial, "dilations"));
-  KILN_RETURN_IF_ERROR(check_list(attrs->pads, 2 * spatial, "pads"));
-  return {};
+  return check_pool_attrs(op, *attrs, x.rank - 2);
 }
 
 inline constexpr OpKernel kKernel{&supports, nullptr, &run};
 
 } // namespace pool_impl
 
-// The CPU kernel of max_pool, average_pool (1-D and 2-D), global_max_pool and
-// global_average_pool; null for other ops (lp pooling included).
+// The CPU kernel of max_pool, average_pool, lp_pool (1-D to 3-D windows), global_max_pool,
+// global_average_pool and global_lp_pool; null for other ops.
 inline const OpKernel* cpu_pool_kernel(relax::OpKind op) {
   using relax::OpKind;
   switch (op) {
     case OpKind::max_pool:
     case OpKind::average_pool:
+    case OpKind::lp_pool:
     case OpKind::global_max_pool:
-    case OpKind::global_average_pool: return &pool_impl::kKernel;
+    case OpKind::global_average_pool:
+    case OpKind::global_lp_pool: return &pool_impl::kKernel;
     default: return nullptr;
   }
 }

@@ -1,0 +1,229 @@
+// kiln/static_graph/node.hpp: the nodes of a static graph, types whose shapes the C++
+// compiler infers.
+//
+// A static graph is a model whose every shape is known when the application is compiled.
+// Each tensor of it is a type: a Param (an input or a weight, named, with its dtype and
+// dims as template arguments) or a Node (an op, its attributes as a template argument,
+// and the node types of its inputs). A node value holds nothing; everything is in its
+// type, so two nodes of the same type compute the same thing and a graph shares them.
+//
+// A node's output type is inferred by the same constexpr functions that type a dynamic
+// module (relax::infer), run by the compiler. A graph whose shapes do not fit stops
+// compilation; g++ prints the reason inside the template argument of graph_error:
+//     graph_error<kiln::relax::TypeError{..., {"matmul: inner dimensions 64 and 32 differ", ...
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "../core/dtype.hpp"
+#include "../core/name.hpp"
+#include "../relax/attributes.hpp"
+#include "../relax/op_kind.hpp"
+#include "../relax/shape_inference.hpp"
+#include "../te/type_list.hpp"
+
+namespace kiln::static_graph {
+
+using te::TypeList;
+
+// A static shape: dtype and constant dims, small enough to copy around in constant expressions.
+struct StaticShape {
+  DType dtype = DType::f32;
+  int rank = 0;
+  std::int64_t dims[kMaxRank] = {};
+
+  constexpr std::int64_t elements() const noexcept {
+    std::int64_t n = 1;
+    for (int a = 0; a < rank; ++a) n *= dims[a];
+    return n;
+  }
+  constexpr std::size_t bytes() const noexcept { return static_cast<std::size_t>(elements()) * size_of(dtype); }
+
+  constexpr relax::TensorType tensor_type() const noexcept {
+    relax::TensorType t;
+    t.dtype = dtype;
+    for (int a = 0; a < rank; ++a) t.push_back(relax::SymDim(dims[a]));
+    return t;
+  }
+  friend constexpr bool operator==(const StaticShape& a, const StaticShape& b) noexcept {
+    if (a.dtype != b.dtype || a.rank != b.rank) return false;
+    for (int i = 0; i < a.rank; ++i)
+      if (a.dims[i] != b.dims[i]) return false;
+    return true;
+  }
+};
+
+// An inferred type, once every dim is known to be a constant.
+constexpr StaticShape static_shape_of(const relax::TensorType& t) noexcept {
+  StaticShape s;
+  s.dtype = t.dtype;
+  s.rank = t.rank < 0 ? 0 : t.rank;
+  for (int a = 0; a < s.rank; ++a) s.dims[a] = t.dims[a].constant_value();
+  return s;
+}
+
+// A graph whose shapes do not fit stops here; the message is the template argument.
+template <relax::TypeError E>
+struct graph_error {
+  static_assert(E.message.length == 0, "kiln: a static graph's shapes do not fit; the message is in graph_error<...> above");
+  static constexpr bool ok = E.message.length == 0;
+};
+
+enum class ParamKind : std::uint8_t { input, weight };
+
+// An input (given to every run) or a weight (bound once), named so that a model binds it by name.
+template <ParamKind Kind, Name ParamName, DType D, std::int64_t... Dims>
+struct Param {
+  static_assert(sizeof...(Dims) <= kMaxRank, "kiln: a static graph's tensors have at most kMaxRank dims");
+  static_assert(((Dims > 0) && ...), "kiln: a static graph's dims are positive");
+  static constexpr bool is_param = true;
+  static constexpr ParamKind kind = Kind;
+  static constexpr Name name = ParamName;
+  static constexpr StaticShape shape{D, static_cast<int>(sizeof...(Dims)), {Dims...}};
+  static constexpr relax::TensorType type = shape.tensor_type();
+  using inputs = TypeList<>;
+};
+
+// An absent optional input (a conv without bias).
+struct NoInput {
+  static constexpr bool is_param = false;
+};
+
+namespace detail {
+
+template <class T>
+constexpr relax::TensorType type_of() noexcept {
+  if constexpr (std::is_same_v<T, NoInput>) return relax::TensorType{};
+  else return T::type;
+}
+
+constexpr relax::PoolKind pool_kind(relax::OpKind op) noexcept {
+  using relax::OpKind;
+  if (op == OpKind::max_pool || op == OpKind::global_max_pool) return relax::PoolKind::max;
+  if (op == OpKind::lp_pool || op == OpKind::global_lp_pool) return relax::PoolKind::lp;
+  return relax::PoolKind::average;
+}
+
+// The output type of `Op` with attributes `A` on inputs `In...`: relax's own inference rules.
+template <relax::OpKind Op, auto A, class... In>
+constexpr relax::Inferred<relax::TensorType> infer_node() noexcept {
+  using relax::OpFamily;
+  using relax::OpKind;
+  namespace infer = relax::infer;
+  constexpr const relax::OpInfo& info = relax::op_info(Op);
+  constexpr std::size_t n = sizeof...(In);
+  static_assert(n >= info.min_inputs && (info.max_inputs == relax::kVariadic || n <= info.max_inputs),
+                "kiln: a static graph node has the wrong number of inputs for its op");
+  // The inputs' types as locals: the infer rules test an optional input's pointer against
+  // null, and under -fsanitize=undefined g++ 12 cannot do that in a constant expression for
+  // the address of a static member (In::type), only for the address of a local.
+  const relax::TensorType types[] = {type_of<In>()..., relax::TensorType{}};
+  constexpr bool present[] = {!std::is_same_v<In, NoInput>..., false};
+  const relax::TensorType* in[n + 1] = {};
+  for (std::size_t i = 0; i < n; ++i) in[i] = present[i] ? &types[i] : nullptr;
+  const auto opt = [&](std::size_t i) { return i < n ? in[i] : nullptr; };
+  using AttrType = std::remove_cvref_t<decltype(A)>;
+  if constexpr (info.family == OpFamily::unary) return infer::unary(info.name, *in[0], info.element);
+  else if constexpr (info.family == OpFamily::binary) return infer::binary(info.name, *in[0], *in[1], info.element);
+  else if constexpr (info.family == OpFamily::compare) return infer::compare(info.name, *in[0], *in[1]);
+  else if constexpr (info.family == OpFamily::logical) return infer::logical(info.name, *in[0], *in[1]);
+  else if constexpr (Op == OpKind::where) return infer::where(*in[0], *in[1], *in[2]);
+  else if constexpr (Op == OpKind::clip) return infer::clip(*in[0], opt(1), opt(2));
+  else if constexpr (Op == OpKind::cast) return infer::cast(*in[0], A.to);
+  else if constexpr (Op == OpKind::matmul) return infer::matmul(*in[0], *in[1]);
+  else if constexpr (Op == OpKind::gemm) return infer::gemm(*in[0], *in[1], opt(2), infer::GemmAttrs{A.trans_a, A.trans_b});
+  else if constexpr (Op == OpKind::conv) return infer::conv(*in[0], *in[1], opt(2), A);
+  else if constexpr (Op == OpKind::conv_transpose) return infer::conv_transpose(*in[0], *in[1], opt(2), A.relax_attrs());
+  else if constexpr (Op == OpKind::max_pool || Op == OpKind::average_pool || Op == OpKind::lp_pool)
+    return infer::pool(pool_kind(Op), *in[0], A);
+  else if constexpr (Op == OpKind::global_max_pool || Op == OpKind::global_average_pool || Op == OpKind::global_lp_pool)
+    return infer::global_pool(pool_kind(Op), *in[0]);
+  else if constexpr (Op == OpKind::batch_norm) return infer::batch_norm(*in[0], *in[1], *in[2], *in[3], *in[4]);
+  else if constexpr (Op == OpKind::layer_norm) return infer::layer_norm(*in[0], *in[1], opt(2), A.axis);
+  else if constexpr (Op == OpKind::instance_norm) return infer::instance_norm(*in[0], *in[1], *in[2]);
+  else if constexpr (Op == OpKind::group_norm) return infer::group_norm(*in[0], *in[1], *in[2], A.num_groups);
+  else if constexpr (Op == OpKind::softmax || Op == OpKind::log_softmax || Op == OpKind::hardmax)
+    return infer::softmax(info.name, *in[0], A.axis);
+  else if constexpr (std::is_same_v<AttrType, relax::ReduceAttrs>) return infer::reduce(info.name, *in[0], A);
+  else if constexpr (Op == OpKind::argmax || Op == OpKind::argmin)
+    return infer::arg_reduce(info.name, *in[0], A.axis, A.keepdims);
+  else if constexpr (Op == OpKind::cumsum) return infer::cumsum(*in[0], A.axis);
+  else if constexpr (Op == OpKind::reshape) return infer::reshape(*in[0], A.dims(), false);
+  else if constexpr (Op == OpKind::expand) return infer::expand(*in[0], A.dims());
+  else if constexpr (Op == OpKind::flatten) return infer::flatten(*in[0], A.axis);
+  else if constexpr (Op == OpKind::squeeze) return infer::squeeze(*in[0], A.axes);
+  else if constexpr (Op == OpKind::unsqueeze) return infer::unsqueeze(*in[0], A.axes);
+  else if constexpr (Op == OpKind::transpose) return infer::transpose(*in[0], A.perm);
+  else if constexpr (Op == OpKind::concat) return infer::concat({In::type...}, A.axis);
+  else if constexpr (Op == OpKind::slice) return infer::slice(*in[0], A);
+  else if constexpr (Op == OpKind::gather) return infer::gather(*in[0], *in[1], A.axis);
+  else if constexpr (Op == OpKind::gather_elements) return infer::gather_elements(*in[0], *in[1], A.axis);
+  else if constexpr (Op == OpKind::scatter_elements) return infer::scatter_elements(*in[0], *in[1], *in[2], A.axis);
+  else if constexpr (Op == OpKind::scatter_nd) return infer::scatter_nd(*in[0], *in[1], *in[2]);
+  else if constexpr (Op == OpKind::pad) return infer::pad(*in[0], A.pads, A.axes);
+  else if constexpr (Op == OpKind::tile) return infer::tile(*in[0], A.repeats);
+  else if constexpr (Op == OpKind::attention) return infer::attention(*in[0], *in[1], *in[2], opt(3));
+  else {
+    static_assert(Op == OpKind::identity, "kiln: this op has no static-graph form (several outputs, control flow, "
+                                          "dims known only at run time, or a sub-function)");
+    return *in[0];
+  }
+}
+
+} // namespace detail
+
+// The target shape of a static reshape or expand: dims as template arguments. Converts to
+// relax::ShapeAttrs for the kernels.
+template <std::int64_t... D>
+struct StaticDims {
+  constexpr relax::Dims dims() const noexcept { return relax::Dims{relax::SymDim(D)...}; }
+  relax::ShapeAttrs to_attrs() const { return relax::ShapeAttrs{dims(), false}; }
+};
+
+// relax::ConvTransposeAttrs with its output shape as constants, so that it can be a template
+// argument.
+struct ConvTransposeAttrs {
+  relax::Ints strides = {};
+  relax::Ints pads = {};
+  relax::Ints dilations = {};
+  std::int64_t groups = 1;
+  relax::AutoPad auto_pad = relax::AutoPad::explicit_pads;
+  relax::Ints output_padding = {};
+  relax::Ints output_shape = {};
+
+  constexpr relax::ConvTransposeAttrs relax_attrs() const noexcept {
+    relax::ConvTransposeAttrs a{strides, pads, dilations, groups, auto_pad, output_padding, {}};
+    for (std::int64_t d : output_shape) a.output_shape.push_back(relax::SymDim(d));
+    return a;
+  }
+  relax::Attrs to_attrs() const { return relax_attrs(); }
+};
+
+// One op applied to its inputs. `A` is the op's relax attribute struct (relax::ConvAttrs,
+// relax::AxisAttrs, ...), or StaticDims for reshape and expand.
+template <relax::OpKind Op, auto A, class... In>
+struct Node {
+  static constexpr bool is_param = false;
+  static constexpr relax::OpKind op = Op;
+  static constexpr auto attrs = A;
+  using inputs = TypeList<In...>;
+  static constexpr relax::Inferred<relax::TensorType> inferred = detail::infer_node<Op, A, In...>();
+  static constexpr bool ok = graph_error<inferred.error()>::ok;
+  static_assert(!ok || inferred->is_static(), "kiln: a static graph node's dims must all be constants");
+  static constexpr relax::TensorType type = inferred.ok() ? *inferred : relax::TensorType{};
+  static constexpr StaticShape shape = static_shape_of(type);
+};
+
+template <class T> struct is_node : std::false_type {};
+template <relax::OpKind Op, auto A, class... In> struct is_node<Node<Op, A, In...>> : std::true_type {};
+template <ParamKind K, Name N, DType D, std::int64_t... Dims> struct is_node<Param<K, N, D, Dims...>> : std::true_type {};
+
+// What the API functions accept as a tensor of the graph.
+template <class T>
+concept GraphTensor = is_node<T>::value;
+
+template <class T>
+concept OptionalGraphTensor = GraphTensor<T> || std::is_same_v<T, NoInput>;
+
+} // namespace kiln::static_graph
