@@ -9,6 +9,7 @@
 #include <kiln/static_graph/model.hpp>
 
 #include <algorithm>
+#include <cmath>
 #include <cstdint>
 #include <initializer_list>
 #include <string>
@@ -120,6 +121,25 @@ inline std::vector<double> values_of(const vm::Slot& s) {
     }
   }
   return v;
+}
+
+
+// An output against its expected dtype, dims and values: |got - want| <= tolerance * (1 + |want|).
+inline void check_slot(const vm::Slot& out, DType dtype, const Sizes& dims, const std::vector<double>& want,
+                double tolerance = 1e-5) {
+  CHECK(out.dtype == dtype);
+  CHECK(Sizes(out.dims, out.dims + out.rank) == dims);
+  REQUIRE(out.elements() == static_cast<std::int64_t>(want.size()));
+  const std::vector<double> got = values_of(out);
+  std::size_t mismatches = 0, first = 0;
+  for (std::size_t i = 0; i < want.size(); ++i) {
+    const bool ok = std::isnan(want[i]) ? std::isnan(got[i])
+                                        : std::fabs(got[i] - want[i]) <= tolerance * (1.0 + std::fabs(want[i]));
+    if (!ok && mismatches++ == 0) first = i;
+  }
+  INFO(mismatches, " mismatches, the first at element ", first, ": got ", (want.empty() ? 0.0 : got[first]),
+       ", expected ", (want.empty() ? 0.0 : want[first]));
+  CHECK(mismatches == 0);
 }
 
 } // namespace kiln::test::static_graph_harness

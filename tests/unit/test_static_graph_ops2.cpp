@@ -71,22 +71,6 @@ std::vector<float> near_one(std::int64_t n, float phase) {
   return v;
 }
 
-void check_slot(const vm::Slot& out, DType dtype, const Sizes& dims, const std::vector<double>& want,
-                double tolerance = 1e-5) {
-  CHECK(out.dtype == dtype);
-  CHECK(Sizes(out.dims, out.dims + out.rank) == dims);
-  REQUIRE(out.elements() == static_cast<std::int64_t>(want.size()));
-  const std::vector<double> got = values_of(out);
-  std::size_t mismatches = 0, first = 0;
-  for (std::size_t i = 0; i < want.size(); ++i) {
-    const bool ok = std::isnan(want[i]) ? std::isnan(got[i])
-                                        : std::fabs(got[i] - want[i]) <= tolerance * (1.0 + std::fabs(want[i]));
-    if (!ok && mismatches++ == 0) first = i;
-  }
-  INFO(mismatches, " mismatches, the first at element ", first, ": got ", (want.empty() ? 0.0 : got[first]),
-       ", expected ", (want.empty() ? 0.0 : want[first]));
-  CHECK(mismatches == 0);
-}
 
 // A reference result: values and dims.
 struct Ref {
@@ -95,7 +79,7 @@ struct Ref {
 };
 
 void check_slot(const vm::Slot& out, const Ref& want, double tolerance = 1e-5, DType dtype = f32) {
-  check_slot(out, dtype, want.dims, want.v, tolerance);
+  kiln::test::static_graph_harness::check_slot(out, dtype, want.dims, want.v, tolerance);
 }
 
 // out = f(a, b) with NumPy broadcasting, f on doubles.
