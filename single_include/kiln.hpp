@@ -14348,7 +14348,7 @@ struct Graph<InputList<Ins...>, Outs...> : Plan<Outs...> {
     std::string out;
     for (int i = 0; i < P::node_count; ++i) {
       const NodeInfo& n = P::node(i);
-      const std::string type = shape_string(n.shape);
+      const std::string type = relax::to_string(n.shape.tensor_type());
       if (n.role == Role::input || n.role == Role::weight) {
         out += str_cat(n.role == Role::input ? "input " : "weight ", name_of(i), ": ", type, "\n");
         continue;
@@ -14381,11 +14381,6 @@ struct Graph<InputList<Ins...>, Outs...> : Plan<Outs...> {
   static std::string node_name(int i) {
     if constexpr (N::is_param) return std::string(N::name.view());
     else return str_cat("%", i);
-  }
-  static std::string shape_string(const StaticShape& s) {
-    std::string out = str_cat(kiln::to_string(s.dtype), "[");
-    for (int a = 0; a < s.rank; ++a) out += str_cat(a > 0 ? ", " : "", s.dims[a]);
-    return out + "]";
   }
 };
 
@@ -21937,26 +21932,17 @@ relax::Attrs kernel_attrs() {
   else return relax::Attrs(N::attrs);
 }
 
-inline std::string shape_text(DType dtype, std::span<const std::int64_t> dims) {
-  std::string out = str_cat(to_string(dtype), "[");
-  for (std::size_t a = 0; a < dims.size(); ++a) out += str_cat(a > 0 ? ", " : "", dims[a]);
-  return out + "]";
-}
-
 inline Status check_tensor(std::string_view role, std::string_view name, const Tensor& t, const StaticShape& want) {
-  const std::span<const std::int64_t> want_dims(want.dims, static_cast<std::size_t>(want.rank));
-  bool same = t.defined() && t.dtype() == want.dtype && t.rank() == want.rank;
-  for (int a = 0; same && a < want.rank; ++a) same = t.dim(a) == want.dims[a];
-  if (!same) {
-    std::string given = "an undefined tensor";
-    if (t.defined()) {
-      std::array<std::int64_t, kMaxRank> dims{};
-      for (int a = 0; a < t.rank(); ++a) dims[static_cast<std::size_t>(a)] = t.dim(a);
-      given = shape_text(t.dtype(), std::span<const std::int64_t>(dims.data(), static_cast<std::size_t>(t.rank())));
-    }
-    return make_error(StatusCode::shape_mismatch, role, " '", name, "': expected ", shape_text(want.dtype, want_dims),
-                      ", given ", given);
+  StaticShape given;
+  if (t.defined()) {
+    given.dtype = t.dtype();
+    given.rank = t.rank();
+    for (int a = 0; a < t.rank(); ++a) given.dims[a] = t.dim(a);
   }
+  if (!t.defined() || !(given == want))
+    return make_error(StatusCode::shape_mismatch, role, " '", name, "': expected ",
+                      relax::to_string(want.tensor_type()), ", given ",
+                      t.defined() ? relax::to_string(given.tensor_type()) : std::string("an undefined tensor"));
   if (!t.is_contiguous())
     return make_error(StatusCode::invalid_argument, role, " '", name, "': the tensor must be contiguous");
   return Status();

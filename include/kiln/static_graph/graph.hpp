@@ -63,7 +63,7 @@ struct Graph<InputList<Ins...>, Outs...> : Plan<Outs...> {
     std::string out;
     for (int i = 0; i < P::node_count; ++i) {
       const NodeInfo& n = P::node(i);
-      const std::string type = shape_string(n.shape);
+      const std::string type = relax::to_string(n.shape.tensor_type());
       if (n.role == Role::input || n.role == Role::weight) {
         out += str_cat(n.role == Role::input ? "input " : "weight ", name_of(i), ": ", type, "\n");
         continue;
@@ -96,11 +96,6 @@ struct Graph<InputList<Ins...>, Outs...> : Plan<Outs...> {
   static std::string node_name(int i) {
     if constexpr (N::is_param) return std::string(N::name.view());
     else return str_cat("%", i);
-  }
-  static std::string shape_string(const StaticShape& s) {
-    std::string out = str_cat(kiln::to_string(s.dtype), "[");
-    for (int a = 0; a < s.rank; ++a) out += str_cat(a > 0 ? ", " : "", s.dims[a]);
-    return out + "]";
   }
 };
 

@@ -43,26 +43,17 @@ relax::Attrs kernel_attrs() {
   else return relax::Attrs(N::attrs);
 }
 
-inline std::string shape_text(DType dtype, std::span<const std::int64_t> dims) {
-  std::string out = str_cat(to_string(dtype), "[");
-  for (std::size_t a = 0; a < dims.size(); ++a) out += str_cat(a > 0 ? ", " : "", dims[a]);
-  return out + "]";
-}
-
 inline Status check_tensor(std::string_view role, std::string_view name, const Tensor& t, const StaticShape& want) {
-  const std::span<const std::int64_t> want_dims(want.dims, static_cast<std::size_t>(want.rank));
-  bool same = t.defined() && t.dtype() == want.dtype && t.rank() == want.rank;
-  for (int a = 0; same && a < want.rank; ++a) same = t.dim(a) == want.dims[a];
-  if (!same) {
-    std::string given = "an undefined tensor";
-    if (t.defined()) {
-      std::array<std::int64_t, kMaxRank> dims{};
-      for (int a = 0; a < t.rank(); ++a) dims[static_cast<std::size_t>(a)] = t.dim(a);
-      given = shape_text(t.dtype(), std::span<const std::int64_t>(dims.data(), static_cast<std::size_t>(t.rank())));
-    }
-    return make_error(StatusCode::shape_mismatch, role, " '", name, "': expected ", shape_text(want.dtype, want_dims),
-                      ", given ", given);
+  StaticShape given;
+  if (t.defined()) {
+    given.dtype = t.dtype();
+    given.rank = t.rank();
+    for (int a = 0; a < t.rank(); ++a) given.dims[a] = t.dim(a);
   }
+  if (!t.defined() || !(given == want))
+    return make_error(StatusCode::shape_mismatch, role, " '", name, "': expected ",
+                      relax::to_string(want.tensor_type()), ", given ",
+                      t.defined() ? relax::to_string(given.tensor_type()) : std::string("an undefined tensor"));
   if (!t.is_contiguous())
     return make_error(StatusCode::invalid_argument, role, " '", name, "': the tensor must be contiguous");
   return Status();
