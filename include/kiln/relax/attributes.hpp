@@ -32,6 +32,27 @@ struct AxisAttrs {
   std::int64_t axis = 0;
 };
 
+// cumsum: exclusive leaves each element out of its own sum; reverse sums from the end.
+struct CumSumAttrs {
+  std::int64_t axis = 0;
+  bool exclusive = false;
+  bool reverse = false;
+};
+
+// How scatter_elements and scatter_nd combine an update with the value it lands on;
+// none overwrites.
+enum class ScatterReduction : std::uint8_t { none, add, mul, max, min };
+
+struct ScatterAttrs {
+  std::int64_t axis = 0;  // scatter_elements only
+  ScatterReduction reduction = ScatterReduction::none;
+};
+
+// global_lp_pool: the order of the norm.
+struct LpNormAttrs {
+  std::int64_t p = 2;
+};
+
 struct ArgReduceAttrs {
   std::int64_t axis = 0;
   bool keepdims = true;
@@ -121,7 +142,7 @@ struct FusedAttrs {
   int function = -1;
 };
 
-using Attrs = std::variant<NoAttrs, AxisAttrs, ArgReduceAttrs, CastAttrs, GemmOpAttrs, ConvAttrs, ConvTransposeAttrs,
+using Attrs = std::variant<NoAttrs, AxisAttrs, CumSumAttrs, ScatterAttrs, LpNormAttrs, ArgReduceAttrs, CastAttrs, GemmOpAttrs, ConvAttrs, ConvTransposeAttrs,
                            PoolAttrs, NormAttrs, ReduceAttrs, ShapeAttrs, AxesAttrs, PermAttrs, ShapeOfAttrs,
                            SplitAttrs, SliceAttrs, PadAttrs, TileAttrs, ResizeAttrs, TopKAttrs, AttentionAttrs,
                            CallKernelAttrs, IfAttrs, LoopAttrs, FusedAttrs>;
@@ -146,9 +167,11 @@ inline Attrs default_attrs(OpKind op) {
     case OpKind::flatten: return AxisAttrs{1};
     case OpKind::concat:
     case OpKind::gather:
-    case OpKind::gather_elements:
+    case OpKind::gather_elements: return AxisAttrs{0};
     case OpKind::scatter_elements:
-    case OpKind::cumsum: return AxisAttrs{0};
+    case OpKind::scatter_nd: return ScatterAttrs{};
+    case OpKind::cumsum: return CumSumAttrs{};
+    case OpKind::global_lp_pool: return LpNormAttrs{};
     case OpKind::reduce_sum:
     case OpKind::reduce_mean:
     case OpKind::reduce_max:
@@ -215,6 +238,57 @@ class AttrWriter {
   std::string& out_;
 };
 
+constexpr std::string_view to_string(ScatterReduction reduction) noexcept {
+  switch (reduction) {
+    case ScatterReduction::none: return "none";
+    case ScatterReduction::add: return "add";
+    case ScatterReduction::mul: return "mul";
+    case ScatterReduction::max: return "max";
+    case ScatterReduction::min: return "min";
+  }
+  return "?";
+}
+
+constexpr std::string_view to_string(ResizeMode mode) noexcept {
+  switch (mode) {
+    case ResizeMode::nearest: return "nearest";
+    case ResizeMode::linear: return "linear";
+    case ResizeMode::cubic: return "cubic";
+  }
+  return "?";
+}
+
+constexpr std::string_view to_string(ResizeCoordinates c) noexcept {
+  switch (c) {
+    case ResizeCoordinates::half_pixel: return "half_pixel";
+    case ResizeCoordinates::half_pixel_symmetric: return "half_pixel_symmetric";
+    case ResizeCoordinates::pytorch_half_pixel: return "pytorch_half_pixel";
+    case ResizeCoordinates::align_corners: return "align_corners";
+    case ResizeCoordinates::asymmetric: return "asymmetric";
+    case ResizeCoordinates::tf_crop_and_resize: return "tf_crop_and_resize";
+  }
+  return "?";
+}
+
+constexpr std::string_view to_string(ResizeRounding r) noexcept {
+  switch (r) {
+    case ResizeRounding::round_prefer_floor: return "round_prefer_floor";
+    case ResizeRounding::round_prefer_ceil: return "round_prefer_ceil";
+    case ResizeRounding::floor: return "floor";
+    case ResizeRounding::ceil: return "ceil";
+  }
+  return "?";
+}
+
+constexpr std::string_view to_string(AspectRatioPolicy policy) noexcept {
+  switch (policy) {
+    case AspectRatioPolicy::stretch: return "stretch";
+    case AspectRatioPolicy::not_larger: return "not_larger";
+    case AspectRatioPolicy::not_smaller: return "not_smaller";
+  }
+  return "?";
+}
+
 constexpr std::string_view to_string(AutoPad pad) noexcept {
   switch (pad) {
     case AutoPad::explicit_pads: return "explicit";
@@ -245,6 +319,15 @@ inline std::string to_string(const Attrs& attrs) {
         using A = std::decay_t<decltype(a)>;
         if constexpr (std::is_same_v<A, AxisAttrs>) {
           w.integer("axis", a.axis);
+        } else if constexpr (std::is_same_v<A, CumSumAttrs>) {
+          w.integer("axis", a.axis);
+          if (a.exclusive) w.flag("exclusive", true);
+          if (a.reverse) w.flag("reverse", true);
+        } else if constexpr (std::is_same_v<A, ScatterAttrs>) {
+          if (a.axis != 0) w.integer("axis", a.axis);
+          if (a.reduction != ScatterReduction::none) w.field("reduction", detail::to_string(a.reduction));
+        } else if constexpr (std::is_same_v<A, LpNormAttrs>) {
+          if (a.p != 2) w.integer("p", a.p);
         } else if constexpr (std::is_same_v<A, ArgReduceAttrs>) {
           w.integer("axis", a.axis);
           if (!a.keepdims) w.flag("keepdims", false);
@@ -267,6 +350,8 @@ inline std::string to_string(const Attrs& attrs) {
           w.ints("kernel", a.kernel_shape);
           detail::write_window(w, a.strides, a.pads, a.dilations, a.auto_pad);
           if (a.ceil_mode) w.flag("ceil_mode", true);
+          if (a.p != 2) w.integer("p", a.p);
+          if (a.count_include_pad) w.flag("count_include_pad", true);
         } else if constexpr (std::is_same_v<A, NormAttrs>) {
           w.real("epsilon", a.epsilon);
           if (a.axis != -1) w.integer("axis", a.axis);
@@ -308,6 +393,22 @@ inline std::string to_string(const Attrs& attrs) {
           }
           if (!a.sizes.empty()) w.dims("sizes", a.sizes);
           w.ints_if_any("axes", a.axes);
+          if (a.mode != ResizeMode::nearest) w.field("mode", detail::to_string(a.mode));
+          if (a.coordinates != ResizeCoordinates::half_pixel)
+            w.field("coordinates", detail::to_string(a.coordinates));
+          if (a.mode == ResizeMode::nearest && a.nearest_rounding != ResizeRounding::round_prefer_floor)
+            w.field("nearest_mode", detail::to_string(a.nearest_rounding));
+          if (a.mode == ResizeMode::cubic && a.cubic_coeff_a != -0.75) w.real("cubic_coeff_a", a.cubic_coeff_a);
+          if (a.exclude_outside) w.flag("exclude_outside", true);
+          if (a.coordinates == ResizeCoordinates::tf_crop_and_resize) {
+            std::string text = "[";
+            for (int i = 0; i < a.roi.size(); ++i) text += str_cat(i ? ", " : "", a.roi[i]);
+            w.field("roi", text + "]");
+            if (a.extrapolation_value != 0.0) w.real("extrapolation_value", a.extrapolation_value);
+          }
+          if (a.antialias) w.flag("antialias", true);
+          if (a.keep_aspect_ratio != AspectRatioPolicy::stretch)
+            w.field("keep_aspect_ratio", detail::to_string(a.keep_aspect_ratio));
         } else if constexpr (std::is_same_v<A, TopKAttrs>) {
           w.field("k", to_string(a.k));
           w.integer("axis", a.axis);

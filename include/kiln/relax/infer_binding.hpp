@@ -212,7 +212,7 @@ inline Result<std::vector<TensorType>> infer_types(OpKind op, const Attrs& attrs
       const auto& a = std::get<TopKAttrs>(attrs);
       return detail::type_list(infer::topk(t(0), a.k, a.axis));
     }
-    case OpKind::cumsum: return detail::one_type(infer::cumsum(t(0), std::get<AxisAttrs>(attrs).axis));
+    case OpKind::cumsum: return detail::one_type(infer::cumsum(t(0), std::get<CumSumAttrs>(attrs).axis));
     case OpKind::reshape: {
       KILN_ASSIGN_OR_RETURN(const Dims target, detail::target_shape(name, attrs, in));
       return detail::one_type(infer::reshape(t(0), target, std::get<ShapeAttrs>(attrs).allowzero));
@@ -240,7 +240,7 @@ inline Result<std::vector<TensorType>> infer_types(OpKind op, const Attrs& attrs
     case OpKind::gather_elements:
       return detail::one_type(infer::gather_elements(t(0), t(1), std::get<AxisAttrs>(attrs).axis));
     case OpKind::scatter_elements:
-      return detail::one_type(infer::scatter_elements(t(0), t(1), t(2), std::get<AxisAttrs>(attrs).axis));
+      return detail::one_type(infer::scatter_elements(t(0), t(1), t(2), std::get<ScatterAttrs>(attrs).axis));
     case OpKind::scatter_nd: return detail::one_type(infer::scatter_nd(t(0), t(1), t(2)));
     case OpKind::pad: {
       const auto& a = std::get<PadAttrs>(attrs);

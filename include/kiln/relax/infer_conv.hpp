@@ -49,6 +49,8 @@ struct PoolAttrs {
   Ints dilations = {};
   bool ceil_mode = false;
   AutoPad auto_pad = AutoPad::explicit_pads;
+  std::int64_t p = 2;              // lp_pool: the order of the norm
+  bool count_include_pad = false;  // average_pool: divide by the whole window, pads included
 };
 
 constexpr std::string_view pool_name(PoolKind kind) noexcept {

@@ -9,13 +9,42 @@
 
 namespace kiln::relax {
 
+enum class ResizeMode : std::uint8_t { nearest, linear, cubic };
+
+// How an output coordinate maps back to an input coordinate (ONNX's
+// coordinate_transformation_mode).
+enum class ResizeCoordinates : std::uint8_t {
+  half_pixel,
+  half_pixel_symmetric,
+  pytorch_half_pixel,
+  align_corners,
+  asymmetric,
+  tf_crop_and_resize,
+};
+
+// How nearest mode rounds a fractional input coordinate.
+enum class ResizeRounding : std::uint8_t { round_prefer_floor, round_prefer_ceil, floor, ceil };
+
+// With sizes: stretch takes each size as it is; not_larger and not_smaller scale every
+// listed axis by one factor, the largest that fits inside the sizes or the smallest that
+// covers them, so the aspect ratio is kept.
+enum class AspectRatioPolicy : std::uint8_t { stretch, not_larger, not_smaller };
+
 // Exactly one of `scales` and `sizes`, for the listed axes (all axes when none are listed).
-// The interpolation mode and coordinate transform do not change the type. ONNX's
-// keep_aspect_ratio_policy is not modelled: sizes are taken as they are.
+// The interpolation fields do not change the type; the aspect-ratio policy does.
 struct ResizeAttrs {
   FixedVector<double, kMaxRank> scales = {};
   Dims sizes = {};
   Ints axes = {};
+  ResizeMode mode = ResizeMode::nearest;
+  ResizeCoordinates coordinates = ResizeCoordinates::half_pixel;
+  ResizeRounding nearest_rounding = ResizeRounding::round_prefer_floor;
+  double cubic_coeff_a = -0.75;
+  bool exclude_outside = false;     // cubic: drop taps outside the input and renormalize
+  double extrapolation_value = 0.0; // tf_crop_and_resize: the value outside the region
+  FixedVector<double, 2 * kMaxRank> roi = {};  // tf_crop_and_resize: starts then ends, per listed axis
+  bool antialias = false;           // linear and cubic: widen the filter when shrinking
+  AspectRatioPolicy keep_aspect_ratio = AspectRatioPolicy::stretch;
 };
 
 namespace detail {
@@ -74,6 +103,37 @@ constexpr Inferred<TensorType> resize(const TensorType& x, const ResizeAttrs& at
     return type_error(StatusCode::invalid_argument, op, ": ", attrs.scales.empty() ? "sizes" : "scales", " has ", given,
                       " values, expected ", n);
   TensorType out = x;
+  if (!attrs.sizes.empty() && attrs.keep_aspect_ratio != AspectRatioPolicy::stretch) {
+    // One factor for every listed axis; it needs every listed extent and size known.
+    double factor = 0.0;
+    for (int i = 0; i < n; ++i) {
+      int a = i;
+      if (!attrs.axes.empty()) {
+        KILN_RELAX_ASSIGN(a, detail::normalize_axis(op, attrs.axes[i], x.rank));
+      }
+      if (!x.dims[a].is_constant() || !attrs.sizes[i].is_constant())
+        return type_error(StatusCode::unsupported, op,
+                          ": keep_aspect_ratio_policy needs constant extents and sizes, got ", x.dims[a], " and ",
+                          attrs.sizes[i]);
+      if (x.dims[a].constant_value() <= 0 || attrs.sizes[i].constant_value() <= 0)
+        return type_error(StatusCode::invalid_argument, op,
+                          ": keep_aspect_ratio_policy needs positive extents and sizes (axis ", a, ")");
+      const double ratio = static_cast<double>(attrs.sizes[i].constant_value()) /
+                           static_cast<double>(x.dims[a].constant_value());
+      if (i == 0 || (attrs.keep_aspect_ratio == AspectRatioPolicy::not_larger ? ratio < factor : ratio > factor))
+        factor = ratio;
+    }
+    for (int i = 0; i < n; ++i) {
+      int a = i;
+      if (!attrs.axes.empty()) {
+        KILN_RELAX_ASSIGN(a, detail::normalize_axis(op, attrs.axes[i], x.rank));
+      }
+      // Halves round up, as ONNX specifies.
+      const double scaled = factor * static_cast<double>(x.dims[a].constant_value());
+      out.dims[a] = SymDim(static_cast<std::int64_t>(scaled + 0.5));
+    }
+    return out;
+  }
   for (int i = 0; i < n; ++i) {
     int a = i;
     if (!attrs.axes.empty()) {
