@@ -927,6 +927,49 @@ TEST_CASE("Fusion moves a matmul with its epilogue, and an elementwise chain, in
   CHECK(bound->shape(m.main().outputs[0]) == ConcreteShape{2, {3, 16}});
 }
 
+TEST_CASE("Fusion closes an elementwise chain with the reduction that alone reads it") {
+  Builder b;
+  const Var x = b.input("x", TensorType(DType::f32, {batch, 16}));
+  const Var one = b.constant(filled(DType::f32, {}, 1.0));
+  // A softmax denominator: the max stays its own kernel (it reads an input, not a chain);
+  // subtract and exp fuse with the sum; the add after the sum does not join it.
+  const Var peak = b.reduce(OpKind::reduce_max, x, ReduceAttrs{.axes = {-1}});
+  const Var total = b.reduce(OpKind::reduce_sum, b.exp(b.subtract(x, peak)), ReduceAttrs{.axes = {-1}});
+  const Var shifted = b.add(total, one);
+  // A chain read twice is no longer the reduction's alone.
+  const Var e = b.sigmoid(x);
+  const Var share = b.multiply(e, b.reduce(OpKind::reduce_mean, e, ReduceAttrs{.axes = {0}, .keepdims = false}));
+  Module m = finished(b, {shifted, share});
+  Result<int> fused = fuse_ops(m);
+  REQUIRE(fused.ok());
+  CHECK(*fused == 1);
+  REQUIRE(verify(m).ok());
+  CHECK(to_string(m) ==
+        "function @main(%x: f32[batch, 16]) -> (f32[batch, 1], f32[batch, 16]) {\n"
+        "  symbols batch\n"
+        "  %c0 = constant f32[] [1]\n"
+        "  dataflow {\n"
+        "    %0 = relax.reduce_max(%x, axes=[-1]) : f32[batch, 1]\n"
+        "    %1 = relax.fused(%x, %0, @fused_subtract_exp_reduce_sum) : f32[batch, 1]\n"
+        "    %2 = relax.add(%1, %c0) : f32[batch, 1]\n"
+        "    %3 = relax.sigmoid(%x) : f32[batch, 16]\n"
+        "    %4 = relax.reduce_mean(%3, axes=[0], keepdims=false) : f32[16]\n"
+        "    %5 = relax.multiply(%3, %4) : f32[batch, 16]\n"
+        "  }\n"
+        "  return %2, %5\n"
+        "}\n"
+        "\n"
+        "function @fused_subtract_exp_reduce_sum(%in0: f32[batch, 16], %in1: f32[batch, 1]) -> f32[batch, 1] {\n"
+        "  symbols batch\n"
+        "  dataflow {\n"
+        "    %0 = relax.subtract(%in0, %in1) : f32[batch, 16]\n"
+        "    %1 = relax.exp(%0) : f32[batch, 16]\n"
+        "    %2 = relax.reduce_sum(%1, axes=[-1]) : f32[batch, 1]\n"
+        "  }\n"
+        "  return %2\n"
+        "}\n");
+}
+
 TEST_CASE("Fusion leaves alone what a fused kernel could not compute in one pass") {
   Builder b;
   const Var x = b.input("x", TensorType(DType::f32, {4, 1}));

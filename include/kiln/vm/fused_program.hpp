@@ -1,12 +1,13 @@
 // kiln/vm/fused_program.hpp: FusedProgram, what a `fused` binding computes, in a form a
 // backend kernel walks without looking at the graph.
 //
-// The fusion pass leaves a sub-function of an optional anchor (matmul, gemm, conv) and a
-// chain of elementwise ops. Loading turns it into registers and steps: registers
-// [0, input_count) are the call's inputs (broadcast into the output's shape), then the
-// anchor's result when there is one (the anchor's own kernel writes it into the output
-// first), then one register per step. The backend kernel evaluates the steps tile by tile,
-// so the chain's intermediate tensors never reach memory.
+// The fusion pass leaves a sub-function of an optional anchor (matmul, gemm, conv), a chain
+// of elementwise ops and an optional closing reduction. Loading turns it into registers and
+// steps: registers [0, input_count) are the call's inputs (broadcast into the chain's
+// shape), then the anchor's result when there is one (the anchor's own kernel writes it into
+// the output first), then one register per step. The backend kernel evaluates the steps
+// tile by tile, so the chain's intermediate tensors never reach memory; with a reduction,
+// each tile of the last step is reduced into the output instead of stored.
 #pragma once
 
 #include <cstdint>
@@ -41,7 +42,14 @@ struct FusedProgram {
   std::vector<FusedStep> steps;
   int register_count = 0;
   std::uint32_t step_inputs = 0;  // bit r: the steps read input r (others feed only the anchor)
+  // The closing reduction (reduce_sum, ...; identity when none) of the last step's result
+  // over the axes in reduced_axes (bit a: chain axis a); the chain has chain_rank axes.
+  relax::OpKind reduction = relax::OpKind::identity;
+  std::uint32_t reduced_axes = 0;
+  int chain_rank = 0;
   const relax::Function* function = nullptr;  // the sub-function
+
+  bool reduces() const noexcept { return reduction != relax::OpKind::identity; }
 
   std::string to_string() const {
     std::string text;
@@ -56,6 +64,16 @@ struct FusedProgram {
       const int arity = s.op == relax::OpKind::clip ? 3 : relax::op_info(s.op).max_inputs;
       for (int i = 0; i < arity; ++i) text += str_cat(i ? ", " : "", reg(s.args[i]));
       text += ")\n";
+    }
+    if (reduces()) {
+      text += str_cat("out = ", relax::to_string(reduction), "(", reg(register_count - 1), ") over axes [");
+      bool first = true;
+      for (int a = 0; a < chain_rank; ++a)
+        if ((reduced_axes >> a) & 1u) {
+          text += str_cat(first ? "" : ", ", a);
+          first = false;
+        }
+      text += "]\n";
     }
     return text;
   }
@@ -73,6 +91,7 @@ inline Result<FusedProgram> compile_fused(const relax::Function& sub, const OpKe
   for (std::size_t i = 0; i < sub.params.size(); ++i) register_of[static_cast<std::size_t>(sub.params[i])] = static_cast<int>(i);
   int next = p.input_count;
   bool first = true;
+  relax::ValueId reduced_value = relax::kNoValue;  // the closing reduction's output
   for (const relax::Block& block : sub.blocks) {
     for (const relax::Binding& b : block.bindings) {
       if (b.outputs.size() != 1)
@@ -80,6 +99,31 @@ inline Result<FusedProgram> compile_fused(const relax::Function& sub, const OpKe
                           b.outputs.size(), " outputs");
       if (sub.type(b.outputs[0]).dtype != DType::f32)
         return make_error(StatusCode::unsupported, "fused @", sub.name, ": only f32 groups run fused");
+      if (p.reduces())
+        return make_error(StatusCode::unsupported, "fused @", sub.name, ": ", relax::to_string(p.reduction),
+                          " must be the last op");
+      if (!first && relax::is_fusible_reduction(b.op)) {
+        // Closes the chain: it must reduce the last step's result.
+        const auto* attrs = std::get_if<relax::ReduceAttrs>(&b.attrs);
+        const relax::TensorType& chain = sub.type(b.inputs[0]);
+        if (attrs == nullptr || p.anchor != nullptr || register_of[static_cast<std::size_t>(b.inputs[0])] != next - 1)
+          return make_error(StatusCode::unsupported, "fused @", sub.name, ": ", relax::to_string(b.op),
+                            " must reduce the result of an elementwise chain");
+        if (attrs->axes.empty() && attrs->noop_with_empty_axes)
+          return make_error(StatusCode::unsupported, "fused @", sub.name, ": a reduction over no axes");
+        p.chain_rank = chain.rank;
+        if (attrs->axes.empty()) p.reduced_axes = (1u << chain.rank) - 1u;
+        for (std::int64_t axis : attrs->axes) {
+          const std::int64_t a = axis < 0 ? axis + chain.rank : axis;
+          if (a < 0 || a >= chain.rank)
+            return make_error(StatusCode::out_of_range, "fused @", sub.name, ": axis ", axis, " of a rank ",
+                              chain.rank, " chain");
+          p.reduced_axes |= 1u << a;
+        }
+        p.reduction = b.op;
+        reduced_value = b.outputs[0];
+        continue;
+      }
       if (first && relax::is_fusion_anchor(b.op)) {
         p.anchor = lookup != nullptr ? lookup(b.op) : nullptr;
         if (p.anchor == nullptr)
@@ -117,7 +161,10 @@ inline Result<FusedProgram> compile_fused(const relax::Function& sub, const OpKe
       first = false;
     }
   }
-  if (sub.outputs.size() != 1 || register_of[static_cast<std::size_t>(sub.outputs[0])] != next - 1 || next == p.input_count)
+  const bool result_is_last =
+      sub.outputs.size() == 1 && (p.reduces() ? sub.outputs[0] == reduced_value
+                                              : register_of[static_cast<std::size_t>(sub.outputs[0])] == next - 1);
+  if (sub.outputs.size() != 1 || !result_is_last || next == p.input_count)
     return make_error(StatusCode::unsupported, "fused @", sub.name, ": the result must be the last op's");
   p.register_count = next;
   return p;

@@ -7,14 +7,19 @@
 //     one's result, which nothing else reads; the kernel computes the chain tile by tile,
 //     so the intermediate tensors never reach memory;
 //   - an anchor (matmul, gemm, conv) followed by such a chain: the elementwise epilogue
-//     (bias, activation, residual add) runs on the anchor's output while it is in cache.
-// Every op of a group keeps the group's output shape (operands of the elementwise ops may
-// broadcast into it, never the other way), so the kernel walks one index space. Only f32
+//     (bias, activation, residual add) runs on the anchor's output while it is in cache;
+//   - a chain followed by the reduction (sum, mean, max, min, prod over axes) that alone
+//     reads it: the kernel reduces each tile of the chain as it is computed, so the
+//     tensor being reduced (x * x of a variance, exp(x) of a softmax denominator) is never
+//     written.
+// Every elementwise op of a group keeps the chain's shape (operands may broadcast into it,
+// never the other way), so the kernel walks one index space; a reduction ends a group. Only f32
 // groups fuse: that is what the fused kernels compute in. A group is at most
 // kMaxFusedOps ops, so that its registers fit a kernel's stack.
 #pragma once
 
 #include <string>
+#include <variant>
 #include <vector>
 
 #include "../../core/status.hpp"
@@ -37,6 +42,11 @@ constexpr bool is_fusible_elementwise(OpKind op) noexcept {
 // Ops whose output an elementwise epilogue may follow.
 constexpr bool is_fusion_anchor(OpKind op) noexcept {
   return op == OpKind::matmul || op == OpKind::gemm || op == OpKind::conv;
+}
+// Reductions that may end an elementwise chain.
+constexpr bool is_fusible_reduction(OpKind op) noexcept {
+  return op == OpKind::reduce_sum || op == OpKind::reduce_mean || op == OpKind::reduce_max ||
+         op == OpKind::reduce_min || op == OpKind::reduce_prod;
 }
 
 namespace detail {
@@ -122,8 +132,25 @@ inline Result<int> fuse_ops(Module& module) {
     if (!block.dataflow) continue;
     for (const Binding& b : block.bindings) {
       const bool elementwise = is_fusible_elementwise(b.op);
-      if (!(elementwise || is_fusion_anchor(b.op)) || !detail::all_f32(fn, b)) continue;
+      const bool reduction = is_fusible_reduction(b.op);
+      if (!(elementwise || reduction || is_fusion_anchor(b.op)) || !detail::all_f32(fn, b)) continue;
       const ValueId out = b.outputs[0];
+      if (reduction) {
+        // Ends the chain that computes its input, when it alone reads it. A reduction with
+        // no such chain runs on its own kernel, and nothing joins after it.
+        const ValueId in = b.inputs[0];
+        const auto* attrs = std::get_if<ReduceAttrs>(&b.attrs);
+        const int g = group_of_output[static_cast<std::size_t>(in)];
+        if (attrs == nullptr || (attrs->axes.empty() && attrs->noop_with_empty_axes) || g < 0 ||
+            uses[static_cast<std::size_t>(in)] != 1)
+          continue;
+        detail::FusionGroup& group = groups[static_cast<std::size_t>(g)];
+        if (is_fusion_anchor(group.members[0]->op) || static_cast<int>(group.members.size()) >= kMaxFusedOps) continue;
+        group.members.push_back(&b);
+        group_of_output[static_cast<std::size_t>(in)] = -1;
+        group.output = out;
+        continue;
+      }
       if (elementwise) {
         // Join the group of an input this op alone reads, when the shape stays.
         int joined = -1;

@@ -1,11 +1,14 @@
 // kiln/vm/ops/fused.hpp: the CPU kernel of `fused` calls: an optional anchor, then a chain
 // of f32 elementwise steps evaluated tile by tile in registers on the stack.
 //
-// A tile is kTileFloats consecutive output elements. Each input is loaded into its register
-// for the tile (or read in place when it has the output's shape), each step writes its own
-// register, and the last one is stored into the output. An anchor (matmul, gemm, conv)
-// first writes the whole output with its own kernel; the steps then read it back tile by
-// tile while it is still in cache and overwrite it with the final values.
+// A tile is kTileFloats consecutive elements of the chain. Each input is loaded into its
+// register for the tile (or read in place when it has the chain's shape), each step writes
+// its own register, and the last one is stored into the output. An anchor (matmul, gemm,
+// conv) first writes the whole output with its own kernel; the steps then read it back tile
+// by tile while it is still in cache and overwrite it with the final values. A closing
+// reduction takes the last register of each tile instead and folds it into the output,
+// run by run along the chain's last axis: a reduced last axis folds a run into one output
+// element, a kept one adds the run into a row of outputs (both SIMD).
 #pragma once
 
 #include <algorithm>
@@ -20,6 +23,7 @@
 #include "../../core/status.hpp"
 #include "../fused_program.hpp"
 #include "../op_kernel.hpp"
+#include "reduce.hpp"
 
 namespace kiln::vm {
 namespace fused_detail {
@@ -150,30 +154,163 @@ inline void clip_step(const float* x, const float* lo, const float* hi, float* y
   }
 }
 
+// The registers of one tile, and where each register's values are for the tile.
+struct TileRegisters {
+  alignas(64) float values[kMaxFusedRegisters][kTileFloats];
+  const float* source[kMaxFusedRegisters] = {};
+};
+
+// Evaluates the steps for elements [t0, t0 + n) of the chain, whose index space is `space`.
+// With `output_tile` the anchor's values are read from it and the last step writes into it;
+// without, the last step keeps its register. Returns where the last step's values are.
+inline const float* eval_tile(const FusedProgram& p, const OpCall& call, const Slot& space, std::int64_t t0,
+                              std::int64_t n, TileRegisters& regs, float* output_tile) {
+  for (int r = 0; r < p.input_count; ++r)
+    if ((p.step_inputs >> r) & 1u)
+      regs.source[r] = load_input(*call.inputs[static_cast<std::size_t>(r)], space, t0, n, regs.values[r]);
+  if (p.anchor_register >= 0) regs.source[p.anchor_register] = output_tile;
+  const float* last_values = nullptr;
+  for (std::size_t s = 0; s < p.steps.size(); ++s) {
+    const FusedStep& step = p.steps[s];
+    const bool last = s + 1 == p.steps.size();
+    float* y = last && output_tile != nullptr ? output_tile : regs.values[step.result];
+    const auto arg = [&](int i) { return step.args[i] < 0 ? nullptr : regs.source[step.args[i]]; };
+    const relax::OpFamily family = relax::op_info(step.op).family;
+    if (family == relax::OpFamily::unary) unary_step(step.op, arg(0), y, n);
+    else if (family == relax::OpFamily::binary) binary_step(step.op, arg(0), arg(1), y, n);
+    else clip_step(arg(0), arg(1), arg(2), y, n);
+    regs.source[step.result] = y;
+    last_values = y;
+  }
+  return last_values;
+}
+
 // Output elements [begin, end) of the steps.
 inline void run_tiles(const FusedProgram& p, const OpCall& call, std::int64_t begin, std::int64_t end) {
   const Slot& out = call.output();
   auto* result = static_cast<float*>(out.data);
-  alignas(64) float registers[kMaxFusedRegisters][kTileFloats];
-  const float* source[kMaxFusedRegisters] = {};
-  for (std::int64_t t0 = begin; t0 < end; t0 += kTileFloats) {
-    const std::int64_t n = std::min(kTileFloats, end - t0);
-    for (int r = 0; r < p.input_count; ++r)
-      if ((p.step_inputs >> r) & 1u)
-        source[r] = load_input(*call.inputs[static_cast<std::size_t>(r)], out, t0, n, registers[r]);
-    if (p.anchor_register >= 0) source[p.anchor_register] = result + t0;
-    for (std::size_t s = 0; s < p.steps.size(); ++s) {
-      const FusedStep& step = p.steps[s];
-      const bool last = s + 1 == p.steps.size();
-      float* y = last ? result + t0 : registers[step.result];
-      const auto arg = [&](int i) { return step.args[i] < 0 ? nullptr : source[step.args[i]]; };
-      const relax::OpFamily family = relax::op_info(step.op).family;
-      if (family == relax::OpFamily::unary) unary_step(step.op, arg(0), y, n);
-      else if (family == relax::OpFamily::binary) binary_step(step.op, arg(0), arg(1), y, n);
-      else clip_step(arg(0), arg(1), arg(2), y, n);
-      source[step.result] = y;
+  TileRegisters regs;
+  for (std::int64_t t0 = begin; t0 < end; t0 += kTileFloats)
+    eval_tile(p, call, out, t0, std::min(kTileFloats, end - t0), regs, result + t0);
+}
+
+// ---- a chain closed by a reduction ------------------------------------------------------------
+
+// How the chain's elements fold into the output. The leading kept axes split the work into
+// units that touch disjoint outputs: unit u reduces chain elements [u * unit_elements, ...)
+// into outputs [u * unit_outputs, ...).
+struct ReducePlan {
+  Slot space;                                  // the chain's index space, row-major
+  std::int64_t output_stride[kMaxRank] = {};   // per chain axis; 0 where reduced
+  std::int64_t units = 0;
+  std::int64_t unit_elements = 0;
+  std::int64_t unit_outputs = 0;
+  std::int64_t reduced_count = 1;
+  reduce_impl::Reduction reduction = reduce_impl::Reduction::sum;
+};
+
+inline Status plan_reduction(const FusedProgram& p, const OpCall& call, ReducePlan& plan) {
+  Slot& space = plan.space;
+  // The chain's shape is the broadcast of the inputs its steps read: every step keeps it,
+  // so those inputs broadcast into it and together span it.
+  space.rank = std::max(p.chain_rank, 1);
+  for (int a = 0; a < space.rank; ++a) space.dims[a] = 1;
+  for (int r = 0; r < p.input_count; ++r) {
+    if (!((p.step_inputs >> r) & 1u)) continue;
+    const Slot& in = *call.inputs[static_cast<std::size_t>(r)];
+    const int shift = space.rank - in.rank;
+    if (shift < 0 || in.dtype != DType::f32)
+      return make_error(StatusCode::shape_mismatch, "fused: input ", r, " does not broadcast into the chain");
+    for (int a = 0; a < in.rank; ++a) {
+      std::int64_t& d = space.dims[a + shift];
+      if (in.dims[a] == 1) continue;
+      if (d != 1 && d != in.dims[a])
+        return make_error(StatusCode::shape_mismatch, "fused: input ", r, " has extent ", in.dims[a], " on axis ", a,
+                          " where the chain has ", d);
+      d = in.dims[a];
     }
   }
+  space.set_shape(std::span<const std::int64_t>(space.dims, static_cast<std::size_t>(space.rank)));
+  const std::uint32_t reduced = p.chain_rank == 0 ? 1u : p.reduced_axes;
+  std::int64_t stride = 1;
+  for (int a = space.rank; a-- > 0;) {
+    const bool is_reduced = (reduced >> a) & 1u;
+    plan.output_stride[a] = is_reduced ? 0 : stride;
+    if (is_reduced) plan.reduced_count *= space.dims[a];
+    else stride *= space.dims[a];
+  }
+  const std::int64_t outputs = stride;
+  if (call.output().elements() != outputs || call.output().dtype != DType::f32 || !call.output().contiguous())
+    return make_error(StatusCode::shape_mismatch, "fused: the output has ", call.output().elements(),
+                      " elements, the reduction gives ", outputs);
+  plan.units = 1;
+  for (int a = 0; a < space.rank && !((reduced >> a) & 1u); ++a) plan.units *= space.dims[a];
+  plan.unit_elements = plan.units > 0 ? space.elements() / plan.units : 0;
+  plan.unit_outputs = plan.units > 0 ? outputs / plan.units : 0;
+  plan.reduction = reduce_impl::reduction_of(p.reduction);
+  return {};
+}
+
+// A mean divides the sums of units [u0, u1) by the reduced count; an empty mean is 0 / 0,
+// NaN, as the reduction kernel gives.
+inline void finish_mean(const FusedProgram& p, const OpCall& call, const ReducePlan& plan, std::int64_t u0,
+                        std::int64_t u1) {
+  if (p.reduction != relax::OpKind::reduce_mean) return;
+  auto* out = static_cast<float*>(call.output().data);
+  const float count = static_cast<float>(plan.reduced_count);
+  for (std::int64_t i = u0 * plan.unit_outputs; i < u1 * plan.unit_outputs; ++i) out[i] /= count;
+}
+
+// Units [u0, u1) of the reduction.
+inline void reduce_units(const FusedProgram& p, const OpCall& call, const ReducePlan& plan, std::int64_t u0,
+                         std::int64_t u1) {
+  using reduce_impl::combine;
+  const Slot& space = plan.space;
+  auto* out = static_cast<float*>(call.output().data);
+  std::fill(out + u0 * plan.unit_outputs, out + u1 * plan.unit_outputs,
+            reduce_impl::identity_of<float>(plan.reduction));
+  const std::int64_t begin = u0 * plan.unit_elements;
+  const std::int64_t end = u1 * plan.unit_elements;
+  const int last = space.rank - 1;
+  if (begin >= end) return finish_mean(p, call, plan, u0, u1);  // an empty reduction (an extent of 0)
+  std::int64_t index[kMaxRank] = {};
+  std::int64_t rest = begin;
+  for (int a = last; a >= 0; --a) {
+    index[a] = rest % space.dims[a];
+    rest /= space.dims[a];
+  }
+  std::int64_t offset = 0;
+  for (int a = 0; a <= last; ++a) offset += index[a] * plan.output_stride[a];
+  TileRegisters regs;
+  for (std::int64_t t0 = begin; t0 < end; t0 += kTileFloats) {
+    const std::int64_t n = std::min(kTileFloats, end - t0);
+    const float* values = eval_tile(p, call, space, t0, n, regs, nullptr);
+    for (std::int64_t done = 0; done < n;) {
+      const std::int64_t run = std::min(n - done, space.dims[last] - index[last]);
+      if (plan.output_stride[last] == 0)
+        out[offset] = combine(plan.reduction, out[offset], reduce_impl::reduce_row(plan.reduction, values + done, run));
+      else
+        reduce_impl::accumulate_row(plan.reduction, out + offset, values + done, run);
+      done += run;
+      offset += run * plan.output_stride[last];
+      index[last] += run;
+      for (int a = last; a > 0 && index[a] == space.dims[a]; --a) {
+        offset -= index[a] * plan.output_stride[a];
+        index[a] = 0;
+        ++index[a - 1];
+        offset += plan.output_stride[a - 1];
+      }
+    }
+  }
+  finish_mean(p, call, plan, u0, u1);
+}
+
+inline Status run_reduction(const FusedProgram& p, const OpCall& call) {
+  ReducePlan plan;
+  KILN_RETURN_IF_ERROR(plan_reduction(p, call, plan));
+  cpu_support::parallel_items(call.pool, plan.units, plan.unit_elements,
+                              [&](std::int64_t u0, std::int64_t u1) { reduce_units(p, call, plan, u0, u1); });
+  return {};
 }
 
 inline OpCall anchor_call(const FusedProgram& p, const OpCall& call, const Slot** inputs) {
@@ -203,6 +340,7 @@ inline Status run(const OpCall& call) {
     const Slot* inputs[relax::kMaxFusedInputs] = {};
     KILN_RETURN_IF_ERROR(p.anchor->run(anchor_call(p, call, inputs)));
   }
+  if (p.reduces()) return run_reduction(p, call);
   if (p.steps.empty()) return {};
   const std::int64_t total = call.output().elements();
   const std::int64_t tiles = (total + kTileFloats - 1) / kTileFloats;
