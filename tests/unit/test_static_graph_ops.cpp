@@ -25,6 +25,7 @@
 #include <limits>
 #include <string>
 #include <string_view>
+#include <tuple>
 #include <utility>
 #include <vector>
 
@@ -498,4 +499,28 @@ TEST_CASE("static graph: a model reports wrong inputs, unbound and unknown weigh
   CHECK(layout.message() == "input 'x': the tensor must be contiguous");
   // After the errors, a good run still works.
   run_ok(model, {good});
+}
+
+TEST_CASE("static graph: split gives one slice per size along an axis") {
+  constexpr auto x = sg::input<"x", f32, 3, 7, 2>();
+  constexpr auto parts = sg::split<1, 2, 0, 5>(x);
+  constexpr auto rows = sg::split<-3, 1, 2>(x);
+  using Net = decltype(sg::build(sg::inputs(x), std::get<0>(parts), std::get<1>(parts), std::get<2>(parts),
+                                 std::get<0>(rows), std::get<1>(rows)));
+  const std::vector<float> xv = signed_values(42, 0.4f);
+  auto model = make_model<Net>();
+  run_ok(model, {make_tensor({3, 7, 2}, xv)});
+  // Elements [b, begin..end, c] of x, in order.
+  const auto columns = [&](std::int64_t begin, std::int64_t end) {
+    std::vector<double> want;
+    for (std::int64_t b = 0; b < 3; ++b)
+      for (std::int64_t j = begin; j < end; ++j)
+        for (std::int64_t c = 0; c < 2; ++c) want.push_back(xv[static_cast<std::size_t>((b * 7 + j) * 2 + c)]);
+    return want;
+  };
+  check_slot(model.output(0), f32, {3, 2, 2}, columns(0, 2), 0.0);
+  check_slot(model.output(1), f32, {3, 0, 2}, {}, 0.0);
+  check_slot(model.output(2), f32, {3, 5, 2}, columns(2, 7), 0.0);
+  check_slot(model.output(3), f32, {1, 7, 2}, std::vector<double>(xv.begin(), xv.begin() + 14), 0.0);
+  check_slot(model.output(4), f32, {2, 7, 2}, std::vector<double>(xv.begin() + 14, xv.end()), 0.0);
 }

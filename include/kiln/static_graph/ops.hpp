@@ -10,7 +10,10 @@
 // reaches any op with one output and static attributes.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
+#include <tuple>
+#include <utility>
 
 #include "node.hpp"
 
@@ -120,5 +123,32 @@ template <std::int64_t... Perm, GraphTensor X>
 constexpr auto transpose(X x) noexcept { return apply<OpKind::transpose, relax::PermAttrs{relax::Ints{Perm...}}>(x); }
 template <std::int64_t Axis, GraphTensor... Xs>
 constexpr auto concat(Xs... xs) noexcept { return apply<OpKind::concat, relax::AxisAttrs{Axis}>(xs...); }
+
+namespace detail {
+template <std::size_t I, std::int64_t... Sizes>
+constexpr std::int64_t split_start() noexcept {
+  constexpr std::int64_t sizes[] = {Sizes...};
+  std::int64_t start = 0;
+  for (std::size_t i = 0; i < I; ++i) start += sizes[i];
+  return start;
+}
+} // namespace detail
+
+// ONNX Split with explicit sizes along Axis: a tuple of slices, one per size, which must
+// add up to the axis's extent. A node has one output, so each part is its own slice node.
+template <std::int64_t Axis, std::int64_t... Sizes, GraphTensor X>
+constexpr auto split(X x) noexcept {
+  static_assert(sizeof...(Sizes) > 0, "split: give at least one size");
+  static_assert(((Sizes >= 0) && ...), "split: sizes must not be negative");
+  static_assert(Axis >= -X::shape.rank && Axis < X::shape.rank, "split: the axis is out of range");
+  static_assert((Sizes + ...) == X::shape.dims[Axis < 0 ? Axis + X::shape.rank : Axis],
+                "split: the sizes must add up to the extent of the axis");
+  return [x]<std::size_t... I>(std::index_sequence<I...>) {
+    constexpr std::int64_t sizes[] = {Sizes...};
+    return std::tuple{apply<OpKind::slice, relax::SliceAttrs{.starts = {detail::split_start<I, Sizes...>()},
+                                                             .ends = {detail::split_start<I, Sizes...>() + sizes[I]},
+                                                             .axes = {Axis}}>(x)...};
+  }(std::make_index_sequence<sizeof...(Sizes)>{});
+}
 
 } // namespace kiln::static_graph
