@@ -7882,6 +7882,8 @@ struct PoolAttrs {
   Ints dilations = {};
   bool ceil_mode = false;
   AutoPad auto_pad = AutoPad::explicit_pads;
+  std::int64_t p = 2;              // lp_pool: the order of the norm
+  bool count_include_pad = false;  // average_pool: divide by the whole window, pads included
 };
 
 constexpr std::string_view pool_name(PoolKind kind) noexcept {
@@ -8710,13 +8712,42 @@ constexpr Inferred<TensorType> tile(const TensorType& x, const Ints& repeats) no
 
 namespace kiln::relax {
 
+enum class ResizeMode : std::uint8_t { nearest, linear, cubic };
+
+// How an output coordinate maps back to an input coordinate (ONNX's
+// coordinate_transformation_mode).
+enum class ResizeCoordinates : std::uint8_t {
+  half_pixel,
+  half_pixel_symmetric,
+  pytorch_half_pixel,
+  align_corners,
+  asymmetric,
+  tf_crop_and_resize,
+};
+
+// How nearest mode rounds a fractional input coordinate.
+enum class ResizeRounding : std::uint8_t { round_prefer_floor, round_prefer_ceil, floor, ceil };
+
+// With sizes: stretch takes each size as it is; not_larger and not_smaller scale every
+// listed axis by one factor, the largest that fits inside the sizes or the smallest that
+// covers them, so the aspect ratio is kept.
+enum class AspectRatioPolicy : std::uint8_t { stretch, not_larger, not_smaller };
+
 // Exactly one of `scales` and `sizes`, for the listed axes (all axes when none are listed).
-// The interpolation mode and coordinate transform do not change the type. ONNX's
-// keep_aspect_ratio_policy is not modelled: sizes are taken as they are.
+// The interpolation fields do not change the type; the aspect-ratio policy does.
 struct ResizeAttrs {
   FixedVector<double, kMaxRank> scales = {};
   Dims sizes = {};
   Ints axes = {};
+  ResizeMode mode = ResizeMode::nearest;
+  ResizeCoordinates coordinates = ResizeCoordinates::half_pixel;
+  ResizeRounding nearest_rounding = ResizeRounding::round_prefer_floor;
+  double cubic_coeff_a = -0.75;
+  bool exclude_outside = false;     // cubic: drop taps outside the input and renormalize
+  double extrapolation_value = 0.0; // tf_crop_and_resize: the value outside the region
+  FixedVector<double, 2 * kMaxRank> roi = {};  // tf_crop_and_resize: starts then ends, per listed axis
+  bool antialias = false;           // linear and cubic: widen the filter when shrinking
+  AspectRatioPolicy keep_aspect_ratio = AspectRatioPolicy::stretch;
 };
 
 namespace detail {
@@ -8775,6 +8806,37 @@ constexpr Inferred<TensorType> resize(const TensorType& x, const ResizeAttrs& at
     return type_error(StatusCode::invalid_argument, op, ": ", attrs.scales.empty() ? "sizes" : "scales", " has ", given,
                       " values, expected ", n);
   TensorType out = x;
+  if (!attrs.sizes.empty() && attrs.keep_aspect_ratio != AspectRatioPolicy::stretch) {
+    // One factor for every listed axis; it needs every listed extent and size known.
+    double factor = 0.0;
+    for (int i = 0; i < n; ++i) {
+      int a = i;
+      if (!attrs.axes.empty()) {
+        KILN_RELAX_ASSIGN(a, detail::normalize_axis(op, attrs.axes[i], x.rank));
+      }
+      if (!x.dims[a].is_constant() || !attrs.sizes[i].is_constant())
+        return type_error(StatusCode::unsupported, op,
+                          ": keep_aspect_ratio_policy needs constant extents and sizes, got ", x.dims[a], " and ",
+                          attrs.sizes[i]);
+      if (x.dims[a].constant_value() <= 0 || attrs.sizes[i].constant_value() <= 0)
+        return type_error(StatusCode::invalid_argument, op,
+                          ": keep_aspect_ratio_policy needs positive extents and sizes (axis ", a, ")");
+      const double ratio = static_cast<double>(attrs.sizes[i].constant_value()) /
+                           static_cast<double>(x.dims[a].constant_value());
+      if (i == 0 || (attrs.keep_aspect_ratio == AspectRatioPolicy::not_larger ? ratio < factor : ratio > factor))
+        factor = ratio;
+    }
+    for (int i = 0; i < n; ++i) {
+      int a = i;
+      if (!attrs.axes.empty()) {
+        KILN_RELAX_ASSIGN(a, detail::normalize_axis(op, attrs.axes[i], x.rank));
+      }
+      // Halves round up, as ONNX specifies.
+      const double scaled = factor * static_cast<double>(x.dims[a].constant_value());
+      out.dims[a] = SymDim(static_cast<std::int64_t>(scaled + 0.5));
+    }
+    return out;
+  }
   for (int i = 0; i < n; ++i) {
     int a = i;
     if (!attrs.axes.empty()) {
@@ -8908,6 +8970,94 @@ constexpr Inferred<TensorType> scatter_nd(const TensorType& data, const TensorTy
 } // namespace infer
 } // namespace kiln::relax
 // ---- end kiln/relax/infer_index.hpp ----
+// ---- begin kiln/relax/infer_nchwc.hpp ----
+// kiln/relax/infer_nchwc.hpp: types of the ops of the blocked NCHWc layout, where channels
+// come in blocks of b that form the innermost axis (what relax/passes/convert_layout.hpp
+// rewrites 2-D convolutions into):
+//
+//   to_nchwc    x [n, c, h, w], block b           -> [n, ceil(c / b), h, w, b] (padding channels zero)
+//   from_nchwc  x [n, cb, h, w, b], channels c    -> [n, c, h, w]
+//   conv_nchwc  x [n, cb, h, w, ib], weight [kb, cb, r, s, ib, ob] (OIHW{ib}i{ob}o),
+//               bias [kb * ob] or [kb, ob]        -> [n, kb, oh, ow, ob]
+//
+// conv_nchwc takes conv's attributes (strides, pads, dilations, auto_pad) for its two
+// spatial axes; groups must be 1. Its output extents are conv's.
+
+#include <cstdint>
+#include <string_view>
+
+
+namespace kiln::relax::infer {
+
+constexpr Inferred<TensorType> to_nchwc(const TensorType& x, std::int64_t block) noexcept {
+  constexpr std::string_view op = "to_nchwc";
+  KILN_RELAX_CHECK(detail::check_input(op, "the input", x));
+  KILN_RELAX_CHECK(detail::check_element(op, "the input", x, ElementKind::numeric));
+  KILN_RELAX_CHECK(detail::check_rank(op, "the input", x, 4));
+  if (block < 1) return type_error(StatusCode::invalid_argument, op, ": the block must be positive, got ", block);
+  return TensorType(x.dtype, {x.dims[0], ceildiv(x.dims[1], SymDim(block)), x.dims[2], x.dims[3], block});
+}
+
+constexpr Inferred<TensorType> from_nchwc(const TensorType& x, std::int64_t channels) noexcept {
+  constexpr std::string_view op = "from_nchwc";
+  KILN_RELAX_CHECK(detail::check_input(op, "the input", x));
+  KILN_RELAX_CHECK(detail::check_element(op, "the input", x, ElementKind::numeric));
+  KILN_RELAX_CHECK(detail::check_rank(op, "the input", x, 5));
+  if (!x.dims[4].is_constant() || x.dims[4].constant_value() < 1)
+    return type_error(StatusCode::shape_mismatch, op, ": the block (the last dimension) must be a positive constant, got ",
+                      x);
+  if (channels < 1)
+    return type_error(StatusCode::invalid_argument, op, ": the channel count must be positive, got ", channels);
+  // The channels fill every block but the last, which they reach into.
+  const SymDim blocks = ceildiv(SymDim(channels), x.dims[4]);
+  if (prove_equal(blocks, x.dims[1]) == Truth::no)
+    return type_error(StatusCode::shape_mismatch, op, ": ", channels, " channels do not fill the ", x.dims[1],
+                      " blocks of ", x.dims[4], " of ", x);
+  return TensorType(x.dtype, {x.dims[0], channels, x.dims[2], x.dims[3]});
+}
+
+constexpr Inferred<TensorType> conv_nchwc(const TensorType& x, const TensorType& weight, const TensorType* bias,
+                                          const ConvAttrs& attrs) noexcept {
+  constexpr std::string_view op = "conv_nchwc";
+  KILN_RELAX_CHECK(detail::check_input(op, "the input", x));
+  KILN_RELAX_CHECK(detail::check_input(op, "the weight", weight));
+  KILN_RELAX_CHECK(detail::check_same_dtype(op, x, weight));
+  KILN_RELAX_CHECK(detail::check_element(op, "the input", x, ElementKind::numeric));
+  KILN_RELAX_CHECK(detail::check_rank(op, "the input", x, 5));
+  KILN_RELAX_CHECK(detail::check_rank(op, "the weight", weight, 6));
+  if (attrs.groups != 1)
+    return type_error(StatusCode::unsupported, op, ": only groups == 1 is supported, got ", attrs.groups);
+  if (prove_equal(x.dims[1], weight.dims[1]) == Truth::no || prove_equal(x.dims[4], weight.dims[4]) == Truth::no)
+    return type_error(StatusCode::shape_mismatch, op, ": the input ", x, " has other channel blocks than the weight ",
+                      weight);
+  const SymDim& out_blocks = weight.dims[0];
+  const SymDim& out_block = weight.dims[5];
+  if (bias) {
+    KILN_RELAX_CHECK(detail::check_input(op, "the bias", *bias));
+    KILN_RELAX_CHECK(detail::check_same_dtype(op, x, *bias));
+    const bool flat = bias->rank == 1 && prove_equal(bias->dims[0], out_blocks * out_block) != Truth::no;
+    const bool blocked = bias->rank == 2 && prove_equal(bias->dims[0], out_blocks) != Truth::no &&
+                         prove_equal(bias->dims[1], out_block) != Truth::no;
+    if (!flat && !blocked)
+      return type_error(StatusCode::shape_mismatch, op, ": the bias must be [", out_blocks, ", ", out_block,
+                        "] or flat, got ", *bias);
+  }
+  KILN_RELAX_ASSIGN(const detail::Windows windows,
+                    detail::resolve_windows(op, 2, attrs.strides, attrs.pads, attrs.dilations));
+  TensorType out(x.dtype, {x.dims[0], out_blocks});
+  for (int i = 0; i < 2; ++i) {
+    const SymDim& in = x.dims[2 + i];
+    const SymDim& kernel = weight.dims[2 + i];
+    const SymDim extent = detail::window_count(in, kernel, windows.axis[i], attrs.auto_pad, false);
+    KILN_RELAX_CHECK(detail::check_window_fits(op, i, extent, in, kernel));
+    out.push_back(extent);
+  }
+  out.push_back(out_block);
+  return out;
+}
+
+} // namespace kiln::relax::infer
+// ---- end kiln/relax/infer_nchwc.hpp ----
 // ---- end kiln/relax/shape_inference.hpp ----
 // ---- begin kiln/relax/module.hpp ----
 // kiln/relax/module.hpp: Module, the load-time form of a graph: functions of bindings over values.
@@ -8979,6 +9129,8 @@ enum class OpKind : std::uint8_t {
   // cutting, joining, indexing
   concat, split, slice, gather, gather_elements, scatter_elements, scatter_nd, pad, tile, resize,
   attention,
+  // the blocked NCHWc layout the CPU backend runs convolutions in (relax/passes/convert_layout.hpp)
+  to_nchwc, from_nchwc, conv_nchwc,
   // a user's own scheduled kernel, referenced by name (a cross-level call)
   call_kernel,
   // a group of ops the fusion pass moved into a sub-function, run as one kernel
@@ -9099,6 +9251,9 @@ inline constexpr OpInfo kOpTable[] = {
     {"tile", F::other, 1, 1},
     {"resize", F::other, 1, 1},
     {"attention", F::other, 3, 4},  // q, k, v, mask
+    {"to_nchwc", F::other, 1, 1},
+    {"from_nchwc", F::other, 1, 1},
+    {"conv_nchwc", F::other, 2, 3},  // x, packed weight, packed bias
     {"call_kernel", F::other, 0, V},
     {"fused", F::other, 1, V},  // the arguments of the fused sub-function
     {"if", F::control, 1, V},    // condition, then the arguments both branches take
@@ -9142,6 +9297,27 @@ struct NoAttrs {};
 // The one axis of softmax, concat, gather, cumsum, flatten, ...
 struct AxisAttrs {
   std::int64_t axis = 0;
+};
+
+// cumsum: exclusive leaves each element out of its own sum; reverse sums from the end.
+struct CumSumAttrs {
+  std::int64_t axis = 0;
+  bool exclusive = false;
+  bool reverse = false;
+};
+
+// How scatter_elements and scatter_nd combine an update with the value it lands on;
+// none overwrites.
+enum class ScatterReduction : std::uint8_t { none, add, mul, max, min };
+
+struct ScatterAttrs {
+  std::int64_t axis = 0;  // scatter_elements only
+  ScatterReduction reduction = ScatterReduction::none;
+};
+
+// global_lp_pool: the order of the norm.
+struct LpNormAttrs {
+  std::int64_t p = 2;
 };
 
 struct ArgReduceAttrs {
@@ -9212,6 +9388,16 @@ struct AttentionAttrs {
   bool causal = false;
 };
 
+// to_nchwc: the channel block, the innermost extent of the blocked layout.
+struct BlockAttrs {
+  std::int64_t block = 0;
+};
+
+// from_nchwc: how many channels the plain layout keeps (the rest of the last block is padding).
+struct ChannelsAttrs {
+  std::int64_t channels = 0;
+};
+
 // A call of a user's own scheduled kernel, known by name; it declares its output types
 // (the graph cannot see inside it).
 struct CallKernelAttrs {
@@ -9233,17 +9419,20 @@ struct FusedAttrs {
   int function = -1;
 };
 
-using Attrs = std::variant<NoAttrs, AxisAttrs, ArgReduceAttrs, CastAttrs, GemmOpAttrs, ConvAttrs, ConvTransposeAttrs,
+using Attrs = std::variant<NoAttrs, AxisAttrs, CumSumAttrs, ScatterAttrs, LpNormAttrs, ArgReduceAttrs, CastAttrs, GemmOpAttrs, ConvAttrs, ConvTransposeAttrs,
                            PoolAttrs, NormAttrs, ReduceAttrs, ShapeAttrs, AxesAttrs, PermAttrs, ShapeOfAttrs,
                            SplitAttrs, SliceAttrs, PadAttrs, TileAttrs, ResizeAttrs, TopKAttrs, AttentionAttrs,
-                           CallKernelAttrs, IfAttrs, LoopAttrs, FusedAttrs>;
+                           CallKernelAttrs, IfAttrs, LoopAttrs, FusedAttrs, BlockAttrs, ChannelsAttrs>;
 
 // The attributes `op` takes, with their defaults.
 inline Attrs default_attrs(OpKind op) {
   switch (op) {
     case OpKind::cast: return CastAttrs{};
     case OpKind::gemm: return GemmOpAttrs{};
-    case OpKind::conv: return ConvAttrs{};
+    case OpKind::conv:
+    case OpKind::conv_nchwc: return ConvAttrs{};
+    case OpKind::to_nchwc: return BlockAttrs{};
+    case OpKind::from_nchwc: return ChannelsAttrs{};
     case OpKind::conv_transpose: return ConvTransposeAttrs{};
     case OpKind::max_pool:
     case OpKind::average_pool:
@@ -9258,9 +9447,11 @@ inline Attrs default_attrs(OpKind op) {
     case OpKind::flatten: return AxisAttrs{1};
     case OpKind::concat:
     case OpKind::gather:
-    case OpKind::gather_elements:
+    case OpKind::gather_elements: return AxisAttrs{0};
     case OpKind::scatter_elements:
-    case OpKind::cumsum: return AxisAttrs{0};
+    case OpKind::scatter_nd: return ScatterAttrs{};
+    case OpKind::cumsum: return CumSumAttrs{};
+    case OpKind::global_lp_pool: return LpNormAttrs{};
     case OpKind::reduce_sum:
     case OpKind::reduce_mean:
     case OpKind::reduce_max:
@@ -9327,6 +9518,57 @@ class AttrWriter {
   std::string& out_;
 };
 
+constexpr std::string_view to_string(ScatterReduction reduction) noexcept {
+  switch (reduction) {
+    case ScatterReduction::none: return "none";
+    case ScatterReduction::add: return "add";
+    case ScatterReduction::mul: return "mul";
+    case ScatterReduction::max: return "max";
+    case ScatterReduction::min: return "min";
+  }
+  return "?";
+}
+
+constexpr std::string_view to_string(ResizeMode mode) noexcept {
+  switch (mode) {
+    case ResizeMode::nearest: return "nearest";
+    case ResizeMode::linear: return "linear";
+    case ResizeMode::cubic: return "cubic";
+  }
+  return "?";
+}
+
+constexpr std::string_view to_string(ResizeCoordinates c) noexcept {
+  switch (c) {
+    case ResizeCoordinates::half_pixel: return "half_pixel";
+    case ResizeCoordinates::half_pixel_symmetric: return "half_pixel_symmetric";
+    case ResizeCoordinates::pytorch_half_pixel: return "pytorch_half_pixel";
+    case ResizeCoordinates::align_corners: return "align_corners";
+    case ResizeCoordinates::asymmetric: return "asymmetric";
+    case ResizeCoordinates::tf_crop_and_resize: return "tf_crop_and_resize";
+  }
+  return "?";
+}
+
+constexpr std::string_view to_string(ResizeRounding r) noexcept {
+  switch (r) {
+    case ResizeRounding::round_prefer_floor: return "round_prefer_floor";
+    case ResizeRounding::round_prefer_ceil: return "round_prefer_ceil";
+    case ResizeRounding::floor: return "floor";
+    case ResizeRounding::ceil: return "ceil";
+  }
+  return "?";
+}
+
+constexpr std::string_view to_string(AspectRatioPolicy policy) noexcept {
+  switch (policy) {
+    case AspectRatioPolicy::stretch: return "stretch";
+    case AspectRatioPolicy::not_larger: return "not_larger";
+    case AspectRatioPolicy::not_smaller: return "not_smaller";
+  }
+  return "?";
+}
+
 constexpr std::string_view to_string(AutoPad pad) noexcept {
   switch (pad) {
     case AutoPad::explicit_pads: return "explicit";
@@ -9357,6 +9599,15 @@ inline std::string to_string(const Attrs& attrs) {
         using A = std::decay_t<decltype(a)>;
         if constexpr (std::is_same_v<A, AxisAttrs>) {
           w.integer("axis", a.axis);
+        } else if constexpr (std::is_same_v<A, CumSumAttrs>) {
+          w.integer("axis", a.axis);
+          if (a.exclusive) w.flag("exclusive", true);
+          if (a.reverse) w.flag("reverse", true);
+        } else if constexpr (std::is_same_v<A, ScatterAttrs>) {
+          if (a.axis != 0) w.integer("axis", a.axis);
+          if (a.reduction != ScatterReduction::none) w.field("reduction", detail::to_string(a.reduction));
+        } else if constexpr (std::is_same_v<A, LpNormAttrs>) {
+          if (a.p != 2) w.integer("p", a.p);
         } else if constexpr (std::is_same_v<A, ArgReduceAttrs>) {
           w.integer("axis", a.axis);
           if (!a.keepdims) w.flag("keepdims", false);
@@ -9379,6 +9630,8 @@ inline std::string to_string(const Attrs& attrs) {
           w.ints("kernel", a.kernel_shape);
           detail::write_window(w, a.strides, a.pads, a.dilations, a.auto_pad);
           if (a.ceil_mode) w.flag("ceil_mode", true);
+          if (a.p != 2) w.integer("p", a.p);
+          if (a.count_include_pad) w.flag("count_include_pad", true);
         } else if constexpr (std::is_same_v<A, NormAttrs>) {
           w.real("epsilon", a.epsilon);
           if (a.axis != -1) w.integer("axis", a.axis);
@@ -9420,6 +9673,22 @@ inline std::string to_string(const Attrs& attrs) {
           }
           if (!a.sizes.empty()) w.dims("sizes", a.sizes);
           w.ints_if_any("axes", a.axes);
+          if (a.mode != ResizeMode::nearest) w.field("mode", detail::to_string(a.mode));
+          if (a.coordinates != ResizeCoordinates::half_pixel)
+            w.field("coordinates", detail::to_string(a.coordinates));
+          if (a.mode == ResizeMode::nearest && a.nearest_rounding != ResizeRounding::round_prefer_floor)
+            w.field("nearest_mode", detail::to_string(a.nearest_rounding));
+          if (a.mode == ResizeMode::cubic && a.cubic_coeff_a != -0.75) w.real("cubic_coeff_a", a.cubic_coeff_a);
+          if (a.exclude_outside) w.flag("exclude_outside", true);
+          if (a.coordinates == ResizeCoordinates::tf_crop_and_resize) {
+            std::string text = "[";
+            for (int i = 0; i < a.roi.size(); ++i) text += str_cat(i ? ", " : "", a.roi[i]);
+            w.field("roi", text + "]");
+            if (a.extrapolation_value != 0.0) w.real("extrapolation_value", a.extrapolation_value);
+          }
+          if (a.antialias) w.flag("antialias", true);
+          if (a.keep_aspect_ratio != AspectRatioPolicy::stretch)
+            w.field("keep_aspect_ratio", detail::to_string(a.keep_aspect_ratio));
         } else if constexpr (std::is_same_v<A, TopKAttrs>) {
           w.field("k", to_string(a.k));
           w.integer("axis", a.axis);
@@ -9437,6 +9706,10 @@ inline std::string to_string(const Attrs& attrs) {
           w.integer("body", a.body);
         } else if constexpr (std::is_same_v<A, FusedAttrs>) {
           w.integer("function", a.function);
+        } else if constexpr (std::is_same_v<A, BlockAttrs>) {
+          w.integer("block", a.block);
+        } else if constexpr (std::is_same_v<A, ChannelsAttrs>) {
+          w.integer("channels", a.channels);
         }
       },
       attrs);
@@ -9866,7 +10139,7 @@ inline Result<std::vector<TensorType>> infer_types(OpKind op, const Attrs& attrs
       const auto& a = std::get<TopKAttrs>(attrs);
       return detail::type_list(infer::topk(t(0), a.k, a.axis));
     }
-    case OpKind::cumsum: return detail::one_type(infer::cumsum(t(0), std::get<AxisAttrs>(attrs).axis));
+    case OpKind::cumsum: return detail::one_type(infer::cumsum(t(0), std::get<CumSumAttrs>(attrs).axis));
     case OpKind::reshape: {
       KILN_ASSIGN_OR_RETURN(const Dims target, detail::target_shape(name, attrs, in));
       return detail::one_type(infer::reshape(t(0), target, std::get<ShapeAttrs>(attrs).allowzero));
@@ -9894,7 +10167,7 @@ inline Result<std::vector<TensorType>> infer_types(OpKind op, const Attrs& attrs
     case OpKind::gather_elements:
       return detail::one_type(infer::gather_elements(t(0), t(1), std::get<AxisAttrs>(attrs).axis));
     case OpKind::scatter_elements:
-      return detail::one_type(infer::scatter_elements(t(0), t(1), t(2), std::get<AxisAttrs>(attrs).axis));
+      return detail::one_type(infer::scatter_elements(t(0), t(1), t(2), std::get<ScatterAttrs>(attrs).axis));
     case OpKind::scatter_nd: return detail::one_type(infer::scatter_nd(t(0), t(1), t(2)));
     case OpKind::pad: {
       const auto& a = std::get<PadAttrs>(attrs);
@@ -9903,6 +10176,11 @@ inline Result<std::vector<TensorType>> infer_types(OpKind op, const Attrs& attrs
     case OpKind::tile: return detail::one_type(infer::tile(t(0), std::get<TileAttrs>(attrs).repeats));
     case OpKind::resize: return detail::one_type(infer::resize(t(0), std::get<ResizeAttrs>(attrs)));
     case OpKind::attention: return detail::one_type(infer::attention(t(0), t(1), t(2), optional(3)));
+    case OpKind::to_nchwc: return detail::one_type(infer::to_nchwc(t(0), std::get<BlockAttrs>(attrs).block));
+    case OpKind::from_nchwc:
+      return detail::one_type(infer::from_nchwc(t(0), std::get<ChannelsAttrs>(attrs).channels));
+    case OpKind::conv_nchwc:
+      return detail::one_type(infer::conv_nchwc(t(0), t(1), optional(2), std::get<ConvAttrs>(attrs)));
     case OpKind::call_kernel: {
       const auto& a = std::get<CallKernelAttrs>(attrs);
       if (a.kernel.empty()) return make_error(StatusCode::invalid_argument, name, ": the kernel has no name");
@@ -11342,6 +11620,36 @@ inline Status eval_gather(const Tensor& data, const Tensor& indices, std::int64_
   return status;
 }
 
+// x [n, c, h, w] -> out [n, ceil(c / b), h, w, b]; the channels past c are zero.
+inline Status eval_to_nchwc(const Tensor& x, const Tensor& out) {
+  const std::int64_t block = out.dim(4);
+  const std::size_t item = out.itemsize();
+  auto* dst = static_cast<std::byte*>(out.data());
+  std::memset(dst, 0, out.nbytes());
+  Index source(4, 0);
+  std::int64_t n = 0;
+  for_each_index(out.dims(), [&](const Index& index) {
+    const std::int64_t channel = index[1] * block + index[4];
+    const std::int64_t o = n++;
+    if (channel >= x.dim(1)) return;
+    source = {index[0], channel, index[2], index[3]};
+    std::memcpy(dst + static_cast<std::size_t>(o) * item,
+                static_cast<const std::byte*>(x.data()) + static_cast<std::size_t>(offset_of(x, source)) * item, item);
+  });
+  return {};
+}
+
+// x [n, cb, h, w, b] -> out [n, c, h, w]: channel k is lane k % b of block k / b.
+inline Status eval_from_nchwc(const Tensor& x, const Tensor& out) {
+  const std::int64_t block = x.dim(4);
+  Index source(5, 0);
+  gather_copy(out, x, [&](const Index& index) {
+    source = {index[0], index[1] / block, index[2], index[3], index[1] % block};
+    return offset_of(x, source);
+  });
+  return {};
+}
+
 } // namespace detail
 
 // The outputs of `op` on constant `inputs` (an undefined Tensor for an absent optional
@@ -11391,6 +11699,8 @@ inline Result<std::vector<Tensor>> evaluate_reference(OpKind op, const Attrs& at
         case OpKind::concat: status = detail::eval_concat(inputs, std::get<AxisAttrs>(attrs).axis, out); break;
         case OpKind::slice: status = detail::eval_slice(x, std::get<SliceAttrs>(attrs), out); break;
         case OpKind::gather: status = detail::eval_gather(x, inputs[1], std::get<AxisAttrs>(attrs).axis, out); break;
+        case OpKind::to_nchwc: status = detail::eval_to_nchwc(x, out); break;
+        case OpKind::from_nchwc: status = detail::eval_from_nchwc(x, out); break;
         case OpKind::shape_of: {
           const auto& a = std::get<ShapeOfAttrs>(attrs);
           std::int64_t start = a.start < 0 ? a.start + x.rank() : a.start;
@@ -11992,6 +12302,584 @@ inline PassManager default_pipeline() {
 
 } // namespace kiln::relax
 // ---- end kiln/relax/passes/pass_manager.hpp ----
+// ---- begin kiln/relax/passes/convert_layout.hpp ----
+// kiln/relax/passes/convert_layout.hpp: layout conversion for the CPU backend: 2-D
+// convolutions run in the blocked NCHWc layout (infer_nchwc.hpp), and the ops around them
+// follow into it, so that layout transforms sit only at the boundaries of blocked regions.
+//
+//   conv(x, W, B) with a constant f32 weight [k, c, r, s], groups 1, k >= block
+//       -> conv_nchwc(to_nchwc(x), W packed [ceil(k/b), ceil(c/ib), r, s, ib, b], B packed [ceil(k/b), b])
+//   elementwise ops (unary, binary, clip) whose operands are blocked, one-element, or constant
+//   per channel ([1, c, 1, 1] or [c, 1, 1], packed here)        -> the same op on the blocked operands
+//   global_average_pool / global_max_pool of a blocked value    -> reduce_mean / reduce_max over h, w
+//   to_nchwc(from_nchwc(x)) with the same block                 -> x
+//   anything else                                               -> from_nchwc of each blocked operand
+//
+// Each plain value keeps a blocked twin once one exists, and the plain value is only
+// materialized (from_nchwc) when an op outside the layout reads it, so a residual block
+// conv -> relu -> conv -> add(skip) -> relu is one transform in and one out. An op joins
+// the blocked layout only when one of its operands exists blocked alone: an op on values
+// that are plain anyway stays plain and costs no transform.
+//
+// A conv converts only with others: a region (convs joined through the ops that follow
+// them into the layout) of fewer than min_region_convs of them stays NCHW, since one conv
+// gains less from the blocked kernel than its two transforms cost.
+//
+// The output channel block is one SIMD vector (16 floats with AVX-512, 8 with AVX2). The
+// input channel block of a plain value is that block too, or the channel count itself when
+// it is smaller (an RGB image packs into one block of 3, not one of 16 with 13 zeros).
+// Padding channels hold zeros, and an op joins a padded layout only when it keeps them
+// zero (relu does, sigmoid does not; the padding value of a packed constant is chosen so
+// that, say, x / c divides 0 by 1).
+
+#include <cstdint>
+#include <limits>
+#include <optional>
+#include <span>
+#include <utility>
+#include <vector>
+
+// ---- begin kiln/backend/cpu/arch.hpp ----
+// kiln/backend/cpu/arch.hpp: the CPU backend's architecture tags (over xsimd), the one the
+// compile flags select, and a run-time query of what the running CPU supports.
+//
+// A tag is usable in a translation unit only when the unit was compiled with its
+// instruction set (`Arch::compiled`): xsimd, like the intrinsics under it, emits
+// instructions for the flags of the unit. Run-time dispatch therefore chooses among the
+// compiled tags the best one that detect() also reports; running code for a tag the CPU
+// lacks is an illegal instruction.
+
+#include <string_view>
+#include <type_traits>
+
+#if __has_include(<xsimd/xsimd.hpp>)
+#include <xsimd/xsimd.hpp>
+#define KILN_CPU_HAVE_XSIMD 1
+#else
+#define KILN_CPU_HAVE_XSIMD 0
+#endif
+
+// Which vector tags this translation unit can instantiate. xsimd's AVX-512 batch needs
+// F, CD, DQ and BW (-march=native on any AVX-512 machine since Skylake-SP gives them all).
+#if KILN_CPU_HAVE_XSIMD && XSIMD_WITH_AVX512F && XSIMD_WITH_AVX512CD && XSIMD_WITH_AVX512DQ && \
+    XSIMD_WITH_AVX512BW
+#define KILN_CPU_COMPILED_AVX512 1
+#else
+#define KILN_CPU_COMPILED_AVX512 0
+#endif
+#if KILN_CPU_HAVE_XSIMD && XSIMD_WITH_FMA3_AVX2
+#define KILN_CPU_COMPILED_AVX2 1
+#else
+#define KILN_CPU_COMPILED_AVX2 0
+#endif
+
+namespace kiln::cpu {
+
+// Plain C++ floats, one lane: correct everywhere, the reference for the vector tags.
+struct scalar {
+  static constexpr int width = 1;  // floats per vector register
+  static constexpr bool compiled = true;
+  static constexpr std::string_view name = "scalar";
+};
+
+// AVX2 + FMA3: 16 ymm registers of 8 floats.
+struct avx2 {
+  static constexpr int width = 8;
+  static constexpr int registers = 16;
+  static constexpr bool compiled = KILN_CPU_COMPILED_AVX2 != 0;
+  static constexpr std::string_view name = "avx2";
+#if KILN_CPU_HAVE_XSIMD
+  using xsimd_arch = xsimd::fma3<xsimd::avx2>;
+#endif
+};
+
+// AVX-512 (F, CD, DQ, BW): 32 zmm registers of 16 floats.
+struct avx512 {
+  static constexpr int width = 16;
+  static constexpr int registers = 32;
+  static constexpr bool compiled = KILN_CPU_COMPILED_AVX512 != 0;
+  static constexpr std::string_view name = "avx512";
+#if KILN_CPU_HAVE_XSIMD
+  using xsimd_arch = xsimd::avx512bw;
+#endif
+};
+
+template <class Arch>
+concept CpuArch = std::is_same_v<Arch, scalar> || std::is_same_v<Arch, avx2> || std::is_same_v<Arch, avx512>;
+
+// Floats per vector register of an architecture.
+template <CpuArch Arch>
+inline constexpr int simd_width_v = Arch::width;
+
+// The widest tag the compile flags allow: what kernels use unless told otherwise.
+using native_arch = std::conditional_t<avx512::compiled, avx512, std::conditional_t<avx2::compiled, avx2, scalar>>;
+
+// What the running CPU (and OS) supports, for dispatch and for tests that must skip code
+// the machine cannot run.
+struct CpuFeatures {
+  bool has_avx2 = false;
+  bool has_fma = false;
+  bool has_avx512f = false;
+  bool has_avx512cd = false;
+  bool has_avx512dq = false;
+  bool has_avx512bw = false;
+  bool has_avx512vl = false;
+
+  // Whether code compiled for Arch runs on this CPU (false when it was not compiled in).
+  template <CpuArch Arch>
+  constexpr bool supports() const noexcept {
+    if constexpr (!Arch::compiled) return false;
+    else if constexpr (std::is_same_v<Arch, cpu::avx512>)
+      return has_avx512f && has_avx512cd && has_avx512dq && has_avx512bw && has_avx512vl;
+    else if constexpr (std::is_same_v<Arch, cpu::avx2>) return has_avx2 && has_fma;
+    else return true;
+  }
+};
+
+// Queries the CPU once per call (cheap: the compiler's runtime caches CPUID). Includes the
+// OS check that the wide register state is saved on context switches.
+inline CpuFeatures detect() noexcept {
+  CpuFeatures f;
+#if (defined(__GNUC__) || defined(__clang__)) && (defined(__x86_64__) || defined(__i386__))
+  __builtin_cpu_init();  // needed when called before main (static initializers)
+  f.has_avx2 = __builtin_cpu_supports("avx2") != 0;
+  f.has_fma = __builtin_cpu_supports("fma") != 0;
+  f.has_avx512f = __builtin_cpu_supports("avx512f") != 0;
+  f.has_avx512cd = __builtin_cpu_supports("avx512cd") != 0;
+  f.has_avx512dq = __builtin_cpu_supports("avx512dq") != 0;
+  f.has_avx512bw = __builtin_cpu_supports("avx512bw") != 0;
+  f.has_avx512vl = __builtin_cpu_supports("avx512vl") != 0;
+#endif
+  return f;
+}
+
+// The kinds of tag, widest first, for run-time dispatch over the compiled ones.
+enum class ArchKind { scalar, avx2, avx512 };
+
+template <CpuArch Arch>
+inline constexpr ArchKind arch_kind_v = std::is_same_v<Arch, avx512> ? ArchKind::avx512
+                                        : std::is_same_v<Arch, avx2> ? ArchKind::avx2
+                                                                      : ArchKind::scalar;
+
+// The widest tag that is both compiled in and supported by this CPU.
+inline ArchKind best_arch() noexcept {
+  const CpuFeatures f = detect();
+  if (f.supports<avx512>()) return ArchKind::avx512;
+  if (f.supports<avx2>()) return ArchKind::avx2;
+  return ArchKind::scalar;
+}
+
+constexpr std::string_view to_string(ArchKind kind) noexcept {
+  switch (kind) {
+    case ArchKind::avx512: return avx512::name;
+    case ArchKind::avx2: return avx2::name;
+    case ArchKind::scalar: return scalar::name;
+  }
+  return "unknown";
+}
+
+} // namespace kiln::cpu
+// ---- end kiln/backend/cpu/arch.hpp ----
+
+namespace kiln::relax {
+
+// The CPU backend's channel block: one vector of f32 (8 where no vector unit is compiled in).
+inline constexpr std::int64_t kNativeNchwcBlock = cpu::native_arch::width >= 8 ? cpu::native_arch::width : 8;
+
+struct ConvertLayoutOptions {
+  std::int64_t block = kNativeNchwcBlock;  // output channels per block; convs with fewer stay NCHW
+  // Convs that could run blocked convert only in regions (convs connected through ops that
+  // follow them into the layout) of at least this many: a lone conv gains less from the
+  // layout than its two transforms cost.
+  int min_region_convs = 2;
+};
+
+namespace detail::nchwc {
+
+// The blocked form of a plain [n, c, h, w] value: [n, ceil(c / block), h, w, block].
+struct Twin {
+  ValueId value = kNoValue;
+  std::int64_t block = 0;
+  std::int64_t channels = 0;
+  bool exists() const noexcept { return value != kNoValue; }
+  bool padded() const noexcept { return channels % block != 0; }
+};
+
+inline std::int64_t blocks_of(std::int64_t channels, std::int64_t block) { return (channels + block - 1) / block; }
+
+// The channel count of a rank-4 f32 value, when it is a constant.
+inline std::optional<std::int64_t> static_channels(const TensorType& t) {
+  if (t.rank != 4 || t.dtype != DType::f32 || !t.dims[1].is_constant()) return std::nullopt;
+  return t.dims[1].constant_value();
+}
+
+inline float element(const Tensor& t, std::initializer_list<std::int64_t> index) {
+  std::int64_t offset = 0;
+  int axis = 0;
+  for (std::int64_t i : index) offset += i * t.stride(axis++);
+  return t.data_as<float>()[offset];
+}
+
+inline Tensor filled(std::span<const std::int64_t> dims, float value) {
+  Tensor t = Tensor::empty(DType::f32, dims).value();
+  for (std::int64_t i = 0; i < t.numel(); ++i) t.data_as<float>()[i] = value;
+  return t;
+}
+
+// [k, c, r, s] -> [ceil(k / ob), ceil(c / ib), r, s, ib, ob] (OIHW{ib}i{ob}o), zero-padded.
+inline Tensor pack_conv_weight(const Tensor& w, std::int64_t in_block, std::int64_t out_block) {
+  const std::int64_t k = w.dim(0), c = w.dim(1), r = w.dim(2), s = w.dim(3);
+  const std::int64_t kb = blocks_of(k, out_block), cb = blocks_of(c, in_block);
+  const std::int64_t dims[] = {kb, cb, r, s, in_block, out_block};
+  Tensor packed = filled(dims, 0.0f);
+  float* out = packed.data_as<float>();
+  for (std::int64_t f = 0; f < k; ++f)
+    for (std::int64_t ch = 0; ch < c; ++ch)
+      for (std::int64_t u = 0; u < r; ++u)
+        for (std::int64_t v = 0; v < s; ++v)
+          out[((((f / out_block * cb + ch / in_block) * r + u) * s + v) * in_block + ch % in_block) * out_block +
+              f % out_block] = element(w, {f, ch, u, v});
+  return packed;
+}
+
+// A per-channel constant ([c], [1, c, 1, 1] or [c, 1, 1]) with its channels in blocks:
+// [ceil(c / b), b], [1, ceil(c / b), 1, 1, b] or [ceil(c / b), 1, 1, b], `padding` past c.
+inline Tensor pack_channels(const Tensor& t, std::int64_t block, float padding) {
+  const int axis = t.rank() == 4 ? 1 : 0;
+  const std::int64_t c = t.dim(axis), cb = blocks_of(c, block);
+  std::vector<std::int64_t> dims;
+  for (int a = 0; a < t.rank(); ++a) dims.push_back(a == axis ? cb : t.dim(a));
+  dims.push_back(block);
+  Tensor packed = filled(dims, padding);
+  for (std::int64_t ch = 0; ch < c; ++ch)
+    packed.data_as<float>()[ch] = t.data_as<float>()[ch * t.stride(axis)];
+  return packed;
+}
+
+// Whether `t` is a per-channel operand of a [n, channels, h, w] value: [1, c, 1, 1] or [c, 1, 1].
+inline bool is_per_channel(const TensorType& t, std::int64_t channels) {
+  const auto is = [&](int axis, std::int64_t v) { return t.dims[axis].is_constant(v); };
+  if (t.rank == 4) return is(0, 1) && is(1, channels) && is(2, 1) && is(3, 1);
+  if (t.rank == 3) return is(0, channels) && is(1, 1) && is(2, 1);
+  return false;
+}
+
+inline bool is_one_element(const TensorType& t) { return t.element_count().is_constant(1); }
+
+// Ops that compute each element from the elements at the same position (and broadcast
+// operands), whatever the layout.
+constexpr bool is_layout_agnostic(OpKind op) noexcept {
+  const OpFamily family = op_info(op).family;
+  return (family == OpFamily::unary && op != OpKind::logical_not) || family == OpFamily::binary || op == OpKind::clip;
+}
+
+// Whether `b` is a conv the blocked layout runs: 2-D, f32, groups 1, a constant weight
+// (and bias) to pack at load time, and at least a block of output channels.
+inline bool is_convertible_conv(const Function& fn, const Binding& b, std::int64_t block) {
+  if (b.op != OpKind::conv || b.outputs.size() != 1) return false;
+  const Tensor* weight = fn.constant_of(b.inputs[1]);
+  const ValueId bias = b.inputs.size() > 2 ? b.inputs[2] : kNoValue;
+  const Tensor* bias_tensor = bias == kNoValue ? nullptr : fn.constant_of(bias);
+  return std::get<ConvAttrs>(b.attrs).groups == 1 && weight && weight->dtype() == DType::f32 &&
+         weight->rank() == 4 && weight->dim(0) >= block && static_channels(fn.type(b.inputs[0])) &&
+         (bias == kNoValue || (bias_tensor && bias_tensor->dtype() == DType::f32)) &&
+         fn.type(b.outputs[0]).rank == 4;
+}
+
+// The convertible convs of regions of at least options.min_region_convs of them, by output
+// value. A region joins the values that convertible convs, elementwise ops and global
+// pools connect (constants and one-element operands aside): the values that could share
+// one blocked layout.
+inline std::vector<char> convs_worth_converting(const Function& fn, const ConvertLayoutOptions& options) {
+  std::vector<ValueId> parent(fn.values.size());
+  for (std::size_t i = 0; i < parent.size(); ++i) parent[i] = static_cast<ValueId>(i);
+  const auto root = [&](ValueId v) {
+    while (parent[static_cast<std::size_t>(v)] != v)
+      v = parent[static_cast<std::size_t>(v)] = parent[static_cast<std::size_t>(parent[static_cast<std::size_t>(v)])];
+    return v;
+  };
+  const auto join = [&](ValueId a, ValueId b) { parent[static_cast<std::size_t>(root(a))] = root(b); };
+  std::vector<ValueId> convs;
+  fn.for_each_binding([&](const Binding& b) {
+    if (is_convertible_conv(fn, b, options.block)) {
+      join(b.inputs[0], b.outputs[0]);
+      convs.push_back(b.outputs[0]);
+    } else if (b.op == OpKind::global_average_pool || b.op == OpKind::global_max_pool) {
+      join(b.inputs[0], b.outputs[0]);
+    } else if (is_layout_agnostic(b.op) && b.outputs.size() == 1) {
+      for (ValueId in : b.inputs)
+        if (in != kNoValue && !fn.constant_of(in) && !is_one_element(fn.type(in))) join(in, b.outputs[0]);
+    }
+  });
+  std::vector<int> region_convs(fn.values.size(), 0);
+  for (ValueId conv : convs) ++region_convs[static_cast<std::size_t>(root(conv))];
+  std::vector<char> worth(fn.values.size(), 0);
+  for (ValueId conv : convs)
+    worth[static_cast<std::size_t>(conv)] = region_convs[static_cast<std::size_t>(root(conv))] >= options.min_region_convs;
+  return worth;
+}
+
+// What a padding channel of an operand holds, and what the op makes of them; nullopt when
+// the evaluator does not know the op.
+inline std::optional<double> padding_result(OpKind op, std::span<const double> padding) {
+  if (op == OpKind::clip) {  // x, then the bounds (infinite where absent)
+    double v = padding[0];
+    if (padding.size() > 1 && v < padding[1]) v = padding[1];
+    if (padding.size() > 2 && v > padding[2]) v = padding[2];
+    return v;
+  }
+  if (padding.size() == 1) return unary_real(op, padding[0]);
+  return binary_real(op, padding[0], padding[1]);
+}
+
+// Rewrites one function; values keep their ids, new ones are appended.
+class LayoutRewriter {
+ public:
+  LayoutRewriter(Function& fn, const ConvertLayoutOptions& options)
+      : fn_(fn), options_(options), convert_(convs_worth_converting(fn, options)) {
+    grow();
+  }
+
+  Status run() {
+    for (const ValueId p : fn_.params) defined_[static_cast<std::size_t>(p)] = 1;
+    for (std::size_t i = 0; i < fn_.values.size(); ++i)
+      if (fn_.values[i].kind == ValueKind::constant) defined_[i] = 1;
+    std::vector<Block> blocks = std::move(fn_.blocks);
+    fn_.blocks.clear();
+    for (Block& block : blocks) {
+      fn_.blocks.push_back(Block{block.dataflow, {}});
+      for (Binding& b : block.bindings) {
+        for (ValueId& in : b.inputs) in = resolve(in);
+        KILN_ASSIGN_OR_RETURN(const bool rewritten, rewrite(b));
+        if (rewritten) continue;
+        for (ValueId in : b.inputs) KILN_RETURN_IF_ERROR(need_plain(in));
+        for (ValueId out : b.outputs) defined_[static_cast<std::size_t>(out)] = 1;
+        current().push_back(std::move(b));
+      }
+    }
+    // Outputs leave the function plain.
+    fn_.blocks.push_back(Block{true, {}});
+    for (ValueId& out : fn_.outputs) {
+      out = resolve(out);
+      KILN_RETURN_IF_ERROR(need_plain(out));
+    }
+    return {};
+  }
+
+ private:
+  std::vector<Binding>& current() { return fn_.blocks.back().bindings; }
+
+  void grow() {
+    twin_.resize(fn_.values.size());
+    defined_.resize(fn_.values.size(), 0);
+    alias_.resize(fn_.values.size(), kNoValue);
+  }
+  ValueId resolve(ValueId id) const {
+    if (id == kNoValue || alias_[static_cast<std::size_t>(id)] == kNoValue) return id;
+    return alias_[static_cast<std::size_t>(id)];
+  }
+  Twin& twin(ValueId id) { return twin_[static_cast<std::size_t>(id)]; }
+  bool defined(ValueId id) const { return defined_[static_cast<std::size_t>(id)] != 0; }
+  // A value that exists only in the blocked layout so far.
+  bool blocked_only(ValueId id) { return id != kNoValue && !defined(id) && twin(id).exists(); }
+
+  // Appends `op(inputs)` and returns its one output, a new value.
+  Result<ValueId> emit(OpKind op, std::vector<ValueId> inputs, Attrs attrs) {
+    Binding b;
+    b.op = op;
+    b.inputs = std::move(inputs);
+    b.attrs = std::move(attrs);
+    KILN_ASSIGN_OR_RETURN(std::vector<TensorType> types, infer_types(fn_, b));
+    Value v;
+    v.type = types.front();
+    const ValueId out = fn_.add_value(std::move(v));
+    grow();
+    defined_[static_cast<std::size_t>(out)] = 1;
+    b.outputs = {out};
+    current().push_back(std::move(b));
+    return out;
+  }
+  ValueId add_constant(Tensor t) {
+    const TensorType type = type_of(t).value();
+    const ValueId id = fn_.add_constant(std::move(t), type);
+    grow();
+    defined_[static_cast<std::size_t>(id)] = 1;
+    return id;
+  }
+
+  // Makes sure the plain value `id` is defined: from its twin when it lives only blocked.
+  Status need_plain(ValueId id) {
+    if (id == kNoValue || defined(id)) return {};
+    const Twin t = twin(id);
+    if (!t.exists()) return make_error(StatusCode::internal, "convert_layout: value ", id, " is never defined");
+    Binding b;
+    b.op = OpKind::from_nchwc;
+    b.inputs = {t.value};
+    b.attrs = ChannelsAttrs{t.channels};
+    b.outputs = {id};
+    defined_[static_cast<std::size_t>(id)] = 1;
+    current().push_back(std::move(b));
+    return {};
+  }
+
+  // The blocked form of a plain value of `channels` channels, made when there is none.
+  Result<ValueId> need_blocked(ValueId id, std::int64_t block, std::int64_t channels) {
+    if (twin(id).exists() && twin(id).block == block) return twin(id).value;
+    KILN_RETURN_IF_ERROR(need_plain(id));
+    KILN_ASSIGN_OR_RETURN(const ValueId blocked, emit(OpKind::to_nchwc, {id}, BlockAttrs{block}));
+    twin(id) = Twin{blocked, block, channels};
+    return blocked;
+  }
+
+  // The block a conv reads a plain input of `channels` channels in.
+  std::int64_t input_block(ValueId x, std::int64_t channels) {
+    if (twin(x).exists()) return twin(x).block;
+    return channels < options_.block ? channels : options_.block;
+  }
+
+  Result<bool> rewrite(const Binding& b) {
+    switch (b.op) {
+      case OpKind::conv: return rewrite_conv(b);
+      case OpKind::global_average_pool:
+      case OpKind::global_max_pool: return rewrite_global_pool(b);
+      case OpKind::from_nchwc: return record_from_nchwc(b);
+      case OpKind::to_nchwc: return fold_to_nchwc(b);
+      default: return is_layout_agnostic(b.op) ? rewrite_elementwise(b) : Result<bool>(false);
+    }
+  }
+
+  Result<bool> rewrite_conv(const Binding& b) {
+    const auto& attrs = std::get<ConvAttrs>(b.attrs);
+    if (!convert_[static_cast<std::size_t>(b.outputs[0])]) return false;
+    const ValueId x = b.inputs[0];
+    const ValueId bias_id = b.inputs.size() > 2 ? b.inputs[2] : kNoValue;
+    const Tensor* weight = fn_.constant_of(b.inputs[1]);
+    const Tensor* bias = bias_id == kNoValue ? nullptr : fn_.constant_of(bias_id);
+    const std::optional<std::int64_t> channels = static_channels(fn_.type(x));
+    // Packed now: adding constants moves the ones `weight` and `bias` point at.
+    Tensor packed_bias = bias ? pack_channels(*bias, options_.block, 0.0f) : Tensor();
+    const std::int64_t out_channels = weight->dim(0);
+    const std::int64_t in_block = input_block(x, *channels);
+    Tensor packed_weight = pack_conv_weight(*weight, in_block, options_.block);
+    KILN_ASSIGN_OR_RETURN(const ValueId blocked_x, need_blocked(x, in_block, *channels));
+    std::vector<ValueId> inputs{blocked_x, add_constant(std::move(packed_weight))};
+    if (packed_bias.defined()) inputs.push_back(add_constant(std::move(packed_bias)));
+    KILN_ASSIGN_OR_RETURN(const ValueId y, emit(OpKind::conv_nchwc, std::move(inputs), attrs));
+    twin(b.outputs[0]) = Twin{y, options_.block, out_channels};
+    return true;
+  }
+
+  // An elementwise op joins the blocked layout when an operand lives only blocked and every
+  // other operand is blocked too (in the same block), one element, or constant per channel.
+  Result<bool> rewrite_elementwise(const Binding& b) {
+    if (b.outputs.size() != 1) return false;
+    const ValueId out = b.outputs[0];
+    const TensorType out_type = fn_.type(out);
+    if (out_type.dtype != DType::f32 || out_type.rank != 4) return false;
+    Twin layout;
+    for (ValueId in : b.inputs)
+      if (blocked_only(in)) layout = twin(in);
+    if (!layout.exists()) return false;
+    std::vector<double> padding;
+    std::vector<ValueId> inputs;
+    for (std::size_t i = 0; i < b.inputs.size(); ++i) {
+      const ValueId in = b.inputs[i];
+      if (in == kNoValue) {  // clip without a bound: the padding is not clipped that way
+        inputs.push_back(kNoValue);
+        padding.push_back(i == 1 ? -std::numeric_limits<double>::infinity() : std::numeric_limits<double>::infinity());
+        continue;
+      }
+      const TensorType& type = fn_.type(in);
+      const Tensor* constant = fn_.constant_of(in);
+      if (twin(in).exists()) {
+        if (twin(in).block != layout.block || !(type == out_type)) return false;
+        inputs.push_back(twin(in).value);
+        padding.push_back(0.0);
+      } else if (is_one_element(type) && type.rank <= 4) {
+        if (layout.padded() && !constant) return false;  // its value decides what the padding becomes
+        inputs.push_back(in);
+        padding.push_back(constant ? load_real(*constant, 0) : 0.0);
+      } else if (constant && type.dtype == DType::f32 && is_per_channel(type, layout.channels)) {
+        // A divisor or exponent pads with 1, so that the padding of x / c and x ^ c stays 0.
+        const bool second = i == 1 && (b.op == OpKind::divide || b.op == OpKind::power);
+        const float fill = second ? 1.0f : 0.0f;
+        inputs.push_back(add_constant(pack_channels(*constant, layout.block, fill)));
+        padding.push_back(fill);
+      } else {
+        return false;
+      }
+    }
+    if (layout.padded()) {
+      const std::optional<double> result = padding_result(b.op, padding);
+      if (!result || *result != 0.0) return false;
+    }
+    KILN_ASSIGN_OR_RETURN(const ValueId y, emit(b.op, std::move(inputs), b.attrs));
+    twin(out) = Twin{y, layout.block, layout.channels};
+    return true;
+  }
+
+  // The mean (or max) over h and w of a blocked value is its blocked global pool.
+  Result<bool> rewrite_global_pool(const Binding& b) {
+    const ValueId x = b.inputs[0];
+    if (!blocked_only(x) || fn_.type(x).rank != 4) return false;
+    const Twin layout = twin(x);
+    const OpKind reduce = b.op == OpKind::global_average_pool ? OpKind::reduce_mean : OpKind::reduce_max;
+    KILN_ASSIGN_OR_RETURN(const ValueId y, emit(reduce, {layout.value}, ReduceAttrs{.axes = {2, 3}}));
+    twin(b.outputs[0]) = Twin{y, layout.block, layout.channels};
+    return true;
+  }
+
+  // from_nchwc(x): its output is x's plain twin, materialized only when needed.
+  Result<bool> record_from_nchwc(const Binding& b) {
+    const TensorType& x = fn_.type(b.inputs[0]);
+    if (x.rank != 5 || !x.dims[4].is_constant()) return false;
+    twin(b.outputs[0]) = Twin{b.inputs[0], x.dims[4].constant_value(), std::get<ChannelsAttrs>(b.attrs).channels};
+    return true;
+  }
+
+  // to_nchwc(v) of a value whose blocked form exists in that block is that form.
+  Result<bool> fold_to_nchwc(const Binding& b) {
+    const ValueId v = b.inputs[0];
+    const std::int64_t block = std::get<BlockAttrs>(b.attrs).block;
+    if (twin(v).exists() && twin(v).block == block) {
+      alias_[static_cast<std::size_t>(b.outputs[0])] = twin(v).value;
+      return true;
+    }
+    const std::optional<std::int64_t> channels = static_channels(fn_.type(v));
+    if (!channels) return false;
+    KILN_RETURN_IF_ERROR(need_plain(v));
+    twin(v) = Twin{b.outputs[0], block, *channels};
+    defined_[static_cast<std::size_t>(b.outputs[0])] = 1;
+    current().push_back(b);
+    return true;
+  }
+
+  Function& fn_;
+  ConvertLayoutOptions options_;
+  std::vector<char> convert_;    // by conv output, from the values as they were: convert it
+  std::vector<Twin> twin_;       // by plain value: its blocked form
+  std::vector<char> defined_;    // by value: defined in the rewritten function so far
+  std::vector<ValueId> alias_;   // by value: the value that replaces it
+};
+
+} // namespace detail::nchwc
+
+inline Status convert_layout(Function& fn, const ConvertLayoutOptions& options = {}) {
+  if (options.block < 1)
+    return make_error(StatusCode::invalid_argument, "convert_layout: the block must be positive, got ", options.block);
+  KILN_RETURN_IF_ERROR(detail::nchwc::LayoutRewriter(fn, options).run());
+  // The plain weights the packed ones replace.
+  eliminate_dead_code(fn);
+  return {};
+}
+
+inline Status convert_layout(Module& module, const ConvertLayoutOptions& options = {}) {
+  for (Function& fn : module.functions) KILN_RETURN_IF_ERROR(convert_layout(fn, options));
+  return {};
+}
+
+} // namespace kiln::relax
+// ---- end kiln/relax/passes/convert_layout.hpp ----
 // ---- begin kiln/relax/passes/fuse_ops.hpp ----
 // kiln/relax/passes/fuse_ops.hpp: operator fusion: groups of ops that one kernel can run
 // without writing their intermediate results move into a sub-function, called by one
@@ -12001,14 +12889,19 @@ inline PassManager default_pipeline() {
 //   - a chain of elementwise ops (unary, binary, clip) where each op reads the previous
 //     one's result, which nothing else reads; the kernel computes the chain tile by tile,
 //     so the intermediate tensors never reach memory;
-//   - an anchor (matmul, gemm, conv) followed by such a chain: the elementwise epilogue
-//     (bias, activation, residual add) runs on the anchor's output while it is in cache.
-// Every op of a group keeps the group's output shape (operands of the elementwise ops may
-// broadcast into it, never the other way), so the kernel walks one index space. Only f32
+//   - an anchor (matmul, gemm, conv, conv_nchwc) followed by such a chain: the elementwise epilogue
+//     (bias, activation, residual add) runs on the anchor's output while it is in cache;
+//   - a chain followed by the reduction (sum, mean, max, min, prod over axes) that alone
+//     reads it: the kernel reduces each tile of the chain as it is computed, so the
+//     tensor being reduced (x * x of a variance, exp(x) of a softmax denominator) is never
+//     written.
+// Every elementwise op of a group keeps the chain's shape (operands may broadcast into it,
+// never the other way), so the kernel walks one index space; a reduction ends a group. Only f32
 // groups fuse: that is what the fused kernels compute in. A group is at most
 // kMaxFusedOps ops, so that its registers fit a kernel's stack.
 
 #include <string>
+#include <variant>
 #include <vector>
 
 
@@ -12025,7 +12918,12 @@ constexpr bool is_fusible_elementwise(OpKind op) noexcept {
 }
 // Ops whose output an elementwise epilogue may follow.
 constexpr bool is_fusion_anchor(OpKind op) noexcept {
-  return op == OpKind::matmul || op == OpKind::gemm || op == OpKind::conv;
+  return op == OpKind::matmul || op == OpKind::gemm || op == OpKind::conv || op == OpKind::conv_nchwc;
+}
+// Reductions that may end an elementwise chain.
+constexpr bool is_fusible_reduction(OpKind op) noexcept {
+  return op == OpKind::reduce_sum || op == OpKind::reduce_mean || op == OpKind::reduce_max ||
+         op == OpKind::reduce_min || op == OpKind::reduce_prod;
 }
 
 namespace detail {
@@ -12111,8 +13009,25 @@ inline Result<int> fuse_ops(Module& module) {
     if (!block.dataflow) continue;
     for (const Binding& b : block.bindings) {
       const bool elementwise = is_fusible_elementwise(b.op);
-      if (!(elementwise || is_fusion_anchor(b.op)) || !detail::all_f32(fn, b)) continue;
+      const bool reduction = is_fusible_reduction(b.op);
+      if (!(elementwise || reduction || is_fusion_anchor(b.op)) || !detail::all_f32(fn, b)) continue;
       const ValueId out = b.outputs[0];
+      if (reduction) {
+        // Ends the chain that computes its input, when it alone reads it. A reduction with
+        // no such chain runs on its own kernel, and nothing joins after it.
+        const ValueId in = b.inputs[0];
+        const auto* attrs = std::get_if<ReduceAttrs>(&b.attrs);
+        const int g = group_of_output[static_cast<std::size_t>(in)];
+        if (attrs == nullptr || (attrs->axes.empty() && attrs->noop_with_empty_axes) || g < 0 ||
+            uses[static_cast<std::size_t>(in)] != 1)
+          continue;
+        detail::FusionGroup& group = groups[static_cast<std::size_t>(g)];
+        if (is_fusion_anchor(group.members[0]->op) || static_cast<int>(group.members.size()) >= kMaxFusedOps) continue;
+        group.members.push_back(&b);
+        group_of_output[static_cast<std::size_t>(in)] = -1;
+        group.output = out;
+        continue;
+      }
       if (elementwise) {
         // Join the group of an input this op alone reads, when the shape stays.
         int joined = -1;
@@ -12483,12 +13398,13 @@ constexpr MemoryPlan plan_memory(std::span<const BufferRequest> requests) {
 // kiln/vm/fused_program.hpp: FusedProgram, what a `fused` binding computes, in a form a
 // backend kernel walks without looking at the graph.
 //
-// The fusion pass leaves a sub-function of an optional anchor (matmul, gemm, conv) and a
-// chain of elementwise ops. Loading turns it into registers and steps: registers
-// [0, input_count) are the call's inputs (broadcast into the output's shape), then the
-// anchor's result when there is one (the anchor's own kernel writes it into the output
-// first), then one register per step. The backend kernel evaluates the steps tile by tile,
-// so the chain's intermediate tensors never reach memory.
+// The fusion pass leaves a sub-function of an optional anchor (matmul, gemm, conv), a chain
+// of elementwise ops and an optional closing reduction. Loading turns it into registers and
+// steps: registers [0, input_count) are the call's inputs (broadcast into the chain's
+// shape), then the anchor's result when there is one (the anchor's own kernel writes it into
+// the output first), then one register per step. The backend kernel evaluates the steps
+// tile by tile, so the chain's intermediate tensors never reach memory; with a reduction,
+// each tile of the last step is reduced into the output instead of stored.
 
 #include <cstdint>
 #include <string>
@@ -12516,7 +13432,14 @@ struct FusedProgram {
   std::vector<FusedStep> steps;
   int register_count = 0;
   std::uint32_t step_inputs = 0;  // bit r: the steps read input r (others feed only the anchor)
+  // The closing reduction (reduce_sum, ...; identity when none) of the last step's result
+  // over the axes in reduced_axes (bit a: chain axis a); the chain has chain_rank axes.
+  relax::OpKind reduction = relax::OpKind::identity;
+  std::uint32_t reduced_axes = 0;
+  int chain_rank = 0;
   const relax::Function* function = nullptr;  // the sub-function
+
+  bool reduces() const noexcept { return reduction != relax::OpKind::identity; }
 
   std::string to_string() const {
     std::string text;
@@ -12531,6 +13454,16 @@ struct FusedProgram {
       const int arity = s.op == relax::OpKind::clip ? 3 : relax::op_info(s.op).max_inputs;
       for (int i = 0; i < arity; ++i) text += str_cat(i ? ", " : "", reg(s.args[i]));
       text += ")\n";
+    }
+    if (reduces()) {
+      text += str_cat("out = ", relax::to_string(reduction), "(", reg(register_count - 1), ") over axes [");
+      bool first = true;
+      for (int a = 0; a < chain_rank; ++a)
+        if ((reduced_axes >> a) & 1u) {
+          text += str_cat(first ? "" : ", ", a);
+          first = false;
+        }
+      text += "]\n";
     }
     return text;
   }
@@ -12548,6 +13481,7 @@ inline Result<FusedProgram> compile_fused(const relax::Function& sub, const OpKe
   for (std::size_t i = 0; i < sub.params.size(); ++i) register_of[static_cast<std::size_t>(sub.params[i])] = static_cast<int>(i);
   int next = p.input_count;
   bool first = true;
+  relax::ValueId reduced_value = relax::kNoValue;  // the closing reduction's output
   for (const relax::Block& block : sub.blocks) {
     for (const relax::Binding& b : block.bindings) {
       if (b.outputs.size() != 1)
@@ -12555,6 +13489,31 @@ inline Result<FusedProgram> compile_fused(const relax::Function& sub, const OpKe
                           b.outputs.size(), " outputs");
       if (sub.type(b.outputs[0]).dtype != DType::f32)
         return make_error(StatusCode::unsupported, "fused @", sub.name, ": only f32 groups run fused");
+      if (p.reduces())
+        return make_error(StatusCode::unsupported, "fused @", sub.name, ": ", relax::to_string(p.reduction),
+                          " must be the last op");
+      if (!first && relax::is_fusible_reduction(b.op)) {
+        // Closes the chain: it must reduce the last step's result.
+        const auto* attrs = std::get_if<relax::ReduceAttrs>(&b.attrs);
+        const relax::TensorType& chain = sub.type(b.inputs[0]);
+        if (attrs == nullptr || p.anchor != nullptr || register_of[static_cast<std::size_t>(b.inputs[0])] != next - 1)
+          return make_error(StatusCode::unsupported, "fused @", sub.name, ": ", relax::to_string(b.op),
+                            " must reduce the result of an elementwise chain");
+        if (attrs->axes.empty() && attrs->noop_with_empty_axes)
+          return make_error(StatusCode::unsupported, "fused @", sub.name, ": a reduction over no axes");
+        p.chain_rank = chain.rank;
+        if (attrs->axes.empty()) p.reduced_axes = (1u << chain.rank) - 1u;
+        for (std::int64_t axis : attrs->axes) {
+          const std::int64_t a = axis < 0 ? axis + chain.rank : axis;
+          if (a < 0 || a >= chain.rank)
+            return make_error(StatusCode::out_of_range, "fused @", sub.name, ": axis ", axis, " of a rank ",
+                              chain.rank, " chain");
+          p.reduced_axes |= 1u << a;
+        }
+        p.reduction = b.op;
+        reduced_value = b.outputs[0];
+        continue;
+      }
       if (first && relax::is_fusion_anchor(b.op)) {
         p.anchor = lookup != nullptr ? lookup(b.op) : nullptr;
         if (p.anchor == nullptr)
@@ -12592,7 +13551,10 @@ inline Result<FusedProgram> compile_fused(const relax::Function& sub, const OpKe
       first = false;
     }
   }
-  if (sub.outputs.size() != 1 || register_of[static_cast<std::size_t>(sub.outputs[0])] != next - 1 || next == p.input_count)
+  const bool result_is_last =
+      sub.outputs.size() == 1 && (p.reduces() ? sub.outputs[0] == reduced_value
+                                              : register_of[static_cast<std::size_t>(sub.outputs[0])] == next - 1);
+  if (sub.outputs.size() != 1 || !result_is_last || next == p.input_count)
     return make_error(StatusCode::unsupported, "fused @", sub.name, ": the result must be the last op's");
   p.register_count = next;
   return p;
@@ -12966,6 +13928,10 @@ struct LoadOptions {
   bool run_passes = true;   // the default pipeline (constant folding, CSE, DCE, ...)
   bool fuse = true;         // operator fusion (relax/passes/fuse_ops.hpp), after the pipeline
   bool plan_memory = true;  // reuse memory between values; off, every value has its own bytes
+  // 2-D convolutions in the blocked NCHWc layout (relax/passes/convert_layout.hpp), after
+  // the pipeline and before fusion; `layout_block` channels per block.
+  bool convert_layout = true;
+  std::int64_t layout_block = relax::kNativeNchwcBlock;
   // The kernels call_kernel bindings call, by name; a call of a name not here fails at load.
   std::vector<UserKernel> user_kernels = {};
 };
@@ -12982,6 +13948,10 @@ class Executable {
     KILN_RETURN_IF_ERROR(check_user_kernels(options.user_kernels).with_context("load"));
     if (options.run_passes) KILN_RETURN_IF_ERROR(relax::default_pipeline().run(module).with_context("load"));
     else KILN_RETURN_IF_ERROR(relax::verify(module).with_context("load"));
+    if (options.convert_layout) {
+      KILN_RETURN_IF_ERROR(relax::convert_layout(module, {.block = options.layout_block}).with_context("load"));
+      KILN_RETURN_IF_ERROR(relax::verify(module).with_context("load: after layout conversion"));
+    }
     if (options.fuse) {
       Result<int> fused = relax::fuse_ops(module);
       if (!fused.ok()) return std::move(fused).status().with_context("load: fusion");
@@ -13790,7 +14760,8 @@ constexpr relax::Inferred<relax::TensorType> infer_node() noexcept {
   else if constexpr (Op == OpKind::attention) return infer::attention(*in[0], *in[1], *in[2], opt(3));
   else {
     static_assert(Op == OpKind::identity, "kiln: this op has no static-graph form (several outputs, control flow, "
-                                          "dims known only at run time, or a sub-function)");
+                                          "dims known only at run time, a sub-function, or an NCHWc layout op, which "
+                                          "only the VM's layout conversion makes)");
     return *in[0];
   }
 }
@@ -13864,7 +14835,10 @@ concept OptionalGraphTensor = GraphTensor<T> || std::is_same_v<T, NoInput>;
 // conv<relax::ConvAttrs{.pads = {1, 1, 1, 1}}>(x, w, b). `apply<OpKind, attrs>(inputs...)`
 // reaches any op with one output and static attributes.
 
+#include <cstddef>
 #include <cstdint>
+#include <tuple>
+#include <utility>
 
 
 namespace kiln::static_graph {
@@ -13973,6 +14947,33 @@ template <std::int64_t... Perm, GraphTensor X>
 constexpr auto transpose(X x) noexcept { return apply<OpKind::transpose, relax::PermAttrs{relax::Ints{Perm...}}>(x); }
 template <std::int64_t Axis, GraphTensor... Xs>
 constexpr auto concat(Xs... xs) noexcept { return apply<OpKind::concat, relax::AxisAttrs{Axis}>(xs...); }
+
+namespace detail {
+template <std::size_t I, std::int64_t... Sizes>
+constexpr std::int64_t split_start() noexcept {
+  constexpr std::int64_t sizes[] = {Sizes...};
+  std::int64_t start = 0;
+  for (std::size_t i = 0; i < I; ++i) start += sizes[i];
+  return start;
+}
+} // namespace detail
+
+// ONNX Split with explicit sizes along Axis: a tuple of slices, one per size, which must
+// add up to the axis's extent. A node has one output, so each part is its own slice node.
+template <std::int64_t Axis, std::int64_t... Sizes, GraphTensor X>
+constexpr auto split(X x) noexcept {
+  static_assert(sizeof...(Sizes) > 0, "split: give at least one size");
+  static_assert(((Sizes >= 0) && ...), "split: sizes must not be negative");
+  static_assert(Axis >= -X::shape.rank && Axis < X::shape.rank, "split: the axis is out of range");
+  static_assert((Sizes + ...) == X::shape.dims[Axis < 0 ? Axis + X::shape.rank : Axis],
+                "split: the sizes must add up to the extent of the axis");
+  return [x]<std::size_t... I>(std::index_sequence<I...>) {
+    constexpr std::int64_t sizes[] = {Sizes...};
+    return std::tuple{apply<OpKind::slice, relax::SliceAttrs{.starts = {detail::split_start<I, Sizes...>()},
+                                                             .ends = {detail::split_start<I, Sizes...>() + sizes[I]},
+                                                             .axes = {Axis}}>(x)...};
+  }(std::make_index_sequence<sizeof...(Sizes)>{});
+}
 
 } // namespace kiln::static_graph
 // ---- end kiln/static_graph/ops.hpp ----
@@ -14959,150 +15960,6 @@ struct VectorEval {
 #include <cstdint>
 #include <type_traits>
 
-#ifndef KILN_AMALGAMATED_KILN_BACKEND_CPU_ARCH_HPP
-#define KILN_AMALGAMATED_KILN_BACKEND_CPU_ARCH_HPP
-// ---- begin kiln/backend/cpu/arch.hpp ----
-// kiln/backend/cpu/arch.hpp: the CPU backend's architecture tags (over xsimd), the one the
-// compile flags select, and a run-time query of what the running CPU supports.
-//
-// A tag is usable in a translation unit only when the unit was compiled with its
-// instruction set (`Arch::compiled`): xsimd, like the intrinsics under it, emits
-// instructions for the flags of the unit. Run-time dispatch therefore chooses among the
-// compiled tags the best one that detect() also reports; running code for a tag the CPU
-// lacks is an illegal instruction.
-
-#include <string_view>
-#include <type_traits>
-
-#if __has_include(<xsimd/xsimd.hpp>)
-#include <xsimd/xsimd.hpp>
-#define KILN_CPU_HAVE_XSIMD 1
-#else
-#define KILN_CPU_HAVE_XSIMD 0
-#endif
-
-// Which vector tags this translation unit can instantiate. xsimd's AVX-512 batch needs
-// F, CD, DQ and BW (-march=native on any AVX-512 machine since Skylake-SP gives them all).
-#if KILN_CPU_HAVE_XSIMD && XSIMD_WITH_AVX512F && XSIMD_WITH_AVX512CD && XSIMD_WITH_AVX512DQ && \
-    XSIMD_WITH_AVX512BW
-#define KILN_CPU_COMPILED_AVX512 1
-#else
-#define KILN_CPU_COMPILED_AVX512 0
-#endif
-#if KILN_CPU_HAVE_XSIMD && XSIMD_WITH_FMA3_AVX2
-#define KILN_CPU_COMPILED_AVX2 1
-#else
-#define KILN_CPU_COMPILED_AVX2 0
-#endif
-
-namespace kiln::cpu {
-
-// Plain C++ floats, one lane: correct everywhere, the reference for the vector tags.
-struct scalar {
-  static constexpr int width = 1;  // floats per vector register
-  static constexpr bool compiled = true;
-  static constexpr std::string_view name = "scalar";
-};
-
-// AVX2 + FMA3: 16 ymm registers of 8 floats.
-struct avx2 {
-  static constexpr int width = 8;
-  static constexpr int registers = 16;
-  static constexpr bool compiled = KILN_CPU_COMPILED_AVX2 != 0;
-  static constexpr std::string_view name = "avx2";
-#if KILN_CPU_HAVE_XSIMD
-  using xsimd_arch = xsimd::fma3<xsimd::avx2>;
-#endif
-};
-
-// AVX-512 (F, CD, DQ, BW): 32 zmm registers of 16 floats.
-struct avx512 {
-  static constexpr int width = 16;
-  static constexpr int registers = 32;
-  static constexpr bool compiled = KILN_CPU_COMPILED_AVX512 != 0;
-  static constexpr std::string_view name = "avx512";
-#if KILN_CPU_HAVE_XSIMD
-  using xsimd_arch = xsimd::avx512bw;
-#endif
-};
-
-template <class Arch>
-concept CpuArch = std::is_same_v<Arch, scalar> || std::is_same_v<Arch, avx2> || std::is_same_v<Arch, avx512>;
-
-// Floats per vector register of an architecture.
-template <CpuArch Arch>
-inline constexpr int simd_width_v = Arch::width;
-
-// The widest tag the compile flags allow: what kernels use unless told otherwise.
-using native_arch = std::conditional_t<avx512::compiled, avx512, std::conditional_t<avx2::compiled, avx2, scalar>>;
-
-// What the running CPU (and OS) supports, for dispatch and for tests that must skip code
-// the machine cannot run.
-struct CpuFeatures {
-  bool has_avx2 = false;
-  bool has_fma = false;
-  bool has_avx512f = false;
-  bool has_avx512cd = false;
-  bool has_avx512dq = false;
-  bool has_avx512bw = false;
-  bool has_avx512vl = false;
-
-  // Whether code compiled for Arch runs on this CPU (false when it was not compiled in).
-  template <CpuArch Arch>
-  constexpr bool supports() const noexcept {
-    if constexpr (!Arch::compiled) return false;
-    else if constexpr (std::is_same_v<Arch, cpu::avx512>)
-      return has_avx512f && has_avx512cd && has_avx512dq && has_avx512bw && has_avx512vl;
-    else if constexpr (std::is_same_v<Arch, cpu::avx2>) return has_avx2 && has_fma;
-    else return true;
-  }
-};
-
-// Queries the CPU once per call (cheap: the compiler's runtime caches CPUID). Includes the
-// OS check that the wide register state is saved on context switches.
-inline CpuFeatures detect() noexcept {
-  CpuFeatures f;
-#if (defined(__GNUC__) || defined(__clang__)) && (defined(__x86_64__) || defined(__i386__))
-  __builtin_cpu_init();  // needed when called before main (static initializers)
-  f.has_avx2 = __builtin_cpu_supports("avx2") != 0;
-  f.has_fma = __builtin_cpu_supports("fma") != 0;
-  f.has_avx512f = __builtin_cpu_supports("avx512f") != 0;
-  f.has_avx512cd = __builtin_cpu_supports("avx512cd") != 0;
-  f.has_avx512dq = __builtin_cpu_supports("avx512dq") != 0;
-  f.has_avx512bw = __builtin_cpu_supports("avx512bw") != 0;
-  f.has_avx512vl = __builtin_cpu_supports("avx512vl") != 0;
-#endif
-  return f;
-}
-
-// The kinds of tag, widest first, for run-time dispatch over the compiled ones.
-enum class ArchKind { scalar, avx2, avx512 };
-
-template <CpuArch Arch>
-inline constexpr ArchKind arch_kind_v = std::is_same_v<Arch, avx512> ? ArchKind::avx512
-                                        : std::is_same_v<Arch, avx2> ? ArchKind::avx2
-                                                                      : ArchKind::scalar;
-
-// The widest tag that is both compiled in and supported by this CPU.
-inline ArchKind best_arch() noexcept {
-  const CpuFeatures f = detect();
-  if (f.supports<avx512>()) return ArchKind::avx512;
-  if (f.supports<avx2>()) return ArchKind::avx2;
-  return ArchKind::scalar;
-}
-
-constexpr std::string_view to_string(ArchKind kind) noexcept {
-  switch (kind) {
-    case ArchKind::avx512: return avx512::name;
-    case ArchKind::avx2: return avx2::name;
-    case ArchKind::scalar: return scalar::name;
-  }
-  return "unknown";
-}
-
-} // namespace kiln::cpu
-// ---- end kiln/backend/cpu/arch.hpp ----
-#endif // KILN_AMALGAMATED_KILN_BACKEND_CPU_ARCH_HPP
 #ifndef KILN_AMALGAMATED_KILN_BACKEND_CPU_INTRIN_FMA_BLOCK_HPP
 #define KILN_AMALGAMATED_KILN_BACKEND_CPU_INTRIN_FMA_BLOCK_HPP
 // ---- begin kiln/backend/cpu/intrin/fma_block.hpp ----
@@ -18320,17 +19177,162 @@ inline const OpKernel* cpu_elementwise_kernel(relax::OpKind op) {
 } // namespace kiln::vm
 // ---- end kiln/vm/ops/elementwise.hpp ----
 #endif // KILN_AMALGAMATED_KILN_VM_OPS_ELEMENTWISE_HPP
+#ifndef KILN_AMALGAMATED_KILN_VM_OPS_CUMSUM_HPP
+#define KILN_AMALGAMATED_KILN_VM_OPS_CUMSUM_HPP
+// ---- begin kiln/vm/ops/cumsum.hpp ----
+// kiln/vm/ops/cumsum.hpp: the CPU kernel of the dynamic module's cumsum, with ONNX's
+// semantics: running sums along one axis (an attribute here, not an input), inclusive or
+// exclusive (each element left out of its own sum, the first sum 0), forward or reversed
+// (summing from the end).
+//
+// The input is [outer, n, inner] around the axis. Each work item takes one outer index and a
+// block of up to kColumnBlock inner columns, keeps their running sums on the stack and walks
+// the n rows once, so reads and writes stay on contiguous rows whatever the axis. Items are
+// independent and shared among the pool's threads.
+//
+// Every numeric dtype: f32 and f64 sum in their own type, f16 and bf16 in f32 (rounded once
+// per output), integers modulo 2^bits (they wrap, as the elementwise add does). Each input
+// element is read before its output is written, so the output may be the input itself.
+
+#include <algorithm>
+#include <cstddef>
+#include <cstdint>
+#include <string_view>
+#include <type_traits>
+
+
+namespace kiln::vm {
+namespace cumsum_impl {
+
+using relax::OpKind;
+using cpu_support::op_error;
+
+// Inner columns whose running sums one item keeps on the stack.
+inline constexpr std::int64_t kColumnBlock = 64;
+
+inline constexpr std::string_view kAccepted = "f32, f64, f16, bf16, i8, u8, i16, i32 or i64";
+
+// What a running sum of T is kept in: f32 for the 16-bit floats, a wrapping u64 for integers.
+template <class T>
+using Sum = std::conditional_t<std::is_same_v<T, f16> || std::is_same_v<T, bf16>, float,
+                               std::conditional_t<std::is_integral_v<T>, std::uint64_t, T>>;
+
+template <class T>
+inline Sum<T> widen(T v) noexcept {
+  return static_cast<Sum<T>>(v);  // integers: sign-extended, modulo 2^64
+}
+template <class T>
+inline T narrow(Sum<T> s) noexcept {
+  return static_cast<T>(s);  // integers: the low bits
+}
+
+// Columns [0, width) of an [n, inner] block: y holds the running sums of x down the rows.
+template <class T, bool Exclusive>
+void scan_columns(const T* x, T* y, std::int64_t n, std::int64_t inner, std::int64_t width, bool reverse) noexcept {
+  Sum<T> sum[kColumnBlock] = {};
+  const std::int64_t first = reverse ? n - 1 : 0;
+  const std::int64_t step = reverse ? -inner : inner;
+  for (std::int64_t i = 0; i < n; ++i) {
+    const std::int64_t row = first * inner + i * step;
+    for (std::int64_t j = 0; j < width; ++j) {
+      const Sum<T> v = widen(x[row + j]);
+      if constexpr (Exclusive) {
+        y[row + j] = narrow<T>(sum[j]);
+        sum[j] += v;
+      } else {
+        sum[j] += v;
+        y[row + j] = narrow<T>(sum[j]);
+      }
+    }
+  }
+}
+
+template <class T>
+void cumsum(const T* x, T* y, std::int64_t outer, std::int64_t n, std::int64_t inner, bool exclusive, bool reverse,
+            ThreadPool* pool) {
+  const std::int64_t blocks = (inner + kColumnBlock - 1) / kColumnBlock;
+  const std::int64_t width = std::min(inner, kColumnBlock);
+  cpu_support::parallel_items(pool, outer * blocks, n * width, [&](std::int64_t begin, std::int64_t end) {
+    for (std::int64_t item = begin; item < end; ++item) {
+      const std::int64_t o = item / blocks;
+      const std::int64_t column = (item % blocks) * kColumnBlock;
+      const std::int64_t offset = o * n * inner + column;
+      const std::int64_t columns = std::min(kColumnBlock, inner - column);
+      if (exclusive) scan_columns<T, true>(x + offset, y + offset, n, inner, columns, reverse);
+      else scan_columns<T, false>(x + offset, y + offset, n, inner, columns, reverse);
+    }
+  });
+}
+
+inline Status run(const OpCall& call) {
+  constexpr OpKind op = OpKind::cumsum;
+  KILN_RETURN_IF_ERROR(cpu_support::require_inputs(call, 1));
+  const Slot& x = *call.input(0);
+  const Slot& y = call.output();
+  const auto* attrs = std::get_if<relax::CumSumAttrs>(call.attrs);
+  if (attrs == nullptr) return op_error(StatusCode::internal, op, "expects cumsum attributes");
+  const int axis = cpu_support::resolve_axis(attrs->axis, x.rank);
+  if (axis < 0) return op_error(StatusCode::invalid_argument, op, "the axis is out of range for rank ", x.rank);
+  if (!x.contiguous() || !y.contiguous())
+    return op_error(StatusCode::unsupported, op, "non-contiguous operands are not supported");
+  if (y.dtype != x.dtype) return cpu_support::dtype_unsupported(op, "output", y.dtype, "the input's dtype");
+  if (!cpu_support::same_dims(x, y))
+    return op_error(StatusCode::shape_mismatch, op, "the output must have the input's shape");
+  if (x.dtype == DType::boolean) return cpu_support::dtype_unsupported(op, "input", x.dtype, kAccepted);
+  const std::int64_t outer = cpu_support::extent_product(x, 0, axis);
+  const std::int64_t n = x.dims[axis];
+  const std::int64_t inner = cpu_support::extent_product(x, axis + 1, x.rank);
+  if (outer * n * inner == 0) return {};
+  visit_dtype(x.dtype, [&](auto zero) {
+    using T = decltype(zero);
+    if constexpr (!std::is_same_v<T, bool>)
+      cumsum(x.data_as<const T>(), y.data_as<T>(), outer, n, inner, attrs->exclusive, attrs->reverse, call.pool);
+  });
+  return {};
+}
+
+inline Status supports(const relax::Binding& b, const relax::Function& fn) {
+  KILN_RETURN_IF_ERROR(cpu_support::check_operands(b, fn, 1, 1));
+  const relax::TensorType& x = *cpu_support::input_type(b, fn, 0);
+  const relax::TensorType& y = *cpu_support::output_type(b, fn);
+  if (x.rank < 1 || x.rank > kMaxRank)
+    return op_error(StatusCode::unsupported, b.op, "inputs of rank ", x.rank, " are not supported (1 to ", kMaxRank,
+                    ")");
+  if (x.dtype == DType::boolean) return cpu_support::dtype_unsupported(b.op, "input", x.dtype, kAccepted);
+  if (y.dtype != x.dtype) return cpu_support::dtype_unsupported(b.op, "output", y.dtype, "the input's dtype");
+  const auto* attrs = std::get_if<relax::CumSumAttrs>(&b.attrs);
+  if (attrs == nullptr) return op_error(StatusCode::invalid_argument, b.op, "expects cumsum attributes");
+  if (cpu_support::resolve_axis(attrs->axis, x.rank) < 0)
+    return op_error(StatusCode::invalid_argument, b.op, "the axis is out of range for rank ", x.rank);
+  return {};
+}
+
+inline constexpr OpKernel kKernel{&supports, nullptr, &run};
+
+} // namespace cumsum_impl
+
+// The CPU kernel of cumsum; null for other ops.
+inline const OpKernel* cpu_cumsum_kernel(relax::OpKind op) {
+  return op == relax::OpKind::cumsum ? &cumsum_impl::kKernel : nullptr;
+}
+
+} // namespace kiln::vm
+// ---- end kiln/vm/ops/cumsum.hpp ----
+#endif // KILN_AMALGAMATED_KILN_VM_OPS_CUMSUM_HPP
 #ifndef KILN_AMALGAMATED_KILN_VM_OPS_FUSED_HPP
 #define KILN_AMALGAMATED_KILN_VM_OPS_FUSED_HPP
 // ---- begin kiln/vm/ops/fused.hpp ----
 // kiln/vm/ops/fused.hpp: the CPU kernel of `fused` calls: an optional anchor, then a chain
 // of f32 elementwise steps evaluated tile by tile in registers on the stack.
 //
-// A tile is kTileFloats consecutive output elements. Each input is loaded into its register
-// for the tile (or read in place when it has the output's shape), each step writes its own
-// register, and the last one is stored into the output. An anchor (matmul, gemm, conv)
-// first writes the whole output with its own kernel; the steps then read it back tile by
-// tile while it is still in cache and overwrite it with the final values.
+// A tile is kTileFloats consecutive elements of the chain. Each input is loaded into its
+// register for the tile (or read in place when it has the chain's shape), each step writes
+// its own register, and the last one is stored into the output. An anchor (matmul, gemm,
+// conv) first writes the whole output with its own kernel; the steps then read it back tile
+// by tile while it is still in cache and overwrite it with the final values. A closing
+// reduction takes the last register of each tile instead and folds it into the output,
+// run by run along the chain's last axis: a reduced last axis folds a run into one output
+// element, a kept one adds the run into a row of outputs (both SIMD).
 
 #include <algorithm>
 #include <cmath>
@@ -18338,6 +19340,357 @@ inline const OpKernel* cpu_elementwise_kernel(relax::OpKind op) {
 #include <cstdint>
 #include <cstring>
 
+#ifndef KILN_AMALGAMATED_KILN_VM_OPS_REDUCE_HPP
+#define KILN_AMALGAMATED_KILN_VM_OPS_REDUCE_HPP
+// ---- begin kiln/vm/ops/reduce.hpp ----
+// kiln/vm/ops/reduce.hpp: the CPU kernels of the dynamic module's reductions: reduce_sum,
+// reduce_mean, reduce_max, reduce_min and reduce_prod over any set of axes, and argmax and
+// argmin along one axis.
+//
+// The input's axes are merged into alternating runs of kept and reduced axes. When the last
+// run is reduced, every output element reduces contiguous rows; when it is kept, every
+// output row accumulates contiguous input rows element by element. Both inner loops are SIMD
+// for f32. Empty reductions give the identity (0 for sum, 1 for prod, -inf / +inf for max /
+// min; NaN for mean). f32 throughout, i64 for sum, prod, max and min; argmax and argmin take
+// f32, i64 and i32 (ties give the first index).
+
+#include <algorithm>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <limits>
+
+
+namespace kiln::vm {
+namespace reduce_impl {
+
+using relax::OpKind;
+
+enum class Reduction : std::uint8_t { sum, prod, max, min };
+
+constexpr Reduction reduction_of(OpKind op) noexcept {
+  switch (op) {
+    case OpKind::reduce_prod: return Reduction::prod;
+    case OpKind::reduce_max: return Reduction::max;
+    case OpKind::reduce_min: return Reduction::min;
+    default: return Reduction::sum;  // reduce_sum, reduce_mean
+  }
+}
+
+template <class T>
+constexpr T identity_of(Reduction r) noexcept {
+  switch (r) {
+    case Reduction::sum: return T(0);
+    case Reduction::prod: return T(1);
+    case Reduction::max:
+      return std::numeric_limits<T>::has_infinity ? -std::numeric_limits<T>::infinity()
+                                                  : std::numeric_limits<T>::lowest();
+    case Reduction::min:
+      return std::numeric_limits<T>::has_infinity ? std::numeric_limits<T>::infinity() : std::numeric_limits<T>::max();
+  }
+  return T(0);
+}
+
+template <class T>
+T combine(Reduction r, T a, T b) noexcept {
+  switch (r) {
+    case Reduction::sum:
+      if constexpr (std::is_integral_v<T>)  // wraps, as the elementwise kernels do
+        return static_cast<T>(static_cast<std::uint64_t>(a) + static_cast<std::uint64_t>(b));
+      else return a + b;
+    case Reduction::prod:
+      if constexpr (std::is_integral_v<T>)
+        return static_cast<T>(static_cast<std::uint64_t>(a) * static_cast<std::uint64_t>(b));
+      else return a * b;
+    case Reduction::max: return a < b ? b : a;
+    case Reduction::min: return b < a ? b : a;
+  }
+  return a;
+}
+
+// The reduction of a contiguous row.
+template <class T>
+T reduce_row(Reduction r, const T* x, std::int64_t n) noexcept {
+  if constexpr (std::is_same_v<T, float>) {
+    switch (r) {
+      case Reduction::sum: return cpu_support::row_sum(x, n);
+      case Reduction::max: return cpu_support::row_max(x, n);
+      case Reduction::min: return cpu_support::row_min(x, n);
+      case Reduction::prod: break;
+    }
+  }
+  T acc = identity_of<T>(r);
+  for (std::int64_t i = 0; i < n; ++i) acc = combine(r, acc, x[i]);
+  return acc;
+}
+
+// acc[i] = combine(acc[i], x[i]) over a contiguous row.
+template <class T>
+void accumulate_row(Reduction r, T* acc, const T* x, std::int64_t n) noexcept {
+  if constexpr (std::is_same_v<T, float>) {
+    switch (r) {
+      case Reduction::sum: cpu_support::combine_into(acc, x, n, [](auto a, auto b) { return a + b; }); return;
+      case Reduction::prod: cpu_support::combine_into(acc, x, n, [](auto a, auto b) { return a * b; }); return;
+      case Reduction::max: cpu_support::combine_into(acc, x, n, [](auto a, auto b) { return xsimd::max(a, b); }); return;
+      case Reduction::min: cpu_support::combine_into(acc, x, n, [](auto a, auto b) { return xsimd::min(a, b); }); return;
+    }
+  }
+  for (std::int64_t i = 0; i < n; ++i) acc[i] = combine(r, acc[i], x[i]);
+}
+
+// ---- the plan: merged runs of kept and reduced axes -----------------------------------------------
+
+struct Plan {
+  int rank = 0;
+  std::int64_t dims[kMaxRank] = {};
+  std::int64_t strides[kMaxRank] = {};  // of the input, row-major
+  bool reduced[kMaxRank] = {};
+  std::int64_t kept_count = 1;
+  std::int64_t reduced_count = 1;
+
+  // The input offset of position `flat` among the axes of one kind, skipping the last axis
+  // when `skip_last` (row-major over those axes).
+  std::int64_t offset_of(std::int64_t flat, bool of_reduced, bool skip_last) const noexcept {
+    std::int64_t offset = 0;
+    for (int a = rank - (skip_last ? 2 : 1); a >= 0; --a) {
+      if (reduced[a] != of_reduced) continue;
+      offset += (flat % dims[a]) * strides[a];
+      flat /= dims[a];
+    }
+    return offset;
+  }
+};
+
+// `marked[a]` tells whether input axis a is reduced.
+inline Plan make_plan(const Slot& x, const bool* marked) {
+  Plan p;
+  std::int64_t full_strides[kMaxRank] = {};
+  std::int64_t stride = 1;
+  for (int a = x.rank; a-- > 0;) {
+    full_strides[a] = stride;
+    stride *= x.dims[a];
+  }
+  for (int a = 0; a < x.rank; ++a) {
+    if (marked[a]) p.reduced_count *= x.dims[a];
+    else p.kept_count *= x.dims[a];
+    if (x.dims[a] == 1) continue;  // no effect either way
+    if (p.rank > 0 && p.reduced[p.rank - 1] == marked[a]) {  // contiguous with the run before
+      p.dims[p.rank - 1] *= x.dims[a];
+      p.strides[p.rank - 1] = full_strides[a];
+      continue;
+    }
+    p.dims[p.rank] = x.dims[a];
+    p.strides[p.rank] = full_strides[a];
+    p.reduced[p.rank] = marked[a];
+    ++p.rank;
+  }
+  if (p.rank == 0) {  // one element
+    p.rank = 1;
+    p.dims[0] = 1;
+    p.strides[0] = 1;
+    p.reduced[0] = true;
+  }
+  return p;
+}
+
+template <class T>
+void reduce_plan(const Plan& p, Reduction r, const T* x, T* out, ThreadPool* pool) {
+  const int last = p.rank - 1;
+  const std::int64_t length = p.dims[last];
+  if (p.reduced[last]) {
+    // Every output element reduces rows of `length` contiguous elements.
+    const std::int64_t rows = p.reduced_count / length;
+    cpu_support::parallel_items(pool, p.kept_count, p.reduced_count, [&](std::int64_t begin, std::int64_t end) {
+      for (std::int64_t o = begin; o < end; ++o) {
+        const T* base = x + p.offset_of(o, false, false);
+        T acc = identity_of<T>(r);
+        for (std::int64_t row = 0; row < rows; ++row)
+          acc = combine(r, acc, reduce_row(r, base + p.offset_of(row, true, true), length));
+        out[o] = acc;
+      }
+    });
+    return;
+  }
+  // Every output row (contiguous, `length` long) accumulates input rows; few long rows are
+  // cut into column pieces so that threads share them.
+  const std::int64_t rows = p.kept_count / length;
+  const std::int64_t piece = rows >= 8 ? length : std::max<std::int64_t>(256, (length + 7) / 8);
+  const std::int64_t pieces = (length + piece - 1) / piece;
+  cpu_support::parallel_items(pool, rows * pieces, piece * p.reduced_count, [&](std::int64_t begin, std::int64_t end) {
+    for (std::int64_t item = begin; item < end; ++item) {
+      const std::int64_t row = item / pieces, first = (item % pieces) * piece;
+      const std::int64_t n = std::min(piece, length - first);
+      T* acc = out + row * length + first;
+      std::fill(acc, acc + n, identity_of<T>(r));
+      const T* base = x + p.offset_of(row, false, true) + first;
+      for (std::int64_t k = 0; k < p.reduced_count; ++k) accumulate_row(r, acc, base + p.offset_of(k, true, false), n);
+    }
+  });
+}
+
+// The reduced axes of `x` under the attributes; false when an axis is out of range or
+// repeated. `copy` is set when the op is an identity (no axes with noop_with_empty_axes).
+inline bool marked_axes(const relax::ReduceAttrs& attrs, int rank, bool* marked, bool& copy) {
+  copy = attrs.axes.empty() && attrs.noop_with_empty_axes;
+  for (int a = 0; a < rank; ++a) marked[a] = attrs.axes.empty() && !copy;
+  for (std::int64_t axis : attrs.axes) {
+    const int a = cpu_support::resolve_axis(axis, rank);
+    if (a < 0 || marked[a]) return false;
+    marked[a] = true;
+  }
+  return true;
+}
+
+inline Status run_reduce(const OpCall& call, const Slot& x, const Slot& y) {
+  const auto* attrs = std::get_if<relax::ReduceAttrs>(call.attrs);
+  if (attrs == nullptr) return cpu_support::op_error(StatusCode::internal, call.op, "expects reduce attributes");
+  bool marked[kMaxRank] = {};
+  bool copy = false;
+  if (!marked_axes(*attrs, x.rank, marked, copy))
+    return cpu_support::op_error(StatusCode::invalid_argument, call.op, "an axis is out of range or repeated");
+  if (x.dtype != y.dtype) return cpu_support::dtype_unsupported(call.op, "output", y.dtype, "the input's dtype");
+  if (copy) {
+    if (y.elements() != x.elements())
+      return cpu_support::op_error(StatusCode::shape_mismatch, call.op, "the output must hold the input's elements");
+    if (x.elements() > 0) std::memcpy(y.data, x.data, x.bytes());
+    return {};
+  }
+  const Plan plan = make_plan(x, marked);
+  if (y.elements() != plan.kept_count)
+    return cpu_support::op_error(StatusCode::shape_mismatch, call.op, "the output holds ", y.elements(),
+                                 " elements, the reduction gives ", plan.kept_count);
+  if (plan.kept_count == 0) return {};
+  const Reduction r = reduction_of(call.op);
+  if (x.dtype == DType::f32) {
+    float* out = y.data_as<float>();
+    if (plan.reduced_count == 0) std::fill(out, out + plan.kept_count, identity_of<float>(r));
+    else reduce_plan(plan, r, x.data_as<const float>(), out, call.pool);
+    if (call.op == OpKind::reduce_mean) {
+      const float scale = 1.0f / static_cast<float>(plan.reduced_count);
+      cpu_support::row_scale(out, out, plan.kept_count, scale);
+      if (plan.reduced_count == 0) std::fill(out, out + plan.kept_count, std::numeric_limits<float>::quiet_NaN());
+    }
+    return {};
+  }
+  if (x.dtype == DType::i64 && call.op != OpKind::reduce_mean) {
+    std::int64_t* out = y.data_as<std::int64_t>();
+    if (plan.reduced_count == 0) std::fill(out, out + plan.kept_count, identity_of<std::int64_t>(r));
+    else reduce_plan(plan, r, x.data_as<const std::int64_t>(), out, call.pool);
+    return {};
+  }
+  return cpu_support::dtype_unsupported(call.op, "input", x.dtype, "f32, and i64 for sum, prod, max and min");
+}
+
+// ---- argmax, argmin -----------------------------------------------------------------------------------
+
+// Indices into an [outer, n, inner] input along n.
+template <class T>
+void arg_reduce(bool largest, const T* x, std::int64_t* out, std::int64_t outer, std::int64_t n, std::int64_t inner,
+                ThreadPool* pool) {
+  const auto better = [largest](T candidate, T best) { return largest ? best < candidate : candidate < best; };
+  cpu_support::parallel_items(pool, outer, n * inner, [&](std::int64_t begin, std::int64_t end) {
+    for (std::int64_t o = begin; o < end; ++o) {
+      const T* block = x + o * n * inner;
+      std::int64_t* index = out + o * inner;
+      std::fill(index, index + inner, std::int64_t{0});
+      for (std::int64_t i = 1; i < n; ++i) {
+        const T* row = block + i * inner;
+        for (std::int64_t j = 0; j < inner; ++j)
+          if (better(row[j], block[index[j] * inner + j])) index[j] = i;
+      }
+    }
+  });
+}
+
+inline Status run_arg_reduce(const OpCall& call, const Slot& x, const Slot& y) {
+  const auto* attrs = std::get_if<relax::ArgReduceAttrs>(call.attrs);
+  const int axis = attrs ? cpu_support::resolve_axis(attrs->axis, x.rank) : -1;
+  if (axis < 0) return cpu_support::op_error(StatusCode::invalid_argument, call.op, "the axis is out of range");
+  if (y.dtype != DType::i64) return cpu_support::dtype_unsupported(call.op, "output", y.dtype, "i64 only");
+  const std::int64_t outer = cpu_support::extent_product(x, 0, axis);
+  const std::int64_t n = x.dims[axis];
+  const std::int64_t inner = cpu_support::extent_product(x, axis + 1, x.rank);
+  if (y.elements() != outer * inner)
+    return cpu_support::op_error(StatusCode::shape_mismatch, call.op, "the output holds ", y.elements(),
+                                 " elements, expected ", outer * inner);
+  if (outer * inner == 0) return {};
+  if (n == 0) return cpu_support::op_error(StatusCode::invalid_argument, call.op, "the reduced axis is empty");
+  const bool largest = call.op == OpKind::argmax;
+  std::int64_t* out = y.data_as<std::int64_t>();
+  switch (x.dtype) {
+    case DType::f32: arg_reduce(largest, x.data_as<const float>(), out, outer, n, inner, call.pool); return {};
+    case DType::i64: arg_reduce(largest, x.data_as<const std::int64_t>(), out, outer, n, inner, call.pool); return {};
+    case DType::i32: arg_reduce(largest, x.data_as<const std::int32_t>(), out, outer, n, inner, call.pool); return {};
+    default: return cpu_support::dtype_unsupported(call.op, "input", x.dtype, "f32, i64 and i32");
+  }
+}
+
+// ---- the entry points -------------------------------------------------------------------------------
+
+inline bool is_arg_reduce(OpKind op) noexcept { return op == OpKind::argmax || op == OpKind::argmin; }
+
+inline Status run(const OpCall& call) {
+  KILN_RETURN_IF_ERROR(cpu_support::require_inputs(call, 1));
+  const Slot& x = *call.input(0);
+  const Slot& y = call.output();
+  if (!x.contiguous() || !y.contiguous())
+    return cpu_support::op_error(StatusCode::unsupported, call.op, "non-contiguous operands are not supported");
+  return is_arg_reduce(call.op) ? run_arg_reduce(call, x, y) : run_reduce(call, x, y);
+}
+
+inline Status supports(const relax::Binding& binding, const relax::Function& fn) {
+  const OpKind op = binding.op;
+  KILN_RETURN_IF_ERROR(cpu_support::check_operands(binding, fn, 1, 1));
+  const relax::TensorType& x = *cpu_support::input_type(binding, fn, 0);
+  const relax::TensorType& y = *cpu_support::output_type(binding, fn);
+  if (x.rank < 0 || x.rank > kMaxRank)
+    return cpu_support::op_error(StatusCode::unsupported, op, "inputs of rank ", x.rank, " are not supported");
+  if (is_arg_reduce(op)) {
+    if (x.dtype != DType::f32 && x.dtype != DType::i64 && x.dtype != DType::i32)
+      return cpu_support::dtype_unsupported(op, "input", x.dtype, "f32, i64 and i32");
+    if (y.dtype != DType::i64) return cpu_support::dtype_unsupported(op, "output", y.dtype, "i64 only");
+    const auto* attrs = std::get_if<relax::ArgReduceAttrs>(&binding.attrs);
+    if (attrs == nullptr || cpu_support::resolve_axis(attrs->axis, x.rank) < 0)
+      return cpu_support::op_error(StatusCode::invalid_argument, op, "the axis is out of range for rank ", x.rank);
+    return {};
+  }
+  const bool integer_ok = op != OpKind::reduce_mean;
+  if (x.dtype != DType::f32 && !(integer_ok && x.dtype == DType::i64))
+    return cpu_support::dtype_unsupported(op, "input", x.dtype,
+                                          integer_ok ? "f32 and i64" : "f32 only");
+  if (y.dtype != x.dtype) return cpu_support::dtype_unsupported(op, "output", y.dtype, "the input's dtype");
+  const auto* attrs = std::get_if<relax::ReduceAttrs>(&binding.attrs);
+  if (attrs == nullptr) return cpu_support::op_error(StatusCode::invalid_argument, op, "expects reduce attributes");
+  bool marked[kMaxRank] = {};
+  bool copy = false;
+  if (!marked_axes(*attrs, x.rank, marked, copy))
+    return cpu_support::op_error(StatusCode::invalid_argument, op, "an axis is out of range or repeated");
+  return {};
+}
+
+inline constexpr OpKernel kKernel{&supports, nullptr, &run};
+
+} // namespace reduce_impl
+
+// The CPU kernel of reduce_sum, reduce_mean, reduce_max, reduce_min, reduce_prod, argmax and
+// argmin; null for other ops.
+inline const OpKernel* cpu_reduce_kernel(relax::OpKind op) {
+  using relax::OpKind;
+  switch (op) {
+    case OpKind::reduce_sum:
+    case OpKind::reduce_mean:
+    case OpKind::reduce_max:
+    case OpKind::reduce_min:
+    case OpKind::reduce_prod:
+    case OpKind::argmax:
+    case OpKind::argmin: return &reduce_impl::kKernel;
+    default: return nullptr;
+  }
+}
+
+} // namespace kiln::vm
+// ---- end kiln/vm/ops/reduce.hpp ----
+#endif // KILN_AMALGAMATED_KILN_VM_OPS_REDUCE_HPP
 
 namespace kiln::vm {
 namespace fused_detail {
@@ -18468,30 +19821,163 @@ inline void clip_step(const float* x, const float* lo, const float* hi, float* y
   }
 }
 
+// The registers of one tile, and where each register's values are for the tile.
+struct TileRegisters {
+  alignas(64) float values[kMaxFusedRegisters][kTileFloats];
+  const float* source[kMaxFusedRegisters] = {};
+};
+
+// Evaluates the steps for elements [t0, t0 + n) of the chain, whose index space is `space`.
+// With `output_tile` the anchor's values are read from it and the last step writes into it;
+// without, the last step keeps its register. Returns where the last step's values are.
+inline const float* eval_tile(const FusedProgram& p, const OpCall& call, const Slot& space, std::int64_t t0,
+                              std::int64_t n, TileRegisters& regs, float* output_tile) {
+  for (int r = 0; r < p.input_count; ++r)
+    if ((p.step_inputs >> r) & 1u)
+      regs.source[r] = load_input(*call.inputs[static_cast<std::size_t>(r)], space, t0, n, regs.values[r]);
+  if (p.anchor_register >= 0) regs.source[p.anchor_register] = output_tile;
+  const float* last_values = nullptr;
+  for (std::size_t s = 0; s < p.steps.size(); ++s) {
+    const FusedStep& step = p.steps[s];
+    const bool last = s + 1 == p.steps.size();
+    float* y = last && output_tile != nullptr ? output_tile : regs.values[step.result];
+    const auto arg = [&](int i) { return step.args[i] < 0 ? nullptr : regs.source[step.args[i]]; };
+    const relax::OpFamily family = relax::op_info(step.op).family;
+    if (family == relax::OpFamily::unary) unary_step(step.op, arg(0), y, n);
+    else if (family == relax::OpFamily::binary) binary_step(step.op, arg(0), arg(1), y, n);
+    else clip_step(arg(0), arg(1), arg(2), y, n);
+    regs.source[step.result] = y;
+    last_values = y;
+  }
+  return last_values;
+}
+
 // Output elements [begin, end) of the steps.
 inline void run_tiles(const FusedProgram& p, const OpCall& call, std::int64_t begin, std::int64_t end) {
   const Slot& out = call.output();
   auto* result = static_cast<float*>(out.data);
-  alignas(64) float registers[kMaxFusedRegisters][kTileFloats];
-  const float* source[kMaxFusedRegisters] = {};
-  for (std::int64_t t0 = begin; t0 < end; t0 += kTileFloats) {
-    const std::int64_t n = std::min(kTileFloats, end - t0);
-    for (int r = 0; r < p.input_count; ++r)
-      if ((p.step_inputs >> r) & 1u)
-        source[r] = load_input(*call.inputs[static_cast<std::size_t>(r)], out, t0, n, registers[r]);
-    if (p.anchor_register >= 0) source[p.anchor_register] = result + t0;
-    for (std::size_t s = 0; s < p.steps.size(); ++s) {
-      const FusedStep& step = p.steps[s];
-      const bool last = s + 1 == p.steps.size();
-      float* y = last ? result + t0 : registers[step.result];
-      const auto arg = [&](int i) { return step.args[i] < 0 ? nullptr : source[step.args[i]]; };
-      const relax::OpFamily family = relax::op_info(step.op).family;
-      if (family == relax::OpFamily::unary) unary_step(step.op, arg(0), y, n);
-      else if (family == relax::OpFamily::binary) binary_step(step.op, arg(0), arg(1), y, n);
-      else clip_step(arg(0), arg(1), arg(2), y, n);
-      source[step.result] = y;
+  TileRegisters regs;
+  for (std::int64_t t0 = begin; t0 < end; t0 += kTileFloats)
+    eval_tile(p, call, out, t0, std::min(kTileFloats, end - t0), regs, result + t0);
+}
+
+// ---- a chain closed by a reduction ------------------------------------------------------------
+
+// How the chain's elements fold into the output. The leading kept axes split the work into
+// units that touch disjoint outputs: unit u reduces chain elements [u * unit_elements, ...)
+// into outputs [u * unit_outputs, ...).
+struct ReducePlan {
+  Slot space;                                  // the chain's index space, row-major
+  std::int64_t output_stride[kMaxRank] = {};   // per chain axis; 0 where reduced
+  std::int64_t units = 0;
+  std::int64_t unit_elements = 0;
+  std::int64_t unit_outputs = 0;
+  std::int64_t reduced_count = 1;
+  reduce_impl::Reduction reduction = reduce_impl::Reduction::sum;
+};
+
+inline Status plan_reduction(const FusedProgram& p, const OpCall& call, ReducePlan& plan) {
+  Slot& space = plan.space;
+  // The chain's shape is the broadcast of the inputs its steps read: every step keeps it,
+  // so those inputs broadcast into it and together span it.
+  space.rank = std::max(p.chain_rank, 1);
+  for (int a = 0; a < space.rank; ++a) space.dims[a] = 1;
+  for (int r = 0; r < p.input_count; ++r) {
+    if (!((p.step_inputs >> r) & 1u)) continue;
+    const Slot& in = *call.inputs[static_cast<std::size_t>(r)];
+    const int shift = space.rank - in.rank;
+    if (shift < 0 || in.dtype != DType::f32)
+      return make_error(StatusCode::shape_mismatch, "fused: input ", r, " does not broadcast into the chain");
+    for (int a = 0; a < in.rank; ++a) {
+      std::int64_t& d = space.dims[a + shift];
+      if (in.dims[a] == 1) continue;
+      if (d != 1 && d != in.dims[a])
+        return make_error(StatusCode::shape_mismatch, "fused: input ", r, " has extent ", in.dims[a], " on axis ", a,
+                          " where the chain has ", d);
+      d = in.dims[a];
     }
   }
+  space.set_shape(std::span<const std::int64_t>(space.dims, static_cast<std::size_t>(space.rank)));
+  const std::uint32_t reduced = p.chain_rank == 0 ? 1u : p.reduced_axes;
+  std::int64_t stride = 1;
+  for (int a = space.rank; a-- > 0;) {
+    const bool is_reduced = (reduced >> a) & 1u;
+    plan.output_stride[a] = is_reduced ? 0 : stride;
+    if (is_reduced) plan.reduced_count *= space.dims[a];
+    else stride *= space.dims[a];
+  }
+  const std::int64_t outputs = stride;
+  if (call.output().elements() != outputs || call.output().dtype != DType::f32 || !call.output().contiguous())
+    return make_error(StatusCode::shape_mismatch, "fused: the output has ", call.output().elements(),
+                      " elements, the reduction gives ", outputs);
+  plan.units = 1;
+  for (int a = 0; a < space.rank && !((reduced >> a) & 1u); ++a) plan.units *= space.dims[a];
+  plan.unit_elements = plan.units > 0 ? space.elements() / plan.units : 0;
+  plan.unit_outputs = plan.units > 0 ? outputs / plan.units : 0;
+  plan.reduction = reduce_impl::reduction_of(p.reduction);
+  return {};
+}
+
+// A mean divides the sums of units [u0, u1) by the reduced count; an empty mean is 0 / 0,
+// NaN, as the reduction kernel gives.
+inline void finish_mean(const FusedProgram& p, const OpCall& call, const ReducePlan& plan, std::int64_t u0,
+                        std::int64_t u1) {
+  if (p.reduction != relax::OpKind::reduce_mean) return;
+  auto* out = static_cast<float*>(call.output().data);
+  const float count = static_cast<float>(plan.reduced_count);
+  for (std::int64_t i = u0 * plan.unit_outputs; i < u1 * plan.unit_outputs; ++i) out[i] /= count;
+}
+
+// Units [u0, u1) of the reduction.
+inline void reduce_units(const FusedProgram& p, const OpCall& call, const ReducePlan& plan, std::int64_t u0,
+                         std::int64_t u1) {
+  using reduce_impl::combine;
+  const Slot& space = plan.space;
+  auto* out = static_cast<float*>(call.output().data);
+  std::fill(out + u0 * plan.unit_outputs, out + u1 * plan.unit_outputs,
+            reduce_impl::identity_of<float>(plan.reduction));
+  const std::int64_t begin = u0 * plan.unit_elements;
+  const std::int64_t end = u1 * plan.unit_elements;
+  const int last = space.rank - 1;
+  if (begin >= end) return finish_mean(p, call, plan, u0, u1);  // an empty reduction (an extent of 0)
+  std::int64_t index[kMaxRank] = {};
+  std::int64_t rest = begin;
+  for (int a = last; a >= 0; --a) {
+    index[a] = rest % space.dims[a];
+    rest /= space.dims[a];
+  }
+  std::int64_t offset = 0;
+  for (int a = 0; a <= last; ++a) offset += index[a] * plan.output_stride[a];
+  TileRegisters regs;
+  for (std::int64_t t0 = begin; t0 < end; t0 += kTileFloats) {
+    const std::int64_t n = std::min(kTileFloats, end - t0);
+    const float* values = eval_tile(p, call, space, t0, n, regs, nullptr);
+    for (std::int64_t done = 0; done < n;) {
+      const std::int64_t run = std::min(n - done, space.dims[last] - index[last]);
+      if (plan.output_stride[last] == 0)
+        out[offset] = combine(plan.reduction, out[offset], reduce_impl::reduce_row(plan.reduction, values + done, run));
+      else
+        reduce_impl::accumulate_row(plan.reduction, out + offset, values + done, run);
+      done += run;
+      offset += run * plan.output_stride[last];
+      index[last] += run;
+      for (int a = last; a > 0 && index[a] == space.dims[a]; --a) {
+        offset -= index[a] * plan.output_stride[a];
+        index[a] = 0;
+        ++index[a - 1];
+        offset += plan.output_stride[a - 1];
+      }
+    }
+  }
+  finish_mean(p, call, plan, u0, u1);
+}
+
+inline Status run_reduction(const FusedProgram& p, const OpCall& call) {
+  ReducePlan plan;
+  KILN_RETURN_IF_ERROR(plan_reduction(p, call, plan));
+  cpu_support::parallel_items(call.pool, plan.units, plan.unit_elements,
+                              [&](std::int64_t u0, std::int64_t u1) { reduce_units(p, call, plan, u0, u1); });
+  return {};
 }
 
 inline OpCall anchor_call(const FusedProgram& p, const OpCall& call, const Slot** inputs) {
@@ -18521,6 +20007,7 @@ inline Status run(const OpCall& call) {
     const Slot* inputs[relax::kMaxFusedInputs] = {};
     KILN_RETURN_IF_ERROR(p.anchor->run(anchor_call(p, call, inputs)));
   }
+  if (p.reduces()) return run_reduction(p, call);
   if (p.steps.empty()) return {};
   const std::int64_t total = call.output().elements();
   const std::int64_t tiles = (total + kTileFloats - 1) / kTileFloats;
@@ -18548,6 +20035,603 @@ inline const OpKernel* cpu_fused_kernel(relax::OpKind op) {
 } // namespace kiln::vm
 // ---- end kiln/vm/ops/fused.hpp ----
 #endif // KILN_AMALGAMATED_KILN_VM_OPS_FUSED_HPP
+#ifndef KILN_AMALGAMATED_KILN_VM_OPS_INDEXING_HPP
+#define KILN_AMALGAMATED_KILN_VM_OPS_INDEXING_HPP
+// ---- begin kiln/vm/ops/indexing.hpp ----
+// kiln/vm/ops/indexing.hpp: the CPU kernels of the dynamic module's ops that read or write
+// single elements through an index tensor, with ONNX's semantics: gather_elements,
+// scatter_elements and scatter_nd.
+//
+// Indices are i32 or i64, and a negative one counts from the end of its axis. Every index is
+// checked before it is used: one out of range stops the run with an out_of_range error that
+// names the op, the first bad index (in the indices' row-major order), its axis and that
+// axis's extent, and nothing outside the operands is read or written.
+//
+// gather_elements and scatter_elements walk the indices row by row (a row runs along their
+// last axis); each position reads or writes the data at its own coordinates, except along
+// `axis`, where the index read there is the coordinate. The indices may be smaller than the
+// data on the other axes. gather_elements copies raw elements, so every dtype works.
+//
+// The scatters start from a copy of the data and apply the updates in the indices' row-major
+// order, so with a repeated index and no reduction the last update wins (ONNX leaves that
+// case undefined; its reference does the same). The reductions add, mul, max and min take
+// every numeric dtype: integers wrap, f16 and bf16 compute in f32, and max and min propagate
+// NaN (as NumPy's maximum and minimum do). Threads split the work only where two updates can
+// never meet: scatter_elements by the coordinates before the axis and by columns of the last
+// axis (when that is not the axis), scatter_nd by columns of the updated slices.
+//
+// Operands are contiguous (row-major), as the VM's planner lays them out.
+
+#include <algorithm>
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <initializer_list>
+#include <type_traits>
+
+
+namespace kiln::vm {
+namespace indexing_impl {
+
+using relax::OpKind;
+using relax::ScatterReduction;
+using cpu_support::op_error;
+
+// ---- indices ----------------------------------------------------------------------------------
+
+// An index tensor's elements, i32 or i64, read as i64 (the branch is the same for every
+// element, so it costs next to nothing).
+struct IndexReader {
+  const void* data = nullptr;
+  bool wide = false;
+
+  std::int64_t operator[](std::int64_t i) const noexcept {
+    return wide ? static_cast<const std::int64_t*>(data)[i] : std::int64_t{static_cast<const std::int32_t*>(data)[i]};
+  }
+};
+
+inline IndexReader reader_of(const Slot& indices) noexcept { return {indices.data, indices.dtype == DType::i64}; }
+
+inline Status check_index_dtype(OpKind op, DType dtype) {
+  if (dtype == DType::i32 || dtype == DType::i64) return {};
+  return op_error(StatusCode::unsupported, op, "indices must be i32 or i64, got ", to_string(dtype));
+}
+
+// `index` as a coordinate in [0, extent), a negative one counted from the end; -1 when it is
+// out of range.
+inline std::int64_t resolve_index(std::int64_t index, std::int64_t extent) noexcept {
+  if (index < 0) index += extent;
+  return index >= 0 && index < extent ? index : -1;
+}
+
+inline Status index_error(OpKind op, std::int64_t index, std::int64_t position, int axis, std::int64_t extent) {
+  return op_error(StatusCode::out_of_range, op, "index ", index, " (element ", position,
+                  " of the indices) is out of range for axis ", axis, " of extent ", extent);
+}
+
+// The first index out of range when every index addresses `axis` (gather_elements and
+// scatter_elements); called once a run has seen one, to name it.
+inline Status first_bad_index(OpKind op, const Slot& indices, int axis, std::int64_t extent) {
+  const IndexReader idx = reader_of(indices);
+  const std::int64_t count = indices.elements();
+  for (std::int64_t p = 0; p < count; ++p)
+    if (resolve_index(idx[p], extent) < 0) return index_error(op, idx[p], p, axis, extent);
+  return op_error(StatusCode::internal, op, "an index was out of range, but none is now");
+}
+
+// ---- checks shared by the three ops -----------------------------------------------------------
+
+inline Status require_contiguous(OpKind op, std::initializer_list<const Slot*> slots) {
+  for (const Slot* s : slots)
+    if (!s->contiguous()) return op_error(StatusCode::unsupported, op, "non-contiguous operands are not supported");
+  return {};
+}
+
+inline Status check_data_rank(OpKind op, const relax::TensorType& data) {
+  if (data.rank < 1 || data.rank > kMaxRank)
+    return op_error(StatusCode::unsupported, op, "data of rank ", data.rank, " is not supported (1 to ", kMaxRank,
+                    ")");
+  return {};
+}
+
+inline Status check_index_type(OpKind op, const relax::TensorType& indices) {
+  KILN_RETURN_IF_ERROR(check_index_dtype(op, indices.dtype));
+  if (indices.rank < 1 || indices.rank > kMaxRank)
+    return op_error(StatusCode::unsupported, op, "indices of rank ", indices.rank, " are not supported");
+  return {};
+}
+
+// A reduction computes on the elements: bool has no arithmetic.
+inline Status check_reduction_dtype(OpKind op, ScatterReduction reduction, DType dtype) {
+  if (reduction == ScatterReduction::none || dtype != DType::boolean) return {};
+  return op_error(StatusCode::unsupported, op, to_string(dtype), " data is not supported with reduction ",
+                  relax::detail::to_string(reduction), " (numeric dtypes only)");
+}
+
+// ---- element types ----------------------------------------------------------------------------
+
+// Calls fn(I{}) with the integer element type of an element's size: what a plain copy moves
+// (its bits, whatever the dtype).
+template <class Fn>
+void visit_element_bits(std::size_t size, Fn&& fn) {
+  switch (size) {
+    case 1: fn(std::int8_t{}); return;
+    case 2: fn(std::int16_t{}); return;
+    case 4: fn(std::int32_t{}); return;
+    default: fn(std::int64_t{}); return;
+  }
+}
+
+template <class T>
+inline constexpr bool is_narrow_float_v = std::is_same_v<T, f16> || std::is_same_v<T, bf16>;
+
+template <class T>
+inline bool is_nan(T v) noexcept {
+  if constexpr (std::is_floating_point_v<T>) return v != v;
+  else return false;
+}
+
+// dst = combine(dst, update) under a reduction; none overwrites.
+template <ScatterReduction R, class T>
+inline void combine(T& dst, T update) noexcept {
+  if constexpr (R == ScatterReduction::none) {
+    dst = update;
+  } else if constexpr (is_narrow_float_v<T>) {
+    float wide = dst;
+    combine<R>(wide, static_cast<float>(update));
+    dst = T(wide);
+  } else if constexpr (R == ScatterReduction::add) {
+    if constexpr (std::is_integral_v<T>)  // wraps, without signed overflow
+      dst = static_cast<T>(static_cast<std::uint64_t>(dst) + static_cast<std::uint64_t>(update));
+    else dst = dst + update;
+  } else if constexpr (R == ScatterReduction::mul) {
+    if constexpr (std::is_integral_v<T>)
+      dst = static_cast<T>(static_cast<std::uint64_t>(dst) * static_cast<std::uint64_t>(update));
+    else dst = dst * update;
+  } else if constexpr (R == ScatterReduction::max) {
+    // A NaN update wins; a NaN already there stays (no comparison with it is true).
+    if (dst < update || is_nan(update)) dst = update;
+  } else {
+    if (update < dst || is_nan(update)) dst = update;
+  }
+}
+
+// Calls apply(std::integral_constant<ScatterReduction, R>{}, T{}) for the reduction and the
+// type it computes in: the element's bits for none (a copy), the dtype's C++ type otherwise.
+// A reduction over bool does nothing (check_reduction_dtype refuses it first).
+template <class Apply>
+void visit_reduction(ScatterReduction reduction, DType dtype, Apply&& apply) {
+  using R = ScatterReduction;
+  if (reduction == R::none) {
+    visit_element_bits(size_of(dtype), [&](auto bits) { apply(std::integral_constant<R, R::none>{}, bits); });
+    return;
+  }
+  visit_dtype(dtype, [&](auto zero) {
+    if constexpr (!std::is_same_v<decltype(zero), bool>) {
+      switch (reduction) {
+        case R::add: apply(std::integral_constant<R, R::add>{}, zero); return;
+        case R::mul: apply(std::integral_constant<R, R::mul>{}, zero); return;
+        case R::max: apply(std::integral_constant<R, R::max>{}, zero); return;
+        case R::min: apply(std::integral_constant<R, R::min>{}, zero); return;
+        case R::none: return;
+      }
+    }
+  });
+}
+
+// out = data, element blocks shared among the pool's threads when large; nothing to do when
+// the output already is the data.
+inline void copy_data(const Slot& data, const Slot& out, ThreadPool* pool) {
+  if (out.data == data.data) return;
+  constexpr std::int64_t kBlock = std::int64_t{1} << 14;
+  const std::int64_t count = data.elements();
+  const std::size_t size = size_of(data.dtype);
+  const auto* src = static_cast<const std::byte*>(data.data);
+  auto* dst = static_cast<std::byte*>(out.data);
+  cpu_support::parallel_items(pool, (count + kBlock - 1) / kBlock, kBlock, [&](std::int64_t begin, std::int64_t end) {
+    const std::int64_t first = begin * kBlock;
+    const std::int64_t last = std::min(count, end * kBlock);
+    std::memcpy(dst + first * static_cast<std::int64_t>(size), src + first * static_cast<std::int64_t>(size),
+                static_cast<std::size_t>(last - first) * size);
+  });
+}
+
+// ---- gather_elements and scatter_elements: the walk over the indices ---------------------------
+
+// The positions of an index tensor of the data's rank, row by row along its last axis, and
+// where each lands in the (row-major) data: at its own coordinates, except along `axis`.
+struct ElementWalk {
+  int rank = 0;
+  int axis = 0;
+  std::int64_t dims[kMaxRank] = {};          // the indices'
+  std::int64_t data_strides[kMaxRank] = {};  // the data's, row-major
+  std::int64_t extent = 0;                   // the data's along `axis`
+  std::int64_t row_length = 1;
+  std::int64_t rows = 1;
+
+  // The data offset of row `row`'s first position, without the axis's coordinate.
+  std::int64_t data_base(std::int64_t row) const noexcept {
+    std::int64_t offset = 0;
+    for (int a = rank - 1; a-- > 0;) {
+      const std::int64_t coordinate = row % dims[a];
+      row /= dims[a];
+      if (a != axis) offset += coordinate * data_strides[a];
+    }
+    return offset;
+  }
+  // How far the data moves per step along a row: not at all when the row runs along the axis.
+  std::int64_t column_step() const noexcept { return axis == rank - 1 ? 0 : 1; }
+  std::int64_t axis_stride() const noexcept { return data_strides[axis]; }
+};
+
+// The walk of `indices` into `data`, or an error when the indices do not fit the data.
+inline Status make_walk(OpKind op, const Slot& data, const Slot& indices, std::int64_t attr_axis, ElementWalk& w) {
+  w.rank = data.rank;
+  w.axis = cpu_support::resolve_axis(attr_axis, data.rank);
+  if (w.axis < 0) return op_error(StatusCode::invalid_argument, op, "the axis is out of range for rank ", data.rank);
+  if (indices.rank != data.rank)
+    return op_error(StatusCode::shape_mismatch, op, "the indices have rank ", indices.rank, ", the data ", data.rank);
+  std::int64_t stride = 1;
+  for (int a = data.rank; a-- > 0;) {
+    if (a != w.axis && indices.dims[a] > data.dims[a])
+      return op_error(StatusCode::shape_mismatch, op, "the indices have extent ", indices.dims[a], " on axis ", a,
+                      ", beyond the data's ", data.dims[a]);
+    w.dims[a] = indices.dims[a];
+    w.data_strides[a] = stride;
+    stride *= data.dims[a];
+  }
+  w.extent = data.dims[w.axis];
+  w.row_length = indices.dims[data.rank - 1];
+  w.rows = cpu_support::extent_product(indices, 0, data.rank - 1);
+  return {};
+}
+
+// ---- gather_elements ---------------------------------------------------------------------------
+
+// Rows [first, last) of out = data[.., indices[..], ..]; false at the first index out of range.
+template <class E>
+bool gather_rows(const ElementWalk& w, const E* data, IndexReader idx, E* out, std::int64_t first,
+                 std::int64_t last) noexcept {
+  const std::int64_t step = w.column_step();
+  const std::int64_t axis_stride = w.axis_stride();
+  for (std::int64_t row = first; row < last; ++row) {
+    const E* base = data + w.data_base(row);
+    const std::int64_t at = row * w.row_length;
+    for (std::int64_t j = 0; j < w.row_length; ++j) {
+      const std::int64_t i = resolve_index(idx[at + j], w.extent);
+      if (i < 0) return false;
+      out[at + j] = base[j * step + i * axis_stride];
+    }
+  }
+  return true;
+}
+
+inline Status gather_elements_run(const OpCall& call) {
+  constexpr OpKind op = OpKind::gather_elements;
+  KILN_RETURN_IF_ERROR(cpu_support::require_inputs(call, 2));
+  const Slot& data = *call.input(0);
+  const Slot& indices = *call.input(1);
+  const Slot& out = call.output();
+  KILN_RETURN_IF_ERROR(require_contiguous(op, {&data, &indices, &out}));
+  KILN_RETURN_IF_ERROR(check_index_dtype(op, indices.dtype));
+  if (out.dtype != data.dtype) return cpu_support::dtype_unsupported(op, "output", out.dtype, "the data's dtype");
+  if (!cpu_support::same_dims(out, indices))
+    return op_error(StatusCode::shape_mismatch, op, "the output must have the indices' shape");
+  const auto* attrs = std::get_if<relax::AxisAttrs>(call.attrs);
+  if (attrs == nullptr) return op_error(StatusCode::internal, op, "expects axis attributes");
+  ElementWalk w;
+  KILN_RETURN_IF_ERROR(make_walk(op, data, indices, attrs->axis, w));
+  if (out.elements() == 0) return {};
+  std::atomic<bool> out_of_range{false};
+  visit_element_bits(size_of(data.dtype), [&](auto bits) {
+    using E = decltype(bits);
+    cpu_support::parallel_items(call.pool, w.rows, w.row_length, [&](std::int64_t begin, std::int64_t end) {
+      if (!gather_rows(w, data.data_as<const E>(), reader_of(indices), out.data_as<E>(), begin, end))
+        out_of_range.store(true, std::memory_order_relaxed);
+    });
+  });
+  if (out_of_range.load()) return first_bad_index(op, indices, w.axis, w.extent);
+  return {};
+}
+
+inline Status gather_elements_supports(const relax::Binding& b, const relax::Function& fn) {
+  KILN_RETURN_IF_ERROR(cpu_support::check_operands(b, fn, 2, 2));
+  const relax::TensorType& data = *cpu_support::input_type(b, fn, 0);
+  const relax::TensorType& indices = *cpu_support::input_type(b, fn, 1);
+  const relax::TensorType& out = *cpu_support::output_type(b, fn);
+  KILN_RETURN_IF_ERROR(check_data_rank(b.op, data));
+  KILN_RETURN_IF_ERROR(check_index_type(b.op, indices));
+  const auto* attrs = std::get_if<relax::AxisAttrs>(&b.attrs);
+  if (attrs == nullptr) return op_error(StatusCode::invalid_argument, b.op, "expects axis attributes");
+  if (cpu_support::resolve_axis(attrs->axis, data.rank) < 0)
+    return op_error(StatusCode::invalid_argument, b.op, "the axis is out of range for rank ", data.rank);
+  if (indices.rank != data.rank)
+    return op_error(StatusCode::shape_mismatch, b.op, "the indices have rank ", indices.rank, ", the data ", data.rank);
+  if (out.dtype != data.dtype) return cpu_support::dtype_unsupported(b.op, "output", out.dtype, "the data's dtype");
+  return {};
+}
+
+// ---- scatter_elements --------------------------------------------------------------------------
+
+// Applies the updates of `items`, each a block of whole rows (one set of coordinates before
+// the axis) cut to columns [piece * p, piece * (p + 1)) of the last axis; false at the first
+// index out of range.
+template <ScatterReduction R, class T>
+bool scatter_items(const ElementWalk& w, IndexReader idx, const T* updates, T* out, std::int64_t rows_per_item,
+                   std::int64_t piece, std::int64_t pieces, std::int64_t first, std::int64_t last) noexcept {
+  const std::int64_t step = w.column_step();
+  const std::int64_t axis_stride = w.axis_stride();
+  for (std::int64_t item = first; item < last; ++item) {
+    const std::int64_t block = item / pieces;
+    const std::int64_t column_begin = (item % pieces) * piece;
+    const std::int64_t column_end = std::min(w.row_length, column_begin + piece);
+    for (std::int64_t row = block * rows_per_item; row < (block + 1) * rows_per_item; ++row) {
+      T* base = out + w.data_base(row);
+      const std::int64_t at = row * w.row_length;
+      for (std::int64_t j = column_begin; j < column_end; ++j) {
+        const std::int64_t i = resolve_index(idx[at + j], w.extent);
+        if (i < 0) return false;
+        combine<R>(base[j * step + i * axis_stride], updates[at + j]);
+      }
+    }
+  }
+  return true;
+}
+
+inline Status scatter_elements_run(const OpCall& call) {
+  constexpr OpKind op = OpKind::scatter_elements;
+  KILN_RETURN_IF_ERROR(cpu_support::require_inputs(call, 3));
+  const Slot& data = *call.input(0);
+  const Slot& indices = *call.input(1);
+  const Slot& updates = *call.input(2);
+  const Slot& out = call.output();
+  KILN_RETURN_IF_ERROR(require_contiguous(op, {&data, &indices, &updates, &out}));
+  const auto* scatter_attrs = std::get_if<relax::ScatterAttrs>(call.attrs);
+  if (scatter_attrs == nullptr) return op_error(StatusCode::internal, op, "expects scatter attributes");
+  const relax::ScatterAttrs& attrs = *scatter_attrs;
+  KILN_RETURN_IF_ERROR(check_index_dtype(op, indices.dtype));
+  if (updates.dtype != data.dtype || out.dtype != data.dtype)
+    return op_error(StatusCode::dtype_mismatch, op, "the updates and the output must have the data's dtype");
+  if (!cpu_support::same_dims(out, data))
+    return op_error(StatusCode::shape_mismatch, op, "the output must have the data's shape");
+  if (!cpu_support::same_dims(updates, indices))
+    return op_error(StatusCode::shape_mismatch, op, "the updates must have the indices' shape");
+  KILN_RETURN_IF_ERROR(check_reduction_dtype(op, attrs.reduction, data.dtype));
+  ElementWalk w;
+  KILN_RETURN_IF_ERROR(make_walk(op, data, indices, attrs.axis, w));
+  copy_data(data, out, call.pool);
+  if (indices.elements() == 0) return {};
+  // Updates that may land on one element share every coordinate but the axis's: an item is
+  // one set of coordinates before the axis (all the rows from the axis on), and, when the
+  // rows do not run along the axis, a piece of their columns.
+  const std::int64_t items_before_axis = cpu_support::extent_product(indices, 0, w.axis);
+  const std::int64_t rows_per_item =
+      w.axis == w.rank - 1 ? 1 : cpu_support::extent_product(indices, w.axis, w.rank - 1);
+  const bool split_columns = w.axis != w.rank - 1 && items_before_axis < 8;
+  const std::int64_t piece = split_columns ? std::max<std::int64_t>(256, (w.row_length + 7) / 8) : w.row_length;
+  const std::int64_t pieces = (w.row_length + piece - 1) / piece;
+  std::atomic<bool> out_of_range{false};
+  visit_reduction(attrs.reduction, data.dtype, [&](auto reduction, auto zero) {
+    constexpr ScatterReduction R = decltype(reduction)::value;
+    using T = decltype(zero);
+    cpu_support::parallel_items(call.pool, items_before_axis * pieces, rows_per_item * piece,
+                                [&](std::int64_t begin, std::int64_t end) {
+                                  if (!scatter_items<R>(w, reader_of(indices), updates.data_as<const T>(),
+                                                        out.data_as<T>(), rows_per_item, piece, pieces, begin, end))
+                                    out_of_range.store(true, std::memory_order_relaxed);
+                                });
+  });
+  if (out_of_range.load()) return first_bad_index(op, indices, w.axis, w.extent);
+  return {};
+}
+
+inline Status scatter_elements_supports(const relax::Binding& b, const relax::Function& fn) {
+  KILN_RETURN_IF_ERROR(cpu_support::check_operands(b, fn, 3, 3));
+  const relax::TensorType& data = *cpu_support::input_type(b, fn, 0);
+  const relax::TensorType& indices = *cpu_support::input_type(b, fn, 1);
+  const relax::TensorType& updates = *cpu_support::input_type(b, fn, 2);
+  const relax::TensorType& out = *cpu_support::output_type(b, fn);
+  KILN_RETURN_IF_ERROR(check_data_rank(b.op, data));
+  KILN_RETURN_IF_ERROR(check_index_type(b.op, indices));
+  const auto* attrs = std::get_if<relax::ScatterAttrs>(&b.attrs);
+  if (attrs == nullptr) return op_error(StatusCode::invalid_argument, b.op, "expects scatter attributes");
+  if (cpu_support::resolve_axis(attrs->axis, data.rank) < 0)
+    return op_error(StatusCode::invalid_argument, b.op, "the axis is out of range for rank ", data.rank);
+  if (indices.rank != data.rank || updates.rank != data.rank)
+    return op_error(StatusCode::shape_mismatch, b.op, "the indices and updates must have the data's rank ", data.rank);
+  if (updates.dtype != data.dtype || out.dtype != data.dtype)
+    return op_error(StatusCode::dtype_mismatch, b.op, "the updates and the output must have the data's dtype, ",
+                    to_string(data.dtype));
+  return check_reduction_dtype(b.op, attrs->reduction, data.dtype);
+}
+
+// ---- scatter_nd --------------------------------------------------------------------------------
+
+// indices [..., depth] address slices data[i0, ..., i(depth-1)] of `slice` elements each;
+// update u is row u of updates [updates, slice].
+struct SliceWalk {
+  int depth = 0;
+  std::int64_t updates = 0;
+  std::int64_t slice = 1;
+  std::int64_t extents[kMaxRank] = {};  // the data's, over the addressed axes
+  std::int64_t strides[kMaxRank] = {};  // the data's, row-major
+
+  // The data offset update u addresses; -1 when an index is out of range.
+  std::int64_t offset_of(IndexReader idx, std::int64_t u) const noexcept {
+    std::int64_t offset = 0;
+    for (int c = 0; c < depth; ++c) {
+      const std::int64_t i = resolve_index(idx[u * depth + c], extents[c]);
+      if (i < 0) return -1;
+      offset += i * strides[c];
+    }
+    return offset;
+  }
+};
+
+inline Status make_slice_walk(const Slot& data, const Slot& indices, const Slot& updates, SliceWalk& w) {
+  constexpr OpKind op = OpKind::scatter_nd;
+  const std::int64_t depth = indices.dims[indices.rank - 1];
+  if (depth > data.rank)
+    return op_error(StatusCode::shape_mismatch, op, "the indices address ", depth, " axes of data of rank ",
+                    data.rank);
+  w.depth = static_cast<int>(depth);
+  w.updates = cpu_support::extent_product(indices, 0, indices.rank - 1);
+  w.slice = cpu_support::extent_product(data, w.depth, data.rank);
+  std::int64_t stride = w.slice;
+  for (int c = w.depth; c-- > 0;) {
+    w.extents[c] = data.dims[c];
+    w.strides[c] = stride;
+    stride *= data.dims[c];
+  }
+  // updates: the indices' dims but the last, then the data's from `depth` on.
+  const int expected_rank = indices.rank - 1 + data.rank - w.depth;
+  bool fits = updates.rank == expected_rank;
+  for (int a = 0; fits && a < expected_rank; ++a)
+    fits = updates.dims[a] == (a < indices.rank - 1 ? indices.dims[a] : data.dims[a - (indices.rank - 1) + w.depth]);
+  if (!fits)
+    return op_error(StatusCode::shape_mismatch, op, "the updates must have the indices' dims but the last, then the ",
+                    "data's dims from axis ", w.depth, " on");
+  return {};
+}
+
+inline Status first_bad_slice_index(const Slot& indices, const SliceWalk& w) {
+  const IndexReader idx = reader_of(indices);
+  for (std::int64_t p = 0; p < w.updates * w.depth; ++p) {
+    const int axis = static_cast<int>(p % w.depth);
+    if (resolve_index(idx[p], w.extents[axis]) < 0)
+      return index_error(OpKind::scatter_nd, idx[p], p, axis, w.extents[axis]);
+  }
+  return op_error(StatusCode::internal, OpKind::scatter_nd, "an index was out of range, but none is now");
+}
+
+// Every update, cut to columns [column_begin, column_end) of its slice; false at the first
+// index out of range.
+template <ScatterReduction R, class T>
+bool scatter_slices(const SliceWalk& w, IndexReader idx, const T* updates, T* out, std::int64_t column_begin,
+                    std::int64_t column_end) noexcept {
+  for (std::int64_t u = 0; u < w.updates; ++u) {
+    const std::int64_t offset = w.offset_of(idx, u);
+    if (offset < 0) return false;
+    T* dst = out + offset;
+    const T* src = updates + u * w.slice;
+    for (std::int64_t j = column_begin; j < column_end; ++j) combine<R>(dst[j], src[j]);
+  }
+  return true;
+}
+
+inline Status scatter_nd_run(const OpCall& call) {
+  constexpr OpKind op = OpKind::scatter_nd;
+  KILN_RETURN_IF_ERROR(cpu_support::require_inputs(call, 3));
+  const Slot& data = *call.input(0);
+  const Slot& indices = *call.input(1);
+  const Slot& updates = *call.input(2);
+  const Slot& out = call.output();
+  KILN_RETURN_IF_ERROR(require_contiguous(op, {&data, &indices, &updates, &out}));
+  const auto* scatter_attrs = std::get_if<relax::ScatterAttrs>(call.attrs);
+  if (scatter_attrs == nullptr) return op_error(StatusCode::internal, op, "expects scatter attributes");
+  const relax::ScatterAttrs& attrs = *scatter_attrs;
+  KILN_RETURN_IF_ERROR(check_index_dtype(op, indices.dtype));
+  if (indices.rank < 1) return op_error(StatusCode::shape_mismatch, op, "the indices must have rank 1 or more");
+  if (updates.dtype != data.dtype || out.dtype != data.dtype)
+    return op_error(StatusCode::dtype_mismatch, op, "the updates and the output must have the data's dtype");
+  if (!cpu_support::same_dims(out, data))
+    return op_error(StatusCode::shape_mismatch, op, "the output must have the data's shape");
+  KILN_RETURN_IF_ERROR(check_reduction_dtype(op, attrs.reduction, data.dtype));
+  SliceWalk w;
+  KILN_RETURN_IF_ERROR(make_slice_walk(data, indices, updates, w));
+  copy_data(data, out, call.pool);
+  if (w.updates == 0 || w.slice == 0) return {};
+  // Updates may land anywhere, in any order: threads take pieces of every slice, each
+  // applying all the updates to its columns in order.
+  const std::int64_t piece = std::max<std::int64_t>(1024, (w.slice + 15) / 16);
+  const std::int64_t pieces = (w.slice + piece - 1) / piece;
+  std::atomic<bool> out_of_range{false};
+  visit_reduction(attrs.reduction, data.dtype, [&](auto reduction, auto zero) {
+    constexpr ScatterReduction R = decltype(reduction)::value;
+    using T = decltype(zero);
+    cpu_support::parallel_items(call.pool, pieces, w.updates * piece, [&](std::int64_t begin, std::int64_t end) {
+      for (std::int64_t p = begin; p < end; ++p) {
+        const std::int64_t first = p * piece;
+        if (!scatter_slices<R>(w, reader_of(indices), updates.data_as<const T>(), out.data_as<T>(), first,
+                               std::min(w.slice, first + piece))) {
+          out_of_range.store(true, std::memory_order_relaxed);
+          return;
+        }
+      }
+    });
+  });
+  if (out_of_range.load()) return first_bad_slice_index(indices, w);
+  return {};
+}
+
+inline Status scatter_nd_supports(const relax::Binding& b, const relax::Function& fn) {
+  KILN_RETURN_IF_ERROR(cpu_support::check_operands(b, fn, 3, 3));
+  const relax::TensorType& data = *cpu_support::input_type(b, fn, 0);
+  const relax::TensorType& indices = *cpu_support::input_type(b, fn, 1);
+  const relax::TensorType& updates = *cpu_support::input_type(b, fn, 2);
+  const relax::TensorType& out = *cpu_support::output_type(b, fn);
+  KILN_RETURN_IF_ERROR(check_data_rank(b.op, data));
+  KILN_RETURN_IF_ERROR(check_index_type(b.op, indices));
+  const auto* attrs = std::get_if<relax::ScatterAttrs>(&b.attrs);
+  if (attrs == nullptr) return op_error(StatusCode::invalid_argument, b.op, "expects scatter attributes");
+  const relax::SymDim& depth = indices.dims[indices.rank - 1];
+  if (depth.is_constant() && depth.constant_value() > data.rank)
+    return op_error(StatusCode::shape_mismatch, b.op, "the indices address ", depth.constant_value(),
+                    " axes of data of rank ", data.rank);
+  if (updates.rank < 0 || updates.rank > kMaxRank)
+    return op_error(StatusCode::unsupported, b.op, "updates of rank ", updates.rank, " are not supported");
+  if (updates.dtype != data.dtype || out.dtype != data.dtype)
+    return op_error(StatusCode::dtype_mismatch, b.op, "the updates and the output must have the data's dtype, ",
+                    to_string(data.dtype));
+  return check_reduction_dtype(b.op, attrs->reduction, data.dtype);
+}
+
+inline constexpr OpKernel kGatherElements{&gather_elements_supports, nullptr, &gather_elements_run};
+inline constexpr OpKernel kScatterElements{&scatter_elements_supports, nullptr, &scatter_elements_run};
+inline constexpr OpKernel kScatterNd{&scatter_nd_supports, nullptr, &scatter_nd_run};
+
+} // namespace indexing_impl
+
+// The CPU kernel of gather_elements, scatter_elements and scatter_nd; null for other ops.
+inline const OpKernel* cpu_index_kernel(relax::OpKind op) {
+  using relax::OpKind;
+  switch (op) {
+    case OpKind::gather_elements: return &indexing_impl::kGatherElements;
+    case OpKind::scatter_elements: return &indexing_impl::kScatterElements;
+    case OpKind::scatter_nd: return &indexing_impl::kScatterNd;
+    default: return nullptr;
+  }
+}
+
+} // namespace kiln::vm
+// ---- end kiln/vm/ops/indexing.hpp ----
+#endif // KILN_AMALGAMATED_KILN_VM_OPS_INDEXING_HPP
+#ifndef KILN_AMALGAMATED_KILN_VM_OPS_LAYOUT_HPP
+#define KILN_AMALGAMATED_KILN_VM_OPS_LAYOUT_HPP
+// ---- begin kiln/vm/ops/layout.hpp ----
+// kiln/vm/ops/layout.hpp: the dynamic module's CPU kernels for the blocked NCHWc layout:
+// to_nchwc and from_nchwc (the transforms at the boundaries of a blocked region) and
+// conv_nchwc, the convolution the layout exists for. All f32, all extents dynamic.
+//
+// conv_nchwc is a direct, register-blocked loop. An output tile is T consecutive pixels of
+// one output row times J vectors of output channels (one SIMD vector is a block of 16 on
+// AVX-512, 8 on AVX2, or part of a wider block); its T * J sums stay in registers for the
+// whole reduction over input channel blocks, kernel rows, kernel columns and the channels
+// of a block. For each input channel the kernel loads J weight vectors and broadcasts one
+// input value per pixel, so T * J FMAs cost T + J loads. Pixels whose taps all land inside
+// the input row run in full tiles; the few at the edges of a padded row run one by one
+// over the taps that land inside, so no padded copy of the input is needed and the kernel
+// needs no scratch. Work is split by (image, output channel vectors, output row).
+
+#include <xsimd/xsimd.hpp>
+
+#include <algorithm>
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <utility>
+
 #ifndef KILN_AMALGAMATED_KILN_VM_OPS_LINEAR_HPP
 #define KILN_AMALGAMATED_KILN_VM_OPS_LINEAR_HPP
 // ---- begin kiln/vm/ops/linear.hpp ----
@@ -19784,6 +21868,380 @@ inline const OpKernel* cpu_linear_kernel(relax::OpKind op) {
 } // namespace kiln::vm
 // ---- end kiln/vm/ops/linear.hpp ----
 #endif // KILN_AMALGAMATED_KILN_VM_OPS_LINEAR_HPP
+
+namespace kiln::vm {
+namespace layout_detail {
+
+using relax::OpKind;
+using cpu_support::op_error;
+
+inline Status require_f32_operands(const relax::Binding& b, const relax::Function& fn) {
+  for (std::size_t i = 0; i < b.inputs.size(); ++i)
+    if (const relax::TensorType* t = cpu_support::input_type(b, fn, i); t != nullptr && t->dtype != DType::f32)
+      return cpu_support::dtype_unsupported(b.op, "input", t->dtype, "f32 only");
+  return {};
+}
+
+inline Status require_rank(OpKind op, std::string_view role, const relax::TensorType* t, int rank) {
+  if (t != nullptr && t->rank == rank) return {};
+  return op_error(StatusCode::unsupported, op, role, " must have rank ", rank);
+}
+
+inline Status require_rank(OpKind op, std::string_view role, const Slot& s, int rank) {
+  if (s.rank == rank) return {};
+  return op_error(StatusCode::shape_mismatch, op, role, " has rank ", s.rank, ", expected ", rank);
+}
+
+inline Status require_contiguous(OpKind op, std::string_view role, const Slot& s) {
+  if (s.contiguous()) return {};
+  return op_error(StatusCode::unsupported, op, role, " must be row-major contiguous");
+}
+
+// ---------------------------------------------------------------------------------------
+// to_nchwc and from_nchwc: one pass over the tensor, a row (all widths of one channel
+// block and one image row) at a time.
+
+inline Status to_nchwc_supports(const relax::Binding& b, const relax::Function& fn) {
+  KILN_RETURN_IF_ERROR(cpu_support::check_operands(b, fn, 1, 1));
+  KILN_RETURN_IF_ERROR(require_f32_operands(b, fn));
+  KILN_RETURN_IF_ERROR(require_rank(b.op, "the input", cpu_support::input_type(b, fn, 0), 4));
+  const auto* attrs = std::get_if<relax::BlockAttrs>(&b.attrs);
+  if (attrs == nullptr || attrs->block < 1) return op_error(StatusCode::invalid_argument, b.op, "the block must be positive");
+  return {};
+}
+
+inline Status to_nchwc_run(const OpCall& call) {
+  KILN_RETURN_IF_ERROR(cpu_support::require_inputs(call, 1));
+  const Slot& x = *call.input(0);
+  const Slot& y = call.output();
+  KILN_RETURN_IF_ERROR(require_rank(call.op, "the input", x, 4));
+  KILN_RETURN_IF_ERROR(require_rank(call.op, "the output", y, 5));
+  KILN_RETURN_IF_ERROR(require_contiguous(call.op, "the output", y));
+  const std::int64_t batch = x.dims[0], channels = x.dims[1], height = x.dims[2], width = x.dims[3];
+  const std::int64_t blocks = y.dims[1], block = y.dims[4];
+  if (block != call.attr<relax::BlockAttrs>().block || y.dims[0] != batch || y.dims[2] != height ||
+      y.dims[3] != width || blocks != (channels + block - 1) / block)
+    return op_error(StatusCode::shape_mismatch, call.op, "the output does not match the input and the block");
+  const float* src = x.data_as<float>();
+  float* dst = y.data_as<float>();
+  const std::int64_t rows = batch * blocks * height;
+  cpu_support::parallel_items(call.pool, rows, width * block, [&](std::int64_t begin, std::int64_t end) {
+    for (std::int64_t row = begin; row < end; ++row) {
+      const std::int64_t n = row / (blocks * height), c_block = row / height % blocks, h = row % height;
+      float* out = dst + row * width * block;
+      for (std::int64_t lane = 0; lane < block; ++lane) {
+        const std::int64_t c = c_block * block + lane;
+        if (c >= channels) {
+          for (std::int64_t w = 0; w < width; ++w) out[w * block + lane] = 0.0f;
+          continue;
+        }
+        const float* in = src + n * x.strides[0] + c * x.strides[1] + h * x.strides[2];
+        for (std::int64_t w = 0; w < width; ++w) out[w * block + lane] = in[w * x.strides[3]];
+      }
+    }
+  });
+  return {};
+}
+
+inline Status from_nchwc_supports(const relax::Binding& b, const relax::Function& fn) {
+  KILN_RETURN_IF_ERROR(cpu_support::check_operands(b, fn, 1, 1));
+  KILN_RETURN_IF_ERROR(require_f32_operands(b, fn));
+  return require_rank(b.op, "the input", cpu_support::input_type(b, fn, 0), 5);
+}
+
+inline Status from_nchwc_run(const OpCall& call) {
+  KILN_RETURN_IF_ERROR(cpu_support::require_inputs(call, 1));
+  const Slot& x = *call.input(0);
+  const Slot& y = call.output();
+  KILN_RETURN_IF_ERROR(require_rank(call.op, "the input", x, 5));
+  KILN_RETURN_IF_ERROR(require_rank(call.op, "the output", y, 4));
+  KILN_RETURN_IF_ERROR(require_contiguous(call.op, "the output", y));
+  const std::int64_t batch = y.dims[0], channels = y.dims[1], height = y.dims[2], width = y.dims[3];
+  const std::int64_t block = x.dims[4];
+  if (x.dims[0] != batch || x.dims[2] != height || x.dims[3] != width || block < 1 ||
+      x.dims[1] != (channels + block - 1) / block)
+    return op_error(StatusCode::shape_mismatch, call.op, "the output does not match the blocked input");
+  const float* src = x.data_as<float>();
+  float* dst = y.data_as<float>();
+  const std::int64_t rows = batch * channels * height;
+  cpu_support::parallel_items(call.pool, rows, width, [&](std::int64_t begin, std::int64_t end) {
+    for (std::int64_t row = begin; row < end; ++row) {
+      const std::int64_t n = row / (channels * height), c = row / height % channels, h = row % height;
+      const float* in = src + n * x.strides[0] + c / block * x.strides[1] + h * x.strides[2] + c % block * x.strides[4];
+      float* out = dst + row * width;
+      for (std::int64_t w = 0; w < width; ++w) out[w] = in[w * x.strides[3]];
+    }
+  });
+  return {};
+}
+
+// ---------------------------------------------------------------------------------------
+// conv_nchwc
+
+using Batch = xsimd::batch<float>;
+inline constexpr std::int64_t kLanes = static_cast<std::int64_t>(Batch::size);
+// Output vectors per tile, and pixels per tile: the T * J sums, J weights and a broadcast
+// input fill the vector registers (32 on AVX-512, 16 below it) without spilling.
+inline constexpr int kTileVectors = 2;
+inline constexpr int kTilePixels = kLanes >= 16 ? 14 : 6;
+
+using linear_detail::Range;
+
+struct ConvGeometry {
+  std::int64_t batch = 0, in_blocks = 0, in_block = 0, height = 0, width = 0;
+  std::int64_t out_blocks = 0, out_block = 0, out_height = 0, out_width = 0;
+  linear_detail::Axis h;  // kernel rows
+  linear_detail::Axis w;  // kernel columns
+  // Input strides, in floats: a pixel's channels and a row's pixels are packed.
+  std::int64_t x_image = 0, x_block = 0, x_row = 0;
+  // Weight floats per output channel block and per (input block, kernel row, kernel column).
+  std::int64_t w_out_block = 0, w_tap = 0;
+  std::int64_t y_image = 0, y_block = 0;
+
+  std::int64_t out_vectors() const noexcept { return out_blocks * out_block / kLanes; }
+  // The output rows a kernel row `oh` sums over and the taps of a column `ow` inside the input.
+  Range kernel_rows(std::int64_t oh) const noexcept {
+    return linear_detail::inside(oh * h.stride - h.pad_begin, h.dilation, h.in, h.kernel);
+  }
+  Range kernel_columns(std::int64_t ow) const noexcept {
+    return linear_detail::inside(ow * w.stride - w.pad_begin, w.dilation, w.in, w.kernel);
+  }
+  // The output columns whose every tap lands inside the input row.
+  Range interior_columns() const noexcept {
+    const Range first = linear_detail::inside(-w.pad_begin, w.stride, w.in, w.out);
+    const Range last = linear_detail::inside((w.kernel - 1) * w.dilation - w.pad_begin, w.stride, w.in, w.out);
+    const Range both{std::max(first.begin, last.begin), std::min(first.end, last.end)};
+    return both.end > both.begin ? both : Range{0, 0};
+  }
+};
+
+inline Status plan_conv(const OpCall& call, ConvGeometry& g) {
+  KILN_RETURN_IF_ERROR(cpu_support::require_inputs(call, 2));
+  const Slot& x = *call.input(0);
+  const Slot& weight = *call.input(1);
+  const Slot* bias = call.input(2);
+  const Slot& y = call.output();
+  KILN_RETURN_IF_ERROR(require_rank(call.op, "the input", x, 5));
+  KILN_RETURN_IF_ERROR(require_rank(call.op, "the weight", weight, 6));
+  KILN_RETURN_IF_ERROR(require_rank(call.op, "the output", y, 5));
+  KILN_RETURN_IF_ERROR(require_contiguous(call.op, "the weight", weight));
+  KILN_RETURN_IF_ERROR(require_contiguous(call.op, "the output", y));
+  g.batch = x.dims[0];
+  g.in_blocks = x.dims[1];
+  g.height = x.dims[2];
+  g.width = x.dims[3];
+  g.in_block = x.dims[4];
+  g.out_blocks = weight.dims[0];
+  g.out_block = weight.dims[5];
+  g.out_height = y.dims[2];
+  g.out_width = y.dims[3];
+  if (weight.dims[1] != g.in_blocks || weight.dims[4] != g.in_block || y.dims[0] != g.batch ||
+      y.dims[1] != g.out_blocks || y.dims[4] != g.out_block)
+    return op_error(StatusCode::shape_mismatch, call.op, "the input, weight and output blocks do not match");
+  if ((g.width > 1 && x.strides[3] != g.in_block) || (g.in_block > 1 && x.strides[4] != 1))
+    return op_error(StatusCode::unsupported, call.op, "the input's pixels must be packed");
+  if (bias != nullptr && bias->elements() != g.out_blocks * g.out_block)
+    return op_error(StatusCode::shape_mismatch, call.op, "the bias must hold ", g.out_blocks * g.out_block, " values");
+  if (bias != nullptr && !bias->contiguous()) return require_contiguous(call.op, "the bias", *bias);
+  const auto& attrs = call.attr<relax::ConvAttrs>();
+  if (attrs.groups != 1) return op_error(StatusCode::unsupported, call.op, "only groups == 1 is supported");
+  KILN_RETURN_IF_ERROR(linear_detail::check_window_lists(call.op, 2, attrs.strides, attrs.pads, attrs.dilations));
+  linear_detail::Axis* axes[2] = {&g.h, &g.w};
+  const std::int64_t in[2] = {g.height, g.width}, out[2] = {g.out_height, g.out_width};
+  for (int i = 0; i < 2; ++i) {
+    linear_detail::Axis& a = *axes[i];
+    a.in = in[i];
+    a.out = out[i];
+    a.kernel = weight.dims[2 + i];
+    std::int64_t pad_end = 0;
+    linear_detail::read_window(attrs.strides, attrs.pads, attrs.dilations, 2, i, a, pad_end);
+    KILN_RETURN_IF_ERROR(linear_detail::resolve_conv_axis(attrs.auto_pad, pad_end, a).with_context("conv_nchwc"));
+  }
+  g.x_image = x.strides[0];
+  g.x_block = x.strides[1];
+  g.x_row = x.strides[2];
+  g.w_tap = g.in_block * g.out_block;
+  g.w_out_block = g.in_blocks * g.h.kernel * g.w.kernel * g.w_tap;
+  g.y_block = g.out_height * g.out_width * g.out_block;
+  g.y_image = g.out_blocks * g.y_block;
+  return {};
+}
+
+// Where output vector v of image n starts: its weights, bias and the output at pixel (0, 0).
+struct VectorStart {
+  const float* weight = nullptr;
+  const float* bias = nullptr;
+  float* out = nullptr;
+};
+inline VectorStart vector_start(const ConvGeometry& g, const float* weight, const float* bias, float* y,
+                                std::int64_t n, std::int64_t v) noexcept {
+  const std::int64_t block = v * kLanes / g.out_block, lane = v * kLanes % g.out_block;
+  return VectorStart{weight + block * g.w_out_block + lane,
+                     bias != nullptr ? bias + block * g.out_block + lane : nullptr,
+                     y + n * g.y_image + block * g.y_block + lane};
+}
+
+// One tile: T pixels from output column ow of row oh, J output vectors, summing over the
+// kernel rows `rows` and the kernel columns `columns` (all of them inside the input for
+// every pixel of the tile).
+template <int J, int T>
+void conv_tile(const ConvGeometry& g, const float* x_image, const VectorStart* vectors, std::int64_t oh,
+               std::int64_t ow, Range rows, Range columns) noexcept {
+  Batch sums[T][J];
+  for (int j = 0; j < J; ++j) {
+    const Batch start = vectors[j].bias != nullptr ? Batch::load_unaligned(vectors[j].bias) : Batch(0.0f);
+    for (int p = 0; p < T; ++p) sums[p][j] = start;
+  }
+  const std::int64_t ib = g.in_block, ob = g.out_block;
+  const std::int64_t pixel_step = g.w.stride * ib;  // floats between the inputs of neighbouring pixels
+  const std::int64_t first_column = ow * g.w.stride - g.w.pad_begin;
+  const std::int64_t first_row = oh * g.h.stride - g.h.pad_begin;
+  for (std::int64_t cb = 0; cb < g.in_blocks; ++cb) {
+    const float* x_block = x_image + cb * g.x_block;
+    const std::int64_t w_block = cb * g.h.kernel * g.w.kernel * g.w_tap;
+    for (std::int64_t r = rows.begin; r < rows.end; ++r) {
+      const float* x_row = x_block + (first_row + r * g.h.dilation) * g.x_row;
+      const std::int64_t w_row = w_block + r * g.w.kernel * g.w_tap;
+      for (std::int64_t s = columns.begin; s < columns.end; ++s) {
+        const float* x_tap = x_row + (first_column + s * g.w.dilation) * ib;
+        const std::int64_t w_tap = w_row + s * g.w_tap;
+        for (std::int64_t ci = 0; ci < ib; ++ci) {
+          Batch weights[J];
+          for (int j = 0; j < J; ++j) weights[j] = Batch::load_unaligned(vectors[j].weight + w_tap + ci * ob);
+          for (int p = 0; p < T; ++p) {
+            const Batch in(x_tap[p * pixel_step + ci]);
+            for (int j = 0; j < J; ++j) sums[p][j] = xsimd::fma(in, weights[j], sums[p][j]);
+          }
+        }
+      }
+    }
+  }
+  const std::int64_t out_pixel = (oh * g.out_width + ow) * ob;
+  for (int p = 0; p < T; ++p)
+    for (int j = 0; j < J; ++j) sums[p][j].store_unaligned(vectors[j].out + out_pixel + p * ob);
+}
+
+template <int J>
+using TileFn = void (*)(const ConvGeometry&, const float*, const VectorStart*, std::int64_t, std::int64_t, Range, Range);
+
+// conv_tile<J, t> for every t in [1, kTilePixels], indexed by t - 1: the tail of a row is
+// one shorter tile.
+template <int J, std::size_t... I>
+constexpr std::array<TileFn<J>, sizeof...(I)> tile_table(std::index_sequence<I...>) {
+  return {&conv_tile<J, static_cast<int>(I) + 1>...};
+}
+template <int J>
+inline constexpr auto kTiles = tile_table<J>(std::make_index_sequence<kTilePixels>{});
+
+// Output row oh of image n for J output vectors.
+template <int J>
+void conv_row(const ConvGeometry& g, const float* x_image, const VectorStart* vectors, std::int64_t oh) noexcept {
+  const Range rows = g.kernel_rows(oh);
+  const Range interior = g.interior_columns();
+  const Range all_columns{0, g.w.kernel};
+  for (std::int64_t ow = 0; ow < interior.begin; ++ow)
+    conv_tile<J, 1>(g, x_image, vectors, oh, ow, rows, g.kernel_columns(ow));
+  std::int64_t ow = interior.begin;
+  for (; ow + kTilePixels <= interior.end; ow += kTilePixels)
+    conv_tile<J, kTilePixels>(g, x_image, vectors, oh, ow, rows, all_columns);
+  if (ow < interior.end) kTiles<J>[static_cast<std::size_t>(interior.end - ow - 1)](g, x_image, vectors, oh, ow, rows, all_columns);
+  for (ow = std::max(interior.end, interior.begin); ow < g.out_width; ++ow)
+    conv_tile<J, 1>(g, x_image, vectors, oh, ow, rows, g.kernel_columns(ow));
+}
+
+// Any output block (one that is not whole vectors): one output channel at a time.
+inline void conv_scalar_row(const ConvGeometry& g, const float* x_image, const float* weight, const float* bias,
+                            float* y_image, std::int64_t out_block, std::int64_t oh) noexcept {
+  const Range rows = g.kernel_rows(oh);
+  const std::int64_t ob = g.out_block, ib = g.in_block;
+  for (std::int64_t ow = 0; ow < g.out_width; ++ow) {
+    const Range columns = g.kernel_columns(ow);
+    float* out = y_image + out_block * g.y_block + (oh * g.out_width + ow) * ob;
+    for (std::int64_t k = 0; k < ob; ++k) {
+      float sum = bias != nullptr ? bias[out_block * ob + k] : 0.0f;
+      for (std::int64_t cb = 0; cb < g.in_blocks; ++cb)
+        for (std::int64_t r = rows.begin; r < rows.end; ++r) {
+          const float* x_row = x_image + cb * g.x_block + (oh * g.h.stride - g.h.pad_begin + r * g.h.dilation) * g.x_row;
+          for (std::int64_t s = columns.begin; s < columns.end; ++s) {
+            const float* in = x_row + (ow * g.w.stride - g.w.pad_begin + s * g.w.dilation) * ib;
+            const float* w = weight + out_block * g.w_out_block + ((cb * g.h.kernel + r) * g.w.kernel + s) * g.w_tap + k;
+            for (std::int64_t ci = 0; ci < ib; ++ci) sum += in[ci] * w[ci * ob];
+          }
+        }
+      out[k] = sum;
+    }
+  }
+}
+
+inline Status conv_supports(const relax::Binding& b, const relax::Function& fn) {
+  KILN_RETURN_IF_ERROR(cpu_support::check_operands(b, fn, 2, 3));
+  KILN_RETURN_IF_ERROR(require_f32_operands(b, fn));
+  KILN_RETURN_IF_ERROR(require_rank(b.op, "the input", cpu_support::input_type(b, fn, 0), 5));
+  KILN_RETURN_IF_ERROR(require_rank(b.op, "the weight", cpu_support::input_type(b, fn, 1), 6));
+  const auto* attrs = std::get_if<relax::ConvAttrs>(&b.attrs);
+  if (attrs == nullptr) return op_error(StatusCode::invalid_argument, b.op, "the binding holds another op's attributes");
+  if (attrs->groups != 1) return op_error(StatusCode::unsupported, b.op, "only groups == 1 is supported");
+  return linear_detail::check_window_lists(b.op, 2, attrs->strides, attrs->pads, attrs->dilations);
+}
+
+inline Status conv_run(const OpCall& call) {
+  ConvGeometry g;
+  KILN_RETURN_IF_ERROR(plan_conv(call, g));
+  const float* x = call.input(0)->data_as<float>();
+  const float* weight = call.input(1)->data_as<float>();
+  const float* bias = call.input(2) != nullptr ? call.input(2)->data_as<float>() : nullptr;
+  float* y = call.output().data_as<float>();
+  const std::int64_t flops_per_row =
+      g.out_width * g.out_block * g.in_blocks * g.in_block * g.h.kernel * g.w.kernel;
+  if (g.out_block % kLanes != 0) {
+    const std::int64_t rows = g.batch * g.out_blocks * g.out_height;
+    cpu_support::parallel_items(call.pool, rows, flops_per_row, [&](std::int64_t begin, std::int64_t end) {
+      for (std::int64_t item = begin; item < end; ++item) {
+        const std::int64_t n = item / (g.out_blocks * g.out_height), block = item / g.out_height % g.out_blocks;
+        conv_scalar_row(g, x + n * g.x_image, weight, bias, y + n * g.y_image, block, item % g.out_height);
+      }
+    });
+    return {};
+  }
+  // Items are (image, group of kTileVectors output vectors, output row), rows innermost, so
+  // the rows one thread takes in turn reuse their weights from cache.
+  const std::int64_t groups = (g.out_vectors() + kTileVectors - 1) / kTileVectors;
+  const std::int64_t items = g.batch * groups * g.out_height;
+  const std::int64_t flops_per_item = flops_per_row / g.out_block * kLanes * kTileVectors;
+  cpu_support::parallel_items(call.pool, items, flops_per_item, [&](std::int64_t begin, std::int64_t end) {
+    for (std::int64_t item = begin; item < end; ++item) {
+      const std::int64_t n = item / (groups * g.out_height), group = item / g.out_height % groups;
+      const std::int64_t oh = item % g.out_height;
+      const std::int64_t first = group * kTileVectors;
+      const int count = static_cast<int>(std::min<std::int64_t>(kTileVectors, g.out_vectors() - first));
+      VectorStart vectors[kTileVectors];
+      for (int j = 0; j < count; ++j) vectors[j] = vector_start(g, weight, bias, y, n, first + j);
+      if (count == kTileVectors) conv_row<kTileVectors>(g, x + n * g.x_image, vectors, oh);
+      else conv_row<1>(g, x + n * g.x_image, vectors, oh);
+    }
+  });
+  return {};
+}
+
+inline constexpr OpKernel kToNchwc{&to_nchwc_supports, nullptr, &to_nchwc_run};
+inline constexpr OpKernel kFromNchwc{&from_nchwc_supports, nullptr, &from_nchwc_run};
+inline constexpr OpKernel kConvNchwc{&conv_supports, nullptr, &conv_run};
+
+} // namespace layout_detail
+
+// The CPU kernel of the NCHWc layout ops; null for other ops.
+inline const OpKernel* cpu_layout_kernel(relax::OpKind op) {
+  switch (op) {
+    case relax::OpKind::to_nchwc: return &layout_detail::kToNchwc;
+    case relax::OpKind::from_nchwc: return &layout_detail::kFromNchwc;
+    case relax::OpKind::conv_nchwc: return &layout_detail::kConvNchwc;
+    default: return nullptr;
+  }
+}
+
+} // namespace kiln::vm
+// ---- end kiln/vm/ops/layout.hpp ----
+#endif // KILN_AMALGAMATED_KILN_VM_OPS_LAYOUT_HPP
 #ifndef KILN_AMALGAMATED_KILN_VM_OPS_MOVEMENT_HPP
 #define KILN_AMALGAMATED_KILN_VM_OPS_MOVEMENT_HPP
 // ---- begin kiln/vm/ops/movement.hpp ----
@@ -21025,11 +23483,13 @@ inline const OpKernel* cpu_normalize_kernel(relax::OpKind op) {
 // taps along each axis is computed once per output slice, row and column, so padding costs
 // no test per tap. A 1-D or 2-D window runs as a 3-D one whose outer axes have extent 1.
 //
-// PoolAttrs has no count_include_pad, so averages divide by the number of valid taps (ONNX's
-// default, count_include_pad = 0). It has no p either, so lp pooling takes ONNX's default
-// p = 2; the loops take any p > 0 (run_with_lp_order) for when the attribute exists. Padding
-// adds nothing to an lp norm (|0|^p = 0). A window with no valid tap gives -inf (max) or 0
-// (average, lp). f32 only.
+// lp pooling takes its order from PoolAttrs::p (global_lp_pool from LpNormAttrs::p); padding
+// adds nothing to an lp norm (|0|^p = 0). average_pool divides by the number of taps inside
+// the input, or with count_include_pad by the number inside the padded input: the explicit
+// (or auto_pad) pads count as zeros, but the taps ceil_mode's last windows reach beyond the
+// end pad do not, as in ONNX's reference (it pads the input with zeros and keeps only the
+// window positions below in + pad_begin + pad_end). A window with no valid tap gives -inf
+// (max) or 0 (average, lp). f32 only.
 
 #include <algorithm>
 #include <cmath>
@@ -21045,9 +23505,6 @@ namespace pool_impl {
 using relax::OpKind;
 using relax::PoolKind;
 
-// ONNX LpPool's default p; PoolAttrs cannot carry another yet.
-inline constexpr float kDefaultLpOrder = 2.0f;
-
 // The most spatial axes a window pool runs (1-D to 3-D).
 inline constexpr int kMaxWindowAxes = 3;
 
@@ -21059,6 +23516,7 @@ struct Axis {
   std::int64_t stride = 1;
   std::int64_t dilation = 1;
   std::int64_t pad_begin = 0;
+  std::int64_t pad_end = 0;
 
   // The taps [first, last) of output position o that land inside the input.
   void taps(std::int64_t o, std::int64_t& first, std::int64_t& last) const noexcept {
@@ -21066,6 +23524,13 @@ struct Axis {
     first = start >= 0 ? 0 : (-start + dilation - 1) / dilation;
     last = in - start <= 0 ? 0 : std::min(kernel, (in - start + dilation - 1) / dilation);
     if (last < first) last = first;
+  }
+
+  // How many taps of output position o land inside the padded input [-pad_begin, in +
+  // pad_end): windows start at or after -pad_begin, so only the end can cut them short.
+  std::int64_t padded_taps(std::int64_t o) const noexcept {
+    const std::int64_t room = in + pad_end - (o * stride - pad_begin);
+    return room <= 0 ? 0 : std::min(kernel, (room + dilation - 1) / dilation);
   }
 };
 
@@ -21109,7 +23574,7 @@ struct EuclideanTaps {
   float finish(float acc, std::int64_t) const noexcept { return std::sqrt(acc); }
 };
 struct PowerTaps {
-  float p = kDefaultLpOrder;
+  float p;
   static float start() noexcept { return 0.0f; }
   float add(float acc, float v) const noexcept { return acc + std::pow(std::fabs(v), p); }
   float finish(float acc, std::int64_t) const noexcept { return std::pow(acc, 1.0f / p); }
@@ -21143,28 +23608,33 @@ inline Status resolve_geometry(const OpCall& call, const relax::PoolAttrs& attrs
     if (!attrs.dilations.empty()) a.dilation = attrs.dilations[i];
     switch (attrs.auto_pad) {
       case relax::AutoPad::explicit_pads:
-        if (!attrs.pads.empty()) a.pad_begin = attrs.pads[i];
+        if (!attrs.pads.empty()) {
+          a.pad_begin = attrs.pads[i];
+          a.pad_end = attrs.pads[spatial + i];
+        }
         break;
-      case relax::AutoPad::valid: a.pad_begin = 0; break;
+      case relax::AutoPad::valid: break;
       case relax::AutoPad::same_upper:
       case relax::AutoPad::same_lower: {
         // Enough padding for `out` windows, the odd one at the end (upper) or the start (lower).
         const std::int64_t total =
             std::max<std::int64_t>(0, (a.out - 1) * a.stride + (a.kernel - 1) * a.dilation + 1 - a.in);
         a.pad_begin = attrs.auto_pad == relax::AutoPad::same_upper ? total / 2 : total - total / 2;
+        a.pad_end = total - a.pad_begin;
         break;
       }
     }
-    if (a.kernel < 1 || a.stride < 1 || a.dilation < 1 || a.pad_begin < 0)
+    if (a.kernel < 1 || a.stride < 1 || a.dilation < 1 || a.pad_begin < 0 || a.pad_end < 0)
       return cpu_support::op_error(StatusCode::invalid_argument, call.op,
                                    "kernel, strides and dilations must be positive and pads not negative");
   }
   return {};
 }
 
-// One channel's output volume.
+// One channel's output volume; `count_padding` divides averages by the taps inside the padded
+// input rather than inside the input.
 template <class Taps>
-void pool_volume(const Taps& combine, const Geometry& g, const float* x, float* y) noexcept {
+void pool_volume(const Taps& combine, const Geometry& g, bool count_padding, const float* x, float* y) noexcept {
   const std::int64_t in_slice = g.h.in * g.w.in;
   for (std::int64_t od = 0; od < g.d.out; ++od) {
     std::int64_t kd_first = 0, kd_last = 0;
@@ -21188,7 +23658,9 @@ void pool_volume(const Taps& combine, const Geometry& g, const float* x, float* 
             for (std::int64_t kw = kw_first; kw < kw_last; ++kw) acc = combine.add(acc, x[row + kw * g.w.dilation]);
           }
         }
-        const std::int64_t count = (kd_last - kd_first) * (kh_last - kh_first) * (kw_last - kw_first);
+        const std::int64_t count =
+            count_padding ? g.d.padded_taps(od) * g.h.padded_taps(oh) * g.w.padded_taps(ow)
+                          : (kd_last - kd_first) * (kh_last - kh_first) * (kw_last - kw_first);
         y_slice[oh * g.w.out + ow] = combine.finish(acc, count);
       }
     }
@@ -21239,9 +23711,11 @@ inline Status run_window_pool(const OpCall& call, const Slot& x, const Slot& y, 
   if (planes * out_plane == 0) return {};
   const float* in = x.data_as<const float>();
   float* out = y.data_as<float>();
+  const bool count_padding = attrs->count_include_pad && kind_of(call.op) == PoolKind::average;
   with_taps(kind_of(call.op), lp_order, [&](const auto& combine) {
     cpu_support::parallel_items(call.pool, planes, out_plane * g.window(), [&](std::int64_t begin, std::int64_t end) {
-      for (std::int64_t p = begin; p < end; ++p) pool_volume(combine, g, in + p * in_plane, out + p * out_plane);
+      for (std::int64_t p = begin; p < end; ++p)
+        pool_volume(combine, g, count_padding, in + p * in_plane, out + p * out_plane);
     });
   });
   return {};
@@ -21289,8 +23763,20 @@ inline bool is_global(OpKind op) noexcept {
   return op == OpKind::global_max_pool || op == OpKind::global_average_pool || op == OpKind::global_lp_pool;
 }
 
-// run() with an lp order other than PoolAttrs' implied 2; p must be positive and finite.
-inline Status run_with_lp_order(const OpCall& call, float lp_order) {
+// The order of an lp pooling's norm, from its attributes; it must be positive.
+inline Status lp_order_of(OpKind op, const relax::Attrs* attrs, float& p) {
+  const auto* window = std::get_if<relax::PoolAttrs>(attrs);
+  const auto* global = std::get_if<relax::LpNormAttrs>(attrs);
+  if (op == OpKind::lp_pool ? window == nullptr : global == nullptr)
+    return cpu_support::op_error(StatusCode::invalid_argument, op, "expects ",
+                                 op == OpKind::lp_pool ? "pool" : "lp norm", " attributes");
+  const std::int64_t order = op == OpKind::lp_pool ? window->p : global->p;
+  if (order < 1) return cpu_support::op_error(StatusCode::invalid_argument, op, "p must be positive, got ", order);
+  p = static_cast<float>(order);
+  return {};
+}
+
+inline Status run(const OpCall& call) {
   KILN_RETURN_IF_ERROR(cpu_support::require_inputs(call, 1));
   const Slot& x = *call.input(0);
   const Slot& y = call.output();
@@ -21301,13 +23787,12 @@ inline Status run_with_lp_order(const OpCall& call, float lp_order) {
                                  "input and output must be [batch, channels, spatial...] alike");
   if (!x.contiguous() || !y.contiguous())
     return cpu_support::op_error(StatusCode::unsupported, call.op, "non-contiguous operands are not supported");
-  if (kind_of(call.op) == PoolKind::lp && !(lp_order > 0.0f && std::isfinite(lp_order)))
-    return cpu_support::op_error(StatusCode::invalid_argument, call.op, "p must be positive and finite, got ",
-                                 lp_order);
+  float lp_order = 2.0f;  // read by lp pooling only
+  if (kind_of(call.op) == PoolKind::lp) {
+    KILN_RETURN_IF_ERROR(lp_order_of(call.op, call.attrs, lp_order));
+  }
   return is_global(call.op) ? run_global_pool(call, x, y, lp_order) : run_window_pool(call, x, y, lp_order);
 }
-
-inline Status run(const OpCall& call) { return run_with_lp_order(call, kDefaultLpOrder); }
 
 inline Status supports(const relax::Binding& binding, const relax::Function& fn) {
   const OpKind op = binding.op;
@@ -21317,6 +23802,10 @@ inline Status supports(const relax::Binding& binding, const relax::Function& fn)
   if (x.rank < 3 || x.rank > kMaxRank)
     return cpu_support::op_error(StatusCode::unsupported, op, "inputs of rank ", x.rank,
                                  " are not supported ([batch, channels, spatial...])");
+  if (kind_of(op) == PoolKind::lp) {
+    float p = 0.0f;
+    KILN_RETURN_IF_ERROR(lp_order_of(op, &binding.attrs, p));
+  }
   if (is_global(op)) return {};
   if (x.rank > 2 + kMaxWindowAxes) return window_rank_unsupported(op, x.rank);
   const auto* attrs = std::get_if<relax::PoolAttrs>(&binding.attrs);
@@ -21346,365 +23835,936 @@ inline const OpKernel* cpu_pool_kernel(relax::OpKind op) {
 } // namespace kiln::vm
 // ---- end kiln/vm/ops/pool.hpp ----
 #endif // KILN_AMALGAMATED_KILN_VM_OPS_POOL_HPP
-#ifndef KILN_AMALGAMATED_KILN_VM_OPS_REDUCE_HPP
-#define KILN_AMALGAMATED_KILN_VM_OPS_REDUCE_HPP
-// ---- begin kiln/vm/ops/reduce.hpp ----
-// kiln/vm/ops/reduce.hpp: the CPU kernels of the dynamic module's reductions: reduce_sum,
-// reduce_mean, reduce_max, reduce_min and reduce_prod over any set of axes, and argmax and
-// argmin along one axis.
+#ifndef KILN_AMALGAMATED_KILN_VM_OPS_RESIZE_HPP
+#define KILN_AMALGAMATED_KILN_VM_OPS_RESIZE_HPP
+// ---- begin kiln/vm/ops/resize.hpp ----
+// kiln/vm/ops/resize.hpp: the dynamic module's CPU kernel for resize (ONNX Resize, opsets 10
+// to 19): nearest, linear and cubic interpolation over any axes of a tensor of any rank.
 //
-// The input's axes are merged into alternating runs of kept and reduced axes. When the last
-// run is reduced, every output element reduces contiguous rows; when it is kept, every
-// output row accumulates contiguous input rows element by element. Both inner loops are SIMD
-// for f32. Empty reductions give the identity (0 for sum, 1 for prod, -inf / +inf for max /
-// min; NaN for mean). f32 throughout, i64 for sum, prod, max and min; argmax and argmin take
-// f32, i64 and i32 (ties give the first index).
+// Each resized axis maps output position j to an input coordinate x by ONNX's coordinate
+// transform, with length_resized = scale * length_original:
+//   half_pixel            x = (j + 0.5) / scale - 0.5
+//   half_pixel_symmetric  x = in / 2 * (1 - out / length_resized) + (j + 0.5) / scale - 0.5
+//   pytorch_half_pixel    x = length_resized > 1 ? (j + 0.5) / scale - 0.5 : 0
+//   align_corners         x = j * (in - 1) / (length_resized - 1)     (0 when length_resized <= 1)
+//   asymmetric            x = j / scale
+//   tf_crop_and_resize    x = start * (in - 1) + j * (end - start) * (in - 1) / (length_resized - 1),
+//                             or (start + end) / 2 * (in - 1) when length_resized <= 1
+// The scale is the one given; with sizes it is out / in, or under a keep-aspect-ratio policy
+// the one factor common to the listed axes. So length_resized is the size itself when sizes
+// are stretched, and fractional when it comes from a scale: align_corners shrinking 4 by 0.6
+// divides by 2.4 - 1, as ONNX's reference and its test data do. pytorch_half_pixel's 0 is
+// the spec's (ONNX's Python reference takes -0.5, which only cubic can tell apart).
+//
+// nearest rounds x (round_prefer_floor, round_prefer_ceil, floor, ceil) and clamps it into
+// the input. linear and cubic interpolate separably: along each axis, the taps around x
+// (positions ceil(x) - 1 + i) are weighted by the kernel at distance x - position, a tent of
+// radius 1 or the cubic convolution kernel with coefficient a of radius 2. antialias, when an
+// axis shrinks, widens the kernel by 1 / scale (more taps, the weights normalized to sum to
+// 1); exclude_outside drops the taps outside the input and renormalizes the rest; other taps
+// outside the input read the edge. Under tf_crop_and_resize, an output element with any
+// coordinate outside [0, in - 1] is extrapolation_value. antialias and exclude_outside do not
+// apply to nearest, which picks one position and has no weights to widen or renormalize.
+//
+// At run start, each axis's taps go into scratch: the input position of every output
+// position for nearest, a run of consecutive input positions and their weights for linear
+// and cubic (taps that clamp to the same edge merged). nearest then gathers elements of any
+// dtype; linear and cubic run one pass per resized axis (shrinking axes first, in the order
+// that costs least) between two f32 buffers in scratch, vectorized along the contiguous
+// extent behind the axis. The weights are computed in double and applied in f32; f16 and
+// bf16 interpolate in f32, rounding once at the end.
+
+#include <xsimd/xsimd.hpp>
 
 #include <algorithm>
+#include <cmath>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
 #include <limits>
+#include <string_view>
+#include <type_traits>
+#include <utility>
+#include <variant>
 
 
 namespace kiln::vm {
-namespace reduce_impl {
+namespace resize_impl {
 
+using relax::AspectRatioPolicy;
 using relax::OpKind;
+using relax::ResizeAttrs;
+using relax::ResizeCoordinates;
+using relax::ResizeMode;
+using relax::ResizeRounding;
+using cpu_support::op_error;
 
-enum class Reduction : std::uint8_t { sum, prod, max, min };
+inline constexpr OpKind kOp = OpKind::resize;
 
-constexpr Reduction reduction_of(OpKind op) noexcept {
-  switch (op) {
-    case OpKind::reduce_prod: return Reduction::prod;
-    case OpKind::reduce_max: return Reduction::max;
-    case OpKind::reduce_min: return Reduction::min;
-    default: return Reduction::sum;  // reduce_sum, reduce_mean
-  }
-}
+// ---- the geometry of every axis ---------------------------------------------------------------
 
-template <class T>
-constexpr T identity_of(Reduction r) noexcept {
-  switch (r) {
-    case Reduction::sum: return T(0);
-    case Reduction::prod: return T(1);
-    case Reduction::max:
-      return std::numeric_limits<T>::has_infinity ? -std::numeric_limits<T>::infinity()
-                                                  : std::numeric_limits<T>::lowest();
-    case Reduction::min:
-      return std::numeric_limits<T>::has_infinity ? std::numeric_limits<T>::infinity() : std::numeric_limits<T>::max();
-  }
-  return T(0);
-}
-
-template <class T>
-T combine(Reduction r, T a, T b) noexcept {
-  switch (r) {
-    case Reduction::sum:
-      if constexpr (std::is_integral_v<T>)  // wraps, as the elementwise kernels do
-        return static_cast<T>(static_cast<std::uint64_t>(a) + static_cast<std::uint64_t>(b));
-      else return a + b;
-    case Reduction::prod:
-      if constexpr (std::is_integral_v<T>)
-        return static_cast<T>(static_cast<std::uint64_t>(a) * static_cast<std::uint64_t>(b));
-      else return a * b;
-    case Reduction::max: return a < b ? b : a;
-    case Reduction::min: return b < a ? b : a;
-  }
-  return a;
-}
-
-// The reduction of a contiguous row.
-template <class T>
-T reduce_row(Reduction r, const T* x, std::int64_t n) noexcept {
-  if constexpr (std::is_same_v<T, float>) {
-    switch (r) {
-      case Reduction::sum: return cpu_support::row_sum(x, n);
-      case Reduction::max: return cpu_support::row_max(x, n);
-      case Reduction::min: return cpu_support::row_min(x, n);
-      case Reduction::prod: break;
-    }
-  }
-  T acc = identity_of<T>(r);
-  for (std::int64_t i = 0; i < n; ++i) acc = combine(r, acc, x[i]);
-  return acc;
-}
-
-// acc[i] = combine(acc[i], x[i]) over a contiguous row.
-template <class T>
-void accumulate_row(Reduction r, T* acc, const T* x, std::int64_t n) noexcept {
-  if constexpr (std::is_same_v<T, float>) {
-    switch (r) {
-      case Reduction::sum: cpu_support::combine_into(acc, x, n, [](auto a, auto b) { return a + b; }); return;
-      case Reduction::prod: cpu_support::combine_into(acc, x, n, [](auto a, auto b) { return a * b; }); return;
-      case Reduction::max: cpu_support::combine_into(acc, x, n, [](auto a, auto b) { return xsimd::max(a, b); }); return;
-      case Reduction::min: cpu_support::combine_into(acc, x, n, [](auto a, auto b) { return xsimd::min(a, b); }); return;
-    }
-  }
-  for (std::int64_t i = 0; i < n; ++i) acc[i] = combine(r, acc[i], x[i]);
-}
-
-// ---- the plan: merged runs of kept and reduced axes -----------------------------------------------
-
-struct Plan {
-  int rank = 0;
-  std::int64_t dims[kMaxRank] = {};
-  std::int64_t strides[kMaxRank] = {};  // of the input, row-major
-  bool reduced[kMaxRank] = {};
-  std::int64_t kept_count = 1;
-  std::int64_t reduced_count = 1;
-
-  // The input offset of position `flat` among the axes of one kind, skipping the last axis
-  // when `skip_last` (row-major over those axes).
-  std::int64_t offset_of(std::int64_t flat, bool of_reduced, bool skip_last) const noexcept {
-    std::int64_t offset = 0;
-    for (int a = rank - (skip_last ? 2 : 1); a >= 0; --a) {
-      if (reduced[a] != of_reduced) continue;
-      offset += (flat % dims[a]) * strides[a];
-      flat /= dims[a];
-    }
-    return offset;
-  }
+// How one axis maps output positions back to input coordinates.
+struct AxisMap {
+  std::int64_t in = 1;
+  std::int64_t out = 1;
+  double scale = 1.0;          // what the coordinate transforms divide by
+  double resized_length = 1.0; // the spec's length_resized: scale * in
+  double roi_start = 0.0;      // tf_crop_and_resize's region, as fractions of in - 1
+  double roi_end = 1.0;
+  bool resized = false;        // false: output position j reads input position j
+  std::int64_t taps = 1;       // linear and cubic: the most input positions one output reads
 };
 
-// `marked[a]` tells whether input axis a is reduced.
-inline Plan make_plan(const Slot& x, const bool* marked) {
-  Plan p;
-  std::int64_t full_strides[kMaxRank] = {};
-  std::int64_t stride = 1;
-  for (int a = x.rank; a-- > 0;) {
-    full_strides[a] = stride;
-    stride *= x.dims[a];
+// Consecutive input positions [first, first + count) read by one output position; count 0
+// marks a position outside tf_crop_and_resize's region.
+struct TapRun {
+  std::int64_t first = 0;
+  std::int64_t count = 0;
+};
+
+// Everything a call derives from its shapes and attributes, scratch_bytes and run alike.
+struct Plan {
+  int rank = 0;
+  AxisMap axes[kMaxRank];
+  int passes = 0;                           // linear and cubic: one per resized axis, in `order`
+  int order[kMaxRank] = {};
+  std::size_t table_offset[kMaxRank] = {};  // where each axis's taps start in scratch
+  std::size_t buffer_offset[2] = {};        // linear and cubic: f32 results between passes
+  std::size_t bytes = 0;
+};
+
+inline constexpr std::size_t kScratchAlignment = 64;
+
+// About how much faster a pass runs along a strided axis (whole vectors of the contiguous
+// extent behind it) than along the contiguous axis (one element at a time).
+inline constexpr double kVectorSpeedup = 8.0;
+
+inline std::size_t align_up(std::size_t n) noexcept {
+  return (n + kScratchAlignment - 1) / kScratchAlignment * kScratchAlignment;
+}
+
+// The radius of the interpolation kernel in input positions.
+inline double kernel_radius(ResizeMode mode) noexcept { return mode == ResizeMode::cubic ? 2.0 : 1.0; }
+
+// What distances in input positions are multiplied by before the kernel weighs them: the
+// scale when antialiasing a shrinking axis (which widens the kernel to radius / scale
+// positions a side), else 1.
+inline double distance_scale(const ResizeAttrs& attrs, double scale) noexcept {
+  return attrs.antialias ? std::min(scale, 1.0) : 1.0;
+}
+
+// The first tap's offset from ceil(x) - 1; the taps run from it to 1 - it.
+inline std::int64_t first_tap_offset(double radius, double distance_factor) noexcept {
+  return static_cast<std::int64_t>(std::floor(-radius / distance_factor)) + 1;
+}
+
+// The checks supports() and run() share: every list has the length the listed axes ask for.
+inline Status check_attrs(const ResizeAttrs& attrs, int rank) {
+  if (rank < 1) return op_error(StatusCode::unsupported, kOp, "inputs of rank 0 are not supported");
+  if (attrs.scales.overflow || attrs.sizes.overflow || attrs.axes.overflow || attrs.roi.overflow)
+    return op_error(StatusCode::invalid_argument, kOp, "an attribute list holds too many values");
+  if (attrs.scales.empty() == attrs.sizes.empty())
+    return op_error(StatusCode::invalid_argument, kOp, "give either scales or sizes");
+  bool listed[kMaxRank] = {};
+  for (std::int64_t axis : attrs.axes) {
+    const int resolved = cpu_support::resolve_axis(axis, rank);
+    if (resolved < 0)
+      return op_error(StatusCode::invalid_argument, kOp, "axis ", axis, " is out of range for rank ", rank);
+    if (listed[resolved]) return op_error(StatusCode::invalid_argument, kOp, "axis ", axis, " is repeated");
+    listed[resolved] = true;
   }
-  for (int a = 0; a < x.rank; ++a) {
-    if (marked[a]) p.reduced_count *= x.dims[a];
-    else p.kept_count *= x.dims[a];
-    if (x.dims[a] == 1) continue;  // no effect either way
-    if (p.rank > 0 && p.reduced[p.rank - 1] == marked[a]) {  // contiguous with the run before
-      p.dims[p.rank - 1] *= x.dims[a];
-      p.strides[p.rank - 1] = full_strides[a];
+  const int n = attrs.axes.empty() ? rank : attrs.axes.size();
+  const int given = attrs.scales.empty() ? attrs.sizes.size() : attrs.scales.size();
+  if (given != n)
+    return op_error(StatusCode::invalid_argument, kOp, attrs.scales.empty() ? "sizes" : "scales", " has ", given,
+                    " values, expected ", n);
+  for (double s : attrs.scales)
+    if (!(s > 0.0) || !std::isfinite(s))
+      return op_error(StatusCode::invalid_argument, kOp, "scales must be positive and finite, got ", s);
+  if (!attrs.sizes.empty() && attrs.keep_aspect_ratio != AspectRatioPolicy::stretch)
+    for (const relax::SymDim& size : attrs.sizes)
+      if (!size.is_constant() || size.constant_value() <= 0)
+        return op_error(StatusCode::unsupported, kOp, "keep_aspect_ratio_policy needs positive constant sizes");
+  if (attrs.mode != ResizeMode::nearest && attrs.mode != ResizeMode::linear && attrs.mode != ResizeMode::cubic)
+    return op_error(StatusCode::invalid_argument, kOp, "unknown mode ", static_cast<int>(attrs.mode));
+  if (static_cast<int>(attrs.coordinates) > static_cast<int>(ResizeCoordinates::tf_crop_and_resize))
+    return op_error(StatusCode::invalid_argument, kOp, "unknown coordinate transform ",
+                    static_cast<int>(attrs.coordinates));
+  if (static_cast<int>(attrs.nearest_rounding) > static_cast<int>(ResizeRounding::ceil))
+    return op_error(StatusCode::invalid_argument, kOp, "unknown nearest mode ",
+                    static_cast<int>(attrs.nearest_rounding));
+  if (!std::isfinite(attrs.cubic_coeff_a))
+    return op_error(StatusCode::invalid_argument, kOp, "cubic_coeff_a must be finite");
+  if (attrs.coordinates == ResizeCoordinates::tf_crop_and_resize) {
+    if (attrs.roi.size() != 2 * n)
+      return op_error(StatusCode::invalid_argument, kOp, "tf_crop_and_resize needs a roi of ", 2 * n,
+                      " values (starts, then ends), got ", attrs.roi.size());
+    for (double r : attrs.roi)
+      if (!std::isfinite(r)) return op_error(StatusCode::invalid_argument, kOp, "roi values must be finite");
+  }
+  return {};
+}
+
+// The plan of a call: each axis's geometry, the order of the passes and the scratch layout.
+inline Status make_plan(const ResizeAttrs& attrs, const Slot& x, const Slot& y, Plan& plan) {
+  KILN_RETURN_IF_ERROR(check_attrs(attrs, x.rank));
+  if (y.rank != x.rank || y.dtype != x.dtype)
+    return op_error(StatusCode::shape_mismatch, kOp, "the output must have the input's rank and dtype");
+  plan.rank = x.rank;
+  int listed_as[kMaxRank];
+  std::fill_n(listed_as, kMaxRank, -1);
+  const int n = attrs.axes.empty() ? x.rank : attrs.axes.size();
+  for (int i = 0; i < n; ++i) listed_as[attrs.axes.empty() ? i : cpu_support::resolve_axis(attrs.axes[i], x.rank)] = i;
+
+  // Under a keep-aspect-ratio policy every listed axis takes one factor: the largest that fits
+  // inside the sizes (not_larger) or the smallest that covers them (not_smaller).
+  const bool common_factor = !attrs.sizes.empty() && attrs.keep_aspect_ratio != AspectRatioPolicy::stretch;
+  double factor = 0.0;
+  if (common_factor)
+    for (int axis = 0; axis < x.rank; ++axis) {
+      const int i = listed_as[axis];
+      if (i < 0) continue;
+      if (x.dims[axis] <= 0)
+        return op_error(StatusCode::invalid_argument, kOp, "keep_aspect_ratio_policy needs non-empty axes (axis ", axis,
+                        ")");
+      const double ratio =
+          static_cast<double>(attrs.sizes[i].constant_value()) / static_cast<double>(x.dims[axis]);
+      if (factor == 0.0 || (attrs.keep_aspect_ratio == AspectRatioPolicy::not_larger ? ratio < factor : ratio > factor))
+        factor = ratio;
+    }
+
+  const bool empty_output = y.elements() == 0;
+  for (int axis = 0; axis < x.rank; ++axis) {
+    AxisMap& m = plan.axes[axis];
+    m = AxisMap{};
+    m.in = x.dims[axis];
+    m.out = y.dims[axis];
+    const int i = listed_as[axis];
+    if (i < 0) {
+      if (m.in != m.out)
+        return op_error(StatusCode::shape_mismatch, kOp, "axis ", axis, " is not resized, yet the input has ", m.in,
+                        " and the output ", m.out);
       continue;
     }
-    p.dims[p.rank] = x.dims[a];
-    p.strides[p.rank] = full_strides[a];
-    p.reduced[p.rank] = marked[a];
-    ++p.rank;
+    if (m.in == 0 && m.out != 0 && !empty_output)
+      return op_error(StatusCode::invalid_argument, kOp, "axis ", axis, " is empty and cannot be resized to ", m.out);
+    if (m.in == 0 || m.out == 0) continue;  // nothing to read or nothing to write
+    if (!attrs.scales.empty()) {
+      m.scale = attrs.scales[i];
+      m.resized_length = m.scale * static_cast<double>(m.in);
+    } else if (common_factor) {
+      m.scale = factor;
+      m.resized_length = factor * static_cast<double>(m.in);
+    } else {
+      m.scale = static_cast<double>(m.out) / static_cast<double>(m.in);
+      m.resized_length = static_cast<double>(m.out);
+    }
+    if (attrs.coordinates == ResizeCoordinates::tf_crop_and_resize) {
+      m.roi_start = attrs.roi[i];
+      m.roi_end = attrs.roi[n + i];
+    }
+    // Every transform maps j to j when nothing changes (the region included).
+    m.resized = !(m.in == m.out && m.scale == 1.0 && m.resized_length == static_cast<double>(m.in) &&
+                  m.roi_start == 0.0 && m.roi_end == 1.0);
+    if (m.resized && attrs.mode != ResizeMode::nearest) {
+      const double radius = kernel_radius(attrs.mode);
+      const double distance_factor = distance_scale(attrs, m.scale);
+      // A scale that produced this output (out >= 1, so scale * in >= 1/2) widens the
+      // kernel to at most radius * 2 * in positions a side; a smaller one cannot be this call's.
+      if (!(radius / distance_factor <= 4.0 * static_cast<double>(m.in) + 4.0))
+        return op_error(StatusCode::invalid_argument, kOp, "the scale of axis ", axis, " (", m.scale,
+                        ") is too small for its extents ", m.in, " and ", m.out);
+      const std::int64_t raw = 2 - 2 * first_tap_offset(radius, distance_factor);
+      m.taps = std::min(raw, m.in);  // merged taps are distinct input positions
+    }
   }
-  if (p.rank == 0) {  // one element
-    p.rank = 1;
-    p.dims[0] = 1;
-    p.strides[0] = 1;
-    p.reduced[0] = true;
+
+  std::size_t bytes = 0;
+  if (empty_output) return {};
+  if (attrs.mode == ResizeMode::nearest) {
+    for (int axis = 0; axis < x.rank; ++axis) {
+      plan.table_offset[axis] = bytes;
+      bytes += align_up(static_cast<std::size_t>(plan.axes[axis].out) * sizeof(std::int64_t));
+    }
+    plan.bytes = bytes;
+    return {};
   }
-  return p;
+
+  // The cheapest order of the passes. A pass writes the elements it is given times its ratio
+  // r = out / in, each at a cost c: its taps, divided by kVectorSpeedup unless the axis is the
+  // contiguous one, whose pass reads one element at a time. Swapping two neighbouring passes
+  // shows that a goes before b when c_a r_a (1 - r_b) <= c_b r_b (1 - r_a): shrinking axes
+  // first, by c r / (1 - r) rising, then those that keep their extent, then growing axes, by
+  // c r / (r - 1) falling.
+  int contiguous = x.rank - 1;
+  while (contiguous > 0 && x.dims[contiguous] == 1) --contiguous;
+  const auto rank_key = [&](int axis, double& key) {
+    const AxisMap& m = plan.axes[axis];
+    const double r = static_cast<double>(m.out) / static_cast<double>(m.in);
+    const double cost = static_cast<double>(m.taps) / (axis == contiguous ? 1.0 : kVectorSpeedup);
+    key = r < 1.0 ? cost * r / (1.0 - r) : r > 1.0 ? -cost * r / (r - 1.0) : 0.0;
+    return r < 1.0 ? 0 : r > 1.0 ? 2 : 1;
+  };
+  const auto before = [&](int first_axis, int second_axis) {
+    double first_key = 0.0, second_key = 0.0;
+    const int first_group = rank_key(first_axis, first_key), second_group = rank_key(second_axis, second_key);
+    return first_group != second_group ? first_group < second_group : first_key < second_key;
+  };
+  for (int axis = 0; axis < x.rank; ++axis)
+    if (plan.axes[axis].resized) plan.order[plan.passes++] = axis;
+  for (int k = 1; k < plan.passes; ++k)  // an insertion sort: stable, and it does not allocate
+    for (int i = k; i > 0 && before(plan.order[i], plan.order[i - 1]); --i) std::swap(plan.order[i], plan.order[i - 1]);
+
+  for (int k = 0; k < plan.passes; ++k) {
+    const AxisMap& m = plan.axes[plan.order[k]];
+    plan.table_offset[plan.order[k]] = bytes;
+    bytes += align_up(static_cast<std::size_t>(m.out) * sizeof(TapRun));
+    bytes += align_up(static_cast<std::size_t>(m.out * m.taps) * sizeof(float));
+  }
+  // The results between passes: the last pass writes the output.
+  std::int64_t dims[kMaxRank];
+  std::copy_n(x.dims, x.rank, dims);
+  std::int64_t largest = 0;
+  for (int k = 0; k + 1 < plan.passes; ++k) {
+    dims[plan.order[k]] = plan.axes[plan.order[k]].out;
+    std::int64_t elements = 1;
+    for (int axis = 0; axis < x.rank; ++axis) elements *= dims[axis];
+    largest = std::max(largest, elements);
+  }
+  const std::size_t buffer = align_up(static_cast<std::size_t>(largest) * sizeof(float));
+  plan.buffer_offset[0] = bytes;
+  plan.buffer_offset[1] = bytes + buffer;
+  bytes += buffer * (plan.passes >= 3 ? 2 : plan.passes == 2 ? 1 : 0);
+  plan.bytes = bytes;
+  return {};
 }
 
-template <class T>
-void reduce_plan(const Plan& p, Reduction r, const T* x, T* out, ThreadPool* pool) {
-  const int last = p.rank - 1;
-  const std::int64_t length = p.dims[last];
-  if (p.reduced[last]) {
-    // Every output element reduces rows of `length` contiguous elements.
-    const std::int64_t rows = p.reduced_count / length;
-    cpu_support::parallel_items(pool, p.kept_count, p.reduced_count, [&](std::int64_t begin, std::int64_t end) {
-      for (std::int64_t o = begin; o < end; ++o) {
-        const T* base = x + p.offset_of(o, false, false);
-        T acc = identity_of<T>(r);
-        for (std::int64_t row = 0; row < rows; ++row)
-          acc = combine(r, acc, reduce_row(r, base + p.offset_of(row, true, true), length));
-        out[o] = acc;
+// ---- coordinates and taps -----------------------------------------------------------------------
+
+// The input coordinate output position j maps to (see the top of the file).
+inline double source_coordinate(const AxisMap& m, ResizeCoordinates transform, std::int64_t j) noexcept {
+  const double o = static_cast<double>(j);
+  const double in = static_cast<double>(m.in);
+  switch (transform) {
+    case ResizeCoordinates::half_pixel: return (o + 0.5) / m.scale - 0.5;
+    case ResizeCoordinates::half_pixel_symmetric: {
+      // Centers the output on the input when rounding cut the output short.
+      const double adjustment = static_cast<double>(m.out) / m.resized_length;
+      const double offset = in / 2.0 * (1.0 - adjustment);
+      return offset + (o + 0.5) / m.scale - 0.5;
+    }
+    case ResizeCoordinates::pytorch_half_pixel: return m.resized_length > 1.0 ? (o + 0.5) / m.scale - 0.5 : 0.0;
+    case ResizeCoordinates::align_corners:
+      return m.resized_length > 1.0 ? o * (in - 1.0) / (m.resized_length - 1.0) : 0.0;
+    case ResizeCoordinates::asymmetric: return o / m.scale;
+    case ResizeCoordinates::tf_crop_and_resize:
+      return m.resized_length > 1.0 ? m.roi_start * (in - 1.0) +
+                                           o * (m.roi_end - m.roi_start) * (in - 1.0) / (m.resized_length - 1.0)
+                                     : 0.5 * (m.roi_start + m.roi_end) * (in - 1.0);
+  }
+  return o;
+}
+
+inline bool outside_input(double x, std::int64_t in) noexcept {
+  return !(x >= 0.0 && x <= static_cast<double>(in - 1));
+}
+
+// The input position output position j reads in nearest mode; -1 outside tf_crop_and_resize's
+// region.
+inline std::int64_t nearest_position(const AxisMap& m, const ResizeAttrs& attrs, std::int64_t j) noexcept {
+  if (!m.resized) return j;
+  const double x = source_coordinate(m, attrs.coordinates, j);
+  if (attrs.coordinates == ResizeCoordinates::tf_crop_and_resize && outside_input(x, m.in)) return -1;
+  const double below = std::floor(x);
+  const double fraction = x - below;
+  double rounded = below;
+  switch (attrs.nearest_rounding) {
+    case ResizeRounding::round_prefer_floor: rounded = fraction <= 0.5 ? below : below + 1.0; break;
+    case ResizeRounding::round_prefer_ceil: rounded = fraction < 0.5 ? below : below + 1.0; break;
+    case ResizeRounding::floor: rounded = below; break;
+    case ResizeRounding::ceil: rounded = std::ceil(x); break;
+  }
+  return static_cast<std::int64_t>(std::clamp(rounded, 0.0, static_cast<double>(m.in - 1)));
+}
+
+// The kernel's weight at distance d: the tent of radius 1, or the cubic convolution kernel
+// with coefficient cubic_a (radius 2).
+inline double kernel_weight(ResizeMode mode, double cubic_a, double d) noexcept {
+  d = std::fabs(d);
+  if (mode == ResizeMode::linear) return d < 1.0 ? 1.0 - d : 0.0;
+  if (d <= 1.0) return ((cubic_a + 2.0) * d - (cubic_a + 3.0)) * d * d + 1.0;
+  if (d < 2.0) return ((cubic_a * d - 5.0 * cubic_a) * d + 8.0 * cubic_a) * d - 4.0 * cubic_a;
+  return 0.0;
+}
+
+// The taps of every output position of axis m: runs[j] and weights[j * m.taps, + count).
+inline void build_taps(const AxisMap& m, const ResizeAttrs& attrs, TapRun* runs, float* weights) noexcept {
+  const double distance_factor = distance_scale(attrs, m.scale);
+  const std::int64_t first_offset = first_tap_offset(kernel_radius(attrs.mode), distance_factor);
+  const std::int64_t raw = 2 - 2 * first_offset;
+  const std::int64_t last_position = m.in - 1;
+  for (std::int64_t j = 0; j < m.out; ++j) {
+    float* w = weights + j * m.taps;
+    const double x = source_coordinate(m, attrs.coordinates, j);
+    if (attrs.coordinates == ResizeCoordinates::tf_crop_and_resize && outside_input(x, m.in)) {
+      runs[j] = TapRun{};
+      continue;
+    }
+    // The taps sit around the position left of x (x - 1 when x is whole), at distance
+    // ratio in (0, 1] from x. Far outside the input every tap reads the same edge, so the
+    // base is kept within reach of it.
+    const double left = std::ceil(x) - 1.0;
+    const double ratio = x - left;
+    const auto base = static_cast<std::int64_t>(
+        std::clamp(left, -static_cast<double>(raw) - 1.0, static_cast<double>(m.in + raw)));
+    const auto weight = [&](std::int64_t t) {  // of tap t, at first_offset + t - ratio from x
+      const double distance = static_cast<double>(first_offset + t) - ratio;
+      return kernel_weight(attrs.mode, attrs.cubic_coeff_a, distance_factor * distance);
+    };
+    const auto dropped = [&](std::int64_t position) {
+      return attrs.exclude_outside && (position < 0 || position > last_position);
+    };
+    double sum = 0.0;
+    for (std::int64_t t = 0; t < raw; ++t)
+      if (!dropped(base + first_offset + t)) sum += weight(t);
+    const double normalize = sum != 0.0 ? 1.0 / sum : 1.0;
+    const std::int64_t first = std::clamp<std::int64_t>(base + first_offset, 0, last_position);
+    const std::int64_t last = std::clamp<std::int64_t>(base + first_offset + raw - 1, 0, last_position);
+    runs[j] = TapRun{first, last - first + 1};
+    // Taps that clamp to the same edge add up, in double, before they are stored.
+    std::int64_t current = first;
+    double merged = 0.0;
+    for (std::int64_t t = 0; t < raw; ++t) {
+      const std::int64_t position = base + first_offset + t;
+      const std::int64_t clamped = std::clamp<std::int64_t>(position, 0, last_position);
+      if (clamped != current) {
+        w[current - first] = static_cast<float>(merged * normalize);
+        current = clamped;
+        merged = 0.0;
       }
+      if (!dropped(position)) merged += weight(t);
+    }
+    w[current - first] = static_cast<float>(merged * normalize);
+  }
+}
+
+// ---- nearest: a gather of elements of any dtype ----------------------------------------------------
+
+// extrapolation_value as one element of `dtype` (integers saturate, NaN becomes 0 for them).
+inline void encode_element(DType dtype, double value, unsigned char (&out)[8]) noexcept {
+  const auto put = [&](auto v) { std::memcpy(out, &v, sizeof(v)); };
+  const auto saturated = [&](auto type_tag) {
+    using I = decltype(type_tag);
+    const double lo = static_cast<double>(std::numeric_limits<I>::min());
+    const double hi = static_cast<double>(std::numeric_limits<I>::max());
+    if (std::isnan(value)) return I{0};
+    if (value <= lo) return std::numeric_limits<I>::min();
+    if (value >= hi) return std::numeric_limits<I>::max();
+    return static_cast<I>(value);
+  };
+  switch (dtype) {
+    case DType::f32: put(static_cast<float>(value)); return;
+    case DType::f64: put(value); return;
+    case DType::f16: put(f16(value)); return;
+    case DType::bf16: put(bf16(value)); return;
+    case DType::i8: put(saturated(std::int8_t{})); return;
+    case DType::u8: put(saturated(std::uint8_t{})); return;
+    case DType::i16: put(saturated(std::int16_t{})); return;
+    case DType::i32: put(saturated(std::int32_t{})); return;
+    case DType::i64: put(saturated(std::int64_t{})); return;
+    case DType::boolean: put(static_cast<unsigned char>(value != 0.0)); return;
+  }
+}
+
+// Copies output rows (all axes but the last) [row_begin, row_end): element j of a row is the
+// input element at the sum of the axes' offsets, or `fill` where an offset is -1.
+template <std::size_t Bytes>
+void gather_rows(const Plan& plan, const std::int64_t* const* offsets, const std::byte* x, std::byte* y,
+                 const unsigned char* fill, std::int64_t row_begin, std::int64_t row_end) noexcept {
+  const int last = plan.rank - 1;
+  const std::int64_t width = plan.axes[last].out;
+  const std::int64_t* columns = offsets[last];
+  std::int64_t index[kMaxRank] = {};  // of row_begin, over the axes before the last
+  std::int64_t rest = row_begin;
+  for (int axis = last; axis-- > 0;) {
+    index[axis] = rest % plan.axes[axis].out;
+    rest /= plan.axes[axis].out;
+  }
+  for (std::int64_t row = row_begin; row < row_end; ++row) {
+    std::int64_t base = 0;
+    bool outside = false;
+    for (int axis = 0; axis < last; ++axis) {
+      const std::int64_t offset = offsets[axis][index[axis]];
+      outside = outside || offset < 0;
+      base += offset;
+    }
+    std::byte* out = y + static_cast<std::size_t>(row * width) * Bytes;
+    for (std::int64_t j = 0; j < width; ++j) {
+      const bool blank = outside || columns[j] < 0;
+      std::memcpy(out + static_cast<std::size_t>(j) * Bytes,
+                  blank ? static_cast<const void*>(fill) : x + static_cast<std::size_t>(base + columns[j]) * Bytes,
+                  Bytes);
+    }
+    for (int axis = last; axis-- > 0;) {
+      if (++index[axis] < plan.axes[axis].out) break;
+      index[axis] = 0;
+    }
+  }
+}
+
+inline Status run_nearest(const OpCall& call, const ResizeAttrs& attrs, const Plan& plan, const Slot& x,
+                          const Slot& y) {
+  const std::int64_t* offsets[kMaxRank] = {};
+  std::int64_t stride = 1;
+  for (int axis = plan.rank; axis-- > 0;) {
+    const AxisMap& m = plan.axes[axis];
+    auto* table = reinterpret_cast<std::int64_t*>(call.scratch.data() + plan.table_offset[axis]);
+    for (std::int64_t j = 0; j < m.out; ++j) {
+      const std::int64_t position = nearest_position(m, attrs, j);
+      table[j] = position < 0 ? -1 : position * stride;
+    }
+    offsets[axis] = table;
+    stride *= m.in;
+  }
+  unsigned char fill[8] = {};
+  encode_element(y.dtype, attrs.extrapolation_value, fill);
+  const auto* in = static_cast<const std::byte*>(x.data);
+  auto* out = static_cast<std::byte*>(y.data);
+  const std::int64_t rows = cpu_support::extent_product(y, 0, y.rank - 1);
+  const std::int64_t width = y.dims[y.rank - 1];
+  const auto gather = [&](auto bytes) {
+    constexpr std::size_t kBytes = decltype(bytes)::value;
+    cpu_support::parallel_items(call.pool, rows, width, [&](std::int64_t begin, std::int64_t end) {
+      gather_rows<kBytes>(plan, offsets, in, out, fill, begin, end);
     });
-    return;
+  };
+  switch (size_of(y.dtype)) {
+    case 1: gather(std::integral_constant<std::size_t, 1>{}); break;
+    case 2: gather(std::integral_constant<std::size_t, 2>{}); break;
+    case 4: gather(std::integral_constant<std::size_t, 4>{}); break;
+    default: gather(std::integral_constant<std::size_t, 8>{}); break;
   }
-  // Every output row (contiguous, `length` long) accumulates input rows; few long rows are
-  // cut into column pieces so that threads share them.
-  const std::int64_t rows = p.kept_count / length;
-  const std::int64_t piece = rows >= 8 ? length : std::max<std::int64_t>(256, (length + 7) / 8);
-  const std::int64_t pieces = (length + piece - 1) / piece;
-  cpu_support::parallel_items(pool, rows * pieces, piece * p.reduced_count, [&](std::int64_t begin, std::int64_t end) {
-    for (std::int64_t item = begin; item < end; ++item) {
-      const std::int64_t row = item / pieces, first = (item % pieces) * piece;
-      const std::int64_t n = std::min(piece, length - first);
-      T* acc = out + row * length + first;
-      std::fill(acc, acc + n, identity_of<T>(r));
-      const T* base = x + p.offset_of(row, false, true) + first;
-      for (std::int64_t k = 0; k < p.reduced_count; ++k) accumulate_row(r, acc, base + p.offset_of(k, true, false), n);
+  return {};
+}
+
+// ---- linear and cubic: one pass per resized axis ------------------------------------------------------
+
+// to[i] = sum over t of w[t] * from[t * stride + i], for i < inner.
+template <class Src, class Dst>
+void blend_rows(Dst* to, const Src* from, std::int64_t stride, std::int64_t inner, const float* w,
+                std::int64_t count) noexcept {
+  std::int64_t i = 0;
+  if constexpr (std::is_same_v<Src, float> && std::is_same_v<Dst, float>) {
+    using cpu_support::f32_batch;
+    for (; i + cpu_support::kLanes <= inner; i += cpu_support::kLanes) {
+      f32_batch acc(0.0f);
+      for (std::int64_t t = 0; t < count; ++t)
+        acc = xsimd::fma(f32_batch(w[t]), f32_batch::load_unaligned(from + t * stride + i), acc);
+      acc.store_unaligned(to + i);
     }
-  });
+  }
+  for (; i < inner; ++i) {
+    float acc = 0.0f;
+    for (std::int64_t t = 0; t < count; ++t) acc += w[t] * static_cast<float>(from[t * stride + i]);
+    to[i] = static_cast<Dst>(acc);
+  }
 }
 
-// The reduced axes of `x` under the attributes; false when an axis is out of range or
-// repeated. `copy` is set when the op is an identity (no axes with noop_with_empty_axes).
-inline bool marked_axes(const relax::ReduceAttrs& attrs, int rank, bool* marked, bool& copy) {
-  copy = attrs.axes.empty() && attrs.noop_with_empty_axes;
-  for (int a = 0; a < rank; ++a) marked[a] = attrs.axes.empty() && !copy;
-  for (std::int64_t axis : attrs.axes) {
-    const int a = cpu_support::resolve_axis(axis, rank);
-    if (a < 0 || marked[a]) return false;
-    marked[a] = true;
-  }
-  return true;
-}
-
-inline Status run_reduce(const OpCall& call, const Slot& x, const Slot& y) {
-  const auto* attrs = std::get_if<relax::ReduceAttrs>(call.attrs);
-  if (attrs == nullptr) return cpu_support::op_error(StatusCode::internal, call.op, "expects reduce attributes");
-  bool marked[kMaxRank] = {};
-  bool copy = false;
-  if (!marked_axes(*attrs, x.rank, marked, copy))
-    return cpu_support::op_error(StatusCode::invalid_argument, call.op, "an axis is out of range or repeated");
-  if (x.dtype != y.dtype) return cpu_support::dtype_unsupported(call.op, "output", y.dtype, "the input's dtype");
-  if (copy) {
-    if (y.elements() != x.elements())
-      return cpu_support::op_error(StatusCode::shape_mismatch, call.op, "the output must hold the input's elements");
-    if (x.elements() > 0) std::memcpy(y.data, x.data, x.bytes());
-    return {};
-  }
-  const Plan plan = make_plan(x, marked);
-  if (y.elements() != plan.kept_count)
-    return cpu_support::op_error(StatusCode::shape_mismatch, call.op, "the output holds ", y.elements(),
-                                 " elements, the reduction gives ", plan.kept_count);
-  if (plan.kept_count == 0) return {};
-  const Reduction r = reduction_of(call.op);
-  if (x.dtype == DType::f32) {
-    float* out = y.data_as<float>();
-    if (plan.reduced_count == 0) std::fill(out, out + plan.kept_count, identity_of<float>(r));
-    else reduce_plan(plan, r, x.data_as<const float>(), out, call.pool);
-    if (call.op == OpKind::reduce_mean) {
-      const float scale = 1.0f / static_cast<float>(plan.reduced_count);
-      cpu_support::row_scale(out, out, plan.kept_count, scale);
-      if (plan.reduced_count == 0) std::fill(out, out + plan.kept_count, std::numeric_limits<float>::quiet_NaN());
-    }
-    return {};
-  }
-  if (x.dtype == DType::i64 && call.op != OpKind::reduce_mean) {
-    std::int64_t* out = y.data_as<std::int64_t>();
-    if (plan.reduced_count == 0) std::fill(out, out + plan.kept_count, identity_of<std::int64_t>(r));
-    else reduce_plan(plan, r, x.data_as<const std::int64_t>(), out, call.pool);
-    return {};
-  }
-  return cpu_support::dtype_unsupported(call.op, "input", x.dtype, "f32, and i64 for sum, prod, max and min");
-}
-
-// ---- argmax, argmin -----------------------------------------------------------------------------------
-
-// Indices into an [outer, n, inner] input along n.
-template <class T>
-void arg_reduce(bool largest, const T* x, std::int64_t* out, std::int64_t outer, std::int64_t n, std::int64_t inner,
-                ThreadPool* pool) {
-  const auto better = [largest](T candidate, T best) { return largest ? best < candidate : candidate < best; };
-  cpu_support::parallel_items(pool, outer, n * inner, [&](std::int64_t begin, std::int64_t end) {
-    for (std::int64_t o = begin; o < end; ++o) {
-      const T* block = x + o * n * inner;
-      std::int64_t* index = out + o * inner;
-      std::fill(index, index + inner, std::int64_t{0});
-      for (std::int64_t i = 1; i < n; ++i) {
-        const T* row = block + i * inner;
-        for (std::int64_t j = 0; j < inner; ++j)
-          if (better(row[j], block[index[j] * inner + j])) index[j] = i;
+// One axis's pass: src is [outer, m.in, inner], dst [outer, m.out, inner].
+template <class Src, class Dst>
+void resize_axis(ThreadPool* pool, const AxisMap& m, const TapRun* runs, const float* weights, const Src* src,
+                 Dst* dst, std::int64_t outer, std::int64_t inner) {
+  const std::int64_t rows = outer * m.out;
+  cpu_support::parallel_items(pool, rows, inner * m.taps, [&](std::int64_t begin, std::int64_t end) {
+    std::int64_t o = begin / m.out, j = begin % m.out;
+    for (std::int64_t r = begin; r < end; ++r) {
+      const TapRun run = runs[j];
+      const Src* from = src + (o * m.in + run.first) * inner;
+      const float* w = weights + j * m.taps;
+      if (inner == 1) {  // the contiguous axis: one dot product per output
+        float acc = 0.0f;
+        for (std::int64_t t = 0; t < run.count; ++t) acc += w[t] * static_cast<float>(from[t]);
+        dst[r] = static_cast<Dst>(acc);
+      } else {
+        blend_rows(dst + r * inner, from, inner, inner, w, run.count);
+      }
+      if (++j == m.out) {
+        j = 0;
+        ++o;
       }
     }
   });
 }
 
-inline Status run_arg_reduce(const OpCall& call, const Slot& x, const Slot& y) {
-  const auto* attrs = std::get_if<relax::ArgReduceAttrs>(call.attrs);
-  const int axis = attrs ? cpu_support::resolve_axis(attrs->axis, x.rank) : -1;
-  if (axis < 0) return cpu_support::op_error(StatusCode::invalid_argument, call.op, "the axis is out of range");
-  if (y.dtype != DType::i64) return cpu_support::dtype_unsupported(call.op, "output", y.dtype, "i64 only");
-  const std::int64_t outer = cpu_support::extent_product(x, 0, axis);
-  const std::int64_t n = x.dims[axis];
-  const std::int64_t inner = cpu_support::extent_product(x, axis + 1, x.rank);
-  if (y.elements() != outer * inner)
-    return cpu_support::op_error(StatusCode::shape_mismatch, call.op, "the output holds ", y.elements(),
-                                 " elements, expected ", outer * inner);
-  if (outer * inner == 0) return {};
-  if (n == 0) return cpu_support::op_error(StatusCode::invalid_argument, call.op, "the reduced axis is empty");
-  const bool largest = call.op == OpKind::argmax;
-  std::int64_t* out = y.data_as<std::int64_t>();
-  switch (x.dtype) {
-    case DType::f32: arg_reduce(largest, x.data_as<const float>(), out, outer, n, inner, call.pool); return {};
-    case DType::i64: arg_reduce(largest, x.data_as<const std::int64_t>(), out, outer, n, inner, call.pool); return {};
-    case DType::i32: arg_reduce(largest, x.data_as<const std::int32_t>(), out, outer, n, inner, call.pool); return {};
-    default: return cpu_support::dtype_unsupported(call.op, "input", x.dtype, "f32, i64 and i32");
+// Writes `value` at every output position outside tf_crop_and_resize's region.
+template <class T>
+void fill_outside(const Plan& plan, const TapRun* const* runs, T* y, T value) noexcept {
+  for (int k = 0; k < plan.passes; ++k) {
+    const int axis = plan.order[k];
+    const AxisMap& m = plan.axes[axis];
+    std::int64_t outer = 1, inner = 1;
+    for (int other = 0; other < axis; ++other) outer *= plan.axes[other].out;
+    for (int other = axis + 1; other < plan.rank; ++other) inner *= plan.axes[other].out;
+    for (std::int64_t j = 0; j < m.out; ++j) {
+      if (runs[axis][j].count != 0) continue;
+      for (std::int64_t o = 0; o < outer; ++o) std::fill_n(y + (o * m.out + j) * inner, inner, value);
+    }
   }
+}
+
+template <class T>
+Status run_interpolated(const OpCall& call, const ResizeAttrs& attrs, const Plan& plan, const Slot& x, const Slot& y) {
+  if (plan.passes == 0) {  // every axis keeps its positions
+    std::memcpy(y.data, x.data, x.bytes());
+    return {};
+  }
+  const TapRun* runs[kMaxRank] = {};
+  const float* weights[kMaxRank] = {};
+  for (int k = 0; k < plan.passes; ++k) {
+    const int axis = plan.order[k];
+    const AxisMap& m = plan.axes[axis];
+    std::byte* table = call.scratch.data() + plan.table_offset[axis];
+    auto* axis_runs = reinterpret_cast<TapRun*>(table);
+    auto* axis_weights = reinterpret_cast<float*>(table + align_up(static_cast<std::size_t>(m.out) * sizeof(TapRun)));
+    build_taps(m, attrs, axis_runs, axis_weights);
+    runs[axis] = axis_runs;
+    weights[axis] = axis_weights;
+  }
+  float* buffers[2] = {reinterpret_cast<float*>(call.scratch.data() + plan.buffer_offset[0]),
+                       reinterpret_cast<float*>(call.scratch.data() + plan.buffer_offset[1])};
+  std::int64_t dims[kMaxRank];
+  std::copy_n(x.dims, x.rank, dims);
+  const T* input = x.data_as<const T>();
+  T* output = y.data_as<T>();
+  const float* between = nullptr;  // the previous pass's result
+  for (int k = 0; k < plan.passes; ++k) {
+    const int axis = plan.order[k];
+    const AxisMap& m = plan.axes[axis];
+    std::int64_t outer = 1, inner = 1;
+    for (int d = 0; d < axis; ++d) outer *= dims[d];
+    for (int d = axis + 1; d < plan.rank; ++d) inner *= dims[d];
+    const bool first = k == 0, last = k + 1 == plan.passes;
+    float* next = buffers[k % 2];
+    if (first && last) resize_axis(call.pool, m, runs[axis], weights[axis], input, output, outer, inner);
+    else if (first) resize_axis(call.pool, m, runs[axis], weights[axis], input, next, outer, inner);
+    else if (last) resize_axis(call.pool, m, runs[axis], weights[axis], between, output, outer, inner);
+    else resize_axis(call.pool, m, runs[axis], weights[axis], between, next, outer, inner);
+    between = next;
+    dims[axis] = m.out;
+  }
+  if (attrs.coordinates == ResizeCoordinates::tf_crop_and_resize)
+    fill_outside(plan, runs, output, static_cast<T>(attrs.extrapolation_value));
+  return {};
 }
 
 // ---- the entry points -------------------------------------------------------------------------------
 
-inline bool is_arg_reduce(OpKind op) noexcept { return op == OpKind::argmax || op == OpKind::argmin; }
+inline bool interpolates(DType t) noexcept { return t == DType::f32 || t == DType::f16 || t == DType::bf16; }
+
+inline std::size_t scratch_bytes(const OpCall& call) {
+  const auto* attrs = std::get_if<ResizeAttrs>(call.attrs);
+  if (attrs == nullptr || call.input(0) == nullptr || call.outputs.size() != 1 || call.outputs[0] == nullptr) return 0;
+  Plan plan;
+  return make_plan(*attrs, *call.input(0), call.output(), plan).ok() ? plan.bytes : 0;
+}
 
 inline Status run(const OpCall& call) {
   KILN_RETURN_IF_ERROR(cpu_support::require_inputs(call, 1));
+  const auto* attrs = std::get_if<ResizeAttrs>(call.attrs);
+  if (attrs == nullptr) return op_error(StatusCode::internal, kOp, "expects resize attributes");
   const Slot& x = *call.input(0);
   const Slot& y = call.output();
   if (!x.contiguous() || !y.contiguous())
-    return cpu_support::op_error(StatusCode::unsupported, call.op, "non-contiguous operands are not supported");
-  return is_arg_reduce(call.op) ? run_arg_reduce(call, x, y) : run_reduce(call, x, y);
+    return op_error(StatusCode::unsupported, kOp, "non-contiguous operands are not supported");
+  Plan plan;
+  KILN_RETURN_IF_ERROR(make_plan(*attrs, x, y, plan));
+  if (y.elements() == 0) return {};
+  if (call.scratch.size() < plan.bytes)
+    return op_error(StatusCode::internal, kOp, "the scratch is smaller than scratch_bytes()");
+  if (attrs->mode == ResizeMode::nearest) return run_nearest(call, *attrs, plan, x, y);
+  switch (x.dtype) {
+    case DType::f32: return run_interpolated<float>(call, *attrs, plan, x, y);
+    case DType::f16: return run_interpolated<f16>(call, *attrs, plan, x, y);
+    case DType::bf16: return run_interpolated<bf16>(call, *attrs, plan, x, y);
+    default: return cpu_support::dtype_unsupported(kOp, "input", x.dtype, "linear and cubic take f32, f16 and bf16");
+  }
 }
 
 inline Status supports(const relax::Binding& binding, const relax::Function& fn) {
-  const OpKind op = binding.op;
   KILN_RETURN_IF_ERROR(cpu_support::check_operands(binding, fn, 1, 1));
+  const auto* attrs = std::get_if<ResizeAttrs>(&binding.attrs);
+  if (attrs == nullptr) return op_error(StatusCode::invalid_argument, kOp, "expects resize attributes");
   const relax::TensorType& x = *cpu_support::input_type(binding, fn, 0);
   const relax::TensorType& y = *cpu_support::output_type(binding, fn);
-  if (x.rank < 0 || x.rank > kMaxRank)
-    return cpu_support::op_error(StatusCode::unsupported, op, "inputs of rank ", x.rank, " are not supported");
-  if (is_arg_reduce(op)) {
-    if (x.dtype != DType::f32 && x.dtype != DType::i64 && x.dtype != DType::i32)
-      return cpu_support::dtype_unsupported(op, "input", x.dtype, "f32, i64 and i32");
-    if (y.dtype != DType::i64) return cpu_support::dtype_unsupported(op, "output", y.dtype, "i64 only");
-    const auto* attrs = std::get_if<relax::ArgReduceAttrs>(&binding.attrs);
-    if (attrs == nullptr || cpu_support::resolve_axis(attrs->axis, x.rank) < 0)
-      return cpu_support::op_error(StatusCode::invalid_argument, op, "the axis is out of range for rank ", x.rank);
-    return {};
-  }
-  const bool integer_ok = op != OpKind::reduce_mean;
-  if (x.dtype != DType::f32 && !(integer_ok && x.dtype == DType::i64))
-    return cpu_support::dtype_unsupported(op, "input", x.dtype,
-                                          integer_ok ? "f32 and i64" : "f32 only");
-  if (y.dtype != x.dtype) return cpu_support::dtype_unsupported(op, "output", y.dtype, "the input's dtype");
-  const auto* attrs = std::get_if<relax::ReduceAttrs>(&binding.attrs);
-  if (attrs == nullptr) return cpu_support::op_error(StatusCode::invalid_argument, op, "expects reduce attributes");
-  bool marked[kMaxRank] = {};
-  bool copy = false;
-  if (!marked_axes(*attrs, x.rank, marked, copy))
-    return cpu_support::op_error(StatusCode::invalid_argument, op, "an axis is out of range or repeated");
+  if (y.dtype != x.dtype)
+    return op_error(StatusCode::invalid_argument, kOp, "the output's dtype ", to_string(y.dtype),
+                    " is not the input's ", to_string(x.dtype));
+  KILN_RETURN_IF_ERROR(check_attrs(*attrs, x.rank));
+  if (attrs->mode != ResizeMode::nearest && !interpolates(x.dtype))
+    return cpu_support::dtype_unsupported(kOp, "input", x.dtype,
+                                          "linear and cubic take f32, f16 and bf16; nearest takes every dtype");
   return {};
 }
 
-inline constexpr OpKernel kKernel{&supports, nullptr, &run};
+inline constexpr OpKernel kKernel{&supports, &scratch_bytes, &run};
 
-} // namespace reduce_impl
+} // namespace resize_impl
 
-// The CPU kernel of reduce_sum, reduce_mean, reduce_max, reduce_min, reduce_prod, argmax and
-// argmin; null for other ops.
-inline const OpKernel* cpu_reduce_kernel(relax::OpKind op) {
-  using relax::OpKind;
-  switch (op) {
-    case OpKind::reduce_sum:
-    case OpKind::reduce_mean:
-    case OpKind::reduce_max:
-    case OpKind::reduce_min:
-    case OpKind::reduce_prod:
-    case OpKind::argmax:
-    case OpKind::argmin: return &reduce_impl::kKernel;
-    default: return nullptr;
-  }
+// The CPU kernel of resize; null for other ops.
+inline const OpKernel* cpu_resize_kernel(relax::OpKind op) {
+  return op == relax::OpKind::resize ? &resize_impl::kKernel : nullptr;
 }
 
 } // namespace kiln::vm
-// ---- end kiln/vm/ops/reduce.hpp ----
-#endif // KILN_AMALGAMATED_KILN_VM_OPS_REDUCE_HPP
+// ---- end kiln/vm/ops/resize.hpp ----
+#endif // KILN_AMALGAMATED_KILN_VM_OPS_RESIZE_HPP
+#ifndef KILN_AMALGAMATED_KILN_VM_OPS_TOPK_HPP
+#define KILN_AMALGAMATED_KILN_VM_OPS_TOPK_HPP
+// ---- begin kiln/vm/ops/topk.hpp ----
+// kiln/vm/ops/topk.hpp: the CPU kernel of the dynamic module's topk, with ONNX's semantics:
+// the k largest (or smallest) elements along one axis, as values of the input's dtype and
+// their i64 indices along the axis.
+//
+// k is the outputs' extent along the axis: the VM has resolved the attribute (a symbolic
+// dim, bound at run) into the output shapes, so the kernel reads it there.
+//
+// Each row along the axis is copied into scratch as (value, index) pairs, the k first in
+// order are selected (std::nth_element, linear time) and, when `sorted`, sorted; with
+// `sorted` false they come in the selection's order. The order is strict and total: a better
+// value first, and of equal values the lower index first, as ONNX requires. NaN counts as
+// larger than every number (NumPy's sort order; ONNX leaves it open): the largest k start
+// with the NaNs and the smallest k end with them, and NaNs among themselves go by index.
+//
+// Rows are shared among the pool's threads, one participant per thread with its own scratch.
+// Every numeric dtype; f16 and bf16 compare as f32 (exactly).
+
+#include <algorithm>
+#include <cstddef>
+#include <cstdint>
+#include <string_view>
+#include <type_traits>
+
+
+namespace kiln::vm {
+namespace topk_impl {
+
+using relax::OpKind;
+using cpu_support::op_error;
+
+inline constexpr std::string_view kAccepted = "f32, f64, f16, bf16, i8, u8, i16, i32 or i64";
+
+// At most this many threads select side by side (each needs a row of scratch).
+inline constexpr std::int64_t kMaxParticipants = 64;
+
+// What values compare as: f32 for the 16-bit floats.
+template <class T>
+using Key = std::conditional_t<std::is_same_v<T, f16> || std::is_same_v<T, bf16>, float, T>;
+
+template <class K>
+struct Entry {
+  K value;
+  std::int64_t index;
+};
+
+// a > b, with NaN above every number and equal to itself.
+template <class K>
+inline bool larger(K a, K b) noexcept {
+  if constexpr (std::is_floating_point_v<K>) return a > b || (a != a && b == b);
+  else return a > b;
+}
+
+// Whether `a` comes before `b` in the output: the better value, or on a tie the lower index.
+template <class K, bool Largest>
+struct Precedes {
+  bool operator()(const Entry<K>& a, const Entry<K>& b) const noexcept {
+    const bool a_better = Largest ? larger(a.value, b.value) : larger(b.value, a.value);
+    const bool b_better = Largest ? larger(b.value, a.value) : larger(a.value, b.value);
+    return a_better || (!b_better && a.index < b.index);
+  }
+};
+
+// The input as [outer, n, inner] around the axis, and k.
+struct Extents {
+  std::int64_t outer = 0;
+  std::int64_t n = 0;
+  std::int64_t inner = 0;
+  std::int64_t k = 0;
+  std::int64_t rows() const noexcept { return outer * inner; }
+};
+
+inline std::size_t entry_bytes(DType dtype) noexcept {
+  return visit_dtype(dtype, [](auto zero) { return sizeof(Entry<Key<decltype(zero)>>); });
+}
+
+inline std::int64_t participants_for(const Extents& e, int threads) noexcept {
+  if (threads <= 1 || e.rows() <= 1 || e.rows() * e.n < cpu_support::kParallelMinElements) return 1;
+  return std::min({static_cast<std::int64_t>(threads), e.rows(), kMaxParticipants});
+}
+
+// Rows [first, last): values and indices of the k first of each, through `entries` (n of them).
+template <class T, bool Largest>
+void select_rows(const T* x, T* values, std::int64_t* indices, const Extents& e, bool sorted, Entry<Key<T>>* entries,
+                 std::int64_t first, std::int64_t last) noexcept {
+  const Precedes<Key<T>, Largest> precedes;
+  for (std::int64_t row = first; row < last; ++row) {
+    const std::int64_t o = row / e.inner;
+    const std::int64_t j = row % e.inner;
+    const T* line = x + o * e.n * e.inner + j;
+    for (std::int64_t i = 0; i < e.n; ++i) entries[i] = {static_cast<Key<T>>(line[i * e.inner]), i};
+    if (e.k < e.n) std::nth_element(entries, entries + e.k, entries + e.n, precedes);
+    if (sorted) std::sort(entries, entries + e.k, precedes);
+    T* value_line = values + o * e.k * e.inner + j;
+    std::int64_t* index_line = indices + o * e.k * e.inner + j;
+    for (std::int64_t i = 0; i < e.k; ++i) {
+      value_line[i * e.inner] = static_cast<T>(entries[i].value);
+      index_line[i * e.inner] = entries[i].index;
+    }
+  }
+}
+
+// The extents of a call, or an error when its slots do not fit one another.
+inline Status extents_of(const OpCall& call, Extents& e) {
+  constexpr OpKind op = OpKind::topk;
+  if (call.input(0) == nullptr || call.outputs.size() != 2 || call.outputs[0] == nullptr || call.outputs[1] == nullptr)
+    return op_error(StatusCode::internal, op, "expects an input slot and two output slots");
+  const auto* attrs = std::get_if<relax::TopKAttrs>(call.attrs);
+  if (attrs == nullptr) return op_error(StatusCode::internal, op, "expects topk attributes");
+  const Slot& x = *call.input(0);
+  const Slot& values = call.output(0);
+  const Slot& indices = call.output(1);
+  const int axis = cpu_support::resolve_axis(attrs->axis, x.rank);
+  if (axis < 0) return op_error(StatusCode::invalid_argument, op, "the axis is out of range for rank ", x.rank);
+  if (values.dtype != x.dtype)
+    return cpu_support::dtype_unsupported(op, "values output", values.dtype, "the input's dtype");
+  if (indices.dtype != DType::i64)
+    return cpu_support::dtype_unsupported(op, "indices output", indices.dtype, "i64 only");
+  bool fits = values.rank == x.rank && cpu_support::same_dims(values, indices);
+  for (int a = 0; fits && a < x.rank; ++a) fits = a == axis || values.dims[a] == x.dims[a];
+  if (!fits)
+    return op_error(StatusCode::shape_mismatch, op, "the outputs must have the input's shape but along axis ", axis);
+  e.outer = cpu_support::extent_product(x, 0, axis);
+  e.n = x.dims[axis];
+  e.inner = cpu_support::extent_product(x, axis + 1, x.rank);
+  e.k = values.dims[axis];
+  if (attrs->k.is_constant() && attrs->k.constant_value() != e.k)
+    return op_error(StatusCode::shape_mismatch, op, "k is ", attrs->k.constant_value(), ", the outputs have ", e.k,
+                    " along axis ", axis);
+  if (e.k > e.n)
+    return op_error(StatusCode::out_of_range, op, "k = ", e.k, " exceeds the extent ", e.n, " of axis ", axis);
+  return {};
+}
+
+inline std::size_t scratch_bytes(const OpCall& call) {
+  Extents e;
+  if (!extents_of(call, e).ok() || e.k == 0) return 0;
+  return static_cast<std::size_t>(participants_for(e, call.threads()) * e.n) * entry_bytes(call.input(0)->dtype);
+}
+
+inline Status run(const OpCall& call) {
+  constexpr OpKind op = OpKind::topk;
+  Extents e;
+  KILN_RETURN_IF_ERROR(extents_of(call, e));
+  const Slot& x = *call.input(0);
+  const Slot& values = call.output(0);
+  const Slot& indices = call.output(1);
+  if (!x.contiguous() || !values.contiguous() || !indices.contiguous())
+    return op_error(StatusCode::unsupported, op, "non-contiguous operands are not supported");
+  if (x.dtype == DType::boolean) return cpu_support::dtype_unsupported(op, "input", x.dtype, kAccepted);
+  if (e.rows() == 0 || e.k == 0) return {};
+  const std::size_t row_bytes = static_cast<std::size_t>(e.n) * entry_bytes(x.dtype);
+  const std::int64_t participants = std::min(participants_for(e, call.threads()),
+                                             static_cast<std::int64_t>(call.scratch.size() / row_bytes));
+  if (participants < 1)
+    return op_error(StatusCode::internal, op, "scratch of ", call.scratch.size(),
+                    " bytes is smaller than scratch_bytes asked for");
+  const bool largest = std::get<relax::TopKAttrs>(*call.attrs).largest;
+  const bool sorted = std::get<relax::TopKAttrs>(*call.attrs).sorted;
+  visit_dtype(x.dtype, [&](auto zero) {
+    using T = decltype(zero);
+    if constexpr (!std::is_same_v<T, bool>) {
+      auto* scratch = reinterpret_cast<Entry<Key<T>>*>(call.scratch.data());
+      // Participant p selects its share of the rows in its own slice of scratch.
+      const auto participate = [&](std::int64_t p) {
+        const ThreadPool::ChunkRange r = ThreadPool::chunk_range(0, e.rows(), participants, p);
+        Entry<Key<T>>* entries = scratch + p * e.n;
+        if (largest)
+          select_rows<T, true>(x.data_as<const T>(), values.data_as<T>(), indices.data_as<std::int64_t>(), e, sorted,
+                               entries, r.begin, r.end);
+        else
+          select_rows<T, false>(x.data_as<const T>(), values.data_as<T>(), indices.data_as<std::int64_t>(), e, sorted,
+                                entries, r.begin, r.end);
+      };
+      if (participants == 1 || call.pool == nullptr) {
+        for (std::int64_t p = 0; p < participants; ++p) participate(p);
+        return;
+      }
+      call.pool->parallel_for(0, participants, [&](std::int64_t begin, std::int64_t end) {
+        for (std::int64_t p = begin; p < end; ++p) participate(p);
+      });
+    }
+  });
+  return {};
+}
+
+inline Status supports(const relax::Binding& b, const relax::Function& fn) {
+  constexpr OpKind op = OpKind::topk;
+  if (b.inputs.size() != 1 || cpu_support::input_type(b, fn, 0) == nullptr)
+    return op_error(StatusCode::invalid_argument, op, "takes one input, got ", b.inputs.size());
+  if (b.outputs.size() != 2 || cpu_support::output_type(b, fn, 0) == nullptr ||
+      cpu_support::output_type(b, fn, 1) == nullptr)
+    return op_error(StatusCode::invalid_argument, op, "expects two outputs (values and indices), got ",
+                    b.outputs.size());
+  const relax::TensorType& x = *cpu_support::input_type(b, fn, 0);
+  const relax::TensorType& values = *cpu_support::output_type(b, fn, 0);
+  const relax::TensorType& indices = *cpu_support::output_type(b, fn, 1);
+  if (x.rank < 1 || x.rank > kMaxRank)
+    return op_error(StatusCode::unsupported, op, "inputs of rank ", x.rank, " are not supported (1 to ", kMaxRank, ")");
+  if (x.dtype == DType::boolean) return cpu_support::dtype_unsupported(op, "input", x.dtype, kAccepted);
+  if (values.dtype != x.dtype)
+    return cpu_support::dtype_unsupported(op, "values output", values.dtype, "the input's dtype");
+  if (indices.dtype != DType::i64)
+    return cpu_support::dtype_unsupported(op, "indices output", indices.dtype, "i64 only");
+  const auto* attrs = std::get_if<relax::TopKAttrs>(&b.attrs);
+  if (attrs == nullptr) return op_error(StatusCode::invalid_argument, op, "expects topk attributes");
+  if (cpu_support::resolve_axis(attrs->axis, x.rank) < 0)
+    return op_error(StatusCode::invalid_argument, op, "the axis is out of range for rank ", x.rank);
+  if (!attrs->k.valid() || (attrs->k.is_constant() && attrs->k.constant_value() < 0))
+    return op_error(StatusCode::invalid_argument, op, "k must be a dim of 0 or more");
+  return {};
+}
+
+inline constexpr OpKernel kKernel{&supports, &scratch_bytes, &run};
+
+} // namespace topk_impl
+
+// The CPU kernel of topk; null for other ops.
+inline const OpKernel* cpu_topk_kernel(relax::OpKind op) {
+  return op == relax::OpKind::topk ? &topk_impl::kKernel : nullptr;
+}
+
+} // namespace kiln::vm
+// ---- end kiln/vm/ops/topk.hpp ----
+#endif // KILN_AMALGAMATED_KILN_VM_OPS_TOPK_HPP
 
 namespace kiln::vm {
 
 // The CPU kernel of `op`, or null when the CPU backend has none.
 inline const OpKernel* cpu_kernel(relax::OpKind op) {
   using Family = const OpKernel* (*)(relax::OpKind);
-  constexpr Family families[] = {cpu_elementwise_kernel, cpu_linear_kernel, cpu_normalize_kernel, cpu_reduce_kernel,
-                                 cpu_pool_kernel,        cpu_movement_kernel, cpu_fused_kernel};
+  constexpr Family families[] = {
+      cpu_elementwise_kernel,
+      cpu_linear_kernel,
+      cpu_layout_kernel,
+      cpu_normalize_kernel,
+      cpu_reduce_kernel,
+      cpu_cumsum_kernel,
+      cpu_topk_kernel,
+      cpu_pool_kernel,
+      cpu_movement_kernel,
+      cpu_index_kernel,
+      cpu_resize_kernel,
+      cpu_fused_kernel,
+  };
   for (Family family : families)
     if (const OpKernel* k = family(op)) return k;
   return nullptr;

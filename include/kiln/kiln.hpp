@@ -65,6 +65,7 @@
 #include "relax/printer.hpp"
 #include "relax/bind_shapes.hpp"
 #include "relax/passes/pass_manager.hpp"
+#include "relax/passes/convert_layout.hpp"
 #include "relax/passes/fuse_ops.hpp"
 
 // the VM: a module loaded into a flat instruction list, run with one planned arena

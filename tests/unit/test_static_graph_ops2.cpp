@@ -7,10 +7,10 @@
 // pooling and their global forms, batch/layer/instance/group norm, softmax, log_softmax and
 // hardmax on any axis, reductions with and without kept dims, argmax/argmin, the views
 // (reshape, flatten, squeeze, unsqueeze, identity), expand, transpose, concat, slice, gather,
-// pad, tile and attention (causal, masks). The ops with no CPU kernel (cumsum,
-// gather_elements, scatter_elements, scatter_nd) and a dtype a kernel refuses fail at
-// Model::create with a clear error. Part 1 (test_static_graph_ops.cpp) covers the fused
-// loops, the printed plan, allocation and a model's errors.
+// pad, tile, gather_elements, scatter_elements and scatter_nd (every reduction, repeated
+// indices), cumsum (exclusive, reversed) and attention (causal, masks). A dtype a kernel
+// refuses fails at Model::create with a clear error. Part 1 (test_static_graph_ops.cpp)
+// covers the fused loops, the printed plan, allocation and a model's errors.
 #include <doctest/doctest.h>
 
 #include "static_graph_harness.hpp"
@@ -518,6 +518,96 @@ Ref expand_ref(const std::vector<float>& x, const Sizes& dx, const Sizes& target
   Ref r{{}, broadcast(dx, target)};
   r.v.resize(at(count_of(r.dims)));
   for (std::int64_t o = 0; o < count_of(r.dims); ++o) r.v[at(o)] = x[at(source_of(o, r.dims, dx))];
+  return r;
+}
+
+// ---- indexing and running sums ---------------------------------------------------------------
+
+std::int64_t from_end(std::int64_t index, std::int64_t extent) { return index < 0 ? index + extent : index; }
+
+// gather_elements: out[c] = x[c with c[axis] = indices[c]]; the result has the indices' dims.
+template <class T>
+Ref gather_elements_ref(const std::vector<T>& x, const Sizes& dx, const std::vector<std::int64_t>& indices,
+                        const Sizes& di, std::int64_t axis) {
+  const std::size_t a = at(axis < 0 ? axis + static_cast<std::int64_t>(dx.size()) : axis);
+  Ref r{{}, di};
+  for (std::int64_t o = 0; o < count_of(di); ++o) {
+    Sizes index = unravel(o, di);
+    index[a] = from_end(indices[at(o)], dx[a]);
+    r.v.push_back(static_cast<double>(x[at(ravel(index, dx))]));
+  }
+  return r;
+}
+
+// ONNX's scatter reductions (NumPy's maximum and minimum propagate NaN).
+double scatter_combine(relax::ScatterReduction reduction, double acc, double update) {
+  switch (reduction) {
+    case relax::ScatterReduction::none: return update;
+    case relax::ScatterReduction::add: return acc + update;
+    case relax::ScatterReduction::mul: return acc * update;
+    case relax::ScatterReduction::max:
+      return std::isnan(acc) || std::isnan(update) ? std::numeric_limits<double>::quiet_NaN() : std::max(acc, update);
+    case relax::ScatterReduction::min:
+      return std::isnan(acc) || std::isnan(update) ? std::numeric_limits<double>::quiet_NaN() : std::min(acc, update);
+  }
+  return acc;
+}
+
+// scatter_elements: a copy of x; then, in the indices' order, out[c with c[axis] = indices[c]]
+// combines with updates[c].
+template <class T>
+Ref scatter_elements_ref(const std::vector<T>& x, const Sizes& dx, const std::vector<std::int64_t>& indices,
+                         const Sizes& di, const std::vector<T>& updates, std::int64_t axis,
+                         relax::ScatterReduction reduction) {
+  const std::size_t a = at(axis < 0 ? axis + static_cast<std::int64_t>(dx.size()) : axis);
+  Ref r{std::vector<double>(x.begin(), x.end()), dx};
+  for (std::int64_t o = 0; o < count_of(di); ++o) {
+    Sizes index = unravel(o, di);
+    index[a] = from_end(indices[at(o)], dx[a]);
+    double& slot = r.v[at(ravel(index, dx))];
+    slot = scatter_combine(reduction, slot, static_cast<double>(updates[at(o)]));
+  }
+  return r;
+}
+
+// scatter_nd: a copy of x; then, update by update, the slice x[indices[u]] (indices [..., depth])
+// combines with updates[u].
+template <class T, class I>
+Ref scatter_nd_ref(const std::vector<T>& x, const Sizes& dx, const std::vector<I>& indices, const Sizes& di,
+                   const std::vector<T>& updates, relax::ScatterReduction reduction) {
+  const auto depth = at(di.back());
+  const std::int64_t slice = count_of(Sizes(dx.begin() + static_cast<std::ptrdiff_t>(depth), dx.end()));
+  Ref r{std::vector<double>(x.begin(), x.end()), dx};
+  for (std::int64_t u = 0; u < count_of(di) / static_cast<std::int64_t>(depth); ++u) {
+    std::int64_t offset = 0;
+    for (std::size_t c = 0; c < depth; ++c)
+      offset = offset * dx[c] + from_end(static_cast<std::int64_t>(indices[at(u) * depth + c]), dx[c]);
+    for (std::int64_t s = 0; s < slice; ++s) {
+      double& slot = r.v[at(offset * slice + s)];
+      slot = scatter_combine(reduction, slot, static_cast<double>(updates[at(u * slice + s)]));
+    }
+  }
+  return r;
+}
+
+// cumsum: the sum along `axis` of the elements before each one (after it when reversed), and
+// of itself unless exclusive.
+template <class T>
+Ref cumsum_ref(const std::vector<T>& x, const Sizes& dx, std::int64_t axis, bool exclusive, bool reverse) {
+  const std::size_t a = at(axis < 0 ? axis + static_cast<std::int64_t>(dx.size()) : axis);
+  Ref r{{}, dx};
+  for (std::int64_t o = 0; o < count_of(dx); ++o) {
+    const Sizes here = unravel(o, dx);
+    Sizes other = here;
+    double sum = 0.0;
+    for (std::int64_t i = 0; i < dx[a]; ++i) {
+      const bool counted = reverse ? i > here[a] : i < here[a];
+      if (!counted && (i != here[a] || exclusive)) continue;
+      other[a] = i;
+      sum += static_cast<double>(x[at(ravel(other, dx))]);
+    }
+    r.v.push_back(sum);
+  }
   return r;
 }
 
@@ -1147,9 +1237,7 @@ TEST_CASE("static graph: reductions over any axes, with and without kept dims; a
   check_slot(model.output(13), Ref{std::vector<double>(xv.begin(), xv.end()), dx}, 0.0);  // no axes: a copy
 }
 
-TEST_CASE("static graph: ops without a CPU kernel, and dtypes a kernel refuses, fail at Model::create") {
-  constexpr auto x = sg::input<"x", f32, 2, 3>();
-  constexpr auto idx = sg::input<"idx", DType::i64, 2, 3>();
+TEST_CASE("static graph: dtypes a kernel refuses fail at Model::create") {
   const auto refused = [](auto net, std::string_view message) {
     using Net = decltype(net);
     const Result<sg::Model<Net>> model = sg::Model<Net>::create(nullptr);
@@ -1158,22 +1246,18 @@ TEST_CASE("static graph: ops without a CPU kernel, and dtypes a kernel refuses, 
     CHECK(model.status().code() == StatusCode::unsupported);
     CHECK(contains(model.status().message(), message));
   };
-  // Their shapes are inferred statically, but the VM's CPU backend has no kernel for them.
-  refused(sg::build(sg::inputs(x), sg::apply<OpKind::cumsum, relax::AxisAttrs{1}>(x)),
-          "static graph: cumsum has no CPU kernel");
-  refused(sg::build(sg::inputs(x, idx), sg::apply<OpKind::gather_elements, relax::AxisAttrs{1}>(x, idx)),
-          "static graph: gather_elements has no CPU kernel");
-  refused(sg::build(sg::inputs(x, idx), sg::apply<OpKind::scatter_elements, relax::AxisAttrs{0}>(x, idx, x)),
-          "static graph: scatter_elements has no CPU kernel");
-  constexpr auto nd = sg::input<"nd", DType::i64, 2, 1>();
-  constexpr auto upd = sg::input<"upd", f32, 2, 3>();
-  refused(sg::build(sg::inputs(x, nd, upd), sg::apply<OpKind::scatter_nd>(x, nd, upd)),
-          "static graph: scatter_nd has no CPU kernel");
-  // The kernel's own check: reduce_mean takes f32 only, softmax f32 only.
+  // The kernel's own check: reduce_mean takes f32 only, softmax f32 only, and a scatter's
+  // reduction computes, which bool cannot.
   constexpr auto n = sg::input<"n", DType::i64, 2, 3>();
   refused(sg::build(sg::inputs(n), sg::reduce_mean<relax::ReduceAttrs{}>(n)), "reduce_mean: i64 input is not supported");
   constexpr auto h = sg::input<"h", DType::f64, 2, 3>();
   refused(sg::build(sg::inputs(h), sg::softmax(h)), "softmax");
+  constexpr auto flags = sg::input<"flags", DType::boolean, 2, 3>();
+  constexpr auto idx = sg::input<"idx", DType::i64, 2, 3>();
+  refused(sg::build(sg::inputs(flags, idx),
+                    sg::apply<OpKind::scatter_elements, relax::ScatterAttrs{.reduction = relax::ScatterReduction::add}>(
+                        flags, idx, flags)),
+          "scatter_elements: bool data is not supported with reduction add");
 }
 
 // ---- layout --------------------------------------------------------------------------------
@@ -1294,6 +1378,73 @@ TEST_CASE("static graph: gather, pad and tile") {
   check_slot(model.output(5), pad_ref(smallv, {2, 3}, {-1, 0}, {1, 1}, 0.0), 0.0);
   check_slot(model.output(6), tile_ref(cubev, {2, 3, 2}, {2, 1, 3}), 0.0);
   check_slot(model.output(7), Ref{{1, 0, 1, 0, 1, 0}, {6}}, 0.0, DType::boolean);
+}
+
+TEST_CASE("static graph: gather_elements, scatter_elements, scatter_nd and cumsum run the VM's CPU kernels") {
+  using relax::ScatterReduction;
+  constexpr auto x = sg::input<"x", f32, 3, 4>();
+  constexpr auto gi = sg::input<"gi", DType::i64, 2, 4>();
+  constexpr auto gj = sg::input<"gj", DType::i32, 3, 5>();  // longer than x along the axis
+  constexpr auto si = sg::input<"si", DType::i64, 3, 4>();
+  constexpr auto su = sg::input<"su", f32, 3, 4>();
+  constexpr auto n = sg::input<"n", DType::i64, 2, 5>();
+  constexpr auto ni = sg::input<"ni", DType::i32, 3, 5>();
+  constexpr auto nu = sg::input<"nu", DType::i64, 3, 5>();
+  constexpr auto ndi = sg::input<"ndi", DType::i64, 3, 1>();
+  constexpr auto ndu = sg::input<"ndu", f32, 3, 4>();
+  constexpr auto ndj = sg::input<"ndj", DType::i32, 2, 2>();
+  constexpr auto ndv = sg::input<"ndv", DType::i64, 2>();
+  constexpr relax::ScatterAttrs kMaxAlongRows{.axis = 1, .reduction = ScatterReduction::max};
+  constexpr relax::ScatterAttrs kAddDownColumns{.axis = 0, .reduction = ScatterReduction::add};
+  using Net = decltype(sg::build(
+      sg::inputs(x, gi, gj, si, su, n, ni, nu, ndi, ndu, ndj, ndv),
+      sg::apply<OpKind::gather_elements, relax::AxisAttrs{0}>(x, gi),
+      sg::apply<OpKind::gather_elements, relax::AxisAttrs{-1}>(x, gj),
+      sg::apply<OpKind::scatter_elements, relax::ScatterAttrs{.axis = 1}>(x, si, su),
+      sg::apply<OpKind::scatter_elements, kMaxAlongRows>(x, si, su),
+      sg::apply<OpKind::scatter_elements, kAddDownColumns>(n, ni, nu),
+      sg::apply<OpKind::scatter_nd>(x, ndi, ndu),
+      sg::apply<OpKind::scatter_nd, relax::ScatterAttrs{.reduction = ScatterReduction::mul}>(x, ndi, ndu),
+      sg::apply<OpKind::scatter_nd, relax::ScatterAttrs{.reduction = ScatterReduction::min}>(n, ndj, ndv),
+      sg::apply<OpKind::cumsum, relax::CumSumAttrs{.axis = 1}>(x),
+      sg::apply<OpKind::cumsum, relax::CumSumAttrs{.axis = 0, .exclusive = true, .reverse = true}>(x),
+      sg::apply<OpKind::cumsum, relax::CumSumAttrs{.axis = -1, .exclusive = true}>(n),
+      sg::exp(sg::apply<OpKind::cumsum, relax::CumSumAttrs{.axis = 0, .reverse = true}>(x))));  // into a fused loop
+  const std::vector<float> xv = signed_values(12, 0.4f), suv = signed_values(12, 1.1f, 2.0f),
+                           nduv = near_one(12, 0.8f);
+  const std::vector<std::int64_t> giv = {2, -1, 0, 1, -3, 0, 2, -2};
+  const std::vector<std::int32_t> gjv = {0, 3, -4, -1, 2, 1, 1, -2, 3, 0, -3, 2, 0, -1, 3};
+  const std::vector<std::int64_t> siv = {0, 0, 3, -4, 1, 2, 1, -3, -1, 3, 2, 0};  // repeats in every row
+  const std::vector<std::int64_t> nv = {5, -2, 7, 7, 1000000000000LL, 3, -4, 0, -1, 9};
+  const std::vector<std::int32_t> niv = {0, 1, -1, 0, 1, -2, 1, 0, 0, -1, 1, 1, 0, -2, 0};
+  const std::vector<std::int64_t> nuv = {1, 2, 3, 4, 5, -6, 7, -8, 9, 10, 11, 12, -13, 14, 15};
+  const std::vector<std::int64_t> ndiv = {2, -3, 2};  // row 2 twice: the last wins, or both multiply
+  const std::vector<std::int32_t> ndjv = {1, 4, -1, -1};  // (1, 4) twice
+  const std::vector<std::int64_t> ndvv = {3, -8};
+  auto model = make_model<Net>();
+  run_ok(model, {make_tensor({3, 4}, xv), make_tensor({2, 4}, giv), make_tensor({3, 5}, gjv), make_tensor({3, 4}, siv),
+                 make_tensor({3, 4}, suv), make_tensor({2, 5}, nv), make_tensor({3, 5}, niv), make_tensor({3, 5}, nuv),
+                 make_tensor({3, 1}, ndiv), make_tensor({3, 4}, nduv), make_tensor({2, 2}, ndjv),
+                 make_tensor({2}, ndvv)});
+  check_slot(model.output(0), gather_elements_ref(xv, {3, 4}, giv, {2, 4}, 0), 0.0);
+  check_slot(model.output(1), gather_elements_ref(xv, {3, 4}, std::vector<std::int64_t>(gjv.begin(), gjv.end()),
+                                                  {3, 5}, -1), 0.0);
+  check_slot(model.output(2), scatter_elements_ref(xv, {3, 4}, siv, {3, 4}, suv, 1, ScatterReduction::none), 0.0);
+  check_slot(model.output(3), scatter_elements_ref(xv, {3, 4}, siv, {3, 4}, suv, 1, ScatterReduction::max), 0.0);
+  const Ref added = scatter_elements_ref(nv, {2, 5}, std::vector<std::int64_t>(niv.begin(), niv.end()), {3, 5}, nuv, 0,
+                                         ScatterReduction::add);
+  check_slot(model.output(4), added, 0.0, DType::i64);
+  check_slot(model.output(5), scatter_nd_ref(xv, {3, 4}, ndiv, {3, 1}, nduv, ScatterReduction::none), 0.0);
+  check_slot(model.output(6), scatter_nd_ref(xv, {3, 4}, ndiv, {3, 1}, nduv, ScatterReduction::mul));
+  const Ref least = scatter_nd_ref(nv, {2, 5}, ndjv, {2, 2}, ndvv, ScatterReduction::min);
+  CHECK(least.v[9] == -8.0);
+  check_slot(model.output(7), least, 0.0, DType::i64);
+  check_slot(model.output(8), cumsum_ref(xv, {3, 4}, 1, false, false));
+  check_slot(model.output(9), cumsum_ref(xv, {3, 4}, 0, true, true));
+  check_slot(model.output(10), cumsum_ref(nv, {2, 5}, -1, true, false), 0.0, DType::i64);
+  Ref exp_of_sums = cumsum_ref(xv, {3, 4}, 0, false, true);
+  for (double& v : exp_of_sums.v) v = std::exp(v);
+  check_slot(model.output(11), exp_of_sums);
 }
 
 // ---- attention -----------------------------------------------------------------------------

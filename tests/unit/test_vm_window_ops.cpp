@@ -112,9 +112,10 @@ std::int64_t offset_of(const Index& dims, const Index& lead, const Index& index)
 
 Index spatial_of(const Index& dims) { return Index(dims.begin() + 2, dims.end()); }
 
-// The window of one spatial axis as ONNX resolves it: pads begin, output extent.
+// The window of one spatial axis as ONNX resolves it: pads begin and end, output extent.
 struct Resolved {
   Index pad_begin;
+  Index pad_end;
   Index out;
 };
 
@@ -130,6 +131,7 @@ Resolved resolve(const Index& in, const Index& kernel, const Index& strides, con
       const std::int64_t total = std::max<std::int64_t>(0, (out - 1) * strides[a] + span - in[a]);
       r.out.push_back(out);
       r.pad_begin.push_back(auto_pad == AutoPad::same_upper ? total / 2 : total - total / 2);
+      r.pad_end.push_back(total - r.pad_begin.back());
       continue;
     }
     const std::int64_t begin = auto_pad == AutoPad::valid ? 0 : pads[a];
@@ -142,6 +144,7 @@ Resolved resolve(const Index& in, const Index& kernel, const Index& strides, con
     }
     r.out.push_back(out);
     r.pad_begin.push_back(begin);
+    r.pad_end.push_back(end);
   }
   return r;
 }
@@ -401,6 +404,8 @@ struct PoolSpec {
   Index pads = {};
   bool ceil_mode = false;
   AutoPad auto_pad = AutoPad::explicit_pads;
+  std::int64_t p = 2;              // lp_pool
+  bool count_include_pad = false;  // average_pool
 };
 
 PoolAttrs pool_attrs(const PoolSpec& s) {
@@ -411,17 +416,22 @@ PoolAttrs pool_attrs(const PoolSpec& s) {
   attrs.pads = ints(s.pads);
   attrs.ceil_mode = s.ceil_mode;
   attrs.auto_pad = s.auto_pad;
+  attrs.p = s.p;
+  attrs.count_include_pad = s.count_include_pad;
   return attrs;
 }
 
-// Pooling over the taps inside the input: max, mean (count_include_pad = 0) or the lp norm
-// (sum |x|^p)^(1/p); a window with no tap inside gives -inf or 0.
-std::vector<double> naive_pool(OpKind op, double p, const Index& x_dims, const std::vector<float>& x,
-                               const PoolSpec& spec, const Resolved& r) {
+// Pooling over the taps inside the input: max, mean or the lp norm (sum |x|^p)^(1/p); a window
+// with no tap inside gives -inf or 0. The mean divides by the taps inside the input, or under
+// count_include_pad by the taps inside the padded input [-pad_begin, in + pad_end) (pads are
+// zeros; what ceil_mode's last windows reach past the end pad is not counted).
+std::vector<double> naive_pool(OpKind op, const Index& x_dims, const std::vector<float>& x, const PoolSpec& spec,
+                               const Resolved& r) {
   const std::size_t spatial = r.out.size();
   const Index in = spatial_of(x_dims);
   const Index strides = spec.strides.empty() ? ones(spatial) : spec.strides;
   const Index dilations = spec.dilations.empty() ? ones(spatial) : spec.dilations;
+  const double p = static_cast<double>(spec.p);
   Index y_dims{x_dims[0], x_dims[1]};
   y_dims.insert(y_dims.end(), r.out.begin(), r.out.end());
   std::vector<double> y(at(product(y_dims)));
@@ -430,18 +440,23 @@ std::vector<double> naive_pool(OpKind op, double p, const Index& x_dims, const s
     for (std::int64_t c = 0; c < x_dims[1]; ++c)
       for_each_index(r.out, [&](const Index& o) {
         double acc = op == OpKind::max_pool ? -INFINITY : 0.0;
-        std::int64_t count = 0;
+        std::int64_t inside = 0, padded = 0;
         for_each_index(spec.kernel, [&](const Index& k) {
+          bool in_input = true;
           for (std::size_t a = 0; a < spatial; ++a) {
             tap_at[a] = o[a] * strides[a] - r.pad_begin[a] + k[a] * dilations[a];
-            if (tap_at[a] < 0 || tap_at[a] >= in[a]) return;
+            if (tap_at[a] < -r.pad_begin[a] || tap_at[a] >= in[a] + r.pad_end[a]) return;
+            in_input = in_input && tap_at[a] >= 0 && tap_at[a] < in[a];
           }
+          ++padded;
+          if (!in_input) return;
           const double v = x[at(offset_of(x_dims, {n, c}, tap_at))];
-          ++count;
+          ++inside;
           if (op == OpKind::max_pool) acc = std::max(acc, v);
           else if (op == OpKind::average_pool) acc += v;
           else acc += std::pow(std::fabs(v), p);
         });
+        const std::int64_t count = spec.count_include_pad ? padded : inside;
         if (op == OpKind::average_pool) acc = count > 0 ? acc / static_cast<double>(count) : 0.0;
         if (op == OpKind::lp_pool) acc = std::pow(acc, 1.0 / p);
         y[at(offset_of(y_dims, {n, c}, o))] = acc;
@@ -449,45 +464,24 @@ std::vector<double> naive_pool(OpKind op, double p, const Index& x_dims, const s
   return y;
 }
 
-// lp pooling with an order PoolAttrs cannot carry yet: the same kernel's loops, given p.
-template <int P>
-Status run_lp_order(const vm::OpCall& call) {
-  return vm::pool_impl::run_with_lp_order(call, static_cast<float>(P));
-}
-template <int P>
-const vm::OpKernel* lp_kernel_of(OpKind op) {
-  static constexpr vm::OpKernel kernel{&vm::pool_impl::supports, nullptr, &run_lp_order<P>};
-  return vm::cpu_pool_kernel(op) != nullptr ? &kernel : nullptr;
-}
-
-using KernelOf = const vm::OpKernel* (*)(OpKind);
-
-KernelOf lp_kernel_for(int p) {
-  switch (p) {
-    case 1: return lp_kernel_of<1>;
-    case 3: return lp_kernel_of<3>;
-    default: return vm::cpu_pool_kernel;  // p = 2, what lp_pool runs with
-  }
-}
-
-void check_pool(OpKind op, const PoolSpec& s, ThreadPool* pool, int p = 2) {
+void check_pool(OpKind op, const PoolSpec& s, ThreadPool* pool) {
   CAPTURE(relax::to_string(op));
-  CAPTURE(p);
   const std::string window = "x " + text(s.x) + ", kernel " + text(s.kernel) + ", strides " + text(s.strides) +
                              ", dilations " + text(s.dilations) + ", pads " + text(s.pads) +
-                             (s.ceil_mode ? ", ceil_mode" : "");
+                             (s.ceil_mode ? ", ceil_mode" : "") + (s.count_include_pad ? ", count_include_pad" : "") +
+                             (op == OpKind::lp_pool ? ", p " + std::to_string(s.p) : "");
   CAPTURE(window);
   Host x = floats(s.x, 0.3f, 2.0f);
   Builder b;
   Var xv = b.input("x", host_type(x));
   Module m = finished(b, b.emit(op, {xv}, pool_attrs(s)));
-  Outcome o = expect_ok(m, {&x}, lp_kernel_for(p), pool);
+  Outcome o = expect_ok(m, {&x}, vm::cpu_pool_kernel, pool);
   const std::size_t spatial = s.kernel.size();
   const Resolved r = resolve(spatial_of(s.x), s.kernel, s.strides.empty() ? ones(spatial) : s.strides,
                              s.dilations.empty() ? ones(spatial) : s.dilations,
                              s.pads.empty() ? Index(2 * spatial, 0) : s.pads, s.auto_pad, s.ceil_mode);
   REQUIRE(spatial_of(o.dims()) == r.out);
-  check_close(o.out(), naive_pool(op, p, s.x, x.values<float>(), s, r), 1e-5);
+  check_close(o.out(), naive_pool(op, s.x, x.values<float>(), s, r), 1e-5);
 }
 
 } // namespace
@@ -515,7 +509,61 @@ TEST_CASE("vm window ops: max and average pooling 3-D with pads, strides, dilati
     }
 }
 
-TEST_CASE("vm window ops: lp pooling with p = 1 and p = 2 over 1-D, 2-D and 3-D windows") {
+TEST_CASE("vm window ops: average pooling with count_include_pad counts the pads, not what ceil_mode adds past them") {
+  const PoolSpec cases[] = {
+      {.x = {1, 2, 17}, .kernel = {4}, .strides = {3}, .pads = {2, 1}},
+      {.x = {1, 2, 10}, .kernel = {3}, .strides = {2}, .pads = {1, 1}, .ceil_mode = true},  // last: input, pad, beyond
+      {.x = {1, 2, 9}, .kernel = {3}, .strides = {2}, .pads = {1, 0}, .ceil_mode = true},   // last: past the input only
+      {.x = {2, 3, 7, 9}, .kernel = {3, 3}, .strides = {2, 2}, .pads = {1, 1, 1, 1}, .ceil_mode = true},
+      {.x = {1, 2, 8, 5}, .kernel = {2, 3}, .strides = {2, 2}, .dilations = {2, 1}, .pads = {1, 2, 0, 1},
+       .ceil_mode = true},
+      {.x = {1, 2, 6, 6}, .kernel = {3, 3}, .strides = {2, 2}, .auto_pad = AutoPad::same_upper},
+      {.x = {1, 2, 6, 7}, .kernel = {4, 3}, .strides = {3, 2}, .auto_pad = AutoPad::same_lower},
+      {.x = {1, 2, 5, 6, 7}, .kernel = {3, 2, 3}, .strides = {2, 2, 2}, .dilations = {1, 2, 1},
+       .pads = {1, 0, 2, 1, 1, 1}, .ceil_mode = true},
+      {.x = {1, 1, 32, 32, 32}, .kernel = {5, 5, 5}, .strides = {3, 3, 3}, .dilations = {2, 2, 2},
+       .ceil_mode = true},  // ONNX's averagepool_3d_dilations_large: no pads, so nothing more is counted
+      {.x = {2, 8, 16, 16, 16}, .kernel = {3, 3, 3}, .strides = {2, 2, 2}, .pads = {1, 1, 1, 1, 1, 1},
+       .ceil_mode = true},  // large: on the pool
+  };
+  ThreadPool pool(3);
+  for (PoolSpec s : cases)
+    for (bool include : {true, false}) {
+      s.count_include_pad = include;
+      check_pool(OpKind::average_pool, s, nullptr);
+      check_pool(OpKind::average_pool, s, &pool);
+      check_pool(OpKind::max_pool, s, nullptr);  // not an attribute of max pooling: no change
+    }
+  // ONNX's averagepool_2d_precomputed_pads_count_include_pad and
+  // averagepool_2d_ceil_last_window_starts_on_pad.
+  {
+    std::vector<float> values;
+    for (int i = 1; i <= 25; ++i) values.push_back(static_cast<float>(i));
+    Host x = host(values, {1, 1, 5, 5});
+    Builder b;
+    Var xv = b.input("x", host_type(x));
+    Module m = finished(b, b.average_pool(xv, PoolAttrs{.kernel_shape = {5, 5}, .pads = {2, 2, 2, 2},
+                                                        .count_include_pad = true}));
+    Outcome o = expect_ok(m, {&x}, vm::cpu_pool_kernel);
+    check_close(o.out(), {2.52, 3.6, 4.8, 4.08, 3.24, 4.56, 6.4, 8.4, 7.04, 5.52, 7.2, 10, 13, 10.8, 8.4,
+                          6.96, 9.6, 12.4, 10.24, 7.92, 6.12, 8.4, 10.8, 8.88, 6.84}, 1e-6);
+  }
+  {
+    Host x = host(std::vector<float>{0.8580f, 0.0786f, 0.2692f, 0.1537f, 0.8816f, 0.4353f, 0.5772f, 0.6623f, 0.9067f,
+                                     0.9483f, 0.5970f, 0.7630f},
+                  {1, 3, 2, 2});
+    Builder b;
+    Var xv = b.input("x", host_type(x));
+    Module m = finished(b, b.average_pool(xv, PoolAttrs{.kernel_shape = {3, 3}, .strides = {3, 3},
+                                                        .pads = {1, 1, 1, 1}, .ceil_mode = true,
+                                                        .count_include_pad = true}));
+    Outcome o = expect_ok(m, {&x}, vm::cpu_pool_kernel);
+    CHECK(o.dims() == Index{1, 3, 1, 1});
+    check_close(o.out(), {0.1511, 0.2841, 0.3572}, 2e-4);
+  }
+}
+
+TEST_CASE("vm window ops: lp pooling with p = 1, 2, 3 and 4 over 1-D, 2-D and 3-D windows") {
   const PoolSpec cases[] = {
       {.x = {2, 3, 17}, .kernel = {3}},
       {.x = {1, 2, 13}, .kernel = {4}, .strides = {3}, .dilations = {2}, .pads = {2, 1}},
@@ -528,10 +576,13 @@ TEST_CASE("vm window ops: lp pooling with p = 1 and p = 2 over 1-D, 2-D and 3-D 
       {.x = {2, 8, 16, 16, 16}, .kernel = {2, 2, 2}, .strides = {2, 2, 2}},  // large: on the pool
   };
   ThreadPool pool(3);
-  for (int p : {1, 2, 3})
-    for (const PoolSpec& s : cases) {
-      check_pool(OpKind::lp_pool, s, nullptr, p);
-      check_pool(OpKind::lp_pool, s, &pool, p);
+  for (std::int64_t p : {1, 2, 3, 4})
+    for (PoolSpec s : cases) {
+      s.p = p;
+      check_pool(OpKind::lp_pool, s, nullptr);
+      check_pool(OpKind::lp_pool, s, &pool);
+      s.count_include_pad = true;  // an average_pool attribute: no change to lp pooling
+      check_pool(OpKind::lp_pool, s, nullptr);
     }
 }
 
@@ -549,8 +600,8 @@ TEST_CASE("vm window ops: global lp, max and average pooling over 1 to 3 spatial
         Host x = floats(dims, 0.9f, 1.5f);
         Builder b;
         Var xv = b.input("x", host_type(x));
-        Module m = finished(b, b.emit(op, {xv}));
-        Outcome o = expect_ok(m, {&x}, lp_kernel_for(p), &pool);
+        Module m = finished(b, op == OpKind::global_lp_pool ? b.emit(op, {xv}, LpNormAttrs{p}) : b.emit(op, {xv}));
+        Outcome o = expect_ok(m, {&x}, vm::cpu_pool_kernel, &pool);
         const std::int64_t plane = product(spatial_of(dims));
         const std::vector<float> xs = x.values<float>();
         std::vector<double> want;
@@ -704,16 +755,27 @@ TEST_CASE("vm window ops: what stays unsupported is refused with the op and the 
     CHECK(o.supported.code() == StatusCode::invalid_argument);
     CHECK(contains(o.supported.message(), "conv: strides, dilations and pads must hold 3, 3 and 6 values"));
   }
-  // lp pooling needs a positive order.
+  // lp pooling needs a positive order, and global lp pooling its lp norm attributes.
   {
-    Host x = floats({1, 2, 5}, 0.2f);
     Builder b;
-    Var xv = b.input("x", host_type(x));
-    Module m = finished(b, b.emit(OpKind::lp_pool, {xv}, PoolAttrs{.kernel_shape = {2}}));
-    Outcome o = vm_ops::run_op(m, {&x}, lp_kernel_of<0>);
-    REQUIRE(o.supported.ok());
-    CHECK(o.status.code() == StatusCode::invalid_argument);
-    CHECK(contains(o.status.message(), "lp_pool: p must be positive"));
+    Var x = b.input("x", TensorType(DType::f32, {1, 2, 5}));
+    Module m = finished(b, b.emit(OpKind::lp_pool, {x}, PoolAttrs{.kernel_shape = {2}, .p = 0}));
+    Outcome o = vm_ops::run_op(m, {}, vm::cpu_pool_kernel);
+    REQUIRE_FALSE(o.supported.ok());
+    CHECK(o.supported.code() == StatusCode::invalid_argument);
+    CHECK(o.supported.message() == "lp_pool: p must be positive, got 0");
+  }
+  {
+    Builder b;
+    Var x = b.input("x", TensorType(DType::f32, {1, 2, 5}));
+    Module m = finished(b, b.emit(OpKind::global_lp_pool, {x}, LpNormAttrs{-1}));
+    Outcome o = vm_ops::run_op(m, {}, vm::cpu_pool_kernel);
+    REQUIRE_FALSE(o.supported.ok());
+    CHECK(o.supported.message() == "global_lp_pool: p must be positive, got -1");
+    m.main().blocks[0].bindings[0].attrs = NoAttrs{};
+    o = vm_ops::run_op(m, {}, vm::cpu_pool_kernel);
+    REQUIRE_FALSE(o.supported.ok());
+    CHECK(o.supported.message() == "global_lp_pool: expects lp norm attributes");
   }
 }
 

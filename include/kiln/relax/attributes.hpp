@@ -121,6 +121,16 @@ struct AttentionAttrs {
   bool causal = false;
 };
 
+// to_nchwc: the channel block, the innermost extent of the blocked layout.
+struct BlockAttrs {
+  std::int64_t block = 0;
+};
+
+// from_nchwc: how many channels the plain layout keeps (the rest of the last block is padding).
+struct ChannelsAttrs {
+  std::int64_t channels = 0;
+};
+
 // A call of a user's own scheduled kernel, known by name; it declares its output types
 // (the graph cannot see inside it).
 struct CallKernelAttrs {
@@ -145,14 +155,17 @@ struct FusedAttrs {
 using Attrs = std::variant<NoAttrs, AxisAttrs, CumSumAttrs, ScatterAttrs, LpNormAttrs, ArgReduceAttrs, CastAttrs, GemmOpAttrs, ConvAttrs, ConvTransposeAttrs,
                            PoolAttrs, NormAttrs, ReduceAttrs, ShapeAttrs, AxesAttrs, PermAttrs, ShapeOfAttrs,
                            SplitAttrs, SliceAttrs, PadAttrs, TileAttrs, ResizeAttrs, TopKAttrs, AttentionAttrs,
-                           CallKernelAttrs, IfAttrs, LoopAttrs, FusedAttrs>;
+                           CallKernelAttrs, IfAttrs, LoopAttrs, FusedAttrs, BlockAttrs, ChannelsAttrs>;
 
 // The attributes `op` takes, with their defaults.
 inline Attrs default_attrs(OpKind op) {
   switch (op) {
     case OpKind::cast: return CastAttrs{};
     case OpKind::gemm: return GemmOpAttrs{};
-    case OpKind::conv: return ConvAttrs{};
+    case OpKind::conv:
+    case OpKind::conv_nchwc: return ConvAttrs{};
+    case OpKind::to_nchwc: return BlockAttrs{};
+    case OpKind::from_nchwc: return ChannelsAttrs{};
     case OpKind::conv_transpose: return ConvTransposeAttrs{};
     case OpKind::max_pool:
     case OpKind::average_pool:
@@ -426,6 +439,10 @@ inline std::string to_string(const Attrs& attrs) {
           w.integer("body", a.body);
         } else if constexpr (std::is_same_v<A, FusedAttrs>) {
           w.integer("function", a.function);
+        } else if constexpr (std::is_same_v<A, BlockAttrs>) {
+          w.integer("block", a.block);
+        } else if constexpr (std::is_same_v<A, ChannelsAttrs>) {
+          w.integer("channels", a.channels);
         }
       },
       attrs);

@@ -249,6 +249,11 @@ inline Result<std::vector<TensorType>> infer_types(OpKind op, const Attrs& attrs
     case OpKind::tile: return detail::one_type(infer::tile(t(0), std::get<TileAttrs>(attrs).repeats));
     case OpKind::resize: return detail::one_type(infer::resize(t(0), std::get<ResizeAttrs>(attrs)));
     case OpKind::attention: return detail::one_type(infer::attention(t(0), t(1), t(2), optional(3)));
+    case OpKind::to_nchwc: return detail::one_type(infer::to_nchwc(t(0), std::get<BlockAttrs>(attrs).block));
+    case OpKind::from_nchwc:
+      return detail::one_type(infer::from_nchwc(t(0), std::get<ChannelsAttrs>(attrs).channels));
+    case OpKind::conv_nchwc:
+      return detail::one_type(infer::conv_nchwc(t(0), t(1), optional(2), std::get<ConvAttrs>(attrs)));
     case OpKind::call_kernel: {
       const auto& a = std::get<CallKernelAttrs>(attrs);
       if (a.kernel.empty()) return make_error(StatusCode::invalid_argument, name, ": the kernel has no name");

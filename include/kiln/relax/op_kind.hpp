@@ -38,6 +38,8 @@ enum class OpKind : std::uint8_t {
   // cutting, joining, indexing
   concat, split, slice, gather, gather_elements, scatter_elements, scatter_nd, pad, tile, resize,
   attention,
+  // the blocked NCHWc layout the CPU backend runs convolutions in (relax/passes/convert_layout.hpp)
+  to_nchwc, from_nchwc, conv_nchwc,
   // a user's own scheduled kernel, referenced by name (a cross-level call)
   call_kernel,
   // a group of ops the fusion pass moved into a sub-function, run as one kernel
@@ -158,6 +160,9 @@ inline constexpr OpInfo kOpTable[] = {
     {"tile", F::other, 1, 1},
     {"resize", F::other, 1, 1},
     {"attention", F::other, 3, 4},  // q, k, v, mask
+    {"to_nchwc", F::other, 1, 1},
+    {"from_nchwc", F::other, 1, 1},
+    {"conv_nchwc", F::other, 2, 3},  // x, packed weight, packed bias
     {"call_kernel", F::other, 0, V},
     {"fused", F::other, 1, V},  // the arguments of the fused sub-function
     {"if", F::control, 1, V},    // condition, then the arguments both branches take

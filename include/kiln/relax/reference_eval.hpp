@@ -389,6 +389,36 @@ inline Status eval_gather(const Tensor& data, const Tensor& indices, std::int64_
   return status;
 }
 
+// x [n, c, h, w] -> out [n, ceil(c / b), h, w, b]; the channels past c are zero.
+inline Status eval_to_nchwc(const Tensor& x, const Tensor& out) {
+  const std::int64_t block = out.dim(4);
+  const std::size_t item = out.itemsize();
+  auto* dst = static_cast<std::byte*>(out.data());
+  std::memset(dst, 0, out.nbytes());
+  Index source(4, 0);
+  std::int64_t n = 0;
+  for_each_index(out.dims(), [&](const Index& index) {
+    const std::int64_t channel = index[1] * block + index[4];
+    const std::int64_t o = n++;
+    if (channel >= x.dim(1)) return;
+    source = {index[0], channel, index[2], index[3]};
+    std::memcpy(dst + static_cast<std::size_t>(o) * item,
+                static_cast<const std::byte*>(x.data()) + static_cast<std::size_t>(offset_of(x, source)) * item, item);
+  });
+  return {};
+}
+
+// x [n, cb, h, w, b] -> out [n, c, h, w]: channel k is lane k % b of block k / b.
+inline Status eval_from_nchwc(const Tensor& x, const Tensor& out) {
+  const std::int64_t block = x.dim(4);
+  Index source(5, 0);
+  gather_copy(out, x, [&](const Index& index) {
+    source = {index[0], index[1] / block, index[2], index[3], index[1] % block};
+    return offset_of(x, source);
+  });
+  return {};
+}
+
 } // namespace detail
 
 // The outputs of `op` on constant `inputs` (an undefined Tensor for an absent optional
@@ -438,6 +468,8 @@ inline Result<std::vector<Tensor>> evaluate_reference(OpKind op, const Attrs& at
         case OpKind::concat: status = detail::eval_concat(inputs, std::get<AxisAttrs>(attrs).axis, out); break;
         case OpKind::slice: status = detail::eval_slice(x, std::get<SliceAttrs>(attrs), out); break;
         case OpKind::gather: status = detail::eval_gather(x, inputs[1], std::get<AxisAttrs>(attrs).axis, out); break;
+        case OpKind::to_nchwc: status = detail::eval_to_nchwc(x, out); break;
+        case OpKind::from_nchwc: status = detail::eval_from_nchwc(x, out); break;
         case OpKind::shape_of: {
           const auto& a = std::get<ShapeOfAttrs>(attrs);
           std::int64_t start = a.start < 0 ? a.start + x.rank() : a.start;

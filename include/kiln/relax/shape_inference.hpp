@@ -26,3 +26,4 @@
 #include "infer_slice.hpp"
 #include "infer_resize.hpp"
 #include "infer_index.hpp"
+#include "infer_nchwc.hpp"

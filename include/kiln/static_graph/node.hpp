@@ -166,7 +166,8 @@ constexpr relax::Inferred<relax::TensorType> infer_node() noexcept {
   else if constexpr (Op == OpKind::attention) return infer::attention(*in[0], *in[1], *in[2], opt(3));
   else {
     static_assert(Op == OpKind::identity, "kiln: this op has no static-graph form (several outputs, control flow, "
-                                          "dims known only at run time, or a sub-function)");
+                                          "dims known only at run time, a sub-function, or an NCHWc layout op, which "
+                                          "only the VM's layout conversion makes)");
     return *in[0];
   }
 }

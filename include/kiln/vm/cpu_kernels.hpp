@@ -9,20 +9,37 @@
 #include "executable.hpp"
 #include "op_kernel.hpp"
 #include "ops/elementwise.hpp"
+#include "ops/cumsum.hpp"
 #include "ops/fused.hpp"
+#include "ops/indexing.hpp"
+#include "ops/layout.hpp"
 #include "ops/linear.hpp"
 #include "ops/movement.hpp"
 #include "ops/normalize.hpp"
 #include "ops/pool.hpp"
 #include "ops/reduce.hpp"
+#include "ops/resize.hpp"
+#include "ops/topk.hpp"
 
 namespace kiln::vm {
 
 // The CPU kernel of `op`, or null when the CPU backend has none.
 inline const OpKernel* cpu_kernel(relax::OpKind op) {
   using Family = const OpKernel* (*)(relax::OpKind);
-  constexpr Family families[] = {cpu_elementwise_kernel, cpu_linear_kernel, cpu_normalize_kernel, cpu_reduce_kernel,
-                                 cpu_pool_kernel,        cpu_movement_kernel, cpu_fused_kernel};
+  constexpr Family families[] = {
+      cpu_elementwise_kernel,
+      cpu_linear_kernel,
+      cpu_layout_kernel,
+      cpu_normalize_kernel,
+      cpu_reduce_kernel,
+      cpu_cumsum_kernel,
+      cpu_topk_kernel,
+      cpu_pool_kernel,
+      cpu_movement_kernel,
+      cpu_index_kernel,
+      cpu_resize_kernel,
+      cpu_fused_kernel,
+  };
   for (Family family : families)
     if (const OpKernel* k = family(op)) return k;
   return nullptr;

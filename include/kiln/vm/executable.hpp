@@ -23,6 +23,7 @@
 #include "../core/status.hpp"
 #include "../core/str_cat.hpp"
 #include "../relax/module.hpp"
+#include "../relax/passes/convert_layout.hpp"
 #include "../relax/passes/pass_manager.hpp"
 #include "../relax/printer.hpp"
 #include "control_flow.hpp"
@@ -77,6 +78,10 @@ struct LoadOptions {
   bool run_passes = true;   // the default pipeline (constant folding, CSE, DCE, ...)
   bool fuse = true;         // operator fusion (relax/passes/fuse_ops.hpp), after the pipeline
   bool plan_memory = true;  // reuse memory between values; off, every value has its own bytes
+  // 2-D convolutions in the blocked NCHWc layout (relax/passes/convert_layout.hpp), after
+  // the pipeline and before fusion; `layout_block` channels per block.
+  bool convert_layout = true;
+  std::int64_t layout_block = relax::kNativeNchwcBlock;
   // The kernels call_kernel bindings call, by name; a call of a name not here fails at load.
   std::vector<UserKernel> user_kernels = {};
 };
@@ -93,6 +98,10 @@ class Executable {
     KILN_RETURN_IF_ERROR(check_user_kernels(options.user_kernels).with_context("load"));
     if (options.run_passes) KILN_RETURN_IF_ERROR(relax::default_pipeline().run(module).with_context("load"));
     else KILN_RETURN_IF_ERROR(relax::verify(module).with_context("load"));
+    if (options.convert_layout) {
+      KILN_RETURN_IF_ERROR(relax::convert_layout(module, {.block = options.layout_block}).with_context("load"));
+      KILN_RETURN_IF_ERROR(relax::verify(module).with_context("load: after layout conversion"));
+    }
     if (options.fuse) {
       Result<int> fused = relax::fuse_ops(module);
       if (!fused.ok()) return std::move(fused).status().with_context("load: fusion");

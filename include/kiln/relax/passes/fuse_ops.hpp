@@ -6,7 +6,7 @@
 //   - a chain of elementwise ops (unary, binary, clip) where each op reads the previous
 //     one's result, which nothing else reads; the kernel computes the chain tile by tile,
 //     so the intermediate tensors never reach memory;
-//   - an anchor (matmul, gemm, conv) followed by such a chain: the elementwise epilogue
+//   - an anchor (matmul, gemm, conv, conv_nchwc) followed by such a chain: the elementwise epilogue
 //     (bias, activation, residual add) runs on the anchor's output while it is in cache;
 //   - a chain followed by the reduction (sum, mean, max, min, prod over axes) that alone
 //     reads it: the kernel reduces each tile of the chain as it is computed, so the
@@ -41,7 +41,7 @@ constexpr bool is_fusible_elementwise(OpKind op) noexcept {
 }
 // Ops whose output an elementwise epilogue may follow.
 constexpr bool is_fusion_anchor(OpKind op) noexcept {
-  return op == OpKind::matmul || op == OpKind::gemm || op == OpKind::conv;
+  return op == OpKind::matmul || op == OpKind::gemm || op == OpKind::conv || op == OpKind::conv_nchwc;
 }
 // Reductions that may end an elementwise chain.
 constexpr bool is_fusible_reduction(OpKind op) noexcept {

@@ -7,11 +7,13 @@
 // taps along each axis is computed once per output slice, row and column, so padding costs
 // no test per tap. A 1-D or 2-D window runs as a 3-D one whose outer axes have extent 1.
 //
-// PoolAttrs has no count_include_pad, so averages divide by the number of valid taps (ONNX's
-// default, count_include_pad = 0). It has no p either, so lp pooling takes ONNX's default
-// p = 2; the loops take any p > 0 (run_with_lp_order) for when the attribute exists. Padding
-// adds nothing to an lp norm (|0|^p = 0). A window with no valid tap gives -inf (max) or 0
-// (average, lp). f32 only.
+// lp pooling takes its order from PoolAttrs::p (global_lp_pool from LpNormAttrs::p); padding
+// adds nothing to an lp norm (|0|^p = 0). average_pool divides by the number of taps inside
+// the input, or with count_include_pad by the number inside the padded input: the explicit
+// (or auto_pad) pads count as zeros, but the taps ceil_mode's last windows reach beyond the
+// end pad do not, as in ONNX's reference (it pads the input with zeros and keeps only the
+// window positions below in + pad_begin + pad_end). A window with no valid tap gives -inf
+// (max) or 0 (average, lp). f32 only.
 #pragma once
 
 #include <algorithm>
@@ -34,9 +36,6 @@ namespace pool_impl {
 using relax::OpKind;
 using relax::PoolKind;
 
-// ONNX LpPool's default p; PoolAttrs cannot carry another yet.
-inline constexpr float kDefaultLpOrder = 2.0f;
-
 // The most spatial axes a window pool runs (1-D to 3-D).
 inline constexpr int kMaxWindowAxes = 3;
 
@@ -48,6 +47,7 @@ struct Axis {
   std::int64_t stride = 1;
   std::int64_t dilation = 1;
   std::int64_t pad_begin = 0;
+  std::int64_t pad_end = 0;
 
   // The taps [first, last) of output position o that land inside the input.
   void taps(std::int64_t o, std::int64_t& first, std::int64_t& last) const noexcept {
@@ -55,6 +55,13 @@ struct Axis {
     first = start >= 0 ? 0 : (-start + dilation - 1) / dilation;
     last = in - start <= 0 ? 0 : std::min(kernel, (in - start + dilation - 1) / dilation);
     if (last < first) last = first;
+  }
+
+  // How many taps of output position o land inside the padded input [-pad_begin, in +
+  // pad_end): windows start at or after -pad_begin, so only the end can cut them short.
+  std::int64_t padded_taps(std::int64_t o) const noexcept {
+    const std::int64_t room = in + pad_end - (o * stride - pad_begin);
+    return room <= 0 ? 0 : std::min(kernel, (room + dilation - 1) / dilation);
   }
 };
 
@@ -98,7 +105,7 @@ struct EuclideanTaps {
   float finish(float acc, std::int64_t) const noexcept { return std::sqrt(acc); }
 };
 struct PowerTaps {
-  float p = kDefaultLpOrder;
+  float p;
   static float start() noexcept { return 0.0f; }
   float add(float acc, float v) const noexcept { return acc + std::pow(std::fabs(v), p); }
   float finish(float acc, std::int64_t) const noexcept { return std::pow(acc, 1.0f / p); }
@@ -132,28 +139,33 @@ inline Status resolve_geometry(const OpCall& call, const relax::PoolAttrs& attrs
     if (!attrs.dilations.empty()) a.dilation = attrs.dilations[i];
     switch (attrs.auto_pad) {
       case relax::AutoPad::explicit_pads:
-        if (!attrs.pads.empty()) a.pad_begin = attrs.pads[i];
+        if (!attrs.pads.empty()) {
+          a.pad_begin = attrs.pads[i];
+          a.pad_end = attrs.pads[spatial + i];
+        }
         break;
-      case relax::AutoPad::valid: a.pad_begin = 0; break;
+      case relax::AutoPad::valid: break;
       case relax::AutoPad::same_upper:
       case relax::AutoPad::same_lower: {
         // Enough padding for `out` windows, the odd one at the end (upper) or the start (lower).
         const std::int64_t total =
             std::max<std::int64_t>(0, (a.out - 1) * a.stride + (a.kernel - 1) * a.dilation + 1 - a.in);
         a.pad_begin = attrs.auto_pad == relax::AutoPad::same_upper ? total / 2 : total - total / 2;
+        a.pad_end = total - a.pad_begin;
         break;
       }
     }
-    if (a.kernel < 1 || a.stride < 1 || a.dilation < 1 || a.pad_begin < 0)
+    if (a.kernel < 1 || a.stride < 1 || a.dilation < 1 || a.pad_begin < 0 || a.pad_end < 0)
       return cpu_support::op_error(StatusCode::invalid_argument, call.op,
                                    "kernel, strides and dilations must be positive and pads not negative");
   }
   return {};
 }
 
-// One channel's output volume.
+// One channel's output volume; `count_padding` divides averages by the taps inside the padded
+// input rather than inside the input.
 template <class Taps>
-void pool_volume(const Taps& combine, const Geometry& g, const float* x, float* y) noexcept {
+void pool_volume(const Taps& combine, const Geometry& g, bool count_padding, const float* x, float* y) noexcept {
   const std::int64_t in_slice = g.h.in * g.w.in;
   for (std::int64_t od = 0; od < g.d.out; ++od) {
     std::int64_t kd_first = 0, kd_last = 0;
@@ -177,7 +189,9 @@ void pool_volume(const Taps& combine, const Geometry& g, const float* x, float* 
             for (std::int64_t kw = kw_first; kw < kw_last; ++kw) acc = combine.add(acc, x[row + kw * g.w.dilation]);
           }
         }
-        const std::int64_t count = (kd_last - kd_first) * (kh_last - kh_first) * (kw_last - kw_first);
+        const std::int64_t count =
+            count_padding ? g.d.padded_taps(od) * g.h.padded_taps(oh) * g.w.padded_taps(ow)
+                          : (kd_last - kd_first) * (kh_last - kh_first) * (kw_last - kw_first);
         y_slice[oh * g.w.out + ow] = combine.finish(acc, count);
       }
     }
@@ -228,9 +242,11 @@ inline Status run_window_pool(const OpCall& call, const Slot& x, const Slot& y, 
   if (planes * out_plane == 0) return {};
   const float* in = x.data_as<const float>();
   float* out = y.data_as<float>();
+  const bool count_padding = attrs->count_include_pad && kind_of(call.op) == PoolKind::average;
   with_taps(kind_of(call.op), lp_order, [&](const auto& combine) {
     cpu_support::parallel_items(call.pool, planes, out_plane * g.window(), [&](std::int64_t begin, std::int64_t end) {
-      for (std::int64_t p = begin; p < end; ++p) pool_volume(combine, g, in + p * in_plane, out + p * out_plane);
+      for (std::int64_t p = begin; p < end; ++p)
+        pool_volume(combine, g, count_padding, in + p * in_plane, out + p * out_plane);
     });
   });
   return {};
@@ -278,8 +294,20 @@ inline bool is_global(OpKind op) noexcept {
   return op == OpKind::global_max_pool || op == OpKind::global_average_pool || op == OpKind::global_lp_pool;
 }
 
-// run() with an lp order other than PoolAttrs' implied 2; p must be positive and finite.
-inline Status run_with_lp_order(const OpCall& call, float lp_order) {
+// The order of an lp pooling's norm, from its attributes; it must be positive.
+inline Status lp_order_of(OpKind op, const relax::Attrs* attrs, float& p) {
+  const auto* window = std::get_if<relax::PoolAttrs>(attrs);
+  const auto* global = std::get_if<relax::LpNormAttrs>(attrs);
+  if (op == OpKind::lp_pool ? window == nullptr : global == nullptr)
+    return cpu_support::op_error(StatusCode::invalid_argument, op, "expects ",
+                                 op == OpKind::lp_pool ? "pool" : "lp norm", " attributes");
+  const std::int64_t order = op == OpKind::lp_pool ? window->p : global->p;
+  if (order < 1) return cpu_support::op_error(StatusCode::invalid_argument, op, "p must be positive, got ", order);
+  p = static_cast<float>(order);
+  return {};
+}
+
+inline Status run(const OpCall& call) {
   KILN_RETURN_IF_ERROR(cpu_support::require_inputs(call, 1));
   const Slot& x = *call.input(0);
   const Slot& y = call.output();
@@ -290,13 +318,12 @@ inline Status run_with_lp_order(const OpCall& call, float lp_order) {
                                  "input and output must be [batch, channels, spatial...] alike");
   if (!x.contiguous() || !y.contiguous())
     return cpu_support::op_error(StatusCode::unsupported, call.op, "non-contiguous operands are not supported");
-  if (kind_of(call.op) == PoolKind::lp && !(lp_order > 0.0f && std::isfinite(lp_order)))
-    return cpu_support::op_error(StatusCode::invalid_argument, call.op, "p must be positive and finite, got ",
-                                 lp_order);
+  float lp_order = 2.0f;  // read by lp pooling only
+  if (kind_of(call.op) == PoolKind::lp) {
+    KILN_RETURN_IF_ERROR(lp_order_of(call.op, call.attrs, lp_order));
+  }
   return is_global(call.op) ? run_global_pool(call, x, y, lp_order) : run_window_pool(call, x, y, lp_order);
 }
-
-inline Status run(const OpCall& call) { return run_with_lp_order(call, kDefaultLpOrder); }
 
 inline Status supports(const relax::Binding& binding, const relax::Function& fn) {
   const OpKind op = binding.op;
@@ -306,6 +333,10 @@ inline Status supports(const relax::Binding& binding, const relax::Function& fn)
   if (x.rank < 3 || x.rank > kMaxRank)
     return cpu_support::op_error(StatusCode::unsupported, op, "inputs of rank ", x.rank,
                                  " are not supported ([batch, channels, spatial...])");
+  if (kind_of(op) == PoolKind::lp) {
+    float p = 0.0f;
+    KILN_RETURN_IF_ERROR(lp_order_of(op, &binding.attrs, p));
+  }
   if (is_global(op)) return {};
   if (x.rank > 2 + kMaxWindowAxes) return window_rank_unsupported(op, x.rank);
   const auto* attrs = std::get_if<relax::PoolAttrs>(&binding.attrs);
