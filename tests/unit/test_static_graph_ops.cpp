@@ -524,3 +524,90 @@ TEST_CASE("static graph: split gives one slice per size along an axis") {
   check_slot(model.output(3), f32, {1, 7, 2}, std::vector<double>(xv.begin(), xv.begin() + 14), 0.0);
   check_slot(model.output(4), f32, {2, 7, 2}, std::vector<double>(xv.begin() + 14, xv.end()), 0.0);
 }
+
+TEST_CASE("static graph: topk gives values and indices from one kernel call") {
+  constexpr auto x = sg::input<"x", f32, 3, 7>();
+  constexpr auto largest = sg::topk<sg::TopKAttrs{.k = 3, .axis = -1}>(x);
+  constexpr auto smallest = sg::topk<sg::TopKAttrs{.k = 2, .axis = 0, .largest = false}>(x);
+  // Only the indices of the smallest are named: its values still have their place in the
+  // node's buffer. The largest values feed a fused loop.
+  using Net = decltype(sg::build(sg::inputs(x), sg::relu(std::get<0>(largest)), std::get<1>(largest),
+                                 std::get<1>(smallest)));
+  const std::vector<float> xv = {0.5f, -1.0f, 2.0f, 2.0f, 0.0f, 7.0f, -3.0f,   // ties: lower index first
+                                 1.0f, 1.5f,  -2.0f, 4.0f, 4.5f, -0.5f, 3.0f,  //
+                                 -1.0f, 0.25f, 0.75f, 9.0f, -4.0f, 6.0f, 5.0f};
+  auto model = make_model<Net>();
+  run_ok(model, {make_tensor({3, 7}, xv)});
+  // Per row, the 3 largest in descending order, ties to the lower index.
+  std::vector<double> values, indices;
+  for (int r = 0; r < 3; ++r) {
+    std::vector<int> order(7);
+    for (int j = 0; j < 7; ++j) order[static_cast<std::size_t>(j)] = j;
+    std::stable_sort(order.begin(), order.end(), [&](int a, int b) {
+      return xv[static_cast<std::size_t>(r * 7 + a)] > xv[static_cast<std::size_t>(r * 7 + b)];
+    });
+    for (int j = 0; j < 3; ++j) {
+      values.push_back(std::max(0.0f, xv[static_cast<std::size_t>(r * 7 + order[static_cast<std::size_t>(j)])]));
+      indices.push_back(order[static_cast<std::size_t>(j)]);
+    }
+  }
+  check_slot(model.output(0), f32, {3, 3}, values, 0.0);
+  check_slot(model.output(1), DType::i64, {3, 3}, indices, 0.0);
+  // Per column, the rows of the 2 smallest, ascending.
+  std::vector<double> rows(14);
+  for (int c = 0; c < 7; ++c) {
+    std::vector<int> order = {0, 1, 2};
+    std::stable_sort(order.begin(), order.end(), [&](int a, int b) {
+      return xv[static_cast<std::size_t>(a * 7 + c)] < xv[static_cast<std::size_t>(b * 7 + c)];
+    });
+    rows[static_cast<std::size_t>(c)] = order[0];
+    rows[static_cast<std::size_t>(7 + c)] = order[1];
+  }
+  check_slot(model.output(2), DType::i64, {2, 7}, rows, 0.0);
+  const std::string plan = Net::to_string();
+  CHECK(contains(plan, "= topk(%1) : i64[3, 3]  # output 1 of %1"));
+}
+
+TEST_CASE("static graph: shape_of gives the dims as an i64 tensor") {
+  constexpr auto x = sg::input<"x", f32, 3, 7, 2, 5>();
+  using Net = decltype(sg::build(sg::inputs(x), sg::shape_of(x), sg::shape_of<1, -1>(x), sg::shape_of<-2>(x)));
+  auto model = make_model<Net>();
+  run_ok(model, {make_tensor({3, 7, 2, 5}, signed_values(210, 0.2f))});
+  check_slot(model.output(0), DType::i64, {4}, {3, 7, 2, 5}, 0.0);
+  check_slot(model.output(1), DType::i64, {2}, {7, 2}, 0.0);
+  check_slot(model.output(2), DType::i64, {2}, {2, 5}, 0.0);
+}
+
+TEST_CASE("static graph: resize by scales and by sizes") {
+  constexpr auto x = sg::input<"x", f32, 1, 2, 2, 3>();
+  constexpr auto row = sg::input<"row", f32, 1, 4>();
+  using relax::ResizeCoordinates;
+  using relax::ResizeMode;
+  using relax::ResizeRounding;
+  using Net = decltype(sg::build(
+      sg::inputs(x, row),
+      sg::resize<sg::ResizeAttrs{.scales = {1.0, 1.0, 2.0, 3.0},
+                                 .coordinates = ResizeCoordinates::asymmetric,
+                                 .nearest_rounding = ResizeRounding::floor}>(x),
+      sg::resize<sg::ResizeAttrs{.sizes = {7}, .axes = {1}, .mode = ResizeMode::linear,
+                                 .coordinates = ResizeCoordinates::align_corners}>(row)));
+  const std::vector<float> xv = signed_values(12, 0.3f), rv = {1.0f, 3.0f, -2.0f, 5.0f};
+  auto model = make_model<Net>();
+  run_ok(model, {make_tensor({1, 2, 2, 3}, xv), make_tensor({1, 4}, rv)});
+  // Nearest, asymmetric, floor: out[c, i, j] = x[c, i / 2, j / 3].
+  std::vector<double> nearest;
+  for (int c = 0; c < 2; ++c)
+    for (int i = 0; i < 4; ++i)
+      for (int j = 0; j < 9; ++j) nearest.push_back(xv[static_cast<std::size_t>((c * 2 + i / 2) * 3 + j / 3)]);
+  check_slot(model.output(0), f32, {1, 2, 4, 9}, nearest, 0.0);
+  // Linear, align_corners, 4 -> 7: output j samples input position j * 3 / 6.
+  std::vector<double> linear;
+  for (int j = 0; j < 7; ++j) {
+    const double at_x = j * 0.5;
+    const int lo = static_cast<int>(at_x);
+    const int hi = std::min(lo + 1, 3);
+    const double t = at_x - lo;
+    linear.push_back((1.0 - t) * rv[static_cast<std::size_t>(lo)] + t * rv[static_cast<std::size_t>(hi)]);
+  }
+  check_slot(model.output(1), f32, {1, 7}, linear, 1e-6);
+}

@@ -73,13 +73,16 @@ struct Graph<InputList<Ins...>, Outs...> : Plan<Outs...> {
         args += str_cat(k > 0 ? ", " : "", n.inputs[k] < 0 ? std::string("_") : name_of(n.inputs[k]));
       out += str_cat(name_of(i), " = ", relax::op_info(n.op).name, "(", args, ") : ", type);
       switch (n.role) {
-        case Role::view: out += str_cat("  # view of ", name_of(n.inputs[0])); break;
+        case Role::view:
+          if (n.part > 0) out += str_cat("  # output ", n.part, " of ", name_of(n.inputs[0]));
+          else out += str_cat("  # view of ", name_of(n.inputs[0]));
+          break;
         case Role::inlined: out += str_cat("  # inlined into ", name_of(n.root)); break;
         case Role::fused:
         case Role::kernel:
           out += str_cat("  # step ", n.step, n.role == Role::fused ? ", fused loop" : ", kernel");
           if (n.epilogue_into >= 0) out += str_cat(", writes into ", name_of(n.epilogue_into));
-          else out += str_cat(", arena [", P::offset_of(i), ", ", P::offset_of(i) + n.shape.bytes(), ")");
+          else out += str_cat(", arena [", P::offset_of(i), ", ", P::offset_of(i) + n.bytes, ")");
           if (n.in_place_of >= 0) out += str_cat(" in place of ", name_of(n.in_place_of));
           break;
         default: break;

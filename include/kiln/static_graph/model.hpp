@@ -152,7 +152,10 @@ class Model {
     std::array<Tensor, node_count> bound{};
     std::array<relax::Attrs, node_count> attrs{};
     std::array<std::array<const vm::Slot*, kMaxNodeInputs>, node_count> inputs{};
-    std::array<const vm::Slot*, node_count> outputs{};
+    // A kernel's outputs: its own slot, then those of its op's further outputs (topk's
+    // indices), which live in its buffer whether or not the graph names them.
+    std::array<std::array<const vm::Slot*, G::max_parts>, node_count> outputs{};
+    std::array<std::array<vm::Slot, G::max_parts>, node_count> part_slots{};
     std::array<vm::OpCall, node_count> calls{};
     std::array<const vm::OpKernel*, node_count> kernels{};
 
@@ -176,7 +179,7 @@ class Model {
     slot.dtype = n.shape.dtype;
     slot.set_shape(std::span<const std::int64_t>(n.shape.dims, static_cast<std::size_t>(n.shape.rank)));
     if (n.storage >= 0) slot.data = s.arena + G::offset_of(i);
-    if constexpr (!N::is_param) {
+    if constexpr (!N::is_param && !N::is_part) {
       if (n.role != Role::kernel) return Status();
       const std::string_view op = relax::op_info(N::op).name;
       s.kernels[idx(i)] = vm::cpu_kernel(N::op);
@@ -203,17 +206,26 @@ class Model {
         binding.inputs.push_back(static_cast<relax::ValueId>(fn.values.size()));
         fn.values.push_back(std::move(v));
       }
-      relax::Value out;
-      out.type = N::type;
-      binding.outputs.push_back(static_cast<relax::ValueId>(fn.values.size()));
-      fn.values.push_back(std::move(out));
+      s.outputs[idx(i)][0] = &slot;
+      for (int part = 0; part < N::output_count; ++part) {
+        relax::Value out;
+        out.type = N::output_type(part);
+        binding.outputs.push_back(static_cast<relax::ValueId>(fn.values.size()));
+        fn.values.push_back(std::move(out));
+        if (part == 0) continue;
+        vm::Slot& extra = s.part_slots[idx(i)][idx(part)];
+        const StaticShape shape = static_shape_of(N::output_type(part));
+        extra.dtype = shape.dtype;
+        extra.set_shape(std::span<const std::int64_t>(shape.dims, static_cast<std::size_t>(shape.rank)));
+        extra.data = static_cast<std::byte*>(slot.data) + N::part_offset(part);
+        s.outputs[idx(i)][idx(part)] = &extra;
+      }
       if (s.kernels[idx(i)]->supports != nullptr) KILN_RETURN_IF_ERROR(s.kernels[idx(i)]->supports(binding, fn));
-      s.outputs[idx(i)] = &slot;
       vm::OpCall& call = s.calls[idx(i)];
       call.op = N::op;
       call.attrs = &s.attrs[idx(i)];
       call.inputs = std::span<const vm::Slot* const>(s.inputs[idx(i)].data(), idx(n.input_count));
-      call.outputs = std::span<const vm::Slot* const>(&s.outputs[idx(i)], 1);
+      call.outputs = std::span<const vm::Slot* const>(s.outputs[idx(i)].data(), idx(N::output_count));
       call.pool = s.pool;
       if (s.kernels[idx(i)]->scratch_bytes != nullptr)
         s.scratch_bytes = std::max(s.scratch_bytes, vm::align_up(s.kernels[idx(i)]->scratch_bytes(call)));
@@ -223,7 +235,7 @@ class Model {
 
   template <class N>
   Status execute(int i) {
-    if constexpr (N::is_param) {
+    if constexpr (N::is_param || N::is_part) {
       return Status();
     } else {
       State& s = *state_;

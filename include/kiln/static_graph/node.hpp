@@ -22,6 +22,7 @@
 #include "../relax/op_kind.hpp"
 #include "../relax/shape_inference.hpp"
 #include "../te/type_list.hpp"
+#include "../vm/memory_plan.hpp"
 
 namespace kiln::static_graph {
 
@@ -78,6 +79,7 @@ struct Param {
   static_assert(sizeof...(Dims) <= kMaxRank, "kiln: a static graph's tensors have at most kMaxRank dims");
   static_assert(((Dims > 0) && ...), "kiln: a static graph's dims are positive");
   static constexpr bool is_param = true;
+  static constexpr bool is_part = false;
   static constexpr ParamKind kind = Kind;
   static constexpr Name name = ParamName;
   static constexpr StaticShape shape{D, static_cast<int>(sizeof...(Dims)), {Dims...}};
@@ -88,6 +90,7 @@ struct Param {
 // An absent optional input (a conv without bias).
 struct NoInput {
   static constexpr bool is_param = false;
+  static constexpr bool is_part = false;
 };
 
 namespace detail {
@@ -155,6 +158,8 @@ constexpr relax::Inferred<relax::TensorType> infer_node() noexcept {
   else if constexpr (Op == OpKind::squeeze) return infer::squeeze(*in[0], A.axes);
   else if constexpr (Op == OpKind::unsqueeze) return infer::unsqueeze(*in[0], A.axes);
   else if constexpr (Op == OpKind::transpose) return infer::transpose(*in[0], A.perm);
+  else if constexpr (Op == OpKind::shape_of) return infer::shape_of(*in[0], A.start, A.end);
+  else if constexpr (Op == OpKind::resize) return infer::resize(*in[0], A.relax_attrs());
   else if constexpr (Op == OpKind::concat) return infer::concat({In::type...}, A.axis);
   else if constexpr (Op == OpKind::slice) return infer::slice(*in[0], A);
   else if constexpr (Op == OpKind::gather) return infer::gather(*in[0], *in[1], A.axis);
@@ -165,10 +170,23 @@ constexpr relax::Inferred<relax::TensorType> infer_node() noexcept {
   else if constexpr (Op == OpKind::tile) return infer::tile(*in[0], A.repeats);
   else if constexpr (Op == OpKind::attention) return infer::attention(*in[0], *in[1], *in[2], opt(3));
   else {
-    static_assert(Op == OpKind::identity, "kiln: this op has no static-graph form (several outputs, control flow, "
+    static_assert(Op == OpKind::identity, "kiln: this op has no static-graph form (control flow, "
                                           "dims known only at run time, a sub-function, or an NCHWc layout op, which "
                                           "only the VM's layout conversion makes)");
     return *in[0];
+  }
+}
+
+// The output types of `Op`: topk gives values and indices, every other op its one type.
+template <relax::OpKind Op, auto A, class... In>
+constexpr relax::Inferred<relax::TensorTypeList> infer_outputs() noexcept {
+  if constexpr (Op == relax::OpKind::topk) {
+    static_assert(sizeof...(In) == 1, "kiln: topk takes one input");
+    return relax::infer::topk(type_of<In>()..., relax::SymDim(A.k), A.axis);
+  } else {
+    const relax::Inferred<relax::TensorType> one = infer_node<Op, A, In...>();
+    if (!one.ok()) return one.error();
+    return relax::TensorTypeList{*one};
   }
 }
 
@@ -180,6 +198,49 @@ template <std::int64_t... D>
 struct StaticDims {
   constexpr relax::Dims dims() const noexcept { return relax::Dims{relax::SymDim(D)...}; }
   relax::ShapeAttrs to_attrs() const { return relax::ShapeAttrs{dims(), false}; }
+};
+
+// relax::TopKAttrs with k a constant, so that it can be a template argument.
+struct TopKAttrs {
+  std::int64_t k = 1;
+  std::int64_t axis = -1;
+  bool largest = true;
+  bool sorted = true;
+  relax::Attrs to_attrs() const { return relax::TopKAttrs{relax::SymDim(k), axis, largest, sorted}; }
+};
+
+// relax::ResizeAttrs with its sizes as constants, so that it can be a template argument.
+struct ResizeAttrs {
+  relax::FixedVector<double, kMaxRank> scales = {};
+  relax::Ints sizes = {};
+  relax::Ints axes = {};
+  relax::ResizeMode mode = relax::ResizeMode::nearest;
+  relax::ResizeCoordinates coordinates = relax::ResizeCoordinates::half_pixel;
+  relax::ResizeRounding nearest_rounding = relax::ResizeRounding::round_prefer_floor;
+  double cubic_coeff_a = -0.75;
+  bool exclude_outside = false;
+  double extrapolation_value = 0.0;
+  relax::FixedVector<double, 2 * kMaxRank> roi = {};
+  bool antialias = false;
+  relax::AspectRatioPolicy keep_aspect_ratio = relax::AspectRatioPolicy::stretch;
+
+  constexpr relax::ResizeAttrs relax_attrs() const noexcept {
+    relax::ResizeAttrs a;
+    a.scales = scales;
+    for (std::int64_t d : sizes) a.sizes.push_back(relax::SymDim(d));
+    a.axes = axes;
+    a.mode = mode;
+    a.coordinates = coordinates;
+    a.nearest_rounding = nearest_rounding;
+    a.cubic_coeff_a = cubic_coeff_a;
+    a.exclude_outside = exclude_outside;
+    a.extrapolation_value = extrapolation_value;
+    a.roi = roi;
+    a.antialias = antialias;
+    a.keep_aspect_ratio = keep_aspect_ratio;
+    return a;
+  }
+  relax::Attrs to_attrs() const { return relax_attrs(); }
 };
 
 // relax::ConvTransposeAttrs with its output shape as constants, so that it can be a template
@@ -203,21 +264,57 @@ struct ConvTransposeAttrs {
 
 // One op applied to its inputs. `A` is the op's relax attribute struct (relax::ConvAttrs,
 // relax::AxisAttrs, ...), or StaticDims for reshape and expand.
+// The node stands for the op's first output; output<I>(node) names the others.
 template <relax::OpKind Op, auto A, class... In>
 struct Node {
   static constexpr bool is_param = false;
+  static constexpr bool is_part = false;
   static constexpr relax::OpKind op = Op;
   static constexpr auto attrs = A;
   using inputs = TypeList<In...>;
-  static constexpr relax::Inferred<relax::TensorType> inferred = detail::infer_node<Op, A, In...>();
+  static constexpr relax::Inferred<relax::TensorTypeList> inferred = detail::infer_outputs<Op, A, In...>();
   static constexpr bool ok = graph_error<inferred.error()>::ok;
-  static_assert(!ok || inferred->is_static(), "kiln: a static graph node's dims must all be constants");
-  static constexpr relax::TensorType type = inferred.ok() ? *inferred : relax::TensorType{};
+  static constexpr int output_count = inferred.ok() ? inferred->size() : 1;
+  static constexpr bool all_static = [] {
+    if (!inferred.ok()) return true;
+    for (const relax::TensorType& t : *inferred)
+      if (!t.is_static()) return false;
+    return true;
+  }();
+  static_assert(!ok || all_static, "kiln: a static graph node's dims must all be constants");
+  static constexpr relax::TensorType output_type(int i) noexcept {
+    return inferred.ok() ? (*inferred)[i] : relax::TensorType{};
+  }
+  static constexpr relax::TensorType type = output_type(0);
+  static constexpr StaticShape shape = static_shape_of(type);
+  // Where output i starts in the node's buffer: the outputs lie one after another, each
+  // aligned as a buffer of the arena.
+  static constexpr std::size_t part_offset(int i) noexcept {
+    std::size_t offset = 0;
+    for (int j = 0; j < i; ++j) offset += vm::align_up(static_shape_of(output_type(j)).bytes());
+    return offset;
+  }
+  static constexpr std::size_t bytes = output_count == 1 ? shape.bytes() : part_offset(output_count);
+};
+
+// Output I (from 1) of a node with several outputs: it reads nothing and computes nothing;
+// its memory is a part of the node's buffer, which the node's kernel fills.
+template <class Source, int I>
+struct OutputPart {
+  static_assert(I >= 1 && I < Source::output_count, "kiln: the node has no such output");
+  static constexpr bool is_param = false;
+  static constexpr bool is_part = true;
+  static constexpr int part = I;
+  static constexpr relax::OpKind op = Source::op;
+  using source = Source;
+  using inputs = TypeList<Source>;
+  static constexpr relax::TensorType type = Source::output_type(I);
   static constexpr StaticShape shape = static_shape_of(type);
 };
 
 template <class T> struct is_node : std::false_type {};
 template <relax::OpKind Op, auto A, class... In> struct is_node<Node<Op, A, In...>> : std::true_type {};
+template <class Source, int I> struct is_node<OutputPart<Source, I>> : std::true_type {};
 template <ParamKind K, Name N, DType D, std::int64_t... Dims> struct is_node<Param<K, N, D, Dims...>> : std::true_type {};
 
 // What the API functions accept as a tensor of the graph.

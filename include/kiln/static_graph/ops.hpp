@@ -121,8 +121,32 @@ template <std::int64_t Axis = 1, GraphTensor X>
 constexpr auto flatten(X x) noexcept { return apply<OpKind::flatten, relax::AxisAttrs{Axis}>(x); }
 template <std::int64_t... Perm, GraphTensor X>
 constexpr auto transpose(X x) noexcept { return apply<OpKind::transpose, relax::PermAttrs{relax::Ints{Perm...}}>(x); }
+// The dims [Start, End) of x as an i64 tensor (ONNX Shape), filled by the shape_of kernel.
+template <std::int64_t Start = 0, std::int64_t End = relax::detail::kPosInf, GraphTensor X>
+constexpr auto shape_of(X x) noexcept {
+  return apply<OpKind::shape_of, relax::ShapeOfAttrs{Start, End}>(x);
+}
 template <std::int64_t Axis, GraphTensor... Xs>
 constexpr auto concat(Xs... xs) noexcept { return apply<OpKind::concat, relax::AxisAttrs{Axis}>(xs...); }
+
+// ONNX Resize with constant scales or sizes (see relax::ResizeAttrs for the fields).
+template <ResizeAttrs Attrs, GraphTensor X>
+constexpr auto resize(X x) noexcept { return apply<OpKind::resize, Attrs>(x); }
+
+// ---- ops with several outputs ----------------------------------------------------------------
+// Output I of a node whose op has several; the node itself is output 0.
+template <int I, GraphTensor N>
+constexpr auto output(N) noexcept {
+  if constexpr (I == 0) return N{};
+  else return OutputPart<N, I>{};
+}
+
+// ONNX TopK with a constant k: (values, i64 indices).
+template <TopKAttrs Attrs, GraphTensor X>
+constexpr auto topk(X x) noexcept {
+  constexpr auto values = apply<OpKind::topk, Attrs>(x);
+  return std::tuple{values, output<1>(values)};
+}
 
 namespace detail {
 template <std::size_t I, std::int64_t... Sizes>

@@ -47,6 +47,10 @@ struct NodeInfo {
   int request = -1;       // its buffer request, when it owns a buffer
   int epilogue_into = -1; // a kernel writing into a fused loop's output: that loop
   int in_place_of = -1;   // a fused loop: the buffer (a node) it may overwrite
+  int parts = 1;          // outputs of its op (topk: 2); they share its buffer
+  int part = 0;           // an OutputPart: which output of its source node it is
+  std::size_t bytes = 0;  // its buffer: every output of its op
+  std::size_t part_offset = 0;  // an OutputPart: where it starts in its source's buffer
 };
 
 namespace detail {
@@ -114,9 +118,20 @@ template <class N, class Nodes>
 constexpr NodeInfo describe() noexcept {
   NodeInfo info;
   info.shape = N::shape;
+  info.bytes = N::shape.bytes();
   if constexpr (N::is_param) {
     info.role = N::kind == ParamKind::input ? Role::input : Role::weight;
+  } else if constexpr (N::is_part) {
+    using Source = typename N::source;
+    info.op = N::op;
+    info.role = Role::view;
+    info.inputs[0] = index_of<Nodes, Source>::value;
+    info.input_count = 1;
+    info.part = N::part;
+    info.part_offset = Source::part_offset(N::part);
   } else {
+    info.parts = N::output_count;
+    info.bytes = N::bytes;
     info.op = N::op;
     [&]<class... In>(TypeList<In...>) {
       static_assert(sizeof...(In) <= kMaxNodeInputs, "kiln: a static graph node reads at most kMaxNodeInputs inputs");
@@ -199,7 +214,7 @@ struct Plan {
     // f32 shape, writes into that loop's buffer. One per loop.
     for (int i = 0; i < node_count; ++i) {
       NodeInfo& x = at(i);
-      if (x.role != Role::kernel || x.output || x.uses != 1) continue;
+      if (x.role != Role::kernel || x.output || x.uses != 1 || x.parts > 1) continue;
       const NodeInfo& reader = at(x.consumer);
       const int loop = reader.role == Role::fused ? x.consumer : (reader.role == Role::inlined ? reader.root : -1);
       if (loop < 0 || !(at(loop).shape == x.shape) || x.shape.dtype != DType::f32) continue;
@@ -247,7 +262,7 @@ struct Plan {
         for (int k = 0; k < at(j).input_count; ++k) {
           const int leaf = at(j).inputs[k];
           if (leaf < 0 || at(leaf).role == Role::inlined || at(leaf).storage < 0 || at(leaf).storage == i) continue;
-          if (!(at(leaf).shape == x.shape) || at(at(leaf).storage).output) continue;
+          if (!(at(leaf).shape == x.shape) || at(at(leaf).storage).output || at(at(leaf).storage).parts > 1) continue;
           // Another leaf reading the same buffer with other strides would see it half rewritten.
           bool alone = true;
           for (int m = 0; m < node_count; ++m) {
@@ -275,7 +290,7 @@ struct Plan {
         at(i).request = static_cast<int>(requests.size());
         owner.push_back(i);
         vm::BufferRequest q;
-        q.bytes = at(i).shape.bytes();
+        q.bytes = at(i).bytes;
         q.first_step = first[s];
         q.last_step = last[s];
         requests.push_back(q);
@@ -303,8 +318,14 @@ struct Plan {
 
   // The arena offset of node i's memory (its storage's); meaningful when storage >= 0.
   static constexpr std::size_t offset_of(int i) noexcept {
-    return result.offsets[static_cast<std::size_t>(node(i).storage)];
+    return result.offsets[static_cast<std::size_t>(node(i).storage)] + node(i).part_offset;
   }
+  // The most outputs one node's op has.
+  static constexpr int max_parts = [] {
+    int most = 1;
+    for (const NodeInfo& n : result.nodes) most = n.parts > most ? n.parts : most;
+    return most;
+  }();
 };
 
 } // namespace kiln::static_graph
