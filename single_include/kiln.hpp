@@ -14672,6 +14672,7 @@ struct Param {
   static_assert(sizeof...(Dims) <= kMaxRank, "kiln: a static graph's tensors have at most kMaxRank dims");
   static_assert(((Dims > 0) && ...), "kiln: a static graph's dims are positive");
   static constexpr bool is_param = true;
+  static constexpr bool is_part = false;
   static constexpr ParamKind kind = Kind;
   static constexpr Name name = ParamName;
   static constexpr StaticShape shape{D, static_cast<int>(sizeof...(Dims)), {Dims...}};
@@ -14682,6 +14683,7 @@ struct Param {
 // An absent optional input (a conv without bias).
 struct NoInput {
   static constexpr bool is_param = false;
+  static constexpr bool is_part = false;
 };
 
 namespace detail {
@@ -14749,6 +14751,8 @@ constexpr relax::Inferred<relax::TensorType> infer_node() noexcept {
   else if constexpr (Op == OpKind::squeeze) return infer::squeeze(*in[0], A.axes);
   else if constexpr (Op == OpKind::unsqueeze) return infer::unsqueeze(*in[0], A.axes);
   else if constexpr (Op == OpKind::transpose) return infer::transpose(*in[0], A.perm);
+  else if constexpr (Op == OpKind::shape_of) return infer::shape_of(*in[0], A.start, A.end);
+  else if constexpr (Op == OpKind::resize) return infer::resize(*in[0], A.relax_attrs());
   else if constexpr (Op == OpKind::concat) return infer::concat({In::type...}, A.axis);
   else if constexpr (Op == OpKind::slice) return infer::slice(*in[0], A);
   else if constexpr (Op == OpKind::gather) return infer::gather(*in[0], *in[1], A.axis);
@@ -14759,10 +14763,23 @@ constexpr relax::Inferred<relax::TensorType> infer_node() noexcept {
   else if constexpr (Op == OpKind::tile) return infer::tile(*in[0], A.repeats);
   else if constexpr (Op == OpKind::attention) return infer::attention(*in[0], *in[1], *in[2], opt(3));
   else {
-    static_assert(Op == OpKind::identity, "kiln: this op has no static-graph form (several outputs, control flow, "
+    static_assert(Op == OpKind::identity, "kiln: this op has no static-graph form (control flow, "
                                           "dims known only at run time, a sub-function, or an NCHWc layout op, which "
                                           "only the VM's layout conversion makes)");
     return *in[0];
+  }
+}
+
+// The output types of `Op`: topk gives values and indices, every other op its one type.
+template <relax::OpKind Op, auto A, class... In>
+constexpr relax::Inferred<relax::TensorTypeList> infer_outputs() noexcept {
+  if constexpr (Op == relax::OpKind::topk) {
+    static_assert(sizeof...(In) == 1, "kiln: topk takes one input");
+    return relax::infer::topk(type_of<In>()..., relax::SymDim(A.k), A.axis);
+  } else {
+    const relax::Inferred<relax::TensorType> one = infer_node<Op, A, In...>();
+    if (!one.ok()) return one.error();
+    return relax::TensorTypeList{*one};
   }
 }
 
@@ -14774,6 +14791,49 @@ template <std::int64_t... D>
 struct StaticDims {
   constexpr relax::Dims dims() const noexcept { return relax::Dims{relax::SymDim(D)...}; }
   relax::ShapeAttrs to_attrs() const { return relax::ShapeAttrs{dims(), false}; }
+};
+
+// relax::TopKAttrs with k a constant, so that it can be a template argument.
+struct TopKAttrs {
+  std::int64_t k = 1;
+  std::int64_t axis = -1;
+  bool largest = true;
+  bool sorted = true;
+  relax::Attrs to_attrs() const { return relax::TopKAttrs{relax::SymDim(k), axis, largest, sorted}; }
+};
+
+// relax::ResizeAttrs with its sizes as constants, so that it can be a template argument.
+struct ResizeAttrs {
+  relax::FixedVector<double, kMaxRank> scales = {};
+  relax::Ints sizes = {};
+  relax::Ints axes = {};
+  relax::ResizeMode mode = relax::ResizeMode::nearest;
+  relax::ResizeCoordinates coordinates = relax::ResizeCoordinates::half_pixel;
+  relax::ResizeRounding nearest_rounding = relax::ResizeRounding::round_prefer_floor;
+  double cubic_coeff_a = -0.75;
+  bool exclude_outside = false;
+  double extrapolation_value = 0.0;
+  relax::FixedVector<double, 2 * kMaxRank> roi = {};
+  bool antialias = false;
+  relax::AspectRatioPolicy keep_aspect_ratio = relax::AspectRatioPolicy::stretch;
+
+  constexpr relax::ResizeAttrs relax_attrs() const noexcept {
+    relax::ResizeAttrs a;
+    a.scales = scales;
+    for (std::int64_t d : sizes) a.sizes.push_back(relax::SymDim(d));
+    a.axes = axes;
+    a.mode = mode;
+    a.coordinates = coordinates;
+    a.nearest_rounding = nearest_rounding;
+    a.cubic_coeff_a = cubic_coeff_a;
+    a.exclude_outside = exclude_outside;
+    a.extrapolation_value = extrapolation_value;
+    a.roi = roi;
+    a.antialias = antialias;
+    a.keep_aspect_ratio = keep_aspect_ratio;
+    return a;
+  }
+  relax::Attrs to_attrs() const { return relax_attrs(); }
 };
 
 // relax::ConvTransposeAttrs with its output shape as constants, so that it can be a template
@@ -14797,21 +14857,57 @@ struct ConvTransposeAttrs {
 
 // One op applied to its inputs. `A` is the op's relax attribute struct (relax::ConvAttrs,
 // relax::AxisAttrs, ...), or StaticDims for reshape and expand.
+// The node stands for the op's first output; output<I>(node) names the others.
 template <relax::OpKind Op, auto A, class... In>
 struct Node {
   static constexpr bool is_param = false;
+  static constexpr bool is_part = false;
   static constexpr relax::OpKind op = Op;
   static constexpr auto attrs = A;
   using inputs = TypeList<In...>;
-  static constexpr relax::Inferred<relax::TensorType> inferred = detail::infer_node<Op, A, In...>();
+  static constexpr relax::Inferred<relax::TensorTypeList> inferred = detail::infer_outputs<Op, A, In...>();
   static constexpr bool ok = graph_error<inferred.error()>::ok;
-  static_assert(!ok || inferred->is_static(), "kiln: a static graph node's dims must all be constants");
-  static constexpr relax::TensorType type = inferred.ok() ? *inferred : relax::TensorType{};
+  static constexpr int output_count = inferred.ok() ? inferred->size() : 1;
+  static constexpr bool all_static = [] {
+    if (!inferred.ok()) return true;
+    for (const relax::TensorType& t : *inferred)
+      if (!t.is_static()) return false;
+    return true;
+  }();
+  static_assert(!ok || all_static, "kiln: a static graph node's dims must all be constants");
+  static constexpr relax::TensorType output_type(int i) noexcept {
+    return inferred.ok() ? (*inferred)[i] : relax::TensorType{};
+  }
+  static constexpr relax::TensorType type = output_type(0);
+  static constexpr StaticShape shape = static_shape_of(type);
+  // Where output i starts in the node's buffer: the outputs lie one after another, each
+  // aligned as a buffer of the arena.
+  static constexpr std::size_t part_offset(int i) noexcept {
+    std::size_t offset = 0;
+    for (int j = 0; j < i; ++j) offset += vm::align_up(static_shape_of(output_type(j)).bytes());
+    return offset;
+  }
+  static constexpr std::size_t bytes = output_count == 1 ? shape.bytes() : part_offset(output_count);
+};
+
+// Output I (from 1) of a node with several outputs: it reads nothing and computes nothing;
+// its memory is a part of the node's buffer, which the node's kernel fills.
+template <class Source, int I>
+struct OutputPart {
+  static_assert(I >= 1 && I < Source::output_count, "kiln: the node has no such output");
+  static constexpr bool is_param = false;
+  static constexpr bool is_part = true;
+  static constexpr int part = I;
+  static constexpr relax::OpKind op = Source::op;
+  using source = Source;
+  using inputs = TypeList<Source>;
+  static constexpr relax::TensorType type = Source::output_type(I);
   static constexpr StaticShape shape = static_shape_of(type);
 };
 
 template <class T> struct is_node : std::false_type {};
 template <relax::OpKind Op, auto A, class... In> struct is_node<Node<Op, A, In...>> : std::true_type {};
+template <class Source, int I> struct is_node<OutputPart<Source, I>> : std::true_type {};
 template <ParamKind K, Name N, DType D, std::int64_t... Dims> struct is_node<Param<K, N, D, Dims...>> : std::true_type {};
 
 // What the API functions accept as a tensor of the graph.
@@ -14945,8 +15041,32 @@ template <std::int64_t Axis = 1, GraphTensor X>
 constexpr auto flatten(X x) noexcept { return apply<OpKind::flatten, relax::AxisAttrs{Axis}>(x); }
 template <std::int64_t... Perm, GraphTensor X>
 constexpr auto transpose(X x) noexcept { return apply<OpKind::transpose, relax::PermAttrs{relax::Ints{Perm...}}>(x); }
+// The dims [Start, End) of x as an i64 tensor (ONNX Shape), filled by the shape_of kernel.
+template <std::int64_t Start = 0, std::int64_t End = relax::detail::kPosInf, GraphTensor X>
+constexpr auto shape_of(X x) noexcept {
+  return apply<OpKind::shape_of, relax::ShapeOfAttrs{Start, End}>(x);
+}
 template <std::int64_t Axis, GraphTensor... Xs>
 constexpr auto concat(Xs... xs) noexcept { return apply<OpKind::concat, relax::AxisAttrs{Axis}>(xs...); }
+
+// ONNX Resize with constant scales or sizes (see relax::ResizeAttrs for the fields).
+template <ResizeAttrs Attrs, GraphTensor X>
+constexpr auto resize(X x) noexcept { return apply<OpKind::resize, Attrs>(x); }
+
+// ---- ops with several outputs ----------------------------------------------------------------
+// Output I of a node whose op has several; the node itself is output 0.
+template <int I, GraphTensor N>
+constexpr auto output(N) noexcept {
+  if constexpr (I == 0) return N{};
+  else return OutputPart<N, I>{};
+}
+
+// ONNX TopK with a constant k: (values, i64 indices).
+template <TopKAttrs Attrs, GraphTensor X>
+constexpr auto topk(X x) noexcept {
+  constexpr auto values = apply<OpKind::topk, Attrs>(x);
+  return std::tuple{values, output<1>(values)};
+}
 
 namespace detail {
 template <std::size_t I, std::int64_t... Sizes>
@@ -15024,6 +15144,10 @@ struct NodeInfo {
   int request = -1;       // its buffer request, when it owns a buffer
   int epilogue_into = -1; // a kernel writing into a fused loop's output: that loop
   int in_place_of = -1;   // a fused loop: the buffer (a node) it may overwrite
+  int parts = 1;          // outputs of its op (topk: 2); they share its buffer
+  int part = 0;           // an OutputPart: which output of its source node it is
+  std::size_t bytes = 0;  // its buffer: every output of its op
+  std::size_t part_offset = 0;  // an OutputPart: where it starts in its source's buffer
 };
 
 namespace detail {
@@ -15091,9 +15215,20 @@ template <class N, class Nodes>
 constexpr NodeInfo describe() noexcept {
   NodeInfo info;
   info.shape = N::shape;
+  info.bytes = N::shape.bytes();
   if constexpr (N::is_param) {
     info.role = N::kind == ParamKind::input ? Role::input : Role::weight;
+  } else if constexpr (N::is_part) {
+    using Source = typename N::source;
+    info.op = N::op;
+    info.role = Role::view;
+    info.inputs[0] = index_of<Nodes, Source>::value;
+    info.input_count = 1;
+    info.part = N::part;
+    info.part_offset = Source::part_offset(N::part);
   } else {
+    info.parts = N::output_count;
+    info.bytes = N::bytes;
     info.op = N::op;
     [&]<class... In>(TypeList<In...>) {
       static_assert(sizeof...(In) <= kMaxNodeInputs, "kiln: a static graph node reads at most kMaxNodeInputs inputs");
@@ -15176,7 +15311,7 @@ struct Plan {
     // f32 shape, writes into that loop's buffer. One per loop.
     for (int i = 0; i < node_count; ++i) {
       NodeInfo& x = at(i);
-      if (x.role != Role::kernel || x.output || x.uses != 1) continue;
+      if (x.role != Role::kernel || x.output || x.uses != 1 || x.parts > 1) continue;
       const NodeInfo& reader = at(x.consumer);
       const int loop = reader.role == Role::fused ? x.consumer : (reader.role == Role::inlined ? reader.root : -1);
       if (loop < 0 || !(at(loop).shape == x.shape) || x.shape.dtype != DType::f32) continue;
@@ -15224,7 +15359,7 @@ struct Plan {
         for (int k = 0; k < at(j).input_count; ++k) {
           const int leaf = at(j).inputs[k];
           if (leaf < 0 || at(leaf).role == Role::inlined || at(leaf).storage < 0 || at(leaf).storage == i) continue;
-          if (!(at(leaf).shape == x.shape) || at(at(leaf).storage).output) continue;
+          if (!(at(leaf).shape == x.shape) || at(at(leaf).storage).output || at(at(leaf).storage).parts > 1) continue;
           // Another leaf reading the same buffer with other strides would see it half rewritten.
           bool alone = true;
           for (int m = 0; m < node_count; ++m) {
@@ -15252,7 +15387,7 @@ struct Plan {
         at(i).request = static_cast<int>(requests.size());
         owner.push_back(i);
         vm::BufferRequest q;
-        q.bytes = at(i).shape.bytes();
+        q.bytes = at(i).bytes;
         q.first_step = first[s];
         q.last_step = last[s];
         requests.push_back(q);
@@ -15280,8 +15415,14 @@ struct Plan {
 
   // The arena offset of node i's memory (its storage's); meaningful when storage >= 0.
   static constexpr std::size_t offset_of(int i) noexcept {
-    return result.offsets[static_cast<std::size_t>(node(i).storage)];
+    return result.offsets[static_cast<std::size_t>(node(i).storage)] + node(i).part_offset;
   }
+  // The most outputs one node's op has.
+  static constexpr int max_parts = [] {
+    int most = 1;
+    for (const NodeInfo& n : result.nodes) most = n.parts > most ? n.parts : most;
+    return most;
+  }();
 };
 
 } // namespace kiln::static_graph
@@ -15359,13 +15500,16 @@ struct Graph<InputList<Ins...>, Outs...> : Plan<Outs...> {
         args += str_cat(k > 0 ? ", " : "", n.inputs[k] < 0 ? std::string("_") : name_of(n.inputs[k]));
       out += str_cat(name_of(i), " = ", relax::op_info(n.op).name, "(", args, ") : ", type);
       switch (n.role) {
-        case Role::view: out += str_cat("  # view of ", name_of(n.inputs[0])); break;
+        case Role::view:
+          if (n.part > 0) out += str_cat("  # output ", n.part, " of ", name_of(n.inputs[0]));
+          else out += str_cat("  # view of ", name_of(n.inputs[0]));
+          break;
         case Role::inlined: out += str_cat("  # inlined into ", name_of(n.root)); break;
         case Role::fused:
         case Role::kernel:
           out += str_cat("  # step ", n.step, n.role == Role::fused ? ", fused loop" : ", kernel");
           if (n.epilogue_into >= 0) out += str_cat(", writes into ", name_of(n.epilogue_into));
-          else out += str_cat(", arena [", P::offset_of(i), ", ", P::offset_of(i) + n.shape.bytes(), ")");
+          else out += str_cat(", arena [", P::offset_of(i), ", ", P::offset_of(i) + n.bytes, ")");
           if (n.in_place_of >= 0) out += str_cat(" in place of ", name_of(n.in_place_of));
           break;
         default: break;
@@ -15392,6 +15536,1641 @@ constexpr auto build(InputList<Ins...>, Outs...) noexcept {
 
 } // namespace kiln::static_graph
 // ---- end kiln/static_graph/graph.hpp ----
+
+// the ONNX frontend: the protobuf wire format, ONNX's messages, tensors and files
+// ---- begin kiln/frontend/onnx/wire.hpp ----
+// kiln/frontend/onnx/wire.hpp: a bounded reader of protobuf's binary wire format, the
+// layer under the ONNX message decoders.
+//
+// Written from the protobuf encoding specification. A message is a sequence of fields,
+// each a varint tag (field number << 3 | wire type) followed by a value whose wire type
+// says how to find its end: a varint, 8 or 4 little-endian bytes, or a varint length and
+// that many bytes. Nothing here trusts the input: every length is checked against the
+// bytes that remain, varints longer than 10 bytes or wider than 64 bits are refused, and
+// nested messages are limited in depth so that a hostile file cannot recurse deeply.
+//
+// Errors name where they happened: the reader keeps the path of fields it is inside
+// ("ModelProto.graph.node[3].attribute[1]") and every error it makes starts with it.
+
+#include <algorithm>
+#include <array>
+#include <bit>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <span>
+#include <string>
+#include <string_view>
+#include <type_traits>
+#include <vector>
+
+
+namespace kiln::onnx::wire {
+
+enum class WireType : std::uint8_t {
+  varint = 0,
+  fixed64 = 1,
+  length_delimited = 2,
+  start_group = 3,  // proto2 groups: deprecated, never used by ONNX, refused
+  end_group = 4,
+  fixed32 = 5,
+};
+
+constexpr std::string_view to_string(WireType type) noexcept {
+  switch (type) {
+    case WireType::varint: return "varint";
+    case WireType::fixed64: return "fixed64";
+    case WireType::length_delimited: return "length-delimited";
+    case WireType::start_group: return "start-group";
+    case WireType::end_group: return "end-group";
+    case WireType::fixed32: return "fixed32";
+  }
+  return "invalid";
+}
+
+struct Tag {
+  std::uint32_t field = 0;
+  WireType type = WireType::varint;
+};
+
+inline constexpr int kMaxVarintBytes = 10;  // ceil(64 / 7)
+inline constexpr std::uint32_t kMaxFieldNumber = (1u << 29) - 1;
+// The deepest nesting of messages a reader accepts (ONNX models stay far below); a reader
+// may be given a smaller limit.
+inline constexpr int kMaxDepth = 64;
+
+// sint32/sint64 map signed values to unsigned ones so that small magnitudes stay short:
+// 0, -1, 1, -2, ... become 0, 1, 2, 3, ...
+constexpr std::uint32_t zigzag_encode32(std::int32_t v) noexcept {
+  return (static_cast<std::uint32_t>(v) << 1) ^ static_cast<std::uint32_t>(v >> 31);
+}
+constexpr std::uint64_t zigzag_encode64(std::int64_t v) noexcept {
+  return (static_cast<std::uint64_t>(v) << 1) ^ static_cast<std::uint64_t>(v >> 63);
+}
+constexpr std::int32_t zigzag_decode32(std::uint32_t v) noexcept {
+  return static_cast<std::int32_t>((v >> 1) ^ (0u - (v & 1u)));
+}
+constexpr std::int64_t zigzag_decode64(std::uint64_t v) noexcept {
+  return static_cast<std::int64_t>((v >> 1) ^ (std::uint64_t{0} - (v & 1u)));
+}
+
+class Reader {
+ public:
+  // `message` names the outermost message ("ModelProto"); `source` (a file name, may be
+  // empty) is put in front of every error's path.
+  Reader(std::span<const std::byte> input, std::string_view message, std::string_view source = {},
+         int max_depth = kMaxDepth) noexcept
+      : pos_(input.data()),
+        end_(input.data() + input.size()),
+        source_(source),
+        max_depth_(max_depth < 0 ? 0 : (max_depth > kMaxDepth ? kMaxDepth : max_depth)) {
+    frames_[0] = Frame{message, -1};
+  }
+
+  Reader(const Reader&) = delete;
+  Reader& operator=(const Reader&) = delete;
+
+  bool at_end() const noexcept { return pos_ == end_; }
+  // Bytes left in the message being read (not in the whole input).
+  std::size_t remaining() const noexcept { return static_cast<std::size_t>(end_ - pos_); }
+  int depth() const noexcept { return depth_; }
+
+  // Names one more step of the path for as long as it lives: a field, and its index when
+  // the field is repeated (-1 otherwise).
+  class [[nodiscard]] Scope {
+   public:
+    Scope(Reader& reader, std::string_view field, std::int64_t index) noexcept
+        : reader_(reader), pushed_(reader.frame_count_ < kMaxFrames) {
+      if (!pushed_) return;  // unreachable through the decoders, which stop at the depth limit
+      reader_.frames_[static_cast<std::size_t>(reader_.frame_count_)] = Frame{field, index};
+      ++reader_.frame_count_;
+    }
+    ~Scope() {
+      if (pushed_) --reader_.frame_count_;
+    }
+    Scope(const Scope&) = delete;
+    Scope& operator=(const Scope&) = delete;
+
+   private:
+    Reader& reader_;
+    bool pushed_;
+  };
+
+  // "ModelProto.graph.node[3].attribute[1]"
+  std::string path() const {
+    std::string out;
+    for (int i = 0; i < frame_count_; ++i) {
+      const Frame& frame = frames_[static_cast<std::size_t>(i)];
+      if (i > 0) out.push_back('.');
+      out.append(frame.name);
+      if (frame.index >= 0) out += str_cat('[', frame.index, ']');
+    }
+    return out;
+  }
+
+  // "onnx: model.onnx: ModelProto.graph: <pieces>"
+  template <class... Pieces>
+  Status error(StatusCode code, const Pieces&... pieces) const {
+    std::string message = "onnx: ";
+    if (!source_.empty()) message += str_cat(source_, ": ");
+    message += path();
+    message += ": ";
+    message += str_cat(pieces...);
+    return Status(code, std::move(message));
+  }
+
+  // ---- primitives -------------------------------------------------------------------
+
+  Status read_varint(std::uint64_t& value) {
+    std::uint64_t result = 0;
+    for (int i = 0; i < kMaxVarintBytes; ++i) {
+      if (pos_ == end_) {
+        return error(StatusCode::parse_error, "truncated varint (the input ends after ", i, " of its bytes)");
+      }
+      const auto byte = static_cast<std::uint8_t>(*pos_++);
+      // The tenth byte carries only bit 63: anything more is an overflow or an 11th byte.
+      if (i == kMaxVarintBytes - 1 && byte > 1) {
+        if (byte & 0x80u) return error(StatusCode::parse_error, "varint longer than ", kMaxVarintBytes, " bytes");
+        return error(StatusCode::parse_error, "varint overflows 64 bits");
+      }
+      result |= static_cast<std::uint64_t>(byte & 0x7fu) << (7 * i);
+      if (!(byte & 0x80u)) {
+        value = result;
+        return {};
+      }
+    }
+    return error(StatusCode::internal, "varint reader fell through");  // the loop returns at i == 9
+  }
+
+  Status read_fixed32(std::uint32_t& value) {
+    KILN_RETURN_IF_ERROR(need(4, "fixed32 value"));
+    value = load_little_endian<std::uint32_t>(pos_);
+    pos_ += 4;
+    return {};
+  }
+
+  Status read_fixed64(std::uint64_t& value) {
+    KILN_RETURN_IF_ERROR(need(8, "fixed64 value"));
+    value = load_little_endian<std::uint64_t>(pos_);
+    pos_ += 8;
+    return {};
+  }
+
+  // A varint length and that many bytes, which must all be there.
+  Status read_length_delimited(std::span<const std::byte>& bytes) {
+    std::uint64_t length = 0;
+    KILN_RETURN_IF_ERROR(read_varint(length));
+    if (length > remaining()) {
+      return error(StatusCode::parse_error, "truncated length-delimited field (needs ", length, " bytes, ",
+                   remaining(), " remain)");
+    }
+    bytes = std::span<const std::byte>(pos_, static_cast<std::size_t>(length));
+    pos_ += length;
+    return {};
+  }
+
+  Status read_tag(Tag& tag) {
+    std::uint64_t key = 0;
+    KILN_RETURN_IF_ERROR(read_varint(key));
+    const std::uint64_t field = key >> 3;
+    const auto type = static_cast<std::uint8_t>(key & 7u);
+    if (field == 0 || field > kMaxFieldNumber) {
+      return error(StatusCode::parse_error, "invalid field number ", field, " (valid: 1 to ", kMaxFieldNumber, ")");
+    }
+    if (type > 5) {
+      return error(StatusCode::parse_error, "invalid wire type ", static_cast<int>(type), " in field ", field);
+    }
+    tag.field = static_cast<std::uint32_t>(field);
+    tag.type = static_cast<WireType>(type);
+    return {};
+  }
+
+  // Skips the value of a field this reader does not know.
+  Status skip(Tag tag) {
+    switch (tag.type) {
+      case WireType::varint: {
+        std::uint64_t ignored = 0;
+        return read_varint(ignored);
+      }
+      case WireType::fixed64:
+        KILN_RETURN_IF_ERROR(need(8, "fixed64 value"));
+        pos_ += 8;
+        return {};
+      case WireType::length_delimited: {
+        std::span<const std::byte> ignored;
+        return read_length_delimited(ignored);
+      }
+      case WireType::fixed32:
+        KILN_RETURN_IF_ERROR(need(4, "fixed32 value"));
+        pos_ += 4;
+        return {};
+      case WireType::start_group:
+      case WireType::end_group: break;
+    }
+    return error(StatusCode::unsupported, "field ", tag.field, " uses the deprecated group wire type ",
+                 static_cast<int>(tag.type), " (", to_string(tag.type), "), which is not supported");
+  }
+
+  // Calls on_field(tag) for every field up to the end of the current message; on_field
+  // reads or skips the field's value.
+  template <class OnField>
+  Status for_each_field(OnField&& on_field) {
+    while (pos_ != end_) {
+      Tag tag;
+      KILN_RETURN_IF_ERROR(read_tag(tag));
+      KILN_RETURN_IF_ERROR(on_field(tag));
+    }
+    return {};
+  }
+
+  // ---- typed fields: each checks the wire type and names the field in its errors ----
+
+  // int64, int32, uint64, uint32, bool and enums: varints (an int32 is its 64-bit
+  // sign extension, truncated back as protobuf does).
+  template <class T>
+    requires std::is_integral_v<T>
+  Status read_varint_field(Tag tag, std::string_view field, T& value) {
+    Scope scope(*this, field, -1);
+    KILN_RETURN_IF_ERROR(expect(tag, WireType::varint));
+    std::uint64_t raw = 0;
+    KILN_RETURN_IF_ERROR(read_varint(raw));
+    value = narrow_varint<T>(raw);
+    return {};
+  }
+
+  // Enums are varints stored as their underlying integer; unknown values are kept.
+  template <class E>
+    requires std::is_enum_v<E>
+  Status read_enum_field(Tag tag, std::string_view field, E& value) {
+    std::underlying_type_t<E> raw{};
+    KILN_RETURN_IF_ERROR(read_varint_field(tag, field, raw));
+    value = static_cast<E>(raw);
+    return {};
+  }
+
+  // sint32/sint64: zigzag varints.
+  Status read_sint64_field(Tag tag, std::string_view field, std::int64_t& value) {
+    std::uint64_t raw = 0;
+    KILN_RETURN_IF_ERROR(read_varint_field(tag, field, raw));
+    value = zigzag_decode64(raw);
+    return {};
+  }
+
+  Status read_float_field(Tag tag, std::string_view field, float& value) {
+    Scope scope(*this, field, -1);
+    KILN_RETURN_IF_ERROR(expect(tag, WireType::fixed32));
+    std::uint32_t bits = 0;
+    KILN_RETURN_IF_ERROR(read_fixed32(bits));
+    std::memcpy(&value, &bits, sizeof value);
+    return {};
+  }
+
+  Status read_double_field(Tag tag, std::string_view field, double& value) {
+    Scope scope(*this, field, -1);
+    KILN_RETURN_IF_ERROR(expect(tag, WireType::fixed64));
+    std::uint64_t bits = 0;
+    KILN_RETURN_IF_ERROR(read_fixed64(bits));
+    std::memcpy(&value, &bits, sizeof value);
+    return {};
+  }
+
+  // string and bytes. The length was checked against the input before anything is allocated.
+  Status read_string_field(Tag tag, std::string_view field, std::string& value) {
+    Scope scope(*this, field, -1);
+    std::span<const std::byte> bytes;
+    KILN_RETURN_IF_ERROR(read_bytes_span(tag, bytes));
+    value.assign(reinterpret_cast<const char*>(bytes.data()), bytes.size());
+    return {};
+  }
+
+  Status read_bytes_field(Tag tag, std::string_view field, std::vector<std::byte>& value) {
+    Scope scope(*this, field, -1);
+    std::span<const std::byte> bytes;
+    KILN_RETURN_IF_ERROR(read_bytes_span(tag, bytes));
+    value.assign(bytes.begin(), bytes.end());
+    return {};
+  }
+
+  // One more element of a repeated string/bytes field.
+  Status append_string_field(Tag tag, std::string_view field, std::vector<std::string>& values) {
+    Scope scope(*this, field, static_cast<std::int64_t>(values.size()));
+    std::span<const std::byte> bytes;
+    KILN_RETURN_IF_ERROR(read_bytes_span(tag, bytes));
+    values.emplace_back(reinterpret_cast<const char*>(bytes.data()), bytes.size());
+    return {};
+  }
+
+  // A repeated varint field, packed (one length-delimited run) or not (one element per tag);
+  // parsers must accept both whatever the .proto says.
+  template <class T>
+    requires std::is_integral_v<T>
+  Status append_varint_field(Tag tag, std::string_view field, std::vector<T>& values) {
+    Scope scope(*this, field, -1);
+    if (tag.type == WireType::varint) {
+      std::uint64_t raw = 0;
+      KILN_RETURN_IF_ERROR(read_varint(raw));
+      values.push_back(narrow_varint<T>(raw));
+      return {};
+    }
+    if (tag.type != WireType::length_delimited) return wire_type_error(tag, "varint or packed length-delimited");
+    std::span<const std::byte> run;
+    KILN_RETURN_IF_ERROR(read_length_delimited(run));
+    // Every varint ends in exactly one byte with the high bit clear: counting those sizes
+    // the vector exactly, never beyond the bytes of the run.
+    std::size_t count = 0;
+    for (std::byte b : run) count += (static_cast<std::uint8_t>(b) & 0x80u) ? 0 : 1;
+    if (!run.empty() && (static_cast<std::uint8_t>(run.back()) & 0x80u)) {
+      return error(StatusCode::parse_error, "packed run of ", run.size(), " bytes ends inside a varint");
+    }
+    reserve_more(values, count);
+    const std::byte* saved_end = end_;
+    const std::byte* after = pos_;
+    pos_ = run.data();
+    end_ = run.data() + run.size();
+    Status status;
+    while (status.ok() && pos_ != end_) {
+      std::uint64_t raw = 0;
+      status = read_varint(raw);
+      if (status.ok()) values.push_back(narrow_varint<T>(raw));
+    }
+    pos_ = after;
+    end_ = saved_end;
+    return status;
+  }
+
+  // A repeated float (fixed32) or double (fixed64) field, packed or not.
+  template <class T>
+    requires(std::is_same_v<T, float> || std::is_same_v<T, double>)
+  Status append_fixed_field(Tag tag, std::string_view field, std::vector<T>& values) {
+    Scope scope(*this, field, -1);
+    constexpr WireType element_type = sizeof(T) == 4 ? WireType::fixed32 : WireType::fixed64;
+    using Bits = std::conditional_t<sizeof(T) == 4, std::uint32_t, std::uint64_t>;
+    if (tag.type == element_type) {
+      KILN_RETURN_IF_ERROR(need(sizeof(T), "fixed-width value"));
+      values.push_back(std::bit_cast<T>(load_little_endian<Bits>(pos_)));
+      pos_ += sizeof(T);
+      return {};
+    }
+    if (tag.type != WireType::length_delimited) {
+      return wire_type_error(tag, sizeof(T) == 4 ? "fixed32 or packed length-delimited"
+                                                 : "fixed64 or packed length-delimited");
+    }
+    std::span<const std::byte> run;
+    KILN_RETURN_IF_ERROR(read_length_delimited(run));
+    if (run.size() % sizeof(T) != 0) {
+      return error(StatusCode::parse_error, "packed ", sizeof(T) == 4 ? "fixed32" : "fixed64", " run of ", run.size(),
+                   " bytes is not a multiple of ", sizeof(T));
+    }
+    const std::size_t count = run.size() / sizeof(T);
+    reserve_more(values, count);
+    for (std::size_t i = 0; i < count; ++i) {
+      values.push_back(std::bit_cast<T>(load_little_endian<Bits>(run.data() + i * sizeof(T))));
+    }
+    return {};
+  }
+
+  // An embedded message: `decode_body(reader)` reads its fields, with the reader bounded
+  // to the message's bytes and the path extended by `field` (and `index`, for repeated ones).
+  template <class DecodeBody>
+  Status read_message_field(Tag tag, std::string_view field, std::int64_t index, DecodeBody&& decode_body) {
+    if (frame_count_ >= kMaxFrames - 1 || depth_ >= max_depth_) {
+      return error(StatusCode::parse_error, "messages nested deeper than ", max_depth_, " levels in field '", field,
+                   "'");
+    }
+    Scope scope(*this, field, index);
+    KILN_RETURN_IF_ERROR(expect(tag, WireType::length_delimited));
+    std::span<const std::byte> body;
+    KILN_RETURN_IF_ERROR(read_length_delimited(body));
+    const std::byte* saved_end = end_;
+    const std::byte* after = pos_;
+    pos_ = body.data();
+    end_ = body.data() + body.size();
+    ++depth_;
+    Status status = decode_body(*this);
+    --depth_;
+    if (status.ok() && pos_ != end_) status = error(StatusCode::internal, "message decoder stopped before its end");
+    pos_ = after;
+    end_ = saved_end;
+    return status;
+  }
+
+  Status wire_type_error(Tag tag, std::string_view expected) const {
+    return error(StatusCode::parse_error, "wire type ", to_string(tag.type), " (", static_cast<int>(tag.type),
+                 ") where ", expected, " was expected");
+  }
+
+ private:
+  struct Frame {
+    std::string_view name;
+    std::int64_t index = -1;
+  };
+  // The root, one frame per nested message, and one for the scalar field being read.
+  static constexpr int kMaxFrames = kMaxDepth + 2;
+
+  Status need(std::size_t bytes, std::string_view what) const {
+    if (remaining() < bytes) {
+      return error(StatusCode::parse_error, "truncated ", what, " (needs ", bytes, " bytes, ", remaining(), " remain)");
+    }
+    return {};
+  }
+
+  Status expect(Tag tag, WireType type) const {
+    if (tag.type == type) return {};
+    return wire_type_error(tag, to_string(type));
+  }
+
+  Status read_bytes_span(Tag tag, std::span<const std::byte>& bytes) {
+    KILN_RETURN_IF_ERROR(expect(tag, WireType::length_delimited));
+    return read_length_delimited(bytes);
+  }
+
+  // Room for `count` more elements, counted from the bytes of a packed run (so never more
+  // than the input holds), growing at least geometrically so that a file of many short
+  // runs cannot make appending quadratic.
+  template <class T>
+  static void reserve_more(std::vector<T>& values, std::size_t count) {
+    if (values.capacity() - values.size() >= count) return;
+    values.reserve(std::max(values.size() + count, 2 * values.capacity()));
+  }
+
+  template <class T>
+  static T narrow_varint(std::uint64_t raw) noexcept {
+    if constexpr (std::is_same_v<T, bool>) {
+      return raw != 0;
+    } else {
+      // Two's-complement truncation, as protobuf reads an int32 from a 64-bit varint.
+      return static_cast<T>(static_cast<std::make_unsigned_t<T>>(raw));
+    }
+  }
+
+  template <class Bits>
+  static Bits load_little_endian(const std::byte* p) noexcept {
+    Bits value = 0;
+    for (std::size_t i = 0; i < sizeof(Bits); ++i) {
+      value |= static_cast<Bits>(static_cast<std::uint8_t>(p[i])) << (8 * i);
+    }
+    return value;
+  }
+
+  const std::byte* pos_;
+  const std::byte* end_;
+  std::string_view source_;
+  int max_depth_;
+  int depth_ = 0;
+  int frame_count_ = 1;
+  std::array<Frame, kMaxFrames> frames_{};
+};
+
+} // namespace kiln::onnx::wire
+// ---- end kiln/frontend/onnx/wire.hpp ----
+// ---- begin kiln/frontend/onnx/proto.hpp ----
+// kiln/frontend/onnx/proto.hpp: the ONNX messages (onnx.proto, IR version 8) as plain structs,
+// and their decoders from protobuf's wire format.
+//
+// The structs mirror onnx.proto field for field, with protobuf's meaning: an absent scalar
+// is its default, an absent message is an empty std::optional (or a Box, where a message
+// contains itself), an optional message that appears twice is merged, and the last member
+// read of a oneof wins. Field numbers come from onnx.proto; fields this decoder does not
+// know (newer IR versions, ONNX-ML extras) are skipped, as protobuf skips them.
+// Skipped on purpose: ModelProto.training_info and GraphProto.quantization_annotation,
+// which inference does not use. Refused with an `unsupported` error naming the field:
+// sparse tensors (GraphProto.sparse_initializer, AttributeProto.sparse_tensor and
+// sparse_tensors), which kiln cannot represent. Model-local functions (FunctionProto) are
+// decoded for the importer to expand.
+//
+// Entry points: decode_model(bytes) and decode_tensor_proto(bytes) (for the backend tests'
+// input_K.pb files); decode<Message>(bytes) for any of the top-level messages here.
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <variant>
+#include <vector>
+
+
+namespace kiln::onnx {
+
+// TensorProto.DataType. Values not listed (from IR versions newer than this decoder) are
+// kept as their number.
+enum class DataType : std::int32_t {
+  undefined = 0,
+  float32 = 1,
+  uint8 = 2,
+  int8 = 3,
+  uint16 = 4,
+  int16 = 5,
+  int32 = 6,
+  int64 = 7,
+  string = 8,
+  boolean = 9,
+  float16 = 10,
+  float64 = 11,
+  uint32 = 12,
+  uint64 = 13,
+  complex64 = 14,
+  complex128 = 15,
+  bfloat16 = 16,
+  float8e4m3fn = 17,
+  float8e4m3fnuz = 18,
+  float8e5m2 = 19,
+  float8e5m2fnuz = 20,
+  uint4 = 21,
+  int4 = 22,
+  float4e2m1 = 23,
+  float8e8m0 = 24,
+};
+
+// ONNX's own spelling ("FLOAT", "UINT16"), or "" for a value it does not define.
+constexpr std::string_view to_string(DataType type) noexcept {
+  switch (type) {
+    case DataType::undefined: return "UNDEFINED";
+    case DataType::float32: return "FLOAT";
+    case DataType::uint8: return "UINT8";
+    case DataType::int8: return "INT8";
+    case DataType::uint16: return "UINT16";
+    case DataType::int16: return "INT16";
+    case DataType::int32: return "INT32";
+    case DataType::int64: return "INT64";
+    case DataType::string: return "STRING";
+    case DataType::boolean: return "BOOL";
+    case DataType::float16: return "FLOAT16";
+    case DataType::float64: return "DOUBLE";
+    case DataType::uint32: return "UINT32";
+    case DataType::uint64: return "UINT64";
+    case DataType::complex64: return "COMPLEX64";
+    case DataType::complex128: return "COMPLEX128";
+    case DataType::bfloat16: return "BFLOAT16";
+    case DataType::float8e4m3fn: return "FLOAT8E4M3FN";
+    case DataType::float8e4m3fnuz: return "FLOAT8E4M3FNUZ";
+    case DataType::float8e5m2: return "FLOAT8E5M2";
+    case DataType::float8e5m2fnuz: return "FLOAT8E5M2FNUZ";
+    case DataType::uint4: return "UINT4";
+    case DataType::int4: return "INT4";
+    case DataType::float4e2m1: return "FLOAT4E2M1";
+    case DataType::float8e8m0: return "FLOAT8E8M0";
+  }
+  return "";
+}
+
+// For messages: "UINT16 (4)", or "99 (unknown)".
+inline std::string describe(DataType type) {
+  const std::string_view name = to_string(type);
+  if (name.empty()) return str_cat(static_cast<std::int32_t>(type), " (unknown)");
+  return str_cat(name, " (", static_cast<std::int32_t>(type), ")");
+}
+
+// A std::unique_ptr that copies what it points to: an optional field of a message that
+// (through other messages) contains itself, where std::optional would need a complete type.
+template <class T>
+class Box {
+ public:
+  Box() noexcept = default;
+  Box(const Box& other) : value_(other.value_ ? std::make_unique<T>(*other.value_) : nullptr) {}
+  Box(Box&&) noexcept = default;
+  Box& operator=(const Box& other) {
+    if (this != &other) value_ = other.value_ ? std::make_unique<T>(*other.value_) : nullptr;
+    return *this;
+  }
+  Box& operator=(Box&&) noexcept = default;
+  ~Box() = default;
+
+  bool has_value() const noexcept { return value_ != nullptr; }
+  explicit operator bool() const noexcept { return has_value(); }
+  T& operator*() noexcept { return *value_; }
+  const T& operator*() const noexcept { return *value_; }
+  T* operator->() noexcept { return value_.get(); }
+  const T* operator->() const noexcept { return value_.get(); }
+  T* get() noexcept { return value_.get(); }
+  const T* get() const noexcept { return value_.get(); }
+  // The value, default-constructed first when absent (protobuf's mutable_x()).
+  T& emplace() {
+    if (!value_) value_ = std::make_unique<T>();
+    return *value_;
+  }
+  void reset() noexcept { value_.reset(); }
+
+ private:
+  std::unique_ptr<T> value_;
+};
+
+struct StringStringEntryProto {
+  static constexpr std::string_view kName = "StringStringEntryProto";
+  std::string key;
+  std::string value;
+};
+
+struct OperatorSetIdProto {
+  static constexpr std::string_view kName = "OperatorSetIdProto";
+  std::string domain;  // "" and "ai.onnx" both mean the default operator set
+  std::int64_t version = 0;
+};
+
+// TensorProto.Segment, declared outside TensorProto so that std::optional<Segment> sees a
+// complete, default-constructible type (clang checks that while TensorProto is incomplete).
+struct TensorProtoSegment {
+  std::int64_t begin = 0;
+  std::int64_t end = 0;
+};
+
+struct TensorProto {
+  static constexpr std::string_view kName = "TensorProto";
+  enum class DataLocation : std::int32_t { default_location = 0, external = 1 };
+  using Segment = TensorProtoSegment;
+
+  std::vector<std::int64_t> dims;
+  DataType data_type = DataType::undefined;
+  std::optional<Segment> segment;
+  // The typed fields; which one holds the data depends on data_type (see tensor_data.hpp).
+  std::vector<float> float_data;
+  std::vector<std::int32_t> int32_data;
+  std::vector<std::string> string_data;
+  std::vector<std::int64_t> int64_data;
+  std::string name;
+  std::string doc_string;
+  std::vector<std::byte> raw_data;  // little-endian elements
+  bool has_raw_data = false;        // present, even if empty
+  std::vector<StringStringEntryProto> external_data;
+  DataLocation data_location = DataLocation::default_location;
+  std::vector<double> double_data;
+  std::vector<std::uint64_t> uint64_data;
+};
+
+struct TensorShapeProto {
+  static constexpr std::string_view kName = "TensorShapeProto";
+  struct Dimension {
+    // A oneof: at most one is set; neither means an unknown extent.
+    std::optional<std::int64_t> dim_value;
+    std::optional<std::string> dim_param;  // a symbolic extent ("batch")
+    std::string denotation;
+  };
+  std::vector<Dimension> dim;
+};
+
+struct TypeProto {
+  static constexpr std::string_view kName = "TypeProto";
+  struct Tensor {
+    DataType elem_type = DataType::undefined;
+    std::optional<TensorShapeProto> shape;  // absent: unknown rank; empty: a scalar
+  };
+  struct Sequence {
+    Box<TypeProto> elem_type;
+  };
+  struct Map {
+    DataType key_type = DataType::undefined;
+    Box<TypeProto> value_type;
+  };
+  struct Optional {
+    Box<TypeProto> elem_type;
+  };
+  struct SparseTensor {
+    DataType elem_type = DataType::undefined;
+    std::optional<TensorShapeProto> shape;
+  };
+  struct Opaque {
+    std::string domain;
+    std::string name;
+  };
+
+  // The oneof `value`: monostate when none was set.
+  std::variant<std::monostate, Tensor, Sequence, Map, Optional, SparseTensor, Opaque> value;
+  std::string denotation;
+
+  const Tensor* tensor_type() const noexcept { return std::get_if<Tensor>(&value); }
+  const Sequence* sequence_type() const noexcept { return std::get_if<Sequence>(&value); }
+  const Map* map_type() const noexcept { return std::get_if<Map>(&value); }
+  const Optional* optional_type() const noexcept { return std::get_if<Optional>(&value); }
+  const SparseTensor* sparse_tensor_type() const noexcept { return std::get_if<SparseTensor>(&value); }
+  const Opaque* opaque_type() const noexcept { return std::get_if<Opaque>(&value); }
+};
+
+struct ValueInfoProto {
+  static constexpr std::string_view kName = "ValueInfoProto";
+  std::string name;
+  std::optional<TypeProto> type;
+  std::string doc_string;
+};
+
+struct GraphProto;
+
+// AttributeProto.AttributeType.
+enum class AttributeType : std::int32_t {
+  undefined = 0,
+  float_ = 1,
+  int_ = 2,
+  string = 3,
+  tensor = 4,
+  graph = 5,
+  floats = 6,
+  ints = 7,
+  strings = 8,
+  tensors = 9,
+  graphs = 10,
+  sparse_tensor = 11,
+  sparse_tensors = 12,
+  type_proto = 13,
+  type_protos = 14,
+};
+
+constexpr std::string_view to_string(AttributeType type) noexcept {
+  switch (type) {
+    case AttributeType::undefined: return "UNDEFINED";
+    case AttributeType::float_: return "FLOAT";
+    case AttributeType::int_: return "INT";
+    case AttributeType::string: return "STRING";
+    case AttributeType::tensor: return "TENSOR";
+    case AttributeType::graph: return "GRAPH";
+    case AttributeType::floats: return "FLOATS";
+    case AttributeType::ints: return "INTS";
+    case AttributeType::strings: return "STRINGS";
+    case AttributeType::tensors: return "TENSORS";
+    case AttributeType::graphs: return "GRAPHS";
+    case AttributeType::sparse_tensor: return "SPARSE_TENSOR";
+    case AttributeType::sparse_tensors: return "SPARSE_TENSORS";
+    case AttributeType::type_proto: return "TYPE_PROTO";
+    case AttributeType::type_protos: return "TYPE_PROTOS";
+  }
+  return "";
+}
+
+struct AttributeProto {
+  static constexpr std::string_view kName = "AttributeProto";
+  std::string name;
+  std::string ref_attr_name;  // inside a function: the value is the caller's attribute of this name
+  std::string doc_string;
+  AttributeType type = AttributeType::undefined;
+
+  // Presence of the singular scalars, for files older than IR version 2 that carry no type.
+  bool has_f = false;
+  bool has_i = false;
+  bool has_s = false;
+  float f = 0.0f;
+  std::int64_t i = 0;
+  std::string s;  // bytes, UTF-8 by convention
+  std::optional<TensorProto> t;
+  Box<GraphProto> g;
+  std::optional<TypeProto> tp;
+
+  std::vector<float> floats;
+  std::vector<std::int64_t> ints;
+  std::vector<std::string> strings;
+  std::vector<TensorProto> tensors;
+  std::vector<GraphProto> graphs;
+  std::vector<TypeProto> type_protos;
+};
+
+struct NodeProto {
+  static constexpr std::string_view kName = "NodeProto";
+  std::vector<std::string> input;  // "" marks an omitted optional input
+  std::vector<std::string> output;
+  std::string name;
+  std::string op_type;
+  std::string domain;
+  std::vector<AttributeProto> attribute;
+  std::string doc_string;
+};
+
+struct GraphProto {
+  static constexpr std::string_view kName = "GraphProto";
+  std::vector<NodeProto> node;
+  std::string name;
+  std::vector<TensorProto> initializer;
+  std::string doc_string;
+  std::vector<ValueInfoProto> input;
+  std::vector<ValueInfoProto> output;
+  std::vector<ValueInfoProto> value_info;
+};
+
+struct FunctionProto {
+  static constexpr std::string_view kName = "FunctionProto";
+  std::string name;
+  std::vector<std::string> input;
+  std::vector<std::string> output;
+  std::vector<std::string> attribute;
+  std::vector<NodeProto> node;
+  std::string doc_string;
+  std::vector<OperatorSetIdProto> opset_import;
+  std::string domain;
+};
+
+struct ModelProto {
+  static constexpr std::string_view kName = "ModelProto";
+  std::int64_t ir_version = 0;
+  std::vector<OperatorSetIdProto> opset_import;
+  std::string producer_name;
+  std::string producer_version;
+  std::string domain;
+  std::int64_t model_version = 0;
+  std::string doc_string;
+  std::optional<GraphProto> graph;
+  std::vector<StringStringEntryProto> metadata_props;
+  std::vector<FunctionProto> functions;  // model-local functions, decoded for the importer to expand
+};
+
+// ---- decoders --------------------------------------------------------------------------
+//
+// decode_fields(reader, message) reads the fields of one message up to the reader's end,
+// merging into `message`. They are the building blocks of decode<Message>(bytes).
+
+inline Status decode_fields(wire::Reader& reader, GraphProto& graph);
+inline Status decode_fields(wire::Reader& reader, TypeProto& type);
+
+namespace detail {
+
+// An optional embedded message: decoded into the existing value (merged), or a new one.
+template <class Message>
+Status read_optional_message(wire::Reader& reader, wire::Tag tag, std::string_view field,
+                             std::optional<Message>& message) {
+  if (!message) message.emplace();
+  return reader.read_message_field(tag, field, -1, [&](wire::Reader& sub) { return decode_fields(sub, *message); });
+}
+
+template <class Message>
+Status read_boxed_message(wire::Reader& reader, wire::Tag tag, std::string_view field, Box<Message>& message) {
+  Message& target = message.emplace();
+  return reader.read_message_field(tag, field, -1, [&](wire::Reader& sub) { return decode_fields(sub, target); });
+}
+
+// One more element of a repeated message field, its index naming it in errors.
+template <class Message>
+Status append_message(wire::Reader& reader, wire::Tag tag, std::string_view field, std::vector<Message>& messages) {
+  const auto index = static_cast<std::int64_t>(messages.size());
+  Message& target = messages.emplace_back();
+  return reader.read_message_field(tag, field, index, [&](wire::Reader& sub) { return decode_fields(sub, target); });
+}
+
+// A member of a oneof: the variant is set to `Alternative` (keeping its contents when it
+// already holds one, a merge) and the message is decoded into it.
+template <class Alternative, class... Ts>
+Status read_oneof_message(wire::Reader& reader, wire::Tag tag, std::string_view field, std::variant<Ts...>& oneof) {
+  Alternative* target = std::get_if<Alternative>(&oneof);
+  if (target == nullptr) target = &oneof.template emplace<Alternative>();
+  return reader.read_message_field(tag, field, -1, [&](wire::Reader& sub) { return decode_fields(sub, *target); });
+}
+
+inline Status refuse_sparse(wire::Reader& reader, std::string_view field) {
+  wire::Reader::Scope scope(reader, field, -1);
+  return reader.error(StatusCode::unsupported, "sparse tensors are not supported");
+}
+
+} // namespace detail
+
+inline Status decode_fields(wire::Reader& reader, StringStringEntryProto& entry) {
+  return reader.for_each_field([&](wire::Tag tag) -> Status {
+    switch (tag.field) {
+      case 1: return reader.read_string_field(tag, "key", entry.key);
+      case 2: return reader.read_string_field(tag, "value", entry.value);
+      default: return reader.skip(tag);
+    }
+  });
+}
+
+inline Status decode_fields(wire::Reader& reader, OperatorSetIdProto& opset) {
+  return reader.for_each_field([&](wire::Tag tag) -> Status {
+    switch (tag.field) {
+      case 1: return reader.read_string_field(tag, "domain", opset.domain);
+      case 2: return reader.read_varint_field(tag, "version", opset.version);
+      default: return reader.skip(tag);
+    }
+  });
+}
+
+inline Status decode_fields(wire::Reader& reader, TensorProtoSegment& segment) {
+  return reader.for_each_field([&](wire::Tag tag) -> Status {
+    switch (tag.field) {
+      case 1: return reader.read_varint_field(tag, "begin", segment.begin);
+      case 2: return reader.read_varint_field(tag, "end", segment.end);
+      default: return reader.skip(tag);
+    }
+  });
+}
+
+inline Status decode_fields(wire::Reader& reader, TensorProto& tensor) {
+  return reader.for_each_field([&](wire::Tag tag) -> Status {
+    switch (tag.field) {
+      case 1: return reader.append_varint_field(tag, "dims", tensor.dims);
+      case 2: return reader.read_enum_field(tag, "data_type", tensor.data_type);
+      case 3: return detail::read_optional_message(reader, tag, "segment", tensor.segment);
+      case 4: return reader.append_fixed_field(tag, "float_data", tensor.float_data);
+      case 5: return reader.append_varint_field(tag, "int32_data", tensor.int32_data);
+      case 6: return reader.append_string_field(tag, "string_data", tensor.string_data);
+      case 7: return reader.append_varint_field(tag, "int64_data", tensor.int64_data);
+      case 8: return reader.read_string_field(tag, "name", tensor.name);
+      case 9:
+        tensor.has_raw_data = true;
+        return reader.read_bytes_field(tag, "raw_data", tensor.raw_data);
+      case 10: return reader.append_fixed_field(tag, "double_data", tensor.double_data);
+      case 11: return reader.append_varint_field(tag, "uint64_data", tensor.uint64_data);
+      case 12: return reader.read_string_field(tag, "doc_string", tensor.doc_string);
+      case 13: return detail::append_message(reader, tag, "external_data", tensor.external_data);
+      case 14: return reader.read_enum_field(tag, "data_location", tensor.data_location);
+      default: return reader.skip(tag);
+    }
+  });
+}
+
+inline Status decode_fields(wire::Reader& reader, TensorShapeProto::Dimension& dim) {
+  return reader.for_each_field([&](wire::Tag tag) -> Status {
+    switch (tag.field) {
+      case 1:
+        dim.dim_param.reset();  // a oneof: the last member read wins
+        return reader.read_varint_field(tag, "dim_value", dim.dim_value.emplace());
+      case 2:
+        dim.dim_value.reset();
+        return reader.read_string_field(tag, "dim_param", dim.dim_param.emplace());
+      case 3: return reader.read_string_field(tag, "denotation", dim.denotation);
+      default: return reader.skip(tag);
+    }
+  });
+}
+
+inline Status decode_fields(wire::Reader& reader, TensorShapeProto& shape) {
+  return reader.for_each_field([&](wire::Tag tag) -> Status {
+    if (tag.field == 1) return detail::append_message(reader, tag, "dim", shape.dim);
+    return reader.skip(tag);
+  });
+}
+
+inline Status decode_fields(wire::Reader& reader, TypeProto::Tensor& tensor) {
+  return reader.for_each_field([&](wire::Tag tag) -> Status {
+    switch (tag.field) {
+      case 1: return reader.read_enum_field(tag, "elem_type", tensor.elem_type);
+      case 2: return detail::read_optional_message(reader, tag, "shape", tensor.shape);
+      default: return reader.skip(tag);
+    }
+  });
+}
+
+inline Status decode_fields(wire::Reader& reader, TypeProto::SparseTensor& tensor) {
+  return reader.for_each_field([&](wire::Tag tag) -> Status {
+    switch (tag.field) {
+      case 1: return reader.read_enum_field(tag, "elem_type", tensor.elem_type);
+      case 2: return detail::read_optional_message(reader, tag, "shape", tensor.shape);
+      default: return reader.skip(tag);
+    }
+  });
+}
+
+inline Status decode_fields(wire::Reader& reader, TypeProto::Sequence& sequence) {
+  return reader.for_each_field([&](wire::Tag tag) -> Status {
+    if (tag.field == 1) return detail::read_boxed_message(reader, tag, "elem_type", sequence.elem_type);
+    return reader.skip(tag);
+  });
+}
+
+inline Status decode_fields(wire::Reader& reader, TypeProto::Optional& optional) {
+  return reader.for_each_field([&](wire::Tag tag) -> Status {
+    if (tag.field == 1) return detail::read_boxed_message(reader, tag, "elem_type", optional.elem_type);
+    return reader.skip(tag);
+  });
+}
+
+inline Status decode_fields(wire::Reader& reader, TypeProto::Map& map) {
+  return reader.for_each_field([&](wire::Tag tag) -> Status {
+    switch (tag.field) {
+      case 1: return reader.read_enum_field(tag, "key_type", map.key_type);
+      case 2: return detail::read_boxed_message(reader, tag, "value_type", map.value_type);
+      default: return reader.skip(tag);
+    }
+  });
+}
+
+inline Status decode_fields(wire::Reader& reader, TypeProto::Opaque& opaque) {
+  return reader.for_each_field([&](wire::Tag tag) -> Status {
+    switch (tag.field) {
+      case 1: return reader.read_string_field(tag, "domain", opaque.domain);
+      case 2: return reader.read_string_field(tag, "name", opaque.name);
+      default: return reader.skip(tag);
+    }
+  });
+}
+
+inline Status decode_fields(wire::Reader& reader, TypeProto& type) {
+  using detail::read_oneof_message;
+  return reader.for_each_field([&](wire::Tag tag) -> Status {
+    switch (tag.field) {
+      case 1: return read_oneof_message<TypeProto::Tensor>(reader, tag, "tensor_type", type.value);
+      case 4: return read_oneof_message<TypeProto::Sequence>(reader, tag, "sequence_type", type.value);
+      case 5: return read_oneof_message<TypeProto::Map>(reader, tag, "map_type", type.value);
+      case 6: return reader.read_string_field(tag, "denotation", type.denotation);
+      case 7: return read_oneof_message<TypeProto::Opaque>(reader, tag, "opaque_type", type.value);
+      case 8: return read_oneof_message<TypeProto::SparseTensor>(reader, tag, "sparse_tensor_type", type.value);
+      case 9: return read_oneof_message<TypeProto::Optional>(reader, tag, "optional_type", type.value);
+      default: return reader.skip(tag);
+    }
+  });
+}
+
+inline Status decode_fields(wire::Reader& reader, ValueInfoProto& value) {
+  return reader.for_each_field([&](wire::Tag tag) -> Status {
+    switch (tag.field) {
+      case 1: return reader.read_string_field(tag, "name", value.name);
+      case 2: return detail::read_optional_message(reader, tag, "type", value.type);
+      case 3: return reader.read_string_field(tag, "doc_string", value.doc_string);
+      default: return reader.skip(tag);
+    }
+  });
+}
+
+inline Status decode_fields(wire::Reader& reader, AttributeProto& attribute) {
+  return reader.for_each_field([&](wire::Tag tag) -> Status {
+    switch (tag.field) {
+      case 1: return reader.read_string_field(tag, "name", attribute.name);
+      case 2:
+        attribute.has_f = true;
+        return reader.read_float_field(tag, "f", attribute.f);
+      case 3:
+        attribute.has_i = true;
+        return reader.read_varint_field(tag, "i", attribute.i);
+      case 4:
+        attribute.has_s = true;
+        return reader.read_string_field(tag, "s", attribute.s);
+      case 5: return detail::read_optional_message(reader, tag, "t", attribute.t);
+      case 6: return detail::read_boxed_message(reader, tag, "g", attribute.g);
+      case 7: return reader.append_fixed_field(tag, "floats", attribute.floats);
+      case 8: return reader.append_varint_field(tag, "ints", attribute.ints);
+      case 9: return reader.append_string_field(tag, "strings", attribute.strings);
+      case 10: return detail::append_message(reader, tag, "tensors", attribute.tensors);
+      case 11: return detail::append_message(reader, tag, "graphs", attribute.graphs);
+      case 13: return reader.read_string_field(tag, "doc_string", attribute.doc_string);
+      case 14: return detail::read_optional_message(reader, tag, "tp", attribute.tp);
+      case 15: return detail::append_message(reader, tag, "type_protos", attribute.type_protos);
+      case 20: return reader.read_enum_field(tag, "type", attribute.type);
+      case 21: return reader.read_string_field(tag, "ref_attr_name", attribute.ref_attr_name);
+      case 22: return detail::refuse_sparse(reader, "sparse_tensor");
+      case 23: return detail::refuse_sparse(reader, "sparse_tensors");
+      default: return reader.skip(tag);
+    }
+  });
+}
+
+inline Status decode_fields(wire::Reader& reader, NodeProto& node) {
+  return reader.for_each_field([&](wire::Tag tag) -> Status {
+    switch (tag.field) {
+      case 1: return reader.append_string_field(tag, "input", node.input);
+      case 2: return reader.append_string_field(tag, "output", node.output);
+      case 3: return reader.read_string_field(tag, "name", node.name);
+      case 4: return reader.read_string_field(tag, "op_type", node.op_type);
+      case 5: return detail::append_message(reader, tag, "attribute", node.attribute);
+      case 6: return reader.read_string_field(tag, "doc_string", node.doc_string);
+      case 7: return reader.read_string_field(tag, "domain", node.domain);
+      default: return reader.skip(tag);
+    }
+  });
+}
+
+inline Status decode_fields(wire::Reader& reader, GraphProto& graph) {
+  return reader.for_each_field([&](wire::Tag tag) -> Status {
+    switch (tag.field) {
+      case 1: return detail::append_message(reader, tag, "node", graph.node);
+      case 2: return reader.read_string_field(tag, "name", graph.name);
+      case 5: return detail::append_message(reader, tag, "initializer", graph.initializer);
+      case 10: return reader.read_string_field(tag, "doc_string", graph.doc_string);
+      case 11: return detail::append_message(reader, tag, "input", graph.input);
+      case 12: return detail::append_message(reader, tag, "output", graph.output);
+      case 13: return detail::append_message(reader, tag, "value_info", graph.value_info);
+      case 15: return detail::refuse_sparse(reader, "sparse_initializer");
+      default: return reader.skip(tag);  // 14: quantization_annotation
+    }
+  });
+}
+
+inline Status decode_fields(wire::Reader& reader, FunctionProto& function) {
+  return reader.for_each_field([&](wire::Tag tag) -> Status {
+    switch (tag.field) {
+      case 1: return reader.read_string_field(tag, "name", function.name);
+      case 4: return reader.append_string_field(tag, "input", function.input);
+      case 5: return reader.append_string_field(tag, "output", function.output);
+      case 6: return reader.append_string_field(tag, "attribute", function.attribute);
+      case 7: return detail::append_message(reader, tag, "node", function.node);
+      case 8: return reader.read_string_field(tag, "doc_string", function.doc_string);
+      case 9: return detail::append_message(reader, tag, "opset_import", function.opset_import);
+      case 10: return reader.read_string_field(tag, "domain", function.domain);
+      default: return reader.skip(tag);
+    }
+  });
+}
+
+inline Status decode_fields(wire::Reader& reader, ModelProto& model) {
+  return reader.for_each_field([&](wire::Tag tag) -> Status {
+    switch (tag.field) {
+      case 1: return reader.read_varint_field(tag, "ir_version", model.ir_version);
+      case 2: return reader.read_string_field(tag, "producer_name", model.producer_name);
+      case 3: return reader.read_string_field(tag, "producer_version", model.producer_version);
+      case 4: return reader.read_string_field(tag, "domain", model.domain);
+      case 5: return reader.read_varint_field(tag, "model_version", model.model_version);
+      case 6: return reader.read_string_field(tag, "doc_string", model.doc_string);
+      case 7: return detail::read_optional_message(reader, tag, "graph", model.graph);
+      case 8: return detail::append_message(reader, tag, "opset_import", model.opset_import);
+      case 14: return detail::append_message(reader, tag, "metadata_props", model.metadata_props);
+      case 25: return detail::append_message(reader, tag, "functions", model.functions);
+      default: return reader.skip(tag);  // 20: training_info, which inference does not need
+    }
+  });
+}
+
+// Decodes one whole message. `source` (a file name, may be empty) starts every error.
+template <class Message>
+Result<Message> decode(std::span<const std::byte> bytes, std::string_view source = {}) {
+  wire::Reader reader(bytes, Message::kName, source);
+  Message message;
+  KILN_RETURN_IF_ERROR(decode_fields(reader, message));
+  return message;
+}
+
+inline Result<ModelProto> decode_model(std::span<const std::byte> bytes, std::string_view source = {}) {
+  return decode<ModelProto>(bytes, source);
+}
+
+inline Result<TensorProto> decode_tensor_proto(std::span<const std::byte> bytes, std::string_view source = {}) {
+  return decode<TensorProto>(bytes, source);
+}
+
+} // namespace kiln::onnx
+// ---- end kiln/frontend/onnx/proto.hpp ----
+// ---- begin kiln/frontend/onnx/tensor_data.hpp ----
+// kiln/frontend/onnx/tensor_data.hpp: a decoded ONNX TensorProto as a kiln::Tensor.
+//
+// The elements come from one of three places, as ONNX's IR specifies:
+//  - raw_data: the elements' little-endian bytes, densely packed;
+//  - the typed field of the data type: float_data (FLOAT), double_data (DOUBLE),
+//    int64_data (INT64), or int32_data, which carries every type of 32 bits or fewer:
+//    INT32, INT16, INT8, UINT8, BOOL as values, FLOAT16 and BFLOAT16 as their 16-bit patterns;
+//  - external data (data_location == EXTERNAL): the bytes of a file named by the
+//    external_data entries location, offset and length, relative to the model's directory.
+// Every source is checked against the element count of dims (overflow-checked), so the
+// tensor allocated is never larger than the data the input actually holds.
+
+#include <bit>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <filesystem>
+#include <limits>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+// ---- begin kiln/frontend/onnx/file_bytes.hpp ----
+// kiln/frontend/onnx/file_bytes.hpp: reads a whole file, or a byte range of one, with errors
+// that name the file and what went wrong (missing, not a regular file, too large, short read).
+
+#include <cerrno>
+#include <cstddef>
+#include <cstdint>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <string>
+#include <system_error>
+#include <vector>
+
+
+namespace kiln::onnx::detail {
+
+// Closes the file when it goes out of scope.
+class OpenFile {
+ public:
+  explicit OpenFile(const std::filesystem::path& path) noexcept : file_(std::fopen(path.c_str(), "rb")) {}
+  ~OpenFile() {
+    if (file_ != nullptr) std::fclose(file_);
+  }
+  OpenFile(const OpenFile&) = delete;
+  OpenFile& operator=(const OpenFile&) = delete;
+  std::FILE* get() const noexcept { return file_; }
+
+ private:
+  std::FILE* file_;
+};
+
+inline bool seek_to(std::FILE* file, std::uint64_t offset) noexcept {
+#if defined(_WIN32)
+  return _fseeki64(file, static_cast<long long>(offset), SEEK_SET) == 0;
+#else
+  return fseeko(file, static_cast<off_t>(offset), SEEK_SET) == 0;
+#endif
+}
+
+// The size of a regular file; a clear error when it is missing or something else.
+inline Result<std::uint64_t> regular_file_size(const std::filesystem::path& path) {
+  std::error_code ec;
+  const std::filesystem::file_status status = std::filesystem::status(path, ec);
+  if (status.type() == std::filesystem::file_type::not_found) {
+    return make_error(StatusCode::not_found, "onnx: ", path.string(), ": no such file");
+  }
+  if (ec) return make_error(StatusCode::unavailable, "onnx: ", path.string(), ": ", ec.message());
+  if (status.type() != std::filesystem::file_type::regular) {
+    return make_error(StatusCode::invalid_argument, "onnx: ", path.string(), ": not a regular file");
+  }
+  const std::uintmax_t size = std::filesystem::file_size(path, ec);
+  if (ec) return make_error(StatusCode::unavailable, "onnx: ", path.string(), ": cannot get its size: ", ec.message());
+  return static_cast<std::uint64_t>(size);
+}
+
+// Reads `length` bytes at `offset` into `out`, which has room for them.
+inline Status read_file_range(const std::filesystem::path& path, std::uint64_t offset, std::uint64_t length,
+                              void* out) {
+  OpenFile file(path);
+  if (file.get() == nullptr) {
+    return make_error(StatusCode::unavailable, "onnx: ", path.string(), ": cannot open: ", std::strerror(errno));
+  }
+  if (!seek_to(file.get(), offset)) {
+    return make_error(StatusCode::unavailable, "onnx: ", path.string(), ": cannot seek to byte ", offset, ": ",
+                      std::strerror(errno));
+  }
+  const std::size_t got = length == 0 ? 0 : std::fread(out, 1, static_cast<std::size_t>(length), file.get());
+  if (got != length) {
+    return make_error(StatusCode::unavailable, "onnx: ", path.string(), ": read ", got, " of ", length,
+                      " bytes at offset ", offset, std::ferror(file.get()) ? ": read error" : ": the file is shorter");
+  }
+  return {};
+}
+
+// The whole file, refused when larger than max_bytes.
+inline Result<std::vector<std::byte>> read_whole_file(const std::filesystem::path& path, std::uint64_t max_bytes) {
+  KILN_ASSIGN_OR_RETURN(const std::uint64_t size, regular_file_size(path));
+  if (size > max_bytes) {
+    return make_error(StatusCode::out_of_range, "onnx: ", path.string(), ": the file has ", size,
+                      " bytes, more than the limit of ", max_bytes);
+  }
+  std::vector<std::byte> bytes(static_cast<std::size_t>(size));
+  KILN_RETURN_IF_ERROR(read_file_range(path, 0, size, bytes.data()));
+  return bytes;
+}
+
+} // namespace kiln::onnx::detail
+// ---- end kiln/frontend/onnx/file_bytes.hpp ----
+
+namespace kiln::onnx {
+
+// The kiln dtype of an ONNX element type, if kiln has one (it has no unsigned types wider
+// than 8 bits, no strings, complex numbers or 8- and 4-bit floats).
+constexpr std::optional<DType> to_dtype(DataType type) noexcept {
+  switch (type) {
+    case DataType::float32: return DType::f32;
+    case DataType::float64: return DType::f64;
+    case DataType::float16: return DType::f16;
+    case DataType::bfloat16: return DType::bf16;
+    case DataType::int8: return DType::i8;
+    case DataType::uint8: return DType::u8;
+    case DataType::int16: return DType::i16;
+    case DataType::int32: return DType::i32;
+    case DataType::int64: return DType::i64;
+    case DataType::boolean: return DType::boolean;
+    default: return std::nullopt;
+  }
+}
+
+// Where the bytes of an external tensor are: TensorProto.external_data's entries.
+struct ExternalDataLocation {
+  std::string location;                 // relative to the model's directory
+  std::uint64_t offset = 0;
+  std::optional<std::uint64_t> length;  // absent: to the end of the file
+};
+
+namespace detail {
+
+// "onnx: model.onnx: TensorProto 'weight'"
+inline std::string tensor_context(const TensorProto& proto, std::string_view source) {
+  std::string out = "onnx: ";
+  if (!source.empty()) out += str_cat(source, ": ");
+  if (proto.name.empty()) return out + "TensorProto (unnamed)";
+  return str_cat(out, "TensorProto '", proto.name, "'");
+}
+
+// Makes the errors of one tensor, each naming it (and the file it came from).
+struct TensorError {
+  const TensorProto& proto;
+  std::string_view source;
+
+  template <class... Pieces>
+  Status operator()(StatusCode code, const Pieces&... pieces) const {
+    return make_error(code, tensor_context(proto, source), ": ", pieces...);
+  }
+};
+
+// A decimal integer without sign or spaces, as ONNX writes offsets and lengths.
+inline std::optional<std::uint64_t> parse_decimal(std::string_view text) noexcept {
+  if (text.empty()) return std::nullopt;
+  std::uint64_t value = 0;
+  for (char c : text) {
+    if (c < '0' || c > '9') return std::nullopt;
+    if (__builtin_mul_overflow(value, std::uint64_t{10}, &value) ||
+        __builtin_add_overflow(value, static_cast<std::uint64_t>(c - '0'), &value)) {
+      return std::nullopt;
+    }
+  }
+  return value;
+}
+
+// Copies `count` little-endian elements of `size` bytes to `out` in the host's byte order.
+inline void copy_little_endian(const std::byte* in, std::size_t count, std::size_t size, std::byte* out) noexcept {
+  if (count == 0) return;
+  if constexpr (std::endian::native == std::endian::little) {
+    std::memcpy(out, in, count * size);
+  } else {
+    for (std::size_t i = 0; i < count; ++i)
+      for (std::size_t b = 0; b < size; ++b) out[i * size + b] = in[i * size + (size - 1 - b)];
+  }
+}
+
+// A bool is one byte that must hold 0 or 1 for C++ to read it; any nonzero byte is true.
+inline void normalize_bools(Tensor& tensor) noexcept {
+  auto* bytes = static_cast<unsigned char*>(tensor.data());
+  for (std::int64_t i = 0, n = tensor.numel(); i < n; ++i) bytes[i] = bytes[i] != 0 ? 1 : 0;
+}
+
+// The typed field that holds a data type's elements, and how many it holds.
+struct TypedField {
+  std::string_view name;
+  std::size_t size = 0;
+};
+
+inline TypedField typed_field_of(const TensorProto& proto) noexcept {
+  switch (proto.data_type) {
+    case DataType::float32:
+    case DataType::complex64: return {"float_data", proto.float_data.size()};
+    case DataType::float64:
+    case DataType::complex128: return {"double_data", proto.double_data.size()};
+    case DataType::int64: return {"int64_data", proto.int64_data.size()};
+    case DataType::uint32:
+    case DataType::uint64: return {"uint64_data", proto.uint64_data.size()};
+    case DataType::string: return {"string_data", proto.string_data.size()};
+    default: return {"int32_data", proto.int32_data.size()};
+  }
+}
+
+// How many of the typed fields hold anything: data in more than one, or in one the data
+// type does not use, is a malformed tensor.
+inline std::size_t filled_typed_fields(const TensorProto& proto) noexcept {
+  return std::size_t{!proto.float_data.empty()} + std::size_t{!proto.int32_data.empty()} +
+         std::size_t{!proto.string_data.empty()} + std::size_t{!proto.int64_data.empty()} +
+         std::size_t{!proto.double_data.empty()} + std::size_t{!proto.uint64_data.empty()};
+}
+
+// int32_data -> an integer type of 16 bits or fewer, refusing values that do not fit.
+template <class T>
+Status narrow_int32_data(const TensorProto& proto, const TensorError& error, std::int64_t lowest, std::int64_t highest,
+                         Tensor& tensor) {
+  T* out = static_cast<T*>(tensor.data());
+  for (std::size_t i = 0; i < proto.int32_data.size(); ++i) {
+    const std::int32_t value = proto.int32_data[i];
+    if (value < lowest || value > highest) {
+      return error(StatusCode::parse_error, "int32_data[", i, "] = ", value, " does not fit ",
+                   describe(proto.data_type), " (", lowest, " to ", highest, ")");
+    }
+    out[i] = static_cast<T>(value);
+  }
+  return {};
+}
+
+inline Status copy_typed_field(const TensorProto& proto, const TensorError& error, Tensor& tensor) {
+  switch (proto.data_type) {
+    case DataType::float32:
+      std::memcpy(tensor.data(), proto.float_data.data(), proto.float_data.size() * sizeof(float));
+      return {};
+    case DataType::float64:
+      std::memcpy(tensor.data(), proto.double_data.data(), proto.double_data.size() * sizeof(double));
+      return {};
+    case DataType::int64:
+      std::memcpy(tensor.data(), proto.int64_data.data(), proto.int64_data.size() * sizeof(std::int64_t));
+      return {};
+    case DataType::int32:
+      std::memcpy(tensor.data(), proto.int32_data.data(), proto.int32_data.size() * sizeof(std::int32_t));
+      return {};
+    case DataType::int16: return narrow_int32_data<std::int16_t>(proto, error, -32768, 32767, tensor);
+    case DataType::int8: return narrow_int32_data<std::int8_t>(proto, error, -128, 127, tensor);
+    case DataType::uint8: return narrow_int32_data<std::uint8_t>(proto, error, 0, 255, tensor);
+    // The bit patterns of 16-bit floats, as unsigned values.
+    case DataType::float16:
+    case DataType::bfloat16: return narrow_int32_data<std::uint16_t>(proto, error, 0, 65535, tensor);
+    case DataType::boolean: {
+      auto* out = static_cast<bool*>(tensor.data());
+      for (std::size_t i = 0; i < proto.int32_data.size(); ++i) out[i] = proto.int32_data[i] != 0;
+      return {};
+    }
+    default: break;
+  }
+  return error(StatusCode::internal, "no typed field for ", describe(proto.data_type));
+}
+
+inline Status check_relative_location(const TensorError& error, std::string_view location) {
+  if (location.empty()) return error(StatusCode::parse_error, "external data has no location");
+  if (location.find('\0') != std::string_view::npos) {
+    return error(StatusCode::invalid_argument, "external data location contains a NUL byte");
+  }
+  const std::filesystem::path path(location);
+  if (path.has_root_path()) {
+    return error(StatusCode::invalid_argument, "external data location '", location,
+                 "' is absolute; it must be relative to the model's directory");
+  }
+  for (const std::filesystem::path& part : path) {
+    if (part == "..") {
+      return error(StatusCode::invalid_argument, "external data location '", location,
+                   "' has a '..' component; it must stay inside the model's directory");
+    }
+  }
+  return {};
+}
+
+} // namespace detail
+
+// The external_data entries of a tensor stored outside the model: location (required),
+// offset and length (decimal). Other keys (checksum) are ignored.
+inline Result<ExternalDataLocation> external_data_location(const TensorProto& proto, std::string_view source = {}) {
+  const detail::TensorError error{proto, source};
+  ExternalDataLocation where;
+  bool has_location = false;
+  for (const StringStringEntryProto& entry : proto.external_data) {
+    if (entry.key == "location") {
+      where.location = entry.value;
+      has_location = true;
+    } else if (entry.key == "offset" || entry.key == "length") {
+      const std::optional<std::uint64_t> value = detail::parse_decimal(entry.value);
+      if (!value) {
+        return error(StatusCode::parse_error, "external data ", entry.key, " '", entry.value,
+                     "' is not a non-negative decimal integer");
+      }
+      if (entry.key == "offset") {
+        where.offset = *value;
+      } else {
+        where.length = *value;
+      }
+    }
+  }
+  if (!has_location) return error(StatusCode::parse_error, "external data has no 'location' entry");
+  KILN_RETURN_IF_ERROR(detail::check_relative_location(error, where.location));
+  return where;
+}
+
+// The tensor's elements in a kiln::Tensor. `model_dir` is the directory external data
+// locations are relative to; it is needed only by tensors stored outside the model.
+// `source` (a file name, may be empty) is named in errors.
+inline Result<Tensor> to_tensor(const TensorProto& proto, const std::filesystem::path& model_dir = {},
+                                std::string_view source = {}) {
+  const detail::TensorError error{proto, source};
+  const std::optional<DType> dtype = to_dtype(proto.data_type);
+  if (!dtype) {
+    return error(StatusCode::unsupported, "data type ", describe(proto.data_type), " has no kiln dtype");
+  }
+  if (proto.segment) {
+    return error(StatusCode::unsupported, "segmented tensors (segment ", proto.segment->begin, " to ",
+                 proto.segment->end, ") are not supported");
+  }
+  if (proto.dims.size() > static_cast<std::size_t>(kMaxRank)) {
+    return error(StatusCode::unsupported, "rank ", proto.dims.size(), " exceeds kiln's maximum rank ", kMaxRank);
+  }
+  // The element count and byte size, overflow-checked before anything is allocated.
+  std::uint64_t count = 1;
+  for (std::size_t axis = 0; axis < proto.dims.size(); ++axis) {
+    if (proto.dims[axis] < 0) {
+      return error(StatusCode::parse_error, "dims[", axis, "] = ", proto.dims[axis], " is negative");
+    }
+    if (__builtin_mul_overflow(count, static_cast<std::uint64_t>(proto.dims[axis]), &count)) {
+      return error(StatusCode::out_of_range, "dims ", Tensor::shape_string(proto.dims), " overflow the element count");
+    }
+  }
+  const std::size_t item = size_of(*dtype);
+  if (count > std::numeric_limits<std::uint64_t>::max() / item) {
+    return error(StatusCode::out_of_range, "dims ", Tensor::shape_string(proto.dims), " overflow the byte size");
+  }
+  const std::uint64_t nbytes = count * item;
+  const detail::TypedField typed = detail::typed_field_of(proto);
+  const std::size_t filled = detail::filled_typed_fields(proto);
+
+  if (proto.data_location == TensorProto::DataLocation::external) {
+    if (proto.has_raw_data || filled != 0) {
+      return error(StatusCode::parse_error, "external tensor also carries data in the model");
+    }
+    KILN_ASSIGN_OR_RETURN(const ExternalDataLocation where, external_data_location(proto, source));
+    if (model_dir.empty()) {
+      return error(StatusCode::invalid_argument, "external data '", where.location,
+                   "' needs the model's directory, and none was given");
+    }
+    const std::filesystem::path file = model_dir / where.location;
+    KILN_ASSIGN_OR_RETURN(const std::uint64_t file_size, detail::regular_file_size(file));
+    if (where.offset > file_size) {
+      return error(StatusCode::out_of_range, "external data offset ", where.offset, " is beyond the end of '",
+                   where.location, "' (", file_size, " bytes)");
+    }
+    const std::uint64_t length = where.length.value_or(file_size - where.offset);
+    if (length > file_size - where.offset) {
+      return error(StatusCode::out_of_range, "external data at offset ", where.offset, " with length ", length,
+                   " runs past the end of '", where.location, "' (", file_size, " bytes)");
+    }
+    if (length != nbytes) {
+      return error(StatusCode::shape_mismatch, "external data has ", length, " bytes but dims ",
+                   Tensor::shape_string(proto.dims), " of ", describe(proto.data_type), " need ", nbytes);
+    }
+    KILN_ASSIGN_OR_RETURN(Tensor tensor, Tensor::empty(*dtype, proto.dims));
+    if (nbytes != 0) {
+      if constexpr (std::endian::native == std::endian::little) {
+        KILN_RETURN_IF_ERROR(detail::read_file_range(file, where.offset, length, tensor.data()));
+      } else {
+        std::vector<std::byte> bytes(static_cast<std::size_t>(length));
+        KILN_RETURN_IF_ERROR(detail::read_file_range(file, where.offset, length, bytes.data()));
+        detail::copy_little_endian(bytes.data(), static_cast<std::size_t>(count), item,
+                                   static_cast<std::byte*>(tensor.data()));
+      }
+    }
+    if (*dtype == DType::boolean) detail::normalize_bools(tensor);
+    return tensor;
+  }
+  if (proto.data_location != TensorProto::DataLocation::default_location) {
+    return error(StatusCode::parse_error, "unknown data_location ", static_cast<std::int32_t>(proto.data_location));
+  }
+
+  if (proto.has_raw_data) {
+    if (filled != 0) {
+      return error(StatusCode::parse_error, "carries both raw_data and ", typed.name,
+                   "; only one may hold the elements");
+    }
+    if (proto.raw_data.size() != nbytes) {
+      return error(StatusCode::shape_mismatch, "raw_data has ", proto.raw_data.size(), " bytes but dims ",
+                   Tensor::shape_string(proto.dims), " of ", describe(proto.data_type), " need ", nbytes);
+    }
+    KILN_ASSIGN_OR_RETURN(Tensor tensor, Tensor::empty(*dtype, proto.dims));
+    detail::copy_little_endian(proto.raw_data.data(), static_cast<std::size_t>(count), item,
+                               static_cast<std::byte*>(tensor.data()));
+    if (*dtype == DType::boolean) detail::normalize_bools(tensor);
+    return tensor;
+  }
+
+  if (filled > 1 || (filled == 1 && typed.size == 0)) {
+    return error(StatusCode::parse_error, "a ", describe(proto.data_type),
+                 " tensor carries its data in a typed field other than ", typed.name);
+  }
+  if (typed.size != count) {
+    return error(StatusCode::shape_mismatch, typed.name, " has ", typed.size, " values but dims ",
+                 Tensor::shape_string(proto.dims), " need ", count);
+  }
+  KILN_ASSIGN_OR_RETURN(Tensor tensor, Tensor::empty(*dtype, proto.dims));
+  if (count != 0) KILN_RETURN_IF_ERROR(detail::copy_typed_field(proto, error, tensor));
+  return tensor;
+}
+
+} // namespace kiln::onnx
+// ---- end kiln/frontend/onnx/tensor_data.hpp ----
+// ---- begin kiln/frontend/onnx/load_file.hpp ----
+// kiln/frontend/onnx/load_file.hpp: reads and decodes a .onnx model file, or a serialized
+// TensorProto (.pb, the backend tests' input_K.pb and output_K.pb).
+
+#include <cstddef>
+#include <cstdint>
+#include <filesystem>
+#include <span>
+#include <string>
+#include <vector>
+
+
+namespace kiln::onnx {
+
+// A protobuf message cannot exceed 2 GiB; larger models keep their weights as external data.
+inline constexpr std::uint64_t kMaxProtobufFileBytes = std::uint64_t{2} << 30;
+
+namespace detail {
+// The directory a file is in: "." for a bare file name.
+inline std::filesystem::path directory_of(const std::filesystem::path& file) {
+  std::filesystem::path directory = file.parent_path();
+  return directory.empty() ? std::filesystem::path(".") : directory;
+}
+} // namespace detail
+
+// The decoded model and the directory its external data locations are relative to.
+struct LoadedModel {
+  ModelProto model;
+  std::filesystem::path directory;
+};
+
+inline Result<LoadedModel> load_model(const std::filesystem::path& path,
+                                      std::uint64_t max_bytes = kMaxProtobufFileBytes) {
+  KILN_ASSIGN_OR_RETURN(const std::vector<std::byte> bytes, detail::read_whole_file(path, max_bytes));
+  const std::string source = path.string();
+  KILN_ASSIGN_OR_RETURN(ModelProto model, decode_model(bytes, source));
+  return LoadedModel{std::move(model), detail::directory_of(path)};
+}
+
+inline Result<TensorProto> load_tensor_proto(const std::filesystem::path& path,
+                                             std::uint64_t max_bytes = kMaxProtobufFileBytes) {
+  KILN_ASSIGN_OR_RETURN(const std::vector<std::byte> bytes, detail::read_whole_file(path, max_bytes));
+  const std::string source = path.string();
+  return decode_tensor_proto(bytes, source);
+}
+
+// A serialized TensorProto as a kiln::Tensor; external data is looked up beside the file.
+inline Result<Tensor> load_tensor(const std::filesystem::path& path, std::uint64_t max_bytes = kMaxProtobufFileBytes) {
+  KILN_ASSIGN_OR_RETURN(const TensorProto proto, load_tensor_proto(path, max_bytes));
+  return to_tensor(proto, detail::directory_of(path), path.string());
+}
+
+} // namespace kiln::onnx
+// ---- end kiln/frontend/onnx/load_file.hpp ----
 
 // Interop with libraries found on the include path. These come last so that every header
 // they need is already included unconditionally above.
@@ -25101,7 +26880,10 @@ class Model {
     std::array<Tensor, node_count> bound{};
     std::array<relax::Attrs, node_count> attrs{};
     std::array<std::array<const vm::Slot*, kMaxNodeInputs>, node_count> inputs{};
-    std::array<const vm::Slot*, node_count> outputs{};
+    // A kernel's outputs: its own slot, then those of its op's further outputs (topk's
+    // indices), which live in its buffer whether or not the graph names them.
+    std::array<std::array<const vm::Slot*, G::max_parts>, node_count> outputs{};
+    std::array<std::array<vm::Slot, G::max_parts>, node_count> part_slots{};
     std::array<vm::OpCall, node_count> calls{};
     std::array<const vm::OpKernel*, node_count> kernels{};
 
@@ -25125,7 +26907,7 @@ class Model {
     slot.dtype = n.shape.dtype;
     slot.set_shape(std::span<const std::int64_t>(n.shape.dims, static_cast<std::size_t>(n.shape.rank)));
     if (n.storage >= 0) slot.data = s.arena + G::offset_of(i);
-    if constexpr (!N::is_param) {
+    if constexpr (!N::is_param && !N::is_part) {
       if (n.role != Role::kernel) return Status();
       const std::string_view op = relax::op_info(N::op).name;
       s.kernels[idx(i)] = vm::cpu_kernel(N::op);
@@ -25152,17 +26934,26 @@ class Model {
         binding.inputs.push_back(static_cast<relax::ValueId>(fn.values.size()));
         fn.values.push_back(std::move(v));
       }
-      relax::Value out;
-      out.type = N::type;
-      binding.outputs.push_back(static_cast<relax::ValueId>(fn.values.size()));
-      fn.values.push_back(std::move(out));
+      s.outputs[idx(i)][0] = &slot;
+      for (int part = 0; part < N::output_count; ++part) {
+        relax::Value out;
+        out.type = N::output_type(part);
+        binding.outputs.push_back(static_cast<relax::ValueId>(fn.values.size()));
+        fn.values.push_back(std::move(out));
+        if (part == 0) continue;
+        vm::Slot& extra = s.part_slots[idx(i)][idx(part)];
+        const StaticShape shape = static_shape_of(N::output_type(part));
+        extra.dtype = shape.dtype;
+        extra.set_shape(std::span<const std::int64_t>(shape.dims, static_cast<std::size_t>(shape.rank)));
+        extra.data = static_cast<std::byte*>(slot.data) + N::part_offset(part);
+        s.outputs[idx(i)][idx(part)] = &extra;
+      }
       if (s.kernels[idx(i)]->supports != nullptr) KILN_RETURN_IF_ERROR(s.kernels[idx(i)]->supports(binding, fn));
-      s.outputs[idx(i)] = &slot;
       vm::OpCall& call = s.calls[idx(i)];
       call.op = N::op;
       call.attrs = &s.attrs[idx(i)];
       call.inputs = std::span<const vm::Slot* const>(s.inputs[idx(i)].data(), idx(n.input_count));
-      call.outputs = std::span<const vm::Slot* const>(&s.outputs[idx(i)], 1);
+      call.outputs = std::span<const vm::Slot* const>(s.outputs[idx(i)].data(), idx(N::output_count));
       call.pool = s.pool;
       if (s.kernels[idx(i)]->scratch_bytes != nullptr)
         s.scratch_bytes = std::max(s.scratch_bytes, vm::align_up(s.kernels[idx(i)]->scratch_bytes(call)));
@@ -25172,7 +26963,7 @@ class Model {
 
   template <class N>
   Status execute(int i) {
-    if constexpr (N::is_param) {
+    if constexpr (N::is_param || N::is_part) {
       return Status();
     } else {
       State& s = *state_;

@@ -84,6 +84,12 @@
 #include "static_graph/plan.hpp"
 #include "static_graph/graph.hpp"
 
+// the ONNX frontend: the protobuf wire format, ONNX's messages, tensors and files
+#include "frontend/onnx/wire.hpp"
+#include "frontend/onnx/proto.hpp"
+#include "frontend/onnx/tensor_data.hpp"
+#include "frontend/onnx/load_file.hpp"
+
 // Interop with libraries found on the include path. These come last so that every header
 // they need is already included unconditionally above.
 #if __has_include(<dlpack/dlpack.h>)
