@@ -9109,7 +9109,7 @@ namespace kiln::relax {
 enum class OpKind : std::uint8_t {
   // elementwise unary
   identity, neg, abs, sign, relu, sigmoid, tanh, exp, log, sqrt, rsqrt, reciprocal, floor, ceil, round, sin, cos,
-  erf, gelu, silu, logical_not,
+  tan, asin, acos, atan, sinh, cosh, asinh, acosh, atanh, erf, gelu, silu, logical_not,
   // elementwise binary, with broadcasting
   add, subtract, multiply, divide, power, maximum, minimum, mod,
   // comparisons (bool results) and logic (bool inputs)
@@ -9183,6 +9183,15 @@ inline constexpr OpInfo kOpTable[] = {
     {"round", F::unary, 1, 1, E::floating},
     {"sin", F::unary, 1, 1, E::floating},
     {"cos", F::unary, 1, 1, E::floating},
+    {"tan", F::unary, 1, 1, E::floating},
+    {"asin", F::unary, 1, 1, E::floating},
+    {"acos", F::unary, 1, 1, E::floating},
+    {"atan", F::unary, 1, 1, E::floating},
+    {"sinh", F::unary, 1, 1, E::floating},
+    {"cosh", F::unary, 1, 1, E::floating},
+    {"asinh", F::unary, 1, 1, E::floating},
+    {"acosh", F::unary, 1, 1, E::floating},
+    {"atanh", F::unary, 1, 1, E::floating},
     {"erf", F::unary, 1, 1, E::floating},
     {"gelu", F::unary, 1, 1, E::floating},
     {"silu", F::unary, 1, 1, E::floating},
@@ -11368,6 +11377,15 @@ inline std::optional<double> unary_real(OpKind op, double x) {
     case OpKind::round: return std::nearbyint(x);  // halves to even, as ONNX rounds
     case OpKind::sin: return std::sin(x);
     case OpKind::cos: return std::cos(x);
+    case OpKind::tan: return std::tan(x);
+    case OpKind::asin: return std::asin(x);
+    case OpKind::acos: return std::acos(x);
+    case OpKind::atan: return std::atan(x);
+    case OpKind::sinh: return std::sinh(x);
+    case OpKind::cosh: return std::cosh(x);
+    case OpKind::asinh: return std::asinh(x);
+    case OpKind::acosh: return std::acosh(x);
+    case OpKind::atanh: return std::atanh(x);
     case OpKind::erf: return std::erf(x);
     case OpKind::gelu: return 0.5 * x * (1.0 + std::erf(x / std::sqrt(2.0)));
     case OpKind::silu: return x / (1.0 + std::exp(-x));
@@ -17171,6 +17189,4197 @@ inline Result<Tensor> load_tensor(const std::filesystem::path& path, std::uint64
 
 } // namespace kiln::onnx
 // ---- end kiln/frontend/onnx/load_file.hpp ----
+// ---- begin kiln/frontend/onnx/import.hpp ----
+// kiln/frontend/onnx/import.hpp: ONNX models as relax modules, the dynamic modules the VM loads.
+//
+//   Result<relax::Module> m = onnx::load("model.onnx");
+//   auto exe = vm::load(std::move(*m)).value();
+//
+// The graph's inputs (less those an initializer defines) become the module's parameters, by
+// name and in order; initializers and Constant nodes become constants; each node becomes one
+// or more relax bindings (import_ops_*.hpp); the graph's outputs are the function's results,
+// named after them. dim_params become relax symbols (shared by every input that names them),
+// unnamed unknown extents fresh symbols.
+//
+// Ops of the default domain ("" or "ai.onnx") are imported at the model's opset, from 1 to
+// kMaxOpset, with the attribute and input changes of the opsets in between; the optimizers of
+// ai.onnx.preview.training (Adagrad, Adam, Momentum) too. Anything else (an
+// op kiln does not know, another domain, an attribute value it cannot honour, an input that
+// must be known at load time but is computed) is an error that names the node, its op and
+// the opset: "onnx: node 3 (Conv 'conv1'), opset 13: ...".
+
+#include <cstdint>
+#include <filesystem>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+// ---- begin kiln/frontend/onnx/import_graph.hpp ----
+// kiln/frontend/onnx/import_graph.hpp: importing one ONNX graph into a relax function, and
+// NodeContext, what an op converter sees of the node it converts.
+//
+// A GraphImporter owns a relax::Builder and the scope of one graph: the relax value of every
+// ONNX name defined so far (graph inputs, initializers, node outputs). A subgraph (If's
+// branches, Loop's body) gets an importer of its own whose parent is the enclosing graph;
+// the outer values it reads become parameters of the sub-function (or constants, when the
+// outer value is one), since relax sub-functions see only their arguments.
+//
+// Converters (import_ops_*.hpp) turn one node into relax bindings through a NodeContext:
+// typed access to attributes and inputs, the inputs whose values must be known at load time
+// (shapes, axes, pads, ...), small constants, and outputs. Their errors say what is wrong;
+// the importer prefixes them with the node ("node 3 (Conv 'conv1'), opset 13: ...").
+
+#include <cstddef>
+#include <cstdint>
+#include <filesystem>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <unordered_set>
+#include <utility>
+#include <vector>
+
+// ---- begin kiln/frontend/onnx/import_options.hpp ----
+// kiln/frontend/onnx/import_options.hpp: ImportOptions, what a caller may fix when an ONNX
+// model is imported into a relax::Module.
+
+#include <cstdint>
+#include <string>
+#include <utility>
+#include <vector>
+
+
+namespace kiln::onnx {
+
+struct ImportOptions {
+  // Extents for symbolic dims, by dim_param name ("batch" -> 1): such a dim becomes the
+  // constant instead of a symbol.
+  std::vector<std::pair<std::string, std::int64_t>> dim_values = {};
+  // Values of graph inputs that are known when the model is imported. An op that needs a
+  // load-time constant (a shape, axes, pads, scales, k, ...) where the model feeds it a
+  // graph input takes the value from here (as TVM's freeze_params would); the input stays an
+  // input of the module, and the caller promises to pass this same value at run time.
+  std::vector<std::pair<std::string, Tensor>> input_values = {};
+};
+
+} // namespace kiln::onnx
+// ---- end kiln/frontend/onnx/import_options.hpp ----
+
+namespace kiln::onnx::detail {
+
+class NodeContext;
+class GraphImporter;
+
+// Converts one node; the importer adds the node's name to any error.
+using ConvertFn = Status (*)(NodeContext&);
+// The converter of an op type of a domain, or null for an op the importer does not know.
+using ConverterLookup = ConvertFn (*)(std::string_view domain, std::string_view op_type);
+// Whether the importer knows any op of a domain.
+using DomainCheck = bool (*)(std::string_view domain);
+
+struct ConverterEntry {
+  std::string_view op_type;
+  ConvertFn convert = nullptr;
+};
+
+inline bool is_default_domain(std::string_view domain) noexcept { return domain.empty() || domain == "ai.onnx"; }
+
+// What every graph of one model shares.
+struct ModelState {
+  std::int64_t opset = 0;  // of the default domain
+  std::filesystem::path model_dir;
+  const ImportOptions* options = nullptr;
+  ConverterLookup lookup = nullptr;
+  DomainCheck knows_domain = nullptr;
+  // dim_param names -> relax symbols (names longer than a kiln::Name are shortened uniquely).
+  std::unordered_map<std::string, Name> symbols;
+  std::unordered_set<std::string> taken_symbols;
+  int fresh_symbols = 0;
+
+  // The dim an ONNX dimension becomes: its value, the caller's value for its dim_param, the
+  // dim_param's symbol, or a fresh symbol for an unnamed unknown extent.
+  relax::SymDim dim_of(const TensorShapeProto::Dimension& dim) {
+    if (dim.dim_value && *dim.dim_value >= 0) return relax::SymDim(*dim.dim_value);
+    if (dim.dim_param && !dim.dim_param->empty()) {
+      const std::string& param = *dim.dim_param;
+      for (const auto& [name, value] : options->dim_values)
+        if (name == param) return relax::SymDim(value);
+      auto it = symbols.find(param);
+      if (it != symbols.end()) return relax::sym(it->second);
+      // dim_params are reserved in taken_symbols up front, so fresh names never collide with them.
+      const Name symbol = Name::fits(param.size()) ? Name(std::string_view(param)) : fresh_name(param.substr(0, 24));
+      taken_symbols.insert(std::string(symbol.view()));
+      symbols.emplace(param, symbol);
+      return relax::sym(symbol);
+    }
+    const Name symbol = fresh_name("unk");
+    taken_symbols.insert(std::string(symbol.view()));
+    return relax::sym(symbol);
+  }
+
+ private:
+  Name fresh_name(std::string_view stem) {
+    for (;;) {
+      const std::string text = str_cat(stem, "_", fresh_symbols++);
+      if (taken_symbols.count(text) == 0 && Name::fits(text.size())) return Name(std::string_view(text));
+    }
+  }
+};
+
+// The names a graph reads without defining them: values of enclosing graphs (for subgraphs
+// inside it too), in order of first use.
+inline void collect_free_names(const GraphProto& graph, std::vector<std::string>& out) {
+  std::unordered_set<std::string> defined;
+  for (const ValueInfoProto& input : graph.input) defined.insert(input.name);
+  for (const TensorProto& init : graph.initializer) defined.insert(init.name);
+  const auto use = [&](const std::string& name) {
+    if (name.empty() || defined.count(name) != 0) return;
+    for (const std::string& seen : out)
+      if (seen == name) return;
+    out.push_back(name);
+  };
+  for (const NodeProto& node : graph.node) {
+    for (const std::string& name : node.input) use(name);
+    for (const AttributeProto& attr : node.attribute) {
+      std::vector<std::string> inner;
+      if (attr.g) collect_free_names(*attr.g, inner);
+      for (const GraphProto& g : attr.graphs) collect_free_names(g, inner);
+      for (const std::string& name : inner) use(name);
+    }
+    for (const std::string& name : node.output)
+      if (!name.empty()) defined.insert(name);
+  }
+  for (const ValueInfoProto& output : graph.output) use(output.name);
+}
+
+// The relax type of an ONNX value's declared tensor type.
+inline Result<relax::TensorType> tensor_type_of(const ValueInfoProto& info, ModelState& model) {
+  const TypeProto::Tensor* tensor = info.type ? info.type->tensor_type() : nullptr;
+  if (tensor == nullptr) {
+    if (info.type && info.type->sequence_type())
+      return make_error(StatusCode::unsupported, "'", info.name, "' is a sequence; kiln imports tensors only");
+    if (info.type && info.type->optional_type())
+      return make_error(StatusCode::unsupported, "'", info.name, "' is an optional; kiln imports tensors only");
+    return make_error(StatusCode::unsupported, "'", info.name, "' has no tensor type");
+  }
+  const std::optional<DType> dtype = to_dtype(tensor->elem_type);
+  if (!dtype)
+    return make_error(StatusCode::unsupported, "'", info.name, "' has element type ", describe(tensor->elem_type),
+                      ", which kiln has no dtype for");
+  if (!tensor->shape) return make_error(StatusCode::unsupported, "'", info.name, "' has no shape (unknown rank)");
+  if (tensor->shape->dim.size() > static_cast<std::size_t>(kMaxRank))
+    return make_error(StatusCode::unsupported, "'", info.name, "' has rank ", tensor->shape->dim.size(),
+                      ", above kiln's maximum ", kMaxRank);
+  relax::TensorType type;
+  type.dtype = *dtype;
+  for (const TensorShapeProto::Dimension& dim : tensor->shape->dim) type.push_back(model.dim_of(dim));
+  return type;
+}
+
+// A value a subgraph reads from the graph around it.
+struct Capture {
+  std::string name;
+  relax::Var outer;                  // in the enclosing graph
+  relax::TensorType type;
+  std::optional<Tensor> constant;    // known at load time: copied in instead of passed
+};
+
+class GraphImporter {
+ public:
+  GraphImporter(ModelState& model, const GraphImporter* parent, std::string function_name)
+      : model_(model), parent_(parent), builder_(std::move(function_name)) {}
+  GraphImporter(const GraphImporter&) = delete;
+  GraphImporter& operator=(const GraphImporter&) = delete;
+
+  ModelState& model() noexcept { return model_; }
+  std::int64_t opset() const noexcept { return model_.opset; }
+  relax::Builder& builder() noexcept { return builder_; }
+  const relax::Builder& builder() const noexcept { return builder_; }
+  const relax::TensorType& type(relax::Var v) const { return builder_.type(v); }
+
+  // The value an ONNX name stands for in this graph.
+  Result<relax::Var> lookup(std::string_view name) const {
+    auto it = values_.find(std::string(name));
+    if (it != values_.end()) return it->second;
+    return make_error(StatusCode::not_found, "'", name,
+                      "' is not defined (no graph input, initializer or earlier node output has this name)");
+  }
+  bool defines(std::string_view name) const { return values_.count(std::string(name)) != 0; }
+  void define(const std::string& name, relax::Var v) { values_[name] = v; }
+
+  // The elements of `v` when they are known at load time: a constant, an integer tensor
+  // whose elements inference tracked (shape arithmetic), or a graph input whose value the
+  // caller gave in ImportOptions::input_values.
+  std::optional<Tensor> known_value(relax::Var v) const {
+    const relax::Function& fn = builder_.function();
+    if (!v.valid() || !fn.has_value(v.id)) return std::nullopt;
+    if (const Tensor* t = fn.constant_of(v.id)) return *t;
+    const relax::Value& value = fn.value(v.id);
+    if (value.kind == relax::ValueKind::param) {
+      for (const auto& [name, tensor] : model_.options->input_values)
+        if (name == value.name && tensor.defined() && tensor.dtype() == value.type.dtype) return tensor;
+      return std::nullopt;
+    }
+    if (!value.contents || !is_integer(value.type.dtype) || value.type.rank > 1) return fold(v.id);
+    std::vector<std::int64_t> elements;
+    for (const relax::SymDim& d : *value.contents) {
+      if (!d.is_constant()) return fold(v.id);
+      elements.push_back(d.constant_value());
+    }
+    std::vector<std::int64_t> dims;
+    if (value.type.rank == 1) dims.push_back(static_cast<std::int64_t>(elements.size()));
+    Result<Tensor> t = Tensor::empty(value.type.dtype, dims);
+    if (!t.ok()) return std::nullopt;
+    for (std::size_t i = 0; i < elements.size(); ++i) {
+      visit_dtype(value.type.dtype, [&](auto zero) {
+        using T = decltype(zero);
+        static_cast<T*>(t->data())[i] = static_cast<T>(elements[i]);
+      });
+    }
+    return std::move(*t);
+  }
+
+  // Initializers become constants. `skip` names initializers shadowed by something else.
+  Status import_initializers(const GraphProto& graph) {
+    for (const TensorProto& init : graph.initializer) {
+      if (init.name.empty()) return make_error(StatusCode::parse_error, "an initializer has no name");
+      Result<Tensor> tensor = to_tensor(init, model_.model_dir);
+      if (!tensor.ok()) return std::move(tensor).status();
+      const relax::Var v = builder_.constant(std::move(*tensor));
+      if (!builder_.ok()) return builder_.status();
+      define(init.name, v);
+    }
+    return {};
+  }
+
+  // Graph inputs that no initializer defines become parameters, in order.
+  Status import_inputs(const GraphProto& graph) {
+    for (const ValueInfoProto& input : graph.input) {
+      if (defines(input.name)) continue;  // an initializer (IR < 4 lists them as inputs too)
+      Result<relax::TensorType> type = tensor_type_of(input, model_);
+      if (!type.ok()) return std::move(type).status().with_context(str_cat("graph input '", input.name, "'"));
+      const relax::Var v = builder_.input(input.name, *type);
+      if (!builder_.ok()) return builder_.status();
+      define(input.name, v);
+    }
+    return {};
+  }
+
+  // The values this subgraph reads from enclosing graphs, each resolved in `outer` (the
+  // importer of the graph the node holding this subgraph sits in).
+  static Result<std::vector<Capture>> captures_of(std::span<const GraphProto* const> graphs, const GraphImporter& outer) {
+    std::vector<std::string> names;
+    for (const GraphProto* g : graphs) {
+      std::vector<std::string> free;
+      collect_free_names(*g, free);
+      for (const std::string& name : free) {
+        bool seen = false;
+        for (const std::string& n : names) seen = seen || n == name;
+        if (!seen) names.push_back(name);
+      }
+    }
+    std::vector<Capture> captures;
+    for (const std::string& name : names) {
+      KILN_ASSIGN_OR_RETURN(const relax::Var outer_value, outer.lookup(name));
+      Capture c;
+      c.name = name;
+      c.outer = outer_value;
+      c.type = outer.type(outer_value);
+      c.constant = outer.known_value(outer_value);
+      // An input with a caller-given value is still a run-time value of the outer graph.
+      if (c.constant && outer.builder().function().value(outer_value.id).kind == relax::ValueKind::param)
+        c.constant.reset();
+      captures.push_back(std::move(c));
+    }
+    return captures;
+  }
+
+  // Defines the captured values here: constants are copied in, the others become parameters
+  // (in capture order) whose arguments the caller passes.
+  Status declare_captures(std::span<const Capture> captures) {
+    for (const Capture& c : captures) {
+      if (defines(c.name)) continue;
+      relax::Var v = c.constant ? builder_.constant(*c.constant) : builder_.input(c.name, c.type);
+      if (!builder_.ok()) return builder_.status();
+      define(c.name, v);
+    }
+    return {};
+  }
+
+  Status import_nodes(const GraphProto& graph);
+
+  // The values of the graph's outputs, in order.
+  Result<std::vector<relax::Var>> outputs(const GraphProto& graph) const {
+    std::vector<relax::Var> out;
+    for (const ValueInfoProto& output : graph.output) {
+      Result<relax::Var> v = lookup(output.name);
+      if (!v.ok()) return std::move(v).status().with_context(str_cat("graph output '", output.name, "'"));
+      out.push_back(*v);
+    }
+    return out;
+  }
+
+  // Finishes the function with `outputs`. Each output gets a binding of its own (an identity
+  // where it is an input, a constant or another output), named after the ONNX output.
+  Result<relax::Module> finish(const GraphProto& graph, std::vector<relax::Var> outputs) {
+    std::vector<std::string> names;
+    for (const ValueInfoProto& output : graph.output) names.push_back(output.name);
+    return finish(names, std::move(outputs));
+  }
+  Result<relax::Module> finish(std::span<const std::string> names, std::vector<relax::Var> outputs) {
+    std::unordered_set<relax::ValueId> used;
+    for (relax::Var& v : outputs) {
+      const relax::Value& value = builder_.function().value(v.id);
+      if (value.kind != relax::ValueKind::binding || used.count(v.id) != 0 || !value.name.empty())
+        v = builder_.emit(relax::OpKind::identity, {v});
+      if (!builder_.ok()) return builder_.status();
+      used.insert(v.id);
+    }
+    KILN_ASSIGN_OR_RETURN(relax::Module module, builder_.finish(outputs));
+    relax::Function& fn = module.main();
+    for (std::size_t i = 0; i < outputs.size() && i < names.size(); ++i) fn.value(outputs[i].id).name = names[i];
+    return module;
+  }
+
+  const GraphImporter* parent() const noexcept { return parent_; }
+
+ private:
+  // Bindings whose inputs are all known are evaluated (by relax's reference evaluator, as
+  // constant folding would) when an op needs their value; small results only.
+  static constexpr std::int64_t kMaxFoldedElements = std::int64_t{1} << 16;
+
+  std::optional<Tensor> fold(relax::ValueId id) const {
+    if (auto it = folded_.find(id); it != folded_.end()) return it->second;
+    folded_[id] = std::nullopt;
+    const relax::Function& fn = builder_.function();
+    const relax::Binding* producer = nullptr;
+    fn.for_each_binding([&](const relax::Binding& binding) {
+      for (relax::ValueId out : binding.outputs)
+        if (out == id) producer = &binding;
+    });
+    if (producer == nullptr || producer->outputs.size() != 1) return std::nullopt;
+    const relax::TensorType& type = fn.type(id);
+    if (!type.is_static()) return std::nullopt;
+    const relax::SymDim count = type.element_count();
+    if (!count.is_constant() || count.constant_value() > kMaxFoldedElements) return std::nullopt;
+    std::vector<Tensor> inputs;
+    for (relax::ValueId in : producer->inputs) {
+      if (in == relax::kNoValue) {
+        inputs.emplace_back();
+        continue;
+      }
+      std::optional<Tensor> known = known_value(relax::Var{in});
+      if (!known) return std::nullopt;
+      inputs.push_back(std::move(*known));
+    }
+    Result<std::vector<Tensor>> out =
+        relax::evaluate_reference(producer->op, producer->attrs, inputs, std::span<const relax::TensorType>(&type, 1));
+    if (!out.ok() || out->size() != 1) return std::nullopt;
+    folded_[id] = (*out)[0];
+    return (*out)[0];
+  }
+
+  mutable std::unordered_map<relax::ValueId, std::optional<Tensor>> folded_;
+  ModelState& model_;
+  const GraphImporter* parent_;
+  relax::Builder builder_;
+  std::unordered_map<std::string, relax::Var> values_;
+};
+
+// "Conv 'conv1'" or "Conv".
+inline std::string describe_node(const NodeProto& node) {
+  std::string text = node.op_type.empty() ? std::string("(no op_type)") : node.op_type;
+  if (!node.domain.empty() && !is_default_domain(node.domain)) text = str_cat(node.domain, ".", text);
+  if (!node.name.empty()) text += str_cat(" '", node.name, "'");
+  return text;
+}
+
+class NodeContext {
+ public:
+  NodeContext(GraphImporter& graph, const NodeProto& node, int index) : graph_(graph), node_(node), index_(index) {}
+
+  const NodeProto& node() const noexcept { return node_; }
+  int index() const noexcept { return index_; }
+  std::int64_t opset() const noexcept { return graph_.opset(); }
+  GraphImporter& graph() noexcept { return graph_; }
+  relax::Builder& b() noexcept { return graph_.builder(); }
+  // A copy: emitting bindings may move the builder's values, so no reference is kept.
+  relax::TensorType type(relax::Var v) const { return graph_.type(v); }
+  DType dtype(relax::Var v) const { return graph_.type(v).dtype; }
+  int rank(relax::Var v) const { return graph_.type(v).rank; }
+
+  // The builder's first error, if any: converters check it before reading inferred types.
+  Status status() const { return graph_.builder().status(); }
+
+  // ---- errors ------------------------------------------------------------------------------
+  template <class... Pieces>
+  static Status error(StatusCode code, const Pieces&... pieces) {
+    return make_error(code, pieces...);
+  }
+  template <class... Pieces>
+  static Status unsupported(const Pieces&... pieces) {
+    return make_error(StatusCode::unsupported, pieces...);
+  }
+  template <class... Pieces>
+  static Status invalid(const Pieces&... pieces) {
+    return make_error(StatusCode::invalid_argument, pieces...);
+  }
+
+  // ---- inputs ------------------------------------------------------------------------------
+  int input_count() const noexcept { return static_cast<int>(node_.input.size()); }
+  bool has_input(int i) const noexcept {
+    return i >= 0 && i < input_count() && !node_.input[static_cast<std::size_t>(i)].empty();
+  }
+  const std::string& input_name(int i) const { return node_.input[static_cast<std::size_t>(i)]; }
+
+  Result<relax::Var> input(int i) const {
+    if (!has_input(i)) return invalid("input ", i, " is required");
+    return graph_.lookup(input_name(i));
+  }
+  // An optional input: an invalid Var when absent.
+  Result<relax::Var> optional_input(int i) const {
+    if (!has_input(i)) return relax::Var{};
+    return graph_.lookup(input_name(i));
+  }
+  std::optional<Tensor> known_value(relax::Var v) const { return graph_.known_value(v); }
+
+  // An input whose elements must be known at load time; `role` names it in errors.
+  Result<Tensor> constant_input(int i, std::string_view role) const {
+    KILN_ASSIGN_OR_RETURN(const relax::Var v, input(i));
+    if (std::optional<Tensor> t = known_value(v)) return std::move(*t);
+    return unsupported("the ", role, " (input ", i, " '", input_name(i),
+                       "') must be known at load time (an initializer or a Constant's output); here it is computed "
+                       "at run time");
+  }
+  Result<std::vector<std::int64_t>> constant_ints(int i, std::string_view role) const {
+    KILN_ASSIGN_OR_RETURN(const Tensor t, constant_input(i, role));
+    return ints_of(t, role);
+  }
+  Result<std::vector<double>> constant_reals(int i, std::string_view role) const {
+    KILN_ASSIGN_OR_RETURN(const Tensor t, constant_input(i, role));
+    return reals_of(t);
+  }
+
+  static Result<std::vector<std::int64_t>> ints_of(const Tensor& t, std::string_view role) {
+    if (!is_integer(t.dtype()))
+      return invalid("the ", role, " must be an integer tensor, got ", to_string(t.dtype()));
+    std::vector<std::int64_t> out(static_cast<std::size_t>(t.numel()));
+    for (std::size_t i = 0; i < out.size(); ++i) {
+      out[i] = visit_dtype(t.dtype(), [&](auto zero) -> std::int64_t {
+        using T = decltype(zero);
+        return static_cast<std::int64_t>(static_cast<const T*>(t.data())[i]);
+      });
+    }
+    return out;
+  }
+  static std::vector<double> reals_of(const Tensor& t) {
+    std::vector<double> out(static_cast<std::size_t>(t.numel()));
+    for (std::size_t i = 0; i < out.size(); ++i) {
+      out[i] = visit_dtype(t.dtype(), [&](auto zero) -> double {
+        using T = decltype(zero);
+        return static_cast<double>(static_cast<const T*>(t.data())[i]);
+      });
+    }
+    return out;
+  }
+
+  // ---- attributes --------------------------------------------------------------------------
+  const AttributeProto* attr(std::string_view name) const {
+    for (const AttributeProto& a : node_.attribute)
+      if (a.name == name) return &a;
+    return nullptr;
+  }
+  bool has_attr(std::string_view name) const { return attr(name) != nullptr; }
+  std::int64_t attr_int(std::string_view name, std::int64_t fallback) const {
+    const AttributeProto* a = attr(name);
+    return a ? a->i : fallback;
+  }
+  double attr_float(std::string_view name, double fallback) const {
+    const AttributeProto* a = attr(name);
+    return a ? static_cast<double>(a->f) : fallback;
+  }
+  std::string attr_string(std::string_view name, std::string_view fallback) const {
+    const AttributeProto* a = attr(name);
+    return a ? a->s : std::string(fallback);
+  }
+  std::vector<std::int64_t> attr_ints(std::string_view name) const {
+    const AttributeProto* a = attr(name);
+    return a ? a->ints : std::vector<std::int64_t>{};
+  }
+  std::vector<float> attr_floats(std::string_view name) const {
+    const AttributeProto* a = attr(name);
+    return a ? a->floats : std::vector<float>{};
+  }
+
+  // ---- outputs -----------------------------------------------------------------------------
+  int output_count() const noexcept { return static_cast<int>(node_.output.size()); }
+  bool wants_output(int i) const noexcept {
+    return i >= 0 && i < output_count() && !node_.output[static_cast<std::size_t>(i)].empty();
+  }
+  // Output i of the node is `v`; an omitted output ignores it.
+  Status set_output(int i, relax::Var v) {
+    if (!wants_output(i)) return {};
+    if (!v.valid()) {
+      KILN_RETURN_IF_ERROR(status());
+      return error(StatusCode::internal, "output ", i, " has no value");
+    }
+    graph_.define(node_.output[static_cast<std::size_t>(i)], v);
+    return {};
+  }
+  // Refuses outputs from `first` on, which the converter does not compute.
+  Status no_outputs_from(int first, std::string_view what) const {
+    for (int i = first; i < output_count(); ++i)
+      if (wants_output(i)) return unsupported("output ", i, " (", what, ") is not supported");
+    return {};
+  }
+
+  // ---- emitting ----------------------------------------------------------------------------
+  relax::Var emit(relax::OpKind op, std::initializer_list<relax::Var> inputs, relax::Attrs attrs = relax::NoAttrs{}) {
+    return b().emit(op, inputs, std::move(attrs));
+  }
+  relax::Var constant(Tensor t) { return b().constant(std::move(t)); }
+  // A rank-0 constant of `dtype` holding `value`.
+  relax::Var scalar(DType dtype, double value) {
+    Result<Tensor> t = Tensor::empty(dtype, std::span<const std::int64_t>{});
+    if (!t.ok()) return relax::Var{};
+    store(*t, 0, value);
+    return constant(std::move(*t));
+  }
+  // A constant of `dims` holding `values` (i64).
+  relax::Var i64_constant(std::span<const std::int64_t> values, std::span<const std::int64_t> dims) {
+    Result<Tensor> t = Tensor::from_values<std::int64_t>(dims, values);
+    if (!t.ok()) return relax::Var{};
+    return constant(std::move(*t));
+  }
+  relax::Var i64_vector(std::span<const std::int64_t> values) {
+    const std::int64_t n = static_cast<std::int64_t>(values.size());
+    return i64_constant(values, std::span<const std::int64_t>(&n, 1));
+  }
+
+  // Element `i` of a row-major tensor set from a double, for any dtype.
+  static void store(const Tensor& t, std::int64_t i, double value) {
+    visit_dtype(t.dtype(), [&](auto zero) {
+      using T = decltype(zero);
+      if constexpr (std::is_same_v<T, bool>) static_cast<T*>(t.data())[i] = value != 0.0;
+      else static_cast<T*>(t.data())[i] = static_cast<T>(value);
+    });
+  }
+
+ private:
+  GraphImporter& graph_;
+  const NodeProto& node_;
+  int index_;
+};
+
+inline Status GraphImporter::import_nodes(const GraphProto& graph) {
+  const bool top = parent_ == nullptr;
+  for (std::size_t n = 0; n < graph.node.size(); ++n) {
+    const NodeProto& node = graph.node[n];
+    const std::string where =
+        str_cat(top ? "onnx: " : "", "node ", n, " (", describe_node(node), "), opset ", model_.opset);
+    if (!model_.knows_domain(node.domain))
+      return make_error(StatusCode::unsupported, where, ": the operator domain '", node.domain, "' is not supported");
+    const ConvertFn convert = model_.lookup(node.domain, node.op_type);
+    if (convert == nullptr)
+      return make_error(StatusCode::unsupported, where, ": the op ", node.op_type, " is not supported");
+    NodeContext ctx(*this, node, static_cast<int>(n));
+    Status s = convert(ctx);
+    if (s.ok()) s = builder_.status();
+    if (!s.ok()) return std::move(s).with_context(where);
+    for (std::size_t o = 0; o < node.output.size(); ++o)
+      if (!node.output[o].empty() && !defines(node.output[o]))
+        return make_error(StatusCode::internal, where, ": output ", o, " '", node.output[o], "' was not produced");
+  }
+  return {};
+}
+
+} // namespace kiln::onnx::detail
+// ---- end kiln/frontend/onnx/import_graph.hpp ----
+// ---- begin kiln/frontend/onnx/import_ops_control.hpp ----
+// kiln/frontend/onnx/import_ops_control.hpp: ONNX's If and Loop as relax's if and loop, whose
+// branches and body are sub-functions of the module.
+//
+// A subgraph reads values of the graphs around it freely; a relax sub-function sees only its
+// arguments. So every outer value a subgraph reads becomes a parameter (passed by the if or
+// loop binding; a loop carries it through unchanged), or a constant copied in when it is one.
+//
+// relax's loop runs its body a trip count of times and has no early exit and no scan
+// outputs, so a Loop is imported when its body's condition output is the condition input
+// passed through (or a constant true). A run-time initial condition is honoured by running
+// zero iterations when it is false. Scan outputs become carried buffers, one row written per
+// iteration, which needs the trip count known at load time.
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+// ---- begin kiln/frontend/onnx/import_ops_nn.hpp ----
+// kiln/frontend/onnx/import_ops_nn.hpp: ONNX's neural-network ops: matrix products,
+// convolutions, pooling, normalizations, the softmax family and dropout.
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+
+namespace kiln::onnx::detail {
+
+using relax::OpKind;
+using relax::Var;
+
+// A list attribute as relax's fixed-capacity Ints (an overflow is reported by inference).
+inline relax::Ints to_relax_ints(const std::vector<std::int64_t>& values) {
+  relax::Ints out;
+  for (std::int64_t v : values) out.push_back(v);
+  return out;
+}
+
+// The dims of a type as a reshape target.
+inline relax::Dims dims_of(const relax::TensorType& t) {
+  relax::Dims out;
+  for (int i = 0; i < t.rank; ++i) out.push_back(t.dims[i]);
+  return out;
+}
+
+inline Result<relax::AutoPad> auto_pad_of(const NodeContext& ctx) {
+  const std::string pad = ctx.attr_string("auto_pad", "NOTSET");
+  if (pad == "NOTSET" || pad.empty()) return relax::AutoPad::explicit_pads;
+  if (pad == "SAME_UPPER") return relax::AutoPad::same_upper;
+  if (pad == "SAME_LOWER") return relax::AutoPad::same_lower;
+  if (pad == "VALID") return relax::AutoPad::valid;
+  return ctx.invalid("auto_pad '", pad, "' is not one of NOTSET, SAME_UPPER, SAME_LOWER, VALID");
+}
+
+// ---- matrix products ----------------------------------------------------------------------
+
+// numpy.matmul of any dtype. The CPU kernel computes f32; f16 and bf16 run through it (their
+// products and sums are exact enough in f32), other dtypes multiply and sum exactly in their
+// own type: a [..., m, k, 1] * b [..., 1, k, n], summed over k.
+inline Var matmul_any(NodeContext& ctx, Var a, Var b) {
+  relax::Builder& bld = ctx.b();
+  const DType dtype = ctx.dtype(a);
+  if (dtype == DType::f32) return bld.matmul(a, b);
+  if (dtype == DType::f16 || dtype == DType::bf16)
+    return bld.cast(bld.matmul(bld.cast(a, DType::f32), bld.cast(b, DType::f32)), dtype);
+  const bool vector_a = ctx.rank(a) == 1;
+  const bool vector_b = ctx.rank(b) == 1;
+  if (vector_a) a = bld.unsqueeze(a, {0});
+  if (vector_b) b = bld.unsqueeze(b, {1});
+  // Summed in i64 (the kernel's integer type); wrapping back to a narrower type afterwards
+  // gives what summing in it would.
+  const bool widen = is_integer(dtype) && dtype != DType::i64;
+  if (widen) {
+    a = bld.cast(a, DType::i64);
+    b = bld.cast(b, DType::i64);
+  }
+  const Var products = bld.multiply(bld.unsqueeze(a, {-1}), bld.unsqueeze(b, {-3}));
+  Var out = bld.reduce(OpKind::reduce_sum, products, relax::ReduceAttrs{.axes = {-2}, .keepdims = false});
+  if (widen) out = bld.cast(out, dtype);
+  if (vector_b) out = bld.squeeze(out, {-1});
+  if (vector_a) out = bld.squeeze(out, {-2});
+  return out;
+}
+
+inline Status convert_matmul(NodeContext& ctx) {
+  KILN_ASSIGN_OR_RETURN(const Var a, ctx.input(0));
+  KILN_ASSIGN_OR_RETURN(const Var b, ctx.input(1));
+  KILN_RETURN_IF_ERROR(ctx.status());
+  return ctx.set_output(0, matmul_any(ctx, a, b));
+}
+
+// x - zero_point in i32 (a missing zero point is 0).
+inline Result<Var> centered_i32(NodeContext& ctx, int input, int zero_point_input) {
+  KILN_ASSIGN_OR_RETURN(const Var x, ctx.input(input));
+  KILN_ASSIGN_OR_RETURN(const Var zero_point, ctx.optional_input(zero_point_input));
+  Var centered = ctx.b().cast(x, DType::i32);
+  if (zero_point.valid()) centered = ctx.b().subtract(centered, ctx.b().cast(zero_point, DType::i32));
+  return centered;
+}
+
+// MatMulInteger: (a - a_zero_point) @ (b - b_zero_point) in i32, exactly.
+inline Status convert_matmul_integer(NodeContext& ctx) {
+  KILN_ASSIGN_OR_RETURN(const Var a, centered_i32(ctx, 0, 2));
+  KILN_ASSIGN_OR_RETURN(const Var b, centered_i32(ctx, 1, 3));
+  KILN_RETURN_IF_ERROR(ctx.status());
+  return ctx.set_output(0, matmul_any(ctx, a, b));
+}
+
+inline Status convert_gemm(NodeContext& ctx) {
+  KILN_ASSIGN_OR_RETURN(const Var a, ctx.input(0));
+  KILN_ASSIGN_OR_RETURN(const Var b, ctx.input(1));
+  KILN_ASSIGN_OR_RETURN(const Var c, ctx.optional_input(2));
+  relax::GemmOpAttrs attrs;
+  attrs.trans_a = ctx.attr_int("transA", 0) != 0;
+  attrs.trans_b = ctx.attr_int("transB", 0) != 0;
+  attrs.alpha = ctx.attr_float("alpha", 1.0);
+  attrs.beta = ctx.attr_float("beta", 1.0);
+  return ctx.set_output(0, ctx.b().gemm(a, b, c, attrs));
+}
+
+// ---- convolutions -------------------------------------------------------------------------
+
+template <class Attrs>
+Status fill_window(const NodeContext& ctx, Attrs& attrs) {
+  attrs.strides = to_relax_ints(ctx.attr_ints("strides"));
+  attrs.pads = to_relax_ints(ctx.attr_ints("pads"));
+  attrs.dilations = to_relax_ints(ctx.attr_ints("dilations"));
+  KILN_ASSIGN_OR_RETURN(attrs.auto_pad, auto_pad_of(ctx));
+  return {};
+}
+
+inline Status convert_conv(NodeContext& ctx) {
+  KILN_ASSIGN_OR_RETURN(const Var x, ctx.input(0));
+  KILN_ASSIGN_OR_RETURN(const Var w, ctx.input(1));
+  KILN_ASSIGN_OR_RETURN(const Var bias, ctx.optional_input(2));
+  relax::ConvAttrs attrs;
+  KILN_RETURN_IF_ERROR(fill_window(ctx, attrs));
+  attrs.groups = ctx.attr_int("group", 1);
+  return ctx.set_output(0, ctx.b().conv(x, w, bias, attrs));
+}
+
+// ConvInteger: (x - x_zero_point) conv w in f32, then i32. Exact while every partial sum of
+// products stays below 2^24 in magnitude (8-bit operands and windows of up to 258 taps).
+inline Status convert_conv_integer(NodeContext& ctx) {
+  KILN_ASSIGN_OR_RETURN(const Var x, centered_i32(ctx, 0, 2));
+  KILN_ASSIGN_OR_RETURN(const Var w, centered_i32(ctx, 1, 3));
+  relax::ConvAttrs attrs;
+  KILN_RETURN_IF_ERROR(fill_window(ctx, attrs));
+  attrs.groups = ctx.attr_int("group", 1);
+  relax::Builder& b = ctx.b();
+  const Var y = b.conv(b.cast(x, DType::f32), b.cast(w, DType::f32), {}, attrs);
+  return ctx.set_output(0, b.cast(b.unary(OpKind::round, y), DType::i32));
+}
+
+// ConvTranspose's output_shape as ONNX defines it: the total padding each axis needs for
+// that extent, split between the ends (the odd one at the end for SAME_UPPER, else at the
+// beginning, rounding down); an end "padding" below zero is output padding. False when the
+// input or kernel extents are not known at load time, or the padding cannot be expressed.
+inline bool explicit_transpose_pads(const relax::TensorType& x, const relax::TensorType& w,
+                                    const std::vector<std::int64_t>& extents, relax::ConvTransposeAttrs& attrs) {
+  const int spatial = x.rank - 2;
+  if (w.rank != x.rank) return false;
+  relax::Ints begins, ends, output_padding;
+  for (int i = 0; i < spatial; ++i) {
+    if (!x.dims[2 + i].is_constant() || !w.dims[2 + i].is_constant()) return false;
+    const std::int64_t in = x.dims[2 + i].constant_value();
+    const std::int64_t kernel = w.dims[2 + i].constant_value();
+    const std::int64_t stride = attrs.strides.empty() ? 1 : attrs.strides[i];
+    const std::int64_t dilation = attrs.dilations.empty() ? 1 : attrs.dilations[i];
+    const std::int64_t extra = attrs.output_padding.empty() ? 0 : attrs.output_padding[i];
+    const std::int64_t total = stride * (in - 1) + extra + (kernel - 1) * dilation + 1 - extents[static_cast<std::size_t>(i)];
+    const std::int64_t half = total >= 0 ? total / 2 : -((-total + 1) / 2);  // floor(total / 2)
+    std::int64_t begin = attrs.auto_pad == relax::AutoPad::same_upper ? half : total - half;
+    std::int64_t end = total - begin;
+    std::int64_t grow = extra;
+    if (end < 0) {
+      grow += -end;
+      end = 0;
+    }
+    if (begin < 0) return false;
+    begins.push_back(begin);
+    ends.push_back(end);
+    output_padding.push_back(grow);
+  }
+  attrs.pads = begins;
+  for (std::int64_t e : ends) attrs.pads.push_back(e);
+  attrs.output_padding = output_padding;
+  attrs.auto_pad = relax::AutoPad::explicit_pads;
+  return true;
+}
+
+inline Status convert_conv_transpose(NodeContext& ctx) {
+  KILN_ASSIGN_OR_RETURN(const Var x, ctx.input(0));
+  KILN_ASSIGN_OR_RETURN(const Var w, ctx.input(1));
+  KILN_ASSIGN_OR_RETURN(const Var bias, ctx.optional_input(2));
+  KILN_RETURN_IF_ERROR(ctx.status());
+  relax::ConvTransposeAttrs attrs;
+  KILN_RETURN_IF_ERROR(fill_window(ctx, attrs));
+  attrs.groups = ctx.attr_int("group", 1);
+  attrs.output_padding = to_relax_ints(ctx.attr_ints("output_padding"));
+  const std::vector<std::int64_t> output_shape = ctx.attr_ints("output_shape");
+  if (!output_shape.empty()) {
+    // The spatial extents (a full [N, C, ...] shape is accepted too).
+    const int spatial = ctx.rank(x) - 2;
+    if (spatial < 1 || static_cast<int>(output_shape.size()) < spatial)
+      return ctx.invalid("output_shape has ", output_shape.size(), " values for ", spatial, " spatial axes");
+    std::vector<std::int64_t> extents(output_shape.end() - spatial, output_shape.end());
+    if (!explicit_transpose_pads(ctx.type(x), ctx.type(w), extents, attrs)) {
+      for (std::int64_t e : extents) attrs.output_shape.push_back(e);
+    }
+  }
+  return ctx.set_output(0, ctx.b().conv_transpose(x, w, bias, attrs));
+}
+
+// ---- pooling ------------------------------------------------------------------------------
+
+template <OpKind Op>
+Status convert_pool(NodeContext& ctx) {
+  KILN_ASSIGN_OR_RETURN(const Var x, ctx.input(0));
+  KILN_RETURN_IF_ERROR(ctx.no_outputs_from(1, "the indices of the maxima"));
+  relax::PoolAttrs attrs;
+  attrs.kernel_shape = to_relax_ints(ctx.attr_ints("kernel_shape"));
+  if (attrs.kernel_shape.empty()) return ctx.invalid("kernel_shape is required");
+  KILN_RETURN_IF_ERROR(fill_window(ctx, attrs));
+  attrs.ceil_mode = ctx.attr_int("ceil_mode", 0) != 0;
+  attrs.count_include_pad = ctx.attr_int("count_include_pad", 0) != 0;
+  if (Op == OpKind::lp_pool) {
+    // p is an int from opset 11, a float before.
+    const AttributeProto* p = ctx.attr("p");
+    attrs.p = p == nullptr ? 2 : (p->has_f && !p->has_i ? static_cast<std::int64_t>(p->f) : p->i);
+  }
+  KILN_RETURN_IF_ERROR(ctx.status());
+  const DType dtype = ctx.dtype(x);
+  // The kernel pools f32: small integers and 16-bit floats convert exactly, and a maximum
+  // of converted values is the converted maximum.
+  const bool widen = Op == OpKind::max_pool && (dtype == DType::u8 || dtype == DType::i8 || dtype == DType::i16 ||
+                                                dtype == DType::f16 || dtype == DType::bf16);
+  if (!widen) return ctx.set_output(0, ctx.emit(Op, {x}, attrs));
+  return ctx.set_output(0, ctx.b().cast(ctx.emit(Op, {ctx.b().cast(x, DType::f32)}, attrs), dtype));
+}
+
+template <OpKind Op>
+Status convert_global_pool(NodeContext& ctx) {
+  KILN_ASSIGN_OR_RETURN(const Var x, ctx.input(0));
+  if (Op == OpKind::global_lp_pool) {
+    const AttributeProto* p = ctx.attr("p");
+    const std::int64_t order = p == nullptr ? 2 : (p->has_f && !p->has_i ? static_cast<std::int64_t>(p->f) : p->i);
+    return ctx.set_output(0, ctx.emit(Op, {x}, relax::LpNormAttrs{order}));
+  }
+  return ctx.set_output(0, ctx.emit(Op, {x}));
+}
+
+// MaxUnpool: the values of x written at their indices (flat positions in the output, as
+// MaxPool's indices give them) into zeros of the output's shape: output_shape when given,
+// else what the window attributes make of the input.
+inline Status convert_max_unpool(NodeContext& ctx) {
+  KILN_ASSIGN_OR_RETURN(const Var x, ctx.input(0));
+  KILN_ASSIGN_OR_RETURN(const Var indices, ctx.input(1));
+  KILN_RETURN_IF_ERROR(ctx.status());
+  const relax::TensorType xt = ctx.type(x);
+  std::vector<std::int64_t> out_dims;
+  if (ctx.has_input(2)) {
+    KILN_ASSIGN_OR_RETURN(out_dims, ctx.constant_ints(2, "output_shape"));
+  } else {
+    const std::vector<std::int64_t> kernel = ctx.attr_ints("kernel_shape");
+    const std::vector<std::int64_t> strides = ctx.attr_ints("strides");
+    const std::vector<std::int64_t> pads = ctx.attr_ints("pads");
+    const int spatial = xt.rank - 2;
+    if (spatial < 1 || static_cast<int>(kernel.size()) != spatial) return ctx.invalid("kernel_shape must have one value per spatial axis");
+    for (int a = 0; a < xt.rank; ++a) {
+      if (!xt.dims[a].is_constant()) return ctx.unsupported("the input's dims must be known at load time");
+      std::int64_t d = xt.dims[a].constant_value();
+      if (a >= 2) {
+        const std::size_t i = static_cast<std::size_t>(a - 2);
+        const std::int64_t stride = strides.empty() ? 1 : strides[i];
+        const std::int64_t padding = pads.empty() ? 0 : pads[i] + pads[i + static_cast<std::size_t>(spatial)];
+        d = (d - 1) * stride + kernel[i] - padding;
+      }
+      out_dims.push_back(d);
+    }
+  }
+  std::int64_t total = 1;
+  for (std::int64_t d : out_dims) total *= d;
+  relax::Builder& b = ctx.b();
+  const relax::Dims flat_x{xt.element_count()};
+  const Var zeros = b.expand(ctx.scalar(xt.dtype, 0), relax::Dims{total});
+  const Var scattered = b.emit(OpKind::scatter_elements, {zeros, b.reshape(b.cast(indices, DType::i64), flat_x), b.reshape(x, flat_x)},
+                               relax::ScatterAttrs{});
+  relax::Dims shape;
+  for (std::int64_t d : out_dims) shape.push_back(d);
+  return ctx.set_output(0, b.reshape(scattered, shape));
+}
+
+// ---- normalizations -----------------------------------------------------------------------
+
+// BatchNormalization in training mode: normalized by the batch's own mean and (population)
+// variance over every axis but the channels; the running statistics move towards them by
+// 1 - momentum.
+inline Status batch_norm_training(NodeContext& ctx, const Var (&in)[5]) {
+  KILN_RETURN_IF_ERROR(ctx.status());
+  relax::Builder& b = ctx.b();
+  const relax::TensorType xt = ctx.type(in[0]);
+  const DType t = xt.dtype;
+  const double momentum = ctx.attr_float("momentum", 0.9);
+  const double epsilon = ctx.attr_float("epsilon", 1e-5);
+  relax::ReduceAttrs over{.keepdims = false};
+  over.axes.push_back(0);
+  for (int a = 2; a < xt.rank; ++a) over.axes.push_back(a);
+  const Var mean = b.reduce(OpKind::reduce_mean, in[0], over);
+  relax::Dims per_channel{xt.dims[1]};
+  for (int a = 2; a < xt.rank; ++a) per_channel.push_back(1);
+  const auto broadcast = [&](Var v) { return b.reshape(v, per_channel); };
+  const Var centered = b.subtract(in[0], broadcast(mean));
+  const Var variance = b.reduce(OpKind::reduce_mean, b.multiply(centered, centered), over);
+  const Var inv_std = b.unary(OpKind::rsqrt, b.add(variance, ctx.scalar(t, epsilon)));
+  const Var y = b.add(b.multiply(b.multiply(centered, broadcast(inv_std)), broadcast(in[1])), broadcast(in[2]));
+  const auto running = [&](Var old_value, Var batch_value) {
+    return b.add(b.multiply(old_value, ctx.scalar(t, momentum)), b.multiply(batch_value, ctx.scalar(t, 1.0 - momentum)));
+  };
+  KILN_RETURN_IF_ERROR(ctx.set_output(0, y));
+  KILN_RETURN_IF_ERROR(ctx.set_output(1, running(in[3], mean)));
+  return ctx.set_output(2, running(in[4], variance));
+}
+
+inline Status convert_batch_norm(NodeContext& ctx) {
+  Var in[5];
+  for (int i = 0; i < 5; ++i) {
+    KILN_ASSIGN_OR_RETURN(in[i], ctx.input(i));
+  }
+  if (ctx.attr_int("training_mode", 0) != 0) return batch_norm_training(ctx, in);
+  KILN_RETURN_IF_ERROR(ctx.no_outputs_from(1, "a training statistic"));
+  return ctx.set_output(0, ctx.b().batch_norm(in[0], in[1], in[2], in[3], in[4], ctx.attr_float("epsilon", 1e-5)));
+}
+
+inline Status convert_instance_norm(NodeContext& ctx) {
+  Var in[3];
+  for (int i = 0; i < 3; ++i) {
+    KILN_ASSIGN_OR_RETURN(in[i], ctx.input(i));
+  }
+  return ctx.set_output(
+      0, ctx.emit(OpKind::instance_norm, {in[0], in[1], in[2]}, relax::NormAttrs{.epsilon = ctx.attr_float("epsilon", 1e-5)}));
+}
+
+inline Status convert_group_norm(NodeContext& ctx) {
+  Var in[3];
+  for (int i = 0; i < 3; ++i) {
+    KILN_ASSIGN_OR_RETURN(in[i], ctx.input(i));
+  }
+  relax::NormAttrs attrs;
+  attrs.epsilon = ctx.attr_float("epsilon", 1e-5);
+  attrs.num_groups = ctx.attr_int("num_groups", 0);
+  return ctx.set_output(0, ctx.emit(OpKind::group_norm, {in[0], in[1], in[2]}, attrs));
+}
+
+// The axes from `axis` (may be negative) to the last, for a tensor of rank `rank`.
+inline relax::Ints trailing_axes(std::int64_t axis, int rank) {
+  relax::Ints axes;
+  const std::int64_t first = axis < 0 ? axis + rank : axis;
+  for (std::int64_t a = first; a < rank; ++a) axes.push_back(a);
+  return axes;
+}
+
+// LayerNormalization. With only Y wanted it is relax's layer_norm; the Mean and InvStdDev
+// outputs need the computation written out.
+inline Status convert_layer_norm(NodeContext& ctx) {
+  KILN_ASSIGN_OR_RETURN(const Var x, ctx.input(0));
+  KILN_ASSIGN_OR_RETURN(const Var scale, ctx.input(1));
+  KILN_ASSIGN_OR_RETURN(const Var bias, ctx.optional_input(2));
+  KILN_RETURN_IF_ERROR(ctx.status());
+  const std::int64_t axis = ctx.attr_int("axis", -1);
+  const double epsilon = ctx.attr_float("epsilon", 1e-5);
+  relax::Builder& b = ctx.b();
+  if (!ctx.wants_output(1) && !ctx.wants_output(2))
+    return ctx.set_output(0, b.layer_norm(x, scale, bias, relax::NormAttrs{.epsilon = epsilon, .axis = axis}));
+  const DType t = ctx.dtype(x);
+  const relax::ReduceAttrs over{.axes = trailing_axes(axis, ctx.rank(x)), .keepdims = true};
+  const Var mean = b.reduce(OpKind::reduce_mean, x, over);
+  const Var centered = b.subtract(x, mean);
+  const Var variance = b.reduce(OpKind::reduce_mean, b.multiply(centered, centered), over);
+  const Var inv_std = b.unary(OpKind::rsqrt, b.add(variance, ctx.scalar(t, epsilon)));
+  Var y = b.multiply(b.multiply(centered, inv_std), scale);
+  if (bias.valid()) y = b.add(y, bias);
+  KILN_RETURN_IF_ERROR(ctx.set_output(0, y));
+  KILN_RETURN_IF_ERROR(ctx.set_output(1, mean));
+  return ctx.set_output(2, inv_std);
+}
+
+// LRN: x / (bias + alpha / size * sum of squares over the channel window)^beta. The window
+// sum is an average pool over [channels, everything else] with the pads counted, times size.
+inline Status convert_lrn(NodeContext& ctx) {
+  KILN_ASSIGN_OR_RETURN(const Var x, ctx.input(0));
+  KILN_RETURN_IF_ERROR(ctx.status());
+  const double alpha = ctx.attr_float("alpha", 1e-4);
+  const double beta = ctx.attr_float("beta", 0.75);
+  const double bias = ctx.attr_float("bias", 1.0);
+  const std::int64_t size = ctx.attr_int("size", 0);
+  if (size < 1) return ctx.invalid("size must be positive, got ", size);
+  const relax::TensorType xt = ctx.type(x);
+  if (xt.rank < 2) return ctx.invalid("the input must have rank 2 or more");
+  relax::Builder& b = ctx.b();
+  const DType t = xt.dtype;
+  relax::SymDim inner = 1;
+  for (int i = 2; i < xt.rank; ++i) inner = inner * xt.dims[i];
+  const Var squares = b.reshape(b.multiply(x, x), relax::Dims{xt.dims[0], 1, xt.dims[1], inner});
+  relax::PoolAttrs window;
+  window.kernel_shape = {size, 1};
+  window.pads = {(size - 1) / 2, 0, size / 2, 0};
+  window.count_include_pad = true;
+  const Var sums = b.multiply(b.average_pool(squares, window), ctx.scalar(t, static_cast<double>(size)));
+  const Var scaled = b.add(ctx.scalar(t, bias), b.multiply(sums, ctx.scalar(t, alpha / static_cast<double>(size))));
+  const Var denominator = b.power(b.reshape(scaled, dims_of(xt)), ctx.scalar(t, beta));
+  return ctx.set_output(0, b.divide(x, denominator));
+}
+
+// MeanVarianceNormalization, as its ONNX function: (x - E[x]) / (sqrt(E[x^2] - E[x]^2) + 1e-9).
+inline Status convert_mvn(NodeContext& ctx) {
+  KILN_ASSIGN_OR_RETURN(const Var x, ctx.input(0));
+  KILN_RETURN_IF_ERROR(ctx.status());
+  std::vector<std::int64_t> axes = ctx.attr_ints("axes");
+  if (!ctx.has_attr("axes")) axes = {0, 2, 3};
+  relax::Builder& b = ctx.b();
+  const DType t = ctx.dtype(x);
+  const relax::ReduceAttrs over{.axes = to_relax_ints(axes), .keepdims = true};
+  const Var mean = b.reduce(OpKind::reduce_mean, x, over);
+  const Var mean_of_squares = b.reduce(OpKind::reduce_mean, b.multiply(x, x), over);
+  const Var variance = b.subtract(mean_of_squares, b.multiply(mean, mean));
+  const Var std_dev = b.add(b.sqrt(variance), ctx.scalar(t, 1e-9));
+  return ctx.set_output(0, b.divide(b.subtract(x, mean), std_dev));
+}
+
+// LpNormalization: x divided by its L1 or L2 norm along `axis`.
+inline Status convert_lp_normalization(NodeContext& ctx) {
+  KILN_ASSIGN_OR_RETURN(const Var x, ctx.input(0));
+  KILN_RETURN_IF_ERROR(ctx.status());
+  const std::int64_t p = ctx.attr_int("p", 2);
+  const relax::ReduceAttrs over{.axes = {ctx.attr_int("axis", -1)}, .keepdims = true};
+  relax::Builder& b = ctx.b();
+  Var norm;
+  if (p == 1) norm = b.reduce(OpKind::reduce_sum, b.unary(OpKind::abs, x), over);
+  else if (p == 2) norm = b.sqrt(b.reduce(OpKind::reduce_sum, b.multiply(x, x), over));
+  else return ctx.invalid("p must be 1 or 2, got ", p);
+  return ctx.set_output(0, b.divide(x, norm));
+}
+
+// Softmax, LogSoftmax, Hardmax. Before opset 13 the input is coerced to 2-D at `axis`
+// (default 1) and the op runs over the whole second dim.
+template <OpKind Op>
+Status convert_softmax(NodeContext& ctx) {
+  KILN_ASSIGN_OR_RETURN(const Var x, ctx.input(0));
+  KILN_RETURN_IF_ERROR(ctx.status());
+  const relax::TensorType xt = ctx.type(x);
+  if (ctx.opset() >= 13) return ctx.set_output(0, ctx.emit(Op, {x}, relax::AxisAttrs{ctx.attr_int("axis", -1)}));
+  std::int64_t axis = ctx.attr_int("axis", 1);
+  if (axis < 0) axis += xt.rank;
+  if (axis < 0 || axis > xt.rank) return ctx.invalid("axis ", ctx.attr_int("axis", 1), " is out of range for rank ", xt.rank);
+  if (axis == xt.rank - 1) return ctx.set_output(0, ctx.emit(Op, {x}, relax::AxisAttrs{-1}));
+  const Var flat = ctx.b().flatten(x, axis);
+  const Var y = ctx.emit(Op, {flat}, relax::AxisAttrs{1});
+  return ctx.set_output(0, ctx.b().reshape(y, dims_of(xt)));
+}
+
+// Dropout at inference is the identity; its mask is all true. Training with a nonzero ratio
+// is random and refused.
+inline Status convert_dropout(NodeContext& ctx) {
+  KILN_ASSIGN_OR_RETURN(const Var x, ctx.input(0));
+  KILN_RETURN_IF_ERROR(ctx.status());
+  bool training = ctx.opset() < 7 && ctx.attr_int("is_test", 0) == 0 && ctx.has_attr("is_test");
+  double ratio = ctx.attr_float("ratio", 0.5);
+  if (ctx.opset() >= 12) {
+    if (ctx.has_input(2)) {
+      KILN_ASSIGN_OR_RETURN(const std::vector<double> mode, ctx.constant_reals(2, "training_mode"));
+      training = !mode.empty() && mode[0] != 0.0;
+    }
+    if (ctx.has_input(1)) {
+      KILN_ASSIGN_OR_RETURN(const std::vector<double> r, ctx.constant_reals(1, "ratio"));
+      ratio = r.empty() ? 0.5 : r[0];
+    }
+  }
+  if (training && ratio != 0.0) return ctx.unsupported("training mode with ratio ", ratio, " is random");
+  KILN_RETURN_IF_ERROR(ctx.set_output(0, ctx.emit(OpKind::identity, {x})));
+  if (!ctx.wants_output(1)) return {};
+  const Var all_true = ctx.b().expand(ctx.scalar(DType::boolean, 1), dims_of(ctx.type(x)));
+  return ctx.set_output(1, all_true);
+}
+
+inline constexpr ConverterEntry kNnConverters[] = {
+    {"MatMul", convert_matmul},
+    {"MatMulInteger", convert_matmul_integer},
+    {"Gemm", convert_gemm},
+    {"Conv", convert_conv},
+    {"ConvInteger", convert_conv_integer},
+    {"ConvTranspose", convert_conv_transpose},
+    {"MaxPool", convert_pool<OpKind::max_pool>},
+    {"AveragePool", convert_pool<OpKind::average_pool>},
+    {"LpPool", convert_pool<OpKind::lp_pool>},
+    {"MaxUnpool", convert_max_unpool},
+    {"GlobalMaxPool", convert_global_pool<OpKind::global_max_pool>},
+    {"GlobalAveragePool", convert_global_pool<OpKind::global_average_pool>},
+    {"GlobalLpPool", convert_global_pool<OpKind::global_lp_pool>},
+    {"BatchNormalization", convert_batch_norm},
+    {"InstanceNormalization", convert_instance_norm},
+    {"GroupNormalization", convert_group_norm},
+    {"LayerNormalization", convert_layer_norm},
+    {"LRN", convert_lrn},
+    {"MeanVarianceNormalization", convert_mvn},
+    {"LpNormalization", convert_lp_normalization},
+    {"Softmax", convert_softmax<OpKind::softmax>},
+    {"LogSoftmax", convert_softmax<OpKind::log_softmax>},
+    {"Hardmax", convert_softmax<OpKind::hardmax>},
+    {"Dropout", convert_dropout},
+};
+
+} // namespace kiln::onnx::detail
+// ---- end kiln/frontend/onnx/import_ops_nn.hpp ----
+
+namespace kiln::onnx::detail {
+
+using relax::OpKind;
+using relax::Var;
+
+inline Result<const GraphProto*> graph_attr(const NodeContext& ctx, std::string_view name) {
+  const AttributeProto* a = ctx.attr(name);
+  if (a == nullptr || !a->g) return ctx.invalid("the graph attribute '", name, "' is required");
+  return a->g.get();
+}
+
+// Imports a branch of an If: no inputs of its own, the captures as parameters.
+inline Result<relax::Module> import_branch(NodeContext& ctx, const GraphProto& graph, std::span<const Capture> captures,
+                                           std::string name) {
+  GraphImporter sub(ctx.graph().model(), &ctx.graph(), std::move(name));
+  KILN_RETURN_IF_ERROR(sub.declare_captures(captures));
+  KILN_RETURN_IF_ERROR(sub.import_initializers(graph));
+  if (!graph.input.empty()) return ctx.invalid("an If branch must have no inputs, it has ", graph.input.size());
+  KILN_RETURN_IF_ERROR(sub.import_nodes(graph));
+  KILN_ASSIGN_OR_RETURN(std::vector<Var> outputs, sub.outputs(graph));
+  return sub.finish(graph, std::move(outputs));
+}
+
+inline std::vector<Var> runtime_arguments(std::span<const Capture> captures) {
+  std::vector<Var> args;
+  for (const Capture& c : captures)
+    if (!c.constant) args.push_back(c.outer);
+  return args;
+}
+
+inline Status convert_if(NodeContext& ctx) {
+  KILN_ASSIGN_OR_RETURN(const Var condition, ctx.input(0));
+  KILN_ASSIGN_OR_RETURN(const GraphProto* then_graph, graph_attr(ctx, "then_branch"));
+  KILN_ASSIGN_OR_RETURN(const GraphProto* else_graph, graph_attr(ctx, "else_branch"));
+  const GraphProto* branches[] = {then_graph, else_graph};
+  KILN_ASSIGN_OR_RETURN(const std::vector<Capture> captures, GraphImporter::captures_of(branches, ctx.graph()));
+  Result<relax::Module> then_module = import_branch(ctx, *then_graph, captures, "then_branch");
+  if (!then_module.ok()) return std::move(then_module).status().with_context("then_branch");
+  Result<relax::Module> else_module = import_branch(ctx, *else_graph, captures, "else_branch");
+  if (!else_module.ok()) return std::move(else_module).status().with_context("else_branch");
+  const std::vector<Var> args = runtime_arguments(captures);
+  const std::vector<Var> outputs =
+      ctx.b().if_then_else(condition, std::move(*then_module), std::move(*else_module), args);
+  KILN_RETURN_IF_ERROR(ctx.status());
+  if (outputs.size() != static_cast<std::size_t>(ctx.output_count()))
+    return ctx.invalid("the branches return ", outputs.size(), " values, the node has ", ctx.output_count(),
+                       " outputs");
+  for (std::size_t i = 0; i < outputs.size(); ++i) KILN_RETURN_IF_ERROR(ctx.set_output(static_cast<int>(i), outputs[i]));
+  return {};
+}
+
+inline Status convert_loop(NodeContext& ctx) {
+  KILN_ASSIGN_OR_RETURN(const GraphProto* body, graph_attr(ctx, "body"));
+  const int carried = ctx.input_count() - 2;
+  if (carried < 0) return ctx.invalid("needs the trip count and condition inputs (either may be empty)");
+  if (body->input.size() != static_cast<std::size_t>(carried + 2))
+    return ctx.invalid("the body takes ", body->input.size(), " inputs, expected ", carried + 2);
+  if (body->output.size() < static_cast<std::size_t>(carried + 1))
+    return ctx.invalid("the body returns ", body->output.size(), " values, expected at least ", carried + 1);
+  const int scans = static_cast<int>(body->output.size()) - (carried + 1);
+  if (!ctx.has_input(0))
+    return ctx.unsupported("a loop without a trip count (a while loop) is not supported: relax's loop has no early exit");
+  KILN_ASSIGN_OR_RETURN(Var trip_count, ctx.input(0));
+  KILN_RETURN_IF_ERROR(ctx.status());
+  relax::Builder& b = ctx.b();
+  bool runs = true;  // whether the initial condition is known to hold
+  if (ctx.has_input(1)) {
+    KILN_ASSIGN_OR_RETURN(const Var condition, ctx.input(1));
+    const std::optional<Tensor> known = ctx.known_value(condition);
+    runs = known && !NodeContext::reals_of(*known).empty() && NodeContext::reals_of(*known)[0] != 0.0;
+    if (!runs) {
+      // Zero iterations unless the initial condition holds.
+      const Var zero = ctx.scalar(ctx.dtype(trip_count), 0);
+      trip_count = b.where(condition, trip_count, zero);
+    }
+  }
+  // Scan outputs stack one value per iteration: they become carried buffers of the trip
+  // count's length, each iteration writing its row, so the trip count must be known.
+  std::int64_t iterations = 0;
+  if (scans > 0) {
+    const std::optional<Tensor> known = ctx.known_value(trip_count);
+    if (!known || known->numel() != 1 || !runs)
+      return ctx.unsupported("scan outputs need the trip count and the initial condition known at load time");
+    iterations = static_cast<std::int64_t>(NodeContext::reals_of(*known)[0]);
+  }
+  std::vector<Var> initial;
+  for (int i = 0; i < carried; ++i) {
+    KILN_ASSIGN_OR_RETURN(const Var v, ctx.input(2 + i));
+    initial.push_back(v);
+  }
+  const GraphProto* graphs[] = {body};
+  KILN_ASSIGN_OR_RETURN(const std::vector<Capture> captures, GraphImporter::captures_of(graphs, ctx.graph()));
+
+  GraphImporter sub(ctx.graph().model(), &ctx.graph(), "loop_body");
+  relax::Builder& sb = sub.builder();
+  const Var iteration =
+      sb.input(body->input[0].name.empty() ? "iteration" : body->input[0].name, relax::TensorType(DType::i64, {}));
+  sub.define(body->input[0].name, iteration);
+  // The condition is true in every iteration that runs.
+  Result<Tensor> truth = Tensor::empty(DType::boolean, std::span<const std::int64_t>{});
+  if (!truth.ok()) return std::move(truth).status();
+  NodeContext::store(*truth, 0, 1.0);
+  const Var condition_in = sb.constant(std::move(*truth));
+  if (!body->input[1].name.empty()) sub.define(body->input[1].name, condition_in);
+  for (int i = 0; i < carried; ++i) {
+    const std::string& name = body->input[static_cast<std::size_t>(2 + i)].name;
+    sub.define(name, sb.input(name, ctx.type(initial[static_cast<std::size_t>(i)])));
+  }
+  KILN_RETURN_IF_ERROR(sb.status());
+  KILN_RETURN_IF_ERROR(sub.declare_captures(captures));
+  KILN_RETURN_IF_ERROR(sub.import_initializers(*body));
+  KILN_RETURN_IF_ERROR(sub.import_nodes(*body).with_context("body"));
+  KILN_ASSIGN_OR_RETURN(std::vector<Var> body_outputs, sub.outputs(*body));
+  const std::optional<Tensor> condition_out = sub.known_value(body_outputs[0]);
+  if (!condition_out || NodeContext::reals_of(*condition_out).empty() || NodeContext::reals_of(*condition_out)[0] == 0.0)
+    return ctx.unsupported("the body computes its condition output: relax's loop has no early exit");
+  std::vector<std::string> names;
+  std::vector<Var> returned;
+  for (int i = 0; i < carried; ++i) {
+    names.push_back(body->output[static_cast<std::size_t>(1 + i)].name);
+    returned.push_back(body_outputs[static_cast<std::size_t>(1 + i)]);
+  }
+  // Captured values ride along as carried values the body returns unchanged.
+  std::vector<Var> args = initial;
+  for (const Capture& c : captures) {
+    if (c.constant) continue;
+    KILN_ASSIGN_OR_RETURN(const Var inner, sub.lookup(c.name));
+    names.push_back(c.name);
+    returned.push_back(inner);
+    args.push_back(c.outer);
+  }
+  // Each scan buffer [iterations, value dims...] starts as zeros; iteration i scatters its
+  // value into row i.
+  for (int k = 0; k < scans; ++k) {
+    const Var value = body_outputs[static_cast<std::size_t>(1 + carried + k)];
+    KILN_RETURN_IF_ERROR(sb.status());
+    const relax::TensorType vt = sub.type(value);
+    relax::TensorType buffer_type = vt.with_no_dims();
+    buffer_type.push_back(iterations);
+    for (int a = 0; a < vt.rank; ++a) buffer_type.push_back(vt.dims[a]);
+    const std::string& name = body->output[static_cast<std::size_t>(1 + carried + k)].name;
+    const Var buffer = sb.input(str_cat(name, "_scan"), buffer_type);
+    const Var row = sb.reshape(iteration, relax::Dims{1, 1});
+    names.push_back(name);
+    returned.push_back(sb.emit(OpKind::scatter_nd, {buffer, row, sb.unsqueeze(value, {0})}));
+    args.push_back(b.expand(ctx.scalar(vt.dtype, 0), dims_of(buffer_type)));
+  }
+  KILN_RETURN_IF_ERROR(sb.status());
+  KILN_ASSIGN_OR_RETURN(relax::Module body_module, sub.finish(names, std::move(returned)));
+  const std::vector<Var> finals = b.loop(trip_count, std::move(body_module), args);
+  KILN_RETURN_IF_ERROR(ctx.status());
+  for (int i = 0; i < carried; ++i) KILN_RETURN_IF_ERROR(ctx.set_output(i, finals[static_cast<std::size_t>(i)]));
+  for (int k = 0; k < scans; ++k)
+    KILN_RETURN_IF_ERROR(ctx.set_output(carried + k, finals[finals.size() - static_cast<std::size_t>(scans - k)]));
+  return {};
+}
+
+inline constexpr ConverterEntry kControlConverters[] = {
+    {"If", convert_if},
+    {"Loop", convert_loop},
+};
+
+} // namespace kiln::onnx::detail
+// ---- end kiln/frontend/onnx/import_ops_control.hpp ----
+// ---- begin kiln/frontend/onnx/import_ops_einsum.hpp ----
+// kiln/frontend/onnx/import_ops_einsum.hpp: ONNX's Einsum as transposes, reshapes, matmuls
+// and sums.
+//
+// Each operand first loses its repeated letters (a diagonal, read by a gather of the merged
+// axes) and the letters no other operand and not the output use (summed away). Operands
+// are then contracted left to right: the letters both share and something later needs are
+// batch dims, the shared ones nothing later needs are contracted by a batched matmul of
+// [batch, rows, k] and [batch, k, cols]. The last operand is summed over what the output
+// lacks and transposed into the output's order. Ellipsis dims must agree between operands
+// (they are not broadcast).
+
+#include <algorithm>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+
+namespace kiln::onnx::detail {
+
+using relax::OpKind;
+using relax::Var;
+
+// An operand while the equation is evaluated: its value and the letter of each axis.
+struct EinsumTerm {
+  Var value;
+  std::string letters;
+};
+
+// The letters of `term` (rank(term.value) of them) with every letter used once: a repeated
+// letter's axes are merged into their diagonal.
+inline Result<EinsumTerm> take_diagonals(NodeContext& ctx, EinsumTerm term) {
+  relax::Builder& b = ctx.b();
+  for (;;) {
+    std::size_t first = std::string::npos, second = std::string::npos;
+    for (std::size_t i = 0; i < term.letters.size() && second == std::string::npos; ++i)
+      for (std::size_t j = i + 1; j < term.letters.size(); ++j)
+        if (term.letters[i] == term.letters[j]) {
+          first = i;
+          second = j;
+          break;
+        }
+    if (second == std::string::npos) return term;
+    KILN_RETURN_IF_ERROR(ctx.status());
+    const relax::TensorType t = ctx.type(term.value);
+    const relax::SymDim n = t.dims[first];
+    if (!n.is_constant()) return ctx.unsupported("a diagonal needs its extent known at load time");
+    const std::int64_t extent = n.constant_value();
+    // Move the two axes last, merge them, and gather positions i * (n + 1).
+    relax::Ints perm;
+    std::string letters;
+    relax::Dims merged;
+    for (int a = 0; a < t.rank; ++a) {
+      if (a == static_cast<int>(first) || a == static_cast<int>(second)) continue;
+      perm.push_back(a);
+      letters += term.letters[static_cast<std::size_t>(a)];
+      merged.push_back(t.dims[a]);
+    }
+    perm.push_back(static_cast<std::int64_t>(first));
+    perm.push_back(static_cast<std::int64_t>(second));
+    merged.push_back(extent * extent);
+    std::vector<std::int64_t> positions;
+    for (std::int64_t i = 0; i < extent; ++i) positions.push_back(i * (extent + 1));
+    const Var flat = b.reshape(b.transpose(term.value, perm), merged);
+    term.value = b.gather(flat, ctx.i64_vector(positions), -1);
+    term.letters = letters + term.letters[first];
+  }
+}
+
+inline Var sum_letters(NodeContext& ctx, EinsumTerm& term, const std::string& drop) {
+  relax::ReduceAttrs attrs{.keepdims = false};
+  std::string kept;
+  for (std::size_t a = 0; a < term.letters.size(); ++a) {
+    if (drop.find(term.letters[a]) != std::string::npos) attrs.axes.push_back(static_cast<std::int64_t>(a));
+    else kept += term.letters[a];
+  }
+  if (attrs.axes.empty()) return term.value;
+  term.letters = kept;
+  term.value = ctx.b().reduce(OpKind::reduce_sum, term.value, attrs);
+  return term.value;
+}
+
+// The axes of `term` in the order of `order` (a permutation of its letters).
+inline Var in_order(relax::Builder& b, const EinsumTerm& term, const std::string& order) {
+  relax::Ints perm;
+  bool identity = true;
+  for (std::size_t i = 0; i < order.size(); ++i) {
+    const auto a = static_cast<std::int64_t>(term.letters.find(order[i]));
+    identity = identity && a == static_cast<std::int64_t>(i);
+    perm.push_back(a);
+  }
+  return identity ? term.value : b.transpose(term.value, perm);
+}
+
+// The product of the extents of `letters` in `term`.
+inline relax::SymDim extent_of(NodeContext& ctx, const EinsumTerm& term, const std::string& letters) {
+  const relax::TensorType t = ctx.type(term.value);
+  relax::SymDim n = 1;
+  for (char c : letters) n = n * t.dims[term.letters.find(c)];
+  return n;
+}
+
+inline Status convert_einsum(NodeContext& ctx) {
+  std::string equation = ctx.attr_string("equation", "");
+  equation.erase(std::remove(equation.begin(), equation.end(), ' '), equation.end());
+  const std::size_t arrow = equation.find("->");
+  const std::string lhs = equation.substr(0, arrow);
+  std::vector<std::string> inputs;
+  for (std::size_t start = 0;;) {
+    const std::size_t comma = lhs.find(',', start);
+    inputs.push_back(lhs.substr(start, comma - start));
+    if (comma == std::string::npos) break;
+    start = comma + 1;
+  }
+  if (static_cast<int>(inputs.size()) != ctx.input_count())
+    return ctx.invalid("the equation has ", inputs.size(), " operands, the node ", ctx.input_count(), " inputs");
+  // An ellipsis stands for the dims the letters leave, aligned at the right across operands;
+  // they get the placeholder letters '0', '1', ... of the widest one.
+  constexpr std::string_view kEllipsis = "...";
+  int ellipsis_rank = 0;
+  for (std::size_t i = 0; i < inputs.size(); ++i) {
+    if (inputs[i].find(kEllipsis) == std::string::npos) continue;
+    KILN_ASSIGN_OR_RETURN(const Var v, ctx.input(static_cast<int>(i)));
+    KILN_RETURN_IF_ERROR(ctx.status());
+    ellipsis_rank = std::max(ellipsis_rank, ctx.rank(v) - static_cast<int>(inputs[i].size() - kEllipsis.size()));
+  }
+  const auto placeholders = [](int first, int last) {
+    std::string out;
+    for (int k = first; k < last; ++k) out += static_cast<char>('0' + k);
+    return out;
+  };
+  for (std::size_t i = 0; i < inputs.size(); ++i) {
+    const std::size_t at = inputs[i].find(kEllipsis);
+    if (at == std::string::npos) continue;
+    KILN_ASSIGN_OR_RETURN(const Var v, ctx.input(static_cast<int>(i)));
+    const int own = ctx.rank(v) - static_cast<int>(inputs[i].size() - kEllipsis.size());
+    if (own < 0) return ctx.invalid("operand ", i, " has fewer dims than '", inputs[i], "' names");
+    inputs[i].replace(at, kEllipsis.size(), placeholders(ellipsis_rank - own, ellipsis_rank));
+  }
+  std::string output;
+  if (arrow != std::string::npos) {
+    output = equation.substr(arrow + 2);
+    if (const std::size_t at = output.find(kEllipsis); at != std::string::npos)
+      output.replace(at, kEllipsis.size(), placeholders(0, ellipsis_rank));
+  } else {
+    // Implicit: the ellipsis dims, then the letters used exactly once in alphabetical order.
+    output = placeholders(0, ellipsis_rank);
+    for (char c = 'A'; c <= 'z'; ++c) {
+      int uses = 0;
+      for (const std::string& in : inputs) uses += static_cast<int>(std::count(in.begin(), in.end(), c));
+      if (uses == 1) output += c;
+    }
+  }
+  std::vector<EinsumTerm> terms;
+  for (std::size_t i = 0; i < inputs.size(); ++i) {
+    KILN_ASSIGN_OR_RETURN(const Var v, ctx.input(static_cast<int>(i)));
+    KILN_RETURN_IF_ERROR(ctx.status());
+    if (ctx.rank(v) != static_cast<int>(inputs[i].size()))
+      return ctx.invalid("operand ", i, " has rank ", ctx.rank(v), " but '", inputs[i], "' names ", inputs[i].size(), " axes");
+    KILN_ASSIGN_OR_RETURN(EinsumTerm term, take_diagonals(ctx, EinsumTerm{v, inputs[i]}));
+    terms.push_back(std::move(term));
+  }
+  relax::Builder& b = ctx.b();
+  // Letters needed by the output or by any operand from `from` on.
+  const auto needed_after = [&](std::size_t from) {
+    std::string needed = output;
+    for (std::size_t i = from; i < terms.size(); ++i) needed += terms[i].letters;
+    return needed;
+  };
+  EinsumTerm acc = terms[0];
+  const auto unused = [](const std::string& letters, const std::string& needed) {
+    std::string out;
+    for (char c : letters)
+      if (needed.find(c) == std::string::npos) out += c;
+    return out;
+  };
+  sum_letters(ctx, acc, unused(acc.letters, needed_after(1)));
+  for (std::size_t i = 1; i < terms.size(); ++i) {
+    EinsumTerm next = terms[i];
+    const std::string needed_by_rest = needed_after(i + 1);
+    sum_letters(ctx, next, unused(next.letters, needed_by_rest + acc.letters));
+    std::string batch, contracted, rows, cols;
+    for (char c : acc.letters) {
+      if (next.letters.find(c) == std::string::npos) rows += c;
+      else if (needed_by_rest.find(c) != std::string::npos) batch += c;
+      else contracted += c;
+    }
+    for (char c : next.letters)
+      if (acc.letters.find(c) == std::string::npos) cols += c;
+    KILN_RETURN_IF_ERROR(ctx.status());
+    const relax::SymDim nb = extent_of(ctx, acc, batch), nr = extent_of(ctx, acc, rows);
+    const relax::SymDim nk = extent_of(ctx, acc, contracted), nc = extent_of(ctx, next, cols);
+    relax::Dims result_dims;
+    for (char c : batch) result_dims.push_back(ctx.type(acc.value).dims[acc.letters.find(c)]);
+    for (char c : rows) result_dims.push_back(ctx.type(acc.value).dims[acc.letters.find(c)]);
+    for (char c : cols) result_dims.push_back(ctx.type(next.value).dims[next.letters.find(c)]);
+    const Var left = b.reshape(in_order(b, acc, batch + rows + contracted), relax::Dims{nb, nr, nk});
+    const Var right = b.reshape(in_order(b, next, batch + contracted + cols), relax::Dims{nb, nk, nc});
+    acc.value = b.reshape(matmul_any(ctx, left, right), result_dims);
+    acc.letters = batch + rows + cols;
+  }
+  KILN_RETURN_IF_ERROR(ctx.status());
+  for (char c : output)
+    if (acc.letters.find(c) == std::string::npos)
+      return ctx.invalid("the output letter '", std::string(1, c), "' is in no operand");
+  return ctx.set_output(0, in_order(b, acc, output));
+}
+
+inline constexpr ConverterEntry kEinsumConverters[] = {
+    {"Einsum", convert_einsum},
+};
+
+} // namespace kiln::onnx::detail
+// ---- end kiln/frontend/onnx/import_ops_einsum.hpp ----
+// ---- begin kiln/frontend/onnx/import_ops_elementwise.hpp ----
+// kiln/frontend/onnx/import_ops_elementwise.hpp: ONNX's elementwise ops as relax ops.
+//
+// Ops with a relax op of their own map onto it; the activations relax lacks (LeakyRelu,
+// Elu, Selu, Celu, HardSigmoid, HardSwish, Softplus, Mish, ...) are written with the ops it
+// has, following the formulas of the ONNX specification.
+
+#include <cmath>
+#include <cstdint>
+#include <limits>
+#include <string_view>
+#include <vector>
+
+
+namespace kiln::onnx::detail {
+
+using relax::OpKind;
+using relax::Var;
+
+template <OpKind Op>
+Status convert_unary(NodeContext& ctx) {
+  KILN_ASSIGN_OR_RETURN(const Var x, ctx.input(0));
+  return ctx.set_output(0, ctx.emit(Op, {x}));
+}
+
+template <OpKind Op>
+Status convert_binary(NodeContext& ctx) {
+  KILN_ASSIGN_OR_RETURN(const Var a, ctx.input(0));
+  KILN_ASSIGN_OR_RETURN(const Var b, ctx.input(1));
+  return ctx.set_output(0, ctx.emit(Op, {a, b}));
+}
+
+// Identity: the output is the input's value itself (no binding).
+inline Status convert_identity(NodeContext& ctx) {
+  KILN_ASSIGN_OR_RETURN(const Var x, ctx.input(0));
+  return ctx.set_output(0, x);
+}
+
+// Sum, Mean, Max, Min: any number of inputs, broadcast together.
+template <OpKind Op, bool Mean = false>
+Status convert_variadic(NodeContext& ctx) {
+  if (ctx.input_count() == 0) return ctx.invalid("needs at least one input");
+  KILN_ASSIGN_OR_RETURN(Var acc, ctx.input(0));
+  for (int i = 1; i < ctx.input_count(); ++i) {
+    KILN_ASSIGN_OR_RETURN(const Var next, ctx.input(i));
+    acc = ctx.emit(Op, {acc, next});
+  }
+  if (Mean && ctx.input_count() > 1) acc = ctx.emit(OpKind::divide, {acc, ctx.scalar(ctx.dtype(acc), ctx.input_count())});
+  if (ctx.input_count() == 1) acc = ctx.emit(OpKind::identity, {acc});
+  return ctx.set_output(0, acc);
+}
+
+// Pow: the exponent may have another dtype than the base; the result has the base's.
+inline Status convert_pow(NodeContext& ctx) {
+  KILN_ASSIGN_OR_RETURN(Var base, ctx.input(0));
+  KILN_ASSIGN_OR_RETURN(Var exponent, ctx.input(1));
+  KILN_RETURN_IF_ERROR(ctx.status());
+  const DType out = ctx.dtype(base);
+  if (ctx.dtype(exponent) == out) return ctx.set_output(0, ctx.emit(OpKind::power, {base, exponent}));
+  if (is_floating_point(out) || !is_floating_point(ctx.dtype(exponent))) {
+    exponent = ctx.b().cast(exponent, out);
+    return ctx.set_output(0, ctx.emit(OpKind::power, {base, exponent}));
+  }
+  // An integer base with a floating exponent: computed in the exponent's type, truncated back.
+  const Var result = ctx.emit(OpKind::power, {ctx.b().cast(base, ctx.dtype(exponent)), exponent});
+  return ctx.set_output(0, ctx.b().cast(result, out));
+}
+
+// Mod: fmod = 0 takes the divisor's sign (integers only), fmod = 1 the dividend's (C fmod).
+inline Status convert_mod(NodeContext& ctx) {
+  KILN_ASSIGN_OR_RETURN(const Var a, ctx.input(0));
+  KILN_ASSIGN_OR_RETURN(const Var b, ctx.input(1));
+  KILN_RETURN_IF_ERROR(ctx.status());
+  const bool fmod = ctx.attr_int("fmod", 0) != 0;
+  const DType dtype = ctx.dtype(a);
+  if (is_floating_point(dtype)) {
+    if (!fmod) return ctx.invalid("fmod must be 1 for floating-point inputs");
+    return ctx.set_output(0, ctx.emit(OpKind::mod, {a, b}));  // relax's float mod is C fmod
+  }
+  if (!fmod) return ctx.set_output(0, ctx.emit(OpKind::mod, {a, b}));  // relax's integer mod: the divisor's sign
+  // C's remainder: a - trunc(a / b) * b, relax's integer divide truncating.
+  const Var quotient = ctx.emit(OpKind::divide, {a, b});
+  return ctx.set_output(0, ctx.emit(OpKind::subtract, {a, ctx.emit(OpKind::multiply, {quotient, b})}));
+}
+
+// BitShift on unsigned integers, as multiplication and division by powers of two.
+inline Status convert_bitshift(NodeContext& ctx) {
+  KILN_ASSIGN_OR_RETURN(const Var x, ctx.input(0));
+  KILN_ASSIGN_OR_RETURN(const Var shift, ctx.input(1));
+  KILN_RETURN_IF_ERROR(ctx.status());
+  const DType dtype = ctx.dtype(x);
+  if (is_signed(dtype) || dtype == DType::boolean)
+    return ctx.unsupported("BitShift is defined on unsigned integers, got ", to_string(dtype));
+  const std::string direction = ctx.attr_string("direction", "");
+  const Var factor = ctx.emit(OpKind::power, {ctx.scalar(dtype, 2), shift});
+  if (direction == "LEFT") return ctx.set_output(0, ctx.emit(OpKind::multiply, {x, factor}));
+  if (direction == "RIGHT") return ctx.set_output(0, ctx.emit(OpKind::divide, {x, factor}));
+  return ctx.invalid("direction must be LEFT or RIGHT, got '", direction, "'");
+}
+
+inline Status convert_where(NodeContext& ctx) {
+  KILN_ASSIGN_OR_RETURN(const Var condition, ctx.input(0));
+  KILN_ASSIGN_OR_RETURN(const Var x, ctx.input(1));
+  KILN_ASSIGN_OR_RETURN(const Var y, ctx.input(2));
+  return ctx.set_output(0, ctx.b().where(condition, x, y));
+}
+
+// Clip: bounds as attributes before opset 11, as optional scalar inputs from 11 on.
+inline Status convert_clip(NodeContext& ctx) {
+  KILN_ASSIGN_OR_RETURN(const Var x, ctx.input(0));
+  KILN_RETURN_IF_ERROR(ctx.status());
+  Var low, high;
+  if (ctx.opset() < 11) {
+    const double lowest = -std::numeric_limits<double>::infinity();
+    if (ctx.has_attr("min")) low = ctx.scalar(ctx.dtype(x), ctx.attr_float("min", lowest));
+    if (ctx.has_attr("max")) high = ctx.scalar(ctx.dtype(x), ctx.attr_float("max", -lowest));
+  } else {
+    KILN_ASSIGN_OR_RETURN(low, ctx.optional_input(1));
+    KILN_ASSIGN_OR_RETURN(high, ctx.optional_input(2));
+  }
+  if (!low.valid() && !high.valid()) return ctx.set_output(0, ctx.emit(OpKind::identity, {x}));
+  return ctx.set_output(0, ctx.b().clip(x, low, high));
+}
+
+inline Result<DType> dtype_attr(const NodeContext& ctx, std::string_view name) {
+  const AttributeProto* a = ctx.attr(name);
+  if (a == nullptr) return ctx.invalid("the attribute '", name, "' is required");
+  const auto type = static_cast<DataType>(a->i);
+  const std::optional<DType> dtype = to_dtype(type);
+  if (!dtype) return ctx.unsupported(name, " = ", describe(type), ": kiln has no such dtype");
+  return *dtype;
+}
+
+inline Status convert_cast(NodeContext& ctx) {
+  KILN_ASSIGN_OR_RETURN(const Var x, ctx.input(0));
+  if (ctx.opset() < 6) {
+    const AttributeProto* a = ctx.attr("to");
+    if (a != nullptr && a->has_s) return ctx.unsupported("Cast with a string 'to' (opset < 6) is not supported");
+  }
+  KILN_ASSIGN_OR_RETURN(const DType to, dtype_attr(ctx, "to"));
+  return ctx.set_output(0, ctx.b().cast(x, to));
+}
+
+inline Status convert_cast_like(NodeContext& ctx) {
+  KILN_ASSIGN_OR_RETURN(const Var x, ctx.input(0));
+  KILN_ASSIGN_OR_RETURN(const Var like, ctx.input(1));
+  KILN_RETURN_IF_ERROR(ctx.status());
+  return ctx.set_output(0, ctx.b().cast(x, ctx.dtype(like)));
+}
+
+// ---- activations written with relax ops --------------------------------------------------
+
+// where(x < 0, negative(x), x)
+template <class Negative>
+Status piecewise_at_zero(NodeContext& ctx, Negative&& negative) {
+  KILN_ASSIGN_OR_RETURN(const Var x, ctx.input(0));
+  KILN_RETURN_IF_ERROR(ctx.status());
+  const Var zero = ctx.scalar(ctx.dtype(x), 0);
+  const Var is_negative = ctx.b().compare(OpKind::less, x, zero);
+  return ctx.set_output(0, ctx.b().where(is_negative, negative(x), x));
+}
+
+inline Status convert_leaky_relu(NodeContext& ctx) {
+  const double alpha = ctx.attr_float("alpha", 0.01);
+  return piecewise_at_zero(ctx, [&](Var x) { return ctx.b().multiply(x, ctx.scalar(ctx.dtype(x), alpha)); });
+}
+
+inline Status convert_prelu(NodeContext& ctx) {
+  KILN_ASSIGN_OR_RETURN(const Var slope, ctx.input(1));
+  return piecewise_at_zero(ctx, [&](Var x) { return ctx.b().multiply(x, slope); });
+}
+
+// alpha * (exp(x) - 1) below zero.
+inline Status convert_elu(NodeContext& ctx) {
+  const double alpha = ctx.attr_float("alpha", 1.0);
+  return piecewise_at_zero(ctx, [&](Var x) {
+    const DType t = ctx.dtype(x);
+    return ctx.b().multiply(ctx.b().subtract(ctx.b().exp(x), ctx.scalar(t, 1)), ctx.scalar(t, alpha));
+  });
+}
+
+// gamma * (x > 0 ? x : alpha * exp(x) - alpha)
+inline Status convert_selu(NodeContext& ctx) {
+  const double alpha = ctx.attr_float("alpha", 1.67326319217681884765625);
+  const double gamma = ctx.attr_float("gamma", 1.05070102214813232421875);
+  KILN_ASSIGN_OR_RETURN(const Var x, ctx.input(0));
+  KILN_RETURN_IF_ERROR(ctx.status());
+  relax::Builder& b = ctx.b();
+  const DType t = ctx.dtype(x);
+  const Var negative = b.subtract(b.multiply(b.exp(x), ctx.scalar(t, alpha)), ctx.scalar(t, alpha));
+  const Var positive = b.compare(OpKind::greater, x, ctx.scalar(t, 0));
+  return ctx.set_output(0, b.multiply(b.where(positive, x, negative), ctx.scalar(t, gamma)));
+}
+
+// max(0, x) + min(0, alpha * (exp(x / alpha) - 1))
+inline Status convert_celu(NodeContext& ctx) {
+  const double alpha = ctx.attr_float("alpha", 1.0);
+  KILN_ASSIGN_OR_RETURN(const Var x, ctx.input(0));
+  KILN_RETURN_IF_ERROR(ctx.status());
+  relax::Builder& b = ctx.b();
+  const DType t = ctx.dtype(x);
+  const Var zero = ctx.scalar(t, 0);
+  const Var expm1 = b.subtract(b.exp(b.divide(x, ctx.scalar(t, alpha))), ctx.scalar(t, 1));
+  return ctx.set_output(0, b.add(b.maximum(x, zero), b.minimum(b.multiply(expm1, ctx.scalar(t, alpha)), zero)));
+}
+
+inline Status convert_thresholded_relu(NodeContext& ctx) {
+  const double alpha = ctx.attr_float("alpha", 1.0);
+  KILN_ASSIGN_OR_RETURN(const Var x, ctx.input(0));
+  KILN_RETURN_IF_ERROR(ctx.status());
+  const DType t = ctx.dtype(x);
+  const Var above = ctx.b().compare(OpKind::greater, x, ctx.scalar(t, alpha));
+  return ctx.set_output(0, ctx.b().where(above, x, ctx.scalar(t, 0)));
+}
+
+// max(0, min(1, alpha * x + beta))
+inline Var hard_sigmoid(NodeContext& ctx, Var x, double alpha, double beta) {
+  const DType t = ctx.dtype(x);
+  const Var linear = ctx.b().add(ctx.b().multiply(x, ctx.scalar(t, alpha)), ctx.scalar(t, beta));
+  return ctx.b().clip(linear, ctx.scalar(t, 0), ctx.scalar(t, 1));
+}
+
+inline Status convert_hard_sigmoid(NodeContext& ctx) {
+  KILN_ASSIGN_OR_RETURN(const Var x, ctx.input(0));
+  KILN_RETURN_IF_ERROR(ctx.status());
+  return ctx.set_output(0, hard_sigmoid(ctx, x, ctx.attr_float("alpha", 0.2), ctx.attr_float("beta", 0.5)));
+}
+
+inline Status convert_hard_swish(NodeContext& ctx) {
+  KILN_ASSIGN_OR_RETURN(const Var x, ctx.input(0));
+  KILN_RETURN_IF_ERROR(ctx.status());
+  return ctx.set_output(0, ctx.b().multiply(x, hard_sigmoid(ctx, x, 1.0 / 6.0, 0.5)));
+}
+
+// log(1 + exp(x)) as max(x, 0) + log(1 + exp(-|x|)), which does not overflow.
+inline Var softplus(NodeContext& ctx, Var x) {
+  relax::Builder& b = ctx.b();
+  const DType t = ctx.dtype(x);
+  const Var tail = b.emit(OpKind::log, {b.add(ctx.scalar(t, 1), b.exp(b.neg(b.emit(OpKind::abs, {x}))))});
+  return b.add(b.maximum(x, ctx.scalar(t, 0)), tail);
+}
+
+inline Status convert_softplus(NodeContext& ctx) {
+  KILN_ASSIGN_OR_RETURN(const Var x, ctx.input(0));
+  KILN_RETURN_IF_ERROR(ctx.status());
+  return ctx.set_output(0, softplus(ctx, x));
+}
+
+inline Status convert_softsign(NodeContext& ctx) {
+  KILN_ASSIGN_OR_RETURN(const Var x, ctx.input(0));
+  KILN_RETURN_IF_ERROR(ctx.status());
+  const Var denominator = ctx.b().add(ctx.scalar(ctx.dtype(x), 1), ctx.b().emit(OpKind::abs, {x}));
+  return ctx.set_output(0, ctx.b().divide(x, denominator));
+}
+
+// x * tanh(softplus(x))
+inline Status convert_mish(NodeContext& ctx) {
+  KILN_ASSIGN_OR_RETURN(const Var x, ctx.input(0));
+  KILN_RETURN_IF_ERROR(ctx.status());
+  return ctx.set_output(0, ctx.b().multiply(x, ctx.b().tanh(softplus(ctx, x))));
+}
+
+// x < -lambd: x + bias; x > lambd: x - bias; else 0.
+inline Status convert_shrink(NodeContext& ctx) {
+  const double bias = ctx.attr_float("bias", 0.0);
+  const double lambd = ctx.attr_float("lambd", 0.5);
+  KILN_ASSIGN_OR_RETURN(const Var x, ctx.input(0));
+  KILN_RETURN_IF_ERROR(ctx.status());
+  relax::Builder& b = ctx.b();
+  const DType t = ctx.dtype(x);
+  const Var below = b.compare(OpKind::less, x, ctx.scalar(t, -lambd));
+  const Var above = b.compare(OpKind::greater, x, ctx.scalar(t, lambd));
+  const Var inner = b.where(above, b.subtract(x, ctx.scalar(t, bias)), ctx.scalar(t, 0));
+  return ctx.set_output(0, b.where(below, b.add(x, ctx.scalar(t, bias)), inner));
+}
+
+// Gelu (opset 20): exact, or the tanh approximation written out.
+inline Status convert_gelu(NodeContext& ctx) {
+  KILN_ASSIGN_OR_RETURN(const Var x, ctx.input(0));
+  KILN_RETURN_IF_ERROR(ctx.status());
+  const std::string approximate = ctx.attr_string("approximate", "none");
+  if (approximate == "none") return ctx.set_output(0, ctx.b().gelu(x));
+  if (approximate != "tanh") return ctx.invalid("approximate must be none or tanh, got '", approximate, "'");
+  relax::Builder& b = ctx.b();
+  const DType t = ctx.dtype(x);
+  // 0.5 * x * (1 + tanh(sqrt(2 / pi) * (x + 0.044715 * x^3)))
+  const Var cube = b.multiply(b.multiply(x, x), x);
+  const Var inner = b.multiply(b.add(x, b.multiply(cube, ctx.scalar(t, 0.044715))),
+                               ctx.scalar(t, 0.7978845608028654));
+  const Var half_x = b.multiply(x, ctx.scalar(t, 0.5));
+  return ctx.set_output(0, b.multiply(half_x, b.add(ctx.scalar(t, 1), b.tanh(inner))));
+}
+
+// IsNaN: x != x.
+inline Status convert_isnan(NodeContext& ctx) {
+  KILN_ASSIGN_OR_RETURN(const Var x, ctx.input(0));
+  return ctx.set_output(0, ctx.b().compare(OpKind::not_equal, x, x));
+}
+
+// IsInf: x == +inf and/or x == -inf.
+inline Status convert_isinf(NodeContext& ctx) {
+  KILN_ASSIGN_OR_RETURN(const Var x, ctx.input(0));
+  KILN_RETURN_IF_ERROR(ctx.status());
+  const bool positive = ctx.attr_int("detect_positive", 1) != 0;
+  const bool negative = ctx.attr_int("detect_negative", 1) != 0;
+  const DType t = ctx.dtype(x);
+  const double inf = std::numeric_limits<double>::infinity();
+  relax::Builder& b = ctx.b();
+  if (positive && negative)
+    return ctx.set_output(0, b.compare(OpKind::equal, b.emit(OpKind::abs, {x}), ctx.scalar(t, inf)));
+  if (positive) return ctx.set_output(0, b.compare(OpKind::equal, x, ctx.scalar(t, inf)));
+  if (negative) return ctx.set_output(0, b.compare(OpKind::equal, x, ctx.scalar(t, -inf)));
+  return ctx.set_output(0, b.compare(OpKind::less, x, x));  // neither sign: never true
+}
+
+// GreaterOrEqual and LessOrEqual, and the comparisons.
+template <OpKind Op>
+Status convert_compare(NodeContext& ctx) {
+  KILN_ASSIGN_OR_RETURN(const Var a, ctx.input(0));
+  KILN_ASSIGN_OR_RETURN(const Var b, ctx.input(1));
+  return ctx.set_output(0, ctx.b().compare(Op, a, b));
+}
+
+inline constexpr ConverterEntry kElementwiseConverters[] = {
+    {"Identity", convert_identity},
+    {"Neg", convert_unary<OpKind::neg>},
+    {"Abs", convert_unary<OpKind::abs>},
+    {"Sign", convert_unary<OpKind::sign>},
+    {"Relu", convert_unary<OpKind::relu>},
+    {"Sigmoid", convert_unary<OpKind::sigmoid>},
+    {"Tanh", convert_unary<OpKind::tanh>},
+    {"Exp", convert_unary<OpKind::exp>},
+    {"Log", convert_unary<OpKind::log>},
+    {"Sqrt", convert_unary<OpKind::sqrt>},
+    {"Reciprocal", convert_unary<OpKind::reciprocal>},
+    {"Floor", convert_unary<OpKind::floor>},
+    {"Ceil", convert_unary<OpKind::ceil>},
+    {"Round", convert_unary<OpKind::round>},
+    {"Sin", convert_unary<OpKind::sin>},
+    {"Cos", convert_unary<OpKind::cos>},
+    {"Tan", convert_unary<OpKind::tan>},
+    {"Asin", convert_unary<OpKind::asin>},
+    {"Acos", convert_unary<OpKind::acos>},
+    {"Atan", convert_unary<OpKind::atan>},
+    {"Sinh", convert_unary<OpKind::sinh>},
+    {"Cosh", convert_unary<OpKind::cosh>},
+    {"Asinh", convert_unary<OpKind::asinh>},
+    {"Acosh", convert_unary<OpKind::acosh>},
+    {"Atanh", convert_unary<OpKind::atanh>},
+    {"Erf", convert_unary<OpKind::erf>},
+    {"Not", convert_unary<OpKind::logical_not>},
+    {"Add", convert_binary<OpKind::add>},
+    {"Sub", convert_binary<OpKind::subtract>},
+    {"Mul", convert_binary<OpKind::multiply>},
+    {"Div", convert_binary<OpKind::divide>},
+    {"Pow", convert_pow},
+    {"Mod", convert_mod},
+    {"BitShift", convert_bitshift},
+    {"Sum", convert_variadic<OpKind::add>},
+    {"Mean", convert_variadic<OpKind::add, true>},
+    {"Max", convert_variadic<OpKind::maximum>},
+    {"Min", convert_variadic<OpKind::minimum>},
+    {"Equal", convert_compare<OpKind::equal>},
+    {"Less", convert_compare<OpKind::less>},
+    {"LessOrEqual", convert_compare<OpKind::less_equal>},
+    {"Greater", convert_compare<OpKind::greater>},
+    {"GreaterOrEqual", convert_compare<OpKind::greater_equal>},
+    {"And", convert_binary<OpKind::logical_and>},
+    {"Or", convert_binary<OpKind::logical_or>},
+    {"Xor", convert_binary<OpKind::logical_xor>},
+    {"Where", convert_where},
+    {"Clip", convert_clip},
+    {"Cast", convert_cast},
+    {"CastLike", convert_cast_like},
+    {"LeakyRelu", convert_leaky_relu},
+    {"PRelu", convert_prelu},
+    {"Elu", convert_elu},
+    {"Selu", convert_selu},
+    {"Celu", convert_celu},
+    {"ThresholdedRelu", convert_thresholded_relu},
+    {"HardSigmoid", convert_hard_sigmoid},
+    {"HardSwish", convert_hard_swish},
+    {"Softplus", convert_softplus},
+    {"Softsign", convert_softsign},
+    {"Mish", convert_mish},
+    {"Shrink", convert_shrink},
+    {"Gelu", convert_gelu},
+    {"IsNaN", convert_isnan},
+    {"IsInf", convert_isinf},
+};
+
+} // namespace kiln::onnx::detail
+// ---- end kiln/frontend/onnx/import_ops_elementwise.hpp ----
+// ---- begin kiln/frontend/onnx/import_ops_index.hpp ----
+// kiln/frontend/onnx/import_ops_index.hpp: ONNX's ops that read or write through indices:
+// Gather, GatherElements, GatherND, Scatter, ScatterElements, ScatterND, OneHot, Compress
+// and ReverseSequence.
+//
+// GatherND becomes a gather along one flattened axis (the index tuples turned into linear
+// indices); OneHot a comparison with a constant iota; Compress (with a condition known at
+// load time) a gather of the kept positions; ReverseSequence a gather_elements of constant
+// indices.
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+// ---- begin kiln/frontend/onnx/import_ops_shape.hpp ----
+// kiln/frontend/onnx/import_ops_shape.hpp: ONNX's ops that reshape, cut, join, pad and
+// create tensors: Reshape, Expand, Flatten, Squeeze, Unsqueeze, Transpose, Shape, Size,
+// Concat, Split, Slice, Pad, Tile, DepthToSpace, SpaceToDepth, Constant, ConstantOfShape,
+// Range, EyeLike and Trilu.
+//
+// Inputs that relax takes as attributes (axes, pads, repeats, ...) must be known at load
+// time. Reshape and Expand may also take a shape computed from other shapes (shape_of and
+// arithmetic), whose elements relax tracks symbolically.
+
+#include <cmath>
+#include <cstdint>
+#include <limits>
+#include <string>
+#include <vector>
+
+
+namespace kiln::onnx::detail {
+
+using relax::OpKind;
+using relax::Var;
+
+inline relax::Dims to_relax_dims(const std::vector<std::int64_t>& values) {
+  relax::Dims out;
+  for (std::int64_t v : values) out.push_back(v);
+  return out;
+}
+
+// Reshape and Expand: a known shape becomes the attribute; otherwise the shape tensor is
+// passed on, and relax needs its elements tracked (shape arithmetic).
+template <OpKind Op>
+Status convert_reshape_like(NodeContext& ctx) {
+  KILN_ASSIGN_OR_RETURN(const Var x, ctx.input(0));
+  const bool allowzero = ctx.attr_int("allowzero", 0) != 0;
+  if (Op == OpKind::reshape && ctx.opset() < 5) {
+    return ctx.set_output(0, ctx.emit(Op, {x}, relax::ShapeAttrs{to_relax_dims(ctx.attr_ints("shape")), false}));
+  }
+  KILN_ASSIGN_OR_RETURN(const Var shape, ctx.input(1));
+  if (std::optional<Tensor> known = ctx.known_value(shape)) {
+    KILN_ASSIGN_OR_RETURN(const std::vector<std::int64_t> dims, NodeContext::ints_of(*known, "shape"));
+    if (dims.size() > static_cast<std::size_t>(kMaxRank))
+      return ctx.unsupported("the shape has ", dims.size(), " dims, above kiln's maximum rank ", kMaxRank);
+    return ctx.set_output(0, ctx.emit(Op, {x}, relax::ShapeAttrs{to_relax_dims(dims), allowzero}));
+  }
+  return ctx.set_output(0, ctx.emit(Op, {x, shape}, relax::ShapeAttrs{{}, allowzero}));
+}
+
+inline Status convert_flatten(NodeContext& ctx) {
+  KILN_ASSIGN_OR_RETURN(const Var x, ctx.input(0));
+  return ctx.set_output(0, ctx.b().flatten(x, ctx.attr_int("axis", 1)));
+}
+
+// Squeeze and Unsqueeze: axes an attribute before opset 13, an input from 13 on.
+template <OpKind Op>
+Status convert_squeeze_like(NodeContext& ctx) {
+  KILN_ASSIGN_OR_RETURN(const Var x, ctx.input(0));
+  std::vector<std::int64_t> axes;
+  if (ctx.opset() < 13) {
+    axes = ctx.attr_ints("axes");
+  } else if (ctx.has_input(1)) {
+    KILN_ASSIGN_OR_RETURN(axes, ctx.constant_ints(1, "axes"));
+  }
+  if (Op == OpKind::unsqueeze && axes.empty()) return ctx.invalid("axes are required");
+  return ctx.set_output(0, ctx.emit(Op, {x}, relax::AxesAttrs{to_relax_ints(axes)}));
+}
+
+inline Status convert_transpose(NodeContext& ctx) {
+  KILN_ASSIGN_OR_RETURN(const Var x, ctx.input(0));
+  return ctx.set_output(0, ctx.b().transpose(x, to_relax_ints(ctx.attr_ints("perm"))));
+}
+
+inline Status convert_shape(NodeContext& ctx) {
+  KILN_ASSIGN_OR_RETURN(const Var x, ctx.input(0));
+  relax::ShapeOfAttrs attrs;
+  attrs.start = ctx.attr_int("start", 0);
+  if (ctx.has_attr("end")) attrs.end = ctx.attr_int("end", 0);
+  return ctx.set_output(0, ctx.emit(OpKind::shape_of, {x}, attrs));
+}
+
+// Size: the element count as an i64 scalar, a constant when the dims are.
+inline Status convert_size(NodeContext& ctx) {
+  KILN_ASSIGN_OR_RETURN(const Var x, ctx.input(0));
+  KILN_RETURN_IF_ERROR(ctx.status());
+  const relax::SymDim count = ctx.type(x).element_count();
+  if (count.is_constant()) return ctx.set_output(0, ctx.scalar(DType::i64, static_cast<double>(count.constant_value())));
+  const Var dims = ctx.emit(OpKind::shape_of, {x});
+  return ctx.set_output(0, ctx.b().reduce(OpKind::reduce_prod, dims, relax::ReduceAttrs{.keepdims = false}));
+}
+
+inline Status convert_concat(NodeContext& ctx) {
+  std::vector<Var> inputs;
+  for (int i = 0; i < ctx.input_count(); ++i) {
+    if (!ctx.has_input(i)) continue;
+    KILN_ASSIGN_OR_RETURN(const Var v, ctx.input(i));
+    inputs.push_back(v);
+  }
+  if (inputs.empty()) return ctx.invalid("needs at least one input");
+  return ctx.set_output(0, ctx.b().concat(inputs, ctx.attr_int("axis", 0)));
+}
+
+// Split: sizes an attribute before opset 13, an optional input from 13 on; without sizes,
+// equal parts, one per output (num_outputs from opset 18).
+inline Status convert_split(NodeContext& ctx) {
+  KILN_ASSIGN_OR_RETURN(const Var x, ctx.input(0));
+  relax::SplitAttrs attrs;
+  attrs.axis = ctx.attr_int("axis", 0);
+  std::vector<std::int64_t> sizes;
+  if (ctx.opset() < 13) {
+    sizes = ctx.attr_ints("split");
+  } else if (ctx.has_input(1)) {
+    KILN_ASSIGN_OR_RETURN(sizes, ctx.constant_ints(1, "split"));
+  }
+  if (!sizes.empty()) {
+    if (sizes.size() != static_cast<std::size_t>(ctx.output_count()))
+      return ctx.invalid("split has ", sizes.size(), " sizes for ", ctx.output_count(), " outputs");
+    attrs.sizes = to_relax_ints(sizes);
+  } else {
+    attrs.num_outputs = ctx.attr_int("num_outputs", ctx.output_count());
+  }
+  const std::vector<Var> parts = ctx.b().split(x, attrs);
+  KILN_RETURN_IF_ERROR(ctx.status());
+  for (std::size_t i = 0; i < parts.size(); ++i) KILN_RETURN_IF_ERROR(ctx.set_output(static_cast<int>(i), parts[i]));
+  return {};
+}
+
+// Slice: starts, ends, axes as attributes before opset 10; starts, ends, axes, steps as
+// inputs from 10 on.
+inline Status convert_slice(NodeContext& ctx) {
+  KILN_ASSIGN_OR_RETURN(const Var x, ctx.input(0));
+  relax::SliceAttrs attrs;
+  if (ctx.opset() < 10) {
+    attrs.starts = to_relax_ints(ctx.attr_ints("starts"));
+    attrs.ends = to_relax_ints(ctx.attr_ints("ends"));
+    attrs.axes = to_relax_ints(ctx.attr_ints("axes"));
+  } else {
+    KILN_ASSIGN_OR_RETURN(const std::vector<std::int64_t> starts, ctx.constant_ints(1, "starts"));
+    KILN_ASSIGN_OR_RETURN(const std::vector<std::int64_t> ends, ctx.constant_ints(2, "ends"));
+    attrs.starts = to_relax_ints(starts);
+    attrs.ends = to_relax_ints(ends);
+    if (ctx.has_input(3)) {
+      KILN_ASSIGN_OR_RETURN(const std::vector<std::int64_t> axes, ctx.constant_ints(3, "axes"));
+      attrs.axes = to_relax_ints(axes);
+    }
+    if (ctx.has_input(4)) {
+      KILN_ASSIGN_OR_RETURN(const std::vector<std::int64_t> steps, ctx.constant_ints(4, "steps"));
+      attrs.steps = to_relax_ints(steps);
+    }
+  }
+  return ctx.set_output(0, ctx.b().slice(x, attrs));
+}
+
+// One axis of x sliced [start, end) with `step` (negative values count from the end).
+inline Var slice_axis(relax::Builder& b, Var x, std::int64_t axis, std::int64_t start, std::int64_t end,
+                      std::int64_t step = 1) {
+  relax::SliceAttrs attrs;
+  attrs.starts = {start};
+  attrs.ends = {end};
+  attrs.axes = {axis};
+  attrs.steps = {step};
+  return b.slice(x, attrs);
+}
+
+// Pad in reflect, edge or wrap mode along one axis, by slices and a concat.
+inline Var pad_axis_by_copies(NodeContext& ctx, Var x, int axis, std::int64_t before, std::int64_t after,
+                              const std::string& mode) {
+  relax::Builder& b = ctx.b();
+  constexpr std::int64_t kToEnd = std::numeric_limits<std::int64_t>::max();
+  std::vector<Var> parts;
+  if (before > 0) {
+    if (mode == "reflect") parts.push_back(slice_axis(b, x, axis, before, 0, -1));  // x[before], ..., x[1]
+    else if (mode == "wrap") parts.push_back(slice_axis(b, x, axis, -before, kToEnd));
+    else parts.push_back(b.concat(std::vector<Var>(static_cast<std::size_t>(before), slice_axis(b, x, axis, 0, 1)), axis));
+  }
+  parts.push_back(x);
+  if (after > 0) {
+    if (mode == "reflect") parts.push_back(slice_axis(b, x, axis, -2, -2 - after, -1));  // x[n-2], ..., x[n-1-after]
+    else if (mode == "wrap") parts.push_back(slice_axis(b, x, axis, 0, after));
+    else parts.push_back(b.concat(std::vector<Var>(static_cast<std::size_t>(after), slice_axis(b, x, axis, -1, kToEnd)), axis));
+  }
+  return parts.size() == 1 ? x : b.concat(parts, axis);
+}
+
+// Pad: pads (and value, mode) attributes before opset 11; pads, constant_value and (18) axes
+// as inputs after. Constant mode is relax's pad; reflect, edge and wrap copy slices.
+inline Status convert_pad(NodeContext& ctx) {
+  KILN_ASSIGN_OR_RETURN(const Var x, ctx.input(0));
+  KILN_RETURN_IF_ERROR(ctx.status());
+  const std::string mode = ctx.attr_string("mode", "constant");
+  std::vector<std::int64_t> pads;
+  std::vector<std::int64_t> axes;
+  double value = 0.0;
+  if (ctx.opset() < 11) {
+    pads = ctx.attr_ints(ctx.opset() < 2 ? "paddings" : "pads");
+    value = ctx.attr_float("value", 0.0);
+  } else {
+    KILN_ASSIGN_OR_RETURN(pads, ctx.constant_ints(1, "pads"));
+    if (ctx.has_input(2)) {
+      KILN_ASSIGN_OR_RETURN(const std::vector<double> v, ctx.constant_reals(2, "constant_value"));
+      if (!v.empty()) value = v[0];
+    }
+    if (ctx.has_input(3)) {
+      KILN_ASSIGN_OR_RETURN(axes, ctx.constant_ints(3, "axes"));
+    }
+  }
+  if (mode == "constant") {
+    relax::PadAttrs attrs;
+    attrs.pads = to_relax_ints(pads);
+    attrs.axes = to_relax_ints(axes);
+    attrs.value = value;
+    return ctx.set_output(0, ctx.b().pad(x, attrs));
+  }
+  if (mode != "reflect" && mode != "edge" && mode != "wrap")
+    return ctx.invalid("mode '", mode, "' is not one of constant, reflect, edge, wrap");
+  const int rank = ctx.rank(x);
+  const std::size_t n = axes.empty() ? static_cast<std::size_t>(rank) : axes.size();
+  if (pads.size() != 2 * n) return ctx.invalid("pads has ", pads.size(), " values for ", n, " axes");
+  Var y = x;
+  for (std::size_t i = 0; i < n; ++i) {
+    std::int64_t axis = axes.empty() ? static_cast<std::int64_t>(i) : axes[i];
+    if (axis < 0) axis += rank;
+    if (axis < 0 || axis >= rank) return ctx.invalid("axis ", axes[i], " is out of range for rank ", rank);
+    std::int64_t before = pads[i];
+    std::int64_t after = pads[n + i];
+    // Negative pads crop first.
+    if (before < 0 || after < 0) {
+      y = slice_axis(ctx.b(), y, axis, before < 0 ? -before : 0,
+                     after < 0 ? after : std::numeric_limits<std::int64_t>::max());
+      before = before < 0 ? 0 : before;
+      after = after < 0 ? 0 : after;
+    }
+    if (mode == "reflect") {
+      const relax::SymDim extent = ctx.type(y).dims[axis];
+      if (extent.is_constant() && (before >= extent.constant_value() || after >= extent.constant_value()))
+        return ctx.unsupported("reflect pads of ", before, " and ", after, " need an extent above them, axis ", axis,
+                               " has ", to_string(extent));
+    }
+    y = pad_axis_by_copies(ctx, y, static_cast<int>(axis), before, after, mode);
+  }
+  return ctx.set_output(0, y);
+}
+
+inline Status convert_tile(NodeContext& ctx) {
+  KILN_ASSIGN_OR_RETURN(const Var x, ctx.input(0));
+  KILN_ASSIGN_OR_RETURN(const std::vector<std::int64_t> repeats, ctx.constant_ints(1, "repeats"));
+  return ctx.set_output(0, ctx.b().tile(x, to_relax_ints(repeats)));
+}
+
+// DepthToSpace: [n, c, h, w] -> [n, c / b^2, h * b, w * b] by a reshape, a transpose and a
+// reshape; DCR takes the block offsets from the outer part of the channels, CRD the inner.
+inline Status convert_depth_to_space(NodeContext& ctx) {
+  KILN_ASSIGN_OR_RETURN(const Var x, ctx.input(0));
+  KILN_RETURN_IF_ERROR(ctx.status());
+  const std::int64_t block = ctx.attr_int("blocksize", 0);
+  if (block < 1) return ctx.invalid("blocksize must be positive, got ", block);
+  const relax::TensorType t = ctx.type(x);
+  if (t.rank != 4) return ctx.invalid("the input must have rank 4, got ", to_string(t));
+  const relax::SymDim channels = floordiv(t.dims[1], block * block);
+  const std::string mode = ctx.attr_string("mode", "DCR");
+  relax::Builder& b = ctx.b();
+  Var y;
+  if (mode == "DCR") {
+    y = b.reshape(x, relax::Dims{t.dims[0], block, block, channels, t.dims[2], t.dims[3]});
+    y = b.transpose(y, {0, 3, 4, 1, 5, 2});
+  } else if (mode == "CRD") {
+    y = b.reshape(x, relax::Dims{t.dims[0], channels, block, block, t.dims[2], t.dims[3]});
+    y = b.transpose(y, {0, 1, 4, 2, 5, 3});
+  } else {
+    return ctx.invalid("mode must be DCR or CRD, got '", mode, "'");
+  }
+  return ctx.set_output(0, b.reshape(y, relax::Dims{t.dims[0], channels, t.dims[2] * block, t.dims[3] * block}));
+}
+
+// SpaceToDepth: [n, c, h, w] -> [n, c * b^2, h / b, w / b].
+inline Status convert_space_to_depth(NodeContext& ctx) {
+  KILN_ASSIGN_OR_RETURN(const Var x, ctx.input(0));
+  KILN_RETURN_IF_ERROR(ctx.status());
+  const std::int64_t block = ctx.attr_int("blocksize", 0);
+  if (block < 1) return ctx.invalid("blocksize must be positive, got ", block);
+  const relax::TensorType t = ctx.type(x);
+  if (t.rank != 4) return ctx.invalid("the input must have rank 4, got ", to_string(t));
+  const relax::SymDim h = floordiv(t.dims[2], block);
+  const relax::SymDim w = floordiv(t.dims[3], block);
+  relax::Builder& b = ctx.b();
+  Var y = b.reshape(x, relax::Dims{t.dims[0], t.dims[1], h, block, w, block});
+  y = b.transpose(y, {0, 3, 5, 1, 2, 4});
+  return ctx.set_output(0, b.reshape(y, relax::Dims{t.dims[0], t.dims[1] * (block * block), h, w}));
+}
+
+// A tensor of `dtype` and `dims` from doubles.
+inline Result<Tensor> tensor_from(DType dtype, const std::vector<std::int64_t>& dims, const std::vector<double>& values) {
+  KILN_ASSIGN_OR_RETURN(Tensor t, Tensor::empty(dtype, dims));
+  for (std::size_t i = 0; i < values.size(); ++i) NodeContext::store(t, static_cast<std::int64_t>(i), values[i]);
+  return t;
+}
+
+inline Status convert_constant(NodeContext& ctx) {
+  if (ctx.node().attribute.size() != 1) return ctx.invalid("needs exactly one value attribute");
+  const AttributeProto& a = ctx.node().attribute[0];
+  Result<Tensor> t = make_error(StatusCode::unsupported, "Constant's attribute '", a.name, "' is not supported");
+  if (a.name == "value") {
+    if (!a.t) return ctx.invalid("the value attribute holds no tensor");
+    t = to_tensor(*a.t, ctx.graph().model().model_dir);
+  } else if (a.name == "value_float") {
+    t = tensor_from(DType::f32, {}, {static_cast<double>(a.f)});
+  } else if (a.name == "value_int") {
+    t = Tensor::from_values<std::int64_t>(std::span<const std::int64_t>{}, std::span<const std::int64_t>(&a.i, 1));
+  } else if (a.name == "value_floats") {
+    std::vector<double> values(a.floats.begin(), a.floats.end());
+    t = tensor_from(DType::f32, {static_cast<std::int64_t>(values.size())}, values);
+  } else if (a.name == "value_ints") {
+    const std::int64_t n = static_cast<std::int64_t>(a.ints.size());
+    t = Tensor::from_values<std::int64_t>(std::span<const std::int64_t>(&n, 1), a.ints);
+  } else if (a.name == "value_string" || a.name == "value_strings") {
+    return ctx.unsupported("string constants: kiln has no string dtype");
+  }
+  if (!t.ok()) return std::move(t).status();
+  return ctx.set_output(0, ctx.constant(std::move(*t)));
+}
+
+// ConstantOfShape: the value (f32 0 by default) broadcast to the shape, a constant when the
+// shape is known, an expand of the shape tensor otherwise.
+inline Status convert_constant_of_shape(NodeContext& ctx) {
+  KILN_ASSIGN_OR_RETURN(const Var shape, ctx.input(0));
+  Tensor value;
+  if (const AttributeProto* a = ctx.attr("value"); a != nullptr && a->t) {
+    KILN_ASSIGN_OR_RETURN(value, to_tensor(*a->t, ctx.graph().model().model_dir));
+    if (value.numel() != 1) return ctx.invalid("value must have one element, got ", value.numel());
+  } else {
+    KILN_ASSIGN_OR_RETURN(value, tensor_from(DType::f32, {}, {0.0}));
+  }
+  const double element = NodeContext::reals_of(value)[0];
+  if (std::optional<Tensor> known = ctx.known_value(shape)) {
+    KILN_ASSIGN_OR_RETURN(const std::vector<std::int64_t> dims, NodeContext::ints_of(*known, "shape"));
+    KILN_ASSIGN_OR_RETURN(Tensor filled, Tensor::empty(value.dtype(), dims));
+    for (std::int64_t i = 0; i < filled.numel(); ++i) NodeContext::store(filled, i, element);
+    return ctx.set_output(0, ctx.constant(std::move(filled)));
+  }
+  return ctx.set_output(0, ctx.b().expand(ctx.scalar(value.dtype(), element), shape));
+}
+
+// Range with inputs known at load time: a constant, computed as ONNX specifies
+// (start + i * delta for i < max(ceil((limit - start) / delta), 0)).
+inline Status convert_range(NodeContext& ctx) {
+  KILN_ASSIGN_OR_RETURN(const Tensor start, ctx.constant_input(0, "start"));
+  KILN_ASSIGN_OR_RETURN(const Tensor limit, ctx.constant_input(1, "limit"));
+  KILN_ASSIGN_OR_RETURN(const Tensor delta, ctx.constant_input(2, "delta"));
+  if (start.numel() != 1 || limit.numel() != 1 || delta.numel() != 1)
+    return ctx.invalid("start, limit and delta must be scalars");
+  const DType dtype = start.dtype();
+  std::vector<double> values;
+  if (is_integer(dtype)) {
+    KILN_ASSIGN_OR_RETURN(const std::vector<std::int64_t> first_value, NodeContext::ints_of(start, "start"));
+    KILN_ASSIGN_OR_RETURN(const std::vector<std::int64_t> last_value, NodeContext::ints_of(limit, "limit"));
+    KILN_ASSIGN_OR_RETURN(const std::vector<std::int64_t> step_value, NodeContext::ints_of(delta, "delta"));
+    const std::int64_t first = first_value[0], last = last_value[0], step = step_value[0];
+    if (step == 0) return ctx.invalid("delta must not be 0");
+    for (std::int64_t v = first; step > 0 ? v < last : v > last; v += step) values.push_back(static_cast<double>(v));
+  } else {
+    const double first = NodeContext::reals_of(start)[0];
+    const double step = NodeContext::reals_of(delta)[0];
+    const double count = std::ceil((NodeContext::reals_of(limit)[0] - first) / step);
+    if (!(count < 1e9)) return ctx.invalid("the range has too many elements");
+    for (std::int64_t i = 0; i < static_cast<std::int64_t>(count); ++i)
+      values.push_back(first + static_cast<double>(i) * step);
+  }
+  KILN_ASSIGN_OR_RETURN(Tensor out, tensor_from(dtype, {static_cast<std::int64_t>(values.size())}, values));
+  return ctx.set_output(0, ctx.constant(std::move(out)));
+}
+
+// The dims of a type whose dims are all constants, or an error naming the op's need.
+inline Result<std::vector<std::int64_t>> static_dims_of(const NodeContext& ctx, Var x, std::string_view why) {
+  const relax::TensorType t = ctx.type(x);
+  std::vector<std::int64_t> dims;
+  for (int i = 0; i < t.rank; ++i) {
+    if (!t.dims[i].is_constant()) return ctx.unsupported(why, " needs the input's dims known at load time, got ", to_string(t));
+    dims.push_back(t.dims[i].constant_value());
+  }
+  return dims;
+}
+
+// EyeLike: ones on diagonal k of a 2-D tensor of the input's shape, as a constant.
+inline Status convert_eye_like(NodeContext& ctx) {
+  KILN_ASSIGN_OR_RETURN(const Var x, ctx.input(0));
+  KILN_RETURN_IF_ERROR(ctx.status());
+  KILN_ASSIGN_OR_RETURN(const std::vector<std::int64_t> dims, static_dims_of(ctx, x, "EyeLike"));
+  if (dims.size() != 2) return ctx.invalid("the input must be 2-D, got rank ", dims.size());
+  DType dtype = ctx.dtype(x);
+  if (ctx.has_attr("dtype")) {
+    const auto type = static_cast<DataType>(ctx.attr_int("dtype", 0));
+    const std::optional<DType> d = to_dtype(type);
+    if (!d) return ctx.unsupported("dtype ", describe(type), ": kiln has no such dtype");
+    dtype = *d;
+  }
+  const std::int64_t k = ctx.attr_int("k", 0);
+  KILN_ASSIGN_OR_RETURN(Tensor eye, Tensor::zeros(dtype, dims));
+  for (std::int64_t r = 0; r < dims[0]; ++r)
+    if (r + k >= 0 && r + k < dims[1]) NodeContext::store(eye, r * dims[1] + r + k, 1.0);
+  return ctx.set_output(0, ctx.constant(std::move(eye)));
+}
+
+// Trilu: x where the (row, column) of its last two dims is on the kept side of diagonal k,
+// else 0; the mask is a constant of the last two dims.
+inline Status convert_trilu(NodeContext& ctx) {
+  KILN_ASSIGN_OR_RETURN(const Var x, ctx.input(0));
+  KILN_RETURN_IF_ERROR(ctx.status());
+  std::int64_t k = 0;
+  if (ctx.has_input(1)) {
+    KILN_ASSIGN_OR_RETURN(const std::vector<std::int64_t> kk, ctx.constant_ints(1, "k"));
+    if (kk.size() != 1) return ctx.invalid("k must have one element");
+    k = kk[0];
+  }
+  const bool upper = ctx.attr_int("upper", 1) != 0;
+  const relax::TensorType t = ctx.type(x);
+  if (t.rank < 2) return ctx.invalid("the input must have rank 2 or more");
+  if (!t.dims[t.rank - 2].is_constant() || !t.dims[t.rank - 1].is_constant())
+    return ctx.unsupported("the last two dims must be known at load time, got ", to_string(t));
+  const std::int64_t rows = t.dims[t.rank - 2].constant_value();
+  const std::int64_t cols = t.dims[t.rank - 1].constant_value();
+  KILN_ASSIGN_OR_RETURN(Tensor mask, Tensor::zeros(DType::boolean, {rows, cols}));
+  for (std::int64_t r = 0; r < rows; ++r)
+    for (std::int64_t c = 0; c < cols; ++c)
+      if (upper ? c - r >= k : c - r <= k) NodeContext::store(mask, r * cols + c, 1.0);
+  const Var zero = ctx.scalar(t.dtype, 0);
+  return ctx.set_output(0, ctx.b().where(ctx.constant(std::move(mask)), x, zero));
+}
+
+inline constexpr ConverterEntry kShapeConverters[] = {
+    {"Reshape", convert_reshape_like<OpKind::reshape>},
+    {"Expand", convert_reshape_like<OpKind::expand>},
+    {"Flatten", convert_flatten},
+    {"Squeeze", convert_squeeze_like<OpKind::squeeze>},
+    {"Unsqueeze", convert_squeeze_like<OpKind::unsqueeze>},
+    {"Transpose", convert_transpose},
+    {"Shape", convert_shape},
+    {"Size", convert_size},
+    {"Concat", convert_concat},
+    {"Split", convert_split},
+    {"Slice", convert_slice},
+    {"Pad", convert_pad},
+    {"Tile", convert_tile},
+    {"DepthToSpace", convert_depth_to_space},
+    {"SpaceToDepth", convert_space_to_depth},
+    {"Constant", convert_constant},
+    {"ConstantOfShape", convert_constant_of_shape},
+    {"Range", convert_range},
+    {"EyeLike", convert_eye_like},
+    {"Trilu", convert_trilu},
+};
+
+} // namespace kiln::onnx::detail
+// ---- end kiln/frontend/onnx/import_ops_shape.hpp ----
+
+namespace kiln::onnx::detail {
+
+using relax::OpKind;
+using relax::Var;
+
+inline Status convert_gather(NodeContext& ctx) {
+  KILN_ASSIGN_OR_RETURN(const Var data, ctx.input(0));
+  KILN_ASSIGN_OR_RETURN(const Var indices, ctx.input(1));
+  return ctx.set_output(0, ctx.b().gather(data, indices, ctx.attr_int("axis", 0)));
+}
+
+inline Status convert_gather_elements(NodeContext& ctx) {
+  KILN_ASSIGN_OR_RETURN(const Var data, ctx.input(0));
+  KILN_ASSIGN_OR_RETURN(const Var indices, ctx.input(1));
+  return ctx.set_output(0, ctx.emit(OpKind::gather_elements, {data, indices}, relax::AxisAttrs{ctx.attr_int("axis", 0)}));
+}
+
+inline Result<relax::ScatterReduction> scatter_reduction(const NodeContext& ctx) {
+  const std::string reduction = ctx.attr_string("reduction", "none");
+  if (reduction == "none") return relax::ScatterReduction::none;
+  if (reduction == "add") return relax::ScatterReduction::add;
+  if (reduction == "mul") return relax::ScatterReduction::mul;
+  if (reduction == "max") return relax::ScatterReduction::max;
+  if (reduction == "min") return relax::ScatterReduction::min;
+  return ctx.invalid("reduction '", reduction, "' is not one of none, add, mul, max, min");
+}
+
+template <OpKind Op>
+Status convert_scatter(NodeContext& ctx) {
+  KILN_ASSIGN_OR_RETURN(const Var data, ctx.input(0));
+  KILN_ASSIGN_OR_RETURN(const Var indices, ctx.input(1));
+  KILN_ASSIGN_OR_RETURN(const Var updates, ctx.input(2));
+  relax::ScatterAttrs attrs;
+  if (Op == OpKind::scatter_elements) attrs.axis = ctx.attr_int("axis", 0);
+  KILN_ASSIGN_OR_RETURN(attrs.reduction, scatter_reduction(ctx));
+  return ctx.set_output(0, ctx.emit(Op, {data, indices, updates}, attrs));
+}
+
+// Negative indices counted from the end: index + (index < 0) * extent.
+inline Var wrap_negative(NodeContext& ctx, Var index, Var extent) {
+  relax::Builder& b = ctx.b();
+  const Var negative = b.cast(b.compare(OpKind::less, index, ctx.scalar(DType::i64, 0)), DType::i64);
+  return b.add(index, b.multiply(negative, extent));
+}
+
+// GatherND: data [b..., d_0 .. d_{k-1}, rest...] and indices [b..., m..., k] give
+// [b..., m..., rest...]. The batch dims and the k indexed dims of the data are flattened into
+// one axis, each index tuple becomes a linear index into it, and a gather reads the rows.
+inline Status convert_gather_nd(NodeContext& ctx) {
+  KILN_ASSIGN_OR_RETURN(const Var data, ctx.input(0));
+  KILN_ASSIGN_OR_RETURN(Var indices, ctx.input(1));
+  KILN_RETURN_IF_ERROR(ctx.status());
+  const std::int64_t batch = ctx.attr_int("batch_dims", 0);
+  const relax::TensorType dt = ctx.type(data);
+  const relax::TensorType it = ctx.type(indices);
+  if (it.rank < 1 || !it.dims[it.rank - 1].is_constant())
+    return ctx.unsupported("the last dim of the indices must be known at load time, got ", to_string(it));
+  const std::int64_t k = it.dims[it.rank - 1].constant_value();
+  if (batch < 0 || batch >= it.rank || batch + k > dt.rank)
+    return ctx.invalid("batch_dims ", batch, " and index depth ", k, " do not fit data ", to_string(dt), " and indices ",
+                       to_string(it));
+  std::vector<std::int64_t> indexed;  // the extents of the batch dims, then of the k indexed dims
+  for (std::int64_t a = 0; a < batch + k; ++a) {
+    if (!dt.dims[a].is_constant())
+      return ctx.unsupported("the batch and indexed dims of the data must be known at load time, got ", to_string(dt));
+    indexed.push_back(dt.dims[a].constant_value());
+  }
+  relax::Builder& b = ctx.b();
+  indices = b.cast(indices, DType::i64);
+  // Row-major strides of the flattened axis.
+  std::vector<std::int64_t> strides(indexed.size(), 1);
+  for (std::size_t a = indexed.size(); a-- > 1;) strides[a - 1] = strides[a] * indexed[a];
+  std::int64_t rows = indexed.empty() ? 1 : strides[0] * indexed[0];
+  const std::vector<std::int64_t> tuple_extents(indexed.begin() + batch, indexed.end());
+  const std::vector<std::int64_t> tuple_strides(strides.begin() + batch, strides.end());
+  const Var tuples = wrap_negative(ctx, indices, ctx.i64_vector(tuple_extents));
+  Var linear = b.reduce(OpKind::reduce_sum, b.multiply(tuples, ctx.i64_vector(tuple_strides)),
+                        relax::ReduceAttrs{.axes = {-1}, .keepdims = false});
+  if (batch > 0) {
+    // Each position's batch coordinates, as a constant over the batch dims (1 elsewhere).
+    std::vector<std::int64_t> offset_dims(static_cast<std::size_t>(it.rank - 1), 1);
+    std::int64_t batch_count = 1;
+    for (std::int64_t a = 0; a < batch; ++a) {
+      offset_dims[static_cast<std::size_t>(a)] = indexed[static_cast<std::size_t>(a)];
+      batch_count *= indexed[static_cast<std::size_t>(a)];
+    }
+    std::vector<std::int64_t> offsets(static_cast<std::size_t>(batch_count));
+    for (std::int64_t i = 0; i < batch_count; ++i) offsets[static_cast<std::size_t>(i)] = i * strides[static_cast<std::size_t>(batch - 1)];
+    linear = b.add(linear, ctx.i64_constant(offsets, offset_dims));
+  }
+  relax::Dims flat{rows};
+  for (int a = static_cast<int>(batch + k); a < dt.rank; ++a) flat.push_back(dt.dims[a]);
+  return ctx.set_output(0, b.gather(b.reshape(data, flat), linear, 0));
+}
+
+// OneHot: on where the iota along `axis` equals the (wrapped) index, off elsewhere.
+inline Status convert_onehot(NodeContext& ctx) {
+  KILN_ASSIGN_OR_RETURN(const Var indices, ctx.input(0));
+  KILN_ASSIGN_OR_RETURN(const Var values, ctx.input(2));
+  KILN_ASSIGN_OR_RETURN(const Tensor depth_value, ctx.constant_input(1, "depth"));
+  KILN_RETURN_IF_ERROR(ctx.status());
+  if (depth_value.numel() != 1) return ctx.invalid("depth must have one element");
+  const auto depth = static_cast<std::int64_t>(NodeContext::reals_of(depth_value)[0]);
+  if (depth < 1) return ctx.invalid("depth must be positive, got ", depth);
+  const int rank = ctx.rank(indices) + 1;
+  std::int64_t axis = ctx.attr_int("axis", -1);
+  if (axis < 0) axis += rank;
+  if (axis < 0 || axis >= rank) return ctx.invalid("axis ", ctx.attr_int("axis", -1), " is out of range for rank ", rank);
+  relax::Builder& b = ctx.b();
+  Var index = b.cast(indices, DType::i64);
+  index = wrap_negative(ctx, index, ctx.scalar(DType::i64, static_cast<double>(depth)));
+  std::vector<std::int64_t> iota_dims(static_cast<std::size_t>(rank), 1);
+  iota_dims[static_cast<std::size_t>(axis)] = depth;
+  std::vector<std::int64_t> iota(static_cast<std::size_t>(depth));
+  for (std::int64_t i = 0; i < depth; ++i) iota[static_cast<std::size_t>(i)] = i;
+  const Var hot = b.compare(OpKind::equal, b.unsqueeze(index, {axis}), ctx.i64_constant(iota, iota_dims));
+  const Var off = b.gather(values, ctx.scalar(DType::i64, 0), 0);
+  const Var on = b.gather(values, ctx.scalar(DType::i64, 1), 0);
+  return ctx.set_output(0, b.where(hot, on, off));
+}
+
+// Compress with a condition known at load time: a gather of the kept positions (along
+// `axis`, or of the flattened input when there is none).
+inline Status convert_compress(NodeContext& ctx) {
+  KILN_ASSIGN_OR_RETURN(Var x, ctx.input(0));
+  KILN_ASSIGN_OR_RETURN(const Tensor condition, ctx.constant_input(1, "condition"));
+  KILN_RETURN_IF_ERROR(ctx.status());
+  std::int64_t axis = 0;
+  if (ctx.has_attr("axis")) {
+    axis = ctx.attr_int("axis", 0);
+  } else {
+    x = ctx.b().reshape(x, relax::Dims{ctx.type(x).element_count()});
+  }
+  const relax::TensorType xt = ctx.type(x);
+  if (axis < 0) axis += xt.rank;
+  if (axis < 0 || axis >= xt.rank) return ctx.invalid("axis ", ctx.attr_int("axis", 0), " is out of range");
+  const std::vector<double> keep = NodeContext::reals_of(condition);
+  std::vector<std::int64_t> positions;
+  for (std::size_t i = 0; i < keep.size(); ++i)
+    if (keep[i] != 0.0) positions.push_back(static_cast<std::int64_t>(i));
+  return ctx.set_output(0, ctx.b().gather(x, ctx.i64_vector(positions), axis));
+}
+
+// ReverseSequence: along time_axis, the first sequence_lens[b] elements of each batch entry b
+// reversed; a gather_elements with constant indices broadcast over the other axes.
+inline Status convert_reverse_sequence(NodeContext& ctx) {
+  KILN_ASSIGN_OR_RETURN(const Var x, ctx.input(0));
+  KILN_ASSIGN_OR_RETURN(const std::vector<std::int64_t> lengths, ctx.constant_ints(1, "sequence_lens"));
+  KILN_RETURN_IF_ERROR(ctx.status());
+  const relax::TensorType xt = ctx.type(x);
+  const std::int64_t time_axis = ctx.attr_int("time_axis", 0);
+  const std::int64_t batch_axis = ctx.attr_int("batch_axis", 1);
+  if (xt.rank < 2 || time_axis < 0 || batch_axis < 0 || time_axis >= xt.rank || batch_axis >= xt.rank ||
+      time_axis == batch_axis)
+    return ctx.invalid("time_axis ", time_axis, " and batch_axis ", batch_axis, " do not fit ", to_string(xt));
+  const relax::SymDim& time_dim = xt.dims[time_axis];
+  if (!time_dim.is_constant()) return ctx.unsupported("the time axis must have an extent known at load time");
+  const std::int64_t steps = time_dim.constant_value();
+  const auto batches = static_cast<std::int64_t>(lengths.size());
+  std::vector<std::int64_t> dims(static_cast<std::size_t>(xt.rank), 1);
+  dims[static_cast<std::size_t>(time_axis)] = steps;
+  dims[static_cast<std::size_t>(batch_axis)] = batches;
+  std::vector<std::int64_t> index(static_cast<std::size_t>(steps * batches));
+  for (std::int64_t t = 0; t < steps; ++t) {
+    for (std::int64_t bi = 0; bi < batches; ++bi) {
+      const std::int64_t n = lengths[static_cast<std::size_t>(bi)];
+      const std::int64_t at = time_axis < batch_axis ? t * batches + bi : bi * steps + t;
+      index[static_cast<std::size_t>(at)] = t < n ? n - 1 - t : t;
+    }
+  }
+  relax::Builder& b = ctx.b();
+  const Var positions = b.expand(ctx.i64_constant(index, dims), dims_of(xt));
+  return ctx.set_output(0, b.emit(OpKind::gather_elements, {x, positions}, relax::AxisAttrs{time_axis}));
+}
+
+inline constexpr ConverterEntry kIndexConverters[] = {
+    {"Gather", convert_gather},
+    {"GatherElements", convert_gather_elements},
+    {"GatherND", convert_gather_nd},
+    {"Scatter", convert_scatter<OpKind::scatter_elements>},
+    {"ScatterElements", convert_scatter<OpKind::scatter_elements>},
+    {"ScatterND", convert_scatter<OpKind::scatter_nd>},
+    {"OneHot", convert_onehot},
+    {"Compress", convert_compress},
+    {"ReverseSequence", convert_reverse_sequence},
+};
+
+} // namespace kiln::onnx::detail
+// ---- end kiln/frontend/onnx/import_ops_index.hpp ----
+// ---- begin kiln/frontend/onnx/import_ops_linalg.hpp ----
+// kiln/frontend/onnx/import_ops_linalg.hpp: ONNX's Det for small matrices: the Leibniz sum
+// over permutations of products of elements, for n x n matrices with n known at load time and
+// at most kMaxDetOrder (n! products of n elements each).
+
+#include <algorithm>
+#include <cstdint>
+#include <numeric>
+#include <vector>
+
+
+namespace kiln::onnx::detail {
+
+using relax::OpKind;
+using relax::Var;
+
+inline constexpr std::int64_t kMaxDetOrder = 5;
+
+inline Status convert_det(NodeContext& ctx) {
+  KILN_ASSIGN_OR_RETURN(const Var x, ctx.input(0));
+  KILN_RETURN_IF_ERROR(ctx.status());
+  const relax::TensorType t = ctx.type(x);
+  if (t.rank < 2) return ctx.invalid("the input must have rank 2 or more, got ", to_string(t));
+  const relax::SymDim& rows = t.dims[t.rank - 2];
+  if (!rows.is_constant() || !(rows == t.dims[t.rank - 1]))
+    return ctx.unsupported("the matrices must be square with an order known at load time, got ", to_string(t));
+  const std::int64_t n = rows.constant_value();
+  if (n < 1 || n > kMaxDetOrder) return ctx.unsupported("matrices of order ", n, " are not supported (1 to ", kMaxDetOrder, ")");
+  relax::Builder& b = ctx.b();
+  // Element (i, j) of every matrix, [...].
+  std::vector<Var> element(static_cast<std::size_t>(n * n));
+  for (std::int64_t i = 0; i < n; ++i) {
+    const Var row = slice_axis(b, x, -2, i, i + 1);
+    for (std::int64_t j = 0; j < n; ++j)
+      element[static_cast<std::size_t>(i * n + j)] = b.squeeze(slice_axis(b, row, -1, j, j + 1), {-2, -1});
+  }
+  std::vector<std::int64_t> permutation(static_cast<std::size_t>(n));
+  std::iota(permutation.begin(), permutation.end(), 0);
+  Var total;
+  do {
+    // The sign is the parity of the inversions.
+    int inversions = 0;
+    for (std::size_t i = 0; i < permutation.size(); ++i)
+      for (std::size_t j = i + 1; j < permutation.size(); ++j) inversions += permutation[i] > permutation[j] ? 1 : 0;
+    Var product = element[static_cast<std::size_t>(permutation[0])];
+    for (std::int64_t i = 1; i < n; ++i)
+      product = b.multiply(product, element[static_cast<std::size_t>(i * n + permutation[static_cast<std::size_t>(i)])]);
+    if (!total.valid()) total = inversions % 2 == 0 ? product : b.neg(product);
+    else total = inversions % 2 == 0 ? b.add(total, product) : b.subtract(total, product);
+  } while (std::next_permutation(permutation.begin(), permutation.end()));
+  return ctx.set_output(0, total);
+}
+
+inline constexpr ConverterEntry kLinalgConverters[] = {
+    {"Det", convert_det},
+};
+
+} // namespace kiln::onnx::detail
+// ---- end kiln/frontend/onnx/import_ops_linalg.hpp ----
+// ---- begin kiln/frontend/onnx/import_ops_loss.hpp ----
+// kiln/frontend/onnx/import_ops_loss.hpp: ONNX's NegativeLogLikelihoodLoss and
+// SoftmaxCrossEntropyLoss, written with gather_elements, gather, log_softmax and reductions.
+//
+// For input [N, C, d...] and target [N, d...]: loss[n, d] = -input[n, target[n, d], d] *
+// weight[target[n, d]], zero where the target is ignore_index; reduced by none, sum, or mean
+// (the sum divided by the sum of the weights that applied).
+
+#include <cstdint>
+#include <optional>
+#include <string>
+
+
+namespace kiln::onnx::detail {
+
+using relax::OpKind;
+using relax::Var;
+
+// The loss of `log_prob` [N, C, d...] against `target` [N, d...], reduced as `reduction` says.
+inline Result<Var> negative_log_likelihood(NodeContext& ctx, Var log_prob, Var target, Var weight) {
+  relax::Builder& b = ctx.b();
+  KILN_RETURN_IF_ERROR(ctx.status());
+  const DType dtype = ctx.dtype(log_prob);
+  const std::string reduction = ctx.attr_string("reduction", "mean");
+  if (reduction != "none" && reduction != "sum" && reduction != "mean")
+    return ctx.invalid("reduction '", reduction, "' is not one of none, sum, mean");
+  if (ctx.rank(log_prob) < 2) return ctx.invalid("the input must have rank 2 or more");
+  target = b.cast(target, DType::i64);
+  std::optional<std::int64_t> ignore;
+  if (ctx.has_attr("ignore_index")) ignore = ctx.attr_int("ignore_index", 0);
+  Var valid;  // where the target counts, as 0 or 1 of the input's dtype
+  if (ignore) {
+    const Var ignored = b.compare(OpKind::equal, target, ctx.scalar(DType::i64, static_cast<double>(*ignore)));
+    valid = b.cast(b.emit(OpKind::logical_not, {ignored}), dtype);
+    // Ignored positions read class 0, which exists, and count for nothing.
+    target = b.where(ignored, ctx.scalar(DType::i64, 0), target);
+  }
+  const Var picked = b.squeeze(b.emit(OpKind::gather_elements, {log_prob, b.unsqueeze(target, {1})}, relax::AxisAttrs{1}), {1});
+  Var factor = weight.valid() ? b.gather(weight, target, 0) : Var{};
+  if (valid.valid()) factor = factor.valid() ? b.multiply(factor, valid) : valid;
+  Var loss = b.neg(picked);
+  if (factor.valid()) loss = b.multiply(loss, factor);
+  if (reduction == "none") return loss;
+  const relax::ReduceAttrs all{.keepdims = false};
+  const Var total = b.reduce(OpKind::reduce_sum, loss, all);
+  if (reduction == "sum") return total;
+  if (!factor.valid()) return b.reduce(OpKind::reduce_mean, loss, all);
+  return b.divide(total, b.reduce(OpKind::reduce_sum, factor, all));
+}
+
+inline Status convert_nll_loss(NodeContext& ctx) {
+  KILN_ASSIGN_OR_RETURN(const Var input, ctx.input(0));
+  KILN_ASSIGN_OR_RETURN(const Var target, ctx.input(1));
+  KILN_ASSIGN_OR_RETURN(const Var weight, ctx.optional_input(2));
+  KILN_ASSIGN_OR_RETURN(const Var loss, negative_log_likelihood(ctx, input, target, weight));
+  return ctx.set_output(0, loss);
+}
+
+inline Status convert_softmax_cross_entropy(NodeContext& ctx) {
+  KILN_ASSIGN_OR_RETURN(const Var scores, ctx.input(0));
+  KILN_ASSIGN_OR_RETURN(const Var labels, ctx.input(1));
+  KILN_ASSIGN_OR_RETURN(const Var weight, ctx.optional_input(2));
+  const Var log_prob = ctx.emit(OpKind::log_softmax, {scores}, relax::AxisAttrs{1});
+  KILN_ASSIGN_OR_RETURN(const Var loss, negative_log_likelihood(ctx, log_prob, labels, weight));
+  KILN_RETURN_IF_ERROR(ctx.set_output(0, loss));
+  return ctx.set_output(1, log_prob);
+}
+
+inline constexpr ConverterEntry kLossConverters[] = {
+    {"NegativeLogLikelihoodLoss", convert_nll_loss},
+    {"SoftmaxCrossEntropyLoss", convert_softmax_cross_entropy},
+};
+
+} // namespace kiln::onnx::detail
+// ---- end kiln/frontend/onnx/import_ops_loss.hpp ----
+// ---- begin kiln/frontend/onnx/import_ops_quantize.hpp ----
+// kiln/frontend/onnx/import_ops_quantize.hpp: ONNX's linear quantization ops written with
+// float arithmetic: QuantizeLinear, DequantizeLinear, DynamicQuantizeLinear, QLinearMatMul
+// and QLinearConv.
+//
+//   quantize:   q = saturate(round_half_even(x / scale) + zero_point)
+//   dequantize: x = (q - zero_point) * scale
+// A scale (and zero point) is a scalar, or one value per slice of `axis` (opset 13).
+// QLinearMatMul multiplies the centered integers exactly (in i64) and requantizes; QLinearConv
+// convolves them in f32, exact while the partial sums stay below 2^24.
+
+#include <cstdint>
+#include <limits>
+
+
+namespace kiln::onnx::detail {
+
+using relax::OpKind;
+using relax::Var;
+
+// The range of an integer dtype, for saturation.
+inline void integer_range(DType dtype, double& lowest, double& highest) {
+  visit_dtype(dtype, [&](auto zero) {
+    using T = decltype(zero);
+    if constexpr (std::is_integral_v<T> && !std::is_same_v<T, bool>) {
+      lowest = static_cast<double>(std::numeric_limits<T>::lowest());
+      highest = static_cast<double>(std::numeric_limits<T>::max());
+    }
+  });
+}
+
+// A per-axis parameter [C] shaped to broadcast along `axis` of a rank-`rank` tensor; scalars
+// and one-element tensors broadcast as they are.
+inline Result<Var> along_axis(NodeContext& ctx, Var p, std::int64_t axis, int rank) {
+  KILN_RETURN_IF_ERROR(ctx.status());
+  const relax::TensorType pt = ctx.type(p);
+  if (pt.rank == 0 || pt.element_count().is_constant(1)) return p;
+  if (pt.rank != 1) return ctx.invalid("a scale or zero point must be a scalar or 1-D, got ", to_string(pt));
+  if (axis < 0) axis += rank;
+  if (axis < 0 || axis >= rank) return ctx.invalid("axis ", axis, " is out of range for rank ", rank);
+  relax::Dims dims;
+  for (int a = 0; a < rank; ++a) dims.push_back(a == axis ? pt.dims[0] : relax::SymDim(1));
+  return ctx.b().reshape(p, dims);
+}
+
+// saturate(round(x / scale) + zero_point) as `out`; x, scale in f32 (already broadcastable).
+inline Var quantize(NodeContext& ctx, Var x, Var scale, Var zero_point, DType out) {
+  relax::Builder& b = ctx.b();
+  Var q = b.unary(OpKind::round, b.divide(x, scale));
+  if (zero_point.valid()) q = b.add(q, b.cast(zero_point, DType::f32));
+  double lowest = 0, highest = 0;
+  integer_range(out, lowest, highest);
+  return b.cast(b.clip(q, ctx.scalar(DType::f32, lowest), ctx.scalar(DType::f32, highest)), out);
+}
+
+inline Status convert_quantize_linear(NodeContext& ctx) {
+  KILN_ASSIGN_OR_RETURN(const Var x, ctx.input(0));
+  KILN_ASSIGN_OR_RETURN(Var scale, ctx.input(1));
+  KILN_ASSIGN_OR_RETURN(Var zero_point, ctx.optional_input(2));
+  KILN_RETURN_IF_ERROR(ctx.status());
+  const DType out = zero_point.valid() ? ctx.dtype(zero_point) : DType::u8;
+  if (!is_integer(out)) return ctx.unsupported("quantizing to ", to_string(out), " is not supported");
+  const std::int64_t axis = ctx.attr_int("axis", 1);
+  const int rank = ctx.rank(x);
+  KILN_ASSIGN_OR_RETURN(scale, along_axis(ctx, scale, axis, rank));
+  if (zero_point.valid()) {
+    KILN_ASSIGN_OR_RETURN(zero_point, along_axis(ctx, zero_point, axis, rank));
+  }
+  if (ctx.dtype(scale) != DType::f32) scale = ctx.b().cast(scale, DType::f32);
+  return ctx.set_output(0, quantize(ctx, ctx.b().cast(x, DType::f32), scale, zero_point, out));
+}
+
+inline Status convert_dequantize_linear(NodeContext& ctx) {
+  KILN_ASSIGN_OR_RETURN(const Var x, ctx.input(0));
+  KILN_ASSIGN_OR_RETURN(Var scale, ctx.input(1));
+  KILN_ASSIGN_OR_RETURN(Var zero_point, ctx.optional_input(2));
+  KILN_RETURN_IF_ERROR(ctx.status());
+  const std::int64_t axis = ctx.attr_int("axis", 1);
+  const int rank = ctx.rank(x);
+  KILN_ASSIGN_OR_RETURN(scale, along_axis(ctx, scale, axis, rank));
+  relax::Builder& b = ctx.b();
+  const DType out = ctx.dtype(scale);
+  Var centered = b.cast(x, out);
+  if (zero_point.valid()) {
+    KILN_ASSIGN_OR_RETURN(zero_point, along_axis(ctx, zero_point, axis, rank));
+    centered = b.subtract(centered, b.cast(zero_point, out));
+  }
+  return ctx.set_output(0, b.multiply(centered, scale));
+}
+
+// DynamicQuantizeLinear: u8 with the scale and zero point that map [min(x, 0), max(x, 0)]
+// onto [0, 255].
+inline Status convert_dynamic_quantize_linear(NodeContext& ctx) {
+  KILN_ASSIGN_OR_RETURN(const Var x, ctx.input(0));
+  KILN_RETURN_IF_ERROR(ctx.status());
+  relax::Builder& b = ctx.b();
+  const relax::ReduceAttrs all{.keepdims = false};
+  const Var zero = ctx.scalar(DType::f32, 0);
+  const Var low = b.minimum(b.reduce(OpKind::reduce_min, x, all), zero);
+  const Var high = b.maximum(b.reduce(OpKind::reduce_max, x, all), zero);
+  const Var scale = b.divide(b.subtract(high, low), ctx.scalar(DType::f32, 255));
+  const Var zero_point = quantize(ctx, b.neg(low), scale, Var{}, DType::u8);
+  KILN_RETURN_IF_ERROR(ctx.set_output(0, quantize(ctx, x, scale, zero_point, DType::u8)));
+  KILN_RETURN_IF_ERROR(ctx.set_output(1, scale));
+  return ctx.set_output(2, zero_point);
+}
+
+// Requantizes exact integer results: saturate(round(acc * multiplier) + y_zero_point).
+inline Var requantize(NodeContext& ctx, Var acc, Var multiplier, Var y_zero_point, DType out) {
+  relax::Builder& b = ctx.b();
+  Var q = b.unary(OpKind::round, b.multiply(b.cast(acc, DType::f32), multiplier));
+  q = b.add(q, b.cast(y_zero_point, DType::f32));
+  double lowest = 0, highest = 0;
+  integer_range(out, lowest, highest);
+  return b.cast(b.clip(q, ctx.scalar(DType::f32, lowest), ctx.scalar(DType::f32, highest)), out);
+}
+
+inline Status convert_qlinear_matmul(NodeContext& ctx) {
+  KILN_ASSIGN_OR_RETURN(const Var a, centered_i32(ctx, 0, 2));
+  KILN_ASSIGN_OR_RETURN(const Var b_in, centered_i32(ctx, 3, 5));
+  KILN_ASSIGN_OR_RETURN(const Var a_scale, ctx.input(1));
+  KILN_ASSIGN_OR_RETURN(const Var b_scale, ctx.input(4));
+  KILN_ASSIGN_OR_RETURN(const Var y_scale, ctx.input(6));
+  KILN_ASSIGN_OR_RETURN(const Var y_zero_point, ctx.input(7));
+  KILN_RETURN_IF_ERROR(ctx.status());
+  relax::Builder& b = ctx.b();
+  const Var multiplier = b.divide(b.multiply(a_scale, b_scale), y_scale);
+  const Var acc = matmul_any(ctx, a, b_in);
+  return ctx.set_output(0, requantize(ctx, acc, multiplier, y_zero_point, ctx.dtype(y_zero_point)));
+}
+
+inline Status convert_qlinear_conv(NodeContext& ctx) {
+  KILN_ASSIGN_OR_RETURN(const Var x, centered_i32(ctx, 0, 2));
+  KILN_ASSIGN_OR_RETURN(Var w_zero_point, ctx.input(5));
+  KILN_ASSIGN_OR_RETURN(const Var w_raw, ctx.input(3));
+  KILN_ASSIGN_OR_RETURN(const Var x_scale, ctx.input(1));
+  KILN_ASSIGN_OR_RETURN(Var w_scale, ctx.input(4));
+  KILN_ASSIGN_OR_RETURN(const Var y_scale, ctx.input(6));
+  KILN_ASSIGN_OR_RETURN(const Var y_zero_point, ctx.input(7));
+  KILN_ASSIGN_OR_RETURN(const Var bias, ctx.optional_input(8));
+  KILN_RETURN_IF_ERROR(ctx.status());
+  relax::Builder& b = ctx.b();
+  const int rank = ctx.rank(w_raw);
+  // Weight zero points and scales may be per output channel (axis 0 of the weight).
+  KILN_ASSIGN_OR_RETURN(w_zero_point, along_axis(ctx, w_zero_point, 0, rank));
+  const Var w = b.subtract(b.cast(w_raw, DType::i32), b.cast(w_zero_point, DType::i32));
+  relax::ConvAttrs attrs;
+  KILN_RETURN_IF_ERROR(fill_window(ctx, attrs));
+  attrs.groups = ctx.attr_int("group", 1);
+  Var acc = b.conv(b.cast(x, DType::f32), b.cast(w, DType::f32), {}, attrs);
+  KILN_RETURN_IF_ERROR(ctx.status());
+  const int out_rank = ctx.rank(acc);
+  if (bias.valid()) {
+    KILN_ASSIGN_OR_RETURN(const Var per_channel, along_axis(ctx, b.cast(bias, DType::f32), 1, out_rank));
+    acc = b.add(acc, per_channel);
+  }
+  KILN_ASSIGN_OR_RETURN(w_scale, along_axis(ctx, w_scale, 1, out_rank));
+  const Var multiplier = b.divide(b.multiply(x_scale, w_scale), y_scale);
+  return ctx.set_output(0, requantize(ctx, acc, multiplier, y_zero_point, ctx.dtype(y_zero_point)));
+}
+
+inline constexpr ConverterEntry kQuantizeConverters[] = {
+    {"QuantizeLinear", convert_quantize_linear},
+    {"DequantizeLinear", convert_dequantize_linear},
+    {"DynamicQuantizeLinear", convert_dynamic_quantize_linear},
+    {"QLinearMatMul", convert_qlinear_matmul},
+    {"QLinearConv", convert_qlinear_conv},
+};
+
+} // namespace kiln::onnx::detail
+// ---- end kiln/frontend/onnx/import_ops_quantize.hpp ----
+// ---- begin kiln/frontend/onnx/import_ops_reduce.hpp ----
+// kiln/frontend/onnx/import_ops_reduce.hpp: ONNX's reductions, ArgMax/ArgMin, TopK and CumSum.
+//
+// The axes of a reduction are an attribute until ReduceSum's opset 13 and the others'
+// opset 18, an optional input after. ReduceL1, ReduceL2, ReduceLogSum, ReduceLogSumExp and
+// ReduceSumSquare are written with reduce_sum, reduce_max and elementwise ops.
+
+#include <cstdint>
+#include <limits>
+#include <vector>
+
+
+namespace kiln::onnx::detail {
+
+using relax::OpKind;
+using relax::Var;
+
+enum class ReduceKind : std::uint8_t { sum, mean, max, min, prod, l1, l2, log_sum, log_sum_exp, sum_square };
+
+// The reduction attributes of the node: axes from the attribute or (from `axes_input_opset`
+// on) the optional second input, keepdims, noop_with_empty_axes.
+inline Result<relax::ReduceAttrs> reduce_attrs(const NodeContext& ctx, std::int64_t axes_input_opset) {
+  relax::ReduceAttrs attrs;
+  attrs.keepdims = ctx.attr_int("keepdims", 1) != 0;
+  if (ctx.opset() >= axes_input_opset) {
+    attrs.noop_with_empty_axes = ctx.attr_int("noop_with_empty_axes", 0) != 0;
+    if (ctx.has_input(1)) {
+      KILN_ASSIGN_OR_RETURN(const std::vector<std::int64_t> axes, ctx.constant_ints(1, "axes"));
+      attrs.axes = to_relax_ints(axes);
+    }
+  } else {
+    attrs.axes = to_relax_ints(ctx.attr_ints("axes"));
+  }
+  return attrs;
+}
+
+// The kernels reduce f32 and i64. Narrower integers reduce in i64 (a sum wrapped back to the
+// narrow type is the narrow type's wrapping sum), f16 and bf16 in f32; other dtypes (f64)
+// are left to the kernel, which refuses them.
+inline DType reduction_dtype(OpKind op, DType dtype) {
+  if (is_integer(dtype) && op != OpKind::reduce_mean) return DType::i64;
+  if (dtype == DType::f16 || dtype == DType::bf16) return DType::f32;
+  return dtype;
+}
+
+inline Var reduce_any(NodeContext& ctx, OpKind op, Var x, const relax::ReduceAttrs& attrs) {
+  relax::Builder& b = ctx.b();
+  const DType dtype = ctx.dtype(x);
+  const DType wide = reduction_dtype(op, dtype);
+  if (wide == dtype) return b.reduce(op, x, attrs);
+  return b.cast(b.reduce(op, b.cast(x, wide), attrs), dtype);
+}
+
+template <ReduceKind Kind>
+Status convert_reduce(NodeContext& ctx) {
+  KILN_ASSIGN_OR_RETURN(const Var x, ctx.input(0));
+  KILN_RETURN_IF_ERROR(ctx.status());
+  KILN_ASSIGN_OR_RETURN(const relax::ReduceAttrs attrs, reduce_attrs(ctx, Kind == ReduceKind::sum ? 13 : 18));
+  relax::Builder& b = ctx.b();
+  if (attrs.axes.empty() && attrs.noop_with_empty_axes) return ctx.set_output(0, ctx.emit(OpKind::identity, {x}));
+  const auto sum = [&](Var v) { return reduce_any(ctx, OpKind::reduce_sum, v, attrs); };
+  switch (Kind) {
+    case ReduceKind::sum: return ctx.set_output(0, sum(x));
+    case ReduceKind::mean: return ctx.set_output(0, reduce_any(ctx, OpKind::reduce_mean, x, attrs));
+    case ReduceKind::max: return ctx.set_output(0, reduce_any(ctx, OpKind::reduce_max, x, attrs));
+    case ReduceKind::min: return ctx.set_output(0, reduce_any(ctx, OpKind::reduce_min, x, attrs));
+    case ReduceKind::prod: return ctx.set_output(0, reduce_any(ctx, OpKind::reduce_prod, x, attrs));
+    case ReduceKind::l1: return ctx.set_output(0, sum(b.unary(OpKind::abs, x)));
+    case ReduceKind::l2: return ctx.set_output(0, b.sqrt(sum(b.multiply(x, x))));
+    case ReduceKind::log_sum: return ctx.set_output(0, b.unary(OpKind::log, sum(x)));
+    case ReduceKind::sum_square: return ctx.set_output(0, sum(b.multiply(x, x)));
+    case ReduceKind::log_sum_exp: {
+      // log(sum(exp(x - m))) + m with m the maximum, so that exp cannot overflow.
+      relax::ReduceAttrs kept = attrs;
+      kept.keepdims = true;
+      const Var peak = reduce_any(ctx, OpKind::reduce_max, x, kept);
+      const Var shifted_sum = sum(b.exp(b.subtract(x, peak)));
+      const Var peak_out = attrs.keepdims ? peak : reduce_any(ctx, OpKind::reduce_max, x, attrs);
+      return ctx.set_output(0, b.add(b.unary(OpKind::log, shifted_sum), peak_out));
+    }
+  }
+  return ctx.error(StatusCode::internal, "unknown reduction");
+}
+
+// ArgMax, ArgMin. select_last_index reverses the axis first: the first extreme of the
+// reversed tensor is the last of the original, at extent - 1 - index.
+template <OpKind Op>
+Status convert_arg_reduce(NodeContext& ctx) {
+  KILN_ASSIGN_OR_RETURN(const Var x, ctx.input(0));
+  KILN_RETURN_IF_ERROR(ctx.status());
+  const std::int64_t axis = ctx.attr_int("axis", 0);
+  const bool keepdims = ctx.attr_int("keepdims", 1) != 0;
+  relax::Builder& b = ctx.b();
+  if (ctx.attr_int("select_last_index", 0) == 0) return ctx.set_output(0, b.emit(Op, {x}, relax::ArgReduceAttrs{axis, keepdims}));
+  const relax::TensorType xt = ctx.type(x);
+  const std::int64_t a = axis < 0 ? axis + xt.rank : axis;
+  if (a < 0 || a >= xt.rank) return ctx.invalid("axis ", axis, " is out of range for rank ", xt.rank);
+  relax::SliceAttrs reverse;
+  reverse.starts = {-1};
+  reverse.ends = {std::numeric_limits<std::int64_t>::min()};
+  reverse.axes = {a};
+  reverse.steps = {-1};
+  const Var index = b.emit(Op, {b.slice(x, reverse)}, relax::ArgReduceAttrs{axis, keepdims});
+  Var last;
+  const relax::SymDim& extent = xt.dims[a];
+  if (extent.is_constant()) {
+    last = ctx.scalar(DType::i64, static_cast<double>(extent.constant_value() - 1));
+  } else {
+    relax::ShapeOfAttrs one{.start = a, .end = a + 1};
+    last = b.subtract(b.squeeze(b.emit(OpKind::shape_of, {x}, one), {0}), ctx.scalar(DType::i64, 1));
+  }
+  return ctx.set_output(0, b.subtract(last, index));
+}
+
+// TopK: k an attribute before opset 10, a one-element input from 10 on.
+inline Status convert_topk(NodeContext& ctx) {
+  KILN_ASSIGN_OR_RETURN(const Var x, ctx.input(0));
+  relax::TopKAttrs attrs;
+  if (ctx.opset() < 10) {
+    attrs.k = ctx.attr_int("k", 0);
+  } else {
+    KILN_ASSIGN_OR_RETURN(const std::vector<std::int64_t> k, ctx.constant_ints(1, "k"));
+    if (k.size() != 1) return ctx.invalid("k must have one element, got ", k.size());
+    attrs.k = k[0];
+  }
+  attrs.axis = ctx.attr_int("axis", -1);
+  attrs.largest = ctx.attr_int("largest", 1) != 0;
+  attrs.sorted = ctx.attr_int("sorted", 1) != 0;
+  const std::vector<Var> out = ctx.b().emit_multi(OpKind::topk, {x}, attrs);
+  KILN_RETURN_IF_ERROR(ctx.status());
+  KILN_RETURN_IF_ERROR(ctx.set_output(0, out[0]));
+  return ctx.set_output(1, out[1]);
+}
+
+inline Status convert_cumsum(NodeContext& ctx) {
+  KILN_ASSIGN_OR_RETURN(const Var x, ctx.input(0));
+  KILN_ASSIGN_OR_RETURN(const std::vector<std::int64_t> axis, ctx.constant_ints(1, "axis"));
+  if (axis.size() != 1) return ctx.invalid("axis must have one element, got ", axis.size());
+  relax::CumSumAttrs attrs;
+  attrs.axis = axis[0];
+  attrs.exclusive = ctx.attr_int("exclusive", 0) != 0;
+  attrs.reverse = ctx.attr_int("reverse", 0) != 0;
+  return ctx.set_output(0, ctx.emit(OpKind::cumsum, {x}, attrs));
+}
+
+inline constexpr ConverterEntry kReduceConverters[] = {
+    {"ReduceSum", convert_reduce<ReduceKind::sum>},
+    {"ReduceMean", convert_reduce<ReduceKind::mean>},
+    {"ReduceMax", convert_reduce<ReduceKind::max>},
+    {"ReduceMin", convert_reduce<ReduceKind::min>},
+    {"ReduceProd", convert_reduce<ReduceKind::prod>},
+    {"ReduceL1", convert_reduce<ReduceKind::l1>},
+    {"ReduceL2", convert_reduce<ReduceKind::l2>},
+    {"ReduceLogSum", convert_reduce<ReduceKind::log_sum>},
+    {"ReduceLogSumExp", convert_reduce<ReduceKind::log_sum_exp>},
+    {"ReduceSumSquare", convert_reduce<ReduceKind::sum_square>},
+    {"ArgMax", convert_arg_reduce<OpKind::argmax>},
+    {"ArgMin", convert_arg_reduce<OpKind::argmin>},
+    {"TopK", convert_topk},
+    {"CumSum", convert_cumsum},
+};
+
+} // namespace kiln::onnx::detail
+// ---- end kiln/frontend/onnx/import_ops_reduce.hpp ----
+// ---- begin kiln/frontend/onnx/import_ops_resize.hpp ----
+// kiln/frontend/onnx/import_ops_resize.hpp: ONNX's Resize (opsets 10 to 19) and Upsample as
+// relax's resize, whose scales, sizes and region of interest are attributes: the inputs that
+// carry them must be known at load time.
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+
+namespace kiln::onnx::detail {
+
+using relax::OpKind;
+using relax::Var;
+
+inline Result<relax::ResizeMode> resize_mode(const NodeContext& ctx) {
+  const std::string mode = ctx.attr_string("mode", "nearest");
+  if (mode == "nearest") return relax::ResizeMode::nearest;
+  if (mode == "linear" || mode == "bilinear" || mode == "trilinear") return relax::ResizeMode::linear;
+  if (mode == "cubic") return relax::ResizeMode::cubic;
+  return ctx.invalid("mode '", mode, "' is not one of nearest, linear, cubic");
+}
+
+inline Result<relax::ResizeCoordinates> resize_coordinates(const NodeContext& ctx) {
+  const std::string mode = ctx.attr_string("coordinate_transformation_mode", "half_pixel");
+  using C = relax::ResizeCoordinates;
+  if (mode == "half_pixel") return C::half_pixel;
+  if (mode == "half_pixel_symmetric") return C::half_pixel_symmetric;
+  if (mode == "pytorch_half_pixel") return C::pytorch_half_pixel;
+  if (mode == "align_corners") return C::align_corners;
+  if (mode == "asymmetric") return C::asymmetric;
+  if (mode == "tf_crop_and_resize") return C::tf_crop_and_resize;
+  return ctx.unsupported("coordinate_transformation_mode '", mode, "' is not supported");
+}
+
+inline Result<relax::ResizeRounding> resize_rounding(const NodeContext& ctx) {
+  const std::string mode = ctx.attr_string("nearest_mode", "round_prefer_floor");
+  using R = relax::ResizeRounding;
+  if (mode == "round_prefer_floor") return R::round_prefer_floor;
+  if (mode == "round_prefer_ceil") return R::round_prefer_ceil;
+  if (mode == "floor") return R::floor;
+  if (mode == "ceil") return R::ceil;
+  return ctx.invalid("nearest_mode '", mode, "' is not one of round_prefer_floor, round_prefer_ceil, floor, ceil");
+}
+
+inline Result<relax::AspectRatioPolicy> aspect_ratio_policy(const NodeContext& ctx) {
+  const std::string policy = ctx.attr_string("keep_aspect_ratio_policy", "stretch");
+  using P = relax::AspectRatioPolicy;
+  if (policy == "stretch") return P::stretch;
+  if (policy == "not_larger") return P::not_larger;
+  if (policy == "not_smaller") return P::not_smaller;
+  return ctx.invalid("keep_aspect_ratio_policy '", policy, "' is not one of stretch, not_larger, not_smaller");
+}
+
+// The scales input `i`, when present and not empty.
+inline Result<std::vector<double>> optional_reals(const NodeContext& ctx, int i, std::string_view role) {
+  if (!ctx.has_input(i)) return std::vector<double>{};
+  return ctx.constant_reals(i, role);
+}
+
+inline Status convert_resize(NodeContext& ctx) {
+  KILN_ASSIGN_OR_RETURN(const Var x, ctx.input(0));
+  relax::ResizeAttrs attrs;
+  KILN_ASSIGN_OR_RETURN(attrs.mode, resize_mode(ctx));
+  std::vector<double> scales;
+  std::vector<std::int64_t> sizes;
+  std::vector<double> roi;
+  if (ctx.opset() < 11) {
+    // Opset 10 (and Upsample): scales only, asymmetric coordinates, nearest rounds down.
+    KILN_ASSIGN_OR_RETURN(scales, ctx.constant_reals(1, "scales"));
+    attrs.coordinates = relax::ResizeCoordinates::asymmetric;
+    attrs.nearest_rounding = relax::ResizeRounding::floor;
+  } else {
+    KILN_ASSIGN_OR_RETURN(attrs.coordinates, resize_coordinates(ctx));
+    KILN_ASSIGN_OR_RETURN(attrs.nearest_rounding, resize_rounding(ctx));
+    attrs.cubic_coeff_a = ctx.attr_float("cubic_coeff_a", -0.75);
+    attrs.exclude_outside = ctx.attr_int("exclude_outside", 0) != 0;
+    attrs.extrapolation_value = ctx.attr_float("extrapolation_value", 0.0);
+    attrs.antialias = ctx.attr_int("antialias", 0) != 0;
+    KILN_ASSIGN_OR_RETURN(attrs.keep_aspect_ratio, aspect_ratio_policy(ctx));
+    attrs.axes = to_relax_ints(ctx.attr_ints("axes"));
+    KILN_ASSIGN_OR_RETURN(scales, optional_reals(ctx, 2, "scales"));
+    if (ctx.has_input(3)) {
+      KILN_ASSIGN_OR_RETURN(sizes, ctx.constant_ints(3, "sizes"));
+    }
+    if (attrs.coordinates == relax::ResizeCoordinates::tf_crop_and_resize) {
+      KILN_ASSIGN_OR_RETURN(roi, optional_reals(ctx, 1, "roi"));
+    }
+  }
+  if (!scales.empty() && !sizes.empty()) return ctx.invalid("give scales or sizes, not both");
+  if (scales.empty() && sizes.empty()) return ctx.invalid("scales or sizes is required");
+  for (double s : scales) attrs.scales.push_back(s);
+  for (std::int64_t s : sizes) attrs.sizes.push_back(s);
+  for (double r : roi) attrs.roi.push_back(r);
+  if (attrs.scales.overflow || attrs.roi.overflow)
+    return ctx.unsupported("more scales or roi values than kiln's maximum rank allows");
+  return ctx.set_output(0, ctx.emit(OpKind::resize, {x}, attrs));
+}
+
+// Upsample (opsets 7 to 9): scales an attribute in 7, an input in 9.
+inline Status convert_upsample(NodeContext& ctx) {
+  if (ctx.opset() >= 9) return convert_resize(ctx);
+  KILN_ASSIGN_OR_RETURN(const Var x, ctx.input(0));
+  relax::ResizeAttrs attrs;
+  KILN_ASSIGN_OR_RETURN(attrs.mode, resize_mode(ctx));
+  attrs.coordinates = relax::ResizeCoordinates::asymmetric;
+  attrs.nearest_rounding = relax::ResizeRounding::floor;
+  for (float s : ctx.attr_floats("scales")) attrs.scales.push_back(static_cast<double>(s));
+  return ctx.set_output(0, ctx.emit(OpKind::resize, {x}, attrs));
+}
+
+inline constexpr ConverterEntry kResizeConverters[] = {
+    {"Resize", convert_resize},
+    {"Upsample", convert_upsample},
+};
+
+} // namespace kiln::onnx::detail
+// ---- end kiln/frontend/onnx/import_ops_resize.hpp ----
+// ---- begin kiln/frontend/onnx/import_ops_rnn.hpp ----
+// kiln/frontend/onnx/import_ops_rnn.hpp: ONNX's recurrent layers RNN, GRU and LSTM, unrolled
+// over the time steps (the sequence length must be known at load time) into matmuls and
+// elementwise ops, as the specification writes each step:
+//
+//   RNN:  H = f(X W^T + H R^T + Wb + Rb)
+//   GRU:  z = f(X Wz^T + H Rz^T + b_z), r = f(X Wr^T + H Rr^T + b_r),
+//         n = g(X Wh^T + (r . H) Rh^T + Rbh + Wbh)  (or r . (H Rh^T + Rbh) with linear_before_reset),
+//         H = (1 - z) . n + z . H
+//   LSTM: i = f(.. + Pi . C), f = f(.. + Pf . C), c = g(..), C = f . C + i . c,
+//         o = f(.. + Po . C), H = o . h(C)
+//
+// With sequence_lens, a batch entry's state stops changing after its length and its outputs
+// are zero there. Directions forward, reverse and bidirectional; layout 0 ([seq, batch, ...])
+// and 1 ([batch, seq, ...]).
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+
+namespace kiln::onnx::detail {
+
+using relax::OpKind;
+using relax::Var;
+
+enum class RecurrentKind : std::uint8_t { rnn, gru, lstm };
+
+// One of the activation functions the recurrent ops name, with its alpha and beta.
+struct Activation {
+  std::string name;
+  double alpha = 0.0;
+  double beta = 0.0;
+};
+
+inline Result<Var> apply_activation(NodeContext& ctx, const Activation& a, Var x) {
+  relax::Builder& b = ctx.b();
+  const DType t = ctx.dtype(x);
+  if (a.name == "Tanh") return b.tanh(x);
+  if (a.name == "Sigmoid") return b.sigmoid(x);
+  if (a.name == "Relu") return b.relu(x);
+  if (a.name == "Affine") return b.add(b.multiply(x, ctx.scalar(t, a.alpha)), ctx.scalar(t, a.beta));
+  if (a.name == "LeakyRelu") {
+    const Var negative = b.compare(OpKind::less, x, ctx.scalar(t, 0));
+    return b.where(negative, b.multiply(x, ctx.scalar(t, a.alpha)), x);
+  }
+  if (a.name == "ThresholdedRelu")
+    return b.where(b.compare(OpKind::greater, x, ctx.scalar(t, a.alpha)), x, ctx.scalar(t, 0));
+  if (a.name == "ScaledTanh")
+    return b.multiply(b.tanh(b.multiply(x, ctx.scalar(t, a.beta))), ctx.scalar(t, a.alpha));
+  if (a.name == "HardSigmoid") return hard_sigmoid(ctx, x, a.alpha, a.beta);
+  if (a.name == "Elu") {
+    const Var negative = b.compare(OpKind::less, x, ctx.scalar(t, 0));
+    const Var curve = b.multiply(b.subtract(b.exp(x), ctx.scalar(t, 1)), ctx.scalar(t, a.alpha));
+    return b.where(negative, curve, x);
+  }
+  if (a.name == "Softsign") return b.divide(x, b.add(ctx.scalar(t, 1), b.unary(OpKind::abs, x)));
+  if (a.name == "Softplus") return softplus(ctx, x);
+  return ctx.unsupported("activation '", a.name, "' is not supported");
+}
+
+// The activations of each direction: the node's list, or the op's defaults.
+inline Result<std::vector<Activation>> activations_of(const NodeContext& ctx, RecurrentKind kind, int directions) {
+  std::vector<std::string> defaults;
+  switch (kind) {
+    case RecurrentKind::rnn: defaults = {"Tanh"}; break;
+    case RecurrentKind::gru: defaults = {"Sigmoid", "Tanh"}; break;
+    case RecurrentKind::lstm: defaults = {"Sigmoid", "Tanh", "Tanh"}; break;
+  }
+  const AttributeProto* names = ctx.attr("activations");
+  const std::vector<float> alphas = ctx.attr_floats("activation_alpha");
+  const std::vector<float> betas = ctx.attr_floats("activation_beta");
+  const std::size_t per_direction = defaults.size();
+  std::vector<Activation> out;
+  for (int d = 0; d < directions; ++d) {
+    for (std::size_t i = 0; i < per_direction; ++i) {
+      const std::size_t at = static_cast<std::size_t>(d) * per_direction + i;
+      Activation a;
+      if (names == nullptr || names->strings.empty()) {
+        a.name = defaults[i];
+      } else if (at < names->strings.size()) {
+        a.name = names->strings[at];
+      } else {
+        return ctx.invalid("activations lists ", names->strings.size(), " functions, ", per_direction * directions,
+                           " are needed");
+      }
+      // Defaults of the parametrized activations, as the ONNX operator list gives them.
+      if (a.name == "LeakyRelu") a.alpha = 0.01;
+      if (a.name == "ThresholdedRelu") a.alpha = 1.0;
+      if (a.name == "HardSigmoid") {
+        a.alpha = 0.2;
+        a.beta = 0.5;
+      }
+      if (a.name == "Elu") a.alpha = 1.0;
+      if (a.name == "Affine" || a.name == "ScaledTanh") a.alpha = 1.0;
+      if (names != nullptr && at < alphas.size()) a.alpha = static_cast<double>(alphas[at]);
+      if (names != nullptr && at < betas.size()) a.beta = static_cast<double>(betas[at]);
+      out.push_back(a);
+    }
+  }
+  return out;
+}
+
+// x[index] along axis 0, the axis removed.
+inline Var take_row(relax::Builder& b, Var x, std::int64_t index) {
+  relax::SliceAttrs attrs;
+  attrs.starts = {index};
+  attrs.ends = {index + 1};
+  attrs.axes = {0};
+  return b.squeeze(b.slice(x, attrs), {0});
+}
+
+// Columns [part * width, (part + 1) * width) of a 2-D value.
+inline Var take_columns(relax::Builder& b, Var x, std::int64_t part, std::int64_t width) {
+  relax::SliceAttrs attrs;
+  attrs.starts = {part * width};
+  attrs.ends = {(part + 1) * width};
+  attrs.axes = {-1};
+  return b.slice(x, attrs);
+}
+
+template <RecurrentKind Kind>
+Status convert_recurrent(NodeContext& ctx) {
+  constexpr std::int64_t gates = Kind == RecurrentKind::rnn ? 1 : (Kind == RecurrentKind::gru ? 3 : 4);
+  KILN_ASSIGN_OR_RETURN(Var x, ctx.input(0));
+  KILN_ASSIGN_OR_RETURN(const Var w, ctx.input(1));
+  KILN_ASSIGN_OR_RETURN(const Var r, ctx.input(2));
+  KILN_ASSIGN_OR_RETURN(const Var bias, ctx.optional_input(3));
+  KILN_ASSIGN_OR_RETURN(const Var lengths, ctx.optional_input(4));
+  KILN_ASSIGN_OR_RETURN(Var initial_h, ctx.optional_input(5));
+  Var initial_c, peepholes;
+  if (Kind == RecurrentKind::lstm) {
+    KILN_ASSIGN_OR_RETURN(initial_c, ctx.optional_input(6));
+    KILN_ASSIGN_OR_RETURN(peepholes, ctx.optional_input(7));
+    if (ctx.attr_int("input_forget", 0) != 0) return ctx.unsupported("input_forget 1 is not supported");
+  }
+  KILN_RETURN_IF_ERROR(ctx.status());
+  relax::Builder& b = ctx.b();
+  const bool batch_major = ctx.attr_int("layout", 0) != 0;
+  if (batch_major) {
+    x = b.transpose(x, {1, 0, 2});
+    if (initial_h.valid()) initial_h = b.transpose(initial_h, {1, 0, 2});
+    if (initial_c.valid()) initial_c = b.transpose(initial_c, {1, 0, 2});
+  }
+  const relax::TensorType xt = ctx.type(x);
+  const relax::TensorType rt = ctx.type(r);
+  if (xt.rank != 3 || rt.rank != 3) return ctx.invalid("X and R must have rank 3");
+  if (!xt.dims[0].is_constant()) return ctx.unsupported("the sequence length must be known at load time, got ", to_string(xt));
+  if (!rt.dims[2].is_constant()) return ctx.unsupported("the hidden size must be known at load time");
+  const std::int64_t steps = xt.dims[0].constant_value();
+  const std::int64_t hidden = ctx.attr_int("hidden_size", rt.dims[2].constant_value());
+  const std::string direction = ctx.attr_string("direction", "forward");
+  if (direction != "forward" && direction != "reverse" && direction != "bidirectional")
+    return ctx.invalid("direction '", direction, "' is not one of forward, reverse, bidirectional");
+  const int directions = direction == "bidirectional" ? 2 : 1;
+  KILN_ASSIGN_OR_RETURN(const std::vector<Activation> activations, activations_of(ctx, Kind, directions));
+  const bool clipped = ctx.has_attr("clip");
+  const double clip = ctx.attr_float("clip", 0.0);
+  const bool linear_before_reset = ctx.attr_int("linear_before_reset", 0) != 0;
+  const DType t = xt.dtype;
+  const relax::SymDim batch = xt.dims[1];
+  if (lengths.valid() && direction != "forward")
+    return ctx.unsupported("sequence_lens with direction ", direction, " is not supported");
+
+  std::vector<Var> outputs_h, outputs_c;  // per direction: [batch, hidden]
+  std::vector<std::vector<Var>> per_step(static_cast<std::size_t>(directions));
+  for (int d = 0; d < directions; ++d) {
+    const std::size_t a0 = static_cast<std::size_t>(d) * (Kind == RecurrentKind::rnn ? 1 : (Kind == RecurrentKind::gru ? 2 : 3));
+    const Var w_t = b.transpose(take_row(b, w, d), {1, 0});  // [input, gates * hidden]
+    const Var r_t = b.transpose(take_row(b, r, d), {1, 0});  // [hidden, gates * hidden]
+    Var w_bias, r_bias;
+    if (bias.valid()) {
+      const Var both = take_row(b, bias, d);
+      w_bias = take_columns(b, both, 0, gates * hidden);
+      r_bias = take_columns(b, both, 1, gates * hidden);
+    }
+    Var h = initial_h.valid() ? take_row(b, initial_h, d)
+                              : b.expand(ctx.scalar(t, 0), relax::Dims{batch, hidden});
+    Var c;
+    if (Kind == RecurrentKind::lstm)
+      c = initial_c.valid() ? take_row(b, initial_c, d) : b.expand(ctx.scalar(t, 0), relax::Dims{batch, hidden});
+    Var p_i, p_o, p_f;
+    if (peepholes.valid()) {
+      const Var p = b.unsqueeze(take_row(b, peepholes, d), {0});  // [1, 3 * hidden], order i, o, f
+      p_i = take_columns(b, p, 0, hidden);
+      p_o = take_columns(b, p, 1, hidden);
+      p_f = take_columns(b, p, 2, hidden);
+    }
+    const bool reverse = direction == "reverse" || d == 1;
+    std::vector<Var>& ys = per_step[static_cast<std::size_t>(d)];
+    ys.resize(static_cast<std::size_t>(steps));
+    for (std::int64_t s = 0; s < steps; ++s) {
+      const std::int64_t step = reverse ? steps - 1 - s : s;
+      const Var x_step = take_row(b, x, step);
+      Var from_x = matmul_any(ctx, x_step, w_t);
+      if (w_bias.valid()) from_x = b.add(from_x, w_bias);
+      Var from_h = matmul_any(ctx, h, r_t);
+      if (r_bias.valid()) from_h = b.add(from_h, r_bias);
+      const auto gate = [&](Var pre) -> Var {
+        return clipped ? b.clip(pre, ctx.scalar(t, -clip), ctx.scalar(t, clip)) : pre;
+      };
+      const auto part = [&](Var v, std::int64_t k) { return take_columns(b, v, k, hidden); };
+      Var h_new, c_new;
+      if (Kind == RecurrentKind::rnn) {
+        KILN_ASSIGN_OR_RETURN(h_new, apply_activation(ctx, activations[a0], gate(b.add(from_x, from_h))));
+      } else if (Kind == RecurrentKind::gru) {
+        KILN_ASSIGN_OR_RETURN(const Var z, apply_activation(ctx, activations[a0], gate(b.add(part(from_x, 0), part(from_h, 0)))));
+        KILN_ASSIGN_OR_RETURN(const Var reset, apply_activation(ctx, activations[a0], gate(b.add(part(from_x, 1), part(from_h, 1)))));
+        Var recurrent;
+        if (linear_before_reset) {
+          recurrent = b.multiply(reset, part(from_h, 2));
+        } else {
+          const Var rh_t = take_columns(b, r_t, 2, hidden);
+          recurrent = matmul_any(ctx, b.multiply(reset, h), rh_t);
+          if (r_bias.valid()) recurrent = b.add(recurrent, take_columns(b, r_bias, 2, hidden));
+        }
+        KILN_ASSIGN_OR_RETURN(const Var n, apply_activation(ctx, activations[a0 + 1], gate(b.add(part(from_x, 2), recurrent))));
+        h_new = b.add(b.multiply(b.subtract(ctx.scalar(t, 1), z), n), b.multiply(z, h));
+      } else {
+        const Var sum = b.add(from_x, from_h);  // gates i, o, f, c
+        Var pre_i = part(sum, 0), pre_o = part(sum, 1), pre_f = part(sum, 2);
+        if (p_i.valid()) {
+          pre_i = b.add(pre_i, b.multiply(p_i, c));
+          pre_f = b.add(pre_f, b.multiply(p_f, c));
+        }
+        KILN_ASSIGN_OR_RETURN(const Var in_gate, apply_activation(ctx, activations[a0], gate(pre_i)));
+        KILN_ASSIGN_OR_RETURN(const Var forget, apply_activation(ctx, activations[a0], gate(pre_f)));
+        KILN_ASSIGN_OR_RETURN(const Var cell, apply_activation(ctx, activations[a0 + 1], gate(part(sum, 3))));
+        c_new = b.add(b.multiply(forget, c), b.multiply(in_gate, cell));
+        if (p_o.valid()) pre_o = b.add(pre_o, b.multiply(p_o, c_new));
+        KILN_ASSIGN_OR_RETURN(const Var out_gate, apply_activation(ctx, activations[a0], gate(pre_o)));
+        KILN_ASSIGN_OR_RETURN(const Var squashed, apply_activation(ctx, activations[a0 + 2], c_new));
+        h_new = b.multiply(out_gate, squashed);
+      }
+      if (lengths.valid()) {
+        // Entries whose sequence has ended keep their state and output zeros.
+        const Var live = b.unsqueeze(b.compare(OpKind::less, ctx.scalar(DType::i64, static_cast<double>(step)),
+                                               b.cast(lengths, DType::i64)), {1});
+        h_new = b.where(live, h_new, h);
+        if (c_new.valid()) c_new = b.where(live, c_new, c);
+        ys[static_cast<std::size_t>(step)] = b.where(live, h_new, ctx.scalar(t, 0));
+      } else {
+        ys[static_cast<std::size_t>(step)] = h_new;
+      }
+      h = h_new;
+      if (c_new.valid()) c = c_new;
+    }
+    outputs_h.push_back(h);
+    if (Kind == RecurrentKind::lstm) outputs_c.push_back(c);
+  }
+  KILN_RETURN_IF_ERROR(ctx.status());
+  // Y: [seq, directions, batch, hidden]; Y_h, Y_c: [directions, batch, hidden].
+  const auto stack = [&](const std::vector<Var>& parts, std::int64_t axis) {
+    std::vector<Var> expanded;
+    for (Var v : parts) expanded.push_back(b.unsqueeze(v, {axis}));
+    return expanded.size() == 1 ? expanded[0] : b.concat(expanded, axis);
+  };
+  if (ctx.wants_output(0)) {
+    std::vector<Var> rows;
+    for (std::int64_t s = 0; s < steps; ++s) {
+      std::vector<Var> dirs;
+      for (int d = 0; d < directions; ++d) dirs.push_back(per_step[static_cast<std::size_t>(d)][static_cast<std::size_t>(s)]);
+      rows.push_back(stack(dirs, 0));
+    }
+    Var y = stack(rows, 0);
+    if (batch_major) y = b.transpose(y, {2, 0, 1, 3});
+    KILN_RETURN_IF_ERROR(ctx.set_output(0, y));
+  }
+  Var y_h = stack(outputs_h, 0);
+  if (batch_major) y_h = b.transpose(y_h, {1, 0, 2});
+  KILN_RETURN_IF_ERROR(ctx.set_output(1, y_h));
+  if (Kind == RecurrentKind::lstm && ctx.wants_output(2)) {
+    Var y_c = stack(outputs_c, 0);
+    if (batch_major) y_c = b.transpose(y_c, {1, 0, 2});
+    KILN_RETURN_IF_ERROR(ctx.set_output(2, y_c));
+  }
+  return {};
+}
+
+inline constexpr ConverterEntry kRecurrentConverters[] = {
+    {"RNN", convert_recurrent<RecurrentKind::rnn>},
+    {"GRU", convert_recurrent<RecurrentKind::gru>},
+    {"LSTM", convert_recurrent<RecurrentKind::lstm>},
+};
+
+} // namespace kiln::onnx::detail
+// ---- end kiln/frontend/onnx/import_ops_rnn.hpp ----
+// ---- begin kiln/frontend/onnx/import_ops_sample.hpp ----
+// kiln/frontend/onnx/import_ops_sample.hpp: ONNX's GridSample (4-D) written with elementwise
+// coordinate arithmetic and gather_elements.
+//
+// Grid coordinates in [-1, 1] are mapped to pixel coordinates (align_corners: -1 and 1 are
+// the centers of the corner pixels; otherwise their outer edges), brought inside the image
+// by the padding mode (zeros reads 0 outside, border clamps, reflection mirrors), and the
+// image is read at the nearest pixel (halves to even), bilinearly from 4 pixels, or
+// bicubically from 16 (coefficient -0.75, each tap brought inside by the padding mode).
+// Each read flattens the image to [N, C, H * W] and gathers the pixel y * W + x.
+
+#include <cstdint>
+#include <string>
+
+
+namespace kiln::onnx::detail {
+
+using relax::OpKind;
+using relax::Var;
+
+class GridSampler {
+ public:
+  enum class Padding : std::uint8_t { zeros, border, reflection };
+
+  GridSampler(NodeContext& ctx, Var image, std::int64_t height, std::int64_t width, std::int64_t pixels_per_map,
+              Padding padding, bool align_corners, DType dtype)
+      : ctx_(ctx), b_(ctx.b()), height_(height), width_(width), padding_(padding), align_(align_corners), t_(dtype) {
+    const relax::TensorType it = ctx.type(image);
+    flat_ = b_.reshape(image, relax::Dims{it.dims[0], it.dims[1], height * width});
+    batch_ = it.dims[0];
+    channels_ = it.dims[1];
+    pixels_ = pixels_per_map;
+  }
+
+  Var constant(double v) { return ctx_.scalar(t_, v); }
+
+  // A grid coordinate in [-1, 1] as a pixel coordinate along an axis of `size` pixels.
+  Var unnormalize(Var g, std::int64_t size) {
+    const double n = static_cast<double>(size);
+    if (align_) return b_.multiply(b_.add(g, constant(1)), constant((n - 1) / 2));
+    return b_.divide(b_.subtract(b_.multiply(b_.add(g, constant(1)), constant(n)), constant(1)), constant(2));
+  }
+
+  // A pixel coordinate brought inside [0, size - 1] by border or reflection padding.
+  Var pad(Var x, std::int64_t size) {
+    const double n = static_cast<double>(size);
+    if (padding_ == Padding::zeros) return x;
+    if (padding_ == Padding::reflection) {
+      // Mirror at -0.5 and n - 0.5 (the pixel centers 0 and n - 1 with align_corners).
+      const double low = align_ ? 0.0 : -0.5;
+      const double span = align_ ? n - 1 : n;
+      if (span <= 0) return constant(0);
+      const Var distance = b_.unary(OpKind::abs, b_.subtract(x, constant(low)));
+      const Var extra = b_.emit(OpKind::mod, {distance, constant(span)});
+      const Var flips = b_.unary(OpKind::floor, b_.divide(distance, constant(span)));
+      const Var even = b_.compare(OpKind::equal, b_.emit(OpKind::mod, {flips, constant(2)}), constant(0));
+      x = b_.where(even, b_.add(extra, constant(low)), b_.add(b_.subtract(constant(span), extra), constant(low)));
+    }
+    return b_.clip(x, constant(0), constant(n - 1));
+  }
+
+  // The image at integer-valued pixel coordinates (y, x) [N, Ho, Wo] -> [N, C, Ho, Wo]; zero
+  // outside the image.
+  Var read(Var y, Var x, std::int64_t out_h, std::int64_t out_w) {
+    Var inside;
+    if (padding_ == Padding::zeros) {
+      const auto within = [&](Var v, std::int64_t size) {
+        return b_.binary(OpKind::logical_and, b_.compare(OpKind::greater_equal, v, constant(0)),
+                         b_.compare(OpKind::less_equal, v, constant(static_cast<double>(size - 1))));
+      };
+      inside = b_.binary(OpKind::logical_and, within(y, height_), within(x, width_));
+    }
+    const Var yc = b_.clip(y, constant(0), constant(static_cast<double>(height_ - 1)));
+    const Var xc = b_.clip(x, constant(0), constant(static_cast<double>(width_ - 1)));
+    const Var index = b_.cast(b_.add(b_.multiply(yc, constant(static_cast<double>(width_))), xc), DType::i64);
+    const Var spread = b_.expand(b_.reshape(index, relax::Dims{batch_, 1, pixels_}), relax::Dims{batch_, channels_, pixels_});
+    Var value = b_.reshape(b_.emit(OpKind::gather_elements, {flat_, spread}, relax::AxisAttrs{2}),
+                           relax::Dims{batch_, channels_, out_h, out_w});
+    if (inside.valid()) value = b_.where(b_.unsqueeze(inside, {1}), value, constant(0));
+    return value;
+  }
+
+  // Weighted by a per-position weight [N, Ho, Wo].
+  Var weighted(Var value, Var weight) { return b_.multiply(value, b_.unsqueeze(weight, {1})); }
+
+  // The cubic convolution weights of taps -1, 0, 1, 2 around a point at fraction t.
+  void cubic_weights(Var t, Var (&w)[4]) {
+    constexpr double a = -0.75;
+    const auto far = [&](Var d) {  // |d| in [1, 2]: ((a d - 5a) d + 8a) d - 4a
+      return b_.subtract(b_.multiply(b_.add(b_.multiply(b_.subtract(b_.multiply(d, constant(a)), constant(5 * a)), d),
+                                            constant(8 * a)),
+                                     d),
+                         constant(4 * a));
+    };
+    const auto near = [&](Var d) {  // |d| in [0, 1]: ((a + 2) d - (a + 3)) d^2 + 1
+      return b_.add(b_.multiply(b_.subtract(b_.multiply(d, constant(a + 2)), constant(a + 3)), b_.multiply(d, d)),
+                    constant(1));
+    };
+    w[0] = far(b_.add(t, constant(1)));
+    w[1] = near(t);
+    w[2] = near(b_.subtract(constant(1), t));
+    w[3] = far(b_.subtract(constant(2), t));
+  }
+
+ private:
+  NodeContext& ctx_;
+  relax::Builder& b_;
+  std::int64_t height_, width_;
+  Padding padding_;
+  bool align_;
+  DType t_;
+  Var flat_;
+  relax::SymDim batch_, channels_, pixels_;
+};
+
+inline Status convert_grid_sample(NodeContext& ctx) {
+  KILN_ASSIGN_OR_RETURN(const Var image, ctx.input(0));
+  KILN_ASSIGN_OR_RETURN(const Var grid, ctx.input(1));
+  KILN_RETURN_IF_ERROR(ctx.status());
+  const relax::TensorType it = ctx.type(image);
+  const relax::TensorType gt = ctx.type(grid);
+  if (it.rank != 4 || gt.rank != 4) return ctx.unsupported("only 4-D inputs are supported, got ", to_string(it));
+  for (int a : {2, 3})
+    if (!it.dims[a].is_constant() || !gt.dims[a - 1].is_constant())
+      return ctx.unsupported("the image and grid extents must be known at load time");
+  const std::int64_t height = it.dims[2].constant_value(), width = it.dims[3].constant_value();
+  const std::int64_t out_h = gt.dims[1].constant_value(), out_w = gt.dims[2].constant_value();
+  const std::string mode = ctx.attr_string("mode", ctx.opset() >= 20 ? "linear" : "bilinear");
+  const std::string padding_mode = ctx.attr_string("padding_mode", "zeros");
+  GridSampler::Padding padding;
+  if (padding_mode == "zeros") padding = GridSampler::Padding::zeros;
+  else if (padding_mode == "border") padding = GridSampler::Padding::border;
+  else if (padding_mode == "reflection") padding = GridSampler::Padding::reflection;
+  else return ctx.invalid("padding_mode '", padding_mode, "' is not one of zeros, border, reflection");
+  const bool align = ctx.attr_int("align_corners", 0) != 0;
+  relax::Builder& b = ctx.b();
+  GridSampler s(ctx, image, height, width, out_h * out_w, padding, align, it.dtype);
+  const Var gx = b.squeeze(slice_axis(b, grid, 3, 0, 1), {3});
+  const Var gy = b.squeeze(slice_axis(b, grid, 3, 1, 2), {3});
+  Var x = s.unnormalize(gx, width);
+  Var y = s.unnormalize(gy, height);
+  if (mode == "nearest") {
+    x = b.unary(OpKind::round, s.pad(x, width));
+    y = b.unary(OpKind::round, s.pad(y, height));
+    return ctx.set_output(0, s.read(y, x, out_h, out_w));
+  }
+  if (mode == "bilinear" || mode == "linear") {
+    x = s.pad(x, width);
+    y = s.pad(y, height);
+    const Var x0 = b.unary(OpKind::floor, x), y0 = b.unary(OpKind::floor, y);
+    const Var x1 = b.add(x0, s.constant(1)), y1 = b.add(y0, s.constant(1));
+    const Var wx1 = b.subtract(x, x0), wy1 = b.subtract(y, y0);
+    const Var wx0 = b.subtract(s.constant(1), wx1), wy0 = b.subtract(s.constant(1), wy1);
+    Var out = s.weighted(s.read(y0, x0, out_h, out_w), b.multiply(wy0, wx0));
+    out = b.add(out, s.weighted(s.read(y0, x1, out_h, out_w), b.multiply(wy0, wx1)));
+    out = b.add(out, s.weighted(s.read(y1, x0, out_h, out_w), b.multiply(wy1, wx0)));
+    out = b.add(out, s.weighted(s.read(y1, x1, out_h, out_w), b.multiply(wy1, wx1)));
+    return ctx.set_output(0, out);
+  }
+  if (mode == "bicubic" || mode == "cubic") {
+    const Var x0 = b.unary(OpKind::floor, x), y0 = b.unary(OpKind::floor, y);
+    Var wx[4], wy[4];
+    s.cubic_weights(b.subtract(x, x0), wx);
+    s.cubic_weights(b.subtract(y, y0), wy);
+    Var out;
+    for (int i = 0; i < 4; ++i) {
+      const Var yi = s.pad(b.add(y0, s.constant(i - 1)), height);
+      for (int j = 0; j < 4; ++j) {
+        const Var xj = s.pad(b.add(x0, s.constant(j - 1)), width);
+        const Var term = s.weighted(s.read(yi, xj, out_h, out_w), b.multiply(wy[i], wx[j]));
+        out = out.valid() ? b.add(out, term) : term;
+      }
+    }
+    return ctx.set_output(0, out);
+  }
+  return ctx.invalid("mode '", mode, "' is not one of bilinear, nearest, bicubic");
+}
+
+inline constexpr ConverterEntry kSampleConverters[] = {
+    {"GridSample", convert_grid_sample},
+};
+
+} // namespace kiln::onnx::detail
+// ---- end kiln/frontend/onnx/import_ops_sample.hpp ----
+// ---- begin kiln/frontend/onnx/import_ops_signal.hpp ----
+// kiln/frontend/onnx/import_ops_signal.hpp: ONNX's signal-processing ops: the Hann, Hamming
+// and Blackman windows (constants of the requested length), and DFT and STFT as matmuls with
+// constant cosine and sine matrices (the transform length must be known at load time).
+
+#include <cmath>
+#include <cstdint>
+#include <numbers>
+#include <vector>
+
+
+namespace kiln::onnx::detail {
+
+// A generalized cosine window: sum over k of (-1)^k a_k cos(2 pi k n / D), with D the size
+// (periodic) or the size - 1 (symmetric).
+template <int Terms>
+Status convert_cosine_window(NodeContext& ctx, const double (&coefficients)[Terms]) {
+  KILN_ASSIGN_OR_RETURN(const std::vector<std::int64_t> size, ctx.constant_ints(0, "size"));
+  if (size.size() != 1 || size[0] < 0) return ctx.invalid("size must be one non-negative integer");
+  DType dtype = DType::f32;
+  if (ctx.has_attr("output_datatype")) {
+    KILN_ASSIGN_OR_RETURN(dtype, dtype_attr(ctx, "output_datatype"));
+  }
+  const std::int64_t n = size[0];
+  const bool periodic = ctx.attr_int("periodic", 1) != 0;
+  const double span = static_cast<double>(periodic ? n : n - 1);
+  std::vector<double> values(static_cast<std::size_t>(n));
+  for (std::int64_t i = 0; i < n; ++i) {
+    double v = 0.0;
+    for (int k = 0; k < Terms; ++k) {
+      const double term = coefficients[k] * std::cos(2.0 * std::numbers::pi * k * static_cast<double>(i) / span);
+      v += k % 2 == 0 ? term : -term;
+    }
+    values[static_cast<std::size_t>(i)] = v;
+  }
+  KILN_ASSIGN_OR_RETURN(Tensor window, tensor_from(dtype, {n}, values));
+  return ctx.set_output(0, ctx.constant(std::move(window)));
+}
+
+inline Status convert_hann_window(NodeContext& ctx) {
+  static constexpr double kCoefficients[] = {0.5, 0.5};
+  return convert_cosine_window(ctx, kCoefficients);
+}
+inline Status convert_hamming_window(NodeContext& ctx) {
+  static constexpr double kCoefficients[] = {25.0 / 46.0, 21.0 / 46.0};
+  return convert_cosine_window(ctx, kCoefficients);
+}
+inline Status convert_blackman_window(NodeContext& ctx) {
+  static constexpr double kCoefficients[] = {0.42, 0.5, 0.08};
+  return convert_cosine_window(ctx, kCoefficients);
+}
+
+// The discrete Fourier transform along `axis` of x [..., 1 or 2] (real, or real and
+// imaginary parts last), as [..., 2]: X[k] = sum_n x[n] e^(-+2 pi i k n / N), over
+// `length` samples (the signal cut or zero-padded to it), the first length / 2 + 1
+// frequencies when `onesided`, divided by N when `inverse`.
+inline Result<Var> fourier_transform(NodeContext& ctx, Var x, std::int64_t axis, std::optional<std::int64_t> length,
+                                     bool inverse, bool onesided) {
+  KILN_RETURN_IF_ERROR(ctx.status());
+  relax::Builder& b = ctx.b();
+  const relax::TensorType xt = ctx.type(x);
+  const int rank = xt.rank;
+  if (rank < 2 || !xt.dims[rank - 1].is_constant() || xt.dims[rank - 1].constant_value() < 1 ||
+      xt.dims[rank - 1].constant_value() > 2)
+    return ctx.invalid("the last dim must be 1 (real) or 2 (complex), got ", to_string(xt));
+  if (axis < 0) axis += rank;
+  if (axis < 0 || axis >= rank - 1) return ctx.invalid("axis ", axis, " is out of range for ", to_string(xt));
+  if (!xt.dims[axis].is_constant()) return ctx.unsupported("the signal length must be known at load time");
+  const bool complex = xt.dims[rank - 1].constant_value() == 2;
+  if (onesided && complex) return ctx.invalid("onesided needs a real input");
+  const std::int64_t samples = xt.dims[axis].constant_value();
+  const std::int64_t n = length.value_or(samples);
+  if (n < 1) return ctx.invalid("the transform length must be positive, got ", n);
+  const std::int64_t frequencies = onesided ? n / 2 + 1 : n;
+  // Each part with the transformed axis last, cut or padded to n.
+  relax::Ints perm;
+  for (int a = 0; a < rank - 1; ++a)
+    if (a != axis) perm.push_back(a);
+  perm.push_back(axis);
+  const auto part = [&](std::int64_t index) {
+    Var v = b.squeeze(slice_axis(b, x, rank - 1, index, index + 1), {rank - 1});
+    v = b.transpose(v, perm);
+    if (n < samples) v = slice_axis(b, v, -1, 0, n);
+    if (n > samples) {
+      relax::PadAttrs pad;
+      pad.axes = {-1};
+      pad.pads = {0, n - samples};
+      v = b.pad(v, pad);
+    }
+    return v;
+  };
+  const Var real = part(0);
+  const Var imaginary = complex ? part(1) : Var{};
+  // cos and sin of 2 pi k m / n, [n, frequencies].
+  std::vector<double> cosines(static_cast<std::size_t>(n * frequencies)), sines(cosines.size());
+  for (std::int64_t m = 0; m < n; ++m) {
+    for (std::int64_t k = 0; k < frequencies; ++k) {
+      const double angle = 2.0 * std::numbers::pi * static_cast<double>((k * m) % n) / static_cast<double>(n);
+      cosines[static_cast<std::size_t>(m * frequencies + k)] = std::cos(angle);
+      sines[static_cast<std::size_t>(m * frequencies + k)] = std::sin(angle);
+    }
+  }
+  KILN_ASSIGN_OR_RETURN(Tensor cos_table, tensor_from(xt.dtype, {n, frequencies}, cosines));
+  KILN_ASSIGN_OR_RETURN(Tensor sin_table, tensor_from(xt.dtype, {n, frequencies}, sines));
+  const Var c = ctx.constant(std::move(cos_table));
+  const Var s = ctx.constant(std::move(sin_table));
+  // Forward e^(-i t): (a + ib)(cos t - i sin t); inverse e^(+i t): (a + ib)(cos t + i sin t).
+  Var out_real = matmul_any(ctx, real, c);
+  Var out_imaginary = b.neg(matmul_any(ctx, real, s));
+  if (inverse) out_imaginary = matmul_any(ctx, real, s);
+  if (imaginary.valid()) {
+    const Var bc = matmul_any(ctx, imaginary, c);
+    const Var bs = matmul_any(ctx, imaginary, s);
+    out_real = inverse ? b.subtract(out_real, bs) : b.add(out_real, bs);
+    out_imaginary = b.add(out_imaginary, bc);
+  }
+  if (inverse) {
+    const Var scale = ctx.scalar(xt.dtype, 1.0 / static_cast<double>(n));
+    out_real = b.multiply(out_real, scale);
+    out_imaginary = b.multiply(out_imaginary, scale);
+  }
+  // Back to the input's axis order, real and imaginary parts last.
+  relax::Ints back(perm);
+  for (int a = 0; a < rank - 1; ++a) back[static_cast<int>(perm[a])] = a;
+  const Var stacked = b.concat({b.unsqueeze(out_real, {-1}), b.unsqueeze(out_imaginary, {-1})}, -1);
+  relax::Ints full = back;
+  full.push_back(rank - 1);
+  return b.transpose(stacked, full);
+}
+
+inline Status convert_dft(NodeContext& ctx) {
+  KILN_ASSIGN_OR_RETURN(const Var x, ctx.input(0));
+  std::optional<std::int64_t> length;
+  if (ctx.has_input(1)) {
+    KILN_ASSIGN_OR_RETURN(const std::vector<std::int64_t> l, ctx.constant_ints(1, "dft_length"));
+    if (l.size() != 1) return ctx.invalid("dft_length must have one element");
+    length = l[0];
+  }
+  std::int64_t axis = ctx.attr_int("axis", 1);
+  if (ctx.opset() >= 20) {
+    axis = -2;
+    if (ctx.has_input(2)) {
+      KILN_ASSIGN_OR_RETURN(const std::vector<std::int64_t> a, ctx.constant_ints(2, "axis"));
+      if (a.size() != 1) return ctx.invalid("axis must have one element");
+      axis = a[0];
+    }
+  }
+  KILN_ASSIGN_OR_RETURN(const Var y, fourier_transform(ctx, x, axis, length, ctx.attr_int("inverse", 0) != 0,
+                                                       ctx.attr_int("onesided", 0) != 0));
+  return ctx.set_output(0, y);
+}
+
+// STFT: the DFT of frames of frame_length samples every frame_step samples, each multiplied
+// by the window: signal [batch, length, 1 or 2] -> [batch, frames, frequencies, 2].
+inline Status convert_stft(NodeContext& ctx) {
+  KILN_ASSIGN_OR_RETURN(const Var signal, ctx.input(0));
+  KILN_ASSIGN_OR_RETURN(const std::vector<std::int64_t> step, ctx.constant_ints(1, "frame_step"));
+  KILN_ASSIGN_OR_RETURN(const Var window, ctx.optional_input(2));
+  KILN_RETURN_IF_ERROR(ctx.status());
+  if (step.size() != 1 || step[0] < 1) return ctx.invalid("frame_step must be one positive integer");
+  std::int64_t frame = 0;
+  if (ctx.has_input(3)) {
+    KILN_ASSIGN_OR_RETURN(const std::vector<std::int64_t> l, ctx.constant_ints(3, "frame_length"));
+    if (l.size() != 1) return ctx.invalid("frame_length must have one element");
+    frame = l[0];
+  } else if (window.valid() && ctx.type(window).dims[0].is_constant()) {
+    frame = ctx.type(window).dims[0].constant_value();
+  } else {
+    return ctx.invalid("needs a window or a frame_length known at load time");
+  }
+  const relax::TensorType st = ctx.type(signal);
+  if (st.rank != 3 || !st.dims[1].is_constant()) return ctx.unsupported("the signal must be [batch, length known at load time, 1 or 2]");
+  const std::int64_t samples = st.dims[1].constant_value();
+  if (frame < 1 || frame > samples) return ctx.invalid("frame_length ", frame, " does not fit a signal of ", samples);
+  const std::int64_t frames = (samples - frame) / step[0] + 1;
+  relax::Builder& b = ctx.b();
+  std::vector<Var> parts;
+  for (std::int64_t f = 0; f < frames; ++f)
+    parts.push_back(b.unsqueeze(slice_axis(b, signal, 1, f * step[0], f * step[0] + frame), {1}));
+  Var framed = parts.size() == 1 ? parts[0] : b.concat(parts, 1);  // [batch, frames, frame, 1 or 2]
+  if (window.valid()) framed = b.multiply(framed, b.reshape(window, relax::Dims{1, 1, frame, 1}));
+  KILN_ASSIGN_OR_RETURN(const Var y, fourier_transform(ctx, framed, 2, std::nullopt, false, ctx.attr_int("onesided", 1) != 0));
+  return ctx.set_output(0, y);
+}
+
+// MelWeightMatrix: triangular filters of num_mel_bins mel bands over the dft_length / 2 + 1
+// frequency bins, a constant computed as ONNX's reference does it (band edges evenly spaced
+// in mel, mel = 2595 log10(1 + hz / 700), mapped to bins by floor((dft_length + 1) hz /
+// sample_rate)).
+inline Status convert_mel_weight_matrix(NodeContext& ctx) {
+  KILN_ASSIGN_OR_RETURN(const std::vector<double> bands_value, ctx.constant_reals(0, "num_mel_bins"));
+  KILN_ASSIGN_OR_RETURN(const std::vector<double> dft_value, ctx.constant_reals(1, "dft_length"));
+  KILN_ASSIGN_OR_RETURN(const std::vector<double> rate_value, ctx.constant_reals(2, "sample_rate"));
+  KILN_ASSIGN_OR_RETURN(const std::vector<double> lower_value, ctx.constant_reals(3, "lower_edge_hertz"));
+  KILN_ASSIGN_OR_RETURN(const std::vector<double> upper_value, ctx.constant_reals(4, "upper_edge_hertz"));
+  for (const auto* v : {&bands_value, &dft_value, &rate_value, &lower_value, &upper_value})
+    if (v->size() != 1) return ctx.invalid("every input must be a scalar");
+  const auto bands = static_cast<std::int64_t>(bands_value[0]);
+  const auto dft_length = static_cast<std::int64_t>(dft_value[0]);
+  const double sample_rate = rate_value[0];
+  if (bands < 1 || dft_length < 1 || !(sample_rate > 0)) return ctx.invalid("num_mel_bins, dft_length and sample_rate must be positive");
+  DType dtype = DType::f32;
+  if (ctx.has_attr("output_datatype")) {
+    KILN_ASSIGN_OR_RETURN(dtype, dtype_attr(ctx, "output_datatype"));
+  }
+  // The edges in mel are computed in f32, as the reference's float32 inputs make them.
+  const auto to_mel = [](double hz) {
+    return static_cast<double>(2595.0f * std::log10(1.0f + static_cast<float>(hz) / 700.0f));
+  };
+  const double low_mel = to_mel(lower_value[0]);
+  const double step = static_cast<double>(static_cast<float>(to_mel(upper_value[0]) - low_mel) / static_cast<float>(bands + 2));
+  std::vector<std::int64_t> edges(static_cast<std::size_t>(bands + 2));
+  for (std::int64_t i = 0; i < bands + 2; ++i) {
+    const double hz = 700.0 * (std::pow(10.0, (static_cast<double>(i) * step + low_mel) / 2595.0) - 1.0);
+    edges[static_cast<std::size_t>(i)] =
+        static_cast<std::int64_t>(std::floor(static_cast<double>(dft_length + 1) * hz / sample_rate));
+  }
+  const std::int64_t bins = dft_length / 2 + 1;
+  std::vector<double> weights(static_cast<std::size_t>(bins * bands), 0.0);
+  const auto at = [&](std::int64_t bin, std::int64_t band) -> double* {
+    if (bin < 0 || bin >= bins) return nullptr;
+    return &weights[static_cast<std::size_t>(bin * bands + band)];
+  };
+  for (std::int64_t band = 0; band < bands; ++band) {
+    const std::int64_t left = edges[static_cast<std::size_t>(band)];
+    const std::int64_t center = edges[static_cast<std::size_t>(band + 1)];
+    const std::int64_t right = edges[static_cast<std::size_t>(band + 2)];
+    if (center == left) {
+      if (double* w = at(center, band)) *w = 1.0;
+    } else {
+      for (std::int64_t j = left; j <= center; ++j)
+        if (double* w = at(j, band)) *w = static_cast<double>(j - left) / static_cast<double>(center - left);
+    }
+    for (std::int64_t j = center; j < right; ++j)
+      if (double* w = at(j, band)) *w = static_cast<double>(right - j) / static_cast<double>(right - center);
+  }
+  KILN_ASSIGN_OR_RETURN(Tensor matrix, tensor_from(dtype, {bins, bands}, weights));
+  return ctx.set_output(0, ctx.constant(std::move(matrix)));
+}
+
+inline constexpr ConverterEntry kSignalConverters[] = {
+    {"MelWeightMatrix", convert_mel_weight_matrix},
+    {"DFT", convert_dft},
+    {"STFT", convert_stft},
+    {"HannWindow", convert_hann_window},
+    {"HammingWindow", convert_hamming_window},
+    {"BlackmanWindow", convert_blackman_window},
+};
+
+} // namespace kiln::onnx::detail
+// ---- end kiln/frontend/onnx/import_ops_signal.hpp ----
+// ---- begin kiln/frontend/onnx/import_ops_training.hpp ----
+// kiln/frontend/onnx/import_ops_training.hpp: the optimizer steps of ONNX's
+// ai.onnx.preview.training domain (Adagrad, Adam, Momentum), written elementwise as their
+// specification states them. Each takes the learning rate R and the step count T (scalars),
+// then n tensors of each kind (X, G, and the optimizer's state), and returns the updated
+// tensors and states, n of each.
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+
+namespace kiln::onnx::detail {
+
+using relax::OpKind;
+using relax::Var;
+
+inline constexpr std::string_view kTrainingDomain = "ai.onnx.preview.training";
+
+// The n inputs of each of `kinds` groups after R and T.
+inline Result<std::vector<std::vector<Var>>> optimizer_groups(const NodeContext& ctx, int kinds) {
+  const int per_kind = (ctx.input_count() - 2) / kinds;
+  if (per_kind < 1 || 2 + per_kind * kinds != ctx.input_count())
+    return ctx.invalid("takes R, T and ", kinds, " groups of n tensors, got ", ctx.input_count(), " inputs");
+  std::vector<std::vector<Var>> groups(static_cast<std::size_t>(kinds));
+  for (int k = 0; k < kinds; ++k) {
+    for (int i = 0; i < per_kind; ++i) {
+      KILN_ASSIGN_OR_RETURN(const Var v, ctx.input(2 + k * per_kind + i));
+      groups[static_cast<std::size_t>(k)].push_back(v);
+    }
+  }
+  return groups;
+}
+
+// T > 0, and T as f32.
+inline Var step_positive(NodeContext& ctx, Var t) {
+  return ctx.b().compare(OpKind::greater, t, ctx.scalar(ctx.dtype(t), 0));
+}
+
+// g + norm_coefficient * x
+inline Var regularized(NodeContext& ctx, Var x, Var g, double norm_coefficient) {
+  return ctx.b().add(ctx.b().multiply(x, ctx.scalar(ctx.dtype(x), norm_coefficient)), g);
+}
+
+inline Status convert_adagrad(NodeContext& ctx) {
+  KILN_ASSIGN_OR_RETURN(const Var r, ctx.input(0));
+  KILN_ASSIGN_OR_RETURN(const Var t, ctx.input(1));
+  KILN_ASSIGN_OR_RETURN(const auto groups, optimizer_groups(ctx, 3));
+  KILN_RETURN_IF_ERROR(ctx.status());
+  const double norm = ctx.attr_float("norm_coefficient", 0.0);
+  const double epsilon = ctx.attr_float("epsilon", 0.0);
+  const double decay = ctx.attr_float("decay_factor", 0.0);
+  relax::Builder& b = ctx.b();
+  const DType ft = ctx.dtype(r);
+  // r / (1 + t * decay_factor)
+  const Var rate = b.divide(r, b.add(ctx.scalar(ft, 1), b.multiply(b.cast(t, ft), ctx.scalar(ft, decay))));
+  const std::size_t n = groups[0].size();
+  for (std::size_t i = 0; i < n; ++i) {
+    const Var x = groups[0][i];
+    const Var g = regularized(ctx, x, groups[1][i], norm);
+    const Var h = b.add(groups[2][i], b.multiply(g, g));
+    const Var step = b.divide(b.multiply(b.cast(rate, ctx.dtype(x)), g), b.add(b.sqrt(h), ctx.scalar(ctx.dtype(x), epsilon)));
+    KILN_RETURN_IF_ERROR(ctx.set_output(static_cast<int>(i), b.subtract(x, step)));
+    KILN_RETURN_IF_ERROR(ctx.set_output(static_cast<int>(n + i), h));
+  }
+  return {};
+}
+
+inline Status convert_adam(NodeContext& ctx) {
+  KILN_ASSIGN_OR_RETURN(const Var r, ctx.input(0));
+  KILN_ASSIGN_OR_RETURN(const Var t, ctx.input(1));
+  KILN_ASSIGN_OR_RETURN(const auto groups, optimizer_groups(ctx, 4));
+  KILN_RETURN_IF_ERROR(ctx.status());
+  const double norm = ctx.attr_float("norm_coefficient", 0.0);
+  const double norm_post = ctx.attr_float("norm_coefficient_post", 0.0);
+  const double alpha = ctx.attr_float("alpha", 0.9);
+  const double beta = ctx.attr_float("beta", 0.999);
+  const double epsilon = ctx.attr_float("epsilon", 0.0);
+  relax::Builder& b = ctx.b();
+  const DType ft = ctx.dtype(r);
+  // With bias correction once T > 0: r * sqrt(1 - beta^T) / (1 - alpha^T).
+  const Var tf = b.cast(t, ft);
+  const Var one = ctx.scalar(ft, 1);
+  const Var corrected = b.divide(b.multiply(r, b.sqrt(b.subtract(one, b.power(ctx.scalar(ft, beta), tf)))),
+                                 b.subtract(one, b.power(ctx.scalar(ft, alpha), tf)));
+  const Var rate = b.where(step_positive(ctx, t), corrected, r);
+  const std::size_t n = groups[0].size();
+  for (std::size_t i = 0; i < n; ++i) {
+    const Var x = groups[0][i];
+    const DType xt = ctx.dtype(x);
+    const Var g = regularized(ctx, x, groups[1][i], norm);
+    const Var v = b.add(b.multiply(groups[2][i], ctx.scalar(xt, alpha)), b.multiply(g, ctx.scalar(xt, 1 - alpha)));
+    const Var h =
+        b.add(b.multiply(groups[3][i], ctx.scalar(xt, beta)), b.multiply(b.multiply(g, g), ctx.scalar(xt, 1 - beta)));
+    const Var denominator = b.add(b.sqrt(h), ctx.scalar(xt, epsilon));
+    const Var x_new = b.subtract(x, b.multiply(b.cast(rate, xt), b.divide(v, denominator)));
+    KILN_RETURN_IF_ERROR(ctx.set_output(static_cast<int>(i), b.multiply(x_new, ctx.scalar(xt, 1 - norm_post))));
+    KILN_RETURN_IF_ERROR(ctx.set_output(static_cast<int>(n + i), v));
+    KILN_RETURN_IF_ERROR(ctx.set_output(static_cast<int>(2 * n + i), h));
+  }
+  return {};
+}
+
+inline Status convert_momentum(NodeContext& ctx) {
+  KILN_ASSIGN_OR_RETURN(const Var r, ctx.input(0));
+  KILN_ASSIGN_OR_RETURN(const Var t, ctx.input(1));
+  KILN_ASSIGN_OR_RETURN(const auto groups, optimizer_groups(ctx, 3));
+  KILN_RETURN_IF_ERROR(ctx.status());
+  const double norm = ctx.attr_float("norm_coefficient", 0.0);
+  const double alpha = ctx.attr_float("alpha", 0.0);
+  const double beta = ctx.attr_float("beta", 0.0);
+  const std::string mode = ctx.attr_string("mode", "standard");
+  if (mode != "standard" && mode != "nesterov") return ctx.invalid("mode must be standard or nesterov, got '", mode, "'");
+  relax::Builder& b = ctx.b();
+  const std::size_t n = groups[0].size();
+  for (std::size_t i = 0; i < n; ++i) {
+    const Var x = groups[0][i];
+    const DType xt = ctx.dtype(x);
+    const Var g = regularized(ctx, x, groups[1][i], norm);
+    // The gradient's coefficient is 1 in the first step.
+    const Var g_scale = b.where(step_positive(ctx, t), ctx.scalar(xt, beta), ctx.scalar(xt, 1));
+    const Var v = b.add(b.multiply(groups[2][i], ctx.scalar(xt, alpha)), b.multiply(g, g_scale));
+    const Var direction = mode == "standard" ? v : b.add(g, b.multiply(v, ctx.scalar(xt, alpha)));
+    KILN_RETURN_IF_ERROR(ctx.set_output(static_cast<int>(i), b.subtract(x, b.multiply(b.cast(r, xt), direction))));
+    KILN_RETURN_IF_ERROR(ctx.set_output(static_cast<int>(n + i), v));
+  }
+  return {};
+}
+
+inline constexpr ConverterEntry kTrainingConverters[] = {
+    {"Adagrad", convert_adagrad},
+    {"Adam", convert_adam},
+    {"Momentum", convert_momentum},
+};
+
+} // namespace kiln::onnx::detail
+// ---- end kiln/frontend/onnx/import_ops_training.hpp ----
+
+namespace kiln::onnx {
+
+// The newest default-domain opset the importer knows the changes of.
+inline constexpr std::int64_t kMaxOpset = 21;
+
+namespace detail {
+
+template <std::size_t N>
+ConvertFn find_in(const ConverterEntry (&table)[N], std::string_view op_type) {
+  for (const ConverterEntry& entry : table)
+    if (entry.op_type == op_type) return entry.convert;
+  return nullptr;
+}
+
+inline bool knows_domain(std::string_view domain) {
+  return is_default_domain(domain) || domain == kTrainingDomain;
+}
+
+inline ConvertFn find_converter(std::string_view domain, std::string_view op_type) {
+  if (domain == kTrainingDomain) return find_in(kTrainingConverters, op_type);
+  if (!is_default_domain(domain)) return nullptr;
+  for (ConvertFn fn : {find_in(kElementwiseConverters, op_type), find_in(kNnConverters, op_type),
+                       find_in(kReduceConverters, op_type), find_in(kShapeConverters, op_type),
+                       find_in(kIndexConverters, op_type), find_in(kResizeConverters, op_type),
+                       find_in(kLossConverters, op_type), find_in(kQuantizeConverters, op_type),
+                       find_in(kSignalConverters, op_type), find_in(kRecurrentConverters, op_type),
+                       find_in(kEinsumConverters, op_type), find_in(kSampleConverters, op_type),
+                       find_in(kLinalgConverters, op_type),
+                       find_in(kControlConverters, op_type)})
+    if (fn != nullptr) return fn;
+  return nullptr;
+}
+
+inline Result<std::int64_t> default_opset(const ModelProto& model) {
+  std::int64_t opset = -1;
+  for (const OperatorSetIdProto& id : model.opset_import)
+    if (is_default_domain(id.domain)) opset = id.version;
+  if (opset < 0) {
+    // Allowed only when no node uses the default domain.
+    if (model.graph)
+      for (const NodeProto& node : model.graph->node)
+        if (is_default_domain(node.domain))
+          return make_error(StatusCode::invalid_argument,
+                            "onnx: the model imports no version of the default operator set, but node '",
+                            node.name.empty() ? node.op_type : node.name, "' uses it");
+    return std::int64_t{0};
+  }
+  if (opset < 1 || opset > kMaxOpset)
+    return make_error(StatusCode::unsupported, "onnx: default-domain opset ", opset,
+                      " is not supported (the importer knows opsets 1 to ", kMaxOpset, ")");
+  return opset;
+}
+
+} // namespace detail
+
+// Imports `model`. `model_dir` is where its external data lives (relative locations).
+inline Result<relax::Module> import_model(const ModelProto& model, std::string_view model_dir = {},
+                                          const ImportOptions& options = {}) {
+  if (!model.graph) return make_error(StatusCode::invalid_argument, "onnx: the model has no graph");
+  const GraphProto& graph = *model.graph;
+  detail::ModelState state;
+  KILN_ASSIGN_OR_RETURN(state.opset, detail::default_opset(model));
+  state.model_dir = std::filesystem::path(model_dir);
+  state.options = &options;
+  state.lookup = detail::find_converter;
+  state.knows_domain = detail::knows_domain;
+  // Symbols are named after dim_params; fresh ones must not collide with them.
+  for (const ValueInfoProto& input : graph.input) {
+    const TypeProto::Tensor* t = input.type ? input.type->tensor_type() : nullptr;
+    if (t && t->shape)
+      for (const TensorShapeProto::Dimension& d : t->shape->dim)
+        if (d.dim_param) state.taken_symbols.insert(*d.dim_param);
+  }
+  detail::GraphImporter importer(state, nullptr, "main");
+  KILN_RETURN_IF_ERROR(importer.import_initializers(graph).with_context("onnx: initializers"));
+  KILN_RETURN_IF_ERROR(importer.import_inputs(graph).with_context("onnx"));
+  if (graph.output.empty()) return make_error(StatusCode::invalid_argument, "onnx: the graph has no outputs");
+  KILN_RETURN_IF_ERROR(importer.import_nodes(graph));
+  Result<std::vector<relax::Var>> outputs = importer.outputs(graph);
+  if (!outputs.ok()) return std::move(outputs).status().with_context("onnx");
+  Result<relax::Module> module = importer.finish(graph, std::move(*outputs));
+  if (!module.ok()) return std::move(module).status().with_context("onnx: graph outputs");
+  return module;
+}
+
+// Reads, decodes and imports the .onnx file at `path`.
+inline Result<relax::Module> load(std::string_view path, const ImportOptions& options = {}) {
+  KILN_ASSIGN_OR_RETURN(const LoadedModel loaded, load_model(std::filesystem::path(path)));
+  const std::string directory = loaded.directory.string();
+  Result<relax::Module> module = import_model(loaded.model, directory, options);
+  if (!module.ok()) return std::move(module).status().with_context(path);
+  return module;
+}
+
+} // namespace kiln::onnx
+// ---- end kiln/frontend/onnx/import.hpp ----
+// ---- begin kiln/frontend/onnx/write_tensor.hpp ----
+// kiln/frontend/onnx/write_tensor.hpp: a tensor encoded as an ONNX TensorProto (dims,
+// data_type, name and little-endian raw_data), the format of the backend tests'
+// input_K.pb / output_K.pb files, so that what kiln computes can be read back by any ONNX
+// tool. The VM's output slots are written the same way.
+
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+
+
+namespace kiln::onnx {
+
+// The ONNX element type of a kiln dtype.
+constexpr std::optional<DataType> to_data_type(DType dtype) noexcept {
+  switch (dtype) {
+    case DType::f32: return DataType::float32;
+    case DType::f64: return DataType::float64;
+    case DType::f16: return DataType::float16;
+    case DType::bf16: return DataType::bfloat16;
+    case DType::i8: return DataType::int8;
+    case DType::u8: return DataType::uint8;
+    case DType::i16: return DataType::int16;
+    case DType::i32: return DataType::int32;
+    case DType::i64: return DataType::int64;
+    case DType::boolean: return DataType::boolean;
+  }
+  return std::nullopt;
+}
+
+namespace detail {
+
+inline void put_varint(std::string& out, std::uint64_t v) {
+  while (v >= 0x80) {
+    out += static_cast<char>((v & 0x7f) | 0x80);
+    v >>= 7;
+  }
+  out += static_cast<char>(v);
+}
+
+// Field numbers of TensorProto; wire types 0 (varint) and 2 (length-delimited).
+inline void put_tag(std::string& out, int field, int wire_type) {
+  put_varint(out, static_cast<std::uint64_t>(field) << 3 | static_cast<std::uint64_t>(wire_type));
+}
+
+inline void put_bytes(std::string& out, int field, std::string_view bytes) {
+  put_tag(out, field, 2);
+  put_varint(out, bytes.size());
+  out += bytes;
+}
+
+} // namespace detail
+
+// The TensorProto bytes of a dense, row-major tensor of `dtype` and `dims` at `data`.
+inline Result<std::string> encode_tensor(std::string_view name, DType dtype, std::span<const std::int64_t> dims,
+                                         const void* data) {
+  const std::optional<DataType> type = to_data_type(dtype);
+  if (!type) return make_error(StatusCode::unsupported, "onnx: no ONNX element type for ", to_string(dtype));
+  std::size_t count = 1;
+  for (std::int64_t d : dims) {
+    if (d < 0) return make_error(StatusCode::invalid_argument, "onnx: tensor '", name, "' has a negative dim");
+    count *= static_cast<std::size_t>(d);
+  }
+  std::string out;
+  std::string packed_dims;
+  for (std::int64_t d : dims) detail::put_varint(packed_dims, static_cast<std::uint64_t>(d));
+  if (!dims.empty()) detail::put_bytes(out, 1, packed_dims);
+  detail::put_tag(out, 2, 0);
+  detail::put_varint(out, static_cast<std::uint64_t>(*type));
+  if (!name.empty()) detail::put_bytes(out, 8, name);
+  // kiln's dtypes are stored little-endian on every machine it builds for, as raw_data is.
+  const std::size_t bytes = count * size_of(dtype);
+  detail::put_bytes(out, 9, std::string_view(static_cast<const char*>(data), bytes));
+  return out;
+}
+
+// A VM output slot as a TensorProto file at `path`. The slot must be contiguous.
+inline Status write_tensor_file(const std::filesystem::path& path, std::string_view name, const vm::Slot& slot) {
+  if (!slot.contiguous())
+    return make_error(StatusCode::invalid_argument, "onnx: output '", name, "' is not contiguous");
+  KILN_ASSIGN_OR_RETURN(const std::string bytes, encode_tensor(name, slot.dtype, slot.shape(), slot.data));
+  std::ofstream file(path, std::ios::binary | std::ios::trunc);
+  if (!file) return make_error(StatusCode::not_found, "onnx: cannot write ", path.string());
+  file.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+  if (!file) return make_error(StatusCode::internal, "onnx: writing ", path.string(), " failed");
+  return {};
+}
+
+} // namespace kiln::onnx
+// ---- end kiln/frontend/onnx/write_tensor.hpp ----
 
 // Interop with libraries found on the include path. These come last so that every header
 // they need is already included unconditionally above.
@@ -19806,6 +24015,15 @@ KILN_FORCEINLINE float unary(float s) {
   else if constexpr (Op == OpKind::round) return std::nearbyint(s);  // halves to even, as ONNX Round
   else if constexpr (Op == OpKind::sin) return std::sin(s);
   else if constexpr (Op == OpKind::cos) return std::cos(s);
+  else if constexpr (Op == OpKind::tan) return std::tan(s);
+  else if constexpr (Op == OpKind::asin) return std::asin(s);
+  else if constexpr (Op == OpKind::acos) return std::acos(s);
+  else if constexpr (Op == OpKind::atan) return std::atan(s);
+  else if constexpr (Op == OpKind::sinh) return std::sinh(s);
+  else if constexpr (Op == OpKind::cosh) return std::cosh(s);
+  else if constexpr (Op == OpKind::asinh) return std::asinh(s);
+  else if constexpr (Op == OpKind::acosh) return std::acosh(s);
+  else if constexpr (Op == OpKind::atanh) return std::atanh(s);
   else if constexpr (Op == OpKind::erf) return std::erf(s);
   else if constexpr (Op == OpKind::gelu) return 0.5f * s * (1.0f + std::erf(s * 0.70710678118654752f));
   else if constexpr (Op == OpKind::silu) return s / (1.0f + std::exp(-s));
@@ -19848,6 +24066,15 @@ KILN_FORCEINLINE batch unary(batch v) {
   else if constexpr (Op == OpKind::round) return xsimd::nearbyint(v);
   else if constexpr (Op == OpKind::sin) return xsimd::sin(v);
   else if constexpr (Op == OpKind::cos) return xsimd::cos(v);
+  else if constexpr (Op == OpKind::tan) return xsimd::tan(v);
+  else if constexpr (Op == OpKind::asin) return xsimd::asin(v);
+  else if constexpr (Op == OpKind::acos) return xsimd::acos(v);
+  else if constexpr (Op == OpKind::atan) return xsimd::atan(v);
+  else if constexpr (Op == OpKind::sinh) return xsimd::sinh(v);
+  else if constexpr (Op == OpKind::cosh) return xsimd::cosh(v);
+  else if constexpr (Op == OpKind::asinh) return xsimd::asinh(v);
+  else if constexpr (Op == OpKind::acosh) return xsimd::acosh(v);
+  else if constexpr (Op == OpKind::atanh) return xsimd::atanh(v);
   else if constexpr (Op == OpKind::erf) return xsimd::erf(v);
   else if constexpr (Op == OpKind::gelu) return batch(0.5f) * v * (one + xsimd::erf(v * batch(0.70710678118654752f)));
   else if constexpr (Op == OpKind::silu) return v / (one + xsimd::exp(-v));
@@ -20354,6 +24581,15 @@ bool with_float_unary(OpKind op, Use&& use) {
     case OpKind::round: use([](C x) { return std::nearbyint(x); }); return true;  // halves to even
     case OpKind::sin: use([](C x) { return std::sin(x); }); return true;
     case OpKind::cos: use([](C x) { return std::cos(x); }); return true;
+    case OpKind::tan: use([](C x) { return std::tan(x); }); return true;
+    case OpKind::asin: use([](C x) { return std::asin(x); }); return true;
+    case OpKind::acos: use([](C x) { return std::acos(x); }); return true;
+    case OpKind::atan: use([](C x) { return std::atan(x); }); return true;
+    case OpKind::sinh: use([](C x) { return std::sinh(x); }); return true;
+    case OpKind::cosh: use([](C x) { return std::cosh(x); }); return true;
+    case OpKind::asinh: use([](C x) { return std::asinh(x); }); return true;
+    case OpKind::acosh: use([](C x) { return std::acosh(x); }); return true;
+    case OpKind::atanh: use([](C x) { return std::atanh(x); }); return true;
     case OpKind::erf: use([](C x) { return std::erf(x); }); return true;
     case OpKind::gelu:
       use([](C x) { return C(0.5) * x * (C(1) + std::erf(x * C(0.70710678118654752440))); });
@@ -20533,10 +24769,25 @@ DynTensorView<T, 1> row_view(T* data, std::int64_t n, std::int64_t stride) noexc
   return DynTensorView<T, 1>(data, shape, step);
 }
 
-// Whether f32 `op` has a tensor-expression form (sin and cos do not; identity is a copy).
+// Whether f32 `op` has a tensor-expression form (the trigonometric and hyperbolic functions
+// other than tanh do not; identity is a copy).
 constexpr bool has_f32_unary_expression(OpKind op) noexcept {
-  return relax::op_info(op).family == OpFamily::unary && op != OpKind::identity && op != OpKind::sin &&
-         op != OpKind::cos && op != OpKind::logical_not;
+  switch (op) {
+    case OpKind::identity:
+    case OpKind::logical_not:
+    case OpKind::sin:
+    case OpKind::cos:
+    case OpKind::tan:
+    case OpKind::asin:
+    case OpKind::acos:
+    case OpKind::atan:
+    case OpKind::sinh:
+    case OpKind::cosh:
+    case OpKind::asinh:
+    case OpKind::acosh:
+    case OpKind::atanh: return false;
+    default: return relax::op_info(op).family == OpFamily::unary;
+  }
 }
 
 template <OpKind Op, class X>
@@ -21130,8 +25381,8 @@ inline const OpKernel* cpu_cumsum_kernel(relax::OpKind op) {
 // run is reduced, every output element reduces contiguous rows; when it is kept, every
 // output row accumulates contiguous input rows element by element. Both inner loops are SIMD
 // for f32. Empty reductions give the identity (0 for sum, 1 for prod, -inf / +inf for max /
-// min; NaN for mean). f32 throughout, i64 for sum, prod, max and min; argmax and argmin take
-// f32, i64 and i32 (ties give the first index).
+// min; NaN for mean). f32 and f64 throughout, i64 for sum, prod, max and min; argmax and
+// argmin take f32, f64, i64 and i32 (ties give the first index).
 
 #include <algorithm>
 #include <cstddef>
@@ -21351,13 +25602,23 @@ inline Status run_reduce(const OpCall& call, const Slot& x, const Slot& y) {
     }
     return {};
   }
+  if (x.dtype == DType::f64) {
+    double* out = y.data_as<double>();
+    if (plan.reduced_count == 0) std::fill(out, out + plan.kept_count, identity_of<double>(r));
+    else reduce_plan(plan, r, x.data_as<const double>(), out, call.pool);
+    if (call.op == OpKind::reduce_mean) {
+      const double count = static_cast<double>(plan.reduced_count);
+      for (std::int64_t i = 0; i < plan.kept_count; ++i) out[i] /= count;  // 0 / 0: NaN for an empty reduction
+    }
+    return {};
+  }
   if (x.dtype == DType::i64 && call.op != OpKind::reduce_mean) {
     std::int64_t* out = y.data_as<std::int64_t>();
     if (plan.reduced_count == 0) std::fill(out, out + plan.kept_count, identity_of<std::int64_t>(r));
     else reduce_plan(plan, r, x.data_as<const std::int64_t>(), out, call.pool);
     return {};
   }
-  return cpu_support::dtype_unsupported(call.op, "input", x.dtype, "f32, and i64 for sum, prod, max and min");
+  return cpu_support::dtype_unsupported(call.op, "input", x.dtype, "f32, f64, and i64 for sum, prod, max and min");
 }
 
 // ---- argmax, argmin -----------------------------------------------------------------------------------
@@ -21400,7 +25661,8 @@ inline Status run_arg_reduce(const OpCall& call, const Slot& x, const Slot& y) {
     case DType::f32: arg_reduce(largest, x.data_as<const float>(), out, outer, n, inner, call.pool); return {};
     case DType::i64: arg_reduce(largest, x.data_as<const std::int64_t>(), out, outer, n, inner, call.pool); return {};
     case DType::i32: arg_reduce(largest, x.data_as<const std::int32_t>(), out, outer, n, inner, call.pool); return {};
-    default: return cpu_support::dtype_unsupported(call.op, "input", x.dtype, "f32, i64 and i32");
+    case DType::f64: arg_reduce(largest, x.data_as<const double>(), out, outer, n, inner, call.pool); return {};
+    default: return cpu_support::dtype_unsupported(call.op, "input", x.dtype, "f32, f64, i64 and i32");
   }
 }
 
@@ -21425,8 +25687,8 @@ inline Status supports(const relax::Binding& binding, const relax::Function& fn)
   if (x.rank < 0 || x.rank > kMaxRank)
     return cpu_support::op_error(StatusCode::unsupported, op, "inputs of rank ", x.rank, " are not supported");
   if (is_arg_reduce(op)) {
-    if (x.dtype != DType::f32 && x.dtype != DType::i64 && x.dtype != DType::i32)
-      return cpu_support::dtype_unsupported(op, "input", x.dtype, "f32, i64 and i32");
+    if (x.dtype != DType::f32 && x.dtype != DType::f64 && x.dtype != DType::i64 && x.dtype != DType::i32)
+      return cpu_support::dtype_unsupported(op, "input", x.dtype, "f32, f64, i64 and i32");
     if (y.dtype != DType::i64) return cpu_support::dtype_unsupported(op, "output", y.dtype, "i64 only");
     const auto* attrs = std::get_if<relax::ArgReduceAttrs>(&binding.attrs);
     if (attrs == nullptr || cpu_support::resolve_axis(attrs->axis, x.rank) < 0)
@@ -21434,9 +25696,8 @@ inline Status supports(const relax::Binding& binding, const relax::Function& fn)
     return {};
   }
   const bool integer_ok = op != OpKind::reduce_mean;
-  if (x.dtype != DType::f32 && !(integer_ok && x.dtype == DType::i64))
-    return cpu_support::dtype_unsupported(op, "input", x.dtype,
-                                          integer_ok ? "f32 and i64" : "f32 only");
+  if (x.dtype != DType::f32 && x.dtype != DType::f64 && !(integer_ok && x.dtype == DType::i64))
+    return cpu_support::dtype_unsupported(op, "input", x.dtype, integer_ok ? "f32, f64 and i64" : "f32 and f64");
   if (y.dtype != x.dtype) return cpu_support::dtype_unsupported(op, "output", y.dtype, "the input's dtype");
   const auto* attrs = std::get_if<relax::ReduceAttrs>(&binding.attrs);
   if (attrs == nullptr) return cpu_support::op_error(StatusCode::invalid_argument, op, "expects reduce attributes");
@@ -21568,6 +25829,15 @@ inline void unary_step(relax::OpKind op, const float* x, float* y, std::int64_t 
     case OpKind::round: map_unary<OpKind::round>(x, y, n); break;
     case OpKind::sin: map_unary<OpKind::sin>(x, y, n); break;
     case OpKind::cos: map_unary<OpKind::cos>(x, y, n); break;
+    case OpKind::tan: map_unary<OpKind::tan>(x, y, n); break;
+    case OpKind::asin: map_unary<OpKind::asin>(x, y, n); break;
+    case OpKind::acos: map_unary<OpKind::acos>(x, y, n); break;
+    case OpKind::atan: map_unary<OpKind::atan>(x, y, n); break;
+    case OpKind::sinh: map_unary<OpKind::sinh>(x, y, n); break;
+    case OpKind::cosh: map_unary<OpKind::cosh>(x, y, n); break;
+    case OpKind::asinh: map_unary<OpKind::asinh>(x, y, n); break;
+    case OpKind::acosh: map_unary<OpKind::acosh>(x, y, n); break;
+    case OpKind::atanh: map_unary<OpKind::atanh>(x, y, n); break;
     case OpKind::erf: map_unary<OpKind::erf>(x, y, n); break;
     case OpKind::gelu: map_unary<OpKind::gelu>(x, y, n); break;
     case OpKind::silu: map_unary<OpKind::silu>(x, y, n); break;
@@ -26557,6 +30827,264 @@ inline Result<std::shared_ptr<const Executable>> load(relax::Module module, cons
 } // namespace kiln::vm
 // ---- end kiln/vm/cpu_kernels.hpp ----
 #endif // KILN_AMALGAMATED_KILN_VM_CPU_KERNELS_HPP
+#ifndef KILN_AMALGAMATED_KILN_FRONTEND_ONNX_TEST_CASE_HPP
+#define KILN_AMALGAMATED_KILN_FRONTEND_ONNX_TEST_CASE_HPP
+// ---- begin kiln/frontend/onnx/test_case.hpp ----
+// kiln/frontend/onnx/test_case.hpp: runs one case of ONNX's backend test layout, a directory
+// holding model.onnx and test_data_set_*/input_K.pb, output_K.pb, and compares what kiln
+// computes with the expected outputs.
+//
+//   Result<onnx::CaseResult> r = onnx::run_case("/usr/share/libonnx-testdata/data/node/test_relu");
+//   // r->outcome: passed, failed (r->detail says why) or skipped (a dtype kiln lacks)
+//
+// The model is imported, loaded into the VM, and run on every data set's inputs (bound to
+// the graph's inputs in order); each output must have the expected dtype and shape and
+// values within rtol * |expected| + atol (floating point; NaN matches NaN) or equal (integers,
+// bools). A model that needs an input's value at load time (a shape or axes fed as a graph
+// input, as many node tests do) is imported a second time with the case's input values
+// known (ImportOptions::input_values); the result says so.
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <system_error>
+#include <vector>
+
+
+namespace kiln::onnx {
+
+struct CaseOptions {
+  double rtol = 1e-3;
+  double atol = 1e-7;
+  // Retry a failed import with the inputs' values known at load time.
+  bool allow_input_values = true;
+  vm::LoadOptions load = {};
+  ThreadPool* pool = nullptr;  // not owned; null runs on the caller's thread
+};
+
+struct CaseResult {
+  enum Outcome { passed, failed, skipped };
+  std::string name;
+  Outcome outcome = failed;
+  std::string detail;              // why it failed or was skipped
+  bool used_input_values = false;  // imported with the inputs' values known at load time
+};
+
+constexpr std::string_view to_string(CaseResult::Outcome outcome) noexcept {
+  switch (outcome) {
+    case CaseResult::passed: return "passed";
+    case CaseResult::failed: return "failed";
+    case CaseResult::skipped: return "skipped";
+  }
+  return "?";
+}
+
+namespace detail {
+
+struct DataSet {
+  std::string name;
+  std::vector<TensorProto> inputs;
+  std::vector<TensorProto> outputs;
+};
+
+inline std::vector<std::filesystem::path> sorted_entries(const std::filesystem::path& dir) {
+  std::vector<std::filesystem::path> out;
+  std::error_code ec;
+  for (std::filesystem::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) out.push_back(it->path());
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+// input_0.pb, input_1.pb, ... (or output_K.pb) in order of K.
+inline Result<std::vector<TensorProto>> numbered_tensors(const std::filesystem::path& dir, std::string_view stem) {
+  std::vector<TensorProto> out;
+  for (int k = 0;; ++k) {
+    const std::filesystem::path file = dir / str_cat(stem, "_", k, ".pb");
+    std::error_code ec;
+    if (!std::filesystem::exists(file, ec)) break;
+    KILN_ASSIGN_OR_RETURN(TensorProto proto, load_tensor_proto(file));
+    out.push_back(std::move(proto));
+  }
+  return out;
+}
+
+// Element i (row-major) of a slot, as a double.
+inline double slot_real(const vm::Slot& s, std::int64_t i) {
+  std::int64_t offset = 0;
+  for (int a = s.rank; a-- > 0;) {
+    offset += (i % s.dims[a]) * s.strides[a];
+    i /= s.dims[a];
+  }
+  return visit_dtype(s.dtype, [&](auto zero) {
+    using T = decltype(zero);
+    return static_cast<double>(static_cast<const T*>(s.data)[offset]);
+  });
+}
+
+// Why `got` differs from `want`, or nullopt when it matches.
+inline std::optional<std::string> mismatch(const vm::Slot& got, const Tensor& want, double rtol, double atol) {
+  if (got.dtype != want.dtype())
+    return str_cat("dtype ", to_string(got.dtype), ", expected ", to_string(want.dtype()));
+  bool same_shape = got.rank == want.rank();
+  for (int a = 0; same_shape && a < got.rank; ++a) same_shape = got.dims[a] == want.dim(a);
+  if (!same_shape) {
+    return str_cat("shape ", Tensor::shape_string(got.shape()), ", expected ", Tensor::shape_string(want.dims()));
+  }
+  const bool floating = is_floating_point(want.dtype());
+  const std::vector<double> expected = detail::NodeContext::reals_of(want);
+  std::int64_t bad = 0;
+  std::string first;
+  for (std::int64_t i = 0; i < want.numel(); ++i) {
+    const double g = slot_real(got, i);
+    const double w = expected[static_cast<std::size_t>(i)];
+    bool ok;
+    if (!floating) ok = g == w;
+    else if (std::isnan(w)) ok = std::isnan(g);
+    else if (std::isinf(w)) ok = g == w;
+    else ok = std::fabs(g - w) <= atol + rtol * std::fabs(w);
+    if (!ok && bad++ == 0) first = str_cat("element ", i, " is ", g, ", expected ", w);
+  }
+  if (bad == 0) return std::nullopt;
+  return str_cat(bad, " of ", want.numel(), " elements differ; ", first);
+}
+
+// The first dtype kiln lacks among the tensors, as a reason to skip.
+inline std::optional<std::string> missing_dtype(const std::vector<DataSet>& sets) {
+  for (const DataSet& set : sets)
+    for (const auto* list : {&set.inputs, &set.outputs})
+      for (const TensorProto& t : *list)
+        if (!to_dtype(t.data_type)) return str_cat(describe(t.data_type), " tensors: kiln has no such dtype");
+  return std::nullopt;
+}
+
+inline std::optional<std::string> missing_dtype(const GraphProto& graph) {
+  for (const auto* list : {&graph.input, &graph.output}) {
+    for (const ValueInfoProto& v : *list) {
+      const TypeProto::Tensor* t = v.type ? v.type->tensor_type() : nullptr;
+      if (t != nullptr && !to_dtype(t->elem_type))
+        return str_cat(describe(t->elem_type), " tensors: kiln has no such dtype");
+    }
+  }
+  return std::nullopt;
+}
+
+} // namespace detail
+
+// Runs the case in `dir`. An error is returned only when the case itself cannot be read
+// (no model.onnx); everything kiln cannot do is a failed (or skipped) outcome.
+inline Result<CaseResult> run_case(const std::filesystem::path& dir, const CaseOptions& options = {}) {
+  CaseResult result;
+  result.name = dir.filename().string();
+  const auto fail = [&](std::string detail) {
+    result.outcome = CaseResult::failed;
+    result.detail = std::move(detail);
+    return result;
+  };
+  const std::filesystem::path model_file = dir / "model.onnx";
+  std::error_code ec;
+  if (!std::filesystem::is_regular_file(model_file, ec))
+    return make_error(StatusCode::not_found, "onnx test case ", dir.string(), ": no model.onnx");
+
+  Result<LoadedModel> loaded = load_model(model_file);
+  if (!loaded.ok()) return fail(loaded.status().to_string());
+  if (!loaded->model.graph) return fail("the model has no graph");
+  const GraphProto& graph = *loaded->model.graph;
+  // Sequences, maps and optionals: their data files are no TensorProtos.
+  for (const auto* list : {&graph.input, &graph.output}) {
+    for (const ValueInfoProto& v : *list) {
+      if (v.type && v.type->tensor_type() == nullptr)
+        return fail(str_cat("'", v.name, "' is a ",
+                            v.type->sequence_type() ? "sequence" : v.type->optional_type() ? "optional" : "non-tensor",
+                            " value; kiln imports tensors only"));
+    }
+  }
+  if (std::optional<std::string> reason = detail::missing_dtype(graph)) {
+    result.outcome = CaseResult::skipped;
+    result.detail = *reason;
+    return result;
+  }
+
+  std::vector<detail::DataSet> sets;
+  for (const std::filesystem::path& entry : detail::sorted_entries(dir)) {
+    const std::string name = entry.filename().string();
+    if (name.rfind("test_data_set_", 0) != 0) continue;
+    detail::DataSet set;
+    set.name = name;
+    Result<std::vector<TensorProto>> inputs = detail::numbered_tensors(entry, "input");
+    if (!inputs.ok()) return fail(inputs.status().to_string());
+    Result<std::vector<TensorProto>> outputs = detail::numbered_tensors(entry, "output");
+    if (!outputs.ok()) return fail(outputs.status().to_string());
+    set.inputs = std::move(*inputs);
+    set.outputs = std::move(*outputs);
+    sets.push_back(std::move(set));
+  }
+  if (std::optional<std::string> reason = detail::missing_dtype(sets)) {
+    result.outcome = CaseResult::skipped;
+    result.detail = *reason;
+    return result;
+  }
+  if (sets.empty()) return fail("no test_data_set_* directory");
+
+  // The inputs of every data set as tensors.
+  std::vector<std::vector<Tensor>> inputs(sets.size());
+  for (std::size_t s = 0; s < sets.size(); ++s) {
+    for (const TensorProto& proto : sets[s].inputs) {
+      Result<Tensor> t = to_tensor(proto, dir / sets[s].name);
+      if (!t.ok()) return fail(t.status().to_string());
+      inputs[s].push_back(std::move(*t));
+    }
+  }
+
+  const std::string model_dir = loaded->directory.string();
+  Result<relax::Module> module = import_model(loaded->model, model_dir);
+  if (!module.ok() && options.allow_input_values) {
+    // Again, with the graph inputs' values (of the first data set) known at load time.
+    ImportOptions known;
+    std::size_t next = 0;
+    std::vector<std::string> initializers;
+    for (const TensorProto& init : graph.initializer) initializers.push_back(init.name);
+    for (const ValueInfoProto& input : graph.input) {
+      if (std::find(initializers.begin(), initializers.end(), input.name) != initializers.end()) continue;
+      if (next < inputs[0].size()) known.input_values.emplace_back(input.name, inputs[0][next]);
+      ++next;
+    }
+    Result<relax::Module> retried = import_model(loaded->model, model_dir, known);
+    // Either way the second attempt got further: its error is the one to report.
+    module = std::move(retried);
+    result.used_input_values = module.ok();
+  }
+  if (!module.ok()) return fail(module.status().to_string());
+  const std::size_t params = module->main().params.size();
+  const std::size_t outputs = module->main().outputs.size();
+
+  Result<std::shared_ptr<const vm::Executable>> exe = vm::load(std::move(*module), options.load);
+  if (!exe.ok()) return fail(exe.status().to_string());
+  vm::ExecutionContext ctx(*exe, options.pool);
+  for (std::size_t s = 0; s < sets.size(); ++s) {
+    if (inputs[s].size() != params)
+      return fail(str_cat(sets[s].name, ": ", inputs[s].size(), " inputs for a module of ", params, " parameters"));
+    if (sets[s].outputs.size() > outputs)
+      return fail(str_cat(sets[s].name, ": ", sets[s].outputs.size(), " expected outputs, the module has ", outputs));
+    Status run = ctx.run(inputs[s]);
+    if (!run.ok()) return fail(str_cat(sets[s].name, ": ", run.to_string()));
+    for (std::size_t o = 0; o < sets[s].outputs.size(); ++o) {
+      Result<Tensor> want = to_tensor(sets[s].outputs[o], dir / sets[s].name);
+      if (!want.ok()) return fail(want.status().to_string());
+      if (std::optional<std::string> why = detail::mismatch(ctx.output(o), *want, options.rtol, options.atol))
+        return fail(str_cat(sets[s].name, ": output ", o, ": ", *why));
+    }
+  }
+  result.outcome = CaseResult::passed;
+  result.detail.clear();
+  return result;
+}
+
+} // namespace kiln::onnx
+// ---- end kiln/frontend/onnx/test_case.hpp ----
+#endif // KILN_AMALGAMATED_KILN_FRONTEND_ONNX_TEST_CASE_HPP
 #ifndef KILN_AMALGAMATED_KILN_STATIC_GRAPH_FUSED_LOOP_HPP
 #define KILN_AMALGAMATED_KILN_STATIC_GRAPH_FUSED_LOOP_HPP
 // ---- begin kiln/static_graph/fused_loop.hpp ----

@@ -89,6 +89,8 @@
 #include "frontend/onnx/proto.hpp"
 #include "frontend/onnx/tensor_data.hpp"
 #include "frontend/onnx/load_file.hpp"
+#include "frontend/onnx/import.hpp"
+#include "frontend/onnx/write_tensor.hpp"
 
 // Interop with libraries found on the include path. These come last so that every header
 // they need is already included unconditionally above.
@@ -114,6 +116,7 @@
 #include "backend/cpu/element_math.hpp"
 // the VM's CPU kernels
 #include "vm/cpu_kernels.hpp"
+#include "frontend/onnx/test_case.hpp"
 #include "static_graph/fused_loop.hpp"
 #include "static_graph/model.hpp"
 #endif

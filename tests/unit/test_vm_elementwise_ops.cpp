@@ -172,6 +172,15 @@ double reference_unary(OpKind op, double x) {
     }
     case OpKind::sin: return std::sin(x);
     case OpKind::cos: return std::cos(x);
+    case OpKind::tan: return std::tan(x);
+    case OpKind::asin: return std::asin(x);
+    case OpKind::acos: return std::acos(x);
+    case OpKind::atan: return std::atan(x);
+    case OpKind::sinh: return std::sinh(x);
+    case OpKind::cosh: return std::cosh(x);
+    case OpKind::asinh: return std::asinh(x);
+    case OpKind::acosh: return std::acosh(x);
+    case OpKind::atanh: return std::atanh(x);
     case OpKind::erf: return std::erf(x);
     case OpKind::gelu: return 0.5 * x * (1.0 + std::erf(x / std::sqrt(2.0)));
     case OpKind::silu: return x / (1.0 + std::exp(-x));
@@ -231,7 +240,9 @@ void check_binary(OpKind op, const Operand& a, const Operand& b, double toleranc
 constexpr OpKind kFloatUnaryOps[] = {
     OpKind::identity, OpKind::neg, OpKind::abs,  OpKind::sign,  OpKind::relu, OpKind::sigmoid, OpKind::tanh,
     OpKind::exp,      OpKind::log, OpKind::sqrt, OpKind::rsqrt, OpKind::reciprocal, OpKind::floor, OpKind::ceil,
-    OpKind::round,    OpKind::sin, OpKind::cos,  OpKind::erf,   OpKind::gelu, OpKind::silu};
+    OpKind::round,    OpKind::sin, OpKind::cos,  OpKind::tan,   OpKind::asin, OpKind::acos, OpKind::atan,
+    OpKind::sinh,     OpKind::cosh, OpKind::asinh, OpKind::acosh, OpKind::atanh, OpKind::erf, OpKind::gelu,
+    OpKind::silu};
 
 constexpr OpKind kArithmeticOps[] = {OpKind::add,     OpKind::subtract, OpKind::multiply, OpKind::divide,
                                      OpKind::power,   OpKind::maximum,  OpKind::minimum,  OpKind::mod};
@@ -245,6 +256,11 @@ std::vector<float> unary_inputs(OpKind op, std::int64_t n) {
   const bool positive = op == OpKind::log || op == OpKind::sqrt || op == OpKind::rsqrt || op == OpKind::reciprocal;
   if (positive)
     for (float& x : v) x = std::fabs(x) + 0.25f;
+  // asin, acos and atanh take (-1, 1); acosh takes [1, inf).
+  if (op == OpKind::asin || op == OpKind::acos || op == OpKind::atanh)
+    for (float& x : v) x = x / (std::fabs(x) + 1.0f);
+  if (op == OpKind::acosh)
+    for (float& x : v) x = std::fabs(x) + 1.0f;
   return v;
 }
 

@@ -18,7 +18,7 @@ namespace kiln::relax {
 enum class OpKind : std::uint8_t {
   // elementwise unary
   identity, neg, abs, sign, relu, sigmoid, tanh, exp, log, sqrt, rsqrt, reciprocal, floor, ceil, round, sin, cos,
-  erf, gelu, silu, logical_not,
+  tan, asin, acos, atan, sinh, cosh, asinh, acosh, atanh, erf, gelu, silu, logical_not,
   // elementwise binary, with broadcasting
   add, subtract, multiply, divide, power, maximum, minimum, mod,
   // comparisons (bool results) and logic (bool inputs)
@@ -92,6 +92,15 @@ inline constexpr OpInfo kOpTable[] = {
     {"round", F::unary, 1, 1, E::floating},
     {"sin", F::unary, 1, 1, E::floating},
     {"cos", F::unary, 1, 1, E::floating},
+    {"tan", F::unary, 1, 1, E::floating},
+    {"asin", F::unary, 1, 1, E::floating},
+    {"acos", F::unary, 1, 1, E::floating},
+    {"atan", F::unary, 1, 1, E::floating},
+    {"sinh", F::unary, 1, 1, E::floating},
+    {"cosh", F::unary, 1, 1, E::floating},
+    {"asinh", F::unary, 1, 1, E::floating},
+    {"acosh", F::unary, 1, 1, E::floating},
+    {"atanh", F::unary, 1, 1, E::floating},
     {"erf", F::unary, 1, 1, E::floating},
     {"gelu", F::unary, 1, 1, E::floating},
     {"silu", F::unary, 1, 1, E::floating},

@@ -137,6 +137,15 @@ inline std::optional<double> unary_real(OpKind op, double x) {
     case OpKind::round: return std::nearbyint(x);  // halves to even, as ONNX rounds
     case OpKind::sin: return std::sin(x);
     case OpKind::cos: return std::cos(x);
+    case OpKind::tan: return std::tan(x);
+    case OpKind::asin: return std::asin(x);
+    case OpKind::acos: return std::acos(x);
+    case OpKind::atan: return std::atan(x);
+    case OpKind::sinh: return std::sinh(x);
+    case OpKind::cosh: return std::cosh(x);
+    case OpKind::asinh: return std::asinh(x);
+    case OpKind::acosh: return std::acosh(x);
+    case OpKind::atanh: return std::atanh(x);
     case OpKind::erf: return std::erf(x);
     case OpKind::gelu: return 0.5 * x * (1.0 + std::erf(x / std::sqrt(2.0)));
     case OpKind::silu: return x / (1.0 + std::exp(-x));

@@ -31,6 +31,15 @@ KILN_FORCEINLINE float unary(float s) {
   else if constexpr (Op == OpKind::round) return std::nearbyint(s);  // halves to even, as ONNX Round
   else if constexpr (Op == OpKind::sin) return std::sin(s);
   else if constexpr (Op == OpKind::cos) return std::cos(s);
+  else if constexpr (Op == OpKind::tan) return std::tan(s);
+  else if constexpr (Op == OpKind::asin) return std::asin(s);
+  else if constexpr (Op == OpKind::acos) return std::acos(s);
+  else if constexpr (Op == OpKind::atan) return std::atan(s);
+  else if constexpr (Op == OpKind::sinh) return std::sinh(s);
+  else if constexpr (Op == OpKind::cosh) return std::cosh(s);
+  else if constexpr (Op == OpKind::asinh) return std::asinh(s);
+  else if constexpr (Op == OpKind::acosh) return std::acosh(s);
+  else if constexpr (Op == OpKind::atanh) return std::atanh(s);
   else if constexpr (Op == OpKind::erf) return std::erf(s);
   else if constexpr (Op == OpKind::gelu) return 0.5f * s * (1.0f + std::erf(s * 0.70710678118654752f));
   else if constexpr (Op == OpKind::silu) return s / (1.0f + std::exp(-s));
@@ -73,6 +82,15 @@ KILN_FORCEINLINE batch unary(batch v) {
   else if constexpr (Op == OpKind::round) return xsimd::nearbyint(v);
   else if constexpr (Op == OpKind::sin) return xsimd::sin(v);
   else if constexpr (Op == OpKind::cos) return xsimd::cos(v);
+  else if constexpr (Op == OpKind::tan) return xsimd::tan(v);
+  else if constexpr (Op == OpKind::asin) return xsimd::asin(v);
+  else if constexpr (Op == OpKind::acos) return xsimd::acos(v);
+  else if constexpr (Op == OpKind::atan) return xsimd::atan(v);
+  else if constexpr (Op == OpKind::sinh) return xsimd::sinh(v);
+  else if constexpr (Op == OpKind::cosh) return xsimd::cosh(v);
+  else if constexpr (Op == OpKind::asinh) return xsimd::asinh(v);
+  else if constexpr (Op == OpKind::acosh) return xsimd::acosh(v);
+  else if constexpr (Op == OpKind::atanh) return xsimd::atanh(v);
   else if constexpr (Op == OpKind::erf) return xsimd::erf(v);
   else if constexpr (Op == OpKind::gelu) return batch(0.5f) * v * (one + xsimd::erf(v * batch(0.70710678118654752f)));
   else if constexpr (Op == OpKind::silu) return v / (one + xsimd::exp(-v));

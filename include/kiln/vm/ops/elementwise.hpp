@@ -251,6 +251,15 @@ bool with_float_unary(OpKind op, Use&& use) {
     case OpKind::round: use([](C x) { return std::nearbyint(x); }); return true;  // halves to even
     case OpKind::sin: use([](C x) { return std::sin(x); }); return true;
     case OpKind::cos: use([](C x) { return std::cos(x); }); return true;
+    case OpKind::tan: use([](C x) { return std::tan(x); }); return true;
+    case OpKind::asin: use([](C x) { return std::asin(x); }); return true;
+    case OpKind::acos: use([](C x) { return std::acos(x); }); return true;
+    case OpKind::atan: use([](C x) { return std::atan(x); }); return true;
+    case OpKind::sinh: use([](C x) { return std::sinh(x); }); return true;
+    case OpKind::cosh: use([](C x) { return std::cosh(x); }); return true;
+    case OpKind::asinh: use([](C x) { return std::asinh(x); }); return true;
+    case OpKind::acosh: use([](C x) { return std::acosh(x); }); return true;
+    case OpKind::atanh: use([](C x) { return std::atanh(x); }); return true;
     case OpKind::erf: use([](C x) { return std::erf(x); }); return true;
     case OpKind::gelu:
       use([](C x) { return C(0.5) * x * (C(1) + std::erf(x * C(0.70710678118654752440))); });
@@ -430,10 +439,25 @@ DynTensorView<T, 1> row_view(T* data, std::int64_t n, std::int64_t stride) noexc
   return DynTensorView<T, 1>(data, shape, step);
 }
 
-// Whether f32 `op` has a tensor-expression form (sin and cos do not; identity is a copy).
+// Whether f32 `op` has a tensor-expression form (the trigonometric and hyperbolic functions
+// other than tanh do not; identity is a copy).
 constexpr bool has_f32_unary_expression(OpKind op) noexcept {
-  return relax::op_info(op).family == OpFamily::unary && op != OpKind::identity && op != OpKind::sin &&
-         op != OpKind::cos && op != OpKind::logical_not;
+  switch (op) {
+    case OpKind::identity:
+    case OpKind::logical_not:
+    case OpKind::sin:
+    case OpKind::cos:
+    case OpKind::tan:
+    case OpKind::asin:
+    case OpKind::acos:
+    case OpKind::atan:
+    case OpKind::sinh:
+    case OpKind::cosh:
+    case OpKind::asinh:
+    case OpKind::acosh:
+    case OpKind::atanh: return false;
+    default: return relax::op_info(op).family == OpFamily::unary;
+  }
 }
 
 template <OpKind Op, class X>

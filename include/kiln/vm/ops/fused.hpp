@@ -122,6 +122,15 @@ inline void unary_step(relax::OpKind op, const float* x, float* y, std::int64_t 
     case OpKind::round: map_unary<OpKind::round>(x, y, n); break;
     case OpKind::sin: map_unary<OpKind::sin>(x, y, n); break;
     case OpKind::cos: map_unary<OpKind::cos>(x, y, n); break;
+    case OpKind::tan: map_unary<OpKind::tan>(x, y, n); break;
+    case OpKind::asin: map_unary<OpKind::asin>(x, y, n); break;
+    case OpKind::acos: map_unary<OpKind::acos>(x, y, n); break;
+    case OpKind::atan: map_unary<OpKind::atan>(x, y, n); break;
+    case OpKind::sinh: map_unary<OpKind::sinh>(x, y, n); break;
+    case OpKind::cosh: map_unary<OpKind::cosh>(x, y, n); break;
+    case OpKind::asinh: map_unary<OpKind::asinh>(x, y, n); break;
+    case OpKind::acosh: map_unary<OpKind::acosh>(x, y, n); break;
+    case OpKind::atanh: map_unary<OpKind::atanh>(x, y, n); break;
     case OpKind::erf: map_unary<OpKind::erf>(x, y, n); break;
     case OpKind::gelu: map_unary<OpKind::gelu>(x, y, n); break;
     case OpKind::silu: map_unary<OpKind::silu>(x, y, n); break;

@@ -6,8 +6,8 @@
 // run is reduced, every output element reduces contiguous rows; when it is kept, every
 // output row accumulates contiguous input rows element by element. Both inner loops are SIMD
 // for f32. Empty reductions give the identity (0 for sum, 1 for prod, -inf / +inf for max /
-// min; NaN for mean). f32 throughout, i64 for sum, prod, max and min; argmax and argmin take
-// f32, i64 and i32 (ties give the first index).
+// min; NaN for mean). f32 and f64 throughout, i64 for sum, prod, max and min; argmax and
+// argmin take f32, f64, i64 and i32 (ties give the first index).
 #pragma once
 
 #include <algorithm>
@@ -233,13 +233,23 @@ inline Status run_reduce(const OpCall& call, const Slot& x, const Slot& y) {
     }
     return {};
   }
+  if (x.dtype == DType::f64) {
+    double* out = y.data_as<double>();
+    if (plan.reduced_count == 0) std::fill(out, out + plan.kept_count, identity_of<double>(r));
+    else reduce_plan(plan, r, x.data_as<const double>(), out, call.pool);
+    if (call.op == OpKind::reduce_mean) {
+      const double count = static_cast<double>(plan.reduced_count);
+      for (std::int64_t i = 0; i < plan.kept_count; ++i) out[i] /= count;  // 0 / 0: NaN for an empty reduction
+    }
+    return {};
+  }
   if (x.dtype == DType::i64 && call.op != OpKind::reduce_mean) {
     std::int64_t* out = y.data_as<std::int64_t>();
     if (plan.reduced_count == 0) std::fill(out, out + plan.kept_count, identity_of<std::int64_t>(r));
     else reduce_plan(plan, r, x.data_as<const std::int64_t>(), out, call.pool);
     return {};
   }
-  return cpu_support::dtype_unsupported(call.op, "input", x.dtype, "f32, and i64 for sum, prod, max and min");
+  return cpu_support::dtype_unsupported(call.op, "input", x.dtype, "f32, f64, and i64 for sum, prod, max and min");
 }
 
 // ---- argmax, argmin -----------------------------------------------------------------------------------
@@ -282,7 +292,8 @@ inline Status run_arg_reduce(const OpCall& call, const Slot& x, const Slot& y) {
     case DType::f32: arg_reduce(largest, x.data_as<const float>(), out, outer, n, inner, call.pool); return {};
     case DType::i64: arg_reduce(largest, x.data_as<const std::int64_t>(), out, outer, n, inner, call.pool); return {};
     case DType::i32: arg_reduce(largest, x.data_as<const std::int32_t>(), out, outer, n, inner, call.pool); return {};
-    default: return cpu_support::dtype_unsupported(call.op, "input", x.dtype, "f32, i64 and i32");
+    case DType::f64: arg_reduce(largest, x.data_as<const double>(), out, outer, n, inner, call.pool); return {};
+    default: return cpu_support::dtype_unsupported(call.op, "input", x.dtype, "f32, f64, i64 and i32");
   }
 }
 
@@ -307,8 +318,8 @@ inline Status supports(const relax::Binding& binding, const relax::Function& fn)
   if (x.rank < 0 || x.rank > kMaxRank)
     return cpu_support::op_error(StatusCode::unsupported, op, "inputs of rank ", x.rank, " are not supported");
   if (is_arg_reduce(op)) {
-    if (x.dtype != DType::f32 && x.dtype != DType::i64 && x.dtype != DType::i32)
-      return cpu_support::dtype_unsupported(op, "input", x.dtype, "f32, i64 and i32");
+    if (x.dtype != DType::f32 && x.dtype != DType::f64 && x.dtype != DType::i64 && x.dtype != DType::i32)
+      return cpu_support::dtype_unsupported(op, "input", x.dtype, "f32, f64, i64 and i32");
     if (y.dtype != DType::i64) return cpu_support::dtype_unsupported(op, "output", y.dtype, "i64 only");
     const auto* attrs = std::get_if<relax::ArgReduceAttrs>(&binding.attrs);
     if (attrs == nullptr || cpu_support::resolve_axis(attrs->axis, x.rank) < 0)
@@ -316,9 +327,8 @@ inline Status supports(const relax::Binding& binding, const relax::Function& fn)
     return {};
   }
   const bool integer_ok = op != OpKind::reduce_mean;
-  if (x.dtype != DType::f32 && !(integer_ok && x.dtype == DType::i64))
-    return cpu_support::dtype_unsupported(op, "input", x.dtype,
-                                          integer_ok ? "f32 and i64" : "f32 only");
+  if (x.dtype != DType::f32 && x.dtype != DType::f64 && !(integer_ok && x.dtype == DType::i64))
+    return cpu_support::dtype_unsupported(op, "input", x.dtype, integer_ok ? "f32, f64 and i64" : "f32 and f64");
   if (y.dtype != x.dtype) return cpu_support::dtype_unsupported(op, "output", y.dtype, "the input's dtype");
   const auto* attrs = std::get_if<relax::ReduceAttrs>(&binding.attrs);
   if (attrs == nullptr) return cpu_support::op_error(StatusCode::invalid_argument, op, "expects reduce attributes");

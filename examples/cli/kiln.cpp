@@ -1,0 +1,362 @@
+// kiln: the command line.
+//
+//   kiln run MODEL.onnx|CASE_DIR [--device cpu] [--threads N] [--input NAME=FILE.pb]...
+//            [--output-dir DIR] [--bench RUNS]
+//   kiln test DIR [--device cpu] [--threads N] [--report FILE.json] [--expect-failures FILE]
+//   kiln show MODEL.onnx
+//
+// A CASE_DIR is ONNX's backend-test layout (model.onnx, test_data_set_*/input_K.pb and
+// output_K.pb): every data set runs and is compared with its expected outputs, and the
+// verdict is printed as PASS, FAIL or SKIP. `--bench RUNS` then times RUNS runs after a
+// warm-up and prints `median_ms=X min_ms=Y max_ms=Z`.
+#include <kiln/kiln.hpp>
+#include <kiln/frontend/onnx/import.hpp>
+#include <kiln/frontend/onnx/test_case.hpp>
+#include <kiln/frontend/onnx/write_tensor.hpp>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <optional>
+#include <set>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace fs = std::filesystem;
+using namespace kiln;
+
+namespace {
+
+constexpr int kUsageError = 2;
+
+struct Args {
+  std::string command;
+  std::string target;
+  std::string device = "cpu";
+  int threads = 1;
+  std::vector<std::pair<std::string, std::string>> inputs;  // NAME=FILE.pb
+  std::string output_dir;
+  int bench_runs = 0;
+  std::string report;
+  std::string expect_failures;
+};
+
+void usage() {
+  std::fputs(
+      "usage:\n"
+      "  kiln run MODEL.onnx|CASE_DIR [--device cpu] [--threads N] [--input NAME=FILE.pb]...\n"
+      "           [--output-dir DIR] [--bench RUNS]\n"
+      "  kiln test DIR [--device cpu] [--threads N] [--report FILE.json] [--expect-failures FILE]\n"
+      "  kiln show MODEL.onnx\n",
+      stderr);
+}
+
+std::optional<int> parse_count(std::string_view text, int least) {
+  int value = 0;
+  if (text.empty() || text.size() > 9) return std::nullopt;
+  for (char c : text) {
+    if (c < '0' || c > '9') return std::nullopt;
+    value = value * 10 + (c - '0');
+  }
+  if (value < least) return std::nullopt;
+  return value;
+}
+
+// The options after the command and its target; an error names the bad one.
+Result<Args> parse(int argc, char** argv) {
+  Args a;
+  if (argc < 3) return make_error(StatusCode::invalid_argument, "a command and a model or directory are required");
+  a.command = argv[1];
+  a.target = argv[2];
+  for (int i = 3; i < argc; ++i) {
+    const std::string_view flag = argv[i];
+    const auto value = [&]() -> Result<std::string> {
+      if (i + 1 >= argc) return make_error(StatusCode::invalid_argument, flag, " needs a value");
+      return std::string(argv[++i]);
+    };
+    if (flag == "--device") {
+      KILN_ASSIGN_OR_RETURN(a.device, value());
+    } else if (flag == "--threads") {
+      KILN_ASSIGN_OR_RETURN(const std::string v, value());
+      const std::optional<int> n = parse_count(v, 1);
+      if (!n) return make_error(StatusCode::invalid_argument, "--threads takes a positive count, got '", v, "'");
+      a.threads = *n;
+    } else if (flag == "--bench") {
+      KILN_ASSIGN_OR_RETURN(const std::string v, value());
+      const std::optional<int> n = parse_count(v, 1);
+      if (!n) return make_error(StatusCode::invalid_argument, "--bench takes a positive number of runs, got '", v, "'");
+      a.bench_runs = *n;
+    } else if (flag == "--input") {
+      KILN_ASSIGN_OR_RETURN(const std::string v, value());
+      const std::size_t eq = v.find('=');
+      if (eq == std::string::npos || eq == 0 || eq + 1 == v.size())
+        return make_error(StatusCode::invalid_argument, "--input takes NAME=FILE.pb, got '", v, "'");
+      a.inputs.emplace_back(v.substr(0, eq), v.substr(eq + 1));
+    } else if (flag == "--output-dir") {
+      KILN_ASSIGN_OR_RETURN(a.output_dir, value());
+    } else if (flag == "--report") {
+      KILN_ASSIGN_OR_RETURN(a.report, value());
+    } else if (flag == "--expect-failures") {
+      KILN_ASSIGN_OR_RETURN(a.expect_failures, value());
+    } else {
+      return make_error(StatusCode::invalid_argument, "unknown option '", flag, "'");
+    }
+  }
+  if (a.device != "cpu")
+    return make_error(StatusCode::unsupported, "--device ", a.device,
+                      ": this build runs on the CPU only (the Vulkan and CUDA backends are not built yet)");
+  return a;
+}
+
+int fail_with(const Status& s) {
+  std::fprintf(stderr, "kiln: %s\n", s.to_string().c_str());
+  return 1;
+}
+
+// ---- running a model --------------------------------------------------------------------
+
+struct Loaded {
+  std::shared_ptr<const vm::Executable> exe;
+  std::vector<Tensor> inputs;  // in the order of the module's parameters
+};
+
+std::vector<std::string> parameter_names(const relax::Function& fn) {
+  std::vector<std::string> names;
+  for (relax::ValueId p : fn.params) names.push_back(fn.value(p).name);
+  return names;
+}
+
+// Imports `model_file`; when it needs an input's value at load time (a shape fed as a graph
+// input), imports it again with the given inputs' values known.
+Result<relax::Module> import_with(const fs::path& model_file, const std::vector<std::pair<std::string, Tensor>>& given) {
+  Result<relax::Module> module = onnx::load(model_file.string());
+  if (module.ok() || given.empty()) return module;
+  onnx::ImportOptions known;
+  known.input_values = given;
+  return onnx::load(model_file.string(), known);
+}
+
+// The model and the inputs of a case directory's first data set.
+Result<Loaded> load_case_inputs(const fs::path& dir, const vm::LoadOptions& options) {
+  std::vector<std::pair<std::string, Tensor>> given;
+  KILN_ASSIGN_OR_RETURN(const onnx::LoadedModel model, onnx::load_model(dir / "model.onnx"));
+  if (!model.model.graph) return make_error(StatusCode::invalid_argument, "the model has no graph");
+  std::set<std::string> initializers;
+  for (const onnx::TensorProto& init : model.model.graph->initializer) initializers.insert(init.name);
+  std::size_t k = 0;
+  for (const onnx::ValueInfoProto& input : model.model.graph->input) {
+    if (initializers.count(input.name)) continue;
+    const fs::path file = dir / "test_data_set_0" / ("input_" + std::to_string(k++) + ".pb");
+    KILN_ASSIGN_OR_RETURN(Tensor t, onnx::load_tensor(file));
+    given.emplace_back(input.name, std::move(t));
+  }
+  KILN_ASSIGN_OR_RETURN(relax::Module module, import_with(dir / "model.onnx", given));
+  Loaded loaded;
+  KILN_ASSIGN_OR_RETURN(loaded.exe, vm::load(std::move(module), options));
+  for (const std::string& name : parameter_names(loaded.exe->function())) {
+    const auto it = std::find_if(given.begin(), given.end(), [&](const auto& g) { return g.first == name; });
+    if (it == given.end()) return make_error(StatusCode::not_found, "no data for input '", name, "'");
+    loaded.inputs.push_back(it->second);
+  }
+  return loaded;
+}
+
+// A model file and the --input files.
+Result<Loaded> load_model_inputs(const fs::path& model_file, const Args& args, const vm::LoadOptions& options) {
+  std::vector<std::pair<std::string, Tensor>> given;
+  for (const auto& [name, file] : args.inputs) {
+    Result<Tensor> t = onnx::load_tensor(file);
+    if (!t.ok()) return std::move(t).status().with_context(str_cat("--input ", name));
+    given.emplace_back(name, std::move(*t));
+  }
+  KILN_ASSIGN_OR_RETURN(relax::Module module, import_with(model_file, given));
+  Loaded loaded;
+  KILN_ASSIGN_OR_RETURN(loaded.exe, vm::load(std::move(module), options));
+  const std::vector<std::string> names = parameter_names(loaded.exe->function());
+  for (const auto& g : given)
+    if (std::find(names.begin(), names.end(), g.first) == names.end())
+      return make_error(StatusCode::not_found, "--input ", g.first, ": the model has no input of that name");
+  for (const std::string& name : names) {
+    const auto it = std::find_if(given.begin(), given.end(), [&](const auto& g) { return g.first == name; });
+    if (it == given.end()) return make_error(StatusCode::invalid_argument, "input '", name, "' needs --input ", name, "=FILE.pb");
+    loaded.inputs.push_back(it->second);
+  }
+  return loaded;
+}
+
+// Times `runs` runs after a warm-up; prints median, min and max in milliseconds.
+Status bench(vm::ExecutionContext& ctx, const std::vector<Tensor>& inputs, int runs) {
+  for (int i = 0; i < 3; ++i) KILN_RETURN_IF_ERROR(ctx.run(inputs));
+  std::vector<double> ms;
+  for (int i = 0; i < runs; ++i) {
+    const auto start = std::chrono::steady_clock::now();
+    KILN_RETURN_IF_ERROR(ctx.run(inputs));
+    ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count());
+  }
+  std::sort(ms.begin(), ms.end());
+  const std::size_t n = ms.size();
+  const double median = n % 2 ? ms[n / 2] : 0.5 * (ms[n / 2 - 1] + ms[n / 2]);
+  std::printf("median_ms=%.4f min_ms=%.4f max_ms=%.4f\n", median, ms.front(), ms.back());
+  return {};
+}
+
+vm::LoadOptions load_options() { return vm::LoadOptions{}; }
+
+int run_command(const Args& args) {
+  std::optional<ThreadPool> pool;
+  if (args.threads > 1) pool.emplace(args.threads);
+  ThreadPool* pool_ptr = pool ? &*pool : nullptr;
+  const fs::path target(args.target);
+  std::error_code ec;
+  if (fs::is_directory(target, ec)) {
+    onnx::CaseOptions options;
+    options.pool = pool_ptr;
+    Result<onnx::CaseResult> r = onnx::run_case(target, options);
+    if (!r.ok()) return fail_with(r.status());
+    const char* verdict = r->outcome == onnx::CaseResult::passed ? "PASS" : r->outcome == onnx::CaseResult::failed ? "FAIL" : "SKIP";
+    std::printf("%s %s%s%s\n", verdict, r->name.c_str(), r->detail.empty() ? "" : ": ", r->detail.c_str());
+    if (args.bench_runs > 0 && r->outcome == onnx::CaseResult::passed) {
+      Result<Loaded> loaded = load_case_inputs(target, load_options());
+      if (!loaded.ok()) return fail_with(loaded.status());
+      vm::ExecutionContext ctx(loaded->exe, pool_ptr);
+      if (Status s = bench(ctx, loaded->inputs, args.bench_runs); !s.ok()) return fail_with(s);
+    }
+    return r->outcome == onnx::CaseResult::failed ? 1 : 0;
+  }
+  Result<Loaded> loaded = load_model_inputs(target, args, load_options());
+  if (!loaded.ok()) return fail_with(loaded.status());
+  vm::ExecutionContext ctx(loaded->exe, pool_ptr);
+  if (Status s = ctx.run(loaded->inputs); !s.ok()) return fail_with(s);
+  const relax::Function& fn = loaded->exe->function();
+  for (std::size_t k = 0; k < fn.outputs.size(); ++k) {
+    const vm::Slot& out = ctx.output(static_cast<int>(k));
+    const std::string name = fn.value(fn.outputs[k]).name;
+    std::string dims;
+    for (int a = 0; a < out.rank; ++a) dims += str_cat(a ? ", " : "", out.dims[a]);
+    std::printf("output %zu '%s': %s[%s]\n", k, name.c_str(), std::string(to_string(out.dtype)).c_str(), dims.c_str());
+    if (!args.output_dir.empty()) {
+      fs::create_directories(args.output_dir, ec);
+      const fs::path file = fs::path(args.output_dir) / ("output_" + std::to_string(k) + ".pb");
+      if (Status s = onnx::write_tensor_file(file, name, out); !s.ok()) return fail_with(s);
+    }
+  }
+  if (args.bench_runs > 0)
+    if (Status s = bench(ctx, loaded->inputs, args.bench_runs); !s.ok()) return fail_with(s);
+  return 0;
+}
+
+// ---- testing a directory of cases --------------------------------------------------------
+
+// Case names, one per line; '#' starts a comment.
+Result<std::set<std::string>> read_name_list(const std::string& path) {
+  std::ifstream file(path);
+  if (!file) return make_error(StatusCode::not_found, "cannot read ", path);
+  std::set<std::string> names;
+  std::string line;
+  while (std::getline(file, line)) {
+    line = line.substr(0, line.find('#'));
+    const auto first = line.find_first_not_of(" \t\r");
+    if (first == std::string::npos) continue;
+    names.insert(line.substr(first, line.find_last_not_of(" \t\r") - first + 1));
+  }
+  return names;
+}
+
+std::string json_string(std::string_view text) {
+  std::string out = "\"";
+  for (char c : text) {
+    if (c == '"' || c == '\\') out += '\\';
+    if (static_cast<unsigned char>(c) < 0x20) {
+      char buf[8];
+      std::snprintf(buf, sizeof buf, "\\u%04x", static_cast<unsigned>(static_cast<unsigned char>(c)));
+      out += buf;
+      continue;
+    }
+    out += c;
+  }
+  return out + "\"";
+}
+
+int test_command(const Args& args) {
+  std::optional<ThreadPool> pool;
+  if (args.threads > 1) pool.emplace(args.threads);
+  std::optional<std::set<std::string>> expected;
+  if (!args.expect_failures.empty()) {
+    Result<std::set<std::string>> list = read_name_list(args.expect_failures);
+    if (!list.ok()) return fail_with(list.status());
+    expected = std::move(*list);
+  }
+  std::error_code ec;
+  std::vector<fs::path> cases;
+  for (const fs::directory_entry& e : fs::directory_iterator(args.target, ec))
+    if (e.is_directory() && fs::is_regular_file(e.path() / "model.onnx")) cases.push_back(e.path());
+  if (ec) return fail_with(make_error(StatusCode::not_found, "cannot list ", args.target, ": ", ec.message()));
+  std::sort(cases.begin(), cases.end());
+  int passed = 0, failed = 0, skipped = 0, unexpected = 0;
+  std::string report = "[\n";
+  onnx::CaseOptions options;
+  options.pool = pool ? &*pool : nullptr;
+  for (const fs::path& dir : cases) {
+    Result<onnx::CaseResult> r = onnx::run_case(dir, options);
+    onnx::CaseResult result;
+    if (r.ok()) result = std::move(*r);
+    else result = onnx::CaseResult{dir.filename().string(), onnx::CaseResult::failed, r.status().to_string(), false};
+    const char* verdict = "SKIP";
+    if (result.outcome == onnx::CaseResult::passed) ++passed, verdict = "PASS";
+    else if (result.outcome == onnx::CaseResult::failed) ++failed, verdict = "FAIL";
+    else ++skipped;
+    std::string note;
+    if (expected) {
+      const bool listed = expected->count(result.name) > 0;
+      if (result.outcome == onnx::CaseResult::failed && !listed) note = " (unexpected failure)", ++unexpected;
+      if (result.outcome == onnx::CaseResult::passed && listed) note = " (listed as failing, now passes)", ++unexpected;
+    }
+    std::printf("%s %s%s%s%s\n", verdict, result.name.c_str(), result.detail.empty() ? "" : ": ", result.detail.c_str(),
+                note.c_str());
+    report += str_cat(report.size() > 2 ? ",\n" : "", "  {\"name\": ", json_string(result.name), ", \"outcome\": \"",
+                      onnx::to_string(result.outcome), "\", \"detail\": ", json_string(result.detail),
+                      ", \"input_values_at_load\": ", result.used_input_values ? "true" : "false", "}");
+  }
+  report += "\n]\n";
+  if (!args.report.empty()) {
+    std::ofstream file(args.report, std::ios::trunc);
+    if (!(file << report)) return fail_with(make_error(StatusCode::internal, "cannot write ", args.report));
+  }
+  std::printf("%d passed, %d failed, %d skipped\n", passed, failed, skipped);
+  if (expected) return unexpected > 0 ? 1 : 0;
+  return failed > 0 ? 1 : 0;
+}
+
+// ---- showing a module ---------------------------------------------------------------------
+
+int show_command(const Args& args) {
+  Result<relax::Module> module = onnx::load(args.target);
+  if (!module.ok()) return fail_with(module.status());
+  if (Status s = relax::default_pipeline().run(*module); !s.ok()) return fail_with(s);
+  if (Status s = relax::convert_layout(*module); !s.ok()) return fail_with(s);
+  if (Result<int> fused = relax::fuse_ops(*module); !fused.ok()) return fail_with(fused.status());
+  std::fputs(relax::to_string(*module).c_str(), stdout);
+  return 0;
+}
+
+} // namespace
+
+int main(int argc, char** argv) {
+  Result<Args> args = parse(argc, argv);
+  if (!args.ok()) {
+    std::fprintf(stderr, "kiln: %s\n", args.status().message().c_str());
+    usage();
+    return kUsageError;
+  }
+  if (args->command == "run") return run_command(*args);
+  if (args->command == "test") return test_command(*args);
+  if (args->command == "show") return show_command(*args);
+  std::fprintf(stderr, "kiln: unknown command '%s'\n", args->command.c_str());
+  usage();
+  return kUsageError;
+}
