@@ -17279,6 +17279,8 @@ using ConvertFn = Status (*)(NodeContext&);
 using ConverterLookup = ConvertFn (*)(std::string_view domain, std::string_view op_type);
 // Whether the importer knows any op of a domain.
 using DomainCheck = bool (*)(std::string_view domain);
+// Why a default-domain op the importer knows of cannot be imported, or "" for an unknown op.
+using RefusalReason = std::string_view (*)(std::string_view op_type);
 
 struct ConverterEntry {
   std::string_view op_type;
@@ -17294,6 +17296,7 @@ struct ModelState {
   const ImportOptions* options = nullptr;
   ConverterLookup lookup = nullptr;
   DomainCheck knows_domain = nullptr;
+  RefusalReason refusal = nullptr;
   // dim_param names -> relax symbols (names longer than a kiln::Name are shortened uniquely).
   std::unordered_map<std::string, Name> symbols;
   std::unordered_set<std::string> taken_symbols;
@@ -17420,7 +17423,7 @@ class GraphImporter {
     const relax::Value& value = fn.value(v.id);
     if (value.kind == relax::ValueKind::param) {
       for (const auto& [name, tensor] : model_.options->input_values)
-        if (name == value.name && tensor.defined() && tensor.dtype() == value.type.dtype) return tensor;
+        if (name == value.name && fits(tensor, value.type)) return tensor;
       return std::nullopt;
     }
     if (!value.contents || !is_integer(value.type.dtype) || value.type.rank > 1) return fold(v.id);
@@ -17442,7 +17445,15 @@ class GraphImporter {
     return std::move(*t);
   }
 
-  // Initializers become constants. `skip` names initializers shadowed by something else.
+  // Whether a caller-given input value has the input's dtype and (where known) dims.
+  static bool fits(const Tensor& t, const relax::TensorType& type) {
+    if (!t.defined() || t.dtype() != type.dtype || t.rank() != type.rank) return false;
+    for (int a = 0; a < type.rank; ++a)
+      if (type.dims[a].is_constant() && type.dims[a].constant_value() != t.dim(a)) return false;
+    return true;
+  }
+
+  // Initializers become constants.
   Status import_initializers(const GraphProto& graph) {
     for (const TensorProto& init : graph.initializer) {
       if (init.name.empty()) return make_error(StatusCode::parse_error, "an initializer has no name");
@@ -17783,8 +17794,11 @@ inline Status GraphImporter::import_nodes(const GraphProto& graph) {
     if (!model_.knows_domain(node.domain))
       return make_error(StatusCode::unsupported, where, ": the operator domain '", node.domain, "' is not supported");
     const ConvertFn convert = model_.lookup(node.domain, node.op_type);
-    if (convert == nullptr)
-      return make_error(StatusCode::unsupported, where, ": the op ", node.op_type, " is not supported");
+    if (convert == nullptr) {
+      const std::string_view reason = is_default_domain(node.domain) && model_.refusal ? model_.refusal(node.op_type) : "";
+      return make_error(StatusCode::unsupported, where, ": the op ", node.op_type, " is not supported",
+                        reason.empty() ? "" : ": ", reason);
+    }
     NodeContext ctx(*this, node, static_cast<int>(n));
     Status s = convert(ctx);
     if (s.ok()) s = builder_.status();
@@ -17799,8 +17813,8 @@ inline Status GraphImporter::import_nodes(const GraphProto& graph) {
 } // namespace kiln::onnx::detail
 // ---- end kiln/frontend/onnx/import_graph.hpp ----
 // ---- begin kiln/frontend/onnx/import_ops_control.hpp ----
-// kiln/frontend/onnx/import_ops_control.hpp: ONNX's If and Loop as relax's if and loop, whose
-// branches and body are sub-functions of the module.
+// kiln/frontend/onnx/import_ops_control.hpp: ONNX's If, Loop and Scan as relax's if and loop,
+// whose branches and body are sub-functions of the module.
 //
 // A subgraph reads values of the graphs around it freely; a relax sub-function sees only its
 // arguments. So every outer value a subgraph reads becomes a parameter (passed by the if or
@@ -17820,9 +17834,12 @@ inline Status GraphImporter::import_nodes(const GraphProto& graph) {
 // kiln/frontend/onnx/import_ops_nn.hpp: ONNX's neural-network ops: matrix products,
 // convolutions, pooling, normalizations, the softmax family and dropout.
 
+#include <algorithm>
 #include <cstdint>
+#include <limits>
 #include <string>
 #include <string_view>
+#include <type_traits>
 #include <vector>
 
 
@@ -17834,6 +17851,13 @@ using relax::Var;
 // A list attribute as relax's fixed-capacity Ints (an overflow is reported by inference).
 inline relax::Ints to_relax_ints(const std::vector<std::int64_t>& values) {
   relax::Ints out;
+  for (std::int64_t v : values) out.push_back(v);
+  return out;
+}
+
+// A list of extents as relax Dims (a reshape target).
+inline relax::Dims to_relax_dims(const std::vector<std::int64_t>& values) {
+  relax::Dims out;
   for (std::int64_t v : values) out.push_back(v);
   return out;
 }
@@ -18016,10 +18040,105 @@ inline Status convert_conv_transpose(NodeContext& ctx) {
 
 // ---- pooling ------------------------------------------------------------------------------
 
+// MaxPool's second output: for every window, the flat index of its (first) maximum in the
+// input (row-major, or with storage_order 1 the spatial part column-major). Each window tap
+// is a strided slice of the input padded with the lowest value; the argmax over the stacked
+// taps picks the tap, and constant tables turn tap and output position into the index.
+inline Result<Var> max_pool_indices(NodeContext& ctx, Var x, const relax::PoolAttrs& attrs, Var values) {
+  KILN_RETURN_IF_ERROR(ctx.status());
+  relax::Builder& b = ctx.b();
+  const relax::TensorType xt = ctx.type(x);
+  const relax::TensorType yt = ctx.type(values);
+  const int spatial = xt.rank - 2;
+  const bool column_major = ctx.attr_int("storage_order", 0) != 0;
+  if (column_major && spatial != 2) return ctx.unsupported("storage_order 1 is defined for 2-D pooling only");
+  if (!xt.dims[0].is_constant() || !xt.dims[1].is_constant())
+    return ctx.unsupported("the indices need the batch and channels known at load time, got ", to_string(xt));
+  const std::size_t n = static_cast<std::size_t>(spatial);
+  std::vector<std::int64_t> in(n), out(n), kernel(n), stride(n), dilation(n), begin(n, 0), span(n);
+  for (std::size_t i = 0; i < n; ++i) {
+    const int a = static_cast<int>(i);
+    if (!xt.dims[2 + a].is_constant() || !yt.dims[2 + a].is_constant())
+      return ctx.unsupported("the indices need spatial extents known at load time, got ", to_string(xt));
+    in[i] = xt.dims[2 + a].constant_value();
+    out[i] = yt.dims[2 + a].constant_value();
+    kernel[i] = attrs.kernel_shape[a];
+    stride[i] = attrs.strides.empty() ? 1 : attrs.strides[a];
+    dilation[i] = attrs.dilations.empty() ? 1 : attrs.dilations[a];
+    span[i] = (out[i] - 1) * stride[i] + (kernel[i] - 1) * dilation[i] + 1;
+    if (attrs.auto_pad == relax::AutoPad::same_upper || attrs.auto_pad == relax::AutoPad::same_lower) {
+      const std::int64_t total = std::max<std::int64_t>(span[i] - in[i], 0);
+      begin[i] = attrs.auto_pad == relax::AutoPad::same_lower ? (total + 1) / 2 : total / 2;
+    } else if (attrs.auto_pad == relax::AutoPad::explicit_pads && !attrs.pads.empty()) {
+      begin[i] = attrs.pads[a];
+    }
+  }
+  // The input padded with the lowest value, so that every tap of every window is a slice.
+  relax::PadAttrs pad;
+  pad.value = -std::numeric_limits<double>::infinity();
+  visit_dtype(xt.dtype, [&](auto zero) {
+    using T = decltype(zero);
+    if constexpr (std::is_integral_v<T>) pad.value = static_cast<double>(std::numeric_limits<T>::lowest());
+  });
+  pad.pads = {0, 0};
+  for (std::size_t i = 0; i < n; ++i) pad.pads.push_back(begin[i]);
+  pad.pads.push_back(0);
+  pad.pads.push_back(0);
+  for (std::size_t i = 0; i < n; ++i) pad.pads.push_back(std::max<std::int64_t>(span[i] - begin[i] - in[i], 0));
+  const Var padded = b.pad(x, pad);
+  std::int64_t taps = 1;
+  for (std::int64_t k : kernel) taps *= k;
+  std::vector<Var> stacked;
+  for (std::int64_t t = 0; t < taps; ++t) {
+    relax::SliceAttrs window;
+    std::int64_t rest = t;
+    for (std::size_t i = n; i-- > 0;) {
+      const std::int64_t offset = (rest % kernel[i]) * dilation[i];
+      rest /= kernel[i];
+      window.starts.push_back(offset);
+      window.ends.push_back(offset + (out[i] - 1) * stride[i] + 1);
+      window.axes.push_back(2 + static_cast<std::int64_t>(i));
+      window.steps.push_back(stride[i]);
+    }
+    stacked.push_back(b.unsqueeze(b.slice(padded, window), {-1}));
+  }
+  const Var tap = b.argmax(taps == 1 ? stacked[0] : b.concat(stacked, -1), -1, false);  // [N, C, out...]
+  // Spatial position along axis a: out_a * stride - begin + tap_a * dilation; the plane
+  // (n, c) adds (n * C + c) * prod(in).
+  Var index = ctx.scalar(DType::i64, 0);
+  std::int64_t tap_stride = 1;
+  for (std::size_t i = n; i-- > 0;) {
+    const Var tap_a = b.emit(OpKind::mod, {b.divide(tap, ctx.scalar(DType::i64, static_cast<double>(tap_stride))),
+                                           ctx.scalar(DType::i64, static_cast<double>(kernel[i]))});
+    tap_stride *= kernel[i];
+    std::vector<std::int64_t> origin(static_cast<std::size_t>(out[i]));
+    for (std::int64_t o = 0; o < out[i]; ++o) origin[static_cast<std::size_t>(o)] = o * stride[i] - begin[i];
+    std::vector<std::int64_t> dims(n, 1);
+    dims[i] = out[i];
+    const Var position =
+        b.add(ctx.i64_constant(origin, dims), b.multiply(tap_a, ctx.scalar(DType::i64, static_cast<double>(dilation[i]))));
+    std::int64_t axis_stride = 1;
+    if (column_major) {
+      for (std::size_t c = 0; c < i; ++c) axis_stride *= in[c];
+    } else {
+      for (std::size_t c = i + 1; c < n; ++c) axis_stride *= in[c];
+    }
+    index = b.add(index, b.multiply(position, ctx.scalar(DType::i64, static_cast<double>(axis_stride))));
+  }
+  std::int64_t plane = 1;
+  for (std::int64_t d : in) plane *= d;
+  const std::int64_t batch = xt.dims[0].constant_value(), channels = xt.dims[1].constant_value();
+  std::vector<std::int64_t> offsets(static_cast<std::size_t>(batch * channels));
+  for (std::size_t p = 0; p < offsets.size(); ++p) offsets[p] = static_cast<std::int64_t>(p) * plane;
+  std::vector<std::int64_t> offset_dims{batch, channels};
+  for (std::size_t i = 0; i < n; ++i) offset_dims.push_back(1);
+  return b.add(index, ctx.i64_constant(offsets, offset_dims));
+}
+
 template <OpKind Op>
 Status convert_pool(NodeContext& ctx) {
   KILN_ASSIGN_OR_RETURN(const Var x, ctx.input(0));
-  KILN_RETURN_IF_ERROR(ctx.no_outputs_from(1, "the indices of the maxima"));
+  if (Op != OpKind::max_pool) KILN_RETURN_IF_ERROR(ctx.no_outputs_from(1, "only MaxPool has a second output"));
   relax::PoolAttrs attrs;
   attrs.kernel_shape = to_relax_ints(ctx.attr_ints("kernel_shape"));
   if (attrs.kernel_shape.empty()) return ctx.invalid("kernel_shape is required");
@@ -18037,8 +18156,11 @@ Status convert_pool(NodeContext& ctx) {
   // of converted values is the converted maximum.
   const bool widen = Op == OpKind::max_pool && (dtype == DType::u8 || dtype == DType::i8 || dtype == DType::i16 ||
                                                 dtype == DType::f16 || dtype == DType::bf16);
-  if (!widen) return ctx.set_output(0, ctx.emit(Op, {x}, attrs));
-  return ctx.set_output(0, ctx.b().cast(ctx.emit(Op, {ctx.b().cast(x, DType::f32)}, attrs), dtype));
+  const Var y = widen ? ctx.b().cast(ctx.emit(Op, {ctx.b().cast(x, DType::f32)}, attrs), dtype) : ctx.emit(Op, {x}, attrs);
+  KILN_RETURN_IF_ERROR(ctx.set_output(0, y));
+  if (Op != OpKind::max_pool || !ctx.wants_output(1)) return {};
+  KILN_ASSIGN_OR_RETURN(const Var indices, max_pool_indices(ctx, x, attrs, y));
+  return ctx.set_output(1, indices);
 }
 
 template <OpKind Op>
@@ -18052,45 +18174,58 @@ Status convert_global_pool(NodeContext& ctx) {
   return ctx.set_output(0, ctx.emit(Op, {x}));
 }
 
-// MaxUnpool: the values of x written at their indices (flat positions in the output, as
-// MaxPool's indices give them) into zeros of the output's shape: output_shape when given,
-// else what the window attributes make of the input.
+// MaxUnpool: the values of x written at their indices (flat positions in the unpooled
+// shape the window attributes give, as MaxPool's indices are) into zeros. With an
+// output_shape that differs, each index keeps its coordinates in the larger output.
 inline Status convert_max_unpool(NodeContext& ctx) {
   KILN_ASSIGN_OR_RETURN(const Var x, ctx.input(0));
   KILN_ASSIGN_OR_RETURN(const Var indices, ctx.input(1));
   KILN_RETURN_IF_ERROR(ctx.status());
   const relax::TensorType xt = ctx.type(x);
-  std::vector<std::int64_t> out_dims;
+  const std::vector<std::int64_t> kernel = ctx.attr_ints("kernel_shape");
+  const std::vector<std::int64_t> strides = ctx.attr_ints("strides");
+  const std::vector<std::int64_t> pads = ctx.attr_ints("pads");
+  const int spatial = xt.rank - 2;
+  if (spatial < 1 || static_cast<int>(kernel.size()) != spatial)
+    return ctx.invalid("kernel_shape must have one value per spatial axis");
+  std::vector<std::int64_t> unpooled;
+  for (int a = 0; a < xt.rank; ++a) {
+    if (!xt.dims[a].is_constant()) return ctx.unsupported("the input's dims must be known at load time");
+    std::int64_t d = xt.dims[a].constant_value();
+    if (a >= 2) {
+      const std::size_t i = static_cast<std::size_t>(a - 2);
+      const std::int64_t stride = strides.empty() ? 1 : strides[i];
+      const std::int64_t padding = pads.empty() ? 0 : pads[i] + pads[i + static_cast<std::size_t>(spatial)];
+      d = (d - 1) * stride + kernel[i] - padding;
+    }
+    unpooled.push_back(d);
+  }
+  std::vector<std::int64_t> out_dims = unpooled;
   if (ctx.has_input(2)) {
     KILN_ASSIGN_OR_RETURN(out_dims, ctx.constant_ints(2, "output_shape"));
-  } else {
-    const std::vector<std::int64_t> kernel = ctx.attr_ints("kernel_shape");
-    const std::vector<std::int64_t> strides = ctx.attr_ints("strides");
-    const std::vector<std::int64_t> pads = ctx.attr_ints("pads");
-    const int spatial = xt.rank - 2;
-    if (spatial < 1 || static_cast<int>(kernel.size()) != spatial) return ctx.invalid("kernel_shape must have one value per spatial axis");
-    for (int a = 0; a < xt.rank; ++a) {
-      if (!xt.dims[a].is_constant()) return ctx.unsupported("the input's dims must be known at load time");
-      std::int64_t d = xt.dims[a].constant_value();
-      if (a >= 2) {
-        const std::size_t i = static_cast<std::size_t>(a - 2);
-        const std::int64_t stride = strides.empty() ? 1 : strides[i];
-        const std::int64_t padding = pads.empty() ? 0 : pads[i] + pads[i + static_cast<std::size_t>(spatial)];
-        d = (d - 1) * stride + kernel[i] - padding;
-      }
-      out_dims.push_back(d);
+    if (out_dims.size() != unpooled.size()) return ctx.invalid("output_shape must have rank ", unpooled.size());
+  }
+  relax::Builder& b = ctx.b();
+  const relax::Dims flat_x{xt.element_count()};
+  Var positions = b.reshape(b.cast(indices, DType::i64), flat_x);
+  if (out_dims != unpooled) {
+    // Coordinates in the unpooled shape, flattened again in the output's.
+    Var moved = ctx.scalar(DType::i64, 0);
+    std::int64_t from_stride = 1, to_stride = 1;
+    for (std::size_t a = unpooled.size(); a-- > 0;) {
+      const Var coordinate = b.emit(OpKind::mod, {b.divide(positions, ctx.scalar(DType::i64, static_cast<double>(from_stride))),
+                                                  ctx.scalar(DType::i64, static_cast<double>(unpooled[a]))});
+      moved = b.add(moved, b.multiply(coordinate, ctx.scalar(DType::i64, static_cast<double>(to_stride))));
+      from_stride *= unpooled[a];
+      to_stride *= out_dims[a];
     }
+    positions = moved;
   }
   std::int64_t total = 1;
   for (std::int64_t d : out_dims) total *= d;
-  relax::Builder& b = ctx.b();
-  const relax::Dims flat_x{xt.element_count()};
   const Var zeros = b.expand(ctx.scalar(xt.dtype, 0), relax::Dims{total});
-  const Var scattered = b.emit(OpKind::scatter_elements, {zeros, b.reshape(b.cast(indices, DType::i64), flat_x), b.reshape(x, flat_x)},
-                               relax::ScatterAttrs{});
-  relax::Dims shape;
-  for (std::int64_t d : out_dims) shape.push_back(d);
-  return ctx.set_output(0, b.reshape(scattered, shape));
+  const Var scattered = b.emit(OpKind::scatter_elements, {zeros, positions, b.reshape(x, flat_x)}, relax::ScatterAttrs{});
+  return ctx.set_output(0, b.reshape(scattered, to_relax_dims(out_dims)));
 }
 
 // ---- normalizations -----------------------------------------------------------------------
@@ -18472,7 +18607,146 @@ inline Status convert_loop(NodeContext& ctx) {
   return {};
 }
 
+// Scan: a loop over the scan axis (its length known at load time). The scan inputs are
+// carried through unchanged and each iteration gathers its slice; the scan outputs are
+// carried buffers, as Loop's are. Opset 8's leading batch axis must have extent 1.
+inline Status convert_scan(NodeContext& ctx) {
+  KILN_ASSIGN_OR_RETURN(const GraphProto* body, graph_attr(ctx, "body"));
+  const std::int64_t scan_inputs = ctx.attr_int("num_scan_inputs", 0);
+  const bool batched = ctx.opset() < 9;  // opset 8: sequence_lens first, inputs [batch, sequence, ...]
+  const int first = batched ? 1 : 0;
+  if (batched && ctx.has_input(0)) return ctx.unsupported("sequence_lens is not supported");
+  const int states = ctx.input_count() - first - static_cast<int>(scan_inputs);
+  if (scan_inputs < 1 || states < 0) return ctx.invalid("num_scan_inputs ", scan_inputs, " does not fit ", ctx.input_count(), " inputs");
+  const int scan_outputs = ctx.output_count() - states;
+  if (body->input.size() != static_cast<std::size_t>(states + scan_inputs) ||
+      body->output.size() != static_cast<std::size_t>(ctx.output_count()) || scan_outputs < 0)
+    return ctx.invalid("the body's inputs and outputs do not match the node's");
+  relax::Builder& b = ctx.b();
+  const auto axis_list = [&](std::string_view name, std::size_t count) {
+    std::vector<std::int64_t> v = ctx.attr_ints(name);
+    v.resize(count, 0);
+    return v;
+  };
+  std::vector<std::int64_t> in_axes = axis_list("scan_input_axes", static_cast<std::size_t>(scan_inputs));
+  const std::vector<std::int64_t> in_reverse = axis_list(batched ? "directions" : "scan_input_directions", static_cast<std::size_t>(scan_inputs));
+  std::vector<std::int64_t> out_axes = axis_list("scan_output_axes", static_cast<std::size_t>(scan_outputs));
+  const std::vector<std::int64_t> out_reverse = axis_list("scan_output_directions", static_cast<std::size_t>(scan_outputs));
+  // The states and the scan inputs, without opset 8's batch axis.
+  std::vector<Var> initial, sequences;
+  for (int i = 0; i < states + static_cast<int>(scan_inputs); ++i) {
+    KILN_ASSIGN_OR_RETURN(Var v, ctx.input(first + i));
+    KILN_RETURN_IF_ERROR(ctx.status());
+    if (batched) {
+      if (ctx.rank(v) < 1 || !ctx.type(v).dims[0].is_constant(1)) return ctx.unsupported("opset 8 Scan needs a batch of 1");
+      v = b.squeeze(v, {0});
+    }
+    (i < states ? initial : sequences).push_back(v);
+  }
+  std::int64_t length = -1;
+  for (std::size_t k = 0; k < sequences.size(); ++k) {
+    const relax::TensorType t = ctx.type(sequences[k]);
+    if (in_axes[k] < 0) in_axes[k] += t.rank;
+    if (in_axes[k] < 0 || in_axes[k] >= t.rank) return ctx.invalid("scan input axis ", in_axes[k], " is out of range");
+    const relax::SymDim& extent = t.dims[in_axes[k]];
+    if (!extent.is_constant()) return ctx.unsupported("the scan length must be known at load time, got ", to_string(t));
+    if (length >= 0 && extent.constant_value() != length) return ctx.invalid("the scan inputs have different lengths");
+    length = extent.constant_value();
+  }
+  const GraphProto* graphs[] = {body};
+  KILN_ASSIGN_OR_RETURN(const std::vector<Capture> captures, GraphImporter::captures_of(graphs, ctx.graph()));
+
+  GraphImporter sub(ctx.graph().model(), &ctx.graph(), "scan_body");
+  relax::Builder& sb = sub.builder();
+  const Var iteration = sb.input("iteration", relax::TensorType(DType::i64, {}));
+  for (int i = 0; i < states; ++i) {
+    const std::string& name = body->input[static_cast<std::size_t>(i)].name;
+    sub.define(name, sb.input(name, ctx.type(initial[static_cast<std::size_t>(i)])));
+  }
+  std::vector<Var> whole;  // the scan inputs inside the body
+  for (std::size_t k = 0; k < sequences.size(); ++k) {
+    const std::string& name = body->input[static_cast<std::size_t>(states) + k].name;
+    whole.push_back(sb.input(str_cat(name, "_sequence"), ctx.type(sequences[k])));
+  }
+  // The position an iteration reads or writes: the iteration, or counted from the end.
+  Result<Tensor> last_position = Tensor::empty(DType::i64, std::span<const std::int64_t>{});
+  if (!last_position.ok()) return std::move(last_position).status();
+  NodeContext::store(*last_position, 0, static_cast<double>(length - 1));
+  const Var last = sb.constant(std::move(*last_position));
+  const auto step_of = [&](bool reverse) { return reverse ? sb.subtract(last, iteration) : iteration; };
+  for (std::size_t k = 0; k < sequences.size(); ++k)
+    sub.define(body->input[static_cast<std::size_t>(states) + k].name,
+               sb.gather(whole[k], step_of(in_reverse[k] != 0), in_axes[k]));
+  KILN_RETURN_IF_ERROR(sb.status());
+  KILN_RETURN_IF_ERROR(sub.declare_captures(captures));
+  KILN_RETURN_IF_ERROR(sub.import_initializers(*body));
+  KILN_RETURN_IF_ERROR(sub.import_nodes(*body).with_context("body"));
+  KILN_ASSIGN_OR_RETURN(std::vector<Var> body_outputs, sub.outputs(*body));
+  std::vector<std::string> names;
+  std::vector<Var> returned, args;
+  for (int i = 0; i < states; ++i) {
+    names.push_back(body->output[static_cast<std::size_t>(i)].name);
+    returned.push_back(body_outputs[static_cast<std::size_t>(i)]);
+    args.push_back(initial[static_cast<std::size_t>(i)]);
+  }
+  for (std::size_t k = 0; k < sequences.size(); ++k) {
+    names.push_back(str_cat(body->input[static_cast<std::size_t>(states) + k].name, "_sequence"));
+    returned.push_back(whole[k]);
+    args.push_back(sequences[k]);
+  }
+  for (const Capture& c : captures) {
+    if (c.constant) continue;
+    KILN_ASSIGN_OR_RETURN(const Var inner, sub.lookup(c.name));
+    names.push_back(c.name);
+    returned.push_back(inner);
+    args.push_back(c.outer);
+  }
+  std::vector<relax::TensorType> slice_types;
+  for (int k = 0; k < scan_outputs; ++k) {
+    const Var value = body_outputs[static_cast<std::size_t>(states + k)];
+    KILN_RETURN_IF_ERROR(sb.status());
+    const relax::TensorType vt = sub.type(value);
+    slice_types.push_back(vt);
+    relax::TensorType buffer_type = vt.with_no_dims();
+    buffer_type.push_back(length);
+    for (int a = 0; a < vt.rank; ++a) buffer_type.push_back(vt.dims[a]);
+    const std::string& name = body->output[static_cast<std::size_t>(states + k)].name;
+    const Var buffer = sb.input(str_cat(name, "_scan"), buffer_type);
+    const Var row = sb.reshape(step_of(out_reverse[static_cast<std::size_t>(k)] != 0), relax::Dims{1, 1});
+    names.push_back(name);
+    returned.push_back(sb.emit(OpKind::scatter_nd, {buffer, row, sb.unsqueeze(value, {0})}));
+    args.push_back(b.expand(ctx.scalar(vt.dtype, 0), dims_of(buffer_type)));
+  }
+  KILN_RETURN_IF_ERROR(sb.status());
+  KILN_ASSIGN_OR_RETURN(relax::Module body_module, sub.finish(names, std::move(returned)));
+  const Var trip_count = ctx.scalar(DType::i64, static_cast<double>(length));
+  const std::vector<Var> finals = b.loop(trip_count, std::move(body_module), args);
+  KILN_RETURN_IF_ERROR(ctx.status());
+  const auto restore_batch = [&](Var v) { return batched ? b.unsqueeze(v, {0}) : v; };
+  for (int i = 0; i < states; ++i) KILN_RETURN_IF_ERROR(ctx.set_output(i, restore_batch(finals[static_cast<std::size_t>(i)])));
+  for (int k = 0; k < scan_outputs; ++k) {
+    Var y = finals[finals.size() - static_cast<std::size_t>(scan_outputs - k)];
+    std::int64_t axis = out_axes[static_cast<std::size_t>(k)];
+    const int rank = slice_types[static_cast<std::size_t>(k)].rank + 1;
+    if (axis < 0) axis += rank;
+    if (axis < 0 || axis >= rank) return ctx.invalid("scan output axis ", out_axes[static_cast<std::size_t>(k)], " is out of range");
+    if (axis != 0) {
+      // The stacking axis moves from the front to `axis`.
+      relax::Ints perm;
+      for (int a = 1; a < rank; ++a) {
+        if (a - 1 == axis) perm.push_back(0);
+        perm.push_back(a);
+      }
+      if (axis == rank - 1) perm.push_back(0);
+      y = b.transpose(y, perm);
+    }
+    KILN_RETURN_IF_ERROR(ctx.set_output(states + k, restore_batch(y)));
+  }
+  return {};
+}
+
 inline constexpr ConverterEntry kControlConverters[] = {
+    {"Scan", convert_scan},
     {"If", convert_if},
     {"Loop", convert_loop},
 };
@@ -18548,17 +18822,17 @@ inline Result<EinsumTerm> take_diagonals(NodeContext& ctx, EinsumTerm term) {
   }
 }
 
-inline Var sum_letters(NodeContext& ctx, EinsumTerm& term, const std::string& drop) {
+// Sums `term` over the axes of the letters in `drop`.
+inline void sum_letters(NodeContext& ctx, EinsumTerm& term, const std::string& drop) {
   relax::ReduceAttrs attrs{.keepdims = false};
   std::string kept;
   for (std::size_t a = 0; a < term.letters.size(); ++a) {
     if (drop.find(term.letters[a]) != std::string::npos) attrs.axes.push_back(static_cast<std::int64_t>(a));
     else kept += term.letters[a];
   }
-  if (attrs.axes.empty()) return term.value;
+  if (attrs.axes.empty()) return;
   term.letters = kept;
   term.value = ctx.b().reduce(OpKind::reduce_sum, term.value, attrs);
-  return term.value;
 }
 
 // The axes of `term` in the order of `order` (a permutation of its letters).
@@ -18718,10 +18992,26 @@ Status convert_unary(NodeContext& ctx) {
   return ctx.set_output(0, ctx.emit(Op, {x}));
 }
 
+// Before opset 7, binary ops broadcast only with broadcast = 1, and then the second operand's
+// dims line up with the first's from `axis` on (by default at the end, as NumPy would).
+inline Result<Var> legacy_broadcast(NodeContext& ctx, Var a, Var b) {
+  if (ctx.opset() >= 7 || ctx.attr_int("broadcast", 0) == 0 || !ctx.has_attr("axis")) return b;
+  KILN_RETURN_IF_ERROR(ctx.status());
+  const relax::TensorType at = ctx.type(a), bt = ctx.type(b);
+  std::int64_t axis = ctx.attr_int("axis", 0);
+  if (axis < 0) axis += at.rank;
+  if (axis < 0 || axis + bt.rank > at.rank) return ctx.invalid("axis ", ctx.attr_int("axis", 0), " does not fit ", to_string(bt), " into ", to_string(at));
+  relax::Dims dims;
+  for (int i = 0; i < bt.rank; ++i) dims.push_back(bt.dims[i]);
+  for (std::int64_t i = axis + bt.rank; i < at.rank; ++i) dims.push_back(1);
+  return ctx.b().reshape(b, dims);
+}
+
 template <OpKind Op>
 Status convert_binary(NodeContext& ctx) {
   KILN_ASSIGN_OR_RETURN(const Var a, ctx.input(0));
-  KILN_ASSIGN_OR_RETURN(const Var b, ctx.input(1));
+  KILN_ASSIGN_OR_RETURN(Var b, ctx.input(1));
+  KILN_ASSIGN_OR_RETURN(b, legacy_broadcast(ctx, a, b));
   return ctx.set_output(0, ctx.emit(Op, {a, b}));
 }
 
@@ -18861,7 +19151,16 @@ inline Status convert_leaky_relu(NodeContext& ctx) {
 }
 
 inline Status convert_prelu(NodeContext& ctx) {
-  KILN_ASSIGN_OR_RETURN(const Var slope, ctx.input(1));
+  KILN_ASSIGN_OR_RETURN(const Var x_in, ctx.input(0));
+  KILN_ASSIGN_OR_RETURN(Var slope, ctx.input(1));
+  KILN_RETURN_IF_ERROR(ctx.status());
+  // Before opset 7 a 1-D slope holds one value per channel (axis 1).
+  const relax::TensorType st = ctx.type(slope), xt = ctx.type(x_in);
+  if (ctx.opset() < 7 && st.rank == 1 && xt.rank > 2 && !st.dims[0].is_constant(1)) {
+    relax::Dims per_channel{st.dims[0]};
+    for (int a = 2; a < xt.rank; ++a) per_channel.push_back(1);
+    slope = ctx.b().reshape(slope, per_channel);
+  }
   return piecewise_at_zero(ctx, [&](Var x) { return ctx.b().multiply(x, slope); });
 }
 
@@ -19110,6 +19409,7 @@ inline constexpr ConverterEntry kElementwiseConverters[] = {
 // time. Reshape and Expand may also take a shape computed from other shapes (shape_of and
 // arithmetic), whose elements relax tracks symbolically.
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <limits>
@@ -19121,12 +19421,6 @@ namespace kiln::onnx::detail {
 
 using relax::OpKind;
 using relax::Var;
-
-inline relax::Dims to_relax_dims(const std::vector<std::int64_t>& values) {
-  relax::Dims out;
-  for (std::int64_t v : values) out.push_back(v);
-  return out;
-}
 
 // Reshape and Expand: a known shape becomes the attribute; otherwise the shape tensor is
 // passed on, and relax needs its elements tracked (shape arithmetic).
@@ -19267,17 +19561,23 @@ inline Var pad_axis_by_copies(NodeContext& ctx, Var x, int axis, std::int64_t be
                               const std::string& mode) {
   relax::Builder& b = ctx.b();
   constexpr std::int64_t kToEnd = std::numeric_limits<std::int64_t>::max();
+  // The edge slice repeated `count` times along the axis.
+  const auto repeated = [&](Var edge, std::int64_t count) {
+    relax::Ints repeats;
+    for (int a = 0; a < ctx.rank(x); ++a) repeats.push_back(a == axis ? count : 1);
+    return b.tile(edge, repeats);
+  };
   std::vector<Var> parts;
   if (before > 0) {
     if (mode == "reflect") parts.push_back(slice_axis(b, x, axis, before, 0, -1));  // x[before], ..., x[1]
     else if (mode == "wrap") parts.push_back(slice_axis(b, x, axis, -before, kToEnd));
-    else parts.push_back(b.concat(std::vector<Var>(static_cast<std::size_t>(before), slice_axis(b, x, axis, 0, 1)), axis));
+    else parts.push_back(repeated(slice_axis(b, x, axis, 0, 1), before));
   }
   parts.push_back(x);
   if (after > 0) {
     if (mode == "reflect") parts.push_back(slice_axis(b, x, axis, -2, -2 - after, -1));  // x[n-2], ..., x[n-1-after]
     else if (mode == "wrap") parts.push_back(slice_axis(b, x, axis, 0, after));
-    else parts.push_back(b.concat(std::vector<Var>(static_cast<std::size_t>(after), slice_axis(b, x, axis, -1, kToEnd)), axis));
+    else parts.push_back(repeated(slice_axis(b, x, axis, -1, kToEnd), after));
   }
   return parts.size() == 1 ? x : b.concat(parts, axis);
 }
@@ -19330,11 +19630,13 @@ inline Status convert_pad(NodeContext& ctx) {
       before = before < 0 ? 0 : before;
       after = after < 0 ? 0 : after;
     }
-    if (mode == "reflect") {
+    if (mode != "edge") {
+      // One mirror image (reflect: the edge not repeated) or one copy (wrap) per side.
       const relax::SymDim extent = ctx.type(y).dims[axis];
-      if (extent.is_constant() && (before >= extent.constant_value() || after >= extent.constant_value()))
-        return ctx.unsupported("reflect pads of ", before, " and ", after, " need an extent above them, axis ", axis,
-                               " has ", to_string(extent));
+      const std::int64_t most = std::max(before, after);
+      if (!extent.is_constant() || (mode == "reflect" ? most >= extent.constant_value() : most > extent.constant_value()))
+        return ctx.unsupported(mode, " pads of ", before, " and ", after, " need a known extent ",
+                               mode == "reflect" ? "above" : "at least", " them, axis ", axis, " has ", to_string(extent));
     }
     y = pad_axis_by_copies(ctx, y, static_cast<int>(axis), before, after, mode);
   }
@@ -20215,6 +20517,8 @@ inline constexpr ConverterEntry kReduceConverters[] = {
 // relax's resize, whose scales, sizes and region of interest are attributes: the inputs that
 // carry them must be known at load time.
 
+#include <algorithm>
+#include <cmath>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -20270,6 +20574,41 @@ inline Result<std::vector<double>> optional_reals(const NodeContext& ctx, int i,
   return ctx.constant_reals(i, role);
 }
 
+// Nearest resizing with opset 11's tf_half_pixel_for_nn coordinates (input coordinate
+// (x + 0.5) / scale), which relax's resize lacks: with static extents it is a gather of
+// constant indices along each resized axis.
+inline Status resize_tf_half_pixel_nearest(NodeContext& ctx, Var x, const std::vector<double>& scales,
+                                           const std::vector<std::int64_t>& sizes, relax::ResizeRounding rounding) {
+  KILN_RETURN_IF_ERROR(ctx.status());
+  const relax::TensorType xt = ctx.type(x);
+  const std::size_t rank = static_cast<std::size_t>(xt.rank);
+  if ((!scales.empty() && scales.size() != rank) || (!sizes.empty() && sizes.size() != rank))
+    return ctx.invalid("scales or sizes must have one value per axis");
+  Var y = x;
+  for (int a = 0; a < xt.rank; ++a) {
+    if (!xt.dims[a].is_constant()) return ctx.unsupported("tf_half_pixel_for_nn needs extents known at load time");
+    const std::int64_t in = xt.dims[a].constant_value();
+    const std::size_t i = static_cast<std::size_t>(a);
+    const std::int64_t out = sizes.empty() ? static_cast<std::int64_t>(std::floor(static_cast<double>(in) * scales[i])) : sizes[i];
+    const double scale = sizes.empty() ? scales[i] : static_cast<double>(out) / static_cast<double>(in);
+    if (out == in && scale == 1.0) continue;
+    std::vector<std::int64_t> index(static_cast<std::size_t>(out));
+    for (std::int64_t o = 0; o < out; ++o) {
+      const double source = (static_cast<double>(o) + 0.5) / scale;
+      double picked = std::floor(source);
+      switch (rounding) {
+        case relax::ResizeRounding::floor: break;
+        case relax::ResizeRounding::ceil: picked = std::ceil(source); break;
+        case relax::ResizeRounding::round_prefer_floor: picked = source - picked > 0.5 ? picked + 1 : picked; break;
+        case relax::ResizeRounding::round_prefer_ceil: picked = source - picked >= 0.5 ? picked + 1 : picked; break;
+      }
+      index[static_cast<std::size_t>(o)] = std::clamp<std::int64_t>(static_cast<std::int64_t>(picked), 0, in - 1);
+    }
+    y = ctx.b().gather(y, ctx.i64_vector(index), a);
+  }
+  return ctx.set_output(0, y);
+}
+
 inline Status convert_resize(NodeContext& ctx) {
   KILN_ASSIGN_OR_RETURN(const Var x, ctx.input(0));
   relax::ResizeAttrs attrs;
@@ -20282,6 +20621,14 @@ inline Status convert_resize(NodeContext& ctx) {
     KILN_ASSIGN_OR_RETURN(scales, ctx.constant_reals(1, "scales"));
     attrs.coordinates = relax::ResizeCoordinates::asymmetric;
     attrs.nearest_rounding = relax::ResizeRounding::floor;
+  } else if (ctx.opset() < 13 && ctx.attr_string("coordinate_transformation_mode", "") == "tf_half_pixel_for_nn") {
+    if (attrs.mode != relax::ResizeMode::nearest) return ctx.invalid("tf_half_pixel_for_nn needs mode nearest");
+    KILN_ASSIGN_OR_RETURN(const relax::ResizeRounding rounding, resize_rounding(ctx));
+    KILN_ASSIGN_OR_RETURN(scales, optional_reals(ctx, 2, "scales"));
+    if (ctx.has_input(3)) {
+      KILN_ASSIGN_OR_RETURN(sizes, ctx.constant_ints(3, "sizes"));
+    }
+    return resize_tf_half_pixel_nearest(ctx, x, sizes.empty() ? scales : std::vector<double>{}, sizes, rounding);
   } else {
     KILN_ASSIGN_OR_RETURN(attrs.coordinates, resize_coordinates(ctx));
     KILN_ASSIGN_OR_RETURN(attrs.nearest_rounding, resize_rounding(ctx));
@@ -20616,8 +20963,8 @@ inline constexpr ConverterEntry kRecurrentConverters[] = {
 } // namespace kiln::onnx::detail
 // ---- end kiln/frontend/onnx/import_ops_rnn.hpp ----
 // ---- begin kiln/frontend/onnx/import_ops_sample.hpp ----
-// kiln/frontend/onnx/import_ops_sample.hpp: ONNX's GridSample (4-D) written with elementwise
-// coordinate arithmetic and gather_elements.
+// kiln/frontend/onnx/import_ops_sample.hpp: ONNX's GridSample (4-D) and RoiAlign, written with
+// elementwise coordinate arithmetic and gather_elements.
 //
 // Grid coordinates in [-1, 1] are mapped to pixel coordinates (align_corners: -1 and 1 are
 // the centers of the corner pixels; otherwise their outer edges), brought inside the image
@@ -20793,7 +21140,102 @@ inline Status convert_grid_sample(NodeContext& ctx) {
   return ctx.invalid("mode '", mode, "' is not one of bilinear, nearest, bicubic");
 }
 
+// RoiAlign (average mode, a fixed sampling_ratio): for each region of interest [x1, y1, x2,
+// y2] (scaled by spatial_scale, shifted by half a pixel in half_pixel mode) and each of the
+// output_height x output_width bins, the mean of sampling_ratio^2 bilinear samples at the
+// centers of the bin's sub-cells. A sample more than a pixel outside the image is 0; one on
+// the last row or column reads that row or column.
+inline Status convert_roi_align(NodeContext& ctx) {
+  KILN_ASSIGN_OR_RETURN(const Var image, ctx.input(0));
+  KILN_ASSIGN_OR_RETURN(const Var rois, ctx.input(1));
+  KILN_ASSIGN_OR_RETURN(const Var batch_indices, ctx.input(2));
+  KILN_RETURN_IF_ERROR(ctx.status());
+  if (ctx.attr_string("mode", "avg") != "avg") return ctx.unsupported("mode '", ctx.attr_string("mode", "avg"), "' is not supported (avg is)");
+  const std::int64_t out_h = ctx.attr_int("output_height", 1), out_w = ctx.attr_int("output_width", 1);
+  const std::int64_t ratio = ctx.attr_int("sampling_ratio", 0);
+  if (ratio < 1) return ctx.unsupported("sampling_ratio 0 (a grid that depends on each region's size) is not supported");
+  const double scale = ctx.attr_float("spatial_scale", 1.0);
+  const std::string mode = ctx.attr_string("coordinate_transformation_mode", ctx.opset() >= 16 ? "half_pixel" : "output_half_pixel");
+  if (mode != "half_pixel" && mode != "output_half_pixel")
+    return ctx.invalid("coordinate_transformation_mode must be half_pixel or output_half_pixel, got '", mode, "'");
+  const bool half_pixel = mode == "half_pixel";
+  const relax::TensorType it = ctx.type(image);
+  if (it.rank != 4 || !it.dims[2].is_constant() || !it.dims[3].is_constant())
+    return ctx.unsupported("the image must be [N, C, H, W] with H and W known at load time, got ", to_string(it));
+  const std::int64_t height = it.dims[2].constant_value(), width = it.dims[3].constant_value();
+  const relax::SymDim regions = ctx.type(rois).dims[0];
+  relax::Builder& b = ctx.b();
+  const DType t = it.dtype;
+  const auto c = [&](double v) { return ctx.scalar(t, v); };
+  // Per region [R]: the start and the bin size along each axis.
+  const auto coordinate = [&](std::int64_t k) {
+    return b.subtract(b.multiply(b.squeeze(slice_axis(b, rois, 1, k, k + 1), {1}), c(scale)), c(half_pixel ? 0.5 : 0.0));
+  };
+  const Var x1 = coordinate(0), y1 = coordinate(1), x2 = coordinate(2), y2 = coordinate(3);
+  Var roi_w = b.subtract(x2, x1), roi_h = b.subtract(y2, y1);
+  if (!half_pixel) {
+    roi_w = b.maximum(roi_w, c(1));
+    roi_h = b.maximum(roi_h, c(1));
+  }
+  // Sample coordinates: start + (bin + (cell + 0.5) / ratio) * bin_size, as
+  // y [R, out_h, ratio, 1, 1] and x [R, 1, 1, out_w, ratio].
+  const auto samples = [&](Var start, Var extent, std::int64_t bins, bool rows) {
+    std::vector<double> offsets(static_cast<std::size_t>(bins * ratio));
+    for (std::int64_t bin = 0; bin < bins; ++bin)
+      for (std::int64_t cell = 0; cell < ratio; ++cell)
+        offsets[static_cast<std::size_t>(bin * ratio + cell)] =
+            static_cast<double>(bin) + (static_cast<double>(cell) + 0.5) / static_cast<double>(ratio);
+    const std::vector<std::int64_t> dims = rows ? std::vector<std::int64_t>{1, bins, ratio, 1, 1}
+                                                : std::vector<std::int64_t>{1, 1, 1, bins, ratio};
+    Result<Tensor> table = tensor_from(t, dims, offsets);
+    const Var bin_size = b.reshape(b.divide(extent, c(static_cast<double>(bins))), relax::Dims{regions, 1, 1, 1, 1});
+    return b.add(b.reshape(start, relax::Dims{regions, 1, 1, 1, 1}),
+                 b.multiply(table.ok() ? ctx.constant(std::move(*table)) : Var{}, bin_size));
+  };
+  const Var y = samples(y1, roi_h, out_h, true);
+  const Var x = samples(x1, roi_w, out_w, false);
+  // Bilinear reads with the clamping rules of RoiAlign.
+  const auto outside = [&](Var v, std::int64_t size) {
+    return b.binary(OpKind::logical_or, b.compare(OpKind::less, v, c(-1)),
+                    b.compare(OpKind::greater, v, c(static_cast<double>(size))));
+  };
+  const Var invalid = b.binary(OpKind::logical_or, outside(y, height), outside(x, width));
+  const auto corners = [&](Var v, std::int64_t size, Var& low, Var& high, Var& frac) {
+    v = b.maximum(v, c(0));
+    const Var floor_v = b.unary(OpKind::floor, v);
+    const Var at_end = b.compare(OpKind::greater_equal, floor_v, c(static_cast<double>(size - 1)));
+    low = b.where(at_end, c(static_cast<double>(size - 1)), floor_v);
+    high = b.where(at_end, c(static_cast<double>(size - 1)), b.add(floor_v, c(1)));
+    frac = b.subtract(b.where(at_end, low, v), low);
+  };
+  Var y_low, y_high, ly, x_low, x_high, lx;
+  corners(y, height, y_low, y_high, ly);
+  corners(x, width, x_low, x_high, lx);
+  const Var hy = b.subtract(c(1), ly), hx = b.subtract(c(1), lx);
+  // The image of each region's batch entry, [R, C, H * W].
+  const Var selected = b.gather(image, batch_indices, 0);
+  const Var flat = b.reshape(selected, relax::Dims{regions, it.dims[1], height * width});
+  const std::int64_t points = out_h * ratio * out_w * ratio;
+  const auto read = [&](Var row, Var column) {
+    const Var index = b.cast(b.add(b.multiply(row, c(static_cast<double>(width))), column), DType::i64);
+    const Var spread = b.expand(b.reshape(index, relax::Dims{regions, 1, points}), relax::Dims{regions, it.dims[1], points});
+    return b.emit(OpKind::gather_elements, {flat, spread}, relax::AxisAttrs{2});
+  };
+  const auto weight = [&](Var wy, Var wx) {
+    return b.reshape(b.multiply(wy, wx), relax::Dims{regions, 1, points});
+  };
+  Var sum = b.multiply(read(y_low, x_low), weight(hy, hx));
+  sum = b.add(sum, b.multiply(read(y_low, x_high), weight(hy, lx)));
+  sum = b.add(sum, b.multiply(read(y_high, x_low), weight(ly, hx)));
+  sum = b.add(sum, b.multiply(read(y_high, x_high), weight(ly, lx)));
+  sum = b.where(b.reshape(b.expand(invalid, relax::Dims{regions, out_h, ratio, out_w, ratio}), relax::Dims{regions, 1, points}),
+                c(0), sum);
+  const Var cells = b.reshape(sum, relax::Dims{regions, it.dims[1], out_h, ratio, out_w, ratio});
+  return ctx.set_output(0, b.reduce(OpKind::reduce_mean, cells, relax::ReduceAttrs{.axes = {3, 5}, .keepdims = false}));
+}
+
 inline constexpr ConverterEntry kSampleConverters[] = {
+    {"RoiAlign", convert_roi_align},
     {"GridSample", convert_grid_sample},
 };
 
@@ -21050,6 +21492,123 @@ inline constexpr ConverterEntry kSignalConverters[] = {
 
 } // namespace kiln::onnx::detail
 // ---- end kiln/frontend/onnx/import_ops_signal.hpp ----
+// ---- begin kiln/frontend/onnx/import_ops_text.hpp ----
+// kiln/frontend/onnx/import_ops_text.hpp: ONNX's TfIdfVectorizer on integer tokens, written
+// with comparisons and sums (the sequence length must be known at load time).
+//
+// For every n-gram length in [min_gram_length, max_gram_length] and every skip in
+// [0, max_skip_count] (unigrams once), the tokens at p, p + (skip + 1), ... are compared with
+// every n-gram of that length in the pool at once ([rows, positions, grams]); the matches
+// are summed over positions and skips, weighted by the mode (TF counts, IDF weights what
+// occurs, TFIDF both), and moved to their output columns by a matmul with a constant
+// one-hot matrix (ngram_indexes).
+
+#include <algorithm>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+
+namespace kiln::onnx::detail {
+
+using relax::OpKind;
+using relax::Var;
+
+inline Status convert_tfidf_vectorizer(NodeContext& ctx) {
+  KILN_ASSIGN_OR_RETURN(Var x, ctx.input(0));
+  KILN_RETURN_IF_ERROR(ctx.status());
+  const std::string mode = ctx.attr_string("mode", "");
+  if (mode != "TF" && mode != "IDF" && mode != "TFIDF") return ctx.invalid("mode must be TF, IDF or TFIDF, got '", mode, "'");
+  const std::int64_t min_n = ctx.attr_int("min_gram_length", 0);
+  const std::int64_t max_n = ctx.attr_int("max_gram_length", 0);
+  const std::int64_t max_skip = ctx.attr_int("max_skip_count", 0);
+  const std::vector<std::int64_t> starts = ctx.attr_ints("ngram_counts");
+  const std::vector<std::int64_t> columns = ctx.attr_ints("ngram_indexes");
+  const std::vector<std::int64_t> pool = ctx.attr_ints("pool_int64s");
+  const std::vector<float> weights = ctx.attr_floats("weights");
+  if (ctx.has_attr("pool_strings")) return ctx.unsupported("string pools: kiln has no string dtype");
+  if (min_n < 1 || max_n < min_n || max_skip < 0) return ctx.invalid("the gram lengths and skip count are out of range");
+  const relax::TensorType xt = ctx.type(x);
+  if (xt.rank < 1 || xt.rank > 2 || !xt.dims[xt.rank - 1].is_constant() || !is_integer(xt.dtype))
+    return ctx.unsupported("the input must be [C] or [N, C] integers with C known at load time, got ", to_string(xt));
+  const std::int64_t length = xt.dims[xt.rank - 1].constant_value();
+  const std::int64_t outputs = columns.empty() ? 0 : *std::max_element(columns.begin(), columns.end()) + 1;
+  relax::Builder& b = ctx.b();
+  const bool batched = xt.rank == 2;
+  if (!batched) x = b.unsqueeze(x, {0});
+  x = b.cast(x, DType::i64);
+
+  // The grams of each length: their first pool position and their ordinal among all grams.
+  Var totals;                                         // [rows, grams], every gram of the pool
+  const std::int64_t gram_count = static_cast<std::int64_t>(columns.size());
+  std::int64_t ordinal = 0;
+  for (std::size_t level = 0; level < starts.size(); ++level) {
+    const std::int64_t n = static_cast<std::int64_t>(level) + 1;
+    const std::int64_t begin = starts[level];
+    const std::int64_t end = level + 1 < starts.size() ? starts[level + 1] : static_cast<std::int64_t>(pool.size());
+    if (begin < 0 || end < begin || end > static_cast<std::int64_t>(pool.size()) || (end - begin) % n != 0)
+      return ctx.invalid("ngram_counts does not split pool_int64s into grams");
+    const std::int64_t grams = (end - begin) / n;
+    const std::int64_t first = ordinal;
+    ordinal += grams;
+    if (grams == 0 || n < min_n || n > max_n) continue;
+    Var level_sum;  // [rows, grams]
+    for (std::int64_t skip = 0; skip <= (n == 1 ? 0 : max_skip); ++skip) {
+      const std::int64_t positions = length - (n - 1) * (skip + 1);
+      if (positions <= 0) continue;
+      Var match;
+      for (std::int64_t i = 0; i < n; ++i) {
+        std::vector<std::int64_t> tokens;
+        for (std::int64_t g = 0; g < grams; ++g) tokens.push_back(pool[static_cast<std::size_t>(begin + g * n + i)]);
+        const Var window = b.unsqueeze(slice_axis(b, x, 1, i * (skip + 1), i * (skip + 1) + positions), {2});
+        const std::int64_t dims[] = {1, 1, grams};
+        const Var equal = b.compare(OpKind::equal, window, ctx.i64_constant(tokens, dims));
+        match = match.valid() ? b.binary(OpKind::logical_and, match, equal) : equal;
+      }
+      const Var count = b.reduce(OpKind::reduce_sum, b.cast(match, DType::f32), relax::ReduceAttrs{.axes = {1}, .keepdims = false});
+      level_sum = level_sum.valid() ? b.add(level_sum, count) : count;
+    }
+    if (!level_sum.valid()) continue;
+    // Placed among all grams: a constant [grams, gram_count] selection.
+    std::vector<double> place(static_cast<std::size_t>(grams * gram_count), 0.0);
+    for (std::int64_t g = 0; g < grams && first + g < gram_count; ++g)
+      place[static_cast<std::size_t>(g * gram_count + first + g)] = 1.0;
+    KILN_ASSIGN_OR_RETURN(Tensor placement, tensor_from(DType::f32, {grams, gram_count}, place));
+    const Var placed = b.matmul(level_sum, ctx.constant(std::move(placement)));
+    totals = totals.valid() ? b.add(totals, placed) : placed;
+  }
+  if (ordinal != gram_count) return ctx.invalid("ngram_indexes has ", gram_count, " entries for ", ordinal, " grams");
+  if (!totals.valid()) totals = b.expand(ctx.scalar(DType::f32, 0), relax::Dims{ctx.type(x).dims[0], gram_count});
+  // Weighted by the mode.
+  if (mode != "TF") {
+    std::vector<double> w(static_cast<std::size_t>(gram_count), 1.0);
+    for (std::size_t g = 0; g < w.size() && g < weights.size(); ++g) w[g] = static_cast<double>(weights[g]);
+    KILN_ASSIGN_OR_RETURN(Tensor weight_tensor, tensor_from(DType::f32, {gram_count}, w));
+    const Var weight = ctx.constant(std::move(weight_tensor));
+    if (mode == "IDF")
+      totals = b.where(b.compare(OpKind::greater, totals, ctx.scalar(DType::f32, 0)), b.expand(weight, relax::Dims{gram_count}),
+                       ctx.scalar(DType::f32, 0));
+    else totals = b.multiply(totals, weight);
+  }
+  // Each gram to its output column.
+  std::vector<double> to_column(static_cast<std::size_t>(gram_count * outputs), 0.0);
+  for (std::int64_t g = 0; g < gram_count; ++g) {
+    const std::int64_t c = columns[static_cast<std::size_t>(g)];
+    if (c < 0) return ctx.invalid("ngram_indexes holds the negative column ", c);
+    to_column[static_cast<std::size_t>(g * outputs + c)] = 1.0;
+  }
+  KILN_ASSIGN_OR_RETURN(Tensor column_tensor, tensor_from(DType::f32, {gram_count, outputs}, to_column));
+  Var y = b.matmul(totals, ctx.constant(std::move(column_tensor)));
+  if (!batched) y = b.squeeze(y, {0});
+  return ctx.set_output(0, y);
+}
+
+inline constexpr ConverterEntry kTextConverters[] = {
+    {"TfIdfVectorizer", convert_tfidf_vectorizer},
+};
+
+} // namespace kiln::onnx::detail
+// ---- end kiln/frontend/onnx/import_ops_text.hpp ----
 // ---- begin kiln/frontend/onnx/import_ops_training.hpp ----
 // kiln/frontend/onnx/import_ops_training.hpp: the optimizer steps of ONNX's
 // ai.onnx.preview.training domain (Adagrad, Adam, Momentum), written elementwise as their
@@ -21215,10 +21774,37 @@ inline ConvertFn find_converter(std::string_view domain, std::string_view op_typ
                        find_in(kLossConverters, op_type), find_in(kQuantizeConverters, op_type),
                        find_in(kSignalConverters, op_type), find_in(kRecurrentConverters, op_type),
                        find_in(kEinsumConverters, op_type), find_in(kSampleConverters, op_type),
-                       find_in(kLinalgConverters, op_type),
+                       find_in(kLinalgConverters, op_type), find_in(kTextConverters, op_type),
                        find_in(kControlConverters, op_type)})
     if (fn != nullptr) return fn;
   return nullptr;
+}
+
+// Ops of the default domain that are known and refused, with the reason.
+inline std::string_view refusal_reason(std::string_view op_type) {
+  static constexpr std::string_view kDataDependent = "its output shape depends on the input values";
+  static constexpr std::string_view kRandom = "it draws random numbers";
+  static constexpr std::string_view kSequence = "kiln has tensors only, no sequences or optionals";
+  struct Refusal {
+    std::string_view op_type;
+    std::string_view reason;
+  };
+  static constexpr Refusal kRefusals[] = {
+      {"NonZero", kDataDependent},         {"Unique", kDataDependent},
+      {"NonMaxSuppression", kDataDependent}, {"StringNormalizer", "kiln has no string dtype"},
+      {"Bernoulli", kRandom},              {"RandomUniform", kRandom},
+      {"RandomUniformLike", kRandom},      {"RandomNormal", kRandom},
+      {"RandomNormalLike", kRandom},       {"Multinomial", kRandom},
+      {"SequenceConstruct", kSequence},    {"SequenceEmpty", kSequence},
+      {"SequenceInsert", kSequence},       {"SequenceAt", kSequence},
+      {"SequenceErase", kSequence},        {"SequenceLength", kSequence},
+      {"SequenceMap", kSequence},          {"SplitToSequence", kSequence},
+      {"ConcatFromSequence", kSequence},   {"Optional", kSequence},
+      {"OptionalGetElement", kSequence},   {"OptionalHasElement", kSequence},
+  };
+  for (const Refusal& r : kRefusals)
+    if (r.op_type == op_type) return r.reason;
+  return {};
 }
 
 inline Result<std::int64_t> default_opset(const ModelProto& model) {
@@ -21254,6 +21840,7 @@ inline Result<relax::Module> import_model(const ModelProto& model, std::string_v
   state.options = &options;
   state.lookup = detail::find_converter;
   state.knows_domain = detail::knows_domain;
+  state.refusal = detail::refusal_reason;
   // Symbols are named after dim_params; fresh ones must not collide with them.
   for (const ValueInfoProto& input : graph.input) {
     const TypeProto::Tensor* t = input.type ? input.type->tensor_type() : nullptr;
@@ -30996,9 +31583,9 @@ inline Result<CaseResult> run_case(const std::filesystem::path& dir, const CaseO
   for (const auto* list : {&graph.input, &graph.output}) {
     for (const ValueInfoProto& v : *list) {
       if (v.type && v.type->tensor_type() == nullptr)
-        return fail(str_cat("'", v.name, "' is a ",
-                            v.type->sequence_type() ? "sequence" : v.type->optional_type() ? "optional" : "non-tensor",
-                            " value; kiln imports tensors only"));
+        return fail(str_cat("graph input or output '", v.name, "' is ",
+                            v.type->sequence_type() ? "a sequence" : v.type->optional_type() ? "an optional" : "no tensor",
+                            "; kiln imports tensors only"));
     }
   }
   if (std::optional<std::string> reason = detail::missing_dtype(graph)) {

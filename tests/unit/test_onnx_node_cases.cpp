@@ -214,6 +214,12 @@ TEST_CASE("ONNX import: a hand-built graph with a symbolic batch runs at two bat
   CHECK(module->main().value(module->main().params[0]).name == "x");
   CHECK(module->main().value(module->main().outputs[0]).name == "y");
   CHECK(relax::to_string(module->main().type(module->main().outputs[0])) == "f32[batch, 3]");
+  // A caller may fix the symbol instead.
+  onnx::ImportOptions fixed;
+  fixed.dim_values.emplace_back("batch", 4);
+  Result<relax::Module> fixed_module = onnx::import_model(model, {}, fixed);
+  REQUIRE_MESSAGE(fixed_module.ok(), fixed_module.status().to_string());
+  CHECK(relax::to_string(fixed_module->main().type(fixed_module->main().outputs[0])) == "f32[4, 3]");
   auto exe = vm::load(std::move(*module));
   REQUIRE_MESSAGE(exe.ok(), exe.status().to_string());
   vm::ExecutionContext ctx(*exe);

@@ -43,6 +43,7 @@
 #include "import_ops_sample.hpp"
 #include "import_ops_shape.hpp"
 #include "import_ops_signal.hpp"
+#include "import_ops_text.hpp"
 #include "import_ops_training.hpp"
 #include "import_options.hpp"
 #include "load_file.hpp"
@@ -75,10 +76,37 @@ inline ConvertFn find_converter(std::string_view domain, std::string_view op_typ
                        find_in(kLossConverters, op_type), find_in(kQuantizeConverters, op_type),
                        find_in(kSignalConverters, op_type), find_in(kRecurrentConverters, op_type),
                        find_in(kEinsumConverters, op_type), find_in(kSampleConverters, op_type),
-                       find_in(kLinalgConverters, op_type),
+                       find_in(kLinalgConverters, op_type), find_in(kTextConverters, op_type),
                        find_in(kControlConverters, op_type)})
     if (fn != nullptr) return fn;
   return nullptr;
+}
+
+// Ops of the default domain that are known and refused, with the reason.
+inline std::string_view refusal_reason(std::string_view op_type) {
+  static constexpr std::string_view kDataDependent = "its output shape depends on the input values";
+  static constexpr std::string_view kRandom = "it draws random numbers";
+  static constexpr std::string_view kSequence = "kiln has tensors only, no sequences or optionals";
+  struct Refusal {
+    std::string_view op_type;
+    std::string_view reason;
+  };
+  static constexpr Refusal kRefusals[] = {
+      {"NonZero", kDataDependent},         {"Unique", kDataDependent},
+      {"NonMaxSuppression", kDataDependent}, {"StringNormalizer", "kiln has no string dtype"},
+      {"Bernoulli", kRandom},              {"RandomUniform", kRandom},
+      {"RandomUniformLike", kRandom},      {"RandomNormal", kRandom},
+      {"RandomNormalLike", kRandom},       {"Multinomial", kRandom},
+      {"SequenceConstruct", kSequence},    {"SequenceEmpty", kSequence},
+      {"SequenceInsert", kSequence},       {"SequenceAt", kSequence},
+      {"SequenceErase", kSequence},        {"SequenceLength", kSequence},
+      {"SequenceMap", kSequence},          {"SplitToSequence", kSequence},
+      {"ConcatFromSequence", kSequence},   {"Optional", kSequence},
+      {"OptionalGetElement", kSequence},   {"OptionalHasElement", kSequence},
+  };
+  for (const Refusal& r : kRefusals)
+    if (r.op_type == op_type) return r.reason;
+  return {};
 }
 
 inline Result<std::int64_t> default_opset(const ModelProto& model) {
@@ -114,6 +142,7 @@ inline Result<relax::Module> import_model(const ModelProto& model, std::string_v
   state.options = &options;
   state.lookup = detail::find_converter;
   state.knows_domain = detail::knows_domain;
+  state.refusal = detail::refusal_reason;
   // Symbols are named after dim_params; fresh ones must not collide with them.
   for (const ValueInfoProto& input : graph.input) {
     const TypeProto::Tensor* t = input.type ? input.type->tensor_type() : nullptr;

@@ -49,6 +49,8 @@ using ConvertFn = Status (*)(NodeContext&);
 using ConverterLookup = ConvertFn (*)(std::string_view domain, std::string_view op_type);
 // Whether the importer knows any op of a domain.
 using DomainCheck = bool (*)(std::string_view domain);
+// Why a default-domain op the importer knows of cannot be imported, or "" for an unknown op.
+using RefusalReason = std::string_view (*)(std::string_view op_type);
 
 struct ConverterEntry {
   std::string_view op_type;
@@ -64,6 +66,7 @@ struct ModelState {
   const ImportOptions* options = nullptr;
   ConverterLookup lookup = nullptr;
   DomainCheck knows_domain = nullptr;
+  RefusalReason refusal = nullptr;
   // dim_param names -> relax symbols (names longer than a kiln::Name are shortened uniquely).
   std::unordered_map<std::string, Name> symbols;
   std::unordered_set<std::string> taken_symbols;
@@ -190,7 +193,7 @@ class GraphImporter {
     const relax::Value& value = fn.value(v.id);
     if (value.kind == relax::ValueKind::param) {
       for (const auto& [name, tensor] : model_.options->input_values)
-        if (name == value.name && tensor.defined() && tensor.dtype() == value.type.dtype) return tensor;
+        if (name == value.name && fits(tensor, value.type)) return tensor;
       return std::nullopt;
     }
     if (!value.contents || !is_integer(value.type.dtype) || value.type.rank > 1) return fold(v.id);
@@ -212,7 +215,15 @@ class GraphImporter {
     return std::move(*t);
   }
 
-  // Initializers become constants. `skip` names initializers shadowed by something else.
+  // Whether a caller-given input value has the input's dtype and (where known) dims.
+  static bool fits(const Tensor& t, const relax::TensorType& type) {
+    if (!t.defined() || t.dtype() != type.dtype || t.rank() != type.rank) return false;
+    for (int a = 0; a < type.rank; ++a)
+      if (type.dims[a].is_constant() && type.dims[a].constant_value() != t.dim(a)) return false;
+    return true;
+  }
+
+  // Initializers become constants.
   Status import_initializers(const GraphProto& graph) {
     for (const TensorProto& init : graph.initializer) {
       if (init.name.empty()) return make_error(StatusCode::parse_error, "an initializer has no name");
@@ -553,8 +564,11 @@ inline Status GraphImporter::import_nodes(const GraphProto& graph) {
     if (!model_.knows_domain(node.domain))
       return make_error(StatusCode::unsupported, where, ": the operator domain '", node.domain, "' is not supported");
     const ConvertFn convert = model_.lookup(node.domain, node.op_type);
-    if (convert == nullptr)
-      return make_error(StatusCode::unsupported, where, ": the op ", node.op_type, " is not supported");
+    if (convert == nullptr) {
+      const std::string_view reason = is_default_domain(node.domain) && model_.refusal ? model_.refusal(node.op_type) : "";
+      return make_error(StatusCode::unsupported, where, ": the op ", node.op_type, " is not supported",
+                        reason.empty() ? "" : ": ", reason);
+    }
     NodeContext ctx(*this, node, static_cast<int>(n));
     Status s = convert(ctx);
     if (s.ok()) s = builder_.status();

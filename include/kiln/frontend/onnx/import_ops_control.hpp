@@ -1,5 +1,5 @@
-// kiln/frontend/onnx/import_ops_control.hpp: ONNX's If and Loop as relax's if and loop, whose
-// branches and body are sub-functions of the module.
+// kiln/frontend/onnx/import_ops_control.hpp: ONNX's If, Loop and Scan as relax's if and loop,
+// whose branches and body are sub-functions of the module.
 //
 // A subgraph reads values of the graphs around it freely; a relax sub-function sees only its
 // arguments. So every outer value a subgraph reads becomes a parameter (passed by the if or
@@ -177,7 +177,146 @@ inline Status convert_loop(NodeContext& ctx) {
   return {};
 }
 
+// Scan: a loop over the scan axis (its length known at load time). The scan inputs are
+// carried through unchanged and each iteration gathers its slice; the scan outputs are
+// carried buffers, as Loop's are. Opset 8's leading batch axis must have extent 1.
+inline Status convert_scan(NodeContext& ctx) {
+  KILN_ASSIGN_OR_RETURN(const GraphProto* body, graph_attr(ctx, "body"));
+  const std::int64_t scan_inputs = ctx.attr_int("num_scan_inputs", 0);
+  const bool batched = ctx.opset() < 9;  // opset 8: sequence_lens first, inputs [batch, sequence, ...]
+  const int first = batched ? 1 : 0;
+  if (batched && ctx.has_input(0)) return ctx.unsupported("sequence_lens is not supported");
+  const int states = ctx.input_count() - first - static_cast<int>(scan_inputs);
+  if (scan_inputs < 1 || states < 0) return ctx.invalid("num_scan_inputs ", scan_inputs, " does not fit ", ctx.input_count(), " inputs");
+  const int scan_outputs = ctx.output_count() - states;
+  if (body->input.size() != static_cast<std::size_t>(states + scan_inputs) ||
+      body->output.size() != static_cast<std::size_t>(ctx.output_count()) || scan_outputs < 0)
+    return ctx.invalid("the body's inputs and outputs do not match the node's");
+  relax::Builder& b = ctx.b();
+  const auto axis_list = [&](std::string_view name, std::size_t count) {
+    std::vector<std::int64_t> v = ctx.attr_ints(name);
+    v.resize(count, 0);
+    return v;
+  };
+  std::vector<std::int64_t> in_axes = axis_list("scan_input_axes", static_cast<std::size_t>(scan_inputs));
+  const std::vector<std::int64_t> in_reverse = axis_list(batched ? "directions" : "scan_input_directions", static_cast<std::size_t>(scan_inputs));
+  std::vector<std::int64_t> out_axes = axis_list("scan_output_axes", static_cast<std::size_t>(scan_outputs));
+  const std::vector<std::int64_t> out_reverse = axis_list("scan_output_directions", static_cast<std::size_t>(scan_outputs));
+  // The states and the scan inputs, without opset 8's batch axis.
+  std::vector<Var> initial, sequences;
+  for (int i = 0; i < states + static_cast<int>(scan_inputs); ++i) {
+    KILN_ASSIGN_OR_RETURN(Var v, ctx.input(first + i));
+    KILN_RETURN_IF_ERROR(ctx.status());
+    if (batched) {
+      if (ctx.rank(v) < 1 || !ctx.type(v).dims[0].is_constant(1)) return ctx.unsupported("opset 8 Scan needs a batch of 1");
+      v = b.squeeze(v, {0});
+    }
+    (i < states ? initial : sequences).push_back(v);
+  }
+  std::int64_t length = -1;
+  for (std::size_t k = 0; k < sequences.size(); ++k) {
+    const relax::TensorType t = ctx.type(sequences[k]);
+    if (in_axes[k] < 0) in_axes[k] += t.rank;
+    if (in_axes[k] < 0 || in_axes[k] >= t.rank) return ctx.invalid("scan input axis ", in_axes[k], " is out of range");
+    const relax::SymDim& extent = t.dims[in_axes[k]];
+    if (!extent.is_constant()) return ctx.unsupported("the scan length must be known at load time, got ", to_string(t));
+    if (length >= 0 && extent.constant_value() != length) return ctx.invalid("the scan inputs have different lengths");
+    length = extent.constant_value();
+  }
+  const GraphProto* graphs[] = {body};
+  KILN_ASSIGN_OR_RETURN(const std::vector<Capture> captures, GraphImporter::captures_of(graphs, ctx.graph()));
+
+  GraphImporter sub(ctx.graph().model(), &ctx.graph(), "scan_body");
+  relax::Builder& sb = sub.builder();
+  const Var iteration = sb.input("iteration", relax::TensorType(DType::i64, {}));
+  for (int i = 0; i < states; ++i) {
+    const std::string& name = body->input[static_cast<std::size_t>(i)].name;
+    sub.define(name, sb.input(name, ctx.type(initial[static_cast<std::size_t>(i)])));
+  }
+  std::vector<Var> whole;  // the scan inputs inside the body
+  for (std::size_t k = 0; k < sequences.size(); ++k) {
+    const std::string& name = body->input[static_cast<std::size_t>(states) + k].name;
+    whole.push_back(sb.input(str_cat(name, "_sequence"), ctx.type(sequences[k])));
+  }
+  // The position an iteration reads or writes: the iteration, or counted from the end.
+  Result<Tensor> last_position = Tensor::empty(DType::i64, std::span<const std::int64_t>{});
+  if (!last_position.ok()) return std::move(last_position).status();
+  NodeContext::store(*last_position, 0, static_cast<double>(length - 1));
+  const Var last = sb.constant(std::move(*last_position));
+  const auto step_of = [&](bool reverse) { return reverse ? sb.subtract(last, iteration) : iteration; };
+  for (std::size_t k = 0; k < sequences.size(); ++k)
+    sub.define(body->input[static_cast<std::size_t>(states) + k].name,
+               sb.gather(whole[k], step_of(in_reverse[k] != 0), in_axes[k]));
+  KILN_RETURN_IF_ERROR(sb.status());
+  KILN_RETURN_IF_ERROR(sub.declare_captures(captures));
+  KILN_RETURN_IF_ERROR(sub.import_initializers(*body));
+  KILN_RETURN_IF_ERROR(sub.import_nodes(*body).with_context("body"));
+  KILN_ASSIGN_OR_RETURN(std::vector<Var> body_outputs, sub.outputs(*body));
+  std::vector<std::string> names;
+  std::vector<Var> returned, args;
+  for (int i = 0; i < states; ++i) {
+    names.push_back(body->output[static_cast<std::size_t>(i)].name);
+    returned.push_back(body_outputs[static_cast<std::size_t>(i)]);
+    args.push_back(initial[static_cast<std::size_t>(i)]);
+  }
+  for (std::size_t k = 0; k < sequences.size(); ++k) {
+    names.push_back(str_cat(body->input[static_cast<std::size_t>(states) + k].name, "_sequence"));
+    returned.push_back(whole[k]);
+    args.push_back(sequences[k]);
+  }
+  for (const Capture& c : captures) {
+    if (c.constant) continue;
+    KILN_ASSIGN_OR_RETURN(const Var inner, sub.lookup(c.name));
+    names.push_back(c.name);
+    returned.push_back(inner);
+    args.push_back(c.outer);
+  }
+  std::vector<relax::TensorType> slice_types;
+  for (int k = 0; k < scan_outputs; ++k) {
+    const Var value = body_outputs[static_cast<std::size_t>(states + k)];
+    KILN_RETURN_IF_ERROR(sb.status());
+    const relax::TensorType vt = sub.type(value);
+    slice_types.push_back(vt);
+    relax::TensorType buffer_type = vt.with_no_dims();
+    buffer_type.push_back(length);
+    for (int a = 0; a < vt.rank; ++a) buffer_type.push_back(vt.dims[a]);
+    const std::string& name = body->output[static_cast<std::size_t>(states + k)].name;
+    const Var buffer = sb.input(str_cat(name, "_scan"), buffer_type);
+    const Var row = sb.reshape(step_of(out_reverse[static_cast<std::size_t>(k)] != 0), relax::Dims{1, 1});
+    names.push_back(name);
+    returned.push_back(sb.emit(OpKind::scatter_nd, {buffer, row, sb.unsqueeze(value, {0})}));
+    args.push_back(b.expand(ctx.scalar(vt.dtype, 0), dims_of(buffer_type)));
+  }
+  KILN_RETURN_IF_ERROR(sb.status());
+  KILN_ASSIGN_OR_RETURN(relax::Module body_module, sub.finish(names, std::move(returned)));
+  const Var trip_count = ctx.scalar(DType::i64, static_cast<double>(length));
+  const std::vector<Var> finals = b.loop(trip_count, std::move(body_module), args);
+  KILN_RETURN_IF_ERROR(ctx.status());
+  const auto restore_batch = [&](Var v) { return batched ? b.unsqueeze(v, {0}) : v; };
+  for (int i = 0; i < states; ++i) KILN_RETURN_IF_ERROR(ctx.set_output(i, restore_batch(finals[static_cast<std::size_t>(i)])));
+  for (int k = 0; k < scan_outputs; ++k) {
+    Var y = finals[finals.size() - static_cast<std::size_t>(scan_outputs - k)];
+    std::int64_t axis = out_axes[static_cast<std::size_t>(k)];
+    const int rank = slice_types[static_cast<std::size_t>(k)].rank + 1;
+    if (axis < 0) axis += rank;
+    if (axis < 0 || axis >= rank) return ctx.invalid("scan output axis ", out_axes[static_cast<std::size_t>(k)], " is out of range");
+    if (axis != 0) {
+      // The stacking axis moves from the front to `axis`.
+      relax::Ints perm;
+      for (int a = 1; a < rank; ++a) {
+        if (a - 1 == axis) perm.push_back(0);
+        perm.push_back(a);
+      }
+      if (axis == rank - 1) perm.push_back(0);
+      y = b.transpose(y, perm);
+    }
+    KILN_RETURN_IF_ERROR(ctx.set_output(states + k, restore_batch(y)));
+  }
+  return {};
+}
+
 inline constexpr ConverterEntry kControlConverters[] = {
+    {"Scan", convert_scan},
     {"If", convert_if},
     {"Loop", convert_loop},
 };

@@ -70,17 +70,17 @@ inline Result<EinsumTerm> take_diagonals(NodeContext& ctx, EinsumTerm term) {
   }
 }
 
-inline Var sum_letters(NodeContext& ctx, EinsumTerm& term, const std::string& drop) {
+// Sums `term` over the axes of the letters in `drop`.
+inline void sum_letters(NodeContext& ctx, EinsumTerm& term, const std::string& drop) {
   relax::ReduceAttrs attrs{.keepdims = false};
   std::string kept;
   for (std::size_t a = 0; a < term.letters.size(); ++a) {
     if (drop.find(term.letters[a]) != std::string::npos) attrs.axes.push_back(static_cast<std::int64_t>(a));
     else kept += term.letters[a];
   }
-  if (attrs.axes.empty()) return term.value;
+  if (attrs.axes.empty()) return;
   term.letters = kept;
   term.value = ctx.b().reduce(OpKind::reduce_sum, term.value, attrs);
-  return term.value;
 }
 
 // The axes of `term` in the order of `order` (a permutation of its letters).

@@ -25,10 +25,26 @@ Status convert_unary(NodeContext& ctx) {
   return ctx.set_output(0, ctx.emit(Op, {x}));
 }
 
+// Before opset 7, binary ops broadcast only with broadcast = 1, and then the second operand's
+// dims line up with the first's from `axis` on (by default at the end, as NumPy would).
+inline Result<Var> legacy_broadcast(NodeContext& ctx, Var a, Var b) {
+  if (ctx.opset() >= 7 || ctx.attr_int("broadcast", 0) == 0 || !ctx.has_attr("axis")) return b;
+  KILN_RETURN_IF_ERROR(ctx.status());
+  const relax::TensorType at = ctx.type(a), bt = ctx.type(b);
+  std::int64_t axis = ctx.attr_int("axis", 0);
+  if (axis < 0) axis += at.rank;
+  if (axis < 0 || axis + bt.rank > at.rank) return ctx.invalid("axis ", ctx.attr_int("axis", 0), " does not fit ", to_string(bt), " into ", to_string(at));
+  relax::Dims dims;
+  for (int i = 0; i < bt.rank; ++i) dims.push_back(bt.dims[i]);
+  for (std::int64_t i = axis + bt.rank; i < at.rank; ++i) dims.push_back(1);
+  return ctx.b().reshape(b, dims);
+}
+
 template <OpKind Op>
 Status convert_binary(NodeContext& ctx) {
   KILN_ASSIGN_OR_RETURN(const Var a, ctx.input(0));
-  KILN_ASSIGN_OR_RETURN(const Var b, ctx.input(1));
+  KILN_ASSIGN_OR_RETURN(Var b, ctx.input(1));
+  KILN_ASSIGN_OR_RETURN(b, legacy_broadcast(ctx, a, b));
   return ctx.set_output(0, ctx.emit(Op, {a, b}));
 }
 
@@ -168,7 +184,16 @@ inline Status convert_leaky_relu(NodeContext& ctx) {
 }
 
 inline Status convert_prelu(NodeContext& ctx) {
-  KILN_ASSIGN_OR_RETURN(const Var slope, ctx.input(1));
+  KILN_ASSIGN_OR_RETURN(const Var x_in, ctx.input(0));
+  KILN_ASSIGN_OR_RETURN(Var slope, ctx.input(1));
+  KILN_RETURN_IF_ERROR(ctx.status());
+  // Before opset 7 a 1-D slope holds one value per channel (axis 1).
+  const relax::TensorType st = ctx.type(slope), xt = ctx.type(x_in);
+  if (ctx.opset() < 7 && st.rank == 1 && xt.rank > 2 && !st.dims[0].is_constant(1)) {
+    relax::Dims per_channel{st.dims[0]};
+    for (int a = 2; a < xt.rank; ++a) per_channel.push_back(1);
+    slope = ctx.b().reshape(slope, per_channel);
+  }
   return piecewise_at_zero(ctx, [&](Var x) { return ctx.b().multiply(x, slope); });
 }
 

@@ -2,9 +2,12 @@
 // convolutions, pooling, normalizations, the softmax family and dropout.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
+#include <limits>
 #include <string>
 #include <string_view>
+#include <type_traits>
 #include <vector>
 
 #include "../../relax/op_kind.hpp"
@@ -18,6 +21,13 @@ using relax::Var;
 // A list attribute as relax's fixed-capacity Ints (an overflow is reported by inference).
 inline relax::Ints to_relax_ints(const std::vector<std::int64_t>& values) {
   relax::Ints out;
+  for (std::int64_t v : values) out.push_back(v);
+  return out;
+}
+
+// A list of extents as relax Dims (a reshape target).
+inline relax::Dims to_relax_dims(const std::vector<std::int64_t>& values) {
+  relax::Dims out;
   for (std::int64_t v : values) out.push_back(v);
   return out;
 }
@@ -200,10 +210,105 @@ inline Status convert_conv_transpose(NodeContext& ctx) {
 
 // ---- pooling ------------------------------------------------------------------------------
 
+// MaxPool's second output: for every window, the flat index of its (first) maximum in the
+// input (row-major, or with storage_order 1 the spatial part column-major). Each window tap
+// is a strided slice of the input padded with the lowest value; the argmax over the stacked
+// taps picks the tap, and constant tables turn tap and output position into the index.
+inline Result<Var> max_pool_indices(NodeContext& ctx, Var x, const relax::PoolAttrs& attrs, Var values) {
+  KILN_RETURN_IF_ERROR(ctx.status());
+  relax::Builder& b = ctx.b();
+  const relax::TensorType xt = ctx.type(x);
+  const relax::TensorType yt = ctx.type(values);
+  const int spatial = xt.rank - 2;
+  const bool column_major = ctx.attr_int("storage_order", 0) != 0;
+  if (column_major && spatial != 2) return ctx.unsupported("storage_order 1 is defined for 2-D pooling only");
+  if (!xt.dims[0].is_constant() || !xt.dims[1].is_constant())
+    return ctx.unsupported("the indices need the batch and channels known at load time, got ", to_string(xt));
+  const std::size_t n = static_cast<std::size_t>(spatial);
+  std::vector<std::int64_t> in(n), out(n), kernel(n), stride(n), dilation(n), begin(n, 0), span(n);
+  for (std::size_t i = 0; i < n; ++i) {
+    const int a = static_cast<int>(i);
+    if (!xt.dims[2 + a].is_constant() || !yt.dims[2 + a].is_constant())
+      return ctx.unsupported("the indices need spatial extents known at load time, got ", to_string(xt));
+    in[i] = xt.dims[2 + a].constant_value();
+    out[i] = yt.dims[2 + a].constant_value();
+    kernel[i] = attrs.kernel_shape[a];
+    stride[i] = attrs.strides.empty() ? 1 : attrs.strides[a];
+    dilation[i] = attrs.dilations.empty() ? 1 : attrs.dilations[a];
+    span[i] = (out[i] - 1) * stride[i] + (kernel[i] - 1) * dilation[i] + 1;
+    if (attrs.auto_pad == relax::AutoPad::same_upper || attrs.auto_pad == relax::AutoPad::same_lower) {
+      const std::int64_t total = std::max<std::int64_t>(span[i] - in[i], 0);
+      begin[i] = attrs.auto_pad == relax::AutoPad::same_lower ? (total + 1) / 2 : total / 2;
+    } else if (attrs.auto_pad == relax::AutoPad::explicit_pads && !attrs.pads.empty()) {
+      begin[i] = attrs.pads[a];
+    }
+  }
+  // The input padded with the lowest value, so that every tap of every window is a slice.
+  relax::PadAttrs pad;
+  pad.value = -std::numeric_limits<double>::infinity();
+  visit_dtype(xt.dtype, [&](auto zero) {
+    using T = decltype(zero);
+    if constexpr (std::is_integral_v<T>) pad.value = static_cast<double>(std::numeric_limits<T>::lowest());
+  });
+  pad.pads = {0, 0};
+  for (std::size_t i = 0; i < n; ++i) pad.pads.push_back(begin[i]);
+  pad.pads.push_back(0);
+  pad.pads.push_back(0);
+  for (std::size_t i = 0; i < n; ++i) pad.pads.push_back(std::max<std::int64_t>(span[i] - begin[i] - in[i], 0));
+  const Var padded = b.pad(x, pad);
+  std::int64_t taps = 1;
+  for (std::int64_t k : kernel) taps *= k;
+  std::vector<Var> stacked;
+  for (std::int64_t t = 0; t < taps; ++t) {
+    relax::SliceAttrs window;
+    std::int64_t rest = t;
+    for (std::size_t i = n; i-- > 0;) {
+      const std::int64_t offset = (rest % kernel[i]) * dilation[i];
+      rest /= kernel[i];
+      window.starts.push_back(offset);
+      window.ends.push_back(offset + (out[i] - 1) * stride[i] + 1);
+      window.axes.push_back(2 + static_cast<std::int64_t>(i));
+      window.steps.push_back(stride[i]);
+    }
+    stacked.push_back(b.unsqueeze(b.slice(padded, window), {-1}));
+  }
+  const Var tap = b.argmax(taps == 1 ? stacked[0] : b.concat(stacked, -1), -1, false);  // [N, C, out...]
+  // Spatial position along axis a: out_a * stride - begin + tap_a * dilation; the plane
+  // (n, c) adds (n * C + c) * prod(in).
+  Var index = ctx.scalar(DType::i64, 0);
+  std::int64_t tap_stride = 1;
+  for (std::size_t i = n; i-- > 0;) {
+    const Var tap_a = b.emit(OpKind::mod, {b.divide(tap, ctx.scalar(DType::i64, static_cast<double>(tap_stride))),
+                                           ctx.scalar(DType::i64, static_cast<double>(kernel[i]))});
+    tap_stride *= kernel[i];
+    std::vector<std::int64_t> origin(static_cast<std::size_t>(out[i]));
+    for (std::int64_t o = 0; o < out[i]; ++o) origin[static_cast<std::size_t>(o)] = o * stride[i] - begin[i];
+    std::vector<std::int64_t> dims(n, 1);
+    dims[i] = out[i];
+    const Var position =
+        b.add(ctx.i64_constant(origin, dims), b.multiply(tap_a, ctx.scalar(DType::i64, static_cast<double>(dilation[i]))));
+    std::int64_t axis_stride = 1;
+    if (column_major) {
+      for (std::size_t c = 0; c < i; ++c) axis_stride *= in[c];
+    } else {
+      for (std::size_t c = i + 1; c < n; ++c) axis_stride *= in[c];
+    }
+    index = b.add(index, b.multiply(position, ctx.scalar(DType::i64, static_cast<double>(axis_stride))));
+  }
+  std::int64_t plane = 1;
+  for (std::int64_t d : in) plane *= d;
+  const std::int64_t batch = xt.dims[0].constant_value(), channels = xt.dims[1].constant_value();
+  std::vector<std::int64_t> offsets(static_cast<std::size_t>(batch * channels));
+  for (std::size_t p = 0; p < offsets.size(); ++p) offsets[p] = static_cast<std::int64_t>(p) * plane;
+  std::vector<std::int64_t> offset_dims{batch, channels};
+  for (std::size_t i = 0; i < n; ++i) offset_dims.push_back(1);
+  return b.add(index, ctx.i64_constant(offsets, offset_dims));
+}
+
 template <OpKind Op>
 Status convert_pool(NodeContext& ctx) {
   KILN_ASSIGN_OR_RETURN(const Var x, ctx.input(0));
-  KILN_RETURN_IF_ERROR(ctx.no_outputs_from(1, "the indices of the maxima"));
+  if (Op != OpKind::max_pool) KILN_RETURN_IF_ERROR(ctx.no_outputs_from(1, "only MaxPool has a second output"));
   relax::PoolAttrs attrs;
   attrs.kernel_shape = to_relax_ints(ctx.attr_ints("kernel_shape"));
   if (attrs.kernel_shape.empty()) return ctx.invalid("kernel_shape is required");
@@ -221,8 +326,11 @@ Status convert_pool(NodeContext& ctx) {
   // of converted values is the converted maximum.
   const bool widen = Op == OpKind::max_pool && (dtype == DType::u8 || dtype == DType::i8 || dtype == DType::i16 ||
                                                 dtype == DType::f16 || dtype == DType::bf16);
-  if (!widen) return ctx.set_output(0, ctx.emit(Op, {x}, attrs));
-  return ctx.set_output(0, ctx.b().cast(ctx.emit(Op, {ctx.b().cast(x, DType::f32)}, attrs), dtype));
+  const Var y = widen ? ctx.b().cast(ctx.emit(Op, {ctx.b().cast(x, DType::f32)}, attrs), dtype) : ctx.emit(Op, {x}, attrs);
+  KILN_RETURN_IF_ERROR(ctx.set_output(0, y));
+  if (Op != OpKind::max_pool || !ctx.wants_output(1)) return {};
+  KILN_ASSIGN_OR_RETURN(const Var indices, max_pool_indices(ctx, x, attrs, y));
+  return ctx.set_output(1, indices);
 }
 
 template <OpKind Op>
@@ -236,45 +344,58 @@ Status convert_global_pool(NodeContext& ctx) {
   return ctx.set_output(0, ctx.emit(Op, {x}));
 }
 
-// MaxUnpool: the values of x written at their indices (flat positions in the output, as
-// MaxPool's indices give them) into zeros of the output's shape: output_shape when given,
-// else what the window attributes make of the input.
+// MaxUnpool: the values of x written at their indices (flat positions in the unpooled
+// shape the window attributes give, as MaxPool's indices are) into zeros. With an
+// output_shape that differs, each index keeps its coordinates in the larger output.
 inline Status convert_max_unpool(NodeContext& ctx) {
   KILN_ASSIGN_OR_RETURN(const Var x, ctx.input(0));
   KILN_ASSIGN_OR_RETURN(const Var indices, ctx.input(1));
   KILN_RETURN_IF_ERROR(ctx.status());
   const relax::TensorType xt = ctx.type(x);
-  std::vector<std::int64_t> out_dims;
+  const std::vector<std::int64_t> kernel = ctx.attr_ints("kernel_shape");
+  const std::vector<std::int64_t> strides = ctx.attr_ints("strides");
+  const std::vector<std::int64_t> pads = ctx.attr_ints("pads");
+  const int spatial = xt.rank - 2;
+  if (spatial < 1 || static_cast<int>(kernel.size()) != spatial)
+    return ctx.invalid("kernel_shape must have one value per spatial axis");
+  std::vector<std::int64_t> unpooled;
+  for (int a = 0; a < xt.rank; ++a) {
+    if (!xt.dims[a].is_constant()) return ctx.unsupported("the input's dims must be known at load time");
+    std::int64_t d = xt.dims[a].constant_value();
+    if (a >= 2) {
+      const std::size_t i = static_cast<std::size_t>(a - 2);
+      const std::int64_t stride = strides.empty() ? 1 : strides[i];
+      const std::int64_t padding = pads.empty() ? 0 : pads[i] + pads[i + static_cast<std::size_t>(spatial)];
+      d = (d - 1) * stride + kernel[i] - padding;
+    }
+    unpooled.push_back(d);
+  }
+  std::vector<std::int64_t> out_dims = unpooled;
   if (ctx.has_input(2)) {
     KILN_ASSIGN_OR_RETURN(out_dims, ctx.constant_ints(2, "output_shape"));
-  } else {
-    const std::vector<std::int64_t> kernel = ctx.attr_ints("kernel_shape");
-    const std::vector<std::int64_t> strides = ctx.attr_ints("strides");
-    const std::vector<std::int64_t> pads = ctx.attr_ints("pads");
-    const int spatial = xt.rank - 2;
-    if (spatial < 1 || static_cast<int>(kernel.size()) != spatial) return ctx.invalid("kernel_shape must have one value per spatial axis");
-    for (int a = 0; a < xt.rank; ++a) {
-      if (!xt.dims[a].is_constant()) return ctx.unsupported("the input's dims must be known at load time");
-      std::int64_t d = xt.dims[a].constant_value();
-      if (a >= 2) {
-        const std::size_t i = static_cast<std::size_t>(a - 2);
-        const std::int64_t stride = strides.empty() ? 1 : strides[i];
-        const std::int64_t padding = pads.empty() ? 0 : pads[i] + pads[i + static_cast<std::size_t>(spatial)];
-        d = (d - 1) * stride + kernel[i] - padding;
-      }
-      out_dims.push_back(d);
+    if (out_dims.size() != unpooled.size()) return ctx.invalid("output_shape must have rank ", unpooled.size());
+  }
+  relax::Builder& b = ctx.b();
+  const relax::Dims flat_x{xt.element_count()};
+  Var positions = b.reshape(b.cast(indices, DType::i64), flat_x);
+  if (out_dims != unpooled) {
+    // Coordinates in the unpooled shape, flattened again in the output's.
+    Var moved = ctx.scalar(DType::i64, 0);
+    std::int64_t from_stride = 1, to_stride = 1;
+    for (std::size_t a = unpooled.size(); a-- > 0;) {
+      const Var coordinate = b.emit(OpKind::mod, {b.divide(positions, ctx.scalar(DType::i64, static_cast<double>(from_stride))),
+                                                  ctx.scalar(DType::i64, static_cast<double>(unpooled[a]))});
+      moved = b.add(moved, b.multiply(coordinate, ctx.scalar(DType::i64, static_cast<double>(to_stride))));
+      from_stride *= unpooled[a];
+      to_stride *= out_dims[a];
     }
+    positions = moved;
   }
   std::int64_t total = 1;
   for (std::int64_t d : out_dims) total *= d;
-  relax::Builder& b = ctx.b();
-  const relax::Dims flat_x{xt.element_count()};
   const Var zeros = b.expand(ctx.scalar(xt.dtype, 0), relax::Dims{total});
-  const Var scattered = b.emit(OpKind::scatter_elements, {zeros, b.reshape(b.cast(indices, DType::i64), flat_x), b.reshape(x, flat_x)},
-                               relax::ScatterAttrs{});
-  relax::Dims shape;
-  for (std::int64_t d : out_dims) shape.push_back(d);
-  return ctx.set_output(0, b.reshape(scattered, shape));
+  const Var scattered = b.emit(OpKind::scatter_elements, {zeros, positions, b.reshape(x, flat_x)}, relax::ScatterAttrs{});
+  return ctx.set_output(0, b.reshape(scattered, to_relax_dims(out_dims)));
 }
 
 // ---- normalizations -----------------------------------------------------------------------

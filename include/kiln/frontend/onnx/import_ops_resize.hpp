@@ -3,6 +3,8 @@
 // carry them must be known at load time.
 #pragma once
 
+#include <algorithm>
+#include <cmath>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -61,6 +63,41 @@ inline Result<std::vector<double>> optional_reals(const NodeContext& ctx, int i,
   return ctx.constant_reals(i, role);
 }
 
+// Nearest resizing with opset 11's tf_half_pixel_for_nn coordinates (input coordinate
+// (x + 0.5) / scale), which relax's resize lacks: with static extents it is a gather of
+// constant indices along each resized axis.
+inline Status resize_tf_half_pixel_nearest(NodeContext& ctx, Var x, const std::vector<double>& scales,
+                                           const std::vector<std::int64_t>& sizes, relax::ResizeRounding rounding) {
+  KILN_RETURN_IF_ERROR(ctx.status());
+  const relax::TensorType xt = ctx.type(x);
+  const std::size_t rank = static_cast<std::size_t>(xt.rank);
+  if ((!scales.empty() && scales.size() != rank) || (!sizes.empty() && sizes.size() != rank))
+    return ctx.invalid("scales or sizes must have one value per axis");
+  Var y = x;
+  for (int a = 0; a < xt.rank; ++a) {
+    if (!xt.dims[a].is_constant()) return ctx.unsupported("tf_half_pixel_for_nn needs extents known at load time");
+    const std::int64_t in = xt.dims[a].constant_value();
+    const std::size_t i = static_cast<std::size_t>(a);
+    const std::int64_t out = sizes.empty() ? static_cast<std::int64_t>(std::floor(static_cast<double>(in) * scales[i])) : sizes[i];
+    const double scale = sizes.empty() ? scales[i] : static_cast<double>(out) / static_cast<double>(in);
+    if (out == in && scale == 1.0) continue;
+    std::vector<std::int64_t> index(static_cast<std::size_t>(out));
+    for (std::int64_t o = 0; o < out; ++o) {
+      const double source = (static_cast<double>(o) + 0.5) / scale;
+      double picked = std::floor(source);
+      switch (rounding) {
+        case relax::ResizeRounding::floor: break;
+        case relax::ResizeRounding::ceil: picked = std::ceil(source); break;
+        case relax::ResizeRounding::round_prefer_floor: picked = source - picked > 0.5 ? picked + 1 : picked; break;
+        case relax::ResizeRounding::round_prefer_ceil: picked = source - picked >= 0.5 ? picked + 1 : picked; break;
+      }
+      index[static_cast<std::size_t>(o)] = std::clamp<std::int64_t>(static_cast<std::int64_t>(picked), 0, in - 1);
+    }
+    y = ctx.b().gather(y, ctx.i64_vector(index), a);
+  }
+  return ctx.set_output(0, y);
+}
+
 inline Status convert_resize(NodeContext& ctx) {
   KILN_ASSIGN_OR_RETURN(const Var x, ctx.input(0));
   relax::ResizeAttrs attrs;
@@ -73,6 +110,14 @@ inline Status convert_resize(NodeContext& ctx) {
     KILN_ASSIGN_OR_RETURN(scales, ctx.constant_reals(1, "scales"));
     attrs.coordinates = relax::ResizeCoordinates::asymmetric;
     attrs.nearest_rounding = relax::ResizeRounding::floor;
+  } else if (ctx.opset() < 13 && ctx.attr_string("coordinate_transformation_mode", "") == "tf_half_pixel_for_nn") {
+    if (attrs.mode != relax::ResizeMode::nearest) return ctx.invalid("tf_half_pixel_for_nn needs mode nearest");
+    KILN_ASSIGN_OR_RETURN(const relax::ResizeRounding rounding, resize_rounding(ctx));
+    KILN_ASSIGN_OR_RETURN(scales, optional_reals(ctx, 2, "scales"));
+    if (ctx.has_input(3)) {
+      KILN_ASSIGN_OR_RETURN(sizes, ctx.constant_ints(3, "sizes"));
+    }
+    return resize_tf_half_pixel_nearest(ctx, x, sizes.empty() ? scales : std::vector<double>{}, sizes, rounding);
   } else {
     KILN_ASSIGN_OR_RETURN(attrs.coordinates, resize_coordinates(ctx));
     KILN_ASSIGN_OR_RETURN(attrs.nearest_rounding, resize_rounding(ctx));

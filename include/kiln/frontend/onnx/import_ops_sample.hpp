@@ -1,5 +1,5 @@
-// kiln/frontend/onnx/import_ops_sample.hpp: ONNX's GridSample (4-D) written with elementwise
-// coordinate arithmetic and gather_elements.
+// kiln/frontend/onnx/import_ops_sample.hpp: ONNX's GridSample (4-D) and RoiAlign, written with
+// elementwise coordinate arithmetic and gather_elements.
 //
 // Grid coordinates in [-1, 1] are mapped to pixel coordinates (align_corners: -1 and 1 are
 // the centers of the corner pixels; otherwise their outer edges), brought inside the image
@@ -179,7 +179,102 @@ inline Status convert_grid_sample(NodeContext& ctx) {
   return ctx.invalid("mode '", mode, "' is not one of bilinear, nearest, bicubic");
 }
 
+// RoiAlign (average mode, a fixed sampling_ratio): for each region of interest [x1, y1, x2,
+// y2] (scaled by spatial_scale, shifted by half a pixel in half_pixel mode) and each of the
+// output_height x output_width bins, the mean of sampling_ratio^2 bilinear samples at the
+// centers of the bin's sub-cells. A sample more than a pixel outside the image is 0; one on
+// the last row or column reads that row or column.
+inline Status convert_roi_align(NodeContext& ctx) {
+  KILN_ASSIGN_OR_RETURN(const Var image, ctx.input(0));
+  KILN_ASSIGN_OR_RETURN(const Var rois, ctx.input(1));
+  KILN_ASSIGN_OR_RETURN(const Var batch_indices, ctx.input(2));
+  KILN_RETURN_IF_ERROR(ctx.status());
+  if (ctx.attr_string("mode", "avg") != "avg") return ctx.unsupported("mode '", ctx.attr_string("mode", "avg"), "' is not supported (avg is)");
+  const std::int64_t out_h = ctx.attr_int("output_height", 1), out_w = ctx.attr_int("output_width", 1);
+  const std::int64_t ratio = ctx.attr_int("sampling_ratio", 0);
+  if (ratio < 1) return ctx.unsupported("sampling_ratio 0 (a grid that depends on each region's size) is not supported");
+  const double scale = ctx.attr_float("spatial_scale", 1.0);
+  const std::string mode = ctx.attr_string("coordinate_transformation_mode", ctx.opset() >= 16 ? "half_pixel" : "output_half_pixel");
+  if (mode != "half_pixel" && mode != "output_half_pixel")
+    return ctx.invalid("coordinate_transformation_mode must be half_pixel or output_half_pixel, got '", mode, "'");
+  const bool half_pixel = mode == "half_pixel";
+  const relax::TensorType it = ctx.type(image);
+  if (it.rank != 4 || !it.dims[2].is_constant() || !it.dims[3].is_constant())
+    return ctx.unsupported("the image must be [N, C, H, W] with H and W known at load time, got ", to_string(it));
+  const std::int64_t height = it.dims[2].constant_value(), width = it.dims[3].constant_value();
+  const relax::SymDim regions = ctx.type(rois).dims[0];
+  relax::Builder& b = ctx.b();
+  const DType t = it.dtype;
+  const auto c = [&](double v) { return ctx.scalar(t, v); };
+  // Per region [R]: the start and the bin size along each axis.
+  const auto coordinate = [&](std::int64_t k) {
+    return b.subtract(b.multiply(b.squeeze(slice_axis(b, rois, 1, k, k + 1), {1}), c(scale)), c(half_pixel ? 0.5 : 0.0));
+  };
+  const Var x1 = coordinate(0), y1 = coordinate(1), x2 = coordinate(2), y2 = coordinate(3);
+  Var roi_w = b.subtract(x2, x1), roi_h = b.subtract(y2, y1);
+  if (!half_pixel) {
+    roi_w = b.maximum(roi_w, c(1));
+    roi_h = b.maximum(roi_h, c(1));
+  }
+  // Sample coordinates: start + (bin + (cell + 0.5) / ratio) * bin_size, as
+  // y [R, out_h, ratio, 1, 1] and x [R, 1, 1, out_w, ratio].
+  const auto samples = [&](Var start, Var extent, std::int64_t bins, bool rows) {
+    std::vector<double> offsets(static_cast<std::size_t>(bins * ratio));
+    for (std::int64_t bin = 0; bin < bins; ++bin)
+      for (std::int64_t cell = 0; cell < ratio; ++cell)
+        offsets[static_cast<std::size_t>(bin * ratio + cell)] =
+            static_cast<double>(bin) + (static_cast<double>(cell) + 0.5) / static_cast<double>(ratio);
+    const std::vector<std::int64_t> dims = rows ? std::vector<std::int64_t>{1, bins, ratio, 1, 1}
+                                                : std::vector<std::int64_t>{1, 1, 1, bins, ratio};
+    Result<Tensor> table = tensor_from(t, dims, offsets);
+    const Var bin_size = b.reshape(b.divide(extent, c(static_cast<double>(bins))), relax::Dims{regions, 1, 1, 1, 1});
+    return b.add(b.reshape(start, relax::Dims{regions, 1, 1, 1, 1}),
+                 b.multiply(table.ok() ? ctx.constant(std::move(*table)) : Var{}, bin_size));
+  };
+  const Var y = samples(y1, roi_h, out_h, true);
+  const Var x = samples(x1, roi_w, out_w, false);
+  // Bilinear reads with the clamping rules of RoiAlign.
+  const auto outside = [&](Var v, std::int64_t size) {
+    return b.binary(OpKind::logical_or, b.compare(OpKind::less, v, c(-1)),
+                    b.compare(OpKind::greater, v, c(static_cast<double>(size))));
+  };
+  const Var invalid = b.binary(OpKind::logical_or, outside(y, height), outside(x, width));
+  const auto corners = [&](Var v, std::int64_t size, Var& low, Var& high, Var& frac) {
+    v = b.maximum(v, c(0));
+    const Var floor_v = b.unary(OpKind::floor, v);
+    const Var at_end = b.compare(OpKind::greater_equal, floor_v, c(static_cast<double>(size - 1)));
+    low = b.where(at_end, c(static_cast<double>(size - 1)), floor_v);
+    high = b.where(at_end, c(static_cast<double>(size - 1)), b.add(floor_v, c(1)));
+    frac = b.subtract(b.where(at_end, low, v), low);
+  };
+  Var y_low, y_high, ly, x_low, x_high, lx;
+  corners(y, height, y_low, y_high, ly);
+  corners(x, width, x_low, x_high, lx);
+  const Var hy = b.subtract(c(1), ly), hx = b.subtract(c(1), lx);
+  // The image of each region's batch entry, [R, C, H * W].
+  const Var selected = b.gather(image, batch_indices, 0);
+  const Var flat = b.reshape(selected, relax::Dims{regions, it.dims[1], height * width});
+  const std::int64_t points = out_h * ratio * out_w * ratio;
+  const auto read = [&](Var row, Var column) {
+    const Var index = b.cast(b.add(b.multiply(row, c(static_cast<double>(width))), column), DType::i64);
+    const Var spread = b.expand(b.reshape(index, relax::Dims{regions, 1, points}), relax::Dims{regions, it.dims[1], points});
+    return b.emit(OpKind::gather_elements, {flat, spread}, relax::AxisAttrs{2});
+  };
+  const auto weight = [&](Var wy, Var wx) {
+    return b.reshape(b.multiply(wy, wx), relax::Dims{regions, 1, points});
+  };
+  Var sum = b.multiply(read(y_low, x_low), weight(hy, hx));
+  sum = b.add(sum, b.multiply(read(y_low, x_high), weight(hy, lx)));
+  sum = b.add(sum, b.multiply(read(y_high, x_low), weight(ly, hx)));
+  sum = b.add(sum, b.multiply(read(y_high, x_high), weight(ly, lx)));
+  sum = b.where(b.reshape(b.expand(invalid, relax::Dims{regions, out_h, ratio, out_w, ratio}), relax::Dims{regions, 1, points}),
+                c(0), sum);
+  const Var cells = b.reshape(sum, relax::Dims{regions, it.dims[1], out_h, ratio, out_w, ratio});
+  return ctx.set_output(0, b.reduce(OpKind::reduce_mean, cells, relax::ReduceAttrs{.axes = {3, 5}, .keepdims = false}));
+}
+
 inline constexpr ConverterEntry kSampleConverters[] = {
+    {"RoiAlign", convert_roi_align},
     {"GridSample", convert_grid_sample},
 };
 

@@ -8,6 +8,7 @@
 // arithmetic), whose elements relax tracks symbolically.
 #pragma once
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <limits>
@@ -22,12 +23,6 @@ namespace kiln::onnx::detail {
 
 using relax::OpKind;
 using relax::Var;
-
-inline relax::Dims to_relax_dims(const std::vector<std::int64_t>& values) {
-  relax::Dims out;
-  for (std::int64_t v : values) out.push_back(v);
-  return out;
-}
 
 // Reshape and Expand: a known shape becomes the attribute; otherwise the shape tensor is
 // passed on, and relax needs its elements tracked (shape arithmetic).
@@ -168,17 +163,23 @@ inline Var pad_axis_by_copies(NodeContext& ctx, Var x, int axis, std::int64_t be
                               const std::string& mode) {
   relax::Builder& b = ctx.b();
   constexpr std::int64_t kToEnd = std::numeric_limits<std::int64_t>::max();
+  // The edge slice repeated `count` times along the axis.
+  const auto repeated = [&](Var edge, std::int64_t count) {
+    relax::Ints repeats;
+    for (int a = 0; a < ctx.rank(x); ++a) repeats.push_back(a == axis ? count : 1);
+    return b.tile(edge, repeats);
+  };
   std::vector<Var> parts;
   if (before > 0) {
     if (mode == "reflect") parts.push_back(slice_axis(b, x, axis, before, 0, -1));  // x[before], ..., x[1]
     else if (mode == "wrap") parts.push_back(slice_axis(b, x, axis, -before, kToEnd));
-    else parts.push_back(b.concat(std::vector<Var>(static_cast<std::size_t>(before), slice_axis(b, x, axis, 0, 1)), axis));
+    else parts.push_back(repeated(slice_axis(b, x, axis, 0, 1), before));
   }
   parts.push_back(x);
   if (after > 0) {
     if (mode == "reflect") parts.push_back(slice_axis(b, x, axis, -2, -2 - after, -1));  // x[n-2], ..., x[n-1-after]
     else if (mode == "wrap") parts.push_back(slice_axis(b, x, axis, 0, after));
-    else parts.push_back(b.concat(std::vector<Var>(static_cast<std::size_t>(after), slice_axis(b, x, axis, -1, kToEnd)), axis));
+    else parts.push_back(repeated(slice_axis(b, x, axis, -1, kToEnd), after));
   }
   return parts.size() == 1 ? x : b.concat(parts, axis);
 }
@@ -231,11 +232,13 @@ inline Status convert_pad(NodeContext& ctx) {
       before = before < 0 ? 0 : before;
       after = after < 0 ? 0 : after;
     }
-    if (mode == "reflect") {
+    if (mode != "edge") {
+      // One mirror image (reflect: the edge not repeated) or one copy (wrap) per side.
       const relax::SymDim extent = ctx.type(y).dims[axis];
-      if (extent.is_constant() && (before >= extent.constant_value() || after >= extent.constant_value()))
-        return ctx.unsupported("reflect pads of ", before, " and ", after, " need an extent above them, axis ", axis,
-                               " has ", to_string(extent));
+      const std::int64_t most = std::max(before, after);
+      if (!extent.is_constant() || (mode == "reflect" ? most >= extent.constant_value() : most > extent.constant_value()))
+        return ctx.unsupported(mode, " pads of ", before, " and ", after, " need a known extent ",
+                               mode == "reflect" ? "above" : "at least", " them, axis ", axis, " has ", to_string(extent));
     }
     y = pad_axis_by_copies(ctx, y, static_cast<int>(axis), before, after, mode);
   }

@@ -176,9 +176,9 @@ inline Result<CaseResult> run_case(const std::filesystem::path& dir, const CaseO
   for (const auto* list : {&graph.input, &graph.output}) {
     for (const ValueInfoProto& v : *list) {
       if (v.type && v.type->tensor_type() == nullptr)
-        return fail(str_cat("'", v.name, "' is a ",
-                            v.type->sequence_type() ? "sequence" : v.type->optional_type() ? "optional" : "non-tensor",
-                            " value; kiln imports tensors only"));
+        return fail(str_cat("graph input or output '", v.name, "' is ",
+                            v.type->sequence_type() ? "a sequence" : v.type->optional_type() ? "an optional" : "no tensor",
+                            "; kiln imports tensors only"));
     }
   }
   if (std::optional<std::string> reason = detail::missing_dtype(graph)) {
