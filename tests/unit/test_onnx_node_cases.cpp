@@ -6,6 +6,8 @@
 // domain, an input that must be known at load time, and an opset out of range.
 #include <doctest/doctest.h>
 
+#include "onnx_testdata.hpp"
+
 #include <kiln/frontend/onnx/import.hpp>
 #include <kiln/frontend/onnx/test_case.hpp>
 #include <kiln/vm/cpu_kernels.hpp>
@@ -29,28 +31,8 @@ namespace {
 
 bool contains(std::string_view text, std::string_view piece) { return text.find(piece) != std::string_view::npos; }
 
-// The node tests' directory: KILN_ONNX_NODE_TESTS_DIR, or where Debian installs them.
-fs::path node_tests_dir() {
-  if (const char* dir = std::getenv("KILN_ONNX_NODE_TESTS_DIR"); dir != nullptr && *dir != '\0') return dir;
-  return "/usr/share/libonnx-testdata/data/node";
-}
-
-// Whether the node tests are there; a missing directory fails under
-// KILN_REQUIRE_ONNX_TESTDATA=1 and warns otherwise.
-bool node_tests_available() {
-  const fs::path dir = node_tests_dir();
-  std::error_code ec;
-  if (fs::is_directory(dir, ec)) return true;
-  const std::string reason = str_cat("ONNX backend node tests not found at ", dir.string(),
-                                     ": install Debian's libonnx-testdata (or set KILN_ONNX_NODE_TESTS_DIR); "
-                                     "the importer's conformance cases did not run");
-  const char* require = std::getenv("KILN_REQUIRE_ONNX_TESTDATA");
-  if (require != nullptr && *require != '\0' && std::string_view(require) != "0") {
-    FAIL(reason);
-  }
-  WARN_MESSAGE(false, reason);
-  return false;
-}
+fs::path node_tests_dir() { return test::onnx_node_tests_dir(); }
+bool node_tests_available() { return test::onnx_node_tests_available("the importer's conformance cases"); }
 
 // tests/data/onnx_node_expected_failures.txt, found beside this file's directory (or at
 // KILN_ONNX_EXPECTED_FAILURES).

@@ -4,6 +4,8 @@
 // on ONNX's backend node tests (Debian's libonnx-testdata) and under truncation and mutation.
 #include <doctest/doctest.h>
 
+#include "onnx_testdata.hpp"
+
 #include <kiln/frontend/onnx/load_file.hpp>
 #include <kiln/frontend/onnx/proto.hpp>
 #include <kiln/frontend/onnx/tensor_data.hpp>
@@ -1136,27 +1138,9 @@ TEST_CASE("onnx load_file: missing files, directories and files over the limit a
 namespace {
 // Debian's libonnx-testdata: per operator case, a model.onnx and test_data_set_N/ holding
 // input_K.pb and output_K.pb, serialized TensorProtos (or SequenceProtos and OptionalProtos
-// for the K-th graph input or output when it is not a tensor). KILN_ONNX_NODE_TESTS_DIR
-// points elsewhere; KILN_REQUIRE_ONNX_TESTDATA=1 makes a missing directory a failure.
-fs::path node_tests_dir() {
-  if (const char* dir = std::getenv("KILN_ONNX_NODE_TESTS_DIR"); dir != nullptr && *dir != '\0') return dir;
-  return "/usr/share/libonnx-testdata/data/node";
-}
-
-bool node_tests_available() {
-  const fs::path dir = node_tests_dir();
-  std::error_code ec;
-  if (fs::is_directory(dir, ec)) return true;
-  const std::string reason = str_cat("ONNX backend node tests not found at ", dir.string(),
-                                     ": install Debian's libonnx-testdata (or set KILN_ONNX_NODE_TESTS_DIR); "
-                                     "the checks on real ONNX files did not run");
-  const char* require = std::getenv("KILN_REQUIRE_ONNX_TESTDATA");
-  if (require != nullptr && *require != '\0' && std::string_view(require) != "0") {
-    FAIL(reason);
-  }
-  WARN_MESSAGE(false, reason);
-  return false;
-}
+// for the K-th graph input or output when it is not a tensor); onnx_testdata.hpp finds it.
+fs::path node_tests_dir() { return test::onnx_node_tests_dir(); }
+bool node_tests_available() { return test::onnx_node_tests_available("the checks on real ONNX files"); }
 
 std::vector<fs::path> sorted_children(const fs::path& dir) {
   std::vector<fs::path> out;
