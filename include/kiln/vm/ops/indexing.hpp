@@ -305,17 +305,25 @@ inline Status gather_elements_run(const OpCall& call) {
   return {};
 }
 
+// The load-time checks gather_elements and scatter_elements share: the data's rank, the
+// indices' dtype, and the axis within the data's rank.
+inline Status check_axis_operands(OpKind op, const relax::TensorType& data, const relax::TensorType& indices,
+                                  std::int64_t axis) {
+  KILN_RETURN_IF_ERROR(check_data_rank(op, data));
+  KILN_RETURN_IF_ERROR(check_index_type(op, indices));
+  if (cpu_support::resolve_axis(axis, data.rank) < 0)
+    return op_error(StatusCode::invalid_argument, op, "the axis is out of range for rank ", data.rank);
+  return {};
+}
+
 inline Status gather_elements_supports(const relax::Binding& b, const relax::Function& fn) {
   KILN_RETURN_IF_ERROR(cpu_support::check_operands(b, fn, 2, 2));
   const relax::TensorType& data = *cpu_support::input_type(b, fn, 0);
   const relax::TensorType& indices = *cpu_support::input_type(b, fn, 1);
   const relax::TensorType& out = *cpu_support::output_type(b, fn);
-  KILN_RETURN_IF_ERROR(check_data_rank(b.op, data));
-  KILN_RETURN_IF_ERROR(check_index_type(b.op, indices));
   const auto* attrs = std::get_if<relax::AxisAttrs>(&b.attrs);
   if (attrs == nullptr) return op_error(StatusCode::invalid_argument, b.op, "expects axis attributes");
-  if (cpu_support::resolve_axis(attrs->axis, data.rank) < 0)
-    return op_error(StatusCode::invalid_argument, b.op, "the axis is out of range for rank ", data.rank);
+  KILN_RETURN_IF_ERROR(check_axis_operands(b.op, data, indices, attrs->axis));
   if (indices.rank != data.rank)
     return op_error(StatusCode::shape_mismatch, b.op, "the indices have rank ", indices.rank, ", the data ", data.rank);
   if (out.dtype != data.dtype) return cpu_support::dtype_unsupported(b.op, "output", out.dtype, "the data's dtype");
@@ -402,12 +410,9 @@ inline Status scatter_elements_supports(const relax::Binding& b, const relax::Fu
   const relax::TensorType& indices = *cpu_support::input_type(b, fn, 1);
   const relax::TensorType& updates = *cpu_support::input_type(b, fn, 2);
   const relax::TensorType& out = *cpu_support::output_type(b, fn);
-  KILN_RETURN_IF_ERROR(check_data_rank(b.op, data));
-  KILN_RETURN_IF_ERROR(check_index_type(b.op, indices));
   const auto* attrs = std::get_if<relax::ScatterAttrs>(&b.attrs);
   if (attrs == nullptr) return op_error(StatusCode::invalid_argument, b.op, "expects scatter attributes");
-  if (cpu_support::resolve_axis(attrs->axis, data.rank) < 0)
-    return op_error(StatusCode::invalid_argument, b.op, "the axis is out of range for rank ", data.rank);
+  KILN_RETURN_IF_ERROR(check_axis_operands(b.op, data, indices, attrs->axis));
   if (indices.rank != data.rank || updates.rank != data.rank)
     return op_error(StatusCode::shape_mismatch, b.op, "the indices and updates must have the data's rank ", data.rank);
   if (updates.dtype != data.dtype || out.dtype != data.dtype)
