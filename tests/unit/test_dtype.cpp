@@ -26,5 +26,8 @@ TEST_CASE("every dtype maps to a C++ type of its size and back") {
   CHECK(is_integer(DType::u8));
   CHECK_FALSE(is_integer(DType::boolean));
   CHECK_FALSE(is_signed(DType::u8));
+  CHECK_FALSE(is_signed(DType::u64));
+  CHECK(is_unsigned_integer(DType::u32));
+  CHECK(is_integer(DType::u16));
   CHECK(is_signed(DType::i8));
 }

@@ -909,6 +909,11 @@ TEST_CASE("onnx tensor data: raw_data is little-endian for every kiln dtype") {
   CHECK(require_tensor(raw_proto(onnx::DataType::int8, {1}, {0xfb})).at<std::int8_t>(0) == -5);
   CHECK(require_tensor(raw_proto(onnx::DataType::uint8, {1}, {200})).at<std::uint8_t>(0) == 200);
   CHECK(require_tensor(raw_proto(onnx::DataType::int16, {1}, {0xfe, 0xff})).at<std::int16_t>(0) == -2);
+  CHECK(require_tensor(raw_proto(onnx::DataType::uint16, {1}, {0xfe, 0xff})).at<std::uint16_t>(0) == 65534);
+  CHECK(require_tensor(raw_proto(onnx::DataType::uint32, {1}, {0xfd, 0xff, 0xff, 0xff})).at<std::uint32_t>(0) ==
+        4294967293u);
+  CHECK(require_tensor(raw_proto(onnx::DataType::uint64, {1}, {0, 0, 0, 0, 0, 0, 0, 0x80})).at<std::uint64_t>(0) ==
+        std::uint64_t{1} << 63);
   CHECK(require_tensor(raw_proto(onnx::DataType::int32, {1}, {0xfd, 0xff, 0xff, 0xff})).at<std::int32_t>(0) == -3);
   CHECK(require_tensor(raw_proto(onnx::DataType::int64, {1}, {0x02, 0x01, 0, 0, 0, 0, 0, 0})).at<std::int64_t>(0) ==
         258);
@@ -923,9 +928,6 @@ TEST_CASE("onnx tensor data: raw_data is little-endian for every kiln dtype") {
 TEST_CASE("onnx tensor data: types kiln lacks, malformed shapes and data in the wrong place are clear errors") {
   const std::pair<onnx::DataType, const char*> unsupported[] = {
       {onnx::DataType::string, "data type STRING (8) has no kiln dtype"},
-      {onnx::DataType::uint16, "data type UINT16 (4) has no kiln dtype"},
-      {onnx::DataType::uint32, "data type UINT32 (12) has no kiln dtype"},
-      {onnx::DataType::uint64, "data type UINT64 (13) has no kiln dtype"},
       {onnx::DataType::complex64, "data type COMPLEX64 (14) has no kiln dtype"},
       {onnx::DataType::float8e4m3fn, "data type FLOAT8E4M3FN (17) has no kiln dtype"},
       {onnx::DataType::undefined, "data type UNDEFINED (0) has no kiln dtype"},

@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <type_traits>
 #include <variant>
 #include <vector>
 
@@ -116,6 +117,30 @@ struct TopKAttrs {
   bool sorted = true;
 };
 
+// An output extent only the kernel knows (how many elements are nonzero): a symbol of its own,
+// bound after the kernel runs, and the most it can be in terms of the inputs' dims, which
+// memory is planned for, so that a run with any values allocates nothing.
+struct DataDependentExtent {
+  SymDim count;
+  SymDim bound;
+};
+
+struct NonZeroAttrs {
+  DataDependentExtent extent;
+};
+
+struct UniqueAttrs {
+  DataDependentExtent extent;
+  bool sorted = true;
+  bool has_axis = false;  // without an axis, the input is flattened
+  std::int64_t axis = 0;
+};
+
+struct NonMaxSuppressionAttrs {
+  DataDependentExtent extent;
+  bool center_point_box = false;  // boxes as [x_center, y_center, width, height], else two corners
+};
+
 struct AttentionAttrs {
   double scale = 0.0;  // 0: 1 / sqrt(head size)
   bool causal = false;
@@ -155,7 +180,20 @@ struct FusedAttrs {
 using Attrs = std::variant<NoAttrs, AxisAttrs, CumSumAttrs, ScatterAttrs, LpNormAttrs, ArgReduceAttrs, CastAttrs, GemmOpAttrs, ConvAttrs, ConvTransposeAttrs,
                            PoolAttrs, NormAttrs, ReduceAttrs, ShapeAttrs, AxesAttrs, PermAttrs, ShapeOfAttrs,
                            SplitAttrs, SliceAttrs, PadAttrs, TileAttrs, ResizeAttrs, TopKAttrs, AttentionAttrs,
-                           CallKernelAttrs, IfAttrs, LoopAttrs, FusedAttrs, BlockAttrs, ChannelsAttrs>;
+                           NonZeroAttrs, UniqueAttrs, NonMaxSuppressionAttrs, CallKernelAttrs, IfAttrs, LoopAttrs, FusedAttrs, BlockAttrs, ChannelsAttrs>;
+
+// The data-dependent extent of a binding's attributes, or null when its outputs have none.
+template <class AttrsT>
+  requires std::is_same_v<std::remove_const_t<AttrsT>, Attrs>
+auto* data_dependent_extent(AttrsT& attrs) noexcept {
+  using Extent = std::conditional_t<std::is_const_v<AttrsT>, const DataDependentExtent, DataDependentExtent>;
+  return std::visit(
+      [](auto& a) -> Extent* {
+        if constexpr (requires { a.extent; }) return &a.extent;
+        else return nullptr;
+      },
+      attrs);
+}
 
 // The attributes `op` takes, with their defaults.
 inline Attrs default_attrs(OpKind op) {
@@ -193,6 +231,9 @@ inline Attrs default_attrs(OpKind op) {
     case OpKind::argmax:
     case OpKind::argmin: return ArgReduceAttrs{};
     case OpKind::topk: return TopKAttrs{};
+    case OpKind::non_zero: return NonZeroAttrs{};
+    case OpKind::unique: return UniqueAttrs{};
+    case OpKind::non_max_suppression: return NonMaxSuppressionAttrs{};
     case OpKind::reshape:
     case OpKind::expand: return ShapeAttrs{};
     case OpKind::squeeze:
@@ -427,6 +468,16 @@ inline std::string to_string(const Attrs& attrs) {
           w.integer("axis", a.axis);
           if (!a.largest) w.flag("largest", false);
           if (!a.sorted) w.flag("sorted", false);
+        } else if constexpr (std::is_same_v<A, NonZeroAttrs> || std::is_same_v<A, UniqueAttrs> ||
+                             std::is_same_v<A, NonMaxSuppressionAttrs>) {
+          w.field("count", str_cat(to_string(a.extent.count), " <= ", to_string(a.extent.bound)));
+          if constexpr (std::is_same_v<A, UniqueAttrs>) {
+            if (a.has_axis) w.integer("axis", a.axis);
+            if (!a.sorted) w.flag("sorted", false);
+          }
+          if constexpr (std::is_same_v<A, NonMaxSuppressionAttrs>) {
+            if (a.center_point_box) w.flag("center_point_box", true);
+          }
         } else if constexpr (std::is_same_v<A, AttentionAttrs>) {
           if (a.scale != 0.0) w.real("scale", a.scale);
           if (a.causal) w.flag("causal", true);

@@ -123,10 +123,29 @@ inline Status bind_attrs(Attrs& attrs, const Bindings& bindings) {
   if (auto* a = std::get_if<ShapeAttrs>(&attrs)) return bind_dims(a->shape, bindings);
   if (auto* a = std::get_if<ConvTransposeAttrs>(&attrs)) return bind_dims(a->output_shape, bindings);
   if (auto* a = std::get_if<ResizeAttrs>(&attrs)) return bind_dims(a->sizes, bindings);
+  if (DataDependentExtent* e = data_dependent_extent(attrs)) {
+    KILN_ASSIGN_OR_RETURN(const std::int64_t count, evaluate(e->count, bindings));
+    e->count = count;
+  }
   if (auto* a = std::get_if<TopKAttrs>(&attrs)) {
     KILN_ASSIGN_OR_RETURN(const std::int64_t k, evaluate(a->k, bindings));
     a->k = k;
   }
+  return {};
+}
+
+// Binds a data-dependent count to its reported value, else to its bound.
+inline Status bind_data_dependent(const DataDependentExtent& e, const Bindings& reported, Bindings& symbols) {
+  if (!e.count.is_symbol())
+    return make_error(StatusCode::invalid_argument, "a data-dependent count must be a symbol, got ",
+                      to_string(e.count));
+  const Name& symbol = e.count.symbol_at(0);
+  KILN_ASSIGN_OR_RETURN(const std::int64_t bound, evaluate(e.bound, symbols));
+  const std::int64_t value = reported.find(symbol).value_or(bound);
+  if (value < 0 || value > bound)
+    return make_error(StatusCode::out_of_range, symbol.view(), " = ", value, " is outside its bound [0, ", bound, "]");
+  if (!symbols.bind(symbol, value))
+    return make_error(StatusCode::unsupported, "more than ", Bindings::capacity, " shape symbols");
   return {};
 }
 
@@ -139,7 +158,10 @@ inline TensorType concrete_type(DType dtype, const ConcreteShape& shape) {
 
 } // namespace detail
 
-inline Result<BoundShapes> bind_shapes(const Function& fn, std::span<const InputShape> inputs) {
+// `data_dependent` holds the extents data-dependent ops reported in a run (their count
+// symbols); a count it lacks takes its bound, the most it can be.
+inline Result<BoundShapes> bind_shapes(const Function& fn, std::span<const InputShape> inputs,
+                                       const Bindings& data_dependent = {}) {
   // Everything below indexes by ids; a malformed function is reported, not followed.
   KILN_RETURN_IF_ERROR(verify(fn));
   BoundShapes out;
@@ -259,6 +281,13 @@ inline Result<BoundShapes> bind_shapes(const Function& fn, std::span<const Input
     if (!status.ok()) return;
     const std::string where = str_cat("%", number, " = relax.", to_string(b.op));
     number += static_cast<int>(b.outputs.size());
+    if (const DataDependentExtent* e = data_dependent_extent(b.attrs)) {
+      Status bound = detail::bind_data_dependent(*e, data_dependent, out.symbols);
+      if (!bound.ok()) {
+        status = std::move(bound).with_context(where);
+        return;
+      }
+    }
     for (ValueId o : b.outputs) {
       Result<ConcreteShape> s = detail::evaluate_type(fn.type(o), out.symbols);
       if (!s.ok()) {

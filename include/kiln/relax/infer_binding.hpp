@@ -15,6 +15,7 @@
 #include "../core/result.hpp"
 #include "../core/status.hpp"
 #include "attributes.hpp"
+#include "infer_data_dependent.hpp"
 #include "module.hpp"
 #include "op_kind.hpp"
 #include "shape_inference.hpp"
@@ -249,6 +250,10 @@ inline Result<std::vector<TensorType>> infer_types(OpKind op, const Attrs& attrs
     case OpKind::tile: return detail::one_type(infer::tile(t(0), std::get<TileAttrs>(attrs).repeats));
     case OpKind::resize: return detail::one_type(infer::resize(t(0), std::get<ResizeAttrs>(attrs)));
     case OpKind::attention: return detail::one_type(infer::attention(t(0), t(1), t(2), optional(3)));
+    case OpKind::non_zero: return infer::non_zero(t(0), std::get<NonZeroAttrs>(attrs));
+    case OpKind::unique: return infer::unique(t(0), std::get<UniqueAttrs>(attrs));
+    case OpKind::non_max_suppression:
+      return infer::non_max_suppression(t(0), t(1), std::get<NonMaxSuppressionAttrs>(attrs));
     case OpKind::to_nchwc: return detail::one_type(infer::to_nchwc(t(0), std::get<BlockAttrs>(attrs).block));
     case OpKind::from_nchwc:
       return detail::one_type(infer::from_nchwc(t(0), std::get<ChannelsAttrs>(attrs).channels));

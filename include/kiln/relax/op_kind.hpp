@@ -38,6 +38,8 @@ enum class OpKind : std::uint8_t {
   // cutting, joining, indexing
   concat, split, slice, gather, gather_elements, scatter_elements, scatter_nd, pad, tile, resize,
   attention,
+  // ops whose output extent depends on the input values: the kernel reports it
+  non_zero, unique, non_max_suppression,
   // the blocked NCHWc layout the CPU backend runs convolutions in (relax/passes/convert_layout.hpp)
   to_nchwc, from_nchwc, conv_nchwc,
   // a user's own scheduled kernel, referenced by name (a cross-level call)
@@ -169,6 +171,10 @@ inline constexpr OpInfo kOpTable[] = {
     {"tile", F::other, 1, 1},
     {"resize", F::other, 1, 1},
     {"attention", F::other, 3, 4},  // q, k, v, mask
+    {"non_zero", F::other, 1, 1},
+    {"unique", F::other, 1, 1},
+    // boxes, scores, and optionally max_output_boxes_per_class, iou_threshold, score_threshold
+    {"non_max_suppression", F::other, 2, 5},
     {"to_nchwc", F::other, 1, 1},
     {"from_nchwc", F::other, 1, 1},
     {"conv_nchwc", F::other, 2, 3},  // x, packed weight, packed bias

@@ -26,8 +26,11 @@ inline Result<DLDataType> to_dlpack_dtype(DType dtype) {
     case DType::i8: return make(kDLInt, 8);
     case DType::u8: return make(kDLUInt, 8);
     case DType::i16: return make(kDLInt, 16);
+    case DType::u16: return make(kDLUInt, 16);
     case DType::i32: return make(kDLInt, 32);
+    case DType::u32: return make(kDLUInt, 32);
     case DType::i64: return make(kDLInt, 64);
+    case DType::u64: return make(kDLUInt, 64);
     case DType::boolean: break;
   }
   return make_error(StatusCode::unsupported, "DLPack 0.6 has no type code for ", to_string(dtype));
@@ -67,6 +70,9 @@ inline Result<DType> from_dlpack_dtype(DLDataType t) {
         break;
       case kDLUInt:
         if (t.bits == 8) return DType::u8;
+        if (t.bits == 16) return DType::u16;
+        if (t.bits == 32) return DType::u32;
+        if (t.bits == 64) return DType::u64;
         break;
       default: break;
     }

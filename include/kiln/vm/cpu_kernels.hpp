@@ -10,6 +10,7 @@
 #include "op_kernel.hpp"
 #include "ops/elementwise.hpp"
 #include "ops/cumsum.hpp"
+#include "ops/data_dependent.hpp"
 #include "ops/fused.hpp"
 #include "ops/indexing.hpp"
 #include "ops/layout.hpp"
@@ -38,6 +39,7 @@ inline const OpKernel* cpu_kernel(relax::OpKind op) {
       cpu_movement_kernel,
       cpu_index_kernel,
       cpu_resize_kernel,
+      cpu_data_dependent_kernel,
       cpu_fused_kernel,
   };
   for (Family family : families)

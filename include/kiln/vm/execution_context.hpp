@@ -18,6 +18,12 @@
 // carried values (the iterations write alternately into it and the loop's outputs, ending
 // in the outputs) and the iteration number. Results are copied into the parent's slots.
 //
+// An op whose output extent depends on the values (non_zero, unique, non_max_suppression)
+// has memory planned for its count's bound, so a run allocates nothing for it either; when
+// its kernel reports a count other than the one the shapes were computed with, the shapes
+// of every value are computed again with it (this allocates, like a prepare, but keeps the
+// plan). A count that changes the inputs of an if or loop is refused.
+//
 // Contexts share the Executable and nothing else: run one context per thread.
 #pragma once
 
@@ -176,6 +182,8 @@ class ExecutionContext {
     call.pool = pool_;
     call.scratch = c.scratch;
     call.fused = ins.fused;
+    if (const int d = data_dependent_of_[i]; d >= 0)
+      call.data_dependent_count = const_cast<std::int64_t*>(&data_dependent_[static_cast<std::size_t>(d)].reported);
     return call;
   }
 
@@ -212,10 +220,57 @@ class ExecutionContext {
     }
     param_dims_.clear();
     for (relax::ValueId p : fn.params) param_dims_.push_back(bound->shape(p));
+    input_shapes_.assign(inputs.begin(), inputs.end());
+    KILN_RETURN_IF_ERROR(find_data_dependent(bound->symbols));
 
     wire_calls();
     for (SubCall& sub : sub_calls_) KILN_RETURN_IF_ERROR(lay_out_sub_call(sub));
     plan();
+    return {};
+  }
+
+  // The data-dependent calls and the bounds of their counts under these input shapes.
+  Status find_data_dependent(const relax::Bindings& symbols) {
+    const auto instructions = exe_->instructions();
+    data_dependent_of_.assign(instructions.size(), -1);
+    data_dependent_.clear();
+    reported_ = {};
+    for (std::size_t i = 0; i < instructions.size(); ++i) {
+      const relax::DataDependentExtent* e = relax::data_dependent_extent(*instructions[i].attrs);
+      if (e == nullptr || !e->count.is_symbol()) continue;
+      DataDependentCall call;
+      call.symbol = e->count.symbol_at(0);
+      const std::optional<std::int64_t> bound = symbols.find(call.symbol);
+      if (!bound) return make_error(StatusCode::internal, where(i), ": no bound for ", call.symbol.view());
+      call.bound = call.current = call.reported = *bound;
+      data_dependent_of_[i] = static_cast<int>(data_dependent_.size());
+      data_dependent_.push_back(call);
+    }
+    return {};
+  }
+
+  // After data-dependent call i reported a count other than the shapes were computed with:
+  // every value's shape again, within the memory planned for the bounds.
+  Status rebind(std::size_t i) {
+    DataDependentCall& d = data_dependent_[static_cast<std::size_t>(data_dependent_of_[i])];
+    if (!reported_.bind(d.symbol, d.reported))
+      return make_error(StatusCode::unsupported, where(i), ": too many data-dependent extents");
+    d.current = d.reported;
+    const relax::Function& fn = exe_->function();
+    Result<relax::BoundShapes> bound = relax::bind_shapes(fn, input_shapes_, reported_);
+    if (!bound.ok()) return std::move(bound).status().with_context(where(i));
+    for (const SubCall& sub : sub_calls_)
+      for (const Slot* in : calls_[sub.instruction].inputs(call_slots_))
+        if (in != nullptr && !std::ranges::equal(in->shape(), bound->shapes[static_cast<std::size_t>(in - slots_.data())].view()))
+          return make_error(StatusCode::unsupported, where(i), ": its output extent ", d.symbol.view(), " = ",
+                            d.reported, " changes the shape of an input of ", where(sub.instruction),
+                            ", which was prepared for ", d.bound);
+    for (std::size_t v = 0; v < slots_.size(); ++v) {
+      Slot& s = slots_[v];
+      s.set_shape(bound->shapes[v].view());
+      if (value_request_[v] >= 0 && s.bytes() > planned_bytes_[v])
+        return make_error(StatusCode::internal, where(i), ": value %", v, " outgrows its planned memory");
+    }
     return {};
   }
 
@@ -302,6 +357,9 @@ class ExecutionContext {
     }
 
     plan_ = plan_memory(requests);
+    planned_bytes_.assign(fn.values.size(), 0);
+    for (std::size_t v = 0; v < fn.values.size(); ++v)
+      if (const int r = request_of[v]; r >= 0) planned_bytes_[v] = requests[static_cast<std::size_t>(r)].bytes;
   }
 
   // An input of an in-place-capable op whose memory the output may take: same element size
@@ -490,7 +548,16 @@ class ExecutionContext {
           // parameter changes from run to run.
           slots_[static_cast<std::size_t>(ins.outputs[0])].data = slots_[static_cast<std::size_t>(ins.inputs[0])].data;
           continue;
-        case InstructionKind::kernel: s = ins.kernel->run(call_of(i)); break;
+        case InstructionKind::kernel:
+          if (const int d = data_dependent_of_[i]; d >= 0) {
+            DataDependentCall& dd = data_dependent_[static_cast<std::size_t>(d)];
+            dd.reported = dd.bound;
+            s = ins.kernel->run(call_of(i));
+            if (s.ok() && dd.reported != dd.current) s = rebind(i);
+            break;
+          }
+          s = ins.kernel->run(call_of(i));
+          break;
         case InstructionKind::user_kernel:
           s = ins.user_kernel->run(calls_[i].inputs(call_slots_), calls_[i].outputs(call_slots_));
           break;
@@ -518,7 +585,19 @@ class ExecutionContext {
   std::vector<int> value_request_;   // by value: its buffer request, or -1 (the last plan's)
   std::vector<int> scratch_request_; // by instruction: its scratch request, or -1
   std::vector<BufferRequest> requests_;
+  std::vector<std::size_t> planned_bytes_;  // by value: the bytes its request holds, or 0
   MemoryPlan plan_;
+  // Ops whose output extent depends on the values: by instruction, the index of its entry or -1.
+  struct DataDependentCall {
+    Name symbol;
+    std::int64_t bound = 0;     // what memory is planned for
+    std::int64_t current = 0;   // what the shapes were computed with
+    std::int64_t reported = 0;  // what the kernel produced last
+  };
+  std::vector<DataDependentCall> data_dependent_;
+  std::vector<int> data_dependent_of_;
+  std::vector<relax::InputShape> input_shapes_;  // of the last prepare
+  relax::Bindings reported_;                     // the counts the shapes now use
   std::unique_ptr<std::byte, FreeAligned> arena_;
   std::size_t arena_capacity_ = 0;
 };

@@ -13,6 +13,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <span>
 
 #include "../core/status.hpp"
@@ -34,6 +35,9 @@ struct OpCall {
   ThreadPool* pool = nullptr;           // may be null: run on the caller's thread
   std::span<std::byte> scratch;         // 64-byte aligned, scratch_bytes() of them
   const FusedProgram* fused = nullptr;  // for a fused call: what it computes
+  // For an op whose output extent depends on the values (relax::DataDependentExtent): on
+  // entry the bound its outputs' memory holds, on return the extent the kernel produced.
+  std::int64_t* data_dependent_count = nullptr;
 
   const Slot* input(std::size_t i) const noexcept { return i < inputs.size() ? inputs[i] : nullptr; }
   const Slot& output(std::size_t i = 0) const noexcept { return *outputs[i]; }

@@ -30,6 +30,7 @@
 #include "../../relax/module.hpp"
 #include "import_graph.hpp"
 #include "import_ops_control.hpp"
+#include "import_ops_data_dependent.hpp"
 #include "import_ops_einsum.hpp"
 #include "import_ops_elementwise.hpp"
 #include "import_ops_index.hpp"
@@ -42,6 +43,7 @@
 #include "import_ops_rnn.hpp"
 #include "import_ops_sample.hpp"
 #include "import_ops_shape.hpp"
+#include "import_ops_sequence.hpp"
 #include "import_ops_signal.hpp"
 #include "import_ops_text.hpp"
 #include "import_ops_training.hpp"
@@ -77,6 +79,7 @@ inline ConvertFn find_converter(std::string_view domain, std::string_view op_typ
                        find_in(kSignalConverters, op_type), find_in(kRecurrentConverters, op_type),
                        find_in(kEinsumConverters, op_type), find_in(kSampleConverters, op_type),
                        find_in(kLinalgConverters, op_type), find_in(kTextConverters, op_type),
+                       find_in(kDataDependentConverters, op_type), find_in(kSequenceConverters, op_type),
                        find_in(kControlConverters, op_type)})
     if (fn != nullptr) return fn;
   return nullptr;
@@ -84,25 +87,16 @@ inline ConvertFn find_converter(std::string_view domain, std::string_view op_typ
 
 // Ops of the default domain that are known and refused, with the reason.
 inline std::string_view refusal_reason(std::string_view op_type) {
-  static constexpr std::string_view kDataDependent = "its output shape depends on the input values";
   static constexpr std::string_view kRandom = "it draws random numbers";
-  static constexpr std::string_view kSequence = "kiln has tensors only, no sequences or optionals";
   struct Refusal {
     std::string_view op_type;
     std::string_view reason;
   };
   static constexpr Refusal kRefusals[] = {
-      {"NonZero", kDataDependent},         {"Unique", kDataDependent},
-      {"NonMaxSuppression", kDataDependent}, {"StringNormalizer", "kiln has no string dtype"},
+      {"StringNormalizer", "kiln has no string dtype"},
       {"Bernoulli", kRandom},              {"RandomUniform", kRandom},
       {"RandomUniformLike", kRandom},      {"RandomNormal", kRandom},
       {"RandomNormalLike", kRandom},       {"Multinomial", kRandom},
-      {"SequenceConstruct", kSequence},    {"SequenceEmpty", kSequence},
-      {"SequenceInsert", kSequence},       {"SequenceAt", kSequence},
-      {"SequenceErase", kSequence},        {"SequenceLength", kSequence},
-      {"SequenceMap", kSequence},          {"SplitToSequence", kSequence},
-      {"ConcatFromSequence", kSequence},   {"Optional", kSequence},
-      {"OptionalGetElement", kSequence},   {"OptionalHasElement", kSequence},
   };
   for (const Refusal& r : kRefusals)
     if (r.op_type == op_type) return r.reason;
@@ -155,9 +149,11 @@ inline Result<relax::Module> import_model(const ModelProto& model, std::string_v
   KILN_RETURN_IF_ERROR(importer.import_inputs(graph).with_context("onnx"));
   if (graph.output.empty()) return make_error(StatusCode::invalid_argument, "onnx: the graph has no outputs");
   KILN_RETURN_IF_ERROR(importer.import_nodes(graph));
-  Result<std::vector<relax::Var>> outputs = importer.outputs(graph);
-  if (!outputs.ok()) return std::move(outputs).status().with_context("onnx");
-  Result<relax::Module> module = importer.finish(graph, std::move(*outputs));
+  std::vector<std::string> names;
+  std::vector<relax::Var> outputs;
+  KILN_RETURN_IF_ERROR(importer.flat_outputs(graph, names, outputs).with_context("onnx"));
+  if (outputs.empty()) return make_error(StatusCode::unsupported, "onnx: the graph's outputs hold no tensors");
+  Result<relax::Module> module = importer.finish(names, std::move(outputs));
   if (!module.ok()) return std::move(module).status().with_context("onnx: graph outputs");
   return module;
 }

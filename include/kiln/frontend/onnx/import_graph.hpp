@@ -13,16 +13,21 @@
 // the importer prefixes them with the node ("node 3 (Conv 'conv1'), opset 13: ...").
 #pragma once
 
+#include <algorithm>
+#include <cmath>
 #include <cstddef>
 #include <cstdint>
 #include <filesystem>
+#include <limits>
 #include <optional>
 #include <span>
 #include <string>
 #include <string_view>
+#include <type_traits>
 #include <unordered_map>
 #include <unordered_set>
 #include <utility>
+#include <variant>
 #include <vector>
 
 #include "../../core/dtype.hpp"
@@ -88,7 +93,12 @@ struct ModelState {
       symbols.emplace(param, symbol);
       return relax::sym(symbol);
     }
-    const Name symbol = fresh_name("unk");
+    return fresh_symbol("unk");
+  }
+
+  // A symbol no other dim of the model uses: "stem_N".
+  relax::SymDim fresh_symbol(std::string_view stem) {
+    const Name symbol = fresh_name(stem);
     taken_symbols.insert(std::string(symbol.view()));
     return relax::sym(symbol);
   }
@@ -152,6 +162,51 @@ inline Result<relax::TensorType> tensor_type_of(const ValueInfoProto& info, Mode
   return type;
 }
 
+// A sequence as the importer holds it. kiln has no sequence values at run time: a sequence is
+// a list of tensors whose length is known at load time, and every op on it (SequenceAt at a
+// known position, SequenceInsert, SequenceMap, ...) is resolved while importing.
+struct SequenceValue {
+  DType dtype = DType::f32;  // of its elements, also when there are none
+  std::vector<relax::Var> items;
+};
+
+// An optional, which holds a value or not at load time.
+struct OptionalValue {
+  std::optional<relax::Var> tensor;
+  std::optional<SequenceValue> sequence;
+  bool present() const noexcept { return tensor.has_value() || sequence.has_value(); }
+};
+
+// Any value of an ONNX graph as the importer holds it.
+using ImportedValue = std::variant<relax::Var, SequenceValue, OptionalValue>;
+
+// The declared type of a sequence's elements (or an optional's tensor), with every dim a
+// fresh symbol: elements of one sequence may differ in shape. `rank` is used where the type
+// declares no shape.
+inline Result<relax::TensorType> element_type_of(const TypeProto& type, std::string_view name, std::optional<int> rank,
+                                                 ModelState& model) {
+  const TypeProto::Tensor* tensor = type.tensor_type();
+  if (tensor == nullptr) return make_error(StatusCode::unsupported, "'", name, "' has elements that are no tensors");
+  const std::optional<DType> dtype = to_dtype(tensor->elem_type);
+  if (!dtype)
+    return make_error(StatusCode::unsupported, "'", name, "' has elements of type ", describe(tensor->elem_type),
+                      ", which kiln has no dtype for");
+  const int declared = tensor->shape ? static_cast<int>(tensor->shape->dim.size()) : -1;
+  const int r = declared >= 0 ? declared : rank.value_or(-1);
+  if (r < 0) return make_error(StatusCode::unsupported, "'", name, "': the rank of its elements is unknown");
+  if (declared >= 0 && rank && *rank != declared)
+    return make_error(StatusCode::shape_mismatch, "'", name, "': an element of rank ", *rank, " where the model declares ",
+                      declared);
+  if (r > kMaxRank) return make_error(StatusCode::unsupported, "'", name, "': elements of rank ", r, " are above kiln's maximum");
+  relax::TensorType t;
+  t.dtype = *dtype;
+  for (int a = 0; a < r; ++a) {
+    const TensorShapeProto::Dimension* d = declared >= 0 ? &tensor->shape->dim[static_cast<std::size_t>(a)] : nullptr;
+    t.push_back(d && d->dim_value && *d->dim_value >= 0 ? relax::SymDim(*d->dim_value) : model.fresh_symbol("elem"));
+  }
+  return t;
+}
+
 // A value a subgraph reads from the graph around it.
 struct Capture {
   std::string name;
@@ -173,15 +228,63 @@ class GraphImporter {
   const relax::Builder& builder() const noexcept { return builder_; }
   const relax::TensorType& type(relax::Var v) const { return builder_.type(v); }
 
-  // The value an ONNX name stands for in this graph.
+  // The tensor an ONNX name stands for in this graph.
   Result<relax::Var> lookup(std::string_view name) const {
     auto it = values_.find(std::string(name));
     if (it != values_.end()) return it->second;
+    if (composites_.count(std::string(name)) != 0)
+      return make_error(StatusCode::unsupported, "'", name, "' is ",
+                        std::holds_alternative<SequenceValue>(composites_.at(std::string(name))) ? "a sequence" : "an optional",
+                        " where a tensor is expected");
     return make_error(StatusCode::not_found, "'", name,
                       "' is not defined (no graph input, initializer or earlier node output has this name)");
   }
-  bool defines(std::string_view name) const { return values_.count(std::string(name)) != 0; }
-  void define(const std::string& name, relax::Var v) { values_[name] = v; }
+  bool defines(std::string_view name) const {
+    return values_.count(std::string(name)) != 0 || composites_.count(std::string(name)) != 0;
+  }
+  void define(const std::string& name, relax::Var v) {
+    composites_.erase(name);
+    values_[name] = v;
+  }
+
+  // Any value: a tensor, a sequence or an optional.
+  Result<ImportedValue> lookup_value(std::string_view name) const {
+    if (auto it = composites_.find(std::string(name)); it != composites_.end()) return it->second;
+    KILN_ASSIGN_OR_RETURN(const relax::Var v, lookup(name));
+    return ImportedValue(v);
+  }
+  void define_value(const std::string& name, ImportedValue value) {
+    if (const relax::Var* v = std::get_if<relax::Var>(&value)) return define(name, *v);
+    values_.erase(name);
+    composites_[name] = std::move(value);
+  }
+
+  // Imports `body`'s nodes into this function with its inputs bound to `args` (a Loop body
+  // unrolled, SequenceMap's body per element) and returns the values of its outputs. The
+  // body's own names do not outlive the call.
+  Result<std::vector<ImportedValue>> inline_graph(const GraphProto& body, std::span<const ImportedValue> args) {
+    if (args.size() != body.input.size())
+      return make_error(StatusCode::invalid_argument, "the body takes ", body.input.size(), " inputs, given ", args.size());
+    const auto saved_values = values_;
+    const auto saved_composites = composites_;
+    const auto restore = [&] {
+      values_ = saved_values;
+      composites_ = saved_composites;
+    };
+    for (std::size_t i = 0; i < args.size(); ++i)
+      if (!body.input[i].name.empty()) define_value(body.input[i].name, args[i]);
+    Status s = import_initializers(body);
+    if (s.ok()) s = import_nodes(body);
+    std::vector<ImportedValue> out;
+    for (std::size_t i = 0; s.ok() && i < body.output.size(); ++i) {
+      Result<ImportedValue> v = lookup_value(body.output[i].name);
+      if (v.ok()) out.push_back(std::move(*v));
+      else s = std::move(v).status().with_context(str_cat("body output '", body.output[i].name, "'"));
+    }
+    restore();
+    KILN_RETURN_IF_ERROR(s);
+    return out;
+  }
 
   // The elements of `v` when they are known at load time: a constant, an integer tensor
   // whose elements inference tracked (shape arithmetic), or a graph input whose value the
@@ -236,10 +339,63 @@ class GraphImporter {
     return {};
   }
 
-  // Graph inputs that no initializer defines become parameters, in order.
+  // A sequence graph input: its elements as parameters "name[0]", "name[1]", ...
+  Result<SequenceValue> import_sequence_input(const std::string& name, const TypeProto::Sequence& type) {
+    const SequenceInput* given = nullptr;
+    for (const SequenceInput& s : model_.options->sequence_inputs)
+      if (s.name == name) given = &s;
+    if (given == nullptr)
+      return make_error(StatusCode::unsupported, "graph input '", name, "' is a sequence: kiln needs its length at load "
+                        "time (ImportOptions::sequence_inputs)");
+    if (!type.elem_type) return make_error(StatusCode::unsupported, "graph input '", name, "' has no element type");
+    SequenceValue seq;
+    for (std::size_t i = 0; i < given->element_ranks.size(); ++i) {
+      const std::string item = str_cat(name, "[", i, "]");
+      KILN_ASSIGN_OR_RETURN(const relax::TensorType t,
+                            element_type_of(*type.elem_type, item, given->element_ranks[i], model_));
+      seq.dtype = t.dtype;
+      seq.items.push_back(builder_.input(item, t));
+      KILN_RETURN_IF_ERROR(builder_.status());
+    }
+    if (given->element_ranks.empty()) {  // no element to take the dtype from
+      const TypeProto::Tensor* tensor = type.elem_type->tensor_type();
+      const std::optional<DType> dtype = tensor ? to_dtype(tensor->elem_type) : std::nullopt;
+      if (!dtype) return make_error(StatusCode::unsupported, "graph input '", name, "' has elements kiln has no dtype for");
+      seq.dtype = *dtype;
+    }
+    return seq;
+  }
+
+  // Graph inputs that no initializer defines become parameters, in order; a sequence input
+  // one per element, an optional one when it holds a value.
   Status import_inputs(const GraphProto& graph) {
     for (const ValueInfoProto& input : graph.input) {
       if (defines(input.name)) continue;  // an initializer (IR < 4 lists them as inputs too)
+      if (input.type && input.type->sequence_type()) {
+        KILN_ASSIGN_OR_RETURN(SequenceValue seq, import_sequence_input(input.name, *input.type->sequence_type()));
+        define_value(input.name, std::move(seq));
+        continue;
+      }
+      if (const TypeProto::Optional* opt = input.type ? input.type->optional_type() : nullptr) {
+        OptionalValue value;
+        const auto& absent = model_.options->absent_optionals;
+        if (std::find(absent.begin(), absent.end(), input.name) == absent.end()) {
+          if (!opt->elem_type)
+            return make_error(StatusCode::unsupported, "graph input '", input.name, "' has no element type");
+          if (const TypeProto::Sequence* seq = opt->elem_type->sequence_type()) {
+            KILN_ASSIGN_OR_RETURN(value.sequence, import_sequence_input(input.name, *seq));
+          } else {
+            ValueInfoProto element;
+            element.name = input.name;
+            element.type = *opt->elem_type;
+            KILN_ASSIGN_OR_RETURN(const relax::TensorType t, tensor_type_of(element, model_));
+            value.tensor = builder_.input(input.name, t);
+            KILN_RETURN_IF_ERROR(builder_.status());
+          }
+        }
+        define_value(input.name, std::move(value));
+        continue;
+      }
       Result<relax::TensorType> type = tensor_type_of(input, model_);
       if (!type.ok()) return std::move(type).status().with_context(str_cat("graph input '", input.name, "'"));
       const relax::Var v = builder_.input(input.name, *type);
@@ -301,6 +457,32 @@ class GraphImporter {
       out.push_back(*v);
     }
     return out;
+  }
+
+  // The graph's outputs as the module returns them, with their names: a sequence as its
+  // elements "name[0]", "name[1]", ...; an optional as its value, or nothing when it has none.
+  Status flat_outputs(const GraphProto& graph, std::vector<std::string>& names, std::vector<relax::Var>& out) const {
+    const auto add_sequence = [&](const std::string& name, const SequenceValue& seq) {
+      for (std::size_t i = 0; i < seq.items.size(); ++i) {
+        names.push_back(str_cat(name, "[", i, "]"));
+        out.push_back(seq.items[i]);
+      }
+    };
+    for (const ValueInfoProto& output : graph.output) {
+      Result<ImportedValue> v = lookup_value(output.name);
+      if (!v.ok()) return std::move(v).status().with_context(str_cat("graph output '", output.name, "'"));
+      if (const relax::Var* t = std::get_if<relax::Var>(&*v)) {
+        names.push_back(output.name);
+        out.push_back(*t);
+      } else if (const SequenceValue* seq = std::get_if<SequenceValue>(&*v)) {
+        add_sequence(output.name, *seq);
+      } else {
+        const OptionalValue& opt = std::get<OptionalValue>(*v);
+        if (opt.tensor) names.push_back(output.name), out.push_back(*opt.tensor);
+        if (opt.sequence) add_sequence(output.name, *opt.sequence);
+      }
+    }
+    return {};
   }
 
   // Finishes the function with `outputs`. Each output gets a binding of its own (an identity
@@ -368,6 +550,7 @@ class GraphImporter {
   const GraphImporter* parent_;
   relax::Builder builder_;
   std::unordered_map<std::string, relax::Var> values_;
+  std::unordered_map<std::string, ImportedValue> composites_;  // sequences and optionals
 };
 
 // "Conv 'conv1'" or "Conv".
@@ -510,6 +693,22 @@ class NodeContext {
     graph_.define(node_.output[static_cast<std::size_t>(i)], v);
     return {};
   }
+  // Inputs and outputs of any kind: tensors, sequences, optionals.
+  Result<ImportedValue> value_input(int i) const {
+    if (!has_input(i)) return invalid("input ", i, " is required");
+    return graph_.lookup_value(input_name(i));
+  }
+  Result<SequenceValue> sequence_input(int i) const {
+    KILN_ASSIGN_OR_RETURN(ImportedValue v, value_input(i));
+    if (SequenceValue* seq = std::get_if<SequenceValue>(&v)) return std::move(*seq);
+    return invalid("input ", i, " '", input_name(i), "' must be a sequence");
+  }
+  Status set_value_output(int i, ImportedValue v) {
+    if (!wants_output(i)) return {};
+    graph_.define_value(node_.output[static_cast<std::size_t>(i)], std::move(v));
+    return {};
+  }
+
   // Refuses outputs from `first` on, which the converter does not compute.
   Status no_outputs_from(int first, std::string_view what) const {
     for (int i = first; i < output_count(); ++i)
@@ -545,8 +744,18 @@ class NodeContext {
     visit_dtype(t.dtype(), [&](auto zero) {
       using T = decltype(zero);
       if constexpr (std::is_same_v<T, bool>) static_cast<T*>(t.data())[i] = value != 0.0;
+      else if constexpr (std::is_integral_v<T>) static_cast<T*>(t.data())[i] = saturate<T>(value);
       else static_cast<T*>(t.data())[i] = static_cast<T>(value);
     });
+  }
+  // A double as an integer type: NaN is 0 and values beyond T's range clamp to it, since
+  // casting those is undefined (an attribute such as alpha = NaN on an integer tensor).
+  template <class T>
+  static T saturate(double value) noexcept {
+    if (std::isnan(value)) return T{0};
+    if (value <= static_cast<double>(std::numeric_limits<T>::lowest())) return std::numeric_limits<T>::lowest();
+    if (value >= static_cast<double>(std::numeric_limits<T>::max())) return std::numeric_limits<T>::max();
+    return static_cast<T>(value);
   }
 
  private:

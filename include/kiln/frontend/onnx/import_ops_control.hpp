@@ -71,6 +71,57 @@ inline Status convert_if(NodeContext& ctx) {
   return {};
 }
 
+// A Loop that carries a sequence or optional, which exist only while importing: the body is
+// imported once per iteration, so the trip count must be known at load time; a condition
+// the body computes must be known too, and ends the unrolling when false.
+inline Status unroll_loop(NodeContext& ctx, const GraphProto& body, int carried, int scans) {
+  std::optional<Tensor> trips;
+  if (ctx.has_input(0)) {
+    KILN_ASSIGN_OR_RETURN(const Var trip_count, ctx.input(0));
+    trips = ctx.known_value(trip_count);
+  }
+  if (!trips || trips->numel() != 1)
+    return ctx.unsupported("a loop that carries a sequence or optional needs its trip count known at load time");
+  const auto iterations = static_cast<std::int64_t>(NodeContext::reals_of(*trips)[0]);
+  bool running = true;
+  if (ctx.has_input(1)) {
+    KILN_ASSIGN_OR_RETURN(const Var condition, ctx.input(1));
+    const std::optional<Tensor> known = ctx.known_value(condition);
+    if (!known || known->numel() != 1) return ctx.unsupported("the loop's condition must be known at load time");
+    running = NodeContext::reals_of(*known)[0] != 0.0;
+  }
+  std::vector<ImportedValue> state;
+  for (int i = 0; i < carried; ++i) {
+    KILN_ASSIGN_OR_RETURN(ImportedValue v, ctx.value_input(2 + i));
+    state.push_back(std::move(v));
+  }
+  std::vector<std::vector<Var>> scanned(static_cast<std::size_t>(scans));
+  for (std::int64_t k = 0; running && k < iterations; ++k) {
+    std::vector<ImportedValue> args{ctx.scalar(DType::i64, static_cast<double>(k)), ctx.scalar(DType::boolean, 1.0)};
+    args.insert(args.end(), state.begin(), state.end());
+    Result<std::vector<ImportedValue>> out = ctx.graph().inline_graph(body, args);
+    if (!out.ok()) return std::move(out).status().with_context(str_cat("body, iteration ", k));
+    const Var* condition = std::get_if<Var>(&(*out)[0]);
+    const std::optional<Tensor> known = condition ? ctx.known_value(*condition) : std::nullopt;
+    if (!known || known->numel() != 1)
+      return ctx.unsupported("the body's condition output must be known at load time in a loop that carries a sequence");
+    running = NodeContext::reals_of(*known)[0] != 0.0;
+    for (int i = 0; i < carried; ++i) state[static_cast<std::size_t>(i)] = (*out)[static_cast<std::size_t>(1 + i)];
+    for (int j = 0; j < scans; ++j) {
+      const Var* v = std::get_if<Var>(&(*out)[static_cast<std::size_t>(1 + carried + j)]);
+      if (v == nullptr) return ctx.unsupported("scan output ", j, " is not a tensor");
+      scanned[static_cast<std::size_t>(j)].push_back(ctx.b().unsqueeze(*v, relax::Ints{0}));
+    }
+  }
+  for (int i = 0; i < carried; ++i) KILN_RETURN_IF_ERROR(ctx.set_value_output(i, state[static_cast<std::size_t>(i)]));
+  for (int j = 0; j < scans; ++j) {
+    const std::vector<Var>& rows = scanned[static_cast<std::size_t>(j)];
+    if (rows.empty()) return ctx.unsupported("scan output ", j, " of a loop that runs no iteration has no shape");
+    KILN_RETURN_IF_ERROR(ctx.set_output(carried + j, rows.size() == 1 ? rows[0] : ctx.b().concat(rows, 0)));
+  }
+  return ctx.status();
+}
+
 inline Status convert_loop(NodeContext& ctx) {
   KILN_ASSIGN_OR_RETURN(const GraphProto* body, graph_attr(ctx, "body"));
   const int carried = ctx.input_count() - 2;
@@ -80,6 +131,10 @@ inline Status convert_loop(NodeContext& ctx) {
   if (body->output.size() < static_cast<std::size_t>(carried + 1))
     return ctx.invalid("the body returns ", body->output.size(), " values, expected at least ", carried + 1);
   const int scans = static_cast<int>(body->output.size()) - (carried + 1);
+  for (int i = 0; i < carried; ++i) {
+    KILN_ASSIGN_OR_RETURN(const ImportedValue v, ctx.value_input(2 + i));
+    if (!std::holds_alternative<Var>(v)) return unroll_loop(ctx, *body, carried, scans);
+  }
   if (!ctx.has_input(0))
     return ctx.unsupported("a loop without a trip count (a while loop) is not supported: relax's loop has no early exit");
   KILN_ASSIGN_OR_RETURN(Var trip_count, ctx.input(0));

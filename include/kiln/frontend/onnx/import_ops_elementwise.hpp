@@ -49,9 +49,10 @@ Status convert_binary(NodeContext& ctx) {
 }
 
 // Identity: the output is the input's value itself (no binding).
+// Identity passes tensors, sequences and optionals alike.
 inline Status convert_identity(NodeContext& ctx) {
-  KILN_ASSIGN_OR_RETURN(const Var x, ctx.input(0));
-  return ctx.set_output(0, x);
+  KILN_ASSIGN_OR_RETURN(ImportedValue x, ctx.value_input(0));
+  return ctx.set_value_output(0, std::move(x));
 }
 
 // Sum, Mean, Max, Min: any number of inputs, broadcast together.

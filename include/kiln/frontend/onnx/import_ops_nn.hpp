@@ -358,6 +358,10 @@ inline Status convert_max_unpool(NodeContext& ctx) {
   const int spatial = xt.rank - 2;
   if (spatial < 1 || static_cast<int>(kernel.size()) != spatial)
     return ctx.invalid("kernel_shape must have one value per spatial axis");
+  if (!strides.empty() && static_cast<int>(strides.size()) != spatial)
+    return ctx.invalid("strides must have one value per spatial axis");
+  if (!pads.empty() && static_cast<int>(pads.size()) != 2 * spatial)
+    return ctx.invalid("pads must have two values per spatial axis");
   std::vector<std::int64_t> unpooled;
   for (int a = 0; a < xt.rank; ++a) {
     if (!xt.dims[a].is_constant()) return ctx.unsupported("the input's dims must be known at load time");
@@ -365,8 +369,15 @@ inline Status convert_max_unpool(NodeContext& ctx) {
     if (a >= 2) {
       const std::size_t i = static_cast<std::size_t>(a - 2);
       const std::int64_t stride = strides.empty() ? 1 : strides[i];
-      const std::int64_t padding = pads.empty() ? 0 : pads[i] + pads[i + static_cast<std::size_t>(spatial)];
-      d = (d - 1) * stride + kernel[i] - padding;
+      const std::int64_t begin = pads.empty() ? 0 : pads[i];
+      const std::int64_t end = pads.empty() ? 0 : pads[i + static_cast<std::size_t>(spatial)];
+      if (kernel[i] < 1 || stride < 1 || begin < 0 || end < 0)
+        return ctx.invalid("axis ", a, ": kernel_shape and strides must be positive and pads not negative");
+      // (d - 1) * stride + kernel - pads, overflow-checked: the attributes are the file's.
+      if (d < 1 || __builtin_mul_overflow(d - 1, stride, &d) || __builtin_add_overflow(d, kernel[i], &d) ||
+          begin > d || end > d - begin || d - begin - end < 1)
+        return ctx.invalid("axis ", a, ": the unpooled extent is out of range");
+      d -= begin + end;
     }
     unpooled.push_back(d);
   }
@@ -374,6 +385,13 @@ inline Status convert_max_unpool(NodeContext& ctx) {
   if (ctx.has_input(2)) {
     KILN_ASSIGN_OR_RETURN(out_dims, ctx.constant_ints(2, "output_shape"));
     if (out_dims.size() != unpooled.size()) return ctx.invalid("output_shape must have rank ", unpooled.size());
+  }
+  // Both element counts must fit: the strides below are their partial products.
+  for (const std::vector<std::int64_t>* dims : {&unpooled, &out_dims}) {
+    std::int64_t count = 1;
+    for (std::int64_t d : *dims)
+      if (d < 0 || __builtin_mul_overflow(count, d, &count))
+        return ctx.invalid("the output shape ", Tensor::shape_string(*dims), " is out of range");
   }
   relax::Builder& b = ctx.b();
   const relax::Dims flat_x{xt.element_count()};
@@ -480,6 +498,9 @@ inline Status convert_layer_norm(NodeContext& ctx) {
   if (!ctx.wants_output(1) && !ctx.wants_output(2))
     return ctx.set_output(0, b.layer_norm(x, scale, bias, relax::NormAttrs{.epsilon = epsilon, .axis = axis}));
   const DType t = ctx.dtype(x);
+  // An axis far out of range would make trailing_axes count through it.
+  if (axis < -ctx.rank(x) || axis >= ctx.rank(x))
+    return ctx.invalid("axis ", axis, " is out of range for rank ", ctx.rank(x));
   const relax::ReduceAttrs over{.axes = trailing_axes(axis, ctx.rank(x)), .keepdims = true};
   const Var mean = b.reduce(OpKind::reduce_mean, x, over);
   const Var centered = b.subtract(x, mean);

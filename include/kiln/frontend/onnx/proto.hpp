@@ -350,6 +350,30 @@ struct ModelProto {
   std::vector<FunctionProto> functions;  // model-local functions, decoded for the importer to expand
 };
 
+// Values of sequence and optional types, as ONNX's test data stores them (maps are skipped).
+// elem_type says which field holds the elements.
+enum class ValueElemType : std::int32_t { undefined = 0, tensor = 1, sparse_tensor = 2, sequence = 3, map = 4, optional = 5 };
+
+struct OptionalProto;
+
+struct SequenceProto {
+  static constexpr std::string_view kName = "SequenceProto";
+  std::string name;
+  ValueElemType elem_type = ValueElemType::undefined;
+  std::vector<TensorProto> tensor_values;
+  std::vector<SequenceProto> sequence_values;
+  std::vector<OptionalProto> optional_values;
+};
+
+struct OptionalProto {
+  static constexpr std::string_view kName = "OptionalProto";
+  std::string name;
+  ValueElemType elem_type = ValueElemType::undefined;  // undefined: no value
+  std::optional<TensorProto> tensor_value;
+  Box<SequenceProto> sequence_value;
+  Box<OptionalProto> optional_value;
+};
+
 // ---- decoders --------------------------------------------------------------------------
 //
 // decode_fields(reader, message) reads the fields of one message up to the reader's end,
@@ -448,6 +472,36 @@ inline Status decode_fields(wire::Reader& reader, TensorProto& tensor) {
       case 13: return detail::append_message(reader, tag, "external_data", tensor.external_data);
       case 14: return reader.read_enum_field(tag, "data_location", tensor.data_location);
       default: return reader.skip(tag);
+    }
+  });
+}
+
+inline Status decode_fields(wire::Reader& reader, OptionalProto& optional);
+
+inline Status decode_fields(wire::Reader& reader, SequenceProto& sequence) {
+  return reader.for_each_field([&](wire::Tag tag) -> Status {
+    switch (tag.field) {
+      case 1: return reader.read_string_field(tag, "name", sequence.name);
+      case 2: return reader.read_enum_field(tag, "elem_type", sequence.elem_type);
+      case 3: return detail::append_message(reader, tag, "tensor_values", sequence.tensor_values);
+      case 4: return detail::refuse_sparse(reader, "sparse_tensor_values");
+      case 5: return detail::append_message(reader, tag, "sequence_values", sequence.sequence_values);
+      case 7: return detail::append_message(reader, tag, "optional_values", sequence.optional_values);
+      default: return reader.skip(tag);  // 6: map_values
+    }
+  });
+}
+
+inline Status decode_fields(wire::Reader& reader, OptionalProto& optional) {
+  return reader.for_each_field([&](wire::Tag tag) -> Status {
+    switch (tag.field) {
+      case 1: return reader.read_string_field(tag, "name", optional.name);
+      case 2: return reader.read_enum_field(tag, "elem_type", optional.elem_type);
+      case 3: return detail::read_optional_message(reader, tag, "tensor_value", optional.tensor_value);
+      case 4: return detail::refuse_sparse(reader, "sparse_tensor_value");
+      case 5: return detail::read_boxed_message(reader, tag, "sequence_value", optional.sequence_value);
+      case 7: return detail::read_boxed_message(reader, tag, "optional_value", optional.optional_value);
+      default: return reader.skip(tag);  // 6: map_value
     }
   });
 }

@@ -3,8 +3,9 @@
 // The elements come from one of three places, as ONNX's IR specifies:
 //  - raw_data: the elements' little-endian bytes, densely packed;
 //  - the typed field of the data type: float_data (FLOAT), double_data (DOUBLE),
-//    int64_data (INT64), or int32_data, which carries every type of 32 bits or fewer:
-//    INT32, INT16, INT8, UINT8, BOOL as values, FLOAT16 and BFLOAT16 as their 16-bit patterns;
+//    int64_data (INT64), uint64_data (UINT32, UINT64), or int32_data, which carries the other
+//    types of 32 bits or fewer: INT32, INT16, UINT16, INT8, UINT8, BOOL as values, FLOAT16 and
+//    BFLOAT16 as their 16-bit patterns;
 //  - external data (data_location == EXTERNAL): the bytes of a file named by the
 //    external_data entries location, offset and length, relative to the model's directory.
 // Every source is checked against the element count of dims (overflow-checked), so the
@@ -33,8 +34,8 @@
 
 namespace kiln::onnx {
 
-// The kiln dtype of an ONNX element type, if kiln has one (it has no unsigned types wider
-// than 8 bits, no strings, complex numbers or 8- and 4-bit floats).
+// The kiln dtype of an ONNX element type, if kiln has one (it has no strings, complex
+// numbers or 8- and 4-bit floats).
 constexpr std::optional<DType> to_dtype(DataType type) noexcept {
   switch (type) {
     case DataType::float32: return DType::f32;
@@ -44,8 +45,11 @@ constexpr std::optional<DType> to_dtype(DataType type) noexcept {
     case DataType::int8: return DType::i8;
     case DataType::uint8: return DType::u8;
     case DataType::int16: return DType::i16;
+    case DataType::uint16: return DType::u16;
     case DataType::int32: return DType::i32;
+    case DataType::uint32: return DType::u32;
     case DataType::int64: return DType::i64;
+    case DataType::uint64: return DType::u64;
     case DataType::boolean: return DType::boolean;
     default: return std::nullopt;
   }
@@ -171,6 +175,20 @@ inline Status copy_typed_field(const TensorProto& proto, const TensorError& erro
     case DataType::int16: return narrow_int32_data<std::int16_t>(proto, error, -32768, 32767, tensor);
     case DataType::int8: return narrow_int32_data<std::int8_t>(proto, error, -128, 127, tensor);
     case DataType::uint8: return narrow_int32_data<std::uint8_t>(proto, error, 0, 255, tensor);
+    case DataType::uint16: return narrow_int32_data<std::uint16_t>(proto, error, 0, 65535, tensor);
+    case DataType::uint64:
+      std::memcpy(tensor.data(), proto.uint64_data.data(), proto.uint64_data.size() * sizeof(std::uint64_t));
+      return {};
+    case DataType::uint32: {
+      auto* out = static_cast<std::uint32_t*>(tensor.data());
+      for (std::size_t i = 0; i < proto.uint64_data.size(); ++i) {
+        const std::uint64_t value = proto.uint64_data[i];
+        if (value > std::numeric_limits<std::uint32_t>::max())
+          return error(StatusCode::parse_error, "uint64_data[", i, "] = ", value, " does not fit UINT32");
+        out[i] = static_cast<std::uint32_t>(value);
+      }
+      return {};
+    }
     // The bit patterns of 16-bit floats, as unsigned values.
     case DataType::float16:
     case DataType::bfloat16: return narrow_int32_data<std::uint16_t>(proto, error, 0, 65535, tensor);
@@ -256,7 +274,9 @@ inline Result<Tensor> to_tensor(const TensorProto& proto, const std::filesystem:
     if (proto.dims[axis] < 0) {
       return error(StatusCode::parse_error, "dims[", axis, "] = ", proto.dims[axis], " is negative");
     }
-    if (__builtin_mul_overflow(count, static_cast<std::uint64_t>(proto.dims[axis]), &count)) {
+    // kiln counts elements in int64, so past 2^63 - 1 is an overflow too.
+    if (__builtin_mul_overflow(count, static_cast<std::uint64_t>(proto.dims[axis]), &count) ||
+        count > static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max())) {
       return error(StatusCode::out_of_range, "dims ", Tensor::shape_string(proto.dims), " overflow the element count");
     }
   }

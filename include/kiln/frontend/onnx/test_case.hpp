@@ -16,8 +16,10 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 #include <filesystem>
 #include <optional>
+#include <span>
 #include <string>
 #include <system_error>
 #include <vector>
@@ -30,6 +32,7 @@
 #include "../../vm/cpu_kernels.hpp"
 #include "../../vm/execution_context.hpp"
 #include "import.hpp"
+#include "file_bytes.hpp"
 #include "load_file.hpp"
 #include "proto.hpp"
 #include "tensor_data.hpp"
@@ -64,11 +67,51 @@ constexpr std::string_view to_string(CaseResult::Outcome outcome) noexcept {
 
 namespace detail {
 
+// One graph input's or output's value in a data set, as the module takes or returns it: a
+// tensor as itself, a sequence as its elements, an optional as its value or nothing.
+struct FlatValue {
+  std::vector<TensorProto> tensors;
+  bool sequence = false;  // a sequence, or an optional holding one
+  bool absent = false;    // an optional holding nothing
+};
+
 struct DataSet {
   std::string name;
-  std::vector<TensorProto> inputs;
-  std::vector<TensorProto> outputs;
+  std::vector<FlatValue> input_values;  // by graph input (initializers left out)
+  std::vector<TensorProto> inputs;      // flattened, in the module's parameter order
+  std::vector<TensorProto> outputs;     // flattened, in the module's output order
 };
+
+inline Status flatten_sequence(const SequenceProto& seq, FlatValue& out) {
+  if (!seq.sequence_values.empty() || !seq.optional_values.empty())
+    return make_error(StatusCode::unsupported, "a sequence of sequences or optionals; kiln's sequences hold tensors");
+  out.sequence = true;
+  out.tensors.insert(out.tensors.end(), seq.tensor_values.begin(), seq.tensor_values.end());
+  return {};
+}
+
+// The value in `file`, decoded as the graph declares it (`type`: null for a tensor).
+inline Result<FlatValue> read_value_file(const std::filesystem::path& file, const TypeProto* type) {
+  KILN_ASSIGN_OR_RETURN(const std::vector<std::byte> bytes, read_whole_file(file, kMaxProtobufFileBytes));
+  const std::string source = file.string();
+  FlatValue value;
+  if (type == nullptr || type->tensor_type() != nullptr) {
+    KILN_ASSIGN_OR_RETURN(TensorProto t, decode_tensor_proto(bytes, source));
+    value.tensors.push_back(std::move(t));
+  } else if (type->sequence_type() != nullptr) {
+    KILN_ASSIGN_OR_RETURN(const SequenceProto seq, decode<SequenceProto>(bytes, source));
+    KILN_RETURN_IF_ERROR(flatten_sequence(seq, value));
+  } else if (type->optional_type() != nullptr) {
+    KILN_ASSIGN_OR_RETURN(const OptionalProto opt, decode<OptionalProto>(bytes, source));
+    if (opt.tensor_value) value.tensors.push_back(*opt.tensor_value);
+    else if (opt.sequence_value) KILN_RETURN_IF_ERROR(flatten_sequence(*opt.sequence_value, value));
+    else if (opt.optional_value) return make_error(StatusCode::unsupported, source, ": an optional of an optional");
+    else value.absent = true;
+  } else {
+    return make_error(StatusCode::unsupported, source, ": a map or sparse tensor; kiln reads tensors, sequences and optionals");
+  }
+  return value;
+}
 
 inline std::vector<std::filesystem::path> sorted_entries(const std::filesystem::path& dir) {
   std::vector<std::filesystem::path> out;
@@ -78,17 +121,33 @@ inline std::vector<std::filesystem::path> sorted_entries(const std::filesystem::
   return out;
 }
 
-// input_0.pb, input_1.pb, ... (or output_K.pb) in order of K.
-inline Result<std::vector<TensorProto>> numbered_tensors(const std::filesystem::path& dir, std::string_view stem) {
-  std::vector<TensorProto> out;
+// input_0.pb, input_1.pb, ... (or output_K.pb) in order of K, each decoded as values[K]
+// declares it.
+inline Result<std::vector<FlatValue>> numbered_values(const std::filesystem::path& dir, std::string_view stem,
+                                                      std::span<const ValueInfoProto* const> values) {
+  std::vector<FlatValue> out;
   for (int k = 0;; ++k) {
     const std::filesystem::path file = dir / str_cat(stem, "_", k, ".pb");
     std::error_code ec;
     if (!std::filesystem::exists(file, ec)) break;
-    KILN_ASSIGN_OR_RETURN(TensorProto proto, load_tensor_proto(file));
-    out.push_back(std::move(proto));
+    const auto index = static_cast<std::size_t>(k);
+    const TypeProto* type = index < values.size() && values[index]->type ? &*values[index]->type : nullptr;
+    KILN_ASSIGN_OR_RETURN(FlatValue v, read_value_file(file, type));
+    out.push_back(std::move(v));
   }
   return out;
+}
+
+inline std::vector<TensorProto> flatten(const std::vector<FlatValue>& values) {
+  std::vector<TensorProto> out;
+  for (const FlatValue& v : values) out.insert(out.end(), v.tensors.begin(), v.tensors.end());
+  return out;
+}
+
+// input_K.pb (or output_K.pb) files that all hold tensors, in order of K.
+inline Result<std::vector<TensorProto>> numbered_tensors(const std::filesystem::path& dir, std::string_view stem) {
+  KILN_ASSIGN_OR_RETURN(const std::vector<FlatValue> values, numbered_values(dir, stem, {}));
+  return flatten(values);
 }
 
 // Element i (row-major) of a slot, as a double.
@@ -129,6 +188,15 @@ inline std::optional<std::string> mismatch(const vm::Slot& got, const Tensor& wa
   }
   if (bad == 0) return std::nullopt;
   return str_cat(bad, " of ", want.numel(), " elements differ; ", first);
+}
+
+// ONNX's older test data holds BFLOAT16 tensors as UINT16 (numpy has no bfloat16): such a
+// tensor, where the model declares bf16, is its elements' bit patterns, read as bf16.
+inline Result<Tensor> as_declared_dtype(Tensor t, DType declared) {
+  if (t.dtype() != DType::u16 || declared != DType::bf16) return t;
+  KILN_ASSIGN_OR_RETURN(Tensor bits, Tensor::empty(DType::bf16, t.dims()));
+  if (t.numel() > 0) std::memcpy(bits.data(), t.data(), static_cast<std::size_t>(t.numel()) * sizeof(std::uint16_t));
+  return bits;
 }
 
 // The first dtype kiln lacks among the tensors, as a reason to skip.
@@ -172,20 +240,21 @@ inline Result<CaseResult> run_case(const std::filesystem::path& dir, const CaseO
   if (!loaded.ok()) return fail(loaded.status().to_string());
   if (!loaded->model.graph) return fail("the model has no graph");
   const GraphProto& graph = *loaded->model.graph;
-  // Sequences, maps and optionals: their data files are no TensorProtos.
-  for (const auto* list : {&graph.input, &graph.output}) {
-    for (const ValueInfoProto& v : *list) {
-      if (v.type && v.type->tensor_type() == nullptr)
-        return fail(str_cat("graph input or output '", v.name, "' is ",
-                            v.type->sequence_type() ? "a sequence" : v.type->optional_type() ? "an optional" : "no tensor",
-                            "; kiln imports tensors only"));
-    }
-  }
   if (std::optional<std::string> reason = detail::missing_dtype(graph)) {
     result.outcome = CaseResult::skipped;
     result.detail = *reason;
     return result;
   }
+
+  // The graph's inputs less the initializers (which IR < 4 lists as inputs too), and its
+  // outputs: what the data files hold, in order.
+  std::vector<const ValueInfoProto*> graph_inputs, graph_outputs;
+  for (const ValueInfoProto& input : graph.input) {
+    bool initializer = false;
+    for (const TensorProto& init : graph.initializer) initializer = initializer || init.name == input.name;
+    if (!initializer) graph_inputs.push_back(&input);
+  }
+  for (const ValueInfoProto& output : graph.output) graph_outputs.push_back(&output);
 
   std::vector<detail::DataSet> sets;
   for (const std::filesystem::path& entry : detail::sorted_entries(dir)) {
@@ -193,12 +262,13 @@ inline Result<CaseResult> run_case(const std::filesystem::path& dir, const CaseO
     if (name.rfind("test_data_set_", 0) != 0) continue;
     detail::DataSet set;
     set.name = name;
-    Result<std::vector<TensorProto>> inputs = detail::numbered_tensors(entry, "input");
+    Result<std::vector<detail::FlatValue>> inputs = detail::numbered_values(entry, "input", graph_inputs);
     if (!inputs.ok()) return fail(inputs.status().to_string());
-    Result<std::vector<TensorProto>> outputs = detail::numbered_tensors(entry, "output");
+    Result<std::vector<detail::FlatValue>> outputs = detail::numbered_values(entry, "output", graph_outputs);
     if (!outputs.ok()) return fail(outputs.status().to_string());
-    set.inputs = std::move(*inputs);
-    set.outputs = std::move(*outputs);
+    set.inputs = detail::flatten(*inputs);
+    set.outputs = detail::flatten(*outputs);
+    set.input_values = std::move(*inputs);
     sets.push_back(std::move(set));
   }
   if (std::optional<std::string> reason = detail::missing_dtype(sets)) {
@@ -218,18 +288,35 @@ inline Result<CaseResult> run_case(const std::filesystem::path& dir, const CaseO
     }
   }
 
+  // Sequences and optionals are fixed at load time (their lengths, whether they hold a value):
+  // as the first data set has them, which the other data sets must share.
+  ImportOptions layout;
+  const std::vector<detail::FlatValue>& first = sets[0].input_values;
+  for (std::size_t k = 0; k < first.size() && k < graph_inputs.size(); ++k) {
+    const std::string& name = graph_inputs[k]->name;
+    if (first[k].absent) layout.absent_optionals.push_back(name);
+    if (!first[k].sequence) continue;
+    SequenceInput seq{name, {}};
+    for (const TensorProto& t : first[k].tensors) seq.element_ranks.push_back(static_cast<int>(t.dims.size()));
+    layout.sequence_inputs.push_back(std::move(seq));
+  }
+  for (const detail::DataSet& set : sets)
+    for (std::size_t k = 0; k < set.input_values.size() && k < first.size(); ++k)
+      if (set.input_values[k].absent != first[k].absent ||
+          (first[k].sequence && set.input_values[k].tensors.size() != first[k].tensors.size()))
+        return fail(str_cat(set.name, ": input ", k, " differs in its sequence length or optional value from ",
+                            sets[0].name, "; kiln fixes those at load time"));
+
   const std::string model_dir = loaded->directory.string();
-  Result<relax::Module> module = import_model(loaded->model, model_dir);
+  Result<relax::Module> module = import_model(loaded->model, model_dir, layout);
   if (!module.ok() && options.allow_input_values) {
-    // Again, with the graph inputs' values (of the first data set) known at load time.
-    ImportOptions known;
+    // Again, with the tensor inputs' values (of the first data set) known at load time.
+    ImportOptions known = layout;
     std::size_t next = 0;
-    std::vector<std::string> initializers;
-    for (const TensorProto& init : graph.initializer) initializers.push_back(init.name);
-    for (const ValueInfoProto& input : graph.input) {
-      if (std::find(initializers.begin(), initializers.end(), input.name) != initializers.end()) continue;
-      if (next < inputs[0].size()) known.input_values.emplace_back(input.name, inputs[0][next]);
-      ++next;
+    for (std::size_t k = 0; k < first.size() && k < graph_inputs.size(); ++k) {
+      if (!first[k].sequence && first[k].tensors.size() == 1 && next < inputs[0].size())
+        known.input_values.emplace_back(graph_inputs[k]->name, inputs[0][next]);
+      next += first[k].tensors.size();
     }
     Result<relax::Module> retried = import_model(loaded->model, model_dir, known);
     // Either way the second attempt got further: its error is the one to report.
@@ -243,15 +330,22 @@ inline Result<CaseResult> run_case(const std::filesystem::path& dir, const CaseO
   Result<std::shared_ptr<const vm::Executable>> exe = vm::load(std::move(*module), options.load);
   if (!exe.ok()) return fail(exe.status().to_string());
   vm::ExecutionContext ctx(*exe, options.pool);
+  const relax::Function& entry = (*exe)->module().main();
   for (std::size_t s = 0; s < sets.size(); ++s) {
     if (inputs[s].size() != params)
       return fail(str_cat(sets[s].name, ": ", inputs[s].size(), " inputs for a module of ", params, " parameters"));
+    for (std::size_t i = 0; i < params; ++i) {
+      Result<Tensor> t = detail::as_declared_dtype(std::move(inputs[s][i]), entry.type(entry.params[i]).dtype);
+      if (!t.ok()) return fail(t.status().to_string());
+      inputs[s][i] = std::move(*t);
+    }
     if (sets[s].outputs.size() > outputs)
       return fail(str_cat(sets[s].name, ": ", sets[s].outputs.size(), " expected outputs, the module has ", outputs));
     Status run = ctx.run(inputs[s]);
     if (!run.ok()) return fail(str_cat(sets[s].name, ": ", run.to_string()));
     for (std::size_t o = 0; o < sets[s].outputs.size(); ++o) {
       Result<Tensor> want = to_tensor(sets[s].outputs[o], dir / sets[s].name);
+      if (want.ok()) want = detail::as_declared_dtype(std::move(*want), ctx.output(o).dtype);
       if (!want.ok()) return fail(want.status().to_string());
       if (std::optional<std::string> why = detail::mismatch(ctx.output(o), *want, options.rtol, options.atol))
         return fail(str_cat(sets[s].name, ": output ", o, ": ", *why));

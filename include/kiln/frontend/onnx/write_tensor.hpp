@@ -33,8 +33,11 @@ constexpr std::optional<DataType> to_data_type(DType dtype) noexcept {
     case DType::i8: return DataType::int8;
     case DType::u8: return DataType::uint8;
     case DType::i16: return DataType::int16;
+    case DType::u16: return DataType::uint16;
     case DType::i32: return DataType::int32;
+    case DType::u32: return DataType::uint32;
     case DType::i64: return DataType::int64;
+    case DType::u64: return DataType::uint64;
     case DType::boolean: return DataType::boolean;
   }
   return std::nullopt;

@@ -371,11 +371,19 @@ bool with_logical(OpKind op, Use&& use) {
   }
 }
 
-// ---- the generic path: blocks of double or int64 -------------------------------------------------
-// Any dtype computes in double (floating-point dtypes, exact for all of them) or int64
-// (integers and bool; wrapping there and truncating on the store is the element type's own
-// wrap-around). A row is loaded into a block, the op runs on the block, and the block is
-// stored back converted: the instantiations grow with dtypes plus ops, not their product.
+// ---- the generic path: blocks of double, int64 or uint64 -----------------------------------------
+// Any dtype computes in double (floating-point dtypes, exact for all of them), uint64 (u64,
+// whose upper half int64 would read as negative) or int64 (the other integers and bool;
+// wrapping there and truncating on the store is the element type's own wrap-around). A row is
+// loaded into a block, the op runs on the block, and the block is stored back converted: the
+// instantiations grow with dtypes plus ops, not their product.
+
+// Calls use.template operator()<Acc>() with the integer block type of an integer dtype.
+template <class Use>
+decltype(auto) with_integer_block(DType dtype, Use&& use) {
+  if (dtype == DType::u64) return use.template operator()<std::uint64_t>();
+  return use.template operator()<std::int64_t>();
+}
 
 inline constexpr std::int64_t kBlock = 256;
 
@@ -644,7 +652,9 @@ inline Status run_unary(const OpCall& call, const Slot& out, const Slot& x) {
   if (is_floating_point(x.dtype)) {
     done = with_float_unary<double>(op, [&](auto fn) { map_rows<double>(nest, call.pool, out, x, fn); });
   } else if (x.dtype != DType::boolean) {
-    done = with_integer_unary<std::int64_t>(op, [&](auto fn) { map_rows<std::int64_t>(nest, call.pool, out, x, fn); });
+    done = with_integer_block(x.dtype, [&]<class Acc>() {
+      return with_integer_unary<Acc>(op, [&](auto fn) { map_rows<Acc>(nest, call.pool, out, x, fn); });
+    });
   } else if (op == OpKind::logical_not || op == OpKind::identity) {
     const bool negate = op == OpKind::logical_not;
     map_rows<std::int64_t>(nest, call.pool, out, x, [negate](std::int64_t v) { return (v != 0) != negate ? 1 : 0; });
@@ -680,14 +690,18 @@ inline Status run_binary(const OpCall& call, const Slot& out, const Slot& a, con
   const bool real = is_floating_point(a.dtype);
   if (family == OpFamily::compare) {
     if (real) done = with_compare<double>(op, [&](auto fn) { zip.template operator()<double>(fn); });
-    else done = with_compare<std::int64_t>(op, [&](auto fn) { zip.template operator()<std::int64_t>(fn); });
+    else done = with_integer_block(a.dtype, [&]<class Acc>() {
+      return with_compare<Acc>(op, [&](auto fn) { zip.template operator()<Acc>(fn); });
+    });
   } else if (family == OpFamily::logical) {
     if (a.dtype == DType::boolean && b.dtype == DType::boolean)
       done = with_logical(op, [&](auto fn) { zip.template operator()<std::int64_t>(fn); });
   } else if (real) {
     done = with_float_binary<double>(op, [&](auto fn) { zip.template operator()<double>(fn); });
   } else if (a.dtype != DType::boolean) {
-    done = with_integer_binary<std::int64_t>(op, [&](auto fn) { zip.template operator()<std::int64_t>(fn); });
+    done = with_integer_block(a.dtype, [&]<class Acc>() {
+      return with_integer_binary<Acc>(op, [&](auto fn) { zip.template operator()<Acc>(fn); });
+    });
   }
   if (!done) return cpu_support::dtype_unsupported(op, "input", a.dtype, "no kernel for this dtype");
   return {};
@@ -752,7 +766,7 @@ inline Status run_clip(const OpCall& call, const Slot& out, const Slot& x, const
     });
   };
   if (is_floating_point(x.dtype)) clamp.template operator()<double>();
-  else clamp.template operator()<std::int64_t>();
+  else with_integer_block(x.dtype, clamp);
   return {};
 }
 
@@ -762,7 +776,7 @@ inline Status run_cast(const OpCall& call, const Slot& out, const Slot& x) {
   if (nest.elements() == 0) return {};
   const auto convert = [&]<class Acc>() { map_rows<Acc>(nest, call.pool, out, x, [](Acc v) { return v; }); };
   if (is_floating_point(x.dtype)) convert.template operator()<double>();
-  else convert.template operator()<std::int64_t>();
+  else with_integer_block(x.dtype, convert);
   return {};
 }
 

@@ -29,6 +29,7 @@
 #include "../../runtime/thread_pool.hpp"
 #include "../op_kernel.hpp"
 #include "../slot.hpp"
+#include "encode_scalar.hpp"
 
 namespace kiln::vm {
 namespace movement_detail {
@@ -593,42 +594,6 @@ inline Status pad_supports(const relax::Binding& b, const relax::Function& fn) {
   return Status::success();
 }
 
-// `value` as one element of `dtype` (integers saturate, bool is value != 0).
-inline void encode_value(DType dtype, double value, unsigned char (&out)[8]) noexcept {
-  const auto put = [&](auto v) { std::memcpy(out, &v, sizeof(v)); };
-  const auto saturate = [&](auto lo, auto hi) {
-    using I = decltype(lo);
-    const double v = std::isnan(value) ? 0.0 : std::clamp(value, static_cast<double>(lo), static_cast<double>(hi));
-    put(static_cast<I>(v));
-  };
-  switch (dtype) {
-    case DType::f32: put(static_cast<float>(value)); return;
-    case DType::f64: put(value); return;
-    case DType::f16: put(f16(value)); return;
-    case DType::bf16: put(bf16(value)); return;
-    case DType::i8: saturate(std::numeric_limits<std::int8_t>::min(), std::numeric_limits<std::int8_t>::max()); return;
-    case DType::u8:
-      saturate(std::numeric_limits<std::uint8_t>::min(), std::numeric_limits<std::uint8_t>::max());
-      return;
-    case DType::i16:
-      saturate(std::numeric_limits<std::int16_t>::min(), std::numeric_limits<std::int16_t>::max());
-      return;
-    case DType::i32:
-      saturate(std::numeric_limits<std::int32_t>::min(), std::numeric_limits<std::int32_t>::max());
-      return;
-    case DType::i64: {
-      // 2^63 is the first double past the range.
-      const double limit = 9223372036854775808.0;
-      put(std::isnan(value) ? std::int64_t{0}
-                         : value >= limit ? std::numeric_limits<std::int64_t>::max()
-                         : value < -limit ? std::numeric_limits<std::int64_t>::min()
-                                          : static_cast<std::int64_t>(value));
-      return;
-    }
-    case DType::boolean: put(static_cast<unsigned char>(value != 0.0 ? 1 : 0)); return;
-  }
-}
-
 inline Status pad_run(const OpCall& call) {
   const auto& a = call.attr<relax::PadAttrs>();
   const Slot& x = *call.input(0);
@@ -654,7 +619,7 @@ inline Status pad_run(const OpCall& call) {
   // The whole output takes the value (a source of stride 0), then the kept input overwrites
   // its window. Negative pads crop the input instead.
   unsigned char value[8] = {};
-  encode_value(x.dtype, a.value, value);
+  encode_scalar(x.dtype, a.value, value);
   CopyNest fill;
   for (int i = 0; i < out.rank; ++i) fill.push(out.dims[i], 0, out.strides[i]);
   copy_nest(bytes_of(out), reinterpret_cast<const std::byte*>(value), size, fill, call.pool);

@@ -57,6 +57,7 @@
 #include "../../runtime/thread_pool.hpp"
 #include "../op_kernel.hpp"
 #include "../slot.hpp"
+#include "encode_scalar.hpp"
 #include "cpu_support.hpp"
 
 namespace kiln::vm {
@@ -421,32 +422,6 @@ inline void build_taps(const AxisMap& m, const ResizeAttrs& attrs, TapRun* runs,
 
 // ---- nearest: a gather of elements of any dtype ----------------------------------------------------
 
-// extrapolation_value as one element of `dtype` (integers saturate, NaN becomes 0 for them).
-inline void encode_element(DType dtype, double value, unsigned char (&out)[8]) noexcept {
-  const auto put = [&](auto v) { std::memcpy(out, &v, sizeof(v)); };
-  const auto saturated = [&](auto type_tag) {
-    using I = decltype(type_tag);
-    const double lo = static_cast<double>(std::numeric_limits<I>::min());
-    const double hi = static_cast<double>(std::numeric_limits<I>::max());
-    if (std::isnan(value)) return I{0};
-    if (value <= lo) return std::numeric_limits<I>::min();
-    if (value >= hi) return std::numeric_limits<I>::max();
-    return static_cast<I>(value);
-  };
-  switch (dtype) {
-    case DType::f32: put(static_cast<float>(value)); return;
-    case DType::f64: put(value); return;
-    case DType::f16: put(f16(value)); return;
-    case DType::bf16: put(bf16(value)); return;
-    case DType::i8: put(saturated(std::int8_t{})); return;
-    case DType::u8: put(saturated(std::uint8_t{})); return;
-    case DType::i16: put(saturated(std::int16_t{})); return;
-    case DType::i32: put(saturated(std::int32_t{})); return;
-    case DType::i64: put(saturated(std::int64_t{})); return;
-    case DType::boolean: put(static_cast<unsigned char>(value != 0.0)); return;
-  }
-}
-
 // Copies output rows (all axes but the last) [row_begin, row_end): element j of a row is the
 // input element at the sum of the axes' offsets, or `fill` where an offset is -1.
 template <std::size_t Bytes>
@@ -498,7 +473,7 @@ inline Status run_nearest(const OpCall& call, const ResizeAttrs& attrs, const Pl
     stride *= m.in;
   }
   unsigned char fill[8] = {};
-  encode_element(y.dtype, attrs.extrapolation_value, fill);
+  encode_scalar(y.dtype, attrs.extrapolation_value, fill);
   const auto* in = static_cast<const std::byte*>(x.data);
   auto* out = static_cast<std::byte*>(y.data);
   const std::int64_t rows = cpu_support::extent_product(y, 0, y.rank - 1);

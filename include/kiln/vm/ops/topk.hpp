@@ -38,7 +38,7 @@ namespace topk_impl {
 using relax::OpKind;
 using cpu_support::op_error;
 
-inline constexpr std::string_view kAccepted = "f32, f64, f16, bf16, i8, u8, i16, i32 or i64";
+inline constexpr std::string_view kAccepted = "a numeric dtype (not bool)";
 
 // At most this many threads select side by side (each needs a row of scratch).
 inline constexpr std::int64_t kMaxParticipants = 64;
