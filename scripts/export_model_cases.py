@@ -14,6 +14,9 @@ The styles:
   gru_tagger      a GRU sequence model with a linear head and log-softmax
   convnext_block  EfficientNet/ConvNeXt-like: depthwise conv, LayerNormalization over
                   channels, SiLU, squeeze-excitation
+  local_function  a model-local function (FunctionProto) called twice, once with its
+                  attribute and optional input, once with neither;
+                  the expected output computed with numpy
 """
 import os
 import sys
@@ -154,6 +157,45 @@ def randomize_batch_norms(module):
     return module
 
 
+def export_local_function(out_dir):
+    from onnx import helper, TensorProto
+    # ScaledLeaky(X, LO) = Clip(LeakyRelu(X * 2, alpha), LO): alpha is the caller's (LeakyRelu's
+    # own default 0.01 when the caller gives none); LO is optional, as Clip's min is.
+    body = [
+        helper.make_node("Constant", [], ["two"], value=helper.make_tensor("two", TensorProto.FLOAT, [], [2.0])),
+        helper.make_node("Mul", ["X", "two"], ["doubled"]),
+        helper.make_node("LeakyRelu", ["doubled"], ["leaky"], alpha=0.0),
+        helper.make_node("Clip", ["leaky", "LO"], ["Y"]),
+    ]
+    body[2].attribute[0].ref_attr_name = "alpha"
+    fn = helper.make_function("kiln.test", "ScaledLeaky", ["X", "LO"], ["Y"], body,
+                              [helper.make_opsetid("", 13)], attributes=["alpha"])
+    nodes = [
+        helper.make_node("ScaledLeaky", ["x", "lo"], ["h"], domain="kiln.test", alpha=0.5),
+        helper.make_node("ScaledLeaky", ["h"], ["y"], domain="kiln.test"),
+    ]
+    graph = helper.make_graph(nodes, "local_function",
+                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 5]),
+                               helper.make_tensor_value_info("lo", TensorProto.FLOAT, [])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2, 5])])
+    model = helper.make_model(graph, functions=[fn],
+                              opset_imports=[helper.make_opsetid("", 13), helper.make_opsetid("kiln.test", 1)])
+    onnx.checker.check_model(model)
+    case = os.path.join(out_dir, "local_function")
+    data = os.path.join(case, "test_data_set_0")
+    os.makedirs(data, exist_ok=True)
+    onnx.save(model, os.path.join(case, "model.onnx"))
+    x = np.random.randn(2, 5).astype(np.float32)
+    lo = np.array(-0.3, dtype=np.float32)
+    leaky = lambda v, alpha: np.where(v >= 0, v, alpha * v)
+    h = np.maximum(leaky(x * 2, 0.5), lo)
+    y = leaky(h * 2, 0.01)
+    for name, value in (("input_0", x), ("input_1", lo), ("output_0", y.astype(np.float32))):
+        with open(os.path.join(data, name + ".pb"), "wb") as f:
+            f.write(numpy_helper.from_array(value).SerializeToString())
+    print("local_function", os.path.getsize(os.path.join(case, "model.onnx")), "bytes")
+
+
 def main():
     out_dir = sys.argv[1] if len(sys.argv) > 1 else os.path.join(os.path.dirname(__file__), "..", "tests", "data",
                                                                   "onnx_models")
@@ -163,6 +205,7 @@ def main():
            names=["features", "use_speech_head"], more_inputs=[[features, torch.tensor(0, dtype=torch.int64)]])
     export("gru_tagger", GruTagger(), [torch.randn(3, 7, 6)], out_dir)
     export("convnext_block", ConvNextBlock(), [torch.randn(2, 16, 12, 12)], out_dir, opset=17)
+    export_local_function(out_dir)
 
 
 if __name__ == "__main__":

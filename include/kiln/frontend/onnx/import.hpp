@@ -137,6 +137,7 @@ inline Result<relax::Module> import_model(const ModelProto& model, std::string_v
   state.lookup = detail::find_converter;
   state.knows_domain = detail::knows_domain;
   state.refusal = detail::refusal_reason;
+  state.functions = model.functions;
   // Symbols are named after dim_params; fresh ones must not collide with them.
   for (const ValueInfoProto& input : graph.input) {
     const TypeProto::Tensor* t = input.type ? input.type->tensor_type() : nullptr;

@@ -76,6 +76,9 @@ struct ModelState {
   std::unordered_map<std::string, Name> symbols;
   std::unordered_set<std::string> taken_symbols;
   int fresh_symbols = 0;
+  // The model's local functions, expanded where a node calls one; how deep expansions nest.
+  std::span<const FunctionProto> functions;
+  int expansion_depth = 0;
 
   // The dim an ONNX dimension becomes: its value, the caller's value for its dim_param, the
   // dim_param's symbol, or a fresh symbol for an unnamed unknown extent.
@@ -448,6 +451,76 @@ class GraphImporter {
 
   Status import_nodes(const GraphProto& graph);
 
+  // The model-local function a node calls, if any (a function of the model shadows an op).
+  const FunctionProto* find_function(const NodeProto& node) const {
+    for (const FunctionProto& f : model_.functions)
+      if (f.name == node.op_type && (f.domain == node.domain || (is_default_domain(f.domain) && is_default_domain(node.domain))))
+        return &f;
+    return nullptr;
+  }
+
+  // Expands a call of a model-local function in place: its nodes are imported with the
+  // caller's inputs, and with the caller's attributes where they refer to them (ref_attr_name),
+  // else the function's defaults.
+  Status expand_function(const NodeProto& node, const FunctionProto& fn) {
+    static constexpr int kMaxExpansionDepth = 32;
+    if (model_.expansion_depth >= kMaxExpansionDepth)
+      return make_error(StatusCode::unsupported, "function ", fn.name, " expands more than ", kMaxExpansionDepth,
+                        " levels deep (a recursive function?)");
+    if (node.input.size() > fn.input.size() || node.output.size() > fn.output.size())
+      return make_error(StatusCode::invalid_argument, "the call has ", node.input.size(), " inputs and ",
+                        node.output.size(), " outputs; function ", fn.name, " takes ", fn.input.size(), " and returns ",
+                        fn.output.size());
+    GraphProto body;
+    std::vector<ImportedValue> args;
+    std::unordered_set<std::string> absent;  // inputs the caller left out: empty names inside
+    for (std::size_t i = 0; i < fn.input.size(); ++i) {
+      if (i < node.input.size() && !node.input[i].empty()) {
+        KILN_ASSIGN_OR_RETURN(ImportedValue v, lookup_value(node.input[i]));
+        ValueInfoProto in;
+        in.name = fn.input[i];
+        body.input.push_back(std::move(in));
+        args.push_back(std::move(v));
+      } else {
+        absent.insert(fn.input[i]);
+      }
+    }
+    for (const std::string& name : fn.output) {
+      ValueInfoProto out;
+      out.name = name;
+      body.output.push_back(std::move(out));
+    }
+    for (NodeProto inner : fn.node) {
+      for (std::string& in : inner.input)
+        if (absent.count(in) != 0) in.clear();
+      std::vector<AttributeProto> attributes;
+      for (AttributeProto& attr : inner.attribute) {
+        if (attr.ref_attr_name.empty()) {
+          attributes.push_back(std::move(attr));
+          continue;
+        }
+        const AttributeProto* given = nullptr;
+        for (const AttributeProto& a : node.attribute)
+          if (a.name == attr.ref_attr_name) given = &a;
+        for (const AttributeProto& a : fn.attribute_proto)
+          if (given == nullptr && a.name == attr.ref_attr_name) given = &a;
+        if (given == nullptr) continue;  // neither given nor defaulted: the inner attribute is absent
+        AttributeProto resolved = *given;
+        resolved.name = attr.name;
+        attributes.push_back(std::move(resolved));
+      }
+      inner.attribute = std::move(attributes);
+      body.node.push_back(std::move(inner));
+    }
+    ++model_.expansion_depth;
+    Result<std::vector<ImportedValue>> out = inline_graph(body, args);
+    --model_.expansion_depth;
+    if (!out.ok()) return std::move(out).status().with_context(str_cat("in function ", fn.name));
+    for (std::size_t i = 0; i < node.output.size(); ++i)
+      if (!node.output[i].empty()) define_value(node.output[i], (*out)[i]);
+    return {};
+  }
+
   // The values of the graph's outputs, in order.
   Result<std::vector<relax::Var>> outputs(const GraphProto& graph) const {
     std::vector<relax::Var> out;
@@ -770,16 +843,17 @@ inline Status GraphImporter::import_nodes(const GraphProto& graph) {
     const NodeProto& node = graph.node[n];
     const std::string where =
         str_cat(top ? "onnx: " : "", "node ", n, " (", describe_node(node), "), opset ", model_.opset);
-    if (!model_.knows_domain(node.domain))
+    if (!model_.knows_domain(node.domain) && find_function(node) == nullptr)
       return make_error(StatusCode::unsupported, where, ": the operator domain '", node.domain, "' is not supported");
-    const ConvertFn convert = model_.lookup(node.domain, node.op_type);
-    if (convert == nullptr) {
+    const FunctionProto* function = find_function(node);
+    const ConvertFn convert = function != nullptr ? nullptr : model_.lookup(node.domain, node.op_type);
+    if (convert == nullptr && function == nullptr) {
       const std::string_view reason = is_default_domain(node.domain) && model_.refusal ? model_.refusal(node.op_type) : "";
       return make_error(StatusCode::unsupported, where, ": the op ", node.op_type, " is not supported",
                         reason.empty() ? "" : ": ", reason);
     }
     NodeContext ctx(*this, node, static_cast<int>(n));
-    Status s = convert(ctx);
+    Status s = function != nullptr ? expand_function(node, *function) : convert(ctx);
     if (s.ok()) s = builder_.status();
     if (!s.ok()) return std::move(s).with_context(where);
     for (std::size_t o = 0; o < node.output.size(); ++o)

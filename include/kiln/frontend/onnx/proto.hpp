@@ -330,6 +330,7 @@ struct FunctionProto {
   std::vector<std::string> input;
   std::vector<std::string> output;
   std::vector<std::string> attribute;
+  std::vector<AttributeProto> attribute_proto;  // attributes with their default values
   std::vector<NodeProto> node;
   std::string doc_string;
   std::vector<OperatorSetIdProto> opset_import;
@@ -683,6 +684,7 @@ inline Status decode_fields(wire::Reader& reader, FunctionProto& function) {
       case 8: return reader.read_string_field(tag, "doc_string", function.doc_string);
       case 9: return detail::append_message(reader, tag, "opset_import", function.opset_import);
       case 10: return reader.read_string_field(tag, "domain", function.domain);
+      case 11: return detail::append_message(reader, tag, "attribute_proto", function.attribute_proto);
       default: return reader.skip(tag);
     }
   });
