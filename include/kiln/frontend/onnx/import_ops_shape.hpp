@@ -337,9 +337,17 @@ inline Status convert_constant_of_shape(NodeContext& ctx) {
   const double element = NodeContext::reals_of(value)[0];
   if (std::optional<Tensor> known = ctx.known_value(shape)) {
     KILN_ASSIGN_OR_RETURN(const std::vector<std::int64_t> dims, NodeContext::ints_of(*known, "shape"));
-    KILN_ASSIGN_OR_RETURN(Tensor filled, Tensor::empty(value.dtype(), dims));
-    for (std::int64_t i = 0; i < filled.numel(); ++i) NodeContext::store(filled, i, element);
-    return ctx.set_output(0, ctx.constant(std::move(filled)));
+    std::int64_t count = 1;
+    for (std::int64_t d : dims)
+      if (d < 0 || __builtin_mul_overflow(count, d, &count))
+        return ctx.invalid("shape ", Tensor::shape_string(dims), " is negative or has too many elements");
+    // Filled at load time only up to constant folding's limit: the shape is the file's, and
+    // a larger fill is an expand, made when the model runs.
+    if (count <= (std::int64_t{1} << 16)) {
+      KILN_ASSIGN_OR_RETURN(Tensor filled, Tensor::empty(value.dtype(), dims));
+      for (std::int64_t i = 0; i < filled.numel(); ++i) NodeContext::store(filled, i, element);
+      return ctx.set_output(0, ctx.constant(std::move(filled)));
+    }
   }
   return ctx.set_output(0, ctx.b().expand(ctx.scalar(value.dtype(), element), shape));
 }
