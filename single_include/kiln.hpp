@@ -718,16 +718,17 @@ struct numeric_limits<kiln::bf16> {
 
 namespace kiln {
 
-enum class DType : std::uint8_t { f32, f64, f16, bf16, i8, u8, i16, i32, i64, boolean };
+enum class DType : std::uint8_t { f32, f64, f16, bf16, i8, u8, i16, u16, i32, u32, i64, u64, boolean };
 
 inline constexpr DType kAllDTypes[] = {DType::f32, DType::f64, DType::f16, DType::bf16, DType::i8,
-                                       DType::u8,  DType::i16, DType::i32, DType::i64,  DType::boolean};
+                                       DType::u8,  DType::i16, DType::u16, DType::i32, DType::u32,
+                                       DType::i64, DType::u64, DType::boolean};
 
 constexpr std::size_t size_of(DType t) noexcept {
   switch (t) {
-    case DType::f64: case DType::i64: return 8;
-    case DType::f32: case DType::i32: return 4;
-    case DType::f16: case DType::bf16: case DType::i16: return 2;
+    case DType::f64: case DType::i64: case DType::u64: return 8;
+    case DType::f32: case DType::i32: case DType::u32: return 4;
+    case DType::f16: case DType::bf16: case DType::i16: case DType::u16: return 2;
     case DType::i8: case DType::u8: case DType::boolean: return 1;
   }
   return 0;
@@ -742,8 +743,11 @@ constexpr std::string_view to_string(DType t) noexcept {
     case DType::i8: return "i8";
     case DType::u8: return "u8";
     case DType::i16: return "i16";
+    case DType::u16: return "u16";
     case DType::i32: return "i32";
+    case DType::u32: return "u32";
     case DType::i64: return "i64";
+    case DType::u64: return "u64";
     case DType::boolean: return "bool";
   }
   return "?";
@@ -759,7 +763,10 @@ constexpr bool is_floating_point(DType t) noexcept {
   return t == DType::f32 || t == DType::f64 || t == DType::f16 || t == DType::bf16;
 }
 constexpr bool is_integer(DType t) noexcept { return !is_floating_point(t) && t != DType::boolean; }
-constexpr bool is_signed(DType t) noexcept { return t != DType::u8 && t != DType::boolean; }
+constexpr bool is_unsigned_integer(DType t) noexcept {
+  return t == DType::u8 || t == DType::u16 || t == DType::u32 || t == DType::u64;
+}
+constexpr bool is_signed(DType t) noexcept { return !is_unsigned_integer(t) && t != DType::boolean; }
 
 // C++ type -> DType. Only the types listed here are element types.
 template <class T> struct dtype_of;
@@ -770,8 +777,11 @@ template <> struct dtype_of<bf16> : std::integral_constant<DType, DType::bf16> {
 template <> struct dtype_of<std::int8_t> : std::integral_constant<DType, DType::i8> {};
 template <> struct dtype_of<std::uint8_t> : std::integral_constant<DType, DType::u8> {};
 template <> struct dtype_of<std::int16_t> : std::integral_constant<DType, DType::i16> {};
+template <> struct dtype_of<std::uint16_t> : std::integral_constant<DType, DType::u16> {};
 template <> struct dtype_of<std::int32_t> : std::integral_constant<DType, DType::i32> {};
+template <> struct dtype_of<std::uint32_t> : std::integral_constant<DType, DType::u32> {};
 template <> struct dtype_of<std::int64_t> : std::integral_constant<DType, DType::i64> {};
+template <> struct dtype_of<std::uint64_t> : std::integral_constant<DType, DType::u64> {};
 template <> struct dtype_of<bool> : std::integral_constant<DType, DType::boolean> {};
 
 template <class T>
@@ -789,8 +799,11 @@ template <> struct type_of<DType::bf16> { using type = bf16; };
 template <> struct type_of<DType::i8> { using type = std::int8_t; };
 template <> struct type_of<DType::u8> { using type = std::uint8_t; };
 template <> struct type_of<DType::i16> { using type = std::int16_t; };
+template <> struct type_of<DType::u16> { using type = std::uint16_t; };
 template <> struct type_of<DType::i32> { using type = std::int32_t; };
+template <> struct type_of<DType::u32> { using type = std::uint32_t; };
 template <> struct type_of<DType::i64> { using type = std::int64_t; };
+template <> struct type_of<DType::u64> { using type = std::uint64_t; };
 template <> struct type_of<DType::boolean> { using type = bool; };
 
 template <DType D>
@@ -808,8 +821,11 @@ constexpr decltype(auto) visit_dtype(DType t, Fn&& fn) {
     case DType::i8: return fn(std::int8_t{});
     case DType::u8: return fn(std::uint8_t{});
     case DType::i16: return fn(std::int16_t{});
+    case DType::u16: return fn(std::uint16_t{});
     case DType::i32: return fn(std::int32_t{});
+    case DType::u32: return fn(std::uint32_t{});
     case DType::i64: return fn(std::int64_t{});
+    case DType::u64: return fn(std::uint64_t{});
     case DType::boolean: break;
   }
   return fn(bool{});
@@ -5160,8 +5176,11 @@ constexpr const char* dtype_name() noexcept {
     case DType::i8: return "int8";
     case DType::u8: return "uint8";
     case DType::i16: return "int16";
+    case DType::u16: return "uint16";
     case DType::i32: return "int32";
+    case DType::u32: return "uint32";
     case DType::i64: return "int64";
+    case DType::u64: return "uint64";
     case DType::boolean: return "bool";
   }
   return "?";
@@ -9073,6 +9092,7 @@ constexpr Inferred<TensorType> conv_nchwc(const TensorType& x, const TensorType&
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 // ---- begin kiln/relax/attributes.hpp ----
@@ -9087,6 +9107,7 @@ constexpr Inferred<TensorType> conv_nchwc(const TensorType& x, const TensorType&
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <type_traits>
 #include <variant>
 #include <vector>
 
@@ -9129,6 +9150,8 @@ enum class OpKind : std::uint8_t {
   // cutting, joining, indexing
   concat, split, slice, gather, gather_elements, scatter_elements, scatter_nd, pad, tile, resize,
   attention,
+  // ops whose output extent depends on the input values: the kernel reports it
+  non_zero, unique, non_max_suppression,
   // the blocked NCHWc layout the CPU backend runs convolutions in (relax/passes/convert_layout.hpp)
   to_nchwc, from_nchwc, conv_nchwc,
   // a user's own scheduled kernel, referenced by name (a cross-level call)
@@ -9260,6 +9283,10 @@ inline constexpr OpInfo kOpTable[] = {
     {"tile", F::other, 1, 1},
     {"resize", F::other, 1, 1},
     {"attention", F::other, 3, 4},  // q, k, v, mask
+    {"non_zero", F::other, 1, 1},
+    {"unique", F::other, 1, 1},
+    // boxes, scores, and optionally max_output_boxes_per_class, iou_threshold, score_threshold
+    {"non_max_suppression", F::other, 2, 5},
     {"to_nchwc", F::other, 1, 1},
     {"from_nchwc", F::other, 1, 1},
     {"conv_nchwc", F::other, 2, 3},  // x, packed weight, packed bias
@@ -9392,6 +9419,30 @@ struct TopKAttrs {
   bool sorted = true;
 };
 
+// An output extent only the kernel knows (how many elements are nonzero): a symbol of its own,
+// bound after the kernel runs, and the most it can be in terms of the inputs' dims, which
+// memory is planned for, so that a run with any values allocates nothing.
+struct DataDependentExtent {
+  SymDim count;
+  SymDim bound;
+};
+
+struct NonZeroAttrs {
+  DataDependentExtent extent;
+};
+
+struct UniqueAttrs {
+  DataDependentExtent extent;
+  bool sorted = true;
+  bool has_axis = false;  // without an axis, the input is flattened
+  std::int64_t axis = 0;
+};
+
+struct NonMaxSuppressionAttrs {
+  DataDependentExtent extent;
+  bool center_point_box = false;  // boxes as [x_center, y_center, width, height], else two corners
+};
+
 struct AttentionAttrs {
   double scale = 0.0;  // 0: 1 / sqrt(head size)
   bool causal = false;
@@ -9431,7 +9482,20 @@ struct FusedAttrs {
 using Attrs = std::variant<NoAttrs, AxisAttrs, CumSumAttrs, ScatterAttrs, LpNormAttrs, ArgReduceAttrs, CastAttrs, GemmOpAttrs, ConvAttrs, ConvTransposeAttrs,
                            PoolAttrs, NormAttrs, ReduceAttrs, ShapeAttrs, AxesAttrs, PermAttrs, ShapeOfAttrs,
                            SplitAttrs, SliceAttrs, PadAttrs, TileAttrs, ResizeAttrs, TopKAttrs, AttentionAttrs,
-                           CallKernelAttrs, IfAttrs, LoopAttrs, FusedAttrs, BlockAttrs, ChannelsAttrs>;
+                           NonZeroAttrs, UniqueAttrs, NonMaxSuppressionAttrs, CallKernelAttrs, IfAttrs, LoopAttrs, FusedAttrs, BlockAttrs, ChannelsAttrs>;
+
+// The data-dependent extent of a binding's attributes, or null when its outputs have none.
+template <class AttrsT>
+  requires std::is_same_v<std::remove_const_t<AttrsT>, Attrs>
+auto* data_dependent_extent(AttrsT& attrs) noexcept {
+  using Extent = std::conditional_t<std::is_const_v<AttrsT>, const DataDependentExtent, DataDependentExtent>;
+  return std::visit(
+      [](auto& a) -> Extent* {
+        if constexpr (requires { a.extent; }) return &a.extent;
+        else return nullptr;
+      },
+      attrs);
+}
 
 // The attributes `op` takes, with their defaults.
 inline Attrs default_attrs(OpKind op) {
@@ -9469,6 +9533,9 @@ inline Attrs default_attrs(OpKind op) {
     case OpKind::argmax:
     case OpKind::argmin: return ArgReduceAttrs{};
     case OpKind::topk: return TopKAttrs{};
+    case OpKind::non_zero: return NonZeroAttrs{};
+    case OpKind::unique: return UniqueAttrs{};
+    case OpKind::non_max_suppression: return NonMaxSuppressionAttrs{};
     case OpKind::reshape:
     case OpKind::expand: return ShapeAttrs{};
     case OpKind::squeeze:
@@ -9703,6 +9770,16 @@ inline std::string to_string(const Attrs& attrs) {
           w.integer("axis", a.axis);
           if (!a.largest) w.flag("largest", false);
           if (!a.sorted) w.flag("sorted", false);
+        } else if constexpr (std::is_same_v<A, NonZeroAttrs> || std::is_same_v<A, UniqueAttrs> ||
+                             std::is_same_v<A, NonMaxSuppressionAttrs>) {
+          w.field("count", str_cat(to_string(a.extent.count), " <= ", to_string(a.extent.bound)));
+          if constexpr (std::is_same_v<A, UniqueAttrs>) {
+            if (a.has_axis) w.integer("axis", a.axis);
+            if (!a.sorted) w.flag("sorted", false);
+          }
+          if constexpr (std::is_same_v<A, NonMaxSuppressionAttrs>) {
+            if (a.center_point_box) w.flag("center_point_box", true);
+          }
         } else if constexpr (std::is_same_v<A, AttentionAttrs>) {
           if (a.scale != 0.0) w.real("scale", a.scale);
           if (a.causal) w.flag("causal", true);
@@ -9742,7 +9819,7 @@ using Contents = std::vector<SymDim>;
 struct Value {
   ValueKind kind = ValueKind::binding;
   TensorType type;
-  std::string name;  // a parameter's name; empty for other values
+  std::string name;  // a parameter's name, or an output's (the importer names them); else empty
   // A parameter's position, a constant's index in Function::constants, or which output of
   // its binding this value is.
   int index = 0;
@@ -9772,6 +9849,10 @@ struct Function {
   std::vector<Value> values;
   std::vector<Block> blocks;
   std::vector<ValueId> outputs;
+  // Parameters (by position) whose values the function was built for, as ONNX's
+  // ImportOptions::input_values fixes a shape fed through a graph input: a run with another
+  // value would compute something else, so the VM refuses it.
+  std::vector<std::pair<int, Tensor>> fixed_param_values;
 
   bool has_value(ValueId id) const noexcept { return id >= 0 && id < static_cast<ValueId>(values.size()); }
   const Value& value(ValueId id) const { return values[static_cast<std::size_t>(id)]; }
@@ -9954,6 +10035,67 @@ inline Status verify(const Module& module) {
 #include <string_view>
 #include <vector>
 
+// ---- begin kiln/relax/infer_data_dependent.hpp ----
+// kiln/relax/infer_data_dependent.hpp: the output types of the ops whose output extent depends
+// on the input values (non_zero, unique, non_max_suppression). That extent is the attribute's
+// count symbol; bind_shapes() binds it to its bound when planning and the VM to what the
+// kernel reports after it runs.
+
+#include <cstdint>
+#include <string_view>
+#include <vector>
+
+
+namespace kiln::relax::infer {
+
+inline Status check_extent(std::string_view op, const DataDependentExtent& e) {
+  if (!e.count.valid() || !e.bound.valid())
+    return make_error(StatusCode::invalid_argument, op, ": the data-dependent extent needs a count and a bound");
+  return {};
+}
+
+// i64[rank, count]: the coordinates of the nonzero elements, one column each.
+inline Result<std::vector<TensorType>> non_zero(const TensorType& x, const NonZeroAttrs& a) {
+  KILN_RETURN_IF_ERROR(check_extent("non_zero", a.extent));
+  return std::vector<TensorType>{TensorType(DType::i64, {SymDim(x.rank), a.extent.count})};
+}
+
+// y (the unique values or slices), indices (first occurrence of each), inverse_indices (for
+// each input element or slice, its entry in y) and counts.
+inline Result<std::vector<TensorType>> unique(const TensorType& x, const UniqueAttrs& a) {
+  KILN_RETURN_IF_ERROR(check_extent("unique", a.extent));
+  TensorType y(x.dtype, {a.extent.count});
+  SymDim along = x.element_count();
+  if (a.has_axis) {
+    if (a.axis < -x.rank || a.axis >= x.rank)
+      return make_error(StatusCode::invalid_argument, "unique: axis ", a.axis, " is out of range for rank ", x.rank);
+    const int axis = static_cast<int>(a.axis < 0 ? a.axis + x.rank : a.axis);
+    y = x;
+    y.dims[axis] = a.extent.count;
+    along = x.dims[axis];
+  }
+  const TensorType per_entry(DType::i64, {a.extent.count});
+  return std::vector<TensorType>{y, per_entry, TensorType(DType::i64, {along}), per_entry};
+}
+
+// i64[count, 3]: (batch, class, box) of each selected box.
+inline Result<std::vector<TensorType>> non_max_suppression(const TensorType& boxes, const TensorType& scores,
+                                                           const NonMaxSuppressionAttrs& a) {
+  KILN_RETURN_IF_ERROR(check_extent("non_max_suppression", a.extent));
+  if (boxes.rank != 3 || scores.rank != 3)
+    return make_error(StatusCode::shape_mismatch, "non_max_suppression: boxes must be [batch, boxes, 4] and scores "
+                      "[batch, classes, boxes], got ", to_string(boxes), " and ", to_string(scores));
+  if (boxes.dtype != scores.dtype || !is_floating_point(boxes.dtype))
+    return make_error(StatusCode::dtype_mismatch, "non_max_suppression: boxes and scores must share a floating-point "
+                      "dtype, got ", to_string(boxes), " and ", to_string(scores));
+  if (boxes.dims[2].is_constant() && !boxes.dims[2].is_constant(4))
+    return make_error(StatusCode::shape_mismatch, "non_max_suppression: boxes must have 4 coordinates, got ",
+                      to_string(boxes));
+  return std::vector<TensorType>{TensorType(DType::i64, {a.extent.count, SymDim(3)})};
+}
+
+} // namespace kiln::relax::infer
+// ---- end kiln/relax/infer_data_dependent.hpp ----
 
 namespace kiln::relax {
 
@@ -10185,6 +10327,10 @@ inline Result<std::vector<TensorType>> infer_types(OpKind op, const Attrs& attrs
     case OpKind::tile: return detail::one_type(infer::tile(t(0), std::get<TileAttrs>(attrs).repeats));
     case OpKind::resize: return detail::one_type(infer::resize(t(0), std::get<ResizeAttrs>(attrs)));
     case OpKind::attention: return detail::one_type(infer::attention(t(0), t(1), t(2), optional(3)));
+    case OpKind::non_zero: return infer::non_zero(t(0), std::get<NonZeroAttrs>(attrs));
+    case OpKind::unique: return infer::unique(t(0), std::get<UniqueAttrs>(attrs));
+    case OpKind::non_max_suppression:
+      return infer::non_max_suppression(t(0), t(1), std::get<NonMaxSuppressionAttrs>(attrs));
     case OpKind::to_nchwc: return detail::one_type(infer::to_nchwc(t(0), std::get<BlockAttrs>(attrs).block));
     case OpKind::from_nchwc:
       return detail::one_type(infer::from_nchwc(t(0), std::get<ChannelsAttrs>(attrs).channels));
@@ -11012,10 +11158,29 @@ inline Status bind_attrs(Attrs& attrs, const Bindings& bindings) {
   if (auto* a = std::get_if<ShapeAttrs>(&attrs)) return bind_dims(a->shape, bindings);
   if (auto* a = std::get_if<ConvTransposeAttrs>(&attrs)) return bind_dims(a->output_shape, bindings);
   if (auto* a = std::get_if<ResizeAttrs>(&attrs)) return bind_dims(a->sizes, bindings);
+  if (DataDependentExtent* e = data_dependent_extent(attrs)) {
+    KILN_ASSIGN_OR_RETURN(const std::int64_t count, evaluate(e->count, bindings));
+    e->count = count;
+  }
   if (auto* a = std::get_if<TopKAttrs>(&attrs)) {
     KILN_ASSIGN_OR_RETURN(const std::int64_t k, evaluate(a->k, bindings));
     a->k = k;
   }
+  return {};
+}
+
+// Binds a data-dependent count to its reported value, else to its bound.
+inline Status bind_data_dependent(const DataDependentExtent& e, const Bindings& reported, Bindings& symbols) {
+  if (!e.count.is_symbol())
+    return make_error(StatusCode::invalid_argument, "a data-dependent count must be a symbol, got ",
+                      to_string(e.count));
+  const Name& symbol = e.count.symbol_at(0);
+  KILN_ASSIGN_OR_RETURN(const std::int64_t bound, evaluate(e.bound, symbols));
+  const std::int64_t value = reported.find(symbol).value_or(bound);
+  if (value < 0 || value > bound)
+    return make_error(StatusCode::out_of_range, symbol.view(), " = ", value, " is outside its bound [0, ", bound, "]");
+  if (!symbols.bind(symbol, value))
+    return make_error(StatusCode::unsupported, "more than ", Bindings::capacity, " shape symbols");
   return {};
 }
 
@@ -11028,7 +11193,10 @@ inline TensorType concrete_type(DType dtype, const ConcreteShape& shape) {
 
 } // namespace detail
 
-inline Result<BoundShapes> bind_shapes(const Function& fn, std::span<const InputShape> inputs) {
+// `data_dependent` holds the extents data-dependent ops reported in a run (their count
+// symbols); a count it lacks takes its bound, the most it can be.
+inline Result<BoundShapes> bind_shapes(const Function& fn, std::span<const InputShape> inputs,
+                                       const Bindings& data_dependent = {}) {
   // Everything below indexes by ids; a malformed function is reported, not followed.
   KILN_RETURN_IF_ERROR(verify(fn));
   BoundShapes out;
@@ -11148,6 +11316,13 @@ inline Result<BoundShapes> bind_shapes(const Function& fn, std::span<const Input
     if (!status.ok()) return;
     const std::string where = str_cat("%", number, " = relax.", to_string(b.op));
     number += static_cast<int>(b.outputs.size());
+    if (const DataDependentExtent* e = data_dependent_extent(b.attrs)) {
+      Status bound = detail::bind_data_dependent(*e, data_dependent, out.symbols);
+      if (!bound.ok()) {
+        status = std::move(bound).with_context(where);
+        return;
+      }
+    }
     for (ValueId o : b.outputs) {
       Result<ConcreteShape> s = detail::evaluate_type(fn.type(o), out.symbols);
       if (!s.ok()) {
@@ -13227,6 +13402,7 @@ inline Slot slot_of(const Tensor& t) noexcept {
 //   - at run (`run`): compute. The outputs' memory is already placed; `run` must not allocate.
 
 #include <cstddef>
+#include <cstdint>
 #include <span>
 
 
@@ -13242,6 +13418,9 @@ struct OpCall {
   ThreadPool* pool = nullptr;           // may be null: run on the caller's thread
   std::span<std::byte> scratch;         // 64-byte aligned, scratch_bytes() of them
   const FusedProgram* fused = nullptr;  // for a fused call: what it computes
+  // For an op whose output extent depends on the values (relax::DataDependentExtent): on
+  // entry the bound its outputs' memory holds, on return the extent the kernel produced.
+  std::int64_t* data_dependent_count = nullptr;
 
   const Slot* input(std::size_t i) const noexcept { return i < inputs.size() ? inputs[i] : nullptr; }
   const Slot& output(std::size_t i = 0) const noexcept { return *outputs[i]; }
@@ -14118,6 +14297,12 @@ class Executable {
 // carried values (the iterations write alternately into it and the loop's outputs, ending
 // in the outputs) and the iteration number. Results are copied into the parent's slots.
 //
+// An op whose output extent depends on the values (non_zero, unique, non_max_suppression)
+// has memory planned for its count's bound, so a run allocates nothing for it either; when
+// its kernel reports a count other than the one the shapes were computed with, the shapes
+// of every value are computed again with it (this allocates, like a prepare, but keeps the
+// plan). A count that changes the inputs of an if or loop is refused.
+//
 // Contexts share the Executable and nothing else: run one context per thread.
 
 #include <algorithm>
@@ -14196,6 +14381,15 @@ class ExecutionContext {
       if (!s.contiguous())
         return make_error(StatusCode::invalid_argument, "run: input ", p.name, " is not row-major contiguous");
     }
+    for (const auto& [index, value] : fn.fixed_param_values) {
+      const Slot& given = slots_[static_cast<std::size_t>(fn.params[static_cast<std::size_t>(index)])];
+      const bool matches = std::ranges::equal(given.shape(), value.dims()) &&
+                           (given.bytes() == 0 || std::memcmp(given.data, value.data(), given.bytes()) == 0);
+      if (!matches)
+        return make_error(StatusCode::invalid_argument, "run: input ", fn.value(fn.params[static_cast<std::size_t>(index)]).name,
+                          " differs from the value the module was built for (a shape or similar fixed at load time); "
+                          "load the model again for this value");
+    }
     return execute().with_context("run");
   }
   Status run(std::initializer_list<Tensor> inputs) { return run(std::span<const Tensor>(inputs.begin(), inputs.size())); }
@@ -14254,7 +14448,7 @@ class ExecutionContext {
     return s;
   }
 
-  OpCall call_of(std::size_t i) const {
+  OpCall call_of(std::size_t i) {
     const Instruction& ins = exe_->instructions()[i];
     const CallSlots& c = calls_[i];
     OpCall call;
@@ -14265,6 +14459,8 @@ class ExecutionContext {
     call.pool = pool_;
     call.scratch = c.scratch;
     call.fused = ins.fused;
+    if (const int d = data_dependent_of_[i]; d >= 0)
+      call.data_dependent_count = &data_dependent_[static_cast<std::size_t>(d)].reported;
     return call;
   }
 
@@ -14301,10 +14497,57 @@ class ExecutionContext {
     }
     param_dims_.clear();
     for (relax::ValueId p : fn.params) param_dims_.push_back(bound->shape(p));
+    input_shapes_.assign(inputs.begin(), inputs.end());
+    KILN_RETURN_IF_ERROR(find_data_dependent(bound->symbols));
 
     wire_calls();
     for (SubCall& sub : sub_calls_) KILN_RETURN_IF_ERROR(lay_out_sub_call(sub));
     plan();
+    return {};
+  }
+
+  // The data-dependent calls and the bounds of their counts under these input shapes.
+  Status find_data_dependent(const relax::Bindings& symbols) {
+    const auto instructions = exe_->instructions();
+    data_dependent_of_.assign(instructions.size(), -1);
+    data_dependent_.clear();
+    reported_ = {};
+    for (std::size_t i = 0; i < instructions.size(); ++i) {
+      const relax::DataDependentExtent* e = relax::data_dependent_extent(*instructions[i].attrs);
+      if (e == nullptr || !e->count.is_symbol()) continue;
+      DataDependentCall call;
+      call.symbol = e->count.symbol_at(0);
+      const std::optional<std::int64_t> bound = symbols.find(call.symbol);
+      if (!bound) return make_error(StatusCode::internal, where(i), ": no bound for ", call.symbol.view());
+      call.bound = call.current = call.reported = *bound;
+      data_dependent_of_[i] = static_cast<int>(data_dependent_.size());
+      data_dependent_.push_back(call);
+    }
+    return {};
+  }
+
+  // After data-dependent call i reported a count other than the shapes were computed with:
+  // every value's shape again, within the memory planned for the bounds.
+  Status rebind(std::size_t i) {
+    DataDependentCall& d = data_dependent_[static_cast<std::size_t>(data_dependent_of_[i])];
+    if (!reported_.bind(d.symbol, d.reported))
+      return make_error(StatusCode::unsupported, where(i), ": too many data-dependent extents");
+    d.current = d.reported;
+    const relax::Function& fn = exe_->function();
+    Result<relax::BoundShapes> bound = relax::bind_shapes(fn, input_shapes_, reported_);
+    if (!bound.ok()) return std::move(bound).status().with_context(where(i));
+    for (const SubCall& sub : sub_calls_)
+      for (const Slot* in : calls_[sub.instruction].inputs(call_slots_))
+        if (in != nullptr && !std::ranges::equal(in->shape(), bound->shapes[static_cast<std::size_t>(in - slots_.data())].view()))
+          return make_error(StatusCode::unsupported, where(i), ": its output extent ", d.symbol.view(), " = ",
+                            d.reported, " changes the shape of an input of ", where(sub.instruction),
+                            ", which was prepared for ", d.bound);
+    for (std::size_t v = 0; v < slots_.size(); ++v) {
+      Slot& s = slots_[v];
+      s.set_shape(bound->shapes[v].view());
+      if (value_request_[v] >= 0 && s.bytes() > planned_bytes_[v])
+        return make_error(StatusCode::internal, where(i), ": value %", v, " outgrows its planned memory");
+    }
     return {};
   }
 
@@ -14391,6 +14634,9 @@ class ExecutionContext {
     }
 
     plan_ = plan_memory(requests);
+    planned_bytes_.assign(fn.values.size(), 0);
+    for (std::size_t v = 0; v < fn.values.size(); ++v)
+      if (const int r = request_of[v]; r >= 0) planned_bytes_[v] = requests[static_cast<std::size_t>(r)].bytes;
   }
 
   // An input of an in-place-capable op whose memory the output may take: same element size
@@ -14579,7 +14825,16 @@ class ExecutionContext {
           // parameter changes from run to run.
           slots_[static_cast<std::size_t>(ins.outputs[0])].data = slots_[static_cast<std::size_t>(ins.inputs[0])].data;
           continue;
-        case InstructionKind::kernel: s = ins.kernel->run(call_of(i)); break;
+        case InstructionKind::kernel:
+          if (const int d = data_dependent_of_[i]; d >= 0) {
+            DataDependentCall& dd = data_dependent_[static_cast<std::size_t>(d)];
+            dd.reported = dd.bound;
+            s = ins.kernel->run(call_of(i));
+            if (s.ok() && dd.reported != dd.current) s = rebind(i);
+            break;
+          }
+          s = ins.kernel->run(call_of(i));
+          break;
         case InstructionKind::user_kernel:
           s = ins.user_kernel->run(calls_[i].inputs(call_slots_), calls_[i].outputs(call_slots_));
           break;
@@ -14607,7 +14862,19 @@ class ExecutionContext {
   std::vector<int> value_request_;   // by value: its buffer request, or -1 (the last plan's)
   std::vector<int> scratch_request_; // by instruction: its scratch request, or -1
   std::vector<BufferRequest> requests_;
+  std::vector<std::size_t> planned_bytes_;  // by value: the bytes its request holds, or 0
   MemoryPlan plan_;
+  // Ops whose output extent depends on the values: by instruction, the index of its entry or -1.
+  struct DataDependentCall {
+    Name symbol;
+    std::int64_t bound = 0;     // what memory is planned for
+    std::int64_t current = 0;   // what the shapes were computed with
+    std::int64_t reported = 0;  // what the kernel produced last
+  };
+  std::vector<DataDependentCall> data_dependent_;
+  std::vector<int> data_dependent_of_;
+  std::vector<relax::InputShape> input_shapes_;  // of the last prepare
+  relax::Bindings reported_;                     // the counts the shapes now use
   std::unique_ptr<std::byte, FreeAligned> arena_;
   std::size_t arena_capacity_ = 0;
 };
@@ -15144,6 +15411,8 @@ namespace kiln::static_graph {
 
 // A node reads at most this many inputs (concat of many tensors needs a bigger number).
 inline constexpr int kMaxNodeInputs = 16;
+// A fused loop reads at most this many tensors (fused_loop.hpp); fusion stops short of it.
+inline constexpr int kMaxLoopLeaves = 31;
 
 enum class Role : std::uint8_t { input, weight, view, inlined, fused, kernel };
 
@@ -15303,7 +15572,24 @@ struct Plan {
         }
 
     // Fusion, consumers before producers: an f32 elementwise op with one use whose reader is
-    // itself fused joins the reader's loop.
+    // itself fused joins the reader's loop, unless the loop would then read more tensors
+    // than a fused loop takes.
+    const auto leaves_of = [&](int root) {
+      int leaves[kMaxLoopLeaves + 1] = {};
+      int count = 0;
+      const auto in_loop = [&](int j) { return j == root || (at(j).role == Role::inlined && at(j).root == root); };
+      for (int j = 0; j < node_count; ++j) {
+        if (!in_loop(j)) continue;
+        for (int k = 0; k < at(j).input_count; ++k) {
+          const int in = at(j).inputs[k];
+          if (in < 0 || in_loop(in)) continue;
+          bool seen = false;
+          for (int m = 0; m < count; ++m) seen = seen || leaves[m] == in;
+          if (!seen && count <= kMaxLoopLeaves) leaves[count++] = in;
+        }
+      }
+      return count;
+    };
     for (int i = node_count; i-- > 0;) {
       NodeInfo& x = at(i);
       if (x.role != Role::fused || x.output || x.uses != 1) continue;
@@ -15311,6 +15597,10 @@ struct Plan {
       if (reader.role == Role::fused || reader.role == Role::inlined) {
         x.role = Role::inlined;
         x.root = reader.role == Role::fused ? x.consumer : reader.root;
+        if (leaves_of(x.root) > kMaxLoopLeaves) {
+          x.role = Role::fused;
+          x.root = -1;
+        }
       }
     }
 
@@ -16369,6 +16659,7 @@ struct FunctionProto {
   std::vector<std::string> input;
   std::vector<std::string> output;
   std::vector<std::string> attribute;
+  std::vector<AttributeProto> attribute_proto;  // attributes with their default values
   std::vector<NodeProto> node;
   std::string doc_string;
   std::vector<OperatorSetIdProto> opset_import;
@@ -16387,6 +16678,30 @@ struct ModelProto {
   std::optional<GraphProto> graph;
   std::vector<StringStringEntryProto> metadata_props;
   std::vector<FunctionProto> functions;  // model-local functions, decoded for the importer to expand
+};
+
+// Values of sequence and optional types, as ONNX's test data stores them (maps are skipped).
+// elem_type says which field holds the elements.
+enum class ValueElemType : std::int32_t { undefined = 0, tensor = 1, sparse_tensor = 2, sequence = 3, map = 4, optional = 5 };
+
+struct OptionalProto;
+
+struct SequenceProto {
+  static constexpr std::string_view kName = "SequenceProto";
+  std::string name;
+  ValueElemType elem_type = ValueElemType::undefined;
+  std::vector<TensorProto> tensor_values;
+  std::vector<SequenceProto> sequence_values;
+  std::vector<OptionalProto> optional_values;
+};
+
+struct OptionalProto {
+  static constexpr std::string_view kName = "OptionalProto";
+  std::string name;
+  ValueElemType elem_type = ValueElemType::undefined;  // undefined: no value
+  std::optional<TensorProto> tensor_value;
+  Box<SequenceProto> sequence_value;
+  Box<OptionalProto> optional_value;
 };
 
 // ---- decoders --------------------------------------------------------------------------
@@ -16487,6 +16802,36 @@ inline Status decode_fields(wire::Reader& reader, TensorProto& tensor) {
       case 13: return detail::append_message(reader, tag, "external_data", tensor.external_data);
       case 14: return reader.read_enum_field(tag, "data_location", tensor.data_location);
       default: return reader.skip(tag);
+    }
+  });
+}
+
+inline Status decode_fields(wire::Reader& reader, OptionalProto& optional);
+
+inline Status decode_fields(wire::Reader& reader, SequenceProto& sequence) {
+  return reader.for_each_field([&](wire::Tag tag) -> Status {
+    switch (tag.field) {
+      case 1: return reader.read_string_field(tag, "name", sequence.name);
+      case 2: return reader.read_enum_field(tag, "elem_type", sequence.elem_type);
+      case 3: return detail::append_message(reader, tag, "tensor_values", sequence.tensor_values);
+      case 4: return detail::refuse_sparse(reader, "sparse_tensor_values");
+      case 5: return detail::append_message(reader, tag, "sequence_values", sequence.sequence_values);
+      case 7: return detail::append_message(reader, tag, "optional_values", sequence.optional_values);
+      default: return reader.skip(tag);  // 6: map_values
+    }
+  });
+}
+
+inline Status decode_fields(wire::Reader& reader, OptionalProto& optional) {
+  return reader.for_each_field([&](wire::Tag tag) -> Status {
+    switch (tag.field) {
+      case 1: return reader.read_string_field(tag, "name", optional.name);
+      case 2: return reader.read_enum_field(tag, "elem_type", optional.elem_type);
+      case 3: return detail::read_optional_message(reader, tag, "tensor_value", optional.tensor_value);
+      case 4: return detail::refuse_sparse(reader, "sparse_tensor_value");
+      case 5: return detail::read_boxed_message(reader, tag, "sequence_value", optional.sequence_value);
+      case 7: return detail::read_boxed_message(reader, tag, "optional_value", optional.optional_value);
+      default: return reader.skip(tag);  // 6: map_value
     }
   });
 }
@@ -16668,6 +17013,7 @@ inline Status decode_fields(wire::Reader& reader, FunctionProto& function) {
       case 8: return reader.read_string_field(tag, "doc_string", function.doc_string);
       case 9: return detail::append_message(reader, tag, "opset_import", function.opset_import);
       case 10: return reader.read_string_field(tag, "domain", function.domain);
+      case 11: return detail::append_message(reader, tag, "attribute_proto", function.attribute_proto);
       default: return reader.skip(tag);
     }
   });
@@ -16716,8 +17062,9 @@ inline Result<TensorProto> decode_tensor_proto(std::span<const std::byte> bytes,
 // The elements come from one of three places, as ONNX's IR specifies:
 //  - raw_data: the elements' little-endian bytes, densely packed;
 //  - the typed field of the data type: float_data (FLOAT), double_data (DOUBLE),
-//    int64_data (INT64), or int32_data, which carries every type of 32 bits or fewer:
-//    INT32, INT16, INT8, UINT8, BOOL as values, FLOAT16 and BFLOAT16 as their 16-bit patterns;
+//    int64_data (INT64), uint64_data (UINT32, UINT64), or int32_data, which carries the other
+//    types of 32 bits or fewer: INT32, INT16, UINT16, INT8, UINT8, BOOL as values, FLOAT16 and
+//    BFLOAT16 as their 16-bit patterns;
 //  - external data (data_location == EXTERNAL): the bytes of a file named by the
 //    external_data entries location, offset and length, relative to the model's directory.
 // Every source is checked against the element count of dims (overflow-checked), so the
@@ -16827,8 +17174,8 @@ inline Result<std::vector<std::byte>> read_whole_file(const std::filesystem::pat
 
 namespace kiln::onnx {
 
-// The kiln dtype of an ONNX element type, if kiln has one (it has no unsigned types wider
-// than 8 bits, no strings, complex numbers or 8- and 4-bit floats).
+// The kiln dtype of an ONNX element type, if kiln has one (it has no strings, complex
+// numbers or 8- and 4-bit floats).
 constexpr std::optional<DType> to_dtype(DataType type) noexcept {
   switch (type) {
     case DataType::float32: return DType::f32;
@@ -16838,8 +17185,11 @@ constexpr std::optional<DType> to_dtype(DataType type) noexcept {
     case DataType::int8: return DType::i8;
     case DataType::uint8: return DType::u8;
     case DataType::int16: return DType::i16;
+    case DataType::uint16: return DType::u16;
     case DataType::int32: return DType::i32;
+    case DataType::uint32: return DType::u32;
     case DataType::int64: return DType::i64;
+    case DataType::uint64: return DType::u64;
     case DataType::boolean: return DType::boolean;
     default: return std::nullopt;
   }
@@ -16965,6 +17315,20 @@ inline Status copy_typed_field(const TensorProto& proto, const TensorError& erro
     case DataType::int16: return narrow_int32_data<std::int16_t>(proto, error, -32768, 32767, tensor);
     case DataType::int8: return narrow_int32_data<std::int8_t>(proto, error, -128, 127, tensor);
     case DataType::uint8: return narrow_int32_data<std::uint8_t>(proto, error, 0, 255, tensor);
+    case DataType::uint16: return narrow_int32_data<std::uint16_t>(proto, error, 0, 65535, tensor);
+    case DataType::uint64:
+      std::memcpy(tensor.data(), proto.uint64_data.data(), proto.uint64_data.size() * sizeof(std::uint64_t));
+      return {};
+    case DataType::uint32: {
+      auto* out = static_cast<std::uint32_t*>(tensor.data());
+      for (std::size_t i = 0; i < proto.uint64_data.size(); ++i) {
+        const std::uint64_t value = proto.uint64_data[i];
+        if (value > std::numeric_limits<std::uint32_t>::max())
+          return error(StatusCode::parse_error, "uint64_data[", i, "] = ", value, " does not fit UINT32");
+        out[i] = static_cast<std::uint32_t>(value);
+      }
+      return {};
+    }
     // The bit patterns of 16-bit floats, as unsigned values.
     case DataType::float16:
     case DataType::bfloat16: return narrow_int32_data<std::uint16_t>(proto, error, 0, 65535, tensor);
@@ -17050,7 +17414,9 @@ inline Result<Tensor> to_tensor(const TensorProto& proto, const std::filesystem:
     if (proto.dims[axis] < 0) {
       return error(StatusCode::parse_error, "dims[", axis, "] = ", proto.dims[axis], " is negative");
     }
-    if (__builtin_mul_overflow(count, static_cast<std::uint64_t>(proto.dims[axis]), &count)) {
+    // kiln counts elements in int64, so past 2^63 - 1 is an overflow too.
+    if (__builtin_mul_overflow(count, static_cast<std::uint64_t>(proto.dims[axis]), &count) ||
+        count > static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max())) {
       return error(StatusCode::out_of_range, "dims ", Tensor::shape_string(proto.dims), " overflow the element count");
     }
   }
@@ -17230,16 +17596,21 @@ inline Result<Tensor> load_tensor(const std::filesystem::path& path, std::uint64
 // (shapes, axes, pads, ...), small constants, and outputs. Their errors say what is wrong;
 // the importer prefixes them with the node ("node 3 (Conv 'conv1'), opset 13: ...").
 
+#include <algorithm>
+#include <cmath>
 #include <cstddef>
 #include <cstdint>
 #include <filesystem>
+#include <limits>
 #include <optional>
 #include <span>
 #include <string>
 #include <string_view>
+#include <type_traits>
 #include <unordered_map>
 #include <unordered_set>
 #include <utility>
+#include <variant>
 #include <vector>
 
 // ---- begin kiln/frontend/onnx/import_options.hpp ----
@@ -17254,6 +17625,16 @@ inline Result<Tensor> load_tensor(const std::filesystem::path& path, std::uint64
 
 namespace kiln::onnx {
 
+// A graph input of sequence type, as the module takes it: kiln has no sequence values at run
+// time, so the sequence is a list of tensor inputs "name[0]", "name[1]", ..., as many as
+// `element_ranks` has entries. The elements' dims are symbols, one per dim of each element
+// (elements of one sequence may differ in shape); their ranks come from the model where it
+// declares them and from here where it does not.
+struct SequenceInput {
+  std::string name;
+  std::vector<int> element_ranks;
+};
+
 struct ImportOptions {
   // Extents for symbolic dims, by dim_param name ("batch" -> 1): such a dim becomes the
   // constant instead of a symbol.
@@ -17263,6 +17644,11 @@ struct ImportOptions {
   // graph input takes the value from here (as TVM's freeze_params would); the input stays an
   // input of the module, and the caller promises to pass this same value at run time.
   std::vector<std::pair<std::string, Tensor>> input_values = {};
+  // The lengths of the graph inputs that are sequences (also inside optionals).
+  std::vector<SequenceInput> sequence_inputs = {};
+  // The graph inputs of optional type that hold no value; the others hold one, an input of
+  // the module like any other.
+  std::vector<std::string> absent_optionals = {};
 };
 
 } // namespace kiln::onnx
@@ -17301,6 +17687,9 @@ struct ModelState {
   std::unordered_map<std::string, Name> symbols;
   std::unordered_set<std::string> taken_symbols;
   int fresh_symbols = 0;
+  // The model's local functions, expanded where a node calls one; how deep expansions nest.
+  std::span<const FunctionProto> functions;
+  int expansion_depth = 0;
 
   // The dim an ONNX dimension becomes: its value, the caller's value for its dim_param, the
   // dim_param's symbol, or a fresh symbol for an unnamed unknown extent.
@@ -17318,7 +17707,12 @@ struct ModelState {
       symbols.emplace(param, symbol);
       return relax::sym(symbol);
     }
-    const Name symbol = fresh_name("unk");
+    return fresh_symbol("unk");
+  }
+
+  // A symbol no other dim of the model uses: "stem_N".
+  relax::SymDim fresh_symbol(std::string_view stem) {
+    const Name symbol = fresh_name(stem);
     taken_symbols.insert(std::string(symbol.view()));
     return relax::sym(symbol);
   }
@@ -17382,6 +17776,51 @@ inline Result<relax::TensorType> tensor_type_of(const ValueInfoProto& info, Mode
   return type;
 }
 
+// A sequence as the importer holds it. kiln has no sequence values at run time: a sequence is
+// a list of tensors whose length is known at load time, and every op on it (SequenceAt at a
+// known position, SequenceInsert, SequenceMap, ...) is resolved while importing.
+struct SequenceValue {
+  DType dtype = DType::f32;  // of its elements, also when there are none
+  std::vector<relax::Var> items;
+};
+
+// An optional, which holds a value or not at load time.
+struct OptionalValue {
+  std::optional<relax::Var> tensor;
+  std::optional<SequenceValue> sequence;
+  bool present() const noexcept { return tensor.has_value() || sequence.has_value(); }
+};
+
+// Any value of an ONNX graph as the importer holds it.
+using ImportedValue = std::variant<relax::Var, SequenceValue, OptionalValue>;
+
+// The declared type of a sequence's elements (or an optional's tensor), with every dim a
+// fresh symbol: elements of one sequence may differ in shape. `rank` is used where the type
+// declares no shape.
+inline Result<relax::TensorType> element_type_of(const TypeProto& type, std::string_view name, std::optional<int> rank,
+                                                 ModelState& model) {
+  const TypeProto::Tensor* tensor = type.tensor_type();
+  if (tensor == nullptr) return make_error(StatusCode::unsupported, "'", name, "' has elements that are no tensors");
+  const std::optional<DType> dtype = to_dtype(tensor->elem_type);
+  if (!dtype)
+    return make_error(StatusCode::unsupported, "'", name, "' has elements of type ", describe(tensor->elem_type),
+                      ", which kiln has no dtype for");
+  const int declared = tensor->shape ? static_cast<int>(tensor->shape->dim.size()) : -1;
+  const int r = declared >= 0 ? declared : rank.value_or(-1);
+  if (r < 0) return make_error(StatusCode::unsupported, "'", name, "': the rank of its elements is unknown");
+  if (declared >= 0 && rank && *rank != declared)
+    return make_error(StatusCode::shape_mismatch, "'", name, "': an element of rank ", *rank, " where the model declares ",
+                      declared);
+  if (r > kMaxRank) return make_error(StatusCode::unsupported, "'", name, "': elements of rank ", r, " are above kiln's maximum");
+  relax::TensorType t;
+  t.dtype = *dtype;
+  for (int a = 0; a < r; ++a) {
+    const TensorShapeProto::Dimension* d = declared >= 0 ? &tensor->shape->dim[static_cast<std::size_t>(a)] : nullptr;
+    t.push_back(d && d->dim_value && *d->dim_value >= 0 ? relax::SymDim(*d->dim_value) : model.fresh_symbol("elem"));
+  }
+  return t;
+}
+
 // A value a subgraph reads from the graph around it.
 struct Capture {
   std::string name;
@@ -17403,15 +17842,63 @@ class GraphImporter {
   const relax::Builder& builder() const noexcept { return builder_; }
   const relax::TensorType& type(relax::Var v) const { return builder_.type(v); }
 
-  // The value an ONNX name stands for in this graph.
+  // The tensor an ONNX name stands for in this graph.
   Result<relax::Var> lookup(std::string_view name) const {
     auto it = values_.find(std::string(name));
     if (it != values_.end()) return it->second;
+    if (composites_.count(std::string(name)) != 0)
+      return make_error(StatusCode::unsupported, "'", name, "' is ",
+                        std::holds_alternative<SequenceValue>(composites_.at(std::string(name))) ? "a sequence" : "an optional",
+                        " where a tensor is expected");
     return make_error(StatusCode::not_found, "'", name,
                       "' is not defined (no graph input, initializer or earlier node output has this name)");
   }
-  bool defines(std::string_view name) const { return values_.count(std::string(name)) != 0; }
-  void define(const std::string& name, relax::Var v) { values_[name] = v; }
+  bool defines(std::string_view name) const {
+    return values_.count(std::string(name)) != 0 || composites_.count(std::string(name)) != 0;
+  }
+  void define(const std::string& name, relax::Var v) {
+    composites_.erase(name);
+    values_[name] = v;
+  }
+
+  // Any value: a tensor, a sequence or an optional.
+  Result<ImportedValue> lookup_value(std::string_view name) const {
+    if (auto it = composites_.find(std::string(name)); it != composites_.end()) return it->second;
+    KILN_ASSIGN_OR_RETURN(const relax::Var v, lookup(name));
+    return ImportedValue(v);
+  }
+  void define_value(const std::string& name, ImportedValue value) {
+    if (const relax::Var* v = std::get_if<relax::Var>(&value)) return define(name, *v);
+    values_.erase(name);
+    composites_[name] = std::move(value);
+  }
+
+  // Imports `body`'s nodes into this function with its inputs bound to `args` (a Loop body
+  // unrolled, SequenceMap's body per element) and returns the values of its outputs. The
+  // body's own names do not outlive the call.
+  Result<std::vector<ImportedValue>> inline_graph(const GraphProto& body, std::span<const ImportedValue> args) {
+    if (args.size() != body.input.size())
+      return make_error(StatusCode::invalid_argument, "the body takes ", body.input.size(), " inputs, given ", args.size());
+    const auto saved_values = values_;
+    const auto saved_composites = composites_;
+    const auto restore = [&] {
+      values_ = saved_values;
+      composites_ = saved_composites;
+    };
+    for (std::size_t i = 0; i < args.size(); ++i)
+      if (!body.input[i].name.empty()) define_value(body.input[i].name, args[i]);
+    Status s = import_initializers(body);
+    if (s.ok()) s = import_nodes(body);
+    std::vector<ImportedValue> out;
+    for (std::size_t i = 0; s.ok() && i < body.output.size(); ++i) {
+      Result<ImportedValue> v = lookup_value(body.output[i].name);
+      if (v.ok()) out.push_back(std::move(*v));
+      else s = std::move(v).status().with_context(str_cat("body output '", body.output[i].name, "'"));
+    }
+    restore();
+    KILN_RETURN_IF_ERROR(s);
+    return out;
+  }
 
   // The elements of `v` when they are known at load time: a constant, an integer tensor
   // whose elements inference tracked (shape arithmetic), or a graph input whose value the
@@ -17466,10 +17953,63 @@ class GraphImporter {
     return {};
   }
 
-  // Graph inputs that no initializer defines become parameters, in order.
+  // A sequence graph input: its elements as parameters "name[0]", "name[1]", ...
+  Result<SequenceValue> import_sequence_input(const std::string& name, const TypeProto::Sequence& type) {
+    const SequenceInput* given = nullptr;
+    for (const SequenceInput& s : model_.options->sequence_inputs)
+      if (s.name == name) given = &s;
+    if (given == nullptr)
+      return make_error(StatusCode::unsupported, "graph input '", name, "' is a sequence: kiln needs its length at load "
+                        "time (ImportOptions::sequence_inputs)");
+    if (!type.elem_type) return make_error(StatusCode::unsupported, "graph input '", name, "' has no element type");
+    SequenceValue seq;
+    for (std::size_t i = 0; i < given->element_ranks.size(); ++i) {
+      const std::string item = str_cat(name, "[", i, "]");
+      KILN_ASSIGN_OR_RETURN(const relax::TensorType t,
+                            element_type_of(*type.elem_type, item, given->element_ranks[i], model_));
+      seq.dtype = t.dtype;
+      seq.items.push_back(builder_.input(item, t));
+      KILN_RETURN_IF_ERROR(builder_.status());
+    }
+    if (given->element_ranks.empty()) {  // no element to take the dtype from
+      const TypeProto::Tensor* tensor = type.elem_type->tensor_type();
+      const std::optional<DType> dtype = tensor ? to_dtype(tensor->elem_type) : std::nullopt;
+      if (!dtype) return make_error(StatusCode::unsupported, "graph input '", name, "' has elements kiln has no dtype for");
+      seq.dtype = *dtype;
+    }
+    return seq;
+  }
+
+  // Graph inputs that no initializer defines become parameters, in order; a sequence input
+  // one per element, an optional one when it holds a value.
   Status import_inputs(const GraphProto& graph) {
     for (const ValueInfoProto& input : graph.input) {
       if (defines(input.name)) continue;  // an initializer (IR < 4 lists them as inputs too)
+      if (input.type && input.type->sequence_type()) {
+        KILN_ASSIGN_OR_RETURN(SequenceValue seq, import_sequence_input(input.name, *input.type->sequence_type()));
+        define_value(input.name, std::move(seq));
+        continue;
+      }
+      if (const TypeProto::Optional* opt = input.type ? input.type->optional_type() : nullptr) {
+        OptionalValue value;
+        const auto& absent = model_.options->absent_optionals;
+        if (std::find(absent.begin(), absent.end(), input.name) == absent.end()) {
+          if (!opt->elem_type)
+            return make_error(StatusCode::unsupported, "graph input '", input.name, "' has no element type");
+          if (const TypeProto::Sequence* seq = opt->elem_type->sequence_type()) {
+            KILN_ASSIGN_OR_RETURN(value.sequence, import_sequence_input(input.name, *seq));
+          } else {
+            ValueInfoProto element;
+            element.name = input.name;
+            element.type = *opt->elem_type;
+            KILN_ASSIGN_OR_RETURN(const relax::TensorType t, tensor_type_of(element, model_));
+            value.tensor = builder_.input(input.name, t);
+            KILN_RETURN_IF_ERROR(builder_.status());
+          }
+        }
+        define_value(input.name, std::move(value));
+        continue;
+      }
       Result<relax::TensorType> type = tensor_type_of(input, model_);
       if (!type.ok()) return std::move(type).status().with_context(str_cat("graph input '", input.name, "'"));
       const relax::Var v = builder_.input(input.name, *type);
@@ -17522,6 +18062,76 @@ class GraphImporter {
 
   Status import_nodes(const GraphProto& graph);
 
+  // The model-local function a node calls, if any (a function of the model shadows an op).
+  const FunctionProto* find_function(const NodeProto& node) const {
+    for (const FunctionProto& f : model_.functions)
+      if (f.name == node.op_type && (f.domain == node.domain || (is_default_domain(f.domain) && is_default_domain(node.domain))))
+        return &f;
+    return nullptr;
+  }
+
+  // Expands a call of a model-local function in place: its nodes are imported with the
+  // caller's inputs, and with the caller's attributes where they refer to them (ref_attr_name),
+  // else the function's defaults.
+  Status expand_function(const NodeProto& node, const FunctionProto& fn) {
+    static constexpr int kMaxExpansionDepth = 32;
+    if (model_.expansion_depth >= kMaxExpansionDepth)
+      return make_error(StatusCode::unsupported, "function ", fn.name, " expands more than ", kMaxExpansionDepth,
+                        " levels deep (a recursive function?)");
+    if (node.input.size() > fn.input.size() || node.output.size() > fn.output.size())
+      return make_error(StatusCode::invalid_argument, "the call has ", node.input.size(), " inputs and ",
+                        node.output.size(), " outputs; function ", fn.name, " takes ", fn.input.size(), " and returns ",
+                        fn.output.size());
+    GraphProto body;
+    std::vector<ImportedValue> args;
+    std::unordered_set<std::string> absent;  // inputs the caller left out: empty names inside
+    for (std::size_t i = 0; i < fn.input.size(); ++i) {
+      if (i < node.input.size() && !node.input[i].empty()) {
+        KILN_ASSIGN_OR_RETURN(ImportedValue v, lookup_value(node.input[i]));
+        ValueInfoProto in;
+        in.name = fn.input[i];
+        body.input.push_back(std::move(in));
+        args.push_back(std::move(v));
+      } else {
+        absent.insert(fn.input[i]);
+      }
+    }
+    for (const std::string& name : fn.output) {
+      ValueInfoProto out;
+      out.name = name;
+      body.output.push_back(std::move(out));
+    }
+    for (NodeProto inner : fn.node) {
+      for (std::string& in : inner.input)
+        if (absent.count(in) != 0) in.clear();
+      std::vector<AttributeProto> attributes;
+      for (AttributeProto& attr : inner.attribute) {
+        if (attr.ref_attr_name.empty()) {
+          attributes.push_back(std::move(attr));
+          continue;
+        }
+        const AttributeProto* given = nullptr;
+        for (const AttributeProto& a : node.attribute)
+          if (a.name == attr.ref_attr_name) given = &a;
+        for (const AttributeProto& a : fn.attribute_proto)
+          if (given == nullptr && a.name == attr.ref_attr_name) given = &a;
+        if (given == nullptr) continue;  // neither given nor defaulted: the inner attribute is absent
+        AttributeProto resolved = *given;
+        resolved.name = attr.name;
+        attributes.push_back(std::move(resolved));
+      }
+      inner.attribute = std::move(attributes);
+      body.node.push_back(std::move(inner));
+    }
+    ++model_.expansion_depth;
+    Result<std::vector<ImportedValue>> out = inline_graph(body, args);
+    --model_.expansion_depth;
+    if (!out.ok()) return std::move(out).status().with_context(str_cat("in function ", fn.name));
+    for (std::size_t i = 0; i < node.output.size(); ++i)
+      if (!node.output[i].empty()) define_value(node.output[i], (*out)[i]);
+    return {};
+  }
+
   // The values of the graph's outputs, in order.
   Result<std::vector<relax::Var>> outputs(const GraphProto& graph) const {
     std::vector<relax::Var> out;
@@ -17531,6 +18141,32 @@ class GraphImporter {
       out.push_back(*v);
     }
     return out;
+  }
+
+  // The graph's outputs as the module returns them, with their names: a sequence as its
+  // elements "name[0]", "name[1]", ...; an optional as its value, or nothing when it has none.
+  Status flat_outputs(const GraphProto& graph, std::vector<std::string>& names, std::vector<relax::Var>& out) const {
+    const auto add_sequence = [&](const std::string& name, const SequenceValue& seq) {
+      for (std::size_t i = 0; i < seq.items.size(); ++i) {
+        names.push_back(str_cat(name, "[", i, "]"));
+        out.push_back(seq.items[i]);
+      }
+    };
+    for (const ValueInfoProto& output : graph.output) {
+      Result<ImportedValue> v = lookup_value(output.name);
+      if (!v.ok()) return std::move(v).status().with_context(str_cat("graph output '", output.name, "'"));
+      if (const relax::Var* t = std::get_if<relax::Var>(&*v)) {
+        names.push_back(output.name);
+        out.push_back(*t);
+      } else if (const SequenceValue* seq = std::get_if<SequenceValue>(&*v)) {
+        add_sequence(output.name, *seq);
+      } else {
+        const OptionalValue& opt = std::get<OptionalValue>(*v);
+        if (opt.tensor) names.push_back(output.name), out.push_back(*opt.tensor);
+        if (opt.sequence) add_sequence(output.name, *opt.sequence);
+      }
+    }
+    return {};
   }
 
   // Finishes the function with `outputs`. Each output gets a binding of its own (an identity
@@ -17598,6 +18234,7 @@ class GraphImporter {
   const GraphImporter* parent_;
   relax::Builder builder_;
   std::unordered_map<std::string, relax::Var> values_;
+  std::unordered_map<std::string, ImportedValue> composites_;  // sequences and optionals
 };
 
 // "Conv 'conv1'" or "Conv".
@@ -17740,6 +18377,22 @@ class NodeContext {
     graph_.define(node_.output[static_cast<std::size_t>(i)], v);
     return {};
   }
+  // Inputs and outputs of any kind: tensors, sequences, optionals.
+  Result<ImportedValue> value_input(int i) const {
+    if (!has_input(i)) return invalid("input ", i, " is required");
+    return graph_.lookup_value(input_name(i));
+  }
+  Result<SequenceValue> sequence_input(int i) const {
+    KILN_ASSIGN_OR_RETURN(ImportedValue v, value_input(i));
+    if (SequenceValue* seq = std::get_if<SequenceValue>(&v)) return std::move(*seq);
+    return invalid("input ", i, " '", input_name(i), "' must be a sequence");
+  }
+  Status set_value_output(int i, ImportedValue v) {
+    if (!wants_output(i)) return {};
+    graph_.define_value(node_.output[static_cast<std::size_t>(i)], std::move(v));
+    return {};
+  }
+
   // Refuses outputs from `first` on, which the converter does not compute.
   Status no_outputs_from(int first, std::string_view what) const {
     for (int i = first; i < output_count(); ++i)
@@ -17775,8 +18428,18 @@ class NodeContext {
     visit_dtype(t.dtype(), [&](auto zero) {
       using T = decltype(zero);
       if constexpr (std::is_same_v<T, bool>) static_cast<T*>(t.data())[i] = value != 0.0;
+      else if constexpr (std::is_integral_v<T>) static_cast<T*>(t.data())[i] = saturate<T>(value);
       else static_cast<T*>(t.data())[i] = static_cast<T>(value);
     });
+  }
+  // A double as an integer type: NaN is 0 and values beyond T's range clamp to it, since
+  // casting those is undefined (an attribute such as alpha = NaN on an integer tensor).
+  template <class T>
+  static T saturate(double value) noexcept {
+    if (std::isnan(value)) return T{0};
+    if (value <= static_cast<double>(std::numeric_limits<T>::lowest())) return std::numeric_limits<T>::lowest();
+    if (value >= static_cast<double>(std::numeric_limits<T>::max())) return std::numeric_limits<T>::max();
+    return static_cast<T>(value);
   }
 
  private:
@@ -17791,16 +18454,17 @@ inline Status GraphImporter::import_nodes(const GraphProto& graph) {
     const NodeProto& node = graph.node[n];
     const std::string where =
         str_cat(top ? "onnx: " : "", "node ", n, " (", describe_node(node), "), opset ", model_.opset);
-    if (!model_.knows_domain(node.domain))
+    if (!model_.knows_domain(node.domain) && find_function(node) == nullptr)
       return make_error(StatusCode::unsupported, where, ": the operator domain '", node.domain, "' is not supported");
-    const ConvertFn convert = model_.lookup(node.domain, node.op_type);
-    if (convert == nullptr) {
+    const FunctionProto* function = find_function(node);
+    const ConvertFn convert = function != nullptr ? nullptr : model_.lookup(node.domain, node.op_type);
+    if (convert == nullptr && function == nullptr) {
       const std::string_view reason = is_default_domain(node.domain) && model_.refusal ? model_.refusal(node.op_type) : "";
       return make_error(StatusCode::unsupported, where, ": the op ", node.op_type, " is not supported",
                         reason.empty() ? "" : ": ", reason);
     }
     NodeContext ctx(*this, node, static_cast<int>(n));
-    Status s = convert(ctx);
+    Status s = function != nullptr ? expand_function(node, *function) : convert(ctx);
     if (s.ok()) s = builder_.status();
     if (!s.ok()) return std::move(s).with_context(where);
     for (std::size_t o = 0; o < node.output.size(); ++o)
@@ -18188,6 +18852,10 @@ inline Status convert_max_unpool(NodeContext& ctx) {
   const int spatial = xt.rank - 2;
   if (spatial < 1 || static_cast<int>(kernel.size()) != spatial)
     return ctx.invalid("kernel_shape must have one value per spatial axis");
+  if (!strides.empty() && static_cast<int>(strides.size()) != spatial)
+    return ctx.invalid("strides must have one value per spatial axis");
+  if (!pads.empty() && static_cast<int>(pads.size()) != 2 * spatial)
+    return ctx.invalid("pads must have two values per spatial axis");
   std::vector<std::int64_t> unpooled;
   for (int a = 0; a < xt.rank; ++a) {
     if (!xt.dims[a].is_constant()) return ctx.unsupported("the input's dims must be known at load time");
@@ -18195,8 +18863,15 @@ inline Status convert_max_unpool(NodeContext& ctx) {
     if (a >= 2) {
       const std::size_t i = static_cast<std::size_t>(a - 2);
       const std::int64_t stride = strides.empty() ? 1 : strides[i];
-      const std::int64_t padding = pads.empty() ? 0 : pads[i] + pads[i + static_cast<std::size_t>(spatial)];
-      d = (d - 1) * stride + kernel[i] - padding;
+      const std::int64_t begin = pads.empty() ? 0 : pads[i];
+      const std::int64_t end = pads.empty() ? 0 : pads[i + static_cast<std::size_t>(spatial)];
+      if (kernel[i] < 1 || stride < 1 || begin < 0 || end < 0)
+        return ctx.invalid("axis ", a, ": kernel_shape and strides must be positive and pads not negative");
+      // (d - 1) * stride + kernel - pads, overflow-checked: the attributes are the file's.
+      if (d < 1 || __builtin_mul_overflow(d - 1, stride, &d) || __builtin_add_overflow(d, kernel[i], &d) ||
+          begin > d || end > d - begin || d - begin - end < 1)
+        return ctx.invalid("axis ", a, ": the unpooled extent is out of range");
+      d -= begin + end;
     }
     unpooled.push_back(d);
   }
@@ -18204,6 +18879,13 @@ inline Status convert_max_unpool(NodeContext& ctx) {
   if (ctx.has_input(2)) {
     KILN_ASSIGN_OR_RETURN(out_dims, ctx.constant_ints(2, "output_shape"));
     if (out_dims.size() != unpooled.size()) return ctx.invalid("output_shape must have rank ", unpooled.size());
+  }
+  // Both element counts must fit: the strides below are their partial products.
+  for (const std::vector<std::int64_t>* dims : {&unpooled, &out_dims}) {
+    std::int64_t count = 1;
+    for (std::int64_t d : *dims)
+      if (d < 0 || __builtin_mul_overflow(count, d, &count))
+        return ctx.invalid("the output shape ", Tensor::shape_string(*dims), " is out of range");
   }
   relax::Builder& b = ctx.b();
   const relax::Dims flat_x{xt.element_count()};
@@ -18310,6 +18992,9 @@ inline Status convert_layer_norm(NodeContext& ctx) {
   if (!ctx.wants_output(1) && !ctx.wants_output(2))
     return ctx.set_output(0, b.layer_norm(x, scale, bias, relax::NormAttrs{.epsilon = epsilon, .axis = axis}));
   const DType t = ctx.dtype(x);
+  // An axis far out of range would make trailing_axes count through it.
+  if (axis < -ctx.rank(x) || axis >= ctx.rank(x))
+    return ctx.invalid("axis ", axis, " is out of range for rank ", ctx.rank(x));
   const relax::ReduceAttrs over{.axes = trailing_axes(axis, ctx.rank(x)), .keepdims = true};
   const Var mean = b.reduce(OpKind::reduce_mean, x, over);
   const Var centered = b.subtract(x, mean);
@@ -18501,6 +19186,57 @@ inline Status convert_if(NodeContext& ctx) {
   return {};
 }
 
+// A Loop that carries a sequence or optional, which exist only while importing: the body is
+// imported once per iteration, so the trip count must be known at load time; a condition
+// the body computes must be known too, and ends the unrolling when false.
+inline Status unroll_loop(NodeContext& ctx, const GraphProto& body, int carried, int scans) {
+  std::optional<Tensor> trips;
+  if (ctx.has_input(0)) {
+    KILN_ASSIGN_OR_RETURN(const Var trip_count, ctx.input(0));
+    trips = ctx.known_value(trip_count);
+  }
+  if (!trips || trips->numel() != 1)
+    return ctx.unsupported("a loop that carries a sequence or optional needs its trip count known at load time");
+  const auto iterations = static_cast<std::int64_t>(NodeContext::reals_of(*trips)[0]);
+  bool running = true;
+  if (ctx.has_input(1)) {
+    KILN_ASSIGN_OR_RETURN(const Var condition, ctx.input(1));
+    const std::optional<Tensor> known = ctx.known_value(condition);
+    if (!known || known->numel() != 1) return ctx.unsupported("the loop's condition must be known at load time");
+    running = NodeContext::reals_of(*known)[0] != 0.0;
+  }
+  std::vector<ImportedValue> state;
+  for (int i = 0; i < carried; ++i) {
+    KILN_ASSIGN_OR_RETURN(ImportedValue v, ctx.value_input(2 + i));
+    state.push_back(std::move(v));
+  }
+  std::vector<std::vector<Var>> scanned(static_cast<std::size_t>(scans));
+  for (std::int64_t k = 0; running && k < iterations; ++k) {
+    std::vector<ImportedValue> args{ctx.scalar(DType::i64, static_cast<double>(k)), ctx.scalar(DType::boolean, 1.0)};
+    args.insert(args.end(), state.begin(), state.end());
+    Result<std::vector<ImportedValue>> out = ctx.graph().inline_graph(body, args);
+    if (!out.ok()) return std::move(out).status().with_context(str_cat("body, iteration ", k));
+    const Var* condition = std::get_if<Var>(&(*out)[0]);
+    const std::optional<Tensor> known = condition ? ctx.known_value(*condition) : std::nullopt;
+    if (!known || known->numel() != 1)
+      return ctx.unsupported("the body's condition output must be known at load time in a loop that carries a sequence");
+    running = NodeContext::reals_of(*known)[0] != 0.0;
+    for (int i = 0; i < carried; ++i) state[static_cast<std::size_t>(i)] = (*out)[static_cast<std::size_t>(1 + i)];
+    for (int j = 0; j < scans; ++j) {
+      const Var* v = std::get_if<Var>(&(*out)[static_cast<std::size_t>(1 + carried + j)]);
+      if (v == nullptr) return ctx.unsupported("scan output ", j, " is not a tensor");
+      scanned[static_cast<std::size_t>(j)].push_back(ctx.b().unsqueeze(*v, relax::Ints{0}));
+    }
+  }
+  for (int i = 0; i < carried; ++i) KILN_RETURN_IF_ERROR(ctx.set_value_output(i, state[static_cast<std::size_t>(i)]));
+  for (int j = 0; j < scans; ++j) {
+    const std::vector<Var>& rows = scanned[static_cast<std::size_t>(j)];
+    if (rows.empty()) return ctx.unsupported("scan output ", j, " of a loop that runs no iteration has no shape");
+    KILN_RETURN_IF_ERROR(ctx.set_output(carried + j, rows.size() == 1 ? rows[0] : ctx.b().concat(rows, 0)));
+  }
+  return ctx.status();
+}
+
 inline Status convert_loop(NodeContext& ctx) {
   KILN_ASSIGN_OR_RETURN(const GraphProto* body, graph_attr(ctx, "body"));
   const int carried = ctx.input_count() - 2;
@@ -18510,6 +19246,10 @@ inline Status convert_loop(NodeContext& ctx) {
   if (body->output.size() < static_cast<std::size_t>(carried + 1))
     return ctx.invalid("the body returns ", body->output.size(), " values, expected at least ", carried + 1);
   const int scans = static_cast<int>(body->output.size()) - (carried + 1);
+  for (int i = 0; i < carried; ++i) {
+    KILN_ASSIGN_OR_RETURN(const ImportedValue v, ctx.value_input(2 + i));
+    if (!std::holds_alternative<Var>(v)) return unroll_loop(ctx, *body, carried, scans);
+  }
   if (!ctx.has_input(0))
     return ctx.unsupported("a loop without a trip count (a while loop) is not supported: relax's loop has no early exit");
   KILN_ASSIGN_OR_RETURN(Var trip_count, ctx.input(0));
@@ -18753,6 +19493,93 @@ inline constexpr ConverterEntry kControlConverters[] = {
 
 } // namespace kiln::onnx::detail
 // ---- end kiln/frontend/onnx/import_ops_control.hpp ----
+// ---- begin kiln/frontend/onnx/import_ops_data_dependent.hpp ----
+// kiln/frontend/onnx/import_ops_data_dependent.hpp: NonZero, Unique and NonMaxSuppression, the
+// ops whose output extent depends on the input values. Each gets a fresh count symbol and a
+// bound on it in the inputs' dims (relax::DataDependentExtent): the VM plans memory for the
+// bound and binds the count to what the kernel reports.
+
+#include <algorithm>
+#include <cstdint>
+#include <vector>
+
+
+namespace kiln::onnx::detail {
+
+inline relax::DataDependentExtent data_dependent_extent(NodeContext& ctx, std::string_view stem, relax::SymDim bound) {
+  return relax::DataDependentExtent{ctx.graph().model().fresh_symbol(stem), std::move(bound)};
+}
+
+inline Status convert_non_zero(NodeContext& ctx) {
+  KILN_ASSIGN_OR_RETURN(const relax::Var x, ctx.input(0));
+  const relax::NonZeroAttrs attrs{data_dependent_extent(ctx, "nonzero", ctx.type(x).element_count())};
+  return ctx.set_output(0, ctx.emit(relax::OpKind::non_zero, {x}, attrs));
+}
+
+// Unique: the distinct values (or slices along `axis`), sorted unless sorted = 0, with the
+// first index, inverse indices and count of each.
+inline Status convert_unique(NodeContext& ctx) {
+  KILN_ASSIGN_OR_RETURN(const relax::Var x, ctx.input(0));
+  const relax::TensorType type = ctx.type(x);
+  relax::UniqueAttrs attrs;
+  attrs.sorted = ctx.attr_int("sorted", 1) != 0;
+  relax::SymDim bound = type.element_count();
+  if (ctx.has_attr("axis")) {
+    attrs.has_axis = true;
+    attrs.axis = ctx.attr_int("axis", 0);
+    if (attrs.axis < -type.rank || attrs.axis >= type.rank)
+      return ctx.invalid("axis ", attrs.axis, " is out of range for rank ", type.rank);
+    bound = type.dims[static_cast<int>(attrs.axis < 0 ? attrs.axis + type.rank : attrs.axis)];
+  }
+  attrs.extent = data_dependent_extent(ctx, "unique", bound);
+  const std::vector<relax::Var> out = ctx.b().emit_multi(relax::OpKind::unique, {x}, attrs);
+  KILN_RETURN_IF_ERROR(ctx.status());
+  for (int i = 0; i < 4; ++i) KILN_RETURN_IF_ERROR(ctx.set_output(i, out[static_cast<std::size_t>(i)]));
+  return {};
+}
+
+// NonMaxSuppression: at most batches * classes * min(boxes, max_output_boxes_per_class) boxes
+// are selected; without a known max_output_boxes_per_class, batches * classes * boxes.
+inline Status convert_non_max_suppression(NodeContext& ctx) {
+  KILN_ASSIGN_OR_RETURN(const relax::Var boxes, ctx.input(0));
+  KILN_ASSIGN_OR_RETURN(const relax::Var scores, ctx.input(1));
+  const relax::TensorType boxes_type = ctx.type(boxes), scores_type = ctx.type(scores);
+  if (boxes_type.rank != 3 || scores_type.rank != 3)
+    return ctx.invalid("boxes must be [batch, boxes, 4] and scores [batch, classes, boxes], got ",
+                       relax::to_string(boxes_type), " and ", relax::to_string(scores_type));
+  relax::SymDim per_class = boxes_type.dims[1];
+  if (ctx.has_input(2)) {
+    KILN_ASSIGN_OR_RETURN(const relax::Var limit, ctx.input(2));
+    if (std::optional<Tensor> known = ctx.known_value(limit); known && known->numel() == 1) {
+      KILN_ASSIGN_OR_RETURN(const std::vector<std::int64_t> value,
+                            NodeContext::ints_of(*known, "max_output_boxes_per_class"));
+      per_class = min(per_class, relax::SymDim(std::max<std::int64_t>(value[0], 0)));
+    }
+  } else {
+    per_class = 0;  // the default: no boxes per class
+  }
+  relax::NonMaxSuppressionAttrs attrs;
+  attrs.center_point_box = ctx.attr_int("center_point_box", 0) != 0;
+  attrs.extent = data_dependent_extent(ctx, "selected", boxes_type.dims[0] * scores_type.dims[1] * per_class);
+  std::vector<relax::Var> inputs{boxes, scores};
+  for (int i = 2; i < 5; ++i) {
+    KILN_ASSIGN_OR_RETURN(const relax::Var v, ctx.optional_input(i));
+    inputs.push_back(v);
+  }
+  while (!inputs.back().valid()) inputs.pop_back();
+  const std::vector<relax::Var> out = ctx.b().emit_multi(relax::OpKind::non_max_suppression, inputs, attrs);
+  KILN_RETURN_IF_ERROR(ctx.status());
+  return ctx.set_output(0, out[0]);
+}
+
+inline constexpr ConverterEntry kDataDependentConverters[] = {
+    {"NonZero", convert_non_zero},
+    {"Unique", convert_unique},
+    {"NonMaxSuppression", convert_non_max_suppression},
+};
+
+} // namespace kiln::onnx::detail
+// ---- end kiln/frontend/onnx/import_ops_data_dependent.hpp ----
 // ---- begin kiln/frontend/onnx/import_ops_einsum.hpp ----
 // kiln/frontend/onnx/import_ops_einsum.hpp: ONNX's Einsum as transposes, reshapes, matmuls
 // and sums.
@@ -19016,9 +19843,10 @@ Status convert_binary(NodeContext& ctx) {
 }
 
 // Identity: the output is the input's value itself (no binding).
+// Identity passes tensors, sequences and optionals alike.
 inline Status convert_identity(NodeContext& ctx) {
-  KILN_ASSIGN_OR_RETURN(const Var x, ctx.input(0));
-  return ctx.set_output(0, x);
+  KILN_ASSIGN_OR_RETURN(ImportedValue x, ctx.value_input(0));
+  return ctx.set_value_output(0, std::move(x));
 }
 
 // Sum, Mean, Max, Min: any number of inputs, broadcast together.
@@ -19735,9 +20563,17 @@ inline Status convert_constant_of_shape(NodeContext& ctx) {
   const double element = NodeContext::reals_of(value)[0];
   if (std::optional<Tensor> known = ctx.known_value(shape)) {
     KILN_ASSIGN_OR_RETURN(const std::vector<std::int64_t> dims, NodeContext::ints_of(*known, "shape"));
-    KILN_ASSIGN_OR_RETURN(Tensor filled, Tensor::empty(value.dtype(), dims));
-    for (std::int64_t i = 0; i < filled.numel(); ++i) NodeContext::store(filled, i, element);
-    return ctx.set_output(0, ctx.constant(std::move(filled)));
+    std::int64_t count = 1;
+    for (std::int64_t d : dims)
+      if (d < 0 || __builtin_mul_overflow(count, d, &count))
+        return ctx.invalid("shape ", Tensor::shape_string(dims), " is negative or has too many elements");
+    // Filled at load time only up to constant folding's limit: the shape is the file's, and
+    // a larger fill is an expand, made when the model runs.
+    if (count <= (std::int64_t{1} << 16)) {
+      KILN_ASSIGN_OR_RETURN(Tensor filled, Tensor::empty(value.dtype(), dims));
+      for (std::int64_t i = 0; i < filled.numel(); ++i) NodeContext::store(filled, i, element);
+      return ctx.set_output(0, ctx.constant(std::move(filled)));
+    }
   }
   return ctx.set_output(0, ctx.b().expand(ctx.scalar(value.dtype(), element), shape));
 }
@@ -21241,6 +22077,250 @@ inline constexpr ConverterEntry kSampleConverters[] = {
 
 } // namespace kiln::onnx::detail
 // ---- end kiln/frontend/onnx/import_ops_sample.hpp ----
+// ---- begin kiln/frontend/onnx/import_ops_sequence.hpp ----
+// kiln/frontend/onnx/import_ops_sequence.hpp: ONNX's sequence and optional ops.
+//
+// kiln has no sequence or optional values at run time: a sequence is a list of tensors whose
+// length is known at load time and an optional holds its value or not at load time
+// (SequenceValue, OptionalValue in import_graph.hpp). So these ops run while importing:
+// SequenceAt at a known position is that element, SequenceInsert makes a longer list,
+// SequenceMap imports its body once per element, SplitToSequence is slices and
+// ConcatFromSequence a concat. Positions must be known at load time; a Loop that carries a
+// sequence is unrolled (import_ops_control.hpp).
+
+#include <cstdint>
+#include <string>
+#include <utility>
+#include <vector>
+
+
+namespace kiln::onnx::detail {
+
+// A position into a sequence of `length` elements (negative counts from the end); `end_ok`
+// allows `length` itself (inserting at the back).
+inline Result<std::size_t> sequence_position(NodeContext& ctx, int input, std::size_t length, bool end_ok) {
+  KILN_ASSIGN_OR_RETURN(const std::vector<std::int64_t> p, ctx.constant_ints(input, "position"));
+  if (p.size() != 1) return ctx.invalid("the position must hold one element, got ", p.size());
+  const auto n = static_cast<std::int64_t>(length);
+  const std::int64_t at = p[0] < 0 ? p[0] + n : p[0];
+  if (at < 0 || at > n || (at == n && !end_ok))
+    return ctx.invalid("position ", p[0], " is out of range for a sequence of ", n, " elements");
+  return static_cast<std::size_t>(at);
+}
+
+inline Status check_element_dtype(NodeContext& ctx, const SequenceValue& seq, relax::Var item) {
+  if (ctx.dtype(item) != seq.dtype)
+    return ctx.invalid("a ", to_string(ctx.dtype(item)), " tensor cannot join a sequence of ", to_string(seq.dtype));
+  return {};
+}
+
+inline Status convert_sequence_construct(NodeContext& ctx) {
+  if (ctx.input_count() == 0) return ctx.invalid("needs at least one input");
+  SequenceValue seq;
+  for (int i = 0; i < ctx.input_count(); ++i) {
+    KILN_ASSIGN_OR_RETURN(const relax::Var v, ctx.input(i));
+    if (i == 0) seq.dtype = ctx.dtype(v);
+    KILN_RETURN_IF_ERROR(check_element_dtype(ctx, seq, v));
+    seq.items.push_back(v);
+  }
+  return ctx.set_value_output(0, std::move(seq));
+}
+
+inline Status convert_sequence_empty(NodeContext& ctx) {
+  const auto type = static_cast<DataType>(ctx.attr_int("dtype", static_cast<std::int64_t>(DataType::float32)));
+  const std::optional<DType> dtype = to_dtype(type);
+  if (!dtype) return ctx.unsupported("dtype ", describe(type), ": kiln has no such dtype");
+  return ctx.set_value_output(0, SequenceValue{*dtype, {}});
+}
+
+inline Status convert_sequence_insert(NodeContext& ctx) {
+  KILN_ASSIGN_OR_RETURN(SequenceValue seq, ctx.sequence_input(0));
+  KILN_ASSIGN_OR_RETURN(const relax::Var item, ctx.input(1));
+  KILN_RETURN_IF_ERROR(check_element_dtype(ctx, seq, item));
+  std::size_t at = seq.items.size();
+  if (ctx.has_input(2)) {
+    KILN_ASSIGN_OR_RETURN(at, sequence_position(ctx, 2, seq.items.size(), true));
+  }
+  seq.items.insert(seq.items.begin() + static_cast<std::ptrdiff_t>(at), item);
+  return ctx.set_value_output(0, std::move(seq));
+}
+
+inline Status convert_sequence_at(NodeContext& ctx) {
+  KILN_ASSIGN_OR_RETURN(const SequenceValue seq, ctx.sequence_input(0));
+  KILN_ASSIGN_OR_RETURN(const std::size_t at, sequence_position(ctx, 1, seq.items.size(), false));
+  return ctx.set_output(0, seq.items[at]);
+}
+
+inline Status convert_sequence_erase(NodeContext& ctx) {
+  KILN_ASSIGN_OR_RETURN(SequenceValue seq, ctx.sequence_input(0));
+  if (seq.items.empty()) return ctx.invalid("cannot erase from an empty sequence");
+  std::size_t at = seq.items.size() - 1;
+  if (ctx.has_input(1)) {
+    KILN_ASSIGN_OR_RETURN(at, sequence_position(ctx, 1, seq.items.size(), false));
+  }
+  seq.items.erase(seq.items.begin() + static_cast<std::ptrdiff_t>(at));
+  return ctx.set_value_output(0, std::move(seq));
+}
+
+inline Status convert_sequence_length(NodeContext& ctx) {
+  KILN_ASSIGN_OR_RETURN(const SequenceValue seq, ctx.sequence_input(0));
+  return ctx.set_output(0, ctx.scalar(DType::i64, static_cast<double>(seq.items.size())));
+}
+
+// SplitToSequence: pieces of `split`'s sizes (or of its one size, the last piece shorter), or
+// without split every index along the axis, squeezed unless keepdims.
+inline Status convert_split_to_sequence(NodeContext& ctx) {
+  KILN_ASSIGN_OR_RETURN(const relax::Var x, ctx.input(0));
+  const int rank = ctx.rank(x);
+  std::int64_t axis = ctx.attr_int("axis", 0);
+  if (axis < -rank || axis >= rank) return ctx.invalid("axis ", axis, " is out of range for rank ", rank);
+  if (axis < 0) axis += rank;
+  const relax::SymDim extent = ctx.type(x).dims[static_cast<int>(axis)];
+  if (!extent.is_constant()) return ctx.unsupported("the extent of the split axis must be known at load time");
+  const std::int64_t n = extent.constant_value();
+  std::vector<std::int64_t> sizes;
+  bool squeeze = false;
+  if (ctx.has_input(1)) {
+    KILN_ASSIGN_OR_RETURN(const Tensor split, ctx.constant_input(1, "split"));
+    KILN_ASSIGN_OR_RETURN(const std::vector<std::int64_t> values, NodeContext::ints_of(split, "split"));
+    if (split.rank() == 0) {
+      if (values[0] <= 0) return ctx.invalid("split must be positive, got ", values[0]);
+      for (std::int64_t at = 0; at < n; at += values[0]) sizes.push_back(std::min(values[0], n - at));
+    } else {
+      sizes = values;
+      std::int64_t total = 0;
+      for (std::int64_t s : sizes) {
+        if (s < 0) return ctx.invalid("split sizes must not be negative, got ", s);
+        total += s;
+      }
+      if (total != n) return ctx.invalid("split sizes add up to ", total, ", the axis has ", n);
+    }
+  } else {
+    sizes.assign(static_cast<std::size_t>(n), 1);
+    squeeze = ctx.attr_int("keepdims", 1) == 0;
+  }
+  SequenceValue seq{ctx.dtype(x), {}};
+  std::int64_t begin = 0;
+  for (std::int64_t s : sizes) {
+    relax::Var piece = ctx.b().slice(x, relax::SliceAttrs{.starts = {begin}, .ends = {begin + s}, .axes = {axis}});
+    if (squeeze) piece = ctx.b().squeeze(piece, relax::Ints{axis});
+    seq.items.push_back(piece);
+    begin += s;
+  }
+  KILN_RETURN_IF_ERROR(ctx.status());
+  return ctx.set_value_output(0, std::move(seq));
+}
+
+// ConcatFromSequence: the elements joined along `axis`, or stacked along a new one.
+inline Status convert_concat_from_sequence(NodeContext& ctx) {
+  KILN_ASSIGN_OR_RETURN(const SequenceValue seq, ctx.sequence_input(0));
+  if (seq.items.empty()) return ctx.invalid("cannot concatenate an empty sequence");
+  const bool new_axis = ctx.attr_int("new_axis", 0) != 0;
+  if (!ctx.has_attr("axis")) return ctx.invalid("the axis attribute is required");
+  std::int64_t axis = ctx.attr_int("axis", 0);
+  const int rank = ctx.rank(seq.items[0]) + (new_axis ? 1 : 0);
+  if (axis < -rank || axis >= rank) return ctx.invalid("axis ", axis, " is out of range for rank ", rank);
+  if (axis < 0) axis += rank;
+  std::vector<relax::Var> parts = seq.items;
+  if (new_axis)
+    for (relax::Var& p : parts) p = ctx.b().unsqueeze(p, relax::Ints{axis});
+  return ctx.set_output(0, parts.size() == 1 ? parts[0] : ctx.b().concat(parts, axis));
+}
+
+// SequenceMap: the body once per element; inputs after the first that are tensors go to
+// every call, sequences (of the first one's length) element by element.
+inline Status convert_sequence_map(NodeContext& ctx) {
+  const AttributeProto* body_attr = ctx.attr("body");
+  if (body_attr == nullptr || !body_attr->g) return ctx.invalid("the body attribute (a graph) is required");
+  const GraphProto& body = *body_attr->g;
+  KILN_ASSIGN_OR_RETURN(const SequenceValue first, ctx.sequence_input(0));
+  std::vector<ImportedValue> inputs;
+  for (int i = 0; i < ctx.input_count(); ++i) {
+    KILN_ASSIGN_OR_RETURN(ImportedValue v, ctx.value_input(i));
+    if (const SequenceValue* s = std::get_if<SequenceValue>(&v); s && s->items.size() != first.items.size())
+      return ctx.invalid("input ", i, " has ", s->items.size(), " elements, the first sequence ", first.items.size());
+    if (std::holds_alternative<OptionalValue>(v)) return ctx.unsupported("input ", i, " is an optional");
+    inputs.push_back(std::move(v));
+  }
+  if (body.output.size() != static_cast<std::size_t>(ctx.output_count()))
+    return ctx.invalid("the body has ", body.output.size(), " outputs, the node ", ctx.output_count());
+  std::vector<SequenceValue> outputs(body.output.size());
+  for (std::size_t k = 0; k < first.items.size(); ++k) {
+    std::vector<ImportedValue> args;
+    for (const ImportedValue& v : inputs) {
+      if (const SequenceValue* s = std::get_if<SequenceValue>(&v)) args.emplace_back(s->items[k]);
+      else args.push_back(v);
+    }
+    Result<std::vector<ImportedValue>> out = ctx.graph().inline_graph(body, args);
+    if (!out.ok()) return std::move(out).status().with_context(str_cat("body, element ", k));
+    for (std::size_t o = 0; o < out->size(); ++o) {
+      const relax::Var* t = std::get_if<relax::Var>(&(*out)[o]);
+      if (t == nullptr) return ctx.unsupported("body output ", o, " is not a tensor");
+      outputs[o].items.push_back(*t);
+    }
+  }
+  for (std::size_t o = 0; o < outputs.size(); ++o) {
+    // The element type of an empty result comes from the body's declared output.
+    const TypeProto* declared = body.output[o].type ? &*body.output[o].type : nullptr;
+    if (!outputs[o].items.empty()) outputs[o].dtype = ctx.dtype(outputs[o].items[0]);
+    else if (declared && declared->tensor_type())
+      if (std::optional<DType> d = to_dtype(declared->tensor_type()->elem_type)) outputs[o].dtype = *d;
+    KILN_RETURN_IF_ERROR(ctx.set_value_output(static_cast<int>(o), std::move(outputs[o])));
+  }
+  return {};
+}
+
+// Optional: the input wrapped, or (without one) an empty optional of the `type` attribute.
+inline Status convert_optional(NodeContext& ctx) {
+  OptionalValue opt;
+  if (ctx.has_input(0)) {
+    KILN_ASSIGN_OR_RETURN(ImportedValue v, ctx.value_input(0));
+    if (relax::Var* t = std::get_if<relax::Var>(&v)) opt.tensor = *t;
+    else if (SequenceValue* s = std::get_if<SequenceValue>(&v)) opt.sequence = std::move(*s);
+    else return ctx.unsupported("an optional of an optional");
+  }
+  return ctx.set_value_output(0, std::move(opt));
+}
+
+// OptionalGetElement: the value (a tensor or sequence input passes through, as opset 18 allows).
+inline Status convert_optional_get_element(NodeContext& ctx) {
+  KILN_ASSIGN_OR_RETURN(ImportedValue v, ctx.value_input(0));
+  if (OptionalValue* opt = std::get_if<OptionalValue>(&v)) {
+    if (opt->tensor) return ctx.set_output(0, *opt->tensor);
+    if (opt->sequence) return ctx.set_value_output(0, std::move(*opt->sequence));
+    return ctx.invalid("the optional '", ctx.input_name(0), "' holds no value");
+  }
+  return ctx.set_value_output(0, std::move(v));
+}
+
+// OptionalHasElement: a bool known at load time; a missing input is an empty optional.
+inline Status convert_optional_has_element(NodeContext& ctx) {
+  bool has = false;
+  if (ctx.has_input(0)) {
+    KILN_ASSIGN_OR_RETURN(const ImportedValue v, ctx.value_input(0));
+    const OptionalValue* opt = std::get_if<OptionalValue>(&v);
+    has = opt == nullptr || opt->present();
+  }
+  return ctx.set_output(0, ctx.scalar(DType::boolean, has ? 1.0 : 0.0));
+}
+
+inline constexpr ConverterEntry kSequenceConverters[] = {
+    {"SequenceConstruct", convert_sequence_construct},
+    {"SequenceEmpty", convert_sequence_empty},
+    {"SequenceInsert", convert_sequence_insert},
+    {"SequenceAt", convert_sequence_at},
+    {"SequenceErase", convert_sequence_erase},
+    {"SequenceLength", convert_sequence_length},
+    {"SplitToSequence", convert_split_to_sequence},
+    {"ConcatFromSequence", convert_concat_from_sequence},
+    {"SequenceMap", convert_sequence_map},
+    {"Optional", convert_optional},
+    {"OptionalGetElement", convert_optional_get_element},
+    {"OptionalHasElement", convert_optional_has_element},
+};
+
+} // namespace kiln::onnx::detail
+// ---- end kiln/frontend/onnx/import_ops_sequence.hpp ----
 // ---- begin kiln/frontend/onnx/import_ops_signal.hpp ----
 // kiln/frontend/onnx/import_ops_signal.hpp: ONNX's signal-processing ops: the Hann, Hamming
 // and Blackman windows (constants of the requested length), and DFT and STFT as matmuls with
@@ -21775,6 +22855,7 @@ inline ConvertFn find_converter(std::string_view domain, std::string_view op_typ
                        find_in(kSignalConverters, op_type), find_in(kRecurrentConverters, op_type),
                        find_in(kEinsumConverters, op_type), find_in(kSampleConverters, op_type),
                        find_in(kLinalgConverters, op_type), find_in(kTextConverters, op_type),
+                       find_in(kDataDependentConverters, op_type), find_in(kSequenceConverters, op_type),
                        find_in(kControlConverters, op_type)})
     if (fn != nullptr) return fn;
   return nullptr;
@@ -21782,25 +22863,16 @@ inline ConvertFn find_converter(std::string_view domain, std::string_view op_typ
 
 // Ops of the default domain that are known and refused, with the reason.
 inline std::string_view refusal_reason(std::string_view op_type) {
-  static constexpr std::string_view kDataDependent = "its output shape depends on the input values";
   static constexpr std::string_view kRandom = "it draws random numbers";
-  static constexpr std::string_view kSequence = "kiln has tensors only, no sequences or optionals";
   struct Refusal {
     std::string_view op_type;
     std::string_view reason;
   };
   static constexpr Refusal kRefusals[] = {
-      {"NonZero", kDataDependent},         {"Unique", kDataDependent},
-      {"NonMaxSuppression", kDataDependent}, {"StringNormalizer", "kiln has no string dtype"},
+      {"StringNormalizer", "kiln has no string dtype"},
       {"Bernoulli", kRandom},              {"RandomUniform", kRandom},
       {"RandomUniformLike", kRandom},      {"RandomNormal", kRandom},
       {"RandomNormalLike", kRandom},       {"Multinomial", kRandom},
-      {"SequenceConstruct", kSequence},    {"SequenceEmpty", kSequence},
-      {"SequenceInsert", kSequence},       {"SequenceAt", kSequence},
-      {"SequenceErase", kSequence},        {"SequenceLength", kSequence},
-      {"SequenceMap", kSequence},          {"SplitToSequence", kSequence},
-      {"ConcatFromSequence", kSequence},   {"Optional", kSequence},
-      {"OptionalGetElement", kSequence},   {"OptionalHasElement", kSequence},
   };
   for (const Refusal& r : kRefusals)
     if (r.op_type == op_type) return r.reason;
@@ -21841,6 +22913,7 @@ inline Result<relax::Module> import_model(const ModelProto& model, std::string_v
   state.lookup = detail::find_converter;
   state.knows_domain = detail::knows_domain;
   state.refusal = detail::refusal_reason;
+  state.functions = model.functions;
   // Symbols are named after dim_params; fresh ones must not collide with them.
   for (const ValueInfoProto& input : graph.input) {
     const TypeProto::Tensor* t = input.type ? input.type->tensor_type() : nullptr;
@@ -21853,10 +22926,17 @@ inline Result<relax::Module> import_model(const ModelProto& model, std::string_v
   KILN_RETURN_IF_ERROR(importer.import_inputs(graph).with_context("onnx"));
   if (graph.output.empty()) return make_error(StatusCode::invalid_argument, "onnx: the graph has no outputs");
   KILN_RETURN_IF_ERROR(importer.import_nodes(graph));
-  Result<std::vector<relax::Var>> outputs = importer.outputs(graph);
-  if (!outputs.ok()) return std::move(outputs).status().with_context("onnx");
-  Result<relax::Module> module = importer.finish(graph, std::move(*outputs));
+  std::vector<std::string> names;
+  std::vector<relax::Var> outputs;
+  KILN_RETURN_IF_ERROR(importer.flat_outputs(graph, names, outputs).with_context("onnx"));
+  if (outputs.empty()) return make_error(StatusCode::unsupported, "onnx: the graph's outputs hold no tensors");
+  Result<relax::Module> module = importer.finish(names, std::move(outputs));
   if (!module.ok()) return std::move(module).status().with_context("onnx: graph outputs");
+  // The inputs whose values were promised at load time are checked at every run.
+  relax::Function& main = module->main();
+  for (const auto& [name, value] : options.input_values)
+    if (const std::optional<relax::ValueId> p = main.find_param(name); p && value.is_contiguous() && detail::GraphImporter::fits(value, main.type(*p)))
+      main.fixed_param_values.emplace_back(main.value(*p).index, value);
   return module;
 }
 
@@ -21900,8 +22980,11 @@ constexpr std::optional<DataType> to_data_type(DType dtype) noexcept {
     case DType::i8: return DataType::int8;
     case DType::u8: return DataType::uint8;
     case DType::i16: return DataType::int16;
+    case DType::u16: return DataType::uint16;
     case DType::i32: return DataType::int32;
+    case DType::u32: return DataType::uint32;
     case DType::i64: return DataType::int64;
+    case DType::u64: return DataType::uint64;
     case DType::boolean: return DataType::boolean;
   }
   return std::nullopt;
@@ -21997,8 +23080,11 @@ inline Result<DLDataType> to_dlpack_dtype(DType dtype) {
     case DType::i8: return make(kDLInt, 8);
     case DType::u8: return make(kDLUInt, 8);
     case DType::i16: return make(kDLInt, 16);
+    case DType::u16: return make(kDLUInt, 16);
     case DType::i32: return make(kDLInt, 32);
+    case DType::u32: return make(kDLUInt, 32);
     case DType::i64: return make(kDLInt, 64);
+    case DType::u64: return make(kDLUInt, 64);
     case DType::boolean: break;
   }
   return make_error(StatusCode::unsupported, "DLPack 0.6 has no type code for ", to_string(dtype));
@@ -22038,6 +23124,9 @@ inline Result<DType> from_dlpack_dtype(DLDataType t) {
         break;
       case kDLUInt:
         if (t.bits == 8) return DType::u8;
+        if (t.bits == 16) return DType::u16;
+        if (t.bits == 32) return DType::u32;
+        if (t.bits == 64) return DType::u64;
         break;
       default: break;
     }
@@ -25288,11 +26377,19 @@ bool with_logical(OpKind op, Use&& use) {
   }
 }
 
-// ---- the generic path: blocks of double or int64 -------------------------------------------------
-// Any dtype computes in double (floating-point dtypes, exact for all of them) or int64
-// (integers and bool; wrapping there and truncating on the store is the element type's own
-// wrap-around). A row is loaded into a block, the op runs on the block, and the block is
-// stored back converted: the instantiations grow with dtypes plus ops, not their product.
+// ---- the generic path: blocks of double, int64 or uint64 -----------------------------------------
+// Any dtype computes in double (floating-point dtypes, exact for all of them), uint64 (u64,
+// whose upper half int64 would read as negative) or int64 (the other integers and bool;
+// wrapping there and truncating on the store is the element type's own wrap-around). A row is
+// loaded into a block, the op runs on the block, and the block is stored back converted: the
+// instantiations grow with dtypes plus ops, not their product.
+
+// Calls use.template operator()<Acc>() with the integer block type of an integer dtype.
+template <class Use>
+decltype(auto) with_integer_block(DType dtype, Use&& use) {
+  if (dtype == DType::u64) return use.template operator()<std::uint64_t>();
+  return use.template operator()<std::int64_t>();
+}
 
 inline constexpr std::int64_t kBlock = 256;
 
@@ -25561,7 +26658,9 @@ inline Status run_unary(const OpCall& call, const Slot& out, const Slot& x) {
   if (is_floating_point(x.dtype)) {
     done = with_float_unary<double>(op, [&](auto fn) { map_rows<double>(nest, call.pool, out, x, fn); });
   } else if (x.dtype != DType::boolean) {
-    done = with_integer_unary<std::int64_t>(op, [&](auto fn) { map_rows<std::int64_t>(nest, call.pool, out, x, fn); });
+    done = with_integer_block(x.dtype, [&]<class Acc>() {
+      return with_integer_unary<Acc>(op, [&](auto fn) { map_rows<Acc>(nest, call.pool, out, x, fn); });
+    });
   } else if (op == OpKind::logical_not || op == OpKind::identity) {
     const bool negate = op == OpKind::logical_not;
     map_rows<std::int64_t>(nest, call.pool, out, x, [negate](std::int64_t v) { return (v != 0) != negate ? 1 : 0; });
@@ -25597,14 +26696,18 @@ inline Status run_binary(const OpCall& call, const Slot& out, const Slot& a, con
   const bool real = is_floating_point(a.dtype);
   if (family == OpFamily::compare) {
     if (real) done = with_compare<double>(op, [&](auto fn) { zip.template operator()<double>(fn); });
-    else done = with_compare<std::int64_t>(op, [&](auto fn) { zip.template operator()<std::int64_t>(fn); });
+    else done = with_integer_block(a.dtype, [&]<class Acc>() {
+      return with_compare<Acc>(op, [&](auto fn) { zip.template operator()<Acc>(fn); });
+    });
   } else if (family == OpFamily::logical) {
     if (a.dtype == DType::boolean && b.dtype == DType::boolean)
       done = with_logical(op, [&](auto fn) { zip.template operator()<std::int64_t>(fn); });
   } else if (real) {
     done = with_float_binary<double>(op, [&](auto fn) { zip.template operator()<double>(fn); });
   } else if (a.dtype != DType::boolean) {
-    done = with_integer_binary<std::int64_t>(op, [&](auto fn) { zip.template operator()<std::int64_t>(fn); });
+    done = with_integer_block(a.dtype, [&]<class Acc>() {
+      return with_integer_binary<Acc>(op, [&](auto fn) { zip.template operator()<Acc>(fn); });
+    });
   }
   if (!done) return cpu_support::dtype_unsupported(op, "input", a.dtype, "no kernel for this dtype");
   return {};
@@ -25669,7 +26772,7 @@ inline Status run_clip(const OpCall& call, const Slot& out, const Slot& x, const
     });
   };
   if (is_floating_point(x.dtype)) clamp.template operator()<double>();
-  else clamp.template operator()<std::int64_t>();
+  else with_integer_block(x.dtype, clamp);
   return {};
 }
 
@@ -25679,7 +26782,7 @@ inline Status run_cast(const OpCall& call, const Slot& out, const Slot& x) {
   if (nest.elements() == 0) return {};
   const auto convert = [&]<class Acc>() { map_rows<Acc>(nest, call.pool, out, x, [](Acc v) { return v; }); };
   if (is_floating_point(x.dtype)) convert.template operator()<double>();
-  else convert.template operator()<std::int64_t>();
+  else with_integer_block(x.dtype, convert);
   return {};
 }
 
@@ -25827,7 +26930,7 @@ using cpu_support::op_error;
 // Inner columns whose running sums one item keeps on the stack.
 inline constexpr std::int64_t kColumnBlock = 64;
 
-inline constexpr std::string_view kAccepted = "f32, f64, f16, bf16, i8, u8, i16, i32 or i64";
+inline constexpr std::string_view kAccepted = "numeric dtypes only";
 
 // What a running sum of T is kept in: f32 for the 16-bit floats, a wrapping u64 for integers.
 template <class T>
@@ -25936,6 +27039,366 @@ inline const OpKernel* cpu_cumsum_kernel(relax::OpKind op) {
 } // namespace kiln::vm
 // ---- end kiln/vm/ops/cumsum.hpp ----
 #endif // KILN_AMALGAMATED_KILN_VM_OPS_CUMSUM_HPP
+#ifndef KILN_AMALGAMATED_KILN_VM_OPS_DATA_DEPENDENT_HPP
+#define KILN_AMALGAMATED_KILN_VM_OPS_DATA_DEPENDENT_HPP
+// ---- begin kiln/vm/ops/data_dependent.hpp ----
+// kiln/vm/ops/data_dependent.hpp: the CPU kernels of the ops whose output extent depends on
+// the input values, with ONNX's semantics:
+//  - non_zero: the coordinates of the nonzero elements, i64[rank, count], in row-major order;
+//  - unique: the distinct values (or slices along an axis), sorted ascending or in order of
+//    first occurrence, with each one's first index, the inverse indices and the counts;
+//  - non_max_suppression: per batch and class, the boxes above the score threshold taken
+//    greedily by descending score, dropping those overlapping a taken one by more than the
+//    IoU threshold, at most max_output_boxes_per_class of them: i64[count, 3] rows of
+//    (batch, class, box).
+//
+// The output buffers hold the count's bound (OpCall::data_dependent_count on entry); a kernel
+// writes its outputs densely for the count it finds, whatever extent the output slots show,
+// and reports the count there. Scratch holds the orderings (unique, non_max_suppression).
+
+#include <algorithm>
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+#include <string_view>
+#include <type_traits>
+
+
+namespace kiln::vm {
+namespace data_dependent_impl {
+
+using relax::OpKind;
+using cpu_support::op_error;
+
+// What elements compare as: f32 for the 16-bit floats.
+template <class T>
+using Key = std::conditional_t<std::is_same_v<T, f16> || std::is_same_v<T, bf16>, float, T>;
+
+template <class T>
+Key<T> key(const T& v) noexcept {
+  return static_cast<Key<T>>(v);
+}
+
+// A strict total order for sorting: numbers ascending, NaN after every number (and equal to
+// NaN), so that unique groups NaNs together.
+template <class K>
+bool before(K a, K b) noexcept {
+  if constexpr (std::is_floating_point_v<K>) {
+    if (std::isnan(a)) return false;
+    if (std::isnan(b)) return true;
+  }
+  return a < b;
+}
+
+inline Status report(const OpCall& call, std::int64_t count) {
+  if (call.data_dependent_count == nullptr)
+    return op_error(StatusCode::internal, call.op, "the caller gave no place for the output count");
+  if (count > *call.data_dependent_count)
+    return op_error(StatusCode::internal, call.op, "the output count ", count, " exceeds its planned bound ",
+                    *call.data_dependent_count);
+  *call.data_dependent_count = count;
+  return {};
+}
+
+// ---- non_zero ---------------------------------------------------------------------------------
+
+inline Status non_zero_run(const OpCall& call) {
+  const Slot& x = *call.input(0);
+  const Slot& out = call.output();
+  if (!x.contiguous()) return op_error(StatusCode::unsupported, call.op, "a non-contiguous input is not supported");
+  const std::int64_t n = x.elements();
+  std::int64_t count = 0;
+  visit_dtype(x.dtype, [&](auto zero) {
+    using T = decltype(zero);
+    const T* p = x.data_as<const T>();
+    for (std::int64_t i = 0; i < n; ++i) count += key(p[i]) != Key<T>(0) ? 1 : 0;
+  });
+  KILN_RETURN_IF_ERROR(report(call, count));
+  auto* coords = out.data_as<std::int64_t>();
+  std::int64_t column = 0;
+  visit_dtype(x.dtype, [&](auto zero) {
+    using T = decltype(zero);
+    const T* p = x.data_as<const T>();
+    for (std::int64_t i = 0; i < n; ++i) {
+      if (key(p[i]) == Key<T>(0)) continue;
+      for (std::int64_t rest = i, a = x.rank; a-- > 0;) {
+        coords[a * count + column] = rest % x.dims[a];
+        rest /= x.dims[a];
+      }
+      ++column;
+    }
+  });
+  return {};
+}
+
+// ---- unique -------------------------------------------------------------------------------------
+
+// The input as `entries` slices of [outer, inner] around the axis (without an axis: every
+// element is an entry of one).
+struct UniqueExtents {
+  std::int64_t outer = 1;
+  std::int64_t entries = 0;
+  std::int64_t inner = 1;
+};
+
+inline UniqueExtents unique_extents(const Slot& x, const relax::UniqueAttrs& a) {
+  UniqueExtents e;
+  if (!a.has_axis) {
+    e.entries = x.elements();
+    return e;
+  }
+  const int axis = cpu_support::resolve_axis(a.axis, x.rank);
+  for (int d = 0; d < x.rank; ++d) {
+    if (d < axis) e.outer *= x.dims[d];
+    else if (d > axis) e.inner *= x.dims[d];
+  }
+  e.entries = x.dims[axis];
+  return e;
+}
+
+inline std::size_t unique_scratch_bytes(const OpCall& call) {
+  const UniqueExtents e = unique_extents(*call.input(0), call.attr<relax::UniqueAttrs>());
+  return static_cast<std::size_t>(e.entries) * 3 * sizeof(std::int64_t);
+}
+
+template <class T>
+void unique_typed(const OpCall& call, const UniqueExtents& e, std::int64_t& count) {
+  const relax::UniqueAttrs& a = call.attr<relax::UniqueAttrs>();
+  const T* x = call.input(0)->data_as<const T>();
+  // Element j of entry k, in row-major order of the other axes.
+  const auto at = [&](std::int64_t k, std::int64_t j) { return key(x[(j / e.inner * e.entries + k) * e.inner + j % e.inner]); };
+  const std::int64_t width = e.outer * e.inner;
+  const auto less = [&](std::int64_t p, std::int64_t q) {
+    for (std::int64_t j = 0; j < width; ++j) {
+      const auto u = at(p, j), v = at(q, j);
+      if (before(u, v)) return true;
+      if (before(v, u)) return false;
+    }
+    return p < q;  // equal entries: the first occurrence first
+  };
+  const auto same = [&](std::int64_t p, std::int64_t q) {
+    for (std::int64_t j = 0; j < width; ++j) {
+      const auto u = at(p, j), v = at(q, j);
+      if (before(u, v) || before(v, u)) return false;
+    }
+    return true;
+  };
+  auto* order = reinterpret_cast<std::int64_t*>(call.scratch.data());
+  std::int64_t* group = order + e.entries;  // by entry: its group, numbered in sorted order
+  std::int64_t* rank_of = group + e.entries;
+  for (std::int64_t k = 0; k < e.entries; ++k) order[k] = k;
+  std::sort(order, order + e.entries, less);
+  // Groups in sorted order; each group's first member (its first occurrence) leads it.
+  count = 0;
+  for (std::int64_t s = 0; s < e.entries; ++s) {
+    if (s == 0 || !same(order[s - 1], order[s])) order[count++] = order[s];
+    group[order[s]] = count - 1;
+  }
+  // order[0, count) are the leaders in sorted order. Unsorted output lists them by first
+  // occurrence: renumber the groups so.
+  if (!a.sorted) {
+    std::sort(order, order + count);
+    // group ids in sorted order -> position in occurrence order, via the leaders' groups.
+    for (std::int64_t r = 0; r < count; ++r) rank_of[group[order[r]]] = r;
+    for (std::int64_t k = 0; k < e.entries; ++k) group[k] = rank_of[group[k]];
+  }
+  const Slot* outputs[4] = {};
+  for (std::size_t i = 0; i < 4 && i < call.outputs.size(); ++i) outputs[i] = call.outputs[i];
+  if (outputs[0] != nullptr) {
+    T* y = outputs[0]->data_as<T>();
+    for (std::int64_t o = 0; o < e.outer; ++o)
+      for (std::int64_t r = 0; r < count; ++r)
+        for (std::int64_t i = 0; i < e.inner; ++i) y[(o * count + r) * e.inner + i] = x[(o * e.entries + order[r]) * e.inner + i];
+  }
+  if (outputs[1] != nullptr) {
+    auto* first = outputs[1]->data_as<std::int64_t>();
+    for (std::int64_t r = 0; r < count; ++r) first[r] = order[r];
+  }
+  if (outputs[2] != nullptr) {
+    auto* inverse = outputs[2]->data_as<std::int64_t>();
+    for (std::int64_t k = 0; k < e.entries; ++k) inverse[k] = group[k];
+  }
+  if (outputs[3] != nullptr) {
+    auto* counts = outputs[3]->data_as<std::int64_t>();
+    std::fill(counts, counts + count, std::int64_t{0});
+    for (std::int64_t k = 0; k < e.entries; ++k) ++counts[group[k]];
+  }
+}
+
+inline Status unique_run(const OpCall& call) {
+  const Slot& x = *call.input(0);
+  if (!x.contiguous()) return op_error(StatusCode::unsupported, call.op, "a non-contiguous input is not supported");
+  const UniqueExtents e = unique_extents(x, call.attr<relax::UniqueAttrs>());
+  if (call.scratch.size() < unique_scratch_bytes(call))
+    return op_error(StatusCode::internal, call.op, "scratch is smaller than scratch_bytes asked for");
+  // Checked before any output is written: the count is at most the entries.
+  if (call.data_dependent_count == nullptr || e.entries > *call.data_dependent_count)
+    return op_error(StatusCode::internal, call.op, "the planned bound is below the entry count ", e.entries);
+  std::int64_t count = 0;
+  visit_dtype(x.dtype, [&](auto zero) { unique_typed<decltype(zero)>(call, e, count); });
+  return report(call, count);
+}
+
+// ---- non_max_suppression ------------------------------------------------------------------------
+
+struct Corners {
+  double y1, x1, y2, x2;
+  double area() const noexcept { return (y2 - y1) * (x2 - x1); }
+};
+
+template <class T>
+Corners corners_of(const T* box, bool center_point_box) noexcept {
+  const double a = box[0], b = box[1], c = box[2], d = box[3];
+  if (center_point_box) return {b - d / 2, a - c / 2, b + d / 2, a + c / 2};  // x_center, y_center, w, h
+  return {std::min(a, c), std::min(b, d), std::max(a, c), std::max(b, d)};     // any two opposite corners
+}
+
+// Whether `a` overlaps `b` by more than `threshold` (intersection over union).
+inline bool overlaps(const Corners& a, const Corners& b, double threshold) noexcept {
+  const double h = std::min(a.y2, b.y2) - std::max(a.y1, b.y1);
+  const double w = std::min(a.x2, b.x2) - std::max(a.x1, b.x1);
+  if (h <= 0 || w <= 0 || a.area() <= 0 || b.area() <= 0) return false;
+  const double intersection = h * w;
+  return intersection / (a.area() + b.area() - intersection) > threshold;
+}
+
+struct Candidate {
+  double score;
+  std::int64_t box;
+};
+
+inline std::size_t nms_scratch_bytes(const OpCall& call) {
+  const std::int64_t boxes = call.input(0)->dims[1];
+  return static_cast<std::size_t>(boxes) * (sizeof(Candidate) + sizeof(std::int64_t));
+}
+
+// A scalar input as a double, or `fallback` when absent.
+inline Result<double> scalar_input(const OpCall& call, std::size_t i, double fallback, std::string_view role) {
+  const Slot* s = call.input(i);
+  if (s == nullptr) return fallback;
+  if (s->elements() != 1)
+    return op_error(StatusCode::shape_mismatch, call.op, role, " must hold one element, got ", s->elements());
+  return visit_dtype(s->dtype, [&](auto zero) { return static_cast<double>(key(*s->data_as<const decltype(zero)>())); });
+}
+
+template <class T>
+std::int64_t nms_typed(const OpCall& call, std::int64_t per_class_limit, double iou_threshold,
+                       std::optional<double> score_threshold) {
+  const Slot& boxes = *call.input(0);
+  const Slot& scores = *call.input(1);
+  const bool center = call.attr<relax::NonMaxSuppressionAttrs>().center_point_box;
+  const std::int64_t batches = boxes.dims[0], n = boxes.dims[1], classes = scores.dims[1];
+  auto* candidates = reinterpret_cast<Candidate*>(call.scratch.data());
+  auto* taken = reinterpret_cast<std::int64_t*>(candidates + n);
+  auto* out = call.output().data_as<std::int64_t>();
+  std::int64_t count = 0;
+  const T* box_data = boxes.data_as<const T>();
+  const T* score_data = scores.data_as<const T>();
+  for (std::int64_t b = 0; b < batches; ++b) {
+    for (std::int64_t c = 0; c < classes; ++c) {
+      const T* s = score_data + (b * classes + c) * n;
+      std::int64_t m = 0;
+      for (std::int64_t i = 0; i < n; ++i) {
+        const double v = static_cast<double>(key(s[i]));
+        if (!score_threshold || v > *score_threshold) candidates[m++] = {v, i};
+      }
+      // Descending score; equal scores by box index.
+      std::stable_sort(candidates, candidates + m, [](const Candidate& p, const Candidate& q) { return p.score > q.score; });
+      std::int64_t kept = 0;
+      for (std::int64_t i = 0; i < m && kept < per_class_limit; ++i) {
+        const Corners box = corners_of(box_data + (b * n + candidates[i].box) * 4, center);
+        bool suppressed = false;
+        for (std::int64_t j = 0; j < kept && !suppressed; ++j)
+          suppressed = overlaps(box, corners_of(box_data + (b * n + taken[j]) * 4, center), iou_threshold);
+        if (suppressed) continue;
+        taken[kept++] = candidates[i].box;
+        out[count * 3] = b;
+        out[count * 3 + 1] = c;
+        out[count * 3 + 2] = candidates[i].box;
+        ++count;
+      }
+    }
+  }
+  return count;
+}
+
+inline Status nms_run(const OpCall& call) {
+  const Slot& boxes = *call.input(0);
+  const Slot& scores = *call.input(1);
+  if (!boxes.contiguous() || !scores.contiguous())
+    return op_error(StatusCode::unsupported, call.op, "non-contiguous inputs are not supported");
+  if (boxes.dims[0] != scores.dims[0] || boxes.dims[1] != scores.dims[2] || boxes.dims[2] != 4)
+    return op_error(StatusCode::shape_mismatch, call.op, "boxes [", boxes.dims[0], ", ", boxes.dims[1], ", ",
+                    boxes.dims[2], "] do not fit scores [", scores.dims[0], ", ", scores.dims[1], ", ", scores.dims[2],
+                    "]");
+  KILN_ASSIGN_OR_RETURN(const double limit, scalar_input(call, 2, 0.0, "max_output_boxes_per_class"));
+  KILN_ASSIGN_OR_RETURN(const double iou, scalar_input(call, 3, 0.0, "iou_threshold"));
+  std::optional<double> score_threshold;
+  if (call.input(4) != nullptr) {
+    KILN_ASSIGN_OR_RETURN(score_threshold, scalar_input(call, 4, 0.0, "score_threshold"));
+  }
+  if (iou < 0 || iou > 1) return op_error(StatusCode::invalid_argument, call.op, "iou_threshold ", iou, " is outside [0, 1]");
+  const std::int64_t per_class =
+      std::clamp<std::int64_t>(static_cast<std::int64_t>(std::max(limit, 0.0)), 0, boxes.dims[1]);
+  // Every (batch, class) keeps at most per_class boxes: check that fits before writing.
+  const std::int64_t most = boxes.dims[0] * scores.dims[1] * per_class;
+  if (call.data_dependent_count == nullptr || most > *call.data_dependent_count)
+    return op_error(StatusCode::out_of_range, call.op, "max_output_boxes_per_class ", per_class,
+                    " selects more boxes than were planned for (its value at load time bounds it)");
+  std::int64_t count = 0;
+  if (boxes.dtype == DType::f32) count = nms_typed<float>(call, per_class, iou, score_threshold);
+  else count = nms_typed<double>(call, per_class, iou, score_threshold);
+  return report(call, count);
+}
+
+// ---- load-time checks -----------------------------------------------------------------------------
+
+inline Status supports(const relax::Binding& b, const relax::Function& fn) {
+  const OpKind op = b.op;
+  const relax::DataDependentExtent* extent = relax::data_dependent_extent(b.attrs);
+  if (extent == nullptr || !extent->count.is_symbol())
+    return op_error(StatusCode::invalid_argument, op, "needs a data-dependent count symbol in its attributes");
+  const relax::TensorType* x = cpu_support::input_type(b, fn, 0);
+  if (x == nullptr) return op_error(StatusCode::invalid_argument, op, "needs an input");
+  if (x->rank > kMaxRank) return op_error(StatusCode::unsupported, op, "inputs of rank ", x->rank, " are not supported");
+  if (op == OpKind::non_max_suppression) {
+    const relax::TensorType* scores = cpu_support::input_type(b, fn, 1);
+    if (scores == nullptr || x->rank != 3 || scores->rank != 3)
+      return op_error(StatusCode::invalid_argument, op, "takes boxes [batch, boxes, 4] and scores [batch, classes, boxes]");
+    if ((x->dtype != DType::f32 && x->dtype != DType::f64) || scores->dtype != x->dtype)
+      return cpu_support::dtype_unsupported(op, "boxes and scores", x->dtype, "f32 or f64, the same for both");
+    for (std::size_t i = 2; i < b.inputs.size(); ++i)
+      if (const relax::TensorType* t = cpu_support::input_type(b, fn, i); t != nullptr && t->dtype == DType::boolean)
+        return cpu_support::dtype_unsupported(op, "scalar input", t->dtype, "a numeric dtype");
+  }
+  for (std::size_t i = 0; i < b.outputs.size(); ++i) {
+    const relax::TensorType* t = cpu_support::output_type(b, fn, i);
+    if (t == nullptr) return op_error(StatusCode::invalid_argument, op, "output ", i, " is missing");
+    const DType want = op == OpKind::unique && i == 0 ? x->dtype : DType::i64;
+    if (t->dtype != want) return cpu_support::dtype_unsupported(op, "output", t->dtype, to_string(want));
+  }
+  return {};
+}
+
+inline constexpr OpKernel kNonZero{&supports, nullptr, &non_zero_run};
+inline constexpr OpKernel kUnique{&supports, &unique_scratch_bytes, &unique_run};
+inline constexpr OpKernel kNonMaxSuppression{&supports, &nms_scratch_bytes, &nms_run};
+
+} // namespace data_dependent_impl
+
+// The CPU kernel of non_zero, unique or non_max_suppression; null for other ops.
+inline const OpKernel* cpu_data_dependent_kernel(relax::OpKind op) {
+  switch (op) {
+    case relax::OpKind::non_zero: return &data_dependent_impl::kNonZero;
+    case relax::OpKind::unique: return &data_dependent_impl::kUnique;
+    case relax::OpKind::non_max_suppression: return &data_dependent_impl::kNonMaxSuppression;
+    default: return nullptr;
+  }
+}
+
+} // namespace kiln::vm
+// ---- end kiln/vm/ops/data_dependent.hpp ----
+#endif // KILN_AMALGAMATED_KILN_VM_OPS_DATA_DEPENDENT_HPP
 #ifndef KILN_AMALGAMATED_KILN_VM_OPS_FUSED_HPP
 #define KILN_AMALGAMATED_KILN_VM_OPS_FUSED_HPP
 // ---- begin kiln/vm/ops/fused.hpp ----
@@ -28908,6 +30371,46 @@ inline const OpKernel* cpu_layout_kernel(relax::OpKind op) {
 #include <span>
 #include <string_view>
 
+#ifndef KILN_AMALGAMATED_KILN_VM_OPS_ENCODE_SCALAR_HPP
+#define KILN_AMALGAMATED_KILN_VM_OPS_ENCODE_SCALAR_HPP
+// ---- begin kiln/vm/ops/encode_scalar.hpp ----
+// kiln/vm/ops/encode_scalar.hpp: a double attribute (pad's constant, resize's extrapolation
+// value) as the bytes of one element of any dtype, for kernels that fill by copying bytes.
+
+#include <cmath>
+#include <cstring>
+#include <limits>
+#include <type_traits>
+
+
+namespace kiln::vm {
+
+// Floating-point dtypes round; integers saturate at their range, NaN becoming 0; bool is
+// value != 0.
+inline void encode_scalar(DType dtype, double value, unsigned char (&out)[8]) noexcept {
+  visit_dtype(dtype, [&](auto zero) {
+    using T = decltype(zero);
+    T v{};
+    if constexpr (std::is_same_v<T, bool>) {
+      v = value != 0.0;
+    } else if constexpr (std::numeric_limits<T>::is_integer) {
+      // The limits as doubles: 2^63 and 2^64 are exact, and the first values past the range.
+      const double lo = static_cast<double>(std::numeric_limits<T>::min());
+      const double hi = static_cast<double>(std::numeric_limits<T>::max());
+      v = std::isnan(value) ? T{0}
+          : value <= lo     ? std::numeric_limits<T>::min()
+          : value >= hi     ? std::numeric_limits<T>::max()
+                            : static_cast<T>(value);
+    } else {
+      v = static_cast<T>(value);
+    }
+    std::memcpy(out, &v, sizeof(v));
+  });
+}
+
+} // namespace kiln::vm
+// ---- end kiln/vm/ops/encode_scalar.hpp ----
+#endif // KILN_AMALGAMATED_KILN_VM_OPS_ENCODE_SCALAR_HPP
 
 namespace kiln::vm {
 namespace movement_detail {
@@ -29472,42 +30975,6 @@ inline Status pad_supports(const relax::Binding& b, const relax::Function& fn) {
   return Status::success();
 }
 
-// `value` as one element of `dtype` (integers saturate, bool is value != 0).
-inline void encode_value(DType dtype, double value, unsigned char (&out)[8]) noexcept {
-  const auto put = [&](auto v) { std::memcpy(out, &v, sizeof(v)); };
-  const auto saturate = [&](auto lo, auto hi) {
-    using I = decltype(lo);
-    const double v = std::isnan(value) ? 0.0 : std::clamp(value, static_cast<double>(lo), static_cast<double>(hi));
-    put(static_cast<I>(v));
-  };
-  switch (dtype) {
-    case DType::f32: put(static_cast<float>(value)); return;
-    case DType::f64: put(value); return;
-    case DType::f16: put(f16(value)); return;
-    case DType::bf16: put(bf16(value)); return;
-    case DType::i8: saturate(std::numeric_limits<std::int8_t>::min(), std::numeric_limits<std::int8_t>::max()); return;
-    case DType::u8:
-      saturate(std::numeric_limits<std::uint8_t>::min(), std::numeric_limits<std::uint8_t>::max());
-      return;
-    case DType::i16:
-      saturate(std::numeric_limits<std::int16_t>::min(), std::numeric_limits<std::int16_t>::max());
-      return;
-    case DType::i32:
-      saturate(std::numeric_limits<std::int32_t>::min(), std::numeric_limits<std::int32_t>::max());
-      return;
-    case DType::i64: {
-      // 2^63 is the first double past the range.
-      const double limit = 9223372036854775808.0;
-      put(std::isnan(value) ? std::int64_t{0}
-                         : value >= limit ? std::numeric_limits<std::int64_t>::max()
-                         : value < -limit ? std::numeric_limits<std::int64_t>::min()
-                                          : static_cast<std::int64_t>(value));
-      return;
-    }
-    case DType::boolean: put(static_cast<unsigned char>(value != 0.0 ? 1 : 0)); return;
-  }
-}
-
 inline Status pad_run(const OpCall& call) {
   const auto& a = call.attr<relax::PadAttrs>();
   const Slot& x = *call.input(0);
@@ -29533,7 +31000,7 @@ inline Status pad_run(const OpCall& call) {
   // The whole output takes the value (a source of stride 0), then the kept input overwrites
   // its window. Negative pads crop the input instead.
   unsigned char value[8] = {};
-  encode_value(x.dtype, a.value, value);
+  encode_scalar(x.dtype, a.value, value);
   CopyNest fill;
   for (int i = 0; i < out.rank; ++i) fill.push(out.dims[i], 0, out.strides[i]);
   copy_nest(bytes_of(out), reinterpret_cast<const std::byte*>(value), size, fill, call.pool);
@@ -30891,32 +32358,6 @@ inline void build_taps(const AxisMap& m, const ResizeAttrs& attrs, TapRun* runs,
 
 // ---- nearest: a gather of elements of any dtype ----------------------------------------------------
 
-// extrapolation_value as one element of `dtype` (integers saturate, NaN becomes 0 for them).
-inline void encode_element(DType dtype, double value, unsigned char (&out)[8]) noexcept {
-  const auto put = [&](auto v) { std::memcpy(out, &v, sizeof(v)); };
-  const auto saturated = [&](auto type_tag) {
-    using I = decltype(type_tag);
-    const double lo = static_cast<double>(std::numeric_limits<I>::min());
-    const double hi = static_cast<double>(std::numeric_limits<I>::max());
-    if (std::isnan(value)) return I{0};
-    if (value <= lo) return std::numeric_limits<I>::min();
-    if (value >= hi) return std::numeric_limits<I>::max();
-    return static_cast<I>(value);
-  };
-  switch (dtype) {
-    case DType::f32: put(static_cast<float>(value)); return;
-    case DType::f64: put(value); return;
-    case DType::f16: put(f16(value)); return;
-    case DType::bf16: put(bf16(value)); return;
-    case DType::i8: put(saturated(std::int8_t{})); return;
-    case DType::u8: put(saturated(std::uint8_t{})); return;
-    case DType::i16: put(saturated(std::int16_t{})); return;
-    case DType::i32: put(saturated(std::int32_t{})); return;
-    case DType::i64: put(saturated(std::int64_t{})); return;
-    case DType::boolean: put(static_cast<unsigned char>(value != 0.0)); return;
-  }
-}
-
 // Copies output rows (all axes but the last) [row_begin, row_end): element j of a row is the
 // input element at the sum of the axes' offsets, or `fill` where an offset is -1.
 template <std::size_t Bytes>
@@ -30968,7 +32409,7 @@ inline Status run_nearest(const OpCall& call, const ResizeAttrs& attrs, const Pl
     stride *= m.in;
   }
   unsigned char fill[8] = {};
-  encode_element(y.dtype, attrs.extrapolation_value, fill);
+  encode_scalar(y.dtype, attrs.extrapolation_value, fill);
   const auto* in = static_cast<const std::byte*>(x.data);
   auto* out = static_cast<std::byte*>(y.data);
   const std::int64_t rows = cpu_support::extent_product(y, 0, y.rank - 1);
@@ -31192,7 +32633,7 @@ namespace topk_impl {
 using relax::OpKind;
 using cpu_support::op_error;
 
-inline constexpr std::string_view kAccepted = "f32, f64, f16, bf16, i8, u8, i16, i32 or i64";
+inline constexpr std::string_view kAccepted = "numeric dtypes only";
 
 // At most this many threads select side by side (each needs a row of scratch).
 inline constexpr std::int64_t kMaxParticipants = 64;
@@ -31404,6 +32845,7 @@ inline const OpKernel* cpu_kernel(relax::OpKind op) {
       cpu_movement_kernel,
       cpu_index_kernel,
       cpu_resize_kernel,
+      cpu_data_dependent_kernel,
       cpu_fused_kernel,
   };
   for (Family family : families)
@@ -31439,8 +32881,10 @@ inline Result<std::shared_ptr<const Executable>> load(relax::Module module, cons
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 #include <filesystem>
 #include <optional>
+#include <span>
 #include <string>
 #include <system_error>
 #include <vector>
@@ -31476,11 +32920,51 @@ constexpr std::string_view to_string(CaseResult::Outcome outcome) noexcept {
 
 namespace detail {
 
+// One graph input's or output's value in a data set, as the module takes or returns it: a
+// tensor as itself, a sequence as its elements, an optional as its value or nothing.
+struct FlatValue {
+  std::vector<TensorProto> tensors;
+  bool sequence = false;  // a sequence, or an optional holding one
+  bool absent = false;    // an optional holding nothing
+};
+
 struct DataSet {
   std::string name;
-  std::vector<TensorProto> inputs;
-  std::vector<TensorProto> outputs;
+  std::vector<FlatValue> input_values;  // by graph input (initializers left out)
+  std::vector<TensorProto> inputs;      // flattened, in the module's parameter order
+  std::vector<TensorProto> outputs;     // flattened, in the module's output order
 };
+
+inline Status flatten_sequence(const SequenceProto& seq, FlatValue& out) {
+  if (!seq.sequence_values.empty() || !seq.optional_values.empty())
+    return make_error(StatusCode::unsupported, "a sequence of sequences or optionals; kiln's sequences hold tensors");
+  out.sequence = true;
+  out.tensors.insert(out.tensors.end(), seq.tensor_values.begin(), seq.tensor_values.end());
+  return {};
+}
+
+// The value in `file`, decoded as the graph declares it (`type`: null for a tensor).
+inline Result<FlatValue> read_value_file(const std::filesystem::path& file, const TypeProto* type) {
+  KILN_ASSIGN_OR_RETURN(const std::vector<std::byte> bytes, read_whole_file(file, kMaxProtobufFileBytes));
+  const std::string source = file.string();
+  FlatValue value;
+  if (type == nullptr || type->tensor_type() != nullptr) {
+    KILN_ASSIGN_OR_RETURN(TensorProto t, decode_tensor_proto(bytes, source));
+    value.tensors.push_back(std::move(t));
+  } else if (type->sequence_type() != nullptr) {
+    KILN_ASSIGN_OR_RETURN(const SequenceProto seq, decode<SequenceProto>(bytes, source));
+    KILN_RETURN_IF_ERROR(flatten_sequence(seq, value));
+  } else if (type->optional_type() != nullptr) {
+    KILN_ASSIGN_OR_RETURN(const OptionalProto opt, decode<OptionalProto>(bytes, source));
+    if (opt.tensor_value) value.tensors.push_back(*opt.tensor_value);
+    else if (opt.sequence_value) KILN_RETURN_IF_ERROR(flatten_sequence(*opt.sequence_value, value));
+    else if (opt.optional_value) return make_error(StatusCode::unsupported, source, ": an optional of an optional");
+    else value.absent = true;
+  } else {
+    return make_error(StatusCode::unsupported, source, ": a map or sparse tensor; kiln reads tensors, sequences and optionals");
+  }
+  return value;
+}
 
 inline std::vector<std::filesystem::path> sorted_entries(const std::filesystem::path& dir) {
   std::vector<std::filesystem::path> out;
@@ -31490,17 +32974,33 @@ inline std::vector<std::filesystem::path> sorted_entries(const std::filesystem::
   return out;
 }
 
-// input_0.pb, input_1.pb, ... (or output_K.pb) in order of K.
-inline Result<std::vector<TensorProto>> numbered_tensors(const std::filesystem::path& dir, std::string_view stem) {
-  std::vector<TensorProto> out;
+// input_0.pb, input_1.pb, ... (or output_K.pb) in order of K, each decoded as values[K]
+// declares it.
+inline Result<std::vector<FlatValue>> numbered_values(const std::filesystem::path& dir, std::string_view stem,
+                                                      std::span<const ValueInfoProto* const> values) {
+  std::vector<FlatValue> out;
   for (int k = 0;; ++k) {
     const std::filesystem::path file = dir / str_cat(stem, "_", k, ".pb");
     std::error_code ec;
     if (!std::filesystem::exists(file, ec)) break;
-    KILN_ASSIGN_OR_RETURN(TensorProto proto, load_tensor_proto(file));
-    out.push_back(std::move(proto));
+    const auto index = static_cast<std::size_t>(k);
+    const TypeProto* type = index < values.size() && values[index]->type ? &*values[index]->type : nullptr;
+    KILN_ASSIGN_OR_RETURN(FlatValue v, read_value_file(file, type));
+    out.push_back(std::move(v));
   }
   return out;
+}
+
+inline std::vector<TensorProto> flatten(const std::vector<FlatValue>& values) {
+  std::vector<TensorProto> out;
+  for (const FlatValue& v : values) out.insert(out.end(), v.tensors.begin(), v.tensors.end());
+  return out;
+}
+
+// input_K.pb (or output_K.pb) files that all hold tensors, in order of K.
+inline Result<std::vector<TensorProto>> numbered_tensors(const std::filesystem::path& dir, std::string_view stem) {
+  KILN_ASSIGN_OR_RETURN(const std::vector<FlatValue> values, numbered_values(dir, stem, {}));
+  return flatten(values);
 }
 
 // Element i (row-major) of a slot, as a double.
@@ -31541,6 +33041,15 @@ inline std::optional<std::string> mismatch(const vm::Slot& got, const Tensor& wa
   }
   if (bad == 0) return std::nullopt;
   return str_cat(bad, " of ", want.numel(), " elements differ; ", first);
+}
+
+// ONNX's older test data holds BFLOAT16 tensors as UINT16 (numpy has no bfloat16): such a
+// tensor, where the model declares bf16, is its elements' bit patterns, read as bf16.
+inline Result<Tensor> as_declared_dtype(Tensor t, DType declared) {
+  if (t.dtype() != DType::u16 || declared != DType::bf16) return t;
+  KILN_ASSIGN_OR_RETURN(Tensor bits, Tensor::empty(DType::bf16, t.dims()));
+  if (t.numel() > 0) std::memcpy(bits.data(), t.data(), static_cast<std::size_t>(t.numel()) * sizeof(std::uint16_t));
+  return bits;
 }
 
 // The first dtype kiln lacks among the tensors, as a reason to skip.
@@ -31584,20 +33093,21 @@ inline Result<CaseResult> run_case(const std::filesystem::path& dir, const CaseO
   if (!loaded.ok()) return fail(loaded.status().to_string());
   if (!loaded->model.graph) return fail("the model has no graph");
   const GraphProto& graph = *loaded->model.graph;
-  // Sequences, maps and optionals: their data files are no TensorProtos.
-  for (const auto* list : {&graph.input, &graph.output}) {
-    for (const ValueInfoProto& v : *list) {
-      if (v.type && v.type->tensor_type() == nullptr)
-        return fail(str_cat("graph input or output '", v.name, "' is ",
-                            v.type->sequence_type() ? "a sequence" : v.type->optional_type() ? "an optional" : "no tensor",
-                            "; kiln imports tensors only"));
-    }
-  }
   if (std::optional<std::string> reason = detail::missing_dtype(graph)) {
     result.outcome = CaseResult::skipped;
     result.detail = *reason;
     return result;
   }
+
+  // The graph's inputs less the initializers (which IR < 4 lists as inputs too), and its
+  // outputs: what the data files hold, in order.
+  std::vector<const ValueInfoProto*> graph_inputs, graph_outputs;
+  for (const ValueInfoProto& input : graph.input) {
+    bool initializer = false;
+    for (const TensorProto& init : graph.initializer) initializer = initializer || init.name == input.name;
+    if (!initializer) graph_inputs.push_back(&input);
+  }
+  for (const ValueInfoProto& output : graph.output) graph_outputs.push_back(&output);
 
   std::vector<detail::DataSet> sets;
   for (const std::filesystem::path& entry : detail::sorted_entries(dir)) {
@@ -31605,12 +33115,13 @@ inline Result<CaseResult> run_case(const std::filesystem::path& dir, const CaseO
     if (name.rfind("test_data_set_", 0) != 0) continue;
     detail::DataSet set;
     set.name = name;
-    Result<std::vector<TensorProto>> inputs = detail::numbered_tensors(entry, "input");
+    Result<std::vector<detail::FlatValue>> inputs = detail::numbered_values(entry, "input", graph_inputs);
     if (!inputs.ok()) return fail(inputs.status().to_string());
-    Result<std::vector<TensorProto>> outputs = detail::numbered_tensors(entry, "output");
+    Result<std::vector<detail::FlatValue>> outputs = detail::numbered_values(entry, "output", graph_outputs);
     if (!outputs.ok()) return fail(outputs.status().to_string());
-    set.inputs = std::move(*inputs);
-    set.outputs = std::move(*outputs);
+    set.inputs = detail::flatten(*inputs);
+    set.outputs = detail::flatten(*outputs);
+    set.input_values = std::move(*inputs);
     sets.push_back(std::move(set));
   }
   if (std::optional<std::string> reason = detail::missing_dtype(sets)) {
@@ -31630,18 +33141,35 @@ inline Result<CaseResult> run_case(const std::filesystem::path& dir, const CaseO
     }
   }
 
+  // Sequences and optionals are fixed at load time (their lengths, whether they hold a value):
+  // as the first data set has them, which the other data sets must share.
+  ImportOptions layout;
+  const std::vector<detail::FlatValue>& first = sets[0].input_values;
+  for (std::size_t k = 0; k < first.size() && k < graph_inputs.size(); ++k) {
+    const std::string& name = graph_inputs[k]->name;
+    if (first[k].absent) layout.absent_optionals.push_back(name);
+    if (!first[k].sequence) continue;
+    SequenceInput seq{name, {}};
+    for (const TensorProto& t : first[k].tensors) seq.element_ranks.push_back(static_cast<int>(t.dims.size()));
+    layout.sequence_inputs.push_back(std::move(seq));
+  }
+  for (const detail::DataSet& set : sets)
+    for (std::size_t k = 0; k < set.input_values.size() && k < first.size(); ++k)
+      if (set.input_values[k].absent != first[k].absent ||
+          (first[k].sequence && set.input_values[k].tensors.size() != first[k].tensors.size()))
+        return fail(str_cat(set.name, ": input ", k, " differs in its sequence length or optional value from ",
+                            sets[0].name, "; kiln fixes those at load time"));
+
   const std::string model_dir = loaded->directory.string();
-  Result<relax::Module> module = import_model(loaded->model, model_dir);
+  Result<relax::Module> module = import_model(loaded->model, model_dir, layout);
   if (!module.ok() && options.allow_input_values) {
-    // Again, with the graph inputs' values (of the first data set) known at load time.
-    ImportOptions known;
+    // Again, with the tensor inputs' values (of the first data set) known at load time.
+    ImportOptions known = layout;
     std::size_t next = 0;
-    std::vector<std::string> initializers;
-    for (const TensorProto& init : graph.initializer) initializers.push_back(init.name);
-    for (const ValueInfoProto& input : graph.input) {
-      if (std::find(initializers.begin(), initializers.end(), input.name) != initializers.end()) continue;
-      if (next < inputs[0].size()) known.input_values.emplace_back(input.name, inputs[0][next]);
-      ++next;
+    for (std::size_t k = 0; k < first.size() && k < graph_inputs.size(); ++k) {
+      if (!first[k].sequence && first[k].tensors.size() == 1 && next < inputs[0].size())
+        known.input_values.emplace_back(graph_inputs[k]->name, inputs[0][next]);
+      next += first[k].tensors.size();
     }
     Result<relax::Module> retried = import_model(loaded->model, model_dir, known);
     // Either way the second attempt got further: its error is the one to report.
@@ -31655,15 +33183,22 @@ inline Result<CaseResult> run_case(const std::filesystem::path& dir, const CaseO
   Result<std::shared_ptr<const vm::Executable>> exe = vm::load(std::move(*module), options.load);
   if (!exe.ok()) return fail(exe.status().to_string());
   vm::ExecutionContext ctx(*exe, options.pool);
+  const relax::Function& entry = (*exe)->module().main();
   for (std::size_t s = 0; s < sets.size(); ++s) {
     if (inputs[s].size() != params)
       return fail(str_cat(sets[s].name, ": ", inputs[s].size(), " inputs for a module of ", params, " parameters"));
+    for (std::size_t i = 0; i < params; ++i) {
+      Result<Tensor> t = detail::as_declared_dtype(std::move(inputs[s][i]), entry.type(entry.params[i]).dtype);
+      if (!t.ok()) return fail(t.status().to_string());
+      inputs[s][i] = std::move(*t);
+    }
     if (sets[s].outputs.size() > outputs)
       return fail(str_cat(sets[s].name, ": ", sets[s].outputs.size(), " expected outputs, the module has ", outputs));
     Status run = ctx.run(inputs[s]);
     if (!run.ok()) return fail(str_cat(sets[s].name, ": ", run.to_string()));
     for (std::size_t o = 0; o < sets[s].outputs.size(); ++o) {
       Result<Tensor> want = to_tensor(sets[s].outputs[o], dir / sets[s].name);
+      if (want.ok()) want = detail::as_declared_dtype(std::move(*want), ctx.output(o).dtype);
       if (!want.ok()) return fail(want.status().to_string());
       if (std::optional<std::string> why = detail::mismatch(ctx.output(o), *want, options.rtol, options.atol))
         return fail(str_cat(sets[s].name, ": output ", o, ": ", *why));
@@ -31700,7 +33235,7 @@ namespace kiln::static_graph {
 
 template <class P, int Root>
 struct FusedLoop {
-  static constexpr int kMaxLeaves = 32;
+  static constexpr int kMaxLeaves = kMaxLoopLeaves + 1;  // the plan fuses no more than kMaxLoopLeaves
 
   struct Layout {
     int leaves[kMaxLeaves] = {};  // node indices
@@ -32055,17 +33590,29 @@ class Model {
         fn.values.push_back(std::move(v));
       }
       s.outputs[idx(i)][0] = &slot;
+      // The outputs' shapes and offsets as constants: a run-time call of N::output_type()
+      // would keep the node's whole inference result (about 70 KB) in the binary.
+      static constexpr auto part_shapes = [] {
+        std::array<StaticShape, N::output_count> shapes{};
+        for (int part = 0; part < N::output_count; ++part) shapes[idx(part)] = static_shape_of(N::output_type(part));
+        return shapes;
+      }();
+      static constexpr auto part_offsets = [] {
+        std::array<std::size_t, N::output_count> offsets{};
+        for (int part = 0; part < N::output_count; ++part) offsets[idx(part)] = N::part_offset(part);
+        return offsets;
+      }();
       for (int part = 0; part < N::output_count; ++part) {
         relax::Value out;
-        out.type = N::output_type(part);
+        out.type = part_shapes[idx(part)].tensor_type();
         binding.outputs.push_back(static_cast<relax::ValueId>(fn.values.size()));
         fn.values.push_back(std::move(out));
         if (part == 0) continue;
         vm::Slot& extra = s.part_slots[idx(i)][idx(part)];
-        const StaticShape shape = static_shape_of(N::output_type(part));
+        const StaticShape& shape = part_shapes[idx(part)];
         extra.dtype = shape.dtype;
         extra.set_shape(std::span<const std::int64_t>(shape.dims, static_cast<std::size_t>(shape.rank)));
-        extra.data = static_cast<std::byte*>(slot.data) + N::part_offset(part);
+        extra.data = static_cast<std::byte*>(slot.data) + part_offsets[idx(part)];
         s.outputs[idx(i)][idx(part)] = &extra;
       }
       if (s.kernels[idx(i)]->supports != nullptr) KILN_RETURN_IF_ERROR(s.kernels[idx(i)]->supports(binding, fn));
@@ -32109,5 +33656,1332 @@ class Model {
 } // namespace kiln::static_graph
 // ---- end kiln/static_graph/model.hpp ----
 #endif // KILN_AMALGAMATED_KILN_STATIC_GRAPH_MODEL_HPP
+// kiln aot: ONNX models as static-graph headers, their weights files and CMake projects
+#ifndef KILN_AMALGAMATED_KILN_AOT_STATIC_SHAPES_HPP
+#define KILN_AMALGAMATED_KILN_AOT_STATIC_SHAPES_HPP
+// ---- begin kiln/aot/static_shapes.hpp ----
+// kiln/aot/static_shapes.hpp: a module with every shape symbol fixed to a size, so that each
+// value has a static type, ready to become a static graph.
+//
+//   std::vector<aot::DimSize> dims = {{"seq", 128}};          // every other symbol: 1
+//   KILN_ASSIGN_OR_RETURN(aot::StaticModule s, aot::make_static(std::move(module), dims));
+//   // s.module: f32[1, 128, 256] where it was f32[batch, seq, 256]; s.sizes: batch = 1, seq = 128
+//
+// The symbols of the entry function are bound, every value's type and known contents are
+// evaluated under them (relax::bind_shapes, which also checks each binding again on the
+// concrete shapes), and so are the dims inside attributes (a reshape target, a top-k's k).
+// Then the load-time pipeline runs, as the VM runs it: shape computations that now have
+// constant results fold away, and reshapes get static targets.
+
+#include <cstdint>
+#include <span>
+#include <string>
+#include <vector>
+
+
+namespace kiln::aot {
+
+// One symbol's size (`--dim seq=128`).
+struct DimSize {
+  std::string symbol;
+  std::int64_t size = 1;
+};
+
+struct StaticModule {
+  relax::Module module;
+  std::vector<DimSize> sizes;  // every symbol of the entry function, with the size it got
+};
+
+// Binds the entry function's symbols: those in `dims` to their sizes, the others to
+// `default_size`. A size names a symbol the function has, once, and is at least 1 (a static
+// graph's dims are positive).
+inline Result<StaticModule> make_static(relax::Module module, std::span<const DimSize> dims,
+                                        std::int64_t default_size = 1) {
+  if (module.functions.empty()) return make_error(StatusCode::invalid_argument, "the module has no functions");
+  relax::Function& fn = module.main();
+  std::string known;
+  for (const Name& s : fn.symbols) known += str_cat(known.empty() ? "" : ", ", s.view());
+  for (std::size_t i = 0; i < dims.size(); ++i) {
+    bool found = false;
+    for (const Name& s : fn.symbols) found = found || s.view() == dims[i].symbol;
+    if (!found)
+      return make_error(StatusCode::not_found, "--dim ", dims[i].symbol, ": the model has no such symbol (",
+                        known.empty() ? std::string("its shapes are all static") : "its symbols: " + known, ")");
+    for (std::size_t j = 0; j < i; ++j)
+      if (dims[j].symbol == dims[i].symbol)
+        return make_error(StatusCode::invalid_argument, "--dim ", dims[i].symbol, " is given twice");
+    if (dims[i].size < 1 || dims[i].size > relax::kMaxSymbolValue)
+      return make_error(StatusCode::out_of_range, "--dim ", dims[i].symbol, "=", dims[i].size,
+                        ": a static graph's dims are at least 1");
+  }
+
+  StaticModule out;
+  relax::Bindings symbols;
+  for (const Name& s : fn.symbols) {
+    std::int64_t size = default_size;
+    for (const DimSize& d : dims)
+      if (d.symbol == s.view()) size = d.size;
+    if (!symbols.bind(s, size))
+      return make_error(StatusCode::unsupported, "the model has more than ", relax::Bindings::capacity, " symbols");
+    out.sizes.push_back({std::string(s.view()), size});
+  }
+
+  std::vector<relax::InputShape> inputs;
+  for (relax::ValueId p : fn.params) {
+    const relax::Value& param = fn.value(p);
+    if (param.type.rank < 0)
+      return make_error(StatusCode::unsupported, "input ", param.name, ": its rank is unknown");
+    relax::InputShape shape{param.name, {}};
+    for (int a = 0; a < param.type.rank; ++a) {
+      Result<std::int64_t> d = relax::evaluate(param.type.dims[a], symbols);
+      if (!d.ok()) return std::move(d).status().with_context(str_cat("input ", param.name, ", dim ", a));
+      shape.dims.push_back(*d);
+    }
+    inputs.push_back(std::move(shape));
+  }
+  Result<relax::BoundShapes> bound = relax::bind_shapes(fn, inputs);
+  if (!bound.ok())
+    return std::move(bound).status().with_context("binding the shapes (a shape that depends on the data has no "
+                                                  "static form)");
+
+  for (std::size_t i = 0; i < fn.values.size(); ++i) {
+    relax::Value& v = fn.values[i];
+    if (v.kind == relax::ValueKind::constant) continue;
+    if (v.type.rank < 0) return make_error(StatusCode::unsupported, "value %", i, " has an unknown rank");
+    v.type = relax::detail::concrete_type(v.type.dtype, bound->shapes[i]);
+    if (v.contents) {
+      for (relax::SymDim& d : *v.contents) {
+        Result<std::int64_t> value = relax::evaluate(d, bound->symbols);
+        if (!value.ok()) {
+          v.contents.reset();  // no longer known; a reshape reading it keeps its static output type
+          break;
+        }
+        d = *value;
+      }
+    }
+  }
+  Status status;
+  fn.for_each_binding([&](relax::Binding& b) {
+    if (status.ok()) status = relax::detail::bind_attrs(b.attrs, bound->symbols).with_context(relax::to_string(b.op));
+  });
+  KILN_RETURN_IF_ERROR(status);
+  fn.symbols.clear();
+  KILN_RETURN_IF_ERROR(relax::default_pipeline().run(module));
+  out.module = std::move(module);
+  return out;
+}
+
+} // namespace kiln::aot
+// ---- end kiln/aot/static_shapes.hpp ----
+#endif // KILN_AMALGAMATED_KILN_AOT_STATIC_SHAPES_HPP
+#ifndef KILN_AMALGAMATED_KILN_AOT_EMIT_STATIC_GRAPH_HPP
+#define KILN_AMALGAMATED_KILN_AOT_EMIT_STATIC_GRAPH_HPP
+// ---- begin kiln/aot/emit_static_graph.hpp ----
+// kiln/aot/emit_static_graph.hpp: a module with static shapes as the C++ source of a static
+// graph: the header `kiln aot` writes.
+//
+//   KILN_ASSIGN_OR_RETURN(aot::StaticModule s, aot::make_static(std::move(module), dims));
+//   KILN_ASSIGN_OR_RETURN(aot::EmittedGraph g, aot::emit_static_graph(s.module, {.name = "resnet18"}));
+//   // g.header: namespace resnet18 { constexpr auto graph() {...} using Graph = ...; ... }
+//   // g.weights: the constants the graph reads, named as its weight<...>() nodes name them
+//
+// Each binding of the entry function becomes one node, `apply<OpKind::op, attrs>(inputs...)`
+// (a named helper where one says the same: relu(x), add(a, b), matmul(a, b)), its relax
+// attributes written as a C++ constant expression. Reshape and expand take their static
+// output dims; the shape tensor they read is dropped, and with it the shape arithmetic that
+// only fed it. Split becomes one slice per output. Parameters become input<...>(), constants
+// weight<"w<k>", dtype, dims...>(), numbered in the order the graph reads them. Only what the
+// outputs need is emitted.
+//
+// What a static graph cannot express is an error naming the node (numbered as the printer
+// numbers it), its op and why: control flow, a user kernel, an op or attributes without a
+// static form, a dim that is not a positive constant.
+
+#include <algorithm>
+#include <array>
+#include <charconv>
+#include <cmath>
+#include <cstdint>
+#include <limits>
+#include <string>
+#include <string_view>
+#include <type_traits>
+#include <variant>
+#include <vector>
+
+#ifndef KILN_AMALGAMATED_KILN_AOT_WEIGHTS_FILE_HPP
+#define KILN_AMALGAMATED_KILN_AOT_WEIGHTS_FILE_HPP
+// ---- begin kiln/aot/weights_file.hpp ----
+// kiln/aot/weights_file.hpp: the weights of a model that `kiln aot` turned into a static
+// graph, as one binary file (or the same bytes embedded in the program), and binding them.
+//
+//   KILN_RETURN_IF_ERROR(aot::write_weights_file("resnet18.weights", weights));
+//   KILN_ASSIGN_OR_RETURN(auto loaded, aot::read_weights_file("resnet18.weights"));
+//   KILN_RETURN_IF_ERROR(aot::bind_weights(model, loaded, resnet18::weight_names));
+//
+// The format, all integers little-endian:
+//   header   8-byte magic "KILNWTS\0", u32 version (1), u32 tensor count,
+//            u64 data offset (where the data section starts), u64 data bytes
+//   entries  per tensor: u32 name length, the name's bytes, u8 dtype name length, the dtype's
+//            name ("f32", "i64", "bool": kiln::to_string(DType)), u8 rank, i64 dims[rank],
+//            u64 offset (from the data section's start, a multiple of 64), u64 bytes
+//   data     each tensor's elements, row-major, at its offset; the section ends the file
+// Reading checks every length, offset and size against the bytes it has, so a truncated or
+// corrupt file is an error that says what is wrong, never a read out of bounds.
+
+#include <bit>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <limits>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <system_error>
+#include <vector>
+
+
+namespace kiln::aot {
+
+inline constexpr char kWeightsMagic[8] = {'K', 'I', 'L', 'N', 'W', 'T', 'S', '\0'};
+inline constexpr std::uint32_t kWeightsVersion = 1;
+inline constexpr std::size_t kWeightsAlignment = 64;
+
+struct NamedTensor {
+  std::string name;
+  Tensor tensor;
+};
+
+namespace detail {
+
+static_assert(std::endian::native == std::endian::little,
+              "kiln aot weights files hold little-endian data; this target is big-endian");
+
+constexpr std::uint64_t align_up(std::uint64_t n) noexcept {
+  return (n + kWeightsAlignment - 1) / kWeightsAlignment * kWeightsAlignment;
+}
+
+inline void put_u64(std::string& out, std::uint64_t v) {
+  for (int i = 0; i < 8; ++i) out += static_cast<char>((v >> (8 * i)) & 0xff);
+}
+inline void put_u32(std::string& out, std::uint32_t v) {
+  for (int i = 0; i < 4; ++i) out += static_cast<char>((v >> (8 * i)) & 0xff);
+}
+
+// Reads little-endian fields from a byte span; every read checks what is left.
+class ByteReader {
+ public:
+  ByteReader(std::span<const std::byte> bytes, std::size_t end) : bytes_(bytes), end_(end) {}
+
+  std::size_t position() const noexcept { return pos_; }
+
+  Result<std::uint64_t> unsigned_int(int width, std::string_view what) {
+    if (end_ - pos_ < static_cast<std::size_t>(width))
+      return make_error(StatusCode::parse_error, "weights file: truncated at byte ", pos_, " reading ", what);
+    std::uint64_t v = 0;
+    for (int i = 0; i < width; ++i) v |= static_cast<std::uint64_t>(bytes_[pos_ + static_cast<std::size_t>(i)]) << (8 * i);
+    pos_ += static_cast<std::size_t>(width);
+    return v;
+  }
+  Result<std::string> text(std::size_t length, std::string_view what) {
+    if (end_ - pos_ < length)
+      return make_error(StatusCode::parse_error, "weights file: truncated at byte ", pos_, " reading ", what,
+                        " (", length, " bytes)");
+    std::string out(reinterpret_cast<const char*>(bytes_.data() + pos_), length);
+    pos_ += length;
+    return out;
+  }
+
+ private:
+  std::span<const std::byte> bytes_;
+  std::size_t end_;
+  std::size_t pos_ = 0;
+};
+
+// Keeps the buffer a weight was read into alive while any weight uses it.
+inline void release_buffer(void* context, void*) noexcept { delete static_cast<Tensor*>(context); }
+
+} // namespace detail
+
+// The weights as the bytes of a weights file.
+inline Result<std::string> encode_weights(std::span<const NamedTensor> weights) {
+  if (weights.size() > std::numeric_limits<std::uint32_t>::max())
+    return make_error(StatusCode::out_of_range, "weights file: ", weights.size(), " tensors are too many");
+  std::string entries;
+  std::uint64_t data_bytes = 0;
+  std::vector<std::uint64_t> offsets;
+  for (const NamedTensor& w : weights) {
+    if (!w.tensor.defined())
+      return make_error(StatusCode::invalid_argument, "weights file: weight '", w.name, "' is undefined");
+    if (w.name.empty() || w.name.size() > std::numeric_limits<std::uint32_t>::max())
+      return make_error(StatusCode::invalid_argument, "weights file: a weight needs a name");
+    detail::put_u32(entries, static_cast<std::uint32_t>(w.name.size()));
+    entries += w.name;
+    const std::string_view dtype = to_string(w.tensor.dtype());
+    entries += static_cast<char>(dtype.size());
+    entries += dtype;
+    entries += static_cast<char>(w.tensor.rank());
+    for (std::int64_t d : w.tensor.dims()) detail::put_u64(entries, static_cast<std::uint64_t>(d));
+    data_bytes = detail::align_up(data_bytes);
+    offsets.push_back(data_bytes);
+    detail::put_u64(entries, data_bytes);
+    detail::put_u64(entries, w.tensor.nbytes());
+    data_bytes += w.tensor.nbytes();
+  }
+  const std::uint64_t header_bytes = sizeof kWeightsMagic + 4 + 4 + 8 + 8;
+  const std::uint64_t data_offset = detail::align_up(header_bytes + entries.size());
+  std::string out(kWeightsMagic, sizeof kWeightsMagic);
+  detail::put_u32(out, kWeightsVersion);
+  detail::put_u32(out, static_cast<std::uint32_t>(weights.size()));
+  detail::put_u64(out, data_offset);
+  detail::put_u64(out, data_bytes);
+  out += entries;
+  out.resize(static_cast<std::size_t>(data_offset + data_bytes), '\0');
+  for (std::size_t i = 0; i < weights.size(); ++i) {
+    Tensor t = weights[i].tensor;
+    if (!t.is_contiguous()) {
+      KILN_ASSIGN_OR_RETURN(t, t.clone());
+    }
+    if (t.nbytes() > 0) std::memcpy(out.data() + data_offset + offsets[i], t.data(), t.nbytes());
+  }
+  return out;
+}
+
+inline Status write_weights_file(const std::filesystem::path& path, std::span<const NamedTensor> weights) {
+  KILN_ASSIGN_OR_RETURN(const std::string bytes, encode_weights(weights));
+  std::ofstream file(path, std::ios::binary | std::ios::trunc);
+  if (!file) return make_error(StatusCode::not_found, "weights file: cannot create ", path.string());
+  file.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+  if (!file) return make_error(StatusCode::internal, "weights file: cannot write ", path.string());
+  return Status();
+}
+
+// The tensors of a weights file held in `bytes`, which must start at a 64-byte boundary.
+// The tensors point into `bytes` without copying: `owner` (a tensor holding the bytes) is
+// kept alive while any of them is; without an owner the bytes must outlive the tensors
+// (an embedded array does).
+inline Result<std::vector<NamedTensor>> decode_weights(std::span<const std::byte> bytes, const Tensor* owner = nullptr) {
+  if (reinterpret_cast<std::uintptr_t>(bytes.data()) % kWeightsAlignment != 0)
+    return make_error(StatusCode::invalid_argument, "weights file: the bytes are not 64-byte aligned");
+  detail::ByteReader header(bytes, bytes.size());
+  KILN_ASSIGN_OR_RETURN(const std::string magic, header.text(sizeof kWeightsMagic, "the magic"));
+  if (magic != std::string_view(kWeightsMagic, sizeof kWeightsMagic))
+    return make_error(StatusCode::parse_error, "weights file: not a kiln weights file (wrong magic)");
+  KILN_ASSIGN_OR_RETURN(const std::uint64_t version, header.unsigned_int(4, "the version"));
+  if (version != kWeightsVersion)
+    return make_error(StatusCode::unsupported, "weights file: version ", version, ", this kiln reads version ",
+                      kWeightsVersion);
+  KILN_ASSIGN_OR_RETURN(const std::uint64_t count, header.unsigned_int(4, "the tensor count"));
+  KILN_ASSIGN_OR_RETURN(const std::uint64_t data_offset, header.unsigned_int(8, "the data offset"));
+  KILN_ASSIGN_OR_RETURN(const std::uint64_t data_bytes, header.unsigned_int(8, "the data size"));
+  if (data_offset % kWeightsAlignment != 0 || data_offset < header.position() || data_offset > bytes.size() ||
+      data_bytes != bytes.size() - data_offset)
+    return make_error(StatusCode::parse_error, "weights file: a data section of ", data_bytes, " bytes at ",
+                      data_offset, " does not end a file of ", bytes.size(), " bytes");
+  // Each entry takes at least 24 bytes, which bounds a corrupt count before anything is reserved.
+  if (count > data_offset / 24)
+    return make_error(StatusCode::parse_error, "weights file: ", count, " tensors do not fit its ", data_offset,
+                      "-byte index");
+
+  detail::ByteReader index(bytes, static_cast<std::size_t>(data_offset));
+  (void)index.text(header.position(), "the header");
+  std::vector<NamedTensor> out;
+  out.reserve(static_cast<std::size_t>(count));
+  for (std::uint64_t i = 0; i < count; ++i) {
+    const std::string what = str_cat("tensor ", i);
+    KILN_ASSIGN_OR_RETURN(const std::uint64_t name_length, index.unsigned_int(4, what + "'s name length"));
+    KILN_ASSIGN_OR_RETURN(std::string name, index.text(static_cast<std::size_t>(name_length), what + "'s name"));
+    if (name.empty()) return make_error(StatusCode::parse_error, "weights file: ", what, " has no name");
+    const std::string where = str_cat("weights file: tensor '", name, "'");
+    KILN_ASSIGN_OR_RETURN(const std::uint64_t dtype_length, index.unsigned_int(1, what + "'s dtype length"));
+    KILN_ASSIGN_OR_RETURN(const std::string dtype_name, index.text(static_cast<std::size_t>(dtype_length), what + "'s dtype"));
+    const std::optional<DType> parsed = parse_dtype(dtype_name);
+    if (!parsed) return make_error(StatusCode::parse_error, where, ": unknown dtype '", dtype_name, "'");
+    const DType dtype = *parsed;
+    KILN_ASSIGN_OR_RETURN(const std::uint64_t rank, index.unsigned_int(1, what + "'s rank"));
+    if (rank > static_cast<std::uint64_t>(kMaxRank))
+      return make_error(StatusCode::parse_error, where, ": rank ", rank, " is above ", kMaxRank);
+    std::vector<std::int64_t> dims;
+    std::uint64_t elements = 1;
+    bool overflow = false;
+    for (std::uint64_t a = 0; a < rank; ++a) {
+      KILN_ASSIGN_OR_RETURN(const std::uint64_t d, index.unsigned_int(8, str_cat(what, "'s dim ", a)));
+      if (d > static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max()))
+        return make_error(StatusCode::parse_error, where, ": dim ", a, " is negative");
+      dims.push_back(static_cast<std::int64_t>(d));
+      overflow = overflow || __builtin_mul_overflow(elements, d, &elements);
+    }
+    KILN_ASSIGN_OR_RETURN(const std::uint64_t offset, index.unsigned_int(8, what + "'s offset"));
+    KILN_ASSIGN_OR_RETURN(const std::uint64_t size, index.unsigned_int(8, what + "'s size"));
+    std::uint64_t expected = 0;
+    overflow = overflow || __builtin_mul_overflow(elements, size_of(dtype), &expected);
+    if (overflow || size != expected)
+      return make_error(StatusCode::parse_error, where, ": ", size, " bytes for ", Tensor::shape_string(dims), " of ",
+                        to_string(dtype));
+    if (offset % kWeightsAlignment != 0 || offset > data_bytes || size > data_bytes - offset)
+      return make_error(StatusCode::parse_error, where, ": ", size, " bytes at offset ", offset,
+                        " do not fit the data section of ", data_bytes, " bytes");
+    for (const NamedTensor& earlier : out)
+      if (earlier.name == name) return make_error(StatusCode::parse_error, where, ": the name appears twice");
+    void* data = const_cast<std::byte*>(bytes.data() + data_offset + offset);
+    Tensor* keep = owner != nullptr ? new Tensor(*owner) : nullptr;
+    Result<Tensor> t = Tensor::adopt(data, dtype, dims, {}, Device::cpu(), keep ? detail::release_buffer : nullptr, keep);
+    if (!t.ok()) {
+      delete keep;
+      return std::move(t).status().with_context(where);
+    }
+    out.push_back({std::move(name), std::move(*t)});
+  }
+  return out;
+}
+
+// Reads a weights file into one aligned buffer; the tensors share it.
+inline Result<std::vector<NamedTensor>> read_weights_file(const std::filesystem::path& path) {
+  std::error_code ec;
+  const std::uintmax_t size = std::filesystem::file_size(path, ec);
+  if (ec) return make_error(StatusCode::not_found, "weights file ", path.string(), ": ", ec.message());
+  KILN_ASSIGN_OR_RETURN(const Tensor buffer, Tensor::empty(DType::u8, {static_cast<std::int64_t>(size)}));
+  std::ifstream file(path, std::ios::binary);
+  if (!file) return make_error(StatusCode::not_found, "weights file ", path.string(), ": cannot open it");
+  file.read(static_cast<char*>(buffer.data()), static_cast<std::streamsize>(size));
+  if (static_cast<std::uintmax_t>(file.gcount()) != size)
+    return make_error(StatusCode::parse_error, "weights file ", path.string(), ": read ", file.gcount(), " of ", size,
+                      " bytes");
+  Result<std::vector<NamedTensor>> weights =
+      decode_weights(std::span<const std::byte>(static_cast<const std::byte*>(buffer.data()), size), &buffer);
+  if (!weights.ok()) return std::move(weights).status().with_context(path.string());
+  return weights;
+}
+
+// Binds every weight `names` lists (a static graph's weights) from `weights`; a weight
+// missing from them is an error, as is one the graph does not have.
+template <class Model, class Names>
+Status bind_weights(Model& model, std::span<const NamedTensor> weights, const Names& names) {
+  for (std::string_view name : names) {
+    const NamedTensor* found = nullptr;
+    for (const NamedTensor& w : weights)
+      if (w.name == name) found = &w;
+    if (found == nullptr) return make_error(StatusCode::not_found, "weights: no tensor named '", name, "'");
+    KILN_RETURN_IF_ERROR(model.bind(name, found->tensor));
+  }
+  if (weights.size() != std::size(names))
+    return make_error(StatusCode::invalid_argument, "weights: ", weights.size(), " tensors for a graph of ",
+                      std::size(names), " weights");
+  return Status();
+}
+
+} // namespace kiln::aot
+// ---- end kiln/aot/weights_file.hpp ----
+#endif // KILN_AMALGAMATED_KILN_AOT_WEIGHTS_FILE_HPP
+
+namespace kiln::aot {
+
+struct EmitOptions {
+  std::string name = {};        // the namespace of the generated code; a C++ identifier
+  std::string source = {};      // where the model came from, for the header's comment
+  std::string shape_note = {};  // how the shape symbols were fixed ("batch = 1"), for the comment
+  bool embed = false;       // weights from <name>_weights.inc instead of a file
+};
+
+struct EmittedGraph {
+  std::string header;
+  std::vector<NamedTensor> weights;  // the graph's weights, in the order of weight_names
+  int nodes = 0;                     // op nodes emitted
+};
+
+namespace detail {
+
+inline constexpr std::string_view kCppKeywords[] = {
+    "alignas", "alignof", "and", "and_eq", "asm", "auto", "bitand", "bitor", "bool", "break", "case", "catch",
+    "char", "char8_t", "char16_t", "char32_t", "class", "compl", "concept", "const", "consteval", "constexpr",
+    "constinit", "const_cast", "continue", "co_await", "co_return", "co_yield", "decltype", "default", "delete",
+    "do", "double", "dynamic_cast", "else", "enum", "explicit", "export", "extern", "false", "float", "for",
+    "friend", "goto", "if", "inline", "int", "long", "mutable", "namespace", "new", "noexcept", "not", "not_eq",
+    "nullptr", "operator", "or", "or_eq", "private", "protected", "public", "register", "reinterpret_cast",
+    "requires", "return", "short", "signed", "sizeof", "static", "static_assert", "static_cast", "struct",
+    "switch", "template", "this", "thread_local", "throw", "true", "try", "typedef", "typeid", "typename",
+    "union", "unsigned", "using", "virtual", "void", "volatile", "wchar_t", "while", "xor", "xor_eq",
+    // names the generated code itself uses
+    "kiln", "std", "relax", "graph", "build", "inputs", "input", "weight", "apply", "output", "reshape", "expand",
+    "Graph", "Model", "DType", "OpKind", "NoInput", "StaticDims"};
+
+inline bool is_ident_char(char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_';
+}
+
+// Where an int64 attribute is an extreme (a slice to the end), spelled without overflow.
+inline std::string int_literal(std::int64_t v) {
+  if (v == std::numeric_limits<std::int64_t>::max()) return "0x7fffffffffffffff";
+  if (v == std::numeric_limits<std::int64_t>::min()) return "(-0x7fffffffffffffff - 1)";
+  return str_cat(v);
+}
+
+// The shortest text that reads back as the same double.
+inline std::string real_literal(double v) {
+  if (std::isnan(v)) return "std::numeric_limits<double>::quiet_NaN()";
+  if (std::isinf(v)) return v > 0 ? "std::numeric_limits<double>::infinity()" : "-std::numeric_limits<double>::infinity()";
+  char buf[64];
+  const auto [end, ec] = std::to_chars(buf, buf + sizeof buf, v);
+  std::string text(buf, ec == std::errc() ? end : buf);
+  if (text.find_first_of(".e") == std::string::npos) text += ".0";
+  return text;
+}
+
+inline std::string string_literal(std::string_view s) {
+  std::string out = "\"";
+  for (char c : s) {
+    const auto u = static_cast<unsigned char>(c);
+    if (c == '"' || c == '\\') {
+      out += '\\';
+      out += c;
+    } else if (u < 0x20 || u >= 0x7f) {
+      static constexpr char kHex[] = "0123456789abcdef";
+      out += "\\x";
+      out += kHex[u >> 4];
+      out += kHex[u & 15];
+      out += "\"\"";  // ends the hex escape
+    } else {
+      out += c;
+    }
+  }
+  return out + "\"";
+}
+
+inline std::string dtype_literal(DType dtype) {
+  return str_cat("DType::", dtype == DType::boolean ? std::string_view("boolean") : to_string(dtype));
+}
+
+// Designated initializers of the fields that differ from their defaults, in field order.
+class Fields {
+ public:
+  void add(std::string_view field, std::string value) { text_ += str_cat(text_.empty() ? "" : ", ", ".", field, " = ", value); }
+  void integer(std::string_view field, std::int64_t v, std::int64_t fallback) {
+    if (v != fallback) add(field, int_literal(v));
+  }
+  void real(std::string_view field, double v, double fallback) {
+    if (!(v == fallback) || std::signbit(v) != std::signbit(fallback)) add(field, real_literal(v));
+  }
+  void flag(std::string_view field, bool v, bool fallback) {
+    if (v != fallback) add(field, v ? "true" : "false");
+  }
+  template <class List>
+  Status list(std::string_view field, const List& values) {
+    if (values.overflow) return make_error(StatusCode::invalid_argument, "attribute ", field, " overflows its list");
+    if (values.empty()) return Status();
+    std::string text = "{";
+    for (int i = 0; i < values.size(); ++i) {
+      if constexpr (std::is_floating_point_v<std::remove_cvref_t<decltype(values[i])>>)
+        text += str_cat(i ? ", " : "", real_literal(values[i]));
+      else text += str_cat(i ? ", " : "", int_literal(values[i]));
+    }
+    add(field, text + "}");
+    return Status();
+  }
+  Status dims(std::string_view field, const relax::Dims& values) {
+    if (values.overflow) return make_error(StatusCode::invalid_argument, "attribute ", field, " overflows its list");
+    relax::Ints ints;
+    for (const relax::SymDim& d : values) {
+      if (!d.is_constant())
+        return make_error(StatusCode::unsupported, "attribute ", field, " holds the symbolic dim ", relax::to_string(d));
+      ints.push_back(d.constant_value());
+    }
+    return list(field, ints);
+  }
+  std::string braced(std::string_view type) const { return str_cat(type, "{", text_, "}"); }
+
+ private:
+  std::string text_;
+};
+
+inline std::string_view auto_pad_name(relax::AutoPad pad) {
+  switch (pad) {
+    case relax::AutoPad::explicit_pads: return "explicit_pads";
+    case relax::AutoPad::same_upper: return "same_upper";
+    case relax::AutoPad::same_lower: return "same_lower";
+    case relax::AutoPad::valid: return "valid";
+  }
+  return "explicit_pads";
+}
+
+// A binding's attributes as a C++ constant expression; empty for NoAttrs.
+inline Result<std::string> attrs_literal(const relax::Attrs& attrs) {
+  namespace r = relax;
+  Fields f;
+  Status status;
+  const auto check = [&](Status s) {
+    if (status.ok()) status = std::move(s);
+  };
+  std::string text;
+  std::visit(
+      [&](const auto& a) {
+        using A = std::decay_t<decltype(a)>;
+        if constexpr (std::is_same_v<A, r::NoAttrs>) {
+          // nothing: the op takes no attributes
+        } else if constexpr (std::is_same_v<A, r::AxisAttrs>) {
+          text = str_cat("relax::AxisAttrs{", int_literal(a.axis), "}");
+        } else if constexpr (std::is_same_v<A, r::CumSumAttrs>) {
+          f.integer("axis", a.axis, 0);
+          f.flag("exclusive", a.exclusive, false);
+          f.flag("reverse", a.reverse, false);
+          text = f.braced("relax::CumSumAttrs");
+        } else if constexpr (std::is_same_v<A, r::ScatterAttrs>) {
+          f.integer("axis", a.axis, 0);
+          if (a.reduction != r::ScatterReduction::none)
+            f.add("reduction", str_cat("relax::ScatterReduction::", r::detail::to_string(a.reduction)));
+          text = f.braced("relax::ScatterAttrs");
+        } else if constexpr (std::is_same_v<A, r::LpNormAttrs>) {
+          f.integer("p", a.p, 2);
+          text = f.braced("relax::LpNormAttrs");
+        } else if constexpr (std::is_same_v<A, r::ArgReduceAttrs>) {
+          f.integer("axis", a.axis, 0);
+          f.flag("keepdims", a.keepdims, true);
+          text = f.braced("relax::ArgReduceAttrs");
+        } else if constexpr (std::is_same_v<A, r::CastAttrs>) {
+          text = str_cat("relax::CastAttrs{", dtype_literal(a.to), "}");
+        } else if constexpr (std::is_same_v<A, r::GemmOpAttrs>) {
+          f.flag("trans_a", a.trans_a, false);
+          f.flag("trans_b", a.trans_b, false);
+          f.real("alpha", a.alpha, 1.0);
+          f.real("beta", a.beta, 1.0);
+          text = f.braced("relax::GemmOpAttrs");
+        } else if constexpr (std::is_same_v<A, r::ConvAttrs>) {
+          check(f.list("strides", a.strides));
+          check(f.list("pads", a.pads));
+          check(f.list("dilations", a.dilations));
+          f.integer("groups", a.groups, 1);
+          if (a.auto_pad != r::AutoPad::explicit_pads) f.add("auto_pad", str_cat("relax::AutoPad::", auto_pad_name(a.auto_pad)));
+          text = f.braced("relax::ConvAttrs");
+        } else if constexpr (std::is_same_v<A, r::ConvTransposeAttrs>) {
+          // static_graph::ConvTransposeAttrs: the output shape as constants.
+          check(f.list("strides", a.strides));
+          check(f.list("pads", a.pads));
+          check(f.list("dilations", a.dilations));
+          f.integer("groups", a.groups, 1);
+          if (a.auto_pad != r::AutoPad::explicit_pads) f.add("auto_pad", str_cat("relax::AutoPad::", auto_pad_name(a.auto_pad)));
+          check(f.list("output_padding", a.output_padding));
+          check(f.dims("output_shape", a.output_shape));
+          text = f.braced("ConvTransposeAttrs");
+        } else if constexpr (std::is_same_v<A, r::PoolAttrs>) {
+          check(f.list("kernel_shape", a.kernel_shape));
+          check(f.list("strides", a.strides));
+          check(f.list("pads", a.pads));
+          check(f.list("dilations", a.dilations));
+          f.flag("ceil_mode", a.ceil_mode, false);
+          if (a.auto_pad != r::AutoPad::explicit_pads) f.add("auto_pad", str_cat("relax::AutoPad::", auto_pad_name(a.auto_pad)));
+          f.integer("p", a.p, 2);
+          f.flag("count_include_pad", a.count_include_pad, false);
+          text = f.braced("relax::PoolAttrs");
+        } else if constexpr (std::is_same_v<A, r::NormAttrs>) {
+          f.real("epsilon", a.epsilon, 1e-5);
+          f.integer("axis", a.axis, -1);
+          f.integer("num_groups", a.num_groups, 0);
+          text = f.braced("relax::NormAttrs");
+        } else if constexpr (std::is_same_v<A, r::ReduceAttrs>) {
+          check(f.list("axes", a.axes));
+          f.flag("keepdims", a.keepdims, true);
+          f.flag("noop_with_empty_axes", a.noop_with_empty_axes, false);
+          text = f.braced("relax::ReduceAttrs");
+        } else if constexpr (std::is_same_v<A, r::AxesAttrs>) {
+          check(f.list("axes", a.axes));
+          text = f.braced("relax::AxesAttrs");
+        } else if constexpr (std::is_same_v<A, r::PermAttrs>) {
+          check(f.list("perm", a.perm));
+          text = f.braced("relax::PermAttrs");
+        } else if constexpr (std::is_same_v<A, r::ShapeOfAttrs>) {
+          f.integer("start", a.start, 0);
+          f.integer("end", a.end, r::detail::kPosInf);
+          text = f.braced("relax::ShapeOfAttrs");
+        } else if constexpr (std::is_same_v<A, r::SliceAttrs>) {
+          check(f.list("starts", a.starts));
+          check(f.list("ends", a.ends));
+          check(f.list("axes", a.axes));
+          check(f.list("steps", a.steps));
+          text = f.braced("relax::SliceAttrs");
+        } else if constexpr (std::is_same_v<A, r::PadAttrs>) {
+          check(f.list("pads", a.pads));
+          check(f.list("axes", a.axes));
+          f.real("value", a.value, 0.0);
+          text = f.braced("relax::PadAttrs");
+        } else if constexpr (std::is_same_v<A, r::TileAttrs>) {
+          check(f.list("repeats", a.repeats));
+          text = f.braced("relax::TileAttrs");
+        } else if constexpr (std::is_same_v<A, r::ResizeAttrs>) {
+          // static_graph::ResizeAttrs: the sizes as constants.
+          check(f.list("scales", a.scales));
+          check(f.dims("sizes", a.sizes));
+          check(f.list("axes", a.axes));
+          if (a.mode != r::ResizeMode::nearest) f.add("mode", str_cat("relax::ResizeMode::", r::detail::to_string(a.mode)));
+          if (a.coordinates != r::ResizeCoordinates::half_pixel)
+            f.add("coordinates", str_cat("relax::ResizeCoordinates::", r::detail::to_string(a.coordinates)));
+          if (a.nearest_rounding != r::ResizeRounding::round_prefer_floor)
+            f.add("nearest_rounding", str_cat("relax::ResizeRounding::", r::detail::to_string(a.nearest_rounding)));
+          f.real("cubic_coeff_a", a.cubic_coeff_a, -0.75);
+          f.flag("exclude_outside", a.exclude_outside, false);
+          f.real("extrapolation_value", a.extrapolation_value, 0.0);
+          check(f.list("roi", a.roi));
+          f.flag("antialias", a.antialias, false);
+          if (a.keep_aspect_ratio != r::AspectRatioPolicy::stretch)
+            f.add("keep_aspect_ratio", str_cat("relax::AspectRatioPolicy::", r::detail::to_string(a.keep_aspect_ratio)));
+          text = f.braced("ResizeAttrs");
+        } else if constexpr (std::is_same_v<A, r::TopKAttrs>) {
+          // static_graph::TopKAttrs: k as a constant.
+          if (!a.k.is_constant()) {
+            check(make_error(StatusCode::unsupported, "k is the symbolic dim ", r::to_string(a.k)));
+            return;
+          }
+          f.integer("k", a.k.constant_value(), 1);
+          f.integer("axis", a.axis, -1);
+          f.flag("largest", a.largest, true);
+          f.flag("sorted", a.sorted, true);
+          text = f.braced("TopKAttrs");
+        } else if constexpr (std::is_same_v<A, r::AttentionAttrs>) {
+          f.real("scale", a.scale, 0.0);
+          f.flag("causal", a.causal, false);
+          text = f.braced("relax::AttentionAttrs");
+        } else {
+          // ShapeAttrs and SplitAttrs are written by their ops; the rest has no static form.
+          check(make_error(StatusCode::unsupported, "its attributes have no static-graph form"));
+        }
+      },
+      attrs);
+  KILN_RETURN_IF_ERROR(status);
+  return text;
+}
+
+// Whether static_graph::Node has the op (detail::infer_node there lists the same set);
+// split is written as slices.
+inline bool has_static_form(relax::OpKind op) {
+  using relax::OpKind;
+  switch (relax::op_info(op).family) {
+    case relax::OpFamily::unary:
+    case relax::OpFamily::binary:
+    case relax::OpFamily::compare:
+    case relax::OpFamily::logical: return true;
+    default: break;
+  }
+  switch (op) {
+    case OpKind::where: case OpKind::clip: case OpKind::cast: case OpKind::matmul: case OpKind::gemm:
+    case OpKind::conv: case OpKind::conv_transpose: case OpKind::max_pool: case OpKind::average_pool:
+    case OpKind::lp_pool: case OpKind::global_max_pool: case OpKind::global_average_pool:
+    case OpKind::global_lp_pool: case OpKind::batch_norm: case OpKind::layer_norm: case OpKind::instance_norm:
+    case OpKind::group_norm: case OpKind::softmax: case OpKind::log_softmax: case OpKind::hardmax:
+    case OpKind::reduce_sum: case OpKind::reduce_mean: case OpKind::reduce_max: case OpKind::reduce_min:
+    case OpKind::reduce_prod: case OpKind::argmax: case OpKind::argmin: case OpKind::topk: case OpKind::cumsum:
+    case OpKind::reshape: case OpKind::flatten: case OpKind::squeeze: case OpKind::unsqueeze: case OpKind::expand:
+    case OpKind::transpose: case OpKind::shape_of: case OpKind::concat: case OpKind::split: case OpKind::slice:
+    case OpKind::gather: case OpKind::gather_elements: case OpKind::scatter_elements: case OpKind::scatter_nd:
+    case OpKind::pad: case OpKind::tile: case OpKind::resize: case OpKind::attention:
+      return true;
+    default: return false;
+  }
+}
+
+// Why an op without a static-graph node has none.
+inline std::string_view refusal(relax::OpKind op) {
+  using relax::OpKind;
+  const std::string_view name = relax::op_info(op).name;
+  if (relax::op_info(op).family == relax::OpFamily::control)
+    return "control flow has no static-graph form (a static graph is straight-line dataflow)";
+  if (op == OpKind::call_kernel) return "a static graph cannot call a user kernel";
+  if (op == OpKind::fused) return "fused sub-functions are the VM's; emit the module before fusion";
+  if (name == "non_zero" || name == "unique" || name == "non_max_suppression")
+    return "its output shape depends on the input values, and a static graph's shapes are constants";
+  if (name.find("nchwc") != std::string_view::npos)
+    return "the NCHWc layout ops are made by the VM's layout conversion; emit the module before it";
+  return "the static graph has no node for this op (static_graph/node.hpp)";
+}
+
+// The call of ops.hpp's named helper that says the same as apply<op, attrs>(args), or empty
+// when the op has none: relu(x), conv<relax::ConvAttrs{...}>(x, w, b), softmax<1>(x).
+inline std::string helper_call(const relax::Binding& b, std::string_view attrs, std::string_view args, std::size_t arity) {
+  using relax::OpKind;
+  const std::string_view name = relax::op_info(b.op).name;
+  switch (b.op) {
+    case OpKind::neg: case OpKind::abs: case OpKind::relu: case OpKind::sigmoid: case OpKind::tanh:
+    case OpKind::exp: case OpKind::log: case OpKind::sqrt: case OpKind::erf: case OpKind::gelu: case OpKind::silu:
+    case OpKind::add: case OpKind::subtract: case OpKind::multiply: case OpKind::divide: case OpKind::maximum:
+    case OpKind::minimum: case OpKind::matmul: case OpKind::global_average_pool: case OpKind::global_max_pool:
+      return attrs.empty() ? str_cat(name, "(", args, ")") : std::string();
+    case OpKind::conv: case OpKind::gemm: case OpKind::max_pool: case OpKind::average_pool: case OpKind::batch_norm:
+    case OpKind::attention: case OpKind::reduce_sum: case OpKind::reduce_mean: case OpKind::reduce_max:
+    case OpKind::resize:
+      return str_cat(name, "<", attrs, ">(", args, ")");
+    case OpKind::layer_norm:  // the helper takes the bias
+      return arity == 3 ? str_cat(name, "<", attrs, ">(", args, ")") : std::string();
+    case OpKind::softmax: case OpKind::log_softmax: case OpKind::flatten: case OpKind::concat:
+      if (const auto* a = std::get_if<relax::AxisAttrs>(&b.attrs)) return str_cat(name, "<", int_literal(a->axis), ">(", args, ")");
+      return {};
+    default: return {};
+  }
+}
+
+inline std::string dims_list(const relax::TensorType& t) {
+  std::string text;
+  for (int a = 0; a < t.rank; ++a) text += str_cat(", ", t.dims[a].constant_value());
+  return text;
+}
+
+inline std::string shape_literal(const relax::TensorType& t) {
+  std::string dims;
+  for (int a = 0; a < t.rank; ++a) dims += str_cat(a ? ", " : "", t.dims[a].constant_value());
+  return str_cat("kiln::static_graph::StaticShape{kiln::", dtype_literal(t.dtype), ", ", t.rank, ", {", dims, "}}");
+}
+
+// A static graph's tensors have constant, positive dims (Param checks the latter).
+inline Status check_static(const relax::TensorType& t, std::string_view what, bool positive) {
+  if (t.rank < 0 || t.rank > kMaxRank) return make_error(StatusCode::unsupported, what, ": rank ", t.rank, " is not supported");
+  for (int a = 0; a < t.rank; ++a) {
+    if (!t.dims[a].is_constant())
+      return make_error(StatusCode::unsupported, what, ": dim ", a, " of ", relax::to_string(t), " is not a constant");
+    if (positive && t.dims[a].constant_value() < 1)
+      return make_error(StatusCode::unsupported, what, ": ", relax::to_string(t),
+                        " has an empty dim; a static graph's inputs and weights need positive dims");
+  }
+  return Status();
+}
+
+} // namespace detail
+
+// A C++ identifier made from `text`: other characters become '_' (never two in a row, which
+// C++ reserves), a leading digit or '_' gets a prefix, and keywords or names the generated
+// code uses get a suffix.
+inline std::string sanitize_identifier(std::string_view text) {
+  std::string out = "model_";
+  for (char c : text) {
+    const char kept = detail::is_ident_char(c) ? c : '_';
+    if (!(kept == '_' && out.back() == '_')) out += kept;
+  }
+  // The prefix stays only where the name needs it.
+  if (out.size() > 6 && out[6] != '_' && !(out[6] >= '0' && out[6] <= '9')) out.erase(0, 6);
+  bool taken = relax::parse_op(out).has_value();
+  for (std::string_view k : detail::kCppKeywords) taken = taken || out == k;
+  if (taken) out += "_model";
+  return out;
+}
+
+inline Result<EmittedGraph> emit_static_graph(const relax::Module& module, const EmitOptions& options) {
+  using relax::OpKind;
+  using relax::ValueId;
+  if (module.functions.empty()) return make_error(StatusCode::invalid_argument, "emit: the module has no functions");
+  if (options.name.empty() || sanitize_identifier(options.name) != options.name)
+    return make_error(StatusCode::invalid_argument, "emit: '", options.name, "' is not a usable C++ namespace name");
+  const relax::Function& fn = module.main();
+  const auto at = [](ValueId id) { return static_cast<std::size_t>(id); };
+
+  // Printer numbers (%n) of binding outputs, for messages and local names.
+  std::vector<int> number(fn.values.size(), -1);
+  {
+    int next = 0;
+    fn.for_each_binding([&](const relax::Binding& b) {
+      for (ValueId out : b.outputs) number[at(out)] = next++;
+    });
+  }
+  const auto node_name = [&](const relax::Binding& b) {
+    return str_cat("node %", b.outputs.empty() ? -1 : number[at(b.outputs[0])], " (", relax::to_string(b.op), ")");
+  };
+
+  // What the outputs need; a reshape or expand does not need its shape tensor.
+  std::vector<int> uses(fn.values.size(), 0);
+  for (ValueId out : fn.outputs) ++uses[at(out)];
+  std::vector<const relax::Binding*> bindings;
+  fn.for_each_binding([&](const relax::Binding& b) { bindings.push_back(&b); });
+  std::vector<char> emit(bindings.size(), 0);
+  for (std::size_t i = bindings.size(); i-- > 0;) {
+    const relax::Binding& b = *bindings[i];
+    bool needed = false;
+    for (ValueId out : b.outputs) needed = needed || uses[at(out)] > 0;
+    if (!needed) continue;
+    emit[i] = 1;
+    const bool static_target = b.op == OpKind::reshape || b.op == OpKind::expand;
+    for (std::size_t k = 0; k < b.inputs.size(); ++k)
+      if (b.inputs[k] != relax::kNoValue && !(static_target && k == 1)) ++uses[at(b.inputs[k])];
+  }
+
+  EmittedGraph out;
+  std::vector<std::string> expr(fn.values.size());
+  std::string body;
+
+  // Parameters the graph reads, in order: its inputs.
+  std::vector<int> positions;
+  std::string input_list, input_names, input_shapes;
+  for (std::size_t k = 0; k < fn.params.size(); ++k) {
+    const relax::Value& p = fn.value(fn.params[k]);
+    if (uses[at(fn.params[k])] == 0) continue;
+    KILN_RETURN_IF_ERROR(detail::check_static(p.type, str_cat("input '", p.name, "'"), true));
+    // The name in the type is for messages; Name holds 31 characters.
+    bool plain = !p.name.empty() && Name::fits(p.name.size());
+    for (char c : p.name) plain = plain && c >= 0x20 && c < 0x7f && c != '"' && c != '\\';
+    const std::string local = str_cat("x", k);
+    expr[at(fn.params[k])] = local;
+    body += str_cat("  constexpr auto ", local, " = input<", detail::string_literal(plain ? p.name : str_cat("input_", k)),
+                    ", ", detail::dtype_literal(p.type.dtype), detail::dims_list(p.type), ">();\n");
+    const std::string sep = positions.empty() ? "" : ", ";
+    input_list += sep + local;
+    input_names += sep + detail::string_literal(p.name);
+    input_shapes += sep + detail::shape_literal(p.type);
+    positions.push_back(static_cast<int>(k));
+  }
+
+  // Constants the graph reads: weights w0, w1, ... in the order the graph first reads them,
+  // written inline where read once.
+  std::vector<ValueId> constants;
+  const auto note_constant = [&](ValueId id) {
+    if (id == relax::kNoValue || fn.value(id).kind != relax::ValueKind::constant) return;
+    if (std::find(constants.begin(), constants.end(), id) == constants.end()) constants.push_back(id);
+  };
+  for (std::size_t i = 0; i < bindings.size(); ++i) {
+    if (!emit[i]) continue;
+    const bool static_target = bindings[i]->op == OpKind::reshape || bindings[i]->op == OpKind::expand;
+    for (std::size_t k = 0; k < bindings[i]->inputs.size() && !(static_target && k == 1); ++k) note_constant(bindings[i]->inputs[k]);
+  }
+  for (ValueId o : fn.outputs) note_constant(o);
+  std::string weight_names;
+  for (ValueId id : constants) {
+    const relax::Value& v = fn.value(id);
+    const std::string name = str_cat("w", out.weights.size());
+    KILN_RETURN_IF_ERROR(detail::check_static(v.type, str_cat("constant ", name), true));
+    const std::string node = str_cat("weight<\"", name, "\", ", detail::dtype_literal(v.type.dtype), detail::dims_list(v.type), ">()");
+    if (uses[at(id)] == 1) {
+      expr[at(id)] = node;
+    } else {
+      expr[at(id)] = name;
+      body += str_cat("  constexpr auto ", name, " = ", node, ";\n");
+    }
+    weight_names += str_cat(out.weights.empty() ? "" : ", ", "\"", name, "\"");
+    out.weights.push_back({name, fn.constants[static_cast<std::size_t>(v.index)]});
+  }
+
+  for (std::size_t i = 0; i < bindings.size(); ++i) {
+    if (!emit[i]) continue;
+    const relax::Binding& b = *bindings[i];
+    const std::string where = node_name(b);
+    if (!detail::has_static_form(b.op))
+      return make_error(StatusCode::unsupported, where, ": ", detail::refusal(b.op));
+    for (ValueId o : b.outputs)
+      KILN_RETURN_IF_ERROR(detail::check_static(fn.type(o), str_cat(where, ": output"), false));
+    const std::string local = str_cat("v", number[at(b.outputs[0])]);
+
+    // The inputs, less trailing absent ones; NoInput{} for one absent in between.
+    std::vector<ValueId> ins = b.inputs;
+    if (b.op == OpKind::reshape || b.op == OpKind::expand) ins.resize(1);
+    while (!ins.empty() && ins.back() == relax::kNoValue) ins.pop_back();
+    if (ins.size() > 16)  // static_graph::kMaxNodeInputs
+      return make_error(StatusCode::unsupported, where, ": ", ins.size(),
+                        " inputs; a static graph node reads at most 16");
+    std::string args;
+    for (std::size_t k = 0; k < ins.size(); ++k)
+      args += str_cat(k ? ", " : "", ins[k] == relax::kNoValue ? std::string("NoInput{}") : expr[at(ins[k])]);
+
+    if (b.op == OpKind::reshape || b.op == OpKind::expand) {
+      std::string dims;
+      const relax::TensorType& t = fn.type(b.outputs[0]);
+      for (int a = 0; a < t.rank; ++a) dims += str_cat(a ? ", " : "", t.dims[a].constant_value());
+      body += str_cat("  constexpr auto ", local, " = ", relax::to_string(b.op), "<", dims, ">(", args, ");\n");
+      expr[at(b.outputs[0])] = local;
+    } else if (b.op == OpKind::split) {
+      // One slice per output, along the split axis.
+      const auto* a = std::get_if<relax::SplitAttrs>(&b.attrs);
+      const relax::TensorType& x = fn.type(b.inputs[0]);
+      const std::int64_t axis = a == nullptr ? 0 : (a->axis < 0 ? a->axis + x.rank : a->axis);
+      if (axis < 0 || axis >= x.rank) return make_error(StatusCode::invalid_argument, where, ": axis out of range");
+      std::int64_t start = 0;
+      for (ValueId o : b.outputs) {
+        const std::int64_t size = fn.type(o).dims[static_cast<int>(axis)].constant_value();
+        const std::string part = str_cat("v", number[at(o)]);
+        if (uses[at(o)] > 0)
+          body += str_cat("  constexpr auto ", part, " = apply<OpKind::slice, relax::SliceAttrs{.starts = {", start,
+                          "}, .ends = {", start + size, "}, .axes = {", axis, "}}>(", args, ");\n");
+        expr[at(o)] = part;
+        start += size;
+      }
+    } else {
+      Result<std::string> attrs = detail::attrs_literal(b.attrs);
+      if (!attrs.ok()) return std::move(attrs).status().with_context(str_cat(where));
+      std::string call = detail::helper_call(b, *attrs, args, ins.size());
+      if (call.empty())
+        call = str_cat("apply<OpKind::", relax::to_string(b.op), attrs->empty() ? "" : ", ", *attrs, ">(", args, ")");
+      body += str_cat("  constexpr auto ", local, " = ", call, ";\n");
+      expr[at(b.outputs[0])] = local;
+      for (std::size_t k = 1; k < b.outputs.size(); ++k) expr[at(b.outputs[k])] = str_cat("output<", k, ">(", local, ")");
+    }
+    ++out.nodes;
+  }
+
+  std::string output_list, output_names, output_shapes;
+  for (std::size_t k = 0; k < fn.outputs.size(); ++k) {
+    const relax::Value& v = fn.value(fn.outputs[k]);
+    KILN_RETURN_IF_ERROR(detail::check_static(v.type, str_cat("output ", k), false));
+    const std::string sep = k ? ", " : "";
+    output_list += sep + expr[at(fn.outputs[k])];
+    output_names += sep + detail::string_literal(v.name.empty() ? str_cat("output_", k) : v.name);
+    output_shapes += sep + detail::shape_literal(v.type);
+  }
+
+  const std::string& ns = options.name;
+  const std::size_t n_in = positions.size(), n_out = fn.outputs.size(), n_w = out.weights.size();
+  std::string position_list;
+  for (std::size_t k = 0; k < n_in; ++k) position_list += str_cat(k ? ", " : "", positions[k]);
+  std::string h;
+  h += str_cat("// ", ns, ".hpp: ", options.source.empty() ? std::string("a model") : options.source,
+               " as a kiln static graph. Generated by `kiln aot`; do not edit.\n//\n");
+  h += str_cat("//   auto model = ", ns, "::Model::create(&pool).value();\n");
+  h += str_cat("//   KILN_RETURN_IF_ERROR(", ns, "::bind_weights(model", options.embed ? "" : str_cat(", \"", ns, ".weights\""), "));\n");
+  h += "//   KILN_RETURN_IF_ERROR(model.run({inputs...}));   // in the order of input_names; allocates nothing\n";
+  h += "//   const kiln::vm::Slot& y = model.output(0);      // in the order of output_names\n";
+  if (!options.shape_note.empty()) h += str_cat("//\n// Shape symbols fixed at generation: ", options.shape_note, ".\n");
+  h += "#pragma once\n\n#include <array>\n#include <filesystem>\n#include <limits>\n#include <span>\n#include <string_view>\n#include <vector>\n\n";
+  h += "#include <kiln/aot/weights_file.hpp>\n#include <kiln/static_graph/graph.hpp>\n#include <kiln/static_graph/model.hpp>\n"
+       "#include <kiln/static_graph/ops.hpp>\n\n";
+  if (options.embed) h += str_cat("#include \"", ns, "_weights.inc\"\n\n");
+  h += str_cat("namespace ", ns, " {\n\n");
+  h += "// The graph: one node per op of the model; shapes, fusion and the memory plan are the compiler's.\n";
+  h += "constexpr auto graph() {\n  using namespace kiln::static_graph;\n  using kiln::DType;\n  namespace relax = kiln::relax;\n";
+  h += body;
+  h += str_cat("  return build(inputs(", input_list, "), ", output_list, ");\n}\n\n");
+  h += "using Graph = decltype(graph());\nusing Model = kiln::static_graph::Model<Graph>;\n\n";
+  h += "// Inputs in the order Model::run takes them, with their places among the ONNX graph's inputs.\n";
+  h += str_cat("inline constexpr std::array<std::string_view, ", n_in, "> input_names = {", input_names, "};\n");
+  h += str_cat("inline constexpr std::array<kiln::static_graph::StaticShape, ", n_in, "> input_shapes = {", input_shapes, "};\n");
+  h += str_cat("inline constexpr std::array<int, ", n_in, "> input_positions = {", position_list, "};\n");
+  h += str_cat("inline constexpr std::array<std::string_view, ", n_out, "> output_names = {", output_names, "};\n");
+  h += str_cat("inline constexpr std::array<kiln::static_graph::StaticShape, ", n_out, "> output_shapes = {", output_shapes, "};\n");
+  h += str_cat("inline constexpr std::array<std::string_view, ", n_w, "> weight_names = {", weight_names, "};\n\n");
+  if (options.embed) {
+    h += "// Binds every weight from the bytes embedded in the program (no copy).\n";
+    h += "inline kiln::Status bind_weights(Model& model) {\n";
+    h += "  const auto bytes = std::as_bytes(std::span<const char>(weights_data, sizeof weights_data - 1));\n";
+    h += "  KILN_ASSIGN_OR_RETURN(const std::vector<kiln::aot::NamedTensor> weights, kiln::aot::decode_weights(bytes));\n";
+  } else {
+    h += "// Binds every weight from the weights file `kiln aot` wrote next to this header.\n";
+    h += "inline kiln::Status bind_weights(Model& model, const std::filesystem::path& file) {\n";
+    h += "  KILN_ASSIGN_OR_RETURN(const std::vector<kiln::aot::NamedTensor> weights, kiln::aot::read_weights_file(file));\n";
+  }
+  h += "  return kiln::aot::bind_weights(model, weights, weight_names);\n}\n\n";
+  h += str_cat("} // namespace ", ns, "\n");
+  out.header = std::move(h);
+  return out;
+}
+
+} // namespace kiln::aot
+// ---- end kiln/aot/emit_static_graph.hpp ----
+#endif // KILN_AMALGAMATED_KILN_AOT_EMIT_STATIC_GRAPH_HPP
+#ifndef KILN_AMALGAMATED_KILN_AOT_PROJECT_FILES_HPP
+#define KILN_AMALGAMATED_KILN_AOT_PROJECT_FILES_HPP
+// ---- begin kiln/aot/project_files.hpp ----
+// kiln/aot/project_files.hpp: the files around a generated static-graph header that make
+// its directory a CMake project: CMakeLists.txt, model_run.cpp (a program that runs the
+// model on an ONNX backend-test case, as `kiln run CASE_DIR` does), and, for embedded
+// weights, <name>_weights.inc.
+//
+//   cmake -S DIR -B DIR/build -G Ninja && cmake --build DIR/build
+//   DIR/build/model-run CASE_DIR [--threads N] [--bench RUNS] [--rtol X] [--atol Y]
+//
+// The project uses kiln from the include directory of the kiln that generated it (or
+// -DKILN_INCLUDE_DIR=...) and finds the few packages kiln's CPU path needs (xsimd, threads).
+
+#include <cstddef>
+#include <span>
+#include <string>
+#include <string_view>
+
+
+namespace kiln::aot {
+
+struct ProjectOptions {
+  std::string name = {};         // the generated namespace and header stem
+  std::string include_dir = {};  // kiln's include directory, baked in as the default
+  bool embed = false;
+};
+
+inline std::string cmake_lists_text(const ProjectOptions& o) {
+  std::string t;
+  t += str_cat("# Generated by `kiln aot` for ", o.name, ".hpp: builds model-run, which runs the model on an ONNX\n");
+  t += "# backend-test case directory:  model-run CASE_DIR [--threads N] [--bench RUNS] [--rtol X] [--atol Y]\n";
+  t += "cmake_minimum_required(VERSION 3.20)\n";
+  t += str_cat("project(", o.name, "_aot LANGUAGES CXX)\n\n");
+  t += "if(NOT CMAKE_BUILD_TYPE AND NOT CMAKE_CONFIGURATION_TYPES)\n  set(CMAKE_BUILD_TYPE Release)\nendif()\n\n";
+  t += "# kiln is header-only: the include directory of the kiln that generated this project.\n";
+  t += str_cat("set(KILN_INCLUDE_DIR \"", o.include_dir, "\" CACHE PATH \"kiln's include directory\")\n");
+  t += "if(NOT EXISTS \"${KILN_INCLUDE_DIR}/kiln/static_graph/model.hpp\")\n";
+  t += "  message(FATAL_ERROR \"kiln's headers are not in KILN_INCLUDE_DIR (${KILN_INCLUDE_DIR}); \"\n"
+       "                      \"configure with -DKILN_INCLUDE_DIR=<kiln>/include\")\nendif()\n\n";
+  t += "# What kiln's CPU path builds on (as kiln's own CMake finds it): xsimd, and threads.\n";
+  t += "find_package(xtl QUIET)\nif(NOT TARGET xtl)\n  add_library(xtl INTERFACE IMPORTED)\nendif()\n";
+  t += "find_package(xsimd QUIET)\nfind_package(Threads REQUIRED)\n\n";
+  t += "add_executable(model-run model_run.cpp)\n";
+  t += "target_compile_features(model-run PRIVATE cxx_std_20)\n";
+  t += "target_include_directories(model-run PRIVATE \"${KILN_INCLUDE_DIR}\")\n";
+  t += "target_link_libraries(model-run PRIVATE Threads::Threads)\n";
+  t += "if(xsimd_FOUND)\n  target_link_libraries(model-run PRIVATE xsimd)\nendif()\n";
+  if (!o.embed)
+    t += str_cat("target_compile_definitions(model-run PRIVATE\n  MODEL_WEIGHTS_FILE=\"${CMAKE_CURRENT_SOURCE_DIR}/", o.name,
+                 ".weights\")\n");
+  t += "# The kernels are built for this machine's SIMD unit, as kiln's own programs are.\n";
+  t += "option(MODEL_NATIVE_ARCH \"Build with -march=native\" ON)\n";
+  t += "if(MODEL_NATIVE_ARCH AND CMAKE_CXX_COMPILER_ID MATCHES \"GNU|Clang\")\n"
+       "  target_compile_options(model-run PRIVATE -march=native)\nendif()\n";
+  t += "# A static graph is a deep template: one nesting level per node on its longest path.\n";
+  t += "if(CMAKE_CXX_COMPILER_ID MATCHES \"GNU|Clang\")\n  target_compile_options(model-run PRIVATE -ftemplate-depth=4096)\nendif()\n";
+  return t;
+}
+
+inline std::string model_run_text(const ProjectOptions& o) {
+  std::string t;
+  t += str_cat("// model_run.cpp: generated by `kiln aot`; runs ", o.name,
+               " on an ONNX backend-test case directory and\n// compares its outputs, as `kiln run CASE_DIR` does.\n");
+  t += "//\n//   model-run CASE_DIR [--threads N] [--bench RUNS] [--rtol X] [--atol Y]\n";
+  t += str_cat("#include \"", o.name, ".hpp\"\n\n#include <kiln/aot/case_runner.hpp>\n\n");
+  t += "int main(int argc, char** argv) {\n";
+  t += str_cat("  return kiln::aot::run_case_main<", o.name, "::Graph>(argc, argv, ", o.name, "::input_positions,\n");
+  if (o.embed) t += str_cat("                                                  [](", o.name, "::Model& m) { return ", o.name, "::bind_weights(m); });\n");
+  else
+    t += str_cat("                                                  [](", o.name, "::Model& m) { return ", o.name,
+                 "::bind_weights(m, MODEL_WEIGHTS_FILE); });\n");
+  t += "}\n";
+  return t;
+}
+
+// The bytes of a weights file as a 64-byte aligned char array in a string literal (which
+// compilers read far faster than a list of numbers); its last char is the literal's NUL.
+inline std::string embedded_weights_text(std::string_view name, std::span<const std::byte> bytes) {
+  std::string t;
+  t.reserve(bytes.size() * 3 + 256);
+  t += str_cat("// ", name, "_weights.inc: the weights of ", name, ".hpp. Generated by `kiln aot`; do not edit.\n");
+  t += "#pragma once\n\n";
+  t += str_cat("namespace ", name, " {\n\nalignas(64) inline constexpr char weights_data[] =\n\"");
+  static constexpr char kOctal[] = "01234567";
+  std::size_t line = 0;
+  for (std::byte byte : bytes) {
+    const auto c = static_cast<unsigned char>(byte);
+    // Printable characters stand for themselves, less those that end the string or start an
+    // escape or a trigraph; the rest are 3-digit octal escapes (a digit after one is a digit).
+    if (c >= 0x20 && c < 0x7f && c != '"' && c != '\\' && c != '?') {
+      t += static_cast<char>(c);
+      ++line;
+    } else {
+      t += '\\';
+      t += kOctal[c >> 6];
+      t += kOctal[(c >> 3) & 7];
+      t += kOctal[c & 7];
+      line += 4;
+    }
+    if (line >= 120) {
+      t += "\"\n\"";
+      line = 0;
+    }
+  }
+  t += str_cat("\";\n\n} // namespace ", name, "\n");
+  return t;
+}
+
+} // namespace kiln::aot
+// ---- end kiln/aot/project_files.hpp ----
+#endif // KILN_AMALGAMATED_KILN_AOT_PROJECT_FILES_HPP
+#ifndef KILN_AMALGAMATED_KILN_AOT_CASE_RUNNER_HPP
+#define KILN_AMALGAMATED_KILN_AOT_CASE_RUNNER_HPP
+// ---- begin kiln/aot/case_runner.hpp ----
+// kiln/aot/case_runner.hpp: runs a static-graph model on an ONNX backend-test case directory
+// and compares its outputs, as `kiln run CASE_DIR` does for a dynamic module; the main()
+// of the model-run program `kiln aot` generates.
+//
+//   return kiln::aot::run_case_main<resnet18::Graph>(argc, argv, resnet18::input_positions,
+//                                                    [](auto& m) { return resnet18::bind_weights(m, file); });
+//
+//   model-run CASE_DIR [--threads N] [--bench RUNS] [--rtol X] [--atol Y]
+//   PASS resnet18                                  (or FAIL resnet18: <why>; exit status 1)
+//   median_ms=X min_ms=Y max_ms=Z                  (with --bench, after a passing run)
+//
+// Every test_data_set_* runs: its input_K.pb files feed the graph's inputs (each input's
+// place among the ONNX graph's inputs is `positions`), and each output_K.pb must match
+// output K within atol + rtol * |expected| (onnx::detail::mismatch, the comparison of
+// `kiln run`). time_runs() is the timing `kiln run --bench` prints too.
+
+#include <algorithm>
+#include <charconv>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <system_error>
+#include <vector>
+
+
+namespace kiln::aot {
+
+struct BenchTimes {
+  double median_ms = 0, min_ms = 0, max_ms = 0;
+};
+
+// Times `runs` calls of `run` after three warm-up calls.
+template <class Run>
+Result<BenchTimes> time_runs(Run&& run, int runs) {
+  for (int i = 0; i < 3; ++i) KILN_RETURN_IF_ERROR(run());
+  std::vector<double> ms;
+  for (int i = 0; i < runs; ++i) {
+    const auto start = std::chrono::steady_clock::now();
+    KILN_RETURN_IF_ERROR(run());
+    ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count());
+  }
+  if (ms.empty()) return make_error(StatusCode::invalid_argument, "bench: no runs");
+  std::sort(ms.begin(), ms.end());
+  const std::size_t n = ms.size();
+  return BenchTimes{n % 2 ? ms[n / 2] : 0.5 * (ms[n / 2 - 1] + ms[n / 2]), ms.front(), ms.back()};
+}
+
+inline void print_bench(const BenchTimes& t) {
+  std::printf("median_ms=%.4f min_ms=%.4f max_ms=%.4f\n", t.median_ms, t.min_ms, t.max_ms);
+}
+
+// A count of at least `least`, or nullopt.
+inline std::optional<int> parse_count(std::string_view text, int least) {
+  int value = 0;
+  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (text.empty() || ec != std::errc() || end != text.data() + text.size() || value < least) return std::nullopt;
+  return value;
+}
+
+// A finite tolerance of at least 0, or nullopt.
+inline std::optional<double> parse_tolerance(std::string_view text) {
+  const std::string s(text);
+  char* end = nullptr;
+  const double v = std::strtod(s.c_str(), &end);
+  if (s.empty() || end != s.c_str() + s.size() || !(v >= 0) || v > 1e300) return std::nullopt;
+  return v;
+}
+
+struct CaseRunArgs {
+  std::filesystem::path case_dir;
+  int threads = 1;
+  int bench_runs = 0;
+  double rtol = 1e-3;
+  double atol = 1e-7;
+};
+
+inline Result<CaseRunArgs> parse_case_run_args(int argc, char** argv) {
+  if (argc < 2) return make_error(StatusCode::invalid_argument, "a case directory is required");
+  CaseRunArgs a;
+  a.case_dir = argv[1];
+  for (int i = 2; i < argc; ++i) {
+    const std::string_view flag = argv[i];
+    if (i + 1 >= argc) return make_error(StatusCode::invalid_argument, flag, " needs a value");
+    const std::string_view v = argv[++i];
+    if (flag == "--threads") {
+      const std::optional<int> n = parse_count(v, 1);
+      if (!n) return make_error(StatusCode::invalid_argument, "--threads takes a positive count, got '", v, "'");
+      a.threads = *n;
+    } else if (flag == "--bench") {
+      const std::optional<int> n = parse_count(v, 1);
+      if (!n) return make_error(StatusCode::invalid_argument, "--bench takes a positive number of runs, got '", v, "'");
+      a.bench_runs = *n;
+    } else if (flag == "--rtol" || flag == "--atol") {
+      const std::optional<double> t = parse_tolerance(v);
+      if (!t) return make_error(StatusCode::invalid_argument, flag, " takes a tolerance of at least 0, got '", v, "'");
+      (flag == "--rtol" ? a.rtol : a.atol) = *t;
+    } else {
+      return make_error(StatusCode::invalid_argument, "unknown option '", flag, "'");
+    }
+  }
+  return a;
+}
+
+// Runs every data set of the case on a static graph's model; a failure's detail says which
+// set and output differ.
+template <class Graph>
+Result<onnx::CaseResult> run_static_case(static_graph::Model<Graph>& model, std::span<const int> positions, const CaseRunArgs& args,
+                                         std::vector<Tensor>* first_inputs = nullptr) {
+  namespace fs = std::filesystem;
+  onnx::CaseResult result;
+  result.name = args.case_dir.filename().string();
+  if (result.name.empty()) result.name = args.case_dir.parent_path().filename().string();
+  const auto fail = [&](std::string detail) {
+    result.outcome = onnx::CaseResult::failed;
+    result.detail = std::move(detail);
+    return result;
+  };
+  std::error_code ec;
+  if (!fs::is_directory(args.case_dir, ec))
+    return make_error(StatusCode::not_found, "case directory ", args.case_dir.string(), " does not exist");
+  int sets = 0;
+  for (const fs::path& dir : onnx::detail::sorted_entries(args.case_dir)) {
+    const std::string set = dir.filename().string();
+    if (set.rfind("test_data_set_", 0) != 0) continue;
+    ++sets;
+    Result<std::vector<onnx::TensorProto>> in_protos = onnx::detail::numbered_tensors(dir, "input");
+    if (!in_protos.ok()) return fail(in_protos.status().to_string());
+    Result<std::vector<onnx::TensorProto>> out_protos = onnx::detail::numbered_tensors(dir, "output");
+    if (!out_protos.ok()) return fail(out_protos.status().to_string());
+    std::vector<Tensor> inputs;
+    if (positions.size() != Graph::input_nodes.size())
+      return make_error(StatusCode::invalid_argument, positions.size(), " input positions for a graph of ",
+                        Graph::input_nodes.size(), " inputs");
+    for (int p : positions) {
+      if (p < 0 || static_cast<std::size_t>(p) >= in_protos->size())
+        return fail(str_cat(set, ": no input_", p, ".pb for graph input ", inputs.size()));
+      Result<Tensor> t = onnx::to_tensor((*in_protos)[static_cast<std::size_t>(p)], dir);
+      const DType declared = Graph::node(Graph::input_nodes[inputs.size()]).shape.dtype;
+      if (t.ok()) t = onnx::detail::as_declared_dtype(std::move(*t), declared);  // bf16 stored as u16
+      if (!t.ok()) return fail(str_cat(set, ": input_", p, ".pb: ", t.status().to_string()));
+      inputs.push_back(std::move(*t));
+    }
+    if (out_protos->size() > Graph::outputs.size())
+      return fail(str_cat(set, ": ", out_protos->size(), " expected outputs, the graph has ", Graph::outputs.size()));
+    if (Status s = model.run(std::span<const Tensor>(inputs)); !s.ok()) return fail(str_cat(set, ": ", s.to_string()));
+    for (std::size_t o = 0; o < out_protos->size(); ++o) {
+      Result<Tensor> want = onnx::to_tensor((*out_protos)[o], dir);
+      if (want.ok()) want = onnx::detail::as_declared_dtype(std::move(*want), model.output(static_cast<int>(o)).dtype);
+      if (!want.ok()) return fail(str_cat(set, ": output_", o, ".pb: ", want.status().to_string()));
+      if (std::optional<std::string> why =
+              onnx::detail::mismatch(model.output(static_cast<int>(o)), *want, args.rtol, args.atol))
+        return fail(str_cat(set, ": output ", o, ": ", *why));
+    }
+    if (first_inputs != nullptr && first_inputs->empty()) *first_inputs = std::move(inputs);
+  }
+  if (sets == 0) return fail("no test_data_set_* directory");
+  result.outcome = onnx::CaseResult::passed;
+  return result;
+}
+
+// The model-run program: 0 when the case passes, 1 when it fails, 2 on a usage error.
+template <class Graph, class Positions, class BindWeights>
+int run_case_main(int argc, char** argv, const Positions& positions, BindWeights&& bind_weights) {
+  Result<CaseRunArgs> args = parse_case_run_args(argc, argv);
+  if (!args.ok()) {
+    std::fprintf(stderr, "model-run: %s\nusage: model-run CASE_DIR [--threads N] [--bench RUNS] [--rtol X] [--atol Y]\n",
+                 args.status().message().c_str());
+    return 2;
+  }
+  const auto fail_with = [](const Status& s) {
+    std::fprintf(stderr, "model-run: %s\n", s.to_string().c_str());
+    return 1;
+  };
+  std::optional<ThreadPool> pool;
+  if (args->threads > 1) pool.emplace(args->threads);
+  using Model = static_graph::Model<Graph>;
+  Result<Model> model = Model::create(pool ? &*pool : nullptr);
+  if (!model.ok()) return fail_with(model.status());
+  if (Status s = bind_weights(*model); !s.ok()) return fail_with(s);
+  std::vector<Tensor> inputs;
+  Result<onnx::CaseResult> r = run_static_case(*model, std::span<const int>(positions.data(), positions.size()), *args, &inputs);
+  if (!r.ok()) return fail_with(r.status());
+  const bool passed = r->outcome == onnx::CaseResult::passed;
+  std::printf("%s %s%s%s\n", passed ? "PASS" : "FAIL", r->name.c_str(), r->detail.empty() ? "" : ": ", r->detail.c_str());
+  if (passed && args->bench_runs > 0) {
+    Result<BenchTimes> t = time_runs([&] { return model->run(std::span<const Tensor>(inputs)); }, args->bench_runs);
+    if (!t.ok()) return fail_with(t.status());
+    print_bench(*t);
+  }
+  return passed ? 0 : 1;
+}
+
+} // namespace kiln::aot
+// ---- end kiln/aot/case_runner.hpp ----
+#endif // KILN_AMALGAMATED_KILN_AOT_CASE_RUNNER_HPP
 #endif
 // ---- end kiln/kiln.hpp ----

@@ -1,21 +1,35 @@
 // kiln: the command line.
 //
 //   kiln run MODEL.onnx|CASE_DIR [--device cpu] [--threads N] [--input NAME=FILE.pb]...
-//            [--output-dir DIR] [--bench RUNS]
+//            [--output-dir DIR] [--bench RUNS] [--rtol X] [--atol Y]
 //   kiln test DIR [--device cpu] [--threads N] [--report FILE.json] [--expect-failures FILE]
+//            [--rtol X] [--atol Y]
+//   kiln aot MODEL.onnx -o DIR [--embed] [--dim NAME=SIZE]... [--name NAME]
 //   kiln show MODEL.onnx
 //
 // A CASE_DIR is ONNX's backend-test layout (model.onnx, test_data_set_*/input_K.pb and
-// output_K.pb): every data set runs and is compared with its expected outputs, and the
-// verdict is printed as PASS, FAIL or SKIP. `--bench RUNS` then times RUNS runs after a
-// warm-up and prints `median_ms=X min_ms=Y max_ms=Z`.
+// output_K.pb): every data set runs and is compared with its expected outputs (within
+// atol + rtol * |expected|, by default rtol 1e-3 and atol 1e-7), and the verdict is printed
+// as PASS, FAIL or SKIP. `--bench RUNS` then times RUNS runs after a warm-up and prints
+// `median_ms=X min_ms=Y max_ms=Z`.
+//
+// `kiln aot` turns a model into a static graph: DIR/NAME.hpp (the graph as C++, compiled and
+// planned by your compiler), DIR/NAME.weights (or, with --embed, DIR/NAME_weights.inc, the
+// weights as an array in the program), and a CMake project (DIR/CMakeLists.txt,
+// DIR/model_run.cpp) whose model-run runs a CASE_DIR as `kiln run` does. Shape symbols take
+// the sizes --dim gives, 1 otherwise. NAME defaults to the model file's stem (its directory's
+// name for a file called model.onnx).
 #include <kiln/kiln.hpp>
+#include <kiln/aot/case_runner.hpp>
+#include <kiln/aot/emit_static_graph.hpp>
+#include <kiln/aot/project_files.hpp>
+#include <kiln/aot/static_shapes.hpp>
+#include <kiln/aot/weights_file.hpp>
 #include <kiln/frontend/onnx/import.hpp>
 #include <kiln/frontend/onnx/test_case.hpp>
 #include <kiln/frontend/onnx/write_tensor.hpp>
 
 #include <algorithm>
-#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -44,28 +58,28 @@ struct Args {
   int bench_runs = 0;
   std::string report;
   std::string expect_failures;
+  double rtol = 1e-3;
+  double atol = 1e-7;
+  // kiln aot
+  std::string out_dir;
+  bool embed = false;
+  std::vector<aot::DimSize> dims;  // --dim NAME=SIZE
+  std::string name;
 };
 
 void usage() {
   std::fputs(
       "usage:\n"
       "  kiln run MODEL.onnx|CASE_DIR [--device cpu] [--threads N] [--input NAME=FILE.pb]...\n"
-      "           [--output-dir DIR] [--bench RUNS]\n"
+      "           [--output-dir DIR] [--bench RUNS] [--rtol X] [--atol Y]\n"
       "  kiln test DIR [--device cpu] [--threads N] [--report FILE.json] [--expect-failures FILE]\n"
+      "           [--rtol X] [--atol Y]\n"
+      "  kiln aot MODEL.onnx -o DIR [--embed] [--dim NAME=SIZE]... [--name NAME]\n"
       "  kiln show MODEL.onnx\n",
       stderr);
 }
 
-std::optional<int> parse_count(std::string_view text, int least) {
-  int value = 0;
-  if (text.empty() || text.size() > 9) return std::nullopt;
-  for (char c : text) {
-    if (c < '0' || c > '9') return std::nullopt;
-    value = value * 10 + (c - '0');
-  }
-  if (value < least) return std::nullopt;
-  return value;
-}
+using aot::parse_count;
 
 // The options after the command and its target; an error names the bad one.
 Result<Args> parse(int argc, char** argv) {
@@ -103,10 +117,32 @@ Result<Args> parse(int argc, char** argv) {
       KILN_ASSIGN_OR_RETURN(a.report, value());
     } else if (flag == "--expect-failures") {
       KILN_ASSIGN_OR_RETURN(a.expect_failures, value());
+    } else if (flag == "--rtol" || flag == "--atol") {
+      KILN_ASSIGN_OR_RETURN(const std::string v, value());
+      const std::optional<double> t = aot::parse_tolerance(v);
+      if (!t) return make_error(StatusCode::invalid_argument, flag, " takes a tolerance of at least 0, got '", v, "'");
+      (flag == "--rtol" ? a.rtol : a.atol) = *t;
+    } else if (flag == "-o") {
+      KILN_ASSIGN_OR_RETURN(a.out_dir, value());
+    } else if (flag == "--embed") {
+      a.embed = true;
+    } else if (flag == "--name") {
+      KILN_ASSIGN_OR_RETURN(a.name, value());
+      if (a.name.empty() || aot::sanitize_identifier(a.name) != a.name)
+        return make_error(StatusCode::invalid_argument, "--name takes a C++ identifier (not a keyword), got '", a.name,
+                          "'; for example ", aot::sanitize_identifier(a.name));
+    } else if (flag == "--dim") {
+      KILN_ASSIGN_OR_RETURN(const std::string v, value());
+      const std::size_t eq = v.find('=');
+      const std::optional<int> size = eq == std::string::npos ? std::nullopt : parse_count(std::string_view(v).substr(eq + 1), 1);
+      if (eq == 0 || !size) return make_error(StatusCode::invalid_argument, "--dim takes NAME=SIZE with SIZE >= 1, got '", v, "'");
+      a.dims.push_back({v.substr(0, eq), *size});
     } else {
       return make_error(StatusCode::invalid_argument, "unknown option '", flag, "'");
     }
   }
+  if (a.command == "aot" && a.out_dir.empty())
+    return make_error(StatusCode::invalid_argument, "aot needs an output directory: -o DIR");
   if (a.device != "cpu")
     return make_error(StatusCode::unsupported, "--device ", a.device,
                       ": this build runs on the CPU only (the Vulkan and CUDA backends are not built yet)");
@@ -189,19 +225,11 @@ Result<Loaded> load_model_inputs(const fs::path& model_file, const Args& args, c
   return loaded;
 }
 
-// Times `runs` runs after a warm-up; prints median, min and max in milliseconds.
+// Times `runs` runs after a warm-up; prints median, min and max in milliseconds (the
+// timing and the line model-run prints too).
 Status bench(vm::ExecutionContext& ctx, const std::vector<Tensor>& inputs, int runs) {
-  for (int i = 0; i < 3; ++i) KILN_RETURN_IF_ERROR(ctx.run(inputs));
-  std::vector<double> ms;
-  for (int i = 0; i < runs; ++i) {
-    const auto start = std::chrono::steady_clock::now();
-    KILN_RETURN_IF_ERROR(ctx.run(inputs));
-    ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count());
-  }
-  std::sort(ms.begin(), ms.end());
-  const std::size_t n = ms.size();
-  const double median = n % 2 ? ms[n / 2] : 0.5 * (ms[n / 2 - 1] + ms[n / 2]);
-  std::printf("median_ms=%.4f min_ms=%.4f max_ms=%.4f\n", median, ms.front(), ms.back());
+  KILN_ASSIGN_OR_RETURN(const aot::BenchTimes t, aot::time_runs([&] { return ctx.run(inputs); }, runs));
+  aot::print_bench(t);
   return {};
 }
 
@@ -216,6 +244,8 @@ int run_command(const Args& args) {
   if (fs::is_directory(target, ec)) {
     onnx::CaseOptions options;
     options.pool = pool_ptr;
+    options.rtol = args.rtol;
+    options.atol = args.atol;
     Result<onnx::CaseResult> r = onnx::run_case(target, options);
     if (!r.ok()) return fail_with(r.status());
     const char* verdict = r->outcome == onnx::CaseResult::passed ? "PASS" : r->outcome == onnx::CaseResult::failed ? "FAIL" : "SKIP";
@@ -301,6 +331,8 @@ int test_command(const Args& args) {
   std::string report = "[\n";
   onnx::CaseOptions options;
   options.pool = pool ? &*pool : nullptr;
+  options.rtol = args.rtol;
+  options.atol = args.atol;
   for (const fs::path& dir : cases) {
     Result<onnx::CaseResult> r = onnx::run_case(dir, options);
     onnx::CaseResult result;
@@ -332,6 +364,79 @@ int test_command(const Args& args) {
   return failed > 0 ? 1 : 0;
 }
 
+// ---- a model as a static graph -------------------------------------------------------------
+
+#ifndef KILN_AOT_INCLUDE_DIR
+#define KILN_AOT_INCLUDE_DIR ""
+#endif
+
+// Writes `text` to `file`, unless the file already holds it: a generated project then
+// rebuilds only what changed.
+Status write_text(const fs::path& file, std::string_view text) {
+  std::error_code ec;
+  if (fs::is_regular_file(file, ec) && fs::file_size(file, ec) == text.size()) {
+    std::ifstream in(file, std::ios::binary);
+    std::string held(text.size(), '\0');
+    if (in.read(held.data(), static_cast<std::streamsize>(held.size())) && held == text) return {};
+  }
+  std::ofstream out(file, std::ios::binary | std::ios::trunc);
+  if (!out || !out.write(text.data(), static_cast<std::streamsize>(text.size())))
+    return make_error(StatusCode::internal, "cannot write ", file.string());
+  return {};
+}
+
+// The default name: the file's stem, or its directory's name for the usual model.onnx.
+std::string default_model_name(const fs::path& model_file) {
+  std::error_code ec;
+  const fs::path absolute = fs::absolute(model_file, ec);
+  const std::string stem = absolute.stem().string();
+  if (stem == "model" && absolute.has_parent_path() && !absolute.parent_path().filename().empty())
+    return aot::sanitize_identifier(absolute.parent_path().filename().string());
+  return aot::sanitize_identifier(stem);
+}
+
+int aot_command(const Args& args) {
+  const fs::path model_file(args.target);
+  Result<relax::Module> module = onnx::load(args.target);
+  if (!module.ok()) return fail_with(module.status());
+  Result<aot::StaticModule> fixed = aot::make_static(std::move(*module), args.dims);
+  if (!fixed.ok()) return fail_with(fixed.status().with_context(str_cat("kiln aot ", args.target)));
+  std::string shapes;
+  for (const aot::DimSize& d : fixed->sizes) shapes += str_cat(shapes.empty() ? "" : ", ", d.symbol, " = ", d.size);
+  const std::string name = args.name.empty() ? default_model_name(model_file) : args.name;
+  aot::EmitOptions emit;
+  emit.name = name;
+  emit.source = model_file.filename().string();
+  emit.shape_note = shapes;
+  emit.embed = args.embed;
+  Result<aot::EmittedGraph> graph = aot::emit_static_graph(fixed->module, emit);
+  if (!graph.ok()) return fail_with(graph.status().with_context(str_cat("kiln aot ", args.target)));
+
+  const fs::path dir(args.out_dir);
+  std::error_code ec;
+  fs::create_directories(dir, ec);
+  if (ec) return fail_with(make_error(StatusCode::not_found, "cannot create ", dir.string(), ": ", ec.message()));
+  if (Status s = write_text(dir / (name + ".hpp"), graph->header); !s.ok()) return fail_with(s);
+  Result<std::string> weights = aot::encode_weights(graph->weights);
+  if (!weights.ok()) return fail_with(weights.status());
+  const fs::path weights_file = dir / (args.embed ? name + "_weights.inc" : name + ".weights");
+  Status written = args.embed ? write_text(weights_file, aot::embedded_weights_text(name, std::as_bytes(std::span(*weights))))
+                              : write_text(weights_file, *weights);
+  if (!written.ok()) return fail_with(written);
+  // A leftover of the other form, from an earlier run, would only mislead.
+  fs::remove(dir / (args.embed ? name + ".weights" : name + "_weights.inc"), ec);
+  aot::ProjectOptions project;
+  project.name = name;
+  project.include_dir = KILN_AOT_INCLUDE_DIR;
+  project.embed = args.embed;
+  if (Status s = write_text(dir / "CMakeLists.txt", aot::cmake_lists_text(project)); !s.ok()) return fail_with(s);
+  if (Status s = write_text(dir / "model_run.cpp", aot::model_run_text(project)); !s.ok()) return fail_with(s);
+  std::printf("kiln aot: %s -> %s: %d nodes, %zu weights (%zu bytes)%s%s\n", args.target.c_str(),
+              (dir / (name + ".hpp")).string().c_str(), graph->nodes, graph->weights.size(), weights->size(),
+              shapes.empty() ? "" : "; ", shapes.c_str());
+  return 0;
+}
+
 // ---- showing a module ---------------------------------------------------------------------
 
 int show_command(const Args& args) {
@@ -356,6 +461,7 @@ int main(int argc, char** argv) {
   if (args->command == "run") return run_command(*args);
   if (args->command == "test") return test_command(*args);
   if (args->command == "show") return show_command(*args);
+  if (args->command == "aot") return aot_command(*args);
   std::fprintf(stderr, "kiln: unknown command '%s'\n", args->command.c_str());
   usage();
   return kUsageError;

@@ -119,4 +119,10 @@
 #include "frontend/onnx/test_case.hpp"
 #include "static_graph/fused_loop.hpp"
 #include "static_graph/model.hpp"
+// kiln aot: ONNX models as static-graph headers, their weights files and CMake projects
+#include "aot/static_shapes.hpp"
+#include "aot/emit_static_graph.hpp"
+#include "aot/weights_file.hpp"
+#include "aot/project_files.hpp"
+#include "aot/case_runner.hpp"
 #endif

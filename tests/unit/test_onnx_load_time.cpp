@@ -1,8 +1,9 @@
-// ONNX sequences and optionals, which the importer resolves at load time (import_ops_sequence.hpp):
+// What the ONNX importer fixes at load time. Sequences and optionals (import_ops_sequence.hpp):
 // ONNX's own sequence models imported with sequence lengths other than their test data's and
 // run against sums computed here, and the errors for what kiln cannot fix at load time (a
 // sequence input of unknown length, sequences of different lengths into SequenceMap, a
-// position out of range, an optional without value read).
+// position out of range, an optional without value read). Input values given at load time
+// (ImportOptions::input_values): a run with another value is refused.
 #include <doctest/doctest.h>
 
 #include <kiln/frontend/onnx/import.hpp>
@@ -117,4 +118,28 @@ TEST_CASE("onnx sequences: what cannot be fixed at load time is a clear error") 
   onnx::ImportOptions absent;
   absent.absent_optionals = {"optional_input"};
   check_error(onnx::import_model(node_model("test_optional_get_element"), {}, absent).status(), "holds no value");
+}
+
+TEST_CASE("onnx input values fixed at load time: the same value runs, another is refused") {
+  if (!test::onnx_node_tests_available("the input-value tests")) return;
+  const onnx::ModelProto model = node_model("test_reshape_reordered_all_dims");
+  Result<Tensor> shape = Tensor::empty(DType::i64, {3});
+  REQUIRE(shape.ok());
+  const std::int64_t dims[] = {4, 2, 3};
+  std::copy(std::begin(dims), std::end(dims), shape->data_as<std::int64_t>());
+  onnx::ImportOptions options;
+  options.input_values = {{"shape", *shape}};
+  Result<relax::Module> m = onnx::import_model(model, {}, options);
+  REQUIRE_MESSAGE(m.ok(), m.status().to_string());
+  Result<std::shared_ptr<const vm::Executable>> exe = vm::load(std::move(*m));
+  REQUIRE_MESSAGE(exe.ok(), exe.status().to_string());
+  vm::ExecutionContext ctx(*exe);
+  const Tensor data = Tensor::zeros(DType::f32, {2, 3, 4}).value();
+  const Status same = ctx.run({data, *shape});
+  REQUIRE_MESSAGE(same.ok(), same.to_string());
+  CHECK(ctx.output(0).dims[0] == 4);
+  Tensor other = shape->clone().value();
+  other.data_as<std::int64_t>()[0] = 3;
+  other.data_as<std::int64_t>()[2] = 4;
+  check_error(ctx.run({data, other}), "input shape differs from the value the module was built for");
 }

@@ -12,6 +12,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "../core/name.hpp"
@@ -36,7 +37,7 @@ using Contents = std::vector<SymDim>;
 struct Value {
   ValueKind kind = ValueKind::binding;
   TensorType type;
-  std::string name;  // a parameter's name; empty for other values
+  std::string name;  // a parameter's name, or an output's (the importer names them); else empty
   // A parameter's position, a constant's index in Function::constants, or which output of
   // its binding this value is.
   int index = 0;
@@ -66,6 +67,10 @@ struct Function {
   std::vector<Value> values;
   std::vector<Block> blocks;
   std::vector<ValueId> outputs;
+  // Parameters (by position) whose values the function was built for, as ONNX's
+  // ImportOptions::input_values fixes a shape fed through a graph input: a run with another
+  // value would compute something else, so the VM refuses it.
+  std::vector<std::pair<int, Tensor>> fixed_param_values;
 
   bool has_value(ValueId id) const noexcept { return id >= 0 && id < static_cast<ValueId>(values.size()); }
   const Value& value(ValueId id) const { return values[static_cast<std::size_t>(id)]; }

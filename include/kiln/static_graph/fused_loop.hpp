@@ -22,7 +22,7 @@ namespace kiln::static_graph {
 
 template <class P, int Root>
 struct FusedLoop {
-  static constexpr int kMaxLeaves = 32;
+  static constexpr int kMaxLeaves = kMaxLoopLeaves + 1;  // the plan fuses no more than kMaxLoopLeaves
 
   struct Layout {
     int leaves[kMaxLeaves] = {};  // node indices

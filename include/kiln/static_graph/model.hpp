@@ -207,17 +207,29 @@ class Model {
         fn.values.push_back(std::move(v));
       }
       s.outputs[idx(i)][0] = &slot;
+      // The outputs' shapes and offsets as constants: a run-time call of N::output_type()
+      // would keep the node's whole inference result (about 70 KB) in the binary.
+      static constexpr auto part_shapes = [] {
+        std::array<StaticShape, N::output_count> shapes{};
+        for (int part = 0; part < N::output_count; ++part) shapes[idx(part)] = static_shape_of(N::output_type(part));
+        return shapes;
+      }();
+      static constexpr auto part_offsets = [] {
+        std::array<std::size_t, N::output_count> offsets{};
+        for (int part = 0; part < N::output_count; ++part) offsets[idx(part)] = N::part_offset(part);
+        return offsets;
+      }();
       for (int part = 0; part < N::output_count; ++part) {
         relax::Value out;
-        out.type = N::output_type(part);
+        out.type = part_shapes[idx(part)].tensor_type();
         binding.outputs.push_back(static_cast<relax::ValueId>(fn.values.size()));
         fn.values.push_back(std::move(out));
         if (part == 0) continue;
         vm::Slot& extra = s.part_slots[idx(i)][idx(part)];
-        const StaticShape shape = static_shape_of(N::output_type(part));
+        const StaticShape& shape = part_shapes[idx(part)];
         extra.dtype = shape.dtype;
         extra.set_shape(std::span<const std::int64_t>(shape.dims, static_cast<std::size_t>(shape.rank)));
-        extra.data = static_cast<std::byte*>(slot.data) + N::part_offset(part);
+        extra.data = static_cast<std::byte*>(slot.data) + part_offsets[idx(part)];
         s.outputs[idx(i)][idx(part)] = &extra;
       }
       if (s.kernels[idx(i)]->supports != nullptr) KILN_RETURN_IF_ERROR(s.kernels[idx(i)]->supports(binding, fn));

@@ -29,6 +29,8 @@ namespace kiln::static_graph {
 
 // A node reads at most this many inputs (concat of many tensors needs a bigger number).
 inline constexpr int kMaxNodeInputs = 16;
+// A fused loop reads at most this many tensors (fused_loop.hpp); fusion stops short of it.
+inline constexpr int kMaxLoopLeaves = 31;
 
 enum class Role : std::uint8_t { input, weight, view, inlined, fused, kernel };
 
@@ -188,7 +190,24 @@ struct Plan {
         }
 
     // Fusion, consumers before producers: an f32 elementwise op with one use whose reader is
-    // itself fused joins the reader's loop.
+    // itself fused joins the reader's loop, unless the loop would then read more tensors
+    // than a fused loop takes.
+    const auto leaves_of = [&](int root) {
+      int leaves[kMaxLoopLeaves + 1] = {};
+      int count = 0;
+      const auto in_loop = [&](int j) { return j == root || (at(j).role == Role::inlined && at(j).root == root); };
+      for (int j = 0; j < node_count; ++j) {
+        if (!in_loop(j)) continue;
+        for (int k = 0; k < at(j).input_count; ++k) {
+          const int in = at(j).inputs[k];
+          if (in < 0 || in_loop(in)) continue;
+          bool seen = false;
+          for (int m = 0; m < count; ++m) seen = seen || leaves[m] == in;
+          if (!seen && count <= kMaxLoopLeaves) leaves[count++] = in;
+        }
+      }
+      return count;
+    };
     for (int i = node_count; i-- > 0;) {
       NodeInfo& x = at(i);
       if (x.role != Role::fused || x.output || x.uses != 1) continue;
@@ -196,6 +215,10 @@ struct Plan {
       if (reader.role == Role::fused || reader.role == Role::inlined) {
         x.role = Role::inlined;
         x.root = reader.role == Role::fused ? x.consumer : reader.root;
+        if (leaves_of(x.root) > kMaxLoopLeaves) {
+          x.role = Role::fused;
+          x.root = -1;
+        }
       }
     }
 

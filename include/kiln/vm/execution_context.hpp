@@ -113,6 +113,15 @@ class ExecutionContext {
       if (!s.contiguous())
         return make_error(StatusCode::invalid_argument, "run: input ", p.name, " is not row-major contiguous");
     }
+    for (const auto& [index, value] : fn.fixed_param_values) {
+      const Slot& given = slots_[static_cast<std::size_t>(fn.params[static_cast<std::size_t>(index)])];
+      const bool matches = std::ranges::equal(given.shape(), value.dims()) &&
+                           (given.bytes() == 0 || std::memcmp(given.data, value.data(), given.bytes()) == 0);
+      if (!matches)
+        return make_error(StatusCode::invalid_argument, "run: input ", fn.value(fn.params[static_cast<std::size_t>(index)]).name,
+                          " differs from the value the module was built for (a shape or similar fixed at load time); "
+                          "load the model again for this value");
+    }
     return execute().with_context("run");
   }
   Status run(std::initializer_list<Tensor> inputs) { return run(std::span<const Tensor>(inputs.begin(), inputs.size())); }
@@ -171,7 +180,7 @@ class ExecutionContext {
     return s;
   }
 
-  OpCall call_of(std::size_t i) const {
+  OpCall call_of(std::size_t i) {
     const Instruction& ins = exe_->instructions()[i];
     const CallSlots& c = calls_[i];
     OpCall call;
@@ -183,7 +192,7 @@ class ExecutionContext {
     call.scratch = c.scratch;
     call.fused = ins.fused;
     if (const int d = data_dependent_of_[i]; d >= 0)
-      call.data_dependent_count = const_cast<std::int64_t*>(&data_dependent_[static_cast<std::size_t>(d)].reported);
+      call.data_dependent_count = &data_dependent_[static_cast<std::size_t>(d)].reported;
     return call;
   }
 

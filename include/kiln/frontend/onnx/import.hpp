@@ -156,6 +156,11 @@ inline Result<relax::Module> import_model(const ModelProto& model, std::string_v
   if (outputs.empty()) return make_error(StatusCode::unsupported, "onnx: the graph's outputs hold no tensors");
   Result<relax::Module> module = importer.finish(names, std::move(outputs));
   if (!module.ok()) return std::move(module).status().with_context("onnx: graph outputs");
+  // The inputs whose values were promised at load time are checked at every run.
+  relax::Function& main = module->main();
+  for (const auto& [name, value] : options.input_values)
+    if (const std::optional<relax::ValueId> p = main.find_param(name); p && value.is_contiguous() && detail::GraphImporter::fits(value, main.type(*p)))
+      main.fixed_param_values.emplace_back(main.value(*p).index, value);
   return module;
 }
 

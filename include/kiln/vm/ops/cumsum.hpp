@@ -37,7 +37,7 @@ using cpu_support::op_error;
 // Inner columns whose running sums one item keeps on the stack.
 inline constexpr std::int64_t kColumnBlock = 64;
 
-inline constexpr std::string_view kAccepted = "a numeric dtype (not bool)";
+inline constexpr std::string_view kAccepted = "numeric dtypes only";
 
 // What a running sum of T is kept in: f32 for the 16-bit floats, a wrapping u64 for integers.
 template <class T>

@@ -38,7 +38,7 @@ namespace topk_impl {
 using relax::OpKind;
 using cpu_support::op_error;
 
-inline constexpr std::string_view kAccepted = "a numeric dtype (not bool)";
+inline constexpr std::string_view kAccepted = "numeric dtypes only";
 
 // At most this many threads select side by side (each needs a row of scratch).
 inline constexpr std::int64_t kMaxParticipants = 64;
