@@ -34214,6 +34214,14 @@ inline Result<std::string> attrs_literal(const relax::Attrs& attrs) {
   const auto check = [&](Status s) {
     if (status.ok()) status = std::move(s);
   };
+  // The window fields conv and conv_transpose share.
+  const auto conv_window = [&](const auto& a) {
+    check(f.list("strides", a.strides));
+    check(f.list("pads", a.pads));
+    check(f.list("dilations", a.dilations));
+    f.integer("groups", a.groups, 1);
+    if (a.auto_pad != r::AutoPad::explicit_pads) f.add("auto_pad", str_cat("relax::AutoPad::", auto_pad_name(a.auto_pad)));
+  };
   std::string text;
   std::visit(
       [&](const auto& a) {
@@ -34248,19 +34256,11 @@ inline Result<std::string> attrs_literal(const relax::Attrs& attrs) {
           f.real("beta", a.beta, 1.0);
           text = f.braced("relax::GemmOpAttrs");
         } else if constexpr (std::is_same_v<A, r::ConvAttrs>) {
-          check(f.list("strides", a.strides));
-          check(f.list("pads", a.pads));
-          check(f.list("dilations", a.dilations));
-          f.integer("groups", a.groups, 1);
-          if (a.auto_pad != r::AutoPad::explicit_pads) f.add("auto_pad", str_cat("relax::AutoPad::", auto_pad_name(a.auto_pad)));
+          conv_window(a);
           text = f.braced("relax::ConvAttrs");
         } else if constexpr (std::is_same_v<A, r::ConvTransposeAttrs>) {
           // static_graph::ConvTransposeAttrs: the output shape as constants.
-          check(f.list("strides", a.strides));
-          check(f.list("pads", a.pads));
-          check(f.list("dilations", a.dilations));
-          f.integer("groups", a.groups, 1);
-          if (a.auto_pad != r::AutoPad::explicit_pads) f.add("auto_pad", str_cat("relax::AutoPad::", auto_pad_name(a.auto_pad)));
+          conv_window(a);
           check(f.list("output_padding", a.output_padding));
           check(f.dims("output_shape", a.output_shape));
           text = f.braced("ConvTransposeAttrs");
