@@ -6,6 +6,8 @@
 // 1000 deep), each refused with an error that names the problem.
 #include <doctest/doctest.h>
 
+#include "protobuf_encoder.hpp"
+
 #include <kiln/frontend/onnx/import.hpp>
 #include <kiln/frontend/onnx/load_file.hpp>
 #include <kiln/frontend/onnx/proto.hpp>
@@ -27,6 +29,7 @@
 using namespace kiln;
 namespace fs = std::filesystem;
 using onnx::wire::WireType;
+using test::Encoder;
 
 namespace {
 
@@ -53,39 +56,6 @@ void check_error(const Status& status, std::initializer_list<std::string_view> f
     CHECK_MESSAGE(contains(status.message(), fragment), "expected \"", std::string(fragment),
                   "\" in: ", status.to_string());
 }
-
-// A protobuf writer of just what the models below need.
-class Encoder {
- public:
-  Encoder& byte(std::uint8_t b) {
-    bytes_.push_back(static_cast<std::byte>(b));
-    return *this;
-  }
-  Encoder& varint(std::uint64_t v) {
-    for (; v >= 0x80; v >>= 7) byte(static_cast<std::uint8_t>(v | 0x80));
-    return byte(static_cast<std::uint8_t>(v));
-  }
-  Encoder& tag(std::uint32_t field, WireType type) {
-    return varint((std::uint64_t{field} << 3) | static_cast<std::uint64_t>(type));
-  }
-  Encoder& int_field(std::uint32_t field, std::int64_t v) {
-    return tag(field, WireType::varint).varint(static_cast<std::uint64_t>(v));
-  }
-  Encoder& bytes_field(std::uint32_t field, std::span<const std::byte> bs) {
-    tag(field, WireType::length_delimited).varint(bs.size());
-    bytes_.insert(bytes_.end(), bs.begin(), bs.end());
-    return *this;
-  }
-  Encoder& string_field(std::uint32_t field, std::string_view s) {
-    return bytes_field(field, std::as_bytes(std::span<const char>(s.data(), s.size())));
-  }
-  Encoder& message_field(std::uint32_t field, const Encoder& message) { return bytes_field(field, message.bytes_); }
-
-  std::span<const std::byte> span() const { return bytes_; }
-
- private:
-  std::vector<std::byte> bytes_;
-};
 
 // A model (opset 13) whose graph holds one initializer `w` and outputs it.
 Encoder model_with_initializer(const Encoder& tensor) {
