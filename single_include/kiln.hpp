@@ -19165,6 +19165,20 @@ inline std::vector<Var> runtime_arguments(std::span<const Capture> captures) {
   return args;
 }
 
+// A loop body's captured run-time values ride along as carried values it returns unchanged:
+// each gets a name, the body's value to return and the outer value to start from.
+inline Status carry_captures(const GraphImporter& body, std::span<const Capture> captures,
+                             std::vector<std::string>& names, std::vector<Var>& returned, std::vector<Var>& args) {
+  for (const Capture& c : captures) {
+    if (c.constant) continue;
+    KILN_ASSIGN_OR_RETURN(const Var inner, body.lookup(c.name));
+    names.push_back(c.name);
+    returned.push_back(inner);
+    args.push_back(c.outer);
+  }
+  return {};
+}
+
 inline Status convert_if(NodeContext& ctx) {
   KILN_ASSIGN_OR_RETURN(const Var condition, ctx.input(0));
   KILN_ASSIGN_OR_RETURN(const GraphProto* then_graph, graph_attr(ctx, "then_branch"));
@@ -19312,15 +19326,8 @@ inline Status convert_loop(NodeContext& ctx) {
     names.push_back(body->output[static_cast<std::size_t>(1 + i)].name);
     returned.push_back(body_outputs[static_cast<std::size_t>(1 + i)]);
   }
-  // Captured values ride along as carried values the body returns unchanged.
   std::vector<Var> args = initial;
-  for (const Capture& c : captures) {
-    if (c.constant) continue;
-    KILN_ASSIGN_OR_RETURN(const Var inner, sub.lookup(c.name));
-    names.push_back(c.name);
-    returned.push_back(inner);
-    args.push_back(c.outer);
-  }
+  KILN_RETURN_IF_ERROR(carry_captures(sub, captures, names, returned, args));
   // Each scan buffer [iterations, value dims...] starts as zeros; iteration i scatters its
   // value into row i.
   for (int k = 0; k < scans; ++k) {
@@ -19434,13 +19441,7 @@ inline Status convert_scan(NodeContext& ctx) {
     returned.push_back(whole[k]);
     args.push_back(sequences[k]);
   }
-  for (const Capture& c : captures) {
-    if (c.constant) continue;
-    KILN_ASSIGN_OR_RETURN(const Var inner, sub.lookup(c.name));
-    names.push_back(c.name);
-    returned.push_back(inner);
-    args.push_back(c.outer);
-  }
+  KILN_RETURN_IF_ERROR(carry_captures(sub, captures, names, returned, args));
   std::vector<relax::TensorType> slice_types;
   for (int k = 0; k < scan_outputs; ++k) {
     const Var value = body_outputs[static_cast<std::size_t>(states + k)];
