@@ -3310,6 +3310,8 @@ namespace kiln::tir {
 enum class Tail : std::uint8_t {
   guard,     // one loop nest; iterations past the extent are masked by a predicate
   separate,  // full tiles run a loop with a static extent; the last tile a shorter loop
+  round_up,  // the stage's buffer is padded to a multiple of the factor (pad) and every tile
+             // is full: no predicate on the loops, zeros written past the extent
 };
 
 enum class PrimitiveKind : std::uint8_t {
@@ -3330,6 +3332,7 @@ enum class PrimitiveKind : std::uint8_t {
   tensorize,
   compute_at,
   reverse_compute_at,
+  pad,
 };
 
 // Where a cached buffer lives: registers/stack (local), GPU workgroup memory (shared), or
@@ -3370,6 +3373,7 @@ constexpr const char* to_string(PrimitiveKind kind) noexcept {
     case PrimitiveKind::tensorize: return "tensorize";
     case PrimitiveKind::compute_at: return "compute_at";
     case PrimitiveKind::reverse_compute_at: return "reverse_compute_at";
+    case PrimitiveKind::pad: return "pad";
   }
   return "?";
 }
@@ -3386,7 +3390,7 @@ struct Primitive {
   Name stage;                              // the stage it applies to
   Name loops[kMaxLoopsPerPrimitive] = {};  // the loops it applies to
   int loop_count = 0;
-  std::int64_t factor = 0;                 // split, storage_align, rfactor
+  std::int64_t factor = 0;                 // split, storage_align, rfactor, pad
   std::int64_t align_offset = 0;           // storage_align
   Tail tail = Tail::guard;                 // split
   Name results[2] = {};                    // names of the loops it creates (split: outer, inner);
@@ -3448,6 +3452,17 @@ struct Schedule {
     Primitive p = one(PrimitiveKind::storage_align, axis);
     p.factor = factor;
     p.align_offset = offset;
+    return with(p);
+  }
+  // The current stage's buffer is padded along spatial axis `axis` to a multiple of
+  // `multiple`, and its loop over the axis covers the padding, which is written with zeros:
+  // consumers that read whole tiles (a tensorized matmul reading a packed operand) then read
+  // zeros instead of running past the tensor. Applies to the axis's own loop, before it is
+  // split or fused, on a stage with a buffer of its own (not the kernel's output).
+  // split(axis, f, Tail::round_up) is pad(axis, f) followed by a split without a tail.
+  constexpr Schedule pad(Name axis, std::int64_t multiple) const noexcept {
+    Primitive p = one(PrimitiveKind::pad, axis);
+    p.factor = multiple;
     return with(p);
   }
   // The current reduction stage's axis `axis` (static extent) becomes axis.o * factor +
@@ -3625,10 +3640,12 @@ struct Loop {
   bool reduction = false;
 };
 
-// value < bound, checked before the statement runs (guarded split tails).
+// value < bound, checked before the statement runs: a guarded split tail skips the
+// statement past the bound; a padded axis (pad, Tail::round_up) writes zero there instead.
 struct Guard {
   std::int32_t value = -1;
   std::int32_t bound = -1;
+  bool pad = false;
 };
 
 // An illegal schedule: the primitive, the loop and what is wrong, in one message.
@@ -3666,6 +3683,9 @@ struct LoopProgram {
   // align_factor[a] plus align_offset[a] (factor 0: the natural row-major stride).
   std::int64_t align_factor[kMaxAxes] = {};
   std::int64_t align_offset[kMaxAxes] = {};
+  // pad / Tail::round_up: per spatial axis, the buffer's extent is rounded up to a multiple
+  // of pad_multiple[a] (0: not padded).
+  std::int64_t pad_multiple[kMaxAxes] = {};
 
   // compute_at / reverse_compute_at: the stage runs over a region of its spatial axes whose
   // extent and origin (per axis) are symbols of this program only, set by the host stage;
@@ -3682,6 +3702,11 @@ struct LoopProgram {
 
   Diagnostic error;
 
+  constexpr bool has_padding() const noexcept {
+    for (int g = 0; g < guard_count; ++g)
+      if (guards[g].pad) return true;
+    return false;
+  }
   constexpr int find_loop(const Name& name) const noexcept {
     for (int i = 0; i < loop_count; ++i)
       if (loops[i].name == name) return i;
@@ -3962,6 +3987,33 @@ struct Builder {
     return true;
   }
 
+  // pad (and Tail::round_up): the loop over a spatial axis, as declared, runs up to the next
+  // multiple; a pad guard turns the statement past the axis's extent into a zero store.
+  constexpr void pad(const char* primitive, const Name& name, std::int64_t multiple) noexcept {
+    const int at = require_loop(primitive, name);
+    if (failed()) return;
+    if (multiple <= 0) return fail(primitive, name, "the factor must be positive");
+    if (p.attached)
+      return fail(primitive, name, "a stage computed at another stage's loop stores its regions densely");
+    Loop& l = p.loops[at];
+    const int var = loop_var_node[l.id];
+    int axis = -1;
+    for (int a = 0; a < p.axis_count; ++a)
+      if (p.axis_value[a] == var) axis = a;
+    if (axis < 0 || p.nodes[var].op != IndexNode::loop_var)
+      return fail(primitive, name, "the loop is not an axis of the stage as declared (pad before splitting or fusing)");
+    if (p.axis_reduction[axis])
+      return fail(primitive, name, "the loop is a reduction loop; only the spatial axes of a buffer can be padded");
+    if (p.pad_multiple[axis] != 0) return fail(primitive, name, "the axis is already padded");
+    p.pad_multiple[axis] = multiple;
+    const std::int64_t e = p.static_value(l.extent);
+    if (e >= 0 && e % multiple == 0) return;  // nothing to pad
+    if (p.guard_count == kMaxGuards) return fail(primitive, name, "more guards than kiln::tir::kMaxGuards");
+    p.guards[p.guard_count++] = Guard{var, l.extent, true};
+    const int m = constant(multiple);
+    l.extent = binary(IndexNode::mul, binary(IndexNode::ceildiv, l.extent, m), m);
+  }
+
   constexpr void split(const Primitive& s) noexcept {
     const int at = require_loop("split", s.loops[0]);
     if (failed()) return;
@@ -3969,6 +4021,11 @@ struct Builder {
     if (s.results[0] == s.results[1] || (p.find_loop(s.results[0]) >= 0 && !(s.results[0] == s.loops[0])) ||
         (p.find_loop(s.results[1]) >= 0 && !(s.results[1] == s.loops[0])))
       return fail("split", s.loops[0], "the new loop names clash with existing loops");
+    if (s.tail == Tail::round_up) {
+      if (!require_unannotated("split", p.loops[at])) return;
+      pad("split", s.loops[0], s.factor);
+      if (failed()) return;
+    }
     const Loop old = p.loops[at];
     if (!require_unannotated("split", old)) return;
     if (old.tail_bound >= 0) return fail("split", old.name, "a loop with a separate tail cannot be split again");
@@ -3984,7 +4041,8 @@ struct Builder {
     const IndexNode rebuilt = p.nodes[value];
     substitute(old.id, rebuilt);
     const std::int64_t e = p.static_value(old.extent);
-    const bool divides = e >= 0 && e % s.factor == 0;
+    // A round-up split divides its padded extent.
+    const bool divides = (e >= 0 && e % s.factor == 0) || s.tail == Tail::round_up;
     if (divides || failed()) return;
     if (s.tail == Tail::guard) {
       if (p.guard_count == kMaxGuards) return fail("split", old.name, "more guarded tails than kiln::tir::kMaxGuards");
@@ -4263,6 +4321,7 @@ constexpr LoopProgram lower(const ComputeSpec& spec, const Schedule& s) noexcept
           p.intrinsic = prim.intrinsic;
         }
         break;
+      case PrimitiveKind::pad: b.pad("pad", prim.loops[0], prim.factor); break;
       case PrimitiveKind::decompose_reduction:
         if (spec.axis_count == spec.spatial_count)
           b.fail("decompose_reduction", spec.stage, "the stage is not a reduction");
@@ -4397,8 +4456,18 @@ constexpr Diagnostic check_stages(const StageGraph& g, const Schedule& s) noexce
     const StageInfo& stage = g.stages[at];
     const bool inlined = s.has(PrimitiveKind::compute_inline, p.stage);
     const bool reverse_inlined = s.has(PrimitiveKind::reverse_compute_inline, p.stage);
+    // Padding changes the stage's buffer; the kernel's output is the caller's, also where a
+    // reverse-inlined output makes its producer write it.
+    const bool pads = p.kind == PrimitiveKind::pad || (p.kind == PrimitiveKind::split && p.tail == Tail::round_up);
+    bool writes_output = p.stage == last;
+    const StageInfo& output = g.stages[g.count - 1];
+    if (s.has(PrimitiveKind::reverse_compute_inline, last))
+      for (int r = 0; r < output.read_count; ++r) writes_output = writes_output || output.reads[r] == p.stage;
     if (p.kind == PrimitiveKind::storage_align && p.stage == last) {
       b.fail(primitive, p.loops[0], "the stage is the output of the kernel, whose buffer the caller lays out");
+    } else if (pads && writes_output && !inlined && !reverse_inlined) {
+      b.fail(primitive, p.loops[0],
+             "padding needs a buffer of the stage's own, but it writes the kernel's output (cache_write(global) first)");
     } else if (p.kind == PrimitiveKind::compute_inline) {
       if (p.stage == last) b.fail(primitive, p.stage, "the stage is the output of the kernel and cannot be inlined");
       else if (stage.reduction) b.fail(primitive, p.stage, "the stage is a reduction; only injective stages can be inlined");
@@ -5027,6 +5096,13 @@ struct StagePlan {
   static constexpr bool executed(int stage) noexcept { return roles.executed[stage]; }
   static constexpr int output_of(int stage) noexcept { return roles.output[stage]; }
   static constexpr bool needs_workspace(int stage) noexcept { return roles.needs_workspace[stage]; }
+  // The executed stage whose statement writes the buffer of `stage`: itself, or its producer
+  // when it runs as that producer's epilogue. Its loop program says how the buffer is padded.
+  static constexpr int writer_of(int stage) noexcept {
+    for (int j = 0; j < graph.count; ++j)
+      if (roles.executed[j] && roles.output[j] == stage) return j;
+    return stage;
+  }
   // Executed on its own, not inside another stage's loop.
   static constexpr bool top_level(int stage) noexcept { return roles.executed[stage] && roles.host[stage] < 0; }
   static constexpr int host_of(int stage) noexcept { return roles.host[stage]; }
@@ -5281,6 +5357,22 @@ std::string print_extents(te::Extents<Es...>) {
   return sizeof...(Es) == 1 ? out + "," : out;
 }
 
+// A buffer's extents, each padded axis as the multiple it is rounded up to.
+template <class... Es>
+std::string padded_extents(const LoopProgram& writer, te::Extents<Es...>) {
+  std::string out;
+  int axis = 0;
+  auto one = [&]<class E>(std::type_identity<E>) {
+    const std::int64_t m = writer.pad_multiple[axis];
+    std::string e;
+    if constexpr (is_static_v<E>) e = std::to_string(m > 0 ? (E::value + m - 1) / m * m : E::value);
+    else e = m > 0 ? str_cat("T.round_up(", E::name.view(), ", ", m, ")") : std::string(E::name.view());
+    out += str_cat(axis++ ? ", " : "", e);
+  };
+  (one(std::type_identity<Es>{}), ...);
+  return sizeof...(Es) == 1 ? out + "," : out;
+}
+
 template <class... Ps>
 std::string print_params(te::TypeList<Ps...>) {
   std::string out;
@@ -5317,7 +5409,8 @@ inline int bindings(const LoopProgram& p, int depth, bool spatial_only, std::str
     const std::string value = print_index(p, p.axis_value[a]);
     if (value != p.axis_names[a].view()) out += str_cat(indent(depth), p.axis_names[a].view(), " = ", value, "\n");
   }
-  std::string guard;
+  // Guarded tails skip the statement; past a padded axis's extent it stores zero instead.
+  std::string guard, inside;
   for (int g = 0; g < p.guard_count; ++g) {
     bool reduction_guard = false;
     for (int i = 0; i < p.loop_count; ++i)
@@ -5327,11 +5420,12 @@ inline int bindings(const LoopProgram& p, int depth, bool spatial_only, std::str
     std::string value = print_index(p, p.guards[g].value);
     for (int a = 0; a < p.axis_count; ++a)
       if (p.axis_value[a] == p.guards[g].value) value = std::string(p.axis_names[a].view());
-    guard += str_cat(guard.empty() ? "" : " and ", value, " < ", print_index(p, p.guards[g].bound));
+    std::string& text = p.guards[g].pad ? inside : guard;
+    text += str_cat(text.empty() ? "" : " and ", value, " < ", print_index(p, p.guards[g].bound));
   }
-  if (guard.empty()) return depth;
-  out += str_cat(indent(depth), "if ", guard, ":\n");
-  return depth + 1;
+  if (!guard.empty()) out += str_cat(indent(depth++), "if ", guard, ":\n");
+  if (!inside.empty()) out += str_cat(indent(depth++), "if ", inside, ":  # else the padding: 0\n");
+  return depth;
 }
 
 template <class St>
@@ -5512,8 +5606,10 @@ std::string print_kernel(const Last& last) {
             if (sp.align_factor[a] > 0)
               aligned += str_cat(aligned.empty() ? "  # stride of " : ", ", sp.axis_names[a].view(), " = ",
                                  sp.align_factor[a], " * q + ", sp.align_offset[a]);
-          out += str_cat("    ", St::name.view(), " = T.alloc_buffer((", detail::print_extents(typename St::extents_type{}),
-                         "), \"", detail::dtype_name<typename St::value_type>(), "\")", aligned, "\n");
+          using Writer = std::tuple_element_t<PlanT::writer_of(i), typename te::tuple_of<typename PlanT::Stages>::type>;
+          out += str_cat("    ", St::name.view(), " = T.alloc_buffer((",
+                         detail::padded_extents(PlanT::template program<Writer>, typename St::extents_type{}), "), \"",
+                         detail::dtype_name<typename St::value_type>(), "\")", aligned, "\n");
         }
         if constexpr (PlanT::top_level(i)) out += detail::print_with_attached<PlanT, St>(last);
       };
@@ -24264,26 +24360,38 @@ struct Codegen {
       if (P.loops[i].reduction && P.depends_on_loop(P.guards[g].value, P.loops[i].id)) return true;
     return false;
   }
-  // Guards that do not involve the loop `SkipId` (-1: all of them); with SpatialOnly, only
-  // the guards of spatial axes.
+  // Guarded tails that do not involve the loop `SkipId` (-1: all of them); with SpatialOnly,
+  // only the guards of spatial axes. Pad guards are not among them (see in_tensor_extent).
   template <int SkipId, bool SpatialOnly = false>
   static KILN_FORCEINLINE bool guards_hold(const State& s) noexcept {
     return [&]<int... G>(std::integer_sequence<int, G...>) {
-      return (... && (P.depends_on_loop(P.guards[G].value, SkipId) || (SpatialOnly && guard_uses_reduction(G)) ||
+      return (... && (P.guards[G].pad || P.depends_on_loop(P.guards[G].value, SkipId) ||
+                      (SpatialOnly && guard_uses_reduction(G)) ||
                       index<P.guards[G].value>(s) < index<P.guards[G].bound>(s)));
     }(std::make_integer_sequence<int, P.guard_count>{});
   }
+  // False where the statement lies in the padding of a padded axis (it then stores zero).
+  static constexpr bool padded = P.has_padding();
+  static KILN_FORCEINLINE bool in_tensor_extent(const State& s) noexcept {
+    return [&]<int... G>(std::integer_sequence<int, G...>) {
+      return (... && (!P.guards[G].pad || index<P.guards[G].value>(s) < index<P.guards[G].bound>(s)));
+    }(std::make_integer_sequence<int, P.guard_count>{});
+  }
   // How many of `limit` steps of loop LoopId, from its current value, the guarded tails on it
-  // let run.
-  template <int LoopId>
+  // let run (WithPads: the pad guards too, which leaves the steps inside the tensor).
+  template <int LoopId, bool WithPads = false>
   static KILN_FORCEINLINE std::int64_t guarded_steps(const State& s, std::int64_t limit) noexcept {
     [&]<int... G>(std::integer_sequence<int, G...>) {
-      ((P.depends_on_loop(P.guards[G].value, LoopId)
+      (((WithPads || !P.guards[G].pad) && P.depends_on_loop(P.guards[G].value, LoopId)
             ? (limit = std::min(limit, index<P.guards[G].bound>(s) - index<P.guards[G].value>(s)), 0)
             : 0),
        ...);
     }(std::make_integer_sequence<int, P.guard_count>{});
     return limit;
+  }
+  // The statement in the padding: zero (a local accumulator's tile is written back later).
+  static KILN_FORCEINLINE void store_padding(const State& s) noexcept {
+    if constexpr (!local_accumulator) *s.env.out() = T{};
   }
   // The reduction starts at an output element when every reduction axis is at 0.
   static KILN_FORCEINLINE bool at_reduction_start(const State& s) noexcept {
@@ -24295,6 +24403,9 @@ struct Codegen {
   static KILN_FORCEINLINE void scalar_statement(State& s) noexcept {
     compute_axes(s);
     if (!guards_hold<-1>(s)) return;
+    if constexpr (padded) {
+      if (!in_tensor_extent(s)) return store_padding(s);
+    }
     T* out = target(s);
     if constexpr (is_reduction) {
       using R = typename Body::reducer_type;
@@ -24319,12 +24430,14 @@ struct Codegen {
     constexpr Name axis_name = P.axis_names[axis];
     compute_axes(s);
     if (!guards_hold<L.id>(s)) return;
-    // Lanes past a guarded tail are dropped.
+    // Lanes past a guarded tail are dropped; lanes in the padding store zero one by one.
     const std::int64_t lanes = guarded_steps<L.id>(s, static_cast<std::int64_t>(width));
     // The vector loop is the innermost, so it steps the local tile by one.
     constexpr bool output_contiguous = local_accumulator || axis == static_cast<int>(St::rank) - 1;
     if constexpr (has_simd && output_contiguous && vectorizable_v<Stmt, T, axis_name>) {
-      if (lanes == static_cast<std::int64_t>(width) && (local_accumulator || s.env.out_stride_last() == 1)) {
+      bool whole = lanes == static_cast<std::int64_t>(width);
+      if constexpr (padded) whole = whole && guarded_steps<L.id, true>(s, lanes) == lanes && in_tensor_extent(s);
+      if (whole && (local_accumulator || s.env.out_stride_last() == 1)) {
         using batch = xsimd::batch<T, Arch>;
         using V = VectorEval<T, Arch, axis_name>;
         T* out = target(s);
@@ -24366,6 +24479,12 @@ struct Codegen {
       compute_axes(s);
       if (!guards_hold<-1, true>(s)) return;
       T* out = s.env.out();
+      if constexpr (padded) {
+        if (!in_tensor_extent(s)) {
+          *out = T{};
+          return;
+        }
+      }
       if constexpr (What == Around::init) {
         *out = Body::reducer_type::template identity<T>();
       } else {
@@ -24564,17 +24683,46 @@ struct Codegen {
     return std::apply([&](const auto&... idx) { return buf.at(idx.eval(env)...); }, load.indices);
   }
 
-  // False when the tile is cut by a guarded tail or an operand is not contiguous along its
-  // rows; the scheduled loops then run instead.
+  // Whether every index of an operand's read, at the current axes, lies inside its buffer
+  // (a padded stage's buffer extends over its padding).
+  template <class Load>
+  static KILN_FORCEINLINE bool read_in_buffer(const Load& load, const EnvT& env) noexcept {
+    if constexpr (requires { typename Load::stage_type; }) {
+      // A region computed at a loop holds no padding (and is indexed from its origin).
+      constexpr int stage = PlanT::template index_of<typename Load::stage_type>;
+      if constexpr (PlanT::host_of(stage) >= 0) return false;
+    }
+    const auto& buf = operand_buffer<Load>(env);
+    return std::apply(
+        [&](const auto&... idx) {
+          std::size_t q = 0;
+          bool inside = true;
+          ((inside = inside && idx.eval(env) < buf.extent[q++]), ...);
+          return inside;
+        },
+        load.indices);
+  }
+
+  // False when the tile is cut by a guarded tail, reaches into the padding of this stage
+  // where an operand is not padded as far, or an operand is not contiguous along its rows;
+  // the scheduled loops then run instead.
   template <int Depth>
   static KILN_FORCEINLINE bool tensorized(State& s) noexcept {
     constexpr tir::Loop K = P.loops[Depth], Rows = P.loops[Depth + 1], Cols = P.loops[Depth + 2];
     constexpr int rows = P.intrinsic.rows, cols = P.intrinsic.cols;
+    const auto& product = s.exprs->first.body;
+    const auto& a = tir::uncast_operand(product.lhs);
+    const auto& b = tir::uncast_operand(product.rhs);
     s.loop[K.id] = 0;
     s.loop[Rows.id] = rows - 1;
     s.loop[Cols.id] = cols - 1;
     compute_axes(s);
     if (!guards_hold<K.id>(s)) return false;
+    if constexpr (padded) {
+      // The far corner of the tile lies in the padding: the intrinsic may fill it from the
+      // operands' padding, where they have it.
+      if (!in_tensor_extent(s) && !(read_in_buffer(a, s.env) && read_in_buffer(b, s.env))) return false;
+    }
     s.loop[Rows.id] = 0;
     s.loop[Cols.id] = 0;
     compute_axes(s);
@@ -24583,9 +24731,6 @@ struct Codegen {
     if constexpr (K.tail_bound >= 0) kc = index<K.tail_bound>(s);
     else kc = index<K.extent>(s);
     kc = std::max<std::int64_t>(guarded_steps<K.id>(s, kc), 0);
-    const auto& product = s.exprs->first.body;
-    const auto& a = tir::uncast_operand(product.lhs);
-    const auto& b = tir::uncast_operand(product.rhs);
     using A = std::remove_cvref_t<decltype(a)>;
     using B = std::remove_cvref_t<decltype(b)>;
     const auto& abuf = operand_buffer<A>(s.env);
@@ -24769,11 +24914,15 @@ class Kernel {
         auto& buf = std::get<I>(buffers.stages);
         std::int64_t count = 1;
         std::size_t axis = 0;
+        // Padded axes (pad, Tail::round_up) extend to the multiple the writer's program asks.
+        using Writer = std::tuple_element_t<PlanT::writer_of(static_cast<int>(I)), StageTuple>;
+        constexpr const tir::LoopProgram& wp = PlanT::template program<Writer>;
         [&]<class... Es>(te::Extents<Es...>) {
           auto one = [&]<class E>(std::type_identity<E>) {
             std::int64_t e = 0;
             if constexpr (is_static_v<E>) e = E::value;
             else e = symbols[tir::compute_spec<St, Last>().symbol_slot_of(E::name)];
+            if (const std::int64_t m = wp.pad_multiple[axis]; m > 0) e = (e + m - 1) / m * m;
             buf.extent[axis++] = e;
             count *= e;
           };

@@ -48,10 +48,12 @@ struct Loop {
   bool reduction = false;
 };
 
-// value < bound, checked before the statement runs (guarded split tails).
+// value < bound, checked before the statement runs: a guarded split tail skips the
+// statement past the bound; a padded axis (pad, Tail::round_up) writes zero there instead.
 struct Guard {
   std::int32_t value = -1;
   std::int32_t bound = -1;
+  bool pad = false;
 };
 
 // An illegal schedule: the primitive, the loop and what is wrong, in one message.
@@ -89,6 +91,9 @@ struct LoopProgram {
   // align_factor[a] plus align_offset[a] (factor 0: the natural row-major stride).
   std::int64_t align_factor[kMaxAxes] = {};
   std::int64_t align_offset[kMaxAxes] = {};
+  // pad / Tail::round_up: per spatial axis, the buffer's extent is rounded up to a multiple
+  // of pad_multiple[a] (0: not padded).
+  std::int64_t pad_multiple[kMaxAxes] = {};
 
   // compute_at / reverse_compute_at: the stage runs over a region of its spatial axes whose
   // extent and origin (per axis) are symbols of this program only, set by the host stage;
@@ -105,6 +110,11 @@ struct LoopProgram {
 
   Diagnostic error;
 
+  constexpr bool has_padding() const noexcept {
+    for (int g = 0; g < guard_count; ++g)
+      if (guards[g].pad) return true;
+    return false;
+  }
   constexpr int find_loop(const Name& name) const noexcept {
     for (int i = 0; i < loop_count; ++i)
       if (loops[i].name == name) return i;

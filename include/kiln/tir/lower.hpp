@@ -123,6 +123,33 @@ struct Builder {
     return true;
   }
 
+  // pad (and Tail::round_up): the loop over a spatial axis, as declared, runs up to the next
+  // multiple; a pad guard turns the statement past the axis's extent into a zero store.
+  constexpr void pad(const char* primitive, const Name& name, std::int64_t multiple) noexcept {
+    const int at = require_loop(primitive, name);
+    if (failed()) return;
+    if (multiple <= 0) return fail(primitive, name, "the factor must be positive");
+    if (p.attached)
+      return fail(primitive, name, "a stage computed at another stage's loop stores its regions densely");
+    Loop& l = p.loops[at];
+    const int var = loop_var_node[l.id];
+    int axis = -1;
+    for (int a = 0; a < p.axis_count; ++a)
+      if (p.axis_value[a] == var) axis = a;
+    if (axis < 0 || p.nodes[var].op != IndexNode::loop_var)
+      return fail(primitive, name, "the loop is not an axis of the stage as declared (pad before splitting or fusing)");
+    if (p.axis_reduction[axis])
+      return fail(primitive, name, "the loop is a reduction loop; only the spatial axes of a buffer can be padded");
+    if (p.pad_multiple[axis] != 0) return fail(primitive, name, "the axis is already padded");
+    p.pad_multiple[axis] = multiple;
+    const std::int64_t e = p.static_value(l.extent);
+    if (e >= 0 && e % multiple == 0) return;  // nothing to pad
+    if (p.guard_count == kMaxGuards) return fail(primitive, name, "more guards than kiln::tir::kMaxGuards");
+    p.guards[p.guard_count++] = Guard{var, l.extent, true};
+    const int m = constant(multiple);
+    l.extent = binary(IndexNode::mul, binary(IndexNode::ceildiv, l.extent, m), m);
+  }
+
   constexpr void split(const Primitive& s) noexcept {
     const int at = require_loop("split", s.loops[0]);
     if (failed()) return;
@@ -130,6 +157,11 @@ struct Builder {
     if (s.results[0] == s.results[1] || (p.find_loop(s.results[0]) >= 0 && !(s.results[0] == s.loops[0])) ||
         (p.find_loop(s.results[1]) >= 0 && !(s.results[1] == s.loops[0])))
       return fail("split", s.loops[0], "the new loop names clash with existing loops");
+    if (s.tail == Tail::round_up) {
+      if (!require_unannotated("split", p.loops[at])) return;
+      pad("split", s.loops[0], s.factor);
+      if (failed()) return;
+    }
     const Loop old = p.loops[at];
     if (!require_unannotated("split", old)) return;
     if (old.tail_bound >= 0) return fail("split", old.name, "a loop with a separate tail cannot be split again");
@@ -145,7 +177,8 @@ struct Builder {
     const IndexNode rebuilt = p.nodes[value];
     substitute(old.id, rebuilt);
     const std::int64_t e = p.static_value(old.extent);
-    const bool divides = e >= 0 && e % s.factor == 0;
+    // A round-up split divides its padded extent.
+    const bool divides = (e >= 0 && e % s.factor == 0) || s.tail == Tail::round_up;
     if (divides || failed()) return;
     if (s.tail == Tail::guard) {
       if (p.guard_count == kMaxGuards) return fail("split", old.name, "more guarded tails than kiln::tir::kMaxGuards");
@@ -424,6 +457,7 @@ constexpr LoopProgram lower(const ComputeSpec& spec, const Schedule& s) noexcept
           p.intrinsic = prim.intrinsic;
         }
         break;
+      case PrimitiveKind::pad: b.pad("pad", prim.loops[0], prim.factor); break;
       case PrimitiveKind::decompose_reduction:
         if (spec.axis_count == spec.spatial_count)
           b.fail("decompose_reduction", spec.stage, "the stage is not a reduction");

@@ -165,6 +165,22 @@ std::string print_extents(te::Extents<Es...>) {
   return sizeof...(Es) == 1 ? out + "," : out;
 }
 
+// A buffer's extents, each padded axis as the multiple it is rounded up to.
+template <class... Es>
+std::string padded_extents(const LoopProgram& writer, te::Extents<Es...>) {
+  std::string out;
+  int axis = 0;
+  auto one = [&]<class E>(std::type_identity<E>) {
+    const std::int64_t m = writer.pad_multiple[axis];
+    std::string e;
+    if constexpr (is_static_v<E>) e = std::to_string(m > 0 ? (E::value + m - 1) / m * m : E::value);
+    else e = m > 0 ? str_cat("T.round_up(", E::name.view(), ", ", m, ")") : std::string(E::name.view());
+    out += str_cat(axis++ ? ", " : "", e);
+  };
+  (one(std::type_identity<Es>{}), ...);
+  return sizeof...(Es) == 1 ? out + "," : out;
+}
+
 template <class... Ps>
 std::string print_params(te::TypeList<Ps...>) {
   std::string out;
@@ -201,7 +217,8 @@ inline int bindings(const LoopProgram& p, int depth, bool spatial_only, std::str
     const std::string value = print_index(p, p.axis_value[a]);
     if (value != p.axis_names[a].view()) out += str_cat(indent(depth), p.axis_names[a].view(), " = ", value, "\n");
   }
-  std::string guard;
+  // Guarded tails skip the statement; past a padded axis's extent it stores zero instead.
+  std::string guard, inside;
   for (int g = 0; g < p.guard_count; ++g) {
     bool reduction_guard = false;
     for (int i = 0; i < p.loop_count; ++i)
@@ -211,11 +228,12 @@ inline int bindings(const LoopProgram& p, int depth, bool spatial_only, std::str
     std::string value = print_index(p, p.guards[g].value);
     for (int a = 0; a < p.axis_count; ++a)
       if (p.axis_value[a] == p.guards[g].value) value = std::string(p.axis_names[a].view());
-    guard += str_cat(guard.empty() ? "" : " and ", value, " < ", print_index(p, p.guards[g].bound));
+    std::string& text = p.guards[g].pad ? inside : guard;
+    text += str_cat(text.empty() ? "" : " and ", value, " < ", print_index(p, p.guards[g].bound));
   }
-  if (guard.empty()) return depth;
-  out += str_cat(indent(depth), "if ", guard, ":\n");
-  return depth + 1;
+  if (!guard.empty()) out += str_cat(indent(depth++), "if ", guard, ":\n");
+  if (!inside.empty()) out += str_cat(indent(depth++), "if ", inside, ":  # else the padding: 0\n");
+  return depth;
 }
 
 template <class St>
@@ -396,8 +414,10 @@ std::string print_kernel(const Last& last) {
             if (sp.align_factor[a] > 0)
               aligned += str_cat(aligned.empty() ? "  # stride of " : ", ", sp.axis_names[a].view(), " = ",
                                  sp.align_factor[a], " * q + ", sp.align_offset[a]);
-          out += str_cat("    ", St::name.view(), " = T.alloc_buffer((", detail::print_extents(typename St::extents_type{}),
-                         "), \"", detail::dtype_name<typename St::value_type>(), "\")", aligned, "\n");
+          using Writer = std::tuple_element_t<PlanT::writer_of(i), typename te::tuple_of<typename PlanT::Stages>::type>;
+          out += str_cat("    ", St::name.view(), " = T.alloc_buffer((",
+                         detail::padded_extents(PlanT::template program<Writer>, typename St::extents_type{}), "), \"",
+                         detail::dtype_name<typename St::value_type>(), "\")", aligned, "\n");
         }
         if constexpr (PlanT::top_level(i)) out += detail::print_with_attached<PlanT, St>(last);
       };

@@ -15,6 +15,8 @@ namespace kiln::tir {
 enum class Tail : std::uint8_t {
   guard,     // one loop nest; iterations past the extent are masked by a predicate
   separate,  // full tiles run a loop with a static extent; the last tile a shorter loop
+  round_up,  // the stage's buffer is padded to a multiple of the factor (pad) and every tile
+             // is full: no predicate on the loops, zeros written past the extent
 };
 
 enum class PrimitiveKind : std::uint8_t {
@@ -35,6 +37,7 @@ enum class PrimitiveKind : std::uint8_t {
   tensorize,
   compute_at,
   reverse_compute_at,
+  pad,
 };
 
 // Where a cached buffer lives: registers/stack (local), GPU workgroup memory (shared), or
@@ -75,6 +78,7 @@ constexpr const char* to_string(PrimitiveKind kind) noexcept {
     case PrimitiveKind::tensorize: return "tensorize";
     case PrimitiveKind::compute_at: return "compute_at";
     case PrimitiveKind::reverse_compute_at: return "reverse_compute_at";
+    case PrimitiveKind::pad: return "pad";
   }
   return "?";
 }
@@ -91,7 +95,7 @@ struct Primitive {
   Name stage;                              // the stage it applies to
   Name loops[kMaxLoopsPerPrimitive] = {};  // the loops it applies to
   int loop_count = 0;
-  std::int64_t factor = 0;                 // split, storage_align, rfactor
+  std::int64_t factor = 0;                 // split, storage_align, rfactor, pad
   std::int64_t align_offset = 0;           // storage_align
   Tail tail = Tail::guard;                 // split
   Name results[2] = {};                    // names of the loops it creates (split: outer, inner);
@@ -153,6 +157,17 @@ struct Schedule {
     Primitive p = one(PrimitiveKind::storage_align, axis);
     p.factor = factor;
     p.align_offset = offset;
+    return with(p);
+  }
+  // The current stage's buffer is padded along spatial axis `axis` to a multiple of
+  // `multiple`, and its loop over the axis covers the padding, which is written with zeros:
+  // consumers that read whole tiles (a tensorized matmul reading a packed operand) then read
+  // zeros instead of running past the tensor. Applies to the axis's own loop, before it is
+  // split or fused, on a stage with a buffer of its own (not the kernel's output).
+  // split(axis, f, Tail::round_up) is pad(axis, f) followed by a split without a tail.
+  constexpr Schedule pad(Name axis, std::int64_t multiple) const noexcept {
+    Primitive p = one(PrimitiveKind::pad, axis);
+    p.factor = multiple;
     return with(p);
   }
   // The current reduction stage's axis `axis` (static extent) becomes axis.o * factor +

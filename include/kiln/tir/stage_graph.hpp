@@ -122,8 +122,18 @@ constexpr Diagnostic check_stages(const StageGraph& g, const Schedule& s) noexce
     const StageInfo& stage = g.stages[at];
     const bool inlined = s.has(PrimitiveKind::compute_inline, p.stage);
     const bool reverse_inlined = s.has(PrimitiveKind::reverse_compute_inline, p.stage);
+    // Padding changes the stage's buffer; the kernel's output is the caller's, also where a
+    // reverse-inlined output makes its producer write it.
+    const bool pads = p.kind == PrimitiveKind::pad || (p.kind == PrimitiveKind::split && p.tail == Tail::round_up);
+    bool writes_output = p.stage == last;
+    const StageInfo& output = g.stages[g.count - 1];
+    if (s.has(PrimitiveKind::reverse_compute_inline, last))
+      for (int r = 0; r < output.read_count; ++r) writes_output = writes_output || output.reads[r] == p.stage;
     if (p.kind == PrimitiveKind::storage_align && p.stage == last) {
       b.fail(primitive, p.loops[0], "the stage is the output of the kernel, whose buffer the caller lays out");
+    } else if (pads && writes_output && !inlined && !reverse_inlined) {
+      b.fail(primitive, p.loops[0],
+             "padding needs a buffer of the stage's own, but it writes the kernel's output (cache_write(global) first)");
     } else if (p.kind == PrimitiveKind::compute_inline) {
       if (p.stage == last) b.fail(primitive, p.stage, "the stage is the output of the kernel and cannot be inlined");
       else if (stage.reduction) b.fail(primitive, p.stage, "the stage is a reduction; only injective stages can be inlined");

@@ -84,6 +84,13 @@ struct StagePlan {
   static constexpr bool executed(int stage) noexcept { return roles.executed[stage]; }
   static constexpr int output_of(int stage) noexcept { return roles.output[stage]; }
   static constexpr bool needs_workspace(int stage) noexcept { return roles.needs_workspace[stage]; }
+  // The executed stage whose statement writes the buffer of `stage`: itself, or its producer
+  // when it runs as that producer's epilogue. Its loop program says how the buffer is padded.
+  static constexpr int writer_of(int stage) noexcept {
+    for (int j = 0; j < graph.count; ++j)
+      if (roles.executed[j] && roles.output[j] == stage) return j;
+    return stage;
+  }
   // Executed on its own, not inside another stage's loop.
   static constexpr bool top_level(int stage) noexcept { return roles.executed[stage] && roles.host[stage] < 0; }
   static constexpr int host_of(int stage) noexcept { return roles.host[stage]; }

@@ -217,26 +217,38 @@ struct Codegen {
       if (P.loops[i].reduction && P.depends_on_loop(P.guards[g].value, P.loops[i].id)) return true;
     return false;
   }
-  // Guards that do not involve the loop `SkipId` (-1: all of them); with SpatialOnly, only
-  // the guards of spatial axes.
+  // Guarded tails that do not involve the loop `SkipId` (-1: all of them); with SpatialOnly,
+  // only the guards of spatial axes. Pad guards are not among them (see in_tensor_extent).
   template <int SkipId, bool SpatialOnly = false>
   static KILN_FORCEINLINE bool guards_hold(const State& s) noexcept {
     return [&]<int... G>(std::integer_sequence<int, G...>) {
-      return (... && (P.depends_on_loop(P.guards[G].value, SkipId) || (SpatialOnly && guard_uses_reduction(G)) ||
+      return (... && (P.guards[G].pad || P.depends_on_loop(P.guards[G].value, SkipId) ||
+                      (SpatialOnly && guard_uses_reduction(G)) ||
                       index<P.guards[G].value>(s) < index<P.guards[G].bound>(s)));
     }(std::make_integer_sequence<int, P.guard_count>{});
   }
+  // False where the statement lies in the padding of a padded axis (it then stores zero).
+  static constexpr bool padded = P.has_padding();
+  static KILN_FORCEINLINE bool in_tensor_extent(const State& s) noexcept {
+    return [&]<int... G>(std::integer_sequence<int, G...>) {
+      return (... && (!P.guards[G].pad || index<P.guards[G].value>(s) < index<P.guards[G].bound>(s)));
+    }(std::make_integer_sequence<int, P.guard_count>{});
+  }
   // How many of `limit` steps of loop LoopId, from its current value, the guarded tails on it
-  // let run.
-  template <int LoopId>
+  // let run (WithPads: the pad guards too, which leaves the steps inside the tensor).
+  template <int LoopId, bool WithPads = false>
   static KILN_FORCEINLINE std::int64_t guarded_steps(const State& s, std::int64_t limit) noexcept {
     [&]<int... G>(std::integer_sequence<int, G...>) {
-      ((P.depends_on_loop(P.guards[G].value, LoopId)
+      (((WithPads || !P.guards[G].pad) && P.depends_on_loop(P.guards[G].value, LoopId)
             ? (limit = std::min(limit, index<P.guards[G].bound>(s) - index<P.guards[G].value>(s)), 0)
             : 0),
        ...);
     }(std::make_integer_sequence<int, P.guard_count>{});
     return limit;
+  }
+  // The statement in the padding: zero (a local accumulator's tile is written back later).
+  static KILN_FORCEINLINE void store_padding(const State& s) noexcept {
+    if constexpr (!local_accumulator) *s.env.out() = T{};
   }
   // The reduction starts at an output element when every reduction axis is at 0.
   static KILN_FORCEINLINE bool at_reduction_start(const State& s) noexcept {
@@ -248,6 +260,9 @@ struct Codegen {
   static KILN_FORCEINLINE void scalar_statement(State& s) noexcept {
     compute_axes(s);
     if (!guards_hold<-1>(s)) return;
+    if constexpr (padded) {
+      if (!in_tensor_extent(s)) return store_padding(s);
+    }
     T* out = target(s);
     if constexpr (is_reduction) {
       using R = typename Body::reducer_type;
@@ -272,12 +287,14 @@ struct Codegen {
     constexpr Name axis_name = P.axis_names[axis];
     compute_axes(s);
     if (!guards_hold<L.id>(s)) return;
-    // Lanes past a guarded tail are dropped.
+    // Lanes past a guarded tail are dropped; lanes in the padding store zero one by one.
     const std::int64_t lanes = guarded_steps<L.id>(s, static_cast<std::int64_t>(width));
     // The vector loop is the innermost, so it steps the local tile by one.
     constexpr bool output_contiguous = local_accumulator || axis == static_cast<int>(St::rank) - 1;
     if constexpr (has_simd && output_contiguous && vectorizable_v<Stmt, T, axis_name>) {
-      if (lanes == static_cast<std::int64_t>(width) && (local_accumulator || s.env.out_stride_last() == 1)) {
+      bool whole = lanes == static_cast<std::int64_t>(width);
+      if constexpr (padded) whole = whole && guarded_steps<L.id, true>(s, lanes) == lanes && in_tensor_extent(s);
+      if (whole && (local_accumulator || s.env.out_stride_last() == 1)) {
         using batch = xsimd::batch<T, Arch>;
         using V = VectorEval<T, Arch, axis_name>;
         T* out = target(s);
@@ -319,6 +336,12 @@ struct Codegen {
       compute_axes(s);
       if (!guards_hold<-1, true>(s)) return;
       T* out = s.env.out();
+      if constexpr (padded) {
+        if (!in_tensor_extent(s)) {
+          *out = T{};
+          return;
+        }
+      }
       if constexpr (What == Around::init) {
         *out = Body::reducer_type::template identity<T>();
       } else {
@@ -517,17 +540,46 @@ struct Codegen {
     return std::apply([&](const auto&... idx) { return buf.at(idx.eval(env)...); }, load.indices);
   }
 
-  // False when the tile is cut by a guarded tail or an operand is not contiguous along its
-  // rows; the scheduled loops then run instead.
+  // Whether every index of an operand's read, at the current axes, lies inside its buffer
+  // (a padded stage's buffer extends over its padding).
+  template <class Load>
+  static KILN_FORCEINLINE bool read_in_buffer(const Load& load, const EnvT& env) noexcept {
+    if constexpr (requires { typename Load::stage_type; }) {
+      // A region computed at a loop holds no padding (and is indexed from its origin).
+      constexpr int stage = PlanT::template index_of<typename Load::stage_type>;
+      if constexpr (PlanT::host_of(stage) >= 0) return false;
+    }
+    const auto& buf = operand_buffer<Load>(env);
+    return std::apply(
+        [&](const auto&... idx) {
+          std::size_t q = 0;
+          bool inside = true;
+          ((inside = inside && idx.eval(env) < buf.extent[q++]), ...);
+          return inside;
+        },
+        load.indices);
+  }
+
+  // False when the tile is cut by a guarded tail, reaches into the padding of this stage
+  // where an operand is not padded as far, or an operand is not contiguous along its rows;
+  // the scheduled loops then run instead.
   template <int Depth>
   static KILN_FORCEINLINE bool tensorized(State& s) noexcept {
     constexpr tir::Loop K = P.loops[Depth], Rows = P.loops[Depth + 1], Cols = P.loops[Depth + 2];
     constexpr int rows = P.intrinsic.rows, cols = P.intrinsic.cols;
+    const auto& product = s.exprs->first.body;
+    const auto& a = tir::uncast_operand(product.lhs);
+    const auto& b = tir::uncast_operand(product.rhs);
     s.loop[K.id] = 0;
     s.loop[Rows.id] = rows - 1;
     s.loop[Cols.id] = cols - 1;
     compute_axes(s);
     if (!guards_hold<K.id>(s)) return false;
+    if constexpr (padded) {
+      // The far corner of the tile lies in the padding: the intrinsic may fill it from the
+      // operands' padding, where they have it.
+      if (!in_tensor_extent(s) && !(read_in_buffer(a, s.env) && read_in_buffer(b, s.env))) return false;
+    }
     s.loop[Rows.id] = 0;
     s.loop[Cols.id] = 0;
     compute_axes(s);
@@ -536,9 +588,6 @@ struct Codegen {
     if constexpr (K.tail_bound >= 0) kc = index<K.tail_bound>(s);
     else kc = index<K.extent>(s);
     kc = std::max<std::int64_t>(guarded_steps<K.id>(s, kc), 0);
-    const auto& product = s.exprs->first.body;
-    const auto& a = tir::uncast_operand(product.lhs);
-    const auto& b = tir::uncast_operand(product.rhs);
     using A = std::remove_cvref_t<decltype(a)>;
     using B = std::remove_cvref_t<decltype(b)>;
     const auto& abuf = operand_buffer<A>(s.env);
@@ -722,11 +771,15 @@ class Kernel {
         auto& buf = std::get<I>(buffers.stages);
         std::int64_t count = 1;
         std::size_t axis = 0;
+        // Padded axes (pad, Tail::round_up) extend to the multiple the writer's program asks.
+        using Writer = std::tuple_element_t<PlanT::writer_of(static_cast<int>(I)), StageTuple>;
+        constexpr const tir::LoopProgram& wp = PlanT::template program<Writer>;
         [&]<class... Es>(te::Extents<Es...>) {
           auto one = [&]<class E>(std::type_identity<E>) {
             std::int64_t e = 0;
             if constexpr (is_static_v<E>) e = E::value;
             else e = symbols[tir::compute_spec<St, Last>().symbol_slot_of(E::name)];
+            if (const std::int64_t m = wp.pad_multiple[axis]; m > 0) e = (e + m - 1) / m * m;
             buf.extent[axis++] = e;
             count *= e;
           };
