@@ -2502,7 +2502,7 @@ struct Unary : ExprBase {
 
 // cond ? if_true : if_false. Eager (select) evaluates both sides, so it vectorizes; lazy
 // (if_then_else) evaluates only the side taken, so it can guard a read that would be out of
-// bounds (padding), and it runs one lane at a time.
+// bounds (padding); the CPU backend vectorizes it where its condition holds on a whole vector.
 template <Expr C, Expr T, Expr F, bool Lazy = false>
 struct Select : ExprBase {
   static constexpr bool lazy = Lazy;
@@ -23518,7 +23518,9 @@ Result<Buffer<T, R>> to_buffer(const Tensor& t, const char* argument) {
 // kiln/backend/cpu/vector_eval.hpp: evaluates a tensor expression for W consecutive values of
 // one axis at once as an xsimd batch. Loads that step that axis by one become vector loads,
 // loads that ignore it become broadcasts; anything else makes the whole statement fall back
-// to one lane at a time (decided at compile time by vectorizable_v).
+// to one lane at a time (decided at compile time by vectorizable_v). A lazy select
+// (if_then_else) whose condition holds on one interval of the axis runs as a batch where the
+// whole vector lies inside that interval.
 
 #include <xsimd/xsimd.hpp>
 
@@ -23544,22 +23546,61 @@ template <class L, class R, Name A>
 struct unit_step<te::Binary<te::op::sub, L, R>, A>
     : std::bool_constant<unit_step<L, A>::value && !depends_on<R, A>::value> {};
 
-// A load whose last index steps with the axis and whose other indices ignore it.
-template <class L, Name A> struct contiguous_load : std::false_type {};
-template <template <class, class...> class LoadNode, class P, class... Idx, Name A>
+// Index expressions built from the axis by scaling, shifting (and, with Divide, floor
+// division) by things that ignore it: affine in the axis without division, monotone in it
+// with. A load whose last index is affine and whose other indices ignore the axis steps
+// through memory by a constant, which is one (a vector load) when the scale is one at run
+// time; a comparison of a monotone index with a bound holds on one interval of the axis.
+template <class E, Name A, bool Divide> struct scaled_axis : unit_step<E, A> {};
+template <class L, class R, Name A, bool Divide>
+struct scaled_axis<te::Binary<te::op::mul, L, R>, A, Divide>
+    : std::bool_constant<(scaled_axis<L, A, Divide>::value && !depends_on<R, A>::value) ||
+                         (scaled_axis<R, A, Divide>::value && !depends_on<L, A>::value)> {};
+template <class L, class R, Name A, bool Divide>
+struct scaled_axis<te::Binary<te::op::add, L, R>, A, Divide> : scaled_axis<te::Binary<te::op::mul, L, R>, A, Divide> {};
+template <class L, class R, Name A, bool Divide>
+struct scaled_axis<te::Binary<te::op::sub, L, R>, A, Divide> : scaled_axis<te::Binary<te::op::mul, L, R>, A, Divide> {};
+template <class L, class R, Name A>
+struct scaled_axis<te::Binary<te::op::floordiv, L, R>, A, true>
+    : std::bool_constant<scaled_axis<L, A, true>::value && !depends_on<R, A>::value> {};
+template <class E, Name A> using affine_in = scaled_axis<E, A, false>;
+template <class E, Name A> using monotone_in = scaled_axis<E, A, true>;
+
+// A load whose last index has the property LastIndex and whose other indices ignore the axis.
+template <class L, Name A, template <class, Name> class LastIndex> struct load_along : std::false_type {};
+template <template <class, class...> class LoadNode, class P, class... Idx, Name A, template <class, Name> class LastIndex>
   requires(std::is_same_v<LoadNode<P, Idx...>, te::Load<P, Idx...>> ||
            std::is_same_v<LoadNode<P, Idx...>, te::StageLoad<P, Idx...>>)
-struct contiguous_load<LoadNode<P, Idx...>, A> {
+struct load_along<LoadNode<P, Idx...>, A, LastIndex> {
   static constexpr bool value = [] {
-    constexpr bool unit[] = {unit_step<Idx, A>::value...};
+    constexpr bool last_ok[] = {LastIndex<Idx, A>::value...};
     constexpr bool dep[] = {depends_on<Idx, A>::value...};
     constexpr std::size_t n = sizeof...(Idx);
-    if (n == 0 || !unit[n - 1]) return false;
+    if (n == 0 || !last_ok[n - 1]) return false;
     for (std::size_t i = 0; i + 1 < n; ++i)
       if (dep[i]) return false;
     return true;
   }();
 };
+// Steps one element per lane: a vector load.
+template <class L, Name A> using contiguous_load = load_along<L, A, unit_step>;
+// Steps a constant per lane, known at run time.
+template <class L, Name A> using affine_load = load_along<L, A, affine_in>;
+
+// ---- lazy selects (if_then_else) whose condition holds on one interval of the axis ------
+// Comparisons of one monotone side with an invariant one, joined by &&: the lanes where it
+// holds form one interval, so it holds on a whole vector when it holds at both ends.
+template <class C, Name A> struct interval_condition : std::bool_constant<!depends_on<C, A>::value> {};
+template <class L, class R, Name A>
+struct interval_condition<te::Binary<te::op::logical_and, L, R>, A>
+    : std::bool_constant<interval_condition<L, A>::value && interval_condition<R, A>::value> {};
+template <class Op, class L, class R, Name A>
+  requires(std::is_same_v<Op, te::op::less> || std::is_same_v<Op, te::op::less_equal> ||
+           std::is_same_v<Op, te::op::greater> || std::is_same_v<Op, te::op::greater_equal>)
+struct interval_condition<te::Binary<Op, L, R>, A>
+    : std::bool_constant<(monotone_in<L, A>::value && !depends_on<R, A>::value) ||
+                         (monotone_in<R, A>::value && !depends_on<L, A>::value) ||
+                         (!depends_on<L, A>::value && !depends_on<R, A>::value)> {};
 
 // ---- which expressions evaluate as batches of T ------------------------------------------
 template <class Op>
@@ -23598,6 +23639,9 @@ template <class Op, class L, class R, class X, class F, class T, Name A>
 struct vectorizable<te::Select<te::Binary<Op, L, R>, X, F, false>, T, A>
     : std::bool_constant<vector_compare_op_v<Op> && vec_ok<L, T, A>::value && vec_ok<R, T, A>::value &&
                          vec_ok<X, T, A>::value && vec_ok<F, T, A>::value> {};
+template <class C, class X, class F, class T, Name A>
+struct vectorizable<te::Select<C, X, F, true>, T, A>
+    : std::bool_constant<interval_condition<C, A>::value && vec_ok<X, T, A>::value && vec_ok<F, T, A>::value> {};
 template <class X, class T, Name A>
 struct vectorizable<te::Cast<T, X>, T, A> : std::bool_constant<std::is_same_v<typename X::value_type, T> && vec_ok<X, T, A>::value> {};
 
@@ -23645,6 +23689,12 @@ struct VectorEval {
       const T* first = std::apply([&](const auto&... idx) { return buf.at(idx.eval(env)...); }, load.indices);
       if constexpr (contiguous_load<L, A>::value) {
         if (KILN_LIKELY(buf.stride[rank - 1] == 1)) return batch::load_unaligned(first);
+      } else if constexpr (affine_load<L, A>::value) {
+        // The step of one lane, the same for every lane.
+        Env next = env;
+        next.template advance<A>(1);
+        const T* second = std::apply([&](const auto&... idx) { return buf.at(idx.eval(next)...); }, load.indices);
+        if (second - first == 1) return batch::load_unaligned(first);
       }
       // Any other access pattern: gather lane by lane.
       alignas(64) T lanes[batch::size];
@@ -23696,6 +23746,28 @@ struct VectorEval {
   template <class C, class X, class F, class Env>
   static KILN_FORCEINLINE batch eval(const te::Select<C, X, F, false>& e, const Env& env) noexcept {
     return xsimd::select(eval_any(e.cond, env), eval_any(e.if_true, env), eval_any(e.if_false, env));
+  }
+
+  // if_then_else: the true side as a batch when the condition holds at both ends of the
+  // vector, so on every lane; otherwise lane by lane, each lane evaluating only its own side
+  // (the other may read out of bounds).
+  template <class C, class X, class F, class Env>
+  static KILN_FORCEINLINE batch eval(const te::Select<C, X, F, true>& e, const Env& env) noexcept {
+    if constexpr (!depends_on<C, A>::value) {
+      return e.cond.eval(env) ? eval_any(e.if_true, env) : eval_any(e.if_false, env);
+    } else {
+      Env last = env;
+      last.template advance<A>(static_cast<std::int64_t>(batch::size) - 1);
+      const bool first_holds = e.cond.eval(env), last_holds = e.cond.eval(last);
+      if (first_holds && last_holds) return eval_any(e.if_true, env);
+      alignas(64) T lanes[batch::size];
+      Env shifted = env;
+      for (std::size_t l = 0; l < batch::size; ++l) {
+        lanes[l] = static_cast<T>(e.eval(shifted));
+        shifted.template advance<A>(1);
+      }
+      return batch::load_aligned(lanes);
+    }
   }
 
   template <class X, class Env>

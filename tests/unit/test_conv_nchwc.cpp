@@ -322,15 +322,15 @@ TEST_CASE("the default convolution rule: conv2d_nchwc vectorizes with the reduct
     if (next == std::string::npos) return std::string("(no loop after ") + text + ")";
     return program.substr(next, program.find('\n', next) - next);
   };
-  // NCHW: the bounds-checked reads (a lazy if_then_else along ow) do not vectorize, so the
-  // conv rule leaves it to the plain reduction rule: n and k fused and in parallel.
+  // NCHW: the bounds-checked reads (a lazy if_then_else whose condition holds on an interval
+  // of ow) vectorize, so the conv rule applies: n and k fused and in parallel, ow the vector.
   const auto nchw = kernels::conv2d_nchw<kStrided>(dim<"N">, dim<"C">, dim<"H">, dim<"W">, dim<"K">, dim<"CG">, dim<"R">,
                                                    dim<"S">, dim<"OH">, dim<"OW">);
   constexpr auto nchw_schedule = cpu::default_schedule<std::remove_const_t<decltype(nchw)>>();
   const std::string a = tir::print<nchw_schedule>(nchw);
   CAPTURE(a);
   CHECK(line(a, "for n_k in T.parallel(N * K):") == a.find("for "));
-  CHECK(a.find("T.vectorized") == std::string::npos);
+  CHECK(a.find("for x.i in T.vectorized(") != std::string::npos);
 
   // NCHWc: the rows join the parallel loop; the channel block is the vector.
   const auto nchwc = static_nchwc_conv_expr<kPlain, 1, 17, 7, 6, 17, 3, 3, 4, 16>();

@@ -166,7 +166,7 @@ struct Unary : ExprBase {
 
 // cond ? if_true : if_false. Eager (select) evaluates both sides, so it vectorizes; lazy
 // (if_then_else) evaluates only the side taken, so it can guard a read that would be out of
-// bounds (padding), and it runs one lane at a time.
+// bounds (padding); the CPU backend vectorizes it where its condition holds on a whole vector.
 template <Expr C, Expr T, Expr F, bool Lazy = false>
 struct Select : ExprBase {
   static constexpr bool lazy = Lazy;
