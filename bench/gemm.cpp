@@ -280,6 +280,13 @@ constexpr auto kPaddedSchedule = [] {
       .pad("i1", block.cols);
 }();
 
+// The padded schedule with B_global packed into panels one block wide (transform_layout):
+// each block's k x cols panel of B is contiguous instead of k rows n apart.
+constexpr auto kPackedSchedule = [] {
+  constexpr int cols = kiln::cpu::intrin::default_fma_block_shape<kiln::cpu::native_arch>::nr;
+  return kPaddedSchedule.transform_layout(kiln::tir::block("i1", cols), "i1.o", "i0", "i1.i");
+}();
+
 template <kiln::tir::Schedule S>
 void gemm_kiln_te(benchmark::State& state, std::int64_t n, int threads) {
   Operands op(n);
@@ -367,6 +374,7 @@ int main(int argc, char** argv) {
   // A size the FMA block does not divide: edge tiles guarded, or computed in padded buffers.
   register_impl("kiln-te", gemm_kiln_te<kTensorizedSchedule>, {1000});
   register_impl("kiln-te-padded", gemm_kiln_te<kPaddedSchedule>, {1000, 1024});
+  register_impl("kiln-te-packed", gemm_kiln_te<kPackedSchedule>, {1000, 1024, 2048});
 #if KILN_BENCH_HAVE_EIGEN
   register_impl("eigen", gemm_eigen);
 #endif

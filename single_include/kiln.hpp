@@ -2379,10 +2379,25 @@ struct Const : ExprBase {
   }
 };
 
-// Turns an operand into an expression: expressions stay, arithmetic values become Const.
+// A constant known at compile time (Int<N>, 3_c, in an expression): its uses fold where a
+// Const's value, stored in the expression, is read at run time. Kernels built from
+// compile-time parameters (a convolution's stride and padding) use it.
+template <std::int64_t V>
+struct StaticConst : ExprBase {
+  using value_type = std::int64_t;
+  static constexpr std::int64_t value = V;
+  template <class Env>
+  constexpr std::int64_t eval(const Env&) const noexcept {
+    return V;
+  }
+};
+
+// Turns an operand into an expression: expressions stay, Int<N> becomes StaticConst and
+// other arithmetic values Const.
 template <class T>
 constexpr auto as_expr(T&& x) noexcept {
   if constexpr (Expr<T>) return std::forward<T>(x);
+  else if constexpr (is_static_v<T>) return StaticConst<std::remove_cvref_t<T>::value>{};
   else return Const<std::remove_cvref_t<T>>(x);
 }
 template <class T>
@@ -2536,9 +2551,10 @@ struct Cast : ExprBase {
 template <class T>
 inline constexpr bool is_reduction_axis_v = requires { requires std::remove_cvref_t<T>::is_reduction_axis; };
 
+template <class T>
+concept ExprOperand = Expr<T> || std::is_arithmetic_v<std::remove_cvref_t<T>> || is_static_v<T>;
 template <class L, class R>
-concept ExprOperands = (Expr<L> || Expr<R>) && (Expr<L> || std::is_arithmetic_v<std::remove_cvref_t<L>>) &&
-                       (Expr<R> || std::is_arithmetic_v<std::remove_cvref_t<R>>);
+concept ExprOperands = (Expr<L> || Expr<R>) && ExprOperand<L> && ExprOperand<R>;
 
 #define KILN_TE_OPERATOR(SYMBOL, OP)                                          \
   template <class L, class R>                                                 \
@@ -2623,12 +2639,20 @@ constexpr auto cast(A a) noexcept {
 #include <type_traits>
 #include <utility>
 
+// ---- begin kiln/te/symbolic_extent.hpp ----
+// kiln/te/symbolic_extent.hpp: the extents of tensors and axes that are not static. A named
+// extent (dim<"n">) is bound from the shapes of the arguments a kernel runs on; a derived
+// extent is computed from others (dim<"h"> + 2_c, ceildiv(dim<"k">, 8_c)): the padded image
+// of a convolution, the output of a strided window, the chunks of a factored reduction.
+// Arithmetic between static extents stays static (core/extent.hpp).
+
+#include <cstdint>
+#include <string>
+#include <type_traits>
+
 
 namespace kiln::te {
 
-// ---- extents ----------------------------------------------------------------------------
-// A named dynamic extent, bound from the shapes of the tensors a kernel is called with:
-// every use of dim<"m"> must agree. Static extents are Int<N>.
 template <Name N>
 struct Dim {
   static constexpr Name name = N;
@@ -2639,15 +2663,85 @@ inline constexpr Dim<N> dim{};
 template <class T> struct is_dim : std::false_type {};
 template <Name N> struct is_dim<Dim<N>> : std::true_type {};
 
+enum class ExtentOp : std::uint8_t { add, sub, mul, floordiv, ceildiv, min };
+
+// An extent computed at run time from two others (static, named or derived).
+template <ExtentOp Op, class L, class R>
+struct Derived {
+  static constexpr ExtentOp op = Op;
+  using lhs = L;
+  using rhs = R;
+};
+
+template <class T> struct is_derived : std::false_type {};
+template <ExtentOp Op, class L, class R> struct is_derived<Derived<Op, L, R>> : std::true_type {};
+
 template <class T>
-concept TeExtent = is_static_v<T> || is_dim<std::remove_cvref_t<T>>::value;
+concept TeExtent = is_static_v<T> || is_dim<std::remove_cvref_t<T>>::value || is_derived<std::remove_cvref_t<T>>::value;
 
-// The symbols (Dim types) among some extents.
-template <class... Es>
-using dims_of_t = concat_t<std::conditional_t<is_dim<Es>::value, TypeList<Es>, TypeList<>>...>;
+// Two extents of which one is not static (static with static is core/extent.hpp's).
+template <class L, class R>
+concept SymbolicOperands = TeExtent<L> && TeExtent<R> && !(is_static_v<L> && is_static_v<R>);
 
-// The value of an extent inside an expression (e.g. a mean divides by it): a constant for
-// Int<N>, the bound value for dim<"n">.
+template <class L, class R>
+  requires SymbolicOperands<L, R>
+constexpr Derived<ExtentOp::add, L, R> operator+(L, R) noexcept { return {}; }
+template <class L, class R>
+  requires SymbolicOperands<L, R>
+constexpr Derived<ExtentOp::sub, L, R> operator-(L, R) noexcept { return {}; }
+template <class L, class R>
+  requires SymbolicOperands<L, R>
+constexpr Derived<ExtentOp::mul, L, R> operator*(L, R) noexcept { return {}; }
+template <class L, class R>
+  requires SymbolicOperands<L, R>
+constexpr Derived<ExtentOp::floordiv, L, R> floordiv(L, R) noexcept { return {}; }
+template <class L, class R>
+  requires SymbolicOperands<L, R>
+constexpr Derived<ExtentOp::ceildiv, L, R> ceildiv(L, R) noexcept { return {}; }
+template <class L, class R>
+  requires SymbolicOperands<L, R>
+constexpr Derived<ExtentOp::min, L, R> min(L, R) noexcept { return {}; }
+
+// The value of an extent, each named extent N looked up by `named.template operator()<N>()`
+// (a lambda []<Name N>() {...}). Extents never go negative, so divisions round as C++ does.
+template <class E, class Named>
+constexpr std::int64_t evaluate_extent(const Named& named) noexcept {
+  if constexpr (is_static_v<E>) {
+    return E::value;
+  } else if constexpr (is_dim<E>::value) {
+    return named.template operator()<E::name>();
+  } else {
+    const std::int64_t a = evaluate_extent<typename E::lhs>(named), b = evaluate_extent<typename E::rhs>(named);
+    if constexpr (E::op == ExtentOp::add) return a + b;
+    else if constexpr (E::op == ExtentOp::sub) return a - b;
+    else if constexpr (E::op == ExtentOp::mul) return a * b;
+    else if constexpr (E::op == ExtentOp::floordiv) return b ? a / b : 0;
+    else if constexpr (E::op == ExtentOp::ceildiv) return b ? (a + b - 1) / b : 0;
+    else return a < b ? a : b;
+  }
+}
+
+// An extent as text: "8", "h", "(h + 2)", "T.ceildiv(k, 8)".
+template <class E>
+std::string extent_text() {
+  if constexpr (is_static_v<E>) {
+    return std::to_string(E::value);
+  } else if constexpr (is_dim<E>::value) {
+    return std::string(E::name.view());
+  } else {
+    const std::string a = extent_text<typename E::lhs>(), b = extent_text<typename E::rhs>();
+    if constexpr (E::op == ExtentOp::add) return "(" + a + " + " + b + ")";
+    else if constexpr (E::op == ExtentOp::sub) return "(" + a + " - " + b + ")";
+    else if constexpr (E::op == ExtentOp::mul) return "(" + a + " * " + b + ")";
+    else if constexpr (E::op == ExtentOp::floordiv) return "(" + a + " // " + b + ")";
+    else if constexpr (E::op == ExtentOp::ceildiv) return "T.ceildiv(" + a + ", " + b + ")";
+    else return "T.min(" + a + ", " + b + ")";
+  }
+}
+
+// The value of an extent inside an expression (e.g. a mean divides by it, a bound checks
+// against it): a constant for Int<N>, the bound value for dim<"n">, and for a derived
+// extent the same arithmetic on those.
 template <Name N>
 struct ExtentValue : ExprBase {
   using value_type = std::int64_t;
@@ -2665,7 +2759,25 @@ template <std::int64_t V>
 constexpr Const<std::int64_t> extent_of(Int<V>) noexcept {
   return Const<std::int64_t>(V);
 }
+template <ExtentOp Op, class L, class R>
+constexpr auto extent_of(Derived<Op, L, R>) noexcept {
+  const auto a = extent_of(L{});
+  const auto b = extent_of(R{});
+  if constexpr (Op == ExtentOp::add) return a + b;
+  else if constexpr (Op == ExtentOp::sub) return a - b;
+  else if constexpr (Op == ExtentOp::mul) return a * b;
+  else if constexpr (Op == ExtentOp::floordiv) return floordiv(a, b);
+  else if constexpr (Op == ExtentOp::ceildiv) return floordiv(a + b - Const<std::int64_t>(1), b);
+  else return min(a, b);
+}
 
+} // namespace kiln::te
+// ---- end kiln/te/symbolic_extent.hpp ----
+
+namespace kiln::te {
+
+// ---- extents ----------------------------------------------------------------------------
+// Static (Int<N>), named (dim<"m">) or derived from those (te/symbolic_extent.hpp).
 template <TeExtent... Es>
 struct Extents {
   static constexpr std::size_t rank = sizeof...(Es);
@@ -3003,6 +3115,8 @@ constexpr auto substitute(const E& e, const S& s) noexcept {
 
 template <class U, class S>
 constexpr auto substitute_node(const Const<U>& c, const S&) noexcept { return c; }
+template <std::int64_t V, class S>
+constexpr auto substitute_node(const StaticConst<V>& c, const S&) noexcept { return c; }
 template <class P, class S>
 constexpr auto substitute_node(const EpilogueValue<P>& v, const S&) noexcept { return v; }
 template <Name N, class S>
@@ -3333,6 +3447,7 @@ enum class PrimitiveKind : std::uint8_t {
   compute_at,
   reverse_compute_at,
   pad,
+  transform_layout,
 };
 
 // Where a cached buffer lives: registers/stack (local), GPU workgroup memory (shared), or
@@ -3374,6 +3489,7 @@ constexpr const char* to_string(PrimitiveKind kind) noexcept {
     case PrimitiveKind::compute_at: return "compute_at";
     case PrimitiveKind::reverse_compute_at: return "reverse_compute_at";
     case PrimitiveKind::pad: return "pad";
+    case PrimitiveKind::transform_layout: return "transform_layout";
   }
   return "?";
 }
@@ -3381,6 +3497,13 @@ constexpr const char* to_string(PrimitiveKind kind) noexcept {
 // GPU thread axes for bind (kept in the schedule so one schedule can target several
 // backends; the CPU backend rejects them).
 enum class ThreadAxis : std::uint8_t { block_x, block_y, block_z, thread_x, thread_y, thread_z };
+
+// transform_layout's blocking: `axis` stored in blocks of `factor` elements.
+struct Blocking {
+  Name axis;
+  std::int64_t factor = 0;
+};
+constexpr Blocking block(Name axis, std::int64_t factor) noexcept { return {axis, factor}; }
 
 inline constexpr int kMaxPrimitives = 24;
 inline constexpr int kMaxLoopsPerPrimitive = 8;
@@ -3390,11 +3513,12 @@ struct Primitive {
   Name stage;                              // the stage it applies to
   Name loops[kMaxLoopsPerPrimitive] = {};  // the loops it applies to
   int loop_count = 0;
-  std::int64_t factor = 0;                 // split, storage_align, rfactor, pad
+  std::int64_t factor = 0;                 // split, storage_align, rfactor, pad, transform_layout
   std::int64_t align_offset = 0;           // storage_align
   Tail tail = Tail::guard;                 // split
   Name results[2] = {};                    // names of the loops it creates (split: outer, inner);
-                                           // compute_at / reverse_compute_at: the other stage
+                                           // compute_at / reverse_compute_at: the other stage;
+                                           // transform_layout: the blocked axis
   ThreadAxis thread_axis = ThreadAxis::block_x;  // bind
   Scope scope = Scope::global;                   // cache_write, cache_read
   Intrinsic intrinsic = {};                      // tensorize
@@ -3463,6 +3587,33 @@ struct Schedule {
   constexpr Schedule pad(Name axis, std::int64_t multiple) const noexcept {
     Primitive p = one(PrimitiveKind::pad, axis);
     p.factor = multiple;
+    return with(p);
+  }
+  // The current stage's buffer stores its elements in the order `order`, outermost first,
+  // which names each spatial axis of the stage once (a transposed copy: "j", "i"). Its
+  // expressions and its consumers keep indexing it by its axes as declared. A stage with a
+  // buffer of its own only (not the kernel's output, not computed at another's loop).
+  template <class... Names>
+  constexpr Schedule transform_layout(Name outermost, Names... rest) const noexcept {
+    return transform_layout(Blocking{}, outermost, Name(rest)...);
+  }
+  // The same with one axis stored in blocks: the order names "<axis>.o", the block index,
+  // where the blocks go, and ends with "<axis>.i", the position inside a block. NCHW to
+  // NCHW16c: transform_layout(tir::block("c", 16), "n", "c.o", "h", "w", "c.i"); a packed
+  // GEMM panel of B[k, j]: transform_layout(tir::block("j", 16), "j.o", "k", "j.i"). A
+  // vectorized loop over the blocked axis stores (and its consumers load) whole vectors
+  // where they lie in one block. pad(axis, factor) first fills the last block with zeros.
+  template <class... Names>
+  constexpr Schedule transform_layout(Blocking blocked, Name outermost, Names... rest) const noexcept {
+    Primitive p = one(PrimitiveKind::transform_layout, outermost);
+    const Name names[] = {Name(rest)..., Name()};
+    for (std::size_t i = 0; i < sizeof...(rest); ++i) {
+      // Past the capacity the count still grows, and lowering reports it.
+      if (p.loop_count < kMaxLoopsPerPrimitive) p.loops[p.loop_count] = names[i];
+      ++p.loop_count;
+    }
+    p.factor = blocked.factor;
+    p.results[0] = blocked.axis;
     return with(p);
   }
   // The current reduction stage's axis `axis` (static extent) becomes axis.o * factor +
@@ -3602,6 +3753,34 @@ constexpr Schedule schedule(Name stage) noexcept { return Schedule(stage); }
 
 #include <cstdint>
 
+// ---- begin kiln/tir/buffer_layout.hpp ----
+// kiln/tir/buffer_layout.hpp: how a stage's buffer orders its elements in memory when
+// transform_layout changed it: a permutation of the stage's axes, optionally with one axis
+// stored in blocks (NCHW -> NCHW16c: c becomes c // 16 in its place and c % 16 innermost).
+// A stage's expressions keep indexing the buffer by its logical axes; only the offsets a
+// backend computes change.
+
+#include <cstdint>
+
+namespace kiln::tir {
+
+inline constexpr int kMaxLayoutDims = 8;
+
+struct BufferLayout {
+  // The buffer's dimensions, outermost first, each a spatial axis of the stage; the blocked
+  // axis appears as its block index (axis // block). Its position inside a block
+  // (axis % block) is the innermost dimension and is not listed.
+  std::int8_t order[kMaxLayoutDims] = {};
+  int rank = 0;  // 0: row-major over the axes as declared
+  int blocked_axis = -1;
+  std::int64_t block = 0;
+
+  constexpr bool transformed() const noexcept { return rank > 0; }
+  constexpr bool blocked() const noexcept { return blocked_axis >= 0; }
+};
+
+} // namespace kiln::tir
+// ---- end kiln/tir/buffer_layout.hpp ----
 
 namespace kiln::tir {
 
@@ -3686,6 +3865,8 @@ struct LoopProgram {
   // pad / Tail::round_up: per spatial axis, the buffer's extent is rounded up to a multiple
   // of pad_multiple[a] (0: not padded).
   std::int64_t pad_multiple[kMaxAxes] = {};
+  // transform_layout: the order of the buffer's elements in memory (default: row-major).
+  BufferLayout layout;
 
   // compute_at / reverse_compute_at: the stage runs over a region of its spatial axes whose
   // extent and origin (per axis) are symbols of this program only, set by the host stage;
@@ -3702,6 +3883,12 @@ struct LoopProgram {
 
   Diagnostic error;
 
+  // The extent of the buffer along spatial axis `axis` whose tensor extent is `extent`: rounded
+  // up to the multiple pad asks for.
+  constexpr std::int64_t padded_extent(int axis, std::int64_t extent) const noexcept {
+    const std::int64_t m = pad_multiple[axis];
+    return m > 0 ? (extent + m - 1) / m * m : extent;
+  }
   constexpr bool has_padding() const noexcept {
     for (int g = 0; g < guard_count; ++g)
       if (guards[g].pad) return true;
@@ -3778,11 +3965,17 @@ struct LoopProgram {
 
 namespace kiln::tir {
 
+inline constexpr int kMaxExtentNodes = 12;
+
 struct AxisSpec {
   Name name;
   bool reduction = false;
   std::int64_t static_extent = -1;  // -1: symbolic
-  int symbol = -1;                  // slot in ComputeSpec::symbols when symbolic
+  int symbol = -1;                  // slot in ComputeSpec::symbols when named
+  // A derived extent's arithmetic, operands before the nodes that use them, the root last;
+  // its leaves are constants and symbol slots.
+  IndexNode derived[kMaxExtentNodes] = {};
+  int derived_count = 0;
 };
 
 struct ComputeSpec {
@@ -3820,12 +4013,53 @@ struct ComputeSpec {
     a.name = name;
     a.reduction = reduction;
     if constexpr (is_static_v<E>) a.static_extent = E::value;
-    else a.symbol = symbol_slot(E::name);
+    else if constexpr (te::is_dim<E>::value) a.symbol = symbol_slot(E::name);
+    else flatten<E>(a);
   }
   template <class E>
   constexpr void add_symbol_of() noexcept {
-    if constexpr (te::is_dim<E>::value) symbol_slot(E::name);
+    if constexpr (te::is_dim<E>::value) {
+      symbol_slot(E::name);
+    } else if constexpr (te::is_derived<E>::value) {
+      add_symbol_of<typename E::lhs>();
+      add_symbol_of<typename E::rhs>();
+    }
   }
+
+ private:
+  // Appends the nodes of extent E to a derived extent; returns the node of its value.
+  template <class E>
+  constexpr int flatten(AxisSpec& a) noexcept {
+    IndexNode n;
+    if constexpr (is_static_v<E>) {
+      n = {IndexNode::constant, -1, -1, E::value};
+    } else if constexpr (te::is_dim<E>::value) {
+      n = {IndexNode::symbol, -1, -1, symbol_slot(E::name)};
+    } else {
+      const int l = flatten<typename E::lhs>(a);
+      const int r = flatten<typename E::rhs>(a);
+      constexpr IndexNode::Op op = [] {
+        switch (E::op) {
+          case te::ExtentOp::add: return IndexNode::add;
+          case te::ExtentOp::sub: return IndexNode::sub;
+          case te::ExtentOp::mul: return IndexNode::mul;
+          case te::ExtentOp::floordiv: return IndexNode::floordiv;
+          case te::ExtentOp::ceildiv: return IndexNode::ceildiv;
+          case te::ExtentOp::min: return IndexNode::min;
+        }
+        return IndexNode::add;
+      }();
+      n = {op, l, r, 0};
+    }
+    if (a.derived_count == kMaxExtentNodes) {
+      too_many = true;
+      return 0;
+    }
+    a.derived[a.derived_count] = n;
+    return a.derived_count++;
+  }
+
+ public:
 };
 
 namespace detail {
@@ -3946,6 +4180,18 @@ struct Builder {
     return node({op, a, b, 0});
   }
 
+  // The nodes of a derived extent (constants folded).
+  constexpr int derived_extent(const AxisSpec& axis) noexcept {
+    int mapped[kMaxExtentNodes] = {};
+    for (int i = 0; i < axis.derived_count; ++i) {
+      const IndexNode& n = axis.derived[i];
+      if (n.op == IndexNode::constant) mapped[i] = constant(n.value);
+      else if (n.op == IndexNode::symbol) mapped[i] = node(n);
+      else mapped[i] = binary(n.op, mapped[n.a], mapped[n.b]);
+    }
+    return mapped[axis.derived_count - 1];
+  }
+
   constexpr int new_loop(Name name, int extent, bool reduction, int position) noexcept {
     if (p.loop_count == kMaxLoops) {
       fail("lower", name, "the loop nest has more loops than kiln::tir::kMaxLoops");
@@ -3985,6 +4231,48 @@ struct Builder {
       return false;
     }
     return true;
+  }
+
+  // transform_layout: the order (and blocking) of the stage's buffer in memory.
+  constexpr void transform_layout(const Primitive& t) noexcept {
+    const char* primitive = "transform_layout";
+    BufferLayout& layout = p.layout;
+    if (t.loop_count > kMaxLoopsPerPrimitive || t.loop_count > kMaxLayoutDims)
+      return fail(primitive, p.stage, "the layout has more dimensions than a primitive holds");
+    if (p.attached) return fail(primitive, p.stage, "a stage computed at another stage's loop stores its regions densely");
+    if (layout.transformed()) return fail(primitive, p.stage, "the layout of the stage's buffer is already transformed");
+    for (int a = 0; a < p.spatial_count; ++a)
+      if (p.align_factor[a] > 0)
+        return fail(primitive, p.axis_names[a], "the axis is storage_align'ed; transform_layout sets every stride itself");
+    const bool blocked = !t.results[0].empty();
+    const int blocked_axis = blocked ? p.find_axis(t.results[0]) : -1;
+    if (blocked) {
+      if (blocked_axis < 0 || blocked_axis >= p.spatial_count)
+        return fail(primitive, t.results[0], "the stage has no spatial axis of that name to block");
+      if (t.factor <= 0) return fail(primitive, t.results[0], "the block factor must be positive");
+      if (!(t.loops[t.loop_count - 1] == t.results[0] + ".i"))
+        return fail(primitive, t.loops[t.loop_count - 1], "the position inside a block (<axis>.i) must come last");
+    }
+    bool listed[kMaxAxes] = {};
+    int dims = 0;
+    for (int i = 0; i < t.loop_count - (blocked ? 1 : 0); ++i) {
+      const Name& n = t.loops[i];
+      int a = -1;
+      if (blocked && n == t.results[0] + ".o") a = blocked_axis;
+      else if (!(blocked && n == t.results[0])) a = p.find_axis(n);
+      if (a < 0 || a >= p.spatial_count)
+        return fail(primitive, n,
+                    blocked ? "not a spatial axis of the stage, nor the blocked axis's <axis>.o or <axis>.i"
+                            : "not a spatial axis of the stage");
+      if (listed[a]) return fail(primitive, n, "the axis is listed twice");
+      listed[a] = true;
+      layout.order[dims++] = static_cast<std::int8_t>(a);
+    }
+    for (int a = 0; a < p.spatial_count; ++a)
+      if (!listed[a]) return fail(primitive, p.axis_names[a], "the layout does not list this axis of the stage");
+    layout.rank = dims;
+    layout.blocked_axis = blocked_axis;
+    layout.block = blocked ? t.factor : 0;
   }
 
   // pad (and Tail::round_up): the loop over a spatial axis, as declared, runs up to the next
@@ -4248,7 +4536,8 @@ constexpr LoopProgram lower(const ComputeSpec& spec, const Schedule& s) noexcept
   for (int a = 0; a < spec.axis_count; ++a) {
     const AxisSpec& axis = spec.axes[a];
     const int full = axis.static_extent >= 0 ? b.constant(axis.static_extent)
-                                             : b.node({IndexNode::symbol, -1, -1, axis.symbol});
+                     : axis.derived_count > 0 ? b.derived_extent(axis)
+                                              : b.node({IndexNode::symbol, -1, -1, axis.symbol});
     p.axis_names[a] = axis.name;
     p.axis_reduction[a] = axis.reduction;
     p.axis_full_extent[a] = full;
@@ -4304,6 +4593,8 @@ constexpr LoopProgram lower(const ComputeSpec& spec, const Schedule& s) noexcept
           b.fail("storage_align", prim.loops[0], "the factor must be positive and the offset in [0, factor)");
         else if (p.attached)
           b.fail("storage_align", prim.loops[0], "a stage computed at another stage's loop stores its regions densely");
+        else if (p.layout.transformed())
+          b.fail("storage_align", prim.loops[0], "the stage's layout is transformed, which sets every stride itself");
         else {
           p.align_factor[a] = prim.factor;
           p.align_offset[a] = prim.align_offset;
@@ -4322,6 +4613,7 @@ constexpr LoopProgram lower(const ComputeSpec& spec, const Schedule& s) noexcept
         }
         break;
       case PrimitiveKind::pad: b.pad("pad", prim.loops[0], prim.factor); break;
+      case PrimitiveKind::transform_layout: b.transform_layout(prim); break;
       case PrimitiveKind::decompose_reduction:
         if (spec.axis_count == spec.spatial_count)
           b.fail("decompose_reduction", spec.stage, "the stage is not a reduction");
@@ -4456,14 +4748,17 @@ constexpr Diagnostic check_stages(const StageGraph& g, const Schedule& s) noexce
     const StageInfo& stage = g.stages[at];
     const bool inlined = s.has(PrimitiveKind::compute_inline, p.stage);
     const bool reverse_inlined = s.has(PrimitiveKind::reverse_compute_inline, p.stage);
-    // Padding changes the stage's buffer; the kernel's output is the caller's, also where a
-    // reverse-inlined output makes its producer write it.
+    // Padding and transform_layout change the stage's buffer; the kernel's output is the
+    // caller's, also where a reverse-inlined output makes its producer write it.
     const bool pads = p.kind == PrimitiveKind::pad || (p.kind == PrimitiveKind::split && p.tail == Tail::round_up);
     bool writes_output = p.stage == last;
     const StageInfo& output = g.stages[g.count - 1];
     if (s.has(PrimitiveKind::reverse_compute_inline, last))
       for (int r = 0; r < output.read_count; ++r) writes_output = writes_output || output.reads[r] == p.stage;
-    if (p.kind == PrimitiveKind::storage_align && p.stage == last) {
+    if (p.kind == PrimitiveKind::transform_layout && writes_output && !inlined && !reverse_inlined) {
+      b.fail(primitive, p.stage,
+             "the stage writes the kernel's output, whose layout the caller chose (cache_write(global) first)");
+    } else if (p.kind == PrimitiveKind::storage_align && p.stage == last) {
       b.fail(primitive, p.loops[0], "the stage is the output of the kernel, whose buffer the caller lays out");
     } else if (pads && writes_output && !inlined && !reverse_inlined) {
       b.fail(primitive, p.loops[0],
@@ -4493,7 +4788,7 @@ constexpr Diagnostic check_stages(const StageGraph& g, const Schedule& s) noexce
       // The kernel was rewritten already: the partial stage exists when the axis could be factored.
       if (p.factor <= 0) b.fail(primitive, p.loops[0], "the factor must be positive");
       else if (g.find(rfactor_name(p.stage)) < 0)
-        b.fail(primitive, p.loops[0], "the stage has no reduction axis of that name with a static extent");
+        b.fail(primitive, p.loops[0], "the stage has no reduction axis of that name");
     } else if (p.kind == PrimitiveKind::cache_read) {
       // The kernel was rewritten already: the copy exists where the stage read the tensor.
       bool reads_copy = false;
@@ -4898,8 +5193,8 @@ struct CacheWriteOp {
 // axis k becomes k.o * factor + k.i; the new stage "<stage>_rf" keeps k.i as a spatial axis
 // and reduces over k.o (and the other reduction axes), and the stage then reduces the
 // partial results over k.i. The partial results are independent, so k.i can be vectorized
-// or run in parallel, which a reduction loop cannot. The factored axis needs a static extent
-// (the extent of k.o is derived from it); a factor that does not divide it guards the last
+// or run in parallel, which a reduction loop cannot. k.o runs over ceildiv(K, factor) chunks
+// (a derived extent when K is not static); a factor that does not divide K guards the last
 // chunk with the reducer's identity.
 
 #include <cstdint>
@@ -4912,16 +5207,16 @@ namespace kiln::tir {
 namespace detail {
 template <Name Axis, class... RAxes>
 struct factored_axis {
-  // The static extent of the reduction axis named Axis, or -1 (absent or dynamic).
-  static constexpr std::int64_t extent = [] {
-    std::int64_t e = -1;
-    auto one = [&]<class A>(std::type_identity<A>) {
-      if constexpr (is_static_v<typename A::extent_type>)
-        if (A::name == Axis) e = A::extent_type::value;
-    };
-    (one(std::type_identity<RAxes>{}), ...);
-    return e;
-  }();
+  static constexpr bool found = (... || (RAxes::name == Axis));
+  // The extent of the reduction axis named Axis (Int<0> when absent).
+  using extent_type = typename decltype([] {
+    if constexpr (found) {
+      using Matches = te::concat_t<std::conditional_t<RAxes::name == Axis, te::TypeList<typename RAxes::extent_type>, te::TypeList<>>...>;
+      return std::type_identity<std::tuple_element_t<0, typename te::tuple_of<Matches>::type>>{};
+    } else {
+      return std::type_identity<Int<0>>{};
+    }
+  }())::type;
   // The other reduction axes, in order.
   using others = te::concat_t<std::conditional_t<RAxes::name == Axis, te::TypeList<>, te::TypeList<RAxes>>...>;
 };
@@ -4946,20 +5241,25 @@ struct RfactorOp {
   template <class C, class R, class B, class... RAxes>
   static constexpr auto factor(const C& c, const te::Reduce<R, B, RAxes...>& reduce) noexcept {
     using Found = factored_axis<Axis, RAxes...>;
-    constexpr std::int64_t K = Found::extent;
-    if constexpr (K < 0) {
+    if constexpr (!Found::found) {
       return c;  // nothing to factor; check_stages reports it
     } else {
-      using Outer = te::ReduceAxis<outer_name, Int<(K + Factor - 1) / Factor>>;
+      // k.o runs over ceildiv(K, factor) chunks: static, or derived from K's symbols.
+      using K = typename Found::extent_type;
+      using Outer = te::ReduceAxis<outer_name, decltype(ceildiv(K{}, Int<Factor>{}))>;
       using InnerSpatial = te::SpatialAxis<inner_name, Int<Factor>>;
       using InnerReduce = te::ReduceAxis<inner_name, Int<Factor>>;
       const auto k = Outer{} * Factor + InnerSpatial{};
       te::Substitution<std::tuple<std::remove_const_t<decltype(k)>>, Axis> rename{std::make_tuple(k)};
       const auto body = te::substitute(reduce.body, rename);
       using T = typename te::Reduce<R, B, RAxes...>::value_type;
+      constexpr bool divides = [] {
+        if constexpr (is_static_v<K>) return K::value % Factor == 0;
+        else return false;
+      }();
       const auto partial_body = [&] {
-        if constexpr (K % Factor == 0) return body;
-        else return te::if_then_else(k < K, body, R::template identity<T>());
+        if constexpr (divides) return body;
+        else return te::if_then_else(k < te::extent_of(K{}), body, R::template identity<T>());
       }();
       using PartialBody = std::remove_const_t<decltype(partial_body)>;
       const auto partial_reduce = [&]<class... Others>(te::TypeList<Others...>) {
@@ -5204,6 +5504,7 @@ auto make_stage_exprs(const Last& last) {
 
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <type_traits>
 
 
@@ -5267,6 +5568,7 @@ template <Name N> std::string print_expr(const te::Var<N>&);
 template <Name N, class E> std::string print_expr(const te::ReduceAxis<N, E>&);
 template <Name N, class E> std::string print_expr(const te::SpatialAxis<N, E>&);
 template <class U> std::string print_expr(const te::Const<U>&);
+template <std::int64_t V> std::string print_expr(const te::StaticConst<V>&) { return std::to_string(V); }
 template <class P, class... Idx> std::string print_expr(const te::Load<P, Idx...>&);
 template <class Op, class L, class R> std::string print_expr(const te::Binary<Op, L, R>&);
 template <class Op, class A> std::string print_expr(const te::Unary<Op, A>&);
@@ -5350,27 +5652,64 @@ std::string print_extents(te::Extents<Es...>) {
   bool first = true;
   auto one = [&]<class E>(std::type_identity<E>) {
     if constexpr (is_static_v<E>) out += str_cat(first ? "" : ", ", E::value);
-    else out += str_cat(first ? "" : ", ", E::name.view());
+    else out += str_cat(first ? "" : ", ", te::extent_text<E>());
     first = false;
   };
   (one(std::type_identity<Es>{}), ...);
   return sizeof...(Es) == 1 ? out + "," : out;
 }
 
-// A buffer's extents, each padded axis as the multiple it is rounded up to.
+// A buffer's extents as allocated: each padded axis as the multiple it is rounded up to and,
+// under transform_layout, in the layout's order, a blocked axis as its number of blocks
+// with the block innermost.
 template <class... Es>
-std::string padded_extents(const LoopProgram& writer, te::Extents<Es...>) {
-  std::string out;
+std::string allocated_extents(const LoopProgram& writer, te::Extents<Es...>) {
+  std::string extent[sizeof...(Es) + 1];
+  std::int64_t static_extent[sizeof...(Es) + 1] = {};  // -1: dynamic
   int axis = 0;
   auto one = [&]<class E>(std::type_identity<E>) {
     const std::int64_t m = writer.pad_multiple[axis];
-    std::string e;
-    if constexpr (is_static_v<E>) e = std::to_string(m > 0 ? (E::value + m - 1) / m * m : E::value);
-    else e = m > 0 ? str_cat("T.round_up(", E::name.view(), ", ", m, ")") : std::string(E::name.view());
-    out += str_cat(axis++ ? ", " : "", e);
+    if constexpr (is_static_v<E>) {
+      static_extent[axis] = writer.padded_extent(axis, E::value);
+      extent[axis] = std::to_string(static_extent[axis]);
+    } else {
+      static_extent[axis] = -1;
+      extent[axis] = m > 0 ? str_cat("T.round_up(", te::extent_text<E>(), ", ", m, ")") : te::extent_text<E>();
+    }
+    ++axis;
   };
   (one(std::type_identity<Es>{}), ...);
-  return sizeof...(Es) == 1 ? out + "," : out;
+  const BufferLayout& layout = writer.layout;
+  std::string out;
+  int dims = 0;
+  auto dim = [&](const std::string& e) { out += str_cat(dims++ ? ", " : "", e); };
+  if (!layout.transformed()) {
+    for (int a = 0; a < axis; ++a) dim(extent[a]);
+  } else {
+    for (int d = 0; d < layout.rank; ++d) {
+      const int a = layout.order[d];
+      if (a != layout.blocked_axis) dim(extent[a]);
+      else if (static_extent[a] >= 0) dim(std::to_string((static_extent[a] + layout.block - 1) / layout.block));
+      else dim(str_cat("T.ceildiv(", extent[a], ", ", layout.block, ")"));
+    }
+    if (layout.blocked()) dim(std::to_string(layout.block));
+  }
+  return dims == 1 ? out + "," : out;
+}
+
+// Under transform_layout, where an element of the buffer lies: "  # B[k, j] at [j // 16, k, j % 16]".
+inline std::string layout_comment(const LoopProgram& writer, std::string_view buffer) {
+  const BufferLayout& layout = writer.layout;
+  if (!layout.transformed()) return {};
+  std::string logical, physical;
+  for (int a = 0; a < writer.spatial_count; ++a) logical += str_cat(a ? ", " : "", writer.axis_names[a].view());
+  for (int d = 0; d < layout.rank; ++d) {
+    const int a = layout.order[d];
+    physical += str_cat(d ? ", " : "", writer.axis_names[a].view());
+    if (a == layout.blocked_axis) physical += str_cat(" // ", layout.block);
+  }
+  if (layout.blocked()) physical += str_cat(", ", writer.axis_names[layout.blocked_axis].view(), " % ", layout.block);
+  return str_cat("  # ", buffer, "[", logical, "] at [", physical, "]");
 }
 
 template <class... Ps>
@@ -5607,9 +5946,11 @@ std::string print_kernel(const Last& last) {
               aligned += str_cat(aligned.empty() ? "  # stride of " : ", ", sp.axis_names[a].view(), " = ",
                                  sp.align_factor[a], " * q + ", sp.align_offset[a]);
           using Writer = std::tuple_element_t<PlanT::writer_of(i), typename te::tuple_of<typename PlanT::Stages>::type>;
+          constexpr const LoopProgram& wp = PlanT::template program<Writer>;
           out += str_cat("    ", St::name.view(), " = T.alloc_buffer((",
-                         detail::padded_extents(PlanT::template program<Writer>, typename St::extents_type{}), "), \"",
-                         detail::dtype_name<typename St::value_type>(), "\")", aligned, "\n");
+                         detail::allocated_extents(wp, typename St::extents_type{}), "), \"",
+                         detail::dtype_name<typename St::value_type>(), "\")", aligned,
+                         detail::layout_comment(wp, St::name.view()), "\n");
         }
         if constexpr (PlanT::top_level(i)) out += detail::print_with_attached<PlanT, St>(last);
       };
@@ -5816,8 +6157,9 @@ struct Conv2dTap {
 };
 template <Conv2dParams P, class Y, class X, class RR, class RS, class Height, class Width>
 constexpr auto conv2d_tap(Y y, X x, RR rr, RS rs, Height height, Width width) noexcept {
-  const auto iy = y * P.stride_h + rr * P.dilation_h - P.pad_h;
-  const auto ix = x * P.stride_w + rs * P.dilation_w - P.pad_w;
+  // The parameters as compile-time constants: a unit stride or dilation folds away.
+  const auto iy = y * Int<P.stride_h>{} + rr * Int<P.dilation_h>{} - Int<P.pad_h>{};
+  const auto ix = x * Int<P.stride_w>{} + rs * Int<P.dilation_w>{} - Int<P.pad_w>{};
   const auto inside = (iy >= 0) && (iy < height) && (ix >= 0) && (ix < width);
   return Conv2dTap<decltype(iy), decltype(ix), decltype(inside)>{iy, ix, inside};
 }
@@ -5839,7 +6181,11 @@ auto conv2d_nchw(N n, C, H h, Wd w, K k, CPerGroup, R, S, OH oh, OW ow) {
   const auto in_per_group = te::extent_of(CPerGroup{});
   return te::compute<Out, "n", "k", "y", "x">(te::extents(n, k, oh, ow), [=](auto b, auto f, auto y, auto x) {
     const auto tap = conv2d_tap<P>(y, x, rr, rs, height, width);
-    const auto channel = te::floordiv(f, out_per_group) * in_per_group + rc;
+    // The input channel of output channel f's group; without groups no division at all.
+    const auto channel = [&] {
+      if constexpr (P.groups == 1) return rc;
+      else return te::floordiv(f, out_per_group) * in_per_group + rc;
+    }();
     return te::sum(te::if_then_else(tap.inside, X(b, channel, tap.iy, tap.ix), T(0)) * W(f, rc, rr, rs), rc, rr, rs);
   });
 }
@@ -23437,9 +23783,22 @@ auto view_of(M&& m) {
 #include <cstddef>
 #include <cstdint>
 #include <type_traits>
+#include <utility>
 
 
 namespace kiln::cpu {
+
+// The offset of index i along one axis of a buffer; along a blocked axis, of its block and
+// its position in the block. Indices into a buffer are never negative: unsigned division.
+template <bool Blocked, std::int64_t Block>
+KILN_FORCEINLINE std::int64_t blocked_offset(std::int64_t i, std::int64_t stride) noexcept {
+  if constexpr (Blocked) {
+    const auto u = static_cast<std::uint64_t>(i);
+    return static_cast<std::int64_t>(u / Block) * stride + static_cast<std::int64_t>(u % Block);
+  } else {
+    return i * stride;
+  }
+}
 
 template <class T, std::size_t R>
 struct Buffer {
@@ -23457,6 +23816,30 @@ struct Buffer {
     std::size_t axis = 0;
     ((element += static_cast<std::int64_t>(idx) * stride[axis++]), ...);
     return data + element;
+  }
+  // The element of a buffer whose axis BlockedAxis is stored in blocks of Block elements
+  // (transform_layout): stride[BlockedAxis] steps whole blocks and the position inside a
+  // block is innermost, with stride one. BlockedAxis < 0: the plain strides of at().
+  template <int BlockedAxis, std::int64_t Block, class... Idx>
+  KILN_FORCEINLINE T* at_blocked(Idx... idx) const noexcept {
+    if constexpr (BlockedAxis < 0) {
+      return at(idx...);
+    } else {
+      return [&]<std::size_t... Q>(std::index_sequence<Q...>) {
+        const std::int64_t index[] = {static_cast<std::int64_t>(idx)...};
+        return data + (offset + ... + blocked_offset<static_cast<int>(Q) == BlockedAxis, Block>(index[Q], stride[Q]));
+      }(std::index_sequence_for<Idx...>{});
+    }
+  }
+  // Whether `lanes` elements from index `first` along axis `axis` (the other indices fixed)
+  // lie next to each other in memory, in order.
+  template <int BlockedAxis, std::int64_t Block>
+  KILN_FORCEINLINE bool unit_run(std::size_t axis, std::int64_t first, std::int64_t lanes) const noexcept {
+    if constexpr (BlockedAxis >= 0) {
+      if (axis == static_cast<std::size_t>(BlockedAxis))
+        return static_cast<std::int64_t>(static_cast<std::uint64_t>(first) % Block) + lanes <= Block;
+    }
+    return stride[axis] == 1 || lanes <= 1;
   }
 };
 
@@ -23524,8 +23907,11 @@ Result<Buffer<T, R>> to_buffer(const Tensor& t, const char* argument) {
 
 #include <xsimd/xsimd.hpp>
 
+#include <cstddef>
 #include <cstdint>
+#include <tuple>
 #include <type_traits>
+#include <utility>
 
 
 namespace kiln::cpu::detail {
@@ -23545,6 +23931,8 @@ struct unit_step<te::Binary<te::op::add, L, R>, A>
 template <class L, class R, Name A>
 struct unit_step<te::Binary<te::op::sub, L, R>, A>
     : std::bool_constant<unit_step<L, A>::value && !depends_on<R, A>::value> {};
+// Scaled by a compile-time one (a convolution's unit stride).
+template <class L, Name A> struct unit_step<te::Binary<te::op::mul, L, te::StaticConst<1>>, A> : unit_step<L, A> {};
 
 // Index expressions built from the axis by scaling, shifting (and, with Divide, floor
 // division) by things that ignore it: affine in the axis without division, monotone in it
@@ -23566,23 +23954,29 @@ struct scaled_axis<te::Binary<te::op::floordiv, L, R>, A, true>
 template <class E, Name A> using affine_in = scaled_axis<E, A, false>;
 template <class E, Name A> using monotone_in = scaled_axis<E, A, true>;
 
-// A load whose last index has the property LastIndex and whose other indices ignore the axis.
-template <class L, Name A, template <class, Name> class LastIndex> struct load_along : std::false_type {};
-template <template <class, class...> class LoadNode, class P, class... Idx, Name A, template <class, Name> class LastIndex>
+// A load of which exactly one index depends on the axis, that one with the property Index;
+// `position` is where it stands.
+template <class L, Name A, template <class, Name> class Index> struct load_along : std::false_type {
+  static constexpr std::size_t position = 0;
+};
+template <template <class, class...> class LoadNode, class P, class... Idx, Name A, template <class, Name> class Index>
   requires(std::is_same_v<LoadNode<P, Idx...>, te::Load<P, Idx...>> ||
            std::is_same_v<LoadNode<P, Idx...>, te::StageLoad<P, Idx...>>)
-struct load_along<LoadNode<P, Idx...>, A, LastIndex> {
+struct load_along<LoadNode<P, Idx...>, A, Index> {
+  static constexpr bool dep[] = {depends_on<Idx, A>::value..., false};
+  static constexpr std::size_t position = [] {
+    for (std::size_t i = 0; i < sizeof...(Idx); ++i)
+      if (dep[i]) return i;
+    return std::size_t{0};
+  }();
   static constexpr bool value = [] {
-    constexpr bool last_ok[] = {LastIndex<Idx, A>::value...};
-    constexpr bool dep[] = {depends_on<Idx, A>::value...};
-    constexpr std::size_t n = sizeof...(Idx);
-    if (n == 0 || !last_ok[n - 1]) return false;
-    for (std::size_t i = 0; i + 1 < n; ++i)
-      if (dep[i]) return false;
-    return true;
+    constexpr bool ok[] = {Index<Idx, A>::value..., false};
+    std::size_t dependent = 0;
+    for (std::size_t i = 0; i < sizeof...(Idx); ++i) dependent += dep[i] ? 1 : 0;
+    return dependent == 1 && ok[position];
   }();
 };
-// Steps one element per lane: a vector load.
+// Steps one element per lane along one index: a vector load where that index's stride is one.
 template <class L, Name A> using contiguous_load = load_along<L, A, unit_step>;
 // Steps a constant per lane, known at run time.
 template <class L, Name A> using affine_load = load_along<L, A, affine_in>;
@@ -23655,6 +24049,18 @@ template <class T, class Arch, Name A>
 struct VectorEval {
   using batch = xsimd::batch<T, Arch>;
 
+  // Lane by lane: `one(env)` at each lane, the axis advanced by one per lane.
+  template <class Env, class One>
+  static KILN_FORCEINLINE batch lane_by_lane(const Env& env, const One& one) noexcept {
+    alignas(64) T lanes[batch::size];
+    Env shifted = env;
+    for (std::size_t l = 0; l < batch::size; ++l) {
+      lanes[l] = static_cast<T>(one(shifted));
+      shifted.template advance<A>(1);
+    }
+    return batch::load_aligned(lanes);
+  }
+
   // Any vectorizable expression: invariant ones are evaluated once and broadcast.
   template <class E, class Env>
   static KILN_FORCEINLINE auto eval_any(const E& e, const Env& env) noexcept {
@@ -23672,38 +24078,51 @@ struct VectorEval {
 
   template <class P, class... Idx, class Env>
   static KILN_FORCEINLINE batch eval(const te::Load<P, Idx...>& load, const Env& env) noexcept {
-    return eval_load(load, env.template buffer<P>(), env);
+    return eval_load<tir::BufferLayout{}>(load, env.template buffer<P>(), env);
   }
   template <class C, class... Idx, class Env>
   static KILN_FORCEINLINE batch eval(const te::StageLoad<C, Idx...>& load, const Env& env) noexcept {
-    return eval_load(load, env.template stage_buffer<C>(), env);
+    return eval_load<Env::template layout_of<C>>(load, env.template stage_buffer<C>(), env);
   }
 
-  // A load from a placeholder or a materialized stage.
-  template <class L, class B, class Env>
+  // A load from a placeholder or a materialized stage whose buffer has layout Layout.
+  template <tir::BufferLayout Layout, class L, class B, class Env>
   static KILN_FORCEINLINE batch eval_load(const L& load, const B& buf, const Env& env) noexcept {
     if constexpr (!depends_on<L, A>::value) {
       return batch(load.eval(env));
     } else {
       constexpr std::size_t rank = std::tuple_size_v<decltype(load.indices)>;
-      const T* first = std::apply([&](const auto&... idx) { return buf.at(idx.eval(env)...); }, load.indices);
+      constexpr int blocked_axis = Layout.blocked_axis;
+      constexpr std::int64_t block = Layout.block;
+      std::int64_t index[rank];
+      std::apply([&](const auto&... idx) {
+        std::size_t q = 0;
+        ((index[q++] = static_cast<std::int64_t>(idx.eval(env))), ...);
+      }, load.indices);
+      auto element = [&](const std::int64_t* at) {
+        return [&]<std::size_t... Q>(std::index_sequence<Q...>) {
+          return buf.template at_blocked<blocked_axis, block>(at[Q]...);
+        }(std::make_index_sequence<rank>{});
+      };
+      const T* first = element(index);
       if constexpr (contiguous_load<L, A>::value) {
-        if (KILN_LIKELY(buf.stride[rank - 1] == 1)) return batch::load_unaligned(first);
-      } else if constexpr (affine_load<L, A>::value) {
-        // The step of one lane, the same for every lane.
+        constexpr std::size_t q = contiguous_load<L, A>::position;
+        const bool unit = buf.template unit_run<blocked_axis, block>(q, index[q], batch::size);
+        if (KILN_LIKELY(unit)) return batch::load_unaligned(first);
+      } else if constexpr (affine_load<L, A>::value &&
+                           static_cast<int>(affine_load<L, A>::position) != blocked_axis) {
+        // The step of one lane, the same for every lane (not so across the blocks of a
+        // blocked axis, which gathers).
         Env next = env;
         next.template advance<A>(1);
-        const T* second = std::apply([&](const auto&... idx) { return buf.at(idx.eval(next)...); }, load.indices);
-        if (second - first == 1) return batch::load_unaligned(first);
+        constexpr std::size_t q = affine_load<L, A>::position;
+        std::int64_t stepped[rank];
+        for (std::size_t i = 0; i < rank; ++i) stepped[i] = index[i];
+        stepped[q] = static_cast<std::int64_t>(std::get<q>(load.indices).eval(next));
+        if (element(stepped) - first == 1) return batch::load_unaligned(first);
       }
       // Any other access pattern: gather lane by lane.
-      alignas(64) T lanes[batch::size];
-      Env shifted = env;
-      for (std::size_t l = 0; l < batch::size; ++l) {
-        lanes[l] = load.eval(shifted);
-        shifted.template advance<A>(1);
-      }
-      return batch::load_aligned(lanes);
+      return lane_by_lane(env, [&](const Env& at) { return load.eval(at); });
     }
   }
 
@@ -23756,17 +24175,26 @@ struct VectorEval {
     if constexpr (!depends_on<C, A>::value) {
       return e.cond.eval(env) ? eval_any(e.if_true, env) : eval_any(e.if_false, env);
     } else {
+      // A conjunct that ignores the axis decides the whole vector when it fails (a row of
+      // a convolution's padding above or below the image).
+      if (!invariant_conjuncts_hold(e.cond, env)) return eval_any(e.if_false, env);
       Env last = env;
       last.template advance<A>(static_cast<std::int64_t>(batch::size) - 1);
       const bool first_holds = e.cond.eval(env), last_holds = e.cond.eval(last);
       if (first_holds && last_holds) return eval_any(e.if_true, env);
-      alignas(64) T lanes[batch::size];
-      Env shifted = env;
-      for (std::size_t l = 0; l < batch::size; ++l) {
-        lanes[l] = static_cast<T>(e.eval(shifted));
-        shifted.template advance<A>(1);
-      }
-      return batch::load_aligned(lanes);
+      return lane_by_lane(env, [&](const Env& at) { return e.eval(at); });
+    }
+  }
+  // Whether the conjuncts of a condition that ignore the axis hold (the others count as true).
+  template <class C, class Env>
+  static KILN_FORCEINLINE bool invariant_conjuncts_hold(const C& c, const Env& env) noexcept {
+    if constexpr (!depends_on<C, A>::value) {
+      return static_cast<bool>(c.eval(env));
+    } else if constexpr (requires { typename C::op_type; } &&
+                         std::is_same_v<typename C::op_type, te::op::logical_and>) {
+      return invariant_conjuncts_hold(c.lhs, env) && invariant_conjuncts_hold(c.rhs, env);
+    } else {
+      return true;
     }
   }
 
@@ -24318,7 +24746,8 @@ struct Env {
   }
   template <Name N>
   KILN_FORCEINLINE void advance(std::int64_t by) noexcept {
-    axes[P.find_axis(N)] += by;
+    constexpr int a = P.find_axis(N);  // at compile time: names compare by their bytes
+    axes[a] += by;
   }
   template <class Placeholder>
   KILN_FORCEINLINE const auto& buffer() const noexcept {
@@ -24332,19 +24761,40 @@ struct Env {
   KILN_FORCEINLINE auto load(Idx... idx) const noexcept {
     return *buffer<Placeholder>().at(idx...);
   }
+  // The layout of a tensor's buffer: an input's is strided as the caller passed it; a
+  // stage's is set by transform_layout in the program of the stage that writes it.
+  template <class Tensor>
+  static constexpr tir::BufferLayout layout_of = [] {
+    if constexpr (requires { Tensor::body; }) {
+      using Writer = std::tuple_element_t<PlanT::writer_of(PlanT::template index_of<Tensor>),
+                                          typename te::tuple_of<typename PlanT::Stages>::type>;
+      return PlanT::template program<Writer>.layout;
+    } else {
+      return tir::BufferLayout{};
+    }
+  }();
+  template <class Stage, class... Idx>
+  KILN_FORCEINLINE auto* stage_element(Idx... idx) const noexcept {
+    constexpr tir::BufferLayout L = layout_of<Stage>;
+    return stage_buffer<Stage>().template at_blocked<L.blocked_axis, L.block>(idx...);
+  }
   template <class Stage, class... Idx>
   KILN_FORCEINLINE auto load_stage(Idx... idx) const noexcept {
-    return *stage_buffer<Stage>().at(idx...);
+    return *stage_element<Stage>(idx...);
   }
   KILN_FORCEINLINE Output epilogue_value() const noexcept { return epilogue_input; }
   // The element the statement writes: in this stage's buffer or its epilogue consumer's.
+  // (This stage writes that buffer, so its program holds the buffer's layout.)
   KILN_FORCEINLINE auto* out() const noexcept {
     const auto& buf = std::get<PlanT::output_of(PlanT::template index_of<St>)>(buffers->stages);
-    return [&]<std::size_t... I>(std::index_sequence<I...>) { return buf.at(axes[I]...); }(
-        std::make_index_sequence<St::rank>{});
+    return [&]<std::size_t... I>(std::index_sequence<I...>) {
+      return buf.template at_blocked<P.layout.blocked_axis, P.layout.block>(axes[I]...);
+    }(std::make_index_sequence<St::rank>{});
   }
-  KILN_FORCEINLINE std::int64_t out_stride_last() const noexcept {
-    return std::get<PlanT::output_of(PlanT::template index_of<St>)>(buffers->stages).stride[St::rank - 1];
+  // Whether the elements out() addresses for `lanes` steps of `axis` are consecutive.
+  KILN_FORCEINLINE bool out_unit_run(std::size_t axis, std::int64_t lanes) const noexcept {
+    return std::get<PlanT::output_of(PlanT::template index_of<St>)>(buffers->stages)
+        .template unit_run<P.layout.blocked_axis, P.layout.block>(axis, axes[axis], lanes);
   }
 };
 
@@ -24427,6 +24877,24 @@ struct Codegen {
     [&]<int... A>(std::integer_sequence<int, A...>) { ((s.env.axes[A] = index<P.axis_value[A]>(s)), ...); }(
         std::make_integer_sequence<int, P.axis_count>{});
   }
+  // Per axis, the position of the innermost loop its value depends on (-1: none). An axis is
+  // recomputed when that loop steps and keeps its value below it, so a statement deep in a
+  // nest of fused loops does not divide its way back to every axis each time.
+  static constexpr auto axis_depth = [] {
+    std::array<int, tir::kMaxAxes> depth{};
+    for (int a = 0; a < P.axis_count; ++a) {
+      depth[static_cast<std::size_t>(a)] = -1;
+      for (int i = 0; i < P.loop_count; ++i)
+        if (P.depends_on_loop(P.axis_value[a], P.loops[i].id)) depth[static_cast<std::size_t>(a)] = i;
+    }
+    return depth;
+  }();
+  template <int Depth>
+  static KILN_FORCEINLINE void update_axes(State& s) noexcept {
+    [&]<int... A>(std::integer_sequence<int, A...>) {
+      ((axis_depth[A] == Depth ? (s.env.axes[A] = index<P.axis_value[A]>(s), 0) : 0), ...);
+    }(std::make_integer_sequence<int, P.axis_count>{});
+  }
   static constexpr bool guard_uses_reduction(int g) noexcept {
     for (int i = 0; i < P.loop_count; ++i)
       if (P.loops[i].reduction && P.depends_on_loop(P.guards[g].value, P.loops[i].id)) return true;
@@ -24472,12 +24940,16 @@ struct Codegen {
     }(std::make_integer_sequence<int, P.axis_count>{});
   }
 
+  // The innermost statement of the nest; the loops keep the axes up to date (update_axes).
   static KILN_FORCEINLINE void scalar_statement(State& s) noexcept {
-    compute_axes(s);
     if (!guards_hold<-1>(s)) return;
     if constexpr (padded) {
       if (!in_tensor_extent(s)) return store_padding(s);
     }
+    statement(s);
+  }
+  // The statement at the current axes, inside the guards and the tensor.
+  static KILN_FORCEINLINE void statement(State& s) noexcept {
     T* out = target(s);
     if constexpr (is_reduction) {
       using R = typename Body::reducer_type;
@@ -24490,6 +24962,11 @@ struct Codegen {
     }
   }
 
+  // The axis whose elements lie next to each other in the buffer this stage writes.
+  static constexpr int innermost_axis = P.layout.blocked() ? P.layout.blocked_axis
+                                        : P.layout.transformed() ? P.layout.order[P.layout.rank - 1]
+                                                                 : static_cast<int>(St::rank) - 1;
+
   // W lanes of the vectorized loop, starting at the current value of its variable.
   template <int Depth>
   static KILN_FORCEINLINE void vector_statement(State& s) noexcept {
@@ -24500,16 +24977,16 @@ struct Codegen {
       return -1;
     }();
     constexpr Name axis_name = P.axis_names[axis];
-    compute_axes(s);
+    update_axes<Depth>(s);
     if (!guards_hold<L.id>(s)) return;
     // Lanes past a guarded tail are dropped; lanes in the padding store zero one by one.
     const std::int64_t lanes = guarded_steps<L.id>(s, static_cast<std::int64_t>(width));
     // The vector loop is the innermost, so it steps the local tile by one.
-    constexpr bool output_contiguous = local_accumulator || axis == static_cast<int>(St::rank) - 1;
+    constexpr bool output_contiguous = local_accumulator || axis == innermost_axis;
     if constexpr (has_simd && output_contiguous && vectorizable_v<Stmt, T, axis_name>) {
       bool whole = lanes == static_cast<std::int64_t>(width);
       if constexpr (padded) whole = whole && guarded_steps<L.id, true>(s, lanes) == lanes && in_tensor_extent(s);
-      if (whole && (local_accumulator || s.env.out_stride_last() == 1)) {
+      if (whole && (local_accumulator || s.env.out_unit_run(axis, lanes))) {
         using batch = xsimd::batch<T, Arch>;
         using V = VectorEval<T, Arch, axis_name>;
         T* out = target(s);
@@ -24531,13 +25008,19 @@ struct Codegen {
         return;
       }
     }
-    // One lane at a time.
-    const std::int64_t first = s.loop[L.id];
+    // One lane at a time. The guards hold for the lanes counted; only the vector axis moves,
+    // by one per lane (vectorize accepts no other loop), so the other axes stay as computed.
+    const std::int64_t first = s.loop[L.id], origin = s.env.axes[axis];
+    std::int64_t inside = lanes;  // the lanes inside the tensor; the rest is padding
+    if constexpr (padded) inside = in_tensor_extent(s) ? guarded_steps<L.id, true>(s, lanes) : 0;
     for (std::int64_t l = 0; l < lanes; ++l) {
-      s.loop[L.id] = first + l;
-      scalar_statement(s);
+      s.loop[L.id] = first + l;  // a local tile's index reads it
+      s.env.axes[axis] = origin + l;
+      if (padded && l >= inside) store_padding(s);
+      else statement(s);
     }
     s.loop[L.id] = first;
+    s.env.axes[axis] = origin;
   }
 
   // ---- around the reduction: nests over the spatial loops inside the first reduction loop
@@ -24690,7 +25173,7 @@ struct Codegen {
     as.env.buffers = s.env.buffers;
     as.exprs = &std::get<Ai>(*s.all);
     as.all = s.all;
-    ACodegen::template run<0>(as);
+    ACodegen::start(as);
   }
   template <int Axis>
   static KILN_FORCEINLINE std::int64_t full_extent(const State& s) noexcept {
@@ -24711,6 +25194,7 @@ struct Codegen {
   template <int Depth>
   static KILN_FORCEINLINE void loop_body(State& s, std::int64_t i) noexcept {
     s.loop[P.loops[Depth].id] = i;
+    update_axes<Depth>(s);
     if constexpr (has_attached<Depth, false>) run_attached<Depth, false>(s);
     run<Depth + 1>(s);
     if constexpr (has_attached<Depth, true>) run_attached<Depth, true>(s);
@@ -24750,9 +25234,34 @@ struct Codegen {
     else return env.template stage_buffer<typename Load::stage_type>();
   }
   template <class Load>
+  static constexpr tir::BufferLayout operand_layout = [] {
+    if constexpr (requires { typename Load::placeholder_type; }) return tir::BufferLayout{};
+    else return EnvT::template layout_of<typename Load::stage_type>;
+  }();
+  template <class Load>
   static KILN_FORCEINLINE auto operand_at(const Load& load, const EnvT& env) noexcept {
     const auto& buf = operand_buffer<Load>(env);
-    return std::apply([&](const auto&... idx) { return buf.at(idx.eval(env)...); }, load.indices);
+    constexpr tir::BufferLayout L = operand_layout<Load>;
+    return std::apply([&](const auto&... idx) { return buf.template at_blocked<L.blocked_axis, L.block>(idx.eval(env)...); },
+                      load.indices);
+  }
+  // Whether an operand (or the output) holds its tile as rows, `run` consecutive elements
+  // along the last index from the current position, a constant stride apart (then `ld`):
+  // a buffer blocked along its rows has no such stride.
+  template <tir::BufferLayout L, class B>
+  static KILN_FORCEINLINE bool tile_rows(const B& buf, std::int64_t last_index, std::int64_t run, std::int64_t& ld) noexcept {
+    constexpr std::size_t rank = std::extent_v<decltype(B::stride)>;
+    if constexpr (L.blocked_axis == static_cast<int>(rank) - 2) {
+      return false;
+    } else {
+      ld = buf.stride[rank - 2];
+      return buf.template unit_run<L.blocked_axis, L.block>(rank - 1, last_index, run);
+    }
+  }
+  template <class Load>
+  static KILN_FORCEINLINE bool operand_rows(const Load& load, const EnvT& env, std::int64_t run, std::int64_t& ld) noexcept {
+    const std::int64_t last_index = std::get<std::tuple_size_v<decltype(load.indices)> - 1>(load.indices).eval(env);
+    return tile_rows<operand_layout<Load>>(operand_buffer<Load>(env), last_index, run, ld);
   }
 
   // Whether every index of an operand's read, at the current axes, lies inside its buffer
@@ -24803,17 +25312,14 @@ struct Codegen {
     if constexpr (K.tail_bound >= 0) kc = index<K.tail_bound>(s);
     else kc = index<K.extent>(s);
     kc = std::max<std::int64_t>(guarded_steps<K.id>(s, kc), 0);
-    using A = std::remove_cvref_t<decltype(a)>;
-    using B = std::remove_cvref_t<decltype(b)>;
-    const auto& abuf = operand_buffer<A>(s.env);
-    const auto& bbuf = operand_buffer<B>(s.env);
-    constexpr std::size_t ar = std::tuple_size_v<decltype(a.indices)>, br = std::tuple_size_v<decltype(b.indices)>;
     const auto& cbuf = std::get<PlanT::output_of(PlanT::template index_of<St>)>(s.env.buffers->stages);
-    if (abuf.stride[ar - 1] != 1 || bbuf.stride[br - 1] != 1 || cbuf.stride[St::rank - 1] != 1) return false;
+    std::int64_t lda = 0, ldb = 0, ldc = 0;
+    if (!operand_rows(a, s.env, kc, lda) || !operand_rows(b, s.env, cols, ldb) ||
+        !tile_rows<P.layout>(cbuf, s.env.axes[St::rank - 1], cols, ldc))
+      return false;
     const bool accumulate = decomposed_init || !at_reduction_start(s);
-    tensor_intrinsic<P.intrinsic.name>::template run<rows, cols, Arch>(
-        kc, operand_at(a, s.env), abuf.stride[ar - 2], operand_at(b, s.env), bbuf.stride[br - 2], s.env.out(),
-        cbuf.stride[St::rank - 2], accumulate);
+    tensor_intrinsic<P.intrinsic.name>::template run<rows, cols, Arch>(kc, operand_at(a, s.env), lda, operand_at(b, s.env),
+                                                                       ldb, s.env.out(), ldc, accumulate);
     return true;
   }
 
@@ -24878,6 +25384,7 @@ struct Codegen {
         const std::int64_t chunks = pool->chunk_count(0, trip);
         pool->parallel_for(0, trip, [&](std::int64_t begin, std::int64_t end) {
           State local = s;
+          compute_axes(local);
           if constexpr (hosts_stages) {
             // Stages attached to this nest compute into this chunk's own buffers.
             std::int64_t chunk = 0;
@@ -24897,6 +25404,11 @@ struct Codegen {
         return;
       }
     }
+    start(s);
+  }
+  // The nest from its first loop, every axis computed once before it.
+  static KILN_FORCEINLINE void start(State& s) noexcept {
+    compute_axes(s);
     run<0>(s);
   }
 };
@@ -24952,6 +25464,7 @@ class Kernel {
       if (!bound[i])
         return make_error(StatusCode::invalid_argument, "kernel ", Last::name.view(), ": extent ",
                           last_program.symbols[i].view(), " is not the extent of any argument");
+    KILN_RETURN_IF_ERROR(check_all_derived(buffers, symbols, std::make_index_sequence<Last::inputs::size>{}));
     KILN_RETURN_IF_ERROR(place_intermediates(buffers, symbols, pool != nullptr ? pool->size() : 1));
     [&]<std::size_t... I>(std::index_sequence<I...>) {
       (run_stage<std::tuple_element_t<I, StageTuple>, I>(buffers, symbols, pool), ...);
@@ -24991,23 +25504,32 @@ class Kernel {
         constexpr const tir::LoopProgram& wp = PlanT::template program<Writer>;
         [&]<class... Es>(te::Extents<Es...>) {
           auto one = [&]<class E>(std::type_identity<E>) {
-            std::int64_t e = 0;
-            if constexpr (is_static_v<E>) e = E::value;
-            else e = symbols[tir::compute_spec<St, Last>().symbol_slot_of(E::name)];
-            if (const std::int64_t m = wp.pad_multiple[axis]; m > 0) e = (e + m - 1) / m * m;
-            buf.extent[axis++] = e;
-            count *= e;
+            const std::int64_t e = extent_value<E>(symbols);
+            buf.extent[axis] = wp.padded_extent(static_cast<int>(axis), e);
+            count *= buf.extent[axis++];
           };
           (one(std::type_identity<Es>{}), ...);
         }(typename St::extents_type{});
-        // Row-major, each stride padded as storage_align asks.
-        constexpr const tir::LoopProgram& sp = PlanT::template program<St>;
         std::int64_t stride = 1;
-        for (std::size_t a = St::rank; a-- > 0;) {
-          if (const std::int64_t f = sp.align_factor[a]; f > 0)
-            stride += ((sp.align_offset[a] - stride) % f + f) % f;
-          buf.stride[a] = stride;
-          stride *= buf.extent[a];
+        if constexpr (wp.layout.transformed()) {
+          // transform_layout: the order it gives, innermost last; a blocked axis's position in
+          // its block innermost, its stride that of a whole block.
+          constexpr tir::BufferLayout L = wp.layout;
+          if constexpr (L.blocked()) stride = L.block;
+          for (int d = L.rank; d-- > 0;) {
+            const int a = L.order[d];
+            buf.stride[a] = stride;
+            stride *= a == L.blocked_axis ? (buf.extent[a] + L.block - 1) / L.block : buf.extent[a];
+          }
+        } else {
+          // Row-major, each stride padded as storage_align asks.
+          constexpr const tir::LoopProgram& sp = PlanT::template program<St>;
+          for (std::size_t a = St::rank; a-- > 0;) {
+            if (const std::int64_t f = sp.align_factor[a]; f > 0)
+              stride += ((sp.align_offset[a] - stride) % f + f) % f;
+            buf.stride[a] = stride;
+            stride *= buf.extent[a];
+          }
         }
         count = std::max(count, stride);
         const std::size_t bytes = (static_cast<std::size_t>(count) * sizeof(typename St::value_type) + 63) / 64 * 64;
@@ -25041,8 +25563,73 @@ class Kernel {
     return {};
   }
 
+  // The value of an extent of the kernel with its symbols bound.
+  template <class E>
+  static std::int64_t extent_value(const std::int64_t* symbols) noexcept {
+    return te::evaluate_extent<E>([symbols]<Name N>() {
+      constexpr int slot = tir::compute_spec<Last, Last>().symbol_slot_of(N);
+      return symbols[slot];
+    });
+  }
+  // Every derived extent of the arguments against its value once all symbols are bound, and
+  // of the stages and reductions: none may be negative.
+  template <class... Es, class B>
+  static Status check_derived(te::Extents<Es...>, const B& buf, const Name& name, const std::int64_t* symbols) {
+    Status status;
+    std::size_t axis = 0;
+    auto check_one = [&]<class E>(std::type_identity<E>) {
+      if constexpr (te::is_derived<E>::value) {
+        const std::int64_t expected = extent_value<E>(symbols);
+        if (status.ok() && buf.extent[axis] != expected)
+          status = make_error(StatusCode::shape_mismatch, "argument ", name.view(), ": extent ", buf.extent[axis],
+                              " on axis ", axis, " but ", te::extent_text<E>(), " = ", expected);
+      }
+      ++axis;
+    };
+    (check_one(std::type_identity<Es>{}), ...);
+    return status;
+  }
+  template <class... Es>
+  static Status check_not_negative(te::Extents<Es...>, const Name& name, const std::int64_t* symbols) {
+    Status status;
+    auto check_one = [&]<class E>(std::type_identity<E>) {
+      if constexpr (te::is_derived<E>::value) {
+        if (const std::int64_t e = extent_value<E>(symbols); status.ok() && e < 0)
+          status = make_error(StatusCode::shape_mismatch, "kernel ", Last::name.view(), ": ", name.view(), " has extent ",
+                              te::extent_text<E>(), " = ", e, ", which is negative for these arguments");
+      }
+    };
+    (check_one(std::type_identity<Es>{}), ...);
+    return status;
+  }
+  template <std::size_t... I>
+  static Status check_all_derived(detail::Buffers<Last>& buffers, const std::int64_t* symbols, std::index_sequence<I...>) {
+    Status status;
+    auto input = [&]<std::size_t K>(std::integral_constant<std::size_t, K>) {
+      using Ph = std::tuple_element_t<K, typename te::tuple_of<typename Last::inputs>::type>;
+      if (status.ok())
+        status = check_derived(typename Ph::extents_type{}, std::get<K>(buffers.inputs), Ph::name, symbols);
+    };
+    (input(std::integral_constant<std::size_t, I>{}), ...);
+    KILN_RETURN_IF_ERROR(status);
+    KILN_RETURN_IF_ERROR(check_derived(typename Last::extents_type{}, std::get<Stages::size - 1>(buffers.stages),
+                                       Last::name, symbols));
+    [&]<class... Ss>(te::TypeList<Ss...>) {
+      auto stage = [&]<class St>(std::type_identity<St>) {
+        if (status.ok()) status = check_not_negative(typename St::extents_type{}, St::name, symbols);
+        [&]<class... R>(te::TypeList<R...>) {
+          ((status = status.ok() ? check_not_negative(te::Extents<typename R::extent_type>{}, R::name, symbols) : status),
+           ...);
+        }(typename St::reduce_axes{});
+      };
+      (stage(std::type_identity<Ss>{}), ...);
+    }(Stages{});
+    return status;
+  }
+
   // Checks one argument's extents against a tensor's declared extents (static extents must
-  // match, symbolic ones bind on first use and must agree afterwards).
+  // match, named ones bind on first use and must agree afterwards; derived ones are checked
+  // once every name is bound, by check_all_derived).
   template <class... Es, class B>
   static Status check_extents(te::Extents<Es...>, const B& buf, const Name& name, std::int64_t* symbols, bool* bound) {
     Status status;
@@ -25050,7 +25637,8 @@ class Kernel {
     auto check_one = [&]<class E>(std::type_identity<E>) {
       const std::int64_t actual = buf.extent[axis];
       if (status.ok()) {
-        if constexpr (is_static_v<E>) {
+        if constexpr (te::is_derived<E>::value) {
+        } else if constexpr (is_static_v<E>) {
           if (actual != E::value)
             status = make_error(StatusCode::shape_mismatch, "argument ", name.view(), ": extent ", actual, " on axis ",
                                 axis, " but the kernel was built for ", E::value);

@@ -5,7 +5,9 @@
 // diagnostics of padding what cannot be padded.
 #include <doctest/doctest.h>
 
+#include "matmul_check.hpp"
 #include "test_data.hpp"
+#include "workspace.hpp"
 
 #include <kiln/backend/cpu/kernel.hpp>
 #include <kiln/kernels/matmul.hpp>
@@ -20,11 +22,11 @@ using te::dim;
 
 namespace {
 using kiln::test::at;
-using kiln::test::naive_matmul;
+using kiln::test::check_matmuls;
 using kiln::test::pattern;
+using kiln::test::workspace_for;
 
 std::int64_t round_up(std::int64_t e, std::int64_t m) { return (e + m - 1) / m * m; }
-std::size_t workspace_for(std::int64_t elements) { return at(elements * 4 + 63) / 64 * 64; }
 
 // B = 2 * A, then C = B + 1: B is the stage that gets padded.
 template <class M, class N>
@@ -139,24 +141,9 @@ TEST_CASE("a tensorized matmul over padded copies of its operands") {
   auto with_padded_operands = cpu::build<padded>(prod);
   auto with_padded_output = cpu::build<output_only>(prod);
   ThreadPool pool(2);
-  for (std::int64_t m : {1, 6, 17, 61})
-    for (std::int64_t n : {1, 32, 45})
-      for (std::int64_t k : {0, 1, 3, 70}) {
-        CAPTURE(m);
-        CAPTURE(n);
-        CAPTURE(k);
-        auto a = pattern(at(m * k), 0.3f), b = pattern(at(k * n), 1.1f);
-        std::vector<float> c1(at(m * n), -7.0f), c2(at(m * n), -7.0f);
-        const auto av = make_view(a.data(), shape(m, k));
-        const auto bv = make_view(b.data(), shape(k, n));
-        REQUIRE(with_padded_operands.run(&pool, av, bv, make_view(c1.data(), shape(m, n))).ok());
-        REQUIRE(with_padded_output(av, bv, make_view(c2.data(), shape(m, n))).ok());
-        const auto ref = naive_matmul<float, double>(a, b, m, n, k);
-        for (std::size_t q = 0; q < ref.size(); ++q) {
-          CHECK(c1[q] == doctest::Approx(ref[q]).epsilon(1e-4));
-          CHECK(c2[q] == doctest::Approx(ref[q]).epsilon(1e-4));
-        }
-      }
+  check_matmuls({1, 6, 17, 61}, {1, 32, 45}, {0, 1, 3, 70},
+                [&](auto a, auto b, auto c) { return with_padded_operands.run(&pool, a, b, c); },
+                [&](auto a, auto b, auto c) { return with_padded_output(a, b, c); });
   const std::string text = tir::print<padded>(prod);
   CHECK(text.find("    A_global = T.alloc_buffer((T.round_up(m, 6), k), \"float32\")\n") != std::string::npos);
   CHECK(text.find("    B_global = T.alloc_buffer((k, T.round_up(n, 32)), \"float32\")\n") != std::string::npos);

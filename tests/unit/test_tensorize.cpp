@@ -4,6 +4,7 @@
 // diagnostics of schedules that do not fit the intrinsic.
 #include <doctest/doctest.h>
 
+#include "matmul_check.hpp"
 #include "test_data.hpp"
 
 #include <kiln/backend/cpu/kernel.hpp>
@@ -19,6 +20,7 @@ using te::dim;
 
 namespace {
 using kiln::test::at;
+using kiln::test::check_matmuls;
 using kiln::test::naive_matmul;
 using kiln::test::pattern;
 
@@ -44,20 +46,8 @@ constexpr auto kMatmulSchedule = blocked<kFma>(tir::schedule("C")).parallel("i.o
 TEST_CASE("a matmul tensorized onto the FMA block matches a naive loop, edge tiles included") {
   auto kernel = cpu::build<kMatmulSchedule>(kMatmul);
   ThreadPool pool(2);
-  for (std::int64_t m : {1, 6, 17, 61})
-    for (std::int64_t n : {1, 32, 45, 97})
-      for (std::int64_t k : {0, 1, 3, 64, 200}) {
-        CAPTURE(m);
-        CAPTURE(n);
-        CAPTURE(k);
-        auto a = pattern(at(m * k), 0.3f), b = pattern(at(k * n), 1.1f);
-        std::vector<float> c(at(m * n), -7.0f);
-        REQUIRE(kernel.run(&pool, make_view(a.data(), shape(m, k)), make_view(b.data(), shape(k, n)),
-                           make_view(c.data(), shape(m, n)))
-                    .ok());
-        const auto ref = naive_matmul<float, double>(a, b, m, n, k);
-        for (std::size_t q = 0; q < c.size(); ++q) CHECK(c[q] == doctest::Approx(ref[q]).epsilon(1e-4));
-      }
+  check_matmuls({1, 6, 17, 61}, {1, 32, 45, 97}, {0, 1, 3, 64, 200},
+                [&](auto a, auto b, auto c) { return kernel.run(&pool, a, b, c); });
 }
 
 TEST_CASE("tensorize with an epilogue, with decompose_reduction, and with static extents") {

@@ -35,8 +35,9 @@ struct Conv2dTap {
 };
 template <Conv2dParams P, class Y, class X, class RR, class RS, class Height, class Width>
 constexpr auto conv2d_tap(Y y, X x, RR rr, RS rs, Height height, Width width) noexcept {
-  const auto iy = y * P.stride_h + rr * P.dilation_h - P.pad_h;
-  const auto ix = x * P.stride_w + rs * P.dilation_w - P.pad_w;
+  // The parameters as compile-time constants: a unit stride or dilation folds away.
+  const auto iy = y * Int<P.stride_h>{} + rr * Int<P.dilation_h>{} - Int<P.pad_h>{};
+  const auto ix = x * Int<P.stride_w>{} + rs * Int<P.dilation_w>{} - Int<P.pad_w>{};
   const auto inside = (iy >= 0) && (iy < height) && (ix >= 0) && (ix < width);
   return Conv2dTap<decltype(iy), decltype(ix), decltype(inside)>{iy, ix, inside};
 }
@@ -58,7 +59,11 @@ auto conv2d_nchw(N n, C, H h, Wd w, K k, CPerGroup, R, S, OH oh, OW ow) {
   const auto in_per_group = te::extent_of(CPerGroup{});
   return te::compute<Out, "n", "k", "y", "x">(te::extents(n, k, oh, ow), [=](auto b, auto f, auto y, auto x) {
     const auto tap = conv2d_tap<P>(y, x, rr, rs, height, width);
-    const auto channel = te::floordiv(f, out_per_group) * in_per_group + rc;
+    // The input channel of output channel f's group; without groups no division at all.
+    const auto channel = [&] {
+      if constexpr (P.groups == 1) return rc;
+      else return te::floordiv(f, out_per_group) * in_per_group + rc;
+    }();
     return te::sum(te::if_then_else(tap.inside, X(b, channel, tap.iy, tap.ix), T(0)) * W(f, rc, rr, rs), rc, rr, rs);
   });
 }

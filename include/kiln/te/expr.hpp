@@ -10,6 +10,7 @@
 #include <utility>
 
 #include "../core/dtype.hpp"
+#include "../core/extent.hpp"
 #include "../core/name.hpp"
 
 namespace kiln::te {
@@ -43,10 +44,25 @@ struct Const : ExprBase {
   }
 };
 
-// Turns an operand into an expression: expressions stay, arithmetic values become Const.
+// A constant known at compile time (Int<N>, 3_c, in an expression): its uses fold where a
+// Const's value, stored in the expression, is read at run time. Kernels built from
+// compile-time parameters (a convolution's stride and padding) use it.
+template <std::int64_t V>
+struct StaticConst : ExprBase {
+  using value_type = std::int64_t;
+  static constexpr std::int64_t value = V;
+  template <class Env>
+  constexpr std::int64_t eval(const Env&) const noexcept {
+    return V;
+  }
+};
+
+// Turns an operand into an expression: expressions stay, Int<N> becomes StaticConst and
+// other arithmetic values Const.
 template <class T>
 constexpr auto as_expr(T&& x) noexcept {
   if constexpr (Expr<T>) return std::forward<T>(x);
+  else if constexpr (is_static_v<T>) return StaticConst<std::remove_cvref_t<T>::value>{};
   else return Const<std::remove_cvref_t<T>>(x);
 }
 template <class T>
@@ -200,9 +216,10 @@ struct Cast : ExprBase {
 template <class T>
 inline constexpr bool is_reduction_axis_v = requires { requires std::remove_cvref_t<T>::is_reduction_axis; };
 
+template <class T>
+concept ExprOperand = Expr<T> || std::is_arithmetic_v<std::remove_cvref_t<T>> || is_static_v<T>;
 template <class L, class R>
-concept ExprOperands = (Expr<L> || Expr<R>) && (Expr<L> || std::is_arithmetic_v<std::remove_cvref_t<L>>) &&
-                       (Expr<R> || std::is_arithmetic_v<std::remove_cvref_t<R>>);
+concept ExprOperands = (Expr<L> || Expr<R>) && ExprOperand<L> && ExprOperand<R>;
 
 #define KILN_TE_OPERATOR(SYMBOL, OP)                                          \
   template <class L, class R>                                                 \

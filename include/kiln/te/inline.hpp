@@ -83,6 +83,8 @@ constexpr auto substitute(const E& e, const S& s) noexcept {
 
 template <class U, class S>
 constexpr auto substitute_node(const Const<U>& c, const S&) noexcept { return c; }
+template <std::int64_t V, class S>
+constexpr auto substitute_node(const StaticConst<V>& c, const S&) noexcept { return c; }
 template <class P, class S>
 constexpr auto substitute_node(const EpilogueValue<P>& v, const S&) noexcept { return v; }
 template <Name N, class S>

@@ -12,50 +12,13 @@
 #include "../core/extent.hpp"
 #include "../core/name.hpp"
 #include "expr.hpp"
+#include "symbolic_extent.hpp"
 #include "type_list.hpp"
 
 namespace kiln::te {
 
 // ---- extents ----------------------------------------------------------------------------
-// A named dynamic extent, bound from the shapes of the tensors a kernel is called with:
-// every use of dim<"m"> must agree. Static extents are Int<N>.
-template <Name N>
-struct Dim {
-  static constexpr Name name = N;
-};
-template <Name N>
-inline constexpr Dim<N> dim{};
-
-template <class T> struct is_dim : std::false_type {};
-template <Name N> struct is_dim<Dim<N>> : std::true_type {};
-
-template <class T>
-concept TeExtent = is_static_v<T> || is_dim<std::remove_cvref_t<T>>::value;
-
-// The symbols (Dim types) among some extents.
-template <class... Es>
-using dims_of_t = concat_t<std::conditional_t<is_dim<Es>::value, TypeList<Es>, TypeList<>>...>;
-
-// The value of an extent inside an expression (e.g. a mean divides by it): a constant for
-// Int<N>, the bound value for dim<"n">.
-template <Name N>
-struct ExtentValue : ExprBase {
-  using value_type = std::int64_t;
-  static constexpr Name name = N;
-  template <class Env>
-  constexpr std::int64_t eval(const Env& env) const noexcept {
-    return env.template symbol<N>();
-  }
-};
-template <Name N>
-constexpr ExtentValue<N> extent_of(Dim<N>) noexcept {
-  return {};
-}
-template <std::int64_t V>
-constexpr Const<std::int64_t> extent_of(Int<V>) noexcept {
-  return Const<std::int64_t>(V);
-}
-
+// Static (Int<N>), named (dim<"m">) or derived from those (te/symbolic_extent.hpp).
 template <TeExtent... Es>
 struct Extents {
   static constexpr std::size_t rank = sizeof...(Es);

@@ -11,11 +11,17 @@
 
 namespace kiln::tir {
 
+inline constexpr int kMaxExtentNodes = 12;
+
 struct AxisSpec {
   Name name;
   bool reduction = false;
   std::int64_t static_extent = -1;  // -1: symbolic
-  int symbol = -1;                  // slot in ComputeSpec::symbols when symbolic
+  int symbol = -1;                  // slot in ComputeSpec::symbols when named
+  // A derived extent's arithmetic, operands before the nodes that use them, the root last;
+  // its leaves are constants and symbol slots.
+  IndexNode derived[kMaxExtentNodes] = {};
+  int derived_count = 0;
 };
 
 struct ComputeSpec {
@@ -53,12 +59,53 @@ struct ComputeSpec {
     a.name = name;
     a.reduction = reduction;
     if constexpr (is_static_v<E>) a.static_extent = E::value;
-    else a.symbol = symbol_slot(E::name);
+    else if constexpr (te::is_dim<E>::value) a.symbol = symbol_slot(E::name);
+    else flatten<E>(a);
   }
   template <class E>
   constexpr void add_symbol_of() noexcept {
-    if constexpr (te::is_dim<E>::value) symbol_slot(E::name);
+    if constexpr (te::is_dim<E>::value) {
+      symbol_slot(E::name);
+    } else if constexpr (te::is_derived<E>::value) {
+      add_symbol_of<typename E::lhs>();
+      add_symbol_of<typename E::rhs>();
+    }
   }
+
+ private:
+  // Appends the nodes of extent E to a derived extent; returns the node of its value.
+  template <class E>
+  constexpr int flatten(AxisSpec& a) noexcept {
+    IndexNode n;
+    if constexpr (is_static_v<E>) {
+      n = {IndexNode::constant, -1, -1, E::value};
+    } else if constexpr (te::is_dim<E>::value) {
+      n = {IndexNode::symbol, -1, -1, symbol_slot(E::name)};
+    } else {
+      const int l = flatten<typename E::lhs>(a);
+      const int r = flatten<typename E::rhs>(a);
+      constexpr IndexNode::Op op = [] {
+        switch (E::op) {
+          case te::ExtentOp::add: return IndexNode::add;
+          case te::ExtentOp::sub: return IndexNode::sub;
+          case te::ExtentOp::mul: return IndexNode::mul;
+          case te::ExtentOp::floordiv: return IndexNode::floordiv;
+          case te::ExtentOp::ceildiv: return IndexNode::ceildiv;
+          case te::ExtentOp::min: return IndexNode::min;
+        }
+        return IndexNode::add;
+      }();
+      n = {op, l, r, 0};
+    }
+    if (a.derived_count == kMaxExtentNodes) {
+      too_many = true;
+      return 0;
+    }
+    a.derived[a.derived_count] = n;
+    return a.derived_count++;
+  }
+
+ public:
 };
 
 namespace detail {

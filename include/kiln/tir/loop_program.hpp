@@ -8,6 +8,7 @@
 #include <cstdint>
 
 #include "../core/name.hpp"
+#include "buffer_layout.hpp"
 #include "intrinsic.hpp"
 #include "schedule.hpp"
 
@@ -94,6 +95,8 @@ struct LoopProgram {
   // pad / Tail::round_up: per spatial axis, the buffer's extent is rounded up to a multiple
   // of pad_multiple[a] (0: not padded).
   std::int64_t pad_multiple[kMaxAxes] = {};
+  // transform_layout: the order of the buffer's elements in memory (default: row-major).
+  BufferLayout layout;
 
   // compute_at / reverse_compute_at: the stage runs over a region of its spatial axes whose
   // extent and origin (per axis) are symbols of this program only, set by the host stage;
@@ -110,6 +113,12 @@ struct LoopProgram {
 
   Diagnostic error;
 
+  // The extent of the buffer along spatial axis `axis` whose tensor extent is `extent`: rounded
+  // up to the multiple pad asks for.
+  constexpr std::int64_t padded_extent(int axis, std::int64_t extent) const noexcept {
+    const std::int64_t m = pad_multiple[axis];
+    return m > 0 ? (extent + m - 1) / m * m : extent;
+  }
   constexpr bool has_padding() const noexcept {
     for (int g = 0; g < guard_count; ++g)
       if (guards[g].pad) return true;

@@ -82,6 +82,18 @@ struct Builder {
     return node({op, a, b, 0});
   }
 
+  // The nodes of a derived extent (constants folded).
+  constexpr int derived_extent(const AxisSpec& axis) noexcept {
+    int mapped[kMaxExtentNodes] = {};
+    for (int i = 0; i < axis.derived_count; ++i) {
+      const IndexNode& n = axis.derived[i];
+      if (n.op == IndexNode::constant) mapped[i] = constant(n.value);
+      else if (n.op == IndexNode::symbol) mapped[i] = node(n);
+      else mapped[i] = binary(n.op, mapped[n.a], mapped[n.b]);
+    }
+    return mapped[axis.derived_count - 1];
+  }
+
   constexpr int new_loop(Name name, int extent, bool reduction, int position) noexcept {
     if (p.loop_count == kMaxLoops) {
       fail("lower", name, "the loop nest has more loops than kiln::tir::kMaxLoops");
@@ -121,6 +133,48 @@ struct Builder {
       return false;
     }
     return true;
+  }
+
+  // transform_layout: the order (and blocking) of the stage's buffer in memory.
+  constexpr void transform_layout(const Primitive& t) noexcept {
+    const char* primitive = "transform_layout";
+    BufferLayout& layout = p.layout;
+    if (t.loop_count > kMaxLoopsPerPrimitive || t.loop_count > kMaxLayoutDims)
+      return fail(primitive, p.stage, "the layout has more dimensions than a primitive holds");
+    if (p.attached) return fail(primitive, p.stage, "a stage computed at another stage's loop stores its regions densely");
+    if (layout.transformed()) return fail(primitive, p.stage, "the layout of the stage's buffer is already transformed");
+    for (int a = 0; a < p.spatial_count; ++a)
+      if (p.align_factor[a] > 0)
+        return fail(primitive, p.axis_names[a], "the axis is storage_align'ed; transform_layout sets every stride itself");
+    const bool blocked = !t.results[0].empty();
+    const int blocked_axis = blocked ? p.find_axis(t.results[0]) : -1;
+    if (blocked) {
+      if (blocked_axis < 0 || blocked_axis >= p.spatial_count)
+        return fail(primitive, t.results[0], "the stage has no spatial axis of that name to block");
+      if (t.factor <= 0) return fail(primitive, t.results[0], "the block factor must be positive");
+      if (!(t.loops[t.loop_count - 1] == t.results[0] + ".i"))
+        return fail(primitive, t.loops[t.loop_count - 1], "the position inside a block (<axis>.i) must come last");
+    }
+    bool listed[kMaxAxes] = {};
+    int dims = 0;
+    for (int i = 0; i < t.loop_count - (blocked ? 1 : 0); ++i) {
+      const Name& n = t.loops[i];
+      int a = -1;
+      if (blocked && n == t.results[0] + ".o") a = blocked_axis;
+      else if (!(blocked && n == t.results[0])) a = p.find_axis(n);
+      if (a < 0 || a >= p.spatial_count)
+        return fail(primitive, n,
+                    blocked ? "not a spatial axis of the stage, nor the blocked axis's <axis>.o or <axis>.i"
+                            : "not a spatial axis of the stage");
+      if (listed[a]) return fail(primitive, n, "the axis is listed twice");
+      listed[a] = true;
+      layout.order[dims++] = static_cast<std::int8_t>(a);
+    }
+    for (int a = 0; a < p.spatial_count; ++a)
+      if (!listed[a]) return fail(primitive, p.axis_names[a], "the layout does not list this axis of the stage");
+    layout.rank = dims;
+    layout.blocked_axis = blocked_axis;
+    layout.block = blocked ? t.factor : 0;
   }
 
   // pad (and Tail::round_up): the loop over a spatial axis, as declared, runs up to the next
@@ -384,7 +438,8 @@ constexpr LoopProgram lower(const ComputeSpec& spec, const Schedule& s) noexcept
   for (int a = 0; a < spec.axis_count; ++a) {
     const AxisSpec& axis = spec.axes[a];
     const int full = axis.static_extent >= 0 ? b.constant(axis.static_extent)
-                                             : b.node({IndexNode::symbol, -1, -1, axis.symbol});
+                     : axis.derived_count > 0 ? b.derived_extent(axis)
+                                              : b.node({IndexNode::symbol, -1, -1, axis.symbol});
     p.axis_names[a] = axis.name;
     p.axis_reduction[a] = axis.reduction;
     p.axis_full_extent[a] = full;
@@ -440,6 +495,8 @@ constexpr LoopProgram lower(const ComputeSpec& spec, const Schedule& s) noexcept
           b.fail("storage_align", prim.loops[0], "the factor must be positive and the offset in [0, factor)");
         else if (p.attached)
           b.fail("storage_align", prim.loops[0], "a stage computed at another stage's loop stores its regions densely");
+        else if (p.layout.transformed())
+          b.fail("storage_align", prim.loops[0], "the stage's layout is transformed, which sets every stride itself");
         else {
           p.align_factor[a] = prim.factor;
           p.align_offset[a] = prim.align_offset;
@@ -458,6 +515,7 @@ constexpr LoopProgram lower(const ComputeSpec& spec, const Schedule& s) noexcept
         }
         break;
       case PrimitiveKind::pad: b.pad("pad", prim.loops[0], prim.factor); break;
+      case PrimitiveKind::transform_layout: b.transform_layout(prim); break;
       case PrimitiveKind::decompose_reduction:
         if (spec.axis_count == spec.spatial_count)
           b.fail("decompose_reduction", spec.stage, "the stage is not a reduction");

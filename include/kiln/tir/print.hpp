@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <type_traits>
 
 #include "../core/str_cat.hpp"
@@ -75,6 +76,7 @@ template <Name N> std::string print_expr(const te::Var<N>&);
 template <Name N, class E> std::string print_expr(const te::ReduceAxis<N, E>&);
 template <Name N, class E> std::string print_expr(const te::SpatialAxis<N, E>&);
 template <class U> std::string print_expr(const te::Const<U>&);
+template <std::int64_t V> std::string print_expr(const te::StaticConst<V>&) { return std::to_string(V); }
 template <class P, class... Idx> std::string print_expr(const te::Load<P, Idx...>&);
 template <class Op, class L, class R> std::string print_expr(const te::Binary<Op, L, R>&);
 template <class Op, class A> std::string print_expr(const te::Unary<Op, A>&);
@@ -158,27 +160,64 @@ std::string print_extents(te::Extents<Es...>) {
   bool first = true;
   auto one = [&]<class E>(std::type_identity<E>) {
     if constexpr (is_static_v<E>) out += str_cat(first ? "" : ", ", E::value);
-    else out += str_cat(first ? "" : ", ", E::name.view());
+    else out += str_cat(first ? "" : ", ", te::extent_text<E>());
     first = false;
   };
   (one(std::type_identity<Es>{}), ...);
   return sizeof...(Es) == 1 ? out + "," : out;
 }
 
-// A buffer's extents, each padded axis as the multiple it is rounded up to.
+// A buffer's extents as allocated: each padded axis as the multiple it is rounded up to and,
+// under transform_layout, in the layout's order, a blocked axis as its number of blocks
+// with the block innermost.
 template <class... Es>
-std::string padded_extents(const LoopProgram& writer, te::Extents<Es...>) {
-  std::string out;
+std::string allocated_extents(const LoopProgram& writer, te::Extents<Es...>) {
+  std::string extent[sizeof...(Es) + 1];
+  std::int64_t static_extent[sizeof...(Es) + 1] = {};  // -1: dynamic
   int axis = 0;
   auto one = [&]<class E>(std::type_identity<E>) {
     const std::int64_t m = writer.pad_multiple[axis];
-    std::string e;
-    if constexpr (is_static_v<E>) e = std::to_string(m > 0 ? (E::value + m - 1) / m * m : E::value);
-    else e = m > 0 ? str_cat("T.round_up(", E::name.view(), ", ", m, ")") : std::string(E::name.view());
-    out += str_cat(axis++ ? ", " : "", e);
+    if constexpr (is_static_v<E>) {
+      static_extent[axis] = writer.padded_extent(axis, E::value);
+      extent[axis] = std::to_string(static_extent[axis]);
+    } else {
+      static_extent[axis] = -1;
+      extent[axis] = m > 0 ? str_cat("T.round_up(", te::extent_text<E>(), ", ", m, ")") : te::extent_text<E>();
+    }
+    ++axis;
   };
   (one(std::type_identity<Es>{}), ...);
-  return sizeof...(Es) == 1 ? out + "," : out;
+  const BufferLayout& layout = writer.layout;
+  std::string out;
+  int dims = 0;
+  auto dim = [&](const std::string& e) { out += str_cat(dims++ ? ", " : "", e); };
+  if (!layout.transformed()) {
+    for (int a = 0; a < axis; ++a) dim(extent[a]);
+  } else {
+    for (int d = 0; d < layout.rank; ++d) {
+      const int a = layout.order[d];
+      if (a != layout.blocked_axis) dim(extent[a]);
+      else if (static_extent[a] >= 0) dim(std::to_string((static_extent[a] + layout.block - 1) / layout.block));
+      else dim(str_cat("T.ceildiv(", extent[a], ", ", layout.block, ")"));
+    }
+    if (layout.blocked()) dim(std::to_string(layout.block));
+  }
+  return dims == 1 ? out + "," : out;
+}
+
+// Under transform_layout, where an element of the buffer lies: "  # B[k, j] at [j // 16, k, j % 16]".
+inline std::string layout_comment(const LoopProgram& writer, std::string_view buffer) {
+  const BufferLayout& layout = writer.layout;
+  if (!layout.transformed()) return {};
+  std::string logical, physical;
+  for (int a = 0; a < writer.spatial_count; ++a) logical += str_cat(a ? ", " : "", writer.axis_names[a].view());
+  for (int d = 0; d < layout.rank; ++d) {
+    const int a = layout.order[d];
+    physical += str_cat(d ? ", " : "", writer.axis_names[a].view());
+    if (a == layout.blocked_axis) physical += str_cat(" // ", layout.block);
+  }
+  if (layout.blocked()) physical += str_cat(", ", writer.axis_names[layout.blocked_axis].view(), " % ", layout.block);
+  return str_cat("  # ", buffer, "[", logical, "] at [", physical, "]");
 }
 
 template <class... Ps>
@@ -415,9 +454,11 @@ std::string print_kernel(const Last& last) {
               aligned += str_cat(aligned.empty() ? "  # stride of " : ", ", sp.axis_names[a].view(), " = ",
                                  sp.align_factor[a], " * q + ", sp.align_offset[a]);
           using Writer = std::tuple_element_t<PlanT::writer_of(i), typename te::tuple_of<typename PlanT::Stages>::type>;
+          constexpr const LoopProgram& wp = PlanT::template program<Writer>;
           out += str_cat("    ", St::name.view(), " = T.alloc_buffer((",
-                         detail::padded_extents(PlanT::template program<Writer>, typename St::extents_type{}), "), \"",
-                         detail::dtype_name<typename St::value_type>(), "\")", aligned, "\n");
+                         detail::allocated_extents(wp, typename St::extents_type{}), "), \"",
+                         detail::dtype_name<typename St::value_type>(), "\")", aligned,
+                         detail::layout_comment(wp, St::name.view()), "\n");
         }
         if constexpr (PlanT::top_level(i)) out += detail::print_with_attached<PlanT, St>(last);
       };

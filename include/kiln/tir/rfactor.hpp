@@ -2,8 +2,8 @@
 // axis k becomes k.o * factor + k.i; the new stage "<stage>_rf" keeps k.i as a spatial axis
 // and reduces over k.o (and the other reduction axes), and the stage then reduces the
 // partial results over k.i. The partial results are independent, so k.i can be vectorized
-// or run in parallel, which a reduction loop cannot. The factored axis needs a static extent
-// (the extent of k.o is derived from it); a factor that does not divide it guards the last
+// or run in parallel, which a reduction loop cannot. k.o runs over ceildiv(K, factor) chunks
+// (a derived extent when K is not static); a factor that does not divide K guards the last
 // chunk with the reducer's identity.
 #pragma once
 
@@ -23,16 +23,16 @@ namespace kiln::tir {
 namespace detail {
 template <Name Axis, class... RAxes>
 struct factored_axis {
-  // The static extent of the reduction axis named Axis, or -1 (absent or dynamic).
-  static constexpr std::int64_t extent = [] {
-    std::int64_t e = -1;
-    auto one = [&]<class A>(std::type_identity<A>) {
-      if constexpr (is_static_v<typename A::extent_type>)
-        if (A::name == Axis) e = A::extent_type::value;
-    };
-    (one(std::type_identity<RAxes>{}), ...);
-    return e;
-  }();
+  static constexpr bool found = (... || (RAxes::name == Axis));
+  // The extent of the reduction axis named Axis (Int<0> when absent).
+  using extent_type = typename decltype([] {
+    if constexpr (found) {
+      using Matches = te::concat_t<std::conditional_t<RAxes::name == Axis, te::TypeList<typename RAxes::extent_type>, te::TypeList<>>...>;
+      return std::type_identity<std::tuple_element_t<0, typename te::tuple_of<Matches>::type>>{};
+    } else {
+      return std::type_identity<Int<0>>{};
+    }
+  }())::type;
   // The other reduction axes, in order.
   using others = te::concat_t<std::conditional_t<RAxes::name == Axis, te::TypeList<>, te::TypeList<RAxes>>...>;
 };
@@ -57,20 +57,25 @@ struct RfactorOp {
   template <class C, class R, class B, class... RAxes>
   static constexpr auto factor(const C& c, const te::Reduce<R, B, RAxes...>& reduce) noexcept {
     using Found = factored_axis<Axis, RAxes...>;
-    constexpr std::int64_t K = Found::extent;
-    if constexpr (K < 0) {
+    if constexpr (!Found::found) {
       return c;  // nothing to factor; check_stages reports it
     } else {
-      using Outer = te::ReduceAxis<outer_name, Int<(K + Factor - 1) / Factor>>;
+      // k.o runs over ceildiv(K, factor) chunks: static, or derived from K's symbols.
+      using K = typename Found::extent_type;
+      using Outer = te::ReduceAxis<outer_name, decltype(ceildiv(K{}, Int<Factor>{}))>;
       using InnerSpatial = te::SpatialAxis<inner_name, Int<Factor>>;
       using InnerReduce = te::ReduceAxis<inner_name, Int<Factor>>;
       const auto k = Outer{} * Factor + InnerSpatial{};
       te::Substitution<std::tuple<std::remove_const_t<decltype(k)>>, Axis> rename{std::make_tuple(k)};
       const auto body = te::substitute(reduce.body, rename);
       using T = typename te::Reduce<R, B, RAxes...>::value_type;
+      constexpr bool divides = [] {
+        if constexpr (is_static_v<K>) return K::value % Factor == 0;
+        else return false;
+      }();
       const auto partial_body = [&] {
-        if constexpr (K % Factor == 0) return body;
-        else return te::if_then_else(k < K, body, R::template identity<T>());
+        if constexpr (divides) return body;
+        else return te::if_then_else(k < te::extent_of(K{}), body, R::template identity<T>());
       }();
       using PartialBody = std::remove_const_t<decltype(partial_body)>;
       const auto partial_reduce = [&]<class... Others>(te::TypeList<Others...>) {

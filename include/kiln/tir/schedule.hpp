@@ -38,6 +38,7 @@ enum class PrimitiveKind : std::uint8_t {
   compute_at,
   reverse_compute_at,
   pad,
+  transform_layout,
 };
 
 // Where a cached buffer lives: registers/stack (local), GPU workgroup memory (shared), or
@@ -79,6 +80,7 @@ constexpr const char* to_string(PrimitiveKind kind) noexcept {
     case PrimitiveKind::compute_at: return "compute_at";
     case PrimitiveKind::reverse_compute_at: return "reverse_compute_at";
     case PrimitiveKind::pad: return "pad";
+    case PrimitiveKind::transform_layout: return "transform_layout";
   }
   return "?";
 }
@@ -86,6 +88,13 @@ constexpr const char* to_string(PrimitiveKind kind) noexcept {
 // GPU thread axes for bind (kept in the schedule so one schedule can target several
 // backends; the CPU backend rejects them).
 enum class ThreadAxis : std::uint8_t { block_x, block_y, block_z, thread_x, thread_y, thread_z };
+
+// transform_layout's blocking: `axis` stored in blocks of `factor` elements.
+struct Blocking {
+  Name axis;
+  std::int64_t factor = 0;
+};
+constexpr Blocking block(Name axis, std::int64_t factor) noexcept { return {axis, factor}; }
 
 inline constexpr int kMaxPrimitives = 24;
 inline constexpr int kMaxLoopsPerPrimitive = 8;
@@ -95,11 +104,12 @@ struct Primitive {
   Name stage;                              // the stage it applies to
   Name loops[kMaxLoopsPerPrimitive] = {};  // the loops it applies to
   int loop_count = 0;
-  std::int64_t factor = 0;                 // split, storage_align, rfactor, pad
+  std::int64_t factor = 0;                 // split, storage_align, rfactor, pad, transform_layout
   std::int64_t align_offset = 0;           // storage_align
   Tail tail = Tail::guard;                 // split
   Name results[2] = {};                    // names of the loops it creates (split: outer, inner);
-                                           // compute_at / reverse_compute_at: the other stage
+                                           // compute_at / reverse_compute_at: the other stage;
+                                           // transform_layout: the blocked axis
   ThreadAxis thread_axis = ThreadAxis::block_x;  // bind
   Scope scope = Scope::global;                   // cache_write, cache_read
   Intrinsic intrinsic = {};                      // tensorize
@@ -168,6 +178,33 @@ struct Schedule {
   constexpr Schedule pad(Name axis, std::int64_t multiple) const noexcept {
     Primitive p = one(PrimitiveKind::pad, axis);
     p.factor = multiple;
+    return with(p);
+  }
+  // The current stage's buffer stores its elements in the order `order`, outermost first,
+  // which names each spatial axis of the stage once (a transposed copy: "j", "i"). Its
+  // expressions and its consumers keep indexing it by its axes as declared. A stage with a
+  // buffer of its own only (not the kernel's output, not computed at another's loop).
+  template <class... Names>
+  constexpr Schedule transform_layout(Name outermost, Names... rest) const noexcept {
+    return transform_layout(Blocking{}, outermost, Name(rest)...);
+  }
+  // The same with one axis stored in blocks: the order names "<axis>.o", the block index,
+  // where the blocks go, and ends with "<axis>.i", the position inside a block. NCHW to
+  // NCHW16c: transform_layout(tir::block("c", 16), "n", "c.o", "h", "w", "c.i"); a packed
+  // GEMM panel of B[k, j]: transform_layout(tir::block("j", 16), "j.o", "k", "j.i"). A
+  // vectorized loop over the blocked axis stores (and its consumers load) whole vectors
+  // where they lie in one block. pad(axis, factor) first fills the last block with zeros.
+  template <class... Names>
+  constexpr Schedule transform_layout(Blocking blocked, Name outermost, Names... rest) const noexcept {
+    Primitive p = one(PrimitiveKind::transform_layout, outermost);
+    const Name names[] = {Name(rest)..., Name()};
+    for (std::size_t i = 0; i < sizeof...(rest); ++i) {
+      // Past the capacity the count still grows, and lowering reports it.
+      if (p.loop_count < kMaxLoopsPerPrimitive) p.loops[p.loop_count] = names[i];
+      ++p.loop_count;
+    }
+    p.factor = blocked.factor;
+    p.results[0] = blocked.axis;
     return with(p);
   }
   // The current reduction stage's axis `axis` (static extent) becomes axis.o * factor +

@@ -122,14 +122,17 @@ constexpr Diagnostic check_stages(const StageGraph& g, const Schedule& s) noexce
     const StageInfo& stage = g.stages[at];
     const bool inlined = s.has(PrimitiveKind::compute_inline, p.stage);
     const bool reverse_inlined = s.has(PrimitiveKind::reverse_compute_inline, p.stage);
-    // Padding changes the stage's buffer; the kernel's output is the caller's, also where a
-    // reverse-inlined output makes its producer write it.
+    // Padding and transform_layout change the stage's buffer; the kernel's output is the
+    // caller's, also where a reverse-inlined output makes its producer write it.
     const bool pads = p.kind == PrimitiveKind::pad || (p.kind == PrimitiveKind::split && p.tail == Tail::round_up);
     bool writes_output = p.stage == last;
     const StageInfo& output = g.stages[g.count - 1];
     if (s.has(PrimitiveKind::reverse_compute_inline, last))
       for (int r = 0; r < output.read_count; ++r) writes_output = writes_output || output.reads[r] == p.stage;
-    if (p.kind == PrimitiveKind::storage_align && p.stage == last) {
+    if (p.kind == PrimitiveKind::transform_layout && writes_output && !inlined && !reverse_inlined) {
+      b.fail(primitive, p.stage,
+             "the stage writes the kernel's output, whose layout the caller chose (cache_write(global) first)");
+    } else if (p.kind == PrimitiveKind::storage_align && p.stage == last) {
       b.fail(primitive, p.loops[0], "the stage is the output of the kernel, whose buffer the caller lays out");
     } else if (pads && writes_output && !inlined && !reverse_inlined) {
       b.fail(primitive, p.loops[0],
@@ -159,7 +162,7 @@ constexpr Diagnostic check_stages(const StageGraph& g, const Schedule& s) noexce
       // The kernel was rewritten already: the partial stage exists when the axis could be factored.
       if (p.factor <= 0) b.fail(primitive, p.loops[0], "the factor must be positive");
       else if (g.find(rfactor_name(p.stage)) < 0)
-        b.fail(primitive, p.loops[0], "the stage has no reduction axis of that name with a static extent");
+        b.fail(primitive, p.loops[0], "the stage has no reduction axis of that name");
     } else if (p.kind == PrimitiveKind::cache_read) {
       // The kernel was rewritten already: the copy exists where the stage read the tensor.
       bool reads_copy = false;

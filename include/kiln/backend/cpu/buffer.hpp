@@ -5,6 +5,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <type_traits>
+#include <utility>
 
 #include "../../core/dtype.hpp"
 #include "../../core/result.hpp"
@@ -13,6 +14,18 @@
 #include "../../runtime/tensor_view.hpp"
 
 namespace kiln::cpu {
+
+// The offset of index i along one axis of a buffer; along a blocked axis, of its block and
+// its position in the block. Indices into a buffer are never negative: unsigned division.
+template <bool Blocked, std::int64_t Block>
+KILN_FORCEINLINE std::int64_t blocked_offset(std::int64_t i, std::int64_t stride) noexcept {
+  if constexpr (Blocked) {
+    const auto u = static_cast<std::uint64_t>(i);
+    return static_cast<std::int64_t>(u / Block) * stride + static_cast<std::int64_t>(u % Block);
+  } else {
+    return i * stride;
+  }
+}
 
 template <class T, std::size_t R>
 struct Buffer {
@@ -30,6 +43,30 @@ struct Buffer {
     std::size_t axis = 0;
     ((element += static_cast<std::int64_t>(idx) * stride[axis++]), ...);
     return data + element;
+  }
+  // The element of a buffer whose axis BlockedAxis is stored in blocks of Block elements
+  // (transform_layout): stride[BlockedAxis] steps whole blocks and the position inside a
+  // block is innermost, with stride one. BlockedAxis < 0: the plain strides of at().
+  template <int BlockedAxis, std::int64_t Block, class... Idx>
+  KILN_FORCEINLINE T* at_blocked(Idx... idx) const noexcept {
+    if constexpr (BlockedAxis < 0) {
+      return at(idx...);
+    } else {
+      return [&]<std::size_t... Q>(std::index_sequence<Q...>) {
+        const std::int64_t index[] = {static_cast<std::int64_t>(idx)...};
+        return data + (offset + ... + blocked_offset<static_cast<int>(Q) == BlockedAxis, Block>(index[Q], stride[Q]));
+      }(std::index_sequence_for<Idx...>{});
+    }
+  }
+  // Whether `lanes` elements from index `first` along axis `axis` (the other indices fixed)
+  // lie next to each other in memory, in order.
+  template <int BlockedAxis, std::int64_t Block>
+  KILN_FORCEINLINE bool unit_run(std::size_t axis, std::int64_t first, std::int64_t lanes) const noexcept {
+    if constexpr (BlockedAxis >= 0) {
+      if (axis == static_cast<std::size_t>(BlockedAxis))
+        return static_cast<std::int64_t>(static_cast<std::uint64_t>(first) % Block) + lanes <= Block;
+    }
+    return stride[axis] == 1 || lanes <= 1;
   }
 };
 

@@ -103,7 +103,8 @@ struct Env {
   }
   template <Name N>
   KILN_FORCEINLINE void advance(std::int64_t by) noexcept {
-    axes[P.find_axis(N)] += by;
+    constexpr int a = P.find_axis(N);  // at compile time: names compare by their bytes
+    axes[a] += by;
   }
   template <class Placeholder>
   KILN_FORCEINLINE const auto& buffer() const noexcept {
@@ -117,19 +118,40 @@ struct Env {
   KILN_FORCEINLINE auto load(Idx... idx) const noexcept {
     return *buffer<Placeholder>().at(idx...);
   }
+  // The layout of a tensor's buffer: an input's is strided as the caller passed it; a
+  // stage's is set by transform_layout in the program of the stage that writes it.
+  template <class Tensor>
+  static constexpr tir::BufferLayout layout_of = [] {
+    if constexpr (requires { Tensor::body; }) {
+      using Writer = std::tuple_element_t<PlanT::writer_of(PlanT::template index_of<Tensor>),
+                                          typename te::tuple_of<typename PlanT::Stages>::type>;
+      return PlanT::template program<Writer>.layout;
+    } else {
+      return tir::BufferLayout{};
+    }
+  }();
+  template <class Stage, class... Idx>
+  KILN_FORCEINLINE auto* stage_element(Idx... idx) const noexcept {
+    constexpr tir::BufferLayout L = layout_of<Stage>;
+    return stage_buffer<Stage>().template at_blocked<L.blocked_axis, L.block>(idx...);
+  }
   template <class Stage, class... Idx>
   KILN_FORCEINLINE auto load_stage(Idx... idx) const noexcept {
-    return *stage_buffer<Stage>().at(idx...);
+    return *stage_element<Stage>(idx...);
   }
   KILN_FORCEINLINE Output epilogue_value() const noexcept { return epilogue_input; }
   // The element the statement writes: in this stage's buffer or its epilogue consumer's.
+  // (This stage writes that buffer, so its program holds the buffer's layout.)
   KILN_FORCEINLINE auto* out() const noexcept {
     const auto& buf = std::get<PlanT::output_of(PlanT::template index_of<St>)>(buffers->stages);
-    return [&]<std::size_t... I>(std::index_sequence<I...>) { return buf.at(axes[I]...); }(
-        std::make_index_sequence<St::rank>{});
+    return [&]<std::size_t... I>(std::index_sequence<I...>) {
+      return buf.template at_blocked<P.layout.blocked_axis, P.layout.block>(axes[I]...);
+    }(std::make_index_sequence<St::rank>{});
   }
-  KILN_FORCEINLINE std::int64_t out_stride_last() const noexcept {
-    return std::get<PlanT::output_of(PlanT::template index_of<St>)>(buffers->stages).stride[St::rank - 1];
+  // Whether the elements out() addresses for `lanes` steps of `axis` are consecutive.
+  KILN_FORCEINLINE bool out_unit_run(std::size_t axis, std::int64_t lanes) const noexcept {
+    return std::get<PlanT::output_of(PlanT::template index_of<St>)>(buffers->stages)
+        .template unit_run<P.layout.blocked_axis, P.layout.block>(axis, axes[axis], lanes);
   }
 };
 
@@ -212,6 +234,24 @@ struct Codegen {
     [&]<int... A>(std::integer_sequence<int, A...>) { ((s.env.axes[A] = index<P.axis_value[A]>(s)), ...); }(
         std::make_integer_sequence<int, P.axis_count>{});
   }
+  // Per axis, the position of the innermost loop its value depends on (-1: none). An axis is
+  // recomputed when that loop steps and keeps its value below it, so a statement deep in a
+  // nest of fused loops does not divide its way back to every axis each time.
+  static constexpr auto axis_depth = [] {
+    std::array<int, tir::kMaxAxes> depth{};
+    for (int a = 0; a < P.axis_count; ++a) {
+      depth[static_cast<std::size_t>(a)] = -1;
+      for (int i = 0; i < P.loop_count; ++i)
+        if (P.depends_on_loop(P.axis_value[a], P.loops[i].id)) depth[static_cast<std::size_t>(a)] = i;
+    }
+    return depth;
+  }();
+  template <int Depth>
+  static KILN_FORCEINLINE void update_axes(State& s) noexcept {
+    [&]<int... A>(std::integer_sequence<int, A...>) {
+      ((axis_depth[A] == Depth ? (s.env.axes[A] = index<P.axis_value[A]>(s), 0) : 0), ...);
+    }(std::make_integer_sequence<int, P.axis_count>{});
+  }
   static constexpr bool guard_uses_reduction(int g) noexcept {
     for (int i = 0; i < P.loop_count; ++i)
       if (P.loops[i].reduction && P.depends_on_loop(P.guards[g].value, P.loops[i].id)) return true;
@@ -257,12 +297,16 @@ struct Codegen {
     }(std::make_integer_sequence<int, P.axis_count>{});
   }
 
+  // The innermost statement of the nest; the loops keep the axes up to date (update_axes).
   static KILN_FORCEINLINE void scalar_statement(State& s) noexcept {
-    compute_axes(s);
     if (!guards_hold<-1>(s)) return;
     if constexpr (padded) {
       if (!in_tensor_extent(s)) return store_padding(s);
     }
+    statement(s);
+  }
+  // The statement at the current axes, inside the guards and the tensor.
+  static KILN_FORCEINLINE void statement(State& s) noexcept {
     T* out = target(s);
     if constexpr (is_reduction) {
       using R = typename Body::reducer_type;
@@ -275,6 +319,11 @@ struct Codegen {
     }
   }
 
+  // The axis whose elements lie next to each other in the buffer this stage writes.
+  static constexpr int innermost_axis = P.layout.blocked() ? P.layout.blocked_axis
+                                        : P.layout.transformed() ? P.layout.order[P.layout.rank - 1]
+                                                                 : static_cast<int>(St::rank) - 1;
+
   // W lanes of the vectorized loop, starting at the current value of its variable.
   template <int Depth>
   static KILN_FORCEINLINE void vector_statement(State& s) noexcept {
@@ -285,16 +334,16 @@ struct Codegen {
       return -1;
     }();
     constexpr Name axis_name = P.axis_names[axis];
-    compute_axes(s);
+    update_axes<Depth>(s);
     if (!guards_hold<L.id>(s)) return;
     // Lanes past a guarded tail are dropped; lanes in the padding store zero one by one.
     const std::int64_t lanes = guarded_steps<L.id>(s, static_cast<std::int64_t>(width));
     // The vector loop is the innermost, so it steps the local tile by one.
-    constexpr bool output_contiguous = local_accumulator || axis == static_cast<int>(St::rank) - 1;
+    constexpr bool output_contiguous = local_accumulator || axis == innermost_axis;
     if constexpr (has_simd && output_contiguous && vectorizable_v<Stmt, T, axis_name>) {
       bool whole = lanes == static_cast<std::int64_t>(width);
       if constexpr (padded) whole = whole && guarded_steps<L.id, true>(s, lanes) == lanes && in_tensor_extent(s);
-      if (whole && (local_accumulator || s.env.out_stride_last() == 1)) {
+      if (whole && (local_accumulator || s.env.out_unit_run(axis, lanes))) {
         using batch = xsimd::batch<T, Arch>;
         using V = VectorEval<T, Arch, axis_name>;
         T* out = target(s);
@@ -316,13 +365,19 @@ struct Codegen {
         return;
       }
     }
-    // One lane at a time.
-    const std::int64_t first = s.loop[L.id];
+    // One lane at a time. The guards hold for the lanes counted; only the vector axis moves,
+    // by one per lane (vectorize accepts no other loop), so the other axes stay as computed.
+    const std::int64_t first = s.loop[L.id], origin = s.env.axes[axis];
+    std::int64_t inside = lanes;  // the lanes inside the tensor; the rest is padding
+    if constexpr (padded) inside = in_tensor_extent(s) ? guarded_steps<L.id, true>(s, lanes) : 0;
     for (std::int64_t l = 0; l < lanes; ++l) {
-      s.loop[L.id] = first + l;
-      scalar_statement(s);
+      s.loop[L.id] = first + l;  // a local tile's index reads it
+      s.env.axes[axis] = origin + l;
+      if (padded && l >= inside) store_padding(s);
+      else statement(s);
     }
     s.loop[L.id] = first;
+    s.env.axes[axis] = origin;
   }
 
   // ---- around the reduction: nests over the spatial loops inside the first reduction loop
@@ -475,7 +530,7 @@ struct Codegen {
     as.env.buffers = s.env.buffers;
     as.exprs = &std::get<Ai>(*s.all);
     as.all = s.all;
-    ACodegen::template run<0>(as);
+    ACodegen::start(as);
   }
   template <int Axis>
   static KILN_FORCEINLINE std::int64_t full_extent(const State& s) noexcept {
@@ -496,6 +551,7 @@ struct Codegen {
   template <int Depth>
   static KILN_FORCEINLINE void loop_body(State& s, std::int64_t i) noexcept {
     s.loop[P.loops[Depth].id] = i;
+    update_axes<Depth>(s);
     if constexpr (has_attached<Depth, false>) run_attached<Depth, false>(s);
     run<Depth + 1>(s);
     if constexpr (has_attached<Depth, true>) run_attached<Depth, true>(s);
@@ -535,9 +591,34 @@ struct Codegen {
     else return env.template stage_buffer<typename Load::stage_type>();
   }
   template <class Load>
+  static constexpr tir::BufferLayout operand_layout = [] {
+    if constexpr (requires { typename Load::placeholder_type; }) return tir::BufferLayout{};
+    else return EnvT::template layout_of<typename Load::stage_type>;
+  }();
+  template <class Load>
   static KILN_FORCEINLINE auto operand_at(const Load& load, const EnvT& env) noexcept {
     const auto& buf = operand_buffer<Load>(env);
-    return std::apply([&](const auto&... idx) { return buf.at(idx.eval(env)...); }, load.indices);
+    constexpr tir::BufferLayout L = operand_layout<Load>;
+    return std::apply([&](const auto&... idx) { return buf.template at_blocked<L.blocked_axis, L.block>(idx.eval(env)...); },
+                      load.indices);
+  }
+  // Whether an operand (or the output) holds its tile as rows, `run` consecutive elements
+  // along the last index from the current position, a constant stride apart (then `ld`):
+  // a buffer blocked along its rows has no such stride.
+  template <tir::BufferLayout L, class B>
+  static KILN_FORCEINLINE bool tile_rows(const B& buf, std::int64_t last_index, std::int64_t run, std::int64_t& ld) noexcept {
+    constexpr std::size_t rank = std::extent_v<decltype(B::stride)>;
+    if constexpr (L.blocked_axis == static_cast<int>(rank) - 2) {
+      return false;
+    } else {
+      ld = buf.stride[rank - 2];
+      return buf.template unit_run<L.blocked_axis, L.block>(rank - 1, last_index, run);
+    }
+  }
+  template <class Load>
+  static KILN_FORCEINLINE bool operand_rows(const Load& load, const EnvT& env, std::int64_t run, std::int64_t& ld) noexcept {
+    const std::int64_t last_index = std::get<std::tuple_size_v<decltype(load.indices)> - 1>(load.indices).eval(env);
+    return tile_rows<operand_layout<Load>>(operand_buffer<Load>(env), last_index, run, ld);
   }
 
   // Whether every index of an operand's read, at the current axes, lies inside its buffer
@@ -588,17 +669,14 @@ struct Codegen {
     if constexpr (K.tail_bound >= 0) kc = index<K.tail_bound>(s);
     else kc = index<K.extent>(s);
     kc = std::max<std::int64_t>(guarded_steps<K.id>(s, kc), 0);
-    using A = std::remove_cvref_t<decltype(a)>;
-    using B = std::remove_cvref_t<decltype(b)>;
-    const auto& abuf = operand_buffer<A>(s.env);
-    const auto& bbuf = operand_buffer<B>(s.env);
-    constexpr std::size_t ar = std::tuple_size_v<decltype(a.indices)>, br = std::tuple_size_v<decltype(b.indices)>;
     const auto& cbuf = std::get<PlanT::output_of(PlanT::template index_of<St>)>(s.env.buffers->stages);
-    if (abuf.stride[ar - 1] != 1 || bbuf.stride[br - 1] != 1 || cbuf.stride[St::rank - 1] != 1) return false;
+    std::int64_t lda = 0, ldb = 0, ldc = 0;
+    if (!operand_rows(a, s.env, kc, lda) || !operand_rows(b, s.env, cols, ldb) ||
+        !tile_rows<P.layout>(cbuf, s.env.axes[St::rank - 1], cols, ldc))
+      return false;
     const bool accumulate = decomposed_init || !at_reduction_start(s);
-    tensor_intrinsic<P.intrinsic.name>::template run<rows, cols, Arch>(
-        kc, operand_at(a, s.env), abuf.stride[ar - 2], operand_at(b, s.env), bbuf.stride[br - 2], s.env.out(),
-        cbuf.stride[St::rank - 2], accumulate);
+    tensor_intrinsic<P.intrinsic.name>::template run<rows, cols, Arch>(kc, operand_at(a, s.env), lda, operand_at(b, s.env),
+                                                                       ldb, s.env.out(), ldc, accumulate);
     return true;
   }
 
@@ -663,6 +741,7 @@ struct Codegen {
         const std::int64_t chunks = pool->chunk_count(0, trip);
         pool->parallel_for(0, trip, [&](std::int64_t begin, std::int64_t end) {
           State local = s;
+          compute_axes(local);
           if constexpr (hosts_stages) {
             // Stages attached to this nest compute into this chunk's own buffers.
             std::int64_t chunk = 0;
@@ -682,6 +761,11 @@ struct Codegen {
         return;
       }
     }
+    start(s);
+  }
+  // The nest from its first loop, every axis computed once before it.
+  static KILN_FORCEINLINE void start(State& s) noexcept {
+    compute_axes(s);
     run<0>(s);
   }
 };
@@ -737,6 +821,7 @@ class Kernel {
       if (!bound[i])
         return make_error(StatusCode::invalid_argument, "kernel ", Last::name.view(), ": extent ",
                           last_program.symbols[i].view(), " is not the extent of any argument");
+    KILN_RETURN_IF_ERROR(check_all_derived(buffers, symbols, std::make_index_sequence<Last::inputs::size>{}));
     KILN_RETURN_IF_ERROR(place_intermediates(buffers, symbols, pool != nullptr ? pool->size() : 1));
     [&]<std::size_t... I>(std::index_sequence<I...>) {
       (run_stage<std::tuple_element_t<I, StageTuple>, I>(buffers, symbols, pool), ...);
@@ -776,23 +861,32 @@ class Kernel {
         constexpr const tir::LoopProgram& wp = PlanT::template program<Writer>;
         [&]<class... Es>(te::Extents<Es...>) {
           auto one = [&]<class E>(std::type_identity<E>) {
-            std::int64_t e = 0;
-            if constexpr (is_static_v<E>) e = E::value;
-            else e = symbols[tir::compute_spec<St, Last>().symbol_slot_of(E::name)];
-            if (const std::int64_t m = wp.pad_multiple[axis]; m > 0) e = (e + m - 1) / m * m;
-            buf.extent[axis++] = e;
-            count *= e;
+            const std::int64_t e = extent_value<E>(symbols);
+            buf.extent[axis] = wp.padded_extent(static_cast<int>(axis), e);
+            count *= buf.extent[axis++];
           };
           (one(std::type_identity<Es>{}), ...);
         }(typename St::extents_type{});
-        // Row-major, each stride padded as storage_align asks.
-        constexpr const tir::LoopProgram& sp = PlanT::template program<St>;
         std::int64_t stride = 1;
-        for (std::size_t a = St::rank; a-- > 0;) {
-          if (const std::int64_t f = sp.align_factor[a]; f > 0)
-            stride += ((sp.align_offset[a] - stride) % f + f) % f;
-          buf.stride[a] = stride;
-          stride *= buf.extent[a];
+        if constexpr (wp.layout.transformed()) {
+          // transform_layout: the order it gives, innermost last; a blocked axis's position in
+          // its block innermost, its stride that of a whole block.
+          constexpr tir::BufferLayout L = wp.layout;
+          if constexpr (L.blocked()) stride = L.block;
+          for (int d = L.rank; d-- > 0;) {
+            const int a = L.order[d];
+            buf.stride[a] = stride;
+            stride *= a == L.blocked_axis ? (buf.extent[a] + L.block - 1) / L.block : buf.extent[a];
+          }
+        } else {
+          // Row-major, each stride padded as storage_align asks.
+          constexpr const tir::LoopProgram& sp = PlanT::template program<St>;
+          for (std::size_t a = St::rank; a-- > 0;) {
+            if (const std::int64_t f = sp.align_factor[a]; f > 0)
+              stride += ((sp.align_offset[a] - stride) % f + f) % f;
+            buf.stride[a] = stride;
+            stride *= buf.extent[a];
+          }
         }
         count = std::max(count, stride);
         const std::size_t bytes = (static_cast<std::size_t>(count) * sizeof(typename St::value_type) + 63) / 64 * 64;
@@ -826,8 +920,73 @@ class Kernel {
     return {};
   }
 
+  // The value of an extent of the kernel with its symbols bound.
+  template <class E>
+  static std::int64_t extent_value(const std::int64_t* symbols) noexcept {
+    return te::evaluate_extent<E>([symbols]<Name N>() {
+      constexpr int slot = tir::compute_spec<Last, Last>().symbol_slot_of(N);
+      return symbols[slot];
+    });
+  }
+  // Every derived extent of the arguments against its value once all symbols are bound, and
+  // of the stages and reductions: none may be negative.
+  template <class... Es, class B>
+  static Status check_derived(te::Extents<Es...>, const B& buf, const Name& name, const std::int64_t* symbols) {
+    Status status;
+    std::size_t axis = 0;
+    auto check_one = [&]<class E>(std::type_identity<E>) {
+      if constexpr (te::is_derived<E>::value) {
+        const std::int64_t expected = extent_value<E>(symbols);
+        if (status.ok() && buf.extent[axis] != expected)
+          status = make_error(StatusCode::shape_mismatch, "argument ", name.view(), ": extent ", buf.extent[axis],
+                              " on axis ", axis, " but ", te::extent_text<E>(), " = ", expected);
+      }
+      ++axis;
+    };
+    (check_one(std::type_identity<Es>{}), ...);
+    return status;
+  }
+  template <class... Es>
+  static Status check_not_negative(te::Extents<Es...>, const Name& name, const std::int64_t* symbols) {
+    Status status;
+    auto check_one = [&]<class E>(std::type_identity<E>) {
+      if constexpr (te::is_derived<E>::value) {
+        if (const std::int64_t e = extent_value<E>(symbols); status.ok() && e < 0)
+          status = make_error(StatusCode::shape_mismatch, "kernel ", Last::name.view(), ": ", name.view(), " has extent ",
+                              te::extent_text<E>(), " = ", e, ", which is negative for these arguments");
+      }
+    };
+    (check_one(std::type_identity<Es>{}), ...);
+    return status;
+  }
+  template <std::size_t... I>
+  static Status check_all_derived(detail::Buffers<Last>& buffers, const std::int64_t* symbols, std::index_sequence<I...>) {
+    Status status;
+    auto input = [&]<std::size_t K>(std::integral_constant<std::size_t, K>) {
+      using Ph = std::tuple_element_t<K, typename te::tuple_of<typename Last::inputs>::type>;
+      if (status.ok())
+        status = check_derived(typename Ph::extents_type{}, std::get<K>(buffers.inputs), Ph::name, symbols);
+    };
+    (input(std::integral_constant<std::size_t, I>{}), ...);
+    KILN_RETURN_IF_ERROR(status);
+    KILN_RETURN_IF_ERROR(check_derived(typename Last::extents_type{}, std::get<Stages::size - 1>(buffers.stages),
+                                       Last::name, symbols));
+    [&]<class... Ss>(te::TypeList<Ss...>) {
+      auto stage = [&]<class St>(std::type_identity<St>) {
+        if (status.ok()) status = check_not_negative(typename St::extents_type{}, St::name, symbols);
+        [&]<class... R>(te::TypeList<R...>) {
+          ((status = status.ok() ? check_not_negative(te::Extents<typename R::extent_type>{}, R::name, symbols) : status),
+           ...);
+        }(typename St::reduce_axes{});
+      };
+      (stage(std::type_identity<Ss>{}), ...);
+    }(Stages{});
+    return status;
+  }
+
   // Checks one argument's extents against a tensor's declared extents (static extents must
-  // match, symbolic ones bind on first use and must agree afterwards).
+  // match, named ones bind on first use and must agree afterwards; derived ones are checked
+  // once every name is bound, by check_all_derived).
   template <class... Es, class B>
   static Status check_extents(te::Extents<Es...>, const B& buf, const Name& name, std::int64_t* symbols, bool* bound) {
     Status status;
@@ -835,7 +994,8 @@ class Kernel {
     auto check_one = [&]<class E>(std::type_identity<E>) {
       const std::int64_t actual = buf.extent[axis];
       if (status.ok()) {
-        if constexpr (is_static_v<E>) {
+        if constexpr (te::is_derived<E>::value) {
+        } else if constexpr (is_static_v<E>) {
           if (actual != E::value)
             status = make_error(StatusCode::shape_mismatch, "argument ", name.view(), ": extent ", actual, " on axis ",
                                 axis, " but the kernel was built for ", E::value);

@@ -8,12 +8,16 @@
 
 #include <xsimd/xsimd.hpp>
 
+#include <cstddef>
 #include <cstdint>
+#include <tuple>
 #include <type_traits>
+#include <utility>
 
 #include "../../config.hpp"
 #include "../../te/tensor.hpp"
 #include "../../te/var_traits.hpp"
+#include "../../tir/buffer_layout.hpp"
 
 namespace kiln::cpu::detail {
 
@@ -32,6 +36,8 @@ struct unit_step<te::Binary<te::op::add, L, R>, A>
 template <class L, class R, Name A>
 struct unit_step<te::Binary<te::op::sub, L, R>, A>
     : std::bool_constant<unit_step<L, A>::value && !depends_on<R, A>::value> {};
+// Scaled by a compile-time one (a convolution's unit stride).
+template <class L, Name A> struct unit_step<te::Binary<te::op::mul, L, te::StaticConst<1>>, A> : unit_step<L, A> {};
 
 // Index expressions built from the axis by scaling, shifting (and, with Divide, floor
 // division) by things that ignore it: affine in the axis without division, monotone in it
@@ -53,23 +59,29 @@ struct scaled_axis<te::Binary<te::op::floordiv, L, R>, A, true>
 template <class E, Name A> using affine_in = scaled_axis<E, A, false>;
 template <class E, Name A> using monotone_in = scaled_axis<E, A, true>;
 
-// A load whose last index has the property LastIndex and whose other indices ignore the axis.
-template <class L, Name A, template <class, Name> class LastIndex> struct load_along : std::false_type {};
-template <template <class, class...> class LoadNode, class P, class... Idx, Name A, template <class, Name> class LastIndex>
+// A load of which exactly one index depends on the axis, that one with the property Index;
+// `position` is where it stands.
+template <class L, Name A, template <class, Name> class Index> struct load_along : std::false_type {
+  static constexpr std::size_t position = 0;
+};
+template <template <class, class...> class LoadNode, class P, class... Idx, Name A, template <class, Name> class Index>
   requires(std::is_same_v<LoadNode<P, Idx...>, te::Load<P, Idx...>> ||
            std::is_same_v<LoadNode<P, Idx...>, te::StageLoad<P, Idx...>>)
-struct load_along<LoadNode<P, Idx...>, A, LastIndex> {
+struct load_along<LoadNode<P, Idx...>, A, Index> {
+  static constexpr bool dep[] = {depends_on<Idx, A>::value..., false};
+  static constexpr std::size_t position = [] {
+    for (std::size_t i = 0; i < sizeof...(Idx); ++i)
+      if (dep[i]) return i;
+    return std::size_t{0};
+  }();
   static constexpr bool value = [] {
-    constexpr bool last_ok[] = {LastIndex<Idx, A>::value...};
-    constexpr bool dep[] = {depends_on<Idx, A>::value...};
-    constexpr std::size_t n = sizeof...(Idx);
-    if (n == 0 || !last_ok[n - 1]) return false;
-    for (std::size_t i = 0; i + 1 < n; ++i)
-      if (dep[i]) return false;
-    return true;
+    constexpr bool ok[] = {Index<Idx, A>::value..., false};
+    std::size_t dependent = 0;
+    for (std::size_t i = 0; i < sizeof...(Idx); ++i) dependent += dep[i] ? 1 : 0;
+    return dependent == 1 && ok[position];
   }();
 };
-// Steps one element per lane: a vector load.
+// Steps one element per lane along one index: a vector load where that index's stride is one.
 template <class L, Name A> using contiguous_load = load_along<L, A, unit_step>;
 // Steps a constant per lane, known at run time.
 template <class L, Name A> using affine_load = load_along<L, A, affine_in>;
@@ -142,6 +154,18 @@ template <class T, class Arch, Name A>
 struct VectorEval {
   using batch = xsimd::batch<T, Arch>;
 
+  // Lane by lane: `one(env)` at each lane, the axis advanced by one per lane.
+  template <class Env, class One>
+  static KILN_FORCEINLINE batch lane_by_lane(const Env& env, const One& one) noexcept {
+    alignas(64) T lanes[batch::size];
+    Env shifted = env;
+    for (std::size_t l = 0; l < batch::size; ++l) {
+      lanes[l] = static_cast<T>(one(shifted));
+      shifted.template advance<A>(1);
+    }
+    return batch::load_aligned(lanes);
+  }
+
   // Any vectorizable expression: invariant ones are evaluated once and broadcast.
   template <class E, class Env>
   static KILN_FORCEINLINE auto eval_any(const E& e, const Env& env) noexcept {
@@ -159,38 +183,51 @@ struct VectorEval {
 
   template <class P, class... Idx, class Env>
   static KILN_FORCEINLINE batch eval(const te::Load<P, Idx...>& load, const Env& env) noexcept {
-    return eval_load(load, env.template buffer<P>(), env);
+    return eval_load<tir::BufferLayout{}>(load, env.template buffer<P>(), env);
   }
   template <class C, class... Idx, class Env>
   static KILN_FORCEINLINE batch eval(const te::StageLoad<C, Idx...>& load, const Env& env) noexcept {
-    return eval_load(load, env.template stage_buffer<C>(), env);
+    return eval_load<Env::template layout_of<C>>(load, env.template stage_buffer<C>(), env);
   }
 
-  // A load from a placeholder or a materialized stage.
-  template <class L, class B, class Env>
+  // A load from a placeholder or a materialized stage whose buffer has layout Layout.
+  template <tir::BufferLayout Layout, class L, class B, class Env>
   static KILN_FORCEINLINE batch eval_load(const L& load, const B& buf, const Env& env) noexcept {
     if constexpr (!depends_on<L, A>::value) {
       return batch(load.eval(env));
     } else {
       constexpr std::size_t rank = std::tuple_size_v<decltype(load.indices)>;
-      const T* first = std::apply([&](const auto&... idx) { return buf.at(idx.eval(env)...); }, load.indices);
+      constexpr int blocked_axis = Layout.blocked_axis;
+      constexpr std::int64_t block = Layout.block;
+      std::int64_t index[rank];
+      std::apply([&](const auto&... idx) {
+        std::size_t q = 0;
+        ((index[q++] = static_cast<std::int64_t>(idx.eval(env))), ...);
+      }, load.indices);
+      auto element = [&](const std::int64_t* at) {
+        return [&]<std::size_t... Q>(std::index_sequence<Q...>) {
+          return buf.template at_blocked<blocked_axis, block>(at[Q]...);
+        }(std::make_index_sequence<rank>{});
+      };
+      const T* first = element(index);
       if constexpr (contiguous_load<L, A>::value) {
-        if (KILN_LIKELY(buf.stride[rank - 1] == 1)) return batch::load_unaligned(first);
-      } else if constexpr (affine_load<L, A>::value) {
-        // The step of one lane, the same for every lane.
+        constexpr std::size_t q = contiguous_load<L, A>::position;
+        const bool unit = buf.template unit_run<blocked_axis, block>(q, index[q], batch::size);
+        if (KILN_LIKELY(unit)) return batch::load_unaligned(first);
+      } else if constexpr (affine_load<L, A>::value &&
+                           static_cast<int>(affine_load<L, A>::position) != blocked_axis) {
+        // The step of one lane, the same for every lane (not so across the blocks of a
+        // blocked axis, which gathers).
         Env next = env;
         next.template advance<A>(1);
-        const T* second = std::apply([&](const auto&... idx) { return buf.at(idx.eval(next)...); }, load.indices);
-        if (second - first == 1) return batch::load_unaligned(first);
+        constexpr std::size_t q = affine_load<L, A>::position;
+        std::int64_t stepped[rank];
+        for (std::size_t i = 0; i < rank; ++i) stepped[i] = index[i];
+        stepped[q] = static_cast<std::int64_t>(std::get<q>(load.indices).eval(next));
+        if (element(stepped) - first == 1) return batch::load_unaligned(first);
       }
       // Any other access pattern: gather lane by lane.
-      alignas(64) T lanes[batch::size];
-      Env shifted = env;
-      for (std::size_t l = 0; l < batch::size; ++l) {
-        lanes[l] = load.eval(shifted);
-        shifted.template advance<A>(1);
-      }
-      return batch::load_aligned(lanes);
+      return lane_by_lane(env, [&](const Env& at) { return load.eval(at); });
     }
   }
 
@@ -243,17 +280,26 @@ struct VectorEval {
     if constexpr (!depends_on<C, A>::value) {
       return e.cond.eval(env) ? eval_any(e.if_true, env) : eval_any(e.if_false, env);
     } else {
+      // A conjunct that ignores the axis decides the whole vector when it fails (a row of
+      // a convolution's padding above or below the image).
+      if (!invariant_conjuncts_hold(e.cond, env)) return eval_any(e.if_false, env);
       Env last = env;
       last.template advance<A>(static_cast<std::int64_t>(batch::size) - 1);
       const bool first_holds = e.cond.eval(env), last_holds = e.cond.eval(last);
       if (first_holds && last_holds) return eval_any(e.if_true, env);
-      alignas(64) T lanes[batch::size];
-      Env shifted = env;
-      for (std::size_t l = 0; l < batch::size; ++l) {
-        lanes[l] = static_cast<T>(e.eval(shifted));
-        shifted.template advance<A>(1);
-      }
-      return batch::load_aligned(lanes);
+      return lane_by_lane(env, [&](const Env& at) { return e.eval(at); });
+    }
+  }
+  // Whether the conjuncts of a condition that ignore the axis hold (the others count as true).
+  template <class C, class Env>
+  static KILN_FORCEINLINE bool invariant_conjuncts_hold(const C& c, const Env& env) noexcept {
+    if constexpr (!depends_on<C, A>::value) {
+      return static_cast<bool>(c.eval(env));
+    } else if constexpr (requires { typename C::op_type; } &&
+                         std::is_same_v<typename C::op_type, te::op::logical_and>) {
+      return invariant_conjuncts_hold(c.lhs, env) && invariant_conjuncts_hold(c.rhs, env);
+    } else {
+      return true;
     }
   }
 
