@@ -352,7 +352,7 @@ TEST_CASE("vm linear: conv 2-D over strides, pads, dilations, groups and odd siz
   for (const ConvCase& cc : cases) check_conv(cc, &pool);
 }
 
-TEST_CASE("vm linear: depthwise conv runs the direct loop, 3x3 and otherwise") {
+TEST_CASE("vm linear: depthwise conv runs the direct loop, any stride, 3x3 and otherwise") {
   const ConvCase cases[] = {
       {1, 4, 17, 17, 4, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 4, true},   // 3x3 same, the fused path
       {2, 3, 9, 13, 3, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, 3, true},    // stride 2
@@ -363,6 +363,9 @@ TEST_CASE("vm linear: depthwise conv runs the direct loop, 3x3 and otherwise") {
       {1, 2, 4, 4, 2, 3, 3, 1, 1, 1, 1, 0, 0, 0, 0, 2},           // no padding
       {1, 2, 5, 37, 2, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 2, true},    // rows of several vectors and a tail
       {1, 2, 6, 41, 2, 3, 3, 1, 1, 2, 2, 0, 3, 2, 1, 2},          // wide rows, dilated, uneven pads
+      {2, 3, 9, 45, 3, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, 3, true},    // stride 2 over rows of several vectors
+      {1, 2, 7, 50, 4, 3, 5, 1, 3, 1, 2, 1, 2, 0, 3, 2},          // stride 3, dilation 2, multiplier 2
+      {1, 4, 7, 7, 4, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 4, true},     // a row narrower than a vector
   };
   for (const ConvCase& cc : cases) check_conv(cc);
   ThreadPool pool(3);

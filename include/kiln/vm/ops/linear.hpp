@@ -556,6 +556,105 @@ inline bool is_pointwise(const WindowGeometry& g) noexcept {
 // Every output channel reads a single input channel: a direct loop beats im2col + GEMM.
 inline bool is_depthwise(const WindowGeometry& g) noexcept { return g.in_per_group == 1 && g.groups > 1; }
 
+// A 1-D or 2-D depthwise window over one channel reads a staged copy of the channel's plane:
+// the rows the windows read, zero-padded, each split into `stride` phases (phase q holds the
+// padded columns q, q + stride, ...), so that every tap of a run of output columns reads
+// consecutive elements whatever the stride. A row of outputs then runs one vector of
+// columns at a time with every tap summed in registers, narrow rows (7 or 14 columns)
+// included, and its last vector stores only the columns that exist.
+struct DepthwiseStage {
+  std::int64_t rows = 0;          // padded rows the windows read
+  std::int64_t phases = 1;        // the stride along a row
+  std::int64_t phase_length = 0;  // elements of one phase of a row, a vector of zeros past its end
+  std::int64_t floats() const noexcept { return rows * phases * phase_length; }
+};
+
+inline bool stages_depthwise(const WindowGeometry& g) noexcept {
+  return g.d.in == 1 && g.d.out == 1 && g.d.kernel == 1 && g.d.pad_begin == 0;
+}
+
+inline DepthwiseStage depthwise_stage(const WindowGeometry& g) noexcept {
+  constexpr auto kLanes = static_cast<std::int64_t>(xsimd::batch<float>::size);
+  DepthwiseStage st;
+  st.rows = (g.h.out - 1) * g.h.stride + (g.h.kernel - 1) * g.h.dilation + 1;
+  st.phases = g.w.stride;
+  const std::int64_t columns = (g.w.out - 1) * g.w.stride + (g.w.kernel - 1) * g.w.dilation + 1;
+  st.phase_length = ceil_div(columns, g.w.stride) + kLanes;
+  return st;
+}
+
+// Copies the part of one channel the windows read into `stage`, zeros in the padding.
+inline void stage_channel(const WindowGeometry& g, const DepthwiseStage& st, const float* x_channel,
+                          float* stage) noexcept {
+  const Axis &h = g.h, &w = g.w;
+  const std::int64_t length = st.phase_length;
+  for (std::int64_t r = 0; r < st.rows; ++r) {
+    const std::int64_t ih = r - h.pad_begin;
+    float* row = stage + r * st.phases * length;
+    if (ih < 0 || ih >= h.in) {
+      std::fill(row, row + st.phases * length, 0.0f);
+      continue;
+    }
+    const float* in_row = x_channel + ih * h.in_stride;
+    for (std::int64_t q = 0; q < st.phases; ++q) {
+      // Phase q holds input columns q + t * stride - pad: those of t in [first, end) exist.
+      float* dst = row + q * length;
+      const std::int64_t offset = q - w.pad_begin;
+      const Range inside_row = inside(offset, w.stride, w.in, length);
+      std::fill(dst, dst + inside_row.begin, 0.0f);
+      if (inside_row.begin < inside_row.end) {
+        const float* src = in_row + (offset + inside_row.begin * w.stride) * w.in_stride;
+        const std::int64_t step = w.stride * w.in_stride;
+        if (step == 1) {
+          std::copy(src, src + (inside_row.end - inside_row.begin), dst + inside_row.begin);
+        } else {
+          for (std::int64_t t = inside_row.begin; t < inside_row.end; ++t, src += step) dst[t] = *src;
+        }
+      }
+      std::fill(dst + inside_row.end, dst + length, 0.0f);
+    }
+  }
+}
+
+// One output channel from its staged input.
+inline void depthwise_staged(const WindowGeometry& g, const DepthwiseStage& st, const float* stage,
+                             const float* weights, float bias, float* out_plane) noexcept {
+  using Batch = xsimd::batch<float>;
+  constexpr auto kLanes = static_cast<std::int64_t>(Batch::size);
+  const Axis &h = g.h, &w = g.w;
+  // Where each tap of a row reads, from the start of the row's stage: its phase and shift.
+  constexpr std::int64_t kMaxColumns = 16;
+  std::int64_t column[kMaxColumns];
+  const auto column_of = [&](std::int64_t j) {
+    const std::int64_t c = j * w.dilation;
+    return (c % st.phases) * st.phase_length + c / st.phases;
+  };
+  for (std::int64_t j = 0; j < std::min(w.kernel, kMaxColumns); ++j) column[j] = column_of(j);
+  const std::int64_t row_elements = st.phases * st.phase_length;
+  for (std::int64_t oh = 0; oh < h.out; ++oh) {
+    float* out_row = out_plane + oh * w.out;
+    for (std::int64_t ow = 0; ow < w.out; ow += kLanes) {
+      Batch sum(bias);
+      for (std::int64_t i = 0; i < h.kernel; ++i) {
+        const float* src = stage + (oh * h.stride + i * h.dilation) * row_elements + ow;
+        const float* weight_row = weights + i * w.kernel;
+        for (std::int64_t j = 0; j < w.kernel; ++j) {
+          const std::int64_t at = j < kMaxColumns ? column[j] : column_of(j);
+          sum = xsimd::fma(Batch(weight_row[j]), Batch::load_unaligned(src + at), sum);
+        }
+      }
+      const std::int64_t n = std::min(kLanes, w.out - ow);
+      if (n == kLanes) {
+        sum.store_unaligned(out_row + ow);
+      } else {
+        alignas(64) float lanes[Batch::size];
+        sum.store_aligned(lanes);
+        for (std::int64_t l = 0; l < n; ++l) out_row[ow + l] = lanes[l];
+      }
+    }
+  }
+}
+
 struct ConvPlan {
   WindowGeometry g;
   bool pointwise = false;
@@ -573,7 +672,14 @@ inline Status plan_conv(const OpCall& call, ConvPlan& p) {
   const WindowGeometry& g = p.g;
   p.depthwise = is_depthwise(g);
   p.pointwise = !p.depthwise && is_pointwise(g);
-  if (p.depthwise) return Status::success();
+  if (p.depthwise) {
+    // Channels run in parallel, each participant staging its channels in its own scratch.
+    if (!stages_depthwise(g) || g.out_plane() == 0) return Status::success();
+    const double flops = 2.0 * static_cast<double>(g.taps()) * static_cast<double>(g.out_plane());
+    p.participants = participants_for(g.batch * g.out_channels, flops, call.threads());
+    p.workspace_bytes = float_bytes(depthwise_stage(g).floats());
+    return Status::success();
+  }
   const std::int64_t rows = g.in_per_group * g.taps();
   const std::int64_t items = g.batch * g.groups;
   const double flops = 2.0 * static_cast<double>(g.out_per_group) * static_cast<double>(rows) *
@@ -796,6 +902,20 @@ inline Status conv_run(const OpCall& call) {
   const std::int64_t weight_row = call.input(1)->strides[0];
   if (g.batch == 0 || g.out_channels == 0 || plane == 0) return Status::success();
 
+  if (p.depthwise && stages_depthwise(g)) {
+    if (p.total() > call.scratch.size()) return scratch_too_small(OpKind::conv, call.scratch.size());
+    const DepthwiseStage st = depthwise_stage(g);
+    for_each_item(call.pool, p.participants, g.batch * g.out_channels, [&](std::int64_t item, int participant) {
+      const std::int64_t n = item / g.out_channels;
+      const std::int64_t m = item % g.out_channels;
+      const std::int64_t c = m / g.out_per_group;  // the one input channel of m's group
+      float* stage = as_floats(call.scratch.subspan(static_cast<std::size_t>(participant) * p.workspace_bytes,
+                                                    p.workspace_bytes));
+      stage_channel(g, st, x + n * g.x_batch_stride + c * g.x_channel_stride, stage);
+      depthwise_staged(g, st, stage, weight + m * weight_row, bias != nullptr ? bias[m] : 0.0f, y + item * plane);
+    });
+    return Status::success();
+  }
   if (p.depthwise) {
     const std::int64_t slice = g.out_slice();
     const bool has_depth = call.input(0)->rank == 5;
