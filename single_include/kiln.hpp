@@ -3776,6 +3776,11 @@ struct BufferLayout {
   std::int64_t block = 0;
 
   constexpr bool transformed() const noexcept { return rank > 0; }
+  // The buffer's extent along the dimension of axis `axis` whose tensor extent is `extent`:
+  // for the blocked axis, its number of blocks.
+  constexpr std::int64_t stored_extent(int axis, std::int64_t extent) const noexcept {
+    return axis == blocked_axis ? (extent + block - 1) / block : extent;
+  }
   constexpr bool blocked() const noexcept { return blocked_axis >= 0; }
 };
 
@@ -5646,19 +5651,6 @@ std::string print_expr(const te::Cast<T, A>& e) {
   return str_cat("T.Cast(\"", dtype_name<T>(), "\", ", print_expr(e.arg), ")");
 }
 
-template <class... Es>
-std::string print_extents(te::Extents<Es...>) {
-  std::string out;
-  bool first = true;
-  auto one = [&]<class E>(std::type_identity<E>) {
-    if constexpr (is_static_v<E>) out += str_cat(first ? "" : ", ", E::value);
-    else out += str_cat(first ? "" : ", ", te::extent_text<E>());
-    first = false;
-  };
-  (one(std::type_identity<Es>{}), ...);
-  return sizeof...(Es) == 1 ? out + "," : out;
-}
-
 // A buffer's extents as allocated: each padded axis as the multiple it is rounded up to and,
 // under transform_layout, in the layout's order, a blocked axis as its number of blocks
 // with the block innermost.
@@ -5689,12 +5681,18 @@ std::string allocated_extents(const LoopProgram& writer, te::Extents<Es...>) {
     for (int d = 0; d < layout.rank; ++d) {
       const int a = layout.order[d];
       if (a != layout.blocked_axis) dim(extent[a]);
-      else if (static_extent[a] >= 0) dim(std::to_string((static_extent[a] + layout.block - 1) / layout.block));
+      else if (static_extent[a] >= 0) dim(std::to_string(layout.stored_extent(a, static_extent[a])));
       else dim(str_cat("T.ceildiv(", extent[a], ", ", layout.block, ")"));
     }
     if (layout.blocked()) dim(std::to_string(layout.block));
   }
   return dims == 1 ? out + "," : out;
+}
+
+// A tensor's extents as declared: an argument's, neither padded nor transformed.
+template <class... Es>
+std::string print_extents(te::Extents<Es...> extents) {
+  return allocated_extents(LoopProgram{}, extents);
 }
 
 // Under transform_layout, where an element of the buffer lies: "  # B[k, j] at [j // 16, k, j % 16]".
@@ -25519,7 +25517,7 @@ class Kernel {
           for (int d = L.rank; d-- > 0;) {
             const int a = L.order[d];
             buf.stride[a] = stride;
-            stride *= a == L.blocked_axis ? (buf.extent[a] + L.block - 1) / L.block : buf.extent[a];
+            stride *= L.stored_extent(a, buf.extent[a]);
           }
         } else {
           // Row-major, each stride padded as storage_align asks.

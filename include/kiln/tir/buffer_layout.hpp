@@ -21,6 +21,11 @@ struct BufferLayout {
   std::int64_t block = 0;
 
   constexpr bool transformed() const noexcept { return rank > 0; }
+  // The buffer's extent along the dimension of axis `axis` whose tensor extent is `extent`:
+  // for the blocked axis, its number of blocks.
+  constexpr std::int64_t stored_extent(int axis, std::int64_t extent) const noexcept {
+    return axis == blocked_axis ? (extent + block - 1) / block : extent;
+  }
   constexpr bool blocked() const noexcept { return blocked_axis >= 0; }
 };
 

@@ -154,19 +154,6 @@ std::string print_expr(const te::Cast<T, A>& e) {
   return str_cat("T.Cast(\"", dtype_name<T>(), "\", ", print_expr(e.arg), ")");
 }
 
-template <class... Es>
-std::string print_extents(te::Extents<Es...>) {
-  std::string out;
-  bool first = true;
-  auto one = [&]<class E>(std::type_identity<E>) {
-    if constexpr (is_static_v<E>) out += str_cat(first ? "" : ", ", E::value);
-    else out += str_cat(first ? "" : ", ", te::extent_text<E>());
-    first = false;
-  };
-  (one(std::type_identity<Es>{}), ...);
-  return sizeof...(Es) == 1 ? out + "," : out;
-}
-
 // A buffer's extents as allocated: each padded axis as the multiple it is rounded up to and,
 // under transform_layout, in the layout's order, a blocked axis as its number of blocks
 // with the block innermost.
@@ -197,12 +184,18 @@ std::string allocated_extents(const LoopProgram& writer, te::Extents<Es...>) {
     for (int d = 0; d < layout.rank; ++d) {
       const int a = layout.order[d];
       if (a != layout.blocked_axis) dim(extent[a]);
-      else if (static_extent[a] >= 0) dim(std::to_string((static_extent[a] + layout.block - 1) / layout.block));
+      else if (static_extent[a] >= 0) dim(std::to_string(layout.stored_extent(a, static_extent[a])));
       else dim(str_cat("T.ceildiv(", extent[a], ", ", layout.block, ")"));
     }
     if (layout.blocked()) dim(std::to_string(layout.block));
   }
   return dims == 1 ? out + "," : out;
+}
+
+// A tensor's extents as declared: an argument's, neither padded nor transformed.
+template <class... Es>
+std::string print_extents(te::Extents<Es...> extents) {
+  return allocated_extents(LoopProgram{}, extents);
 }
 
 // Under transform_layout, where an element of the buffer lies: "  # B[k, j] at [j // 16, k, j % 16]".

@@ -876,7 +876,7 @@ class Kernel {
           for (int d = L.rank; d-- > 0;) {
             const int a = L.order[d];
             buf.stride[a] = stride;
-            stride *= a == L.blocked_axis ? (buf.extent[a] + L.block - 1) / L.block : buf.extent[a];
+            stride *= L.stored_extent(a, buf.extent[a]);
           }
         } else {
           // Row-major, each stride padded as storage_align asks.
