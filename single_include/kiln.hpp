@@ -1942,6 +1942,8 @@ class Arena {
 // kiln/runtime/thread_pool.hpp: kiln::ThreadPool, fixed workers running statically partitioned parallel_for.
 
 #include <algorithm>
+#include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <cstddef>
 #include <cstdint>
@@ -1969,7 +1971,10 @@ namespace kiln {
 //    and the caller claim them, so a worker that is slow to wake never delays the call.
 //  - No allocation per call: the callable stays on the caller's stack and is handed to the
 //    workers as a function pointer plus a void* to it.
-//  - Idle workers sleep on a condition variable; nothing spins.
+//  - Idle workers spin for a short while (kSpin) before they sleep on a condition variable,
+//    and so does a caller waiting for the last chunk: a model's kernels come tens of
+//    microseconds apart, and waking a sleeping thread takes about as long, so a worker that
+//    slept between kernels would find the caller had already run its chunk.
 //  - Concurrent parallel_for calls on one pool are serialized. A parallel_for issued from
 //    inside a chunk (of any pool) runs inline, so nesting can never deadlock.
 //  - With exceptions enabled, the first exception thrown by any chunk is rethrown in the
@@ -2106,7 +2111,8 @@ class ThreadPool {
     std::unique_lock<std::mutex> lock(mutex_);
     job_ = job;
     next_chunk_ = 1;  // chunk 0 belongs to the caller
-    chunks_done_ = 0;
+    chunks_done_.store(0, std::memory_order_relaxed);
+    generation_.fetch_add(1, std::memory_order_release);
     lock.unlock();
 
     // Wake only as many workers as there are chunks to share.
@@ -2122,7 +2128,13 @@ class ThreadPool {
     finish_chunk();
     // Take whatever the workers have not claimed yet rather than wait for them to wake.
     while (next_chunk_ < job_.chunk_count) run_claimed_chunk(lock);
-    job_done_.wait(lock, [this] { return chunks_done_ == job_.chunk_count; });
+    const std::int64_t chunks = job_.chunk_count;
+    if (chunks_done_.load(std::memory_order_relaxed) != chunks) {
+      lock.unlock();
+      spin_until([&] { return chunks_done_.load(std::memory_order_acquire) == chunks; });
+      lock.lock();
+    }
+    job_done_.wait(lock, [&] { return chunks_done_.load(std::memory_order_relaxed) == chunks; });
 
     job_ = Job{};  // no worker may see the caller's (soon dead) callable again
 #if KILN_HAS_EXCEPTIONS
@@ -2149,7 +2161,26 @@ class ThreadPool {
 
   // Called with the lock held after a chunk has run.
   void finish_chunk() {
-    if (++chunks_done_ == job_.chunk_count) job_done_.notify_one();
+    if (chunks_done_.fetch_add(1, std::memory_order_release) + 1 == job_.chunk_count) job_done_.notify_one();
+  }
+
+  // How long an idle thread polls before it sleeps.
+  static constexpr std::chrono::microseconds kSpin{500};
+
+  // Polls `ready` (without the lock) until it holds or kSpin has passed; whether it held.
+  template <class Ready>
+  static bool spin_until(Ready&& ready) noexcept {
+    const auto deadline = std::chrono::steady_clock::now() + kSpin;
+    for (int round = 0;; ++round) {
+      for (int i = 0; i < 64; ++i) {
+        if (ready()) return true;
+#if defined(__x86_64__) || defined(__i386__)
+        __builtin_ia32_pause();
+#endif
+      }
+      if (std::chrono::steady_clock::now() >= deadline) return ready();
+      if (round % 16 == 15) std::this_thread::yield();  // let a descheduled caller run on a busy machine
+    }
   }
 
   // Claims the next chunk (the lock is held and one is available), runs it unlocked, and
@@ -2167,12 +2198,17 @@ class ThreadPool {
     in_parallel_region_ = true;  // a worker only ever runs chunks
     std::unique_lock<std::mutex> lock(mutex_);
     for (;;) {
-      work_available_.wait(lock, [this] { return stopping_ || next_chunk_ < job_.chunk_count; });
       if (next_chunk_ < job_.chunk_count) {
         run_claimed_chunk(lock);
-      } else {
-        return;  // stopping, and no job can be in flight: the destructor runs without callers
+        continue;
       }
+      if (stopping_) return;  // no job can be in flight: the destructor runs without callers
+      // Poll for the next job a while before sleeping (see kSpin).
+      const std::uint64_t seen = generation_.load(std::memory_order_acquire);
+      lock.unlock();
+      spin_until([&] { return generation_.load(std::memory_order_acquire) != seen; });
+      lock.lock();
+      work_available_.wait(lock, [this] { return stopping_ || next_chunk_ < job_.chunk_count; });
     }
   }
 
@@ -2180,6 +2216,7 @@ class ThreadPool {
     {
       std::lock_guard<std::mutex> lock(mutex_);
       stopping_ = true;
+      generation_.fetch_add(1, std::memory_order_release);  // ends the workers' polling
     }
     work_available_.notify_all();
     for (std::thread& worker : workers_) worker.join();
@@ -2199,8 +2236,9 @@ class ThreadPool {
   std::condition_variable job_done_;        // the dispatching caller sleeps here
   Job job_;
   std::int64_t next_chunk_ = 0;   // first chunk nobody has claimed yet
-  std::int64_t chunks_done_ = 0;  // chunks that have finished running
+  std::atomic<std::int64_t> chunks_done_{0};  // chunks that have finished (written under the lock)
   bool stopping_ = false;
+  std::atomic<std::uint64_t> generation_{0};  // counts jobs and the stop: what idle threads poll
 #if KILN_HAS_EXCEPTIONS
   std::exception_ptr first_error_;
 #endif
@@ -9438,9 +9476,11 @@ constexpr Inferred<TensorType> scatter_nd(const TensorType& data, const TensorTy
 //   from_nchwc  x [n, cb, h, w, b], channels c    -> [n, c, h, w]
 //   conv_nchwc  x [n, cb, h, w, ib], weight [kb, cb, r, s, ib, ob] (OIHW{ib}i{ob}o),
 //               bias [kb * ob] or [kb, ob]        -> [n, kb, oh, ow, ob]
+//               depthwise (groups > 1): x [n, cb, h, w, b], weight [cb, 1, r, s, 1, b],
+//               groups the channel count (one filter per channel), bias as above
 //
 // conv_nchwc takes conv's attributes (strides, pads, dilations, auto_pad) for its two
-// spatial axes; groups must be 1. Its output extents are conv's.
+// spatial axes; groups is 1 or, depthwise, the channel count. Its output extents are conv's.
 
 #include <cstdint>
 #include <string_view>
@@ -9484,11 +9524,25 @@ constexpr Inferred<TensorType> conv_nchwc(const TensorType& x, const TensorType&
   KILN_RELAX_CHECK(detail::check_element(op, "the input", x, ElementKind::numeric));
   KILN_RELAX_CHECK(detail::check_rank(op, "the input", x, 5));
   KILN_RELAX_CHECK(detail::check_rank(op, "the weight", weight, 6));
-  if (attrs.groups != 1)
-    return type_error(StatusCode::unsupported, op, ": only groups == 1 is supported, got ", attrs.groups);
-  if (prove_equal(x.dims[1], weight.dims[1]) == Truth::no || prove_equal(x.dims[4], weight.dims[4]) == Truth::no)
-    return type_error(StatusCode::shape_mismatch, op, ": the input ", x, " has other channel blocks than the weight ",
-                      weight);
+  if (attrs.groups < 1) return type_error(StatusCode::invalid_argument, op, ": groups must be positive, got ", attrs.groups);
+  if (attrs.groups == 1) {
+    if (prove_equal(x.dims[1], weight.dims[1]) == Truth::no || prove_equal(x.dims[4], weight.dims[4]) == Truth::no)
+      return type_error(StatusCode::shape_mismatch, op, ": the input ", x, " has other channel blocks than the weight ",
+                        weight);
+  } else {
+    // Depthwise: the channels of block cb, lane l are filtered by weight [cb, 0, :, :, 0, l].
+    const SymDim groups(attrs.groups);
+    const bool depthwise_weight = weight.dims[1].is_constant(1) && weight.dims[4].is_constant(1) &&
+                                  prove_equal(weight.dims[0], x.dims[1]) != Truth::no &&
+                                  prove_equal(weight.dims[5], x.dims[4]) != Truth::no;
+    if (!depthwise_weight)
+      return type_error(StatusCode::unsupported, op, ": groups ", attrs.groups,
+                        " is supported depthwise only, with a weight [cb, 1, r, s, 1, b] for the input ", x,
+                        ", got ", weight);
+    if (prove_equal(ceildiv(groups, x.dims[4]), x.dims[1]) == Truth::no)
+      return type_error(StatusCode::shape_mismatch, op, ": ", attrs.groups, " channels (groups) do not fill the ",
+                        x.dims[1], " blocks of ", x);
+  }
   const SymDim& out_blocks = weight.dims[0];
   const SymDim& out_block = weight.dims[5];
   if (bias) {
@@ -12942,9 +12996,13 @@ inline PassManager default_pipeline() {
 //
 //   conv(x, W, B) with a constant f32 weight [k, c, r, s], groups 1, k >= block
 //       -> conv_nchwc(to_nchwc(x), W packed [ceil(k/b), ceil(c/ib), r, s, ib, b], B packed [ceil(k/b), b])
+//   the same, depthwise (groups == c == k, W [c, 1, r, s]), c >= block
+//       -> conv_nchwc(to_nchwc(x) in block b, W packed [ceil(c/b), 1, r, s, 1, b], B packed)
 //   elementwise ops (unary, binary, clip) whose operands are blocked, one-element, or constant
 //   per channel ([1, c, 1, 1] or [c, 1, 1], packed here)        -> the same op on the blocked operands
 //   global_average_pool / global_max_pool of a blocked value    -> reduce_mean / reduce_max over h, w
+//   2-D max_pool / average_pool of a blocked value              -> the same pool over [n, cb, h, w, b]
+//                                                                  with a window of 1 on the block
 //   to_nchwc(from_nchwc(x)) with the same block                 -> x
 //   anything else                                               -> from_nchwc of each blocked operand
 //
@@ -13206,17 +13264,33 @@ constexpr bool is_layout_agnostic(OpKind op) noexcept {
   return (family == OpFamily::unary && op != OpKind::logical_not) || family == OpFamily::binary || op == OpKind::clip;
 }
 
-// Whether `b` is a conv the blocked layout runs: 2-D, f32, groups 1, a constant weight
-// (and bias) to pack at load time, and at least a block of output channels.
+// Whether a conv with this weight is depthwise: one filter per channel, groups the channel
+// count (a multiplier of one).
+inline bool is_depthwise(const ConvAttrs& attrs, const Tensor& weight, std::int64_t channels) {
+  return attrs.groups > 1 && attrs.groups == channels && weight.dim(0) == channels && weight.dim(1) == 1;
+}
+
+// Whether `b` is a conv the blocked layout runs: 2-D, f32, groups 1 or depthwise, a
+// constant weight (and bias) to pack at load time, and at least a block of output channels.
 inline bool is_convertible_conv(const Function& fn, const Binding& b, std::int64_t block) {
   if (b.op != OpKind::conv || b.outputs.size() != 1) return false;
   const Tensor* weight = fn.constant_of(b.inputs[1]);
   const ValueId bias = b.inputs.size() > 2 ? b.inputs[2] : kNoValue;
   const Tensor* bias_tensor = bias == kNoValue ? nullptr : fn.constant_of(bias);
-  return std::get<ConvAttrs>(b.attrs).groups == 1 && weight && weight->dtype() == DType::f32 &&
-         weight->rank() == 4 && weight->dim(0) >= block && static_channels(fn.type(b.inputs[0])) &&
+  const std::optional<std::int64_t> channels = static_channels(fn.type(b.inputs[0]));
+  if (!weight || weight->dtype() != DType::f32 || weight->rank() != 4 || !channels) return false;
+  const auto& attrs = std::get<ConvAttrs>(b.attrs);
+  return (attrs.groups == 1 || is_depthwise(attrs, *weight, *channels)) && weight->dim(0) >= block &&
          (bias == kNoValue || (bias_tensor && bias_tensor->dtype() == DType::f32)) &&
          fn.type(b.outputs[0]).rank == 4;
+}
+
+// A 2-D max or average pool, which runs on a blocked value as a 3-D pool whose last axis
+// (the block) has a window of one.
+inline bool is_blockable_pool(const Binding& b) {
+  if (b.op != OpKind::max_pool && b.op != OpKind::average_pool) return false;
+  const auto& attrs = std::get<PoolAttrs>(b.attrs);
+  return attrs.kernel_shape.size() == 2 && !attrs.kernel_shape.overflow;
 }
 
 // The convertible convs of regions of at least options.min_region_convs of them, by output
@@ -13237,7 +13311,7 @@ inline std::vector<char> convs_worth_converting(const Function& fn, const Conver
     if (is_convertible_conv(fn, b, options.block)) {
       join(b.inputs[0], b.outputs[0]);
       convs.push_back(b.outputs[0]);
-    } else if (b.op == OpKind::global_average_pool || b.op == OpKind::global_max_pool) {
+    } else if (b.op == OpKind::global_average_pool || b.op == OpKind::global_max_pool || is_blockable_pool(b)) {
       join(b.inputs[0], b.outputs[0]);
     } else if (is_layout_agnostic(b.op) && b.outputs.size() == 1) {
       for (ValueId in : b.inputs)
@@ -13375,6 +13449,8 @@ class LayoutRewriter {
       case OpKind::conv: return rewrite_conv(b);
       case OpKind::global_average_pool:
       case OpKind::global_max_pool: return rewrite_global_pool(b);
+      case OpKind::max_pool:
+      case OpKind::average_pool: return rewrite_window_pool(b);
       case OpKind::from_nchwc: return record_from_nchwc(b);
       case OpKind::to_nchwc: return fold_to_nchwc(b);
       default: return is_layout_agnostic(b.op) ? rewrite_elementwise(b) : Result<bool>(false);
@@ -13392,8 +13468,10 @@ class LayoutRewriter {
     // Packed now: adding constants moves the ones `weight` and `bias` point at.
     Tensor packed_bias = bias ? pack_channels(*bias, options_.block, 0.0f) : Tensor();
     const std::int64_t out_channels = weight->dim(0);
-    const std::int64_t in_block = input_block(x, *channels);
-    Tensor packed_weight = pack_conv_weight(*weight, in_block, options_.block);
+    // A depthwise conv reads each channel where it writes it: the input in the output's block.
+    const bool depthwise = is_depthwise(attrs, *weight, *channels);
+    const std::int64_t in_block = depthwise ? options_.block : input_block(x, *channels);
+    Tensor packed_weight = pack_conv_weight(*weight, depthwise ? 1 : in_block, options_.block);
     KILN_ASSIGN_OR_RETURN(const ValueId blocked_x, need_blocked(x, in_block, *channels));
     std::vector<ValueId> inputs{blocked_x, add_constant(std::move(packed_weight))};
     if (packed_bias.defined()) inputs.push_back(add_constant(std::move(packed_bias)));
@@ -13458,6 +13536,35 @@ class LayoutRewriter {
     const Twin layout = twin(x);
     const OpKind reduce = b.op == OpKind::global_average_pool ? OpKind::reduce_mean : OpKind::reduce_max;
     KILN_ASSIGN_OR_RETURN(const ValueId y, emit(reduce, {layout.value}, ReduceAttrs{.axes = {2, 3}}));
+    twin(b.outputs[0]) = Twin{y, layout.block, layout.channels};
+    return true;
+  }
+
+  // A 2-D pool of a blocked value pools [n, cb, h, w, b] with a window of one on b. A max
+  // pool's windows over padding alone would give -inf in the padding channels (and NaN in
+  // the next conv), so it joins a padded layout only when it pads nothing.
+  Result<bool> rewrite_window_pool(const Binding& b) {
+    const ValueId x = b.inputs[0];
+    if (!is_blockable_pool(b) || !blocked_only(x) || fn_.type(x).rank != 4) return false;
+    const Twin layout = twin(x);
+    const auto& attrs = std::get<PoolAttrs>(b.attrs);
+    const auto extended = [](const Ints& list, std::int64_t last) {
+      Ints out;
+      for (std::int64_t v : list) out.push_back(v);
+      out.push_back(last);
+      return out;
+    };
+    if (b.op == OpKind::max_pool && layout.padded()) {
+      bool unpadded = attrs.auto_pad != AutoPad::same_upper && attrs.auto_pad != AutoPad::same_lower && !attrs.ceil_mode;
+      for (std::int64_t pad : attrs.pads) unpadded = unpadded && pad == 0;
+      if (!unpadded) return false;
+    }
+    PoolAttrs blocked = attrs;
+    blocked.kernel_shape = extended(attrs.kernel_shape, 1);
+    if (!attrs.strides.empty()) blocked.strides = extended(attrs.strides, 1);
+    if (!attrs.dilations.empty()) blocked.dilations = extended(attrs.dilations, 1);
+    if (!attrs.pads.empty()) blocked.pads = Ints{attrs.pads[0], attrs.pads[1], 0, attrs.pads[2], attrs.pads[3], 0};
+    KILN_ASSIGN_OR_RETURN(const ValueId y, emit(b.op, {layout.value}, blocked));
     twin(b.outputs[0]) = Twin{y, layout.block, layout.channels};
     return true;
   }
@@ -15338,6 +15445,7 @@ class ExecutionContext {
 // compilation; g++ prints the reason inside the template argument of graph_error:
 //     graph_error<kiln::relax::TypeError{..., {"matmul: inner dimensions 64 and 32 differ", ...
 
+#include <array>
 #include <cstddef>
 #include <cstdint>
 
@@ -15630,6 +15738,45 @@ struct OutputPart {
   static constexpr StaticShape shape = static_shape_of(type);
 };
 
+// The outputs of a node whose types are given rather than inferred (a user kernel's declared
+// outputs, a branch graph's), laid out in one buffer as Node lays out its parts. `Copies`
+// repeats the whole set: a loop keeps the next iteration's values beside the current ones.
+template <auto Shapes, std::size_t Copies = 1>
+struct FixedOutputs {
+  static_assert(Shapes.size() > 0, "kiln: a static graph node has at least one output");
+  static constexpr int output_count = static_cast<int>(Shapes.size());
+  static constexpr relax::TensorType output_type(int i) noexcept {
+    return Shapes[static_cast<std::size_t>(i)].tensor_type();
+  }
+  static constexpr relax::TensorType type = output_type(0);
+  static constexpr StaticShape shape = Shapes[0];
+  static constexpr std::size_t part_offset(int i) noexcept {
+    std::size_t offset = 0;
+    for (int j = 0; j < i; ++j) offset += vm::align_up(Shapes[static_cast<std::size_t>(j)].bytes());
+    return offset;
+  }
+  // Where copy c of the outputs starts.
+  static constexpr std::size_t copy_offset(std::size_t c) noexcept { return c * part_offset(output_count); }
+  static constexpr std::size_t bytes =
+      output_count == 1 && Copies == 1 ? shape.bytes() : Copies * part_offset(output_count);
+};
+
+template <std::size_t N, std::size_t M>
+constexpr bool same_shapes(const std::array<StaticShape, N>& a, const std::array<StaticShape, M>& b) noexcept {
+  if constexpr (N != M) {
+    return false;
+  } else {
+    for (std::size_t i = 0; i < N; ++i)
+      if (!(a[i] == b[i])) return false;
+    return true;
+  }
+}
+
+// An op node of relax's op set (as opposed to parameters, output parts, user kernel calls
+// and control flow).
+template <class T> struct is_op_node : std::false_type {};
+template <relax::OpKind Op, auto A, class... In> struct is_op_node<Node<Op, A, In...>> : std::true_type {};
+
 template <class T> struct is_node : std::false_type {};
 template <relax::OpKind Op, auto A, class... In> struct is_node<Node<Op, A, In...>> : std::true_type {};
 template <class Source, int I> struct is_node<OutputPart<Source, I>> : std::true_type {};
@@ -15784,6 +15931,18 @@ template <int I, GraphTensor N>
 constexpr auto output(N) noexcept {
   if constexpr (I == 0) return N{};
   else return OutputPart<N, I>{};
+}
+
+// The node itself when its op has one output, else a tuple of its outputs.
+template <GraphTensor N>
+constexpr auto outputs_of(N node) noexcept {
+  if constexpr (N::output_count == 1) {
+    return node;
+  } else {
+    return [node]<int... I>(std::integer_sequence<int, I...>) {
+      return std::tuple{output<I>(node)...};
+    }(std::make_integer_sequence<int, N::output_count>{});
+  }
 }
 
 // ONNX TopK with a constant k: (values, i64 indices).
@@ -16187,6 +16346,7 @@ struct Plan {
 #include <array>
 #include <cstdint>
 #include <string>
+#include <string_view>
 
 
 namespace kiln::static_graph {
@@ -16209,9 +16369,13 @@ struct Graph<InputList<Ins...>, Outs...> : Plan<Outs...> {
   static_assert(sizeof...(Outs) > 0, "kiln: a static graph needs at least one output");
   static_assert(((Ins::is_param && Ins::kind == ParamKind::input) && ...),
                 "kiln: the inputs of a static graph are input<...>() parameters");
-  static constexpr std::array<int, sizeof...(Ins)> input_nodes{P::template index_of<Ins>...};
-  static_assert(((P::template index_of<Ins> < P::node_count) && ...),
-                "kiln: a listed input is not used by the graph's outputs");
+  // The node of each input, or -1 for one that no output reads (a loop body's iteration,
+  // say): run() still takes and checks it.
+  static constexpr std::array<int, sizeof...(Ins)> input_nodes{
+      (P::template index_of<Ins> < P::node_count ? P::template index_of<Ins> : -1)...};
+  static constexpr std::array<StaticShape, sizeof...(Ins)> input_shapes{Ins::shape...};
+  static constexpr std::array<std::string_view, sizeof...(Ins)> input_names{Ins::name.view()...};
+  static constexpr std::array<StaticShape, sizeof...(Outs)> output_shapes{Outs::shape...};
   static constexpr bool inputs_complete = [] {
     for (int i = 0; i < P::node_count; ++i) {
       if (P::node(i).role != Role::input) continue;
@@ -16236,6 +16400,9 @@ struct Graph<InputList<Ins...>, Outs...> : Plan<Outs...> {
   // One line per node: what it computes and what the plan made of it.
   static std::string to_string() {
     std::string out;
+    for (std::size_t k = 0; k < input_nodes.size(); ++k)
+      if (input_nodes[k] < 0)
+        out += str_cat("input ", input_names[k], ": ", relax::to_string(input_shapes[k].tensor_type()), "  # not read\n");
     for (int i = 0; i < P::node_count; ++i) {
       const NodeInfo& n = P::node(i);
       const std::string type = relax::to_string(n.shape.tensor_type());
@@ -16246,7 +16413,7 @@ struct Graph<InputList<Ins...>, Outs...> : Plan<Outs...> {
       std::string args;
       for (int k = 0; k < n.input_count; ++k)
         args += str_cat(k > 0 ? ", " : "", n.inputs[k] < 0 ? std::string("_") : name_of(n.inputs[k]));
-      out += str_cat(name_of(i), " = ", relax::op_info(n.op).name, "(", args, ") : ", type);
+      out += str_cat(name_of(i), " = ", op_label(i), "(", args, ") : ", type);
       switch (n.role) {
         case Role::view:
           if (n.part > 0) out += str_cat("  # output ", n.part, " of ", name_of(n.inputs[0]));
@@ -16264,12 +16431,37 @@ struct Graph<InputList<Ins...>, Outs...> : Plan<Outs...> {
       }
       if (n.output) out += " (output)";
       out += "\n";
+      out += nested_text(i);
     }
     out += str_cat("arena: ", P::arena_bytes, " bytes (", P::unplanned_bytes, " without reuse)\n");
     return out;
   }
 
  private:
+  // The op's name; a user kernel's call adds the kernel's.
+  static std::string op_label(int i) {
+    std::string label(relax::op_info(P::node(i).op).name);
+    for_node(i, [&]<class N>() {
+      if constexpr (requires { N::name; } && !N::is_param) label += str_cat(" '", N::name.view(), "'");
+    });
+    return label;
+  }
+  // The graphs a control-flow node runs, indented under it.
+  static std::string nested_text(int i) {
+    std::string text;
+    for_node(i, [&]<class N>() {
+      if constexpr (requires { N::nested_text(); }) text = N::nested_text();
+    });
+    return text;
+  }
+  template <class F>
+  static void for_node(int i, F&& f) {
+    [&]<class... Ns>(TypeList<Ns...>) {
+      int k = 0;
+      ((k++ == i ? (f.template operator()<Ns>(), 0) : 0), ...);
+    }(typename P::Nodes{});
+  }
+
   template <class N>
   static std::string node_name(int i) {
     if constexpr (N::is_param) return std::string(N::name.view());
@@ -16284,6 +16476,205 @@ constexpr auto build(InputList<Ins...>, Outs...) noexcept {
 
 } // namespace kiln::static_graph
 // ---- end kiln/static_graph/graph.hpp ----
+// ---- begin kiln/static_graph/kernel_call.hpp ----
+// kiln/static_graph/kernel_call.hpp: a static graph node that calls a kernel of the user's
+// own (the cross-level call), with the types of its outputs declared.
+//
+//   Status scale_rows(std::span<const vm::Slot* const> in, std::span<const vm::Slot* const> out);
+//   constexpr auto y = call_kernel<"scale_rows", scale_rows, Out<DType::f32, 8, 64>>(x, s);
+//
+// The kernel is a template argument (a function or a captureless lambda), so the compiler
+// sees the call; its signature is the one a dynamic module's vm::UserKernel has, so one
+// function serves both ways to run a graph. The graph cannot look inside the kernel: the
+// declared outputs are what the plan gives it, and it must fill them without allocating.
+
+#include <array>
+#include <cstdint>
+#include <span>
+#include <type_traits>
+
+
+namespace kiln::static_graph {
+
+// The declared type of one output of a user kernel.
+template <DType D, std::int64_t... Dims>
+struct Out {
+  static_assert(sizeof...(Dims) <= kMaxRank, "kiln: a static graph's tensors have at most kMaxRank dims");
+  static_assert(((Dims > 0) && ...), "kiln: a static graph's dims are positive");
+  static constexpr StaticShape shape{D, static_cast<int>(sizeof...(Dims)), {Dims...}};
+};
+
+template <class T> struct is_out : std::false_type {};
+template <DType D, std::int64_t... Dims> struct is_out<Out<D, Dims...>> : std::true_type {};
+
+template <Name KernelName, auto Kernel, class OutList, class... In>
+struct KernelCall;
+
+template <Name KernelName, auto Kernel, class... Outs, class... In>
+struct KernelCall<KernelName, Kernel, TypeList<Outs...>, In...>
+    : FixedOutputs<std::array<StaticShape, sizeof...(Outs)>{Outs::shape...}> {
+  static_assert(sizeof...(Outs) > 0 && (is_out<Outs>::value && ...),
+                "kiln: call_kernel declares its outputs as Out<dtype, dims...>");
+  static_assert(std::is_invocable_r_v<Status, decltype(Kernel), std::span<const vm::Slot* const>,
+                                      std::span<const vm::Slot* const>>,
+                "kiln: a user kernel is called as Status(std::span<const vm::Slot* const> inputs, "
+                "std::span<const vm::Slot* const> outputs)");
+  static constexpr bool is_param = false;
+  static constexpr bool is_part = false;
+  static constexpr relax::OpKind op = relax::OpKind::call_kernel;
+  static constexpr Name name = KernelName;
+  using inputs = TypeList<In...>;
+
+  static Status run(std::span<const vm::Slot* const> inputs, std::span<const vm::Slot* const> outputs) {
+    return Kernel(inputs, outputs);
+  }
+};
+
+template <Name KernelName, auto Kernel, class OutList, class... In>
+struct is_node<KernelCall<KernelName, Kernel, OutList, In...>> : std::true_type {};
+
+template <class T> struct is_kernel_call : std::false_type {};
+template <Name KernelName, auto Kernel, class OutList, class... In>
+struct is_kernel_call<KernelCall<KernelName, Kernel, OutList, In...>> : std::true_type {};
+
+// Calls `Kernel` on the inputs; the node when it declares one output, else a tuple of them.
+template <Name KernelName, auto Kernel, class... Outs, GraphTensor... In>
+constexpr auto call_kernel(In...) noexcept {
+  return outputs_of(KernelCall<KernelName, Kernel, TypeList<Outs...>, In...>{});
+}
+
+} // namespace kiln::static_graph
+// ---- end kiln/static_graph/kernel_call.hpp ----
+// ---- begin kiln/static_graph/control_flow.hpp ----
+// kiln/static_graph/control_flow.hpp: if_then_else and loop in a static graph, their branches
+// and bodies static graphs of their own.
+//
+//   constexpr auto grow = build(inputs(gx), relu(matmul(gx, gw)));
+//   constexpr auto shrink = build(inputs(sx), tanh(sx));
+//   constexpr auto y = if_then_else(flag, grow, shrink, x);       // flag: bool[], at run time
+//
+//   constexpr auto step = build(inputs(i, h), tanh(matmul(h, w)));  // (iteration, carried...)
+//   constexpr auto h_n = loop(trips, step, h0);                    // trips: i64[], at run time
+//
+// The semantics are the dynamic module's (vm/control_flow.hpp): a branch takes the node's
+// arguments and both branches return the same types; a loop body takes the iteration (an
+// i64[] from 0) and the carried values and returns the carried values, trip-count times
+// (none when it is 0 or less). A graph with several outputs gives a tuple of nodes.
+//
+// Every shape is checked by the compiler. Each branch and body is planned on its own, with
+// an arena of its own that the Model allocates at create(); the node's buffer in the outer
+// arena holds its outputs (a loop's holds two copies: the values an iteration reads and the
+// ones it writes, so a body that returns its inputs swapped reads them intact).
+
+#include <array>
+#include <string>
+#include <string_view>
+#include <tuple>
+#include <type_traits>
+#include <utility>
+
+
+namespace kiln::static_graph {
+
+// A static graph usable as a branch or a loop body.
+template <class G>
+concept SubGraph = requires {
+  G::input_shapes;
+  G::output_shapes;
+  G::to_string();
+};
+
+namespace detail {
+
+// Each line of `text` indented by `pad`.
+inline std::string indented(const std::string& text, std::string_view pad) {
+  std::string out;
+  std::size_t start = 0;
+  while (start < text.size()) {
+    std::size_t end = text.find('\n', start);
+    if (end == std::string::npos) end = text.size();
+    out += str_cat(pad, std::string_view(text).substr(start, end - start), "\n");
+    start = end + 1;
+  }
+  return out;
+}
+
+constexpr StaticShape scalar_of(DType d) noexcept { return StaticShape{d, 0, {}}; }
+
+template <class... Ts>
+constexpr std::array<StaticShape, sizeof...(Ts)> shapes_of() noexcept {
+  return {Ts::shape...};
+}
+
+template <std::size_t N>
+constexpr std::array<StaticShape, N + 1> prepend(const StaticShape& first, const std::array<StaticShape, N>& rest) noexcept {
+  std::array<StaticShape, N + 1> out{};
+  out[0] = first;
+  for (std::size_t i = 0; i < N; ++i) out[i + 1] = rest[i];
+  return out;
+}
+
+} // namespace detail
+
+template <class Then, class Else, class Cond, class... Args>
+struct IfNode : FixedOutputs<Then::output_shapes> {
+  static_assert(Cond::shape.dtype == DType::boolean && Cond::shape.elements() == 1,
+                "kiln: if_then_else: the condition must be one bool");
+  static_assert(same_shapes(Then::input_shapes, detail::shapes_of<Args...>()),
+                "kiln: if_then_else: the arguments' types are not the then graph's inputs");
+  static_assert(same_shapes(Else::input_shapes, detail::shapes_of<Args...>()),
+                "kiln: if_then_else: the arguments' types are not the else graph's inputs");
+  static_assert(same_shapes(Then::output_shapes, Else::output_shapes),
+                "kiln: if_then_else: the then and else graphs return different types");
+  static constexpr bool is_param = false;
+  static constexpr bool is_part = false;
+  static constexpr relax::OpKind op = relax::OpKind::if_then_else;
+  using inputs = TypeList<Cond, Args...>;
+  using then_graph = Then;
+  using else_graph = Else;
+
+  static std::string nested_text() {
+    return str_cat("  then:\n", detail::indented(Then::to_string(), "    "), "  else:\n",
+                   detail::indented(Else::to_string(), "    "));
+  }
+};
+
+template <class Body, class Trips, class... Carried>
+struct LoopNode : FixedOutputs<detail::shapes_of<Carried...>(), 2> {
+  static_assert(sizeof...(Carried) > 0, "kiln: loop: carry at least one value");
+  static_assert(Trips::shape.dtype == DType::i64 && Trips::shape.elements() == 1,
+                "kiln: loop: the trip count must be one i64");
+  static_assert(same_shapes(Body::input_shapes,
+                            detail::prepend(detail::scalar_of(DType::i64), detail::shapes_of<Carried...>())),
+                "kiln: loop: the body's inputs must be the iteration (i64[]) and then the carried values' types");
+  static_assert(same_shapes(Body::output_shapes, detail::shapes_of<Carried...>()),
+                "kiln: loop: the body must return the carried values' types");
+  static constexpr bool is_param = false;
+  static constexpr bool is_part = false;
+  static constexpr relax::OpKind op = relax::OpKind::loop;
+  using inputs = TypeList<Trips, Carried...>;
+  using body_graph = Body;
+
+  static std::string nested_text() { return str_cat("  body:\n", detail::indented(Body::to_string(), "    ")); }
+};
+
+template <class Then, class Else, class Cond, class... Args>
+struct is_node<IfNode<Then, Else, Cond, Args...>> : std::true_type {};
+template <class Body, class Trips, class... Carried>
+struct is_node<LoopNode<Body, Trips, Carried...>> : std::true_type {};
+
+template <GraphTensor Cond, SubGraph Then, SubGraph Else, GraphTensor... Args>
+constexpr auto if_then_else(Cond, Then, Else, Args...) noexcept {
+  return outputs_of(IfNode<Then, Else, Cond, Args...>{});
+}
+
+template <GraphTensor Trips, SubGraph Body, GraphTensor... Carried>
+constexpr auto loop(Trips, Body, Carried...) noexcept {
+  return outputs_of(LoopNode<Body, Trips, Carried...>{});
+}
+
+} // namespace kiln::static_graph
+// ---- end kiln/static_graph/control_flow.hpp ----
 
 // the ONNX frontend: the protobuf wire format, ONNX's messages, tensors and files
 // ---- begin kiln/frontend/onnx/wire.hpp ----
@@ -29524,7 +29915,8 @@ inline const OpKernel* cpu_index_kernel(relax::OpKind op) {
 // ---- begin kiln/vm/ops/layout.hpp ----
 // kiln/vm/ops/layout.hpp: the dynamic module's CPU kernels for the blocked NCHWc layout:
 // to_nchwc and from_nchwc (the transforms at the boundaries of a blocked region) and
-// conv_nchwc, the convolution the layout exists for. All f32, all extents dynamic.
+// conv_nchwc, the convolution the layout exists for (dense, or depthwise: groups equal to
+// the channels). All f32, all extents dynamic.
 //
 // conv_nchwc is a direct, register-blocked loop. An output tile is T consecutive pixels of
 // one output row times J vectors of output channels (one SIMD vector is a block of 16 on
@@ -31019,6 +31411,15 @@ inline constexpr int kTilePixels = kLanes >= 16 ? 14 : 6;
 
 using linear_detail::Range;
 
+// Where the pixels of a tile lie: floats between neighbouring pixels' inputs and outputs
+// (along a row, or down a column for the edge columns of a band of rows).
+struct TileSteps {
+  std::int64_t in = 0;
+  std::int64_t out = 0;
+};
+// Output rows per work item: the edge columns of a band run as one tile down it.
+inline constexpr std::int64_t kBandRows = kTilePixels;
+
 struct ConvGeometry {
   std::int64_t batch = 0, in_blocks = 0, in_block = 0, height = 0, width = 0;
   std::int64_t out_blocks = 0, out_block = 0, out_height = 0, out_width = 0;
@@ -31029,6 +31430,7 @@ struct ConvGeometry {
   // Weight floats per output channel block and per (input block, kernel row, kernel column).
   std::int64_t w_out_block = 0, w_tap = 0;
   std::int64_t y_image = 0, y_block = 0;
+  bool depthwise = false;  // groups == channels: output channel k filters input channel k alone
 
   std::int64_t out_vectors() const noexcept { return out_blocks * out_block / kLanes; }
   // The output rows a kernel row `oh` sums over and the taps of a column `ow` inside the input.
@@ -31038,10 +31440,12 @@ struct ConvGeometry {
   Range kernel_columns(std::int64_t ow) const noexcept {
     return linear_detail::inside(ow * w.stride - w.pad_begin, w.dilation, w.in, w.kernel);
   }
-  // The output columns whose every tap lands inside the input row.
-  Range interior_columns() const noexcept {
-    const Range first = linear_detail::inside(-w.pad_begin, w.stride, w.in, w.out);
-    const Range last = linear_detail::inside((w.kernel - 1) * w.dilation - w.pad_begin, w.stride, w.in, w.out);
+  // The output columns (rows) whose every tap lands inside the input.
+  Range interior_columns() const noexcept { return interior(w); }
+  Range interior_rows() const noexcept { return interior(h); }
+  static Range interior(const linear_detail::Axis& a) noexcept {
+    const Range first = linear_detail::inside(-a.pad_begin, a.stride, a.in, a.out);
+    const Range last = linear_detail::inside((a.kernel - 1) * a.dilation - a.pad_begin, a.stride, a.in, a.out);
     const Range both{std::max(first.begin, last.begin), std::min(first.end, last.end)};
     return both.end > both.begin ? both : Range{0, 0};
   }
@@ -31067,16 +31471,20 @@ inline Status plan_conv(const OpCall& call, ConvGeometry& g) {
   g.out_block = weight.dims[5];
   g.out_height = y.dims[2];
   g.out_width = y.dims[3];
-  if (weight.dims[1] != g.in_blocks || weight.dims[4] != g.in_block || y.dims[0] != g.batch ||
-      y.dims[1] != g.out_blocks || y.dims[4] != g.out_block)
-    return op_error(StatusCode::shape_mismatch, call.op, "the input, weight and output blocks do not match");
+  const auto& attrs = call.attr<relax::ConvAttrs>();
+  g.depthwise = attrs.groups != 1;
+  const bool blocks_match =
+      g.depthwise ? weight.dims[0] == g.in_blocks && weight.dims[1] == 1 && weight.dims[4] == 1 && g.out_block == g.in_block &&
+                        attrs.groups > (g.in_blocks - 1) * g.in_block && attrs.groups <= g.in_blocks * g.in_block
+                  : weight.dims[1] == g.in_blocks && weight.dims[4] == g.in_block;
+  if (!blocks_match || y.dims[0] != g.batch || y.dims[1] != g.out_blocks || y.dims[4] != g.out_block)
+    return op_error(StatusCode::shape_mismatch, call.op, "the input, weight and output blocks do not match",
+                    g.depthwise ? " (depthwise: weight [cb, 1, r, s, 1, b] for an input [n, cb, h, w, b])" : "");
   if ((g.width > 1 && x.strides[3] != g.in_block) || (g.in_block > 1 && x.strides[4] != 1))
     return op_error(StatusCode::unsupported, call.op, "the input's pixels must be packed");
   if (bias != nullptr && bias->elements() != g.out_blocks * g.out_block)
     return op_error(StatusCode::shape_mismatch, call.op, "the bias must hold ", g.out_blocks * g.out_block, " values");
   if (bias != nullptr && !bias->contiguous()) return require_contiguous(call.op, "the bias", *bias);
-  const auto& attrs = call.attr<relax::ConvAttrs>();
-  if (attrs.groups != 1) return op_error(StatusCode::unsupported, call.op, "only groups == 1 is supported");
   KILN_RETURN_IF_ERROR(linear_detail::check_window_lists(call.op, 2, attrs.strides, attrs.pads, attrs.dilations));
   linear_detail::Axis* axes[2] = {&g.h, &g.w};
   const std::int64_t in[2] = {g.height, g.width}, out[2] = {g.out_height, g.out_width};
@@ -31092,8 +31500,8 @@ inline Status plan_conv(const OpCall& call, ConvGeometry& g) {
   g.x_image = x.strides[0];
   g.x_block = x.strides[1];
   g.x_row = x.strides[2];
-  g.w_tap = g.in_block * g.out_block;
-  g.w_out_block = g.in_blocks * g.h.kernel * g.w.kernel * g.w_tap;
+  g.w_tap = (g.depthwise ? 1 : g.in_block) * g.out_block;
+  g.w_out_block = (g.depthwise ? 1 : g.in_blocks) * g.h.kernel * g.w.kernel * g.w_tap;
   g.y_block = g.out_height * g.out_width * g.out_block;
   g.y_image = g.out_blocks * g.y_block;
   return {};
@@ -31116,18 +31524,36 @@ inline VectorStart vector_start(const ConvGeometry& g, const float* weight, cons
 // One tile: T pixels from output column ow of row oh, J output vectors, summing over the
 // kernel rows `rows` and the kernel columns `columns` (all of them inside the input for
 // every pixel of the tile).
+//
+// A tile of few pixels (the edges of a row, a narrow row's tail) has too few sums to hide the
+// FMA latency behind independent chains, so its input channels take turns among kSplit sets
+// of sums, added up at the end.
 template <int J, int T>
 void conv_tile(const ConvGeometry& g, const float* x_image, const VectorStart* vectors, std::int64_t oh,
-               std::int64_t ow, Range rows, Range columns) noexcept {
-  Batch sums[T][J];
+               std::int64_t ow, Range rows, Range columns, TileSteps steps) noexcept {
+  constexpr int kChains = 8;
+  constexpr int kSplit = T * J >= kChains ? 1 : (kChains + T * J - 1) / (T * J);
+  Batch sums[kSplit][T][J];
   for (int j = 0; j < J; ++j) {
     const Batch start = vectors[j].bias != nullptr ? Batch::load_unaligned(vectors[j].bias) : Batch(0.0f);
-    for (int p = 0; p < T; ++p) sums[p][j] = start;
+    for (int p = 0; p < T; ++p) {
+      sums[0][p][j] = start;
+      for (int q = 1; q < kSplit; ++q) sums[q][p][j] = Batch(0.0f);
+    }
   }
   const std::int64_t ib = g.in_block, ob = g.out_block;
-  const std::int64_t pixel_step = g.w.stride * ib;  // floats between the inputs of neighbouring pixels
+  const std::int64_t pixel_step = steps.in;
   const std::int64_t first_column = ow * g.w.stride - g.w.pad_begin;
   const std::int64_t first_row = oh * g.h.stride - g.h.pad_begin;
+  // Input channel ci of the tap at x_tap (weights at w_tap) into sums set q.
+  const auto channel = [&](int q, const float* x_tap, std::int64_t w_tap, std::int64_t ci) {
+    Batch weights[J];
+    for (int j = 0; j < J; ++j) weights[j] = Batch::load_unaligned(vectors[j].weight + w_tap + ci * ob);
+    for (int p = 0; p < T; ++p) {
+      const Batch in(x_tap[p * pixel_step + ci]);
+      for (int j = 0; j < J; ++j) sums[q][p][j] = xsimd::fma(in, weights[j], sums[q][p][j]);
+    }
+  };
   for (std::int64_t cb = 0; cb < g.in_blocks; ++cb) {
     const float* x_block = x_image + cb * g.x_block;
     const std::int64_t w_block = cb * g.h.kernel * g.w.kernel * g.w_tap;
@@ -31137,24 +31563,24 @@ void conv_tile(const ConvGeometry& g, const float* x_image, const VectorStart* v
       for (std::int64_t s = columns.begin; s < columns.end; ++s) {
         const float* x_tap = x_row + (first_column + s * g.w.dilation) * ib;
         const std::int64_t w_tap = w_row + s * g.w_tap;
-        for (std::int64_t ci = 0; ci < ib; ++ci) {
-          Batch weights[J];
-          for (int j = 0; j < J; ++j) weights[j] = Batch::load_unaligned(vectors[j].weight + w_tap + ci * ob);
-          for (int p = 0; p < T; ++p) {
-            const Batch in(x_tap[p * pixel_step + ci]);
-            for (int j = 0; j < J; ++j) sums[p][j] = xsimd::fma(in, weights[j], sums[p][j]);
-          }
-        }
+        std::int64_t ci = 0;
+        for (; ci + kSplit <= ib; ci += kSplit)
+          for (int q = 0; q < kSplit; ++q) channel(q, x_tap, w_tap, ci + q);
+        for (; ci < ib; ++ci) channel(0, x_tap, w_tap, ci);
       }
     }
   }
+  for (int q = 1; q < kSplit; ++q)
+    for (int p = 0; p < T; ++p)
+      for (int j = 0; j < J; ++j) sums[0][p][j] += sums[q][p][j];
   const std::int64_t out_pixel = (oh * g.out_width + ow) * ob;
   for (int p = 0; p < T; ++p)
-    for (int j = 0; j < J; ++j) sums[p][j].store_unaligned(vectors[j].out + out_pixel + p * ob);
+    for (int j = 0; j < J; ++j) sums[0][p][j].store_unaligned(vectors[j].out + out_pixel + p * steps.out);
 }
 
 template <int J>
-using TileFn = void (*)(const ConvGeometry&, const float*, const VectorStart*, std::int64_t, std::int64_t, Range, Range);
+using TileFn = void (*)(const ConvGeometry&, const float*, const VectorStart*, std::int64_t, std::int64_t, Range, Range,
+                        TileSteps);
 
 // conv_tile<J, t> for every t in [1, kTilePixels], indexed by t - 1: the tail of a row is
 // one shorter tile.
@@ -31165,20 +31591,43 @@ constexpr std::array<TileFn<J>, sizeof...(I)> tile_table(std::index_sequence<I..
 template <int J>
 inline constexpr auto kTiles = tile_table<J>(std::make_index_sequence<kTilePixels>{});
 
-// Output row oh of image n for J output vectors.
-template <int J>
-void conv_row(const ConvGeometry& g, const float* x_image, const VectorStart* vectors, std::int64_t oh) noexcept {
-  const Range rows = g.kernel_rows(oh);
+// Runs `tile(t, oh, ow, rows, columns, steps)` (t pixels) over the output rows [first, last)
+// of one image: each row's interior columns in tiles of kTilePixels along the row; the edge
+// columns, whose taps run past the input, in one tile down the rows whose every kernel row
+// lands inside, and pixel by pixel at the corners. A tile of few pixels along a narrow row's
+// edges would leave the vector unit waiting on too few FMA chains.
+template <class Tile>
+void band_tiles(const ConvGeometry& g, std::int64_t first, std::int64_t last, Tile&& tile) {
   const Range interior = g.interior_columns();
-  const Range all_columns{0, g.w.kernel};
-  for (std::int64_t ow = 0; ow < interior.begin; ++ow)
-    conv_tile<J, 1>(g, x_image, vectors, oh, ow, rows, g.kernel_columns(ow));
-  std::int64_t ow = interior.begin;
-  for (; ow + kTilePixels <= interior.end; ow += kTilePixels)
-    conv_tile<J, kTilePixels>(g, x_image, vectors, oh, ow, rows, all_columns);
-  if (ow < interior.end) kTiles<J>[static_cast<std::size_t>(interior.end - ow - 1)](g, x_image, vectors, oh, ow, rows, all_columns);
-  for (ow = std::max(interior.end, interior.begin); ow < g.out_width; ++ow)
-    conv_tile<J, 1>(g, x_image, vectors, oh, ow, rows, g.kernel_columns(ow));
+  const Range all_columns{0, g.w.kernel}, all_rows{0, g.h.kernel};
+  const TileSteps along{g.w.stride * g.in_block, g.out_block};
+  const TileSteps down{g.h.stride * g.x_row, g.out_width * g.out_block};
+  for (std::int64_t oh = first; oh < last; ++oh) {
+    const Range rows = g.kernel_rows(oh);
+    std::int64_t ow = interior.begin;
+    for (; ow + kTilePixels <= interior.end; ow += kTilePixels) tile(kTilePixels, oh, ow, rows, all_columns, along);
+    if (ow < interior.end) tile(interior.end - ow, oh, ow, rows, all_columns, along);
+  }
+  const Range inner = g.interior_rows();
+  const Range column_rows{std::max(first, inner.begin), std::min(last, inner.end)};
+  const auto edge_column = [&](std::int64_t ow) {
+    const Range columns = g.kernel_columns(ow);
+    for (std::int64_t oh = first; oh < last; ++oh)
+      if (oh < column_rows.begin || oh >= column_rows.end) tile(1, oh, ow, g.kernel_rows(oh), columns, along);
+    if (column_rows.end > column_rows.begin)
+      tile(column_rows.end - column_rows.begin, column_rows.begin, ow, all_rows, columns, down);
+  };
+  for (std::int64_t ow = 0; ow < interior.begin; ++ow) edge_column(ow);
+  for (std::int64_t ow = std::max(interior.end, interior.begin); ow < g.out_width; ++ow) edge_column(ow);
+}
+
+// Output rows [first, last) of image n for J output vectors.
+template <int J>
+void conv_band(const ConvGeometry& g, const float* x_image, const VectorStart* vectors, std::int64_t first,
+               std::int64_t last) noexcept {
+  band_tiles(g, first, last, [&](std::int64_t t, std::int64_t oh, std::int64_t ow, Range rows, Range columns, TileSteps steps) {
+    kTiles<J>[static_cast<std::size_t>(t - 1)](g, x_image, vectors, oh, ow, rows, columns, steps);
+  });
 }
 
 // Any output block (one that is not whole vectors): one output channel at a time.
@@ -31205,6 +31654,102 @@ inline void conv_scalar_row(const ConvGeometry& g, const float* x_image, const f
   }
 }
 
+// ---------------------------------------------------------------------------------------
+// Depthwise conv_nchwc: a block's channels are independent, so one SIMD vector holds
+// kLanes channels of one pixel and every tap is one FMA per vector. A tile is T pixels of
+// one output row for one vector of channels; its T sums stay in registers over the taps,
+// and each tap loads one weight vector and T input vectors. Edges run pixel by pixel over
+// the taps inside, as in the dense kernel.
+
+// T pixels from output column ow of row oh, for the channels of lanes [lane, lane + kLanes)
+// of block `x_block` (the input of one image and channel block).
+template <int T>
+void depthwise_tile(const ConvGeometry& g, const float* x_block, const float* weight, const float* bias, float* y_block,
+                    std::int64_t oh, std::int64_t ow, Range rows, Range columns, TileSteps steps) noexcept {
+  Batch sums[T];
+  const Batch start = bias != nullptr ? Batch::load_unaligned(bias) : Batch(0.0f);
+  for (int p = 0; p < T; ++p) sums[p] = start;
+  const std::int64_t b = g.in_block;
+  const std::int64_t pixel_step = steps.in;
+  const std::int64_t first_column = ow * g.w.stride - g.w.pad_begin;
+  const std::int64_t first_row = oh * g.h.stride - g.h.pad_begin;
+  for (std::int64_t r = rows.begin; r < rows.end; ++r) {
+    const float* x_row = x_block + (first_row + r * g.h.dilation) * g.x_row;
+    const float* w_row = weight + r * g.w.kernel * g.w_tap;
+    for (std::int64_t s = columns.begin; s < columns.end; ++s) {
+      const float* x_tap = x_row + (first_column + s * g.w.dilation) * b;
+      const Batch w = Batch::load_unaligned(w_row + s * g.w_tap);
+      for (int p = 0; p < T; ++p) sums[p] = xsimd::fma(Batch::load_unaligned(x_tap + p * pixel_step), w, sums[p]);
+    }
+  }
+  float* out = y_block + (oh * g.out_width + ow) * g.out_block;
+  for (int p = 0; p < T; ++p) sums[p].store_unaligned(out + p * steps.out);
+}
+
+using DepthwiseTileFn = void (*)(const ConvGeometry&, const float*, const float*, const float*, float*, std::int64_t,
+                                 std::int64_t, Range, Range, TileSteps);
+template <std::size_t... I>
+constexpr std::array<DepthwiseTileFn, sizeof...(I)> depthwise_tile_table(std::index_sequence<I...>) {
+  return {&depthwise_tile<static_cast<int>(I) + 1>...};
+}
+inline constexpr auto kDepthwiseTiles = depthwise_tile_table(std::make_index_sequence<kTilePixels>{});
+
+// Output rows [first, last) of one image and channel block, one vector of lanes at a time.
+// The pointers are offset to the vector's first lane.
+inline void depthwise_band(const ConvGeometry& g, const float* x_block, const float* weight, const float* bias,
+                           float* y_block, std::int64_t first, std::int64_t last) noexcept {
+  band_tiles(g, first, last, [&](std::int64_t t, std::int64_t oh, std::int64_t ow, Range rows, Range columns, TileSteps steps) {
+    kDepthwiseTiles[static_cast<std::size_t>(t - 1)](g, x_block, weight, bias, y_block, oh, ow, rows, columns, steps);
+  });
+}
+
+// A block that is not whole vectors: one channel at a time.
+inline void depthwise_scalar_row(const ConvGeometry& g, const float* x_block, const float* weight, const float* bias,
+                                 float* y_block, std::int64_t oh) noexcept {
+  const Range rows = g.kernel_rows(oh);
+  const std::int64_t b = g.in_block;
+  for (std::int64_t ow = 0; ow < g.out_width; ++ow) {
+    const Range columns = g.kernel_columns(ow);
+    float* out = y_block + (oh * g.out_width + ow) * b;
+    for (std::int64_t lane = 0; lane < b; ++lane) {
+      float sum = bias != nullptr ? bias[lane] : 0.0f;
+      for (std::int64_t r = rows.begin; r < rows.end; ++r) {
+        const float* x_row = x_block + (oh * g.h.stride - g.h.pad_begin + r * g.h.dilation) * g.x_row;
+        for (std::int64_t s = columns.begin; s < columns.end; ++s)
+          sum += x_row[(ow * g.w.stride - g.w.pad_begin + s * g.w.dilation) * b + lane] *
+                 weight[(r * g.w.kernel + s) * g.w_tap + lane];
+      }
+      out[lane] = sum;
+    }
+  }
+}
+
+// Items are (image, channel block, band of kBandRows output rows), bands innermost.
+inline void depthwise_run(const OpCall& call, const ConvGeometry& g, const float* x, const float* weight,
+                          const float* bias, float* y) {
+  const std::int64_t bands = (g.out_height + kBandRows - 1) / kBandRows;
+  const std::int64_t items = g.batch * g.out_blocks * bands;
+  const std::int64_t flops_per_item = kBandRows * g.out_width * g.out_block * g.h.kernel * g.w.kernel;
+  const bool vectors = g.out_block % kLanes == 0;
+  cpu_support::parallel_items(call.pool, items, flops_per_item, [&](std::int64_t begin, std::int64_t end) {
+    for (std::int64_t item = begin; item < end; ++item) {
+      const std::int64_t n = item / (g.out_blocks * bands), block = item / bands % g.out_blocks;
+      const std::int64_t first = item % bands * kBandRows, last = std::min(first + kBandRows, g.out_height);
+      const float* x_block = x + n * g.x_image + block * g.x_block;
+      const float* w_block = weight + block * g.w_out_block;
+      const float* b_block = bias != nullptr ? bias + block * g.out_block : nullptr;
+      float* y_block = y + n * g.y_image + block * g.y_block;
+      if (!vectors) {
+        for (std::int64_t oh = first; oh < last; ++oh) depthwise_scalar_row(g, x_block, w_block, b_block, y_block, oh);
+        continue;
+      }
+      for (std::int64_t lane = 0; lane < g.out_block; lane += kLanes)
+        depthwise_band(g, x_block + lane, w_block + lane, b_block != nullptr ? b_block + lane : nullptr, y_block + lane,
+                       first, last);
+    }
+  });
+}
+
 inline Status conv_supports(const relax::Binding& b, const relax::Function& fn) {
   KILN_RETURN_IF_ERROR(cpu_support::check_operands(b, fn, 2, 3));
   KILN_RETURN_IF_ERROR(require_f32_operands(b, fn));
@@ -31212,7 +31757,6 @@ inline Status conv_supports(const relax::Binding& b, const relax::Function& fn) 
   KILN_RETURN_IF_ERROR(require_rank(b.op, "the weight", cpu_support::input_type(b, fn, 1), 6));
   const auto* attrs = std::get_if<relax::ConvAttrs>(&b.attrs);
   if (attrs == nullptr) return op_error(StatusCode::invalid_argument, b.op, "the binding holds another op's attributes");
-  if (attrs->groups != 1) return op_error(StatusCode::unsupported, b.op, "only groups == 1 is supported");
   return linear_detail::check_window_lists(b.op, 2, attrs->strides, attrs->pads, attrs->dilations);
 }
 
@@ -31223,6 +31767,10 @@ inline Status conv_run(const OpCall& call) {
   const float* weight = call.input(1)->data_as<float>();
   const float* bias = call.input(2) != nullptr ? call.input(2)->data_as<float>() : nullptr;
   float* y = call.output().data_as<float>();
+  if (g.depthwise) {
+    depthwise_run(call, g, x, weight, bias, y);
+    return {};
+  }
   const std::int64_t flops_per_row =
       g.out_width * g.out_block * g.in_blocks * g.in_block * g.h.kernel * g.w.kernel;
   if (g.out_block % kLanes != 0) {
@@ -31235,21 +31783,22 @@ inline Status conv_run(const OpCall& call) {
     });
     return {};
   }
-  // Items are (image, group of kTileVectors output vectors, output row), rows innermost, so
-  // the rows one thread takes in turn reuse their weights from cache.
+  // Items are (image, group of kTileVectors output vectors, band of kBandRows output rows),
+  // bands innermost, so the bands one thread takes in turn reuse their weights from cache.
   const std::int64_t groups = (g.out_vectors() + kTileVectors - 1) / kTileVectors;
-  const std::int64_t items = g.batch * groups * g.out_height;
-  const std::int64_t flops_per_item = flops_per_row / g.out_block * kLanes * kTileVectors;
+  const std::int64_t bands = (g.out_height + kBandRows - 1) / kBandRows;
+  const std::int64_t items = g.batch * groups * bands;
+  const std::int64_t flops_per_item = kBandRows * flops_per_row / g.out_block * kLanes * kTileVectors;
   cpu_support::parallel_items(call.pool, items, flops_per_item, [&](std::int64_t begin, std::int64_t end) {
     for (std::int64_t item = begin; item < end; ++item) {
-      const std::int64_t n = item / (groups * g.out_height), group = item / g.out_height % groups;
-      const std::int64_t oh = item % g.out_height;
-      const std::int64_t first = group * kTileVectors;
-      const int count = static_cast<int>(std::min<std::int64_t>(kTileVectors, g.out_vectors() - first));
+      const std::int64_t n = item / (groups * bands), group = item / bands % groups;
+      const std::int64_t first = item % bands * kBandRows, last = std::min(first + kBandRows, g.out_height);
+      const std::int64_t first_vector = group * kTileVectors;
+      const int count = static_cast<int>(std::min<std::int64_t>(kTileVectors, g.out_vectors() - first_vector));
       VectorStart vectors[kTileVectors];
-      for (int j = 0; j < count; ++j) vectors[j] = vector_start(g, weight, bias, y, n, first + j);
-      if (count == kTileVectors) conv_row<kTileVectors>(g, x + n * g.x_image, vectors, oh);
-      else conv_row<1>(g, x + n * g.x_image, vectors, oh);
+      for (int j = 0; j < count; ++j) vectors[j] = vector_start(g, weight, bias, y, n, first_vector + j);
+      if (count == kTileVectors) conv_band<kTileVectors>(g, x + n * g.x_image, vectors, first, last);
+      else conv_band<1>(g, x + n * g.x_image, vectors, first, last);
     }
   });
   return {};
@@ -32526,6 +33075,10 @@ inline const OpKernel* cpu_normalize_kernel(relax::OpKind op) {
 // end pad do not, as in ONNX's reference (it pads the input with zeros and keeps only the
 // window positions below in + pad_begin + pad_end). A window with no valid tap gives -inf
 // (max) or 0 (average, lp). f32 only.
+//
+// A 2-D window over a blocked NCHWc tensor arrives as a 3-D one over [n, cb, h, w, b] whose
+// last axis has a window of one (relax/passes/convert_layout.hpp rewrites it so): max and
+// average pooling then combine whole vectors of the block's channels per tap.
 
 #include <algorithm>
 #include <cmath>
@@ -32533,6 +33086,8 @@ inline const OpKernel* cpu_normalize_kernel(relax::OpKind op) {
 #include <limits>
 #include <string_view>
 #include <variant>
+
+#include <xsimd/xsimd.hpp>
 
 
 namespace kiln::vm {
@@ -32703,6 +33258,47 @@ void pool_volume(const Taps& combine, const Geometry& g, bool count_padding, con
   }
 }
 
+// Whether a 3-D window pools a blocked NCHWc tensor: its last axis (the channels of a block)
+// keeps every element, in whole vectors.
+inline bool is_blocked_window(const Geometry& g) noexcept {
+  const Axis& lanes = g.w;
+  return lanes.kernel == 1 && lanes.stride == 1 && lanes.dilation == 1 && lanes.pad_begin == 0 &&
+         lanes.pad_end == 0 && lanes.out == lanes.in && lanes.in % cpu_support::kLanes == 0;
+}
+
+// One image and channel block of a blocked tensor: output pixel (oh, ow) combines the block
+// vectors of the taps inside the input, kLanes channels at a time. g.d and g.h are the
+// spatial axes, g.w the block.
+inline void pool_blocked(PoolKind kind, const Geometry& g, bool count_padding, const float* x, float* y) noexcept {
+  using Batch = cpu_support::f32_batch;
+  const std::int64_t block = g.w.in;
+  for (std::int64_t oh = 0; oh < g.d.out; ++oh) {
+    std::int64_t kh_first = 0, kh_last = 0;
+    g.d.taps(oh, kh_first, kh_last);
+    const std::int64_t h0 = oh * g.d.stride - g.d.pad_begin;
+    for (std::int64_t ow = 0; ow < g.h.out; ++ow) {
+      std::int64_t kw_first = 0, kw_last = 0;
+      g.h.taps(ow, kw_first, kw_last);
+      const std::int64_t w0 = ow * g.h.stride - g.h.pad_begin;
+      const std::int64_t count =
+          count_padding ? g.d.padded_taps(oh) * g.h.padded_taps(ow) : (kh_last - kh_first) * (kw_last - kw_first);
+      float* out = y + (oh * g.h.out + ow) * block;
+      for (std::int64_t lane = 0; lane < block; lane += cpu_support::kLanes) {
+        Batch acc(kind == PoolKind::max ? -std::numeric_limits<float>::infinity() : 0.0f);
+        for (std::int64_t kh = kh_first; kh < kh_last; ++kh) {
+          const std::int64_t row = (h0 + kh * g.d.dilation) * g.h.in;
+          for (std::int64_t kw = kw_first; kw < kw_last; ++kw) {
+            const Batch v = Batch::load_unaligned(x + (row + w0 + kw * g.h.dilation) * block + lane);
+            acc = kind == PoolKind::max ? xsimd::max(acc, v) : acc + v;
+          }
+        }
+        if (kind == PoolKind::average) acc = count > 0 ? acc / Batch(static_cast<float>(count)) : Batch(0.0f);
+        acc.store_unaligned(out + lane);
+      }
+    }
+  }
+}
+
 inline PoolKind kind_of(OpKind op) noexcept {
   switch (op) {
     case OpKind::max_pool:
@@ -32748,6 +33344,13 @@ inline Status run_window_pool(const OpCall& call, const Slot& x, const Slot& y, 
   const float* in = x.data_as<const float>();
   float* out = y.data_as<float>();
   const bool count_padding = attrs->count_include_pad && kind_of(call.op) == PoolKind::average;
+  if (x.rank == 5 && kind_of(call.op) != PoolKind::lp && is_blocked_window(g)) {
+    cpu_support::parallel_items(call.pool, planes, out_plane * g.window(), [&](std::int64_t begin, std::int64_t end) {
+      for (std::int64_t p = begin; p < end; ++p)
+        pool_blocked(kind_of(call.op), g, count_padding, in + p * in_plane, out + p * out_plane);
+    });
+    return {};
+  }
   with_taps(kind_of(call.op), lp_order, [&](const auto& combine) {
     cpu_support::parallel_items(call.pool, planes, out_plane * g.window(), [&](std::int64_t begin, std::int64_t end) {
       for (std::int64_t p = begin; p < end; ++p)
@@ -34329,16 +34932,22 @@ struct FusedLoop {
 // create() allocates everything a run touches: the arena the compiler planned, the scratch
 // the kernels ask for, and one prepared call per kernel. Fused loops are the compile-time
 // FusedLoop instantiations; every other op runs the VM's CPU kernel for it (the same
-// kernels a dynamic module runs), called with the static shapes. Each Model is one
+// kernels a dynamic module runs), called with the static shapes; a user kernel's call runs
+// the kernel; an if or a loop runs the Model of its branch or body, made at create() with an
+// arena of its own, and copies that graph's outputs into its buffer. Each Model is one
 // execution context: share a Graph type freely, but give each thread its own Model.
 
 #include <array>
 #include <cstddef>
+#include <cstdint>
+#include <cstring>
 #include <initializer_list>
 #include <memory>
 #include <span>
 #include <string>
 #include <string_view>
+#include <tuple>
+#include <utility>
 
 
 namespace kiln::static_graph {
@@ -34373,7 +34982,38 @@ inline Status check_tensor(std::string_view role, std::string_view name, const T
 } // namespace detail
 
 template <class G>
+class Model;
+
+namespace detail {
+
+// What a node runs besides its own kernel: a branch's or a loop body's own Model.
+template <class N>
+struct Nested {};
+template <class Then, class Else, class Cond, class... Args>
+struct Nested<IfNode<Then, Else, Cond, Args...>> {
+  Model<Then> then_model;
+  Model<Else> else_model;
+};
+template <class Body, class Trips, class... Carried>
+struct Nested<LoopNode<Body, Trips, Carried...>> {
+  Model<Body> body;
+  std::int64_t iteration = 0;  // the body's first input
+};
+
+template <class N>
+inline constexpr bool has_nested = !std::is_empty_v<Nested<N>>;
+
+template <class... Ns>
+auto nested_tuple(TypeList<Ns...>)
+    -> decltype(std::tuple_cat(std::declval<std::conditional_t<has_nested<Ns>, std::tuple<Nested<Ns>>, std::tuple<>>>()...));
+
+} // namespace detail
+
+template <class G>
 class Model {
+  template <class>
+  friend class Model;
+
  public:
   using Nodes = typename G::Nodes;
   static constexpr int node_count = G::node_count;
@@ -34408,44 +35048,50 @@ class Model {
 
   // Binds weight `name` to `weight` (its dtype and dims must be the declared ones). The
   // model keeps a reference to the tensor's memory; it does not copy it.
+  // A weight of a branch or loop body is bound through the graph that runs it; a name that
+  // several of them use binds them all.
   Status bind(std::string_view name, const Tensor& weight) {
-    State& s = *state_;
-    for (int i = 0; i < node_count; ++i) {
-      if (G::node(i).role != Role::weight || G::name_of(i) != name) continue;
-      KILN_RETURN_IF_ERROR(detail::check_tensor("weight", name, weight, G::node(i).shape));
-      s.bound[idx(i)] = weight;
-      s.slots[idx(i)].data = weight.data();
-      return Status();
-    }
+    Result<bool> found = bind_found(name, weight);
+    KILN_RETURN_IF_ERROR(found.status());
+    if (*found) return Status();
+    return make_error(StatusCode::not_found, "static graph: no weight named '", name, "' (its weights: ",
+                      weight_names(), ")");
+  }
+
+  // The names of the weights, those of branches and loop bodies included.
+  static std::string weight_names() {
     std::string names;
+    const auto add = [&](const std::string& more) {
+      if (!more.empty()) names += str_cat(names.empty() ? "" : ", ", more);
+    };
     for (int i = 0; i < node_count; ++i)
-      if (G::node(i).role == Role::weight) names += str_cat(names.empty() ? "" : ", ", G::name_of(i));
-    return make_error(StatusCode::not_found, "static graph: no weight named '", name, "' (its weights: ", names, ")");
+      if (G::node(i).role == Role::weight) add(G::name_of(i));
+    [&]<class... Ns>(TypeList<Ns...>) {
+      const auto sub = [&]<class N>() {
+        if constexpr (is_if<N>) {
+          add(Model<typename N::then_graph>::weight_names());
+          add(Model<typename N::else_graph>::weight_names());
+        } else if constexpr (is_loop<N>) {
+          add(Model<typename N::body_graph>::weight_names());
+        }
+      };
+      (sub.template operator()<Ns>(), ...);
+    }(Nodes{});
+    return names;
   }
 
   // Runs the graph on `inputs` (in the order of the graph's inputs(...)). Allocates nothing.
   Status run(std::span<const Tensor> inputs) {
-    State& s = *state_;
     if (inputs.size() != G::input_nodes.size())
       return make_error(StatusCode::invalid_argument, "static graph: takes ", G::input_nodes.size(), " inputs, given ",
                         inputs.size());
+    std::array<const void*, G::input_nodes.size()> data{};
     for (std::size_t k = 0; k < inputs.size(); ++k) {
-      const int i = G::input_nodes[k];
-      KILN_RETURN_IF_ERROR(detail::check_tensor("input", param_name(i), inputs[k], G::node(i).shape));
-      s.slots[idx(i)].data = inputs[k].data();
+      KILN_RETURN_IF_ERROR(detail::check_tensor("input", G::input_names[k], inputs[k], G::input_shapes[k]));
+      data[k] = inputs[k].data();
     }
-    for (int i = 0; i < node_count; ++i) {
-      const NodeInfo& n = G::node(i);
-      if (n.role == Role::weight && s.slots[idx(i)].data == nullptr)
-        return make_error(StatusCode::invalid_argument, "static graph: weight '", param_name(i), "' is not bound");
-      if (n.role == Role::view && n.storage < 0) s.slots[idx(i)].data = s.slots[idx(n.inputs[0])].data;
-    }
-    Status status;
-    [&]<class... Ns>(TypeList<Ns...>) {
-      int i = 0;
-      ((status.ok() ? (status = execute<Ns>(i++), 0) : (++i, 0)), ...);
-    }(Nodes{});
-    return status;
+    KILN_RETURN_IF_ERROR(check_bound());
+    return run_on(data);
   }
   Status run(std::initializer_list<Tensor> inputs) { return run(std::span<const Tensor>(inputs.begin(), inputs.size())); }
 
@@ -34469,6 +35115,7 @@ class Model {
     std::array<std::array<vm::Slot, G::max_parts>, node_count> part_slots{};
     std::array<vm::OpCall, node_count> calls{};
     std::array<const vm::OpKernel*, node_count> kernels{};
+    decltype(detail::nested_tuple(Nodes{})) nested{};
 
     State() = default;
     State(const State&) = delete;
@@ -34483,6 +35130,147 @@ class Model {
   static std::string param_name(int i) { return G::name_of(i); }
 
   template <class N>
+  static constexpr bool is_if = requires { typename N::then_graph; };
+  template <class N>
+  static constexpr bool is_loop = requires { typename N::body_graph; };
+
+  template <class N>
+  auto& nested() noexcept {
+    return std::get<detail::Nested<N>>(state_->nested);
+  }
+
+  // Binds `name` here and in every nested graph; whether any had it.
+  Result<bool> bind_found(std::string_view name, const Tensor& weight) {
+    State& s = *state_;
+    bool found = false;
+    for (int i = 0; i < node_count; ++i) {
+      if (G::node(i).role != Role::weight || G::name_of(i) != name) continue;
+      KILN_RETURN_IF_ERROR(detail::check_tensor("weight", name, weight, G::node(i).shape));
+      s.bound[idx(i)] = weight;
+      s.slots[idx(i)].data = weight.data();
+      found = true;
+    }
+    Status status;
+    [&]<class... Ns>(TypeList<Ns...>) {
+      const auto sub = [&]<class N>() {
+        const auto into = [&](auto& model) {
+          if (!status.ok()) return;
+          Result<bool> r = model.bind_found(name, weight);
+          if (!r.ok()) status = r.status();
+          else found = found || *r;
+        };
+        if constexpr (is_if<N>) {
+          into(nested<N>().then_model);
+          into(nested<N>().else_model);
+        } else if constexpr (is_loop<N>) {
+          into(nested<N>().body);
+        }
+      };
+      (sub.template operator()<Ns>(), ...);
+    }(Nodes{});
+    KILN_RETURN_IF_ERROR(status);
+    return found;
+  }
+
+  // Every weight bound, nested graphs' included (a branch not taken this run too).
+  Status check_bound() const {
+    for (int i = 0; i < node_count; ++i)
+      if (G::node(i).role == Role::weight && state_->slots[idx(i)].data == nullptr)
+        return make_error(StatusCode::invalid_argument, "static graph: weight '", param_name(i), "' is not bound");
+    Status status;
+    [&]<class... Ns>(TypeList<Ns...>) {
+      const auto sub = [&]<class N>() {
+        if (!status.ok()) return;
+        if constexpr (is_if<N>) {
+          const auto& n = std::get<detail::Nested<N>>(state_->nested);
+          status = n.then_model.check_bound();
+          if (status.ok()) status = n.else_model.check_bound();
+        } else if constexpr (is_loop<N>) {
+          status = std::get<detail::Nested<N>>(state_->nested).body.check_bound();
+        }
+      };
+      (sub.template operator()<Ns>(), ...);
+    }(Nodes{});
+    return status;
+  }
+
+  // Runs with input k's elements at data[k] (checked by the caller, or planned by the graph
+  // that runs this one).
+  Status run_on(std::span<const void* const> data) {
+    State& s = *state_;
+    for (std::size_t k = 0; k < data.size(); ++k)
+      if (const int i = G::input_nodes[k]; i >= 0) s.slots[idx(i)].data = const_cast<void*>(data[k]);
+    for (int i = 0; i < node_count; ++i) {
+      const NodeInfo& n = G::node(i);
+      if (n.role == Role::view && n.storage < 0) s.slots[idx(i)].data = s.slots[idx(n.inputs[0])].data;
+    }
+    Status status;
+    [&]<class... Ns>(TypeList<Ns...>) {
+      int i = 0;
+      ((status.ok() ? (status = execute<Ns>(i++), 0) : (++i, 0)), ...);
+    }(Nodes{});
+    return status;
+  }
+
+  // Output p of node i (its memory in the node's buffer, copy 0).
+  void* part_data(int i, int p) const noexcept { return state_->outputs[idx(i)][idx(p)]->data; }
+
+  // Copies the outputs of a branch or body that just ran into copy `c` of node i's buffer.
+  template <class N, class Sub>
+  void take_outputs(int i, const Sub& sub, std::size_t c) {
+    for (int p = 0; p < N::output_count; ++p) {
+      const std::size_t bytes = static_shape_of(N::output_type(p)).bytes();
+      std::memcpy(static_cast<std::byte*>(part_data(i, p)) + N::copy_offset(c), sub.output(p).data, bytes);
+    }
+  }
+
+  template <class N>
+  Status run_if(int i) {
+    State& s = *state_;
+    const NodeInfo& n = G::node(i);
+    const bool flag = *static_cast<const bool*>(s.slots[idx(n.inputs[0])].data);
+    std::array<const void*, static_cast<std::size_t>(kMaxNodeInputs)> args{};
+    for (int k = 1; k < n.input_count; ++k) args[idx(k - 1)] = s.slots[idx(n.inputs[k])].data;
+    const std::span<const void* const> data(args.data(), idx(n.input_count - 1));
+    auto& models = nested<N>();
+    const auto branch = [&](auto& model, std::string_view which) -> Status {
+      if (Status st = model.run_on(data); !st.ok())
+        return make_error(st.code(), "static graph: ", G::name_of(i), " = if, ", which, " graph: ", st.message());
+      take_outputs<N>(i, model, 0);
+      return Status();
+    };
+    return flag ? branch(models.then_model, "then") : branch(models.else_model, "else");
+  }
+
+  // Iteration k reads copy k % 2 of the carried values and writes the other.
+  template <class N>
+  Status run_loop(int i) {
+    State& s = *state_;
+    const NodeInfo& n = G::node(i);
+    const std::int64_t trips = *static_cast<const std::int64_t*>(s.slots[idx(n.inputs[0])].data);
+    for (int p = 0; p < N::output_count; ++p)
+      std::memcpy(part_data(i, p), s.slots[idx(n.inputs[p + 1])].data, static_shape_of(N::output_type(p)).bytes());
+    auto& body = nested<N>();
+    std::array<const void*, static_cast<std::size_t>(N::output_count) + 1> args{};
+    args[0] = &body.iteration;
+    std::size_t current = 0;
+    for (std::int64_t k = 0; k < trips; ++k) {
+      body.iteration = k;
+      for (int p = 0; p < N::output_count; ++p)
+        args[idx(p + 1)] = static_cast<const std::byte*>(part_data(i, p)) + N::copy_offset(current);
+      if (Status st = body.body.run_on(args); !st.ok())
+        return make_error(st.code(), "static graph: ", G::name_of(i), " = loop, iteration ", k, ": ", st.message());
+      current = 1 - current;
+      take_outputs<N>(i, body.body, current);
+    }
+    if (current == 1)
+      for (int p = 0; p < N::output_count; ++p)
+        std::memcpy(part_data(i, p), static_cast<const std::byte*>(part_data(i, p)) + N::copy_offset(1),
+                    static_shape_of(N::output_type(p)).bytes());
+    return Status();
+  }
+
+  template <class N>
   Status prepare(int i) {
     State& s = *state_;
     const NodeInfo& n = G::node(i);
@@ -34492,68 +35280,117 @@ class Model {
     if (n.storage >= 0) slot.data = s.arena + G::offset_of(i);
     if constexpr (!N::is_param && !N::is_part) {
       if (n.role != Role::kernel) return Status();
-      const std::string_view op = relax::op_info(N::op).name;
-      s.kernels[idx(i)] = vm::cpu_kernel(N::op);
-      if (s.kernels[idx(i)] == nullptr)
-        return make_error(StatusCode::unsupported, "static graph: ", op, " has no CPU kernel");
-      s.attrs[idx(i)] = detail::kernel_attrs<N>();
-      if (!relax::attrs_fit(N::op, s.attrs[idx(i)]))
-        return make_error(StatusCode::invalid_argument, "static graph: ", op, " was given the attributes of another op");
-      // The kernel's own check, on a one-binding function with the node's types.
-      relax::Function fn;
-      relax::Binding binding;
-      binding.op = N::op;
-      binding.attrs = s.attrs[idx(i)];
-      for (int k = 0; k < n.input_count; ++k) {
-        const int in = n.inputs[k];
-        s.inputs[idx(i)][idx(k)] = in < 0 ? nullptr : &s.slots[idx(in)];
-        if (in < 0) {
-          binding.inputs.push_back(relax::kNoValue);
-          continue;
-        }
-        relax::Value v;
-        v.kind = relax::ValueKind::param;
-        v.type = G::node(in).shape.tensor_type();
-        binding.inputs.push_back(static_cast<relax::ValueId>(fn.values.size()));
-        fn.values.push_back(std::move(v));
-      }
-      s.outputs[idx(i)][0] = &slot;
-      // The outputs' shapes and offsets as constants: a run-time call of N::output_type()
-      // would keep the node's whole inference result (about 70 KB) in the binary.
-      static constexpr auto part_shapes = [] {
-        std::array<StaticShape, N::output_count> shapes{};
-        for (int part = 0; part < N::output_count; ++part) shapes[idx(part)] = static_shape_of(N::output_type(part));
-        return shapes;
-      }();
-      static constexpr auto part_offsets = [] {
-        std::array<std::size_t, N::output_count> offsets{};
-        for (int part = 0; part < N::output_count; ++part) offsets[idx(part)] = N::part_offset(part);
-        return offsets;
-      }();
-      for (int part = 0; part < N::output_count; ++part) {
-        relax::Value out;
-        out.type = part_shapes[idx(part)].tensor_type();
-        binding.outputs.push_back(static_cast<relax::ValueId>(fn.values.size()));
-        fn.values.push_back(std::move(out));
-        if (part == 0) continue;
-        vm::Slot& extra = s.part_slots[idx(i)][idx(part)];
-        const StaticShape& shape = part_shapes[idx(part)];
-        extra.dtype = shape.dtype;
-        extra.set_shape(std::span<const std::int64_t>(shape.dims, static_cast<std::size_t>(shape.rank)));
-        extra.data = static_cast<std::byte*>(slot.data) + part_offsets[idx(part)];
-        s.outputs[idx(i)][idx(part)] = &extra;
-      }
-      if (s.kernels[idx(i)]->supports != nullptr) KILN_RETURN_IF_ERROR(s.kernels[idx(i)]->supports(binding, fn));
-      vm::OpCall& call = s.calls[idx(i)];
-      call.op = N::op;
-      call.attrs = &s.attrs[idx(i)];
-      call.inputs = std::span<const vm::Slot* const>(s.inputs[idx(i)].data(), idx(n.input_count));
-      call.outputs = std::span<const vm::Slot* const>(s.outputs[idx(i)].data(), idx(N::output_count));
-      call.pool = s.pool;
-      if (s.kernels[idx(i)]->scratch_bytes != nullptr)
-        s.scratch_bytes = std::max(s.scratch_bytes, vm::align_up(s.kernels[idx(i)]->scratch_bytes(call)));
+      wire<N>(i);
+      if constexpr (is_op_node<N>::value) return prepare_op<N>(i);
+      else if constexpr (is_if<N>) return create_nested<N>(i);
+      else if constexpr (is_loop<N>) return create_nested<N>(i);
     }
     return Status();
+  }
+
+  // The slots a kernel call of node i reads and writes: its inputs', its own, and those of
+  // its op's further outputs (topk's indices), which live in its buffer whether or not the
+  // graph names them.
+  template <class N>
+  void wire(int i) {
+    State& s = *state_;
+    const NodeInfo& n = G::node(i);
+    vm::Slot& slot = s.slots[idx(i)];
+    for (int k = 0; k < n.input_count; ++k) {
+      const int in = n.inputs[k];
+      s.inputs[idx(i)][idx(k)] = in < 0 ? nullptr : &s.slots[idx(in)];
+    }
+    s.outputs[idx(i)][0] = &slot;
+    for (int part = 1; part < N::output_count; ++part) {
+      vm::Slot& extra = s.part_slots[idx(i)][idx(part)];
+      const StaticShape& shape = part_shapes<N>[idx(part)];
+      extra.dtype = shape.dtype;
+      extra.set_shape(std::span<const std::int64_t>(shape.dims, static_cast<std::size_t>(shape.rank)));
+      extra.data = static_cast<std::byte*>(slot.data) + part_offsets<N>[idx(part)];
+      s.outputs[idx(i)][idx(part)] = &extra;
+    }
+    vm::OpCall& call = s.calls[idx(i)];
+    call.op = N::op;
+    call.attrs = &s.attrs[idx(i)];
+    call.inputs = std::span<const vm::Slot* const>(s.inputs[idx(i)].data(), idx(n.input_count));
+    call.outputs = std::span<const vm::Slot* const>(s.outputs[idx(i)].data(), idx(N::output_count));
+    call.pool = s.pool;
+  }
+
+  // The outputs' shapes and offsets as constants: a run-time call of N::output_type() would
+  // keep the node's whole inference result (about 70 KB) in the binary.
+  template <class N>
+  static constexpr auto part_shapes = [] {
+    std::array<StaticShape, N::output_count> shapes{};
+    for (int part = 0; part < N::output_count; ++part) shapes[idx(part)] = static_shape_of(N::output_type(part));
+    return shapes;
+  }();
+  template <class N>
+  static constexpr auto part_offsets = [] {
+    std::array<std::size_t, N::output_count> offsets{};
+    for (int part = 0; part < N::output_count; ++part) offsets[idx(part)] = N::part_offset(part);
+    return offsets;
+  }();
+
+  // Node i runs the VM's CPU kernel for its op: find it, and let it check the node.
+  template <class N>
+  Status prepare_op(int i) {
+    State& s = *state_;
+    const NodeInfo& n = G::node(i);
+    const std::string_view op = relax::op_info(N::op).name;
+    s.kernels[idx(i)] = vm::cpu_kernel(N::op);
+    if (s.kernels[idx(i)] == nullptr) return make_error(StatusCode::unsupported, "static graph: ", op, " has no CPU kernel");
+    s.attrs[idx(i)] = detail::kernel_attrs<N>();
+    if (!relax::attrs_fit(N::op, s.attrs[idx(i)]))
+      return make_error(StatusCode::invalid_argument, "static graph: ", op, " was given the attributes of another op");
+    // The kernel's own check, on a one-binding function with the node's types.
+    relax::Function fn;
+    relax::Binding binding;
+    binding.op = N::op;
+    binding.attrs = s.attrs[idx(i)];
+    for (int k = 0; k < n.input_count; ++k) {
+      const int in = n.inputs[k];
+      if (in < 0) {
+        binding.inputs.push_back(relax::kNoValue);
+        continue;
+      }
+      relax::Value v;
+      v.kind = relax::ValueKind::param;
+      v.type = G::node(in).shape.tensor_type();
+      binding.inputs.push_back(static_cast<relax::ValueId>(fn.values.size()));
+      fn.values.push_back(std::move(v));
+    }
+    for (int part = 0; part < N::output_count; ++part) {
+      relax::Value out;
+      out.type = part_shapes<N>[idx(part)].tensor_type();
+      binding.outputs.push_back(static_cast<relax::ValueId>(fn.values.size()));
+      fn.values.push_back(std::move(out));
+    }
+    if (s.kernels[idx(i)]->supports != nullptr) KILN_RETURN_IF_ERROR(s.kernels[idx(i)]->supports(binding, fn));
+    const vm::OpCall& call = s.calls[idx(i)];
+    if (s.kernels[idx(i)]->scratch_bytes != nullptr)
+      s.scratch_bytes = std::max(s.scratch_bytes, vm::align_up(s.kernels[idx(i)]->scratch_bytes(call)));
+    return Status();
+  }
+
+  // A branch's or loop body's own Model, with its own arena.
+  template <class N>
+  Status create_nested(int i) {
+    State& s = *state_;
+    const auto made = [&](auto result, std::string_view which, auto& into) -> Status {
+      if (!result.ok())
+        return make_error(result.status().code(), "static graph: ", G::name_of(i), " = ", relax::op_info(N::op).name,
+                          ", ", which, " graph: ", result.status().message());
+      into = std::move(*result);
+      return Status();
+    };
+    auto& models = nested<N>();
+    if constexpr (is_if<N>) {
+      KILN_RETURN_IF_ERROR(made(Model<typename N::then_graph>::create(s.pool), "then", models.then_model));
+      return made(Model<typename N::else_graph>::create(s.pool), "else", models.else_model);
+    } else {
+      return made(Model<typename N::body_graph>::create(s.pool), "body", models.body);
+    }
   }
 
   template <class N>
@@ -34563,7 +35400,20 @@ class Model {
     } else {
       State& s = *state_;
       const NodeInfo& n = G::node(i);
-      if (n.role == Role::kernel) return s.kernels[idx(i)]->run(s.calls[idx(i)]);
+      if (n.role == Role::kernel) {
+        if constexpr (is_op_node<N>::value) {
+          return s.kernels[idx(i)]->run(s.calls[idx(i)]);
+        } else if constexpr (is_kernel_call<N>::value) {
+          if (Status st = N::run(s.calls[idx(i)].inputs, s.calls[idx(i)].outputs); !st.ok())
+            return make_error(st.code(), "static graph: ", G::name_of(i), " = call_kernel '", N::name.view(),
+                              "': ", st.message());
+          return Status();
+        } else if constexpr (is_if<N>) {
+          return run_if<N>(i);
+        } else {
+          return run_loop<N>(i);
+        }
+      }
       if constexpr (detail::is_fusable(N::op)) {
         if (n.role == Role::fused) {
           constexpr int index = G::template index_of<N>;
@@ -35853,7 +36703,7 @@ Result<onnx::CaseResult> run_static_case(static_graph::Model<Graph>& model, std:
       if (p < 0 || static_cast<std::size_t>(p) >= in_protos->size())
         return fail(str_cat(set, ": no input_", p, ".pb for graph input ", inputs.size()));
       Result<Tensor> t = onnx::to_tensor((*in_protos)[static_cast<std::size_t>(p)], dir);
-      const DType declared = Graph::node(Graph::input_nodes[inputs.size()]).shape.dtype;
+      const DType declared = Graph::input_shapes[inputs.size()].dtype;
       if (t.ok()) t = onnx::detail::as_declared_dtype(std::move(*t), declared);  // bf16 stored as u16
       if (!t.ok()) return fail(str_cat(set, ": input_", p, ".pb: ", t.status().to_string()));
       inputs.push_back(std::move(*t));

@@ -83,6 +83,8 @@
 #include "static_graph/ops.hpp"
 #include "static_graph/plan.hpp"
 #include "static_graph/graph.hpp"
+#include "static_graph/kernel_call.hpp"
+#include "static_graph/control_flow.hpp"
 
 // the ONNX frontend: the protobuf wire format, ONNX's messages, tensors and files
 #include "frontend/onnx/wire.hpp"

@@ -220,15 +220,118 @@ TEST_CASE("conv_nchwc matches a naive convolution over strides, pads, dilations 
   // Every output pixel on an edge: a kernel wider than the input.
   check_conv_nchwc({.n = 1, .c = lanes, .h = 3, .w = 3, .k = lanes, .r = 5, .s = 5, .pad = 2}, lanes, lanes,
                    BiasForm::none, nullptr);
+  // Several bands of rows, whose edge columns run as tiles down the band: a tall input, a
+  // band ending inside the bottom edge rows, and one vector of output channels.
+  check_conv_nchwc({.n = 2, .c = lanes, .h = 37, .w = 9, .k = 2 * lanes, .r = 3, .s = 3, .pad = 1}, lanes, lanes,
+                   BiasForm::blocked, &pool);
+  check_conv_nchwc({.n = 1, .c = 3, .h = 30, .w = 6, .k = lanes, .r = 5, .s = 3, .stride = 2, .pad = 2}, 3, lanes,
+                   BiasForm::flat, nullptr);
+}
+
+namespace {
+
+// Depthwise conv_nchwc (groups == c, one 2-D filter per channel) on packed pattern data
+// against a naive depthwise convolution in double; padding channels must come out zero.
+void check_depthwise_nchwc(const ConvShape& p, std::int64_t block, bool with_bias, ThreadPool* pool) {
+  CAPTURE(p.n);
+  CAPTURE(p.c);
+  CAPTURE(p.h);
+  CAPTURE(p.w);
+  CAPTURE(p.r);
+  CAPTURE(p.s);
+  CAPTURE(p.stride);
+  CAPTURE(p.pad);
+  CAPTURE(p.dilation);
+  CAPTURE(block);
+  const std::int64_t cb = blocks_of(p.c, block), oh = p.out_h(), ow = p.out_w();
+  const Vec x = pattern(at(p.n * p.c * p.h * p.w), 0.3f);
+  const Vec wt = pattern(at(p.c * p.r * p.s), 0.6f, 0.5f);
+  const Vec bias = pattern(at(p.c), 1.1f);
+  Vec packed_bias(at(cb * block), 0.0f);
+  std::copy(bias.begin(), bias.end(), packed_bias.begin());
+  ConvAttrs attrs = p.attrs();
+  attrs.groups = p.c;
+
+  Builder b;
+  const Var xin = b.input("x", TensorType(DType::f32, {p.n, cb, p.h, p.w, block}));
+  const Var win = b.input("w", TensorType(DType::f32, {cb, 1, p.r, p.s, 1, block}));
+  Var bin;
+  if (with_bias) bin = b.input("bias", TensorType(DType::f32, {cb, block}));
+  Module m = finished(b, b.emit(OpKind::conv_nchwc, {xin, win, bin}, attrs));
+  vm_ops::Host hx = vm_ops::host(pack_activations(x, p.n, p.c, p.h, p.w, block), {p.n, cb, p.h, p.w, block});
+  vm_ops::Host hw = vm_ops::host(pack_weights(wt, p.c, 1, p.r, p.s, 1, block), {cb, 1, p.r, p.s, 1, block});
+  vm_ops::Host hb = vm_ops::host(packed_bias, {cb, block});
+  std::vector<vm_ops::Host*> params{&hx, &hw};
+  if (with_bias) params.push_back(&hb);
+  const vm_ops::Outcome o = vm_ops::run_op(m, params, vm::cpu_layout_kernel, pool);
+  REQUIRE_MESSAGE(o.supported.ok(), o.supported.to_string());
+  REQUIRE_MESSAGE(o.status.ok(), o.status.to_string());
+  REQUIRE(o.dims() == std::vector<std::int64_t>{p.n, cb, oh, ow, block});
+  const Vec got = o.out();
+  int wrong = 0;
+  for (std::int64_t i = 0; i < p.n; ++i)
+    for (std::int64_t f = 0; f < cb * block; ++f)
+      for (std::int64_t y = 0; y < oh; ++y)
+        for (std::int64_t q = 0; q < ow; ++q) {
+          double want = 0.0;
+          if (f < p.c) {
+            want = with_bias ? double(bias[at(f)]) : 0.0;
+            for (std::int64_t u = 0; u < p.r; ++u)
+              for (std::int64_t v = 0; v < p.s; ++v) {
+                const std::int64_t iy = y * p.stride + u * p.dilation - p.pad;
+                const std::int64_t ix = q * p.stride + v * p.dilation - p.pad;
+                if (iy < 0 || iy >= p.h || ix < 0 || ix >= p.w) continue;
+                want += double(x[at(((i * p.c + f) * p.h + iy) * p.w + ix)]) * double(wt[at((f * p.r + u) * p.s + v)]);
+              }
+          }
+          const float value = got[at((((i * cb + f / block) * oh + y) * ow + q) * block + f % block)];
+          const bool right = f < p.c ? std::fabs(double(value) - want) <= 1e-5 * double(p.r * p.s + 1) : value == 0.0f;
+          if (!right && wrong++ < 5) FAIL_CHECK("output (", i, ", ", f, ", ", y, ", ", q, ") is ", value, ", expected ", want);
+        }
+  CHECK(wrong == 0);
+}
+
+} // namespace
+
+TEST_CASE("depthwise conv_nchwc matches a naive depthwise convolution over strides, pads, dilations and odd sizes") {
+  const std::int64_t lanes = vm::layout_detail::kLanes;
+  ThreadPool pool(2);
+  // 3x3 with padding over odd widths: edge pixels, full tiles and every tail length.
+  for (std::int64_t w : {1, 2, 7, 13, 16, 31})
+    check_depthwise_nchwc({.n = 1, .c = 2 * lanes, .h = 5, .w = w, .r = 3, .s = 3, .pad = 1}, lanes, true, nullptr);
+  // Stride 2 (mobilenet's downsampling), 5x5, dilation, several images, threads.
+  check_depthwise_nchwc({.n = 3, .c = lanes, .h = 15, .w = 17, .r = 3, .s = 3, .stride = 2, .pad = 1}, lanes, true,
+                        &pool);
+  check_depthwise_nchwc({.n = 2, .c = lanes, .h = 12, .w = 19, .r = 5, .s = 5, .stride = 2, .pad = 2}, lanes, false,
+                        &pool);
+  check_depthwise_nchwc({.n = 1, .c = lanes, .h = 9, .w = 11, .r = 3, .s = 3, .pad = 2, .dilation = 2}, lanes, true,
+                        &pool);
+  // Channels that do not fill the last block: the padding lanes stay zero.
+  check_depthwise_nchwc({.n = 2, .c = 2 * lanes + 3, .h = 6, .w = 9, .r = 3, .s = 3, .pad = 1}, lanes, true, &pool);
+  // A block of two vectors, and blocks that are not whole vectors (the one-channel path).
+  check_depthwise_nchwc({.n = 1, .c = 3 * lanes, .h = 6, .w = 10, .r = 3, .s = 3, .pad = 1}, 2 * lanes, true, &pool);
+  check_depthwise_nchwc({.n = 2, .c = 7, .h = 5, .w = 6, .r = 3, .s = 3, .stride = 2, .pad = 1}, 3, true, &pool);
+  // Every output pixel on an edge: a kernel wider than the input.
+  check_depthwise_nchwc({.n = 1, .c = lanes, .h = 3, .w = 3, .r = 5, .s = 5, .pad = 2}, lanes, false, nullptr);
+  // Several bands of rows, with edge columns down each band.
+  check_depthwise_nchwc({.n = 2, .c = 2 * lanes, .h = 45, .w = 7, .r = 3, .s = 3, .pad = 1}, lanes, true, &pool);
+  check_depthwise_nchwc({.n = 1, .c = lanes, .h = 33, .w = 12, .r = 5, .s = 5, .stride = 2, .pad = 2}, lanes, true,
+                        nullptr);
 }
 
 TEST_CASE("The NCHWc ops reject wrong operands with the op and the reason") {
   Builder b;
   const Var x = b.input("x", TensorType(DType::f32, {1, 2, 4, 4, 8}));
   const Var w = b.input("w", TensorType(DType::f32, {1, 2, 3, 3, 8, 8}));
-  SUBCASE("groups") {
+  SUBCASE("groups with a dense weight") {
     b.emit(OpKind::conv_nchwc, {x, w}, ConvAttrs{.groups = 2});
-    CHECK(b.status().message() == "%0: conv_nchwc: only groups == 1 is supported, got 2");
+    CHECK(b.status().message() == "%0: conv_nchwc: groups 2 is supported depthwise only, with a weight "
+                                  "[cb, 1, r, s, 1, b] for the input f32[1, 2, 4, 4, 8], got f32[1, 2, 3, 3, 8, 8]");
+  }
+  SUBCASE("a depthwise conv whose groups do not fill the blocks") {
+    const Var depthwise = b.input("dw", TensorType(DType::f32, {2, 1, 3, 3, 1, 8}));
+    b.emit(OpKind::conv_nchwc, {x, depthwise}, ConvAttrs{.groups = 8});
+    CHECK(b.status().message() == "%0: conv_nchwc: 8 channels (groups) do not fill the 2 blocks of f32[1, 2, 4, 4, 8]");
   }
   SUBCASE("a bias of the wrong size") {
     const Var bias = b.input("bias", TensorType(DType::f32, {16}));
@@ -395,6 +498,77 @@ TEST_CASE("convert_layout leaves grouped convs, non-constant weights and narrow 
         "}\n");
 }
 
+TEST_CASE("convert_layout runs depthwise convs blocked, in the block of the convs around them") {
+  // A mobilenet block: 1x1 expand, 3x3 depthwise with stride 2, 1x1 project; 20 channels
+  // fill a block of 8 and a half (the padding lanes stay zero through the depthwise conv).
+  Builder b;
+  const Var x = b.input("x", TensorType(DType::f32, {batch, 8, 9, 9}));
+  const Var expanded = b.relu(b.conv(x, b.constant(filled({20, 8, 1, 1}, 0.5f))));
+  const Var filtered = b.relu(b.conv(expanded, b.constant(filled({20, 1, 3, 3}, 0.25f)), b.constant(filled({20}, 0.1f)),
+                                     ConvAttrs{.strides = {2, 2}, .pads = {1, 1, 1, 1}, .groups = 20}));
+  Module m = finished(b, b.conv(filtered, b.constant(filled({8, 20, 1, 1}, 0.125f))));
+  CHECK(converted(m) ==
+        "function @main(%x: f32[batch, 8, 9, 9]) -> f32[batch, 8, 5, 5] {\n"
+        "  symbols batch\n"
+        "  %c0 = constant f32[3, 1, 1, 1, 8, 8]\n"
+        "  %c1 = constant f32[3, 1, 3, 3, 1, 8]\n"
+        "  %c2 = constant f32[3, 8]\n"
+        "  %c3 = constant f32[1, 3, 1, 1, 8, 8]\n"
+        "  dataflow {\n"
+        "    %0 = relax.to_nchwc(%x, block=8) : f32[batch, 1, 9, 9, 8]\n"
+        "    %1 = relax.conv_nchwc(%0, %c0) : f32[batch, 3, 9, 9, 8]\n"
+        "    %2 = relax.relu(%1) : f32[batch, 3, 9, 9, 8]\n"
+        "    %3 = relax.conv_nchwc(%2, %c1, %c2, strides=[2, 2], pads=[1, 1, 1, 1], groups=20) : f32[batch, 3, 5, 5, 8]\n"
+        "    %4 = relax.relu(%3) : f32[batch, 3, 5, 5, 8]\n"
+        "    %5 = relax.conv_nchwc(%4, %c3) : f32[batch, 1, 5, 5, 8]\n"
+        "    %6 = relax.from_nchwc(%5, channels=8) : f32[batch, 8, 5, 5]\n"
+        "  }\n"
+        "  return %6\n"
+        "}\n");
+  // The depthwise weight: w[f, 0, u, v] at [f / 8, 0, u, v, 0, f % 8], zero past channel 20.
+  const Tensor& depthwise = m.main().constants[1];
+  CHECK(depthwise.at<float>(2, 0, 1, 2, 0, 3) == 0.25f);
+  CHECK(depthwise.at<float>(2, 0, 1, 2, 0, 4) == 0.0f);
+}
+
+TEST_CASE("convert_layout pools blocked values in the blocked layout, with a window of one on the block") {
+  Builder b;
+  const Var x = b.input("x", TensorType(DType::f32, {batch, 16, 14, 14}));
+  const Var h = b.relu(b.conv(x, b.constant(filled({16, 16, 3, 3}, 0.5f)), {}, same_3x3));
+  const Var pooled = b.max_pool(h, relax::PoolAttrs{.kernel_shape = {3, 3}, .strides = {2, 2}, .pads = {1, 1, 1, 1}});
+  const Var averaged = b.emit(OpKind::average_pool, {pooled},
+                              relax::PoolAttrs{.kernel_shape = {2, 2}, .ceil_mode = true, .count_include_pad = true});
+  Module m = finished(b, b.conv(averaged, b.constant(filled({16, 16, 1, 1}, 0.25f))));
+  CHECK(converted(m) ==
+        "function @main(%x: f32[batch, 16, 14, 14]) -> f32[batch, 16, 6, 6] {\n"
+        "  symbols batch\n"
+        "  %c0 = constant f32[2, 2, 3, 3, 8, 8]\n"
+        "  %c1 = constant f32[2, 2, 1, 1, 8, 8]\n"
+        "  dataflow {\n"
+        "    %0 = relax.to_nchwc(%x, block=8) : f32[batch, 2, 14, 14, 8]\n"
+        "    %1 = relax.conv_nchwc(%0, %c0, pads=[1, 1, 1, 1]) : f32[batch, 2, 14, 14, 8]\n"
+        "    %2 = relax.relu(%1) : f32[batch, 2, 14, 14, 8]\n"
+        "    %3 = relax.max_pool(%2, kernel=[3, 3, 1], strides=[2, 2, 1], pads=[1, 1, 0, 1, 1, 0]) : f32[batch, 2, 7, 7, 8]\n"
+        "    %4 = relax.average_pool(%3, kernel=[2, 2, 1], ceil_mode=true, count_include_pad=true) : f32[batch, 2, 6, 6, 8]\n"
+        "    %5 = relax.conv_nchwc(%4, %c1) : f32[batch, 2, 6, 6, 8]\n"
+        "    %6 = relax.from_nchwc(%5, channels=16) : f32[batch, 16, 6, 6]\n"
+        "  }\n"
+        "  return %6\n"
+        "}\n");
+
+  // 12 channels pad a block of 8: a max pool that pads would leave -inf in the padding
+  // channels, so it stays NCHW; one that does not pad stays blocked.
+  Builder padded;
+  const Var px = padded.input("x", TensorType(DType::f32, {batch, 8, 8, 8}));
+  const Var narrow = padded.relu(padded.conv(px, padded.constant(filled({12, 8, 1, 1}, 0.5f))));
+  const Var unpadded_pool = padded.max_pool(narrow, relax::PoolAttrs{.kernel_shape = {2, 2}, .strides = {2, 2}});
+  const Var padded_pool = padded.max_pool(unpadded_pool, relax::PoolAttrs{.kernel_shape = {3, 3}, .pads = {1, 1, 1, 1}});
+  Module pm = finished(padded, padded_pool);
+  const std::string text = converted(pm);
+  CHECK(text.find("relax.max_pool(%2, kernel=[2, 2, 1], strides=[2, 2, 1]) : f32[batch, 2, 4, 4, 8]") != std::string::npos);
+  CHECK(text.find("relax.max_pool(%4, kernel=[3, 3], pads=[1, 1, 1, 1]) : f32[batch, 12, 4, 4]") != std::string::npos);
+}
+
 TEST_CASE("convert_layout packs per-channel constants, keeps clip blocked and pools globally in the blocked layout") {
   // An RGB input packs as one block of 3; 12 output channels fill one and a half blocks of 8,
   // and every op keeps the padding zero (the divisor pads with 1).
@@ -461,9 +635,10 @@ TEST_CASE("convert_layout cancels from_nchwc -> to_nchwc and changes nothing whe
 TEST_CASE("convert_layout by default leaves a lone conv in NCHW and converts convs that share a region") {
   Builder b;
   const Var x = b.input("x", TensorType(DType::f32, {batch, 16, 7, 7}));
-  // A lone conv, then a max pool (a boundary), then two convs joined by relu.
+  // A lone conv, then an lp pool (a boundary: max and average pools join the layout), then
+  // two convs joined by relu.
   const Var lone = b.relu(b.conv(x, b.constant(filled({16, 16, 3, 3}, 0.5f)), {}, same_3x3));
-  const Var pooled = b.max_pool(lone, relax::PoolAttrs{.kernel_shape = {2, 2}, .strides = {2, 2}});
+  const Var pooled = b.emit(OpKind::lp_pool, {lone}, relax::PoolAttrs{.kernel_shape = {2, 2}, .strides = {2, 2}});
   const Var h = b.relu(b.conv(pooled, b.constant(filled({16, 16, 1, 1}, 0.25f))));
   Module m = finished(b, b.conv(h, b.constant(filled({16, 16, 3, 3}, 0.125f)), {}, same_3x3));
   REQUIRE(relax::convert_layout(m, {.block = 8}).ok());
@@ -476,7 +651,7 @@ TEST_CASE("convert_layout by default leaves a lone conv in NCHW and converts con
         "  dataflow {\n"
         "    %0 = relax.conv(%x, %c0, pads=[1, 1, 1, 1]) : f32[batch, 16, 7, 7]\n"
         "    %1 = relax.relu(%0) : f32[batch, 16, 7, 7]\n"
-        "    %2 = relax.max_pool(%1, kernel=[2, 2], strides=[2, 2]) : f32[batch, 16, 3, 3]\n"
+        "    %2 = relax.lp_pool(%1, kernel=[2, 2], strides=[2, 2]) : f32[batch, 16, 3, 3]\n"
         "    %3 = relax.to_nchwc(%2, block=8) : f32[batch, 2, 3, 3, 8]\n"
         "    %4 = relax.conv_nchwc(%3, %c1) : f32[batch, 2, 3, 3, 8]\n"
         "    %5 = relax.relu(%4) : f32[batch, 2, 3, 3, 8]\n"
@@ -634,6 +809,35 @@ std::shared_ptr<const vm::Executable> loaded(Module m, vm::LoadOptions options) 
   return *exe;
 }
 
+// Loads `m` with the layout conversion on and off, checks that the converted module runs
+// blocked from its first transform to its last (`convs` blocked convs, one transform each
+// way), and that both give the same `outputs_per_image` values at several batch sizes and
+// image sizes.
+void check_blocked_matches_plain(Module m, int convs, std::int64_t outputs_per_image) {
+  auto blocked = loaded(m, vm::LoadOptions{.convert_layout = true});
+  auto plain = loaded(std::move(m), vm::LoadOptions{.convert_layout = false});
+  CHECK(count_ops(*blocked, OpKind::conv_nchwc) == convs);
+  CHECK(count_ops(*blocked, OpKind::conv) == 0);
+  CHECK(count_ops(*blocked, OpKind::to_nchwc) == 1);
+  CHECK(count_ops(*blocked, OpKind::from_nchwc) == 1);
+  ThreadPool pool(2);
+  vm::ExecutionContext on(blocked, &pool), off(plain);
+  for (std::int64_t n : {1, 2})
+    for (std::int64_t size : {9, 16}) {
+      CAPTURE(n);
+      CAPTURE(size);
+      const Tensor input = tensor_of(param({n, 3, size, size + 3}, 0.3f * float(size), 1.0f));
+      REQUIRE(on.run({input}).ok());
+      REQUIRE(off.run({input}).ok());
+      REQUIRE(on.output().elements() == n * outputs_per_image);
+      REQUIRE(off.output().elements() == n * outputs_per_image);
+      for (std::int64_t i = 0; i < n * outputs_per_image; ++i) {
+        const double want = off.output().data_as<float>()[i];
+        CHECK(std::fabs(double(on.output().data_as<float>()[i]) - want) <= 1e-5 * (1.0 + std::fabs(want)));
+      }
+    }
+}
+
 } // namespace
 
 TEST_CASE("A resnet-like module gives the same logits with the layout conversion on and off") {
@@ -669,6 +873,46 @@ TEST_CASE("A resnet-like module gives the same logits with the layout conversion
           CHECK(std::fabs(double(out.data_as<float>()[i]) - want[at(i)]) <= 1e-4 * (1.0 + std::fabs(want[at(i)])));
       }
     }
+}
+
+TEST_CASE("A mobilenet-like module with depthwise convs runs blocked end to end and agrees with NCHW") {
+  // stem 3 -> 16 (stride 2), depthwise 3x3, project 16 -> 24, expand 24 -> 48, depthwise 3x3
+  // stride 2, project 48 -> 24 with a residual-free tail, global average pool: one region.
+  Builder b;
+  const Var image = b.input("image", TensorType(DType::f32, {batch, 3, relax::sym("height"), relax::sym("width")}));
+  const auto c = [&](std::vector<std::int64_t> dims, float phase, float scale) {
+    return b.constant(tensor_of(param(std::move(dims), phase, scale)));
+  };
+  const auto relu6 = [&](Var v) { return b.clip(v, b.constant(filled({}, 0.0f)), b.constant(filled({}, 6.0f))); };
+  const ConvAttrs stride_2{.strides = {2, 2}, .pads = {1, 1, 1, 1}};
+  Var x = relu6(b.conv(image, c({16, 3, 3, 3}, 0.1f, 0.4f), c({16}, 0.2f, 0.1f), stride_2));
+  x = relu6(b.conv(x, c({16, 1, 3, 3}, 0.3f, 0.5f), c({16}, 0.4f, 0.1f), ConvAttrs{.pads = {1, 1, 1, 1}, .groups = 16}));
+  x = b.conv(x, c({24, 16, 1, 1}, 0.5f, 0.3f), c({24}, 0.6f, 0.1f));
+  Var h = relu6(b.conv(x, c({48, 24, 1, 1}, 0.7f, 0.3f), c({48}, 0.8f, 0.1f)));
+  h = relu6(b.conv(h, c({48, 1, 3, 3}, 0.9f, 0.5f), c({48}, 1.0f, 0.1f),
+                   ConvAttrs{.strides = {2, 2}, .pads = {1, 1, 1, 1}, .groups = 48}));
+  h = b.conv(h, c({24, 48, 1, 1}, 1.1f, 0.3f), c({24}, 1.2f, 0.1f));
+  check_blocked_matches_plain(finished(b, b.global_average_pool(h)), 6, 24);
+}
+
+TEST_CASE("A module with max and average pools between convs runs blocked end to end and agrees with NCHW") {
+  // A stem, a 3x3 max pool with stride 2 and padding, a conv, a ceil_mode average pool that
+  // counts its padding, a 1x1 conv to 20 channels (padding lanes in a block of 16 or 8), an
+  // unpadded max pool over those, a global pool.
+  Builder b;
+  const Var image = b.input("image", TensorType(DType::f32, {batch, 3, relax::sym("height"), relax::sym("width")}));
+  const auto c = [&](std::vector<std::int64_t> dims, float phase, float scale) {
+    return b.constant(tensor_of(param(std::move(dims), phase, scale)));
+  };
+  Var x = b.relu(b.conv(image, c({16, 3, 3, 3}, 0.1f, 0.4f), c({16}, 0.2f, 0.1f), same_3x3));
+  x = b.max_pool(x, relax::PoolAttrs{.kernel_shape = {3, 3}, .strides = {2, 2}, .pads = {1, 1, 1, 1}});
+  x = b.relu(b.conv(x, c({16, 16, 3, 3}, 0.3f, 0.2f), c({16}, 0.4f, 0.1f), same_3x3));
+  x = b.emit(OpKind::average_pool, {x},
+             relax::PoolAttrs{.kernel_shape = {3, 3}, .strides = {2, 2}, .pads = {0, 0, 1, 1}, .ceil_mode = true,
+                              .count_include_pad = true});
+  x = b.relu(b.conv(x, c({20, 16, 1, 1}, 0.5f, 0.3f), c({20}, 0.6f, 0.1f)));
+  x = b.max_pool(x, relax::PoolAttrs{.kernel_shape = {2, 2}, .strides = {1, 1}});
+  check_blocked_matches_plain(finished(b, b.global_average_pool(x)), 3, 20);
 }
 
 TEST_CASE("conv_nchwc -> relu loads and runs with fusion on and off, and running allocates nothing") {

@@ -6,6 +6,7 @@
 #include <doctest/doctest.h>
 
 #include "allocation_counter.hpp"
+#include "control_flow_references.hpp"
 
 #include <kiln/backend/cpu/kernel.hpp>
 #include <kiln/relax/builder.hpp>
@@ -168,46 +169,10 @@ relax::Module loop_module() {
   return finished(b.finish({out[2], out[1], out[0]}));
 }
 
-struct LoopResult {
-  std::vector<float> total, x;
-  bool active = true;
-  int iterations = 0;  // the iterations that ran before the condition stopped them
-};
-LoopResult loop_reference(std::vector<float> x, std::int64_t trips, float limit) {
-  LoopResult r;
-  r.total = x;
-  for (std::int64_t k = 0; k < trips && r.active; ++k) {
-    float peak = -std::numeric_limits<float>::infinity();
-    for (std::size_t e = 0; e < x.size(); ++e) {
-      x[e] = x[e] * 0.5f + static_cast<float>(k) * 0.25f;
-      r.total[e] += x[e];
-      peak = std::max(peak, r.total[e]);
-    }
-    r.active = peak < limit;
-    ++r.iterations;
-  }
-  r.x = std::move(x);
-  return r;
-}
+using test::control_flow::LoopResult;
+using test::control_flow::loop_reference;
+using test::control_flow::run_te_matmul;
 
-// ---- a kernel of kiln's tensor expressions, called from the graph --------------------------
-// C = A @ B with every extent dynamic, j split by 16 and vectorized (a guarded tail).
-constexpr auto kA = te::placeholder<float, "A">(te::dim<"m">, te::dim<"k">);
-constexpr auto kB = te::placeholder<float, "B">(te::dim<"k">, te::dim<"n">);
-constexpr auto kR = te::reduce_axis<"r">(te::dim<"k">);
-const auto kC = te::compute<"C", "i", "j">(te::extents(te::dim<"m">, te::dim<"n">),
-                                           [](auto i, auto j) { return te::sum(kA(i, kR) * kB(kR, j), kR); });
-constexpr auto kMatmulSchedule = tir::schedule("C").split("j", 16).reorder("i", "r", "j.o", "j.i").vectorize("j.i");
-
-Status run_te_matmul(std::span<const vm::Slot* const> inputs, std::span<const vm::Slot* const> outputs) {
-  static const auto kernel = cpu::build<kMatmulSchedule>(kC);
-  const vm::Slot& a = *inputs[0];
-  const vm::Slot& b = *inputs[1];
-  const vm::Slot& c = *outputs[0];
-  return kernel.run(nullptr, make_view(a.data_as<float>(), shape(a.dims[0], a.dims[1])),
-                    make_view(b.data_as<float>(), shape(b.dims[0], b.dims[1])),
-                    make_view(c.data_as<float>(), shape(c.dims[0], c.dims[1])));
-}
 vm::LoadOptions with_te_matmul() {
   vm::LoadOptions options;
   options.user_kernels.push_back(vm::UserKernel{"te_matmul", 2, 1, run_te_matmul});

@@ -148,7 +148,7 @@ Result<onnx::CaseResult> run_static_case(static_graph::Model<Graph>& model, std:
       if (p < 0 || static_cast<std::size_t>(p) >= in_protos->size())
         return fail(str_cat(set, ": no input_", p, ".pb for graph input ", inputs.size()));
       Result<Tensor> t = onnx::to_tensor((*in_protos)[static_cast<std::size_t>(p)], dir);
-      const DType declared = Graph::node(Graph::input_nodes[inputs.size()]).shape.dtype;
+      const DType declared = Graph::input_shapes[inputs.size()].dtype;
       if (t.ok()) t = onnx::detail::as_declared_dtype(std::move(*t), declared);  // bf16 stored as u16
       if (!t.ok()) return fail(str_cat(set, ": input_", p, ".pb: ", t.status().to_string()));
       inputs.push_back(std::move(*t));

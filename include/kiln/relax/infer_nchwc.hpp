@@ -6,9 +6,11 @@
 //   from_nchwc  x [n, cb, h, w, b], channels c    -> [n, c, h, w]
 //   conv_nchwc  x [n, cb, h, w, ib], weight [kb, cb, r, s, ib, ob] (OIHW{ib}i{ob}o),
 //               bias [kb * ob] or [kb, ob]        -> [n, kb, oh, ow, ob]
+//               depthwise (groups > 1): x [n, cb, h, w, b], weight [cb, 1, r, s, 1, b],
+//               groups the channel count (one filter per channel), bias as above
 //
 // conv_nchwc takes conv's attributes (strides, pads, dilations, auto_pad) for its two
-// spatial axes; groups must be 1. Its output extents are conv's.
+// spatial axes; groups is 1 or, depthwise, the channel count. Its output extents are conv's.
 #pragma once
 
 #include <cstdint>
@@ -56,11 +58,25 @@ constexpr Inferred<TensorType> conv_nchwc(const TensorType& x, const TensorType&
   KILN_RELAX_CHECK(detail::check_element(op, "the input", x, ElementKind::numeric));
   KILN_RELAX_CHECK(detail::check_rank(op, "the input", x, 5));
   KILN_RELAX_CHECK(detail::check_rank(op, "the weight", weight, 6));
-  if (attrs.groups != 1)
-    return type_error(StatusCode::unsupported, op, ": only groups == 1 is supported, got ", attrs.groups);
-  if (prove_equal(x.dims[1], weight.dims[1]) == Truth::no || prove_equal(x.dims[4], weight.dims[4]) == Truth::no)
-    return type_error(StatusCode::shape_mismatch, op, ": the input ", x, " has other channel blocks than the weight ",
-                      weight);
+  if (attrs.groups < 1) return type_error(StatusCode::invalid_argument, op, ": groups must be positive, got ", attrs.groups);
+  if (attrs.groups == 1) {
+    if (prove_equal(x.dims[1], weight.dims[1]) == Truth::no || prove_equal(x.dims[4], weight.dims[4]) == Truth::no)
+      return type_error(StatusCode::shape_mismatch, op, ": the input ", x, " has other channel blocks than the weight ",
+                        weight);
+  } else {
+    // Depthwise: the channels of block cb, lane l are filtered by weight [cb, 0, :, :, 0, l].
+    const SymDim groups(attrs.groups);
+    const bool depthwise_weight = weight.dims[1].is_constant(1) && weight.dims[4].is_constant(1) &&
+                                  prove_equal(weight.dims[0], x.dims[1]) != Truth::no &&
+                                  prove_equal(weight.dims[5], x.dims[4]) != Truth::no;
+    if (!depthwise_weight)
+      return type_error(StatusCode::unsupported, op, ": groups ", attrs.groups,
+                        " is supported depthwise only, with a weight [cb, 1, r, s, 1, b] for the input ", x,
+                        ", got ", weight);
+    if (prove_equal(ceildiv(groups, x.dims[4]), x.dims[1]) == Truth::no)
+      return type_error(StatusCode::shape_mismatch, op, ": ", attrs.groups, " channels (groups) do not fill the ",
+                        x.dims[1], " blocks of ", x);
+  }
   const SymDim& out_blocks = weight.dims[0];
   const SymDim& out_block = weight.dims[5];
   if (bias) {

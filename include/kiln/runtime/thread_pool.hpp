@@ -2,6 +2,8 @@
 #pragma once
 
 #include <algorithm>
+#include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <cstddef>
 #include <cstdint>
@@ -30,7 +32,10 @@ namespace kiln {
 //    and the caller claim them, so a worker that is slow to wake never delays the call.
 //  - No allocation per call: the callable stays on the caller's stack and is handed to the
 //    workers as a function pointer plus a void* to it.
-//  - Idle workers sleep on a condition variable; nothing spins.
+//  - Idle workers spin for a short while (kSpin) before they sleep on a condition variable,
+//    and so does a caller waiting for the last chunk: a model's kernels come tens of
+//    microseconds apart, and waking a sleeping thread takes about as long, so a worker that
+//    slept between kernels would find the caller had already run its chunk.
 //  - Concurrent parallel_for calls on one pool are serialized. A parallel_for issued from
 //    inside a chunk (of any pool) runs inline, so nesting can never deadlock.
 //  - With exceptions enabled, the first exception thrown by any chunk is rethrown in the
@@ -167,7 +172,8 @@ class ThreadPool {
     std::unique_lock<std::mutex> lock(mutex_);
     job_ = job;
     next_chunk_ = 1;  // chunk 0 belongs to the caller
-    chunks_done_ = 0;
+    chunks_done_.store(0, std::memory_order_relaxed);
+    generation_.fetch_add(1, std::memory_order_release);
     lock.unlock();
 
     // Wake only as many workers as there are chunks to share.
@@ -183,7 +189,13 @@ class ThreadPool {
     finish_chunk();
     // Take whatever the workers have not claimed yet rather than wait for them to wake.
     while (next_chunk_ < job_.chunk_count) run_claimed_chunk(lock);
-    job_done_.wait(lock, [this] { return chunks_done_ == job_.chunk_count; });
+    const std::int64_t chunks = job_.chunk_count;
+    if (chunks_done_.load(std::memory_order_relaxed) != chunks) {
+      lock.unlock();
+      spin_until([&] { return chunks_done_.load(std::memory_order_acquire) == chunks; });
+      lock.lock();
+    }
+    job_done_.wait(lock, [&] { return chunks_done_.load(std::memory_order_relaxed) == chunks; });
 
     job_ = Job{};  // no worker may see the caller's (soon dead) callable again
 #if KILN_HAS_EXCEPTIONS
@@ -210,7 +222,26 @@ class ThreadPool {
 
   // Called with the lock held after a chunk has run.
   void finish_chunk() {
-    if (++chunks_done_ == job_.chunk_count) job_done_.notify_one();
+    if (chunks_done_.fetch_add(1, std::memory_order_release) + 1 == job_.chunk_count) job_done_.notify_one();
+  }
+
+  // How long an idle thread polls before it sleeps.
+  static constexpr std::chrono::microseconds kSpin{500};
+
+  // Polls `ready` (without the lock) until it holds or kSpin has passed; whether it held.
+  template <class Ready>
+  static bool spin_until(Ready&& ready) noexcept {
+    const auto deadline = std::chrono::steady_clock::now() + kSpin;
+    for (int round = 0;; ++round) {
+      for (int i = 0; i < 64; ++i) {
+        if (ready()) return true;
+#if defined(__x86_64__) || defined(__i386__)
+        __builtin_ia32_pause();
+#endif
+      }
+      if (std::chrono::steady_clock::now() >= deadline) return ready();
+      if (round % 16 == 15) std::this_thread::yield();  // let a descheduled caller run on a busy machine
+    }
   }
 
   // Claims the next chunk (the lock is held and one is available), runs it unlocked, and
@@ -228,12 +259,17 @@ class ThreadPool {
     in_parallel_region_ = true;  // a worker only ever runs chunks
     std::unique_lock<std::mutex> lock(mutex_);
     for (;;) {
-      work_available_.wait(lock, [this] { return stopping_ || next_chunk_ < job_.chunk_count; });
       if (next_chunk_ < job_.chunk_count) {
         run_claimed_chunk(lock);
-      } else {
-        return;  // stopping, and no job can be in flight: the destructor runs without callers
+        continue;
       }
+      if (stopping_) return;  // no job can be in flight: the destructor runs without callers
+      // Poll for the next job a while before sleeping (see kSpin).
+      const std::uint64_t seen = generation_.load(std::memory_order_acquire);
+      lock.unlock();
+      spin_until([&] { return generation_.load(std::memory_order_acquire) != seen; });
+      lock.lock();
+      work_available_.wait(lock, [this] { return stopping_ || next_chunk_ < job_.chunk_count; });
     }
   }
 
@@ -241,6 +277,7 @@ class ThreadPool {
     {
       std::lock_guard<std::mutex> lock(mutex_);
       stopping_ = true;
+      generation_.fetch_add(1, std::memory_order_release);  // ends the workers' polling
     }
     work_available_.notify_all();
     for (std::thread& worker : workers_) worker.join();
@@ -260,8 +297,9 @@ class ThreadPool {
   std::condition_variable job_done_;        // the dispatching caller sleeps here
   Job job_;
   std::int64_t next_chunk_ = 0;   // first chunk nobody has claimed yet
-  std::int64_t chunks_done_ = 0;  // chunks that have finished running
+  std::atomic<std::int64_t> chunks_done_{0};  // chunks that have finished (written under the lock)
   bool stopping_ = false;
+  std::atomic<std::uint64_t> generation_{0};  // counts jobs and the stop: what idle threads poll
 #if KILN_HAS_EXCEPTIONS
   std::exception_ptr first_error_;
 #endif

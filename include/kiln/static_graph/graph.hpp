@@ -10,6 +10,7 @@
 #include <array>
 #include <cstdint>
 #include <string>
+#include <string_view>
 
 #include "../core/str_cat.hpp"
 #include "plan.hpp"
@@ -34,9 +35,13 @@ struct Graph<InputList<Ins...>, Outs...> : Plan<Outs...> {
   static_assert(sizeof...(Outs) > 0, "kiln: a static graph needs at least one output");
   static_assert(((Ins::is_param && Ins::kind == ParamKind::input) && ...),
                 "kiln: the inputs of a static graph are input<...>() parameters");
-  static constexpr std::array<int, sizeof...(Ins)> input_nodes{P::template index_of<Ins>...};
-  static_assert(((P::template index_of<Ins> < P::node_count) && ...),
-                "kiln: a listed input is not used by the graph's outputs");
+  // The node of each input, or -1 for one that no output reads (a loop body's iteration,
+  // say): run() still takes and checks it.
+  static constexpr std::array<int, sizeof...(Ins)> input_nodes{
+      (P::template index_of<Ins> < P::node_count ? P::template index_of<Ins> : -1)...};
+  static constexpr std::array<StaticShape, sizeof...(Ins)> input_shapes{Ins::shape...};
+  static constexpr std::array<std::string_view, sizeof...(Ins)> input_names{Ins::name.view()...};
+  static constexpr std::array<StaticShape, sizeof...(Outs)> output_shapes{Outs::shape...};
   static constexpr bool inputs_complete = [] {
     for (int i = 0; i < P::node_count; ++i) {
       if (P::node(i).role != Role::input) continue;
@@ -61,6 +66,9 @@ struct Graph<InputList<Ins...>, Outs...> : Plan<Outs...> {
   // One line per node: what it computes and what the plan made of it.
   static std::string to_string() {
     std::string out;
+    for (std::size_t k = 0; k < input_nodes.size(); ++k)
+      if (input_nodes[k] < 0)
+        out += str_cat("input ", input_names[k], ": ", relax::to_string(input_shapes[k].tensor_type()), "  # not read\n");
     for (int i = 0; i < P::node_count; ++i) {
       const NodeInfo& n = P::node(i);
       const std::string type = relax::to_string(n.shape.tensor_type());
@@ -71,7 +79,7 @@ struct Graph<InputList<Ins...>, Outs...> : Plan<Outs...> {
       std::string args;
       for (int k = 0; k < n.input_count; ++k)
         args += str_cat(k > 0 ? ", " : "", n.inputs[k] < 0 ? std::string("_") : name_of(n.inputs[k]));
-      out += str_cat(name_of(i), " = ", relax::op_info(n.op).name, "(", args, ") : ", type);
+      out += str_cat(name_of(i), " = ", op_label(i), "(", args, ") : ", type);
       switch (n.role) {
         case Role::view:
           if (n.part > 0) out += str_cat("  # output ", n.part, " of ", name_of(n.inputs[0]));
@@ -89,12 +97,37 @@ struct Graph<InputList<Ins...>, Outs...> : Plan<Outs...> {
       }
       if (n.output) out += " (output)";
       out += "\n";
+      out += nested_text(i);
     }
     out += str_cat("arena: ", P::arena_bytes, " bytes (", P::unplanned_bytes, " without reuse)\n");
     return out;
   }
 
  private:
+  // The op's name; a user kernel's call adds the kernel's.
+  static std::string op_label(int i) {
+    std::string label(relax::op_info(P::node(i).op).name);
+    for_node(i, [&]<class N>() {
+      if constexpr (requires { N::name; } && !N::is_param) label += str_cat(" '", N::name.view(), "'");
+    });
+    return label;
+  }
+  // The graphs a control-flow node runs, indented under it.
+  static std::string nested_text(int i) {
+    std::string text;
+    for_node(i, [&]<class N>() {
+      if constexpr (requires { N::nested_text(); }) text = N::nested_text();
+    });
+    return text;
+  }
+  template <class F>
+  static void for_node(int i, F&& f) {
+    [&]<class... Ns>(TypeList<Ns...>) {
+      int k = 0;
+      ((k++ == i ? (f.template operator()<Ns>(), 0) : 0), ...);
+    }(typename P::Nodes{});
+  }
+
   template <class N>
   static std::string node_name(int i) {
     if constexpr (N::is_param) return std::string(N::name.view());

@@ -13,6 +13,7 @@
 //     graph_error<kiln::relax::TypeError{..., {"matmul: inner dimensions 64 and 32 differ", ...
 #pragma once
 
+#include <array>
 #include <cstddef>
 #include <cstdint>
 
@@ -311,6 +312,45 @@ struct OutputPart {
   static constexpr relax::TensorType type = Source::output_type(I);
   static constexpr StaticShape shape = static_shape_of(type);
 };
+
+// The outputs of a node whose types are given rather than inferred (a user kernel's declared
+// outputs, a branch graph's), laid out in one buffer as Node lays out its parts. `Copies`
+// repeats the whole set: a loop keeps the next iteration's values beside the current ones.
+template <auto Shapes, std::size_t Copies = 1>
+struct FixedOutputs {
+  static_assert(Shapes.size() > 0, "kiln: a static graph node has at least one output");
+  static constexpr int output_count = static_cast<int>(Shapes.size());
+  static constexpr relax::TensorType output_type(int i) noexcept {
+    return Shapes[static_cast<std::size_t>(i)].tensor_type();
+  }
+  static constexpr relax::TensorType type = output_type(0);
+  static constexpr StaticShape shape = Shapes[0];
+  static constexpr std::size_t part_offset(int i) noexcept {
+    std::size_t offset = 0;
+    for (int j = 0; j < i; ++j) offset += vm::align_up(Shapes[static_cast<std::size_t>(j)].bytes());
+    return offset;
+  }
+  // Where copy c of the outputs starts.
+  static constexpr std::size_t copy_offset(std::size_t c) noexcept { return c * part_offset(output_count); }
+  static constexpr std::size_t bytes =
+      output_count == 1 && Copies == 1 ? shape.bytes() : Copies * part_offset(output_count);
+};
+
+template <std::size_t N, std::size_t M>
+constexpr bool same_shapes(const std::array<StaticShape, N>& a, const std::array<StaticShape, M>& b) noexcept {
+  if constexpr (N != M) {
+    return false;
+  } else {
+    for (std::size_t i = 0; i < N; ++i)
+      if (!(a[i] == b[i])) return false;
+    return true;
+  }
+}
+
+// An op node of relax's op set (as opposed to parameters, output parts, user kernel calls
+// and control flow).
+template <class T> struct is_op_node : std::false_type {};
+template <relax::OpKind Op, auto A, class... In> struct is_op_node<Node<Op, A, In...>> : std::true_type {};
 
 template <class T> struct is_node : std::false_type {};
 template <relax::OpKind Op, auto A, class... In> struct is_node<Node<Op, A, In...>> : std::true_type {};

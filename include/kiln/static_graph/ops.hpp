@@ -141,6 +141,18 @@ constexpr auto output(N) noexcept {
   else return OutputPart<N, I>{};
 }
 
+// The node itself when its op has one output, else a tuple of its outputs.
+template <GraphTensor N>
+constexpr auto outputs_of(N node) noexcept {
+  if constexpr (N::output_count == 1) {
+    return node;
+  } else {
+    return [node]<int... I>(std::integer_sequence<int, I...>) {
+      return std::tuple{output<I>(node)...};
+    }(std::make_integer_sequence<int, N::output_count>{});
+  }
+}
+
 // ONNX TopK with a constant k: (values, i64 indices).
 template <TopKAttrs Attrs, GraphTensor X>
 constexpr auto topk(X x) noexcept {

@@ -4,9 +4,13 @@
 //
 //   conv(x, W, B) with a constant f32 weight [k, c, r, s], groups 1, k >= block
 //       -> conv_nchwc(to_nchwc(x), W packed [ceil(k/b), ceil(c/ib), r, s, ib, b], B packed [ceil(k/b), b])
+//   the same, depthwise (groups == c == k, W [c, 1, r, s]), c >= block
+//       -> conv_nchwc(to_nchwc(x) in block b, W packed [ceil(c/b), 1, r, s, 1, b], B packed)
 //   elementwise ops (unary, binary, clip) whose operands are blocked, one-element, or constant
 //   per channel ([1, c, 1, 1] or [c, 1, 1], packed here)        -> the same op on the blocked operands
 //   global_average_pool / global_max_pool of a blocked value    -> reduce_mean / reduce_max over h, w
+//   2-D max_pool / average_pool of a blocked value              -> the same pool over [n, cb, h, w, b]
+//                                                                  with a window of 1 on the block
 //   to_nchwc(from_nchwc(x)) with the same block                 -> x
 //   anything else                                               -> from_nchwc of each blocked operand
 //
@@ -138,17 +142,33 @@ constexpr bool is_layout_agnostic(OpKind op) noexcept {
   return (family == OpFamily::unary && op != OpKind::logical_not) || family == OpFamily::binary || op == OpKind::clip;
 }
 
-// Whether `b` is a conv the blocked layout runs: 2-D, f32, groups 1, a constant weight
-// (and bias) to pack at load time, and at least a block of output channels.
+// Whether a conv with this weight is depthwise: one filter per channel, groups the channel
+// count (a multiplier of one).
+inline bool is_depthwise(const ConvAttrs& attrs, const Tensor& weight, std::int64_t channels) {
+  return attrs.groups > 1 && attrs.groups == channels && weight.dim(0) == channels && weight.dim(1) == 1;
+}
+
+// Whether `b` is a conv the blocked layout runs: 2-D, f32, groups 1 or depthwise, a
+// constant weight (and bias) to pack at load time, and at least a block of output channels.
 inline bool is_convertible_conv(const Function& fn, const Binding& b, std::int64_t block) {
   if (b.op != OpKind::conv || b.outputs.size() != 1) return false;
   const Tensor* weight = fn.constant_of(b.inputs[1]);
   const ValueId bias = b.inputs.size() > 2 ? b.inputs[2] : kNoValue;
   const Tensor* bias_tensor = bias == kNoValue ? nullptr : fn.constant_of(bias);
-  return std::get<ConvAttrs>(b.attrs).groups == 1 && weight && weight->dtype() == DType::f32 &&
-         weight->rank() == 4 && weight->dim(0) >= block && static_channels(fn.type(b.inputs[0])) &&
+  const std::optional<std::int64_t> channels = static_channels(fn.type(b.inputs[0]));
+  if (!weight || weight->dtype() != DType::f32 || weight->rank() != 4 || !channels) return false;
+  const auto& attrs = std::get<ConvAttrs>(b.attrs);
+  return (attrs.groups == 1 || is_depthwise(attrs, *weight, *channels)) && weight->dim(0) >= block &&
          (bias == kNoValue || (bias_tensor && bias_tensor->dtype() == DType::f32)) &&
          fn.type(b.outputs[0]).rank == 4;
+}
+
+// A 2-D max or average pool, which runs on a blocked value as a 3-D pool whose last axis
+// (the block) has a window of one.
+inline bool is_blockable_pool(const Binding& b) {
+  if (b.op != OpKind::max_pool && b.op != OpKind::average_pool) return false;
+  const auto& attrs = std::get<PoolAttrs>(b.attrs);
+  return attrs.kernel_shape.size() == 2 && !attrs.kernel_shape.overflow;
 }
 
 // The convertible convs of regions of at least options.min_region_convs of them, by output
@@ -169,7 +189,7 @@ inline std::vector<char> convs_worth_converting(const Function& fn, const Conver
     if (is_convertible_conv(fn, b, options.block)) {
       join(b.inputs[0], b.outputs[0]);
       convs.push_back(b.outputs[0]);
-    } else if (b.op == OpKind::global_average_pool || b.op == OpKind::global_max_pool) {
+    } else if (b.op == OpKind::global_average_pool || b.op == OpKind::global_max_pool || is_blockable_pool(b)) {
       join(b.inputs[0], b.outputs[0]);
     } else if (is_layout_agnostic(b.op) && b.outputs.size() == 1) {
       for (ValueId in : b.inputs)
@@ -307,6 +327,8 @@ class LayoutRewriter {
       case OpKind::conv: return rewrite_conv(b);
       case OpKind::global_average_pool:
       case OpKind::global_max_pool: return rewrite_global_pool(b);
+      case OpKind::max_pool:
+      case OpKind::average_pool: return rewrite_window_pool(b);
       case OpKind::from_nchwc: return record_from_nchwc(b);
       case OpKind::to_nchwc: return fold_to_nchwc(b);
       default: return is_layout_agnostic(b.op) ? rewrite_elementwise(b) : Result<bool>(false);
@@ -324,8 +346,10 @@ class LayoutRewriter {
     // Packed now: adding constants moves the ones `weight` and `bias` point at.
     Tensor packed_bias = bias ? pack_channels(*bias, options_.block, 0.0f) : Tensor();
     const std::int64_t out_channels = weight->dim(0);
-    const std::int64_t in_block = input_block(x, *channels);
-    Tensor packed_weight = pack_conv_weight(*weight, in_block, options_.block);
+    // A depthwise conv reads each channel where it writes it: the input in the output's block.
+    const bool depthwise = is_depthwise(attrs, *weight, *channels);
+    const std::int64_t in_block = depthwise ? options_.block : input_block(x, *channels);
+    Tensor packed_weight = pack_conv_weight(*weight, depthwise ? 1 : in_block, options_.block);
     KILN_ASSIGN_OR_RETURN(const ValueId blocked_x, need_blocked(x, in_block, *channels));
     std::vector<ValueId> inputs{blocked_x, add_constant(std::move(packed_weight))};
     if (packed_bias.defined()) inputs.push_back(add_constant(std::move(packed_bias)));
@@ -390,6 +414,35 @@ class LayoutRewriter {
     const Twin layout = twin(x);
     const OpKind reduce = b.op == OpKind::global_average_pool ? OpKind::reduce_mean : OpKind::reduce_max;
     KILN_ASSIGN_OR_RETURN(const ValueId y, emit(reduce, {layout.value}, ReduceAttrs{.axes = {2, 3}}));
+    twin(b.outputs[0]) = Twin{y, layout.block, layout.channels};
+    return true;
+  }
+
+  // A 2-D pool of a blocked value pools [n, cb, h, w, b] with a window of one on b. A max
+  // pool's windows over padding alone would give -inf in the padding channels (and NaN in
+  // the next conv), so it joins a padded layout only when it pads nothing.
+  Result<bool> rewrite_window_pool(const Binding& b) {
+    const ValueId x = b.inputs[0];
+    if (!is_blockable_pool(b) || !blocked_only(x) || fn_.type(x).rank != 4) return false;
+    const Twin layout = twin(x);
+    const auto& attrs = std::get<PoolAttrs>(b.attrs);
+    const auto extended = [](const Ints& list, std::int64_t last) {
+      Ints out;
+      for (std::int64_t v : list) out.push_back(v);
+      out.push_back(last);
+      return out;
+    };
+    if (b.op == OpKind::max_pool && layout.padded()) {
+      bool unpadded = attrs.auto_pad != AutoPad::same_upper && attrs.auto_pad != AutoPad::same_lower && !attrs.ceil_mode;
+      for (std::int64_t pad : attrs.pads) unpadded = unpadded && pad == 0;
+      if (!unpadded) return false;
+    }
+    PoolAttrs blocked = attrs;
+    blocked.kernel_shape = extended(attrs.kernel_shape, 1);
+    if (!attrs.strides.empty()) blocked.strides = extended(attrs.strides, 1);
+    if (!attrs.dilations.empty()) blocked.dilations = extended(attrs.dilations, 1);
+    if (!attrs.pads.empty()) blocked.pads = Ints{attrs.pads[0], attrs.pads[1], 0, attrs.pads[2], attrs.pads[3], 0};
+    KILN_ASSIGN_OR_RETURN(const ValueId y, emit(b.op, {layout.value}, blocked));
     twin(b.outputs[0]) = Twin{y, layout.block, layout.channels};
     return true;
   }

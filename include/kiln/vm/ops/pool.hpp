@@ -14,6 +14,10 @@
 // end pad do not, as in ONNX's reference (it pads the input with zeros and keeps only the
 // window positions below in + pad_begin + pad_end). A window with no valid tap gives -inf
 // (max) or 0 (average, lp). f32 only.
+//
+// A 2-D window over a blocked NCHWc tensor arrives as a 3-D one over [n, cb, h, w, b] whose
+// last axis has a window of one (relax/passes/convert_layout.hpp rewrites it so): max and
+// average pooling then combine whole vectors of the block's channels per tap.
 #pragma once
 
 #include <algorithm>
@@ -22,6 +26,8 @@
 #include <limits>
 #include <string_view>
 #include <variant>
+
+#include <xsimd/xsimd.hpp>
 
 #include "../../relax/attributes.hpp"
 #include "../../relax/infer_conv.hpp"
@@ -198,6 +204,47 @@ void pool_volume(const Taps& combine, const Geometry& g, bool count_padding, con
   }
 }
 
+// Whether a 3-D window pools a blocked NCHWc tensor: its last axis (the channels of a block)
+// keeps every element, in whole vectors.
+inline bool is_blocked_window(const Geometry& g) noexcept {
+  const Axis& lanes = g.w;
+  return lanes.kernel == 1 && lanes.stride == 1 && lanes.dilation == 1 && lanes.pad_begin == 0 &&
+         lanes.pad_end == 0 && lanes.out == lanes.in && lanes.in % cpu_support::kLanes == 0;
+}
+
+// One image and channel block of a blocked tensor: output pixel (oh, ow) combines the block
+// vectors of the taps inside the input, kLanes channels at a time. g.d and g.h are the
+// spatial axes, g.w the block.
+inline void pool_blocked(PoolKind kind, const Geometry& g, bool count_padding, const float* x, float* y) noexcept {
+  using Batch = cpu_support::f32_batch;
+  const std::int64_t block = g.w.in;
+  for (std::int64_t oh = 0; oh < g.d.out; ++oh) {
+    std::int64_t kh_first = 0, kh_last = 0;
+    g.d.taps(oh, kh_first, kh_last);
+    const std::int64_t h0 = oh * g.d.stride - g.d.pad_begin;
+    for (std::int64_t ow = 0; ow < g.h.out; ++ow) {
+      std::int64_t kw_first = 0, kw_last = 0;
+      g.h.taps(ow, kw_first, kw_last);
+      const std::int64_t w0 = ow * g.h.stride - g.h.pad_begin;
+      const std::int64_t count =
+          count_padding ? g.d.padded_taps(oh) * g.h.padded_taps(ow) : (kh_last - kh_first) * (kw_last - kw_first);
+      float* out = y + (oh * g.h.out + ow) * block;
+      for (std::int64_t lane = 0; lane < block; lane += cpu_support::kLanes) {
+        Batch acc(kind == PoolKind::max ? -std::numeric_limits<float>::infinity() : 0.0f);
+        for (std::int64_t kh = kh_first; kh < kh_last; ++kh) {
+          const std::int64_t row = (h0 + kh * g.d.dilation) * g.h.in;
+          for (std::int64_t kw = kw_first; kw < kw_last; ++kw) {
+            const Batch v = Batch::load_unaligned(x + (row + w0 + kw * g.h.dilation) * block + lane);
+            acc = kind == PoolKind::max ? xsimd::max(acc, v) : acc + v;
+          }
+        }
+        if (kind == PoolKind::average) acc = count > 0 ? acc / Batch(static_cast<float>(count)) : Batch(0.0f);
+        acc.store_unaligned(out + lane);
+      }
+    }
+  }
+}
+
 inline PoolKind kind_of(OpKind op) noexcept {
   switch (op) {
     case OpKind::max_pool:
@@ -243,6 +290,13 @@ inline Status run_window_pool(const OpCall& call, const Slot& x, const Slot& y, 
   const float* in = x.data_as<const float>();
   float* out = y.data_as<float>();
   const bool count_padding = attrs->count_include_pad && kind_of(call.op) == PoolKind::average;
+  if (x.rank == 5 && kind_of(call.op) != PoolKind::lp && is_blocked_window(g)) {
+    cpu_support::parallel_items(call.pool, planes, out_plane * g.window(), [&](std::int64_t begin, std::int64_t end) {
+      for (std::int64_t p = begin; p < end; ++p)
+        pool_blocked(kind_of(call.op), g, count_padding, in + p * in_plane, out + p * out_plane);
+    });
+    return {};
+  }
   with_taps(kind_of(call.op), lp_order, [&](const auto& combine) {
     cpu_support::parallel_items(call.pool, planes, out_plane * g.window(), [&](std::int64_t begin, std::int64_t end) {
       for (std::int64_t p = begin; p < end; ++p)
