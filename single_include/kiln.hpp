@@ -29109,20 +29109,48 @@ inline void binary_step(relax::OpKind op, const float* a, const float* b, float*
   }
 }
 
-// clip(x, lo, hi) with either bound absent (null).
-inline void clip_step(const float* x, const float* lo, const float* hi, float* y, std::int64_t n) {
-  for (std::int64_t i = 0; i < n; ++i) {
+// clip(x, lo, hi) with either bound absent (null). A bound below x's value raises it, one
+// above lowers it; a NaN x stays NaN (the comparisons fail), as in the clip kernel.
+template <bool Low, bool High>
+KILN_FORCEINLINE void clip_bounds(const float* x, const float* lo, const float* hi, float* y, std::int64_t n) {
+  std::int64_t i = 0;
+#if KILN_CPU_HAVE_XSIMD
+  using batch = cpu::math::batch;
+  constexpr auto w = static_cast<std::int64_t>(batch::size);
+  for (; i + w <= n; i += w) {
+    batch v = batch::load_unaligned(x + i);
+    if constexpr (Low) {
+      const batch l = batch::load_unaligned(lo + i);
+      v = xsimd::select(v < l, l, v);
+    }
+    if constexpr (High) {
+      const batch h = batch::load_unaligned(hi + i);
+      v = xsimd::select(v > h, h, v);
+    }
+    v.store_unaligned(y + i);
+  }
+#endif
+  for (; i < n; ++i) {
     float v = x[i];
-    if (lo != nullptr) v = v < lo[i] ? lo[i] : v;
-    if (hi != nullptr) v = v > hi[i] ? hi[i] : v;
+    if constexpr (Low) v = v < lo[i] ? lo[i] : v;
+    if constexpr (High) v = v > hi[i] ? hi[i] : v;
     y[i] = v;
   }
 }
 
-// The registers of one tile, and where each register's values are for the tile.
+inline void clip_step(const float* x, const float* lo, const float* hi, float* y, std::int64_t n) {
+  if (lo != nullptr && hi != nullptr) clip_bounds<true, true>(x, lo, hi, y, n);
+  else if (lo != nullptr) clip_bounds<true, false>(x, lo, hi, y, n);
+  else if (hi != nullptr) clip_bounds<false, true>(x, lo, hi, y, n);
+  else if (x != y) std::memmove(y, x, static_cast<std::size_t>(n) * sizeof(float));
+}
+
+// The registers of one tile, and where each register's values are for the tile. A
+// one-element input is broadcast into its register once per call, not once per tile.
 struct TileRegisters {
   alignas(64) float values[kMaxFusedRegisters][kTileFloats];
   const float* source[kMaxFusedRegisters] = {};
+  std::int64_t broadcast[kMaxFusedRegisters] = {};  // floats of values[r] that hold input r's one element
 };
 
 // Evaluates the steps for elements [t0, t0 + n) of the chain, whose index space is `space`.
@@ -29130,9 +29158,19 @@ struct TileRegisters {
 // without, the last step keeps its register. Returns where the last step's values are.
 inline const float* eval_tile(const FusedProgram& p, const OpCall& call, const Slot& space, std::int64_t t0,
                               std::int64_t n, TileRegisters& regs, float* output_tile) {
-  for (int r = 0; r < p.input_count; ++r)
-    if ((p.step_inputs >> r) & 1u)
-      regs.source[r] = load_input(*call.inputs[static_cast<std::size_t>(r)], space, t0, n, regs.values[r]);
+  for (int r = 0; r < p.input_count; ++r) {
+    if (!((p.step_inputs >> r) & 1u)) continue;
+    const Slot& in = *call.inputs[static_cast<std::size_t>(r)];
+    if (in.elements() == 1 && space.elements() != 1) {
+      if (regs.broadcast[r] < n) {
+        std::fill(regs.values[r], regs.values[r] + kTileFloats, *static_cast<const float*>(in.data));
+        regs.broadcast[r] = kTileFloats;
+      }
+      regs.source[r] = regs.values[r];
+      continue;
+    }
+    regs.source[r] = load_input(in, space, t0, n, regs.values[r]);
+  }
   if (p.anchor_register >= 0) regs.source[p.anchor_register] = output_tile;
   const float* last_values = nullptr;
   for (std::size_t s = 0; s < p.steps.size(); ++s) {
@@ -29991,8 +30029,59 @@ inline std::size_t gemm_bytes(std::int64_t m, std::int64_t n, std::int64_t k, in
 
 inline float* as_floats(std::span<std::byte> piece) noexcept { return reinterpret_cast<float*>(piece.data()); }
 
+// One row times a matrix, columns [j0, j1): c = alpha * a @ b + beta * c. B is read once,
+// where a GEMM would first pack all of it (a classifier's weight, every run).
+inline void row_times_matrix(std::int64_t j0, std::int64_t j1, std::int64_t k, float alpha, Matrix a, Matrix b,
+                             float beta, float* c) noexcept {
+  using Batch = xsimd::batch<float>;
+  constexpr auto lanes = static_cast<std::int64_t>(Batch::size);
+  const auto finish = [&](std::int64_t j, float sum) { c[j] = alpha * sum + (beta == 0.0f ? 0.0f : beta * c[j]); };
+  if (b.row_stride == 1) {
+    // Column j of B is contiguous: a dot product per column.
+    for (std::int64_t j = j0; j < j1; ++j) {
+      const float* column = b.data + j * b.col_stride;
+      Batch s0(0.0f), s1(0.0f);
+      std::int64_t i = 0;
+      if (a.col_stride == 1) {
+        for (; i + 2 * lanes <= k; i += 2 * lanes) {
+          s0 = xsimd::fma(Batch::load_unaligned(a.data + i), Batch::load_unaligned(column + i), s0);
+          s1 = xsimd::fma(Batch::load_unaligned(a.data + i + lanes), Batch::load_unaligned(column + i + lanes), s1);
+        }
+      }
+      float sum = xsimd::hadd(s0 + s1);
+      for (; i < k; ++i) sum += a.data[i * a.col_stride] * column[i];
+      finish(j, sum);
+    }
+    return;
+  }
+  // Rows of B are contiguous: accumulate a[i] * row i into a block of columns held in registers.
+  constexpr std::int64_t kBlock = 8 * lanes;
+  for (std::int64_t jb = j0; jb < j1; jb += kBlock) {
+    const std::int64_t width = std::min(kBlock, j1 - jb);
+    Batch sums[8];
+    for (Batch& v : sums) v = Batch(0.0f);
+    const std::int64_t vectors = width / lanes;
+    float tail[kBlock] = {};
+    for (std::int64_t i = 0; i < k; ++i) {
+      const Batch ai(a.data[i * a.col_stride]);
+      const float* row = b.data + i * b.row_stride + jb;
+      for (std::int64_t v = 0; v < vectors; ++v) sums[v] = xsimd::fma(ai, Batch::load_unaligned(row + v * lanes), sums[v]);
+      for (std::int64_t j = vectors * lanes; j < width; ++j) tail[j] += a.data[i * a.col_stride] * row[j];
+    }
+    alignas(64) float out[kBlock];
+    for (std::int64_t v = 0; v < vectors; ++v) sums[v].store_aligned(out + v * lanes);
+    for (std::int64_t j = 0; j < width; ++j) finish(jb + j, j < vectors * lanes ? out[j] : tail[j]);
+  }
+}
+
 inline Status multiply(std::int64_t m, std::int64_t n, std::int64_t k, float alpha, Matrix a, Matrix b, float beta,
                        float* c, std::int64_t ldc, std::span<std::byte> workspace, ThreadPool* pool) {
+  if (m == 1 && (b.row_stride == 1 || b.col_stride == 1) && n > 0 && k > 0) {
+    cpu_support::parallel_items(pool, n, 2 * k, [&](std::int64_t j0, std::int64_t j1) {
+      row_times_matrix(j0, j1, k, alpha, a, b, beta, c);
+    });
+    return Status::success();
+  }
   return cpu::gemm_detail::gemm_strided<cpu::native_arch>(m, n, k, alpha, a, b, beta, c, ldc, workspace.data(),
                                                           workspace.size(), pool);
 }

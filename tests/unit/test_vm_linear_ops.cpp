@@ -290,49 +290,57 @@ TEST_CASE("vm linear: matmul honours operand strides and threads a large batch")
 }
 
 TEST_CASE("vm linear: gemm with transposes, alpha, beta and a broadcast C") {
-  const std::int64_t m = 17, n = 3, k = 5;
-  struct Case {
-    bool trans_a, trans_b;
-    std::vector<std::int64_t> c;  // empty: no C; {-1}: a scalar C
-    double alpha, beta;
-  };
-  const Case cases[] = {
-      {false, false, {}, 1.0, 1.0},        {true, false, {m, n}, 0.5, 2.0}, {false, true, {n}, 1.0, 1.0},
-      {true, true, {m, 1}, -1.5, 0.25},    {false, false, {1}, 2.0, 0.0},   {false, true, {-1}, 1.0, -1.0},
-      {true, false, {1, n}, 1.0, 1.0},
-  };
-  ThreadPool pool(2);
-  for (const Case& c : cases) {
-    CAPTURE(c.trans_a);
-    CAPTURE(c.trans_b);
-    CAPTURE(c.c.size());
-    Host a = floats(c.trans_a ? std::vector<std::int64_t>{k, m} : std::vector<std::int64_t>{m, k}, 0.4f);
-    Host b = floats(c.trans_b ? std::vector<std::int64_t>{n, k} : std::vector<std::int64_t>{k, n}, 1.7f);
-    const bool scalar_c = c.c.size() == 1 && c.c[0] == -1;
-    Host cc =
-        scalar_c ? host(std::vector<float>{0.75f}, {}) : floats(c.c.empty() ? std::vector<std::int64_t>{1} : c.c, 2.9f);
-    Builder builder;
-    Var av = builder.input("a", host_type(a));
-    Var bv = builder.input("b", host_type(b));
-    Var cv = c.c.empty() ? Var{} : builder.input("c", host_type(cc));
-    Module mod = finished(builder, builder.gemm(av, bv, cv, GemmOpAttrs{c.trans_a, c.trans_b, c.alpha, c.beta}));
-    Outcome o = expect_ok(mod, {&a, &b, &cc}, &pool);
-    const std::vector<float> av_ = a.values<float>(), bv_ = b.values<float>(), cv_ = cc.values<float>();
-    std::vector<double> want(at(m * n));
-    for (std::int64_t i = 0; i < m; ++i)
-      for (std::int64_t j = 0; j < n; ++j) {
-        double sum = 0;
-        for (std::int64_t p = 0; p < k; ++p)
-          sum +=
-              double{av_[at(c.trans_a ? p * m + i : i * k + p)]} * double{bv_[at(c.trans_b ? j * k + p : p * n + j)]};
-        double bias = 0;
-        if (!c.c.empty()) {
-          const std::vector<std::int64_t> c_dims = scalar_c ? std::vector<std::int64_t>{} : c.c;
-          bias = cv_[at(broadcast_offset(c_dims, {i, j}))];
+  // One row (m = 1) runs as a row times a matrix: dot products down B's columns, or rows of
+  // B accumulated into blocks of columns with a tail.
+  const std::int64_t sizes[][3] = {{17, 3, 5}, {1, 3, 5}, {1, 37, 70}, {1, 300, 33}};
+  for (const auto& size : sizes) {
+    const std::int64_t m = size[0], n = size[1], k = size[2];
+    CAPTURE(m);
+    CAPTURE(n);
+    CAPTURE(k);
+    struct Case {
+      bool trans_a, trans_b;
+      std::vector<std::int64_t> c;  // empty: no C; {-1}: a scalar C
+      double alpha, beta;
+    };
+    const Case cases[] = {
+        {false, false, {}, 1.0, 1.0},        {true, false, {m, n}, 0.5, 2.0}, {false, true, {n}, 1.0, 1.0},
+        {true, true, {m, 1}, -1.5, 0.25},    {false, false, {1}, 2.0, 0.0},   {false, true, {-1}, 1.0, -1.0},
+        {true, false, {1, n}, 1.0, 1.0},
+    };
+    ThreadPool pool(2);
+    for (const Case& c : cases) {
+      CAPTURE(c.trans_a);
+      CAPTURE(c.trans_b);
+      CAPTURE(c.c.size());
+      Host a = floats(c.trans_a ? std::vector<std::int64_t>{k, m} : std::vector<std::int64_t>{m, k}, 0.4f);
+      Host b = floats(c.trans_b ? std::vector<std::int64_t>{n, k} : std::vector<std::int64_t>{k, n}, 1.7f);
+      const bool scalar_c = c.c.size() == 1 && c.c[0] == -1;
+      Host cc =
+          scalar_c ? host(std::vector<float>{0.75f}, {}) : floats(c.c.empty() ? std::vector<std::int64_t>{1} : c.c, 2.9f);
+      Builder builder;
+      Var av = builder.input("a", host_type(a));
+      Var bv = builder.input("b", host_type(b));
+      Var cv = c.c.empty() ? Var{} : builder.input("c", host_type(cc));
+      Module mod = finished(builder, builder.gemm(av, bv, cv, GemmOpAttrs{c.trans_a, c.trans_b, c.alpha, c.beta}));
+      Outcome o = expect_ok(mod, {&a, &b, &cc}, &pool);
+      const std::vector<float> av_ = a.values<float>(), bv_ = b.values<float>(), cv_ = cc.values<float>();
+      std::vector<double> want(at(m * n));
+      for (std::int64_t i = 0; i < m; ++i)
+        for (std::int64_t j = 0; j < n; ++j) {
+          double sum = 0;
+          for (std::int64_t p = 0; p < k; ++p)
+            sum +=
+                double{av_[at(c.trans_a ? p * m + i : i * k + p)]} * double{bv_[at(c.trans_b ? j * k + p : p * n + j)]};
+          double bias = 0;
+          if (!c.c.empty()) {
+            const std::vector<std::int64_t> c_dims = scalar_c ? std::vector<std::int64_t>{} : c.c;
+            bias = cv_[at(broadcast_offset(c_dims, {i, j}))];
+          }
+          want[at(i * n + j)] = c.alpha * sum + c.beta * bias;
         }
-        want[at(i * n + j)] = c.alpha * sum + c.beta * bias;
-      }
-    check_close(o.out(), want);
+      check_close(o.out(), want);
+    }
   }
 }
 

@@ -153,20 +153,48 @@ inline void binary_step(relax::OpKind op, const float* a, const float* b, float*
   }
 }
 
-// clip(x, lo, hi) with either bound absent (null).
-inline void clip_step(const float* x, const float* lo, const float* hi, float* y, std::int64_t n) {
-  for (std::int64_t i = 0; i < n; ++i) {
+// clip(x, lo, hi) with either bound absent (null). A bound below x's value raises it, one
+// above lowers it; a NaN x stays NaN (the comparisons fail), as in the clip kernel.
+template <bool Low, bool High>
+KILN_FORCEINLINE void clip_bounds(const float* x, const float* lo, const float* hi, float* y, std::int64_t n) {
+  std::int64_t i = 0;
+#if KILN_CPU_HAVE_XSIMD
+  using batch = cpu::math::batch;
+  constexpr auto w = static_cast<std::int64_t>(batch::size);
+  for (; i + w <= n; i += w) {
+    batch v = batch::load_unaligned(x + i);
+    if constexpr (Low) {
+      const batch l = batch::load_unaligned(lo + i);
+      v = xsimd::select(v < l, l, v);
+    }
+    if constexpr (High) {
+      const batch h = batch::load_unaligned(hi + i);
+      v = xsimd::select(v > h, h, v);
+    }
+    v.store_unaligned(y + i);
+  }
+#endif
+  for (; i < n; ++i) {
     float v = x[i];
-    if (lo != nullptr) v = v < lo[i] ? lo[i] : v;
-    if (hi != nullptr) v = v > hi[i] ? hi[i] : v;
+    if constexpr (Low) v = v < lo[i] ? lo[i] : v;
+    if constexpr (High) v = v > hi[i] ? hi[i] : v;
     y[i] = v;
   }
 }
 
-// The registers of one tile, and where each register's values are for the tile.
+inline void clip_step(const float* x, const float* lo, const float* hi, float* y, std::int64_t n) {
+  if (lo != nullptr && hi != nullptr) clip_bounds<true, true>(x, lo, hi, y, n);
+  else if (lo != nullptr) clip_bounds<true, false>(x, lo, hi, y, n);
+  else if (hi != nullptr) clip_bounds<false, true>(x, lo, hi, y, n);
+  else if (x != y) std::memmove(y, x, static_cast<std::size_t>(n) * sizeof(float));
+}
+
+// The registers of one tile, and where each register's values are for the tile. A
+// one-element input is broadcast into its register once per call, not once per tile.
 struct TileRegisters {
   alignas(64) float values[kMaxFusedRegisters][kTileFloats];
   const float* source[kMaxFusedRegisters] = {};
+  std::int64_t broadcast[kMaxFusedRegisters] = {};  // floats of values[r] that hold input r's one element
 };
 
 // Evaluates the steps for elements [t0, t0 + n) of the chain, whose index space is `space`.
@@ -174,9 +202,19 @@ struct TileRegisters {
 // without, the last step keeps its register. Returns where the last step's values are.
 inline const float* eval_tile(const FusedProgram& p, const OpCall& call, const Slot& space, std::int64_t t0,
                               std::int64_t n, TileRegisters& regs, float* output_tile) {
-  for (int r = 0; r < p.input_count; ++r)
-    if ((p.step_inputs >> r) & 1u)
-      regs.source[r] = load_input(*call.inputs[static_cast<std::size_t>(r)], space, t0, n, regs.values[r]);
+  for (int r = 0; r < p.input_count; ++r) {
+    if (!((p.step_inputs >> r) & 1u)) continue;
+    const Slot& in = *call.inputs[static_cast<std::size_t>(r)];
+    if (in.elements() == 1 && space.elements() != 1) {
+      if (regs.broadcast[r] < n) {
+        std::fill(regs.values[r], regs.values[r] + kTileFloats, *static_cast<const float*>(in.data));
+        regs.broadcast[r] = kTileFloats;
+      }
+      regs.source[r] = regs.values[r];
+      continue;
+    }
+    regs.source[r] = load_input(in, space, t0, n, regs.values[r]);
+  }
   if (p.anchor_register >= 0) regs.source[p.anchor_register] = output_tile;
   const float* last_values = nullptr;
   for (std::size_t s = 0; s < p.steps.size(); ++s) {

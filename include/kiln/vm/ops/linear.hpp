@@ -38,6 +38,7 @@
 #include "../../runtime/thread_pool.hpp"
 #include "../op_kernel.hpp"
 #include "../slot.hpp"
+#include "cpu_support.hpp"
 
 namespace kiln::vm {
 namespace linear_detail {
@@ -59,8 +60,59 @@ inline std::size_t gemm_bytes(std::int64_t m, std::int64_t n, std::int64_t k, in
 
 inline float* as_floats(std::span<std::byte> piece) noexcept { return reinterpret_cast<float*>(piece.data()); }
 
+// One row times a matrix, columns [j0, j1): c = alpha * a @ b + beta * c. B is read once,
+// where a GEMM would first pack all of it (a classifier's weight, every run).
+inline void row_times_matrix(std::int64_t j0, std::int64_t j1, std::int64_t k, float alpha, Matrix a, Matrix b,
+                             float beta, float* c) noexcept {
+  using Batch = xsimd::batch<float>;
+  constexpr auto lanes = static_cast<std::int64_t>(Batch::size);
+  const auto finish = [&](std::int64_t j, float sum) { c[j] = alpha * sum + (beta == 0.0f ? 0.0f : beta * c[j]); };
+  if (b.row_stride == 1) {
+    // Column j of B is contiguous: a dot product per column.
+    for (std::int64_t j = j0; j < j1; ++j) {
+      const float* column = b.data + j * b.col_stride;
+      Batch s0(0.0f), s1(0.0f);
+      std::int64_t i = 0;
+      if (a.col_stride == 1) {
+        for (; i + 2 * lanes <= k; i += 2 * lanes) {
+          s0 = xsimd::fma(Batch::load_unaligned(a.data + i), Batch::load_unaligned(column + i), s0);
+          s1 = xsimd::fma(Batch::load_unaligned(a.data + i + lanes), Batch::load_unaligned(column + i + lanes), s1);
+        }
+      }
+      float sum = xsimd::hadd(s0 + s1);
+      for (; i < k; ++i) sum += a.data[i * a.col_stride] * column[i];
+      finish(j, sum);
+    }
+    return;
+  }
+  // Rows of B are contiguous: accumulate a[i] * row i into a block of columns held in registers.
+  constexpr std::int64_t kBlock = 8 * lanes;
+  for (std::int64_t jb = j0; jb < j1; jb += kBlock) {
+    const std::int64_t width = std::min(kBlock, j1 - jb);
+    Batch sums[8];
+    for (Batch& v : sums) v = Batch(0.0f);
+    const std::int64_t vectors = width / lanes;
+    float tail[kBlock] = {};
+    for (std::int64_t i = 0; i < k; ++i) {
+      const Batch ai(a.data[i * a.col_stride]);
+      const float* row = b.data + i * b.row_stride + jb;
+      for (std::int64_t v = 0; v < vectors; ++v) sums[v] = xsimd::fma(ai, Batch::load_unaligned(row + v * lanes), sums[v]);
+      for (std::int64_t j = vectors * lanes; j < width; ++j) tail[j] += a.data[i * a.col_stride] * row[j];
+    }
+    alignas(64) float out[kBlock];
+    for (std::int64_t v = 0; v < vectors; ++v) sums[v].store_aligned(out + v * lanes);
+    for (std::int64_t j = 0; j < width; ++j) finish(jb + j, j < vectors * lanes ? out[j] : tail[j]);
+  }
+}
+
 inline Status multiply(std::int64_t m, std::int64_t n, std::int64_t k, float alpha, Matrix a, Matrix b, float beta,
                        float* c, std::int64_t ldc, std::span<std::byte> workspace, ThreadPool* pool) {
+  if (m == 1 && (b.row_stride == 1 || b.col_stride == 1) && n > 0 && k > 0) {
+    cpu_support::parallel_items(pool, n, 2 * k, [&](std::int64_t j0, std::int64_t j1) {
+      row_times_matrix(j0, j1, k, alpha, a, b, beta, c);
+    });
+    return Status::success();
+  }
   return cpu::gemm_detail::gemm_strided<cpu::native_arch>(m, n, k, alpha, a, b, beta, c, ldc, workspace.data(),
                                                           workspace.size(), pool);
 }
