@@ -1,0 +1,392 @@
+// kiln/backend/vulkan/kernel.hpp: a kernel on a Vulkan device: its SPIR-V module (emitted by
+// kiln, at compile time or at run time), the compute pipeline, the descriptor set of its
+// buffers and the dispatch. Named extents are bound from the arguments' shapes, as on the CPU,
+// and reach the shader as push constants.
+//
+//   auto device = kiln::vulkan::Device::create();
+//   auto kernel = kiln::vulkan::build(*device, C);               // default GPU schedule
+//   KILN_RETURN_IF_ERROR((*kernel)(a_view, b_view, c_view));      // uploads, runs, downloads
+#pragma once
+
+#include <vulkan/vulkan.hpp>
+
+#include <algorithm>
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <limits>
+#include <span>
+#include <tuple>
+#include <utility>
+#include <vector>
+
+#include "../../core/result.hpp"
+#include "../../core/status.hpp"
+#include "../../runtime/tensor_view.hpp"
+#include "../../te/tensor.hpp"
+#include "gpu_program.hpp"
+#include "runtime/buffer.hpp"
+#include "runtime/device.hpp"
+#include "shader_codegen.hpp"
+
+namespace kiln::vulkan {
+
+namespace detail {
+template <class T> struct is_view : std::false_type {};
+template <class T, class S, class St> struct is_view<TensorView<T, S, St>> : std::true_type {};
+
+// The value of an index node of a loop program that reads only symbols (a loop's extent).
+constexpr std::int64_t evaluate(const tir::LoopProgram& p, int node, const std::int64_t* symbols) noexcept {
+  const tir::IndexNode& n = p.nodes[node];
+  switch (n.op) {
+    case tir::IndexNode::constant: return n.value;
+    case tir::IndexNode::symbol: return symbols[n.value];
+    case tir::IndexNode::loop_var: return 0;
+    default: break;
+  }
+  const std::int64_t a = evaluate(p, n.a, symbols), b = evaluate(p, n.b, symbols);
+  switch (n.op) {
+    case tir::IndexNode::add: return a + b;
+    case tir::IndexNode::sub: return a - b;
+    case tir::IndexNode::mul: return a * b;
+    case tir::IndexNode::floordiv: return b != 0 ? a / b : 0;
+    case tir::IndexNode::floormod: return b != 0 ? a % b : 0;
+    case tir::IndexNode::ceildiv: return b != 0 ? (a + b - 1) / b : 0;
+    case tir::IndexNode::min: return a < b ? a : b;
+    default: return 0;
+  }
+}
+} // namespace detail
+
+template <tir::Schedule S, class Last>
+class Kernel {
+  using Inputs = typename Last::inputs;
+  using Stages = gpu_stages_t<Last>;
+  using StageTuple = typename te::tuple_of<Stages>::type;
+  static constexpr std::size_t kInputs = Inputs::size;
+  static constexpr std::size_t kStages = Stages::size;
+  static constexpr std::size_t kBindings = kInputs + kStages;  // the inputs, then one buffer per dispatch
+  static constexpr std::size_t kArguments = kInputs + 1;       // the inputs, then the output
+  static constexpr int kSymbols = tir::compute_spec<Last, Last>().symbol_count;
+  template <std::size_t I>
+  using stage_t = std::tuple_element_t<I, StageTuple>;
+  template <std::size_t I>
+  static constexpr GpuProgram program_of = lower_for_gpu<S, stage_t<I>, Last>();
+
+ public:
+  using compute_type = Last;
+
+  // Pipelines from the modules of the kernel's dispatches, in order (emit_shaders, or
+  // baked_shader for each).
+  static Result<Kernel> create(const Device& device, std::span<const std::span<const std::uint32_t>> modules) {
+    if (modules.size() != kStages)
+      return make_error(StatusCode::invalid_argument, "vulkan: kernel ", Last::name.view(), " runs ", kStages, " dispatches, but ",
+                        modules.size(), " modules were given");
+    Kernel k;
+    k.device_ = &device;
+    const vk::Device d = device.handle();
+    try {
+      std::array<vk::DescriptorSetLayoutBinding, kBindings> bindings;
+      for (std::uint32_t i = 0; i < kBindings; ++i)
+        bindings[i] = vk::DescriptorSetLayoutBinding(i, vk::DescriptorType::eStorageBuffer, 1, vk::ShaderStageFlagBits::eCompute);
+      k.set_layout_ = d.createDescriptorSetLayout(vk::DescriptorSetLayoutCreateInfo({}, bindings));
+      const vk::PushConstantRange range(vk::ShaderStageFlagBits::eCompute, 0, static_cast<std::uint32_t>(4 * kSymbols));
+      vk::PipelineLayoutCreateInfo layout_info({}, k.set_layout_);
+      if (kSymbols > 0) layout_info.setPushConstantRanges(range);
+      k.layout_ = d.createPipelineLayout(layout_info);
+      for (std::size_t i = 0; i < kStages; ++i) {
+        if (modules[i].empty())
+          return make_error(StatusCode::internal, "vulkan: kernel ", Last::name.view(), ": the module of dispatch ", i,
+                            " is empty (an expression reads a loop variable of no stage)");
+        k.modules_[i] = d.createShaderModule(vk::ShaderModuleCreateInfo({}, modules[i].size() * 4, modules[i].data()));
+        const vk::PipelineShaderStageCreateInfo stage({}, vk::ShaderStageFlagBits::eCompute, k.modules_[i], "main");
+        auto made = d.createComputePipeline(nullptr, vk::ComputePipelineCreateInfo({}, stage, k.layout_));
+        if (made.result != vk::Result::eSuccess)
+          return make_error(StatusCode::unavailable, "vulkan: kernel ", Last::name.view(), ": pipeline ", i, " was not created");
+        k.pipelines_[i] = made.value;
+      }
+      const vk::DescriptorPoolSize pool_size(vk::DescriptorType::eStorageBuffer, static_cast<std::uint32_t>(kBindings));
+      k.pool_ = d.createDescriptorPool(vk::DescriptorPoolCreateInfo({}, 1, pool_size));
+      k.set_ = d.allocateDescriptorSets(vk::DescriptorSetAllocateInfo(k.pool_, k.set_layout_))[0];
+    } catch (const vk::SystemError& e) {
+      return vulkan_error("creating a kernel's pipelines", e);
+    }
+    return k;
+  }
+
+  Kernel(Kernel&& o) noexcept { *this = std::move(o); }
+  Kernel& operator=(Kernel&& o) noexcept {
+    if (this != &o) {
+      release();
+      device_ = std::exchange(o.device_, nullptr);
+      modules_ = std::exchange(o.modules_, {});
+      set_layout_ = std::exchange(o.set_layout_, {});
+      layout_ = std::exchange(o.layout_, {});
+      pipelines_ = std::exchange(o.pipelines_, {});
+      pool_ = std::exchange(o.pool_, {});
+      set_ = std::exchange(o.set_, {});
+      intermediates_ = std::move(o.intermediates_);
+      staging_ = std::move(o.staging_);
+    }
+    return *this;
+  }
+  ~Kernel() { release(); }
+
+  // The workgroups dispatch I (default: the last) runs for these extents: (x, y, z).
+  template <std::size_t I = kStages - 1>
+  Result<std::array<std::uint32_t, 3>> workgroups(const std::int64_t* symbols) const {
+    constexpr const GpuProgram& g = program_of<I>;
+    std::array<std::int64_t, 3> count = {1, 1, 1};
+    for (int axis = 0; axis < 3; ++axis)
+      if (const int loop = g.bound_loop[axis]; loop >= 0)
+        count[static_cast<std::size_t>(axis)] = detail::evaluate(g.program, g.program.loops[loop].extent, symbols);
+    const auto& limit = device_->properties().limits.maxComputeWorkGroupCount;
+    // More workgroups on x than a row holds: fold them onto y (the shader adds the rows back).
+    if (count[0] > limit[0] && g.bound_loop[1] < 0) {
+      const std::int64_t row = limit[0];
+      count[1] = (count[0] + row - 1) / row;
+      count[0] = row;
+    }
+    std::array<std::uint32_t, 3> out{};
+    for (std::size_t a = 0; a < 3; ++a) {
+      if (count[a] > limit[a])
+        return make_error(StatusCode::unsupported, "vulkan: kernel ", Last::name.view(), " needs ", count[a],
+                          " workgroups on axis ", a, ", more than device ", device_->name(), " takes (", limit[a], ")");
+      out[a] = static_cast<std::uint32_t>(count[a] < 1 ? 0 : count[a]);
+    }
+    return out;
+  }
+
+  // Runs on device buffers: the inputs in order of first use, then the output; `symbols`
+  // holds the kernel's named extents in its symbol order. The reductions before the last
+  // stage go to buffers the kernel keeps (made on the first run, grown when too small).
+  Status run(std::span<const Buffer* const> arguments, const std::int64_t* symbols) {
+    if (arguments.size() != kArguments)
+      return make_error(StatusCode::invalid_argument, "vulkan: kernel ", Last::name.view(), " takes ", kArguments, " buffers, not ",
+                        arguments.size());
+    std::array<std::int32_t, kSymbols + 1> pushed{};
+    for (int i = 0; i < kSymbols; ++i) {
+      if (symbols[i] < 0 || symbols[i] > std::numeric_limits<std::int32_t>::max())
+        return make_error(StatusCode::unsupported, "vulkan: kernel ", Last::name.view(), ": extent ",
+                          tir::compute_spec<Last, Last>().symbols[i].view(), " = ", symbols[i],
+                          " does not fit the shader's 32-bit indices");
+      pushed[static_cast<std::size_t>(i)] = static_cast<std::int32_t>(symbols[i]);
+    }
+    std::array<std::array<std::uint32_t, 3>, kStages> groups{};
+    Status status;
+    [&]<std::size_t... I>(std::index_sequence<I...>) {
+      auto one = [&]<std::size_t J>(std::integral_constant<std::size_t, J>) {
+        if (!status.ok()) return;
+        auto g = workgroups<J>(symbols);
+        if (!g.ok()) status = std::move(g).status();
+        else groups[J] = *g;
+        if constexpr (J + 1 < kStages) {
+          if (status.ok()) status = ensure_intermediate<J>(symbols);
+        }
+      };
+      (one(std::integral_constant<std::size_t, I>{}), ...);
+    }(std::make_index_sequence<kStages>{});
+    KILN_RETURN_IF_ERROR(status);
+    std::array<vk::DescriptorBufferInfo, kBindings> infos;
+    std::array<vk::WriteDescriptorSet, kBindings> writes;
+    for (std::uint32_t i = 0; i < kBindings; ++i) {
+      const Buffer* b = i < kInputs ? arguments[i] : i + 1 < kBindings ? &intermediates_[i - kInputs] : arguments[kInputs];
+      infos[i] = vk::DescriptorBufferInfo(b->handle(), 0, VK_WHOLE_SIZE);
+      writes[i] = vk::WriteDescriptorSet(set_, i, 0, vk::DescriptorType::eStorageBuffer, {}, infos[i]);
+    }
+    try {
+      device_->handle().updateDescriptorSets(writes, {});
+    } catch (const vk::SystemError& e) {
+      return vulkan_error("binding a kernel's buffers", e);
+    }
+    return device_->submit_and_wait([&](vk::CommandBuffer cb) {
+      cb.bindDescriptorSets(vk::PipelineBindPoint::eCompute, layout_, 0, set_, {});
+      if constexpr (kSymbols > 0)
+        cb.pushConstants(layout_, vk::ShaderStageFlagBits::eCompute, 0, static_cast<std::uint32_t>(4 * kSymbols), pushed.data());
+      for (std::size_t i = 0; i < kStages; ++i) {
+        if (i > 0) {
+          // A dispatch reads what the ones before it wrote.
+          const vk::MemoryBarrier written(vk::AccessFlagBits::eShaderWrite, vk::AccessFlagBits::eShaderRead);
+          cb.pipelineBarrier(vk::PipelineStageFlagBits::eComputeShader, vk::PipelineStageFlagBits::eComputeShader, {}, written, {}, {});
+        }
+        if (groups[i][0] == 0 || groups[i][1] == 0 || groups[i][2] == 0) continue;  // an empty stage
+        cb.bindPipeline(vk::PipelineBindPoint::eCompute, pipelines_[i]);
+        cb.dispatch(groups[i][0], groups[i][1], groups[i][2]);
+      }
+    });
+  }
+
+  // Runs on host tensors: views of the inputs in order of first use, then of the output
+  // (row-major). Their shapes bind the named extents; the data goes through buffers the
+  // kernel keeps and reuses while they are large enough.
+  template <class... Views>
+  Status operator()(const Views&... views) {
+    static_assert(sizeof...(Views) == kArguments, "kiln::vulkan::Kernel: pass every input (in order of first use) and then the output");
+    static_assert((detail::is_view<Views>::value && ...), "kiln::vulkan::Kernel: arguments are TensorViews");
+    std::int64_t symbols[tir::kMaxSymbols + 1] = {};
+    bool bound[tir::kMaxSymbols + 1] = {};
+    Status status;
+    std::array<std::size_t, kArguments> bytes{};
+    [&]<std::size_t... I>(std::index_sequence<I...>) {
+      ((status = status.ok() ? bind<I>(std::get<I>(std::forward_as_tuple(views...)), symbols, bound, bytes[I]) : status), ...);
+      ((status = status.ok() ? check_derived<I>(std::get<I>(std::forward_as_tuple(views...)), symbols) : status), ...);
+    }(std::make_index_sequence<kArguments>{});
+    KILN_RETURN_IF_ERROR(status);
+    for (int i = 0; i < kSymbols; ++i)
+      if (!bound[i])
+        return make_error(StatusCode::invalid_argument, "vulkan: kernel ", Last::name.view(), ": extent ", tir::compute_spec<Last, Last>().symbols[i].view(),
+                          " is not the extent of any argument");
+    std::array<const Buffer*, kArguments> pointers{};
+    for (std::size_t i = 0; i < kArguments; ++i) {
+      if (staging_[i].bytes() < bytes[i] || staging_[i].handle() == vk::Buffer{}) {
+        KILN_ASSIGN_OR_RETURN(staging_[i], Buffer::create(*device_, bytes[i]));
+      }
+      pointers[i] = &staging_[i];
+    }
+    [&]<std::size_t... I>(std::index_sequence<I...>) {
+      ((status = status.ok() && I + 1 < kArguments ? upload(std::get<I>(std::forward_as_tuple(views...)), staging_[I], bytes[I]) : status),
+       ...);
+    }(std::make_index_sequence<kArguments>{});
+    KILN_RETURN_IF_ERROR(status);
+    KILN_RETURN_IF_ERROR(run(pointers, symbols));
+    const auto& out = std::get<kArguments - 1>(std::forward_as_tuple(views...));
+    return staging_[kArguments - 1].download(std::span<std::byte>(reinterpret_cast<std::byte*>(out.data()), bytes[kArguments - 1]));
+  }
+
+ private:
+  Kernel() = default;
+
+  // The tensor that argument I is: an input (in order of first use), or the output last.
+  template <std::size_t I, bool IsInput = (I + 1 < kArguments)>
+  struct tensor_at {
+    using type = Last;
+  };
+  template <std::size_t I>
+  struct tensor_at<I, true> {
+    using type = std::tuple_element_t<I, typename te::tuple_of<Inputs>::type>;
+  };
+
+  // Checks a view's element type, rank and extents; binds the named extents it carries.
+  template <std::size_t I, class V>
+  static Status bind(const V& view, std::int64_t* symbols, bool* bound, std::size_t& bytes) {
+    using Tensor = typename tensor_at<I>::type;
+    static_assert(std::is_same_v<std::remove_const_t<typename V::element_type>, typename Tensor::value_type>,
+                  "kiln::vulkan::Kernel: an argument has the wrong element type");
+    static_assert(V::rank == Tensor::rank, "kiln::vulkan::Kernel: an argument has the wrong rank");
+    static_assert(I + 1 < kArguments || !std::is_const_v<typename V::element_type>,
+                  "kiln::vulkan::Kernel: the output must be writable");
+    if (!view.is_contiguous())
+      return make_error(StatusCode::invalid_argument, "vulkan: argument ", Tensor::name.view(), " is not contiguous");
+    Status s;
+    std::size_t axis = 0;
+    auto one = [&]<class E>(std::type_identity<E>) {
+      const std::int64_t actual = view.shape()[axis];
+      if (s.ok()) {
+        if constexpr (is_static_v<E>) {
+          if (actual != E::value)
+            s = make_error(StatusCode::shape_mismatch, "vulkan: argument ", Tensor::name.view(), ": extent ", actual, " on axis ",
+                           axis, " but the kernel was built for ", E::value);
+        } else if constexpr (te::is_dim<E>::value) {
+          constexpr int slot = tir::compute_spec<Last, Last>().symbol_slot_of(E::name);
+          if (!bound[slot]) {
+            symbols[slot] = actual;
+            bound[slot] = true;
+          } else if (symbols[slot] != actual) {
+            s = make_error(StatusCode::shape_mismatch, "vulkan: argument ", Tensor::name.view(), ": extent ", actual, " on axis ",
+                           axis, " but ", E::name.view(), " = ", symbols[slot], " from an earlier argument");
+          }
+        }
+      }
+      ++axis;
+    };
+    [&]<class... Es>(te::Extents<Es...>) { (one(std::type_identity<Es>{}), ...); }(typename Tensor::extents_type{});
+    bytes = static_cast<std::size_t>(view.size()) * sizeof(typename Tensor::value_type);
+    return s;
+  }
+  // Derived extents (n + 2, ...) checked once every name is bound.
+  template <std::size_t I, class V>
+  static Status check_derived(const V& view, const std::int64_t* symbols) {
+    using Tensor = typename tensor_at<I>::type;
+    Status s;
+    std::size_t axis = 0;
+    auto one = [&]<class E>(std::type_identity<E>) {
+      if constexpr (te::is_derived<E>::value) {
+        const std::int64_t expected = te::evaluate_extent<E>([symbols]<Name N>() {
+          return symbols[tir::compute_spec<Last, Last>().symbol_slot_of(N)];
+        });
+        if (s.ok() && view.shape()[axis] != expected)
+          s = make_error(StatusCode::shape_mismatch, "vulkan: argument ", Tensor::name.view(), ": extent ", view.shape()[axis],
+                         " on axis ", axis, " but ", te::extent_text<E>(), " = ", expected);
+      }
+      ++axis;
+    };
+    [&]<class... Es>(te::Extents<Es...>) { (one(std::type_identity<Es>{}), ...); }(typename Tensor::extents_type{});
+    return s;
+  }
+  template <class V>
+  static Status upload(const V& view, Buffer& to, std::size_t bytes) {
+    return to.upload(std::span<const std::byte>(reinterpret_cast<const std::byte*>(view.data()), bytes));
+  }
+
+  // The buffer of dispatch I (not the last), large enough for these extents.
+  template <std::size_t I>
+  Status ensure_intermediate(const std::int64_t* symbols) {
+    using St = stage_t<I>;
+    std::int64_t count = 1;
+    [&]<class... Es>(te::Extents<Es...>) {
+      ((count *= te::evaluate_extent<Es>([symbols]<Name N>() { return symbols[tir::compute_spec<Last, Last>().symbol_slot_of(N)]; })),
+       ...);
+    }(typename St::extents_type{});
+    const std::size_t bytes = static_cast<std::size_t>(std::max<std::int64_t>(count, 1)) * sizeof(typename St::value_type);
+    if (intermediates_[I].handle() && intermediates_[I].bytes() >= bytes) return {};
+    KILN_ASSIGN_OR_RETURN(intermediates_[I], Buffer::create(*device_, bytes));
+    return {};
+  }
+
+  void release() noexcept {
+    if (device_ == nullptr) return;
+    const vk::Device d = device_->handle();
+    if (pool_) d.destroyDescriptorPool(pool_);
+    for (vk::Pipeline p : pipelines_)
+      if (p) d.destroyPipeline(p);
+    if (layout_) d.destroyPipelineLayout(layout_);
+    if (set_layout_) d.destroyDescriptorSetLayout(set_layout_);
+    for (vk::ShaderModule m : modules_)
+      if (m) d.destroyShaderModule(m);
+    device_ = nullptr;
+  }
+
+  const Device* device_ = nullptr;
+  std::array<vk::ShaderModule, kStages> modules_{};
+  vk::DescriptorSetLayout set_layout_;
+  vk::PipelineLayout layout_;
+  std::array<vk::Pipeline, kStages> pipelines_{};
+  vk::DescriptorPool pool_;
+  vk::DescriptorSet set_;
+  std::array<Buffer, kStages> intermediates_;  // the last is unused: the output is the caller's
+  std::array<Buffer, kArguments> staging_;
+};
+
+// A kernel whose modules are emitted now (at run time), under schedule S.
+template <tir::Schedule S, class Last>
+Result<Kernel<S, Last>> build(const Device& device, const Last& last) {
+  const std::vector<std::vector<std::uint32_t>> words = emit_shaders<S>(last);
+  std::vector<std::span<const std::uint32_t>> modules(words.begin(), words.end());
+  return Kernel<S, Last>::create(device, modules);
+}
+// The same under the default GPU schedule.
+template <class Last>
+Result<Kernel<default_gpu_schedule<Last>(), Last>> build(const Device& device, const Last& last) {
+  return build<default_gpu_schedule<Last>()>(device, last);
+}
+// A kernel whose modules were assembled at compile time (baked_shader).
+template <tir::Schedule S, const auto& Compute>
+Result<Kernel<S, std::remove_cvref_t<decltype(Compute)>>> build_baked(const Device& device) {
+  using Last = std::remove_cvref_t<decltype(Compute)>;
+  return [&]<std::size_t... I>(std::index_sequence<I...>) {
+    const std::array<std::span<const std::uint32_t>, sizeof...(I)> modules = {std::span<const std::uint32_t>(baked_shader<S, Compute, I>)...};
+    return Kernel<S, Last>::create(device, modules);
+  }(std::make_index_sequence<gpu_stages_t<Last>::size>{});
+}
+
+} // namespace kiln::vulkan

@@ -1,0 +1,187 @@
+// Kernels on a Vulkan device (lavapipe in CI) against naive loops: static and named extents,
+// the math functions, integers, reductions over guarded tiles, inlined producers, a lazy
+// padded read, a dispatch folded onto two axes, a module baked at compile time, and the errors
+// for arguments that do not fit. vulkan_device_main.cpp makes the device or reports the
+// whole program skipped.
+#include <doctest/doctest.h>
+
+#include "test_data.hpp"
+#include "vulkan_device.hpp"
+#include "vulkan_test_kernels.hpp"
+
+#include <kiln/backend/vulkan/kernel.hpp>
+
+#include <cmath>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+using namespace kiln;
+namespace sh = kiln::test::shaders;
+using kiln::test::at;
+using kiln::test::pattern;
+
+namespace {
+constexpr auto gelu_schedule = vulkan::default_gpu_schedule<std::remove_cvref_t<decltype(sh::bias_gelu)>>();
+}
+
+TEST_CASE("bias + GELU, built from the module baked at compile time and from the run-time one") {
+  const auto x = pattern(37 * 70, 0.3f, 3.0f);
+  const auto bias = pattern(70, 1.1f);
+  std::vector<float> y(37 * 70, -99.0f), z(37 * 70, -99.0f);
+  auto baked = vulkan::build_baked<gelu_schedule, sh::bias_gelu>(sh::device());
+  REQUIRE(baked.ok());
+  REQUIRE((*baked)(make_view(x.data(), shape(37_c, 70_c)), make_view(bias.data(), shape(70_c)), make_view(y.data(), shape(37_c, 70_c))).ok());
+  auto emitted = vulkan::build(sh::device(), sh::bias_gelu);
+  REQUIRE(emitted.ok());
+  REQUIRE((*emitted)(make_view(x.data(), shape(37, 70)), make_view(bias.data(), shape(70)), make_view(z.data(), shape(37, 70))).ok());
+  for (std::int64_t i = 0; i < 37; ++i)
+    for (std::int64_t j = 0; j < 70; ++j) {
+      CAPTURE(i);
+      CAPTURE(j);
+      const float want = sh::bias_gelu_reference(x[at(i * 70 + j)], bias[at(j)]);
+      CHECK(y[at(i * 70 + j)] == doctest::Approx(want).epsilon(1e-5).scale(1.0));
+      CHECK(z[at(i * 70 + j)] == y[at(i * 70 + j)]);
+    }
+}
+
+TEST_CASE("the math functions over a named extent, at several sizes with one kernel") {
+  auto kernel = vulkan::build(sh::device(), sh::math);
+  REQUIRE(kernel.ok());
+  for (std::int64_t n : {1, 63, 64, 65, 1000}) {
+    CAPTURE(n);
+    const auto v = pattern(at(n), 0.2f, 4.0f, 0.37f);
+    std::vector<float> w(at(n), -99.0f);
+    REQUIRE((*kernel)(make_view(v.data(), shape(n)), make_view(w.data(), shape(n))).ok());
+    for (std::int64_t i = 0; i < n; ++i) {
+      CAPTURE(v[at(i)]);
+      CHECK(w[at(i)] == doctest::Approx(sh::math_reference(v[at(i)])).epsilon(1e-4).scale(1.0));
+    }
+  }
+}
+
+TEST_CASE("integer floor division, modulo, logic and casts with negative operands") {
+  auto kernel = vulkan::build(sh::device(), sh::integer_ops);
+  REQUIRE(kernel.ok());
+  std::vector<std::int32_t> p, q;
+  for (std::int32_t a = -13; a <= 13; ++a)
+    for (std::int32_t b : {-7, -3, -1, 1, 2, 3, 5}) {
+      p.push_back(a);
+      q.push_back(b);
+    }
+  const auto n = static_cast<std::int64_t>(p.size());
+  std::vector<std::int32_t> r(p.size(), -99);
+  REQUIRE((*kernel)(make_view(p.data(), shape(n)), make_view(q.data(), shape(n)), make_view(r.data(), shape(n))).ok());
+  for (std::size_t i = 0; i < p.size(); ++i) {
+    CAPTURE(p[i]);
+    CAPTURE(q[i]);
+    CHECK(r[i] == sh::integer_ops_reference(p[i], q[i]));
+  }
+}
+
+TEST_CASE("a matrix product in 8 x 8 workgroups with guarded tails on every axis") {
+  const auto a = pattern(67 * 50, 0.1f), b = pattern(50 * 45, 0.9f);
+  std::vector<float> c(67 * 45, -99.0f);
+  auto kernel = vulkan::build<sh::matmul_tiles>(sh::device(), sh::matmul_static);
+  REQUIRE(kernel.ok());
+  REQUIRE((*kernel)(make_view(a.data(), shape(67, 50)), make_view(b.data(), shape(50, 45)), make_view(c.data(), shape(67, 45))).ok());
+  const auto want = kiln::test::naive_matmul<float, double>(a, b, 67, 45, 50);
+  for (std::size_t i = 0; i < c.size(); ++i) {
+    CAPTURE(i);
+    CHECK(c[i] == doctest::Approx(want[i]).epsilon(1e-5).scale(1.0));
+  }
+}
+
+TEST_CASE("a matrix product with named extents under the default schedule") {
+  auto kernel = vulkan::build(sh::device(), sh::matmul_dynamic);
+  REQUIRE(kernel.ok());
+  for (auto [m, n, k] : {std::array<std::int64_t, 3>{1, 1, 1}, {3, 5, 7}, {17, 64, 33}, {65, 3, 128}}) {
+    CAPTURE(m);
+    CAPTURE(n);
+    CAPTURE(k);
+    const auto a = pattern(at(m * k), 0.4f), b = pattern(at(k * n), 1.7f);
+    std::vector<float> c(at(m * n), -99.0f);
+    REQUIRE((*kernel)(make_view(a.data(), shape(m, k)), make_view(b.data(), shape(k, n)), make_view(c.data(), shape(m, n))).ok());
+    const auto want = kiln::test::naive_matmul<float, double>(a, b, m, n, k);
+    for (std::size_t i = 0; i < c.size(); ++i) CHECK(c[i] == doctest::Approx(want[i]).epsilon(1e-5).scale(1.0));
+  }
+}
+
+TEST_CASE("a row maximum, and a reduction over an empty axis gives the identity") {
+  auto kernel = vulkan::build(sh::device(), sh::row_max);
+  REQUIRE(kernel.ok());
+  const std::int64_t rows = 70, cols = 19;
+  const auto x = pattern(at(rows * cols), 0.5f, 10.0f);
+  std::vector<float> m(at(rows), -99.0f);
+  REQUIRE((*kernel)(make_view(x.data(), shape(rows, cols)), make_view(m.data(), shape(rows))).ok());
+  for (std::int64_t r = 0; r < rows; ++r) {
+    float want = x[at(r * cols)];
+    for (std::int64_t c = 1; c < cols; ++c) want = std::max(want, x[at(r * cols + c)]);
+    CHECK(m[at(r)] == want);
+  }
+  std::vector<float> empty_rows(3, 0.0f);
+  REQUIRE((*kernel)(make_view(x.data(), shape(3, 0)), make_view(empty_rows.data(), shape(3))).ok());
+  for (float v : empty_rows) CHECK(v == std::numeric_limits<float>::lowest());
+}
+
+TEST_CASE("an inlined producer read at two places, and a padded read behind a lazy select") {
+  {
+    auto kernel = vulkan::build(sh::device(), sh::mirrored);
+    REQUIRE(kernel.ok());
+    const std::int64_t m = 5;
+    const auto s = pattern(at(m * 33), 0.2f), t = pattern(33, 2.2f);
+    std::vector<float> e(at(m * 33), -99.0f);
+    REQUIRE((*kernel)(make_view(s.data(), shape(m, 33)), make_view(t.data(), shape(33)), make_view(e.data(), shape(m, 33))).ok());
+    auto relu = [&](std::int64_t i, std::int64_t j) { return std::max(s[at(i * 33 + j)] + t[at(j)], 0.0f); };
+    for (std::int64_t i = 0; i < m; ++i)
+      for (std::int64_t j = 0; j < 33; ++j) CHECK(e[at(i * 33 + j)] == doctest::Approx(relu(i, j) * 2.0f - relu(i, 32 - j)));
+  }
+  {
+    auto kernel = vulkan::build(sh::device(), sh::bordered);
+    REQUIRE(kernel.ok());
+    const std::int64_t n = 100;
+    const auto u = pattern(at(n), 0.6f);
+    std::vector<float> z(at(n + 2), -99.0f);
+    REQUIRE((*kernel)(make_view(u.data(), shape(n)), make_view(z.data(), shape(n + 2))).ok());
+    CHECK(z[0] == -1.0f);
+    CHECK(z[at(n + 1)] == -1.0f);
+    for (std::int64_t i = 1; i <= n; ++i) CHECK(z[at(i)] == u[at(i - 1)]);
+    // n + 2 is derived: an output of any other length is refused.
+    const Status wrong = (*kernel)(make_view(u.data(), shape(n)), make_view(z.data(), shape(n + 1)));
+    CHECK(wrong.code() == StatusCode::shape_mismatch);
+    CHECK(wrong.message() == "vulkan: argument Z: extent 101 on axis 0 but (n + 2) = 102");
+  }
+}
+
+TEST_CASE("more workgroups than one dispatch row holds fold onto a second axis") {
+  auto kernel = vulkan::build(sh::device(), sh::axpb);
+  REQUIRE(kernel.ok());
+  const std::int64_t row = sh::device().properties().limits.maxComputeWorkGroupCount[0];
+  const std::int64_t n = row * 64 + 100;  // row + 2 workgroups of 64
+  std::int64_t symbols[1] = {n};
+  auto groups = kernel->workgroups(symbols);
+  REQUIRE(groups.ok());
+  CHECK((*groups)[0] == row);
+  CHECK((*groups)[1] == 2);
+  std::vector<float> u(at(n)), z(at(n), -99.0f);
+  for (std::int64_t i = 0; i < n; ++i) u[at(i)] = static_cast<float>(i % 1000);
+  REQUIRE((*kernel)(make_view(u.data(), shape(n)), make_view(z.data(), shape(n))).ok());
+  std::int64_t wrong = 0;
+  for (std::int64_t i = 0; i < n; ++i) wrong += z[at(i)] != u[at(i)] * 2.0f + 1.0f;
+  CHECK(wrong == 0);
+}
+
+TEST_CASE("arguments that do not fit the kernel are errors naming the argument") {
+  auto kernel = vulkan::build(sh::device(), sh::matmul_dynamic);
+  REQUIRE(kernel.ok());
+  std::vector<float> a(12), b(12), c(9);
+  const Status disagree = (*kernel)(make_view(a.data(), shape(3, 4)), make_view(b.data(), shape(3, 4)), make_view(c.data(), shape(3, 3)));
+  CHECK(disagree.code() == StatusCode::shape_mismatch);
+  CHECK(disagree.message() == "vulkan: argument B: extent 3 on axis 0 but k = 4 from an earlier argument");
+  auto fixed = vulkan::build(sh::device(), sh::bias_gelu);
+  REQUIRE(fixed.ok());
+  std::vector<float> x(37 * 70), bias(71), y(37 * 70);
+  const Status wrong = (*fixed)(make_view(x.data(), shape(37, 70)), make_view(bias.data(), shape(71)), make_view(y.data(), shape(37, 70)));
+  CHECK(wrong.code() == StatusCode::shape_mismatch);
+  CHECK(wrong.message() == "vulkan: argument bias: extent 71 on axis 0 but the kernel was built for 70");
+}
