@@ -25,7 +25,10 @@
 #include "../../runtime/tensor_view.hpp"
 #include "../../te/tensor.hpp"
 #include "gpu_program.hpp"
+#include "../../core/str_cat.hpp"
+#include "../../runtime/tensor.hpp"
 #include "runtime/buffer.hpp"
+#include "runtime/device_tensor.hpp"
 #include "runtime/device.hpp"
 #include "shader_codegen.hpp"
 
@@ -100,7 +103,7 @@ class Kernel {
                             " is empty (an expression reads a loop variable of no stage)");
         k.modules_[i] = d.createShaderModule(vk::ShaderModuleCreateInfo({}, modules[i].size() * 4, modules[i].data()));
         const vk::PipelineShaderStageCreateInfo stage({}, vk::ShaderStageFlagBits::eCompute, k.modules_[i], "main");
-        auto made = d.createComputePipeline(nullptr, vk::ComputePipelineCreateInfo({}, stage, k.layout_));
+        auto made = d.createComputePipeline(device.pipeline_cache(), vk::ComputePipelineCreateInfo({}, stage, k.layout_));
         if (made.result != vk::Result::eSuccess)
           return make_error(StatusCode::unavailable, "vulkan: kernel ", Last::name.view(), ": pipeline ", i, " was not created");
         k.pipelines_[i] = made.value;
@@ -126,6 +129,7 @@ class Kernel {
       pool_ = std::exchange(o.pool_, {});
       set_ = std::exchange(o.set_, {});
       intermediates_ = std::move(o.intermediates_);
+      buffers_ = std::move(o.buffers_);
       staging_ = std::move(o.staging_);
     }
     return *this;
@@ -160,7 +164,197 @@ class Kernel {
   // Runs on device buffers: the inputs in order of first use, then the output; `symbols`
   // holds the kernel's named extents in its symbol order. The reductions before the last
   // stage go to buffers the kernel keeps (made on the first run, grown when too small).
-  Status run(std::span<const Buffer* const> arguments, const std::int64_t* symbols) {
+  Status run(std::span<const vk::Buffer> arguments, const std::int64_t* symbols) {
+    return run(arguments, symbols, [](vk::CommandBuffer) {}, [](vk::CommandBuffer) {});
+  }
+
+  // Runs on host tensors: views of the inputs in order of first use, then of the output
+  // (row-major). Their shapes bind the named extents; the data goes through buffers the kernel
+  // keeps and reuses while they are large enough: mapped ones, or device-local ones filled and
+  // read by copies through staging buffers where the device stages transfers.
+  template <class... Views>
+    requires(detail::is_view<Views>::value && ...)
+  Status operator()(const Views&... views) {
+    static_assert(sizeof...(Views) == kArguments, "kiln::vulkan::Kernel: pass every input (in order of first use) and then the output");
+    auto args = std::forward_as_tuple(views...);
+    std::int64_t symbols[tir::kMaxSymbols + 1] = {};
+    std::array<std::size_t, kArguments> bytes{};
+    Status status;
+    [&]<std::size_t... I>(std::index_sequence<I...>) {
+      auto one = [&]<std::size_t J>(std::integral_constant<std::size_t, J>) {
+        const auto& view = std::get<J>(args);
+        using V = std::remove_cvref_t<decltype(view)>;
+        using Tensor_ = typename tensor_at<J>::type;
+        static_assert(std::is_same_v<std::remove_const_t<typename V::element_type>, typename Tensor_::value_type>,
+                      "kiln::vulkan::Kernel: an argument has the wrong element type");
+        static_assert(V::rank == Tensor_::rank, "kiln::vulkan::Kernel: an argument has the wrong rank");
+        static_assert(J + 1 < kArguments || !std::is_const_v<typename V::element_type>, "kiln::vulkan::Kernel: the output must be writable");
+        if (status.ok() && !view.is_contiguous())
+          status = make_error(StatusCode::invalid_argument, "vulkan: argument ", Tensor_::name.view(), " is not contiguous");
+        std::array<std::int64_t, V::rank + 1> dims{};
+        for (std::size_t a = 0; a < V::rank; ++a) dims[a] = view.shape()[a];
+        shapes_[J].assign(dims.begin(), dims.begin() + V::rank);
+        bytes[J] = static_cast<std::size_t>(view.size()) * sizeof(typename Tensor_::value_type);
+      };
+      (one(std::integral_constant<std::size_t, I>{}), ...);
+    }(std::make_index_sequence<kArguments>{});
+    KILN_RETURN_IF_ERROR(status);
+    KILN_RETURN_IF_ERROR(bind_all(symbols));
+    const bool staged = device_->stages_transfers();
+    std::array<vk::Buffer, kArguments> handles{};
+    for (std::size_t i = 0; i < kArguments; ++i) {
+      KILN_RETURN_IF_ERROR(ensure(staging_[i], bytes[i], Memory::host_visible));
+      if (staged) KILN_RETURN_IF_ERROR(ensure(buffers_[i], bytes[i], Memory::device_local));
+      handles[i] = staged ? buffers_[i].handle() : staging_[i].handle();
+    }
+    [&]<std::size_t... I>(std::index_sequence<I...>) {
+      ((status = status.ok() && I + 1 < kArguments
+                     ? staging_[I].upload(std::span<const std::byte>(reinterpret_cast<const std::byte*>(std::get<I>(args).data()), bytes[I]))
+                     : status),
+       ...);
+    }(std::make_index_sequence<kArguments>{});
+    KILN_RETURN_IF_ERROR(status);
+    if (staged) {
+      KILN_RETURN_IF_ERROR(run(handles, symbols,
+                               [&](vk::CommandBuffer cb) {
+                                 for (std::size_t i = 0; i + 1 < kArguments; ++i)
+                                   if (bytes[i] > 0) cb.copyBuffer(staging_[i].handle(), buffers_[i].handle(), vk::BufferCopy(0, 0, bytes[i]));
+                               },
+                               [&](vk::CommandBuffer cb) {
+                                 constexpr std::size_t out = kArguments - 1;
+                                 if (bytes[out] > 0) cb.copyBuffer(buffers_[out].handle(), staging_[out].handle(), vk::BufferCopy(0, 0, bytes[out]));
+                               }));
+    } else {
+      KILN_RETURN_IF_ERROR(run(handles, symbols));
+    }
+    auto& out = std::get<kArguments - 1>(args);
+    return staging_[kArguments - 1].download(std::span<std::byte>(reinterpret_cast<std::byte*>(out.data()), bytes[kArguments - 1]));
+  }
+
+  // Runs on tensors in the device's memory (vulkan::empty_tensor, vulkan::upload): the data
+  // stays on the device, nothing is copied.
+  template <class... Tensors>
+    requires(std::is_same_v<Tensors, Tensor> && ...)
+  Status operator()(const Tensors&... tensors) {
+    static_assert(sizeof...(Tensors) == kArguments, "kiln::vulkan::Kernel: pass every input (in order of first use) and then the output");
+    const std::array<const Tensor*, kArguments> args = {&tensors...};
+    std::array<vk::Buffer, kArguments> handles{};
+    Status status;
+    [&]<std::size_t... I>(std::index_sequence<I...>) {
+      auto one = [&]<std::size_t J>(std::integral_constant<std::size_t, J>) {
+        using Tensor_ = typename tensor_at<J>::type;
+        const Tensor& t = *args[J];
+        if (!status.ok()) return;
+        auto handle = buffer_of(t);
+        if (!handle.ok()) {
+          status = std::move(handle).status().with_context(str_cat("vulkan: argument ", Tensor_::name.view()));
+          return;
+        }
+        handles[J] = *handle;
+        if (t.dtype() != dtype_v<typename Tensor_::value_type>)
+          status = make_error(StatusCode::dtype_mismatch, "vulkan: argument ", Tensor_::name.view(), " holds ", to_string(t.dtype()),
+                              " but the kernel expects ", to_string(dtype_v<typename Tensor_::value_type>));
+        else if (t.rank() != static_cast<int>(Tensor_::rank))
+          status = make_error(StatusCode::shape_mismatch, "vulkan: argument ", Tensor_::name.view(), " has rank ", t.rank(),
+                              " but the kernel expects rank ", Tensor_::rank);
+        else shapes_[J].assign(t.dims().begin(), t.dims().end());
+      };
+      (one(std::integral_constant<std::size_t, I>{}), ...);
+    }(std::make_index_sequence<kArguments>{});
+    KILN_RETURN_IF_ERROR(status);
+    std::int64_t symbols[tir::kMaxSymbols + 1] = {};
+    KILN_RETURN_IF_ERROR(bind_all(symbols));
+    return run(handles, symbols);
+  }
+
+ private:
+  Kernel() = default;
+
+  // The tensor that argument I is: an input (in order of first use), or the output last.
+  template <std::size_t I, bool IsInput = (I + 1 < kArguments)>
+  struct tensor_at {
+    using type = Last;
+  };
+  template <std::size_t I>
+  struct tensor_at<I, true> {
+    using type = std::tuple_element_t<I, typename te::tuple_of<Inputs>::type>;
+  };
+
+  // Checks argument I's extents (in shapes_) and binds the named extents it carries.
+  template <std::size_t I>
+  Status bind(std::int64_t* symbols, bool* bound) const {
+    using Tensor_ = typename tensor_at<I>::type;
+    const std::vector<std::int64_t>& dims = shapes_[I];
+    Status s;
+    std::size_t axis = 0;
+    auto one = [&]<class E>(std::type_identity<E>) {
+      const std::int64_t actual = dims[axis];
+      if (s.ok()) {
+        if constexpr (is_static_v<E>) {
+          if (actual != E::value)
+            s = make_error(StatusCode::shape_mismatch, "vulkan: argument ", Tensor_::name.view(), ": extent ", actual, " on axis ",
+                           axis, " but the kernel was built for ", E::value);
+        } else if constexpr (te::is_dim<E>::value) {
+          constexpr int slot = tir::compute_spec<Last, Last>().symbol_slot_of(E::name);
+          if (!bound[slot]) {
+            symbols[slot] = actual;
+            bound[slot] = true;
+          } else if (symbols[slot] != actual) {
+            s = make_error(StatusCode::shape_mismatch, "vulkan: argument ", Tensor_::name.view(), ": extent ", actual, " on axis ",
+                           axis, " but ", E::name.view(), " = ", symbols[slot], " from an earlier argument");
+          }
+        }
+      }
+      ++axis;
+    };
+    [&]<class... Es>(te::Extents<Es...>) { (one(std::type_identity<Es>{}), ...); }(typename Tensor_::extents_type{});
+    return s;
+  }
+  // Derived extents (n + 2, ...) checked once every name is bound.
+  template <std::size_t I>
+  Status check_derived(const std::int64_t* symbols) const {
+    using Tensor_ = typename tensor_at<I>::type;
+    const std::vector<std::int64_t>& dims = shapes_[I];
+    Status s;
+    std::size_t axis = 0;
+    auto one = [&]<class E>(std::type_identity<E>) {
+      if constexpr (te::is_derived<E>::value) {
+        const std::int64_t expected = te::evaluate_extent<E>([symbols]<Name N>() {
+          return symbols[tir::compute_spec<Last, Last>().symbol_slot_of(N)];
+        });
+        if (s.ok() && dims[axis] != expected)
+          s = make_error(StatusCode::shape_mismatch, "vulkan: argument ", Tensor_::name.view(), ": extent ", dims[axis], " on axis ",
+                         axis, " but ", te::extent_text<E>(), " = ", expected);
+      }
+      ++axis;
+    };
+    [&]<class... Es>(te::Extents<Es...>) { (one(std::type_identity<Es>{}), ...); }(typename Tensor_::extents_type{});
+    return s;
+  }
+  // Every argument's extents (shapes_) against the kernel's: the named extents into `symbols`.
+  Status bind_all(std::int64_t* symbols) const {
+    bool bound[tir::kMaxSymbols + 1] = {};
+    Status status;
+    [&]<std::size_t... I>(std::index_sequence<I...>) {
+      ((status = status.ok() ? bind<I>(symbols, bound) : status), ...);
+      ((status = status.ok() ? check_derived<I>(symbols) : status), ...);
+    }(std::make_index_sequence<kArguments>{});
+    KILN_RETURN_IF_ERROR(status);
+    for (int i = 0; i < kSymbols; ++i)
+      if (!bound[i])
+        return make_error(StatusCode::invalid_argument, "vulkan: kernel ", Last::name.view(), ": extent ",
+                          tir::compute_spec<Last, Last>().symbols[i].view(), " is not the extent of any argument");
+    return {};
+  }
+  Status ensure(Buffer& buffer, std::size_t bytes, Memory memory) {
+    if (buffer.handle() && buffer.bytes() >= bytes) return {};
+    KILN_ASSIGN_OR_RETURN(buffer, Buffer::create(*device_, bytes, memory));
+    return {};
+  }
+
+  // The dispatches, with `before` and `after` recorded around them (copies of a staged run).
+  template <class Before, class After>
+  Status run(std::span<const vk::Buffer> arguments, const std::int64_t* symbols, Before&& before, After&& after) {
     if (arguments.size() != kArguments)
       return make_error(StatusCode::invalid_argument, "vulkan: kernel ", Last::name.view(), " takes ", kArguments, " buffers, not ",
                         arguments.size());
@@ -190,8 +384,8 @@ class Kernel {
     std::array<vk::DescriptorBufferInfo, kBindings> infos;
     std::array<vk::WriteDescriptorSet, kBindings> writes;
     for (std::uint32_t i = 0; i < kBindings; ++i) {
-      const Buffer* b = i < kInputs ? arguments[i] : i + 1 < kBindings ? &intermediates_[i - kInputs] : arguments[kInputs];
-      infos[i] = vk::DescriptorBufferInfo(b->handle(), 0, VK_WHOLE_SIZE);
+      const vk::Buffer b = i < kInputs ? arguments[i] : i + 1 < kBindings ? intermediates_[i - kInputs].handle() : arguments[kInputs];
+      infos[i] = vk::DescriptorBufferInfo(b, 0, VK_WHOLE_SIZE);
       writes[i] = vk::WriteDescriptorSet(set_, i, 0, vk::DescriptorType::eStorageBuffer, {}, infos[i]);
     }
     try {
@@ -200,132 +394,27 @@ class Kernel {
       return vulkan_error("binding a kernel's buffers", e);
     }
     return device_->submit_and_wait([&](vk::CommandBuffer cb) {
+      using Stage = vk::PipelineStageFlagBits;
+      using Access = vk::AccessFlagBits;
+      before(cb);
+      // Copies in before the first dispatch reads; each dispatch reads what the ones before
+      // it wrote; copies out after the last.
+      cb.pipelineBarrier(Stage::eTransfer, Stage::eComputeShader, {}, vk::MemoryBarrier(Access::eTransferWrite, Access::eShaderRead), {}, {});
       cb.bindDescriptorSets(vk::PipelineBindPoint::eCompute, layout_, 0, set_, {});
       if constexpr (kSymbols > 0)
         cb.pushConstants(layout_, vk::ShaderStageFlagBits::eCompute, 0, static_cast<std::uint32_t>(4 * kSymbols), pushed.data());
       for (std::size_t i = 0; i < kStages; ++i) {
-        if (i > 0) {
-          // A dispatch reads what the ones before it wrote.
-          const vk::MemoryBarrier written(vk::AccessFlagBits::eShaderWrite, vk::AccessFlagBits::eShaderRead);
-          cb.pipelineBarrier(vk::PipelineStageFlagBits::eComputeShader, vk::PipelineStageFlagBits::eComputeShader, {}, written, {}, {});
-        }
+        if (i > 0)
+          cb.pipelineBarrier(Stage::eComputeShader, Stage::eComputeShader, {}, vk::MemoryBarrier(Access::eShaderWrite, Access::eShaderRead), {}, {});
         if (groups[i][0] == 0 || groups[i][1] == 0 || groups[i][2] == 0) continue;  // an empty stage
         cb.bindPipeline(vk::PipelineBindPoint::eCompute, pipelines_[i]);
         cb.dispatch(groups[i][0], groups[i][1], groups[i][2]);
       }
+      cb.pipelineBarrier(Stage::eComputeShader, Stage::eTransfer | Stage::eHost, {},
+                         vk::MemoryBarrier(Access::eShaderWrite, Access::eTransferRead | Access::eHostRead), {}, {});
+      after(cb);
+      cb.pipelineBarrier(Stage::eTransfer, Stage::eHost, {}, vk::MemoryBarrier(Access::eTransferWrite, Access::eHostRead), {}, {});
     });
-  }
-
-  // Runs on host tensors: views of the inputs in order of first use, then of the output
-  // (row-major). Their shapes bind the named extents; the data goes through buffers the
-  // kernel keeps and reuses while they are large enough.
-  template <class... Views>
-  Status operator()(const Views&... views) {
-    static_assert(sizeof...(Views) == kArguments, "kiln::vulkan::Kernel: pass every input (in order of first use) and then the output");
-    static_assert((detail::is_view<Views>::value && ...), "kiln::vulkan::Kernel: arguments are TensorViews");
-    std::int64_t symbols[tir::kMaxSymbols + 1] = {};
-    bool bound[tir::kMaxSymbols + 1] = {};
-    Status status;
-    std::array<std::size_t, kArguments> bytes{};
-    [&]<std::size_t... I>(std::index_sequence<I...>) {
-      ((status = status.ok() ? bind<I>(std::get<I>(std::forward_as_tuple(views...)), symbols, bound, bytes[I]) : status), ...);
-      ((status = status.ok() ? check_derived<I>(std::get<I>(std::forward_as_tuple(views...)), symbols) : status), ...);
-    }(std::make_index_sequence<kArguments>{});
-    KILN_RETURN_IF_ERROR(status);
-    for (int i = 0; i < kSymbols; ++i)
-      if (!bound[i])
-        return make_error(StatusCode::invalid_argument, "vulkan: kernel ", Last::name.view(), ": extent ", tir::compute_spec<Last, Last>().symbols[i].view(),
-                          " is not the extent of any argument");
-    std::array<const Buffer*, kArguments> pointers{};
-    for (std::size_t i = 0; i < kArguments; ++i) {
-      if (staging_[i].bytes() < bytes[i] || staging_[i].handle() == vk::Buffer{}) {
-        KILN_ASSIGN_OR_RETURN(staging_[i], Buffer::create(*device_, bytes[i]));
-      }
-      pointers[i] = &staging_[i];
-    }
-    [&]<std::size_t... I>(std::index_sequence<I...>) {
-      ((status = status.ok() && I + 1 < kArguments ? upload(std::get<I>(std::forward_as_tuple(views...)), staging_[I], bytes[I]) : status),
-       ...);
-    }(std::make_index_sequence<kArguments>{});
-    KILN_RETURN_IF_ERROR(status);
-    KILN_RETURN_IF_ERROR(run(pointers, symbols));
-    const auto& out = std::get<kArguments - 1>(std::forward_as_tuple(views...));
-    return staging_[kArguments - 1].download(std::span<std::byte>(reinterpret_cast<std::byte*>(out.data()), bytes[kArguments - 1]));
-  }
-
- private:
-  Kernel() = default;
-
-  // The tensor that argument I is: an input (in order of first use), or the output last.
-  template <std::size_t I, bool IsInput = (I + 1 < kArguments)>
-  struct tensor_at {
-    using type = Last;
-  };
-  template <std::size_t I>
-  struct tensor_at<I, true> {
-    using type = std::tuple_element_t<I, typename te::tuple_of<Inputs>::type>;
-  };
-
-  // Checks a view's element type, rank and extents; binds the named extents it carries.
-  template <std::size_t I, class V>
-  static Status bind(const V& view, std::int64_t* symbols, bool* bound, std::size_t& bytes) {
-    using Tensor = typename tensor_at<I>::type;
-    static_assert(std::is_same_v<std::remove_const_t<typename V::element_type>, typename Tensor::value_type>,
-                  "kiln::vulkan::Kernel: an argument has the wrong element type");
-    static_assert(V::rank == Tensor::rank, "kiln::vulkan::Kernel: an argument has the wrong rank");
-    static_assert(I + 1 < kArguments || !std::is_const_v<typename V::element_type>,
-                  "kiln::vulkan::Kernel: the output must be writable");
-    if (!view.is_contiguous())
-      return make_error(StatusCode::invalid_argument, "vulkan: argument ", Tensor::name.view(), " is not contiguous");
-    Status s;
-    std::size_t axis = 0;
-    auto one = [&]<class E>(std::type_identity<E>) {
-      const std::int64_t actual = view.shape()[axis];
-      if (s.ok()) {
-        if constexpr (is_static_v<E>) {
-          if (actual != E::value)
-            s = make_error(StatusCode::shape_mismatch, "vulkan: argument ", Tensor::name.view(), ": extent ", actual, " on axis ",
-                           axis, " but the kernel was built for ", E::value);
-        } else if constexpr (te::is_dim<E>::value) {
-          constexpr int slot = tir::compute_spec<Last, Last>().symbol_slot_of(E::name);
-          if (!bound[slot]) {
-            symbols[slot] = actual;
-            bound[slot] = true;
-          } else if (symbols[slot] != actual) {
-            s = make_error(StatusCode::shape_mismatch, "vulkan: argument ", Tensor::name.view(), ": extent ", actual, " on axis ",
-                           axis, " but ", E::name.view(), " = ", symbols[slot], " from an earlier argument");
-          }
-        }
-      }
-      ++axis;
-    };
-    [&]<class... Es>(te::Extents<Es...>) { (one(std::type_identity<Es>{}), ...); }(typename Tensor::extents_type{});
-    bytes = static_cast<std::size_t>(view.size()) * sizeof(typename Tensor::value_type);
-    return s;
-  }
-  // Derived extents (n + 2, ...) checked once every name is bound.
-  template <std::size_t I, class V>
-  static Status check_derived(const V& view, const std::int64_t* symbols) {
-    using Tensor = typename tensor_at<I>::type;
-    Status s;
-    std::size_t axis = 0;
-    auto one = [&]<class E>(std::type_identity<E>) {
-      if constexpr (te::is_derived<E>::value) {
-        const std::int64_t expected = te::evaluate_extent<E>([symbols]<Name N>() {
-          return symbols[tir::compute_spec<Last, Last>().symbol_slot_of(N)];
-        });
-        if (s.ok() && view.shape()[axis] != expected)
-          s = make_error(StatusCode::shape_mismatch, "vulkan: argument ", Tensor::name.view(), ": extent ", view.shape()[axis],
-                         " on axis ", axis, " but ", te::extent_text<E>(), " = ", expected);
-      }
-      ++axis;
-    };
-    [&]<class... Es>(te::Extents<Es...>) { (one(std::type_identity<Es>{}), ...); }(typename Tensor::extents_type{});
-    return s;
-  }
-  template <class V>
-  static Status upload(const V& view, Buffer& to, std::size_t bytes) {
-    return to.upload(std::span<const std::byte>(reinterpret_cast<const std::byte*>(view.data()), bytes));
   }
 
   // The buffer of dispatch I (not the last), large enough for these extents.
@@ -339,7 +428,7 @@ class Kernel {
     }(typename St::extents_type{});
     const std::size_t bytes = static_cast<std::size_t>(std::max<std::int64_t>(count, 1)) * sizeof(typename St::value_type);
     if (intermediates_[I].handle() && intermediates_[I].bytes() >= bytes) return {};
-    KILN_ASSIGN_OR_RETURN(intermediates_[I], Buffer::create(*device_, bytes));
+    KILN_ASSIGN_OR_RETURN(intermediates_[I], Buffer::create(*device_, bytes, Memory::device_local));
     return {};
   }
 
@@ -364,7 +453,11 @@ class Kernel {
   vk::DescriptorPool pool_;
   vk::DescriptorSet set_;
   std::array<Buffer, kStages> intermediates_;  // the last is unused: the output is the caller's
+  // For runs on host tensors: the arguments' device-local buffers (staged devices) and the
+  // mapped buffers their data goes through; the shapes of the last run's arguments.
+  std::array<Buffer, kArguments> buffers_;
   std::array<Buffer, kArguments> staging_;
+  std::array<std::vector<std::int64_t>, kArguments> shapes_;
 };
 
 // A kernel whose modules are emitted now (at run time), under schedule S.

@@ -6,7 +6,11 @@
 
 #include <vulkan/vulkan.hpp>
 
+#include <cstddef>
 #include <cstdint>
+#include <cstring>
+#include <fstream>
+#include <iterator>
 #include <memory>
 #include <string>
 #include <utility>
@@ -21,6 +25,12 @@ struct DeviceOptions {
   // The physical device to use, by its index in Vulkan's list; -1 picks the best: a discrete
   // GPU, then an integrated one, then any other (a CPU implementation such as lavapipe).
   int index = -1;
+  // Keep kernels' buffers in device-local memory and move data through host-visible staging
+  // buffers even where the device has memory that is both (unified memory, lavapipe).
+  bool stage_transfers = false;
+  // A pipeline cache saved by Device::pipeline_cache_data() (read_pipeline_cache_file): data
+  // from another device or driver is ignored (pipeline_cache_reused() says which happened).
+  std::vector<std::byte> pipeline_cache;
 };
 
 // Vulkan's error as a kiln Status naming what was being done.
@@ -55,7 +65,7 @@ class Device {
       s->device = s->physical.createDevice(vk::DeviceCreateInfo({}, queue_info));
       s->owns_device = true;
       s->queue = s->device.getQueue(s->queue_family, 0);
-      s->finish_setup();
+      s->finish_setup(options);
     } catch (const vk::IncompatibleDriverError&) {
       return make_error(StatusCode::unavailable,
                         "vulkan: no Vulkan driver is installed (on Debian, mesa-vulkan-drivers provides lavapipe)");
@@ -68,7 +78,7 @@ class Device {
   // Runs on an application's own Vulkan objects; kiln makes its command pool and fence on
   // `device` and destroys only what it made.
   static Result<Device> adopt(VkInstance instance, VkPhysicalDevice physical, VkDevice device, VkQueue queue,
-                              std::uint32_t queue_family) {
+                              std::uint32_t queue_family, const DeviceOptions& options = {}) {
     auto s = std::make_unique<State>();
     s->instance = instance;
     s->physical = physical;
@@ -76,7 +86,7 @@ class Device {
     s->queue = queue;
     s->queue_family = queue_family;
     try {
-      s->finish_setup();
+      s->finish_setup(options);
     } catch (const vk::SystemError& e) {
       return vulkan_error("adopting the device", e);
     }
@@ -92,6 +102,23 @@ class Device {
   const vk::PhysicalDeviceProperties& properties() const noexcept { return state_->properties; }
   std::string name() const { return state_->properties.deviceName.data(); }
   bool is_cpu() const noexcept { return state_->properties.deviceType == vk::PhysicalDeviceType::eCpu; }
+  // Whether kernels keep their buffers in device-local memory and copy through staging buffers.
+  bool stages_transfers() const noexcept { return state_->stage_transfers; }
+
+  // The pipeline cache every kernel's pipelines go through, and its contents to save for the
+  // next start (compiling shaders is most of a cold start).
+  vk::PipelineCache pipeline_cache() const noexcept { return state_->cache; }
+  bool pipeline_cache_reused() const noexcept { return state_->cache_reused; }
+  Result<std::vector<std::byte>> pipeline_cache_data() const {
+    try {
+      const std::vector<std::uint8_t> data = state_->device.getPipelineCacheData(state_->cache);
+      std::vector<std::byte> out(data.size());
+      if (!data.empty()) std::memcpy(out.data(), data.data(), data.size());
+      return out;
+    } catch (const vk::SystemError& e) {
+      return vulkan_error("reading the pipeline cache", e);
+    }
+  }
 
   // Records commands into a fresh command buffer, submits them and waits for them.
   template <class Record>
@@ -134,17 +161,42 @@ class Device {
     vk::CommandPool pool;
     vk::CommandBuffer command_buffer;
     vk::Fence fence;
+    vk::PipelineCache cache;
+    bool cache_reused = false;
+    bool stage_transfers = false;
 
-    void finish_setup() {
+    void finish_setup(const DeviceOptions& options) {
       properties = physical.getProperties();
       memory = physical.getMemoryProperties();
       pool = device.createCommandPool(vk::CommandPoolCreateInfo({}, queue_family));
       command_buffer = device.allocateCommandBuffers(vk::CommandBufferAllocateInfo(pool, vk::CommandBufferLevel::ePrimary, 1))[0];
       fence = device.createFence({});
+      using F = vk::MemoryPropertyFlagBits;
+      bool unified = false;
+      for (std::uint32_t i = 0; i < memory.memoryTypeCount; ++i) {
+        const vk::MemoryPropertyFlags f = memory.memoryTypes[i].propertyFlags;
+        unified = unified || (f & (F::eDeviceLocal | F::eHostVisible | F::eHostCoherent)) == (F::eDeviceLocal | F::eHostVisible | F::eHostCoherent);
+      }
+      stage_transfers = options.stage_transfers || !unified;
+      cache_reused = cache_matches(options.pipeline_cache);
+      vk::PipelineCacheCreateInfo info;
+      if (cache_reused) info.setInitialDataSize(options.pipeline_cache.size()).setPInitialData(options.pipeline_cache.data());
+      cache = device.createPipelineCache(info);
+    }
+    // Vulkan's cache header: its length, version 1, the vendor and device ids and the
+    // driver's cache UUID; data made by another device or driver is not handed over.
+    bool cache_matches(const std::vector<std::byte>& data) const {
+      if (data.size() < 16 + VK_UUID_SIZE) return false;
+      std::uint32_t head[4];
+      std::memcpy(head, data.data(), sizeof(head));
+      return head[0] >= 16 + VK_UUID_SIZE && head[1] == static_cast<std::uint32_t>(VK_PIPELINE_CACHE_HEADER_VERSION_ONE) &&
+             head[2] == properties.vendorID && head[3] == properties.deviceID &&
+             std::memcmp(data.data() + 16, properties.pipelineCacheUUID.data(), VK_UUID_SIZE) == 0;
     }
     ~State() {
       if (device) {
         device.waitIdle();
+        if (cache) device.destroyPipelineCache(cache);
         if (fence) device.destroyFence(fence);
         if (pool) device.destroyCommandPool(pool);
         if (owns_device) device.destroy();
@@ -180,5 +232,22 @@ class Device {
   explicit Device(std::unique_ptr<State> s) noexcept : state_(std::move(s)) {}
   std::unique_ptr<State> state_;
 };
+
+// The bytes of a saved pipeline cache; empty when the file does not exist.
+inline std::vector<std::byte> read_pipeline_cache_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return {};
+  const std::vector<char> chars((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  std::vector<std::byte> out(chars.size());
+  if (!chars.empty()) std::memcpy(out.data(), chars.data(), chars.size());
+  return out;
+}
+inline Status save_pipeline_cache_file(const Device& device, const std::string& path) {
+  KILN_ASSIGN_OR_RETURN(const std::vector<std::byte> data, device.pipeline_cache_data());
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  out.write(reinterpret_cast<const char*>(data.data()), static_cast<std::streamsize>(data.size()));
+  if (!out) return make_error(StatusCode::unavailable, "vulkan: cannot write the pipeline cache to ", path);
+  return {};
+}
 
 } // namespace kiln::vulkan
