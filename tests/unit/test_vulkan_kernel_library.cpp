@@ -253,3 +253,42 @@ TEST_CASE("the blocked layout: transforms both ways, packed weights, blocked and
                                     make_view(y.data(), shape(n, c_blocks, oh, ow, Int<cb>{})));
                     });
 }
+
+TEST_CASE("narrow element types: f16 and int8 matmuls, uint8 elementwise, f16 outputs") {
+  for (auto [m, n, k] : {std::array<std::int64_t, 3>{1, 1, 1}, {3, 17, 40}, {17, 40, 1023}}) {
+    CAPTURE(m);
+    CAPTURE(n);
+    CAPTURE(k);
+    const auto a = pattern(at(m * k), 0.1f), b = pattern(at(k * n), 0.2f);
+    std::vector<f16> ah(a.size()), bh(b.size());
+    for (std::size_t i = 0; i < a.size(); ++i) ah[i] = f16(a[i]);
+    for (std::size_t i = 0; i < b.size(); ++i) bh[i] = f16(b[i]);
+    check_same_as_cpu(kernels::matmul<f16>(dim<"m">, dim<"n">, dim<"k">), at(m * n), [&](auto& kernel, auto& c) {
+      return kernel(make_view(ah.data(), shape(m, k)), make_view(bh.data(), shape(k, n)), make_view(c.data(), shape(m, n)));
+    });
+    std::vector<std::int8_t> ai(a.size()), bi(b.size());
+    for (std::size_t i = 0; i < a.size(); ++i) ai[i] = static_cast<std::int8_t>(std::lround(a[i] * 100));
+    for (std::size_t i = 0; i < b.size(); ++i) bi[i] = static_cast<std::int8_t>(std::lround(b[i] * 100));
+    check_same_as_cpu<std::int32_t>(kernels::matmul<std::int8_t>(dim<"m">, dim<"n">, dim<"k">), at(m * n), [&](auto& kernel, auto& c) {
+      return kernel(make_view(ai.data(), shape(m, k)), make_view(bi.data(), shape(k, n)), make_view(c.data(), shape(m, n)));
+    }, 0.0);
+  }
+  std::vector<std::uint8_t> p(1000), q(1000);
+  for (std::size_t i = 0; i < p.size(); ++i) {
+    p[i] = static_cast<std::uint8_t>(i * 37 % 256);
+    q[i] = static_cast<std::uint8_t>(i * 91 % 256);
+  }
+  check_same_as_cpu<std::uint8_t>(
+      kernels::broadcast_binary<std::uint8_t>(te::extents(dim<"N">), te::extents(dim<"N">), [](auto u, auto v) { return te::select(u > v, u, v); }),
+      p.size(), [&](auto& kernel, auto& r) {
+        return kernel(make_view(p.data(), shape(std::int64_t{1000})), make_view(q.data(), shape(std::int64_t{1000})),
+                      make_view(r.data(), shape(std::int64_t{1000})));
+      }, 0.0);
+  // An f16 output: the f32 result rounded to the nearest f16, as the CPU rounds it.
+  const auto xs = pattern(300, 0.3f, 40.0f);
+  std::vector<f16> xh(xs.size());
+  for (std::size_t i = 0; i < xs.size(); ++i) xh[i] = f16(xs[i]);
+  check_same_as_cpu<f16>(kernels::unary<f16>(te::extents(dim<"a">), [](auto x) { return te::cast<f16>(x * 0.5f + 1.0f); }), xs.size(), [&](auto& kernel, auto& y) {
+    return kernel(make_view(xh.data(), shape(std::int64_t{300})), make_view(y.data(), shape(std::int64_t{300})));
+  }, 0.0);
+}

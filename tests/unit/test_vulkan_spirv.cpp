@@ -216,5 +216,10 @@ TEST_CASE("the kernel library's modules: one per dispatch, all for spirv-val") {
   save_all("pack_weights", vulkan::emit_shaders(kernels::oihw_to_oihwio<4, 4>(dim<"K">, dim<"C">, dim<"R">, dim<"S">, dim<"KB">, dim<"CB">)), 1);
   save_all("conv2d_nchwc", vulkan::emit_shaders(kernels::conv2d_nchwc<kernels::Conv2dParams{}>(
                                dim<"N">, dim<"CB">, dim<"H">, dim<"W">, dim<"KB">, dim<"R">, dim<"S">, dim<"OH">, dim<"OW">, 4_c, 4_c)), 1);
-  CHECK(saved == 25);
+  save_all("matmul_f16", vulkan::emit_shaders(kernels::matmul<f16>(dim<"m">, dim<"n">, dim<"k">)), 1);
+  save_all("matmul_int8", vulkan::emit_shaders(kernels::matmul<std::int8_t>(dim<"m">, dim<"n">, dim<"k">)), 1);
+  save_all("max_uint8", vulkan::emit_shaders(kernels::broadcast_binary<std::uint8_t>(te::extents(dim<"N">), te::extents(dim<"N">),
+                                                                                   [](auto u, auto v) { return te::select(u > v, u, v); })), 1);
+  save_all("to_f16", vulkan::emit_shaders(kernels::unary<float>(te::extents(dim<"a">), [](auto x) { return te::cast<f16>(x); })), 1);
+  CHECK(saved == 29);
 }

@@ -85,6 +85,13 @@ class Kernel {
     if (modules.size() != kStages)
       return make_error(StatusCode::invalid_argument, "vulkan: kernel ", Last::name.view(), " runs ", kStages, " dispatches, but ",
                         modules.size(), " modules were given");
+    constexpr ShaderFeatures needs = features_of(te::concat_t<Inputs, Stages>{});
+    if (needs.storage_16bit && !device.features().storage_16bit)
+      return make_error(StatusCode::unsupported, "vulkan: kernel ", Last::name.view(), " has f16 buffers, but device ", device.name(),
+                        " lacks 16-bit storage buffers (storageBuffer16BitAccess)");
+    if (needs.storage_8bit && !device.features().storage_8bit)
+      return make_error(StatusCode::unsupported, "vulkan: kernel ", Last::name.view(), " has 8-bit integer buffers, but device ",
+                        device.name(), " lacks 8-bit storage buffers (storageBuffer8BitAccess)");
     Kernel k;
     k.device_ = &device;
     const vk::Device d = device.handle();

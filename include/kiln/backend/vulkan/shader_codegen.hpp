@@ -20,10 +20,12 @@
 #include <type_traits>
 #include <vector>
 
+#include "../../core/float16.hpp"
 #include "../../te/inline.hpp"
 #include "../../te/tensor.hpp"
 #include "../../tir/loop_program.hpp"
 #include "gpu_program.hpp"
+#include "shader_features.hpp"
 #include "spirv/module_builder.hpp"
 
 namespace kiln::vulkan {
@@ -36,8 +38,23 @@ struct gpu_schedule_error {
   static constexpr bool ok = !D.failed;
 };
 
+// The element types a kernel's buffers may hold. f16 is stored as 16 bits and computed in
+// f32 (as kiln's expressions compute it); int8 and uint8 are stored as 8 bits and computed in
+// i32. Both need the device's 16-bit or 8-bit storage buffer feature.
 template <class T>
-inline constexpr bool is_buffer_element_v = std::is_same_v<T, float> || std::is_same_v<T, std::int32_t>;
+inline constexpr bool is_buffer_element_v = std::is_same_v<T, float> || std::is_same_v<T, std::int32_t> ||
+                                            std::is_same_v<T, f16> || std::is_same_v<T, std::int8_t> ||
+                                            std::is_same_v<T, std::uint8_t>;
+
+// What a kernel's buffers ask of the device.
+template <class... Ts>
+constexpr ShaderFeatures features_of(te::TypeList<Ts...>) noexcept {
+  ShaderFeatures f;
+  f.storage_16bit = (std::is_same_v<typename Ts::value_type, f16> || ...);
+  f.storage_8bit = (std::is_same_v<typename Ts::value_type, std::int8_t> || ...) ||
+                   (std::is_same_v<typename Ts::value_type, std::uint8_t> || ...);
+  return f;
+}
 
 namespace detail {
 
@@ -68,6 +85,12 @@ class ShaderEmitter {
   constexpr std::vector<std::uint32_t> emit(const St& stage) {
     using spirv::Op;
     m_.capability(spirv::capability::shader);
+    constexpr ShaderFeatures needs = features_of(te::concat_t<Inputs, Stages>{});
+    if constexpr (needs.storage_16bit) m_.capability(spirv::capability::storage_buffer_16bit_access);
+    if constexpr (needs.storage_8bit) {
+      m_.capability(spirv::capability::storage_buffer_8bit_access);
+      m_.extension("SPV_KHR_8bit_storage");
+    }
     t_void_ = m_.type_void();
     t_bool_ = m_.type_bool();
     t_i32_ = m_.type_int(32, true);
@@ -157,27 +180,71 @@ class ShaderEmitter {
 
   template <class T>
   static constexpr Kind kind_of() {
-    if constexpr (std::is_same_v<T, float>) return Kind::f32;
+    if constexpr (std::is_same_v<T, float> || std::is_same_v<T, f16>) return Kind::f32;  // f16 computes in f32
     else if constexpr (std::is_same_v<T, bool>) return Kind::boolean;
-    else if constexpr (std::is_integral_v<T> && sizeof(T) >= 4) return Kind::i32;  // indices: i64 in kiln, i32 here
+    else if constexpr (std::is_integral_v<T> && (sizeof(T) >= 4 || std::is_same_v<T, std::int8_t> || std::is_same_v<T, std::uint8_t>))
+      return Kind::i32;  // indices: i64 in kiln, i32 here; 8-bit integers compute in i32
     else static_assert(unsupported_type_v<T>, "kiln::vulkan: the expression computes in a type the Vulkan backend does not support yet (f32, i32, bool)");
   }
   constexpr spirv::Id scalar(Kind k) const { return k == Kind::f32 ? t_f32_ : k == Kind::i32 ? t_i32_ : t_bool_; }
+
+  // How a buffer stores its elements; loads widen them to the kind they compute in.
+  enum class Storage : std::uint8_t { f32, i32, f16, i8, u8 };
+  template <class T>
+  static constexpr Storage storage_of() {
+    if constexpr (std::is_same_v<T, float>) return Storage::f32;
+    else if constexpr (std::is_same_v<T, std::int32_t>) return Storage::i32;
+    else if constexpr (std::is_same_v<T, f16>) return Storage::f16;
+    else if constexpr (std::is_same_v<T, std::int8_t>) return Storage::i8;
+    else return Storage::u8;
+  }
+  static constexpr Kind kind_of(Storage s) { return s == Storage::f32 || s == Storage::f16 ? Kind::f32 : Kind::i32; }
+  constexpr spirv::Id stored_type(Storage s) {
+    switch (s) {
+      case Storage::f32: return t_f32_;
+      case Storage::i32: return t_i32_;
+      case Storage::f16: return m_.type_float(16);
+      case Storage::i8: return m_.type_int(8, true);
+      case Storage::u8: return m_.type_int(8, false);
+    }
+    return t_f32_;
+  }
+  constexpr Value load_element(int binding, spirv::Id at) {
+    using spirv::Op;
+    const Storage s = buffer_storage_[binding];
+    const spirv::Id raw = m_.value(Op::load, stored_type(s), {element_pointer(binding, at)});
+    switch (s) {
+      case Storage::f16: return {m_.value(Op::f_convert, t_f32_, {raw}), Kind::f32};
+      case Storage::i8: return {m_.value(Op::s_convert, t_i32_, {raw}), Kind::i32};
+      case Storage::u8: return {m_.value(Op::bitcast, t_i32_, {m_.value(Op::u_convert, t_u32_, {raw})}), Kind::i32};
+      default: return {raw, kind_of(s)};
+    }
+  }
+  constexpr void store_element(int binding, spirv::Id at, Value v) {
+    using spirv::Op;
+    const Storage s = buffer_storage_[binding];
+    spirv::Id word = convert(v, kind_of(s)).id;
+    // Narrowing keeps the low bits (a wrap, as a C++ cast to int8 does) or rounds to f16.
+    if (s == Storage::f16) word = m_.value(Op::f_convert, stored_type(s), {word});
+    else if (s == Storage::i8) word = m_.value(Op::s_convert, stored_type(s), {word});
+    else if (s == Storage::u8) word = m_.value(Op::u_convert, stored_type(s), {word});
+    m_.code(Op::store, {element_pointer(binding, at), word});
+  }
 
   // ---- interface: buffers, push constants, built-ins ------------------------------------
   constexpr void declare_interface() {
     using namespace spirv;
     int binding = 0;
     auto buffer = [&]<class T>(std::type_identity<T>, Name name) {
-      static_assert(is_buffer_element_v<T>, "kiln::vulkan: a kernel argument's element type is not supported by the Vulkan backend yet (f32, i32)");
-      const Id element = std::is_same_v<T, float> ? t_f32_ : t_i32_;
-      const Id block = m_.type_block(m_.type_runtime_array(element, 4));
+      static_assert(is_buffer_element_v<T>, "kiln::vulkan: a kernel argument's element type is not supported by the Vulkan backend yet (f32, f16, i32, i8, u8)");
+      const Id element = stored_type(storage_of<T>());
+      const Id block = m_.type_block(m_.type_runtime_array(element, static_cast<std::uint32_t>(sizeof(T))));
       const Id var = m_.global_variable(m_.type_pointer(storage::storage_buffer, block), storage::storage_buffer);
       m_.decorate(var, decoration::descriptor_set, {0});
       m_.decorate(var, decoration::binding, {static_cast<std::uint32_t>(binding)});
       m_.name(var, name.view());
       buffer_var_[binding] = var;
-      buffer_kind_[binding++] = kind_of<T>();
+      buffer_storage_[binding++] = storage_of<T>();
     };
     [&]<class... Ps>(te::TypeList<Ps...>) { (buffer(std::type_identity<typename Ps::value_type>{}, Ps::name), ...); }(Inputs{});
     [&]<class... Ss>(te::TypeList<Ss...>) { (buffer(std::type_identity<typename Ss::value_type>{}, Ss::name), ...); }(Stages{});
@@ -300,12 +367,11 @@ class ShaderEmitter {
   }
   constexpr spirv::Id element_pointer(int binding, spirv::Id at) {
     using namespace spirv;
-    const Id pointer = m_.type_pointer(storage::storage_buffer, scalar(buffer_kind_[binding]));
+    const Id pointer = m_.type_pointer(storage::storage_buffer, stored_type(buffer_storage_[binding]));
     return m_.value(Op::access_chain, pointer, {buffer_var_[binding], m_.constant_i32(0), at});
   }
   constexpr void store_output(spirv::Id at, Value v) {
-    const Value out = convert(v, buffer_kind_[kOutput]);
-    m_.code(spirv::Op::store, {element_pointer(kOutput, at), out.id});
+    store_element(kOutput, at, v);
   }
 
   // ---- structured control flow ---------------------------------------------------------
@@ -576,9 +642,7 @@ class ShaderEmitter {
       int d = 0;
       ((indices[d++] = convert(expr(idx), Kind::i32).id), ...);
     }, load.indices);
-    const spirv::Id at = offset(typename Ph::extents_type{}, indices);
-    const Kind k = buffer_kind_[binding];
-    return {m_.value(spirv::Op::load, scalar(k), {element_pointer(binding, at)}), k};
+    return load_element(binding, offset(typename Ph::extents_type{}, indices));
   }
   // A producer stage: a read of its buffer when it is dispatched on its own, else its body
   // inlined with its axes bound to the indices read.
@@ -591,9 +655,7 @@ class ShaderEmitter {
         int d = 0;
         ((indices[d++] = convert(expr(idx), Kind::i32).id), ...);
       }, load.indices);
-      const spirv::Id at = offset(typename C::extents_type{}, indices);
-      const Kind k = buffer_kind_[binding];
-      return {m_.value(spirv::Op::load, scalar(k), {element_pointer(binding, at)}), k};
+      return load_element(binding, offset(typename C::extents_type{}, indices));
     } else {
       return inline_stage(load);
     }
@@ -616,7 +678,7 @@ class ShaderEmitter {
   spirv::ModuleBuilder m_;
   spirv::Id t_void_ = 0, t_bool_ = 0, t_i32_ = 0, t_u32_ = 0, t_f32_ = 0;
   spirv::Id buffer_var_[kBuffers] = {};
-  Kind buffer_kind_[kBuffers] = {};
+  Storage buffer_storage_[kBuffers] = {};
   spirv::Id push_constants_ = 0, workgroup_id_ = 0, local_id_ = 0, workgroup_count_ = 0;
   spirv::Id loop_value_[kMaxLoopIds] = {};
   bool defined_[kMaxLoopIds] = {};
@@ -631,7 +693,7 @@ template <tir::Schedule S, class Last>
 constexpr bool check_gpu_kernel() {
   static_assert(gpu_schedule_error<gpu_schedule_diagnostic<S, Last>()>::ok);
   static_assert(all_buffer_elements<typename Last::inputs>::value && all_buffer_elements<gpu_stages_t<Last>>::value,
-                "kiln::vulkan: a kernel argument's element type is not supported by the Vulkan backend yet (f32, i32)");
+                "kiln::vulkan: a kernel argument's element type is not supported by the Vulkan backend yet (f32, f16, i32, i8, u8)");
   return true;
 }
 

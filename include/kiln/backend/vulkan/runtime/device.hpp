@@ -13,11 +13,13 @@
 #include <iterator>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
 #include "../../../core/result.hpp"
 #include "../../../core/status.hpp"
+#include "../shader_features.hpp"
 
 namespace kiln::vulkan {
 
@@ -31,6 +33,9 @@ struct DeviceOptions {
   // A pipeline cache saved by Device::pipeline_cache_data() (read_pipeline_cache_file): data
   // from another device or driver is ignored (pipeline_cache_reused() says which happened).
   std::vector<std::byte> pipeline_cache;
+  // For Device::adopt: the features the application enabled on its VkDevice (kiln cannot
+  // ask Vulkan which were); a made device turns on every one it has.
+  ShaderFeatures adopted_features = {};
 };
 
 // Vulkan's error as a kiln Status naming what was being done.
@@ -45,7 +50,7 @@ class Device {
   static Result<Device> create(const DeviceOptions& options = {}) {
     auto s = std::make_unique<State>();
     try {
-      const vk::ApplicationInfo app("kiln", 1, "kiln", 1, VK_API_VERSION_1_1);
+      const vk::ApplicationInfo app("kiln", 1, "kiln", 1, VK_API_VERSION_1_2);
       s->instance = vk::createInstance(vk::InstanceCreateInfo({}, &app));
       s->owns_instance = true;
       const std::vector<vk::PhysicalDevice> all = s->instance.enumeratePhysicalDevices();
@@ -62,7 +67,30 @@ class Device {
       s->queue_family = static_cast<std::uint32_t>(family);
       const float priority = 1.0f;
       const vk::DeviceQueueCreateInfo queue_info({}, s->queue_family, 1, &priority);
-      s->device = s->physical.createDevice(vk::DeviceCreateInfo({}, queue_info));
+      // The storage features kernels of narrow types need, where the device has them.
+      const std::uint32_t version = s->physical.getProperties().apiVersion;
+      bool has_8bit_extension = false;
+      for (const vk::ExtensionProperties& e : s->physical.enumerateDeviceExtensionProperties())
+        has_8bit_extension = has_8bit_extension || std::string_view(e.extensionName.data()) == VK_KHR_8BIT_STORAGE_EXTENSION_NAME;
+      const bool core_8bit = VK_API_VERSION_MAJOR(version) > 1 || VK_API_VERSION_MINOR(version) >= 2;
+      vk::PhysicalDevice16BitStorageFeatures storage16;
+      vk::PhysicalDevice8BitStorageFeatures storage8;
+      vk::PhysicalDeviceFeatures2 query;
+      query.pNext = &storage16;
+      if (core_8bit || has_8bit_extension) storage16.pNext = &storage8;
+      s->physical.getFeatures2(&query);
+      vk::PhysicalDevice16BitStorageFeatures enable16;
+      enable16.storageBuffer16BitAccess = storage16.storageBuffer16BitAccess;
+      vk::PhysicalDevice8BitStorageFeatures enable8;
+      enable8.storageBuffer8BitAccess = storage8.storageBuffer8BitAccess;
+      enable16.pNext = storage8.storageBuffer8BitAccess ? &enable8 : nullptr;
+      std::vector<const char*> extensions;
+      if (storage8.storageBuffer8BitAccess && !core_8bit) extensions.push_back(VK_KHR_8BIT_STORAGE_EXTENSION_NAME);
+      vk::DeviceCreateInfo device_info({}, queue_info, {}, extensions);
+      device_info.pNext = &enable16;
+      s->device = s->physical.createDevice(device_info);
+      s->features.storage_16bit = storage16.storageBuffer16BitAccess == VK_TRUE;
+      s->features.storage_8bit = storage8.storageBuffer8BitAccess == VK_TRUE;
       s->owns_device = true;
       s->queue = s->device.getQueue(s->queue_family, 0);
       s->finish_setup(options);
@@ -85,6 +113,7 @@ class Device {
     s->device = device;
     s->queue = queue;
     s->queue_family = queue_family;
+    s->features = options.adopted_features;
     try {
       s->finish_setup(options);
     } catch (const vk::SystemError& e) {
@@ -102,6 +131,8 @@ class Device {
   const vk::PhysicalDeviceProperties& properties() const noexcept { return state_->properties; }
   std::string name() const { return state_->properties.deviceName.data(); }
   bool is_cpu() const noexcept { return state_->properties.deviceType == vk::PhysicalDeviceType::eCpu; }
+  // The features kiln enabled: what kernels of narrow element types need.
+  const ShaderFeatures& features() const noexcept { return state_->features; }
   // Whether kernels keep their buffers in device-local memory and copy through staging buffers.
   bool stages_transfers() const noexcept { return state_->stage_transfers; }
 
@@ -163,6 +194,7 @@ class Device {
     vk::Fence fence;
     vk::PipelineCache cache;
     bool cache_reused = false;
+    ShaderFeatures features;
     bool stage_transfers = false;
 
     void finish_setup(const DeviceOptions& options) {

@@ -22,6 +22,7 @@ class ModuleBuilder {
 
   // ---- module-level sections ------------------------------------------------------------
   constexpr void capability(std::uint32_t c) { put(capabilities_, Op::capability, {c}); }
+  constexpr void extension(std::string_view name) { put_with_string(extensions_, Op::extension, {}, name, {}); }
   constexpr Id glsl_instructions() {
     if (glsl_ == 0) {
       glsl_ = fresh();
@@ -139,7 +140,7 @@ class ModuleBuilder {
     out.push_back(kGenerator);
     out.push_back(next_id_);  // the bound: every id is below it
     out.push_back(0);
-    for (const auto* section : {&capabilities_, &imports_}) out.insert(out.end(), section->begin(), section->end());
+    for (const auto* section : {&capabilities_, &extensions_, &imports_}) out.insert(out.end(), section->begin(), section->end());
     put(out, Op::memory_model, {addressing::logical, memory_model::glsl450});
     for (const auto* section : {&entry_points_, &execution_modes_, &debug_names_, &annotations_, &types_, &globals_})
       out.insert(out.end(), section->begin(), section->end());
@@ -233,7 +234,7 @@ class ModuleBuilder {
   Id glsl_ = 0;
   Id entry_label_ = 0;
   std::vector<Cached> cache_;
-  std::vector<std::uint32_t> capabilities_, imports_, entry_points_, execution_modes_, debug_names_, annotations_,
+  std::vector<std::uint32_t> capabilities_, extensions_, imports_, entry_points_, execution_modes_, debug_names_, annotations_,
       types_, globals_, function_variables_, body_;
 };
 

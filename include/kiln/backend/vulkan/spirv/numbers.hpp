@@ -15,6 +15,7 @@ inline constexpr std::uint32_t kGenerator = 0;
 
 enum class Op : std::uint16_t {
   name = 5,
+  extension = 10,
   member_name = 6,
   ext_inst_import = 11,
   ext_inst = 12,
@@ -46,6 +47,9 @@ enum class Op : std::uint16_t {
   composite_extract = 81,
   convert_f_to_s = 110,
   convert_s_to_f = 111,
+  u_convert = 113,
+  s_convert = 114,
+  f_convert = 115,
   bitcast = 124,
   s_negate = 126,
   f_negate = 127,
@@ -86,6 +90,8 @@ enum class Op : std::uint16_t {
 
 namespace capability {
 inline constexpr std::uint32_t shader = 1;
+inline constexpr std::uint32_t storage_buffer_16bit_access = 4433;  // core in SPIR-V 1.3
+inline constexpr std::uint32_t storage_buffer_8bit_access = 4448;   // SPV_KHR_8bit_storage
 }
 namespace addressing {
 inline constexpr std::uint32_t logical = 0;

@@ -1,0 +1,12 @@
+// kiln/backend/vulkan/shader_features.hpp: the optional Vulkan features kiln's shaders use:
+// what a kernel needs (from its element types) and what a device has enabled.
+#pragma once
+
+namespace kiln::vulkan {
+
+struct ShaderFeatures {
+  bool storage_16bit = false;  // storageBuffer16BitAccess: f16 buffers
+  bool storage_8bit = false;   // storageBuffer8BitAccess: int8 / uint8 buffers
+};
+
+} // namespace kiln::vulkan
