@@ -26,6 +26,7 @@
 #include "../../tir/loop_program.hpp"
 #include "gpu_program.hpp"
 #include "shader_features.hpp"
+#include "shader_builder.hpp"
 #include "spirv/module_builder.hpp"
 
 namespace kiln::vulkan {
@@ -69,7 +70,7 @@ struct all_buffer_elements<te::TypeList<Ps...>> {
 
 // Emits the module of one dispatched stage St of the kernel that Last ends.
 template <tir::Schedule S, class St, class Last>
-class ShaderEmitter {
+class ShaderEmitter : public ShaderBuilder {
  public:
   static constexpr GpuProgram G = lower_for_gpu<S, St, Last>();
   static constexpr const tir::LoopProgram& P = G.program;
@@ -84,23 +85,7 @@ class ShaderEmitter {
 
   constexpr std::vector<std::uint32_t> emit(const St& stage) {
     using spirv::Op;
-    m_.capability(spirv::capability::shader);
-    constexpr ShaderFeatures needs = features_of(te::concat_t<Inputs, Stages>{});
-    if constexpr (needs.storage_16bit) m_.capability(spirv::capability::storage_buffer_16bit_access);
-    if constexpr (needs.storage_8bit) {
-      m_.capability(spirv::capability::storage_buffer_8bit_access);
-      m_.extension("SPV_KHR_8bit_storage");
-    }
-    t_void_ = m_.type_void();
-    t_bool_ = m_.type_bool();
-    t_i32_ = m_.type_int(32, true);
-    t_u32_ = m_.type_int(32, false);
-    t_f32_ = m_.type_float(32);
     declare_interface();
-    const spirv::Id function = m_.fresh();
-    const spirv::Id function_type = m_.type_function(t_void_);
-    m_.name(function, "main");
-    m_.entry_label();
 
     // Loops bound to thread axes first: their values do not change inside the shader.
     for (int axis = 0; axis < kThreadAxes; ++axis) {
@@ -126,7 +111,7 @@ class ShaderEmitter {
           out_offset = output_offset();
           accumulator = m_.function_variable(m_.type_pointer(spirv::storage::function, scalar(kind_of<typename Body::value_type>())));
           m_.code(Op::store, {accumulator, identity<typename Body::reducer_type, typename Body::value_type>()});
-          reduction_depth = depth_;
+          reduction_depth = depth();
         }
       }
       open_loop(l);
@@ -138,12 +123,12 @@ class ShaderEmitter {
         out_offset = output_offset();
         accumulator = m_.function_variable(m_.type_pointer(spirv::storage::function, scalar(k)));
         m_.code(Op::store, {accumulator, identity<typename Body::reducer_type, typename Body::value_type>()});
-        reduction_depth = depth_;
+        reduction_depth = depth();
       }
       const Value v = convert(expr(stage.body.body), k);
       const spirv::Id old = m_.value(Op::load, scalar(k), {accumulator});
       m_.code(Op::store, {accumulator, combine<typename Body::reducer_type>(k, old, v.id)});
-      while (depth_ > reduction_depth) close();
+      while (depth() > reduction_depth) close();
       const spirv::Id total = m_.value(Op::load, scalar(k), {accumulator});
       store_output(out_offset, Value{total, k});
     } else {
@@ -153,31 +138,18 @@ class ShaderEmitter {
       const Value v = expr(stage.body);
       store_output(at, v);
     }
-    while (depth_ > 0) close();
-    m_.code(Op::return_, {});
-    m_.compute_entry_point(function, "main", {workgroup_id_, local_id_, workgroup_count_}, G.workgroup_size[0],
-                           G.workgroup_size[1], G.workgroup_size[2]);
     if (unresolved_) return {};
-    return m_.finish(function, function_type);
+    return finish(G.workgroup_size[0], G.workgroup_size[1], G.workgroup_size[2]);
   }
 
  private:
-  enum class Kind : std::uint8_t { f32, i32, boolean };
-  struct Value {
-    spirv::Id id = 0;
-    Kind kind = Kind::f32;
-  };
   // The values of an inlined producer's axes while its body is emitted.
   struct Frame {
     Name names[tir::kMaxAxes] = {};
     spirv::Id values[tir::kMaxAxes] = {};
     int count = 0;
   };
-  struct Construct {
-    bool loop = false;
-    spirv::Id merge = 0, continue_target = 0, header = 0, counter = 0;
-  };
-
+  using ShaderBuilder::kind_of;
   template <class T>
   static constexpr Kind kind_of() {
     if constexpr (std::is_same_v<T, float> || std::is_same_v<T, f16>) return Kind::f32;  // f16 computes in f32
@@ -186,107 +158,28 @@ class ShaderEmitter {
       return Kind::i32;  // indices: i64 in kiln, i32 here; 8-bit integers compute in i32
     else static_assert(unsupported_type_v<T>, "kiln::vulkan: the expression computes in a type the Vulkan backend does not support yet (f32, i32, bool)");
   }
-  constexpr spirv::Id scalar(Kind k) const { return k == Kind::f32 ? t_f32_ : k == Kind::i32 ? t_i32_ : t_bool_; }
-
-  // How a buffer stores its elements; loads widen them to the kind they compute in.
-  enum class Storage : std::uint8_t { f32, i32, f16, i8, u8 };
-  template <class T>
-  static constexpr Storage storage_of() {
-    if constexpr (std::is_same_v<T, float>) return Storage::f32;
-    else if constexpr (std::is_same_v<T, std::int32_t>) return Storage::i32;
-    else if constexpr (std::is_same_v<T, f16>) return Storage::f16;
-    else if constexpr (std::is_same_v<T, std::int8_t>) return Storage::i8;
-    else return Storage::u8;
-  }
-  static constexpr Kind kind_of(Storage s) { return s == Storage::f32 || s == Storage::f16 ? Kind::f32 : Kind::i32; }
-  constexpr spirv::Id stored_type(Storage s) {
-    switch (s) {
-      case Storage::f32: return t_f32_;
-      case Storage::i32: return t_i32_;
-      case Storage::f16: return m_.type_float(16);
-      case Storage::i8: return m_.type_int(8, true);
-      case Storage::u8: return m_.type_int(8, false);
-    }
-    return t_f32_;
-  }
-  constexpr Value load_element(int binding, spirv::Id at) {
-    using spirv::Op;
-    const Storage s = buffer_storage_[binding];
-    const spirv::Id raw = m_.value(Op::load, stored_type(s), {element_pointer(binding, at)});
-    switch (s) {
-      case Storage::f16: return {m_.value(Op::f_convert, t_f32_, {raw}), Kind::f32};
-      case Storage::i8: return {m_.value(Op::s_convert, t_i32_, {raw}), Kind::i32};
-      case Storage::u8: return {m_.value(Op::bitcast, t_i32_, {m_.value(Op::u_convert, t_u32_, {raw})}), Kind::i32};
-      default: return {raw, kind_of(s)};
-    }
-  }
-  constexpr void store_element(int binding, spirv::Id at, Value v) {
-    using spirv::Op;
-    const Storage s = buffer_storage_[binding];
-    spirv::Id word = convert(v, kind_of(s)).id;
-    // Narrowing keeps the low bits (a wrap, as a C++ cast to int8 does) or rounds to f16.
-    if (s == Storage::f16) word = m_.value(Op::f_convert, stored_type(s), {word});
-    else if (s == Storage::i8) word = m_.value(Op::s_convert, stored_type(s), {word});
-    else if (s == Storage::u8) word = m_.value(Op::u_convert, stored_type(s), {word});
-    m_.code(Op::store, {element_pointer(binding, at), word});
-  }
-
-  // ---- interface: buffers, push constants, built-ins ------------------------------------
+  // ---- interface: the inputs' buffers, then the dispatched stages'; the kernel's extents ----
   constexpr void declare_interface() {
-    using namespace spirv;
+    Storage storages[kBuffers] = {};
     int binding = 0;
-    auto buffer = [&]<class T>(std::type_identity<T>, Name name) {
+    auto buffer = [&]<class T>(std::type_identity<T>) {
       static_assert(is_buffer_element_v<T>, "kiln::vulkan: a kernel argument's element type is not supported by the Vulkan backend yet (f32, f16, i32, i8, u8)");
-      const Id element = stored_type(storage_of<T>());
-      const Id block = m_.type_block(m_.type_runtime_array(element, static_cast<std::uint32_t>(sizeof(T))));
-      const Id var = m_.global_variable(m_.type_pointer(storage::storage_buffer, block), storage::storage_buffer);
-      m_.decorate(var, decoration::descriptor_set, {0});
-      m_.decorate(var, decoration::binding, {static_cast<std::uint32_t>(binding)});
-      m_.name(var, name.view());
-      buffer_var_[binding] = var;
-      buffer_storage_[binding++] = storage_of<T>();
+      storages[binding++] = storage_of<T>();
     };
-    [&]<class... Ps>(te::TypeList<Ps...>) { (buffer(std::type_identity<typename Ps::value_type>{}, Ps::name), ...); }(Inputs{});
-    [&]<class... Ss>(te::TypeList<Ss...>) { (buffer(std::type_identity<typename Ss::value_type>{}, Ss::name), ...); }(Stages{});
-    if (P.symbol_count > 0) {
-      const Id array = m_.type_array(t_i32_, m_.constant_u32(static_cast<std::uint32_t>(P.symbol_count)), 4);
-      const Id block = m_.type_block(array);
-      push_constants_ = m_.global_variable(m_.type_pointer(storage::push_constant, block), storage::push_constant);
-      m_.name(push_constants_, "extents");
-    }
-    const Id uvec3 = m_.type_pointer(storage::input, m_.type_vector(t_u32_, 3));
-    auto built_in = [&](std::uint32_t which, std::string_view name) {
-      const Id var = m_.global_variable(uvec3, storage::input);
-      m_.decorate(var, decoration::built_in, {which});
-      m_.name(var, name);
-      return var;
-    };
-    workgroup_id_ = built_in(built_in::workgroup_id, "workgroup_id");
-    local_id_ = built_in(built_in::local_invocation_id, "local_id");
-    workgroup_count_ = built_in(built_in::num_workgroups, "workgroup_count");
+    [&]<class... Ps>(te::TypeList<Ps...>) { (buffer(std::type_identity<typename Ps::value_type>{}), ...); }(Inputs{});
+    [&]<class... Ss>(te::TypeList<Ss...>) { (buffer(std::type_identity<typename Ss::value_type>{}), ...); }(Stages{});
+    begin(storages, kBuffers, P.symbol_count);
+    binding = 0;
+    [&]<class... Ps>(te::TypeList<Ps...>) { (name_buffer(binding++, Ps::name.view()), ...); }(Inputs{});
+    [&]<class... Ss>(te::TypeList<Ss...>) { (name_buffer(binding++, Ss::name.view()), ...); }(Stages{});
   }
 
-  constexpr spirv::Id component(spirv::Id vector_variable, std::uint32_t c) {
-    using spirv::Op;
-    const spirv::Id v = m_.value(Op::load, m_.type_vector(t_u32_, 3), {vector_variable});
-    return m_.value(Op::bitcast, t_i32_, {m_.value(Op::composite_extract, t_u32_, {v, c})});
-  }
   // The value of the loop bound to a thread axis. block_x also counts the rows of a dispatch
   // folded onto y when one row cannot hold every workgroup.
   constexpr spirv::Id thread_index(int axis) {
-    using spirv::Op;
-    if (axis >= 3) return component(local_id_, static_cast<std::uint32_t>(axis - 3));
-    const spirv::Id id = component(workgroup_id_, static_cast<std::uint32_t>(axis));
-    if (axis != 0 || G.bound_loop[1] >= 0) return id;
-    const spirv::Id rows = m_.value(Op::i_mul, t_i32_, {component(workgroup_id_, 1), component(workgroup_count_, 0)});
-    return m_.value(Op::i_add, t_i32_, {id, rows});
-  }
-
-  constexpr spirv::Id symbol(int slot) {
-    using namespace spirv;
-    const Id pointer = m_.type_pointer(storage::push_constant, t_i32_);
-    const Id at = m_.value(Op::access_chain, pointer, {push_constants_, m_.constant_i32(0), m_.constant_i32(slot)});
-    return m_.value(Op::load, t_i32_, {at});
+    if (axis >= 3) return local_id(static_cast<std::uint32_t>(axis - 3));
+    if (axis != 0 || G.bound_loop[1] >= 0) return workgroup_id(static_cast<std::uint32_t>(axis));
+    return folded_workgroup_x();
   }
 
   // ---- index arithmetic of the loop program ----------------------------------------------
@@ -295,7 +188,7 @@ class ShaderEmitter {
     const tir::IndexNode& n = P.nodes[node];
     switch (n.op) {
       case tir::IndexNode::constant: return m_.constant_i32(static_cast<std::int32_t>(n.value));
-      case tir::IndexNode::symbol: return symbol(static_cast<int>(n.value));
+      case tir::IndexNode::symbol: return push_constant(static_cast<int>(n.value));
       case tir::IndexNode::loop_var: return loop_value_[n.value];
       default: break;
     }
@@ -330,7 +223,7 @@ class ShaderEmitter {
     if constexpr (is_static_v<E>) {
       return m_.constant_i32(static_cast<std::int32_t>(E::value));
     } else if constexpr (te::is_dim<E>::value) {
-      return symbol(tir::compute_spec<Last, Last>().symbol_slot_of(E::name));
+      return push_constant(tir::compute_spec<Last, Last>().symbol_slot_of(E::name));
     } else {
       const spirv::Id a = extent<typename E::lhs>(), b = extent<typename E::rhs>();
       if constexpr (E::op == te::ExtentOp::add) return m_.value(Op::i_add, t_i32_, {a, b});
@@ -365,54 +258,13 @@ class ShaderEmitter {
     for (int a = 0; a < P.spatial_count; ++a) axes[a] = index(P.axis_value[a]);
     return offset(typename St::extents_type{}, axes);
   }
-  constexpr spirv::Id element_pointer(int binding, spirv::Id at) {
-    using namespace spirv;
-    const Id pointer = m_.type_pointer(storage::storage_buffer, stored_type(buffer_storage_[binding]));
-    return m_.value(Op::access_chain, pointer, {buffer_var_[binding], m_.constant_i32(0), at});
-  }
   constexpr void store_output(spirv::Id at, Value v) {
     store_element(kOutput, at, v);
   }
 
-  // ---- structured control flow ---------------------------------------------------------
-  constexpr void open_if(spirv::Id condition) {
-    using spirv::Op;
-    const spirv::Id then = m_.fresh(), merge = m_.fresh();
-    m_.code(Op::selection_merge, {merge, spirv::kNoControl});
-    m_.code(Op::branch_conditional, {condition, then, merge});
-    m_.code(Op::label, {then});
-    stack_[depth_++] = Construct{false, merge, 0, 0, 0};
-  }
   constexpr void open_loop(const tir::Loop& l) {
-    using namespace spirv;
-    const Id counter = m_.function_variable(m_.type_pointer(storage::function, t_i32_));
-    m_.code(Op::store, {counter, m_.constant_i32(0)});
-    const Id header = m_.fresh(), test = m_.fresh(), body = m_.fresh(), next = m_.fresh(), merge = m_.fresh();
-    m_.code(Op::branch, {header});
-    m_.code(Op::label, {header});
-    m_.code(Op::loop_merge, {merge, next, l.kind == tir::LoopKind::unrolled ? loop_control::unroll : loop_control::none});
-    m_.code(Op::branch, {test});
-    m_.code(Op::label, {test});
-    const Id i = m_.value(Op::load, t_i32_, {counter});
-    m_.code(Op::branch_conditional, {m_.value(Op::s_less_than, t_bool_, {i, index(l.extent)}), body, merge});
-    m_.code(Op::label, {body});
-    loop_value_[l.id] = i;
+    loop_value_[l.id] = ShaderBuilder::open_loop([&] { return index(l.extent); }, l.kind == tir::LoopKind::unrolled);
     defined_[l.id] = true;
-    stack_[depth_++] = Construct{true, merge, next, header, counter};
-  }
-  constexpr void close() {
-    using spirv::Op;
-    const Construct c = stack_[--depth_];
-    if (c.loop) {
-      m_.code(Op::branch, {c.continue_target});
-      m_.code(Op::label, {c.continue_target});
-      const spirv::Id i = m_.value(Op::load, t_i32_, {c.counter});
-      m_.code(Op::store, {c.counter, m_.value(Op::i_add, t_i32_, {i, m_.constant_i32(1)})});
-      m_.code(Op::branch, {c.header});
-    } else {
-      m_.code(Op::branch, {c.merge});
-    }
-    m_.code(Op::label, {c.merge});
   }
   // Guarded tails: each guard as soon as the loops it reads are open.
   constexpr void open_ready_guards() {
@@ -423,29 +275,6 @@ class ShaderEmitter {
     }
   }
 
-  // ---- expressions -----------------------------------------------------------------------
-  constexpr Value convert(Value v, Kind to) {
-    using spirv::Op;
-    if (v.kind == to) return v;
-    switch (to) {
-      case Kind::boolean:  // "not zero", NaN included
-        return {v.kind == Kind::f32 ? m_.value(Op::f_unord_not_equal, t_bool_, {v.id, m_.constant_f32(0.0f)})
-                                    : m_.value(Op::i_not_equal, t_bool_, {v.id, m_.constant_i32(0)}),
-                to};
-      case Kind::f32:
-        if (v.kind == Kind::boolean) return {m_.value(Op::select, t_f32_, {v.id, m_.constant_f32(1.0f), m_.constant_f32(0.0f)}), to};
-        return {m_.value(Op::convert_s_to_f, t_f32_, {v.id}), to};
-      case Kind::i32:
-        if (v.kind == Kind::boolean) return {m_.value(Op::select, t_i32_, {v.id, m_.constant_i32(1), m_.constant_i32(0)}), to};
-        return {m_.value(Op::convert_f_to_s, t_i32_, {v.id}), to};
-    }
-    return v;
-  }
-  constexpr Value constant(Kind k, double v) {
-    if (k == Kind::f32) return {m_.constant_f32(static_cast<float>(v)), k};
-    if (k == Kind::i32) return {m_.constant_i32(static_cast<std::int32_t>(v)), k};
-    return {m_.constant_bool(v != 0), k};
-  }
   template <class R, class T>
   constexpr spirv::Id identity() {
     if constexpr (kind_of<T>() == Kind::f32) return m_.constant_f32(R::template identity<float>());
@@ -460,50 +289,6 @@ class ShaderEmitter {
     else if constexpr (std::is_same_v<R, te::reducer::max>) return pick(k, less(k, acc, v), v, acc);
     else return pick(k, less(k, v, acc), v, acc);
   }
-  constexpr spirv::Id less(Kind k, spirv::Id a, spirv::Id b) {
-    return m_.value(k == Kind::f32 ? spirv::Op::f_ord_less_than : spirv::Op::s_less_than, t_bool_, {a, b});
-  }
-  constexpr spirv::Id pick(Kind k, spirv::Id condition, spirv::Id a, spirv::Id b) {
-    return m_.value(spirv::Op::select, scalar(k), {condition, a, b});
-  }
-  constexpr Value arithmetic(spirv::Op float_op, spirv::Op int_op, Value a, Value b) {
-    return {m_.value(a.kind == Kind::f32 ? float_op : int_op, scalar(a.kind), {a.id, b.id}), a.kind};
-  }
-  constexpr Value compare(spirv::Op float_op, spirv::Op int_op, spirv::Op bool_op, Value a, Value b) {
-    const spirv::Op op = a.kind == Kind::f32 ? float_op : a.kind == Kind::i32 ? int_op : bool_op;
-    return {m_.value(op, t_bool_, {a.id, b.id}), Kind::boolean};
-  }
-  constexpr Value glsl(std::uint32_t instruction, Value a) {
-    return {m_.ext(t_f32_, instruction, {a.id}), Kind::f32};
-  }
-  constexpr Value floor_divide(Value a, Value b) {
-    using spirv::Op;
-    if (a.kind == Kind::f32) return glsl(spirv::glsl::floor, arithmetic(Op::f_div, Op::f_div, a, b));
-    // Truncating quotient, one less where the remainder is not zero and the signs differ.
-    const spirv::Id q = m_.value(Op::s_div, t_i32_, {a.id, b.id});
-    const spirv::Id r = m_.value(Op::s_rem, t_i32_, {a.id, b.id});
-    const spirv::Id zero = m_.constant_i32(0);
-    const spirv::Id signs_differ = m_.value(Op::logical_not_equal, t_bool_, {less(Kind::i32, a.id, zero), less(Kind::i32, b.id, zero)});
-    const spirv::Id inexact = m_.value(Op::i_not_equal, t_bool_, {r, zero});
-    const spirv::Id adjust = m_.value(Op::logical_and, t_bool_, {inexact, signs_differ});
-    return {m_.value(Op::i_sub, t_i32_, {q, m_.value(Op::select, t_i32_, {adjust, m_.constant_i32(1), zero})}), Kind::i32};
-  }
-  // erf by Abramowitz and Stegun 7.1.26 (absolute error below 1.5e-7): GLSL has no erf.
-  constexpr Value erf(Value x) {
-    using spirv::Op;
-    const spirv::Id ax = m_.ext(t_f32_, spirv::glsl::f_abs, {x.id});
-    const spirv::Id t = m_.value(Op::f_div, t_f32_, {m_.constant_f32(1.0f), m_.value(Op::f_add, t_f32_, {m_.constant_f32(1.0f), m_.value(Op::f_mul, t_f32_, {m_.constant_f32(0.3275911f), ax})})});
-    constexpr float a[] = {1.061405429f, -1.453152027f, 1.421413741f, -0.284496736f, 0.254829592f};
-    spirv::Id poly = m_.constant_f32(a[0]);
-    for (int i = 1; i < 5; ++i)
-      poly = m_.value(Op::f_add, t_f32_, {m_.value(Op::f_mul, t_f32_, {poly, t}), m_.constant_f32(a[i])});
-    poly = m_.value(Op::f_mul, t_f32_, {poly, t});
-    const spirv::Id gauss = m_.ext(t_f32_, spirv::glsl::exp, {m_.value(Op::f_negate, t_f32_, {m_.value(Op::f_mul, t_f32_, {ax, ax})})});
-    const spirv::Id magnitude = m_.value(Op::f_sub, t_f32_, {m_.constant_f32(1.0f), m_.value(Op::f_mul, t_f32_, {poly, gauss})});
-    const spirv::Id negative = less(Kind::f32, x.id, m_.constant_f32(0.0f));
-    return {pick(Kind::f32, negative, m_.value(Op::f_negate, t_f32_, {magnitude}), magnitude), Kind::f32};
-  }
-
   template <Name N>
   constexpr Value expr(const te::Var<N>&) {
     if (frame_ != nullptr) {
@@ -522,7 +307,7 @@ class ShaderEmitter {
   }
   template <Name N>
   constexpr Value expr(const te::ExtentValue<N>&) {
-    return {symbol(tir::compute_spec<Last, Last>().symbol_slot_of(N)), Kind::i32};
+    return {push_constant(tir::compute_spec<Last, Last>().symbol_slot_of(N)), Kind::i32};
   }
   template <std::int64_t V>
   constexpr Value expr(const te::StaticConst<V>&) {
@@ -675,16 +460,9 @@ class ShaderEmitter {
     return v;
   }
 
-  spirv::ModuleBuilder m_;
-  spirv::Id t_void_ = 0, t_bool_ = 0, t_i32_ = 0, t_u32_ = 0, t_f32_ = 0;
-  spirv::Id buffer_var_[kBuffers] = {};
-  Storage buffer_storage_[kBuffers] = {};
-  spirv::Id push_constants_ = 0, workgroup_id_ = 0, local_id_ = 0, workgroup_count_ = 0;
   spirv::Id loop_value_[kMaxLoopIds] = {};
   bool defined_[kMaxLoopIds] = {};
   bool guard_open_[tir::kMaxGuards] = {};
-  Construct stack_[tir::kMaxLoops + tir::kMaxGuards + kThreadAxes] = {};
-  int depth_ = 0;
   const Frame* frame_ = nullptr;
   bool unresolved_ = false;
 };
