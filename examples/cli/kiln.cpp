@@ -1,8 +1,8 @@
 // kiln: the command line.
 //
-//   kiln run MODEL.onnx|CASE_DIR [--device cpu] [--threads N] [--input NAME=FILE.pb]...
-//            [--output-dir DIR] [--bench RUNS] [--rtol X] [--atol Y]
-//   kiln test DIR [--device cpu] [--threads N] [--report FILE.json] [--expect-failures FILE]
+//   kiln run MODEL.onnx|CASE_DIR [--device cpu|vulkan] [--all-on-device] [--threads N]
+//            [--input NAME=FILE.pb]... [--output-dir DIR] [--bench RUNS] [--rtol X] [--atol Y]
+//   kiln test DIR [--device cpu|vulkan] [--threads N] [--report FILE.json] [--expect-failures FILE]
 //            [--rtol X] [--atol Y]
 //   kiln aot MODEL.onnx -o DIR [--embed] [--dim NAME=SIZE]... [--name NAME]
 //   kiln show MODEL.onnx
@@ -19,6 +19,12 @@
 // DIR/model_run.cpp) whose model-run runs a CASE_DIR as `kiln run` does. Shape symbols take
 // the sizes --dim gives, 1 otherwise. NAME defaults to the model file's stem (its directory's
 // name for a file called model.onnx).
+//
+// `--device vulkan` (in a build with the Vulkan backend) runs each op on the Vulkan device
+// where it can and on the CPU where the device cannot; a case that needed the CPU prints
+// `PASS (partly on CPU: op, ...)` and the summary counts such cases apart; with
+// --all-on-device such a run fails. Without a Vulkan device the command exits with status 77
+// (what ctest takes as skipped).
 #include <kiln/kiln.hpp>
 #include <kiln/aot/case_runner.hpp>
 #include <kiln/aot/emit_static_graph.hpp>
@@ -28,6 +34,9 @@
 #include <kiln/frontend/onnx/import.hpp>
 #include <kiln/frontend/onnx/test_case.hpp>
 #include <kiln/frontend/onnx/write_tensor.hpp>
+#if KILN_WITH_VULKAN
+#include <kiln/backend/vulkan/vm/vm_kernels.hpp>
+#endif
 
 #include <algorithm>
 #include <cstdio>
@@ -47,6 +56,7 @@ using namespace kiln;
 namespace {
 
 constexpr int kUsageError = 2;
+constexpr int kDeviceUnavailable = 77;  // --device names a backend with no device here
 
 struct Args {
   std::string command;
@@ -60,6 +70,7 @@ struct Args {
   std::string expect_failures;
   double rtol = 1e-3;
   double atol = 1e-7;
+  bool all_on_device = false;  // --all-on-device: a run that needed the CPU fails
   // kiln aot
   std::string out_dir;
   bool embed = false;
@@ -70,9 +81,9 @@ struct Args {
 void usage() {
   std::fputs(
       "usage:\n"
-      "  kiln run MODEL.onnx|CASE_DIR [--device cpu] [--threads N] [--input NAME=FILE.pb]...\n"
-      "           [--output-dir DIR] [--bench RUNS] [--rtol X] [--atol Y]\n"
-      "  kiln test DIR [--device cpu] [--threads N] [--report FILE.json] [--expect-failures FILE]\n"
+      "  kiln run MODEL.onnx|CASE_DIR [--device cpu|vulkan] [--all-on-device] [--threads N]\n"
+      "           [--input NAME=FILE.pb]... [--output-dir DIR] [--bench RUNS] [--rtol X] [--atol Y]\n"
+      "  kiln test DIR [--device cpu|vulkan] [--threads N] [--report FILE.json] [--expect-failures FILE]\n"
       "           [--rtol X] [--atol Y]\n"
       "  kiln aot MODEL.onnx -o DIR [--embed] [--dim NAME=SIZE]... [--name NAME]\n"
       "  kiln show MODEL.onnx\n",
@@ -115,6 +126,8 @@ Result<Args> parse(int argc, char** argv) {
       KILN_ASSIGN_OR_RETURN(a.output_dir, value());
     } else if (flag == "--report") {
       KILN_ASSIGN_OR_RETURN(a.report, value());
+    } else if (flag == "--all-on-device") {
+      a.all_on_device = true;
     } else if (flag == "--expect-failures") {
       KILN_ASSIGN_OR_RETURN(a.expect_failures, value());
     } else if (flag == "--rtol" || flag == "--atol") {
@@ -143,9 +156,15 @@ Result<Args> parse(int argc, char** argv) {
   }
   if (a.command == "aot" && a.out_dir.empty())
     return make_error(StatusCode::invalid_argument, "aot needs an output directory: -o DIR");
+#if KILN_WITH_VULKAN
+  if (a.device == "vulkan") return a;  // the device itself is made by main()
+  if (a.device != "cpu")
+    return make_error(StatusCode::unsupported, "--device ", a.device, ": this build runs on cpu or vulkan");
+#else
   if (a.device != "cpu")
     return make_error(StatusCode::unsupported, "--device ", a.device,
-                      ": this build runs on the CPU only (the Vulkan and CUDA backends are not built yet)");
+                      ": this build runs on the CPU only (configure with the Vulkan loader for --device vulkan)");
+#endif
   return a;
 }
 
@@ -155,6 +174,40 @@ int fail_with(const Status& s) {
 }
 
 // ---- running a model --------------------------------------------------------------------
+
+// The kernels --device picks, and the load options that go with them.
+vm::KernelLookup kernels_for(const Args& args) {
+#if KILN_WITH_VULKAN
+  if (args.device == "vulkan") return vulkan::vm_kernel;
+#endif
+  (void)args;
+  return vm::cpu_kernel;
+}
+vm::LoadOptions load_options(const Args& args) {
+#if KILN_WITH_VULKAN
+  if (args.device == "vulkan") return vulkan::device_load_options();
+#endif
+  (void)args;
+  return vm::LoadOptions{};
+}
+
+// ", partly on CPU: op, op" for the ops of the last runs that the device left to the CPU.
+std::string cpu_fallback_note(const Args& args) {
+  std::string note;
+#if KILN_WITH_VULKAN
+  if (args.device == "vulkan")
+    for (const vulkan::CpuFallback& f : vulkan::cpu_fallbacks())
+      note += str_cat(note.empty() ? "" : ", ", relax::to_string(f.op));
+#endif
+  (void)args;
+  return note;
+}
+void clear_cpu_fallback_notes() {
+#if KILN_WITH_VULKAN
+  vulkan::clear_cpu_fallbacks();
+#endif
+}
+
 
 struct Loaded {
   std::shared_ptr<const vm::Executable> exe;
@@ -178,7 +231,8 @@ Result<relax::Module> import_with(const fs::path& model_file, const std::vector<
 }
 
 // The model and the inputs of a case directory's first data set.
-Result<Loaded> load_case_inputs(const fs::path& dir, const vm::LoadOptions& options) {
+Result<Loaded> load_case_inputs(const fs::path& dir, const Args& args) {
+  const vm::LoadOptions options = load_options(args);
   std::vector<std::pair<std::string, Tensor>> given;
   KILN_ASSIGN_OR_RETURN(const onnx::LoadedModel model, onnx::load_model(dir / "model.onnx"));
   if (!model.model.graph) return make_error(StatusCode::invalid_argument, "the model has no graph");
@@ -193,7 +247,7 @@ Result<Loaded> load_case_inputs(const fs::path& dir, const vm::LoadOptions& opti
   }
   KILN_ASSIGN_OR_RETURN(relax::Module module, import_with(dir / "model.onnx", given));
   Loaded loaded;
-  KILN_ASSIGN_OR_RETURN(loaded.exe, vm::load(std::move(module), options));
+  KILN_ASSIGN_OR_RETURN(loaded.exe, vm::Executable::load(std::move(module), kernels_for(args), options));
   for (const std::string& name : parameter_names(loaded.exe->function())) {
     const auto it = std::find_if(given.begin(), given.end(), [&](const auto& g) { return g.first == name; });
     if (it == given.end()) return make_error(StatusCode::not_found, "no data for input '", name, "'");
@@ -203,7 +257,8 @@ Result<Loaded> load_case_inputs(const fs::path& dir, const vm::LoadOptions& opti
 }
 
 // A model file and the --input files.
-Result<Loaded> load_model_inputs(const fs::path& model_file, const Args& args, const vm::LoadOptions& options) {
+Result<Loaded> load_model_inputs(const fs::path& model_file, const Args& args) {
+  const vm::LoadOptions options = load_options(args);
   std::vector<std::pair<std::string, Tensor>> given;
   for (const auto& [name, file] : args.inputs) {
     Result<Tensor> t = onnx::load_tensor(file);
@@ -212,7 +267,7 @@ Result<Loaded> load_model_inputs(const fs::path& model_file, const Args& args, c
   }
   KILN_ASSIGN_OR_RETURN(relax::Module module, import_with(model_file, given));
   Loaded loaded;
-  KILN_ASSIGN_OR_RETURN(loaded.exe, vm::load(std::move(module), options));
+  KILN_ASSIGN_OR_RETURN(loaded.exe, vm::Executable::load(std::move(module), kernels_for(args), options));
   const std::vector<std::string> names = parameter_names(loaded.exe->function());
   for (const auto& g : given)
     if (std::find(names.begin(), names.end(), g.first) == names.end())
@@ -233,7 +288,6 @@ Status bench(vm::ExecutionContext& ctx, const std::vector<Tensor>& inputs, int r
   return {};
 }
 
-vm::LoadOptions load_options() { return vm::LoadOptions{}; }
 
 int run_command(const Args& args) {
   std::optional<ThreadPool> pool;
@@ -246,19 +300,28 @@ int run_command(const Args& args) {
     options.pool = pool_ptr;
     options.rtol = args.rtol;
     options.atol = args.atol;
+    options.kernels = kernels_for(args);
+    options.load = load_options(args);
+    clear_cpu_fallback_notes();
     Result<onnx::CaseResult> r = onnx::run_case(target, options);
     if (!r.ok()) return fail_with(r.status());
     const char* verdict = r->outcome == onnx::CaseResult::passed ? "PASS" : r->outcome == onnx::CaseResult::failed ? "FAIL" : "SKIP";
-    std::printf("%s %s%s%s\n", verdict, r->name.c_str(), r->detail.empty() ? "" : ": ", r->detail.c_str());
+    const std::string partly = cpu_fallback_note(args);
+    std::printf("%s %s%s%s%s\n", verdict, r->name.c_str(), r->detail.empty() ? "" : ": ", r->detail.c_str(),
+                partly.empty() ? "" : str_cat(" (partly on CPU: ", partly, ")").c_str());
+    if (args.all_on_device && !partly.empty()) {
+      std::fprintf(stderr, "kiln: --all-on-device: %s ran on the CPU\n", partly.c_str());
+      return 1;
+    }
     if (args.bench_runs > 0 && r->outcome == onnx::CaseResult::passed) {
-      Result<Loaded> loaded = load_case_inputs(target, load_options());
+      Result<Loaded> loaded = load_case_inputs(target, args);
       if (!loaded.ok()) return fail_with(loaded.status());
       vm::ExecutionContext ctx(loaded->exe, pool_ptr);
       if (Status s = bench(ctx, loaded->inputs, args.bench_runs); !s.ok()) return fail_with(s);
     }
     return r->outcome == onnx::CaseResult::failed ? 1 : 0;
   }
-  Result<Loaded> loaded = load_model_inputs(target, args, load_options());
+  Result<Loaded> loaded = load_model_inputs(target, args);
   if (!loaded.ok()) return fail_with(loaded.status());
   vm::ExecutionContext ctx(loaded->exe, pool_ptr);
   if (Status s = ctx.run(loaded->inputs); !s.ok()) return fail_with(s);
@@ -327,19 +390,25 @@ int test_command(const Args& args) {
     if (e.is_directory() && fs::is_regular_file(e.path() / "model.onnx")) cases.push_back(e.path());
   if (ec) return fail_with(make_error(StatusCode::not_found, "cannot list ", args.target, ": ", ec.message()));
   std::sort(cases.begin(), cases.end());
-  int passed = 0, failed = 0, skipped = 0, unexpected = 0;
+  int passed = 0, partly = 0, failed = 0, skipped = 0, unexpected = 0;
   std::string report = "[\n";
   onnx::CaseOptions options;
   options.pool = pool ? &*pool : nullptr;
   options.rtol = args.rtol;
   options.atol = args.atol;
+  options.kernels = kernels_for(args);
+  options.load = load_options(args);
   for (const fs::path& dir : cases) {
+    clear_cpu_fallback_notes();
     Result<onnx::CaseResult> r = onnx::run_case(dir, options);
     onnx::CaseResult result;
     if (r.ok()) result = std::move(*r);
     else result = onnx::CaseResult{dir.filename().string(), onnx::CaseResult::failed, r.status().to_string(), false};
     const char* verdict = "SKIP";
-    if (result.outcome == onnx::CaseResult::passed) ++passed, verdict = "PASS";
+    // A case that passed with ops left to the CPU counts apart from those run on the device.
+    const std::string on_cpu = cpu_fallback_note(args);
+    if (result.outcome == onnx::CaseResult::passed && !on_cpu.empty()) ++partly, verdict = "PASS";
+    else if (result.outcome == onnx::CaseResult::passed) ++passed, verdict = "PASS";
     else if (result.outcome == onnx::CaseResult::failed) ++failed, verdict = "FAIL";
     else ++skipped;
     std::string note;
@@ -348,18 +417,23 @@ int test_command(const Args& args) {
       if (result.outcome == onnx::CaseResult::failed && !listed) note = " (unexpected failure)", ++unexpected;
       if (result.outcome == onnx::CaseResult::passed && listed) note = " (listed as failing, now passes)", ++unexpected;
     }
+    if (result.outcome == onnx::CaseResult::passed && !on_cpu.empty()) note = str_cat(" (partly on CPU: ", on_cpu, ")", note);
     std::printf("%s %s%s%s%s\n", verdict, result.name.c_str(), result.detail.empty() ? "" : ": ", result.detail.c_str(),
                 note.c_str());
     report += str_cat(report.size() > 2 ? ",\n" : "", "  {\"name\": ", json_string(result.name), ", \"outcome\": \"",
                       onnx::to_string(result.outcome), "\", \"detail\": ", json_string(result.detail),
-                      ", \"input_values_at_load\": ", result.used_input_values ? "true" : "false", "}");
+                      ", \"input_values_at_load\": ", result.used_input_values ? "true" : "false",
+                      ", \"ops_on_cpu\": ", json_string(on_cpu), "}");
   }
   report += "\n]\n";
   if (!args.report.empty()) {
     std::ofstream file(args.report, std::ios::trunc);
     if (!(file << report)) return fail_with(make_error(StatusCode::internal, "cannot write ", args.report));
   }
-  std::printf("%d passed, %d failed, %d skipped\n", passed, failed, skipped);
+  if (args.device == "cpu") std::printf("%d passed, %d failed, %d skipped\n", passed, failed, skipped);
+  else
+    std::printf("%d passed on %s, %d passed partly on CPU, %d failed, %d skipped\n", passed, args.device.c_str(), partly, failed,
+                skipped);
   if (expected) return unexpected > 0 ? 1 : 0;
   return failed > 0 ? 1 : 0;
 }
@@ -458,6 +532,16 @@ int main(int argc, char** argv) {
     usage();
     return kUsageError;
   }
+#if KILN_WITH_VULKAN
+  if (args->device == "vulkan") {
+    Result<vulkan::vm_ops::OpRuntime*> runtime = vulkan::vm_ops::OpRuntime::get();
+    if (!runtime.ok()) {
+      std::fprintf(stderr, "kiln: --device vulkan: %s\n", runtime.status().message().c_str());
+      return kDeviceUnavailable;
+    }
+    std::fprintf(stderr, "kiln: Vulkan device %s\n", (*runtime)->device().name().c_str());
+  }
+#endif
   if (args->command == "run") return run_command(*args);
   if (args->command == "test") return test_command(*args);
   if (args->command == "show") return show_command(*args);

@@ -21,19 +21,20 @@ inline constexpr int kMaxConstructs = 48;
 
 class ShaderBuilder {
  public:
-  enum class Kind : std::uint8_t { f32, i32, boolean };
+  enum class Kind : std::uint8_t { f32, i32, boolean, i64 };  // i64 needs the Int64 capability
   struct Value {
     spirv::Id id = 0;
     Kind kind = Kind::f32;
   };
   // How a buffer stores its elements; loads widen them to the kind they compute in.
-  enum class Storage : std::uint8_t { f32, i32, f16, i8, u8 };
+  enum class Storage : std::uint8_t { f32, i32, f16, i8, u8, i64 };
   template <class T>
   static constexpr Storage storage_of() {
     if constexpr (std::is_same_v<T, float>) return Storage::f32;
     else if constexpr (std::is_same_v<T, std::int32_t>) return Storage::i32;
     else if constexpr (std::is_same_v<T, f16>) return Storage::f16;
     else if constexpr (std::is_same_v<T, std::int8_t>) return Storage::i8;
+    else if constexpr (std::is_same_v<T, std::int64_t>) return Storage::i64;
     else return Storage::u8;
   }
 
@@ -41,12 +42,14 @@ class ShaderBuilder {
   // buffers' element types, by binding.
   constexpr void begin(const Storage* storages, int buffer_count, int push_constant_words) {
     using namespace spirv;
-    bool storage_16bit = false, storage_8bit = false;
+    bool storage_16bit = false, storage_8bit = false, int64 = false;
     for (int b = 0; b < buffer_count; ++b) {
       storage_16bit = storage_16bit || storages[b] == Storage::f16;
       storage_8bit = storage_8bit || storages[b] == Storage::i8 || storages[b] == Storage::u8;
+      int64 = int64 || storages[b] == Storage::i64;
     }
     m_.capability(capability::shader);
+    if (int64) m_.capability(capability::int64);
     if (storage_16bit) m_.capability(capability::storage_buffer_16bit_access);
     if (storage_8bit) {
       m_.capability(capability::storage_buffer_8bit_access);
@@ -111,9 +114,20 @@ class ShaderBuilder {
   }
 
   // ---- values ----------------------------------------------------------------------------
-  constexpr spirv::Id scalar(Kind k) const { return k == Kind::f32 ? t_f32_ : k == Kind::i32 ? t_i32_ : t_bool_; }
+  // The type of a kind; i64's is made on first use (it needs the Int64 capability).
+  constexpr spirv::Id scalar(Kind k) {
+    switch (k) {
+      case Kind::f32: return t_f32_;
+      case Kind::i32: return t_i32_;
+      case Kind::i64: return m_.type_int(64, true);
+      case Kind::boolean: return t_bool_;
+    }
+    return t_f32_;
+  }
 
-  static constexpr Kind kind_of(Storage s) { return s == Storage::f32 || s == Storage::f16 ? Kind::f32 : Kind::i32; }
+  static constexpr Kind kind_of(Storage s) {
+    return s == Storage::f32 || s == Storage::f16 ? Kind::f32 : s == Storage::i64 ? Kind::i64 : Kind::i32;
+  }
   constexpr spirv::Id stored_type(Storage s) {
     switch (s) {
       case Storage::f32: return t_f32_;
@@ -121,6 +135,7 @@ class ShaderBuilder {
       case Storage::f16: return m_.type_float(16);
       case Storage::i8: return m_.type_int(8, true);
       case Storage::u8: return m_.type_int(8, false);
+      case Storage::i64: return m_.type_int(64, true);
     }
     return t_f32_;
   }
@@ -152,26 +167,22 @@ class ShaderBuilder {
     return m_.value(Op::access_chain, pointer, {buffer_var_[binding], m_.constant_i32(0), at});
   }
   // ---- expressions -----------------------------------------------------------------------
+  // C++'s conversions: to bool is "not zero" (NaN included), from bool 0 or 1, float to
+  // integer truncates, integers of other widths sign-extend or keep the low bits.
   constexpr Value convert(Value v, Kind to) {
     using spirv::Op;
     if (v.kind == to) return v;
-    switch (to) {
-      case Kind::boolean:  // "not zero", NaN included
-        return {v.kind == Kind::f32 ? m_.value(Op::f_unord_not_equal, t_bool_, {v.id, m_.constant_f32(0.0f)})
-                                    : m_.value(Op::i_not_equal, t_bool_, {v.id, m_.constant_i32(0)}),
-                to};
-      case Kind::f32:
-        if (v.kind == Kind::boolean) return {m_.value(Op::select, t_f32_, {v.id, m_.constant_f32(1.0f), m_.constant_f32(0.0f)}), to};
-        return {m_.value(Op::convert_s_to_f, t_f32_, {v.id}), to};
-      case Kind::i32:
-        if (v.kind == Kind::boolean) return {m_.value(Op::select, t_i32_, {v.id, m_.constant_i32(1), m_.constant_i32(0)}), to};
-        return {m_.value(Op::convert_f_to_s, t_i32_, {v.id}), to};
-    }
-    return v;
+    if (to == Kind::boolean) return {m_.value(v.kind == Kind::f32 ? Op::f_unord_not_equal : Op::i_not_equal, t_bool_, {v.id, zero(v.kind)}), to};
+    if (v.kind == Kind::boolean) return {m_.value(Op::select, scalar(to), {v.id, constant(to, 1).id, zero(to)}), to};
+    if (to == Kind::f32) return {m_.value(Op::convert_s_to_f, t_f32_, {v.id}), to};
+    if (v.kind == Kind::f32) return {m_.value(Op::convert_f_to_s, scalar(to), {v.id}), to};
+    return {m_.value(Op::s_convert, scalar(to), {v.id}), to};  // i32 <-> i64
   }
+  constexpr spirv::Id zero(Kind k) { return constant(k, 0).id; }
   constexpr Value constant(Kind k, double v) {
     if (k == Kind::f32) return {m_.constant_f32(static_cast<float>(v)), k};
     if (k == Kind::i32) return {m_.constant_i32(static_cast<std::int32_t>(v)), k};
+    if (k == Kind::i64) return {m_.constant_i64(static_cast<std::int64_t>(v)), k};
     return {m_.constant_bool(v != 0), k};
   }
   constexpr spirv::Id less(Kind k, spirv::Id a, spirv::Id b) {
@@ -184,7 +195,7 @@ class ShaderBuilder {
     return {m_.value(a.kind == Kind::f32 ? float_op : int_op, scalar(a.kind), {a.id, b.id}), a.kind};
   }
   constexpr Value compare(spirv::Op float_op, spirv::Op int_op, spirv::Op bool_op, Value a, Value b) {
-    const spirv::Op op = a.kind == Kind::f32 ? float_op : a.kind == Kind::i32 ? int_op : bool_op;
+    const spirv::Op op = a.kind == Kind::f32 ? float_op : a.kind == Kind::boolean ? bool_op : int_op;
     return {m_.value(op, t_bool_, {a.id, b.id}), Kind::boolean};
   }
   constexpr Value glsl(std::uint32_t instruction, Value a) {
@@ -194,11 +205,11 @@ class ShaderBuilder {
     using spirv::Op;
     if (a.kind == Kind::f32) return glsl(spirv::glsl::floor, arithmetic(Op::f_div, Op::f_div, a, b));
     // Truncating quotient, one less where the remainder is not zero and the signs differ.
+    // (OpSRem is undefined for negative operands in Vulkan: q * b != a tells an inexact quotient.)
     const spirv::Id q = m_.value(Op::s_div, t_i32_, {a.id, b.id});
-    const spirv::Id r = m_.value(Op::s_rem, t_i32_, {a.id, b.id});
     const spirv::Id zero = m_.constant_i32(0);
     const spirv::Id signs_differ = m_.value(Op::logical_not_equal, t_bool_, {less(Kind::i32, a.id, zero), less(Kind::i32, b.id, zero)});
-    const spirv::Id inexact = m_.value(Op::i_not_equal, t_bool_, {r, zero});
+    const spirv::Id inexact = m_.value(Op::i_not_equal, t_bool_, {m_.value(Op::i_mul, t_i32_, {q, b.id}), a.id});
     const spirv::Id adjust = m_.value(Op::logical_and, t_bool_, {inexact, signs_differ});
     return {m_.value(Op::i_sub, t_i32_, {q, m_.value(Op::select, t_i32_, {adjust, m_.constant_i32(1), zero})}), Kind::i32};
   }
@@ -279,7 +290,7 @@ class ShaderBuilder {
   constexpr void add_buffer(Storage s) {
     using namespace spirv;
     const int binding = buffer_count_++;
-    const std::uint32_t bytes = s == Storage::f16 ? 2 : s == Storage::i8 || s == Storage::u8 ? 1 : 4;
+    const std::uint32_t bytes = s == Storage::f16 ? 2 : s == Storage::i8 || s == Storage::u8 ? 1 : s == Storage::i64 ? 8 : 4;
     const Id block = m_.type_block(m_.type_runtime_array(stored_type(s), bytes));
     const Id var = m_.global_variable(m_.type_pointer(storage::storage_buffer, block), storage::storage_buffer);
     m_.decorate(var, decoration::descriptor_set, {0});

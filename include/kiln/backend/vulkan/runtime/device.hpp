@@ -86,11 +86,14 @@ class Device {
       enable16.pNext = storage8.storageBuffer8BitAccess ? &enable8 : nullptr;
       std::vector<const char*> extensions;
       if (storage8.storageBuffer8BitAccess && !core_8bit) extensions.push_back(VK_KHR_8BIT_STORAGE_EXTENSION_NAME);
-      vk::DeviceCreateInfo device_info({}, queue_info, {}, extensions);
+      vk::PhysicalDeviceFeatures core;
+      core.shaderInt64 = query.features.shaderInt64;
+      vk::DeviceCreateInfo device_info({}, queue_info, {}, extensions, &core);
       device_info.pNext = &enable16;
       s->device = s->physical.createDevice(device_info);
       s->features.storage_16bit = storage16.storageBuffer16BitAccess == VK_TRUE;
       s->features.storage_8bit = storage8.storageBuffer8BitAccess == VK_TRUE;
+      s->features.int64 = query.features.shaderInt64 == VK_TRUE;
       s->owns_device = true;
       s->queue = s->device.getQueue(s->queue_family, 0);
       s->finish_setup(options);

@@ -89,6 +89,10 @@ class ModuleBuilder {
   }
 
   constexpr Id constant_i32(std::int32_t v) { return cached(Op::constant, {type_int(32, true), std::bit_cast<std::uint32_t>(v)}); }
+  constexpr Id constant_i64(std::int64_t v) {
+    const auto bits = std::bit_cast<std::uint64_t>(v);
+    return cached(Op::constant, {type_int(64, true), static_cast<std::uint32_t>(bits), static_cast<std::uint32_t>(bits >> 32)});
+  }
   constexpr Id constant_u32(std::uint32_t v) { return cached(Op::constant, {type_int(32, false), v}); }
   constexpr Id constant_f32(float v) { return cached(Op::constant, {type_float(32), std::bit_cast<std::uint32_t>(v)}); }
   constexpr Id constant_bool(bool v) { return cached(v ? Op::constant_true : Op::constant_false, {type_bool()}); }

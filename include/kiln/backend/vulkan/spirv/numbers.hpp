@@ -61,6 +61,7 @@ enum class Op : std::uint16_t {
   f_mul = 133,
   s_div = 135,
   f_div = 136,
+  u_mod = 137,
   s_rem = 138,
   logical_equal = 164,
   logical_not_equal = 165,
@@ -90,6 +91,7 @@ enum class Op : std::uint16_t {
 
 namespace capability {
 inline constexpr std::uint32_t shader = 1;
+inline constexpr std::uint32_t int64 = 11;
 inline constexpr std::uint32_t storage_buffer_16bit_access = 4433;  // core in SPIR-V 1.3
 inline constexpr std::uint32_t storage_buffer_8bit_access = 4448;   // SPV_KHR_8bit_storage
 }
@@ -138,10 +140,24 @@ inline constexpr std::uint32_t f_abs = 4;
 inline constexpr std::uint32_t s_abs = 5;
 inline constexpr std::uint32_t floor = 8;
 inline constexpr std::uint32_t ceil = 9;
+inline constexpr std::uint32_t trunc = 3;
+inline constexpr std::uint32_t sin = 13;
+inline constexpr std::uint32_t cos = 14;
+inline constexpr std::uint32_t tan = 15;
+inline constexpr std::uint32_t asin = 16;
+inline constexpr std::uint32_t acos = 17;
+inline constexpr std::uint32_t atan = 18;
+inline constexpr std::uint32_t sinh = 19;
+inline constexpr std::uint32_t cosh = 20;
 inline constexpr std::uint32_t tanh = 21;
+inline constexpr std::uint32_t asinh = 22;
+inline constexpr std::uint32_t acosh = 23;
+inline constexpr std::uint32_t atanh = 24;
 inline constexpr std::uint32_t pow = 26;
 inline constexpr std::uint32_t exp = 27;
 inline constexpr std::uint32_t log = 28;
+inline constexpr std::uint32_t exp2 = 29;
+inline constexpr std::uint32_t log2 = 30;
 inline constexpr std::uint32_t sqrt = 31;
 inline constexpr std::uint32_t inverse_sqrt = 32;
 }

@@ -1,0 +1,114 @@
+// kiln/backend/vulkan/vm/vm_kernels.hpp: the dynamic module (the VM) with its ops on the Vulkan
+// device. Each op's kernel writes a shader for the call (vm/op_shaders.hpp) and runs it on the
+// process's device; a call the device cannot run (a dtype its buffers do not hold, an op
+// without a shader yet) runs the CPU kernel instead and is noted, so that a runner can report
+// a model as run partly on the CPU and name the ops.
+//
+//   auto exe = kiln::vulkan::load(std::move(module));   // like vm::load
+//   kiln::vm::ExecutionContext ctx(*exe);
+//   kiln::vulkan::clear_cpu_fallbacks();
+//   ctx.run(inputs);
+//   for (const auto& f : kiln::vulkan::cpu_fallbacks()) ...   // ops that ran on the CPU
+#pragma once
+
+#include <memory>
+#include <string>
+#include <variant>
+#include <vector>
+
+#include "../../../core/result.hpp"
+#include "../../../relax/module.hpp"
+#include "../../../vm/cpu_kernels.hpp"
+#include "../../../vm/executable.hpp"
+#include "op_runtime.hpp"
+#include "op_shaders.hpp"
+
+namespace kiln::vulkan {
+
+// An op that ran on the CPU, and why.
+struct CpuFallback {
+  relax::OpKind op;
+  std::string reason;
+};
+
+// The ops of this thread's runs since the last clear that ran on the CPU, each op once.
+inline std::vector<CpuFallback>& cpu_fallbacks() {
+  thread_local std::vector<CpuFallback> list;
+  return list;
+}
+inline void clear_cpu_fallbacks() { cpu_fallbacks().clear(); }
+
+namespace detail {
+
+inline void note_fallback(relax::OpKind op, std::string reason) {
+  std::vector<CpuFallback>& list = cpu_fallbacks();
+  for (const CpuFallback& f : list)
+    if (f.op == op) return;
+  list.push_back({op, std::move(reason)});
+}
+
+inline Status run_on_device(const vm::OpCall& call) {
+  const vm::OpKernel* cpu = vm::cpu_kernel(call.op);
+  Result<vm_ops::OpRuntime*> runtime = vm_ops::OpRuntime::get();
+  if (!runtime.ok()) {
+    note_fallback(call.op, runtime.status().message());
+  } else {
+    // Most ops are one shader; split is one per output.
+    std::vector<vm_ops::OpShader> shaders;
+    std::string why;
+    if (call.op == relax::OpKind::split) {
+      auto made = vm_ops::split_shaders(call);
+      if (auto* list = std::get_if<std::vector<vm_ops::OpShader>>(&made)) shaders = std::move(*list);
+      else why = std::move(std::get<std::string>(made));
+    } else {
+      vm_ops::OpShaderResult made = vm_ops::shader_for(call);
+      if (auto* one = std::get_if<vm_ops::OpShader>(&made)) shaders.push_back(std::move(*one));
+      else why = std::move(std::get<std::string>(made));
+    }
+    const ShaderFeatures has = (*runtime)->device().features();
+    for (const vm_ops::OpShader& s : shaders) {
+      const ShaderFeatures needs = s.needs();
+      if ((needs.storage_16bit && !has.storage_16bit) || (needs.storage_8bit && !has.storage_8bit) || (needs.int64 && !has.int64))
+        why = "the device lacks a storage or integer feature the call's dtypes need";
+    }
+    if (why.empty()) {
+      for (const vm_ops::OpShader& s : shaders) KILN_RETURN_IF_ERROR((*runtime)->run(s));
+      return {};
+    }
+    note_fallback(call.op, std::move(why));
+  }
+  return cpu->run(call);
+}
+
+inline Status supports(const relax::Binding& binding, const relax::Function& fn) {
+  return vm::cpu_kernel(binding.op)->supports(binding, fn);
+}
+inline std::size_t scratch_bytes(const vm::OpCall& call) {
+  const vm::OpKernel* cpu = vm::cpu_kernel(call.op);
+  return cpu->scratch_bytes != nullptr ? cpu->scratch_bytes(call) : 0;
+}
+
+inline constexpr vm::OpKernel kDeviceKernel{supports, scratch_bytes, run_on_device};
+
+} // namespace detail
+
+// The Vulkan backend's kernel of `op` for the VM: every op the CPU backend runs (the CPU
+// kernel is its fallback), null for the others.
+inline const vm::OpKernel* vm_kernel(relax::OpKind op) {
+  return vm::cpu_kernel(op) != nullptr ? &detail::kDeviceKernel : nullptr;
+}
+
+// Load options for the device: no fusion into CPU-only fused kernels and no NCHWc layout,
+// so that each op reaches its own kernel.
+inline vm::LoadOptions device_load_options(vm::LoadOptions options = {}) {
+  options.fuse = false;
+  options.convert_layout = false;
+  return options;
+}
+
+// Compiles `module` to run its ops on the Vulkan device.
+inline Result<std::shared_ptr<const vm::Executable>> load(relax::Module module, const vm::LoadOptions& options = {}) {
+  return vm::Executable::load(std::move(module), vm_kernel, device_load_options(options));
+}
+
+} // namespace kiln::vulkan
