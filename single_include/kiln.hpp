@@ -34519,6 +34519,8 @@ struct CaseOptions {
   bool allow_input_values = true;
   vm::LoadOptions load = {};
   ThreadPool* pool = nullptr;  // not owned; null runs on the caller's thread
+  // The backend whose kernels run the ops (kiln::vulkan::vm_kernel, ...); null: the CPU's.
+  vm::KernelLookup kernels = nullptr;
 };
 
 struct CaseResult {
@@ -34800,7 +34802,8 @@ inline Result<CaseResult> run_case(const std::filesystem::path& dir, const CaseO
   const std::size_t params = module->main().params.size();
   const std::size_t outputs = module->main().outputs.size();
 
-  Result<std::shared_ptr<const vm::Executable>> exe = vm::load(std::move(*module), options.load);
+  Result<std::shared_ptr<const vm::Executable>> exe =
+      vm::Executable::load(std::move(*module), options.kernels != nullptr ? options.kernels : vm::cpu_kernel, options.load);
   if (!exe.ok()) return fail(exe.status().to_string());
   vm::ExecutionContext ctx(*exe, options.pool);
   const relax::Function& entry = (*exe)->module().main();

@@ -5,6 +5,7 @@
 // the CPU kernel runs it). Elementwise ops broadcast through their slots' strides.
 #pragma once
 
+#include <array>
 #include <cmath>
 #include <cstdint>
 #include <limits>
@@ -1076,23 +1077,22 @@ inline OpShaderResult pool_shader(const vm::OpCall& call) {
   return shader;
 }
 
-// conv (f32, groups, optional bias): one invocation per output element sums its window over
-// the input channels of its group.
-inline OpShaderResult conv_shader(const vm::OpCall& call) {
+namespace detail {
+
+// conv and conv_transpose (f32, groups, optional bias) share one shader: each output element
+// sums, over the input channels of its group and the window's taps, input times weight. A
+// conv's tap reads input position o * stride + k * dilation - pad_begin; a transposed conv's
+// output position o gathers input position i where o = i * stride + k * dilation - pad_begin.
+inline OpShaderResult window_product_shader(const vm::OpCall& call, const vm::linear_detail::WindowGeometry& g, bool transposed) {
   using spirv::Op;
-  using detail::Kind;
   const vm::Slot& x = *call.input(0);
   const vm::Slot& weight = *call.input(1);
   const vm::Slot* bias = call.input(2);
   const vm::Slot& out = call.output();
-  for (const vm::Slot* s : {&x, &weight, bias, &out})
-    if (s != nullptr && s->dtype != DType::f32) return std::string("conv runs on the device in f32 only");
-  vm::linear_detail::WindowGeometry g;
-  if (!vm::linear_detail::plan_conv_geometry(call, g).ok()) return std::string("the CPU kernel reports the window's error");
   const int spatial = x.rank - 2;
-  detail::WindowAxis axes[3];
+  WindowAxis axes[3];
   for (int i = 0; i < spatial; ++i) {
-    const vm::linear_detail::Axis& a = g.spatial_axis(spatial, i);
+    const vm::linear_detail::Axis& a = *std::array<const vm::linear_detail::Axis*, 3>{&g.d, &g.h, &g.w}[static_cast<std::size_t>(3 - spatial + i)];
     axes[i] = {a.in, a.out, a.kernel, a.stride, a.dilation, a.pad_begin, 0, x.strides[2 + i], weight.strides[2 + i]};
   }
   OpShader shader;
@@ -1105,38 +1105,73 @@ inline OpShaderResult conv_shader(const vm::OpCall& call) {
   slots.push_back(&out);
   e.begin_elements(slots, shader.invocations);
   auto& m = e.module();
-  const spirv::Id f = e.type_f32(), i32 = e.type_i32();
+  const spirv::Id f = e.type_f32(), i32 = e.type_i32(), boolean = e.type_bool();
   const std::vector<spirv::Id> coords = e.coordinates(e.element(), out);
-  const spirv::Id k = coords[1];
-  const spirv::Id group = m.value(Op::s_div, i32, {k, e.i32(g.out_per_group)});
-  const spirv::Id first_channel = m.value(Op::i_mul, i32, {group, e.i32(g.in_per_group)});
-  const spirv::Id x_base = detail::add_term(e, e.i32(0), coords[0], x.strides[0]);
-  const spirv::Id w_base = detail::add_term(e, e.i32(0), k, weight.strides[0]);
+  const spirv::Id channel = coords[1];
+  const spirv::Id group = m.value(Op::s_div, i32, {channel, e.i32(g.out_per_group)});
+  const spirv::Id first = m.value(Op::i_mul, i32, {group, e.i32(g.in_per_group)});
   const spirv::Id sum = e.variable(Kind::f32);
   m.code(Op::store, {sum, m.constant_f32(0.0f)});
   const spirv::Id c = e.open_loop([&] { return e.i32(g.in_per_group); });
-  spirv::Id x_at = detail::add_term(e, x_base, m.value(Op::i_add, i32, {first_channel, c}), x.strides[1]);
-  spirv::Id w_at = detail::add_term(e, w_base, c, weight.strides[1]);
-  spirv::Id all_inside = m.constant_bool(true);
+  const spirv::Id in_channel = m.value(Op::i_add, i32, {first, c});
+  spirv::Id x_at = add_term(e, add_term(e, e.i32(0), coords[0], x.strides[0]), in_channel, x.strides[1]);
+  // The weight is [out, in / groups, taps...] for a conv, [in, out / groups, taps...] transposed.
+  spirv::Id w_at = transposed
+                       ? add_term(e, add_term(e, e.i32(0), in_channel, weight.strides[0]),
+                                  m.value(Op::s_rem, i32, {channel, e.i32(g.out_per_group)}), weight.strides[1])
+                       : add_term(e, add_term(e, e.i32(0), channel, weight.strides[0]), c, weight.strides[1]);
+  spirv::Id valid = m.constant_bool(true);
   for (int i = 0; i < spatial; ++i) {
-    const detail::WindowAxis& a = axes[i];
+    const WindowAxis& a = axes[i];
     const spirv::Id tap = e.open_loop([&] { return e.i32(a.kernel); });
-    const spirv::Id pos = detail::tap_position(e, a, coords[static_cast<std::size_t>(2 + i)], tap);
-    all_inside = m.value(Op::logical_and, e.type_bool(), {all_inside, detail::inside(e, pos, a.in)});
-    x_at = detail::add_term(e, x_at, pos, a.x_stride);
-    w_at = detail::add_term(e, w_at, tap, a.w_stride);
+    const spirv::Id o = coords[static_cast<std::size_t>(2 + i)];
+    spirv::Id position = 0, ok = 0;
+    if (!transposed) {
+      position = tap_position(e, a, o, tap);
+      ok = inside(e, position, a.in);
+    } else {
+      const spirv::Id reach = m.value(Op::i_sub, i32, {m.value(Op::i_add, i32, {o, e.i32(a.pad_begin)}), m.value(Op::i_mul, i32, {tap, e.i32(a.dilation)})});
+      position = m.value(Op::s_div, i32, {reach, e.i32(a.stride)});
+      const spirv::Id exact = m.value(Op::i_equal, boolean, {m.value(Op::i_mul, i32, {position, e.i32(a.stride)}), reach});
+      ok = m.value(Op::logical_and, boolean, {exact, inside(e, position, a.in)});
+    }
+    valid = m.value(Op::logical_and, boolean, {valid, ok});
+    x_at = add_term(e, x_at, position, a.x_stride);
+    w_at = add_term(e, w_at, tap, a.w_stride);
   }
-  e.open_if(all_inside);
+  e.open_if(valid);
   const spirv::Id product = m.value(Op::f_mul, f, {e.load(0, x_at).id, e.load(1, w_at).id});
   m.code(Op::store, {sum, m.value(Op::f_add, f, {m.value(Op::load, f, {sum}), product})});
   e.close();
   for (int i = 0; i < spatial; ++i) e.close();
   e.close();  // the channels
   spirv::Id y = m.value(Op::load, f, {sum});
-  if (bias != nullptr) y = m.value(Op::f_add, f, {y, e.load(2, detail::add_term(e, e.i32(0), k, bias->strides[0])).id});
+  if (bias != nullptr) y = m.value(Op::f_add, f, {y, e.load(2, add_term(e, e.i32(0), channel, bias->strides[0])).id});
   e.store(static_cast<int>(shader.inputs.size()), e.own_offset(coords, out), {y, Kind::f32});
   shader.words = e.finish(kGroupSize, 1, 1);
   return shader;
+}
+
+inline bool all_f32(const vm::OpCall& call) {
+  for (const vm::Slot* s : {call.input(0), call.input(1), call.input(2), &call.output()})
+    if (s != nullptr && s->dtype != DType::f32) return false;
+  return true;
+}
+
+} // namespace detail
+
+inline OpShaderResult conv_shader(const vm::OpCall& call) {
+  if (!detail::all_f32(call)) return std::string("conv runs on the device in f32 only");
+  vm::linear_detail::WindowGeometry g;
+  if (!vm::linear_detail::plan_conv_geometry(call, g).ok()) return std::string("the CPU kernel reports the window's error");
+  return detail::window_product_shader(call, g, false);
+}
+
+inline OpShaderResult conv_transpose_shader(const vm::OpCall& call) {
+  if (!detail::all_f32(call)) return std::string("conv_transpose runs on the device in f32 only");
+  vm::linear_detail::TransposePlan plan;
+  if (!vm::linear_detail::plan_conv_transpose(call, plan).ok()) return std::string("the CPU kernel reports the window's error");
+  return detail::window_product_shader(call, plan.g, true);
 }
 
 // expand: NumPy broadcasting of one input to the output's shape.
@@ -1264,6 +1299,7 @@ inline OpShaderResult shader_for(const vm::OpCall& call) {
     case OpKind::max_pool:
     case OpKind::average_pool: return pool_shader(call);
     case OpKind::conv: return conv_shader(call);
+    case OpKind::conv_transpose: return conv_transpose_shader(call);
     case OpKind::expand: return expand_shader(call);
     case OpKind::global_max_pool:
     case OpKind::global_average_pool: return global_pool_shader(call);
