@@ -145,6 +145,35 @@ inline std::string dtype_reason(const vm::Slot& s) {
 using Kind = ShaderBuilder::Kind;
 using Value = ShaderBuilder::Value;
 
+// The rows along `axis`: every other axis indexes one (softmax, arg reductions, cumsum).
+struct AxisRows {
+  std::int64_t dims[kMaxRank] = {};
+  int axes[kMaxRank] = {};
+  int rank = 0;
+  std::int64_t count = 1;
+};
+inline AxisRows rows_around(const vm::Slot& x, int axis) {
+  AxisRows r;
+  for (int a = 0; a < x.rank; ++a)
+    if (a != axis) {
+      r.axes[r.rank] = a;
+      r.dims[r.rank++] = x.dims[a];
+      r.count *= x.dims[a];
+    }
+  return r;
+}
+// The offset in `s` of the first element of row `row`.
+inline spirv::Id row_start(OpShaderEmitter& e, const AxisRows& r, spirv::Id row, const vm::Slot& s) {
+  using spirv::Op;
+  auto& m = e.module();
+  spirv::Id at = e.i32(0);
+  for (int k = 0; k < r.rank; ++k) {
+    const spirv::Id c = e.coordinate(row, r.dims, r.rank, k);
+    at = m.value(Op::i_add, e.type_i32(), {at, m.value(Op::i_mul, e.type_i32(), {c, e.i32(s.strides[r.axes[k]])})});
+  }
+  return at;
+}
+
 // y = f(x) for the float unary ops GLSL (or a few lines) computes; false for the others.
 inline bool unary_value(OpShaderEmitter& e, OpKind op, Value x, Value& y) {
   using spirv::Op;
@@ -569,16 +598,8 @@ inline OpShaderResult softmax_shader(const vm::OpCall& call) {
   if (attrs == nullptr) return std::string("softmax without its axis");
   const int axis = attrs->axis < 0 ? static_cast<int>(attrs->axis) + x.rank : static_cast<int>(attrs->axis);
   if (axis < 0 || axis >= x.rank) return std::string("the axis is out of range");
-  std::int64_t row_dims[kMaxRank] = {};
-  int row_axes[kMaxRank] = {};
-  int row_rank = 0;
-  std::int64_t rows = 1;
-  for (int a = 0; a < x.rank; ++a)
-    if (a != axis) {
-      row_axes[row_rank] = a;
-      row_dims[row_rank++] = x.dims[a];
-      rows *= x.dims[a];
-    }
+  const detail::AxisRows row = detail::rows_around(x, axis);
+  const std::int64_t rows = row.count;
   OpShader shader;
   shader.inputs = {&x};
   shader.outputs = {&out};
@@ -587,12 +608,7 @@ inline OpShaderResult softmax_shader(const vm::OpCall& call) {
   e.begin_elements({&x, &out}, rows);
   auto& m = e.module();
   const spirv::Id f = e.type_f32(), i = e.type_i32();
-  spirv::Id in_base = e.i32(0), out_base = e.i32(0);
-  for (int r = 0; r < row_rank; ++r) {
-    const spirv::Id c = e.coordinate(e.element(), row_dims, row_rank, r);
-    in_base = m.value(Op::i_add, i, {in_base, m.value(Op::i_mul, i, {c, e.i32(x.strides[row_axes[r]])})});
-    out_base = m.value(Op::i_add, i, {out_base, m.value(Op::i_mul, i, {c, e.i32(out.strides[row_axes[r]])})});
-  }
+  const spirv::Id in_base = detail::row_start(e, row, e.element(), x), out_base = detail::row_start(e, row, e.element(), out);
   const std::int64_t n = x.dims[axis];
   auto at = [&](spirv::Id base, spirv::Id j, std::int64_t stride) {
     return m.value(Op::i_add, i, {base, m.value(Op::i_mul, i, {j, e.i32(stride)})});
@@ -750,17 +766,31 @@ inline OpShaderResult slice_shader(const vm::OpCall& call) {
   });
 }
 
+namespace detail {
+// The data axis gather and gather_elements index, once their indices are checked (i32 or i64,
+// every one inside the axis); or why the CPU kernel runs the call.
+inline std::variant<int, std::string> indexed_axis(const vm::OpCall& call) {
+  const vm::Slot& data = *call.input(0);
+  const vm::Slot& indices = *call.input(1);
+  const auto* attrs = std::get_if<relax::AxisAttrs>(call.attrs);
+  if (attrs == nullptr) return std::string("no axis attribute");
+  const int axis = static_cast<int>(attrs->axis < 0 ? attrs->axis + data.rank : attrs->axis);
+  if (axis < 0 || axis >= data.rank) return std::string("the axis is out of range");
+  if (indices.dtype != DType::i32 && indices.dtype != DType::i64) return std::string("indices must be i32 or i64");
+  if (!indices_in_range(indices, data.dims[axis])) return std::string("an index is out of range");
+  return axis;
+}
+} // namespace detail
+
 inline OpShaderResult gather_shader(const vm::OpCall& call) {
   const vm::Slot& data = *call.input(0);
   const vm::Slot& indices = *call.input(1);
   const vm::Slot& out = call.output();
-  const auto* attrs = std::get_if<relax::AxisAttrs>(call.attrs);
-  if (attrs == nullptr) return std::string("gather without its axis");
-  const int axis = static_cast<int>(attrs->axis < 0 ? attrs->axis + data.rank : attrs->axis);
+  const auto checked = detail::indexed_axis(call);
+  if (const auto* why = std::get_if<std::string>(&checked)) return *why;
+  const int axis = std::get<int>(checked);
   const int ri = indices.rank;
-  if (axis < 0 || axis >= data.rank || out.rank != data.rank - 1 + ri) return std::string("gather's shapes do not fit");
-  if (indices.dtype != DType::i32 && indices.dtype != DType::i64) return std::string("gather indices must be i32 or i64");
-  if (!detail::indices_in_range(indices, data.dims[axis])) return std::string("an index is out of range");
+  if (out.rank != data.rank - 1 + ri) return std::string("gather's shapes do not fit");
   return detail::copy_shader({&data, &indices}, out, [&](OpShaderEmitter& e, const std::vector<spirv::Id>& coords) {
     spirv::Id index_at = e.i32(0);
     for (int a = 0; a < ri; ++a) index_at = detail::add_term(e, index_at, coords[static_cast<std::size_t>(axis + a)], indices.strides[a]);
@@ -778,12 +808,10 @@ inline OpShaderResult gather_elements_shader(const vm::OpCall& call) {
   const vm::Slot& data = *call.input(0);
   const vm::Slot& indices = *call.input(1);
   const vm::Slot& out = call.output();
-  const auto* attrs = std::get_if<relax::AxisAttrs>(call.attrs);
-  if (attrs == nullptr) return std::string("gather_elements without its axis");
-  const int axis = static_cast<int>(attrs->axis < 0 ? attrs->axis + data.rank : attrs->axis);
-  if (axis < 0 || axis >= data.rank || indices.rank != data.rank || out.rank != data.rank) return std::string("gather_elements' shapes do not fit");
-  if (indices.dtype != DType::i32 && indices.dtype != DType::i64) return std::string("indices must be i32 or i64");
-  if (!detail::indices_in_range(indices, data.dims[axis])) return std::string("an index is out of range");
+  const auto checked = detail::indexed_axis(call);
+  if (const auto* why = std::get_if<std::string>(&checked)) return *why;
+  const int axis = std::get<int>(checked);
+  if (indices.rank != data.rank || out.rank != data.rank) return std::string("gather_elements' shapes do not fit");
   return detail::copy_shader({&data, &indices}, out, [&](OpShaderEmitter& e, const std::vector<spirv::Id>& coords) {
     const spirv::Id index = detail::read_index(e, 1, e.broadcast_offset(coords, indices), data.dims[axis]);
     spirv::Id at = detail::add_term(e, e.i32(0), index, data.strides[axis]);
@@ -858,16 +886,8 @@ inline OpShaderResult arg_reduce_shader(const vm::OpCall& call) {
   if (x.dtype != DType::f32 && x.dtype != DType::i32 && x.dtype != DType::i64) return detail::dtype_reason(x);
   if (hard ? out.dtype != x.dtype : out.dtype != DType::i64) return std::string("an unexpected output dtype");
   const Kind k = x.dtype == DType::f32 ? Kind::f32 : x.dtype == DType::i64 ? Kind::i64 : Kind::i32;
-  std::int64_t row_dims[kMaxRank] = {};
-  int row_axes[kMaxRank] = {};
-  int row_rank = 0;
-  std::int64_t rows = 1;
-  for (int a = 0; a < x.rank; ++a)
-    if (a != axis) {
-      row_axes[row_rank] = a;
-      row_dims[row_rank++] = x.dims[a];
-      rows *= x.dims[a];
-    }
+  const detail::AxisRows row = detail::rows_around(x, axis);
+  const std::int64_t rows = row.count;
   OpShader shader;
   shader.inputs = {&x};
   shader.outputs = {&out};
@@ -876,9 +896,7 @@ inline OpShaderResult arg_reduce_shader(const vm::OpCall& call) {
   e.begin_elements({&x, &out}, rows);
   auto& m = e.module();
   const spirv::Id i32 = e.type_i32();
-  spirv::Id in_base = e.i32(0);
-  for (int r = 0; r < row_rank; ++r)
-    in_base = detail::add_term(e, in_base, e.coordinate(e.element(), row_dims, row_rank, r), x.strides[row_axes[r]]);
+  const spirv::Id in_base = detail::row_start(e, row, e.element(), x);
   const spirv::Id best = e.variable(k), best_index = e.variable(Kind::i32);
   m.code(Op::store, {best, e.load(0, in_base).id});
   m.code(Op::store, {best_index, e.i32(0)});
@@ -895,9 +913,7 @@ inline OpShaderResult arg_reduce_shader(const vm::OpCall& call) {
   if (!hard) {
     e.store(1, e.element(), {index, Kind::i32});  // the output is the rows, row-major
   } else {
-    spirv::Id out_base = e.i32(0);
-    for (int r = 0; r < row_rank; ++r)
-      out_base = detail::add_term(e, out_base, e.coordinate(e.element(), row_dims, row_rank, r), out.strides[row_axes[r]]);
+    const spirv::Id out_base = detail::row_start(e, row, e.element(), out);
     const spirv::Id j = e.open_loop([&] { return e.i32(x.dims[axis]); });
     const spirv::Id hit = m.value(Op::i_equal, e.type_bool(), {j, index});
     e.store(1, detail::add_term(e, out_base, j, out.strides[axis]), e.convert({hit, Kind::boolean}, k));
@@ -919,16 +935,8 @@ inline OpShaderResult cumsum_shader(const vm::OpCall& call) {
   if (axis < 0 || axis >= x.rank) return std::string("the axis is out of range");
   if ((x.dtype != DType::f32 && x.dtype != DType::i32 && x.dtype != DType::i64) || out.dtype != x.dtype) return detail::dtype_reason(x);
   const Kind k = x.dtype == DType::f32 ? Kind::f32 : x.dtype == DType::i64 ? Kind::i64 : Kind::i32;
-  std::int64_t row_dims[kMaxRank] = {};
-  int row_axes[kMaxRank] = {};
-  int row_rank = 0;
-  std::int64_t rows = 1;
-  for (int a = 0; a < x.rank; ++a)
-    if (a != axis) {
-      row_axes[row_rank] = a;
-      row_dims[row_rank++] = x.dims[a];
-      rows *= x.dims[a];
-    }
+  const detail::AxisRows row = detail::rows_around(x, axis);
+  const std::int64_t rows = row.count;
   OpShader shader;
   shader.inputs = {&x};
   shader.outputs = {&out};
@@ -936,12 +944,7 @@ inline OpShaderResult cumsum_shader(const vm::OpCall& call) {
   OpShaderEmitter e;
   e.begin_elements({&x, &out}, rows);
   auto& m = e.module();
-  spirv::Id in_base = e.i32(0), out_base = e.i32(0);
-  for (int r = 0; r < row_rank; ++r) {
-    const spirv::Id c = e.coordinate(e.element(), row_dims, row_rank, r);
-    in_base = detail::add_term(e, in_base, c, x.strides[row_axes[r]]);
-    out_base = detail::add_term(e, out_base, c, out.strides[row_axes[r]]);
-  }
+  const spirv::Id in_base = detail::row_start(e, row, e.element(), x), out_base = detail::row_start(e, row, e.element(), out);
   const std::int64_t n = x.dims[axis];
   const spirv::Id sum = e.variable(k);
   m.code(Op::store, {sum, e.zero(k)});
