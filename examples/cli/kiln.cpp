@@ -324,7 +324,12 @@ int run_command(const Args& args) {
   Result<Loaded> loaded = load_model_inputs(target, args);
   if (!loaded.ok()) return fail_with(loaded.status());
   vm::ExecutionContext ctx(loaded->exe, pool_ptr);
+  clear_cpu_fallback_notes();
   if (Status s = ctx.run(loaded->inputs); !s.ok()) return fail_with(s);
+  if (const std::string partly = cpu_fallback_note(args); !partly.empty()) {
+    std::printf("partly on CPU: %s\n", partly.c_str());
+    if (args.all_on_device) return fail_with(make_error(StatusCode::unsupported, "--all-on-device: ", partly, " ran on the CPU"));
+  }
   const relax::Function& fn = loaded->exe->function();
   for (std::size_t k = 0; k < fn.outputs.size(); ++k) {
     const vm::Slot& out = ctx.output(static_cast<int>(k));

@@ -373,6 +373,7 @@ class Kernel {
                           " does not fit the shader's 32-bit indices");
       pushed[static_cast<std::size_t>(i)] = static_cast<std::int32_t>(symbols[i]);
     }
+    KILN_RETURN_IF_ERROR(check_element_counts(symbols));
     std::array<std::array<std::uint32_t, 3>, kStages> groups{};
     Status status;
     [&]<std::size_t... I>(std::index_sequence<I...>) {
@@ -424,15 +425,32 @@ class Kernel {
     });
   }
 
+  // The elements of a tensor of extents Es under these extents.
+  template <class... Es>
+  static std::int64_t element_count(te::Extents<Es...>, const std::int64_t* symbols) {
+    std::int64_t count = 1;
+    ((count *= te::evaluate_extent<Es>([symbols]<Name N>() { return symbols[tir::compute_spec<Last, Last>().symbol_slot_of(N)]; })),
+     ...);
+    return count;
+  }
+  // The shaders index elements in 32 bits: every input and stage must have fewer than 2^31.
+  static Status check_element_counts(const std::int64_t* symbols) {
+    Status status;
+    auto check = [&]<class T>(std::type_identity<T>) {
+      const std::int64_t n = element_count(typename T::extents_type{}, symbols);
+      if (status.ok() && n > std::numeric_limits<std::int32_t>::max())
+        status = make_error(StatusCode::unsupported, "vulkan: kernel ", Last::name.view(), ": ", T::name.view(), " has ", n,
+                            " elements; the Vulkan backend indexes fewer than 2^31");
+    };
+    [&]<class... Ts>(te::TypeList<Ts...>) { (check(std::type_identity<Ts>{}), ...); }(te::concat_t<Inputs, Stages>{});
+    return status;
+  }
+
   // The buffer of dispatch I (not the last), large enough for these extents.
   template <std::size_t I>
   Status ensure_intermediate(const std::int64_t* symbols) {
     using St = stage_t<I>;
-    std::int64_t count = 1;
-    [&]<class... Es>(te::Extents<Es...>) {
-      ((count *= te::evaluate_extent<Es>([symbols]<Name N>() { return symbols[tir::compute_spec<Last, Last>().symbol_slot_of(N)]; })),
-       ...);
-    }(typename St::extents_type{});
+    const std::int64_t count = element_count(typename St::extents_type{}, symbols);
     const std::size_t bytes = static_cast<std::size_t>(std::max<std::int64_t>(count, 1)) * sizeof(typename St::value_type);
     if (intermediates_[I].handle() && intermediates_[I].bytes() >= bytes) return {};
     KILN_ASSIGN_OR_RETURN(intermediates_[I], Buffer::create(*device_, bytes, Memory::device_local));

@@ -32,7 +32,7 @@ struct DeviceOptions {
   bool stage_transfers = false;
   // A pipeline cache saved by Device::pipeline_cache_data() (read_pipeline_cache_file): data
   // from another device or driver is ignored (pipeline_cache_reused() says which happened).
-  std::vector<std::byte> pipeline_cache;
+  std::vector<std::byte> pipeline_cache = {};
   // For Device::adopt: the features the application enabled on its VkDevice (kiln cannot
   // ask Vulkan which were); a made device turns on every one it has.
   ShaderFeatures adopted_features = {};

@@ -11,6 +11,8 @@
 //   for (const auto& f : kiln::vulkan::cpu_fallbacks()) ...   // ops that ran on the CPU
 #pragma once
 
+#include <cstdint>
+#include <limits>
 #include <memory>
 #include <string>
 #include <variant>
@@ -66,6 +68,10 @@ inline Status run_on_device(const vm::OpCall& call) {
       else why = std::move(std::get<std::string>(made));
     }
     const ShaderFeatures has = (*runtime)->device().features();
+    for (const vm::Slot* slot : call.inputs)  // the shaders index elements in 32 bits
+      if (slot != nullptr && slot->elements() > std::numeric_limits<std::int32_t>::max()) why = "a tensor has 2^31 elements or more";
+    for (const vm::Slot* slot : call.outputs)
+      if (slot->elements() > std::numeric_limits<std::int32_t>::max()) why = "a tensor has 2^31 elements or more";
     for (const vm_ops::OpShader& s : shaders) {
       const ShaderFeatures needs = s.needs();
       if ((needs.storage_16bit && !has.storage_16bit) || (needs.storage_8bit && !has.storage_8bit) || (needs.int64 && !has.int64))
