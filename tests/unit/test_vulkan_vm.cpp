@@ -1,7 +1,8 @@
 // The dynamic module (the VM) with its ops on the Vulkan device: ONNX backend node cases of
 // every family the device runs pass with no op left to the CPU, a case with an op the device
-// does not run yet passes through the CPU fallback and names the op, and a module built in
-// code runs on the device as it does on the CPU.
+// does not run yet passes through the CPU fallback and names the op, and modules built in
+// code (a small network, resizes and scatters beyond what the node cases cover) run on the
+// device as they do on the CPU.
 #include <doctest/doctest.h>
 
 #include "onnx_testdata.hpp"
@@ -13,6 +14,7 @@
 #include <kiln/relax/builder.hpp>
 #include <kiln/vm/execution_context.hpp>
 
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -28,6 +30,41 @@ onnx::CaseResult run_on_device(const std::string& name) {
   Result<onnx::CaseResult> r = onnx::run_case(kiln::test::onnx_node_tests_dir() / name, options);
   REQUIRE_MESSAGE(r.ok(), r.status().to_string());
   return *r;
+}
+
+// Runs `module` on the CPU and on the device with `inputs` and checks that every output agrees
+// (f32 outputs), with every op on the device.
+void check_like_cpu(relax::Module module, const std::vector<Tensor>& inputs, float epsilon) {
+  auto on_cpu = vm::load(module);
+  auto on_device = vulkan::load(std::move(module));
+  REQUIRE_MESSAGE(on_cpu.ok(), on_cpu.status().to_string());
+  REQUIRE_MESSAGE(on_device.ok(), on_device.status().to_string());
+  vm::ExecutionContext cpu_ctx(*on_cpu), device_ctx(*on_device);
+  vulkan::clear_cpu_fallbacks();
+  const Status device_run = device_ctx.run(inputs);
+  REQUIRE_MESSAGE(device_run.ok(), device_run.to_string());
+  CHECK(vulkan::cpu_fallbacks().empty());
+  REQUIRE(cpu_ctx.run(inputs).ok());
+  REQUIRE(device_ctx.output_count() == cpu_ctx.output_count());
+  for (std::size_t o = 0; o < cpu_ctx.output_count(); ++o) {
+    CAPTURE(o);
+    const vm::Slot& got = device_ctx.output(o);
+    const vm::Slot& want = cpu_ctx.output(o);
+    REQUIRE(got.elements() == want.elements());
+    REQUIRE(want.dtype == DType::f32);
+    for (std::int64_t i = 0; i < got.elements(); ++i) {
+      const float g = got.data_as<float>()[i], w = want.data_as<float>()[i];
+      if (w != w) CHECK(g != g);
+      else CHECK(g == doctest::Approx(w).epsilon(epsilon));
+    }
+  }
+}
+
+Tensor f32_tensor(std::vector<std::int64_t> dims, const std::vector<float>& values) {
+  return Tensor::from_values<float>(dims, std::span<const float>(values)).value();
+}
+Tensor i64_tensor(std::vector<std::int64_t> dims, const std::vector<std::int64_t>& values) {
+  return Tensor::from_values<std::int64_t>(dims, std::span<const std::int64_t>(values)).value();
 }
 
 std::string fallback_ops() {
@@ -47,6 +84,8 @@ TEST_CASE("node cases of every family the device runs pass with every op on it")
       "test_argmax_default_axis_example", "test_mod_mixed_sign_int32", "test_pow_bcast_array",
       "test_transpose_all_permutations_1", "test_slice", "test_split_equal_parts_1d",
       "test_reduce_sum_default_axes_keepdims_example", "test_cast_FLOAT_to_FLOAT16", "test_where_example",
+      "test_resize_upsample_scales_cubic_A_n0p5_exclude_outside", "test_resize_downsample_sizes_nearest",
+      "test_resize_tf_crop_and_resize", "test_scatter_elements_with_duplicate_indices", "test_scatternd_multiply",
   };
   for (const char* name : cases) {
     CAPTURE(name);
@@ -58,10 +97,10 @@ TEST_CASE("node cases of every family the device runs pass with every op on it")
 
 TEST_CASE("an op the device does not run goes to the CPU kernel and is named") {
   if (!kiln::test::onnx_node_tests_available("the Vulkan fallback case")) return;
-  const onnx::CaseResult r = run_on_device("test_resize_upsample_scales_nearest");
+  const onnx::CaseResult r = run_on_device("test_nonzero_example");
   CHECK_MESSAGE(r.outcome == onnx::CaseResult::passed, r.detail);
   REQUIRE(vulkan::cpu_fallbacks().size() == 1);
-  CHECK(vulkan::cpu_fallbacks()[0].op == relax::OpKind::resize);
+  CHECK(vulkan::cpu_fallbacks()[0].op == relax::OpKind::non_zero);
   CHECK(vulkan::cpu_fallbacks()[0].reason == "not an elementwise op");
 }
 
@@ -100,4 +139,66 @@ TEST_CASE("a module built in code gives the CPU's results on the device, at two 
         CHECK(got.data_as<float>()[i] == doctest::Approx(want.data_as<float>()[i]).epsilon(1e-5));
     }
   }
+}
+
+TEST_CASE("resizes the node cases do not reach give the CPU's results on the device") {
+  using relax::ResizeAttrs;
+  using relax::ResizeMode;
+  using relax::ResizeCoordinates;
+  relax::Builder b;
+  const relax::Var x = b.input("x", relax::TensorType(DType::f32, {relax::SymDim(2), relax::SymDim(3), relax::SymDim(9), relax::SymDim(7)}));
+  ResizeAttrs antialiased;  // shrinking with a widened tent
+  antialiased.scales = {1.0, 1.0, 0.6, 0.5};
+  antialiased.mode = ResizeMode::linear;
+  antialiased.antialias = true;
+  ResizeAttrs cubic;  // growing two listed axes, the outside dropped
+  cubic.sizes = {relax::SymDim(13), relax::SymDim(11)};
+  cubic.axes = {2, 3};
+  cubic.mode = ResizeMode::cubic;
+  cubic.exclude_outside = true;
+  cubic.cubic_coeff_a = -0.5;
+  ResizeAttrs cropped;  // a region reaching past the input, filled with the extrapolation value
+  cropped.sizes = {relax::SymDim(6), relax::SymDim(5)};
+  cropped.axes = {2, 3};
+  cropped.mode = ResizeMode::linear;
+  cropped.coordinates = ResizeCoordinates::tf_crop_and_resize;
+  cropped.roi = {-0.2, 0.1, 0.9, 1.3};
+  cropped.extrapolation_value = 7.5;
+  ResizeAttrs nearest;  // three axes, ceil rounding
+  nearest.scales = {1.0, 2.0, 0.7, 1.5};
+  nearest.coordinates = ResizeCoordinates::asymmetric;
+  nearest.nearest_rounding = relax::ResizeRounding::ceil;
+  auto module = b.finish({b.emit(relax::OpKind::resize, {x}, antialiased), b.emit(relax::OpKind::resize, {x}, cubic),
+                          b.emit(relax::OpKind::resize, {x}, cropped), b.emit(relax::OpKind::resize, {x}, nearest)});
+  REQUIRE_MESSAGE(module.ok(), module.status().to_string());
+  check_like_cpu(std::move(*module), {f32_tensor({2, 3, 9, 7}, kiln::test::pattern(2 * 3 * 9 * 7, 0.9f))}, 1e-5f);
+}
+
+TEST_CASE("scatters with repeated indices and every reduction give the CPU's results on the device") {
+  using relax::ScatterAttrs;
+  using relax::ScatterReduction;
+  relax::Builder b;
+  const relax::Var data = b.input("data", relax::TensorType(DType::f32, {relax::SymDim(4), relax::SymDim(5), relax::SymDim(3)}));
+  const relax::Var updates = b.input("updates", relax::TensorType(DType::f32, {relax::SymDim(3), relax::SymDim(4), relax::SymDim(2)}));
+  const relax::Var slices = b.input("slices", relax::TensorType(DType::f32, {relax::SymDim(5), relax::SymDim(3)}));
+  // scatter_elements along axis 1 into [4, 5, 3]: indices [3, 4, 2], repeats and negatives.
+  std::vector<std::int64_t> along(3 * 4 * 2);
+  for (std::size_t i = 0; i < along.size(); ++i) along[i] = static_cast<std::int64_t>((i * 7) % 5) - (i % 3 == 0 ? 5 : 0);
+  const relax::Var element_indices = b.constant(i64_tensor({3, 4, 2}, along));
+  // scatter_nd into [4, 5, 3] by (i, j) tuples, (1, 2) three times and (-1, 0) twice.
+  const relax::Var tuples = b.constant(i64_tensor({5, 2}, {1, 2, 3, 4, 1, 2, -1, 0, 1, -3}));
+  std::vector<relax::Var> outputs;
+  for (ScatterReduction r : {ScatterReduction::none, ScatterReduction::add, ScatterReduction::mul, ScatterReduction::max, ScatterReduction::min}) {
+    outputs.push_back(b.emit(relax::OpKind::scatter_elements, {data, element_indices, updates}, ScatterAttrs{1, r}));
+    outputs.push_back(b.emit(relax::OpKind::scatter_nd, {data, tuples, slices}, ScatterAttrs{0, r}));
+  }
+  auto module = b.finish(outputs);
+  REQUIRE_MESSAGE(module.ok(), module.status().to_string());
+  std::vector<float> data_values = kiln::test::pattern(4 * 5 * 3, 1.1f);
+  std::vector<float> update_values = kiln::test::pattern(3 * 4 * 2, 0.4f);
+  update_values[5] = std::numeric_limits<float>::quiet_NaN();  // a NaN update wins max and min
+  check_like_cpu(std::move(*module),
+                 {f32_tensor({4, 5, 3}, data_values), f32_tensor({3, 4, 2}, update_values),
+                  f32_tensor({5, 3}, kiln::test::pattern(5 * 3, 2.3f))},
+                 1e-6f);
 }

@@ -1,6 +1,7 @@
 // kiln/backend/vulkan/vm/op_runtime.hpp: runs the shader of one op call on the process's Vulkan
 // device: a pipeline per distinct module (kept for the next call with the same shapes), the
-// call's inputs copied into buffers the runtime keeps, one dispatch, the outputs copied back.
+// call's inputs (and the shader's table) copied into buffers the runtime keeps, one dispatch,
+// the outputs copied back.
 //
 // This is the first form of the dynamic module on Vulkan: the module's memory stays on the
 // host and every call moves its own data, which is correct for any mix of device and CPU
@@ -10,11 +11,14 @@
 
 #include <vulkan/vulkan.hpp>
 
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <string>
 #include <vector>
 
 #include "../../../core/result.hpp"
@@ -50,17 +54,19 @@ class OpRuntime {
   // Runs `shader`: copies its inputs in, dispatches, copies its outputs out.
   Status run(const OpShader& shader) {
     std::lock_guard<std::mutex> lock(mutex_);
-    KILN_ASSIGN_OR_RETURN(Pipeline * p, pipeline(shader.words, shader.inputs.size() + shader.outputs.size()));
-    const std::size_t count = shader.inputs.size() + shader.outputs.size();
+    const std::size_t count = shader.bindings();
+    const std::size_t slots = shader.inputs.size() + shader.outputs.size();
+    KILN_ASSIGN_OR_RETURN(Pipeline * p, pipeline(shader.words, count));
     if (buffers_.size() < count) buffers_.resize(count);
     std::vector<vk::DescriptorBufferInfo> infos(count);
     for (std::size_t i = 0; i < count; ++i) {
-      const vm::Slot* slot = i < shader.inputs.size() ? shader.inputs[i] : shader.outputs[i - shader.inputs.size()];
-      const std::size_t bytes = span_bytes(*slot);
+      const vm::Slot* slot = i < shader.inputs.size() ? shader.inputs[i] : i < slots ? shader.outputs[i - shader.inputs.size()] : nullptr;
+      const std::size_t bytes = slot != nullptr ? span_bytes(*slot) : shader.table.size() * sizeof(std::uint32_t);
       if (!buffers_[i].handle() || buffers_[i].bytes() < bytes) {
         KILN_ASSIGN_OR_RETURN(buffers_[i], Buffer::create(device_, std::max<std::size_t>(bytes, 4), Memory::host_visible));
       }
       if (i < shader.inputs.size() && bytes > 0) std::memcpy(buffers_[i].data(), slot->data, bytes);
+      if (slot == nullptr) std::memcpy(buffers_[i].data(), shader.table.data(), bytes);
       infos[i] = vk::DescriptorBufferInfo(buffers_[i].handle(), 0, VK_WHOLE_SIZE);
     }
     std::vector<vk::WriteDescriptorSet> writes(count);
@@ -115,7 +121,20 @@ class OpRuntime {
     vk::DescriptorSet set;
   };
 
-  explicit OpRuntime(Device device) : device_(std::move(device)) {}
+  explicit OpRuntime(Device device) : device_(std::move(device)) {
+    if (const char* dir = std::getenv("KILN_SPIRV_DIR")) module_dir_ = dir;
+  }
+
+  // With KILN_SPIRV_DIR set, each distinct module goes there as op_<n>.spv, for spirv-val or
+  // spirv-dis (the test suite validates every module the node cases make).
+  void write_module(const std::vector<std::uint32_t>& words) const {
+    if (module_dir_.empty()) return;
+    const std::string path = module_dir_ + "/op_" + std::to_string(pipelines_.size()) + ".spv";
+    if (std::FILE* f = std::fopen(path.c_str(), "wb")) {
+      std::fwrite(words.data(), sizeof(std::uint32_t), words.size(), f);
+      std::fclose(f);
+    }
+  }
 
   // The bytes from a slot's first element to past its last (its strides may leave gaps).
   static std::size_t span_bytes(const vm::Slot& s) {
@@ -128,6 +147,7 @@ class OpRuntime {
   Result<Pipeline*> pipeline(const std::vector<std::uint32_t>& words, std::size_t bindings) {
     if (auto it = pipelines_.find(words); it != pipelines_.end()) return &it->second;
     const vk::Device d = device_.handle();
+    write_module(words);
     Pipeline p;
     try {
       p.module = d.createShaderModule(vk::ShaderModuleCreateInfo({}, words.size() * 4, words.data()));
@@ -153,6 +173,7 @@ class OpRuntime {
   std::mutex mutex_;
   std::map<std::vector<std::uint32_t>, Pipeline> pipelines_;
   std::vector<Buffer> buffers_;
+  std::string module_dir_;
 };
 
 } // namespace kiln::vulkan::vm_ops

@@ -31,13 +31,17 @@ using relax::OpKind;
 
 inline constexpr std::uint32_t kGroupSize = 64;
 
-// A module for one call: its words, the slots it binds (inputs first, outputs last) and how
-// many workgroups of kGroupSize invocations it needs.
+// A module for one call: its words, the slots it binds (inputs first, outputs next), the
+// constant table it reads, if any (a buffer of i32 words bound last: positions and weights
+// the host computed for the call's shapes), and how many invocations it needs.
 struct OpShader {
   std::vector<std::uint32_t> words;
   std::vector<const vm::Slot*> inputs;
   std::vector<const vm::Slot*> outputs;
+  std::vector<std::uint32_t> table;
   std::int64_t invocations = 0;
+
+  std::size_t bindings() const noexcept { return inputs.size() + outputs.size() + (table.empty() ? 0 : 1); }
 
   // The device features its buffers need.
   ShaderFeatures needs() const {
@@ -72,12 +76,16 @@ inline std::optional<ShaderBuilder::Storage> storage_for(DType t) {
 // A shader over the elements of a call's output, one invocation each.
 class OpShaderEmitter : public ShaderBuilder {
  public:
-  // Declares the buffers (the dtypes must have storages) and opens the invocation's element
-  // index, guarded by the element count.
-  void begin_elements(const std::vector<const vm::Slot*>& slots, std::int64_t elements) {
+  // Declares the buffers (the dtypes must have storages; then an i32 table when `table`) and
+  // opens the invocation's element index, guarded by the element count.
+  void begin_elements(const std::vector<const vm::Slot*>& slots, std::int64_t elements, bool table = false) {
     std::vector<Storage> storages;
     for (const vm::Slot* s : slots) storages.push_back(*storage_for(s->dtype));
     for (const vm::Slot* s : slots) booleans_.push_back(s->dtype == DType::boolean);
+    if (table) {
+      storages.push_back(Storage::i32);
+      booleans_.push_back(false);
+    }
     begin(storages.data(), static_cast<int>(storages.size()), 0);
     using spirv::Op;
     const spirv::Id base = m_.value(Op::i_mul, t_i32_, {folded_workgroup_x(), m_.constant_i32(static_cast<std::int32_t>(kGroupSize))});
@@ -258,7 +266,9 @@ inline Value integer_mod(OpShaderEmitter& e, Value a, Value b) {
   const spirv::Id a_negative = e.less(k, a.id, zero), b_negative = e.less(k, safe_b, zero);
   const spirv::Id abs_a = e.pick(k, a_negative, m.value(Op::i_sub, t, {zero, a.id}), a.id);
   const spirv::Id abs_b = e.pick(k, b_negative, m.value(Op::i_sub, t, {zero, safe_b}), safe_b);
-  const spirv::Id magnitude = m.value(Op::u_mod, t, {abs_a, abs_b});
+  const spirv::Id unsigned_t = m.type_int(k == Kind::i64 ? 64 : 32, false);  // OpUMod's result is unsigned
+  const spirv::Id unsigned_mod = m.value(Op::u_mod, unsigned_t, {m.value(Op::bitcast, unsigned_t, {abs_a}), m.value(Op::bitcast, unsigned_t, {abs_b})});
+  const spirv::Id magnitude = m.value(Op::bitcast, t, {unsigned_mod});
   const spirv::Id r = e.pick(k, a_negative, m.value(Op::i_sub, t, {zero, magnitude}), magnitude);
   const spirv::Id differs = m.value(Op::logical_and, boolean, {m.value(Op::i_not_equal, boolean, {r, zero}),
                                                                m.value(Op::logical_not_equal, boolean, {e.less(k, r, zero), b_negative})});
@@ -1274,41 +1284,6 @@ inline std::variant<std::vector<OpShader>, std::string> split_shaders(const vm::
   }
   if (first != x.dims[axis]) return std::string("the outputs do not add up to the input");
   return shaders;
-}
-
-// The shader for a call, or why the call runs on the CPU.
-inline OpShaderResult shader_for(const vm::OpCall& call) {
-  switch (call.op) {
-    case OpKind::matmul:
-    case OpKind::gemm: return linear_shader(call);
-    case OpKind::reduce_sum:
-    case OpKind::reduce_mean:
-    case OpKind::reduce_max:
-    case OpKind::reduce_min:
-    case OpKind::reduce_prod: return reduce_shader(call);
-    case OpKind::softmax:
-    case OpKind::log_softmax: return softmax_shader(call);
-    case OpKind::cast: return cast_shader(call);
-    case OpKind::transpose: return transpose_shader(call);
-    case OpKind::slice: return slice_shader(call);
-    case OpKind::gather: return gather_shader(call);
-    case OpKind::gather_elements: return gather_elements_shader(call);
-    case OpKind::concat: return concat_shader(call);
-    case OpKind::argmax:
-    case OpKind::argmin:
-    case OpKind::hardmax: return arg_reduce_shader(call);
-    case OpKind::cumsum: return cumsum_shader(call);
-    case OpKind::tile: return tile_shader(call);
-    case OpKind::max_pool:
-    case OpKind::average_pool: return pool_shader(call);
-    case OpKind::conv: return conv_shader(call);
-    case OpKind::conv_transpose: return conv_transpose_shader(call);
-    case OpKind::expand: return expand_shader(call);
-    case OpKind::global_max_pool:
-    case OpKind::global_average_pool: return global_pool_shader(call);
-    case OpKind::shape_of: return shape_of_shader(call);
-    default: return elementwise_shader(call);
-  }
 }
 
 } // namespace kiln::vulkan::vm_ops

@@ -1,5 +1,5 @@
 // kiln/backend/vulkan/vm/vm_kernels.hpp: the dynamic module (the VM) with its ops on the Vulkan
-// device. Each op's kernel writes a shader for the call (vm/op_shaders.hpp) and runs it on the
+// device. Each op's kernel writes a shader for the call (vm/call_shaders.hpp) and runs it on the
 // process's device; a call the device cannot run (a dtype its buffers do not hold, an op
 // without a shader yet) runs the CPU kernel instead and is noted, so that a runner can report
 // a model as run partly on the CPU and name the ops.
@@ -22,8 +22,8 @@
 #include "../../../relax/module.hpp"
 #include "../../../vm/cpu_kernels.hpp"
 #include "../../../vm/executable.hpp"
+#include "call_shaders.hpp"
 #include "op_runtime.hpp"
-#include "op_shaders.hpp"
 
 namespace kiln::vulkan {
 
