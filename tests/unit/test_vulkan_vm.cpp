@@ -14,6 +14,7 @@
 #include <kiln/relax/builder.hpp>
 #include <kiln/vm/execution_context.hpp>
 
+#include <cmath>
 #include <limits>
 #include <string>
 #include <vector>
@@ -33,8 +34,8 @@ onnx::CaseResult run_on_device(const std::string& name) {
 }
 
 // Runs `module` on the CPU and on the device with `inputs` and checks that every output agrees
-// (f32 outputs), with every op on the device.
-void check_like_cpu(relax::Module module, const std::vector<Tensor>& inputs, float epsilon) {
+// (f32 or f64 outputs; NaN where the CPU has NaN, infinities exactly), with every op on the device.
+void check_like_cpu(relax::Module module, const std::vector<Tensor>& inputs, double epsilon) {
   auto on_cpu = vm::load(module);
   auto on_device = vulkan::load(std::move(module));
   REQUIRE_MESSAGE(on_cpu.ok(), on_cpu.status().to_string());
@@ -51,10 +52,14 @@ void check_like_cpu(relax::Module module, const std::vector<Tensor>& inputs, flo
     const vm::Slot& got = device_ctx.output(o);
     const vm::Slot& want = cpu_ctx.output(o);
     REQUIRE(got.elements() == want.elements());
-    REQUIRE(want.dtype == DType::f32);
+    REQUIRE(got.dtype == want.dtype);
+    REQUIRE((want.dtype == DType::f32 || want.dtype == DType::f64));
     for (std::int64_t i = 0; i < got.elements(); ++i) {
-      const float g = got.data_as<float>()[i], w = want.data_as<float>()[i];
+      CAPTURE(i);
+      const double g = want.dtype == DType::f32 ? double{got.data_as<float>()[i]} : got.data_as<double>()[i];
+      const double w = want.dtype == DType::f32 ? double{want.data_as<float>()[i]} : want.data_as<double>()[i];
       if (w != w) CHECK(g != g);
+      else if (std::isinf(w)) CHECK(g == w);
       else CHECK(g == doctest::Approx(w).epsilon(epsilon));
     }
   }
@@ -201,4 +206,26 @@ TEST_CASE("scatters with repeated indices and every reduction give the CPU's res
                  {f32_tensor({4, 5, 3}, data_values), f32_tensor({3, 4, 2}, update_values),
                   f32_tensor({5, 3}, kiln::test::pattern(5 * 3, 2.3f))},
                  1e-6f);
+}
+
+TEST_CASE("f64 exp, log, sums and casts give the CPU's results on the device, to about an ulp") {
+  // GLSL's exp and log are 32-bit only: the device computes f64 ones itself.
+  relax::Builder b;
+  std::vector<double> xs = {0.0, -0.0, 1e-300, 5e-324, -1.0, 1.0, 2.5, -745.2, -708.0, 709.7, 710.0, 1e300,
+                            std::numeric_limits<double>::infinity(), -std::numeric_limits<double>::infinity(),
+                            std::numeric_limits<double>::quiet_NaN(), 0.6931471805599453, 100.25, -3.75, 1e-10, 123456.789};
+  for (int i = -200; i <= 200; ++i) xs.push_back(i * 0.37);
+  const std::int64_t n = static_cast<std::int64_t>(xs.size());
+  const relax::Var x = b.input("x", relax::TensorType(DType::f64, {relax::SymDim(n)}));
+  const relax::Var finite = b.input("finite", relax::TensorType(DType::f64, {relax::SymDim(4), relax::SymDim(101)}));
+  auto module = b.finish({b.exp(x), b.emit(relax::OpKind::log, {x}), b.emit(relax::OpKind::reduce_sum, {finite}, relax::ReduceAttrs{{1}, false, false}),
+                          b.emit(relax::OpKind::cumsum, {finite}, relax::CumSumAttrs{1, false, false}),
+                          b.emit(relax::OpKind::cast, {finite}, relax::CastAttrs{DType::f32})});
+  REQUIRE_MESSAGE(module.ok(), module.status().to_string());
+  std::vector<double> grid(4 * 101);
+  for (std::size_t i = 0; i < grid.size(); ++i) grid[i] = xs[20 + i % 401] * (i % 2 == 0 ? 1.0 : -0.5);
+  check_like_cpu(std::move(*module),
+                 {Tensor::from_values<double>(std::vector<std::int64_t>{n}, std::span<const double>(xs)).value(),
+                  Tensor::from_values<double>(std::vector<std::int64_t>{4, 101}, std::span<const double>(grid)).value()},
+                 4e-16);
 }

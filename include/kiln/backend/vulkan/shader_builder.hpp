@@ -7,6 +7,7 @@
 #pragma once
 
 #include <cstdint>
+#include <limits>
 #include <string_view>
 #include <type_traits>
 #include <vector>
@@ -21,13 +22,15 @@ inline constexpr int kMaxConstructs = 48;
 
 class ShaderBuilder {
  public:
-  enum class Kind : std::uint8_t { f32, i32, boolean, i64 };  // i64 needs the Int64 capability
+  // i64 needs the Int64 capability, f64 the Float64 one (a module with an f64 buffer has it).
+  enum class Kind : std::uint8_t { f32, i32, boolean, i64, f64 };
+  static constexpr bool is_float(Kind k) { return k == Kind::f32 || k == Kind::f64; }
   struct Value {
     spirv::Id id = 0;
     Kind kind = Kind::f32;
   };
   // How a buffer stores its elements; loads widen them to the kind they compute in.
-  enum class Storage : std::uint8_t { f32, i32, f16, i8, u8, i64 };
+  enum class Storage : std::uint8_t { f32, i32, f16, i8, u8, i64, f64 };
   template <class T>
   static constexpr Storage storage_of() {
     if constexpr (std::is_same_v<T, float>) return Storage::f32;
@@ -35,6 +38,7 @@ class ShaderBuilder {
     else if constexpr (std::is_same_v<T, f16>) return Storage::f16;
     else if constexpr (std::is_same_v<T, std::int8_t>) return Storage::i8;
     else if constexpr (std::is_same_v<T, std::int64_t>) return Storage::i64;
+    else if constexpr (std::is_same_v<T, double>) return Storage::f64;
     else return Storage::u8;
   }
 
@@ -42,14 +46,16 @@ class ShaderBuilder {
   // buffers' element types, by binding.
   constexpr void begin(const Storage* storages, int buffer_count, int push_constant_words) {
     using namespace spirv;
-    bool storage_16bit = false, storage_8bit = false, int64 = false;
+    bool storage_16bit = false, storage_8bit = false, int64 = false, float64 = false;
     for (int b = 0; b < buffer_count; ++b) {
       storage_16bit = storage_16bit || storages[b] == Storage::f16;
       storage_8bit = storage_8bit || storages[b] == Storage::i8 || storages[b] == Storage::u8;
       int64 = int64 || storages[b] == Storage::i64;
+      float64 = float64 || storages[b] == Storage::f64;
     }
     m_.capability(capability::shader);
     if (int64) m_.capability(capability::int64);
+    if (float64) m_.capability(capability::float64);
     if (storage_16bit) m_.capability(capability::storage_buffer_16bit_access);
     if (storage_8bit) {
       m_.capability(capability::storage_buffer_8bit_access);
@@ -121,12 +127,13 @@ class ShaderBuilder {
       case Kind::i32: return t_i32_;
       case Kind::i64: return m_.type_int(64, true);
       case Kind::boolean: return t_bool_;
+      case Kind::f64: return m_.type_float(64);
     }
     return t_f32_;
   }
 
   static constexpr Kind kind_of(Storage s) {
-    return s == Storage::f32 || s == Storage::f16 ? Kind::f32 : s == Storage::i64 ? Kind::i64 : Kind::i32;
+    return s == Storage::f32 || s == Storage::f16 ? Kind::f32 : s == Storage::i64 ? Kind::i64 : s == Storage::f64 ? Kind::f64 : Kind::i32;
   }
   constexpr spirv::Id stored_type(Storage s) {
     switch (s) {
@@ -136,6 +143,7 @@ class ShaderBuilder {
       case Storage::i8: return m_.type_int(8, true);
       case Storage::u8: return m_.type_int(8, false);
       case Storage::i64: return m_.type_int(64, true);
+      case Storage::f64: return m_.type_float(64);
     }
     return t_f32_;
   }
@@ -172,10 +180,11 @@ class ShaderBuilder {
   constexpr Value convert(Value v, Kind to) {
     using spirv::Op;
     if (v.kind == to) return v;
-    if (to == Kind::boolean) return {m_.value(v.kind == Kind::f32 ? Op::f_unord_not_equal : Op::i_not_equal, t_bool_, {v.id, zero(v.kind)}), to};
+    if (to == Kind::boolean) return {m_.value(is_float(v.kind) ? Op::f_unord_not_equal : Op::i_not_equal, t_bool_, {v.id, zero(v.kind)}), to};
     if (v.kind == Kind::boolean) return {m_.value(Op::select, scalar(to), {v.id, constant(to, 1).id, zero(to)}), to};
-    if (to == Kind::f32) return {m_.value(Op::convert_s_to_f, t_f32_, {v.id}), to};
-    if (v.kind == Kind::f32) return {m_.value(Op::convert_f_to_s, scalar(to), {v.id}), to};
+    if (is_float(to) && is_float(v.kind)) return {m_.value(Op::f_convert, scalar(to), {v.id}), to};
+    if (is_float(to)) return {m_.value(Op::convert_s_to_f, scalar(to), {v.id}), to};
+    if (is_float(v.kind)) return {m_.value(Op::convert_f_to_s, scalar(to), {v.id}), to};
     return {m_.value(Op::s_convert, scalar(to), {v.id}), to};  // i32 <-> i64
   }
   constexpr spirv::Id zero(Kind k) { return constant(k, 0).id; }
@@ -183,27 +192,29 @@ class ShaderBuilder {
     if (k == Kind::f32) return {m_.constant_f32(static_cast<float>(v)), k};
     if (k == Kind::i32) return {m_.constant_i32(static_cast<std::int32_t>(v)), k};
     if (k == Kind::i64) return {m_.constant_i64(static_cast<std::int64_t>(v)), k};
+    if (k == Kind::f64) return {m_.constant_f64(v), k};
     return {m_.constant_bool(v != 0), k};
   }
   constexpr spirv::Id less(Kind k, spirv::Id a, spirv::Id b) {
-    return m_.value(k == Kind::f32 ? spirv::Op::f_ord_less_than : spirv::Op::s_less_than, t_bool_, {a, b});
+    return m_.value(is_float(k) ? spirv::Op::f_ord_less_than : spirv::Op::s_less_than, t_bool_, {a, b});
   }
   constexpr spirv::Id pick(Kind k, spirv::Id condition, spirv::Id a, spirv::Id b) {
     return m_.value(spirv::Op::select, scalar(k), {condition, a, b});
   }
   constexpr Value arithmetic(spirv::Op float_op, spirv::Op int_op, Value a, Value b) {
-    return {m_.value(a.kind == Kind::f32 ? float_op : int_op, scalar(a.kind), {a.id, b.id}), a.kind};
+    return {m_.value(is_float(a.kind) ? float_op : int_op, scalar(a.kind), {a.id, b.id}), a.kind};
   }
   constexpr Value compare(spirv::Op float_op, spirv::Op int_op, spirv::Op bool_op, Value a, Value b) {
-    const spirv::Op op = a.kind == Kind::f32 ? float_op : a.kind == Kind::boolean ? bool_op : int_op;
+    const spirv::Op op = is_float(a.kind) ? float_op : a.kind == Kind::boolean ? bool_op : int_op;
     return {m_.value(op, t_bool_, {a.id, b.id}), Kind::boolean};
   }
+  // GLSL.std.450's exp, log, pow and the trigonometric functions take 32-bit floats only.
   constexpr Value glsl(std::uint32_t instruction, Value a) {
-    return {m_.ext(t_f32_, instruction, {a.id}), Kind::f32};
+    return {m_.ext(scalar(a.kind), instruction, {a.id}), a.kind};
   }
   constexpr Value floor_divide(Value a, Value b) {
     using spirv::Op;
-    if (a.kind == Kind::f32) return glsl(spirv::glsl::floor, arithmetic(Op::f_div, Op::f_div, a, b));
+    if (is_float(a.kind)) return glsl(spirv::glsl::floor, arithmetic(Op::f_div, Op::f_div, a, b));
     // Truncating quotient, one less where the remainder is not zero and the signs differ.
     // (OpSRem is undefined for negative operands in Vulkan: q * b != a tells an inexact quotient.)
     const spirv::Id q = m_.value(Op::s_div, t_i32_, {a.id, b.id});
@@ -227,6 +238,68 @@ class ShaderBuilder {
     const spirv::Id magnitude = m_.value(Op::f_sub, t_f32_, {m_.constant_f32(1.0f), m_.value(Op::f_mul, t_f32_, {poly, gauss})});
     const spirv::Id negative = less(Kind::f32, x.id, m_.constant_f32(0.0f));
     return {pick(Kind::f32, negative, m_.value(Op::f_negate, t_f32_, {magnitude}), magnitude), Kind::f32};
+  }
+
+  // exp and log of an f64 (GLSL.std.450's are 32-bit only), to about one ulp:
+  //   exp: x = k ln2 + r with |r| <= ln2 / 2 (ln2 in two parts, so k ln2 is exact), e^r by its
+  //        Taylor series to r^13, scaled by 2^k in two halves (each stays a normal number);
+  //   log: x = m 2^e with m in [sqrt(1/2), sqrt(2)), log m = 2 atanh(s), s = (m - 1) / (m + 1),
+  //        by its series to s^21 (|s| < 0.172). Subnormals count where the device keeps them.
+  constexpr Value exp64(Value x) {
+    using spirv::Op;
+    const spirv::Id t = scalar(Kind::f64);
+    const auto c = [&](double v) { return m_.constant_f64(v); };
+    const auto mul = [&](spirv::Id a, spirv::Id b) { return m_.value(Op::f_mul, t, {a, b}); };
+    constexpr double kLn2High = 6.93147180369123816490e-01, kLn2Low = 1.90821492927058770002e-10;
+    spirv::Id k = m_.ext(t, spirv::glsl::round_even, {mul(x.id, c(1.4426950408889634))});
+    k = pick(Kind::f64, less(Kind::f64, k, c(-1100.0)), c(-1100.0), k);  // past both ends of the range
+    k = pick(Kind::f64, less(Kind::f64, c(1100.0), k), c(1100.0), k);
+    const spirv::Id r = m_.value(Op::f_sub, t, {m_.value(Op::f_sub, t, {x.id, mul(k, c(kLn2High))}), mul(k, c(kLn2Low))});
+    double factorial = 1.0;
+    for (int i = 2; i <= 13; ++i) factorial *= i;
+    spirv::Id p = c(1.0 / factorial);
+    for (int i = 13; i-- > 0;) {
+      factorial /= (i + 1);
+      p = m_.value(Op::f_add, t, {mul(p, r), c(1.0 / factorial)});
+    }
+    const spirv::Id n = m_.value(Op::convert_f_to_s, t_i32_, {k});
+    const spirv::Id half = m_.value(Op::s_div, t_i32_, {n, m_.constant_i32(2)});
+    const spirv::Id scaled = m_.ext(t, spirv::glsl::ldexp, {m_.ext(t, spirv::glsl::ldexp, {p, half}), m_.value(Op::i_sub, t_i32_, {n, half})});
+    // Past the ends: 0 below the smallest subnormal's logarithm, infinity above the largest
+    // double's; NaN stays.
+    spirv::Id y = pick(Kind::f64, less(Kind::f64, x.id, c(-746.0)), c(0.0), scaled);
+    y = pick(Kind::f64, less(Kind::f64, c(709.8), x.id), c(std::numeric_limits<double>::infinity()), y);
+    const spirv::Id nan = m_.value(Op::f_unord_not_equal, t_bool_, {x.id, x.id});
+    return {pick(Kind::f64, nan, x.id, y), Kind::f64};
+  }
+  constexpr Value log64(Value x) {
+    using spirv::Op;
+    const spirv::Id t = scalar(Kind::f64);
+    const auto c = [&](double v) { return m_.constant_f64(v); };
+    const auto mul = [&](spirv::Id a, spirv::Id b) { return m_.value(Op::f_mul, t, {a, b}); };
+    constexpr double kLn2High = 6.93147180369123816490e-01, kLn2Low = 1.90821492927058770002e-10;
+    // A subnormal x is scaled by 2^54 first (frexp of a subnormal is not reliable everywhere).
+    const spirv::Id subnormal = less(Kind::f64, x.id, c(std::numeric_limits<double>::min()));
+    const spirv::Id normal_x = pick(Kind::f64, subnormal, mul(x.id, c(18014398509481984.0)), x.id);
+    const spirv::Id exponent_variable = variable(Kind::i32);
+    spirv::Id m = m_.ext(t, spirv::glsl::frexp, {normal_x, exponent_variable});
+    spirv::Id e = m_.value(Op::load, t_i32_, {exponent_variable});
+    e = pick(Kind::i32, subnormal, m_.value(Op::i_sub, t_i32_, {e, m_.constant_i32(54)}), e);
+    const spirv::Id low = less(Kind::f64, m, c(0.70710678118654752440));
+    m = pick(Kind::f64, low, mul(m, c(2.0)), m);
+    e = pick(Kind::i32, low, m_.value(Op::i_sub, t_i32_, {e, m_.constant_i32(1)}), e);
+    const spirv::Id s = m_.value(Op::f_div, t, {m_.value(Op::f_sub, t, {m, c(1.0)}), m_.value(Op::f_add, t, {m, c(1.0)})});
+    const spirv::Id z = mul(s, s);
+    spirv::Id p = c(1.0 / 21.0);
+    for (int i = 9; i >= 0; --i) p = m_.value(Op::f_add, t, {mul(p, z), c(1.0 / (2 * i + 1))});
+    const spirv::Id log_m = mul(mul(c(2.0), s), p);
+    const spirv::Id ef = m_.value(Op::convert_s_to_f, t, {e});
+    spirv::Id y = m_.value(Op::f_add, t, {mul(ef, c(kLn2High)), m_.value(Op::f_add, t, {log_m, mul(ef, c(kLn2Low))})});
+    const double inf = std::numeric_limits<double>::infinity();
+    y = pick(Kind::f64, m_.value(Op::f_ord_equal, t_bool_, {x.id, c(inf)}), c(inf), y);
+    y = pick(Kind::f64, m_.value(Op::f_ord_equal, t_bool_, {x.id, c(0.0)}), c(-inf), y);
+    const spirv::Id undefined = m_.value(Op::logical_or, t_bool_, {less(Kind::f64, x.id, c(0.0)), m_.value(Op::f_unord_not_equal, t_bool_, {x.id, x.id})});
+    return {pick(Kind::f64, undefined, c(std::numeric_limits<double>::quiet_NaN()), y), Kind::f64};
   }
 
   // ---- structured control flow ---------------------------------------------------------
@@ -290,7 +363,7 @@ class ShaderBuilder {
   constexpr void add_buffer(Storage s) {
     using namespace spirv;
     const int binding = buffer_count_++;
-    const std::uint32_t bytes = s == Storage::f16 ? 2 : s == Storage::i8 || s == Storage::u8 ? 1 : s == Storage::i64 ? 8 : 4;
+    const std::uint32_t bytes = s == Storage::f16 ? 2 : s == Storage::i8 || s == Storage::u8 ? 1 : s == Storage::i64 || s == Storage::f64 ? 8 : 4;
     const Id block = m_.type_block(m_.type_runtime_array(stored_type(s), bytes));
     const Id var = m_.global_variable(m_.type_pointer(storage::storage_buffer, block), storage::storage_buffer);
     m_.decorate(var, decoration::descriptor_set, {0});

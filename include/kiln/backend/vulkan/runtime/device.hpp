@@ -88,12 +88,14 @@ class Device {
       if (storage8.storageBuffer8BitAccess && !core_8bit) extensions.push_back(VK_KHR_8BIT_STORAGE_EXTENSION_NAME);
       vk::PhysicalDeviceFeatures core;
       core.shaderInt64 = query.features.shaderInt64;
+      core.shaderFloat64 = query.features.shaderFloat64;
       vk::DeviceCreateInfo device_info({}, queue_info, {}, extensions, &core);
       device_info.pNext = &enable16;
       s->device = s->physical.createDevice(device_info);
       s->features.storage_16bit = storage16.storageBuffer16BitAccess == VK_TRUE;
       s->features.storage_8bit = storage8.storageBuffer8BitAccess == VK_TRUE;
       s->features.int64 = query.features.shaderInt64 == VK_TRUE;
+      s->features.float64 = query.features.shaderFloat64 == VK_TRUE;
       s->owns_device = true;
       s->queue = s->device.getQueue(s->queue_family, 0);
       s->finish_setup(options);

@@ -95,6 +95,10 @@ class ModuleBuilder {
   }
   constexpr Id constant_u32(std::uint32_t v) { return cached(Op::constant, {type_int(32, false), v}); }
   constexpr Id constant_f32(float v) { return cached(Op::constant, {type_float(32), std::bit_cast<std::uint32_t>(v)}); }
+  constexpr Id constant_f64(double v) {
+    const auto bits = std::bit_cast<std::uint64_t>(v);
+    return cached(Op::constant, {type_float(64), static_cast<std::uint32_t>(bits), static_cast<std::uint32_t>(bits >> 32)});
+  }
   constexpr Id constant_bool(bool v) { return cached(v ? Op::constant_true : Op::constant_false, {type_bool()}); }
 
   // A module-scope variable (storage buffer, push constants, built-in input).

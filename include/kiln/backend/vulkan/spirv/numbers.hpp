@@ -91,6 +91,7 @@ enum class Op : std::uint16_t {
 
 namespace capability {
 inline constexpr std::uint32_t shader = 1;
+inline constexpr std::uint32_t float64 = 10;
 inline constexpr std::uint32_t int64 = 11;
 inline constexpr std::uint32_t storage_buffer_16bit_access = 4433;  // core in SPIR-V 1.3
 inline constexpr std::uint32_t storage_buffer_8bit_access = 4448;   // SPV_KHR_8bit_storage
@@ -160,6 +161,8 @@ inline constexpr std::uint32_t exp2 = 29;
 inline constexpr std::uint32_t log2 = 30;
 inline constexpr std::uint32_t sqrt = 31;
 inline constexpr std::uint32_t inverse_sqrt = 32;
+inline constexpr std::uint32_t frexp = 51;
+inline constexpr std::uint32_t ldexp = 53;
 }
 
 } // namespace kiln::vulkan::spirv

@@ -50,6 +50,7 @@ struct OpShader {
       f.storage_16bit = f.storage_16bit || s->dtype == DType::f16;
       f.storage_8bit = f.storage_8bit || s->dtype == DType::i8 || s->dtype == DType::u8 || s->dtype == DType::boolean;
       f.int64 = f.int64 || s->dtype == DType::i64;
+      f.float64 = f.float64 || s->dtype == DType::f64;
     };
     for (const vm::Slot* s : inputs) note(s);
     for (const vm::Slot* s : outputs) note(s);
@@ -67,6 +68,7 @@ inline std::optional<ShaderBuilder::Storage> storage_for(DType t) {
     case DType::f16: return S::f16;
     case DType::i8: return S::i8;
     case DType::i64: return S::i64;
+    case DType::f64: return S::f64;
     case DType::u8:
     case DType::boolean: return S::u8;
     default: return std::nullopt;
@@ -152,6 +154,32 @@ inline std::string dtype_reason(const vm::Slot& s) {
 
 using Kind = ShaderBuilder::Kind;
 using Value = ShaderBuilder::Value;
+
+// The kind a dtype's elements compute in (f16 in f32, 8-bit integers in i32); its storage must
+// exist.
+inline Kind kind_for(DType t) { return t == DType::boolean ? Kind::boolean : ShaderBuilder::kind_of(*storage_for(t)); }
+
+// y = f(x) for the f64 unary ops computed here; false for the others (they run on the CPU).
+inline bool unary_value_f64(OpShaderEmitter& e, OpKind op, Value x, Value& y) {
+  using spirv::Op;
+  namespace g = spirv::glsl;
+  auto& m = e.module();
+  const spirv::Id t = e.scalar(Kind::f64), zero = m.constant_f64(0.0), one = m.constant_f64(1.0);
+  switch (op) {
+    case OpKind::identity: y = x; return true;
+    case OpKind::neg: y = {m.value(Op::f_negate, t, {x.id}), Kind::f64}; return true;
+    case OpKind::abs: y = e.glsl(g::f_abs, x); return true;
+    case OpKind::relu: y = {e.pick(Kind::f64, e.less(Kind::f64, x.id, zero), zero, x.id), Kind::f64}; return true;
+    case OpKind::exp: y = e.exp64(x); return true;
+    case OpKind::log: y = e.log64(x); return true;
+    case OpKind::sqrt: y = e.glsl(g::sqrt, x); return true;
+    case OpKind::reciprocal: y = {m.value(Op::f_div, t, {one, x.id}), Kind::f64}; return true;
+    case OpKind::floor: y = e.glsl(g::floor, x); return true;
+    case OpKind::ceil: y = e.glsl(g::ceil, x); return true;
+    case OpKind::round: y = e.glsl(g::round_even, x); return true;
+    default: return false;
+  }
+}
 
 // The rows along `axis`: every other axis indexes one (softmax, arg reductions, cumsum).
 struct AxisRows {
@@ -279,9 +307,9 @@ inline Value integer_mod(OpShaderEmitter& e, Value a, Value b) {
 inline Value float_mod(OpShaderEmitter& e, Value a, Value b) {
   using spirv::Op;
   auto& m = e.module();
-  const spirv::Id f = e.type_f32();
+  const spirv::Id f = e.scalar(a.kind);
   const spirv::Id q = m.ext(f, spirv::glsl::trunc, {m.value(Op::f_div, f, {a.id, b.id})});
-  return {m.value(Op::f_sub, f, {a.id, m.value(Op::f_mul, f, {b.id, q})}), Kind::f32};
+  return {m.value(Op::f_sub, f, {a.id, m.value(Op::f_mul, f, {b.id, q})}), a.kind};
 }
 // std::pow for floats: GLSL's pow leaves a negative or zero base undefined, so the magnitude
 // goes through exp2(b * log2|a|) and the sign, zeros and non-integer exponents are handled here.
@@ -336,7 +364,7 @@ inline OpShaderResult elementwise_shader(const vm::OpCall& call) {
   if (!detail::on_device(&out)) return detail::dtype_reason(out);
   shader.outputs.push_back(&out);
   const DType t = call.inputs[is_where ? 1 : 0]->dtype;
-  const bool floating = t == DType::f32 || t == DType::f16;
+  const bool floating = t == DType::f32 || t == DType::f16 || t == DType::f64;
   // Integer semantics the CPU kernels give (wrapping, truncating or flooring division, powers)
   // stay there; so do the float ops GLSL has no exact form for.
   if (family == relax::OpFamily::unary && !floating && call.op != OpKind::identity && call.op != OpKind::logical_not)
@@ -345,6 +373,7 @@ inline OpShaderResult elementwise_shader(const vm::OpCall& call) {
   const bool integer = t == DType::i32 || t == DType::i64 || t == DType::i8 || t == DType::u8;
   if (family == relax::OpFamily::binary && !floating && !integer) return std::string("this integer arithmetic runs on the CPU");
   if (call.op == OpKind::power && !floating) return std::string("integer powers run on the CPU");
+  if (call.op == OpKind::power && t == DType::f64) return std::string("f64 powers run on the CPU");
 
   OpShaderEmitter e;
   std::vector<const vm::Slot*> slots = shader.inputs;
@@ -357,11 +386,12 @@ inline OpShaderResult elementwise_shader(const vm::OpCall& call) {
   for (std::size_t i = 0; i < shader.inputs.size(); ++i)
     v.push_back(e.load(static_cast<int>(i), e.broadcast_offset(coords, *shader.inputs[i])));
   Value y;
-  const Kind k = floating ? Kind::f32 : t == DType::i64 ? Kind::i64 : Kind::i32;
+  const Kind k = t == DType::boolean ? Kind::i32 : detail::kind_for(t);
   switch (family) {
     case relax::OpFamily::unary:
       if (call.op == OpKind::logical_not) y = {m.value(Op::logical_not, e.type_bool(), {e.convert(v[0], Kind::boolean).id}), Kind::boolean};
-      else if (!detail::unary_value(e, call.op, v[0], y)) return std::string("this unary op runs on the CPU");
+      else if (!(k == Kind::f64 ? detail::unary_value_f64(e, call.op, v[0], y) : detail::unary_value(e, call.op, v[0], y)))
+        return std::string("this unary op runs on the CPU");
       break;
     case relax::OpFamily::binary: {
       const Value a = e.convert(v[0], k), b = e.convert(v[1], k);
@@ -502,8 +532,8 @@ inline OpShaderResult linear_shader(const vm::OpCall& call) {
   return shader;
 }
 
-// reduce_sum, reduce_mean, reduce_max, reduce_min and reduce_prod over any axes, in f32: one
-// invocation per output element walks its reduced elements.
+// reduce_sum, reduce_mean, reduce_max, reduce_min and reduce_prod over any axes, in f32, f64
+// or i64: one invocation per output element walks its reduced elements.
 inline OpShaderResult reduce_shader(const vm::OpCall& call) {
   using spirv::Op;
   using detail::Kind;
@@ -513,10 +543,11 @@ inline OpShaderResult reduce_shader(const vm::OpCall& call) {
     return std::string("not a reduction");
   const vm::Slot& x = *call.input(0);
   const vm::Slot& out = call.output();
-  // The dtypes the CPU kernel takes (f64 aside): f32, and i64 but for the mean.
+  // The dtypes the CPU kernel takes: f32, f64, and i64 but for the mean.
   const bool integer = x.dtype == DType::i64 && op != OpKind::reduce_mean;
-  if ((x.dtype != DType::f32 && !integer) || out.dtype != x.dtype) return std::string("reductions run on the device in f32 and i64");
-  const Kind k = integer ? Kind::i64 : Kind::f32;
+  if ((x.dtype != DType::f32 && x.dtype != DType::f64 && !integer) || out.dtype != x.dtype)
+    return std::string("reductions run on the device in f32, f64 and i64");
+  const Kind k = detail::kind_for(x.dtype);
   const auto* attrs = std::get_if<relax::ReduceAttrs>(call.attrs);
   if (attrs == nullptr) return std::string("a reduction without its attributes");
   bool marked[kMaxRank] = {};
@@ -549,7 +580,6 @@ inline OpShaderResult reduce_shader(const vm::OpCall& call) {
   OpShaderEmitter e;
   e.begin_elements({&x, &out}, shader.invocations);
   auto& m = e.module();
-  const spirv::Id f = e.type_f32();
   const spirv::Id i = e.type_i32();
   spirv::Id base = e.i32(0);
   for (int r = 0; r < kept_rank; ++r) {
@@ -562,10 +592,10 @@ inline OpShaderResult reduce_shader(const vm::OpCall& call) {
                : op == OpKind::reduce_min ? m.constant_i64(std::numeric_limits<std::int64_t>::max())
                                           : m.constant_i64(op == OpKind::reduce_prod ? 1 : 0);
   } else {
-    identity = m.constant_f32(op == OpKind::reduce_max   ? -std::numeric_limits<float>::infinity()
-                              : op == OpKind::reduce_min ? std::numeric_limits<float>::infinity()
-                              : op == OpKind::reduce_prod ? 1.0f
-                                                          : 0.0f);
+    identity = e.constant(k, op == OpKind::reduce_max   ? -std::numeric_limits<double>::infinity()
+                             : op == OpKind::reduce_min ? std::numeric_limits<double>::infinity()
+                             : op == OpKind::reduce_prod ? 1.0
+                                                         : 0.0).id;
   }
   const spirv::Id acc = e.variable(k);
   m.code(Op::store, {acc, identity});
@@ -589,7 +619,7 @@ inline OpShaderResult reduce_shader(const vm::OpCall& call) {
   e.close();
   spirv::Id y = m.value(Op::load, t, {acc});
   if (op == OpKind::reduce_mean)  // 0 / 0 is NaN for an empty reduction, as on the CPU
-    y = m.value(Op::f_div, f, {y, m.constant_f32(static_cast<float>(reduced_count))});
+    y = m.value(Op::f_div, t, {y, e.constant(k, static_cast<double>(reduced_count)).id});
   e.store(1, e.element(), {y, k});
   shader.words = e.finish(kGroupSize, 1, 1);
   return shader;
@@ -844,10 +874,8 @@ inline OpShaderResult concat_shader(const vm::OpCall& call) {
     inputs.push_back(in);
   }
   if (inputs.size() + 1 > static_cast<std::size_t>(kMaxBindings)) return std::string("concat of too many inputs");
-  const detail::Kind k = out.dtype == DType::f32 || out.dtype == DType::f16 ? detail::Kind::f32
-                         : out.dtype == DType::i64                          ? detail::Kind::i64
-                         : out.dtype == DType::boolean                      ? detail::Kind::boolean
-                                                                            : detail::Kind::i32;
+  if (!detail::on_device(&out)) return detail::dtype_reason(out);
+  const detail::Kind k = detail::kind_for(out.dtype);
   return detail::copy_shader(inputs, out, [&](OpShaderEmitter& e, const std::vector<spirv::Id>& coords) {
     auto& m = e.module();
     const spirv::Id result = e.variable(k);
@@ -895,7 +923,7 @@ inline OpShaderResult arg_reduce_shader(const vm::OpCall& call) {
   if (axis < 0 || axis >= x.rank || x.dims[axis] == 0) return std::string("the axis is out of range or empty");
   if (x.dtype != DType::f32 && x.dtype != DType::i32 && x.dtype != DType::i64) return detail::dtype_reason(x);
   if (hard ? out.dtype != x.dtype : out.dtype != DType::i64) return std::string("an unexpected output dtype");
-  const Kind k = x.dtype == DType::f32 ? Kind::f32 : x.dtype == DType::i64 ? Kind::i64 : Kind::i32;
+  const Kind k = detail::kind_for(x.dtype);
   const detail::AxisRows row = detail::rows_around(x, axis);
   const std::int64_t rows = row.count;
   OpShader shader;
@@ -943,8 +971,9 @@ inline OpShaderResult cumsum_shader(const vm::OpCall& call) {
   if (attrs == nullptr) return std::string("cumsum without its attributes");
   const int axis = static_cast<int>(attrs->axis < 0 ? attrs->axis + x.rank : attrs->axis);
   if (axis < 0 || axis >= x.rank) return std::string("the axis is out of range");
-  if ((x.dtype != DType::f32 && x.dtype != DType::i32 && x.dtype != DType::i64) || out.dtype != x.dtype) return detail::dtype_reason(x);
-  const Kind k = x.dtype == DType::f32 ? Kind::f32 : x.dtype == DType::i64 ? Kind::i64 : Kind::i32;
+  if ((x.dtype != DType::f32 && x.dtype != DType::f64 && x.dtype != DType::i32 && x.dtype != DType::i64) || out.dtype != x.dtype)
+    return detail::dtype_reason(x);
+  const Kind k = detail::kind_for(x.dtype);
   const detail::AxisRows row = detail::rows_around(x, axis);
   const std::int64_t rows = row.count;
   OpShader shader;
@@ -962,7 +991,7 @@ inline OpShaderResult cumsum_shader(const vm::OpCall& call) {
   const spirv::Id j = attrs->reverse ? m.value(Op::i_sub, e.type_i32(), {e.i32(n - 1), step}) : step;
   const spirv::Id v = e.load(0, detail::add_term(e, in_base, j, x.strides[axis])).id;
   const spirv::Id before = m.value(Op::load, e.scalar(k), {sum});
-  const spirv::Id after = m.value(k == Kind::f32 ? Op::f_add : Op::i_add, e.scalar(k), {before, v});
+  const spirv::Id after = m.value(ShaderBuilder::is_float(k) ? Op::f_add : Op::i_add, e.scalar(k), {before, v});
   m.code(Op::store, {sum, after});
   e.store(1, detail::add_term(e, out_base, j, out.strides[axis]), {attrs->exclusive ? before : after, k});
   e.close();
