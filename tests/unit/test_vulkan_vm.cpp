@@ -34,7 +34,7 @@ onnx::CaseResult run_on_device(const std::string& name) {
 }
 
 // Runs `module` on the CPU and on the device with `inputs` and checks that every output agrees
-// (f32 or f64 outputs; NaN where the CPU has NaN, infinities exactly), with every op on the device.
+// (f32 or f64 outputs with NaN where the CPU has NaN and infinities exactly; i64 outputs exactly), with every op on the device.
 void check_like_cpu(relax::Module module, const std::vector<Tensor>& inputs, double epsilon) {
   auto on_cpu = vm::load(module);
   auto on_device = vulkan::load(std::move(module));
@@ -53,6 +53,10 @@ void check_like_cpu(relax::Module module, const std::vector<Tensor>& inputs, dou
     const vm::Slot& want = cpu_ctx.output(o);
     REQUIRE(got.elements() == want.elements());
     REQUIRE(got.dtype == want.dtype);
+    if (want.dtype == DType::i64) {  // indices: exactly
+      for (std::int64_t i = 0; i < got.elements(); ++i) CHECK(got.data_as<std::int64_t>()[i] == want.data_as<std::int64_t>()[i]);
+      continue;
+    }
     REQUIRE((want.dtype == DType::f32 || want.dtype == DType::f64));
     for (std::int64_t i = 0; i < got.elements(); ++i) {
       CAPTURE(i);
@@ -91,6 +95,8 @@ TEST_CASE("node cases of every family the device runs pass with every op on it")
       "test_reduce_sum_default_axes_keepdims_example", "test_cast_FLOAT_to_FLOAT16", "test_where_example",
       "test_resize_upsample_scales_cubic_A_n0p5_exclude_outside", "test_resize_downsample_sizes_nearest",
       "test_resize_tf_crop_and_resize", "test_scatter_elements_with_duplicate_indices", "test_scatternd_multiply",
+      "test_top_k_smallest", "test_constant_pad", "test_batchnorm_epsilon", "test_instancenorm_example",
+      "test_reduce_log_sum_exp_keepdims_random", "test_cast_FLOAT_to_DOUBLE", "test_cumsum_2d_negative_axis",
   };
   for (const char* name : cases) {
     CAPTURE(name);
@@ -228,4 +234,28 @@ TEST_CASE("f64 exp, log, sums and casts give the CPU's results on the device, to
                  {Tensor::from_values<double>(std::vector<std::int64_t>{n}, std::span<const double>(xs)).value(),
                   Tensor::from_values<double>(std::vector<std::int64_t>{4, 101}, std::span<const double>(grid)).value()},
                  4e-16);
+}
+
+TEST_CASE("topk with ties and NaNs, and the norms, give the CPU's results on the device") {
+  relax::Builder b;
+  const relax::Var x = b.input("x", relax::TensorType(DType::f32, {relax::SymDim(2), relax::SymDim(6), relax::SymDim(3), relax::SymDim(5)}));
+  const relax::Var scale = b.input("scale", relax::TensorType(DType::f32, {relax::SymDim(6)}));
+  const relax::Var bias = b.input("bias", relax::TensorType(DType::f32, {relax::SymDim(6)}));
+  const relax::Var row_scale = b.input("row_scale", relax::TensorType(DType::f32, {relax::SymDim(3), relax::SymDim(5)}));
+  std::vector<relax::Var> outputs;
+  for (bool largest : {true, false})
+    for (const relax::Var& v : b.emit_multi(relax::OpKind::topk, {x}, relax::TopKAttrs{.k = 4, .axis = 1, .largest = largest}))
+      outputs.push_back(v);
+  outputs.push_back(b.emit(relax::OpKind::group_norm, {x, scale, bias}, relax::NormAttrs{.epsilon = 1e-3, .num_groups = 3}));
+  outputs.push_back(b.emit(relax::OpKind::instance_norm, {x, scale, bias}, relax::NormAttrs{.epsilon = 1e-4}));
+  outputs.push_back(b.layer_norm(x, row_scale, {}, relax::NormAttrs{.epsilon = 1e-5, .axis = 2}));
+  auto module = b.finish(outputs);
+  REQUIRE_MESSAGE(module.ok(), module.status().to_string());
+  std::vector<float> xv = kiln::test::pattern(2 * 6 * 3 * 5, 0.8f);
+  for (std::size_t i = 0; i < xv.size(); i += 7) xv[i] = 0.25f;  // ties
+  xv[3] = xv[33] = std::numeric_limits<float>::quiet_NaN();      // NaNs sort above every number
+  check_like_cpu(std::move(*module),
+                 {f32_tensor({2, 6, 3, 5}, xv), f32_tensor({6}, kiln::test::pattern(6, 1.7f)), f32_tensor({6}, kiln::test::pattern(6, 0.6f)),
+                  f32_tensor({3, 5}, kiln::test::pattern(15, 2.1f))},
+                 1e-5);
 }

@@ -5,8 +5,10 @@
 #include "../../../relax/op_kind.hpp"
 #include "../../../vm/op_kernel.hpp"
 #include "op_shaders.hpp"
+#include "norm_shaders.hpp"
 #include "resize_shader.hpp"
 #include "scatter_shaders.hpp"
+#include "topk_shader.hpp"
 
 namespace kiln::vulkan::vm_ops {
 
@@ -44,6 +46,12 @@ inline OpShaderResult shader_for(const vm::OpCall& call) {
     case OpKind::resize: return resize_shader(call);
     case OpKind::scatter_elements: return scatter_elements_shader(call);
     case OpKind::scatter_nd: return scatter_nd_shader(call);
+    case OpKind::pad: return pad_shader(call);
+    case OpKind::topk: return topk_shader(call);
+    case OpKind::batch_norm: return batch_norm_shader(call);
+    case OpKind::instance_norm:
+    case OpKind::group_norm: return group_norm_shader(call);
+    case OpKind::layer_norm: return layer_norm_shader(call);
     default: return elementwise_shader(call);
   }
 }

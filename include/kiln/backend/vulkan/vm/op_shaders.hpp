@@ -719,6 +719,14 @@ inline spirv::Id add_term(OpShaderEmitter& e, spirv::Id sum, spirv::Id coord, st
   return m.value(Op::i_add, e.type_i32(), {sum, term});
 }
 
+// Whether `position` lies in [0, extent).
+inline spirv::Id inside(OpShaderEmitter& e, spirv::Id position, std::int64_t extent) {
+  using spirv::Op;
+  auto& m = e.module();
+  const spirv::Id above = m.value(Op::s_greater_than_equal, e.type_bool(), {position, e.i32(0)});
+  return m.value(Op::logical_and, e.type_bool(), {above, e.less(Kind::i32, position, e.i32(extent))});
+}
+
 // An index read from `indices` (i32 or i64) as i32, with a negative one counted from `extent`.
 inline spirv::Id read_index(OpShaderEmitter& e, int binding, spirv::Id at, std::int64_t extent) {
   using spirv::Op;
@@ -803,6 +811,39 @@ inline OpShaderResult slice_shader(const vm::OpCall& call) {
     spirv::Id at = e.i32(base);
     for (int i = 0; i < x.rank; ++i) at = detail::add_term(e, at, coords[static_cast<std::size_t>(i)], step[i] * x.strides[i]);
     return e.load(0, at);
+  });
+}
+
+// pad (constant mode): an output element reads the input element its coordinates minus the
+// leading pads reach, or is the value outside the input (negative pads crop).
+inline OpShaderResult pad_shader(const vm::OpCall& call) {
+  using spirv::Op;
+  const vm::Slot& x = *call.input(0);
+  const vm::Slot& out = call.output();
+  const auto* a = std::get_if<relax::PadAttrs>(call.attrs);
+  if (a == nullptr || out.rank != x.rank || out.dtype != x.dtype) return std::string("pad without its attributes");
+  const int n = a->axes.empty() ? x.rank : a->axes.size();
+  if (a->pads.size() != 2 * n) return std::string("pads does not fit the axes");
+  std::int64_t begin[kMaxRank] = {};
+  for (int i = 0; i < n; ++i) {
+    const std::int64_t attr_axis = a->axes.empty() ? i : a->axes[i];
+    const int axis = static_cast<int>(attr_axis < 0 ? attr_axis + x.rank : attr_axis);
+    if (axis < 0 || axis >= x.rank) return std::string("a pad axis is out of range");
+    begin[axis] = a->pads[i];
+    if (out.dims[axis] != x.dims[axis] + a->pads[i] + a->pads[n + i]) return std::string("the output does not fit the pads");
+  }
+  if (x.elements() == 0) return std::string("padding an empty input");
+  return detail::copy_shader({&x}, out, [&](OpShaderEmitter& e, const std::vector<spirv::Id>& coords) {
+    auto& m = e.module();
+    spirv::Id inside = m.constant_bool(true);
+    spirv::Id at = e.i32(0);
+    for (int i = 0; i < x.rank; ++i) {
+      const spirv::Id c = m.value(Op::i_sub, e.type_i32(), {coords[static_cast<std::size_t>(i)], e.i32(begin[i])});
+      inside = m.value(Op::logical_and, e.type_bool(), {inside, detail::inside(e, c, x.dims[i])});
+      at = detail::add_term(e, at, c, x.strides[i]);
+    }
+    const detail::Value v = e.load(0, e.pick(detail::Kind::i32, inside, at, e.i32(0)));
+    return detail::Value{e.pick(v.kind, inside, v.id, e.constant(v.kind, a->value).id), v.kind};
   });
 }
 
@@ -1028,18 +1069,12 @@ struct WindowAxis {
   std::int64_t x_stride = 0, w_stride = 0;  // of the input and the weight, in elements
 };
 
-// The input position of tap `k` of output position `o` along `a`, and whether it is inside.
+// The input position of tap `k` of output position `o` along `a`.
 inline spirv::Id tap_position(OpShaderEmitter& e, const WindowAxis& a, spirv::Id o, spirv::Id k) {
   using spirv::Op;
   auto& m = e.module();
   const spirv::Id start = m.value(Op::i_sub, e.type_i32(), {m.value(Op::i_mul, e.type_i32(), {o, e.i32(a.stride)}), e.i32(a.pad_begin)});
   return m.value(Op::i_add, e.type_i32(), {start, m.value(Op::i_mul, e.type_i32(), {k, e.i32(a.dilation)})});
-}
-inline spirv::Id inside(OpShaderEmitter& e, spirv::Id position, std::int64_t extent) {
-  using spirv::Op;
-  auto& m = e.module();
-  const spirv::Id above = m.value(Op::s_greater_than_equal, e.type_bool(), {position, e.i32(0)});
-  return m.value(Op::logical_and, e.type_bool(), {above, e.less(Kind::i32, position, e.i32(extent))});
 }
 
 } // namespace detail
