@@ -34,7 +34,7 @@ onnx::CaseResult run_on_device(const std::string& name) {
 }
 
 // Runs `module` on the CPU and on the device with `inputs` and checks that every output agrees
-// (f32 or f64 outputs with NaN where the CPU has NaN and infinities exactly; i64 outputs exactly), with every op on the device.
+// (f32 or f64 outputs with NaN where the CPU has NaN and infinities exactly; integer outputs exactly), with every op on the device.
 void check_like_cpu(relax::Module module, const std::vector<Tensor>& inputs, double epsilon) {
   auto on_cpu = vm::load(module);
   auto on_device = vulkan::load(std::move(module));
@@ -53,8 +53,13 @@ void check_like_cpu(relax::Module module, const std::vector<Tensor>& inputs, dou
     const vm::Slot& want = cpu_ctx.output(o);
     REQUIRE(got.elements() == want.elements());
     REQUIRE(got.dtype == want.dtype);
-    if (want.dtype == DType::i64) {  // indices: exactly
-      for (std::int64_t i = 0; i < got.elements(); ++i) CHECK(got.data_as<std::int64_t>()[i] == want.data_as<std::int64_t>()[i]);
+    if (want.dtype == DType::i64 || want.dtype == DType::i32 || want.dtype == DType::u16) {  // integers: exactly
+      for (std::int64_t i = 0; i < got.elements(); ++i) {
+        CAPTURE(i);
+        if (want.dtype == DType::i64) CHECK(got.data_as<std::int64_t>()[i] == want.data_as<std::int64_t>()[i]);
+        else if (want.dtype == DType::i32) CHECK(got.data_as<std::int32_t>()[i] == want.data_as<std::int32_t>()[i]);
+        else CHECK(got.data_as<std::uint16_t>()[i] == want.data_as<std::uint16_t>()[i]);
+      }
       continue;
     }
     REQUIRE((want.dtype == DType::f32 || want.dtype == DType::f64));
@@ -97,6 +102,7 @@ TEST_CASE("node cases of every family the device runs pass with every op on it")
       "test_resize_tf_crop_and_resize", "test_scatter_elements_with_duplicate_indices", "test_scatternd_multiply",
       "test_top_k_smallest", "test_constant_pad", "test_batchnorm_epsilon", "test_instancenorm_example",
       "test_reduce_log_sum_exp_keepdims_random", "test_cast_FLOAT_to_DOUBLE", "test_cumsum_2d_negative_axis",
+      "test_pow_types_int64_int64", "test_bitshift_right_uint16", "test_mod_uint16",
   };
   for (const char* name : cases) {
     CAPTURE(name);
@@ -258,4 +264,38 @@ TEST_CASE("topk with ties and NaNs, and the norms, give the CPU's results on the
                  {f32_tensor({2, 6, 3, 5}, xv), f32_tensor({6}, kiln::test::pattern(6, 1.7f)), f32_tensor({6}, kiln::test::pattern(6, 0.6f)),
                   f32_tensor({3, 5}, kiln::test::pattern(15, 2.1f))},
                  1e-5);
+}
+
+TEST_CASE("integer powers and 16-bit unsigned arithmetic give the CPU's results on the device") {
+  // Powers wrap at the integer's width; negative exponents truncate 1 / base^-e.
+  std::vector<std::int32_t> bases, exponents;
+  for (std::int32_t a : {-3, -2, -1, 0, 1, 2, 3, 1000, 46341})
+    for (std::int32_t e : {-2, -1, 0, 1, 2, 3, 5, 31, 33}) {
+      bases.push_back(a);
+      exponents.push_back(e);
+    }
+  const std::int64_t n = static_cast<std::int64_t>(bases.size());
+  std::vector<std::int64_t> wide_bases(bases.begin(), bases.end()), wide_exponents(exponents.begin(), exponents.end());
+  std::vector<std::uint16_t> us = {0, 1, 7, 255, 256, 40000, 65535, 12345, 3};
+  std::vector<std::uint16_t> vs = {0, 3, 65535, 2, 40000, 7, 1, 100, 65535};
+  relax::Builder b;
+  const relax::Var a32 = b.input("a32", relax::TensorType(DType::i32, {relax::SymDim(n)}));
+  const relax::Var e32 = b.input("e32", relax::TensorType(DType::i32, {relax::SymDim(n)}));
+  const relax::Var a64 = b.input("a64", relax::TensorType(DType::i64, {relax::SymDim(n)}));
+  const relax::Var e64 = b.input("e64", relax::TensorType(DType::i64, {relax::SymDim(n)}));
+  const relax::Var u = b.input("u", relax::TensorType(DType::u16, {relax::SymDim(9)}));
+  const relax::Var v = b.input("v", relax::TensorType(DType::u16, {relax::SymDim(9)}));
+  auto module = b.finish({b.emit(relax::OpKind::power, {a32, e32}), b.emit(relax::OpKind::power, {a64, e64}),
+                          b.emit(relax::OpKind::add, {u, v}), b.emit(relax::OpKind::multiply, {u, v}),
+                          b.emit(relax::OpKind::mod, {u, v}), b.emit(relax::OpKind::divide, {u, v}),
+                          b.emit(relax::OpKind::maximum, {u, v}), b.emit(relax::OpKind::power, {u, v})});
+  REQUIRE_MESSAGE(module.ok(), module.status().to_string());
+  check_like_cpu(std::move(*module),
+                 {Tensor::from_values<std::int32_t>(std::vector<std::int64_t>{n}, std::span<const std::int32_t>(bases)).value(),
+                  Tensor::from_values<std::int32_t>(std::vector<std::int64_t>{n}, std::span<const std::int32_t>(exponents)).value(),
+                  Tensor::from_values<std::int64_t>(std::vector<std::int64_t>{n}, std::span<const std::int64_t>(wide_bases)).value(),
+                  Tensor::from_values<std::int64_t>(std::vector<std::int64_t>{n}, std::span<const std::int64_t>(wide_exponents)).value(),
+                  Tensor::from_values<std::uint16_t>(std::vector<std::int64_t>{9}, std::span<const std::uint16_t>(us)).value(),
+                  Tensor::from_values<std::uint16_t>(std::vector<std::int64_t>{9}, std::span<const std::uint16_t>(vs)).value()},
+                 0.0);
 }

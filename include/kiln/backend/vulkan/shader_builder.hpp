@@ -30,7 +30,7 @@ class ShaderBuilder {
     Kind kind = Kind::f32;
   };
   // How a buffer stores its elements; loads widen them to the kind they compute in.
-  enum class Storage : std::uint8_t { f32, i32, f16, i8, u8, i64, f64 };
+  enum class Storage : std::uint8_t { f32, i32, f16, i8, u8, i64, f64, i16, u16 };
   template <class T>
   static constexpr Storage storage_of() {
     if constexpr (std::is_same_v<T, float>) return Storage::f32;
@@ -48,7 +48,7 @@ class ShaderBuilder {
     using namespace spirv;
     bool storage_16bit = false, storage_8bit = false, int64 = false, float64 = false;
     for (int b = 0; b < buffer_count; ++b) {
-      storage_16bit = storage_16bit || storages[b] == Storage::f16;
+      storage_16bit = storage_16bit || storages[b] == Storage::f16 || storages[b] == Storage::i16 || storages[b] == Storage::u16;
       storage_8bit = storage_8bit || storages[b] == Storage::i8 || storages[b] == Storage::u8;
       int64 = int64 || storages[b] == Storage::i64;
       float64 = float64 || storages[b] == Storage::f64;
@@ -142,6 +142,8 @@ class ShaderBuilder {
       case Storage::f16: return m_.type_float(16);
       case Storage::i8: return m_.type_int(8, true);
       case Storage::u8: return m_.type_int(8, false);
+      case Storage::i16: return m_.type_int(16, true);
+      case Storage::u16: return m_.type_int(16, false);
       case Storage::i64: return m_.type_int(64, true);
       case Storage::f64: return m_.type_float(64);
     }
@@ -153,8 +155,10 @@ class ShaderBuilder {
     const spirv::Id raw = m_.value(Op::load, stored_type(s), {element_pointer(binding, at)});
     switch (s) {
       case Storage::f16: return {m_.value(Op::f_convert, t_f32_, {raw}), Kind::f32};
-      case Storage::i8: return {m_.value(Op::s_convert, t_i32_, {raw}), Kind::i32};
-      case Storage::u8: return {m_.value(Op::bitcast, t_i32_, {m_.value(Op::u_convert, t_u32_, {raw})}), Kind::i32};
+      case Storage::i8:
+      case Storage::i16: return {m_.value(Op::s_convert, t_i32_, {raw}), Kind::i32};
+      case Storage::u8:
+      case Storage::u16: return {m_.value(Op::bitcast, t_i32_, {m_.value(Op::u_convert, t_u32_, {raw})}), Kind::i32};
       default: return {raw, kind_of(s)};
     }
   }
@@ -164,8 +168,8 @@ class ShaderBuilder {
     spirv::Id word = convert(v, kind_of(s)).id;
     // Narrowing keeps the low bits (a wrap, as a C++ cast to int8 does) or rounds to f16.
     if (s == Storage::f16) word = m_.value(Op::f_convert, stored_type(s), {word});
-    else if (s == Storage::i8) word = m_.value(Op::s_convert, stored_type(s), {word});
-    else if (s == Storage::u8) word = m_.value(Op::u_convert, stored_type(s), {word});
+    else if (s == Storage::i8 || s == Storage::i16) word = m_.value(Op::s_convert, stored_type(s), {word});
+    else if (s == Storage::u8 || s == Storage::u16) word = m_.value(Op::u_convert, stored_type(s), {word});
     m_.code(Op::store, {element_pointer(binding, at), word});
   }
 
@@ -363,7 +367,10 @@ class ShaderBuilder {
   constexpr void add_buffer(Storage s) {
     using namespace spirv;
     const int binding = buffer_count_++;
-    const std::uint32_t bytes = s == Storage::f16 ? 2 : s == Storage::i8 || s == Storage::u8 ? 1 : s == Storage::i64 || s == Storage::f64 ? 8 : 4;
+    const std::uint32_t bytes = s == Storage::f16 || s == Storage::i16 || s == Storage::u16 ? 2
+                                : s == Storage::i8 || s == Storage::u8                       ? 1
+                                : s == Storage::i64 || s == Storage::f64                     ? 8
+                                                                                             : 4;
     const Id block = m_.type_block(m_.type_runtime_array(stored_type(s), bytes));
     const Id var = m_.global_variable(m_.type_pointer(storage::storage_buffer, block), storage::storage_buffer);
     m_.decorate(var, decoration::descriptor_set, {0});

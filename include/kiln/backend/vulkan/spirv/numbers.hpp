@@ -81,6 +81,8 @@ enum class Op : std::uint16_t {
   f_ord_greater_than = 186,
   f_ord_less_than_equal = 188,
   f_ord_greater_than_equal = 190,
+  shift_right_logical = 194,
+  bitwise_and = 199,
   loop_merge = 246,
   selection_merge = 247,
   label = 248,

@@ -47,7 +47,7 @@ struct OpShader {
   ShaderFeatures needs() const {
     ShaderFeatures f;
     auto note = [&](const vm::Slot* s) {
-      f.storage_16bit = f.storage_16bit || s->dtype == DType::f16;
+      f.storage_16bit = f.storage_16bit || s->dtype == DType::f16 || s->dtype == DType::i16 || s->dtype == DType::u16;
       f.storage_8bit = f.storage_8bit || s->dtype == DType::i8 || s->dtype == DType::u8 || s->dtype == DType::boolean;
       f.int64 = f.int64 || s->dtype == DType::i64;
       f.float64 = f.float64 || s->dtype == DType::f64;
@@ -69,6 +69,8 @@ inline std::optional<ShaderBuilder::Storage> storage_for(DType t) {
     case DType::i8: return S::i8;
     case DType::i64: return S::i64;
     case DType::f64: return S::f64;
+    case DType::i16: return S::i16;
+    case DType::u16: return S::u16;
     case DType::u8:
     case DType::boolean: return S::u8;
     default: return std::nullopt;
@@ -311,6 +313,35 @@ inline Value float_mod(OpShaderEmitter& e, Value a, Value b) {
   const spirv::Id q = m.ext(f, spirv::glsl::trunc, {m.value(Op::f_div, f, {a.id, b.id})});
   return {m.value(Op::f_sub, f, {a.id, m.value(Op::f_mul, f, {b.id, q})}), a.kind};
 }
+// Integer powers as the CPU computes them: by squaring, wrapping at the kind's width (a
+// narrower store keeps the low bits, which is the same wrap); a negative exponent truncates
+// 1 / base^-e, which leaves 1 for base 1, +-1 for base -1 and 0 for the others.
+inline Value integer_power(OpShaderEmitter& e, Value a, Value b) {
+  using spirv::Op;
+  auto& m = e.module();
+  const Kind k = a.kind;
+  const spirv::Id t = e.scalar(k), boolean = e.type_bool(), zero = e.zero(k), one = e.constant(k, 1).id;
+  const spirv::Id result = e.variable(k), factor = e.variable(k), rest = e.variable(k);
+  m.code(Op::store, {result, one});
+  m.code(Op::store, {factor, a.id});
+  m.code(Op::store, {rest, b.id});
+  e.open_loop([&] { return e.i32(k == Kind::i64 ? 64 : 32); });
+  const spirv::Id bits = m.value(Op::load, t, {rest});
+  const spirv::Id f = m.value(Op::load, t, {factor});
+  const spirv::Id r = m.value(Op::load, t, {result});
+  const spirv::Id odd = m.value(Op::i_not_equal, boolean, {m.value(Op::bitwise_and, t, {bits, one}), zero});
+  m.code(Op::store, {result, e.pick(k, odd, m.value(Op::i_mul, t, {r, f}), r)});
+  m.code(Op::store, {factor, m.value(Op::i_mul, t, {f, f})});
+  m.code(Op::store, {rest, m.value(Op::shift_right_logical, t, {bits, one})});
+  e.close();
+  const spirv::Id power = m.value(Op::load, t, {result});
+  const spirv::Id minus_one = e.constant(k, -1).id;
+  const spirv::Id odd_exponent = m.value(Op::i_not_equal, boolean, {m.value(Op::bitwise_and, t, {b.id, one}), zero});
+  const spirv::Id reciprocal = e.pick(k, m.value(Op::i_equal, boolean, {a.id, one}), one,
+                                      e.pick(k, m.value(Op::i_equal, boolean, {a.id, minus_one}), e.pick(k, odd_exponent, minus_one, one), zero));
+  return {e.pick(k, e.less(k, b.id, zero), reciprocal, power), k};
+}
+
 // std::pow for floats: GLSL's pow leaves a negative or zero base undefined, so the magnitude
 // goes through exp2(b * log2|a|) and the sign, zeros and non-integer exponents are handled here.
 inline Value power(OpShaderEmitter& e, Value a, Value b) {
@@ -369,10 +400,10 @@ inline OpShaderResult elementwise_shader(const vm::OpCall& call) {
   // stay there; so do the float ops GLSL has no exact form for.
   if (family == relax::OpFamily::unary && !floating && call.op != OpKind::identity && call.op != OpKind::logical_not)
     return std::string("integer unary ops run on the CPU");
-  // 8-bit integers compute in i32: storing keeps the low bits, which is the wrap the CPU gives.
-  const bool integer = t == DType::i32 || t == DType::i64 || t == DType::i8 || t == DType::u8;
+  // 8- and 16-bit integers compute in i32: storing keeps the low bits, which is the wrap the CPU
+  // gives (unsigned ones load as their non-negative values, so division and order hold too).
+  const bool integer = t == DType::i32 || t == DType::i64 || t == DType::i8 || t == DType::u8 || t == DType::i16 || t == DType::u16;
   if (family == relax::OpFamily::binary && !floating && !integer) return std::string("this integer arithmetic runs on the CPU");
-  if (call.op == OpKind::power && !floating) return std::string("integer powers run on the CPU");
   if (call.op == OpKind::power && t == DType::f64) return std::string("f64 powers run on the CPU");
 
   OpShaderEmitter e;
@@ -400,7 +431,7 @@ inline OpShaderResult elementwise_shader(const vm::OpCall& call) {
         case OpKind::subtract: y = e.arithmetic(Op::f_sub, Op::i_sub, a, b); break;
         case OpKind::multiply: y = e.arithmetic(Op::f_mul, Op::i_mul, a, b); break;
         case OpKind::divide: y = floating ? e.arithmetic(Op::f_div, Op::s_div, a, b) : detail::integer_divide(e, a, b); break;
-        case OpKind::power: y = detail::power(e, a, b); break;
+        case OpKind::power: y = floating ? detail::power(e, a, b) : detail::integer_power(e, a, b); break;
         case OpKind::mod: y = floating ? detail::float_mod(e, a, b) : detail::integer_mod(e, a, b); break;
         case OpKind::maximum: y = {e.pick(k, e.less(k, a.id, b.id), b.id, a.id), k}; break;
         case OpKind::minimum: y = {e.pick(k, e.less(k, a.id, b.id), a.id, b.id), k}; break;
