@@ -3,7 +3,7 @@
 //   kiln run MODEL.onnx|CASE_DIR [--device cpu|vulkan] [--all-on-device] [--threads N]
 //            [--input NAME=FILE.pb]... [--output-dir DIR] [--bench RUNS] [--rtol X] [--atol Y]
 //   kiln test DIR [--device cpu|vulkan] [--threads N] [--report FILE.json] [--expect-failures FILE]
-//            [--rtol X] [--atol Y]
+//            [--rtol X] [--atol Y] [--min-on-device PERCENT]
 //   kiln aot MODEL.onnx -o DIR [--embed] [--dim NAME=SIZE]... [--name NAME]
 //   kiln show MODEL.onnx
 //
@@ -23,8 +23,9 @@
 // `--device vulkan` (in a build with the Vulkan backend) runs each op on the Vulkan device
 // where it can and on the CPU where the device cannot; a case that needed the CPU prints
 // `PASS (partly on CPU: op, ...)` and the summary counts such cases apart; with
-// --all-on-device such a run fails. Without a Vulkan device the command exits with status 77
-// (what ctest takes as skipped).
+// --all-on-device such a run fails, and `kiln test --min-on-device P` fails unless at least P
+// percent of the cases (of all of them, skipped ones included) pass with every op on the device.
+// Without a Vulkan device the command exits with status 77 (what ctest takes as skipped).
 #include <kiln/kiln.hpp>
 #include <kiln/aot/case_runner.hpp>
 #include <kiln/aot/emit_static_graph.hpp>
@@ -71,6 +72,7 @@ struct Args {
   double rtol = 1e-3;
   double atol = 1e-7;
   bool all_on_device = false;  // --all-on-device: a run that needed the CPU fails
+  double min_on_device = 0.0;  // --min-on-device: the least percentage of cases wholly on the device
   // kiln aot
   std::string out_dir;
   bool embed = false;
@@ -84,7 +86,7 @@ void usage() {
       "  kiln run MODEL.onnx|CASE_DIR [--device cpu|vulkan] [--all-on-device] [--threads N]\n"
       "           [--input NAME=FILE.pb]... [--output-dir DIR] [--bench RUNS] [--rtol X] [--atol Y]\n"
       "  kiln test DIR [--device cpu|vulkan] [--threads N] [--report FILE.json] [--expect-failures FILE]\n"
-      "           [--rtol X] [--atol Y]\n"
+      "           [--rtol X] [--atol Y] [--min-on-device PERCENT]\n"
       "  kiln aot MODEL.onnx -o DIR [--embed] [--dim NAME=SIZE]... [--name NAME]\n"
       "  kiln show MODEL.onnx\n",
       stderr);
@@ -128,6 +130,11 @@ Result<Args> parse(int argc, char** argv) {
       KILN_ASSIGN_OR_RETURN(a.report, value());
     } else if (flag == "--all-on-device") {
       a.all_on_device = true;
+    } else if (flag == "--min-on-device") {
+      KILN_ASSIGN_OR_RETURN(const std::string v, value());
+      const std::optional<double> p = aot::parse_tolerance(v);
+      if (!p || *p > 100.0) return make_error(StatusCode::invalid_argument, "--min-on-device takes a percentage from 0 to 100, got '", v, "'");
+      a.min_on_device = *p;
     } else if (flag == "--expect-failures") {
       KILN_ASSIGN_OR_RETURN(a.expect_failures, value());
     } else if (flag == "--rtol" || flag == "--atol") {
@@ -439,6 +446,12 @@ int test_command(const Args& args) {
   else
     std::printf("%d passed on %s, %d passed partly on CPU, %d failed, %d skipped\n", passed, args.device.c_str(), partly, failed,
                 skipped);
+  if (args.min_on_device > 0.0) {
+    const int total = passed + partly + failed + skipped;
+    const double percent = total > 0 ? 100.0 * passed / total : 0.0;
+    std::printf("%.1f%% of the cases ran wholly on %s (at least %.1f%% asked)\n", percent, args.device.c_str(), args.min_on_device);
+    if (percent < args.min_on_device) return 1;
+  }
   if (expected) return unexpected > 0 ? 1 : 0;
   return failed > 0 ? 1 : 0;
 }
