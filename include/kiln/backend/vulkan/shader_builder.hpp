@@ -249,12 +249,13 @@ class ShaderBuilder {
   //        Taylor series to r^13, scaled by 2^k in two halves (each stays a normal number);
   //   log: x = m 2^e with m in [sqrt(1/2), sqrt(2)), log m = 2 atanh(s), s = (m - 1) / (m + 1),
   //        by its series to s^21 (|s| < 0.172). Subnormals count where the device keeps them.
+  // ln 2 in two parts: the high one has zeros in its low bits, so k * kLn2High is exact.
+  static constexpr double kLn2High = 6.93147180369123816490e-01, kLn2Low = 1.90821492927058770002e-10;
   constexpr Value exp64(Value x) {
     using spirv::Op;
     const spirv::Id t = scalar(Kind::f64);
     const auto c = [&](double v) { return m_.constant_f64(v); };
     const auto mul = [&](spirv::Id a, spirv::Id b) { return m_.value(Op::f_mul, t, {a, b}); };
-    constexpr double kLn2High = 6.93147180369123816490e-01, kLn2Low = 1.90821492927058770002e-10;
     spirv::Id k = m_.ext(t, spirv::glsl::round_even, {mul(x.id, c(1.4426950408889634))});
     k = pick(Kind::f64, less(Kind::f64, k, c(-1100.0)), c(-1100.0), k);  // past both ends of the range
     k = pick(Kind::f64, less(Kind::f64, c(1100.0), k), c(1100.0), k);
@@ -281,7 +282,6 @@ class ShaderBuilder {
     const spirv::Id t = scalar(Kind::f64);
     const auto c = [&](double v) { return m_.constant_f64(v); };
     const auto mul = [&](spirv::Id a, spirv::Id b) { return m_.value(Op::f_mul, t, {a, b}); };
-    constexpr double kLn2High = 6.93147180369123816490e-01, kLn2Low = 1.90821492927058770002e-10;
     // A subnormal x is scaled by 2^54 first (frexp of a subnormal is not reliable everywhere).
     const spirv::Id subnormal = less(Kind::f64, x.id, c(std::numeric_limits<double>::min()));
     const spirv::Id normal_x = pick(Kind::f64, subnormal, mul(x.id, c(18014398509481984.0)), x.id);

@@ -73,16 +73,24 @@ inline std::string scatter_operand_reason(const vm::OpCall& call) {
   return {};
 }
 
+// The operands of a scatter that scatter_operand_reason accepted.
+struct ScatterOperands {
+  const vm::Slot& data;
+  const vm::Slot& indices;
+  const vm::Slot& updates;
+  const vm::Slot& out;
+  const relax::ScatterAttrs& attrs;
+};
+inline ScatterOperands scatter_operands(const vm::OpCall& call) {
+  return {*call.input(0), *call.input(1), *call.input(2), call.output(), *scatter_attrs(call)};
+}
+
 } // namespace detail
 
 inline OpShaderResult scatter_elements_shader(const vm::OpCall& call) {
   using spirv::Op;
   if (std::string why = detail::scatter_operand_reason(call); !why.empty()) return why;
-  const vm::Slot& data = *call.input(0);
-  const vm::Slot& indices = *call.input(1);
-  const vm::Slot& updates = *call.input(2);
-  const vm::Slot& out = call.output();
-  const relax::ScatterAttrs& attrs = *detail::scatter_attrs(call);
+  const auto [data, indices, updates, out, attrs] = detail::scatter_operands(call);
   const int axis = static_cast<int>(attrs.axis < 0 ? attrs.axis + data.rank : attrs.axis);
   if (axis < 0 || axis >= data.rank) return std::string("the axis is out of range");
   if (indices.rank != data.rank || updates.rank != data.rank) return std::string("scatter_elements' shapes do not fit");
@@ -135,11 +143,7 @@ inline OpShaderResult scatter_elements_shader(const vm::OpCall& call) {
 inline OpShaderResult scatter_nd_shader(const vm::OpCall& call) {
   using spirv::Op;
   if (std::string why = detail::scatter_operand_reason(call); !why.empty()) return why;
-  const vm::Slot& data = *call.input(0);
-  const vm::Slot& indices = *call.input(1);
-  const vm::Slot& updates = *call.input(2);
-  const vm::Slot& out = call.output();
-  const relax::ScatterAttrs& attrs = *detail::scatter_attrs(call);
+  const auto [data, indices, updates, out, attrs] = detail::scatter_operands(call);
   for (const vm::Slot* s : {&data, &indices, &updates, &out})
     if (!s->contiguous()) return std::string("scatter_nd's operands must be contiguous");
   if (indices.rank < 1) return std::string("scatter_nd's indices need a rank");
