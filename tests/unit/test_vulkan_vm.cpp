@@ -53,11 +53,12 @@ void check_like_cpu(relax::Module module, const std::vector<Tensor>& inputs, dou
     const vm::Slot& want = cpu_ctx.output(o);
     REQUIRE(got.elements() == want.elements());
     REQUIRE(got.dtype == want.dtype);
-    if (want.dtype == DType::i64 || want.dtype == DType::i32 || want.dtype == DType::u16) {  // integers: exactly
+    if (want.dtype == DType::i64 || want.dtype == DType::i32 || want.dtype == DType::u16 || want.dtype == DType::u32) {  // integers: exactly
       for (std::int64_t i = 0; i < got.elements(); ++i) {
         CAPTURE(i);
         if (want.dtype == DType::i64) CHECK(got.data_as<std::int64_t>()[i] == want.data_as<std::int64_t>()[i]);
         else if (want.dtype == DType::i32) CHECK(got.data_as<std::int32_t>()[i] == want.data_as<std::int32_t>()[i]);
+        else if (want.dtype == DType::u32) CHECK(got.data_as<std::uint32_t>()[i] == want.data_as<std::uint32_t>()[i]);
         else CHECK(got.data_as<std::uint16_t>()[i] == want.data_as<std::uint16_t>()[i]);
       }
       continue;
@@ -266,7 +267,7 @@ TEST_CASE("topk with ties and NaNs, and the norms, give the CPU's results on the
                  1e-5);
 }
 
-TEST_CASE("integer powers and 16-bit unsigned arithmetic give the CPU's results on the device") {
+TEST_CASE("integer powers and 16- and 32-bit unsigned arithmetic give the CPU's results on the device") {
   // Powers wrap at the integer's width; negative exponents truncate 1 / base^-e.
   std::vector<std::int32_t> bases, exponents;
   for (std::int32_t a : {-3, -2, -1, 0, 1, 2, 3, 1000, 46341})
@@ -285,10 +286,18 @@ TEST_CASE("integer powers and 16-bit unsigned arithmetic give the CPU's results 
   const relax::Var e64 = b.input("e64", relax::TensorType(DType::i64, {relax::SymDim(n)}));
   const relax::Var u = b.input("u", relax::TensorType(DType::u16, {relax::SymDim(9)}));
   const relax::Var v = b.input("v", relax::TensorType(DType::u16, {relax::SymDim(9)}));
+  // u32 computes in i64 on the device: values past 2^31 must keep their order and quotients.
+  std::vector<std::uint32_t> ps = {0, 1, 7, 4000000000u, 2147483648u, 40000, 4294967295u, 12345, 3};
+  std::vector<std::uint32_t> qs = {0, 3, 4294967295u, 2, 3000000000u, 7, 1, 100, 2147483649u};
+  const relax::Var p = b.input("p", relax::TensorType(DType::u32, {relax::SymDim(9)}));
+  const relax::Var q = b.input("q", relax::TensorType(DType::u32, {relax::SymDim(9)}));
   auto module = b.finish({b.emit(relax::OpKind::power, {a32, e32}), b.emit(relax::OpKind::power, {a64, e64}),
                           b.emit(relax::OpKind::add, {u, v}), b.emit(relax::OpKind::multiply, {u, v}),
                           b.emit(relax::OpKind::mod, {u, v}), b.emit(relax::OpKind::divide, {u, v}),
-                          b.emit(relax::OpKind::maximum, {u, v}), b.emit(relax::OpKind::power, {u, v})});
+                          b.emit(relax::OpKind::maximum, {u, v}), b.emit(relax::OpKind::power, {u, v}),
+                          b.emit(relax::OpKind::add, {p, q}), b.emit(relax::OpKind::multiply, {p, q}),
+                          b.emit(relax::OpKind::mod, {p, q}), b.emit(relax::OpKind::divide, {p, q}),
+                          b.emit(relax::OpKind::minimum, {p, q}), b.emit(relax::OpKind::power, {p, q})});
   REQUIRE_MESSAGE(module.ok(), module.status().to_string());
   check_like_cpu(std::move(*module),
                  {Tensor::from_values<std::int32_t>(std::vector<std::int64_t>{n}, std::span<const std::int32_t>(bases)).value(),
@@ -296,6 +305,8 @@ TEST_CASE("integer powers and 16-bit unsigned arithmetic give the CPU's results 
                   Tensor::from_values<std::int64_t>(std::vector<std::int64_t>{n}, std::span<const std::int64_t>(wide_bases)).value(),
                   Tensor::from_values<std::int64_t>(std::vector<std::int64_t>{n}, std::span<const std::int64_t>(wide_exponents)).value(),
                   Tensor::from_values<std::uint16_t>(std::vector<std::int64_t>{9}, std::span<const std::uint16_t>(us)).value(),
-                  Tensor::from_values<std::uint16_t>(std::vector<std::int64_t>{9}, std::span<const std::uint16_t>(vs)).value()},
+                  Tensor::from_values<std::uint16_t>(std::vector<std::int64_t>{9}, std::span<const std::uint16_t>(vs)).value(),
+                  Tensor::from_values<std::uint32_t>(std::vector<std::int64_t>{9}, std::span<const std::uint32_t>(ps)).value(),
+                  Tensor::from_values<std::uint32_t>(std::vector<std::int64_t>{9}, std::span<const std::uint32_t>(qs)).value()},
                  0.0);
 }

@@ -30,7 +30,8 @@ class ShaderBuilder {
     Kind kind = Kind::f32;
   };
   // How a buffer stores its elements; loads widen them to the kind they compute in.
-  enum class Storage : std::uint8_t { f32, i32, f16, i8, u8, i64, f64, i16, u16 };
+  // u32 computes in i64 (its values all fit), so it needs the Int64 capability too.
+  enum class Storage : std::uint8_t { f32, i32, f16, i8, u8, i64, f64, i16, u16, u32 };
   template <class T>
   static constexpr Storage storage_of() {
     if constexpr (std::is_same_v<T, float>) return Storage::f32;
@@ -50,7 +51,7 @@ class ShaderBuilder {
     for (int b = 0; b < buffer_count; ++b) {
       storage_16bit = storage_16bit || storages[b] == Storage::f16 || storages[b] == Storage::i16 || storages[b] == Storage::u16;
       storage_8bit = storage_8bit || storages[b] == Storage::i8 || storages[b] == Storage::u8;
-      int64 = int64 || storages[b] == Storage::i64;
+      int64 = int64 || storages[b] == Storage::i64 || storages[b] == Storage::u32;
       float64 = float64 || storages[b] == Storage::f64;
     }
     m_.capability(capability::shader);
@@ -133,7 +134,10 @@ class ShaderBuilder {
   }
 
   static constexpr Kind kind_of(Storage s) {
-    return s == Storage::f32 || s == Storage::f16 ? Kind::f32 : s == Storage::i64 ? Kind::i64 : s == Storage::f64 ? Kind::f64 : Kind::i32;
+    return s == Storage::f32 || s == Storage::f16        ? Kind::f32
+           : s == Storage::i64 || s == Storage::u32 ? Kind::i64
+           : s == Storage::f64                      ? Kind::f64
+                                                    : Kind::i32;
   }
   constexpr spirv::Id stored_type(Storage s) {
     switch (s) {
@@ -144,6 +148,7 @@ class ShaderBuilder {
       case Storage::u8: return m_.type_int(8, false);
       case Storage::i16: return m_.type_int(16, true);
       case Storage::u16: return m_.type_int(16, false);
+      case Storage::u32: return t_u32_;
       case Storage::i64: return m_.type_int(64, true);
       case Storage::f64: return m_.type_float(64);
     }
@@ -159,6 +164,10 @@ class ShaderBuilder {
       case Storage::i16: return {m_.value(Op::s_convert, t_i32_, {raw}), Kind::i32};
       case Storage::u8:
       case Storage::u16: return {m_.value(Op::bitcast, t_i32_, {m_.value(Op::u_convert, t_u32_, {raw})}), Kind::i32};
+      case Storage::u32: {
+        const spirv::Id u64 = m_.type_int(64, false);
+        return {m_.value(Op::bitcast, scalar(Kind::i64), {m_.value(Op::u_convert, u64, {raw})}), Kind::i64};
+      }
       default: return {raw, kind_of(s)};
     }
   }
@@ -169,7 +178,7 @@ class ShaderBuilder {
     // Narrowing keeps the low bits (a wrap, as a C++ cast to int8 does) or rounds to f16.
     if (s == Storage::f16) word = m_.value(Op::f_convert, stored_type(s), {word});
     else if (s == Storage::i8 || s == Storage::i16) word = m_.value(Op::s_convert, stored_type(s), {word});
-    else if (s == Storage::u8 || s == Storage::u16) word = m_.value(Op::u_convert, stored_type(s), {word});
+    else if (s == Storage::u8 || s == Storage::u16 || s == Storage::u32) word = m_.value(Op::u_convert, stored_type(s), {word});
     m_.code(Op::store, {element_pointer(binding, at), word});
   }
 

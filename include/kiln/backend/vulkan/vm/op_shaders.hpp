@@ -49,7 +49,7 @@ struct OpShader {
     auto note = [&](const vm::Slot* s) {
       f.storage_16bit = f.storage_16bit || s->dtype == DType::f16 || s->dtype == DType::i16 || s->dtype == DType::u16;
       f.storage_8bit = f.storage_8bit || s->dtype == DType::i8 || s->dtype == DType::u8 || s->dtype == DType::boolean;
-      f.int64 = f.int64 || s->dtype == DType::i64;
+      f.int64 = f.int64 || s->dtype == DType::i64 || s->dtype == DType::u32;  // u32 computes in i64
       f.float64 = f.float64 || s->dtype == DType::f64;
     };
     for (const vm::Slot* s : inputs) note(s);
@@ -71,6 +71,7 @@ inline std::optional<ShaderBuilder::Storage> storage_for(DType t) {
     case DType::f64: return S::f64;
     case DType::i16: return S::i16;
     case DType::u16: return S::u16;
+    case DType::u32: return S::u32;
     case DType::u8:
     case DType::boolean: return S::u8;
     default: return std::nullopt;
@@ -400,9 +401,11 @@ inline OpShaderResult elementwise_shader(const vm::OpCall& call) {
   // stay there; so do the float ops GLSL has no exact form for.
   if (family == relax::OpFamily::unary && !floating && call.op != OpKind::identity && call.op != OpKind::logical_not)
     return std::string("integer unary ops run on the CPU");
-  // 8- and 16-bit integers compute in i32: storing keeps the low bits, which is the wrap the CPU
-  // gives (unsigned ones load as their non-negative values, so division and order hold too).
-  const bool integer = t == DType::i32 || t == DType::i64 || t == DType::i8 || t == DType::u8 || t == DType::i16 || t == DType::u16;
+  // 8- and 16-bit integers compute in i32 and u32 in i64: storing keeps the low bits, which is
+  // the wrap the CPU gives (unsigned ones load as their non-negative values, so division and
+  // order hold too).
+  const bool integer = t == DType::i32 || t == DType::i64 || t == DType::i8 || t == DType::u8 || t == DType::i16 || t == DType::u16 ||
+                       t == DType::u32;
   if (family == relax::OpFamily::binary && !floating && !integer) return std::string("this integer arithmetic runs on the CPU");
   if (call.op == OpKind::power && t == DType::f64) return std::string("f64 powers run on the CPU");
 
