@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "../../core/float16.hpp"
+#include "shader_features.hpp"
 #include "spirv/module_builder.hpp"
 
 namespace kiln::vulkan {
@@ -43,22 +44,27 @@ class ShaderBuilder {
     else return Storage::u8;
   }
 
+  // What a buffer of this storage asks of the device (and the module's capabilities).
+  static constexpr ShaderFeatures features_of(Storage s) {
+    ShaderFeatures f;
+    f.storage_16bit = s == Storage::f16 || s == Storage::i16 || s == Storage::u16;
+    f.storage_8bit = s == Storage::i8 || s == Storage::u8;
+    f.int64 = s == Storage::i64 || s == Storage::u32;
+    f.float64 = s == Storage::f64;
+    return f;
+  }
+
   // The module's capabilities and types, then the function's first block. `storages` are the
   // buffers' element types, by binding.
   constexpr void begin(const Storage* storages, int buffer_count, int push_constant_words) {
     using namespace spirv;
-    bool storage_16bit = false, storage_8bit = false, int64 = false, float64 = false;
-    for (int b = 0; b < buffer_count; ++b) {
-      storage_16bit = storage_16bit || storages[b] == Storage::f16 || storages[b] == Storage::i16 || storages[b] == Storage::u16;
-      storage_8bit = storage_8bit || storages[b] == Storage::i8 || storages[b] == Storage::u8;
-      int64 = int64 || storages[b] == Storage::i64 || storages[b] == Storage::u32;
-      float64 = float64 || storages[b] == Storage::f64;
-    }
+    ShaderFeatures needs;
+    for (int b = 0; b < buffer_count; ++b) needs.add(features_of(storages[b]));
     m_.capability(capability::shader);
-    if (int64) m_.capability(capability::int64);
-    if (float64) m_.capability(capability::float64);
-    if (storage_16bit) m_.capability(capability::storage_buffer_16bit_access);
-    if (storage_8bit) {
+    if (needs.int64) m_.capability(capability::int64);
+    if (needs.float64) m_.capability(capability::float64);
+    if (needs.storage_16bit) m_.capability(capability::storage_buffer_16bit_access);
+    if (needs.storage_8bit) {
       m_.capability(capability::storage_buffer_8bit_access);
       m_.extension("SPV_KHR_8bit_storage");
     }

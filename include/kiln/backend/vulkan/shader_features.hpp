@@ -9,6 +9,19 @@ struct ShaderFeatures {
   bool storage_8bit = false;   // storageBuffer8BitAccess: int8 / uint8 buffers
   bool int64 = false;          // shaderInt64: i64 buffers and arithmetic
   bool float64 = false;        // shaderFloat64: f64 buffers and arithmetic
+
+  // Adds what `other` asks for.
+  constexpr void add(const ShaderFeatures& other) noexcept {
+    storage_16bit = storage_16bit || other.storage_16bit;
+    storage_8bit = storage_8bit || other.storage_8bit;
+    int64 = int64 || other.int64;
+    float64 = float64 || other.float64;
+  }
+  // Whether a device with these features has everything `needs` asks for.
+  constexpr bool covers(const ShaderFeatures& needs) const noexcept {
+    return (storage_16bit || !needs.storage_16bit) && (storage_8bit || !needs.storage_8bit) && (int64 || !needs.int64) &&
+           (float64 || !needs.float64);
+  }
 };
 
 } // namespace kiln::vulkan

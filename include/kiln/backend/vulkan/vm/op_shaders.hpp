@@ -44,18 +44,7 @@ struct OpShader {
   std::size_t bindings() const noexcept { return inputs.size() + outputs.size() + (table.empty() ? 0 : 1); }
 
   // The device features its buffers need.
-  ShaderFeatures needs() const {
-    ShaderFeatures f;
-    auto note = [&](const vm::Slot* s) {
-      f.storage_16bit = f.storage_16bit || s->dtype == DType::f16 || s->dtype == DType::i16 || s->dtype == DType::u16;
-      f.storage_8bit = f.storage_8bit || s->dtype == DType::i8 || s->dtype == DType::u8 || s->dtype == DType::boolean;
-      f.int64 = f.int64 || s->dtype == DType::i64 || s->dtype == DType::u32;  // u32 computes in i64
-      f.float64 = f.float64 || s->dtype == DType::f64;
-    };
-    for (const vm::Slot* s : inputs) note(s);
-    for (const vm::Slot* s : outputs) note(s);
-    return f;
-  }
+  ShaderFeatures needs() const;
 };
 using OpShaderResult = std::variant<OpShader, std::string>;  // the shader, or why not
 
@@ -76,6 +65,14 @@ inline std::optional<ShaderBuilder::Storage> storage_for(DType t) {
     case DType::boolean: return S::u8;
     default: return std::nullopt;
   }
+}
+
+inline ShaderFeatures OpShader::needs() const {
+  ShaderFeatures f;
+  for (const std::vector<const vm::Slot*>* slots : {&inputs, &outputs})
+    for (const vm::Slot* s : *slots)
+      if (const std::optional<ShaderBuilder::Storage> storage = storage_for(s->dtype)) f.add(ShaderBuilder::features_of(*storage));
+  return f;
 }
 
 // A shader over the elements of a call's output, one invocation each.
@@ -858,14 +855,16 @@ inline OpShaderResult pad_shader(const vm::OpCall& call) {
   if (a == nullptr || out.rank != x.rank || out.dtype != x.dtype) return std::string("pad without its attributes");
   const int n = a->axes.empty() ? x.rank : a->axes.size();
   if (a->pads.size() != 2 * n) return std::string("pads does not fit the axes");
-  std::int64_t begin[kMaxRank] = {};
+  std::int64_t begin[kMaxRank] = {}, end[kMaxRank] = {};
   for (int i = 0; i < n; ++i) {
     const std::int64_t attr_axis = a->axes.empty() ? i : a->axes[i];
     const int axis = static_cast<int>(attr_axis < 0 ? attr_axis + x.rank : attr_axis);
     if (axis < 0 || axis >= x.rank) return std::string("a pad axis is out of range");
     begin[axis] = a->pads[i];
-    if (out.dims[axis] != x.dims[axis] + a->pads[i] + a->pads[n + i]) return std::string("the output does not fit the pads");
+    end[axis] = a->pads[n + i];
   }
+  for (int axis = 0; axis < x.rank; ++axis)  // unpadded axes included, as the CPU kernel checks
+    if (out.dims[axis] != x.dims[axis] + begin[axis] + end[axis]) return std::string("the output does not fit the pads");
   if (x.elements() == 0) return std::string("padding an empty input");
   return detail::copy_shader({&x}, out, [&](OpShaderEmitter& e, const std::vector<spirv::Id>& coords) {
     auto& m = e.module();

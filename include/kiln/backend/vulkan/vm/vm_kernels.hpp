@@ -72,12 +72,8 @@ inline Status run_on_device(const vm::OpCall& call) {
       if (slot != nullptr && slot->elements() > std::numeric_limits<std::int32_t>::max()) why = "a tensor has 2^31 elements or more";
     for (const vm::Slot* slot : call.outputs)
       if (slot->elements() > std::numeric_limits<std::int32_t>::max()) why = "a tensor has 2^31 elements or more";
-    for (const vm_ops::OpShader& s : shaders) {
-      const ShaderFeatures needs = s.needs();
-      if ((needs.storage_16bit && !has.storage_16bit) || (needs.storage_8bit && !has.storage_8bit) || (needs.int64 && !has.int64) ||
-          (needs.float64 && !has.float64))
-        why = "the device lacks a storage or integer feature the call's dtypes need";
-    }
+    for (const vm_ops::OpShader& s : shaders)
+      if (!has.covers(s.needs())) why = "the device lacks a storage, int64 or float64 feature the call's dtypes need";
     if (why.empty()) {
       for (const vm_ops::OpShader& s : shaders) KILN_RETURN_IF_ERROR((*runtime)->run(s));
       return {};
