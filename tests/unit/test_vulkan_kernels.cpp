@@ -107,6 +107,71 @@ TEST_CASE("a matrix product with named extents under the default schedule") {
   }
 }
 
+TEST_CASE("shared copies: matrix products through workgroup memory, static and named extents") {
+  {
+    const auto a = pattern(67 * 50, 0.1f), b = pattern(50 * 45, 0.9f);
+    std::vector<float> c(67 * 45, -99.0f);
+    auto kernel = vulkan::build<sh::matmul_shared_tiles>(sh::device(), sh::matmul_static);
+    REQUIRE(kernel.ok());
+    REQUIRE((*kernel)(make_view(a.data(), shape(67, 50)), make_view(b.data(), shape(50, 45)), make_view(c.data(), shape(67, 45))).ok());
+    const auto want = kiln::test::naive_matmul<float, double>(a, b, 67, 45, 50);
+    for (std::size_t i = 0; i < c.size(); ++i) {
+      CAPTURE(i);
+      CHECK(c[i] == doctest::Approx(want[i]).epsilon(1e-5).scale(1.0));
+    }
+  }
+  auto kernel = vulkan::build<sh::matmul_dynamic_shared>(sh::device(), sh::matmul_dynamic);
+  REQUIRE(kernel.ok());
+  // Tiles cut on every axis, k below one step, exact multiples, and one workgroup's worth.
+  for (auto [m, n, k] : {std::array<std::int64_t, 3>{1, 1, 1}, {3, 5, 7}, {17, 64, 33}, {65, 3, 128}, {8, 16, 16}, {40, 47, 100}}) {
+    CAPTURE(m);
+    CAPTURE(n);
+    CAPTURE(k);
+    const auto a = pattern(at(m * k), 0.4f), b = pattern(at(k * n), 1.7f);
+    std::vector<float> c(at(m * n), -99.0f);
+    REQUIRE((*kernel)(make_view(a.data(), shape(m, k)), make_view(b.data(), shape(k, n)), make_view(c.data(), shape(m, n))).ok());
+    const auto want = kiln::test::naive_matmul<float, double>(a, b, m, n, k);
+    std::size_t wrong = 0;
+    for (std::size_t i = 0; i < c.size(); ++i) wrong += !(c[i] == doctest::Approx(want[i]).epsilon(1e-5).scale(1.0));
+    CHECK(wrong == 0);
+  }
+}
+
+TEST_CASE("shared copies: a transpose copied once per workgroup, a stencil whose region is i + r") {
+  auto transpose = vulkan::build<sh::transposed_shared>(sh::device(), sh::transposed);
+  REQUIRE(transpose.ok());
+  for (auto [rows, cols] : {std::array<std::int64_t, 2>{1, 1}, {8, 16}, {13, 37}, {64, 3}}) {
+    CAPTURE(rows);
+    CAPTURE(cols);
+    const auto x = pattern(at(rows * cols), 0.5f);
+    std::vector<float> t(at(rows * cols), -99.0f);
+    REQUIRE((*transpose)(make_view(x.data(), shape(rows, cols)), make_view(t.data(), shape(cols, rows))).ok());
+    std::size_t wrong = 0;
+    for (std::int64_t i = 0; i < cols; ++i)
+      for (std::int64_t j = 0; j < rows; ++j) wrong += t[at(i * rows + j)] != x[at(j * cols + i)] * 2.0f;
+    CHECK(wrong == 0);
+  }
+  auto stencil = vulkan::build<sh::stencil_shared>(sh::device(), sh::stencil);
+  REQUIRE(stencil.ok());
+  const auto taps = pattern(5, 0.7f);
+  for (auto [rows, outputs] : {std::array<std::int64_t, 2>{1, 1}, {2, 64}, {3, 130}}) {
+    CAPTURE(rows);
+    CAPTURE(outputs);
+    const std::int64_t width = outputs + 4;
+    const auto s = pattern(at(rows * width), 0.3f);
+    std::vector<float> y(at(rows * outputs), -99.0f);
+    REQUIRE((*stencil)(make_view(s.data(), shape(rows, width)), make_view(taps.data(), shape(5_c)), make_view(y.data(), shape(rows, outputs))).ok());
+    std::size_t wrong = 0;
+    for (std::int64_t b = 0; b < rows; ++b)
+      for (std::int64_t i = 0; i < outputs; ++i) {
+        double want = 0;
+        for (std::int64_t r = 0; r < 5; ++r) want += static_cast<double>(s[at(b * width + i + r)]) * taps[at(r)];
+        wrong += !(y[at(b * outputs + i)] == doctest::Approx(want).epsilon(1e-5).scale(1.0));
+      }
+    CHECK(wrong == 0);
+  }
+}
+
 TEST_CASE("a row maximum, and a reduction over an empty axis gives the identity") {
   auto kernel = vulkan::build(sh::device(), sh::row_max);
   REQUIRE(kernel.ok());

@@ -81,6 +81,75 @@ TEST_CASE("a static kernel's module is assembled at compile time, word for word 
   CHECK(std::vector<std::uint32_t>(tiles.begin(), tiles.end()) == matmul);
   check_module(matmul, 8, 8, 1);
   save("matmul_tiles", matmul);
+
+  constexpr const auto& shared = vulkan::baked_shader<sh::matmul_shared_tiles, sh::matmul_static>;
+  const std::vector<std::uint32_t> shared_at_run_time = vulkan::emit_shader<sh::matmul_shared_tiles>(sh::matmul_static);
+  CHECK(std::vector<std::uint32_t>(shared.begin(), shared.end()) == shared_at_run_time);
+  check_module(shared_at_run_time, 8, 8, 1);
+  save("matmul_shared_tiles", shared_at_run_time);
+}
+
+namespace {
+// How many instructions with `opcode` a module has.
+std::size_t count_instructions(const std::vector<std::uint32_t>& words, std::uint32_t opcode) {
+  std::size_t n = 0;
+  for (std::size_t i = 5; i < words.size() && (words[i] >> 16) != 0; i += words[i] >> 16) n += (words[i] & 0xffffu) == opcode;
+  return n;
+}
+} // namespace
+
+TEST_CASE("shared copies: regions planned at compile time, arrays in workgroup memory between two barriers") {
+  using Matmul = std::remove_cvref_t<decltype(sh::matmul_static)>;
+  using Dynamic = std::remove_cvref_t<decltype(sh::matmul_dynamic)>;
+  using Transposed = std::remove_cvref_t<decltype(sh::transposed)>;
+  using Stencil = std::remove_cvref_t<decltype(sh::stencil)>;
+  {
+    // 8 rows of A (thread_y) by 16 steps of k (inside k.o); 16 steps of k by 8 columns of B.
+    constexpr auto g = vulkan::lower_for_gpu<sh::matmul_shared_tiles, Matmul, Matmul>();
+    REQUIRE_FALSE(g.error.failed);
+    REQUIRE(g.shared_count == 2);
+    CHECK(g.program.loops[g.shared_attach].name == Name("k.o"));
+    CHECK(g.shared[0].tensor == Name("A"));
+    CHECK((g.shared[0].span[0] == 8 && g.shared[0].span[1] == 16));
+    CHECK((g.shared[1].span[0] == 16 && g.shared[1].span[1] == 8));
+  }
+  {
+    constexpr auto g = vulkan::lower_for_gpu<sh::matmul_dynamic_shared, Dynamic, Dynamic>();
+    REQUIRE_FALSE(g.error.failed);
+    CHECK((g.shared[0].span[0] == 8 && g.shared[0].span[1] == 16 && g.shared[1].span[0] == 16 && g.shared[1].span[1] == 16));
+  }
+  {
+    constexpr auto g = vulkan::lower_for_gpu<sh::transposed_shared, Transposed, Transposed>();
+    REQUIRE_FALSE(g.error.failed);
+    CHECK((g.shared[0].span[0] == 8 && g.shared[0].span[1] == 16));  // X(j, i): 8 rows j, 16 columns i
+  }
+  {
+    // i + r: 64 outputs of the workgroup and 5 taps reach 68 samples; the taps copy whole.
+    constexpr auto g = vulkan::lower_for_gpu<sh::stencil_shared, Stencil, Stencil>();
+    REQUIRE_FALSE(g.error.failed);
+    CHECK((g.shared[0].span[0] == 1 && g.shared[0].span[1] == 68));
+    CHECK(g.shared[1].span[0] == 5);
+  }
+  struct Case {
+    const char* name;
+    std::vector<std::uint32_t> words;
+    std::uint32_t x, y, arrays;
+  };
+  const Case cases[] = {
+      {"matmul_dynamic_shared", vulkan::emit_shader<sh::matmul_dynamic_shared>(sh::matmul_dynamic), 16, 8, 2},
+      {"transposed_shared", vulkan::emit_shader<sh::transposed_shared>(sh::transposed), 8, 16, 1},
+      {"stencil_shared", vulkan::emit_shader<sh::stencil_shared>(sh::stencil), 64, 1, 2},
+  };
+  for (const Case& c : cases) {
+    CAPTURE(c.name);
+    check_module(c.words, c.x, c.y, 1);
+    CHECK(count_instructions(c.words, 224) == 2);  // OpControlBarrier before and after the copies
+    std::size_t arrays = 0;
+    for (std::size_t i = 5; i < c.words.size() && (c.words[i] >> 16) != 0; i += c.words[i] >> 16)
+      arrays += (c.words[i] & 0xffffu) == 59 && c.words[i + 3] == vulkan::spirv::storage::workgroup;  // OpVariable Workgroup
+    CHECK(arrays == c.arrays);
+    save(c.name, c.words);
+  }
 }
 
 TEST_CASE("every test kernel emits a module with its workgroup size") {
@@ -91,7 +160,6 @@ TEST_CASE("every test kernel emits a module with its workgroup size") {
   const Case cases[] = {
       {"math", vulkan::emit_shader(sh::math)},
       {"integer_ops", vulkan::emit_shader(sh::integer_ops)},
-      {"matmul_dynamic", vulkan::emit_shader(sh::matmul_dynamic)},
       {"row_max", vulkan::emit_shader(sh::row_max)},
       {"mirrored", vulkan::emit_shader(sh::mirrored)},
       {"bordered", vulkan::emit_shader(sh::bordered)},
@@ -102,6 +170,10 @@ TEST_CASE("every test kernel emits a module with its workgroup size") {
     check_module(c.words, 64, 1, 1);
     save(c.name, c.words);
   }
+  // A matrix product's default: 8 x 16 tiles.
+  const auto matmul = vulkan::emit_shader(sh::matmul_dynamic);
+  check_module(matmul, 16, 8, 1);
+  save("matmul_dynamic", matmul);
 }
 
 TEST_CASE("named extents are push constants; a static kernel has none") {
@@ -153,6 +225,45 @@ TEST_CASE("schedules the Vulkan backend cannot run are refused, naming the primi
     CHECK(message(g.error) == "vulkan: cache_write(\"C\"): not supported by the Vulkan backend yet");
   }
   {
+    constexpr auto g = vulkan::lower_for_gpu<tir::schedule("C").cache_read("A", tir::Scope::local), Matmul, Matmul>();
+    CHECK(message(g.error) == "vulkan: cache_read(\"A\"): the Vulkan backend copies into workgroup memory only (Scope::shared)");
+  }
+  {
+    constexpr auto g = vulkan::lower_for_gpu<tir::schedule("C").cache_read("A", tir::Scope::shared), Matmul, Matmul>();
+    CHECK(message(g.error) == "vulkan: cache_read(\"A\"): place the copy \"<tensor>_shared\" with compute_at(reader, loop)");
+  }
+  {
+    constexpr auto s = sh::matmul_tiles.cache_read("A", tir::Scope::shared).stage("A_shared").compute_at("C", "i.i");
+    constexpr auto g = vulkan::lower_for_gpu<s, Matmul, Matmul>();
+    CHECK(message(g.error) == "vulkan: compute_at(\"i.i\"): the loop is bound to a thread axis; copy at a block loop or a serial loop");
+  }
+  {
+    constexpr auto s = sh::matmul_tiles.cache_read("A", tir::Scope::shared).stage("A_shared").compute_at("C", "k.o").split("k", 4);
+    constexpr auto g = vulkan::lower_for_gpu<s, Matmul, Matmul>();
+    CHECK(message(g.error) == "vulkan: split(\"A_shared\"): a shared copy is only placed (compute_at); the workgroup copies it together");
+  }
+  {
+    // k is not split: the loop inside i has a named extent, so the region has none that is static.
+    constexpr auto s = tir::schedule("C").cache_read("A", tir::Scope::shared).stage("A_shared").compute_at("C", "i");
+    constexpr auto g = vulkan::lower_for_gpu<s, Dynamic, Dynamic>();
+    CHECK(message(g.error) == "vulkan: cache_read(\"A\"): an index of the read is not affine in loops of static extent; the region's size is not static");
+  }
+  {
+    // 64 rows (thread_x) of A's 50 columns fit (12,800 bytes), and B's 50 x 45 (9,000 bytes)
+    // too, but not both.
+    constexpr auto s = tir::schedule("C").split("i", 64).bind("i.o", tir::ThreadAxis::block_x).bind("i.i", tir::ThreadAxis::thread_x)
+                           .cache_read("A", tir::Scope::shared).cache_read("B", tir::Scope::shared)
+                           .stage("A_shared").compute_at("C", "i.o").stage("B_shared").compute_at("C", "i.o");
+    constexpr auto g = vulkan::lower_for_gpu<s, Matmul, Matmul>();
+    CHECK(message(g.error) == "vulkan: cache_read(\"C\"): the shared copies together need more than the 16 KiB of workgroup memory every device has");
+  }
+  {
+    using Mirrored = std::remove_cvref_t<decltype(sh::mirrored)>;
+    constexpr auto s = tir::schedule("E").cache_read("D", tir::Scope::shared).stage("D_shared").compute_at("E", "i");
+    constexpr auto g = vulkan::lower_for_gpu<s, Mirrored, Mirrored>();
+    CHECK(message(g.error) == "vulkan: cache_read(\"D\"): the stage reads the tensor at different indices; one region serves one read");
+  }
+  {
     using Mirrored = std::remove_cvref_t<decltype(sh::mirrored)>;
     constexpr auto g = vulkan::lower_for_gpu<tir::schedule("D").split("j", 4), Mirrored, Mirrored>();
     CHECK(message(g.error) == "vulkan: split(\"D\"): the Vulkan backend inlines this stage (it is not a reduction or the last stage)");
@@ -176,6 +287,30 @@ TEST_CASE("schedules the Vulkan backend cannot run are refused, naming the primi
 #include <kiln/kernels/reduce_axes.hpp>
 #include <kiln/kernels/softmax.hpp>
 #include <kiln/kernels/transpose.hpp>
+
+TEST_CASE("the default GPU schedule tiles matrix products through workgroup memory, and nothing else") {
+  using te::dim;
+  auto copies = [](auto compute) {
+    using Last = std::remove_cvref_t<decltype(compute)>;
+    return vulkan::lower_for_gpu<vulkan::default_gpu_schedule<Last>(), Last, Last>();
+  };
+  const auto matmul = copies(kernels::matmul<float>(dim<"m">, dim<"n">, dim<"k">));
+  REQUIRE_FALSE(matmul.error.failed);
+  REQUIRE(matmul.shared_count == 2);
+  CHECK(matmul.program.loops[matmul.shared_attach].name == Name("k.o"));
+  CHECK((matmul.workgroup_size[0] == 16 && matmul.workgroup_size[1] == 8));
+  CHECK((matmul.shared[0].span[0] == 8 && matmul.shared[0].span[1] == 16 && matmul.shared[1].span[0] == 16 && matmul.shared[1].span[1] == 16));
+  const auto batched = copies(kernels::batch_matmul<f16>(dim<"b">, dim<"m">, dim<"n">, dim<"k">));
+  REQUIRE_FALSE(batched.error.failed);
+  CHECK(batched.shared_count == 2);
+  CHECK(batched.bound_loop[2] >= 0);  // the batch on the third workgroup axis
+  CHECK(batched.shared[0].span[0] == 1);
+  CHECK(copies(kernels::matmul<std::int8_t>(dim<"m">, dim<"n">, dim<"k">)).shared_count == 2);
+  // Reads that step k through expressions (a convolution), or reductions of one operand.
+  CHECK(copies(kernels::conv2d_nchw<kernels::Conv2dParams{}>(dim<"N">, dim<"C">, dim<"H">, dim<"W">, dim<"K">, dim<"CG">, dim<"R">,
+                                                             dim<"S">, dim<"OH">, dim<"OW">)).shared_count == 0);
+  CHECK(copies(kernels::reduce_last_axis<kernels::Reduction::sum>(dim<"r">, dim<"c">)).shared_count == 0);
+}
 
 TEST_CASE("the kernel library's modules: one per dispatch, all for spirv-val") {
   using te::dim;

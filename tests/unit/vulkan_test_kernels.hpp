@@ -108,4 +108,64 @@ inline constexpr auto bordered = te::compute<"Z", "i">(te::extents(dim<"n"> + 2_
 
 inline constexpr auto axpb = te::compute<"Z", "i">(te::extents(dim<"n">), [](auto i) { return U(i) * 2.0f + 1.0f; });
 
+// ---- shared copies (cache_read into workgroup memory) ---------------------------------------
+// matmul_tiles with the 8 x 16 tile of A and the 16 x 8 tile of B that each step of k.o reads
+// copied into workgroup memory; the last step (k = 48, 49) copies zeros past the tensors.
+inline constexpr auto matmul_shared_tiles = matmul_tiles.cache_read("A", tir::Scope::shared)
+                                                .cache_read("B", tir::Scope::shared)
+                                                .stage("A_shared")
+                                                .compute_at("C", "k.o")
+                                                .stage("B_shared")
+                                                .compute_at("C", "k.o");
+// The same over named extents, 8 x 16 workgroups.
+inline constexpr auto matmul_dynamic_shared = tir::schedule("C")
+                                                  .tile("i", "j", 8, 16)
+                                                  .split("r", 16)
+                                                  .bind("i.o", tir::ThreadAxis::block_y)
+                                                  .bind("j.o", tir::ThreadAxis::block_x)
+                                                  .bind("i.i", tir::ThreadAxis::thread_y)
+                                                  .bind("j.i", tir::ThreadAxis::thread_x)
+                                                  .cache_read("A", tir::Scope::shared)
+                                                  .cache_read("B", tir::Scope::shared)
+                                                  .stage("A_shared")
+                                                  .compute_at("C", "r.o")
+                                                  .stage("B_shared")
+                                                  .compute_at("C", "r.o");
+
+// A transpose through workgroup memory, copied once per workgroup (at a block loop): the
+// workgroup reads a 8 x 16 tile of X row by row and writes it column by column.
+inline constexpr auto Xt = te::placeholder<float, "X">(dim<"rows">, dim<"cols">);
+inline constexpr auto transposed = te::compute<"T", "i", "j">(te::extents(dim<"cols">, dim<"rows">), [](auto i, auto j) {
+  return Xt(j, i) * 2.0f;
+});
+inline constexpr auto transposed_shared = tir::schedule("T")
+                                              .tile("i", "j", 16, 8)
+                                              .bind("i.o", tir::ThreadAxis::block_y)
+                                              .bind("j.o", tir::ThreadAxis::block_x)
+                                              .bind("i.i", tir::ThreadAxis::thread_y)
+                                              .bind("j.i", tir::ThreadAxis::thread_x)
+                                              .cache_read("X", tir::Scope::shared)
+                                              .stage("X_shared")
+                                              .compute_at("T", "j.o");
+
+// A 1-D convolution per row, Y(b, i) = sum_r S(b, i + r) * Taps(r): a workgroup of 64 outputs
+// reads 64 + 4 samples, which it copies once (the region of i + r with both ranging).
+inline constexpr auto Signal = te::placeholder<float, "S">(dim<"b">, dim<"w">);
+inline constexpr auto Taps = te::placeholder<float, "taps">(5_c);
+inline constexpr auto rr = te::reduce_axis<"r">(5_c);
+inline constexpr auto stencil = te::compute<"Y", "b", "i">(te::extents(dim<"b">, dim<"ow">), [](auto b, auto i) {
+  return te::sum(Signal(b, i + rr) * Taps(rr), rr);
+});
+inline constexpr auto stencil_shared = tir::schedule("Y")
+                                           .split("i", 64)
+                                           .bind("b", tir::ThreadAxis::block_y)
+                                           .bind("i.o", tir::ThreadAxis::block_x)
+                                           .bind("i.i", tir::ThreadAxis::thread_x)
+                                           .cache_read("S", tir::Scope::shared)
+                                           .cache_read("taps", tir::Scope::shared)
+                                           .stage("S_shared")
+                                           .compute_at("Y", "i.o")
+                                           .stage("taps_shared")
+                                           .compute_at("Y", "i.o");
+
 } // namespace kiln::test::shaders

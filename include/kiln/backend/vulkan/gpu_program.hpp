@@ -3,7 +3,9 @@
 // thread axis runs: a loop bound to a block axis is the workgroup's index, one bound to a
 // thread axis the invocation's index inside the workgroup (its extent, static, is the
 // workgroup size). What the GPU code generator does not do yet is refused here, at compile
-// time, with the primitive and the loop named.
+// time, with the primitive and the loop named. A stage's shared copies (cache_read with
+// Scope::shared, shared_cache.hpp) are planned here too: the loop that makes them and the
+// static region of each.
 #pragma once
 
 #include <cstdint>
@@ -13,6 +15,7 @@
 #include "../../tir/compute_spec.hpp"
 #include "../../tir/lower.hpp"
 #include "../../tir/schedule.hpp"
+#include "shared_cache.hpp"
 
 namespace kiln::vulkan {
 
@@ -27,8 +30,25 @@ struct GpuProgram {
   std::uint32_t workgroup_size[3] = {1, 1, 1};
   tir::Diagnostic error;
 
-  constexpr bool is_bound(int loop) const noexcept {
-    for (int a = 0; a < kThreadAxes; ++a)
+  // The tensors copied into workgroup memory, all at each iteration of loop `shared_attach`
+  // (a serial loop or one bound to a block axis; -1 when there are none).
+  SharedCache shared[kMaxSharedCaches] = {};
+  int shared_count = 0;
+  int shared_attach = -1;
+
+  constexpr bool is_bound(int loop) const noexcept { return is_bound(loop, 0, kThreadAxes); }
+  constexpr bool is_block_bound(int loop) const noexcept { return is_bound(loop, 0, 3); }
+  constexpr bool is_thread_bound(int loop) const noexcept { return is_bound(loop, 3, kThreadAxes); }
+  // Whether a loop ranges over the region a shared copy holds: the loops bound to thread
+  // axes and those inside the attach loop (every unbound loop when it is a block loop).
+  constexpr bool ranges_in_copy(int loop) const noexcept {
+    if (shared_attach < 0 || loop == shared_attach || is_block_bound(loop)) return false;
+    return is_thread_bound(loop) || is_block_bound(shared_attach) || loop > shared_attach;
+  }
+
+ private:
+  constexpr bool is_bound(int loop, int first, int last) const noexcept {
+    for (int a = first; a < last; ++a)
       if (bound_loop[a] == loop) return true;
     return false;
   }
@@ -71,6 +91,76 @@ constexpr bool names_gpu_stage(te::TypeList<Ss...>, const Name& stage) noexcept 
   return ((Ss::name == stage) || ...);
 }
 
+// Whether `stage` is the shared copy that a cache_read of S makes (for any reader), or, with
+// a reader named, whether that reader has a shared copy.
+constexpr bool is_shared_copy(const tir::Schedule& s, const Name& stage) noexcept {
+  for (int i = 0; i < s.count; ++i) {
+    const tir::Primitive& p = s.primitives[i];
+    if (p.kind == tir::PrimitiveKind::cache_read && p.scope == tir::Scope::shared && tir::cache_name(p.loops[0], p.scope) == stage)
+      return true;
+  }
+  return false;
+}
+constexpr bool has_shared_copy(const tir::Schedule& s, const Name& reader) noexcept {
+  for (int i = 0; i < s.count; ++i)
+    if (s.primitives[i].kind == tir::PrimitiveKind::cache_read && s.primitives[i].scope == tir::Scope::shared &&
+        s.primitives[i].stage == reader)
+      return true;
+  return false;
+}
+
+// Plans the shared copies of stage St (lowered into g) that S asks for.
+template <tir::Schedule S, class St, class Last>
+constexpr void plan_shared_copies(GpuProgram& g) noexcept {
+  const tir::LoopProgram& p = g.program;
+  for (int i = 0; i < S.count && !g.error.failed; ++i) {
+    const tir::Primitive& read = S.primitives[i];
+    if (read.kind != tir::PrimitiveKind::cache_read || !(read.stage == St::name)) continue;
+    const Name tensor = read.loops[0];
+    const Name copy = tir::cache_name(tensor, tir::Scope::shared);
+    const int at = S.attachment(copy);
+    if (at < 0) {
+      fail(g.error, "cache_read", tensor, "place the copy \"<tensor>_shared\" with compute_at(reader, loop)");
+      return;
+    }
+    const tir::Primitive& place = S.primitives[at];
+    const int loop = p.find_loop(place.loops[0]);
+    if (place.kind != tir::PrimitiveKind::compute_at) fail(g.error, "reverse_compute_at", copy, "a shared copy is computed at a loop of its reader");
+    else if (!(place.results[0] == St::name)) fail(g.error, "compute_at", copy, "a shared copy is computed at a loop of the stage that reads it");
+    else if (loop < 0) fail(g.error, "compute_at", place.loops[0], "the stage has no loop of that name");
+    else if (g.is_thread_bound(loop)) fail(g.error, "compute_at", place.loops[0], "the loop is bound to a thread axis; copy at a block loop or a serial loop");
+    else if (g.shared_attach >= 0 && g.shared_attach != loop) fail(g.error, "compute_at", place.loops[0], "every shared copy of a stage is made at the same loop");
+    else if (g.shared_count == kMaxSharedCaches) fail(g.error, "cache_read", tensor, "a stage has at most kiln::vulkan::kMaxSharedCaches shared copies");
+    if (g.error.failed) return;
+    g.shared_attach = loop;
+    // How far each axis of the stage steps while the ranging loops run.
+    std::int64_t widths[tir::kMaxAxes] = {};
+    for (int a = 0; a < p.axis_count; ++a) {
+      for (int l = 0; l < p.loop_count && widths[a] >= 0; ++l) {
+        if (!g.ranges_in_copy(l) || !p.depends_on_loop(p.axis_value[a], p.loops[l].id)) continue;
+        const std::int64_t step = p.unit_coefficient(p.axis_value[a], p.loops[l].id), extent = p.static_value(p.loops[l].extent);
+        widths[a] = step > 0 && extent > 0 ? widths[a] + step * (extent - 1) : -1;
+      }
+    }
+    SharedCache cache;
+    bool found = false;
+    auto plan = [&]<class X>(std::type_identity<X>, bool dispatched) {
+      if (found || !(X::name == tensor)) return;
+      found = true;
+      cache = dispatched ? plan_shared_cache<X::name, St, true>(p, widths) : plan_shared_cache<X::name, St, false>(p, widths);
+    };
+    [&]<class... Ps>(te::TypeList<Ps...>) { (plan(std::type_identity<Ps>{}, false), ...); }(typename Last::inputs{});
+    [&]<class... Ss>(te::TypeList<Ss...>) { (plan(std::type_identity<Ss>{}, is_gpu_stage_v<Ss, Last>), ...); }(typename Last::stages{});
+    if (!found) fail(g.error, "cache_read", tensor, "the kernel has no input or stage of that name");
+    else if (cache.problem != nullptr) fail(g.error, "cache_read", tensor, cache.problem);
+    else g.shared[g.shared_count++] = cache;
+  }
+  std::int64_t bytes = 0;
+  for (int c = 0; c < g.shared_count; ++c) bytes += 4 * g.shared[c].elements;
+  if (!g.error.failed && bytes > kMaxSharedBytes)
+    fail(g.error, "cache_read", St::name, "the shared copies together need more than the 16 KiB of workgroup memory every device has");
+}
+
 } // namespace detail
 
 // Lowers stage St of the kernel that `Last` ends under schedule S for a GPU. Primitives on
@@ -82,6 +172,12 @@ constexpr GpuProgram lower_for_gpu() noexcept {
   for (int i = 0; i < S.count; ++i) {
     const tir::Primitive& p = S.primitives[i];
     if (!(p.stage == St::name)) {
+      if (detail::is_shared_copy(S, p.stage)) {
+        // Its reader plans it; the invocations of a workgroup share the copying.
+        if (p.kind != tir::PrimitiveKind::compute_at && p.kind != tir::PrimitiveKind::reverse_compute_at)
+          detail::fail(g.error, tir::to_string(p.kind), p.stage, "a shared copy is only placed (compute_at); the workgroup copies it together");
+        continue;
+      }
       if (p.kind != tir::PrimitiveKind::compute_inline && !detail::names_gpu_stage(gpu_stages_t<Last>{}, p.stage))
         detail::fail(g.error, tir::to_string(p.kind), p.stage,
                      "the Vulkan backend inlines this stage (it is not a reduction or the last stage)");
@@ -90,6 +186,9 @@ constexpr GpuProgram lower_for_gpu() noexcept {
     switch (p.kind) {
       case tir::PrimitiveKind::bind: continue;
       case tir::PrimitiveKind::cache_read:
+        if (p.scope == tir::Scope::shared) continue;  // planned below
+        detail::fail(g.error, "cache_read", p.loops[0], "the Vulkan backend copies into workgroup memory only (Scope::shared)");
+        continue;
       case tir::PrimitiveKind::cache_write:
       case tir::PrimitiveKind::rfactor:
       case tir::PrimitiveKind::compute_at:
@@ -154,6 +253,9 @@ constexpr GpuProgram lower_for_gpu() noexcept {
                                                "keeps reduction loops innermost");
   }
   if (p.has_padding()) detail::fail(g.error, "pad", St::name, "padding is not supported by the Vulkan backend yet");
+  if constexpr (detail::has_shared_copy(S, St::name)) {
+    if (!g.error.failed) detail::plan_shared_copies<S, St, Last>(g);
+  }
   return g;
 }
 
@@ -165,38 +267,6 @@ constexpr tir::Diagnostic gpu_schedule_diagnostic() noexcept {
     ((d = d.failed ? d : lower_for_gpu<S, Ss, Last>().error), ...);
   }(gpu_stages_t<Last>{});
   return d;
-}
-
-// The schedule a kernel gets when none is given: in each dispatched stage the spatial axes
-// fused into one loop, split into workgroups of 64 invocations (a guard skips the tail), the
-// reductions run in each invocation.
-template <class St>
-constexpr tir::Schedule default_gpu_stage_schedule(tir::Schedule s) noexcept {
-  if constexpr (St::rank == 0) {
-    return s;  // one invocation computes the one element
-  } else {
-    s = s.stage(St::name);
-    Name fused;
-    [&]<class... Axes>(te::TypeList<Axes...>) {
-      bool first = true;
-      for (Name axis : {Name(Axes::name)...}) {
-        if (first) fused = axis;
-        else {
-          const Name next = Name::fits(fused.size() + 1 + axis.size()) ? fused + "_" + axis : Name("fused");
-          s = s.fuse(fused, axis, next);
-          fused = next;
-        }
-        first = false;
-      }
-    }(typename St::spatial_axes{});
-    return s.split(fused, 64).bind(fused + ".o", tir::ThreadAxis::block_x).bind(fused + ".i", tir::ThreadAxis::thread_x);
-  }
-}
-template <class Last>
-constexpr tir::Schedule default_gpu_schedule() noexcept {
-  tir::Schedule s(Last::name);
-  [&]<class... Ss>(te::TypeList<Ss...>) { ((s = default_gpu_stage_schedule<Ss>(s)), ...); }(gpu_stages_t<Last>{});
-  return s;
 }
 
 } // namespace kiln::vulkan

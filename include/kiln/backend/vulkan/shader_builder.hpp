@@ -118,6 +118,38 @@ class ShaderBuilder {
     const spirv::Id rows = m_.value(Op::i_mul, t_i32_, {workgroup_id(1), workgroup_count(0)});
     return m_.value(Op::i_add, t_i32_, {workgroup_id(0), rows});
   }
+  // The invocation's index in its workgroup of x * y * z invocations, as i32.
+  constexpr spirv::Id local_index(std::uint32_t x, std::uint32_t y) {
+    using spirv::Op;
+    const spirv::Id wx = m_.constant_i32(static_cast<std::int32_t>(x)), wy = m_.constant_i32(static_cast<std::int32_t>(y));
+    const spirv::Id plane = m_.value(Op::i_add, t_i32_, {local_id(1), m_.value(Op::i_mul, t_i32_, {local_id(2), wy})});
+    return m_.value(Op::i_add, t_i32_, {local_id(0), m_.value(Op::i_mul, t_i32_, {plane, wx})});
+  }
+
+  // ---- workgroup memory ------------------------------------------------------------------
+  // An array of `elements` values of kind k shared by the invocations of a workgroup.
+  constexpr spirv::Id workgroup_array(Kind k, std::uint32_t elements, std::string_view name) {
+    using namespace spirv;
+    const Id array = m_.type_workgroup_array(scalar(k), elements);
+    const Id var = m_.global_variable(m_.type_pointer(storage::workgroup, array), storage::workgroup);
+    m_.name(var, name);
+    return var;
+  }
+  constexpr Value load_shared(spirv::Id array, Kind k, spirv::Id at) {
+    return {m_.value(spirv::Op::load, scalar(k), {shared_pointer(array, k, at)}), k};
+  }
+  constexpr void store_shared(spirv::Id array, spirv::Id at, Value v) {
+    m_.code(spirv::Op::store, {shared_pointer(array, v.kind, at), v.id});
+  }
+  // Every invocation of the workgroup waits here until all have arrived, and their writes to
+  // workgroup memory before it are seen by the reads after it. Only in uniform control flow.
+  constexpr void workgroup_barrier() {
+    using namespace spirv;
+    const Id workgroup = m_.constant_u32(scope::workgroup);
+    const Id semantics = m_.constant_u32(memory_semantics::acquire_release | memory_semantics::workgroup_memory);
+    m_.code(Op::control_barrier, {workgroup, workgroup, semantics});
+  }
+
   // Push-constant word `slot` (an extent), as i32.
   constexpr spirv::Id push_constant(int slot) {
     using namespace spirv;
@@ -188,6 +220,9 @@ class ShaderBuilder {
     m_.code(Op::store, {element_pointer(binding, at), word});
   }
 
+  constexpr spirv::Id shared_pointer(spirv::Id array, Kind k, spirv::Id at) {
+    return m_.value(spirv::Op::access_chain, m_.type_pointer(spirv::storage::workgroup, scalar(k)), {array, at});
+  }
   constexpr spirv::Id element_pointer(int binding, spirv::Id at) {
     using namespace spirv;
     const Id pointer = m_.type_pointer(storage::storage_buffer, stored_type(buffer_storage_[binding]));

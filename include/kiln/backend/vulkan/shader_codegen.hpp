@@ -6,7 +6,10 @@
 // other loops are structured loops, guarded tails are selections. Every module of a kernel
 // has the same interface: the inputs as storage buffers (bindings 0, 1, ... in order of first
 // use), then one buffer per dispatched stage (the last is the output); named extents travel as
-// push constants (one i32 each, in the kernel's symbol order).
+// push constants (one i32 each, in the kernel's symbol order). A stage's shared copies
+// (shared_cache.hpp) are arrays in workgroup memory, filled between two barriers at the top of
+// each iteration of their loop; the guards that would make that control flow differ between
+// the invocations of a workgroup wait until after the copy.
 //
 // The emitter is constexpr: `baked_shader<schedule, compute>` is a module assembled while the
 // application compiles; `emit_shaders<schedule>(compute)` the same words at run time, for
@@ -17,6 +20,7 @@
 #include <cstdint>
 #include <limits>
 #include <tuple>
+#include <utility>
 #include <type_traits>
 #include <vector>
 
@@ -24,6 +28,7 @@
 #include "../../te/inline.hpp"
 #include "../../te/tensor.hpp"
 #include "../../tir/loop_program.hpp"
+#include "default_schedule.hpp"
 #include "gpu_program.hpp"
 #include "shader_features.hpp"
 #include "shader_builder.hpp"
@@ -87,6 +92,7 @@ class ShaderEmitter : public ShaderBuilder {
     using spirv::Op;
     declare_interface();
 
+    declare_shared_copies();
     // Loops bound to thread axes first: their values do not change inside the shader.
     for (int axis = 0; axis < kThreadAxes; ++axis) {
       const int loop = G.bound_loop[axis];
@@ -94,9 +100,11 @@ class ShaderEmitter : public ShaderBuilder {
       const tir::Loop& l = P.loops[loop];
       loop_value_[l.id] = thread_index(axis);
       defined_[l.id] = true;
-      // Workgroups past a block loop's extent (a dispatch folded onto y) do nothing.
+      // Workgroups past a block loop's extent (a dispatch folded onto y) do nothing; the
+      // whole workgroup takes that branch, so a barrier inside it is still uniform.
       if (axis < 3) open_if(m_.value(Op::s_less_than, t_bool_, {loop_value_[l.id], index(l.extent)}));
     }
+    if (G.shared_count > 0 && G.is_block_bound(G.shared_attach)) copy_to_shared(stage);
     open_ready_guards();
     spirv::Id out_offset = 0;
     spirv::Id accumulator = 0;
@@ -115,6 +123,7 @@ class ShaderEmitter : public ShaderBuilder {
         }
       }
       open_loop(l);
+      if (i == G.shared_attach) copy_to_shared(stage);
       open_ready_guards();
     }
     if constexpr (te::is_reduce<Body>::value) {
@@ -130,6 +139,12 @@ class ShaderEmitter : public ShaderBuilder {
       m_.code(Op::store, {accumulator, combine<typename Body::reducer_type>(k, old, v.id)});
       while (depth() > reduction_depth) close();
       const spirv::Id total = m_.value(Op::load, scalar(k), {accumulator});
+      // Guards held back for a copy inside the reduction closed with it; the store needs the
+      // ones of the spatial loops again.
+      if (deferred_opened_at_ > reduction_depth) {
+        for (int g = 0; g < P.guard_count; ++g)
+          if (deferred_[g] && !reads_reduction_loop(g)) open_guard(g);
+      }
       store_output(out_offset, Value{total, k});
     } else {
       // One statement each: the order of the instructions (and of the ids) must not depend on
@@ -266,12 +281,157 @@ class ShaderEmitter : public ShaderBuilder {
     loop_value_[l.id] = ShaderBuilder::open_loop([&] { return index(l.extent); }, l.kind == tir::LoopKind::unrolled);
     defined_[l.id] = true;
   }
-  // Guarded tails: each guard as soon as the loops it reads are open.
+  // Guarded tails: each guard as soon as the loops it reads are open; until the shared copies
+  // are made, held back (a barrier must be reached by every invocation of the workgroup).
   constexpr void open_ready_guards() {
     for (int g = 0; g < P.guard_count; ++g) {
       if (guard_open_[g] || !ready(P.guards[g].value) || !ready(P.guards[g].bound)) continue;
       guard_open_[g] = true;
-      open_if(m_.value(spirv::Op::s_less_than, t_bool_, {index(P.guards[g].value), index(P.guards[g].bound)}));
+      if (copies_pending()) deferred_[g] = true;
+      else open_guard(g);
+    }
+  }
+  constexpr void open_guard(int g) {
+    open_if(m_.value(spirv::Op::s_less_than, t_bool_, {index(P.guards[g].value), index(P.guards[g].bound)}));
+  }
+  constexpr bool reads_reduction_loop(int g) const {
+    for (int i = 0; i < P.loop_count; ++i)
+      if (P.loops[i].reduction && (P.depends_on_loop(P.guards[g].value, P.loops[i].id) || P.depends_on_loop(P.guards[g].bound, P.loops[i].id)))
+        return true;
+    return false;
+  }
+
+  // ---- shared copies ---------------------------------------------------------------------
+  constexpr bool copies_pending() const { return G.shared_count > 0 && deferred_opened_at_ < 0; }
+  constexpr void declare_shared_copies() {
+    for (int c = 0; c < G.shared_count; ++c) {
+      const SharedCache& cache = G.shared[c];
+      shared_var_[c] = workgroup_array(cache.floating ? Kind::f32 : Kind::i32, static_cast<std::uint32_t>(cache.elements),
+                                       (cache.tensor + "_shared").view());
+    }
+  }
+  // Every invocation of the workgroup copies a share of each region, then the guards held
+  // back open.
+  constexpr void copy_to_shared(const St& stage) {
+    workgroup_barrier();  // the previous iteration's reads of the copies are done
+    [&]<int... C>(std::integer_sequence<int, C...>) { (copy_region<C>(stage), ...); }(std::make_integer_sequence<int, G.shared_count>{});
+    workgroup_barrier();
+    deferred_opened_at_ = depth();
+    for (int g = 0; g < P.guard_count; ++g)
+      if (deferred_[g]) open_guard(g);
+  }
+  template <int C>
+  constexpr void copy_region(const St& stage) {
+    using spirv::Op;
+    constexpr SharedCache cache = G.shared[C];
+    const bool found = visit_read<cache.tensor>(stage.body, [&](const auto& read) {
+      using Read = std::remove_cvref_t<decltype(read)>;
+      // The region's origin: the read's indices where every loop that ranges is zero.
+      spirv::Id saved[kMaxLoopIds] = {};
+      for (int l = 0; l < P.loop_count; ++l) {
+        if (!G.ranges_in_copy(l)) continue;
+        saved[P.loops[l].id] = loop_value_[P.loops[l].id];
+        loop_value_[P.loops[l].id] = m_.constant_i32(0);
+      }
+      std::apply([&](const auto&... idx) {
+        int d = 0;
+        ((shared_origin_[C][d++] = convert(expr(idx), Kind::i32).id), ...);
+      }, read.indices);
+      for (int l = 0; l < P.loop_count; ++l)
+        if (G.ranges_in_copy(l)) loop_value_[P.loops[l].id] = saved[P.loops[l].id];
+
+      constexpr std::int64_t invocations = std::int64_t{G.workgroup_size[0]} * G.workgroup_size[1] * G.workgroup_size[2];
+      constexpr std::int64_t trips = (cache.elements + invocations - 1) / invocations;
+      const Kind k = cache.floating ? Kind::f32 : Kind::i32;
+      const spirv::Id me = local_index(G.workgroup_size[0], G.workgroup_size[1]);
+      const spirv::Id trip = ShaderBuilder::open_loop([&] { return m_.constant_i32(static_cast<std::int32_t>(trips)); });
+      const spirv::Id e = m_.value(Op::i_add, t_i32_, {m_.value(Op::i_mul, t_i32_, {trip, m_.constant_i32(static_cast<std::int32_t>(invocations))}), me});
+      open_if(m_.value(Op::s_less_than, t_bool_, {e, m_.constant_i32(static_cast<std::int32_t>(cache.elements))}));
+      // Element e of the region, row-major; outside the tensor the copy holds zero.
+      spirv::Id at[tir::kMaxAxes + 1] = {};
+      spirv::Id inside = m_.constant_bool(true);
+      const auto source_extents = extents_of(typename read_source_t<Read>::extents_type{});
+      std::int64_t stride = 1;
+      for (int d = cache.rank; d-- > 0;) {
+        spirv::Id step = m_.value(Op::s_div, t_i32_, {e, m_.constant_i32(static_cast<std::int32_t>(stride))});
+        step = m_.value(Op::s_rem, t_i32_, {step, m_.constant_i32(static_cast<std::int32_t>(cache.span[d]))});
+        at[d] = m_.value(Op::i_add, t_i32_, {shared_origin_[C][d], step});
+        const spirv::Id in_axis = m_.value(Op::logical_and, t_bool_, {m_.value(Op::s_greater_than_equal, t_bool_, {at[d], m_.constant_i32(0)}),
+                                                                        m_.value(Op::s_less_than, t_bool_, {at[d], source_extents[d]})});
+        inside = m_.value(Op::logical_and, t_bool_, {inside, in_axis});
+        stride *= cache.span[d];
+      }
+      store_shared(shared_var_[C], e, {zero(k), k});
+      open_if(inside);
+      store_shared(shared_var_[C], e, convert(load_element(binding_of_read<Read>(), offset(typename read_source_t<Read>::extents_type{}, at)), k));
+      close();
+      close();
+      close();
+    });
+    if (!found) unresolved_ = true;
+  }
+  // A read of a copied tensor in the stage's own expression: its element of the region.
+  template <int C, class Indices>
+  constexpr Value read_shared(const Indices& indices) {
+    using spirv::Op;
+    constexpr SharedCache cache = G.shared[C];
+    spirv::Id at = 0;
+    std::int64_t stride = 1;
+    spirv::Id ids[tir::kMaxAxes + 1] = {};
+    std::apply([&](const auto&... idx) {
+      int d = 0;
+      ((ids[d++] = convert(expr(idx), Kind::i32).id), ...);
+    }, indices);
+    for (int d = cache.rank; d-- > 0;) {
+      spirv::Id step = m_.value(Op::i_sub, t_i32_, {ids[d], shared_origin_[C][d]});
+      if (stride != 1) step = m_.value(Op::i_mul, t_i32_, {step, m_.constant_i32(static_cast<std::int32_t>(stride))});
+      at = at == 0 ? step : m_.value(Op::i_add, t_i32_, {at, step});
+      stride *= cache.span[d];
+    }
+    return load_shared(shared_var_[C], cache.floating ? Kind::f32 : Kind::i32, at);
+  }
+  template <Name T>
+  static constexpr int shared_copy_of() {
+    for (int c = 0; c < G.shared_count; ++c)
+      if (G.shared[c].tensor == T) return c;
+    return -1;
+  }
+  template <class... Es>
+  constexpr std::array<spirv::Id, sizeof...(Es) + 1> extents_of(te::Extents<Es...>) {
+    return {extent<Es>()..., 0};
+  }
+  template <class Read>
+  static constexpr int binding_of_read() {
+    if constexpr (requires { typename Read::placeholder_type; })
+      return static_cast<int>(te::index_by_name<Inputs, Read::placeholder_type::name>::value);
+    else
+      return binding_of<typename Read::stage_type>;
+  }
+  // Calls f with the first read of tensor T in e (not looking into inlined producers);
+  // whether there was one.
+  template <Name T, class E, class F>
+  static constexpr bool visit_read(const E& e, F&& f) {
+    if constexpr (requires { typename E::placeholder_type; } || requires { typename E::stage_type; }) {
+      if constexpr (requires { typename E::placeholder_type; }) {
+        if constexpr (E::placeholder_type::name == T) {
+          f(e);
+          return true;
+        }
+      } else if constexpr (E::stage_type::name == T) {
+        f(e);
+        return true;
+      }
+      return std::apply([&](const auto&... idx) { return (visit_read<T>(idx, f) || ...); }, e.indices);
+    } else if constexpr (requires { e.lhs; e.rhs; }) {
+      return visit_read<T>(e.lhs, f) || visit_read<T>(e.rhs, f);
+    } else if constexpr (requires { e.cond; }) {
+      return visit_read<T>(e.cond, f) || visit_read<T>(e.if_true, f) || visit_read<T>(e.if_false, f);
+    } else if constexpr (requires { e.arg; }) {
+      return visit_read<T>(e.arg, f);
+    } else if constexpr (te::is_reduce<E>::value) {
+      return visit_read<T>(e.body, f);
+    } else {
+      return false;
     }
   }
 
@@ -421,6 +581,9 @@ class ShaderEmitter : public ShaderBuilder {
   }
   template <class Ph, class... Idx>
   constexpr Value expr(const te::Load<Ph, Idx...>& load) {
+    if constexpr (shared_copy_of<Ph::name>() >= 0) {
+      if (frame_ == nullptr) return read_shared<shared_copy_of<Ph::name>()>(load.indices);
+    }
     constexpr int binding = static_cast<int>(te::index_by_name<Inputs, Ph::name>::value);
     spirv::Id indices[sizeof...(Idx) + 1] = {};
     std::apply([&](const auto&... idx) {
@@ -434,6 +597,9 @@ class ShaderEmitter : public ShaderBuilder {
   template <class C, class... Idx>
   constexpr Value expr(const te::StageLoad<C, Idx...>& load) {
     if constexpr (is_gpu_stage_v<C, Last>) {
+      if constexpr (shared_copy_of<C::name>() >= 0) {
+        if (frame_ == nullptr) return read_shared<shared_copy_of<C::name>()>(load.indices);
+      }
       constexpr int binding = binding_of<C>;
       spirv::Id indices[sizeof...(Idx) + 1] = {};
       std::apply([&](const auto&... idx) {
@@ -463,6 +629,10 @@ class ShaderEmitter : public ShaderBuilder {
   spirv::Id loop_value_[kMaxLoopIds] = {};
   bool defined_[kMaxLoopIds] = {};
   bool guard_open_[tir::kMaxGuards] = {};
+  bool deferred_[tir::kMaxGuards] = {};  // held back until the shared copies are made
+  int deferred_opened_at_ = -1;          // the depth where they opened after the copies
+  spirv::Id shared_var_[kMaxSharedCaches] = {};
+  spirv::Id shared_origin_[kMaxSharedCaches][tir::kMaxAxes] = {};
   const Frame* frame_ = nullptr;
   bool unresolved_ = false;
 };

@@ -76,6 +76,14 @@ class ModuleBuilder {
     if (types_.size() != before) decorate(id, decoration::array_stride, {stride});
     return id;
   }
+  // An array in workgroup memory: Vulkan forbids explicit layout there, so it carries no
+  // stride, and it is made anew each time (arrays, unlike scalars, may be declared twice).
+  constexpr Id type_workgroup_array(Id element, std::uint32_t length) {
+    const Id count = constant_u32(length);
+    const Id id = fresh();
+    put(types_, Op::type_array, {id, element, count});
+    return id;
+  }
   // A struct of one member at offset 0, decorated as an interface block (storage buffers and
   // push constants).
   constexpr Id type_block(Id member) {

@@ -83,6 +83,7 @@ enum class Op : std::uint16_t {
   f_ord_greater_than_equal = 190,
   shift_right_logical = 194,
   bitwise_and = 199,
+  control_barrier = 224,
   loop_merge = 246,
   selection_merge = 247,
   label = 248,
@@ -112,9 +113,18 @@ inline constexpr std::uint32_t local_size = 17;
 }
 namespace storage {
 inline constexpr std::uint32_t input = 1;
+inline constexpr std::uint32_t workgroup = 4;
 inline constexpr std::uint32_t function = 7;
 inline constexpr std::uint32_t push_constant = 9;
 inline constexpr std::uint32_t storage_buffer = 12;
+}
+// Scopes and memory semantics of barriers.
+namespace scope {
+inline constexpr std::uint32_t workgroup = 2;
+}
+namespace memory_semantics {
+inline constexpr std::uint32_t acquire_release = 0x8;
+inline constexpr std::uint32_t workgroup_memory = 0x100;
 }
 namespace decoration {
 inline constexpr std::uint32_t block = 2;
