@@ -172,21 +172,42 @@ TEST_CASE("shared copies: a transpose copied once per workgroup, a stencil whose
   }
 }
 
-TEST_CASE("a row maximum, and a reduction over an empty axis gives the identity") {
-  auto kernel = vulkan::build(sh::device(), sh::row_max);
+TEST_CASE("a row maximum reduced as a workgroup tree, and a reduction over an empty axis gives the identity") {
+  auto kernel = vulkan::build(sh::device(), sh::row_max);  // the default: 64 invocations per row
   REQUIRE(kernel.ok());
-  const std::int64_t rows = 70, cols = 19;
-  const auto x = pattern(at(rows * cols), 0.5f, 10.0f);
-  std::vector<float> m(at(rows), -99.0f);
-  REQUIRE((*kernel)(make_view(x.data(), shape(rows, cols)), make_view(m.data(), shape(rows))).ok());
-  for (std::int64_t r = 0; r < rows; ++r) {
-    float want = x[at(r * cols)];
-    for (std::int64_t c = 1; c < cols; ++c) want = std::max(want, x[at(r * cols + c)]);
-    CHECK(m[at(r)] == want);
+  for (auto [rows, cols] : {std::array<std::int64_t, 2>{70, 19}, {1, 1}, {3, 63}, {5, 64}, {2, 65}, {4, 1000}}) {
+    CAPTURE(rows);
+    CAPTURE(cols);
+    const auto x = pattern(at(rows * cols), 0.5f, 10.0f);
+    std::vector<float> m(at(rows), -99.0f);
+    REQUIRE((*kernel)(make_view(x.data(), shape(rows, cols)), make_view(m.data(), shape(rows))).ok());
+    for (std::int64_t r = 0; r < rows; ++r) {
+      float want = x[at(r * cols)];
+      for (std::int64_t c = 1; c < cols; ++c) want = std::max(want, x[at(r * cols + c)]);
+      CHECK(m[at(r)] == want);
+    }
   }
+  const auto x = pattern(30, 0.5f, 10.0f);
   std::vector<float> empty_rows(3, 0.0f);
   REQUIRE((*kernel)(make_view(x.data(), shape(3, 0)), make_view(empty_rows.data(), shape(3))).ok());
   for (float v : empty_rows) CHECK(v == std::numeric_limits<float>::lowest());
+}
+
+TEST_CASE("a row sum reduced by a tree 24 wide, four rows per workgroup, tails on both axes") {
+  auto kernel = vulkan::build<sh::row_sum_tree>(sh::device(), sh::row_sum);
+  REQUIRE(kernel.ok());
+  for (auto [rows, cols] : {std::array<std::int64_t, 2>{1, 1}, {4, 24}, {5, 23}, {7, 25}, {9, 500}, {3, 0}}) {
+    CAPTURE(rows);
+    CAPTURE(cols);
+    const auto x = pattern(at(rows * cols), 0.25f, 3.0f);
+    std::vector<float> m(at(rows), -99.0f);
+    REQUIRE((*kernel)(make_view(x.data(), shape(rows, cols)), make_view(m.data(), shape(rows))).ok());
+    for (std::int64_t r = 0; r < rows; ++r) {
+      double want = 0;
+      for (std::int64_t c = 0; c < cols; ++c) want += x[at(r * cols + c)];
+      CHECK(m[at(r)] == doctest::Approx(want).epsilon(1e-5).scale(1.0));
+    }
+  }
 }
 
 TEST_CASE("an inlined producer read at two places, and a padded read behind a lazy select") {

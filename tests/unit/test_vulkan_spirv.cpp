@@ -198,7 +198,19 @@ TEST_CASE("schedules the Vulkan backend cannot run are refused, naming the primi
   }
   {
     constexpr auto g = vulkan::lower_for_gpu<tir::schedule("C").bind("k", tir::ThreadAxis::block_x), Matmul, Matmul>();
-    CHECK(message(g.error) == "vulkan: bind(\"k\"): the loop is a reduction loop");
+    CHECK(message(g.error) == "vulkan: bind(\"k\"): a reduction loop binds to a thread axis only (its workgroup reduces it as a tree)");
+  }
+  {
+    constexpr auto s = tir::schedule("C").split("k", 8).bind("k.o", tir::ThreadAxis::thread_x).bind("k.i", tir::ThreadAxis::thread_y);
+    constexpr auto g = vulkan::lower_for_gpu<s, Matmul, Matmul>();
+    CHECK(message(g.error) == "vulkan: bind(\"k.i\"): one reduction loop at most is bound to a thread axis");
+  }
+  {
+    constexpr auto s = tir::schedule("C").tile("i", "j", 8, 8).split("k", 2).bind("i.o", tir::ThreadAxis::block_y)
+                           .bind("j.o", tir::ThreadAxis::block_x).bind("i.i", tir::ThreadAxis::thread_y).bind("j.i", tir::ThreadAxis::thread_x)
+                           .bind("k.i", tir::ThreadAxis::thread_z).cache_read("A", tir::Scope::shared).stage("A_shared").compute_at("C", "k.o");
+    constexpr auto g = vulkan::lower_for_gpu<s, Matmul, Matmul>();
+    CHECK(message(g.error) == "vulkan: cache_read(\"C\"): a stage with shared copies cannot also reduce across its invocations yet");
   }
   {
     constexpr auto g = vulkan::lower_for_gpu<tir::schedule("C").bind("i", tir::ThreadAxis::block_x).bind("j", tir::ThreadAxis::block_x), Matmul, Matmul>();
@@ -287,6 +299,29 @@ TEST_CASE("schedules the Vulkan backend cannot run are refused, naming the primi
 #include <kiln/kernels/reduce_axes.hpp>
 #include <kiln/kernels/softmax.hpp>
 #include <kiln/kernels/transpose.hpp>
+
+TEST_CASE("reductions across a workgroup: a tree of barriers, the default for long reductions over one axis") {
+  using RowSum = std::remove_cvref_t<decltype(sh::row_sum)>;
+  constexpr auto tree = vulkan::lower_for_gpu<sh::row_sum_tree, RowSum, RowSum>();
+  REQUIRE_FALSE(tree.error.failed);
+  CHECK(tree.tree_axis == 0);
+  CHECK((tree.workgroup_size[0] == 24 && tree.workgroup_size[1] == 4));
+  const auto custom = vulkan::emit_shader<sh::row_sum_tree>(sh::row_sum);
+  check_module(custom, 24, 4, 1);
+  // Before and after the shares are stored, then one per halving: 16, 8, 4, 2, 1.
+  CHECK(count_instructions(custom, 224) == 7);
+  save("row_sum_tree", custom);
+  const auto by_default = vulkan::emit_shader(sh::row_max);
+  check_module(by_default, 64, 1, 1);
+  CHECK(count_instructions(by_default, 224) == 8);  // 32, 16, 8, 4, 2, 1
+  save("row_max_tree", by_default);
+  using te::dim;
+  using Sum = std::remove_cvref_t<decltype(kernels::reduce_last_axis<kernels::Reduction::sum>(dim<"r">, dim<"c">))>;
+  CHECK(vulkan::lower_for_gpu<vulkan::default_gpu_schedule<Sum>(), Sum, Sum>().tree_axis == 0);
+  // A short static reduction stays in each invocation.
+  using Short = std::remove_cvref_t<decltype(kernels::reduce_last_axis<kernels::Reduction::sum>(dim<"r">, 16_c))>;
+  CHECK(vulkan::lower_for_gpu<vulkan::default_gpu_schedule<Short>(), Short, Short>().tree_axis == -1);
+}
 
 TEST_CASE("the default GPU schedule tiles matrix products through workgroup memory, and nothing else") {
   using te::dim;

@@ -88,6 +88,16 @@ inline constexpr auto Rows = te::placeholder<float, "X">(dim<"rows">, dim<"cols"
 inline constexpr auto cd = te::reduce_axis<"c">(dim<"cols">);
 inline constexpr auto row_max = te::compute<"M", "r">(te::extents(dim<"rows">), [](auto r) { return te::max(Rows(r, cd), cd); });
 
+// A row sum reduced by 24 invocations per row (a tree whose width is not a power of two), 4
+// rows per workgroup on thread_y, the rest of each row stepped by 24 in a loop.
+inline constexpr auto row_sum = te::compute<"M", "r">(te::extents(dim<"rows">), [](auto r) { return te::sum(Rows(r, cd), cd); });
+inline constexpr auto row_sum_tree = tir::schedule("M")
+                                         .split("r", 4)
+                                         .split("c", 24)
+                                         .bind("r.o", tir::ThreadAxis::block_x)
+                                         .bind("r.i", tir::ThreadAxis::thread_y)
+                                         .bind("c.i", tir::ThreadAxis::thread_x);
+
 // ---- several stages, padding, large dispatches ----------------------------------------------
 inline constexpr auto S1 = te::placeholder<float, "S">(dim<"m">, 33_c);
 inline constexpr auto T1 = te::placeholder<float, "T">(33_c);

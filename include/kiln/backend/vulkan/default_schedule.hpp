@@ -6,12 +6,17 @@
 //     the operands copied into workgroup memory first (cache_read(shared) at k.o), so the
 //     workgroup reads each element of A once instead of 16 times and of B 8 times; axes before
 //     i fused onto the third workgroup axis (a batch);
+//   - another reduction over one axis that is long (its extent named, or static and at least
+//     64): a workgroup of 64 invocations per output, each reducing every 64th element, then
+//     combining their shares as a tree in workgroup memory (softmax's and layer norm's row
+//     reductions, reductions over the last axis);
 //   - anything else: the spatial axes fused into one loop, in workgroups of 64 invocations (a
 //     guard skips the tail), the reductions run in each invocation.
 #pragma once
 
 #include <type_traits>
 
+#include "../../core/extent.hpp"
 #include "../../core/name.hpp"
 #include "../../te/tensor.hpp"
 #include "../../te/var_traits.hpp"
@@ -24,6 +29,8 @@ namespace kiln::vulkan {
 // The output tile of a workgroup under the matrix-product schedule, and the step of k whose
 // operands it copies at once.
 inline constexpr std::int64_t kGemmTileRows = 8, kGemmTileColumns = 16, kGemmTileDepth = 16;
+// The invocations that reduce one output together under the tree schedule.
+inline constexpr std::int64_t kTreeWidth = 64;
 
 namespace detail {
 
@@ -129,23 +136,50 @@ constexpr tir::Schedule gemm_gpu_stage_schedule(tir::Schedule s, const GemmShape
   return s;
 }
 
+template <class K> struct reduce_axis_extent;
+template <Name N, class E> struct reduce_axis_extent<te::ReduceAxis<N, E>> { using type = E; };
+
+// The axis of a reduction over one long axis (see above), or an empty name.
+template <class St>
+constexpr Name tree_axis() noexcept {
+  using Body = typename St::body_type;
+  if constexpr (te::is_reduce<Body>::value) {
+    if constexpr (Body::axes::size == 1) {
+      return []<class K>(te::TypeList<K>) {
+        using E = typename reduce_axis_extent<K>::type;
+        bool long_axis = true;
+        if constexpr (is_static_v<E>) long_axis = E::value >= kTreeWidth;
+        return long_axis && Name::fits(te::var_name<K>::name.size() + 2) ? te::var_name<K>::name : Name();
+      }(typename Body::axes{});
+    }
+  }
+  return Name();
+}
+
 } // namespace detail
 
 template <class St, class Last = St>
 constexpr tir::Schedule default_gpu_stage_schedule(tir::Schedule s) noexcept {
-  if constexpr (St::rank == 0) {
-    return s;  // one invocation computes the one element
-  } else {
-    constexpr detail::GemmShape gemm = detail::gemm_shape<St, Last>();
-    if constexpr (gemm.matches) {
-      return detail::gemm_gpu_stage_schedule<St, Last>(s, gemm);
-    } else {
-      s = s.stage(St::name);
+  constexpr detail::GemmShape gemm = detail::gemm_shape<St, Last>();
+  constexpr Name tree = detail::tree_axis<St>();
+  if constexpr (gemm.matches) {
+    return detail::gemm_gpu_stage_schedule<St, Last>(s, gemm);
+  } else if constexpr (!tree.empty()) {
+    s = s.stage(St::name);
+    if constexpr (St::rank > 0) {
       Name axes[tir::kMaxAxes] = {};
       detail::spatial_axis_names<St>(axes);
-      const Name fused = detail::fuse_loops(s, axes, St::rank);
-      return s.split(fused, 64).bind(fused + ".o", tir::ThreadAxis::block_x).bind(fused + ".i", tir::ThreadAxis::thread_x);
+      s = s.bind(detail::fuse_loops(s, axes, St::rank), tir::ThreadAxis::block_x);
     }
+    return s.split(tree, kTreeWidth).bind(tree + ".i", tir::ThreadAxis::thread_x);
+  } else if constexpr (St::rank == 0) {
+    return s;  // one invocation computes the one element
+  } else {
+    s = s.stage(St::name);
+    Name axes[tir::kMaxAxes] = {};
+    detail::spatial_axis_names<St>(axes);
+    const Name fused = detail::fuse_loops(s, axes, St::rank);
+    return s.split(fused, 64).bind(fused + ".o", tir::ThreadAxis::block_x).bind(fused + ".i", tir::ThreadAxis::thread_x);
   }
 }
 template <class Last>

@@ -5,7 +5,8 @@
 // workgroup size). What the GPU code generator does not do yet is refused here, at compile
 // time, with the primitive and the loop named. A stage's shared copies (cache_read with
 // Scope::shared, shared_cache.hpp) are planned here too: the loop that makes them and the
-// static region of each.
+// static region of each; and a reduction loop bound to a thread axis, which the workgroup
+// reduces as a tree.
 #pragma once
 
 #include <cstdint>
@@ -35,6 +36,9 @@ struct GpuProgram {
   SharedCache shared[kMaxSharedCaches] = {};
   int shared_count = 0;
   int shared_attach = -1;
+  // A reduction loop bound to thread axis x, y or z (0, 1, 2; -1: none): each invocation
+  // reduces its share, then the workgroup combines the shares as a tree in workgroup memory.
+  int tree_axis = -1;
 
   constexpr bool is_bound(int loop) const noexcept { return is_bound(loop, 0, kThreadAxes); }
   constexpr bool is_block_bound(int loop) const noexcept { return is_bound(loop, 0, 3); }
@@ -223,10 +227,16 @@ constexpr GpuProgram lower_for_gpu() noexcept {
     if (loop < 0) detail::fail(g.error, "bind", prim.loops[0], "the stage has no loop of that name");
     else if (g.bound_loop[axis] >= 0) detail::fail(g.error, "bind", prim.loops[0], "the thread axis is bound already");
     else if (g.is_bound(loop)) detail::fail(g.error, "bind", prim.loops[0], "the loop is bound already");
-    else if (p.loops[loop].reduction) detail::fail(g.error, "bind", prim.loops[0], "the loop is a reduction loop");
+    else if (p.loops[loop].reduction && axis < 3)
+      detail::fail(g.error, "bind", prim.loops[0], "a reduction loop binds to a thread axis only (its workgroup reduces it as a tree)");
+    else if (p.loops[loop].reduction && g.tree_axis >= 0)
+      detail::fail(g.error, "bind", prim.loops[0], "one reduction loop at most is bound to a thread axis");
     else if (p.loops[loop].kind != tir::LoopKind::serial)
       detail::fail(g.error, "bind", prim.loops[0], "the loop is also parallel, vectorized or unrolled");
-    else g.bound_loop[axis] = loop;
+    else {
+      g.bound_loop[axis] = loop;
+      if (p.loops[loop].reduction) g.tree_axis = axis - 3;
+    }
   }
   std::int64_t invocations = 1;
   for (int t = 0; t < 3; ++t) {
@@ -255,6 +265,8 @@ constexpr GpuProgram lower_for_gpu() noexcept {
   if (p.has_padding()) detail::fail(g.error, "pad", St::name, "padding is not supported by the Vulkan backend yet");
   if constexpr (detail::has_shared_copy(S, St::name)) {
     if (!g.error.failed) detail::plan_shared_copies<S, St, Last>(g);
+    if (!g.error.failed && g.tree_axis >= 0)
+      detail::fail(g.error, "cache_read", St::name, "a stage with shared copies cannot also reduce across its invocations yet");
   }
   return g;
 }

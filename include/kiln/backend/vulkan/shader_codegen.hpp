@@ -134,14 +134,21 @@ class ShaderEmitter : public ShaderBuilder {
         m_.code(Op::store, {accumulator, identity<typename Body::reducer_type, typename Body::value_type>()});
         reduction_depth = depth();
       }
+      for (int g = 0; g < P.guard_count; ++g)
+        if (around_body_[g]) open_guard(g);
       const Value v = convert(expr(stage.body.body), k);
       const spirv::Id old = m_.value(Op::load, scalar(k), {accumulator});
       m_.code(Op::store, {accumulator, combine<typename Body::reducer_type>(k, old, v.id)});
       while (depth() > reduction_depth) close();
-      const spirv::Id total = m_.value(Op::load, scalar(k), {accumulator});
-      // Guards held back for a copy inside the reduction closed with it; the store needs the
-      // ones of the spatial loops again.
-      if (deferred_opened_at_ > reduction_depth) {
+      spirv::Id total = m_.value(Op::load, scalar(k), {accumulator});
+      if (G.tree_axis >= 0) {
+        total = reduce_across_workgroup<typename Body::reducer_type>(k, total);
+        for (int g = 0; g < P.guard_count; ++g)
+          if (deferred_[g]) open_guard(g);
+        open_if(m_.value(Op::i_equal, t_bool_, {local_id(static_cast<std::uint32_t>(G.tree_axis)), m_.constant_i32(0)}));
+      } else if (deferred_opened_at_ > reduction_depth) {
+        // Guards held back for a copy inside the reduction closed with it; the store needs the
+        // ones of the spatial loops again.
         for (int g = 0; g < P.guard_count; ++g)
           if (deferred_[g] && !reads_reduction_loop(g)) open_guard(g);
       }
@@ -282,14 +289,51 @@ class ShaderEmitter : public ShaderBuilder {
     defined_[l.id] = true;
   }
   // Guarded tails: each guard as soon as the loops it reads are open; until the shared copies
-  // are made, held back (a barrier must be reached by every invocation of the workgroup).
+  // are made, held back (a barrier must be reached by every invocation of the workgroup). A
+  // stage reduced as a tree has its barriers after the reduction loops: there a guard of the
+  // reduction wraps the accumulation only, one of the output the store.
   constexpr void open_ready_guards() {
     for (int g = 0; g < P.guard_count; ++g) {
       if (guard_open_[g] || !ready(P.guards[g].value) || !ready(P.guards[g].bound)) continue;
       guard_open_[g] = true;
-      if (copies_pending()) deferred_[g] = true;
+      if (G.tree_axis >= 0) (reads_reduction_loop(g) ? around_body_[g] : deferred_[g]) = true;
+      else if (copies_pending()) deferred_[g] = true;
       else open_guard(g);
     }
+  }
+
+  // Each invocation's share of the reduction (`partial`) combined over the invocations along
+  // the tree axis, by halving strides in workgroup memory with a barrier after each step; every
+  // invocation gets its group's total.
+  template <class R>
+  constexpr spirv::Id reduce_across_workgroup(Kind k, spirv::Id partial) {
+    using spirv::Op;
+    const std::uint32_t axis = static_cast<std::uint32_t>(G.tree_axis);
+    const std::int64_t invocations = std::int64_t{G.workgroup_size[0]} * G.workgroup_size[1] * G.workgroup_size[2];
+    std::int64_t unit = 1;  // the step between neighbours along the tree axis
+    for (std::uint32_t a = 0; a < axis; ++a) unit *= G.workgroup_size[a];
+    const std::int64_t n = G.workgroup_size[axis];
+    const spirv::Id tree = workgroup_array(k, static_cast<std::uint32_t>(invocations), "tree");
+    const spirv::Id me = local_index(G.workgroup_size[0], G.workgroup_size[1]);
+    const spirv::Id lane = local_id(axis);
+    workgroup_barrier();  // a previous output's tree is read
+    store_shared(tree, me, {partial, k});
+    workgroup_barrier();
+    std::int64_t stride = 1;
+    while (stride * 2 < n) stride *= 2;
+    for (; stride >= 1 && n > 1; stride /= 2) {
+      const spirv::Id c = m_.constant_i32(static_cast<std::int32_t>(stride));
+      const spirv::Id below = m_.value(Op::s_less_than, t_bool_, {lane, c});
+      const spirv::Id partner_inside = m_.value(Op::s_less_than, t_bool_, {m_.value(Op::i_add, t_i32_, {lane, c}), m_.constant_i32(static_cast<std::int32_t>(n))});
+      open_if(m_.value(Op::logical_and, t_bool_, {below, partner_inside}));
+      const spirv::Id partner = m_.value(Op::i_add, t_i32_, {me, m_.constant_i32(static_cast<std::int32_t>(stride * unit))});
+      const spirv::Id mine = load_shared(tree, k, me).id, theirs = load_shared(tree, k, partner).id;
+      store_shared(tree, me, {combine<R>(k, mine, theirs), k});
+      close();
+      workgroup_barrier();
+    }
+    const spirv::Id first = m_.value(Op::i_sub, t_i32_, {me, m_.value(Op::i_mul, t_i32_, {lane, m_.constant_i32(static_cast<std::int32_t>(unit))})});
+    return load_shared(tree, k, first).id;
   }
   constexpr void open_guard(int g) {
     open_if(m_.value(spirv::Op::s_less_than, t_bool_, {index(P.guards[g].value), index(P.guards[g].bound)}));
@@ -630,6 +674,7 @@ class ShaderEmitter : public ShaderBuilder {
   bool defined_[kMaxLoopIds] = {};
   bool guard_open_[tir::kMaxGuards] = {};
   bool deferred_[tir::kMaxGuards] = {};  // held back until the shared copies are made
+  bool around_body_[tir::kMaxGuards] = {};  // wrap the accumulation only (a tree reduction)
   int deferred_opened_at_ = -1;          // the depth where they opened after the copies
   spirv::Id shared_var_[kMaxSharedCaches] = {};
   spirv::Id shared_origin_[kMaxSharedCaches][tir::kMaxAxes] = {};
