@@ -13986,6 +13986,18 @@ struct OpKernel {
   Status (*run)(const OpCall& call) = nullptr;
 };
 
+// A backend that keeps values in its own memory between its kernels (a GPU recording a whole
+// run into one command buffer) is told where a run starts and ends, and when the VM itself is
+// about to read or write values in host memory (an if's condition, a loop's trip count and
+// carried values, a user kernel): after `sync` (and `end`) every value its kernels wrote is in
+// host memory, and what the host writes next is read from there. `end` is called after a
+// failed run too. The CPU backend has none.
+struct RunHooks {
+  Status (*begin)() = nullptr;
+  Status (*sync)() = nullptr;
+  Status (*end)() = nullptr;
+};
+
 } // namespace kiln::vm
 // ---- end kiln/vm/op_kernel.hpp ----
 // ---- begin kiln/vm/memory_plan.hpp ----
@@ -14678,6 +14690,8 @@ struct LoadOptions {
   std::int64_t layout_block = relax::kNativeNchwcBlock;
   // The kernels call_kernel bindings call, by name; a call of a name not here fails at load.
   std::vector<UserKernel> user_kernels = {};
+  // The backend's part in a whole run (op_kernel.hpp), when it has one; not owned.
+  const RunHooks* run_hooks = nullptr;
 };
 
 class Executable {
@@ -14937,7 +14951,14 @@ class ExecutionContext {
                           " differs from the value the module was built for (a shape or similar fixed at load time); "
                           "load the model again for this value");
     }
-    return execute().with_context("run");
+    const RunHooks* hooks = exe_->options().run_hooks;
+    if (hooks != nullptr) KILN_RETURN_IF_ERROR(hooks->begin().with_context("run"));
+    Status s = execute();
+    if (hooks != nullptr) {
+      Status ended = hooks->end();
+      if (s.ok()) s = std::move(ended);
+    }
+    return std::move(s).with_context("run");
   }
   Status run(std::initializer_list<Tensor> inputs) { return run(std::span<const Tensor>(inputs.begin(), inputs.size())); }
 
@@ -15330,6 +15351,7 @@ class ExecutionContext {
     if (Status s = branch.run_call(inputs.subspan(1)); !s.ok())
       return std::move(s).with_context(
           str_cat(k == 0 ? "the then branch @" : "the else branch @", branch.executable().function().name));
+    KILN_RETURN_IF_ERROR(sync_backend());
     for (std::size_t o = 0; o < outputs.size(); ++o) copy_value(branch.output(o), *outputs[o]);
     return {};
   }
@@ -15356,9 +15378,17 @@ class ExecutionContext {
       for (std::size_t o = 0; o < outputs.size(); ++o) sub.body_args[o + 1] = k == 0 ? carried[o] : target(k - 1, o);
       if (Status s = body.run_call(sub.body_args); !s.ok())
         return std::move(s).with_context(str_cat("the body @", body.executable().function().name, ", iteration ", k));
+      KILN_RETURN_IF_ERROR(sync_backend());
       for (std::size_t o = 0; o < outputs.size(); ++o) copy_value(body.output(o), *target(k, o));
     }
     return {};
+  }
+
+  // A backend with run hooks puts every value in host memory before the VM reads or writes
+  // values itself.
+  Status sync_backend() const {
+    const RunHooks* hooks = exe_->options().run_hooks;
+    return hooks != nullptr ? hooks->sync() : Status{};
   }
 
   Status execute() {
@@ -15366,6 +15396,10 @@ class ExecutionContext {
     for (std::size_t i = 0; i < instructions.size(); ++i) {
       const Instruction& ins = instructions[i];
       Status s;
+      if (ins.kind != InstructionKind::kernel && ins.kind != InstructionKind::view) {
+        s = sync_backend();
+        if (!s.ok()) return std::move(s).with_context(where(i));
+      }
       switch (ins.kind) {
         case InstructionKind::view:
           // The output slot already has its shape; it takes its input's memory, which for a

@@ -11,7 +11,9 @@
 
 #include <kiln/backend/vulkan/kernel.hpp>
 
+#include <array>
 #include <cmath>
+#include <initializer_list>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -79,10 +81,14 @@ TEST_CASE("integer floor division, modulo, logic and casts with negative operand
   }
 }
 
-TEST_CASE("a matrix product in 8 x 8 workgroups with guarded tails on every axis") {
+namespace {
+
+// The 67 x 50 by 50 x 45 product under schedule S against a naive one.
+template <tir::Schedule S>
+void check_static_matmul() {
   const auto a = pattern(67 * 50, 0.1f), b = pattern(50 * 45, 0.9f);
   std::vector<float> c(67 * 45, -99.0f);
-  auto kernel = vulkan::build<sh::matmul_tiles>(sh::device(), sh::matmul_static);
+  auto kernel = vulkan::build<S>(sh::device(), sh::matmul_static);
   REQUIRE(kernel.ok());
   REQUIRE((*kernel)(make_view(a.data(), shape(67, 50)), make_view(b.data(), shape(50, 45)), make_view(c.data(), shape(67, 45))).ok());
   const auto want = kiln::test::naive_matmul<float, double>(a, b, 67, 45, 50);
@@ -92,38 +98,12 @@ TEST_CASE("a matrix product in 8 x 8 workgroups with guarded tails on every axis
   }
 }
 
-TEST_CASE("a matrix product with named extents under the default schedule") {
-  auto kernel = vulkan::build(sh::device(), sh::matmul_dynamic);
+// The product over named extents under schedule S at each (m, n, k) against a naive one.
+template <tir::Schedule S>
+void check_dynamic_matmul(std::initializer_list<std::array<std::int64_t, 3>> sizes) {
+  auto kernel = vulkan::build<S>(sh::device(), sh::matmul_dynamic);
   REQUIRE(kernel.ok());
-  for (auto [m, n, k] : {std::array<std::int64_t, 3>{1, 1, 1}, {3, 5, 7}, {17, 64, 33}, {65, 3, 128}}) {
-    CAPTURE(m);
-    CAPTURE(n);
-    CAPTURE(k);
-    const auto a = pattern(at(m * k), 0.4f), b = pattern(at(k * n), 1.7f);
-    std::vector<float> c(at(m * n), -99.0f);
-    REQUIRE((*kernel)(make_view(a.data(), shape(m, k)), make_view(b.data(), shape(k, n)), make_view(c.data(), shape(m, n))).ok());
-    const auto want = kiln::test::naive_matmul<float, double>(a, b, m, n, k);
-    for (std::size_t i = 0; i < c.size(); ++i) CHECK(c[i] == doctest::Approx(want[i]).epsilon(1e-5).scale(1.0));
-  }
-}
-
-TEST_CASE("shared copies: matrix products through workgroup memory, static and named extents") {
-  {
-    const auto a = pattern(67 * 50, 0.1f), b = pattern(50 * 45, 0.9f);
-    std::vector<float> c(67 * 45, -99.0f);
-    auto kernel = vulkan::build<sh::matmul_shared_tiles>(sh::device(), sh::matmul_static);
-    REQUIRE(kernel.ok());
-    REQUIRE((*kernel)(make_view(a.data(), shape(67, 50)), make_view(b.data(), shape(50, 45)), make_view(c.data(), shape(67, 45))).ok());
-    const auto want = kiln::test::naive_matmul<float, double>(a, b, 67, 45, 50);
-    for (std::size_t i = 0; i < c.size(); ++i) {
-      CAPTURE(i);
-      CHECK(c[i] == doctest::Approx(want[i]).epsilon(1e-5).scale(1.0));
-    }
-  }
-  auto kernel = vulkan::build<sh::matmul_dynamic_shared>(sh::device(), sh::matmul_dynamic);
-  REQUIRE(kernel.ok());
-  // Tiles cut on every axis, k below one step, exact multiples, and one workgroup's worth.
-  for (auto [m, n, k] : {std::array<std::int64_t, 3>{1, 1, 1}, {3, 5, 7}, {17, 64, 33}, {65, 3, 128}, {8, 16, 16}, {40, 47, 100}}) {
+  for (auto [m, n, k] : sizes) {
     CAPTURE(m);
     CAPTURE(n);
     CAPTURE(k);
@@ -135,6 +115,22 @@ TEST_CASE("shared copies: matrix products through workgroup memory, static and n
     for (std::size_t i = 0; i < c.size(); ++i) wrong += !(c[i] == doctest::Approx(want[i]).epsilon(1e-5).scale(1.0));
     CHECK(wrong == 0);
   }
+}
+
+using Dynamic = std::remove_cvref_t<decltype(sh::matmul_dynamic)>;
+
+} // namespace
+
+TEST_CASE("a matrix product in 8 x 8 workgroups with guarded tails on every axis") { check_static_matmul<sh::matmul_tiles>(); }
+
+TEST_CASE("a matrix product with named extents under the default schedule (tiles through workgroup memory)") {
+  check_dynamic_matmul<vulkan::default_gpu_schedule<Dynamic>()>({{1, 1, 1}, {3, 5, 7}, {17, 64, 33}, {65, 3, 128}});
+}
+
+TEST_CASE("shared copies: matrix products through workgroup memory, static and named extents") {
+  check_static_matmul<sh::matmul_shared_tiles>();
+  // Tiles cut on every axis, k below one step, exact multiples, and one workgroup's worth.
+  check_dynamic_matmul<sh::matmul_dynamic_shared>({{1, 1, 1}, {3, 5, 7}, {17, 64, 33}, {65, 3, 128}, {8, 16, 16}, {40, 47, 100}});
 }
 
 TEST_CASE("shared copies: a transpose copied once per workgroup, a stencil whose region is i + r") {

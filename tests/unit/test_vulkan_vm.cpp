@@ -33,18 +33,24 @@ onnx::CaseResult run_on_device(const std::string& name) {
   return *r;
 }
 
+std::size_t submissions() { return vulkan::vm_ops::OpRuntime::get().value()->submissions(); }
+
 // Runs `module` on the CPU and on the device with `inputs` and checks that every output agrees
-// (f32 or f64 outputs with NaN where the CPU has NaN and infinities exactly; integer outputs exactly), with every op on the device.
-void check_like_cpu(relax::Module module, const std::vector<Tensor>& inputs, double epsilon) {
+// (f32 or f64 outputs with NaN where the CPU has NaN and infinities exactly; integer outputs
+// exactly), with every op on the device unless `all_on_device` is false. Returns how many
+// command buffers the device's run submitted.
+std::size_t check_like_cpu(relax::Module module, const std::vector<Tensor>& inputs, double epsilon, bool all_on_device = true) {
   auto on_cpu = vm::load(module);
   auto on_device = vulkan::load(std::move(module));
   REQUIRE_MESSAGE(on_cpu.ok(), on_cpu.status().to_string());
   REQUIRE_MESSAGE(on_device.ok(), on_device.status().to_string());
   vm::ExecutionContext cpu_ctx(*on_cpu), device_ctx(*on_device);
   vulkan::clear_cpu_fallbacks();
+  const std::size_t before = submissions();
   const Status device_run = device_ctx.run(inputs);
   REQUIRE_MESSAGE(device_run.ok(), device_run.to_string());
-  CHECK(vulkan::cpu_fallbacks().empty());
+  const std::size_t submitted = submissions() - before;
+  if (all_on_device) CHECK(vulkan::cpu_fallbacks().empty());
   REQUIRE(cpu_ctx.run(inputs).ok());
   REQUIRE(device_ctx.output_count() == cpu_ctx.output_count());
   for (std::size_t o = 0; o < cpu_ctx.output_count(); ++o) {
@@ -73,6 +79,7 @@ void check_like_cpu(relax::Module module, const std::vector<Tensor>& inputs, dou
       else CHECK(g == doctest::Approx(w).epsilon(epsilon));
     }
   }
+  return submitted;
 }
 
 Tensor f32_tensor(std::vector<std::int64_t> dims, const std::vector<float>& values) {
@@ -155,6 +162,68 @@ TEST_CASE("a module built in code gives the CPU's results on the device, at two 
       REQUIRE(got.elements() == n * 8);
       for (std::int64_t i = 0; i < got.elements(); ++i)
         CHECK(got.data_as<float>()[i] == doctest::Approx(want.data_as<float>()[i]).epsilon(1e-5));
+    }
+  }
+}
+
+TEST_CASE("a run goes to the device in one command buffer; CPU calls and control flow split it") {
+  const relax::TensorType vec(DType::f32, {relax::SymDim(4), relax::SymDim(8)});
+  const auto xv = kiln::test::pattern(32, 0.8f);
+  const Tensor x_in = f32_tensor({4, 8}, xv);
+  {
+    // Seven ops, each reading what the one before wrote on the device.
+    relax::Builder b;
+    const relax::Var x = b.input("x", vec);
+    const relax::Var w = b.constant(f32_tensor({8, 8}, kiln::test::pattern(64, 0.3f)));
+    relax::Var h = b.relu(b.matmul(x, w));
+    h = b.softmax(b.add(h, x));
+    h = b.multiply(b.unary(relax::OpKind::exp, h), x);
+    auto module = b.finish({b.transpose(h, {1, 0}), h});
+    REQUIRE_MESSAGE(module.ok(), module.status().to_string());
+    CHECK(check_like_cpu(std::move(*module), {x_in}, 1e-5) == 1);
+  }
+  {
+    // Casts to and from u64 run on the CPU (the device holds no u64): what came before goes to
+    // the device first, what comes after in a second command buffer.
+    relax::Builder b;
+    const relax::Var x = b.input("x", vec);
+    const relax::Var whole = b.cast(b.relu(b.multiply(x, b.constant(f32_tensor({1}, {10.0f})))), DType::u64);
+    auto module = b.finish({b.add(b.cast(whole, DType::f32), x)});
+    REQUIRE_MESSAGE(module.ok(), module.status().to_string());
+    CHECK(check_like_cpu(std::move(*module), {x_in}, 1e-5, false) == 2);
+    CHECK(fallback_ops() == "cast ");
+  }
+  {
+    // A loop whose body reads the iteration number the VM writes in host memory, after an
+    // if that picks a branch: each body run reaches the device before the next iteration.
+    const auto branch = [&](std::string name, relax::OpKind op) {
+      relax::Builder sub(std::move(name));
+      const relax::Var v = sub.input("v", vec);
+      auto m = sub.finish({sub.unary(op, v)});
+      REQUIRE(m.ok());
+      return std::move(*m);
+    };
+    relax::Builder body("body");
+    const relax::Var i = body.input("i", relax::TensorType(DType::i64, {}));
+    const relax::Var acc = body.input("acc", vec);
+    auto body_module = body.finish({body.add(body.multiply(acc, acc), body.cast(i, DType::f32))});
+    REQUIRE(body_module.ok());
+    relax::Builder b;
+    const relax::Var x = b.input("x", vec);
+    const relax::Var c = b.input("c", relax::TensorType(DType::boolean, {}));
+    const relax::Var n = b.input("n", relax::TensorType(DType::i64, {}));
+    const std::vector<relax::Var> chosen =
+        b.if_then_else(c, branch("then", relax::OpKind::sigmoid), branch("else", relax::OpKind::tanh), std::vector<relax::Var>{b.relu(x)});
+    const std::vector<relax::Var> looped = b.loop(n, std::move(*body_module), std::vector<relax::Var>{chosen[0]});
+    auto module = b.finish({b.unary(relax::OpKind::neg, looped[0])});
+    REQUIRE_MESSAGE(module.ok(), module.status().to_string());
+    for (auto [pick, trips] : {std::pair<bool, std::int64_t>{true, 3}, {false, 2}, {true, 0}}) {
+      CAPTURE(pick);
+      CAPTURE(trips);
+      const Tensor c_in = Tensor::from_values<bool>({}, {pick}).value();
+      const Tensor n_in = Tensor::from_values<std::int64_t>({}, {trips}).value();
+      // relu before the if, the branch, each body run, and the negation after the loop.
+      CHECK(check_like_cpu(*module, {x_in, c_in, n_in}, 1e-5) == static_cast<std::size_t>(trips) + 3);
     }
   }
 }

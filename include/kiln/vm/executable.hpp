@@ -84,6 +84,8 @@ struct LoadOptions {
   std::int64_t layout_block = relax::kNativeNchwcBlock;
   // The kernels call_kernel bindings call, by name; a call of a name not here fails at load.
   std::vector<UserKernel> user_kernels = {};
+  // The backend's part in a whole run (op_kernel.hpp), when it has one; not owned.
+  const RunHooks* run_hooks = nullptr;
 };
 
 class Executable {

@@ -122,7 +122,14 @@ class ExecutionContext {
                           " differs from the value the module was built for (a shape or similar fixed at load time); "
                           "load the model again for this value");
     }
-    return execute().with_context("run");
+    const RunHooks* hooks = exe_->options().run_hooks;
+    if (hooks != nullptr) KILN_RETURN_IF_ERROR(hooks->begin().with_context("run"));
+    Status s = execute();
+    if (hooks != nullptr) {
+      Status ended = hooks->end();
+      if (s.ok()) s = std::move(ended);
+    }
+    return std::move(s).with_context("run");
   }
   Status run(std::initializer_list<Tensor> inputs) { return run(std::span<const Tensor>(inputs.begin(), inputs.size())); }
 
@@ -515,6 +522,7 @@ class ExecutionContext {
     if (Status s = branch.run_call(inputs.subspan(1)); !s.ok())
       return std::move(s).with_context(
           str_cat(k == 0 ? "the then branch @" : "the else branch @", branch.executable().function().name));
+    KILN_RETURN_IF_ERROR(sync_backend());
     for (std::size_t o = 0; o < outputs.size(); ++o) copy_value(branch.output(o), *outputs[o]);
     return {};
   }
@@ -541,9 +549,17 @@ class ExecutionContext {
       for (std::size_t o = 0; o < outputs.size(); ++o) sub.body_args[o + 1] = k == 0 ? carried[o] : target(k - 1, o);
       if (Status s = body.run_call(sub.body_args); !s.ok())
         return std::move(s).with_context(str_cat("the body @", body.executable().function().name, ", iteration ", k));
+      KILN_RETURN_IF_ERROR(sync_backend());
       for (std::size_t o = 0; o < outputs.size(); ++o) copy_value(body.output(o), *target(k, o));
     }
     return {};
+  }
+
+  // A backend with run hooks puts every value in host memory before the VM reads or writes
+  // values itself.
+  Status sync_backend() const {
+    const RunHooks* hooks = exe_->options().run_hooks;
+    return hooks != nullptr ? hooks->sync() : Status{};
   }
 
   Status execute() {
@@ -551,6 +567,10 @@ class ExecutionContext {
     for (std::size_t i = 0; i < instructions.size(); ++i) {
       const Instruction& ins = instructions[i];
       Status s;
+      if (ins.kind != InstructionKind::kernel && ins.kind != InstructionKind::view) {
+        s = sync_backend();
+        if (!s.ok()) return std::move(s).with_context(where(i));
+      }
       switch (ins.kind) {
         case InstructionKind::view:
           // The output slot already has its shape; it takes its input's memory, which for a

@@ -56,4 +56,16 @@ struct OpKernel {
   Status (*run)(const OpCall& call) = nullptr;
 };
 
+// A backend that keeps values in its own memory between its kernels (a GPU recording a whole
+// run into one command buffer) is told where a run starts and ends, and when the VM itself is
+// about to read or write values in host memory (an if's condition, a loop's trip count and
+// carried values, a user kernel): after `sync` (and `end`) every value its kernels wrote is in
+// host memory, and what the host writes next is read from there. `end` is called after a
+// failed run too. The CPU backend has none.
+struct RunHooks {
+  Status (*begin)() = nullptr;
+  Status (*sync)() = nullptr;
+  Status (*end)() = nullptr;
+};
+
 } // namespace kiln::vm

@@ -1,8 +1,10 @@
 // kiln/backend/vulkan/vm/vm_kernels.hpp: the dynamic module (the VM) with its ops on the Vulkan
-// device. Each op's kernel writes a shader for the call (vm/call_shaders.hpp) and runs it on the
-// process's device; a call the device cannot run (a dtype its buffers do not hold, an op
-// without a shader yet) runs the CPU kernel instead and is noted, so that a runner can report
-// a model as run partly on the CPU and name the ops.
+// device. Each op's kernel writes a shader for the call (vm/call_shaders.hpp) and records it on
+// the process's device; a run's recorded dispatches go to the device together at its end, or
+// where the VM or a CPU kernel needs the values in host memory (op_runtime.hpp). A call the
+// device cannot run (a dtype its buffers do not hold, an op without a shader yet) runs the CPU
+// kernel instead and is noted, so that a runner can report a model as run partly on the CPU
+// and name the ops.
 //
 //   auto exe = kiln::vulkan::load(std::move(module));   // like vm::load
 //   kiln::vm::ExecutionContext ctx(*exe);
@@ -49,12 +51,23 @@ inline void note_fallback(relax::OpKind op, std::string reason) {
   list.push_back({op, std::move(reason)});
 }
 
+// Ops whose shader makers read an input's values on the host (to check indices).
+inline bool reads_values_on_host(relax::OpKind op) {
+  return op == relax::OpKind::gather || op == relax::OpKind::gather_elements || op == relax::OpKind::scatter_elements ||
+         op == relax::OpKind::scatter_nd;
+}
+
 inline Status run_on_device(const vm::OpCall& call) {
   const vm::OpKernel* cpu = vm::cpu_kernel(call.op);
   Result<vm_ops::OpRuntime*> runtime = vm_ops::OpRuntime::get();
   if (!runtime.ok()) {
     note_fallback(call.op, runtime.status().message());
   } else {
+    if (reads_values_on_host(call.op)) {
+      bool on_host = true;
+      for (const vm::Slot* slot : call.inputs) on_host = on_host && (slot == nullptr || (*runtime)->on_host(*slot));
+      if (!on_host) KILN_RETURN_IF_ERROR((*runtime)->sync());
+    }
     // Most ops are one shader; split is one per output.
     std::vector<vm_ops::OpShader> shaders;
     std::string why;
@@ -79,9 +92,26 @@ inline Status run_on_device(const vm::OpCall& call) {
       return {};
     }
     note_fallback(call.op, std::move(why));
+    KILN_RETURN_IF_ERROR((*runtime)->sync());  // the CPU reads and writes host memory
   }
   return cpu->run(call);
 }
+
+// A run records its calls and syncs where the VM needs host memory and at its end.
+inline Status begin_run() {
+  Result<vm_ops::OpRuntime*> runtime = vm_ops::OpRuntime::get();
+  if (runtime.ok()) (*runtime)->begin_run();
+  return {};
+}
+inline Status sync_run() {
+  Result<vm_ops::OpRuntime*> runtime = vm_ops::OpRuntime::get();
+  return runtime.ok() ? (*runtime)->sync() : Status{};
+}
+inline Status end_run() {
+  Result<vm_ops::OpRuntime*> runtime = vm_ops::OpRuntime::get();
+  return runtime.ok() ? (*runtime)->end_run() : Status{};
+}
+inline constexpr vm::RunHooks kRunHooks{begin_run, sync_run, end_run};
 
 inline Status supports(const relax::Binding& binding, const relax::Function& fn) {
   return vm::cpu_kernel(binding.op)->supports(binding, fn);
@@ -102,10 +132,11 @@ inline const vm::OpKernel* vm_kernel(relax::OpKind op) {
 }
 
 // Load options for the device: no fusion into CPU-only fused kernels and no NCHWc layout,
-// so that each op reaches its own kernel.
+// so that each op reaches its own kernel; a run's calls go to the device together.
 inline vm::LoadOptions device_load_options(vm::LoadOptions options = {}) {
   options.fuse = false;
   options.convert_layout = false;
+  options.run_hooks = &detail::kRunHooks;
   return options;
 }
 
