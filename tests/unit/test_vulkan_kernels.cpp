@@ -133,7 +133,7 @@ TEST_CASE("shared copies: matrix products through workgroup memory, static and n
   check_dynamic_matmul<sh::matmul_dynamic_shared>({{1, 1, 1}, {3, 5, 7}, {17, 64, 33}, {65, 3, 128}, {8, 16, 16}, {40, 47, 100}});
 }
 
-TEST_CASE("shared copies: a transpose copied once per workgroup, a stencil whose region is i + r") {
+TEST_CASE("shared copies: a transpose copied once per workgroup, a scalar, a stencil whose region is i + r") {
   auto transpose = vulkan::build<sh::transposed_shared>(sh::device(), sh::transposed);
   REQUIRE(transpose.ok());
   for (auto [rows, cols] : {std::array<std::int64_t, 2>{1, 1}, {8, 16}, {13, 37}, {64, 3}}) {
@@ -147,6 +147,13 @@ TEST_CASE("shared copies: a transpose copied once per workgroup, a stencil whose
       for (std::int64_t j = 0; j < rows; ++j) wrong += t[at(i * rows + j)] != x[at(j * cols + i)] * 2.0f;
     CHECK(wrong == 0);
   }
+  auto scale = vulkan::build<sh::scaled_shared>(sh::device(), sh::scaled);
+  REQUIRE(scale.ok());
+  const float factor = -1.5f;
+  const auto u = pattern(100, 0.7f);
+  std::vector<float> z(100, -99.0f);
+  REQUIRE((*scale)(make_view(u.data(), shape(100)), make_view(&factor, shape()), make_view(z.data(), shape(100))).ok());
+  for (std::size_t i = 0; i < z.size(); ++i) CHECK(z[i] == u[i] * factor);
   auto stencil = vulkan::build<sh::stencil_shared>(sh::device(), sh::stencil);
   REQUIRE(stencil.ok());
   const auto taps = pattern(5, 0.7f);

@@ -139,6 +139,7 @@ TEST_CASE("shared copies: regions planned at compile time, arrays in workgroup m
       {"matmul_dynamic_shared", vulkan::emit_shader<sh::matmul_dynamic_shared>(sh::matmul_dynamic), 16, 8, 2},
       {"transposed_shared", vulkan::emit_shader<sh::transposed_shared>(sh::transposed), 8, 16, 1},
       {"stencil_shared", vulkan::emit_shader<sh::stencil_shared>(sh::stencil), 64, 1, 2},
+      {"scaled_shared", vulkan::emit_shader<sh::scaled_shared>(sh::scaled), 64, 1, 1},
   };
   for (const Case& c : cases) {
     CAPTURE(c.name);

@@ -158,6 +158,17 @@ inline constexpr auto transposed_shared = tir::schedule("T")
                                               .stage("X_shared")
                                               .compute_at("T", "j.o");
 
+// A scalar copied once per workgroup (a region of rank 0).
+inline constexpr auto Scale = te::placeholder<float, "s">();
+inline constexpr auto scaled = te::compute<"Z", "i">(te::extents(dim<"n">), [](auto i) { return U(i) * Scale(); });
+inline constexpr auto scaled_shared = tir::schedule("Z")
+                                          .split("i", 64)
+                                          .bind("i.o", tir::ThreadAxis::block_x)
+                                          .bind("i.i", tir::ThreadAxis::thread_x)
+                                          .cache_read("s", tir::Scope::shared)
+                                          .stage("s_shared")
+                                          .compute_at("Z", "i.o");
+
 // A 1-D convolution per row, Y(b, i) = sum_r S(b, i + r) * Taps(r): a workgroup of 64 outputs
 // reads 64 + 4 samples, which it copies once (the region of i + r with both ranging).
 inline constexpr auto Signal = te::placeholder<float, "S">(dim<"b">, dim<"w">);

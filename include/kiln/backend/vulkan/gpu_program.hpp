@@ -95,8 +95,7 @@ constexpr bool names_gpu_stage(te::TypeList<Ss...>, const Name& stage) noexcept 
   return ((Ss::name == stage) || ...);
 }
 
-// Whether `stage` is the shared copy that a cache_read of S makes (for any reader), or, with
-// a reader named, whether that reader has a shared copy.
+// Whether `stage` is the shared copy that a cache_read of S makes (for any reader).
 constexpr bool is_shared_copy(const tir::Schedule& s, const Name& stage) noexcept {
   for (int i = 0; i < s.count; ++i) {
     const tir::Primitive& p = s.primitives[i];
@@ -105,6 +104,7 @@ constexpr bool is_shared_copy(const tir::Schedule& s, const Name& stage) noexcep
   }
   return false;
 }
+// Whether stage `reader` reads a tensor through a shared copy.
 constexpr bool has_shared_copy(const tir::Schedule& s, const Name& reader) noexcept {
   for (int i = 0; i < s.count; ++i)
     if (s.primitives[i].kind == tir::PrimitiveKind::cache_read && s.primitives[i].scope == tir::Scope::shared &&

@@ -432,6 +432,7 @@ class ShaderEmitter : public ShaderBuilder {
       at = at == 0 ? step : m_.value(Op::i_add, t_i32_, {at, step});
       stride *= cache.span[d];
     }
+    if (at == 0) at = m_.constant_i32(0);  // a scalar
     return load_shared(shared_var_[C], cache.floating ? Kind::f32 : Kind::i32, at);
   }
   template <Name T>
