@@ -43,8 +43,12 @@ constexpr void spatial_axis_names(Name* out) noexcept {
   }(typename St::spatial_axes{});
 }
 
-// Fuses loops names[0..count) (outermost first) of the current stage into one; its name.
-constexpr Name fuse_loops(tir::Schedule& s, const Name* names, int count) noexcept {
+// Fuses the loops of the first `count` spatial axes of stage St (the current stage of s) into
+// one; its name.
+template <class St>
+constexpr Name fuse_spatial_axes(tir::Schedule& s, int count) noexcept {
+  Name names[tir::kMaxAxes] = {};
+  spatial_axis_names<St>(names);
   Name fused = names[0];
   for (int a = 1; a < count; ++a) {
     const Name next = Name::fits(fused.size() + 1 + names[a].size()) ? fused + "_" + names[a] : Name("fused");
@@ -119,11 +123,7 @@ constexpr GemmShape gemm_shape() noexcept {
 template <class St, class Last>
 constexpr tir::Schedule gemm_gpu_stage_schedule(tir::Schedule s, const GemmShape& g) noexcept {
   s = s.stage(St::name);
-  if constexpr (St::rank > 2) {
-    Name batch[tir::kMaxAxes] = {};
-    spatial_axis_names<St>(batch);
-    s = s.bind(fuse_loops(s, batch, St::rank - 2), tir::ThreadAxis::block_z);
-  }
+  if constexpr (St::rank > 2) s = s.bind(fuse_spatial_axes<St>(s, St::rank - 2), tir::ThreadAxis::block_z);
   s = s.tile(g.rows, g.columns, kGemmTileRows, kGemmTileColumns)
           .split(g.depth, kGemmTileDepth)
           .bind(g.rows + ".o", tir::ThreadAxis::block_y)
@@ -166,19 +166,13 @@ constexpr tir::Schedule default_gpu_stage_schedule(tir::Schedule s) noexcept {
     return detail::gemm_gpu_stage_schedule<St, Last>(s, gemm);
   } else if constexpr (!tree.empty()) {
     s = s.stage(St::name);
-    if constexpr (St::rank > 0) {
-      Name axes[tir::kMaxAxes] = {};
-      detail::spatial_axis_names<St>(axes);
-      s = s.bind(detail::fuse_loops(s, axes, St::rank), tir::ThreadAxis::block_x);
-    }
+    if constexpr (St::rank > 0) s = s.bind(detail::fuse_spatial_axes<St>(s, St::rank), tir::ThreadAxis::block_x);
     return s.split(tree, kTreeWidth).bind(tree + ".i", tir::ThreadAxis::thread_x);
   } else if constexpr (St::rank == 0) {
     return s;  // one invocation computes the one element
   } else {
     s = s.stage(St::name);
-    Name axes[tir::kMaxAxes] = {};
-    detail::spatial_axis_names<St>(axes);
-    const Name fused = detail::fuse_loops(s, axes, St::rank);
+    const Name fused = detail::fuse_spatial_axes<St>(s, St::rank);
     return s.split(fused, 64).bind(fused + ".o", tir::ThreadAxis::block_x).bind(fused + ".i", tir::ThreadAxis::thread_x);
   }
 }

@@ -347,10 +347,11 @@ class ShaderEmitter : public ShaderBuilder {
 
   // ---- shared copies ---------------------------------------------------------------------
   constexpr bool copies_pending() const { return G.shared_count > 0 && deferred_opened_at_ < 0; }
+  static constexpr Kind kind_of(const SharedCache& cache) { return cache.floating ? Kind::f32 : Kind::i32; }
   constexpr void declare_shared_copies() {
     for (int c = 0; c < G.shared_count; ++c) {
       const SharedCache& cache = G.shared[c];
-      shared_var_[c] = workgroup_array(cache.floating ? Kind::f32 : Kind::i32, static_cast<std::uint32_t>(cache.elements),
+      shared_var_[c] = workgroup_array(kind_of(cache), static_cast<std::uint32_t>(cache.elements),
                                        (cache.tensor + "_shared").view());
     }
   }
@@ -358,14 +359,16 @@ class ShaderEmitter : public ShaderBuilder {
   // back open.
   constexpr void copy_to_shared(const St& stage) {
     workgroup_barrier();  // the previous iteration's reads of the copies are done
-    [&]<int... C>(std::integer_sequence<int, C...>) { (copy_region<C>(stage), ...); }(std::make_integer_sequence<int, G.shared_count>{});
+    const spirv::Id me = local_index(G.workgroup_size[0], G.workgroup_size[1]);
+    [&]<int... C>(std::integer_sequence<int, C...>) { (copy_region<C>(stage, me), ...); }(std::make_integer_sequence<int, G.shared_count>{});
     workgroup_barrier();
     deferred_opened_at_ = depth();
     for (int g = 0; g < P.guard_count; ++g)
       if (deferred_[g]) open_guard(g);
   }
+  // `me`: the invocation's index in its workgroup.
   template <int C>
-  constexpr void copy_region(const St& stage) {
+  constexpr void copy_region(const St& stage, spirv::Id me) {
     using spirv::Op;
     constexpr SharedCache cache = G.shared[C];
     const bool found = visit_read<cache.tensor>(stage.body, [&](const auto& read) {
@@ -386,8 +389,7 @@ class ShaderEmitter : public ShaderBuilder {
 
       constexpr std::int64_t invocations = std::int64_t{G.workgroup_size[0]} * G.workgroup_size[1] * G.workgroup_size[2];
       constexpr std::int64_t trips = (cache.elements + invocations - 1) / invocations;
-      const Kind k = cache.floating ? Kind::f32 : Kind::i32;
-      const spirv::Id me = local_index(G.workgroup_size[0], G.workgroup_size[1]);
+      const Kind k = kind_of(cache);
       const spirv::Id trip = ShaderBuilder::open_loop([&] { return m_.constant_i32(static_cast<std::int32_t>(trips)); });
       const spirv::Id e = m_.value(Op::i_add, t_i32_, {m_.value(Op::i_mul, t_i32_, {trip, m_.constant_i32(static_cast<std::int32_t>(invocations))}), me});
       open_if(m_.value(Op::s_less_than, t_bool_, {e, m_.constant_i32(static_cast<std::int32_t>(cache.elements))}));
@@ -433,7 +435,7 @@ class ShaderEmitter : public ShaderBuilder {
       stride *= cache.span[d];
     }
     if (at == 0) at = m_.constant_i32(0);  // a scalar
-    return load_shared(shared_var_[C], cache.floating ? Kind::f32 : Kind::i32, at);
+    return load_shared(shared_var_[C], kind_of(cache), at);
   }
   template <Name T>
   static constexpr int shared_copy_of() {
